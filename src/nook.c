@@ -1,0 +1,109 @@
+/* nook — OCI container runtime and engine. main: global options and the
+ * command table. */
+#include "cmd/commands.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct nk_command *const tables[] = {
+        nk_runtime_commands,
+        nk_cgroup_commands,
+        nk_engine_commands,
+};
+
+static const struct nk_command *find_command(const char *name)
+{
+        for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
+                for (const struct nk_command *c = tables[t]; c->name; c++)
+                        if (streq(c->name, name))
+                                return c;
+        return NULL;
+}
+
+static void usage(FILE *f)
+{
+        fprintf(f, "usage: nook [global options] COMMAND [options] [args]\n\n"
+                   "Global options:\n"
+                   "  --root DIR            runtime state directory (default /run/nook)\n"
+                   "  --log FILE            log file (default: stderr)\n"
+                   "  --log-format FMT      text or json\n"
+                   "  --store DIR           image store (default /var/lib/nook, or $NOOK_STORE)\n"
+                   "  --systemd-cgroup      accepted; cgroupfs is used without systemd as PID 1\n"
+                   "  --debug               debug logging\n"
+                   "  --version, --help\n\nCommands:\n");
+        for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
+                for (const struct nk_command *c = tables[t]; c->name; c++)
+                        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+}
+
+static void version(void)
+{
+        printf("nook version %s\nspec: 1.2.0\n", NOOK_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+        struct nk_global g = {
+                .root = "/run/nook",
+                .log_format = "text",
+                .store = getenv("NOOK_STORE") ? getenv("NOOK_STORE") : "/var/lib/nook",
+        };
+        enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_STORE, OPT_SYSTEMD, OPT_DEBUG,
+               OPT_VERSION, OPT_HELP, OPT_CRIU, OPT_ROOTLESS };
+        static const struct option opts[] = {
+                {"root", required_argument, NULL, OPT_ROOT},
+                {"log", required_argument, NULL, OPT_LOG},
+                {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+                {"store", required_argument, NULL, OPT_STORE},
+                {"systemd-cgroup", no_argument, NULL, OPT_SYSTEMD},
+                {"debug", no_argument, NULL, OPT_DEBUG},
+                {"version", no_argument, NULL, OPT_VERSION},
+                {"help", no_argument, NULL, OPT_HELP},
+                {"criu", required_argument, NULL, OPT_CRIU},
+                {"rootless", required_argument, NULL, OPT_ROOTLESS},
+                {0},
+        };
+        int c;
+        /* "+": stop at the first non-option, the command name. */
+        while ((c = getopt_long_only(argc, argv, "+hv", opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_ROOT: g.root = optarg; break;
+                case OPT_LOG: g.log = optarg; break;
+                case OPT_LOG_FORMAT:
+                        if (!streq(optarg, "text") && !streq(optarg, "json")) {
+                                fprintf(stderr, "nook: --log-format: unknown format `%s` (text or json)\n", optarg);
+                                return 1;
+                        }
+                        g.log_format = optarg;
+                        break;
+                case OPT_STORE: g.store = optarg; break;
+                case OPT_SYSTEMD: g.systemd_cgroup = true; break;
+                case OPT_DEBUG: g.debug = true; break;
+                case 'v':
+                case OPT_VERSION: version(); return 0;
+                case 'h':
+                case OPT_HELP: usage(stdout); return 0;
+                case OPT_CRIU:
+                case OPT_ROOTLESS: break; /* accepted for runc compatibility */
+                default: usage(stderr); return 1;
+                }
+        }
+        nk_log_init(g.log, streq(g.log_format, "json"), g.debug);
+        if (optind >= argc) {
+                usage(stderr);
+                return 1;
+        }
+        const struct nk_command *cmd = find_command(argv[optind]);
+        if (!cmd) {
+                fprintf(stderr, "nook: unknown command `%s` (see nook --help)\n", argv[optind]);
+                return 1;
+        }
+        int sub_argc = argc - optind;
+        char **sub_argv = argv + optind;
+        if (nk_cmd_help(sub_argc, sub_argv, cmd->usage, NULL))
+                return 0;
+        nk_cmd_getopt_reset();
+        return cmd->run(&g, sub_argc, sub_argv);
+}

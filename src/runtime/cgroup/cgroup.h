@@ -1,0 +1,65 @@
+/* nook — container cgroups on pure v1, pure v2 and hybrid hosts.
+ *
+ * The host layout is detected once per command from /proc/self/mountinfo and
+ * statfs. One backend per layout sits behind `struct nk_cgroup_ops` (v1.c,
+ * v2.c; hybrid uses v1 for the controllers mounted there and v2 for the
+ * unified hierarchy and the controllers it holds).
+ *
+ * Library code: no printing, no exit; errors through nk_error. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include "../../util/error.h"
+
+enum nk_cgroup_layout { NK_CGROUP_V1, NK_CGROUP_V2, NK_CGROUP_HYBRID };
+
+struct nk_cgroup;
+
+/* The container's cgroup path relative to every hierarchy root: an absolute
+ * linux.cgroupsPath as is, a relative one under nook's own cgroup, or
+ * "/nook/<id>" when none is given. Caller frees. */
+char *nk_cgroup_path_for(const char *cgroups_path, const char *id);
+
+/* Pure check of linux.resources (no file access): types, ranges, and keys
+ * that cannot work on any layout. `where` is the JSON path prefix for error
+ * messages ("linux.resources"). NULL resources is valid. */
+int nk_cgroup_validate_resources(json_t *resources, const char *where, nk_error **err);
+
+/* Detect the layout and describe the cgroup at `path` (from
+ * nk_cgroup_path_for). Touches nothing. */
+int nk_cgroup_open(const char *path, struct nk_cgroup **out, nk_error **err);
+
+/* Create the cgroup (and parents) on every hierarchy, refuse if it already
+ * holds processes, and apply `resources` (may be NULL). On failure nothing
+ * this call created is left behind. */
+int nk_cgroup_create(struct nk_cgroup *cg, json_t *resources, nk_error **err);
+
+/* Move `pid` into the cgroup on every hierarchy. */
+int nk_cgroup_enter(struct nk_cgroup *cg, pid_t pid, nk_error **err);
+
+/* O_PATH|O_DIRECTORY fd of the cgroup on the unified hierarchy for
+ * clone3(CLONE_INTO_CGROUP) when the host is pure v2; -1 otherwise. Owned by
+ * cg (do not close). */
+int nk_cgroup_v2_fd(struct nk_cgroup *cg);
+
+/* Kill whatever is left (SIGKILL, waiting until empty, bounded) and remove
+ * the cgroup directories on every hierarchy. Absent directories are fine. */
+int nk_cgroup_destroy(struct nk_cgroup *cg, nk_error **err);
+
+/* For kill --all and ps: the PIDs in the cgroup (host view). */
+int nk_cgroup_pids(struct nk_cgroup *cg, pid_t **pids, size_t *n, nk_error **err);
+
+/* Freeze / thaw, waiting until the kernel reports the state reached. */
+int nk_cgroup_freeze(struct nk_cgroup *cg, bool frozen, nk_error **err);
+/* Is it frozen now? (state "paused") */
+bool nk_cgroup_is_frozen(struct nk_cgroup *cg);
+
+/* Apply a LinuxResources object to an existing cgroup (update). A value the
+ * kernel rejects leaves the previous limits in place where it can. */
+int nk_cgroup_update(struct nk_cgroup *cg, json_t *resources, nk_error **err);
+
+/* runc-style stats object (cpu, memory, pids, blkio, hugetlb, ...). */
+json_t *nk_cgroup_stats(struct nk_cgroup *cg, nk_error **err);
+
+void nk_cgroup_free(struct nk_cgroup *cg);

@@ -1,0 +1,21 @@
+/* nook — the container's filesystem view, set up inside the new mount
+ * namespace by the container init (child) before the user switch.
+ *
+ * nk_rootfs_setup_child() does, in order: make / private-recursive (or the
+ * rootfsPropagation type), bind the rootfs on itself, every spec mount in
+ * order with destinations resolved inside the rootfs (never following a
+ * symlink out of it), /dev (default devices, spec devices, /dev symlinks,
+ * devpts ptmx), pivot_root (or chroot for --no-pivot), maskedPaths,
+ * readonlyPaths, root.readonly, rootfsPropagation. */
+#pragma once
+#include <stdbool.h>
+#include "spec.h"
+
+struct nk_rootfs_opts {
+        bool no_pivot;
+        bool in_userns;  /* a new user namespace: devices are bind-mounted from the host */
+};
+
+/* `rootfs`: absolute path of the root filesystem on the host. */
+int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
+                          const struct nk_rootfs_opts *opts, nk_error **err);

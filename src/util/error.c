@@ -1,0 +1,66 @@
+#include "error.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nk_error_setv(nk_error **err, int errno_, const char *fmt, va_list ap)
+{
+        if (!err || *err)
+                return -1;
+        nk_error *e = calloc(1, sizeof(*e));
+        if (!e)
+                abort();
+        e->errno_ = errno_;
+        if (vasprintf(&e->msg, fmt, ap) < 0)
+                abort();
+        *err = e;
+        return -1;
+}
+
+int nk_error_set(nk_error **err, int errno_, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        nk_error_setv(err, errno_, fmt, ap);
+        va_end(ap);
+        return -1;
+}
+
+int nk_error_wrap(nk_error **err, const char *fmt, ...)
+{
+        if (!err || !*err)
+                return -1;
+        char *ctx = NULL, *joined = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&ctx, fmt, ap) < 0)
+                abort();
+        va_end(ap);
+        if (asprintf(&joined, "%s: %s", ctx, (*err)->msg) < 0)
+                abort();
+        free(ctx);
+        free((*err)->msg);
+        (*err)->msg = joined;
+        return -1;
+}
+
+char *nk_error_text(const nk_error *e)
+{
+        char *s = NULL;
+        if (e->errno_)
+                (void)!asprintf(&s, "%s: %s", e->msg, strerror(e->errno_));
+        else
+                s = strdup(e->msg);
+        if (!s)
+                abort();
+        return s;
+}
+
+void nk_error_free(nk_error *e)
+{
+        if (!e)
+                return;
+        free(e->msg);
+        free(e);
+}

@@ -1,0 +1,21 @@
+/* Small file helpers. All fds O_CLOEXEC. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include "error.h"
+
+/* Read a whole file (NUL-terminated; *len excludes the NUL). */
+int nk_read_file(const char *path, char **out, size_t *len, nk_error **err);
+int nk_read_file_at(int dirfd, const char *path, char **out, size_t *len, nk_error **err);
+/* Write (truncate) a whole file; creates it with `mode` if absent. */
+int nk_write_file(const char *path, const char *data, size_t len, mode_t mode, nk_error **err);
+int nk_write_file_at(int dirfd, const char *path, const char *data, size_t len, nk_error **err);
+/* temp file in the same dir + fsync + rename + fsync(dir). */
+int nk_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode,
+                         nk_error **err);
+/* mkdir -p; existing directories are fine. */
+int nk_mkdir_p(const char *path, mode_t mode, nk_error **err);
+/* rm -rf, not crossing mount points; absent is fine. */
+int nk_rm_rf(const char *path, nk_error **err);
+bool nk_path_exists(const char *path);

@@ -1,0 +1,77 @@
+#include "log.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int log_fd = -1;
+static bool log_json, log_debug;
+
+void nk_log_init(const char *path, bool json, bool debug)
+{
+        log_json = json;
+        log_debug = debug;
+        if (path && *path) {
+                log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        }
+}
+
+bool nk_log_debug_enabled(void) { return log_debug; }
+
+static const char *level_name(enum nk_log_level l)
+{
+        static const char *names[] = {"debug", "info", "warning", "error"};
+        return names[l];
+}
+
+void nk_log(enum nk_log_level lvl, const char *fmt, ...)
+{
+        int saved = errno;
+        char *msg = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        if (!msg)
+                return;
+        /* Errors and warnings always reach the user; the log file gets everything. */
+        if (lvl >= NK_LOG_WARN && (log_fd < 0 || isatty(STDERR_FILENO)))
+                fprintf(stderr, "nook: %s%s\n", lvl == NK_LOG_WARN ? "warning: " : "", msg);
+        else if (lvl == NK_LOG_ERROR)
+                fprintf(stderr, "nook: %s\n", msg);
+        else if (lvl == NK_LOG_DEBUG && log_fd < 0)
+                fprintf(stderr, "nook: debug: %s\n", msg);
+        if (log_fd >= 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                struct tm tm;
+                gmtime_r(&ts.tv_sec, &tm);
+                char tbuf[64];
+                snprintf(tbuf, sizeof tbuf, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, ts.tv_nsec);
+                char *line = NULL;
+                if (log_json) {
+                        json_t *o = json_pack("{s:s,s:s,s:s}", "level", level_name(lvl), "msg",
+                                              msg, "time", tbuf);
+                        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                        if (s && asprintf(&line, "%s\n", s) < 0)
+                                line = NULL;
+                        free(s);
+                        json_decref(o);
+                } else if (asprintf(&line, "%s %s: %s\n", tbuf, level_name(lvl), msg) < 0) {
+                        line = NULL;
+                }
+                if (line)
+                        (void)!write(log_fd, line, strlen(line));
+                free(line);
+        }
+        free(msg);
+        errno = saved;
+}
