@@ -1,1 +1,1 @@
-#include "cmd/commands.h"
+/* (reserved for the engine's `run IMAGE`) */

@@ -1,2 +1,262 @@
+/* Runtime face: create, start, run, state, kill, delete, list, features. */
 #include "cmd/commands.h"
-const struct nk_command nk_runtime_commands[] = { {0} };
+#include "runtime/container.h"
+#include "runtime/features.h"
+#include "util/cleanup.h"
+#include "util/strv.h"
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_BUNDLE = 'b', OPT_CONSOLE = 256, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING,
+       OPT_PRESERVE, OPT_DETACH = 'd', OPT_KEEP = 300, OPT_NOSUBREAPER };
+
+static const struct option create_opts[] = {
+        {"bundle", required_argument, NULL, OPT_BUNDLE},
+        {"console-socket", required_argument, NULL, OPT_CONSOLE},
+        {"pid-file", required_argument, NULL, OPT_PIDFILE},
+        {"no-pivot", no_argument, NULL, OPT_NOPIVOT},
+        {"no-new-keyring", no_argument, NULL, OPT_NOKEYRING},
+        {"preserve-fds", required_argument, NULL, OPT_PRESERVE},
+        {"detach", no_argument, NULL, OPT_DETACH},
+        {"keep", no_argument, NULL, OPT_KEEP},
+        {"no-subreaper", no_argument, NULL, OPT_NOSUBREAPER},
+        {0},
+};
+
+/* Shared by create and run: fills *o, returns 0 or an exit code. */
+static int parse_create(const char *cmd, const struct nk_global *g, int argc, char **argv,
+                        bool is_run, struct nk_create_opts *o)
+{
+        *o = (struct nk_create_opts){.root = g->root, .systemd_cgroup = g->systemd_cgroup,
+                                     .detach = !is_run};
+        if (is_run)
+                o->detach = false;
+        int c;
+        while ((c = getopt_long_only(argc, argv, "+b:d", create_opts, NULL)) != -1) {
+                switch (c) {
+                case OPT_BUNDLE: o->bundle = optarg; break;
+                case OPT_CONSOLE: o->console_socket = optarg; break;
+                case OPT_PIDFILE: o->pid_file = optarg; break;
+                case OPT_NOPIVOT: o->no_pivot = true; break;
+                case OPT_NOKEYRING: o->no_new_keyring = true; break;
+                case OPT_PRESERVE: {
+                        char *end;
+                        long n = strtol(optarg, &end, 10);
+                        if (*end || n < 0 || n > 65536)
+                                return nk_cmd_usage_error(cmd, "--preserve-fds: bad number `%s`", optarg);
+                        o->preserve_fds = (int)n;
+                        break;
+                }
+                case OPT_DETACH:
+                        if (!is_run)
+                                return nk_cmd_usage_error(cmd, "unknown option -d");
+                        o->detach = true;
+                        break;
+                case OPT_KEEP:
+                        if (!is_run)
+                                return nk_cmd_usage_error(cmd, "unknown option --keep");
+                        o->keep = true;
+                        break;
+                case OPT_NOSUBREAPER: break;
+                default: return 1;
+                }
+        }
+        if (optind + 1 != argc)
+                return nk_cmd_usage_error(cmd, "expects exactly one container ID");
+        o->id = argv[optind];
+        return 0;
+}
+
+static int cmd_create(const struct nk_global *g, int argc, char **argv)
+{
+        struct nk_create_opts o;
+        int r = parse_create("create", g, argc, argv, false, &o);
+        if (r)
+                return r;
+        nk_error *err = NULL;
+        return nk_container_create(&o, &err) < 0 ? nk_cmd_fail(err) : 0;
+}
+
+static int cmd_run(const struct nk_global *g, int argc, char **argv)
+{
+        struct nk_create_opts o;
+        int r = parse_create("run", g, argc, argv, true, &o);
+        if (r)
+                return r;
+        nk_error *err = NULL;
+        int code = 0;
+        if (nk_container_run(&o, &code, &err) < 0)
+                return nk_cmd_fail(err);
+        return code;
+}
+
+/* Commands taking exactly one ID and no options. */
+static int one_id(const char *cmd, int argc, char **argv, const char **id)
+{
+        static const struct option none[] = {{0}};
+        if (getopt_long_only(argc, argv, "+", none, NULL) != -1)
+                return 1;
+        if (optind + 1 != argc)
+                return nk_cmd_usage_error(cmd, "expects exactly one container ID");
+        *id = argv[optind];
+        return 0;
+}
+
+static int cmd_start(const struct nk_global *g, int argc, char **argv)
+{
+        const char *id = NULL;
+        int r = one_id("start", argc, argv, &id);
+        if (r)
+                return r;
+        nk_error *err = NULL;
+        return nk_container_start(g->root, id, &err) < 0 ? nk_cmd_fail(err) : 0;
+}
+
+static int print_json(json_t *o)
+{
+        char *s = json_dumps(o, JSON_INDENT(2));
+        json_decref(o);
+        if (!s)
+                return 1;
+        puts(s);
+        free(s);
+        return 0;
+}
+
+static int cmd_state(const struct nk_global *g, int argc, char **argv)
+{
+        const char *id = NULL;
+        int r = one_id("state", argc, argv, &id);
+        if (r)
+                return r;
+        nk_error *err = NULL;
+        struct nk_state *st = NULL;
+        if (nk_state_load(g->root, id, &st, &err) < 0)
+                return nk_cmd_fail(err);
+        json_t *o = nk_state_to_json(g->root, st);
+        nk_state_free(st);
+        return print_json(o);
+}
+
+static int cmd_kill(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {0}};
+        bool all = false;
+        int c;
+        while ((c = getopt_long_only(argc, argv, "+a", opts, NULL)) != -1) {
+                if (c != 'a')
+                        return 1;
+                all = true;
+        }
+        if (optind >= argc || argc - optind > 2)
+                return nk_cmd_usage_error("kill", "usage: kill [--all] ID [SIGNAL]");
+        const char *id = argv[optind];
+        int sig = 15;
+        if (argc - optind == 2 && (sig = nk_signal_parse(argv[optind + 1])) < 0)
+                return nk_cmd_usage_error("kill", "unknown signal `%s`", argv[optind + 1]);
+        nk_error *err = NULL;
+        return nk_container_kill(g->root, id, sig, all, &err) < 0 ? nk_cmd_fail(err) : 0;
+}
+
+static int cmd_delete(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"force", no_argument, NULL, 'f'}, {0}};
+        bool force = false;
+        int c;
+        while ((c = getopt_long_only(argc, argv, "+f", opts, NULL)) != -1) {
+                if (c != 'f')
+                        return 1;
+                force = true;
+        }
+        if (optind >= argc)
+                return nk_cmd_usage_error("delete", "expects at least one container ID");
+        int rc = 0;
+        for (int i = optind; i < argc; i++) {
+                nk_error *err = NULL;
+                if (nk_container_delete(g->root, argv[i], force, &err) < 0)
+                        rc = nk_cmd_fail(err);
+        }
+        return rc;
+}
+
+static int cmd_list(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                             {"quiet", no_argument, NULL, 'q'}, {0}};
+        const char *format = "table";
+        bool quiet = false;
+        int c;
+        while ((c = getopt_long_only(argc, argv, "+f:q", opts, NULL)) != -1) {
+                if (c == 'f')
+                        format = optarg;
+                else if (c == 'q')
+                        quiet = true;
+                else
+                        return 1;
+        }
+        if (!streq(format, "table") && !streq(format, "json"))
+                return nk_cmd_usage_error("list", "--format: `%s` is not table or json", format);
+        nk_error *err = NULL;
+        _cleanup_strv_ char **ids = NULL;
+        if (nk_state_list(g->root, &ids, &err) < 0)
+                return nk_cmd_fail(err);
+        json_t *arr = json_array();
+        if (!quiet && streq(format, "table"))
+                printf("%-20s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE",
+                       "CREATED", "OWNER");
+        for (char **id = ids; *id; id++) {
+                struct nk_state *st = NULL;
+                if (nk_state_load(g->root, *id, &st, NULL) < 0)
+                        continue; /* being created or deleted right now */
+                json_t *o = nk_state_to_json(g->root, st);
+                nk_state_free(st);
+                if (quiet)
+                        puts(*id);
+                else if (streq(format, "table"))
+                        printf("%-20s %-8lld %-10s %-40s %-30s %s\n", *id,
+                               json_integer_value(json_object_get(o, "pid")),
+                               json_string_value(json_object_get(o, "status")),
+                               json_string_value(json_object_get(o, "bundle")),
+                               json_string_value(json_object_get(o, "created")),
+                               json_string_value(json_object_get(o, "owner")));
+                json_array_append_new(arr, o);
+        }
+        if (!quiet && streq(format, "json"))
+                return print_json(arr);
+        json_decref(arr);
+        return 0;
+}
+
+static int cmd_features(const struct nk_global *g, int argc, char **argv)
+{
+        return print_json(nk_features());
+}
+
+int nk_cmd_spec(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_exec(const struct nk_global *g, int argc, char **argv);
+
+const struct nk_command nk_runtime_commands[] = {
+        {"create", cmd_create, "create [--bundle DIR] [--console-socket PATH] [--pid-file F] "
+                               "[--no-pivot] [--no-new-keyring] [--preserve-fds N] ID",
+         "create a container (its process waits for start)"},
+        {"start", cmd_start, "start ID", "run the process of a created container"},
+        {"run", cmd_run, "run [--bundle DIR] [--detach] [--keep] [--console-socket PATH] "
+                         "[--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID",
+         "create and start a container"},
+        {"state", cmd_state, "state ID", "print the OCI state of a container"},
+        {"kill", cmd_kill, "kill [--all] ID [SIGNAL]", "send a signal (default TERM)"},
+        {"delete", cmd_delete, "delete [--force] ID...", "delete a container"},
+        {"list", cmd_list, "list [--format table|json] [--quiet]", "list containers"},
+        {"features", cmd_features, "features", "print what this runtime supports (JSON)"},
+        {"exec", nk_cmd_exec, "exec [--process FILE] [--tty] [--console-socket PATH] [--detach] "
+                              "[--pid-file F] [--cwd DIR] [--env K=V] [--user UID[:GID]] "
+                              "[--additional-gids GID] [--cap CAP] [--no-new-privs] "
+                              "[--apparmor P] [--process-label L] [--preserve-fds N] "
+                              "[--ignore-paused] [--cgroup SUB] ID [COMMAND [ARGS...]]",
+         "run a new process in a running container"},
+        {"spec", nk_cmd_spec, "spec [--bundle DIR] [--rootless]", "write a default config.json"},
+        {0},
+};

@@ -1,1 +1,208 @@
-/* placeholder */
+/* The container init: one flat, ordered list of steps from clone to execve.
+ * Every step is a function; conditions live inside the steps. An error is
+ * sent to the parent over the sync socket (it reaches the user intact) and
+ * the init exits. */
+#include "child.h"
+#include "hooks.h"
+#include "process.h"
+#include "rootfs.h"
+#include "sync.h"
+#include "terminal.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/syscalls.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+extern char **environ;
+
+static int wait_go_child(struct nk_child_ctx *c, nk_error **err)
+{
+        /* sync 1: the parent has written our id maps and moved us into the
+         * cgroup; nothing namespace-dependent may happen before this. */
+        if (nk_sync_expect(c->sync_fd, NK_SYNC_GO, err) < 0)
+                return -1;
+        /* In a new user namespace we start with the mapped ids of our
+         * creator; become the namespace's root so files we create in the
+         * rootfs get the container's root ids. */
+        if (nk_ns_new(c->spec, NK_NS_USER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+                return nk_error_set(err, errno, "become root in the user namespace");
+        return 0;
+}
+
+static int set_names_child(struct nk_child_ctx *c, nk_error **err)
+{
+        const struct nk_spec *s = c->spec;
+        if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+                return nk_error_set(err, errno, "hostname: set `%s`", s->hostname);
+        if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0)
+                return nk_error_set(err, errno, "domainname: set `%s`", s->domainname);
+        return 0;
+}
+
+/* sysctl goes through /proc/sys of the host proc mount still visible before
+ * pivot_root: namespaced entries resolve against the writer's namespaces,
+ * which are already the container's. */
+static int set_sysctl_child(struct nk_child_ctx *c, nk_error **err)
+{
+        for (size_t i = 0; i < c->spec->n_sysctl; i++) {
+                const struct nk_sysctl *sc = &c->spec->sysctl[i];
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "/proc/sys/%s", sc->key) < 0)
+                        return nk_error_set(err, ENOMEM, "sysctl");
+                for (char *p = path + strlen("/proc/sys/"); *p; p++)
+                        if (*p == '.')
+                                *p = '/';
+                if (nk_write_file_at(AT_FDCWD, path, sc->value, strlen(sc->value), err) < 0)
+                        return nk_error_wrap(err, "linux.sysctl: %s=%s", sc->key, sc->value);
+        }
+        return 0;
+}
+
+/* Called by the rootfs code with every mount in place, before pivot_root. */
+static int before_pivot_child(void *data, nk_error **err)
+{
+        struct nk_child_ctx *c = data;
+        /* sync 2/3: the parent runs prestart + createRuntime hooks now. */
+        if (nk_sync_send(c->sync_fd, NK_SYNC_PRESTART, err) < 0 ||
+            nk_sync_expect_text(c->sync_fd, NK_SYNC_PRESTART_DONE, &c->state_json, err) < 0)
+                return -1;
+        if (set_names_child(c, err) < 0 || set_sysctl_child(c, err) < 0)
+                return -1;
+        return nk_hooks_run(c->spec, NK_HOOK_CREATE_CONTAINER, c->state_json, err);
+}
+
+static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
+{
+        struct nk_rootfs_opts ro = {
+                .no_pivot = c->opts->no_pivot,
+                .in_userns = c->spec->ns[NK_NS_USER].present,
+                .new_cgroupns = nk_ns_new(c->spec, NK_NS_CGROUP),
+                .cgroup_path = c->cgroup_path,
+                .before_pivot = before_pivot_child,
+                .before_pivot_data = c,
+        };
+        return nk_rootfs_setup_child(c->spec, c->rootfs, &ro, err);
+}
+
+static int setup_console_child(struct nk_child_ctx *c, nk_error **err)
+{
+        if (!c->spec->process.terminal)
+                return 0;
+        if (nk_terminal_setup_child(&c->spec->process, c->console_fd, err) < 0)
+                return -1;
+        close(c->console_fd);
+        c->console_fd = -1;
+        return 0;
+}
+
+static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
+{
+        const struct nk_process *p = &c->spec->process;
+        if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
+                return -1;
+        if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0)
+                return -1;
+        /* The cwd is made as root (like runc) so a non-root user can start
+         * in a directory the image lacks; it is entered after the switch. */
+        if (nk_mkdir_p(p->cwd, 0755, err) < 0)
+                return nk_error_wrap(err, "process.cwd");
+        c->exec_path = nk_process_find_exec(p, err);
+        return c->exec_path ? 0 : -1;
+}
+
+/* Everything >= 3 + preserve_fds closes at execve; preserved fds stay. */
+static int fds_child(struct nk_child_ctx *c, nk_error **err)
+{
+        unsigned first = 3 + (unsigned)c->opts->preserve_fds;
+        for (unsigned fd = 3; fd < first; fd++) {
+                int fl = fcntl((int)fd, F_GETFD);
+                if (fl >= 0)
+                        (void)fcntl((int)fd, F_SETFD, fl & ~FD_CLOEXEC);
+        }
+        if (nk_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return nk_error_set(err, errno, "mark fds close-on-exec");
+        return 0;
+}
+
+static int enter_cwd_child(struct nk_child_ctx *c, nk_error **err)
+{
+        if (chdir(c->spec->process.cwd) < 0)
+                return nk_error_set(err, errno, "process.cwd: chdir to `%s`",
+                                    c->spec->process.cwd);
+        return 0;
+}
+
+static int report_created_child(struct nk_child_ctx *c, nk_error **err)
+{
+        /* sync 4: set up; the parent records the state and returns. From
+         * here on we outlive `nook create`: no death signal any more. */
+        (void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+        if (nk_sync_send(c->sync_fd, NK_SYNC_CREATED, err) < 0)
+                return -1;
+        close(c->sync_fd);
+        c->sync_fd = -1;
+        return 0;
+}
+
+/* Block until `nook start` connects to ROOT/<id>/exec.sock. The accepted
+ * connection is close-on-exec: `start` reads EOF once execve succeeded, or
+ * the error text if anything after this point fails. */
+static int wait_start_child(struct nk_child_ctx *c, nk_error **err)
+{
+        int conn;
+        do
+                conn = accept4(c->start_fd, NULL, NULL, SOCK_CLOEXEC);
+        while (conn < 0 && errno == EINTR);
+        if (conn < 0)
+                return nk_error_set(err, errno, "wait for start");
+        c->start_conn = conn;
+        close(c->start_fd);
+        c->start_fd = -1;
+        return nk_hooks_run(c->spec, NK_HOOK_START_CONTAINER, c->state_json, err);
+}
+
+__attribute__((noreturn)) static void fail_child(struct nk_child_ctx *c, nk_error *e)
+{
+        if (c->sync_fd >= 0) {
+                nk_sync_send_error(c->sync_fd, e);
+        } else if (c->start_conn >= 0) {
+                _cleanup_free_ char *t = nk_error_text(e);
+                (void)!write(c->start_conn, t, strlen(t));
+        } else {
+                _cleanup_free_ char *t = nk_error_text(e);
+                nk_log(NK_LOG_ERROR, "%s", t);
+        }
+        _exit(1);
+}
+
+void nk_child_main(struct nk_child_ctx *c)
+{
+        nk_error *e = NULL;
+        /* Not dumpable until execve: container processes can't open our
+         * /proc/PID/exe (the runtime binary) or ptrace us meanwhile. */
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (wait_go_child(c, &e) < 0 ||                            /* sync 1 */
+            nk_ns_join_child(c->spec, &c->ns, &e) < 0 ||
+            setup_rootfs_child(c, &e) < 0 ||                       /* sync 2, 3 */
+            setup_console_child(c, &e) < 0 ||
+            setup_process_child(c, &e) < 0 ||
+            fds_child(c, &e) < 0 ||
+            nk_security_child_before_start(&c->spec->process, c->seccomp, c->state_json, &e) < 0 ||
+            enter_cwd_child(c, &e) < 0 ||
+            report_created_child(c, &e) < 0 ||                     /* sync 4 */
+            wait_start_child(c, &e) < 0 ||
+            nk_security_child_final(&c->spec->process, c->seccomp, c->state_json, &e) < 0)
+                fail_child(c, e);
+        execve(c->exec_path, c->spec->process.args, c->spec->process.env ? c->spec->process.env : (char *[]){NULL});
+        nk_error_set(&e, errno, "exec `%s`", c->exec_path);
+        fail_child(c, e);
+}

@@ -1,1 +1,679 @@
-/* placeholder */
+/* Container lifecycle, parent side: create, start, run, kill, delete. The
+ * init's side of create is child.c; the protocol between them is sync.h. */
+#include "container.h"
+#include "cgroup/cgroup.h"
+#include "child.h"
+#include "hooks.h"
+#include "namespaces.h"
+#include "security.h"
+#include "sync.h"
+#include "terminal.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "util/syscalls.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* Everything a create holds until it succeeds or is undone. */
+struct creation {
+        const struct nk_create_opts *o;
+        struct nk_spec *spec;
+        char *bundle, *rootfs, *dir, *cgroup_path;
+        struct nk_cgroup *cg;
+        struct nk_seccomp *seccomp;
+        struct nk_ns_fds ns;
+        int lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
+        pid_t pid;
+        int pidfd;
+        bool made_dir, made_cgroup;
+};
+
+static void creation_init(struct creation *cr, const struct nk_create_opts *o)
+{
+        *cr = (struct creation){.o = o, .lock_fd = -1, .sync_fd = -1, .child_sync_fd = -1, .start_fd = -1,
+                                .console_fd = -1, .console_parent_fd = -1, .pidfd = -1};
+        for (int t = 0; t < NK_NS__COUNT; t++)
+                cr->ns.fd[t] = -1;
+}
+
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
+/* Undo whatever a failed create did, newest first. */
+static void creation_undo(struct creation *cr)
+{
+        if (cr->pid > 0) {
+                if (cr->pidfd >= 0)
+                        nk_pidfd_send_signal(cr->pidfd, SIGKILL, NULL, 0);
+                else
+                        kill(cr->pid, SIGKILL);
+                nk_wait_exit_code(cr->pid);
+                cr->pid = 0;
+        }
+        if (cr->made_cgroup && cr->cg) {
+                nk_error *e = NULL;
+                if (nk_cgroup_destroy(cr->cg, &e) < 0)
+                        nk_error_free(e);
+        }
+        if (cr->made_dir) {
+                nk_error *e = NULL;
+                if (nk_rm_rf(cr->dir, &e) < 0)
+                        nk_error_free(e);
+        }
+}
+
+static void creation_free(struct creation *cr)
+{
+        close_fd(&cr->sync_fd);
+        close_fd(&cr->child_sync_fd);
+        close_fd(&cr->start_fd);
+        close_fd(&cr->console_fd);
+        close_fd(&cr->console_parent_fd);
+        close_fd(&cr->pidfd);
+        close_fd(&cr->lock_fd);
+        nk_ns_close(&cr->ns);
+        nk_seccomp_free(cr->seccomp);
+        nk_cgroup_free(cr->cg);
+        nk_spec_free(cr->spec);
+        free(cr->bundle);
+        free(cr->rootfs);
+        free(cr->dir);
+        free(cr->cgroup_path);
+}
+
+static char *now_rfc3339(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        char *s = NULL;
+        if (asprintf(&s, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec) < 0)
+                return NULL;
+        return s;
+}
+
+static int load_bundle(struct creation *cr, nk_error **err)
+{
+        const struct nk_create_opts *o = cr->o;
+        char buf[PATH_MAX];
+        if (!realpath(o->bundle ? o->bundle : ".", buf))
+                return nk_error_set(err, errno, "bundle `%s`", o->bundle ? o->bundle : ".");
+        cr->bundle = strdup(buf);
+        if (nk_spec_load(cr->bundle, &cr->spec, err) < 0)
+                return -1;
+        const struct nk_spec *s = cr->spec;
+        if (!s->has_process)
+                return nk_error_set(err, EINVAL, "%s/config.json: process: missing, nothing to run",
+                                    cr->bundle);
+        if (!s->ns[NK_NS_MOUNT].present)
+                return nk_error_set(err, EINVAL,
+                                    "%s/config.json: linux.namespaces: a mount namespace is required",
+                                    cr->bundle);
+        if (s->process.terminal && !o->console_socket && o->detach)
+                return nk_error_set(err, EINVAL,
+                                    "process.terminal is true: --console-socket is required");
+        _cleanup_free_ char *root = NULL;
+        if (s->root_path[0] == '/')
+                root = strdup(s->root_path);
+        else if (asprintf(&root, "%s/%s", cr->bundle, s->root_path) < 0)
+                root = NULL;
+        if (!root || !realpath(root, buf))
+                return nk_error_set(err, errno, "root.path: `%s`", s->root_path);
+        cr->rootfs = strdup(buf);
+        return 0;
+}
+
+static int make_state_dir(struct creation *cr, nk_error **err)
+{
+        const struct nk_create_opts *o = cr->o;
+        if (nk_state_dir(o->root, o->id, &cr->dir, err) < 0)
+                return -1;
+        if (nk_mkdir_p(o->root, 0700, err) < 0)
+                return nk_error_wrap(err, "state root");
+        if (mkdir(cr->dir, 0700) < 0) {
+                if (errno == EEXIST)
+                        return nk_error_set(err, EEXIST, "container `%s` already exists", o->id);
+                return nk_error_set(err, errno, "mkdir `%s`", cr->dir);
+        }
+        cr->made_dir = true;
+        cr->lock_fd = nk_state_lock(o->root, o->id, err);
+        return cr->lock_fd < 0 ? -1 : 0;
+}
+
+static int make_cgroup(struct creation *cr, nk_error **err)
+{
+        cr->cgroup_path = nk_cgroup_path_for(cr->spec->cgroups_path, cr->o->id);
+        if (!cr->cgroup_path)
+                return nk_error_set(err, ENOMEM, "cgroup path");
+        if (nk_cgroup_open(cr->cgroup_path, &cr->cg, err) < 0)
+                return -1;
+        if (nk_cgroup_create(cr->cg, cr->spec->resources, err) < 0)
+                return nk_error_wrap(err, "cgroup `%s`", cr->cgroup_path);
+        cr->made_cgroup = true;
+        return 0;
+}
+
+/* The start socket lives in the state dir; bound through /proc/self/fd so
+ * that a long --root or id never hits the 108-byte sun_path limit. */
+static int start_sock_addr(int dirfd, struct sockaddr_un *sa)
+{
+        *sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+        return snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/exec.sock", dirfd);
+}
+
+static int make_start_socket(struct creation *cr, nk_error **err)
+{
+        _cleanup_close_ int dfd = open(cr->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return nk_error_set(err, errno, "open `%s`", cr->dir);
+        struct sockaddr_un sa;
+        start_sock_addr(dfd, &sa);
+        cr->start_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (cr->start_fd < 0 || bind(cr->start_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+            listen(cr->start_fd, 4) < 0)
+                return nk_error_set(err, errno, "exec socket in `%s`", cr->dir);
+        return 0;
+}
+
+static int make_channels(struct creation *cr, nk_error **err)
+{
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return nk_error_set(err, errno, "sync socketpair");
+        cr->sync_fd = sp[0];
+        cr->child_sync_fd = sp[1];
+        if (!cr->spec->process.terminal)
+                return 0;
+        if (cr->o->console_socket) {
+                cr->console_fd = nk_unix_connect(cr->o->console_socket, err);
+                return cr->console_fd < 0 ? nk_error_wrap(err, "--console-socket") : 0;
+        }
+        int cp[2]; /* foreground run without a console socket: the master comes to us */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) < 0)
+                return nk_error_set(err, errno, "console socketpair");
+        cr->console_parent_fd = cp[0];
+        cr->console_fd = cp[1];
+        return 0;
+}
+
+/* setns(CLONE_NEWPID) only changes where our children go: join a given pid
+ * namespace before clone so the init is born in it. */
+static int join_pid_ns_parent(struct creation *cr, nk_error **err)
+{
+        int fd = cr->ns.fd[NK_NS_PID];
+        if (fd < 0)
+                return 0;
+        if (setns(fd, CLONE_NEWPID) < 0)
+                return nk_error_set(err, errno, "join pid namespace `%s`",
+                                    cr->spec->ns[NK_NS_PID].path);
+        close_fd(&cr->ns.fd[NK_NS_PID]);
+        return 0;
+}
+
+static int spawn_init(struct creation *cr, nk_error **err)
+{
+        struct nk_clone_opts co = {
+                .flags = nk_ns_clone_flags(cr->spec),
+                .cgroup_fd = nk_cgroup_v2_fd(cr->cg),
+                .pidfd_out = &cr->pidfd,
+                /* Until it reports CREATED, the init dies with us. */
+                .death_signal = SIGKILL,
+        };
+        pid_t pid = nk_clone(&co, err);
+        if (pid < 0)
+                return nk_error_wrap(err, "create the container init");
+        if (pid == 0) { /* container init */
+                struct nk_child_ctx c = {
+                        .spec = cr->spec, .opts = cr->o, .rootfs = cr->rootfs,
+                        .cgroup_path = cr->cgroup_path, .sync_fd = cr->child_sync_fd,
+                        .start_fd = cr->start_fd, .start_conn = -1,
+                        .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
+                };
+                close(cr->sync_fd);
+                if (cr->console_parent_fd >= 0)
+                        close(cr->console_parent_fd);
+                if (cr->lock_fd >= 0)
+                        close(cr->lock_fd);
+                nk_child_main(&c);
+        }
+        cr->pid = pid;
+        close_fd(&cr->child_sync_fd);
+        close_fd(&cr->console_fd);
+        close_fd(&cr->start_fd);
+        nk_ns_close(&cr->ns);
+        if (co.cgroup_fd >= 0 && cr->pidfd < 0) /* clone(2) fallback: no CLONE_INTO_CGROUP */
+                return nk_cgroup_enter(cr->cg, pid, err);
+        return 0;
+}
+
+static char *state_json_text(const char *root, const struct nk_state *st, const char *status)
+{
+        json_t *o = nk_state_to_json(root, st);
+        if (status)
+                json_object_set_new(o, "status", json_string(status));
+        json_object_set_new(o, "pid", json_integer(st->pid));
+        char *t = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return t;
+}
+
+static void fill_state(struct creation *cr, struct nk_state *st)
+{
+        *st = (struct nk_state){
+                .id = (char *)cr->o->id, .bundle = cr->bundle, .rootfs = cr->rootfs,
+                .pid = cr->pid, .cgroup_path = cr->cgroup_path, .owner = "",
+                .annotations = cr->spec->annotations, .config = cr->spec->json,
+                .systemd_cgroup = cr->o->systemd_cgroup,
+        };
+}
+
+/* Parent side of the sync sequence, from GO to CREATED. */
+static int drive_init_parent(struct creation *cr, nk_error **err)
+{
+        if (nk_ns_new(cr->spec, NK_NS_USER) && nk_ns_write_idmaps(cr->pid, cr->spec, err) < 0)
+                return -1;
+        if (nk_cgroup_v2_fd(cr->cg) < 0 && nk_cgroup_enter(cr->cg, cr->pid, err) < 0)
+                return -1;
+        if (nk_sync_send(cr->sync_fd, NK_SYNC_GO, err) < 0) /* sync 1 */
+                return -1;
+        if (nk_sync_expect(cr->sync_fd, NK_SYNC_PRESTART, err) < 0) /* sync 2 */
+                return -1;
+        struct nk_state st;
+        fill_state(cr, &st);
+        _cleanup_free_ char *state = state_json_text(cr->o->root, &st, "creating");
+        if (nk_hooks_run(cr->spec, NK_HOOK_PRESTART, state, err) < 0 ||
+            nk_hooks_run(cr->spec, NK_HOOK_CREATE_RUNTIME, state, err) < 0)
+                return -1;
+        if (nk_sync_send_text(cr->sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0) /* sync 3 */
+                return -1;
+        return nk_sync_expect(cr->sync_fd, NK_SYNC_CREATED, err); /* sync 4 */
+}
+
+static int write_pid_file(const char *path, pid_t pid, nk_error **err)
+{
+        if (!path)
+                return 0;
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%d", (int)pid);
+        char abs[PATH_MAX];
+        if (path[0] != '/' && getcwd(abs, sizeof abs)) {
+                _cleanup_free_ char *full = NULL;
+                if (asprintf(&full, "%s/%s", abs, path) < 0)
+                        return nk_error_set(err, ENOMEM, "pid file");
+                return nk_write_file_atomic(full, buf, (size_t)n, 0644, err);
+        }
+        return nk_write_file_atomic(path, buf, (size_t)n, 0644, err);
+}
+
+static int record_created(struct creation *cr, nk_error **err)
+{
+        struct nk_state st;
+        fill_state(cr, &st);
+        st.pid_start = nk_proc_start_time(cr->pid);
+        _cleanup_free_ char *created = now_rfc3339();
+        st.created = created;
+        if (nk_state_save(cr->o->root, &st, err) < 0)
+                return -1;
+        return write_pid_file(cr->o->pid_file, cr->pid, err);
+}
+
+static int create_steps(struct creation *cr, nk_error **err)
+{
+        if (nk_state_check_id(cr->o->id, err) < 0 || load_bundle(cr, err) < 0)
+                return -1;
+        if (nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
+            nk_ns_open_joined(cr->spec, &cr->ns, err) < 0)
+                return -1;
+        if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 ||
+            make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0 ||
+            join_pid_ns_parent(cr, err) < 0 || spawn_init(cr, err) < 0 ||
+            drive_init_parent(cr, err) < 0 || record_created(cr, err) < 0)
+                return -1;
+        return 0;
+}
+
+/* create, keeping what `run` needs (pid, pidfd, pty master) in *cr. */
+static int create_container(struct creation *cr, nk_error **err)
+{
+        if (create_steps(cr, err) < 0) {
+                creation_undo(cr);
+                return nk_error_wrap(err, "create container `%s`", cr->o->id);
+        }
+        return 0;
+}
+
+int nk_container_create(const struct nk_create_opts *o, nk_error **err)
+{
+        struct creation cr;
+        creation_init(&cr, o);
+        int r = create_container(&cr, err);
+        creation_free(&cr);
+        return r;
+}
+
+/* Connect to exec.sock, release the init, and wait until it has exec'd
+ * (EOF) or reported why it could not (text). */
+static int release_init(const char *root, const char *id, nk_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        if (nk_state_dir(root, id, &dir, err) < 0)
+                return -1;
+        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return nk_error_set(err, errno, "open `%s`", dir);
+        struct sockaddr_un sa;
+        start_sock_addr(dfd, &sa);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                return nk_error_set(err, errno, "container `%s` is not waiting to start", id);
+        unlinkat(dfd, "exec.sock", 0);
+        char buf[4096];
+        size_t n = 0;
+        for (;;) {
+                ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0 || (n += (size_t)r) >= sizeof buf - 1)
+                        break;
+        }
+        buf[n] = '\0';
+        if (n > 0)
+                return nk_error_set(err, 0, "%s", buf);
+        return 0;
+}
+
+static int start_locked(const char *root, struct nk_state *st, nk_error **err)
+{
+        enum nk_status status = nk_state_status(root, st);
+        if (status != NK_STATUS_CREATED)
+                return nk_error_set(err, EINVAL, "container `%s` is %s, not created", st->id,
+                                    nk_status_name(status));
+        if (release_init(root, st->id, err) < 0)
+                return -1;
+        if (st->config) {
+                _cleanup_free_ char *text = json_dumps(st->config, JSON_COMPACT);
+                struct nk_spec *spec = NULL;
+                nk_error *e = NULL;
+                if (text && nk_spec_parse(text, strlen(text), "config.json", &spec, &e) == 0) {
+                        _cleanup_free_ char *state = state_json_text(root, st, "running");
+                        nk_hooks_run_warn(spec, NK_HOOK_POSTSTART, state);
+                }
+                nk_error_free(e);
+                nk_spec_free(spec);
+        }
+        return 0;
+}
+
+int nk_container_start(const char *root, const char *id, nk_error **err)
+{
+        _cleanup_close_ int lock = nk_state_lock(root, id, err);
+        if (lock < 0)
+                return -1;
+        struct nk_state *st = NULL;
+        if (nk_state_load(root, id, &st, err) < 0)
+                return -1;
+        int r = start_locked(root, st, err);
+        nk_state_free(st);
+        return r < 0 ? nk_error_wrap(err, "start container `%s`", id) : 0;
+}
+
+static const struct { const char *name; int sig; } signals[] = {
+        {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+        {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"IOT", SIGIOT}, {"BUS", SIGBUS},
+        {"FPE", SIGFPE}, {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
+        {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+        {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
+        {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},
+        {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+        {"WINCH", SIGWINCH}, {"IO", SIGIO}, {"POLL", SIGPOLL}, {"PWR", SIGPWR},
+        {"SYS", SIGSYS},
+};
+
+int nk_signal_parse(const char *s)
+{
+        char *end;
+        long n = strtol(s, &end, 10);
+        if (*s && !*end)
+                return n > 0 && n < NSIG ? (int)n : -1;
+        if (strncasecmp(s, "SIG", 3) == 0)
+                s += 3;
+        for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+                if (strcasecmp(s, signals[i].name) == 0)
+                        return signals[i].sig;
+        if (strncasecmp(s, "RTMIN", 5) == 0 || strncasecmp(s, "RTMAX", 5) == 0) {
+                int base = strncasecmp(s, "RTMIN", 5) == 0 ? SIGRTMIN : SIGRTMAX;
+                long off = s[5] ? strtol(s + 5, &end, 10) : 0;
+                if (s[5] && *end)
+                        return -1;
+                int sig = base + (int)off;
+                return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -1;
+        }
+        return -1;
+}
+
+/* A pidfd for the state's init, or -1 (with err) when it is gone. */
+static int open_init_pidfd(const struct nk_state *st, nk_error **err)
+{
+        int fd = nk_pidfd_open(st->pid, 0);
+        /* Opened, then checked: if the start time still matches, the pidfd
+         * refers to our init and not to a reused PID. */
+        if (fd < 0 || !nk_state_pid_alive(st)) {
+                if (fd >= 0)
+                        close(fd);
+                return nk_error_set(err, ESRCH, "container `%s` is not running", st->id);
+        }
+        return fd;
+}
+
+static int signal_all(const struct nk_state *st, int sig, nk_error **err)
+{
+        struct nk_cgroup *cg = NULL;
+        pid_t *pids = NULL;
+        size_t n = 0;
+        if (nk_cgroup_open(st->cgroup_path, &cg, err) < 0)
+                return -1;
+        int r = nk_cgroup_pids(cg, &pids, &n, err);
+        nk_cgroup_free(cg);
+        if (r < 0)
+                return -1;
+        for (size_t i = 0; i < n; i++)
+                if (kill(pids[i], sig) < 0 && errno != ESRCH) {
+                        r = nk_error_set(err, errno, "signal %d to pid %d", sig, (int)pids[i]);
+                        break;
+                }
+        free(pids);
+        return r;
+}
+
+int nk_container_kill(const char *root, const char *id, int sig, bool all, nk_error **err)
+{
+        struct nk_state *st = NULL;
+        if (nk_state_load(root, id, &st, err) < 0)
+                return -1;
+        int r = 0;
+        enum nk_status status = nk_state_status(root, st);
+        if (status == NK_STATUS_STOPPED) {
+                r = nk_error_set(err, ESRCH, "container `%s` is not running", id);
+        } else if (all) {
+                r = signal_all(st, sig, err);
+        } else {
+                int fd = open_init_pidfd(st, err);
+                if (fd < 0)
+                        r = -1;
+                else if (nk_pidfd_send_signal(fd, sig, NULL, 0) < 0)
+                        r = nk_error_set(err, errno, "signal %d to container `%s`", sig, id);
+                if (fd >= 0)
+                        close(fd);
+        }
+        nk_state_free(st);
+        return r;
+}
+
+/* Kill the init if it is still there and wait (bounded) until it is gone. */
+static int stop_init(const struct nk_state *st, nk_error **err)
+{
+        nk_error *e = NULL;
+        int fd = open_init_pidfd(st, &e);
+        if (fd < 0) {
+                nk_error_free(e);
+                return 0;
+        }
+        nk_pidfd_send_signal(fd, SIGKILL, NULL, 0);
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        int r = poll(&pf, 1, 10000);
+        close(fd);
+        /* Our own child (foreground run): reap it. */
+        waitpid(st->pid, NULL, WNOHANG);
+        if (r == 0)
+                return nk_error_set(err, ETIMEDOUT, "container `%s` init did not die", st->id);
+        return 0;
+}
+
+static void run_poststop(const char *root, const struct nk_state *st)
+{
+        if (!st->config)
+                return;
+        _cleanup_free_ char *text = json_dumps(st->config, JSON_COMPACT);
+        struct nk_spec *spec = NULL;
+        nk_error *e = NULL;
+        if (text && nk_spec_parse(text, strlen(text), "config.json", &spec, &e) == 0 &&
+            spec->n_hooks[NK_HOOK_POSTSTOP] > 0) {
+                _cleanup_free_ char *state = state_json_text(root, st, "stopped");
+                nk_hooks_run_warn(spec, NK_HOOK_POSTSTOP, state);
+        }
+        nk_error_free(e);
+        nk_spec_free(spec);
+}
+
+static int delete_locked(const char *root, struct nk_state *st, bool force, nk_error **err)
+{
+        enum nk_status status = nk_state_status(root, st);
+        if ((status == NK_STATUS_RUNNING || status == NK_STATUS_PAUSED) && !force)
+                return nk_error_set(err, EBUSY,
+                                    "container `%s` is %s: stop it first or use --force",
+                                    st->id, nk_status_name(status));
+        if (status != NK_STATUS_STOPPED && stop_init(st, err) < 0)
+                return -1;
+        if (st->cgroup_path) {
+                struct nk_cgroup *cg = NULL;
+                int r = nk_cgroup_open(st->cgroup_path, &cg, err);
+                if (r == 0)
+                        r = nk_cgroup_destroy(cg, err);
+                nk_cgroup_free(cg);
+                if (r < 0)
+                        return -1;
+        }
+        run_poststop(root, st);
+        _cleanup_free_ char *dir = NULL;
+        if (nk_state_dir(root, st->id, &dir, err) < 0)
+                return -1;
+        return nk_rm_rf(dir, err);
+}
+
+int nk_container_delete(const char *root, const char *id, bool force, nk_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        if (nk_state_dir(root, id, &dir, err) < 0)
+                return -1;
+        if (!nk_path_exists(dir)) {
+                if (force)
+                        return 0;
+                return nk_error_set(err, ENOENT, "container `%s` does not exist", id);
+        }
+        _cleanup_close_ int lock = nk_state_lock(root, id, err);
+        if (lock < 0)
+                return -1;
+        struct nk_state *st = NULL;
+        nk_error *e = NULL;
+        if (nk_state_load(root, id, &st, &e) < 0) {
+                /* A create that died before writing state.json: remove it. */
+                nk_error_free(e);
+                return nk_rm_rf(dir, err);
+        }
+        int r = delete_locked(root, st, force, err);
+        nk_state_free(st);
+        return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
+}
+
+static int start_created(struct creation *cr, nk_error **err)
+{
+        if (release_init(cr->o->root, cr->o->id, err) < 0)
+                return nk_error_wrap(err, "start container `%s`", cr->o->id);
+        struct nk_state st;
+        fill_state(cr, &st);
+        _cleanup_free_ char *state = state_json_text(cr->o->root, &st, "running");
+        nk_hooks_run_warn(cr->spec, NK_HOOK_POSTSTART, state);
+        return 0;
+}
+
+/* Signals a foreground run forwards to the container init. */
+static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
+                                SIGTERM, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH};
+
+static int run_foreground(struct creation *cr, int *exit_code, nk_error **err)
+{
+        sigset_t set, old;
+        sigemptyset(&set);
+        for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+                sigaddset(&set, forwarded[i]);
+        sigprocmask(SIG_BLOCK, &set, &old);
+        _cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+        _cleanup_close_ int master = -1;
+        int r = 0;
+        if (cr->console_parent_fd >= 0 && (master = nk_recv_fd(cr->console_parent_fd, err)) < 0)
+                r = -1;
+        if (r == 0)
+                r = start_created(cr, err);
+        if (r == 0) {
+                nk_foreground_loop(master, cr->pidfd, sigfd);
+                *exit_code = nk_wait_exit_code(cr->pid);
+                cr->pid = 0;
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return r;
+}
+
+int nk_container_run(const struct nk_create_opts *o, int *exit_code, nk_error **err)
+{
+        struct creation cr;
+        creation_init(&cr, o);
+        *exit_code = 0;
+        int r = create_container(&cr, err);
+        if (r == 0) {
+                close_fd(&cr.lock_fd); /* let delete/state/kill in meanwhile */
+                r = o->detach ? start_created(&cr, err) : run_foreground(&cr, exit_code, err);
+                if (r < 0 || (!o->detach && !o->keep)) {
+                        nk_error *e = NULL;
+                        if (nk_container_delete(o->root, o->id, true, &e) < 0) {
+                                _cleanup_free_ char *t = nk_error_text(e);
+                                nk_warn("%s", t);
+                                nk_error_free(e);
+                        }
+                }
+        }
+        cr.pid = 0;
+        creation_free(&cr);
+        return r;
+}

@@ -1,1 +1,744 @@
-/* placeholder */
+/* nook — mount operations of the rootfs plan, run by the container init in
+ * its new mount namespace, and the cgroup mount planning.
+ *
+ * Every destination is opened inside the rootfs with openat2(2)
+ * RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS and mounted on through that fd
+ * (move_mount(2) MOVE_MOUNT_T_EMPTY_PATH, or mount(2) on /proc/self/fd/N for
+ * a fresh filesystem): a destination swapped for a symlink to a host path
+ * resolves inside the rootfs, so no mount lands outside it
+ * (CVE-2019-16884, CVE-2021-30465). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include "rootfs_internal.h"
+#include "../util/cleanup.h"
+#include "../util/fs.h"
+#include "../util/log.h"
+#include "../util/syscalls.h"
+
+/* ---- resolving inside the rootfs ---- */
+
+static int root_open_raw(int rootfd, const char *path)
+{
+        struct open_how how = {
+                .flags = O_PATH | O_CLOEXEC,
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        /* openat2 answers EAGAIN when a rename or mount raced with a ".."
+         * walk; a retry sees the settled tree. */
+        for (int i = 0; i < 32; i++) {
+                int fd = nk_openat2(rootfd, path, &how, sizeof(how));
+                if (fd >= 0 || errno != EAGAIN)
+                        return fd;
+        }
+        return -1;
+}
+
+/* Create each missing component in its parent, which was itself resolved
+ * inside the root: mkdirat/mknodat never follow a final symlink, and the
+ * re-open after creating resolves inside the root again. A dangling
+ * symlink on the way is an error, not a door. */
+static int root_create(int rootfd, const char *path, bool create_file, nk_error **err)
+{
+        _cleanup_free_ char *buf = strdup(path);
+        if (!buf)
+                return nk_error_set(err, ENOMEM, "create `%s` in the rootfs", path);
+        _cleanup_close_ int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+                return nk_error_set(err, errno, "create `%s` in the rootfs", path);
+        for (char *p = buf; *p;) {
+                while (*p == '/')
+                        p++;
+                if (!*p)
+                        break;
+                char *comp = p, *end = p + strcspn(p, "/");
+                char saved = *end;
+                *end = '\0';
+                bool last = !saved || !end[1 + strspn(end + 1, "/")];
+                int fd = root_open_raw(rootfd, buf);
+                if (fd < 0 && errno == ENOENT) {
+                        int r = last && create_file ? mknodat(cur, comp, S_IFREG | 0644, 0)
+                                                    : mkdirat(cur, comp, 0755);
+                        if (r < 0 && errno != EEXIST)
+                                return nk_error_set(err, errno, "create `%s` in the rootfs", buf);
+                        fd = root_open_raw(rootfd, buf);
+                        if (fd < 0 && errno == ENOENT)
+                                return nk_error_set(err, ENOENT,
+                                                    "`%s` in the rootfs is a dangling symlink",
+                                                    buf);
+                }
+                if (fd < 0)
+                        return nk_error_set(err, errno, "open `%s` in the rootfs", buf);
+                nk_closep(&cur);
+                cur = fd;
+                *end = saved;
+                p = end;
+        }
+        return TAKE_FD(cur);
+}
+
+int nk_root_open(int rootfd, const char *path, bool create, bool create_file, nk_error **err)
+{
+        int fd = root_open_raw(rootfd, path);
+        if (fd >= 0)
+                return fd;
+        if (errno != ENOENT || !create)
+                return nk_error_set(err, errno, "open `%s` in the rootfs", path);
+        return root_create(rootfd, path, create_file, err);
+}
+
+int nk_root_open_parent(int rootfd, const char *path, const char **name, nk_error **err)
+{
+        const char *slash = strrchr(path, '/');
+        if (!slash || !slash[1])
+                return nk_error_set(err, EINVAL, "`%s`: not a file path", path);
+        _cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
+        if (!parent)
+                return nk_error_set(err, ENOMEM, "open parent of `%s`", path);
+        *name = slash + 1;
+        return nk_root_open(rootfd, *parent ? parent : "/", true, false, err);
+}
+
+/* ---- /proc/self/mountinfo ---- */
+
+struct mi_entry {
+        unsigned id;
+        char *root, *mountpoint, *fstype, *superopts;
+};
+
+/* Octal escapes (\040 for a space) back to bytes, in place. */
+static void mi_unescape(char *s)
+{
+        char *o = s;
+        for (; *s; s++) {
+                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+                    s[3] >= '0' && s[3] <= '7') {
+                        *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+                        s += 3;
+                } else {
+                        *o++ = *s;
+                }
+        }
+        *o = '\0';
+}
+
+/* "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue"
+ * (proc(5)); modifies line. */
+static int mi_parse_line(char *line, struct mi_entry *e)
+{
+        char *tok[6], *save = NULL;
+        char *t = strtok_r(line, " ", &save);
+        for (int i = 0; i < 6; i++, t = strtok_r(NULL, " ", &save)) {
+                if (!t)
+                        return -1;
+                tok[i] = t;
+        }
+        while (t && !streq(t, "-"))
+                t = strtok_r(NULL, " ", &save);
+        char *fstype = strtok_r(NULL, " ", &save);
+        char *source = strtok_r(NULL, " ", &save);
+        char *superopts = strtok_r(NULL, " ", &save);
+        if (!t || !fstype || !source || !superopts)
+                return -1;
+        e->id = (unsigned)strtoul(tok[0], NULL, 10);
+        e->root = tok[3];
+        e->mountpoint = tok[4];
+        e->fstype = fstype;
+        e->superopts = superopts;
+        mi_unescape(e->root);
+        mi_unescape(e->mountpoint);
+        return 0;
+}
+
+/* Call fn for every well-formed line; stops early when fn returns non-zero. */
+static int mi_foreach(const char *mountinfo, int (*fn)(const struct mi_entry *, void *),
+                      void *data)
+{
+        _cleanup_free_ char *copy = strdup(mountinfo ? mountinfo : "");
+        char *save = NULL;
+        if (!copy)
+                return -1;
+        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                struct mi_entry e;
+                int r;
+                if (mi_parse_line(l, &e) == 0 && (r = fn(&e, data)) != 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- cgroup mounts (planning, pure) ---- */
+
+#define CG_BASE "/sys/fs/cgroup"
+#define CG_MAX 32
+
+struct cg_hier {
+        char name[64];          /* directory under /sys/fs/cgroup */
+        char root[256];         /* mount root inside the hierarchy */
+        char controllers[256];  /* v1: "cpu,cpuacct" / "name=systemd"; v2: "" */
+        bool v2;
+};
+
+struct cg_layout {
+        bool unified;           /* cgroup2 on /sys/fs/cgroup itself */
+        char unified_root[256];
+        struct cg_hier h[CG_MAX];
+        size_t n;
+};
+
+static bool is_v1_controller(const char *tok)
+{
+        static const char *const names[] = {
+                "cpuset", "cpu",    "cpuacct", "io",        "blkio",    "memory", "devices",
+                "freezer", "net_cls", "perf_event", "net_prio", "hugetlb", "pids", "rdma",
+                "misc",   "debug",
+        };
+        if (strncmp(tok, "name=", 5) == 0)
+                return true;
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (streq(tok, names[i]))
+                        return true;
+        return false;
+}
+
+/* The controller list to mount a v1 hierarchy again: superblock options
+ * minus flags (rw, xattr, release_agent=...). */
+static void v1_controllers(const char *superopts, char *out, size_t size)
+{
+        char buf[256], *save = NULL;
+        size_t n = 0;
+        snprintf(buf, sizeof(buf), "%s", superopts);
+        out[0] = '\0';
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                if (is_v1_controller(t))
+                        n += (size_t)snprintf(out + n, n < size ? size - n : 0, "%s%s",
+                                              n ? "," : "", t);
+}
+
+static int cg_collect(const struct mi_entry *e, void *data)
+{
+        struct cg_layout *l = data;
+        bool v2 = streq(e->fstype, "cgroup2");
+        if (!v2 && !streq(e->fstype, "cgroup"))
+                return 0;
+        if (streq(e->mountpoint, CG_BASE)) {
+                l->unified = v2;
+                snprintf(l->unified_root, sizeof(l->unified_root), "%s", e->root);
+                return 0;
+        }
+        const char *name = e->mountpoint + strlen(CG_BASE "/");
+        if (strncmp(e->mountpoint, CG_BASE "/", strlen(CG_BASE "/")) != 0 || !*name ||
+            strchr(name, '/') || strlen(name) >= sizeof(l->h[0].name))
+                return 0;
+        size_t i = 0;
+        while (i < l->n && !streq(l->h[i].name, name))
+                i++;
+        if (i == CG_MAX)
+                return 0;
+        struct cg_hier *h = &l->h[i];
+        if (i == l->n)
+                l->n++;
+        snprintf(h->name, sizeof(h->name), "%s", name);
+        snprintf(h->root, sizeof(h->root), "%s", e->root);
+        h->v2 = v2;
+        if (v2)
+                h->controllers[0] = '\0';
+        else
+                v1_controllers(e->superopts, h->controllers, sizeof(h->controllers));
+        return 0;
+}
+
+/* Same set of comma-separated names? */
+static bool same_set(const char *a, size_t alen, const char *b)
+{
+        size_t na = 0, nb = 0;
+        for (const char *p = a; p < a + alen; p += strcspn(p, ",") + 1) {
+                size_t len = strcspn(p, ",");
+                if (p + len > a + alen)
+                        len = (size_t)(a + alen - p);
+                na++;
+                const char *q = b;
+                bool found = false;
+                for (; *q; q += strcspn(q, ","), q += *q == ',') {
+                        if (strncmp(q, p, len) == 0 && (q[len] == ',' || !q[len]))
+                                found = true;
+                }
+                if (!found)
+                        return false;
+        }
+        for (const char *q = b; *q; q += strcspn(q, ","), q += *q == ',')
+                nb++;
+        return na == nb;
+}
+
+/* Our cgroup on hierarchy h per /proc/self/cgroup ("4:memory:/x", "0::/x"). */
+static bool self_cgroup_path(const char *self, const struct cg_hier *h, char *out, size_t size)
+{
+        for (const char *l = self; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                const char *c1 = strchr(l, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+                const char *eol = l + strcspn(l, "\n");
+                if (!c2 || c2 > eol)
+                        continue;
+                bool match = h->v2 ? c2 == c1 + 1 && strncmp(l, "0:", 2) == 0
+                                   : c2 > c1 + 1 && same_set(c1 + 1, (size_t)(c2 - c1 - 1),
+                                                             h->controllers);
+                if (match) {
+                        snprintf(out, size, "%.*s", (int)(eol - c2 - 1), c2 + 1);
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* The host directory of the container's cgroup on hierarchy h mounted at
+ * `mountpoint`: the cgroup path made relative to the mount's root. */
+static char *cg_host_dir(const struct cg_hier *h, const char *mountpoint,
+                         const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env)
+{
+        char self[512];
+        const char *path = opts->cgroup_path;
+        if (!path)
+                path = self_cgroup_path(env->self_cgroup, h, self, sizeof(self)) ? self : "/";
+        size_t rl = strlen(h->root);
+        if (!streq(h->root, "/") && strncmp(path, h->root, rl) == 0 &&
+            (path[rl] == '/' || !path[rl]))
+                path += rl;
+        char *dir = NULL;
+        if (asprintf(&dir, "%s%s%s", mountpoint, path[0] == '/' ? "" : "/",
+                     streq(path, "/") ? "" : path) < 0)
+                return NULL;
+        return dir;
+}
+
+/* One hierarchy at `dest`: a fresh cgroupfs in a new cgroup namespace (its
+ * root is then the namespace's root, the container's cgroup), else a bind
+ * of the container's own cgroup directory from the host. */
+static int plan_hier(struct nk_rplan *plan, const struct nk_mount *m, const char *dest,
+                     const struct cg_hier *h, const char *mountpoint,
+                     const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
+                     nk_error **err)
+{
+        _cleanup_free_ char *dir = cg_host_dir(h, mountpoint, opts, env);
+        if (!dir)
+                return nk_error_set(err, ENOMEM, "rootfs plan");
+        struct nk_rop *op;
+        if (opts->new_cgroupns) {
+                op = nk_rplan_add(plan, NK_ROP_MOUNT, dest, "cgroup", err);
+                if (!op || !(op->fstype = strdup(h->v2 ? "cgroup2" : "cgroup")) ||
+                    !(op->data = strdup(h->controllers)) ||
+                    (opts->in_userns && !(op->fallback = strdup(dir))))
+                        return nk_error_set(err, ENOMEM, "rootfs plan");
+                op->flags = m->flags & NK_MS_MOUNT_FLAGS;
+                return 0;
+        }
+        op = nk_rplan_add(plan, NK_ROP_BIND, dest, dir, err);
+        if (!op)
+                return -1;
+        nk_ms_to_attr(m->flags, 0, &op->attr_set, &op->attr_clr);
+        return 0;
+}
+
+/* Aliases the host has for joint hierarchies: cpu -> cpu,cpuacct. */
+static int plan_cg_links(struct nk_rplan *plan, const char *dest, const struct cg_layout *l,
+                         const struct cg_hier *h, nk_error **err)
+{
+        if (!strchr(h->name, ','))
+                return 0;
+        char buf[64], *save = NULL;
+        snprintf(buf, sizeof(buf), "%s", h->name);
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                bool taken = false;
+                for (size_t i = 0; i < l->n; i++)
+                        taken |= streq(l->h[i].name, t);
+                _cleanup_free_ char *link = NULL;
+                if (taken)
+                        continue;
+                if (asprintf(&link, "%s/%s", dest, t) < 0 ||
+                    !nk_rplan_add(plan, NK_ROP_SYMLINK, link, h->name, err))
+                        return nk_error_set(err, ENOMEM, "rootfs plan");
+        }
+        return 0;
+}
+
+/* v1 and hybrid: a tmpfs holding one directory per hierarchy, as on the host. */
+static int plan_cg_v1(struct nk_rplan *plan, const struct nk_mount *m, const char *dest,
+                      const struct cg_layout *l, const struct nk_rootfs_opts *opts,
+                      const struct nk_rootfs_env *env, nk_error **err)
+{
+        struct nk_rop *op = nk_rplan_add(plan, NK_ROP_MOUNT, dest, "tmpfs", err);
+        if (!op || !(op->fstype = strdup("tmpfs")) || !(op->data = strdup("mode=755")))
+                return nk_error_set(err, ENOMEM, "rootfs plan");
+        op->flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+        for (size_t i = 0; i < l->n; i++) {
+                _cleanup_free_ char *sub = NULL, *mp = NULL;
+                if (asprintf(&sub, "%s/%s", dest, l->h[i].name) < 0 ||
+                    asprintf(&mp, CG_BASE "/%s", l->h[i].name) < 0)
+                        return nk_error_set(err, ENOMEM, "rootfs plan");
+                if (plan_hier(plan, m, sub, &l->h[i], mp, opts, env, err) < 0 ||
+                    plan_cg_links(plan, dest, l, &l->h[i], err) < 0)
+                        return -1;
+        }
+        if (!(m->flags & MS_RDONLY) && !m->propagation)
+                return 0;
+        /* The tmpfs stays writable until every directory and link exists. */
+        op = nk_rplan_add(plan, NK_ROP_SETATTR, dest, NULL, err);
+        if (!op)
+                return -1;
+        op->attr_set = (m->flags & MS_RDONLY) ? MOUNT_ATTR_RDONLY : 0;
+        op->propagation = m->propagation;
+        return 0;
+}
+
+int nk_rplan_add_cgroup(struct nk_rplan *plan, const struct nk_mount *m, const char *dest,
+                        const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
+                        nk_error **err)
+{
+        struct cg_layout l = { 0 };
+        mi_foreach(env->mountinfo, cg_collect, &l);
+        if (l.unified) {
+                /* Pure v2: the one hierarchy straight on the destination. */
+                struct cg_hier h = { .v2 = true };
+                snprintf(h.root, sizeof(h.root), "%s", l.unified_root);
+                if (plan_hier(plan, m, dest, &h, CG_BASE, opts, env, err) < 0)
+                        return -1;
+                plan->ops[plan->n - 1].propagation = m->propagation;
+                return 0;
+        }
+        if (l.n == 0)
+                return nk_error_set(err, ENOENT, "mount cgroup on %s: no cgroup hierarchy under "
+                                    CG_BASE " on the host", dest);
+        return plan_cg_v1(plan, m, dest, &l, opts, env, err);
+}
+
+/* ---- running ---- */
+
+static int set_attrs(int fd, const struct nk_rop *op)
+{
+        struct mount_attr a = { .attr_set = op->attr_set, .attr_clr = op->attr_clr };
+        if ((a.attr_set | a.attr_clr) &&
+            nk_mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+                return -1;
+        a = (struct mount_attr){ .attr_set = op->rattr_set, .attr_clr = op->rattr_clr };
+        if ((a.attr_set | a.attr_clr) &&
+            nk_mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
+                return -1;
+        return 0;
+}
+
+static int set_propagation(int fd, unsigned long p)
+{
+        struct mount_attr a = { .propagation = p & NK_MS_PROPAGATION };
+        if (!a.propagation)
+                return 0;
+        return nk_mount_setattr(fd, "", AT_EMPTY_PATH | ((p & MS_REC) ? AT_RECURSIVE : 0), &a,
+                                sizeof(a));
+}
+
+static int run_propagation(const struct nk_rop *op, nk_error **err)
+{
+        if (mount(NULL, "/", NULL, op->propagation, NULL) < 0)
+                return nk_error_set(err, errno, "set propagation of / in the new mount namespace");
+        return 0;
+}
+
+struct mount_by_id {
+        unsigned id;
+        char *mountpoint;
+};
+
+static int find_mount_id(const struct mi_entry *e, void *data)
+{
+        struct mount_by_id *m = data;
+        if (e->id != m->id)
+                return 0;
+        m->mountpoint = strdup(e->mountpoint);
+        return 1;
+}
+
+static int run_parent_private(const struct nk_rop *op, nk_error **err)
+{
+        struct statx stx;
+        if (statx(AT_FDCWD, op->source, 0, STATX_MNT_ID, &stx) < 0)
+                return nk_error_set(err, errno, "stat rootfs `%s`", op->source);
+        _cleanup_free_ char *mountinfo = NULL;
+        if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
+                return -1;
+        struct mount_by_id m = { .id = (unsigned)stx.stx_mnt_id };
+        mi_foreach(mountinfo, find_mount_id, &m);
+        _cleanup_free_ char *mp = m.mountpoint;
+        if (!mp)
+                return nk_error_set(err, ENOENT, "find the mount holding rootfs `%s`",
+                                    op->source);
+        if (mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)
+                return nk_error_set(err, errno, "make %s (parent of the rootfs) private", mp);
+        return 0;
+}
+
+static int run_bind_rootfs(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        if (mount(op->source, op->source, NULL, MS_BIND | MS_REC, NULL) < 0)
+                return nk_error_set(err, errno, "bind rootfs %s on itself", op->source);
+        /* Opened after the bind: lookups from an fd of the directory below
+         * the new mount would not enter it. */
+        x->rootfd = open(op->source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (x->rootfd < 0)
+                return nk_error_set(err, errno, "open rootfs %s", op->source);
+        return 0;
+}
+
+/* Attach a detached mount tree at op->dest, flags set before it is visible. */
+static int attach_tree(struct nk_rexec *x, const struct nk_rop *op, int tree, const char *what,
+                       nk_error **err)
+{
+        struct stat st;
+        if (fstat(tree, &st) < 0)
+                return nk_error_set(err, errno, "%s on %s: stat", what, op->dest);
+        _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, !S_ISDIR(st.st_mode), err);
+        if (dst < 0)
+                return nk_error_wrap(err, "%s on %s", what, op->dest);
+        if (set_attrs(tree, op) < 0)
+                return nk_error_set(err, errno, "%s on %s: set mount flags", what, op->dest);
+        if (nk_move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return nk_error_set(err, errno, "%s on %s", what, op->dest);
+        if (set_propagation(tree, op->propagation) < 0)
+                return nk_error_set(err, errno, "%s on %s: set propagation", what, op->dest);
+        return 0;
+}
+
+/* crun's copy-symlink: a symlink source is recreated, not followed. */
+static int copy_symlink(struct nk_rexec *x, const struct nk_rop *op, bool *done, nk_error **err)
+{
+        struct stat st;
+        char target[4096];
+        *done = false;
+        if (lstat(op->source, &st) < 0 || !S_ISLNK(st.st_mode))
+                return 0;
+        ssize_t n = readlink(op->source, target, sizeof(target) - 1);
+        if (n < 0)
+                return nk_error_set(err, errno, "readlink %s", op->source);
+        target[n] = '\0';
+        struct nk_rop link = { .kind = NK_ROP_SYMLINK, .dest = op->dest, .source = target };
+        *done = true;
+        return nk_rop_run_device(x, &link, err);
+}
+
+static int run_bind(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        _cleanup_free_ char *what = NULL;
+        if (asprintf(&what, "bind mount %s", op->source) < 0)
+                return nk_error_set(err, ENOMEM, "bind mount on %s", op->dest);
+        bool done = false;
+        if (op->copy_symlink && (copy_symlink(x, op, &done, err) < 0 || done))
+                return done ? 0 : nk_error_wrap(err, "%s on %s", what, op->dest);
+        unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op->recursive ? AT_RECURSIVE : 0);
+        _cleanup_close_ int tree = nk_open_tree(AT_FDCWD, op->source, flags);
+        if (tree < 0)
+                return nk_error_set(err, errno, "%s on %s", what, op->dest);
+        return attach_tree(x, op, tree, what, err);
+}
+
+/* The kernel refused a fresh sysfs/mqueue/cgroup in our user namespace:
+ * bind the host's instead, every flag applied to the whole tree. */
+static int run_fallback(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        struct nk_rop b = *op;
+        uint64_t s, c;
+        nk_ms_to_attr(op->flags, 0, &s, &c);
+        b.kind = NK_ROP_BIND;
+        b.source = op->fallback;
+        b.recursive = true;
+        b.attr_set = b.attr_clr = 0;
+        b.rattr_set = s | op->rattr_set;
+        b.rattr_clr = c | op->rattr_clr;
+        nk_debug("rootfs: %s on %s refused in the user namespace, binding %s", op->fstype,
+                 op->dest, op->fallback);
+        return run_bind(x, &b, err);
+}
+
+static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, false, err);
+        if (dst < 0)
+                return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
+        char target[64];
+        snprintf(target, sizeof(target), "/proc/self/fd/%d", dst);
+        if (mount(op->source, target, op->fstype, op->flags, op->data) < 0) {
+                if (errno == EPERM && op->fallback)
+                        return run_fallback(x, op, err);
+                return nk_error_set(err, errno, "mount %s on %s", op->fstype, op->dest);
+        }
+        if (!(op->rattr_set | op->rattr_clr) && !(op->propagation & NK_MS_PROPAGATION))
+                return 0;
+        /* dst is the directory below the new mount; reopen to reach it. */
+        _cleanup_close_ int top = nk_root_open(x->rootfd, op->dest, false, false, err);
+        if (top < 0)
+                return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
+        if (set_attrs(top, op) < 0 || set_propagation(top, op->propagation) < 0)
+                return nk_error_set(err, errno, "mount %s on %s: set mount flags", op->fstype,
+                                    op->dest);
+        return 0;
+}
+
+static int run_setattr(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        _cleanup_close_ int fd = nk_root_open(x->rootfd, op->dest, false, false, err);
+        if (fd < 0)
+                return nk_error_wrap(err, "remount %s", op->dest);
+        if (set_attrs(fd, op) < 0 || set_propagation(fd, op->propagation) < 0)
+                return nk_error_set(err, errno, "remount %s", op->dest);
+        return 0;
+}
+
+static int reopen_root(struct nk_rexec *x, nk_error **err)
+{
+        nk_closep(&x->rootfd);
+        x->rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (x->rootfd < 0)
+                return nk_error_set(err, errno, "open / after entering the rootfs");
+        x->rootfs = "/";
+        return 0;
+}
+
+/* pivot_root(".", ".") stacks the old root on the new one; it is made a
+ * slave before the lazy detach so the unmount cannot propagate to the
+ * host's mount namespace (pivot_root(2), NOTES). */
+static int run_pivot(struct nk_rexec *x, nk_error **err)
+{
+        _cleanup_close_ int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (oldroot < 0)
+                return nk_error_set(err, errno, "pivot_root: open /");
+        if (fchdir(x->rootfd) < 0)
+                return nk_error_set(err, errno, "pivot_root: chdir to %s", x->rootfs);
+        if (nk_pivot_root(".", ".") < 0)
+                return nk_error_set(err, errno, "pivot_root to %s", x->rootfs);
+        if (fchdir(oldroot) < 0)
+                return nk_error_set(err, errno, "pivot_root: chdir to the old root");
+        if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+                return nk_error_set(err, errno, "pivot_root: make the old root a slave");
+        if (umount2(".", MNT_DETACH) < 0)
+                return nk_error_set(err, errno, "pivot_root: detach the old root");
+        if (chdir("/") < 0)
+                return nk_error_set(err, errno, "chdir /");
+        return reopen_root(x, err);
+}
+
+/* --no-pivot: move the rootfs mount over / and chroot into it. */
+static int run_chroot(struct nk_rexec *x, nk_error **err)
+{
+        if (fchdir(x->rootfd) < 0)
+                return nk_error_set(err, errno, "chdir to %s", x->rootfs);
+        if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+                return nk_error_set(err, errno, "move rootfs %s on /", x->rootfs);
+        if (chroot(".") < 0)
+                return nk_error_set(err, errno, "chroot to %s", x->rootfs);
+        if (chdir("/") < 0)
+                return nk_error_set(err, errno, "chdir /");
+        return reopen_root(x, err);
+}
+
+/* A bind of the path on itself, read-only down the whole subtree; the
+ * other flags (nosuid, nodev, noexec) are kept as they are. */
+static int run_readonly(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        _cleanup_close_ int fd = root_open_raw(x->rootfd, op->dest);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : nk_error_set(err, errno, "readonly path %s", op->dest);
+        _cleanup_close_ int tree = nk_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                                                AT_RECURSIVE | AT_EMPTY_PATH);
+        struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (tree < 0 ||
+            nk_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0 ||
+            nk_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return nk_error_set(err, errno, "readonly path %s", op->dest);
+        return 0;
+}
+
+static int mask_tree_dir(const char *path, nk_error **err)
+{
+        _cleanup_close_ int fs = nk_fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fs < 0 || nk_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+            nk_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return nk_error_set(err, errno, "mask %s: create tmpfs", path);
+        int tree = nk_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                           MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (tree < 0)
+                return nk_error_set(err, errno, "mask %s: create tmpfs", path);
+        return tree;
+}
+
+/* The container's own /dev/null, checked to be the null device. */
+static int mask_tree_file(struct nk_rexec *x, const char *path, nk_error **err)
+{
+        if (x->devnull < 0) {
+                struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+                                        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS };
+                struct stat st;
+                x->devnull = nk_openat2(x->rootfd, "/dev/null", &how, sizeof(how));
+                if (x->devnull < 0)
+                        return nk_error_set(err, errno, "mask %s: open /dev/null", path);
+                if (fstat(x->devnull, &st) < 0 || !S_ISCHR(st.st_mode) ||
+                    st.st_rdev != makedev(1, 3)) {
+                        nk_closep(&x->devnull);
+                        x->devnull = -1;
+                        return nk_error_set(err, 0, "mask %s: /dev/null is not the null device",
+                                            path);
+                }
+        }
+        int tree = nk_open_tree(x->devnull, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (tree < 0)
+                return nk_error_set(err, errno, "mask %s: bind /dev/null", path);
+        return tree;
+}
+
+/* A masked file shows /dev/null, a masked directory an empty read-only
+ * tmpfs; a path the container does not have needs no mask. */
+static int run_mask(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        struct stat st;
+        _cleanup_close_ int fd = root_open_raw(x->rootfd, op->dest);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : nk_error_set(err, errno, "mask %s", op->dest);
+        if (fstat(fd, &st) < 0)
+                return nk_error_set(err, errno, "mask %s", op->dest);
+        _cleanup_close_ int tree = S_ISDIR(st.st_mode) ? mask_tree_dir(op->dest, err)
+                                                       : mask_tree_file(x, op->dest, err);
+        if (tree < 0)
+                return -1;
+        if (nk_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return nk_error_set(err, errno, "mask %s", op->dest);
+        return 0;
+}
+
+int nk_rop_run_mount(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        switch (op->kind) {
+        case NK_ROP_PROPAGATION:
+                return run_propagation(op, err);
+        case NK_ROP_PARENT_PRIVATE:
+                return run_parent_private(op, err);
+        case NK_ROP_BIND_ROOTFS:
+                return run_bind_rootfs(x, op, err);
+        case NK_ROP_BIND:
+                return run_bind(x, op, err);
+        case NK_ROP_MOUNT:
+                return run_fresh(x, op, err);
+        case NK_ROP_SETATTR:
+                return run_setattr(x, op, err);
+        case NK_ROP_PIVOT:
+                return run_pivot(x, err);
+        case NK_ROP_CHROOT:
+                return run_chroot(x, err);
+        case NK_ROP_READONLY:
+                return run_readonly(x, op, err);
+        case NK_ROP_MASK:
+                return run_mask(x, op, err);
+        default:
+                return nk_error_set(err, EINVAL, "rootfs op %d is not a mount", (int)op->kind);
+        }
+}

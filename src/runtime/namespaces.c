@@ -1,1 +1,120 @@
-/* placeholder */
+#include "namespaces.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/syscalls.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nk_ns_open_joined(const struct nk_spec *spec, struct nk_ns_fds *out, nk_error **err)
+{
+        for (int t = 0; t < NK_NS__COUNT; t++)
+                out->fd[t] = -1;
+        for (int t = 0; t < NK_NS__COUNT; t++) {
+                if (!spec->ns[t].present || !spec->ns[t].path)
+                        continue;
+                out->fd[t] = open(spec->ns[t].path, O_RDONLY | O_CLOEXEC);
+                if (out->fd[t] < 0) {
+                        int e = errno;
+                        nk_ns_close(out);
+                        return nk_error_set(err, e, "linux.namespaces: %s namespace path `%s`",
+                                            nk_ns_oci_name(t), spec->ns[t].path);
+                }
+        }
+        return 0;
+}
+
+void nk_ns_close(struct nk_ns_fds *f)
+{
+        for (int t = 0; t < NK_NS__COUNT; t++) {
+                if (f->fd[t] >= 0)
+                        close(f->fd[t]);
+                f->fd[t] = -1;
+        }
+}
+
+bool nk_ns_new(const struct nk_spec *spec, enum nk_ns_type t)
+{
+        return spec->ns[t].present && !spec->ns[t].path;
+}
+
+uint64_t nk_ns_clone_flags(const struct nk_spec *spec)
+{
+        uint64_t flags = 0;
+        for (int t = 0; t < NK_NS__COUNT; t++)
+                if (nk_ns_new(spec, t) && t != NK_NS_CGROUP && t != NK_NS_TIME)
+                        flags |= (uint64_t)nk_ns_clone_flag(t);
+        return flags;
+}
+
+static int write_map(pid_t pid, const char *file, const struct nk_idmap *m, size_t n,
+                     nk_error **err)
+{
+        char path[64], buf[4096];
+        size_t off = 0;
+        for (size_t i = 0; i < n; i++) {
+                int w = snprintf(buf + off, sizeof buf - off, "%u %u %u\n", m[i].container_id,
+                                 m[i].host_id, m[i].size);
+                if (w < 0 || (size_t)w >= sizeof buf - off)
+                        return nk_error_set(err, E2BIG, "linux.%s: too many mappings", file);
+                off += (size_t)w;
+        }
+        snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+        if (nk_write_file_at(AT_FDCWD, path, buf, off, err) < 0)
+                return nk_error_wrap(err, "write id mappings");
+        return 0;
+}
+
+int nk_ns_write_idmaps(pid_t pid, const struct nk_spec *spec, nk_error **err)
+{
+        if (write_map(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings, err) < 0)
+                return -1;
+        return write_map(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err);
+}
+
+static int setup_timens_child(const struct nk_spec *spec, nk_error **err)
+{
+        if (unshare(CLONE_NEWTIME) < 0)
+                return nk_error_set(err, errno, "unshare time namespace");
+        if (spec->has_time_offsets) {
+                char buf[256];
+                int n = snprintf(buf, sizeof buf, "monotonic %lld %u\nboottime %lld %u\n",
+                                 (long long)spec->monotonic_secs, spec->monotonic_nsecs,
+                                 (long long)spec->boottime_secs, spec->boottime_nsecs);
+                if (nk_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf, (size_t)n, err) < 0)
+                        return nk_error_wrap(err, "linux.timeOffsets");
+        }
+        /* unshare(CLONE_NEWTIME) only moves our future children; enter the
+         * namespace ourselves so the container init (us) sees it. */
+        _cleanup_close_ int fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWTIME) < 0)
+                return nk_error_set(err, errno, "enter the new time namespace");
+        return 0;
+}
+
+int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error **err)
+{
+        /* The user namespace first: it grants the capabilities the other
+         * setns calls are checked against. The pid namespace was joined by
+         * the parent before clone (setns(CLONE_NEWPID) affects children). */
+        static const enum nk_ns_type order[] = {NK_NS_USER, NK_NS_IPC, NK_NS_UTS, NK_NS_NET,
+                                                NK_NS_CGROUP, NK_NS_TIME, NK_NS_MOUNT};
+        for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+                enum nk_ns_type t = order[i];
+                if (f->fd[t] < 0)
+                        continue;
+                if (setns(f->fd[t], nk_ns_clone_flag(t)) < 0)
+                        return nk_error_set(err, errno, "join %s namespace `%s`",
+                                            nk_ns_oci_name(t), spec->ns[t].path);
+                close(f->fd[t]);
+                f->fd[t] = -1;
+        }
+        if (nk_ns_new(spec, NK_NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
+                return nk_error_set(err, errno, "unshare cgroup namespace");
+        if (nk_ns_new(spec, NK_NS_TIME) && setup_timens_child(spec, err) < 0)
+                return -1;
+        return 0;
+}

@@ -1,1 +1,482 @@
-/* placeholder */
+/* nook — the container's filesystem view: the spec becomes a plan (a flat
+ * list of mount/device operations, see rootfs_internal.h) and the container
+ * init runs it in one loop. This file builds and prints the plan and runs
+ * it; mounts.c and devices.c hold the operations. */
+#include "rootfs_internal.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include "../util/cleanup.h"
+#include "../util/fs.h"
+#include "../util/log.h"
+#include "../util/syscalls.h"
+
+void nk_rplan_clear(struct nk_rplan *plan)
+{
+        for (size_t i = 0; i < plan->n; i++) {
+                struct nk_rop *op = &plan->ops[i];
+                free(op->dest);
+                free(op->source);
+                free(op->fstype);
+                free(op->data);
+                free(op->fallback);
+        }
+        free(plan->ops);
+        *plan = (struct nk_rplan){ 0 };
+}
+
+static int dup_opt(const char *s, char **out)
+{
+        *out = NULL;
+        if (s && !(*out = strdup(s)))
+                return -1;
+        return 0;
+}
+
+struct nk_rop *nk_rplan_add(struct nk_rplan *plan, enum nk_rop_kind kind, const char *dest,
+                            const char *source, nk_error **err)
+{
+        if (plan->n == plan->cap) {
+                size_t cap = plan->cap ? plan->cap * 2 : 32;
+                struct nk_rop *ops = realloc(plan->ops, cap * sizeof(*ops));
+                if (!ops) {
+                        nk_error_set(err, ENOMEM, "rootfs plan");
+                        return NULL;
+                }
+                plan->ops = ops;
+                plan->cap = cap;
+        }
+        struct nk_rop *op = &plan->ops[plan->n];
+        *op = (struct nk_rop){ .kind = kind };
+        if (dup_opt(dest, &op->dest) < 0 || dup_opt(source, &op->source) < 0) {
+                free(op->dest);
+                nk_error_set(err, ENOMEM, "rootfs plan");
+                return NULL;
+        }
+        plan->n++;
+        return op;
+}
+
+void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set,
+                   uint64_t *attr_clr)
+{
+        static const struct { unsigned long ms; uint64_t attr; } map[] = {
+                { MS_RDONLY, MOUNT_ATTR_RDONLY },       { MS_NOSUID, MOUNT_ATTR_NOSUID },
+                { MS_NODEV, MOUNT_ATTR_NODEV },         { MS_NOEXEC, MOUNT_ATTR_NOEXEC },
+                { MS_NODIRATIME, MOUNT_ATTR_NODIRATIME }, { MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW },
+        };
+        uint64_t s = 0, c = 0;
+        for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+                if (set & map[i].ms)
+                        s |= map[i].attr;
+                else if (clear & map[i].ms)
+                        c |= map[i].attr;
+        }
+        /* The atime mode is one value inside MOUNT_ATTR__ATIME: changing it
+         * means clearing the whole field (mount_setattr(2)). */
+        if (set & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME)) {
+                c |= MOUNT_ATTR__ATIME;
+                s |= (set & MS_NOATIME)       ? MOUNT_ATTR_NOATIME
+                     : (set & MS_STRICTATIME) ? MOUNT_ATTR_STRICTATIME
+                                              : MOUNT_ATTR_RELATIME;
+        } else if (clear & (MS_NOATIME | MS_RELATIME)) {
+                c |= MOUNT_ATTR__ATIME;
+                s |= (clear & MS_RELATIME) ? MOUNT_ATTR_STRICTATIME : MOUNT_ATTR_RELATIME;
+        }
+        *attr_set = s;
+        *attr_clr = c;
+}
+
+/* "/a//b/./c/" -> "/a/b/c"; a relative destination is taken from "/". */
+static char *clean_dest(const char *path)
+{
+        char *out = malloc(strlen(path) + 2);
+        if (!out)
+                return NULL;
+        size_t n = 0;
+        for (const char *p = path; *p;) {
+                while (*p == '/')
+                        p++;
+                size_t len = strcspn(p, "/");
+                if (len == 0 || (len == 1 && p[0] == '.')) {
+                        p += len;
+                        continue;
+                }
+                out[n++] = '/';
+                memcpy(out + n, p, len);
+                n += len;
+                p += len;
+        }
+        if (n == 0)
+                out[n++] = '/';
+        out[n] = '\0';
+        return out;
+}
+
+static char *bind_source(const struct nk_spec *spec, const char *source)
+{
+        char *s = NULL;
+        if (source[0] == '/' || !spec->bundle)
+                return strdup(source);
+        if (asprintf(&s, "%s/%s", spec->bundle, source) < 0)
+                return NULL;
+        return s;
+}
+
+static bool is_bind(const struct nk_mount *m)
+{
+        return m->bind || m->rbind || (m->type && streq(m->type, "bind"));
+}
+
+static int plan_bind(struct nk_rplan *plan, const struct nk_spec *spec, const struct nk_mount *m,
+                     const char *dest, nk_error **err)
+{
+        if (!m->source)
+                return nk_error_set(err, 0, "bind mount on %s: no source", dest);
+        _cleanup_free_ char *src = bind_source(spec, m->source);
+        struct nk_rop *op = src ? nk_rplan_add(plan, NK_ROP_BIND, dest, src, err) : NULL;
+        if (!op)
+                return nk_error_set(err, ENOMEM, "rootfs plan");
+        op->recursive = m->rbind;
+        op->copy_symlink = m->copy_symlink;
+        op->propagation = m->propagation;
+        nk_ms_to_attr(m->flags, m->clear, &op->attr_set, &op->attr_clr);
+        if (m->recursive_attrs) {
+                op->rattr_set = m->attr_set;
+                op->rattr_clr = m->attr_clr;
+        } else {
+                op->attr_set |= m->attr_set;
+                op->attr_clr |= m->attr_clr;
+        }
+        return 0;
+}
+
+/* A fresh filesystem. In a user namespace the kernel refuses sysfs unless
+ * the network namespace is ours too, and mqueue unless the IPC namespace is
+ * ours: then the host's mount is bound instead, as runc does. */
+static int plan_fresh(struct nk_rplan *plan, const struct nk_mount *m, const char *dest,
+                      const struct nk_rootfs_opts *opts, nk_error **err)
+{
+        if (!m->type)
+                return nk_error_set(err, 0, "mount on %s: no type and not a bind mount", dest);
+        struct nk_rop *op = nk_rplan_add(plan, NK_ROP_MOUNT, dest, m->source ? m->source : m->type,
+                                         err);
+        if (!op || dup_opt(m->type, &op->fstype) < 0 || dup_opt(m->data, &op->data) < 0)
+                return nk_error_set(err, ENOMEM, "rootfs plan");
+        op->flags = m->flags & NK_MS_MOUNT_FLAGS;
+        op->propagation = m->propagation;
+        op->rattr_set = m->attr_set;
+        op->rattr_clr = m->attr_clr;
+        const char *fallback = streq(m->type, "sysfs")    ? "/sys"
+                               : streq(m->type, "mqueue") ? "/dev/mqueue"
+                                                          : NULL;
+        if (opts->in_userns && fallback && dup_opt(fallback, &op->fallback) < 0)
+                return nk_error_set(err, ENOMEM, "rootfs plan");
+        return 0;
+}
+
+static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, size_t i,
+                           const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
+                           nk_error **err)
+{
+        const struct nk_mount *m = &spec->mounts[i];
+        _cleanup_free_ char *dest = clean_dest(m->destination ? m->destination : "");
+        if (!dest)
+                return nk_error_set(err, ENOMEM, "rootfs plan");
+        if (streq(dest, "/"))
+                return nk_error_set(err, 0, "mounts[%zu]: destination `%s` would hide the rootfs",
+                                    i, m->destination ? m->destination : "");
+        if (m->idmap || m->ridmap)
+                return nk_error_set(err, EOPNOTSUPP, "mounts[%zu] on %s: idmapped mounts", i,
+                                    dest);
+        if (is_bind(m))
+                return plan_bind(plan, spec, m, dest, err);
+        if (m->type && (streq(m->type, "cgroup") || streq(m->type, "cgroup2")))
+                return nk_rplan_add_cgroup(plan, m, dest, opts, env, err);
+        return plan_fresh(plan, m, dest, opts, err);
+}
+
+/* Before any mount: the new mount namespace's copy of the host tree gets
+ * rootfsPropagation (default private, so nothing the container mounts
+ * reaches the host). An unbindable tree could not be bound on itself, so
+ * that type waits for the end. A shared tree needs the rootfs's parent
+ * mount private: pivot_root(2) refuses a new root whose parent is shared. */
+static int plan_prepare(struct nk_rplan *plan, const struct nk_spec *spec, const char *rootfs,
+                        nk_error **err)
+{
+        unsigned long p = spec->rootfs_propagation;
+        if (!(p & NK_MS_PROPAGATION) || (p & MS_UNBINDABLE))
+                p = MS_REC | MS_PRIVATE;
+        struct nk_rop *op = nk_rplan_add(plan, NK_ROP_PROPAGATION, "/", NULL, err);
+        if (!op)
+                return -1;
+        op->propagation = p;
+        if ((p & MS_SHARED) && !nk_rplan_add(plan, NK_ROP_PARENT_PRIVATE, NULL, rootfs, err))
+                return -1;
+        return nk_rplan_add(plan, NK_ROP_BIND_ROOTFS, NULL, rootfs, err) ? 0 : -1;
+}
+
+static int plan_paths(struct nk_rplan *plan, enum nk_rop_kind kind, char *const *paths,
+                      nk_error **err)
+{
+        for (size_t i = 0; paths && paths[i]; i++) {
+                _cleanup_free_ char *dest = clean_dest(paths[i]);
+                if (!dest || !nk_rplan_add(plan, kind, dest, NULL, err))
+                        return nk_error_set(err, ENOMEM, "rootfs plan");
+        }
+        return 0;
+}
+
+/* After the pivot: runc's order (read-only paths, then masks, then the
+ * read-only root, then the final rootfs propagation). */
+static int plan_finish(struct nk_rplan *plan, const struct nk_spec *spec, nk_error **err)
+{
+        if (plan_paths(plan, NK_ROP_READONLY, spec->readonly_paths, err) < 0 ||
+            plan_paths(plan, NK_ROP_MASK, spec->masked_paths, err) < 0)
+                return -1;
+        if (spec->root_readonly) {
+                struct nk_rop *op = nk_rplan_add(plan, NK_ROP_SETATTR, "/", NULL, err);
+                if (!op)
+                        return -1;
+                op->attr_set = MOUNT_ATTR_RDONLY;
+        }
+        unsigned long p = spec->rootfs_propagation;
+        if ((p & NK_MS_PROPAGATION) && !(p & MS_PRIVATE)) {
+                struct nk_rop *op = nk_rplan_add(plan, NK_ROP_SETATTR, "/", NULL, err);
+                if (!op)
+                        return -1;
+                op->propagation = p;
+        }
+        return 0;
+}
+
+int nk_rplan_build(const struct nk_spec *spec, const char *rootfs,
+                   const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
+                   struct nk_rplan *plan, nk_error **err)
+{
+        struct nk_rplan p = { 0 };
+        int r = plan_prepare(&p, spec, rootfs, err);
+        for (size_t i = 0; r == 0 && i < spec->n_mounts; i++)
+                r = plan_spec_mount(&p, spec, i, opts, env, err);
+        if (r == 0)
+                r = nk_rplan_add_devices(&p, spec, opts, err);
+        if (r == 0 && !nk_rplan_add(&p, opts->no_pivot ? NK_ROP_CHROOT : NK_ROP_PIVOT, NULL,
+                                    rootfs, err))
+                r = -1;
+        if (r == 0)
+                r = plan_finish(&p, spec, err);
+        if (r < 0) {
+                nk_rplan_clear(&p);
+                return -1;
+        }
+        *plan = p;
+        return 0;
+}
+
+/* ---- printing ---- */
+
+static void put_ms_flags(FILE *f, const char *key, unsigned long flags)
+{
+        static const struct { unsigned long bit; const char *name; } names[] = {
+                { MS_RDONLY, "ro" },          { MS_NOSUID, "nosuid" },
+                { MS_NODEV, "nodev" },        { MS_NOEXEC, "noexec" },
+                { MS_SYNCHRONOUS, "sync" },   { MS_MANDLOCK, "mand" },
+                { MS_DIRSYNC, "dirsync" },    { MS_NOSYMFOLLOW, "nosymfollow" },
+                { MS_NOATIME, "noatime" },    { MS_NODIRATIME, "nodiratime" },
+                { MS_RELATIME, "relatime" },  { MS_STRICTATIME, "strictatime" },
+                { MS_LAZYTIME, "lazytime" },  { MS_SILENT, "silent" },
+        };
+        const char *sep = "=";
+        if (!flags)
+                return;
+        fprintf(f, " %s", key);
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (flags & names[i].bit) {
+                        fprintf(f, "%s%s", sep, names[i].name);
+                        sep = ",";
+                }
+}
+
+/* `with_atime`: the atime field is being changed, print the mode set. */
+static void put_attrs(FILE *f, const char *key, uint64_t attrs, bool with_atime)
+{
+        static const struct { uint64_t bit; const char *name; } names[] = {
+                { MOUNT_ATTR_RDONLY, "ro" },          { MOUNT_ATTR_NOSUID, "nosuid" },
+                { MOUNT_ATTR_NODEV, "nodev" },        { MOUNT_ATTR_NOEXEC, "noexec" },
+                { MOUNT_ATTR_NODIRATIME, "nodiratime" }, { MOUNT_ATTR_NOSYMFOLLOW, "nosymfollow" },
+                { MOUNT_ATTR_IDMAP, "idmap" },
+        };
+        const char *sep = "=";
+        uint64_t atime = attrs & MOUNT_ATTR__ATIME;
+        attrs &= ~(uint64_t)MOUNT_ATTR__ATIME;
+        if (!attrs && !with_atime)
+                return;
+        fprintf(f, " %s", key);
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (attrs & names[i].bit) {
+                        fprintf(f, "%s%s", sep, names[i].name);
+                        sep = ",";
+                }
+        if (with_atime)
+                fprintf(f, "%s%s", sep,
+                        atime == MOUNT_ATTR_NOATIME       ? "noatime"
+                        : atime == MOUNT_ATTR_STRICTATIME ? "strictatime"
+                                                          : "relatime");
+}
+
+static void put_propagation(FILE *f, unsigned long p)
+{
+        if (!(p & NK_MS_PROPAGATION))
+                return;
+        fprintf(f, " propagation=%s%s", (p & MS_REC) ? "r" : "",
+                (p & MS_SHARED)  ? "shared"
+                : (p & MS_SLAVE) ? "slave"
+                : (p & MS_PRIVATE) ? "private"
+                                   : "unbindable");
+}
+
+static void put_attr_pairs(FILE *f, const struct nk_rop *op)
+{
+        put_attrs(f, "set", op->attr_set, op->attr_clr & MOUNT_ATTR__ATIME);
+        put_attrs(f, "clear", op->attr_clr, false);
+        put_attrs(f, "rset", op->rattr_set, op->rattr_clr & MOUNT_ATTR__ATIME);
+        put_attrs(f, "rclear", op->rattr_clr, false);
+}
+
+static void put_op(FILE *f, const struct nk_rop *op)
+{
+        static const char *const kinds[] = {
+                [NK_ROP_PROPAGATION] = "propagation", [NK_ROP_PARENT_PRIVATE] = "parent-private",
+                [NK_ROP_BIND_ROOTFS] = "bind-rootfs", [NK_ROP_BIND] = "bind",
+                [NK_ROP_MOUNT] = "mount",             [NK_ROP_SETATTR] = "setattr",
+                [NK_ROP_SYMLINK] = "symlink",         [NK_ROP_MKNOD] = "mknod",
+                [NK_ROP_BIND_DEVICE] = "bind-device", [NK_ROP_PIVOT] = "pivot_root",
+                [NK_ROP_CHROOT] = "chroot",           [NK_ROP_READONLY] = "readonly",
+                [NK_ROP_MASK] = "mask",
+        };
+        fputs(kinds[op->kind], f);
+        switch (op->kind) {
+        case NK_ROP_MOUNT:
+                fprintf(f, " %s %s on %s", op->fstype, op->source, op->dest);
+                break;
+        case NK_ROP_BIND:
+        case NK_ROP_BIND_DEVICE:
+                fprintf(f, " %s on %s", op->source, op->dest);
+                break;
+        case NK_ROP_SYMLINK:
+                fprintf(f, " %s -> %s", op->dest, op->source);
+                break;
+        case NK_ROP_MKNOD:
+                fprintf(f, " %s %c %u:%u %04o %u:%u", op->dest,
+                        S_ISCHR(op->mode) ? 'c' : S_ISBLK(op->mode) ? 'b' : 'p',
+                        major(op->rdev), minor(op->rdev), (unsigned)(op->mode & 07777),
+                        (unsigned)op->uid, (unsigned)op->gid);
+                break;
+        default:
+                fprintf(f, " %s", op->dest ? op->dest : op->source);
+                break;
+        }
+}
+
+char *nk_rop_format(const struct nk_rop *op)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        put_op(f, op);
+        if (op->recursive)
+                fputs(" rbind", f);
+        if (op->copy_symlink)
+                fputs(" copy-symlink", f);
+        if (op->replace)
+                fputs(" replace", f);
+        if (op->if_kcore)
+                fputs(" if-kcore", f);
+        put_ms_flags(f, "flags", op->flags);
+        if (op->data && *op->data)
+                fprintf(f, " data=%s", op->data);
+        put_attr_pairs(f, op);
+        put_propagation(f, op->propagation);
+        if (op->fallback)
+                fprintf(f, " fallback=%s", op->fallback);
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* ---- running ---- */
+
+static int run_op(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        switch (op->kind) {
+        case NK_ROP_SYMLINK:
+        case NK_ROP_MKNOD:
+        case NK_ROP_BIND_DEVICE:
+                return nk_rop_run_device(x, op, err);
+        default:
+                return nk_rop_run_mount(x, op, err);
+        }
+}
+
+static int run_plan(const struct nk_rplan *plan, struct nk_rexec *x,
+                    const struct nk_rootfs_opts *opts, nk_error **err)
+{
+        for (size_t i = 0; i < plan->n; i++) {
+                const struct nk_rop *op = &plan->ops[i];
+                bool entering = op->kind == NK_ROP_PIVOT || op->kind == NK_ROP_CHROOT;
+                /* createContainer hooks run with every mount in place, before
+                 * pivot_root (runtime-spec config.md, "createContainer Hooks"). */
+                if (entering && opts->before_pivot &&
+                    opts->before_pivot(opts->before_pivot_data, err) < 0)
+                        return -1;
+                if (nk_log_debug_enabled()) {
+                        _cleanup_free_ char *line = nk_rop_format(op);
+                        nk_debug("rootfs: %s", line ? line : "?");
+                }
+                if (run_op(x, op, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
+                          const struct nk_rootfs_opts *opts, nk_error **err)
+{
+        static const struct nk_rootfs_opts no_opts;
+        _cleanup_free_ char *mountinfo = NULL, *self_cgroup = NULL;
+        if (!opts)
+                opts = &no_opts;
+        if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
+                return -1;
+        if (!opts->cgroup_path)
+                (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
+        struct nk_rootfs_env env = { .mountinfo = mountinfo, .self_cgroup = self_cgroup };
+        struct nk_rplan plan = { 0 };
+        if (nk_rplan_build(spec, rootfs, opts, &env, &plan, err) < 0)
+                return -1;
+
+        struct nk_rexec x = {
+                .rootfs = rootfs,
+                .rootfd = -1,
+                .devnull = -1,
+                .in_userns = opts->in_userns,
+                .have_kcore = access("/proc/kcore", F_OK) == 0,
+        };
+        /* Device nodes, mount points and links get exactly the modes asked for. */
+        mode_t old_umask = umask(0);
+        int r = run_plan(&plan, &x, opts, err);
+        umask(old_umask);
+        nk_closep(&x.rootfd);
+        nk_closep(&x.devnull);
+        nk_rplan_clear(&plan);
+        return r;
+}

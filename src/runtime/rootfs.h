@@ -14,6 +14,15 @@
 struct nk_rootfs_opts {
         bool no_pivot;
         bool in_userns;  /* a new user namespace: devices are bind-mounted from the host */
+        bool new_cgroupns; /* a new cgroup namespace: mount cgroupfs fresh, else bind */
+        const char *cgroup_path; /* the container's cgroup (nk_cgroup_path_for) */
+        /* Called once all spec mounts and /dev are in place, right before
+         * pivot_root (or chroot): the lead runs the prestart/createRuntime
+         * sync with the parent, sysctl, and the createContainer hooks there,
+         * which the spec places after mounts and before pivot_root.
+         * NULL = nothing to call. A -1 return aborts setup with its error. */
+        int (*before_pivot)(void *data, nk_error **err);
+        void *before_pivot_data;
 };
 
 /* `rootfs`: absolute path of the root filesystem on the host. */

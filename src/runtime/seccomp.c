@@ -1,1 +1,933 @@
-/* placeholder */
+/* nook — linux.seccomp: a pure validation of the OCI object, the filter
+ * built in the parent with libseccomp and exported as a BPF program, the
+ * load in the container init with seccomp(2), and the SCMP_ACT_NOTIFY
+ * listener handed to listenerPath.
+ *
+ * The program is loaded with seccomp(2) rather than seccomp_load(): the
+ * kernel flags libseccomp 2.5 cannot set (WAIT_KILLABLE_RECV, TSYNC_ESRCH)
+ * are then one code path with the others, and the child makes exactly one
+ * system call instead of running library code after fork. */
+#include "security.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include <ctype.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+
+#define JP_MAX 256
+#define ERRNO_MAX 4095   /* the kernel clamps SECCOMP_RET_ERRNO data to MAX_ERRNO */
+#define BPF_INSNS_MAX 4096
+
+struct nk_seccomp {
+        struct sock_filter *prog;
+        size_t n_prog;
+        unsigned flags;         /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
+        int listener_sock;      /* connected to listenerPath, or -1 */
+        char *listener_path;
+        char *metadata;         /* listenerMetadata, or NULL */
+};
+
+/* ---- names -------------------------------------------------------------- */
+
+static const struct {
+        const char *name;
+        uint32_t act;           /* with a zero errno/trace value */
+} actions[] = {
+        { "SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD },
+        { "SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD },
+        { "SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS },
+        { "SCMP_ACT_TRAP", SCMP_ACT_TRAP },
+        { "SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0) },
+        { "SCMP_ACT_TRACE", SCMP_ACT_TRACE(0) },
+        { "SCMP_ACT_ALLOW", SCMP_ACT_ALLOW },
+        { "SCMP_ACT_LOG", SCMP_ACT_LOG },
+        { "SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY },
+};
+
+static const struct {
+        const char *name;
+        enum scmp_compare op;
+} ops[] = {
+        { "SCMP_CMP_NE", SCMP_CMP_NE },       { "SCMP_CMP_LT", SCMP_CMP_LT },
+        { "SCMP_CMP_LE", SCMP_CMP_LE },       { "SCMP_CMP_EQ", SCMP_CMP_EQ },
+        { "SCMP_CMP_GE", SCMP_CMP_GE },       { "SCMP_CMP_GT", SCMP_CMP_GT },
+        { "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+};
+
+static const struct {
+        const char *name;
+        unsigned flag;
+} flag_names[] = {
+        { "SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC },
+        { "SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG },
+        { "SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW },
+        { "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV },
+};
+
+/* Every architecture the runtime spec names. libseccomp 2.5 resolves most;
+ * the others are valid in a profile but skipped when building. */
+static const char *const arch_names[] = {
+        "SCMP_ARCH_X86",       "SCMP_ARCH_X86_64",    "SCMP_ARCH_X32",     "SCMP_ARCH_ARM",
+        "SCMP_ARCH_AARCH64",   "SCMP_ARCH_MIPS",      "SCMP_ARCH_MIPS64",  "SCMP_ARCH_MIPS64N32",
+        "SCMP_ARCH_MIPSEL",    "SCMP_ARCH_MIPSEL64",  "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+        "SCMP_ARCH_PPC64",     "SCMP_ARCH_PPC64LE",   "SCMP_ARCH_S390",    "SCMP_ARCH_S390X",
+        "SCMP_ARCH_PARISC",    "SCMP_ARCH_PARISC64",  "SCMP_ARCH_RISCV64", "SCMP_ARCH_LOONGARCH64",
+        "SCMP_ARCH_M68K",      "SCMP_ARCH_SH",        "SCMP_ARCH_SHEB",
+};
+
+static int action_index(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+                if (streq(actions[i].name, name))
+                        return (int)i;
+        return -1;
+}
+
+static int op_index(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+                if (streq(ops[i].name, name))
+                        return (int)i;
+        return -1;
+}
+
+static int flag_index(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(flag_names); i++)
+                if (streq(flag_names[i].name, name))
+                        return (int)i;
+        return -1;
+}
+
+static bool arch_known(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(arch_names); i++)
+                if (streq(arch_names[i], name))
+                        return true;
+        return false;
+}
+
+/* "SCMP_ARCH_X86_64" -> libseccomp's token, 0 when it does not know it. */
+static uint32_t arch_token(const char *name)
+{
+        char low[32];
+        const char *s = name + strlen("SCMP_ARCH_");
+        size_t i;
+        for (i = 0; s[i] && i < sizeof low - 1; i++)
+                low[i] = (char)tolower((unsigned char)s[i]);
+        low[i] = '\0';
+        return seccomp_arch_resolve_name(low);
+}
+
+/* ---- JSON paths and small readers ------------------------------------- */
+
+/* Paths longer than JP_MAX are cut: they only appear in messages. */
+static const char *jp_key(char *buf, const char *where, const char *key)
+{
+        if (snprintf(buf, JP_MAX, "%s.%s", where, key) >= JP_MAX)
+                buf[JP_MAX - 1] = '\0';
+        return buf;
+}
+
+static const char *jp_idx(char *buf, const char *where, size_t i)
+{
+        if (snprintf(buf, JP_MAX, "%s[%zu]", where, i) >= JP_MAX)
+                buf[JP_MAX - 1] = '\0';
+        return buf;
+}
+
+/* JSON null counts as absent, as in the spec parser. */
+static json_t *get(json_t *obj, const char *key)
+{
+        json_t *v = json_object_get(obj, key);
+        return json_is_null(v) ? NULL : v;
+}
+
+static int expect_string(json_t *v, const char *path, nk_error **err)
+{
+        if (!json_is_string(v))
+                return nk_error_set(err, 0, "%s: must be a string", path);
+        return 0;
+}
+
+static int expect_array(json_t *v, const char *path, nk_error **err)
+{
+        if (!json_is_array(v))
+                return nk_error_set(err, 0, "%s: must be an array", path);
+        return 0;
+}
+
+/* An unsigned integer no larger than max. */
+static int expect_uint(json_t *v, uint64_t max, const char *path, nk_error **err)
+{
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            (uint64_t)json_integer_value(v) > max)
+                return nk_error_set(err, 0, "%s: must be an integer from 0 to %llu", path,
+                                    (unsigned long long)max);
+        return 0;
+}
+
+/* Argument values are uint64; the spec parser stores values above INT64_MAX
+ * as their two's complement, so any integer is valid here. */
+static int expect_u64(json_t *v, const char *path, nk_error **err)
+{
+        if (!json_is_integer(v))
+                return nk_error_set(err, 0, "%s: must be an unsigned 64-bit integer", path);
+        return 0;
+}
+
+/* ---- validation (pure) -------------------------------------------------- */
+
+static int validate_action(json_t *v, const char *path, int *out, nk_error **err)
+{
+        if (expect_string(v, path, err) < 0)
+                return -1;
+        int i = action_index(json_string_value(v));
+        if (i < 0)
+                return nk_error_set(err, 0, "%s: unknown action \"%s\"", path, json_string_value(v));
+        *out = i;
+        return 0;
+}
+
+static int validate_arg(json_t *a, const char *where, nk_error **err)
+{
+        char p[JP_MAX];
+        if (!json_is_object(a))
+                return nk_error_set(err, 0, "%s: must be an object", where);
+        json_t *idx = get(a, "index"), *val = get(a, "value"), *op = get(a, "op");
+        json_t *two = get(a, "valueTwo");
+        if (!idx)
+                return nk_error_set(err, 0, "%s: missing \"index\"", where);
+        if (expect_uint(idx, 5, jp_key(p, where, "index"), err) < 0)
+                return -1;
+        if (!val)
+                return nk_error_set(err, 0, "%s: missing \"value\"", where);
+        if (expect_u64(val, jp_key(p, where, "value"), err) < 0)
+                return -1;
+        if (two && expect_u64(two, jp_key(p, where, "valueTwo"), err) < 0)
+                return -1;
+        if (!op)
+                return nk_error_set(err, 0, "%s: missing \"op\"", where);
+        if (expect_string(op, jp_key(p, where, "op"), err) < 0)
+                return -1;
+        if (op_index(json_string_value(op)) < 0)
+                return nk_error_set(err, 0, "%s.op: unknown operator \"%s\"", where,
+                                    json_string_value(op));
+        return 0;
+}
+
+static int validate_names(json_t *names, const char *where, bool notify, nk_error **err)
+{
+        char p[JP_MAX];
+        if (!names)
+                return nk_error_set(err, 0, "%s: missing \"names\"", where);
+        if (expect_array(names, jp_key(p, where, "names"), err) < 0)
+                return -1;
+        if (json_array_size(names) == 0)
+                return nk_error_set(err, 0, "%s.names: must list at least one syscall", where);
+        size_t i;
+        json_t *n;
+        json_array_foreach(names, i, n) {
+                char np[JP_MAX];
+                jp_idx(np, jp_key(p, where, "names"), i);
+                if (expect_string(n, np, err) < 0)
+                        return -1;
+                if (!json_string_value(n)[0])
+                        return nk_error_set(err, 0, "%s: empty syscall name", np);
+                /* nook's init sends the listener fd with sendmsg after the
+                 * filter is loaded: notifying it would wait for a listener
+                 * that has not received its fd yet. */
+                if (notify && streq(json_string_value(n), "sendmsg"))
+                        return nk_error_set(err, 0,
+                                            "%s: SCMP_ACT_NOTIFY cannot be used for sendmsg "
+                                            "(nook sends the listener fd with it)", np);
+        }
+        return 0;
+}
+
+static int validate_rule(json_t *r, const char *where, bool *uses_notify, nk_error **err)
+{
+        char p[JP_MAX];
+        int act;
+        if (!json_is_object(r))
+                return nk_error_set(err, 0, "%s: must be an object", where);
+        json_t *action = get(r, "action");
+        if (!action)
+                return nk_error_set(err, 0, "%s: missing \"action\"", where);
+        if (validate_action(action, jp_key(p, where, "action"), &act, err) < 0)
+                return -1;
+        bool notify = actions[act].act == SCMP_ACT_NOTIFY;
+        *uses_notify |= notify;
+        if (validate_names(get(r, "names"), where, notify, err) < 0)
+                return -1;
+        json_t *eret = get(r, "errnoRet");
+        if (eret) {
+                if (actions[act].act != SCMP_ACT_ERRNO(0) && actions[act].act != SCMP_ACT_TRACE(0))
+                        return nk_error_set(err, 0,
+                                            "%s.errnoRet: only valid with SCMP_ACT_ERRNO or "
+                                            "SCMP_ACT_TRACE, not %s", where, actions[act].name);
+                if (expect_uint(eret, ERRNO_MAX, jp_key(p, where, "errnoRet"), err) < 0)
+                        return -1;
+        }
+        json_t *args = get(r, "args");
+        if (!args)
+                return 0;
+        if (expect_array(args, jp_key(p, where, "args"), err) < 0)
+                return -1;
+        if (json_array_size(args) > 6)
+                return nk_error_set(err, 0, "%s.args: at most 6 comparisons", where);
+        size_t i;
+        json_t *a;
+        json_array_foreach(args, i, a) {
+                char ap[JP_MAX];
+                if (validate_arg(a, jp_idx(ap, jp_key(p, where, "args"), i), err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int validate_string_list(json_t *list, const char *path, bool (*known)(const char *),
+                                const char *what, nk_error **err)
+{
+        if (expect_array(list, path, err) < 0)
+                return -1;
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) {
+                char p[JP_MAX];
+                jp_idx(p, path, i);
+                if (expect_string(v, p, err) < 0)
+                        return -1;
+                if (!known(json_string_value(v)))
+                        return nk_error_set(err, 0, "%s: unknown %s \"%s\"", p, what,
+                                            json_string_value(v));
+        }
+        return 0;
+}
+
+static bool flag_known(const char *name)
+{
+        return flag_index(name) >= 0;
+}
+
+static int validate_listener(json_t *sc, const char *where, bool uses_notify, nk_error **err)
+{
+        char p[JP_MAX];
+        json_t *path = get(sc, "listenerPath"), *md = get(sc, "listenerMetadata");
+        if (path && expect_string(path, jp_key(p, where, "listenerPath"), err) < 0)
+                return -1;
+        if (md && expect_string(md, jp_key(p, where, "listenerMetadata"), err) < 0)
+                return -1;
+        if (!uses_notify)
+                return 0;
+        if (!path || !json_string_value(path)[0])
+                return nk_error_set(err, 0, "%s.listenerPath: required by SCMP_ACT_NOTIFY", where);
+        if (json_string_value(path)[0] != '/')
+                return nk_error_set(err, 0, "%s.listenerPath: must be an absolute path, not \"%s\"",
+                                    where, json_string_value(path));
+        if (strlen(json_string_value(path)) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                return nk_error_set(err, 0, "%s.listenerPath: longer than a unix socket path may be",
+                                    where);
+        return 0;
+}
+
+int nk_seccomp_validate(json_t *sc, const char *where, nk_error **err)
+{
+        char p[JP_MAX];
+        int act;
+        if (!json_is_object(sc))
+                return nk_error_set(err, 0, "%s: must be an object", where);
+        json_t *def = get(sc, "defaultAction");
+        if (!def)
+                return nk_error_set(err, 0, "%s: missing \"defaultAction\"", where);
+        if (validate_action(def, jp_key(p, where, "defaultAction"), &act, err) < 0)
+                return -1;
+        if (actions[act].act == SCMP_ACT_NOTIFY)
+                return nk_error_set(err, 0, "%s.defaultAction: SCMP_ACT_NOTIFY cannot be the "
+                                    "default action", where);
+        json_t *v = get(sc, "defaultErrnoRet");
+        if (v && expect_uint(v, ERRNO_MAX, jp_key(p, where, "defaultErrnoRet"), err) < 0)
+                return -1;
+        if ((v = get(sc, "architectures")) &&
+            validate_string_list(v, jp_key(p, where, "architectures"), arch_known,
+                                 "architecture", err) < 0)
+                return -1;
+        if ((v = get(sc, "flags")) &&
+            validate_string_list(v, jp_key(p, where, "flags"), flag_known, "flag", err) < 0)
+                return -1;
+        bool uses_notify = false;
+        if ((v = get(sc, "syscalls"))) {
+                if (expect_array(v, jp_key(p, where, "syscalls"), err) < 0)
+                        return -1;
+                size_t i;
+                json_t *r;
+                json_array_foreach(v, i, r) {
+                        char rp[JP_MAX];
+                        if (validate_rule(r, jp_idx(rp, jp_key(p, where, "syscalls"), i),
+                                          &uses_notify, err) < 0)
+                                return -1;
+                }
+        }
+        return validate_listener(sc, where, uses_notify, err);
+}
+
+/* ---- building the filter ---------------------------------------------- */
+
+struct build {
+        scmp_filter_ctx ctx;
+        uint32_t def;           /* the default action with its errno */
+        bool notify;            /* some rule uses SCMP_ACT_NOTIFY */
+        uint32_t used[ARRAY_SIZE(actions)]; /* kernel actions in use */
+        size_t n_used;
+};
+
+static void note_action(struct build *b, uint32_t act)
+{
+        uint32_t base = act & SECCOMP_RET_ACTION_FULL;
+        for (size_t i = 0; i < b->n_used; i++)
+                if (b->used[i] == base)
+                        return;
+        if (b->n_used < ARRAY_SIZE(b->used))
+                b->used[b->n_used++] = base;
+}
+
+/* The action value: errno defaults to EPERM as in runc. */
+static uint32_t action_value(const char *name, json_t *errno_ret)
+{
+        uint32_t act = actions[action_index(name)].act;
+        uint16_t e = errno_ret ? (uint16_t)json_integer_value(errno_ret) : EPERM;
+        if (act == SCMP_ACT_ERRNO(0))
+                return SCMP_ACT_ERRNO(e);
+        if (act == SCMP_ACT_TRACE(0))
+                return SCMP_ACT_TRACE(e);
+        return act;
+}
+
+static void free_build(struct build *b)
+{
+        if (b->ctx)
+                seccomp_release(b->ctx);
+        b->ctx = NULL;
+}
+
+static int add_arches(struct build *b, json_t *list, nk_error **err)
+{
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) {
+                uint32_t tok = arch_token(json_string_value(v));
+                if (!tok) {
+                        nk_debug("seccomp: architecture %s unknown to libseccomp, skipped",
+                                 json_string_value(v));
+                        continue;
+                }
+                int r = seccomp_arch_add(b->ctx, tok);
+                if (r < 0 && r != -EEXIST)
+                        return nk_error_set(err, -r, "linux.seccomp.architectures[%zu]: add %s", i,
+                                            json_string_value(v));
+        }
+        return 0;
+}
+
+/* Rules comparing one argument more than once are split into one rule per
+ * comparison (so they OR), as runc does: libseccomp refuses several
+ * comparisons of the same argument in one rule. */
+static int add_one(struct build *b, uint32_t act, int nr, struct scmp_arg_cmp *c, unsigned n,
+                   const char *name, size_t ri, nk_error **err)
+{
+        bool repeated = false;
+        for (unsigned i = 0; i < n; i++)
+                for (unsigned j = i + 1; j < n; j++)
+                        repeated |= c[i].arg == c[j].arg;
+        int r = 0;
+        if (!repeated)
+                r = seccomp_rule_add_array(b->ctx, act, nr, n, c);
+        for (unsigned i = 0; repeated && i < n && r >= 0; i++)
+                r = seccomp_rule_add_array(b->ctx, act, nr, 1, &c[i]);
+        if (r < 0)
+                return nk_error_set(err, -r, "linux.seccomp.syscalls[%zu]: add rule for %s", ri,
+                                    name);
+        return 0;
+}
+
+static unsigned read_conds(json_t *args, struct scmp_arg_cmp *c)
+{
+        size_t i;
+        json_t *a;
+        json_array_foreach(args, i, a) {
+                json_t *two = get(a, "valueTwo");
+                c[i] = (struct scmp_arg_cmp){
+                        .arg = (unsigned)json_integer_value(get(a, "index")),
+                        .op = ops[op_index(json_string_value(get(a, "op")))].op,
+                        .datum_a = (scmp_datum_t)json_integer_value(get(a, "value")),
+                        .datum_b = two ? (scmp_datum_t)json_integer_value(two) : 0,
+                };
+        }
+        return (unsigned)json_array_size(args);
+}
+
+static int add_rule(struct build *b, json_t *r, size_t ri, nk_error **err)
+{
+        const char *aname = json_string_value(get(r, "action"));
+        uint32_t act = action_value(aname, get(r, "errnoRet"));
+        struct scmp_arg_cmp conds[6];
+        unsigned n = get(r, "args") ? read_conds(get(r, "args"), conds) : 0;
+        b->notify |= act == SCMP_ACT_NOTIFY;
+        size_t i;
+        json_t *name;
+        json_array_foreach(get(r, "names"), i, name) {
+                const char *s = json_string_value(name);
+                int nr = seccomp_syscall_resolve_name(s);
+                if (nr == __NR_SCMP_ERROR) {
+                        nk_debug("seccomp: syscall %s unknown on this architecture, skipped", s);
+                        continue;
+                }
+                /* libseccomp refuses a rule that repeats the default action. */
+                if (act == b->def)
+                        continue;
+                if (add_one(b, act, nr, conds, n, s, ri, err) < 0)
+                        return -1;
+                note_action(b, act);
+        }
+        return 0;
+}
+
+static bool names_syscall(json_t *rules, const char *sys)
+{
+        size_t i, j;
+        json_t *r, *n;
+        json_array_foreach(rules, i, r)
+                json_array_foreach(get(r, "names"), j, n)
+                        if (streq(json_string_value(n), sys))
+                                return true;
+        return false;
+}
+
+/* nook itself calls execve right after loading the filter. A profile that
+ * never names execve or execveat (an allow-list that forgot them) gets an
+ * allow rule for both; a profile that names either is taken as written. */
+static int allow_exec(struct build *b, json_t *rules, nk_error **err)
+{
+        if (b->def == SCMP_ACT_ALLOW || b->def == SCMP_ACT_LOG)
+                return 0;
+        if (rules && (names_syscall(rules, "execve") || names_syscall(rules, "execveat")))
+                return 0;
+        nk_debug("seccomp: the profile does not name execve; allowing execve and execveat");
+        if (seccomp_rule_add(b->ctx, SCMP_ACT_ALLOW, SCMP_SYS(execve), 0) < 0 ||
+            seccomp_rule_add(b->ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 0) < 0)
+                return nk_error_set(err, 0, "linux.seccomp: add the execve rule");
+        note_action(b, SCMP_ACT_ALLOW);
+        return 0;
+}
+
+static int build_filter(json_t *sc, struct build *b, nk_error **err)
+{
+        *b = (struct build){0};
+        if (nk_seccomp_validate(sc, "linux.seccomp", err) < 0)
+                return -1;
+        b->def = action_value(json_string_value(get(sc, "defaultAction")),
+                              get(sc, "defaultErrnoRet"));
+        b->ctx = seccomp_init(b->def);
+        if (!b->ctx)
+                return nk_error_set(err, ENOMEM, "linux.seccomp: seccomp_init");
+        note_action(b, b->def);
+        /* A binary tree of syscall numbers: each syscall the container
+         * makes walks O(log n) instructions instead of the whole list. */
+        (void)seccomp_attr_set(b->ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+        json_t *arches = get(sc, "architectures"), *rules = get(sc, "syscalls");
+        if (arches && add_arches(b, arches, err) < 0)
+                goto fail;
+        size_t i;
+        json_t *r;
+        if (rules)
+                json_array_foreach(rules, i, r)
+                        if (add_rule(b, r, i, err) < 0)
+                                goto fail;
+        if (allow_exec(b, rules, err) < 0)
+                goto fail;
+        return 0;
+fail:
+        free_build(b);
+        return -1;
+}
+
+/* libseccomp 2.5 exports only to an fd: go through a memfd. */
+static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n, nk_error **err)
+{
+        _cleanup_close_ int fd = memfd_create("nook-seccomp", MFD_CLOEXEC);
+        if (fd < 0)
+                return nk_error_set(err, errno, "seccomp: memfd_create");
+        int r = seccomp_export_bpf(ctx, fd);
+        if (r < 0)
+                return nk_error_set(err, -r, "seccomp: export the BPF program");
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return nk_error_set(err, errno, "seccomp: fstat");
+        size_t len = (size_t)st.st_size;
+        if (len == 0 || len % sizeof(struct sock_filter))
+                return nk_error_set(err, EINVAL, "seccomp: bad BPF program size %zu", len);
+        if (len / sizeof(struct sock_filter) > BPF_INSNS_MAX)
+                return nk_error_set(err, E2BIG, "linux.seccomp: the filter has %zu instructions, "
+                                    "the kernel takes at most %d",
+                                    len / sizeof(struct sock_filter), BPF_INSNS_MAX);
+        _cleanup_free_ struct sock_filter *prog = malloc(len);
+        if (!prog)
+                return nk_error_set(err, ENOMEM, "seccomp");
+        if (pread(fd, prog, len, 0) != (ssize_t)len)
+                return nk_error_set(err, errno ? errno : EIO, "seccomp: read the BPF program");
+        *n = len / sizeof(struct sock_filter);
+        *out = TAKE_PTR(prog);
+        return 0;
+}
+
+/* ---- kernel support ------------------------------------------------------ */
+
+/* seccomp(SET_MODE_FILTER, flags, NULL) fails with EFAULT once the flags
+ * passed the kernel's check, EINVAL when it does not know one. */
+static bool kernel_has_flags(unsigned flags)
+{
+        return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL) < 0 && errno == EFAULT;
+}
+
+static int check_actions(const struct build *b, nk_error **err)
+{
+        for (size_t i = 0; i < b->n_used; i++) {
+                uint32_t act = b->used[i];
+                if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &act) < 0 &&
+                    errno == EOPNOTSUPP)
+                        return nk_error_set(err, errno, "linux.seccomp: the kernel lacks the "
+                                            "seccomp action %#x", act);
+        }
+        return 0;
+}
+
+static int kernel_flags(json_t *sc, bool notify, unsigned *out, nk_error **err)
+{
+        unsigned flags = notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+        json_t *list = get(sc, "flags");
+        size_t i;
+        json_t *v;
+        if (list)
+                json_array_foreach(list, i, v) {
+                        unsigned f = flag_names[flag_index(json_string_value(v))].flag;
+                        /* Waiting killably only concerns a listener. */
+                        if (f == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV && !notify) {
+                                nk_debug("seccomp: %s without a listener, ignored",
+                                         json_string_value(v));
+                                continue;
+                        }
+                        if (!kernel_has_flags(f | (f == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+                                                           ? SECCOMP_FILTER_FLAG_NEW_LISTENER
+                                                           : 0)))
+                                return nk_error_set(err, EINVAL, "linux.seccomp.flags[%zu]: "
+                                                    "the kernel does not support %s", i,
+                                                    json_string_value(v));
+                        flags |= f;
+                }
+        /* TSYNC with a listener is only accepted with TSYNC_ESRCH (the
+         * listener fd and a failed thread id share the return value). */
+        if ((flags & SECCOMP_FILTER_FLAG_TSYNC) && notify)
+                flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        *out = flags;
+        return 0;
+}
+
+static int connect_listener(const char *path, int *out, nk_error **err)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return nk_error_set(err, errno, "linux.seccomp.listenerPath: socket");
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                return nk_error_set(err, errno, "linux.seccomp.listenerPath: connect to the "
+                                    "seccomp agent at `%s`", path);
+        *out = TAKE_FD(fd);
+        return 0;
+}
+
+/* ---- prepare / free (parent) ------------------------------------------ */
+
+void nk_seccomp_free(struct nk_seccomp *s)
+{
+        if (!s)
+                return;
+        if (s->listener_sock >= 0)
+                close(s->listener_sock);
+        free(s->prog);
+        free(s->listener_path);
+        free(s->metadata);
+        free(s);
+}
+DEFINE_CLEANUP(nk_seccomp, nk_seccomp_free)
+
+size_t nk_seccomp_insn_count(const struct nk_seccomp *s)
+{
+        return s ? s->n_prog : 0;
+}
+
+static int prepare_listener(json_t *sc, struct nk_seccomp *s, nk_error **err)
+{
+        const char *path = json_string_value(get(sc, "listenerPath"));
+        json_t *md = get(sc, "listenerMetadata");
+        s->listener_path = strdup(path);
+        s->metadata = md ? strdup(json_string_value(md)) : NULL;
+        if (!s->listener_path || (md && !s->metadata))
+                return nk_error_set(err, ENOMEM, "seccomp");
+        return connect_listener(path, &s->listener_sock, err);
+}
+
+int nk_seccomp_prepare(json_t *sc, struct nk_seccomp **out, nk_error **err)
+{
+        if (!sc) {
+                *out = NULL;
+                return 0;
+        }
+        struct build b;
+        if (build_filter(sc, &b, err) < 0)
+                return -1;
+        _cleanup_(nk_seccomp_freep) struct nk_seccomp *s = calloc(1, sizeof *s);
+        if (!s) {
+                free_build(&b);
+                return nk_error_set(err, ENOMEM, "seccomp");
+        }
+        s->listener_sock = -1;
+        int r = export_bpf(b.ctx, &s->prog, &s->n_prog, err);
+        free_build(&b);
+        if (r < 0 || check_actions(&b, err) < 0 || kernel_flags(sc, b.notify, &s->flags, err) < 0)
+                return -1;
+        if (b.notify && prepare_listener(sc, s, err) < 0)
+                return -1;
+        nk_debug("seccomp: %zu BPF instructions, flags %#x%s", s->n_prog, s->flags,
+                 b.notify ? ", with a listener" : "");
+        *out = TAKE_PTR(s);
+        return 0;
+}
+
+int nk_seccomp_export_pfc(json_t *sc, int fd, nk_error **err)
+{
+        struct build b;
+        if (build_filter(sc, &b, err) < 0)
+                return -1;
+        int r = seccomp_export_pfc(b.ctx, fd);
+        free_build(&b);
+        if (r < 0)
+                return nk_error_set(err, -r, "seccomp: export the filter as PFC");
+        return 0;
+}
+
+/* ---- load (container init) ------------------------------------------- */
+
+/* The containerProcessState object of the runtime spec: what the agent at
+ * listenerPath receives along with the fd. */
+static char *listener_payload(const struct nk_seccomp *s, const char *state_json, nk_error **err)
+{
+        json_error_t je;
+        json_t *state = state_json ? json_loads(state_json, 0, &je) : json_object();
+        if (!state || !json_is_object(state)) {
+                json_decref(state);
+                nk_error_set(err, EINVAL, "seccomp: bad container state for the listener");
+                return NULL;
+        }
+        json_t *ver = json_object_get(state, "ociVersion"), *pid = json_object_get(state, "pid");
+        json_t *msg = json_pack("{s:O?, s:[s], s:O?, s:s?, s:o}", "ociVersion", ver, "fds",
+                                "seccompFd", "pid", pid, "metadata", s->metadata, "state", state);
+        char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+        json_decref(msg);
+        if (!text)
+                nk_error_set(err, ENOMEM, "seccomp: listener message");
+        return text;
+}
+
+static int send_all(int sock, int fd, const char *buf, size_t len)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u = {0};
+        struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                             .msg_controllen = sizeof u.buf};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        ssize_t n;
+        do
+                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        /* A stream socket may take the text in pieces; the fd rode along
+         * with the first byte. */
+        for (size_t off = n > 0 ? (size_t)n : 0; n >= 0 && off < len; off += (size_t)n)
+                do
+                        n = send(sock, buf + off, len - off, MSG_NOSIGNAL);
+                while (n < 0 && errno == EINTR);
+        return n < 0 ? -1 : 0;
+}
+
+int nk_seccomp_load(struct nk_seccomp *s, const char *state_json, nk_error **err)
+{
+        _cleanup_free_ char *payload = NULL;
+        if (s->listener_sock >= 0 && !(payload = listener_payload(s, state_json, err)))
+                return -1;
+        struct sock_fprog prog = {.len = (unsigned short)s->n_prog, .filter = s->prog};
+        long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->flags, &prog);
+        if (fd < 0) {
+                if (errno == EACCES)
+                        return nk_error_set(err, errno, "load the seccomp filter: the process "
+                                            "has neither no_new_privs nor CAP_SYS_ADMIN");
+                return nk_error_set(err, errno, "load the seccomp filter");
+        }
+        if (s->listener_sock < 0)
+                return 0;
+        /* From here on the container's own filter applies to us. The
+         * listener fd is O_CLOEXEC: execve closes it. */
+        if (send_all(s->listener_sock, (int)fd, payload, strlen(payload)) < 0)
+                return nk_error_set(err, errno, "send the seccomp listener fd to `%s`%s",
+                                    s->listener_path,
+                                    errno == EPERM ? " (does the profile deny sendmsg?)" : "");
+        return 0;
+}
+
+/* ---- the engine's default profile -------------------------------------- */
+
+extern const char nk_seccomp_default_json[];
+
+const char *nk_seccomp_default_profile_text(void)
+{
+        return nk_seccomp_default_json;
+}
+
+static bool list_has(json_t *list, const char *s)
+{
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v)
+                if (json_is_string(v) && streq(json_string_value(v), s))
+                        return true;
+        return false;
+}
+
+/* includes: every listed cap present and the machine among the arches;
+ * excludes: any listed cap present or the machine among the arches. */
+static bool caps_all(json_t *list, uint64_t caps)
+{
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) {
+                int c = nk_cap_from_name(json_string_value(v));
+                if (c < 0 || !(caps & (1ULL << c)))
+                        return false;
+        }
+        return true;
+}
+
+static bool caps_any(json_t *list, uint64_t caps)
+{
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) {
+                int c = nk_cap_from_name(json_string_value(v));
+                if (c >= 0 && (caps & (1ULL << c)))
+                        return true;
+        }
+        return false;
+}
+
+static bool rule_applies(json_t *r, uint64_t caps, const char *machine)
+{
+        json_t *inc = json_object_get(r, "includes"), *exc = json_object_get(r, "excludes");
+        json_t *v;
+        if (inc && (v = json_object_get(inc, "caps")) && !caps_all(v, caps))
+                return false;
+        if (inc && (v = json_object_get(inc, "arches")) && !list_has(v, machine))
+                return false;
+        if (exc && (v = json_object_get(exc, "caps")) && caps_any(v, caps))
+                return false;
+        if (exc && (v = json_object_get(exc, "arches")) && list_has(v, machine))
+                return false;
+        return true;
+}
+
+static json_t *resolve_profile(json_t *doc, uint64_t caps, const char *machine)
+{
+        json_t *out = json_object();
+        json_object_set(out, "defaultAction", json_object_get(doc, "defaultAction"));
+        if (json_object_get(doc, "defaultErrnoRet"))
+                json_object_set(out, "defaultErrnoRet", json_object_get(doc, "defaultErrnoRet"));
+        json_t *arches = json_object_get(json_object_get(doc, "archMap"), machine);
+        if (arches)
+                json_object_set(out, "architectures", arches);
+        json_t *rules = json_array();
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(doc, "syscalls"), i, r) {
+                if (!rule_applies(r, caps, machine))
+                        continue;
+                json_t *copy = json_copy(r);
+                json_object_del(copy, "includes");
+                json_object_del(copy, "excludes");
+                json_object_del(copy, "comment");
+                json_array_append_new(rules, copy);
+        }
+        json_object_set_new(out, "syscalls", rules);
+        return out;
+}
+
+json_t *nk_seccomp_default_profile(uint64_t caps, nk_error **err)
+{
+        json_error_t je;
+        json_t *doc = json_loads(nk_seccomp_default_json, 0, &je);
+        if (!doc) {
+                nk_error_set(err, EINVAL, "default seccomp profile: line %d: %s", je.line, je.text);
+                return NULL;
+        }
+        struct utsname u;
+        if (uname(&u) < 0)
+                snprintf(u.machine, sizeof u.machine, "unknown");
+        json_t *out = resolve_profile(doc, caps, u.machine);
+        json_decref(doc);
+        if (nk_seccomp_validate(out, "default seccomp profile", err) < 0) {
+                json_decref(out);
+                return NULL;
+        }
+        return out;
+}
+
+/* ---- features ------------------------------------------------------------ */
+
+json_t *nk_seccomp_features(void)
+{
+        json_t *acts = json_array(), *opsv = json_array(), *archs = json_array();
+        json_t *known = json_array(), *supported = json_array();
+        for (size_t i = 0; i < ARRAY_SIZE(actions); i++)
+                json_array_append_new(acts, json_string(actions[i].name));
+        for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+                json_array_append_new(opsv, json_string(ops[i].name));
+        for (size_t i = 0; i < ARRAY_SIZE(arch_names); i++)
+                if (arch_token(arch_names[i]))
+                        json_array_append_new(archs, json_string(arch_names[i]));
+        for (size_t i = 0; i < ARRAY_SIZE(flag_names); i++) {
+                unsigned f = flag_names[i].flag;
+                json_array_append_new(known, json_string(flag_names[i].name));
+                if (f == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+                        f |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+                if (kernel_has_flags(f))
+                        json_array_append_new(supported, json_string(flag_names[i].name));
+        }
+        return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "enabled", 1, "actions", acts,
+                         "operators", opsv, "archs", archs, "knownFlags", known,
+                         "supportedFlags", supported);
+}

@@ -2,31 +2,106 @@
  *
  * Order inside the container init (child), as child.c calls it:
  *   ... rootfs, hostname, sysctl, rlimits ...
- *   nk_security_child_before_start()  bounding set, setgroups/setresgid/
- *                                     setresuid keeping caps, capset, ambient,
- *                                     no_new_privs, LSM exec labels
+ *   nk_security_child_before_start()  LSM exec labels, bounding set,
+ *                                     setgroups/setresgid/setresuid keeping
+ *                                     caps, capset, ambient, no_new_privs
  *   (wait for `nook start` on the exec fifo)
- *   nk_security_child_final()         seccomp filter loaded (if not already),
- *                                     notify fd sent to listenerPath
+ *   nk_security_child_final()         seccomp filter loaded, notify fd sent
+ *                                     to listenerPath
  *   execve()
  * A seccomp filter built from the profile is prepared in the parent before
  * clone (nk_seccomp_prepare), so a bad profile fails before any side effect
- * and the child only loads it. */
+ * and the child only loads it. Loading needs no_new_privs or CAP_SYS_ADMIN:
+ * when the process gets neither, before_start keeps CAP_SYS_ADMIN in the
+ * effective and permitted sets only (never inheritable or ambient); the
+ * kernel recomputes both sets from inheritable, bounding, ambient and file
+ * caps at execve, so it does not survive into the container process.
+ * docs/security.md has the full story. */
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include "spec.h"
 
 struct nk_seccomp;
 
 /* Pure check of linux.seccomp (actions, ops, flags, architectures). Unknown
- * syscall names are not an error (skipped at build time with a debug log). */
+ * syscall names are not an error (skipped at build time with a debug log).
+ * `where` is the JSON path of the object ("linux.seccomp"). */
 int nk_seccomp_validate(json_t *seccomp, const char *where, nk_error **err);
 
-/* Build the filter (libseccomp) and, when the profile uses SCMP_ACT_NOTIFY,
- * connect to listenerPath. NULL seccomp gives *out = NULL. */
+/* Build the filter (libseccomp, exported as a BPF program) and, when the
+ * profile uses SCMP_ACT_NOTIFY, connect to listenerPath. NULL seccomp gives
+ * *out = NULL. The connected socket is O_CLOEXEC; the parent frees its copy
+ * with nk_seccomp_free() after clone. */
 int nk_seccomp_prepare(json_t *seccomp, struct nk_seccomp **out, nk_error **err);
 void nk_seccomp_free(struct nk_seccomp *s);
+/* Number of BPF instructions (for --debug and tests). */
+size_t nk_seccomp_insn_count(const struct nk_seccomp *s);
+
+/* The filter libseccomp builds from a profile, in its readable pseudo-code
+ * (PFC), written to fd. For tests and `--debug`. */
+int nk_seccomp_export_pfc(json_t *seccomp, int fd, nk_error **err);
+
+/* Load the filter in the calling process (seccomp(2) with the profile's
+ * flags) and, with a listener, send the notify fd plus the container
+ * process state to listenerPath. `state_json` is the OCI state object. */
+int nk_seccomp_load(struct nk_seccomp *s, const char *state_json, nk_error **err);
+
+/* The engine's default profile (data/seccomp-default.json, embedded at
+ * build time) resolved for this machine's architecture and the container's
+ * capability bounding set `caps` (bit N = capability N): rules that need a
+ * capability appear only when it is present. Returns a new OCI
+ * linux.seccomp object. */
+json_t *nk_seccomp_default_profile(uint64_t caps, nk_error **err);
+/* The raw embedded data file text. */
+const char *nk_seccomp_default_profile_text(void);
+
+/* OCI features: the "seccomp" object of `nook features` (enabled, actions,
+ * operators, archs, knownFlags, supportedFlags). New reference. */
+json_t *nk_seccomp_features(void);
+
+/* ---- capabilities (caps.c) ---------------------------------------------- */
+
+/* What the child applies, computed purely from the spec and what nook
+ * holds, so it can be unit tested and printed. */
+struct nk_caps_plan {
+        uint64_t bounding, effective, permitted, inheritable, ambient;
+        /* CAP_SYS_ADMIN held in effective+permitted until the seccomp load
+         * (no no_new_privs and the process would not hold it otherwise). */
+        bool keep_admin;
+};
+
+/* `have`: the permitted set nook's init holds now; `last_cap`: the kernel's
+ * highest capability (/proc/sys/kernel/cap_last_cap). Errors name the set
+ * and the capability. Ambient capabilities that are not both permitted and
+ * inheritable are dropped with a warning (the kernel refuses to raise them;
+ * runc and crun ignore them the same way). */
+int nk_caps_plan(const struct nk_process *p, bool with_seccomp, uint64_t have, int last_cap,
+                 struct nk_caps_plan *out, nk_error **err);
+/* "CAP_CHOWN,CAP_KILL" for a mask (caller frees). */
+char *nk_caps_to_string(uint64_t caps);
+int nk_cap_last_cap(void);
+
+/* ---- LSM (lsm.c) -------------------------------------------------------- */
+
+bool nk_apparmor_enabled(void);
+bool nk_selinux_enabled(void);
+/* Parent, before any side effect: a requested AppArmor profile, SELinux
+ * process label or mount label on a host where that LSM is off is an error
+ * (AppArmor "unconfined" is accepted). Also caches the LSM state for the
+ * child, whose /sys may not show it. */
+int nk_lsm_check(const struct nk_spec *s, nk_error **err);
+/* Child: write the exec labels (/proc/thread-self/attr/...) that take effect
+ * at execve. */
+int nk_lsm_apply_exec_labels_child(const struct nk_process *p, nk_error **err);
+/* Child, before joining the session keyring: label new keys with the
+ * process label (SELinux only; a no-op otherwise). */
+int nk_lsm_set_keycreate_child(const struct nk_process *p, nk_error **err);
+/* Mount data with the SELinux context option added for mount_label (when
+ * SELinux is on and the label is set), else a copy of data. NULL data is
+ * fine. Caller frees. */
+char *nk_lsm_mount_data(const char *data, const char *mount_label);
 
 /* `state_json`: the container state (OCI state object) to send with the
  * listener fd; may be NULL when there is no listener. */

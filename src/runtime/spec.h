@@ -28,6 +28,8 @@ enum nk_ns_type {
 const char *nk_ns_oci_name(enum nk_ns_type t);
 const char *nk_ns_proc_name(enum nk_ns_type t);
 int nk_ns_clone_flag(enum nk_ns_type t);
+/* OCI name -> enum nk_ns_type, -1 if unknown. */
+int nk_ns_from_oci_name(const char *name);
 
 struct nk_namespace {
         bool present;   /* listed in linux.namespaces */
@@ -90,13 +92,14 @@ struct nk_mount {
         char *source;           /* may be NULL (e.g. tmpfs with no source) */
         char *type;             /* may be NULL for bind mounts */
         char **options;         /* as written, NULL-terminated */
-        bool bind, rbind;       /* "bind" / "rbind" option or type "bind" */
-        unsigned long flags;    /* MS_* to set */
+        bool bind, rbind;       /* "bind" / "rbind" option or type "bind"; rbind sets both */
+        unsigned long flags;    /* MS_* to set (MS_BIND, MS_BIND|MS_REC for bind/rbind) */
         unsigned long clear;    /* MS_* the options clear explicitly (rw, suid, ...) */
         unsigned long propagation; /* MS_SHARED|MS_PRIVATE|... (| MS_REC), 0 = none */
         uint64_t attr_set, attr_clr; /* MOUNT_ATTR_* for r* options (rro, rnosuid...) */
         bool recursive_attrs;   /* apply attr_set/attr_clr with AT_RECURSIVE */
-        bool idmap, ridmap;
+        bool idmap, ridmap;     /* id-mapped (ridmap: recursively; sets both). Also set
+                                 * when uid/gidMappings are given without either option */
         bool copy_symlink;      /* "copy-symlink" (crun) */
         bool tmpcopyup;         /* "tmpcopyup" */
         char *data;             /* fs-specific options joined with ',' (or NULL) */
@@ -167,13 +170,20 @@ struct nk_spec {
         unsigned long personality;
 };
 
-/* Parse and validate. `path` is used in error messages. */
+/* Parse and validate. `path` is used in error messages. Integers above
+ * INT64_MAX (uint64 fields: rlimits, seccomp args) are kept in ->json as their
+ * two's complement int64: read them with (uint64_t)json_integer_value(). */
 int nk_spec_parse(const char *text, size_t len, const char *path, struct nk_spec **out,
                   nk_error **err);
 /* Read BUNDLE/config.json, parse, and set ->bundle to the absolute bundle dir. */
 int nk_spec_load(const char *bundle, struct nk_spec **out, nk_error **err);
-/* Parse a bare OCI "process" object (exec --process FILE). */
+/* Parse a bare OCI "process" object (exec --process FILE). `where` is the JSON
+ * path prefix for messages ("process" when NULL, "" for a top-level object).
+ * *out is written only on success. */
 int nk_process_parse(json_t *obj, const char *where, struct nk_process *out, nk_error **err);
+/* Read and parse a process.json file (exec --process FILE); messages start
+ * with `path`. Accepts uint64 values above INT64_MAX like nk_spec_parse. */
+int nk_process_load(const char *path, struct nk_process *out, nk_error **err);
 void nk_process_clear(struct nk_process *p);
 void nk_spec_free(struct nk_spec *s);
 

@@ -1,1 +1,154 @@
-int main(void) { return 0; }
+/* nktest: a static multi-call helper placed at /bin/nktest in test rootfs
+ * images, so integration tests can ask the container what it really sees.
+ *   nktest exit N            exit with status N
+ *   nktest sigself SIG       kill itself with signal SIG
+ *   nktest ignore-term       ignore SIGTERM, print "ready", sleep forever
+ *   nktest open PATH r|w     print "ok" or the errno name of open(2)
+ *   nktest fds               print every open fd and its target
+ *   nktest rlimits           print "NAME soft hard" for every rlimit
+ *   nktest ids               print uid/gid/groups/umask
+ *   nktest tty               print the controlling tty name and window size
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *errname(int e)
+{
+        switch (e) {
+        case EPERM: return "EPERM";
+        case ENOENT: return "ENOENT";
+        case EACCES: return "EACCES";
+        case EROFS: return "EROFS";
+        case EBUSY: return "EBUSY";
+        case EINVAL: return "EINVAL";
+        case ENXIO: return "ENXIO";
+        case ENOTDIR: return "ENOTDIR";
+        case EISDIR: return "EISDIR";
+        case ENOSYS: return "ENOSYS";
+        case ENODEV: return "ENODEV";
+        case ETXTBSY: return "ETXTBSY";
+        default: return "EOTHER";
+        }
+}
+
+static int do_open(const char *path, const char *mode)
+{
+        int fd = open(path, mode[0] == 'w' ? O_WRONLY : O_RDONLY);
+        if (fd < 0) {
+                printf("%s\n", errname(errno));
+                return 1;
+        }
+        printf("ok\n");
+        close(fd);
+        return 0;
+}
+
+static int do_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return 1;
+        int self = dirfd(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.' || atoi(de->d_name) == self)
+                        continue;
+                char path[300], target[4096];
+                snprintf(path, sizeof path, "/proc/self/fd/%s", de->d_name);
+                ssize_t n = readlink(path, target, sizeof target - 1);
+                target[n > 0 ? n : 0] = '\0';
+                printf("%s %s\n", de->d_name, target);
+        }
+        closedir(d);
+        return 0;
+}
+
+static int do_rlimits(void)
+{
+        static const struct { const char *name; int r; } lim[] = {
+                {"RLIMIT_CPU", RLIMIT_CPU}, {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+                {"RLIMIT_DATA", RLIMIT_DATA}, {"RLIMIT_STACK", RLIMIT_STACK},
+                {"RLIMIT_CORE", RLIMIT_CORE}, {"RLIMIT_RSS", RLIMIT_RSS},
+                {"RLIMIT_NPROC", RLIMIT_NPROC}, {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+                {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
+                {"RLIMIT_LOCKS", RLIMIT_LOCKS}, {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+                {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+                {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+        };
+        for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
+                struct rlimit rl;
+                getrlimit(lim[i].r, &rl);
+                printf("%s %llu %llu\n", lim[i].name, (unsigned long long)rl.rlim_cur,
+                       (unsigned long long)rl.rlim_max);
+        }
+        return 0;
+}
+
+static int do_ids(void)
+{
+        gid_t groups[256];
+        int n = getgroups(256, groups);
+        mode_t m = umask(0);
+        printf("uid=%u gid=%u euid=%u egid=%u umask=%04o groups=", getuid(), getgid(),
+               geteuid(), getegid(), (unsigned)m);
+        for (int i = 0; i < n; i++)
+                printf("%s%u", i ? "," : "", groups[i]);
+        printf("\n");
+        return 0;
+}
+
+static int do_tty(void)
+{
+        char *name = ttyname(0);
+        struct winsize ws = {0};
+        ioctl(0, TIOCGWINSZ, &ws);
+        printf("tty=%s rows=%u cols=%u pgrp=%d sid=%d ctty=%s\n", name ? name : "none",
+               ws.ws_row, ws.ws_col, (int)tcgetpgrp(0), (int)getsid(0),
+               open("/dev/tty", O_RDONLY) >= 0 ? "yes" : "no");
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                fprintf(stderr, "usage: nktest CMD [ARGS]\n");
+                return 2;
+        }
+        const char *cmd = argv[1];
+        if (!strcmp(cmd, "exit") && argc > 2)
+                return atoi(argv[2]);
+        if (!strcmp(cmd, "sigself") && argc > 2) {
+                signal(atoi(argv[2]), SIG_DFL);
+                kill(getpid(), atoi(argv[2]));
+                pause();
+                return 3;
+        }
+        if (!strcmp(cmd, "ignore-term")) {
+                signal(SIGTERM, SIG_IGN);
+                printf("ready\n");
+                fflush(stdout);
+                for (;;)
+                        pause();
+        }
+        if (!strcmp(cmd, "open") && argc > 3)
+                return do_open(argv[2], argv[3]);
+        if (!strcmp(cmd, "fds"))
+                return do_fds();
+        if (!strcmp(cmd, "rlimits"))
+                return do_rlimits();
+        if (!strcmp(cmd, "ids"))
+                return do_ids();
+        if (!strcmp(cmd, "tty"))
+                return do_tty();
+        fprintf(stderr, "nktest: unknown command %s\n", cmd);
+        return 2;
+}

@@ -62,4 +62,17 @@ int nk_cgroup_update(struct nk_cgroup *cg, json_t *resources, nk_error **err);
 /* runc-style stats object (cpu, memory, pids, blkio, hugetlb, ...). */
 json_t *nk_cgroup_stats(struct nk_cgroup *cg, nk_error **err);
 
+/* OOM kills so far (v1 memory.oom_control / v2 memory.events "oom_kill"),
+ * -1 when unknown. */
+long long nk_cgroup_oom_kills(struct nk_cgroup *cg);
+/* A non-blocking fd that polls readable when the memory controller reports
+ * an event for the cgroup (v1 eventfd, v2 inotify on memory.events); empty
+ * it with nk_cgroup_oom_drain() and compare nk_cgroup_oom_kills(). */
+int nk_cgroup_oom_fd(struct nk_cgroup *cg, nk_error **err);
+void nk_cgroup_oom_drain(int fd);
+
+/* The host as nook sees it: layout and every hierarchy with its version and
+ * controllers (for `nook info`). */
+json_t *nk_cgroup_host_info(nk_error **err);
+
 void nk_cgroup_free(struct nk_cgroup *cg);

@@ -1,0 +1,58 @@
+#!/bin/bash
+# Build and run every nook test: unit tests (normal and ASan+UBSan builds),
+# the integration suite as root against the real kernel (including the
+# pure-cgroup-v2 QEMU guest and the podman/docker/containerd client tests
+# when their tools are installed), and end with "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+top=$PWD
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+build() { # dir, meson options...
+        local dir=$1; shift
+        if [ -d "$dir" ]; then meson setup --reconfigure "$dir" "$@" >/dev/null
+        else meson setup "$dir" "$@" >/dev/null; fi && ninja -C "$dir" >/dev/null
+}
+
+echo "== build"
+build build || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug ||
+        { echo "ASan build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+unit() { # build dir, label
+        echo "== unit tests ($2)"
+        meson test -C "$1" --suite unit --print-errorlogs >"$results/unit-$2.log" 2>&1
+        grep -E '^(Ok|Fail|Expected Fail|Unexpected Pass|Skipped|Timeout):' "$results/unit-$2.log"
+        local ok fail
+        ok=$(awk '/^Ok:/{print $2}' "$results/unit-$2.log")
+        fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/{s+=$NF} END{print s+0}' "$results/unit-$2.log")
+        echo "${ok:-0} ${fail:-0}" >"$results/unit-$2.count"
+        [ "${fail:-0}" = 0 ] || grep -E 'FAIL|CHECK failed|ERROR' "$results/unit-$2.log" | head -40
+}
+unit build normal
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 unit build-asan asan
+
+echo "== integration tests"
+# Debian's python: the suite uses python3-pytest from apt.
+NOOK_BIN="$top/build/nook" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        --junitxml="$results/integration.xml" "${@:-tests/integration}" 2>&1 | tail -n 60
+
+/usr/bin/python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+res = sys.argv[1]
+passed = failed = skipped = 0
+for f in glob.glob(f"{res}/unit-*.count"):
+    ok, fail = open(f).read().split()
+    passed += int(ok); failed += int(fail)
+try:
+    root = ET.parse(f"{res}/integration.xml").getroot()
+    for ts in root.iter("testsuite"):
+        t = int(ts.get("tests", 0)); f_ = int(ts.get("failures", 0)) + int(ts.get("errors", 0))
+        s = int(ts.get("skipped", 0))
+        passed += t - f_ - s; failed += f_; skipped += s
+except (OSError, ET.ParseError):
+    failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
+PY

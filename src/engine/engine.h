@@ -1,0 +1,125 @@
+/* nook engine: the image store, for the engine commands and the runtime.
+ *
+ * Everything here works on a store directory (--store, default
+ * /var/lib/nook); see store.h for its layout. Library code: no printing,
+ * errors through nk_error. Long operations report progress through a
+ * callback so the command layer decides how to show it. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "util/error.h"
+
+struct nk_store;
+
+/* Open the store (created when absent; a new store gets the embedded
+ * busybox image). */
+int nk_engine_open(const char *root, struct nk_store **out, nk_error **err);
+void nk_engine_close(struct nk_store *s);
+
+/* ---- root filesystems (for the runtime) -------------------------------- */
+
+/* Mount IMAGE's layers read-only under a fresh upper/work for container `id`
+ * at <store>/containers/<id>/merged; *rootfs_out is that path. */
+int nk_image_rootfs_create(const char *store, const char *image, const char *id,
+                           char **rootfs_out, nk_error **err);
+/* The same with the mount point chosen by the caller (target NULL: default). */
+int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
+                              const char *target, char **rootfs_out, nk_error **err);
+/* Unmount and delete the container's upper layer. Absent is fine. */
+int nk_image_rootfs_remove(const char *store, const char *id, nk_error **err);
+/* `nook image mount/umount`: a rootfs at dir, its id derived from the path. */
+int nk_image_mount(const char *store, const char *image, const char *dir, nk_error **err);
+int nk_image_umount(const char *store, const char *dir, nk_error **err);
+
+/* ---- listing and metadata ----------------------------------------------- */
+
+struct nk_image_summary {
+        char *key;              /* store name: docker.io/library/busybox:latest */
+        char *repository;       /* familiar: busybox */
+        char *tag;              /* "latest", or NULL for a digest reference */
+        char *manifest;         /* sha256:... */
+        char *id;               /* config digest */
+        char *created;          /* RFC 3339 from the config, or NULL */
+        int64_t size;           /* bytes of extracted content */
+        size_t n_layers;
+        size_t containers;      /* root filesystems using it */
+};
+int nk_image_list(struct nk_store *s, struct nk_image_summary **out, size_t *n, nk_error **err);
+void nk_image_list_free(struct nk_image_summary *v, size_t n);
+/* docker-inspect-like JSON array entry for one image. */
+int nk_image_inspect(struct nk_store *s, const char *ref, json_t **out, nk_error **err);
+int nk_image_tag(struct nk_store *s, const char *src, const char *dst, nk_error **err);
+/* Remove a name (or, given an id, every name of that image). Refuses while
+ * a container uses the image unless force. Frees what nothing uses. */
+int nk_image_remove(struct nk_store *s, const char *ref, bool force, char ***removed,
+                    nk_error **err);
+
+struct nk_gc_stats {
+        uint64_t blobs, layers, bytes; /* removed */
+};
+/* Remove unreferenced blobs, layers and staging leftovers; with all, also
+ * every image no container uses. */
+int nk_image_prune(struct nk_store *s, bool all, struct nk_gc_stats *st, char ***removed,
+                   nk_error **err);
+
+struct nk_df_row {
+        uint64_t total, active, size, reclaimable;
+};
+struct nk_store_df {
+        struct nk_df_row images, containers, layers, blobs;
+};
+int nk_store_df(struct nk_store *s, struct nk_store_df *df, nk_error **err);
+
+/* ---- getting images ------------------------------------------------------ */
+
+enum nk_progress_kind {
+        NK_PROGRESS_RESOLVED,   /* msg: manifest digest */
+        NK_PROGRESS_LAYER_START,/* id, total */
+        NK_PROGRESS_LAYER_BYTES,/* id, done, total */
+        NK_PROGRESS_LAYER_DONE, /* id (msg "exists" when skipped) */
+        NK_PROGRESS_EXTRACT,    /* id */
+        NK_PROGRESS_MESSAGE,    /* msg */
+};
+struct nk_progress {
+        enum nk_progress_kind kind;
+        const char *id;         /* short digest of a layer */
+        uint64_t done, total;
+        const char *msg;
+};
+typedef void (*nk_progress_fn)(const struct nk_progress *p, void *data);
+
+struct nk_pull_opts {
+        const char *platform;   /* "os/arch[/variant]", NULL: this machine */
+        const char *auth_file;  /* NULL: $REGISTRY_AUTH_FILE, nook's, docker's */
+        bool insecure;          /* allow HTTP / unverified TLS for this registry */
+        int max_parallel;       /* layer downloads at once, 0: default */
+        nk_progress_fn progress;
+        void *progress_data;
+};
+/* Pull REF; *key_out (may be NULL) is the store name it was saved under. */
+int nk_image_pull(struct nk_store *s, const char *ref, const struct nk_pull_opts *o,
+                  char **key_out, nk_error **err);
+
+/* `nook load -i`: docker-archive, OCI archive or OCI layout directory.
+ * *names_out: the store names created. */
+int nk_image_load(struct nk_store *s, const char *path, const char *name, char ***names_out,
+                  nk_error **err);
+enum nk_save_format { NK_SAVE_DOCKER_ARCHIVE, NK_SAVE_OCI_ARCHIVE };
+int nk_image_save(struct nk_store *s, char *const *refs, enum nk_save_format fmt,
+                  const char *out_path, nk_error **err);
+/* `nook import`: a rootfs tarball (optionally compressed) as a one-layer
+ * image named name. path "-" reads stdin. */
+int nk_image_import(struct nk_store *s, const char *path, const char *name, char **key_out,
+                    nk_error **err);
+/* `nook export`: the flattened filesystem of a container (by id) or image,
+ * as a tar written to out_fd. */
+int nk_image_export(struct nk_store *s, const char *what, int out_fd, nk_error **err);
+
+/* ---- registry credentials ------------------------------------------------ */
+
+/* Check the credentials against the registry, then store them. */
+int nk_registry_login(const char *registry, const char *user, const char *password,
+                      const char *auth_file, bool insecure, nk_error **err);
+int nk_registry_logout(const char *registry, const char *auth_file, nk_error **err);

@@ -1,0 +1,269 @@
+#include "engine/engine.h"
+#include "engine/image.h"
+#include "engine/ref.h"
+#include "util/cleanup.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+int nk_engine_open(const char *root, struct nk_store **out, nk_error **err)
+{
+        struct nk_store *s;
+        if (nk_store_open(root, &s, err) < 0)
+                return -1;
+        if (faccessat(s->dfd, "repositories.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+            errno == ENOENT && nk_busybox_available() && nk_busybox_create(s, err) < 0) {
+                nk_store_free(s);
+                return nk_error_wrap(err, "create the default busybox image");
+        }
+        *out = s;
+        return 0;
+}
+
+void nk_engine_close(struct nk_store *s)
+{
+        nk_store_free(s);
+}
+
+void nk_image_clear(struct nk_image *img)
+{
+        free(img->key);
+        nk_manifest_clear(&img->manifest);
+        nk_config_clear(&img->config);
+        memset(img, 0, sizeof(*img));
+}
+
+int nk_image_read(struct nk_store *s, const char *manifest_digest, struct nk_image *img,
+                  nk_error **err)
+{
+        _cleanup_free_ char *mbody = NULL, *cbody = NULL;
+        size_t mlen, clen;
+        memset(img, 0, sizeof(*img));
+        snprintf(img->manifest_digest, sizeof(img->manifest_digest), "%s", manifest_digest);
+        if (nk_store_blob_read(s, manifest_digest, NK_MANIFEST_MAX, &mbody, &mlen, err) < 0 ||
+            nk_manifest_parse(mbody, mlen, NULL, &img->manifest, err) < 0)
+                return nk_error_wrap(err, "manifest %s", manifest_digest);
+        const char *cd = img->manifest.config.digest;
+        if (nk_store_blob_read(s, cd, NK_CONFIG_MAX, &cbody, &clen, err) < 0 ||
+            nk_config_parse(cbody, clen, &img->config, err) < 0) {
+                nk_image_clear(img);
+                return nk_error_wrap(err, "config %s", cd);
+        }
+        if (img->config.n_diff_ids != img->manifest.n_layers) {
+                nk_image_clear(img);
+                return nk_error_set(err, EINVAL, "image %s: %zu layers but %zu diff_ids in the "
+                                    "config", manifest_digest, img->manifest.n_layers,
+                                    img->config.n_diff_ids);
+        }
+        return 0;
+}
+
+static bool hex_prefix(const char *s)
+{
+        if (strncmp(s, "sha256:", 7) == 0)
+                s += 7;
+        size_t n = strlen(s);
+        return n >= 3 && n <= 64 && strspn(s, "0123456789abcdef") == n;
+}
+
+/* Search the names by image id prefix or manifest digest. */
+static int find_by_id(json_t *names, const char *ref, char **key_out, nk_error **err)
+{
+        const char *want = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
+        const char *key, *found = NULL, *found_cfg = NULL;
+        json_t *rec;
+        json_object_foreach(names, key, rec) {
+                const char *cfg = json_string_value(json_object_get(rec, "config"));
+                const char *man = json_string_value(json_object_get(rec, "manifest"));
+                bool hit = (cfg && strncmp(cfg + 7, want, strlen(want)) == 0) ||
+                           (man && streq(man + 7, want));
+                if (!hit)
+                        continue;
+                if (found && !streq(found_cfg, cfg))
+                        return nk_error_set(err, EINVAL, "image id `%s` is ambiguous", ref);
+                found = key;
+                found_cfg = cfg;
+        }
+        if (!found)
+                return 0;
+        *key_out = strdup(found);
+        return *key_out ? 1 : nk_error_set(err, ENOMEM, "image %s", ref);
+}
+
+/* A digest reference also matches any name of the same repository whose
+ * manifest is that digest. */
+static const char *find_by_digest(json_t *names, const struct nk_ref *r)
+{
+        _cleanup_free_ char *repo = nk_ref_repo(r);
+        const char *key;
+        json_t *rec;
+        if (!repo || !r->digest)
+                return NULL;
+        json_object_foreach(names, key, rec) {
+                const char *man = json_string_value(json_object_get(rec, "manifest"));
+                if (man && streq(man, r->digest) && strncmp(key, repo, strlen(repo)) == 0 &&
+                    (key[strlen(repo)] == ':' || key[strlen(repo)] == '@'))
+                        return key;
+        }
+        return NULL;
+}
+
+/* 1: found (*key_out set), 0: not found. */
+static int lookup(json_t *names, const char *ref, char **key_out, nk_error **err)
+{
+        struct nk_ref r;
+        nk_error *perr = NULL;
+        if (nk_ref_parse(ref, &r, &perr) == 0) {
+                _cleanup_free_ char *key = nk_ref_key(&r);
+                const char *hit = key && json_object_get(names, key) ? key : find_by_digest(names, &r);
+                *key_out = hit ? strdup(hit) : NULL;
+                nk_ref_clear(&r);
+                if (hit)
+                        return *key_out ? 1 : nk_error_set(err, ENOMEM, "image %s", ref);
+        }
+        if (hex_prefix(ref)) {
+                nk_error_free(perr);
+                return find_by_id(names, ref, key_out, err);
+        }
+        if (perr) {
+                *err = perr;
+                return -1;
+        }
+        return 0;
+}
+
+static bool is_busybox_ref(const char *ref)
+{
+        struct nk_ref r;
+        if (nk_ref_parse(ref, &r, NULL) < 0)
+                return false;
+        _cleanup_free_ char *key = nk_ref_key(&r);
+        nk_ref_clear(&r);
+        return key && streq(key, NK_BUSYBOX_KEY);
+}
+
+int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_error **err)
+{
+        _cleanup_free_ char *key = NULL;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                _cleanup_jansson_ json_t *names = NULL;
+                if (nk_store_names_read(s, &names, err) < 0)
+                        return -1;
+                int r = lookup(names, ref, &key, err);
+                if (r < 0)
+                        return -1;
+                if (r > 0) {
+                        json_t *rec = json_object_get(names, key);
+                        const char *man = json_string_value(json_object_get(rec, "manifest"));
+                        if (!man)
+                                return nk_error_set(err, EINVAL, "image %s: no manifest in "
+                                                    "its record", key);
+                        if (nk_image_read(s, man, img, err) < 0)
+                                return nk_error_wrap(err, "image %s", key);
+                        img->key = TAKE_PTR(key);
+                        return 0;
+                }
+                /* The default image comes back without network. */
+                if (attempt || !is_busybox_ref(ref) || !nk_busybox_available())
+                        break;
+                if (nk_busybox_create(s, err) < 0)
+                        return -1;
+        }
+        return nk_error_set(err, ENOENT, "image `%s` is not in the store (nook pull it first)",
+                            ref);
+}
+
+json_t *nk_image_default_config(const char *cmd)
+{
+        struct nk_platform p;
+        nk_platform_host(&p);
+        json_t *c = json_pack("{s:s,s:s,s:{s:[s]}}", "architecture", p.arch, "os", p.os,
+                              "config", "Env",
+                              "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        if (c && p.variant[0])
+                json_object_set_new(c, "variant", json_string(p.variant));
+        if (c && cmd)
+                json_object_set_new(json_object_get(c, "config"), "Cmd", json_pack("[s]", cmd));
+        return c;
+}
+
+static json_t *descriptor_json(const char *mt, const char *digest, int64_t size)
+{
+        return json_pack("{s:s,s:s,s:I}", "mediaType", mt, "digest", digest, "size",
+                         (json_int_t)size);
+}
+
+static int put_json_blob(struct nk_txn *t, json_t *v, char digest[NK_DIGEST_LEN + 1],
+                         size_t *len, nk_error **err)
+{
+        _cleanup_free_ char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text)
+                return nk_error_set(err, ENOMEM, "encode JSON");
+        *len = strlen(text);
+        return nk_txn_put_blob(t, text, *len, NULL, digest, err);
+}
+
+int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *layers,
+                   size_t n, const char *key, char manifest_out[NK_DIGEST_LEN + 1],
+                   nk_error **err)
+{
+        json_t *ids = json_array(), *ldesc = json_array();
+        _cleanup_jansson_ json_t *manifest = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2,
+                                                       "mediaType", NK_MT_OCI_MANIFEST,
+                                                       "layers", ldesc);
+        if (!ids || !manifest)
+                return json_decref(ids), nk_error_set(err, ENOMEM, "build image");
+        for (size_t i = 0; i < n; i++) {
+                json_array_append_new(ids, json_string(layers[i].diff_id));
+                json_array_append_new(ldesc, descriptor_json(layers[i].media_type,
+                                                             layers[i].digest, layers[i].size));
+        }
+        json_object_set_new(config, "rootfs", json_pack("{s:s,s:o}", "type", "layers",
+                                                        "diff_ids", ids));
+        char cdigest[NK_DIGEST_LEN + 1];
+        size_t clen, mlen;
+        if (put_json_blob(t, config, cdigest, &clen, err) < 0)
+                return -1;
+        json_object_set_new(manifest, "config", descriptor_json(NK_MT_OCI_CONFIG, cdigest,
+                                                                (int64_t)clen));
+        if (put_json_blob(t, manifest, manifest_out, &mlen, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n; i++)
+                if (nk_txn_layer(t, layers[i].digest, layers[i].diff_id, err) < 0)
+                        return -1;
+        return key ? nk_txn_set_name(t, key, manifest_out, cdigest, err) : 0;
+}
+
+int nk_store_containers(struct nk_store *s, json_t **out, nk_error **err)
+{
+        int fd = openat(s->containers, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return nk_error_set(err, errno, "open `%s/containers`", s->root);
+        _cleanup_closedir_ DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return nk_error_set(err, errno, "open `%s/containers`", s->root);
+        }
+        json_t *arr = json_array();
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                char name[512];
+                snprintf(name, sizeof(name), "%s/image.json", de->d_name);
+                json_t *rec = NULL;
+                if (nk_store_read_json(s->containers, name, &rec, NULL) == 0 &&
+                    json_is_object(rec)) {
+                        json_object_set_new(rec, "id", json_string(de->d_name));
+                        json_array_append_new(arr, rec);
+                } else {
+                        json_decref(rec);
+                }
+        }
+        *out = arr;
+        return 0;
+}

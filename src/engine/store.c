@@ -1,0 +1,249 @@
+#include "engine/store.h"
+#include "engine/digest.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int open_subdir(int dfd, const char *name, mode_t mode, nk_error **err)
+{
+        if (mkdirat(dfd, name, mode) < 0 && errno != EEXIST)
+                return nk_error_set(err, errno, "mkdir `%s`", name);
+        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return nk_error_set(err, errno, "open `%s`", name);
+        return fd;
+}
+
+void nk_store_free(struct nk_store *s)
+{
+        if (!s)
+                return;
+        int *fds[] = {&s->dfd, &s->blobs, &s->layers, &s->tmp, &s->containers, &s->lock_fd};
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+                if (*fds[i] >= 0)
+                        close(*fds[i]);
+        free(s->root);
+        free(s);
+}
+
+static int store_open_dirs(struct nk_store *s, nk_error **err)
+{
+        _cleanup_close_ int blobs = -1;
+        if ((blobs = open_subdir(s->dfd, "blobs", 0700, err)) < 0 ||
+            (s->blobs = open_subdir(blobs, "sha256", 0700, err)) < 0 ||
+            (s->layers = open_subdir(s->dfd, "layers", 0700, err)) < 0 ||
+            (s->tmp = open_subdir(s->dfd, "tmp", 0700, err)) < 0 ||
+            (s->containers = open_subdir(s->dfd, "containers", 0711, err)) < 0)
+                return -1;
+        s->lock_fd = openat(s->dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (s->lock_fd < 0)
+                return nk_error_set(err, errno, "open `%s/lock`", s->root);
+        return 0;
+}
+
+int nk_store_open(const char *root, struct nk_store **out, nk_error **err)
+{
+        struct nk_store *s = calloc(1, sizeof(*s));
+        if (!s)
+                return nk_error_set(err, ENOMEM, "open store `%s`", root);
+        s->dfd = s->blobs = s->layers = s->tmp = s->containers = s->lock_fd = -1;
+        s->root = strdup(root);
+        if (!s->root || nk_mkdir_p(root, 0711, err) < 0)
+                goto fail;
+        s->dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->dfd < 0) {
+                nk_error_set(err, errno, "open `%s`", root);
+                goto fail;
+        }
+        if (store_open_dirs(s, err) < 0)
+                goto fail;
+        *out = s;
+        return 0;
+fail:
+        nk_store_free(s);
+        nk_error_set(err, ENOMEM, "open store");
+        return nk_error_wrap(err, "store `%s`", root);
+}
+
+int nk_store_lock(struct nk_store *s, int how, nk_error **err)
+{
+        if (s->lock_mode == how)
+                return 0;
+        while (flock(s->lock_fd, how) < 0) {
+                if (errno != EINTR)
+                        return nk_error_set(err, errno, "lock store `%s`", s->root);
+        }
+        s->lock_mode = how;
+        return 0;
+}
+
+bool nk_store_blob_exists(struct nk_store *s, const char *digest)
+{
+        struct stat st;
+        return nk_digest_valid(digest) &&
+               fstatat(s->blobs, nk_digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+               S_ISREG(st.st_mode);
+}
+
+int nk_store_blob_open(struct nk_store *s, const char *digest, nk_error **err)
+{
+        if (!nk_digest_valid(digest))
+                return nk_error_set(err, EINVAL, "invalid digest `%s`", digest);
+        int fd = openat(s->blobs, nk_digest_hex(digest), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return nk_error_set(err, errno, "blob %s", digest);
+        return fd;
+}
+
+int64_t nk_store_blob_size(struct nk_store *s, const char *digest)
+{
+        struct stat st;
+        if (!nk_digest_valid(digest) ||
+            fstatat(s->blobs, nk_digest_hex(digest), &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -1;
+        return st.st_size;
+}
+
+int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out,
+                       size_t *len, nk_error **err)
+{
+        if (!nk_digest_valid(digest))
+                return nk_error_set(err, EINVAL, "invalid digest `%s`", digest);
+        int64_t size = nk_store_blob_size(s, digest);
+        if (size < 0)
+                return nk_error_set(err, ENOENT, "blob %s is not in the store", digest);
+        if ((uint64_t)size > max)
+                return nk_error_set(err, EFBIG, "blob %s: %lld bytes, more than %zu", digest,
+                                    (long long)size, max);
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        if (nk_read_file_at(s->blobs, nk_digest_hex(digest), &buf, &n, err) < 0)
+                return nk_error_wrap(err, "blob %s", digest);
+        char got[NK_DIGEST_LEN + 1];
+        if (nk_sha256_of(buf, n, got, err) < 0)
+                return -1;
+        if (!streq(got, digest))
+                return nk_error_set(err, EIO, "blob %s is corrupt (content hashes to %s)",
+                                    digest, got);
+        *out = TAKE_PTR(buf);
+        if (len)
+                *len = n;
+        return 0;
+}
+
+bool nk_store_layer_exists(struct nk_store *s, const char *diff_id)
+{
+        struct stat st;
+        return nk_digest_valid(diff_id) &&
+               fstatat(s->layers, nk_digest_hex(diff_id), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+               S_ISDIR(st.st_mode);
+}
+
+char *nk_store_layer_path(struct nk_store *s, const char *diff_id)
+{
+        char *p = NULL;
+        if (asprintf(&p, "%s/layers/%s/diff", s->root, nk_digest_hex(diff_id)) < 0)
+                return NULL;
+        return p;
+}
+
+int64_t nk_store_layer_size(struct nk_store *s, const char *diff_id)
+{
+        char name[128];
+        snprintf(name, sizeof(name), "%s/info.json", nk_digest_hex(diff_id));
+        _cleanup_jansson_ json_t *info = NULL;
+        if (nk_store_read_json(s->layers, name, &info, NULL) < 0)
+                return -1;
+        json_t *size = json_object_get(info, "size");
+        return json_is_integer(size) ? json_integer_value(size) : -1;
+}
+
+int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len,
+                          nk_error **err)
+{
+        char tmp[512];
+        snprintf(tmp, sizeof(tmp), ".%s.tmp.%d", name, (int)getpid());
+        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+                                        O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return nk_error_set(err, errno, "create `%s`", tmp);
+        size_t off = 0;
+        while (off < len) {
+                ssize_t w = write(fd, data + off, len - off);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        goto fail;
+                off += (size_t)w;
+        }
+        if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0)
+                goto fail;
+        (void)fsync(dirfd);
+        return 0;
+fail:;
+        int e = errno;
+        unlinkat(dirfd, tmp, 0);
+        return nk_error_set(err, e, "write `%s`", name);
+}
+
+int nk_store_write_json(int dirfd, const char *name, json_t *v, nk_error **err)
+{
+        _cleanup_free_ char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text)
+                return nk_error_set(err, ENOMEM, "encode `%s`", name);
+        return nk_store_write_atomic(dirfd, name, text, strlen(text), err);
+}
+
+int nk_store_read_json(int dirfd, const char *name, json_t **out, nk_error **err)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        if (nk_read_file_at(dirfd, name, &text, &len, err) < 0)
+                return -1;
+        json_error_t je;
+        json_t *v = json_loadb(text, len, 0, &je);
+        if (!v)
+                return nk_error_set(err, 0, "parse `%s`: line %d: %s", name, je.line, je.text);
+        *out = v;
+        return 0;
+}
+
+int nk_store_names_read(struct nk_store *s, json_t **out, nk_error **err)
+{
+        json_t *v = NULL;
+        nk_error *e = NULL;
+        if (nk_store_read_json(s->dfd, "repositories.json", &v, &e) < 0) {
+                if (e->errno_ != ENOENT) {
+                        *err = e;
+                        return nk_error_wrap(err, "store `%s`", s->root);
+                }
+                nk_error_free(e);
+                v = json_object();
+        }
+        if (!json_is_object(v)) {
+                json_decref(v);
+                return nk_error_set(err, 0, "`%s/repositories.json`: not a JSON object", s->root);
+        }
+        *out = v;
+        return 0;
+}
+
+int nk_store_names_edit(struct nk_store *s, nk_names_edit_fn fn, void *data, nk_error **err)
+{
+        _cleanup_close_ int lfd = openat(s->dfd, "names.lock",
+                                         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (lfd < 0)
+                return nk_error_set(err, errno, "open `%s/names.lock`", s->root);
+        while (flock(lfd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return nk_error_set(err, errno, "lock `%s/names.lock`", s->root);
+        _cleanup_jansson_ json_t *names = NULL;
+        if (nk_store_names_read(s, &names, err) < 0 || fn(names, data, err) < 0)
+                return -1;
+        return nk_store_write_json(s->dfd, "repositories.json", names, err);
+}

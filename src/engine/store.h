@@ -1,0 +1,71 @@
+/* The on-disk image store (internal to src/engine).
+ *
+ *   <root>/lock                 flock: LOCK_SH while adding content or using
+ *                               images, LOCK_EX for garbage collection
+ *   <root>/repositories.json    image names -> {manifest, config} digests
+ *   <root>/names.lock           flock for read-modify-write of the names file
+ *   <root>/blobs/sha256/<hex>   content-addressed blobs, verified on write
+ *   <root>/layers/<hex>/diff    extracted layer (hex of its diff-id); info.json
+ *   <root>/containers/<id>/     image.json, upper/, work/, merged/
+ *   <root>/tmp/                 staging: partial downloads, extraction dirs
+ *
+ * Layers are keyed by diff-id, not chain-id: each layer is extracted into its
+ * own directory and overlayfs stacks them, so an extracted layer does not
+ * depend on the layers below it. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "util/error.h"
+
+struct nk_store {
+        char *root;
+        int dfd;
+        int blobs;      /* blobs/sha256 */
+        int layers;
+        int tmp;
+        int containers;
+        int lock_fd;
+        int lock_mode;  /* 0, LOCK_SH or LOCK_EX */
+};
+
+static inline void nk_json_decrefp(json_t **j)
+{
+        if (*j)
+                json_decref(*j);
+}
+#define _cleanup_jansson_ __attribute__((cleanup(nk_json_decrefp)))
+
+/* Open (creating when absent) the store at root. */
+int nk_store_open(const char *root, struct nk_store **out, nk_error **err);
+void nk_store_free(struct nk_store *s);
+/* flock the store: LOCK_SH or LOCK_EX (waits). Re-locking changes the mode. */
+int nk_store_lock(struct nk_store *s, int how, nk_error **err);
+
+bool nk_store_blob_exists(struct nk_store *s, const char *digest);
+int nk_store_blob_open(struct nk_store *s, const char *digest, nk_error **err);
+/* Read a whole small blob (at most max bytes) and check its digest. */
+int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out,
+                       size_t *len, nk_error **err);
+int64_t nk_store_blob_size(struct nk_store *s, const char *digest);
+
+bool nk_store_layer_exists(struct nk_store *s, const char *diff_id);
+/* "<root>/layers/<hex>/diff" */
+char *nk_store_layer_path(struct nk_store *s, const char *diff_id);
+/* Bytes of file content in the extracted layer (from its info.json), or -1. */
+int64_t nk_store_layer_size(struct nk_store *s, const char *diff_id);
+
+/* The names file: {"<name>": {"manifest": D, "config": D, "created": T}}.
+ * Never NULL on success (an empty object when absent). */
+int nk_store_names_read(struct nk_store *s, json_t **out, nk_error **err);
+typedef int (*nk_names_edit_fn)(json_t *names, void *data, nk_error **err);
+/* Read, edit and atomically rewrite the names file under names.lock. */
+int nk_store_names_edit(struct nk_store *s, nk_names_edit_fn fn, void *data, nk_error **err);
+
+/* Atomically write a file below a directory fd (temp + fsync + rename). */
+int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len,
+                          nk_error **err);
+/* Write a JSON value (compact) atomically. */
+int nk_store_write_json(int dirfd, const char *name, json_t *v, nk_error **err);
+/* Load a JSON file below dirfd. */
+int nk_store_read_json(int dirfd, const char *name, json_t **out, nk_error **err);

@@ -1,0 +1,400 @@
+#include "engine/txn.h"
+#include "engine/layer.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int nk_txn_begin(struct nk_store *s, struct nk_txn **out, nk_error **err)
+{
+        if (s->lock_mode == 0 && nk_store_lock(s, LOCK_SH, err) < 0)
+                return -1;
+        struct nk_txn *t = calloc(1, sizeof(*t));
+        if (!t || !(t->names = json_object())) {
+                free(t);
+                return nk_error_set(err, ENOMEM, "begin store transaction");
+        }
+        t->s = s;
+        pthread_mutex_init(&t->mu, NULL);
+        *out = t;
+        return 0;
+}
+
+static void tmp_remove(struct nk_store *s, const char *name)
+{
+        _cleanup_free_ char *path = NULL;
+        nk_error *e = NULL;
+        if (asprintf(&path, "%s/tmp/%s", s->root, name) >= 0 && nk_rm_rf(path, &e) < 0)
+                nk_error_free(e);
+}
+
+static void staged_clear(struct nk_txn *t, bool abort)
+{
+        for (size_t i = 0; i < t->n_blobs; i++) {
+                struct nk_staged_blob *b = &t->blobs[i];
+                if (abort && b->tmp_name && !b->keep_on_abort)
+                        unlinkat(t->s->tmp, b->tmp_name, 0);
+                if (b->fd >= 0)
+                        close(b->fd);
+                free(b->tmp_name);
+        }
+        for (size_t i = 0; i < t->n_layers; i++) {
+                if (abort)
+                        tmp_remove(t->s, t->layers[i].tmp_name);
+                free(t->layers[i].tmp_name);
+        }
+        free(t->blobs);
+        free(t->layers);
+        t->blobs = NULL;
+        t->layers = NULL;
+        t->n_blobs = t->n_layers = 0;
+}
+
+void nk_txn_free(struct nk_txn *t)
+{
+        if (!t)
+                return;
+        staged_clear(t, true);
+        json_decref(t->names);
+        pthread_mutex_destroy(&t->mu);
+        free(t);
+}
+
+static struct nk_staged_blob *staged_blob(struct nk_txn *t, const char *digest)
+{
+        for (size_t i = 0; i < t->n_blobs; i++)
+                if (streq(t->blobs[i].digest, digest))
+                        return &t->blobs[i];
+        return NULL;
+}
+
+/* Takes fd and tmp_name in every case. */
+static int stage_blob(struct nk_txn *t, const char *digest, int fd, char *tmp_name, bool keep,
+                      nk_error **err)
+{
+        pthread_mutex_lock(&t->mu);
+        int r = 0;
+        if (staged_blob(t, digest) || nk_store_blob_exists(t->s, digest)) {
+                close(fd);
+                if (tmp_name && !keep)
+                        unlinkat(t->s->tmp, tmp_name, 0);
+                free(tmp_name);
+                goto out;
+        }
+        struct nk_staged_blob *nb = realloc(t->blobs, (t->n_blobs + 1) * sizeof(*nb));
+        if (!nb) {
+                close(fd);
+                free(tmp_name);
+                r = nk_error_set(err, ENOMEM, "stage blob %s", digest);
+                goto out;
+        }
+        t->blobs = nb;
+        nb = &t->blobs[t->n_blobs++];
+        memcpy(nb->digest, digest, sizeof(nb->digest));
+        nb->fd = fd;
+        nb->tmp_name = tmp_name;
+        nb->keep_on_abort = keep;
+out:
+        pthread_mutex_unlock(&t->mu);
+        return r;
+}
+
+int nk_txn_stage_file(struct nk_txn *t, const char *digest, int fd, char *tmp_name, bool keep,
+                      nk_error **err)
+{
+        return stage_blob(t, digest, fd, tmp_name, keep, err);
+}
+
+int nk_blob_writer_open(struct nk_txn *t, struct nk_blob_writer *w, nk_error **err)
+{
+        w->size = 0;
+        w->h.ctx = NULL;
+        w->fd = openat(t->s->tmp, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (w->fd < 0)
+                return nk_error_set(err, errno, "create temporary blob in `%s/tmp`", t->s->root);
+        if (nk_sha256_init(&w->h, err) < 0) {
+                nk_blob_writer_abort(w);
+                return -1;
+        }
+        return 0;
+}
+
+int nk_blob_writer_write(struct nk_blob_writer *w, const void *buf, size_t len, nk_error **err)
+{
+        nk_sha256_update(&w->h, buf, len);
+        w->size += len;
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t n = write(w->fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return nk_error_set(err, errno, "write blob");
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+void nk_blob_writer_abort(struct nk_blob_writer *w)
+{
+        if (w->fd >= 0)
+                close(w->fd);
+        w->fd = -1;
+        nk_sha256_free(&w->h);
+}
+
+int nk_blob_writer_finish(struct nk_txn *t, struct nk_blob_writer *w, const char *expected,
+                          char digest_out[NK_DIGEST_LEN + 1], nk_error **err)
+{
+        char d[NK_DIGEST_LEN + 1];
+        nk_sha256_final(&w->h, d);
+        if (expected && !streq(d, expected)) {
+                nk_blob_writer_abort(w);
+                return nk_error_set(err, EIO, "blob content hashes to %s, expected %s", d,
+                                    expected);
+        }
+        if (fsync(w->fd) < 0) {
+                int e = errno;
+                nk_blob_writer_abort(w);
+                return nk_error_set(err, e, "fsync blob %s", d);
+        }
+        int fd = TAKE_FD(w->fd);
+        if (digest_out)
+                memcpy(digest_out, d, sizeof(d));
+        return stage_blob(t, d, fd, NULL, false, err);
+}
+
+int nk_txn_put_blob(struct nk_txn *t, const void *data, size_t len, const char *expected,
+                    char digest_out[NK_DIGEST_LEN + 1], nk_error **err)
+{
+        struct nk_blob_writer w;
+        if (nk_blob_writer_open(t, &w, err) < 0)
+                return -1;
+        if (nk_blob_writer_write(&w, data, len, err) < 0) {
+                nk_blob_writer_abort(&w);
+                return -1;
+        }
+        return nk_blob_writer_finish(t, &w, expected, digest_out, err);
+}
+
+bool nk_txn_has_blob(struct nk_txn *t, const char *digest)
+{
+        pthread_mutex_lock(&t->mu);
+        bool r = staged_blob(t, digest) != NULL;
+        pthread_mutex_unlock(&t->mu);
+        return r || nk_store_blob_exists(t->s, digest);
+}
+
+int nk_txn_blob_open(struct nk_txn *t, const char *digest, nk_error **err)
+{
+        pthread_mutex_lock(&t->mu);
+        struct nk_staged_blob *b = staged_blob(t, digest);
+        int fd = -1, e = 0;
+        if (b) {
+                char proc[64];
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", b->fd);
+                fd = open(proc, O_RDONLY | O_CLOEXEC);
+                e = errno;
+        }
+        pthread_mutex_unlock(&t->mu);
+        if (b && fd < 0)
+                return nk_error_set(err, e, "reopen staged blob %s", digest);
+        return b ? fd : nk_store_blob_open(t->s, digest, err);
+}
+
+int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **out, size_t *len,
+                     nk_error **err)
+{
+        _cleanup_close_ int fd = nk_txn_blob_open(t, digest, err);
+        if (fd < 0)
+                return -1;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return nk_error_set(err, errno, "blob %s", digest);
+        if ((uint64_t)st.st_size > max)
+                return nk_error_set(err, EFBIG, "blob %s: %lld bytes, more than %zu", digest,
+                                    (long long)st.st_size, max);
+        size_t n = (size_t)st.st_size;
+        _cleanup_free_ char *buf = malloc(n + 1);
+        if (!buf)
+                return nk_error_set(err, ENOMEM, "blob %s", digest);
+        for (size_t off = 0; off < n;) {
+                ssize_t r = pread(fd, buf + off, n - off, (off_t)off);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        return nk_error_set(err, r < 0 ? errno : EIO, "read blob %s", digest);
+                off += (size_t)r;
+        }
+        buf[n] = '\0';
+        char got[NK_DIGEST_LEN + 1];
+        if (nk_sha256_of(buf, n, got, err) < 0)
+                return -1;
+        if (!streq(got, digest))
+                return nk_error_set(err, EIO, "blob %s is corrupt (content hashes to %s)",
+                                    digest, got);
+        *out = TAKE_PTR(buf);
+        if (len)
+                *len = n;
+        return 0;
+}
+
+static int write_layer_info(int dirfd, const char *digest, const struct nk_layer_stats *st,
+                            nk_error **err)
+{
+        _cleanup_jansson_ json_t *info = json_pack("{s:s,s:s,s:I,s:I,s:I}", "diff_id",
+                                                   st->diff_id, "blob", digest, "size",
+                                                   (json_int_t)st->content_bytes, "tar_size",
+                                                   (json_int_t)st->tar_bytes, "entries",
+                                                   (json_int_t)st->entries);
+        if (!info)
+                return nk_error_set(err, ENOMEM, "layer info");
+        return nk_store_write_json(dirfd, "info.json", info, err);
+}
+
+static bool layer_present(struct nk_txn *t, const char *diff_id)
+{
+        pthread_mutex_lock(&t->mu);
+        bool r = false;
+        for (size_t i = 0; i < t->n_layers && !r; i++)
+                r = streq(t->layers[i].diff_id, diff_id);
+        pthread_mutex_unlock(&t->mu);
+        return r || nk_store_layer_exists(t->s, diff_id);
+}
+
+/* Extract into tmp/<name>/diff; the directory is removed on failure. */
+static int extract_to_tmp(struct nk_txn *t, const char *digest, const char *diff_id,
+                          char **name_out, nk_error **err)
+{
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/tmp/layer-%.12s-XXXXXX", t->s->root, nk_digest_hex(diff_id)) < 0 ||
+            !mkdtemp(path))
+                return nk_error_set(err, errno, "create layer directory in `%s/tmp`", t->s->root);
+        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int blob = -1, diff = -1;
+        struct nk_layer_stats st;
+        int r = -1;
+        if (dfd < 0 || mkdirat(dfd, "diff", 0755) < 0 ||
+            (diff = openat(dfd, "diff", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+                nk_error_set(err, errno, "create `%s/diff`", path);
+                goto out;
+        }
+        if ((blob = nk_txn_blob_open(t, digest, err)) < 0 ||
+            nk_layer_extract(blob, diff, diff_id, NULL, &st, err) < 0 ||
+            write_layer_info(dfd, digest, &st, err) < 0)
+                goto out;
+        *name_out = strdup(strrchr(path, '/') + 1);
+        r = *name_out ? 0 : nk_error_set(err, ENOMEM, "stage layer");
+out:
+        if (r < 0) {
+                nk_error *e = NULL;
+                if (nk_rm_rf(path, &e) < 0)
+                        nk_error_free(e);
+        }
+        return r;
+}
+
+int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_error **err)
+{
+        if (!nk_digest_valid(diff_id))
+                return nk_error_set(err, EINVAL, "invalid diff-id `%s`", diff_id);
+        if (layer_present(t, diff_id))
+                return 0;
+        char *name = NULL;
+        if (extract_to_tmp(t, digest, diff_id, &name, err) < 0)
+                return nk_error_wrap(err, "layer %s", digest);
+        pthread_mutex_lock(&t->mu);
+        struct nk_staged_layer *nl = realloc(t->layers, (t->n_layers + 1) * sizeof(*nl));
+        if (nl) {
+                t->layers = nl;
+                nl = &t->layers[t->n_layers++];
+                memcpy(nl->diff_id, diff_id, sizeof(nl->diff_id));
+                nl->tmp_name = name;
+        }
+        pthread_mutex_unlock(&t->mu);
+        if (!nl) {
+                tmp_remove(t->s, name);
+                free(name);
+                return nk_error_set(err, ENOMEM, "stage layer %s", diff_id);
+        }
+        return 0;
+}
+
+int nk_txn_set_name(struct nk_txn *t, const char *name, const char *manifest,
+                    const char *config, nk_error **err)
+{
+        json_t *rec = json_pack("{s:s,s:s,s:I}", "manifest", manifest, "config", config,
+                                "updated", (json_int_t)time(NULL));
+        if (!rec || json_object_set_new(t->names, name, rec) < 0)
+                return nk_error_set(err, ENOMEM, "name %s", name);
+        return 0;
+}
+
+static int commit_blob(struct nk_txn *t, struct nk_staged_blob *b, nk_error **err)
+{
+        const char *hex = nk_digest_hex(b->digest);
+        int r;
+        if (b->tmp_name) {
+                r = renameat(t->s->tmp, b->tmp_name, t->s->blobs, hex);
+        } else {
+                char proc[64];
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", b->fd);
+                r = linkat(AT_FDCWD, proc, t->s->blobs, hex, AT_SYMLINK_FOLLOW);
+                if (r < 0 && errno == EEXIST)
+                        r = 0; /* same content, put there by someone else */
+        }
+        if (r < 0)
+                return nk_error_set(err, errno, "store blob %s", b->digest);
+        free(b->tmp_name);
+        b->tmp_name = NULL;
+        return 0;
+}
+
+static int commit_layer(struct nk_txn *t, struct nk_staged_layer *l, nk_error **err)
+{
+        const char *hex = nk_digest_hex(l->diff_id);
+        if (renameat(t->s->tmp, l->tmp_name, t->s->layers, hex) < 0) {
+                if (errno != EEXIST && errno != ENOTEMPTY)
+                        return nk_error_set(err, errno, "store layer %s", l->diff_id);
+                tmp_remove(t->s, l->tmp_name); /* a concurrent pull stored it first */
+        }
+        free(l->tmp_name);
+        l->tmp_name = NULL;
+        return 0;
+}
+
+static int merge_names(json_t *names, void *data, nk_error **err)
+{
+        if (json_object_update(names, data) < 0)
+                return nk_error_set(err, ENOMEM, "update names");
+        return 0;
+}
+
+/* Order: blobs, layers, names. A crash in between leaves only unreferenced
+ * content, which garbage collection removes. */
+int nk_txn_commit(struct nk_txn *t, nk_error **err)
+{
+        if (t->n_layers > 0 && syncfs(t->s->tmp) < 0)
+                return nk_error_set(err, errno, "sync `%s`", t->s->root);
+        for (size_t i = 0; i < t->n_blobs; i++)
+                if (commit_blob(t, &t->blobs[i], err) < 0)
+                        return -1;
+        (void)fsync(t->s->blobs);
+        for (size_t i = 0; i < t->n_layers; i++)
+                if (commit_layer(t, &t->layers[i], err) < 0)
+                        return -1;
+        (void)fsync(t->s->layers);
+        if (json_object_size(t->names) > 0 &&
+            nk_store_names_edit(t->s, merge_names, t->names, err) < 0)
+                return -1;
+        json_object_clear(t->names);
+        staged_clear(t, false);
+        return 0;
+}

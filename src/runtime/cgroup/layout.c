@@ -1,0 +1,287 @@
+/* Host cgroup layout: which hierarchies are mounted, which controllers each
+ * holds, and whether that makes a pure v1, pure v2 or hybrid host. Read from
+ * /proc/self/mountinfo (what this mount namespace really has) and confirmed
+ * with statfs, never guessed from well-known paths. */
+#include "internal.h"
+#include "../../util/cleanup.h"
+#include "../../util/fs.h"
+#include "../../util/strv.h"
+#include <errno.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/vfs.h>
+
+/* v1 super options that are not controllers. Anything with '=' other than
+ * name= is an option too (release_agent=...). */
+static const char *const v1_known[] = {
+        "cpuset", "cpu", "cpuacct", "io", "blkio", "memory", "devices", "freezer", "net_cls",
+        "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc", "debug",
+};
+
+static bool is_v1_controller(const char *opt)
+{
+        if (strncmp(opt, "name=", 5) == 0)
+                return opt[5] != '\0';
+        for (size_t i = 0; i < ARRAY_SIZE(v1_known); i++)
+                if (streq(opt, v1_known[i]))
+                        return true;
+        return false;
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static char *unescape(const char *s)
+{
+        char *out = malloc(strlen(s) + 1), *o = out;
+        if (!out)
+                return NULL;
+        while (*s) {
+                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
+                    s[3] >= '0' && s[3] <= '7') {
+                        *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+                        s += 4;
+                } else {
+                        *o++ = *s++;
+                }
+        }
+        *o = '\0';
+        return out;
+}
+
+void nk_cg_mount_clear(struct nk_cg_mount *m)
+{
+        free(m->mount);
+        free(m->root);
+        nk_strv_free(m->controllers);
+        memset(m, 0, sizeof(*m));
+}
+
+static int v1_controllers(const char *superopts, char ***out)
+{
+        _cleanup_free_ char *dup = strdup(superopts);
+        char **v = calloc(1, sizeof(char *)), *save = NULL;
+        if (!dup || !v) {
+                free(v);
+                return -1;
+        }
+        for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                if (is_v1_controller(t) && nk_strv_push(&v, t) < 0) {
+                        nk_strv_free(v);
+                        return -1;
+                }
+        *out = v;
+        return 0;
+}
+
+/* Fields: id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
+static int parse_line(char *line, struct nk_cg_mount *m, bool *is_cgroup)
+{
+        char *f[6] = {0}, *save = NULL, *t;
+        int i = 0;
+        *is_cgroup = false;
+        for (t = strtok_r(line, " ", &save); t && i < 6; t = strtok_r(NULL, " ", &save))
+                f[i++] = t;
+        if (i < 6)
+                return 0;
+        while (t && !streq(t, "-"))
+                t = strtok_r(NULL, " ", &save);
+        char *fstype = strtok_r(NULL, " ", &save);
+        strtok_r(NULL, " ", &save); /* source */
+        char *superopts = strtok_r(NULL, " ", &save);
+        if (!fstype || !superopts)
+                return 0;
+        bool v2 = streq(fstype, "cgroup2");
+        if (!v2 && !streq(fstype, "cgroup"))
+                return 0;
+        memset(m, 0, sizeof(*m));
+        if (sscanf(f[2], "%u:%u", &m->dev_major, &m->dev_minor) != 2)
+                return 0;
+        m->v2 = v2;
+        m->root = unescape(f[3]);
+        m->mount = unescape(f[4]);
+        if (!m->root || !m->mount)
+                return -1;
+        if (v2)
+                m->controllers = calloc(1, sizeof(char *));
+        else if (v1_controllers(superopts, &m->controllers) < 0)
+                return -1;
+        if (!m->controllers)
+                return -1;
+        *is_cgroup = true;
+        return 0;
+}
+
+static bool seen(const struct nk_cg_mount *v, size_t n, const struct nk_cg_mount *m)
+{
+        for (size_t i = 0; i < n; i++)
+                if (v[i].dev_major == m->dev_major && v[i].dev_minor == m->dev_minor)
+                        return true;
+        return false;
+}
+
+int nk_cg_parse_mountinfo(const char *text, struct nk_cg_mount **out, size_t *n, nk_error **err)
+{
+        _cleanup_free_ char *dup = strdup(text);
+        struct nk_cg_mount *v = NULL;
+        size_t cnt = 0;
+        char *save = NULL;
+        if (!dup)
+                return nk_error_set(err, ENOMEM, "parse mountinfo");
+        for (char *line = strtok_r(dup, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                struct nk_cg_mount m;
+                bool is_cg;
+                if (parse_line(line, &m, &is_cg) < 0) {
+                        nk_cg_mount_clear(&m);
+                        goto oom;
+                }
+                if (!is_cg)
+                        continue;
+                /* A hierarchy bind-mounted again (or a subtree of it) is the
+                 * same hierarchy: the first mount wins. */
+                if (seen(v, cnt, &m)) {
+                        nk_cg_mount_clear(&m);
+                        continue;
+                }
+                struct nk_cg_mount *nv = realloc(v, (cnt + 1) * sizeof(*v));
+                if (!nv) {
+                        nk_cg_mount_clear(&m);
+                        goto oom;
+                }
+                v = nv;
+                v[cnt++] = m;
+        }
+        *out = v;
+        *n = cnt;
+        return 0;
+oom:
+        for (size_t i = 0; i < cnt; i++)
+                nk_cg_mount_clear(&v[i]);
+        free(v);
+        return nk_error_set(err, ENOMEM, "parse mountinfo");
+}
+
+enum nk_cgroup_layout nk_cg_layout_of(const struct nk_cg_mount *m, size_t n)
+{
+        bool v1_ctl = false, v2 = false;
+        for (size_t i = 0; i < n; i++) {
+                if (m[i].v2) {
+                        v2 = true;
+                        continue;
+                }
+                for (char **c = m[i].controllers; c && *c; c++)
+                        if (strncmp(*c, "name=", 5) != 0)
+                                v1_ctl = true;
+        }
+        if (v2 && v1_ctl)
+                return NK_CGROUP_HYBRID;
+        return v2 ? NK_CGROUP_V2 : NK_CGROUP_V1;
+}
+
+const char *nk_cg_layout_name(enum nk_cgroup_layout l)
+{
+        switch (l) {
+        case NK_CGROUP_V1: return "v1";
+        case NK_CGROUP_V2: return "v2";
+        case NK_CGROUP_HYBRID: return "hybrid";
+        }
+        return "?";
+}
+
+static int read_v2_controllers(struct nk_cg_mount *m)
+{
+        _cleanup_free_ char *text = NULL;
+        if (nk_cg_read(m->mount, "cgroup.controllers", &text, NULL) < 0)
+                return 0; /* an empty cgroup2 mount is still the unified hierarchy */
+        char *save = NULL;
+        for (char *t = strtok_r(text, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+                if (nk_strv_push(&m->controllers, t) < 0)
+                        return -1;
+        return 0;
+}
+
+/* statfs proves the mount point still is the filesystem mountinfo listed
+ * (an over-mount would hide it). */
+static bool magic_ok(const struct nk_cg_mount *m)
+{
+        struct statfs sf;
+        if (statfs(m->mount, &sf) < 0)
+                return false;
+        return m->v2 ? sf.f_type == CGROUP2_SUPER_MAGIC : sf.f_type == CGROUP_SUPER_MAGIC;
+}
+
+int nk_cg_host_detect(struct nk_cg_host *h, nk_error **err)
+{
+        _cleanup_free_ char *text = NULL;
+        struct nk_cg_mount *m = NULL;
+        size_t n = 0, k = 0;
+        if (nk_read_file("/proc/self/mountinfo", &text, NULL, err) < 0)
+                return nk_error_wrap(err, "detect cgroup layout");
+        if (nk_cg_parse_mountinfo(text, &m, &n, err) < 0)
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                if (!magic_ok(&m[i]) || (m[i].v2 && read_v2_controllers(&m[i]) < 0)) {
+                        nk_cg_mount_clear(&m[i]);
+                        continue;
+                }
+                m[k++] = m[i];
+        }
+        if (k == 0) {
+                free(m);
+                return nk_error_set(err, ENOENT, "detect cgroup layout: no cgroup filesystem "
+                                                 "mounted (see /proc/self/mountinfo)");
+        }
+        h->m = m;
+        h->n = k;
+        h->layout = nk_cg_layout_of(m, k);
+        return 0;
+}
+
+void nk_cg_host_clear(struct nk_cg_host *h)
+{
+        for (size_t i = 0; i < h->n; i++)
+                nk_cg_mount_clear(&h->m[i]);
+        free(h->m);
+        memset(h, 0, sizeof(*h));
+}
+
+const struct nk_cg_mount *nk_cg_host_find(const struct nk_cg_host *h, const char *controller)
+{
+        for (size_t i = 0; i < h->n; i++)
+                if (nk_strv_contains(h->m[i].controllers, controller))
+                        return &h->m[i];
+        return NULL;
+}
+
+const struct nk_cg_mount *nk_cg_host_v2(const struct nk_cg_host *h)
+{
+        for (size_t i = 0; i < h->n; i++)
+                if (h->m[i].v2)
+                        return &h->m[i];
+        return NULL;
+}
+
+json_t *nk_cgroup_host_info(nk_error **err)
+{
+        struct nk_cg_host h = {0};
+        if (nk_cg_host_detect(&h, err) < 0)
+                return NULL;
+        json_t *hiers = json_array(), *ctl = json_object();
+        for (size_t i = 0; i < h.n; i++) {
+                json_t *names = json_array();
+                for (char **c = h.m[i].controllers; c && *c; c++) {
+                        json_array_append_new(names, json_string(*c));
+                        json_object_set_new(ctl, *c,
+                                            json_pack("{s:i, s:s}", "version", h.m[i].v2 ? 2 : 1,
+                                                      "mount", h.m[i].mount));
+                }
+                json_array_append_new(hiers, json_pack("{s:s, s:i, s:s, s:o}", "mount",
+                                                       h.m[i].mount, "version",
+                                                       h.m[i].v2 ? 2 : 1, "root", h.m[i].root,
+                                                       "controllers", names));
+        }
+        json_t *o = json_pack("{s:s, s:o, s:o}", "layout", nk_cg_layout_name(h.layout),
+                              "hierarchies", hiers, "controllers", ctl);
+        nk_cg_host_clear(&h);
+        return o;
+}

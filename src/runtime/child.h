@@ -1,0 +1,24 @@
+/* nook — the container init between clone and execve. */
+#pragma once
+#include "container.h"
+#include "namespaces.h"
+#include "security.h"
+
+struct nk_child_ctx {
+        const struct nk_spec *spec;
+        const struct nk_create_opts *opts;
+        const char *rootfs;          /* absolute host path */
+        const char *cgroup_path;
+        int sync_fd;                 /* our end of the sync socketpair */
+        int start_fd;                /* listening exec.sock; `start` connects */
+        int start_conn;              /* the accepted `start` connection, or -1 */
+        int console_fd;              /* where the pty master goes, or -1 */
+        struct nk_ns_fds ns;         /* joined namespaces */
+        struct nk_seccomp *seccomp;
+        char *state_json;            /* received at PRESTART_DONE */
+        char *exec_path;             /* args[0] resolved inside the container */
+};
+
+/* Never returns: execs the process or exits non-zero after sending the
+ * error to the parent. */
+__attribute__((noreturn)) void nk_child_main(struct nk_child_ctx *c);

@@ -1,0 +1,283 @@
+/* exec, parent and child sides. The new process joins the init's
+ * namespaces through /proc/PID/ns (user first, mount last), the container's
+ * cgroup, and gets the container's security unless the process object says
+ * otherwise. */
+#include "exec.h"
+#include "cgroup/cgroup.h"
+#include "namespaces.h"
+#include "process.h"
+#include "security.h"
+#include "spec.h"
+#include "state.h"
+#include "sync.h"
+#include "terminal.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "util/syscalls.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+json_t *nk_exec_process_from_config(const char *root, const char *id, nk_error **err)
+{
+        struct nk_state *st = NULL;
+        if (nk_state_load(root, id, &st, err) < 0)
+                return NULL;
+        json_t *p = json_deep_copy(json_object_get(st->config, "process"));
+        nk_state_free(st);
+        if (!p)
+                p = json_pack("{s:[s],s:s}", "args", "sh", "cwd", "/");
+        return p;
+}
+
+struct exec_ctx {
+        const struct nk_exec_opts *o;
+        struct nk_state *st;
+        struct nk_spec *spec;           /* the container's config */
+        struct nk_process proc;         /* what to run */
+        struct nk_seccomp *seccomp;
+        struct nk_cgroup *cg;
+        int ns_fd[NK_NS__COUNT];
+        int sync_fd, child_sync_fd, console_fd, console_parent_fd, pidfd;
+        pid_t pid;
+};
+
+static void exec_ctx_free(struct exec_ctx *x)
+{
+        for (int t = 0; t < NK_NS__COUNT; t++)
+                if (x->ns_fd[t] >= 0)
+                        close(x->ns_fd[t]);
+        int *fds[] = {&x->sync_fd, &x->child_sync_fd, &x->console_fd, &x->console_parent_fd,
+                      &x->pidfd};
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+                if (*fds[i] >= 0)
+                        close(*fds[i]);
+        nk_process_clear(&x->proc);
+        nk_seccomp_free(x->seccomp);
+        nk_cgroup_free(x->cg);
+        nk_spec_free(x->spec);
+        nk_state_free(x->st);
+}
+
+/* Open the init's namespaces that differ from ours: those are the ones
+ * the container has. */
+static int open_namespaces(struct exec_ctx *x, nk_error **err)
+{
+        for (int t = 0; t < NK_NS__COUNT; t++) {
+                x->ns_fd[t] = -1;
+                if (!x->spec->ns[t].present)
+                        continue;
+                char path[64], self[64];
+                snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)x->st->pid, nk_ns_proc_name(t));
+                snprintf(self, sizeof self, "/proc/self/ns/%s", nk_ns_proc_name(t));
+                struct stat a, b;
+                if (stat(path, &a) == 0 && stat(self, &b) == 0 && a.st_ino == b.st_ino)
+                        continue; /* already ours (e.g. a joined host namespace) */
+                x->ns_fd[t] = open(path, O_RDONLY | O_CLOEXEC);
+                if (x->ns_fd[t] < 0)
+                        return nk_error_set(err, errno, "open `%s`", path);
+        }
+        return 0;
+}
+
+static int load_exec(struct exec_ctx *x, nk_error **err)
+{
+        const struct nk_exec_opts *o = x->o;
+        if (nk_state_load(o->root, o->id, &x->st, err) < 0)
+                return -1;
+        enum nk_status s = nk_state_status(o->root, x->st);
+        if (s == NK_STATUS_PAUSED && !o->ignore_paused)
+                return nk_error_set(err, EINVAL, "container `%s` is paused; resume it first", o->id);
+        if (s != NK_STATUS_RUNNING && s != NK_STATUS_PAUSED && s != NK_STATUS_CREATED)
+                return nk_error_set(err, EINVAL, "container `%s` is %s: cannot exec", o->id,
+                                    nk_status_name(s));
+        _cleanup_free_ char *text = json_dumps(x->st->config, JSON_COMPACT);
+        if (!text || nk_spec_parse(text, strlen(text), "config.json", &x->spec, err) < 0)
+                return -1;
+        if (nk_process_parse(o->process, "process", &x->proc, err) < 0)
+                return -1;
+        if (x->proc.terminal && !o->console_socket && o->detach)
+                return nk_error_set(err, EINVAL, "--tty with --detach needs --console-socket");
+        if (nk_seccomp_prepare(x->spec->seccomp, &x->seccomp, err) < 0)
+                return -1;
+        _cleanup_free_ char *cgpath = NULL;
+        if (o->cgroup_sub && asprintf(&cgpath, "%s/%s", x->st->cgroup_path, o->cgroup_sub) < 0)
+                return nk_error_set(err, ENOMEM, "cgroup");
+        if (nk_cgroup_open(cgpath ? cgpath : x->st->cgroup_path, &x->cg, err) < 0)
+                return -1;
+        return open_namespaces(x, err);
+}
+
+static int join_child(struct exec_ctx *x, nk_error **err)
+{
+        static const enum nk_ns_type order[] = {NK_NS_USER, NK_NS_IPC, NK_NS_UTS, NK_NS_NET,
+                                                NK_NS_CGROUP, NK_NS_TIME, NK_NS_MOUNT};
+        for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+                int fd = x->ns_fd[order[i]];
+                if (fd >= 0 && setns(fd, nk_ns_clone_flag(order[i])) < 0)
+                        return nk_error_set(err, errno, "join the container's %s namespace",
+                                            nk_ns_oci_name(order[i]));
+        }
+        return 0;
+}
+
+static int fds_exec_child(int preserve, nk_error **err)
+{
+        unsigned first = 3 + (unsigned)preserve;
+        for (unsigned fd = 3; fd < first; fd++) {
+                int fl = fcntl((int)fd, F_GETFD);
+                if (fl >= 0)
+                        (void)fcntl((int)fd, F_SETFD, fl & ~FD_CLOEXEC);
+        }
+        if (nk_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return nk_error_set(err, errno, "mark fds close-on-exec");
+        return 0;
+}
+
+/* The exec'd process, from clone to execve. */
+__attribute__((noreturn)) static void exec_child(struct exec_ctx *x)
+{
+        nk_error *e = NULL;
+        const struct nk_process *p = &x->proc;
+        char *path = NULL;
+        (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0 || join_child(x, &e) < 0 ||
+            (x->ns_fd[NK_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) &&
+             nk_error_set(&e, errno, "become root in the user namespace") < 0) ||
+            (p->terminal && nk_terminal_setup_child(p, x->console_fd, &e) < 0) ||
+            nk_process_apply_rlimits(p, &e) < 0 || nk_process_apply_attrs(p, NULL, &e) < 0 ||
+            !(path = nk_process_find_exec(p, &e)) || fds_exec_child(x->o->preserve_fds, &e) < 0 ||
+            nk_security_child_before_start(p, x->seccomp, NULL, &e) < 0 ||
+            (chdir(p->cwd) < 0 && nk_error_set(&e, errno, "cwd `%s`", p->cwd) < 0) ||
+            nk_security_child_final(p, x->seccomp, NULL, &e) < 0) {
+                nk_sync_send_error(x->child_sync_fd, e);
+                _exit(127);
+        }
+        execve(path, p->args, p->env ? p->env : (char *[]){NULL});
+        nk_error_set(&e, errno, "exec `%s`", path);
+        nk_sync_send_error(x->child_sync_fd, e);
+        _exit(127);
+}
+
+static int make_exec_channels(struct exec_ctx *x, nk_error **err)
+{
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return nk_error_set(err, errno, "socketpair");
+        x->sync_fd = sp[0];
+        x->child_sync_fd = sp[1];
+        if (!x->proc.terminal)
+                return 0;
+        if (x->o->console_socket) {
+                x->console_fd = nk_unix_connect(x->o->console_socket, err);
+                return x->console_fd < 0 ? nk_error_wrap(err, "--console-socket") : 0;
+        }
+        int cp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) < 0)
+                return nk_error_set(err, errno, "socketpair");
+        x->console_parent_fd = cp[0];
+        x->console_fd = cp[1];
+        return 0;
+}
+
+/* Spawn the process and wait until it exec'd: its sync end is close-on-
+ * exec, so EOF means success and a record means an error. */
+static int spawn_exec(struct exec_ctx *x, nk_error **err)
+{
+        /* setns(CLONE_NEWPID) only moves our children: join before clone. */
+        if (x->ns_fd[NK_NS_PID] >= 0 && setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
+                return nk_error_set(err, errno, "join the container's pid namespace");
+        struct nk_clone_opts co = {.cgroup_fd = nk_cgroup_v2_fd(x->cg), .pidfd_out = &x->pidfd};
+        pid_t pid = nk_clone(&co, err);
+        if (pid < 0)
+                return -1;
+        if (pid == 0) /* the exec'd process */
+                exec_child(x);
+        x->pid = pid;
+        close(x->child_sync_fd);
+        x->child_sync_fd = -1;
+        if (co.cgroup_fd < 0 && nk_cgroup_enter(x->cg, pid, err) < 0)
+                return -1;
+        if (nk_sync_send(x->sync_fd, NK_SYNC_GO, err) < 0)
+                return -1;
+        struct nk_sync_msg m;
+        ssize_t n;
+        do
+                n = recv(x->sync_fd, &m, sizeof m, 0);
+        while (n < 0 && errno == EINTR);
+        if (n > 0 && m.type == NK_SYNC_ERROR) {
+                m.text[sizeof m.text - 1] = '\0';
+                return nk_error_set(err, m.errno_, "%s", m.text);
+        }
+        return 0;
+}
+
+static int write_pid(const char *path, pid_t pid, nk_error **err)
+{
+        if (!path)
+                return 0;
+        char buf[32], abs[PATH_MAX];
+        int n = snprintf(buf, sizeof buf, "%d", (int)pid);
+        _cleanup_free_ char *full = NULL;
+        if (path[0] != '/' && getcwd(abs, sizeof abs) && asprintf(&full, "%s/%s", abs, path) < 0)
+                return nk_error_set(err, ENOMEM, "pid file");
+        return nk_write_file_atomic(full ? full : path, buf, (size_t)n, 0644, err);
+}
+
+static int exec_foreground(struct exec_ctx *x, int *exit_code, nk_error **err)
+{
+        static const int fwd[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM,
+                                  SIGCONT, SIGWINCH};
+        sigset_t set, old;
+        sigemptyset(&set);
+        for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
+                sigaddset(&set, fwd[i]);
+        sigprocmask(SIG_BLOCK, &set, &old);
+        _cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+        _cleanup_close_ int master = -1;
+        if (x->console_parent_fd >= 0 && (master = nk_recv_fd(x->console_parent_fd, err)) < 0) {
+                sigprocmask(SIG_SETMASK, &old, NULL);
+                return -1;
+        }
+        nk_foreground_loop(master, x->pidfd, sigfd);
+        *exit_code = nk_wait_exit_code(x->pid);
+        x->pid = 0;
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return 0;
+}
+
+int nk_container_exec(const struct nk_exec_opts *o, int *exit_code, nk_error **err)
+{
+        struct exec_ctx x = {.o = o, .sync_fd = -1, .child_sync_fd = -1, .console_fd = -1,
+                             .console_parent_fd = -1, .pidfd = -1};
+        for (int t = 0; t < NK_NS__COUNT; t++)
+                x.ns_fd[t] = -1;
+        *exit_code = 0;
+        int r = load_exec(&x, err);
+        if (r == 0)
+                r = make_exec_channels(&x, err);
+        if (r == 0)
+                r = spawn_exec(&x, err);
+        if (r == 0)
+                r = write_pid(o->pid_file, x.pid, err);
+        if (r == 0 && !o->detach)
+                r = exec_foreground(&x, exit_code, err);
+        if (r < 0 && x.pid > 0) {
+                kill(x.pid, SIGKILL);
+                nk_wait_exit_code(x.pid);
+        }
+        exec_ctx_free(&x);
+        return r < 0 ? nk_error_wrap(err, "exec in container `%s`", o->id) : 0;
+}

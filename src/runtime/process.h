@@ -1,0 +1,17 @@
+/* nook — process attributes applied by the container init (and exec)
+ * before the user switch: rlimits, oom_score_adj, I/O priority, scheduler,
+ * personality, umask, session keyring, CPU affinity. */
+#pragma once
+#include <stdbool.h>
+#include "spec.h"
+
+int nk_process_apply_rlimits(const struct nk_process *p, nk_error **err);
+/* oom_score_adj, ioprio, scheduler, personality (personality is per spec,
+ * so passed separately), umask. */
+int nk_process_apply_attrs(const struct nk_process *p, const struct nk_spec *spec,
+                           nk_error **err);
+/* A new session keyring named after the container (unless disabled). */
+int nk_process_join_keyring(const char *id, nk_error **err);
+/* Find args[0] in the PATH of env (as execvp would), inside the current
+ * root. Returns a malloc'd path or NULL with err. */
+char *nk_process_find_exec(const struct nk_process *p, nk_error **err);

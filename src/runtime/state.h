@@ -1,0 +1,50 @@
+/* nook — runtime state under --root: ROOT/<id>/state.json (atomic write +
+ * rename), ROOT/<id>/lock (flock), ROOT/<id>/exec.fifo while `created`.
+ * The live status is derived, never trusted from the file: the init PID
+ * must still be alive with the same start time, the exec fifo tells created
+ * from running, and a frozen cgroup means paused. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include "../util/error.h"
+
+struct nk_state {
+        char *id;
+        char *bundle;           /* absolute */
+        char *rootfs;           /* absolute */
+        pid_t pid;              /* container init, host view; 0 when none */
+        unsigned long long pid_start; /* /proc/PID/stat starttime, guards PID reuse */
+        char *cgroup_path;      /* from nk_cgroup_path_for() */
+        char *created;          /* RFC 3339 */
+        char *owner;
+        json_t *annotations;    /* may be NULL */
+        json_t *config;         /* copy of config.json as loaded (for delete/hooks/ps) */
+        bool systemd_cgroup;
+};
+
+enum nk_status { NK_STATUS_CREATING, NK_STATUS_CREATED, NK_STATUS_RUNNING, NK_STATUS_PAUSED,
+                 NK_STATUS_STOPPED };
+const char *nk_status_name(enum nk_status s);
+
+/* ROOT/<id> (caller frees). Container IDs are checked: [A-Za-z0-9_.+-], no
+ * leading '.', at most 1024 bytes. */
+int nk_state_dir(const char *root, const char *id, char **out, nk_error **err);
+int nk_state_check_id(const char *id, nk_error **err);
+/* flock(LOCK_EX) ROOT/<id>/lock; returns the fd (close to unlock). */
+int nk_state_lock(const char *root, const char *id, nk_error **err);
+int nk_state_save(const char *root, const struct nk_state *s, nk_error **err);
+/* ENOENT-style error "container `x` does not exist" when absent. */
+int nk_state_load(const char *root, const char *id, struct nk_state **out, nk_error **err);
+/* Every container id under root (sorted). */
+int nk_state_list(const char *root, char ***ids, nk_error **err);
+/* The live status (see above). */
+enum nk_status nk_state_status(const char *root, const struct nk_state *s);
+/* Is the init process of this state still the same live process? */
+bool nk_state_pid_alive(const struct nk_state *s);
+/* The OCI state object: ociVersion, id, status, pid, bundle, annotations
+ * (+ rootfs, created, owner as runc prints them). */
+json_t *nk_state_to_json(const char *root, const struct nk_state *s);
+void nk_state_free(struct nk_state *s);
+/* /proc/PID/stat field 22, 0 when the process is gone. */
+unsigned long long nk_proc_start_time(pid_t pid);

@@ -1,0 +1,225 @@
+"""Shared fixtures for nook's integration tests (run as root, real kernel).
+
+- nook_bin / build_dir: the binary under test ($NOOK_BIN, else <repo>/build/nook)
+- runtime: a per-test state root (--root) and a `run(*args)` helper; at teardown
+  it force-deletes what the test left and FAILS the test if anything leaked
+  (state dirs, cgroups named after the test's containers, mounts under the
+  test's temp dir, processes).
+- bundle: a fresh bundle (config.json from `nook spec`, made non-interactive)
+  with its own copy of the test rootfs: static busybox + /bin/nktest and every
+  other helper in build/tests/helper.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUSYBOX = "/bin/busybox"
+
+
+def _nook_bin():
+    return os.environ.get("NOOK_BIN", os.path.join(REPO, "build", "nook"))
+
+
+@pytest.fixture(scope="session")
+def nook_bin():
+    path = _nook_bin()
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is not built (meson setup build && ninja -C build)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def build_dir(nook_bin):
+    return os.path.dirname(nook_bin)
+
+
+def make_rootfs(dest, build_dir):
+    """A minimal rootfs: busybox applets, our static helpers, passwd/group."""
+    for d in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "var",
+              "usr/bin", "run"):
+        os.makedirs(os.path.join(dest, d), exist_ok=True)
+    os.chmod(os.path.join(dest, "tmp"), 0o1777)
+    shutil.copy2(BUSYBOX, os.path.join(dest, "bin", "busybox"))
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    for a in applets:
+        link = os.path.join(dest, "bin", a)
+        if not os.path.lexists(link):
+            os.symlink("busybox", link)
+    helper_dir = os.path.join(build_dir, "tests", "helper")
+    if os.path.isdir(helper_dir):
+        for name in os.listdir(helper_dir):
+            src = os.path.join(helper_dir, name)
+            if os.path.isfile(src) and os.access(src, os.X_OK):
+                dst = os.path.join(dest, "bin", name)
+                if os.path.lexists(dst):
+                    os.unlink(dst)
+                shutil.copy2(src, dst)
+    with open(os.path.join(dest, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+                "user:x:1000:1000:user:/home:/bin/sh\n")
+    with open(os.path.join(dest, "etc", "group"), "w") as f:
+        f.write("root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n")
+    return dest
+
+
+@pytest.fixture(scope="session")
+def base_rootfs(build_dir, tmp_path_factory):
+    return make_rootfs(str(tmp_path_factory.mktemp("rootfs")), build_dir)
+
+
+def default_config(nook_bin, args=("true",)):
+    d = tempfile.mkdtemp(prefix="nook-spec-")
+    try:
+        subprocess.run([nook_bin, "spec", "--bundle", d], check=True)
+        with open(os.path.join(d, "config.json")) as f:
+            cfg = json.load(f)
+    finally:
+        shutil.rmtree(d)
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = list(args)
+    cfg["root"] = {"path": "rootfs", "readonly": False}
+    return cfg
+
+
+class Bundle:
+    def __init__(self, path, config):
+        self.path = path
+        self.config = config
+        self.rootfs = os.path.join(path, "rootfs")
+
+    @property
+    def process(self):
+        return self.config["process"]
+
+    @property
+    def linux(self):
+        return self.config.setdefault("linux", {})
+
+    def args(self, *args):
+        self.config["process"]["args"] = list(args)
+        return self
+
+    def sh(self, script):
+        return self.args("/bin/sh", "-c", script)
+
+    def write(self):
+        with open(os.path.join(self.path, "config.json"), "w") as f:
+            json.dump(self.config, f, indent=2)
+        return self
+
+
+@pytest.fixture
+def bundle(nook_bin, base_rootfs, tmp_path):
+    path = str(tmp_path / "bundle")
+    os.makedirs(path)
+    # cp -a keeps the symlinks and modes; each test gets its own rootfs.
+    subprocess.run(["cp", "-a", base_rootfs, os.path.join(path, "rootfs")], check=True)
+    return Bundle(path, default_config(nook_bin))
+
+
+def _mounts_under(prefix):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+
+
+def _cgroup_dirs(ids):
+    found = []
+    for base, _dirs, _files in os.walk("/sys/fs/cgroup"):
+        depth = base.count("/") - 3
+        if depth > 4:
+            continue
+        name = os.path.basename(base)
+        if name in ids:
+            found.append(base)
+    return found
+
+
+class Runtime:
+    """One test's --root, and a runner for the nook binary."""
+
+    def __init__(self, nook_bin, root, tmp):
+        self.bin = nook_bin
+        self.root = root
+        self.tmp = tmp
+        self.ids = set()
+
+    def new_id(self, prefix="t"):
+        cid = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        self.ids.add(cid)
+        return cid
+
+    def cmd(self, *args):
+        return [self.bin, "--root", self.root, *args]
+
+    def run(self, *args, check=True, timeout=60, input=None, **kw):
+        """Run `nook --root R ARGS`; returns CompletedProcess (text)."""
+        p = subprocess.run(self.cmd(*args), capture_output=True, text=True, timeout=timeout,
+                           input=input, **kw)
+        if check and p.returncode != 0:
+            raise AssertionError(
+                f"nook {' '.join(args)} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
+        return p
+
+    def state(self, cid):
+        return json.loads(self.run("state", cid).stdout)
+
+    def run_bundle(self, b, *extra, check=False, timeout=60, input=None):
+        """Foreground `nook run --bundle B ID`; returns the CompletedProcess."""
+        b.write()
+        cid = self.new_id()
+        return self.run("run", "--bundle", b.path, *extra, cid, check=check, timeout=timeout,
+                        input=input)
+
+    def output(self, b, *args):
+        """Run args in bundle b in the foreground, assert exit 0, return stdout."""
+        if args:
+            b.args(*args)
+        p = self.run_bundle(b)
+        assert p.returncode == 0, f"exit {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}"
+        return p.stdout
+
+    def wait_status(self, cid, status, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.state(cid)["status"] == status:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"{cid} never became {status}: {self.state(cid)}")
+
+    def cleanup_and_check(self):
+        leaks = []
+        if os.path.isdir(self.root):
+            for cid in os.listdir(self.root):
+                leaks.append(f"state dir {cid}")
+                subprocess.run(self.cmd("delete", "--force", cid), capture_output=True, timeout=30)
+            if os.listdir(self.root):
+                leaks.append(f"state left after forced delete: {os.listdir(self.root)}")
+        cg = _cgroup_dirs(self.ids)
+        if cg:
+            leaks.append(f"cgroups {cg}")
+        m = _mounts_under(self.tmp)
+        if m:
+            leaks.append(f"mounts {m}")
+            for mp in reversed(m):
+                subprocess.run(["umount", "-l", mp], capture_output=True)
+        return leaks
+
+
+@pytest.fixture
+def runtime(nook_bin, tmp_path):
+    rt = Runtime(nook_bin, str(tmp_path / "state"), str(tmp_path))
+    yield rt
+    leaks = rt.cleanup_and_check()
+    assert not leaks, "leaked: " + "; ".join(leaks)
+
+
+def host_ns(name):
+    return os.readlink(f"/proc/self/ns/{name}")

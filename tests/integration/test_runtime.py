@@ -1,0 +1,454 @@
+"""The OCI runtime core: lifecycle, namespaces, process attributes, hooks,
+exit codes, state, and leaks. Every assertion reads what the container or
+the kernel really shows."""
+import json
+import os
+import socket
+import array
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import host_ns
+
+NS_FILES = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
+            "cgroup": "cgroup", "user": "user", "time": "time"}
+
+
+def ns_inside(runtime, bundle):
+    script = "for n in pid net ipc uts mnt cgroup user time; do echo $n $(readlink /proc/self/ns/$n); done"
+    out = runtime.output(bundle.sh(script))
+    return dict(line.split() for line in out.splitlines())
+
+
+def add_userns(bundle, host_base=100000):
+    bundle.linux["namespaces"].append({"type": "user"})
+    bundle.linux["uidMappings"] = [{"containerID": 0, "hostID": host_base, "size": 65536}]
+    bundle.linux["gidMappings"] = [{"containerID": 0, "hostID": host_base, "size": 65536}]
+    os.chown(bundle.rootfs, host_base, host_base)
+    for root, dirs, files in os.walk(bundle.rootfs):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), host_base, host_base)
+
+
+def test_default_namespaces_are_new(runtime, bundle):
+    bundle.linux["namespaces"] += [{"type": "cgroup"}, {"type": "time"}]
+    inside = ns_inside(runtime, bundle)
+    for name in ("pid", "net", "ipc", "uts", "mnt", "cgroup", "time"):
+        assert inside[name] != host_ns(name), name
+    assert inside["user"] == host_ns("user")  # not requested: shared
+
+
+def test_user_namespace_mappings(runtime, bundle):
+    add_userns(bundle)
+    out = runtime.output(bundle.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user"))
+    lines = out.split("\n")
+    assert lines[0].split() == ["0", "100000", "65536"]
+    assert lines[1].split() == ["0", "100000", "65536"]
+    assert lines[2] == "0"
+    assert lines[3] != host_ns("user")
+
+
+def test_namespaces_joined_by_path(runtime, bundle, tmp_path):
+    # A first container holds the namespaces; a second joins them by path.
+    holder = runtime.new_id()
+    bundle.args("sleep", "30").write()
+    runtime.run("run", "--detach", "--bundle", bundle.path, holder)
+    pid = runtime.state(holder)["pid"]
+    expect = {n: os.readlink(f"/proc/{pid}/ns/{n}") for n in ("net", "ipc", "uts")}
+    b2 = type(bundle)(bundle.path, json.loads(json.dumps(bundle.config)))
+    for ns in b2.linux["namespaces"]:
+        if ns["type"] in ("network", "ipc", "uts"):
+            ns["path"] = f"/proc/{pid}/ns/{NS_FILES[ns['type']]}"
+    b2.config.pop("hostname", None)
+    out = runtime.output(b2.sh("for n in net ipc uts; do readlink /proc/self/ns/$n; done"))
+    assert out.split() == [expect["net"], expect["ipc"], expect["uts"]]
+    runtime.run("delete", "--force", holder)
+
+
+def test_hostname_domainname(runtime, bundle):
+    bundle.config["hostname"] = "box1"
+    bundle.config["domainname"] = "example.test"
+    out = runtime.output(bundle.sh("hostname; cat /proc/sys/kernel/domainname"))
+    assert out.split() == ["box1", "example.test"]
+    assert os.uname().nodename != "box1"
+
+
+def test_pid1_and_no_host_network(runtime, bundle):
+    out = runtime.output(bundle.sh("echo $$; ls /sys/class/net"))
+    assert out.split() == ["1", "lo"]
+
+
+def test_rlimits_and_oom_score_adj(runtime, bundle):
+    bundle.process["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024},
+                                 {"type": "RLIMIT_NPROC", "soft": 300, "hard": 400}]
+    bundle.process["oomScoreAdj"] = 500
+    out = runtime.output(bundle.sh("nktest rlimits; cat /proc/self/oom_score_adj"))
+    lim = {l.split()[0]: l.split()[1:] for l in out.splitlines() if l.startswith("RLIMIT")}
+    assert lim["RLIMIT_NOFILE"] == ["512", "1024"]
+    assert lim["RLIMIT_NPROC"] == ["300", "400"]
+    assert out.splitlines()[-1] == "500"
+
+
+def test_rlimit_hard_above_allowed_is_clear_error(runtime, bundle):
+    bundle.process["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1 << 30}]
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0
+    assert "RLIMIT_NOFILE" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_user_cwd_env_umask(runtime, bundle):
+    bundle.process["user"] = {"uid": 1000, "gid": 1000, "umask": 0o027, "additionalGids": [5, 7]}
+    bundle.process["cwd"] = "/tmp/work"
+    bundle.process["env"] = ["PATH=/bin", "FOO=bar"]
+    out = runtime.output(bundle.sh("nktest ids; pwd; echo $FOO"))
+    ids, cwd, foo = out.splitlines()
+    assert "uid=1000 gid=1000 euid=1000 egid=1000 umask=0027" in ids
+    assert sorted(ids.split("groups=")[1].split(",")) == ["1000", "5", "7"] or \
+        sorted(ids.split("groups=")[1].split(",")) == ["5", "7"]
+    assert cwd == "/tmp/work" and foo == "bar"
+
+
+@pytest.mark.parametrize("code", [0, 3, 42])
+def test_exit_code(runtime, bundle, code):
+    p = runtime.run_bundle(bundle.args("nktest", "exit", str(code)))
+    assert p.returncode == code, p.stderr
+
+
+def test_exit_code_on_signal(runtime, bundle):
+    p = runtime.run_bundle(bundle.args("nktest", "sigself", "9"))
+    assert p.returncode == 128 + 9
+
+
+def test_exec_not_found_is_error_at_create(runtime, bundle):
+    bundle.args("/no/such/binary").write()
+    cid = runtime.new_id()
+    p = runtime.run("create", "--bundle", bundle.path, cid, check=False)
+    assert p.returncode != 0 and "/no/such/binary" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_lifecycle_states(runtime, bundle, tmp_path):
+    bundle.args("sleep", "30").write()
+    cid = runtime.new_id()
+    pidfile = tmp_path / "pid"
+    runtime.run("create", "--bundle", bundle.path, "--pid-file", str(pidfile), cid)
+    st = runtime.state(cid)
+    assert st["status"] == "created" and st["id"] == cid
+    assert st["bundle"] == bundle.path and st["ociVersion"]
+    assert int(pidfile.read_text()) == st["pid"]
+    # The init has not exec'd yet: it is still nook, waiting.
+    assert os.readlink(f"/proc/{st['pid']}/exe") != "/bin/sleep"
+    runtime.run("start", cid)
+    assert runtime.state(cid)["status"] == "running"
+    with open(f"/proc/{st['pid']}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[0] == b"sleep"
+    p = runtime.run("delete", cid, check=False)
+    assert p.returncode != 0 and "running" in p.stderr
+    runtime.run("kill", cid, "KILL")
+    runtime.wait_status(cid, "stopped")
+    assert runtime.state(cid)["pid"] == 0
+    runtime.run("delete", cid)
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    p = runtime.run("state", cid, check=False)
+    assert p.returncode != 0 and "does not exist" in p.stderr
+
+
+@pytest.mark.parametrize("sig", ["TERM", "SIGUSR1", "10", "9", "KILL"])
+def test_kill_names_and_numbers(runtime, bundle, tmp_path, sig):
+    # The init traps the signal and records which one arrived.
+    bundle.sh("trap 'echo USR1 > /tmp/got; exit 0' USR1; trap 'echo TERM > /tmp/got; exit 0' TERM; "
+              "while true; do sleep 0.05; done").write()
+    cid = runtime.new_id()
+    runtime.run("run", "--detach", "--bundle", bundle.path, cid)
+    time.sleep(0.2)
+    runtime.run("kill", cid, sig)
+    runtime.wait_status(cid, "stopped")
+    got = open(os.path.join(bundle.rootfs, "tmp/got")).read().strip() \
+        if os.path.exists(os.path.join(bundle.rootfs, "tmp/got")) else "KILLED"
+    expect = {"TERM": "TERM", "SIGUSR1": "USR1", "10": "USR1", "9": "KILLED", "KILL": "KILLED"}
+    assert got == expect[sig]
+    runtime.run("delete", cid)
+
+
+def test_kill_unknown_signal(runtime, bundle):
+    p = runtime.run("kill", "whatever", "SIGNOPE", check=False)
+    assert p.returncode != 0 and "SIGNOPE" in p.stderr
+
+
+def test_delete_force_running(runtime, bundle):
+    bundle.args("sleep", "30").write()
+    cid = runtime.new_id()
+    runtime.run("run", "-d", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    runtime.run("delete", "--force", cid)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_delete_created_without_start(runtime, bundle):
+    bundle.args("true").write()
+    cid = runtime.new_id()
+    runtime.run("create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    runtime.run("delete", cid)
+    time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_list_formats(runtime, bundle):
+    bundle.args("sleep", "30").write()
+    ids = [runtime.new_id() for _ in range(2)]
+    for cid in ids:
+        runtime.run("create", "--bundle", bundle.path, cid)
+    js = json.loads(runtime.run("list", "--format", "json").stdout)
+    assert sorted(c["id"] for c in js) == sorted(ids)
+    assert all(c["status"] == "created" for c in js)
+    assert sorted(runtime.run("list", "-q").stdout.split()) == sorted(ids)
+    table = runtime.run("list").stdout.splitlines()
+    assert table[0].split()[:3] == ["ID", "PID", "STATUS"] and len(table) == 3
+    for cid in ids:
+        runtime.run("delete", "--force", cid)
+
+
+def test_preserve_fds(runtime, bundle, tmp_path):
+    bundle.args("nktest", "fds").write()
+    f = open(tmp_path / "passed", "w")
+    g = open(tmp_path / "notpassed", "w")
+    # fd 3 = passed, fd 4 = beyond the preserved range
+    os.dup2(f.fileno(), 3) if f.fileno() != 3 else None
+    cid = runtime.new_id()
+    cmd = runtime.cmd("run", "--preserve-fds", "1", "--bundle", bundle.path, cid)
+    p = subprocess.run(cmd, capture_output=True, text=True, pass_fds=(3, g.fileno()), timeout=30)
+    assert p.returncode == 0, p.stderr
+    fds = dict(l.split(" ", 1) for l in p.stdout.splitlines())
+    assert sorted(fds) == ["0", "1", "2", "3"], fds
+    assert fds["3"].endswith("/passed")
+    f.close(); g.close()
+    os.close(3)
+
+
+def recv_fd(conn):
+    fds = array.array("i")
+    msg, anc, _flags, _addr = conn.recvmsg(1024, socket.CMSG_SPACE(4))
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds.frombytes(data[:4])
+    return fds[0]
+
+
+def test_console_socket_receives_pty_master(runtime, bundle, tmp_path):
+    sock_path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    bundle.process["terminal"] = True
+    bundle.process["consoleSize"] = {"height": 33, "width": 101}
+    bundle.args("nktest", "tty").write()
+    cid = runtime.new_id()
+    got = {}
+
+    def accept():
+        conn, _ = srv.accept()
+        got["fd"] = recv_fd(conn)
+        conn.close()
+
+    t = threading.Thread(target=accept)
+    t.start()
+    runtime.run("create", "--bundle", bundle.path, "--console-socket", sock_path, cid)
+    t.join(10)
+    master = got["fd"]
+    runtime.run("start", cid)
+    out = b""
+    deadline = time.time() + 10
+    while b"ctty=" not in out or not out.endswith(b"\n") and time.time() < deadline:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    srv.close()
+    text = out.decode()
+    assert "tty=/dev/pts/0" in text and "rows=33 cols=101" in text and "ctty=yes" in text, text
+    runtime.wait_status(cid, "stopped")
+    runtime.run("delete", cid)
+
+
+def test_terminal_without_console_socket_detached_is_error(runtime, bundle):
+    bundle.process["terminal"] = True
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime.run("create", "--bundle", bundle.path, cid, check=False)
+    assert p.returncode != 0 and "console-socket" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_hooks_order_and_state(runtime, bundle, tmp_path):
+    log = tmp_path / "hooks.log"
+    hook = tmp_path / "hook.sh"
+    # Each hook appends its name and the state it was given on stdin.
+    hook.write_text("#!/bin/sh\nprintf '%s ' \"$1\" >> " + str(log) + "\ncat >> " + str(log) +
+                    "\necho >> " + str(log) + "\n")
+    hook.chmod(0o755)
+    names = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+             "poststop"]
+    bundle.config["hooks"] = {n: [{"path": str(hook), "args": ["hook.sh", n]}] for n in names}
+    # startContainer runs inside the container: give it the hook at the same path.
+    os.makedirs(bundle.rootfs + str(tmp_path), exist_ok=True)
+    in_log = bundle.rootfs + str(log)
+    (bundle.rootfs + str(hook)) and open(bundle.rootfs + str(hook), "w").write(
+        "#!/bin/sh\nprintf '%s ' \"$1\" >> " + str(log) + "\ncat >> " + str(log) + "\necho >> " + str(log) + "\n")
+    os.chmod(bundle.rootfs + str(hook), 0o755)
+    bundle.args("true").write()
+    cid = runtime.new_id()
+    runtime.run("create", "--bundle", bundle.path, cid)
+    runtime.run("start", cid)
+    runtime.wait_status(cid, "stopped")
+    runtime.run("delete", cid)
+    lines = [l for l in log.read_text().splitlines() if l.strip()]
+    order = [l.split(" ", 1)[0] for l in lines]
+    assert order == ["prestart", "createRuntime", "createContainer", "poststart", "poststop"], order
+    states = {l.split(" ", 1)[0]: json.loads(l.split(" ", 1)[1]) for l in lines}
+    assert states["prestart"]["status"] == "creating" and states["prestart"]["pid"] > 0
+    assert states["poststart"]["status"] == "running"
+    assert states["poststop"]["status"] == "stopped"
+    assert all(s["id"] == cid and s["bundle"] == bundle.path for s in states.values())
+    inside = [l for l in open(in_log).read().splitlines() if l.strip()]
+    assert [l.split(" ", 1)[0] for l in inside] == ["startContainer"]
+
+
+def test_failing_prestart_hook_tears_down(runtime, bundle, tmp_path):
+    bundle.config["hooks"] = {"prestart": [{"path": "/bin/false"}]}
+    bundle.args("true").write()
+    cid = runtime.new_id()
+    p = runtime.run("create", "--bundle", bundle.path, cid, check=False)
+    assert p.returncode != 0 and "prestart hook `/bin/false`" in p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_hook_timeout(runtime, bundle):
+    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "10"],
+                                                 "timeout": 1}]}
+    bundle.args("true").write()
+    t0 = time.time()
+    p = runtime.run("create", "--bundle", bundle.path, runtime.new_id(), check=False)
+    assert p.returncode != 0 and "timed out" in p.stderr
+    assert time.time() - t0 < 8
+
+
+def test_bad_config_names_json_path(runtime, bundle):
+    bundle.linux["namespaces"].append({"type": "foo"})
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime.run("create", "--bundle", bundle.path, cid, check=False)
+    assert p.returncode != 0
+    assert "config.json" in p.stderr and "linux.namespaces[" in p.stderr and '"foo"' in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_unknown_capability_is_error(runtime, bundle):
+    bundle.process["capabilities"]["bounding"].append("CAP_TEST")
+    bundle.write()
+    p = runtime.run("create", "--bundle", bundle.path, runtime.new_id(), check=False)
+    assert p.returncode != 0 and "CAP_TEST" in p.stderr
+
+
+def test_duplicate_id_is_error(runtime, bundle):
+    bundle.args("sleep", "10").write()
+    cid = runtime.new_id()
+    runtime.run("create", "--bundle", bundle.path, cid)
+    p = runtime.run("create", "--bundle", bundle.path, cid, check=False)
+    assert p.returncode != 0 and "already exists" in p.stderr
+    assert runtime.state(cid)["status"] == "created"
+    runtime.run("delete", cid)
+
+
+def test_cgroup_created_and_removed(runtime, bundle):
+    bundle.args("sleep", "30").write()
+    cid = runtime.new_id()
+    runtime.run("run", "-d", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = f.read().splitlines()
+    # Every hierarchy the host has (v1 controllers and the unified one).
+    assert lines and all(cid in l.split(":", 2)[2] for l in lines), lines
+    paths = [l.split(":", 2)[2] for l in lines]
+    runtime.run("delete", "--force", cid)
+    for l in lines:
+        hier, ctrl, path = l.split(":", 2)
+        base = "/sys/fs/cgroup/unified" if ctrl == "" else \
+            "/sys/fs/cgroup/" + ctrl.replace("name=", "")
+        if os.path.isdir(base):
+            assert not os.path.exists(base + path), base + path
+    assert paths
+
+
+def test_runtime_binary_not_writable_from_container(runtime, bundle):
+    # While the init waits for start it is still nook; its exe must not be
+    # reachable for writing from the container.
+    bundle.args("true").write()
+    cid = runtime.new_id()
+    runtime.run("create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    with open(f"/proc/{pid}/status") as f:
+        status = f.read()
+    # Not dumpable: /proc/PID/exe is only reachable with CAP_SYS_PTRACE.
+    st = os.stat(f"/proc/{pid}")
+    assert st.st_uid == 0
+    runtime.run("delete", cid)
+    assert "State" in status
+
+
+def test_features(runtime):
+    f = json.loads(runtime.run("features").stdout)
+    assert f["ociVersionMax"].startswith("1.2")
+    assert set(f["linux"]["namespaces"]) >= {"pid", "network", "mount", "user", "time"}
+    assert "CAP_SYS_ADMIN" in f["linux"]["capabilities"]
+    assert "prestart" in f["hooks"] and "rbind" in f["mountOptions"]
+
+
+def test_log_format_json(runtime, bundle, tmp_path):
+    log = tmp_path / "log.json"
+    p = subprocess.run(runtime.cmd("--log", str(log), "--log-format", "json", "state", "nope"),
+                       capture_output=True, text=True)
+    assert p.returncode != 0
+    rec = json.loads(log.read_text().splitlines()[-1])
+    assert rec["level"] == "error" and "does not exist" in rec["msg"] and rec["time"]
+
+
+def test_version_and_help(nook_bin):
+    p = subprocess.run([nook_bin, "--version"], capture_output=True, text=True)
+    assert p.returncode == 0 and "nook version" in p.stdout and "spec: 1.2" in p.stdout
+    for cmd in ("create", "start", "run", "state", "kill", "delete", "list", "features", "spec"):
+        p = subprocess.run([nook_bin, cmd, "--help"], capture_output=True, text=True)
+        assert p.returncode == 0 and p.stdout.startswith("usage: nook " + cmd), cmd
+
+
+def test_concurrent_create_delete_50(runtime, bundle):
+    bundle.args("sleep", "30").write()
+    ids = [runtime.new_id("c") for _ in range(50)]
+
+    def cycle(cid):
+        a = subprocess.run(runtime.cmd("create", "--bundle", bundle.path, cid),
+                           capture_output=True, text=True, timeout=60)
+        b = subprocess.run(runtime.cmd("delete", "--force", cid), capture_output=True,
+                           text=True, timeout=60)
+        return a.returncode, b.returncode, a.stderr + b.stderr
+
+    threads, results = [], {}
+    for cid in ids:
+        t = threading.Thread(target=lambda c=cid: results.__setitem__(c, cycle(c)))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(120)
+    bad = {c: r for c, r in results.items() if r[0] or r[1]}
+    assert not bad, bad
+    assert len(results) == 50
+    assert os.listdir(runtime.root) == []
