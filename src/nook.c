@@ -1,6 +1,7 @@
 /* nook — OCI container runtime and engine. main: global options and the
  * command table. */
 #include "cmd/commands.h"
+#include "runtime/security.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include <stdio.h>
@@ -105,5 +106,11 @@ int main(int argc, char **argv)
         if (nk_cmd_help(sub_argc, sub_argv, cmd->usage, NULL))
                 return 0;
         nk_cmd_getopt_reset();
+        /* Before anything runs in a container: see nk_seal_self_exe(). */
+        if (streq(cmd->name, "create") || streq(cmd->name, "run") || streq(cmd->name, "exec")) {
+                nk_error *e = NULL;
+                if (nk_seal_self_exe(argv, &e) < 0)
+                        return nk_cmd_fail(e);
+        }
         return cmd->run(&g, sub_argc, sub_argv);
 }

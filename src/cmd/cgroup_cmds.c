@@ -1,7 +1,176 @@
 /* Commands over the container's cgroup: update, pause, resume, ps, events,
- * info. (Owned by the cgroup work; filled in there.) */
-#include "cmd/commands.h"
+ * info. This file: the table, pause/resume and ps. */
+#include "cmd/cg_cmds.h"
+#include "util/cleanup.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int nk_cg_cmd_open(const struct nk_global *g, const char *id, bool lock, int *lock_fd,
+                   struct nk_state **st, struct nk_cgroup **cg, nk_error **err)
+{
+        _cleanup_close_ int fd = -1;
+        if (lock && (fd = nk_state_lock(g->root, id, err)) < 0)
+                return -1;
+        struct nk_state *s = NULL;
+        if (nk_state_load(g->root, id, &s, err) < 0)
+                return -1;
+        if (!s->cgroup_path) {
+                nk_state_free(s);
+                return nk_error_set(err, ENOENT, "container `%s` has no cgroup", id);
+        }
+        if (nk_cgroup_open(s->cgroup_path, cg, err) < 0) {
+                nk_state_free(s);
+                return -1;
+        }
+        *st = s;
+        if (lock_fd)
+                *lock_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int nk_cg_cmd_print_json(json_t *o, bool pretty)
+{
+        char *s = json_dumps(o, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+        json_decref(o);
+        if (!s)
+                return 1;
+        puts(s);
+        fflush(stdout);
+        free(s);
+        return 0;
+}
+
+static int one_id(const char *cmd, int argc, char **argv, const char **id)
+{
+        static const struct option none[] = {{0}};
+        if (getopt_long_only(argc, argv, "+", none, NULL) != -1)
+                return 1;
+        if (optind + 1 != argc)
+                return nk_cmd_usage_error(cmd, "expects exactly one container ID");
+        *id = argv[optind];
+        return 0;
+}
+
+/* pause: running -> paused; resume: paused -> running (runc refuses the
+ * other transitions the same way). */
+static int freeze_cmd(const struct nk_global *g, int argc, char **argv, bool frozen)
+{
+        const char *cmd = frozen ? "pause" : "resume", *id = NULL;
+        int r = one_id(cmd, argc, argv, &id);
+        if (r)
+                return r;
+        nk_error *err = NULL;
+        struct nk_state *st = NULL;
+        struct nk_cgroup *cg = NULL;
+        _cleanup_close_ int lock = -1;
+        if (nk_cg_cmd_open(g, id, true, &lock, &st, &cg, &err) < 0)
+                return nk_cmd_fail(err);
+        enum nk_status s = nk_state_status(g->root, st);
+        enum nk_status want = frozen ? NK_STATUS_RUNNING : NK_STATUS_PAUSED;
+        if (s != want)
+                nk_error_set(&err, EINVAL, "container `%s` is %s, not %s", id, nk_status_name(s),
+                             nk_status_name(want));
+        else
+                nk_cgroup_freeze(cg, frozen, &err);
+        nk_cgroup_free(cg);
+        nk_state_free(st);
+        return err ? nk_cmd_fail(err) : 0;
+}
+
+static int cmd_pause(const struct nk_global *g, int argc, char **argv)
+{
+        return freeze_cmd(g, argc, argv, true);
+}
+
+static int cmd_resume(const struct nk_global *g, int argc, char **argv)
+{
+        return freeze_cmd(g, argc, argv, false);
+}
+
+static void proc_row(pid_t pid)
+{
+        char path[64], *line = NULL, cmd[4096] = "";
+        size_t cap = 0;
+        long ppid = 0;
+        unsigned uid = 0;
+        char stat = '?';
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        FILE *f = fopen(path, "re");
+        while (f && getline(&line, &cap, f) > 0) {
+                sscanf(line, "PPid: %ld", &ppid);
+                sscanf(line, "Uid: %u", &uid);
+                sscanf(line, "State: %c", &stat);
+        }
+        if (f)
+                fclose(f);
+        free(line);
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+        f = fopen(path, "re");
+        size_t n = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
+        if (f)
+                fclose(f);
+        for (size_t i = 0; i + 1 < n; i++)
+                if (cmd[i] == '\0')
+                        cmd[i] = ' ';
+        printf("%-8u %-8d %-8ld %-4c %s\n", uid, (int)pid, ppid, stat, cmd);
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+        return *(const pid_t *)a - *(const pid_t *)b;
+}
+
+static int cmd_ps(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
+        const char *format = "table";
+        int c;
+        while ((c = getopt_long_only(argc, argv, "+f:", opts, NULL)) != -1) {
+                if (c != 'f')
+                        return 1;
+                format = optarg;
+        }
+        if (!streq(format, "table") && !streq(format, "json"))
+                return nk_cmd_usage_error("ps", "--format: `%s` is not table or json", format);
+        if (optind >= argc)
+                return nk_cmd_usage_error("ps", "expects a container ID");
+        nk_error *err = NULL;
+        struct nk_state *st = NULL;
+        struct nk_cgroup *cg = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        if (nk_cg_cmd_open(g, argv[optind], false, NULL, &st, &cg, &err) < 0)
+                return nk_cmd_fail(err);
+        int r = nk_cgroup_pids(cg, &pids, &n, &err);
+        nk_cgroup_free(cg);
+        nk_state_free(st);
+        if (r < 0)
+                return nk_cmd_fail(err);
+        qsort(pids, n, sizeof(pid_t), cmp_pid);
+        if (streq(format, "json")) {
+                json_t *a = json_array();
+                for (size_t i = 0; i < n; i++)
+                        json_array_append_new(a, json_integer(pids[i]));
+                return nk_cg_cmd_print_json(a, false);
+        }
+        printf("%-8s %-8s %-8s %-4s %s\n", "UID", "PID", "PPID", "STAT", "CMD");
+        for (size_t i = 0; i < n; i++)
+                proc_row(pids[i]);
+        return 0;
+}
 
 const struct nk_command nk_cgroup_commands[] = {
+        {"update", nk_cmd_update, "update [options] ID",
+         "change the resource limits of a container"},
+        {"pause", cmd_pause, "pause ID", "freeze every process of a container"},
+        {"resume", cmd_resume, "resume ID", "thaw a paused container"},
+        {"ps", cmd_ps, "ps [--format table|json] ID", "list the processes of a container"},
+        {"events", nk_cmd_events, "events [--stats] [--interval D] ID",
+         "print container events (OOM) and resource statistics as JSON"},
+        {"info", nk_cmd_info, "info [--format table|json]",
+         "show the host as nook sees it: cgroups, namespaces, kernel features"},
         {0},
 };

@@ -177,7 +177,7 @@ int nk_image_tag(struct nk_store *s, const char *src, const char *dst, nk_error 
         bool had_digest = r.digest != NULL;
         nk_ref_clear(&r);
         if (had_digest)
-                return nk_error_set(err, EINVAL, "tag `%s`: a tag cannot contain a digest", dst);
+                return nk_error_set(err, 0, "tag `%s`: a tag cannot contain a digest", dst);
         if (!key)
                 return nk_error_set(err, ENOMEM, "tag %s", dst);
         struct nk_image img;

@@ -44,7 +44,8 @@ static void count_blobs(struct nk_store *s, json_t *used, struct nk_df_row *row)
                 if (de->d_name[0] == '.' || fstatat(s->blobs, de->d_name, &st, 0) < 0)
                         continue;
                 char digest[80];
-                snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
+                if (!nk_store_name_digest(de->d_name, digest))
+                        continue;
                 row->total++;
                 row->size += (uint64_t)st.st_size;
                 if (json_object_get(used, digest))

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "engine/jsonutil.h"
 #include "util/error.h"
 
 struct nk_store;
@@ -17,6 +18,11 @@ struct nk_store;
  * busybox image). */
 int nk_engine_open(const char *root, struct nk_store **out, nk_error **err);
 void nk_engine_close(struct nk_store *s);
+static inline void nk_engine_closep(struct nk_store **s)
+{
+        if (*s)
+                nk_engine_close(*s);
+}
 
 /* ---- root filesystems (for the runtime) -------------------------------- */
 

@@ -74,7 +74,8 @@ static int sweep_blobs(struct nk_store *s, struct marks *m, struct nk_gc_stats *
         struct dirent *de;
         while ((de = readdir(d))) {
                 char digest[80];
-                snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
+                if (!nk_store_name_digest(de->d_name, digest))
+                        continue;
                 struct stat sb;
                 if (de->d_name[0] == '.' || json_object_get(m->blobs, digest))
                         continue;
@@ -104,7 +105,8 @@ static int sweep_layers(struct nk_store *s, struct marks *m, struct nk_gc_stats 
         struct dirent *de;
         while ((de = readdir(d))) {
                 char digest[80];
-                snprintf(digest, sizeof(digest), "sha256:%s", de->d_name);
+                if (!nk_store_name_digest(de->d_name, digest))
+                        continue;
                 if (de->d_name[0] == '.' || json_object_get(m->layers, digest))
                         continue;
                 int64_t sz = nk_store_layer_size(s, digest);
@@ -213,7 +215,7 @@ int nk_image_remove(struct nk_store *s, const char *ref, bool force, char ***rem
             names_to_remove(names, &img, ref, &keys, err) < 0)
                 goto out;
         if (!force && in_use_after(names, containers, keys, img.manifest_digest)) {
-                nk_error_set(err, EBUSY, "image `%s` is used by a container (use -f to remove "
+                nk_error_set(err, 0, "image `%s` is used by a container (use -f to remove "
                              "the name anyway)", ref);
                 goto out;
         }

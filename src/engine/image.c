@@ -55,7 +55,7 @@ int nk_image_read(struct nk_store *s, const char *manifest_digest, struct nk_ima
         }
         if (img->config.n_diff_ids != img->manifest.n_layers) {
                 nk_image_clear(img);
-                return nk_error_set(err, EINVAL, "image %s: %zu layers but %zu diff_ids in the "
+                return nk_error_set(err, 0, "image %s: %zu layers but %zu diff_ids in the "
                                     "config", manifest_digest, img->manifest.n_layers,
                                     img->config.n_diff_ids);
         }
@@ -84,7 +84,7 @@ static int find_by_id(json_t *names, const char *ref, char **key_out, nk_error *
                 if (!hit)
                         continue;
                 if (found && !streq(found_cfg, cfg))
-                        return nk_error_set(err, EINVAL, "image id `%s` is ambiguous", ref);
+                        return nk_error_set(err, 0, "image id `%s` is ambiguous", ref);
                 found = key;
                 found_cfg = cfg;
         }
@@ -130,8 +130,7 @@ static int lookup(json_t *names, const char *ref, char **key_out, nk_error **err
                 return find_by_id(names, ref, key_out, err);
         }
         if (perr) {
-                *err = perr;
-                return -1;
+                return nk_error_pass(err, perr);
         }
         return 0;
 }
@@ -160,7 +159,7 @@ int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_
                         json_t *rec = json_object_get(names, key);
                         const char *man = json_string_value(json_object_get(rec, "manifest"));
                         if (!man)
-                                return nk_error_set(err, EINVAL, "image %s: no manifest in "
+                                return nk_error_set(err, 0, "image %s: no manifest in "
                                                     "its record", key);
                         if (nk_image_read(s, man, img, err) < 0)
                                 return nk_error_wrap(err, "image %s", key);
@@ -173,7 +172,7 @@ int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_
                 if (nk_busybox_create(s, err) < 0)
                         return -1;
         }
-        return nk_error_set(err, ENOENT, "image `%s` is not in the store (nook pull it first)",
+        return nk_error_set(err, 0, "image `%s` is not in the store (nook pull it first)",
                             ref);
 }
 
@@ -207,35 +206,47 @@ static int put_json_blob(struct nk_txn *t, json_t *v, char digest[NK_DIGEST_LEN 
         return nk_txn_put_blob(t, text, *len, NULL, digest, err);
 }
 
-int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *layers,
-                   size_t n, const char *key, char manifest_out[NK_DIGEST_LEN + 1],
-                   nk_error **err)
+int nk_image_build_from(struct nk_txn *t, const char *config_digest, int64_t config_size,
+                        const struct nk_new_layer *layers, size_t n, const char *key,
+                        char manifest_out[NK_DIGEST_LEN + 1], nk_error **err)
 {
-        json_t *ids = json_array(), *ldesc = json_array();
-        _cleanup_jansson_ json_t *manifest = json_pack("{s:i,s:s,s:o}", "schemaVersion", 2,
+        json_t *ldesc = json_array();
+        _cleanup_jansson_ json_t *manifest = json_pack("{s:i,s:s,s:o,s:o}", "schemaVersion", 2,
                                                        "mediaType", NK_MT_OCI_MANIFEST,
+                                                       "config", descriptor_json(NK_MT_OCI_CONFIG,
+                                                                                 config_digest,
+                                                                                 config_size),
                                                        "layers", ldesc);
-        if (!ids || !manifest)
-                return json_decref(ids), nk_error_set(err, ENOMEM, "build image");
-        for (size_t i = 0; i < n; i++) {
-                json_array_append_new(ids, json_string(layers[i].diff_id));
+        if (!manifest)
+                return nk_error_set(err, ENOMEM, "build image");
+        for (size_t i = 0; i < n; i++)
                 json_array_append_new(ldesc, descriptor_json(layers[i].media_type,
                                                              layers[i].digest, layers[i].size));
-        }
-        json_object_set_new(config, "rootfs", json_pack("{s:s,s:o}", "type", "layers",
-                                                        "diff_ids", ids));
-        char cdigest[NK_DIGEST_LEN + 1];
-        size_t clen, mlen;
-        if (put_json_blob(t, config, cdigest, &clen, err) < 0)
-                return -1;
-        json_object_set_new(manifest, "config", descriptor_json(NK_MT_OCI_CONFIG, cdigest,
-                                                                (int64_t)clen));
+        size_t mlen;
         if (put_json_blob(t, manifest, manifest_out, &mlen, err) < 0)
                 return -1;
         for (size_t i = 0; i < n; i++)
                 if (nk_txn_layer(t, layers[i].digest, layers[i].diff_id, err) < 0)
                         return -1;
-        return key ? nk_txn_set_name(t, key, manifest_out, cdigest, err) : 0;
+        return key ? nk_txn_set_name(t, key, manifest_out, config_digest, err) : 0;
+}
+
+int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *layers,
+                   size_t n, const char *key, char manifest_out[NK_DIGEST_LEN + 1],
+                   nk_error **err)
+{
+        json_t *ids = json_array();
+        if (!ids)
+                return nk_error_set(err, ENOMEM, "build image");
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(ids, json_string(layers[i].diff_id));
+        json_object_set_new(config, "rootfs", json_pack("{s:s,s:o}", "type", "layers",
+                                                        "diff_ids", ids));
+        char cdigest[NK_DIGEST_LEN + 1];
+        size_t clen;
+        if (put_json_blob(t, config, cdigest, &clen, err) < 0)
+                return -1;
+        return nk_image_build_from(t, cdigest, (int64_t)clen, layers, n, key, manifest_out, err);
 }
 
 int nk_store_containers(struct nk_store *s, json_t **out, nk_error **err)

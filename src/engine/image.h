@@ -35,6 +35,10 @@ struct nk_new_layer {
 int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *layers,
                    size_t n, const char *key, char manifest_out[NK_DIGEST_LEN + 1],
                    nk_error **err);
+/* The same around an already staged config blob. */
+int nk_image_build_from(struct nk_txn *t, const char *config_digest, int64_t config_size,
+                        const struct nk_new_layer *layers, size_t n, const char *key,
+                        char manifest_out[NK_DIGEST_LEN + 1], nk_error **err);
 /* A minimal image config for this machine, with PATH set. */
 json_t *nk_image_default_config(const char *cmd);
 

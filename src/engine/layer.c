@@ -1,4 +1,5 @@
 #include "engine/layer.h"
+#include "engine/jsonutil.h"
 #include "engine/layer_pipe.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -46,7 +47,7 @@ int nk_tar_clean_path(const char *name, char **out, nk_error **err)
                 const char *end = strchrnul(p, '/');
                 size_t cl = (size_t)(end - p);
                 if (cl == 2 && p[0] == '.' && p[1] == '.')
-                        return nk_error_set(err, EPERM, "entry `%s`: path contains `..`", name);
+                        return nk_error_set(err, 0, "entry `%s`: path contains `..`", name);
                 if (cl > 0 && !(cl == 1 && p[0] == '.')) {
                         if (len > 0)
                                 res[len++] = '/';
@@ -88,7 +89,7 @@ static int walk_dir(struct xt *x, const char *rel, size_t rel_len, bool create, 
                         int e = errno;
                         struct stat st;
                         if (fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-                                return nk_error_set(err, ELOOP,
+                                return nk_error_set(err, 0,
                                                     "entry `%s`: parent `%.*s` is a symlink",
                                                     x->name, (int)j, rel);
                         return nk_error_set(err, e, "entry `%s`: open parent `%.*s`", x->name,
@@ -154,7 +155,7 @@ static int make_room(struct xt *x, int pfd, const char *leaf, bool want_dir, boo
                 return 0;
         }
         if (want_dir && S_ISLNK(st.st_mode))
-                return nk_error_set(err, EEXIST,
+                return nk_error_set(err, 0,
                                     "entry `%s`: a directory would replace a symlink", x->name);
         if (S_ISDIR(st.st_mode)) {
                 if (unlinkat(pfd, leaf, AT_REMOVEDIR) < 0)
@@ -337,7 +338,7 @@ static int do_symlink(struct xt *x, struct archive_entry *e, int pfd, const char
         const char *target = archive_entry_symlink(e);
         bool is_dir;
         if (!target || !*target)
-                return nk_error_set(err, EINVAL, "entry `%s`: symlink without target", x->name);
+                return nk_error_set(err, 0, "entry `%s`: symlink without target", x->name);
         if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
                 return -1;
         if (symlinkat(target, pfd, leaf) < 0)
@@ -365,17 +366,26 @@ static int do_hardlink(struct xt *x, const char *raw_target, int pfd, const char
         if (nk_tar_clean_path(raw_target, &target, err) < 0)
                 return nk_error_wrap(err, "entry `%s`: hardlink target", x->name);
         if (streq(target, path) || *target == '\0')
-                return nk_error_set(err, EINVAL, "entry `%s`: hardlink to itself or the root",
+                return nk_error_set(err, 0, "entry `%s`: hardlink to itself or the root",
                                     x->name);
         const char *slash = strrchr(target, '/');
         const char *tleaf = slash ? slash + 1 : target;
+        nk_error *werr = NULL;
         _cleanup_close_ int tfd = walk_dir(x, target, slash ? (size_t)(slash - target) : 0,
-                                           false, err);
-        if (tfd < 0)
-                return nk_error_wrap(err, "hardlink target `%s`", raw_target);
+                                           false, &werr);
+        if (tfd < 0) {
+                bool absent = werr->errno_ == ENOENT;
+                if (!absent) {
+                        nk_error_pass(err, werr);
+                        return nk_error_wrap(err, "hardlink target `%s`", raw_target);
+                }
+                nk_error_free(werr);
+                return nk_error_set(err, 0, "entry `%s`: hardlink target `%s` is not a file in "
+                                    "the layer", x->name, raw_target);
+        }
         struct stat st;
         if (fstatat(tfd, tleaf, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
-                return nk_error_set(err, S_ISDIR(st.st_mode) ? EPERM : errno,
+                return nk_error_set(err, S_ISDIR(st.st_mode) ? 0 : errno,
                                     "entry `%s`: hardlink target `%s` is not a file in the layer",
                                     x->name, raw_target);
         bool is_dir;
@@ -401,7 +411,7 @@ static int do_whiteout(struct xt *x, int pfd, const char *leaf, nk_error **err)
                 return 0; /* aufs bookkeeping (.wh..wh.plnk ...), meaningless here */
         const char *name = leaf + 4;
         if (!*name || streq(name, ".") || streq(name, ".."))
-                return nk_error_set(err, EINVAL, "entry `%s`: invalid whiteout", x->name);
+                return nk_error_set(err, 0, "entry `%s`: invalid whiteout", x->name);
         struct stat st;
         /* A whiteout hides lower layers only: content of this same layer
          * under that name stays. */
@@ -421,7 +431,7 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
         mode_t type = archive_entry_filetype(e);
         if (*path == '\0') {
                 if (hl || type != AE_IFDIR)
-                        return nk_error_set(err, EINVAL, "entry `%s`: the layer root must be a "
+                        return nk_error_set(err, 0, "entry `%s`: the layer root must be a "
                                             "directory", x->name);
                 return do_dir(x, e, path, -1, path, err);
         }
@@ -442,7 +452,7 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
         case AE_IFIFO: return do_node(x, e, pfd, leaf, err);
         case AE_IFSOCK: return 0; /* sockets are not archived content */
         default:
-                return nk_error_set(err, EINVAL, "entry `%s`: unknown file type 0%o", x->name,
+                return nk_error_set(err, 0, "entry `%s`: unknown file type 0%o", x->name,
                                     (unsigned)type);
         }
 }
@@ -471,11 +481,11 @@ static int extract_loop(struct xt *x, nk_error **err)
                 if (r == ARCHIVE_EOF)
                         return 0;
                 if (r < ARCHIVE_WARN)
-                        return nk_error_set(err, archive_errno(x->tar) > 0 ? archive_errno(x->tar) : EIO,
+                        return nk_error_set(err, archive_errno(x->tar) > 0 ? archive_errno(x->tar) : 0,
                                             "read tar: %s", archive_error_string(x->tar));
                 x->name = archive_entry_pathname(e);
                 if (!x->name)
-                        return nk_error_set(err, EINVAL, "tar entry %llu has no readable name",
+                        return nk_error_set(err, 0, "tar entry %llu has no readable name",
                                             (unsigned long long)x->st->entries);
                 x->st->entries++;
                 if (extract_entry(x, e, err) < 0)
@@ -548,7 +558,7 @@ int nk_layer_extract(int blob_fd, int dest_fd, const char *expected_diff_id,
                 local.tar_bytes = p->total;
                 nk_sha256_final(&p->h, local.diff_id);
                 if (expected_diff_id && !streq(expected_diff_id, local.diff_id))
-                        r = nk_error_set(err, EIO, "uncompressed layer hashes to %s, the image "
+                        r = nk_error_set(err, 0, "uncompressed layer hashes to %s, the image "
                                          "config says %s", local.diff_id, expected_diff_id);
         }
         xt_free(&x);

@@ -53,7 +53,7 @@ ssize_t nk_pipe_next(struct nk_pipe *p)
                 const char *m = archive_error_string(p->raw);
                 char msg[512];
                 snprintf(msg, sizeof(msg), "decompress: %s", m ? m : "read error");
-                pipe_fail(p, archive_errno(p->raw) > 0 ? archive_errno(p->raw) : EIO, msg);
+                pipe_fail(p, archive_errno(p->raw) > 0 ? archive_errno(p->raw) : 0, msg);
                 return -1;
         }
         if (n == 0) {
@@ -65,7 +65,7 @@ ssize_t nk_pipe_next(struct nk_pipe *p)
                 char msg[128];
                 snprintf(msg, sizeof(msg), "uncompressed size exceeds the limit of %llu bytes",
                          (unsigned long long)p->limit);
-                pipe_fail(p, EFBIG, msg);
+                pipe_fail(p, 0, msg);
                 return -1;
         }
         nk_sha256_update(&p->h, p->buf, (size_t)n);

@@ -1,5 +1,6 @@
 #include "engine/manifest.h"
 #include "engine/digest.h"
+#include "engine/jsonutil.h"
 #include "util/cleanup.h"
 #include <errno.h>
 #include <stdio.h>
@@ -11,12 +12,12 @@ static json_t *load(const char *body, size_t len, const char *what, nk_error **e
         json_error_t je;
         json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
         if (!v) {
-                nk_error_set(err, EINVAL, "%s: invalid JSON at line %d: %s", what, je.line, je.text);
+                nk_error_set(err, 0, "%s: invalid JSON at line %d: %s", what, je.line, je.text);
                 return NULL;
         }
         if (!json_is_object(v)) {
                 json_decref(v);
-                nk_error_set(err, EINVAL, "%s: not a JSON object", what);
+                nk_error_set(err, 0, "%s: not a JSON object", what);
                 return NULL;
         }
         return v;
@@ -41,7 +42,7 @@ int nk_doc_kind(json_t *doc, const char *content_type, const char **media_type, 
 {
         json_t *sv = json_object_get(doc, "schemaVersion");
         if (json_is_integer(sv) && json_integer_value(sv) == 1)
-                return nk_error_set(err, ENOTSUP, "docker schema 1 manifests are not supported");
+                return nk_error_set(err, 0, "docker schema 1 manifests are not supported");
         const char *mt = str_field(doc, "mediaType");
         if (!mt && content_type && *content_type && !streq(content_type, "application/json") &&
             !streq(content_type, "text/plain"))
@@ -54,7 +55,7 @@ int nk_doc_kind(json_t *doc, const char *content_type, const char **media_type, 
                 return NK_DOC_INDEX;
         if (is_manifest_type(mt))
                 return NK_DOC_MANIFEST;
-        return nk_error_set(err, ENOTSUP, "manifest media type `%s` is not supported", mt);
+        return nk_error_set(err, 0, "manifest media type `%s` is not supported", mt);
 }
 
 static int parse_platform_obj(json_t *o, struct nk_platform *p, const char *path, nk_error **err)
@@ -63,7 +64,7 @@ static int parse_platform_obj(json_t *o, struct nk_platform *p, const char *path
         if (!o)
                 return 0;
         if (!json_is_object(o))
-                return nk_error_set(err, EINVAL, "%s.platform: not an object", path);
+                return nk_error_set(err, 0, "%s.platform: not an object", path);
         const char *os = str_field(o, "os"), *arch = str_field(o, "architecture");
         const char *var = str_field(o, "variant");
         snprintf(p->os, sizeof(p->os), "%s", os ? os : "");
@@ -75,16 +76,16 @@ static int parse_platform_obj(json_t *o, struct nk_platform *p, const char *path
 static int parse_descriptor(json_t *o, struct nk_descriptor *d, const char *path, nk_error **err)
 {
         if (!json_is_object(o))
-                return nk_error_set(err, EINVAL, "%s: not an object", path);
+                return nk_error_set(err, 0, "%s: not an object", path);
         const char *mt = str_field(o, "mediaType"), *dg = str_field(o, "digest");
         json_t *size = json_object_get(o, "size");
         if (!mt)
-                return nk_error_set(err, EINVAL, "%s.mediaType: missing", path);
+                return nk_error_set(err, 0, "%s.mediaType: missing", path);
         if (!nk_digest_valid(dg))
-                return nk_error_set(err, EINVAL, "%s.digest: `%s` is not a sha256 digest", path,
+                return nk_error_set(err, 0, "%s.digest: `%s` is not a sha256 digest", path,
                                     dg ? dg : "(missing)");
         if (!json_is_integer(size) || json_integer_value(size) < 0)
-                return nk_error_set(err, EINVAL, "%s.size: missing or negative", path);
+                return nk_error_set(err, 0, "%s.size: missing or negative", path);
         d->media_type = strdup(mt);
         d->digest = strdup(dg);
         d->size = json_integer_value(size);
@@ -104,7 +105,7 @@ static int parse_descriptors(json_t *arr, const char *key, struct nk_descriptor 
                              nk_error **err)
 {
         if (!json_is_array(arr))
-                return nk_error_set(err, EINVAL, "%s: missing or not an array", key);
+                return nk_error_set(err, 0, "%s: missing or not an array", key);
         size_t count = json_array_size(arr);
         struct nk_descriptor *d = calloc(count ? count : 1, sizeof(*d));
         if (!d)
@@ -147,11 +148,11 @@ static int check_manifest(struct nk_manifest *m, nk_error **err)
 {
         const char *cmt = m->config.media_type;
         if (!streq(cmt, NK_MT_OCI_CONFIG) && !streq(cmt, NK_MT_DOCKER_CONFIG))
-                return nk_error_set(err, ENOTSUP, "manifest: config.mediaType `%s` is not an "
+                return nk_error_set(err, 0, "manifest: config.mediaType `%s` is not an "
                                     "image config", cmt);
         for (size_t i = 0; i < m->n_layers; i++)
                 if (!nk_layer_media_supported(m->layers[i].media_type))
-                        return nk_error_set(err, ENOTSUP, "manifest: layers[%zu].mediaType `%s` "
+                        return nk_error_set(err, 0, "manifest: layers[%zu].mediaType `%s` "
                                             "is not supported", i, m->layers[i].media_type);
         return 0;
 }
@@ -167,7 +168,7 @@ int nk_manifest_parse(const char *body, size_t len, const char *content_type,
         if (kind < 0)
                 return -1;
         if (kind != NK_DOC_MANIFEST)
-                return nk_error_set(err, EINVAL, "expected an image manifest, got `%s`", mt);
+                return nk_error_set(err, 0, "expected an image manifest, got `%s`", mt);
         memset(m, 0, sizeof(*m));
         m->media_type = strdup(mt);
         if (!m->media_type ||
@@ -202,7 +203,7 @@ int nk_index_parse(const char *body, size_t len, const char *content_type, struc
         if (kind < 0)
                 return -1;
         if (kind != NK_DOC_INDEX)
-                return nk_error_set(err, EINVAL, "expected an image index, got `%s`", mt);
+                return nk_error_set(err, 0, "expected an image index, got `%s`", mt);
         memset(ix, 0, sizeof(*ix));
         ix->media_type = strdup(mt);
         if (!ix->media_type || parse_descriptors(json_object_get(doc, "manifests"),
@@ -228,7 +229,7 @@ static int config_diff_ids(struct nk_config *c, nk_error **err)
 {
         json_t *ids = json_object_get(json_object_get(c->root, "rootfs"), "diff_ids");
         if (!json_is_array(ids))
-                return nk_error_set(err, EINVAL, "config: rootfs.diff_ids: missing");
+                return nk_error_set(err, 0, "config: rootfs.diff_ids: missing");
         c->n_diff_ids = json_array_size(ids);
         c->diff_ids = calloc(c->n_diff_ids + 1, sizeof(char *));
         if (!c->diff_ids)
@@ -236,7 +237,7 @@ static int config_diff_ids(struct nk_config *c, nk_error **err)
         for (size_t i = 0; i < c->n_diff_ids; i++) {
                 const char *d = json_string_value(json_array_get(ids, i));
                 if (!nk_digest_valid(d))
-                        return nk_error_set(err, EINVAL, "config: rootfs.diff_ids[%zu]: `%s` is "
+                        return nk_error_set(err, 0, "config: rootfs.diff_ids[%zu]: `%s` is "
                                             "not a sha256 digest", i, d ? d : "(not a string)");
                 if (!(c->diff_ids[i] = strdup(d)))
                         return nk_error_set(err, ENOMEM, "config");
@@ -268,11 +269,11 @@ int nk_platform_parse(const char *s, struct nk_platform *p, nk_error **err)
         const char *a = strchr(s, '/');
         const char *v = a ? strchr(a + 1, '/') : NULL;
         if (!a || a == s || !a[1] || a[1] == '/' || (v && (!v[1] || strchr(v + 1, '/'))))
-                return nk_error_set(err, EINVAL, "platform `%s`: want os/arch[/variant]", s);
+                return nk_error_set(err, 0, "platform `%s`: want os/arch[/variant]", s);
         size_t osl = (size_t)(a - s), archl = v ? (size_t)(v - a - 1) : strlen(a + 1);
         if (osl >= sizeof(p->os) || archl >= sizeof(p->arch) ||
             (v && strlen(v + 1) >= sizeof(p->variant)))
-                return nk_error_set(err, EINVAL, "platform `%s`: too long", s);
+                return nk_error_set(err, 0, "platform `%s`: too long", s);
         memcpy(p->os, s, osl);
         memcpy(p->arch, a + 1, archl);
         if (v)
@@ -292,7 +293,7 @@ void nk_platform_host(struct nk_platform *p)
         snprintf(p->os, sizeof(p->os), "linux");
         if (uname(&u) < 0)
                 return;
-        snprintf(p->arch, sizeof(p->arch), "%s", u.machine);
+        snprintf(p->arch, sizeof(p->arch), "%.31s", u.machine);
         for (size_t i = 0; i < ARRAY_SIZE(map); i++)
                 if (streq(u.machine, map[i].uname)) {
                         snprintf(p->arch, sizeof(p->arch), "%s", map[i].arch);
@@ -330,7 +331,7 @@ int nk_index_select(const struct nk_index *ix, const struct nk_platform *p, size
                 if (n >= sizeof(avail))
                         break;
         }
-        return nk_error_set(err, ENOENT, "no image for platform %s/%s%s%s (available: %s)",
+        return nk_error_set(err, 0, "no image for platform %s/%s%s%s (available: %s)",
                             p->os, p->arch, p->variant[0] ? "/" : "", p->variant,
                             avail[0] ? avail : "none");
 }

@@ -35,7 +35,7 @@ static int set_lower_legacy(int fsfd, char *const *lowers, size_t n, nk_error **
         for (size_t i = 0; i < n; i++)
                 len += strlen(lowers[i]) + 1;
         if (len > 4000)
-                return nk_error_set(err, E2BIG, "overlay: %zu layers do not fit in the lowerdir "
+                return nk_error_set(err, 0, "overlay: %zu layers do not fit in the lowerdir "
                                     "option on this kernel (needs Linux 6.8 for more)", n);
         _cleanup_free_ char *s = calloc(1, len);
         if (!s)
@@ -64,7 +64,7 @@ int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const ch
                       nk_error **err)
 {
         if (n == 0)
-                return nk_error_set(err, EINVAL, "overlay: no lower layer");
+                return nk_error_set(err, 0, "overlay: no lower layer");
         _cleanup_close_ int fsfd = nk_fsopen("overlay", FSOPEN_CLOEXEC);
         if (fsfd < 0)
                 return nk_error_set(err, errno, "fsopen overlay");

@@ -54,14 +54,29 @@ static bool valid_path(const char *p)
         }
 }
 
+/* host[:port]: dot-separated alphanumeric labels (inner '-' allowed) or a
+ * bracketed IPv6 address; the port is digits. */
 static bool valid_domain(const char *d)
 {
-        if (!*d)
-                return false;
-        for (const char *p = d; *p; p++)
-                if (!isalnum((unsigned char)*p) && !strchr(".-:[]_", *p))
+        const char *port = NULL;
+        if (d[0] == '[') {
+                const char *end = strchr(d, ']');
+                if (!end || end == d + 1 || strspn(d + 1, "0123456789abcdefABCDEF:") !=
+                                                   (size_t)(end - d - 1))
                         return false;
-        return true;
+                port = end[1] == ':' ? end + 2 : end[1] ? "" : NULL;
+        } else {
+                size_t hl = strcspn(d, ":");
+                if (hl == 0 || d[0] == '.' || d[0] == '-' || d[hl - 1] == '.' || d[hl - 1] == '-')
+                        return false;
+                for (size_t i = 0; i < hl; i++)
+                        if (!isalnum((unsigned char)d[i]) && d[i] != '.' && d[i] != '-')
+                                return false;
+                if (strstr(d, ".."))
+                        return false;
+                port = d[hl] == ':' ? d + hl + 1 : NULL;
+        }
+        return !port || (*port && strspn(port, "0123456789") == strlen(port));
 }
 
 static bool valid_tag(const char *t)
@@ -114,34 +129,42 @@ static int set_domain_path(struct nk_ref *r, const char *name)
         return r->domain ? 0 : -1;
 }
 
+static int parse_into(const char *s, char *copy, struct nk_ref *out, nk_error **err)
+{
+        char *at = strchr(copy, '@');
+        if (at) {
+                *at = '\0';
+                if (!nk_digest_valid(at + 1))
+                        return nk_error_set(err, 0, "reference `%s`: invalid digest `%s` "
+                                            "(want sha256:<64 hex>)", s, at + 1);
+                if (!(out->digest = strdup(at + 1)))
+                        return nk_error_set(err, ENOMEM, "reference `%s`", s);
+        }
+        char *tag;
+        split_tag(copy, &tag);
+        if (tag && !valid_tag(tag))
+                return nk_error_set(err, 0, "reference `%s`: invalid tag `%s`", s, tag);
+        if (set_domain_path(out, copy) < 0)
+                return nk_error_set(err, ENOMEM, "reference `%s`", s);
+        if (!valid_domain(out->domain) || !valid_path(out->path))
+                return nk_error_set(err, 0, "invalid reference `%s` (repository names are "
+                                    "lowercase: [domain/]name[:tag][@digest])", s);
+        out->tag = tag ? strdup(tag) : out->digest ? NULL : strdup("latest");
+        if (!out->tag && !out->digest)
+                return nk_error_set(err, ENOMEM, "reference `%s`", s);
+        return 0;
+}
+
 int nk_ref_parse(const char *s, struct nk_ref *r, nk_error **err)
 {
         struct nk_ref out = {0};
         _cleanup_free_ char *copy = strdup(s);
         if (!copy)
                 return nk_error_set(err, ENOMEM, "reference `%s`", s);
-        char *at = strchr(copy, '@');
-        if (at) {
-                *at = '\0';
-                if (!nk_digest_valid(at + 1))
-                        return nk_error_set(err, EINVAL, "reference `%s`: invalid digest `%s` "
-                                            "(want sha256:<64 hex>)", s, at + 1);
-                out.digest = strdup(at + 1);
-        }
-        char *tag;
-        split_tag(copy, &tag);
-        if (tag && !valid_tag(tag))
-                return nk_error_set(err, EINVAL, "reference `%s`: invalid tag `%s`", s, tag);
-        if (set_domain_path(&out, copy) < 0) {
+        if (parse_into(s, copy, &out, err) < 0) {
                 nk_ref_clear(&out);
-                return nk_error_set(err, ENOMEM, "reference `%s`", s);
+                return -1;
         }
-        if (!valid_domain(out.domain) || !valid_path(out.path)) {
-                nk_ref_clear(&out);
-                return nk_error_set(err, EINVAL, "invalid reference `%s` (repository names are "
-                                    "lowercase: [domain/]name[:tag][@digest])", s);
-        }
-        out.tag = tag ? strdup(tag) : out.digest ? NULL : strdup("latest");
         *r = out;
         return 0;
 }

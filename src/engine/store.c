@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,7 +94,7 @@ bool nk_store_blob_exists(struct nk_store *s, const char *digest)
 int nk_store_blob_open(struct nk_store *s, const char *digest, nk_error **err)
 {
         if (!nk_digest_valid(digest))
-                return nk_error_set(err, EINVAL, "invalid digest `%s`", digest);
+                return nk_error_set(err, 0, "invalid digest `%s`", digest);
         int fd = openat(s->blobs, nk_digest_hex(digest), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return nk_error_set(err, errno, "blob %s", digest);
@@ -113,12 +114,12 @@ int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char 
                        size_t *len, nk_error **err)
 {
         if (!nk_digest_valid(digest))
-                return nk_error_set(err, EINVAL, "invalid digest `%s`", digest);
+                return nk_error_set(err, 0, "invalid digest `%s`", digest);
         int64_t size = nk_store_blob_size(s, digest);
         if (size < 0)
-                return nk_error_set(err, ENOENT, "blob %s is not in the store", digest);
+                return nk_error_set(err, 0, "blob %s is not in the store", digest);
         if ((uint64_t)size > max)
-                return nk_error_set(err, EFBIG, "blob %s: %lld bytes, more than %zu", digest,
+                return nk_error_set(err, 0, "blob %s: %lld bytes, more than %zu", digest,
                                     (long long)size, max);
         _cleanup_free_ char *buf = NULL;
         size_t n = 0;
@@ -128,7 +129,7 @@ int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char 
         if (nk_sha256_of(buf, n, got, err) < 0)
                 return -1;
         if (!streq(got, digest))
-                return nk_error_set(err, EIO, "blob %s is corrupt (content hashes to %s)",
+                return nk_error_set(err, 0, "blob %s is corrupt (content hashes to %s)",
                                     digest, got);
         *out = TAKE_PTR(buf);
         if (len)
@@ -219,7 +220,7 @@ int nk_store_names_read(struct nk_store *s, json_t **out, nk_error **err)
         nk_error *e = NULL;
         if (nk_store_read_json(s->dfd, "repositories.json", &v, &e) < 0) {
                 if (e->errno_ != ENOENT) {
-                        *err = e;
+                        nk_error_pass(err, e);
                         return nk_error_wrap(err, "store `%s`", s->root);
                 }
                 nk_error_free(e);
@@ -246,4 +247,13 @@ int nk_store_names_edit(struct nk_store *s, nk_names_edit_fn fn, void *data, nk_
         if (nk_store_names_read(s, &names, err) < 0 || fn(names, data, err) < 0)
                 return -1;
         return nk_store_write_json(s->dfd, "repositories.json", names, err);
+}
+
+bool nk_store_name_digest(const char *name, char out[80])
+{
+        if (strlen(name) != 64)
+                return false;
+        memcpy(out, "sha256:", 7);
+        memcpy(out + 7, name, 65);
+        return nk_digest_valid(out);
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "engine/jsonutil.h"
 #include "util/error.h"
 
 struct nk_store {
@@ -29,12 +30,9 @@ struct nk_store {
         int lock_mode;  /* 0, LOCK_SH or LOCK_EX */
 };
 
-static inline void nk_json_decrefp(json_t **j)
-{
-        if (*j)
-                json_decref(*j);
-}
-#define _cleanup_jansson_ __attribute__((cleanup(nk_json_decrefp)))
+/* A directory entry of blobs/sha256 or layers/ as a digest: false when the
+ * name is not 64 hex digits (staging files, strays). */
+bool nk_store_name_digest(const char *name, char out[80]);
 
 /* Open (creating when absent) the store at root. */
 int nk_store_open(const char *root, struct nk_store **out, nk_error **err);

@@ -80,9 +80,11 @@ static int stage_blob(struct nk_txn *t, const char *digest, int fd, char *tmp_na
 {
         pthread_mutex_lock(&t->mu);
         int r = 0;
-        if (staged_blob(t, digest) || nk_store_blob_exists(t->s, digest)) {
+        struct nk_staged_blob *prev = staged_blob(t, digest);
+        if (prev || nk_store_blob_exists(t->s, digest)) {
                 close(fd);
-                if (tmp_name && !keep)
+                bool same = prev && prev->tmp_name && tmp_name && streq(prev->tmp_name, tmp_name);
+                if (tmp_name && !keep && !same)
                         unlinkat(t->s->tmp, tmp_name, 0);
                 free(tmp_name);
                 goto out;
@@ -157,7 +159,7 @@ int nk_blob_writer_finish(struct nk_txn *t, struct nk_blob_writer *w, const char
         nk_sha256_final(&w->h, d);
         if (expected && !streq(d, expected)) {
                 nk_blob_writer_abort(w);
-                return nk_error_set(err, EIO, "blob content hashes to %s, expected %s", d,
+                return nk_error_set(err, 0, "blob content hashes to %s, expected %s", d,
                                     expected);
         }
         if (fsync(w->fd) < 0) {
@@ -219,7 +221,7 @@ int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **ou
         if (fstat(fd, &st) < 0)
                 return nk_error_set(err, errno, "blob %s", digest);
         if ((uint64_t)st.st_size > max)
-                return nk_error_set(err, EFBIG, "blob %s: %lld bytes, more than %zu", digest,
+                return nk_error_set(err, 0, "blob %s: %lld bytes, more than %zu", digest,
                                     (long long)st.st_size, max);
         size_t n = (size_t)st.st_size;
         _cleanup_free_ char *buf = malloc(n + 1);
@@ -238,7 +240,7 @@ int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **ou
         if (nk_sha256_of(buf, n, got, err) < 0)
                 return -1;
         if (!streq(got, digest))
-                return nk_error_set(err, EIO, "blob %s is corrupt (content hashes to %s)",
+                return nk_error_set(err, 0, "blob %s is corrupt (content hashes to %s)",
                                     digest, got);
         *out = TAKE_PTR(buf);
         if (len)
@@ -304,7 +306,7 @@ out:
 int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_error **err)
 {
         if (!nk_digest_valid(diff_id))
-                return nk_error_set(err, EINVAL, "invalid diff-id `%s`", diff_id);
+                return nk_error_set(err, 0, "invalid diff-id `%s`", diff_id);
         if (layer_present(t, diff_id))
                 return 0;
         char *name = NULL;
@@ -342,7 +344,14 @@ static int commit_blob(struct nk_txn *t, struct nk_staged_blob *b, nk_error **er
         const char *hex = nk_digest_hex(b->digest);
         int r;
         if (b->tmp_name) {
-                r = renameat(t->s->tmp, b->tmp_name, t->s->blobs, hex);
+                /* link + unlink, not rename: a concurrent pull may have staged
+                 * the same verified file and committed it already. */
+                r = linkat(t->s->tmp, b->tmp_name, t->s->blobs, hex, 0);
+                if (r < 0 && (errno == EEXIST ||
+                              (errno == ENOENT && nk_store_blob_exists(t->s, b->digest))))
+                        r = 0;
+                if (r == 0)
+                        (void)unlinkat(t->s->tmp, b->tmp_name, 0);
         } else {
                 char proc[64];
                 snprintf(proc, sizeof(proc), "/proc/self/fd/%d", b->fd);

@@ -124,9 +124,11 @@ int nk_caps_plan(const struct nk_process *p, bool with_seccomp, uint64_t have, i
         uint64_t amb_ok = pl.permitted & pl.inheritable;
         if (pl.ambient & ~amb_ok) {
                 char name[48];
-                nk_warn("process.capabilities.ambient: %s is not both permitted and "
-                        "inheritable, ignored", cap_name(lowest_cap(pl.ambient & ~amb_ok), name,
-                                                         sizeof name));
+                /* Debug only: `runc spec` writes ambient without
+                 * inheritable, so this is the common case. */
+                nk_debug("process.capabilities.ambient: %s is not both permitted and "
+                         "inheritable, ignored", cap_name(lowest_cap(pl.ambient & ~amb_ok), name,
+                                                          sizeof name));
                 pl.ambient &= amb_ok;
         }
         pl.keep_admin = with_seccomp && !p->no_new_privileges &&

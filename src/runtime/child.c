@@ -107,14 +107,15 @@ static int setup_console_child(struct nk_child_ctx *c, nk_error **err)
 static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
 {
         const struct nk_process *p = &c->spec->process;
+        /* The cwd is made as root, before process.user.umask applies (like
+         * runc), so a non-root user can start in a directory the image
+         * lacks; it is entered after the user switch. */
+        if (nk_mkdir_p(p->cwd, 0755, err) < 0)
+                return nk_error_wrap(err, "process.cwd");
         if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
                 return -1;
         if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0)
                 return -1;
-        /* The cwd is made as root (like runc) so a non-root user can start
-         * in a directory the image lacks; it is entered after the switch. */
-        if (nk_mkdir_p(p->cwd, 0755, err) < 0)
-                return nk_error_wrap(err, "process.cwd");
         c->exec_path = nk_process_find_exec(p, err);
         return c->exec_path ? 0 : -1;
 }

@@ -343,7 +343,8 @@ static int create_steps(struct creation *cr, nk_error **err)
 {
         if (nk_state_check_id(cr->o->id, err) < 0 || load_bundle(cr, err) < 0)
                 return -1;
-        if (nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
+        if (nk_lsm_check(cr->spec, err) < 0 ||
+            nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
             nk_ns_open_joined(cr->spec, &cr->ns, err) < 0)
                 return -1;
         if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 ||
@@ -574,8 +575,9 @@ static int delete_locked(const char *root, struct nk_state *st, bool force, nk_e
                 return nk_error_set(err, EBUSY,
                                     "container `%s` is %s: stop it first or use --force",
                                     st->id, nk_status_name(status));
-        if (status != NK_STATUS_STOPPED && stop_init(st, err) < 0)
-                return -1;
+        /* The cgroup first: destroy kills every process in it, thawing a
+         * paused container (a task frozen by the v1 freezer does not die of
+         * SIGKILL until thawed). */
         if (st->cgroup_path) {
                 struct nk_cgroup *cg = NULL;
                 int r = nk_cgroup_open(st->cgroup_path, &cg, err);
@@ -585,6 +587,8 @@ static int delete_locked(const char *root, struct nk_state *st, bool force, nk_e
                 if (r < 0)
                         return -1;
         }
+        if (status != NK_STATUS_STOPPED && stop_init(st, err) < 0)
+                return -1;
         run_poststop(root, st);
         _cleanup_free_ char *dir = NULL;
         if (nk_state_dir(root, st->id, &dir, err) < 0)

@@ -22,8 +22,8 @@ static json_t *caps_list(void)
                 if (!name)
                         continue;
                 char up[64];
-                int n = snprintf(up, sizeof up, "CAP_%s", name);
-                for (int i = 4; i < n; i++)
+                int n = snprintf(up, sizeof up, "%s", name); /* "cap_chown" */
+                for (int i = 0; i < n; i++)
                         if (up[i] >= 'a' && up[i] <= 'z')
                                 up[i] = (char)(up[i] - 'a' + 'A');
                 cap_free(name);

@@ -7,12 +7,14 @@
  * a fresh filesystem): a destination swapped for a symlink to a host path
  * resolves inside the rootfs, so no mount lands outside it
  * (CVE-2019-16884, CVE-2021-30465). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -561,28 +563,135 @@ static int run_fallback(struct nk_rexec *x, const struct nk_rop *op, nk_error **
         return run_bind(x, &b, err);
 }
 
+/* ---- tmpcopyup: what the directory held, copied into the new tmpfs ---- */
+
+static int copy_tree(int src, int dst, const char *path, nk_error **err);
+
+static int copy_file(int src, int dst, const char *name, const struct stat *st)
+{
+        _cleanup_close_ int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                                                 O_CLOEXEC, st->st_mode & 07777);
+        if (in < 0 || out < 0)
+                return -1;
+        for (;;) {
+                ssize_t n = sendfile(out, in, NULL, 1 << 20);
+                if (n < 0 && errno != EINTR)
+                        return -1;
+                if (n == 0)
+                        return 0;
+        }
+}
+
+static int copy_entry(int src, int dst, const char *name, const char *path, nk_error **err)
+{
+        struct stat st;
+        char target[4096];
+        ssize_t n;
+        if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return nk_error_set(err, errno, "copy up %s/%s", path, name);
+        int r;
+        if (S_ISDIR(st.st_mode)) {
+                _cleanup_free_ char *sub = NULL;
+                if (mkdirat(dst, name, st.st_mode & 07777) < 0)
+                        return nk_error_set(err, errno, "copy up %s/%s", path, name);
+                _cleanup_close_ int s = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                                                O_CLOEXEC);
+                _cleanup_close_ int d = openat(dst, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+                                                                O_CLOEXEC);
+                if (s < 0 || d < 0 || asprintf(&sub, "%s/%s", path, name) < 0)
+                        return nk_error_set(err, errno, "copy up %s/%s", path, name);
+                r = copy_tree(s, d, sub, err);
+                if (r < 0)
+                        return -1;
+        } else if (S_ISREG(st.st_mode)) {
+                r = copy_file(src, dst, name, &st);
+        } else if (S_ISLNK(st.st_mode)) {
+                n = readlinkat(src, name, target, sizeof(target) - 1);
+                r = n < 0 ? -1 : (target[n] = '\0', symlinkat(target, dst, name));
+        } else {
+                r = mknodat(dst, name, st.st_mode, st.st_rdev);
+        }
+        /* chown first: it drops set-id bits that the chmod then restores. */
+        if (r < 0 || fchownat(dst, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+            (!S_ISLNK(st.st_mode) && fchmodat(dst, name, st.st_mode & 07777, 0) < 0))
+                return nk_error_set(err, errno, "copy up %s/%s", path, name);
+        return 0;
+}
+
+static int copy_tree(int src, int dst, const char *path, nk_error **err)
+{
+        int fd = fcntl(src, F_DUPFD_CLOEXEC, 3);
+        _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return nk_error_set(err, errno, "copy up %s", path);
+        }
+        struct dirent *de;
+        while ((errno = 0, de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (copy_entry(src, dst, de->d_name, path, err) < 0)
+                        return -1;
+        }
+        return errno ? nk_error_set(err, errno, "copy up %s: read directory", path) : 0;
+}
+
+/* The directory below the mount, readable, taken before the mount hides it. */
+static int open_lower(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+        int fd = nk_openat2(x->rootfd, op->dest, &how, sizeof(how));
+        if (fd < 0)
+                return nk_error_set(err, errno, "mount %s on %s: open for copy up", op->fstype,
+                                    op->dest);
+        return fd;
+}
+
+/* After mounting: flags mount(2) cannot set (recursive ones, propagation)
+ * and the copy up, on the new mount reached again from the root (dst is
+ * the directory below it). */
+static int finish_fresh(struct nk_rexec *x, const struct nk_rop *op, int lower, nk_error **err)
+{
+        if (!(op->rattr_set | op->rattr_clr) && !(op->propagation & NK_MS_PROPAGATION) &&
+            lower < 0)
+                return 0;
+        _cleanup_close_ int top = nk_root_open(x->rootfd, op->dest, false, false, err);
+        if (top < 0)
+                return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
+        if (lower >= 0 && copy_tree(lower, top, op->dest, err) < 0)
+                return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
+        struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (lower >= 0 && (op->flags & MS_RDONLY) &&
+            nk_mount_setattr(top, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
+                return nk_error_set(err, errno, "mount %s on %s: make read-only", op->fstype,
+                                    op->dest);
+        if (set_attrs(top, op) < 0 || set_propagation(top, op->propagation) < 0)
+                return nk_error_set(err, errno, "mount %s on %s: set mount flags", op->fstype,
+                                    op->dest);
+        return 0;
+}
+
 static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
 {
         _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, false, err);
         if (dst < 0)
                 return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
+        _cleanup_close_ int lower = op->copyup ? open_lower(x, op, err) : -1;
+        if (op->copyup && lower < 0)
+                return -1;
         char target[64];
         snprintf(target, sizeof(target), "/proc/self/fd/%d", dst);
-        if (mount(op->source, target, op->fstype, op->flags, op->data) < 0) {
+        /* A read-only copy-up target is made read-only once filled. */
+        unsigned long flags = op->flags & ~(op->copyup ? (unsigned long)MS_RDONLY : 0UL);
+        if (mount(op->source, target, op->fstype, flags, op->data) < 0) {
                 if (errno == EPERM && op->fallback)
                         return run_fallback(x, op, err);
                 return nk_error_set(err, errno, "mount %s on %s", op->fstype, op->dest);
         }
-        if (!(op->rattr_set | op->rattr_clr) && !(op->propagation & NK_MS_PROPAGATION))
-                return 0;
-        /* dst is the directory below the new mount; reopen to reach it. */
-        _cleanup_close_ int top = nk_root_open(x->rootfd, op->dest, false, false, err);
-        if (top < 0)
-                return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
-        if (set_attrs(top, op) < 0 || set_propagation(top, op->propagation) < 0)
-                return nk_error_set(err, errno, "mount %s on %s: set mount flags", op->fstype,
-                                    op->dest);
-        return 0;
+        return finish_fresh(x, op, lower, err);
 }
 
 static int run_setattr(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)

@@ -169,6 +169,7 @@ static int plan_fresh(struct nk_rplan *plan, const struct nk_mount *m, const cha
         if (!op || dup_opt(m->type, &op->fstype) < 0 || dup_opt(m->data, &op->data) < 0)
                 return nk_error_set(err, ENOMEM, "rootfs plan");
         op->flags = m->flags & NK_MS_MOUNT_FLAGS;
+        op->copyup = m->tmpcopyup;
         op->propagation = m->propagation;
         op->rattr_set = m->attr_set;
         op->rattr_clr = m->attr_clr;
@@ -395,6 +396,8 @@ char *nk_rop_format(const struct nk_rop *op)
                 fputs(" rbind", f);
         if (op->copy_symlink)
                 fputs(" copy-symlink", f);
+        if (op->copyup)
+                fputs(" copyup", f);
         if (op->replace)
                 fputs(" replace", f);
         if (op->if_kcore)
@@ -434,10 +437,15 @@ static int run_plan(const struct nk_rplan *plan, struct nk_rexec *x,
                 const struct nk_rop *op = &plan->ops[i];
                 bool entering = op->kind == NK_ROP_PIVOT || op->kind == NK_ROP_CHROOT;
                 /* createContainer hooks run with every mount in place, before
-                 * pivot_root (runtime-spec config.md, "createContainer Hooks"). */
-                if (entering && opts->before_pivot &&
-                    opts->before_pivot(opts->before_pivot_data, err) < 0)
-                        return -1;
+                 * pivot_root (runtime-spec config.md, "createContainer Hooks"),
+                 * under the caller's umask. */
+                if (entering && opts->before_pivot) {
+                        mode_t ours = umask(x->caller_umask);
+                        int r = opts->before_pivot(opts->before_pivot_data, err);
+                        umask(ours);
+                        if (r < 0)
+                                return -1;
+                }
                 if (nk_log_debug_enabled()) {
                         _cleanup_free_ char *line = nk_rop_format(op);
                         nk_debug("rootfs: %s", line ? line : "?");
@@ -455,6 +463,10 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
         _cleanup_free_ char *mountinfo = NULL, *self_cgroup = NULL;
         if (!opts)
                 opts = &no_opts;
+        /* Everything below changes the mount namespace it runs in. */
+        if (!spec->ns[NK_NS_MOUNT].present)
+                return nk_error_set(err, EINVAL, "linux.namespaces: the rootfs setup needs a "
+                                    "mount namespace");
         if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
                 return -1;
         if (!opts->cgroup_path)
@@ -472,9 +484,9 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                 .have_kcore = access("/proc/kcore", F_OK) == 0,
         };
         /* Device nodes, mount points and links get exactly the modes asked for. */
-        mode_t old_umask = umask(0);
+        x.caller_umask = umask(0);
         int r = run_plan(&plan, &x, opts, err);
-        umask(old_umask);
+        umask(x.caller_umask);
         nk_closep(&x.rootfd);
         nk_closep(&x.devnull);
         nk_rplan_clear(&plan);

@@ -46,6 +46,7 @@ struct nk_rop {
         unsigned long propagation;     /* MS_SHARED|MS_SLAVE|... (| MS_REC), 0 = keep */
         bool recursive;         /* BIND: rbind */
         bool copy_symlink;      /* BIND: a symlink source is copied, not followed */
+        bool copyup;            /* MOUNT: copy what the directory held into the new fs */
         bool replace;           /* SYMLINK: remove what is there first */
         bool if_kcore;          /* SYMLINK: only when the host has /proc/kcore */
         char *fallback;         /* MOUNT: rbind this host path when the kernel refuses
@@ -96,6 +97,7 @@ struct nk_rexec {
         bool in_userns;
         bool have_kcore;
         int devnull;            /* O_PATH of the container's /dev/null (for masks), lazily */
+        mode_t caller_umask;    /* the setup runs under umask 0 */
 };
 
 /* Open `path` (absolute, inside the container) as O_PATH, resolving every

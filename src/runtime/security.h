@@ -75,8 +75,8 @@ struct nk_caps_plan {
 /* `have`: the permitted set nook's init holds now; `last_cap`: the kernel's
  * highest capability (/proc/sys/kernel/cap_last_cap). Errors name the set
  * and the capability. Ambient capabilities that are not both permitted and
- * inheritable are dropped with a warning (the kernel refuses to raise them;
- * runc and crun ignore them the same way). */
+ * inheritable are dropped with a debug log (the kernel refuses to raise
+ * them; runc and crun ignore them the same way). */
 int nk_caps_plan(const struct nk_process *p, bool with_seccomp, uint64_t have, int last_cap,
                  struct nk_caps_plan *out, nk_error **err);
 /* "CAP_CHOWN,CAP_KILL" for a mask (caller frees). */
@@ -102,6 +102,16 @@ int nk_lsm_set_keycreate_child(const struct nk_process *p, nk_error **err);
  * SELinux is on and the label is set), else a copy of data. NULL data is
  * fine. Caller frees. */
 char *nk_lsm_mount_data(const char *data, const char *mount_label);
+
+/* ---- the runtime binary (selfexe.c) ------------------------------------ */
+
+/* Commands that start container processes (create, run, exec) call this
+ * first: unless /proc/self/exe is already read-only or a sealed memfd, it
+ * re-execs nook (same argv and environment) from a read-only detached
+ * mount of its binary, or a sealed memfd copy, so a container can never
+ * write the host's nook through /proc/PID/exe (CVE-2019-5736). Returns
+ * only when nothing was needed (0) or on failure (-1). */
+int nk_seal_self_exe(char **argv, nk_error **err);
 
 /* `state_json`: the container state (OCI state object) to send with the
  * listener fd; may be NULL when there is no listener. */

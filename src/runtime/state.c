@@ -206,7 +206,7 @@ enum nk_status nk_state_status(const char *root, const struct nk_state *s)
         if (!nk_state_pid_alive(s))
                 return NK_STATUS_STOPPED;
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s/exec.fifo", root, s->id);
+        snprintf(path, sizeof path, "%s/%s/exec.sock", root, s->id);
         if (access(path, F_OK) == 0)
                 return NK_STATUS_CREATED;
         if (s->cgroup_path) {

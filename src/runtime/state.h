@@ -1,5 +1,5 @@
 /* nook — runtime state under --root: ROOT/<id>/state.json (atomic write +
- * rename), ROOT/<id>/lock (flock), ROOT/<id>/exec.fifo while `created`.
+ * rename), ROOT/<id>/lock (flock), ROOT/<id>/exec.sock while `created`.
  * The live status is derived, never trusted from the file: the init PID
  * must still be alive with the same start time, the exec fifo tells created
  * from running, and a frozen cgroup means paused. */

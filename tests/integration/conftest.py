@@ -45,6 +45,7 @@ def make_rootfs(dest, build_dir):
     for d in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "root", "home", "var",
               "usr/bin", "run"):
         os.makedirs(os.path.join(dest, d), exist_ok=True)
+    os.chmod(dest, 0o755)  # the container's "/" (mktemp made it 0700)
     os.chmod(os.path.join(dest, "tmp"), 0o1777)
     shutil.copy2(BUSYBOX, os.path.join(dest, "bin", "busybox"))
     applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
@@ -160,9 +161,17 @@ class Runtime:
         return [self.bin, "--root", self.root, *args]
 
     def run(self, *args, check=True, timeout=60, input=None, **kw):
-        """Run `nook --root R ARGS`; returns CompletedProcess (text)."""
-        p = subprocess.run(self.cmd(*args), capture_output=True, text=True, timeout=timeout,
-                           input=input, **kw)
+        """Run `nook --root R ARGS`; returns CompletedProcess (text).
+
+        Output goes through temp files, not pipes: a detached or created
+        container inherits nook's stdio and would hold a pipe open."""
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            p = subprocess.run(self.cmd(*args), stdout=out, stderr=err, text=True,
+                               timeout=timeout, input=input,
+                               **({"stdin": subprocess.DEVNULL} if input is None else {}), **kw)
+            out.seek(0)
+            err.seek(0)
+            p.stdout, p.stderr = out.read(), err.read()
         if check and p.returncode != 0:
             raise AssertionError(
                 f"nook {' '.join(args)} exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
@@ -188,11 +197,15 @@ class Runtime:
 
     def wait_status(self, cid, status, timeout=10):
         deadline = time.time() + timeout
+        last = None
         while time.time() < deadline:
-            if self.state(cid)["status"] == status:
-                return
+            p = self.run("state", cid, check=False)  # may not exist yet
+            if p.returncode == 0:
+                last = json.loads(p.stdout)
+                if last["status"] == status:
+                    return
             time.sleep(0.02)
-        raise AssertionError(f"{cid} never became {status}: {self.state(cid)}")
+        raise AssertionError(f"{cid} never became {status}: {last}")
 
     def cleanup_and_check(self):
         leaks = []

@@ -22,7 +22,7 @@ done
 i=0
 while ! grep -q hostroot /sys/bus/virtio/drivers/9pnet_virtio/virtio*/mount_tag 2>/dev/null; do
         i=$((i + 1))
-        [ $i -lt 500 ] || { ls -R /sys/bus/virtio/ >&2; cat /proc/modules >&2; fail "no 9p device hostroot"; }
+        [ $i -lt 500 ] || fail "no virtio-9p device tagged hostroot"
         usleep 10000
 done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 hostroot /lower ||
@@ -79,5 +79,4 @@ else
         done
 fi
 
-cat $r/proc/uptime > $r/run/nook-vm/boot-time
 exec switch_root $r /run/.nook-vm/busybox sh /run/.nook-vm/stage2

@@ -87,7 +87,9 @@ static long long num_or_any(json_t *v)
         return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
 }
 
-/* One rule as a block whose every failed test jumps to the block's end. */
+/* One rule as a block whose every failed test jumps to the block's end.
+ * Returns 1 when the block has no test (it decides every request, so what
+ * would follow is unreachable, which the verifier refuses), 0 otherwise. */
 static int rule_block(struct prog *p, json_t *d)
 {
         struct bpf_insn b[8];
@@ -111,6 +113,7 @@ static int rule_block(struct prog *p, json_t *d)
                 b[n++] = JNE_IMM(BPF_REG_4, (int)ma, 0);
         if (mi >= 0)
                 b[n++] = JNE_IMM(BPF_REG_5, (int)mi, 0);
+        bool unconditional = n == 0;
         b[n++] = MOV_IMM(BPF_REG_0, allow ? 1 : 0);
         b[n++] = EXIT();
         for (size_t i = 0; i < n; i++) {
@@ -119,7 +122,7 @@ static int rule_block(struct prog *p, json_t *d)
                 if (emit(p, b[i]) < 0)
                         return -1;
         }
-        return 0;
+        return unconditional;
 }
 
 int nk_cg_bpf_devices_prog(json_t *devices, struct bpf_insn **out, size_t *n, nk_error **err)
@@ -127,10 +130,11 @@ int nk_cg_bpf_devices_prog(json_t *devices, struct bpf_insn **out, size_t *n, nk
         struct prog p = {0};
         if (prologue(&p) < 0)
                 goto oom;
-        for (size_t i = json_array_size(devices); i-- > 0;)
-                if (rule_block(&p, json_array_get(devices, i)) < 0)
+        int r = 0;
+        for (size_t i = json_array_size(devices); i-- > 0 && r == 0;)
+                if ((r = rule_block(&p, json_array_get(devices, i))) < 0)
                         goto oom;
-        if (emit(&p, MOV_IMM(BPF_REG_0, 1)) < 0 || emit(&p, EXIT()) < 0)
+        if (r == 0 && (emit(&p, MOV_IMM(BPF_REG_0, 1)) < 0 || emit(&p, EXIT()) < 0))
                 goto oom;
         *out = p.v;
         *n = p.n;

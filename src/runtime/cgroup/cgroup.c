@@ -312,8 +312,9 @@ static struct nk_cg_hier *freezer_hier(struct nk_cgroup *cg)
 }
 
 /* One round: cgroup.kill where the kernel has it, else freeze (so nothing
- * forks past us), SIGKILL every pid, thaw (a frozen task dies only once it
- * runs again). Returns the number of pids seen. */
+ * forks past us) and SIGKILL every pid; then thaw, because a task frozen by
+ * the v1 freezer dies of SIGKILL only once it runs again (the v2 freezer
+ * lets fatal signals through). Returns the number of pids seen. */
 static size_t kill_round(struct nk_cgroup *cg)
 {
         _cleanup_free_ pid_t *pids = NULL;
@@ -325,23 +326,19 @@ static size_t kill_round(struct nk_cgroup *cg)
                 return 0;
         bool killed = false;
         for (size_t i = 0; i < cg->n; i++) {
-                if (!cg->h[i].mnt->v2)
-                        continue;
                 e = NULL;
-                if (nk_cg_v2_ops.kill_all(cg->h[i].dir, &e) > 0)
+                if (cg->h[i].mnt->v2 && nk_cg_v2_ops.kill_all(cg->h[i].dir, &e) > 0)
                         killed = true;
                 nk_error_free(e);
         }
-        if (killed)
-                return n;
         struct nk_cg_hier *fz = freezer_hier(cg);
         const struct nk_cg_ops *ops = fz ? nk_cg_ops_of(fz->mnt) : NULL;
         e = NULL;
-        if (fz && ops->freeze(fz->dir, true, &e) < 0) {
+        if (!killed && fz && ops->freeze(fz->dir, true, &e) < 0) {
                 nk_error_free(e);
                 e = NULL;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; !killed && i < n; i++)
                 kill(pids[i], SIGKILL);
         if (fz && ops->freeze(fz->dir, false, &e) < 0)
                 nk_error_free(e);

@@ -66,10 +66,12 @@ json_t *nk_cgroup_stats(struct nk_cgroup *cg, nk_error **err);
  * -1 when unknown. */
 long long nk_cgroup_oom_kills(struct nk_cgroup *cg);
 /* A non-blocking fd that polls readable when the memory controller reports
- * an event for the cgroup (v1 eventfd, v2 inotify on memory.events); empty
- * it with nk_cgroup_oom_drain() and compare nk_cgroup_oom_kills(). */
+ * an event for the cgroup (v1 eventfd, v2 inotify on memory.events). */
 int nk_cgroup_oom_fd(struct nk_cgroup *cg, nk_error **err);
-void nk_cgroup_oom_drain(int fd);
+/* After oom_fd polled readable: empty it and return how many OOM events
+ * happened since *seen (an oom_kills() value, updated); -1 when the cgroup
+ * is gone. May wait up to a second for the kernel's counter. */
+int nk_cgroup_oom_events(struct nk_cgroup *cg, int fd, long long *seen);
 
 /* The host as nook sees it: layout and every hierarchy with its version and
  * controllers (for `nook info`). */

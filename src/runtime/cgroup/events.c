@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 long long nk_cgroup_oom_kills(struct nk_cgroup *cg)
@@ -62,9 +63,30 @@ int nk_cgroup_oom_fd(struct nk_cgroup *cg, nk_error **err)
         return fd < 0 ? nk_error_wrap(err, "watch OOM of cgroup %s", cg->path) : fd;
 }
 
-void nk_cgroup_oom_drain(int fd)
+/* v1 signals its eventfd when the OOM killer is about to run, before the
+ * oom_kill counter moves: give the counter a moment to catch up. On v1 a
+ * notification without a new kill (OOM killer disabled: the task waits) is
+ * still one OOM event, as runc reports it; on v2 memory.events also changes
+ * for high/max events, so only new kills count. */
+int nk_cgroup_oom_events(struct nk_cgroup *cg, int fd, long long *seen)
 {
         char buf[4096];
         while (read(fd, buf, sizeof(buf)) > 0)
                 ;
+        struct nk_cg_hier *h = nk_cg_hier_for(cg, "memory");
+        long long now = nk_cgroup_oom_kills(cg);
+        if (!h || now < 0)
+                return -1; /* v1 also signals when the cgroup is removed */
+        bool v2 = h->mnt->v2;
+        for (int i = 0; i < 100 && now <= *seen && !v2; i++) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+                now = nk_cgroup_oom_kills(cg);
+        }
+        if (now < 0)
+                return -1;
+        int n = now > *seen ? (int)(now - *seen) : (v2 ? 0 : 1);
+        if (now > *seen)
+                *seen = now;
+        return n;
 }

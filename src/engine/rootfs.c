@@ -1,0 +1,239 @@
+/* Container root filesystems: an overlay of the image's layers (read-only,
+ * shared) under a per-container upper and work directory. */
+#include "engine/engine.h"
+#include "engine/image.h"
+#include "engine/overlay.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static bool valid_id(const char *id)
+{
+        size_t n = strlen(id);
+        if (n == 0 || n > 128 || id[0] == '.' || id[0] == '-')
+                return false;
+        for (const char *p = id; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || strchr("_.-", *p)))
+                        return false;
+        return true;
+}
+
+static char *cpath(struct nk_store *s, const char *id, const char *sub)
+{
+        char *p = NULL;
+        if (asprintf(&p, "%s/containers/%s%s%s", s->root, id, sub ? "/" : "", sub ? sub : "") < 0)
+                return NULL;
+        return p;
+}
+
+static int write_record(struct nk_store *s, int cfd, const char *image, const struct nk_image *img,
+                        const char *mountpoint, nk_error **err)
+{
+        _cleanup_jansson_ json_t *ids = json_array();
+        for (size_t i = 0; ids && i < img->config.n_diff_ids; i++)
+                json_array_append_new(ids, json_string(img->config.diff_ids[i]));
+        _cleanup_jansson_ json_t *rec = json_pack("{s:s,s:s,s:s,s:O,s:s?}", "image", image,
+                                                  "manifest", img->manifest_digest, "config",
+                                                  img->manifest.config.digest, "layers", ids,
+                                                  "mountpoint", mountpoint);
+        if (!rec)
+                return nk_error_set(err, ENOMEM, "container record");
+        return nk_store_write_json(cfd, "image.json", rec, err);
+}
+
+/* Layer paths, top-most first, as overlayfs wants them. */
+static char **lower_paths(struct nk_store *s, const struct nk_image *img, nk_error **err)
+{
+        size_t n = img->config.n_diff_ids;
+        char **v = calloc(n + 1, sizeof(char *));
+        if (!v) {
+                nk_error_set(err, ENOMEM, "layers");
+                return NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *d = img->config.diff_ids[n - 1 - i];
+                if (!nk_store_layer_exists(s, d) || !(v[i] = nk_store_layer_path(s, d))) {
+                        nk_strv_freep(&v);
+                        nk_error_set(err, 0, "layer %s is missing from the store", d);
+                        return NULL;
+                }
+        }
+        return v;
+}
+
+static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd, const char *id,
+                        const char *target, nk_error **err)
+{
+        _cleanup_strv_ char **lowers = lower_paths(s, img, err);
+        _cleanup_free_ char *upper = cpath(s, id, "upper"), *work = cpath(s, id, "work");
+        _cleanup_free_ char *empty = cpath(s, id, "empty");
+        if (!lowers || !upper || !work || !empty)
+                return nk_error_set(err, ENOMEM, "rootfs");
+        if (mkdirat(cfd, "upper", 0755) < 0 || mkdirat(cfd, "work", 0700) < 0)
+                return nk_error_set(err, errno, "create `%s`", upper);
+        size_t n = 0;
+        while (lowers[n])
+                n++;
+        char *only_empty[] = {empty, NULL};
+        if (n == 0 && mkdirat(cfd, "empty", 0755) < 0) /* an image with no layers */
+                return nk_error_set(err, errno, "create `%s`", empty);
+        _cleanup_close_ int mfd = nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper,
+                                                    work, err);
+        if (mfd < 0 || nk_overlay_attach(mfd, target, err) < 0)
+                return -1;
+        return 0;
+}
+
+static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const char *image,
+                        const char *id, const char *target, nk_error **err)
+{
+        _cleanup_close_ int cfd = openat(s->containers, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                         O_CLOEXEC);
+        if (cfd < 0)
+                return nk_error_set(err, errno, "open container directory `%s`", id);
+        /* The record goes first: from then on garbage collection keeps the
+         * image's layers even if its name is removed. */
+        if (write_record(s, cfd, image, img, target, err) < 0)
+                return -1;
+        if (!target && mkdirat(cfd, "merged", 0755) < 0)
+                return nk_error_set(err, errno, "create `%s/merged`", id);
+        _cleanup_free_ char *merged = target ? strdup(target) : cpath(s, id, "merged");
+        if (!merged)
+                return nk_error_set(err, ENOMEM, "rootfs");
+        return mount_rootfs(s, img, cfd, id, merged, err);
+}
+
+static int rootfs_create(struct nk_store *s, const char *image, const char *id,
+                         const char *target, nk_error **err)
+{
+        struct nk_image img;
+        if (nk_store_lock(s, LOCK_SH, err) < 0 || nk_image_find(s, image, &img, err) < 0)
+                return -1;
+        int r = -1;
+        if (mkdirat(s->containers, id, 0711) < 0) {
+                nk_error_set(err, errno, errno == EEXIST ? "container `%s` already has a root "
+                             "filesystem" : "create container directory `%s`", id);
+        } else if ((r = rootfs_setup(s, &img, image, id, target, err)) < 0) {
+                _cleanup_free_ char *dir = cpath(s, id, NULL);
+                nk_error *e = NULL;
+                if (dir && nk_rm_rf(dir, &e) < 0)
+                        nk_error_free(e);
+        }
+        nk_image_clear(&img);
+        return r;
+}
+
+int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
+                              const char *target, char **rootfs_out, nk_error **err)
+{
+        if (!valid_id(id))
+                return nk_error_set(err, 0, "invalid container id `%s`", id);
+        _cleanup_free_ char *abs_target = NULL;
+        if (target && !(abs_target = realpath(target, NULL)))
+                return nk_error_set(err, errno, "mount point `%s`", target);
+        struct nk_store *s;
+        if (nk_engine_open(store, &s, err) < 0)
+                return -1;
+        int r = rootfs_create(s, image, id, abs_target, err);
+        char *out = r == 0 ? (abs_target ? strdup(abs_target) : cpath(s, id, "merged")) : NULL;
+        nk_store_free(s);
+        if (r < 0)
+                return nk_error_wrap(err, "root filesystem for `%s` from `%s`", id, image);
+        if (!out)
+                return nk_error_set(err, ENOMEM, "rootfs");
+        if (rootfs_out)
+                *rootfs_out = out;
+        else
+                free(out);
+        return 0;
+}
+
+int nk_image_rootfs_create(const char *store, const char *image, const char *id,
+                           char **rootfs_out, nk_error **err)
+{
+        return nk_image_rootfs_create_at(store, image, id, NULL, rootfs_out, err);
+}
+
+static int unmount_record(struct nk_store *s, const char *id, nk_error **err)
+{
+        char name[512];
+        snprintf(name, sizeof(name), "%s/image.json", id);
+        _cleanup_jansson_ json_t *rec = NULL;
+        nk_error *e = NULL;
+        if (nk_store_read_json(s->containers, name, &rec, &e) < 0) {
+                nk_error_free(e); /* half-created: nothing was mounted */
+                return 0;
+        }
+        const char *mp = json_string_value(json_object_get(rec, "mountpoint"));
+        _cleanup_free_ char *merged = mp ? strdup(mp) : cpath(s, id, "merged");
+        if (!merged)
+                return nk_error_set(err, ENOMEM, "rootfs");
+        /* Detach: a process still inside keeps its view; the upper is
+         * deleted only after, and rm_rf does not cross mount points. */
+        if (umount2(merged, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
+            errno != ENOENT)
+                return nk_error_set(err, errno, "unmount `%s`", merged);
+        return 0;
+}
+
+int nk_image_rootfs_remove(const char *store, const char *id, nk_error **err)
+{
+        if (!valid_id(id))
+                return nk_error_set(err, 0, "invalid container id `%s`", id);
+        struct nk_store *s;
+        if (nk_store_open(store, &s, err) < 0)
+                return -1;
+        _cleanup_free_ char *dir = cpath(s, id, NULL);
+        int r = dir ? unmount_record(s, id, err) : nk_error_set(err, ENOMEM, "rootfs");
+        if (r == 0)
+                r = nk_rm_rf(dir, err);
+        nk_store_free(s);
+        return r < 0 ? nk_error_wrap(err, "remove root filesystem of `%s`", id) : 0;
+}
+
+/* `nook image mount`: the id is derived from the absolute mount point. */
+static int mount_id(const char *dir, char id[32], char **abs_out, nk_error **err)
+{
+        _cleanup_free_ char *abs = realpath(dir, NULL);
+        if (!abs)
+                return nk_error_set(err, errno, "mount point `%s`", dir);
+        char d[NK_DIGEST_LEN + 1];
+        if (nk_sha256_of(abs, strlen(abs), d, err) < 0)
+                return -1;
+        snprintf(id, 32, "mount-%.16s", nk_digest_hex(d));
+        if (abs_out)
+                *abs_out = TAKE_PTR(abs);
+        return 0;
+}
+
+int nk_image_mount(const char *store, const char *image, const char *dir, nk_error **err)
+{
+        char id[32];
+        _cleanup_free_ char *abs = NULL;
+        if (mount_id(dir, id, &abs, err) < 0)
+                return -1;
+        return nk_image_rootfs_create_at(store, image, id, abs, NULL, err);
+}
+
+int nk_image_umount(const char *store, const char *dir, nk_error **err)
+{
+        char id[32];
+        if (mount_id(dir, id, NULL, err) < 0)
+                return -1;
+        _cleanup_free_ char *cdir = NULL;
+        if (asprintf(&cdir, "%s/containers/%s", store, id) < 0)
+                return nk_error_set(err, ENOMEM, "umount");
+        if (!nk_path_exists(cdir))
+                return nk_error_set(err, 0, "`%s` is not an image mount of store `%s`", dir,
+                                    store);
+        return nk_image_rootfs_remove(store, id, err);
+}

@@ -1,0 +1,83 @@
+/* nook — keep the runtime binary out of the container's reach.
+ *
+ * Until it calls execve, the container init (and every `nook exec` child)
+ * is the nook binary running inside the container's namespaces. A script
+ * starting with "#!/proc/self/exe" makes that execve run nook's own file
+ * again, now as a container process; the container can then open it via
+ * /proc/PID/exe and, once it exits, reopen it for writing and replace the
+ * host's runtime (CVE-2019-5736). So commands that start container
+ * processes first re-exec nook from a copy that cannot be written:
+ *   1. a detached, read-only bind mount of the binary (open_tree +
+ *      mount_setattr): no copy, writes fail with EROFS;
+ *   2. else a sealed memfd copy (F_SEAL_WRITE): writes fail with EPERM.
+ * A binary already on a read-only mount or in a sealed memfd is left as is,
+ * which also ends the re-exec. */
+#include "security.h"
+#include "util/cleanup.h"
+#include "util/syscalls.h"
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static bool exe_protected(void)
+{
+        struct statvfs sv;
+        if (statvfs("/proc/self/exe", &sv) == 0 && (sv.f_flag & ST_RDONLY))
+                return true;
+        _cleanup_close_ int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        int seals = fd >= 0 ? fcntl(fd, F_GET_SEALS) : -1;
+        return seals >= 0 && (seals & F_SEAL_WRITE);
+}
+
+static int ro_mount_copy(void)
+{
+        _cleanup_close_ int fd = nk_open_tree(AT_FDCWD, "/proc/self/exe",
+                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                              MOUNT_ATTR_NODEV};
+        if (nk_mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+                return -1;
+        return TAKE_FD(fd);
+}
+
+static int sealed_memfd_copy(void)
+{
+        _cleanup_close_ int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd = memfd_create("nook", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        struct stat st;
+        if (in < 0 || fd < 0 || fstat(in, &st) < 0)
+                return -1;
+        for (off_t done = 0; done < st.st_size;) {
+                ssize_t n = sendfile(fd, in, NULL, (size_t)(st.st_size - done));
+                if (n <= 0)
+                        return -1;
+                done += n;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+                return -1;
+        return TAKE_FD(fd);
+}
+
+int nk_seal_self_exe(char **argv, nk_error **err)
+{
+        if (exe_protected())
+                return 0;
+        int fd = ro_mount_copy();
+        if (fd < 0)
+                fd = sealed_memfd_copy();
+        if (fd < 0)
+                return nk_error_set(err, errno, "make a read-only copy of the nook binary");
+        syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
+        int e = errno;
+        close(fd);
+        return nk_error_set(err, e, "re-exec nook from its read-only copy");
+}

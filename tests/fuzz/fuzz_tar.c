@@ -1,0 +1,62 @@
+/* libFuzzer target: layer tarball bytes (possibly compressed) ->
+ * nk_layer_extract into a fresh directory. Any input must extract or fail
+ * with one error, and never create anything beside that directory. */
+#include "engine/layer.h"
+#include "util/fs.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char base[64];
+
+static size_t entries_in(const char *dir)
+{
+        size_t n = 0;
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                n++;
+        if (d)
+                closedir(d);
+        return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        if (!base[0]) {
+                snprintf(base, sizeof(base), "/tmp/nook-fuzz-tar-XXXXXX");
+                if (!mkdtemp(base))
+                        abort();
+        }
+        char dest[128];
+        snprintf(dest, sizeof(dest), "%s/layer", base);
+        if (mkdir(dest, 0755) < 0)
+                abort();
+        int in = memfd_create("layer", MFD_CLOEXEC);
+        if (in < 0 || write(in, data, size) != (ssize_t)size || lseek(in, 0, SEEK_SET) < 0)
+                abort();
+        int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct nk_layer_limits lim = {.max_bytes = 64 << 20};
+        nk_error *err = NULL;
+        if (nk_layer_extract(in, dfd, NULL, &lim, NULL, &err) < 0) {
+                if (!err || !err->msg || strchr(err->msg, '\n'))
+                        __builtin_trap();
+                nk_error_free(err);
+        }
+        close(dfd);
+        close(in);
+        /* base holds only "layer" (plus . and ..): nothing escaped. */
+        if (entries_in(base) != 3)
+                __builtin_trap();
+        if (nk_rm_rf(dest, &err) < 0)
+                abort();
+        return 0;
+}

@@ -1,0 +1,446 @@
+"""Cgroup integration tests: limits really written, and really taking effect.
+
+They run on whatever layout the machine has (hybrid here; pure v2 inside the
+QEMU guest of test_cgroup_vm.py; pure v1 through a mount namespace hiding the
+unified hierarchy), finding each controller's hierarchy from `nook info`.
+Every test checks that no cgroup directory of its containers is left.
+"""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+V2_ONLY = os.environ.get("NOOK_CG_EXPECT") == "v2"
+
+
+@pytest.fixture(scope="module")
+def host(nook_bin):
+    out = subprocess.run([nook_bin, "info", "--format", "json"], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out)["cgroups"]
+
+
+def v2_mount(host):
+    for h in host["hierarchies"]:
+        if h["version"] == 2:
+            return h["mount"]
+    return None
+
+
+def cg_dir(host, controller, path):
+    """Directory of cgroup `path` on the hierarchy holding `controller`
+    ("core" = the unified hierarchy), or None when the host lacks it."""
+    if controller == "core":
+        m = v2_mount(host)
+    else:
+        c = host["controllers"].get(controller)
+        m = c["mount"] if c else None
+    return None if m is None else m + path
+
+
+def read(host, controller, path, name):
+    with open(os.path.join(cg_dir(host, controller, path), name)) as f:
+        return f.read().strip()
+
+
+def all_dirs(host, path):
+    return [h["mount"] + path for h in host["hierarchies"]]
+
+
+def assert_gone(host, path):
+    left = [d for d in all_dirs(host, path) if os.path.exists(d)]
+    assert not left, f"cgroup left behind: {left}"
+
+
+def is_v1(host, controller):
+    c = host["controllers"].get(controller)
+    return c is not None and c["version"] == 1
+
+
+def start(runtime, bundle, resources=None, script="sleep 1000", cgroups_path=None):
+    """`run --detach` a container; returns its id."""
+    if resources is not None:
+        bundle.linux["resources"] = resources
+    if cgroups_path is not None:
+        bundle.linux["cgroupsPath"] = cgroups_path
+    bundle.sh(script).write()
+    cid = runtime.new_id("cg")
+    # The container inherits nook's stdio (as with runc): no pipes, or
+    # reading them would wait for the container to end.
+    with tempfile.TemporaryFile("w+") as err:
+        p = subprocess.run(runtime.cmd("run", "--detach", "--bundle", bundle.path, cid),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                           timeout=60)
+        err.seek(0)
+        assert p.returncode == 0, err.read()
+    return cid
+
+
+def delete(runtime, host, cid, path=None):
+    runtime.run("delete", "--force", cid)
+    assert_gone(host, path or f"/nook/{cid}")
+
+
+def wait_for(pred, timeout=15, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def usage_ns(host, path):
+    """Total CPU time of the cgroup, from its own accounting."""
+    if is_v1(host, "cpuacct"):
+        return int(read(host, "cpuacct", path, "cpuacct.usage"))
+    stat = read(host, "core", path, "cpu.stat")
+    return int(dict(l.split() for l in stat.splitlines())["usage_usec"]) * 1000
+
+
+# ---- files really written ----
+
+RES = {
+    "cpu": {"shares": 512, "quota": 30000, "period": 100000, "cpus": "0"},
+    "memory": {"limit": 64 << 20, "reservation": 32 << 20},
+    "pids": {"limit": 77},
+}
+
+
+def test_resources_written_on_every_layout(runtime, bundle, host):
+    cid = start(runtime, bundle, dict(RES))
+    path = f"/nook/{cid}"
+    if is_v1(host, "cpu"):
+        assert read(host, "cpu", path, "cpu.shares") == "512"
+        assert read(host, "cpu", path, "cpu.cfs_quota_us") == "30000"
+        assert read(host, "cpu", path, "cpu.cfs_period_us") == "100000"
+    else:
+        assert read(host, "cpu", path, "cpu.weight") == "20"  # 1 + (510 * 9999) / 262142
+        assert read(host, "cpu", path, "cpu.max") == "30000 100000"
+    assert read(host, "cpuset", path, "cpuset.cpus") == "0"
+    if is_v1(host, "memory"):
+        assert read(host, "memory", path, "memory.limit_in_bytes") == str(64 << 20)
+        assert read(host, "memory", path, "memory.soft_limit_in_bytes") == str(32 << 20)
+    else:
+        assert read(host, "memory", path, "memory.max") == str(64 << 20)
+        assert read(host, "memory", path, "memory.low") == str(32 << 20)
+    assert read(host, "pids", path, "pids.max") == "77"
+    # the init is in the container cgroup on every hierarchy
+    pid = runtime.state(cid)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [l.strip().split(":", 2) for l in f if l.strip()]
+    mounted = {c for h in host["hierarchies"] for c in h["controllers"]}
+    for num, ctls, p in lines:
+        if num == "0" and v2_mount(host) is None:
+            continue  # the unmounted v2 hierarchy of a pure v1 host
+        if num != "0" and not set(ctls.split(",")) & mounted:
+            continue
+        assert p == path, f"{num}:{ctls} is {p}"
+    delete(runtime, host, cid)
+
+
+def test_hugetlb_where_it_lives(runtime, bundle, host):
+    if "hugetlb" not in host["controllers"]:
+        pytest.skip("no hugetlb controller")
+    sizes = [d.split("-")[1] for d in os.listdir("/sys/kernel/mm/hugepages")]
+    names = {"2048kB": "2MB", "1048576kB": "1GB"}
+    limits = [{"pageSize": names[s], "limit": 0} for s in sizes if s in names]
+    cid = start(runtime, bundle, {"hugepageLimits": limits})
+    path = f"/nook/{cid}"
+    for l in limits:
+        name = "hugetlb.%s.%s" % (l["pageSize"], "limit_in_bytes" if is_v1(host, "hugetlb")
+                                  else "max")
+        assert read(host, "hugetlb", path, name) == "0"
+    delete(runtime, host, cid)
+
+
+def test_blkio_weight_and_throttle(runtime, bundle, host):
+    st = os.stat("/")
+    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    dev = None
+    for name in os.listdir("/sys/block"):
+        with open(f"/sys/block/{name}/dev") as f:
+            ma, mi = f.read().strip().split(":")
+        if int(ma) == major:
+            dev = (int(ma), int(mi))
+            break
+    if dev is None:
+        pytest.skip("no block device under /")
+    res = {"blockIO": {"throttleReadBpsDevice": [
+        {"major": dev[0], "minor": dev[1], "rate": 1048576}]}}
+    cid = start(runtime, bundle, res)
+    path = f"/nook/{cid}"
+    if is_v1(host, "blkio"):
+        got = read(host, "blkio", path, "blkio.throttle.read_bps_device")
+        assert got == f"{dev[0]}:{dev[1]} 1048576"
+    else:
+        got = read(host, "io", path, "io.max")
+        assert f"{dev[0]}:{dev[1]} rbps=1048576" in got
+    delete(runtime, host, cid)
+
+
+def test_unknown_controller_settings_are_clear_errors(runtime, bundle, host):
+    cases = [({"network": {"classID": 1048577}}, "net_cls")]
+    if v2_mount(host) is None:
+        cases.append(({"unified": {"memory.high": "max"}}, "without cgroup v2"))
+    elif is_v1(host, "memory"):
+        cases.append(({"unified": {"memory.high": "max"}}, "on cgroup v1 on this host"))
+    if "rdma" not in host["controllers"]:
+        cases.append(({"rdma": {"mlx5_0": {"hcaHandles": 1}}}, "rdma controller"))
+    for res, msg in cases:
+        if "net_cls" in host["controllers"]:
+            continue
+        bundle.linux["resources"] = res
+        p = runtime.run_bundle(bundle.args("true"))
+        assert p.returncode != 0 and msg in p.stderr, (res, p.stderr)
+    for cid in runtime.ids:
+        assert_gone(host, f"/nook/{cid}")
+
+
+def test_invalid_resources_name_the_json_path(runtime, bundle, host):
+    bundle.linux["resources"] = {"memory": {"limit": 100 << 20, "swap": 10}}
+    p = runtime.run_bundle(bundle.args("true"))
+    assert p.returncode != 0
+    assert "linux.resources.memory.swap: 10 is below memory.limit" in p.stderr
+
+
+# ---- effects ----
+
+def test_pids_limit_stops_fork_bomb(runtime, bundle, host):
+    # A shell whose fork fails gives up, so the bomb runs in a subshell; once
+    # the limit is reached the init cannot fork either: exec, don't fork.
+    script = ("(i=0; while [ $i -lt 100 ]; do sleep 100 & i=$((i+1)); done) 2>/tmp/forkerr;"
+              " echo done > /tmp/bomb; exec sleep 1000")
+    cid = start(runtime, bundle, {"pids": {"limit": 16}}, script)
+    path = f"/nook/{cid}"
+    assert wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/bomb")))
+    assert int(read(host, "pids", path, "pids.current")) <= 16
+    with open(os.path.join(bundle.rootfs, "tmp/forkerr")) as f:
+        assert "fork" in f.read()
+    if not is_v1(host, "pids"):
+        events = read(host, "pids", path, "pids.events")
+        assert int(events.split()[1]) > 0
+    delete(runtime, host, cid)
+
+
+def oom_kills(host, path):
+    if is_v1(host, "memory"):
+        text = read(host, "memory", path, "memory.oom_control")
+    else:
+        text = read(host, "memory", path, "memory.events")
+    return int(dict(l.split() for l in text.splitlines()).get("oom_kill", 0))
+
+
+def test_memory_hog_is_oom_killed_and_events_reports_it(runtime, bundle, host):
+    script = ("while [ ! -e /tmp/go ]; do sleep 0.05; done;"
+              " dd if=/dev/zero of=/dev/null bs=256M count=1; echo rc=$? > /tmp/hog; sleep 1000")
+    cid = start(runtime, bundle, {"memory": {"limit": 32 << 20}}, script)
+    path = f"/nook/{cid}"
+    ev = subprocess.Popen(runtime.cmd("events", "--interval", "60s", cid),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # let events register its OOM watch
+        open(os.path.join(bundle.rootfs, "tmp/go"), "w").close()
+        assert wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/hog")))
+        with open(os.path.join(bundle.rootfs, "tmp/hog")) as f:
+            assert f.read().strip() == "rc=137"  # SIGKILL by the OOM killer
+        assert oom_kills(host, path) >= 1
+        time.sleep(0.5)
+    finally:
+        ev.send_signal(signal.SIGTERM)
+        out, err = ev.communicate(timeout=10)
+    events = [json.loads(l) for l in out.splitlines() if l.strip()]
+    assert {"type": "oom", "id": cid} in events, (out, err)
+    delete(runtime, host, cid)
+
+
+def test_cpu_quota_holds_busy_loop_near_limit(runtime, bundle, host):
+    cid = start(runtime, bundle, {"cpu": {"quota": 20000, "period": 100000}},
+                "while :; do :; done")
+    path = f"/nook/{cid}"
+    time.sleep(0.3)
+    u0, t0 = usage_ns(host, path), time.monotonic()
+    time.sleep(2)
+    u1, t1 = usage_ns(host, path), time.monotonic()
+    share = (u1 - u0) / ((t1 - t0) * 1e9)
+    assert 0.08 < share < 0.35, f"busy loop used {share:.2f} CPU under a 0.2 quota"
+    delete(runtime, host, cid)
+
+
+def test_pause_freezes_until_resume(runtime, bundle, host):
+    script = "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; done"
+    cid = start(runtime, bundle, None, script)
+    counter = os.path.join(bundle.rootfs, "tmp/n")
+
+    def count():
+        try:
+            with open(counter) as f:
+                return int(f.read().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    assert wait_for(lambda: count() > 10)
+    runtime.run("pause", cid)
+    assert runtime.state(cid)["status"] == "paused"
+    p = runtime.run("pause", cid, check=False)
+    assert p.returncode != 0 and "paused" in p.stderr
+    c0 = count()
+    time.sleep(0.5)
+    assert count() == c0, "a frozen container made progress"
+    runtime.run("resume", cid)
+    assert runtime.state(cid)["status"] == "running"
+    assert wait_for(lambda: count() > c0)
+    delete(runtime, host, cid)
+
+
+def test_delete_force_of_paused_container(runtime, bundle, host):
+    cid = start(runtime, bundle)
+    runtime.run("pause", cid)
+    delete(runtime, host, cid)
+
+
+def test_device_rule_denies_dev_zero(runtime, bundle, host):
+    # "rw", not "rwm": the runtime itself still makes the /dev/zero node.
+    bundle.linux["resources"] = {"devices": [
+        {"allow": False, "access": "rwm"},
+        {"allow": False, "type": "c", "major": 1, "minor": 5, "access": "rw"}]}
+    out = runtime.output(bundle, "sh", "-c",
+                         "head -c1 /dev/zero >/dev/null 2>&1 && echo zero-ok || echo zero-denied;"
+                         " echo x > /dev/null && echo null-ok")
+    assert "zero-denied" in out and "null-ok" in out, out
+    for cid in runtime.ids:
+        assert_gone(host, f"/nook/{cid}")
+
+
+# ---- commands ----
+
+def test_update_applies_and_rejects_atomically(runtime, bundle, host):
+    cid = start(runtime, bundle, {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}})
+    path = f"/nook/{cid}"
+    mem = "memory.limit_in_bytes" if is_v1(host, "memory") else "memory.max"
+    runtime.run("update", "--memory", "96m", "--pids-limit", "40", "--cpu-quota", "50000",
+                "--cpu-period", "100000", cid)
+    assert read(host, "memory", path, mem) == str(96 << 20)
+    assert read(host, "pids", path, "pids.max") == "40"
+    if is_v1(host, "cpu"):
+        assert read(host, "cpu", path, "cpu.cfs_quota_us") == "50000"
+    else:
+        assert read(host, "cpu", path, "cpu.max") == "50000 100000"
+    # one bad value: the kernel refuses cpus 63, nothing else may change
+    p = runtime.run("update", "--pids-limit", "30", "--cpuset-cpus", "63", cid, check=False)
+    assert p.returncode != 0 and "cpuset.cpus" in p.stderr, p.stderr
+    assert read(host, "pids", path, "pids.max") == "40"
+    # --resources from stdin
+    runtime.run("update", "--resources", "-", cid, input=json.dumps({"pids": {"limit": 25}}))
+    assert read(host, "pids", path, "pids.max") == "25"
+    p = runtime.run("update", "--memory", "lots", cid, check=False)
+    assert p.returncode != 0 and "--memory" in p.stderr
+    delete(runtime, host, cid)
+
+
+def test_ps_and_events_stats(runtime, bundle, host):
+    cid = start(runtime, bundle, {"pids": {"limit": 100}}, "sleep 1000 & sleep 1000")
+    pid = runtime.state(cid)["pid"]
+    pids = wait_for(lambda: len(json.loads(runtime.run("ps", "--format", "json", cid).stdout))
+                    == 2 and json.loads(runtime.run("ps", "--format", "json", cid).stdout))
+    assert pid in pids and len(pids) == 2
+    table = runtime.run("ps", cid).stdout
+    assert str(pid) in table and "sleep" in table
+    stats = json.loads(runtime.run("events", "--stats", cid).stdout)
+    assert stats["type"] == "stats" and stats["id"] == cid
+    d = stats["data"]
+    assert d["pids"]["current"] == 2 and d["pids"]["limit"] == 100
+    assert d["memory"]["usage"]["usage"] > 0
+    assert d["cpu"]["usage"]["total"] > 0
+    if os.path.exists("/proc/pressure/cpu") and v2_mount(host):
+        assert "some" in d["cpu"]["psi"]
+    if "hugetlb" in host["controllers"]:
+        assert "2MB" in d["hugetlb"]
+    delete(runtime, host, cid)
+
+
+def test_info_reports_layout(nook_bin, host):
+    expect = os.environ.get("NOOK_CG_EXPECT")
+    if expect:
+        assert host["layout"] == expect
+    out = subprocess.run([nook_bin, "info"], capture_output=True, text=True, check=True).stdout
+    assert f"cgroup layout:   {host['layout']}" in out
+
+
+# ---- cgroupsPath ----
+
+def test_nested_cgroups_path_created_and_removed(runtime, bundle, host):
+    top = f"/nooktest-{os.getpid()}-{time.monotonic_ns()}"
+    path = f"{top}/a/b"
+    cid = start(runtime, bundle, {"pids": {"limit": 10}}, cgroups_path=path)
+    for d in all_dirs(host, path):
+        assert os.path.isdir(d), d
+    assert read(host, "pids", path, "pids.max") == "10"
+    delete(runtime, host, cid, path)
+    assert_gone(host, top)
+
+
+def test_cgroup_with_processes_is_refused(runtime, bundle, host, tmp_path):
+    path = f"/nooktest-busy-{os.getpid()}"
+    d = cg_dir(host, "pids", path)
+    os.mkdir(d)
+    sleeper = subprocess.Popen(["sleep", "100"])
+    try:
+        with open(os.path.join(d, "cgroup.procs"), "w") as f:
+            f.write(str(sleeper.pid))
+        bundle.linux["cgroupsPath"] = path
+        p = runtime.run_bundle(bundle.args("true"))
+        assert p.returncode != 0 and "already has processes" in p.stderr, p.stderr
+        assert os.path.isdir(d), "nook removed a cgroup it did not create"
+        others = [x for x in all_dirs(host, path) if x != d and os.path.exists(x)]
+        assert not others, f"left behind: {others}"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        wait_for(lambda: not open(os.path.join(d, "cgroup.procs")).read().strip())
+        os.rmdir(d)
+
+
+# ---- pure v1: the same host with the unified hierarchy hidden ----
+
+V1_SCRIPT = r"""
+set -e
+umount /sys/fs/cgroup/unified
+"$NOOK" info --format json > "$OUT/info.json"
+"$NOOK" --root "$ROOT" run --bundle "$BUNDLE" "$ID" > "$OUT/run.out" 2>&1 || echo "rc=$?" >> "$OUT/run.out"
+"""
+
+
+def test_pure_v1_host_via_mount_namespace(runtime, bundle, host, tmp_path):
+    if host["layout"] != "hybrid":
+        pytest.skip("needs a hybrid host to hide the unified hierarchy from")
+    bundle.linux["resources"] = {"pids": {"limit": 20}}
+    bundle.sh("cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max").write()
+    cid = runtime.new_id("v1")
+    env = dict(os.environ, NOOK=runtime.bin, ROOT=runtime.root, BUNDLE=bundle.path, ID=cid,
+               OUT=str(tmp_path))
+    subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", V1_SCRIPT],
+                   env=env, check=True, timeout=60)
+    info = json.load(open(tmp_path / "info.json"))["cgroups"]
+    assert info["layout"] == "v1"
+    assert all(h["version"] == 1 for h in info["hierarchies"])
+    out = open(tmp_path / "run.out").read()
+    assert "rc=" not in out, out
+    assert f"pids:/nook/{cid}" in out
+    assert "0::/\n" in out or "0::/nook" not in out
+    assert_gone(host, f"/nook/{cid}")
+    # hugetlb lives only on the hidden unified hierarchy: a clear error there
+    bundle.linux["resources"] = {"hugepageLimits": [{"pageSize": "2MB", "limit": 0}]}
+    bundle.write()
+    cid2 = runtime.new_id("v1")
+    env["ID"] = cid2
+    subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", V1_SCRIPT],
+                   env=env, check=True, timeout=60)
+    out = open(tmp_path / "run.out").read()
+    assert "rc=" in out and "hugetlb controller is not available" in out, out
+    assert_gone(host, f"/nook/{cid2}")

@@ -1,0 +1,323 @@
+"""`nook pull` against a real registry (Debian's docker-registry on
+127.0.0.1, images pushed with skopeo from OCI layouts built here) and a
+fake one for failures a real registry will not produce.
+
+Run: /usr/bin/python3 -m pytest tests/integration/test_images_registry.py -q"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from images_util import (FakeRegistry, Layer, OCILayout, Registry, Store, TokenServer,
+                         cleanup_store, image_config, mounts_under, sha256, store_snapshot)
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def nook():
+    path = os.environ.get("NOOK_BIN", os.path.join(REPO, "build", "nook"))
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is not built")
+    return path
+
+
+@pytest.fixture
+def store(nook, tmp_path):
+    s = Store(nook, str(tmp_path / "store"))
+    s.run("images")  # create it (with the default image) before snapshots
+    yield s
+    left = mounts_under(str(tmp_path))
+    cleanup_store(nook, str(tmp_path))
+    assert not left, f"mounts left behind: {left}"
+
+
+def files_layer(prefix, n=3, compression="gzip", size=2000):
+    return Layer([("dir", prefix)] + [("file", f"{prefix}/f{i}", os.urandom(size))
+                                      for i in range(n)], compression)
+
+
+class Images:
+    """What the module's registry holds (pushed once)."""
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("registry"))
+    r = Registry(os.path.join(d, "reg"))
+    lay = OCILayout(os.path.join(d, "layout"))
+    im = Images()
+    im.base = Layer([("dir", "etc"), ("file", "etc/os-release", "ID=test\n"),
+                     ("dir", "bin"), ("file", "bin/tool", b"\x7fELF" + os.urandom(50000), 0o755)])
+    im.mid = files_layer("usr", 5, size=30000)
+    im.top1, im.top2 = files_layer("app1"), files_layer("app2")
+    im.multi1 = [im.base, im.mid, im.top1]
+    im.multi2 = [im.base, im.mid, im.top2]
+    im.zstd = [files_layer("z", 4, "zstd"), Layer([("file", "plain", "p")], None)]
+    im.many = [Layer([("file", f"l{i:02d}", str(i))]) for i in range(50)]
+    im.wh = [Layer([("dir", "a"), ("file", "a/x", "x"), ("file", "a/y", "y"), ("dir", "o"),
+                    ("file", "o/old", "o")]),
+             Layer([("dir", "a"), ("file", "a/.wh.x", ""), ("dir", "o"),
+                    ("file", "o/.wh..wh..opq", ""), ("file", "o/new", "n")])]
+    arch = {a: [Layer([("file", "arch", a)])] for a in ("amd64", "arm64")}
+    im.manifests = {}
+    for tag, layers in (("multi:1", im.multi1), ("multi:2", im.multi2), ("zstd:1", im.zstd),
+                        ("many:1", im.many), ("wh:1", im.wh)):
+        desc = lay.image(layers)
+        im.manifests[tag] = desc["digest"]
+        lay.tag(desc, tag)
+        r.push(lay.path, tag, f"test/{tag}")
+    idx = lay.index([(lay.image(arch["amd64"]), ("linux", "amd64")),
+                     (lay.image(arch["arm64"], arch="arm64", variant="v8"), ("linux", "arm64", "v8"))])
+    lay.tag(idx, "arch:1")
+    r.push(lay.path, "arch:1", "test/arch:1", all_=True)
+    im.manifests["arch:1"] = idx["digest"]
+    # Images to damage in the registry's storage after the push.
+    for tag in ("corrupt:1", "trunc:1", "missing:1", "badgz:1"):
+        layers = [files_layer(tag.split(":")[0], 2)]
+        if tag == "badgz:1":
+            layers[0].blob = b"\x1f\x8b\x08\x00" + os.urandom(3000)
+            layers[0].digest = sha256(layers[0].blob)
+        setattr(im, tag.split(":")[0], layers)
+        lay.tag(lay.image(layers), tag)
+        r.push(lay.path, tag, f"test/{tag}")
+    with open(r.blob_path(im.corrupt[0].digest), "r+b") as f:
+        f.seek(100)
+        f.write(b"CORRUPTED")
+    with open(r.blob_path(im.trunc[0].digest), "r+b") as f:
+        f.truncate(len(im.trunc[0].blob) // 2)
+    os.unlink(r.blob_path(im.missing[0].digest))
+    r.images = im
+    yield r
+    r.close()
+
+
+def pull(store, ref, *args, check=True):
+    return store.run("pull", *args, ref, check=check)
+
+
+def test_pull_layers_content_and_sharing(store, reg, tmp_path):
+    im = reg.images
+    p = pull(store, f"{reg.host}/test/multi:1")
+    assert f"Digest: {im.manifests['multi:1']}" in p.out
+    assert p.out.strip().endswith(f"{reg.host}/test/multi:1")
+    info = store.inspect(f"{reg.host}/test/multi:1")
+    assert info["Digest"] == im.manifests["multi:1"]
+    assert info["RootFS"]["Layers"] == [l.diff_id for l in im.multi1]
+    root = str(tmp_path / "root")
+    os.makedirs(root)
+    store.run("image", "mount", f"{reg.host}/test/multi:1", root)
+    try:
+        with open(os.path.join(root, "etc/os-release")) as f:
+            assert f.read() == "ID=test\n"
+        assert sorted(os.listdir(os.path.join(root, "usr"))) == [f"f{i}" for i in range(5)]
+        assert os.stat(os.path.join(root, "bin/tool")).st_mode & 0o777 == 0o755
+        for i in range(3):
+            with open(os.path.join(root, f"app1/f{i}"), "rb") as f:
+                assert len(f.read()) == 2000
+    finally:
+        store.run("image", "umount", root)
+    # The second image shares two layers: those are not fetched again.
+    p = pull(store, f"{reg.host}/test/multi:2")
+    assert p.out.count("already exists") == 2, p.out
+    assert p.out.count("downloaded") == 1, p.out
+    assert len(os.listdir(os.path.join(store.path, "layers"))) == 1 + 4  # + busybox
+    # Pulling again is a no-op that still succeeds.
+    assert pull(store, f"{reg.host}/test/multi:2").out.count("already exists") == 3
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+
+
+def test_zstd_uncompressed_and_digest_reference(store, reg):
+    im = reg.images
+    pull(store, f"{reg.host}/test/zstd:1")
+    assert store.inspect(f"{reg.host}/test/zstd:1")["RootFS"]["Layers"] == [
+        l.diff_id for l in im.zstd]
+    manifest = json.loads(subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reg.host}/test/zstd:1"],
+        capture_output=True, text=True, check=True).stdout)
+    assert manifest["layers"][0]["mediaType"].endswith("+zstd")
+    ref = f"{reg.host}/test/multi@{im.manifests['multi:1']}"
+    p = pull(store, ref)
+    assert p.out.strip().endswith(ref)
+    row = [i for i in store.images() if i["Name"] == ref][0]
+    assert row["Tag"] is None and row["Digest"] == im.manifests["multi:1"]
+    bad = f"{reg.host}/test/multi@sha256:" + "0" * 64
+    p = pull(store, bad, check=False)
+    assert p.returncode != 0 and "MANIFEST_UNKNOWN" in p.err
+
+
+def test_multi_arch_index(store, reg, nook, tmp_path):
+    pull(store, f"{reg.host}/test/arch:1")
+    info = store.inspect(f"{reg.host}/test/arch:1")
+    assert info["Architecture"] == "amd64"
+    arm = Store(nook, str(tmp_path / "arm"))
+    try:
+        pull(arm, f"{reg.host}/test/arch:1", "--platform", "linux/arm64")
+        info = arm.inspect(f"{reg.host}/test/arch:1")
+        assert info["Architecture"] == "arm64" and info["Variant"] == "v8"
+        before = store_snapshot(arm.path)
+        p = pull(arm, f"{reg.host}/test/arch:1", "--platform", "linux/s390x", check=False)
+        assert p.returncode != 0
+        assert "no image for platform linux/s390x (available: linux/amd64, linux/arm64/v8)" in p.err
+        assert store_snapshot(arm.path) == before
+    finally:
+        cleanup_store(nook, arm.path)
+
+
+def test_fifty_layers_and_whiteouts(store, reg, tmp_path):
+    pull(store, f"{reg.host}/test/many:1")
+    pull(store, f"{reg.host}/test/wh:1")
+    for image, check in ((f"{reg.host}/test/many:1",
+                          lambda r: sorted(os.listdir(r)) == [f"l{i:02d}" for i in range(50)]),
+                         (f"{reg.host}/test/wh:1",
+                          lambda r: os.listdir(os.path.join(r, "a")) == ["y"] and
+                          os.listdir(os.path.join(r, "o")) == ["new"])):
+        root = str(tmp_path / "r")
+        os.makedirs(root, exist_ok=True)
+        store.run("image", "mount", image, root)
+        try:
+            assert check(root), sorted(os.listdir(root))
+        finally:
+            store.run("image", "umount", root)
+
+
+@pytest.mark.parametrize("tag,message", [
+    ("corrupt:1", "content hashes to"),
+    ("trunc:1", "bytes"),
+    ("missing:1", "blob sha256:"),
+    ("badgz:1", "decompress"),
+])
+def test_damaged_registry_content_leaves_store_unchanged(store, reg, tag, message):
+    before = store_snapshot(store.path)
+    p = pull(store, f"{reg.host}/test/{tag}", check=False)
+    assert p.returncode != 0 and message in p.err, p.err
+    assert store_snapshot(store.path) == before
+    # Nothing half-extracted stays; downloads may (verified .blob or
+    # .partial), for the next pull to reuse or resume.
+    left = os.listdir(os.path.join(store.path, "tmp"))
+    assert all(n.endswith((".partial", ".blob")) for n in left), left
+
+
+@pytest.fixture
+def fake():
+    f = FakeRegistry()
+    yield f
+    f.close()
+
+
+def test_unknown_media_types(store, fake):
+    layer = Layer([("file", "f", "x")])
+    body = json.loads(fake.add_image("ok", [layer]))
+    body["layers"][0]["mediaType"] = "application/vnd.example.unknown"
+    fake.add_manifest("layer", json.dumps(body).encode())
+    body["layers"][0]["mediaType"] = layer.media_type
+    body["config"]["mediaType"] = "application/vnd.cncf.helm.config.v1+json"
+    fake.add_manifest("config", json.dumps(body).encode())
+    fake.add_manifest("doc", b'{"mediaType":"application/vnd.example.thing"}',
+                      "application/vnd.example.thing")
+    before = store_snapshot(store.path)
+    for tag, msg in (("layer", "layers[0].mediaType `application/vnd.example.unknown` is not "
+                               "supported"),
+                     ("config", "is not an image config"),
+                     ("doc", "manifest media type `application/vnd.example.thing` is not supported")):
+        p = pull(store, f"{fake.host}/x/y:{tag}", check=False)
+        assert p.returncode != 0 and msg in p.err, p.err
+    assert store_snapshot(store.path) == before
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+    pull(store, f"{fake.host}/x/y:ok")
+
+
+def test_dropped_connection_then_resume(store, fake):
+    big = Layer([("file", "big", os.urandom(400000))])
+    small = Layer([("file", "small", "s")])
+    fake.add_image("v1", [small, big])
+    fake.blob_mode[big.digest] = ("drop", 150000)
+    before = store_snapshot(store.path)
+    p = pull(store, f"{fake.host}/a/b:v1", check=False)
+    assert p.returncode != 0 and big.digest in p.err, p.err
+    assert store_snapshot(store.path) == before
+    partial = os.path.join(store.path, "tmp", big.digest[7:] + ".partial")
+    assert os.path.getsize(partial) == 150000
+    del fake.blob_mode[big.digest]
+    fake.ranges.clear()
+    pull(store, f"{fake.host}/a/b:v1")
+    assert (big.digest, "bytes=150000-") in fake.ranges
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+    assert store.inspect(f"{fake.host}/a/b:v1")["RootFS"]["Layers"][1] == big.diff_id
+
+
+def test_kill9_mid_pull_then_pull_again(store, fake):
+    big = Layer([("file", "big", os.urandom(300000))])
+    fake.add_image("v1", [big])
+    fake.blob_mode[big.digest] = ("stall", 100000)
+    before = store_snapshot(store.path)
+    proc = subprocess.Popen([store.nook, "--store", store.path, "pull", f"{fake.host}/k/s:v1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = os.path.join(store.path, "tmp", big.digest[7:] + ".partial")
+    deadline = time.time() + 20
+    while time.time() < deadline and not (os.path.exists(partial) and
+                                          os.path.getsize(partial) == 100000):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert os.path.getsize(partial) == 100000
+    assert store_snapshot(store.path) == before
+    fake.release.set()
+    del fake.blob_mode[big.digest]
+    pull(store, f"{fake.host}/k/s:v1")
+    assert (big.digest, "bytes=100000-") in fake.ranges
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+
+
+def test_concurrent_pulls_of_one_image(store, reg):
+    ref = f"{reg.host}/test/multi:1"
+    procs = [subprocess.Popen([store.nook, "--store", store.path, "pull", "-q", ref],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    assert [i["Name"] for i in store.images()].count(ref) == 1
+    assert len(os.listdir(os.path.join(store.path, "layers"))) == 1 + 3
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+    blobs = set(os.listdir(os.path.join(store.path, "blobs", "sha256")))
+    assert {l.digest[7:] for l in reg.images.multi1} <= blobs
+
+
+@pytest.fixture(scope="module")
+def auth_reg(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("authreg"))
+    ts = TokenServer(d, "alice", "s3cret")
+    r = Registry(os.path.join(d, "reg"), auth=ts)
+    lay = OCILayout(os.path.join(d, "layout"))
+    lay.tag(lay.image([Layer([("file", "secret", "42")])]), "v1")
+    r.push(lay.path, "v1", "private/img:v1", creds="alice:s3cret")
+    r.tokens = ts
+    yield r
+    r.close()
+    ts.close()
+
+
+def test_token_auth_login_logout(store, auth_reg, tmp_path):
+    ref = f"{auth_reg.host}/private/img:v1"
+    env = {"REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"), "HOME": str(tmp_path)}
+    p = store.run("pull", ref, check=False, env=env)
+    assert p.returncode != 0 and "HTTP 401" in p.err, p.err
+    p = store.run("login", "-u", "alice", "-p", "wrong", auth_reg.host, check=False, env=env)
+    assert p.returncode != 0 and "wrong credentials" in p.err
+    assert not os.path.exists(tmp_path / "auth.json")
+    p = store.run("login", "-u", "alice", "--password-stdin", auth_reg.host, env=env,
+                  input=b"s3cret\n")
+    assert "Login Succeeded" in p.out
+    saved = json.loads((tmp_path / "auth.json").read_text())
+    assert saved["auths"][auth_reg.host]["auth"] == "YWxpY2U6czNjcmV0"
+    assert (tmp_path / "auth.json").stat().st_mode & 0o777 == 0o600
+    store.run("pull", ref, env=env)
+    scopes = [path for path, _ in auth_reg.tokens.requests if "scope=" in path]
+    assert any("repository%3Aprivate%2Fimg%3Apull" in s for s in scopes), scopes
+    store.run("logout", auth_reg.host, env=env)
+    assert json.loads((tmp_path / "auth.json").read_text())["auths"] == {}
+    p = store.run("pull", ref, check=False, env=env)
+    assert p.returncode != 0

@@ -1,0 +1,440 @@
+"""The container's filesystem view: spec mounts with their flags, cgroup
+mounts per host layout, propagation to and from the host, destinations that
+are symlinks out of the rootfs, --no-pivot, root.readonly, tmpcopyup, and no
+mount left on the host. Every check reads the kernel's mount table (the
+container's /proc/self/mountinfo, or /proc/PID/mountinfo of its init) or
+what a file operation really does."""
+import ctypes
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+
+def parse_mountinfo(text):
+    """proc(5) mountinfo -> list of dicts (mount point unescaped)."""
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 10 or "-" not in f:
+            continue
+        sep = f.index("-")
+        out.append({
+            "id": f[0], "parent": f[1], "dev": f[2], "root": f[3].replace("\\040", " "),
+            "mnt": f[4].replace("\\040", " "), "opts": set(f[5].split(",")),
+            "optional": f[6:sep], "fstype": f[sep + 1], "source": f[sep + 2],
+            "super": set(f[sep + 3].split(",")),
+        })
+    return out
+
+
+def top(entries):
+    """mount point -> the topmost mount there."""
+    return {e["mnt"]: e for e in entries}
+
+
+def host_mountinfo():
+    with open("/proc/self/mountinfo") as f:
+        return parse_mountinfo(f.read())
+
+
+def host_cgroup_layout():
+    """'v2' (cgroup2 on /sys/fs/cgroup) or 'v1' (v1 or hybrid: a tmpfs of hierarchies)."""
+    m = top(host_mountinfo())
+    cg = m.get("/sys/fs/cgroup")
+    return "v2" if cg and cg["fstype"] == "cgroup2" else "v1"
+
+
+def host_cgroup_hierarchies():
+    """Names of the hierarchies under /sys/fs/cgroup on a v1/hybrid host."""
+    return sorted(e["mnt"][len("/sys/fs/cgroup/"):] for e in top(host_mountinfo()).values()
+                  if e["fstype"] in ("cgroup", "cgroup2")
+                  and e["mnt"].startswith("/sys/fs/cgroup/")
+                  and "/" not in e["mnt"][len("/sys/fs/cgroup/"):])
+
+
+def hierarchy_key(e):
+    """The controllers of a cgroup mount as /proc/self/cgroup names them, sorted."""
+    if e["fstype"] == "cgroup2":
+        return ""
+    with open("/proc/cgroups") as f:
+        known = {line.split()[0] for line in f if not line.startswith("#")}
+    return ",".join(sorted(o for o in e["super"] if o.startswith("name=") or o in known))
+
+
+def only_spec_mounts(entries, extra=()):
+    """Every mount point is one the spec asked for (or a mask / read-only bind
+    below /proc or /sys, or a cgroup hierarchy): nothing of the host's table."""
+    expected = {"/", "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys",
+                "/sys/fs/cgroup", *extra}
+    for e in entries:
+        mp = e["mnt"]
+        assert (mp in expected or mp.startswith("/sys/fs/cgroup/") or mp.startswith("/proc/")
+                or mp == "/sys/firmware"), f"unexpected mount {mp}"
+
+
+def inside_mountinfo(runtime, bundle, extra=""):
+    out = runtime.output(bundle.sh("cat /proc/self/mountinfo" + extra))
+    return out
+
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True)
+
+
+def add_caps(bundle, *caps):
+    c = bundle.process.setdefault("capabilities", {})
+    for s in ("bounding", "effective", "permitted"):
+        c[s] = sorted(set(c.get(s, [])) | set(caps))
+
+
+def start_detached(runtime, bundle, script):
+    """Run `script` detached; returns (id, pid of the container init). Its
+    stdio is /dev/null: a detached container would hold our pipes open."""
+    bundle.sh(f"exec </dev/null >/dev/null 2>&1; {script}").write()
+    cid = runtime.new_id()
+    runtime.run("run", "--detach", "--bundle", bundle.path, cid)
+    return cid, runtime.state(cid)["pid"]
+
+
+def wait_for(pred, what, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_default_mounts_and_flags(runtime, bundle):
+    """`nook spec`'s mounts, each with the flags and fs options it asks for,
+    and nothing of the host's mount table."""
+    out = runtime.output(bundle.sh("cat /proc/self/mountinfo; echo ===; cat /proc/self/cgroup"))
+    text, cgroups = out.split("===\n")
+    entries = parse_mountinfo(text)
+    m = top(entries)
+    assert m["/proc"]["fstype"] == "proc"
+    dev = m["/dev"]
+    assert dev["fstype"] == "tmpfs" and "nosuid" in dev["opts"]
+    assert "relatime" not in dev["opts"]  # strictatime
+    assert {"size=65536k", "mode=755"} <= dev["super"]
+    pts = m["/dev/pts"]
+    assert pts["fstype"] == "devpts" and {"nosuid", "noexec"} <= pts["opts"]
+    assert {"mode=620", "ptmxmode=666", "gid=5"} <= pts["super"]
+    assert m["/dev/shm"]["fstype"] == "tmpfs"
+    assert {"nosuid", "nodev", "noexec"} <= m["/dev/shm"]["opts"]
+    assert m["/dev/mqueue"]["fstype"] == "mqueue"
+    assert m["/sys"]["fstype"] == "sysfs" and {"ro", "nosuid", "nodev", "noexec"} <= m["/sys"]["opts"]
+
+    # Without a cgroup namespace: the container's own cgroup, bound read-only.
+    own = {}
+    for line in cgroups.splitlines():
+        _, ctrls, path = line.split(":", 2)
+        own[",".join(sorted(ctrls.split(","))) if ctrls else ""] = path
+    if host_cgroup_layout() == "v2":
+        cg = m["/sys/fs/cgroup"]
+        assert cg["fstype"] == "cgroup2" and "ro" in cg["opts"]
+        assert cg["root"] == own[""]
+    else:
+        assert m["/sys/fs/cgroup"]["fstype"] == "tmpfs" and "ro" in m["/sys/fs/cgroup"]["opts"]
+        for name in host_cgroup_hierarchies():
+            e = m[f"/sys/fs/cgroup/{name}"]
+            assert {"ro", "nosuid", "nodev", "noexec"} <= e["opts"], name
+            assert e["root"] == own[hierarchy_key(e)] != "/", name
+
+    only_spec_mounts(entries)
+
+
+def test_cgroup_namespace_mounts_fresh_cgroupfs(runtime, bundle):
+    bundle.linux["namespaces"].append({"type": "cgroup"})
+    m = top(parse_mountinfo(inside_mountinfo(runtime, bundle)))
+    if host_cgroup_layout() == "v2":
+        names = [""]
+    else:
+        names = host_cgroup_hierarchies()
+        assert m["/sys/fs/cgroup"]["fstype"] == "tmpfs"
+    for name in names:
+        e = m["/sys/fs/cgroup" + (f"/{name}" if name else "")]
+        assert e["fstype"] in ("cgroup", "cgroup2")
+        assert e["root"] == "/", name  # the namespace root is the container's cgroup
+        assert "ro" in e["opts"]
+
+
+def test_bind_mounts_recursive_and_readonly(runtime, bundle, tmp_path):
+    src = tmp_path / "vol"
+    (src / "sub").mkdir(parents=True)
+    (src / "file").write_text("vol-data\n")
+    (tmp_path / "single").write_text("one file\n")
+    sh(f"mount -t tmpfs nook-test-sub {src / 'sub'}")
+    try:
+        (src / "sub" / "inner").write_text("inner\n")
+        bundle.config["mounts"] += [
+            {"destination": "/bind", "type": "bind", "source": str(src), "options": ["bind", "ro"]},
+            {"destination": "/rbind", "source": str(src), "options": ["rbind", "ro"]},
+            {"destination": "/rro", "type": "bind", "source": str(src), "options": ["rbind", "rro"]},
+            {"destination": "/deep/new/file", "type": "bind", "source": str(tmp_path / "single"),
+             "options": ["bind", "nosuid", "noexec", "nodev"]},
+            {"destination": "/rel", "type": "bind", "source": "relsrc", "options": ["bind"]},
+        ]
+        os.makedirs(os.path.join(bundle.path, "relsrc"))
+        with open(os.path.join(bundle.path, "relsrc", "here"), "w") as f:
+            f.write("relative\n")
+        script = ("cat /proc/self/mountinfo; echo ===;"
+                  "cat /bind/file /rbind/sub/inner /rro/sub/inner /deep/new/file /rel/here;"
+                  "ls /bind/sub | wc -l;"
+                  "for p in /bind/x /rbind/x /rbind/sub/x /rro/sub/x; do"
+                  "  touch $p 2>/dev/null && echo $p=rw || echo $p=ro; done")
+        bundle.config["root"]["readonly"] = False
+        out = runtime.output(bundle.sh(script))
+    finally:
+        sh(f"umount {src / 'sub'}")
+    text, rest = out.split("===\n")
+    m = top(parse_mountinfo(text))
+    assert "ro" in m["/bind"]["opts"] and "/bind/sub" not in m  # bind: not recursive
+    assert "ro" in m["/rbind"]["opts"] and "rw" in m["/rbind/sub"]["opts"]  # ro only on top
+    assert "ro" in m["/rro"]["opts"] and "ro" in m["/rro/sub"]["opts"]  # rro: all the way
+    f = m["/deep/new/file"]
+    assert {"nosuid", "noexec", "nodev"} <= f["opts"] and f["root"].endswith("/single")
+    assert m["/rel"]["root"].endswith("/relsrc")
+    lines = rest.splitlines()
+    assert lines[:5] == ["vol-data", "inner", "inner", "one file", "relative"]
+    assert lines[5] == "0"  # plain bind leaves the submount behind: empty dir
+    assert lines[6:] == ["/bind/x=ro", "/rbind/x=ro", "/rbind/sub/x=rw", "/rro/sub/x=ro"]
+    assert not os.path.exists(src / "sub" / "x")  # the tmpfs is gone, and nothing else written
+    assert sorted(os.listdir(src)) == ["file", "sub"]
+
+
+def test_tmpfs_options_and_copyup(runtime, bundle):
+    bundle.config["root"]["readonly"] = False
+    bundle.config["mounts"] += [
+        {"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "noexec", "size=1m", "mode=700", "uid=5", "gid=6", "noatime"]},
+        {"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]},
+    ]
+    script = ("cat /proc/self/mountinfo; echo ===; stat -c '%a %u %g' /mnt/t;"
+              "grep ^user: /etc/passwd; echo changed > /etc/passwd && cat /etc/passwd")
+    out = runtime.output(bundle.sh(script))
+    text, rest = out.split("===\n")
+    m = top(parse_mountinfo(text))
+    t = m["/mnt/t"]
+    assert t["fstype"] == "tmpfs" and {"nosuid", "noexec", "noatime"} <= t["opts"]
+    assert {"size=1024k", "mode=700", "uid=5", "gid=6"} <= t["super"]
+    assert m["/etc"]["fstype"] == "tmpfs"
+    assert rest.splitlines() == ["700 5 6", "user:x:1000:1000:user:/home:/bin/sh", "changed"]
+    with open(os.path.join(bundle.rootfs, "etc", "passwd")) as f:
+        assert "user:x:1000" in f.read()  # the copy was written, not the rootfs
+
+
+def test_root_readonly_and_no_pivot(runtime, bundle):
+    bundle.config["root"]["readonly"] = True
+    bundle.config["mounts"].append({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"})
+    script = ("touch /x 2>/dev/null && echo root=rw || echo root=ro;"
+              "touch /scratch/x && echo scratch=rw; cat /proc/self/mountinfo")
+    for extra in ((), ("--no-pivot",)):
+        p = runtime.run_bundle(bundle.sh(script), *extra)
+        assert p.returncode == 0, p.stderr
+        lines = p.stdout.splitlines()
+        assert lines[:2] == ["root=ro", "scratch=rw"], extra
+        entries = parse_mountinfo("\n".join(lines[2:]))
+        assert "ro" in top(entries)["/"]["opts"], extra
+        # Nothing of the host is visible, with or without pivot_root.
+        only_spec_mounts(entries, ["/scratch"])
+    assert not os.path.exists(os.path.join(bundle.rootfs, "x"))
+
+
+def test_mount_errors_name_the_mount(runtime, bundle):
+    bundle.config["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "none"})
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0
+    assert "mount nosuchfs on /x: No such device" in p.stderr
+
+    bundle.config["mounts"][-1] = {"destination": "/y", "type": "bind",
+                                   "source": "/nonexistent-nook-src", "options": ["bind"]}
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0
+    assert "bind mount /nonexistent-nook-src on /y: No such file or directory" in p.stderr
+
+
+def umount_all(path):
+    """Unmount every mount stacked on or below path (test cleanup)."""
+    for _ in range(10):
+        if not [e for e in host_mountinfo() if e["mnt"] == path or e["mnt"].startswith(path + "/")]:
+            return
+        subprocess.run(["umount", "-R", "-l", path], capture_output=True)
+
+
+def _set_shared_host_dir(path):
+    os.makedirs(path, exist_ok=True)
+    sh(f"mount -t tmpfs nook-test-shared {path} && mount --make-shared {path}")
+
+
+@pytest.fixture
+def shared_dir(runtime, tmp_path):
+    """A shared tmpfs on the host (torn down before the runtime's leak check)."""
+    d = str(tmp_path / "shared")
+    _set_shared_host_dir(d)
+    for sub in ("fromhost", "fromctr"):
+        os.makedirs(os.path.join(d, sub))
+    yield d
+    umount_all(d)
+
+
+@pytest.mark.parametrize("case", ["private", "rslave", "rshared"])
+def test_propagation_with_host(runtime, bundle, shared_dir, case):
+    """private: nothing crosses; rslave: host mounts reach the container;
+    rshared: both ways."""
+    opts = ["rbind"]
+    if case != "private":
+        bundle.linux["rootfsPropagation"] = case
+        opts.append(case)
+    bundle.config["mounts"].append({"destination": "/vol", "type": "bind", "source": shared_dir,
+                                    "options": opts})
+    add_caps(bundle, "CAP_SYS_ADMIN")
+    cid, pid = start_detached(runtime, bundle,
+                              "mount -t tmpfs nook-from-ctr /vol/fromctr && exec sleep 60")
+    try:
+        def ctr_mounts():
+            with open(f"/proc/{pid}/mountinfo") as f:
+                return top(parse_mountinfo(f.read()))
+        wait_for(lambda: "/vol/fromctr" in ctr_mounts(), "the container's own mount")
+        sh(f"mount -t tmpfs nook-from-host {shared_dir}/fromhost")
+        seen_inside = "/vol/fromhost" in ctr_mounts()
+        seen_on_host = f"{shared_dir}/fromctr" in top(host_mountinfo())
+    finally:
+        runtime.run("delete", "--force", cid)
+    assert seen_inside == (case in ("rslave", "rshared"))
+    assert seen_on_host == (case == "rshared")
+
+
+def _renameat2_exchange(a, b):
+    libc = ctypes.CDLL(None, use_errno=True)
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    if libc.renameat2(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), RENAME_EXCHANGE) != 0:
+        raise OSError(ctypes.get_errno(), "renameat2")
+
+
+def test_symlink_destination_stays_in_rootfs(runtime, bundle, tmp_path):
+    """A destination that is a symlink to a host path resolves inside the
+    rootfs (CVE-2019-16884, CVE-2021-30465 class): the mount lands there or
+    creating the container fails; the host directory is never touched."""
+    hostdir = str(tmp_path / "hostdir")
+    _set_shared_host_dir(hostdir)  # shared: a mount landing on it would show on the host
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "payload").write_text("payload\n")
+    bundle.linux["rootfsPropagation"] = "rshared"
+    bundle.config["root"]["readonly"] = False
+    os.symlink(hostdir, os.path.join(bundle.rootfs, "evil"))
+    os.symlink("../../../../../../../../.." + hostdir, os.path.join(bundle.rootfs, "evil2"))
+    try:
+        # Dangling inside the rootfs: refused.
+        bundle.config["mounts"].append({"destination": "/evil", "type": "bind",
+                                        "source": str(vol), "options": ["bind"]})
+        p = runtime.run_bundle(bundle.sh("true"))
+        assert p.returncode != 0 and "dangling symlink" in p.stderr
+
+        # The link's target exists inside the rootfs: the mount goes there.
+        os.makedirs(os.path.join(bundle.rootfs, hostdir.lstrip("/")))
+        bundle.config["mounts"][-1]["destination"] = "/evil2/x"
+        p = runtime.run_bundle(bundle.sh(f"cat {hostdir}/x/payload; cat /proc/self/mountinfo"))
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.startswith("payload\n")
+        assert f"{hostdir}/x" in top(parse_mountinfo(p.stdout))
+        assert os.path.isdir(os.path.join(bundle.rootfs, hostdir.lstrip("/"), "x"))
+        assert os.listdir(hostdir) == []
+        assert not [e for e in host_mountinfo() if e["mnt"].startswith(hostdir + "/")]
+    finally:
+        umount_all(hostdir)
+
+
+def test_symlink_swap_race(runtime, bundle, tmp_path):
+    """A directory on the destination path swapped with a symlink to a host
+    directory while containers are created: every mount lands inside the
+    rootfs or creation fails; the host directory never gets a mount."""
+    hostdir = str(tmp_path / "hostdir")
+    _set_shared_host_dir(hostdir)
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    bundle.linux["rootfsPropagation"] = "rshared"
+    bundle.config["root"]["readonly"] = False
+    a = os.path.join(bundle.rootfs, "race")
+    b = os.path.join(bundle.rootfs, "race-link")
+    os.makedirs(os.path.join(a, "sub"))
+    os.symlink(hostdir, b)
+    bundle.config["mounts"].append({"destination": "/race/sub", "type": "bind",
+                                    "source": str(vol), "options": ["bind"]})
+    bundle.sh("true").write()
+    stop = threading.Event()
+
+    def swapper():
+        while not stop.is_set():
+            _renameat2_exchange(a, b)
+
+    t = threading.Thread(target=swapper)
+    t.start()
+    try:
+        for _ in range(15):
+            runtime.run_bundle(bundle)  # success or failure are both fine
+            assert not [e for e in host_mountinfo() if e["mnt"].startswith(hostdir + "/")]
+            assert os.listdir(hostdir) == []
+    finally:
+        stop.set()
+        t.join()
+        umount_all(hostdir)
+
+
+def _ours(entries, tmp):
+    """Host mounts a container of this test could leak: under the test's
+    directory (the bundle) or where a container mounts (/, /proc, /sys, /dev)."""
+    return {(e["mnt"], e["fstype"], e["source"], e["root"]) for e in entries
+            if e["mnt"].startswith(tmp) or e["mnt"] in ("/", "/proc", "/sys", "/dev")
+            or e["mnt"].startswith(("/proc/", "/sys/", "/dev/"))}
+
+
+def test_no_mount_left_on_host(runtime, bundle, tmp_path):
+    bundle.config["mounts"].append({"destination": "/vol", "type": "bind",
+                                    "source": str(tmp_path), "options": ["rbind"]})
+    before = _ours(host_mountinfo(), str(tmp_path))
+    runtime.output(bundle.sh("true"))
+    cid, _ = start_detached(runtime, bundle, "exec sleep 60")
+    runtime.run("delete", "--force", cid)
+    cid = runtime.new_id()
+    # The created init keeps its stdio until start: give it none of our pipes.
+    subprocess.run(runtime.cmd("create", "--bundle", bundle.path, cid), check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=60)
+    runtime.run("delete", "--force", cid)
+    after = _ours(host_mountinfo(), str(tmp_path))
+    assert after == before, f"new: {after - before}, gone: {before - after}"
+
+
+def add_userns(bundle, host_base=100000):
+    bundle.linux["namespaces"].append({"type": "user"})
+    bundle.linux["uidMappings"] = [{"containerID": 0, "hostID": host_base, "size": 65536}]
+    bundle.linux["gidMappings"] = [{"containerID": 0, "hostID": host_base, "size": 65536}]
+    d = bundle.rootfs
+    while d not in ("/", "/tmp"):
+        d = os.path.dirname(d)
+        os.chmod(d, os.stat(d).st_mode | 0o111)
+    for root, dirs, files in os.walk(bundle.rootfs):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), host_base, host_base)
+    os.lchown(bundle.rootfs, host_base, host_base)
+
+
+def test_user_namespace_mounts(runtime, bundle):
+    """In a user namespace sharing the host's network namespace, sysfs
+    cannot be mounted fresh: the host's is bound read-only instead."""
+    add_userns(bundle)
+    bundle.linux["namespaces"] = [n for n in bundle.linux["namespaces"]
+                                  if n["type"] != "network"]
+    out = runtime.output(bundle.sh("cat /proc/self/mountinfo; echo ===;"
+                                   "touch /sys/x 2>/dev/null || echo sys=ro; ls /proc/self/fd >/dev/null && echo proc=ok"))
+    text, rest = out.split("===\n")
+    m = top(parse_mountinfo(text))
+    assert m["/sys"]["fstype"] == "sysfs" and "ro" in m["/sys"]["opts"]
+    assert m["/sys"]["dev"] == top(host_mountinfo())["/sys"]["dev"]  # the host's, bound
+    assert m["/proc"]["fstype"] == "proc"
+    assert rest.splitlines() == ["sys=ro", "proc=ok"]

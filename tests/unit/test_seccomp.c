@@ -1,0 +1,280 @@
+/* linux.seccomp validation (exact messages), the filter libseccomp builds
+ * from a profile (checked in its PFC text) and the engine's default
+ * profile. Pure: nothing is loaded here (see test_seccomp_load.c). */
+#include "runtime/security.h"
+#include "util/cleanup.h"
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "unit.h"
+
+static json_t *parse(const char *text)
+{
+        json_error_t je;
+        json_t *j = json_loads(text, 0, &je);
+        if (!j)
+                fprintf(stderr, "bad test JSON: %s: %s\n", text, je.text);
+        return j;
+}
+
+/* The error text of validating `text`, or "ok". Caller frees. */
+static char *validate(const char *text)
+{
+        json_t *j = parse(text);
+        nk_error *e = NULL;
+        int r = nk_seccomp_validate(j, "linux.seccomp", &e);
+        json_decref(j);
+        char *out = r == 0 ? strdup("ok") : strdup(e->msg);
+        nk_error_free(e);
+        return out;
+}
+
+static const struct {
+        const char *json, *msg;
+} bad[] = {
+        { "[]", "linux.seccomp: must be an object" },
+        { "{}", "linux.seccomp: missing \"defaultAction\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_FOO\"}",
+          "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_FOO\"" },
+        { "{\"defaultAction\":7}", "linux.seccomp.defaultAction: must be a string" },
+        { "{\"defaultAction\":\"SCMP_ACT_NOTIFY\",\"listenerPath\":\"/x\"}",
+          "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action" },
+        { "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":-1}",
+          "linux.seccomp.defaultErrnoRet: must be an integer from 0 to 4095" },
+        { "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":5000}",
+          "linux.seccomp.defaultErrnoRet: must be an integer from 0 to 4095" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_VAX\"]}",
+          "linux.seccomp.architectures[1]: unknown architecture \"SCMP_ARCH_VAX\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_NOPE\"]}",
+          "linux.seccomp.flags[1]: unknown flag \"SECCOMP_FILTER_FLAG_NOPE\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":\"SECCOMP_FILTER_FLAG_LOG\"}",
+          "linux.seccomp.flags: must be an array" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":{}}",
+          "linux.seccomp.syscalls: must be an array" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\"},"
+          "{\"names\":[\"a\"],\"action\":\"SCMP_ACT_ERRNO\"},{\"names\":[\"b\"],\"action\":\"SCMP_ACT_ERRNO\"},"
+          "{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_FOO\"}]}",
+          "linux.seccomp.syscalls[3].action: unknown action \"SCMP_ACT_FOO\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"]}]}",
+          "linux.seccomp.syscalls[0]: missing \"action\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"action\":\"SCMP_ACT_ERRNO\"}]}",
+          "linux.seccomp.syscalls[0]: missing \"names\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[],\"action\":\"SCMP_ACT_ERRNO\"}]}",
+          "linux.seccomp.syscalls[0].names: must list at least one syscall" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\",\"\"],\"action\":\"SCMP_ACT_ERRNO\"}]}",
+          "linux.seccomp.syscalls[0].names[1]: empty syscall name" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\",3],\"action\":\"SCMP_ACT_ERRNO\"}]}",
+          "linux.seccomp.syscalls[0].names[1]: must be a string" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_KILL\",\"errnoRet\":1}]}",
+          "linux.seccomp.syscalls[0].errnoRet: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not SCMP_ACT_KILL" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":70000}]}",
+          "linux.seccomp.syscalls[0].errnoRet: must be an integer from 0 to 4095" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
+          "\"args\":[{\"index\":6,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+          "linux.seccomp.syscalls[0].args[0].index: must be an integer from 0 to 5" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
+          "\"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"},{\"index\":1,\"value\":1,\"op\":\"SCMP_CMP_XOR\"}]}]}",
+          "linux.seccomp.syscalls[0].args[1].op: unknown operator \"SCMP_CMP_XOR\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
+          "\"args\":[{\"index\":0,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+          "linux.seccomp.syscalls[0].args[0]: missing \"value\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
+          "\"args\":[{\"index\":0,\"value\":\"1\",\"op\":\"SCMP_CMP_EQ\"}]}]}",
+          "linux.seccomp.syscalls[0].args[0].value: must be an unsigned 64-bit integer" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
+          "\"args\":[{\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+          "linux.seccomp.syscalls[0].args[0]: missing \"index\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+          "linux.seccomp.listenerPath: required by SCMP_ACT_NOTIFY" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"agent.sock\","
+          "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+          "linux.seccomp.listenerPath: must be an absolute path, not \"agent.sock\"" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/a.sock\","
+          "\"syscalls\":[{\"names\":[\"mkdir\",\"sendmsg\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+          "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for sendmsg (nook sends the listener fd with it)" },
+        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":3}",
+          "linux.seccomp.listenerPath: must be a string" },
+};
+
+static const char *const good[] = {
+        "{\"defaultAction\":\"SCMP_ACT_ALLOW\"}",
+        /* null counts as absent */
+        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":null,\"architectures\":null}",
+        /* a listener path without notify rules is ignored (runc) */
+        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"\"}",
+        "{\"defaultAction\":\"SCMP_ACT_KILL_PROCESS\",\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\","
+        "\"SCMP_ARCH_X32\",\"SCMP_ARCH_LOONGARCH64\"],\"flags\":[\"SECCOMP_FILTER_FLAG_TSYNC\","
+        "\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\",\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"]}",
+        /* value above INT64_MAX as the spec parser stores it */
+        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_TRACE\","
+        "\"errnoRet\":3,\"args\":[{\"index\":5,\"value\":-1,\"valueTwo\":0,\"op\":\"SCMP_CMP_MASKED_EQ\"}]}]}",
+};
+
+static void test_validation(void)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+                _cleanup_free_ char *m = validate(bad[i].json);
+                CHECK_STR(m, bad[i].msg);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+                _cleanup_free_ char *m = validate(good[i]);
+                CHECK_STR(m, "ok");
+        }
+}
+
+/* The PFC text libseccomp prints for a profile. */
+static char *pfc(const char *text)
+{
+        json_t *j = parse(text);
+        int fd = memfd_create("pfc", MFD_CLOEXEC);
+        nk_error *e = NULL;
+        char *out = NULL;
+        if (nk_seccomp_export_pfc(j, fd, &e) < 0) {
+                out = strdup(e->msg);
+                nk_error_free(e);
+        } else {
+                off_t n = lseek(fd, 0, SEEK_CUR);
+                out = calloc(1, (size_t)n + 1);
+                if (pread(fd, out, (size_t)n, 0) != n)
+                        out[0] = '\0';
+        }
+        close(fd);
+        json_decref(j);
+        return out;
+}
+
+static bool has(const char *text, const char *needle)
+{
+        bool r = text && strstr(text, needle);
+        if (!r)
+                fprintf(stderr, "missing in filter: %s\n", needle);
+        return r;
+}
+
+static void test_build(void)
+{
+        _cleanup_free_ char *p = pfc(
+                "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
+                "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"
+                "\"syscalls\":["
+                "{\"names\":[\"read\",\"write\",\"no_such_syscall\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+                "{\"names\":[\"getpgid\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":33,"
+                " \"args\":[{\"index\":0,\"value\":255,\"valueTwo\":7,\"op\":\"SCMP_CMP_MASKED_EQ\"}]},"
+                "{\"names\":[\"getpriority\"],\"action\":\"SCMP_ACT_ALLOW\","
+                " \"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_GT\"},{\"index\":1,\"value\":9,\"op\":\"SCMP_CMP_LE\"}]},"
+                "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\","
+                " \"args\":[{\"index\":0,\"value\":0,\"op\":\"SCMP_CMP_EQ\"},{\"index\":0,\"value\":8,\"op\":\"SCMP_CMP_EQ\"}]},"
+                "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_KILL_PROCESS\"},"
+                "{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38},"
+                "{\"names\":[\"socketcall\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+        CHECK(has(p, "filter for arch x86_64"));
+        CHECK(has(p, "filter for arch x86 "));
+        CHECK(has(p, "action ERRNO(38);"));
+        CHECK(has(p, "if ($syscall == 0)")); /* read */
+        CHECK(has(p, "if ($a0.lo32 & 0x000000ff == 7)"));
+        CHECK(has(p, "action ERRNO(33);"));
+        CHECK(has(p, "if ($a0.lo32 > 1)"));
+        CHECK(has(p, "if ($a1.lo32 > 9)"));
+        /* one argument compared twice: two rules, either matches */
+        CHECK(has(p, "if ($a0.lo32 == 0)"));
+        CHECK(has(p, "if ($a0.lo32 == 8)"));
+        CHECK(has(p, "action KILL_PROCESS;"));
+        /* socketcall exists for x86 only */
+        CHECK(has(p, "if ($syscall == 102)"));
+        /* getppid repeats the default action: no rule of its own */
+        CHECK(!strstr(p, "\"getppid\""));
+        /* execve was forgotten: nook adds it */
+        CHECK(has(p, "\"execve\""));
+        CHECK(has(p, "\"execveat\""));
+
+        /* named execve: taken as written (default action applies) */
+        _cleanup_free_ char *q = pfc("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
+                                     "{\"names\":[\"execve\"],\"action\":\"SCMP_ACT_KILL\"}]}");
+        CHECK(has(q, "\"execve\""));
+        CHECK(!strstr(q, "\"execveat\""));
+        CHECK(has(q, "action KILL;"));
+        /* allow by default: nothing to add */
+        _cleanup_free_ char *r = pfc("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
+                                     "{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\"}]}");
+        CHECK(!strstr(r, "\"execve\""));
+        CHECK(has(r, "action ERRNO(1);"));   /* errnoRet defaults to EPERM */
+}
+
+static void test_prepare(void)
+{
+        json_t *j = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\","
+                          "\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"],"
+                          "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\"}]}");
+        struct nk_seccomp *s = NULL;
+        nk_error *e = NULL;
+        CHECK(nk_seccomp_prepare(j, &s, &e) == 0);
+        CHECK(s && nk_seccomp_insn_count(s) > 3 && nk_seccomp_insn_count(s) < 100);
+        nk_seccomp_free(s);
+        json_decref(j);
+
+        /* the agent must be there before anything starts */
+        j = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/nonexistent/agent.sock\","
+                  "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}");
+        s = NULL;
+        CHECK(nk_seccomp_prepare(j, &s, &e) < 0 && !s);
+        CHECK_STR(e ? e->msg : NULL, "linux.seccomp.listenerPath: connect to the seccomp agent at "
+                                     "`/nonexistent/agent.sock`");
+        nk_error_free(e);
+        json_decref(j);
+
+        CHECK(nk_seccomp_prepare(NULL, &s, NULL) == 0 && s == NULL);
+}
+
+static void test_default_profile(void)
+{
+        nk_error *e = NULL;
+        const char *txt = nk_seccomp_default_profile_text();
+        CHECK(txt && strstr(txt, "\"defaultAction\""));
+
+        json_t *none = nk_seccomp_default_profile(0, &e);
+        CHECK(none != NULL);
+        _cleanup_free_ char *t = json_dumps(none, JSON_COMPACT);
+        CHECK(t && !strstr(t, "includes") && !strstr(t, "archMap") && !strstr(t, "\"mount\""));
+        CHECK(t && strstr(t, "\"SCMP_ARCH_X86\""));
+        CHECK(t && strstr(t, "\"errnoRet\":38"));            /* clone3 -> ENOSYS */
+        struct nk_seccomp *s = NULL;
+        CHECK(nk_seccomp_prepare(none, &s, &e) == 0);
+        /* seccomp(2) takes at most 4096 instructions */
+        CHECK(s && nk_seccomp_insn_count(s) < 4096);
+        nk_seccomp_free(s);
+
+        json_t *admin = nk_seccomp_default_profile(1ULL << 21 /* CAP_SYS_ADMIN */, &e);
+        _cleanup_free_ char *a = json_dumps(admin, JSON_COMPACT);
+        CHECK(a && strstr(a, "\"mount\"") && strstr(a, "\"unshare\""));
+        /* with CAP_SYS_ADMIN, clone and clone3 are allowed outright */
+        CHECK(a && !strstr(a, "\"errnoRet\":38") && !strstr(a, "2114060288"));
+        CHECK(t && strstr(t, "2114060288"));
+        json_t *ptr = nk_seccomp_default_profile(1ULL << 19 /* CAP_SYS_PTRACE */, &e);
+        _cleanup_free_ char *pt = json_dumps(ptr, JSON_COMPACT);
+        CHECK(pt && strstr(pt, "\"ptrace\"") && !strstr(t, "\"ptrace\""));
+        json_decref(none);
+        json_decref(admin);
+        json_decref(ptr);
+        CHECK(e == NULL);
+}
+
+static void test_features(void)
+{
+        json_t *f = nk_seccomp_features();
+        _cleanup_free_ char *t = json_dumps(f, JSON_COMPACT);
+        CHECK(t && strstr(t, "\"SCMP_ACT_NOTIFY\"") && strstr(t, "\"SCMP_CMP_MASKED_EQ\""));
+        CHECK(t && strstr(t, "\"SCMP_ARCH_X86_64\"") && !strstr(t, "LOONGARCH"));
+        json_t *sup = json_object_get(f, "supportedFlags");
+        CHECK(json_array_size(sup) == 4); /* kernel 6.18 has all of them */
+        json_decref(f);
+}
+
+int main(void)
+{
+        test_validation();
+        test_build();
+        test_prepare();
+        test_default_profile();
+        test_features();
+        return UNIT_END();
+}
