@@ -4,6 +4,9 @@
 #include "runtime/security.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +14,51 @@
 static const struct nk_command *const tables[] = {
         nk_runtime_commands,
         nk_cgroup_commands,
-        nk_engine_commands,
 };
+
+/* The engine commands live in the nook-engine module with the heavy
+ * libraries they need; it is loaded only when one of them runs. Looked up
+ * next to the binary first (a build tree), then in the install dir. */
+static const struct nk_command *engine_commands(void)
+{
+        static const struct nk_command *cached;
+        if (cached)
+                return cached;
+        char exe[PATH_MAX], path[PATH_MAX + 32];
+        const char *env = getenv("NOOK_ENGINE_MODULE");
+        void *h = env ? dlopen(env, RTLD_NOW | RTLD_GLOBAL) : NULL;
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (!h && n > 0) {
+                exe[n] = '\0';
+                snprintf(path, sizeof path, "%s/nook-engine.so", dirname(exe));
+                h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+        }
+        if (!h)
+                h = dlopen(NOOK_ENGINE_DIR "/nook-engine.so", RTLD_NOW | RTLD_GLOBAL);
+        if (!h) {
+                fprintf(stderr, "nook: engine module not found (%s)\n", dlerror());
+                return NULL;
+        }
+        cached = dlsym(h, "nk_engine_commands");
+        return cached;
+}
+
+static const struct nk_command *find_in(const struct nk_command *c, const char *name)
+{
+        for (; c && c->name; c++)
+                if (streq(c->name, name))
+                        return c;
+        return NULL;
+}
 
 static const struct nk_command *find_command(const char *name)
 {
-        for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
-                for (const struct nk_command *c = tables[t]; c->name; c++)
-                        if (streq(c->name, name))
-                                return c;
-        return NULL;
+        for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
+                const struct nk_command *c = find_in(tables[t], name);
+                if (c)
+                        return c;
+        }
+        return find_in(engine_commands(), name);
 }
 
 static void usage(FILE *f)
@@ -37,6 +75,9 @@ static void usage(FILE *f)
         for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
                 for (const struct nk_command *c = tables[t]; c->name; c++)
                         fprintf(f, "  %-10s %s\n", c->name, c->summary);
+        fprintf(f, "\nEngine commands:\n");
+        for (const struct nk_command *c = engine_commands(); c && c->name; c++)
+                fprintf(f, "  %-10s %s\n", c->name, c->summary);
 }
 
 static void version(void)

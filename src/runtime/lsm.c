@@ -11,9 +11,11 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* -1 unknown, else 0/1; set in the parent before clone so the child, whose
@@ -75,12 +77,17 @@ int nk_lsm_check(const struct nk_spec *s, nk_error **err)
 }
 
 /* Write our own thread's attribute: /proc/thread-self, since the LSMs
- * label threads and the init is single-threaded anyway. */
+ * label threads and the init is single-threaded anyway. The file must be
+ * on procfs: an image that makes /proc something else (CVE-2019-16884)
+ * would otherwise take the label and leave the process unconfined. */
 static int write_attr(const char *path, const char *value, const char *what, nk_error **err)
 {
+        struct statfs sf;
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return nk_error_set(err, errno, "%s: open `%s`", what, path);
+        if (fstatfs(fd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
+                return nk_error_set(err, EXDEV, "%s: `%s` is not on procfs", what, path);
         ssize_t n = write(fd, value, strlen(value));
         if (n != (ssize_t)strlen(value))
                 return nk_error_set(err, n < 0 ? errno : EIO, "%s: write `%s` to `%s`", what, value,

@@ -94,21 +94,29 @@ def test_exe_overwrite_through_exec_interpreter(copied_runtime, bundle):
 
 
 def test_exe_overwrite_of_waiting_init(copied_runtime, bundle):
-    # Before `start`, the container's PID 1 is nook itself. Even a process
-    # with CAP_SYS_PTRACE (which passes the non-dumpable check) must not
-    # be able to write it.
+    # Before `start`, the container's PID 1 is nook itself. An exec'd
+    # process with CAP_SYS_PTRACE (which passes the non-dumpable check)
+    # holds /proc/1/exe open and keeps trying to write it once `start` has
+    # made PID 1 exec the container's program (the binary is no longer
+    # busy then).
     rt = copied_runtime
     before = sha256(rt.bin)
     caps = ["CAP_SYS_PTRACE", "CAP_KILL", "CAP_DAC_OVERRIDE"]
     bundle.process["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
-    bundle.args("true").write()
+    bundle.args("sleep", "5")
     cid = rt.new_id()
     detached(rt, bundle, cid, "create")
-    p = rt.run("exec", cid, "secprobe", "exe-overwrite", "2")
+    subprocess.run(rt.cmd("exec", "--detach", cid, "/bin/sh", "-c",
+                          "secprobe exe-overwrite 3 > /tmp/o; mv /tmp/o /tmp/result"),
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True, timeout=30)
+    time.sleep(0.5)
+    rt.run("start", cid)
+    result = wait_file(os.path.join(bundle.rootfs, "tmp", "result"))
     rt.run("delete", "--force", cid)
     assert sha256(rt.bin) == before
-    assert p.stdout.startswith("exe-overwrite: refused"), p.stdout
-    assert int(p.stdout.split("(")[1].split()[0]) > 0, p.stdout
+    assert result.startswith("exe-overwrite: refused"), result
+    assert int(result.split("(")[1].split()[0]) > 0, result
 
 
 # ---- CVE-2024-21626: a host directory reached through a leaked fd ---------

@@ -159,7 +159,7 @@ console=$tmp/console.log
 
 # Start the VM with accelerator $1 in the background (pid in $qpid).
 start_vm() {
-        local cpu=max
+        local cpu=${NOOK_VM_CPU:-max}
         [ "$1" = kvm ] && cpu=host
         rm -f "$share/started" "$share/rc"
         [ "$verbose" = 1 ] || : > "$console"
