@@ -109,7 +109,10 @@ static void print_table(json_t *o)
                         printf(" %s", json_string_value(c));
                 printf("\n");
         }
-        printf("namespaces:     ");
+        printf("not mounted:    ");
+        json_array_foreach(json_object_get(cg, "unmounted"), i, c)
+                printf(" %s", json_string_value(c));
+        printf("\nnamespaces:     ");
         json_array_foreach(json_object_get(o, "namespaces"), i, c)
                 printf(" %s", json_string_value(c));
         printf("\noverlayfs:       %s\n", json_is_true(json_object_get(o, "overlayfs")) ? "yes" : "no");

@@ -246,20 +246,16 @@ def test_list_formats(runtime, bundle):
 
 
 def test_preserve_fds(runtime, bundle, tmp_path):
+    # fd 3 is passed with --preserve-fds 1; fd 4 is open too but not passed.
     bundle.args("nktest", "fds").write()
-    f = open(tmp_path / "passed", "w")
-    g = open(tmp_path / "notpassed", "w")
-    # fd 3 = passed, fd 4 = beyond the preserved range
-    os.dup2(f.fileno(), 3) if f.fileno() != 3 else None
     cid = runtime.new_id()
-    cmd = runtime.cmd("run", "--preserve-fds", "1", "--bundle", bundle.path, cid)
-    p = subprocess.run(cmd, capture_output=True, text=True, pass_fds=(3, g.fileno()), timeout=30)
+    nook = " ".join(runtime.cmd("run", "--preserve-fds", "1", "--bundle", bundle.path, cid))
+    p = subprocess.run(["sh", "-c", f"exec 3>{tmp_path}/passed 4>{tmp_path}/notpassed; exec {nook}"],
+                       capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     fds = dict(l.split(" ", 1) for l in p.stdout.splitlines())
     assert sorted(fds) == ["0", "1", "2", "3"], fds
     assert fds["3"].endswith("/passed")
-    f.close(); g.close()
-    os.close(3)
 
 
 def recv_fd(conn):

@@ -261,6 +261,27 @@ const struct nk_cg_mount *nk_cg_host_v2(const struct nk_cg_host *h)
         return NULL;
 }
 
+/* Controllers the kernel has (/proc/cgroups, enabled) that no mounted
+ * hierarchy holds: on a hybrid host the v1-only net_cls/net_prio/perf_event
+ * typically. */
+static json_t *unmounted(const struct nk_cg_host *h)
+{
+        json_t *a = json_array();
+        _cleanup_free_ char *text = NULL;
+        if (nk_read_file("/proc/cgroups", &text, NULL, NULL) < 0)
+                return a;
+        char *save = NULL;
+        for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                char name[64];
+                int hier, num, enabled;
+                if (l[0] == '#' || sscanf(l, "%63s %d %d %d", name, &hier, &num, &enabled) != 4)
+                        continue;
+                if (enabled && !nk_cg_host_find(h, name))
+                        json_array_append_new(a, json_string(name));
+        }
+        return a;
+}
+
 json_t *nk_cgroup_host_info(nk_error **err)
 {
         struct nk_cg_host h = {0};
@@ -280,8 +301,9 @@ json_t *nk_cgroup_host_info(nk_error **err)
                                                        h.m[i].v2 ? 2 : 1, "root", h.m[i].root,
                                                        "controllers", names));
         }
-        json_t *o = json_pack("{s:s, s:o, s:o}", "layout", nk_cg_layout_name(h.layout),
-                              "hierarchies", hiers, "controllers", ctl);
+        json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "layout", nk_cg_layout_name(h.layout),
+                              "hierarchies", hiers, "controllers", ctl, "unmounted",
+                              unmounted(&h));
         nk_cg_host_clear(&h);
         return o;
 }
