@@ -3,6 +3,7 @@
  * sent to the parent over the sync socket (it reaches the user intact) and
  * the init exits. */
 #include "child.h"
+#include "cgroup/cgroup.h"
 #include "hooks.h"
 #include "process.h"
 #include "rootfs.h"
@@ -191,7 +192,8 @@ void nk_child_main(struct nk_child_ctx *c)
         /* Not dumpable until execve: container processes can't open our
          * /proc/PID/exe (the runtime binary) or ptrace us meanwhile. */
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-        if (wait_go_child(c, &e) < 0 ||                            /* sync 1 */
+        if (nk_cgroup_self_enter(c->cg_fds, c->n_cg_fds, &e) < 0 ||
+            wait_go_child(c, &e) < 0 ||                            /* sync 1 */
             nk_ns_join_child(c->spec, &c->ns, &e) < 0 ||
             setup_rootfs_child(c, &e) < 0 ||                       /* sync 2, 3 */
             setup_console_child(c, &e) < 0 ||

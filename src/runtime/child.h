@@ -15,6 +15,8 @@ struct nk_child_ctx {
         int console_fd;              /* where the pty master goes, or -1 */
         struct nk_ns_fds ns;         /* joined namespaces */
         struct nk_seccomp *seccomp;
+        const int *cg_fds;           /* see nk_cgroup_self_enter() */
+        size_t n_cg_fds;
         char *state_json;            /* received at PRESTART_DONE */
         char *exec_path;             /* args[0] resolved inside the container */
 };

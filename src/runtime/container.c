@@ -36,6 +36,8 @@ struct creation {
         struct nk_spec *spec;
         char *bundle, *rootfs, *dir, *cgroup_path;
         struct nk_cgroup *cg;
+        int *cg_fds;                 /* v1 `tasks` files the init enters by */
+        size_t n_cg_fds;
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
         int lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
@@ -93,6 +95,7 @@ static void creation_free(struct creation *cr)
         close_fd(&cr->lock_fd);
         nk_ns_close(&cr->ns);
         nk_seccomp_free(cr->seccomp);
+        nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
         nk_cgroup_free(cr->cg);
         nk_spec_free(cr->spec);
         free(cr->bundle);
@@ -172,7 +175,7 @@ static int make_cgroup(struct creation *cr, nk_error **err)
         if (nk_cgroup_create(cr->cg, cr->spec->resources, err) < 0)
                 return nk_error_wrap(err, "cgroup `%s`", cr->cgroup_path);
         cr->made_cgroup = true;
-        return 0;
+        return nk_cgroup_self_enter_open(cr->cg, &cr->cg_fds, &cr->n_cg_fds, err);
 }
 
 /* The start socket lives in the state dir; bound through /proc/self/fd so
@@ -236,7 +239,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
 {
         struct nk_clone_opts co = {
                 .flags = nk_ns_clone_flags(cr->spec),
-                .cgroup_fd = nk_cgroup_v2_fd(cr->cg),
+                .cgroup_fd = nk_cgroup_clone_fd(cr->cg),
                 .pidfd_out = &cr->pidfd,
                 /* Until it reports CREATED, the init dies with us. */
                 .death_signal = SIGKILL,
@@ -250,6 +253,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
                         .cgroup_path = cr->cgroup_path, .sync_fd = cr->child_sync_fd,
                         .start_fd = cr->start_fd, .start_conn = -1,
                         .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
+                        .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
                 };
                 close(cr->sync_fd);
                 if (cr->console_parent_fd >= 0)
@@ -263,6 +267,9 @@ static int spawn_init(struct creation *cr, nk_error **err)
         close_fd(&cr->console_fd);
         close_fd(&cr->start_fd);
         nk_ns_close(&cr->ns);
+        nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
+        cr->cg_fds = NULL;
+        cr->n_cg_fds = 0;
         if (co.cgroup_fd >= 0 && cr->pidfd < 0) /* clone(2) fallback: no CLONE_INTO_CGROUP */
                 return nk_cgroup_enter(cr->cg, pid, err);
         return 0;
@@ -293,8 +300,6 @@ static void fill_state(struct creation *cr, struct nk_state *st)
 static int drive_init_parent(struct creation *cr, nk_error **err)
 {
         if (nk_ns_new(cr->spec, NK_NS_USER) && nk_ns_write_idmaps(cr->pid, cr->spec, err) < 0)
-                return -1;
-        if (nk_cgroup_v2_fd(cr->cg) < 0 && nk_cgroup_enter(cr->cg, cr->pid, err) < 0)
                 return -1;
         if (nk_sync_send(cr->sync_fd, NK_SYNC_GO, err) < 0) /* sync 1 */
                 return -1;

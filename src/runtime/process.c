@@ -1,6 +1,7 @@
 #include "process.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ioprio.h>
@@ -145,12 +146,24 @@ static bool is_executable(const char *path)
         return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+/* runc's wording in lower case: dockerd turns an error naming the command
+ * with "no such file or directory" into exit code 127 and one with
+ * "permission denied" into 126, and matches case-sensitively. */
+static void exec_error(const char *name, int e, nk_error **err)
+{
+        char reason[128];
+        snprintf(reason, sizeof reason, "%s", strerror(e));
+        reason[0] = (char)tolower((unsigned char)reason[0]);
+        nk_error_set(err, 0, "exec: `%s`: %s", name, reason);
+}
+
 char *nk_process_find_exec(const struct nk_process *p, nk_error **err)
 {
         const char *name = p->args[0];
         if (strchr(name, '/')) {
+                errno = 0;
                 if (!is_executable(name)) {
-                        nk_error_set(err, errno ? errno : EACCES, "exec `%s`", name);
+                        exec_error(name, errno ? errno : EACCES, err);
                         return NULL;
                 }
                 return strdup(name);

@@ -53,6 +53,7 @@ def copied_runtime(nook_bin, tmp_path):
     shutil.copy2(nook_bin, copy)
     rt = Runtime(copy, str(tmp_path / "state2"), str(tmp_path))
     yield rt
+    rt.bin = nook_bin   # the copy may be the attack's victim: clean up with the original
     leaks = rt.cleanup_and_check()
     assert not leaks, "leaked: " + "; ".join(leaks)
 

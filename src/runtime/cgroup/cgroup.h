@@ -78,3 +78,13 @@ int nk_cgroup_oom_events(struct nk_cgroup *cg, int fd, long long *seen);
 json_t *nk_cgroup_host_info(nk_error **err);
 
 void nk_cgroup_free(struct nk_cgroup *cg);
+
+/* Fast entry for a new container init (selfenter.c): clone it into the
+ * unified hierarchy with clone3(CLONE_INTO_CGROUP) using nk_cgroup_clone_fd()
+ * (v2 and hybrid; -1 when there is none, owned by cg), and let it move
+ * itself into every v1 hierarchy by calling nk_cgroup_self_enter() on the
+ * fds nk_cgroup_self_enter_open() gave the parent. */
+int nk_cgroup_clone_fd(struct nk_cgroup *cg);
+int nk_cgroup_self_enter_open(struct nk_cgroup *cg, int **fds, size_t *n, nk_error **err);
+int nk_cgroup_self_enter(const int *fds, size_t n, nk_error **err);
+void nk_cgroup_self_enter_close(int *fds, size_t n);
