@@ -49,6 +49,8 @@ struct exec_ctx {
         struct nk_process proc;         /* what to run */
         struct nk_seccomp *seccomp;
         struct nk_cgroup *cg;
+        int *cg_fds;                    /* v1 `tasks` files, see selfenter.c */
+        size_t n_cg_fds;
         int ns_fd[NK_NS__COUNT];
         int sync_fd, child_sync_fd, console_fd, console_parent_fd, pidfd;
         pid_t pid;
@@ -66,6 +68,7 @@ static void exec_ctx_free(struct exec_ctx *x)
                         close(*fds[i]);
         nk_process_clear(&x->proc);
         nk_seccomp_free(x->seccomp);
+        nk_cgroup_self_enter_close(x->cg_fds, x->n_cg_fds);
         nk_cgroup_free(x->cg);
         nk_spec_free(x->spec);
         nk_state_free(x->st);
@@ -115,7 +118,8 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
         _cleanup_free_ char *cgpath = NULL;
         if (o->cgroup_sub && asprintf(&cgpath, "%s/%s", x->st->cgroup_path, o->cgroup_sub) < 0)
                 return nk_error_set(err, ENOMEM, "cgroup");
-        if (nk_cgroup_open(cgpath ? cgpath : x->st->cgroup_path, &x->cg, err) < 0)
+        if (nk_cgroup_open(cgpath ? cgpath : x->st->cgroup_path, &x->cg, err) < 0 ||
+            nk_cgroup_self_enter_open(x->cg, &x->cg_fds, &x->n_cg_fds, err) < 0)
                 return -1;
         return open_namespaces(x, err);
 }
@@ -153,7 +157,8 @@ __attribute__((noreturn)) static void exec_child(struct exec_ctx *x)
         const struct nk_process *p = &x->proc;
         char *path = NULL;
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-        if (nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0 || join_child(x, &e) < 0 ||
+        if (nk_cgroup_self_enter(x->cg_fds, x->n_cg_fds, &e) < 0 ||
+            nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0 || join_child(x, &e) < 0 ||
             (x->ns_fd[NK_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) &&
              nk_error_set(&e, errno, "become root in the user namespace") < 0) ||
             (p->terminal && nk_terminal_setup_child(p, x->console_fd, &e) < 0) ||
@@ -199,7 +204,7 @@ static int spawn_exec(struct exec_ctx *x, nk_error **err)
         /* setns(CLONE_NEWPID) only moves our children: join before clone. */
         if (x->ns_fd[NK_NS_PID] >= 0 && setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
                 return nk_error_set(err, errno, "join the container's pid namespace");
-        struct nk_clone_opts co = {.cgroup_fd = nk_cgroup_v2_fd(x->cg), .pidfd_out = &x->pidfd};
+        struct nk_clone_opts co = {.cgroup_fd = nk_cgroup_clone_fd(x->cg), .pidfd_out = &x->pidfd};
         pid_t pid = nk_clone(&co, err);
         if (pid < 0)
                 return -1;
@@ -208,8 +213,8 @@ static int spawn_exec(struct exec_ctx *x, nk_error **err)
         x->pid = pid;
         close(x->child_sync_fd);
         x->child_sync_fd = -1;
-        if (co.cgroup_fd < 0 && nk_cgroup_enter(x->cg, pid, err) < 0)
-                return -1;
+        if (co.cgroup_fd >= 0 && x->pidfd < 0 && nk_cgroup_enter(x->cg, pid, err) < 0)
+                return -1; /* clone(2) fallback: no CLONE_INTO_CGROUP */
         if (nk_sync_send(x->sync_fd, NK_SYNC_GO, err) < 0)
                 return -1;
         struct nk_sync_msg m;
