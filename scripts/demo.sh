@@ -1,15 +1,20 @@
 #!/bin/sh
-# Run one container from the default busybox image and show that it is
-# isolated: its own hostname, its own PID 1, only a loopback interface.
+# Run one container from nook's embedded default image (busybox, built from
+# Debian's busybox-static) and show that it is isolated: its own hostname,
+# its own PID 1, and only a loopback network interface.
 set -eu
 cd "$(dirname "$0")/.."
 nook=${NOOK_BIN:-$PWD/build/nook}
 b=$(mktemp -d /tmp/nook-demo.XXXXXX)
-trap 'rm -rf "$b"' EXIT
-mkdir -p "$b/rootfs/bin" "$b/rootfs/proc" "$b/rootfs/sys" "$b/rootfs/dev" "$b/rootfs/tmp"
-cp /bin/busybox "$b/rootfs/bin/busybox"
-for a in sh hostname ps ls cat ip echo; do ln -s busybox "$b/rootfs/bin/$a"; done
+cleanup() {
+        "$nook" image umount "$b/rootfs" 2>/dev/null || true
+        rm -rf "$b"
+}
+trap cleanup EXIT
+mkdir "$b/rootfs"
+"$nook" image mount busybox "$b/rootfs"
 "$nook" spec --bundle "$b"
+# Not interactive, a hostname of its own, and a command that reports.
 sed -i 's/"terminal": true/"terminal": false/; s/"hostname": "[^"]*"/"hostname": "nook-demo"/' "$b/config.json"
-sed -i 's#"sh"$#"sh", "-c", "echo hostname: $(hostname); echo my pid: $$; ps; echo interfaces: $(ls /sys/class/net)"#' "$b/config.json"
-"$nook" run --bundle "$b" "demo-$$"
+sed -i 's#^\( *\)"sh"$#\1"sh", "-c", "echo hostname: $(hostname); echo my pid: $$; echo interfaces: $(ls /sys/class/net); ps"#' "$b/config.json"
+"$nook" run --bundle "$b" "nook-demo-$$"

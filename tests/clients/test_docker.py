@@ -170,17 +170,24 @@ def test_run_t_gives_a_pty(docker):
     assert p.stdout == b"/dev/pts/0\r\n1\r\n"
 
 
+def size_is(rows, cols, marker):
+    """Shell line: wait until the pty has the size, then print marker. The
+    20.10 CLI sends the size just after start (no consoleSize in the spec)."""
+    return (f"tty; until [ \"$(stty size)\" = '{rows} {cols}' ]; do sleep 0.1; done; "
+            f"echo {marker}$((6*7))\n")
+
+
 def test_run_it_and_exec_it(docker):
-    t = Pty(docker.cmd("run", "-it", "--name", "it-" + uuid.uuid4().hex[:6], *docker.opts,
-                       IMAGE, "sh"), rows=33, cols=111)
-    t.send("tty; stty size; echo M$((6*7))\n")
-    t.expect(r"\nM42\n")
-    assert "/dev/pts/0\n33 111\n" in t.text()
-    name = t.proc.args[t.proc.args.index("--name") + 1]
+    name = "it-" + uuid.uuid4().hex[:6]
+    t = Pty(docker.cmd("run", "-it", "--name", name, *docker.opts, IMAGE, "sh"), rows=33,
+            cols=111)
+    t.expect(r"/ # ")
+    t.send(size_is(33, 111, "M"))
+    t.expect(r"/dev/pts/0\nM42\n")
     e = Pty(docker.cmd("exec", "-it", name, "sh"), rows=40, cols=100)
-    e.send("tty; stty size; echo E$((6*7))\n")
-    e.expect(r"\nE42\n")
-    assert "/dev/pts/1\n40 100\n" in e.text()
+    e.expect(r"/ # ")
+    e.send(size_is(40, 100, "E"))
+    e.expect(r"/dev/pts/1\nE42\n")
     e.send("exit 6\n")
     assert e.wait() == 6
     t.send("exit 5\n")
