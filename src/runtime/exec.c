@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -113,6 +114,14 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
                 return -1;
         if (x->proc.terminal && !o->console_socket && o->detach)
                 return nk_error_set(err, EINVAL, "--tty with --detach needs --console-socket");
+        /* Relayed to our terminal: start at its size, before the process
+         * can look (the relay only follows later changes). */
+        struct winsize ws;
+        if (x->proc.terminal && !o->console_socket && !x->proc.console_height &&
+            ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
+                x->proc.console_height = ws.ws_row;
+                x->proc.console_width = ws.ws_col;
+        }
         if (nk_seccomp_prepare(x->spec->seccomp, &x->seccomp, err) < 0)
                 return -1;
         _cleanup_free_ char *cgpath = NULL;
