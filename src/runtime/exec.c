@@ -49,6 +49,7 @@ struct exec_ctx {
         struct nk_spec *spec;           /* the container's config */
         struct nk_process proc;         /* what to run */
         struct nk_seccomp *seccomp;
+        char *state_json;               /* for a seccomp notify listener */
         struct nk_cgroup *cg;
         int *cg_fds;                    /* v1 `tasks` files, see selfenter.c */
         size_t n_cg_fds;
@@ -68,6 +69,7 @@ static void exec_ctx_free(struct exec_ctx *x)
                 if (*fds[i] >= 0)
                         close(*fds[i]);
         nk_process_clear(&x->proc);
+        free(x->state_json);
         nk_seccomp_free(x->seccomp);
         nk_cgroup_self_enter_close(x->cg_fds, x->n_cg_fds);
         nk_cgroup_free(x->cg);
@@ -124,6 +126,9 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
         }
         if (nk_seccomp_prepare(x->spec->seccomp, &x->seccomp, err) < 0)
                 return -1;
+        json_t *state = nk_state_to_json(o->root, x->st);
+        x->state_json = json_dumps(state, JSON_COMPACT);
+        json_decref(state);
         _cleanup_free_ char *cgpath = NULL;
         if (o->cgroup_sub && asprintf(&cgpath, "%s/%s", x->st->cgroup_path, o->cgroup_sub) < 0)
                 return nk_error_set(err, ENOMEM, "cgroup");
@@ -173,9 +178,9 @@ __attribute__((noreturn)) static void exec_child(struct exec_ctx *x)
             (p->terminal && nk_terminal_setup_child(p, x->console_fd, &e) < 0) ||
             nk_process_apply_rlimits(p, &e) < 0 || nk_process_apply_attrs(p, NULL, &e) < 0 ||
             !(path = nk_process_find_exec(p, &e)) || fds_exec_child(x->o->preserve_fds, &e) < 0 ||
-            nk_security_child_before_start(p, x->seccomp, NULL, &e) < 0 ||
+            nk_security_child_before_start(p, x->seccomp, x->state_json, &e) < 0 ||
             (chdir(p->cwd) < 0 && nk_error_set(&e, errno, "cwd `%s`", p->cwd) < 0) ||
-            nk_security_child_final(p, x->seccomp, NULL, &e) < 0) {
+            nk_security_child_final(p, x->seccomp, x->state_json, &e) < 0) {
                 nk_sync_send_error(x->child_sync_fd, e);
                 _exit(127);
         }

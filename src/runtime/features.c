@@ -1,7 +1,7 @@
 #include "features.h"
+#include "security.h"
 #include "spec.h"
 #include <linux/capability.h>
-#include <seccomp.h>
 #include <stdio.h>
 #include <sys/capability.h>
 #include <unistd.h>
@@ -32,31 +32,6 @@ static json_t *caps_list(void)
         return a;
 }
 
-static json_t *seccomp_features(void)
-{
-        static const char *const actions[] = {
-                "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-                "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
-                "SCMP_ACT_TRAP", NULL};
-        static const char *const ops[] = {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
-                                          "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ",
-                                          "SCMP_CMP_NE", NULL};
-        static const char *const archs[] = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32",
-                                            NULL};
-        static const char *const flags[] = {"SECCOMP_FILTER_FLAG_TSYNC",
-                                            "SECCOMP_FILTER_FLAG_LOG",
-                                            "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                                            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", NULL};
-        json_t *o = json_object();
-        json_object_set_new(o, "enabled", json_true());
-        json_object_set_new(o, "actions", strings(actions));
-        json_object_set_new(o, "operators", strings(ops));
-        json_object_set_new(o, "archs", strings(archs));
-        json_object_set_new(o, "knownFlags", strings(flags));
-        json_object_set_new(o, "supportedFlags", strings(flags));
-        return o;
-}
-
 json_t *nk_features(void)
 {
         static const char *const hooks[] = {"prestart", "createRuntime", "createContainer",
@@ -78,7 +53,7 @@ json_t *nk_features(void)
                                "systemdUser", 0);
         json_t *lx = json_pack("{s:o,s:o,s:o,s:o,s:{s:b},s:{s:b},s:{s:b},s:{s:{s:b}}}",
                                   "namespaces", ns, "capabilities", caps_list(), "cgroup", cg,
-                                  "seccomp", seccomp_features(), "apparmor", "enabled", 1,
+                                  "seccomp", nk_seccomp_features(), "apparmor", "enabled", 1,
                                   "selinux", "enabled", 1, "intelRdt", "enabled", 0,
                                   "mountExtensions", "idmap", "enabled", 1);
         return json_pack("{s:s,s:s,s:o,s:o,s:o,s:{s:s,s:s}}", "ociVersionMin", "1.0.0",
