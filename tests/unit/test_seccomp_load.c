@@ -131,13 +131,23 @@ static void probe_misc(long *out, int *n)
         out[(*n)++] = sys(SYS_personality, 8, 0, 0);
 }
 
+/* What a process needs to exit cleanly, also under ASan/UBSan (which map
+ * memory, set a signal stack and read /proc at exit). */
+#define RUNTIME_SYSCALLS                                                                           \
+        "\"exit_group\",\"exit\",\"write\",\"read\",\"mmap\",\"munmap\",\"mprotect\","       \
+        "\"madvise\",\"sigaltstack\",\"rt_sigaction\",\"rt_sigprocmask\",\"rt_sigreturn\","     \
+        "\"getpid\",\"gettid\",\"futex\",\"prctl\",\"sched_yield\",\"openat\",\"open\","     \
+        "\"close\",\"readlink\",\"fstat\",\"newfstatat\",\"prlimit64\",\"brk\",\"tgkill\","  \
+        "\"sched_getaffinity\",\"clock_gettime\",\"lseek\",\"pread64\",\"getrandom\","          \
+        "\"arch_prctl\",\"set_tid_address\",\"set_robust_list\",\"rseq\",\"access\""
+
 static void test_errno_and_default(void)
 {
         long r[MAXR];
         /* default errno, per-rule errno, EPERM when errnoRet is absent, and
          * one argument compared twice (either value matches) */
         int n = run("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":71,\"syscalls\":["
-                    "{\"names\":[\"getpid\",\"exit_group\",\"exit\",\"write\",\"getppid\"],\"action\":\"SCMP_ACT_ALLOW\"},"
+                    "{\"names\":[\"getppid\"," RUNTIME_SYSCALLS "],\"action\":\"SCMP_ACT_ALLOW\"},"
                     "{\"names\":[\"umask\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":12},"
                     "{\"names\":[\"getpriority\"],\"action\":\"SCMP_ACT_ERRNO\"},"
                     "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":["
@@ -169,12 +179,8 @@ static void probe_exec(long *out, int *n)
  * exec; one that names execve is obeyed. */
 static void test_execve_rule(void)
 {
-        static const char *base = "\"wait4\",\"exit_group\",\"exit\",\"write\",\"clone\",\"clone3\","
-                                  "\"brk\",\"mmap\",\"munmap\",\"mprotect\",\"arch_prctl\","
-                                  "\"set_tid_address\",\"set_robust_list\",\"rseq\",\"prlimit64\","
-                                  "\"getrandom\",\"openat\",\"read\",\"close\",\"newfstatat\","
-                                  "\"fstat\",\"pread64\",\"access\",\"rt_sigprocmask\",\"rt_sigaction\"";
-        char prof[1024];
+        static const char *base = "\"wait4\",\"clone\",\"clone3\"," RUNTIME_SYSCALLS;
+        char prof[2048];
         long r[MAXR];
         snprintf(prof, sizeof prof, "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
                  "{\"names\":[%s],\"action\":\"SCMP_ACT_ALLOW\"}]}", base);
