@@ -2,6 +2,7 @@
  * tar. Layers are flattened by overlayfs itself: a detached, read-only
  * overlay mount (never attached anywhere) is walked through fds. */
 #include "engine/engine.h"
+#include "engine/layer_pipe.h"
 #include "engine/image.h"
 #include "engine/overlay.h"
 #include "util/cleanup.h"
@@ -26,7 +27,7 @@ struct exporter {
 
 static int ar_fail(struct exporter *x, const char *path, nk_error **err)
 {
-        return nk_error_set(err, archive_errno(x->a) > 0 ? archive_errno(x->a) : 0,
+        return nk_error_set(err, nk_archive_errno(x->a),
                             "write `%s`: %s", path, archive_error_string(x->a));
 }
 

@@ -235,7 +235,7 @@ static int write_data(struct xt *x, int fd, struct archive_entry *e, nk_error **
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r < ARCHIVE_WARN)
-                        return nk_error_set(err, archive_errno(x->tar), "entry `%s`: read: %s",
+                        return nk_error_set(err, nk_archive_errno(x->tar), "entry `%s`: read: %s",
                                             x->name, archive_error_string(x->tar));
                 for (size_t done = 0; done < size;) {
                         ssize_t w = pwrite(fd, (const char *)buf + done, size - done,
@@ -481,7 +481,7 @@ static int extract_loop(struct xt *x, nk_error **err)
                 if (r == ARCHIVE_EOF)
                         return 0;
                 if (r < ARCHIVE_WARN)
-                        return nk_error_set(err, archive_errno(x->tar) > 0 ? archive_errno(x->tar) : 0,
+                        return nk_error_set(err, nk_archive_errno(x->tar),
                                             "read tar: %s", archive_error_string(x->tar));
                 x->name = archive_entry_pathname(e);
                 if (!x->name)
@@ -534,7 +534,7 @@ static int run_extract(struct xt *x, struct nk_pipe *p, nk_error **err)
                                 *err = NULL;
                         return nk_error_set(err, p->err_errno, "%s", p->err_msg);
                 }
-                return nk_error_set(err, archive_errno(x->tar), "read tar: %s",
+                return nk_error_set(err, nk_archive_errno(x->tar), "read tar: %s",
                                     archive_error_string(x->tar));
         }
         if (nk_pipe_drain(p, err) < 0 || apply_dir_times(x, err) < 0)

@@ -31,13 +31,13 @@ int nk_pipe_open(struct nk_pipe *p, int fd, uint64_t limit, nk_error **err)
                 return -1;
         struct archive_entry *e;
         if (archive_read_open_fd(p->raw, fd, 128 * 1024) != ARCHIVE_OK)
-                return nk_error_set(err, archive_errno(p->raw), "decompress: %s",
+                return nk_error_set(err, nk_archive_errno(p->raw), "decompress: %s",
                                     archive_error_string(p->raw));
         int r = archive_read_next_header(p->raw, &e);
         if (r == ARCHIVE_EOF)
                 p->eof = true;
         else if (r < ARCHIVE_WARN)
-                return nk_error_set(err, archive_errno(p->raw), "decompress: %s",
+                return nk_error_set(err, nk_archive_errno(p->raw), "decompress: %s",
                                     archive_error_string(p->raw));
         return 0;
 }
@@ -53,7 +53,7 @@ ssize_t nk_pipe_next(struct nk_pipe *p)
                 const char *m = archive_error_string(p->raw);
                 char msg[512];
                 snprintf(msg, sizeof(msg), "decompress: %s", m ? m : "read error");
-                pipe_fail(p, archive_errno(p->raw) > 0 ? archive_errno(p->raw) : 0, msg);
+                pipe_fail(p, nk_archive_errno(p->raw), msg);
                 return -1;
         }
         if (n == 0) {

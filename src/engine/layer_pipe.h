@@ -4,6 +4,16 @@
 #pragma once
 #include <archive.h>
 #include "engine/digest.h"
+#include <errno.h>
+
+/* libarchive's errno when it is a system error worth showing: format
+ * errors come as EILSEQ (ARCHIVE_ERRNO_FILE_FORMAT) or -1, which would only
+ * add a misleading strerror text to the message. */
+static inline int nk_archive_errno(struct archive *a)
+{
+        int e = archive_errno(a);
+        return e > 0 && e != EILSEQ ? e : 0;
+}
 
 struct nk_pipe {
         struct archive *raw;

@@ -3,6 +3,7 @@
  * a staging directory under <store>/tmp, hashed on the way, and moved into
  * blobs/ only for what the images reference. */
 #include "engine/engine.h"
+#include "engine/layer_pipe.h"
 #include "engine/image.h"
 #include "engine/layer.h"
 #include "engine/ref.h"
@@ -81,8 +82,6 @@ static int copy_entry(struct load_src *ls, struct archive *a, const char *path, 
         nk_sha256_final(&h, digest);
         if (r != ARCHIVE_EOF)
                 return nk_error_set(err, 0, "read `%s`: %s", path, archive_error_string(a));
-        if (fsync(fd) < 0)
-                return nk_error_set(err, errno, "stage `%s`", path);
         json_object_set_new(ls->files, path, json_pack("{s:s,s:s}", "n", name, "digest", digest));
         return 0;
 }
@@ -124,8 +123,9 @@ static int materialise(struct load_src *ls, const char *path, nk_error **err)
         archive_read_support_filter_xz(a);
         archive_read_support_filter_bzip2(a);
         int r = 0;
-        if (archive_read_open_filename(a, path, 128 * 1024) != ARCHIVE_OK)
-                r = nk_error_set(err, archive_errno(a), "open `%s`: %s", path,
+        /* libarchive reads stdin for a NULL name. */
+        if (archive_read_open_filename(a, streq(path, "-") ? NULL : path, 128 * 1024) != ARCHIVE_OK)
+                r = nk_error_set(err, nk_archive_errno(a), "open `%s`: %s", path,
                                  archive_error_string(a));
         struct archive_entry *e;
         while (r == 0) {
@@ -484,9 +484,10 @@ static int load_oci(struct load_src *ls, const char *name, char ***names, nk_err
 static int load_src_open(struct load_src *ls, const char *path, nk_error **err)
 {
         struct stat st;
-        if (stat(path, &st) < 0)
+        bool is_stdin = streq(path, "-");
+        if (!is_stdin && stat(path, &st) < 0)
                 return nk_error_set(err, errno, "`%s`", path);
-        ls->from_dir = S_ISDIR(st.st_mode);
+        ls->from_dir = !is_stdin && S_ISDIR(st.st_mode);
         if (ls->from_dir) {
                 ls->root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 return ls->root < 0 ? nk_error_set(err, errno, "open `%s`", path) : 0;

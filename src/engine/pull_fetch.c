@@ -38,8 +38,23 @@ bool nk_pull_blob_ready(struct puller *p, const struct nk_descriptor *d)
         int fd = openat(p->s->tmp, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return false;
-        if (fstat(fd, &st) < 0 || st.st_size != d->size) {
+        /* Left by an earlier pull that failed later, maybe before its
+         * data reached the disk: hash it again. */
+        struct nk_sha256 h;
+        char got[NK_DIGEST_LEN + 1];
+        if (fstat(fd, &st) < 0 || st.st_size != d->size || nk_sha256_init(&h, NULL) < 0) {
                 close(fd);
+                return false;
+        }
+        if (nk_sha256_fd(fd, &h, NULL, NULL) < 0) {
+                nk_sha256_free(&h);
+                close(fd);
+                return false;
+        }
+        nk_sha256_final(&h, got);
+        if (!streq(got, d->digest)) {
+                close(fd);
+                (void)unlinkat(p->s->tmp, name, 0);
                 return false;
         }
         char *n = strdup(name);
@@ -194,7 +209,8 @@ static int fetch_start(struct fetch *f, CURLM *m, nk_error **err)
         return 0;
 }
 
-/* Verified: fsync, rename to <hex>.blob, stage it, queue extraction.
+/* Verified: rename to <hex>.blob, stage it, queue extraction (the commit
+ * syncs it to disk).
  * Returns 1 when resumed bytes turned out bad and the caller may fetch the
  * whole blob again (may_retry). */
 static int fetch_complete(struct fetch *f, bool may_retry, nk_error **err)
@@ -213,7 +229,7 @@ static int fetch_complete(struct fetch *f, bool may_retry, nk_error **err)
                 return nk_error_set(err, 0, "blob %s: content hashes to %s", f->d->digest, got);
         }
         snprintf(blob, sizeof(blob), "%s.blob", nk_digest_hex(f->d->digest));
-        if (fsync(f->fd) < 0 || renameat(f->p->s->tmp, f->partial, f->p->s->tmp, blob) < 0)
+        if (renameat(f->p->s->tmp, f->partial, f->p->s->tmp, blob) < 0)
                 return nk_error_set(err, errno, "store `%s`", blob);
         flock(f->fd, LOCK_UN);
         char *name = strdup(blob);

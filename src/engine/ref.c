@@ -187,11 +187,16 @@ char *nk_ref_key(const struct nk_ref *r)
 
 const char *nk_ref_familiar(const char *repo)
 {
-        if (strncmp(repo, "docker.io/library/", 18) == 0 && !strchr(repo + 18, '/'))
-                return repo + 18;
-        if (strncmp(repo, "docker.io/", 10) == 0)
-                return repo + 10;
-        return repo;
+        if (strncmp(repo, "docker.io/", 10) != 0)
+                return repo;
+        const char *rest = repo + 10;
+        if (strncmp(rest, "library/", 8) != 0)
+                return rest;
+        /* A loop, not strchr: GCC 12 with -fsanitize misjudges the bound. */
+        for (const char *p = rest + 8; *p; p++)
+                if (*p == '/')
+                        return rest;
+        return rest + 8;
 }
 
 char *nk_ref_key_split(const char *key, const char **suffix, char *sep)

@@ -2,6 +2,7 @@
  * <diff-id>/layer.tar, layers uncompressed as docker writes them) or
  * oci-archive (an OCI image layout: oci-layout, index.json, blobs/). */
 #include "engine/engine.h"
+#include "engine/layer_pipe.h"
 #include "engine/image.h"
 #include "engine/layer.h"
 #include "engine/ref.h"
@@ -23,7 +24,7 @@ struct saver {
 
 static int ar_err(struct saver *sv, const char *path, nk_error **err)
 {
-        return nk_error_set(err, archive_errno(sv->a) > 0 ? archive_errno(sv->a) : 0,
+        return nk_error_set(err, nk_archive_errno(sv->a),
                             "write `%s`: %s", path, archive_error_string(sv->a));
 }
 

@@ -45,7 +45,7 @@ static void print_row(const struct nk_image_summary *im, const struct list_opts 
         printf("%-40s %-12s ", im->repository, im->tag ? im->tag : "<none>");
         if (o->digests)
                 printf("%-71s ", im->manifest);
-        printf("%-*.*s %-20s %s\n", o->no_trunc ? 71 : 12, o->no_trunc ? 71 : 12,
+        printf("%-*.*s %-24s %s\n", o->no_trunc ? 71 : 12, o->no_trunc ? 71 : 12,
                o->no_trunc ? im->id : id, age, size);
 }
 
@@ -61,7 +61,7 @@ static int list_images(const struct nk_global *g, const struct list_opts *o)
                 return nk_cmd_fail(err);
         _cleanup_jansson_ json_t *arr = json_array();
         if (!o->json && !o->quiet)
-                printf("%-40s %-12s %s%-*s %-20s %s\n", "REPOSITORY", "TAG",
+                printf("%-40s %-12s %s%-*s %-24s %s\n", "REPOSITORY", "TAG",
                        o->digests ? "DIGEST                                                                  " : "",
                        o->no_trunc ? 71 : 12, "IMAGE ID", "CREATED", "SIZE");
         for (size_t i = 0; i < n; i++) {

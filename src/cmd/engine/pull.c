@@ -29,7 +29,8 @@ static size_t line_of(struct display *d, const char *id)
 
 static void redraw(struct display *d, const char *id, const char *text)
 {
-        size_t up = d->n - line_of(d, id);
+        size_t line = line_of(d, id);
+        size_t up = d->n - line;
         printf("\033[%zuA\r\033[2K%s: %s\033[%zuB\r", up, id, text, up);
         fflush(stdout);
 }

@@ -10,7 +10,7 @@ const struct nk_command nk_engine_commands[] = {
          "manage images"},
         {"tag", nk_cmd_tag, "tag SOURCE TARGET", "give an image another name"},
         {"rmi", nk_cmd_rmi, "rmi [-f] IMAGE...", "remove images"},
-        {"load", nk_cmd_load, "load -i FILE|DIR [NAME]",
+        {"load", nk_cmd_load, "load -i FILE|DIR|- [NAME]",
          "load images from a docker or OCI archive (or OCI layout directory)"},
         {"save", nk_cmd_save, "save [--format docker-archive|oci-archive] -o FILE IMAGE...",
          "save images to an archive"},
