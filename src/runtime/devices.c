@@ -4,6 +4,9 @@
  *
  * Inside a user namespace mknod(2) of a device is refused, so the host's
  * node is bound on an empty file instead (as runc and crun do). */
+#include "../util/cleanup.h"
+#include "../util/syscalls.h"
+#include "rootfs_internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,26 +15,23 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "rootfs_internal.h"
-#include "../util/cleanup.h"
-#include "../util/syscalls.h"
 
 /* runtime-spec config-linux.md, "Default Devices". */
 static const struct {
         const char *path;
         unsigned major, minor;
 } default_devices[] = {
-        { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
-        { "/dev/random", 1, 8 },  { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+        {"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
+        {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
 };
 
 static const struct {
         const char *path, *target;
 } dev_links[] = {
-        { "/dev/fd", "/proc/self/fd" },
-        { "/dev/stdin", "/proc/self/fd/0" },
-        { "/dev/stdout", "/proc/self/fd/1" },
-        { "/dev/stderr", "/proc/self/fd/2" },
+        {"/dev/fd", "/proc/self/fd"},
+        {"/dev/stdin", "/proc/self/fd/0"},
+        {"/dev/stdout", "/proc/self/fd/1"},
+        {"/dev/stderr", "/proc/self/fd/2"},
 };
 
 /* A bind of the host's /dev replaces the whole setup (runc needsSetupDev). */
@@ -121,12 +121,14 @@ int nk_rplan_add_devices(struct nk_rplan *plan, const struct nk_spec *spec,
         for (size_t i = 0; i < spec->n_devices; i++) {
                 const struct nk_device *d = &spec->devices[i];
                 if (!d->path || d->path[0] != '/')
-                        return nk_error_set(err, EINVAL, "linux.devices[%zu]: path `%s` is not "
-                                            "absolute", i, d->path ? d->path : "");
+                        return nk_error_set(err, EINVAL,
+                                            "linux.devices[%zu]: path `%s` is not "
+                                            "absolute",
+                                            i, d->path ? d->path : "");
                 if (add_node(plan, d->path, device_type(d->type), (unsigned)d->major,
                              (unsigned)d->minor, d->has_mode ? d->file_mode : 0666,
-                             d->has_uid ? d->uid : 0, d->has_gid ? d->gid : 0,
-                             opts->in_userns, err) < 0)
+                             d->has_uid ? d->uid : 0, d->has_gid ? d->gid : 0, opts->in_userns,
+                             err) < 0)
                         return -1;
         }
         return plan_links(plan, err);
@@ -161,15 +163,15 @@ static int run_mknod(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
         if (mknodat(dir, name, op->mode, op->rdev) < 0)
                 return nk_error_set(err, errno, "mknod %s", op->dest);
         if (fchownat(dir, name, op->uid, op->gid, AT_SYMLINK_NOFOLLOW) < 0)
-                return nk_error_set(err, errno, "chown %s to %u:%u", op->dest,
-                                    (unsigned)op->uid, (unsigned)op->gid);
+                return nk_error_set(err, errno, "chown %s to %u:%u", op->dest, (unsigned)op->uid,
+                                    (unsigned)op->gid);
         return 0;
 }
 
 static int run_bind_device(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
 {
-        _cleanup_close_ int tree = nk_open_tree(AT_FDCWD, op->source,
-                                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        _cleanup_close_ int tree =
+                nk_open_tree(AT_FDCWD, op->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (tree < 0)
                 return nk_error_set(err, errno, "bind device %s from the host", op->source);
         _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, true, err);

@@ -7,6 +7,11 @@
  * a fresh filesystem): a destination swapped for a symlink to a host path
  * resolves inside the rootfs, so no mount lands outside it
  * (CVE-2019-16884, CVE-2021-30465). */
+#include "../util/cleanup.h"
+#include "../util/fs.h"
+#include "../util/log.h"
+#include "../util/syscalls.h"
+#include "rootfs_internal.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +23,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "rootfs_internal.h"
-#include "../util/cleanup.h"
-#include "../util/fs.h"
-#include "../util/log.h"
-#include "../util/syscalls.h"
 
 /* ---- resolving inside the rootfs ---- */
 
@@ -159,8 +159,7 @@ static int mi_parse_line(char *line, struct mi_entry *e)
 }
 
 /* Call fn for every well-formed line; stops early when fn returns non-zero. */
-static int mi_foreach(const char *mountinfo, int (*fn)(const struct mi_entry *, void *),
-                      void *data)
+static int mi_foreach(const char *mountinfo, int (*fn)(const struct mi_entry *, void *), void *data)
 {
         _cleanup_free_ char *copy = strdup(mountinfo ? mountinfo : "");
         char *save = NULL;
@@ -178,17 +177,17 @@ static int mi_foreach(const char *mountinfo, int (*fn)(const struct mi_entry *, 
 /* ---- cgroup mounts (planning, pure) ---- */
 
 #define CG_BASE "/sys/fs/cgroup"
-#define CG_MAX 32
+#define CG_MAX  32
 
 struct cg_hier {
-        char name[64];          /* directory under /sys/fs/cgroup */
-        char root[256];         /* mount root inside the hierarchy */
-        char controllers[256];  /* v1: "cpu,cpuacct" / "name=systemd"; v2: "" */
+        char name[64];         /* directory under /sys/fs/cgroup */
+        char root[256];        /* mount root inside the hierarchy */
+        char controllers[256]; /* v1: "cpu,cpuacct" / "name=systemd"; v2: "" */
         bool v2;
 };
 
 struct cg_layout {
-        bool unified;           /* cgroup2 on /sys/fs/cgroup itself */
+        bool unified; /* cgroup2 on /sys/fs/cgroup itself */
         char unified_root[256];
         struct cg_hier h[CG_MAX];
         size_t n;
@@ -197,9 +196,9 @@ struct cg_layout {
 static bool is_v1_controller(const char *tok)
 {
         static const char *const names[] = {
-                "cpuset", "cpu",    "cpuacct", "io",        "blkio",    "memory", "devices",
-                "freezer", "net_cls", "perf_event", "net_prio", "hugetlb", "pids", "rdma",
-                "misc",   "debug",
+                "cpuset",  "cpu",     "cpuacct", "io",         "blkio",    "memory",
+                "devices", "freezer", "net_cls", "perf_event", "net_prio", "hugetlb",
+                "pids",    "rdma",    "misc",    "debug",
         };
         if (strncmp(tok, "name=", 5) == 0)
                 return true;
@@ -301,20 +300,28 @@ static bool self_cgroup_path(const char *self, const struct cg_hier *h, char *ou
 /* The host directory of the container's cgroup on hierarchy h mounted at
  * `mountpoint`: the cgroup path made relative to the mount's root. */
 static char *cg_host_dir(const struct cg_hier *h, const char *mountpoint,
-                         const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env)
+                         const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
+                         nk_error **err)
 {
         char self[512];
         const char *path = opts->cgroup_path;
+        if (!path && !self_cgroup_path(env->self_cgroup, h, self, sizeof(self))) {
+                nk_error_set(err, ENOENT, "mount cgroup on %s: no cgroup of ours in %s", mountpoint,
+                             h->v2 ? "the unified hierarchy" : h->controllers);
+                return NULL;
+        }
         if (!path)
-                path = self_cgroup_path(env->self_cgroup, h, self, sizeof(self)) ? self : "/";
+                path = self;
         size_t rl = strlen(h->root);
         if (!streq(h->root, "/") && strncmp(path, h->root, rl) == 0 &&
             (path[rl] == '/' || !path[rl]))
                 path += rl;
         char *dir = NULL;
         if (asprintf(&dir, "%s%s%s", mountpoint, path[0] == '/' ? "" : "/",
-                     streq(path, "/") ? "" : path) < 0)
+                     streq(path, "/") ? "" : path) < 0) {
+                nk_error_set(err, ENOMEM, "rootfs plan");
                 return NULL;
+        }
         return dir;
 }
 
@@ -326,15 +333,18 @@ static int plan_hier(struct nk_rplan *plan, const struct nk_mount *m, const char
                      const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                      nk_error **err)
 {
-        _cleanup_free_ char *dir = cg_host_dir(h, mountpoint, opts, env);
+        _cleanup_free_ char *dir = cg_host_dir(h, mountpoint, opts, env, err);
         if (!dir)
-                return nk_error_set(err, ENOMEM, "rootfs plan");
+                return -1;
         struct nk_rop *op;
         if (opts->new_cgroupns) {
+                /* The kernel may refuse: EPERM for a v1 hierarchy in a user
+                 * namespace, EBUSY when the host's cgroup2 (same superblock)
+                 * is already right there through a bound /sys. The bind of our
+                 * own directory shows the same tree. */
                 op = nk_rplan_add(plan, NK_ROP_MOUNT, dest, "cgroup", err);
                 if (!op || !(op->fstype = strdup(h->v2 ? "cgroup2" : "cgroup")) ||
-                    !(op->data = strdup(h->controllers)) ||
-                    (opts->in_userns && !(op->fallback = strdup(dir))))
+                    !(op->data = strdup(h->controllers)) || !(op->fallback = strdup(dir)))
                         return nk_error_set(err, ENOMEM, "rootfs plan");
                 op->flags = m->flags & NK_MS_MOUNT_FLAGS;
                 return 0;
@@ -401,11 +411,11 @@ int nk_rplan_add_cgroup(struct nk_rplan *plan, const struct nk_mount *m, const c
                         const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                         nk_error **err)
 {
-        struct cg_layout l = { 0 };
+        struct cg_layout l = {0};
         mi_foreach(env->mountinfo, cg_collect, &l);
         if (l.unified) {
                 /* Pure v2: the one hierarchy straight on the destination. */
-                struct cg_hier h = { .v2 = true };
+                struct cg_hier h = {.v2 = true};
                 snprintf(h.root, sizeof(h.root), "%s", l.unified_root);
                 if (plan_hier(plan, m, dest, &h, CG_BASE, opts, env, err) < 0)
                         return -1;
@@ -413,8 +423,10 @@ int nk_rplan_add_cgroup(struct nk_rplan *plan, const struct nk_mount *m, const c
                 return 0;
         }
         if (l.n == 0)
-                return nk_error_set(err, ENOENT, "mount cgroup on %s: no cgroup hierarchy under "
-                                    CG_BASE " on the host", dest);
+                return nk_error_set(err, ENOENT,
+                                    "mount cgroup on %s: no cgroup hierarchy under " CG_BASE
+                                    " on the host",
+                                    dest);
         return plan_cg_v1(plan, m, dest, &l, opts, env, err);
 }
 
@@ -422,11 +434,10 @@ int nk_rplan_add_cgroup(struct nk_rplan *plan, const struct nk_mount *m, const c
 
 static int set_attrs(int fd, const struct nk_rop *op)
 {
-        struct mount_attr a = { .attr_set = op->attr_set, .attr_clr = op->attr_clr };
-        if ((a.attr_set | a.attr_clr) &&
-            nk_mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+        struct mount_attr a = {.attr_set = op->attr_set, .attr_clr = op->attr_clr};
+        if ((a.attr_set | a.attr_clr) && nk_mount_setattr(fd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
                 return -1;
-        a = (struct mount_attr){ .attr_set = op->rattr_set, .attr_clr = op->rattr_clr };
+        a = (struct mount_attr){.attr_set = op->rattr_set, .attr_clr = op->rattr_clr};
         if ((a.attr_set | a.attr_clr) &&
             nk_mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
                 return -1;
@@ -435,7 +446,7 @@ static int set_attrs(int fd, const struct nk_rop *op)
 
 static int set_propagation(int fd, unsigned long p)
 {
-        struct mount_attr a = { .propagation = p & NK_MS_PROPAGATION };
+        struct mount_attr a = {.propagation = p & NK_MS_PROPAGATION};
         if (!a.propagation)
                 return 0;
         return nk_mount_setattr(fd, "", AT_EMPTY_PATH | ((p & MS_REC) ? AT_RECURSIVE : 0), &a,
@@ -471,12 +482,11 @@ static int run_parent_private(const struct nk_rop *op, nk_error **err)
         _cleanup_free_ char *mountinfo = NULL;
         if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
                 return -1;
-        struct mount_by_id m = { .id = (unsigned)stx.stx_mnt_id };
+        struct mount_by_id m = {.id = (unsigned)stx.stx_mnt_id};
         mi_foreach(mountinfo, find_mount_id, &m);
         _cleanup_free_ char *mp = m.mountpoint;
         if (!mp)
-                return nk_error_set(err, ENOENT, "find the mount holding rootfs `%s`",
-                                    op->source);
+                return nk_error_set(err, ENOENT, "find the mount holding rootfs `%s`", op->source);
         if (mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)
                 return nk_error_set(err, errno, "make %s (parent of the rootfs) private", mp);
         return 0;
@@ -501,7 +511,8 @@ static int attach_tree(struct nk_rexec *x, const struct nk_rop *op, int tree, co
         struct stat st;
         if (fstat(tree, &st) < 0)
                 return nk_error_set(err, errno, "%s on %s: stat", what, op->dest);
-        _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, !S_ISDIR(st.st_mode), err);
+        _cleanup_close_ int dst =
+                nk_root_open(x->rootfd, op->dest, true, !S_ISDIR(st.st_mode), err);
         if (dst < 0)
                 return nk_error_wrap(err, "%s on %s", what, op->dest);
         if (set_attrs(tree, op) < 0)
@@ -525,7 +536,7 @@ static int copy_symlink(struct nk_rexec *x, const struct nk_rop *op, bool *done,
         if (n < 0)
                 return nk_error_set(err, errno, "readlink %s", op->source);
         target[n] = '\0';
-        struct nk_rop link = { .kind = NK_ROP_SYMLINK, .dest = op->dest, .source = target };
+        struct nk_rop link = {.kind = NK_ROP_SYMLINK, .dest = op->dest, .source = target};
         *done = true;
         return nk_rop_run_device(x, &link, err);
 }
@@ -545,8 +556,8 @@ static int run_bind(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
         return attach_tree(x, op, tree, what, err);
 }
 
-/* The kernel refused a fresh sysfs/mqueue/cgroup in our user namespace:
- * bind the host's instead, every flag applied to the whole tree. */
+/* The kernel refused a fresh sysfs/mqueue/cgroup (see plan_fresh and
+ * plan_hier): bind the host's instead, every flag applied to the whole tree. */
 static int run_fallback(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
 {
         struct nk_rop b = *op;
@@ -558,8 +569,8 @@ static int run_fallback(struct nk_rexec *x, const struct nk_rop *op, nk_error **
         b.attr_set = b.attr_clr = 0;
         b.rattr_set = s | op->rattr_set;
         b.rattr_clr = c | op->rattr_clr;
-        nk_debug("rootfs: %s on %s refused in the user namespace, binding %s", op->fstype,
-                 op->dest, op->fallback);
+        nk_debug("rootfs: %s on %s refused (%s), binding %s", op->fstype, op->dest, strerror(errno),
+                 op->fallback);
         return run_bind(x, &b, err);
 }
 
@@ -570,8 +581,9 @@ static int copy_tree(int src, int dst, const char *path, nk_error **err);
 static int copy_file(int src, int dst, const char *name, const struct stat *st)
 {
         _cleanup_close_ int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_close_ int out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                                                 O_CLOEXEC, st->st_mode & 07777);
+        _cleanup_close_ int out =
+                openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                       st->st_mode & 07777);
         if (in < 0 || out < 0)
                 return -1;
         for (;;) {
@@ -595,10 +607,10 @@ static int copy_entry(int src, int dst, const char *name, const char *path, nk_e
                 _cleanup_free_ char *sub = NULL;
                 if (mkdirat(dst, name, st.st_mode & 07777) < 0)
                         return nk_error_set(err, errno, "copy up %s/%s", path, name);
-                _cleanup_close_ int s = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                                O_CLOEXEC);
-                _cleanup_close_ int d = openat(dst, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-                                                                O_CLOEXEC);
+                _cleanup_close_ int s =
+                        openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_close_ int d =
+                        openat(dst, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (s < 0 || d < 0 || asprintf(&sub, "%s/%s", path, name) < 0)
                         return nk_error_set(err, errno, "copy up %s/%s", path, name);
                 r = copy_tree(s, d, sub, err);
@@ -641,8 +653,8 @@ static int copy_tree(int src, int dst, const char *path, nk_error **err)
 /* The directory below the mount, readable, taken before the mount hides it. */
 static int open_lower(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
 {
-        struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-                                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
+        struct open_how how = {.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
         int fd = nk_openat2(x->rootfd, op->dest, &how, sizeof(how));
         if (fd < 0)
                 return nk_error_set(err, errno, "mount %s on %s: open for copy up", op->fstype,
@@ -655,15 +667,14 @@ static int open_lower(struct nk_rexec *x, const struct nk_rop *op, nk_error **er
  * the directory below it). */
 static int finish_fresh(struct nk_rexec *x, const struct nk_rop *op, int lower, nk_error **err)
 {
-        if (!(op->rattr_set | op->rattr_clr) && !(op->propagation & NK_MS_PROPAGATION) &&
-            lower < 0)
+        if (!(op->rattr_set | op->rattr_clr) && !(op->propagation & NK_MS_PROPAGATION) && lower < 0)
                 return 0;
         _cleanup_close_ int top = nk_root_open(x->rootfd, op->dest, false, false, err);
         if (top < 0)
                 return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
         if (lower >= 0 && copy_tree(lower, top, op->dest, err) < 0)
                 return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
-        struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+        struct mount_attr ro = {.attr_set = MOUNT_ATTR_RDONLY};
         if (lower >= 0 && (op->flags & MS_RDONLY) &&
             nk_mount_setattr(top, "", AT_EMPTY_PATH, &ro, sizeof(ro)) < 0)
                 return nk_error_set(err, errno, "mount %s on %s: make read-only", op->fstype,
@@ -687,7 +698,7 @@ static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
         /* A read-only copy-up target is made read-only once filled. */
         unsigned long flags = op->flags & ~(op->copyup ? (unsigned long)MS_RDONLY : 0UL);
         if (mount(op->source, target, op->fstype, flags, op->data) < 0) {
-                if (errno == EPERM && op->fallback)
+                if ((errno == EPERM || errno == EBUSY) && op->fallback)
                         return run_fallback(x, op, err);
                 return nk_error_set(err, errno, "mount %s on %s", op->fstype, op->dest);
         }
@@ -758,9 +769,9 @@ static int run_readonly(struct nk_rexec *x, const struct nk_rop *op, nk_error **
         _cleanup_close_ int fd = root_open_raw(x->rootfd, op->dest);
         if (fd < 0)
                 return errno == ENOENT ? 0 : nk_error_set(err, errno, "readonly path %s", op->dest);
-        _cleanup_close_ int tree = nk_open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-                                                                AT_RECURSIVE | AT_EMPTY_PATH);
-        struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+        _cleanup_close_ int tree = nk_open_tree(
+                fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+        struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
         if (tree < 0 ||
             nk_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0 ||
             nk_move_mount(tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
@@ -774,8 +785,9 @@ static int mask_tree_dir(const char *path, nk_error **err)
         if (fs < 0 || nk_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
             nk_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 return nk_error_set(err, errno, "mask %s: create tmpfs", path);
-        int tree = nk_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                           MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        int tree = nk_fsmount(fs, FSMOUNT_CLOEXEC,
+                              MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                      MOUNT_ATTR_NOEXEC);
         if (tree < 0)
                 return nk_error_set(err, errno, "mask %s: create tmpfs", path);
         return tree;
@@ -785,8 +797,8 @@ static int mask_tree_dir(const char *path, nk_error **err)
 static int mask_tree_file(struct nk_rexec *x, const char *path, nk_error **err)
 {
         if (x->devnull < 0) {
-                struct open_how how = { .flags = O_PATH | O_CLOEXEC,
-                                        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS };
+                struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                                       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS};
                 struct stat st;
                 x->devnull = nk_openat2(x->rootfd, "/dev/null", &how, sizeof(how));
                 if (x->devnull < 0)
@@ -799,7 +811,8 @@ static int mask_tree_file(struct nk_rexec *x, const char *path, nk_error **err)
                                             path);
                 }
         }
-        int tree = nk_open_tree(x->devnull, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        int tree =
+                nk_open_tree(x->devnull, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
         if (tree < 0)
                 return nk_error_set(err, errno, "mask %s: bind /dev/null", path);
         return tree;

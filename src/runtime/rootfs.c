@@ -2,6 +2,10 @@
  * list of mount/device operations, see rootfs_internal.h) and the container
  * init runs it in one loop. This file builds and prints the plan and runs
  * it; mounts.c and devices.c hold the operations. */
+#include "../util/cleanup.h"
+#include "../util/fs.h"
+#include "../util/log.h"
+#include "../util/syscalls.h"
 #include "rootfs_internal.h"
 #include <errno.h>
 #include <stdio.h>
@@ -11,10 +15,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "../util/cleanup.h"
-#include "../util/fs.h"
-#include "../util/log.h"
-#include "../util/syscalls.h"
 
 void nk_rplan_clear(struct nk_rplan *plan)
 {
@@ -27,7 +27,7 @@ void nk_rplan_clear(struct nk_rplan *plan)
                 free(op->fallback);
         }
         free(plan->ops);
-        *plan = (struct nk_rplan){ 0 };
+        *plan = (struct nk_rplan){0};
 }
 
 static int dup_opt(const char *s, char **out)
@@ -52,7 +52,7 @@ struct nk_rop *nk_rplan_add(struct nk_rplan *plan, enum nk_rop_kind kind, const 
                 plan->cap = cap;
         }
         struct nk_rop *op = &plan->ops[plan->n];
-        *op = (struct nk_rop){ .kind = kind };
+        *op = (struct nk_rop){.kind = kind};
         if (dup_opt(dest, &op->dest) < 0 || dup_opt(source, &op->source) < 0) {
                 free(op->dest);
                 nk_error_set(err, ENOMEM, "rootfs plan");
@@ -62,13 +62,15 @@ struct nk_rop *nk_rplan_add(struct nk_rplan *plan, enum nk_rop_kind kind, const 
         return op;
 }
 
-void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set,
-                   uint64_t *attr_clr)
+void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set, uint64_t *attr_clr)
 {
-        static const struct { unsigned long ms; uint64_t attr; } map[] = {
-                { MS_RDONLY, MOUNT_ATTR_RDONLY },       { MS_NOSUID, MOUNT_ATTR_NOSUID },
-                { MS_NODEV, MOUNT_ATTR_NODEV },         { MS_NOEXEC, MOUNT_ATTR_NOEXEC },
-                { MS_NODIRATIME, MOUNT_ATTR_NODIRATIME }, { MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW },
+        static const struct {
+                unsigned long ms;
+                uint64_t attr;
+        } map[] = {
+                {MS_RDONLY, MOUNT_ATTR_RDONLY},         {MS_NOSUID, MOUNT_ATTR_NOSUID},
+                {MS_NODEV, MOUNT_ATTR_NODEV},           {MS_NOEXEC, MOUNT_ATTR_NOEXEC},
+                {MS_NODIRATIME, MOUNT_ATTR_NODIRATIME}, {MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW},
         };
         uint64_t s = 0, c = 0;
         for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
@@ -164,8 +166,8 @@ static int plan_fresh(struct nk_rplan *plan, const struct nk_mount *m, const cha
 {
         if (!m->type)
                 return nk_error_set(err, 0, "mount on %s: no type and not a bind mount", dest);
-        struct nk_rop *op = nk_rplan_add(plan, NK_ROP_MOUNT, dest, m->source ? m->source : m->type,
-                                         err);
+        struct nk_rop *op =
+                nk_rplan_add(plan, NK_ROP_MOUNT, dest, m->source ? m->source : m->type, err);
         if (!op || dup_opt(m->type, &op->fstype) < 0 || dup_opt(m->data, &op->data) < 0)
                 return nk_error_set(err, ENOMEM, "rootfs plan");
         op->flags = m->flags & NK_MS_MOUNT_FLAGS;
@@ -193,8 +195,7 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
                 return nk_error_set(err, 0, "mounts[%zu]: destination `%s` would hide the rootfs",
                                     i, m->destination ? m->destination : "");
         if (m->idmap || m->ridmap)
-                return nk_error_set(err, EOPNOTSUPP, "mounts[%zu] on %s: idmapped mounts", i,
-                                    dest);
+                return nk_error_set(err, EOPNOTSUPP, "mounts[%zu] on %s: idmapped mounts", i, dest);
         if (is_bind(m))
                 return plan_bind(plan, spec, m, dest, err);
         if (m->type && (streq(m->type, "cgroup") || streq(m->type, "cgroup2")))
@@ -260,14 +261,14 @@ int nk_rplan_build(const struct nk_spec *spec, const char *rootfs,
                    const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                    struct nk_rplan *plan, nk_error **err)
 {
-        struct nk_rplan p = { 0 };
+        struct nk_rplan p = {0};
         int r = plan_prepare(&p, spec, rootfs, err);
         for (size_t i = 0; r == 0 && i < spec->n_mounts; i++)
                 r = plan_spec_mount(&p, spec, i, opts, env, err);
         if (r == 0)
                 r = nk_rplan_add_devices(&p, spec, opts, err);
-        if (r == 0 && !nk_rplan_add(&p, opts->no_pivot ? NK_ROP_CHROOT : NK_ROP_PIVOT, NULL,
-                                    rootfs, err))
+        if (r == 0 &&
+            !nk_rplan_add(&p, opts->no_pivot ? NK_ROP_CHROOT : NK_ROP_PIVOT, NULL, rootfs, err))
                 r = -1;
         if (r == 0)
                 r = plan_finish(&p, spec, err);
@@ -283,14 +284,17 @@ int nk_rplan_build(const struct nk_spec *spec, const char *rootfs,
 
 static void put_ms_flags(FILE *f, const char *key, unsigned long flags)
 {
-        static const struct { unsigned long bit; const char *name; } names[] = {
-                { MS_RDONLY, "ro" },          { MS_NOSUID, "nosuid" },
-                { MS_NODEV, "nodev" },        { MS_NOEXEC, "noexec" },
-                { MS_SYNCHRONOUS, "sync" },   { MS_MANDLOCK, "mand" },
-                { MS_DIRSYNC, "dirsync" },    { MS_NOSYMFOLLOW, "nosymfollow" },
-                { MS_NOATIME, "noatime" },    { MS_NODIRATIME, "nodiratime" },
-                { MS_RELATIME, "relatime" },  { MS_STRICTATIME, "strictatime" },
-                { MS_LAZYTIME, "lazytime" },  { MS_SILENT, "silent" },
+        static const struct {
+                unsigned long bit;
+                const char *name;
+        } names[] = {
+                {MS_RDONLY, "ro"},         {MS_NOSUID, "nosuid"},
+                {MS_NODEV, "nodev"},       {MS_NOEXEC, "noexec"},
+                {MS_SYNCHRONOUS, "sync"},  {MS_MANDLOCK, "mand"},
+                {MS_DIRSYNC, "dirsync"},   {MS_NOSYMFOLLOW, "nosymfollow"},
+                {MS_NOATIME, "noatime"},   {MS_NODIRATIME, "nodiratime"},
+                {MS_RELATIME, "relatime"}, {MS_STRICTATIME, "strictatime"},
+                {MS_LAZYTIME, "lazytime"}, {MS_SILENT, "silent"},
         };
         const char *sep = "=";
         if (!flags)
@@ -306,11 +310,17 @@ static void put_ms_flags(FILE *f, const char *key, unsigned long flags)
 /* `with_atime`: the atime field is being changed, print the mode set. */
 static void put_attrs(FILE *f, const char *key, uint64_t attrs, bool with_atime)
 {
-        static const struct { uint64_t bit; const char *name; } names[] = {
-                { MOUNT_ATTR_RDONLY, "ro" },          { MOUNT_ATTR_NOSUID, "nosuid" },
-                { MOUNT_ATTR_NODEV, "nodev" },        { MOUNT_ATTR_NOEXEC, "noexec" },
-                { MOUNT_ATTR_NODIRATIME, "nodiratime" }, { MOUNT_ATTR_NOSYMFOLLOW, "nosymfollow" },
-                { MOUNT_ATTR_IDMAP, "idmap" },
+        static const struct {
+                uint64_t bit;
+                const char *name;
+        } names[] = {
+                {MOUNT_ATTR_RDONLY, "ro"},
+                {MOUNT_ATTR_NOSUID, "nosuid"},
+                {MOUNT_ATTR_NODEV, "nodev"},
+                {MOUNT_ATTR_NOEXEC, "noexec"},
+                {MOUNT_ATTR_NODIRATIME, "nodiratime"},
+                {MOUNT_ATTR_NOSYMFOLLOW, "nosymfollow"},
+                {MOUNT_ATTR_IDMAP, "idmap"},
         };
         const char *sep = "=";
         uint64_t atime = attrs & MOUNT_ATTR__ATIME;
@@ -335,8 +345,8 @@ static void put_propagation(FILE *f, unsigned long p)
         if (!(p & NK_MS_PROPAGATION))
                 return;
         fprintf(f, " propagation=%s%s", (p & MS_REC) ? "r" : "",
-                (p & MS_SHARED)  ? "shared"
-                : (p & MS_SLAVE) ? "slave"
+                (p & MS_SHARED)    ? "shared"
+                : (p & MS_SLAVE)   ? "slave"
                 : (p & MS_PRIVATE) ? "private"
                                    : "unbindable");
 }
@@ -352,12 +362,18 @@ static void put_attr_pairs(FILE *f, const struct nk_rop *op)
 static void put_op(FILE *f, const struct nk_rop *op)
 {
         static const char *const kinds[] = {
-                [NK_ROP_PROPAGATION] = "propagation", [NK_ROP_PARENT_PRIVATE] = "parent-private",
-                [NK_ROP_BIND_ROOTFS] = "bind-rootfs", [NK_ROP_BIND] = "bind",
-                [NK_ROP_MOUNT] = "mount",             [NK_ROP_SETATTR] = "setattr",
-                [NK_ROP_SYMLINK] = "symlink",         [NK_ROP_MKNOD] = "mknod",
-                [NK_ROP_BIND_DEVICE] = "bind-device", [NK_ROP_PIVOT] = "pivot_root",
-                [NK_ROP_CHROOT] = "chroot",           [NK_ROP_READONLY] = "readonly",
+                [NK_ROP_PROPAGATION] = "propagation",
+                [NK_ROP_PARENT_PRIVATE] = "parent-private",
+                [NK_ROP_BIND_ROOTFS] = "bind-rootfs",
+                [NK_ROP_BIND] = "bind",
+                [NK_ROP_MOUNT] = "mount",
+                [NK_ROP_SETATTR] = "setattr",
+                [NK_ROP_SYMLINK] = "symlink",
+                [NK_ROP_MKNOD] = "mknod",
+                [NK_ROP_BIND_DEVICE] = "bind-device",
+                [NK_ROP_PIVOT] = "pivot_root",
+                [NK_ROP_CHROOT] = "chroot",
+                [NK_ROP_READONLY] = "readonly",
                 [NK_ROP_MASK] = "mask",
         };
         fputs(kinds[op->kind], f);
@@ -374,7 +390,9 @@ static void put_op(FILE *f, const struct nk_rop *op)
                 break;
         case NK_ROP_MKNOD:
                 fprintf(f, " %s %c %u:%u %04o %u:%u", op->dest,
-                        S_ISCHR(op->mode) ? 'c' : S_ISBLK(op->mode) ? 'b' : 'p',
+                        S_ISCHR(op->mode)   ? 'c'
+                        : S_ISBLK(op->mode) ? 'b'
+                                            : 'p',
                         major(op->rdev), minor(op->rdev), (unsigned)(op->mode & 07777),
                         (unsigned)op->uid, (unsigned)op->gid);
                 break;
@@ -465,14 +483,15 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                 opts = &no_opts;
         /* Everything below changes the mount namespace it runs in. */
         if (!spec->ns[NK_NS_MOUNT].present)
-                return nk_error_set(err, EINVAL, "linux.namespaces: the rootfs setup needs a "
+                return nk_error_set(err, EINVAL,
+                                    "linux.namespaces: the rootfs setup needs a "
                                     "mount namespace");
         if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
                 return -1;
         if (!opts->cgroup_path)
                 (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
-        struct nk_rootfs_env env = { .mountinfo = mountinfo, .self_cgroup = self_cgroup };
-        struct nk_rplan plan = { 0 };
+        struct nk_rootfs_env env = {.mountinfo = mountinfo, .self_cgroup = self_cgroup};
+        struct nk_rplan plan = {0};
         if (nk_rplan_build(spec, rootfs, opts, &env, &plan, err) < 0)
                 return -1;
 

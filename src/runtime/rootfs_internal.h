@@ -3,55 +3,56 @@
  * tests check and `--debug` prints, then run in one loop by the container
  * init. Private to rootfs.c, mounts.c and devices.c. */
 #pragma once
+#include "rootfs.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mount.h>
 #include <sys/types.h>
-#include "rootfs.h"
 
 /* The MS_* flags that describe a mount (not an operation like MS_BIND,
  * MS_REMOUNT or a propagation change). */
 #define NK_MS_MOUNT_FLAGS                                                                          \
         (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_MANDLOCK |             \
-         MS_DIRSYNC | MS_NOSYMFOLLOW | MS_NOATIME | MS_NODIRATIME | MS_RELATIME |                  \
-         MS_STRICTATIME | MS_LAZYTIME | MS_SILENT)
+         MS_DIRSYNC | MS_NOSYMFOLLOW | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME | \
+         MS_LAZYTIME | MS_SILENT)
 #define NK_MS_PROPAGATION (MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE)
 
 enum nk_rop_kind {
-        NK_ROP_PROPAGATION,     /* mount("", "/", propagation): the whole new mount ns */
-        NK_ROP_PARENT_PRIVATE,  /* the mount holding the rootfs becomes private */
-        NK_ROP_BIND_ROOTFS,     /* bind the rootfs on itself (pivot_root needs a mount) */
-        NK_ROP_BIND,            /* bind host `source` on `dest` */
-        NK_ROP_MOUNT,           /* a fresh `fstype` filesystem on `dest` */
-        NK_ROP_SETATTR,         /* change flags/propagation of the mount at `dest` */
-        NK_ROP_SYMLINK,         /* `dest` -> `source` */
-        NK_ROP_MKNOD,           /* device node `dest` */
-        NK_ROP_BIND_DEVICE,     /* bind the host's node `source` on an empty file `dest` */
-        NK_ROP_PIVOT,           /* pivot_root into the rootfs, detach the old root */
-        NK_ROP_CHROOT,          /* move the rootfs on / and chroot (--no-pivot) */
-        NK_ROP_READONLY,        /* bind `dest` on itself read-only (recursive) */
-        NK_ROP_MASK,            /* hide `dest`: /dev/null over a file, empty ro tmpfs over a dir */
+        NK_ROP_PROPAGATION,    /* mount("", "/", propagation): the whole new mount ns */
+        NK_ROP_PARENT_PRIVATE, /* the mount holding the rootfs becomes private */
+        NK_ROP_BIND_ROOTFS,    /* bind the rootfs on itself (pivot_root needs a mount) */
+        NK_ROP_BIND,           /* bind host `source` on `dest` */
+        NK_ROP_MOUNT,          /* a fresh `fstype` filesystem on `dest` */
+        NK_ROP_SETATTR,        /* change flags/propagation of the mount at `dest` */
+        NK_ROP_SYMLINK,        /* `dest` -> `source` */
+        NK_ROP_MKNOD,          /* device node `dest` */
+        NK_ROP_BIND_DEVICE,    /* bind the host's node `source` on an empty file `dest` */
+        NK_ROP_PIVOT,          /* pivot_root into the rootfs, detach the old root */
+        NK_ROP_CHROOT,         /* move the rootfs on / and chroot (--no-pivot) */
+        NK_ROP_READONLY,       /* bind `dest` on itself read-only (recursive) */
+        NK_ROP_MASK,           /* hide `dest`: /dev/null over a file, empty ro tmpfs over a dir */
 };
 
 struct nk_rop {
         enum nk_rop_kind kind;
-        char *dest;             /* path inside the container (absolute) */
-        char *source;           /* host path (bind), fs source (mount), link target */
+        char *dest;   /* path inside the container (absolute) */
+        char *source; /* host path (bind), fs source (mount), link target */
         char *fstype;
         char *data;
-        unsigned long flags;    /* MS_* for mount(2) (MOUNT) */
+        unsigned long flags;           /* MS_* for mount(2) (MOUNT) */
         uint64_t attr_set, attr_clr;   /* MOUNT_ATTR_* on the top mount */
         uint64_t rattr_set, rattr_clr; /* MOUNT_ATTR_* with AT_RECURSIVE */
         unsigned long propagation;     /* MS_SHARED|MS_SLAVE|... (| MS_REC), 0 = keep */
-        bool recursive;         /* BIND: rbind */
-        bool copy_symlink;      /* BIND: a symlink source is copied, not followed */
-        bool copyup;            /* MOUNT: copy what the directory held into the new fs */
-        bool replace;           /* SYMLINK: remove what is there first */
-        bool if_kcore;          /* SYMLINK: only when the host has /proc/kcore */
-        char *fallback;         /* MOUNT: rbind this host path when the kernel refuses
-                                   a fresh mount in a user namespace (sysfs, mqueue) */
-        mode_t mode;            /* MKNOD: S_IF* | permissions */
+        bool recursive;                /* BIND: rbind */
+        bool copy_symlink;             /* BIND: a symlink source is copied, not followed */
+        bool copyup;                   /* MOUNT: copy what the directory held into the new fs */
+        bool replace;                  /* SYMLINK: remove what is there first */
+        bool if_kcore;                 /* SYMLINK: only when the host has /proc/kcore */
+        char *fallback;                /* MOUNT: rbind this host path when the kernel refuses
+                                          the fresh mount (EPERM, EBUSY): sysfs and mqueue
+                                          in a user namespace, cgroupfs */
+        mode_t mode;                   /* MKNOD: S_IF* | permissions */
         dev_t rdev;
         uid_t uid;
         gid_t gid;
@@ -64,7 +65,7 @@ struct nk_rplan {
 
 /* What the host looks like, read by the caller so planning stays pure. */
 struct nk_rootfs_env {
-        const char *mountinfo;  /* /proc/self/mountinfo of the new mount namespace */
+        const char *mountinfo;   /* /proc/self/mountinfo of the new mount namespace */
         const char *self_cgroup; /* /proc/self/cgroup, used when opts->cgroup_path is NULL */
 };
 
@@ -80,8 +81,7 @@ struct nk_rop *nk_rplan_add(struct nk_rplan *plan, enum nk_rop_kind kind, const 
 char *nk_rop_format(const struct nk_rop *op);
 
 /* MS_* flags (from mount options) -> MOUNT_ATTR_* to set and clear. */
-void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set,
-                   uint64_t *attr_clr);
+void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set, uint64_t *attr_clr);
 
 /* Planning pieces (pure). */
 int nk_rplan_add_cgroup(struct nk_rplan *plan, const struct nk_mount *m, const char *dest,
@@ -92,12 +92,12 @@ int nk_rplan_add_devices(struct nk_rplan *plan, const struct nk_spec *spec,
 
 /* Execution (container init, inside the new mount namespace). */
 struct nk_rexec {
-        const char *rootfs;     /* host path, until the pivot */
-        int rootfd;             /* O_PATH of the container root, -1 before the rootfs bind */
+        const char *rootfs; /* host path, until the pivot */
+        int rootfd;         /* O_PATH of the container root, -1 before the rootfs bind */
         bool in_userns;
         bool have_kcore;
-        int devnull;            /* O_PATH of the container's /dev/null (for masks), lazily */
-        mode_t caller_umask;    /* the setup runs under umask 0 */
+        int devnull;         /* O_PATH of the container's /dev/null (for masks), lazily */
+        mode_t caller_umask; /* the setup runs under umask 0 */
 };
 
 /* Open `path` (absolute, inside the container) as O_PATH, resolving every

@@ -203,6 +203,17 @@ def test_unknown_controller_settings_are_clear_errors(runtime, bundle, host):
         assert_gone(host, f"/nook/{cid}")
 
 
+def test_network_class_and_priorities_where_mounted(runtime, bundle, host):
+    if not (is_v1(host, "net_cls") and is_v1(host, "net_prio")):
+        pytest.skip("net_cls/net_prio not mounted (v1-only controllers)")
+    cid = start(runtime, bundle, {"network": {"classID": 1048577,
+                                              "priorities": [{"name": "lo", "priority": 7}]}})
+    path = f"/nook/{cid}"
+    assert read(host, "net_cls", path, "net_cls.classid") == "1048577"
+    assert "lo 7" in read(host, "net_prio", path, "net_prio.ifpriomap").splitlines()
+    delete(runtime, host, cid)
+
+
 def test_invalid_resources_name_the_json_path(runtime, bundle, host):
     bundle.linux["resources"] = {"memory": {"limit": 100 << 20, "swap": 10}}
     p = runtime.run_bundle(bundle.args("true"))
@@ -341,6 +352,26 @@ def test_update_applies_and_rejects_atomically(runtime, bundle, host):
     assert read(host, "pids", path, "pids.max") == "25"
     p = runtime.run("update", "--memory", "lots", cid, check=False)
     assert p.returncode != 0 and "--memory" in p.stderr
+    delete(runtime, host, cid)
+
+
+def test_update_memory_with_swap_up_and_down(runtime, bundle, host):
+    # v1 keeps memsw >= limit at every moment: raising both needs memsw
+    # written first, lowering both the limit first.
+    cid = start(runtime, bundle, {"memory": {"limit": 64 << 20, "swap": 128 << 20}})
+    path = f"/nook/{cid}"
+    for mem, swap in ((256, 512), (32, 48)):
+        runtime.run("update", "--memory", f"{mem}m", "--memory-swap", f"{swap}m", cid)
+        if is_v1(host, "memory"):
+            assert read(host, "memory", path, "memory.limit_in_bytes") == str(mem << 20)
+            got = read(host, "memory", path, "memory.memsw.limit_in_bytes")
+            assert got == str(swap << 20)
+        else:
+            assert read(host, "memory", path, "memory.max") == str(mem << 20)
+            if os.path.exists(cg_dir(host, "memory", path) + "/memory.swap.max"):
+                assert read(host, "memory", path, "memory.swap.max") == str((swap - mem) << 20)
+    # the saved resources are the merged ones: a later --memory alone keeps swap valid
+    runtime.run("update", "--memory", "40m", cid)
     delete(runtime, host, cid)
 
 

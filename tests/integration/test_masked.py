@@ -45,7 +45,7 @@ def test_default_readonly_paths(runtime, bundle):
     paths = bundle.linux["readonlyPaths"]
     script = ("cat /proc/self/mountinfo; echo ===;"
               "nktest open /proc/sys/kernel/hostname w;"
-              "[ -e /proc/sysrq-trigger ] && nktest open /proc/sysrq-trigger w || echo absent;"
+              "if [ -e /proc/sysrq-trigger ]; then nktest open /proc/sysrq-trigger w; else echo absent; fi;"
               "mount -o remount,rw /proc/sys 2>/dev/null && echo remount=ok || echo remount=refused;"
               "mount -o remount,bind,rw /proc/sys 2>/dev/null && echo rebind=ok || echo rebind=refused;"
               "umount /proc/sys 2>/dev/null && echo umount=ok || echo umount=refused;"

@@ -148,7 +148,8 @@ def test_default_mounts_and_flags(runtime, bundle):
 
 
 def test_cgroup_namespace_mounts_fresh_cgroupfs(runtime, bundle):
-    bundle.linux["namespaces"].append({"type": "cgroup"})
+    if not any(n["type"] == "cgroup" for n in bundle.linux["namespaces"]):
+        bundle.linux["namespaces"].append({"type": "cgroup"})
     m = top(parse_mountinfo(inside_mountinfo(runtime, bundle)))
     if host_cgroup_layout() == "v2":
         names = [""]

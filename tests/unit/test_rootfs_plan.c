@@ -1,11 +1,11 @@
 /* The rootfs plan: what nk_rplan_build makes of a spec and a host (mount
  * table, cgroup layout), checked through its printed form (--debug). */
+#include "runtime/rootfs_internal.h"
+#include "unit.h"
+#include "util/cleanup.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include "runtime/rootfs_internal.h"
-#include "util/cleanup.h"
-#include "unit.h"
 
 static const char hybrid_mountinfo[] =
         "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
@@ -25,19 +25,22 @@ static const char v2_mountinfo[] =
         "31 23 0:28 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 "
         "rw,nsdelegate\n";
 
-static struct nk_mount M(const char *dest, const char *type, const char *src,
-                         unsigned long flags, const char *data)
-{
-        return (struct nk_mount){ .destination = (char *)dest, .type = (char *)type,
-                                  .source = (char *)src, .flags = flags, .data = (char *)data };
+static struct nk_mount M(const char *dest, const char *type, const char *src, unsigned long flags,
+                         const char *data) {
+        return (struct nk_mount){.destination = (char *)dest,
+                                 .type = (char *)type,
+                                 .source = (char *)src,
+                                 .flags = flags,
+                                 .data = (char *)data};
 }
 
 /* The plan, one op per line; NULL (and *errtext set) when building failed. */
-static char *plan_text(const struct nk_spec *spec, const struct nk_rootfs_opts *opts,
-                       const char *mountinfo, const char *self_cgroup, char **errtext)
+static char *
+plan_text(const struct nk_spec *spec, const struct nk_rootfs_opts *opts, const char *mountinfo,
+          const char *self_cgroup, char **errtext)
 {
-        struct nk_rootfs_env env = { .mountinfo = mountinfo, .self_cgroup = self_cgroup };
-        struct nk_rplan plan = { 0 };
+        struct nk_rootfs_env env = {.mountinfo = mountinfo, .self_cgroup = self_cgroup};
+        struct nk_rplan plan = {0};
         nk_error *err = NULL;
         if (nk_rplan_build(spec, "/b/rootfs", opts, &env, &plan, &err) < 0) {
                 if (errtext)
@@ -85,11 +88,13 @@ static void test_default_spec_hybrid(void)
                 M("/sys/fs/cgroup", "cgroup", "cgroup",
                   MS_NOSUID | MS_NOEXEC | MS_NODEV | MS_RELATIME | MS_RDONLY, NULL),
         };
-        char *masked[] = { "/proc/kcore", "/sys/firmware", NULL };
-        char *ro[] = { "/proc/sys", NULL };
-        struct nk_spec spec = { .mounts = mounts, .n_mounts = ARRAY_SIZE(mounts),
-                                .masked_paths = masked, .readonly_paths = ro };
-        struct nk_rootfs_opts opts = { .new_cgroupns = true, .cgroup_path = "/nook/c1" };
+        char *masked[] = {"/proc/kcore", "/sys/firmware", NULL};
+        char *ro[] = {"/proc/sys", NULL};
+        struct nk_spec spec = {.mounts = mounts,
+                               .n_mounts = ARRAY_SIZE(mounts),
+                               .masked_paths = masked,
+                               .readonly_paths = ro};
+        struct nk_rootfs_opts opts = {.new_cgroupns = true, .cgroup_path = "/nook/c1"};
         _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         CHECK_STR(t,
                   "propagation / propagation=rprivate\n"
@@ -101,15 +106,18 @@ static void test_default_spec_hybrid(void)
                   "mount sysfs sysfs on /sys flags=ro,nosuid,nodev,noexec\n"
                   "mount tmpfs tmpfs on /sys/fs/cgroup flags=nosuid,nodev,noexec data=mode=755\n"
                   "mount cgroup cgroup on /sys/fs/cgroup/cpu,cpuacct "
-                  "flags=ro,nosuid,nodev,noexec,relatime data=cpu,cpuacct\n"
+                  "flags=ro,nosuid,nodev,noexec,relatime data=cpu,cpuacct "
+                  "fallback=/sys/fs/cgroup/cpu,cpuacct/nook/c1\n"
                   "symlink /sys/fs/cgroup/cpu -> cpu,cpuacct\n"
                   "symlink /sys/fs/cgroup/cpuacct -> cpu,cpuacct\n"
                   "mount cgroup cgroup on /sys/fs/cgroup/memory "
-                  "flags=ro,nosuid,nodev,noexec,relatime data=memory\n"
+                  "flags=ro,nosuid,nodev,noexec,relatime data=memory "
+                  "fallback=/sys/fs/cgroup/memory/nook/c1\n"
                   "mount cgroup cgroup on /sys/fs/cgroup/systemd "
-                  "flags=ro,nosuid,nodev,noexec,relatime data=name=systemd\n"
+                  "flags=ro,nosuid,nodev,noexec,relatime data=name=systemd "
+                  "fallback=/sys/fs/cgroup/systemd/nook/c1\n"
                   "mount cgroup2 cgroup on /sys/fs/cgroup/unified "
-                  "flags=ro,nosuid,nodev,noexec,relatime\n"
+                  "flags=ro,nosuid,nodev,noexec,relatime fallback=/sys/fs/cgroup/unified/nook/c1\n"
                   "setattr /sys/fs/cgroup set=ro\n"
                   "mknod /dev/null c 1:3 0666 0:0\n"
                   "mknod /dev/zero c 1:5 0666 0:0\n"
@@ -133,10 +141,10 @@ static void test_default_spec_hybrid(void)
  * bound, never a whole hierarchy. */
 static void test_cgroup_bind(void)
 {
-        struct nk_mount mounts[] = { M("/sys/fs/cgroup", "cgroup", "cgroup",
-                                       MS_NOSUID | MS_RELATIME | MS_RDONLY, NULL) };
-        struct nk_spec spec = { .mounts = mounts, .n_mounts = 1 };
-        struct nk_rootfs_opts opts = { .cgroup_path = "/nook/c1" };
+        struct nk_mount mounts[] = {
+                M("/sys/fs/cgroup", "cgroup", "cgroup", MS_NOSUID | MS_RELATIME | MS_RDONLY, NULL)};
+        struct nk_spec spec = {.mounts = mounts, .n_mounts = 1};
+        struct nk_rootfs_opts opts = {.cgroup_path = "/nook/c1"};
         _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         _cleanup_free_ char *binds = grep(t, "bind ");
         CHECK_STR(binds, "bind /sys/fs/cgroup/cpu,cpuacct/nook/c1 on /sys/fs/cgroup/cpu,cpuacct "
@@ -168,14 +176,23 @@ static void test_cgroup_bind(void)
         CHECK(strstr(binds, "bind /sys/fs/cgroup/systemd/s on ") != NULL);
         CHECK(strstr(binds, "bind /sys/fs/cgroup/unified/u on ") != NULL);
 
+        /* Neither a path nor a line of /proc/self/cgroup: no guessing. */
+        char *e = NULL;
+        CHECK(plan_text(&spec, &opts, v2_mountinfo, "1:cpu:/x\n", &e) == NULL);
+        CHECK_STR(e, "mount cgroup on /sys/fs/cgroup: no cgroup of ours in the unified "
+                     "hierarchy: No such file or directory");
+        free(e);
+
         /* A new cgroup namespace on pure v2: a fresh cgroup2. */
         opts.new_cgroupns = true;
+        opts.cgroup_path = "/nook/c1";
         free(t);
         t = plan_text(&spec, &opts, v2_mountinfo, NULL, NULL);
         _cleanup_free_ char *fresh = grep(t, "mount cgroup");
-        CHECK_STR(fresh, "mount cgroup2 cgroup on /sys/fs/cgroup flags=ro,nosuid,relatime\n");
+        CHECK_STR(fresh, "mount cgroup2 cgroup on /sys/fs/cgroup flags=ro,nosuid,relatime "
+                         "fallback=/sys/fs/cgroup/nook/c1\n");
 
-        char *e = NULL;
+        e = NULL;
         CHECK(plan_text(&spec, &opts, "27 1 254:0 / / rw - ext4 /dev/vda rw\n", NULL, &e) == NULL);
         CHECK_STR(e, "mount cgroup on /sys/fs/cgroup: no cgroup hierarchy under /sys/fs/cgroup "
                      "on the host: No such file or directory");
@@ -197,8 +214,8 @@ static void test_binds(void)
         mounts[2].attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOEXEC;
         mounts[2].recursive_attrs = true;
         mounts[2].copy_symlink = true;
-        struct nk_spec spec = { .mounts = mounts, .n_mounts = 3, .bundle = "/b" };
-        struct nk_rootfs_opts opts = { 0 };
+        struct nk_spec spec = {.mounts = mounts, .n_mounts = 3, .bundle = "/b"};
+        struct nk_rootfs_opts opts = {0};
         _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         _cleanup_free_ char *binds = grep(t, "bind ");
         CHECK_STR(binds, "bind /b/vol on /data/x set=ro,nosuid\n"
@@ -208,9 +225,9 @@ static void test_binds(void)
 
 static void test_bad_mounts(void)
 {
-        struct nk_mount mounts[] = { M("//", "tmpfs", "tmpfs", 0, NULL) };
-        struct nk_spec spec = { .mounts = mounts, .n_mounts = 1 };
-        struct nk_rootfs_opts opts = { 0 };
+        struct nk_mount mounts[] = {M("//", "tmpfs", "tmpfs", 0, NULL)};
+        struct nk_spec spec = {.mounts = mounts, .n_mounts = 1};
+        struct nk_rootfs_opts opts = {0};
         char *e = NULL;
         CHECK(plan_text(&spec, &opts, hybrid_mountinfo, NULL, &e) == NULL);
         CHECK_STR(e, "mounts[0]: destination `//` would hide the rootfs");
@@ -239,11 +256,11 @@ static void test_userns(void)
                 M("/tmp", "tmpfs", "tmpfs", 0, NULL),
         };
         struct nk_device devs[] = {
-                { .type = 'c', .path = "/dev/fuse", .major = 10, .minor = 229 },
-                { .type = 'p', .path = "/dev/fifo", .has_mode = true, .file_mode = 0600 },
+                {.type = 'c', .path = "/dev/fuse", .major = 10, .minor = 229},
+                {.type = 'p', .path = "/dev/fifo", .has_mode = true, .file_mode = 0600},
         };
-        struct nk_spec spec = { .mounts = mounts, .n_mounts = 3, .devices = devs, .n_devices = 2 };
-        struct nk_rootfs_opts opts = { .in_userns = true };
+        struct nk_spec spec = {.mounts = mounts, .n_mounts = 3, .devices = devs, .n_devices = 2};
+        struct nk_rootfs_opts opts = {.in_userns = true};
         _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         _cleanup_free_ char *m = grep(t, "mount ");
         CHECK_STR(m, "mount sysfs sysfs on /sys flags=ro fallback=/sys\n"
@@ -264,13 +281,21 @@ static void test_userns(void)
 static void test_devices(void)
 {
         struct nk_device devs[] = {
-                { .type = 'c', .path = "/dev/null", .major = 1, .minor = 3, .has_mode = true,
-                  .file_mode = 0600, .has_uid = true, .uid = 5, .has_gid = true, .gid = 6 },
-                { .type = 'b', .path = "/dev/sda", .major = 8, .minor = 0 },
-                { .type = 'u', .path = "/dev/x/y", .major = 4, .minor = 1 },
+                {.type = 'c',
+                 .path = "/dev/null",
+                 .major = 1,
+                 .minor = 3,
+                 .has_mode = true,
+                 .file_mode = 0600,
+                 .has_uid = true,
+                 .uid = 5,
+                 .has_gid = true,
+                 .gid = 6},
+                {.type = 'b', .path = "/dev/sda", .major = 8, .minor = 0},
+                {.type = 'u', .path = "/dev/x/y", .major = 4, .minor = 1},
         };
-        struct nk_spec spec = { .devices = devs, .n_devices = 3 };
-        struct nk_rootfs_opts opts = { 0 };
+        struct nk_spec spec = {.devices = devs, .n_devices = 3};
+        struct nk_rootfs_opts opts = {0};
         _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         _cleanup_free_ char *n = grep(t, "mknod ");
         CHECK_STR(n, "mknod /dev/zero c 1:5 0666 0:0\n"
@@ -283,7 +308,7 @@ static void test_devices(void)
                      "mknod /dev/x/y c 4:1 0666 0:0\n");
 
         /* The host's /dev bound in: nothing of ours goes in it. */
-        struct nk_mount mounts[] = { M("/dev/", "bind", "/dev", 0, NULL) };
+        struct nk_mount mounts[] = {M("/dev/", "bind", "/dev", 0, NULL)};
         mounts[0].rbind = mounts[0].bind = true;
         spec.mounts = mounts;
         spec.n_mounts = 1;
@@ -291,8 +316,8 @@ static void test_devices(void)
         t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         CHECK(strstr(t, "mknod") == NULL && strstr(t, "symlink") == NULL);
 
-        struct nk_device rel = { .type = 'c', .path = "dev/x" };
-        struct nk_spec s2 = { .devices = &rel, .n_devices = 1 };
+        struct nk_device rel = {.type = 'c', .path = "dev/x"};
+        struct nk_spec s2 = {.devices = &rel, .n_devices = 1};
         char *e = NULL;
         CHECK(plan_text(&s2, &opts, hybrid_mountinfo, NULL, &e) == NULL);
         CHECK_STR(e, "linux.devices[0]: path `dev/x` is not absolute: Invalid argument");
@@ -301,8 +326,8 @@ static void test_devices(void)
 
 static void test_root_options(void)
 {
-        struct nk_spec spec = { .root_readonly = true, .rootfs_propagation = MS_SHARED | MS_REC };
-        struct nk_rootfs_opts opts = { .no_pivot = true };
+        struct nk_spec spec = {.root_readonly = true, .rootfs_propagation = MS_SHARED | MS_REC};
+        struct nk_rootfs_opts opts = {.no_pivot = true};
         _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         _cleanup_free_ char *head = grep(t, "p");
         CHECK_STR(head, "propagation / propagation=rshared\n"
@@ -313,7 +338,7 @@ static void test_root_options(void)
                         "setattr / propagation=rshared\n");
 
         /* unbindable: the rootfs could not be bound on itself, so only at the end. */
-        spec = (struct nk_spec){ .rootfs_propagation = MS_UNBINDABLE };
+        spec = (struct nk_spec){.rootfs_propagation = MS_UNBINDABLE};
         free(t);
         t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         static const char head_private[] = "propagation / propagation=rprivate\nbind-rootfs";
