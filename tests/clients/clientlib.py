@@ -306,8 +306,9 @@ def remove_cgroup_parent(name):
 
 class HostDirs:
     """Host paths a client creates outside its own directories (the shim's
-    socket dir, dockerd's plugin dir and key): removed at the end if they did
-    not exist before and hold nothing but empty directories."""
+    socket dir, dockerd's plugin dir and key, podman's blob cache): each is
+    removed at the end if it did not exist before, a directory only while it
+    holds nothing but empty directories. List files before their dirs."""
 
     def __init__(self, *paths):
         self.new = [p for p in paths if not os.path.lexists(p)]
@@ -320,7 +321,10 @@ class HostDirs:
                 for base, _dirs, files in os.walk(p, topdown=False):
                     if files:
                         break
-                    os.rmdir(base)
+                    try:
+                        os.rmdir(base)
+                    except OSError:
+                        break
 
 
 def host_network_leaks():
@@ -363,3 +367,20 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     p = start_daemon(["containerd", "--config", conf], os.path.join(d, "log"),
                      lambda: os.path.exists(sock), "containerd")
     return p, sock
+
+
+# ---- fixtures (imported by each test module: a conftest.py here would be
+# imported as `conftest` next to tests/integration's, whose modules
+# `from conftest import ...`) ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def nook():
+    path = nook_bin()
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is not built (meson setup build && ninja -C build)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory):
+    return busybox_rootfs_tar(str(tmp_path_factory.mktemp("image") / "busybox.tar"))

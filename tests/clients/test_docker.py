@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 import clientlib
-from clientlib import Pty, cgroup_of, sh, wait_for
+from clientlib import Pty, busybox_tar, cgroup_of, nook, sh, wait_for  # noqa: F401 (fixtures)
 
 clientlib.need("dockerd", "docker", "containerd", "containerd-shim-runc-v2")
 
@@ -23,8 +23,8 @@ IMAGE = "busybox:latest"
 class Docker:
     def __init__(self, tmp, nook, image_tar):
         self.tmp = tmp
-        self.host_dirs = clientlib.HostDirs("/etc/docker/key.json", "/run/docker",
-                                            "/run/containerd")
+        self.host_dirs = clientlib.HostDirs("/etc/docker/key.json", "/etc/docker",
+                                            "/run/docker", "/run/containerd")
         self.containerd, ctr_sock = clientlib.start_containerd(os.path.join(tmp, "containerd"))
         self.sock = os.path.join(tmp, "docker.sock")
         self.cgroup = f"nooktest-docker-{uuid.uuid4().hex[:8]}"
@@ -163,7 +163,7 @@ def test_pause_unpause_update_kill(docker):
 
 def test_run_t_gives_a_pty(docker):
     p = subprocess.run(docker.cmd("run", "--rm", "-t", *docker.opts, IMAGE, "sh", "-c",
-                                  "tty; ps -o tty,args | grep -c '^136,0 *sh'"),
+                                  "tty; ps -o pid,tty | grep -c '^ *1 *136,0 *$'"),
                        capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr
     # the pty's line discipline turns \n into \r\n

@@ -15,7 +15,7 @@ $bb cat /run/.nook-vm/out >&3 3>&- &
 cat=$!
 $bb cat /proc/uptime > $share/started
 $bb env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        HOME=/root TERM=dumb LANG=C.UTF-8 NOOK_VM=$($bb cat $share/mode) \
+        HOME=/root TERM=dumb LANG=C.UTF-8 NOOK_VM="$($bb cat $share/mode)" \
         /bin/sh -c ". $share/env && . $share/cmd" </dev/null >/run/.nook-vm/out 2>&1 3>&-
 echo $? > $share/rc.tmp
 

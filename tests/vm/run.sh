@@ -29,13 +29,20 @@ die() {
         exit 125
 }
 
+# 'STRING' for sh, whatever STRING holds.
+quote() {
+        printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
 mode=v2
 accel=${NOOK_VM_ACCEL:-auto}
 mem=2048
 smp=2
 limit=900
 verbose=0
-envs=""
+envlines=""
+nl='
+'
 while [ $# -gt 0 ]; do
         case "$1" in
         --v1) mode=v1 ;;
@@ -44,7 +51,14 @@ while [ $# -gt 0 ]; do
         --mem) mem=${2:?}; shift ;;
         --smp) smp=${2:?}; shift ;;
         --timeout) limit=${2:?}; shift ;;
-        -e) envs="$envs ${2:?}"; shift ;;
+        -e)
+                case "${2:?}" in
+                *=*) envlines="$envlines${nl}export ${2%%=*}=$(quote "${2#*=}")" ;;
+                *) if printenv "$2" >/dev/null; then
+                           envlines="$envlines${nl}export $2=$(quote "$(printenv "$2")")"
+                   fi ;;
+                esac
+                shift ;;
         -v) verbose=1 ;;
         --) shift; break ;;
         *) usage ;;
@@ -60,7 +74,7 @@ busybox=$(command -v busybox) || die "busybox not installed (apt-get install bus
 
 kernel=${NOOK_VM_KERNEL:-}
 if [ -z "$kernel" ]; then
-        for k in $(ls /boot/vmlinuz-* 2>/dev/null | sort -V); do
+        for k in $(printf '%s\n' /boot/vmlinuz-* | sort -V); do
                 [ -r "$k" ] && [ -f "/lib/modules/${k#/boot/vmlinuz-}/modules.dep" ] && kernel=$k
         done
 fi
@@ -70,7 +84,14 @@ moddir=/lib/modules/${kernel#/boot/vmlinuz-}
 
 here=$(dirname "$(readlink -f "$0")")
 cwd=$(pwd -P)
+# Runs killed by SIGKILL cannot clean up: remove their directories.
+for d in "${TMPDIR:-/tmp}"/nook-vm.*; do
+        if [ -f "$d/pid" ] && ! kill -0 "$(cat "$d/pid")" 2>/dev/null; then
+                rm -rf "$d"
+        fi
+done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nook-vm.XXXXXX")
+echo $$ > "$tmp/pid"
 qpid=""
 cleanup() {
         if [ -n "$qpid" ]; then
@@ -88,15 +109,14 @@ mkdir "$share"
 # ---- initramfs: static busybox, the modules that reach the 9p root, /init
 # Print module $1's dependencies, then itself (paths under $moddir); nothing
 # if it is built in.
-moddeps() {
-        local line d
+moddeps() (
         line=$(grep -E "(^|/)$1\.ko(\.[a-z]+)?:" "$moddir/modules.dep" || true)
-        [ -n "$line" ] || return 0
+        [ -n "$line" ] || exit 0
         for d in ${line#*:}; do
                 moddeps "$(basename "$d" | sed 's/\.ko.*//')"
         done
         echo "${line%%:*}"
-}
+)
 ird=$tmp/initrd
 mkdir -p "$ird/bin" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/mods" "$ird/lower" "$ird/rw" "$ird/newroot"
 cp "$busybox" "$ird/bin/busybox"
@@ -127,9 +147,6 @@ if [ -n "$off" ] && command -v xz >/dev/null; then
 fi
 
 # ---- what the guest runs: the command, its directory, its environment
-quote() {
-        printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
-}
 {
         printf 'cd %s 2>/dev/null || { echo "tests/vm: working directory %s is not visible in the guest" >&2; exit 125; }\nexec' \
                 "$(quote "$cwd")" "$cwd"
@@ -140,12 +157,7 @@ quote() {
         for n in $(env | sed -n 's/^\(NOOK_[A-Za-z0-9_]*\)=.*/\1/p' | grep -vE '^NOOK_VM(_|$)'); do
                 printf 'export %s=%s\n' "$n" "$(quote "$(printenv "$n")")"
         done
-        for e in $envs; do
-                case "$e" in
-                *=*) printf 'export %s=%s\n' "${e%%=*}" "$(quote "${e#*=}")" ;;
-                *) printenv "$e" >/dev/null && printf 'export %s=%s\n' "$e" "$(quote "$(printenv "$e")")" ;;
-                esac
-        done
+        printf '%s\n' "$envlines"
 } > "$share/env"
 echo "$mode" > "$share/mode"
 
@@ -159,11 +171,12 @@ console=$tmp/console.log
 
 # Start the VM with accelerator $1 in the background (pid in $qpid).
 start_vm() {
-        local cpu=${NOOK_VM_CPU:-max}
+        cpu=${NOOK_VM_CPU:-max}
         [ "$1" = kvm ] && cpu=host
         rm -f "$share/started" "$share/rc"
         [ "$verbose" = 1 ] || : > "$console"
-        timeout -k 5 "$limit" "$qemu" \
+        # If this script is SIGKILLed, timeout gets SIGTERM and passes it on to qemu.
+        setpriv --pdeathsig TERM timeout -k 5 "$limit" "$qemu" \
                 -accel "$1" -M pc -cpu "$cpu" -smp "$smp" -m "$mem" \
                 -nodefaults -no-user-config -nographic -no-reboot \
                 -kernel "$bootimg" -initrd "$tmp/initrd.cpio" -append "$append" \
@@ -180,7 +193,7 @@ start_vm() {
 # Wait until the guest is about to run CMD; false if it has not within $1
 # seconds (then the VM is stopped) or the VM ended.
 reached_cmd() {
-        local i=0
+        i=0
         while [ $i -lt $(($1 * 5)) ]; do
                 [ -f "$share/started" ] && return 0
                 kill -0 "$qpid" 2>/dev/null || break
@@ -195,7 +208,7 @@ reached_cmd() {
         return 1
 }
 
-ulimit -c 0
+ulimit -c 0 2>/dev/null || true
 start=$(date +%s.%N)
 probe=${NOOK_VM_KVM_PROBE:-30}
 if [ "$accel" = auto ]; then
