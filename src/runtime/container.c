@@ -167,9 +167,11 @@ static int make_state_dir(struct creation *cr, nk_error **err)
 
 static int make_cgroup(struct creation *cr, nk_error **err)
 {
+        errno = 0;
         cr->cgroup_path = nk_cgroup_path_for(cr->spec->cgroups_path, cr->o->id);
         if (!cr->cgroup_path)
-                return nk_error_set(err, ENOMEM, "cgroup path");
+                return nk_error_set(err, errno ? errno : ENOMEM, "cgroup path for `%s`",
+                                    cr->spec->cgroups_path ? cr->spec->cgroups_path : cr->o->id);
         if (nk_cgroup_open(cr->cgroup_path, &cr->cg, err) < 0)
                 return -1;
         if (nk_cgroup_create(cr->cg, cr->spec->resources, err) < 0)
@@ -327,9 +329,9 @@ static int write_pid_file(const char *path, pid_t pid, nk_error **err)
                 _cleanup_free_ char *full = NULL;
                 if (asprintf(&full, "%s/%s", abs, path) < 0)
                         return nk_error_set(err, ENOMEM, "pid file");
-                return nk_write_file_atomic(full, buf, (size_t)n, 0644, err);
+                return nk_write_file_replace(full, buf, (size_t)n, 0644, err);
         }
-        return nk_write_file_atomic(path, buf, (size_t)n, 0644, err);
+        return nk_write_file_replace(path, buf, (size_t)n, 0644, err);
 }
 
 static int record_created(struct creation *cr, nk_error **err)

@@ -252,7 +252,7 @@ static int write_pid(const char *path, pid_t pid, nk_error **err)
         _cleanup_free_ char *full = NULL;
         if (path[0] != '/' && getcwd(abs, sizeof abs) && asprintf(&full, "%s/%s", abs, path) < 0)
                 return nk_error_set(err, ENOMEM, "pid file");
-        return nk_write_file_atomic(full ? full : path, buf, (size_t)n, 0644, err);
+        return nk_write_file_replace(full ? full : path, buf, (size_t)n, 0644, err);
 }
 
 static int exec_foreground(struct exec_ctx *x, int *exit_code, nk_error **err)

@@ -84,7 +84,7 @@ int nk_state_save(const char *root, const struct nk_state *s, nk_error **err)
         _cleanup_free_ char *path = NULL;
         if (!text || asprintf(&path, "%s/%s/state.json", root, s->id) < 0)
                 return nk_error_set(err, ENOMEM, "save state");
-        return nk_write_file_atomic(path, text, strlen(text), 0600, err);
+        return nk_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
 static char *dup_str(json_t *o, const char *key)

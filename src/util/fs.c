@@ -85,8 +85,8 @@ int nk_write_file(const char *path, const char *data, size_t len, mode_t mode, n
         return 0;
 }
 
-int nk_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode,
-                         nk_error **err)
+static int write_replace(const char *path, const char *data, size_t len, mode_t mode,
+                         bool durable, nk_error **err)
 {
         _cleanup_free_ char *tmp = NULL, *dircopy = strdup(path);
         if (!dircopy || asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)
@@ -94,7 +94,7 @@ int nk_write_file_atomic(const char *path, const char *data, size_t len, mode_t 
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd < 0)
                 return nk_error_set(err, errno, "create `%s`", tmp);
-        if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+        if (write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
                 int e = errno;
                 unlink(tmp);
                 return nk_error_set(err, e, "write `%s`", tmp);
@@ -104,10 +104,24 @@ int nk_write_file_atomic(const char *path, const char *data, size_t len, mode_t 
                 unlink(tmp);
                 return nk_error_set(err, e, "rename `%s` to `%s`", tmp, path);
         }
+        if (!durable)
+                return 0;
         _cleanup_close_ int dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0)
                 (void)fsync(dfd);
         return 0;
+}
+
+int nk_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode,
+                         nk_error **err)
+{
+        return write_replace(path, data, len, mode, true, err);
+}
+
+int nk_write_file_replace(const char *path, const char *data, size_t len, mode_t mode,
+                          nk_error **err)
+{
+        return write_replace(path, data, len, mode, false, err);
 }
 
 int nk_mkdir_p(const char *path, mode_t mode, nk_error **err)

@@ -11,9 +11,14 @@ int nk_read_file_at(int dirfd, const char *path, char **out, size_t *len, nk_err
 /* Write (truncate) a whole file; creates it with `mode` if absent. */
 int nk_write_file(const char *path, const char *data, size_t len, mode_t mode, nk_error **err);
 int nk_write_file_at(int dirfd, const char *path, const char *data, size_t len, nk_error **err);
-/* temp file in the same dir + fsync + rename + fsync(dir). */
+/* temp file in the same dir + fsync + rename + fsync(dir): readers see the
+ * old or the new content, and the new one survives a crash. */
 int nk_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode,
                          nk_error **err);
+/* The same without the fsyncs, for files that mean nothing after a reboot
+ * (runtime state, pid files): readers still never see a partial file. */
+int nk_write_file_replace(const char *path, const char *data, size_t len, mode_t mode,
+                          nk_error **err);
 /* mkdir -p; existing directories are fine. */
 int nk_mkdir_p(const char *path, mode_t mode, nk_error **err);
 /* rm -rf, not crossing mount points; absent is fine. */
