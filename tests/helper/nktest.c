@@ -8,6 +8,8 @@
  *   nktest rlimits           print "NAME soft hard" for every rlimit
  *   nktest ids               print uid/gid/groups/umask
  *   nktest tty               print the controlling tty name and window size
+ *   nktest proc              print personality, I/O priority, scheduler policy
+ *                            and priority, nice, and the session keyring
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +20,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/personality.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sched.h>
 #include <unistd.h>
 
 static const char *errname(int e)
@@ -117,6 +122,33 @@ static int do_tty(void)
         return 0;
 }
 
+/* keyctl(2) numbers, to need no libkeyutils in a static helper. */
+#define NK_KEYCTL_GET_KEYRING_ID 0
+#define NK_KEYCTL_DESCRIBE 6
+#define NK_KEY_SPEC_SESSION_KEYRING -3
+
+static int do_proc(void)
+{
+        struct sched_param sp = {0};
+        int policy = sched_getscheduler(0);
+        sched_getparam(0, &sp);
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, 0);
+        long ioprio = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+        printf("personality=0x%x ioprio_class=%ld ioprio_level=%ld policy=%d priority=%d "
+               "nice=%d\n", (unsigned)personality(0xffffffff), ioprio >> 13, ioprio & 0x1fff,
+               policy & ~SCHED_RESET_ON_FORK, sp.sched_priority, nice);
+        long key = syscall(SYS_keyctl, NK_KEYCTL_GET_KEYRING_ID, NK_KEY_SPEC_SESSION_KEYRING, 0);
+        char desc[256] = "";
+        if (key < 0 ||
+            syscall(SYS_keyctl, NK_KEYCTL_DESCRIBE, key, desc, sizeof(desc) - 1) < 0)
+                snprintf(desc, sizeof(desc), "none:%s", errname(errno));
+        /* "type;uid;gid;perm;description" */
+        const char *name = strrchr(desc, ';');
+        printf("keyring=%ld keyring_name=%s\n", key, name ? name + 1 : desc);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc < 2) {
@@ -149,6 +181,8 @@ int main(int argc, char **argv)
                 return do_ids();
         if (!strcmp(cmd, "tty"))
                 return do_tty();
+        if (!strcmp(cmd, "proc"))
+                return do_proc();
         fprintf(stderr, "nktest: unknown command %s\n", cmd);
         return 2;
 }

@@ -1,0 +1,115 @@
+"""Process attributes and namespaced kernel settings, read back from inside the
+container: personality, I/O priority, scheduler, session keyring, sysctl,
+time namespace offsets; and the global options runc's callers pass."""
+import json
+import os
+import subprocess
+
+import pytest
+
+
+def proc_info(runtime, bundle):
+    bundle.args("nktest", "proc").write()
+    out = runtime.output(bundle)
+    fields = dict(kv.split("=", 1) for kv in out.split())
+    return fields
+
+
+def test_personality_ioprio_scheduler(runtime, bundle):
+    bundle.linux["personality"] = {"domain": "LINUX32"}
+    bundle.process["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
+    bundle.process["scheduler"] = {"policy": "SCHED_BATCH", "nice": 7}
+    f = proc_info(runtime, bundle)
+    assert int(f["personality"], 16) & 0xff == 0x0008  # PER_LINUX32
+    assert (f["ioprio_class"], f["ioprio_level"]) == ("2", "6")  # BE, level 6
+    assert f["policy"] == str(3)  # SCHED_BATCH
+    assert f["nice"] == "7"
+
+
+def test_default_process_attributes(runtime, bundle):
+    f = proc_info(runtime, bundle)
+    assert int(f["personality"], 16) == 0
+    assert f["policy"] == "0" and f["nice"] == "0"
+
+
+def test_unknown_scheduler_policy_is_error(runtime, bundle):
+    bundle.process["scheduler"] = {"policy": "SCHED_FAST"}
+    bundle.write()
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0
+    assert "process.scheduler.policy" in p.stderr and "SCHED_FAST" in p.stderr, p.stderr
+
+
+def test_session_keyring_new_unless_no_new_keyring(runtime, bundle):
+    bundle.args("nktest", "proc").write()
+    cid = runtime.new_id()
+    p = runtime.run("run", "--bundle", bundle.path, cid)
+    f = dict(kv.split("=", 1) for kv in p.stdout.split())
+    assert f["keyring_name"] == f"_ses.{cid}", p.stdout
+    cid = runtime.new_id()
+    p = runtime.run("run", "--no-new-keyring", "--bundle", bundle.path, cid)
+    f = dict(kv.split("=", 1) for kv in p.stdout.split())
+    assert f["keyring_name"] != f"_ses.{cid}", p.stdout
+
+
+def test_sysctl_applied_in_container_namespaces(runtime, bundle):
+    bundle.linux["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345",
+                              "kernel.domainname": "sysctl.example"}
+    out = runtime.output(bundle.sh(
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax /proc/sys/kernel/domainname"))
+    assert out.split() == ["1", "12345", "sysctl.example"]
+    # the host's values are untouched
+    with open("/proc/sys/kernel/msgmax") as f:
+        assert f.read().strip() != "12345"
+
+
+@pytest.mark.parametrize("key,why", [
+    ("kernel.panic", "not namespaced"),
+    ("net.ipv4.ip_forward", "network"),
+])
+def test_sysctl_not_owned_is_error(runtime, bundle, key, why):
+    if key.startswith("net."):
+        bundle.linux["namespaces"] = [n for n in bundle.linux["namespaces"]
+                                      if n["type"] != "network"]
+    bundle.linux["sysctl"] = {key: "1"}
+    bundle.write()
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0
+    assert f"linux.sysctl" in p.stderr and key in p.stderr, p.stderr
+
+
+def test_time_namespace_offsets(runtime, bundle):
+    bundle.linux["namespaces"] = bundle.linux["namespaces"] + [{"type": "time"}]
+    bundle.linux["timeOffsets"] = {"monotonic": {"secs": 86400, "nanosecs": 0},
+                                   "boottime": {"secs": 2 * 86400, "nanosecs": 500}}
+    with open("/proc/uptime") as f:
+        host_up = float(f.read().split()[0])
+    out = runtime.output(bundle.sh("cat /proc/self/timens_offsets; cat /proc/uptime"))
+    lines = out.splitlines()
+    offsets = {l.split()[0]: l.split()[1:] for l in lines[:2]}
+    assert offsets["monotonic"] == ["86400", "0"]
+    assert offsets["boottime"] == ["172800", "500"]
+    up = float(lines[2].split()[0])  # /proc/uptime follows CLOCK_BOOTTIME
+    assert 2 * 86400 <= up - host_up < 2 * 86400 + 60
+
+
+def test_time_offsets_without_time_namespace_is_error(runtime, bundle):
+    bundle.linux["timeOffsets"] = {"monotonic": {"secs": 10}}
+    bundle.write()
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0 and "timeOffsets" in p.stderr, p.stderr
+
+
+def test_global_options_accepted(runtime, bundle, tmp_path):
+    """What containerd and podman pass: --systemd-cgroup (cgroupfs is used
+    when systemd is not PID 1), --log FILE with --log-format json, --debug."""
+    log = tmp_path / "log.json"
+    cid = runtime.new_id()
+    bundle.args("true").write()
+    p = subprocess.run([runtime.bin, "--root", runtime.root, "--systemd-cgroup", "--debug",
+                        "--log", str(log), "--log-format", "json", "run", "--bundle",
+                        bundle.path, cid], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
+    assert lines and all({"level", "msg", "time"} <= set(l) for l in lines)
+    assert any(l["level"] == "debug" for l in lines)
