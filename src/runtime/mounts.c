@@ -748,9 +748,75 @@ static int run_pivot(struct nk_rexec *x, nk_error **err)
         return reopen_root(x, err);
 }
 
+static bool path_within(const char *path, const char *dir)
+{
+        size_t n = strlen(dir);
+        return streq(dir, "/") ||
+               (strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0'));
+}
+
+struct outside {
+        const char *rootfs;
+        char **v;
+        size_t n;
+};
+
+static int collect_outside(const struct mi_entry *e, void *data)
+{
+        struct outside *o = data;
+        if (streq(e->mountpoint, "/") || path_within(e->mountpoint, o->rootfs) ||
+            path_within(o->rootfs, e->mountpoint))
+                return 0;
+        char **nv = realloc(o->v, (o->n + 1) * sizeof(*nv));
+        if (!nv || !(nv[o->n] = strdup(e->mountpoint))) {
+                if (nv)
+                        o->v = nv;
+                return -1;
+        }
+        o->v = nv;
+        o->n++;
+        return 0;
+}
+
+static int by_length(const void *a, const void *b)
+{
+        size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+        return la < lb ? -1 : la > lb;
+}
+
+/* Without pivot_root the host's mounts stay in the container's namespace,
+ * under the rootfs moved on top of them: unreachable after chroot, but
+ * still there (a full /proc or /sys lets the kernel allow fresh proc and
+ * sysfs mounts it would otherwise refuse). Detach every mount that is
+ * neither inside the rootfs nor holding it; the shallowest first, which
+ * takes what is below it along. Mounts the kernel keeps locked (inside a
+ * user namespace) stay, as they would with runc. */
+static int detach_outside(struct nk_rexec *x, nk_error **err)
+{
+        _cleanup_free_ char *mi = NULL;
+        if (nk_read_file("/proc/self/mountinfo", &mi, NULL, err) < 0)
+                return nk_error_wrap(err, "--no-pivot");
+        struct outside o = {.rootfs = x->rootfs};
+        int r = mi_foreach(mi, collect_outside, &o);
+        if (r < 0)
+                nk_error_set(err, ENOMEM, "--no-pivot: list host mounts");
+        else
+                qsort(o.v, o.n, sizeof(*o.v), by_length);
+        for (size_t i = 0; i < o.n; i++) {
+                if (r == 0 && umount2(o.v[i], MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
+                    errno != ENOENT)
+                        nk_debug("rootfs: --no-pivot: %s stays: %s", o.v[i], strerror(errno));
+                free(o.v[i]);
+        }
+        free(o.v);
+        return r < 0 ? -1 : 0;
+}
+
 /* --no-pivot: move the rootfs mount over / and chroot into it. */
 static int run_chroot(struct nk_rexec *x, nk_error **err)
 {
+        if (detach_outside(x, err) < 0)
+                return -1;
         if (fchdir(x->rootfd) < 0)
                 return nk_error_set(err, errno, "chdir to %s", x->rootfs);
         if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)

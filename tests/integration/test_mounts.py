@@ -7,6 +7,7 @@ what a file operation really does."""
 import ctypes
 import os
 import subprocess
+import sys
 import threading
 import time
 
@@ -243,6 +244,50 @@ def test_root_readonly_and_no_pivot(runtime, bundle):
         # Nothing of the host is visible, with or without pivot_root.
         only_spec_mounts(entries, ["/scratch"])
     assert not os.path.exists(os.path.join(bundle.rootfs, "x"))
+
+
+# Run in a child python: enter the mount namespace of pid argv[1] and count
+# every mount below the namespace's topmost mount with listmount(2) and
+# statmount(2) (Linux 6.8), which also see mounts hidden under others.
+_COUNT_NS_MOUNTS = r"""
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(f"/proc/{sys.argv[1]}/ns/mnt", os.O_RDONLY)
+assert libc.setns(fd, 0x20000) == 0, os.strerror(ctypes.get_errno())
+def listmount(mnt_id):
+    req = ctypes.create_string_buffer(struct.pack("=IIQQ", 24, 0, mnt_id, 0))
+    buf = (ctypes.c_uint64 * 4096)()
+    n = libc.syscall(458, req, buf, 4096, 0)
+    assert n >= 0, os.strerror(ctypes.get_errno())
+    return set(buf[:n])
+def parent(mnt_id):
+    req = ctypes.create_string_buffer(struct.pack("=IIQQ", 24, 0, mnt_id, 2))
+    buf = ctypes.create_string_buffer(4096)
+    assert libc.syscall(457, req, buf, 4096, 0) == 0, os.strerror(ctypes.get_errno())
+    return struct.unpack_from("=Q", buf.raw, 48)[0]  # struct statmount.mnt_parent_id
+seen = listmount(0xffffffffffffffff)  # what the process's root reaches
+tops = {parent(m) for m in seen} - seen
+print(len(seen), sum(len(listmount(t)) for t in tops))
+"""
+
+
+def test_no_pivot_detaches_host_mounts(runtime, bundle):
+    """With --no-pivot the host's mounts would stay in the container's mount
+    namespace under the moved rootfs: hidden from /proc/self/mountinfo, but
+    there. Every mount of the namespace must be one the container sees."""
+    bundle.args("sleep", "30").write()
+    for extra in ((), ("--no-pivot",)):
+        cid = runtime.new_id()
+        runtime.run("run", "--detach", *extra, "--bundle", bundle.path, cid)
+        pid = runtime.state(cid)["pid"]
+        p = subprocess.run([sys.executable, "-c", _COUNT_NS_MOUNTS, str(pid)],
+                           capture_output=True, text=True)
+        runtime.run("delete", "--force", cid)
+        if p.returncode != 0 and "Function not implemented" in p.stderr:
+            pytest.skip("no listmount(2)/statmount(2) in this kernel")
+        assert p.returncode == 0, p.stderr
+        visible, total = map(int, p.stdout.split())
+        assert visible > 5 and total == visible, (extra, p.stdout)
 
 
 def test_mount_errors_name_the_mount(runtime, bundle):
