@@ -192,6 +192,7 @@ void nk_child_main(struct nk_child_ctx *c)
         /* Not dumpable until execve: container processes can't open our
          * /proc/PID/exe (the runtime binary) or ptrace us meanwhile. */
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        nk_debug("init: running");
         if (nk_cgroup_self_enter(c->cg_fds, c->n_cg_fds, &e) < 0 ||
             wait_go_child(c, &e) < 0 ||                            /* sync 1 */
             nk_ns_join_child(c->spec, &c->ns, &e) < 0 ||

@@ -177,6 +177,7 @@ static int make_cgroup(struct creation *cr, nk_error **err)
         if (nk_cgroup_create(cr->cg, cr->spec->resources, err) < 0)
                 return nk_error_wrap(err, "cgroup `%s`", cr->cgroup_path);
         cr->made_cgroup = true;
+        nk_debug("create %s: cgroup %s made", cr->o->id, cr->cgroup_path);
         return nk_cgroup_self_enter_open(cr->cg, &cr->cg_fds, &cr->n_cg_fds, err);
 }
 
@@ -265,6 +266,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
                 nk_child_main(&c);
         }
         cr->pid = pid;
+        nk_debug("create %s: init is pid %d", cr->o->id, (int)pid);
         close_fd(&cr->child_sync_fd);
         close_fd(&cr->console_fd);
         close_fd(&cr->start_fd);
@@ -305,8 +307,10 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
                 return -1;
         if (nk_sync_send(cr->sync_fd, NK_SYNC_GO, err) < 0) /* sync 1 */
                 return -1;
+        nk_debug("create %s: GO sent", cr->o->id);
         if (nk_sync_expect(cr->sync_fd, NK_SYNC_PRESTART, err) < 0) /* sync 2 */
                 return -1;
+        nk_debug("create %s: init mounted the rootfs", cr->o->id);
         struct nk_state st;
         fill_state(cr, &st);
         _cleanup_free_ char *state = state_json_text(cr->o->root, &st, "creating");
@@ -315,7 +319,10 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
                 return -1;
         if (nk_sync_send_text(cr->sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0) /* sync 3 */
                 return -1;
-        return nk_sync_expect(cr->sync_fd, NK_SYNC_CREATED, err); /* sync 4 */
+        if (nk_sync_expect(cr->sync_fd, NK_SYNC_CREATED, err) < 0) /* sync 4 */
+                return -1;
+        nk_debug("create %s: init is ready to exec", cr->o->id);
+        return 0;
 }
 
 static int write_pid_file(const char *path, pid_t pid, nk_error **err)
@@ -348,15 +355,20 @@ static int record_created(struct creation *cr, nk_error **err)
 
 static int create_steps(struct creation *cr, nk_error **err)
 {
+        nk_debug("create %s: start", cr->o->id);
         if (nk_state_check_id(cr->o->id, err) < 0 || load_bundle(cr, err) < 0)
                 return -1;
+        nk_debug("create %s: config loaded", cr->o->id);
         if (nk_lsm_check(cr->spec, err) < 0 ||
             nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
             nk_ns_open_joined(cr->spec, &cr->ns, err) < 0)
                 return -1;
         if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 ||
             make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0 ||
-            join_pid_ns_parent(cr, err) < 0 || spawn_init(cr, err) < 0 ||
+            join_pid_ns_parent(cr, err) < 0)
+                return -1;
+        nk_debug("create %s: cloning the init", cr->o->id);
+        if (spawn_init(cr, err) < 0 ||
             drive_init_parent(cr, err) < 0 || record_created(cr, err) < 0)
                 return -1;
         return 0;
@@ -561,7 +573,9 @@ static int stop_init(const struct nk_state *st, nk_error **err)
 
 static void run_poststop(const char *root, const struct nk_state *st)
 {
-        if (!st->config)
+        /* Parsing the whole config again only pays when it has poststop hooks. */
+        if (!st->config || json_array_size(json_object_get(json_object_get(st->config, "hooks"),
+                                                           "poststop")) == 0)
                 return;
         _cleanup_free_ char *text = json_dumps(st->config, JSON_COMPACT);
         struct nk_spec *spec = NULL;
@@ -593,14 +607,16 @@ static int delete_locked(const char *root, struct nk_state *st, bool force, nk_e
                 nk_cgroup_free(cg);
                 if (r < 0)
                         return -1;
+                nk_debug("delete %s: cgroup removed", st->id);
         }
         if (status != NK_STATUS_STOPPED && stop_init(st, err) < 0)
                 return -1;
         run_poststop(root, st);
         _cleanup_free_ char *dir = NULL;
-        if (nk_state_dir(root, st->id, &dir, err) < 0)
+        if (nk_state_dir(root, st->id, &dir, err) < 0 || nk_rm_rf(dir, err) < 0)
                 return -1;
-        return nk_rm_rf(dir, err);
+        nk_debug("delete %s: done", st->id);
+        return 0;
 }
 
 int nk_container_delete(const char *root, const char *id, bool force, nk_error **err)
@@ -658,8 +674,10 @@ static int run_foreground(struct creation *cr, int *exit_code, nk_error **err)
         if (r == 0)
                 r = start_created(cr, err);
         if (r == 0) {
+                nk_debug("run %s: started", cr->o->id);
                 nk_foreground_loop(master, cr->pidfd, sigfd);
                 *exit_code = nk_wait_exit_code(cr->pid);
+                nk_debug("run %s: exited with %d", cr->o->id, *exit_code);
                 cr->pid = 0;
         }
         sigprocmask(SIG_SETMASK, &old, NULL);
