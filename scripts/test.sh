@@ -33,6 +33,39 @@ unit() { # build dir, label
 unit build normal
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 unit build-asan asan
 
+# Fuzz targets (libFuzzer, clang, ASan+UBSan): a short run of each on its
+# seed corpus; new inputs go to a temp dir, the repository's corpus is read
+# only. A crash fails the target and leaves the reproducer in the log.
+fuzz() {
+        echo "== fuzz smoke (${NOOK_FUZZ_SECONDS:-15}s per target)"
+        local ok=0 fail=0
+        if ! command -v clang >/dev/null; then
+                echo "clang not installed: fuzz targets not built"
+                echo "0 1" >"$results/fuzz.count"
+                return
+        fi
+        local opts=(-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false)
+        if [ -d build-fuzz ]; then meson setup --reconfigure build-fuzz "${opts[@]}" >/dev/null
+        else CC=clang meson setup build-fuzz "${opts[@]}" >/dev/null; fi
+        if ! ninja -C build-fuzz tests/fuzz/fuzz_spec tests/fuzz/fuzz_tar tests/fuzz/fuzz_manifest >/dev/null; then
+                echo "fuzz build failed"
+                echo "0 1" >"$results/fuzz.count"
+                return
+        fi
+        for t in spec tar manifest; do
+                local new="$results/fuzz-$t"
+                mkdir -p "$new"
+                if (cd "$new" && "$top/build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="${NOOK_FUZZ_SECONDS:-15}" \
+                        -rss_limit_mb=2048 "$new" "$top/tests/fuzz/corpus/$t") >"$results/fuzz-$t.log" 2>&1; then
+                        ok=$((ok + 1)); echo "fuzz_$t: ok ($(grep -c . "$results/fuzz-$t.log") log lines)"
+                else
+                        fail=$((fail + 1)); echo "fuzz_$t: FAILED"; tail -n 30 "$results/fuzz-$t.log"
+                fi
+        done
+        echo "$ok $fail" >"$results/fuzz.count"
+}
+fuzz
+
 echo "== integration tests"
 [ $# -gt 0 ] || set -- tests/integration tests/clients
 # Debian's python: the suite uses python3-pytest from apt.
@@ -43,7 +76,7 @@ NOOK_BIN="$top/build/nook" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 import glob, sys, xml.etree.ElementTree as ET
 res = sys.argv[1]
 passed = failed = skipped = 0
-for f in glob.glob(f"{res}/unit-*.count"):
+for f in glob.glob(f"{res}/unit-*.count") + glob.glob(f"{res}/fuzz.count"):
     ok, fail = open(f).read().split()
     passed += int(ok); failed += int(fail)
 try:
