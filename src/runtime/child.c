@@ -90,6 +90,7 @@ static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
                 .cgroup_path = c->cgroup_path,
                 .before_pivot = before_pivot_child,
                 .before_pivot_data = c,
+                .mount_trees = c->mount_trees,
         };
         return nk_rootfs_setup_child(c->spec, c->rootfs, &ro, err);
 }

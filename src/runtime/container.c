@@ -5,6 +5,7 @@
 #include "child.h"
 #include "hooks.h"
 #include "namespaces.h"
+#include "rootfs.h"
 #include "security.h"
 #include "sync.h"
 #include "terminal.h"
@@ -38,6 +39,7 @@ struct creation {
         struct nk_cgroup *cg;
         int *cg_fds;                 /* v1 `tasks` files the init enters by */
         size_t n_cg_fds;
+        int *mount_trees;            /* idmapped bind mounts, made before the clone */
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
         int lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
@@ -96,6 +98,8 @@ static void creation_free(struct creation *cr)
         nk_ns_close(&cr->ns);
         nk_seccomp_free(cr->seccomp);
         nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
+        if (cr->spec)
+                nk_rootfs_trees_close(cr->mount_trees, cr->spec->n_mounts);
         nk_cgroup_free(cr->cg);
         nk_spec_free(cr->spec);
         free(cr->bundle);
@@ -257,6 +261,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
                         .start_fd = cr->start_fd, .start_conn = -1,
                         .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
                         .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
+                        .mount_trees = cr->mount_trees,
                 };
                 close(cr->sync_fd);
                 if (cr->console_parent_fd >= 0)
@@ -274,6 +279,8 @@ static int spawn_init(struct creation *cr, nk_error **err)
         nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
         cr->cg_fds = NULL;
         cr->n_cg_fds = 0;
+        nk_rootfs_trees_close(cr->mount_trees, cr->spec->n_mounts);
+        cr->mount_trees = NULL;
         if (co.cgroup_fd >= 0 && cr->pidfd < 0) /* clone(2) fallback: no CLONE_INTO_CGROUP */
                 return nk_cgroup_enter(cr->cg, pid, err);
         return 0;
@@ -361,7 +368,8 @@ static int create_steps(struct creation *cr, nk_error **err)
         nk_debug("create %s: config loaded", cr->o->id);
         if (nk_lsm_check(cr->spec, err) < 0 ||
             nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
-            nk_ns_open_joined(cr->spec, &cr->ns, err) < 0)
+            nk_ns_open_joined(cr->spec, &cr->ns, err) < 0 ||
+            nk_rootfs_idmapped_trees(cr->spec, &cr->mount_trees, err) < 0)
                 return -1;
         if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 ||
             make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0 ||

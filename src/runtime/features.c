@@ -38,10 +38,10 @@ json_t *nk_features(void)
                                             "startContainer", "poststart", "poststop", NULL};
         static const char *const mount_opts[] = {
                 "acl", "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync",
-                "exec", "lazytime", "loud", "mand", "noacl", "noatime", "nodev",
+                "exec", "idmap", "lazytime", "loud", "mand", "noacl", "noatime", "nodev",
                 "nodiratime", "noexec", "nolazytime", "nomand", "norelatime", "nostrictatime",
                 "nosuid", "nosymfollow", "private", "ratime", "rbind", "rdev", "rdiratime",
-                "relatime", "remount", "rexec", "rnoatime", "rnodev", "rnodiratime",
+                "relatime", "remount", "rexec", "ridmap", "rnoatime", "rnodev", "rnodiratime",
                 "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro",
                 "rprivate", "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime",
                 "rsuid", "rsymfollow", "runbindable", "rw", "shared", "silent", "slave",
@@ -55,7 +55,7 @@ json_t *nk_features(void)
                                   "namespaces", ns, "capabilities", caps_list(), "cgroup", cg,
                                   "seccomp", nk_seccomp_features(), "apparmor", "enabled", 1,
                                   "selinux", "enabled", 1, "intelRdt", "enabled", 0,
-                                  "mountExtensions", "idmap", "enabled", 0);
+                                  "mountExtensions", "idmap", "enabled", 1);
         return json_pack("{s:s,s:s,s:o,s:o,s:o,s:{s:s,s:s}}", "ociVersionMin", "1.0.0",
                          "ociVersionMax", "1.2.0", "hooks", strings(hooks), "mountOptions",
                          strings(mount_opts), "linux", lx, "annotations",

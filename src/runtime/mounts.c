@@ -550,7 +550,8 @@ static int run_bind(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
         if (op->copy_symlink && (copy_symlink(x, op, &done, err) < 0 || done))
                 return done ? 0 : nk_error_wrap(err, "%s on %s", what, op->dest);
         unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op->recursive ? AT_RECURSIVE : 0);
-        _cleanup_close_ int tree = nk_open_tree(AT_FDCWD, op->source, flags);
+        _cleanup_close_ int tree = op->tree >= 0 ? fcntl(op->tree, F_DUPFD_CLOEXEC, 3)
+                                                 : nk_open_tree(AT_FDCWD, op->source, flags);
         if (tree < 0)
                 return nk_error_set(err, errno, "%s on %s", what, op->dest);
         return attach_tree(x, op, tree, what, err);

@@ -1,13 +1,16 @@
 #include "namespaces.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/proc.h"
 #include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int nk_ns_open_joined(const struct nk_spec *spec, struct nk_ns_fds *out, nk_error **err)
 {
@@ -73,6 +76,35 @@ int nk_ns_write_idmaps(pid_t pid, const struct nk_spec *spec, nk_error **err)
         if (write_map(pid, "uid_map", spec->uid_mappings, spec->n_uid_mappings, err) < 0)
                 return -1;
         return write_map(pid, "gid_map", spec->gid_mappings, spec->n_gid_mappings, err);
+}
+
+int nk_ns_userns_fd(const struct nk_idmap *uids, size_t n_uids, const struct nk_idmap *gids,
+                    size_t n_gids, nk_error **err)
+{
+        /* The namespace exists once clone returns; the child only has to
+         * stay alive until its maps are written and its ns file opened. */
+        int pidfd = -1;
+        struct nk_clone_opts co = {.flags = CLONE_NEWUSER, .cgroup_fd = -1, .pidfd_out = &pidfd,
+                                   .death_signal = SIGKILL};
+        pid_t pid = nk_clone(&co, err);
+        if (pid < 0)
+                return nk_error_wrap(err, "user namespace for an idmapped mount");
+        if (pid == 0) {
+                for (;;)
+                        pause();
+        }
+        int fd = -1;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        if (write_map(pid, "uid_map", uids, n_uids, err) == 0 &&
+            write_map(pid, "gid_map", gids, n_gids, err) == 0 &&
+            (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                nk_error_set(err, errno, "open `%s`", path);
+        kill(pid, SIGKILL);
+        if (pidfd >= 0)
+                close(pidfd);
+        (void)nk_wait_exit_code(pid);
+        return fd;
 }
 
 static int setup_timens_child(const struct nk_spec *spec, nk_error **err)

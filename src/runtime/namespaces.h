@@ -19,6 +19,10 @@ uint64_t nk_ns_clone_flags(const struct nk_spec *spec);
 bool nk_ns_new(const struct nk_spec *spec, enum nk_ns_type t);
 /* Parent: write /proc/PID/{uid,gid}_map. */
 int nk_ns_write_idmaps(pid_t pid, const struct nk_spec *spec, nk_error **err);
+/* An fd of a new user namespace with these mappings (owned by ours), for
+ * idmapped mounts: made by a short-lived child cloned into it. */
+int nk_ns_userns_fd(const struct nk_idmap *uids, size_t n_uids, const struct nk_idmap *gids,
+                    size_t n_gids, nk_error **err);
 /* Child: setns into joined namespaces (user first), then unshare the new
  * cgroup and time namespaces. */
 int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error **err);

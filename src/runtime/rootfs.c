@@ -6,8 +6,10 @@
 #include "../util/fs.h"
 #include "../util/log.h"
 #include "../util/syscalls.h"
+#include "namespaces.h"
 #include "rootfs_internal.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,7 @@ struct nk_rop *nk_rplan_add(struct nk_rplan *plan, enum nk_rop_kind kind, const 
                 plan->cap = cap;
         }
         struct nk_rop *op = &plan->ops[plan->n];
-        *op = (struct nk_rop){.kind = kind};
+        *op = (struct nk_rop){.kind = kind, .tree = -1};
         if (dup_opt(dest, &op->dest) < 0 || dup_opt(source, &op->source) < 0) {
                 free(op->dest);
                 nk_error_set(err, ENOMEM, "rootfs plan");
@@ -158,6 +160,77 @@ static int plan_bind(struct nk_rplan *plan, const struct nk_spec *spec, const st
         return 0;
 }
 
+void nk_rootfs_trees_close(int *trees, size_t n)
+{
+        for (size_t i = 0; trees && i < n; i++)
+                if (trees[i] >= 0)
+                        close(trees[i]);
+        free(trees);
+}
+
+static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
+{
+        const struct nk_mount *m = &spec->mounts[i];
+        const struct nk_idmap *u = m->uid_mappings, *g = m->gid_mappings;
+        size_t nu = m->n_uid_mappings, ng = m->n_gid_mappings;
+        if (!nu) { /* "idmap" alone: the container's own mappings */
+                u = spec->uid_mappings, nu = spec->n_uid_mappings;
+                g = spec->gid_mappings, ng = spec->n_gid_mappings;
+        }
+        if (!nu || !ng)
+                return nk_error_set(err, EINVAL, "mounts[%zu]: idmap without uidMappings and "
+                                    "gidMappings, and no user namespace mappings to use", i);
+        if (!m->source)
+                return nk_error_set(err, EINVAL, "mounts[%zu]: bind mount without source", i);
+        _cleanup_free_ char *src = bind_source(spec, m->source);
+        if (!src)
+                return nk_error_set(err, ENOMEM, "mounts[%zu]", i);
+        _cleanup_close_ int userns = nk_ns_userns_fd(u, nu, g, ng, err);
+        if (userns < 0)
+                return nk_error_wrap(err, "mounts[%zu]", i);
+        bool rec = m->rbind || m->ridmap;
+        int tree = nk_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                                       (rec ? AT_RECURSIVE : 0));
+        if (tree < 0)
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, src);
+        struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+        if (nk_mount_setattr(tree, "", AT_EMPTY_PATH | (m->ridmap ? AT_RECURSIVE : 0), &a,
+                             sizeof(a)) < 0) {
+                int e = errno;
+                close(tree);
+                return nk_error_set(err, e, "mounts[%zu]: id-map `%s`%s", i, src,
+                                    e == EINVAL ? " (its filesystem may not support idmapped "
+                                                  "mounts)" : "");
+        }
+        return tree;
+}
+
+int nk_rootfs_idmapped_trees(const struct nk_spec *spec, int **trees, nk_error **err)
+{
+        *trees = NULL;
+        for (size_t i = 0; i < spec->n_mounts; i++) {
+                const struct nk_mount *m = &spec->mounts[i];
+                if (!m->idmap && !m->ridmap)
+                        continue;
+                if (!is_bind(m))
+                        return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind "
+                                            "mount", i, m->destination ? m->destination : "");
+                if (!*trees) {
+                        *trees = malloc(spec->n_mounts * sizeof(**trees));
+                        if (!*trees)
+                                return nk_error_set(err, ENOMEM, "idmapped mounts");
+                        for (size_t j = 0; j < spec->n_mounts; j++)
+                                (*trees)[j] = -1;
+                }
+                if (((*trees)[i] = idmapped_tree(spec, i, err)) < 0) {
+                        nk_rootfs_trees_close(*trees, spec->n_mounts);
+                        *trees = NULL;
+                        return -1;
+                }
+        }
+        return 0;
+}
+
 /* A fresh filesystem. In a user namespace the kernel refuses sysfs unless
  * the network namespace is ours too, and mqueue unless the IPC namespace is
  * ours: then the host's mount is bound instead, as runc does. */
@@ -194,8 +267,18 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
         if (streq(dest, "/"))
                 return nk_error_set(err, 0, "mounts[%zu]: destination `%s` would hide the rootfs",
                                     i, m->destination ? m->destination : "");
-        if (m->idmap || m->ridmap)
-                return nk_error_set(err, EOPNOTSUPP, "mounts[%zu] on %s: idmapped mounts", i, dest);
+        if ((m->idmap || m->ridmap) && !is_bind(m))
+                return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind mount", i,
+                                    dest);
+        if (m->idmap || m->ridmap) {
+                if (!opts->mount_trees || opts->mount_trees[i] < 0)
+                        return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmapped mount "
+                                            "not prepared", i, dest);
+                if (plan_bind(plan, spec, m, dest, err) < 0)
+                        return -1;
+                plan->ops[plan->n - 1].tree = opts->mount_trees[i];
+                return 0;
+        }
         if (is_bind(m))
                 return plan_bind(plan, spec, m, dest, err);
         if (m->type && (streq(m->type, "cgroup") || streq(m->type, "cgroup2")))

@@ -23,7 +23,19 @@ struct nk_rootfs_opts {
          * NULL = nothing to call. A -1 return aborts setup with its error. */
         int (*before_pivot)(void *data, nk_error **err);
         void *before_pivot_data;
+        /* Per spec mount, the detached tree nk_rootfs_idmapped_trees() made
+         * for an idmapped bind mount, or -1. NULL: none. */
+        const int *mount_trees;
 };
+
+/* In the runtime (host user namespace, before the init is cloned: a process
+ * inside a new user namespace may not id-map host mounts): for every mount
+ * with idmap/ridmap or its own uid/gidMappings, a detached clone of the bind
+ * source, id-mapped through a user namespace with the mount's mappings (or
+ * the container's when the mount has none). *trees gets spec->n_mounts fds
+ * (-1 where nothing is needed), or NULL when no mount needs one. */
+int nk_rootfs_idmapped_trees(const struct nk_spec *spec, int **trees, nk_error **err);
+void nk_rootfs_trees_close(int *trees, size_t n);
 
 /* `rootfs`: absolute path of the root filesystem on the host. */
 int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,

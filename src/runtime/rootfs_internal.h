@@ -45,6 +45,8 @@ struct nk_rop {
         uint64_t rattr_set, rattr_clr; /* MOUNT_ATTR_* with AT_RECURSIVE */
         unsigned long propagation;     /* MS_SHARED|MS_SLAVE|... (| MS_REC), 0 = keep */
         bool recursive;                /* BIND: rbind */
+        int tree;                      /* BIND: a prepared detached tree (idmapped), or -1;
+                                          not owned by the plan */
         bool copy_symlink;             /* BIND: a symlink source is copied, not followed */
         bool copyup;                   /* MOUNT: copy what the directory held into the new fs */
         bool replace;                  /* SYMLINK: remove what is there first */

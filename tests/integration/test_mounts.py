@@ -484,3 +484,82 @@ def test_user_namespace_mounts(runtime, bundle):
     assert m["/sys"]["dev"] == top(host_mountinfo())["/sys"]["dev"]  # the host's, bound
     assert m["/proc"]["fstype"] == "proc"
     assert rest.splitlines() == ["sys=ro", "proc=ok"]
+
+
+def _idmap_source(tmp_path):
+    src = tmp_path / "idsrc"
+    (src / "sub").mkdir(parents=True)
+    (src / "f").write_text("x")
+    (src / "sub" / "g").write_text("y")
+    os.chown(src / "f", 0, 0)
+    os.chown(src / "sub" / "g", 1234, 1234)
+    src.chmod(0o777)
+    t = tmp_path
+    while str(t) not in ("/", "/tmp"):
+        os.chmod(t, os.stat(t).st_mode | 0o111)
+        t = t.parent
+    return str(src)
+
+
+def test_idmapped_bind_with_own_mappings(runtime, bundle, tmp_path):
+    """No user namespace: the mount's mappings alone decide how owners look."""
+    src = _idmap_source(tmp_path)
+    bundle.config["mounts"].append({
+        "destination": "/data", "type": "bind", "source": src, "options": ["rbind"],
+        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1},
+                        {"containerID": 1234, "hostID": 2000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1},
+                        {"containerID": 1234, "hostID": 2000, "size": 1}]})
+    out = runtime.output(bundle.sh("stat -c '%u:%g' /data/f /data/sub/g; "
+                                   "grep ' /data ' /proc/self/mountinfo"))
+    lines = out.splitlines()
+    assert lines[:2] == ["1000:1000", "2000:2000"]
+    assert "idmapped" in lines[2], lines[2]
+    # the host's files keep their owners
+    assert os.stat(os.path.join(src, "f")).st_uid == 0
+
+
+def test_idmap_option_uses_container_mappings(runtime, bundle, tmp_path):
+    """In a user namespace mapping 0 to 100000, host files owned by 0 look
+    owned by nobody through a plain bind, by root through an idmapped one, and
+    a file root creates there is owned by 0 on the host."""
+    src = _idmap_source(tmp_path)
+    add_userns(bundle)
+    bundle.config["mounts"] += [
+        {"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "idmap"]},
+        {"destination": "/plain", "type": "bind", "source": src, "options": ["rbind"]}]
+    out = runtime.output(bundle.sh("stat -c '%u:%g' /data/f /plain/f; echo n > /data/new"))
+    assert out.split() == ["0:0", "65534:65534"]
+    st = os.stat(os.path.join(src, "new"))
+    assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+def test_ridmap_maps_submounts(runtime, bundle, tmp_path):
+    src = _idmap_source(tmp_path)
+    sub = os.path.join(src, "sub")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "nk-idmap-sub", sub], check=True)
+    try:
+        os.chown(sub, 0, 0)
+        m = {"destination": "/data", "type": "bind", "source": src,
+             "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+             "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}
+        for opt, want in (("idmap", "0:0"), ("ridmap", "1000:1000")):
+            bundle.config["mounts"] = [x for x in bundle.config["mounts"]
+                                       if x["destination"] != "/data"]
+            bundle.config["mounts"].append(dict(m, options=["rbind", opt]))
+            out = runtime.output(bundle.sh("stat -c '%u:%g' /data/f /data/sub"))
+            assert out.split() == ["1000:1000", want], opt
+    finally:
+        subprocess.run(["umount", sub], check=True)
+
+
+def test_idmap_errors(runtime, bundle):
+    bundle.config["mounts"].append({"destination": "/t", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["idmap"]})
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0 and "mounts[" in p.stderr and "idmap needs a bind mount" in p.stderr, \
+        p.stderr
+    bundle.config["mounts"][-1] = {"destination": "/t", "type": "bind", "source": "/tmp",
+                                   "options": ["rbind", "idmap"]}
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0 and "no user namespace mappings" in p.stderr, p.stderr
