@@ -113,3 +113,27 @@ def test_global_options_accepted(runtime, bundle, tmp_path):
     lines = [json.loads(l) for l in log.read_text().splitlines() if l.strip()]
     assert lines and all({"level", "msg", "time"} <= set(l) for l in lines)
     assert any(l["level"] == "debug" for l in lines)
+
+
+def test_full_disk_state_root_is_clear_error_and_leaves_nothing(runtime, bundle, tmp_path):
+    root = tmp_path / "fullroot"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "nk-full", str(root)], check=True)
+    try:
+        with open(root / "fill", "wb") as f:
+            try:
+                f.write(b"\0" * (128 << 10))
+            except OSError:
+                pass
+        cid = runtime.new_id()
+        bundle.args("true").write()
+        p = subprocess.run([runtime.bin, "--root", str(root), "run", "--bundle", bundle.path,
+                            cid], capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0
+        assert "No space left on device" in p.stderr and str(root) in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert sorted(os.listdir(root)) == ["fill"]
+        for ctrl in ("memory", "pids", "unified"):
+            assert not os.path.exists(f"/sys/fs/cgroup/{ctrl}/nook/{cid}")
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
