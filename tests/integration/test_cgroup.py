@@ -329,6 +329,48 @@ def test_device_rule_denies_dev_zero(runtime, bundle, host):
         assert_gone(host, f"/nook/{cid}")
 
 
+def test_device_update_never_denies_a_device_that_stays_allowed(runtime, bundle, host):
+    # A reader opens /dev/zero in a tight loop (a redirection of a builtin:
+    # no fork; not `:`, whose failed redirection would end the shell)
+    # while the device rules are updated again and again; every rule list
+    # keeps /dev/zero allowed, so not one open may fail. On v1 a rewrite
+    # starting with "a" in devices.deny would deny it for a moment; on v2
+    # the new BPF program is attached before the old one is detached.
+    base = [{"allow": False, "access": "rwm"}]
+    extra = {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "r"}
+    script = ("i=0; while [ ! -e /tmp/stop ]; do true </dev/zero || echo $i >>/tmp/fail;"
+              " i=$((i+1)); echo $i >/tmp/n; done 2>>/tmp/err; echo $i >/tmp/done; sleep 1000")
+    cid = start(runtime, bundle, {"devices": base}, script)
+    path = f"/nook/{cid}"
+    root = bundle.rootfs
+
+    def count():
+        try:
+            with open(os.path.join(root, "tmp/n")) as f:
+                return int(f.read().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    assert wait_for(lambda: count() > 100)
+    c0 = count()
+    for i in range(40):
+        rules = base + ([extra] if i % 2 == 0 else [])
+        runtime.run("update", "--resources", "-", cid, input=json.dumps({"devices": rules}))
+        if is_v1(host, "devices"):
+            lines = read(host, "devices", path, "devices.list").splitlines()
+            assert ("c 10:200 r" in lines) == (i % 2 == 0), lines
+            assert "c 1:5 rwm" in lines, lines
+    # (the file is rewritten all the time: a read may catch it empty)
+    assert wait_for(lambda: count() > c0), "the reader made no progress during the updates"
+    open(os.path.join(root, "tmp/stop"), "w").close()
+    assert wait_for(lambda: os.path.exists(os.path.join(root, "tmp/done")))
+    fails = os.path.join(root, "tmp/fail")
+    err = open(os.path.join(root, "tmp/err")).read() if os.path.exists(
+        os.path.join(root, "tmp/err")) else ""
+    assert not os.path.exists(fails), f"/dev/zero denied during an update: {err}"
+    delete(runtime, host, cid)
+
+
 # ---- commands ----
 
 def test_update_applies_and_rejects_atomically(runtime, bundle, host):
