@@ -438,6 +438,45 @@ def test_ps_and_events_stats(runtime, bundle, host):
     delete(runtime, host, cid)
 
 
+def procs(host, path):
+    """PIDs in cgroup.procs of `path` on every hierarchy, per mount."""
+    out = {}
+    for d in all_dirs(host, path):
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            out[d] = sorted(int(x) for x in f.read().split())
+    return out
+
+
+def test_kill_all_signals_every_process(runtime, bundle, host):
+    # The init (a shell, PID 1 of its namespace: SIGTERM without a handler
+    # does not reach it) waits for two children; only a signal to every
+    # process of the cgroup ends the wait.
+    script = "sleep 1000 & sleep 1000 & wait; echo waited > /tmp/w; exec sleep 1000"
+    cid = start(runtime, bundle, None, script)
+    path = f"/nook/{cid}"
+    pid = runtime.state(cid)["pid"]
+    assert wait_for(lambda: all(len(p) == 3 for p in procs(host, path).values()))
+    before = procs(host, path)
+    runtime.run("kill", "--all", cid, "TERM")
+    assert wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/w")))
+    # left: the init (now sleep), alone, on every hierarchy; not frozen
+    assert wait_for(lambda: all(p == [pid] for p in procs(host, path).values())), \
+        (before, procs(host, path))
+    assert runtime.state(cid)["status"] == "running"
+    ps = json.loads(runtime.run("ps", "--format", "json", cid).stdout)
+    assert ps == [pid]
+    # a paused container stays paused: on v1 a frozen task dies only once
+    # thawed (v2 lets SIGKILL through a freeze)
+    runtime.run("pause", cid)
+    runtime.run("kill", "--all", cid, "KILL")
+    if is_v1(host, "freezer"):
+        assert runtime.state(cid)["status"] == "paused"
+        runtime.run("resume", cid)
+    assert wait_for(lambda: all(p == [] for p in procs(host, path).values()))
+    assert wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+    delete(runtime, host, cid)
+
+
 def test_info_reports_layout(nook_bin, host):
     expect = os.environ.get("NOOK_CG_EXPECT")
     if expect:
