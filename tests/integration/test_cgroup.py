@@ -144,6 +144,149 @@ def test_resources_written_on_every_layout(runtime, bundle, host):
     delete(runtime, host, cid)
 
 
+def root_has(host, controller, name):
+    """Does the hierarchy of `controller` offer file `name` (seen in its
+    root cgroup or in /nook, where the kernel hides some root files)?"""
+    for path in ("", "/nook"):
+        d = cg_dir(host, controller, path)
+        if d and os.path.exists(os.path.join(d, name)):
+            return True
+    return False
+
+
+def root_block_device():
+    st = os.stat("/")
+    for name in os.listdir("/sys/block"):
+        with open(f"/sys/block/{name}/dev") as f:
+            ma, mi = f.read().strip().split(":")
+        if int(ma) == os.major(st.st_dev):
+            return int(ma), int(mi)
+    return None
+
+
+def test_every_resource_written(runtime, bundle, host):
+    """Each linux.resources key the host can take, read back from the
+    kernel's files with the conversion docs/cgroups.md gives."""
+    v1cpu, v1mem = is_v1(host, "cpu"), is_v1(host, "memory")
+    res = {
+        "cpu": {"shares": 2048, "quota": 30000, "period": 100000, "burst": 10000,
+                "cpus": "0", "mems": "0"},
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20},
+        "pids": {"limit": 77},
+    }
+    swap = root_has(host, "memory", "memory.memsw.limit_in_bytes" if v1mem
+                    else "memory.swap.max")
+    if swap:
+        res["memory"]["swap"] = 96 << 20
+    if v1mem:
+        res["memory"].update({"swappiness": 10, "disableOOMKiller": True})
+        if root_has(host, "memory", "memory.kmem.tcp.limit_in_bytes"):
+            res["memory"]["kernelTCP"] = 16 << 20
+    rt = v1cpu and root_has(host, "cpu", "cpu.rt_period_us")
+    if rt:  # a runtime needs the parent's rt budget; the period alone is free
+        res["cpu"]["realtimePeriod"] = 500000
+    dev = root_block_device()
+    if dev:
+        res["blockIO"] = {
+            "throttleWriteBpsDevice": [{"major": dev[0], "minor": dev[1], "rate": 2 << 20}],
+            "throttleReadIOPSDevice": [{"major": dev[0], "minor": dev[1], "rate": 300}],
+            "throttleWriteIOPSDevice": [{"major": dev[0], "minor": dev[1], "rate": 200}],
+        }
+    huge = "hugetlb" in host["controllers"] and os.path.exists(
+        "/sys/kernel/mm/hugepages/hugepages-2048kB")
+    if huge:
+        res["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4 << 20}]
+        if not is_v1(host, "hugetlb"):
+            # unified keys are written last: this one wins over hugepageLimits
+            res["unified"] = {"hugetlb.2MB.max": str(2 << 20)}
+    elif v2_mount(host) and not v1mem:
+        res["unified"] = {"memory.high": str(100 << 20)}
+    cid = start(runtime, bundle, res)
+    path = f"/nook/{cid}"
+    if v1cpu:
+        assert read(host, "cpu", path, "cpu.shares") == "2048"
+        assert read(host, "cpu", path, "cpu.cfs_quota_us") == "30000"
+        assert read(host, "cpu", path, "cpu.cfs_period_us") == "100000"
+        if root_has(host, "cpu", "cpu.cfs_burst_us"):
+            assert read(host, "cpu", path, "cpu.cfs_burst_us") == "10000"
+        if rt:
+            assert read(host, "cpu", path, "cpu.rt_period_us") == "500000"
+    else:
+        assert read(host, "cpu", path, "cpu.weight") == "79"  # 1 + 2046*9999/262142
+        assert read(host, "cpu", path, "cpu.max") == "30000 100000"
+        if os.path.exists(cg_dir(host, "cpu", path) + "/cpu.max.burst"):
+            assert read(host, "cpu", path, "cpu.max.burst") == "10000"
+    assert read(host, "cpuset", path, "cpuset.cpus") == "0"
+    assert read(host, "cpuset", path, "cpuset.mems") == "0"
+    if v1mem:
+        assert read(host, "memory", path, "memory.limit_in_bytes") == str(64 << 20)
+        assert read(host, "memory", path, "memory.soft_limit_in_bytes") == str(32 << 20)
+        if swap:
+            assert read(host, "memory", path, "memory.memsw.limit_in_bytes") == str(96 << 20)
+        assert read(host, "memory", path, "memory.swappiness") == "10"
+        oom = dict(l.split() for l in read(host, "memory", path,
+                                           "memory.oom_control").splitlines())
+        assert oom["oom_kill_disable"] == "1"
+        if "kernelTCP" in res["memory"]:
+            assert read(host, "memory", path, "memory.kmem.tcp.limit_in_bytes") == \
+                str(16 << 20)
+    else:
+        assert read(host, "memory", path, "memory.max") == str(64 << 20)
+        assert read(host, "memory", path, "memory.low") == str(32 << 20)
+        if swap:  # swap.max is swap alone: 96M total - 64M memory
+            assert read(host, "memory", path, "memory.swap.max") == str(32 << 20)
+        if "unified" in res and "memory.high" in res["unified"]:
+            assert read(host, "memory", path, "memory.high") == str(100 << 20)
+    assert read(host, "pids", path, "pids.max") == "77"
+    if dev:
+        d = f"{dev[0]}:{dev[1]}"
+        if is_v1(host, "blkio"):
+            assert read(host, "blkio", path, "blkio.throttle.write_bps_device") == \
+                f"{d} {2 << 20}"
+            assert read(host, "blkio", path, "blkio.throttle.read_iops_device") == f"{d} 300"
+            assert read(host, "blkio", path, "blkio.throttle.write_iops_device") == f"{d} 200"
+        else:
+            line = [l for l in read(host, "io", path, "io.max").splitlines()
+                    if l.startswith(d + " ")]
+            assert line and f"wbps={2 << 20}" in line[0] and "riops=300" in line[0] \
+                and "wiops=200" in line[0], line
+    if huge:
+        if is_v1(host, "hugetlb"):
+            assert read(host, "hugetlb", path, "hugetlb.2MB.limit_in_bytes") == str(4 << 20)
+        else:
+            assert read(host, "hugetlb", path, "hugetlb.2MB.max") == str(2 << 20)
+            if os.path.exists(cg_dir(host, "hugetlb", path) + "/hugetlb.2MB.rsvd.max"):
+                assert read(host, "hugetlb", path, "hugetlb.2MB.rsvd.max") == str(4 << 20)
+    # cpu.idle and the blkio weight through update, where the kernel has them
+    if os.path.exists(cg_dir(host, "cpu", path) + "/cpu.idle"):
+        runtime.run("update", "--cpu-idle", "1", cid)
+        assert read(host, "cpu", path, "cpu.idle") == "1"
+    wfiles = {"blkio.weight": "500", "blkio.bfq.weight": "500", "io.bfq.weight": "default 500",
+              "io.weight": "default 4950"}  # io.weight: 1 + 490*9999/990
+    ctl = "blkio" if is_v1(host, "blkio") else "io"
+    have = [f for f in wfiles if cg_dir(host, ctl, path)
+            and os.path.exists(os.path.join(cg_dir(host, ctl, path), f))]
+    if have:
+        runtime.run("update", "--blkio-weight", "500", cid)
+        assert read(host, ctl, path, have[0]).splitlines()[0] == wfiles[have[0]]
+    # kernel memory: accepted with a warning
+    p = runtime.run("update", "--kernel-memory", "64m", cid)
+    assert "memory.kernel: ignored" in p.stderr, p.stderr
+    delete(runtime, host, cid)
+
+
+def test_update_check_before_update_keeps_limit(runtime, bundle, host):
+    cid = start(runtime, bundle, {"memory": {"limit": 64 << 20}})
+    path = f"/nook/{cid}"
+    mem = "memory.limit_in_bytes" if is_v1(host, "memory") else "memory.max"
+    p = runtime.run("update", "--resources", "-", cid, check=False, input=json.dumps(
+        {"memory": {"limit": 4096, "checkBeforeUpdate": True}}))
+    assert p.returncode != 0 and "below the current usage" in p.stderr, p.stderr
+    assert read(host, "memory", path, mem) == str(64 << 20)
+    assert runtime.state(cid)["status"] == "running"
+    delete(runtime, host, cid)
+
+
 def test_hugetlb_where_it_lives(runtime, bundle, host):
     if "hugetlb" not in host["controllers"]:
         pytest.skip("no hugetlb controller")
