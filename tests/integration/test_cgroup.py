@@ -155,12 +155,19 @@ def root_has(host, controller, name):
 
 
 def root_block_device():
-    st = os.stat("/")
-    for name in os.listdir("/sys/block"):
+    """major, minor of the disk holding /, else of any disk (the QEMU guest
+    has / on 9p and a null_blk disk that test_cgroup_vm.py loads)."""
+    disks = []
+    for name in sorted(os.listdir("/sys/block")):
         with open(f"/sys/block/{name}/dev") as f:
             ma, mi = f.read().strip().split(":")
-        if int(ma) == os.major(st.st_dev):
-            return int(ma), int(mi)
+        disks.append((name, int(ma), int(mi)))
+    for _, ma, mi in disks:
+        if ma == os.major(os.stat("/").st_dev):
+            return ma, mi
+    for name, ma, mi in disks:
+        if not name.startswith(("loop", "ram", "zram")):
+            return ma, mi
     return None
 
 
@@ -303,17 +310,9 @@ def test_hugetlb_where_it_lives(runtime, bundle, host):
 
 
 def test_blkio_weight_and_throttle(runtime, bundle, host):
-    st = os.stat("/")
-    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
-    dev = None
-    for name in os.listdir("/sys/block"):
-        with open(f"/sys/block/{name}/dev") as f:
-            ma, mi = f.read().strip().split(":")
-        if int(ma) == major:
-            dev = (int(ma), int(mi))
-            break
+    dev = root_block_device()
     if dev is None:
-        pytest.skip("no block device under /")
+        pytest.skip("no block device")
     res = {"blockIO": {"throttleReadBpsDevice": [
         {"major": dev[0], "minor": dev[1], "rate": 1048576}]}}
     cid = start(runtime, bundle, res)
@@ -575,7 +574,14 @@ def test_ps_and_events_stats(runtime, bundle, host):
     assert d["memory"]["usage"]["usage"] > 0
     assert d["cpu"]["usage"]["total"] > 0
     if os.path.exists("/proc/pressure/cpu") and v2_mount(host):
-        assert "some" in d["cpu"]["psi"]
+        for sec in ("cpu", "memory", "blkio"):
+            psi = d[sec]["psi"]
+            assert set(psi["some"]) == {"avg10", "avg60", "avg300", "total"}, psi
+            assert "full" in psi
+    assert "throttling" in d["cpu"] and len(d["cpu"]["usage"]["percpu"]) >= 1
+    assert d["memory"]["usage"]["limit"] > 0 and "failcnt" in d["memory"]["usage"]
+    assert "cache" in d["memory"]
+    assert "ioServiceBytesRecursive" in d["blkio"]
     if "hugetlb" in host["controllers"]:
         assert "2MB" in d["hugetlb"]
     delete(runtime, host, cid)
@@ -626,6 +632,35 @@ def test_info_reports_layout(nook_bin, host):
         assert host["layout"] == expect
     out = subprocess.run([nook_bin, "info"], capture_output=True, text=True, check=True).stdout
     assert f"cgroup layout:   {host['layout']}" in out
+    full = json.loads(subprocess.run([nook_bin, "info", "--format", "json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    # every controller the kernel has enabled is either placed on a mounted
+    # hierarchy (with its version, as the kernel's mountinfo says) or listed
+    # as not mounted
+    with open("/proc/cgroups") as f:
+        enabled = [l.split()[0] for l in f if not l.startswith("#") and l.split()[3] == "1"]
+    v2_ctls = []
+    if v2_mount(host):
+        with open(os.path.join(v2_mount(host), "cgroup.controllers")) as f:
+            v2_ctls = f.read().split()
+    with open("/proc/self/mountinfo") as f:
+        mounts = [l.split(" - ") for l in f]
+    for c in enabled:
+        if c in host["controllers"]:
+            where = host["controllers"][c]
+            fstype = [m[1].split()[0] for m in mounts if m[0].split()[4] == where["mount"]]
+            assert fstype and fstype[-1] == ("cgroup2" if where["version"] == 2 else "cgroup"), \
+                (c, where, fstype)
+        else:
+            assert c in host["unmounted"] or c not in v2_ctls, c
+    for c in v2_ctls:
+        assert host["controllers"].get(c, {}).get("version") == 2 or is_v1(host, c), c
+    assert set(full["namespaces"]) >= {"mnt", "pid", "net", "ipc", "uts", "user", "cgroup"}
+    assert "kill_process" in full["seccomp"]["actions"] and "errno" in full["seccomp"]["actions"]
+    assert full["overlayfs"] in (True, False) and "available" in full["userNamespaces"]
+    assert set(full["syscalls"]) == {"pidfd_open", "clone3", "openat2"}
+    assert full["root"] and full["store"]
+    assert full["psi"] == os.path.exists("/proc/pressure/cpu")
 
 
 # ---- cgroupsPath ----
@@ -639,6 +674,34 @@ def test_nested_cgroups_path_created_and_removed(runtime, bundle, host):
     assert read(host, "pids", path, "pids.max") == "10"
     delete(runtime, host, cid, path)
     assert_gone(host, top)
+
+
+def own_cgroup(host):
+    """nook's own cgroup as docs/cgroups.md defines it (nook runs in ours)."""
+    with open("/proc/self/cgroup") as f:
+        lines = [l.rstrip("\n").split(":", 2) for l in f if l.strip()]
+    for num, ctls, p in lines:
+        if ctls == "name=systemd":
+            return p
+    if v2_mount(host):
+        for num, ctls, p in lines:
+            if num == "0":
+                return p
+    return next(p for num, ctls, p in lines if num != "0")
+
+
+def test_relative_cgroups_path_under_own_cgroup(runtime, bundle, host):
+    rel = f"nooktest-rel-{os.getpid()}-{time.monotonic_ns()}/c"
+    path = os.path.join(own_cgroup(host), rel)
+    cid = start(runtime, bundle, {"pids": {"limit": 9}}, cgroups_path=rel)
+    for d in all_dirs(host, path):
+        assert os.path.isdir(d), d
+    assert read(host, "pids", path, "pids.max") == "9"
+    pid = runtime.state(cid)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert any(l.rstrip("\n").endswith(":" + path) for l in f)
+    delete(runtime, host, cid, path)
+    assert_gone(host, os.path.dirname(path))
 
 
 def test_cgroup_with_processes_is_refused(runtime, bundle, host, tmp_path):
