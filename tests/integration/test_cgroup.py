@@ -294,6 +294,38 @@ def test_update_check_before_update_keeps_limit(runtime, bundle, host):
     delete(runtime, host, cid)
 
 
+def test_realtime_cpu_on_v1(runtime, bundle, host):
+    """cpu.rt_runtime_us needs budget from the parent; the test gives its own
+    top cgroup some, so the container's runtime can be written for real."""
+    if not (is_v1(host, "cpu") and root_has(host, "cpu", "cpu.rt_runtime_us")):
+        pytest.skip("no v1 real-time group scheduling (v2 has none: a clear error there)")
+    top = f"/nooktest-rt-{os.getpid()}-{time.monotonic_ns()}"
+    d = cg_dir(host, "cpu", top)
+    os.mkdir(d)
+    cid = None
+    try:
+        with open(os.path.join(d, "cpu.rt_runtime_us"), "w") as f:
+            f.write("40000")  # 4% of the default 1 s period
+        path = top + "/c"
+        cid = start(runtime, bundle, {"cpu": {"realtimePeriod": 500000,
+                                              "realtimeRuntime": 10000}}, cgroups_path=path)
+        assert read(host, "cpu", path, "cpu.rt_period_us") == "500000"
+        assert read(host, "cpu", path, "cpu.rt_runtime_us") == "10000"
+        runtime.run("update", "--cpu-rt-runtime", "15000", cid)  # 3%
+        assert read(host, "cpu", path, "cpu.rt_runtime_us") == "15000"
+        # a larger share than the parent has: refused, the old value stays
+        p = runtime.run("update", "--cpu-rt-runtime", "400000", cid, check=False)
+        assert p.returncode != 0 and "cpu.rt_runtime_us" in p.stderr, p.stderr
+        assert read(host, "cpu", path, "cpu.rt_runtime_us") == "15000"
+        delete(runtime, host, cid, path)
+        cid = None
+        assert [x for x in all_dirs(host, top) if os.path.exists(x)] == [d]
+    finally:
+        if cid:
+            runtime.run("delete", "--force", cid, check=False)
+        os.rmdir(d)
+
+
 def test_hugetlb_where_it_lives(runtime, bundle, host):
     if "hugetlb" not in host["controllers"]:
         pytest.skip("no hugetlb controller")
@@ -336,6 +368,9 @@ def test_unknown_controller_settings_are_clear_errors(runtime, bundle, host):
         cases.append(({"unified": {"memory.high": "max"}}, "on cgroup v1 on this host"))
     if "rdma" not in host["controllers"]:
         cases.append(({"rdma": {"mlx5_0": {"hcaHandles": 1}}}, "rdma controller"))
+    else:  # the controller is there, the device is not: the kernel's refusal, named
+        cases.append(({"rdma": {"nooktest0": {"hcaHandles": 1}}},
+                      "linux.resources.rdma: write \"nooktest0 hca_handle=1\""))
     assert cases
     for res, msg in cases:
         bundle.linux["resources"] = res
@@ -595,6 +630,31 @@ def test_ps_and_events_stats(runtime, bundle, host):
     assert "ioServiceBytesRecursive" in d["blkio"]
     if "hugetlb" in host["controllers"]:
         assert "2MB" in d["hugetlb"]
+    delete(runtime, host, cid)
+
+
+def test_events_interval_streams_stats_until_init_exits(runtime, bundle, host, tmp_path):
+    cid = start(runtime, bundle, {"pids": {"limit": 30}}, "while [ ! -e /tmp/stop ]; do"
+                " sleep 0.05; done")
+    out = open(tmp_path / "events.out", "w+")
+    ev = subprocess.Popen(runtime.cmd("events", "--interval", "100ms", cid), stdout=out,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        def lines():
+            out.seek(0)
+            return [json.loads(l) for l in out.read().splitlines() if l.endswith("}")]
+        assert wait_for(lambda: len(lines()) >= 2)
+        for e in lines()[:2]:
+            assert e["type"] == "stats" and e["id"] == cid
+            assert e["data"]["pids"]["limit"] == 30
+        # the container's init ends: so does events, on its own
+        open(os.path.join(bundle.rootfs, "tmp/stop"), "w").close()
+        assert ev.wait(timeout=15) == 0, ev.stderr.read()
+    finally:
+        if ev.poll() is None:
+            ev.kill()
+            ev.wait()
+        out.close()
     delete(runtime, host, cid)
 
 
