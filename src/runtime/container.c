@@ -515,6 +515,10 @@ static int open_init_pidfd(const struct nk_state *st, nk_error **err)
         return fd;
 }
 
+/* kill --all: every process in the container's cgroup. The cgroup is
+ * frozen while its PIDs are read and signalled, so none can fork a child
+ * the list misses (or exit and have its PID reused); a container the user
+ * paused stays paused. A freeze that fails is not fatal: signal anyway. */
 static int signal_all(const struct nk_state *st, int sig, nk_error **err)
 {
         struct nk_cgroup *cg = NULL;
@@ -522,15 +526,27 @@ static int signal_all(const struct nk_state *st, int sig, nk_error **err)
         size_t n = 0;
         if (nk_cgroup_open(st->cgroup_path, &cg, err) < 0)
                 return -1;
+        bool thaw = false;
+        if (!nk_cgroup_is_frozen(cg)) {
+                nk_error *e = NULL;
+                thaw = nk_cgroup_freeze(cg, true, &e) == 0;
+                nk_error_free(e);
+        }
         int r = nk_cgroup_pids(cg, &pids, &n, err);
-        nk_cgroup_free(cg);
-        if (r < 0)
-                return -1;
-        for (size_t i = 0; i < n; i++)
-                if (kill(pids[i], sig) < 0 && errno != ESRCH) {
+        for (size_t i = 0; r == 0 && i < n; i++)
+                if (kill(pids[i], sig) < 0 && errno != ESRCH)
                         r = nk_error_set(err, errno, "signal %d to pid %d", sig, (int)pids[i]);
-                        break;
+        if (thaw) {
+                nk_error *e = NULL;
+                if (nk_cgroup_freeze(cg, false, &e) < 0 && r == 0) {
+                        r = -1;
+                        *err = e;
+                        nk_error_wrap(err, "thaw container `%s` after signalling it", st->id);
+                } else {
+                        nk_error_free(e);
                 }
+        }
+        nk_cgroup_free(cg);
         free(pids);
         return r;
 }

@@ -144,6 +144,188 @@ def test_resources_written_on_every_layout(runtime, bundle, host):
     delete(runtime, host, cid)
 
 
+def root_has(host, controller, name):
+    """Does the hierarchy of `controller` offer file `name` (seen in its
+    root cgroup or in /nook, where the kernel hides some root files)?"""
+    for path in ("", "/nook"):
+        d = cg_dir(host, controller, path)
+        if d and os.path.exists(os.path.join(d, name)):
+            return True
+    return False
+
+
+def root_block_device():
+    """major, minor of the disk holding /, else of any disk (the QEMU guest
+    has / on 9p and a null_blk disk that test_cgroup_vm.py loads)."""
+    disks = []
+    for name in sorted(os.listdir("/sys/block")):
+        with open(f"/sys/block/{name}/dev") as f:
+            ma, mi = f.read().strip().split(":")
+        disks.append((name, int(ma), int(mi)))
+    for _, ma, mi in disks:
+        if ma == os.major(os.stat("/").st_dev):
+            return ma, mi
+    for name, ma, mi in disks:
+        if not name.startswith(("loop", "ram", "zram")):
+            return ma, mi
+    return None
+
+
+def test_every_resource_written(runtime, bundle, host):
+    """Each linux.resources key the host can take, read back from the
+    kernel's files with the conversion docs/cgroups.md gives."""
+    v1cpu, v1mem = is_v1(host, "cpu"), is_v1(host, "memory")
+    res = {
+        "cpu": {"shares": 2048, "quota": 30000, "period": 100000, "burst": 10000,
+                "cpus": "0", "mems": "0"},
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20},
+        "pids": {"limit": 77},
+    }
+    swap = root_has(host, "memory", "memory.memsw.limit_in_bytes" if v1mem
+                    else "memory.swap.max")
+    if swap:
+        res["memory"]["swap"] = 96 << 20
+    if v1mem:
+        res["memory"].update({"swappiness": 10, "disableOOMKiller": True})
+        if root_has(host, "memory", "memory.kmem.tcp.limit_in_bytes"):
+            res["memory"]["kernelTCP"] = 16 << 20
+    rt = v1cpu and root_has(host, "cpu", "cpu.rt_period_us")
+    if rt:  # a runtime needs the parent's rt budget; the period alone is free
+        res["cpu"]["realtimePeriod"] = 500000
+    dev = root_block_device()
+    if dev:
+        res["blockIO"] = {
+            "throttleWriteBpsDevice": [{"major": dev[0], "minor": dev[1], "rate": 2 << 20}],
+            "throttleReadIOPSDevice": [{"major": dev[0], "minor": dev[1], "rate": 300}],
+            "throttleWriteIOPSDevice": [{"major": dev[0], "minor": dev[1], "rate": 200}],
+        }
+    huge = "hugetlb" in host["controllers"] and os.path.exists(
+        "/sys/kernel/mm/hugepages/hugepages-2048kB")
+    if huge:
+        res["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4 << 20}]
+        if not is_v1(host, "hugetlb"):
+            # unified keys are written last: this one wins over hugepageLimits
+            res["unified"] = {"hugetlb.2MB.max": str(2 << 20)}
+    elif v2_mount(host) and not v1mem:
+        res["unified"] = {"memory.high": str(100 << 20)}
+    cid = start(runtime, bundle, res)
+    path = f"/nook/{cid}"
+    if v1cpu:
+        assert read(host, "cpu", path, "cpu.shares") == "2048"
+        assert read(host, "cpu", path, "cpu.cfs_quota_us") == "30000"
+        assert read(host, "cpu", path, "cpu.cfs_period_us") == "100000"
+        if root_has(host, "cpu", "cpu.cfs_burst_us"):
+            assert read(host, "cpu", path, "cpu.cfs_burst_us") == "10000"
+        if rt:
+            assert read(host, "cpu", path, "cpu.rt_period_us") == "500000"
+    else:
+        assert read(host, "cpu", path, "cpu.weight") == "79"  # 1 + 2046*9999/262142
+        assert read(host, "cpu", path, "cpu.max") == "30000 100000"
+        if os.path.exists(cg_dir(host, "cpu", path) + "/cpu.max.burst"):
+            assert read(host, "cpu", path, "cpu.max.burst") == "10000"
+    assert read(host, "cpuset", path, "cpuset.cpus") == "0"
+    assert read(host, "cpuset", path, "cpuset.mems") == "0"
+    if v1mem:
+        assert read(host, "memory", path, "memory.limit_in_bytes") == str(64 << 20)
+        assert read(host, "memory", path, "memory.soft_limit_in_bytes") == str(32 << 20)
+        if swap:
+            assert read(host, "memory", path, "memory.memsw.limit_in_bytes") == str(96 << 20)
+        assert read(host, "memory", path, "memory.swappiness") == "10"
+        oom = dict(l.split() for l in read(host, "memory", path,
+                                           "memory.oom_control").splitlines())
+        assert oom["oom_kill_disable"] == "1"
+        if "kernelTCP" in res["memory"]:
+            assert read(host, "memory", path, "memory.kmem.tcp.limit_in_bytes") == \
+                str(16 << 20)
+    else:
+        assert read(host, "memory", path, "memory.max") == str(64 << 20)
+        assert read(host, "memory", path, "memory.low") == str(32 << 20)
+        if swap:  # swap.max is swap alone: 96M total - 64M memory
+            assert read(host, "memory", path, "memory.swap.max") == str(32 << 20)
+        if "unified" in res and "memory.high" in res["unified"]:
+            assert read(host, "memory", path, "memory.high") == str(100 << 20)
+    assert read(host, "pids", path, "pids.max") == "77"
+    if dev:
+        d = f"{dev[0]}:{dev[1]}"
+        if is_v1(host, "blkio"):
+            assert read(host, "blkio", path, "blkio.throttle.write_bps_device") == \
+                f"{d} {2 << 20}"
+            assert read(host, "blkio", path, "blkio.throttle.read_iops_device") == f"{d} 300"
+            assert read(host, "blkio", path, "blkio.throttle.write_iops_device") == f"{d} 200"
+        else:
+            line = [l for l in read(host, "io", path, "io.max").splitlines()
+                    if l.startswith(d + " ")]
+            assert line and f"wbps={2 << 20}" in line[0] and "riops=300" in line[0] \
+                and "wiops=200" in line[0], line
+    if huge:
+        if is_v1(host, "hugetlb"):
+            assert read(host, "hugetlb", path, "hugetlb.2MB.limit_in_bytes") == str(4 << 20)
+        else:
+            assert read(host, "hugetlb", path, "hugetlb.2MB.max") == str(2 << 20)
+            if os.path.exists(cg_dir(host, "hugetlb", path) + "/hugetlb.2MB.rsvd.max"):
+                assert read(host, "hugetlb", path, "hugetlb.2MB.rsvd.max") == str(4 << 20)
+    # cpu.idle and the blkio weight through update, where the kernel has them
+    if os.path.exists(cg_dir(host, "cpu", path) + "/cpu.idle"):
+        runtime.run("update", "--cpu-idle", "1", cid)
+        assert read(host, "cpu", path, "cpu.idle") == "1"
+    wfiles = {"blkio.weight": "500", "blkio.bfq.weight": "500", "io.bfq.weight": "default 500",
+              "io.weight": "default 4950"}  # io.weight: 1 + 490*9999/990
+    ctl = "blkio" if is_v1(host, "blkio") else "io"
+    have = [f for f in wfiles if cg_dir(host, ctl, path)
+            and os.path.exists(os.path.join(cg_dir(host, ctl, path), f))]
+    if have:
+        runtime.run("update", "--blkio-weight", "500", cid)
+        assert read(host, ctl, path, have[0]).splitlines()[0] == wfiles[have[0]]
+    # kernel memory: accepted with a warning
+    p = runtime.run("update", "--kernel-memory", "64m", cid)
+    assert "memory.kernel: ignored" in p.stderr, p.stderr
+    delete(runtime, host, cid)
+
+
+def test_update_check_before_update_keeps_limit(runtime, bundle, host):
+    cid = start(runtime, bundle, {"memory": {"limit": 64 << 20}})
+    path = f"/nook/{cid}"
+    mem = "memory.limit_in_bytes" if is_v1(host, "memory") else "memory.max"
+    p = runtime.run("update", "--resources", "-", cid, check=False, input=json.dumps(
+        {"memory": {"limit": 4096, "checkBeforeUpdate": True}}))
+    assert p.returncode != 0 and "below the current usage" in p.stderr, p.stderr
+    assert read(host, "memory", path, mem) == str(64 << 20)
+    assert runtime.state(cid)["status"] == "running"
+    delete(runtime, host, cid)
+
+
+def test_realtime_cpu_on_v1(runtime, bundle, host):
+    """cpu.rt_runtime_us needs budget from the parent; the test gives its own
+    top cgroup some, so the container's runtime can be written for real."""
+    if not (is_v1(host, "cpu") and root_has(host, "cpu", "cpu.rt_runtime_us")):
+        pytest.skip("no v1 real-time group scheduling (v2 has none: a clear error there)")
+    top = f"/nooktest-rt-{os.getpid()}-{time.monotonic_ns()}"
+    d = cg_dir(host, "cpu", top)
+    os.mkdir(d)
+    cid = None
+    try:
+        with open(os.path.join(d, "cpu.rt_runtime_us"), "w") as f:
+            f.write("40000")  # 4% of the default 1 s period
+        path = top + "/c"
+        cid = start(runtime, bundle, {"cpu": {"realtimePeriod": 500000,
+                                              "realtimeRuntime": 10000}}, cgroups_path=path)
+        assert read(host, "cpu", path, "cpu.rt_period_us") == "500000"
+        assert read(host, "cpu", path, "cpu.rt_runtime_us") == "10000"
+        runtime.run("update", "--cpu-rt-runtime", "15000", cid)  # 3%
+        assert read(host, "cpu", path, "cpu.rt_runtime_us") == "15000"
+        # a larger share than the parent has: refused, the old value stays
+        p = runtime.run("update", "--cpu-rt-runtime", "400000", cid, check=False)
+        assert p.returncode != 0 and "cpu.rt_runtime_us" in p.stderr, p.stderr
+        assert read(host, "cpu", path, "cpu.rt_runtime_us") == "15000"
+        delete(runtime, host, cid, path)
+        cid = None
+        assert [x for x in all_dirs(host, top) if os.path.exists(x)] == [d]
+    finally:
+        if cid:
+            runtime.run("delete", "--force", cid, check=False)
+        os.rmdir(d)
+
+
 def test_hugetlb_where_it_lives(runtime, bundle, host):
     if "hugetlb" not in host["controllers"]:
         pytest.skip("no hugetlb controller")
@@ -160,17 +342,9 @@ def test_hugetlb_where_it_lives(runtime, bundle, host):
 
 
 def test_blkio_weight_and_throttle(runtime, bundle, host):
-    st = os.stat("/")
-    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
-    dev = None
-    for name in os.listdir("/sys/block"):
-        with open(f"/sys/block/{name}/dev") as f:
-            ma, mi = f.read().strip().split(":")
-        if int(ma) == major:
-            dev = (int(ma), int(mi))
-            break
+    dev = root_block_device()
     if dev is None:
-        pytest.skip("no block device under /")
+        pytest.skip("no block device")
     res = {"blockIO": {"throttleReadBpsDevice": [
         {"major": dev[0], "minor": dev[1], "rate": 1048576}]}}
     cid = start(runtime, bundle, res)
@@ -194,6 +368,9 @@ def test_unknown_controller_settings_are_clear_errors(runtime, bundle, host):
         cases.append(({"unified": {"memory.high": "max"}}, "on cgroup v1 on this host"))
     if "rdma" not in host["controllers"]:
         cases.append(({"rdma": {"mlx5_0": {"hcaHandles": 1}}}, "rdma controller"))
+    else:  # the controller is there, the device is not: the kernel's refusal, named
+        cases.append(({"rdma": {"nooktest0": {"hcaHandles": 1}}},
+                      "linux.resources.rdma: write \"nooktest0 hca_handle=1\""))
     assert cases
     for res, msg in cases:
         bundle.linux["resources"] = res
@@ -329,6 +506,57 @@ def test_device_rule_denies_dev_zero(runtime, bundle, host):
         assert_gone(host, f"/nook/{cid}")
 
 
+def test_device_update_never_denies_a_device_that_stays_allowed(runtime, bundle, host):
+    # A reader opens /dev/zero in a tight loop (a redirection of a builtin:
+    # no fork; not `:`, whose failed redirection would end the shell)
+    # while the device rules are updated again and again; every rule list
+    # keeps /dev/zero allowed, so not one open may fail. On v1 a rewrite
+    # starting with "a" in devices.deny would deny it for a moment; on v2
+    # the new BPF program is attached before the old one is detached.
+    base = [{"allow": False, "access": "rwm"}]
+    extra = {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "r"}
+    script = ("i=0; while [ ! -e /tmp/stop ]; do true </dev/zero || echo $i >>/tmp/fail;"
+              " i=$((i+1)); echo $i >/tmp/n; done 2>>/tmp/err; echo $i >/tmp/done; sleep 1000")
+    cid = start(runtime, bundle, {"devices": base}, script)
+    path = f"/nook/{cid}"
+    root = bundle.rootfs
+
+    def count():
+        try:
+            with open(os.path.join(root, "tmp/n")) as f:
+                return int(f.read().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    assert wait_for(lambda: count() > 100)
+    # A child cgroup (as a nested runtime would make): v1 refuses to reset
+    # ("a") a devices cgroup with children, so the updates must not need one.
+    child = None
+    if is_v1(host, "devices"):
+        child = os.path.join(cg_dir(host, "devices", path), "child")
+        os.mkdir(child)
+    c0 = count()
+    for i in range(40):
+        rules = base + ([extra] if i % 2 == 0 else [])
+        runtime.run("update", "--resources", "-", cid, input=json.dumps({"devices": rules}))
+        if is_v1(host, "devices"):
+            lines = read(host, "devices", path, "devices.list").splitlines()
+            assert ("c 10:200 r" in lines) == (i % 2 == 0), lines
+            assert "c 1:5 rwm" in lines, lines
+    # (the file is rewritten all the time: a read may catch it empty)
+    assert wait_for(lambda: count() > c0), "the reader made no progress during the updates"
+    if child:
+        assert "c 10:200 r" not in open(os.path.join(child, "devices.list")).read()
+        os.rmdir(child)
+    open(os.path.join(root, "tmp/stop"), "w").close()
+    assert wait_for(lambda: os.path.exists(os.path.join(root, "tmp/done")))
+    fails = os.path.join(root, "tmp/fail")
+    err = open(os.path.join(root, "tmp/err")).read() if os.path.exists(
+        os.path.join(root, "tmp/err")) else ""
+    assert not os.path.exists(fails), f"/dev/zero denied during an update: {err}"
+    delete(runtime, host, cid)
+
+
 # ---- commands ----
 
 def test_update_applies_and_rejects_atomically(runtime, bundle, host):
@@ -390,9 +618,82 @@ def test_ps_and_events_stats(runtime, bundle, host):
     assert d["memory"]["usage"]["usage"] > 0
     assert d["cpu"]["usage"]["total"] > 0
     if os.path.exists("/proc/pressure/cpu") and v2_mount(host):
-        assert "some" in d["cpu"]["psi"]
+        for sec in ("cpu", "memory", "blkio"):
+            psi = d[sec]["psi"]
+            assert set(psi["some"]) == {"avg10", "avg60", "avg300", "total"}, psi
+            assert "full" in psi
+    assert "throttling" in d["cpu"]
+    if is_v1(host, "cpuacct"):  # v2 has no per-cpu usage
+        assert len(d["cpu"]["usage"]["percpu"]) >= 1
+    assert d["memory"]["usage"]["limit"] > 0 and "failcnt" in d["memory"]["usage"]
+    assert "cache" in d["memory"]
+    assert "ioServiceBytesRecursive" in d["blkio"]
     if "hugetlb" in host["controllers"]:
         assert "2MB" in d["hugetlb"]
+    delete(runtime, host, cid)
+
+
+def test_events_interval_streams_stats_until_init_exits(runtime, bundle, host, tmp_path):
+    cid = start(runtime, bundle, {"pids": {"limit": 30}}, "while [ ! -e /tmp/stop ]; do"
+                " sleep 0.05; done")
+    out = open(tmp_path / "events.out", "w+")
+    ev = subprocess.Popen(runtime.cmd("events", "--interval", "100ms", cid), stdout=out,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        def lines():
+            out.seek(0)
+            return [json.loads(l) for l in out.read().splitlines() if l.endswith("}")]
+        assert wait_for(lambda: len(lines()) >= 2)
+        for e in lines()[:2]:
+            assert e["type"] == "stats" and e["id"] == cid
+            assert e["data"]["pids"]["limit"] == 30
+        # the container's init ends: so does events, on its own
+        open(os.path.join(bundle.rootfs, "tmp/stop"), "w").close()
+        assert ev.wait(timeout=15) == 0, ev.stderr.read()
+    finally:
+        if ev.poll() is None:
+            ev.kill()
+            ev.wait()
+        out.close()
+    delete(runtime, host, cid)
+
+
+def procs(host, path):
+    """PIDs in cgroup.procs of `path` on every hierarchy, per mount."""
+    out = {}
+    for d in all_dirs(host, path):
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            out[d] = sorted(int(x) for x in f.read().split())
+    return out
+
+
+def test_kill_all_signals_every_process(runtime, bundle, host):
+    # The init (a shell, PID 1 of its namespace: SIGTERM without a handler
+    # does not reach it) waits for two children; only a signal to every
+    # process of the cgroup ends the wait.
+    script = "sleep 1000 & sleep 1000 & wait; echo waited > /tmp/w; exec sleep 1000"
+    cid = start(runtime, bundle, None, script)
+    path = f"/nook/{cid}"
+    pid = runtime.state(cid)["pid"]
+    assert wait_for(lambda: all(len(p) == 3 for p in procs(host, path).values()))
+    before = procs(host, path)
+    runtime.run("kill", "--all", cid, "TERM")
+    assert wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/w")))
+    # left: the init (now sleep), alone, on every hierarchy; not frozen
+    assert wait_for(lambda: all(p == [pid] for p in procs(host, path).values())), \
+        (before, procs(host, path))
+    assert runtime.state(cid)["status"] == "running"
+    ps = json.loads(runtime.run("ps", "--format", "json", cid).stdout)
+    assert ps == [pid]
+    # a paused container stays paused: on v1 a frozen task dies only once
+    # thawed (v2 lets SIGKILL through a freeze)
+    runtime.run("pause", cid)
+    runtime.run("kill", "--all", cid, "KILL")
+    if is_v1(host, "freezer"):
+        assert runtime.state(cid)["status"] == "paused"
+        runtime.run("resume", cid)
+    assert wait_for(lambda: all(p == [] for p in procs(host, path).values()))
+    assert wait_for(lambda: runtime.state(cid)["status"] == "stopped")
     delete(runtime, host, cid)
 
 
@@ -402,6 +703,35 @@ def test_info_reports_layout(nook_bin, host):
         assert host["layout"] == expect
     out = subprocess.run([nook_bin, "info"], capture_output=True, text=True, check=True).stdout
     assert f"cgroup layout:   {host['layout']}" in out
+    full = json.loads(subprocess.run([nook_bin, "info", "--format", "json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    # every controller the kernel has enabled is either placed on a mounted
+    # hierarchy (with its version, as the kernel's mountinfo says) or listed
+    # as not mounted
+    with open("/proc/cgroups") as f:
+        enabled = [l.split()[0] for l in f if not l.startswith("#") and l.split()[3] == "1"]
+    v2_ctls = []
+    if v2_mount(host):
+        with open(os.path.join(v2_mount(host), "cgroup.controllers")) as f:
+            v2_ctls = f.read().split()
+    with open("/proc/self/mountinfo") as f:
+        mounts = [l.split(" - ") for l in f]
+    for c in enabled:
+        if c in host["controllers"]:
+            where = host["controllers"][c]
+            fstype = [m[1].split()[0] for m in mounts if m[0].split()[4] == where["mount"]]
+            assert fstype and fstype[-1] == ("cgroup2" if where["version"] == 2 else "cgroup"), \
+                (c, where, fstype)
+        else:
+            assert c in host["unmounted"] or c not in v2_ctls, c
+    for c in v2_ctls:
+        assert host["controllers"].get(c, {}).get("version") == 2 or is_v1(host, c), c
+    assert set(full["namespaces"]) >= {"mnt", "pid", "net", "ipc", "uts", "user", "cgroup"}
+    assert "kill_process" in full["seccomp"]["actions"] and "errno" in full["seccomp"]["actions"]
+    assert full["overlayfs"] in (True, False) and "available" in full["userNamespaces"]
+    assert set(full["syscalls"]) == {"pidfd_open", "clone3", "openat2"}
+    assert full["root"] and full["store"]
+    assert full["psi"] == os.path.exists("/proc/pressure/cpu")
 
 
 # ---- cgroupsPath ----
@@ -415,6 +745,34 @@ def test_nested_cgroups_path_created_and_removed(runtime, bundle, host):
     assert read(host, "pids", path, "pids.max") == "10"
     delete(runtime, host, cid, path)
     assert_gone(host, top)
+
+
+def own_cgroup(host):
+    """nook's own cgroup as docs/cgroups.md defines it (nook runs in ours)."""
+    with open("/proc/self/cgroup") as f:
+        lines = [l.rstrip("\n").split(":", 2) for l in f if l.strip()]
+    for num, ctls, p in lines:
+        if ctls == "name=systemd":
+            return p
+    if v2_mount(host):
+        for num, ctls, p in lines:
+            if num == "0":
+                return p
+    return next(p for num, ctls, p in lines if num != "0")
+
+
+def test_relative_cgroups_path_under_own_cgroup(runtime, bundle, host):
+    rel = f"nooktest-rel-{os.getpid()}-{time.monotonic_ns()}/c"
+    path = os.path.join(own_cgroup(host), rel)
+    cid = start(runtime, bundle, {"pids": {"limit": 9}}, cgroups_path=rel)
+    for d in all_dirs(host, path):
+        assert os.path.isdir(d), d
+    assert read(host, "pids", path, "pids.max") == "9"
+    pid = runtime.state(cid)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert any(l.rstrip("\n").endswith(":" + path) for l in f)
+    delete(runtime, host, cid, path)
+    assert_gone(host, os.path.dirname(path))
 
 
 def test_cgroup_with_processes_is_refused(runtime, bundle, host, tmp_path):

@@ -37,7 +37,9 @@ def test_cgroup_suite_in_guest(nook_bin, layout):
     mounts v1 hierarchies only (cpu,cpuacct and net_cls,net_prio co-mounted,
     rdma, misc, perf_event: more than this host has)."""
     unit = os.path.join(os.path.dirname(nook_bin), "tests", "unit", "test_cgroup")
+    # / is on 9p: a null_blk disk gives the io/blkio tests a device.
     script = (
+        "modprobe null_blk nr_devices=1 >/dev/null 2>&1; "
         f"{unit} && "
         "/usr/bin/python3 -m pytest -q -p no:cacheprovider "
         "tests/integration/test_cgroup.py -k 'not pure_v1'")

@@ -246,8 +246,9 @@ static char *plan_text(const char *json, nk_cg_where_fn where, char **errmsg)
                 fprintf(f, "%s %s=%s%s%s%s\n", p.w[i].v2 ? "v2" : "v1", p.w[i].file, p.w[i].value,
                         p.w[i].alt_file ? " | " : "", p.w[i].alt_file ? p.w[i].alt_file : "",
                         p.w[i].alt_file ? "" : "");
-        if (p.devices_v2)
-                fprintf(f, "bpf %zu rules\n", json_array_size(p.devices));
+        if (p.devices)
+                fprintf(f, "%s %zu rules\n", p.devices_v2 ? "bpf" : "v1 devices",
+                        json_array_size(p.devices));
         fclose(f);
         nk_cg_plan_clear(&p);
         json_decref(r);
@@ -347,13 +348,7 @@ static void test_plans(void)
         PLAN_IS("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":false,\"type\":"
                 "\"c\",\"major\":1,\"minor\":5,\"access\":\"r\"}]}",
                 where_v1,
-                "v1 devices.deny=a *:* rwm\n"
-                "v1 devices.allow=c *:* m\nv1 devices.allow=b *:* m\n"
-                "v1 devices.allow=c 1:3 rwm\nv1 devices.allow=c 1:5 rwm\n"
-                "v1 devices.allow=c 1:7 rwm\nv1 devices.allow=c 1:8 rwm\n"
-                "v1 devices.allow=c 1:9 rwm\nv1 devices.allow=c 5:0 rwm\n"
-                "v1 devices.allow=c 5:2 rwm\nv1 devices.allow=c 136:* rwm\n"
-                "v1 devices.deny=c 1:5 r\n");
+                "v1 devices 12 rules\n");
         PLAN_IS("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}", where_v2,
                 "bpf 11 rules\n");
 }
@@ -424,6 +419,77 @@ static void test_devices(void)
         json_decref(rules);
 }
 
+/* v1 writes from `list` (devices.list text) to what `rules` make, one
+ * write a line. */
+static char *v1_writes(const char *list, const char *rules_json, bool effective)
+{
+        json_t *rules = json_loads(rules_json, 0, NULL);
+        if (effective) {
+                json_t *e = nk_cg_devices_effective(rules);
+                json_decref(rules);
+                rules = e;
+        }
+        struct nk_cg_dev_state cur = {0};
+        char **w = NULL, *out = NULL;
+        size_t len = 0;
+        CHECK(nk_cg_dev_state_parse(list, &cur) == 0);
+        CHECK(nk_cg_dev_v1_writes(&cur, rules, &w) == 0);
+        FILE *f = open_memstream(&out, &len);
+        for (char **p = w; p && *p; p++)
+                fprintf(f, "%s\n", *p);
+        fclose(f);
+        nk_strv_free(w);
+        nk_cg_dev_state_clear(&cur);
+        json_decref(rules);
+        return out;
+}
+
+#define V1_WRITES(list, rules, eff, want)                                                          \
+        do {                                                                                       \
+                char *t_ = v1_writes(list, rules, eff);                                            \
+                CHECK_STR(t_, want);                                                               \
+                free(t_);                                                                          \
+        } while (0)
+
+static const char deny_zero[] = "[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":false,"
+                                "\"type\":\"c\",\"major\":1,\"minor\":5,\"access\":\"rw\"}]";
+/* devices.list of a container made with deny_zero */
+#define DENY_ZERO_LIST                                                                             \
+        "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 m\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\n"      \
+        "c 5:2 rwm\nc 136:* rwm\n"
+
+static void test_devices_v1(void)
+{
+        /* fresh cgroup under an allow-all parent: the reset, then grants */
+        V1_WRITES("a *:* rwm\n", deny_zero, true,
+                  "deny a *:* rwm\nallow c *:* m\nallow b *:* m\nallow c 1:3 rwm\n"
+                  "allow c 1:5 m\nallow c 1:7 rwm\nallow c 1:8 rwm\nallow c 1:9 rwm\n"
+                  "allow c 5:0 rwm\nallow c 5:2 rwm\nallow c 136:* rwm\n");
+        /* the same rules again on the running container: nothing to write */
+        V1_WRITES(DENY_ZERO_LIST, deny_zero, true, "");
+        /* give /dev/zero back, take b 8:* away: grant first, never a reset */
+        V1_WRITES(DENY_ZERO_LIST "b 8:* rw\n", "[{\"allow\":false,\"access\":\"rwm\"}]", true,
+                  "allow c 1:5 rw\ndeny b 8:* rw\n");
+        V1_WRITES(DENY_ZERO_LIST, deny_zero, false,
+                  "deny c *:* m\ndeny b *:* m\ndeny c 1:3 rwm\ndeny c 1:5 m\ndeny c 1:7 rwm\n"
+                  "deny c 1:8 rwm\ndeny c 1:9 rwm\ndeny c 5:0 rwm\ndeny c 5:2 rwm\n"
+                  "deny c 136:* rwm\n");
+        /* a deny only removes an exception of exactly its numbers */
+        V1_WRITES("c 1:* rwm\n",
+                  "[{\"allow\":false,\"type\":\"a\"},{\"allow\":true,\"type\":\"c\",\"major\":1,"
+                  "\"access\":\"rwm\"},{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":5}]",
+                  false, "");
+        /* no reset in the list: edits on top of what is there */
+        V1_WRITES("c 1:3 rwm\n", "[{\"allow\":true,\"type\":\"c\",\"major\":4,\"minor\":1,"
+                  "\"access\":\"r\"}]", false, "allow c 4:1 r\n");
+        V1_WRITES("a *:* rwm\n", "[{\"allow\":false,\"type\":\"c\",\"major\":4,\"minor\":1,"
+                  "\"access\":\"r\"}]", false, "deny c 4:1 r\n");
+        /* to allow-all: widen first, then the denies */
+        V1_WRITES(DENY_ZERO_LIST, "[{\"allow\":true,\"access\":\"rwm\"},{\"allow\":false,"
+                  "\"type\":\"b\",\"major\":8,\"minor\":0,\"access\":\"w\"}]", false,
+                  "allow a *:* rwm\ndeny b 8:0 w\n");
+}
+
 int main(void)
 {
         test_paths();
@@ -432,5 +498,6 @@ int main(void)
         test_validate();
         test_plans();
         test_devices();
+        test_devices_v1();
         return UNIT_END();
 }

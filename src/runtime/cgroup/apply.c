@@ -179,6 +179,54 @@ static int check_before_update(struct nk_cgroup *cg, json_t *res, nk_error **err
         return 0;
 }
 
+/* Each entry is "allow VALUE" or "deny VALUE", for devices.allow/deny. */
+static int write_device_rules(const char *dir, char **w, nk_error **err)
+{
+        for (; w && *w; w++) {
+                bool allow = strncmp(*w, "allow ", 6) == 0;
+                if (nk_cg_write(dir, allow ? "devices.allow" : "devices.deny",
+                                *w + (allow ? 6 : 5), err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int read_device_state(const char *dir, struct nk_cg_dev_state *st, nk_error **err)
+{
+        _cleanup_free_ char *list = NULL;
+        if (nk_cg_read(dir, "devices.list", &list, err) < 0)
+                return -1;
+        if (nk_cg_dev_state_parse(list, st) < 0)
+                return nk_error_set(err, ENOMEM, "parse `%s/devices.list`", dir);
+        return 0;
+}
+
+/* v1: write only what differs from devices.list (devices_v1.c), so an
+ * update never denies a device that stays allowed. If the kernel refuses a
+ * rule, the state read before is put back the same way. */
+static int devices_v1(struct nk_cgroup *cg, json_t *rules, nk_error **err)
+{
+        struct nk_cg_hier *h = nk_cg_hier_for(cg, "devices");
+        if (!h)
+                return nk_error_set(err, ENOTSUP, "no devices hierarchy");
+        struct nk_cg_dev_state before = {0}, now = {0};
+        char **w = NULL, **back = NULL;
+        int r = read_device_state(h->dir, &before, err);
+        if (r == 0 && nk_cg_dev_v1_writes(&before, rules, &w) < 0)
+                r = nk_error_set(err, ENOMEM, "device rules");
+        /* Not from allow-all: its deny exceptions cannot be read back, and
+         * putting back allow-all alone would widen. */
+        if (r == 0 && (r = write_device_rules(h->dir, w, err)) < 0 && !before.allow_all &&
+            read_device_state(h->dir, &now, NULL) == 0 &&
+            nk_cg_dev_transition(&now, &before, &back) == 0)
+                write_device_rules(h->dir, back, NULL);
+        nk_strv_free(w);
+        nk_strv_free(back);
+        nk_cg_dev_state_clear(&before);
+        nk_cg_dev_state_clear(&now);
+        return r;
+}
+
 static int run_plan(struct nk_cgroup *cg, struct nk_cg_plan *p, bool *skip, struct undo_log *log,
                     nk_error **err)
 {
@@ -194,6 +242,8 @@ static int run_plan(struct nk_cgroup *cg, struct nk_cg_plan *p, bool *skip, stru
                         return nk_error_set(err, ENOTSUP, "linux.resources.devices: no cgroup v2");
                 if (nk_cg_bpf_devices_attach(h->dir, p->devices, err) < 0)
                         return nk_error_wrap(err, "linux.resources.devices");
+        } else if (p->devices && devices_v1(cg, p->devices, err) < 0) {
+                return nk_error_wrap(err, "linux.resources.devices");
         }
         return 0;
 }

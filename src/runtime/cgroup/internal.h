@@ -102,7 +102,8 @@ struct nk_cg_plan {
         struct nk_cg_write *w;
         size_t n;
         json_t *devices;        /* effective device rules (owned) or NULL */
-        bool devices_v2;        /* as a BPF program, else devices.allow/deny */
+        bool devices_v2;        /* as a BPF program, else a v1 transition
+                                 * (devices_v1.c) */
         char **warnings;        /* NULL-terminated, may be NULL */
 };
 /* Where each controller lives, for planning. */
@@ -132,6 +133,30 @@ void nk_cg_page_name(unsigned long long bytes, char *buf, size_t len);
  * the last rule that denies everything, so a later rule can still take one
  * away. New reference. */
 json_t *nk_cg_devices_effective(json_t *devices);
+
+/* ---- devices_v1.c: v1 devices.allow/deny as a transition ---- */
+struct nk_cg_dev_ex {
+        char type;              /* 'b' or 'c' */
+        long long major, minor; /* -1 = any */
+        unsigned acc;           /* 1 r, 2 w, 4 m */
+};
+struct nk_cg_dev_state {
+        bool allow_all;         /* default; exceptions then deny (and are
+                                 * not readable from devices.list) */
+        struct nk_cg_dev_ex *ex;
+        size_t n;
+};
+/* devices.list text -> state. */
+int nk_cg_dev_state_parse(const char *list, struct nk_cg_dev_state *st);
+void nk_cg_dev_state_clear(struct nk_cg_dev_state *st);
+/* Writes ("allow c 1:5 rw", "deny b 8:* m": file suffix, then the value)
+ * taking a cgroup in state `cur` to `want`; a device allowed in both is
+ * never denied in between when both are deny-all. */
+int nk_cg_dev_transition(const struct nk_cg_dev_state *cur, const struct nk_cg_dev_state *want,
+                         char ***out);
+/* The same for the state an effective rule list leads to from `cur`. *out
+ * may be NULL (nothing to write). */
+int nk_cg_dev_v1_writes(const struct nk_cg_dev_state *cur, json_t *rules, char ***out);
 
 /* ---- bpf.c: v2 device control ---- */
 int nk_cg_bpf_devices_attach(const char *dir, json_t *devices, nk_error **err);

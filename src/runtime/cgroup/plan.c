@@ -678,40 +678,14 @@ json_t *nk_cg_devices_effective(json_t *devices)
         return out;
 }
 
-static void num(char *buf, size_t len, json_t *v)
-{
-        if (!v || json_is_null(v) || json_integer_value(v) < 0)
-                snprintf(buf, len, "*");
-        else
-                snprintf(buf, len, "%lld", (long long)json_integer_value(v));
-}
-
-/* v1 takes the rules in order, each an edit of the cgroup's list: "a"
- * resets it to allow-all (allow) or deny-all (deny). */
-static void devices_v1(struct builder *b, json_t *rules)
-{
-        size_t i;
-        json_t *d;
-        json_array_foreach(rules, i, d) {
-                const char *t = json_string_value(json_object_get(d, "type"));
-                const char *a = json_string_value(json_object_get(d, "access"));
-                char ma[24], mi[24];
-                num(ma, sizeof(ma), json_object_get(d, "major"));
-                num(mi, sizeof(mi), json_object_get(d, "minor"));
-                bool allow = json_is_true(json_object_get(d, "allow"));
-                add(b, false, "devices", allow ? "devices.allow" : "devices.deny", "devices",
-                    "%s %s:%s %s", t ? t : "a", ma, mi, a && *a ? a : "rwm");
-        }
-}
-
 static int plan_devices(struct builder *b, json_t *devices)
 {
         if (!json_is_array(devices))
                 return 0;
         json_t *rules = nk_cg_devices_effective(devices);
         if (b->where("devices", b->ctx) == NK_CG_ON_V1) {
-                devices_v1(b, rules);
-                json_decref(rules);
+                /* Turned into writes against devices.list at apply time. */
+                b->p->devices = rules;
                 return 0;
         }
         if (b->where("cgroup", b->ctx) == NK_CG_ON_V2) {
