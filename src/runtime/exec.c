@@ -98,6 +98,71 @@ static int open_namespaces(struct exec_ctx *x, nk_error **err)
         return 0;
 }
 
+/* crun's `exec --cgroup SUBPATH`: a cgroup below the container's, which
+ * must already exist. Only plain names are accepted: ".." or "." could
+ * lead the process out of the container's cgroup. */
+static int check_cgroup_sub(const char *sub, nk_error **err)
+{
+        const char *p = sub;
+        while (*p == '/')
+                p++;
+        if (!*p)
+                return nk_error_set(err, EINVAL, "--cgroup `%s`: empty sub-cgroup path", sub);
+        while (*p) {
+                size_t n = strcspn(p, "/");
+                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return nk_error_set(err, EINVAL,
+                                            "--cgroup `%s`: must be a path below the container's "
+                                            "cgroup, without `.` or `..`", sub);
+                p += n;
+                while (*p == '/')
+                        p++;
+        }
+        return 0;
+}
+
+DEFINE_CLEANUP(nk_cgroup, nk_cgroup_free)
+
+static int sub_cgroup_missing(struct exec_ctx *x, nk_error **err)
+{
+        return nk_error_wrap(err, "--cgroup `%s`: the sub-cgroup must exist below the "
+                                  "container's cgroup `%s` in every hierarchy",
+                             x->o->cgroup_sub, x->st->cgroup_path);
+}
+
+static int open_exec_cgroup(struct exec_ctx *x, nk_error **err)
+{
+        const char *sub = x->o->cgroup_sub;
+        _cleanup_free_ char *path = NULL;
+        if (sub) {
+                if (check_cgroup_sub(sub, err) < 0)
+                        return -1;
+                while (*sub == '/')
+                        sub++;
+                size_t n = strlen(sub);
+                while (n > 0 && sub[n - 1] == '/')
+                        n--;
+                if (asprintf(&path, "%s/%.*s", x->st->cgroup_path, (int)n, sub) < 0)
+                        return nk_error_set(err, ENOMEM, "cgroup");
+        }
+        if (nk_cgroup_open(path ? path : x->st->cgroup_path, &x->cg, err) < 0)
+                return -1;
+        if (nk_cgroup_self_enter_open(x->cg, &x->cg_fds, &x->n_cg_fds, err) < 0)
+                return sub ? sub_cgroup_missing(x, err) : -1;
+        if (!sub || nk_cgroup_clone_fd(x->cg) >= 0)
+                return 0;
+        /* No unified directory for the sub-cgroup: an error if the
+         * container has one (the process would stay in ours). */
+        _cleanup_(nk_cgroup_freep) struct nk_cgroup *base = NULL;
+        if (nk_cgroup_open(x->st->cgroup_path, &base, err) < 0)
+                return -1;
+        if (nk_cgroup_clone_fd(base) >= 0) {
+                nk_error_set(err, ENOENT, "no unified directory `%s`", path);
+                return sub_cgroup_missing(x, err);
+        }
+        return 0;
+}
+
 static int load_exec(struct exec_ctx *x, nk_error **err)
 {
         const struct nk_exec_opts *o = x->o;
@@ -129,11 +194,7 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
         json_t *state = nk_state_to_json(o->root, x->st);
         x->state_json = json_dumps(state, JSON_COMPACT);
         json_decref(state);
-        _cleanup_free_ char *cgpath = NULL;
-        if (o->cgroup_sub && asprintf(&cgpath, "%s/%s", x->st->cgroup_path, o->cgroup_sub) < 0)
-                return nk_error_set(err, ENOMEM, "cgroup");
-        if (nk_cgroup_open(cgpath ? cgpath : x->st->cgroup_path, &x->cg, err) < 0 ||
-            nk_cgroup_self_enter_open(x->cg, &x->cg_fds, &x->n_cg_fds, err) < 0)
+        if (open_exec_cgroup(x, err) < 0)
                 return -1;
         return open_namespaces(x, err);
 }
