@@ -522,9 +522,11 @@ int nk_container_kill(const char *root, const char *id, int sig, bool all, nk_er
                 return -1;
         int r = 0;
         enum nk_status status = nk_state_status(root, st);
-        if (status == NK_STATUS_STOPPED) {
+        if (status == NK_STATUS_STOPPED && !all) {
                 r = nk_error_set(err, ESRCH, "container `%s` is not running", id);
         } else if (all) {
+                /* Also for a stopped init: what is left in the cgroup is
+                 * signalled (runc answers 0 here too, and shims rely on it). */
                 r = signal_all(st, sig, err);
         } else {
                 int fd = open_init_pidfd(st, err);
