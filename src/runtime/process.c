@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #define KEYCTL_JOIN_SESSION_KEYRING 1
+#define KEYCTL_SETPERM 5
+#define KEYCTL_DESCRIBE 6
 
 int nk_process_apply_rlimits(const struct nk_process *p, nk_error **err)
 {
@@ -135,8 +137,17 @@ int nk_process_join_keyring(const char *id, nk_error **err)
 {
         char name[1100];
         snprintf(name, sizeof name, "_ses.%s", id);
-        if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 && errno != ENOSYS)
-                return nk_error_set(err, errno, "join session keyring `%s`", name);
+        long key = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
+        if (key < 0)
+                return errno == ENOSYS ? 0 : nk_error_set(err, errno, "join session keyring `%s`", name);
+        /* Like runc, let the keyring's owner search it too (KEY_USR_SEARCH):
+         * the description is "type;uid;gid;perm;name", perm in hex. */
+        char desc[1200];
+        unsigned long perm;
+        if (syscall(SYS_keyctl, KEYCTL_DESCRIBE, key, desc, sizeof desc) > 0 &&
+            sscanf(desc, "%*[^;];%*[^;];%*[^;];%lx;", &perm) == 1 &&
+            syscall(SYS_keyctl, KEYCTL_SETPERM, key, perm | 0x00080000UL) < 0)
+                return nk_error_set(err, errno, "set permissions of session keyring `%s`", name);
         return 0;
 }
 

@@ -8,6 +8,7 @@
  *   nktest rlimits           print "NAME soft hard" for every rlimit
  *   nktest ids               print uid/gid/groups/umask
  *   nktest tty               print the controlling tty name and window size
+ *   nktest keyring           print the session keyring's id and description
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static const char *errname(int e)
@@ -117,6 +119,20 @@ static int do_tty(void)
         return 0;
 }
 
+/* KEYCTL_GET_KEYRING_ID (0) and KEYCTL_DESCRIBE (6) on the session
+ * keyring (-3), without creating one. */
+static int do_keyring(void)
+{
+        char desc[512] = "";
+        long id = syscall(SYS_keyctl, 0, -3, 0);
+        if (id < 0 || syscall(SYS_keyctl, 6, id, desc, sizeof desc - 1) < 0) {
+                printf("keyring error=%d\n", errno);
+                return 1;
+        }
+        printf("keyring id=%ld desc=%s\n", id, desc);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc < 2) {
@@ -149,6 +165,8 @@ int main(int argc, char **argv)
                 return do_ids();
         if (!strcmp(cmd, "tty"))
                 return do_tty();
+        if (!strcmp(cmd, "keyring"))
+                return do_keyring();
         fprintf(stderr, "nktest: unknown command %s\n", cmd);
         return 2;
 }
