@@ -657,6 +657,8 @@ static int run_foreground(struct creation *cr, int *exit_code, nk_error **err)
         int r = 0;
         if (cr->console_parent_fd >= 0 && (master = nk_recv_fd(cr->console_parent_fd, err)) < 0)
                 r = -1;
+        if (master >= 0)
+                nk_terminal_sync_size(master); /* before the process can look */
         if (r == 0)
                 r = start_created(cr, err);
         if (r == 0) {

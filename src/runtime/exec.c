@@ -318,8 +318,10 @@ static int write_pid(const char *path, pid_t pid, nk_error **err)
 
 static int exec_foreground(struct exec_ctx *x, int *exit_code, nk_error **err)
 {
-        static const int fwd[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM,
-                                  SIGCONT, SIGWINCH};
+        /* The same signals a foreground run forwards (runc forwards them
+         * all); SIGWINCH resizes the pty instead. */
+        static const int fwd[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
+                                  SIGTERM, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH};
         sigset_t set, old;
         sigemptyset(&set);
         for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)

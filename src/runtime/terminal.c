@@ -111,7 +111,7 @@ static int copy_some(int from, int to)
         return 0;
 }
 
-static void sync_winsize(int master)
+void nk_terminal_sync_size(int master)
 {
         struct winsize ws;
         if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
@@ -126,7 +126,7 @@ int nk_foreground_loop(int master, int pidfd, int sigfd)
                 raw = saved;
                 cfmakeraw(&raw);
                 tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-                sync_winsize(master);
+                nk_terminal_sync_size(master);
         } else {
                 tty = false;
         }
@@ -153,7 +153,7 @@ int nk_foreground_loop(int master, int pidfd, int sigfd)
                         struct signalfd_siginfo si;
                         if (read(sigfd, &si, sizeof si) == sizeof si) {
                                 if (si.ssi_signo == SIGWINCH && master >= 0)
-                                        sync_winsize(master);
+                                        nk_terminal_sync_size(master);
                                 else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
                                         (void)nk_pidfd_send_signal(pidfd, (int)si.ssi_signo, NULL, 0);
                         }
