@@ -6,6 +6,7 @@
 #include "runtime/security.h"
 #include "util/cleanup.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -218,6 +219,74 @@ static void test_flags(void)
         CHECK(n == 2 && r[0] == 2 && r[1] == 1);
 }
 
+/* TSYNC reaches the kernel: a thread that exists before the load gets the
+ * filter too (its /proc/self/task/TID/status shows seccomp mode 2); without
+ * the flag it keeps running unfiltered. */
+static void *idle_thread(void *arg)
+{
+        int *tid_fd = arg;
+        pid_t tid = (pid_t)syscall(SYS_gettid);
+        (void)!write(tid_fd[1], &tid, sizeof tid);
+        char c;
+        (void)!read(tid_fd[2], &c, 1); /* until the main thread is done */
+        return NULL;
+}
+
+static long other_thread_seccomp(const char *flags)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -100;
+        pid_t pid = fork();
+        if (pid == 0) {
+                int tp[2], hold[2];
+                if (pipe(tp) < 0 || pipe(hold) < 0)
+                        _exit(1);
+                int fds[3] = {tp[0], tp[1], hold[0]};
+                pthread_t th;
+                pid_t tid = 0;
+                if (pthread_create(&th, NULL, idle_thread, fds) != 0 ||
+                    read(tp[0], &tid, sizeof tid) != sizeof tid)
+                        _exit(1);
+                char prof[256];
+                snprintf(prof, sizeof prof,
+                         "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[%s],\"syscalls\":"
+                         "[{\"names\":[\"getpgid\"],\"action\":\"SCMP_ACT_ERRNO\"}]}",
+                         flags);
+                json_t *j = parse(prof);
+                struct nk_seccomp *sc = NULL;
+                nk_error *e = NULL;
+                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if (nk_seccomp_prepare(j, &sc, &e) < 0 || nk_seccomp_load(sc, NULL, &e) < 0) {
+                        fprintf(stderr, "load: %s\n", e->msg);
+                        _exit(1);
+                }
+                char path[64];
+                snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                char line[256];
+                long mode = -1;
+                while (f && fgets(line, sizeof line, f))
+                        if (strncmp(line, "Seccomp:", 8) == 0)
+                                mode = strtol(line + 8, NULL, 10);
+                (void)!write(p[1], &mode, sizeof mode);
+                _exit(0);
+        }
+        close(p[1]);
+        long mode = -100;
+        if (read(p[0], &mode, sizeof mode) != sizeof mode)
+                mode = -100;
+        close(p[0]);
+        waitpid(pid, NULL, 0);
+        return mode;
+}
+
+static void test_tsync(void)
+{
+        CHECK(other_thread_seccomp("\"SECCOMP_FILTER_FLAG_TSYNC\"") == 2);
+        CHECK(other_thread_seccomp("") == 0);
+}
+
 static void probe_default(long *out, int *n)
 {
         out[(*n)++] = sys(SYS_unshare, CLONE_NEWUSER, 0, 0);
@@ -378,6 +447,7 @@ int main(void)
         test_errno_and_default();
         test_execve_rule();
         test_flags();
+        test_tsync();
         test_default_profile();
         test_notify();
         return UNIT_END();
