@@ -88,7 +88,8 @@ int nk_terminal_setup_child(const struct nk_process *p, int sock, nk_error **err
         for (int i = 0; i < 3; i++)
                 if (dup2(slave, i) < 0)
                         return nk_error_set(err, errno, "dup pty to fd %d", i);
-        if (nk_send_fd(sock, master, "console", err) < 0)
+        /* The message text is the master's name, "/dev/ptmx", as runc sends it. */
+        if (nk_send_fd(sock, master, "/dev/ptmx", err) < 0)
                 return nk_error_wrap(err, "console socket");
         return 0;
 }

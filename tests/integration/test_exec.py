@@ -339,11 +339,11 @@ def test_exec_console_socket(runtime, running, tmp_path):
     def accept():
         conn, _ = srv.accept()
         fds = array.array("i")
-        _msg, anc, _fl, _ad = conn.recvmsg(1024, socket.CMSG_SPACE(4))
+        msg, anc, _fl, _ad = conn.recvmsg(1024, socket.CMSG_SPACE(4))
         for level, typ, data in anc:
             if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
                 fds.frombytes(data[:4])
-        got["fd"] = fds[0]
+        got["fd"], got["msg"] = fds[0], msg
         conn.close()
 
     t = threading.Thread(target=accept)
@@ -353,6 +353,7 @@ def test_exec_console_socket(runtime, running, tmp_path):
     t.join(10)
     srv.close()
     master = got["fd"]
+    assert got["msg"] == b"/dev/ptmx"     # the text runc sends with the master
     out = b""
     while b"ctty=" not in out:
         try:
