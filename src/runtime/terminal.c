@@ -119,6 +119,24 @@ void nk_terminal_sync_size(int master)
                 (void)ioctl(master, TIOCSWINSZ, &ws);
 }
 
+/* The process is gone: copy what it left on the pty. Its last writes may
+ * still sit in the slave's buffer (the kernel moves them to the master in
+ * a worker), so a poll with no timeout can miss them; read until EIO,
+ * which the master returns once every slave fd is closed and the data is
+ * through. A slave kept open by a left-over process (no pid namespace, or
+ * a background child of an exec) only costs a short wait. */
+static void drain_pty(int master)
+{
+        for (;;) {
+                struct pollfd d = {.fd = master, .events = POLLIN};
+                int r = poll(&d, 1, 200);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0 || copy_some(master, STDOUT_FILENO) < 0)
+                        return;
+        }
+}
+
 int nk_foreground_loop(int master, int pidfd, int sigfd)
 {
         bool tty = master >= 0 && isatty(STDIN_FILENO);
@@ -160,12 +178,8 @@ int nk_foreground_loop(int master, int pidfd, int sigfd)
                         }
                 }
                 if (pf[3].revents & POLLIN) {
-                        /* The process is gone: drain what it left on the pty. */
-                        while (master_open) {
-                                struct pollfd d = {.fd = master, .events = POLLIN};
-                                if (poll(&d, 1, 0) <= 0 || copy_some(master, STDOUT_FILENO) < 0)
-                                        break;
-                        }
+                        if (master_open)
+                                drain_pty(master);
                         break;
                 }
         }

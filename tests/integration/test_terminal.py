@@ -117,6 +117,11 @@ class PtySession:
                 except OSError:
                     pass
         rc = self.p.wait(5)
+        while select.select([self.master], [], [], 0.1)[0]:    # what nook wrote last
+            try:
+                self.out += os.read(self.master, 4096)
+            except OSError:
+                break
         restored = termios.tcgetattr(self.slave) == self.before
         os.close(self.master)
         os.close(self.slave)
@@ -169,6 +174,20 @@ def test_exec_tty_sigwinch(runtime, bundle):
     assert rc == 0 and restored
 
 
+def test_output_at_exit_is_not_lost(runtime, bundle):
+    # The last writes before the process exits may still be on their way
+    # through the pty when nook learns of the exit: all must arrive.
+    bundle.process["terminal"] = True
+    bundle.sh("seq 1 3000; echo last-line").write()
+    for _ in range(10):
+        cid = runtime.new_id()
+        s = PtySession(runtime.cmd("run", "--bundle", bundle.path, cid))
+        rc, restored = s.finish()
+        lines = s.out.decode().split("\r\n")
+        assert rc == 0 and restored
+        assert lines[-2:] == ["last-line", ""] and lines[:-2] == [str(i) for i in range(1, 3001)]
+
+
 def test_terminal_restored_when_container_is_killed(runtime, bundle):
     bundle.process["terminal"] = True
     bundle.sh("echo ready; sleep 60").write()
@@ -212,25 +231,29 @@ def test_terminal_untouched_when_run_fails(runtime, bundle):
 def test_job_control_in_container_terminal(runtime, bundle):
     # ^Z typed at the terminal stops the container's foreground job (its own
     # process group, made foreground by the shell with -m); the shell gets
-    # the terminal back and sees the job stopped.
+    # the terminal back and sees the job stopped. Results go to files: a
+    # ^Z also flushes the pty's pending output (no NOFLSH).
     bundle.process["terminal"] = True
-    bundle.sh("set -m; echo ready; sleep 60; echo status=$?; jobs; kill -9 %1; echo end").write()
+    bundle.sh("set -m; echo ready; sleep 60; echo $? > /tmp/st; jobs > /tmp/jobs; "
+              "kill -9 %1; mv /tmp/st /tmp/status").write()
+    status = os.path.join(bundle.rootfs, "tmp", "status")
     cid = runtime.new_id()
     s = PtySession(runtime.cmd("run", "--bundle", bundle.path, cid))
     try:
         s.expect(b"ready")
         deadline = time.time() + 20
-        while b"status=" not in s.out and time.time() < deadline:
-            s.write(b"\x1a")       # until sleep is the foreground job
-            r, _, _ = select.select([s.master], [], [], 0.2)
-            if r:
-                s.out += os.read(s.master, 4096)
-        if b"end" not in s.out:
-            s.expect(b"end")
+        while not os.path.exists(status) and time.time() < deadline:
+            s.write(b"\x1a")       # again until sleep is the foreground job
+            until = time.time() + 0.5
+            while time.time() < until and not os.path.exists(status):
+                r, _, _ = select.select([s.master], [], [], 0.05)
+                if r:
+                    s.out += os.read(s.master, 4096)
     finally:
         rc, restored = s.finish()
-    assert b"status=148" in s.out, s.out       # 128 + SIGTSTP
-    assert b"Stopped" in s.out and b"sleep 60" in s.out, s.out
+    assert open(status).read() == "148\n"      # 128 + SIGTSTP
+    jobs = open(os.path.join(bundle.rootfs, "tmp", "jobs")).read()
+    assert "Stopped" in jobs and "sleep 60" in jobs, jobs
     assert rc == 0 and restored
 
 
