@@ -276,15 +276,27 @@ static int make_exec_channels(struct exec_ctx *x, nk_error **err)
  * exec, so EOF means success and a record means an error. */
 static int spawn_exec(struct exec_ctx *x, nk_error **err)
 {
-        /* setns(CLONE_NEWPID) only moves our children: join before clone. */
-        if (x->ns_fd[NK_NS_PID] >= 0 && setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
-                return nk_error_set(err, errno, "join the container's pid namespace");
+        /* setns(CLONE_NEWPID) only moves our children: join before clone,
+         * and go back right after, so nothing else we fork later (such as
+         * a sanitizer's helper at exit) lands in the container. */
+        _cleanup_close_ int own_pidns = -1;
+        if (x->ns_fd[NK_NS_PID] >= 0) {
+                own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+                if (own_pidns < 0)
+                        return nk_error_set(err, errno, "open /proc/self/ns/pid");
+                if (setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
+                        return nk_error_set(err, errno, "join the container's pid namespace");
+        }
         struct nk_clone_opts co = {.cgroup_fd = nk_cgroup_clone_fd(x->cg), .pidfd_out = &x->pidfd};
         pid_t pid = nk_clone(&co, err);
-        if (pid < 0)
-                return -1;
         if (pid == 0) /* the exec'd process */
                 exec_child(x);
+        if (own_pidns >= 0 && setns(own_pidns, CLONE_NEWPID) < 0 && pid > 0) {
+                x->pid = pid;
+                return nk_error_set(err, errno, "return to our own pid namespace");
+        }
+        if (pid < 0)
+                return -1;
         x->pid = pid;
         close(x->child_sync_fd);
         x->child_sync_fd = -1;
@@ -347,7 +359,9 @@ int nk_container_exec(const struct nk_exec_opts *o, int *exit_code, nk_error **e
         for (int t = 0; t < NK_NS__COUNT; t++)
                 x.ns_fd[t] = -1;
         *exit_code = 0;
-        int r = load_exec(&x, err);
+        int r = nk_process_reserve_fds(o->preserve_fds, err);
+        if (r == 0)
+                r = load_exec(&x, err);
         if (r == 0)
                 r = make_exec_channels(&x, err);
         if (r == 0)

@@ -196,3 +196,21 @@ char *nk_process_find_exec(const struct nk_process *p, nk_error **err)
         nk_error_set(err, ENOENT, "exec: `%s`: executable file not found in $PATH", name);
         return NULL;
 }
+
+int nk_process_reserve_fds(int n, nk_error **err)
+{
+        for (int fd = 3; fd < 3 + n; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                int nul = open("/dev/null", O_RDWR); /* the lowest free number: fd */
+                if (nul < 0)
+                        return nk_error_set(err, errno, "open /dev/null");
+                if (nul != fd) {
+                        int r = dup2(nul, fd);
+                        close(nul);
+                        if (r < 0)
+                                return nk_error_set(err, errno, "reserve fd %d", fd);
+                }
+        }
+        return 0;
+}
