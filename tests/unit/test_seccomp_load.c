@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/personality.h>
@@ -441,6 +442,83 @@ static void test_notify(void)
         rmdir(dir);
 }
 
+/* WAIT_KILLABLE_RECV reaches the kernel: once the agent has received the
+ * notification, the waiting task sleeps killable only (state D), so a
+ * SIGUSR1 does not interrupt it and the agent's answer still lands. */
+static void on_usr1(int sig)
+{
+        (void)sig;
+}
+
+static char task_state(pid_t pid)
+{
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f || !fgets(buf, sizeof buf, f))
+                return '?';
+        char *p = strrchr(buf, ')');
+        return p && p[1] && p[2] ? p[2] : '?';
+}
+
+static void test_wait_killable_recv(void)
+{
+        char dir[] = "/tmp/nook-unit-XXXXXX", path[64], prof[512], buf[4096];
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/agent.sock", dir);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(bind(ls, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(ls, 1) == 0);
+        snprintf(prof, sizeof prof,
+                 "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"%s\","
+                 "\"flags\":[\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"],"
+                 "\"syscalls\":[{\"names\":[\"getpgid\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+                 path);
+        int p[2];
+        CHECK(pipe2(p, O_CLOEXEC) == 0);
+        pid_t child = fork();
+        if (child == 0) {
+                struct sigaction sa_usr1 = {.sa_handler = on_usr1}; /* no SA_RESTART */
+                sigaction(SIGUSR1, &sa_usr1, NULL);
+                json_t *j = parse(prof);
+                struct nk_seccomp *s = NULL;
+                nk_error *e = NULL;
+                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if (nk_seccomp_prepare(j, &s, &e) < 0 ||
+                    nk_seccomp_load(s, "{\"ociVersion\":\"1.2.0\",\"id\":\"unit\",\"pid\":1}", &e) < 0) {
+                        fprintf(stderr, "killable: %s\n", e->msg);
+                        _exit(1);
+                }
+                long r = sys(SYS_getpgid, 7, 0, 0);
+                (void)!write(p[1], &r, sizeof r);
+                _exit(0);
+        }
+        close(p[1]);
+        int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+        ssize_t got;
+        int nfd = recv_fd(c, buf, sizeof buf, &got);
+        struct seccomp_notif req = {0};
+        CHECK(nfd >= 0 && ioctl(nfd, SECCOMP_IOCTL_NOTIF_RECV, &req) == 0);
+        kill(child, SIGUSR1);
+        char st = '?';
+        for (int i = 0; i < 1000 && (st = task_state(child)) != 'D'; i++)
+                usleep(10000);
+        CHECK(st == 'D');
+        struct seccomp_notif_resp resp = {.id = req.id, .val = 77};
+        CHECK(ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0);
+        long r = 0;
+        CHECK(read(p[0], &r, sizeof r) == sizeof r && r == 77);
+        close(p[0]);
+        waitpid(child, NULL, 0);
+        if (nfd >= 0)
+                close(nfd);
+        close(c);
+        close(ls);
+        unlink(path);
+        rmdir(dir);
+}
+
 int main(void)
 {
         test_operators();
@@ -450,5 +528,6 @@ int main(void)
         test_tsync();
         test_default_profile();
         test_notify();
+        test_wait_killable_recv();
         return UNIT_END();
 }
