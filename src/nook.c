@@ -1,9 +1,9 @@
 /* nook — OCI container runtime and engine. main: global options and the
  * command table. */
 #include "cmd/commands.h"
+#include "runtime/process.h"
 #include "runtime/security.h"
 #include "util/cleanup.h"
-#include "runtime/process.h"
 #include "util/log.h"
 #include <dlfcn.h>
 #include <libgen.h>

@@ -5,10 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 int nk_ns_open_joined(const struct nk_spec *spec, struct nk_ns_fds *out, nk_error **err)
 {
