@@ -1,6 +1,7 @@
 /* nook — OCI container runtime and engine. main: global options and the
  * command table. */
 #include "cmd/commands.h"
+#include "runtime/process.h"
 #include "runtime/security.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -85,6 +86,38 @@ static void version(void)
         printf("nook version %s\nspec: 1.2.0\n", NOOK_VERSION);
 }
 
+/* create, run and exec --preserve-fds N: keep fds 3..N+2 from being taken
+ * by anything nook opens (starting with the --log file) before the
+ * command has parsed its options; see nk_process_reserve_fds(). */
+static int reserve_preserved_fds(int argc, char **argv)
+{
+        if (argc < 1 || (!streq(argv[0], "create") && !streq(argv[0], "run") &&
+                         !streq(argv[0], "exec")))
+                return 0;
+        long n = 0;
+        for (int i = 1; i < argc && !streq(argv[i], "--"); i++) {
+                const char *a = argv[i], *v = NULL;
+                if (a[0] != '-')
+                        continue;
+                a += a[1] == '-' ? 2 : 1;
+                if (strncmp(a, "preserve-fds", 12) != 0)
+                        continue;
+                if (a[12] == '=')
+                        v = a + 13;
+                else if (a[12] == '\0' && i + 1 < argc)
+                        v = argv[i + 1];
+                long k = v ? strtol(v, NULL, 10) : 0;
+                if (k > n && k < 65536)
+                        n = k;
+        }
+        nk_error *e = NULL;
+        if (n > 0 && nk_process_reserve_fds((int)n, &e) < 0) {
+                nk_cmd_fail(e);
+                return -1;
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         struct nk_global g = {
@@ -132,6 +165,8 @@ int main(int argc, char **argv)
                 default: usage(stderr); return 1;
                 }
         }
+        if (reserve_preserved_fds(argc - optind, argv + optind) < 0)
+                return 1;
         nk_log_init(g.log, streq(g.log_format, "json"), g.debug);
         if (optind >= argc) {
                 usage(stderr);

@@ -558,9 +558,11 @@ int nk_container_kill(const char *root, const char *id, int sig, bool all, nk_er
                 return -1;
         int r = 0;
         enum nk_status status = nk_state_status(root, st);
-        if (status == NK_STATUS_STOPPED) {
+        if (status == NK_STATUS_STOPPED && !all) {
                 r = nk_error_set(err, ESRCH, "container `%s` is not running", id);
         } else if (all) {
+                /* Also for a stopped init: what is left in the cgroup is
+                 * signalled (runc answers 0 here too, and shims rely on it). */
                 r = signal_all(st, sig, err);
         } else {
                 int fd = open_init_pidfd(st, err);
@@ -695,6 +697,8 @@ static int run_foreground(struct creation *cr, int *exit_code, nk_error **err)
         int r = 0;
         if (cr->console_parent_fd >= 0 && (master = nk_recv_fd(cr->console_parent_fd, err)) < 0)
                 r = -1;
+        if (master >= 0)
+                nk_terminal_sync_size(master); /* before the process can look */
         if (r == 0)
                 r = start_created(cr, err);
         if (r == 0) {

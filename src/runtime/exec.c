@@ -98,6 +98,71 @@ static int open_namespaces(struct exec_ctx *x, nk_error **err)
         return 0;
 }
 
+/* crun's `exec --cgroup SUBPATH`: a cgroup below the container's, which
+ * must already exist. Only plain names are accepted: ".." or "." could
+ * lead the process out of the container's cgroup. */
+static int check_cgroup_sub(const char *sub, nk_error **err)
+{
+        const char *p = sub;
+        while (*p == '/')
+                p++;
+        if (!*p)
+                return nk_error_set(err, EINVAL, "--cgroup `%s`: empty sub-cgroup path", sub);
+        while (*p) {
+                size_t n = strcspn(p, "/");
+                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return nk_error_set(err, EINVAL,
+                                            "--cgroup `%s`: must be a path below the container's "
+                                            "cgroup, without `.` or `..`", sub);
+                p += n;
+                while (*p == '/')
+                        p++;
+        }
+        return 0;
+}
+
+DEFINE_CLEANUP(nk_cgroup, nk_cgroup_free)
+
+static int sub_cgroup_missing(struct exec_ctx *x, nk_error **err)
+{
+        return nk_error_wrap(err, "--cgroup `%s`: the sub-cgroup must exist below the "
+                                  "container's cgroup `%s` in every hierarchy",
+                             x->o->cgroup_sub, x->st->cgroup_path);
+}
+
+static int open_exec_cgroup(struct exec_ctx *x, nk_error **err)
+{
+        const char *sub = x->o->cgroup_sub;
+        _cleanup_free_ char *path = NULL;
+        if (sub) {
+                if (check_cgroup_sub(sub, err) < 0)
+                        return -1;
+                while (*sub == '/')
+                        sub++;
+                size_t n = strlen(sub);
+                while (n > 0 && sub[n - 1] == '/')
+                        n--;
+                if (asprintf(&path, "%s/%.*s", x->st->cgroup_path, (int)n, sub) < 0)
+                        return nk_error_set(err, ENOMEM, "cgroup");
+        }
+        if (nk_cgroup_open(path ? path : x->st->cgroup_path, &x->cg, err) < 0)
+                return -1;
+        if (nk_cgroup_self_enter_open(x->cg, &x->cg_fds, &x->n_cg_fds, err) < 0)
+                return sub ? sub_cgroup_missing(x, err) : -1;
+        if (!sub || nk_cgroup_clone_fd(x->cg) >= 0)
+                return 0;
+        /* No unified directory for the sub-cgroup: an error if the
+         * container has one (the process would stay in ours). */
+        _cleanup_(nk_cgroup_freep) struct nk_cgroup *base = NULL;
+        if (nk_cgroup_open(x->st->cgroup_path, &base, err) < 0)
+                return -1;
+        if (nk_cgroup_clone_fd(base) >= 0) {
+                nk_error_set(err, ENOENT, "no unified directory `%s`", path);
+                return sub_cgroup_missing(x, err);
+        }
+        return 0;
+}
+
 static int load_exec(struct exec_ctx *x, nk_error **err)
 {
         const struct nk_exec_opts *o = x->o;
@@ -129,11 +194,7 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
         json_t *state = nk_state_to_json(o->root, x->st);
         x->state_json = json_dumps(state, JSON_COMPACT);
         json_decref(state);
-        _cleanup_free_ char *cgpath = NULL;
-        if (o->cgroup_sub && asprintf(&cgpath, "%s/%s", x->st->cgroup_path, o->cgroup_sub) < 0)
-                return nk_error_set(err, ENOMEM, "cgroup");
-        if (nk_cgroup_open(cgpath ? cgpath : x->st->cgroup_path, &x->cg, err) < 0 ||
-            nk_cgroup_self_enter_open(x->cg, &x->cg_fds, &x->n_cg_fds, err) < 0)
+        if (open_exec_cgroup(x, err) < 0)
                 return -1;
         return open_namespaces(x, err);
 }
@@ -215,15 +276,27 @@ static int make_exec_channels(struct exec_ctx *x, nk_error **err)
  * exec, so EOF means success and a record means an error. */
 static int spawn_exec(struct exec_ctx *x, nk_error **err)
 {
-        /* setns(CLONE_NEWPID) only moves our children: join before clone. */
-        if (x->ns_fd[NK_NS_PID] >= 0 && setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
-                return nk_error_set(err, errno, "join the container's pid namespace");
+        /* setns(CLONE_NEWPID) only moves our children: join before clone,
+         * and go back right after, so nothing else we fork later (such as
+         * a sanitizer's helper at exit) lands in the container. */
+        _cleanup_close_ int own_pidns = -1;
+        if (x->ns_fd[NK_NS_PID] >= 0) {
+                own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+                if (own_pidns < 0)
+                        return nk_error_set(err, errno, "open /proc/self/ns/pid");
+                if (setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
+                        return nk_error_set(err, errno, "join the container's pid namespace");
+        }
         struct nk_clone_opts co = {.cgroup_fd = nk_cgroup_clone_fd(x->cg), .pidfd_out = &x->pidfd};
         pid_t pid = nk_clone(&co, err);
-        if (pid < 0)
-                return -1;
         if (pid == 0) /* the exec'd process */
                 exec_child(x);
+        if (own_pidns >= 0 && setns(own_pidns, CLONE_NEWPID) < 0 && pid > 0) {
+                x->pid = pid;
+                return nk_error_set(err, errno, "return to our own pid namespace");
+        }
+        if (pid < 0)
+                return -1;
         x->pid = pid;
         close(x->child_sync_fd);
         x->child_sync_fd = -1;
@@ -257,8 +330,10 @@ static int write_pid(const char *path, pid_t pid, nk_error **err)
 
 static int exec_foreground(struct exec_ctx *x, int *exit_code, nk_error **err)
 {
-        static const int fwd[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM,
-                                  SIGCONT, SIGWINCH};
+        /* The same signals a foreground run forwards (runc forwards them
+         * all); SIGWINCH resizes the pty instead. */
+        static const int fwd[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
+                                  SIGTERM, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH};
         sigset_t set, old;
         sigemptyset(&set);
         for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
@@ -284,7 +359,9 @@ int nk_container_exec(const struct nk_exec_opts *o, int *exit_code, nk_error **e
         for (int t = 0; t < NK_NS__COUNT; t++)
                 x.ns_fd[t] = -1;
         *exit_code = 0;
-        int r = load_exec(&x, err);
+        int r = nk_process_reserve_fds(o->preserve_fds, err);
+        if (r == 0)
+                r = load_exec(&x, err);
         if (r == 0)
                 r = make_exec_channels(&x, err);
         if (r == 0)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 int nk_ns_open_joined(const struct nk_spec *spec, struct nk_ns_fds *out, nk_error **err)
@@ -116,7 +117,14 @@ static int setup_timens_child(const struct nk_spec *spec, nk_error **err)
                 int n = snprintf(buf, sizeof buf, "monotonic %lld %u\nboottime %lld %u\n",
                                  (long long)spec->monotonic_secs, spec->monotonic_nsecs,
                                  (long long)spec->boottime_secs, spec->boottime_nsecs);
-                if (nk_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf, (size_t)n, err) < 0)
+                /* A non-dumpable task's /proc files belong to the host's
+                 * root, which a new user namespace does not map: the open
+                 * would fail with EACCES. Nothing of the container runs
+                 * yet, so be dumpable just for this write. */
+                (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+                int r = nk_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf, (size_t)n, err);
+                (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+                if (r < 0)
                         return nk_error_wrap(err, "linux.timeOffsets");
         }
         /* unshare(CLONE_NEWTIME) only moves our future children; enter the

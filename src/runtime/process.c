@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #define KEYCTL_JOIN_SESSION_KEYRING 1
+#define KEYCTL_SETPERM 5
+#define KEYCTL_DESCRIBE 6
 
 int nk_process_apply_rlimits(const struct nk_process *p, nk_error **err)
 {
@@ -135,8 +137,17 @@ int nk_process_join_keyring(const char *id, nk_error **err)
 {
         char name[1100];
         snprintf(name, sizeof name, "_ses.%s", id);
-        if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 && errno != ENOSYS)
-                return nk_error_set(err, errno, "join session keyring `%s`", name);
+        long key = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
+        if (key < 0)
+                return errno == ENOSYS ? 0 : nk_error_set(err, errno, "join session keyring `%s`", name);
+        /* Like runc, let the keyring's owner search it too (KEY_USR_SEARCH):
+         * the description is "type;uid;gid;perm;name", perm in hex. */
+        char desc[1200];
+        unsigned long perm;
+        if (syscall(SYS_keyctl, KEYCTL_DESCRIBE, key, desc, sizeof desc) > 0 &&
+            sscanf(desc, "%*[^;];%*[^;];%*[^;];%lx;", &perm) == 1 &&
+            syscall(SYS_keyctl, KEYCTL_SETPERM, key, perm | 0x00080000UL) < 0)
+                return nk_error_set(err, errno, "set permissions of session keyring `%s`", name);
         return 0;
 }
 
@@ -184,4 +195,22 @@ char *nk_process_find_exec(const struct nk_process *p, nk_error **err)
         }
         nk_error_set(err, ENOENT, "exec: `%s`: executable file not found in $PATH", name);
         return NULL;
+}
+
+int nk_process_reserve_fds(int n, nk_error **err)
+{
+        for (int fd = 3; fd < 3 + n; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                int nul = open("/dev/null", O_RDWR); /* the lowest free number: fd */
+                if (nul < 0)
+                        return nk_error_set(err, errno, "open /dev/null");
+                if (nul != fd) {
+                        int r = dup2(nul, fd);
+                        close(nul);
+                        if (r < 0)
+                                return nk_error_set(err, errno, "reserve fd %d", fd);
+                }
+        }
+        return 0;
 }

@@ -15,3 +15,8 @@ int nk_process_join_keyring(const char *id, nk_error **err);
 /* Find args[0] in the PATH of env (as execvp would), inside the current
  * root. Returns a malloc'd path or NULL with err. */
 char *nk_process_find_exec(const struct nk_process *p, nk_error **err);
+/* --preserve-fds N passes fds 3..N+2 to the container. Any of them not
+ * open would be taken by the next fd nook opens (its log, a namespace, a
+ * cgroup file) and so handed to the container: hold those numbers with
+ * /dev/null. Call before opening anything. */
+int nk_process_reserve_fds(int n, nk_error **err);

@@ -88,7 +88,8 @@ int nk_terminal_setup_child(const struct nk_process *p, int sock, nk_error **err
         for (int i = 0; i < 3; i++)
                 if (dup2(slave, i) < 0)
                         return nk_error_set(err, errno, "dup pty to fd %d", i);
-        if (nk_send_fd(sock, master, "console", err) < 0)
+        /* The message text is the master's name, "/dev/ptmx", as runc sends it. */
+        if (nk_send_fd(sock, master, "/dev/ptmx", err) < 0)
                 return nk_error_wrap(err, "console socket");
         return 0;
 }
@@ -111,11 +112,29 @@ static int copy_some(int from, int to)
         return 0;
 }
 
-static void sync_winsize(int master)
+void nk_terminal_sync_size(int master)
 {
         struct winsize ws;
         if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
                 (void)ioctl(master, TIOCSWINSZ, &ws);
+}
+
+/* The process is gone: copy what it left on the pty. Its last writes may
+ * still sit in the slave's buffer (the kernel moves them to the master in
+ * a worker), so a poll with no timeout can miss them; read until EIO,
+ * which the master returns once every slave fd is closed and the data is
+ * through. A slave kept open by a left-over process (no pid namespace, or
+ * a background child of an exec) only costs a short wait. */
+static void drain_pty(int master)
+{
+        for (;;) {
+                struct pollfd d = {.fd = master, .events = POLLIN};
+                int r = poll(&d, 1, 200);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0 || copy_some(master, STDOUT_FILENO) < 0)
+                        return;
+        }
 }
 
 int nk_foreground_loop(int master, int pidfd, int sigfd)
@@ -126,7 +145,7 @@ int nk_foreground_loop(int master, int pidfd, int sigfd)
                 raw = saved;
                 cfmakeraw(&raw);
                 tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-                sync_winsize(master);
+                nk_terminal_sync_size(master);
         } else {
                 tty = false;
         }
@@ -153,18 +172,14 @@ int nk_foreground_loop(int master, int pidfd, int sigfd)
                         struct signalfd_siginfo si;
                         if (read(sigfd, &si, sizeof si) == sizeof si) {
                                 if (si.ssi_signo == SIGWINCH && master >= 0)
-                                        sync_winsize(master);
+                                        nk_terminal_sync_size(master);
                                 else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
                                         (void)nk_pidfd_send_signal(pidfd, (int)si.ssi_signo, NULL, 0);
                         }
                 }
                 if (pf[3].revents & POLLIN) {
-                        /* The process is gone: drain what it left on the pty. */
-                        while (master_open) {
-                                struct pollfd d = {.fd = master, .events = POLLIN};
-                                if (poll(&d, 1, 0) <= 0 || copy_some(master, STDOUT_FILENO) < 0)
-                                        break;
-                        }
+                        if (master_open)
+                                drain_pty(master);
                         break;
                 }
         }

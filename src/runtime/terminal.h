@@ -14,6 +14,9 @@ int nk_send_fd(int sock, int fd, const char *name, nk_error **err);
 int nk_recv_fd(int sock, nk_error **err);
 /* Connect to a unix socket path (SOCK_STREAM). */
 int nk_unix_connect(const char *path, nk_error **err);
+/* Give the pty behind `master` our terminal's size (if stdin is one).
+ * Called before the process starts, so it never sees a 0x0 terminal. */
+void nk_terminal_sync_size(int master);
 /* The foreground `run` loop until the process behind `pidfd` exits:
  * signals read from `sigfd` are forwarded to it (SIGWINCH resizes the pty);
  * with a pty `master` (>= 0) bytes are relayed both ways, our terminal is in

@@ -10,6 +10,7 @@
  *   nktest tty               print the controlling tty name and window size
  *   nktest proc              print personality, I/O priority, scheduler policy
  *                            and priority, nice, and the session keyring
+ *   nktest keyring           print the session keyring's id and description
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -149,6 +150,20 @@ static int do_proc(void)
         return 0;
 }
 
+/* KEYCTL_GET_KEYRING_ID (0) and KEYCTL_DESCRIBE (6) on the session
+ * keyring (-3), without creating one. */
+static int do_keyring(void)
+{
+        char desc[512] = "";
+        long id = syscall(SYS_keyctl, 0, -3, 0);
+        if (id < 0 || syscall(SYS_keyctl, 6, id, desc, sizeof desc - 1) < 0) {
+                printf("keyring error=%d\n", errno);
+                return 1;
+        }
+        printf("keyring id=%ld desc=%s\n", id, desc);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc < 2) {
@@ -183,6 +198,8 @@ int main(int argc, char **argv)
                 return do_tty();
         if (!strcmp(cmd, "proc"))
                 return do_proc();
+        if (!strcmp(cmd, "keyring"))
+                return do_keyring();
         fprintf(stderr, "nktest: unknown command %s\n", cmd);
         return 2;
 }

@@ -162,6 +162,32 @@ def test_only_stdio_reaches_the_container(runtime, bundle):
     runtime.run("delete", "--force", cid)
 
 
+@pytest.mark.parametrize("how", ["run", "exec"])
+def test_preserve_fds_never_hands_out_nooks_own_fds(runtime, bundle, tmp_path, how):
+    # --preserve-fds 12 from a caller with only stdio open: fds 3..14 must
+    # not be nook's log file, namespaces, cgroup files or sockets, which
+    # would otherwise take those numbers.
+    log = str(tmp_path / "log.json")
+    if how == "exec":
+        bundle.args("sleep", "30")
+        cid = runtime.new_id()
+        detached(runtime, bundle, cid, "run", "--detach")
+        args = ("--log", log, "exec", "--preserve-fds", "12", cid, "nktest", "fds")
+    else:
+        bundle.args("nktest", "fds").write()
+        cid = runtime.new_id()
+        args = ("--log", log, "run", "--preserve-fds", "12", "--bundle", bundle.path, cid)
+    # close_fds: the child has only 0, 1, 2
+    p = subprocess.run(runtime.cmd(*args), capture_output=True, text=True, timeout=30,
+                       close_fds=True)
+    assert p.returncode == 0, p.stderr
+    fds = dict(l.split(" ", 1) for l in p.stdout.splitlines())
+    assert sorted(int(f) for f in fds) == list(range(15)), fds
+    assert all(fds[str(f)] == "/dev/null" for f in range(3, 15)), fds
+    if how == "exec":
+        runtime.run("delete", "--force", cid)
+
+
 # ---- CVE-2019-16884 / CVE-2021-30465: mount destinations swapped for symlinks
 
 

@@ -475,3 +475,52 @@ def test_mount_label_refused_when_selinux_off(runtime, bundle):
 def test_apparmor_unconfined_accepted_when_off(runtime, bundle):
     bundle.process["apparmorProfile"] = "unconfined"
     assert runtime.output(bundle.sh("echo ok")) == "ok\n"
+
+
+# ---- every comparison operator, as the container sees it -------------------
+
+
+@pytest.mark.parametrize("op,value,two,hits", [
+    ("SCMP_CMP_EQ", 8, 0, "8"), ("SCMP_CMP_NE", 8, 0, "79"), ("SCMP_CMP_LT", 8, 0, "7"),
+    ("SCMP_CMP_LE", 8, 0, "78"), ("SCMP_CMP_GT", 8, 0, "9"), ("SCMP_CMP_GE", 8, 0, "89"),
+    ("SCMP_CMP_MASKED_EQ", 0xc, 8, "89"),
+])
+def test_comparison_operators(runtime, bundle, op, value, two, hits):
+    # getpgid(7|8|9) answers ENOEXEC where the rule matches, else the
+    # kernel's ESRCH (no such process group).
+    bundle.linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOEXEC,
+         "args": [{"index": 0, "value": value, "valueTwo": two, "op": op}]}]}
+    script = "; ".join("secprobe syscall %d %d" % (NR_GETPGID, a) for a in (7, 8, 9))
+    got = [r for _, r in probe_results(runtime.output(bundle.sh(script)))]
+    assert got == ["ENOEXEC" if str(a) in hits else "ESRCH" for a in (7, 8, 9)], got
+
+
+# ---- session keyring ----------------------------------------------------------
+
+
+def _keyring(text):
+    line = [l for l in text.splitlines() if l.startswith("keyring id=")][0]
+    fields = dict(f.split("=", 1) for f in line.split()[1:])
+    return int(fields["id"]), fields["desc"].split(";")
+
+
+def test_session_keyring_new_per_container(runtime, bundle, build_dir):
+    host_id, _ = _keyring(subprocess.run([os.path.join(build_dir, "tests", "helper", "nktest"),
+                                          "keyring"], capture_output=True, text=True).stdout)
+    as_user(bundle, 1000)
+    bundle.args("nktest", "keyring").write()
+    a, b = runtime.new_id(), runtime.new_id()
+    ka = _keyring(runtime.run("run", "--bundle", bundle.path, a).stdout)
+    kb = _keyring(runtime.run("run", "--bundle", bundle.path, b).stdout)
+    # type;uid;gid;perm;name: a fresh keyring per container, named after it,
+    # owner-searchable (runc's permissions: 3f1b0000)
+    assert ka[1] == ["keyring", "0", "0", "3f1b0000", "_ses." + a]
+    assert kb[1][4] == "_ses." + b and ka[0] != kb[0] != host_id
+    # Without a new keyring the process keeps nook's (root's here; for
+    # another uid the kernel would fall back to that user's own keyring).
+    bundle.process["user"] = {"uid": 0, "gid": 0}
+    bundle.write()
+    c = runtime.new_id()
+    kc = _keyring(runtime.run("run", "--no-new-keyring", "--bundle", bundle.path, c).stdout)
+    assert kc[0] == host_id

@@ -6,8 +6,10 @@
 #include "runtime/security.h"
 #include "util/cleanup.h"
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/personality.h>
@@ -218,6 +220,74 @@ static void test_flags(void)
         CHECK(n == 2 && r[0] == 2 && r[1] == 1);
 }
 
+/* TSYNC reaches the kernel: a thread that exists before the load gets the
+ * filter too (its /proc/self/task/TID/status shows seccomp mode 2); without
+ * the flag it keeps running unfiltered. */
+static void *idle_thread(void *arg)
+{
+        int *tid_fd = arg;
+        pid_t tid = (pid_t)syscall(SYS_gettid);
+        (void)!write(tid_fd[1], &tid, sizeof tid);
+        char c;
+        (void)!read(tid_fd[2], &c, 1); /* until the main thread is done */
+        return NULL;
+}
+
+static long other_thread_seccomp(const char *flags)
+{
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -100;
+        pid_t pid = fork();
+        if (pid == 0) {
+                int tp[2], hold[2];
+                if (pipe(tp) < 0 || pipe(hold) < 0)
+                        _exit(1);
+                int fds[3] = {tp[0], tp[1], hold[0]};
+                pthread_t th;
+                pid_t tid = 0;
+                if (pthread_create(&th, NULL, idle_thread, fds) != 0 ||
+                    read(tp[0], &tid, sizeof tid) != sizeof tid)
+                        _exit(1);
+                char prof[256];
+                snprintf(prof, sizeof prof,
+                         "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[%s],\"syscalls\":"
+                         "[{\"names\":[\"getpgid\"],\"action\":\"SCMP_ACT_ERRNO\"}]}",
+                         flags);
+                json_t *j = parse(prof);
+                struct nk_seccomp *sc = NULL;
+                nk_error *e = NULL;
+                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if (nk_seccomp_prepare(j, &sc, &e) < 0 || nk_seccomp_load(sc, NULL, &e) < 0) {
+                        fprintf(stderr, "load: %s\n", e->msg);
+                        _exit(1);
+                }
+                char path[64];
+                snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                char line[256];
+                long mode = -1;
+                while (f && fgets(line, sizeof line, f))
+                        if (strncmp(line, "Seccomp:", 8) == 0)
+                                mode = strtol(line + 8, NULL, 10);
+                (void)!write(p[1], &mode, sizeof mode);
+                _exit(0);
+        }
+        close(p[1]);
+        long mode = -100;
+        if (read(p[0], &mode, sizeof mode) != sizeof mode)
+                mode = -100;
+        close(p[0]);
+        waitpid(pid, NULL, 0);
+        return mode;
+}
+
+static void test_tsync(void)
+{
+        CHECK(other_thread_seccomp("\"SECCOMP_FILTER_FLAG_TSYNC\"") == 2);
+        CHECK(other_thread_seccomp("") == 0);
+}
+
 static void probe_default(long *out, int *n)
 {
         out[(*n)++] = sys(SYS_unshare, CLONE_NEWUSER, 0, 0);
@@ -372,13 +442,92 @@ static void test_notify(void)
         rmdir(dir);
 }
 
+/* WAIT_KILLABLE_RECV reaches the kernel: once the agent has received the
+ * notification, the waiting task sleeps killable only (state D), so a
+ * SIGUSR1 does not interrupt it and the agent's answer still lands. */
+static void on_usr1(int sig)
+{
+        (void)sig;
+}
+
+static char task_state(pid_t pid)
+{
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f || !fgets(buf, sizeof buf, f))
+                return '?';
+        char *p = strrchr(buf, ')');
+        return p && p[1] && p[2] ? p[2] : '?';
+}
+
+static void test_wait_killable_recv(void)
+{
+        char dir[] = "/tmp/nook-unit-XXXXXX", path[64], prof[512], buf[4096];
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/agent.sock", dir);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+        int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(bind(ls, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(ls, 1) == 0);
+        snprintf(prof, sizeof prof,
+                 "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"%s\","
+                 "\"flags\":[\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"],"
+                 "\"syscalls\":[{\"names\":[\"getpgid\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+                 path);
+        int p[2];
+        CHECK(pipe2(p, O_CLOEXEC) == 0);
+        pid_t child = fork();
+        if (child == 0) {
+                struct sigaction sa_usr1 = {.sa_handler = on_usr1}; /* no SA_RESTART */
+                sigaction(SIGUSR1, &sa_usr1, NULL);
+                json_t *j = parse(prof);
+                struct nk_seccomp *s = NULL;
+                nk_error *e = NULL;
+                prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                if (nk_seccomp_prepare(j, &s, &e) < 0 ||
+                    nk_seccomp_load(s, "{\"ociVersion\":\"1.2.0\",\"id\":\"unit\",\"pid\":1}", &e) < 0) {
+                        fprintf(stderr, "killable: %s\n", e->msg);
+                        _exit(1);
+                }
+                long r = sys(SYS_getpgid, 7, 0, 0);
+                (void)!write(p[1], &r, sizeof r);
+                _exit(0);
+        }
+        close(p[1]);
+        int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+        ssize_t got;
+        int nfd = recv_fd(c, buf, sizeof buf, &got);
+        struct seccomp_notif req = {0};
+        CHECK(nfd >= 0 && ioctl(nfd, SECCOMP_IOCTL_NOTIF_RECV, &req) == 0);
+        kill(child, SIGUSR1);
+        char st = '?';
+        for (int i = 0; i < 1000 && (st = task_state(child)) != 'D'; i++)
+                usleep(10000);
+        CHECK(st == 'D');
+        struct seccomp_notif_resp resp = {.id = req.id, .val = 77};
+        CHECK(ioctl(nfd, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0);
+        long r = 0;
+        CHECK(read(p[0], &r, sizeof r) == sizeof r && r == 77);
+        close(p[0]);
+        waitpid(child, NULL, 0);
+        if (nfd >= 0)
+                close(nfd);
+        close(c);
+        close(ls);
+        unlink(path);
+        rmdir(dir);
+}
+
 int main(void)
 {
         test_operators();
         test_errno_and_default();
         test_execve_rule();
         test_flags();
+        test_tsync();
         test_default_profile();
         test_notify();
+        test_wait_killable_recv();
         return UNIT_END();
 }
