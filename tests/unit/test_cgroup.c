@@ -490,8 +490,23 @@ static void test_devices_v1(void)
                   "allow a *:* rwm\ndeny b 8:0 w\n");
 }
 
+/* nk_cgroup_open refuses a path that could leave its root, before it
+ * touches the host. */
+static void test_open_refuses_dot_components(void)
+{
+        static const char *const bad[] = {"/nook/..", "/nook/../x", "/..", "/a/.", "/./a", "nook"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                struct nk_cgroup *cg = NULL;
+                nk_error *e = NULL;
+                CHECK(nk_cgroup_open(bad[i], &cg, &e) < 0 && cg == NULL);
+                CHECK(e && e->errno_ == EINVAL);
+                nk_error_free(e);
+        }
+}
+
 int main(void)
 {
+        test_open_refuses_dot_components();
         test_paths();
         test_mountinfo();
         test_conversions();

@@ -53,9 +53,22 @@ void nk_cgroup_free(struct nk_cgroup *cg)
 }
 DEFINE_CLEANUP(nk_cgroup, nk_cgroup_free)
 
+/* No "." or ".." component anywhere (also not a trailing one). */
+static bool nk_cg_path_is_clean(const char *path)
+{
+        for (const char *c = path; c && *c; c = strchr(c, '/')) {
+                c += *c == '/';
+                size_t len = strcspn(c, "/");
+                if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+                c += len;
+        }
+        return true;
+}
+
 int nk_cgroup_open(const char *path, struct nk_cgroup **out, nk_error **err)
 {
-        if (!path || path[0] != '/' || strstr(path, "/../") || strstr(path, "/./"))
+        if (!path || path[0] != '/' || !nk_cg_path_is_clean(path))
                 return nk_error_set(err, EINVAL, "cgroup path `%s`: must be absolute and clean",
                                     path ? path : "(null)");
         _cleanup_(nk_cgroup_freep) struct nk_cgroup *cg = calloc(1, sizeof(*cg));
