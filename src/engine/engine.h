@@ -18,6 +18,8 @@ struct nk_store;
  * busybox image). */
 int nk_engine_open(const char *root, struct nk_store **out, nk_error **err);
 void nk_engine_close(struct nk_store *s);
+/* The store's directory. */
+const char *nk_engine_root(const struct nk_store *s);
 static inline void nk_engine_closep(struct nk_store **s)
 {
         if (*s)

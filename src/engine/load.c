@@ -66,17 +66,29 @@ static int copy_entry(struct load_src *ls, struct archive *a, const char *path, 
         _cleanup_close_ int fd = openat(ls->root, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                                         0600);
         struct nk_sha256 h;
-        if (fd < 0 || nk_sha256_init(&h, err) < 0)
+        if (fd < 0)
                 return nk_error_set(err, errno, "stage `%s`", path);
+        if (nk_sha256_init(&h, err) < 0)
+                return -1;
         const void *buf;
         size_t size;
         la_int64_t off;
         int r;
         while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
                 nk_sha256_update(&h, buf, size);
-                if (pwrite(fd, buf, size, off) != (ssize_t)size) {
-                        nk_sha256_free(&h);
-                        return nk_error_set(err, errno, "stage `%s`", path);
+                /* A short write (the disk filling up) is retried so the
+                 * next call reports why. */
+                for (size_t done = 0; done < size;) {
+                        ssize_t w = pwrite(fd, (const char *)buf + done, size - done,
+                                           off + (off_t)done);
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w <= 0) {
+                                int e = w < 0 ? errno : EIO;
+                                nk_sha256_free(&h);
+                                return nk_error_set(err, e, "stage `%s`", path);
+                        }
+                        done += (size_t)w;
                 }
         }
         nk_sha256_final(&h, digest);

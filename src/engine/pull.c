@@ -43,6 +43,7 @@ static void *worker(void *data)
                 pthread_mutex_unlock(&q->mu);
                 nk_error *e = NULL;
                 if (!skip && nk_txn_layer(q->t, j.digest, j.diff_id, &e) < 0) {
+                        nk_txn_note_error(q->t, e);
                         pthread_mutex_lock(&q->mu);
                         if (!q->err)
                                 q->err = TAKE_PTR(e);
@@ -275,6 +276,8 @@ int nk_image_pull(struct nk_store *s, const char *refstr, const struct nk_pull_o
                 if (nk_txn_begin(s, &p.t, err) == 0)
                         r = pull_run(&p, &ref, key, err);
                 workq_finish(&p.q, NULL);
+                if (r < 0 && p.t)
+                        nk_txn_note_error(p.t, err ? *err : NULL);
                 nk_txn_free(p.t);
                 nk_registry_close(&p.reg);
         }

@@ -60,6 +60,20 @@ typedef int (*nk_names_edit_fn)(json_t *names, void *data, nk_error **err);
 /* Read, edit and atomically rewrite the names file under names.lock. */
 int nk_store_names_edit(struct nk_store *s, nk_names_edit_fn fn, void *data, nk_error **err);
 
+/* The same in two steps, for a commit that must not change anything when
+ * the disk is full: prepare takes names.lock and writes (and fsyncs) the
+ * edited file under a temp name, so running out of space happens there;
+ * finish renames it into place, cancel drops it. Both release the lock. */
+#define NK_TEMP_NAME_MAX 512
+struct nk_names_update {
+        int lock_fd;
+        char tmp[NK_TEMP_NAME_MAX];
+};
+int nk_store_names_prepare(struct nk_store *s, nk_names_edit_fn fn, void *data,
+                           struct nk_names_update *u, nk_error **err);
+int nk_store_names_finish(struct nk_store *s, struct nk_names_update *u, nk_error **err);
+void nk_store_names_cancel(struct nk_store *s, struct nk_names_update *u);
+
 /* Atomically write a file below a directory fd (temp + fsync + rename). */
 int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len,
                           nk_error **err);

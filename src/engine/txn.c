@@ -38,7 +38,7 @@ static void staged_clear(struct nk_txn *t, bool abort)
 {
         for (size_t i = 0; i < t->n_blobs; i++) {
                 struct nk_staged_blob *b = &t->blobs[i];
-                if (abort && b->tmp_name && !b->keep_on_abort)
+                if (abort && b->tmp_name && (!b->keep_on_abort || nk_txn_out_of_space(t)))
                         unlinkat(t->s->tmp, b->tmp_name, 0);
                 if (b->fd >= 0)
                         close(b->fd);
@@ -64,6 +64,23 @@ void nk_txn_free(struct nk_txn *t)
         json_decref(t->names);
         pthread_mutex_destroy(&t->mu);
         free(t);
+}
+
+void nk_txn_note_error(struct nk_txn *t, const nk_error *e)
+{
+        if (!t || !e || (e->errno_ != ENOSPC && e->errno_ != EDQUOT))
+                return;
+        pthread_mutex_lock(&t->mu);
+        t->out_of_space = true;
+        pthread_mutex_unlock(&t->mu);
+}
+
+bool nk_txn_out_of_space(struct nk_txn *t)
+{
+        pthread_mutex_lock(&t->mu);
+        bool r = t->out_of_space;
+        pthread_mutex_unlock(&t->mu);
+        return r;
 }
 
 static struct nk_staged_blob *staged_blob(struct nk_txn *t, const char *digest)
@@ -381,27 +398,39 @@ static int merge_names(json_t *names, void *data, nk_error **err)
         return 0;
 }
 
-/* One syncfs makes every staged blob and extracted file durable before
- * anything is moved into place (cheaper than an fsync per file: on ext4
- * each fsync commits the journal anyway). Then blobs, layers, names: a
- * crash in between leaves only unreferenced content, which garbage
- * collection removes. */
+/* The names file is written first, under a temp name: when the disk is
+ * full that is where it fails, before anything has moved. Then one syncfs
+ * makes every staged blob and extracted file durable (cheaper than an fsync
+ * per file: on ext4 each fsync commits the journal anyway), blobs and
+ * layers are moved into place, and the names file renamed last. A crash in
+ * between leaves only unreferenced content, which garbage collection
+ * removes. */
 int nk_txn_commit(struct nk_txn *t, nk_error **err)
 {
-        if (t->n_layers + t->n_blobs > 0 && syncfs(t->s->tmp) < 0)
-                return nk_error_set(err, errno, "sync `%s`", t->s->root);
+        struct nk_names_update u = {.lock_fd = -1};
+        bool names = json_object_size(t->names) > 0;
+        if (names && nk_store_names_prepare(t->s, merge_names, t->names, &u, err) < 0)
+                goto fail;
+        if (t->n_layers + t->n_blobs > 0 && syncfs(t->s->tmp) < 0) {
+                nk_error_set(err, errno, "sync `%s`", t->s->root);
+                goto fail;
+        }
         for (size_t i = 0; i < t->n_blobs; i++)
                 if (commit_blob(t, &t->blobs[i], err) < 0)
-                        return -1;
+                        goto fail;
         (void)fsync(t->s->blobs);
         for (size_t i = 0; i < t->n_layers; i++)
                 if (commit_layer(t, &t->layers[i], err) < 0)
-                        return -1;
+                        goto fail;
         (void)fsync(t->s->layers);
-        if (json_object_size(t->names) > 0 &&
-            nk_store_names_edit(t->s, merge_names, t->names, err) < 0)
-                return -1;
+        if (names && nk_store_names_finish(t->s, &u, err) < 0)
+                goto fail;
         json_object_clear(t->names);
         staged_clear(t, false);
         return 0;
+fail:
+        nk_store_names_cancel(t->s, &u);
+        if (err)
+                nk_txn_note_error(t, *err);
+        return -1;
 }

@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from images_util import (Layer, Store, cleanup_store, docker_archive, make_tar,
+from images_util import (Layer, OCILayout, Store, cleanup_store, docker_archive, make_tar,
                          mounts_under, store_snapshot)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -429,3 +429,66 @@ def test_runtime_runs_from_image_rootfs(store, nook, runtime, tmp_path):
             assert f.read() == "hi\n"
     finally:
         umount(store, root)
+
+
+# ---- a full disk -------------------------------------------------------------
+
+def du(path):
+    total = 0
+    for d, dirs, files in os.walk(path):
+        for n in files:
+            total += os.lstat(os.path.join(d, n)).st_size
+    return total
+
+
+def test_full_disk_clear_error_store_unchanged(nook, tmp_path):
+    """--store on a 6 MiB tmpfs: an import, a load whose layer expands past
+    the space left, and one whose blob does not fit all fail with ENOSPC
+    named, and leave names, blobs, layers and tmp/ as they were."""
+    path = str(tmp_path / "small")
+    os.makedirs(path)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "nook-test-full", path],
+                   check=True)
+    try:
+        s = Store(nook, path)
+        s.images()
+        before = store_snapshot(path)
+        used = os.statvfs(path)
+        cases = []
+        # 1. an import whose tar is larger than the space left
+        big = str(tmp_path / "big.tar")
+        with open(big, "wb") as f:
+            f.write(make_tar([("file", "big", os.urandom(8 << 20))]))
+        cases.append(("import", big, "full:1"))
+        # 2. a small gzip blob that extracts to more than the space left
+        zero = Layer([("file", "zeros", b"\0" * (8 << 20))], "gzip")
+        lay = OCILayout(str(tmp_path / "layout"))
+        lay.tag(lay.image([zero]), "z")
+        cases.append(("load", "-i", lay.path, "full:2"))
+        # 3. a docker archive: the layer blob itself does not fit
+        arch = docker_archive(str(tmp_path / "arch.tar"),
+                              [(["full:3"], [Layer([("file", "r", os.urandom(4 << 20))], None)])])
+        cases.append(("load", "-i", arch))
+        for args in cases:
+            p = s.run(*args, check=False)
+            assert p.returncode != 0, args
+            assert "No space left on device" in p.err, p.err
+            assert f"the store `{path}` ran out of space and was left as it was" in p.err, p.err
+            assert store_snapshot(path) == before, args
+            assert os.listdir(os.path.join(path, "tmp")) == [], args
+            assert sorted(os.listdir(path)) == ["blobs", "containers", "layers", "lock",
+                                                "names.lock", "repositories.json", "tmp"], args
+            assert os.statvfs(path).f_bfree == used.f_bfree, f"{args}: space not given back"
+        # The store still works: a small import fits, and is complete.
+        small = str(tmp_path / "small.tar")
+        with open(small, "wb") as f:
+            f.write(make_tar([("file", "ok", "fits")]))
+        s.run("import", small, "fits:1")
+        root = mount(s, "fits:1", str(tmp_path / "root"))
+        with open(os.path.join(root, "ok")) as f:
+            assert f.read() == "fits"
+        umount(s, root)
+    finally:
+        for mp in reversed(mounts_under(path)):
+            subprocess.run(["umount", "-l", mp], check=False)
+    assert not mounts_under(path)

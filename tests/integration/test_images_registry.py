@@ -321,3 +321,43 @@ def test_token_auth_login_logout(store, auth_reg, tmp_path):
     assert json.loads((tmp_path / "auth.json").read_text())["auths"] == {}
     p = store.run("pull", ref, check=False, env=env)
     assert p.returncode != 0
+
+
+def test_full_disk_pull_clear_error_store_unchanged(nook, fake, tmp_path):
+    """--store on a small tmpfs: a layer whose download does not fit, and one
+    whose blob fits but whose extraction does not, fail naming ENOSPC; the
+    store is as before, its space given back (no partial download kept);
+    with more room the same pulls succeed."""
+    path = str(tmp_path / "small")
+    os.makedirs(path)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "nook-test-full", path],
+                   check=True)
+    try:
+        s = Store(nook, path)
+        s.run("images")
+        before = store_snapshot(path)
+        free = os.statvfs(path).f_bfree
+        noise = Layer([("file", "noise", os.urandom(3 << 20))])
+        zeros = Layer([("file", "zeros", b"\0" * (8 << 20))])
+        small = Layer([("file", "small", "s")])
+        fake.add_image("download", [small, noise])
+        fake.add_image("extract", [small, zeros])
+        for tag in ("download", "extract"):
+            p = pull(s, f"{fake.host}/full/img:{tag}", check=False)
+            assert p.returncode != 0
+            assert "No space left on device" in p.err, p.err
+            assert f"the store `{path}` ran out of space and was left as it was" in p.err, p.err
+            assert store_snapshot(path) == before, tag
+            assert os.listdir(os.path.join(path, "tmp")) == [], tag
+            assert os.statvfs(path).f_bfree == free, f"{tag}: space not given back"
+        subprocess.run(["mount", "-o", "remount,size=64m", path], check=True)
+        for tag, layer in (("download", noise), ("extract", zeros)):
+            pull(s, f"{fake.host}/full/img:{tag}")
+            info = s.inspect(f"{fake.host}/full/img:{tag}")
+            assert info["RootFS"]["Layers"] == [small.diff_id, layer.diff_id]
+            assert os.path.isdir(s.layer_dir(layer.diff_id))
+        assert os.listdir(os.path.join(path, "tmp")) == []
+    finally:
+        for mp in reversed(mounts_under(path)):
+            subprocess.run(["umount", "-l", mp], check=False)
+    assert not mounts_under(path)

@@ -134,7 +134,7 @@ int nk_cmd_pull(const struct nk_global *g, int argc, char **argv)
         if (!s)
                 return 1;
         if (nk_image_pull(s, argv[optind], &o, &key, &err) < 0)
-                return nk_cmd_fail(err);
+                return nk_cmd_store_fail(s, err);
         printf("%s\n", key);
         return 0;
 }
