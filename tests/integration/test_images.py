@@ -492,3 +492,86 @@ def test_full_disk_clear_error_store_unchanged(nook, tmp_path):
         for mp in reversed(mounts_under(path)):
             subprocess.run(["umount", "-l", mp], check=False)
     assert not mounts_under(path)
+
+
+def df_rows(store):
+    return {r["Type"]: r for r in json.loads(store.run("system", "df", "--format", "json").out)}
+
+
+def disk_usage(store_path):
+    """{digest: bytes} of blobs/ (file sizes) and layers/ (info.json sizes)."""
+    blobs, layers = {}, {}
+    bdir = os.path.join(store_path, "blobs", "sha256")
+    for n in os.listdir(bdir):
+        blobs["sha256:" + n] = os.lstat(os.path.join(bdir, n)).st_size
+    ldir = os.path.join(store_path, "layers")
+    for n in os.listdir(ldir):
+        with open(os.path.join(ldir, n, "info.json")) as f:
+            layers["sha256:" + n] = json.load(f)["size"]
+    return blobs, layers
+
+
+def image_content(store, ref):
+    info = store.inspect(ref)
+    with open(os.path.join(store.path, "blobs", "sha256", info["Digest"][7:])) as f:
+        manifest = json.load(f)
+    blobs = {info["Digest"], info["Id"]} | {l["digest"] for l in manifest["layers"]}
+    return blobs, set(info["RootFS"]["Layers"])
+
+
+def test_system_df_matches_disk_and_prune(store, tmp_path):
+    base = Layer([("file", "base", os.urandom(30000))], None)
+    mid = Layer([("file", "mid", os.urandom(20000))], None)
+    other = Layer([("file", "other", os.urandom(10000))], None)
+    store.run("load", "-i", docker_archive(str(tmp_path / "a.tar"),
+                                           [(["a:1"], [base, mid]), (["c:1"], [base, other])]))
+    # Leftovers of a crash between moving content in and naming it.
+    stray = Layer([("file", "stray", os.urandom(5000))], None)
+    sdir = os.path.join(store.path, "layers", stray.diff_id[7:])
+    os.makedirs(os.path.join(sdir, "diff"))
+    with open(os.path.join(sdir, "diff", "stray"), "wb") as f:
+        f.write(b"x" * 5000)
+    with open(os.path.join(sdir, "info.json"), "w") as f:
+        json.dump({"diff_id": stray.diff_id, "blob": stray.digest, "size": 5000}, f)
+    with open(os.path.join(store.path, "blobs", "sha256", stray.digest[7:]), "wb") as f:
+        f.write(stray.blob)
+
+    root = mount(store, "a:1", str(tmp_path / "root"))
+    with open(os.path.join(root, "written"), "wb") as f:
+        f.write(b"w" * 7000)
+    used_blobs, used_layers = image_content(store, "a:1")
+    blobs, layers = disk_usage(store.path)
+    df = df_rows(store)
+    assert df["Images"]["Total"] == 3 and df["Images"]["Active"] == 1  # a, c, busybox
+    assert df["Containers"]["Total"] == 1 and df["Containers"]["Size"] >= 7000
+    assert df["Layers"]["Total"] == len(layers) == 5  # busybox, base, mid, other, stray
+    assert df["Layers"]["Active"] == len(used_layers) == 2
+    assert df["Layers"]["Size"] == sum(layers.values())
+    assert df["Layers"]["Reclaimable"] == sum(v for k, v in layers.items() if k not in used_layers)
+    assert df["Blobs"]["Total"] == len(blobs)
+    assert df["Blobs"]["Active"] == len(used_blobs)
+    assert df["Blobs"]["Size"] == sum(blobs.values())
+    reclaim_blobs = sum(v for k, v in blobs.items() if k not in used_blobs)
+    assert df["Blobs"]["Reclaimable"] == reclaim_blobs
+    named_layers = sum(v for k, v in layers.items() if k != stray.diff_id)
+    assert df["Images"]["Size"] == named_layers
+    assert df["Images"]["Reclaimable"] == named_layers - sum(layers[d] for d in used_layers)
+
+    # `prune -a` frees exactly what df called reclaimable.
+    store.run("image", "prune", "-a")
+    blobs2, layers2 = disk_usage(store.path)
+    assert set(blobs2) == used_blobs and set(layers2) == used_layers
+    freed = (sum(blobs.values()) - sum(blobs2.values())) + (sum(layers.values()) -
+                                                            sum(layers2.values()))
+    assert freed == df["Layers"]["Reclaimable"] + df["Blobs"]["Reclaimable"]
+    df = df_rows(store)
+    assert (df["Images"]["Total"], df["Images"]["Active"]) == (1, 1)
+    for t in ("Images", "Layers", "Blobs"):
+        assert df[t]["Reclaimable"] == 0, df
+    umount(store, root)
+    df = df_rows(store)
+    assert df["Containers"]["Total"] == 0 and df["Containers"]["Size"] == 0
+    assert df["Layers"]["Reclaimable"] == df["Layers"]["Size"] > 0
+    store.run("image", "prune", "-a")
+    df = df_rows(store)
+    assert all(df[t]["Total"] == 0 and df[t]["Size"] == 0 for t in df), df
