@@ -504,21 +504,16 @@ static int load_src_open(struct load_src *ls, const char *path, nk_error **err)
                 ls->root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 return ls->root < 0 ? nk_error_set(err, errno, "open `%s`", path) : 0;
         }
-        _cleanup_free_ char *dir = NULL;
-        if (asprintf(&dir, "%s/tmp/load-XXXXXX", ls->s->root) < 0 || !mkdtemp(dir))
-                return nk_error_set(err, errno, "create staging directory in `%s/tmp`",
-                                    ls->s->root);
-        snprintf(ls->tmp_rel, sizeof(ls->tmp_rel), "%s", strrchr(dir, '/') + 1);
-        ls->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *name = NULL;
+        ls->root = nk_store_mkstaging(ls->s, "load-", &name, err);
         if (ls->root < 0)
-                return nk_error_set(err, errno, "open `%s`", dir);
+                return -1;
+        snprintf(ls->tmp_rel, sizeof(ls->tmp_rel), "%s", name);
         return materialise(ls, path, err);
 }
 
 static void load_src_close(struct load_src *ls)
 {
-        if (ls->root >= 0)
-                close(ls->root);
         if (ls->tmp_rel[0]) {
                 _cleanup_free_ char *dir = NULL;
                 nk_error *e = NULL;
@@ -526,6 +521,8 @@ static void load_src_close(struct load_src *ls)
                     nk_rm_rf(dir, &e) < 0)
                         nk_error_free(e);
         }
+        if (ls->root >= 0)
+                close(ls->root); /* after the removal: it holds the staging lock */
         json_decref(ls->files);
 }
 

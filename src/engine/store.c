@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -318,3 +319,79 @@ bool nk_store_name_digest(const char *name, char out[80])
         memcpy(out + 7, name, 65);
         return nk_digest_valid(out);
 }
+
+/* ---- staging directories ---------------------------------------------- */
+
+static const char *const staging_prefixes[] = {"layer-", "load-", "export-"};
+
+int nk_store_mkstaging(struct nk_store *s, const char *prefix, char **name_out, nk_error **err)
+{
+        for (int attempt = 0; attempt < 10; attempt++) {
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/tmp/%sXXXXXX", s->root, prefix) < 0)
+                        return nk_error_set(err, ENOMEM, "staging directory");
+                if (!mkdtemp(path))
+                        return nk_error_set(err, errno, "create staging directory in `%s/tmp`",
+                                            s->root);
+                const char *name = strrchr(path, '/') + 1;
+                int fd = openat(s->tmp, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == ENOENT)
+                                continue; /* swept before we locked it */
+                        return nk_error_set(err, errno, "open `%s`", path);
+                }
+                while (flock(fd, LOCK_EX) < 0) {
+                        if (errno != EINTR) {
+                                int e = errno;
+                                close(fd);
+                                return nk_error_set(err, e, "lock `%s`", path);
+                        }
+                }
+                /* A sweeper may have taken it between mkdtemp and flock. */
+                struct stat a, b;
+                if (fstat(fd, &a) == 0 && a.st_nlink > 0 &&
+                    fstatat(s->tmp, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+                    a.st_dev == b.st_dev) {
+                        char *n = strdup(name);
+                        if (!n) {
+                                close(fd);
+                                return nk_error_set(err, ENOMEM, "staging directory");
+                        }
+                        *name_out = n;
+                        return fd;
+                }
+                close(fd);
+        }
+        return nk_error_set(err, 0, "create staging directory in `%s/tmp`: keeps vanishing",
+                            s->root);
+}
+
+void nk_store_sweep_staging(struct nk_store *s)
+{
+        int fd = openat(s->tmp, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                bool staging = false;
+                for (size_t i = 0; i < ARRAY_SIZE(staging_prefixes); i++)
+                        staging = staging || strncmp(de->d_name, staging_prefixes[i],
+                                                     strlen(staging_prefixes[i])) == 0;
+                if (!staging)
+                        continue;
+                _cleanup_close_ int dfd = openat(s->tmp, de->d_name,
+                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (dfd < 0 || flock(dfd, LOCK_EX | LOCK_NB) < 0)
+                        continue; /* gone, or its owner is alive */
+                _cleanup_free_ char *path = NULL;
+                nk_error *e = NULL;
+                if (asprintf(&path, "%s/tmp/%s", s->root, de->d_name) >= 0 &&
+                    nk_rm_rf(path, &e) < 0)
+                        nk_error_free(e);
+        }
+}
+

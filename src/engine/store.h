@@ -81,3 +81,12 @@ int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t 
 int nk_store_write_json(int dirfd, const char *name, json_t *v, nk_error **err);
 /* Load a JSON file below dirfd. */
 int nk_store_read_json(int dirfd, const char *name, json_t **out, nk_error **err);
+
+/* A staging directory tmp/<prefix>XXXXXX ("layer-", "load-" or "export-"),
+ * created and flocked; returns the fd holding the lock (close it after the
+ * directory is gone or moved) and its name in tmp/. */
+int nk_store_mkstaging(struct nk_store *s, const char *prefix, char **name_out, nk_error **err);
+/* Remove staging directories no live process holds (left by a killed
+ * pull, load or export). Needs the store lock, shared is enough. */
+void nk_store_sweep_staging(struct nk_store *s);
+

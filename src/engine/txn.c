@@ -15,6 +15,7 @@ int nk_txn_begin(struct nk_store *s, struct nk_txn **out, nk_error **err)
 {
         if (s->lock_mode == 0 && nk_store_lock(s, LOCK_SH, err) < 0)
                 return -1;
+        nk_store_sweep_staging(s); /* what killed transactions left */
         struct nk_txn *t = calloc(1, sizeof(*t));
         if (!t || !(t->names = json_object())) {
                 free(t);
@@ -45,9 +46,11 @@ static void staged_clear(struct nk_txn *t, bool abort)
                 free(b->tmp_name);
         }
         for (size_t i = 0; i < t->n_layers; i++) {
-                if (abort)
+                if (abort && t->layers[i].tmp_name)
                         tmp_remove(t->s, t->layers[i].tmp_name);
                 free(t->layers[i].tmp_name);
+                if (t->layers[i].lock_fd >= 0)
+                        close(t->layers[i].lock_fd);
         }
         free(t->blobs);
         free(t->layers);
@@ -283,36 +286,38 @@ static bool layer_present(struct nk_txn *t, const char *diff_id)
         return r || nk_store_layer_exists(t->s, diff_id);
 }
 
-/* Extract into tmp/<name>/diff; the directory is removed on failure. */
+/* Extract into tmp/<name>/diff; the directory is removed on failure. On
+ * success *lock_out holds the directory's flock (see nk_store_mkstaging). */
 static int extract_to_tmp(struct nk_txn *t, const char *digest, const char *diff_id,
-                          char **name_out, nk_error **err)
+                          char **name_out, int *lock_out, nk_error **err)
 {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/tmp/layer-%.12s-XXXXXX", t->s->root, nk_digest_hex(diff_id)) < 0 ||
-            !mkdtemp(path))
-                return nk_error_set(err, errno, "create layer directory in `%s/tmp`", t->s->root);
-        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char prefix[32];
+        _cleanup_free_ char *name = NULL;
+        snprintf(prefix, sizeof(prefix), "layer-%.12s-", nk_digest_hex(diff_id));
+        _cleanup_close_ int dfd = nk_store_mkstaging(t->s, prefix, &name, err);
+        if (dfd < 0)
+                return -1;
         _cleanup_close_ int blob = -1, diff = -1;
         struct nk_layer_stats st;
         int r = -1;
-        if (dfd < 0 || mkdirat(dfd, "diff", 0755) < 0 ||
+        if (mkdirat(dfd, "diff", 0755) < 0 ||
             (diff = openat(dfd, "diff", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-                nk_error_set(err, errno, "create `%s/diff`", path);
+                nk_error_set(err, errno, "create `%s/tmp/%s/diff`", t->s->root, name);
                 goto out;
         }
         if ((blob = nk_txn_blob_open(t, digest, err)) < 0 ||
             nk_layer_extract(blob, diff, diff_id, NULL, &st, err) < 0 ||
             write_layer_info(dfd, digest, &st, err) < 0)
                 goto out;
-        *name_out = strdup(strrchr(path, '/') + 1);
-        r = *name_out ? 0 : nk_error_set(err, ENOMEM, "stage layer");
+        r = 0;
 out:
         if (r < 0) {
-                nk_error *e = NULL;
-                if (nk_rm_rf(path, &e) < 0)
-                        nk_error_free(e);
+                tmp_remove(t->s, name);
+                return -1;
         }
-        return r;
+        *name_out = TAKE_PTR(name);
+        *lock_out = TAKE_FD(dfd);
+        return 0;
 }
 
 int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_error **err)
@@ -322,7 +327,8 @@ int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_e
         if (layer_present(t, diff_id))
                 return 0;
         char *name = NULL;
-        if (extract_to_tmp(t, digest, diff_id, &name, err) < 0)
+        int lock = -1;
+        if (extract_to_tmp(t, digest, diff_id, &name, &lock, err) < 0)
                 return nk_error_wrap(err, "layer %s", digest);
         pthread_mutex_lock(&t->mu);
         struct nk_staged_layer *nl = realloc(t->layers, (t->n_layers + 1) * sizeof(*nl));
@@ -331,11 +337,13 @@ int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_e
                 nl = &t->layers[t->n_layers++];
                 memcpy(nl->diff_id, diff_id, sizeof(nl->diff_id));
                 nl->tmp_name = name;
+                nl->lock_fd = lock;
         }
         pthread_mutex_unlock(&t->mu);
         if (!nl) {
                 tmp_remove(t->s, name);
                 free(name);
+                close(lock);
                 return nk_error_set(err, ENOMEM, "stage layer %s", diff_id);
         }
         return 0;

@@ -20,6 +20,7 @@ struct nk_staged_blob {
 struct nk_staged_layer {
         char diff_id[NK_DIGEST_LEN + 1];
         char *tmp_name;         /* directory in tmp/, holds diff/ and info.json */
+        int lock_fd;            /* flock on it: a live transaction owns it */
 };
 
 struct nk_txn {

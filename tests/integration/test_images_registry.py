@@ -12,7 +12,8 @@ import time
 import pytest
 
 from images_util import (FakeRegistry, Layer, OCILayout, Registry, Store, TokenServer,
-                         cleanup_store, image_config, mounts_under, sha256, store_snapshot)
+                         assert_store_consistent, cleanup_store, image_config, mounts_under,
+                         sha256, store_snapshot)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -249,27 +250,83 @@ def test_dropped_connection_then_resume(store, fake):
     assert store.inspect(f"{fake.host}/a/b:v1")["RootFS"]["Layers"][1] == big.diff_id
 
 
+def wait_for(cond, what, limit=30):
+    """Poll until cond() holds (a state to reach, not a time to measure)."""
+    deadline = time.time() + limit
+    while not cond():
+        assert time.time() < deadline, f"never reached: {what}"
+        time.sleep(0.02)
+
+
+def staging_dirs(store):
+    return sorted(n for n in os.listdir(os.path.join(store.path, "tmp"))
+                  if n.startswith("layer-"))
+
+
 def test_kill9_mid_pull_then_pull_again(store, fake):
+    """kill -9 while two layers are extracted into staging and the third is
+    half downloaded: the store is as before; the next pull resumes the
+    download, removes the dead pull's staging, and leaves a complete store."""
+    a, b = Layer([("file", "a", os.urandom(50000))]), Layer([("file", "b", os.urandom(50000))])
     big = Layer([("file", "big", os.urandom(300000))])
-    fake.add_image("v1", [big])
+    fake.add_image("v1", [a, b, big])
     fake.blob_mode[big.digest] = ("stall", 100000)
     before = store_snapshot(store.path)
     proc = subprocess.Popen([store.nook, "--store", store.path, "pull", f"{fake.host}/k/s:v1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = os.path.join(store.path, "tmp", big.digest[7:] + ".partial")
-    deadline = time.time() + 20
-    while time.time() < deadline and not (os.path.exists(partial) and
-                                          os.path.getsize(partial) == 100000):
-        time.sleep(0.02)
+    wait_for(lambda: os.path.exists(partial) and os.path.getsize(partial) == 100000 and
+             len(staging_dirs(store)) == 2 and all(
+                 os.path.exists(os.path.join(store.path, "tmp", d, "info.json"))
+                 for d in staging_dirs(store)), "two layers staged, third half fetched")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert os.path.getsize(partial) == 100000
+    assert len(staging_dirs(store)) == 2
     assert store_snapshot(store.path) == before
+    assert_store_consistent(store.path)
     fake.release.set()
     del fake.blob_mode[big.digest]
-    pull(store, f"{fake.host}/k/s:v1")
+    p = pull(store, f"{fake.host}/k/s:v1")
+    assert p.out.count("already exists") == 2, p.out  # the verified downloads are reused
     assert (big.digest, "bytes=100000-") in fake.ranges
     assert os.listdir(os.path.join(store.path, "tmp")) == []
+    assert store.inspect(f"{fake.host}/k/s:v1")["RootFS"]["Layers"] == [
+        a.diff_id, b.diff_id, big.diff_id]
+    assert_store_consistent(store.path)
+
+
+def test_live_pull_staging_survives_other_pulls(store, fake):
+    """A second pull sweeps only the staging of dead pulls: one that is
+    still running (stalled on a layer) keeps its extracted layers and
+    completes."""
+    a = Layer([("file", "a", os.urandom(50000))])
+    big = Layer([("file", "big", os.urandom(300000))])
+    other = Layer([("file", "other", "o")])
+    fake.add_image("slow", [a, big])
+    fake.add_image("quick", [other])
+    fake.blob_mode[big.digest] = ("pause", 100000)
+    proc = subprocess.Popen([store.nook, "--store", store.path, "pull", f"{fake.host}/l/s:slow"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        partial = os.path.join(store.path, "tmp", big.digest[7:] + ".partial")
+        wait_for(lambda: os.path.exists(partial) and os.path.getsize(partial) == 100000 and
+                 len(staging_dirs(store)) == 1 and os.path.exists(
+                     os.path.join(store.path, "tmp", staging_dirs(store)[0], "info.json")),
+                 "first layer staged, second half fetched")
+        staged = staging_dirs(store)
+        pull(store, f"{fake.host}/l/s:quick")
+        assert staging_dirs(store) == staged, "a live pull's staging was removed"
+        fake.release.set()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+    assert store.inspect(f"{fake.host}/l/s:slow")["RootFS"]["Layers"] == [a.diff_id, big.diff_id]
+    assert_store_consistent(store.path)
 
 
 def test_concurrent_pulls_of_one_image(store, reg):
@@ -284,6 +341,7 @@ def test_concurrent_pulls_of_one_image(store, reg):
     assert os.listdir(os.path.join(store.path, "tmp")) == []
     blobs = set(os.listdir(os.path.join(store.path, "blobs", "sha256")))
     assert {l.digest[7:] for l in reg.images.multi1} <= blobs
+    assert_store_consistent(store.path)
 
 
 @pytest.fixture(scope="module")
