@@ -274,12 +274,14 @@ class TokenServer:
     """Issues RS256 JWTs (x5c header) the registry verifies against
     rootcertbundle, to clients presenting user:password as Basic auth."""
 
-    def __init__(self, dir_, user, password):
+    def __init__(self, dir_, user, password, public_prefix=None):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.x509.oid import NameOID
         self.user, self.password = user, password
+        # Repositories under this prefix get pull tokens without credentials.
+        self.public_prefix = public_prefix
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nook-test-token")])
         now = datetime.datetime.utcnow()
@@ -327,7 +329,11 @@ class TokenServer:
                 auth = self.headers.get("Authorization", "")
                 want = "Basic " + base64.b64encode(f"{ts.user}:{ts.password}".encode()).decode()
                 ts.requests.append((self.path, auth))
-                if auth != want:
+                scopes = " ".join(q.get("scope", [])).split()
+                anonymous_ok = (not auth and ts.public_prefix and scopes and all(
+                    sc.startswith(f"repository:{ts.public_prefix}") and sc.endswith(":pull")
+                    for sc in scopes))
+                if auth != want and not anonymous_ok:
                     self.send_response(401)
                     self.send_header("Content-Length", "0")
                     self.end_headers()

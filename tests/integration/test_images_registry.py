@@ -347,11 +347,13 @@ def test_concurrent_pulls_of_one_image(store, reg):
 @pytest.fixture(scope="module")
 def auth_reg(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("authreg"))
-    ts = TokenServer(d, "alice", "s3cret")
+    ts = TokenServer(d, "alice", "s3cret", public_prefix="public/")
     r = Registry(os.path.join(d, "reg"), auth=ts)
     lay = OCILayout(os.path.join(d, "layout"))
     lay.tag(lay.image([Layer([("file", "secret", "42")])]), "v1")
     r.push(lay.path, "v1", "private/img:v1", creds="alice:s3cret")
+    lay.tag(lay.image([Layer([("file", "open", "yes")])]), "pub")
+    r.push(lay.path, "pub", "public/img:v1", creds="alice:s3cret")
     r.tokens = ts
     yield r
     r.close()
@@ -419,3 +421,95 @@ def test_full_disk_pull_clear_error_store_unchanged(nook, fake, tmp_path):
         for mp in reversed(mounts_under(path)):
             subprocess.run(["umount", "-l", mp], check=False)
     assert not mounts_under(path)
+
+
+def test_token_auth_anonymous_and_auth_files(store, auth_reg, tmp_path):
+    """Anonymous bearer tokens for a public repository; credentials read
+    from docker's ~/.docker/config.json and from --authfile."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"HOME": str(home), "REGISTRY_AUTH_FILE": "", "XDG_CONFIG_HOME": str(home / ".config"),
+           "XDG_RUNTIME_DIR": str(home / "run")}
+    n = len(auth_reg.tokens.requests)
+    store.run("pull", f"{auth_reg.host}/public/img:v1", env=env)
+    reqs = auth_reg.tokens.requests[n:]
+    assert reqs and all(a == "" for _, a in reqs), reqs  # no credentials were sent
+    assert store.inspect(f"{auth_reg.host}/public/img:v1")["RootFS"]["Layers"]
+    ref = f"{auth_reg.host}/private/img:v1"
+    p = store.run("pull", ref, check=False, env=env)
+    assert p.returncode != 0 and "HTTP 401" in p.err, p.err
+    creds = {"auths": {auth_reg.host: {"auth": "YWxpY2U6czNjcmV0"}}}  # alice:s3cret
+    (home / ".docker").mkdir()
+    (home / ".docker" / "config.json").write_text(json.dumps(creds))
+    store.run("pull", ref, env=env)
+    (home / ".docker" / "config.json").unlink()
+    store.run("rmi", ref)
+    p = store.run("pull", ref, check=False, env=env)
+    assert p.returncode != 0
+    other = tmp_path / "elsewhere.json"
+    other.write_text(json.dumps(creds))
+    store.run("pull", "--authfile", str(other), ref, env=env)
+    info = store.inspect(ref)
+    root = str(tmp_path / "root")
+    os.makedirs(root)
+    store.run("image", "mount", ref, root)
+    try:
+        with open(os.path.join(root, "secret")) as f:
+            assert f.read() == "42"
+    finally:
+        store.run("image", "umount", root)
+    assert info["Digest"].startswith("sha256:")
+
+
+
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+def test_docker_manifest_list_and_schema2(store, fake, nook, tmp_path):
+    """Docker media types: a manifest list, schema 2 manifests, docker
+    configs and gzip layers, with --platform choosing by arch and variant."""
+    entries = []
+    layers = {}
+    for arch, variant in (("amd64", None), ("arm", "v7"), ("arm64", "v8")):
+        layer = Layer([("file", "arch", f"{arch}{variant or ''}")])
+        layers[(arch, variant)] = layer
+        cfg = image_config([layer], arch=arch, variant=variant)
+        fake.blobs[sha256(cfg)] = cfg
+        fake.blobs[layer.digest] = layer.blob
+        body = json.dumps({
+            "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "digest": sha256(cfg), "size": len(cfg)},
+            "layers": [{"mediaType": DOCKER_LAYER, "digest": layer.digest,
+                        "size": len(layer.blob)}]}).encode()
+        fake.add_manifest(sha256(body), body, DOCKER_MANIFEST)
+        plat = {"os": "linux", "architecture": arch}
+        if variant:
+            plat["variant"] = variant
+        entries.append({"mediaType": DOCKER_MANIFEST, "digest": sha256(body), "size": len(body),
+                        "platform": plat})
+    lst = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_LIST,
+                      "manifests": entries}).encode()
+    fake.add_manifest("multi", lst, DOCKER_LIST)
+    ref = f"{fake.host}/d/list:multi"
+    for platform, key in ((None, ("amd64", None)), ("linux/arm/v7", ("arm", "v7")),
+                          ("linux/arm64", ("arm64", "v8"))):
+        s = Store(nook, str(tmp_path / f"st-{key[0]}"))
+        try:
+            args = ["--platform", platform] if platform else []
+            p = pull(s, ref, *args)
+            want = entries[[("amd64", None), ("arm", "v7"), ("arm64", "v8")].index(key)]["digest"]
+            assert f"Digest: {want}" in p.out, p.out
+            info = s.inspect(ref)
+            assert info["Architecture"] == key[0] and info.get("Variant") == key[1], info
+            assert info["RootFS"]["Layers"] == [layers[key].diff_id]
+            diff = s.layer_dir(layers[key].diff_id)
+            with open(os.path.join(diff, "arch")) as f:
+                assert f.read() == f"{key[0]}{key[1] or ''}"
+            assert_store_consistent(s.path)
+        finally:
+            cleanup_store(nook, s.path)
+    p = pull(store, ref, "--platform", "linux/ppc64le", check=False)
+    assert p.returncode != 0 and "available: linux/amd64, linux/arm/v7, linux/arm64/v8" in p.err
