@@ -387,17 +387,45 @@ def test_tag_rmi_prune_df(store, tmp_path):
     assert os.listdir(os.path.join(store.path, "layers")) == []
 
 
-def test_many_layers_mount(store, tmp_path):
+@pytest.mark.parametrize("how", ["fd", "path"])
+def test_many_layers_mount(nook, tmp_path, how):
+    """121 layers from a store at a long path: the lower directories alone
+    (121 x ~330 bytes) are far beyond the page-size limit of a classic
+    overlay option string, so this needs the new mount API's lowerdir+;
+    each path is also longer than the 256 bytes fsconfig takes, so layers
+    go as fds, or (NOOK_OVERLAY_NO_FD=1, kernels before 6.13) as
+    /proc/self/fd/N paths."""
+    env = {"NOOK_OVERLAY_NO_FD": "1" if how == "path" else "0"}
+    deep = str(tmp_path / ("d" * 120) / ("e" * 120))
+    store = Store(nook, os.path.join(deep, "store"))
     n = 120
     layers = [Layer([("file", f"f{i:03d}", str(i))], None) for i in range(n)]
     layers.append(Layer([("file", ".wh.f000", "")], None))
-    store.run("load", "-i", docker_archive(str(tmp_path / "many.tar"), [(["many:1"], layers)]))
-    root = mount(store, "many:1", str(tmp_path / "root"))
-    names = sorted(os.listdir(root))
-    assert names == [f"f{i:03d}" for i in range(1, n)]
-    with open(os.path.join(root, "f119")) as f:
-        assert f.read() == "119"
-    umount(store, root)
+    try:
+        store.run("load", "-i", docker_archive(str(tmp_path / "many.tar"), [(["many:1"], layers)]))
+        lowers = sum(len(store.layer_dir(l.diff_id)) + 1 for l in layers)
+        assert lowers > 4 * os.sysconf("SC_PAGE_SIZE")
+        assert all(len(store.layer_dir(l.diff_id)) > 256 for l in layers)
+        root = str(tmp_path / "root")
+        os.makedirs(root)
+        store.run("image", "mount", "many:1", root, env=env)
+        with open("/proc/self/mountinfo") as f:
+            lines = [l for l in f if l.split()[4] == root]
+        assert len(lines) == 1 and " - overlay " in lines[0]
+        names = sorted(os.listdir(root))
+        assert names == [f"f{i:03d}" for i in range(1, n)]
+        with open(os.path.join(root, "f119")) as f:
+            assert f.read() == "119"
+        with open(os.path.join(root, "f001"), "a") as f:
+            f.write("+")
+        cid = os.listdir(os.path.join(store.path, "containers"))[0]
+        with open(os.path.join(store.path, "containers", cid, "upper", "f001")) as f:
+            assert f.read() == "1+"
+        umount(store, root)
+    finally:
+        left = mounts_under(str(tmp_path))
+        cleanup_store(nook, str(tmp_path))
+        assert not left, left
 
 
 def test_concurrent_rootfs_share_layers(store, tmp_path):
