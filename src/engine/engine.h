@@ -88,6 +88,8 @@ enum nk_progress_kind {
         NK_PROGRESS_LAYER_BYTES,/* id, done, total */
         NK_PROGRESS_LAYER_DONE, /* id (msg "exists" when skipped) */
         NK_PROGRESS_EXTRACT,    /* id */
+        NK_PROGRESS_EXTRACTED,  /* id: the layer is ready (from a worker thread,
+                                   never while another callback runs) */
         NK_PROGRESS_MESSAGE,    /* msg */
 };
 struct nk_progress {

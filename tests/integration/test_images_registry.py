@@ -513,3 +513,65 @@ def test_docker_manifest_list_and_schema2(store, fake, nook, tmp_path):
             cleanup_store(nook, s.path)
     p = pull(store, ref, "--platform", "linux/ppc64le", check=False)
     assert p.returncode != 0 and "available: linux/amd64, linux/arm/v7, linux/arm64/v8" in p.err
+
+
+def render_terminal(data):
+    """The final screen of a tiny terminal: \\n, \\r, ESC[nA, ESC[nB, ESC[2K."""
+    import re
+    lines, row, col = [""], 0, 0
+    for tok in re.findall(r"\x1b\[(\d*)([ABK])|(\r\n|\n|\r)|([^\x1b\r\n]+)", data):
+        num, cmd, nl, text = tok
+        if cmd == "A":
+            row = max(0, row - int(num or 1))
+        elif cmd == "B":
+            row += int(num or 1)
+        elif cmd == "K":
+            lines[row] = ""
+        elif nl in ("\n", "\r\n"):
+            row, col = row + 1, 0
+        elif nl == "\r":
+            col = 0
+        elif text:
+            while len(lines) <= row:
+                lines.append("")
+            cur = lines[row].ljust(col)
+            lines[row] = cur[:col] + text + cur[col + len(text):]
+            col += len(text)
+        while len(lines) <= row:
+            lines.append("")
+    return [l for l in lines if l]
+
+
+def test_progress_on_a_tty_and_plain_lines(store, reg, nook, tmp_path):
+    import pty
+    im = reg.images
+    ids = [l.digest[7:19] for l in im.multi1]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([nook, "--store", store.path, "pull", f"{reg.host}/test/multi:1"],
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()
+    proc.stderr.close()
+    text = out.decode()
+    assert "\x1b[" in text, "no redrawing on a terminal"
+    screen = render_terminal(text)
+    assert screen[0] == f"Digest: {im.manifests['multi:1']}"
+    # One line per layer, each ending as done, then the name.
+    assert screen[1:] == [f"{i}: pull complete" for i in ids] + [f"{reg.host}/test/multi:1"], screen
+    # Not a terminal: plain lines, a layer's start and end, no escapes.
+    p = pull(store, f"{reg.host}/test/multi:2")
+    assert "\x1b" not in p.out
+    top = im.multi2[2].digest[7:19]
+    assert [l for l in p.out.splitlines() if l.startswith(top)] == [
+        f"{top}: downloading", f"{top}: downloaded", f"{top}: extracting", f"{top}: pull complete"]
+    assert f"{ids[0]}: already exists" in p.out
