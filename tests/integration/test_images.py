@@ -377,8 +377,12 @@ def test_tag_rmi_prune_df(store, tmp_path):
     assert os.path.isdir(store.layer_dir(mid.diff_id))
 
     root = mount(store, "b:2", str(tmp_path / "root"))
+    held = store_snapshot(store.path)
     p = store.run("rmi", "b:2", check=False)
     assert p.returncode != 0 and "used by a container" in p.err
+    p = store.run("rmi", store.inspect("b:2")["Id"][7:19], check=False)
+    assert p.returncode != 0 and "used by a container" in p.err
+    assert store_snapshot(store.path) == held
     df = {r["Type"]: r for r in json.loads(store.run("system", "df", "--format", "json").out)}
     assert df["Containers"]["Total"] == 1 and df["Images"]["Active"] == 1
     store.run("rmi", "-f", "b:2")

@@ -575,3 +575,18 @@ def test_progress_on_a_tty_and_plain_lines(store, reg, nook, tmp_path):
     assert [l for l in p.out.splitlines() if l.startswith(top)] == [
         f"{top}: downloading", f"{top}: downloaded", f"{top}: extracting", f"{top}: pull complete"]
     assert f"{ids[0]}: already exists" in p.out
+
+
+def test_pull_decompression_bomb_bounded(store, fake):
+    bomb = Layer([("file", "zeros", b"\0" * (48 << 20))])
+    assert len(bomb.blob) < (1 << 20)
+    fake.add_image("bomb", [bomb])
+    before = store_snapshot(store.path)
+    p = store.run("pull", f"{fake.host}/b/omb:bomb", check=False,
+                  env={"NOOK_MAX_LAYER_BYTES": str(8 << 20)})
+    assert p.returncode != 0 and "exceeds the limit of 8388608 bytes" in p.err, p.err
+    assert store_snapshot(store.path) == before
+    left = os.listdir(os.path.join(store.path, "tmp"))
+    assert all(n.endswith(".blob") for n in left), left  # only the verified download
+    pull(store, f"{fake.host}/b/omb:bomb")
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
