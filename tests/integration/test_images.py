@@ -524,6 +524,26 @@ def test_full_disk_clear_error_store_unchanged(nook, tmp_path):
             assert sorted(os.listdir(path)) == ["blobs", "containers", "layers", "lock",
                                                 "names.lock", "repositories.json", "tmp"], args
             assert os.statvfs(path).f_bfree == used.f_bfree, f"{args}: space not given back"
+        # A disk with no block left: even the names file cannot be written.
+        filler = os.path.join(path, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        tiny = str(tmp_path / "tiny.tar")
+        with open(tiny, "wb") as f:
+            f.write(make_tar([("file", "t", "t")]))
+        for args in (("tag", "busybox", "other:1"), ("import", tiny, "tiny:1")):
+            p = s.run(*args, check=False)
+            assert p.returncode != 0 and "No space left on device" in p.err, (args, p.err)
+            assert "ran out of space and was left as it was" in p.err, p.err
+            assert store_snapshot(path) == before, args
+            assert os.listdir(os.path.join(path, "tmp")) == [], args
+            assert not [n for n in os.listdir(path) if n.startswith(".")], os.listdir(path)
+        os.unlink(filler)
         # The store still works: a small import fits, and is complete.
         small = str(tmp_path / "small.tar")
         with open(small, "wb") as f:
