@@ -24,6 +24,15 @@ static int fs_error(int fsfd, int e, const char *what, nk_error **err)
         return nk_error_set(err, e, "overlay %s", what);
 }
 
+/* Forget the messages of a failed attempt we recovered from, so a later
+ * error is not explained by them. */
+static void fs_log_drain(int fsfd)
+{
+        char buf[512];
+        for (int i = 0; i < 64 && read(fsfd, buf, sizeof(buf)) > 0; i++)
+                ;
+}
+
 /* fsconfig copies at most 256 bytes of a string value, and a store's
  * layer paths can be longer. So every directory is opened and handed over
  * as an fd (Linux 6.13+), or else as the short path of that fd,
@@ -64,6 +73,8 @@ static int set_dir(int fsfd, const char *key, const char *path, nk_error **err)
         }
         int r = fd_params ? nk_fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, d.fd) : -1;
         if (r < 0 && (!fd_params || errno == EINVAL)) {
+                if (fd_params)
+                        fs_log_drain(fsfd);
                 r = nk_fsconfig(fsfd, FSCONFIG_SET_STRING, key, d.path, 0);
                 if (r == 0)
                         fd_params = 0;
@@ -110,6 +121,7 @@ static int set_lowers(int fsfd, char *const *lowers, size_t n, nk_error **err)
                         continue;
                 if (i == 0 && e->errno_ == EINVAL) {
                         nk_error_free(e);
+                        fs_log_drain(fsfd);
                         return set_lower_legacy(fsfd, lowers, n, err);
                 }
                 return nk_error_pass(err, e);
