@@ -556,7 +556,9 @@ def test_full_disk_clear_error_store_unchanged(nook, tmp_path):
     finally:
         for mp in reversed(mounts_under(path)):
             subprocess.run(["umount", "-l", mp], check=False)
-    assert not mounts_under(path)
+        left = mounts_under(path)
+        cleanup_store(nook, str(tmp_path))
+    assert not left
 
 
 def df_rows(store):

@@ -5,6 +5,7 @@ fake one for failures a real registry will not produce.
 Run: /usr/bin/python3 -m pytest tests/integration/test_images_registry.py -q"""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -94,6 +95,7 @@ def reg(tmp_path_factory):
     r.images = im
     yield r
     r.close()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def pull(store, ref, *args, check=True):
@@ -358,6 +360,7 @@ def auth_reg(tmp_path_factory):
     yield r
     r.close()
     ts.close()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_token_auth_login_logout(store, auth_reg, tmp_path):
@@ -420,7 +423,9 @@ def test_full_disk_pull_clear_error_store_unchanged(nook, fake, tmp_path):
     finally:
         for mp in reversed(mounts_under(path)):
             subprocess.run(["umount", "-l", mp], check=False)
-    assert not mounts_under(path)
+        left = mounts_under(path)
+        cleanup_store(nook, str(tmp_path))
+    assert not left
 
 
 def test_token_auth_anonymous_and_auth_files(store, auth_reg, tmp_path):
