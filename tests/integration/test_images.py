@@ -205,24 +205,28 @@ def test_whiteouts_and_opaque_dirs(store, tmp_path):
 def hostile_cases(out):
     up = "../" * 12
     return [
-        ("dotdot", [("file", "../escape", "x")], "`../escape`: path contains `..`"),
-        ("dotdot-inner", [("dir", "a"), ("file", "a/../../escape", "x")], "contains `..`"),
+        ("dotdot", [("file", "../escape", "x")], "entry `../escape`: path contains `..`"),
+        ("dotdot-inner", [("dir", "a"), ("file", "a/../../escape", "x")],
+         "entry `a/../../escape`: path contains `..`"),
         ("abs-symlink-parent", [("symlink", "link", out), ("file", "link/victim", "pwned")],
-         "`link/victim`: parent `link` is a symlink"),
+         "entry `link/victim`: parent `link` is a symlink"),
         ("rel-symlink-parent", [("symlink", "link", up + out.lstrip("/")),
-                                ("file", "link/victim", "pwned")], "parent `link` is a symlink"),
+                                ("file", "link/victim", "pwned")],
+         "entry `link/victim`: parent `link` is a symlink"),
         ("symlink-chain", [("symlink", "a", "b"), ("symlink", "b", out),
-                           ("file", "a/victim", "x")], "parent `a` is a symlink"),
+                           ("file", "a/victim", "x")],
+         "entry `a/victim`: parent `a` is a symlink"),
         ("dir-replaces-symlink", [("symlink", "s", out), ("dir", "s"), ("file", "s/victim", "x")],
-         "`s/`: a directory would replace a symlink"),
+         "entry `s/`: a directory would replace a symlink"),
         ("dir-becomes-symlink", [("dir", "d"), ("symlink", "d", out), ("file", "d/victim", "x")],
-         "parent `d` is a symlink"),
+         "entry `d/victim`: parent `d` is a symlink"),
         ("hardlink-dotdot", [("hardlink", "h", up + out.lstrip("/") + "/victim")],
-         "contains `..`"),
-        ("hardlink-absolute", [("hardlink", "h", out + "/victim")], "not a file in the layer"),
+         "entry `h`: hardlink target"),
+        ("hardlink-absolute", [("hardlink", "h", out + "/victim")],
+         f"entry `h`: hardlink target `{out}/victim` is not a file in the layer"),
         ("hardlink-via-symlink", [("symlink", "l", out), ("hardlink", "h", "l/victim")],
-         "parent `l` is a symlink"),
-        ("whiteout-dotdot", [("file", ".wh..", "")], "invalid whiteout"),
+         "entry `h`: parent `l` is a symlink"),
+        ("whiteout-dotdot", [("file", ".wh..", "")], "entry `.wh..`: invalid whiteout"),
         # These extract, but must not write through the symlink.
         ("file-replaces-symlink", [("symlink", "f", out + "/victim"), ("file", "f", "pwned")], None),
         ("hardlink-to-symlink", [("symlink", "s", out + "/victim"), ("hardlink", "h", "s"),
@@ -360,6 +364,14 @@ def test_save_load_roundtrip(store, nook, tmp_path):
     assert p.returncode != 0 and "give one" in p.err
     store.run("load", "-i", layout, "fromlayout:v9")
     assert store.inspect("fromlayout:v9")["RootFS"]["Layers"] == [l.diff_id for l in layers]
+    # Archives written by another tool: skopeo's docker-archive and
+    # oci-archive load too.
+    for fmt, ref in (("docker-archive", "sk:1"), ("oci-archive", "sk:2")):
+        arch = str(tmp_path / f"skopeo-{fmt}.tar")
+        subprocess.run(["skopeo", "copy", "-q", f"oci:{layout}:v9", f"{fmt}:{arch}:{ref}"],
+                       check=True)
+        store.run("load", "-i", arch)
+        assert store.inspect(ref)["RootFS"]["Layers"] == [l.diff_id for l in layers]
 
 
 # ---- names, removal, garbage collection ---------------------------------------
