@@ -595,3 +595,49 @@ def test_pull_decompression_bomb_bounded(store, fake):
     assert all(n.endswith(".blob") for n in left), left  # only the verified download
     pull(store, f"{fake.host}/b/omb:bomb")
     assert os.listdir(os.path.join(store.path, "tmp")) == []
+
+
+def test_two_pulls_overlapping_on_one_blob(store, fake):
+    """The second pull starts while the first is mid-download of the same
+    layer (held with flock): it waits for that download instead of
+    fetching it again, and both finish with one consistent copy."""
+    small = Layer([("file", "s", "s")])
+    big = Layer([("file", "big", os.urandom(300000))])
+    fake.add_image("v1", [small, big])
+    fake.blob_mode[big.digest] = ("pause", 100000)
+    ref = f"{fake.host}/two/pulls:v1"
+    cmd = [store.nook, "--store", store.path, "pull", ref]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second = None
+    try:
+        partial = os.path.join(store.path, "tmp", big.digest[7:] + ".partial")
+        wait_for(lambda: os.path.exists(partial) and os.path.getsize(partial) == 100000,
+                 "first pull mid-download")
+        second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # The second one took the small layer from the first's download and
+        # is now at the big one, which the first still holds.
+        lines = []
+        while True:
+            line = second.stdout.readline().decode()
+            assert line, "second pull ended early"
+            lines.append(line)
+            if line.startswith(small.digest[7:19]):
+                break
+        assert "already exists" in lines[-1], lines
+        wchan = f"/proc/{second.pid}/wchan"
+        wait_for(lambda: "lock" in open(wchan).read() or second.poll() is not None,
+                 "second pull blocked on the download's flock")
+        assert second.poll() is None
+        fake.release.set()
+        for p in (first, second):
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err.decode()
+    finally:
+        for p in (first, second):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+    assert sum(1 for d, _ in fake.ranges if d == big.digest) == 1, fake.ranges
+    assert [i["Name"] for i in store.images()].count(ref) == 1
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+    assert_store_consistent(store.path)
