@@ -34,65 +34,73 @@ static uint64_t tree_bytes(int dfd, const char *name, dev_t dev, int depth)
         return total;
 }
 
-static void count_blobs(struct nk_store *s, json_t *used, struct nk_df_row *row)
+/* Every entry of dir (blobs/sha256 or layers/) that is a digest: counted,
+ * active when a container's image uses it, reclaimable otherwise (what
+ * `nook image prune -a` frees). */
+static void count_dir(struct nk_store *s, int dir, bool layers, json_t *used,
+                      struct nk_df_row *row)
 {
-        int fd = openat(s->blobs, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d && fd >= 0)
+                close(fd);
         struct dirent *de;
         while (d && (de = readdir(d))) {
-                struct stat st;
-                if (de->d_name[0] == '.' || fstatat(s->blobs, de->d_name, &st, 0) < 0)
-                        continue;
                 char digest[80];
-                if (!nk_store_name_digest(de->d_name, digest))
+                if (de->d_name[0] == '.' || !nk_store_name_digest(de->d_name, digest))
                         continue;
+                uint64_t bytes;
+                if (layers) {
+                        int64_t sz = nk_store_layer_size(s, digest);
+                        bytes = sz > 0 ? (uint64_t)sz : 0;
+                } else {
+                        struct stat st;
+                        if (fstatat(dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                continue;
+                        bytes = (uint64_t)st.st_size;
+                }
                 row->total++;
-                row->size += (uint64_t)st.st_size;
-                if (json_object_get(used, digest))
+                row->size += bytes;
+                if (json_is_true(json_object_get(used, digest)))
                         row->active++;
                 else
-                        row->reclaimable += (uint64_t)st.st_size;
+                        row->reclaimable += bytes;
         }
 }
 
+/* Mark the image's blobs and layers (true: a container uses them). */
 static void add_image(struct nk_store *s, const char *manifest, bool active, json_t *blobs,
-                      json_t *layers, struct nk_store_df *df)
+                      json_t *layers)
 {
         struct nk_image img;
         if (nk_image_read(s, manifest, &img, NULL) < 0)
                 return;
-        json_object_set_new(blobs, manifest, json_true());
-        json_object_set_new(blobs, img.manifest.config.digest, json_true());
+        const char *own[] = {manifest, img.manifest.config.digest};
+        for (size_t i = 0; i < 2; i++)
+                if (active || !json_object_get(blobs, own[i]))
+                        json_object_set_new(blobs, own[i], json_boolean(active));
         for (size_t i = 0; i < img.manifest.n_layers; i++) {
-                const char *d = img.config.diff_ids[i];
-                json_object_set_new(blobs, img.manifest.layers[i].digest, json_true());
-                json_t *prev = json_object_get(layers, d);
-                int64_t sz = nk_store_layer_size(s, d);
-                if (!prev) {
-                        df->images.size += sz > 0 ? (uint64_t)sz : 0;
+                const char *b = img.manifest.layers[i].digest, *d = img.config.diff_ids[i];
+                if (active || !json_object_get(blobs, b))
+                        json_object_set_new(blobs, b, json_boolean(active));
+                if (active || !json_object_get(layers, d))
                         json_object_set_new(layers, d, json_boolean(active));
-                } else if (active && !json_is_true(prev)) {
-                        json_object_set_new(layers, d, json_true());
-                }
         }
         nk_image_clear(&img);
 }
 
-static void layer_rows(struct nk_store *s, json_t *layers, struct nk_store_df *df)
+/* Images: the layers of every image, once each (those on disk). */
+static void image_bytes(struct nk_store *s, json_t *layers, struct nk_df_row *row)
 {
         const char *d;
         json_t *active;
         json_object_foreach(layers, d, active) {
                 int64_t sz = nk_store_layer_size(s, d);
                 uint64_t bytes = sz > 0 ? (uint64_t)sz : 0;
-                df->layers.total++;
-                df->layers.size += bytes;
-                if (json_is_true(active))
-                        df->layers.active++;
-                else
-                        df->images.reclaimable += bytes;
+                row->size += bytes;
+                if (!json_is_true(active))
+                        row->reclaimable += bytes;
         }
-        df->layers.reclaimable = df->images.reclaimable;
 }
 
 int nk_store_df(struct nk_store *s, struct nk_store_df *df, nk_error **err)
@@ -101,6 +109,8 @@ int nk_store_df(struct nk_store *s, struct nk_store_df *df, nk_error **err)
         _cleanup_jansson_ json_t *manifests = json_object(), *blobs = json_object(),
                                  *layers = json_object();
         memset(df, 0, sizeof(*df));
+        if (!manifests || !blobs || !layers)
+                return nk_error_set(err, ENOMEM, "system df");
         if (nk_store_names_read(s, &names, err) < 0 || nk_store_containers(s, &containers, err) < 0)
                 return -1;
         const char *key;
@@ -124,9 +134,10 @@ int nk_store_df(struct nk_store *s, struct nk_store_df *df, nk_error **err)
         json_object_foreach(manifests, key, rec) {
                 df->images.total++;
                 df->images.active += json_is_true(rec);
-                add_image(s, key, json_is_true(rec), blobs, layers, df);
+                add_image(s, key, json_is_true(rec), blobs, layers);
         }
-        layer_rows(s, layers, df);
-        count_blobs(s, blobs, &df->blobs);
+        image_bytes(s, layers, &df->images);
+        count_dir(s, s->layers, true, layers, &df->layers);
+        count_dir(s, s->blobs, false, blobs, &df->blobs);
         return 0;
 }

@@ -18,6 +18,8 @@ struct nk_store;
  * busybox image). */
 int nk_engine_open(const char *root, struct nk_store **out, nk_error **err);
 void nk_engine_close(struct nk_store *s);
+/* The store's directory. */
+const char *nk_engine_root(const struct nk_store *s);
 static inline void nk_engine_closep(struct nk_store **s)
 {
         if (*s)
@@ -86,6 +88,8 @@ enum nk_progress_kind {
         NK_PROGRESS_LAYER_BYTES,/* id, done, total */
         NK_PROGRESS_LAYER_DONE, /* id (msg "exists" when skipped) */
         NK_PROGRESS_EXTRACT,    /* id */
+        NK_PROGRESS_EXTRACTED,  /* id: the layer is ready (from a worker thread,
+                                   never while another callback runs) */
         NK_PROGRESS_MESSAGE,    /* msg */
 };
 struct nk_progress {

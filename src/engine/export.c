@@ -171,9 +171,14 @@ out:
  * needs two lowers without an upper). */
 static int export_lowers(struct nk_store *s, char ***lowers, int out_fd, nk_error **err)
 {
-        _cleanup_free_ char *empty = NULL;
-        if (asprintf(&empty, "%s/tmp/export-XXXXXX", s->root) < 0 || !mkdtemp(empty))
-                return nk_error_set(err, errno, "create empty layer in `%s/tmp`", s->root);
+        _cleanup_free_ char *name = NULL, *empty = NULL;
+        _cleanup_close_ int lock = nk_store_mkstaging(s, "export-", &name, err);
+        if (lock < 0)
+                return nk_error_wrap(err, "empty layer");
+        if (asprintf(&empty, "%s/tmp/%s", s->root, name) < 0) {
+                unlinkat(s->tmp, name, AT_REMOVEDIR);
+                return nk_error_set(err, ENOMEM, "export");
+        }
         size_t n = nk_strv_len(*lowers);
         int r = nk_strv_push(lowers, empty) < 0 ? nk_error_set(err, ENOMEM, "export") : 0;
         _cleanup_close_ int mfd = r < 0 ? -1 : nk_overlay_create(*lowers, n + 1, NULL, NULL, err);

@@ -29,6 +29,11 @@ void nk_engine_close(struct nk_store *s)
         nk_store_free(s);
 }
 
+const char *nk_engine_root(const struct nk_store *s)
+{
+        return s->root;
+}
+
 void nk_image_clear(struct nk_image *img)
 {
         free(img->key);

@@ -66,17 +66,29 @@ static int copy_entry(struct load_src *ls, struct archive *a, const char *path, 
         _cleanup_close_ int fd = openat(ls->root, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                                         0600);
         struct nk_sha256 h;
-        if (fd < 0 || nk_sha256_init(&h, err) < 0)
+        if (fd < 0)
                 return nk_error_set(err, errno, "stage `%s`", path);
+        if (nk_sha256_init(&h, err) < 0)
+                return -1;
         const void *buf;
         size_t size;
         la_int64_t off;
         int r;
         while ((r = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
                 nk_sha256_update(&h, buf, size);
-                if (pwrite(fd, buf, size, off) != (ssize_t)size) {
-                        nk_sha256_free(&h);
-                        return nk_error_set(err, errno, "stage `%s`", path);
+                /* A short write (the disk filling up) is retried so the
+                 * next call reports why. */
+                for (size_t done = 0; done < size;) {
+                        ssize_t w = pwrite(fd, (const char *)buf + done, size - done,
+                                           off + (off_t)done);
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w <= 0) {
+                                int e = w < 0 ? errno : EIO;
+                                nk_sha256_free(&h);
+                                return nk_error_set(err, e, "stage `%s`", path);
+                        }
+                        done += (size_t)w;
                 }
         }
         nk_sha256_final(&h, digest);
@@ -492,21 +504,16 @@ static int load_src_open(struct load_src *ls, const char *path, nk_error **err)
                 ls->root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 return ls->root < 0 ? nk_error_set(err, errno, "open `%s`", path) : 0;
         }
-        _cleanup_free_ char *dir = NULL;
-        if (asprintf(&dir, "%s/tmp/load-XXXXXX", ls->s->root) < 0 || !mkdtemp(dir))
-                return nk_error_set(err, errno, "create staging directory in `%s/tmp`",
-                                    ls->s->root);
-        snprintf(ls->tmp_rel, sizeof(ls->tmp_rel), "%s", strrchr(dir, '/') + 1);
-        ls->root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *name = NULL;
+        ls->root = nk_store_mkstaging(ls->s, "load-", &name, err);
         if (ls->root < 0)
-                return nk_error_set(err, errno, "open `%s`", dir);
+                return -1;
+        snprintf(ls->tmp_rel, sizeof(ls->tmp_rel), "%s", name);
         return materialise(ls, path, err);
 }
 
 static void load_src_close(struct load_src *ls)
 {
-        if (ls->root >= 0)
-                close(ls->root);
         if (ls->tmp_rel[0]) {
                 _cleanup_free_ char *dir = NULL;
                 nk_error *e = NULL;
@@ -514,6 +521,8 @@ static void load_src_close(struct load_src *ls)
                     nk_rm_rf(dir, &e) < 0)
                         nk_error_free(e);
         }
+        if (ls->root >= 0)
+                close(ls->root); /* after the removal: it holds the staging lock */
         json_decref(ls->files);
 }
 

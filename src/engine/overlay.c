@@ -1,9 +1,12 @@
 #include "engine/overlay.h"
+#include "engine/jsonutil.h"
 #include "util/cleanup.h"
 #include "util/syscalls.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,41 +24,107 @@ static int fs_error(int fsfd, int e, const char *what, nk_error **err)
         return nk_error_set(err, e, "overlay %s", what);
 }
 
-static int set_str(int fsfd, const char *key, const char *val, nk_error **err)
+/* Forget the messages of a failed attempt we recovered from, so a later
+ * error is not explained by them. */
+static void fs_log_drain(int fsfd)
 {
-        if (nk_fsconfig(fsfd, FSCONFIG_SET_STRING, key, val, 0) < 0)
-                return fs_error(fsfd, errno, key, err);
+        char buf[512];
+        for (int i = 0; i < 64 && read(fsfd, buf, sizeof(buf)) > 0; i++)
+                ;
+}
+
+/* fsconfig copies at most 256 bytes of a string value, and a store's
+ * layer paths can be longer. So every directory is opened and handed over
+ * as an fd (Linux 6.13+), or else as the short path of that fd,
+ * "/proc/self/fd/N", which the kernel resolves at fsconfig time. */
+struct dir_arg {
+        int fd;
+        char path[32];
+};
+
+static int dir_open(const char *path, struct dir_arg *d, nk_error **err)
+{
+        d->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (d->fd < 0)
+                return nk_error_set(err, errno, "overlay: open `%s`", path);
+        snprintf(d->path, sizeof(d->path), "/proc/self/fd/%d", d->fd);
+        return 0;
+}
+
+static void dir_close(struct dir_arg *d)
+{
+        if (d->fd >= 0)
+                close(d->fd);
+        d->fd = -1;
+}
+
+/* Cleared when the kernel takes no fds (before 6.13), or by the test knob
+ * NOOK_OVERLAY_NO_FD=1 to exercise the path form on newer kernels. */
+static int fd_params = -1;
+
+static int set_dir(int fsfd, const char *key, const char *path, nk_error **err)
+{
+        struct dir_arg d;
+        if (dir_open(path, &d, err) < 0)
+                return -1;
+        if (fd_params < 0) {
+                const char *no = getenv("NOOK_OVERLAY_NO_FD");
+                fd_params = !(no && streq(no, "1"));
+        }
+        int r = fd_params ? nk_fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, d.fd) : -1;
+        if (r < 0 && (!fd_params || errno == EINVAL)) {
+                if (fd_params)
+                        fs_log_drain(fsfd);
+                r = nk_fsconfig(fsfd, FSCONFIG_SET_STRING, key, d.path, 0);
+                if (r == 0)
+                        fd_params = 0;
+        }
+        int e = errno;
+        dir_close(&d);
+        if (r < 0)
+                return fs_error(fsfd, e, key, err);
         return 0;
 }
 
 /* Pre-6.8 kernels: one "lowerdir=a:b:c" string, limited to a page. */
 static int set_lower_legacy(int fsfd, char *const *lowers, size_t n, nk_error **err)
 {
-        size_t len = 1;
-        for (size_t i = 0; i < n; i++)
-                len += strlen(lowers[i]) + 1;
-        if (len > 4000)
-                return nk_error_set(err, 0, "overlay: %zu layers do not fit in the lowerdir "
-                                    "option on this kernel (needs Linux 6.8 for more)", n);
-        _cleanup_free_ char *s = calloc(1, len);
-        if (!s)
-                return nk_error_set(err, ENOMEM, "overlay");
-        for (size_t i = 0; i < n; i++) {
-                if (i)
+        struct dir_arg *d = calloc(n + 1, sizeof(*d));
+        _cleanup_free_ char *s = calloc(n + 1, sizeof(d->path) + 1);
+        int r = d && s ? 0 : nk_error_set(err, ENOMEM, "overlay");
+        size_t opened = 0;
+        for (; r == 0 && opened < n; opened++) {
+                if (dir_open(lowers[opened], &d[opened], err) < 0) {
+                        r = -1;
+                        break;
+                }
+                if (opened)
                         strcat(s, ":");
-                strcat(s, lowers[i]);
+                strcat(s, d[opened].path);
         }
-        return set_str(fsfd, "lowerdir", s, err);
+        if (r == 0 && strlen(s) >= 4000)
+                r = nk_error_set(err, 0, "overlay: %zu layers do not fit in the lowerdir "
+                                 "option on this kernel (needs Linux 6.8 for more)", n);
+        if (r == 0 && nk_fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir", s, 0) < 0)
+                r = fs_error(fsfd, errno, "lowerdir", err);
+        for (size_t i = 0; d && i < opened; i++)
+                dir_close(&d[i]);
+        free(d);
+        return r;
 }
 
 static int set_lowers(int fsfd, char *const *lowers, size_t n, nk_error **err)
 {
         for (size_t i = 0; i < n; i++) {
-                if (nk_fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lowers[i], 0) == 0)
+                nk_error *e = NULL;
+                if (set_dir(fsfd, "lowerdir+", lowers[i], &e) == 0)
                         continue;
-                if (i == 0 && errno == EINVAL)
+                if (i == 0 && e->errno_ == EINVAL) {
+                        nk_error_free(e);
+                        fs_log_drain(fsfd);
                         return set_lower_legacy(fsfd, lowers, n, err);
-                return fs_error(fsfd, errno, "lowerdir+", err);
+                }
+                return nk_error_pass(err, e);
         }
         return 0;
 }
@@ -70,8 +139,8 @@ int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const ch
                 return nk_error_set(err, errno, "fsopen overlay");
         if (set_lowers(fsfd, lowers, n, err) < 0)
                 return -1;
-        if (upper && (set_str(fsfd, "upperdir", upper, err) < 0 ||
-                      set_str(fsfd, "workdir", work, err) < 0))
+        if (upper && (set_dir(fsfd, "upperdir", upper, err) < 0 ||
+                      set_dir(fsfd, "workdir", work, err) < 0))
                 return -1;
         /* Lower layers are shared by many mounts: the inode index would tie
          * each lower to the first upper that used it. */

@@ -23,8 +23,11 @@ void nk_pull_progress(struct puller *p, enum nk_progress_kind k, const char *id,
                      uint64_t total, const char *msg)
 {
         struct nk_progress ev = {k, id, done, total, msg};
-        if (p->o->progress)
-                p->o->progress(&ev, p->o->progress_data);
+        if (!p->o->progress)
+                return;
+        pthread_mutex_lock(&p->progress_mu);
+        p->o->progress(&ev, p->o->progress_data);
+        pthread_mutex_unlock(&p->progress_mu);
 }
 
 /* ---- extraction workers ---------------------------------------------- */
@@ -43,10 +46,15 @@ static void *worker(void *data)
                 pthread_mutex_unlock(&q->mu);
                 nk_error *e = NULL;
                 if (!skip && nk_txn_layer(q->t, j.digest, j.diff_id, &e) < 0) {
+                        nk_txn_note_error(q->t, e);
                         pthread_mutex_lock(&q->mu);
                         if (!q->err)
                                 q->err = TAKE_PTR(e);
                         pthread_mutex_unlock(&q->mu);
+                } else if (!skip && j.report) {
+                        char id[16];
+                        snprintf(id, sizeof(id), "%.12s", nk_digest_hex(j.digest));
+                        nk_pull_progress(q->p, NK_PROGRESS_EXTRACTED, id, 0, 0, NULL);
                 }
                 nk_error_free(e);
                 pthread_mutex_lock(&q->mu);
@@ -72,11 +80,11 @@ static int workq_start(struct workq *q, struct nk_txn *t, size_t cap, nk_error *
         return q->n_th > 0 ? 0 : nk_error_set(err, 0, "start extraction threads");
 }
 
-static void workq_push(struct workq *q, const char *digest, const char *diff_id)
+static void workq_push(struct workq *q, const char *digest, const char *diff_id, bool report)
 {
         pthread_mutex_lock(&q->mu);
         if (q->n < q->cap)
-                q->jobs[q->n++] = (struct job){digest, diff_id};
+                q->jobs[q->n++] = (struct job){digest, diff_id, report};
         pthread_cond_signal(&q->cv);
         pthread_mutex_unlock(&q->mu);
 }
@@ -119,9 +127,10 @@ void nk_pull_queue_layer(struct puller *p, size_t i)
 {
         char id[16];
         snprintf(id, sizeof(id), "%.12s", nk_digest_hex(p->m.layers[i].digest));
-        if (!nk_store_layer_exists(p->s, p->c.diff_ids[i]))
+        bool extract = !nk_store_layer_exists(p->s, p->c.diff_ids[i]);
+        if (extract)
                 nk_pull_progress(p, NK_PROGRESS_EXTRACT, id, 0, 0, NULL);
-        workq_push(&p->q, p->m.layers[i].digest, p->c.diff_ids[i]);
+        workq_push(&p->q, p->m.layers[i].digest, p->c.diff_ids[i], extract);
 }
 
 
@@ -220,6 +229,7 @@ static int get_layers(struct puller *p, nk_error **err)
 {
         size_t n = p->m.n_layers, want = 0;
         _cleanup_free_ size_t *idx = calloc(n + 1, sizeof(size_t));
+        p->q.p = p;
         if (!idx || workq_start(&p->q, p->t, n, err) < 0)
                 return nk_error_set(err, ENOMEM, "pull");
         for (size_t i = 0; i < n; i++) {
@@ -263,7 +273,8 @@ int nk_image_pull(struct nk_store *s, const char *refstr, const struct nk_pull_o
 {
         struct nk_ref ref;
         static const struct nk_pull_opts defaults = {0};
-        struct puller p = {.s = s, .o = o ? o : &defaults};
+        struct puller p = {.s = s, .o = o ? o : &defaults,
+                           .progress_mu = PTHREAD_MUTEX_INITIALIZER};
         if (nk_ref_parse(refstr, &ref, err) < 0)
                 return -1;
         _cleanup_free_ char *key = nk_ref_key(&ref);
@@ -275,6 +286,8 @@ int nk_image_pull(struct nk_store *s, const char *refstr, const struct nk_pull_o
                 if (nk_txn_begin(s, &p.t, err) == 0)
                         r = pull_run(&p, &ref, key, err);
                 workq_finish(&p.q, NULL);
+                if (r < 0 && p.t)
+                        nk_txn_note_error(p.t, err ? *err : NULL);
                 nk_txn_free(p.t);
                 nk_registry_close(&p.reg);
         }

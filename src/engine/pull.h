@@ -8,6 +8,7 @@
 
 struct job {
         const char *digest, *diff_id;
+        bool report;            /* announce NK_PROGRESS_EXTRACTED */
 };
 
 /* Layers to extract, consumed by worker threads. */
@@ -19,6 +20,7 @@ struct workq {
         bool closed;
         nk_error *err;          /* the first failure */
         struct nk_txn *t;
+        struct puller *p;
         pthread_t th[4];
         int n_th;
 };
@@ -32,6 +34,7 @@ struct puller {
         struct nk_manifest m;
         struct nk_config c;
         char mdigest[NK_DIGEST_LEN + 1];
+        pthread_mutex_t progress_mu; /* callbacks come from several threads */
 };
 
 void nk_pull_progress(struct puller *p, enum nk_progress_kind k, const char *id, uint64_t done,

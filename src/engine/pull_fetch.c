@@ -69,8 +69,12 @@ static void fetch_release(struct fetch *f)
         f->easy = NULL;
         f->hdrs = NULL;
         if (f->fd >= 0) {
+                /* The partial stays for the next pull to resume, unless the
+                 * disk is full: then it holds the space that is missing. */
+                if (nk_txn_out_of_space(f->p->t))
+                        (void)unlinkat(f->p->s->tmp, f->partial, 0);
                 flock(f->fd, LOCK_UN);
-                close(f->fd); /* the partial stays: the next pull resumes it */
+                close(f->fd);
         }
         f->fd = -1;
         nk_sha256_free(&f->h);
@@ -168,7 +172,9 @@ static size_t fetch_write(char *data, size_t size, size_t nmemb, void *ud)
                 if (w < 0 && errno == EINTR)
                         continue;
                 if (w < 0) {
-                        nk_error_set(&f->err, errno, "write `%s`", f->partial);
+                        nk_error_set(&f->err, errno, "write `%s/tmp/%s`", f->p->s->root,
+                                     f->partial);
+                        nk_txn_note_error(f->p->t, f->err);
                         return 0;
                 }
                 done += (size_t)w;

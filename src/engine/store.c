@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -164,15 +165,15 @@ int64_t nk_store_layer_size(struct nk_store *s, const char *diff_id)
         return json_is_integer(size) ? json_integer_value(size) : -1;
 }
 
-int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len,
-                          nk_error **err)
+/* Write data to a new temp file below dirfd and fsync it; *tmp_out names it. */
+static int write_temp(int dirfd, const char *name, const char *data, size_t len,
+                      char tmp_out[NK_TEMP_NAME_MAX], nk_error **err)
 {
-        char tmp[512];
-        snprintf(tmp, sizeof(tmp), ".%s.tmp.%d", name, (int)getpid());
-        _cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+        snprintf(tmp_out, NK_TEMP_NAME_MAX, ".%s.tmp.%d", name, (int)getpid());
+        _cleanup_close_ int fd = openat(dirfd, tmp_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
                                         O_NOFOLLOW, 0600);
         if (fd < 0)
-                return nk_error_set(err, errno, "create `%s`", tmp);
+                return nk_error_set(err, errno, "create `%s`", tmp_out);
         size_t off = 0;
         while (off < len) {
                 ssize_t w = write(fd, data + off, len - off);
@@ -182,14 +183,28 @@ int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t 
                         goto fail;
                 off += (size_t)w;
         }
-        if (fsync(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0)
+        if (fsync(fd) < 0)
                 goto fail;
-        (void)fsync(dirfd);
         return 0;
 fail:;
         int e = errno;
-        unlinkat(dirfd, tmp, 0);
+        unlinkat(dirfd, tmp_out, 0);
         return nk_error_set(err, e, "write `%s`", name);
+}
+
+int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len,
+                          nk_error **err)
+{
+        char tmp[NK_TEMP_NAME_MAX];
+        if (write_temp(dirfd, name, data, len, tmp, err) < 0)
+                return -1;
+        if (renameat(dirfd, tmp, dirfd, name) < 0) {
+                int e = errno;
+                unlinkat(dirfd, tmp, 0);
+                return nk_error_set(err, e, "write `%s`", name);
+        }
+        (void)fsync(dirfd);
+        return 0;
 }
 
 int nk_store_write_json(int dirfd, const char *name, json_t *v, nk_error **err)
@@ -234,19 +249,66 @@ int nk_store_names_read(struct nk_store *s, json_t **out, nk_error **err)
         return 0;
 }
 
+int nk_store_names_prepare(struct nk_store *s, nk_names_edit_fn fn, void *data,
+                           struct nk_names_update *u, nk_error **err)
+{
+        u->lock_fd = openat(s->dfd, "names.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                            0600);
+        u->tmp[0] = '\0';
+        if (u->lock_fd < 0)
+                return nk_error_set(err, errno, "open `%s/names.lock`", s->root);
+        while (flock(u->lock_fd, LOCK_EX) < 0) {
+                if (errno != EINTR) {
+                        int e = errno;
+                        nk_store_names_cancel(s, u);
+                        return nk_error_set(err, e, "lock `%s/names.lock`", s->root);
+                }
+        }
+        _cleanup_jansson_ json_t *names = NULL;
+        _cleanup_free_ char *text = NULL;
+        int r = nk_store_names_read(s, &names, err);
+        if (r == 0)
+                r = fn(names, data, err);
+        if (r == 0 && !(text = json_dumps(names, JSON_COMPACT | JSON_SORT_KEYS)))
+                r = nk_error_set(err, ENOMEM, "encode `repositories.json`");
+        if (r == 0)
+                r = write_temp(s->dfd, "repositories.json", text, strlen(text), u->tmp, err);
+        if (r < 0) {
+                u->tmp[0] = '\0';
+                nk_store_names_cancel(s, u);
+                return -1;
+        }
+        return 0;
+}
+
+int nk_store_names_finish(struct nk_store *s, struct nk_names_update *u, nk_error **err)
+{
+        int r = 0;
+        if (renameat(s->dfd, u->tmp, s->dfd, "repositories.json") < 0)
+                r = nk_error_set(err, errno, "write `%s/repositories.json`", s->root);
+        else
+                u->tmp[0] = '\0';
+        (void)fsync(s->dfd);
+        nk_store_names_cancel(s, u);
+        return r;
+}
+
+void nk_store_names_cancel(struct nk_store *s, struct nk_names_update *u)
+{
+        if (u->tmp[0])
+                unlinkat(s->dfd, u->tmp, 0);
+        u->tmp[0] = '\0';
+        if (u->lock_fd >= 0)
+                close(u->lock_fd); /* drops the flock */
+        u->lock_fd = -1;
+}
+
 int nk_store_names_edit(struct nk_store *s, nk_names_edit_fn fn, void *data, nk_error **err)
 {
-        _cleanup_close_ int lfd = openat(s->dfd, "names.lock",
-                                         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (lfd < 0)
-                return nk_error_set(err, errno, "open `%s/names.lock`", s->root);
-        while (flock(lfd, LOCK_EX) < 0)
-                if (errno != EINTR)
-                        return nk_error_set(err, errno, "lock `%s/names.lock`", s->root);
-        _cleanup_jansson_ json_t *names = NULL;
-        if (nk_store_names_read(s, &names, err) < 0 || fn(names, data, err) < 0)
+        struct nk_names_update u;
+        if (nk_store_names_prepare(s, fn, data, &u, err) < 0)
                 return -1;
-        return nk_store_write_json(s->dfd, "repositories.json", names, err);
+        return nk_store_names_finish(s, &u, err);
 }
 
 bool nk_store_name_digest(const char *name, char out[80])
@@ -257,3 +319,79 @@ bool nk_store_name_digest(const char *name, char out[80])
         memcpy(out + 7, name, 65);
         return nk_digest_valid(out);
 }
+
+/* ---- staging directories ---------------------------------------------- */
+
+static const char *const staging_prefixes[] = {"layer-", "load-", "export-"};
+
+int nk_store_mkstaging(struct nk_store *s, const char *prefix, char **name_out, nk_error **err)
+{
+        for (int attempt = 0; attempt < 10; attempt++) {
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/tmp/%sXXXXXX", s->root, prefix) < 0)
+                        return nk_error_set(err, ENOMEM, "staging directory");
+                if (!mkdtemp(path))
+                        return nk_error_set(err, errno, "create staging directory in `%s/tmp`",
+                                            s->root);
+                const char *name = strrchr(path, '/') + 1;
+                int fd = openat(s->tmp, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == ENOENT)
+                                continue; /* swept before we locked it */
+                        return nk_error_set(err, errno, "open `%s`", path);
+                }
+                while (flock(fd, LOCK_EX) < 0) {
+                        if (errno != EINTR) {
+                                int e = errno;
+                                close(fd);
+                                return nk_error_set(err, e, "lock `%s`", path);
+                        }
+                }
+                /* A sweeper may have taken it between mkdtemp and flock. */
+                struct stat a, b;
+                if (fstat(fd, &a) == 0 && a.st_nlink > 0 &&
+                    fstatat(s->tmp, name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+                    a.st_dev == b.st_dev) {
+                        char *n = strdup(name);
+                        if (!n) {
+                                close(fd);
+                                return nk_error_set(err, ENOMEM, "staging directory");
+                        }
+                        *name_out = n;
+                        return fd;
+                }
+                close(fd);
+        }
+        return nk_error_set(err, 0, "create staging directory in `%s/tmp`: keeps vanishing",
+                            s->root);
+}
+
+void nk_store_sweep_staging(struct nk_store *s)
+{
+        int fd = openat(s->tmp, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                bool staging = false;
+                for (size_t i = 0; i < ARRAY_SIZE(staging_prefixes); i++)
+                        staging = staging || strncmp(de->d_name, staging_prefixes[i],
+                                                     strlen(staging_prefixes[i])) == 0;
+                if (!staging)
+                        continue;
+                _cleanup_close_ int dfd = openat(s->tmp, de->d_name,
+                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (dfd < 0 || flock(dfd, LOCK_EX | LOCK_NB) < 0)
+                        continue; /* gone, or its owner is alive */
+                _cleanup_free_ char *path = NULL;
+                nk_error *e = NULL;
+                if (asprintf(&path, "%s/tmp/%s", s->root, de->d_name) >= 0 &&
+                    nk_rm_rf(path, &e) < 0)
+                        nk_error_free(e);
+        }
+}
+

@@ -60,6 +60,20 @@ typedef int (*nk_names_edit_fn)(json_t *names, void *data, nk_error **err);
 /* Read, edit and atomically rewrite the names file under names.lock. */
 int nk_store_names_edit(struct nk_store *s, nk_names_edit_fn fn, void *data, nk_error **err);
 
+/* The same in two steps, for a commit that must not change anything when
+ * the disk is full: prepare takes names.lock and writes (and fsyncs) the
+ * edited file under a temp name, so running out of space happens there;
+ * finish renames it into place, cancel drops it. Both release the lock. */
+#define NK_TEMP_NAME_MAX 512
+struct nk_names_update {
+        int lock_fd;
+        char tmp[NK_TEMP_NAME_MAX];
+};
+int nk_store_names_prepare(struct nk_store *s, nk_names_edit_fn fn, void *data,
+                           struct nk_names_update *u, nk_error **err);
+int nk_store_names_finish(struct nk_store *s, struct nk_names_update *u, nk_error **err);
+void nk_store_names_cancel(struct nk_store *s, struct nk_names_update *u);
+
 /* Atomically write a file below a directory fd (temp + fsync + rename). */
 int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len,
                           nk_error **err);
@@ -67,3 +81,12 @@ int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t 
 int nk_store_write_json(int dirfd, const char *name, json_t *v, nk_error **err);
 /* Load a JSON file below dirfd. */
 int nk_store_read_json(int dirfd, const char *name, json_t **out, nk_error **err);
+
+/* A staging directory tmp/<prefix>XXXXXX ("layer-", "load-" or "export-"),
+ * created and flocked; returns the fd holding the lock (close it after the
+ * directory is gone or moved) and its name in tmp/. */
+int nk_store_mkstaging(struct nk_store *s, const char *prefix, char **name_out, nk_error **err);
+/* Remove staging directories no live process holds (left by a killed
+ * pull, load or export). Needs the store lock, shared is enough. */
+void nk_store_sweep_staging(struct nk_store *s);
+

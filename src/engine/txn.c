@@ -15,6 +15,7 @@ int nk_txn_begin(struct nk_store *s, struct nk_txn **out, nk_error **err)
 {
         if (s->lock_mode == 0 && nk_store_lock(s, LOCK_SH, err) < 0)
                 return -1;
+        nk_store_sweep_staging(s); /* what killed transactions left */
         struct nk_txn *t = calloc(1, sizeof(*t));
         if (!t || !(t->names = json_object())) {
                 free(t);
@@ -38,16 +39,18 @@ static void staged_clear(struct nk_txn *t, bool abort)
 {
         for (size_t i = 0; i < t->n_blobs; i++) {
                 struct nk_staged_blob *b = &t->blobs[i];
-                if (abort && b->tmp_name && !b->keep_on_abort)
+                if (abort && b->tmp_name && (!b->keep_on_abort || nk_txn_out_of_space(t)))
                         unlinkat(t->s->tmp, b->tmp_name, 0);
                 if (b->fd >= 0)
                         close(b->fd);
                 free(b->tmp_name);
         }
         for (size_t i = 0; i < t->n_layers; i++) {
-                if (abort)
+                if (abort && t->layers[i].tmp_name)
                         tmp_remove(t->s, t->layers[i].tmp_name);
                 free(t->layers[i].tmp_name);
+                if (t->layers[i].lock_fd >= 0)
+                        close(t->layers[i].lock_fd);
         }
         free(t->blobs);
         free(t->layers);
@@ -64,6 +67,23 @@ void nk_txn_free(struct nk_txn *t)
         json_decref(t->names);
         pthread_mutex_destroy(&t->mu);
         free(t);
+}
+
+void nk_txn_note_error(struct nk_txn *t, const nk_error *e)
+{
+        if (!t || !e || (e->errno_ != ENOSPC && e->errno_ != EDQUOT))
+                return;
+        pthread_mutex_lock(&t->mu);
+        t->out_of_space = true;
+        pthread_mutex_unlock(&t->mu);
+}
+
+bool nk_txn_out_of_space(struct nk_txn *t)
+{
+        pthread_mutex_lock(&t->mu);
+        bool r = t->out_of_space;
+        pthread_mutex_unlock(&t->mu);
+        return r;
 }
 
 static struct nk_staged_blob *staged_blob(struct nk_txn *t, const char *digest)
@@ -266,36 +286,38 @@ static bool layer_present(struct nk_txn *t, const char *diff_id)
         return r || nk_store_layer_exists(t->s, diff_id);
 }
 
-/* Extract into tmp/<name>/diff; the directory is removed on failure. */
+/* Extract into tmp/<name>/diff; the directory is removed on failure. On
+ * success *lock_out holds the directory's flock (see nk_store_mkstaging). */
 static int extract_to_tmp(struct nk_txn *t, const char *digest, const char *diff_id,
-                          char **name_out, nk_error **err)
+                          char **name_out, int *lock_out, nk_error **err)
 {
-        _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/tmp/layer-%.12s-XXXXXX", t->s->root, nk_digest_hex(diff_id)) < 0 ||
-            !mkdtemp(path))
-                return nk_error_set(err, errno, "create layer directory in `%s/tmp`", t->s->root);
-        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char prefix[32];
+        _cleanup_free_ char *name = NULL;
+        snprintf(prefix, sizeof(prefix), "layer-%.12s-", nk_digest_hex(diff_id));
+        _cleanup_close_ int dfd = nk_store_mkstaging(t->s, prefix, &name, err);
+        if (dfd < 0)
+                return -1;
         _cleanup_close_ int blob = -1, diff = -1;
         struct nk_layer_stats st;
         int r = -1;
-        if (dfd < 0 || mkdirat(dfd, "diff", 0755) < 0 ||
+        if (mkdirat(dfd, "diff", 0755) < 0 ||
             (diff = openat(dfd, "diff", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-                nk_error_set(err, errno, "create `%s/diff`", path);
+                nk_error_set(err, errno, "create `%s/tmp/%s/diff`", t->s->root, name);
                 goto out;
         }
         if ((blob = nk_txn_blob_open(t, digest, err)) < 0 ||
             nk_layer_extract(blob, diff, diff_id, NULL, &st, err) < 0 ||
             write_layer_info(dfd, digest, &st, err) < 0)
                 goto out;
-        *name_out = strdup(strrchr(path, '/') + 1);
-        r = *name_out ? 0 : nk_error_set(err, ENOMEM, "stage layer");
+        r = 0;
 out:
         if (r < 0) {
-                nk_error *e = NULL;
-                if (nk_rm_rf(path, &e) < 0)
-                        nk_error_free(e);
+                tmp_remove(t->s, name);
+                return -1;
         }
-        return r;
+        *name_out = TAKE_PTR(name);
+        *lock_out = TAKE_FD(dfd);
+        return 0;
 }
 
 int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_error **err)
@@ -305,7 +327,8 @@ int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_e
         if (layer_present(t, diff_id))
                 return 0;
         char *name = NULL;
-        if (extract_to_tmp(t, digest, diff_id, &name, err) < 0)
+        int lock = -1;
+        if (extract_to_tmp(t, digest, diff_id, &name, &lock, err) < 0)
                 return nk_error_wrap(err, "layer %s", digest);
         pthread_mutex_lock(&t->mu);
         struct nk_staged_layer *nl = realloc(t->layers, (t->n_layers + 1) * sizeof(*nl));
@@ -314,11 +337,13 @@ int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_e
                 nl = &t->layers[t->n_layers++];
                 memcpy(nl->diff_id, diff_id, sizeof(nl->diff_id));
                 nl->tmp_name = name;
+                nl->lock_fd = lock;
         }
         pthread_mutex_unlock(&t->mu);
         if (!nl) {
                 tmp_remove(t->s, name);
                 free(name);
+                close(lock);
                 return nk_error_set(err, ENOMEM, "stage layer %s", diff_id);
         }
         return 0;
@@ -381,27 +406,39 @@ static int merge_names(json_t *names, void *data, nk_error **err)
         return 0;
 }
 
-/* One syncfs makes every staged blob and extracted file durable before
- * anything is moved into place (cheaper than an fsync per file: on ext4
- * each fsync commits the journal anyway). Then blobs, layers, names: a
- * crash in between leaves only unreferenced content, which garbage
- * collection removes. */
+/* The names file is written first, under a temp name: when the disk is
+ * full that is where it fails, before anything has moved. Then one syncfs
+ * makes every staged blob and extracted file durable (cheaper than an fsync
+ * per file: on ext4 each fsync commits the journal anyway), blobs and
+ * layers are moved into place, and the names file renamed last. A crash in
+ * between leaves only unreferenced content, which garbage collection
+ * removes. */
 int nk_txn_commit(struct nk_txn *t, nk_error **err)
 {
-        if (t->n_layers + t->n_blobs > 0 && syncfs(t->s->tmp) < 0)
-                return nk_error_set(err, errno, "sync `%s`", t->s->root);
+        struct nk_names_update u = {.lock_fd = -1};
+        bool names = json_object_size(t->names) > 0;
+        if (names && nk_store_names_prepare(t->s, merge_names, t->names, &u, err) < 0)
+                goto fail;
+        if (t->n_layers + t->n_blobs > 0 && syncfs(t->s->tmp) < 0) {
+                nk_error_set(err, errno, "sync `%s`", t->s->root);
+                goto fail;
+        }
         for (size_t i = 0; i < t->n_blobs; i++)
                 if (commit_blob(t, &t->blobs[i], err) < 0)
-                        return -1;
+                        goto fail;
         (void)fsync(t->s->blobs);
         for (size_t i = 0; i < t->n_layers; i++)
                 if (commit_layer(t, &t->layers[i], err) < 0)
-                        return -1;
+                        goto fail;
         (void)fsync(t->s->layers);
-        if (json_object_size(t->names) > 0 &&
-            nk_store_names_edit(t->s, merge_names, t->names, err) < 0)
-                return -1;
+        if (names && nk_store_names_finish(t->s, &u, err) < 0)
+                goto fail;
         json_object_clear(t->names);
         staged_clear(t, false);
         return 0;
+fail:
+        nk_store_names_cancel(t->s, &u);
+        if (err)
+                nk_txn_note_error(t, *err);
+        return -1;
 }

@@ -20,6 +20,7 @@ struct nk_staged_blob {
 struct nk_staged_layer {
         char diff_id[NK_DIGEST_LEN + 1];
         char *tmp_name;         /* directory in tmp/, holds diff/ and info.json */
+        int lock_fd;            /* flock on it: a live transaction owns it */
 };
 
 struct nk_txn {
@@ -30,7 +31,14 @@ struct nk_txn {
         struct nk_staged_layer *layers;
         size_t n_layers;
         json_t *names;          /* name -> record, set at commit */
+        bool out_of_space;      /* failed on a full disk: keep no downloads */
 };
+
+/* Record why the transaction fails: on ENOSPC/EDQUOT its downloads
+ * (partial or verified, normally kept for the next pull) are deleted on
+ * abort too, giving the space back. */
+void nk_txn_note_error(struct nk_txn *t, const nk_error *e);
+bool nk_txn_out_of_space(struct nk_txn *t);
 
 int nk_txn_begin(struct nk_store *s, struct nk_txn **out, nk_error **err);
 /* Abort anything not committed and free. */

@@ -274,12 +274,14 @@ class TokenServer:
     """Issues RS256 JWTs (x5c header) the registry verifies against
     rootcertbundle, to clients presenting user:password as Basic auth."""
 
-    def __init__(self, dir_, user, password):
+    def __init__(self, dir_, user, password, public_prefix=None):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.x509.oid import NameOID
         self.user, self.password = user, password
+        # Repositories under this prefix get pull tokens without credentials.
+        self.public_prefix = public_prefix
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nook-test-token")])
         now = datetime.datetime.utcnow()
@@ -327,7 +329,11 @@ class TokenServer:
                 auth = self.headers.get("Authorization", "")
                 want = "Basic " + base64.b64encode(f"{ts.user}:{ts.password}".encode()).decode()
                 ts.requests.append((self.path, auth))
-                if auth != want:
+                scopes = " ".join(q.get("scope", [])).split()
+                anonymous_ok = (not auth and ts.public_prefix and scopes and all(
+                    sc.startswith(f"repository:{ts.public_prefix}") and sc.endswith(":pull")
+                    for sc in scopes))
+                if auth != want and not anonymous_ok:
                     self.send_response(401)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -350,7 +356,8 @@ class TokenServer:
 class FakeRegistry:
     """Serves manifests and blobs from dicts. Per-blob behaviour:
        blob_mode[digest] = ("drop", n)   send n bytes, then close the socket
-                           ("stall", n)  send n bytes, then wait for release
+                           ("stall", n)  send n bytes, wait for release, then close
+                           ("pause", n)  send n bytes, wait for release, then the rest
        Range requests (resumes) are honoured and recorded."""
 
     def __init__(self):
@@ -431,8 +438,12 @@ class FakeRegistry:
                     return
                 self.wfile.write(data[start:start + mode[1]])
                 self.wfile.flush()
-                if mode[0] == "stall":
+                if mode[0] in ("stall", "pause"):
                     fr.release.wait(60)
+                if mode[0] == "pause":
+                    with contextlib.suppress(OSError):
+                        self.wfile.write(data[start + mode[1]:])
+                    return
                 # Drop the connection mid-body.
                 self.close_connection = True
                 with contextlib.suppress(OSError):
@@ -483,6 +494,33 @@ def store_snapshot(store):
     blobs = sorted(os.listdir(os.path.join(store, "blobs", "sha256")))
     layers = sorted(os.listdir(os.path.join(store, "layers")))
     return {"names": names, "blobs": blobs, "layers": layers}
+
+
+def assert_store_consistent(store):
+    """Every blob hashes to its name; every name's manifest, config and
+    layer blobs are there, and every layer of its config is extracted."""
+    bdir = os.path.join(store, "blobs", "sha256")
+    for n in os.listdir(bdir):
+        with open(os.path.join(bdir, n), "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == n, f"blob {n} is corrupt"
+    p = os.path.join(store, "repositories.json")
+    names = {}
+    if os.path.exists(p):
+        with open(p) as f:
+            names = json.load(f)
+    for name, rec in names.items():
+        with open(os.path.join(bdir, rec["manifest"][7:])) as f:
+            manifest = json.load(f)
+        assert manifest["config"]["digest"] == rec["config"], name
+        with open(os.path.join(bdir, rec["config"][7:])) as f:
+            config = json.load(f)
+        for l in manifest["layers"]:
+            assert os.path.exists(os.path.join(bdir, l["digest"][7:])), f"{name}: {l['digest']}"
+        for d in config["rootfs"]["diff_ids"]:
+            ldir = os.path.join(store, "layers", d[7:])
+            assert os.path.isdir(os.path.join(ldir, "diff")), f"{name}: layer {d}"
+            with open(os.path.join(ldir, "info.json")) as f:
+                assert json.load(f)["diff_id"] == d
 
 
 def mounts_under(prefix):

@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from images_util import (Layer, Store, cleanup_store, docker_archive, make_tar,
+from images_util import (Layer, OCILayout, Store, cleanup_store, docker_archive, make_tar,
                          mounts_under, store_snapshot)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -205,24 +205,28 @@ def test_whiteouts_and_opaque_dirs(store, tmp_path):
 def hostile_cases(out):
     up = "../" * 12
     return [
-        ("dotdot", [("file", "../escape", "x")], "`../escape`: path contains `..`"),
-        ("dotdot-inner", [("dir", "a"), ("file", "a/../../escape", "x")], "contains `..`"),
+        ("dotdot", [("file", "../escape", "x")], "entry `../escape`: path contains `..`"),
+        ("dotdot-inner", [("dir", "a"), ("file", "a/../../escape", "x")],
+         "entry `a/../../escape`: path contains `..`"),
         ("abs-symlink-parent", [("symlink", "link", out), ("file", "link/victim", "pwned")],
-         "`link/victim`: parent `link` is a symlink"),
+         "entry `link/victim`: parent `link` is a symlink"),
         ("rel-symlink-parent", [("symlink", "link", up + out.lstrip("/")),
-                                ("file", "link/victim", "pwned")], "parent `link` is a symlink"),
+                                ("file", "link/victim", "pwned")],
+         "entry `link/victim`: parent `link` is a symlink"),
         ("symlink-chain", [("symlink", "a", "b"), ("symlink", "b", out),
-                           ("file", "a/victim", "x")], "parent `a` is a symlink"),
+                           ("file", "a/victim", "x")],
+         "entry `a/victim`: parent `a` is a symlink"),
         ("dir-replaces-symlink", [("symlink", "s", out), ("dir", "s"), ("file", "s/victim", "x")],
-         "`s/`: a directory would replace a symlink"),
+         "entry `s/`: a directory would replace a symlink"),
         ("dir-becomes-symlink", [("dir", "d"), ("symlink", "d", out), ("file", "d/victim", "x")],
-         "parent `d` is a symlink"),
+         "entry `d/victim`: parent `d` is a symlink"),
         ("hardlink-dotdot", [("hardlink", "h", up + out.lstrip("/") + "/victim")],
-         "contains `..`"),
-        ("hardlink-absolute", [("hardlink", "h", out + "/victim")], "not a file in the layer"),
+         "entry `h`: hardlink target"),
+        ("hardlink-absolute", [("hardlink", "h", out + "/victim")],
+         f"entry `h`: hardlink target `{out}/victim` is not a file in the layer"),
         ("hardlink-via-symlink", [("symlink", "l", out), ("hardlink", "h", "l/victim")],
-         "parent `l` is a symlink"),
-        ("whiteout-dotdot", [("file", ".wh..", "")], "invalid whiteout"),
+         "entry `h`: parent `l` is a symlink"),
+        ("whiteout-dotdot", [("file", ".wh..", "")], "entry `.wh..`: invalid whiteout"),
         # These extract, but must not write through the symlink.
         ("file-replaces-symlink", [("symlink", "f", out + "/victim"), ("file", "f", "pwned")], None),
         ("hardlink-to-symlink", [("symlink", "s", out + "/victim"), ("hardlink", "h", "s"),
@@ -261,6 +265,19 @@ def test_hostile_tarballs_write_nothing_outside(store, tmp_path):
         if os.listdir(os.path.join(store.path, "tmp")):
             failures.append(f"{name}: staging left: {os.listdir(os.path.join(store.path, 'tmp'))}")
     assert not failures, "\n".join(failures)
+    # `..` entries would land in the store or beside it: nothing anywhere
+    # under the test's directory holds what the hostile entries wrote,
+    # except inside extracted layers.
+    layers_dir = os.path.join(store.path, "layers")
+    for d, dirs, files in os.walk(str(tmp_path)):
+        if d.startswith(layers_dir):
+            continue
+        for n in files:
+            p = os.path.join(d, n)
+            assert n != "escape", f"{p} written"
+            if os.path.isfile(p) and not os.path.islink(p) and os.path.getsize(p) <= 5:
+                with open(p, "rb") as f:
+                    assert f.read() != b"pwned", f"{p} written"
     after = store_snapshot(store.path)
     assert after["names"].keys() - before["names"].keys() == {
         f"docker.io/library/hostile:{n}" for n, _, e in hostile_cases(out) if e is None}
@@ -347,6 +364,14 @@ def test_save_load_roundtrip(store, nook, tmp_path):
     assert p.returncode != 0 and "give one" in p.err
     store.run("load", "-i", layout, "fromlayout:v9")
     assert store.inspect("fromlayout:v9")["RootFS"]["Layers"] == [l.diff_id for l in layers]
+    # Archives written by another tool: skopeo's docker-archive and
+    # oci-archive load too.
+    for fmt, ref in (("docker-archive", "sk:1"), ("oci-archive", "sk:2")):
+        arch = str(tmp_path / f"skopeo-{fmt}.tar")
+        subprocess.run(["skopeo", "copy", "-q", f"oci:{layout}:v9", f"{fmt}:{arch}:{ref}"],
+                       check=True)
+        store.run("load", "-i", arch)
+        assert store.inspect(ref)["RootFS"]["Layers"] == [l.diff_id for l in layers]
 
 
 # ---- names, removal, garbage collection ---------------------------------------
@@ -364,8 +389,12 @@ def test_tag_rmi_prune_df(store, tmp_path):
     assert os.path.isdir(store.layer_dir(mid.diff_id))
 
     root = mount(store, "b:2", str(tmp_path / "root"))
+    held = store_snapshot(store.path)
     p = store.run("rmi", "b:2", check=False)
     assert p.returncode != 0 and "used by a container" in p.err
+    p = store.run("rmi", store.inspect("b:2")["Id"][7:19], check=False)
+    assert p.returncode != 0 and "used by a container" in p.err
+    assert store_snapshot(store.path) == held
     df = {r["Type"]: r for r in json.loads(store.run("system", "df", "--format", "json").out)}
     assert df["Containers"]["Total"] == 1 and df["Images"]["Active"] == 1
     store.run("rmi", "-f", "b:2")
@@ -387,17 +416,45 @@ def test_tag_rmi_prune_df(store, tmp_path):
     assert os.listdir(os.path.join(store.path, "layers")) == []
 
 
-def test_many_layers_mount(store, tmp_path):
+@pytest.mark.parametrize("how", ["fd", "path"])
+def test_many_layers_mount(nook, tmp_path, how):
+    """121 layers from a store at a long path: the lower directories alone
+    (121 x ~330 bytes) are far beyond the page-size limit of a classic
+    overlay option string, so this needs the new mount API's lowerdir+;
+    each path is also longer than the 256 bytes fsconfig takes, so layers
+    go as fds, or (NOOK_OVERLAY_NO_FD=1, kernels before 6.13) as
+    /proc/self/fd/N paths."""
+    env = {"NOOK_OVERLAY_NO_FD": "1" if how == "path" else "0"}
+    deep = str(tmp_path / ("d" * 120) / ("e" * 120))
+    store = Store(nook, os.path.join(deep, "store"))
     n = 120
     layers = [Layer([("file", f"f{i:03d}", str(i))], None) for i in range(n)]
     layers.append(Layer([("file", ".wh.f000", "")], None))
-    store.run("load", "-i", docker_archive(str(tmp_path / "many.tar"), [(["many:1"], layers)]))
-    root = mount(store, "many:1", str(tmp_path / "root"))
-    names = sorted(os.listdir(root))
-    assert names == [f"f{i:03d}" for i in range(1, n)]
-    with open(os.path.join(root, "f119")) as f:
-        assert f.read() == "119"
-    umount(store, root)
+    try:
+        store.run("load", "-i", docker_archive(str(tmp_path / "many.tar"), [(["many:1"], layers)]))
+        lowers = sum(len(store.layer_dir(l.diff_id)) + 1 for l in layers)
+        assert lowers > 4 * os.sysconf("SC_PAGE_SIZE")
+        assert all(len(store.layer_dir(l.diff_id)) > 256 for l in layers)
+        root = str(tmp_path / "root")
+        os.makedirs(root)
+        store.run("image", "mount", "many:1", root, env=env)
+        with open("/proc/self/mountinfo") as f:
+            lines = [l for l in f if l.split()[4] == root]
+        assert len(lines) == 1 and " - overlay " in lines[0]
+        names = sorted(os.listdir(root))
+        assert names == [f"f{i:03d}" for i in range(1, n)]
+        with open(os.path.join(root, "f119")) as f:
+            assert f.read() == "119"
+        with open(os.path.join(root, "f001"), "a") as f:
+            f.write("+")
+        cid = os.listdir(os.path.join(store.path, "containers"))[0]
+        with open(os.path.join(store.path, "containers", cid, "upper", "f001")) as f:
+            assert f.read() == "1+"
+        umount(store, root)
+    finally:
+        left = mounts_under(str(tmp_path))
+        cleanup_store(nook, str(tmp_path))
+        assert not left, left
 
 
 def test_concurrent_rootfs_share_layers(store, tmp_path):
@@ -429,3 +486,213 @@ def test_runtime_runs_from_image_rootfs(store, nook, runtime, tmp_path):
             assert f.read() == "hi\n"
     finally:
         umount(store, root)
+
+
+# ---- a full disk -------------------------------------------------------------
+
+def du(path):
+    total = 0
+    for d, dirs, files in os.walk(path):
+        for n in files:
+            total += os.lstat(os.path.join(d, n)).st_size
+    return total
+
+
+def test_full_disk_clear_error_store_unchanged(nook, tmp_path):
+    """--store on a 6 MiB tmpfs: an import, a load whose layer expands past
+    the space left, and one whose blob does not fit all fail with ENOSPC
+    named, and leave names, blobs, layers and tmp/ as they were."""
+    path = str(tmp_path / "small")
+    os.makedirs(path)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m,mode=0700", "nook-test-full", path],
+                   check=True)
+    try:
+        s = Store(nook, path)
+        s.images()
+        before = store_snapshot(path)
+        used = os.statvfs(path)
+        cases = []
+        # 1. an import whose tar is larger than the space left
+        big = str(tmp_path / "big.tar")
+        with open(big, "wb") as f:
+            f.write(make_tar([("file", "big", os.urandom(8 << 20))]))
+        cases.append(("import", big, "full:1"))
+        # 2. a small gzip blob that extracts to more than the space left
+        zero = Layer([("file", "zeros", b"\0" * (8 << 20))], "gzip")
+        lay = OCILayout(str(tmp_path / "layout"))
+        lay.tag(lay.image([zero]), "z")
+        cases.append(("load", "-i", lay.path, "full:2"))
+        # 3. a docker archive: the layer blob itself does not fit
+        arch = docker_archive(str(tmp_path / "arch.tar"),
+                              [(["full:3"], [Layer([("file", "r", os.urandom(4 << 20))], None)])])
+        cases.append(("load", "-i", arch))
+        for args in cases:
+            p = s.run(*args, check=False)
+            assert p.returncode != 0, args
+            assert "No space left on device" in p.err, p.err
+            assert f"the store `{path}` ran out of space and was left as it was" in p.err, p.err
+            assert store_snapshot(path) == before, args
+            assert os.listdir(os.path.join(path, "tmp")) == [], args
+            assert sorted(os.listdir(path)) == ["blobs", "containers", "layers", "lock",
+                                                "names.lock", "repositories.json", "tmp"], args
+            assert os.statvfs(path).f_bfree == used.f_bfree, f"{args}: space not given back"
+        # A disk with no block left: even the names file cannot be written.
+        filler = os.path.join(path, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        tiny = str(tmp_path / "tiny.tar")
+        with open(tiny, "wb") as f:
+            f.write(make_tar([("file", "t", "t")]))
+        for args in (("tag", "busybox", "other:1"), ("import", tiny, "tiny:1")):
+            p = s.run(*args, check=False)
+            assert p.returncode != 0 and "No space left on device" in p.err, (args, p.err)
+            assert "ran out of space and was left as it was" in p.err, p.err
+            assert store_snapshot(path) == before, args
+            assert os.listdir(os.path.join(path, "tmp")) == [], args
+            assert not [n for n in os.listdir(path) if n.startswith(".")], os.listdir(path)
+        os.unlink(filler)
+        # The store still works: a small import fits, and is complete.
+        small = str(tmp_path / "small.tar")
+        with open(small, "wb") as f:
+            f.write(make_tar([("file", "ok", "fits")]))
+        s.run("import", small, "fits:1")
+        root = mount(s, "fits:1", str(tmp_path / "root"))
+        with open(os.path.join(root, "ok")) as f:
+            assert f.read() == "fits"
+        umount(s, root)
+    finally:
+        for mp in reversed(mounts_under(path)):
+            subprocess.run(["umount", "-l", mp], check=False)
+        left = mounts_under(path)
+        cleanup_store(nook, str(tmp_path))
+    assert not left
+
+
+def df_rows(store):
+    return {r["Type"]: r for r in json.loads(store.run("system", "df", "--format", "json").out)}
+
+
+def disk_usage(store_path):
+    """{digest: bytes} of blobs/ (file sizes) and layers/ (info.json sizes)."""
+    blobs, layers = {}, {}
+    bdir = os.path.join(store_path, "blobs", "sha256")
+    for n in os.listdir(bdir):
+        blobs["sha256:" + n] = os.lstat(os.path.join(bdir, n)).st_size
+    ldir = os.path.join(store_path, "layers")
+    for n in os.listdir(ldir):
+        with open(os.path.join(ldir, n, "info.json")) as f:
+            layers["sha256:" + n] = json.load(f)["size"]
+    return blobs, layers
+
+
+def image_content(store, ref):
+    info = store.inspect(ref)
+    with open(os.path.join(store.path, "blobs", "sha256", info["Digest"][7:])) as f:
+        manifest = json.load(f)
+    blobs = {info["Digest"], info["Id"]} | {l["digest"] for l in manifest["layers"]}
+    return blobs, set(info["RootFS"]["Layers"])
+
+
+def test_system_df_matches_disk_and_prune(store, tmp_path):
+    base = Layer([("file", "base", os.urandom(30000))], None)
+    mid = Layer([("file", "mid", os.urandom(20000))], None)
+    other = Layer([("file", "other", os.urandom(10000))], None)
+    store.run("load", "-i", docker_archive(str(tmp_path / "a.tar"),
+                                           [(["a:1"], [base, mid]), (["c:1"], [base, other])]))
+    # Leftovers of a crash between moving content in and naming it.
+    stray = Layer([("file", "stray", os.urandom(5000))], None)
+    sdir = os.path.join(store.path, "layers", stray.diff_id[7:])
+    os.makedirs(os.path.join(sdir, "diff"))
+    with open(os.path.join(sdir, "diff", "stray"), "wb") as f:
+        f.write(b"x" * 5000)
+    with open(os.path.join(sdir, "info.json"), "w") as f:
+        json.dump({"diff_id": stray.diff_id, "blob": stray.digest, "size": 5000}, f)
+    with open(os.path.join(store.path, "blobs", "sha256", stray.digest[7:]), "wb") as f:
+        f.write(stray.blob)
+
+    root = mount(store, "a:1", str(tmp_path / "root"))
+    with open(os.path.join(root, "written"), "wb") as f:
+        f.write(b"w" * 7000)
+    used_blobs, used_layers = image_content(store, "a:1")
+    blobs, layers = disk_usage(store.path)
+    df = df_rows(store)
+    assert df["Images"]["Total"] == 3 and df["Images"]["Active"] == 1  # a, c, busybox
+    assert df["Containers"]["Total"] == 1 and df["Containers"]["Size"] >= 7000
+    assert df["Layers"]["Total"] == len(layers) == 5  # busybox, base, mid, other, stray
+    assert df["Layers"]["Active"] == len(used_layers) == 2
+    assert df["Layers"]["Size"] == sum(layers.values())
+    assert df["Layers"]["Reclaimable"] == sum(v for k, v in layers.items() if k not in used_layers)
+    assert df["Blobs"]["Total"] == len(blobs)
+    assert df["Blobs"]["Active"] == len(used_blobs)
+    assert df["Blobs"]["Size"] == sum(blobs.values())
+    reclaim_blobs = sum(v for k, v in blobs.items() if k not in used_blobs)
+    assert df["Blobs"]["Reclaimable"] == reclaim_blobs
+    named_layers = sum(v for k, v in layers.items() if k != stray.diff_id)
+    assert df["Images"]["Size"] == named_layers
+    assert df["Images"]["Reclaimable"] == named_layers - sum(layers[d] for d in used_layers)
+
+    # `prune -a` frees exactly what df called reclaimable.
+    store.run("image", "prune", "-a")
+    blobs2, layers2 = disk_usage(store.path)
+    assert set(blobs2) == used_blobs and set(layers2) == used_layers
+    freed = (sum(blobs.values()) - sum(blobs2.values())) + (sum(layers.values()) -
+                                                            sum(layers2.values()))
+    assert freed == df["Layers"]["Reclaimable"] + df["Blobs"]["Reclaimable"]
+    df = df_rows(store)
+    assert (df["Images"]["Total"], df["Images"]["Active"]) == (1, 1)
+    for t in ("Images", "Layers", "Blobs"):
+        assert df[t]["Reclaimable"] == 0, df
+    umount(store, root)
+    df = df_rows(store)
+    assert df["Containers"]["Total"] == 0 and df["Containers"]["Size"] == 0
+    assert df["Layers"]["Reclaimable"] == df["Layers"]["Size"] > 0
+    store.run("image", "prune", "-a")
+    df = df_rows(store)
+    assert all(df[t]["Total"] == 0 and df[t]["Size"] == 0 for t in df), df
+
+
+def test_import_stdin_and_export_roundtrip(store, tmp_path):
+    """export of an image, imported again from stdin, gives the same tree
+    (names, types, modes, owners, contents, link targets)."""
+    layers = [Layer([("dir", "etc"), ("file", "etc/a", "1"), ("symlink", "l", "etc/a"),
+                     ("file", "gone", "x")], None),
+              Layer([("file", ".wh.gone", ""), ("file", "etc/b", "2", 0o600),
+                     ("hardlink", "etc/c", "etc/b")], None)]
+    store.run("load", "-i", docker_archive(str(tmp_path / "src.tar"), [(["src:1"], layers)]))
+    p = subprocess.run([store.nook, "--store", store.path, "export", "src:1"],
+                       capture_output=True, check=True)
+    assert p.stdout[:1] != b"" and len(p.stdout) % 512 == 0
+    store.run("import", "-", "copy:1", input=p.stdout)
+
+    def tree(root):
+        out = {}
+        for d, dirs, files in os.walk(root):
+            for n in dirs + files:
+                full = os.path.join(d, n)
+                st = os.lstat(full)
+                rel = os.path.relpath(full, root)
+                data = None
+                if stat.S_ISREG(st.st_mode):
+                    with open(full, "rb") as f:
+                        data = f.read()
+                elif stat.S_ISLNK(st.st_mode):
+                    data = os.readlink(full)
+                out[rel] = (st.st_mode, st.st_uid, st.st_gid, st.st_nlink if
+                            stat.S_ISREG(st.st_mode) else 0, data)
+        return out
+    a = mount(store, "src:1", str(tmp_path / "a"))
+    b = mount(store, "copy:1", str(tmp_path / "b"))
+    try:
+        ta, tb = tree(a), tree(b)
+        assert "gone" not in ta and ta["etc/c"][3] == 2
+        assert ta == tb
+    finally:
+        umount(store, a)
+        umount(store, b)
+    assert len(store.inspect("copy:1")["RootFS"]["Layers"]) == 1
+

@@ -34,7 +34,7 @@ int nk_cmd_load(const struct nk_global *g, int argc, char **argv)
         if (!s)
                 return 1;
         if (nk_image_load(s, input, optind < argc ? argv[optind] : NULL, &names, &err) < 0)
-                return nk_cmd_fail(err);
+                return nk_cmd_store_fail(s, err);
         for (char **n = names; !quiet && n && *n; n++)
                 printf("Loaded image: %s\n", *n);
         return 0;
@@ -85,7 +85,7 @@ int nk_cmd_import(const struct nk_global *g, int argc, char **argv)
         if (!s)
                 return 1;
         if (nk_image_import(s, argv[1], argv[2], &key, &err) < 0)
-                return nk_cmd_fail(err);
+                return nk_cmd_store_fail(s, err);
         printf("%s\n", key);
         return 0;
 }

@@ -1,5 +1,7 @@
 #include "cmd/engine/engine_cmd.h"
 #include "util/cleanup.h"
+#include "util/log.h"
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +15,16 @@ struct nk_store *nk_cmd_store(const struct nk_global *g)
                 return NULL;
         }
         return s;
+}
+
+int nk_cmd_store_fail(const struct nk_store *s, nk_error *err)
+{
+        bool full = err && (err->errno_ == ENOSPC || err->errno_ == EDQUOT);
+        int rc = nk_cmd_fail(err);
+        if (full)
+                nk_log(NK_LOG_ERROR, "the store `%s` ran out of space and was left as it was",
+                       nk_engine_root(s));
+        return rc;
 }
 
 void nk_cmd_human_size(uint64_t bytes, char *buf, size_t len)

@@ -23,6 +23,9 @@ int nk_cmd_export(const struct nk_global *g, int argc, char **argv);
 
 /* Open the --store, reporting failure; NULL on error (already printed). */
 struct nk_store *nk_cmd_store(const struct nk_global *g);
+/* Report a failed change to the store (pull, load, import, tag); when the
+ * disk was full, say so and that the store was left as it was. */
+int nk_cmd_store_fail(const struct nk_store *s, nk_error *err);
 /* "2.1MB" (decimal units, like docker). */
 void nk_cmd_human_size(uint64_t bytes, char *buf, size_t len);
 /* "3 days ago" from an RFC 3339 time, "N/A" when unparsable. */

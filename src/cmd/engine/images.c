@@ -185,7 +185,7 @@ int nk_cmd_tag(const struct nk_global *g, int argc, char **argv)
         if (!s)
                 return 1;
         if (nk_image_tag(s, argv[1], argv[2], &err) < 0)
-                return nk_cmd_fail(err);
+                return nk_cmd_store_fail(s, err);
         return 0;
 }
 

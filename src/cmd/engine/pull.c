@@ -63,6 +63,7 @@ static void on_tty(struct display *d, const struct nk_progress *p)
                 redraw(d, p->id, p->msg ? p->msg : "downloaded");
                 break;
         case NK_PROGRESS_EXTRACT: redraw(d, p->id, "extracting"); break;
+        case NK_PROGRESS_EXTRACTED: redraw(d, p->id, "pull complete"); break;
         default: break;
         }
 }
@@ -85,6 +86,7 @@ static void on_progress(const struct nk_progress *p, void *data)
         case NK_PROGRESS_LAYER_START: printf("%s: downloading\n", p->id); break;
         case NK_PROGRESS_LAYER_DONE: printf("%s: %s\n", p->id, p->msg ? p->msg : "downloaded"); break;
         case NK_PROGRESS_EXTRACT: printf("%s: extracting\n", p->id); break;
+        case NK_PROGRESS_EXTRACTED: printf("%s: pull complete\n", p->id); break;
         default: return;
         }
         fflush(stdout);
@@ -134,7 +136,7 @@ int nk_cmd_pull(const struct nk_global *g, int argc, char **argv)
         if (!s)
                 return 1;
         if (nk_image_pull(s, argv[optind], &o, &key, &err) < 0)
-                return nk_cmd_fail(err);
+                return nk_cmd_store_fail(s, err);
         printf("%s\n", key);
         return 0;
 }
