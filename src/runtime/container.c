@@ -615,7 +615,10 @@ static void run_poststop(const char *root, const struct nk_state *st)
         nk_spec_free(spec);
 }
 
-static int delete_locked(const char *root, struct nk_state *st, bool force, nk_error **err)
+/* `open_cg`: the container's cgroup if the caller has it open already (a
+ * foreground run), saving a second look at the host's hierarchies. */
+static int delete_locked(const char *root, struct nk_state *st, bool force,
+                         struct nk_cgroup *open_cg, nk_error **err)
 {
         enum nk_status status = nk_state_status(root, st);
         if ((status == NK_STATUS_RUNNING || status == NK_STATUS_PAUSED) && !force)
@@ -627,8 +630,10 @@ static int delete_locked(const char *root, struct nk_state *st, bool force, nk_e
          * SIGKILL until thawed). */
         if (st->cgroup_path) {
                 struct nk_cgroup *cg = NULL;
-                int r = nk_cgroup_open(st->cgroup_path, &cg, err);
-                if (r == 0)
+                int r = 0;
+                if (open_cg && streq(nk_cgroup_path(open_cg), st->cgroup_path))
+                        r = nk_cgroup_destroy(open_cg, err);
+                else if ((r = nk_cgroup_open(st->cgroup_path, &cg, err)) == 0)
                         r = nk_cgroup_destroy(cg, err);
                 nk_cgroup_free(cg);
                 if (r < 0)
@@ -645,7 +650,8 @@ static int delete_locked(const char *root, struct nk_state *st, bool force, nk_e
         return 0;
 }
 
-int nk_container_delete(const char *root, const char *id, bool force, nk_error **err)
+static int delete_container(const char *root, const char *id, bool force,
+                            struct nk_cgroup *open_cg, nk_error **err)
 {
         _cleanup_free_ char *dir = NULL;
         if (nk_state_dir(root, id, &dir, err) < 0)
@@ -665,9 +671,14 @@ int nk_container_delete(const char *root, const char *id, bool force, nk_error *
                 nk_error_free(e);
                 return nk_rm_rf(dir, err);
         }
-        int r = delete_locked(root, st, force, err);
+        int r = delete_locked(root, st, force, open_cg, err);
         nk_state_free(st);
         return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
+}
+
+int nk_container_delete(const char *root, const char *id, bool force, nk_error **err)
+{
+        return delete_container(root, id, force, NULL, err);
 }
 
 static int start_created(struct creation *cr, nk_error **err)
@@ -723,7 +734,7 @@ int nk_container_run(const struct nk_create_opts *o, int *exit_code, nk_error **
                 r = o->detach ? start_created(&cr, err) : run_foreground(&cr, exit_code, err);
                 if (r < 0 || (!o->detach && !o->keep)) {
                         nk_error *e = NULL;
-                        if (nk_container_delete(o->root, o->id, true, &e) < 0) {
+                        if (delete_container(o->root, o->id, true, cr.cg, &e) < 0) {
                                 _cleanup_free_ char *t = nk_error_text(e);
                                 nk_warn("%s", t);
                                 nk_error_free(e);

@@ -42,6 +42,35 @@ static int root_open_raw(int rootfd, const char *path)
         return -1;
 }
 
+/* The deepest existing directory above the last component of `buf`,
+ * resolved inside the root, and where the rest of the path starts there.
+ * Most mount targets miss only their last component: look bottom up. */
+static int root_deepest(int rootfd, char *buf, char **rest)
+{
+        size_t len = strlen(buf);
+        while (len > 0) {
+                while (len > 0 && buf[len - 1] != '/') /* cut one component */
+                        len--;
+                while (len > 1 && buf[len - 1] == '/')
+                        len--;
+                if (len <= 1)
+                        break;
+                char saved = buf[len];
+                buf[len] = '\0';
+                int fd = root_open_raw(rootfd, buf);
+                int e = errno;
+                buf[len] = saved;
+                if (fd >= 0) {
+                        *rest = buf + len;
+                        return fd;
+                }
+                if (e != ENOENT)
+                        break;
+        }
+        *rest = buf;
+        return fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+}
+
 /* Create each missing component in its parent, which was itself resolved
  * inside the root: mkdirat/mknodat never follow a final symlink, and the
  * re-open after creating resolves inside the root again. A dangling
@@ -51,10 +80,11 @@ static int root_create(int rootfd, const char *path, bool create_file, nk_error 
         _cleanup_free_ char *buf = strdup(path);
         if (!buf)
                 return nk_error_set(err, ENOMEM, "create `%s` in the rootfs", path);
-        _cleanup_close_ int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+        char *start;
+        _cleanup_close_ int cur = root_deepest(rootfd, buf, &start);
         if (cur < 0)
                 return nk_error_set(err, errno, "create `%s` in the rootfs", path);
-        for (char *p = buf; *p;) {
+        for (char *p = start; *p;) {
                 while (*p == '/')
                         p++;
                 if (!*p)

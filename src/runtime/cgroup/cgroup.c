@@ -238,6 +238,8 @@ static int create_hier(struct nk_cgroup *cg, struct nk_cg_hier *h, nk_error **er
                 }
                 nk_error_free(e);
         }
+        if (h->created) /* a cgroup we just made has no processes yet */
+                return 0;
         _cleanup_free_ char *procs = NULL;
         if (nk_cg_read(h->dir, "cgroup.procs", &procs, err) < 0)
                 return -1;
@@ -365,8 +367,25 @@ static int empty_done(const char *dir, const void *arg)
         return kill_round(cg) == 0;
 }
 
+/* The common case, a container whose processes are all gone and which made
+ * no cgroups of its own: one rmdir per hierarchy. False if any stays busy
+ * (processes, child cgroups, a v1 task still exiting). */
+static bool rmdir_all_empty(struct nk_cgroup *cg)
+{
+        bool all = true;
+        for (size_t i = 0; i < cg->n; i++)
+                if (rmdir(cg->h[i].dir) < 0 && errno != ENOENT)
+                        all = false;
+        return all;
+}
+
 int nk_cgroup_destroy(struct nk_cgroup *cg, nk_error **err)
 {
+        if (rmdir_all_empty(cg)) {
+                for (size_t i = 0; i < cg->n; i++)
+                        remove_parents(cg->h[i].mnt->mount, cg->h[i].dir, NULL);
+                return 0;
+        }
         if (nk_cg_wait(cg->path, empty_done, cg, DESTROY_TIMEOUT_MS) < 0)
                 return nk_error_set(err, EBUSY, "destroy cgroup %s: processes still alive "
                                                 "after SIGKILL", cg->path);
@@ -381,6 +400,11 @@ int nk_cgroup_destroy(struct nk_cgroup *cg, nk_error **err)
                 remove_parents(h->mnt->mount, h->dir, NULL);
         }
         return 0;
+}
+
+const char *nk_cgroup_path(const struct nk_cgroup *cg)
+{
+        return cg->path;
 }
 
 /* ---- freeze ---- */
