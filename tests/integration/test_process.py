@@ -137,3 +137,19 @@ def test_full_disk_state_root_is_clear_error_and_leaves_nothing(runtime, bundle,
             assert not os.path.exists(f"/sys/fs/cgroup/{ctrl}/nook/{cid}")
     finally:
         subprocess.run(["umount", str(root)], check=True)
+
+
+def _ignore_some_signals():
+    import signal
+    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_IGN)
+
+
+def test_signals_ignored_by_the_caller_are_default_in_the_container(runtime, bundle):
+    # nohup-style callers leave signals ignored, and an ignored signal stays
+    # ignored across execve: nook resets them before the container runs.
+    bundle.args("grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status").write()
+    p = runtime.run("run", "--bundle", bundle.path, runtime.new_id(),
+                    preexec_fn=_ignore_some_signals)
+    fields = dict(line.split(":\t") for line in p.stdout.split("\n") if line)
+    assert fields == {"SigBlk": "0" * 16, "SigIgn": "0" * 16}, p.stdout
