@@ -1,5 +1,6 @@
 #!/bin/bash
-# Start latency: `run` of /bin/true in one bundle with nook, crun and runc.
+# Start latency: `run` of /bin/true in one bundle with nook, crun and runc,
+# and the kernel floor (bench/floor.c: the same kernel work, no runtime).
 # Prints hyperfine's tables and a summary of means and ratios.
 #
 # Debian's crun 1.8.1 refuses this machine's hybrid cgroup layout. So the
@@ -23,10 +24,15 @@ ln -s busybox "$work/bundle/rootfs/bin/sh"
 (cd "$work/bundle" && runc spec)
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"\/bin\/true"/' "$work/bundle/config.json"
 
+# The kernel's share of the same run (bench/floor.c): cgroups, namespaces,
+# mounts, pivot_root, exec. No runtime can be faster than this row.
+cc -O2 -o "$work/floor" bench/floor.c
+
 b=$work/bundle
 args=(-n nook "$nook --root $work/nook run --bundle $b bench-nook"
       -n crun "crun --root $work/crun run --bundle $b bench-crun"
-      -n runc "runc --root $work/runc run --bundle $b bench-runc")
+      -n runc "runc --root $work/runc run --bundle $b bench-runc"
+      -n floor "$work/floor $b/rootfs nook-bench-floor")
 run_hyperfine() { # json out, hyperfine args...
         local out=$1; shift
         hyperfine -N -w 5 -r "$runs" --export-json "$out" "$@" >&2
@@ -37,7 +43,7 @@ echo "== hybrid host with the unified mount hidden (all three runtimes)" >&2
 unshare -m bash -c 'umount /sys/fs/cgroup/unified && run_hyperfine "$0" "$@"' \
         "$work/out.json" "${args[@]}"
 echo "== the real hybrid host (nook and runc)" >&2
-run_hyperfine "$work/hybrid.json" "${args[@]:0:3}" "${args[@]:6:3}"
+run_hyperfine "$work/hybrid.json" "${args[@]:0:3}" "${args[@]:6:6}"
 
 /usr/bin/python3 - "$work/out.json" "$work/hybrid.json" <<'PY'
 import json, sys
@@ -45,9 +51,11 @@ for path, title in zip(sys.argv[1:], ("unified mount hidden", "hybrid host")):
     res = json.load(open(path))["results"]
     mean = {r["command"]: r["mean"] for r in res}
     print(f"{title}:")
-    print(f"  {'runtime':<8} {'mean ms':>8} {'stddev':>7} {'min ms':>7} {'vs crun':>8} {'vs runc':>8}")
+    print(f"  {'runtime':<8} {'mean ms':>8} {'stddev':>7} {'min ms':>7} {'vs crun':>8} {'vs runc':>8}"
+          f" {'- floor ms':>10}")
     for r in res:
         vs_crun = f"{r['mean'] / mean['crun']:.2f}x" if "crun" in mean else "-"
         print(f"  {r['command']:<8} {r['mean']*1e3:8.2f} {r['stddev']*1e3:7.2f} "
-              f"{r['min']*1e3:7.2f} {vs_crun:>8} {r['mean'] / mean['runc']:7.2f}x")
+              f"{r['min']*1e3:7.2f} {vs_crun:>8} {r['mean'] / mean['runc']:7.2f}x"
+              f" {(r['mean'] - mean['floor'])*1e3:10.2f}")
 PY
