@@ -1,6 +1,7 @@
 /* Parallel, resumable, verified blob downloads for `nook pull`. */
 #include "engine/pull.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -92,7 +93,7 @@ static int lock_partial(struct fetch *f, bool wait, nk_error **err)
                 if (fd < 0)
                         return nk_error_set(err, errno, "open `%s/tmp/%s`", f->p->s->root,
                                             f->partial);
-                if (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+                if (nk_flock_wait(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
                         int e = errno;
                         close(fd);
                         if (e == EWOULDBLOCK)

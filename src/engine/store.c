@@ -76,10 +76,8 @@ int nk_store_lock(struct nk_store *s, int how, nk_error **err)
 {
         if (s->lock_mode == how)
                 return 0;
-        while (flock(s->lock_fd, how) < 0) {
-                if (errno != EINTR)
-                        return nk_error_set(err, errno, "lock store `%s`", s->root);
-        }
+        if (nk_flock_wait(s->lock_fd, how) < 0)
+                return nk_error_set(err, errno, "lock store `%s`", s->root);
         s->lock_mode = how;
         return 0;
 }
@@ -257,12 +255,10 @@ int nk_store_names_prepare(struct nk_store *s, nk_names_edit_fn fn, void *data,
         u->tmp[0] = '\0';
         if (u->lock_fd < 0)
                 return nk_error_set(err, errno, "open `%s/names.lock`", s->root);
-        while (flock(u->lock_fd, LOCK_EX) < 0) {
-                if (errno != EINTR) {
-                        int e = errno;
-                        nk_store_names_cancel(s, u);
-                        return nk_error_set(err, e, "lock `%s/names.lock`", s->root);
-                }
+        if (nk_flock_wait(u->lock_fd, LOCK_EX) < 0) {
+                int e = errno;
+                nk_store_names_cancel(s, u);
+                return nk_error_set(err, e, "lock `%s/names.lock`", s->root);
         }
         _cleanup_jansson_ json_t *names = NULL;
         _cleanup_free_ char *text = NULL;
@@ -340,12 +336,10 @@ int nk_store_mkstaging(struct nk_store *s, const char *prefix, char **name_out, 
                                 continue; /* swept before we locked it */
                         return nk_error_set(err, errno, "open `%s`", path);
                 }
-                while (flock(fd, LOCK_EX) < 0) {
-                        if (errno != EINTR) {
-                                int e = errno;
-                                close(fd);
-                                return nk_error_set(err, e, "lock `%s`", path);
-                        }
+                if (nk_flock_wait(fd, LOCK_EX) < 0) {
+                        int e = errno;
+                        close(fd);
+                        return nk_error_set(err, e, "lock `%s`", path);
                 }
                 /* A sweeper may have taken it between mkdtemp and flock. */
                 struct stat a, b;

@@ -53,12 +53,10 @@ int nk_state_lock(const char *root, const char *id, nk_error **err)
                         return nk_error_set(err, ENOENT, "container `%s` does not exist", id);
                 return nk_error_set(err, errno, "open `%s`", path);
         }
-        while (flock(fd, LOCK_EX) < 0) {
-                if (errno != EINTR) {
-                        int e = errno;
-                        close(fd);
-                        return nk_error_set(err, e, "lock `%s`", path);
-                }
+        if (nk_flock_wait(fd, LOCK_EX) < 0) {
+                int e = errno;
+                close(fd);
+                return nk_error_set(err, e, "lock `%s`", path);
         }
         return fd;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -186,4 +187,13 @@ int nk_rm_rf(const char *path, nk_error **err)
 bool nk_path_exists(const char *path)
 {
         return access(path, F_OK) == 0;
+}
+
+int nk_flock_wait(int fd, int how)
+{
+        int r;
+        do
+                r = flock(fd, how);
+        while (r < 0 && errno == EINTR);
+        return r;
 }

@@ -24,3 +24,5 @@ int nk_mkdir_p(const char *path, mode_t mode, nk_error **err);
 /* rm -rf, not crossing mount points; absent is fine. */
 int nk_rm_rf(const char *path, nk_error **err);
 bool nk_path_exists(const char *path);
+/* flock(fd, how), waiting through signals: 0, or -1 with errno set. */
+int nk_flock_wait(int fd, int how);
