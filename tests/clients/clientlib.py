@@ -384,3 +384,21 @@ def nook():
 @pytest.fixture(scope="session")
 def busybox_tar(tmp_path_factory):
     return busybox_rootfs_tar(str(tmp_path_factory.mktemp("image") / "busybox.tar"))
+
+
+def sweep(tmp, cgroup_parent, host_dirs, own_mounts=None):
+    """After a client's daemon stopped: end the processes still naming its
+    directory (by PID), unmount what is left under it, remove its cgroup
+    parent, restore the host directories it used. Returns what leaked;
+    mounts under own_mounts are the client's own store, not leaks."""
+    leaks = []
+    for pid, cmd in procs_mentioning(tmp):
+        leaks.append(f"process {pid} {cmd}")
+        os.kill(pid, signal.SIGKILL)
+    for m in reversed(mounts_under(tmp)):
+        if not (own_mounts and m.startswith(own_mounts)):
+            leaks.append(f"mount {m}")
+        sh(["umount", "-l", m], check=False)
+    leaks += remove_cgroup_parent(cgroup_parent) + host_network_leaks()
+    host_dirs.cleanup()
+    return leaks

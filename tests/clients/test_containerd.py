@@ -74,15 +74,7 @@ class Ctr:
             leaks.append(f"nook state {self.nook_state()}")
         self("images", "rm", IMAGE, check=False)
         clientlib.stop_daemon(self.daemon)
-        for pid, cmd in clientlib.procs_mentioning(self.tmp):
-            leaks.append(f"process {pid} {cmd}")
-            os.kill(pid, 9)
-        for m in reversed(clientlib.mounts_under(self.tmp)):
-            leaks.append(f"mount {m}")
-            sh(["umount", "-l", m], check=False)
-        leaks += clientlib.remove_cgroup_parent(self.ns) + clientlib.host_network_leaks()
-        self.host_dirs.cleanup()
-        return leaks
+        return leaks + clientlib.sweep(self.tmp, self.ns, self.host_dirs)
 
 
 @pytest.fixture(scope="module")

@@ -80,17 +80,9 @@ network_config_dir = "{tmp}/net"
             leaks.append(f"podman containers {left}")
         if os.path.isdir(self.state) and os.listdir(self.state):
             leaks.append(f"nook state {os.listdir(self.state)}")
-        for pid, cmd in clientlib.procs_mentioning(self.tmp):
-            leaks.append(f"process {pid} {cmd}")
-            os.kill(pid, 9)
-        for m in reversed(clientlib.mounts_under(self.tmp)):
-            # the image store's own mounts are podman's, not leaks
-            if not m.startswith(os.path.join(self.tmp, "root", "overlay")):
-                leaks.append(f"mount {m}")
-            sh(["umount", "-l", m], check=False)
-        leaks += clientlib.remove_cgroup_parent(self.cgroup) + clientlib.host_network_leaks()
-        self.host_dirs.cleanup()
-        return leaks
+        # the image store's own mounts are podman's, not leaks
+        return leaks + clientlib.sweep(self.tmp, self.cgroup, self.host_dirs,
+                                       own_mounts=os.path.join(self.tmp, "root", "overlay"))
 
 
 @pytest.fixture(scope="module")
