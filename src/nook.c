@@ -182,8 +182,11 @@ int main(int argc, char **argv)
         if (nk_cmd_help(sub_argc, sub_argv, cmd->usage, NULL))
                 return 0;
         nk_cmd_getopt_reset();
-        /* Before anything runs in a container: see nk_seal_self_exe(). */
-        if (streq(cmd->name, "create") || streq(cmd->name, "run") || streq(cmd->name, "exec")) {
+        /* Before anything runs in a container: see nk_seal_self_exe().
+         * create and run decide once they know the spec. */
+        if (streq(cmd->name, "create") || streq(cmd->name, "run")) {
+                nk_self_exe_defer(argv);
+        } else if (streq(cmd->name, "exec")) {
                 nk_error *e = NULL;
                 if (nk_seal_self_exe(argv, &e) < 0)
                         return nk_cmd_fail(e);

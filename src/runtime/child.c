@@ -22,6 +22,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -173,6 +175,36 @@ static int wait_start_child(struct nk_child_ctx *c, nk_error **err)
         return nk_hooks_run(c->spec, NK_HOOK_START_CONTAINER, c->state_json, err);
 }
 
+/* Instead of sync 4 and waiting for `start` ourselves: load the filter
+ * now (the parent checked it lets nook-init's few syscalls through) and
+ * exec nook-init, which waits on the listening socket and execs the
+ * process. The parent takes the EOF of our close-on-exec sync end for
+ * CREATED; from here on /proc/1/exe is the sealed nook-init. */
+static int hand_over_child(struct nk_child_ctx *c, nk_error **err)
+{
+        const struct nk_process *p = &c->spec->process;
+        size_t n = 0;
+        while (p->args[n])
+                n++;
+        _cleanup_free_ char **argv = calloc(n + 4, sizeof *argv);
+        char fd[16];
+        snprintf(fd, sizeof fd, "%d", c->start_fd);
+        int fl = fcntl(c->start_fd, F_GETFD);
+        if (!argv || fl < 0 || fcntl(c->start_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+                return nk_error_set(err, errno ? errno : ENOMEM, "hand over to nook-init");
+        argv[0] = "nook-init";
+        argv[1] = fd;
+        argv[2] = c->exec_path;
+        memcpy(argv + 3, p->args, n * sizeof *argv);
+        (void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0); /* we outlive `nook create` */
+        /* Last before the exec: after this only filtered syscalls. */
+        if (nk_security_child_final(p, c->seccomp, c->state_json, err) < 0)
+                return -1;
+        syscall(SYS_execveat, c->init_fd, "", argv, p->env ? p->env : (char *[]){NULL},
+                AT_EMPTY_PATH);
+        return nk_error_set(err, errno, "exec nook-init");
+}
+
 __attribute__((noreturn)) static void fail_child(struct nk_child_ctx *c, nk_error *e)
 {
         if (c->sync_fd >= 0) {
@@ -203,6 +235,7 @@ void nk_child_main(struct nk_child_ctx *c)
             fds_child(c, &e) < 0 ||
             nk_security_child_before_start(&c->spec->process, c->seccomp, c->state_json, &e) < 0 ||
             enter_cwd_child(c, &e) < 0 ||
+            (c->init_fd >= 0 && hand_over_child(c, &e) < 0) ||
             report_created_child(c, &e) < 0 ||                     /* sync 4 */
             wait_start_child(c, &e) < 0 ||
             nk_security_child_final(&c->spec->process, c->seccomp, c->state_json, &e) < 0)

@@ -20,6 +20,7 @@ struct nk_child_ctx {
         const int *mount_trees;      /* see nk_rootfs_idmapped_trees(), or NULL */
         char *state_json;            /* received at PRESTART_DONE */
         char *exec_path;             /* args[0] resolved inside the container */
+        int init_fd;                 /* sealed nook-init to hand over to, or -1 */
 };
 
 /* Never returns: execs the process or exits non-zero after sending the

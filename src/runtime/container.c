@@ -43,6 +43,8 @@ struct creation {
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
         int lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
+        int init_fd;                 /* sealed nook-init the init hands over to, or -1 */
+        bool handed_over;            /* ... and so CREATED comes as EOF */
         pid_t pid;
         int pidfd;
         bool made_dir, made_cgroup;
@@ -51,7 +53,8 @@ struct creation {
 static void creation_init(struct creation *cr, const struct nk_create_opts *o)
 {
         *cr = (struct creation){.o = o, .lock_fd = -1, .sync_fd = -1, .child_sync_fd = -1, .start_fd = -1,
-                                .console_fd = -1, .console_parent_fd = -1, .pidfd = -1};
+                                .console_fd = -1, .console_parent_fd = -1, .pidfd = -1,
+                                .init_fd = -1};
         for (int t = 0; t < NK_NS__COUNT; t++)
                 cr->ns.fd[t] = -1;
 }
@@ -95,6 +98,7 @@ static void creation_free(struct creation *cr)
         close_fd(&cr->console_parent_fd);
         close_fd(&cr->pidfd);
         close_fd(&cr->lock_fd);
+        close_fd(&cr->init_fd);
         nk_ns_close(&cr->ns);
         nk_seccomp_free(cr->seccomp);
         nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
@@ -261,7 +265,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
                         .start_fd = cr->start_fd, .start_conn = -1,
                         .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
                         .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
-                        .mount_trees = cr->mount_trees,
+                        .mount_trees = cr->mount_trees, .init_fd = cr->init_fd,
                 };
                 close(cr->sync_fd);
                 if (cr->console_parent_fd >= 0)
@@ -271,6 +275,8 @@ static int spawn_init(struct creation *cr, nk_error **err)
                 nk_child_main(&c);
         }
         cr->pid = pid;
+        cr->handed_over = cr->init_fd >= 0;
+        close_fd(&cr->init_fd);
         nk_debug("create %s: init is pid %d", cr->o->id, (int)pid);
         close_fd(&cr->child_sync_fd);
         close_fd(&cr->console_fd);
@@ -326,8 +332,19 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
                 return -1;
         if (nk_sync_send_text(cr->sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0) /* sync 3 */
                 return -1;
-        if (nk_sync_expect(cr->sync_fd, NK_SYNC_CREATED, err) < 0) /* sync 4 */
+        if (cr->handed_over) { /* sync 4: the init exec'd nook-init */
+                if (nk_sync_expect_eof(cr->sync_fd, "CREATED", err) < 0)
+                        return -1;
+                siginfo_t si = {0};
+                int r = cr->pidfd >= 0
+                                ? waitid(P_PIDFD, (id_t)cr->pidfd, &si, WEXITED | WNOHANG | WNOWAIT)
+                                : waitid(P_PID, (id_t)cr->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+                if (r < 0 || si.si_pid != 0)
+                        return nk_error_set(err, r < 0 ? errno : EPIPE,
+                                            "container init exited before sync CREATED");
+        } else if (nk_sync_expect(cr->sync_fd, NK_SYNC_CREATED, err) < 0) { /* sync 4 */
                 return -1;
+        }
         nk_debug("create %s: init is ready to exec", cr->o->id);
         return 0;
 }
@@ -360,10 +377,27 @@ static int record_created(struct creation *cr, nk_error **err)
         return write_pid_file(cr->o->pid_file, cr->pid, err);
 }
 
+/* Whether the init may hand over to nook-init at CREATED, so nook need not
+ * re-exec from a protected copy first. Not when anything could still reach
+ * nook's own code in the container: a joined pid namespace (its processes
+ * see the init), createContainer and startContainer hooks (forked by the
+ * init, exec'd by a path the rootfs controls); nor when exec labels would
+ * land on nook-init, or the seccomp filter, loaded before the hand-over,
+ * might stop nook-init's syscalls or has a listener. */
+static bool may_hand_over(const struct nk_spec *s)
+{
+        static const char *const used[] = {"execveat", "accept4", "close", "execve",
+                                           "write", "exit_group", NULL};
+        return nk_ns_new(s, NK_NS_PID) && s->n_hooks[NK_HOOK_CREATE_CONTAINER] == 0 &&
+               s->n_hooks[NK_HOOK_START_CONTAINER] == 0 && !s->process.apparmor_profile &&
+               !s->process.selinux_label && nk_seccomp_allows_plainly(s->seccomp, used);
+}
+
 static int create_steps(struct creation *cr, nk_error **err)
 {
         nk_debug("create %s: start", cr->o->id);
-        if (nk_state_check_id(cr->o->id, err) < 0 || load_bundle(cr, err) < 0)
+        if (nk_state_check_id(cr->o->id, err) < 0 || load_bundle(cr, err) < 0 ||
+            nk_self_exe_guard(may_hand_over(cr->spec), &cr->init_fd, err) < 0)
                 return -1;
         nk_debug("create %s: config loaded", cr->o->id);
         if (nk_lsm_check(cr->spec, err) < 0 ||
@@ -427,6 +461,11 @@ static int release_init(const char *root, const char *id, nk_error **err)
                         break;
         }
         buf[n] = '\0';
+        if (n > 1 && buf[0] == '\0') { /* nook-init's record: NUL errno NUL message */
+                size_t len = strlen(buf + 1);
+                if (len + 2 < n)
+                        return nk_error_set(err, atoi(buf + 1), "%s", buf + len + 2);
+        }
         if (n > 0)
                 return nk_error_set(err, 0, "%s", buf);
         return 0;

@@ -514,6 +514,52 @@ static bool names_syscall(json_t *rules, const char *sys)
         return false;
 }
 
+/* The action a rule naming `sys` without argument conditions gives it,
+ * if every rule naming it agrees; false when any rule has conditions or
+ * two disagree (the caller then assumes the worst). */
+static bool plain_action(json_t *rules, const char *sys, bool *named, uint32_t *act)
+{
+        size_t i, j;
+        json_t *r, *n;
+        *named = false;
+        json_array_foreach(rules, i, r)
+                json_array_foreach(get(r, "names"), j, n) {
+                        if (!streq(json_string_value(n), sys))
+                                continue;
+                        json_t *args = get(r, "args");
+                        uint32_t a = action_value(json_string_value(get(r, "action")),
+                                                  get(r, "errnoRet"));
+                        if ((args && json_array_size(args) > 0) || (*named && a != *act))
+                                return false;
+                        *named = true;
+                        *act = a;
+                }
+        return true;
+}
+
+bool nk_seccomp_allows_plainly(json_t *sc, const char *const *syscalls)
+{
+        if (!sc)
+                return true;
+        if (get(sc, "listenerPath"))
+                return false;
+        uint32_t def = action_value(json_string_value(get(sc, "defaultAction")),
+                                    get(sc, "defaultErrnoRet"));
+        json_t *rules = get(sc, "syscalls");
+        for (; *syscalls; syscalls++) {
+                bool named = false;
+                uint32_t act = def;
+                if (rules && !plain_action(rules, *syscalls, &named, &act))
+                        return false;
+                if (!named && (streq(*syscalls, "execve") || streq(*syscalls, "execveat")) &&
+                    !(rules && (names_syscall(rules, "execve") || names_syscall(rules, "execveat"))))
+                        act = SCMP_ACT_ALLOW; /* allow_exec() adds them */
+                if (act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG)
+                        return false;
+        }
+        return true;
+}
+
 /* nook itself calls execve right after loading the filter. A profile that
  * never names execve or execveat (an allow-list that forgot them) gets an
  * allow rule for both; a profile that names either is taken as written. */

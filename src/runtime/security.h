@@ -113,6 +113,21 @@ char *nk_lsm_mount_data(const char *data, const char *mount_label);
  * only when nothing was needed (0) or on failure (-1). */
 int nk_seal_self_exe(char **argv, nk_error **err);
 
+/* create and run decide later, once the spec is known: main hands them its
+ * argv here instead of calling nk_seal_self_exe(). */
+void nk_self_exe_defer(char **argv);
+/* Before the init is cloned. If nook is protected already: 0, *init_fd -1.
+ * Else, if `may_hand_over` (the spec lets the init exec nook-init, see
+ * src/runtime/trampoline/trampoline.c): 0 and *init_fd a sealed memfd of
+ * nook-init. Else re-exec as nk_seal_self_exe() does: returns only on
+ * failure. */
+int nk_self_exe_guard(bool may_hand_over, int *init_fd, nk_error **err);
+
+/* Whether the profile (NULL: none) lets every one of `syscalls` (a NULL-
+ * terminated list) through unconditionally, and has no listener. Errs
+ * towards false: rules with argument conditions count as not allowing. */
+bool nk_seccomp_allows_plainly(json_t *sc, const char *const *syscalls);
+
 /* `state_json`: the container state (OCI state object) to send with the
  * listener fd; may be NULL when there is no listener. */
 int nk_security_child_before_start(const struct nk_process *p, struct nk_seccomp *sc,

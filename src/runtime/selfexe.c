@@ -11,7 +11,13 @@
  *      mount_setattr): no copy, writes fail with EROFS;
  *   2. else a sealed memfd copy (F_SEAL_WRITE): writes fail with EPERM.
  * A binary already on a read-only mount or in a sealed memfd is left as is,
- * which also ends the re-exec. */
+ * which also ends the re-exec.
+ *
+ * create and run mostly skip that exec (the costliest step of a start):
+ * their init hands over to nook-init, a tiny program run from a sealed
+ * memfd, before anything of the container can reach it, and nook-init
+ * waits for `start` and execs the container's program. See
+ * trampoline/trampoline.c and nk_self_exe_guard(). */
 #include "security.h"
 #include "util/cleanup.h"
 #include "util/syscalls.h"
@@ -25,6 +31,12 @@
 #include <unistd.h>
 
 extern char **environ;
+extern const unsigned char nk_trampoline[];
+extern const size_t nk_trampoline_len;
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U /* Linux 6.3: ask for an executable memfd explicitly */
+#endif
 
 static bool exe_protected(void)
 {
@@ -80,4 +92,51 @@ int nk_seal_self_exe(char **argv, nk_error **err)
         int e = errno;
         close(fd);
         return nk_error_set(err, e, "re-exec nook from its read-only copy");
+}
+
+static char **deferred_argv;
+
+void nk_self_exe_defer(char **argv)
+{
+        deferred_argv = argv;
+}
+
+/* nook-init in a sealed memfd; -1 if this build has none or the kernel
+ * refuses executable memfds (vm.memfd_noexec=2). */
+static int trampoline_fd(void)
+{
+        if (nk_trampoline_len == 0)
+                return -1;
+        int fd = memfd_create("nook-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+        if (fd < 0 && errno == EINVAL) /* before 6.3: no MFD_EXEC, and none needed */
+                fd = memfd_create("nook-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -1;
+        size_t done = 0;
+        while (done < nk_trampoline_len) {
+                ssize_t n = write(fd, nk_trampoline + done, nk_trampoline_len - done);
+                if (n <= 0) {
+                        close(fd);
+                        return -1;
+                }
+                done += (size_t)n;
+        }
+        if (fchmod(fd, 0555) < 0 ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+int nk_self_exe_guard(bool may_hand_over, int *init_fd, nk_error **err)
+{
+        *init_fd = -1;
+        if (exe_protected())
+                return 0;
+        if (may_hand_over && (*init_fd = trampoline_fd()) >= 0)
+                return 0;
+        if (!deferred_argv)
+                return nk_error_set(err, EINVAL, "re-exec nook: no argv");
+        return nk_seal_self_exe(deferred_argv, err);
 }

@@ -70,3 +70,22 @@ int nk_sync_expect(int fd, enum nk_sync want, nk_error **err)
 {
         return nk_sync_expect_text(fd, want, NULL, err);
 }
+
+int nk_sync_expect_eof(int fd, const char *what, nk_error **err)
+{
+        struct nk_sync_msg m;
+        ssize_t n;
+        do
+                n = recv(fd, &m, sizeof m, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return nk_error_set(err, errno, "sync %s: receive", what);
+        if (n == 0)
+                return 0;
+        if ((size_t)n < offsetof(struct nk_sync_msg, text) + 1)
+                return nk_error_set(err, EPROTO, "sync %s: short message", what);
+        m.text[sizeof m.text - 1] = '\0';
+        if (m.type == NK_SYNC_ERROR)
+                return nk_error_set(err, m.errno_, "%s", m.text);
+        return nk_error_set(err, EPROTO, "sync %s: unexpected %s", what, sync_name(m.type));
+}

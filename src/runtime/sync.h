@@ -28,3 +28,6 @@ int nk_sync_expect(int fd, enum nk_sync want, nk_error **err);
 /* Send a blob (e.g. the state JSON) as a NK_SYNC_* message's text. */
 int nk_sync_send_text(int fd, enum nk_sync type, const char *text, nk_error **err);
 int nk_sync_expect_text(int fd, enum nk_sync want, char **text, nk_error **err);
+/* Wait for the other side to close its end (its close-on-exec copy goes at
+ * execve): 0 on EOF; an error record becomes *err. */
+int nk_sync_expect_eof(int fd, const char *what, nk_error **err);

@@ -41,6 +41,90 @@ def wait_file(path, timeout=30):
         return f.read()
 
 
+# ---- nook-init: the init hands over before anything can reach nook ------
+
+F_GET_SEALS, F_SEAL_WRITE = 1034, 0x0008
+
+
+def created_init(runtime, bundle):
+    """create; returns (cid, init pid, its /proc/PID/exe target)."""
+    cid = runtime.new_id()
+    detached(runtime, bundle, cid, "create")
+    pid = runtime.state(cid)["pid"]
+    return cid, pid, os.readlink(f"/proc/{pid}/exe")
+
+
+def test_created_init_is_sealed_nook_init(runtime, bundle):
+    bundle.sh("echo ran > /tmp/ran")
+    cid, pid, exe = created_init(runtime, bundle)
+    # /proc/1/exe of a created container is the small sealed program, not
+    # nook: nothing there to overwrite, so nook itself skipped its re-exec.
+    assert exe.startswith("/memfd:nook-init"), exe
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[0] == b"nook-init"
+    fd = os.open(f"/proc/{pid}/exe", os.O_RDONLY)
+    try:
+        import fcntl
+        assert fcntl.fcntl(fd, F_GET_SEALS) & F_SEAL_WRITE
+    finally:
+        os.close(fd)
+    runtime.run("start", cid)
+    runtime.wait_status(cid, "stopped")
+    assert open(os.path.join(bundle.rootfs, "tmp", "ran")).read() == "ran\n"
+    runtime.run("delete", cid)
+
+
+@pytest.mark.parametrize("why", ["startContainer hook", "seccomp denies accept4",
+                                 "joined pid namespace"])
+def test_no_hand_over_runs_from_a_read_only_nook(runtime, bundle, why):
+    # Where nook-init cannot stand in (hooks the init runs, a filter that
+    # would stop it, processes that could see the init), nook re-execs from
+    # a read-only copy of itself first, as before.
+    holder = None
+    if why == "startContainer hook":
+        bundle.config.setdefault("hooks", {})["startContainer"] = [{"path": "/bin/true"}]
+    elif why == "seccomp denies accept4":
+        bundle.linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["accept4"], "action": "SCMP_ACT_ERRNO"}]}
+    else:
+        holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "60"])
+        deadline = time.time() + 10
+        child = None
+        while child is None and time.time() < deadline:
+            try:
+                with open(f"/proc/{holder.pid}/task/{holder.pid}/children") as f:
+                    child = int(f.read().split()[0])
+            except (OSError, IndexError, ValueError):
+                time.sleep(0.02)
+        for ns in bundle.linux["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{child}/ns/pid"
+    bundle.sh("echo ran > /tmp/ran")
+    try:
+        cid, pid, exe = created_init(runtime, bundle)
+        assert not exe.startswith("/memfd:"), exe
+        assert os.statvfs(f"/proc/{pid}/exe").f_flag & os.ST_RDONLY, exe
+        runtime.run("start", cid)
+        runtime.wait_status(cid, "stopped")
+        assert open(os.path.join(bundle.rootfs, "tmp", "ran")).read() == "ran\n"
+        runtime.run("delete", cid)
+    finally:
+        if holder:
+            holder.kill()
+            holder.wait()
+
+
+def test_exec_failure_through_nook_init(runtime, bundle):
+    # execve fails in nook-init, after `start`: the error still reaches the
+    # user whole, and nothing is left behind.
+    with open(os.path.join(bundle.rootfs, "notexec"), "w") as f:
+        f.write("neither ELF nor script\n")
+    os.chmod(os.path.join(bundle.rootfs, "notexec"), 0o755)
+    p = runtime.run_bundle(bundle.args("/notexec"))
+    assert p.returncode != 0
+    assert "exec `/notexec`: Exec format error" in p.stderr, p.stderr
+
+
 # ---- CVE-2019-5736: overwriting the runtime through /proc/PID/exe ---------
 
 

@@ -258,6 +258,50 @@ static void test_default_profile(void)
         CHECK(e == NULL);
 }
 
+/* Whether a create may hand over to nook-init (see may_hand_over()). */
+static void test_allows_plainly(void)
+{
+        static const char *const used[] = {"accept4", "close", "execve", "execveat", NULL};
+        static const struct {
+                const char *json;
+                bool want;
+        } cases[] = {
+                {"{\"defaultAction\":\"SCMP_ACT_ALLOW\"}", true},
+                {"{\"defaultAction\":\"SCMP_ACT_LOG\"}", true},
+                {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\",\"close\"],"
+                 "\"action\":\"SCMP_ACT_ERRNO\"}]}", false},
+                /* an allow-list naming them all; execve* get added when unnamed */
+                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\",\"close\"],"
+                 "\"action\":\"SCMP_ACT_ALLOW\"}]}", true},
+                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\",\"close\","
+                 "\"execve\"],\"action\":\"SCMP_ACT_ALLOW\"}]}", false}, /* execveat named by none */
+                {"{\"defaultAction\":\"SCMP_ACT_KILL\",\"syscalls\":[{\"names\":[\"close\"],"
+                 "\"action\":\"SCMP_ACT_ALLOW\"}]}", false},
+                /* conditions, or rules that disagree: assume the worst */
+                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\",\"close\"],"
+                 "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,\"value\":3,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+                 false},
+                {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"close\"],"
+                 "\"action\":\"SCMP_ACT_ALLOW\"},{\"names\":[\"close\"],\"action\":\"SCMP_ACT_TRACE\"}]}",
+                 false},
+                {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/agent.sock\"}", false},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                json_t *j = parse(cases[i].json);
+                bool got = nk_seccomp_allows_plainly(j, used);
+                if (got != cases[i].want)
+                        fprintf(stderr, "case %zu: %s\n", i, cases[i].json);
+                CHECK(got == cases[i].want);
+                json_decref(j);
+        }
+        CHECK(nk_seccomp_allows_plainly(NULL, used));
+        /* the engine's default profile lets nook-init through */
+        nk_error *e = NULL;
+        json_t *def = nk_seccomp_default_profile(0, &e);
+        CHECK(def && nk_seccomp_allows_plainly(def, used));
+        json_decref(def);
+}
+
 static void test_features(void)
 {
         json_t *f = nk_seccomp_features();
@@ -275,6 +319,7 @@ int main(void)
         test_build();
         test_prepare();
         test_default_profile();
+        test_allows_plainly();
         test_features();
         return UNIT_END();
 }

@@ -1,0 +1,132 @@
+/* nook-init: the container's PID 1 from `create` until its program runs.
+ *
+ * The init does all of its work as nook, then execs this small static
+ * program from a sealed memfd (see selfexe.c). From then on /proc/1/exe is
+ * that sealed copy, never the host's nook binary, so nook itself need not
+ * re-exec from a protected copy before every create (CVE-2019-5736). It
+ * waits for `nook start` on the listening exec socket, then execs the
+ * container's program; the accepted connection is close-on-exec, so
+ * `start` reads EOF on success, or a record saying why execve failed.
+ *
+ *   nook-init LISTEN_FD PATH ARGV0 [ARGS...]     (environment: the process's)
+ *
+ * No libc: a handful of raw syscalls, all of which the seccomp filter
+ * (already loaded by the init) must allow; the runtime checks that before
+ * choosing this path. Failure record: a NUL byte, the errno in decimal, a
+ * NUL byte, then the message. */
+#include <asm/unistd.h>
+#include <stddef.h>
+
+#define SOCK_CLOEXEC_ 02000000
+#define EINTR_ 4
+
+#if defined(__x86_64__)
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+        register long r10 __asm__("r10") = d, r8 __asm__("r8") = e, r9 __asm__("r9") = f;
+        long ret;
+        __asm__ volatile("syscall"
+                         : "=a"(ret)
+                         : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                         : "rcx", "r11", "memory");
+        return ret;
+}
+__asm__(".text\n.global _start\n_start:\n"
+        "  xor %rbp, %rbp\n  mov %rsp, %rdi\n  and $-16, %rsp\n  call nk_tramp_main\n  hlt\n");
+#elif defined(__aarch64__)
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+        register long x8 __asm__("x8") = n, x0 __asm__("x0") = a, x1 __asm__("x1") = b,
+                      x2 __asm__("x2") = c, x3 __asm__("x3") = d, x4 __asm__("x4") = e,
+                      x5 __asm__("x5") = f;
+        __asm__ volatile("svc 0"
+                         : "+r"(x0)
+                         : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                         : "memory");
+        return x0;
+}
+__asm__(".text\n.global _start\n_start:\n"
+        "  mov x29, #0\n  mov x30, #0\n  mov x0, sp\n  and sp, x0, #-16\n  bl nk_tramp_main\n"
+        "  brk #0\n");
+#else
+#error "nook-init: no syscall glue for this architecture"
+#endif
+
+#define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+__attribute__((noreturn)) static void die(int code)
+{
+        for (;;)
+                sys1(__NR_exit_group, code);
+}
+
+static size_t slen(const char *s)
+{
+        size_t n = 0;
+        while (s[n])
+                n++;
+        return n;
+}
+
+static char *put(char *p, char *end, const char *s, size_t n)
+{
+        while (n-- && p < end)
+                *p++ = *s++;
+        return p;
+}
+
+/* The failure record for `start`: "\0<errno>\0<what> `<path>`". */
+static void report(long fd, long err, const char *what, const char *path)
+{
+        char buf[4096], num[24], *p = buf, *end = buf + sizeof buf;
+        int k = 0;
+        unsigned long v = (unsigned long)err;
+        do
+                num[k++] = (char)('0' + v % 10);
+        while ((v /= 10) && k < (int)sizeof num);
+        *p++ = '\0';
+        while (k && p < end)
+                *p++ = num[--k];
+        p = put(p, end, "", 1);
+        p = put(p, end, what, slen(what));
+        p = put(p, end, " `", 2);
+        p = put(p, end, path, slen(path));
+        p = put(p, end, "`", 1);
+        if (fd >= 0)
+                sys3(__NR_write, fd, buf, p - buf);
+}
+
+static long to_int(const char *s)
+{
+        long v = 0;
+        if (!s || !*s)
+                return -1;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9' || v > 1000000)
+                        return -1;
+                v = v * 10 + (*s - '0');
+        }
+        return v;
+}
+
+__attribute__((noreturn, used)) void nk_tramp_main(long *sp);
+void nk_tramp_main(long *sp)
+{
+        long argc = sp[0];
+        char **argv = (char **)(sp + 1), **envp = argv + argc + 1;
+        long lfd = argc >= 4 ? to_int(argv[1]) : -1;
+        if (lfd < 0)
+                die(127);
+        long conn;
+        do
+                conn = sys4(__NR_accept4, lfd, 0, 0, SOCK_CLOEXEC_);
+        while (conn == -EINTR_);
+        if (conn < 0)
+                die(1);
+        sys1(__NR_close, lfd);
+        long r = sys3(__NR_execve, argv[2], argv + 3, envp);
+        report(conn, -r, "exec", argv[2]);
+        die(1);
+}
