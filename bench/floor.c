@@ -7,13 +7,16 @@
  *
  * 1. a cgroup NAME in every mounted hierarchy (v1 and v2);
  * 2. clone with new mount, uts, ipc, pid and net namespaces;
- * 3. the parent puts the child in the cgroups; the child makes /proc,
+ * 3. the child enters the cgroups the cheapest way the kernel has (clone3
+ *    into the cgroup2 one, "0" into each v1 `tasks` file), makes /proc,
  *    /dev (tmpfs, devpts, shm, mqueue, six device nodes), /sys, pivots into
  *    ROOTFS and runs /bin/true;
  * 4. the parent waits and removes the cgroups. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/sched.h>
+#include <stdint.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,7 +36,7 @@ static void die(const char *what)
 }
 
 static char cg[16][512];
-static int ncg;
+static int ncg, tasks[16], ntasks, cg2 = -1;
 
 static void cgroups_make(const char *name)
 {
@@ -77,16 +80,18 @@ static void cgroups_make(const char *name)
         }
 }
 
-static void cgroups_enter(pid_t pid)
+/* v1: the `tasks` files the child writes "0" to; v2: the directory to
+ * clone into. */
+static void cgroups_open(void)
 {
-        char path[600], num[16];
-        int len = snprintf(num, sizeof num, "%d", pid);
+        char path[1024];
         for (int i = 0; i < ncg; i++) {
-                snprintf(path, sizeof path, "%s/cgroup.procs", cg[i]);
+                snprintf(path, sizeof path, "%s/tasks", cg[i]);
                 int fd = open(path, O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || write(fd, num, (size_t)len) != len)
-                        die(path);
-                close(fd);
+                if (fd >= 0)
+                        tasks[ntasks++] = fd;
+                else if ((cg2 = open(cg[i], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                        die(cg[i]);
         }
 }
 
@@ -98,9 +103,10 @@ static void mnt(const char *src, const char *dst, const char *type, unsigned lon
 
 static int child(const char *rootfs, int go)
 {
-        char c;
-        if (read(go, &c, 1) != 1)
-                die("wait for cgroups");
+        (void)go;
+        for (int i = 0; i < ntasks; i++)
+                if (write(tasks[i], "0", 1) != 1)
+                        die("enter cgroup");
         mnt(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
         mnt(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL);
         if (chdir(rootfs) < 0)
@@ -139,22 +145,18 @@ int main(int argc, char **argv)
                 return 2;
         }
         cgroups_make(argv[2]);
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                die("pipe");
-        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                                                      CLONE_NEWPID | CLONE_NEWNET | SIGCHLD,
-                                   NULL, NULL, NULL, NULL);
+        cgroups_open();
+        struct clone_args ca = {
+                .flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET |
+                         (cg2 >= 0 ? CLONE_INTO_CGROUP : 0),
+                .exit_signal = SIGCHLD,
+                .cgroup = (uint64_t)(cg2 >= 0 ? cg2 : 0),
+        };
+        pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
         if (pid < 0)
-                die("clone");
-        if (pid == 0) {
-                close(p[1]);
-                _exit(child(argv[1], p[0]));
-        }
-        close(p[0]);
-        cgroups_enter(pid);
-        if (write(p[1], "g", 1) != 1)
-                die("start");
+                die("clone3");
+        if (pid == 0)
+                _exit(child(argv[1], -1));
         int st;
         if (waitpid(pid, &st, 0) < 0)
                 die("waitpid");
