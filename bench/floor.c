@@ -86,7 +86,7 @@ static void cgroups_open(void)
 {
         char path[1024];
         for (int i = 0; i < ncg; i++) {
-                snprintf(path, sizeof path, "%s/tasks", cg[i]);
+                snprintf(path, sizeof path, "%.511s/tasks", cg[i]);
                 int fd = open(path, O_WRONLY | O_CLOEXEC);
                 if (fd >= 0)
                         tasks[ntasks++] = fd;
