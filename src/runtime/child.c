@@ -93,6 +93,7 @@ static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
                 .before_pivot = before_pivot_child,
                 .before_pivot_data = c,
                 .mount_trees = c->mount_trees,
+                .mountinfo = c->mountinfo,
         };
         return nk_rootfs_setup_child(c->spec, c->rootfs, &ro, err);
 }

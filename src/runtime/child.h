@@ -9,6 +9,7 @@ struct nk_child_ctx {
         const struct nk_create_opts *opts;
         const char *rootfs;          /* absolute host path */
         const char *cgroup_path;
+        const char *mountinfo;       /* the parent's, read just before clone */
         int sync_fd;                 /* our end of the sync socketpair */
         int start_fd;                /* listening exec.sock; `start` connects */
         int start_conn;              /* the accepted `start` connection, or -1 */

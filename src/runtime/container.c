@@ -266,6 +266,9 @@ static int spawn_init(struct creation *cr, nk_error **err)
                         .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
                         .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
                         .mount_trees = cr->mount_trees, .init_fd = cr->init_fd,
+                        /* a new mount namespace starts as a copy of ours */
+                        .mountinfo = nk_ns_new(cr->spec, NK_NS_MOUNT)
+                                             ? nk_cgroup_mountinfo(cr->cg) : NULL,
                 };
                 close(cr->sync_fd);
                 if (cr->console_parent_fd >= 0)

@@ -569,8 +569,12 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                 return nk_error_set(err, EINVAL,
                                     "linux.namespaces: the rootfs setup needs a "
                                     "mount namespace");
-        if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
+        if (opts->mountinfo)
+                mountinfo = strdup(opts->mountinfo);
+        else if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
                 return -1;
+        if (!mountinfo)
+                return nk_error_set(err, ENOMEM, "rootfs setup");
         if (!opts->cgroup_path)
                 (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
         struct nk_rootfs_env env = {.mountinfo = mountinfo, .self_cgroup = self_cgroup};

@@ -26,6 +26,9 @@ struct nk_rootfs_opts {
         /* Per spec mount, the detached tree nk_rootfs_idmapped_trees() made
          * for an idmapped bind mount, or -1. NULL: none. */
         const int *mount_trees;
+        /* /proc/self/mountinfo as the parent read it just before the clone
+         * (the new mount namespace starts as its copy), or NULL to read. */
+        const char *mountinfo;
 };
 
 /* In the runtime (host user namespace, before the init is cloned: a process

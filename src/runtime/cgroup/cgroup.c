@@ -407,6 +407,11 @@ const char *nk_cgroup_path(const struct nk_cgroup *cg)
         return cg->path;
 }
 
+const char *nk_cgroup_mountinfo(const struct nk_cgroup *cg)
+{
+        return cg->host.mountinfo;
+}
+
 /* ---- freeze ---- */
 
 int nk_cgroup_freeze(struct nk_cgroup *cg, bool frozen, nk_error **err)

@@ -234,6 +234,7 @@ int nk_cg_host_detect(struct nk_cg_host *h, nk_error **err)
         h->m = m;
         h->n = k;
         h->layout = nk_cg_layout_of(m, k);
+        h->mountinfo = TAKE_PTR(text);
         return 0;
 }
 
@@ -242,6 +243,7 @@ void nk_cg_host_clear(struct nk_cg_host *h)
         for (size_t i = 0; i < h->n; i++)
                 nk_cg_mount_clear(&h->m[i]);
         free(h->m);
+        free(h->mountinfo);
         memset(h, 0, sizeof(*h));
 }
 
