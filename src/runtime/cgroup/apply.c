@@ -6,9 +6,11 @@
 #include "../../util/log.h"
 #include "../../util/strv.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct undo {
         const char *dir;
@@ -179,16 +181,35 @@ static int check_before_update(struct nk_cgroup *cg, json_t *res, nk_error **err
         return 0;
 }
 
-/* Each entry is "allow VALUE" or "deny VALUE", for devices.allow/deny. */
+/* Each entry is "allow VALUE" or "deny VALUE", for devices.allow/deny.
+ * The kernel takes one rule per write(2), so each file is opened once and
+ * written rule by rule. */
 static int write_device_rules(const char *dir, char **w, nk_error **err)
 {
-        for (; w && *w; w++) {
+        static const char *const file[2] = {"devices.deny", "devices.allow"};
+        int fd[2] = {-1, -1}, r = 0;
+        for (; r == 0 && w && *w; w++) {
                 bool allow = strncmp(*w, "allow ", 6) == 0;
-                if (nk_cg_write(dir, allow ? "devices.allow" : "devices.deny",
-                                *w + (allow ? 6 : 5), err) < 0)
-                        return -1;
+                const char *rule = *w + (allow ? 6 : 5);
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/%s", dir, file[allow]) < 0) {
+                        r = nk_error_set(err, ENOMEM, "device rules");
+                        break;
+                }
+                if (fd[allow] < 0 && (fd[allow] = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+                        r = nk_error_set(err, errno, "open `%s`", path);
+                        break;
+                }
+                size_t len = strlen(rule);
+                ssize_t n = write(fd[allow], rule, len);
+                if (n < 0 || (size_t)n != len)
+                        r = nk_error_set(err, n < 0 ? errno : EIO, "write \"%s\" to `%s`", rule,
+                                         path);
         }
-        return 0;
+        for (int i = 0; i < 2; i++)
+                if (fd[i] >= 0)
+                        close(fd[i]);
+        return r;
 }
 
 static int read_device_state(const char *dir, struct nk_cg_dev_state *st, nk_error **err)
