@@ -4,6 +4,7 @@ nook as their OCI runtime): a busybox image built locally, a pty driver for
 
 Kept apart from conftest.py so that test modules import it by its own name
 (tests/integration's modules `from conftest import ...` theirs)."""
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -402,3 +403,14 @@ def sweep(tmp, cgroup_parent, host_dirs, own_mounts=None):
     leaks += remove_cgroup_parent(cgroup_parent) + host_network_leaks()
     host_dirs.cleanup()
     return leaks
+
+
+@contextlib.contextmanager
+def checked(client, what):
+    """Yield a started client (docker, containerd); afterwards shut it down
+    and fail on anything it left behind."""
+    try:
+        yield client
+    finally:
+        leaks = client.shutdown()
+    assert not leaks, f"{what} left behind: " + "; ".join(leaks)

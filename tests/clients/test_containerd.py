@@ -79,12 +79,9 @@ class Ctr:
 
 @pytest.fixture(scope="module")
 def ctr(nook, busybox_tar, tmp_path_factory):
-    c = Ctr(str(tmp_path_factory.mktemp("ctr")), nook, busybox_tar)
-    try:
+    with clientlib.checked(Ctr(str(tmp_path_factory.mktemp("ctr")), nook, busybox_tar),
+                           "containerd") as c:
         yield c
-    finally:
-        leaks = c.shutdown()
-    assert not leaks, "containerd left behind: " + "; ".join(leaks)
 
 
 def test_run_rm_output_and_exit_code(ctr):

@@ -90,12 +90,9 @@ class Docker:
 
 @pytest.fixture(scope="module")
 def docker(nook, busybox_tar, tmp_path_factory):
-    dk = Docker(str(tmp_path_factory.mktemp("docker")), nook, busybox_tar)
-    try:
+    with clientlib.checked(Docker(str(tmp_path_factory.mktemp("docker")), nook, busybox_tar),
+                           "docker") as dk:
         yield dk
-    finally:
-        leaks = dk.shutdown()
-    assert not leaks, "docker left behind: " + "; ".join(leaks)
 
 
 def test_run_output_and_exit_code(docker):

@@ -533,3 +533,27 @@ def cleanup_store(nook, store):
     for mp in reversed(mounts_under(store)):
         subprocess.run(["umount", "-l", mp], capture_output=True)
     shutil.rmtree(store, ignore_errors=True)
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def nook_path():
+    """NOOK_BIN, or build/nook of this checkout."""
+    path = os.environ.get("NOOK_BIN", os.path.join(REPO, "build", "nook"))
+    assert os.access(path, os.X_OK), f"{path} is not built"
+    return path
+
+
+@contextlib.contextmanager
+def temp_store(nook, tmp_path, create=False):
+    """A Store under tmp_path; afterwards no mount may be left below
+    tmp_path, and the store is removed. create: make it (with the default
+    image) first, so snapshots start from a full store."""
+    s = Store(nook, str(tmp_path / "store"))
+    if create:
+        s.run("images")
+    yield s
+    left = mounts_under(str(tmp_path))
+    cleanup_store(nook, str(tmp_path))
+    assert not left, f"mounts left behind: {left}"

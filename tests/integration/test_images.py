@@ -15,26 +15,18 @@ import tarfile
 import pytest
 
 from images_util import (Layer, OCILayout, Store, cleanup_store, docker_archive, make_tar,
-                         mounts_under, store_snapshot)
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         mounts_under, nook_path, store_snapshot, temp_store)
 
 
 @pytest.fixture(scope="module")
 def nook():
-    path = os.environ.get("NOOK_BIN", os.path.join(REPO, "build", "nook"))
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"{path} is not built")
-    return path
+    return nook_path()
 
 
 @pytest.fixture
 def store(nook, tmp_path):
-    s = Store(nook, str(tmp_path / "store"))
-    yield s
-    left = mounts_under(str(tmp_path))
-    cleanup_store(nook, str(tmp_path))
-    assert not left, f"mounts left behind: {left}"
+    with temp_store(nook, tmp_path) as s:
+        yield s
 
 
 def mount(store, image, dir_):

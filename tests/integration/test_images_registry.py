@@ -14,27 +14,18 @@ import pytest
 
 from images_util import (FakeRegistry, Layer, OCILayout, Registry, Store, TokenServer,
                          assert_store_consistent, cleanup_store, image_config, mounts_under,
-                         sha256, store_snapshot)
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         nook_path, sha256, store_snapshot, temp_store)
 
 
 @pytest.fixture(scope="module")
 def nook():
-    path = os.environ.get("NOOK_BIN", os.path.join(REPO, "build", "nook"))
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"{path} is not built")
-    return path
+    return nook_path()
 
 
 @pytest.fixture
 def store(nook, tmp_path):
-    s = Store(nook, str(tmp_path / "store"))
-    s.run("images")  # create it (with the default image) before snapshots
-    yield s
-    left = mounts_under(str(tmp_path))
-    cleanup_store(nook, str(tmp_path))
-    assert not left, f"mounts left behind: {left}"
+    with temp_store(nook, tmp_path, create=True) as s:
+        yield s
 
 
 def files_layer(prefix, n=3, compression="gzip", size=2000):
