@@ -39,15 +39,21 @@ run_hyperfine() { # json out, hyperfine args...
 }
 export -f run_hyperfine
 export runs
+# Interleaved rounds besides (bench/interleave.py): the ratios that hold
+# when the machine's load drifts between hyperfine's series.
+export inter_py=$PWD/bench/interleave.py
 echo "== hybrid host with the unified mount hidden (all three runtimes)" >&2
-unshare -m bash -c 'umount /sys/fs/cgroup/unified && run_hyperfine "$0" "$@"' \
+unshare -m bash -c 'umount /sys/fs/cgroup/unified && run_hyperfine "$0" "$@" || exit
+                    inter=(); while (($#)); do inter+=("$2" "$3"); shift 3; done
+                    "$inter_py" "$runs" "${0%.json}-inter.json" "${inter[@]}"' \
         "$work/out.json" "${args[@]}"
 echo "== the real hybrid host (nook and runc)" >&2
 run_hyperfine "$work/hybrid.json" "${args[@]:0:3}" "${args[@]:6:6}"
 
-/usr/bin/python3 - "$work/out.json" "$work/hybrid.json" <<'PY'
+/usr/bin/python3 - "$work/out.json" "$work/hybrid.json" "$work/out-inter.json" <<'PY'
 import json, sys
-for path, title in zip(sys.argv[1:], ("unified mount hidden", "hybrid host")):
+inter = json.load(open(sys.argv[3]))
+for path, title in zip(sys.argv[1:3], ("unified mount hidden", "hybrid host")):
     res = json.load(open(path))["results"]
     mean = {r["command"]: r["mean"] for r in res}
     print(f"{title}:")
@@ -58,4 +64,10 @@ for path, title in zip(sys.argv[1:], ("unified mount hidden", "hybrid host")):
         print(f"  {r['command']:<8} {r['mean']*1e3:8.2f} {r['stddev']*1e3:7.2f} "
               f"{r['min']*1e3:7.2f} {vs_crun:>8} {r['mean'] / mean['runc']:7.2f}x"
               f" {(r['mean'] - mean['floor'])*1e3:10.2f}")
+m = {k: v["median"] for k, v in inter.items()}
+print(f"interleaved rounds, unified mount hidden (median of {inter['nook']['n']}):")
+print(f"  {'runtime':<8} {'median ms':>9} {'q1-q3 ms':>13} {'vs crun':>8} {'vs runc':>8} {'- floor ms':>10}")
+for k, v in inter.items():
+    print(f"  {k:<8} {v['median']*1e3:9.2f} {v['q1']*1e3:6.2f}-{v['q3']*1e3:<6.2f} "
+          f"{m[k] / m['crun']:7.2f}x {m[k] / m['runc']:7.2f}x {(m[k] - m['floor'])*1e3:10.2f}")
 PY

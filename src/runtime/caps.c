@@ -230,7 +230,8 @@ static int capset_child(const struct nk_caps_plan *pl, int last_cap, nk_error **
 
 static int ambient_child(uint64_t ambient, int last_cap, nk_error **err)
 {
-        if (cap_reset_ambient() < 0 && errno != EINVAL)
+        /* One prctl; libcap's cap_reset_ambient() first asks about every cap. */
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return nk_error_set(err, errno, "process.capabilities.ambient: clear");
         for (int cap = 0; cap <= last_cap; cap++) {
                 if (!(ambient & BIT(cap)))
