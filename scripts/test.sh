@@ -53,10 +53,13 @@ fuzz() {
                 return
         fi
         for t in spec tar manifest; do
-                local new="$results/fuzz-$t"
+                local new="$results/fuzz-$t" before
                 mkdir -p "$new"
+                before=$(ls -d /tmp/nook-fuzz-* 2>/dev/null)
+                # A target's scratch directories must go with it.
                 if (cd "$new" && "$top/build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="${NOOK_FUZZ_SECONDS:-15}" \
-                        -rss_limit_mb=2048 "$new" "$top/tests/fuzz/corpus/$t") >"$results/fuzz-$t.log" 2>&1; then
+                        -rss_limit_mb=2048 "$new" "$top/tests/fuzz/corpus/$t") >"$results/fuzz-$t.log" 2>&1 &&
+                   [ "$(ls -d /tmp/nook-fuzz-* 2>/dev/null)" = "$before" ]; then
                         ok=$((ok + 1)); echo "fuzz_$t: ok ($(grep -c . "$results/fuzz-$t.log") log lines)"
                 else
                         fail=$((fail + 1)); echo "fuzz_$t: FAILED"; tail -n 30 "$results/fuzz-$t.log"

@@ -29,11 +29,19 @@ static size_t entries_in(const char *dir)
         return n;
 }
 
+/* libFuzzer ends a timed run with exit(): the directory goes with it. */
+static void remove_base(void)
+{
+        nk_error *err = NULL;
+        if (nk_rm_rf(base, &err) < 0)
+                nk_error_free(err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         if (!base[0]) {
                 snprintf(base, sizeof(base), "/tmp/nook-fuzz-tar-XXXXXX");
-                if (!mkdtemp(base))
+                if (!mkdtemp(base) || atexit(remove_base) != 0)
                         abort();
         }
         char dest[128];
