@@ -7,7 +7,15 @@ set -u
 cd "$(dirname "$0")/.."
 top=$PWD
 results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+# pytest's temp dirs live here too (--basetemp), so nothing stays in /tmp.
+# Whatever a failed test left mounted below goes first; rm never crosses
+# into another filesystem.
+cleanup_results() {
+        awk -v r="$results/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+                while read -r m; do umount -l "$m"; done
+        rm -rf --one-file-system "$results"
+}
+trap cleanup_results EXIT
 
 build() { # dir, meson options...
         local dir=$1; shift
@@ -73,7 +81,7 @@ echo "== integration tests"
 [ $# -gt 0 ] || set -- tests/integration tests/clients
 # Debian's python: the suite uses python3-pytest from apt.
 NOOK_BIN="$top/build/nook" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-        --junitxml="$results/integration.xml" "$@" 2>&1 | tail -n 60
+        --basetemp="$results/pytest" --junitxml="$results/integration.xml" "$@" 2>&1 | tail -n 60
 
 # The runtime core again with the ASan+UBSan binary: a sanitizer report
 # (including a leak at exit) makes nook exit non-zero and the test fail.
@@ -82,7 +90,7 @@ if [ -z "${NOOK_SKIP_ASAN_INTEGRATION:-}" ]; then
         touch "$results/asan.ran"
         NOOK_BIN="$top/build-asan/nook" ASAN_OPTIONS=detect_leaks=1 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-                /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+                /usr/bin/python3 -m pytest -q -p no:cacheprovider --basetemp="$results/pytest-asan" \
                 --junitxml="$results/integration-asan.xml" tests/integration/test_runtime.py \
                 tests/integration/test_process.py tests/integration/test_mounts.py \
                 tests/integration/test_exec.py tests/integration/test_security.py 2>&1 | tail -n 30
