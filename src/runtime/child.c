@@ -83,18 +83,26 @@ static int before_pivot_child(void *data, nk_error **err)
         return nk_hooks_run(c->spec, NK_HOOK_CREATE_CONTAINER, c->state_json, err);
 }
 
+void nk_child_rootfs_opts(const struct nk_spec *spec, const struct nk_create_opts *o,
+                          const char *cgroup_path, const int *mount_trees,
+                          struct nk_rootfs_opts *ro)
+{
+        *ro = (struct nk_rootfs_opts){
+                .no_pivot = o->no_pivot,
+                .in_userns = spec->ns[NK_NS_USER].present,
+                .new_cgroupns = nk_ns_new(spec, NK_NS_CGROUP),
+                .cgroup_path = cgroup_path,
+                .mount_trees = mount_trees,
+        };
+}
+
 static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
 {
-        struct nk_rootfs_opts ro = {
-                .no_pivot = c->opts->no_pivot,
-                .in_userns = c->spec->ns[NK_NS_USER].present,
-                .new_cgroupns = nk_ns_new(c->spec, NK_NS_CGROUP),
-                .cgroup_path = c->cgroup_path,
-                .before_pivot = before_pivot_child,
-                .before_pivot_data = c,
-                .mount_trees = c->mount_trees,
-                .mountinfo = c->mountinfo,
-        };
+        struct nk_rootfs_opts ro;
+        nk_child_rootfs_opts(c->spec, c->opts, c->cgroup_path, c->mount_trees, &ro);
+        ro.before_pivot = before_pivot_child;
+        ro.before_pivot_data = c;
+        ro.plan = c->plan;
         return nk_rootfs_setup_child(c->spec, c->rootfs, &ro, err);
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 #include "container.h"
 #include "namespaces.h"
+#include "rootfs.h"
 #include "security.h"
 
 struct nk_child_ctx {
@@ -9,7 +10,7 @@ struct nk_child_ctx {
         const struct nk_create_opts *opts;
         const char *rootfs;          /* absolute host path */
         const char *cgroup_path;
-        const char *mountinfo;       /* the parent's, read just before clone */
+        const struct nk_rplan *plan; /* the mounts, planned by the parent; or NULL */
         int sync_fd;                 /* our end of the sync socketpair */
         int start_fd;                /* listening exec.sock; `start` connects */
         int start_conn;              /* the accepted `start` connection, or -1 */
@@ -23,6 +24,12 @@ struct nk_child_ctx {
         char *exec_path;             /* args[0] resolved inside the container */
         int init_fd;                 /* sealed nook-init to hand over to, or -1 */
 };
+
+/* The rootfs options the init uses (without its callbacks): the parent
+ * plans the mounts with the same ones. */
+void nk_child_rootfs_opts(const struct nk_spec *spec, const struct nk_create_opts *o,
+                          const char *cgroup_path, const int *mount_trees,
+                          struct nk_rootfs_opts *ro);
 
 /* Never returns: execs the process or exits non-zero after sending the
  * error to the parent. */

@@ -40,6 +40,7 @@ struct creation {
         int *cg_fds;                 /* v1 `tasks` files the init enters by */
         size_t n_cg_fds;
         int *mount_trees;            /* idmapped bind mounts, made before the clone */
+        struct nk_rplan *plan;       /* the init's mounts, planned before the clone */
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
         int lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
@@ -105,6 +106,7 @@ static void creation_free(struct creation *cr)
         if (cr->spec)
                 nk_rootfs_trees_close(cr->mount_trees, cr->spec->n_mounts);
         nk_cgroup_free(cr->cg);
+        nk_rootfs_plan_free(cr->plan);
         nk_spec_free(cr->spec);
         free(cr->bundle);
         free(cr->rootfs);
@@ -179,6 +181,19 @@ static int make_state_dir(struct creation *cr, nk_error **err)
         cr->made_dir = true;
         cr->lock_fd = nk_state_lock(o->root, o->id, err);
         return cr->lock_fd < 0 ? -1 : 0;
+}
+
+/* A new mount namespace starts as a copy of ours, so the init's mounts can
+ * be planned here from the mountinfo the cgroup layout was read from. In a
+ * joined one the init plans them itself. */
+static int plan_mounts(struct creation *cr, nk_error **err)
+{
+        if (!nk_ns_new(cr->spec, NK_NS_MOUNT))
+                return 0;
+        struct nk_rootfs_opts ro;
+        nk_child_rootfs_opts(cr->spec, cr->o, cr->cgroup_path, cr->mount_trees, &ro);
+        ro.mountinfo = nk_cgroup_mountinfo(cr->cg);
+        return nk_rootfs_plan(cr->spec, cr->rootfs, &ro, &cr->plan, err);
 }
 
 static int make_cgroup(struct creation *cr, nk_error **err)
@@ -274,9 +289,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
                         .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
                         .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
                         .mount_trees = cr->mount_trees, .init_fd = cr->init_fd,
-                        /* a new mount namespace starts as a copy of ours */
-                        .mountinfo = nk_ns_new(cr->spec, NK_NS_MOUNT)
-                                             ? nk_cgroup_mountinfo(cr->cg) : NULL,
+                        .plan = cr->plan,
                 };
                 close(cr->sync_fd);
                 if (cr->console_parent_fd >= 0)
@@ -416,7 +429,7 @@ static int create_steps(struct creation *cr, nk_error **err)
             nk_ns_open_joined(cr->spec, &cr->ns, err) < 0 ||
             nk_rootfs_idmapped_trees(cr->spec, &cr->mount_trees, err) < 0)
                 return -1;
-        if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 ||
+        if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 || plan_mounts(cr, err) < 0 ||
             make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0 ||
             join_pid_ns_parent(cr, err) < 0)
                 return -1;

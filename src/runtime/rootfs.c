@@ -557,6 +557,32 @@ static int run_plan(const struct nk_rplan *plan, struct nk_rexec *x,
         return 0;
 }
 
+int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
+                   const struct nk_rootfs_opts *opts, struct nk_rplan **out, nk_error **err)
+{
+        _cleanup_free_ char *self_cgroup = NULL;
+        if (!opts->cgroup_path)
+                (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
+        struct nk_rootfs_env env = {.mountinfo = opts->mountinfo, .self_cgroup = self_cgroup};
+        struct nk_rplan *plan = calloc(1, sizeof *plan);
+        if (!plan)
+                return nk_error_set(err, ENOMEM, "plan the rootfs");
+        if (nk_rplan_build(spec, rootfs, opts, &env, plan, err) < 0) {
+                free(plan);
+                return -1;
+        }
+        *out = plan;
+        return 0;
+}
+
+void nk_rootfs_plan_free(struct nk_rplan *plan)
+{
+        if (!plan)
+                return;
+        nk_rplan_clear(plan);
+        free(plan);
+}
+
 int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                           const struct nk_rootfs_opts *opts, nk_error **err)
 {
@@ -569,18 +595,19 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                 return nk_error_set(err, EINVAL,
                                     "linux.namespaces: the rootfs setup needs a "
                                     "mount namespace");
-        if (opts->mountinfo)
-                mountinfo = strdup(opts->mountinfo);
-        else if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
-                return -1;
-        if (!mountinfo)
-                return nk_error_set(err, ENOMEM, "rootfs setup");
-        if (!opts->cgroup_path)
-                (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
-        struct nk_rootfs_env env = {.mountinfo = mountinfo, .self_cgroup = self_cgroup};
         struct nk_rplan plan = {0};
-        if (nk_rplan_build(spec, rootfs, opts, &env, &plan, err) < 0)
-                return -1;
+        if (!opts->plan) {
+                const char *mi = opts->mountinfo;
+                if (!mi && nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
+                        return -1;
+                if (!opts->cgroup_path)
+                        (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
+                struct nk_rootfs_env env = {.mountinfo = mi ? mi : mountinfo,
+                                            .self_cgroup = self_cgroup};
+                if (nk_rplan_build(spec, rootfs, opts, &env, &plan, err) < 0)
+                        return -1;
+        }
+        const struct nk_rplan *use = opts->plan ? opts->plan : &plan;
 
         struct nk_rexec x = {
                 .rootfs = rootfs,
@@ -591,7 +618,7 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
         };
         /* Device nodes, mount points and links get exactly the modes asked for. */
         x.caller_umask = umask(0);
-        int r = run_plan(&plan, &x, opts, err);
+        int r = run_plan(use, &x, opts, err);
         umask(x.caller_umask);
         nk_closep(&x.rootfd);
         nk_closep(&x.devnull);

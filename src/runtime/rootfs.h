@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include "spec.h"
 
+struct nk_rplan;
+
 struct nk_rootfs_opts {
         bool no_pivot;
         bool in_userns;  /* a new user namespace: devices are bind-mounted from the host */
@@ -29,7 +31,18 @@ struct nk_rootfs_opts {
         /* /proc/self/mountinfo as the parent read it just before the clone
          * (the new mount namespace starts as its copy), or NULL to read. */
         const char *mountinfo;
+        /* The plan nk_rootfs_plan() made in the parent, or NULL: planned
+         * here then. */
+        const struct nk_rplan *plan;
 };
+
+/* The whole sequence of mount operations, planned by the runtime before
+ * the clone (a bad mount option fails there, before any process exists;
+ * the init inherits the plan and only runs it). `opts` as the init will
+ * pass them, with mountinfo set. */
+int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
+                   const struct nk_rootfs_opts *opts, struct nk_rplan **out, nk_error **err);
+void nk_rootfs_plan_free(struct nk_rplan *plan);
 
 /* In the runtime (host user namespace, before the init is cloned: a process
  * inside a new user namespace may not id-map host mounts): for every mount
