@@ -7,6 +7,7 @@ import ctypes
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -80,7 +81,7 @@ def test_no_hand_over_runs_from_a_read_only_nook(runtime, bundle, why):
     # Where nook-init cannot stand in (hooks the init runs, a filter that
     # would stop it, processes that could see the init), nook re-execs from
     # a read-only copy of itself first, as before.
-    holder = None
+    holder = child = None
     if why == "startContainer hook":
         bundle.config.setdefault("hooks", {})["startContainer"] = [{"path": "/bin/true"}]
     elif why == "seccomp denies accept4":
@@ -89,7 +90,6 @@ def test_no_hand_over_runs_from_a_read_only_nook(runtime, bundle, why):
     else:
         holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "60"])
         deadline = time.time() + 10
-        child = None
         while child is None and time.time() < deadline:
             try:
                 with open(f"/proc/{holder.pid}/task/{holder.pid}/children") as f:
@@ -109,7 +109,9 @@ def test_no_hand_over_runs_from_a_read_only_nook(runtime, bundle, why):
         assert open(os.path.join(bundle.rootfs, "tmp", "ran")).read() == "ran\n"
         runtime.run("delete", cid)
     finally:
-        if holder:
+        if holder:  # the namespace's init first: it would outlive unshare
+            if child:
+                os.kill(child, signal.SIGKILL)
             holder.kill()
             holder.wait()
 
