@@ -41,23 +41,35 @@ void nk_sync_send_error(int fd, const nk_error *e)
         (void)send(fd, &m, offsetof(struct nk_sync_msg, text) + strlen(m.text) + 1, MSG_NOSIGNAL);
 }
 
+/* One record: 1, or 0 at EOF (the other side closed or exec'd); an error
+ * record becomes *err (-1) with its errno and text. */
+static int recv_record(int fd, const char *what, struct nk_sync_msg *m, nk_error **err)
+{
+        ssize_t n;
+        do
+                n = recv(fd, m, sizeof *m, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return nk_error_set(err, errno, "sync %s: receive", what);
+        if (n == 0)
+                return 0;
+        if ((size_t)n < offsetof(struct nk_sync_msg, text) + 1)
+                return nk_error_set(err, EPROTO, "sync %s: short message", what);
+        m->text[sizeof m->text - 1] = '\0';
+        if (m->type == NK_SYNC_ERROR)
+                return nk_error_set(err, m->errno_, "%s", m->text);
+        return 1;
+}
+
 int nk_sync_expect_text(int fd, enum nk_sync want, char **text, nk_error **err)
 {
         struct nk_sync_msg m;
-        ssize_t n;
-        do
-                n = recv(fd, &m, sizeof m, 0);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return nk_error_set(err, errno, "sync %s: receive", sync_name(want));
-        if (n == 0)
+        int r = recv_record(fd, sync_name(want), &m, err);
+        if (r < 0)
+                return -1;
+        if (r == 0)
                 return nk_error_set(err, EPIPE, "container init exited before sync %s",
                                     sync_name(want));
-        if ((size_t)n < offsetof(struct nk_sync_msg, text) + 1)
-                return nk_error_set(err, EPROTO, "sync %s: short message", sync_name(want));
-        m.text[sizeof m.text - 1] = '\0';
-        if (m.type == NK_SYNC_ERROR)
-                return nk_error_set(err, m.errno_, "%s", m.text);
         if (m.type != (int)want)
                 return nk_error_set(err, EPROTO, "sync: expected %s, got %s", sync_name(want),
                                     sync_name(m.type));
@@ -74,18 +86,8 @@ int nk_sync_expect(int fd, enum nk_sync want, nk_error **err)
 int nk_sync_expect_eof(int fd, const char *what, nk_error **err)
 {
         struct nk_sync_msg m;
-        ssize_t n;
-        do
-                n = recv(fd, &m, sizeof m, 0);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return nk_error_set(err, errno, "sync %s: receive", what);
-        if (n == 0)
-                return 0;
-        if ((size_t)n < offsetof(struct nk_sync_msg, text) + 1)
-                return nk_error_set(err, EPROTO, "sync %s: short message", what);
-        m.text[sizeof m.text - 1] = '\0';
-        if (m.type == NK_SYNC_ERROR)
-                return nk_error_set(err, m.errno_, "%s", m.text);
+        int r = recv_record(fd, what, &m, err);
+        if (r <= 0)
+                return r;
         return nk_error_set(err, EPROTO, "sync %s: unexpected %s", what, sync_name(m.type));
 }
