@@ -61,10 +61,29 @@ static int ro_mount_copy(void)
         return TAKE_FD(fd);
 }
 
+/* A memfd to exec from. Since 6.3 it must ask for exec explicitly, or
+ * vm.memfd_noexec=1 makes it non-executable; older kernels reject the
+ * flag and need none. */
+static int exec_memfd(const char *name)
+{
+        int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+        if (fd < 0 && errno == EINVAL)
+                fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        return fd;
+}
+
+/* Read-only and sealed against any write, growth or shrinking. */
+static int seal_exec_memfd(int fd)
+{
+        if (fchmod(fd, 0555) < 0)
+                return -1;
+        return fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE);
+}
+
 static int sealed_memfd_copy(void)
 {
         _cleanup_close_ int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int fd = memfd_create("nook", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        _cleanup_close_ int fd = exec_memfd("nook");
         struct stat st;
         if (in < 0 || fd < 0 || fstat(in, &st) < 0)
                 return -1;
@@ -74,7 +93,7 @@ static int sealed_memfd_copy(void)
                         return -1;
                 done += n;
         }
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+        if (seal_exec_memfd(fd) < 0)
                 return -1;
         return TAKE_FD(fd);
 }
@@ -107,26 +126,18 @@ static int trampoline_fd(void)
 {
         if (nk_trampoline_len == 0)
                 return -1;
-        int fd = memfd_create("nook-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
-        if (fd < 0 && errno == EINVAL) /* before 6.3: no MFD_EXEC, and none needed */
-                fd = memfd_create("nook-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        _cleanup_close_ int fd = exec_memfd("nook-init");
         if (fd < 0)
                 return -1;
-        size_t done = 0;
-        while (done < nk_trampoline_len) {
+        for (size_t done = 0; done < nk_trampoline_len;) {
                 ssize_t n = write(fd, nk_trampoline + done, nk_trampoline_len - done);
-                if (n <= 0) {
-                        close(fd);
+                if (n <= 0)
                         return -1;
-                }
                 done += (size_t)n;
         }
-        if (fchmod(fd, 0555) < 0 ||
-            fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-                close(fd);
+        if (seal_exec_memfd(fd) < 0)
                 return -1;
-        }
-        return fd;
+        return TAKE_FD(fd);
 }
 
 int nk_self_exe_guard(bool may_hand_over, int *init_fd, nk_error **err)
