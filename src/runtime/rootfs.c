@@ -557,17 +557,26 @@ static int run_plan(const struct nk_rplan *plan, struct nk_rexec *x,
         return 0;
 }
 
-int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
-                   const struct nk_rootfs_opts *opts, struct nk_rplan **out, nk_error **err)
+/* nk_rplan_build() with what it needs of the host besides mountinfo. */
+static int plan_into(const struct nk_spec *spec, const char *rootfs,
+                     const struct nk_rootfs_opts *opts, const char *mountinfo,
+                     struct nk_rplan *plan, nk_error **err)
 {
         _cleanup_free_ char *self_cgroup = NULL;
         if (!opts->cgroup_path)
                 (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
-        struct nk_rootfs_env env = {.mountinfo = opts->mountinfo, .self_cgroup = self_cgroup};
+        struct nk_rootfs_env env = {.mountinfo = mountinfo, .self_cgroup = self_cgroup};
+        return nk_rplan_build(spec, rootfs, opts, &env, plan, err);
+}
+
+int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
+                   const struct nk_rootfs_opts *opts, const char *mountinfo,
+                   struct nk_rplan **out, nk_error **err)
+{
         struct nk_rplan *plan = calloc(1, sizeof *plan);
         if (!plan)
                 return nk_error_set(err, ENOMEM, "plan the rootfs");
-        if (nk_rplan_build(spec, rootfs, opts, &env, plan, err) < 0) {
+        if (plan_into(spec, rootfs, opts, mountinfo, plan, err) < 0) {
                 free(plan);
                 return -1;
         }
@@ -587,7 +596,7 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                           const struct nk_rootfs_opts *opts, nk_error **err)
 {
         static const struct nk_rootfs_opts no_opts;
-        _cleanup_free_ char *mountinfo = NULL, *self_cgroup = NULL;
+        _cleanup_free_ char *mountinfo = NULL;
         if (!opts)
                 opts = &no_opts;
         /* Everything below changes the mount namespace it runs in. */
@@ -596,17 +605,9 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                                     "linux.namespaces: the rootfs setup needs a "
                                     "mount namespace");
         struct nk_rplan plan = {0};
-        if (!opts->plan) {
-                const char *mi = opts->mountinfo;
-                if (!mi && nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
-                        return -1;
-                if (!opts->cgroup_path)
-                        (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
-                struct nk_rootfs_env env = {.mountinfo = mi ? mi : mountinfo,
-                                            .self_cgroup = self_cgroup};
-                if (nk_rplan_build(spec, rootfs, opts, &env, &plan, err) < 0)
-                        return -1;
-        }
+        if (!opts->plan && (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0 ||
+                            plan_into(spec, rootfs, opts, mountinfo, &plan, err) < 0))
+                return -1;
         const struct nk_rplan *use = opts->plan ? opts->plan : &plan;
 
         struct nk_rexec x = {

@@ -28,9 +28,6 @@ struct nk_rootfs_opts {
         /* Per spec mount, the detached tree nk_rootfs_idmapped_trees() made
          * for an idmapped bind mount, or -1. NULL: none. */
         const int *mount_trees;
-        /* /proc/self/mountinfo as the parent read it just before the clone
-         * (the new mount namespace starts as its copy), or NULL to read. */
-        const char *mountinfo;
         /* The plan nk_rootfs_plan() made in the parent, or NULL: planned
          * here then. */
         const struct nk_rplan *plan;
@@ -39,9 +36,11 @@ struct nk_rootfs_opts {
 /* The whole sequence of mount operations, planned by the runtime before
  * the clone (a bad mount option fails there, before any process exists;
  * the init inherits the plan and only runs it). `opts` as the init will
- * pass them, with mountinfo set. */
+ * pass them; `mountinfo`: /proc/self/mountinfo as read just before the
+ * clone (a new mount namespace starts as its copy). */
 int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
-                   const struct nk_rootfs_opts *opts, struct nk_rplan **out, nk_error **err);
+                   const struct nk_rootfs_opts *opts, const char *mountinfo,
+                   struct nk_rplan **out, nk_error **err);
 void nk_rootfs_plan_free(struct nk_rplan *plan);
 
 /* In the runtime (host user namespace, before the init is cloned: a process
