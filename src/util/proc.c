@@ -1,10 +1,10 @@
 #include "proc.h"
+#include "cleanup.h"
+#include "fs.h"
 #include "syscalls.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -15,14 +15,9 @@
  * the file can't be read. */
 static uint64_t non_default_signals(void)
 {
-        char buf[4096];
-        int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-        if (fd >= 0)
-                close(fd);
-        if (n <= 0)
+        _cleanup_free_ char *buf = NULL;
+        if (nk_read_file("/proc/self/status", &buf, NULL, NULL) < 0)
                 return UINT64_MAX;
-        buf[n] = '\0';
         const char *ign = strstr(buf, "\nSigIgn:\t"), *cgt = strstr(buf, "\nSigCgt:\t");
         if (!ign || !cgt)
                 return UINT64_MAX;
