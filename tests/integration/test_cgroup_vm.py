@@ -21,7 +21,8 @@ def run_in_vm(args, env_extra, timeout=VM_TIMEOUT, v1=False):
         pytest.skip("tests/vm/run.sh is not there")
     if not shutil.which("qemu-system-x86_64"):
         pytest.skip("qemu-system-x86_64 is not installed: no pure cgroup v2 guest")
-    cmd = [RUN, "--timeout", str(timeout)] + (["--v1"] if v1 else [])
+    # --host-cwd: the checkout may be cloned under /tmp
+    cmd = [RUN, "--host-cwd", "--timeout", str(timeout)] + (["--v1"] if v1 else [])
     for k, v in env_extra.items():
         cmd += ["-e", f"{k}={v}"]
     p = subprocess.run(cmd + ["--"] + args, capture_output=True, text=True,

@@ -67,8 +67,8 @@ def _boot(mode, tmp_path_factory):
     probe_file = f"/var/tmp/nook-vm-probe-{uuid.uuid4().hex}"
     env = dict(os.environ, TMPDIR=str(tmpdir), NOOK_BUILD=NOOK_BUILD,
                NOOK_VM_PROBE_FILE=probe_file)
-    args = [RUN_SH] + (["--v1"] if mode == "v1" else []) + ["-e", "NOOK_VM_PROBE_FILE",
-                                                            "--", "sh", "-c", PROBE]
+    args = ([RUN_SH, "--host-cwd"] + (["--v1"] if mode == "v1" else []) +
+            ["-e", "NOOK_VM_PROBE_FILE", "--", "sh", "-c", PROBE])
     p = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
     info = {}
     for line in p.stdout.splitlines():
@@ -164,3 +164,21 @@ def test_run_sh_fails_cleanly_on_missing_cwd(tmp_path):
     assert p.returncode == 125, p
     assert "not visible in the guest" in p.stdout
     assert os.listdir(tmp_path) == ["only-on-host"]
+
+
+def test_run_sh_host_cwd_keeps_a_tmp_checkout(tmp_path):
+    # A checkout cloned under /tmp (the guest's /tmp is otherwise its own):
+    # with --host-cwd the guest sees the host's files there, and its writes
+    # stay in the guest.
+    work = tmp_path / "checkout"
+    work.mkdir()
+    (work / "marker").write_text("from the host\n")
+    vmtmp = tmp_path / "vmtmp"
+    vmtmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(vmtmp))
+    p = subprocess.run([RUN_SH, "--host-cwd", "--", "sh", "-c", "cat marker; echo x > written"],
+                       capture_output=True, text=True, timeout=600, env=env, cwd=work)
+    assert p.returncode == 0, p
+    assert "from the host" in p.stdout
+    assert sorted(os.listdir(work)) == ["marker"]
+    assert os.listdir(vmtmp) == []

@@ -45,11 +45,21 @@ ln -sfn /proc/self/fd/0 $r/dev/stdin
 ln -sfn /proc/self/fd/1 $r/dev/stdout
 ln -sfn /proc/self/fd/2 $r/dev/stderr
 mount -t tmpfs -o mode=0755,nosuid,nodev run $r/run
-mount -t tmpfs -o mode=1777,nosuid,nodev tmp $r/tmp
 mount -t bpf bpf $r/sys/fs/bpf 2>/dev/null
 mkdir -p $r/run/nook-vm $r/run/.nook-vm
 mount -t 9p -o trans=virtio,version=9p2000.L,cache=none nookvm $r/run/nook-vm || fail "mount 9p share"
 cp /bin/busybox /stage2 $r/run/.nook-vm/
+# A fresh /tmp; with run.sh --host-cwd a working directory under it (a
+# checkout cloned there) stays the host's, through the overlay.
+keep=$(cat $r/run/nook-vm/host-cwd 2>/dev/null)
+case "$keep" in
+/tmp/?*) mkdir -p /keep && mount --bind "$r$keep" /keep || fail "keep $keep" ;;
+*) keep= ;;
+esac
+mount -t tmpfs -o mode=1777,nosuid,nodev tmp $r/tmp
+if [ -n "$keep" ]; then
+        mkdir -p "$r$keep" && mount --move /keep "$r$keep" || fail "keep $keep"
+fi
 
 cg=$r/sys/fs/cgroup
 if [ "$(cat $r/run/nook-vm/mode)" = v1 ]; then

@@ -16,6 +16,8 @@ usage: tests/vm/run.sh [OPTIONS] -- CMD [ARGS...]
   --timeout SECS   hard limit for the whole VM run (default 900)
   -e NAME[=VALUE]  pass an environment variable (NOOK_* except NOOK_VM_* always are)
   -v               copy the guest kernel's console to stderr
+  --host-cwd       a working directory under /tmp stays the host's (through
+                   the overlay); without it the guest's /tmp is all its own
 CMD runs as root in the host's working directory; its stdout and stderr both
 come out on stdout.  Exit status: CMD's; 124 on timeout; 125 if the guest could
 not run CMD.  NOOK_VM_KERNEL=/boot/vmlinuz-VER picks the kernel (default: the
@@ -40,6 +42,7 @@ mem=2048
 smp=2
 limit=900
 verbose=0
+host_cwd=
 envlines=""
 nl='
 '
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
         --mem) mem=${2:?}; shift ;;
         --smp) smp=${2:?}; shift ;;
         --timeout) limit=${2:?}; shift ;;
+        --host-cwd) host_cwd=1 ;;
         -e)
                 case "${2:?}" in
                 *=*) envlines="$envlines${nl}export ${2%%=*}=$(quote "${2#*=}")" ;;
@@ -160,6 +164,7 @@ fi
         printf '%s\n' "$envlines"
 } > "$share/env"
 echo "$mode" > "$share/mode"
+[ -z "$host_cwd" ] || printf '%s' "$cwd" > "$share/host-cwd"
 
 # ---- boot
 quiet="quiet loglevel=3"
