@@ -31,7 +31,7 @@ static int wait_go_child(struct nk_child_ctx *c, nk_error **err)
 {
         /* sync 1: the parent has written our id maps and moved us into the
          * cgroup; nothing namespace-dependent may happen before this. */
-        if (nk_sync_expect(c->sync_fd, NK_SYNC_GO, err) < 0)
+        if (!c->direct && nk_sync_expect(c->sync_fd, NK_SYNC_GO, err) < 0)
                 return -1;
         /* In a new user namespace we start with the mapped ids of our
          * creator; become the namespace's root so files we create in the
@@ -75,8 +75,9 @@ static int before_pivot_child(void *data, nk_error **err)
 {
         struct nk_child_ctx *c = data;
         /* sync 2/3: the parent runs prestart + createRuntime hooks now. */
-        if (nk_sync_send(c->sync_fd, NK_SYNC_PRESTART, err) < 0 ||
-            nk_sync_expect_text(c->sync_fd, NK_SYNC_PRESTART_DONE, &c->state_json, err) < 0)
+        if (!c->direct && (nk_sync_send(c->sync_fd, NK_SYNC_PRESTART, err) < 0 ||
+                           nk_sync_expect_text(c->sync_fd, NK_SYNC_PRESTART_DONE,
+                                               &c->state_json, err) < 0))
                 return -1;
         if (set_names_child(c, err) < 0 || set_sysctl_child(c, err) < 0)
                 return -1;

@@ -23,6 +23,8 @@ struct nk_child_ctx {
         char *state_json;            /* received at PRESTART_DONE */
         char *exec_path;             /* args[0] resolved inside the container */
         int init_fd;                 /* sealed nook-init to hand over to, or -1 */
+        bool direct;                 /* no syncs before the hand-over: the parent
+                                        sleeps in nk_clone_vm() meanwhile */
 };
 
 /* The rootfs options the init uses (without its callbacks): the parent

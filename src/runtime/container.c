@@ -46,6 +46,7 @@ struct creation {
         int lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
         int init_fd;                 /* sealed nook-init the init hands over to, or -1 */
         bool handed_over;            /* ... and so CREATED comes as EOF */
+        bool direct;                 /* the init runs to the hand-over without syncs */
         pid_t pid;
         int pidfd;
         bool made_dir, made_cgroup;
@@ -269,6 +270,39 @@ static int join_pid_ns_parent(struct creation *cr, nk_error **err)
         return 0;
 }
 
+/* Whether the init can run from clone to the hand-over without the
+ * parent: nothing for us to do on the way (id maps, prestart and
+ * createRuntime hooks) and nothing the init does that a task sharing our
+ * memory may not (setns into a user or time namespace). Then it is cloned
+ * vfork-style (nk_clone_vm) and we sleep until it has exec'd nook-init. */
+static bool may_run_direct(const struct creation *cr)
+{
+        const struct nk_spec *s = cr->spec;
+        return cr->init_fd >= 0 && !s->ns[NK_NS_USER].present && !s->ns[NK_NS_TIME].present &&
+               s->n_hooks[NK_HOOK_PRESTART] == 0 && s->n_hooks[NK_HOOK_CREATE_RUNTIME] == 0;
+}
+
+/* The init, in the child of either clone. */
+__attribute__((noreturn)) static void init_main(void *p)
+{
+        struct creation *cr = p;
+        struct nk_child_ctx c = {
+                .spec = cr->spec, .opts = cr->o, .rootfs = cr->rootfs,
+                .cgroup_path = cr->cgroup_path, .sync_fd = cr->child_sync_fd,
+                .start_fd = cr->start_fd, .start_conn = -1,
+                .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
+                .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
+                .mount_trees = cr->mount_trees, .init_fd = cr->init_fd,
+                .plan = cr->plan, .direct = cr->direct,
+        };
+        close(cr->sync_fd);
+        if (cr->console_parent_fd >= 0)
+                close(cr->console_parent_fd);
+        if (cr->lock_fd >= 0)
+                close(cr->lock_fd);
+        nk_child_main(&c);
+}
+
 static int spawn_init(struct creation *cr, nk_error **err)
 {
         struct nk_clone_opts co = {
@@ -278,30 +312,29 @@ static int spawn_init(struct creation *cr, nk_error **err)
                 /* Until it reports CREATED, the init dies with us. */
                 .death_signal = SIGKILL,
         };
-        pid_t pid = nk_clone(&co, err);
+        pid_t pid = -1;
+        cr->direct = may_run_direct(cr);
+        if (cr->direct) {
+                nk_error *e = NULL;
+                pid = nk_clone_vm(&co, init_main, cr, &e);
+                if (pid < 0 && e->errno_ != ENOSYS) {
+                        *err = e;
+                        return nk_error_wrap(err, "create the container init");
+                }
+                nk_error_free(e);
+                cr->direct = pid > 0;
+        }
+        if (!cr->direct)
+                pid = nk_clone(&co, err);
         if (pid < 0)
                 return nk_error_wrap(err, "create the container init");
-        if (pid == 0) { /* container init */
-                struct nk_child_ctx c = {
-                        .spec = cr->spec, .opts = cr->o, .rootfs = cr->rootfs,
-                        .cgroup_path = cr->cgroup_path, .sync_fd = cr->child_sync_fd,
-                        .start_fd = cr->start_fd, .start_conn = -1,
-                        .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
-                        .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
-                        .mount_trees = cr->mount_trees, .init_fd = cr->init_fd,
-                        .plan = cr->plan,
-                };
-                close(cr->sync_fd);
-                if (cr->console_parent_fd >= 0)
-                        close(cr->console_parent_fd);
-                if (cr->lock_fd >= 0)
-                        close(cr->lock_fd);
-                nk_child_main(&c);
-        }
+        if (pid == 0)
+                init_main(cr);
         cr->pid = pid;
         cr->handed_over = cr->init_fd >= 0;
         close_fd(&cr->init_fd);
-        nk_debug("create %s: init is pid %d", cr->o->id, (int)pid);
+        nk_debug("create %s: init is pid %d%s", cr->o->id, (int)pid,
+                 cr->direct ? ", run direct to nook-init" : "");
         close_fd(&cr->child_sync_fd);
         close_fd(&cr->console_fd);
         close_fd(&cr->start_fd);
@@ -337,9 +370,27 @@ static void fill_state(struct creation *cr, struct nk_state *st)
         };
 }
 
+/* CREATED from an init that hands over: the EOF of its close-on-exec sync
+ * end, from a live init (an error record instead says why it failed). */
+static int expect_handed_over(struct creation *cr, nk_error **err)
+{
+        if (nk_sync_expect_eof(cr->sync_fd, "CREATED", err) < 0)
+                return -1;
+        siginfo_t si = {0};
+        int r = cr->pidfd >= 0 ? waitid(P_PIDFD, (id_t)cr->pidfd, &si, WEXITED | WNOHANG | WNOWAIT)
+                               : waitid(P_PID, (id_t)cr->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        if (r < 0 || si.si_pid != 0)
+                return nk_error_set(err, r < 0 ? errno : EPIPE,
+                                    "container init exited before sync CREATED");
+        nk_debug("create %s: init handed over to nook-init", cr->o->id);
+        return 0;
+}
+
 /* Parent side of the sync sequence, from GO to CREATED. */
 static int drive_init_parent(struct creation *cr, nk_error **err)
 {
+        if (cr->direct) /* it ran to the hand-over while we slept */
+                return expect_handed_over(cr, err);
         if (nk_ns_new(cr->spec, NK_NS_USER) && nk_ns_write_idmaps(cr->pid, cr->spec, err) < 0)
                 return -1;
         if (nk_sync_send(cr->sync_fd, NK_SYNC_GO, err) < 0) /* sync 1 */
@@ -356,19 +407,10 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
                 return -1;
         if (nk_sync_send_text(cr->sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0) /* sync 3 */
                 return -1;
-        if (cr->handed_over) { /* sync 4: the init exec'd nook-init */
-                if (nk_sync_expect_eof(cr->sync_fd, "CREATED", err) < 0)
-                        return -1;
-                siginfo_t si = {0};
-                int r = cr->pidfd >= 0
-                                ? waitid(P_PIDFD, (id_t)cr->pidfd, &si, WEXITED | WNOHANG | WNOWAIT)
-                                : waitid(P_PID, (id_t)cr->pid, &si, WEXITED | WNOHANG | WNOWAIT);
-                if (r < 0 || si.si_pid != 0)
-                        return nk_error_set(err, r < 0 ? errno : EPIPE,
-                                            "container init exited before sync CREATED");
-        } else if (nk_sync_expect(cr->sync_fd, NK_SYNC_CREATED, err) < 0) { /* sync 4 */
+        if (cr->handed_over) /* sync 4: the init exec'd nook-init */
+                return expect_handed_over(cr, err);
+        if (nk_sync_expect(cr->sync_fd, NK_SYNC_CREATED, err) < 0) /* sync 4 */
                 return -1;
-        }
         nk_debug("create %s: init is ready to exec", cr->o->id);
         return 0;
 }

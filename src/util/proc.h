@@ -19,6 +19,20 @@ struct nk_clone_opts {
  * *pidfd_out is then -1). */
 pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err);
 
+/* vfork-like clone3 for a child that soon execs or exits: it runs
+ * fn(arg) in our memory (CLONE_VM), on a stack of its own, while we sleep
+ * until it has exec'd or exited (CLONE_VFORK). fork's costs go: no page
+ * tables copied, no copy-on-write fault for each page the child (and later
+ * we) write, no refault of each code page the child runs. The child starts
+ * as nk_clone's does; fn must exec or _exit, and must leave our memory as
+ * we need it: it may allocate, but not free or change what we hold.
+ * Per-process state stays its own (fds, cwd, umask, creds, signal
+ * handlers), except what lives in the mm: PR_SET_DUMPABLE, which this
+ * restores. setns() into a user or time namespace fails in such a child.
+ * -1 with ENOSYS where unsupported (not x86_64, no clone3, sanitizers):
+ * use nk_clone then. */
+pid_t nk_clone_vm(const struct nk_clone_opts *o, void (*fn)(void *), void *arg, nk_error **err);
+
 /* Reset every signal disposition to default and unblock all signals. */
 void nk_reset_signals(void);
 /* waitpid retrying on EINTR; returns the shell-style exit code: status, or

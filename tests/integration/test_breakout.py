@@ -5,6 +5,7 @@ each checks that the attacking step ran (handles obtained, files present,
 the same probe succeeding where it should)."""
 import ctypes
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -114,6 +115,48 @@ def test_no_hand_over_runs_from_a_read_only_nook(runtime, bundle, why):
                 os.kill(child, signal.SIGKILL)
             holder.kill()
             holder.wait()
+
+
+@pytest.mark.parametrize("case", ["default", "prestart hook", "user namespace",
+                                  "time namespace"])
+def test_init_runs_direct_only_when_nook_has_nothing_to_do(runtime, bundle, tmp_path, case):
+    # With nothing for nook to do between clone and the hand-over, the init
+    # shares nook's memory and runs straight to nook-init while nook sleeps
+    # (nk_clone_vm). Id maps and prestart hooks need nook on the way, and a
+    # task sharing memory can't setns into a user or time namespace: those
+    # take the step-by-step syncs. Either way the container runs and nook
+    # carries on after the clone (state, start, delete).
+    direct = case == "default"
+    if case == "prestart hook":
+        log = tmp_path / "hook.log"
+        bundle.config["hooks"] = {"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", f"cat >> {log}"]}]}
+    elif case == "user namespace":
+        from test_runtime import add_userns
+        add_userns(bundle)
+    elif case == "time namespace":
+        bundle.linux["namespaces"].append({"type": "time"})
+    bundle.sh("echo ran > /tmp/ran")
+    bundle.write()
+    p = runtime.run("--debug", "run", "--bundle", bundle.path, runtime.new_id(), check=False)
+    assert p.returncode == 0, p.stderr
+    assert ("run direct to nook-init" in p.stderr) == direct, p.stderr
+    assert "init handed over to nook-init" in p.stderr
+    assert open(os.path.join(bundle.rootfs, "tmp", "ran")).read() == "ran\n"
+    if case == "prestart hook":
+        assert json.loads(log.read_text())["status"] == "creating"
+
+
+def test_direct_init_failure_reaches_the_user(runtime, bundle):
+    # A step of the direct init failing (process.cwd under a file) is
+    # reported from its error record; nothing of the container stays.
+    bundle.process["cwd"] = "/bin/busybox/sub"
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime.run("--debug", "create", "--bundle", bundle.path, cid, check=False)
+    assert "run direct to nook-init" in p.stderr, p.stderr
+    assert p.returncode != 0 and "process.cwd" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
 def test_exec_failure_through_nook_init(runtime, bundle):
