@@ -317,7 +317,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
         if (cr->direct) {
                 nk_error *e = NULL;
                 pid = nk_clone_vm(&co, init_main, cr, &e);
-                if (pid < 0 && e->errno_ != ENOSYS) {
+                if (pid < 0 && e->errno_ != ENOSYS && e->errno_ != EINVAL) {
                         *err = e;
                         return nk_error_wrap(err, "create the container init");
                 }
@@ -537,6 +537,14 @@ static int release_init(const char *root, const char *id, nk_error **err)
         return 0;
 }
 
+/* Whether the saved config has hooks of this kind: parsing the whole
+ * config again only pays when it has. */
+static bool has_hooks(const struct nk_state *st, const char *kind)
+{
+        return st->config &&
+               json_array_size(json_object_get(json_object_get(st->config, "hooks"), kind)) > 0;
+}
+
 static int start_locked(const char *root, struct nk_state *st, nk_error **err)
 {
         enum nk_status status = nk_state_status(root, st);
@@ -545,7 +553,7 @@ static int start_locked(const char *root, struct nk_state *st, nk_error **err)
                                     nk_status_name(status));
         if (release_init(root, st->id, err) < 0)
                 return -1;
-        if (st->config) {
+        if (has_hooks(st, "poststart")) {
                 _cleanup_free_ char *text = json_dumps(st->config, JSON_COMPACT);
                 struct nk_spec *spec = NULL;
                 nk_error *e = NULL;
@@ -704,9 +712,7 @@ static int stop_init(const struct nk_state *st, nk_error **err)
 
 static void run_poststop(const char *root, const struct nk_state *st)
 {
-        /* Parsing the whole config again only pays when it has poststop hooks. */
-        if (!st->config || json_array_size(json_object_get(json_object_get(st->config, "hooks"),
-                                                           "poststop")) == 0)
+        if (!has_hooks(st, "poststop"))
                 return;
         _cleanup_free_ char *text = json_dumps(st->config, JSON_COMPACT);
         struct nk_spec *spec = NULL;
@@ -790,6 +796,8 @@ static int start_created(struct creation *cr, nk_error **err)
 {
         if (release_init(cr->o->root, cr->o->id, err) < 0)
                 return nk_error_wrap(err, "start container `%s`", cr->o->id);
+        if (cr->spec->n_hooks[NK_HOOK_POSTSTART] == 0)
+                return 0; /* no state JSON to build */
         struct nk_state st;
         fill_state(cr, &st);
         _cleanup_free_ char *state = state_json_text(cr->o->root, &st, "running");

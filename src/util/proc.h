@@ -29,8 +29,8 @@ pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err);
  * Per-process state stays its own (fds, cwd, umask, creds, signal
  * handlers), except what lives in the mm: PR_SET_DUMPABLE, which this
  * restores. setns() into a user or time namespace fails in such a child.
- * -1 with ENOSYS where unsupported (not x86_64, no clone3, sanitizers):
- * use nk_clone then. */
+ * -1 with ENOSYS where unsupported (not x86_64, no clone3, sanitizers)
+ * and EINVAL where the kernel refuses the flags: use nk_clone then. */
 pid_t nk_clone_vm(const struct nk_clone_opts *o, void (*fn)(void *), void *arg, nk_error **err);
 
 /* Reset every signal disposition to default and unblock all signals. */
