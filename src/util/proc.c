@@ -37,21 +37,36 @@ void nk_reset_signals(void)
         sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
-pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err)
+/* clone3's arguments for o; the pidfd, if asked for, lands in *pidfd. */
+static struct clone_args clone_args_for(const struct nk_clone_opts *o, int *pidfd)
 {
-        int pidfd = -1;
         struct clone_args ca = {
                 .flags = o->flags,
                 .exit_signal = SIGCHLD,
         };
         if (o->pidfd_out) {
                 ca.flags |= CLONE_PIDFD;
-                ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+                ca.pidfd = (uint64_t)(uintptr_t)pidfd;
         }
         if (o->cgroup_fd >= 0) {
                 ca.flags |= CLONE_INTO_CGROUP;
                 ca.cgroup = (uint64_t)o->cgroup_fd;
         }
+        return ca;
+}
+
+/* The child's first steps, whichever clone made it. */
+static void child_start(const struct nk_clone_opts *o)
+{
+        nk_reset_signals();
+        if (o->death_signal)
+                (void)prctl(PR_SET_PDEATHSIG, o->death_signal);
+}
+
+pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err)
+{
+        int pidfd = -1;
+        struct clone_args ca = clone_args_for(o, &pidfd);
         long pid = nk_clone3(&ca, sizeof(ca));
         if (pid < 0 && errno == ENOSYS) {
                 /* Old kernel: plain clone with fork semantics (no stack). */
@@ -63,11 +78,8 @@ pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err)
         }
         if (pid < 0)
                 return nk_error_set(err, errno, "clone");
-        if (pid == 0) {
-                nk_reset_signals();
-                if (o->death_signal)
-                        (void)prctl(PR_SET_PDEATHSIG, o->death_signal);
-        }
+        if (pid == 0)
+                child_start(o);
         return (pid_t)pid;
 }
 
@@ -90,9 +102,7 @@ struct vm_start {
 __attribute__((noreturn)) static void vm_child(void *p)
 {
         struct vm_start *s = p;
-        nk_reset_signals();
-        if (s->o->death_signal)
-                (void)prctl(PR_SET_PDEATHSIG, s->o->death_signal);
+        child_start(s->o);
         s->fn(s->arg);
         _exit(127);
 }
@@ -137,20 +147,10 @@ pid_t nk_clone_vm(const struct nk_clone_opts *o, void (*fn)(void *), void *arg, 
         (void)mprotect(stack, 4096, PROT_NONE); /* guard page */
         (void)madvise(stack + VM_STACK - VM_STACK_HOT, VM_STACK_HOT, MADV_POPULATE_WRITE);
         int pidfd = -1;
-        struct clone_args ca = {
-                .flags = o->flags | CLONE_VM | CLONE_VFORK,
-                .exit_signal = SIGCHLD,
-                .stack = (uint64_t)(uintptr_t)stack,
-                .stack_size = VM_STACK,
-        };
-        if (o->pidfd_out) {
-                ca.flags |= CLONE_PIDFD;
-                ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
-        }
-        if (o->cgroup_fd >= 0) {
-                ca.flags |= CLONE_INTO_CGROUP;
-                ca.cgroup = (uint64_t)o->cgroup_fd;
-        }
+        struct clone_args ca = clone_args_for(o, &pidfd);
+        ca.flags |= CLONE_VM | CLONE_VFORK;
+        ca.stack = (uint64_t)(uintptr_t)stack;
+        ca.stack_size = VM_STACK;
         int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
         struct vm_start s = {.o = o, .fn = fn, .arg = arg};
         long pid = clone3_call(&ca, vm_child, &s);
