@@ -7,9 +7,13 @@
  * /proc/PID/exe and, once it exits, reopen it for writing and replace the
  * host's runtime (CVE-2019-5736). So commands that start container
  * processes first re-exec nook from a copy that cannot be written:
- *   1. a detached, read-only bind mount of the binary (open_tree +
- *      mount_setattr): no copy, writes fail with EROFS;
- *   2. else a sealed memfd copy (F_SEAL_WRITE): writes fail with EPERM.
+ *   1. a sealed memfd copy (F_SEAL_WRITE): writes fail with EPERM;
+ *   2. else (no executable memfds) a detached, read-only bind mount of the
+ *      binary (open_tree + mount_setattr): writes fail with EROFS. It is
+ *      second because it shares the host file's inode: an open for writing
+ *      takes the inode's write count before the mount refuses it, so a
+ *      container hammering such opens on its handle makes the host's own
+ *      execs of nook fail with ETXTBSY now and then.
  * A binary already on a read-only mount or in a sealed memfd is left as is,
  * which also ends the re-exec.
  *
@@ -102,9 +106,9 @@ int nk_seal_self_exe(char **argv, nk_error **err)
 {
         if (exe_protected())
                 return 0;
-        int fd = ro_mount_copy();
+        int fd = sealed_memfd_copy();
         if (fd < 0)
-                fd = sealed_memfd_copy();
+                fd = ro_mount_copy();
         if (fd < 0)
                 return nk_error_set(err, errno, "make a read-only copy of the nook binary");
         syscall(SYS_execveat, fd, "", argv, environ, AT_EMPTY_PATH);
