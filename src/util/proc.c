@@ -83,16 +83,7 @@ pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err)
         return (pid_t)pid;
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-#define NK_SANITIZED 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define NK_SANITIZED 1
-#endif
-
-#if defined(__x86_64__) && !defined(NK_SANITIZED)
+#if NK_HAVE_CLONE_VM
 struct vm_start {
         const struct nk_clone_opts *o;
         void (*fn)(void *);

@@ -19,6 +19,23 @@ struct nk_clone_opts {
  * *pidfd_out is then -1). */
 pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err);
 
+/* Whether this build has nk_clone_vm(): x86_64 (the child's call onto its
+ * own stack is inline assembly) without a sanitizer (ASan can't follow a
+ * task onto a foreign stack). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define NK_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define NK_SANITIZED 1
+#endif
+#if defined(__x86_64__) && !defined(NK_SANITIZED)
+#define NK_HAVE_CLONE_VM 1
+#else
+#define NK_HAVE_CLONE_VM 0
+#endif
+
 /* vfork-like clone3 for a child that soon execs or exits: it runs
  * fn(arg) in our memory (CLONE_VM), on a stack of its own, while we sleep
  * until it has exec'd or exited (CLONE_VFORK). fork's costs go: no page
@@ -29,8 +46,8 @@ pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err);
  * Per-process state stays its own (fds, cwd, umask, creds, signal
  * handlers), except what lives in the mm: PR_SET_DUMPABLE, which this
  * restores. setns() into a user or time namespace fails in such a child.
- * -1 with ENOSYS where unsupported (not x86_64, no clone3, sanitizers)
- * and EINVAL where the kernel refuses the flags: use nk_clone then. */
+ * -1 with ENOSYS where unsupported (!NK_HAVE_CLONE_VM, no clone3) and
+ * EINVAL where the kernel refuses the flags: use nk_clone then. */
 pid_t nk_clone_vm(const struct nk_clone_opts *o, void (*fn)(void *), void *arg, nk_error **err);
 
 /* Reset every signal disposition to default and unblock all signals. */
