@@ -257,6 +257,6 @@ const struct nk_command nk_runtime_commands[] = {
                               "[--apparmor P] [--process-label L] [--preserve-fds N] "
                               "[--ignore-paused] [--cgroup SUB] ID [COMMAND [ARGS...]]",
          "run a new process in a running container"},
-        {"spec", nk_cmd_spec, "spec [--bundle DIR] [--rootless]", "write a default config.json"},
+        {"spec", nk_cmd_spec, "spec [--bundle DIR] [--rootless] [--seccomp]", "write a default config.json"},
         {0},
 };

@@ -11,7 +11,9 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 #include <ctype.h>
+#include <stddef.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -23,11 +25,32 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/utsname.h>
 
 #define JP_MAX 256
 #define ERRNO_MAX 4095   /* the kernel clamps SECCOMP_RET_ERRNO data to MAX_ERRNO */
 #define BPF_INSNS_MAX 4096
+
+/* The machine nook was built for, in `uname -m` spelling: the default
+ * profile's archMap and its per-arch rules are resolved for it, never for
+ * what uname says at run time (under `setarch i686` uname reports i686,
+ * and an x86_64 program's arch_prctl would then be refused). */
+#if defined(__x86_64__)
+#define NK_BUILD_MACHINE "x86_64"
+#elif defined(__i386__)
+#define NK_BUILD_MACHINE "i686"
+#elif defined(__aarch64__)
+#define NK_BUILD_MACHINE "aarch64"
+#elif defined(__arm__)
+#define NK_BUILD_MACHINE "armv7l"
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define NK_BUILD_MACHINE "ppc64le"
+#elif defined(__s390x__)
+#define NK_BUILD_MACHINE "s390x"
+#elif defined(__riscv) && __riscv_xlen == 64
+#define NK_BUILD_MACHINE "riscv64"
+#else
+#define NK_BUILD_MACHINE "unknown"
+#endif
 
 struct nk_seccomp {
         struct sock_filter *prog;
@@ -384,12 +407,69 @@ int nk_seccomp_validate(json_t *sc, const char *where, nk_error **err)
 
 /* ---- building the filter ---------------------------------------------- */
 
+/* ---- syscall numbers libseccomp may not know -------------------------- */
+
+/* Since Linux 5.1 a new syscall gets the same number on every architecture
+ * (plus 0x40000000 on x32). The ones newer than libseccomp 2.5.0: a
+ * profile naming them gets its rule from this table where the installed
+ * libseccomp lacks the name (Debian 12's 2.5.4 stops at futex_requeue). */
+static const struct {
+        const char *name;
+        uint32_t nr;
+} newer_syscalls[] = {
+        {"cachestat", 451},         {"fchmodat2", 452},         {"map_shadow_stack", 453},
+        {"futex_wake", 454},        {"futex_wait", 455},        {"futex_requeue", 456},
+        {"statmount", 457},         {"listmount", 458},         {"lsm_get_self_attr", 459},
+        {"lsm_set_self_attr", 460}, {"lsm_list_modules", 461},  {"mseal", 462},
+        {"setxattrat", 463},        {"getxattrat", 464},        {"listxattrat", 465},
+        {"removexattrat", 466},     {"open_tree_attr", 467},    {"file_getattr", 468},
+        {"file_setattr", 469},
+};
+
+/* How seccomp_data tells the architectures apart that nook's prefix knows
+ * (others get libseccomp's program alone), and where their numbers lie:
+ * x32 and arm have a private range above the common table. */
+static const struct arch_nrs {
+        uint32_t token;         /* SCMP_ARCH_* */
+        uint32_t audit;         /* seccomp_data.arch */
+        uint32_t bias;          /* added to a unified syscall number */
+        uint32_t private_base;  /* first number of the private range, or 0 */
+} arch_nrs[] = {
+        {SCMP_ARCH_X86_64, AUDIT_ARCH_X86_64, 0, 0},
+        {SCMP_ARCH_X32, AUDIT_ARCH_X86_64, 0x40000000, 0x40000200},
+        {SCMP_ARCH_X86, AUDIT_ARCH_I386, 0, 0},
+        {SCMP_ARCH_AARCH64, AUDIT_ARCH_AARCH64, 0, 0},
+        {SCMP_ARCH_ARM, AUDIT_ARCH_ARM, 0, 0x0f0000},
+        {SCMP_ARCH_PPC64LE, AUDIT_ARCH_PPC64LE, 0, 0},
+        {SCMP_ARCH_S390X, AUDIT_ARCH_S390X, 0, 0},
+        {SCMP_ARCH_S390, AUDIT_ARCH_S390, 0, 0},
+        {SCMP_ARCH_RISCV64, AUDIT_ARCH_RISCV64, 0, 0},
+};
+
+#define X32_SYSCALL_BIT 0x40000000u
+#define EXTRA_MAX 32
+
+/* One architecture of the filter as the prefix sees it. */
+struct arch_state {
+        const struct arch_nrs *a;
+        uint32_t max_low;       /* highest number the profile names below private_base */
+        uint32_t max_high;      /* highest in the private range, 0 if none */
+        struct {
+                uint32_t nr, act;
+        } extra[EXTRA_MAX];     /* rules for names libseccomp lacks */
+        size_t n_extra;
+};
+
 struct build {
         scmp_filter_ctx ctx;
         uint32_t def;           /* the default action with its errno */
         bool notify;            /* some rule uses SCMP_ACT_NOTIFY */
         uint32_t used[ARRAY_SIZE(actions)]; /* kernel actions in use */
         size_t n_used;
+        struct arch_state arch[ARRAY_SIZE(arch_nrs)];
+        size_t n_arch;
+        bool socket_args;       /* some rule filters socket() by its arguments */
+        char unknown[512];      /* names nobody here knows, for the warning */
 };
 
 static void note_action(struct build *b, uint32_t act)
@@ -437,6 +517,93 @@ static int add_arches(struct build *b, json_t *list, nk_error **err)
                         return nk_error_set(err, -r, "linux.seccomp.architectures[%zu]: add %s", i,
                                             json_string_value(v));
         }
+        return 0;
+}
+
+static void note_arch(struct build *b, uint32_t token)
+{
+        for (size_t i = 0; i < b->n_arch; i++)
+                if (b->arch[i].a->token == token)
+                        return;
+        for (size_t i = 0; i < ARRAY_SIZE(arch_nrs); i++)
+                if (arch_nrs[i].token == token)
+                        b->arch[b->n_arch++] = (struct arch_state){.a = &arch_nrs[i]};
+}
+
+/* The architectures the filter covers: those listed that libseccomp
+ * knows, or the native one. */
+static void note_arches(struct build *b, json_t *list)
+{
+        size_t i;
+        json_t *v;
+        if (list)
+                json_array_foreach(list, i, v)
+                        if (arch_token(json_string_value(v)))
+                                note_arch(b, arch_token(json_string_value(v)));
+        if (!list || json_array_size(list) == 0)
+                note_arch(b, seccomp_arch_native());
+}
+
+static bool newer_nr(const char *name, uint32_t *nr)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(newer_syscalls); i++)
+                if (streq(newer_syscalls[i].name, name)) {
+                        *nr = newer_syscalls[i].nr;
+                        return true;
+                }
+        return false;
+}
+
+/* Raise each architecture's highest known number with `name`'s. */
+static void note_known(struct build *b, const char *name)
+{
+        uint32_t unified = 0;
+        bool table = newer_nr(name, &unified);
+        for (size_t i = 0; i < b->n_arch; i++) {
+                struct arch_state *st = &b->arch[i];
+                int r = seccomp_syscall_resolve_name_arch(st->a->token, name);
+                uint32_t nr;
+                if (r >= 0)
+                        nr = (uint32_t)r;
+                else if (r == __NR_SCMP_ERROR && table)
+                        nr = unified + st->a->bias;
+                else
+                        continue;       /* not a syscall of this architecture */
+                if (st->a->private_base && nr >= st->a->private_base)
+                        st->max_high = nr > st->max_high ? nr : st->max_high;
+                else
+                        st->max_low = nr > st->max_low ? nr : st->max_low;
+        }
+}
+
+static void note_unknown(struct build *b, const char *name)
+{
+        size_t len = strlen(b->unknown);
+        if (len + strlen(name) + 3 < sizeof b->unknown)
+                snprintf(b->unknown + len, sizeof b->unknown - len, "%s%s", len ? ", " : "", name);
+}
+
+/* A name libseccomp does not know but the table does: the rule goes into
+ * nook's prefix, by number, for every architecture of the filter. Argument
+ * comparisons would need libseccomp's code generation: refused. */
+static int add_by_number(struct build *b, uint32_t act, const char *name, uint32_t unified,
+                         bool has_args, size_t ri, nk_error **err)
+{
+        const struct scmp_version *v = seccomp_version();
+        if (has_args)
+                return nk_error_set(err, EINVAL, "linux.seccomp.syscalls[%zu]: %s is unknown to "
+                                    "libseccomp %u.%u.%u, so nook can only filter it without "
+                                    "args", ri, name, v->major, v->minor, v->micro);
+        for (size_t i = 0; i < b->n_arch; i++) {
+                struct arch_state *st = &b->arch[i];
+                if (st->n_extra == EXTRA_MAX)
+                        return nk_error_set(err, E2BIG, "linux.seccomp.syscalls[%zu]: more than "
+                                            "%d syscalls unknown to libseccomp", ri, EXTRA_MAX);
+                st->extra[st->n_extra].nr = unified + st->a->bias;
+                st->extra[st->n_extra++].act = act;
+        }
+        nk_debug("seccomp: %s unknown to libseccomp %u.%u.%u, filtered as syscall %u", name,
+                 v->major, v->minor, v->micro, unified);
         return 0;
 }
 
@@ -489,14 +656,19 @@ static int add_rule(struct build *b, json_t *r, size_t ri, nk_error **err)
         json_array_foreach(get(r, "names"), i, name) {
                 const char *s = json_string_value(name);
                 int nr = seccomp_syscall_resolve_name(s);
-                if (nr == __NR_SCMP_ERROR) {
-                        nk_debug("seccomp: syscall %s unknown on this architecture, skipped", s);
+                uint32_t unified = 0;
+                note_known(b, s);
+                b->socket_args |= n > 0 && streq(s, "socket");
+                if (nr == __NR_SCMP_ERROR && !newer_nr(s, &unified)) {
+                        note_unknown(b, s);
                         continue;
                 }
                 /* libseccomp refuses a rule that repeats the default action. */
                 if (act == b->def)
                         continue;
-                if (add_one(b, act, nr, conds, n, s, ri, err) < 0)
+                if (nr == __NR_SCMP_ERROR
+                            ? add_by_number(b, act, s, unified, n > 0, ri, err) < 0
+                            : add_one(b, act, nr, conds, n, s, ri, err) < 0)
                         return -1;
                 note_action(b, act);
         }
@@ -574,6 +746,8 @@ static int allow_exec(struct build *b, json_t *rules, nk_error **err)
             seccomp_rule_add(b->ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 0) < 0)
                 return nk_error_set(err, 0, "linux.seccomp: add the execve rule");
         note_action(b, SCMP_ACT_ALLOW);
+        note_known(b, "execve");
+        note_known(b, "execveat");
         return 0;
 }
 
@@ -594,6 +768,7 @@ static int build_filter(json_t *sc, struct build *b, nk_error **err)
         json_t *arches = get(sc, "architectures"), *rules = get(sc, "syscalls");
         if (arches && add_arches(b, arches, err) < 0)
                 goto fail;
+        note_arches(b, arches);
         size_t i;
         json_t *r;
         if (rules)
@@ -602,10 +777,203 @@ static int build_filter(json_t *sc, struct build *b, nk_error **err)
                                 goto fail;
         if (allow_exec(b, rules, err) < 0)
                 goto fail;
+        /* Not silently: a name neither libseccomp nor nook knows is a
+         * syscall this filter cannot name (a typo, or one newer than nook). */
+        if (b->unknown[0])
+                nk_warn("linux.seccomp: left out of the filter, unknown to libseccomp %u.%u.%u "
+                        "and to nook: %s", seccomp_version()->major, seccomp_version()->minor,
+                        seccomp_version()->micro, b->unknown);
         return 0;
 fail:
         free_build(b);
         return -1;
+}
+
+/* ---- nook's prefix to libseccomp's program ---------------------------- */
+
+/* libseccomp has one default action for every syscall it was not told
+ * about, so an allow-list answers EPERM to syscalls newer than the
+ * profile, where glibc and musl need ENOSYS to fall back (clone3, faccessat2
+ * and openat2 were the famous cases). nook puts a short program of its own
+ * in front of libseccomp's, per architecture:
+ *   - a number above the highest one the profile names returns ENOSYS
+ *     (only when the default action refuses: an allow-by-default profile
+ *     lets new syscalls through anyway); below it, the profile's default
+ *     stands, so a known syscall the profile leaves out stays EPERM;
+ *   - rules for syscalls libseccomp does not know by name, by number;
+ *   - on x86, socketcall(SYS_SOCKET) when the profile filters socket() by
+ *     its arguments: socketcall passes them in memory, where seccomp cannot
+ *     look, and libseccomp turns such a socket rule into a socketcall rule
+ *     without the comparisons, so any process (int $0x80 works from x86_64
+ *     too) could create a socket of a refused family. It gets the default
+ *     action; 32-bit programs whose libc makes sockets through socketcall
+ *     (glibc built for kernels before 4.3, musl) therefore cannot, as
+ *     docs/security.md says.
+ * Anything else falls through to libseccomp's program, which starts by
+ * checking the architecture again. */
+
+#define PREFIX_MAX 1024
+#define SYS_SOCKETCALL_I386 102
+#define SYS_SOCKET_CALL 1       /* socketcall's call number for socket() */
+
+enum { L_END, L_X86_64, L_X32, L_ARCH0 };
+
+struct emit {
+        struct sock_filter ins[PREFIX_MAX];
+        int target[PREFIX_MAX];         /* label a BPF_JA jumps to, or -1 */
+        size_t label[L_ARCH0 + ARRAY_SIZE(arch_nrs)];
+        size_t n;
+};
+
+static void op(struct emit *e, uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
+{
+        if (e->n < PREFIX_MAX) {
+                e->ins[e->n] = (struct sock_filter)BPF_JUMP(code, k, jt, jf);
+                e->target[e->n] = -1;
+        }
+        e->n++;
+}
+
+static void ja(struct emit *e, int label)
+{
+        op(e, BPF_JMP | BPF_JA, 0, 0, 0);
+        if (e->n <= PREFIX_MAX)
+                e->target[e->n - 1] = label;
+}
+
+/* if (A <jop> k) return act; */
+static void ret_if(struct emit *e, uint16_t jop, uint32_t k, uint32_t act)
+{
+        op(e, BPF_JMP | jop | BPF_K, k, 0, 1);
+        op(e, BPF_RET | BPF_K, act, 0, 0);
+}
+
+/* if (A <jop> k) goto label; */
+static void goto_if(struct emit *e, uint16_t jop, uint32_t k, int label)
+{
+        op(e, BPF_JMP | jop | BPF_K, k, 0, 1);
+        ja(e, label);
+}
+
+static void load(struct emit *e, uint32_t offset)
+{
+        op(e, BPF_LD | BPF_W | BPF_ABS, offset, 0, 0);
+}
+
+/* The default actions that refuse a syscall the profile does not name. */
+static bool refuses_by_default(uint32_t def)
+{
+        uint32_t a = def & SECCOMP_RET_ACTION_FULL;
+        if (a == SECCOMP_RET_ERRNO)
+                return (def & SECCOMP_RET_DATA) != ENOSYS;
+        return a == SECCOMP_RET_KILL_PROCESS || a == SECCOMP_RET_KILL_THREAD ||
+               a == SECCOMP_RET_TRAP;
+}
+
+/* One architecture's checks, its syscall number in A; ends at L_END. */
+static void emit_arch(struct emit *e, const struct build *b, const struct arch_state *st)
+{
+        const uint32_t enosys = SECCOMP_RET_ERRNO | ENOSYS;
+        if (refuses_by_default(b->def)) {
+                if (st->max_high) {
+                        ret_if(e, BPF_JGE, st->max_high + 1, enosys);
+                        op(e, BPF_JMP | BPF_JGE | BPF_K, st->a->private_base, 2, 0);
+                }
+                ret_if(e, BPF_JGE, st->max_low + 1, enosys);
+        }
+        for (size_t i = 0; i < st->n_extra; i++)
+                ret_if(e, BPF_JEQ, st->extra[i].nr, st->extra[i].act);
+        if (st->a->token == SCMP_ARCH_X86 && b->socket_args && refuses_by_default(b->def)) {
+                op(e, BPF_JMP | BPF_JEQ | BPF_K, SYS_SOCKETCALL_I386, 0, 3);
+                load(e, offsetof(struct seccomp_data, args[0]));   /* low half: LE */
+                ret_if(e, BPF_JEQ, SYS_SOCKET_CALL, b->def);
+        }
+        ja(e, L_END);
+}
+
+static bool prefix_needed(const struct build *b)
+{
+        bool need = refuses_by_default(b->def);
+        for (size_t i = 0; i < b->n_arch; i++)
+                need |= b->arch[i].n_extra > 0;
+        return need && b->n_arch > 0;
+}
+
+static const struct arch_state *find_arch(const struct build *b, uint32_t token)
+{
+        for (size_t i = 0; i < b->n_arch; i++)
+                if (b->arch[i].a->token == token)
+                        return &b->arch[i];
+        return NULL;
+}
+
+/* x86_64 and x32 share AUDIT_ARCH_X86_64; x32 numbers carry bit 30. */
+static void emit_x86_64(struct emit *e, const struct build *b)
+{
+        const struct arch_state *x64 = find_arch(b, SCMP_ARCH_X86_64);
+        const struct arch_state *x32 = find_arch(b, SCMP_ARCH_X32);
+        e->label[L_X86_64] = e->n;
+        load(e, offsetof(struct seccomp_data, nr));
+        goto_if(e, BPF_JGE, X32_SYSCALL_BIT, x32 ? L_X32 : L_END);
+        if (x64)
+                emit_arch(e, b, x64);
+        else
+                ja(e, L_END);
+        if (x32) {
+                e->label[L_X32] = e->n;
+                emit_arch(e, b, x32);
+        }
+}
+
+static int build_prefix(const struct build *b, struct emit *e, nk_error **err)
+{
+        *e = (struct emit){0};
+        if (!prefix_needed(b))
+                return 0;
+        bool x86_64 = find_arch(b, SCMP_ARCH_X86_64) || find_arch(b, SCMP_ARCH_X32);
+        load(e, offsetof(struct seccomp_data, arch));
+        if (x86_64)
+                goto_if(e, BPF_JEQ, AUDIT_ARCH_X86_64, L_X86_64);
+        for (size_t i = 0; i < b->n_arch; i++)
+                if (b->arch[i].a->audit != AUDIT_ARCH_X86_64)
+                        goto_if(e, BPF_JEQ, b->arch[i].a->audit, L_ARCH0 + (int)i);
+        ja(e, L_END);
+        if (x86_64)
+                emit_x86_64(e, b);
+        for (size_t i = 0; i < b->n_arch; i++) {
+                if (b->arch[i].a->audit == AUDIT_ARCH_X86_64)
+                        continue;
+                e->label[L_ARCH0 + i] = e->n;
+                load(e, offsetof(struct seccomp_data, nr));
+                emit_arch(e, b, &b->arch[i]);
+        }
+        e->label[L_END] = e->n;
+        if (e->n > PREFIX_MAX)
+                return nk_error_set(err, E2BIG, "linux.seccomp: nook's prefix to the filter "
+                                    "needs %zu instructions, more than %d", e->n, PREFIX_MAX);
+        for (size_t i = 0; i < e->n; i++)
+                if (e->target[i] >= 0)
+                        e->ins[i].k = (uint32_t)(e->label[e->target[i]] - (i + 1));
+        return 0;
+}
+
+/* prefix + libseccomp's program, as one. */
+static int prepend(const struct emit *e, struct sock_filter **prog, size_t *n, nk_error **err)
+{
+        if (e->n == 0)
+                return 0;
+        if (e->n + *n > BPF_INSNS_MAX)
+                return nk_error_set(err, E2BIG, "linux.seccomp: the filter has %zu instructions, "
+                                    "the kernel takes at most %d", e->n + *n, BPF_INSNS_MAX);
+        struct sock_filter *all = malloc((e->n + *n) * sizeof *all);
+        if (!all)
+                return nk_error_set(err, ENOMEM, "seccomp");
+        memcpy(all, e->ins, e->n * sizeof *all);
+        memcpy(all + e->n, *prog, *n * sizeof *all);
+        free(*prog);
+        *prog = all;
+        *n += e->n;
+        return 0;
 }
 
 /* libseccomp 2.5 exports only to an fd: go through a memfd. */
@@ -749,7 +1117,12 @@ int nk_seccomp_prepare(json_t *sc, struct nk_seccomp **out, nk_error **err)
                 return nk_error_set(err, ENOMEM, "seccomp");
         }
         s->listener_sock = -1;
-        int r = export_bpf(b.ctx, &s->prog, &s->n_prog, err);
+        _cleanup_free_ struct emit *e = malloc(sizeof *e);
+        int r = e ? build_prefix(&b, e, err) : nk_error_set(err, ENOMEM, "seccomp");
+        if (r == 0)
+                r = export_bpf(b.ctx, &s->prog, &s->n_prog, err);
+        if (r == 0)
+                r = prepend(e, &s->prog, &s->n_prog, err);
         free_build(&b);
         if (r < 0 || check_actions(&b, err) < 0 || kernel_flags(sc, b.notify, &s->flags, err) < 0)
                 return -1;
@@ -866,8 +1239,8 @@ static bool list_has(json_t *list, const char *s)
         return false;
 }
 
-/* includes: every listed cap present and the machine among the arches;
- * excludes: any listed cap present or the machine among the arches. */
+/* includes: every listed cap present and the build's machine among the
+ * arches; excludes: any listed cap present or the machine among the arches. */
 static bool caps_all(json_t *list, uint64_t caps)
 {
         size_t i;
@@ -940,10 +1313,7 @@ json_t *nk_seccomp_default_profile(uint64_t caps, nk_error **err)
                 nk_error_set(err, EINVAL, "default seccomp profile: line %d: %s", je.line, je.text);
                 return NULL;
         }
-        struct utsname u;
-        if (uname(&u) < 0)
-                snprintf(u.machine, sizeof u.machine, "unknown");
-        json_t *out = resolve_profile(doc, caps, u.machine);
+        json_t *out = resolve_profile(doc, caps, NK_BUILD_MACHINE);
         json_decref(doc);
         if (nk_seccomp_validate(out, "default seccomp profile", err) < 0) {
                 json_decref(out);

@@ -49,7 +49,8 @@ int nk_seccomp_export_pfc(json_t *seccomp, int fd, nk_error **err);
 int nk_seccomp_load(struct nk_seccomp *s, const char *state_json, nk_error **err);
 
 /* The engine's default profile (data/seccomp-default.json, embedded at
- * build time) resolved for this machine's architecture and the container's
+ * build time) resolved for the architecture nook was built for (never
+ * `uname -m`, which personality(PER_LINUX32) changes) and the container's
  * capability bounding set `caps` (bit N = capability N): rules that need a
  * capability appear only when it is present. Returns a new OCI
  * linux.seccomp object. */

@@ -18,18 +18,28 @@
  *   secprobe pids                       the PIDs visible in /proc
  *   secprobe exe-overwrite SECONDS      for SECONDS, try to open for writing the exe
  *                                       of any process running a binary from outside
- *                                       the container (CVE-2019-5736 style) */
+ *                                       the container (CVE-2019-5736 style)
+ *   secprobe int80 NR [ARG...]          raw syscall through the i386 entry point
+ *                                       (int $0x80, x86_64 only): "int80 NR: ret=R"
+ *   secprobe socketcall FAMILY TYPE     socket() the i386 way, socketcall(SYS_SOCKET)
+ *                                       through int $0x80, arguments in memory
+ *   secprobe io_uring                   io_uring_setup with 4 entries
+ *   secprobe ptrace-child               fork a child, PTRACE_ATTACH it, detach
+ *   secprobe vm-readv                   process_vm_readv of our own memory */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/uio.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -281,6 +291,125 @@ static int do_exe_overwrite(const char *secs)
         return 0;
 }
 
+#ifdef __x86_64__
+static sigjmp_buf no_int80;
+
+static void on_segv(int sig)
+{
+        (void)sig;
+        siglongjmp(no_int80, 1);
+}
+
+/* The i386 ABI from a 64-bit process: number in eax, arguments in ebx, ecx,
+ * edx, esi, edi, ebp (truncated to 32 bits); the kernel sees
+ * AUDIT_ARCH_I386. A kernel without IA-32 emulation (or with it turned
+ * off) has no gate at vector 0x80: the instruction faults, reported as
+ * "NO_I386_ENTRY". */
+static long int80(long nr, const long *a)
+{
+        long ret;
+        __asm__ volatile("push %%rbp\n\tmov %[a5], %%rbp\n\tint $0x80\n\tpop %%rbp"
+                         : "=a"(ret)
+                         : "a"(nr), "b"(a[0]), "c"(a[1]), "d"(a[2]), "S"(a[3]), "D"(a[4]),
+                           [a5] "m"(a[5])
+                         : "memory", "r8", "r9", "r10", "r11");
+        return ret;
+}
+
+#define NO_I386_ENTRY (-100000L)
+
+static long int80_guarded(long nr, const long *a)
+{
+        struct sigaction sa = {.sa_handler = on_segv}, old;
+        sigaction(SIGSEGV, &sa, &old);
+        long r = sigsetjmp(no_int80, 1) ? NO_I386_ENTRY : int80(nr, a);
+        sigaction(SIGSEGV, &old, NULL);
+        return r;
+}
+
+static int report_raw(const char *what, long r)
+{
+        if (r == NO_I386_ENTRY) {
+                printf("%s: NO_I386_ENTRY\n", what);
+                return 0;
+        }
+        if (r < 0 && r > -4096) {
+                errno = (int)-r;
+                return report(what, -1);
+        }
+        printf("%s: ret=%ld\n", what, r);
+        return 0;
+}
+
+static int do_int80(int argc, char **argv)
+{
+        long a[6] = {0};
+        for (int i = 0; i < 6 && i + 3 < argc; i++)
+                a[i] = num(argv[i + 3]);
+        char what[64];
+        snprintf(what, sizeof what, "int80 %s", argv[2]);
+        return report_raw(what, int80_guarded(num(argv[2]), a));
+}
+
+/* socketcall(SYS_SOCKET, args): the arguments are read from memory, which
+ * must lie below 4 GiB for a 32-bit pointer. */
+static int do_socketcall(const char *family, const char *type)
+{
+        unsigned *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+        if (args == MAP_FAILED)
+                return report("socketcall", -1);
+        args[0] = (unsigned)num(family);
+        args[1] = (unsigned)num(type);
+        args[2] = 0;
+        long a[6] = {1 /* SYS_SOCKET */, (long)(unsigned long)args};
+        long r = int80_guarded(102 /* i386 socketcall */, a);
+        if (r >= 0)
+                close((int)r);
+        return report_raw("socketcall", r < 0 ? r : 0);
+}
+#endif
+
+static int do_io_uring(void)
+{
+        char params[120];       /* struct io_uring_params, zeroed */
+        memset(params, 0, sizeof params);
+        long r = syscall(425 /* io_uring_setup */, 4, params);
+        if (r >= 0)
+                close((int)r);
+        return report("io_uring_setup", r);
+}
+
+static int do_ptrace_child(void)
+{
+        pid_t child = fork();
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        long r = ptrace(PTRACE_ATTACH, child, NULL, NULL);
+        report("ptrace-child", r);
+        if (r == 0) {
+                waitpid(child, NULL, __WALL);
+                ptrace(PTRACE_DETACH, child, NULL, NULL);
+        }
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        return 0;
+}
+
+static int do_vm_readv(void)
+{
+        char src[] = "secret", dst[sizeof src] = "";
+        struct iovec local = {dst, sizeof dst}, remote = {src, sizeof src};
+        long r = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (r >= 0 && strcmp(dst, src) != 0) {
+                printf("vm-readv: read the wrong bytes\n");
+                return 0;
+        }
+        return report("vm-readv", r);
+}
+
 int main(int argc, char **argv)
 {
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -326,6 +455,18 @@ int main(int argc, char **argv)
                 return list_dir("/proc", print_pid);
         if (!strcmp(c, "exe-overwrite") && argc > 2)
                 return do_exe_overwrite(argv[2]);
+#ifdef __x86_64__
+        if (!strcmp(c, "int80") && argc > 2)
+                return do_int80(argc, argv);
+        if (!strcmp(c, "socketcall") && argc > 3)
+                return do_socketcall(argv[2], argv[3]);
+#endif
+        if (!strcmp(c, "io_uring"))
+                return do_io_uring();
+        if (!strcmp(c, "ptrace-child"))
+                return do_ptrace_child();
+        if (!strcmp(c, "vm-readv"))
+                return do_vm_readv();
         fprintf(stderr, "usage: see the comment at the top of tests/helper/secprobe.c\n");
         return 2;
 }
