@@ -1091,6 +1091,11 @@ size_t nk_seccomp_insn_count(const struct nk_seccomp *s)
         return s ? s->n_prog : 0;
 }
 
+const struct sock_filter *nk_seccomp_program(const struct nk_seccomp *s)
+{
+        return s ? s->prog : NULL;
+}
+
 static int prepare_listener(json_t *sc, struct nk_seccomp *s, nk_error **err)
 {
         const char *path = json_string_value(get(sc, "listenerPath"));

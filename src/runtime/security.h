@@ -38,6 +38,10 @@ int nk_seccomp_prepare(json_t *seccomp, struct nk_seccomp **out, nk_error **err)
 void nk_seccomp_free(struct nk_seccomp *s);
 /* Number of BPF instructions (for --debug and tests). */
 size_t nk_seccomp_insn_count(const struct nk_seccomp *s);
+/* The BPF program as seccomp(2) will get it (nook's prefix, then
+ * libseccomp's), for tests that run it on made-up seccomp_data. */
+struct sock_filter;
+const struct sock_filter *nk_seccomp_program(const struct nk_seccomp *s);
 
 /* The filter libseccomp builds from a profile, in its readable pseudo-code
  * (PFC), written to fd. For tests and `--debug`. */

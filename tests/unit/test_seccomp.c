@@ -3,6 +3,11 @@
  * profile. Pure: nothing is loaded here (see test_seccomp_load.c). */
 #include "runtime/security.h"
 #include "util/cleanup.h"
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -251,11 +256,173 @@ static void test_default_profile(void)
         CHECK(t && strstr(t, "2114060288"));
         json_t *ptr = nk_seccomp_default_profile(1ULL << 19 /* CAP_SYS_PTRACE */, &e);
         _cleanup_free_ char *pt = json_dumps(ptr, JSON_COMPACT);
-        CHECK(pt && strstr(pt, "\"ptrace\"") && !strstr(t, "\"ptrace\""));
+        CHECK(pt && strstr(pt, "\"kcmp\"") && !strstr(t, "\"kcmp\""));
+        /* ptrace and process_vm_* without it, as in Docker's; no io_uring */
+        CHECK(t && strstr(t, "\"ptrace\"") && strstr(t, "\"process_vm_readv\""));
+        CHECK(t && !strstr(t, "io_uring"));
         json_decref(none);
         json_decref(admin);
         json_decref(ptr);
         CHECK(e == NULL);
+}
+
+/* ---- the program itself, run on made-up seccomp_data ------------------ */
+
+/* A classic BPF interpreter for what libseccomp and nook's prefix emit,
+ * so the i386 and x32 parts of a filter are checked on a kernel that
+ * cannot enter them (this one has no int $0x80 gate and no x32). An
+ * unknown instruction returns 0xdeadbeef. */
+static uint32_t run_bpf(const struct sock_filter *f, size_t n, const struct seccomp_data *d)
+{
+        uint32_t a = 0, x = 0, mem[BPF_MEMWORDS] = {0};
+        for (size_t pc = 0; pc < n; pc++) {
+                const struct sock_filter *i = &f[pc];
+                uint32_t src = BPF_SRC(i->code) == BPF_X ? x : i->k;
+                switch (BPF_CLASS(i->code)) {
+                case BPF_LD:
+                        if (BPF_MODE(i->code) == BPF_ABS && i->k + 4 <= sizeof *d)
+                                memcpy(&a, (const char *)d + i->k, 4);
+                        else if (BPF_MODE(i->code) == BPF_MEM && i->k < BPF_MEMWORDS)
+                                a = mem[i->k];
+                        else
+                                return 0xdeadbeef;
+                        break;
+                case BPF_LDX:
+                        if (BPF_MODE(i->code) != BPF_MEM || i->k >= BPF_MEMWORDS)
+                                return 0xdeadbeef;
+                        x = mem[i->k];
+                        break;
+                case BPF_ST:
+                case BPF_STX:
+                        if (i->k >= BPF_MEMWORDS)
+                                return 0xdeadbeef;
+                        mem[i->k] = BPF_CLASS(i->code) == BPF_ST ? a : x;
+                        break;
+                case BPF_ALU:
+                        if (BPF_OP(i->code) == BPF_AND)
+                                a &= src;
+                        else if (BPF_OP(i->code) == BPF_OR)
+                                a |= src;
+                        else
+                                return 0xdeadbeef;
+                        break;
+                case BPF_JMP: {
+                        bool t;
+                        switch (BPF_OP(i->code)) {
+                        case BPF_JA: pc += i->k; continue;
+                        case BPF_JEQ: t = a == src; break;
+                        case BPF_JGT: t = a > src; break;
+                        case BPF_JGE: t = a >= src; break;
+                        case BPF_JSET: t = (a & src) != 0; break;
+                        default: return 0xdeadbeef;
+                        }
+                        pc += t ? i->jt : i->jf;
+                        break;
+                }
+                case BPF_RET:
+                        return BPF_RVAL(i->code) == BPF_A ? a : i->k;
+                case BPF_MISC:
+                        if (BPF_MISCOP(i->code) == BPF_TAX)
+                                x = a;
+                        else
+                                a = x;
+                        break;
+                default:
+                        return 0xdeadbeef;
+                }
+        }
+        return 0xdeadbeef;      /* fell off the end: the kernel refuses such programs */
+}
+
+#define RET_ERRNO(e) (SECCOMP_RET_ERRNO | (e))
+#define X32 0x40000000u
+
+static const struct {
+        uint32_t arch, nr;
+        uint64_t a0;
+        uint32_t want;
+        const char *what;
+} default_cases[] = {
+        {AUDIT_ARCH_X86_64, 39, 0, SECCOMP_RET_ALLOW, "getpid"},
+        {AUDIT_ARCH_X86_64, 250, 0, RET_ERRNO(EPERM), "keyctl: known, refused"},
+        {AUDIT_ARCH_X86_64, 425, 0, RET_ERRNO(EPERM), "io_uring_setup"},
+        {AUDIT_ARCH_X86_64, 468, 0, RET_ERRNO(ENOSYS), "file_getattr: newer than the profile"},
+        {AUDIT_ARCH_X86_64, 0xffffffff, 0, RET_ERRNO(ENOSYS), "syscall -1"},
+        {AUDIT_ARCH_X86_64, 462, 0, SECCOMP_RET_ALLOW, "mseal: by number"},
+        {AUDIT_ARCH_X86_64, 101, 0, SECCOMP_RET_ALLOW, "ptrace"},
+        {AUDIT_ARCH_X86_64, 41, 0x100000028, RET_ERRNO(EPERM), "socket(AF_VSOCK | 1 << 32)"},
+        {AUDIT_ARCH_X86_64, 41, 0x100000001, SECCOMP_RET_ALLOW, "socket(AF_UNIX | 1 << 32)"},
+        {AUDIT_ARCH_X86_64, 41, 38, RET_ERRNO(EPERM), "socket(AF_ALG)"},
+        {AUDIT_ARCH_X86_64, 41, 10, SECCOMP_RET_ALLOW, "socket(AF_INET6)"},
+        {AUDIT_ARCH_I386, 20, 0, SECCOMP_RET_ALLOW, "i386 getpid"},
+        {AUDIT_ARCH_I386, 288, 0, RET_ERRNO(EPERM), "i386 keyctl"},
+        {AUDIT_ARCH_I386, 425, 0, RET_ERRNO(EPERM), "i386 io_uring_setup"},
+        {AUDIT_ARCH_I386, 468, 0, RET_ERRNO(ENOSYS), "i386 file_getattr"},
+        {AUDIT_ARCH_I386, 462, 0, SECCOMP_RET_ALLOW, "i386 mseal"},
+        {AUDIT_ARCH_I386, 102, 1, RET_ERRNO(EPERM), "i386 socketcall(SYS_SOCKET)"},
+        {AUDIT_ARCH_I386, 102, 3, SECCOMP_RET_ALLOW, "i386 socketcall(SYS_CONNECT)"},
+        {AUDIT_ARCH_I386, 359, 40, RET_ERRNO(EPERM), "i386 socket(AF_VSOCK)"},
+        {AUDIT_ARCH_I386, 359, 1, SECCOMP_RET_ALLOW, "i386 socket(AF_UNIX)"},
+        {AUDIT_ARCH_I386, 26, 0, SECCOMP_RET_ALLOW, "i386 ptrace"},
+        {AUDIT_ARCH_X86_64, X32 | 39, 0, SECCOMP_RET_ALLOW, "x32 getpid"},
+        {AUDIT_ARCH_X86_64, X32 | 250, 0, RET_ERRNO(EPERM), "x32 keyctl"},
+        {AUDIT_ARCH_X86_64, X32 | 468, 0, RET_ERRNO(ENOSYS), "x32 file_getattr"},
+        {AUDIT_ARCH_X86_64, X32 | 462, 0, SECCOMP_RET_ALLOW, "x32 mseal"},
+        {AUDIT_ARCH_X86_64, X32 | 512, 0, SECCOMP_RET_ALLOW, "x32 rt_sigaction (private range)"},
+        {AUDIT_ARCH_X86_64, X32 | 600, 0, RET_ERRNO(ENOSYS), "x32 above its private range"},
+        {AUDIT_ARCH_X86_64, X32 | 41, 0x28, RET_ERRNO(EPERM), "x32 socket(AF_VSOCK)"},
+};
+
+static uint32_t verdict(const struct nk_seccomp *s, uint32_t arch, uint32_t nr, uint64_t a0)
+{
+        struct seccomp_data d = {.nr = (int)nr, .arch = arch, .args = {a0}};
+        return run_bpf(nk_seccomp_program(s), nk_seccomp_insn_count(s), &d);
+}
+
+static void test_default_program(void)
+{
+        nk_error *e = NULL;
+        json_t *def = nk_seccomp_default_profile(0, &e);
+        struct nk_seccomp *s = NULL;
+        CHECK(def && nk_seccomp_prepare(def, &s, &e) == 0);
+        for (size_t i = 0; s && i < sizeof default_cases / sizeof default_cases[0]; i++) {
+                uint32_t got = verdict(s, default_cases[i].arch, default_cases[i].nr,
+                                       default_cases[i].a0);
+                if (got != default_cases[i].want)
+                        fprintf(stderr, "%s: got %#x, want %#x\n", default_cases[i].what, got,
+                                default_cases[i].want);
+                CHECK(got == default_cases[i].want);
+        }
+        nk_seccomp_free(s);
+        json_decref(def);
+
+        /* Allowed by default: no ENOSYS and no socketcall rule, but a name
+         * libseccomp lacks is still filtered, by number, on every arch. */
+        json_t *allow = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":"
+                              "[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"],"
+                              "\"syscalls\":[{\"names\":[\"mseal\"],\"action\":\"SCMP_ACT_ERRNO\","
+                              "\"errnoRet\":22},{\"names\":[\"socket\"],\"action\":"
+                              "\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"value\":40,"
+                              "\"op\":\"SCMP_CMP_EQ\"}]}]}");
+        CHECK(nk_seccomp_prepare(allow, &s, &e) == 0);
+        CHECK(verdict(s, AUDIT_ARCH_X86_64, 468, 0) == SECCOMP_RET_ALLOW);
+        CHECK(verdict(s, AUDIT_ARCH_X86_64, 462, 0) == RET_ERRNO(22));
+        CHECK(verdict(s, AUDIT_ARCH_I386, 462, 0) == RET_ERRNO(22));
+        CHECK(verdict(s, AUDIT_ARCH_X86_64, X32 | 462, 0) == RET_ERRNO(22));
+        CHECK(verdict(s, AUDIT_ARCH_X86_64, 39, 0) == SECCOMP_RET_ALLOW);
+        nk_seccomp_free(s);
+        json_decref(allow);
+
+        /* A name libseccomp lacks with argument comparisons: refused. */
+        json_t *args = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":"
+                             "[\"mseal\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,"
+                             "\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}");
+        s = NULL;
+        CHECK(nk_seccomp_prepare(args, &s, &e) < 0 && s == NULL);
+        CHECK(e && strstr(e->msg, "linux.seccomp.syscalls[0]: mseal is unknown to libseccomp") &&
+              strstr(e->msg, "without args"));
+        nk_error_free(e);
+        json_decref(args);
 }
 
 /* Whether a create may hand over to nook-init (see may_hand_over()). */
@@ -319,6 +486,7 @@ int main(void)
         test_build();
         test_prepare();
         test_default_profile();
+        test_default_program();
         test_allows_plainly();
         test_features();
         return UNIT_END();

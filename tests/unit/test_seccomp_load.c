@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/personality.h>
+#include <sys/ptrace.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -21,7 +22,7 @@
 #include <unistd.h>
 #include "unit.h"
 
-#define MAXR 16
+#define MAXR 24
 
 typedef void (*probe_fn)(long *out, int *n);
 
@@ -294,7 +295,7 @@ static void probe_default(long *out, int *n)
         out[(*n)++] = sys(SYS_mount, (long)"none", (long)"/tmp", (long)"tmpfs");
         out[(*n)++] = sys(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3, 0);
         out[(*n)++] = sys(SYS_bpf, 0, 0, 0);
-        out[(*n)++] = sys(SYS_ptrace, 16 /* PTRACE_ATTACH */, getppid(), 0);
+        out[(*n)++] = sys(SYS_kcmp, getpid(), getppid(), 0 /* KCMP_FILE */);
         out[(*n)++] = sys(SYS_kexec_load, 0, 0, 0);
         out[(*n)++] = sys(SYS_clone3, 0, 0, 0);
         out[(*n)++] = sys(SYS_socket, 40 /* AF_VSOCK */, SOCK_STREAM, 0);
@@ -310,6 +311,12 @@ static void probe_default(long *out, int *n)
         waitpid(pid, &st, 0);
         out[(*n)++] = pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
         out[(*n)++] = sys(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0);
+        out[(*n)++] = sys(SYS_io_uring_setup, 4, (long)calloc(1, 256), 0);
+        out[(*n)++] = sys(SYS_socket, (1L << 32) | 40 /* AF_VSOCK */, SOCK_STREAM, 0);
+        out[(*n)++] = sys(SYS_socket, 38 /* AF_ALG */, SOCK_SEQPACKET, 0);
+        out[(*n)++] = sys(468 /* file_getattr, newer than the profile */, 0, 0, 0);
+        out[(*n)++] = sys(462 /* mseal, unknown to libseccomp 2.5.4 */, 0, 0, 0);
+        out[(*n)++] = sys(SYS_ptrace, PTRACE_TRACEME, 0, 0);
 }
 
 static void test_default_profile(void)
@@ -319,12 +326,12 @@ static void test_default_profile(void)
         char *text = json_dumps(prof, JSON_COMPACT);
         long r[MAXR];
         int n = run(text, probe_default, r);
-        CHECK(n == 13);
+        CHECK(n == 19);
         CHECK(r[0] == -EPERM);  /* unshare */
         CHECK(r[1] == -EPERM);  /* mount */
         CHECK(r[2] == -EPERM);  /* keyctl */
         CHECK(r[3] == -EPERM);  /* bpf */
-        CHECK(r[4] == -EPERM);  /* ptrace */
+        CHECK(r[4] == -EPERM);  /* kcmp: needs CAP_SYS_PTRACE */
         CHECK(r[5] == -EPERM);  /* kexec_load */
         CHECK(r[6] == -ENOSYS); /* clone3 */
         CHECK(r[7] == -EPERM);  /* AF_VSOCK */
@@ -333,6 +340,12 @@ static void test_default_profile(void)
         CHECK(r[10] >= 0);      /* personality query */
         CHECK(r[11] == 7);      /* fork */
         CHECK(r[12] == -EPERM); /* clone(CLONE_NEWUSER) */
+        CHECK(r[13] == -EPERM); /* io_uring_setup */
+        CHECK(r[14] == -EPERM); /* AF_VSOCK with a high bit set */
+        CHECK(r[15] == -EPERM); /* AF_ALG */
+        CHECK(r[16] == -ENOSYS); /* newer than the profile */
+        CHECK(r[17] == 0);      /* mseal(0, 0, 0) reached the kernel */
+        CHECK(r[18] == 0);      /* ptrace */
         free(text);
         json_decref(prof);
 }
