@@ -870,6 +870,11 @@ static bool refuses_by_default(uint32_t def)
                a == SECCOMP_RET_TRAP;
 }
 
+static bool socketcall_rule(const struct build *b, const struct arch_state *st)
+{
+        return st->a->token == SCMP_ARCH_X86 && b->socket_args && refuses_by_default(b->def);
+}
+
 /* One architecture's checks, its syscall number in A; ends at L_END. */
 static void emit_arch(struct emit *e, const struct build *b, const struct arch_state *st)
 {
@@ -883,12 +888,26 @@ static void emit_arch(struct emit *e, const struct build *b, const struct arch_s
         }
         for (size_t i = 0; i < st->n_extra; i++)
                 ret_if(e, BPF_JEQ, st->extra[i].nr, st->extra[i].act);
-        if (st->a->token == SCMP_ARCH_X86 && b->socket_args && refuses_by_default(b->def)) {
+        if (socketcall_rule(b, st)) {
                 op(e, BPF_JMP | BPF_JEQ | BPF_K, SYS_SOCKETCALL_I386, 0, 3);
                 load(e, offsetof(struct seccomp_data, args[0]));   /* low half: LE */
                 ret_if(e, BPF_JEQ, SYS_SOCKET_CALL, b->def);
         }
         ja(e, L_END);
+}
+
+/* The lowest number emit_arch() does anything for: every syscall below it
+ * (nearly all a program makes) goes straight on to libseccomp's program. */
+static uint32_t first_special(const struct build *b, const struct arch_state *st)
+{
+        uint32_t lo = UINT32_MAX;
+        if (refuses_by_default(b->def))
+                lo = st->max_low + 1;
+        for (size_t i = 0; i < st->n_extra; i++)
+                lo = st->extra[i].nr < lo ? st->extra[i].nr : lo;
+        if (socketcall_rule(b, st) && SYS_SOCKETCALL_I386 < lo)
+                lo = SYS_SOCKETCALL_I386;
+        return lo;
 }
 
 static bool prefix_needed(const struct build *b)
@@ -907,13 +926,24 @@ static const struct arch_state *find_arch(const struct build *b, uint32_t token)
         return NULL;
 }
 
+/* The entry of one seccomp_data.arch value, five instructions, four of
+ * them run by an ordinary syscall:
+ *     if (arch != audit) skip the entry; A = nr;
+ *     if (A >= lo) goto special; goto end; */
+static void emit_entry(struct emit *e, uint32_t audit, uint32_t lo, int special)
+{
+        op(e, BPF_JMP | BPF_JEQ | BPF_K, audit, 0, 4);
+        load(e, offsetof(struct seccomp_data, nr));
+        goto_if(e, BPF_JGE, lo, special);
+        ja(e, L_END);
+}
+
 /* x86_64 and x32 share AUDIT_ARCH_X86_64; x32 numbers carry bit 30. */
 static void emit_x86_64(struct emit *e, const struct build *b)
 {
         const struct arch_state *x64 = find_arch(b, SCMP_ARCH_X86_64);
         const struct arch_state *x32 = find_arch(b, SCMP_ARCH_X32);
         e->label[L_X86_64] = e->n;
-        load(e, offsetof(struct seccomp_data, nr));
         goto_if(e, BPF_JGE, X32_SYSCALL_BIT, x32 ? L_X32 : L_END);
         if (x64)
                 emit_arch(e, b, x64);
@@ -925,18 +955,25 @@ static void emit_x86_64(struct emit *e, const struct build *b)
         }
 }
 
+/* The entries first, native x86_64 leading, then each architecture's
+ * checks, entered only for the numbers they concern. */
 static int build_prefix(const struct build *b, struct emit *e, nk_error **err)
 {
         *e = (struct emit){0};
         if (!prefix_needed(b))
                 return 0;
-        bool x86_64 = find_arch(b, SCMP_ARCH_X86_64) || find_arch(b, SCMP_ARCH_X32);
+        const struct arch_state *x64 = find_arch(b, SCMP_ARCH_X86_64);
+        bool x86_64 = x64 || find_arch(b, SCMP_ARCH_X32);
         load(e, offsetof(struct seccomp_data, arch));
-        if (x86_64)
-                goto_if(e, BPF_JEQ, AUDIT_ARCH_X86_64, L_X86_64);
+        if (x86_64) {
+                uint32_t lo = x64 ? first_special(b, x64) : X32_SYSCALL_BIT;
+                emit_entry(e, AUDIT_ARCH_X86_64, lo < X32_SYSCALL_BIT ? lo : X32_SYSCALL_BIT,
+                           L_X86_64);
+        }
         for (size_t i = 0; i < b->n_arch; i++)
                 if (b->arch[i].a->audit != AUDIT_ARCH_X86_64)
-                        goto_if(e, BPF_JEQ, b->arch[i].a->audit, L_ARCH0 + (int)i);
+                        emit_entry(e, b->arch[i].a->audit, first_special(b, &b->arch[i]),
+                                   L_ARCH0 + (int)i);
         ja(e, L_END);
         if (x86_64)
                 emit_x86_64(e, b);
@@ -944,7 +981,6 @@ static int build_prefix(const struct build *b, struct emit *e, nk_error **err)
                 if (b->arch[i].a->audit == AUDIT_ARCH_X86_64)
                         continue;
                 e->label[L_ARCH0 + i] = e->n;
-                load(e, offsetof(struct seccomp_data, nr));
                 emit_arch(e, b, &b->arch[i]);
         }
         e->label[L_END] = e->n;

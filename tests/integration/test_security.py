@@ -418,6 +418,17 @@ def test_default_profile_i386_entry_point(runtime, bundle, tmp_path):
     assert res[5].startswith("ret="), res
 
 
+def test_default_profile_keeps_the_hand_over_to_nook_init(runtime, bundle, tmp_path):
+    # nook-init's syscalls (execveat, accept4, close, execve, write,
+    # exit_group) are plainly allowed, below the ENOSYS line: `run` still
+    # hands over to it instead of re-executing nook (docs/runtime.md).
+    bundle.linux["seccomp"] = nook_profile(runtime, tmp_path)
+    bundle.sh("grep -E '^(Seccomp|Seccomp_filters):' /proc/self/status").write()
+    p = runtime.run("--debug", "run", "--bundle", bundle.path, runtime.new_id())
+    assert "init handed over to nook-init" in p.stderr, p.stderr
+    assert status(p.stdout) == {"Seccomp": "2", "Seccomp_filters": "1"}, p.stdout
+
+
 def test_seccomp_flags(runtime, bundle):
     bundle.linux["seccomp"] = dict(ALLOW_PROFILE, flags=[
         "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"])
