@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <unistd.h>
 #include "unit.h"
 
@@ -264,6 +265,20 @@ static void test_default_profile(void)
         json_decref(admin);
         json_decref(ptr);
         CHECK(e == NULL);
+
+        /* Resolved for the build, not for uname: PER_LINUX32 makes uname
+         * say i686, and the x86_64 profile must not change with it. */
+        int old = personality(0xffffffff);
+        CHECK(personality(PER_LINUX32) >= 0);
+        json_t *p32 = nk_seccomp_default_profile(0, &e);
+        personality((unsigned long)old);
+        _cleanup_free_ char *t32 = json_dumps(p32, JSON_COMPACT);
+        CHECK(t && t32 && streq(t, t32));
+#ifdef __x86_64__
+        CHECK(t32 && strstr(t32, "\"arch_prctl\"") &&
+              strstr(t32, "[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\",\"SCMP_ARCH_X32\"]"));
+#endif
+        json_decref(p32);
 }
 
 /* ---- the program itself, run on made-up seccomp_data ------------------ */
