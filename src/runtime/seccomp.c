@@ -11,12 +11,12 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 #include <ctype.h>
-#include <stddef.h>
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,18 +405,21 @@ int nk_seccomp_validate(json_t *sc, const char *where, nk_error **err)
         return validate_listener(sc, where, uses_notify, err);
 }
 
-/* ---- building the filter ---------------------------------------------- */
-
 /* ---- syscall numbers libseccomp may not know -------------------------- */
 
 /* Since Linux 5.1 a new syscall gets the same number on every architecture
- * (plus 0x40000000 on x32). The ones newer than libseccomp 2.5.0: a
- * profile naming them gets its rule from this table where the installed
- * libseccomp lacks the name (Debian 12's 2.5.4 stops at futex_requeue). */
+ * (plus 0x40000000 on x32). A profile naming one the installed libseccomp
+ * lacks (Debian 12's 2.5.4-1+deb12u1 stops at futex_requeue, 456) gets its
+ * rule by number from this table. */
 static const struct {
         const char *name;
         uint32_t nr;
 } newer_syscalls[] = {
+        {"process_madvise", 440},   {"epoll_pwait2", 441},      {"mount_setattr", 442},
+        {"quotactl_fd", 443},       {"landlock_create_ruleset", 444},
+        {"landlock_add_rule", 445}, {"landlock_restrict_self", 446},
+        {"memfd_secret", 447},      {"process_mrelease", 448},  {"futex_waitv", 449},
+        {"set_mempolicy_home_node", 450},
         {"cachestat", 451},         {"fchmodat2", 452},         {"map_shadow_stack", 453},
         {"futex_wake", 454},        {"futex_wait", 455},        {"futex_requeue", 456},
         {"statmount", 457},         {"listmount", 458},         {"lsm_get_self_attr", 459},
@@ -448,6 +451,8 @@ static const struct arch_nrs {
 
 #define X32_SYSCALL_BIT 0x40000000u
 #define EXTRA_MAX 32
+
+/* ---- building the filter ---------------------------------------------- */
 
 /* One architecture of the filter as the prefix sees it. */
 struct arch_state {
