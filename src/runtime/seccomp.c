@@ -1180,11 +1180,35 @@ int nk_seccomp_prepare(json_t *sc, struct nk_seccomp **out, nk_error **err)
         return 0;
 }
 
+/* nook's prefix in words, as comments ahead of libseccomp's PFC. */
+static void describe_prefix(const struct build *b, int fd)
+{
+        if (!prefix_needed(b))
+                return;
+        dprintf(fd, "# nook's prefix, run before the filter below:\n");
+        for (size_t i = 0; i < b->n_arch; i++) {
+                const struct arch_state *st = &b->arch[i];
+                dprintf(fd, "#   arch %#x%s:", st->a->audit,
+                        st->a->token == SCMP_ARCH_X32 ? " (x32)" : "");
+                if (refuses_by_default(b->def) && st->max_high)
+                        dprintf(fd, " nr in (%#x, %#x) or > %#x -> ERRNO(%d);", st->max_low,
+                                st->a->private_base, st->max_high, ENOSYS);
+                else if (refuses_by_default(b->def))
+                        dprintf(fd, " nr > %u -> ERRNO(%d);", st->max_low, ENOSYS);
+                for (size_t j = 0; j < st->n_extra; j++)
+                        dprintf(fd, " nr == %u -> %#x;", st->extra[j].nr, st->extra[j].act);
+                if (socketcall_rule(b, st))
+                        dprintf(fd, " socketcall(SYS_SOCKET) -> %#x;", b->def);
+                dprintf(fd, "\n");
+        }
+}
+
 int nk_seccomp_export_pfc(json_t *sc, int fd, nk_error **err)
 {
         struct build b;
         if (build_filter(sc, &b, err) < 0)
                 return -1;
+        describe_prefix(&b, fd);
         int r = seccomp_export_pfc(b.ctx, fd);
         free_build(&b);
         if (r < 0)

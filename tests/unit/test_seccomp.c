@@ -411,6 +411,15 @@ static void test_default_program(void)
         nk_seccomp_free(s);
         json_decref(def);
 
+        /* The PFC text shows the prefix too. */
+        json_t *d = nk_seccomp_default_profile(0, &e);
+        _cleanup_free_ char *dt = json_dumps(d, JSON_COMPACT);
+        _cleanup_free_ char *text = dt ? pfc(dt) : NULL;
+        json_decref(d);
+        CHECK(text && strstr(text, "# nook's prefix") && strstr(text, "nr > 466 -> ERRNO(38)") &&
+              strstr(text, "socketcall(SYS_SOCKET) -> 0x50001") &&
+              strstr(text, "nr == 462 -> 0x7fff0000"));
+
         /* Allowed by default: no ENOSYS and no socketcall rule, but a name
          * libseccomp lacks is still filtered, by number, on every arch. */
         json_t *allow = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":"
