@@ -431,22 +431,24 @@ static const struct {
 
 /* How seccomp_data tells the architectures apart that nook's prefix knows
  * (others get libseccomp's program alone), and where their numbers lie:
- * x32 and arm have a private range above the common table. */
+ * x32 and arm have a private range above the common table; i386 and s390
+ * still have the multiplexed socketcall. */
 static const struct arch_nrs {
         uint32_t token;         /* SCMP_ARCH_* */
         uint32_t audit;         /* seccomp_data.arch */
         uint32_t bias;          /* added to a unified syscall number */
         uint32_t private_base;  /* first number of the private range, or 0 */
+        uint32_t socketcall;    /* its number, or 0 */
 } arch_nrs[] = {
-        {SCMP_ARCH_X86_64, AUDIT_ARCH_X86_64, 0, 0},
-        {SCMP_ARCH_X32, AUDIT_ARCH_X86_64, 0x40000000, 0x40000200},
-        {SCMP_ARCH_X86, AUDIT_ARCH_I386, 0, 0},
-        {SCMP_ARCH_AARCH64, AUDIT_ARCH_AARCH64, 0, 0},
-        {SCMP_ARCH_ARM, AUDIT_ARCH_ARM, 0, 0x0f0000},
-        {SCMP_ARCH_PPC64LE, AUDIT_ARCH_PPC64LE, 0, 0},
-        {SCMP_ARCH_S390X, AUDIT_ARCH_S390X, 0, 0},
-        {SCMP_ARCH_S390, AUDIT_ARCH_S390, 0, 0},
-        {SCMP_ARCH_RISCV64, AUDIT_ARCH_RISCV64, 0, 0},
+        {SCMP_ARCH_X86_64, AUDIT_ARCH_X86_64, 0, 0, 0},
+        {SCMP_ARCH_X32, AUDIT_ARCH_X86_64, 0x40000000, 0x40000200, 0},
+        {SCMP_ARCH_X86, AUDIT_ARCH_I386, 0, 0, 102},
+        {SCMP_ARCH_AARCH64, AUDIT_ARCH_AARCH64, 0, 0, 0},
+        {SCMP_ARCH_ARM, AUDIT_ARCH_ARM, 0, 0x0f0000, 0},
+        {SCMP_ARCH_PPC64LE, AUDIT_ARCH_PPC64LE, 0, 0, 0},
+        {SCMP_ARCH_S390X, AUDIT_ARCH_S390X, 0, 0, 0},
+        {SCMP_ARCH_S390, AUDIT_ARCH_S390, 0, 0, 102},
+        {SCMP_ARCH_RISCV64, AUDIT_ARCH_RISCV64, 0, 0, 0},
 };
 
 #define X32_SYSCALL_BIT 0x40000000u
@@ -806,19 +808,18 @@ fail:
  *     lets new syscalls through anyway); below it, the profile's default
  *     stands, so a known syscall the profile leaves out stays EPERM;
  *   - rules for syscalls libseccomp does not know by name, by number;
- *   - on x86, socketcall(SYS_SOCKET) when the profile filters socket() by
- *     its arguments: socketcall passes them in memory, where seccomp cannot
- *     look, and libseccomp turns such a socket rule into a socketcall rule
- *     without the comparisons, so any process (int $0x80 works from x86_64
- *     too) could create a socket of a refused family. It gets the default
- *     action; 32-bit programs whose libc makes sockets through socketcall
- *     (glibc built for kernels before 4.3, musl) therefore cannot, as
- *     docs/security.md says.
+ *   - on i386 and s390, socketcall(SYS_SOCKET) when the profile filters
+ *     socket() by its arguments: socketcall passes them in memory, where
+ *     seccomp cannot look, and libseccomp turns such a socket rule into a
+ *     socketcall rule without the comparisons, so any process (int $0x80
+ *     works from x86_64 too) could create a socket of a refused family. It
+ *     gets the default action; 32-bit programs whose libc makes sockets
+ *     through socketcall (glibc built for kernels before 4.3, musl)
+ *     therefore cannot, as docs/security.md says.
  * Anything else falls through to libseccomp's program, which starts by
  * checking the architecture again. */
 
 #define PREFIX_MAX 1024
-#define SYS_SOCKETCALL_I386 102
 #define SYS_SOCKET_CALL 1       /* socketcall's call number for socket() */
 
 enum { L_END, L_X86_64, L_X32, L_ARCH0 };
@@ -877,7 +878,7 @@ static bool refuses_by_default(uint32_t def)
 
 static bool socketcall_rule(const struct build *b, const struct arch_state *st)
 {
-        return st->a->token == SCMP_ARCH_X86 && b->socket_args && refuses_by_default(b->def);
+        return st->a->socketcall && b->socket_args && refuses_by_default(b->def);
 }
 
 /* One architecture's checks, its syscall number in A; ends at L_END. */
@@ -894,8 +895,10 @@ static void emit_arch(struct emit *e, const struct build *b, const struct arch_s
         for (size_t i = 0; i < st->n_extra; i++)
                 ret_if(e, BPF_JEQ, st->extra[i].nr, st->extra[i].act);
         if (socketcall_rule(b, st)) {
-                op(e, BPF_JMP | BPF_JEQ | BPF_K, SYS_SOCKETCALL_I386, 0, 3);
-                load(e, offsetof(struct seccomp_data, args[0]));   /* low half: LE */
+                /* the low half of args[0]: i386 is little-endian, s390 big */
+                bool le = st->a->audit & __AUDIT_ARCH_LE;
+                op(e, BPF_JMP | BPF_JEQ | BPF_K, st->a->socketcall, 0, 3);
+                load(e, offsetof(struct seccomp_data, args[0]) + (le ? 0 : 4));
                 ret_if(e, BPF_JEQ, SYS_SOCKET_CALL, b->def);
         }
         ja(e, L_END);
@@ -910,8 +913,8 @@ static uint32_t first_special(const struct build *b, const struct arch_state *st
                 lo = st->max_low + 1;
         for (size_t i = 0; i < st->n_extra; i++)
                 lo = st->extra[i].nr < lo ? st->extra[i].nr : lo;
-        if (socketcall_rule(b, st) && SYS_SOCKETCALL_I386 < lo)
-                lo = SYS_SOCKETCALL_I386;
+        if (socketcall_rule(b, st) && st->a->socketcall < lo)
+                lo = st->a->socketcall;
         return lo;
 }
 
