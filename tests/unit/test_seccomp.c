@@ -437,6 +437,26 @@ static void test_default_program(void)
         nk_seccomp_free(s);
         json_decref(allow);
 
+        /* arm's private range (0xf0000...) has a line of its own; aarch64
+         * beside it in one filter. */
+        json_t *arm = parse("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"architectures\":"
+                            "[\"SCMP_ARCH_AARCH64\",\"SCMP_ARCH_ARM\"],\"syscalls\":[{\"names\":"
+                            "[\"getpid\",\"read\",\"set_tls\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+        CHECK(nk_seccomp_prepare(arm, &s, &e) == 0);
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 20, 0) == SECCOMP_RET_ALLOW);            /* getpid */
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 0xf0005, 0) == SECCOMP_RET_ALLOW);       /* set_tls */
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 0xf0002, 0) == RET_ERRNO(EPERM));        /* cacheflush */
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 0xf0006, 0) == RET_ERRNO(ENOSYS));
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 0x1000, 0) == RET_ERRNO(ENOSYS));
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 322, 0) == RET_ERRNO(EPERM));           /* openat */
+        CHECK(verdict(s, AUDIT_ARCH_AARCH64, 172, 0) == SECCOMP_RET_ALLOW);       /* getpid */
+        CHECK(verdict(s, AUDIT_ARCH_AARCH64, 98, 0) == RET_ERRNO(EPERM));         /* futex */
+        /* execveat (281), added by nook, is the highest aarch64 number */
+        CHECK(verdict(s, AUDIT_ARCH_AARCH64, 281, 0) == SECCOMP_RET_ALLOW);
+        CHECK(verdict(s, AUDIT_ARCH_AARCH64, 282, 0) == RET_ERRNO(ENOSYS));
+        nk_seccomp_free(s);
+        json_decref(arm);
+
         /* A name libseccomp lacks with argument comparisons: refused. */
         json_t *args = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":"
                              "[\"mseal\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,"
