@@ -145,3 +145,76 @@ def test_non_root_reopens_stdio_pty(runtime, bundle):
         assert out.split() == ["ok", "ok", "ok"], out
     finally:
         runtime.run("delete", "--force", cid)
+
+
+# ---- item 13: real-time budget of nook's parent cgroups (v1 cpu) ----
+
+CPU_V1 = "/sys/fs/cgroup/cpu"
+
+
+def rt_runtime(rel):
+    with open(os.path.join(CPU_V1, rel.lstrip("/"), "cpu.rt_runtime_us")) as f:
+        return int(f.read())
+
+
+needs_rt = pytest.mark.skipif(not os.path.exists(os.path.join(CPU_V1, "cpu.rt_runtime_us")),
+                              reason="no cgroup v1 cpu controller with CONFIG_RT_GROUP_SCHED")
+
+
+@needs_rt
+def test_realtime_runtime_under_parents_nook_makes(runtime, bundle):
+    top = f"/nktest-rt-{uuid.uuid4().hex[:8]}"
+    root_before = rt_runtime("/")
+    bundle.args("sleep", "60")
+    bundle.linux.setdefault("resources", {})["cpu"] = {"realtimeRuntime": 300000,
+                                                       "realtimePeriod": 1000000}
+    ids = []
+    try:
+        for name in ("c1", "c2"):
+            bundle.linux["cgroupsPath"] = f"{top}/pod/{name}"
+            bundle.write()
+            cid = runtime.new_id()
+            runtime.run("run", "-d", "--bundle", bundle.path, cid)
+            ids.append(cid)
+            assert rt_runtime(f"{top}/pod/{name}") == 300000
+        # each parent holds what its children need, and no more (the kernel
+        # compares shares in units of 2^-20: a microsecond may round away)
+        assert 599999 <= rt_runtime(f"{top}/pod") <= 600000
+        assert 599999 <= rt_runtime(top) <= 600000
+        # update raises the parents too
+        runtime.run("update", "--cpu-rt-runtime", "400000", ids[1])
+        assert rt_runtime(f"{top}/pod/c2") == 400000
+        assert 699999 <= rt_runtime(top) <= 700000
+        # beyond what the hierarchy's root grants: a clear error, no change
+        bundle.linux["cgroupsPath"] = f"{top}/pod/c3"
+        bundle.linux["resources"]["cpu"]["realtimeRuntime"] = 800000
+        bundle.write()
+        cid = runtime.new_id()
+        p = runtime.run("run", "-d", "--bundle", bundle.path, cid, check=False)
+        assert p.returncode != 0
+        assert "realtimeRuntime: 800000" in p.stderr and f"`{CPU_V1}`" in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert 699999 <= rt_runtime(top) <= 700000
+        assert not os.path.exists(os.path.join(CPU_V1, top.lstrip("/"), "pod", "c3"))
+    finally:
+        for cid in ids:
+            runtime.run("delete", "--force", cid)
+    assert not os.path.exists(os.path.join(CPU_V1, top.lstrip("/")))
+    assert rt_runtime("/") == root_before
+
+
+@needs_rt
+def test_realtime_runtime_under_a_parent_nook_did_not_make(runtime, bundle):
+    top = f"nktest-rt-{uuid.uuid4().hex[:8]}"
+    os.mkdir(os.path.join(CPU_V1, top))
+    try:
+        bundle.linux["cgroupsPath"] = f"/{top}/c1"
+        bundle.linux.setdefault("resources", {})["cpu"] = {"realtimeRuntime": 10000}
+        bundle.args("true").write()
+        p = runtime.run("run", "--bundle", bundle.path, runtime.new_id(), check=False)
+        assert p.returncode != 0
+        assert f"`{CPU_V1}/{top}`" in p.stderr and "not made by nook" in p.stderr, p.stderr
+        assert rt_runtime(f"/{top}") == 0
+        assert not os.path.exists(os.path.join(CPU_V1, top, "c1"))
+    finally:
+        os.rmdir(os.path.join(CPU_V1, top))

@@ -283,7 +283,8 @@ int nk_cg_apply(struct nk_cgroup *cg, json_t *res, bool update, nk_error **err)
                 nk_error_set(err, ENOMEM, "apply resources");
                 goto out;
         }
-        if (precheck(cg, &p, skip, err) < 0 || (update && check_before_update(cg, res, err) < 0))
+        if (precheck(cg, &p, skip, err) < 0 || (update && check_before_update(cg, res, err) < 0) ||
+            nk_cg_rt_budget(cg, res, err) < 0)
                 goto out;
         r = run_plan(cg, &p, skip, update ? &log : NULL, err);
         if (r < 0 && update)
