@@ -136,6 +136,24 @@ static char *now_rfc3339(void)
         return s;
 }
 
+/* crun's --config FILE: the config from FILE (relative to our cwd), the
+ * bundle (root.path, hooks' view) as usual. */
+static int load_config(struct creation *cr, nk_error **err)
+{
+        if (!cr->o->config)
+                return nk_spec_load(cr->bundle, &cr->spec, err);
+        _cleanup_free_ char *path = realpath(cr->o->config, NULL), *text = NULL;
+        size_t len = 0;
+        if (!path)
+                return nk_error_set(err, errno, "--config `%s`", cr->o->config);
+        if (nk_read_file(path, &text, &len, err) < 0 ||
+            nk_spec_parse(text, len, path, &cr->spec, err) < 0)
+                return -1;
+        free(cr->spec->bundle);
+        cr->spec->bundle = strdup(cr->bundle);
+        return cr->spec->bundle ? 0 : nk_error_set(err, ENOMEM, "bundle");
+}
+
 static int load_bundle(struct creation *cr, nk_error **err)
 {
         const struct nk_create_opts *o = cr->o;
@@ -143,7 +161,7 @@ static int load_bundle(struct creation *cr, nk_error **err)
         if (!realpath(o->bundle ? o->bundle : ".", buf))
                 return nk_error_set(err, errno, "bundle `%s`", o->bundle ? o->bundle : ".");
         cr->bundle = strdup(buf);
-        if (nk_spec_load(cr->bundle, &cr->spec, err) < 0)
+        if (load_config(cr, err) < 0)
                 return -1;
         const struct nk_spec *s = cr->spec;
         if (!s->has_process)
@@ -189,7 +207,7 @@ static int make_state_dir(struct creation *cr, nk_error **err)
  * joined one the init plans them itself. */
 static int plan_mounts(struct creation *cr, nk_error **err)
 {
-        if (!nk_ns_new(cr->spec, NK_NS_MOUNT))
+        if (!nk_ns_new(cr->spec, NK_NS_MOUNT) || !cr->cg)
                 return 0;
         struct nk_rootfs_opts ro;
         nk_child_rootfs_opts(cr->spec, cr->o, cr->cgroup_path, cr->mount_trees, &ro);
@@ -197,8 +215,32 @@ static int plan_mounts(struct creation *cr, nk_error **err)
                               err);
 }
 
+/* --cgroup-manager disabled: the container stays in our cgroups. Its
+ * resources cannot apply; say so rather than pretend (crun is silent).
+ * Device rules are left out of the warning: the default spec always has
+ * them, and /dev holds only the spec's devices anyway. */
+static int no_cgroup(struct creation *cr)
+{
+        json_t *res = cr->spec->resources;
+        const char *key;
+        json_t *v;
+        char keys[256] = "";
+        json_object_foreach(res, key, v) {
+                if (streq(key, "devices") || json_is_null(v))
+                        continue;
+                size_t n = strlen(keys);
+                snprintf(keys + n, sizeof keys - n, "%s%s", n ? ", " : "", key);
+        }
+        if (keys[0])
+                nk_warn("linux.resources (%s): not applied, --cgroup-manager disabled makes "
+                        "no cgroup", keys);
+        return 0;
+}
+
 static int make_cgroup(struct creation *cr, nk_error **err)
 {
+        if (cr->o->no_cgroup)
+                return no_cgroup(cr);
         errno = 0;
         cr->cgroup_path = nk_cgroup_path_for(cr->spec->cgroups_path, cr->o->id);
         if (!cr->cgroup_path)
@@ -307,7 +349,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
 {
         struct nk_clone_opts co = {
                 .flags = nk_ns_clone_flags(cr->spec),
-                .cgroup_fd = nk_cgroup_clone_fd(cr->cg),
+                .cgroup_fd = cr->cg ? nk_cgroup_clone_fd(cr->cg) : -1,
                 .pidfd_out = &cr->pidfd,
                 /* Until it reports CREATED, the init dies with us. */
                 .death_signal = SIGKILL,
@@ -637,6 +679,9 @@ static int signal_all(const struct nk_state *st, int sig, nk_error **err)
         struct nk_cgroup *cg = NULL;
         pid_t *pids = NULL;
         size_t n = 0;
+        if (!st->cgroup_path)
+                return nk_error_set(err, ENOTSUP, "kill --all: container `%s` has no cgroup "
+                                                  "(--cgroup-manager disabled)", st->id);
         if (nk_cgroup_open(st->cgroup_path, &cg, err) < 0)
                 return -1;
         bool thaw = false;

@@ -134,6 +134,11 @@ static int open_exec_cgroup(struct exec_ctx *x, nk_error **err)
 {
         const char *sub = x->o->cgroup_sub;
         _cleanup_free_ char *path = NULL;
+        if (!x->st->cgroup_path) /* --cgroup-manager disabled */
+                return sub ? nk_error_set(err, ENOTSUP, "--cgroup `%s`: container `%s` has no "
+                                                        "cgroup (--cgroup-manager disabled)",
+                                          sub, x->o->id)
+                           : 0;
         if (sub) {
                 if (check_cgroup_sub(sub, err) < 0)
                         return -1;
@@ -289,7 +294,8 @@ static int spawn_exec(struct exec_ctx *x, nk_error **err)
                 if (setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
                         return nk_error_set(err, errno, "join the container's pid namespace");
         }
-        struct nk_clone_opts co = {.cgroup_fd = nk_cgroup_clone_fd(x->cg), .pidfd_out = &x->pidfd};
+        struct nk_clone_opts co = {.cgroup_fd = x->cg ? nk_cgroup_clone_fd(x->cg) : -1,
+                                   .pidfd_out = &x->pidfd};
         pid_t pid = nk_clone(&co, err);
         if (pid == 0) /* the exec'd process */
                 exec_child(x);

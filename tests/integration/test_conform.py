@@ -218,3 +218,120 @@ def test_realtime_runtime_under_a_parent_nook_did_not_make(runtime, bundle):
         assert not os.path.exists(os.path.join(CPU_V1, top, "c1"))
     finally:
         os.rmdir(os.path.join(CPU_V1, top))
+
+
+# ---- item 19: crun's command line ----
+
+def cgroup_dirs_named(cid):
+    found = []
+    for base, dirs, _ in os.walk("/sys/fs/cgroup"):
+        if cid in dirs:
+            found.append(os.path.join(base, cid))
+    return found
+
+
+def gone_or_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_cgroup_manager_disabled_makes_no_cgroup(runtime, bundle):
+    bundle.args("sleep", "60")
+    bundle.linux.setdefault("resources", {})["memory"] = {"limit": 64 << 20}
+    bundle.write()
+    cid = runtime.new_id()
+    p = runtime.run("--cgroup-manager", "disabled", "run", "-d", "--bundle", bundle.path, cid)
+    try:
+        assert "linux.resources (memory): not applied" in p.stderr, p.stderr
+        assert cgroup_dirs_named(cid) == []
+        st = runtime.state(cid)
+        with open(f"/proc/{st['pid']}/cgroup") as f, open("/proc/self/cgroup") as g:
+            assert f.read() == g.read()  # where nook was: no cgroup of its own
+        assert runtime.run("exec", cid, "echo", "hi").stdout == "hi\n"
+        for args, what in ((("exec", "--cgroup", "sub", cid, "true"), "--cgroup `sub`"),
+                           (("kill", "--all", cid, "TERM"), "kill --all"),
+                           (("pause", cid), "no cgroup"), (("ps", cid), "no cgroup")):
+            p = runtime.run(*args, check=False)
+            assert p.returncode != 0 and what in p.stderr, (args, p.stderr)
+    finally:
+        runtime.run("delete", "--force", cid)
+    assert gone_or_zombie(st["pid"])
+    # The last manager option wins (crun's rule): cgroupfs after disabled.
+    cid = runtime.new_id()
+    runtime.run("--cgroup-manager", "disabled", "--cgroup-manager", "cgroupfs", "run", "-d",
+                "--bundle", bundle.path, cid)
+    try:
+        assert cgroup_dirs_named(cid) != []
+    finally:
+        runtime.run("delete", "--force", cid)
+    p = runtime.run("--cgroup-manager", "cgroupv3", "list", check=False)
+    assert p.returncode == 1 and "unknown manager `cgroupv3`" in p.stderr
+
+
+def test_cgroup_manager_systemd_is_systemd_cgroup(runtime, bundle):
+    cid = runtime.new_id()
+    bundle.linux["cgroupsPath"] = f"nktest.slice:nook:{cid}"
+    bundle.args("cat", "/proc/self/cgroup").write()
+    out = runtime.run("--cgroup-manager", "systemd", "run", "--bundle", bundle.path, cid).stdout
+    assert f"/nktest.slice/nook-{cid}.scope" in out, out
+
+
+def test_run_and_create_config_option(runtime, bundle, tmp_path):
+    bundle.args("echo", "from-bundle").write()
+    other = dict(bundle.config, process=dict(bundle.process, args=["echo", "from-config"]))
+    # root.path stays relative to the bundle, not to the config file
+    cfg = tmp_path / "elsewhere.json"
+    cfg.write_text(__import__("json").dumps(other))
+    cid = runtime.new_id()
+    p = runtime.run("run", "--config", str(cfg), "--bundle", bundle.path, cid)
+    assert p.stdout == "from-config\n"
+    cid = runtime.new_id()
+    runtime.run("create", "-f", str(cfg), "--bundle", bundle.path, cid)
+    try:
+        assert runtime.state(cid)["status"] == "created"
+    finally:
+        runtime.run("delete", "--force", cid)
+    p = runtime.run("run", "--config", str(tmp_path / "missing.json"), "--bundle", bundle.path,
+                    runtime.new_id(), check=False)
+    assert p.returncode != 0 and "--config" in p.stderr and "missing.json" in p.stderr
+
+
+def test_kill_and_delete_regex(runtime, bundle):
+    bundle.args("sleep", "60").write()
+    tag = uuid.uuid4().hex[:6]
+    ids = {}
+    for name in ("web-1", "web-2", "db-1"):
+        cid = f"{tag}-{name}"
+        runtime.ids.add(cid)
+        runtime.run("run", "-d", "--bundle", bundle.path, cid)
+        ids[name] = cid
+    runtime.run("kill", "--regex", f"^{tag}-web-[0-9]$", "KILL")
+    for name in ("web-1", "web-2"):
+        runtime.wait_status(ids[name], "stopped")
+    assert runtime.state(ids["db-1"])["status"] == "running"
+    runtime.run("delete", "--regex", f"{tag}-web")
+    listed = runtime.run("list", "-q").stdout.split()
+    assert listed == [ids["db-1"]]
+    p = runtime.run("delete", "--regex", "(", check=False)
+    assert p.returncode != 0 and "--regex `(`" in p.stderr
+    runtime.run("delete", "--force", "--regex", tag)
+    assert runtime.run("list", "-q").stdout == ""
+
+
+def test_global_log_level_and_version(runtime, bundle):
+    bundle.linux.setdefault("resources", {})["memory"] = {"limit": 64 << 20}
+    bundle.args("true").write()
+    p = runtime.run("--log-level", "error", "--cgroup-manager", "disabled", "run",
+                    "--bundle", bundle.path, runtime.new_id())
+    assert p.stderr == ""
+    p = runtime.run("--log-level", "debug", "run", "--bundle", bundle.path, runtime.new_id())
+    assert "debug:" in p.stderr
+    p = runtime.run("--log-level", "verbose", "list", check=False)
+    assert p.returncode == 1 and "unknown level `verbose`" in p.stderr
+    assert "nook version" in runtime.run("-V").stdout
+    for cmd in ("checkpoint", "restore"):
+        p = runtime.run(cmd, "x", check=False)
+        assert p.returncode == 1 and "not supported" in p.stderr and "CRIU" in p.stderr
