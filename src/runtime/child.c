@@ -97,8 +97,24 @@ void nk_child_rootfs_opts(const struct nk_spec *spec, const struct nk_create_opt
         };
 }
 
+/* No mount namespace of the container's own: the mount table is the
+ * host's and stays as it is (load_bundle refused anything that would
+ * mount); the root is entered by chroot, as runc does without
+ * CLONE_NEWNS. Through an fd: the path was resolved by the parent. */
+static int enter_root_child(struct nk_child_ctx *c, nk_error **err)
+{
+        if (before_pivot_child(c, err) < 0) /* sync 2, 3 */
+                return -1;
+        _cleanup_close_ int fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fchdir(fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+                return nk_error_set(err, errno, "root.path: chroot into `%s`", c->rootfs);
+        return 0;
+}
+
 static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
 {
+        if (!c->spec->ns[NK_NS_MOUNT].present)
+                return enter_root_child(c, err);
         struct nk_rootfs_opts ro;
         nk_child_rootfs_opts(c->spec, c->opts, c->cgroup_path, c->mount_trees, &ro);
         ro.before_pivot = before_pivot_child;

@@ -136,6 +136,45 @@ static char *now_rfc3339(void)
         return s;
 }
 
+/* The first part of the spec that needs a mount namespace of the
+ * container's own, or NULL. */
+static const char *needs_mount_ns(const struct nk_spec *s, char *buf, size_t size)
+{
+        if (s->n_mounts) {
+                snprintf(buf, size, "mounts[0] (`%s`)", s->mounts[0].destination);
+                return buf;
+        }
+        if (s->masked_paths && s->masked_paths[0])
+                return "linux.maskedPaths";
+        if (s->readonly_paths && s->readonly_paths[0])
+                return "linux.readonlyPaths";
+        if (s->root_readonly)
+                return "root.readonly";
+        if (s->rootfs_propagation)
+                return "linux.rootfsPropagation";
+        if (s->n_devices)
+                return "linux.devices";
+        return NULL;
+}
+
+/* A namespace not listed is the runtime's own (OCI): without a mount
+ * namespace the container shares ours, so nothing may be mounted for it.
+ * runc would mount into the host's table here; we refuse what needs a
+ * mount (or a /dev of the container's own) and enter the root by chroot
+ * (child.c). */
+static int check_without_mount_ns(const struct creation *cr, nk_error **err)
+{
+        char buf[128];
+        const char *what = cr->spec->ns[NK_NS_MOUNT].present
+                                   ? NULL : needs_mount_ns(cr->spec, buf, sizeof buf);
+        if (!what)
+                return 0;
+        return nk_error_set(err, EINVAL,
+                            "%s/config.json: %s: needs a mount namespace, and linux.namespaces "
+                            "has none (nook never changes the host's mounts for a container)",
+                            cr->bundle, what);
+}
+
 /* crun's --config FILE: the config from FILE (relative to our cwd), the
  * bundle (root.path, hooks' view) as usual. */
 static int load_config(struct creation *cr, nk_error **err)
@@ -167,10 +206,8 @@ static int load_bundle(struct creation *cr, nk_error **err)
         if (!s->has_process)
                 return nk_error_set(err, EINVAL, "%s/config.json: process: missing, nothing to run",
                                     cr->bundle);
-        if (!s->ns[NK_NS_MOUNT].present)
-                return nk_error_set(err, EINVAL,
-                                    "%s/config.json: linux.namespaces: a mount namespace is required",
-                                    cr->bundle);
+        if (check_without_mount_ns(cr, err) < 0)
+                return -1;
         if (s->process.terminal && !o->console_socket && o->detach)
                 return nk_error_set(err, EINVAL,
                                     "process.terminal is true: --console-socket is required");

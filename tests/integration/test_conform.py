@@ -335,3 +335,84 @@ def test_global_log_level_and_version(runtime, bundle):
     for cmd in ("checkpoint", "restore"):
         p = runtime.run(cmd, "x", check=False)
         assert p.returncode == 1 and "not supported" in p.stderr and "CRIU" in p.stderr
+
+
+# ---- item 9: no mount namespace ----
+
+def without_mount_ns(bundle):
+    bundle.linux["namespaces"] = [n for n in bundle.linux["namespaces"] if n["type"] != "mount"]
+    bundle.config["mounts"] = []
+    bundle.linux["maskedPaths"] = []
+    bundle.linux["readonlyPaths"] = []
+    return bundle
+
+
+def test_no_mount_namespace_leaves_host_mounts_unchanged(runtime, bundle, tmp_path):
+    """create/start/exec/delete in a mount namespace of the test's own (so
+    that other tests' mounts cannot make noise): its mount table must be
+    exactly the same afterwards, and the process runs chroot'ed in root.path."""
+    without_mount_ns(bundle).sh("cat /marker; sleep 60").write()
+    with open(os.path.join(bundle.rootfs, "marker"), "w") as f:
+        f.write("inside-rootfs\n")
+    cid = runtime.new_id()
+    nook = " ".join(runtime.cmd())
+    script = f"""set -e
+cat /proc/self/mountinfo > {tmp_path}/before
+{nook} create --bundle {bundle.path} {cid} > {tmp_path}/out 2>&1
+{nook} start {cid}
+pid=$({nook} state {cid} | sed -n 's/.*"pid": \\([0-9]*\\).*/\\1/p')
+readlink /proc/$pid/root > {tmp_path}/root
+readlink /proc/$pid/ns/mnt > {tmp_path}/mntns
+readlink /proc/self/ns/mnt > {tmp_path}/ourmntns
+{nook} exec {cid} cat /marker > {tmp_path}/exec
+{nook} exec {cid} sh -c 'ls /proc | wc -l' > {tmp_path}/proc
+{nook} delete --force {cid}
+cat /proc/self/mountinfo > {tmp_path}/after
+"""
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    read = lambda n: (tmp_path / n).read_text()
+    assert read("before") == read("after")
+    assert read("root").strip() == os.path.realpath(bundle.rootfs)
+    assert read("mntns") == read("ourmntns")
+    assert read("exec") == "inside-rootfs\n"
+    assert read("proc").strip() == "0"  # the rootfs's empty /proc: nothing mounted
+
+
+def test_no_mount_namespace_root_slash(runtime, bundle, tmp_path):
+    without_mount_ns(bundle)
+    bundle.config["root"] = {"path": "/"}
+    marker = tmp_path / "host-marker"
+    marker.write_text("host\n")
+    before = open("/proc/self/mountinfo").read()
+    out = runtime.output(bundle, "cat", str(marker))
+    assert out == "host\n"
+    # (other tests may mount meanwhile: compare only what is under our dirs)
+    assert [l for l in open("/proc/self/mountinfo") if str(tmp_path) in l] == \
+        [l for l in before.splitlines(True) if str(tmp_path) in l]
+
+
+@pytest.mark.parametrize("field,value,named", [
+    ("mounts", [{"destination": "/proc", "type": "proc", "source": "proc"}], "mounts[0] (`/proc`)"),
+    ("maskedPaths", ["/proc/kcore"], "linux.maskedPaths"),
+    ("readonlyPaths", ["/proc/sys"], "linux.readonlyPaths"),
+    ("root.readonly", True, "root.readonly"),
+    ("rootfsPropagation", "private", "linux.rootfsPropagation"),
+    ("devices", [{"type": "c", "path": "/dev/nkt", "major": 1, "minor": 3}], "linux.devices"),
+])
+def test_no_mount_namespace_refuses_what_would_mount(runtime, bundle, field, value, named):
+    without_mount_ns(bundle).args("true")
+    if field == "mounts":
+        bundle.config["mounts"] = value
+    elif field == "root.readonly":
+        bundle.config["root"]["readonly"] = value
+    else:
+        bundle.linux[field] = value
+    before = open("/proc/self/mountinfo").read()
+    p = runtime.run_bundle(bundle)
+    assert p.returncode != 0
+    assert named in p.stderr and "needs a mount namespace" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not os.path.exists(os.path.join(bundle.rootfs, "dev", "nkt"))
+    assert bundle.rootfs not in open("/proc/self/mountinfo").read()
