@@ -237,12 +237,12 @@ static char *passwd_home(char *text, uid_t uid)
                         }
                         *p++ = '\0';
                 }
-                if (n < 6 || !*f[2])
+                if (n < 6 || !isdigit((unsigned char)f[2][0]))
                         continue;
                 char *end;
                 errno = 0;
                 unsigned long long v = strtoull(f[2], &end, 10);
-                if (*end || errno || f[2][0] == '-' || v != (unsigned long long)uid)
+                if (*end || errno || v != (unsigned long long)uid)
                         continue;
                 return strdup(*f[5] ? f[5] : "/");
         }
