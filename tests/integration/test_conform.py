@@ -126,6 +126,25 @@ def test_callers_files_keep_their_owner(runtime, bundle, tmp_path):
     assert (st.st_uid, st.st_gid) == (0, 0)
 
 
+def test_callers_terminal_keeps_its_owner(runtime, bundle):
+    """terminal: false with the caller's pty as stdio: not ours, not chowned."""
+    import pty
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.args("nktest", "open", "/proc/self/fd/1", "w").write()
+    master, slave = pty.openpty()
+    try:
+        before = os.fstat(slave)
+        p = subprocess.run(runtime.cmd("run", "--bundle", bundle.path, runtime.new_id()),
+                           stdin=slave, stdout=slave, stderr=slave, timeout=60)
+        after = os.fstat(slave)
+        assert (after.st_uid, after.st_gid, after.st_mode) == \
+            (before.st_uid, before.st_gid, before.st_mode)
+        assert p.returncode == 1  # EACCES: the caller's terminal stays the caller's
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 def test_non_root_reopens_stdio_pty(runtime, bundle):
     bundle.process["terminal"] = True
     bundle.process["user"] = {"uid": 1000, "gid": 1000}
