@@ -78,8 +78,9 @@ char *nk_cg_own_path_from(const char *proc_self_cgroup, bool v2_mounted);
 /* Before linux.resources.cpu.realtimeRuntime is written on v1: raise the
  * cpu.rt_runtime_us of every parent nook made to what the container needs
  * beside its siblings; an error naming the parent when one nook did not
- * make has too little. */
-int nk_cg_rt_budget(struct nk_cgroup *cg, json_t *res, nk_error **err);
+ * make has too little. *lock_fd: a lock the caller holds (and closes) until
+ * the container's own values are written, or -1. */
+int nk_cg_rt_budget(struct nk_cgroup *cg, json_t *res, int *lock_fd, nk_error **err);
 
 /* ---- files.c ---- */
 int nk_cg_write(const char *dir, const char *file, const char *value, nk_error **err);

@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/xattr.h>
+#include "../../util/fs.h"
 
 #define BW_SHIFT 20 /* the kernel's fixed-point unit for runtime/period shares */
 #define BW_UNIT (1ULL << BW_SHIFT)
@@ -97,7 +100,7 @@ static int raise_parent(const char *mount, const char *dir, unsigned long long n
         return 0;
 }
 
-int nk_cg_rt_budget(struct nk_cgroup *cg, json_t *res, nk_error **err)
+int nk_cg_rt_budget(struct nk_cgroup *cg, json_t *res, int *lock_fd, nk_error **err)
 {
         json_t *cpu = json_object_get(res, "cpu");
         json_t *rt = json_object_get(cpu, "realtimeRuntime");
@@ -105,6 +108,12 @@ int nk_cg_rt_budget(struct nk_cgroup *cg, json_t *res, nk_error **err)
         if (!json_is_integer(rt) || json_integer_value(rt) <= 0 || !h || h->mnt->v2 ||
             !nk_cg_file_exists(h->dir, "cpu.rt_runtime_us") || streq(cg->path, "/"))
                 return 0; /* nothing to budget, or the plan reports why not */
+        /* Two creates budgeting under the same parent at once would each
+         * count the other's container as 0: one at a time per hierarchy,
+         * until the caller has written the container's own values. */
+        *lock_fd = open(h->mnt->mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (*lock_fd < 0 || nk_flock_wait(*lock_fd, LOCK_EX) < 0)
+                return nk_error_set(err, errno, "lock `%s`", h->mnt->mount);
         long long want = json_integer_value(rt), period = 0;
         json_t *per = json_object_get(cpu, "realtimePeriod");
         if (json_is_integer(per) && json_integer_value(per) > 0)
