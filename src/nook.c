@@ -129,7 +129,8 @@ int main(int argc, char **argv)
                 .store = getenv("NOOK_STORE") ? getenv("NOOK_STORE") : "/var/lib/nook",
         };
         enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_STORE, OPT_SYSTEMD, OPT_DEBUG,
-               OPT_VERSION, OPT_HELP, OPT_CRIU, OPT_ROOTLESS, OPT_CGROUP_MANAGER, OPT_LOG_LEVEL };
+               OPT_VERSION, OPT_HELP, OPT_CRIU, OPT_ROOTLESS, OPT_CGROUP_MANAGER, OPT_LOG_LEVEL,
+               OPT_USAGE };
         static const struct option opts[] = {
                 {"root", required_argument, NULL, OPT_ROOT},
                 {"log", required_argument, NULL, OPT_LOG},
@@ -143,6 +144,7 @@ int main(int argc, char **argv)
                 {"rootless", required_argument, NULL, OPT_ROOTLESS},
                 {"cgroup-manager", required_argument, NULL, OPT_CGROUP_MANAGER},
                 {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+                {"usage", no_argument, NULL, OPT_USAGE},
                 {0},
         };
         int c;
@@ -186,6 +188,7 @@ int main(int argc, char **argv)
                 case 'V':
                 case OPT_VERSION: version(); return 0;
                 case 'h':
+                case OPT_USAGE: /* crun's short usage: ours is short already */
                 case OPT_HELP: usage(stdout); return 0;
                 case OPT_CRIU:
                 case OPT_ROOTLESS: break; /* accepted for runc compatibility */

@@ -220,9 +220,7 @@ int nk_process_reserve_fds(int n, nk_error **err)
 
 /* ---- HOME (runc's rule) ---- */
 
-/* The home field of the passwd line for uid in `text`, or NULL. Lines are
- * name:password:uid:gid:gecos:home:shell; malformed ones are skipped. */
-static char *passwd_home(char *text, uid_t uid)
+char *nk_passwd_home(char *text, uid_t uid)
 {
         char *save = NULL;
         for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -288,7 +286,7 @@ int nk_process_home_env(const struct nk_process *p, char ***env, nk_error **err)
                         return 0;
                 }
         _cleanup_free_ char *text = read_passwd();
-        _cleanup_free_ char *home = text ? passwd_home(text, p->user.uid) : NULL;
+        _cleanup_free_ char *home = text ? nk_passwd_home(text, p->user.uid) : NULL;
         char **out = calloc(n + 2, sizeof *out);
         size_t k = 0;
         if (!out || asprintf(&out[k++], "HOME=%s", home ? home : "/") < 0) {

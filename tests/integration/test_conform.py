@@ -394,6 +394,7 @@ def test_global_log_level_and_version(runtime, bundle):
     p = runtime.run("--log-level", "verbose", "list", check=False)
     assert p.returncode == 1 and "unknown level `verbose`" in p.stderr
     assert "nook version" in runtime.run("-V").stdout
+    assert runtime.run("--usage").stdout.startswith("usage: nook")
     for cmd in ("checkpoint", "restore"):
         p = runtime.run(cmd, "x", check=False)
         assert p.returncode == 1 and "not supported" in p.stderr and "CRIU" in p.stderr
