@@ -90,6 +90,10 @@ static int open_namespaces(struct exec_ctx *x, nk_error **err)
                 x->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (x->root_fd < 0)
                         return nk_error_set(err, errno, "open `%s`", path);
+                /* Opened, then checked: still our init, not a reused pid. */
+                if (!nk_state_pid_alive(x->st))
+                        return nk_error_set(err, ESRCH, "container `%s` is not running",
+                                            x->o->id);
         }
         for (int t = 0; t < NK_NS__COUNT; t++) {
                 x->ns_fd[t] = -1;
