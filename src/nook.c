@@ -71,7 +71,10 @@ static void usage(FILE *f)
                    "  --log-format FMT      text or json\n"
                    "  --store DIR           image store (default /var/lib/nook, or $NOOK_STORE)\n"
                    "  --systemd-cgroup      accepted; cgroupfs is used without systemd as PID 1\n"
+                   "  --cgroup-manager M    cgroupfs, systemd (as --systemd-cgroup) or disabled\n"
+                   "                        (no cgroup at all; linux.resources are not applied)\n"
                    "  --debug               debug logging\n"
+                   "  --log-level L         debug, warning (the default) or error\n"
                    "  --version, --help\n\nCommands:\n");
         for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
                 for (const struct nk_command *c = tables[t]; c->name; c++)
@@ -126,7 +129,8 @@ int main(int argc, char **argv)
                 .store = getenv("NOOK_STORE") ? getenv("NOOK_STORE") : "/var/lib/nook",
         };
         enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_STORE, OPT_SYSTEMD, OPT_DEBUG,
-               OPT_VERSION, OPT_HELP, OPT_CRIU, OPT_ROOTLESS };
+               OPT_VERSION, OPT_HELP, OPT_CRIU, OPT_ROOTLESS, OPT_CGROUP_MANAGER, OPT_LOG_LEVEL,
+               OPT_USAGE };
         static const struct option opts[] = {
                 {"root", required_argument, NULL, OPT_ROOT},
                 {"log", required_argument, NULL, OPT_LOG},
@@ -138,11 +142,15 @@ int main(int argc, char **argv)
                 {"help", no_argument, NULL, OPT_HELP},
                 {"criu", required_argument, NULL, OPT_CRIU},
                 {"rootless", required_argument, NULL, OPT_ROOTLESS},
+                {"cgroup-manager", required_argument, NULL, OPT_CGROUP_MANAGER},
+                {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+                {"usage", no_argument, NULL, OPT_USAGE},
                 {0},
         };
         int c;
+        bool errors_only = false;
         /* "+": stop at the first non-option, the command name. */
-        while ((c = getopt_long_only(argc, argv, "+hv", opts, NULL)) != -1) {
+        while ((c = getopt_long_only(argc, argv, "+hvV", opts, NULL)) != -1) {
                 switch (c) {
                 case OPT_ROOT: g.root = optarg; break;
                 case OPT_LOG: g.log = optarg; break;
@@ -154,11 +162,33 @@ int main(int argc, char **argv)
                         g.log_format = optarg;
                         break;
                 case OPT_STORE: g.store = optarg; break;
-                case OPT_SYSTEMD: g.systemd_cgroup = true; break;
+                case OPT_SYSTEMD: g.systemd_cgroup = true; g.no_cgroup = false; break;
+                case OPT_CGROUP_MANAGER: /* crun's: the last of these options wins */
+                        if (!streq(optarg, "cgroupfs") && !streq(optarg, "systemd") &&
+                            !streq(optarg, "disabled")) {
+                                fprintf(stderr, "nook: --cgroup-manager: unknown manager `%s` "
+                                                "(cgroupfs, systemd or disabled)\n", optarg);
+                                return 1;
+                        }
+                        g.systemd_cgroup = streq(optarg, "systemd");
+                        g.no_cgroup = streq(optarg, "disabled");
+                        break;
+                case OPT_LOG_LEVEL:
+                        if (!streq(optarg, "debug") && !streq(optarg, "warning") &&
+                            !streq(optarg, "error")) {
+                                fprintf(stderr, "nook: --log-level: unknown level `%s` "
+                                                "(debug, warning or error)\n", optarg);
+                                return 1;
+                        }
+                        g.debug = streq(optarg, "debug");
+                        errors_only = streq(optarg, "error");
+                        break;
                 case OPT_DEBUG: g.debug = true; break;
                 case 'v':
+                case 'V':
                 case OPT_VERSION: version(); return 0;
                 case 'h':
+                case OPT_USAGE: /* crun's short usage: ours is short already */
                 case OPT_HELP: usage(stdout); return 0;
                 case OPT_CRIU:
                 case OPT_ROOTLESS: break; /* accepted for runc compatibility */
@@ -168,6 +198,8 @@ int main(int argc, char **argv)
         if (reserve_preserved_fds(argc - optind, argv + optind) < 0)
                 return 1;
         nk_log_init(g.log, streq(g.log_format, "json"), g.debug);
+        if (errors_only)
+                nk_log_errors_only();
         if (optind >= argc) {
                 usage(stderr);
                 return 1;

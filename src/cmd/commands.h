@@ -14,6 +14,7 @@ struct nk_global {
         const char *store;       /* --store / NOOK_STORE, default /var/lib/nook */
         bool debug;
         bool systemd_cgroup;
+        bool no_cgroup;          /* --cgroup-manager disabled (crun) */
 };
 
 struct nk_command {

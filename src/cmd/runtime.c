@@ -6,12 +6,13 @@
 #include "util/strv.h"
 #include <errno.h>
 #include <jansson.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { OPT_BUNDLE = 'b', OPT_CONSOLE = 256, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING,
-       OPT_PRESERVE, OPT_DETACH = 'd', OPT_KEEP = 300, OPT_NOSUBREAPER };
+       OPT_PRESERVE, OPT_DETACH = 'd', OPT_KEEP = 300, OPT_NOSUBREAPER, OPT_CONFIG = 'f' };
 
 static const struct option create_opts[] = {
         {"bundle", required_argument, NULL, OPT_BUNDLE},
@@ -23,6 +24,7 @@ static const struct option create_opts[] = {
         {"detach", no_argument, NULL, OPT_DETACH},
         {"keep", no_argument, NULL, OPT_KEEP},
         {"no-subreaper", no_argument, NULL, OPT_NOSUBREAPER},
+        {"config", required_argument, NULL, OPT_CONFIG},
         {0},
 };
 
@@ -31,14 +33,15 @@ static int parse_create(const char *cmd, const struct nk_global *g, int argc, ch
                         bool is_run, struct nk_create_opts *o)
 {
         *o = (struct nk_create_opts){.root = g->root, .systemd_cgroup = g->systemd_cgroup,
-                                     .detach = !is_run};
+                                     .no_cgroup = g->no_cgroup, .detach = !is_run};
         if (is_run)
                 o->detach = false;
         int c;
-        while ((c = getopt_long_only(argc, argv, "+b:d", create_opts, NULL)) != -1) {
+        while ((c = getopt_long_only(argc, argv, "+b:df:", create_opts, NULL)) != -1) {
                 switch (c) {
                 case OPT_BUNDLE: o->bundle = optarg; break;
                 case OPT_CONSOLE: o->console_socket = optarg; break;
+                case OPT_CONFIG: o->config = optarg; break;
                 case OPT_PIDFILE: o->pid_file = optarg; break;
                 case OPT_NOPIVOT: o->no_pivot = true; break;
                 case OPT_NOKEYRING: o->no_new_keyring = true; break;
@@ -141,15 +144,50 @@ static int cmd_state(const struct nk_global *g, int argc, char **argv)
         return print_json(o);
 }
 
+/* crun's --regex: the ids an extended regular expression matches
+ * (anywhere in the id, as crun's regexec does), in list order. */
+static int ids_matching(const struct nk_global *g, const char *cmd, const char *re_text,
+                        char ***out)
+{
+        regex_t re;
+        int rc = regcomp(&re, re_text, REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+                char msg[128];
+                regerror(rc, &re, msg, sizeof msg);
+                return nk_cmd_usage_error(cmd, "--regex `%s`: %s", re_text, msg);
+        }
+        nk_error *err = NULL;
+        _cleanup_strv_ char **ids = NULL;
+        if (nk_state_list(g->root, &ids, &err) < 0) {
+                regfree(&re);
+                return nk_cmd_fail(err);
+        }
+        size_t k = 0;
+        for (size_t i = 0; ids[i]; i++) {
+                if (regexec(&re, ids[i], 0, NULL, 0) == 0)
+                        ids[k++] = ids[i];
+                else
+                        free(ids[i]);
+        }
+        ids[k] = NULL;
+        regfree(&re);
+        *out = TAKE_PTR(ids);
+        return 0;
+}
+
 static int cmd_kill(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"all", no_argument, NULL, 'a'}, {0}};
-        bool all = false;
+        static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
+                                             {"regex", no_argument, NULL, 'r'}, {0}};
+        bool all = false, regex = false;
         int c;
-        while ((c = getopt_long_only(argc, argv, "+a", opts, NULL)) != -1) {
-                if (c != 'a')
+        while ((c = getopt_long_only(argc, argv, "+ar", opts, NULL)) != -1) {
+                if (c == 'a')
+                        all = true;
+                else if (c == 'r')
+                        regex = true;
+                else
                         return 1;
-                all = true;
         }
         if (optind >= argc || argc - optind > 2)
                 return nk_cmd_usage_error("kill", "usage: kill [--all] ID [SIGNAL]");
@@ -158,22 +196,46 @@ static int cmd_kill(const struct nk_global *g, int argc, char **argv)
         if (argc - optind == 2 && (sig = nk_signal_parse(argv[optind + 1])) < 0)
                 return nk_cmd_usage_error("kill", "unknown signal `%s`", argv[optind + 1]);
         nk_error *err = NULL;
-        return nk_container_kill(g->root, id, sig, all, &err) < 0 ? nk_cmd_fail(err) : 0;
+        if (!regex)
+                return nk_container_kill(g->root, id, sig, all, &err) < 0 ? nk_cmd_fail(err) : 0;
+        _cleanup_strv_ char **ids = NULL;
+        int rc = ids_matching(g, "kill", id, &ids);
+        for (size_t i = 0; rc == 0 && ids[i]; i++)
+                if (nk_container_kill(g->root, ids[i], sig, all, &err) < 0)
+                        rc = nk_cmd_fail(err);
+        return rc;
 }
 
 static int cmd_delete(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"force", no_argument, NULL, 'f'}, {0}};
-        bool force = false;
+        static const struct option opts[] = {{"force", no_argument, NULL, 'f'},
+                                             {"regex", no_argument, NULL, 'r'}, {0}};
+        bool force = false, regex = false;
         int c;
-        while ((c = getopt_long_only(argc, argv, "+f", opts, NULL)) != -1) {
-                if (c != 'f')
+        while ((c = getopt_long_only(argc, argv, "+fr", opts, NULL)) != -1) {
+                if (c == 'f')
+                        force = true;
+                else if (c == 'r')
+                        regex = true;
+                else
                         return 1;
-                force = true;
         }
         if (optind >= argc)
                 return nk_cmd_usage_error("delete", "expects at least one container ID");
         int rc = 0;
+        if (regex) {
+                if (optind + 1 != argc)
+                        return nk_cmd_usage_error("delete", "--regex takes one expression");
+                _cleanup_strv_ char **ids = NULL;
+                if ((rc = ids_matching(g, "delete", argv[optind], &ids)) != 0)
+                        return rc;
+                for (size_t i = 0; ids[i]; i++) {
+                        nk_error *err = NULL;
+                        if (nk_container_delete(g->root, ids[i], force, &err) < 0)
+                                rc = nk_cmd_fail(err);
+                }
+                return rc;
+        }
         for (int i = optind; i < argc; i++) {
                 nk_error *err = NULL;
                 if (nk_container_delete(g->root, argv[i], force, &err) < 0)
@@ -235,20 +297,36 @@ static int cmd_features(const struct nk_global *g, int argc, char **argv)
         return print_json(nk_features());
 }
 
+/* crun commands nook does not have: say so and why, rather than
+ * "unknown command". */
+static int cmd_unsupported(const struct nk_global *g, int argc, char **argv)
+{
+        (void)g;
+        (void)argc;
+        if (streq(argv[0], "mounts"))
+                fprintf(stderr, "nook: mounts: adding or removing mounts in a running container "
+                                "is not supported (crun marks it experimental)\n");
+        else
+                fprintf(stderr, "nook: %s: not supported: nook has no CRIU checkpoint/restore\n",
+                        argv[0]);
+        return 1;
+}
+
 int nk_cmd_spec(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_exec(const struct nk_global *g, int argc, char **argv);
 
 const struct nk_command nk_runtime_commands[] = {
         {"create", cmd_create, "create [--bundle DIR] [--console-socket PATH] [--pid-file F] "
-                               "[--no-pivot] [--no-new-keyring] [--preserve-fds N] ID",
+                               "[--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
          "create a container (its process waits for start)"},
         {"start", cmd_start, "start ID", "run the process of a created container"},
         {"run", cmd_run, "run [--bundle DIR] [--detach] [--keep] [--console-socket PATH] "
-                         "[--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID",
+                         "[--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
          "create and start a container"},
         {"state", cmd_state, "state ID", "print the OCI state of a container"},
-        {"kill", cmd_kill, "kill [--all] ID [SIGNAL]", "send a signal (default TERM)"},
-        {"delete", cmd_delete, "delete [--force] ID...", "delete a container"},
+        {"kill", cmd_kill, "kill [--all] [--regex] ID [SIGNAL]", "send a signal (default TERM)"},
+        {"delete", cmd_delete, "delete [--force] ID... | delete [--force] --regex RE",
+         "delete a container"},
         {"list", cmd_list, "list [--format table|json] [--quiet]", "list containers"},
         {"features", cmd_features, "features", "print what this runtime supports (JSON)"},
         {"exec", nk_cmd_exec, "exec [--process FILE] [--tty] [--console-socket PATH] [--detach] "
@@ -258,5 +336,8 @@ const struct nk_command nk_runtime_commands[] = {
                               "[--ignore-paused] [--cgroup SUB] ID [COMMAND [ARGS...]]",
          "run a new process in a running container"},
         {"spec", nk_cmd_spec, "spec [--bundle DIR] [--rootless] [--seccomp]", "write a default config.json"},
+        {"checkpoint", cmd_unsupported, "checkpoint ID", "not supported (no CRIU)"},
+        {"restore", cmd_unsupported, "restore ID", "not supported (no CRIU)"},
+        {"mounts", cmd_unsupported, "mounts add|remove ID FILE", "not supported"},
         {0},
 };

@@ -97,8 +97,24 @@ void nk_child_rootfs_opts(const struct nk_spec *spec, const struct nk_create_opt
         };
 }
 
+/* No mount namespace of the container's own: the mount table is the
+ * host's and stays as it is (load_bundle refused anything that would
+ * mount); the root is entered by chroot, as runc does without
+ * CLONE_NEWNS. Through an fd: the path was resolved by the parent. */
+static int enter_root_child(struct nk_child_ctx *c, nk_error **err)
+{
+        if (before_pivot_child(c, err) < 0) /* sync 2, 3 */
+                return -1;
+        _cleanup_close_ int fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fchdir(fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+                return nk_error_set(err, errno, "root.path: chroot into `%s`", c->rootfs);
+        return 0;
+}
+
 static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
 {
+        if (!c->spec->ns[NK_NS_MOUNT].present)
+                return enter_root_child(c, err);
         struct nk_rootfs_opts ro;
         nk_child_rootfs_opts(c->spec, c->opts, c->cgroup_path, c->mount_trees, &ro);
         ro.before_pivot = before_pivot_child;
@@ -128,7 +144,9 @@ static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
                 return nk_error_wrap(err, "process.cwd");
         if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
                 return -1;
-        if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0)
+        if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0 ||
+            nk_process_chown_stdio(p, p->terminal, err) < 0 ||
+            nk_process_home_env(p, &c->env, err) < 0)
                 return -1;
         c->exec_path = nk_process_find_exec(p, err);
         return c->exec_path ? 0 : -1;
@@ -210,8 +228,7 @@ static int hand_over_child(struct nk_child_ctx *c, nk_error **err)
         /* Last before the exec: after this only filtered syscalls. */
         if (nk_security_child_final(p, c->seccomp, c->state_json, err) < 0)
                 return -1;
-        syscall(SYS_execveat, c->init_fd, "", argv, p->env ? p->env : (char *[]){NULL},
-                AT_EMPTY_PATH);
+        syscall(SYS_execveat, c->init_fd, "", argv, c->env, AT_EMPTY_PATH);
         return nk_error_set(err, errno, "exec nook-init");
 }
 
@@ -250,7 +267,7 @@ void nk_child_main(struct nk_child_ctx *c)
             wait_start_child(c, &e) < 0 ||
             nk_security_child_final(&c->spec->process, c->seccomp, c->state_json, &e) < 0)
                 fail_child(c, e);
-        execve(c->exec_path, c->spec->process.args, c->spec->process.env ? c->spec->process.env : (char *[]){NULL});
+        execve(c->exec_path, c->spec->process.args, c->env);
         nk_error_set(&e, errno, "exec `%s`", c->exec_path);
         fail_child(c, e);
 }

@@ -22,6 +22,7 @@ struct nk_child_ctx {
         const int *mount_trees;      /* see nk_rootfs_idmapped_trees(), or NULL */
         char *state_json;            /* received at PRESTART_DONE */
         char *exec_path;             /* args[0] resolved inside the container */
+        char **env;                  /* process.env with HOME (see nk_process_home_env) */
         int init_fd;                 /* sealed nook-init to hand over to, or -1 */
         bool direct;                 /* no syncs before the hand-over: the parent
                                         sleeps in nk_clone_vm() meanwhile */

@@ -136,6 +136,63 @@ static char *now_rfc3339(void)
         return s;
 }
 
+/* The first part of the spec that needs a mount namespace of the
+ * container's own, or NULL. */
+static const char *needs_mount_ns(const struct nk_spec *s, char *buf, size_t size)
+{
+        if (s->n_mounts) {
+                snprintf(buf, size, "mounts[0] (`%s`)", s->mounts[0].destination);
+                return buf;
+        }
+        if (s->masked_paths && s->masked_paths[0])
+                return "linux.maskedPaths";
+        if (s->readonly_paths && s->readonly_paths[0])
+                return "linux.readonlyPaths";
+        if (s->root_readonly)
+                return "root.readonly";
+        if (s->rootfs_propagation)
+                return "linux.rootfsPropagation";
+        if (s->n_devices)
+                return "linux.devices";
+        return NULL;
+}
+
+/* A namespace not listed is the runtime's own (OCI): without a mount
+ * namespace the container shares ours, so nothing may be mounted for it.
+ * runc would mount into the host's table here; we refuse what needs a
+ * mount (or a /dev of the container's own) and enter the root by chroot
+ * (child.c). */
+static int check_without_mount_ns(const struct creation *cr, nk_error **err)
+{
+        char buf[128];
+        const char *what = cr->spec->ns[NK_NS_MOUNT].present
+                                   ? NULL : needs_mount_ns(cr->spec, buf, sizeof buf);
+        if (!what)
+                return 0;
+        return nk_error_set(err, EINVAL,
+                            "%s/config.json: %s: needs a mount namespace, and linux.namespaces "
+                            "has none (nook never changes the host's mounts for a container)",
+                            cr->bundle, what);
+}
+
+/* crun's --config FILE: the config from FILE (relative to our cwd), the
+ * bundle (root.path, hooks' view) as usual. */
+static int load_config(struct creation *cr, nk_error **err)
+{
+        if (!cr->o->config)
+                return nk_spec_load(cr->bundle, &cr->spec, err);
+        _cleanup_free_ char *path = realpath(cr->o->config, NULL), *text = NULL;
+        size_t len = 0;
+        if (!path)
+                return nk_error_set(err, errno, "--config `%s`", cr->o->config);
+        if (nk_read_file(path, &text, &len, err) < 0 ||
+            nk_spec_parse(text, len, path, &cr->spec, err) < 0)
+                return -1;
+        free(cr->spec->bundle);
+        cr->spec->bundle = strdup(cr->bundle);
+        return cr->spec->bundle ? 0 : nk_error_set(err, ENOMEM, "bundle");
+}
+
 static int load_bundle(struct creation *cr, nk_error **err)
 {
         const struct nk_create_opts *o = cr->o;
@@ -143,16 +200,14 @@ static int load_bundle(struct creation *cr, nk_error **err)
         if (!realpath(o->bundle ? o->bundle : ".", buf))
                 return nk_error_set(err, errno, "bundle `%s`", o->bundle ? o->bundle : ".");
         cr->bundle = strdup(buf);
-        if (nk_spec_load(cr->bundle, &cr->spec, err) < 0)
+        if (load_config(cr, err) < 0)
                 return -1;
         const struct nk_spec *s = cr->spec;
         if (!s->has_process)
                 return nk_error_set(err, EINVAL, "%s/config.json: process: missing, nothing to run",
                                     cr->bundle);
-        if (!s->ns[NK_NS_MOUNT].present)
-                return nk_error_set(err, EINVAL,
-                                    "%s/config.json: linux.namespaces: a mount namespace is required",
-                                    cr->bundle);
+        if (check_without_mount_ns(cr, err) < 0)
+                return -1;
         if (s->process.terminal && !o->console_socket && o->detach)
                 return nk_error_set(err, EINVAL,
                                     "process.terminal is true: --console-socket is required");
@@ -189,7 +244,7 @@ static int make_state_dir(struct creation *cr, nk_error **err)
  * joined one the init plans them itself. */
 static int plan_mounts(struct creation *cr, nk_error **err)
 {
-        if (!nk_ns_new(cr->spec, NK_NS_MOUNT))
+        if (!nk_ns_new(cr->spec, NK_NS_MOUNT) || !cr->cg)
                 return 0;
         struct nk_rootfs_opts ro;
         nk_child_rootfs_opts(cr->spec, cr->o, cr->cgroup_path, cr->mount_trees, &ro);
@@ -197,8 +252,32 @@ static int plan_mounts(struct creation *cr, nk_error **err)
                               err);
 }
 
+/* --cgroup-manager disabled: the container stays in our cgroups. Its
+ * resources cannot apply; say so rather than pretend (crun is silent).
+ * Device rules are left out of the warning: the default spec always has
+ * them, and /dev holds only the spec's devices anyway. */
+static int no_cgroup(struct creation *cr)
+{
+        json_t *res = cr->spec->resources;
+        const char *key;
+        json_t *v;
+        char keys[256] = "";
+        json_object_foreach(res, key, v) {
+                if (streq(key, "devices") || json_is_null(v))
+                        continue;
+                size_t n = strlen(keys);
+                snprintf(keys + n, sizeof keys - n, "%s%s", n ? ", " : "", key);
+        }
+        if (keys[0])
+                nk_warn("linux.resources (%s): not applied, --cgroup-manager disabled makes "
+                        "no cgroup", keys);
+        return 0;
+}
+
 static int make_cgroup(struct creation *cr, nk_error **err)
 {
+        if (cr->o->no_cgroup)
+                return no_cgroup(cr);
         errno = 0;
         cr->cgroup_path = nk_cgroup_path_for(cr->spec->cgroups_path, cr->o->id);
         if (!cr->cgroup_path)
@@ -307,7 +386,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
 {
         struct nk_clone_opts co = {
                 .flags = nk_ns_clone_flags(cr->spec),
-                .cgroup_fd = nk_cgroup_clone_fd(cr->cg),
+                .cgroup_fd = cr->cg ? nk_cgroup_clone_fd(cr->cg) : -1,
                 .pidfd_out = &cr->pidfd,
                 /* Until it reports CREATED, the init dies with us. */
                 .death_signal = SIGKILL,
@@ -637,6 +716,9 @@ static int signal_all(const struct nk_state *st, int sig, nk_error **err)
         struct nk_cgroup *cg = NULL;
         pid_t *pids = NULL;
         size_t n = 0;
+        if (!st->cgroup_path)
+                return nk_error_set(err, ENOTSUP, "kill --all: container `%s` has no cgroup "
+                                                  "(--cgroup-manager disabled)", st->id);
         if (nk_cgroup_open(st->cgroup_path, &cg, err) < 0)
                 return -1;
         bool thaw = false;

@@ -15,6 +15,8 @@ struct nk_create_opts {
         bool no_new_keyring;
         int preserve_fds;            /* fds 3 .. 3+N-1 pass to the container */
         bool systemd_cgroup;
+        bool no_cgroup;              /* --cgroup-manager disabled: no cgroup at all */
+        const char *config;          /* --config FILE instead of BUNDLE/config.json */
         /* for run: */
         bool detach;
         bool keep;                   /* run: don't delete after exit */

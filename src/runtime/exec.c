@@ -54,6 +54,7 @@ struct exec_ctx {
         int *cg_fds;                    /* v1 `tasks` files, see selfenter.c */
         size_t n_cg_fds;
         int ns_fd[NK_NS__COUNT];
+        int root_fd;                    /* the init's root, without a mount namespace */
         int sync_fd, child_sync_fd, console_fd, console_parent_fd, pidfd;
         pid_t pid;
 };
@@ -64,7 +65,7 @@ static void exec_ctx_free(struct exec_ctx *x)
                 if (x->ns_fd[t] >= 0)
                         close(x->ns_fd[t]);
         int *fds[] = {&x->sync_fd, &x->child_sync_fd, &x->console_fd, &x->console_parent_fd,
-                      &x->pidfd};
+                      &x->pidfd, &x->root_fd};
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
                 if (*fds[i] >= 0)
                         close(*fds[i]);
@@ -81,6 +82,19 @@ static void exec_ctx_free(struct exec_ctx *x)
  * the container has. */
 static int open_namespaces(struct exec_ctx *x, nk_error **err)
 {
+        /* No mount namespace: the init was chroot'ed (child.c); the new
+         * process enters the same root through the init's. */
+        if (!x->spec->ns[NK_NS_MOUNT].present) {
+                char path[64];
+                snprintf(path, sizeof path, "/proc/%d/root", (int)x->st->pid);
+                x->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (x->root_fd < 0)
+                        return nk_error_set(err, errno, "open `%s`", path);
+                /* Opened, then checked: still our init, not a reused pid. */
+                if (!nk_state_pid_alive(x->st))
+                        return nk_error_set(err, ESRCH, "container `%s` is not running",
+                                            x->o->id);
+        }
         for (int t = 0; t < NK_NS__COUNT; t++) {
                 x->ns_fd[t] = -1;
                 if (!x->spec->ns[t].present)
@@ -134,6 +148,11 @@ static int open_exec_cgroup(struct exec_ctx *x, nk_error **err)
 {
         const char *sub = x->o->cgroup_sub;
         _cleanup_free_ char *path = NULL;
+        if (!x->st->cgroup_path) /* --cgroup-manager disabled */
+                return sub ? nk_error_set(err, ENOTSUP, "--cgroup `%s`: container `%s` has no "
+                                                        "cgroup (--cgroup-manager disabled)",
+                                          sub, x->o->id)
+                           : 0;
         if (sub) {
                 if (check_cgroup_sub(sub, err) < 0)
                         return -1;
@@ -212,6 +231,16 @@ static int join_child(struct exec_ctx *x, nk_error **err)
         return 0;
 }
 
+/* After the joins, before anything resolves a path in the container. */
+static int enter_root_exec_child(struct exec_ctx *x, nk_error **err)
+{
+        if (x->root_fd < 0)
+                return 0;
+        if (fchdir(x->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+                return nk_error_set(err, errno, "enter the container's root");
+        return 0;
+}
+
 static int fds_exec_child(int preserve, nk_error **err)
 {
         unsigned first = 3 + (unsigned)preserve;
@@ -231,12 +260,15 @@ __attribute__((noreturn)) static void exec_child(struct exec_ctx *x)
         nk_error *e = NULL;
         const struct nk_process *p = &x->proc;
         char *path = NULL;
+        char **env = NULL;
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         if (nk_cgroup_self_enter(x->cg_fds, x->n_cg_fds, &e) < 0 ||
             nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0 || join_child(x, &e) < 0 ||
+            enter_root_exec_child(x, &e) < 0 ||
             (x->ns_fd[NK_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) &&
              nk_error_set(&e, errno, "become root in the user namespace") < 0) ||
             (p->terminal && nk_terminal_setup_child(p, x->console_fd, &e) < 0) ||
+            nk_process_chown_stdio(p, p->terminal, &e) < 0 || nk_process_home_env(p, &env, &e) < 0 ||
             nk_process_apply_rlimits(p, &e) < 0 || nk_process_apply_attrs(p, NULL, &e) < 0 ||
             !(path = nk_process_find_exec(p, &e)) || fds_exec_child(x->o->preserve_fds, &e) < 0 ||
             nk_security_child_before_start(p, x->seccomp, x->state_json, &e) < 0 ||
@@ -245,7 +277,7 @@ __attribute__((noreturn)) static void exec_child(struct exec_ctx *x)
                 nk_sync_send_error(x->child_sync_fd, e);
                 _exit(127);
         }
-        execve(path, p->args, p->env ? p->env : (char *[]){NULL});
+        execve(path, p->args, env);
         nk_error_set(&e, errno, "exec `%s`", path);
         nk_sync_send_error(x->child_sync_fd, e);
         _exit(127);
@@ -287,7 +319,8 @@ static int spawn_exec(struct exec_ctx *x, nk_error **err)
                 if (setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
                         return nk_error_set(err, errno, "join the container's pid namespace");
         }
-        struct nk_clone_opts co = {.cgroup_fd = nk_cgroup_clone_fd(x->cg), .pidfd_out = &x->pidfd};
+        struct nk_clone_opts co = {.cgroup_fd = x->cg ? nk_cgroup_clone_fd(x->cg) : -1,
+                                   .pidfd_out = &x->pidfd};
         pid_t pid = nk_clone(&co, err);
         if (pid == 0) /* the exec'd process */
                 exec_child(x);
@@ -355,7 +388,7 @@ static int exec_foreground(struct exec_ctx *x, int *exit_code, nk_error **err)
 int nk_container_exec(const struct nk_exec_opts *o, int *exit_code, nk_error **err)
 {
         struct exec_ctx x = {.o = o, .sync_fd = -1, .child_sync_fd = -1, .console_fd = -1,
-                             .console_parent_fd = -1, .pidfd = -1};
+                             .console_parent_fd = -1, .pidfd = -1, .root_fd = -1};
         for (int t = 0; t < NK_NS__COUNT; t++)
                 x.ns_fd[t] = -1;
         *exit_code = 0;

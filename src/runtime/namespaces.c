@@ -4,6 +4,9 @@
 #include "util/proc.h"
 #include "util/syscalls.h"
 #include <errno.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -135,11 +138,34 @@ static int setup_timens_child(const struct nk_spec *spec, nk_error **err)
         return 0;
 }
 
+/* A new network namespace has only `lo`, and down: 127.0.0.1 would be
+ * unreachable. Bring it up (as crun does) with SIOCSIFFLAGS on any socket
+ * of the namespace; a joined namespace is someone else's and stays as it
+ * is. dev_change_flags() keeps the flags a caller may not change
+ * (IFF_LOOPBACK, IFF_RUNNING), so reading them first is not needed. */
+static int loopback_up_child(const struct nk_spec *spec, nk_error **err)
+{
+        if (!nk_ns_new(spec, NK_NS_NET))
+                return 0;
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return nk_error_set(err, errno, "network namespace: socket to bring up `lo`");
+        struct ifreq ifr = {.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING};
+        memcpy(ifr.ifr_name, "lo", 3);
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+                return nk_error_set(err, errno, "network namespace: bring up `lo`");
+        return 0;
+}
+
 int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error **err)
 {
         /* The user namespace first: it grants the capabilities the other
          * setns calls are checked against. The pid namespace was joined by
-         * the parent before clone (setns(CLONE_NEWPID) affects children). */
+         * the parent before clone (setns(CLONE_NEWPID) affects children).
+         * `lo` before any of it: the network namespace made at clone belongs
+         * to the user namespace we are in now, not to a joined one. */
+        if (loopback_up_child(spec, err) < 0)
+                return -1;
         static const enum nk_ns_type order[] = {NK_NS_USER, NK_NS_IPC, NK_NS_UTS, NK_NS_NET,
                                                 NK_NS_CGROUP, NK_NS_TIME, NK_NS_MOUNT};
         for (size_t i = 0; i < ARRAY_SIZE(order); i++) {

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ioprio.h>
+#include <linux/magic.h>
+#include "util/syscalls.h"
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -211,6 +214,120 @@ int nk_process_reserve_fds(int n, nk_error **err)
                         if (r < 0)
                                 return nk_error_set(err, errno, "reserve fd %d", fd);
                 }
+        }
+        return 0;
+}
+
+/* ---- HOME (runc's rule) ---- */
+
+char *nk_passwd_home(char *text, uid_t uid)
+{
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *f[7];
+                size_t n = 0;
+                for (char *p = line; n < 7; n++) {
+                        f[n] = p;
+                        p = strchr(p, ':');
+                        if (!p) {
+                                n++;
+                                break;
+                        }
+                        *p++ = '\0';
+                }
+                if (n < 6 || !isdigit((unsigned char)f[2][0]))
+                        continue;
+                char *end;
+                errno = 0;
+                unsigned long long v = strtoull(f[2], &end, 10);
+                if (*end || errno || v != (unsigned long long)uid)
+                        continue;
+                return strdup(*f[5] ? f[5] : "/");
+        }
+        return NULL;
+}
+
+/* /etc/passwd of the current root, opened without leaving it: symlinks
+ * resolve inside (RESOLVE_IN_ROOT), no /proc magic links, and only a
+ * regular file is read (a FIFO there must not block us: O_NONBLOCK). At
+ * most 4 MiB are read; NULL when there is none to read. */
+#define PASSWD_MAX (4u << 20)
+static char *read_passwd(void)
+{
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int fd = root < 0 ? -1 : nk_openat2(root, "etc/passwd", &how, sizeof how);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return NULL;
+        size_t cap = st.st_size > 0 && (size_t)st.st_size < PASSWD_MAX ? (size_t)st.st_size : PASSWD_MAX;
+        char *buf = malloc(cap + 1);
+        size_t len = 0;
+        while (buf && len < cap) {
+                ssize_t r = read(fd, buf + len, cap - len);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        break;
+                len += (size_t)r;
+        }
+        if (buf)
+                buf[len] = '\0';
+        return buf;
+}
+
+int nk_process_home_env(const struct nk_process *p, char ***env, nk_error **err)
+{
+        size_t n = 0;
+        for (char **e = p->env; e && *e; e++, n++)
+                if (strncmp(*e, "HOME=", 5) == 0 && (*e)[5]) {
+                        *env = p->env;
+                        return 0;
+                }
+        _cleanup_free_ char *text = read_passwd();
+        _cleanup_free_ char *home = text ? nk_passwd_home(text, p->user.uid) : NULL;
+        char **out = calloc(n + 2, sizeof *out);
+        size_t k = 0;
+        if (!out || asprintf(&out[k++], "HOME=%s", home ? home : "/") < 0) {
+                free(out);
+                return nk_error_set(err, ENOMEM, "process.env: set HOME");
+        }
+        /* An empty HOME= counts as unset (as runc's os.Getenv does). */
+        for (char **e = p->env; e && *e; e++)
+                if (strncmp(*e, "HOME=", 5) != 0)
+                        out[k++] = *e;
+        *env = out;
+        return 0;
+}
+
+/* ---- stdio ownership ---- */
+
+/* runc makes stdio the process user's, so that a non-root process can
+ * reopen it (/dev/stdout, /proc/self/fd/1: opening a pipe or pty through
+ * /proc checks the inode's owner and mode). Only channels the runtime
+ * hands over are changed: the pty slave nook made (`own_pty`) and
+ * anonymous pipes, which have no name on any filesystem and whose owner
+ * only governs such reopening. A terminal, device, named FIFO or file of
+ * the caller keeps its owner. The group stays (devpts gives the slave
+ * gid tty). */
+int nk_process_chown_stdio(const struct nk_process *p, bool own_pty, nk_error **err)
+{
+        uid_t uid = p->user.uid;
+        for (int fd = 0; fd < 3; fd++) {
+                struct stat st;
+                struct statfs fs;
+                if (fstat(fd, &st) < 0 || st.st_uid == uid)
+                        continue;
+                bool ours = (own_pty && S_ISCHR(st.st_mode)) ||
+                            (S_ISFIFO(st.st_mode) && fstatfs(fd, &fs) == 0 &&
+                             fs.f_type == PIPEFS_MAGIC);
+                if (!ours || fchown(fd, uid, (gid_t)-1) == 0)
+                        continue;
+                /* An owner or uid not mapped in our user namespace, a
+                 * read-only /dev: leave it as it is, as runc does. */
+                if (errno != EINVAL && errno != EPERM && errno != EROFS)
+                        return nk_error_set(err, errno, "chown stdio fd %d to uid %u", fd, uid);
         }
         return 0;
 }

@@ -20,3 +20,16 @@ char *nk_process_find_exec(const struct nk_process *p, nk_error **err);
  * cgroup file) and so handed to the container: hold those numbers with
  * /dev/null. Call before opening anything. */
 int nk_process_reserve_fds(int n, nk_error **err);
+/* The home field of the first passwd line (name:pw:uid:gid:gecos:home:shell)
+ * for uid in `text` (modified), "/" for an empty one, NULL without a line;
+ * malformed lines are skipped. Pure. */
+char *nk_passwd_home(char *text, uid_t uid);
+/* The process environment with HOME set as runc sets it when env has none
+ * (or an empty one): from the passwd entry of process.user.uid in the
+ * current root's /etc/passwd, "/" without one. *env is p->env when HOME
+ * is set already, else a new array (the strings are p->env's). */
+int nk_process_home_env(const struct nk_process *p, char ***env, nk_error **err);
+/* Give stdio that is the runtime's channel (our pty slave, an anonymous
+ * pipe) to process.user.uid, as runc does; never a terminal or file of
+ * the caller. Before the user switch. */
+int nk_process_chown_stdio(const struct nk_process *p, bool own_pty, nk_error **err);

@@ -23,6 +23,9 @@ void nk_log_init(const char *path, bool json, bool debug)
 
 bool nk_log_debug_enabled(void) { return log_debug; }
 
+static bool log_errors_only;
+void nk_log_errors_only(void) { log_errors_only = true; }
+
 static const char *level_name(enum nk_log_level l)
 {
         static const char *names[] = {"debug", "info", "warning", "error"};
@@ -31,6 +34,8 @@ static const char *level_name(enum nk_log_level l)
 
 void nk_log(enum nk_log_level lvl, const char *fmt, ...)
 {
+        if (log_errors_only && lvl == NK_LOG_WARN)
+                return;
         int saved = errno;
         char *msg = NULL;
         va_list ap;

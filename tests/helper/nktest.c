@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/personality.h>
 #include <sys/stat.h>
@@ -42,6 +45,9 @@ static const char *errname(int e)
         case ENOSYS: return "ENOSYS";
         case ENODEV: return "ENODEV";
         case ETXTBSY: return "ETXTBSY";
+        case ENETUNREACH: return "ENETUNREACH";
+        case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+        case ECONNREFUSED: return "ECONNREFUSED";
         default: return "EOTHER";
         }
 }
@@ -164,6 +170,22 @@ static int do_keyring(void)
         return 0;
 }
 
+/* TCP over 127.0.0.1 inside the container: listen, connect, accept. */
+static int do_loopback(void)
+{
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+        if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 1) < 0 ||
+            getsockname(l, (struct sockaddr *)&a, &len) < 0 ||
+            connect(c, (struct sockaddr *)&a, sizeof a) < 0 || accept(l, NULL, NULL) < 0) {
+                printf("loopback %s\n", errname(errno));
+                return 1;
+        }
+        printf("loopback ok\n");
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         if (argc < 2) {
@@ -200,6 +222,8 @@ int main(int argc, char **argv)
                 return do_proc();
         if (!strcmp(cmd, "keyring"))
                 return do_keyring();
+        if (!strcmp(cmd, "loopback"))
+                return do_loopback();
         fprintf(stderr, "nktest: unknown command %s\n", cmd);
         return 2;
 }

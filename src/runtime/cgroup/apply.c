@@ -278,12 +278,14 @@ int nk_cg_apply(struct nk_cgroup *cg, json_t *res, bool update, nk_error **err)
                 nk_warn("%s", *w);
         _cleanup_free_ bool *skip = calloc(p.n + 1, sizeof(bool));
         struct undo_log log = {0};
+        _cleanup_close_ int rt_lock = -1;
         int r = -1;
         if (!skip) {
                 nk_error_set(err, ENOMEM, "apply resources");
                 goto out;
         }
-        if (precheck(cg, &p, skip, err) < 0 || (update && check_before_update(cg, res, err) < 0))
+        if (precheck(cg, &p, skip, err) < 0 || (update && check_before_update(cg, res, err) < 0) ||
+            nk_cg_rt_budget(cg, res, &rt_lock, err) < 0)
                 goto out;
         r = run_plan(cg, &p, skip, update ? &log : NULL, err);
         if (r < 0 && update)

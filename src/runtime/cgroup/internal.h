@@ -74,6 +74,14 @@ bool nk_cg_is_systemd_form(const char *p);
  * Caller frees. */
 char *nk_cg_own_path_from(const char *proc_self_cgroup, bool v2_mounted);
 
+/* ---- rt.c ---- */
+/* Before linux.resources.cpu.realtimeRuntime is written on v1: raise the
+ * cpu.rt_runtime_us of every parent nook made to what the container needs
+ * beside its siblings; an error naming the parent when one nook did not
+ * make has too little. *lock_fd: a lock the caller holds (and closes) until
+ * the container's own values are written, or -1. */
+int nk_cg_rt_budget(struct nk_cgroup *cg, json_t *res, int *lock_fd, nk_error **err);
+
 /* ---- files.c ---- */
 int nk_cg_write(const char *dir, const char *file, const char *value, nk_error **err);
 int nk_cg_read(const char *dir, const char *file, char **out, nk_error **err);
