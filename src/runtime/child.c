@@ -53,18 +53,19 @@ static int set_names_child(struct nk_child_ctx *c, nk_error **err)
 
 /* sysctl goes through /proc/sys of the host proc mount still visible before
  * pivot_root: namespaced entries resolve against the writer's namespaces,
- * which are already the container's. */
+ * which are already the container's. Only procfs's own /proc/sys: no
+ * mount on the way (spec.c has checked the key has no empty or `..` part). */
 static int set_sysctl_child(struct nk_child_ctx *c, nk_error **err)
 {
         for (size_t i = 0; i < c->spec->n_sysctl; i++) {
                 const struct nk_sysctl *sc = &c->spec->sysctl[i];
                 _cleanup_free_ char *path = NULL;
-                if (asprintf(&path, "/proc/sys/%s", sc->key) < 0)
+                if (asprintf(&path, "sys/%s", sc->key) < 0)
                         return nk_error_set(err, ENOMEM, "sysctl");
-                for (char *p = path + strlen("/proc/sys/"); *p; p++)
+                for (char *p = path + strlen("sys/"); *p; p++)
                         if (*p == '.')
                                 *p = '/';
-                if (nk_write_file_at(AT_FDCWD, path, sc->value, strlen(sc->value), err) < 0)
+                if (nk_proc_write(path, sc->value, strlen(sc->value), err) < 0)
                         return nk_error_wrap(err, "linux.sysctl: %s=%s", sc->key, sc->value);
         }
         return 0;
@@ -137,11 +138,9 @@ static int setup_console_child(struct nk_child_ctx *c, nk_error **err)
 static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
 {
         const struct nk_process *p = &c->spec->process;
-        /* The cwd is made as root, before process.user.umask applies (like
-         * runc), so a non-root user can start in a directory the image
-         * lacks; it is entered after the user switch. */
-        if (nk_mkdir_p(p->cwd, 0755, err) < 0)
-                return nk_error_wrap(err, "process.cwd");
+        /* The cwd was made by the rootfs plan (NK_ROP_CWD), as root and
+         * before the root turned read-only; it is entered after the user
+         * switch. */
         if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
                 return -1;
         if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0 ||

@@ -19,7 +19,7 @@ struct nk_child_ctx {
         struct nk_seccomp *seccomp;
         const int *cg_fds;           /* see nk_cgroup_self_enter() */
         size_t n_cg_fds;
-        const int *mount_trees;      /* see nk_rootfs_idmapped_trees(), or NULL */
+        const int *mount_trees;      /* see nk_rootfs_bind_trees(), or NULL */
         char *state_json;            /* received at PRESTART_DONE */
         char *exec_path;             /* args[0] resolved inside the container */
         char **env;                  /* process.env with HOME (see nk_process_home_env) */

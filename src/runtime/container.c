@@ -548,7 +548,7 @@ static int create_steps(struct creation *cr, nk_error **err)
         if (nk_lsm_check(cr->spec, err) < 0 ||
             nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
             nk_ns_open_joined(cr->spec, &cr->ns, err) < 0 ||
-            nk_rootfs_idmapped_trees(cr->spec, &cr->mount_trees, err) < 0)
+            nk_rootfs_bind_trees(cr->spec, &cr->mount_trees, err) < 0)
                 return -1;
         if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 || plan_mounts(cr, err) < 0 ||
             make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0 ||

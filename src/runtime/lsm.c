@@ -78,16 +78,14 @@ int nk_lsm_check(const struct nk_spec *s, nk_error **err)
 
 /* Write our own thread's attribute: /proc/thread-self, since the LSMs
  * label threads and the init is single-threaded anyway. The file must be
- * on procfs: an image that makes /proc something else (CVE-2019-16884)
- * would otherwise take the label and leave the process unconfined. */
+ * procfs's own (nk_proc_open): an image that makes /proc something else
+ * (CVE-2019-16884), or a mount over a file below it, would otherwise take
+ * the label and leave the process unconfined. */
 static int write_attr(const char *path, const char *value, const char *what, nk_error **err)
 {
-        struct statfs sf;
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int fd = nk_proc_open(path + strlen("/proc/"), O_WRONLY, err);
         if (fd < 0)
-                return nk_error_set(err, errno, "%s: open `%s`", what, path);
-        if (fstatfs(fd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
-                return nk_error_set(err, EXDEV, "%s: `%s` is not on procfs", what, path);
+                return nk_error_wrap(err, "%s", what);
         ssize_t n = write(fd, value, strlen(value));
         if (n != (ssize_t)strlen(value))
                 return nk_error_set(err, n < 0 ? errno : EIO, "%s: write `%s` to `%s`", what, value,

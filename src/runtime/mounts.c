@@ -22,6 +22,8 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 /* ---- resolving inside the rootfs ---- */
@@ -71,19 +73,39 @@ static int root_deepest(int rootfd, char *buf, char **rest)
         return fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
 }
 
-/* Create each missing component in its parent, which was itself resolved
- * inside the root: mkdirat/mknodat never follow a final symlink, and the
- * re-open after creating resolves inside the root again. A dangling
- * symlink on the way is an error, not a door. */
-static int root_create(int rootfd, const char *path, bool create_file, nk_error **err)
+/* `*buf` with the dangling symlink `comp` (a component of it, resolved
+ * in the directory cur) replaced by its target: relative to the directory
+ * holding the link, or to the root when absolute, as the kernel follows it
+ * inside the root (RESOLVE_IN_ROOT keeps any `..` from climbing out). */
+static int follow_dangling(int cur, char **buf, char *comp, char *end, char saved, nk_error **err)
 {
-        _cleanup_free_ char *buf = strdup(path);
-        if (!buf)
-                return nk_error_set(err, ENOMEM, "create `%s` in the rootfs", path);
+        char target[4096];
+        ssize_t n = readlinkat(cur, comp, target, sizeof(target) - 1);
+        if (n < 0) /* not a symlink: the entry came and went under us */
+                return nk_error_set(err, ENOENT, "create `%s` in the rootfs: it changed", *buf);
+        target[n] = '\0';
+        const char *rest = saved ? end + 1 : "";
+        int dir_len = target[0] == '/' ? 0 : (int)(comp - *buf);
+        char *next = NULL;
+        if (asprintf(&next, "%.*s%s%s%s", dir_len, *buf, target, *rest ? "/" : "", rest) < 0)
+                return nk_error_set(err, ENOMEM, "create `%s` in the rootfs", *buf);
+        nk_debug("rootfs: %s is a dangling symlink to %s: creating %s", *buf, target, next);
+        free(*buf);
+        *buf = next;
+        return 0;
+}
+
+/* Create each missing component of *buf in its parent, which was itself
+ * resolved inside the root: mkdirat/mknodat never follow a final symlink,
+ * and the re-open after creating resolves inside the root again. A
+ * dangling symlink on the way: *buf becomes the path with its target, and
+ * 1 says walk again. */
+static int create_walk(int rootfd, char **buf, bool create_file, int *out, nk_error **err)
+{
         char *start;
-        _cleanup_close_ int cur = root_deepest(rootfd, buf, &start);
+        _cleanup_close_ int cur = root_deepest(rootfd, *buf, &start);
         if (cur < 0)
-                return nk_error_set(err, errno, "create `%s` in the rootfs", path);
+                return nk_error_set(err, errno, "create `%s` in the rootfs", *buf);
         for (char *p = start; *p;) {
                 while (*p == '/')
                         p++;
@@ -93,26 +115,42 @@ static int root_create(int rootfd, const char *path, bool create_file, nk_error 
                 char saved = *end;
                 *end = '\0';
                 bool last = !saved || !end[1 + strspn(end + 1, "/")];
-                int fd = root_open_raw(rootfd, buf);
+                int fd = root_open_raw(rootfd, *buf);
                 if (fd < 0 && errno == ENOENT) {
                         int r = last && create_file ? mknodat(cur, comp, S_IFREG | 0644, 0)
                                                     : mkdirat(cur, comp, 0755);
                         if (r < 0 && errno != EEXIST)
-                                return nk_error_set(err, errno, "create `%s` in the rootfs", buf);
-                        fd = root_open_raw(rootfd, buf);
+                                return nk_error_set(err, errno, "create `%s` in the rootfs", *buf);
+                        fd = root_open_raw(rootfd, *buf);
                         if (fd < 0 && errno == ENOENT)
-                                return nk_error_set(err, ENOENT,
-                                                    "`%s` in the rootfs is a dangling symlink",
-                                                    buf);
+                                return follow_dangling(cur, buf, comp, end, saved, err) < 0 ? -1 : 1;
                 }
                 if (fd < 0)
-                        return nk_error_set(err, errno, "open `%s` in the rootfs", buf);
+                        return nk_error_set(err, errno, "open `%s` in the rootfs", *buf);
                 nk_closep(&cur);
                 cur = fd;
                 *end = saved;
                 p = end;
         }
-        return TAKE_FD(cur);
+        *out = TAKE_FD(cur);
+        return 0;
+}
+
+/* What the kernel allows for a chain of symlinks (path_resolution(7)). */
+#define MAX_LINK_HOPS 40
+
+static int root_create(int rootfd, const char *path, bool create_file, nk_error **err)
+{
+        _cleanup_free_ char *buf = strdup(path);
+        if (!buf)
+                return nk_error_set(err, ENOMEM, "create `%s` in the rootfs", path);
+        for (int hops = 0; hops <= MAX_LINK_HOPS; hops++) {
+                int fd = -1, r = create_walk(rootfd, &buf, create_file, &fd, err);
+                if (r <= 0)
+                        return r < 0 ? -1 : fd;
+        }
+        return nk_error_set(err, ELOOP, "create `%s` in the rootfs: more than %d dangling "
+                            "symlinks", path, MAX_LINK_HOPS);
 }
 
 int nk_root_open(int rootfd, const char *path, bool create, bool create_file, nk_error **err)
@@ -534,6 +572,37 @@ static int run_bind_rootfs(struct nk_rexec *x, const struct nk_rop *op, nk_error
         return 0;
 }
 
+/* Where a destination really resolved may still be inside /proc (a
+ * symlink in the image leading there, or `..`): a target on procfs must be
+ * /proc itself or one of the few files nk_proc_mount_allowed() lets be
+ * covered. One fstatfs per mount; the path is read only for procfs. */
+static int check_proc_target(const struct nk_rexec *x, int dst, const char *what,
+                             const struct nk_rop *op, nk_error **err)
+{
+        struct statfs sf;
+        char link[64], path[4096];
+        if (fstatfs(dst, &sf) < 0)
+                return nk_error_set(err, errno, "%s on %s: statfs", what, op->dest);
+        if (sf.f_type != PROC_SUPER_MAGIC)
+                return 0;
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", dst);
+        ssize_t n = readlink(link, path, sizeof(path) - 1);
+        if (n < 0)
+                return nk_error_set(err, errno, "%s on %s: read where it leads", what, op->dest);
+        path[n] = '\0';
+        const char *rel = path;
+        size_t rl = strlen(x->rootfs);
+        if (!streq(x->rootfs, "/") && strncmp(path, x->rootfs, rl) == 0 &&
+            (path[rl] == '/' || !path[rl]))
+                rel = path[rl] ? path + rl : "/";
+        bool inside = rel != path || streq(x->rootfs, "/");
+        if (inside && (streq(rel, "/proc") ||
+                       (strncmp(rel, "/proc/", 6) == 0 && nk_proc_mount_allowed(rel))))
+                return 0;
+        return nk_error_set(err, EPERM, "%s on %s: it leads to %s inside /proc, where only %s "
+                            "may be mounted", what, op->dest, rel, nk_proc_mount_list);
+}
+
 /* Attach a detached mount tree at op->dest, flags set before it is visible. */
 static int attach_tree(struct nk_rexec *x, const struct nk_rop *op, int tree, const char *what,
                        nk_error **err)
@@ -545,6 +614,8 @@ static int attach_tree(struct nk_rexec *x, const struct nk_rop *op, int tree, co
                 nk_root_open(x->rootfd, op->dest, true, !S_ISDIR(st.st_mode), err);
         if (dst < 0)
                 return nk_error_wrap(err, "%s on %s", what, op->dest);
+        if (check_proc_target(x, dst, what, op, err) < 0)
+                return -1;
         if (set_attrs(tree, op) < 0)
                 return nk_error_set(err, errno, "%s on %s: set mount flags", what, op->dest);
         if (nk_move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
@@ -721,6 +792,8 @@ static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
         _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, false, err);
         if (dst < 0)
                 return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
+        if (check_proc_target(x, dst, "mount", op, err) < 0)
+                return -1;
         _cleanup_close_ int lower = op->copyup ? open_lower(x, op, err) : -1;
         if (op->copyup && lower < 0)
                 return -1;
@@ -934,6 +1007,18 @@ static int run_mask(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
         return 0;
 }
 
+static int run_cwd(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        /* Made with the caller's umask, as mkdir(2) by the init would. */
+        mode_t ours = umask(x->caller_umask);
+        int fd = nk_root_open(x->rootfd, op->dest, true, false, err);
+        umask(ours);
+        if (fd < 0)
+                return nk_error_wrap(err, "process.cwd");
+        close(fd);
+        return 0;
+}
+
 int nk_rop_run_mount(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
 {
         switch (op->kind) {
@@ -957,6 +1042,8 @@ int nk_rop_run_mount(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
                 return run_readonly(x, op, err);
         case NK_ROP_MASK:
                 return run_mask(x, op, err);
+        case NK_ROP_CWD:
+                return run_cwd(x, op, err);
         default:
                 return nk_error_set(err, EINVAL, "rootfs op %d is not a mount", (int)op->kind);
         }

@@ -125,7 +125,7 @@ static int setup_timens_child(const struct nk_spec *spec, nk_error **err)
                  * would fail with EACCES. Nothing of the container runs
                  * yet, so be dumpable just for this write. */
                 (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-                int r = nk_write_file_at(AT_FDCWD, "/proc/self/timens_offsets", buf, (size_t)n, err);
+                int r = nk_proc_write("self/timens_offsets", buf, (size_t)n, err);
                 (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
                 if (r < 0)
                         return nk_error_wrap(err, "linux.timeOffsets");

@@ -51,7 +51,10 @@ static int apply_oom_score_adj(const struct nk_process *p, nk_error **err)
         char buf[16];
         int n = snprintf(buf, sizeof buf, "%d", p->oom_score_adj);
         _cleanup_error_ nk_error *e = NULL;
-        if (nk_write_file("/proc/self/oom_score_adj", buf, (size_t)n, 0, &e) < 0) {
+        /* Through a verified procfs and never created: a container that
+         * mounted something over /proc/1 (or /proc/self) gets an error, not
+         * a file written wherever that mount leads. */
+        if (nk_proc_write("self/oom_score_adj", buf, (size_t)n, &e) < 0) {
                 if (e->errno_ == EACCES || e->errno_ == EPERM)
                         return nk_error_set(err, e->errno_,
                                             "process.oomScoreAdj: lowering oom_score_adj to %d "

@@ -122,6 +122,26 @@ static char *clean_dest(const char *path)
         return out;
 }
 
+static const char *const proc_mounts_ok[] = {
+        "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+        "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
+        "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
+};
+
+const char nk_proc_mount_list[] = "/proc/cpuinfo, /proc/diskstats, /proc/meminfo, /proc/stat, "
+                                  "/proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, "
+                                  "/proc/net/dev, /proc/sys/kernel/ns_last_pid";
+
+bool nk_proc_mount_allowed(const char *path)
+{
+        if (strncmp(path, "/proc/", strlen("/proc/")) != 0)
+                return true;
+        for (size_t i = 0; i < ARRAY_SIZE(proc_mounts_ok); i++)
+                if (streq(path, proc_mounts_ok[i]))
+                        return true;
+        return false;
+}
+
 static char *bind_source(const struct nk_spec *spec, const char *source)
 {
         char *s = NULL;
@@ -168,6 +188,37 @@ void nk_rootfs_trees_close(int *trees, size_t n)
         free(trees);
 }
 
+/* The propagation the child gives every mount of its new namespace before
+ * the spec's mounts (plan_prepare): a tree cloned here, in the host's
+ * namespace, gets the same, or it would stay a peer of the host's mounts. */
+static unsigned long tree_propagation(const struct nk_spec *spec)
+{
+        unsigned long p = spec->rootfs_propagation & NK_MS_PROPAGATION;
+        return !p || (p & MS_UNBINDABLE) ? MS_PRIVATE : p;
+}
+
+/* A detached clone of the bind source, looked up with the runtime's own
+ * credentials: inside a user namespace the init could not reach a source
+ * below a root-only host directory (EACCES). */
+static int clone_source(const struct nk_spec *spec, size_t i, bool rec, nk_error **err)
+{
+        const struct nk_mount *m = &spec->mounts[i];
+        if (!m->source)
+                return nk_error_set(err, EINVAL, "mounts[%zu]: bind mount without source", i);
+        _cleanup_free_ char *src = bind_source(spec, m->source);
+        if (!src)
+                return nk_error_set(err, ENOMEM, "mounts[%zu]", i);
+        _cleanup_close_ int tree = nk_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                                                       (rec ? AT_RECURSIVE : 0));
+        if (tree < 0)
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, src);
+        struct mount_attr a = {.propagation = tree_propagation(spec)};
+        if (nk_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`: set propagation",
+                                    i, src);
+        return TAKE_FD(tree);
+}
+
 static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
 {
         const struct nk_mount *m = &spec->mounts[i];
@@ -180,37 +231,43 @@ static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
         if (!nu || !ng)
                 return nk_error_set(err, EINVAL, "mounts[%zu]: idmap without uidMappings and "
                                     "gidMappings, and no user namespace mappings to use", i);
-        if (!m->source)
-                return nk_error_set(err, EINVAL, "mounts[%zu]: bind mount without source", i);
-        _cleanup_free_ char *src = bind_source(spec, m->source);
-        if (!src)
-                return nk_error_set(err, ENOMEM, "mounts[%zu]", i);
         _cleanup_close_ int userns = nk_ns_userns_fd(u, nu, g, ng, err);
         if (userns < 0)
                 return nk_error_wrap(err, "mounts[%zu]", i);
-        bool rec = m->rbind || m->ridmap;
-        int tree = nk_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-                                                       (rec ? AT_RECURSIVE : 0));
+        _cleanup_close_ int tree = clone_source(spec, i, m->rbind || m->ridmap, err);
         if (tree < 0)
-                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, src);
+                return -1;
         struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
         if (nk_mount_setattr(tree, "", AT_EMPTY_PATH | (m->ridmap ? AT_RECURSIVE : 0), &a,
                              sizeof(a)) < 0) {
                 int e = errno;
-                close(tree);
-                return nk_error_set(err, e, "mounts[%zu]: id-map `%s`%s", i, src,
+                return nk_error_set(err, e, "mounts[%zu]: id-map `%s`%s", i, m->source,
                                     e == EINVAL ? " (its filesystem may not support idmapped "
                                                   "mounts)" : "");
         }
-        return tree;
+        return TAKE_FD(tree);
 }
 
-int nk_rootfs_idmapped_trees(const struct nk_spec *spec, int **trees, nk_error **err)
+/* A copy-symlink bind whose source is a symlink is recreated by the init,
+ * not bound: no tree for it. */
+static bool wants_tree(const struct nk_spec *spec, const struct nk_mount *m)
+{
+        if (m->idmap || m->ridmap)
+                return true;
+        if (!is_bind(m) || !spec->ns[NK_NS_USER].present)
+                return false;
+        struct stat st;
+        _cleanup_free_ char *src = m->copy_symlink && m->source ? bind_source(spec, m->source)
+                                                                : NULL;
+        return !src || lstat(src, &st) < 0 || !S_ISLNK(st.st_mode);
+}
+
+int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, nk_error **err)
 {
         *trees = NULL;
         for (size_t i = 0; i < spec->n_mounts; i++) {
                 const struct nk_mount *m = &spec->mounts[i];
-                if (!m->idmap && !m->ridmap)
+                if (!wants_tree(spec, m))
                         continue;
                 if (!is_bind(m))
                         return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind "
@@ -218,11 +275,13 @@ int nk_rootfs_idmapped_trees(const struct nk_spec *spec, int **trees, nk_error *
                 if (!*trees) {
                         *trees = malloc(spec->n_mounts * sizeof(**trees));
                         if (!*trees)
-                                return nk_error_set(err, ENOMEM, "idmapped mounts");
+                                return nk_error_set(err, ENOMEM, "bind mount sources");
                         for (size_t j = 0; j < spec->n_mounts; j++)
                                 (*trees)[j] = -1;
                 }
-                if (((*trees)[i] = idmapped_tree(spec, i, err)) < 0) {
+                int t = m->idmap || m->ridmap ? idmapped_tree(spec, i, err)
+                                              : clone_source(spec, i, m->rbind, err);
+                if (((*trees)[i] = t) < 0) {
                         nk_rootfs_trees_close(*trees, spec->n_mounts);
                         *trees = NULL;
                         return -1;
@@ -267,6 +326,12 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
         if (streq(dest, "/"))
                 return nk_error_set(err, 0, "mounts[%zu]: destination `%s` would hide the rootfs",
                                     i, m->destination ? m->destination : "");
+        /* The lexical check fails early; mounts.c checks again where the
+         * destination really resolved (a symlink in the image may lead
+         * into /proc). */
+        if (!nk_proc_mount_allowed(dest))
+                return nk_error_set(err, EPERM, "mounts[%zu]: destination %s is inside /proc, "
+                                    "where only %s may be mounted", i, dest, nk_proc_mount_list);
         if ((m->idmap || m->ridmap) && !is_bind(m))
                 return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind mount", i,
                                     dest);
@@ -279,8 +344,13 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
                 plan->ops[plan->n - 1].tree = opts->mount_trees[i];
                 return 0;
         }
-        if (is_bind(m))
-                return plan_bind(plan, spec, m, dest, err);
+        if (is_bind(m)) {
+                if (plan_bind(plan, spec, m, dest, err) < 0)
+                        return -1;
+                if (opts->mount_trees) /* cloned by the runtime (user namespace) */
+                        plan->ops[plan->n - 1].tree = opts->mount_trees[i];
+                return 0;
+        }
         if (m->type && (streq(m->type, "cgroup") || streq(m->type, "cgroup2")))
                 return nk_rplan_add_cgroup(plan, m, dest, opts, env, err);
         return plan_fresh(plan, m, dest, opts, err);
@@ -340,6 +410,18 @@ static int plan_finish(struct nk_rplan *plan, const struct nk_spec *spec, nk_err
         return 0;
 }
 
+/* process.cwd is made before the root can turn read-only, and after the
+ * mounts, which may hold it. It is made as the container's root, and
+ * resolved inside the rootfs like a mount destination (a symlinked cwd
+ * leads somewhere inside it); the init enters it after the user switch. */
+static int plan_cwd(struct nk_rplan *plan, const struct nk_spec *spec, nk_error **err)
+{
+        const char *cwd = spec->has_process ? spec->process.cwd : NULL;
+        if (!cwd || strspn(cwd, "/") == strlen(cwd))
+                return 0;
+        return nk_rplan_add(plan, NK_ROP_CWD, cwd, NULL, err) ? 0 : -1;
+}
+
 int nk_rplan_build(const struct nk_spec *spec, const char *rootfs,
                    const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                    struct nk_rplan *plan, nk_error **err)
@@ -350,6 +432,8 @@ int nk_rplan_build(const struct nk_spec *spec, const char *rootfs,
                 r = plan_spec_mount(&p, spec, i, opts, env, err);
         if (r == 0)
                 r = nk_rplan_add_devices(&p, spec, opts, err);
+        if (r == 0)
+                r = plan_cwd(&p, spec, err);
         if (r == 0 &&
             !nk_rplan_add(&p, opts->no_pivot ? NK_ROP_CHROOT : NK_ROP_PIVOT, NULL, rootfs, err))
                 r = -1;
@@ -458,6 +542,7 @@ static void put_op(FILE *f, const struct nk_rop *op)
                 [NK_ROP_CHROOT] = "chroot",
                 [NK_ROP_READONLY] = "readonly",
                 [NK_ROP_MASK] = "mask",
+                [NK_ROP_CWD] = "cwd",
         };
         fputs(kinds[op->kind], f);
         switch (op->kind) {

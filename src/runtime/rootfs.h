@@ -25,8 +25,8 @@ struct nk_rootfs_opts {
          * NULL = nothing to call. A -1 return aborts setup with its error. */
         int (*before_pivot)(void *data, nk_error **err);
         void *before_pivot_data;
-        /* Per spec mount, the detached tree nk_rootfs_idmapped_trees() made
-         * for an idmapped bind mount, or -1. NULL: none. */
+        /* Per spec mount, the detached tree nk_rootfs_bind_trees() made
+         * for a bind mount (idmapped, or any in a user namespace), or -1. NULL: none. */
         const int *mount_trees;
         /* The plan nk_rootfs_plan() made in the parent, or NULL: planned
          * here then. */
@@ -43,13 +43,18 @@ int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
                    struct nk_rplan **out, nk_error **err);
 void nk_rootfs_plan_free(struct nk_rplan *plan);
 
-/* In the runtime (host user namespace, before the init is cloned: a process
- * inside a new user namespace may not id-map host mounts): for every mount
- * with idmap/ridmap or its own uid/gidMappings, a detached clone of the bind
- * source, id-mapped through a user namespace with the mount's mappings (or
- * the container's when the mount has none). *trees gets spec->n_mounts fds
+/* In the runtime (host user namespace, before the init is cloned), a
+ * detached clone (open_tree OPEN_TREE_CLONE) of the bind source of:
+ * - every mount with idmap/ridmap or its own uid/gidMappings, id-mapped
+ *   through a user namespace with the mount's mappings (or the container's
+ *   when the mount has none): a process inside a new user namespace may not
+ *   id-map host mounts;
+ * - every bind mount when the container has a user namespace: the source
+ *   is looked up with the runtime's credentials, so one below a root-only
+ *   host directory works, as with runc.
+ * The init attaches them with move_mount. *trees gets spec->n_mounts fds
  * (-1 where nothing is needed), or NULL when no mount needs one. */
-int nk_rootfs_idmapped_trees(const struct nk_spec *spec, int **trees, nk_error **err);
+int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, nk_error **err);
 void nk_rootfs_trees_close(int *trees, size_t n);
 
 /* `rootfs`: absolute path of the root filesystem on the host. */

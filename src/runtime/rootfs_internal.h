@@ -32,6 +32,7 @@ enum nk_rop_kind {
         NK_ROP_CHROOT,         /* move the rootfs on / and chroot (--no-pivot) */
         NK_ROP_READONLY,       /* bind `dest` on itself read-only (recursive) */
         NK_ROP_MASK,           /* hide `dest`: /dev/null over a file, empty ro tmpfs over a dir */
+        NK_ROP_CWD,            /* make the directory `dest` (process.cwd) if it is missing */
 };
 
 struct nk_rop {
@@ -81,6 +82,16 @@ struct nk_rop *nk_rplan_add(struct nk_rplan *plan, enum nk_rop_kind kind, const 
                             const char *source, nk_error **err);
 /* One line describing the op, e.g. "bind /src on /dst rbind set=ro". Caller frees. */
 char *nk_rop_format(const struct nk_rop *op);
+
+/* Whether `path` (absolute, clean, inside the container) may be a mount
+ * destination as far as /proc goes: anything outside /proc, /proc itself,
+ * and inside it only the files lxcfs stands in for (runc's list, in
+ * libcontainer's checkProcMount). A mount elsewhere below /proc could
+ * redirect what nook and the kernel's users write there (oom_score_adj,
+ * attr/exec, sysctls) to a file of the mount's choosing. */
+bool nk_proc_mount_allowed(const char *path);
+/* The one-line list of those files, for error messages. */
+extern const char nk_proc_mount_list[];
 
 /* MS_* flags (from mount options) -> MOUNT_ATTR_* to set and clear. */
 void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set, uint64_t *attr_clr);

@@ -1,5 +1,6 @@
 #include "fs.h"
 #include "cleanup.h"
+#include "syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 int nk_read_file_at(int dirfd, const char *path, char **out, size_t *len, nk_error **err)
@@ -72,6 +75,45 @@ int nk_write_file_at(int dirfd, const char *path, const char *data, size_t len, 
                 return nk_error_set(err, errno, "open `%s`", path);
         if (write_all(fd, data, len) < 0)
                 return nk_error_set(err, errno, "write `%s`", path);
+        return 0;
+}
+
+#ifndef PROC_ROOT_INO
+#define PROC_ROOT_INO 1
+#endif
+
+int nk_proc_open(const char *rel, int flags, nk_error **err)
+{
+        struct statfs sf;
+        struct stat st;
+        _cleanup_close_ int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (proc < 0)
+                return nk_error_set(err, errno, "open /proc");
+        if (fstatfs(proc, &sf) < 0 || fstat(proc, &st) < 0)
+                return nk_error_set(err, errno, "stat /proc");
+        if (sf.f_type != PROC_SUPER_MAGIC || st.st_ino != PROC_ROOT_INO)
+                return nk_error_set(err, EXDEV, "/proc is not the root of a procfs: "
+                                    "not opening /proc/%s there", rel);
+        struct open_how how = {
+                .flags = (uint64_t)(flags & ~(O_CREAT | O_TMPFILE)) | O_CLOEXEC | O_NOCTTY,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = nk_openat2(proc, rel, &how, sizeof(how));
+        if (fd < 0 && errno == EXDEV)
+                return nk_error_set(err, EXDEV, "open /proc/%s: a mount covers it or a "
+                                    "directory on its way, not procfs's own file", rel);
+        if (fd < 0)
+                return nk_error_set(err, errno, "open /proc/%s", rel);
+        return fd;
+}
+
+int nk_proc_write(const char *rel, const char *data, size_t len, nk_error **err)
+{
+        _cleanup_close_ int fd = nk_proc_open(rel, O_WRONLY, err);
+        if (fd < 0)
+                return -1;
+        if (write_all(fd, data, len) < 0)
+                return nk_error_set(err, errno, "write /proc/%s", rel);
         return 0;
 }
 

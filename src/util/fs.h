@@ -11,6 +11,14 @@ int nk_read_file_at(int dirfd, const char *path, char **out, size_t *len, nk_err
 /* Write (truncate) a whole file; creates it with `mode` if absent. */
 int nk_write_file(const char *path, const char *data, size_t len, mode_t mode, nk_error **err);
 int nk_write_file_at(int dirfd, const char *path, const char *data, size_t len, nk_error **err);
+/* A file of the procfs this process sees at /proc, `rel` below it
+ * ("self/oom_score_adj", "sys/kernel/shmmax"): only when /proc is the root
+ * of a procfs and no other mount lies on the way (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS), never created. A bind mount over
+ * /proc/1 or /proc/sys/... is an error, not somewhere else to write. */
+int nk_proc_open(const char *rel, int flags, nk_error **err);
+/* Write a whole file opened by nk_proc_open (O_WRONLY, no O_TRUNC). */
+int nk_proc_write(const char *rel, const char *data, size_t len, nk_error **err);
 /* temp file in the same dir + fsync + rename + fsync(dir): readers see the
  * old or the new content, and the new one survives a crash. */
 int nk_write_file_atomic(const char *path, const char *data, size_t len, mode_t mode,
