@@ -375,14 +375,15 @@ def test_symlink_destination_stays_in_rootfs(runtime, bundle, tmp_path):
     os.symlink(hostdir, os.path.join(bundle.rootfs, "evil"))
     os.symlink("../../../../../../../../.." + hostdir, os.path.join(bundle.rootfs, "evil2"))
     try:
-        # Dangling inside the rootfs: refused.
+        # Dangling inside the rootfs: the target is made inside it.
         bundle.config["mounts"].append({"destination": "/evil", "type": "bind",
                                         "source": str(vol), "options": ["bind"]})
-        p = runtime.run_bundle(bundle.sh("true"))
-        assert p.returncode != 0 and "dangling symlink" in p.stderr
+        p = runtime.run_bundle(bundle.sh(f"cat {hostdir}/payload"))
+        assert p.returncode == 0 and p.stdout == "payload\n", p.stderr
+        assert os.path.isdir(os.path.join(bundle.rootfs, hostdir.lstrip("/")))
+        assert os.listdir(hostdir) == []
 
         # The link's target exists inside the rootfs: the mount goes there.
-        os.makedirs(os.path.join(bundle.rootfs, hostdir.lstrip("/")))
         bundle.config["mounts"][-1]["destination"] = "/evil2/x"
         p = runtime.run_bundle(bundle.sh(f"cat {hostdir}/x/payload; cat /proc/self/mountinfo"))
         assert p.returncode == 0, p.stderr
@@ -393,6 +394,102 @@ def test_symlink_destination_stays_in_rootfs(runtime, bundle, tmp_path):
         assert not [e for e in host_mountinfo() if e["mnt"].startswith(hostdir + "/")]
     finally:
         umount_all(hostdir)
+
+
+@pytest.mark.parametrize("kind", ["dir", "file"])
+def test_bind_onto_dangling_symlinks_creates_target_in_rootfs(runtime, bundle, tmp_path, kind):
+    """A bind destination that is a dangling symlink (relative, absolute, a
+    chain, one climbing out with ../) is followed inside the rootfs and its
+    target made there, a directory or a file like the source; nothing
+    appears on the host, where the absolute and ../ targets also point."""
+    host = tmp_path / "host-target"  # absent on the host; links aim at it
+    if kind == "dir":
+        src = tmp_path / "vol"
+        src.mkdir()
+        (src / "payload").write_text("payload\n")
+        read = "cat {}/payload"
+    else:
+        src = tmp_path / "vol.txt"
+        src.write_text("payload\n")
+        read = "cat {}"
+    r = bundle.rootfs
+    os.makedirs(os.path.join(r, "d"))
+    links = {
+        "/rel": ("d/rel-target", "/d/rel-target"),           # relative
+        "/abs": (str(host) + "-abs", str(host) + "-abs"),    # absolute host path
+        "/c1": ("c2", str(host) + "-chain"),                 # chain: c1 -> c2 -> abs
+        "/d/up": ("../../../../../.." + str(host) + "-up", str(host) + "-up"),  # ../ out
+        "/via/x": (None, str(host) + "-via/x"),              # a dangling directory link on the way
+    }
+    os.symlink(str(host) + "-chain", os.path.join(r, "c2"))
+    os.symlink(str(host) + "-via", os.path.join(r, "via"))
+    script = []
+    for dest, (target, inside) in links.items():
+        if target:
+            os.symlink(target, os.path.join(r, dest.lstrip("/")))
+        bundle.config["mounts"].append({"destination": dest, "type": "bind",
+                                        "source": str(src), "options": ["bind"]})
+        script.append(read.format(dest))
+        script.append(read.format(inside))
+    out = runtime.output(bundle.sh("; ".join(script)))
+    assert out == "payload\n" * len(script)
+    for dest, (_target, inside) in links.items():
+        made = os.path.join(r, inside.lstrip("/"))
+        assert (os.path.isdir(made) if kind == "dir" else os.path.isfile(made)), inside
+    host_left = [p for p in os.listdir(tmp_path) if p.startswith("host-target")]
+    assert host_left == [], host_left
+
+
+def test_dangling_symlink_loop_is_clear_error(runtime, bundle, tmp_path):
+    os.symlink("loop-b", os.path.join(bundle.rootfs, "loop-a"))
+    os.symlink("loop-a", os.path.join(bundle.rootfs, "loop-b"))
+    bundle.config["mounts"].append({"destination": "/loop-a/x", "type": "bind",
+                                    "source": str(tmp_path), "options": ["bind"]})
+    p = runtime.run_bundle(bundle.sh("true"))
+    assert p.returncode != 0 and "/loop-a" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+PROC_ATTACKS = ["/proc/1", "/proc/self", "/proc/sys/kernel", "/proc/1/attr",
+                "/proc/self/oom_score_adj", "/proc/sys/vm/overcommit_memory", "/proc/thread-self"]
+
+
+@pytest.mark.parametrize("dest", PROC_ATTACKS + ["link:/proc/1", "link:/proc/sys",
+                                                 "dotdot:/proc/1"])
+def test_mount_inside_proc_refused(runtime, bundle, tmp_path, dest):
+    """A bind mount over a /proc path made nook write oom_score_adj into the
+    host directory bound there, and the container kept the default score.
+    Mounts inside /proc are limited to runc's list; a destination that
+    reaches /proc through a symlink in the image or `..` is caught where it
+    resolved. The error names the destination; nothing lands on the host."""
+    hostdir = tmp_path / "hostdir"
+    hostdir.mkdir()
+    hostfile = tmp_path / "hostfile"
+    hostfile.write_text("")
+    src = hostfile if dest.endswith(("oom_score_adj", "overcommit_memory")) else hostdir
+    if dest.startswith("link:"):
+        os.symlink(dest[5:], os.path.join(bundle.rootfs, "trap"))
+        dest = "/trap"
+    elif dest.startswith("dotdot:"):
+        os.makedirs(os.path.join(bundle.rootfs, "x"))
+        dest = "/x/.." + dest[7:]
+    bundle.process["oomScoreAdj"] = 500
+    bundle.config["mounts"].append({"destination": dest, "type": "bind", "source": str(src),
+                                    "options": ["bind"]})
+    p = runtime.run_bundle(bundle.sh("cat /proc/self/oom_score_adj"))
+    assert p.returncode != 0, p.stdout
+    assert "inside /proc" in p.stderr and dest in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert os.listdir(hostdir) == [] and hostfile.read_text() == ""
+
+
+def test_mount_on_lxcfs_proc_files_allowed(runtime, bundle, tmp_path):
+    """The files lxcfs stands in for may still be covered (runc's list)."""
+    up = tmp_path / "uptime"
+    up.write_text("12345.67 890.12\n")
+    bundle.config["mounts"].append({"destination": "/proc/uptime", "type": "bind",
+                                    "source": str(up), "options": ["bind", "ro"]})
+    assert runtime.output(bundle.sh("cat /proc/uptime")) == "12345.67 890.12\n"
 
 
 def test_symlink_swap_race(runtime, bundle, tmp_path):
@@ -499,6 +596,56 @@ def _idmap_source(tmp_path):
         os.chmod(t, os.stat(t).st_mode | 0o111)
         t = t.parent
     return str(src)
+
+
+def test_user_namespace_bind_below_root_only_host_dir(runtime, bundle, tmp_path):
+    """Bind sources are looked up with the runtime's credentials, not the
+    container root's (host uid 100000 here): a directory and a file below a
+    0700 root:root host directory, and that directory itself, mount and show
+    their content. The sources were opened inside the user namespace before
+    (EACCES)."""
+    add_userns(bundle)
+    private = tmp_path / "private"
+    (private / "vol").mkdir(parents=True)
+    (private / "vol" / "data").write_text("in-vol\n")
+    (private / "file").write_text("in-file\n")
+    (private / "vol").chmod(0o755)
+    (private / "vol" / "data").chmod(0o644)
+    (private / "file").chmod(0o644)
+    os.chown(private, 0, 0)
+    private.chmod(0o700)
+    bundle.config["mounts"] += [
+        {"destination": "/vol", "type": "bind", "source": str(private / "vol"),
+         "options": ["rbind", "ro"]},
+        {"destination": "/file", "type": "bind", "source": str(private / "file"),
+         "options": ["bind", "ro"]},
+        {"destination": "/private", "type": "bind", "source": str(private),
+         "options": ["rbind"]}]
+    out = runtime.output(bundle.sh("cat /vol/data /file; grep -c ' /private ' "
+                                   "/proc/self/mountinfo; ls /private 2>&1 >/dev/null "
+                                   "| grep -c 'Permission denied'"))
+    # the 0700 directory itself is mounted; the kernel keeps its mode, so the
+    # container's root (not the host's) may not list it
+    assert out.split() == ["in-vol", "in-file", "1", "1"], out
+
+
+def test_user_namespace_binds_keep_propagation_private(runtime, bundle, shared_dir):
+    """A bind source cloned by the runtime (user namespace) is made private
+    like the container's other mounts: a mount under it on the host does not
+    reach the container."""
+    add_userns(bundle)
+    bundle.config["mounts"].append({"destination": "/shared", "type": "bind",
+                                    "source": shared_dir, "options": ["rbind"]})
+    cid, pid = start_detached(runtime, bundle, "exec sleep 60")
+    try:
+        sub = os.path.join(shared_dir, "fromhost")
+        sh(f"mount -t tmpfs nook-test-late {sub}")
+        time.sleep(0.1)
+        with open(f"/proc/{pid}/mountinfo") as f:
+            inside = top(parse_mountinfo(f.read()))
+        assert "/shared" in inside and "/shared/fromhost" not in inside
+    finally:
+        runtime.run("delete", "--force", cid)
 
 
 def test_idmapped_bind_with_own_mappings(runtime, bundle, tmp_path):

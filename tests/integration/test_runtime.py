@@ -98,6 +98,72 @@ def test_rlimits_and_oom_score_adj(runtime, bundle):
     assert out.splitlines()[-1] == "500"
 
 
+def _detached(runtime, bundle, script):
+    bundle.sh(f"exec </dev/null >/dev/null 2>&1; {script}").write()
+    cid = runtime.new_id()
+    runtime.run("run", "--detach", "--bundle", bundle.path, cid)
+    return cid, runtime.state(cid)["pid"]
+
+
+def test_oom_score_adj_seen_from_the_host(runtime, bundle):
+    """What the kernel holds for the container's process, read from the host."""
+    bundle.process["oomScoreAdj"] = 321
+    cid, pid = _detached(runtime, bundle, "exec sleep 60")
+    try:
+        with open(f"/proc/{pid}/oom_score_adj") as f:
+            assert f.read().strip() == "321"
+    finally:
+        runtime.run("delete", "--force", cid)
+
+
+def test_exec_oom_score_adj_through_fake_proc_refused(runtime, bundle, tmp_path):
+    """A container that mounts a tmpfs on its /proc (with a `self` directory)
+    made `nook exec` write oom_score_adj there and report success: the
+    exec'd process kept its score. Only procfs's own file is written now."""
+    caps = bundle.process.setdefault("capabilities", {})
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = sorted(set(caps.get(k, [])) | {"CAP_SYS_ADMIN"})
+    cid, pid = _detached(runtime, bundle, "mount -t tmpfs fake /proc && mkdir /proc/self "
+                         "&& touch /proc/ready && exec sleep 60")
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(f"/proc/{pid}/root/proc/ready") and time.time() < deadline:
+            time.sleep(0.02)
+        proc = {"args": ["true"], "cwd": "/", "env": ["PATH=/bin"],
+                "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 400}
+        pf = tmp_path / "process.json"
+        pf.write_text(json.dumps(proc))
+        p = runtime.run("exec", "--process", str(pf), cid, check=False)
+        assert p.returncode != 0 and "procfs" in p.stderr, p.stderr
+        assert not os.path.exists(f"/proc/{pid}/root/proc/self/oom_score_adj")
+    finally:
+        runtime.run("delete", "--force", cid)
+
+
+def test_cwd_made_before_the_root_turns_read_only(runtime, bundle):
+    bundle.config["root"]["readonly"] = True
+    bundle.process["cwd"] = "/work/deep"
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    out = runtime.output(bundle.sh("pwd; touch x 2>/dev/null || echo ro"))
+    assert out.split() == ["/work/deep", "ro"]
+    assert os.path.isdir(os.path.join(bundle.rootfs, "work", "deep"))
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot"])
+def test_symlinked_cwd_resolves_inside_the_rootfs(runtime, bundle, tmp_path, how):
+    """A cwd that is a dangling symlink to a host path is made inside the
+    rootfs, where the process then runs; the host path stays absent."""
+    host = str(tmp_path / "host-cwd")
+    target = host if how == "absolute" else "../../../../../../.." + host
+    os.symlink(target, os.path.join(bundle.rootfs, "wd"))
+    bundle.config["root"]["readonly"] = True
+    bundle.process["cwd"] = "/wd"
+    out = runtime.output(bundle.sh("pwd -P"))
+    assert out.strip() == host
+    assert os.path.isdir(os.path.join(bundle.rootfs, host.lstrip("/")))
+    assert not os.path.lexists(host)
+
+
 def test_rlimit_hard_above_allowed_is_clear_error(runtime, bundle):
     bundle.process["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1 << 30}]
     p = runtime.run_bundle(bundle)
