@@ -177,6 +177,8 @@ static int run_bind_device(struct nk_rexec *x, const struct nk_rop *op, nk_error
         _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, true, err);
         if (dst < 0)
                 return nk_error_wrap(err, "bind device %s", op->dest);
+        if (nk_rop_check_proc_target(x, dst, "bind device", op, err) < 0)
+                return -1;
         if (nk_move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return nk_error_set(err, errno, "bind device %s", op->dest);
         return 0;

@@ -576,7 +576,7 @@ static int run_bind_rootfs(struct nk_rexec *x, const struct nk_rop *op, nk_error
  * symlink in the image leading there, or `..`): a target on procfs must be
  * /proc itself or one of the few files nk_proc_mount_allowed() lets be
  * covered. One fstatfs per mount; the path is read only for procfs. */
-static int check_proc_target(const struct nk_rexec *x, int dst, const char *what,
+int nk_rop_check_proc_target(const struct nk_rexec *x, int dst, const char *what,
                              const struct nk_rop *op, nk_error **err)
 {
         struct statfs sf;
@@ -614,7 +614,7 @@ static int attach_tree(struct nk_rexec *x, const struct nk_rop *op, int tree, co
                 nk_root_open(x->rootfd, op->dest, true, !S_ISDIR(st.st_mode), err);
         if (dst < 0)
                 return nk_error_wrap(err, "%s on %s", what, op->dest);
-        if (check_proc_target(x, dst, what, op, err) < 0)
+        if (nk_rop_check_proc_target(x, dst, what, op, err) < 0)
                 return -1;
         if (set_attrs(tree, op) < 0)
                 return nk_error_set(err, errno, "%s on %s: set mount flags", what, op->dest);
@@ -792,7 +792,7 @@ static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
         _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, false, err);
         if (dst < 0)
                 return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
-        if (check_proc_target(x, dst, "mount", op, err) < 0)
+        if (nk_rop_check_proc_target(x, dst, "mount", op, err) < 0)
                 return -1;
         _cleanup_close_ int lower = op->copyup ? open_lower(x, op, err) : -1;
         if (op->copyup && lower < 0)
