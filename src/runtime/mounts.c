@@ -242,6 +242,20 @@ static int mi_foreach(const char *mountinfo, int (*fn)(const struct mi_entry *, 
         return 0;
 }
 
+static int mi_below(const struct mi_entry *e, void *data)
+{
+        const char *path = data;
+        size_t n = strlen(path);
+        if (streq(path, "/"))
+                return !streq(e->mountpoint, "/");
+        return strncmp(e->mountpoint, path, n) == 0 && e->mountpoint[n] == '/';
+}
+
+bool nk_mountinfo_has_below(const char *mountinfo, const char *path)
+{
+        return mi_foreach(mountinfo, mi_below, (void *)path) != 0;
+}
+
 /* ---- cgroup mounts (planning, pure) ---- */
 
 #define CG_BASE "/sys/fs/cgroup"
@@ -653,6 +667,10 @@ static int run_bind(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
         unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op->recursive ? AT_RECURSIVE : 0);
         _cleanup_close_ int tree = op->tree >= 0 ? fcntl(op->tree, F_DUPFD_CLOEXEC, 3)
                                                  : nk_open_tree(AT_FDCWD, op->source, flags);
+        if (tree < 0 && errno == EACCES && x->in_userns)
+                return nk_error_set(err, errno, "%s on %s: the container's root cannot reach "
+                                    "it, and the mounts below it must stay locked, so nook "
+                                    "does not clone it for the container", what, op->dest);
         if (tree < 0)
                 return nk_error_set(err, errno, "%s on %s", what, op->dest);
         return attach_tree(x, op, tree, what, err);

@@ -9,6 +9,7 @@
 #include "namespaces.h"
 #include "rootfs_internal.h"
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,26 +249,38 @@ static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
         return TAKE_FD(tree);
 }
 
-/* A copy-symlink bind whose source is a symlink is recreated by the init,
- * not bound: no tree for it. */
-static bool wants_tree(const struct nk_spec *spec, const struct nk_mount *m)
+/* In a user namespace a plain bind source is cloned here only when no host
+ * mount lies below it. The init's own clone comes from its copy of the
+ * host's mounts, in which the kernel locks every mount below the source
+ * (MNT_LOCKED: a container root holding CAP_SYS_ADMIN cannot unmount one
+ * to see what it covers); a clone made here would not be locked. Such
+ * sources stay the init's to clone, as before. A copy-symlink source that
+ * is a symlink is recreated by the init, not bound. */
+static bool wants_tree(const struct nk_spec *spec, const struct nk_mount *m, char **mountinfo)
 {
         if (m->idmap || m->ridmap)
                 return true;
-        if (!is_bind(m) || !spec->ns[NK_NS_USER].present)
+        if (!is_bind(m) || !spec->ns[NK_NS_USER].present || !m->source)
                 return false;
+        _cleanup_free_ char *src = bind_source(spec, m->source);
+        char real[PATH_MAX];
         struct stat st;
-        _cleanup_free_ char *src = m->copy_symlink && m->source ? bind_source(spec, m->source)
-                                                                : NULL;
-        return !src || lstat(src, &st) < 0 || !S_ISLNK(st.st_mode);
+        if (!src || !realpath(src, real))
+                return false; /* the init reports what is wrong with it */
+        if (m->copy_symlink && lstat(src, &st) == 0 && S_ISLNK(st.st_mode))
+                return false;
+        if (!*mountinfo && nk_read_file("/proc/self/mountinfo", mountinfo, NULL, NULL) < 0)
+                return false;
+        return !nk_mountinfo_has_below(*mountinfo, real);
 }
 
 int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, nk_error **err)
 {
+        _cleanup_free_ char *mountinfo = NULL;
         *trees = NULL;
         for (size_t i = 0; i < spec->n_mounts; i++) {
                 const struct nk_mount *m = &spec->mounts[i];
-                if (!wants_tree(spec, m))
+                if (!wants_tree(spec, m, &mountinfo))
                         continue;
                 if (!is_bind(m))
                         return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind "

@@ -93,6 +93,9 @@ bool nk_proc_mount_allowed(const char *path);
 /* The one-line list of those files, for error messages. */
 extern const char nk_proc_mount_list[];
 
+/* Whether mountinfo (proc(5) text) has a mount strictly below `path`. */
+bool nk_mountinfo_has_below(const char *mountinfo, const char *path);
+
 /* MS_* flags (from mount options) -> MOUNT_ATTR_* to set and clear. */
 void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set, uint64_t *attr_clr);
 

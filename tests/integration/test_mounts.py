@@ -629,6 +629,26 @@ def test_user_namespace_bind_below_root_only_host_dir(runtime, bundle, tmp_path)
     assert out.split() == ["in-vol", "in-file", "1", "1"], out
 
 
+def test_user_namespace_rbind_keeps_submounts_locked(runtime, bundle, tmp_path):
+    """What a host mount below a bind source covers stays hidden from a
+    user-namespaced container root holding CAP_SYS_ADMIN: the kernel locks
+    those mounts in the init's copy of the host's, so the runtime leaves
+    such sources to the init instead of cloning them unlocked itself."""
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "hidden").write_text("covered\n")
+    sh(f"mount -t tmpfs nook-test-cover {src}/sub")
+    try:
+        add_userns(bundle)
+        add_caps(bundle, "CAP_SYS_ADMIN")
+        bundle.config["mounts"].append({"destination": "/s", "type": "bind",
+                                        "source": str(src), "options": ["rbind"]})
+        out = runtime.output(bundle.sh("umount /s/sub 2>/dev/null; cat /s/sub/hidden 2>&1; true"))
+        assert "covered" not in out, out
+    finally:
+        umount_all(str(src / "sub"))
+
+
 def test_user_namespace_binds_keep_propagation_private(runtime, bundle, shared_dir):
     """A bind source cloned by the runtime (user namespace) is made private
     like the container's other mounts: a mount under it on the host does not
