@@ -354,6 +354,55 @@ static void test_root_options(void)
         CHECK(strstr(t, "setattr") == NULL);
 }
 
+/* Inside /proc only runc's list may be a destination; /proc itself and
+ * look-alikes outside it are not this check's business. */
+static void test_proc_destinations(void)
+{
+        CHECK(nk_proc_mount_allowed("/proc"));
+        CHECK(nk_proc_mount_allowed("/procx/1"));
+        CHECK(nk_proc_mount_allowed("/proc/meminfo"));
+        CHECK(nk_proc_mount_allowed("/proc/sys/kernel/ns_last_pid"));
+        CHECK(!nk_proc_mount_allowed("/proc/1"));
+        CHECK(!nk_proc_mount_allowed("/proc/meminfo/x"));
+        CHECK(!nk_proc_mount_allowed("/proc/sys/kernel"));
+        CHECK(!nk_proc_mount_allowed("/proc/.."));
+
+        struct nk_mount mounts[] = {M("/proc//self/", "bind", "/src", 0, NULL)};
+        mounts[0].bind = true;
+        struct nk_spec spec = {.mounts = mounts, .n_mounts = 1};
+        struct nk_rootfs_opts opts = {0};
+        char *e = NULL;
+        CHECK(plan_text(&spec, &opts, hybrid_mountinfo, NULL, &e) == NULL);
+        CHECK(e && strncmp(e, "mounts[0]: destination /proc/self is inside /proc, where only "
+                              "/proc/cpuinfo, ", 72) == 0);
+        free(e);
+}
+
+/* process.cwd is made last before pivot_root (after the mounts, before the
+ * read-only root); "/" needs nothing. */
+static void test_cwd(void)
+{
+        struct nk_spec spec = {.root_readonly = true, .has_process = true,
+                               .process = {.cwd = "/work/dir"}};
+        struct nk_rootfs_opts opts = {0};
+        _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
+        CHECK(t && strstr(t, "\ncwd /work/dir\npivot_root /b/rootfs\nsetattr / set=ro\n"));
+        spec.process.cwd = "/";
+        free(t);
+        t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
+        CHECK(t && !strstr(t, "cwd"));
+}
+
+static void test_mountinfo_has_below(void)
+{
+        CHECK(nk_mountinfo_has_below(hybrid_mountinfo, "/sys/fs"));
+        CHECK(nk_mountinfo_has_below(hybrid_mountinfo, "/mnt"));
+        CHECK(!nk_mountinfo_has_below(hybrid_mountinfo, "/mnt/with space"));
+        CHECK(!nk_mountinfo_has_below(hybrid_mountinfo, "/sys/fs/cgroup/memory"));
+        CHECK(!nk_mountinfo_has_below(hybrid_mountinfo, "/sy"));
+        CHECK(nk_mountinfo_has_below(hybrid_mountinfo, "/"));
+}
+
 static void test_ms_to_attr(void)
 {
         uint64_t s, c;
@@ -380,5 +429,8 @@ int main(void)
         test_devices();
         test_root_options();
         test_ms_to_attr();
+        test_proc_destinations();
+        test_cwd();
+        test_mountinfo_has_below();
         return UNIT_END();
 }
