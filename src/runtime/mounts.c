@@ -100,7 +100,8 @@ static int follow_dangling(int cur, char **buf, char *comp, char *end, char save
  * and the re-open after creating resolves inside the root again. A
  * dangling symlink on the way: *buf becomes the path with its target, and
  * 1 says walk again. */
-static int create_walk(int rootfd, char **buf, bool create_file, int *out, nk_error **err)
+static int create_walk(int rootfd, char **buf, bool create_file, int *out, bool *made,
+                       nk_error **err)
 {
         char *start;
         _cleanup_close_ int cur = root_deepest(rootfd, *buf, &start);
@@ -121,7 +122,10 @@ static int create_walk(int rootfd, char **buf, bool create_file, int *out, nk_er
                                                     : mkdirat(cur, comp, 0755);
                         if (r < 0 && errno != EEXIST)
                                 return nk_error_set(err, errno, "create `%s` in the rootfs", *buf);
-                        fd = root_open_raw(rootfd, *buf);
+                        /* What we just made, exactly: not a link put there since. */
+                        *made = r == 0 && last;
+                        fd = *made ? openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+                                   : root_open_raw(rootfd, *buf);
                         if (fd < 0 && errno == ENOENT)
                                 return follow_dangling(cur, buf, comp, end, saved, err) < 0 ? -1 : 1;
                 }
@@ -139,13 +143,15 @@ static int create_walk(int rootfd, char **buf, bool create_file, int *out, nk_er
 /* What the kernel allows for a chain of symlinks (path_resolution(7)). */
 #define MAX_LINK_HOPS 40
 
-static int root_create(int rootfd, const char *path, bool create_file, nk_error **err)
+/* *made: the last component is a directory or file this call created. */
+static int root_create(int rootfd, const char *path, bool create_file, bool *made, nk_error **err)
 {
         _cleanup_free_ char *buf = strdup(path);
         if (!buf)
                 return nk_error_set(err, ENOMEM, "create `%s` in the rootfs", path);
         for (int hops = 0; hops <= MAX_LINK_HOPS; hops++) {
-                int fd = -1, r = create_walk(rootfd, &buf, create_file, &fd, err);
+                *made = false;
+                int fd = -1, r = create_walk(rootfd, &buf, create_file, &fd, made, err);
                 if (r <= 0)
                         return r < 0 ? -1 : fd;
         }
@@ -160,7 +166,8 @@ int nk_root_open(int rootfd, const char *path, bool create, bool create_file, nk
                 return fd;
         if (errno != ENOENT || !create)
                 return nk_error_set(err, errno, "open `%s` in the rootfs", path);
-        return root_create(rootfd, path, create_file, err);
+        bool made;
+        return root_create(rootfd, path, create_file, &made, err);
 }
 
 int nk_root_open_parent(int rootfd, const char *path, const char **name, nk_error **err)
@@ -587,9 +594,9 @@ static int run_bind_rootfs(struct nk_rexec *x, const struct nk_rop *op, nk_error
 }
 
 /* Where a destination really resolved may still be inside /proc (a
- * symlink in the image leading there, or `..`): a target on procfs must be
- * /proc itself or one of the few files nk_proc_mount_allowed() lets be
- * covered. One fstatfs per mount; the path is read only for procfs. */
+ * symlink in the image leading there): a target on procfs must be /proc
+ * itself or one of the few files nk_proc_mount_allowed() lets be covered.
+ * The path is read only for procfs. */
 int nk_rop_check_proc_target(const struct nk_rexec *x, int dst, const char *what,
                              const struct nk_rop *op, nk_error **err)
 {
@@ -617,6 +624,32 @@ int nk_rop_check_proc_target(const struct nk_rexec *x, int dst, const char *what
                             "may be mounted", what, op->dest, rel, nk_proc_mount_list);
 }
 
+/* A mount target, resolved and made inside the root like nk_root_open(),
+ * and kept out of /proc. Cheap on the common path: a target reached
+ * without any symlink is where its written path says, which planning
+ * judged already (nk_proc_mount_allowed, `..` taken lexically); one this
+ * call created cannot be on procfs, which has no mkdir. Only the others
+ * (a symlink on the way) pay an fstatfs. */
+static int open_target(struct nk_rexec *x, const struct nk_rop *op, bool create_file,
+                       const char *what, nk_error **err)
+{
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS};
+        int fd = nk_openat2(x->rootfd, op->dest, &how, sizeof(how));
+        if (fd >= 0)
+                return fd;
+        bool made = false;
+        fd = errno == ENOENT ? root_create(x->rootfd, op->dest, create_file, &made, err)
+                             : nk_root_open(x->rootfd, op->dest, true, create_file, err);
+        if (fd < 0)
+                return nk_error_wrap(err, "%s on %s", what, op->dest);
+        if (!made && nk_rop_check_proc_target(x, fd, what, op, err) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
 /* Attach a detached mount tree at op->dest, flags set before it is visible. */
 static int attach_tree(struct nk_rexec *x, const struct nk_rop *op, int tree, const char *what,
                        nk_error **err)
@@ -624,11 +657,8 @@ static int attach_tree(struct nk_rexec *x, const struct nk_rop *op, int tree, co
         struct stat st;
         if (fstat(tree, &st) < 0)
                 return nk_error_set(err, errno, "%s on %s: stat", what, op->dest);
-        _cleanup_close_ int dst =
-                nk_root_open(x->rootfd, op->dest, true, !S_ISDIR(st.st_mode), err);
+        _cleanup_close_ int dst = open_target(x, op, !S_ISDIR(st.st_mode), what, err);
         if (dst < 0)
-                return nk_error_wrap(err, "%s on %s", what, op->dest);
-        if (nk_rop_check_proc_target(x, dst, what, op, err) < 0)
                 return -1;
         if (set_attrs(tree, op) < 0)
                 return nk_error_set(err, errno, "%s on %s: set mount flags", what, op->dest);
@@ -807,10 +837,10 @@ static int finish_fresh(struct nk_rexec *x, const struct nk_rop *op, int lower, 
 
 static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
 {
-        _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, false, err);
+        char what[96];
+        snprintf(what, sizeof(what), "mount %s", op->fstype);
+        _cleanup_close_ int dst = open_target(x, op, false, what, err);
         if (dst < 0)
-                return nk_error_wrap(err, "mount %s on %s", op->fstype, op->dest);
-        if (nk_rop_check_proc_target(x, dst, "mount", op, err) < 0)
                 return -1;
         _cleanup_close_ int lower = op->copyup ? open_lower(x, op, err) : -1;
         if (op->copyup && lower < 0)

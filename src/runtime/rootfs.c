@@ -133,8 +133,37 @@ const char nk_proc_mount_list[] = "/proc/cpuinfo, /proc/diskstats, /proc/meminfo
                                   "/proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, "
                                   "/proc/net/dev, /proc/sys/kernel/ns_last_pid";
 
-bool nk_proc_mount_allowed(const char *path)
+/* "/a/b/../c" -> "/a/c", never above "/": where a path without symlinks
+ * leads, which is how the init finds such a destination (RESOLVE_IN_ROOT;
+ * a mount root's `..` goes to the mount point's parent, as here). */
+static void lexical_dotdot(const char *in, char *out)
 {
+        size_t n = 0;
+        for (const char *p = in; *p;) {
+                while (*p == '/')
+                        p++;
+                size_t len = strcspn(p, "/");
+                if (len == 2 && p[0] == '.' && p[1] == '.') {
+                        while (n > 0 && out[--n] != '/')
+                                ;
+                } else if (len > 0 && !(len == 1 && p[0] == '.')) {
+                        out[n++] = '/';
+                        memcpy(out + n, p, len);
+                        n += len;
+                }
+                p += len;
+        }
+        if (n == 0)
+                out[n++] = '/';
+        out[n] = '\0';
+}
+
+bool nk_proc_mount_allowed(const char *written)
+{
+        char path[4096];
+        if (strlen(written) + 2 > sizeof(path))
+                return false;
+        lexical_dotdot(written, path);
         if (strncmp(path, "/proc/", strlen("/proc/")) != 0)
                 return true;
         for (size_t i = 0; i < ARRAY_SIZE(proc_mounts_ok); i++)

@@ -365,7 +365,12 @@ static void test_proc_destinations(void)
         CHECK(!nk_proc_mount_allowed("/proc/1"));
         CHECK(!nk_proc_mount_allowed("/proc/meminfo/x"));
         CHECK(!nk_proc_mount_allowed("/proc/sys/kernel"));
-        CHECK(!nk_proc_mount_allowed("/proc/.."));
+        CHECK(nk_proc_mount_allowed("/proc/.."));
+        CHECK(nk_proc_mount_allowed("/proc/../x"));
+        CHECK(!nk_proc_mount_allowed("/x/../proc/1"));
+        CHECK(!nk_proc_mount_allowed("/../../proc//./self"));
+        CHECK(!nk_proc_mount_allowed("proc/1"));
+        CHECK(nk_proc_mount_allowed("/x/../proc/uptime"));
 
         struct nk_mount mounts[] = {M("/proc//self/", "bind", "/src", 0, NULL)};
         mounts[0].bind = true;
