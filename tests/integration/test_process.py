@@ -4,6 +4,7 @@ time namespace offsets; and the global options runc's callers pass."""
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -61,6 +62,29 @@ def test_sysctl_applied_in_container_namespaces(runtime, bundle):
     # the host's values are untouched
     with open("/proc/sys/kernel/msgmax") as f:
         assert f.read().strip() != "12345"
+
+
+def test_sysctl_not_written_through_a_mount_over_proc_sys(runtime, bundle, tmp_path):
+    """A tmpfs (holding a `msgmax` file) mounted over /proc/sys/kernel in the
+    container's mount namespace before the sysctls are written (here by a
+    prestart hook): nook wrote the value into that file and the container
+    kept the kernel's default. Only procfs's own /proc/sys is written now:
+    a clear error naming the sysctl."""
+    hook = tmp_path / "cover.py"
+    hook.write_text(
+        "import json, subprocess, sys\n"
+        "pid = json.load(sys.stdin)['pid']\n"
+        "subprocess.run(['nsenter', '-m', '-t', str(pid), 'sh', '-c',\n"
+        "    'mount -t tmpfs nook-test-fake /proc/sys/kernel && "
+        "echo 1 > /proc/sys/kernel/msgmax'], check=True)\n")
+    bundle.config["hooks"] = {"prestart": [{"path": sys.executable,
+                                            "args": ["python3", str(hook)]}]}
+    bundle.linux["sysctl"] = {"kernel.msgmax": "12345"}
+    p = runtime.run_bundle(bundle.sh("cat /proc/sys/kernel/msgmax"))
+    assert p.returncode != 0, p.stdout
+    assert "linux.sysctl" in p.stderr and "kernel.msgmax" in p.stderr \
+        and "a mount covers it" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
 @pytest.mark.parametrize("key,why", [
