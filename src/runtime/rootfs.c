@@ -9,8 +9,8 @@
 #include "namespaces.h"
 #include "rootfs_internal.h"
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

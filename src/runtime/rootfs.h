@@ -26,7 +26,7 @@ struct nk_rootfs_opts {
         int (*before_pivot)(void *data, nk_error **err);
         void *before_pivot_data;
         /* Per spec mount, the detached tree nk_rootfs_bind_trees() made
-         * for a bind mount (idmapped, or any in a user namespace), or -1. NULL: none. */
+         * for a bind mount (idmapped, or in a user namespace), or -1. NULL: none. */
         const int *mount_trees;
         /* The plan nk_rootfs_plan() made in the parent, or NULL: planned
          * here then. */
@@ -49,9 +49,11 @@ void nk_rootfs_plan_free(struct nk_rplan *plan);
  *   through a user namespace with the mount's mappings (or the container's
  *   when the mount has none): a process inside a new user namespace may not
  *   id-map host mounts;
- * - every bind mount when the container has a user namespace: the source
- *   is looked up with the runtime's credentials, so one below a root-only
- *   host directory works, as with runc.
+ * - every other bind mount when the container has a user namespace and
+ *   no host mount lies below the source: it is looked up with the
+ *   runtime's credentials, so one below a root-only host directory works,
+ *   as with runc (mounts below a source must stay locked, which only the
+ *   init's own clone gives: those sources are left to the init).
  * The init attaches them with move_mount. *trees gets spec->n_mounts fds
  * (-1 where nothing is needed), or NULL when no mount needs one. */
 int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, nk_error **err);
