@@ -125,6 +125,11 @@ int nk_rplan_add_devices(struct nk_rplan *plan, const struct nk_spec *spec,
                                             "linux.devices[%zu]: path `%s` is not "
                                             "absolute",
                                             i, d->path ? d->path : "");
+                if (opts->in_userns && device_type(d->type) != S_IFIFO &&
+                    !nk_proc_mount_allowed(d->path))
+                        return nk_error_set(err, EPERM, "linux.devices[%zu]: path %s is inside "
+                                            "/proc, where only %s may be mounted", i, d->path,
+                                            nk_proc_mount_list);
                 if (add_node(plan, d->path, device_type(d->type), (unsigned)d->major,
                              (unsigned)d->minor, d->has_mode ? d->file_mode : 0666,
                              d->has_uid ? d->uid : 0, d->has_gid ? d->gid : 0, opts->in_userns,
@@ -174,10 +179,8 @@ static int run_bind_device(struct nk_rexec *x, const struct nk_rop *op, nk_error
                 nk_open_tree(AT_FDCWD, op->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (tree < 0)
                 return nk_error_set(err, errno, "bind device %s from the host", op->source);
-        _cleanup_close_ int dst = nk_root_open(x->rootfd, op->dest, true, true, err);
+        _cleanup_close_ int dst = nk_rop_open_target(x, op, true, "bind device", err);
         if (dst < 0)
-                return nk_error_wrap(err, "bind device %s", op->dest);
-        if (nk_rop_check_proc_target(x, dst, "bind device", op, err) < 0)
                 return -1;
         if (nk_move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return nk_error_set(err, errno, "bind device %s", op->dest);

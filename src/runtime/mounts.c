@@ -597,7 +597,7 @@ static int run_bind_rootfs(struct nk_rexec *x, const struct nk_rop *op, nk_error
  * symlink in the image leading there): a target on procfs must be /proc
  * itself or one of the few files nk_proc_mount_allowed() lets be covered.
  * The path is read only for procfs. */
-int nk_rop_check_proc_target(const struct nk_rexec *x, int dst, const char *what,
+static int check_proc_target(const struct nk_rexec *x, int dst, const char *what,
                              const struct nk_rop *op, nk_error **err)
 {
         struct statfs sf;
@@ -630,7 +630,7 @@ int nk_rop_check_proc_target(const struct nk_rexec *x, int dst, const char *what
  * judged already (nk_proc_mount_allowed, `..` taken lexically); one this
  * call created cannot be on procfs, which has no mkdir. Only the others
  * (a symlink on the way) pay an fstatfs. */
-static int open_target(struct nk_rexec *x, const struct nk_rop *op, bool create_file,
+int nk_rop_open_target(struct nk_rexec *x, const struct nk_rop *op, bool create_file,
                        const char *what, nk_error **err)
 {
         struct open_how how = {.flags = O_PATH | O_CLOEXEC,
@@ -643,7 +643,7 @@ static int open_target(struct nk_rexec *x, const struct nk_rop *op, bool create_
                              : nk_root_open(x->rootfd, op->dest, true, create_file, err);
         if (fd < 0)
                 return nk_error_wrap(err, "%s on %s", what, op->dest);
-        if (!made && nk_rop_check_proc_target(x, fd, what, op, err) < 0) {
+        if (!made && check_proc_target(x, fd, what, op, err) < 0) {
                 close(fd);
                 return -1;
         }
@@ -657,7 +657,7 @@ static int attach_tree(struct nk_rexec *x, const struct nk_rop *op, int tree, co
         struct stat st;
         if (fstat(tree, &st) < 0)
                 return nk_error_set(err, errno, "%s on %s: stat", what, op->dest);
-        _cleanup_close_ int dst = open_target(x, op, !S_ISDIR(st.st_mode), what, err);
+        _cleanup_close_ int dst = nk_rop_open_target(x, op, !S_ISDIR(st.st_mode), what, err);
         if (dst < 0)
                 return -1;
         if (set_attrs(tree, op) < 0)
@@ -839,7 +839,7 @@ static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
 {
         char what[96];
         snprintf(what, sizeof(what), "mount %s", op->fstype);
-        _cleanup_close_ int dst = open_target(x, op, false, what, err);
+        _cleanup_close_ int dst = nk_rop_open_target(x, op, false, what, err);
         if (dst < 0)
                 return -1;
         _cleanup_close_ int lower = op->copyup ? open_lower(x, op, err) : -1;

@@ -126,10 +126,12 @@ int nk_root_open(int rootfd, const char *path, bool create, bool create_file, nk
  * at the last component. */
 int nk_root_open_parent(int rootfd, const char *path, const char **name, nk_error **err);
 
-/* A mount target `dst` (resolved inside the root) that is on procfs must
- * be /proc itself or one nk_proc_mount_allowed() accepts; `what` starts the
- * error ("bind mount SRC"). */
-int nk_rop_check_proc_target(const struct nk_rexec *x, int dst, const char *what,
-                             const struct nk_rop *op, nk_error **err);
+/* op->dest opened as a mount target: resolved and made (a directory, or
+ * an empty file with `create_file`) inside the root like nk_root_open(),
+ * and refused when it turns out to be inside /proc where
+ * nk_proc_mount_allowed() says no. `what` starts the error ("bind mount
+ * SRC"). */
+int nk_rop_open_target(struct nk_rexec *x, const struct nk_rop *op, bool create_file,
+                       const char *what, nk_error **err);
 int nk_rop_run_mount(struct nk_rexec *x, const struct nk_rop *op, nk_error **err);
 int nk_rop_run_device(struct nk_rexec *x, const struct nk_rop *op, nk_error **err);
