@@ -483,6 +483,16 @@ def test_mount_inside_proc_refused(runtime, bundle, tmp_path, dest):
     assert os.listdir(hostdir) == [] and hostfile.read_text() == ""
 
 
+def test_device_bound_inside_proc_refused(runtime, bundle):
+    """In a user namespace devices are bind mounts too: not inside /proc."""
+    add_userns(bundle)
+    bundle.linux["devices"] = [{"path": "/proc/sys/kernel/core_pattern", "type": "c",
+                                "major": 1, "minor": 3}]
+    p = runtime.run_bundle(bundle.sh("true"))
+    assert p.returncode != 0 and "linux.devices[0]" in p.stderr and "inside /proc" in p.stderr, \
+        p.stderr
+
+
 def test_mount_on_lxcfs_proc_files_allowed(runtime, bundle, tmp_path):
     """The files lxcfs stands in for may still be covered (runc's list)."""
     up = tmp_path / "uptime"
