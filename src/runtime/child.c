@@ -109,7 +109,7 @@ static int enter_root_child(struct nk_child_ctx *c, nk_error **err)
         _cleanup_close_ int fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || fchdir(fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
                 return nk_error_set(err, errno, "root.path: chroot into `%s`", c->rootfs);
-        return 0;
+        return nk_rootfs_make_cwd_child(c->spec->process.cwd, err);
 }
 
 static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
@@ -139,8 +139,8 @@ static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
 {
         const struct nk_process *p = &c->spec->process;
         /* The cwd was made by the rootfs plan (NK_ROP_CWD), as root and
-         * before the root turned read-only; it is entered after the user
-         * switch. */
+         * before the root turned read-only (or by enter_root_child without
+         * a mount namespace); it is entered after the user switch. */
         if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
                 return -1;
         if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0 ||

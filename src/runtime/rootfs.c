@@ -464,6 +464,20 @@ static int plan_cwd(struct nk_rplan *plan, const struct nk_spec *spec, nk_error 
         return nk_rplan_add(plan, NK_ROP_CWD, cwd, NULL, err) ? 0 : -1;
 }
 
+int nk_rootfs_make_cwd_child(const char *cwd, nk_error **err)
+{
+        if (!cwd || strspn(cwd, "/") == strlen(cwd))
+                return 0;
+        _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return nk_error_set(err, errno, "process.cwd: open /");
+        int fd = nk_root_open(root, cwd, true, false, err);
+        if (fd < 0)
+                return nk_error_wrap(err, "process.cwd");
+        close(fd);
+        return 0;
+}
+
 int nk_rplan_build(const struct nk_spec *spec, const char *rootfs,
                    const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                    struct nk_rplan *plan, nk_error **err)

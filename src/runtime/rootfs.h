@@ -59,6 +59,11 @@ void nk_rootfs_plan_free(struct nk_rplan *plan);
 int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, nk_error **err);
 void nk_rootfs_trees_close(int *trees, size_t n);
 
+/* Without a mount namespace of its own (no plan runs), after the chroot:
+ * make process.cwd inside the current root, as the plan's `cwd` step does
+ * (a dangling symlink on the way followed inside it). */
+int nk_rootfs_make_cwd_child(const char *cwd, nk_error **err);
+
 /* `rootfs`: absolute path of the root filesystem on the host. */
 int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                           const struct nk_rootfs_opts *opts, nk_error **err);

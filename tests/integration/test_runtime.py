@@ -149,6 +149,22 @@ def test_cwd_made_before_the_root_turns_read_only(runtime, bundle):
     assert os.path.isdir(os.path.join(bundle.rootfs, "work", "deep"))
 
 
+def test_cwd_made_without_a_mount_namespace(runtime, bundle, tmp_path):
+    """No mount namespace, so no mount plan: the cwd is still made, inside
+    the root (a dangling symlink to a host path followed there)."""
+    bundle.linux["namespaces"] = [n for n in bundle.linux["namespaces"] if n["type"] != "mount"]
+    bundle.config["mounts"] = []
+    bundle.linux["maskedPaths"] = []
+    bundle.linux["readonlyPaths"] = []
+    host = str(tmp_path / "host-cwd")
+    os.symlink(host, os.path.join(bundle.rootfs, "wd"))
+    bundle.process["cwd"] = "/wd/sub"
+    out = runtime.output(bundle.sh("pwd -P"))
+    assert out.strip() == host + "/sub"
+    assert os.path.isdir(os.path.join(bundle.rootfs, host.lstrip("/"), "sub"))
+    assert not os.path.lexists(host)
+
+
 @pytest.mark.parametrize("how", ["absolute", "dotdot"])
 def test_symlinked_cwd_resolves_inside_the_rootfs(runtime, bundle, tmp_path, how):
     """A cwd that is a dangling symlink to a host path is made inside the
