@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,26 @@ static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
         ro.before_pivot = before_pivot_child;
         ro.before_pivot_data = c;
         ro.plan = c->plan;
+        ro.proc_pidns_fd = c->ns.fd[NK_NS_PID] > 0 ? c->ns.fd[NK_NS_PID] : 0;
         return nk_rootfs_setup_child(c->spec, c->rootfs, &ro, err);
+}
+
+/* A joined pid namespace (a pod): we ran in nook's own so far, which no
+ * process in the joined one can see, because until pivot_root our root was
+ * the host's (a process there with CAP_SYS_PTRACE would have reached it
+ * through /proc/PID/root, cwd and fd; non-dumpable does not stop that).
+ * The init proper is born in it only now, with the container's root and
+ * cwd and none of the host's fds, as the parent's child; we exit. The
+ * container's /proc was mounted for that namespace (pidns=). */
+static int enter_pid_ns_child(struct nk_child_ctx *c, nk_error **err)
+{
+        int fd = c->ns.fd[NK_NS_PID];
+        if (fd < 0)
+                return 0;
+        c->ns.fd[NK_NS_PID] = -1;
+        const int keep[] = {c->sync_fd, c->start_fd, c->console_fd, c->init_fd};
+        return nk_ns_enter_pid_last(fd, 3 + (unsigned)c->opts->preserve_fds, keep,
+                                    ARRAY_SIZE(keep), c->sync_fd, SIGKILL, true, err);
 }
 
 static int setup_console_child(struct nk_child_ctx *c, nk_error **err)
@@ -256,6 +276,7 @@ void nk_child_main(struct nk_child_ctx *c)
             wait_go_child(c, &e) < 0 ||                            /* sync 1 */
             nk_ns_join_child(c->spec, &c->ns, &e) < 0 ||
             setup_rootfs_child(c, &e) < 0 ||                       /* sync 2, 3 */
+            enter_pid_ns_child(c, &e) < 0 ||                       /* sync PID, GO */
             setup_console_child(c, &e) < 0 ||
             setup_process_child(c, &e) < 0 ||
             fds_child(c, &e) < 0 ||

@@ -335,20 +335,6 @@ static int make_channels(struct creation *cr, nk_error **err)
         return 0;
 }
 
-/* setns(CLONE_NEWPID) only changes where our children go: join a given pid
- * namespace before clone so the init is born in it. */
-static int join_pid_ns_parent(struct creation *cr, nk_error **err)
-{
-        int fd = cr->ns.fd[NK_NS_PID];
-        if (fd < 0)
-                return 0;
-        if (setns(fd, CLONE_NEWPID) < 0)
-                return nk_error_set(err, errno, "join pid namespace `%s`",
-                                    cr->spec->ns[NK_NS_PID].path);
-        close_fd(&cr->ns.fd[NK_NS_PID]);
-        return 0;
-}
-
 /* Whether the init can run from clone to the hand-over without the
  * parent: nothing for us to do on the way (id maps, prestart and
  * createRuntime hooks) and nothing the init does that a task sharing our
@@ -465,6 +451,28 @@ static int expect_handed_over(struct creation *cr, nk_error **err)
         return 0;
 }
 
+/* A joined pid namespace: the init that set up the rootfs outside it
+ * cloned the init proper into it, as our child, and exits (child.c,
+ * enter_pid_ns_child). That one is the container's init from now on. */
+static int take_over_init_parent(struct creation *cr, nk_error **err)
+{
+        if (!cr->spec->ns[NK_NS_PID].present || !cr->spec->ns[NK_NS_PID].path)
+                return 0;
+        pid_t pid = 0;
+        int pidfd = -1;
+        int r = nk_ns_receive_pid(cr->sync_fd, &pid, &pidfd, err); /* sync PID */
+        if (r < 0)
+                kill(cr->pid, SIGKILL);
+        (void)nk_wait_exit_code(cr->pid);
+        close_fd(&cr->pidfd);
+        cr->pid = pid;
+        cr->pidfd = pidfd;
+        if (r < 0)
+                return -1;
+        nk_debug("create %s: init is pid %d in the joined pid namespace", cr->o->id, (int)pid);
+        return nk_sync_send(cr->sync_fd, NK_SYNC_GO, err); /* sync GO */
+}
+
 /* Parent side of the sync sequence, from GO to CREATED. */
 static int drive_init_parent(struct creation *cr, nk_error **err)
 {
@@ -484,7 +492,8 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
         if (nk_hooks_run(cr->spec, NK_HOOK_PRESTART, state, err) < 0 ||
             nk_hooks_run(cr->spec, NK_HOOK_CREATE_RUNTIME, state, err) < 0)
                 return -1;
-        if (nk_sync_send_text(cr->sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0) /* sync 3 */
+        if (nk_sync_send_text(cr->sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0 || /* sync 3 */
+            take_over_init_parent(cr, err) < 0)
                 return -1;
         if (cr->handed_over) /* sync 4: the init exec'd nook-init */
                 return expect_handed_over(cr, err);
@@ -551,8 +560,7 @@ static int create_steps(struct creation *cr, nk_error **err)
             nk_rootfs_bind_trees(cr->spec, &cr->mount_trees, err) < 0)
                 return -1;
         if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 || plan_mounts(cr, err) < 0 ||
-            make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0 ||
-            join_pid_ns_parent(cr, err) < 0)
+            make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0)
                 return -1;
         nk_debug("create %s: cloning the init", cr->o->id);
         if (spawn_init(cr, err) < 0 ||

@@ -57,6 +57,7 @@ struct exec_ctx {
         int root_fd;                    /* the init's root, without a mount namespace */
         int sync_fd, child_sync_fd, console_fd, console_parent_fd, pidfd;
         pid_t pid;
+        bool direct;                    /* the joiner shares our memory (nk_clone_vm) */
 };
 
 static void exec_ctx_free(struct exec_ctx *x)
@@ -254,26 +255,49 @@ static int fds_exec_child(int preserve, nk_error **err)
         return 0;
 }
 
-/* The exec'd process, from clone to execve. */
-__attribute__((noreturn)) static void exec_child(struct exec_ctx *x)
+/* The exec'd process, from its clone in the container's pid namespace to
+ * execve: already in every namespace and cgroup of the container, with
+ * its root and cwd and only the fds it needs (see exec_joiner). */
+static int exec_child(struct exec_ctx *x, char **path, char ***env, nk_error **err)
 {
-        nk_error *e = NULL;
         const struct nk_process *p = &x->proc;
+        if (x->ns_fd[NK_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+                return nk_error_set(err, errno, "become root in the user namespace");
+        if ((p->terminal && nk_terminal_setup_child(p, x->console_fd, err) < 0) ||
+            nk_process_chown_stdio(p, p->terminal, err) < 0 || nk_process_home_env(p, env, err) < 0 ||
+            nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, NULL, err) < 0 ||
+            !(*path = nk_process_find_exec(p, err)) || fds_exec_child(x->o->preserve_fds, err) < 0 ||
+            nk_security_child_before_start(p, x->seccomp, x->state_json, err) < 0)
+                return -1;
+        if (chdir(p->cwd) < 0)
+                return nk_error_set(err, errno, "cwd `%s`", p->cwd);
+        return nk_security_child_final(p, x->seccomp, x->state_json, err);
+}
+
+/* The joiner: our child in our own pid namespace, which no container
+ * process can see. It enters the cgroup and every namespace but the pid
+ * one (the mount namespace last: its root and cwd become the container's)
+ * and only then clones the exec'd process into the container's pid
+ * namespace, holding no fd but its stdio, the preserved ones, the sync
+ * socket and the console socket. Until then a container process watching
+ * /proc with CAP_SYS_PTRACE could reach the host through
+ * /proc/PID/{root,cwd,fd} of the new process; non-dumpable does not stop
+ * it. */
+__attribute__((noreturn)) static void exec_joiner(void *arg)
+{
+        struct exec_ctx *x = arg;
+        nk_error *e = NULL;
         char *path = NULL;
+        const struct nk_process *p = &x->proc;
         char **env = NULL;
+        const int keep[] = {x->child_sync_fd, x->console_fd};
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         if (nk_cgroup_self_enter(x->cg_fds, x->n_cg_fds, &e) < 0 ||
-            nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0 || join_child(x, &e) < 0 ||
-            enter_root_exec_child(x, &e) < 0 ||
-            (x->ns_fd[NK_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) &&
-             nk_error_set(&e, errno, "become root in the user namespace") < 0) ||
-            (p->terminal && nk_terminal_setup_child(p, x->console_fd, &e) < 0) ||
-            nk_process_chown_stdio(p, p->terminal, &e) < 0 || nk_process_home_env(p, &env, &e) < 0 ||
-            nk_process_apply_rlimits(p, &e) < 0 || nk_process_apply_attrs(p, NULL, &e) < 0 ||
-            !(path = nk_process_find_exec(p, &e)) || fds_exec_child(x->o->preserve_fds, &e) < 0 ||
-            nk_security_child_before_start(p, x->seccomp, x->state_json, &e) < 0 ||
-            (chdir(p->cwd) < 0 && nk_error_set(&e, errno, "cwd `%s`", p->cwd) < 0) ||
-            nk_security_child_final(p, x->seccomp, x->state_json, &e) < 0) {
+            (!x->direct && nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0) || /* sync 1 */
+            join_child(x, &e) < 0 || enter_root_exec_child(x, &e) < 0 ||
+            nk_ns_enter_pid_last(x->ns_fd[NK_NS_PID], 3 + (unsigned)x->o->preserve_fds, keep,
+                                 ARRAY_SIZE(keep), x->child_sync_fd, 0, false, &e) < 0 || /* sync 2 */
+            exec_child(x, &path, &env, &e) < 0) {
                 nk_sync_send_error(x->child_sync_fd, e);
                 _exit(127);
         }
@@ -304,49 +328,77 @@ static int make_exec_channels(struct exec_ctx *x, nk_error **err)
         return 0;
 }
 
-/* Spawn the process and wait until it exec'd: its sync end is close-on-
- * exec, so EOF means success and a record means an error. */
+/* sync 2: the joiner reports the exec'd process (ours: CLONE_PARENT) and
+ * exits. That process runs meanwhile, without waiting for us: its error
+ * record may come before the report, which is then read after it, so that
+ * the process can be reaped. */
+static int take_exec_child(struct exec_ctx *x, pid_t joiner, nk_error **err)
+{
+        int r = nk_ns_receive_pid(x->sync_fd, &x->pid, &x->pidfd, err);
+        (void)nk_wait_exit_code(joiner); /* after GO it never waits for anything */
+        if (r == 0)
+                return 0;
+        if (x->pid == 0) {
+                nk_error *e = NULL;
+                (void)nk_ns_receive_pid(x->sync_fd, &x->pid, &x->pidfd, &e);
+                nk_error_free(e);
+        }
+        return -1;
+}
+
+/* The joiner as nk_clone_vm's child, which shares our memory and runs
+ * while we sleep: no copy of our page tables and none of the copy-on-write
+ * faults that follow a fork (the exec'd process is still a fork, of the
+ * joiner). A task sharing memory can't setns into a user or time
+ * namespace; there, and where nk_clone_vm can't run, the joiner is a fork
+ * and waits for GO (clone(2) fallback: we move it into the cgroup). */
+static pid_t clone_joiner(struct exec_ctx *x, struct nk_clone_opts *co, nk_error **err)
+{
+        x->direct = x->ns_fd[NK_NS_USER] < 0 && x->ns_fd[NK_NS_TIME] < 0;
+        if (x->direct) {
+                nk_error *e = NULL;
+                pid_t pid = nk_clone_vm(co, exec_joiner, x, &e);
+                if (pid > 0)
+                        return pid;
+                if (e->errno_ != ENOSYS && e->errno_ != EINVAL) {
+                        *err = e;
+                        return -1;
+                }
+                nk_error_free(e);
+                x->direct = false;
+        }
+        pid_t pid = nk_clone(co, err);
+        if (pid == 0) /* the joiner, in our pid namespace */
+                exec_joiner(x);
+        return pid;
+}
+
+/* Spawn the process (through the joiner) and wait until it exec'd: its
+ * sync end is close-on-exec, so EOF means success and a record means an
+ * error. */
 static int spawn_exec(struct exec_ctx *x, nk_error **err)
 {
-        /* setns(CLONE_NEWPID) only moves our children: join before clone,
-         * and go back right after, so nothing else we fork later (such as
-         * a sanitizer's helper at exit) lands in the container. */
-        _cleanup_close_ int own_pidns = -1;
-        if (x->ns_fd[NK_NS_PID] >= 0) {
-                own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-                if (own_pidns < 0)
-                        return nk_error_set(err, errno, "open /proc/self/ns/pid");
-                if (setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
-                        return nk_error_set(err, errno, "join the container's pid namespace");
-        }
+        int jpidfd = -1;
         struct nk_clone_opts co = {.cgroup_fd = x->cg ? nk_cgroup_clone_fd(x->cg) : -1,
-                                   .pidfd_out = &x->pidfd};
-        pid_t pid = nk_clone(&co, err);
-        if (pid == 0) /* the exec'd process */
-                exec_child(x);
-        if (own_pidns >= 0 && setns(own_pidns, CLONE_NEWPID) < 0 && pid > 0) {
-                x->pid = pid;
-                return nk_error_set(err, errno, "return to our own pid namespace");
-        }
-        if (pid < 0)
+                                   .pidfd_out = &jpidfd};
+        pid_t joiner = clone_joiner(x, &co, err);
+        if (joiner < 0)
                 return -1;
-        x->pid = pid;
+        bool no_clone3 = jpidfd < 0; /* clone(2) fallback: no CLONE_INTO_CGROUP */
+        if (jpidfd >= 0)
+                close(jpidfd);
         close(x->child_sync_fd);
         x->child_sync_fd = -1;
-        if (co.cgroup_fd >= 0 && x->pidfd < 0 && nk_cgroup_enter(x->cg, pid, err) < 0)
-                return -1; /* clone(2) fallback: no CLONE_INTO_CGROUP */
-        if (nk_sync_send(x->sync_fd, NK_SYNC_GO, err) < 0)
+        if (!x->direct &&
+            ((co.cgroup_fd >= 0 && no_clone3 && nk_cgroup_enter(x->cg, joiner, err) < 0) ||
+             nk_sync_send(x->sync_fd, NK_SYNC_GO, err) < 0)) { /* sync 1 */
+                kill(joiner, SIGKILL);
+                (void)nk_wait_exit_code(joiner);
                 return -1;
-        struct nk_sync_msg m;
-        ssize_t n;
-        do
-                n = recv(x->sync_fd, &m, sizeof m, 0);
-        while (n < 0 && errno == EINTR);
-        if (n > 0 && m.type == NK_SYNC_ERROR) {
-                m.text[sizeof m.text - 1] = '\0';
-                return nk_error_set(err, m.errno_, "%s", m.text);
         }
-        return 0;
+        if (take_exec_child(x, joiner, err) < 0)
+                return -1;
+        return nk_sync_expect_eof(x->sync_fd, "exec", err);
 }
 
 static int write_pid(const char *path, pid_t pid, nk_error **err)

@@ -12,6 +12,7 @@
 #include "../util/log.h"
 #include "../util/syscalls.h"
 #include "rootfs_internal.h"
+#include "namespaces.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -835,6 +836,45 @@ static int finish_fresh(struct nk_rexec *x, const struct nk_rop *op, int lower, 
         return 0;
 }
 
+/* procfs for a pid namespace we are not in, where procfs has no pidns=
+ * (before Linux 6.15): the context comes from a helper born there
+ * (nk_ns_procfs_context), the options and flags are applied here. */
+static int proc_context_options(int fc, const char *source, const char *data)
+{
+        if (source && nk_fsconfig(fc, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+                return -1;
+        _cleanup_free_ char *copy = strdup(data ? data : "");
+        if (!copy)
+                return -1;
+        char *save = NULL;
+        for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(o, '=');
+                if (eq)
+                        *eq = '\0';
+                if (nk_fsconfig(fc, eq ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, o,
+                                eq ? eq + 1 : NULL, 0) < 0)
+                        return -1;
+        }
+        return nk_fsconfig(fc, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+}
+
+static int run_proc_in_pidns(struct nk_rexec *x, const struct nk_rop *op, int dst, nk_error **err)
+{
+        _cleanup_close_ int fc = nk_ns_procfs_context(x->proc_pidns_fd, err);
+        if (fc < 0)
+                return nk_error_wrap(err, "mount proc on %s", op->dest);
+        uint64_t set, clr;
+        nk_ms_to_attr(op->flags, 0, &set, &clr);
+        if (proc_context_options(fc, op->source, op->data) < 0)
+                return nk_error_set(err, errno, "mount proc on %s: options `%s`", op->dest,
+                                    op->data ? op->data : "");
+        _cleanup_close_ int mnt = nk_fsmount(fc, FSMOUNT_CLOEXEC, (unsigned)set);
+        if (mnt < 0 ||
+            nk_move_mount(mnt, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return nk_error_set(err, errno, "mount proc on %s", op->dest);
+        return finish_fresh(x, op, -1, err);
+}
+
 static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
 {
         char what[96];
@@ -849,9 +889,17 @@ static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
         snprintf(target, sizeof(target), "/proc/self/fd/%d", dst);
         /* A read-only copy-up target is made read-only once filled. */
         unsigned long flags = op->flags & ~(op->copyup ? (unsigned long)MS_RDONLY : 0UL);
-        if (mount(op->source, target, op->fstype, flags, op->data) < 0) {
-                if ((errno == EPERM || errno == EBUSY) && op->fallback)
+        _cleanup_free_ char *data = NULL;
+        bool pidns = x->proc_pidns_fd > 0 && streq(op->fstype, "proc");
+        if (pidns && asprintf(&data, "%s%spidns=/proc/self/fd/%d", op->data ? op->data : "",
+                              op->data && *op->data ? "," : "", x->proc_pidns_fd) < 0)
+                return nk_error_set(err, ENOMEM, "mount %s on %s", op->fstype, op->dest);
+        if (mount(op->source, target, op->fstype, flags, pidns ? data : op->data) < 0) {
+                /* Not the host's /proc instead: it shows another pid namespace. */
+                if ((errno == EPERM || errno == EBUSY) && op->fallback && !pidns)
                         return run_fallback(x, op, err);
+                if (pidns && errno == EINVAL)
+                        return run_proc_in_pidns(x, op, dst, err);
                 return nk_error_set(err, errno, "mount %s on %s", op->fstype, op->dest);
         }
         return finish_fresh(x, op, lower, err);

@@ -1,4 +1,7 @@
 #include "namespaces.h"
+#include "sync.h"
+#include "terminal.h"
+#include "util/log.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/proc.h"
@@ -13,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int nk_ns_open_joined(const struct nk_spec *spec, struct nk_ns_fds *out, nk_error **err)
@@ -183,4 +189,121 @@ int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error *
         if (nk_ns_new(spec, NK_NS_TIME) && setup_timens_child(spec, err) < 0)
                 return -1;
         return 0;
+}
+
+int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t n_keep,
+                         int sync_fd, int death_signal, bool wait_go, nk_error **err)
+{
+        /* setns(CLONE_NEWPID) moves only the children we make from now on. */
+        if (pid_fd >= 0 && setns(pid_fd, CLONE_NEWPID) < 0)
+                return nk_error_set(err, errno, "join the container's pid namespace");
+        /* /proc/PID/fd of the new process is open to a container process
+         * with CAP_SYS_PTRACE (non-dumpable does not stop it): a directory
+         * fd of the host (cgroupfs, state dir, a namespace) would be a way
+         * out. The log fd goes too. */
+        if (nk_close_fds_except(first_fd, keep, n_keep) < 0)
+                return nk_error_set(err, errno, "close fds before entering the pid namespace");
+        int pidfd = -1;
+        struct nk_clone_opts co = {.flags = CLONE_PARENT, .cgroup_fd = -1, .pidfd_out = &pidfd,
+                                   .death_signal = death_signal};
+        pid_t pid = nk_clone(&co, err);
+        if (pid < 0)
+                return nk_error_wrap(err, "clone into the container's pid namespace");
+        if (pid == 0) { /* the process that goes on, in the container's pid namespace */
+                /* The log fd is closed (not in our caller's memory: it may
+                 * share our parent's, nk_clone_vm). */
+                nk_log_detach();
+                return wait_go ? nk_sync_expect(sync_fd, NK_SYNC_GO, err) : 0;
+        }
+        /* We, the one that set it up, only report it and go. */
+        char text[32];
+        snprintf(text, sizeof text, pidfd >= 0 ? "%d pidfd" : "%d", (int)pid);
+        nk_error *e = NULL;
+        if (nk_sync_send_text(sync_fd, NK_SYNC_PID, text, &e) < 0 ||
+            (pidfd >= 0 && nk_send_fd(sync_fd, pidfd, "pidfd", &e) < 0)) {
+                nk_sync_send_error(sync_fd, e);
+                _exit(1);
+        }
+        _exit(0);
+}
+
+int nk_ns_receive_pid(int sync_fd, pid_t *pid, int *pidfd, nk_error **err)
+{
+        _cleanup_free_ char *text = NULL;
+        if (nk_sync_expect_text(sync_fd, NK_SYNC_PID, &text, err) < 0)
+                return -1;
+        char *end;
+        long n = strtol(text, &end, 10);
+        if (n <= 0 || n > INT32_MAX || (*end && strcmp(end, " pidfd") != 0))
+                return nk_error_set(err, EPROTO, "sync PID: bad message `%.40s`", text);
+        /* It must be our child (CLONE_PARENT): anything else is forged. */
+        siginfo_t si = {0};
+        if (waitid(P_PID, (id_t)n, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+                return nk_error_set(err, errno, "sync PID: pid %ld is not our child", n);
+        *pid = (pid_t)n;
+        if (!*end)
+                return 0;
+        int fd = nk_recv_fd(sync_fd, err);
+        if (fd < 0)
+                return -1;
+        *pidfd = fd;
+        return 0;
+}
+
+/* The middle process: a root of nothing, then the helper in the pid
+ * namespace. Exits with the helper's status. */
+__attribute__((noreturn)) static void procfs_context_middle(int pid_fd, int sock)
+{
+        int tmp = -1;
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_PRIVATE | MS_REC, NULL) < 0 ||
+            (tmp = nk_fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0 ||
+            nk_fsconfig(tmp, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                _exit(1);
+        int mnt = nk_fsmount(tmp, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                       MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        /* Over "/", then made the root: pivot_root(".", ".") stacks the old
+         * root on it, and the lazy detach leaves nothing above the tmpfs
+         * for a ".." from /proc/PID/root to reach. */
+        if (mnt < 0 || nk_move_mount(mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+            fchdir(mnt) < 0 || nk_pivot_root(".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+            chdir("/") < 0 || setns(pid_fd, CLONE_NEWPID) < 0)
+                _exit(1);
+        const int keep[] = {sock};
+        if (nk_close_fds_except(3, keep, 1) < 0)
+                _exit(1);
+        struct nk_clone_opts co = {.cgroup_fd = -1, .death_signal = SIGKILL};
+        pid_t pid = nk_clone(&co, NULL);
+        if (pid < 0)
+                _exit(1);
+        if (pid == 0) { /* the helper, in the pid namespace */
+                int fc = nk_fsopen("proc", FSOPEN_CLOEXEC);
+                _exit(fc >= 0 && nk_send_fd(sock, fc, "procfs context", NULL) == 0 ? 0 : 1);
+        }
+        _exit(nk_wait_exit_code(pid));
+}
+
+int nk_ns_procfs_context(int pid_fd, nk_error **err)
+{
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+                return nk_error_set(err, errno, "socketpair");
+        struct nk_clone_opts co = {.cgroup_fd = -1, .death_signal = SIGKILL};
+        pid_t pid = nk_clone(&co, err);
+        if (pid == 0)
+                procfs_context_middle(pid_fd, sp[1]);
+        close(sp[1]);
+        if (pid < 0) {
+                close(sp[0]);
+                return -1;
+        }
+        int fc = nk_recv_fd(sp[0], err); /* fails at EOF: the helper died */
+        close(sp[0]);
+        int code = nk_wait_exit_code(pid);
+        if (fc >= 0 && code != 0) {
+                close(fc);
+                fc = -1;
+        }
+        if (fc < 0)
+                return nk_error_set(err, EPERM, "open a procfs context in the joined pid namespace");
+        return fc;
 }

@@ -1,6 +1,7 @@
 /* nook — namespaces: which to create at clone, which to join by path, id
  * maps, and the time namespace offsets. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "spec.h"
@@ -26,3 +27,29 @@ int nk_ns_userns_fd(const struct nk_idmap *uids, size_t n_uids, const struct nk_
 /* Child: setns into joined namespaces (user first), then unshare the new
  * cgroup and time namespaces. */
 int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error **err);
+
+/* The last step into a container whose processes could watch /proc: the
+ * caller holds every namespace but the pid one (so its root and cwd are
+ * the container's) and is in nook's own pid namespace, where nothing of
+ * the container can see it. This joins pid_fd's pid namespace (-1: none),
+ * closes every fd >= first_fd but `keep`, and clones the process that goes
+ * on into it as our parent's child (CLONE_PARENT; `death_signal` as
+ * nk_clone's). The caller exits here, after telling the parent the new
+ * pid over sync_fd (NK_SYNC_PID, then the pidfd); 0 is returned in the
+ * new process, with `wait_go` once the parent answered GO (else its first
+ * record may reach the parent before NK_SYNC_PID). -1: failed, the caller
+ * is still the one process. */
+int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t n_keep,
+                         int sync_fd, int death_signal, bool wait_go, nk_error **err);
+/* The parent's side: the new process's pid (known once *pid is set,
+ * whatever this returns; checked to be our child) and its pidfd (-1 if the
+ * kernel gave none). The caller reaps the one that sent it. */
+int nk_ns_receive_pid(int sync_fd, pid_t *pid, int *pidfd, nk_error **err);
+/* For kernels whose procfs lacks pidns= (before 6.15): an fsopen("proc")
+ * context, which takes the pid namespace of the process that opens it,
+ * opened by a short-lived process born in pid_fd's pid namespace. That
+ * process is visible there, so it holds nothing of the host: its root and
+ * cwd are an empty tmpfs of a mount namespace of its own (pivot_root, the
+ * old root detached) and its only fd is the socket the context comes back
+ * over. */
+int nk_ns_procfs_context(int pid_fd, nk_error **err);

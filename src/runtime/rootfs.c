@@ -757,6 +757,7 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                 .devnull = -1,
                 .in_userns = opts->in_userns,
                 .have_kcore = access("/proc/kcore", F_OK) == 0,
+                .proc_pidns_fd = opts->proc_pidns_fd,
         };
         /* Device nodes, mount points and links get exactly the modes asked for. */
         x.caller_umask = umask(0);

@@ -31,6 +31,10 @@ struct nk_rootfs_opts {
         /* The plan nk_rootfs_plan() made in the parent, or NULL: planned
          * here then. */
         const struct nk_rplan *plan;
+        /* > 0: procfs is mounted for this pid namespace (procfs's pidns=
+         * option) instead of the mounter's: the init sets up the rootfs
+         * outside a joined pid namespace. */
+        int proc_pidns_fd;
 };
 
 /* The whole sequence of mount operations, planned by the runtime before

@@ -114,6 +114,7 @@ struct nk_rexec {
         bool have_kcore;
         int devnull;         /* O_PATH of the container's /dev/null (for masks), lazily */
         mode_t caller_umask; /* the setup runs under umask 0 */
+        int proc_pidns_fd;   /* see nk_rootfs_opts */
 };
 
 /* Open `path` (absolute, inside the container) as O_PATH, resolving every

@@ -13,6 +13,7 @@ static const char *sync_name(int t)
         case NK_SYNC_PRESTART: return "PRESTART";
         case NK_SYNC_PRESTART_DONE: return "PRESTART_DONE";
         case NK_SYNC_CREATED: return "CREATED";
+        case NK_SYNC_PID: return "PID";
         case NK_SYNC_ERROR: return "ERROR";
         default: return "?";
         }

@@ -239,3 +239,30 @@ int nk_flock_wait(int fd, int how)
         while (r < 0 && errno == EINTR);
         return r;
 }
+
+int nk_close_fds_except(unsigned first, const int *keep, size_t n)
+{
+        /* Ascending, then close each gap between two kept fds. */
+        int sorted[16];
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (keep[i] < 0 || (unsigned)keep[i] < first)
+                        continue;
+                if (m == ARRAY_SIZE(sorted)) {
+                        errno = E2BIG;
+                        return -1;
+                }
+                size_t j = m++;
+                for (; j > 0 && sorted[j - 1] > keep[i]; j--)
+                        sorted[j] = sorted[j - 1];
+                sorted[j] = keep[i];
+        }
+        unsigned from = first;
+        for (size_t i = 0; i < m; i++) {
+                if ((unsigned)sorted[i] > from &&
+                    nk_close_range(from, (unsigned)sorted[i] - 1, 0) < 0)
+                        return -1;
+                from = (unsigned)sorted[i] + 1;
+        }
+        return nk_close_range(from, ~0U, 0);
+}

@@ -34,3 +34,7 @@ int nk_rm_rf(const char *path, nk_error **err);
 bool nk_path_exists(const char *path);
 /* flock(fd, how), waiting through signals: 0, or -1 with errno set. */
 int nk_flock_wait(int fd, int how);
+/* Close every fd >= first but the `n` in keep (entries below first are
+ * skipped): what a process about to become visible to a container must
+ * not hold. */
+int nk_close_fds_except(unsigned first, const int *keep, size_t n);

@@ -80,3 +80,9 @@ void nk_log(enum nk_log_level lvl, const char *fmt, ...)
         free(msg);
         errno = saved;
 }
+
+void nk_log_detach(void)
+{
+        log_fd = -1;
+        log_debug = false;
+}

@@ -11,5 +11,8 @@ void nk_log(enum nk_log_level lvl, const char *fmt, ...) __attribute__((format(p
 bool nk_log_debug_enabled(void);
 /* crun's --log-level error: warnings are not shown or logged. */
 void nk_log_errors_only(void);
+/* In a process that closed the log fd (one about to enter a container):
+ * forget it, so nothing is written to whatever reuses its number. */
+void nk_log_detach(void);
 #define nk_debug(...) do { if (nk_log_debug_enabled()) nk_log(NK_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define nk_warn(...) nk_log(NK_LOG_WARN, __VA_ARGS__)

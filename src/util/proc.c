@@ -42,7 +42,9 @@ static struct clone_args clone_args_for(const struct nk_clone_opts *o, int *pidf
 {
         struct clone_args ca = {
                 .flags = o->flags,
-                .exit_signal = SIGCHLD,
+                /* A CLONE_PARENT child signals our parent as we do; clone3
+                 * wants 0 here then. */
+                .exit_signal = (o->flags & CLONE_PARENT) ? 0 : SIGCHLD,
         };
         if (o->pidfd_out) {
                 ca.flags |= CLONE_PIDFD;

@@ -6,7 +6,7 @@
 #include "error.h"
 
 struct nk_clone_opts {
-        uint64_t flags;         /* CLONE_NEW* namespaces (CLONE_NEWTIME excluded) */
+        uint64_t flags;         /* CLONE_NEW* namespaces (CLONE_NEWTIME excluded), CLONE_PARENT */
         int cgroup_fd;          /* >= 0: clone3(CLONE_INTO_CGROUP) */
         int *pidfd_out;         /* non-NULL: CLONE_PIDFD, the pidfd is stored here */
         int death_signal;       /* PR_SET_PDEATHSIG in the child, 0 = none */
