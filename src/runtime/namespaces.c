@@ -203,8 +203,7 @@ int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t 
          * out. The log fd goes too. */
         if (nk_close_fds_except(first_fd, keep, n_keep) < 0)
                 return nk_error_set(err, errno, "close fds before entering the pid namespace");
-        int pidfd = -1;
-        struct nk_clone_opts co = {.flags = CLONE_PARENT, .cgroup_fd = -1, .pidfd_out = &pidfd,
+        struct nk_clone_opts co = {.flags = CLONE_PARENT, .cgroup_fd = -1,
                                    .death_signal = death_signal};
         pid_t pid = nk_clone(&co, err);
         if (pid < 0)
@@ -217,10 +216,9 @@ int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t 
         }
         /* We, the one that set it up, only report it and go. */
         char text[32];
-        snprintf(text, sizeof text, pidfd >= 0 ? "%d pidfd" : "%d", (int)pid);
+        snprintf(text, sizeof text, "%d", (int)pid);
         nk_error *e = NULL;
-        if (nk_sync_send_text(sync_fd, NK_SYNC_PID, text, &e) < 0 ||
-            (pidfd >= 0 && nk_send_fd(sync_fd, pidfd, "pidfd", &e) < 0)) {
+        if (nk_sync_send_text(sync_fd, NK_SYNC_PID, text, &e) < 0) {
                 nk_sync_send_error(sync_fd, e);
                 _exit(1);
         }
@@ -234,19 +232,16 @@ int nk_ns_receive_pid(int sync_fd, pid_t *pid, int *pidfd, nk_error **err)
                 return -1;
         char *end;
         long n = strtol(text, &end, 10);
-        if (n <= 0 || n > INT32_MAX || (*end && strcmp(end, " pidfd") != 0))
+        if (n <= 0 || n > INT32_MAX || *end)
                 return nk_error_set(err, EPROTO, "sync PID: bad message `%.40s`", text);
-        /* It must be our child (CLONE_PARENT): anything else is forged. */
+        /* It must be our child (CLONE_PARENT): anything else is forged. As
+         * our child, its pid is not reused before we reap it, so the pidfd
+         * opened from it is the process's. */
         siginfo_t si = {0};
         if (waitid(P_PID, (id_t)n, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
                 return nk_error_set(err, errno, "sync PID: pid %ld is not our child", n);
         *pid = (pid_t)n;
-        if (!*end)
-                return 0;
-        int fd = nk_recv_fd(sync_fd, err);
-        if (fd < 0)
-                return -1;
-        *pidfd = fd;
+        *pidfd = nk_pidfd_open(*pid, 0); /* -1 on kernels without pidfds */
         return 0;
 }
 

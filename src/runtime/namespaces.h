@@ -35,15 +35,15 @@ int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error *
  * closes every fd >= first_fd but `keep`, and clones the process that goes
  * on into it as our parent's child (CLONE_PARENT; `death_signal` as
  * nk_clone's). The caller exits here, after telling the parent the new
- * pid over sync_fd (NK_SYNC_PID, then the pidfd); 0 is returned in the
+ * pid over sync_fd (NK_SYNC_PID); 0 is returned in the
  * new process, with `wait_go` once the parent answered GO (else its first
  * record may reach the parent before NK_SYNC_PID). -1: failed, the caller
  * is still the one process. */
 int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t n_keep,
                          int sync_fd, int death_signal, bool wait_go, nk_error **err);
-/* The parent's side: the new process's pid (known once *pid is set,
- * whatever this returns; checked to be our child) and its pidfd (-1 if the
- * kernel gave none). The caller reaps the one that sent it. */
+/* The parent's side: the new process's pid (checked to be our child) and
+ * a pidfd for it (-1 where the kernel has none). The caller reaps the one
+ * that sent it. */
 int nk_ns_receive_pid(int sync_fd, pid_t *pid, int *pidfd, nk_error **err);
 /* For kernels whose procfs lacks pidns= (before 6.15): an fsopen("proc")
  * context, which takes the pid namespace of the process that opens it,
