@@ -15,6 +15,7 @@
 #include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -205,6 +206,20 @@ static int report_created_child(struct nk_child_ctx *c, nk_error **err)
         return 0;
 }
 
+/* The state for startContainer hooks: `start` was called, so the
+ * container is created (the state of sync 3 says creating). */
+static char *state_created(const char *state_json, nk_error **err)
+{
+        json_t *o = state_json ? json_loads(state_json, 0, NULL) : NULL;
+        char *text = NULL;
+        if (json_is_object(o) && json_object_set_new(o, "status", json_string("created")) == 0)
+                text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (!text)
+                nk_error_set(err, EPROTO, "startContainer hooks: bad container state");
+        return text;
+}
+
 /* Block until `nook start` connects to ROOT/<id>/exec.sock. The accepted
  * connection is close-on-exec: `start` reads EOF once execve succeeded, or
  * the error text if anything after this point fails. */
@@ -219,7 +234,12 @@ static int wait_start_child(struct nk_child_ctx *c, nk_error **err)
         c->start_conn = conn;
         close(c->start_fd);
         c->start_fd = -1;
-        return nk_hooks_run(c->spec, NK_HOOK_START_CONTAINER, c->state_json, err);
+        if (c->spec->n_hooks[NK_HOOK_START_CONTAINER] == 0)
+                return 0;
+        _cleanup_free_ char *state = state_created(c->state_json, err);
+        if (!state)
+                return -1;
+        return nk_hooks_run(c->spec, NK_HOOK_START_CONTAINER, state, err);
 }
 
 /* Instead of sync 4 and waiting for `start` ourselves: load the filter
@@ -256,8 +276,7 @@ __attribute__((noreturn)) static void fail_child(struct nk_child_ctx *c, nk_erro
         if (c->sync_fd >= 0) {
                 nk_sync_send_error(c->sync_fd, e);
         } else if (c->start_conn >= 0) {
-                _cleanup_free_ char *t = nk_error_text(e);
-                (void)!write(c->start_conn, t, strlen(t));
+                nk_sync_send_error(c->start_conn, e);
         } else {
                 _cleanup_free_ char *t = nk_error_text(e);
                 nk_log(NK_LOG_ERROR, "%s", t);

@@ -307,7 +307,7 @@ static int make_start_socket(struct creation *cr, nk_error **err)
                 return nk_error_set(err, errno, "open `%s`", cr->dir);
         struct sockaddr_un sa;
         start_sock_addr(dfd, &sa);
-        cr->start_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr->start_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (cr->start_fd < 0 || bind(cr->start_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
             listen(cr->start_fd, 4) < 0)
                 return nk_error_set(err, errno, "exec socket in `%s`", cr->dir);
@@ -589,7 +589,8 @@ int nk_container_create(const struct nk_create_opts *o, nk_error **err)
 }
 
 /* Connect to exec.sock, release the init, and wait until it has exec'd
- * (EOF) or reported why it could not (text). */
+ * (EOF) or reported why it could not (a sync error record, from the init
+ * or from nook-init). */
 static int release_init(const char *root, const char *id, nk_error **err)
 {
         _cleanup_free_ char *dir = NULL;
@@ -600,28 +601,11 @@ static int release_init(const char *root, const char *id, nk_error **err)
                 return nk_error_set(err, errno, "open `%s`", dir);
         struct sockaddr_un sa;
         start_sock_addr(dfd, &sa);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
                 return nk_error_set(err, errno, "container `%s` is not waiting to start", id);
         unlinkat(dfd, "exec.sock", 0);
-        char buf[4096];
-        size_t n = 0;
-        for (;;) {
-                ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r <= 0 || (n += (size_t)r) >= sizeof buf - 1)
-                        break;
-        }
-        buf[n] = '\0';
-        if (n > 1 && buf[0] == '\0') { /* nook-init's record: NUL errno NUL message */
-                size_t len = strlen(buf + 1);
-                if (len + 2 < n)
-                        return nk_error_set(err, atoi(buf + 1), "%s", buf + len + 2);
-        }
-        if (n > 0)
-                return nk_error_set(err, 0, "%s", buf);
-        return 0;
+        return nk_sync_expect_eof(fd, "start", err);
 }
 
 /* Whether the saved config has hooks of this kind: parsing the whole

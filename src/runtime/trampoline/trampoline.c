@@ -12,9 +12,10 @@
  *
  * No libc: a handful of raw syscalls, all of which the seccomp filter
  * (already loaded by the init) must allow; the runtime checks that before
- * choosing this path. Failure record: a NUL byte, the errno in decimal, a
- * NUL byte, then the message. */
+ * choosing this path. Failure record: nook's sync error record
+ * (sync_wire.h). */
 #include <asm/unistd.h>
+#include "../sync_wire.h"
 #include <stddef.h>
 
 #define SOCK_CLOEXEC_ 02000000
@@ -77,25 +78,26 @@ static char *put(char *p, char *end, const char *s, size_t n)
         return p;
 }
 
-/* The failure record for `start`: "\0<errno>\0<what> `<path>`". */
+/* The failure record for `start`, the same sync error record every nook
+ * socket carries (sync_wire.h): header, then "<what> `<path>`", as one
+ * SEQPACKET record. */
 static void report(long fd, long err, const char *what, const char *path)
 {
-        char buf[4096], num[24], *p = buf, *end = buf + sizeof buf;
-        int k = 0;
-        unsigned long v = (unsigned long)err;
-        do
-                num[k++] = (char)('0' + v % 10);
-        while ((v /= 10) && k < (int)sizeof num);
-        *p++ = '\0';
-        while (k && p < end)
-                *p++ = num[--k];
-        p = put(p, end, "", 1);
+        struct {
+                struct nk_sync_hdr h;
+                char text[4096];
+        } rec;
+        char *p = rec.text, *end = rec.text + sizeof rec.text;
         p = put(p, end, what, slen(what));
         p = put(p, end, " `", 2);
         p = put(p, end, path, slen(path));
         p = put(p, end, "`", 1);
+        rec.h.magic = NK_SYNC_MAGIC;
+        rec.h.type = NK_SYNC_ERROR_TYPE;
+        rec.h.errno_ = (int32_t)err;
+        rec.h.len = (uint32_t)(p - rec.text);
         if (fd >= 0)
-                sys3(__NR_write, fd, buf, p - buf);
+                sys3(__NR_write, fd, &rec, (long)sizeof rec.h + (p - rec.text));
 }
 
 static long to_int(const char *s)
