@@ -4,6 +4,7 @@
 #include "runtime/exec.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/parse.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -50,22 +51,37 @@ static void env_set(json_t *env, const char *kv)
         json_array_append_new(env, json_string(kv));
 }
 
+/* --user UID[:GID]: ids in 0..2^31-1 only (see NK_ID_MAX). */
 static int parse_user(json_t *proc, const char *spec)
 {
-        char *end;
-        unsigned long uid = strtoul(spec, &end, 10), gid = 0;
-        if (end == spec || (*end && *end != ':'))
+        _cleanup_free_ char *s = strdup(spec);
+        char *colon = s ? strchr(s, ':') : NULL;
+        uint32_t uid, gid = 0;
+        if (colon)
+                *colon = '\0';
+        if (!s || nk_parse_id(s, &uid) < 0 || (colon && nk_parse_id(colon + 1, &gid) < 0))
                 return -1;
         json_t *user = json_object_get(proc, "user");
         if (!user)
                 json_object_set_new(proc, "user", user = json_object());
-        json_object_set_new(user, "uid", json_integer((json_int_t)uid));
-        if (*end == ':') {
-                const char *g = end + 1;
-                gid = strtoul(g, &end, 10);
-                if (end == g || *end)
+        json_object_set_new(user, "uid", json_integer(uid));
+        if (colon)
+                json_object_set_new(user, "gid", json_integer(gid));
+        return 0;
+}
+
+/* --additional-gids GID[,GID...] (repeatable, like runc's). */
+static int add_gids(json_t *gids, const char *arg)
+{
+        _cleanup_free_ char *s = strdup(arg);
+        char *save = NULL;
+        if (!s || !*s)
+                return -1;
+        for (char *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                uint32_t g;
+                if (nk_parse_id(t, &g) < 0)
                         return -1;
-                json_object_set_new(user, "gid", json_integer((json_int_t)gid));
+                json_array_append_new(gids, json_integer(g));
         }
         return 0;
 }
@@ -110,7 +126,14 @@ int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
                 case 'e': json_array_append_new(envs, json_string(optarg)); break;
                 case 't': tty = true; break;
                 case 'u': user = optarg; break;
-                case 'g': json_array_append_new(gids, json_integer(atoll(optarg))); break;
+                case 'g':
+                        if (add_gids(gids, optarg) < 0) {
+                                nk_cmd_usage_error("exec", "--additional-gids: expected "
+                                                   "GID[,GID...] with ids in 0..%d, got `%s`",
+                                                   NK_ID_MAX, optarg);
+                                goto out;
+                        }
+                        break;
                 case 'p': process_file = optarg; break;
                 case 'd': o.detach = true; break;
                 case O_PIDFILE: o.pid_file = optarg; break;
@@ -160,13 +183,14 @@ int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
         if (cwd)
                 json_object_set_new(proc, "cwd", json_string(cwd));
         if (user && parse_user(proc, user) < 0) {
-                nk_cmd_usage_error("exec", "--user: expected UID[:GID], got `%s`", user);
+                nk_cmd_usage_error("exec", "--user: expected UID[:GID] with ids in 0..%d, got `%s`",
+                                   NK_ID_MAX, user);
                 goto out;
         }
         if (json_array_size(gids) > 0) {
                 json_t *u = json_object_get(proc, "user");
-                if (!u)
-                        json_object_set_new(proc, "user", u = json_pack("{s:i,s:i}", "uid", 0, "gid", 0));
+                if (!u) /* no uid/gid invented: the library says they are missing */
+                        json_object_set_new(proc, "user", u = json_object());
                 json_object_set(u, "additionalGids", gids);
         }
         if (nnp)

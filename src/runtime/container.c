@@ -666,9 +666,11 @@ static const struct { const char *name; int sig; } signals[] = {
 int nk_signal_parse(const char *s)
 {
         char *end;
-        long n = strtol(s, &end, 10);
-        if (*s && !*end)
-                return n > 0 && n < NSIG ? (int)n : -1;
+        if (*s >= '0' && *s <= '9') { /* digits only: no sign, space or suffix */
+                errno = 0;
+                long n = strtol(s, &end, 10);
+                return !*end && !errno && n > 0 && n < NSIG ? (int)n : -1;
+        }
         if (strncasecmp(s, "SIG", 3) == 0)
                 s += 3;
         for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
@@ -676,8 +678,13 @@ int nk_signal_parse(const char *s)
                         return signals[i].sig;
         if (strncasecmp(s, "RTMIN", 5) == 0 || strncasecmp(s, "RTMAX", 5) == 0) {
                 int base = strncasecmp(s, "RTMIN", 5) == 0 ? SIGRTMIN : SIGRTMAX;
-                long off = s[5] ? strtol(s + 5, &end, 10) : 0;
-                if (s[5] && *end)
+                /* RTMIN+n, RTMAX-n: the offset is checked before it is added */
+                const char *o = s + 5;
+                if (*o && !((*o == '+' || *o == '-') && o[1] >= '0' && o[1] <= '9'))
+                        return -1;
+                errno = 0;
+                long off = *o ? strtol(o, &end, 10) : 0;
+                if ((*o && *end) || errno || off < -(SIGRTMAX - SIGRTMIN) || off > SIGRTMAX - SIGRTMIN)
                         return -1;
                 int sig = base + (int)off;
                 return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -1;

@@ -9,6 +9,7 @@
 #include "security.h"
 #include "../util/cleanup.h"
 #include "../util/fs.h"
+#include "../util/parse.h"
 #include "../util/strv.h"
 #include "../util/syscalls.h"
 #include <ctype.h>
@@ -192,6 +193,17 @@ static int as_u32(json_t *v, const char *p, uint32_t *out, nk_error **err)
         return 0;
 }
 
+/* A uid or gid that reaches set*id(2) or chown(2): 0..2^31-1, since
+ * (uid_t)-1 there means "unchanged" (see NK_ID_MAX). */
+static int as_id(json_t *v, const char *p, uint32_t *out, nk_error **err)
+{
+        int64_t n = 0;
+        if (as_int(v, p, 0, NK_ID_MAX, &n, err) < 0)
+                return -1;
+        *out = (uint32_t)n;
+        return 0;
+}
+
 static int as_u64(json_t *v, const char *p, const struct bigints *big, uint64_t *out,
                   nk_error **err)
 {
@@ -285,6 +297,15 @@ static int opt_u32(json_t *obj, const char *where, const char *key, uint32_t *ou
         if (!v)
                 return 0;
         return as_u32(v, jp_key(p, where, key), out, err) < 0 ? -1 : 1;
+}
+
+static int opt_id(json_t *obj, const char *where, const char *key, uint32_t *out, nk_error **err)
+{
+        char p[JP_MAX];
+        json_t *v = get(obj, key);
+        if (!v)
+                return 0;
+        return as_id(v, jp_key(p, where, key), out, err) < 0 ? -1 : 1;
 }
 
 static int opt_u64(json_t *obj, const char *where, const char *key, const struct bigints *big,
@@ -592,7 +613,7 @@ static int user_gids(json_t *o, const char *up, struct nk_user *u, nk_error **er
         u->n_additional_gids = n;
         for (size_t i = 0; i < n; i++) {
                 uint32_t g;
-                if (as_u32(json_array_get(a, i), jp_idx(ip, gp, i), &g, err) < 0)
+                if (as_id(json_array_get(a, i), jp_idx(ip, gp, i), &g, err) < 0)
                         return -1;
                 u->additional_gids[i] = g;
         }
@@ -605,12 +626,16 @@ static int process_user(json_t *obj, const char *where, struct nk_user *u, nk_er
         json_t *o = NULL;
         uint32_t uid = 0, gid = 0;
         int64_t mask = 0;
+        /* Required on Linux by the runtime spec: a missing or misspelled
+         * user (or uid/gid) must not quietly mean root. */
         int r = opt_object(obj, where, "user", &o, err);
         if (r <= 0)
-                return r;
+                return r < 0 ? -1 : fail_missing(err, where, "user");
         jp_key(up, where, "user");
-        if (opt_u32(o, up, "uid", &uid, err) < 0 || opt_u32(o, up, "gid", &gid, err) < 0)
-                return -1;
+        if ((r = opt_id(o, up, "uid", &uid, err)) <= 0)
+                return r < 0 ? -1 : fail_missing(err, up, "uid");
+        if ((r = opt_id(o, up, "gid", &gid, err)) <= 0)
+                return r < 0 ? -1 : fail_missing(err, up, "gid");
         u->uid = uid;
         u->gid = gid;
         if ((r = opt_int(o, up, "umask", 0, 0777, &mask, err)) < 0)
@@ -879,12 +904,14 @@ static int parse_idmap(json_t *v, const char *p, void *item, const void *ctx, nk
         }
         if (m->size == 0)
                 return fail_range(err, jp_key(sp, p, "size"), 0, 1, UINT32_MAX);
-        if ((uint64_t)m->container_id + m->size - 1 > UINT32_MAX)
-                return nk_error_set(err, 0, "%s: containerID %u + size %u is past the 32-bit id range",
-                                    p, m->container_id, m->size);
-        if ((uint64_t)m->host_id + m->size - 1 > UINT32_MAX)
-                return nk_error_set(err, 0, "%s: hostID %u + size %u is past the 32-bit id range", p,
-                                    m->host_id, m->size);
+        /* 4294967295 is (uid_t)-1, never a valid id: the kernel refuses a
+         * range that reaches it (user_namespaces(7)). */
+        if ((uint64_t)m->container_id + m->size > UINT32_MAX)
+                return nk_error_set(err, 0, "%s: containerID %u + size %u reaches past id %u", p,
+                                    m->container_id, m->size, UINT32_MAX - 1);
+        if ((uint64_t)m->host_id + m->size > UINT32_MAX)
+                return nk_error_set(err, 0, "%s: hostID %u + size %u reaches past id %u", p,
+                                    m->host_id, m->size, UINT32_MAX - 1);
         return 0;
 }
 
@@ -1055,11 +1082,11 @@ static int device_mode_owner(json_t *v, const char *p, struct nk_device *d, nk_e
                                     jp_key(mp, p, "fileMode"), mode & S_IFMT, d->type);
         d->has_mode = r > 0;
         d->file_mode = (mode_t)(mode & 07777);
-        if ((r = opt_u32(v, p, "uid", &id, err)) < 0)
+        if ((r = opt_id(v, p, "uid", &id, err)) < 0)
                 return -1;
         d->has_uid = r > 0;
         d->uid = id;
-        if ((r = opt_u32(v, p, "gid", &id, err)) < 0)
+        if ((r = opt_id(v, p, "gid", &id, err)) < 0)
                 return -1;
         d->has_gid = r > 0;
         d->gid = id;

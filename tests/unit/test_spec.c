@@ -269,12 +269,23 @@ static const struct bad_case bad_cases[] = {
           "process.consoleSize.height: value -1 out of range 0..65535" },
         { "process.consoleSize", "{\"height\": 1, \"width\": 1.5}",
           "process.consoleSize.width: expected integer, got number 1.5" },
-        { "process.user.uid", "-1", "process.user.uid: value -1 out of range 0..4294967295" },
-        { "process.user.gid", "4294967296", "process.user.gid: value 4294967296 out of range 0..4294967295" },
+        { "process.user.uid", "-1", "process.user.uid: value -1 out of range 0..2147483647" },
+        { "process.user.gid", "4294967296", "process.user.gid: value 4294967296 out of range 0..2147483647" },
         { "process.user.uid", "\"0\"", "process.user.uid: expected integer, got string \"0\"" },
         { "process.user.umask", "512", "process.user.umask: value 512 out of range 0..511" },
         { "process.user.additionalGids", "[1, -2]",
-          "process.user.additionalGids[1]: value -2 out of range 0..4294967295" },
+          "process.user.additionalGids[1]: value -2 out of range 0..2147483647" },
+        /* (uid_t)-1 means "unchanged" to setresuid(2): it would stay root */
+        { "process.user.uid", "4294967295", "process.user.uid: value 4294967295 out of range 0..2147483647" },
+        { "process.user.gid", "4294967295", "process.user.gid: value 4294967295 out of range 0..2147483647" },
+        { "process.user.uid", "2147483648", "process.user.uid: value 2147483648 out of range 0..2147483647" },
+        { "process.user.additionalGids", "[4294967295]",
+          "process.user.additionalGids[0]: value 4294967295 out of range 0..2147483647" },
+        /* required on Linux: absent must not mean root */
+        { "process.user", NULL, "process.user: missing required field" },
+        { "process.user", "null", "process.user: missing required field" },
+        { "process.user.uid", NULL, "process.user.uid: missing required field" },
+        { "process.user.gid", NULL, "process.user.gid: missing required field" },
         { "process.capabilities.bounding[3]", "\"CAP_TEST\"",
           "process.capabilities.bounding[3]: unknown capability \"CAP_TEST\"" },
         { "process.capabilities.bounding[0]", "\"kill\"",
@@ -346,7 +357,11 @@ static const struct bad_case bad_cases[] = {
         { "linux.uidMappings", "[{\"containerID\": 0, \"size\": 1}]",
           "linux.uidMappings[0].hostID: missing required field" },
         { "linux.gidMappings", "[{\"containerID\": 4294967295, \"hostID\": 0, \"size\": 2}]",
-          "linux.gidMappings[0]: containerID 4294967295 + size 2 is past the 32-bit id range" },
+          "linux.gidMappings[0]: containerID 4294967295 + size 2 reaches past id 4294967294" },
+        { "linux.gidMappings", "[{\"containerID\": 4294967294, \"hostID\": 0, \"size\": 2}]",
+          "linux.gidMappings[0]: containerID 4294967294 + size 2 reaches past id 4294967294" },
+        { "linux.gidMappings", "[{\"containerID\": 0, \"hostID\": 4294967295, \"size\": 1}]",
+          "linux.gidMappings[0]: hostID 4294967295 + size 1 reaches past id 4294967294" },
         { "linux.uidMappings", "[{\"containerID\": 0, \"hostID\": 1000, \"size\": 10},"
                                 " {\"containerID\": 5, \"hostID\": 5000, \"size\": 10}]",
           "linux.uidMappings[1]: containerID range overlaps linux.uidMappings[0]" },
@@ -374,7 +389,8 @@ static const struct bad_case bad_cases[] = {
         { "linux.devices[0].major", NULL, "linux.devices[0].major: missing required field" },
         { "linux.devices[0].minor", "1048576", "linux.devices[0].minor: value 1048576 out of range 0..1048575" },
         { "linux.devices[0].fileMode", "25014", "linux.devices[0].fileMode: file type bits 060000 do not match type \"c\"" },
-        { "linux.devices[0].uid", "-5", "linux.devices[0].uid: value -5 out of range 0..4294967295" },
+        { "linux.devices[0].uid", "-5", "linux.devices[0].uid: value -5 out of range 0..2147483647" },
+        { "linux.devices[0].gid", "4294967295", "linux.devices[0].gid: value 4294967295 out of range 0..2147483647" },
         { "linux.maskedPaths", "[\"/proc/kcore\", \"proc/keys\"]", "linux.maskedPaths[1]: not an absolute path \"proc/keys\"" },
         { "linux.readonlyPaths", "[\"sys\"]", "linux.readonlyPaths[0]: not an absolute path \"sys\"" },
         { "linux.personality", "{\"domain\": \"LINUX64\"}", "linux.personality.domain: unknown personality domain \"LINUX64\"" },
@@ -434,7 +450,7 @@ static void test_bad_json(void)
         expect_raw_error("{\"ociVersion\": \"1.0.0\", \"root\": {\"path\": \"r\"},"
                          " \"process\": {\"args\": [\"sh\"], \"cwd\": \"/\","
                          " \"user\": {\"uid\": 18446744073709551615}}}",
-                         "/b/config.json: process.user.uid: value -1 out of range 0..4294967295");
+                         "/b/config.json: process.user.uid: value -1 out of range 0..2147483647");
         /* a string holding such digits is left alone */
         struct nk_spec *s = parse_ok("{\"ociVersion\": \"1.0.0\", \"root\": {\"path\": \"r\"},"
                                      " \"hostname\": \"18446744073709551615\", \"n\": 18446744073709551614,"
@@ -450,7 +466,8 @@ static void test_good_edge_cases(void)
          * character when rewritten and keeps its value */
         struct nk_spec *s = parse_ok(
                 "{\"ociVersion\": \"1.1.0-rc.1\", \"root\": {\"path\": \"r\"},"
-                " \"process\": {\"args\": [\"sh\"], \"cwd\": \"/\", \"rlimits\": [{\"type\": \"RLIMIT_AS\","
+                " \"process\": {\"args\": [\"sh\"], \"cwd\": \"/\", \"user\": {\"uid\": 0, \"gid\": 0},"
+                " \"rlimits\": [{\"type\": \"RLIMIT_AS\","
                 " \"soft\": 9223372036854775808, \"hard\": 18446744073709551615}]},"
                 " \"mounts\": null, \"hooks\": {\"prestart\": null},"
                 " \"linux\": {\"namespaces\": [{\"type\": \"user\", \"path\": \"/proc/1/ns/user\"},"
@@ -608,9 +625,11 @@ static void test_process_parse(void)
 {
         struct nk_process p = { 0 };
         nk_error *err = NULL;
-        json_t *j = json_loads("{\"args\": [\"ls\"], \"cwd\": \"/\", \"env\": [\"A=B\"]}", 0, NULL);
+        json_t *j = json_loads("{\"args\": [\"ls\"], \"cwd\": \"/\", \"env\": [\"A=B\"],"
+                               " \"user\": {\"uid\": 7, \"gid\": 8}}", 0, NULL);
         CHECK(nk_process_parse(j, NULL, &p, &err) == 0);
         CHECK_STR(p.args ? p.args[0] : NULL, "ls");
+        CHECK(p.user.uid == 7 && p.user.gid == 8);
         nk_process_clear(&p);
         CHECK(p.args == NULL);
         json_object_set_new(j, "cwd", json_string("rel"));

@@ -1,0 +1,75 @@
+/* Numbers from the command line: uids/gids (nk_parse_id, used by exec's
+ * --user and --additional-gids) and signals (nk_signal_parse, kill). */
+#include "runtime/container.h"
+#include "util/parse.h"
+#include "unit.h"
+#include <signal.h>
+
+static void test_ids(void)
+{
+        static const struct {
+                const char *s;
+                long long want; /* -1: refused */
+        } cases[] = {
+                {"0", 0}, {"1000", 1000}, {"65534", 65534}, {"2147483647", 2147483647},
+                {"007", 7},
+                /* (uid_t)-1 means "unchanged" to setresuid: never an id */
+                {"4294967295", -1}, {"2147483648", -1}, {"4294967296", -1},
+                {"18446744073709551615", -1}, {"99999999999999999999999", -1},
+                {"-1", -1}, {"+5", -1}, {" 5", -1}, {"5 ", -1}, {"5x", -1}, {"0x10", -1},
+                {"", -1}, {"1e3", -1}, {"1,2", -1},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+                uint32_t v = 12345;
+                int r = nk_parse_id(cases[i].s, &v);
+                if (cases[i].want < 0) {
+                        CHECK(r < 0 && v == 12345);
+                        if (r == 0)
+                                fprintf(stderr, "  accepted id \"%s\"\n", cases[i].s);
+                } else {
+                        CHECK(r == 0 && v == (uint32_t)cases[i].want);
+                }
+        }
+        uint32_t v;
+        CHECK(nk_parse_id(NULL, &v) < 0);
+}
+
+static void test_signals(void)
+{
+        static const struct {
+                const char *s;
+                int want;
+        } cases[] = {
+                {"9", SIGKILL}, {"KILL", SIGKILL}, {"SIGKILL", SIGKILL}, {"sigterm", SIGTERM},
+                {"hup", SIGHUP}, {"15", SIGTERM}, {"64", 64},
+                {"0", -1}, {"65", -1}, {"-9", -1}, {"+9", -1}, {" 9", -1}, {"9x", -1},
+                {"", -1}, {"SIG", -1}, {"KILLX", -1}, {"4294967305", -1},
+                {"99999999999999999999", -1}, {"SIGFOO", -1},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+                int got = nk_signal_parse(cases[i].s);
+                CHECK(got == cases[i].want);
+                if (got != cases[i].want)
+                        fprintf(stderr, "  \"%s\": got %d, want %d\n", cases[i].s, got,
+                                cases[i].want);
+        }
+        CHECK(nk_signal_parse("RTMIN") == SIGRTMIN);
+        CHECK(nk_signal_parse("SIGRTMIN+3") == SIGRTMIN + 3);
+        CHECK(nk_signal_parse("RTMAX-2") == SIGRTMAX - 2);
+        CHECK(nk_signal_parse("RTMAX") == SIGRTMAX);
+        CHECK(nk_signal_parse("RTMAX+1") == -1);
+        CHECK(nk_signal_parse("RTMIN-1") == -1);
+        /* an offset that wraps to 0 in 32 bits is not RTMIN */
+        CHECK(nk_signal_parse("RTMIN+4294967296") == -1);
+        CHECK(nk_signal_parse("RTMIN+18446744073709551616") == -1);
+        CHECK(nk_signal_parse("RTMIN3") == -1);
+        CHECK(nk_signal_parse("RTMIN+") == -1);
+        CHECK(nk_signal_parse("RTMIN+ 3") == -1);
+}
+
+int main(void)
+{
+        test_ids();
+        test_signals();
+        return UNIT_END();
+}
