@@ -156,7 +156,7 @@ int main(int argc, char **argv)
                 case OPT_LOG: g.log = optarg; break;
                 case OPT_LOG_FORMAT:
                         if (!streq(optarg, "text") && !streq(optarg, "json")) {
-                                fprintf(stderr, "nook: --log-format: unknown format `%s` (text or json)\n", optarg);
+                                nk_log(NK_LOG_ERROR, "--log-format: unknown format `%s` (text or json)", optarg);
                                 return 1;
                         }
                         g.log_format = optarg;
@@ -197,7 +197,10 @@ int main(int argc, char **argv)
         }
         if (reserve_preserved_fds(argc - optind, argv + optind) < 0)
                 return 1;
-        nk_log_init(g.log, streq(g.log_format, "json"), g.debug);
+        if (nk_log_init(g.log, streq(g.log_format, "json"), g.debug) < 0) {
+                nk_log(NK_LOG_ERROR, "--log: open `%s`: %s", g.log, strerror(errno));
+                return 1;
+        }
         if (errors_only)
                 nk_log_errors_only();
         if (optind >= argc) {
@@ -206,7 +209,7 @@ int main(int argc, char **argv)
         }
         const struct nk_command *cmd = find_command(argv[optind]);
         if (!cmd) {
-                fprintf(stderr, "nook: unknown command `%s` (see nook --help)\n", argv[optind]);
+                nk_log(NK_LOG_ERROR, "unknown command `%s` (see nook --help)", argv[optind]);
                 return 1;
         }
         int sub_argc = argc - optind;

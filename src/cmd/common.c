@@ -21,11 +21,14 @@ int nk_cmd_fail(nk_error *err)
 int nk_cmd_usage_error(const char *cmd, const char *fmt, ...)
 {
         va_list ap;
+        char *msg = NULL;
         va_start(ap, fmt);
-        fprintf(stderr, "nook %s: ", cmd);
-        vfprintf(stderr, fmt, ap);
-        fprintf(stderr, "\n");
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
         va_end(ap);
+        _cleanup_free_ char *line = msg ? nk_log_escape(msg) : NULL; /* one line */
+        fprintf(stderr, "nook %s: %s\n", cmd, line ? line : "usage error");
+        free(msg);
         return 1;
 }
 

@@ -52,10 +52,8 @@ int nk_cmd_spec(const struct nk_global *g, int argc, char **argv)
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/config.json", bundle) < 0)
                 return 1;
-        if (nk_path_exists(path)) {
-                fprintf(stderr, "nook spec: `%s` already exists; remove it first\n", path);
-                return 1;
-        }
+        if (nk_path_exists(path))
+                return nk_cmd_usage_error("spec", "`%s` already exists; remove it first", path);
         json_t *o = nk_spec_default(rootless);
         nk_error *err = NULL;
         if (seccomp && add_default_seccomp(o, &err) < 0) {

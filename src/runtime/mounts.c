@@ -625,6 +625,37 @@ static int check_proc_target(const struct nk_rexec *x, int dst, const char *what
                             "may be mounted", what, op->dest, rel, nk_proc_mount_list);
 }
 
+/* Whether op mounts a procfs: proc itself, or a bind of one (runc allows
+ * both at /proc). */
+static bool op_is_proc(const struct nk_rop *op)
+{
+        struct statfs sf;
+        if (op->kind == NK_ROP_MOUNT)
+                return op->fstype && streq(op->fstype, "proc");
+        if (op->kind != NK_ROP_BIND)
+                return false;
+        int r = op->tree >= 0 ? fstatfs(op->tree, &sf) : statfs(op->source, &sf);
+        return r == 0 && sf.f_type == PROC_SUPER_MAGIC;
+}
+
+/* Only procfs may cover /proc itself: anything else leaves maskedPaths and
+ * readonlyPaths there with nothing to act on. spec.c refuses another type
+ * at a written /proc; this catches a symlink leading another destination
+ * onto the image's /proc directory or onto a proc already mounted there. */
+static int check_proc_itself(struct nk_rexec *x, const struct nk_rop *op, int dst,
+                             const char *what, nk_error **err)
+{
+        struct stat a, b;
+        if (op_is_proc(op))
+                return 0;
+        _cleanup_close_ int proc = root_open_raw(x->rootfd, "/proc");
+        if (proc < 0 || fstat(proc, &a) < 0 || fstat(dst, &b) < 0 || a.st_dev != b.st_dev ||
+            a.st_ino != b.st_ino)
+                return 0;
+        return nk_error_set(err, EPERM, "%s on %s: it leads to /proc, where only proc may be "
+                            "mounted", what, op->dest);
+}
+
 /* A mount target, resolved and made inside the root like nk_root_open(),
  * and kept out of /proc. Cheap on the common path: a target reached
  * without any symlink is where its written path says, which planning
@@ -644,7 +675,8 @@ int nk_rop_open_target(struct nk_rexec *x, const struct nk_rop *op, bool create_
                              : nk_root_open(x->rootfd, op->dest, true, create_file, err);
         if (fd < 0)
                 return nk_error_wrap(err, "%s on %s", what, op->dest);
-        if (!made && check_proc_target(x, fd, what, op, err) < 0) {
+        if (!made && (check_proc_target(x, fd, what, op, err) < 0 ||
+                      check_proc_itself(x, op, fd, what, err) < 0)) {
                 close(fd);
                 return -1;
         }
@@ -875,6 +907,44 @@ static int run_proc_in_pidns(struct nk_rexec *x, const struct nk_rop *op, int ds
         return finish_fresh(x, op, -1, err);
 }
 
+/* The first of the filesystem options in `data` that fsconfig(2), which
+ * takes them one at a time, refuses for fstype; NULL when none is (a
+ * filesystem without its own parser takes anything there). */
+static char *refused_option(const char *fstype, const char *data)
+{
+        _cleanup_close_ int fs = nk_fsopen(fstype, FSOPEN_CLOEXEC);
+        _cleanup_free_ char *copy = strdup(data);
+        char *save = NULL;
+        if (fs < 0 || !copy)
+                return NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(t, '=');
+                if (eq)
+                        *eq = '\0';
+                int r = eq ? nk_fsconfig(fs, FSCONFIG_SET_STRING, t, eq + 1, 0)
+                           : nk_fsconfig(fs, FSCONFIG_SET_FLAG, t, NULL, 0);
+                if (eq)
+                        *eq = '=';
+                if (r < 0)
+                        return strdup(t);
+        }
+        return NULL;
+}
+
+/* mount(2) answers EINVAL for any option it does not like, without saying
+ * which: name it. */
+static int fail_fresh(const struct nk_rop *op, int e, nk_error **err)
+{
+        if (e != EINVAL || !op->data || !op->data[0])
+                return nk_error_set(err, e, "mount %s on %s", op->fstype, op->dest);
+        _cleanup_free_ char *bad = refused_option(op->fstype, op->data);
+        if (bad)
+                return nk_error_set(err, e, "mount %s on %s: option \"%s\" refused", op->fstype,
+                                    op->dest, bad);
+        return nk_error_set(err, e, "mount %s on %s with options \"%s\"", op->fstype, op->dest,
+                            op->data);
+}
+
 static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
 {
         char what[96];
@@ -900,7 +970,7 @@ static int run_fresh(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
                         return run_fallback(x, op, err);
                 if (pidns && errno == EINVAL)
                         return run_proc_in_pidns(x, op, dst, err);
-                return nk_error_set(err, errno, "mount %s on %s", op->fstype, op->dest);
+                return fail_fresh(op, errno, err);
         }
         return finish_fresh(x, op, lower, err);
 }

@@ -964,6 +964,35 @@ static int mount_idmaps(json_t *v, const char *p, struct nk_mount *m, nk_error *
         return 0;
 }
 
+/* Whether an absolute path names /proc once "." and ".." are folded. */
+static bool is_proc_path(const char *path)
+{
+        int depth = 0;
+        bool top_is_proc = false; /* the component at depth 1 */
+        for (const char *c = path; *c;) {
+                while (*c == '/')
+                        c++;
+                size_t n = strcspn(c, "/");
+                if (n == 2 && c[0] == '.' && c[1] == '.')
+                        depth = depth > 0 ? depth - 1 : 0;
+                else if (n > 0 && !(n == 1 && c[0] == '.') && ++depth == 1)
+                        top_is_proc = n == 4 && strncmp(c, "proc", 4) == 0;
+                c += n;
+        }
+        return depth == 1 && top_is_proc;
+}
+
+/* Only proc may cover /proc (a bind mount is checked to be procfs when it
+ * is made): anything else there leaves maskedPaths and readonlyPaths
+ * under /proc with nothing to act on, silently. */
+static int check_proc_mount(const struct nk_mount *m, const char *p, nk_error **err)
+{
+        if (!is_proc_path(m->destination) || m->bind || (m->type && streq(m->type, "proc")))
+                return 0;
+        _cleanup_free_ char *t = msg_value(m->type ? m->type : "");
+        return nk_error_set(err, 0, "%s: only proc may be mounted at /proc, got type \"%s\"", p, t);
+}
+
 static int parse_mount(json_t *v, const char *p, void *item, const void *ctx, nk_error **err)
 {
         struct nk_mount *m = item;
@@ -979,7 +1008,7 @@ static int parse_mount(json_t *v, const char *p, void *item, const void *ctx, nk
                 return -1;
         if (m->bind && (!m->source || !m->source[0]))
                 return fail_missing(err, p, "source");
-        return 0;
+        return check_proc_mount(m, p, err);
 }
 
 static int parse_hook(json_t *v, const char *p, void *item, const void *ctx, nk_error **err)
@@ -1462,18 +1491,72 @@ static char *rewrite_bigints(const char *text, size_t len, size_t *out_len, stru
         return TAKE_PTR(o);
 }
 
+/* The JSON path of the object key that ends at byte `end` of `text`
+ * (where jansson stops on a duplicate key). jansson parsed everything before
+ * `end`, so a bracket and string scanner suffices. */
+struct scan_frame {
+        bool obj, want_key;
+        size_t index, key, key_len; /* array index; current key in the object */
+};
+
+static int dup_key_error(const char *text, size_t end, int line, int col, nk_error **err)
+{
+        struct scan_frame f[64];
+        int top = -1;
+        for (size_t i = 0; i < end; i++) {
+                char c = text[i];
+                if ((c == '{' || c == '[') && ++top < (int)ARRAY_SIZE(f))
+                        f[top] = (struct scan_frame){.obj = c == '{', .want_key = c == '{'};
+                else if (c == '}' || c == ']')
+                        top--;
+                else if (top < 0 || top >= (int)ARRAY_SIZE(f))
+                        continue;
+                else if (c == ',')
+                        f[top].obj ? (void)(f[top].want_key = true) : (void)f[top].index++;
+                else if (c == ':')
+                        f[top].want_key = false;
+                else if (c == '"') {
+                        size_t start = ++i;
+                        while (i < end && text[i] != '"')
+                                i += text[i] == '\\' ? 2 : 1;
+                        if (f[top].obj && f[top].want_key)
+                                f[top].key = start, f[top].key_len = i - start;
+                }
+        }
+        if (top < 0 || top >= (int)ARRAY_SIZE(f) || !f[top].obj)
+                return nk_error_set(err, 0, "duplicate object key at line %d column %d", line, col);
+        char p[JP_MAX] = "", k[JP_MAX];
+        for (int d = 0; d < top; d++) {
+                size_t n = strlen(p);
+                if (f[d].obj)
+                        snprintf(p + n, sizeof p - n, "%s%.*s", n ? "." : "", (int)f[d].key_len,
+                                 text + f[d].key);
+                else
+                        snprintf(p + n, sizeof p - n, "[%zu]", f[d].index);
+        }
+        snprintf(k, sizeof k, "%.*s", (int)f[top].key_len, text + f[top].key);
+        _cleanup_free_ char *pv = msg_value(p), *kv = msg_value(k);
+        return nk_error_set(err, 0, "%s%sduplicate key \"%s\" (line %d column %d)", pv,
+                            *pv ? ": " : "", kv, line, col);
+}
+
 static int json_parse_text(const char *text, size_t len, json_t **out, struct bigints *big,
                            nk_error **err)
 {
         json_error_t je;
-        json_t *j = json_loadb(text, len, 0, &je);
+        /* Duplicate keys are refused (last-one-wins would let a second
+         * "user" or "uid" hide behind the first). */
+        json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        _cleanup_free_ char *t2 = NULL;
         if (!j && json_error_code(&je) == json_error_numeric_overflow) {
                 size_t len2 = 0;
-                _cleanup_free_ char *t2 = rewrite_bigints(text, len, &len2, big);
+                t2 = rewrite_bigints(text, len, &len2, big);
                 if (!t2)
                         return nk_error_set(err, ENOMEM, "parse JSON");
-                j = json_loadb(t2, len2, 0, &je);
+                j = json_loadb(t2, len2, JSON_REJECT_DUPLICATES, &je);
         }
+        if (!j && json_error_code(&je) == json_error_duplicate_key)
+                return dup_key_error(t2 ? t2 : text, (size_t)je.position, je.line, je.column, err);
         if (!j) {
                 _cleanup_free_ char *m = msg_value_max(je.text, sizeof(je.text));
                 return nk_error_set(err, 0, "invalid JSON at line %d column %d: %s", je.line,

@@ -12,13 +12,26 @@
 static int log_fd = -1;
 static bool log_json, log_debug;
 
-void nk_log_init(const char *path, bool json, bool debug)
+int nk_log_init(const char *path, bool json, bool debug)
 {
         log_json = json;
         log_debug = debug;
-        if (path && *path) {
-                log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (!path || !*path)
+                return 0;
+        /* O_NONBLOCK: a FIFO nobody reads fails (ENXIO) instead of hanging. */
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+                      0644);
+        if (fd < 0)
+                return -1;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+                int e = errno;
+                close(fd);
+                errno = e;
+                return -1;
         }
+        log_fd = fd;
+        return 0;
 }
 
 bool nk_log_debug_enabled(void) { return log_debug; }
@@ -30,6 +43,31 @@ static const char *level_name(enum nk_log_level l)
 {
         static const char *names[] = {"debug", "info", "warning", "error"};
         return names[l];
+}
+
+char *nk_log_escape(const char *s)
+{
+        size_t n = 0;
+        for (const char *c = s; *c; c++)
+                n += ((unsigned char)*c < 0x20 || *c == 0x7f) ? 4 : 1;
+        char *o = malloc(n + 1), *p = o;
+        if (!o)
+                return NULL;
+        for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+                if (*c >= 0x20 && *c != 0x7f) {
+                        *p++ = (char)*c;
+                        continue;
+                }
+                const char *named = *c == '\n' ? "\\n" : *c == '\r' ? "\\r" : *c == '\t' ? "\\t" : NULL;
+                if (named) {
+                        memcpy(p, named, 2);
+                        p += 2;
+                } else {
+                        p += sprintf(p, "\\x%02x", *c);
+                }
+        }
+        *p = '\0';
+        return o;
 }
 
 void nk_log(enum nk_log_level lvl, const char *fmt, ...)
@@ -45,6 +83,14 @@ void nk_log(enum nk_log_level lvl, const char *fmt, ...)
         va_end(ap);
         if (!msg)
                 return;
+        /* One line, whatever a user string in the message held: done here,
+         * where every error and warning is printed, not at each call site. */
+        char *raw = msg;
+        msg = nk_log_escape(raw);
+        if (!msg) {
+                free(raw);
+                return;
+        }
         /* Errors and warnings always reach the user; the log file gets everything. */
         if (lvl >= NK_LOG_WARN && (log_fd < 0 || isatty(STDERR_FILENO)))
                 fprintf(stderr, "nook: %s%s\n", lvl == NK_LOG_WARN ? "warning: " : "", msg);
@@ -64,7 +110,7 @@ void nk_log(enum nk_log_level lvl, const char *fmt, ...)
                 char *line = NULL;
                 if (log_json) {
                         json_t *o = json_pack("{s:s,s:s,s:s}", "level", level_name(lvl), "msg",
-                                              msg, "time", tbuf);
+                                              raw, "time", tbuf);
                         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
                         if (s && asprintf(&line, "%s\n", s) < 0)
                                 line = NULL;
@@ -77,6 +123,7 @@ void nk_log(enum nk_log_level lvl, const char *fmt, ...)
                         (void)!write(log_fd, line, strlen(line));
                 free(line);
         }
+        free(raw);
         free(msg);
         errno = saved;
 }

@@ -6,7 +6,8 @@
 
 enum nk_log_level { NK_LOG_DEBUG, NK_LOG_INFO, NK_LOG_WARN, NK_LOG_ERROR };
 
-void nk_log_init(const char *path, bool json, bool debug);
+/* -1 with errno when the log file can't be opened for writing. */
+int nk_log_init(const char *path, bool json, bool debug);
 void nk_log(enum nk_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool nk_log_debug_enabled(void);
 /* crun's --log-level error: warnings are not shown or logged. */
@@ -14,5 +15,7 @@ void nk_log_errors_only(void);
 /* In a process that closed the log fd (one about to enter a container):
  * forget it, so nothing is written to whatever reuses its number. */
 void nk_log_detach(void);
+/* s with control characters shown as \n, \r, \t or \xNN: one line. */
+char *nk_log_escape(const char *s);
 #define nk_debug(...) do { if (nk_log_debug_enabled()) nk_log(NK_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define nk_warn(...) nk_log(NK_LOG_WARN, __VA_ARGS__)

@@ -164,3 +164,163 @@ def test_device_owner_minus_one_refused(runtime, bundle):
     p = runtime.run_bundle(bundle)
     _one_line_error(p, "linux.devices[0].uid: value 4294967295")
     _no_state(runtime)
+
+
+# ---- item 8: duplicate keys, process.user, /proc, one-line errors ----
+
+def _write_raw(bundle, text):
+    with open(os.path.join(bundle.path, "config.json"), "w") as f:
+        f.write(text)
+
+
+def _run_raw(runtime, bundle, text):
+    _write_raw(bundle, text)
+    cid = runtime.new_id()
+    return runtime.run("run", "--bundle", bundle.path, cid, check=False)
+
+
+def test_duplicate_key_refused(runtime, bundle):
+    # Last-one-wins let a second "uid" hide behind the first.
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    bundle.args("nktest", "ids")
+    text = json.dumps(bundle.config).replace('"uid": 1000', '"uid": 1000, "uid": 0', 1)
+    p = _run_raw(runtime, bundle, text)
+    _one_line_error(p, "config.json", 'process.user: duplicate key "uid"')
+    assert "uid=" not in p.stdout
+    _no_state(runtime)
+
+
+def test_duplicate_key_in_array_names_path(runtime, bundle):
+    text = json.dumps(bundle.config)
+    text = text.replace('"type": "tmpfs"', '"type": "tmpfs", "type": "tmpfs"', 1)
+    idx = [m["type"] for m in bundle.config["mounts"]].index("tmpfs")
+    p = _run_raw(runtime, bundle, text)
+    _one_line_error(p, f'mounts[{idx}]: duplicate key "type"')
+    _no_state(runtime)
+
+
+@pytest.mark.parametrize("drop", ["user", "uid", "gid", "user-misspelled"])
+def test_missing_user_refused(runtime, bundle, drop):
+    # Before: a missing or misspelled user or uid ran the container as root.
+    bundle.process["user"] = {"uid": 1000, "gid": 1000}
+    if drop == "user":
+        del bundle.process["user"]
+    elif drop == "user-misspelled":
+        bundle.process["usr"] = bundle.process.pop("user")
+    else:
+        del bundle.process["user"][drop]
+    bundle.args("nktest", "ids")
+    p = runtime.run_bundle(bundle)
+    field = "process.user" if drop.startswith("user") else f"process.user.{drop}"
+    _one_line_error(p, f"{field}: missing required field")
+    _no_state(runtime)
+
+
+def test_spec_writes_user(nook_bin, tmp_path):
+    # What `nook spec` writes passes the new rule (so do docker, podman and
+    # containerd, which always send process.user with uid and gid).
+    subprocess.run([nook_bin, "spec", "--bundle", str(tmp_path)], check=True)
+    user = json.loads((tmp_path / "config.json").read_text())["process"]["user"]
+    assert user["uid"] == 0 and user["gid"] == 0
+
+
+@pytest.mark.parametrize("fstype,dest", [("sysfs", "/proc"), ("tmpfs", "/proc/"),
+                                         ("tmpfs", "/tmp/../proc")])
+def test_non_proc_at_proc_refused(runtime, bundle, fstype, dest):
+    # Before: accepted, and the masked and read-only /proc paths were then
+    # silently skipped (nothing to mask on a sysfs).
+    mounts = [m for m in bundle.config["mounts"] if m["destination"] != "/proc"]
+    mounts.insert(0, {"destination": dest, "type": fstype, "source": fstype})
+    bundle.config["mounts"] = mounts
+    bundle.args("cat", "/proc/kcore")
+    p = runtime.run_bundle(bundle)
+    _one_line_error(p, "only proc may be mounted at /proc", fstype)
+    _no_state(runtime)
+
+
+def test_non_proc_at_proc_through_symlink_refused(runtime, bundle):
+    # A symlink in the rootfs leads another destination onto /proc: the
+    # check is on the resolved destination.
+    os.symlink("/proc", os.path.join(bundle.rootfs, "p"))
+    bundle.config["mounts"].append({"destination": "/p", "type": "tmpfs", "source": "tmpfs"})
+    bundle.args("ls", "/proc")
+    p = runtime.run_bundle(bundle)
+    _one_line_error(p, "only proc may be mounted at /proc")
+    _no_state(runtime)
+
+
+def test_proc_under_proc_paths_still_allowed(runtime, bundle):
+    # A tmpfs somewhere below /proc is not at /proc (item 4 governs those).
+    bundle.args("sh", "-c", "grep -c . /proc/self/mountinfo >/dev/null && echo ok")
+    assert runtime.output(bundle).strip() == "ok"
+
+
+@pytest.mark.parametrize("where", ["cgroupsPath", "sysctl", "mount option", "hostname",
+                                   "mount destination", "args"])
+def test_errors_are_one_line(runtime, bundle, where):
+    # User strings with newlines and control characters do not break the
+    # error into several lines, wherever they come from.
+    evil = "a\nb\x1b[31mc\rd"
+    if where == "cgroupsPath":
+        bundle.linux["cgroupsPath"] = "/nook-test-validate/" + evil
+    elif where == "sysctl":
+        bundle.linux["sysctl"] = {"net." + evil: "1"}
+    elif where == "mount option":
+        bundle.config["mounts"].append({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs",
+                                        "options": ["size=" + evil]})
+    elif where == "hostname":
+        bundle.config["hostname"] = evil * 30
+    elif where == "mount destination":
+        bundle.config["mounts"].append({"destination": "/" + evil, "type": "bind",
+                                        "source": "/nonexistent/" + evil, "options": ["bind"]})
+    else:
+        bundle.args("/bin/" + evil)
+    p = runtime.run_bundle(bundle)
+    line = _one_line_error(p)
+    assert "\x1b" not in line and "\r" not in line
+    _no_state(runtime)
+
+
+def test_unknown_mount_option_named(runtime, bundle):
+    bundle.config["mounts"].append({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["nosuid", "size=1m", "frobnicate"]})
+    p = runtime.run_bundle(bundle)
+    _one_line_error(p, "/mnt", '"frobnicate"')
+    _no_state(runtime)
+
+
+# ---- item 18: --log ----
+
+@pytest.fixture
+def ro_dir(tmp_path):
+    d = tmp_path / "ro"
+    d.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(d)], check=True)
+    yield d
+    subprocess.run(["umount", str(d)], check=True)
+
+
+@pytest.mark.parametrize("kind", ["directory", "missing parent", "read-only", "fifo"])
+def test_log_unusable_path_fails(runtime, bundle, tmp_path, kind, request):
+    if kind == "directory":
+        path = str(tmp_path)
+    elif kind == "missing parent":
+        path = str(tmp_path / "no" / "such" / "x.log")
+    elif kind == "read-only":
+        path = str(request.getfixturevalue("ro_dir") / "x.log")
+    else:
+        path = str(tmp_path / "fifo")
+        os.mkfifo(path)
+    bundle.args("true").write()
+    cid = runtime.new_id()
+    p = runtime.run("--log", path, "run", "--bundle", bundle.path, cid, check=False, timeout=20)
+    _one_line_error(p, "--log", path)
+    _no_state(runtime)
+
+
+def test_log_usable_path_works(runtime, bundle, tmp_path):
+    log = tmp_path / "sub.log"
+    bundle.args("true").write()
+    cid = runtime.new_id()
+    runtime.run("--log", str(log), "--debug", "run", "--bundle", bundle.path, cid)
+    assert log.exists() and log.stat().st_size > 0

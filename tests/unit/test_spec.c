@@ -343,6 +343,13 @@ static const struct bad_case bad_cases[] = {
         { "hooks.createRuntime", "{}", "hooks.createRuntime: expected array, got object" },
         { "hooks.poststop", "[{\"path\": \"/bin/x\", \"env\": [1]}]",
           "hooks.poststop[0].env[0]: expected string, got integer 1" },
+        /* only proc at /proc: masked and read-only paths there need it */
+        { "mounts[0].type", "\"sysfs\"", "mounts[0]: only proc may be mounted at /proc, got type \"sysfs\"" },
+        { "mounts[0].type", NULL, "mounts[0]: only proc may be mounted at /proc, got type \"\"" },
+        { "mounts[1]", "{\"destination\": \"/tmp/../proc/.\", \"type\": \"tmpfs\"}",
+          "mounts[1]: only proc may be mounted at /proc, got type \"tmpfs\"" },
+        { "mounts[2]", "{\"destination\": \"//proc//\", \"type\": \"t\\nx\"}",
+          "mounts[2]: only proc may be mounted at /proc, got type \"t?x\"" },
         { "linux", "[]", "linux: expected object, got array" },
         { "linux.namespaces[2].type", "\"foo\"", "linux.namespaces[2].type: unknown namespace \"foo\"" },
         { "linux.namespaces[5]", "{\"type\": \"pid\"}", "linux.namespaces[5].type: duplicate namespace \"pid\"" },
@@ -442,6 +449,19 @@ static void test_bad_json(void)
                              "'[' or '{' expected near end of file");
         expect_raw_error("{\"a\": 1", "/b/config.json: invalid JSON at line 1 column 7: "
                                       "'}' expected near end of file");
+        /* duplicate keys: refused, naming the key and where it is */
+        expect_raw_error("{\"ociVersion\": \"1.0.0\", \"ociVersion\": \"1.1.0\"}",
+                         "/b/config.json: duplicate key \"ociVersion\" (line 1 column 36)");
+        expect_raw_error("{\"ociVersion\": \"1.0.0\", \"process\": {\"args\": [\"sh\"],\n"
+                         " \"user\": {\"uid\": 1000, \"gid\": 1000, \"uid\": 0}}}",
+                         "/b/config.json: process.user: duplicate key \"uid\" (line 2 column 41)");
+        expect_raw_error("{\"mounts\": [{\"destination\": \"/a\"}, {\"type\": \"x,}\\\"]\","
+                         " \"a\": [[{}]], \"type\": \"proc\"}]}",
+                         "/b/config.json: mounts[1]: duplicate key \"type\" (line 1 column 73)");
+        expect_raw_error("{\"a\": {\"b\\\"c\": 1, \"b\\\"c\": 18446744073709551615}}",
+                         "/b/config.json: a: duplicate key \"b\\\"c\" (line 1 column 24)");
+        expect_raw_error("{\"annotations\": {\"x\\ny\": \"1\", \"x\\ny\": \"2\"}}",
+                         "/b/config.json: annotations: duplicate key \"x\\ny\" (line 1 column 36)");
         expect_raw_error("[1]", "/b/config.json: top level: expected object, got array");
         expect_raw_error("{\"ociVersion\": \"1.0.0\", \"n\": -18446744073709551615}",
                          "/b/config.json: invalid JSON at line 1 column 50: too big negative "
