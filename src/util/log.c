@@ -45,25 +45,40 @@ static const char *level_name(enum nk_log_level l)
         return names[l];
 }
 
+/* Bytes of a character that breaks or controls a line at s, or 0: the C0
+ * controls and DEL, the C1 controls (U+0080..U+009F) and U+2028/U+2029,
+ * which some terminals and log readers also take as line ends. */
+static size_t control_len(const unsigned char *s)
+{
+        if (*s < 0x20 || *s == 0x7f)
+                return 1;
+        if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+                return 2;
+        if (s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9))
+                return 3;
+        return 0;
+}
+
 char *nk_log_escape(const char *s)
 {
-        size_t n = 0;
-        for (const char *c = s; *c; c++)
-                n += ((unsigned char)*c < 0x20 || *c == 0x7f) ? 4 : 1;
-        char *o = malloc(n + 1), *p = o;
+        /* worst case: every byte becomes \xNN */
+        char *o = malloc(strlen(s) * 4 + 1), *p = o;
         if (!o)
                 return NULL;
-        for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-                if (*c >= 0x20 && *c != 0x7f) {
-                        *p++ = (char)*c;
-                        continue;
-                }
-                const char *named = *c == '\n' ? "\\n" : *c == '\r' ? "\\r" : *c == '\t' ? "\\t" : NULL;
-                if (named) {
-                        memcpy(p, named, 2);
-                        p += 2;
+        for (const unsigned char *c = (const unsigned char *)s; *c;) {
+                size_t n = control_len(c);
+                if (n == 0) {
+                        *p++ = (char)*c++;
+                } else if (n == 1 && (*c == '\n' || *c == '\r' || *c == '\t')) {
+                        *p++ = '\\';
+                        *p++ = *c == '\n' ? 'n' : *c == '\r' ? 'r' : 't';
+                        c++;
+                } else if (n == 1) {
+                        p += sprintf(p, "\\x%02x", *c++);
                 } else {
-                        p += sprintf(p, "\\x%02x", *c);
+                        unsigned cp = n == 2 ? c[1] : 0x2000u | (c[2] & 0x3fu);
+                        p += sprintf(p, "\\u%04x", cp);
+                        c += n;
                 }
         }
         *p = '\0';

@@ -1,7 +1,9 @@
 /* Numbers from the command line: uids/gids (nk_parse_id, used by exec's
  * --user and --additional-gids) and signals (nk_signal_parse, kill). */
 #include "runtime/container.h"
+#include "util/log.h"
 #include "util/parse.h"
+#include <stdlib.h>
 #include "unit.h"
 #include <signal.h>
 
@@ -67,8 +69,32 @@ static void test_signals(void)
         CHECK(nk_signal_parse("RTMIN+ 3") == -1);
 }
 
+/* Error lines stay one line whatever a user string held. */
+static void test_escape(void)
+{
+        static const struct {
+                const char *in, *want;
+        } cases[] = {
+                {"plain `text` 100%", "plain `text` 100%"},
+                {"a\nb\rc\td", "a\\nb\\rc\\td"},
+                {"\x01\x1b[31m\x7f", "\\x01\\x1b[31m\\x7f"},
+                {"x\xe2\x80\xa8y\xe2\x80\xa9z", "x\\u2028y\\u2029z"},
+                {"\xc2\x85\xc2\x9b", "\\u0085\\u009b"},
+                {"caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80"},
+                {"\xe2\x80", "\xe2\x80"}, /* cut sequence: kept, no overread */
+                {"already \\n escaped", "already \\n escaped"},
+                {"", ""},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+                char *got = nk_log_escape(cases[i].in);
+                CHECK_STR(got, cases[i].want);
+                free(got);
+        }
+}
+
 int main(void)
 {
+        test_escape();
         test_ids();
         test_signals();
         return UNIT_END();
