@@ -222,7 +222,7 @@ static char *state_created(const char *state_json, nk_error **err)
 
 /* Block until `nook start` connects to ROOT/<id>/exec.sock. The accepted
  * connection is close-on-exec: `start` reads EOF once execve succeeded, or
- * the error text if anything after this point fails. */
+ * a sync error record if anything after this point fails. */
 static int wait_start_child(struct nk_child_ctx *c, nk_error **err)
 {
         int conn;

@@ -324,3 +324,27 @@ def test_log_usable_path_works(runtime, bundle, tmp_path):
     cid = runtime.new_id()
     runtime.run("--log", str(log), "--debug", "run", "--bundle", bundle.path, cid)
     assert log.exists() and log.stat().st_size > 0
+
+
+# ---- item 10: one failure record on every socket ----
+
+@pytest.mark.parametrize("via", ["nook-init", "init"])
+def test_start_failure_record(runtime, bundle, tmp_path, via):
+    # After create, the program vanishes: `start` gets the failure as the
+    # same sync error record from nook-init (the hand-over) and from the
+    # init itself (kept when a startContainer hook runs).
+    bundle.args("/bin/gone")
+    shutil_copy = os.path.join(bundle.rootfs, "bin", "gone")
+    with open(os.path.join(bundle.rootfs, "bin", "busybox"), "rb") as src, \
+            open(shutil_copy, "wb") as dst:
+        dst.write(src.read())
+    os.chmod(shutil_copy, 0o755)
+    if via == "init":
+        bundle.config["hooks"] = {"startContainer": [{"path": "/bin/true"}]}
+    bundle.write()
+    cid = runtime.new_id()
+    runtime.run("create", "--bundle", bundle.path, cid)
+    os.unlink(shutil_copy)
+    p = runtime.run("start", cid, check=False)
+    _one_line_error(p, "/bin/gone", "No such file or directory")
+    runtime.run("delete", "--force", cid)

@@ -59,6 +59,9 @@ STRINGS = ["", " ", "a", "0", "-1", "4294967295", "true", "null", "/", "//", "/.
            "network", "mount", "user", "cgroup", "time", "ipc", "uts", "c", "b", "u", "p",
            "*", "rwm", "x" * 256, "y" * 4097, "/" + "z/" * 2100, "a" * 70000]
 
+LINE_BREAKERS = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1b[2J", "\x1c", "\x85", "\u2028",
+                 "\u2029", "\x00", "\x7f", "\x9b"]
+
 KEYS = ["xUnknown", "", "process", "user", "uid", "type", "path", "options", "\u0000",
         "a.b", "a\nb", "annotations", "linux", "k" * 300]
 
@@ -111,8 +114,12 @@ def rand_value(r, depth=0):
     k = r.random()
     if k < 0.35:
         return r.choice(NUMBERS)
-    if k < 0.7:
+    if k < 0.55:
         return r.choice(STRINGS)
+    if k < 0.7:  # a string with a line-breaking or control character inside
+        v = r.choice(STRINGS[:60])
+        i = r.randint(0, len(v))
+        return v[:i] + r.choice(LINE_BREAKERS) + v[i:]
     if k < 0.75:
         return r.choice([None, True, False])
     if k < 0.82 and depth < 4:
@@ -130,8 +137,10 @@ def rand_value(r, depth=0):
 
 
 def nodes(v, path=()):
-    """Every (path, value) of the tree, containers included."""
+    """Every (path, value) of the tree down to depth 64, containers included."""
     yield path, v
+    if len(path) >= 64:
+        return
     if isinstance(v, dict):
         for k, x in v.items():
             yield from nodes(x, path + (k,))
@@ -149,7 +158,9 @@ def get_parent(cfg, path):
 
 def domain_mutation(r, cfg):
     """Additions shaped like real config parts, with hostile values."""
-    linux = cfg.setdefault("linux", {}) if isinstance(cfg.get("linux"), dict) else cfg
+    if not isinstance(cfg.get("linux"), dict):
+        cfg["linux"] = {}
+    linux = cfg["linux"]
     choice = r.randrange(12)
     if choice == 0:
         mounts = cfg.setdefault("mounts", []) if isinstance(cfg.get("mounts"), list) else []
@@ -234,7 +245,6 @@ def domain_mutation(r, cfg):
                                                   "RLIMIT_NPROC", ""]),
                                 "soft": r.choice(NUMBERS), "hard": r.choice(NUMBERS)}]
     elif choice == 9:
-        cfg["linux"] = linux
         linux["cgroupsPath"] = r.choice(["c", "/c/", "//c", "/c/../d", "/c/./d", "/c\nd", "/c d",
                                          "/" + "l" * 300, "/c/cgroup.procs", "/c/tasks",
                                          "/c/" + "d/" * 40, "", "/"])
@@ -286,7 +296,9 @@ def mutate(r, cfg):
             done.append(f"extend {path}")
         else:  # move a subtree elsewhere
             src_path, src = r.choice(all_nodes)
-            parent[key] = json.loads(dumps(src)) if not isinstance(src, (Raw, Dup)) else src
+            text = dumps(src)
+            # a copy (never a reference: no cycles); deep Raw nesting stays text
+            parent[key] = Raw(text) if text.count("[") + text.count("{") > 40 else json.loads(text)
             done.append(f"copy {src_path} to {path}")
     return done
 
@@ -630,6 +642,7 @@ def main():
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("mutate_config.py: run as root")
+    sys.setrecursionlimit(20000)
     fz = Fuzzer(args)
     try:
         cases = [args.case] if args.case is not None else range(args.count)
