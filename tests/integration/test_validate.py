@@ -238,14 +238,20 @@ def test_non_proc_at_proc_refused(runtime, bundle, fstype, dest):
     _no_state(runtime)
 
 
-def test_non_proc_at_proc_through_symlink_refused(runtime, bundle):
-    # A symlink in the rootfs leads another destination onto /proc: the
-    # check is on the resolved destination.
+@pytest.mark.parametrize("order", ["before proc", "after proc"])
+def test_non_proc_at_proc_through_symlink_refused(runtime, bundle, order):
+    # A symlink in the rootfs leads another destination onto /proc (the
+    # image's directory, or the proc already mounted there): the check is
+    # on the resolved destination.
     os.symlink("/proc", os.path.join(bundle.rootfs, "p"))
-    bundle.config["mounts"].append({"destination": "/p", "type": "tmpfs", "source": "tmpfs"})
+    m = {"destination": "/p", "type": "tmpfs", "source": "tmpfs"}
+    if order == "before proc":
+        bundle.config["mounts"].insert(0, m)
+    else:
+        bundle.config["mounts"].append(m)
     bundle.args("ls", "/proc")
     p = runtime.run_bundle(bundle)
-    _one_line_error(p, "only proc may be mounted at /proc")
+    _one_line_error(p, "mount tmpfs on /p", "leads to /proc, where only proc may be mounted")
     _no_state(runtime)
 
 
