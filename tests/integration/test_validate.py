@@ -354,3 +354,14 @@ def test_start_failure_record(runtime, bundle, tmp_path, via):
     p = runtime.run("start", cid, check=False)
     _one_line_error(p, "/bin/gone", "No such file or directory")
     runtime.run("delete", "--force", cid)
+
+
+def test_exec_process_file_duplicate_key_refused(runtime, running, tmp_path):
+    # The same last-one-wins hole in exec's --process JSON.
+    (tmp_path / "p.json").write_text(
+        '{"args": ["nktest", "ids"], "cwd": "/", "env": ["PATH=/bin"], "terminal": false,'
+        ' "user": {"uid": 1000, "gid": 1000, "uid": 0}}')
+    p = runtime.run("exec", "--process", str(tmp_path / "p.json"), running, check=False)
+    _one_line_error(p, "--process", "duplicate object key", '"uid"')
+    assert "uid=" not in p.stdout
+    assert _exec_processes(runtime, running) == []
