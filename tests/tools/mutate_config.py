@@ -544,8 +544,12 @@ class Fuzzer:
         linux = cfg.get("linux")
         if isinstance(linux, dict) and isinstance(linux.get("cgroupsPath"), str):
             cp = linux["cgroupsPath"]
-            linux["cgroupsPath"] = self.parent + "/" + cp.lstrip("/") if cp not in ("", "/") \
-                else self.parent + "/c"
+            if cp.startswith(self.parent + "/"):
+                pass
+            elif cp in ("", "/"):
+                linux["cgroupsPath"] = self.parent + "/c"
+            else:
+                linux["cgroupsPath"] = self.parent + "/" + cp.lstrip("/")
         text = dumps(cfg)
         if r.random() < 0.08:
             text, how = text_mutation(r, text)
