@@ -476,6 +476,7 @@ struct build {
         struct arch_state arch[ARRAY_SIZE(arch_nrs)];
         size_t n_arch;
         bool socket_args;       /* some rule filters socket() by its arguments */
+        bool socketpair_args;   /* and socketpair() */
         char unknown[512];      /* names nobody here knows, for the warning */
 };
 
@@ -666,6 +667,7 @@ static int add_rule(struct build *b, json_t *r, size_t ri, nk_error **err)
                 uint32_t unified = 0;
                 note_known(b, s);
                 b->socket_args |= n > 0 && streq(s, "socket");
+                b->socketpair_args |= n > 0 && streq(s, "socketpair");
                 if (nr == __NR_SCMP_ERROR && !newer_nr(s, &unified)) {
                         note_unknown(b, s);
                         continue;
@@ -809,7 +811,9 @@ fail:
  *     stands, so a known syscall the profile leaves out stays EPERM;
  *   - rules for syscalls libseccomp does not know by name, by number;
  *   - on i386 and s390, socketcall(SYS_SOCKET) when the profile filters
- *     socket() by its arguments: socketcall passes them in memory, where
+ *     socket() by its arguments (SYS_SOCKETPAIR likewise for socketpair(),
+ *     which creates its sockets with the family's code before the family
+ *     refuses pairs): socketcall passes them in memory, where
  *     seccomp cannot look, and libseccomp turns such a socket rule into a
  *     socketcall rule without the comparisons, so any process (int $0x80
  *     works from x86_64 too) could create a socket of a refused family. It
@@ -821,6 +825,7 @@ fail:
 
 #define PREFIX_MAX 1024
 #define SYS_SOCKET_CALL 1       /* socketcall's call number for socket() */
+#define SYS_SOCKETPAIR_CALL 8   /* and for socketpair() */
 
 enum { L_END, L_X86_64, L_X32, L_ARCH0 };
 
@@ -878,7 +883,8 @@ static bool refuses_by_default(uint32_t def)
 
 static bool socketcall_rule(const struct build *b, const struct arch_state *st)
 {
-        return st->a->socketcall && b->socket_args && refuses_by_default(b->def);
+        return st->a->socketcall && (b->socket_args || b->socketpair_args) &&
+               refuses_by_default(b->def);
 }
 
 /* One architecture's checks, its syscall number in A; ends at L_END. */
@@ -897,9 +903,13 @@ static void emit_arch(struct emit *e, const struct build *b, const struct arch_s
         if (socketcall_rule(b, st)) {
                 /* the low half of args[0]: i386 is little-endian, s390 big */
                 bool le = st->a->audit & __AUDIT_ARCH_LE;
-                op(e, BPF_JMP | BPF_JEQ | BPF_K, st->a->socketcall, 0, 3);
+                uint8_t skip = (uint8_t)(1 + 2 * (b->socket_args + b->socketpair_args));
+                op(e, BPF_JMP | BPF_JEQ | BPF_K, st->a->socketcall, 0, skip);
                 load(e, offsetof(struct seccomp_data, args[0]) + (le ? 0 : 4));
-                ret_if(e, BPF_JEQ, SYS_SOCKET_CALL, b->def);
+                if (b->socket_args)
+                        ret_if(e, BPF_JEQ, SYS_SOCKET_CALL, b->def);
+                if (b->socketpair_args)
+                        ret_if(e, BPF_JEQ, SYS_SOCKETPAIR_CALL, b->def);
         }
         ja(e, L_END);
 }
@@ -1200,8 +1210,10 @@ static void describe_prefix(const struct build *b, int fd)
                         dprintf(fd, " nr > %u -> ERRNO(%d);", st->max_low, ENOSYS);
                 for (size_t j = 0; j < st->n_extra; j++)
                         dprintf(fd, " nr == %u -> %#x;", st->extra[j].nr, st->extra[j].act);
-                if (socketcall_rule(b, st))
+                if (socketcall_rule(b, st) && b->socket_args)
                         dprintf(fd, " socketcall(SYS_SOCKET) -> %#x;", b->def);
+                if (socketcall_rule(b, st) && b->socketpair_args)
+                        dprintf(fd, " socketcall(SYS_SOCKETPAIR) -> %#x;", b->def);
                 dprintf(fd, "\n");
         }
 }

@@ -23,6 +23,8 @@
  *                                       (int $0x80, x86_64 only): "int80 NR: ret=R"
  *   secprobe socketcall FAMILY TYPE     socket() the i386 way, socketcall(SYS_SOCKET)
  *                                       through int $0x80, arguments in memory
+ *   secprobe socketpair FAMILY TYPE     raw socketpair(FAMILY, TYPE, 0) (FAMILY: all
+ *                                       64 bits of the register)
  *   secprobe io_uring                   io_uring_setup with 4 entries
  *   secprobe ptrace-child               fork a child, PTRACE_ATTACH it, detach
  *   secprobe vm-readv                   process_vm_readv of our own memory */
@@ -370,6 +372,17 @@ static int do_socketcall(const char *family, const char *type)
 }
 #endif
 
+static int do_socketpair(const char *family, const char *type)
+{
+        int sv[2];
+        long r = syscall(SYS_socketpair, num(family), num(type), 0, sv);
+        if (r == 0) {
+                close(sv[0]);
+                close(sv[1]);
+        }
+        return report("socketpair", r);
+}
+
 static int do_io_uring(void)
 {
         char params[120];       /* struct io_uring_params, zeroed */
@@ -461,6 +474,8 @@ int main(int argc, char **argv)
         if (!strcmp(c, "socketcall") && argc > 3)
                 return do_socketcall(argv[2], argv[3]);
 #endif
+        if (!strcmp(c, "socketpair") && argc > 3)
+                return do_socketpair(argv[2], argv[3]);
         if (!strcmp(c, "io_uring"))
                 return do_io_uring();
         if (!strcmp(c, "ptrace-child"))

@@ -673,3 +673,16 @@ def test_session_keyring_new_per_container(runtime, bundle, build_dir):
     c = runtime.new_id()
     kc = _keyring(runtime.run("run", "--no-new-keyring", "--bundle", bundle.path, c).stdout)
     assert kc[0] == host_id
+
+
+def test_default_profile_socketpair_families(runtime, bundle, tmp_path):
+    # socketpair() creates its two sockets with the family's own create
+    # code (module autoload included) before the family refuses pairs
+    # (EOPNOTSUPP): it gets socket()'s allow-list, AF_UNIX being the only
+    # family a container needs pairs of; compared on the low 32 bits.
+    calls = ["socketpair %#x 1" % f for f in
+             (AF_UNIX, (1 << 32) | AF_UNIX, AF_VSOCK, (1 << 32) | AF_VSOCK, AF_ALG, AF_INET)]
+    before = probe(runtime, bundle, *calls)
+    assert before[:2] == ["OK", "OK"] and before[2] != "EPERM", before
+    bundle.linux["seccomp"] = nook_profile(runtime, tmp_path)
+    assert probe(runtime, bundle, *calls) == ["OK", "OK"] + ["EPERM"] * 4

@@ -376,6 +376,12 @@ static const struct {
         {AUDIT_ARCH_I386, 462, 0, SECCOMP_RET_ALLOW, "i386 mseal"},
         {AUDIT_ARCH_I386, 102, 1, RET_ERRNO(EPERM), "i386 socketcall(SYS_SOCKET)"},
         {AUDIT_ARCH_I386, 102, 3, SECCOMP_RET_ALLOW, "i386 socketcall(SYS_CONNECT)"},
+        {AUDIT_ARCH_I386, 102, 8, RET_ERRNO(EPERM), "i386 socketcall(SYS_SOCKETPAIR)"},
+        {AUDIT_ARCH_I386, 360, 40, RET_ERRNO(EPERM), "i386 socketpair(AF_VSOCK)"},
+        {AUDIT_ARCH_I386, 360, 1, SECCOMP_RET_ALLOW, "i386 socketpair(AF_UNIX)"},
+        {AUDIT_ARCH_X86_64, 53, 0x100000028, RET_ERRNO(EPERM), "socketpair(AF_VSOCK | 1 << 32)"},
+        {AUDIT_ARCH_X86_64, 53, 0x100000001, SECCOMP_RET_ALLOW, "socketpair(AF_UNIX | 1 << 32)"},
+        {AUDIT_ARCH_X86_64, 53, 38, RET_ERRNO(EPERM), "socketpair(AF_ALG)"},
         {AUDIT_ARCH_I386, 359, 40, RET_ERRNO(EPERM), "i386 socket(AF_VSOCK)"},
         {AUDIT_ARCH_I386, 359, 1, SECCOMP_RET_ALLOW, "i386 socket(AF_UNIX)"},
         {AUDIT_ARCH_I386, 26, 0, SECCOMP_RET_ALLOW, "i386 ptrace"},
@@ -418,6 +424,7 @@ static void test_default_program(void)
         json_decref(d);
         CHECK(text && strstr(text, "# nook's prefix") && strstr(text, "nr > 466 -> ERRNO(38)") &&
               strstr(text, "socketcall(SYS_SOCKET) -> 0x50001") &&
+              strstr(text, "socketcall(SYS_SOCKETPAIR) -> 0x50001") &&
               strstr(text, "nr == 462 -> 0x7fff0000"));
 
         /* Allowed by default: no ENOSYS and no socketcall rule, but a name
