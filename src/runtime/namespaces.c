@@ -203,6 +203,10 @@ int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t 
          * out. The log fd goes too. */
         if (nk_close_fds_except(first_fd, keep, n_keep) < 0)
                 return nk_error_set(err, errno, "close fds before entering the pid namespace");
+        /* /proc/PID/environ of the new process, too: the environment of
+         * whoever ran nook (a CI token, a registry password), not the
+         * container's. runc's init is exec'd with an empty one. */
+        nk_environ_scrub();
         struct nk_clone_opts co = {.flags = CLONE_PARENT, .cgroup_fd = -1,
                                    .death_signal = death_signal};
         pid_t pid = nk_clone(&co, err);

@@ -168,6 +168,18 @@ pid_t nk_clone_vm(const struct nk_clone_opts *o, void (*fn)(void *), void *arg, 
 }
 #endif
 
+extern char **environ;
+
+void nk_environ_scrub(void)
+{
+        /* nook never calls setenv: these are the strings execve put on our
+         * stack, the range /proc/PID/environ shows. */
+        for (char **e = environ; e && *e; e++)
+                explicit_bzero(*e, strlen(*e));
+        static char *none[] = {NULL};
+        environ = none;
+}
+
 int nk_exit_code_of(int status)
 {
         if (WIFEXITED(status))

@@ -52,6 +52,11 @@ pid_t nk_clone_vm(const struct nk_clone_opts *o, void (*fn)(void *), void *arg, 
 
 /* Reset every signal disposition to default and unblock all signals. */
 void nk_reset_signals(void);
+
+/* Zero our environment strings in memory and empty `environ`: what
+ * /proc/PID/environ (and a tracer) of a process cloned from us afterwards
+ * could read is the caller's environment, nothing of the container's. */
+void nk_environ_scrub(void);
 /* waitpid retrying on EINTR; returns the shell-style exit code: status, or
  * 128+N for a signal. */
 int nk_wait_exit_code(pid_t pid);

@@ -10,9 +10,13 @@
  * on ("shocker"). The fd is taken with pidfd_getfd and MARKER (a path on
  * that filesystem, relative to its root) is read and a file created next
  * to it. Lines: "READ handle PID: content", "CREATED handle PID",
- * "ERRNO PID: n" (what the injected call returned), and at the end
- * "seen N attached M injected K". Stops when STOPFILE exists (or after
- * 600 s). */
+ * "ERRNO PID: n" (what the injected call returned), "ENVIRON PID: VAR"
+ * when /proc/PID/environ (readable with CAP_SYS_PTRACE) holds a variable
+ * named NOOK_ATTACK_* (which the host sets only for nook), and at the end
+ * "seen N attached M injected K blank B" (B: environments read that were
+ * all zero bytes, i.e. scrubbed by nook before an execve). With a third
+ * argument "env" it only reads environments, never attaches. Stops when
+ * STOPFILE exists (or after 600 s). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +36,8 @@
 
 static unsigned char known[MAX_PID];
 static const char *marker;
-static long seen, attached, injected;
+static long seen, attached, injected, blank;
+static int env_only;
 
 static void steal(int pid, long fdnum)
 {
@@ -104,8 +109,31 @@ static void inject(int pid)
         }
 }
 
+static void read_environ(int pid)
+{
+        char p[64], buf[65536];
+        snprintf(p, sizeof p, "/proc/%d/environ", pid);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+        if (fd >= 0)
+                close(fd);
+        ssize_t zeros = 0;
+        while (zeros < n && buf[zeros] == '\0')
+                zeros++;
+        if (n > 0 && zeros == n)
+                blank++; /* a scrubbed environment: caught before its execve */
+        for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
+                buf[n] = '\0';
+                if (strncmp(buf + i, "NOOK_ATTACK_", 12) == 0)
+                        printf("ENVIRON %d: %s\n", pid, buf + i);
+        }
+}
+
 static void attack(int pid)
 {
+        read_environ(pid);
+        if (env_only)
+                return;
         if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
                 return;
         attached++;
@@ -141,10 +169,11 @@ static void pass(int first)
 
 int main(int argc, char **argv)
 {
-        if (argc != 3 || argv[1][0] == '/') {
-                fprintf(stderr, "usage: ptsteal MARKER-RELATIVE-TO-FS-ROOT STOPFILE\n");
+        if (argc < 3 || argc > 4 || argv[1][0] == '/') {
+                fprintf(stderr, "usage: ptsteal MARKER-RELATIVE-TO-FS-ROOT STOPFILE [env]\n");
                 return 2;
         }
+        env_only = argc == 4 && strcmp(argv[3], "env") == 0;
         marker = argv[1];
         pass(1);
         int r = open("/tmp/ptsteal.ready", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -156,6 +185,6 @@ int main(int argc, char **argv)
                 if ((n & 255) == 0 && (access(argv[2], F_OK) == 0 || time(NULL) > end))
                         break;
         }
-        printf("seen %ld attached %ld injected %ld\n", seen, attached, injected);
+        printf("seen %ld attached %ld injected %ld blank %ld\n", seen, attached, injected, blank);
         return 0;
 }

@@ -16,6 +16,8 @@ import pytest
 from conftest import Bundle
 
 PTRACE = ["CAP_SYS_PTRACE"]
+# The caller's environment (a CI token, say) is nook's, not the container's.
+SECRET_ENV = dict(os.environ, NOOK_ATTACK_TOKEN="host-token")
 
 
 XFAIL_PTRACE = pytest.mark.xfail(strict=True, reason=(
@@ -37,7 +39,7 @@ def fs_root_relative(path):
     return os.path.relpath(path, top)
 
 
-def start_ptsteal(runtime, bundle, tmp_path):
+def start_ptsteal(runtime, bundle, tmp_path, mode=""):
     host = tmp_path / "host"
     host.mkdir()
     (host / "marker").write_text("host-secret\n")
@@ -51,7 +53,7 @@ def start_ptsteal(runtime, bundle, tmp_path):
     rel = fs_root_relative(host / "marker")
     bundle.process["capabilities"] = {k: PTRACE for k in (
         "bounding", "effective", "permitted", "inheritable", "ambient")}
-    bundle.sh(f"ptsteal {rel} /tmp/stop > /tmp/steal.out 2>&1; "
+    bundle.sh(f"ptsteal {rel} /tmp/stop {mode} > /tmp/steal.out 2>&1; "
               "mv /tmp/steal.out /tmp/steal.done; sleep 60")
     bundle.write()
     cid = runtime.new_id()
@@ -77,12 +79,13 @@ def stop_ptsteal(runtime, bundle, cid, host):
         out = f.read()
     runtime.run("delete", "--force", cid)
     print(out[-2000:])
-    got = [l for l in out.splitlines() if l.split(" ", 1)[0] in ("READ", "CREATED")]
+    got = [l for l in out.splitlines()
+           if l.split(" ", 1)[0] in ("READ", "CREATED", "ENVIRON")]
     assert got == [], "\n".join(got[:20])
     assert sorted(os.listdir(host)) == ["marker"], os.listdir(host)
     last = out.splitlines()[-1].split()
     assert last[0] == "seen", out
-    return int(last[3])  # syscalls injected
+    return dict(zip(last[::2], map(int, last[1::2])))
 
 
 @XFAIL_PTRACE
@@ -92,9 +95,9 @@ def test_exec_process_holds_no_host_capability_when_visible(runtime, bundle, tmp
     try:
         for _ in range(200):
             # the attacker kills what it caught: such an exec fails
-            runtime.run("exec", cid, "true", check=False)
+            runtime.run("exec", cid, "true", check=False, env=SECRET_ENV)
     finally:
-        injected = stop_ptsteal(runtime, bundle, cid, host)
+        injected = stop_ptsteal(runtime, bundle, cid, host)["injected"]
     # the attack really ran: it made exec'd processes call what it chose
     assert injected > 0
 
@@ -118,8 +121,22 @@ def test_sidecar_init_holds_no_host_capability_when_visible(runtime, bundle, tmp
         side.write()
         for _ in range(60):
             sid = runtime.new_id()
-            runtime.run("create", "--bundle", side.path, sid, check=False)
+            runtime.run("create", "--bundle", side.path, sid, check=False, env=SECRET_ENV)
             runtime.run("delete", "--force", sid, check=False)
     finally:
-        injected = stop_ptsteal(runtime, bundle, cid, host)
+        injected = stop_ptsteal(runtime, bundle, cid, host)["injected"]
     assert injected > 0
+
+
+def test_exec_process_shows_no_host_environment(runtime, bundle, tmp_path):
+    # Before its execve the exec'd process is a copy of nook: its
+    # /proc/PID/environ (readable with CAP_SYS_PTRACE) was the environment
+    # of whoever ran `nook exec`.
+    cid, host = start_ptsteal(runtime, bundle, tmp_path, mode="env")
+    try:
+        for _ in range(200):
+            runtime.run("exec", cid, "true", env=SECRET_ENV)
+    finally:
+        counts = stop_ptsteal(runtime, bundle, cid, host)
+    # the watcher read environments of exec'd processes before their execve
+    assert counts["blank"] > 0, counts
