@@ -250,10 +250,30 @@ char *nk_passwd_home(char *text, uid_t uid)
         return NULL;
 }
 
+/* Filesystems of kernel state: their files are read with whatever
+ * capabilities the reader holds (/proc/kmsg with CAP_SYSLOG takes the
+ * host's kernel log away from its reader, /proc/kcore with CAP_SYS_RAWIO
+ * is kernel memory), and none of them holds a passwd file. */
+static bool kernel_state_fs(int fd)
+{
+        static const unsigned long magic[] = {PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC,
+                                              TRACEFS_MAGIC, SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC,
+                                              CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC, EFIVARFS_MAGIC};
+        struct statfs fs;
+        if (fstatfs(fd, &fs) < 0)
+                return true;
+        for (size_t i = 0; i < sizeof magic / sizeof magic[0]; i++)
+                if ((unsigned long)fs.f_type == magic[i])
+                        return true;
+        return false;
+}
+
 /* /etc/passwd of the current root, opened without leaving it: symlinks
  * resolve inside (RESOLVE_IN_ROOT), no /proc magic links, and only a
- * regular file is read (a FIFO there must not block us: O_NONBLOCK). At
- * most 4 MiB are read; NULL when there is none to read. */
+ * regular file is read (a FIFO there must not block us: O_NONBLOCK), not
+ * an empty one and none on a filesystem of kernel state: the container
+ * chooses this file, and we read it before the user switch, with nook's
+ * capabilities. At most 4 MiB are read; NULL when there is none to read. */
 #define PASSWD_MAX (4u << 20)
 static char *read_passwd(void)
 {
@@ -262,7 +282,8 @@ static char *read_passwd(void)
                                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
         _cleanup_close_ int fd = root < 0 ? -1 : nk_openat2(root, "etc/passwd", &how, sizeof how);
         struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+            kernel_state_fs(fd))
                 return NULL;
         size_t cap = st.st_size > 0 && (size_t)st.st_size < PASSWD_MAX ? (size_t)st.st_size : PASSWD_MAX;
         char *buf = malloc(cap + 1);

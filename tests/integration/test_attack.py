@@ -10,6 +10,7 @@ import copy
 import os
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -140,3 +141,30 @@ def test_exec_process_shows_no_host_environment(runtime, bundle, tmp_path):
         counts = stop_ptsteal(runtime, bundle, cid, host)
     # the watcher read environments of exec'd processes before their execve
     assert counts["blank"] > 0, counts
+
+
+def test_home_lookup_does_not_read_proc_for_the_container(runtime, bundle):
+    # The rootfs's /etc/passwd is the container's to choose. As a symlink
+    # to /proc/kmsg it made nook, still holding CAP_SYSLOG before the user
+    # switch, read (and so take away from the host's log reader) the
+    # kernel log: a line shaped like a passwd entry became HOME.
+    os.unlink(os.path.join(bundle.rootfs, "etc", "passwd"))
+    os.symlink("/proc/kmsg", os.path.join(bundle.rootfs, "etc", "passwd"))
+    tag = "/kmsg-" + uuid.uuid4().hex[:12]
+    env = [e for e in bundle.process["env"] if not e.startswith("HOME=")]
+    bundle.process["env"] = env
+    with open("/dev/kmsg", "w") as k:
+        k.write(f"nooktest:x:0:0:x:{tag}:/bin/sh\n")
+    out = runtime.output(bundle.sh('echo "HOME=$HOME"'))
+    assert "HOME=/\n" in out and tag not in out, out
+    # and through exec
+    bundle.sh("sleep 30").write()
+    cid = runtime.new_id()
+    runtime.run("run", "--detach", "--bundle", bundle.path, cid)
+    try:
+        with open("/dev/kmsg", "w") as k:
+            k.write(f"nooktest:x:0:0:x:{tag}x:/bin/sh\n")
+        p = runtime.run("exec", cid, "sh", "-c", 'echo "HOME=$HOME"')
+        assert p.stdout == "HOME=/\n", p.stdout
+    finally:
+        runtime.run("delete", "--force", cid)
