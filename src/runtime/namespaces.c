@@ -19,8 +19,35 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* What the spec would write in a joined namespace that turns out to be
+ * nook's own (the host's): sysctls of its type, the hostname and
+ * domainname. runc refuses the same for the network namespace. */
+static int check_joined_own(const struct nk_spec *spec, int t, int fd, nk_error **err)
+{
+        const char *what = NULL;
+        for (size_t i = 0; i < spec->n_sysctl && !what; i++)
+                if (nk_spec_sysctl_ns(spec->sysctl[i].key) == t)
+                        what = spec->sysctl[i].key;
+        if (!what && t == NK_NS_UTS)
+                what = spec->hostname ? "hostname" : spec->domainname ? "domainname" : NULL;
+        if (!what)
+                return 0;
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/ns/%s", nk_ns_proc_name(t));
+        struct stat a, b;
+        if (fstat(fd, &a) < 0 || stat(self, &b) < 0)
+                return nk_error_set(err, errno, "linux.namespaces: %s namespace path `%s`",
+                                    nk_ns_oci_name(t), spec->ns[t].path);
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return 0;
+        return nk_error_set(err, EPERM, "linux.namespaces: %s namespace path `%s` is the host's "
+                                        "own: `%s` would change the host",
+                            nk_ns_oci_name(t), spec->ns[t].path, what);
+}
 
 int nk_ns_open_joined(const struct nk_spec *spec, struct nk_ns_fds *out, nk_error **err)
 {
@@ -35,6 +62,11 @@ int nk_ns_open_joined(const struct nk_spec *spec, struct nk_ns_fds *out, nk_erro
                         nk_ns_close(out);
                         return nk_error_set(err, e, "linux.namespaces: %s namespace path `%s`",
                                             nk_ns_oci_name(t), spec->ns[t].path);
+                }
+                if ((t == NK_NS_NET || t == NK_NS_IPC || t == NK_NS_UTS) &&
+                    check_joined_own(spec, t, out->fd[t], err) < 0) {
+                        nk_ns_close(out);
+                        return -1;
                 }
         }
         return 0;

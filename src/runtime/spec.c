@@ -1291,7 +1291,7 @@ static int check_user_ns(const struct nk_spec *s, nk_error **err)
 /* The namespace a sysctl belongs to; -1 when it is host-wide, -2 when the
  * name is malformed (empty component: "a..b", "/a", "a/../b"). Both '.' and
  * '/' separate components, as in sysctl(8). */
-static int sysctl_owner(const char *key)
+int nk_spec_sysctl_ns(const char *key)
 {
         static const char *const ipc[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
                                            "kernel.sem", "kernel.shmall", "kernel.shmmax",
@@ -1320,7 +1320,7 @@ static int check_sysctl(const struct nk_spec *s, nk_error **err)
 {
         for (size_t i = 0; i < s->n_sysctl; i++) {
                 const char *key = s->sysctl[i].key;
-                int t = sysctl_owner(key);
+                int t = nk_spec_sysctl_ns(key);
                 if (t == -2)
                         return fail_value(err, "linux.sysctl", "invalid sysctl name", key);
                 if (t == -1)

@@ -196,3 +196,7 @@ int nk_rlimit_from_name(const char *name);        /* -1 if unknown */
 int nk_mount_parse_options(struct nk_mount *m, const char *where, nk_error **err);
 /* The default spec `nook spec` writes (runc-compatible), as a JSON object. */
 json_t *nk_spec_default(bool rootless);
+
+/* The namespace type a sysctl belongs to; -1 when host-wide, -2 when the
+ * name is malformed. */
+int nk_spec_sysctl_ns(const char *key);

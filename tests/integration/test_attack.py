@@ -168,3 +168,45 @@ def test_home_lookup_does_not_read_proc_for_the_container(runtime, bundle):
         assert p.stdout == "HOME=/\n", p.stdout
     finally:
         runtime.run("delete", "--force", cid)
+
+
+def join_ns(bundle, kind, path):
+    for ns in bundle.linux["namespaces"]:
+        if ns["type"] == kind:
+            ns["path"] = path
+
+
+def test_namespaced_settings_refused_in_the_hosts_own_namespace(runtime, bundle):
+    # A namespace path that is nook's own (the host's): a net.* sysctl or
+    # a hostname would be written to the host. Each value is the host's
+    # current one, so a runtime that writes anyway changes nothing here.
+    me = os.getpid()
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        fwd = f.read().strip()
+    join_ns(bundle, "network", f"/proc/{me}/ns/net")
+    bundle.linux["sysctl"] = {"net.ipv4.ip_forward": fwd}
+    p = runtime.run_bundle(bundle.args("true").write())
+    assert p.returncode != 0 and "is the host's own" in p.stderr \
+        and "net.ipv4.ip_forward" in p.stderr, p.stderr
+    bundle.linux.pop("sysctl")
+    bundle.config["hostname"] = os.uname().nodename
+    join_ns(bundle, "uts", f"/proc/{me}/ns/uts")
+    p = runtime.run_bundle(bundle.write())
+    assert p.returncode != 0 and "`hostname` would change the host" in p.stderr, p.stderr
+    # a network namespace of the test's own making is fine
+    bundle.config.pop("hostname")
+    for ns in bundle.linux["namespaces"]:
+        ns.pop("path", None)
+    other = subprocess.Popen(["unshare", "--net", "sleep", "60"])
+    try:
+        deadline = time.time() + 10
+        while os.stat(f"/proc/{other.pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino:
+            assert time.time() < deadline, "unshare --net did not run"
+            time.sleep(0.01)
+        join_ns(bundle, "network", f"/proc/{other.pid}/ns/net")
+        bundle.linux["sysctl"] = {"net.ipv4.ip_forward": "1"}
+        out = runtime.output(bundle.args("cat", "/proc/sys/net/ipv4/ip_forward").write())
+        assert out.strip() == "1", out
+    finally:
+        other.kill()
+        other.wait()
