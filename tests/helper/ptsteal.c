@@ -15,7 +15,9 @@
  * named NOOK_ATTACK_* (which the host sets only for nook), and at the end
  * "seen N attached M injected K blank B" (B: environments read that were
  * all zero bytes, i.e. scrubbed by nook before an execve). With a third
- * argument "env" it only reads environments, never attaches. Stops when
+ * argument "env" it only reads environments, never attaches; with "fds"
+ * it also takes fds 3..63 of each new pid (pidfd_getfd) and holds them
+ * until the end (H: how many). Stops when
  * STOPFILE exists (or after 600 s). */
 #include <dirent.h>
 #include <errno.h>
@@ -37,7 +39,8 @@
 static unsigned char known[MAX_PID];
 static const char *marker;
 static long seen, attached, injected, blank;
-static int env_only;
+static int env_only, fds_only;
+static long held;
 
 static void steal(int pid, long fdnum)
 {
@@ -134,6 +137,15 @@ static void attack(int pid)
         read_environ(pid);
         if (env_only)
                 return;
+        if (fds_only) { /* take its fds 3..63 with pidfd_getfd and keep them */
+                int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+                for (int n = 3; pidfd >= 0 && n < 64; n++)
+                        if (syscall(SYS_pidfd_getfd, pidfd, n, 0) >= 0)
+                                held++;
+                if (pidfd >= 0)
+                        close(pidfd);
+                return;
+        }
         if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0)
                 return;
         attached++;
@@ -174,6 +186,7 @@ int main(int argc, char **argv)
                 return 2;
         }
         env_only = argc == 4 && strcmp(argv[3], "env") == 0;
+        fds_only = argc == 4 && strcmp(argv[3], "fds") == 0;
         marker = argv[1];
         pass(1);
         int r = open("/tmp/ptsteal.ready", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -185,6 +198,7 @@ int main(int argc, char **argv)
                 if ((n & 255) == 0 && (access(argv[2], F_OK) == 0 || time(NULL) > end))
                         break;
         }
-        printf("seen %ld attached %ld injected %ld blank %ld\n", seen, attached, injected, blank);
+        printf("seen %ld attached %ld injected %ld blank %ld held %ld\n", seen, attached, injected,
+               blank, held);
         return 0;
 }
