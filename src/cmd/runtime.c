@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { OPT_BUNDLE = 'b', OPT_CONSOLE = 256, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING,
        OPT_PRESERVE, OPT_DETACH = 'd', OPT_KEEP = 300, OPT_NOSUBREAPER, OPT_CONFIG = 'f' };
@@ -244,6 +245,28 @@ static int cmd_delete(const struct nk_global *g, int argc, char **argv)
         return rc;
 }
 
+/* One row of `list`. An entry whose state.json can't be used is shown
+ * too (delete --force removes it): status unknown and why, or creating
+ * while a create holds its lock and has not written state.json yet. NULL
+ * when it is gone meanwhile. */
+static json_t *list_entry(const char *root, const char *id)
+{
+        struct nk_state *st = NULL;
+        _cleanup_error_ nk_error *e = NULL;
+        if (nk_state_load(root, id, &st, &e) == 0) {
+                json_t *o = nk_state_to_json(root, st);
+                nk_state_free(st);
+                return o;
+        }
+        int dfd = nk_state_dir_open(root, id, NULL);
+        if (dfd >= 0)
+                close(dfd);
+        else if (errno == ENOENT)
+                return NULL; /* deleted since the directory was read */
+        bool creating = e->errno_ == ENOENT && dfd >= 0 && nk_state_lock_busy(root, id);
+        return nk_state_unknown_json(root, id, creating ? "creating" : "unknown", e->msg);
+}
+
 static int cmd_list(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
@@ -270,18 +293,17 @@ static int cmd_list(const struct nk_global *g, int argc, char **argv)
                 printf("%-20s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE",
                        "CREATED", "OWNER");
         for (char **id = ids; *id; id++) {
-                struct nk_state *st = NULL;
-                if (nk_state_load(g->root, *id, &st, NULL) < 0)
-                        continue; /* being created or deleted right now */
-                json_t *o = nk_state_to_json(g->root, st);
-                nk_state_free(st);
+                json_t *o = list_entry(g->root, *id);
+                if (!o)
+                        continue;
+                const char *reason = json_string_value(json_object_get(o, "reason"));
                 if (quiet)
                         puts(*id);
                 else if (streq(format, "table"))
                         printf("%-20s %-8lld %-10s %-40s %-30s %s\n", *id,
                                json_integer_value(json_object_get(o, "pid")),
                                json_string_value(json_object_get(o, "status")),
-                               json_string_value(json_object_get(o, "bundle")),
+                               reason ? reason : json_string_value(json_object_get(o, "bundle")),
                                json_string_value(json_object_get(o, "created")),
                                json_string_value(json_object_get(o, "owner")));
                 json_array_append_new(arr, o);

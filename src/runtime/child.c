@@ -29,6 +29,18 @@
 
 extern char **environ;
 
+/* Our death signal was set after clone returned here: a creator killed
+ * before that sent none. Its end of the life socket is then closed (ours went
+ * in init_main), so look once: prctl first, then this, leaves no gap. The
+ * syncs of the fork path would notice too, the direct path has none. */
+static int check_creator_child(struct nk_child_ctx *c, nk_error **err)
+{
+        struct pollfd pf = {.fd = c->life_fd, .events = POLLIN};
+        if (c->life_fd >= 0 && poll(&pf, 1, 0) != 0)
+                return nk_error_set(err, EPIPE, "nook create died before the init started");
+        return 0;
+}
+
 static int wait_go_child(struct nk_child_ctx *c, nk_error **err)
 {
         /* sync 1: the parent has written our id maps and moved us into the
@@ -220,11 +232,43 @@ static char *state_created(const char *state_json, nk_error **err)
         return text;
 }
 
+/* Until `start` connects, watch the life socket too: a byte and the parent
+ * recorded us; EOF first and it died before it could, so go (nothing would
+ * know of this container). nook-init does the same after a hand-over. */
+static int wait_recorded_child(struct nk_child_ctx *c, nk_error **err)
+{
+        struct pollfd pf[2] = {{.fd = c->start_fd, .events = POLLIN},
+                               {.fd = c->life_fd, .events = POLLIN}};
+        while (pf[1].fd >= 0) {
+                if (poll(pf, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return nk_error_set(err, errno, "wait for start");
+                }
+                if (pf[0].revents)
+                        break; /* `start` read the record */
+                if (!pf[1].revents)
+                        continue;
+                char b[16];
+                ssize_t r = read(c->life_fd, b, sizeof b);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        _exit(1); /* the creator died before recording us */
+                pf[1].fd = -1;
+        }
+        close(c->life_fd);
+        c->life_fd = -1;
+        return 0;
+}
+
 /* Block until `nook start` connects to ROOT/<id>/exec.sock. The accepted
  * connection is close-on-exec: `start` reads EOF once execve succeeded, or
  * a sync error record if anything after this point fails. */
 static int wait_start_child(struct nk_child_ctx *c, nk_error **err)
 {
+        if (wait_recorded_child(c, err) < 0)
+                return -1;
         int conn;
         do
                 conn = accept4(c->start_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -253,16 +297,20 @@ static int hand_over_child(struct nk_child_ctx *c, nk_error **err)
         size_t n = 0;
         while (p->args[n])
                 n++;
-        _cleanup_free_ char **argv = calloc(n + 4, sizeof *argv);
-        char fd[16];
+        _cleanup_free_ char **argv = calloc(n + 5, sizeof *argv);
+        char fd[16], life[16];
         snprintf(fd, sizeof fd, "%d", c->start_fd);
-        int fl = fcntl(c->start_fd, F_GETFD);
-        if (!argv || fl < 0 || fcntl(c->start_fd, F_SETFD, fl & ~FD_CLOEXEC) < 0)
+        snprintf(life, sizeof life, "%d", c->life_fd);
+        /* Both pass the exec: nook-init waits on them (the life socket as
+         * wait_recorded_child does) and closes them before the next. */
+        if (!argv || fcntl(c->start_fd, F_SETFD, 0) < 0 ||
+            (c->life_fd >= 0 && fcntl(c->life_fd, F_SETFD, 0) < 0))
                 return nk_error_set(err, errno ? errno : ENOMEM, "hand over to nook-init");
         argv[0] = "nook-init";
         argv[1] = fd;
-        argv[2] = c->exec_path;
-        memcpy(argv + 3, p->args, n * sizeof *argv);
+        argv[2] = life;
+        argv[3] = c->exec_path;
+        memcpy(argv + 4, p->args, n * sizeof *argv);
         (void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0); /* we outlive `nook create` */
         /* Last before the exec: after this only filtered syscalls. */
         if (nk_security_child_final(p, c->seccomp, c->state_json, err) < 0)
@@ -291,7 +339,8 @@ void nk_child_main(struct nk_child_ctx *c)
          * /proc/PID/exe (the runtime binary) or ptrace us meanwhile. */
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         nk_debug("init: running");
-        if (nk_cgroup_self_enter(c->cg_fds, c->n_cg_fds, &e) < 0 ||
+        if (check_creator_child(c, &e) < 0 ||
+            nk_cgroup_self_enter(c->cg_fds, c->n_cg_fds, &e) < 0 ||
             wait_go_child(c, &e) < 0 ||                            /* sync 1 */
             nk_ns_join_child(c->spec, &c->ns, &e) < 0 ||
             setup_rootfs_child(c, &e) < 0 ||                       /* sync 2, 3 */

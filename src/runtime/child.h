@@ -24,6 +24,8 @@ struct nk_child_ctx {
         char *exec_path;             /* args[0] resolved inside the container */
         char **env;                  /* process.env with HOME (see nk_process_home_env) */
         int init_fd;                 /* sealed nook-init to hand over to, or -1 */
+        int life_fd;                 /* our end of the creator's life socket: a
+                                        byte once it recorded us, EOF if it died */
         bool direct;                 /* no syncs before the hand-over: the parent
                                         sleeps in nk_clone_vm() meanwhile */
 };

@@ -45,6 +45,7 @@ struct creation {
         struct nk_ns_fds ns;
         int lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
         int init_fd;                 /* sealed nook-init the init hands over to, or -1 */
+        int life_fd, child_life_fd;  /* the life socket: a byte once recorded (child.h) */
         bool handed_over;            /* ... and so CREATED comes as EOF */
         bool direct;                 /* the init runs to the hand-over without syncs */
         pid_t pid;
@@ -56,7 +57,7 @@ static void creation_init(struct creation *cr, const struct nk_create_opts *o)
 {
         *cr = (struct creation){.o = o, .lock_fd = -1, .sync_fd = -1, .child_sync_fd = -1, .start_fd = -1,
                                 .console_fd = -1, .console_parent_fd = -1, .pidfd = -1,
-                                .init_fd = -1};
+                                .init_fd = -1, .life_fd = -1, .child_life_fd = -1};
         for (int t = 0; t < NK_NS__COUNT; t++)
                 cr->ns.fd[t] = -1;
 }
@@ -101,6 +102,8 @@ static void creation_free(struct creation *cr)
         close_fd(&cr->pidfd);
         close_fd(&cr->lock_fd);
         close_fd(&cr->init_fd);
+        close_fd(&cr->life_fd);
+        close_fd(&cr->child_life_fd);
         nk_ns_close(&cr->ns);
         nk_seccomp_free(cr->seccomp);
         nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
@@ -274,6 +277,9 @@ static int no_cgroup(struct creation *cr)
         return 0;
 }
 
+/* The cgroup path is recorded in the state dir before any cgroup exists:
+ * whatever happens to this create from here on (kill -9 included), delete
+ * --force finds the cgroups and every process in them. */
 static int make_cgroup(struct creation *cr, nk_error **err)
 {
         if (cr->o->no_cgroup)
@@ -283,7 +289,8 @@ static int make_cgroup(struct creation *cr, nk_error **err)
         if (!cr->cgroup_path)
                 return nk_error_set(err, errno ? errno : ENOMEM, "cgroup path for `%s`",
                                     cr->spec->cgroups_path ? cr->spec->cgroups_path : cr->o->id);
-        if (nk_cgroup_open(cr->cgroup_path, &cr->cg, err) < 0)
+        if (nk_cgroup_open(cr->cgroup_path, &cr->cg, err) < 0 ||
+            nk_state_record_cgroup(cr->o->root, cr->o->id, cr->cgroup_path, err) < 0)
                 return -1;
         if (nk_cgroup_create(cr->cg, cr->spec->resources, err) < 0)
                 return nk_error_wrap(err, "cgroup `%s`", cr->cgroup_path);
@@ -321,6 +328,11 @@ static int make_channels(struct creation *cr, nk_error **err)
                 return nk_error_set(err, errno, "sync socketpair");
         cr->sync_fd = sp[0];
         cr->child_sync_fd = sp[1];
+        int lp[2]; /* a socket, not a pipe: a send to a dead init must not SIGPIPE us */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lp) < 0)
+                return nk_error_set(err, errno, "life socketpair");
+        cr->child_life_fd = lp[0];
+        cr->life_fd = lp[1];
         if (!cr->spec->process.terminal)
                 return 0;
         if (cr->o->console_socket) {
@@ -358,9 +370,10 @@ __attribute__((noreturn)) static void init_main(void *p)
                 .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
                 .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
                 .mount_trees = cr->mount_trees, .init_fd = cr->init_fd,
-                .plan = cr->plan, .direct = cr->direct,
+                .plan = cr->plan, .direct = cr->direct, .life_fd = cr->child_life_fd,
         };
         close(cr->sync_fd);
+        close(cr->life_fd); /* only the creator may hold it: EOF = it died */
         if (cr->console_parent_fd >= 0)
                 close(cr->console_parent_fd);
         if (cr->lock_fd >= 0)
@@ -401,6 +414,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
         nk_debug("create %s: init is pid %d%s", cr->o->id, (int)pid,
                  cr->direct ? ", run direct to nook-init" : "");
         close_fd(&cr->child_sync_fd);
+        close_fd(&cr->child_life_fd);
         close_fd(&cr->console_fd);
         close_fd(&cr->start_fd);
         nk_ns_close(&cr->ns);
@@ -526,9 +540,16 @@ static int record_created(struct creation *cr, nk_error **err)
         st.pid_start = nk_proc_start_time(cr->pid);
         _cleanup_free_ char *created = now_rfc3339();
         st.created = created;
-        if (nk_state_save(cr->o->root, &st, err) < 0)
+        if (nk_state_save(cr->o->root, &st, err) < 0 ||
+            write_pid_file(cr->o->pid_file, cr->pid, err) < 0)
                 return -1;
-        return write_pid_file(cr->o->pid_file, cr->pid, err);
+        /* Recorded: the init may outlive us now. One byte, no answer
+         * awaited: the init (or nook-init) finds it before the EOF our
+         * exit leaves, whenever it looks. */
+        if (send(cr->life_fd, "R", 1, MSG_NOSIGNAL) != 1)
+                return nk_error_set(err, errno, "tell the init it is recorded");
+        close_fd(&cr->life_fd);
+        return 0;
 }
 
 /* Whether the init may hand over to nook-init at CREATED, so nook need not
@@ -540,8 +561,8 @@ static int record_created(struct creation *cr, nk_error **err)
  * might stop nook-init's syscalls or has a listener. */
 static bool may_hand_over(const struct nk_spec *s)
 {
-        static const char *const used[] = {"execveat", "accept4", "close", "execve",
-                                           "write", "exit_group", NULL};
+        static const char *const used[] = {"execveat", "accept4", "close", "execve", "write",
+                                           "exit_group", "ppoll", "read", NULL};
         return nk_ns_new(s, NK_NS_PID) && s->n_hooks[NK_HOOK_CREATE_CONTAINER] == 0 &&
                s->n_hooks[NK_HOOK_START_CONTAINER] == 0 && !s->process.apparmor_profile &&
                !s->process.selinux_label && nk_seccomp_allows_plainly(s->seccomp, used);
@@ -835,35 +856,88 @@ static int delete_locked(const char *root, struct nk_state *st, bool force,
         if (status != NK_STATUS_STOPPED && stop_init(st, err) < 0)
                 return -1;
         run_poststop(root, st);
-        _cleanup_free_ char *dir = NULL;
-        if (nk_state_dir(root, st->id, &dir, err) < 0 || nk_rm_rf(dir, err) < 0)
+        /* state.json goes first: a delete killed during the removal leaves
+         * the cgroup record, which is all a second delete --force needs. */
+        _cleanup_free_ char *dir = NULL, *state = NULL;
+        if (nk_state_dir(root, st->id, &dir, err) < 0 ||
+            asprintf(&state, "%s/state.json", dir) < 0)
+                return -1;
+        if (unlink(state) < 0 && errno != ENOENT)
+                return nk_error_set(err, errno, "remove `%s`", state);
+        if (nk_rm_rf(dir, err) < 0)
                 return -1;
         nk_debug("delete %s: done", st->id);
+        return 0;
+}
+
+/* The cgroup of an entry without a usable state.json: the one recorded
+ * before any was made, else the default one derived from the id. */
+static char *salvage_cgroup_path(const char *root, const char *id, bool is_dir)
+{
+        char *path = is_dir ? nk_state_recorded_cgroup(root, id) : NULL;
+        if (path)
+                return path;
+        path = nk_cgroup_path_for(NULL, id);
+        nk_warn("delete %s: no cgroup path recorded; removing the default %s if it exists", id,
+                path ? path : "(none)");
+        return path;
+}
+
+/* An entry whose state.json is missing or unusable (a create or delete
+ * killed half-way, a corrupt file), or a file or symlink where the state
+ * directory belongs: remove what can be found. The cgroup goes first, and
+ * with it every process in it; only then the entry (a symlink itself, never
+ * what it points to). Without --force only when no process is left. */
+static int salvage_entry(const char *root, const char *id, bool force, bool is_dir,
+                         const char *why, nk_error **err)
+{
+        _cleanup_free_ char *dir = NULL, *cg_path = salvage_cgroup_path(root, id, is_dir);
+        struct nk_cgroup *cg = NULL;
+        if (nk_state_dir(root, id, &dir, err) < 0 || !cg_path ||
+            nk_cgroup_open(cg_path, &cg, err) < 0)
+                return nk_error_wrap(err, "%s: find its cgroup", why);
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        if (!force && nk_cgroup_pids(cg, &pids, &n, NULL) == 0 && n > 0) {
+                nk_cgroup_free(cg);
+                return nk_error_set(err, EBUSY, "%s; %zu processes in cgroup %s: use --force", why,
+                                    n, cg_path);
+        }
+        int r = nk_cgroup_destroy(cg, err);
+        nk_cgroup_free(cg);
+        if (r < 0)
+                return nk_error_wrap(err, "%s", why);
+        if (is_dir ? nk_rm_rf(dir, err) < 0 : unlink(dir) < 0 && errno != ENOENT)
+                return is_dir ? -1 : nk_error_set(err, errno, "remove `%s`", dir);
+        nk_warn("delete %s: %s; removed cgroup %s and the state entry", id, why, cg_path);
         return 0;
 }
 
 static int delete_container(const char *root, const char *id, bool force,
                             struct nk_cgroup *open_cg, nk_error **err)
 {
-        _cleanup_free_ char *dir = NULL;
-        if (nk_state_dir(root, id, &dir, err) < 0)
-                return -1;
-        if (!nk_path_exists(dir)) {
+        _cleanup_error_ nk_error *e = NULL;
+        _cleanup_close_ int dfd = nk_state_dir_open(root, id, &e);
+        if (dfd < 0 && e->errno_ == ENOENT) {
                 if (force)
                         return 0;
-                return nk_error_set(err, ENOENT, "container `%s` does not exist", id);
+                *err = TAKE_PTR(e);
+                return -1;
+        }
+        if (dfd < 0) { /* a file or a symlink stands there */
+                int r = force ? salvage_entry(root, id, force, false, e->msg, err)
+                              : nk_error_set(err, e->errno_, "%s: delete --force removes it", e->msg);
+                return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
         }
         _cleanup_close_ int lock = nk_state_lock(root, id, err);
         if (lock < 0)
                 return -1;
         struct nk_state *st = NULL;
-        nk_error *e = NULL;
-        if (nk_state_load(root, id, &st, &e) < 0) {
-                /* A create that died before writing state.json: remove it. */
-                nk_error_free(e);
-                return nk_rm_rf(dir, err);
-        }
-        int r = delete_locked(root, st, force, open_cg, err);
+        int r;
+        if (nk_state_load(root, id, &st, &e) < 0)
+                r = salvage_entry(root, id, force, true, e->msg, err);
+        else
+                r = delete_locked(root, st, force, open_cg, err);
         nk_state_free(st);
         return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
 }

@@ -1,4 +1,4 @@
-/* Runtime state: ROOT/<id>/{state.json,lock,exec.fifo}. */
+/* Runtime state: ROOT/<id>/{state.json,lock,cgroup,exec.sock}. */
 #include "state.h"
 #include "cgroup/cgroup.h"
 #include "util/cleanup.h"
@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,25 +41,73 @@ int nk_state_dir(const char *root, const char *id, char **out, nk_error **err)
         return 0;
 }
 
-int nk_state_lock(const char *root, const char *id, nk_error **err)
+/* ROOT/<id> itself is never followed: a symlink there could point the
+ * lock, the state read and delete's removal anywhere on the host. */
+int nk_state_dir_open(const char *root, const char *id, nk_error **err)
 {
-        _cleanup_free_ char *dir = NULL, *path = NULL;
+        _cleanup_free_ char *dir = NULL;
         if (nk_state_dir(root, id, &dir, err) < 0)
                 return -1;
-        if (asprintf(&path, "%s/lock", dir) < 0)
-                return nk_error_set(err, ENOMEM, "lock");
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) {
-                if (errno == ENOENT)
-                        return nk_error_set(err, ENOENT, "container `%s` does not exist", id);
-                return nk_error_set(err, errno, "open `%s`", path);
-        }
+        int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+                return fd;
+        if (errno == ENOENT)
+                return nk_error_set(err, ENOENT, "container `%s` does not exist", id);
+        if (errno == ELOOP || errno == ENOTDIR)
+                return nk_error_set(err, errno, "state of `%s`: `%s` is %s, not a directory", id,
+                                    dir, errno == ELOOP ? "a symlink" : "a file");
+        return nk_error_set(err, errno, "open `%s`", dir);
+}
+
+int nk_state_lock(const char *root, const char *id, nk_error **err)
+{
+        _cleanup_close_ int dfd = nk_state_dir_open(root, id, err);
+        if (dfd < 0)
+                return -1;
+        const char *path = "lock";
+        int fd = openat(dfd, path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return nk_error_set(err, errno, "open `%s/%s/lock`", root, id);
         if (nk_flock_wait(fd, LOCK_EX) < 0) {
                 int e = errno;
                 close(fd);
-                return nk_error_set(err, e, "lock `%s`", path);
+                return nk_error_set(err, e, "lock `%s/%s/%s`", root, id, path);
         }
         return fd;
+}
+
+bool nk_state_lock_busy(const char *root, const char *id)
+{
+        _cleanup_close_ int dfd = nk_state_dir_open(root, id, NULL);
+        _cleanup_close_ int fd = dfd < 0 ? -1 : openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+                return false; /* closing the fd drops it */
+        return errno == EWOULDBLOCK;
+}
+
+int nk_state_record_cgroup(const char *root, const char *id, const char *cgroup_path,
+                           nk_error **err)
+{
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s/cgroup", root, id) < 0)
+                return nk_error_set(err, ENOMEM, "record cgroup");
+        return nk_write_file_replace(path, cgroup_path, strlen(cgroup_path), 0600, err);
+}
+
+char *nk_state_recorded_cgroup(const char *root, const char *id)
+{
+        _cleanup_close_ int dfd = nk_state_dir_open(root, id, NULL);
+        char *text = NULL;
+        size_t len = 0;
+        if (dfd < 0 || nk_read_file_at(dfd, "cgroup", &text, &len, NULL) < 0)
+                return NULL;
+        if (len == 0 || strlen(text) != len || text[0] != '/') {
+                free(text);
+                return NULL;
+        }
+        return text;
 }
 
 int nk_state_save(const char *root, const struct nk_state *s, nk_error **err)
@@ -91,23 +140,52 @@ static char *dup_str(json_t *o, const char *key)
         return v ? strdup(v) : NULL;
 }
 
+/* The fields nook relies on, with their types: a state.json of another
+ * shape is corrupt, not a container with an id of NULL or a pid of 0. */
+static const char *state_shape_error(json_t *o, const char *id)
+{
+        static const char *const strings[] = {"id", "bundle", "rootfs", "cgroup_path", "created",
+                                              "owner"};
+        if (!json_is_object(o))
+                return "not a JSON object";
+        for (size_t i = 0; i < ARRAY_SIZE(strings); i++) {
+                json_t *v = json_object_get(o, strings[i]);
+                if (v ? !json_is_string(v) : i < 2)
+                        return "id and bundle must be strings (rootfs, cgroup_path, created, "
+                               "owner too where present)";
+        }
+        if (!streq(json_string_value(json_object_get(o, "id")), id))
+                return "its id is another container's";
+        json_t *pid = json_object_get(o, "pid"), *start = json_object_get(o, "pid_start");
+        if (!json_is_integer(pid) || json_integer_value(pid) < 0 ||
+            json_integer_value(pid) > INT32_MAX || !json_is_integer(start))
+                return "pid or pid_start is not a valid number";
+        return NULL;
+}
+
 int nk_state_load(const char *root, const char *id, struct nk_state **out, nk_error **err)
 {
-        _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
-        if (nk_state_dir(root, id, &dir, err) < 0)
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_close_ int dfd = nk_state_dir_open(root, id, err);
+        if (dfd < 0)
                 return -1;
-        if (asprintf(&path, "%s/state.json", dir) < 0)
+        if (asprintf(&path, "%s/%s/state.json", root, id) < 0)
                 return nk_error_set(err, ENOMEM, "load state");
         _cleanup_error_ nk_error *e = NULL;
-        if (nk_read_file(path, &text, NULL, &e) < 0) {
+        if (nk_read_file_at(dfd, "state.json", &text, NULL, &e) < 0) {
                 if (e->errno_ == ENOENT)
-                        return nk_error_set(err, ENOENT, "container `%s` does not exist", id);
+                        return nk_error_set(err, ENOENT, "%s: missing (a create or delete did not finish)", path);
                 return nk_error_set(err, e->errno_, "%s", e->msg);
         }
         json_error_t je;
         json_t *o = json_loads(text, 0, &je);
         if (!o)
                 return nk_error_set(err, EINVAL, "%s: corrupt state: %s", path, je.text);
+        const char *bad = state_shape_error(o, id);
+        if (bad) {
+                json_decref(o);
+                return nk_error_set(err, EINVAL, "%s: corrupt state: %s", path, bad);
+        }
         struct nk_state *s = calloc(1, sizeof(*s));
         s->id = dup_str(o, "id");
         s->bundle = dup_str(o, "bundle");
@@ -151,8 +229,9 @@ int nk_state_list(const char *root, char ***ids, nk_error **err)
         while ((de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
-                struct stat st;
-                if (fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISDIR(st.st_mode))
+                /* Files and symlinks too: `list` shows them as unknown and
+                 * delete --force removes them. */
+                if (nk_state_check_id(de->d_name, NULL) < 0)
                         continue;
                 v = realloc(v, (n + 2) * sizeof(char *));
                 v[n++] = strdup(de->d_name);
@@ -218,6 +297,24 @@ enum nk_status nk_state_status(const char *root, const struct nk_state *s)
                         return NK_STATUS_PAUSED;
         }
         return NK_STATUS_RUNNING;
+}
+
+json_t *nk_state_unknown_json(const char *root, const char *id, const char *status,
+                               const char *reason)
+{
+        (void)root;
+        json_t *o = json_object();
+        json_object_set_new(o, "ociVersion", json_string("1.2.0"));
+        json_object_set_new(o, "id", json_string(id));
+        json_object_set_new(o, "pid", json_integer(0));
+        json_object_set_new(o, "status", json_string(status));
+        json_object_set_new(o, "bundle", json_string(""));
+        json_object_set_new(o, "rootfs", json_string(""));
+        json_object_set_new(o, "created", json_string(""));
+        json_object_set_new(o, "owner", json_string(""));
+        json_object_set_new(o, "annotations", json_object());
+        json_object_set_new(o, "reason", json_string(reason));
+        return o;
 }
 
 json_t *nk_state_to_json(const char *root, const struct nk_state *s)

@@ -31,12 +31,25 @@ const char *nk_status_name(enum nk_status s);
  * leading '.', at most 1024 bytes. */
 int nk_state_dir(const char *root, const char *id, char **out, nk_error **err);
 int nk_state_check_id(const char *id, nk_error **err);
+/* ROOT/<id> as an O_PATH directory fd, never through a symlink: ENOENT
+ * "does not exist", ELOOP/ENOTDIR when something else stands there. */
+int nk_state_dir_open(const char *root, const char *id, nk_error **err);
 /* flock(LOCK_EX) ROOT/<id>/lock; returns the fd (close to unlock). */
 int nk_state_lock(const char *root, const char *id, nk_error **err);
+/* Whether someone (a create, start or delete) holds the lock right now. */
+bool nk_state_lock_busy(const char *root, const char *id);
+/* ROOT/<id>/cgroup: the container's cgroup path, written (atomically)
+ * before the cgroups are made, so a create killed at any point, or a
+ * state.json gone bad, still leaves delete --force the way to them. */
+int nk_state_record_cgroup(const char *root, const char *id, const char *cgroup_path,
+                           nk_error **err);
+/* The recorded path, or NULL (none, or not a usable one). */
+char *nk_state_recorded_cgroup(const char *root, const char *id);
 int nk_state_save(const char *root, const struct nk_state *s, nk_error **err);
 /* ENOENT-style error "container `x` does not exist" when absent. */
 int nk_state_load(const char *root, const char *id, struct nk_state **out, nk_error **err);
-/* Every container id under root (sorted). */
+/* Every container id under root (sorted), whatever stands there: a file
+ * or symlink named like an id is listed too. */
 int nk_state_list(const char *root, char ***ids, nk_error **err);
 /* The live status (see above). */
 enum nk_status nk_state_status(const char *root, const struct nk_state *s);
@@ -45,6 +58,11 @@ bool nk_state_pid_alive(const struct nk_state *s);
 /* The OCI state object: ociVersion, id, status, pid, bundle, annotations
  * (+ rootfs, created, owner as runc prints them). */
 json_t *nk_state_to_json(const char *root, const struct nk_state *s);
+/* The state object for an entry whose state.json can't be used: `status`
+ * ("unknown", or "creating" while a create holds the lock), pid 0, and
+ * `reason` saying what is wrong. */
+json_t *nk_state_unknown_json(const char *root, const char *id, const char *status,
+                               const char *reason);
 void nk_state_free(struct nk_state *s);
 /* /proc/PID/stat field 22, 0 when the process is gone. */
 unsigned long long nk_proc_start_time(pid_t pid);

@@ -8,7 +8,14 @@
  * container's program; the accepted connection is close-on-exec, so
  * `start` reads EOF on success, or a record saying why execve failed.
  *
- *   nook-init LISTEN_FD PATH ARGV0 [ARGS...]     (environment: the process's)
+ * Until `nook create` has recorded the container it must not outlive it
+ * (a killed create would leave an init nothing knows of). The death signal
+ * that covered the init while it was nook is gone by now, so the creator
+ * holds the write end of a socket pair whose other end is LIFE_FD: a byte on it
+ * means "recorded", EOF without one means the creator died first, and
+ * nook-init exits. A connection from `start` also proves the record.
+ *
+ *   nook-init LISTEN_FD LIFE_FD PATH ARGV0 [ARGS...]  (environment: the process's)
  *
  * No libc: a handful of raw syscalls, all of which the seccomp filter
  * (already loaded by the init) must allow; the runtime checks that before
@@ -20,6 +27,12 @@
 
 #define SOCK_CLOEXEC_ 02000000
 #define EINTR_ 4
+#define POLLIN_ 1
+
+struct pollfd_ {
+        int fd;
+        short events, revents;
+};
 
 #if defined(__x86_64__)
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
@@ -113,14 +126,46 @@ static long to_int(const char *s)
         return v;
 }
 
+/* Wait until `start` connects. Meanwhile the life socket: a byte and
+ * `create` has recorded us (stop watching it), EOF first and it died
+ * before it could (exit: nothing would know of this container). */
+static void wait_start(long lfd, long life)
+{
+        struct pollfd_ pf[2] = {{(int)lfd, POLLIN_, 0}, {(int)life, POLLIN_, 0}};
+        while (life >= 0) {
+                long n = sys6(__NR_ppoll, (long)pf, 2, 0, 0, 8, 0);
+                if (n == -EINTR_)
+                        continue;
+                if (n < 0)
+                        die(1);
+                if (pf[0].revents)
+                        break; /* `start` found the record: it is there */
+                if (!pf[1].revents)
+                        continue;
+                char b[16];
+                long r = sys3(__NR_read, life, b, sizeof b);
+                if (r == -EINTR_)
+                        continue;
+                if (r <= 0)
+                        die(1);
+                pf[1].fd = -1;
+                sys1(__NR_close, life);
+                life = -1;
+        }
+        if (life >= 0)
+                sys1(__NR_close, life);
+}
+
 __attribute__((noreturn, used)) void nk_tramp_main(long *sp);
 void nk_tramp_main(long *sp)
 {
         long argc = sp[0];
         char **argv = (char **)(sp + 1), **envp = argv + argc + 1;
-        long lfd = argc >= 4 ? to_int(argv[1]) : -1;
+        long lfd = argc >= 5 ? to_int(argv[1]) : -1;
+        long life = argc >= 5 ? to_int(argv[2]) : -1;
         if (lfd < 0)
                 die(127);
+        wait_start(lfd, life);
         long conn;
         do
                 conn = sys4(__NR_accept4, lfd, 0, 0, SOCK_CLOEXEC_);
@@ -128,7 +173,7 @@ void nk_tramp_main(long *sp)
         if (conn < 0)
                 die(1);
         sys1(__NR_close, lfd);
-        long r = sys3(__NR_execve, argv[2], argv + 3, envp);
-        report(conn, -r, "exec", argv[2]);
+        long r = sys3(__NR_execve, argv[3], argv + 4, envp);
+        report(conn, -r, "exec", argv[3]);
         die(1);
 }
