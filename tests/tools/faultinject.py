@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -99,6 +100,7 @@ class Injector:
         self.root = os.path.join(self.work, "state")
         self.env = dict(os.environ, NOOK_FI=self.token)
         self.bundles = {}
+        self.profiles = {}
         self.stats = {"tried": 0, "killed": 0, "clean": 0, "leaks": 0, "delete_failed": 0}
         self.leak_kinds = {}
         self.by_op = {}
@@ -140,14 +142,21 @@ class Injector:
         d = self.rng.uniform(0, hi) if self.rng.random() < 0.8 else self.rng.uniform(0, hi * 3)
         return d / 1000.0
 
-    def kill_at(self, argv, step_max):
+    def kill_at(self, argv):
         """Run argv; SIGKILL it after a random delay or at a random syscall.
         Returns True if it was still running when killed."""
         full = [NOOK, "--root", self.root, *argv]
         if self.a.strace:
-            n = self.rng.randint(1, step_max)
-            full = ["strace", "-o", "/dev/null", "-e", "trace=all",
-                    "-e", f"inject=all:signal=SIGKILL:when={n}", *full]
+            seq = self.profiles.get(argv[0])
+            if seq is None:  # this try profiles the command: which syscalls, in order
+                self.profiles[argv[0]] = self.profile(full)
+                return False
+            # A syscall of the sequence at random: its name, and which call
+            # of that name it is (strace counts each syscall on its own).
+            i = self.rng.randrange(len(seq))
+            name, k = seq[i], seq[: i + 1].count(seq[i])
+            full = ["strace", "-o", "/dev/null", "-e", f"trace={name}",
+                    "-e", f"inject={name}:signal=SIGKILL:when={k}", *full]
             with tempfile.TemporaryFile() as err:
                 p = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=err, env=self.env,
                                    timeout=30, stdin=subprocess.DEVNULL)
@@ -160,6 +169,18 @@ class Injector:
         p.wait()
         return killed and p.returncode == -9
 
+    def profile(self, full):
+        """The syscalls nook makes for this command (its own, not its
+        children's), in order."""
+        with tempfile.NamedTemporaryFile("r") as log:
+            subprocess.run(["strace", "-o", log.name, *full], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=self.env, timeout=60,
+                           stdin=subprocess.DEVNULL)
+            names = [m.group(1) for m in map(re.compile(r"^(\w+)\(").match, log) if m]
+        if not names:
+            raise RuntimeError(f"strace saw no syscalls of {' '.join(full)}")
+        return names
+
     def new_id(self, op):
         self.n += 1
         return f"fi-{op}-{self.n}"
@@ -169,23 +190,23 @@ class Injector:
         if op == "create":
             b = self.bundle("sleep")
             self.set_cgroup(b, cid)
-            return self.kill_at(["create", "--bundle", b, cid], 700)
+            return self.kill_at(["create", "--bundle", b, cid])
         if op == "run":
             b = self.bundle("true")
             self.set_cgroup(b, cid)
-            return self.kill_at(["run", "--bundle", b, cid], 800)
+            return self.kill_at(["run", "--bundle", b, cid])
         b = self.bundle("sleep")
         self.set_cgroup(b, cid)
         if self.nook("create", "--bundle", b, cid).returncode != 0:
             return False
         if op == "start":
-            return self.kill_at(["start", cid], 200)
+            return self.kill_at(["start", cid])
         if self.nook("start", cid).returncode != 0:
             return False
         if op == "exec":
-            return self.kill_at(["exec", cid, "true"], 500)
+            return self.kill_at(["exec", cid, "true"])
         if op == "delete":
-            return self.kill_at(["delete", "--force", cid], 300)
+            return self.kill_at(["delete", "--force", cid])
         raise ValueError(op)
 
     def listed(self):
