@@ -43,7 +43,7 @@ struct creation {
         struct nk_rplan *plan;       /* the init's mounts, planned before the clone */
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
-        int lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
+        int dir_fd, lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
         int init_fd;                 /* sealed nook-init the init hands over to, or -1 */
         int life_fd, child_life_fd;  /* the life socket: a byte once recorded (child.h) */
         bool handed_over;            /* ... and so CREATED comes as EOF */
@@ -55,7 +55,7 @@ struct creation {
 
 static void creation_init(struct creation *cr, const struct nk_create_opts *o)
 {
-        *cr = (struct creation){.o = o, .lock_fd = -1, .sync_fd = -1, .child_sync_fd = -1, .start_fd = -1,
+        *cr = (struct creation){.o = o, .dir_fd = -1, .lock_fd = -1, .sync_fd = -1, .child_sync_fd = -1, .start_fd = -1,
                                 .console_fd = -1, .console_parent_fd = -1, .pidfd = -1,
                                 .init_fd = -1, .life_fd = -1, .child_life_fd = -1};
         for (int t = 0; t < NK_NS__COUNT; t++)
@@ -101,6 +101,7 @@ static void creation_free(struct creation *cr)
         close_fd(&cr->console_parent_fd);
         close_fd(&cr->pidfd);
         close_fd(&cr->lock_fd);
+        close_fd(&cr->dir_fd);
         close_fd(&cr->init_fd);
         close_fd(&cr->life_fd);
         close_fd(&cr->child_life_fd);
@@ -238,7 +239,10 @@ static int make_state_dir(struct creation *cr, nk_error **err)
                 return nk_error_set(err, errno, "mkdir `%s`", cr->dir);
         }
         cr->made_dir = true;
-        cr->lock_fd = nk_state_lock(o->root, o->id, err);
+        cr->dir_fd = nk_state_dir_open(o->root, o->id, err);
+        if (cr->dir_fd < 0)
+                return -1;
+        cr->lock_fd = nk_state_lock_at(cr->dir_fd, o->root, o->id, err);
         return cr->lock_fd < 0 ? -1 : 0;
 }
 
@@ -309,11 +313,8 @@ static int start_sock_addr(int dirfd, struct sockaddr_un *sa)
 
 static int make_start_socket(struct creation *cr, nk_error **err)
 {
-        _cleanup_close_ int dfd = open(cr->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return nk_error_set(err, errno, "open `%s`", cr->dir);
         struct sockaddr_un sa;
-        start_sock_addr(dfd, &sa);
+        start_sock_addr(cr->dir_fd, &sa);
         cr->start_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
         if (cr->start_fd < 0 || bind(cr->start_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
             listen(cr->start_fd, 4) < 0)
@@ -378,6 +379,7 @@ __attribute__((noreturn)) static void init_main(void *p)
                 close(cr->console_parent_fd);
         if (cr->lock_fd >= 0)
                 close(cr->lock_fd);
+        close(cr->dir_fd); /* the host's state dir: nothing of the init's */
         nk_child_main(&c);
 }
 
@@ -872,9 +874,9 @@ static int delete_locked(const char *root, struct nk_state *st, bool force,
 
 /* The cgroup of an entry without a usable state.json: the one recorded
  * before any was made, else the default one derived from the id. */
-static char *salvage_cgroup_path(const char *root, const char *id, bool is_dir)
+static char *salvage_cgroup_path(int dfd, const char *id)
 {
-        char *path = is_dir ? nk_state_recorded_cgroup(root, id) : NULL;
+        char *path = dfd >= 0 ? nk_state_recorded_cgroup(dfd) : NULL;
         if (path)
                 return path;
         path = nk_cgroup_path_for(NULL, id);
@@ -888,10 +890,11 @@ static char *salvage_cgroup_path(const char *root, const char *id, bool is_dir)
  * directory belongs: remove what can be found. The cgroup goes first, and
  * with it every process in it; only then the entry (a symlink itself, never
  * what it points to). Without --force only when no process is left. */
-static int salvage_entry(const char *root, const char *id, bool force, bool is_dir,
+static int salvage_entry(const char *root, const char *id, bool force, int dfd,
                          const char *why, nk_error **err)
 {
-        _cleanup_free_ char *dir = NULL, *cg_path = salvage_cgroup_path(root, id, is_dir);
+        bool is_dir = dfd >= 0;
+        _cleanup_free_ char *dir = NULL, *cg_path = salvage_cgroup_path(dfd, id);
         struct nk_cgroup *cg = NULL;
         if (nk_state_dir(root, id, &dir, err) < 0 || !cg_path ||
             nk_cgroup_open(cg_path, &cg, err) < 0)
@@ -925,17 +928,17 @@ static int delete_container(const char *root, const char *id, bool force,
                 return -1;
         }
         if (dfd < 0) { /* a file or a symlink stands there */
-                int r = force ? salvage_entry(root, id, force, false, e->msg, err)
+                int r = force ? salvage_entry(root, id, force, -1, e->msg, err)
                               : nk_error_set(err, e->errno_, "%s: delete --force removes it", e->msg);
                 return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
         }
-        _cleanup_close_ int lock = nk_state_lock(root, id, err);
+        _cleanup_close_ int lock = nk_state_lock_at(dfd, root, id, err);
         if (lock < 0)
                 return -1;
         struct nk_state *st = NULL;
         int r;
-        if (nk_state_load(root, id, &st, &e) < 0)
-                r = salvage_entry(root, id, force, true, e->msg, err);
+        if (nk_state_load_at(dfd, root, id, &st, &e) < 0)
+                r = salvage_entry(root, id, force, dfd, e->msg, err);
         else
                 r = delete_locked(root, st, force, open_cg, err);
         nk_state_free(st);

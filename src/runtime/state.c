@@ -62,8 +62,11 @@ int nk_state_dir_open(const char *root, const char *id, nk_error **err)
 int nk_state_lock(const char *root, const char *id, nk_error **err)
 {
         _cleanup_close_ int dfd = nk_state_dir_open(root, id, err);
-        if (dfd < 0)
-                return -1;
+        return dfd < 0 ? -1 : nk_state_lock_at(dfd, root, id, err);
+}
+
+int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err)
+{
         const char *path = "lock";
         int fd = openat(dfd, path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
@@ -96,12 +99,11 @@ int nk_state_record_cgroup(const char *root, const char *id, const char *cgroup_
         return nk_write_file_replace(path, cgroup_path, strlen(cgroup_path), 0600, err);
 }
 
-char *nk_state_recorded_cgroup(const char *root, const char *id)
+char *nk_state_recorded_cgroup(int dfd)
 {
-        _cleanup_close_ int dfd = nk_state_dir_open(root, id, NULL);
         char *text = NULL;
         size_t len = 0;
-        if (dfd < 0 || nk_read_file_at(dfd, "cgroup", &text, &len, NULL) < 0)
+        if (nk_read_file_at(dfd, "cgroup", &text, &len, NULL) < 0)
                 return NULL;
         if (len == 0 || strlen(text) != len || text[0] != '/') {
                 free(text);
@@ -165,16 +167,22 @@ static const char *state_shape_error(json_t *o, const char *id)
 
 int nk_state_load(const char *root, const char *id, struct nk_state **out, nk_error **err)
 {
-        _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_close_ int dfd = nk_state_dir_open(root, id, err);
-        if (dfd < 0)
-                return -1;
+        return dfd < 0 ? -1 : nk_state_load_at(dfd, root, id, out, err);
+}
+
+int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state **out,
+                     nk_error **err)
+{
+        _cleanup_free_ char *path = NULL, *text = NULL;
         if (asprintf(&path, "%s/%s/state.json", root, id) < 0)
                 return nk_error_set(err, ENOMEM, "load state");
         _cleanup_error_ nk_error *e = NULL;
         if (nk_read_file_at(dfd, "state.json", &text, NULL, &e) < 0) {
                 if (e->errno_ == ENOENT)
-                        return nk_error_set(err, ENOENT, "%s: missing (a create or delete did not finish)", path);
+                        return nk_error_set(err, ENOENT,
+                                            "container `%s` does not exist: %s is missing (a "
+                                            "create or delete did not finish)", id, path);
                 return nk_error_set(err, e->errno_, "%s", e->msg);
         }
         json_error_t je;

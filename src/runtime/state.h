@@ -34,8 +34,11 @@ int nk_state_check_id(const char *id, nk_error **err);
 /* ROOT/<id> as an O_PATH directory fd, never through a symlink: ENOENT
  * "does not exist", ELOOP/ENOTDIR when something else stands there. */
 int nk_state_dir_open(const char *root, const char *id, nk_error **err);
-/* flock(LOCK_EX) ROOT/<id>/lock; returns the fd (close to unlock). */
+/* flock(LOCK_EX) ROOT/<id>/lock; returns the fd (close to unlock). The
+ * _at forms take ROOT/<id> opened by nk_state_dir_open() (root and id only
+ * name it in messages). */
 int nk_state_lock(const char *root, const char *id, nk_error **err);
+int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err);
 /* Whether someone (a create, start or delete) holds the lock right now. */
 bool nk_state_lock_busy(const char *root, const char *id);
 /* ROOT/<id>/cgroup: the container's cgroup path, written (atomically)
@@ -43,11 +46,13 @@ bool nk_state_lock_busy(const char *root, const char *id);
  * state.json gone bad, still leaves delete --force the way to them. */
 int nk_state_record_cgroup(const char *root, const char *id, const char *cgroup_path,
                            nk_error **err);
-/* The recorded path, or NULL (none, or not a usable one). */
-char *nk_state_recorded_cgroup(const char *root, const char *id);
+/* The path recorded in the state dir `dfd`, or NULL (none, or not usable). */
+char *nk_state_recorded_cgroup(int dfd);
 int nk_state_save(const char *root, const struct nk_state *s, nk_error **err);
 /* ENOENT-style error "container `x` does not exist" when absent. */
 int nk_state_load(const char *root, const char *id, struct nk_state **out, nk_error **err);
+int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state **out,
+                     nk_error **err);
 /* Every container id under root (sorted), whatever stands there: a file
  * or symlink named like an id is listed too. */
 int nk_state_list(const char *root, char ***ids, nk_error **err);
