@@ -885,6 +885,25 @@ static char *salvage_cgroup_path(int dfd, const char *id)
         return path;
 }
 
+/* A salvaged path is not trusted like a state.json: never the root, nor a
+ * cgroup holding nook itself (destroying it kills everything inside). */
+static int salvage_cgroup_check(const char *path, nk_error **err)
+{
+        _cleanup_free_ char *text = NULL;
+        if (streq(path, "/") || nk_read_file("/proc/self/cgroup", &text, NULL, err) < 0)
+                return nk_error_set(err, EPERM, "cgroup `%s` is the root or holds nook itself: "
+                                                "not removing it", path);
+        size_t n = strlen(path);
+        for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                char *own = strchr(l, ':');
+                own = own ? strchr(own + 1, ':') : NULL;
+                if (own && strncmp(own + 1, path, n) == 0 && strchr("/\n", own[1 + n]))
+                        return nk_error_set(err, EPERM, "cgroup `%s` holds nook itself: "
+                                                        "not removing it", path);
+        }
+        return 0;
+}
+
 /* An entry whose state.json is missing or unusable (a create or delete
  * killed half-way, a corrupt file), or a file or symlink where the state
  * directory belongs: remove what can be found. The cgroup goes first, and
@@ -897,7 +916,7 @@ static int salvage_entry(const char *root, const char *id, bool force, int dfd,
         _cleanup_free_ char *dir = NULL, *cg_path = salvage_cgroup_path(dfd, id);
         struct nk_cgroup *cg = NULL;
         if (nk_state_dir(root, id, &dir, err) < 0 || !cg_path ||
-            nk_cgroup_open(cg_path, &cg, err) < 0)
+            salvage_cgroup_check(cg_path, err) < 0 || nk_cgroup_open(cg_path, &cg, err) < 0)
                 return nk_error_wrap(err, "%s: find its cgroup", why);
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
@@ -910,8 +929,10 @@ static int salvage_entry(const char *root, const char *id, bool force, int dfd,
         nk_cgroup_free(cg);
         if (r < 0)
                 return nk_error_wrap(err, "%s", why);
-        if (is_dir ? nk_rm_rf(dir, err) < 0 : unlink(dir) < 0 && errno != ENOENT)
-                return is_dir ? -1 : nk_error_set(err, errno, "remove `%s`", dir);
+        if (is_dir && nk_rm_rf(dir, err) < 0)
+                return -1;
+        if (!is_dir && unlink(dir) < 0 && errno != ENOENT)
+                return nk_error_set(err, errno, "remove `%s`", dir);
         nk_warn("delete %s: %s; removed cgroup %s and the state entry", id, why, cg_path);
         return 0;
 }
@@ -935,6 +956,9 @@ static int delete_container(const char *root, const char *id, bool force,
         _cleanup_close_ int lock = nk_state_lock_at(dfd, root, id, err);
         if (lock < 0)
                 return -1;
+        struct stat sb; /* removed by a delete we waited for: gone, nothing to salvage */
+        if (fstat(dfd, &sb) == 0 && sb.st_nlink == 0)
+                return force ? 0 : nk_error_set(err, ENOENT, "container `%s` does not exist", id);
         struct nk_state *st = NULL;
         int r;
         if (nk_state_load_at(dfd, root, id, &st, &e) < 0)

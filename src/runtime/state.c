@@ -96,7 +96,11 @@ int nk_state_record_cgroup(const char *root, const char *id, const char *cgroup_
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/%s/cgroup", root, id) < 0)
                 return nk_error_set(err, ENOMEM, "record cgroup");
-        return nk_write_file_replace(path, cgroup_path, strlen(cgroup_path), 0600, err);
+        /* The newline ends it: a record cut short has none and is not used. */
+        _cleanup_free_ char *text = NULL;
+        if (asprintf(&text, "%s\n", cgroup_path) < 0)
+                return nk_error_set(err, ENOMEM, "record cgroup");
+        return nk_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
 char *nk_state_recorded_cgroup(int dfd)
@@ -105,10 +109,12 @@ char *nk_state_recorded_cgroup(int dfd)
         size_t len = 0;
         if (nk_read_file_at(dfd, "cgroup", &text, &len, NULL) < 0)
                 return NULL;
-        if (len == 0 || strlen(text) != len || text[0] != '/') {
+        if (len < 2 || strlen(text) != len || text[0] != '/' || text[len - 1] != '\n' ||
+            memchr(text, '\n', len - 1)) {
                 free(text);
                 return NULL;
         }
+        text[len - 1] = '\0';
         return text;
 }
 

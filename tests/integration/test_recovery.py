@@ -288,6 +288,8 @@ def test_state_entry_is_a_file(runtime, bundle, tmp_path):
     shutil.move(d, str(tmp_path / "moved"))
     with open(d, "w") as f:
         f.write("not a directory\n")
+    p = runtime.run("delete", cid, check=False)
+    assert p.returncode != 0 and "--force" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     check_unknown_then_delete(runtime, cid, pid, cg, "a file")
 
 
@@ -303,3 +305,67 @@ def test_state_entry_is_a_symlink_out_of_root(runtime, bundle, tmp_path):
     assert runtime.run("state", cid, check=False).returncode != 0
     check_unknown_then_delete(runtime, cid, pid, cg, "symlink")
     assert sorted(os.listdir(outside)) == before
+
+
+@pytest.mark.parametrize("record", ["root", "holds-nook"])
+def test_salvage_never_destroys_the_root_or_nooks_own_cgroup(runtime, bundle, parent_cgroup,
+                                                             record):
+    """A cgroup record gone bad must not make delete --force kill the host:
+    the root cgroup, and any cgroup holding nook itself (here nook runs in
+    PARENT/me and the record names PARENT), are refused."""
+    cid, pid, cg = start_sleeper(runtime, bundle, f"{parent_cgroup}/ID")
+    d = os.path.join(runtime.root, cid)
+    with open(os.path.join(d, "state.json"), "w") as f:
+        f.write("{")
+    with open(os.path.join(d, "cgroup"), "w") as f:
+        f.write(("/" if record == "root" else parent_cgroup) + "\n")
+    me = next(h for h in (f"{CG}/pids", f"{CG}/unified", CG)
+              if os.path.exists(os.path.join(h, "cgroup.procs"))) + parent_cgroup + "/me"
+    os.makedirs(me)
+    try:
+        argv = " ".join(runtime.cmd("delete", "--force", cid))
+        p = subprocess.run(["sh", "-c", f'echo $$ > {me}/cgroup.procs && exec {argv}'],
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        wait_until(lambda: _rmdir(me))
+    assert p.returncode != 0 and "not removing it" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) <= 2  # the warning-free error line (+ none)
+    assert alive(pid)
+    with open(os.path.join(d, "cgroup"), "w") as f:
+        f.write(cg + "\n")
+    runtime.run("delete", "--force", cid)
+    assert_gone(runtime, cid, cg, [pid])
+
+
+def test_cgroup_record_cut_short_is_not_used(runtime, bundle, parent_cgroup):
+    """A record without its final newline may be a prefix of the real path
+    (a parent of many containers): it is ignored, never destroyed."""
+    cid, pid, cg = start_sleeper(runtime, bundle, f"{parent_cgroup}/ID")
+    d = os.path.join(runtime.root, cid)
+    with open(os.path.join(d, "state.json"), "w") as f:
+        f.write("")
+    with open(os.path.join(d, "cgroup"), "w") as f:
+        f.write(parent_cgroup)
+    p = runtime.run("delete", "--force", cid, check=False)
+    assert "no cgroup path recorded" in p.stderr
+    assert alive(pid) and cgroup_dirs(cg), "a cut-short record was used"
+    # What the cut-short record could not tell, the cgroup itself still can.
+    for h in hierarchies():
+        procs = os.path.join(h + cg, "cgroup.procs")
+        if os.path.exists(procs):
+            for x in open(procs).read().split():
+                os.kill(int(x), 9)
+    assert wait_until(lambda: not alive(pid))
+    wait_until(lambda: not procs_in(cg))
+    for h in hierarchies():
+        if os.path.isdir(h + cg):
+            wait_until(lambda: _rmdir(h + cg))
+    assert not cgroup_dirs(cg)
+
+
+def _rmdir(path):
+    try:
+        os.rmdir(path)
+        return True
+    except OSError:
+        return False
