@@ -155,6 +155,23 @@ def test_init_dies_with_create_killed_on_the_fork_path(runtime, bundle, parent_c
     assert_gone(runtime, cid, cg)
 
 
+@pytest.mark.parametrize("denied", ["ppoll", "read"])
+def test_filter_refusing_the_life_socket_wait_keeps_nook_as_init(runtime, bundle, denied):
+    """nook-init now also calls ppoll and read (the life socket): a filter
+    that refuses either makes nook wait for start itself, as for any
+    syscall nook-init needs, and the container still starts."""
+    bundle.linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": [denied], "action": "SCMP_ACT_ERRNO"}]}
+    bundle.args("true").write()
+    cid = runtime.new_id()
+    runtime.run("create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:nook ")
+    runtime.run("start", cid)
+    runtime.wait_status(cid, "stopped")
+    runtime.run("delete", cid)
+
+
 def test_run_killed_while_the_container_runs(runtime, bundle, parent_cgroup):
     """Like runc: the container outlives a killed `run` (it was recorded and
     started); list shows it running and delete -f removes everything."""

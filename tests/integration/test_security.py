@@ -435,8 +435,8 @@ def test_default_profile_i386_entry_point(runtime, bundle, tmp_path):
 
 
 def test_default_profile_keeps_the_hand_over_to_nook_init(runtime, bundle, tmp_path):
-    # nook-init's syscalls (execveat, accept4, close, execve, write,
-    # exit_group) are plainly allowed, below the ENOSYS line: `run` still
+    # nook-init's syscalls (execveat, ppoll, read, accept4, close, execve,
+    # write, exit_group) are plainly allowed, below the ENOSYS line: `run` still
     # hands over to it instead of re-executing nook (docs/runtime.md).
     bundle.linux["seccomp"] = nook_profile(runtime, tmp_path)
     bundle.sh("grep -E '^(Seccomp|Seccomp_filters):' /proc/self/status").write()
