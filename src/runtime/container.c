@@ -874,15 +874,11 @@ static int delete_locked(const char *root, struct nk_state *st, bool force,
 
 /* The cgroup of an entry without a usable state.json: the one recorded
  * before any was made, else the default one derived from the id. */
-static char *salvage_cgroup_path(int dfd, const char *id)
+static char *salvage_cgroup_path(int dfd, const char *id, bool *recorded)
 {
         char *path = dfd >= 0 ? nk_state_recorded_cgroup(dfd) : NULL;
-        if (path)
-                return path;
-        path = nk_cgroup_path_for(NULL, id);
-        nk_warn("delete %s: no cgroup path recorded; removing the default %s if it exists", id,
-                path ? path : "(none)");
-        return path;
+        *recorded = path != NULL;
+        return path ? path : nk_cgroup_path_for(NULL, id);
 }
 
 /* A salvaged path is not trusted like a state.json: never the root, nor a
@@ -912,8 +908,8 @@ static int salvage_cgroup_check(const char *path, nk_error **err)
 static int salvage_entry(const char *root, const char *id, bool force, int dfd,
                          const char *why, nk_error **err)
 {
-        bool is_dir = dfd >= 0;
-        _cleanup_free_ char *dir = NULL, *cg_path = salvage_cgroup_path(dfd, id);
+        bool is_dir = dfd >= 0, recorded;
+        _cleanup_free_ char *dir = NULL, *cg_path = salvage_cgroup_path(dfd, id, &recorded);
         struct nk_cgroup *cg = NULL;
         if (nk_state_dir(root, id, &dir, err) < 0 || !cg_path ||
             salvage_cgroup_check(cg_path, err) < 0 || nk_cgroup_open(cg_path, &cg, err) < 0)
@@ -933,7 +929,11 @@ static int salvage_entry(const char *root, const char *id, bool force, int dfd,
                 return -1;
         if (!is_dir && unlink(dir) < 0 && errno != ENOENT)
                 return nk_error_set(err, errno, "remove `%s`", dir);
-        nk_warn("delete %s: %s; removed cgroup %s and the state entry", id, why, cg_path);
+        if (recorded)
+                nk_warn("delete %s: %s; removed cgroup %s and the state entry", id, why, cg_path);
+        else
+                nk_warn("delete %s: %s; no cgroup path recorded: removed the default %s if it "
+                        "existed, and the state entry", id, why, cg_path);
         return 0;
 }
 

@@ -313,6 +313,26 @@ enum nk_status nk_state_status(const char *root, const struct nk_state *s)
         return NK_STATUS_RUNNING;
 }
 
+/* A reason quotes what was found (jansson's parse errors quote the bytes
+ * near the fault): no control bytes for a terminal, and valid UTF-8 or
+ * plain ASCII for JSON. */
+static json_t *printable(const char *text)
+{
+        _cleanup_free_ char *t = strdup(text ? text : "");
+        if (!t)
+                return json_string("");
+        for (char *p = t; *p; p++)
+                if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        json_t *v = json_string(t);
+        if (v)
+                return v;
+        for (char *p = t; *p; p++)
+                if ((unsigned char)*p >= 0x80)
+                        *p = '?';
+        return json_string(t);
+}
+
 json_t *nk_state_unknown_json(const char *root, const char *id, const char *status,
                                const char *reason)
 {
@@ -327,7 +347,7 @@ json_t *nk_state_unknown_json(const char *root, const char *id, const char *stat
         json_object_set_new(o, "created", json_string(""));
         json_object_set_new(o, "owner", json_string(""));
         json_object_set_new(o, "annotations", json_object());
-        json_object_set_new(o, "reason", json_string(reason));
+        json_object_set_new(o, "reason", printable(reason));
         return o;
 }
 
