@@ -1,8 +1,10 @@
 /* nook — runtime state under --root: ROOT/<id>/state.json (atomic write +
- * rename), ROOT/<id>/lock (flock), ROOT/<id>/exec.sock while `created`.
+ * rename), ROOT/<id>/lock (flock), ROOT/<id>/cgroup (the cgroup path,
+ * written before the cgroups are made), ROOT/<id>/exec.sock while
+ * `created`. ROOT/<id> is never followed if it is a symlink.
  * The live status is derived, never trusted from the file: the init PID
- * must still be alive with the same start time, the exec fifo tells created
- * from running, and a frozen cgroup means paused. */
+ * must still be alive with the same start time, the exec socket tells
+ * created from running, and a frozen cgroup means paused. */
 #pragma once
 #include <jansson.h>
 #include <stdbool.h>
