@@ -152,7 +152,7 @@ static int enter_pid_ns_child(struct nk_child_ctx *c, nk_error **err)
         if (fd < 0)
                 return 0;
         c->ns.fd[NK_NS_PID] = -1;
-        const int keep[] = {c->sync_fd, c->start_fd, c->console_fd, c->init_fd};
+        const int keep[] = {c->sync_fd, c->start_fd, c->console_fd, c->init_fd, c->life_fd};
         return nk_ns_enter_pid_last(fd, 3 + (unsigned)c->opts->preserve_fds, keep,
                                     ARRAY_SIZE(keep), c->sync_fd, SIGKILL, true, err);
 }
