@@ -137,15 +137,42 @@ def test_init_dies_with_create_killed_before_it_recorded_it(runtime, bundle, par
     assert_gone(runtime, cid, cg)
 
 
-def test_init_dies_with_create_killed_on_the_fork_path(runtime, bundle, parent_cgroup):
-    """The same with a createContainer hook: the init stays nook (no
-    hand-over) and waits for start itself; killed on entering the rename of
-    state.json (the second: the first records the cgroup path)."""
+@pytest.fixture
+def pid_ns_holder():
+    """A pid namespace of our own to join (a pod's): its pid 1 is a sleep."""
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "60"])
+    child = None
+    deadline = time.time() + 10
+    while child is None and time.time() < deadline:
+        try:
+            with open(f"/proc/{holder.pid}/task/{holder.pid}/children") as f:
+                child = int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            time.sleep(0.02)
+    yield child
+    if child:
+        os.kill(child, 9)
+    holder.kill()
+    holder.wait()
+
+
+@pytest.mark.parametrize("path", ["createContainer hook", "joined pid namespace"])
+def test_init_dies_with_create_killed_on_the_fork_path(runtime, bundle, parent_cgroup,
+                                                       pid_ns_holder, path):
+    """The same where the init stays nook and waits for start itself (no
+    hand-over): a createContainer hook, or a joined pid namespace (the init
+    proper is cloned into it late, as create's child). Killed on entering
+    the rename of state.json (the second: the first records the cgroup)."""
     cid = runtime.new_id()
     cg = f"{parent_cgroup}/{cid}"
     bundle.args("sleep", "1000")
     bundle.linux["cgroupsPath"] = cg
-    bundle.config["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
+    if path == "createContainer hook":
+        bundle.config["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
+    else:
+        for ns in bundle.linux["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{pid_ns_holder}/ns/pid"
     bundle.write()
     killed_at(runtime, "rename", 2, "create", "--bundle", bundle.path, cid)
     assert wait_until(lambda: not procs_in(cg)), \
