@@ -4,7 +4,8 @@ that `list` + `delete --force` find and remove everything.
 
 Each try runs one command (create, start, run, exec or delete) against a
 fresh container and SIGKILLs it, either after a random delay (seeded;
-concentrated in the first milliseconds, where create and run do their work)
+mostly within the command's run time, which its first three tries measure,
+capped at --max-delay-ms: the first milliseconds, where create and run work)
 or, with --strace, at its Nth syscall (strace -e inject=all:signal=SIGKILL:
 when=N; N seeded over the command's syscall count). Then:
 
@@ -101,6 +102,7 @@ class Injector:
         self.env = dict(os.environ, NOOK_FI=self.token)
         self.bundles = {}
         self.profiles = {}
+        self.durations = {}
         self.stats = {"tried": 0, "killed": 0, "clean": 0, "leaks": 0, "delete_failed": 0}
         self.leak_kinds = {}
         self.by_op = {}
@@ -136,10 +138,14 @@ class Injector:
             p.stdout, p.stderr = out.read(), err.read()
         return p
 
-    def delay(self):
-        # Most kills early (where create/run spend their time), some later.
+    def delay(self, op):
+        """Most kills while the command works: within its measured run time
+        (its median so far, capped at --max-delay-ms), some up to three
+        times that cap, after it may have finished."""
         hi = self.a.max_delay_ms
-        d = self.rng.uniform(0, hi) if self.rng.random() < 0.8 else self.rng.uniform(0, hi * 3)
+        took = sorted(self.durations.get(op, []))
+        work = min(hi, 1.1 * 1000 * took[len(took) // 2]) if took else hi
+        d = self.rng.uniform(0, work) if self.rng.random() < 0.85 else self.rng.uniform(0, hi * 3)
         return d / 1000.0
 
     def kill_at(self, argv):
@@ -161,9 +167,15 @@ class Injector:
                 p = subprocess.run(full, stdout=subprocess.DEVNULL, stderr=err, env=self.env,
                                    timeout=30, stdin=subprocess.DEVNULL)
             return p.returncode in (-9, 137)
+        took = self.durations.setdefault(argv[0], [])
+        t0 = time.perf_counter()
         p = subprocess.Popen(full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              stdin=subprocess.DEVNULL, env=self.env)
-        time.sleep(self.delay())
+        if len(took) < 3:  # the first tries of a command time it instead
+            p.wait()
+            took.append(time.perf_counter() - t0)
+            return False
+        time.sleep(self.delay(argv[0]))
         killed = p.poll() is None
         p.send_signal(signal.SIGKILL)
         p.wait()
