@@ -1,6 +1,7 @@
 /* nook info [--format table|json]: the host as nook sees it. Each fact is
  * read from the kernel (mountinfo, /proc, a probing syscall), not assumed. */
 #include "cmd/cg_cmds.h"
+#include "runtime/cgroup/cgroup.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/syscalls.h"

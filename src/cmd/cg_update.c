@@ -1,12 +1,11 @@
 /* nook update [runc flags] [--resources FILE|-] ID
  *
- * The flags build a LinuxResources object (or --resources gives one). Only
- * what was asked for is written to the cgroup, with the partners some
- * kernel files need (v2 cpu.max takes quota and period together, v2 swap
- * depends on the memory limit) filled in from the container's current
- * resources. On success the merged resources are saved in the state so
- * later commands see them; on a rejected value the library puts the old
- * values back and the state is left alone. */
+ * The flags build a LinuxResources object (or --resources gives one);
+ * nk_container_update() writes only what was asked for (with the partners
+ * some kernel files need, from the container's current resources) and
+ * saves the merged resources in the state so later commands see them; on a
+ * rejected value the library puts the old values back and the state is
+ * left alone. */
 #include "cmd/cg_cmds.h"
 #include "util/cleanup.h"
 #include <ctype.h>
@@ -165,67 +164,14 @@ static json_t *read_resources(const char *file, nk_error **err)
         return r;
 }
 
-/* dst.section.key = src.section.key for every key src has (objects merge
- * one level deep, everything else is replaced). */
-static void merge(json_t *dst, json_t *src)
-{
-        const char *k;
-        json_t *v;
-        json_object_foreach(src, k, v) {
-                json_t *d = json_object_get(dst, k);
-                if (json_is_object(v) && json_is_object(d))
-                        json_object_update(d, v);
-                else
-                        json_object_set(dst, k, v);
-        }
-}
-
-/* Add to `delta` the keys the kernel needs written together with the ones
- * the user changed, taken from the merged resources. */
-static void add_partners(json_t *delta, json_t *merged)
-{
-        static const struct {
-                const char *section, *a, *b;
-        } pairs[] = {
-                {"cpu", "quota", "period"},
-                {"memory", "limit", "swap"},
-        };
-        for (size_t i = 0; i < ARRAY_SIZE(pairs); i++) {
-                json_t *d = json_object_get(delta, pairs[i].section);
-                json_t *m = json_object_get(merged, pairs[i].section);
-                if (!json_is_object(d) || !json_is_object(m))
-                        continue;
-                const char *keys[] = {pairs[i].a, pairs[i].b};
-                for (int k = 0; k < 2; k++)
-                        if (json_object_get(d, keys[k]) && !json_object_get(d, keys[1 - k]) &&
-                            json_object_get(m, keys[1 - k]))
-                                json_object_set(d, keys[1 - k], json_object_get(m, keys[1 - k]));
-        }
-}
-
 static int do_update(const struct nk_global *g, const char *id, json_t *delta)
 {
         nk_error *err = NULL;
-        struct nk_state *st = NULL;
-        struct nk_cgroup *cg = NULL;
-        _cleanup_close_ int lock = -1;
-        if (nk_cg_cmd_open(g, id, true, &lock, &st, &cg, &err) < 0)
+        struct nk_container *c = NULL;
+        if (nk_container_open(g->root, id, NK_CONTAINER_LOCK, &c, &err) < 0)
                 return nk_cmd_fail(err);
-        json_t *lnx = st->config ? json_object_get(st->config, "linux") : NULL;
-        json_t *cur = json_object_get(lnx, "resources");
-        json_t *merged = cur ? json_deep_copy(cur) : json_object();
-        merge(merged, delta);
-        add_partners(delta, merged);
-        int r = nk_cgroup_validate_resources(merged, "linux.resources", &err);
-        if (r == 0)
-                r = nk_cgroup_update(cg, delta, &err);
-        if (r == 0 && json_is_object(lnx)) {
-                json_object_set(lnx, "resources", merged);
-                r = nk_state_save(g->root, st, &err);
-        }
-        json_decref(merged);
-        nk_cgroup_free(cg);
-        nk_state_free(st);
+        int r = nk_container_update(c, delta, &err);
+        nk_container_close(c);
         return r < 0 ? nk_cmd_fail(err) : 0;
 }
 
@@ -252,7 +198,7 @@ int nk_cmd_update(const struct nk_global *g, int argc, char **argv)
                 if (!r)
                         return nk_cmd_fail(err);
                 /* Flags given with --resources win over the file, as in runc. */
-                merge(r, delta);
+                nk_resources_merge(r, delta);
                 json_decref(delta);
                 delta = r;
         }

@@ -8,29 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int nk_cg_cmd_open(const struct nk_global *g, const char *id, bool lock, int *lock_fd,
-                   struct nk_state **st, struct nk_cgroup **cg, nk_error **err)
-{
-        _cleanup_close_ int fd = -1;
-        if (lock && (fd = nk_state_lock(g->root, id, err)) < 0)
-                return -1;
-        struct nk_state *s = NULL;
-        if (nk_state_load(g->root, id, &s, err) < 0)
-                return -1;
-        if (!s->cgroup_path) {
-                nk_state_free(s);
-                return nk_error_set(err, ENOENT, "container `%s` has no cgroup", id);
-        }
-        if (nk_cgroup_open(s->cgroup_path, cg, err) < 0) {
-                nk_state_free(s);
-                return -1;
-        }
-        *st = s;
-        if (lock_fd)
-                *lock_fd = TAKE_FD(fd);
-        return 0;
-}
-
 int nk_cg_cmd_print_json(json_t *o, bool pretty)
 {
         char *s = json_dumps(o, pretty ? JSON_INDENT(2) : JSON_COMPACT);
@@ -54,8 +31,7 @@ static int one_id(const char *cmd, int argc, char **argv, const char **id)
         return 0;
 }
 
-/* pause: running -> paused; resume: paused -> running (runc refuses the
- * other transitions the same way). */
+/* pause: running -> paused; resume: paused -> running. */
 static int freeze_cmd(const struct nk_global *g, int argc, char **argv, bool frozen)
 {
         const char *cmd = frozen ? "pause" : "resume", *id = NULL;
@@ -63,21 +39,12 @@ static int freeze_cmd(const struct nk_global *g, int argc, char **argv, bool fro
         if (r)
                 return r;
         nk_error *err = NULL;
-        struct nk_state *st = NULL;
-        struct nk_cgroup *cg = NULL;
-        _cleanup_close_ int lock = -1;
-        if (nk_cg_cmd_open(g, id, true, &lock, &st, &cg, &err) < 0)
+        struct nk_container *c = NULL;
+        if (nk_container_open(g->root, id, NK_CONTAINER_LOCK, &c, &err) < 0)
                 return nk_cmd_fail(err);
-        enum nk_status s = nk_state_status(g->root, st);
-        enum nk_status want = frozen ? NK_STATUS_RUNNING : NK_STATUS_PAUSED;
-        if (s != want)
-                nk_error_set(&err, EINVAL, "container `%s` is %s, not %s", id, nk_status_name(s),
-                             nk_status_name(want));
-        else
-                nk_cgroup_freeze(cg, frozen, &err);
-        nk_cgroup_free(cg);
-        nk_state_free(st);
-        return err ? nk_cmd_fail(err) : 0;
+        r = frozen ? nk_container_pause(c, &err) : nk_container_resume(c, &err);
+        nk_container_close(c);
+        return r < 0 ? nk_cmd_fail(err) : 0;
 }
 
 static int cmd_pause(const struct nk_global *g, int argc, char **argv)
@@ -118,11 +85,6 @@ static void proc_row(pid_t pid)
         printf("%-8u %-8d %-8ld %-4c %s\n", uid, (int)pid, ppid, stat, cmd);
 }
 
-static int cmp_pid(const void *a, const void *b)
-{
-        return *(const pid_t *)a - *(const pid_t *)b;
-}
-
 static int cmd_ps(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
@@ -138,18 +100,15 @@ static int cmd_ps(const struct nk_global *g, int argc, char **argv)
         if (optind >= argc)
                 return nk_cmd_usage_error("ps", "expects a container ID");
         nk_error *err = NULL;
-        struct nk_state *st = NULL;
-        struct nk_cgroup *cg = NULL;
+        struct nk_container *ct = NULL;
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
-        if (nk_cg_cmd_open(g, argv[optind], false, NULL, &st, &cg, &err) < 0)
+        if (nk_container_open(g->root, argv[optind], 0, &ct, &err) < 0)
                 return nk_cmd_fail(err);
-        int r = nk_cgroup_pids(cg, &pids, &n, &err);
-        nk_cgroup_free(cg);
-        nk_state_free(st);
+        int r = nk_container_pids(ct, &pids, &n, &err);
+        nk_container_close(ct);
         if (r < 0)
                 return nk_cmd_fail(err);
-        qsort(pids, n, sizeof(pid_t), cmp_pid);
         if (streq(format, "json")) {
                 json_t *a = json_array();
                 for (size_t i = 0; i < n; i++)

@@ -34,5 +34,39 @@ int nk_container_delete(const char *root, const char *id, bool force, nk_error *
 /* Parse "KILL", "SIGKILL", "9" -> 9; -1 if unknown. */
 int nk_signal_parse(const char *s);
 
+/* A handle on an existing container: its state loaded from ROOT/<id>, the
+ * state lock held when opened with NK_CONTAINER_LOCK (verbs that change the
+ * container take it), and its cgroup opened by the first verb needing it.
+ * A container made with --cgroup-manager disabled has no cgroup: pause,
+ * resume, update, pids, stats and watch fail on it with ENOTSUP, saying so. */
+struct nk_container;
+enum { NK_CONTAINER_LOCK = 1 << 0 };
+int nk_container_open(const char *root, const char *id, unsigned flags,
+                      struct nk_container **out, nk_error **err);
+void nk_container_close(struct nk_container *c);
+const struct nk_state *nk_container_state(const struct nk_container *c);
+/* Freeze / thaw every process; refused unless running / paused. */
+int nk_container_pause(struct nk_container *c, nk_error **err);
+int nk_container_resume(struct nk_container *c, nk_error **err);
+/* Apply a LinuxResources fragment (not modified): merged into the saved
+ * resources and checked whole; only the given keys (and the partners the
+ * kernel wants written with them) are written; on success the merged
+ * resources are saved in the state. Needs a locked handle. */
+int nk_container_update(struct nk_container *c, json_t *resources, nk_error **err);
+/* The PIDs in the container's cgroup (host view), ascending. Caller frees. */
+int nk_container_pids(struct nk_container *c, pid_t **pids, size_t *n, nk_error **err);
+/* runc-style stats object (cpu, memory, pids, blkio, hugetlb, ...). */
+json_t *nk_container_stats(struct nk_container *c, nk_error **err);
+/* Events: a stats object (borrowed) every interval, an OOM kill (data NULL)
+ * as it happens. Returns 0 when the container ends (its init exits or its
+ * cgroup is removed), -1 with err when the watch cannot run. */
+enum nk_event_kind { NK_EVENT_STATS, NK_EVENT_OOM };
+typedef void (*nk_event_fn)(enum nk_event_kind kind, json_t *data, void *arg);
+int nk_container_watch(struct nk_container *c, long long interval_ms, nk_event_fn fn,
+                       void *arg, nk_error **err);
+/* dst.section.key = src.section.key for every key of src: objects merge one
+ * level deep, anything else is replaced (update's rule, as runc's). */
+void nk_resources_merge(json_t *dst, json_t *src);
+
 /* Internal, shared by container.c and child.c. */
 struct nk_child_ctx;
