@@ -333,6 +333,35 @@ def test_cgroup_manager_disabled_makes_no_cgroup(runtime, bundle):
     assert p.returncode == 1 and "unknown manager `cgroupv3`" in p.stderr
 
 
+def test_cgroup_manager_disabled_cgroup_verbs_say_so(runtime, bundle):
+    # Every verb over the container's cgroup (the library's container
+    # handle) refuses a container without one, naming the verb and the
+    # reason, and changes nothing: not the process, not the saved state.
+    bundle.args("sleep", "60")
+    bundle.write()
+    cid = runtime.new_id()
+    runtime.run("--cgroup-manager", "disabled", "run", "-d", "--bundle", bundle.path, cid)
+    state_file = os.path.join(runtime.root, cid, "state.json")
+    try:
+        pid = runtime.state(cid)["pid"]
+        with open(state_file) as f:
+            saved = f.read()
+        for args in (("pause",), ("resume",), ("update", "--memory", "32m"),
+                     ("update", "--pids-limit", "5"), ("ps",), ("ps", "--format", "json"),
+                     ("events", "--stats"), ("events", "--interval", "100ms")):
+            p = runtime.run(*args, cid, check=False, timeout=10)
+            want = f"{args[0]}: container `{cid}` has no cgroup (--cgroup-manager disabled)"
+            assert p.returncode == 1 and want in p.stderr and p.stdout == "", (args, p)
+        assert runtime.state(cid)["status"] == "running"
+        with open(f"/proc/{pid}/stat") as f:
+            assert f.read().rsplit(")", 1)[1].split()[0] == "S"  # asleep, not frozen
+        with open(state_file) as f:
+            assert f.read() == saved
+    finally:
+        runtime.run("delete", "--force", cid)
+    assert gone_or_zombie(pid)
+
+
 def test_cgroup_manager_systemd_is_systemd_cgroup(runtime, bundle):
     cid = runtime.new_id()
     bundle.linux["cgroupsPath"] = f"nktest.slice:nook:{cid}"
