@@ -34,9 +34,10 @@ int nk_container_delete(const char *root, const char *id, bool force, nk_error *
 /* Parse "KILL", "SIGKILL", "9" -> 9; -1 if unknown. */
 int nk_signal_parse(const char *s);
 
-/* A handle on an existing container: its state loaded from ROOT/<id>, the
- * state lock held when opened with NK_CONTAINER_LOCK (verbs that change the
- * container take it), and its cgroup opened by the first verb needing it.
+/* A handle on an existing container: ROOT/<id> opened as a directory fd,
+ * its lock held when opened with NK_CONTAINER_LOCK (verbs that change the
+ * container take it), state.json loaded through that fd, and the cgroup
+ * opened by the first verb needing it.
  * A container made with --cgroup-manager disabled has no cgroup: pause,
  * resume, update, pids, stats and watch fail on it with ENOTSUP, saying so. */
 struct nk_container;

@@ -16,19 +16,26 @@
 
 struct nk_container {
         char *root;
-        struct nk_state *st;
+        int dir_fd;           /* ROOT/<id>, O_PATH, opened without following */
         int lock_fd;          /* -1 unless opened with NK_CONTAINER_LOCK */
+        struct nk_state *st;
         struct nk_cgroup *cg; /* opened by the first verb that needs it */
 };
 
+/* Steps: the state dir (never through a symlink), its lock, state.json read
+ * through the same dir fd: lock and state are of one directory, even if
+ * ROOT/<id> is swapped meanwhile. */
 int nk_container_open(const char *root, const char *id, unsigned flags,
                       struct nk_container **out, nk_error **err)
 {
+        _cleanup_close_ int dfd = nk_state_dir_open(root, id, err);
+        if (dfd < 0)
+                return -1;
         _cleanup_close_ int lock = -1;
-        if ((flags & NK_CONTAINER_LOCK) && (lock = nk_state_lock(root, id, err)) < 0)
+        if ((flags & NK_CONTAINER_LOCK) && (lock = nk_state_lock_at(dfd, root, id, err)) < 0)
                 return -1;
         struct nk_state *st = NULL;
-        if (nk_state_load(root, id, &st, err) < 0)
+        if (nk_state_load_at(dfd, root, id, &st, err) < 0)
                 return -1;
         struct nk_container *c = calloc(1, sizeof(*c));
         if (!c || !(c->root = strdup(root))) {
@@ -37,6 +44,7 @@ int nk_container_open(const char *root, const char *id, unsigned flags,
                 return nk_error_set(err, ENOMEM, "open container `%s`", id);
         }
         c->st = st;
+        c->dir_fd = TAKE_FD(dfd);
         c->lock_fd = TAKE_FD(lock);
         *out = c;
         return 0;
@@ -50,6 +58,7 @@ void nk_container_close(struct nk_container *c)
         nk_state_free(c->st);
         if (c->lock_fd >= 0)
                 close(c->lock_fd); /* unlocks */
+        close(c->dir_fd);
         free(c->root);
         free(c);
 }

@@ -1,5 +1,6 @@
 /* The container handle (runtime/handle.c) over a state root in a temporary
  * directory: an absent container, the state lock a locking handle holds,
+ * ROOT/<id> a symlink,
  * a container without a cgroup (--cgroup-manager disabled) refused by every
  * cgroup verb with its state file left as it was, and update's merge rule. */
 #include "runtime/container.h"
@@ -45,7 +46,7 @@ static void make_state(const char *id)
         snprintf(path, sizeof path, "%s/state.json", dir);
         char text[512];
         snprintf(text, sizeof text,
-                 "{\"id\": \"%s\", \"bundle\": \"/nonexistent\", \"pid\": 0, "
+                 "{\"id\": \"%s\", \"bundle\": \"/nonexistent\", \"pid\": 0, \"pid_start\": 0, "
                  "\"config\": {\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}}",
                  id);
         write_file(path, text);
@@ -70,6 +71,10 @@ static void lock_held(void)
         struct nk_container *c = NULL;
         nk_error *e = NULL;
         CHECK(nk_container_open(root, "locked", NK_CONTAINER_LOCK, &c, &e) == 0);
+        if (!c) {
+                fprintf(stderr, "open: %s\n", e ? e->msg : "?");
+                exit(1);
+        }
         char path[300];
         snprintf(path, sizeof path, "%s/locked/lock", root);
         _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -77,6 +82,18 @@ static void lock_held(void)
         CHECK(flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK);
         CHECK_STR(nk_container_state(c)->id, "locked");
         nk_container_close(c);
+        CHECK(flock(fd, LOCK_EX | LOCK_NB) == 0);
+        flock(fd, LOCK_UN);
+        nk_error_free(e);
+        e = NULL;
+        /* ROOT/<id> a symlink to that container's dir: refused, not followed. */
+        char link[300];
+        snprintf(link, sizeof link, "%s/link", root);
+        CHECK(symlink("locked", link) == 0);
+        CHECK(nk_container_open(root, "link", NK_CONTAINER_LOCK, &c, &e) < 0);
+        /* (O_PATH|O_NOFOLLOW opens the link itself; O_DIRECTORY then says
+         * ENOTDIR.) */
+        CHECK(e && (e->errno_ == ELOOP || e->errno_ == ENOTDIR) && strstr(e->msg, "`link`"));
         CHECK(flock(fd, LOCK_EX | LOCK_NB) == 0);
         nk_error_free(e);
 }
@@ -102,6 +119,10 @@ static void no_cgroup(void)
         struct nk_container *c = NULL;
         nk_error *e = NULL;
         CHECK(nk_container_open(root, "nocg", NK_CONTAINER_LOCK, &c, &e) == 0);
+        if (!c) {
+                fprintf(stderr, "open: %s\n", e ? e->msg : "?");
+                exit(1);
+        }
         check_no_cgroup(nk_container_pause(c, &e), &e, "pause");
         check_no_cgroup(nk_container_resume(c, &e), &e, "resume");
         json_t *res = json_pack("{s:{s:i}}", "pids", "limit", 9);
