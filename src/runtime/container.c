@@ -715,90 +715,11 @@ int nk_signal_parse(const char *s)
         return -1;
 }
 
-/* A pidfd for the state's init, or -1 (with err) when it is gone. */
-static int open_init_pidfd(const struct nk_state *st, nk_error **err)
-{
-        int fd = nk_pidfd_open(st->pid, 0);
-        /* Opened, then checked: if the start time still matches, the pidfd
-         * refers to our init and not to a reused PID. */
-        if (fd < 0 || !nk_state_pid_alive(st)) {
-                if (fd >= 0)
-                        close(fd);
-                return nk_error_set(err, ESRCH, "container `%s` is not running", st->id);
-        }
-        return fd;
-}
-
-/* kill --all: every process in the container's cgroup. The cgroup is
- * frozen while its PIDs are read and signalled, so none can fork a child
- * the list misses (or exit and have its PID reused); a container the user
- * paused stays paused. A freeze that fails is not fatal: signal anyway. */
-static int signal_all(const struct nk_state *st, int sig, nk_error **err)
-{
-        struct nk_cgroup *cg = NULL;
-        pid_t *pids = NULL;
-        size_t n = 0;
-        if (!st->cgroup_path)
-                return nk_error_set(err, ENOTSUP, "kill --all: container `%s` has no cgroup "
-                                                  "(--cgroup-manager disabled)", st->id);
-        if (nk_cgroup_open(st->cgroup_path, &cg, err) < 0)
-                return -1;
-        bool thaw = false;
-        if (!nk_cgroup_is_frozen(cg)) {
-                nk_error *e = NULL;
-                thaw = nk_cgroup_freeze(cg, true, &e) == 0;
-                nk_error_free(e);
-        }
-        int r = nk_cgroup_pids(cg, &pids, &n, err);
-        for (size_t i = 0; r == 0 && i < n; i++)
-                if (kill(pids[i], sig) < 0 && errno != ESRCH)
-                        r = nk_error_set(err, errno, "signal %d to pid %d", sig, (int)pids[i]);
-        if (thaw) {
-                nk_error *e = NULL;
-                if (nk_cgroup_freeze(cg, false, &e) < 0 && r == 0) {
-                        r = -1;
-                        *err = e;
-                        nk_error_wrap(err, "thaw container `%s` after signalling it", st->id);
-                } else {
-                        nk_error_free(e);
-                }
-        }
-        nk_cgroup_free(cg);
-        free(pids);
-        return r;
-}
-
-int nk_container_kill(const char *root, const char *id, int sig, bool all, nk_error **err)
-{
-        struct nk_state *st = NULL;
-        if (nk_state_load(root, id, &st, err) < 0)
-                return -1;
-        int r = 0;
-        enum nk_status status = nk_state_status(root, st);
-        if (status == NK_STATUS_STOPPED && !all) {
-                r = nk_error_set(err, ESRCH, "container `%s` is not running", id);
-        } else if (all) {
-                /* Also for a stopped init: what is left in the cgroup is
-                 * signalled (runc answers 0 here too, and shims rely on it). */
-                r = signal_all(st, sig, err);
-        } else {
-                int fd = open_init_pidfd(st, err);
-                if (fd < 0)
-                        r = -1;
-                else if (nk_pidfd_send_signal(fd, sig, NULL, 0) < 0)
-                        r = nk_error_set(err, errno, "signal %d to container `%s`", sig, id);
-                if (fd >= 0)
-                        close(fd);
-        }
-        nk_state_free(st);
-        return r;
-}
-
 /* Kill the init if it is still there and wait (bounded) until it is gone. */
 static int stop_init(const struct nk_state *st, nk_error **err)
 {
         nk_error *e = NULL;
-        int fd = open_init_pidfd(st, &e);
+        int fd = nk_state_init_pidfd(st, &e);
         if (fd < 0) {
                 nk_error_free(e);
                 return 0;

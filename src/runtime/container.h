@@ -29,6 +29,7 @@ int nk_container_start(const char *root, const char *id, nk_error **err);
 /* run: create + start; in the foreground wait for the process, forward
  * signals, relay the terminal, delete (unless keep), and set *exit_code. */
 int nk_container_run(const struct nk_create_opts *o, int *exit_code, nk_error **err);
+/* kill: open a handle, nk_container_signal(), close it. */
 int nk_container_kill(const char *root, const char *id, int sig, bool all, nk_error **err);
 int nk_container_delete(const char *root, const char *id, bool force, nk_error **err);
 /* Parse "KILL", "SIGKILL", "9" -> 9; -1 if unknown. */
@@ -46,6 +47,9 @@ int nk_container_open(const char *root, const char *id, unsigned flags,
                       struct nk_container **out, nk_error **err);
 void nk_container_close(struct nk_container *c);
 const struct nk_state *nk_container_state(const struct nk_container *c);
+/* Signal the init (refused when it is gone), or with `all` every process
+ * in the cgroup, frozen meanwhile so none escapes the list. */
+int nk_container_signal(struct nk_container *c, int sig, bool all, nk_error **err);
 /* Freeze / thaw every process; refused unless running / paused. */
 int nk_container_pause(struct nk_container *c, nk_error **err);
 int nk_container_resume(struct nk_container *c, nk_error **err);

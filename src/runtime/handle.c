@@ -1,5 +1,5 @@
-/* The container handle and the lifecycle verbs over it that work on the
- * container's cgroup: pause, resume, update, pids, stats, watch. The command
+/* The container handle and the lifecycle verbs over it: signal (kill),
+ * pause, resume, update, pids, stats, watch. The command
  * layer (src/cmd) opens a handle, calls one verb and prints; it never sees
  * the cgroup module. */
 #include "container.h"
@@ -9,6 +9,7 @@
 #include "../util/syscalls.h"
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -107,6 +108,69 @@ int nk_container_pause(struct nk_container *c, nk_error **err)
 int nk_container_resume(struct nk_container *c, nk_error **err)
 {
         return set_frozen(c, false, err);
+}
+
+/* kill --all: every process in the container's cgroup. The cgroup is
+ * frozen while its PIDs are read and signalled, so none can fork a child
+ * the list misses (or exit and have its PID reused); a container the user
+ * paused stays paused. A freeze that fails is not fatal: signal anyway. */
+static int signal_all(struct nk_container *c, int sig, nk_error **err)
+{
+        struct nk_cgroup *cg = need_cgroup(c, "kill --all", err);
+        if (!cg)
+                return -1;
+        bool thaw = false;
+        if (!nk_cgroup_is_frozen(cg)) {
+                nk_error *e = NULL;
+                thaw = nk_cgroup_freeze(cg, true, &e) == 0;
+                nk_error_free(e);
+        }
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r = nk_cgroup_pids(cg, &pids, &n, err);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                if (kill(pids[i], sig) < 0 && errno != ESRCH)
+                        r = nk_error_set(err, errno, "signal %d to pid %d", sig, (int)pids[i]);
+        if (!thaw)
+                return r;
+        nk_error *e = NULL;
+        if (nk_cgroup_freeze(cg, false, &e) == 0 || r < 0 || !err) {
+                nk_error_free(e);
+                return r;
+        }
+        *err = e;
+        return nk_error_wrap(err, "thaw container `%s` after signalling it", c->st->id);
+}
+
+static int signal_init(struct nk_container *c, int sig, nk_error **err)
+{
+        _cleanup_close_ int fd = nk_state_init_pidfd(c->st, err);
+        if (fd < 0)
+                return -1;
+        if (nk_pidfd_send_signal(fd, sig, NULL, 0) < 0)
+                return nk_error_set(err, errno, "signal %d to container `%s`", sig, c->st->id);
+        return 0;
+}
+
+int nk_container_signal(struct nk_container *c, int sig, bool all, nk_error **err)
+{
+        /* --all also for a stopped init: what is left in the cgroup is
+         * signalled (runc answers 0 here too, and shims rely on it). */
+        if (all)
+                return signal_all(c, sig, err);
+        if (nk_state_status(c->root, c->st) == NK_STATUS_STOPPED)
+                return nk_error_set(err, ESRCH, "container `%s` is not running", c->st->id);
+        return signal_init(c, sig, err);
+}
+
+int nk_container_kill(const char *root, const char *id, int sig, bool all, nk_error **err)
+{
+        struct nk_container *c = NULL;
+        if (nk_container_open(root, id, 0, &c, err) < 0)
+                return -1;
+        int r = nk_container_signal(c, sig, all, err);
+        nk_container_close(c);
+        return r;
 }
 
 void nk_resources_merge(json_t *dst, json_t *src)

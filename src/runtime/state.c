@@ -3,6 +3,7 @@
 #include "cgroup/cgroup.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -368,6 +369,19 @@ json_t *nk_state_to_json(const char *root, const struct nk_state *s)
         else
                 json_object_set_new(o, "annotations", json_object());
         return o;
+}
+
+int nk_state_init_pidfd(const struct nk_state *st, nk_error **err)
+{
+        int fd = nk_pidfd_open(st->pid, 0);
+        /* Opened, then checked: if the start time still matches, the pidfd
+         * refers to our init and not to a reused PID. */
+        if (fd < 0 || !nk_state_pid_alive(st)) {
+                if (fd >= 0)
+                        close(fd);
+                return nk_error_set(err, ESRCH, "container `%s` is not running", st->id);
+        }
+        return fd;
 }
 
 void nk_state_free(struct nk_state *s)

@@ -62,6 +62,9 @@ int nk_state_list(const char *root, char ***ids, nk_error **err);
 enum nk_status nk_state_status(const char *root, const struct nk_state *s);
 /* Is the init process of this state still the same live process? */
 bool nk_state_pid_alive(const struct nk_state *s);
+/* A pidfd of that process (checked after opening, so not a reused PID),
+ * or -1 with ESRCH "container `x` is not running". */
+int nk_state_init_pidfd(const struct nk_state *st, nk_error **err);
 /* The OCI state object: ociVersion, id, status, pid, bundle, annotations
  * (+ rootfs, created, owner as runc prints them). */
 json_t *nk_state_to_json(const char *root, const struct nk_state *s);
