@@ -611,17 +611,11 @@ int nk_container_create(const struct nk_create_opts *o, nk_error **err)
         return r;
 }
 
-/* Connect to exec.sock, release the init, and wait until it has exec'd
- * (EOF) or reported why it could not (a sync error record, from the init
- * or from nook-init). */
-static int release_init(const char *root, const char *id, nk_error **err)
+/* Connect to exec.sock in the state dir `dfd`, release the init, and wait
+ * until it has exec'd (EOF) or reported why it could not (a sync error
+ * record, from the init or from nook-init). */
+static int release_init(int dfd, const char *id, nk_error **err)
 {
-        _cleanup_free_ char *dir = NULL;
-        if (nk_state_dir(root, id, &dir, err) < 0)
-                return -1;
-        _cleanup_close_ int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return nk_error_set(err, errno, "open `%s`", dir);
         struct sockaddr_un sa;
         start_sock_addr(dfd, &sa);
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -639,13 +633,16 @@ static bool has_hooks(const struct nk_state *st, const char *kind)
                json_array_size(json_object_get(json_object_get(st->config, "hooks"), kind)) > 0;
 }
 
-static int start_locked(const char *root, struct nk_state *st, nk_error **err)
+/* The handle holds the lock: nobody starts or deletes meanwhile. */
+static int start_locked(struct nk_container *c, nk_error **err)
 {
+        const char *root = nk_container_root(c);
+        const struct nk_state *st = nk_container_state(c);
         enum nk_status status = nk_state_status(root, st);
         if (status != NK_STATUS_CREATED)
                 return nk_error_set(err, EINVAL, "container `%s` is %s, not created", st->id,
                                     nk_status_name(status));
-        if (release_init(root, st->id, err) < 0)
+        if (release_init(nk_container_dir_fd(c), st->id, err) < 0)
                 return -1;
         if (has_hooks(st, "poststart")) {
                 _cleanup_free_ char *text = json_dumps(st->config, JSON_COMPACT);
@@ -663,14 +660,11 @@ static int start_locked(const char *root, struct nk_state *st, nk_error **err)
 
 int nk_container_start(const char *root, const char *id, nk_error **err)
 {
-        _cleanup_close_ int lock = nk_state_lock(root, id, err);
-        if (lock < 0)
+        struct nk_container *c = NULL;
+        if (nk_container_open(root, id, NK_CONTAINER_LOCK, &c, err) < 0)
                 return -1;
-        struct nk_state *st = NULL;
-        if (nk_state_load(root, id, &st, err) < 0)
-                return -1;
-        int r = start_locked(root, st, err);
-        nk_state_free(st);
+        int r = start_locked(c, err);
+        nk_container_close(c);
         return r < 0 ? nk_error_wrap(err, "start container `%s`", id) : 0;
 }
 
@@ -897,7 +891,7 @@ int nk_container_delete(const char *root, const char *id, bool force, nk_error *
 
 static int start_created(struct creation *cr, nk_error **err)
 {
-        if (release_init(cr->o->root, cr->o->id, err) < 0)
+        if (release_init(cr->dir_fd, cr->o->id, err) < 0)
                 return nk_error_wrap(err, "start container `%s`", cr->o->id);
         if (cr->spec->n_hooks[NK_HOOK_POSTSTART] == 0)
                 return 0; /* no state JSON to build */

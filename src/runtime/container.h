@@ -24,7 +24,8 @@ struct nk_create_opts {
 
 /* create: the init waits for `start`. */
 int nk_container_create(const struct nk_create_opts *o, nk_error **err);
-/* start: release the init to exec, run poststart hooks. */
+/* start: open a locked handle, release the init to exec (through
+ * exec.sock in the handle's state dir), run poststart hooks. */
 int nk_container_start(const char *root, const char *id, nk_error **err);
 /* run: create + start; in the foreground wait for the process, forward
  * signals, relay the terminal, delete (unless keep), and set *exit_code. */
@@ -47,6 +48,9 @@ int nk_container_open(const char *root, const char *id, unsigned flags,
                       struct nk_container **out, nk_error **err);
 void nk_container_close(struct nk_container *c);
 const struct nk_state *nk_container_state(const struct nk_container *c);
+const char *nk_container_root(const struct nk_container *c);
+/* ROOT/<id> (O_PATH; owned by the handle). */
+int nk_container_dir_fd(const struct nk_container *c);
 /* Signal the init (refused when it is gone), or with `all` every process
  * in the cgroup, frozen meanwhile so none escapes the list. */
 int nk_container_signal(struct nk_container *c, int sig, bool all, nk_error **err);

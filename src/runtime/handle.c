@@ -69,6 +69,16 @@ const struct nk_state *nk_container_state(const struct nk_container *c)
         return c->st;
 }
 
+const char *nk_container_root(const struct nk_container *c)
+{
+        return c->root;
+}
+
+int nk_container_dir_fd(const struct nk_container *c)
+{
+        return c->dir_fd;
+}
+
 /* The container's cgroup, opened once. A container created with
  * --cgroup-manager disabled has none: every verb here refuses it. */
 static struct nk_cgroup *need_cgroup(struct nk_container *c, const char *verb, nk_error **err)
