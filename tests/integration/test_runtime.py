@@ -561,3 +561,56 @@ def test_concurrent_create_delete_50(runtime, bundle):
     assert not bad, bad
     assert len(results) == 50
     assert os.listdir(runtime.root) == []
+
+
+def test_start_waiting_for_the_lock_starts_the_dir_it_locked(runtime, bundle, tmp_path):
+    # start opens ROOT/<id> once (the container handle): the lock it waits
+    # for, the state it reads and the exec.sock it connects to belong to
+    # one directory. Swapped meanwhile for a symlink to another container's
+    # directory, start still starts its own container, never the other.
+    import fcntl
+    bundle.args("sleep", "60")
+    bundle.write()
+    a, b = runtime.new_id(), runtime.new_id()
+    runtime.run("create", "--bundle", bundle.path, a)
+    runtime.run("create", "--bundle", bundle.path, b)
+    da = os.path.join(runtime.root, a)
+    held = da + ".held"
+    lock = os.open(os.path.join(da, "lock"), os.O_RDWR | os.O_CLOEXEC)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    err = open(tmp_path / "start.err", "w+")
+    p = subprocess.Popen(runtime.cmd("start", a), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        def waits_on_lock():
+            try:
+                fds = os.listdir(f"/proc/{p.pid}/fd")
+                return any(os.readlink(f"/proc/{p.pid}/fd/{fd}") == f"{da}/lock" for fd in fds)
+            except OSError:
+                return False
+        deadline = time.time() + 15
+        while not waits_on_lock():
+            assert p.poll() is None and time.time() < deadline, \
+                "start never opened the lock: " + open(err.name).read()
+            time.sleep(0.02)
+        os.rename(da, held)
+        os.symlink(b, da)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        code = p.wait(timeout=30)
+        os.unlink(da)
+        os.rename(held, da)
+        assert code == 0, open(err.name).read()
+        assert runtime.state(a)["status"] == "running"
+        assert runtime.state(b)["status"] == "created"
+    finally:
+        os.close(lock)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        err.close()
+        if os.path.islink(da):
+            os.unlink(da)
+        if os.path.isdir(held):
+            os.rename(held, da)
+        runtime.run("delete", "--force", a)
+        runtime.run("delete", "--force", b)
