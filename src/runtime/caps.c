@@ -169,23 +169,19 @@ static int drop_bounding_child(uint64_t keep, int last_cap, nk_error **err)
         return 0;
 }
 
-/* In a user namespace whose creator wrote "deny" to /proc/PID/setgroups
- * (rootless), setgroups(2) fails; then only an empty list is possible. */
-static bool setgroups_denied(void)
-{
-        _cleanup_free_ char *s = NULL;
-        return nk_read_file("/proc/self/setgroups", &s, NULL, NULL) == 0 &&
-               strncmp(s, "deny", 4) == 0;
-}
-
+/* setgroups(2) fails with EPERM only without CAP_SETGID, which we hold
+ * here, or in a user namespace whose creator wrote "deny" to
+ * /proc/PID/setgroups (rootless): then only the list we have is possible.
+ * Asking the kernel, not /proc/self/setgroups: exec's joiner is not
+ * visible in the container's procfs. */
 static int switch_user_child(const struct nk_user *u, nk_error **err)
 {
-        if (!setgroups_denied()) {
-                if (setgroups(u->n_additional_gids, u->additional_gids) < 0)
+        if (setgroups(u->n_additional_gids, u->additional_gids) < 0) {
+                if (errno != EPERM)
                         return nk_error_set(err, errno, "process.user.additionalGids: setgroups");
-        } else if (u->n_additional_gids) {
-                return nk_error_set(err, EPERM, "process.user.additionalGids: setgroups is "
-                                    "denied in this user namespace");
+                if (u->n_additional_gids)
+                        return nk_error_set(err, EPERM, "process.user.additionalGids: setgroups "
+                                            "is denied in this user namespace");
         }
         /* Keep the permitted set across the uid change: capset below then
          * sets exactly what the spec asks for. */
@@ -245,20 +241,20 @@ static int ambient_child(uint64_t ambient, int last_cap, nk_error **err)
         return 0;
 }
 
-static int apply_caps_child(const struct nk_process *p, bool with_seccomp, nk_error **err)
+static int apply_caps_child(const struct nk_process *p, bool with_seccomp,
+                            struct nk_caps_plan *pl, int *last, nk_error **err)
 {
-        int last = nk_cap_last_cap();
+        *last = nk_cap_last_cap();
         uint64_t have = 0;
-        struct nk_caps_plan pl;
         if (current_permitted(&have, err) < 0 ||
-            nk_caps_plan(p, with_seccomp, have, last, &pl, err) < 0)
+            nk_caps_plan(p, with_seccomp, have, *last, pl, err) < 0)
                 return -1;
         /* A credential change clears the parent-death signal; keep ours. */
         int pdeath = 0;
         (void)prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
-        if (drop_bounding_child(pl.bounding, last, err) < 0 ||
-            switch_user_child(&p->user, err) < 0 || capset_child(&pl, last, err) < 0 ||
-            ambient_child(pl.ambient, last, err) < 0)
+        if (drop_bounding_child(pl->bounding, *last, err) < 0 ||
+            switch_user_child(&p->user, err) < 0 || capset_child(pl, *last, err) < 0 ||
+            ambient_child(pl->ambient, *last, err) < 0)
                 return -1;
         if (pdeath)
                 (void)prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0);
@@ -268,12 +264,41 @@ static int apply_caps_child(const struct nk_process *p, bool with_seccomp, nk_er
 int nk_security_child_before_start(const struct nk_process *p, struct nk_seccomp *sc,
                                    const char *state_json, nk_error **err)
 {
+        struct nk_caps_plan pl;
+        int last;
         /* Exec labels first: writing our own /proc attr files needs nothing
          * the user switch could take away. */
-        if (nk_lsm_apply_exec_labels_child(p, err) < 0 || apply_caps_child(p, sc != NULL, err) < 0)
+        if (nk_lsm_apply_exec_labels_child(p, err) < 0 ||
+            apply_caps_child(p, sc != NULL, &pl, &last, err) < 0)
                 return -1;
         if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return nk_error_set(err, errno, "process.noNewPrivileges: prctl");
+        return 0;
+}
+
+int nk_security_final_creds(const struct nk_process *p, struct nk_seccomp *sc,
+                            const char *state_json, bool *filter_left, nk_error **err)
+{
+        struct nk_caps_plan pl;
+        int last;
+        /* With no_new_privs the load needs no privilege: the caller does
+         * it as its last step, so that nothing of its own runs filtered. */
+        *filter_left = sc && p->no_new_privileges;
+        if (apply_caps_child(p, sc && !*filter_left, &pl, &last, err) < 0)
+                return -1;
+        if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return nk_error_set(err, errno, "process.noNewPrivileges: prctl");
+        if (!sc || *filter_left)
+                return 0;
+        if (nk_seccomp_load(sc, state_json, err) < 0)
+                return -1;
+        if (!pl.keep_admin)
+                return 0;
+        /* The filter is on: CAP_SYS_ADMIN, held only for the load, goes. */
+        pl.keep_admin = false;
+        if (capset_child(&pl, last, err) < 0)
+                return nk_error_wrap(err, "drop CAP_SYS_ADMIN after the seccomp load (does "
+                                          "linux.seccomp deny capset?)");
         return 0;
 }
 

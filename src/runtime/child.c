@@ -176,7 +176,8 @@ static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
          * a mount namespace); it is entered after the user switch. */
         if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
                 return -1;
-        if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, c->spec, err) < 0 ||
+        if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_oom_score_adj(p, err) < 0 ||
+            nk_process_apply_attrs(p, c->spec, true, err) < 0 ||
             nk_process_chown_stdio(p, p->terminal, err) < 0 ||
             nk_process_home_env(p, &c->env, err) < 0)
                 return -1;

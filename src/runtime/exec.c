@@ -255,34 +255,77 @@ static int fds_exec_child(int preserve, nk_error **err)
         return 0;
 }
 
-/* The exec'd process, from its clone in the container's pid namespace to
- * execve: already in every namespace and cgroup of the container, with
- * its root and cwd and only the fds it needs (see exec_joiner). */
-static int exec_child(struct exec_ctx *x, char **path, char ***env, nk_error **err)
+/* The joiner's first steps, in our own mount namespace still: what is
+ * written through procfs goes through one the joiner is visible in (the
+ * container's shows only its own pid namespace). Both are inherited
+ * across fork; oom_score_adj is written before any user namespace is
+ * joined, as runc does. */
+static int exec_joiner_host_steps(const struct nk_process *p, nk_error **err)
+{
+        return nk_process_apply_oom_score_adj(p, err) < 0 ||
+                               nk_lsm_apply_exec_labels_child(p, err) < 0
+                       ? -1
+                       : 0;
+}
+
+/* The joiner, inside every namespace but the pid one, with the container's
+ * root: every step that needs privilege, so that the process it then
+ * clones into the container's pid namespace holds only its final
+ * credentials from birth. That process is open to a container process
+ * with CAP_SYS_PTRACE (PTRACE_SEIZE, /proc/PID/mem, process_vm_writev),
+ * which could make it call anything its credentials allow:
+ * open_by_handle_at with nook's CAP_DAC_READ_SEARCH reads and writes the
+ * host's files. The pid namespace is joined first (setns needs
+ * CAP_SYS_ADMIN; it moves only the children made afterwards). Without
+ * no_new_privs the seccomp filter is loaded here too (that needs
+ * CAP_SYS_ADMIN), so the rest of the joiner runs under it. */
+static int exec_joiner_creds(struct exec_ctx *x, char ***env, bool *filter_left,
+                             nk_error **err)
 {
         const struct nk_process *p = &x->proc;
+        if (x->ns_fd[NK_NS_PID] >= 0 && setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
+                return nk_error_set(err, errno, "join the container's pid namespace");
         if (x->ns_fd[NK_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
                 return nk_error_set(err, errno, "become root in the user namespace");
-        if ((p->terminal && nk_terminal_setup_child(p, x->console_fd, err) < 0) ||
+        if ((p->terminal && nk_terminal_open_stdio(p, x->console_fd, err) < 0) ||
             nk_process_chown_stdio(p, p->terminal, err) < 0 || nk_process_home_env(p, env, err) < 0 ||
-            nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_attrs(p, NULL, err) < 0 ||
-            !(*path = nk_process_find_exec(p, err)) || fds_exec_child(x->o->preserve_fds, err) < 0 ||
-            nk_security_child_before_start(p, x->seccomp, x->state_json, err) < 0)
+            nk_process_apply_rlimits(p, err) < 0 ||
+            nk_process_apply_attrs(p, NULL, nk_process_sched_inherited(p), err) < 0)
+                return -1;
+        return nk_security_final_creds(p, x->seccomp, x->state_json, filter_left, err);
+}
+
+/* The exec'd process, from its clone in the container's pid namespace to
+ * execve: already in every namespace and cgroup of the container, with
+ * its root, its final credentials and only the fds it needs (see
+ * exec_joiner). What is left needs no privilege: its own session with the
+ * pty as controlling terminal, the PATH search as the user, fd flags,
+ * the cwd, and the filter when no_new_privs lets it load without
+ * privilege. */
+static int exec_child(struct exec_ctx *x, bool filter_left, char **path, nk_error **err)
+{
+        const struct nk_process *p = &x->proc;
+        /* A policy the fork dropped: applied here, with the process's own
+         * capabilities (SCHED_DEADLINE needs CAP_SYS_NICE). */
+        if ((p->terminal && nk_terminal_take_stdin(err) < 0) ||
+            (!nk_process_sched_inherited(p) && nk_process_apply_scheduler(p, err) < 0) ||
+            !(*path = nk_process_find_exec(p, err)) || fds_exec_child(x->o->preserve_fds, err) < 0)
                 return -1;
         if (chdir(p->cwd) < 0)
                 return nk_error_set(err, errno, "cwd `%s`", p->cwd);
-        return nk_security_child_final(p, x->seccomp, x->state_json, err);
+        return filter_left ? nk_seccomp_load(x->seccomp, x->state_json, err) : 0;
 }
 
 /* The joiner: our child in our own pid namespace, which no container
  * process can see. It enters the cgroup and every namespace but the pid
- * one (the mount namespace last: its root and cwd become the container's)
- * and only then clones the exec'd process into the container's pid
- * namespace, holding no fd but its stdio, the preserved ones, the sync
- * socket and the console socket. Until then a container process watching
- * /proc with CAP_SYS_PTRACE could reach the host through
- * /proc/PID/{root,cwd,fd} of the new process; non-dumpable does not stop
- * it. */
+ * one (the mount namespace last: its root and cwd become the container's),
+ * takes the process's final credentials (exec_joiner_creds) and only then
+ * clones the exec'd process into the container's pid namespace, holding
+ * no fd but its stdio, the preserved ones, the sync socket (and the
+ * seccomp listener's socket when the process loads the filter itself).
+ * Until then a container process watching /proc with CAP_SYS_PTRACE could
+ * reach the host through /proc/PID/{root,cwd,fd} of the new process or
+ * through its capabilities; non-dumpable does not stop it. */
 __attribute__((noreturn)) static void exec_joiner(void *arg)
 {
         struct exec_ctx *x = arg;
@@ -290,19 +333,27 @@ __attribute__((noreturn)) static void exec_joiner(void *arg)
         char *path = NULL;
         const struct nk_process *p = &x->proc;
         char **env = NULL;
-        const int keep[] = {x->child_sync_fd, x->console_fd};
+        bool filter_left = false;
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         if (nk_cgroup_self_enter(x->cg_fds, x->n_cg_fds, &e) < 0 ||
             (!x->direct && nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0) || /* sync 1 */
-            join_child(x, &e) < 0 || enter_root_exec_child(x, &e) < 0 ||
-            nk_ns_enter_pid_last(x->ns_fd[NK_NS_PID], 3 + (unsigned)x->o->preserve_fds, keep,
-                                 ARRAY_SIZE(keep), x->child_sync_fd, 0, false, &e) < 0 || /* sync 2 */
-            exec_child(x, &path, &env, &e) < 0) {
-                nk_sync_send_error(x->child_sync_fd, e);
-                _exit(127);
+            exec_joiner_host_steps(p, &e) < 0 || join_child(x, &e) < 0 ||
+            enter_root_exec_child(x, &e) < 0 || exec_joiner_creds(x, &env, &filter_left, &e) < 0)
+                goto fail;
+        const int keep[] = {x->child_sync_fd,
+                            filter_left ? nk_seccomp_listener_sock(x->seccomp) : -1};
+        if (nk_ns_enter_pid_last(-1, 3 + (unsigned)x->o->preserve_fds, keep, ARRAY_SIZE(keep),
+                                 x->child_sync_fd, 0, false, &e) < 0) { /* sync 2 */
+                if (x->seccomp && !filter_left)
+                        nk_error_wrap(&e, "under linux.seccomp, which nook loads before this "
+                                          "step when process.noNewPrivileges is false");
+                goto fail;
         }
+        if (exec_child(x, filter_left, &path, &e) < 0)
+                goto fail;
         execve(path, p->args, env);
         nk_error_set(&e, errno, "exec `%s`", path);
+fail:
         nk_sync_send_error(x->child_sync_fd, e);
         _exit(127);
 }
@@ -335,9 +386,13 @@ static int make_exec_channels(struct exec_ctx *x, nk_error **err)
 static int take_exec_child(struct exec_ctx *x, pid_t joiner, nk_error **err)
 {
         int r = nk_ns_receive_pid(x->sync_fd, &x->pid, &x->pidfd, err);
-        (void)nk_wait_exit_code(joiner); /* after GO it never waits for anything */
+        int code = nk_wait_exit_code(joiner); /* after GO it never waits for anything */
         if (r == 0)
                 return 0;
+        if (code == 128 + SIGSYS)
+                nk_error_wrap(err, "nook's joiner was killed by linux.seccomp (SIGSYS), which "
+                                   "it loads before entering the pid namespace when "
+                                   "process.noNewPrivileges is false");
         if (x->pid == 0) {
                 nk_error *e = NULL;
                 (void)nk_ns_receive_pid(x->sync_fd, &x->pid, &x->pidfd, &e);

@@ -44,7 +44,7 @@ int nk_process_apply_rlimits(const struct nk_process *p, nk_error **err)
         return 0;
 }
 
-static int apply_oom_score_adj(const struct nk_process *p, nk_error **err)
+int nk_process_apply_oom_score_adj(const struct nk_process *p, nk_error **err)
 {
         if (!p->has_oom_score_adj)
                 return 0;
@@ -72,7 +72,14 @@ struct sched_attr_k {
         uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
-static int apply_scheduler(const struct nk_process *p, nk_error **err)
+bool nk_process_sched_inherited(const struct nk_process *p)
+{
+        /* SCHED_DEADLINE (6) refuses fork; SCHED_FLAG_RESET_ON_FORK (1)
+         * drops the policy in the child. */
+        return !p->has_scheduler || (p->sched_policy != 6 && !(p->sched_flags & 1));
+}
+
+int nk_process_apply_scheduler(const struct nk_process *p, nk_error **err)
 {
         if (!p->has_scheduler)
                 return 0;
@@ -126,11 +133,10 @@ static int apply_affinity(const char *list, nk_error **err)
         return 0;
 }
 
-int nk_process_apply_attrs(const struct nk_process *p, const struct nk_spec *spec,
+int nk_process_apply_attrs(const struct nk_process *p, const struct nk_spec *spec, bool sched,
                            nk_error **err)
 {
-        if (apply_oom_score_adj(p, err) < 0 || apply_ioprio(p, err) < 0 ||
-            apply_scheduler(p, err) < 0 || apply_affinity(p->exec_cpu_affinity_final ? p->exec_cpu_affinity_final : p->exec_cpu_affinity_initial, err) < 0)
+        if (apply_ioprio(p, err) < 0 || (sched && nk_process_apply_scheduler(p, err) < 0) || apply_affinity(p->exec_cpu_affinity_final ? p->exec_cpu_affinity_final : p->exec_cpu_affinity_initial, err) < 0)
                 return -1;
         if (spec && spec->has_personality && personality(spec->personality) < 0)
                 return nk_error_set(err, errno, "linux.personality: set %#lx", spec->personality);

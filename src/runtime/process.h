@@ -6,10 +6,17 @@
 #include "spec.h"
 
 int nk_process_apply_rlimits(const struct nk_process *p, nk_error **err);
-/* oom_score_adj, ioprio, scheduler, personality (personality is per spec,
- * so passed separately), umask. */
-int nk_process_apply_attrs(const struct nk_process *p, const struct nk_spec *spec,
+/* ioprio, scheduler (with `sched`), CPU affinity, personality
+ * (personality is per spec, so passed separately), umask. */
+int nk_process_apply_attrs(const struct nk_process *p, const struct nk_spec *spec, bool sched,
                            nk_error **err);
+/* oom_score_adj, through the procfs at /proc (verified, never created):
+ * one the caller is visible in. Inherited across fork. */
+int nk_process_apply_oom_score_adj(const struct nk_process *p, nk_error **err);
+/* Whether process.scheduler survives a fork: not SCHED_DEADLINE (which
+ * refuses to fork) and not SCHED_FLAG_RESET_ON_FORK. */
+bool nk_process_sched_inherited(const struct nk_process *p);
+int nk_process_apply_scheduler(const struct nk_process *p, nk_error **err);
 /* A new session keyring named after the container (unless disabled). */
 int nk_process_join_keyring(const char *id, nk_error **err);
 /* Find args[0] in the PATH of env (as execvp would), inside the current

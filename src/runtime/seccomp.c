@@ -1281,6 +1281,11 @@ static int send_all(int sock, int fd, const char *buf, size_t len)
         return n < 0 ? -1 : 0;
 }
 
+int nk_seccomp_listener_sock(const struct nk_seccomp *s)
+{
+        return s ? s->listener_sock : -1;
+}
+
 int nk_seccomp_load(struct nk_seccomp *s, const char *state_json, nk_error **err)
 {
         _cleanup_free_ char *payload = NULL;

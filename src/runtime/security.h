@@ -51,6 +51,9 @@ int nk_seccomp_export_pfc(json_t *seccomp, int fd, nk_error **err);
  * flags) and, with a listener, send the notify fd plus the container
  * process state to listenerPath. `state_json` is the OCI state object. */
 int nk_seccomp_load(struct nk_seccomp *s, const char *state_json, nk_error **err);
+/* The socket connected to listenerPath (NULL or none: -1), for a caller
+ * that closes every other fd before the load. */
+int nk_seccomp_listener_sock(const struct nk_seccomp *s);
 
 /* The engine's default profile (data/seccomp-default.json, embedded at
  * build time) resolved for the architecture nook was built for (never
@@ -139,3 +142,15 @@ int nk_security_child_before_start(const struct nk_process *p, struct nk_seccomp
                                    const char *state_json, nk_error **err);
 int nk_security_child_final(const struct nk_process *p, struct nk_seccomp *sc,
                             const char *state_json, nk_error **err);
+
+/* For a process that becomes visible to the container only after this
+ * (exec's joiner; docs/security.md "Capabilities while visible"): the
+ * bounding set, user switch, capabilities, ambient set, no_new_privs and,
+ * without no_new_privs, the seccomp filter (loading it needs
+ * CAP_SYS_ADMIN then, dropped right after the load; whatever the caller
+ * does afterwards runs under the container's filter). With no_new_privs
+ * the load needs no privilege: *filter_left is set and the caller calls
+ * nk_seccomp_load() as its last step before execve. LSM exec labels are
+ * the caller's, through a procfs it is visible in. */
+int nk_security_final_creds(const struct nk_process *p, struct nk_seccomp *sc,
+                            const char *state_json, bool *filter_left, nk_error **err);

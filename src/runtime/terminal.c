@@ -63,7 +63,8 @@ int nk_recv_fd(int sock, nk_error **err)
         return fd;
 }
 
-int nk_terminal_setup_child(const struct nk_process *p, int sock, nk_error **err)
+/* A pty of the container's devpts (its /dev/ptmx), at the process's size. */
+static int open_pty(const struct nk_process *p, int *master_out, int *slave_out, nk_error **err)
 {
         _cleanup_close_ int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (master < 0)
@@ -81,16 +82,48 @@ int nk_terminal_setup_child(const struct nk_process *p, int sock, nk_error **err
                 if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
                         return nk_error_set(err, errno, "set console size");
         }
-        if (setsid() < 0 && errno != EPERM)
-                return nk_error_set(err, errno, "setsid");
-        if (ioctl(slave, TIOCSCTTY, 0) < 0)
-                return nk_error_set(err, errno, "make the pty the controlling terminal");
+        *master_out = TAKE_FD(master);
+        *slave_out = TAKE_FD(slave);
+        return 0;
+}
+
+static int pty_to_stdio_and_send(int master, int slave, int sock, nk_error **err)
+{
         for (int i = 0; i < 3; i++)
                 if (dup2(slave, i) < 0)
                         return nk_error_set(err, errno, "dup pty to fd %d", i);
         /* The message text is the master's name, "/dev/ptmx", as runc sends it. */
         if (nk_send_fd(sock, master, "/dev/ptmx", err) < 0)
                 return nk_error_wrap(err, "console socket");
+        return 0;
+}
+
+int nk_terminal_setup_child(const struct nk_process *p, int sock, nk_error **err)
+{
+        _cleanup_close_ int master = -1, slave = -1;
+        if (open_pty(p, &master, &slave, err) < 0)
+                return -1;
+        if (setsid() < 0 && errno != EPERM)
+                return nk_error_set(err, errno, "setsid");
+        if (ioctl(slave, TIOCSCTTY, 0) < 0)
+                return nk_error_set(err, errno, "make the pty the controlling terminal");
+        return pty_to_stdio_and_send(master, slave, sock, err);
+}
+
+int nk_terminal_open_stdio(const struct nk_process *p, int sock, nk_error **err)
+{
+        _cleanup_close_ int master = -1, slave = -1;
+        if (open_pty(p, &master, &slave, err) < 0)
+                return -1;
+        return pty_to_stdio_and_send(master, slave, sock, err);
+}
+
+int nk_terminal_take_stdin(nk_error **err)
+{
+        if (setsid() < 0 && errno != EPERM)
+                return nk_error_set(err, errno, "setsid");
+        if (ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0)
+                return nk_error_set(err, errno, "make the pty the controlling terminal");
         return 0;
 }
 

@@ -9,6 +9,13 @@
 /* Child: open a pty, size it, make the slave the controlling tty and
  * stdio, send the master over `sock`. */
 int nk_terminal_setup_child(const struct nk_process *p, int sock, nk_error **err);
+/* The same in two steps, for exec: a pty of the current /dev/ptmx, sized,
+ * its slave made stdio and its master sent over `sock`, by a process that
+ * then forks the one that runs; that one takes stdin as its controlling
+ * terminal in a session of its own (a session leader's ctty goes with it,
+ * so it must lead the session). */
+int nk_terminal_open_stdio(const struct nk_process *p, int sock, nk_error **err);
+int nk_terminal_take_stdin(nk_error **err);
 /* Send / receive one fd with SCM_RIGHTS. */
 int nk_send_fd(int sock, int fd, const char *name, nk_error **err);
 int nk_recv_fd(int sock, nk_error **err);

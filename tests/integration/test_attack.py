@@ -89,7 +89,6 @@ def stop_ptsteal(runtime, bundle, cid, host):
     return dict(zip(last[::2], map(int, last[1::2])))
 
 
-@XFAIL_PTRACE
 def test_exec_process_holds_no_host_capability_when_visible(runtime, bundle, tmp_path):
     cid, host = start_ptsteal(runtime, bundle, tmp_path)
     injected = 0
