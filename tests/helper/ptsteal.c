@@ -17,7 +17,9 @@
  * all zero bytes, i.e. scrubbed by nook before an execve). With a third
  * argument "env" it only reads environments, never attaches; with "fds"
  * it also takes fds 3..63 of each new pid (pidfd_getfd) and holds them
- * until the end (H: how many). Stops when
+ * until the end (H: how many). Each process attached to and stopped gets
+ * a line "CREDS PID: COMM CapPrm CapEff Seccomp NoNewPrivs" from its
+ * /proc/PID/status (COMM "nook": caught before its execve). Stops when
  * STOPFILE exists (or after 600 s). */
 #include <dirent.h>
 #include <errno.h>
@@ -132,6 +134,29 @@ static void read_environ(int pid)
         }
 }
 
+/* The credentials of a stopped tracee, as the kernel reports them. */
+static void print_creds(int pid)
+{
+        char p[64], buf[4096], comm[32] = "?", prm[32] = "?", eff[32] = "?", sc[8] = "?",
+                                                       nnp[8] = "?";
+        snprintf(p, sizeof p, "/proc/%d/status", pid);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+        if (fd >= 0)
+                close(fd);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+                sscanf(l, "Name: %31s", comm);
+                sscanf(l, "CapPrm: %31s", prm);
+                sscanf(l, "CapEff: %31s", eff);
+                sscanf(l, "Seccomp: %7s", sc);
+                sscanf(l, "NoNewPrivs: %7s", nnp);
+        }
+        printf("CREDS %d: %s %s %s %s %s\n", pid, comm, prm, eff, sc, nnp);
+}
+
 static void attack(int pid)
 {
         read_environ(pid);
@@ -151,8 +176,10 @@ static void attack(int pid)
         attached++;
         int st;
         if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0 && waitpid(pid, &st, __WALL) == pid &&
-            WIFSTOPPED(st))
+            WIFSTOPPED(st)) {
+                print_creds(pid);
                 inject(pid);
+        }
         fflush(stdout);
         kill(pid, SIGKILL); /* whatever it was, it is ours now: end it */
         while (waitpid(pid, &st, __WALL) == pid && !WIFEXITED(st) && !WIFSIGNALED(st))

@@ -86,20 +86,49 @@ def stop_ptsteal(runtime, bundle, cid, host):
     assert sorted(os.listdir(host)) == ["marker"], os.listdir(host)
     last = out.splitlines()[-1].split()
     assert last[0] == "seen", out
-    return dict(zip(last[::2], map(int, last[1::2])))
+    counts = dict(zip(last[::2], map(int, last[1::2])))
+    # "CREDS PID: COMM CapPrm CapEff Seccomp NoNewPrivs" of each process caught
+    counts["creds"] = [l.split()[2:] for l in out.splitlines() if l.startswith("CREDS ")]
+    return counts
 
 
-def test_exec_process_holds_no_host_capability_when_visible(runtime, bundle, tmp_path):
+FILTER = {"defaultAction": "SCMP_ACT_ALLOW",
+          "syscalls": [{"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 33,
+                        "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"}]}]}
+
+
+@pytest.mark.parametrize("seccomp,nnp", [(False, True), (True, False), (True, True)],
+                         ids=["plain", "filter-without-nnp", "filter-with-nnp"])
+def test_exec_process_holds_no_host_capability_when_visible(runtime, bundle, tmp_path,
+                                                            seccomp, nnp):
+    # Without no_new_privs, loading the filter needs CAP_SYS_ADMIN: nook
+    # loads it before the process becomes visible, and drops it.
+    bundle.process["noNewPrivileges"] = nnp
+    if seccomp:
+        bundle.linux["seccomp"] = FILTER
     cid, host = start_ptsteal(runtime, bundle, tmp_path)
-    injected = 0
+    counts = {}
     try:
         for _ in range(200):
             # the attacker kills what it caught: such an exec fails
             runtime.run("exec", cid, "true", check=False, env=SECRET_ENV)
     finally:
-        injected = stop_ptsteal(runtime, bundle, cid, host)["injected"]
+        counts = stop_ptsteal(runtime, bundle, cid, host)
     # the attack really ran: it made exec'd processes call what it chose
-    assert injected > 0
+    assert counts["injected"] > 0, counts
+    ptrace = 1 << 19
+    creds = counts["creds"]
+    assert creds, counts
+    for comm, prm, eff, filtered, no_new_privs in creds:
+        # caught before its execve (nook, "memfd:nook" when sealed) or
+        # after ("true"): never more
+        # than the container's CAP_SYS_PTRACE
+        assert int(prm, 16) & ~ptrace == 0 and int(eff, 16) & ~ptrace == 0, creds
+        assert no_new_privs == ("1" if nnp else "0"), creds
+        if seccomp and not nnp:
+            assert filtered == "2", creds
+    # and it caught processes in the window that matters
+    assert any(c[0] != "true" for c in creds), creds
 
 
 @XFAIL_PTRACE
