@@ -116,10 +116,12 @@ def test_oom_score_adj_seen_from_the_host(runtime, bundle):
         runtime.run("delete", "--force", cid)
 
 
-def test_exec_oom_score_adj_through_fake_proc_refused(runtime, bundle, tmp_path):
+def test_exec_oom_score_adj_never_through_the_containers_proc(runtime, bundle, tmp_path):
     """A container that mounts a tmpfs on its /proc (with a `self` directory)
     made `nook exec` write oom_score_adj there and report success: the
-    exec'd process kept its score. Only procfs's own file is written now."""
+    exec'd process kept its score. nook now writes it before the process
+    enters the container, through the host's procfs, where the joiner is
+    visible: the score is set and nothing is written into the fake /proc."""
     caps = bundle.process.setdefault("capabilities", {})
     for k in ("bounding", "effective", "permitted"):
         caps[k] = sorted(set(caps.get(k, [])) | {"CAP_SYS_ADMIN"})
@@ -129,12 +131,14 @@ def test_exec_oom_score_adj_through_fake_proc_refused(runtime, bundle, tmp_path)
         deadline = time.time() + 10
         while not os.path.exists(f"/proc/{pid}/root/proc/ready") and time.time() < deadline:
             time.sleep(0.02)
-        proc = {"args": ["true"], "cwd": "/", "env": ["PATH=/bin"],
+        proc = {"args": ["sleep", "30"], "cwd": "/", "env": ["PATH=/bin"],
                 "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 400}
         pf = tmp_path / "process.json"
         pf.write_text(json.dumps(proc))
-        p = runtime.run("exec", "--process", str(pf), cid, check=False)
-        assert p.returncode != 0 and "procfs" in p.stderr, p.stderr
+        pidfile = tmp_path / "exec.pid"
+        runtime.run("exec", "--detach", "--pid-file", str(pidfile), "--process", str(pf), cid)
+        with open(f"/proc/{int(pidfile.read_text())}/oom_score_adj") as f:
+            assert f.read().strip() == "400"
         assert not os.path.exists(f"/proc/{pid}/root/proc/self/oom_score_adj")
     finally:
         runtime.run("delete", "--force", cid)
