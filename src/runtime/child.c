@@ -139,27 +139,85 @@ static int setup_rootfs_child(struct nk_child_ctx *c, nk_error **err)
         return nk_rootfs_setup_child(c->spec, c->rootfs, &ro, err);
 }
 
+/* A joined pid namespace (a pod), first steps, while our /proc is still
+ * the host's, where we are visible (the container's is mounted for the
+ * joined namespace, which does not show us): oom_score_adj and the LSM
+ * exec labels, both inherited across fork. */
+static int early_proc_child(struct nk_child_ctx *c, nk_error **err)
+{
+        if (!c->late_pid)
+                return 0;
+        if (nk_process_apply_oom_score_adj(&c->spec->process, err) < 0 ||
+            nk_lsm_apply_exec_labels_child(&c->spec->process, err) < 0)
+                return -1;
+        return 0;
+}
+
+static int setup_process_child(struct nk_child_ctx *c, nk_error **err);
+static int fds_child(struct nk_child_ctx *c, nk_error **err);
+
 /* A joined pid namespace (a pod): we ran in nook's own so far, which no
  * process in the joined one can see, because until pivot_root our root was
  * the host's (a process there with CAP_SYS_PTRACE would have reached it
  * through /proc/PID/root, cwd and fd; non-dumpable does not stop that).
- * The init proper is born in it only now, with the container's root and
- * cwd and none of the host's fds, as the parent's child; we exit. The
- * container's /proc was mounted for that namespace (pidns=). */
+ * Every step that needs privilege is taken here too (the pty, the process
+ * attributes, the user switch, capabilities, no_new_privs and, without
+ * it, the seccomp filter, as runc loads it before dropping capabilities):
+ * CAP_SYS_PTRACE there could make the init call anything its capabilities
+ * allow. The pid namespace is joined first (setns needs CAP_SYS_ADMIN). */
+static int before_pid_ns_child(struct nk_child_ctx *c, nk_error **err)
+{
+        const struct nk_process *p = &c->spec->process;
+        if (!c->late_pid)
+                return 0;
+        if (setns(c->ns.fd[NK_NS_PID], CLONE_NEWPID) < 0)
+                return nk_error_set(err, errno, "join pid namespace `%s`",
+                                    c->spec->ns[NK_NS_PID].path);
+        if (p->terminal) {
+                if (nk_terminal_open_stdio(p, c->console_fd, err) < 0)
+                        return -1;
+                close(c->console_fd);
+                c->console_fd = -1;
+        }
+        bool filter_left = false;
+        if (setup_process_child(c, err) < 0 || fds_child(c, err) < 0 ||
+            nk_security_final_creds(p, c->seccomp, c->state_json, &filter_left, err) < 0)
+                return -1;
+        c->seccomp_loaded = c->seccomp && !filter_left;
+        return 0;
+}
+
+/* The init proper is born in the joined namespace only now, with the
+ * container's root, cwd and credentials and none of the host's fds, as
+ * the parent's child; we exit. The container's /proc was mounted for
+ * that namespace (pidns=). */
 static int enter_pid_ns_child(struct nk_child_ctx *c, nk_error **err)
 {
         int fd = c->ns.fd[NK_NS_PID];
-        if (fd < 0)
+        if (!c->late_pid)
                 return 0;
         c->ns.fd[NK_NS_PID] = -1;
-        const int keep[] = {c->sync_fd, c->start_fd, c->console_fd, c->init_fd, c->life_fd};
-        return nk_ns_enter_pid_last(fd, 3 + (unsigned)c->opts->preserve_fds, keep,
-                                    ARRAY_SIZE(keep), c->sync_fd, SIGKILL, true, err);
+        close(fd);
+        const int keep[] = {c->sync_fd, c->start_fd, c->console_fd, c->init_fd, c->life_fd,
+                            c->seccomp_loaded ? -1 : nk_seccomp_listener_sock(c->seccomp)};
+        if (nk_ns_enter_pid_last(-1, 3 + (unsigned)c->opts->preserve_fds, keep,
+                                 ARRAY_SIZE(keep), c->sync_fd, SIGKILL, true, err) < 0)
+                return c->seccomp_loaded ? nk_error_wrap(err, "under linux.seccomp, which nook "
+                                                              "loads before this step when "
+                                                              "process.noNewPrivileges is false")
+                                         : -1;
+        /* Born here: a session of our own, the pty as its terminal; a
+         * scheduler policy the fork dropped, with our own capabilities. */
+        const struct nk_process *p = &c->spec->process;
+        if ((p->terminal && nk_terminal_take_stdin(err) < 0) ||
+            (!nk_process_sched_inherited(p) && nk_process_apply_scheduler(p, err) < 0))
+                return -1;
+        return 0;
 }
 
 static int setup_console_child(struct nk_child_ctx *c, nk_error **err)
 {
-        if (!c->spec->process.terminal)
+        if (!c->spec->process.terminal || c->late_pid)
                 return 0;
         if (nk_terminal_setup_child(&c->spec->process, c->console_fd, err) < 0)
                 return -1;
@@ -176,8 +234,10 @@ static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
          * a mount namespace); it is entered after the user switch. */
         if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
                 return -1;
-        if (nk_process_apply_rlimits(p, err) < 0 || nk_process_apply_oom_score_adj(p, err) < 0 ||
-            nk_process_apply_attrs(p, c->spec, true, err) < 0 ||
+        if (nk_process_apply_rlimits(p, err) < 0 ||
+            (!c->late_pid && nk_process_apply_oom_score_adj(p, err) < 0) ||
+            nk_process_apply_attrs(p, c->spec, !c->late_pid || nk_process_sched_inherited(p),
+                                   err) < 0 ||
             nk_process_chown_stdio(p, p->terminal, err) < 0 ||
             nk_process_home_env(p, &c->env, err) < 0)
                 return -1;
@@ -314,7 +374,7 @@ static int hand_over_child(struct nk_child_ctx *c, nk_error **err)
         memcpy(argv + 4, p->args, n * sizeof *argv);
         (void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0); /* we outlive `nook create` */
         /* Last before the exec: after this only filtered syscalls. */
-        if (nk_security_child_final(p, c->seccomp, c->state_json, err) < 0)
+        if (!c->seccomp_loaded && nk_security_child_final(p, c->seccomp, c->state_json, err) < 0)
                 return -1;
         syscall(SYS_execveat, c->init_fd, "", argv, c->env, AT_EMPTY_PATH);
         return nk_error_set(err, errno, "exec nook-init");
@@ -339,22 +399,26 @@ void nk_child_main(struct nk_child_ctx *c)
         /* Not dumpable until execve: container processes can't open our
          * /proc/PID/exe (the runtime binary) or ptrace us meanwhile. */
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        c->late_pid = c->ns.fd[NK_NS_PID] >= 0;
         nk_debug("init: running");
         if (check_creator_child(c, &e) < 0 ||
             nk_cgroup_self_enter(c->cg_fds, c->n_cg_fds, &e) < 0 ||
             wait_go_child(c, &e) < 0 ||                            /* sync 1 */
+            early_proc_child(c, &e) < 0 ||
             nk_ns_join_child(c->spec, &c->ns, &e) < 0 ||
             setup_rootfs_child(c, &e) < 0 ||                       /* sync 2, 3 */
+            before_pid_ns_child(c, &e) < 0 ||
             enter_pid_ns_child(c, &e) < 0 ||                       /* sync PID, GO */
             setup_console_child(c, &e) < 0 ||
-            setup_process_child(c, &e) < 0 ||
-            fds_child(c, &e) < 0 ||
-            nk_security_child_before_start(&c->spec->process, c->seccomp, c->state_json, &e) < 0 ||
+            (!c->late_pid && (setup_process_child(c, &e) < 0 || fds_child(c, &e) < 0 ||
+                              nk_security_child_before_start(&c->spec->process, c->seccomp,
+                                                             c->state_json, &e) < 0)) ||
             enter_cwd_child(c, &e) < 0 ||
             (c->init_fd >= 0 && hand_over_child(c, &e) < 0) ||
             report_created_child(c, &e) < 0 ||                     /* sync 4 */
             wait_start_child(c, &e) < 0 ||
-            nk_security_child_final(&c->spec->process, c->seccomp, c->state_json, &e) < 0)
+            (!c->seccomp_loaded &&
+             nk_security_child_final(&c->spec->process, c->seccomp, c->state_json, &e) < 0))
                 fail_child(c, e);
         execve(c->exec_path, c->spec->process.args, c->env);
         nk_error_set(&e, errno, "exec `%s`", c->exec_path);

@@ -28,6 +28,9 @@ struct nk_child_ctx {
                                         byte once it recorded us, EOF if it died */
         bool direct;                 /* no syncs before the hand-over: the parent
                                         sleeps in nk_clone_vm() meanwhile */
+        bool late_pid;               /* a joined pid namespace: the init proper is
+                                        cloned into it after pivot_root */
+        bool seccomp_loaded;         /* the filter is on already (late_pid) */
 };
 
 /* The rootfs options the init uses (without its callbacks): the parent

@@ -131,12 +131,29 @@ def test_exec_process_holds_no_host_capability_when_visible(runtime, bundle, tmp
     assert any(c[0] != "true" for c in creds), creds
 
 
-@XFAIL_PTRACE
-def test_sidecar_init_holds_no_host_capability_when_visible(runtime, bundle, tmp_path):
+def assert_creds_within(creds, allowed, nnp, filtered):
+    """Every process the attacker caught held no capability beyond
+    `allowed`, and the no_new_privs and filter state it must have had."""
+    assert creds
+    for comm, prm, eff, seccomp, no_new_privs in creds:
+        assert int(prm, 16) & ~allowed == 0 and int(eff, 16) & ~allowed == 0, creds
+        assert no_new_privs == ("1" if nnp else "0"), creds
+        if filtered:
+            assert seccomp == "2", creds
+
+
+@pytest.mark.parametrize("seccomp,nnp", [(False, True), (True, False), (True, True)],
+                         ids=["plain", "filter-without-nnp", "filter-with-nnp"])
+def test_sidecar_init_holds_no_host_capability_when_visible(runtime, bundle, tmp_path,
+                                                            seccomp, nnp):
     # A "pod": the sidecar joins the attacker's pid namespace; its init
-    # proper is cloned there after pivot_root and drops nook's
-    # capabilities only then.
+    # proper is cloned there after pivot_root, with its final credentials
+    # (and, without no_new_privs, its filter) already.
+    bundle.process["noNewPrivileges"] = nnp
+    if seccomp:
+        bundle.linux["seccomp"] = FILTER
     cid, host = start_ptsteal(runtime, bundle, tmp_path)
+    counts = {}
     try:
         first = runtime.state(cid)["pid"]
         side = Bundle(str(tmp_path / "sidecar"), copy.deepcopy(bundle.config))
@@ -153,8 +170,10 @@ def test_sidecar_init_holds_no_host_capability_when_visible(runtime, bundle, tmp
             runtime.run("create", "--bundle", side.path, sid, check=False, env=SECRET_ENV)
             runtime.run("delete", "--force", sid, check=False)
     finally:
-        injected = stop_ptsteal(runtime, bundle, cid, host)["injected"]
-    assert injected > 0
+        counts = stop_ptsteal(runtime, bundle, cid, host)
+    assert counts["injected"] > 0, counts
+    # the sidecar's process has no capabilities at all
+    assert_creds_within(counts["creds"], 0, nnp, seccomp and not nnp)
 
 
 def test_exec_process_shows_no_host_environment(runtime, bundle, tmp_path):
