@@ -1,6 +1,7 @@
 """Foreground `run` and `exec` with terminal: true and no console socket:
 nook relays between the user's terminal and the container's pty, passes
 window sizes, and restores the user's terminal afterwards."""
+import copy
 import fcntl
 import os
 import pty
@@ -10,6 +11,8 @@ import struct
 import subprocess
 import termios
 import time
+
+from conftest import Bundle
 
 
 def run_on_pty(cmd, rows=24, cols=80, send=None, timeout=20):
@@ -291,3 +294,59 @@ def test_kill_of_init_ignoring_sigterm_like_runc(runtime, bundle):
     assert p.returncode != 0 and "not running" in p.stderr
     assert runtime.run("kill", "--all", cid, "KILL").returncode == 0
     runtime.run("delete", cid)
+
+
+TTY_SCRIPT = ("nktest tty; stat -L -c owner=%u /proc/self/fd/0; "
+              "echo pid=$$ sid=$(cut -d' ' -f6 /proc/$$/stat)")
+
+
+def _tty_checks(out, rows, cols):
+    assert "tty=/dev/pts/" in out and f"rows={rows} cols={cols}" in out, out
+    # its own session, the pty (made its user's before it ran) as its
+    # controlling terminal
+    assert "ctty=yes" in out and "owner=1000" in out, out
+    f = dict(w.split("=") for w in out.split() if w.startswith(("pid=", "sid=")))
+    assert f["pid"] == f["sid"], out
+
+
+def test_exec_tty_as_user_leads_its_session(runtime, bundle):
+    # The pty is opened and chowned by nook's joiner; the exec'd process,
+    # born with its final credentials, only makes it its terminal.
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    runtime.run("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        rc, out, restored = run_on_pty(runtime.cmd("exec", "--tty", "--user", "1000:1000", cid,
+                                                   "sh", "-c", TTY_SCRIPT), rows=33, cols=99)
+    finally:
+        runtime.run("delete", "--force", cid)
+    assert rc == 0, out
+    _tty_checks(out, 33, 99)
+    assert restored
+
+
+def test_sidecar_tty_as_user_leads_its_session(runtime, bundle, tmp_path):
+    # A sidecar in a joined pid namespace: its init proper is cloned there
+    # after the pty was set up for it.
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    runtime.run("run", "-d", "--bundle", bundle.path, cid)
+    try:
+        first = runtime.state(cid)["pid"]
+        side = Bundle(str(tmp_path / "sidecar"), copy.deepcopy(bundle.config))
+        os.makedirs(side.path)
+        side.config["root"] = {"path": bundle.rootfs, "readonly": False}
+        side.process["terminal"] = True
+        side.process["user"] = {"uid": 1000, "gid": 1000}
+        side.sh(TTY_SCRIPT)
+        for ns in side.linux["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{first}/ns/pid"
+        side.write()
+        rc, out, restored = run_on_pty(runtime.cmd("run", "--bundle", side.path, runtime.new_id()),
+                                       rows=35, cols=101)
+    finally:
+        runtime.run("delete", "--force", cid)
+    assert rc == 0, out
+    _tty_checks(out, 35, 101)
+    assert restored
