@@ -144,7 +144,7 @@ int nk_security_child_final(const struct nk_process *p, struct nk_seccomp *sc,
                             const char *state_json, nk_error **err);
 
 /* For a process that becomes visible to the container only after this
- * (exec's joiner; docs/security.md "Capabilities while visible"): the
+ * (exec's joiner, a sidecar's init; docs/security.md, "exec"): the
  * bounding set, user switch, capabilities, ambient set, no_new_privs and,
  * without no_new_privs, the seccomp filter (loading it needs
  * CAP_SYS_ADMIN then, dropped right after the load; whatever the caller
