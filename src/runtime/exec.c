@@ -453,6 +453,10 @@ static int spawn_exec(struct exec_ctx *x, nk_error **err)
         }
         if (take_exec_child(x, joiner, err) < 0)
                 return -1;
+        /* Our copy of the seccomp listener's socket: a listener that reads
+         * to EOF (at the process's execve) must not wait for us. */
+        nk_seccomp_free(x->seccomp);
+        x->seccomp = NULL;
         return nk_sync_expect_eof(x->sync_fd, "exec", err);
 }
 

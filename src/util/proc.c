@@ -70,7 +70,11 @@ pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err)
         int pidfd = -1;
         struct clone_args ca = clone_args_for(o, &pidfd);
         long pid = nk_clone3(&ca, sizeof(ca));
-        if (pid < 0 && errno == ENOSYS) {
+        /* A seccomp filter (a container's, loaded by exec's joiner) may
+         * answer clone3 with ENOSYS or, in older profiles, EPERM; with
+         * nothing only clone3 can do, clone(2) is tried then too. */
+        if (pid < 0 && (errno == ENOSYS ||
+                        (errno == EPERM && o->cgroup_fd < 0 && !o->pidfd_out))) {
                 /* Old kernel: plain clone with fork semantics (no stack). */
                 pid = syscall(SYS_clone, (unsigned long)(o->flags | SIGCHLD), NULL, NULL, NULL, 0);
                 if (o->pidfd_out)

@@ -193,6 +193,96 @@ def test_exec_process_gets_same_security(runtime, bundle):
     runtime.run("delete", "--force", cid)
 
 
+def _exec_under(runtime, bundle, profile, nnp, *cmd):
+    bundle.process["noNewPrivileges"] = nnp
+    bundle.linux["seccomp"] = profile
+    bundle.args("sleep", "30")
+    cid = runtime.new_id()
+    detached(runtime, bundle, cid, "run", "--detach")
+    try:
+        return runtime.run("exec", cid, *cmd, check=False)
+    finally:
+        runtime.run("delete", "--force", cid)
+
+
+def test_exec_filter_loaded_by_joiner_tolerates_clone3_eperm(runtime, bundle):
+    # Without no_new_privs the joiner loads the filter (it needs
+    # CAP_SYS_ADMIN) and clones the process under it: a profile answering
+    # clone3 with EPERM (older ones do) gets clone(2) instead.
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    set_caps(bundle, bnd=["CAP_KILL"], eff=["CAP_KILL"], prm=["CAP_KILL"])
+    p = _exec_under(runtime, bundle, prof, False, "/bin/sh", "-c", STATUS_SCRIPT)
+    assert p.returncode == 0, p.stderr
+    st = status(p.stdout)
+    assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "0"
+    assert caps_of(st)["CapPrm"] == mask(["CAP_KILL"])
+
+
+@pytest.mark.parametrize("action", ["SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS"])
+def test_exec_filter_denying_clone_is_a_clear_error_without_nnp(runtime, bundle, action):
+    # nook's joiner must clone under the container's filter when it loads
+    # it (noNewPrivileges false); a profile that refuses clone is named.
+    deny = {"names": ["clone"], "action": action}
+    if action == "SCMP_ACT_ERRNO":
+        deny["errnoRet"] = 1
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                         deny]}
+    p = _exec_under(runtime, bundle, prof, False, "true")
+    assert p.returncode != 0
+    assert "linux.seccomp" in p.stderr and "noNewPrivileges is false" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    if action == "SCMP_ACT_KILL_PROCESS":
+        assert "SIGSYS" in p.stderr, p.stderr
+
+
+def test_exec_filter_denying_clone_works_with_nnp(runtime, bundle):
+    # With no_new_privs the filter needs no privilege: the exec'd process
+    # loads it itself as its last step, nook's clone is not filtered.
+    prof = {"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["clone", "clone3"], "action": "SCMP_ACT_ERRNO",
+                          "errnoRet": 1}]}
+    p = _exec_under(runtime, bundle, prof, True, "/bin/sh", "-c", "echo ran; " + STATUS_SCRIPT)
+    assert p.returncode == 0, p.stderr
+    assert "ran" in p.stdout and status(p.stdout)["Seccomp"] == "2"
+
+
+@pytest.mark.parametrize("nnp", [False, True])
+def test_exec_notify_listener_answers(runtime, bundle, tmp_path, nnp):
+    # The exec'd process's listener fd reaches the agent whether the
+    # joiner loads the filter (no no_new_privs) or the process itself.
+    path = str(tmp_path / "agent.sock")
+    bundle.process["noNewPrivileges"] = nnp
+    bundle.linux["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+        "syscalls": [{"names": ["getpgid"], "action": "SCMP_ACT_NOTIFY"}]}
+    bundle.args("sleep", "30")
+    first = Agent(path)     # the init's
+    first.start()
+    cid = runtime.new_id()
+    detached(runtime, bundle, cid, "run", "--detach")
+    try:
+        deadline = time.time() + 10
+        while first.msg is None and time.time() < deadline:
+            time.sleep(0.02)
+        first.stop.set()
+        first.join(10)
+        os.unlink(path)
+        agent = Agent(path)     # the exec'd process's
+        agent.start()
+        p = runtime.run("exec", cid, "secprobe", "syscall", str(NR_GETPGID), "7",
+                        check=False, timeout=30)
+        agent.stop.set()
+        agent.join(10)
+    finally:
+        runtime.run("delete", "--force", cid)
+    assert p.returncode == 0, p.stderr
+    assert agent.error is None, agent.error
+    assert "%d: ret=4242" % NR_GETPGID in p.stdout, p.stdout
+    assert agent.msg["fds"] == ["seccompFd"] and agent.answered == 1
+
+
 def test_impossible_caps_are_clear_errors(runtime, bundle):
     # This machine's bounding set lacks CAP_SYS_RESOURCE: nook cannot give it.
     set_caps(bundle, bnd=["CAP_SYS_RESOURCE"], eff=["CAP_SYS_RESOURCE"], prm=["CAP_SYS_RESOURCE"])
