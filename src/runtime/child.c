@@ -41,8 +41,25 @@ static int check_creator_child(struct nk_child_ctx *c, nk_error **err)
         return 0;
 }
 
+/* Before GO: each bind source the parent opened in our mount namespace
+ * (nk_rootfs_bind_trees), cloned onto its placeholder in mount_trees. */
+static int recv_bind_sources_child(struct nk_child_ctx *c, nk_error **err)
+{
+        for (size_t i = 0; c->trees_in_init && i < c->spec->n_mounts; i++) {
+                if (!c->trees_in_init[i])
+                        continue;
+                _cleanup_close_ int src = nk_recv_fd(c->sync_fd, err);
+                if (src < 0 ||
+                    nk_rootfs_clone_source_fd(c->spec, i, src, c->mount_trees[i], err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 static int wait_go_child(struct nk_child_ctx *c, nk_error **err)
 {
+        if (!c->direct && recv_bind_sources_child(c, err) < 0)
+                return -1;
         /* sync 1: the parent has written our id maps and moved us into the
          * cgroup; nothing namespace-dependent may happen before this. */
         if (!c->direct && nk_sync_expect(c->sync_fd, NK_SYNC_GO, err) < 0)

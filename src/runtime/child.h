@@ -20,6 +20,7 @@ struct nk_child_ctx {
         const int *cg_fds;           /* see nk_cgroup_self_enter() */
         size_t n_cg_fds;
         const int *mount_trees;      /* see nk_rootfs_bind_trees(), or NULL */
+        const bool *trees_in_init;   /* ditto: their sources come before GO */
         char *state_json;            /* received at PRESTART_DONE */
         char *exec_path;             /* args[0] resolved inside the container */
         char **env;                  /* process.env with HOME (see nk_process_home_env) */

@@ -40,6 +40,7 @@ struct creation {
         int *cg_fds;                 /* v1 `tasks` files the init enters by */
         size_t n_cg_fds;
         int *mount_trees;            /* idmapped bind mounts, made before the clone */
+        bool *trees_in_init;         /* sources we open in the init's namespace (rootfs.h) */
         struct nk_rplan *plan;       /* the init's mounts, planned before the clone */
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
@@ -110,6 +111,7 @@ static void creation_free(struct creation *cr)
         nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
         if (cr->spec)
                 nk_rootfs_trees_close(cr->mount_trees, cr->spec->n_mounts);
+        free(cr->trees_in_init);
         nk_cgroup_free(cr->cg);
         nk_rootfs_plan_free(cr->plan);
         nk_spec_free(cr->spec);
@@ -370,7 +372,8 @@ __attribute__((noreturn)) static void init_main(void *p)
                 .start_fd = cr->start_fd, .start_conn = -1,
                 .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
                 .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
-                .mount_trees = cr->mount_trees, .init_fd = cr->init_fd,
+                .mount_trees = cr->mount_trees, .trees_in_init = cr->trees_in_init,
+                .init_fd = cr->init_fd,
                 .plan = cr->plan, .direct = cr->direct, .life_fd = cr->child_life_fd,
         };
         close(cr->sync_fd);
@@ -489,12 +492,37 @@ static int take_over_init_parent(struct creation *cr, nk_error **err)
         return nk_sync_send(cr->sync_fd, NK_SYNC_GO, err); /* sync GO */
 }
 
+/* Bind sources with host mounts below them, in a new user namespace: opened
+ * with our credentials through the init's root, so in its mount namespace,
+ * where the kernel has locked those mounts; sent before GO, which the init
+ * awaits anyway (no extra round trip). The init clones them. */
+static int send_bind_sources(struct creation *cr, nk_error **err)
+{
+        if (!cr->trees_in_init)
+                return 0;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/root", (int)cr->pid);
+        _cleanup_close_ int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return nk_error_set(err, errno, "open the init's root %s", path);
+        for (size_t i = 0; i < cr->spec->n_mounts; i++) {
+                if (!cr->trees_in_init[i])
+                        continue;
+                _cleanup_close_ int fd = nk_rootfs_open_source_in(cr->spec, i, root, err);
+                if (fd < 0 || nk_send_fd(cr->sync_fd, fd, "bind source", err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 /* Parent side of the sync sequence, from GO to CREATED. */
 static int drive_init_parent(struct creation *cr, nk_error **err)
 {
         if (cr->direct) /* it ran to the hand-over while we slept */
                 return expect_handed_over(cr, err);
         if (nk_ns_new(cr->spec, NK_NS_USER) && nk_ns_write_idmaps(cr->pid, cr->spec, err) < 0)
+                return -1;
+        if (send_bind_sources(cr, err) < 0)
                 return -1;
         if (nk_sync_send(cr->sync_fd, NK_SYNC_GO, err) < 0) /* sync 1 */
                 return -1;
@@ -580,7 +608,7 @@ static int create_steps(struct creation *cr, nk_error **err)
         if (nk_lsm_check(cr->spec, err) < 0 ||
             nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
             nk_ns_open_joined(cr->spec, &cr->ns, err) < 0 ||
-            nk_rootfs_bind_trees(cr->spec, &cr->mount_trees, err) < 0)
+            nk_rootfs_bind_trees(cr->spec, &cr->mount_trees, &cr->trees_in_init, err) < 0)
                 return -1;
         if (make_state_dir(cr, err) < 0 || make_cgroup(cr, err) < 0 || plan_mounts(cr, err) < 0 ||
             make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0)

@@ -278,57 +278,123 @@ static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
         return TAKE_FD(tree);
 }
 
+enum tree_kind { TREE_NONE, TREE_HERE, TREE_IN_INIT };
+
 /* In a user namespace a plain bind source is cloned here only when no host
  * mount lies below it. The init's own clone comes from its copy of the
  * host's mounts, in which the kernel locks every mount below the source
  * (MNT_LOCKED: a container root holding CAP_SYS_ADMIN cannot unmount one
- * to see what it covers); a clone made here would not be locked. Such
- * sources stay the init's to clone, as before. A copy-symlink source that
- * is a symlink is recreated by the init, not bound. */
-static bool wants_tree(const struct nk_spec *spec, const struct nk_mount *m, char **mountinfo)
+ * to see what it covers); a clone made here would not be locked. With a
+ * new user and mount namespace such a source is opened by the runtime in
+ * the init's namespace instead (nk_rootfs_open_source_in) and cloned by
+ * the init from that fd (nk_rootfs_clone_source_fd). A copy-symlink source
+ * that is a symlink is recreated by the init, not bound. */
+static enum tree_kind wants_tree(const struct nk_spec *spec, const struct nk_mount *m,
+                                 char **mountinfo)
 {
         if (m->idmap || m->ridmap)
-                return true;
+                return TREE_HERE;
         if (!is_bind(m) || !spec->ns[NK_NS_USER].present || !m->source)
-                return false;
+                return TREE_NONE;
         _cleanup_free_ char *src = bind_source(spec, m->source);
         char real[PATH_MAX];
         struct stat st;
         if (!src || !realpath(src, real))
-                return false; /* the init reports what is wrong with it */
+                return TREE_NONE; /* the init reports what is wrong with it */
         if (m->copy_symlink && lstat(src, &st) == 0 && S_ISLNK(st.st_mode))
-                return false;
+                return TREE_NONE;
         if (!*mountinfo && nk_read_file("/proc/self/mountinfo", mountinfo, NULL, NULL) < 0)
-                return false;
-        return !nk_mountinfo_has_below(*mountinfo, real);
+                return TREE_NONE;
+        if (!nk_mountinfo_has_below(*mountinfo, real))
+                return TREE_HERE;
+        return nk_ns_new(spec, NK_NS_USER) && nk_ns_new(spec, NK_NS_MOUNT) ? TREE_IN_INIT
+                                                                          : TREE_NONE;
 }
 
-int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, nk_error **err)
+static int alloc_trees(const struct nk_spec *spec, int **trees, bool **in_init)
+{
+        if (*trees)
+                return 0;
+        *trees = malloc(spec->n_mounts * sizeof(**trees));
+        *in_init = calloc(spec->n_mounts, sizeof(**in_init));
+        if (!*trees || !*in_init)
+                return -1;
+        for (size_t j = 0; j < spec->n_mounts; j++)
+                (*trees)[j] = -1;
+        return 0;
+}
+
+int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, bool **in_init, nk_error **err)
 {
         _cleanup_free_ char *mountinfo = NULL;
         *trees = NULL;
+        *in_init = NULL;
         for (size_t i = 0; i < spec->n_mounts; i++) {
                 const struct nk_mount *m = &spec->mounts[i];
-                if (!wants_tree(spec, m, &mountinfo))
+                enum tree_kind k = wants_tree(spec, m, &mountinfo);
+                if (k == TREE_NONE)
                         continue;
                 if (!is_bind(m))
                         return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind "
                                             "mount", i, m->destination ? m->destination : "");
-                if (!*trees) {
-                        *trees = malloc(spec->n_mounts * sizeof(**trees));
-                        if (!*trees)
-                                return nk_error_set(err, ENOMEM, "bind mount sources");
-                        for (size_t j = 0; j < spec->n_mounts; j++)
-                                (*trees)[j] = -1;
+                if (alloc_trees(spec, trees, in_init) < 0) {
+                        nk_error_set(err, ENOMEM, "bind mount sources");
+                        goto fail;
                 }
-                int t = m->idmap || m->ridmap ? idmapped_tree(spec, i, err)
-                                              : clone_source(spec, i, m->rbind, err);
-                if (((*trees)[i] = t) < 0) {
-                        nk_rootfs_trees_close(*trees, spec->n_mounts);
-                        *trees = NULL;
-                        return -1;
+                int t;
+                if (k == TREE_IN_INIT) {
+                        /* A placeholder: the plan records its number, the init
+                         * puts its clone there (nk_rootfs_clone_source_fd). */
+                        t = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                        if (t < 0)
+                                nk_error_set(err, errno, "mounts[%zu]: open /dev/null", i);
+                        (*in_init)[i] = true;
+                } else {
+                        t = m->idmap || m->ridmap ? idmapped_tree(spec, i, err)
+                                                  : clone_source(spec, i, m->rbind, err);
                 }
+                if (((*trees)[i] = t) < 0)
+                        goto fail;
         }
+        return 0;
+fail:
+        nk_rootfs_trees_close(*trees, spec->n_mounts);
+        *trees = NULL;
+        free(*in_init);
+        *in_init = NULL;
+        return -1;
+}
+
+int nk_rootfs_open_source_in(const struct nk_spec *spec, size_t i, int rootfd, nk_error **err)
+{
+        const struct nk_mount *m = &spec->mounts[i];
+        _cleanup_free_ char *src = bind_source(spec, m->source);
+        if (!src)
+                return nk_error_set(err, ENOMEM, "mounts[%zu]", i);
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        int fd = nk_openat2(rootfd, src, &how, sizeof how);
+        if (fd < 0)
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s` in the "
+                                    "container's mount namespace", i, src);
+        return fd;
+}
+
+int nk_rootfs_clone_source_fd(const struct nk_spec *spec, size_t i, int src, int slot,
+                              nk_error **err)
+{
+        const struct nk_mount *m = &spec->mounts[i];
+        _cleanup_close_ int tree =
+                nk_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                                              (m->rbind ? AT_RECURSIVE : 0));
+        if (tree < 0)
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, m->source);
+        struct mount_attr a = {.propagation = tree_propagation(spec)};
+        if (nk_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`: set propagation",
+                                    i, m->source);
+        if (dup3(tree, slot, O_CLOEXEC) < 0)
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, m->source);
         return 0;
 }
 

@@ -58,9 +58,24 @@ void nk_rootfs_plan_free(struct nk_rplan *plan);
  *   runtime's credentials, so one below a root-only host directory works,
  *   as with runc (mounts below a source must stay locked, which only the
  *   init's own clone gives: those sources are left to the init).
+ * - with a new user and mount namespace, every other bind mount with a
+ *   host mount below its source: (*in_init)[i] is set and (*trees)[i] is
+ *   a placeholder fd; after the clone the runtime opens the source in the
+ *   init's mount namespace (nk_rootfs_open_source_in), where the kernel
+ *   has locked the mounts below it, and sends it over the sync socket;
+ *   the init clones it onto the placeholder (nk_rootfs_clone_source_fd).
  * The init attaches them with move_mount. *trees gets spec->n_mounts fds
- * (-1 where nothing is needed), or NULL when no mount needs one. */
-int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, nk_error **err);
+ * (-1 where nothing is needed), or NULL when no mount needs one; *in_init
+ * is NULL with it. */
+int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, bool **in_init,
+                         nk_error **err);
+/* Mount i's bind source opened O_PATH below `rootfd` (the init's root,
+ * /proc/PID/root: RESOLVE_IN_ROOT, no magic links), with our credentials. */
+int nk_rootfs_open_source_in(const struct nk_spec *spec, size_t i, int rootfd, nk_error **err);
+/* In the init: clone mount i's source fd `src` (recursively for rbind),
+ * give it the mounts' propagation, and dup it onto `slot`. */
+int nk_rootfs_clone_source_fd(const struct nk_spec *spec, size_t i, int src, int slot,
+                              nk_error **err);
 void nk_rootfs_trees_close(int *trees, size_t n);
 
 /* Without a mount namespace of its own (no plan runs), after the chroot:

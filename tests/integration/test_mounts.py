@@ -659,6 +659,41 @@ def test_user_namespace_rbind_keeps_submounts_locked(runtime, bundle, tmp_path):
         umount_all(str(src / "sub"))
 
 
+def test_user_namespace_rbind_below_root_only_dir_with_submount(runtime, bundle, tmp_path):
+    """A source below a 0700 root:root host directory with a host mount
+    below it: the container root (host uid 100000) cannot look it up, and a
+    clone made by the runtime would leave the submount unlocked. The runtime
+    opens it in the init's mount namespace and the init clones that: the
+    container sees the submount's content and cannot unmount it to read
+    what it covers. Before: an EACCES error."""
+    private = tmp_path / "private"
+    src = private / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "hidden").write_text("covered\n")
+    src.chmod(0o755)
+    os.chown(private, 0, 0)
+    private.chmod(0o700)
+    sh(f"mount -t tmpfs nook-test-cover {src}/sub")
+    try:
+        (src / "sub" / "shown").write_text("on-tmpfs\n")
+        add_userns(bundle)
+        add_caps(bundle, "CAP_SYS_ADMIN")
+        bundle.config["mounts"].append({"destination": "/s", "type": "bind",
+                                        "source": str(src), "options": ["rbind"]})
+        out = runtime.output(bundle.sh(
+            "cat /s/sub/shown; grep -c ' /s/sub ' /proc/self/mountinfo; "
+            "umount /s/sub 2>/dev/null && echo unmounted; "
+            "umount -l /s/sub 2>/dev/null && echo detached; "
+            "cat /s/sub/hidden 2>&1; true"))
+        lines = out.splitlines()
+        assert lines[:2] == ["on-tmpfs", "1"], out
+        assert "covered" not in out and "unmounted" not in out and "detached" not in out, out
+        # the host's mounts are untouched
+        assert os.path.ismount(src / "sub")
+    finally:
+        umount_all(str(src / "sub"))
+
+
 def test_user_namespace_binds_keep_propagation_private(runtime, bundle, shared_dir):
     """A bind source cloned by the runtime (user namespace) is made private
     like the container's other mounts: a mount under it on the host does not
