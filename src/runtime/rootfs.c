@@ -387,6 +387,12 @@ int nk_rootfs_clone_source_fd(const struct nk_spec *spec, size_t i, int src, int
         _cleanup_close_ int tree =
                 nk_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
                                               (m->rbind ? AT_RECURSIVE : 0));
+        /* The kernel refuses a non-recursive bind of a source with locked
+         * mounts below it: it would uncover what they hide. */
+        if (tree < 0 && errno == EINVAL && !m->rbind)
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s` has host mounts "
+                                    "below it, which a user namespace may only bind with "
+                                    "them (rbind)", i, m->source);
         if (tree < 0)
                 return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, m->source);
         struct mount_attr a = {.propagation = tree_propagation(spec)};

@@ -698,6 +698,34 @@ def test_user_namespace_rbind_below_root_only_dir_with_submount(runtime, bundle,
         umount_all(str(src / "sub"))
 
 
+def test_user_namespace_plain_bind_with_submount_is_refused_clearly(runtime, bundle,
+                                                                 tmp_path):
+    """A plain bind (not rbind) of a source with a host mount below it: in a
+    user namespace the kernel refuses to bind it without its locked
+    submounts. The error says so and names the mount; nothing is left."""
+    private = tmp_path / "private"
+    src = private / "src"
+    (src / "sub").mkdir(parents=True)
+    src.chmod(0o755)
+    os.chown(private, 0, 0)
+    private.chmod(0o700)
+    sh(f"mount -t tmpfs nook-test-cover {src}/sub")
+    try:
+        add_userns(bundle)
+        bundle.config["mounts"].append({"destination": "/s", "type": "bind",
+                                        "source": str(src), "options": ["bind"]})
+        n = len(bundle.config["mounts"]) - 1
+        bundle.args("true")
+        p = runtime.run_bundle(bundle)
+        assert p.returncode != 0
+        err = p.stderr.strip()
+        assert len(err.splitlines()) == 1, err
+        assert f"mounts[{n}]: bind source `{src}` has host mounts below it" in err, err
+        assert "(rbind)" in err, err
+    finally:
+        umount_all(str(src / "sub"))
+
+
 def test_user_namespace_binds_keep_propagation_private(runtime, bundle, shared_dir):
     """A bind source cloned by the runtime (user namespace) is made private
     like the container's other mounts: a mount under it on the host does not
