@@ -732,8 +732,9 @@ static int run_bind(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
                                                  : nk_open_tree(AT_FDCWD, op->source, flags);
         if (tree < 0 && errno == EACCES && x->in_userns)
                 return nk_error_set(err, errno, "%s on %s: the container's root cannot reach "
-                                    "it, and the mounts below it must stay locked, so nook "
-                                    "does not clone it for the container", what, op->dest);
+                                    "it, and in a joined user namespace nook cannot open it "
+                                    "for the container with the mounts below it locked",
+                                    what, op->dest);
         if (tree < 0)
                 return nk_error_set(err, errno, "%s on %s", what, op->dest);
         return attach_tree(x, op, tree, what, err);
