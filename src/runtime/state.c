@@ -1,5 +1,6 @@
 /* Runtime state: ROOT/<id>/{state.json,lock,cgroup,exec.sock}. */
 #include "state.h"
+#include "util/parse.h"
 #include "cgroup/cgroup.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -22,15 +23,7 @@ const char *nk_status_name(enum nk_status s)
 
 int nk_state_check_id(const char *id, nk_error **err)
 {
-        size_t n = strlen(id);
-        if (n == 0 || n > 1024 || id[0] == '.')
-                return nk_error_set(err, EINVAL, "invalid container id `%s`", id);
-        for (const char *p = id; *p; p++)
-                if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
-                      ('0' <= *p && *p <= '9') || strchr("_.+-", *p)))
-                        return nk_error_set(err, EINVAL,
-                                            "invalid container id `%s`: only [A-Za-z0-9_.+-] allowed", id);
-        return 0;
+        return nk_container_id_check(id, err);
 }
 
 int nk_state_dir(const char *root, const char *id, char **out, nk_error **err)

@@ -1,4 +1,5 @@
 #include "parse.h"
+#include <string.h>
 
 int nk_parse_id(const char *s, uint32_t *out)
 {
@@ -13,5 +14,22 @@ int nk_parse_id(const char *s, uint32_t *out)
                         return -1;
         }
         *out = (uint32_t)v;
+        return 0;
+}
+
+int nk_container_id_check(const char *id, nk_error **err)
+{
+        size_t n = id ? strlen(id) : 0;
+        if (n == 0 || id[0] == '.')
+                return nk_error_set(err, 0, "invalid container id `%s`", id ? id : "");
+        if (n > NK_CONTAINER_ID_MAX)
+                return nk_error_set(err, 0, "invalid container id `%.32s...`: longer than %d bytes",
+                                    id, NK_CONTAINER_ID_MAX);
+        for (const char *p = id; *p; p++)
+                if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
+                      ('0' <= *p && *p <= '9') || strchr("_.+-", *p)))
+                        return nk_error_set(err, 0,
+                                            "invalid container id `%s`: only [A-Za-z0-9_.+-] allowed",
+                                            id);
         return 0;
 }

@@ -1,6 +1,7 @@
-/* nook — strict parsing of numbers given on the command line. */
+/* nook — strict parsing of numbers and names given on the command line. */
 #pragma once
 #include <stdint.h>
+#include "error.h"
 
 /* The largest uid or gid nook accepts. (uid_t)-1 means "leave unchanged"
  * to setresuid(2), setresgid(2) and chown(2), and ids with the top bit set
@@ -12,3 +13,12 @@
 /* A decimal uid/gid in 0..NK_ID_MAX: digits only (no sign, space or
  * suffix). 0, or -1 when s is not one. */
 int nk_parse_id(const char *s, uint32_t *out);
+
+/* The longest container id: it names a directory (state root, image
+ * store), so one path component (NAME_MAX). */
+#define NK_CONTAINER_ID_MAX 255
+
+/* The one rule for container ids, runtime and engine alike: 1 to
+ * NK_CONTAINER_ID_MAX of [A-Za-z0-9_.+-], not starting with '.' (no ".",
+ * "..", or hidden entries in the state root). -1 with err naming the id. */
+int nk_container_id_check(const char *id, nk_error **err);

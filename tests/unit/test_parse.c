@@ -92,8 +92,34 @@ static void test_escape(void)
         }
 }
 
+/* One container id rule for the runtime (state dir) and the engine
+ * (store): same answer, errno 0 (a validation error, not a syscall's). */
+static void test_container_ids(void)
+{
+        char longest[NK_CONTAINER_ID_MAX + 2];
+        memset(longest, 'a', sizeof longest);
+        longest[NK_CONTAINER_ID_MAX] = '\0';
+        static const char *const good[] = {"a", "web-1", "a+b", "x_y.z", "-lead", "A9"};
+        for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+                CHECK(nk_container_id_check(good[i], NULL) == 0);
+        CHECK(nk_container_id_check(longest, NULL) == 0);
+        longest[NK_CONTAINER_ID_MAX] = 'a';
+        longest[NK_CONTAINER_ID_MAX + 1] = '\0';
+        static const char *const bad[] = {"", ".", "..", ".hidden", "a/b", "a b", "a:b", "\xc3\xa9"};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                nk_error *e = NULL;
+                CHECK(nk_container_id_check(bad[i], &e) < 0 && e && e->errno_ == 0);
+                nk_error_free(e);
+        }
+        nk_error *e = NULL;
+        CHECK(nk_container_id_check(longest, &e) < 0 && e && e->errno_ == 0);
+        CHECK(e && strstr(e->msg, "longer than 255 bytes"));
+        nk_error_free(e);
+}
+
 int main(void)
 {
+        test_container_ids();
         test_escape();
         test_ids();
         test_signals();
