@@ -255,8 +255,7 @@ static int plan_mounts(struct creation *cr, nk_error **err)
                 return 0;
         struct nk_rootfs_opts ro;
         nk_child_rootfs_opts(cr->spec, cr->o, cr->cgroup_path, cr->mount_trees, &ro);
-        return nk_rootfs_plan(cr->spec, cr->rootfs, &ro, nk_cgroup_mountinfo(cr->cg), &cr->plan,
-                              err);
+        return nk_rootfs_plan(cr->spec, cr->rootfs, &ro, cr->cg, &cr->plan, err);
 }
 
 /* --cgroup-manager disabled: the container stays in our cgroups. Its

@@ -13,6 +13,7 @@
 #include "../util/syscalls.h"
 #include "rootfs_internal.h"
 #include "namespaces.h"
+#include "cgroup/cgroup.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -270,79 +271,41 @@ bool nk_mountinfo_has_below(const char *mountinfo, const char *path)
 #define CG_MAX  32
 
 struct cg_hier {
-        char name[64];         /* directory under /sys/fs/cgroup */
-        char root[256];        /* mount root inside the hierarchy */
-        char controllers[256]; /* v1: "cpu,cpuacct" / "name=systemd"; v2: "" */
+        const struct nk_cg_mount *m; /* as the cgroup module parsed it */
+        char name[64];               /* directory under /sys/fs/cgroup */
+        char controllers[256];       /* v1: "cpu,cpuacct" / "name=systemd"; v2: "" */
         bool v2;
 };
 
 struct cg_layout {
-        bool unified; /* cgroup2 on /sys/fs/cgroup itself */
-        char unified_root[256];
+        const struct nk_cg_mount *unified; /* cgroup2 on /sys/fs/cgroup itself */
         struct cg_hier h[CG_MAX];
         size_t n;
 };
 
-static bool is_v1_controller(const char *tok)
+/* The hierarchies to show in the container, from the cgroup module's list:
+ * /sys/fs/cgroup itself (pure v2) or one directory below it each. */
+static void cg_collect(const struct nk_cg_mount *v, size_t nv, struct cg_layout *l)
 {
-        static const char *const names[] = {
-                "cpuset",  "cpu",     "cpuacct", "io",         "blkio",    "memory",
-                "devices", "freezer", "net_cls", "perf_event", "net_prio", "hugetlb",
-                "pids",    "rdma",    "misc",    "debug",
-        };
-        if (strncmp(tok, "name=", 5) == 0)
-                return true;
-        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-                if (streq(tok, names[i]))
-                        return true;
-        return false;
-}
-
-/* The controller list to mount a v1 hierarchy again: superblock options
- * minus flags (rw, xattr, release_agent=...). */
-static void v1_controllers(const char *superopts, char *out, size_t size)
-{
-        char buf[256], *save = NULL;
-        size_t n = 0;
-        snprintf(buf, sizeof(buf), "%s", superopts);
-        out[0] = '\0';
-        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                if (is_v1_controller(t))
-                        n += (size_t)snprintf(out + n, n < size ? size - n : 0, "%s%s",
-                                              n ? "," : "", t);
-}
-
-static int cg_collect(const struct mi_entry *e, void *data)
-{
-        struct cg_layout *l = data;
-        bool v2 = streq(e->fstype, "cgroup2");
-        if (!v2 && !streq(e->fstype, "cgroup"))
-                return 0;
-        if (streq(e->mountpoint, CG_BASE)) {
-                l->unified = v2;
-                snprintf(l->unified_root, sizeof(l->unified_root), "%s", e->root);
-                return 0;
+        for (size_t k = 0; k < nv; k++) {
+                const struct nk_cg_mount *e = &v[k];
+                const char *name = e->mount + strlen(CG_BASE "/");
+                if (streq(e->mount, CG_BASE)) {
+                        l->unified = e->v2 ? e : NULL;
+                        continue;
+                }
+                if (strncmp(e->mount, CG_BASE "/", strlen(CG_BASE "/")) != 0 || !*name ||
+                    strchr(name, '/') || strlen(name) >= sizeof(l->h[0].name) || l->n == CG_MAX)
+                        continue;
+                struct cg_hier *h = &l->h[l->n++];
+                *h = (struct cg_hier){.m = e, .v2 = e->v2};
+                snprintf(h->name, sizeof(h->name), "%s", name);
+                size_t n = 0;
+                for (char **c = e->v2 ? NULL : e->controllers; c && *c; c++)
+                        n += (size_t)snprintf(h->controllers + n,
+                                              n < sizeof(h->controllers) ? sizeof(h->controllers) - n : 0,
+                                              "%s%s", n ? "," : "", *c);
         }
-        const char *name = e->mountpoint + strlen(CG_BASE "/");
-        if (strncmp(e->mountpoint, CG_BASE "/", strlen(CG_BASE "/")) != 0 || !*name ||
-            strchr(name, '/') || strlen(name) >= sizeof(l->h[0].name))
-                return 0;
-        size_t i = 0;
-        while (i < l->n && !streq(l->h[i].name, name))
-                i++;
-        if (i == CG_MAX)
-                return 0;
-        struct cg_hier *h = &l->h[i];
-        if (i == l->n)
-                l->n++;
-        snprintf(h->name, sizeof(h->name), "%s", name);
-        snprintf(h->root, sizeof(h->root), "%s", e->root);
-        h->v2 = v2;
-        if (v2)
-                h->controllers[0] = '\0';
-        else
-                v1_controllers(e->superopts, h->controllers, sizeof(h->controllers));
-        return 0;
 }
 
 /* Same set of comma-separated names? */
@@ -387,8 +350,8 @@ static bool self_cgroup_path(const char *self, const struct cg_hier *h, char *ou
         return false;
 }
 
-/* The host directory of the container's cgroup on hierarchy h mounted at
- * `mountpoint`: the cgroup path made relative to the mount's root. */
+/* The host directory of the container's cgroup on hierarchy h: the rule
+ * the cgroup module made the directory with (nk_cg_dir_of). */
 static char *cg_host_dir(const struct cg_hier *h, const char *mountpoint,
                          const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                          nk_error **err)
@@ -400,18 +363,9 @@ static char *cg_host_dir(const struct cg_hier *h, const char *mountpoint,
                              h->v2 ? "the unified hierarchy" : h->controllers);
                 return NULL;
         }
-        if (!path)
-                path = self;
-        size_t rl = strlen(h->root);
-        if (!streq(h->root, "/") && strncmp(path, h->root, rl) == 0 &&
-            (path[rl] == '/' || !path[rl]))
-                path += rl;
-        char *dir = NULL;
-        if (asprintf(&dir, "%s%s%s", mountpoint, path[0] == '/' ? "" : "/",
-                     streq(path, "/") ? "" : path) < 0) {
+        char *dir = nk_cg_dir_of(h->m, path ? path : self);
+        if (!dir)
                 nk_error_set(err, ENOMEM, "rootfs plan");
-                return NULL;
-        }
         return dir;
 }
 
@@ -501,23 +455,34 @@ int nk_rplan_add_cgroup(struct nk_rplan *plan, const struct nk_mount *m, const c
                         const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                         nk_error **err)
 {
+        struct nk_cg_mount *parsed = NULL;
+        size_t n = env->n_cg_mounts;
+        const struct nk_cg_mount *v = env->cg_mounts;
+        if (!v && env->mountinfo && nk_cg_parse_mountinfo(env->mountinfo, &parsed, &n, err) < 0)
+                return -1;
+        if (!v)
+                v = parsed;
         struct cg_layout l = {0};
-        mi_foreach(env->mountinfo, cg_collect, &l);
+        cg_collect(v, v ? n : 0, &l);
+        int r;
         if (l.unified) {
                 /* Pure v2: the one hierarchy straight on the destination. */
-                struct cg_hier h = {.v2 = true};
-                snprintf(h.root, sizeof(h.root), "%s", l.unified_root);
-                if (plan_hier(plan, m, dest, &h, CG_BASE, opts, env, err) < 0)
-                        return -1;
-                plan->ops[plan->n - 1].propagation = m->propagation;
-                return 0;
+                struct cg_hier h = {.m = l.unified, .v2 = true};
+                r = plan_hier(plan, m, dest, &h, CG_BASE, opts, env, err);
+                if (r == 0)
+                        plan->ops[plan->n - 1].propagation = m->propagation;
+        } else if (l.n == 0) {
+                r = nk_error_set(err, ENOENT,
+                                 "mount cgroup on %s: no cgroup hierarchy under " CG_BASE
+                                 " on the host",
+                                 dest);
+        } else {
+                r = plan_cg_v1(plan, m, dest, &l, opts, env, err);
         }
-        if (l.n == 0)
-                return nk_error_set(err, ENOENT,
-                                    "mount cgroup on %s: no cgroup hierarchy under " CG_BASE
-                                    " on the host",
-                                    dest);
-        return plan_cg_v1(plan, m, dest, &l, opts, env, err);
+        for (size_t i = 0; parsed && i < n; i++)
+                nk_cg_mount_clear(&parsed[i]);
+        free(parsed);
+        return r;
 }
 
 /* ---- running ---- */

@@ -7,6 +7,7 @@
 #include "../util/log.h"
 #include "../util/syscalls.h"
 #include "namespaces.h"
+#include "cgroup/cgroup.h"
 #include "rootfs_internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -698,26 +699,29 @@ static int run_plan(const struct nk_rplan *plan, struct nk_rexec *x,
         return 0;
 }
 
-/* nk_rplan_build() with what it needs of the host besides mountinfo. */
+/* nk_rplan_build() with what it needs of the host besides mountinfo; the
+ * cgroup hierarchies from `cg` when the caller has opened the cgroup. */
 static int plan_into(const struct nk_spec *spec, const char *rootfs,
                      const struct nk_rootfs_opts *opts, const char *mountinfo,
-                     struct nk_rplan *plan, nk_error **err)
+                     const struct nk_cgroup *cg, struct nk_rplan *plan, nk_error **err)
 {
         _cleanup_free_ char *self_cgroup = NULL;
         if (!opts->cgroup_path)
                 (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
         struct nk_rootfs_env env = {.mountinfo = mountinfo, .self_cgroup = self_cgroup};
+        if (cg)
+                env.cg_mounts = nk_cgroup_mounts(cg, &env.n_cg_mounts);
         return nk_rplan_build(spec, rootfs, opts, &env, plan, err);
 }
 
 int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
-                   const struct nk_rootfs_opts *opts, const char *mountinfo,
+                   const struct nk_rootfs_opts *opts, const struct nk_cgroup *cg,
                    struct nk_rplan **out, nk_error **err)
 {
         struct nk_rplan *plan = calloc(1, sizeof *plan);
         if (!plan)
                 return nk_error_set(err, ENOMEM, "plan the rootfs");
-        if (plan_into(spec, rootfs, opts, mountinfo, plan, err) < 0) {
+        if (plan_into(spec, rootfs, opts, nk_cgroup_mountinfo(cg), cg, plan, err) < 0) {
                 free(plan);
                 return -1;
         }
@@ -747,7 +751,7 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                                     "mount namespace");
         struct nk_rplan plan = {0};
         if (!opts->plan && (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0 ||
-                            plan_into(spec, rootfs, opts, mountinfo, &plan, err) < 0))
+                            plan_into(spec, rootfs, opts, mountinfo, NULL, &plan, err) < 0))
                 return -1;
         const struct nk_rplan *use = opts->plan ? opts->plan : &plan;
 

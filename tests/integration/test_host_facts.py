@@ -3,6 +3,10 @@ from the parser's tables, one container-id rule, the cgroup hierarchies a
 container sees taken from the same parse the cgroup module made."""
 import json
 import os
+import subprocess
+import uuid
+
+import pytest
 
 from conftest import default_config  # noqa: F401  (fixtures come from conftest)
 
@@ -39,3 +43,41 @@ def test_container_id_rule(runtime, bundle):
     p = runtime.run("create", "--bundle", bundle.path, "bad/id", check=False)
     assert p.returncode != 0 and "only [A-Za-z0-9_.+-] allowed" in p.stderr
     assert not p.stderr.strip().endswith("Invalid argument"), p.stderr
+
+
+def _host_fstype(mnt):
+    with open("/proc/self/mountinfo") as f:
+        rows = [line.split() for line in f]
+    types = [r[r.index("-") + 1] for r in rows if r[4] == mnt]
+    return types[-1] if types else None
+
+
+def test_cgroup_hierarchy_overmounted_on_host(runtime, bundle):
+    """A host whose pids hierarchy is over-mounted by a subtree of itself (as
+    in a container that was given its own cgroup): the cgroup module and the
+    mount planner read the same parse, so the container is put in the cgroup
+    its spec names and sees that very directory at /sys/fs/cgroup/pids."""
+    if _host_fstype("/sys/fs/cgroup/pids") != "cgroup":
+        pytest.skip("needs a v1 pids hierarchy at /sys/fs/cgroup/pids")
+    parent = f"nookhf-{uuid.uuid4().hex[:8]}"
+    host_parent = f"/sys/fs/cgroup/pids/{parent}"
+    os.mkdir(host_parent)
+    try:
+        cid = runtime.new_id()
+        bundle.linux["cgroupsPath"] = f"/{parent}/{cid}"
+        bundle.sh("cat /proc/self/cgroup; echo ===; cat /sys/fs/cgroup/pids/cgroup.procs;"
+                  " echo ===; cat /proc/self/mountinfo").write()
+        run = " ".join(runtime.cmd("run", "--bundle", bundle.path, cid))
+        # Private mount namespace: the over-mount never reaches the host.
+        p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                            f"mount --bind {host_parent} /sys/fs/cgroup/pids && exec {run}"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        cg, procs, mi = p.stdout.split("===\n")
+        pids = [line.split(":", 2)[2] for line in cg.splitlines() if line.split(":")[1] == "pids"]
+        assert pids == [f"/{parent}/{cid}"], cg
+        assert "1" in procs.split(), procs  # its own cgroup: the init is in it
+        roots = [r.split()[3] for r in mi.splitlines() if r.split()[4] == "/sys/fs/cgroup/pids"]
+        assert roots == [f"/{parent}/{cid}"], mi
+    finally:
+        os.rmdir(host_parent)

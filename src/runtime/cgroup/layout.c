@@ -112,12 +112,15 @@ static int parse_line(char *line, struct nk_cg_mount *m, bool *is_cgroup)
         return 0;
 }
 
-static bool seen(const struct nk_cg_mount *v, size_t n, const struct nk_cg_mount *m)
+/* Index of the entry for the same hierarchy (device) or at the same mount
+ * point, or n. */
+static size_t same(const struct nk_cg_mount *v, size_t n, const struct nk_cg_mount *m)
 {
         for (size_t i = 0; i < n; i++)
-                if (v[i].dev_major == m->dev_major && v[i].dev_minor == m->dev_minor)
-                        return true;
-        return false;
+                if ((v[i].dev_major == m->dev_major && v[i].dev_minor == m->dev_minor) ||
+                    streq(v[i].mount, m->mount))
+                        return i;
+        return n;
 }
 
 int nk_cg_parse_mountinfo(const char *text, struct nk_cg_mount **out, size_t *n, nk_error **err)
@@ -137,9 +140,18 @@ int nk_cg_parse_mountinfo(const char *text, struct nk_cg_mount **out, size_t *n,
                 }
                 if (!is_cg)
                         continue;
-                /* A hierarchy bind-mounted again (or a subtree of it) is the
-                 * same hierarchy: the first mount wins. */
-                if (seen(v, cnt, &m)) {
+                /* A hierarchy bind-mounted again elsewhere (or a subtree of
+                 * it) is the same hierarchy: the first mount wins. A mount on
+                 * top of an earlier one at the same mount point hides it
+                 * (mountinfo lists mounts in the order they were attached):
+                 * the later one is what a path under it reaches. */
+                size_t k = same(v, cnt, &m);
+                if (k < cnt && streq(v[k].mount, m.mount)) {
+                        nk_cg_mount_clear(&v[k]);
+                        v[k] = m;
+                        continue;
+                }
+                if (k < cnt) {
                         nk_cg_mount_clear(&m);
                         continue;
                 }
@@ -159,6 +171,19 @@ oom:
                 nk_cg_mount_clear(&v[i]);
         free(v);
         return nk_error_set(err, ENOMEM, "parse mountinfo");
+}
+
+char *nk_cg_dir_of(const struct nk_cg_mount *m, const char *path)
+{
+        size_t rl = strlen(m->root);
+        if (!streq(m->root, "/") && strncmp(path, m->root, rl) == 0 &&
+            (path[rl] == '/' || !path[rl]))
+                path += rl;
+        char *dir = NULL;
+        if (asprintf(&dir, "%s%s%s", m->mount, path[0] == '/' ? "" : "/",
+                     streq(path, "/") || !*path ? "" : path) < 0)
+                return NULL;
+        return dir;
 }
 
 enum nk_cgroup_layout nk_cg_layout_of(const struct nk_cg_mount *m, size_t n)
