@@ -105,7 +105,7 @@ static json_t *load_process_file(const char *path, nk_error **err)
         json_error_t je;
         json_t *p = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
         if (!p)
-                nk_error_set(err, EINVAL, "--process `%s`: invalid JSON at line %d column %d: %s",
+                nk_error_set(err, 0, "--process `%s`: invalid JSON at line %d column %d: %s",
                              path, je.line, je.column, je.text);
         return p;
 }

@@ -173,7 +173,7 @@ static int check_without_mount_ns(const struct creation *cr, nk_error **err)
                                    ? NULL : needs_mount_ns(cr->spec, buf, sizeof buf);
         if (!what)
                 return 0;
-        return nk_error_set(err, EINVAL,
+        return nk_error_set(err, 0,
                             "%s/config.json: %s: needs a mount namespace, and linux.namespaces "
                             "has none (nook never changes the host's mounts for a container)",
                             cr->bundle, what);
@@ -208,12 +208,12 @@ static int load_bundle(struct creation *cr, nk_error **err)
                 return -1;
         const struct nk_spec *s = cr->spec;
         if (!s->has_process)
-                return nk_error_set(err, EINVAL, "%s/config.json: process: missing, nothing to run",
+                return nk_error_set(err, 0, "%s/config.json: process: missing, nothing to run",
                                     cr->bundle);
         if (check_without_mount_ns(cr, err) < 0)
                 return -1;
         if (s->process.terminal && !o->console_socket && o->detach)
-                return nk_error_set(err, EINVAL,
+                return nk_error_set(err, 0,
                                     "process.terminal is true: --console-socket is required");
         _cleanup_free_ char *root = NULL;
         if (s->root_path[0] == '/')
@@ -639,7 +639,7 @@ static int start_locked(struct nk_container *c, nk_error **err)
         const struct nk_state *st = nk_container_state(c);
         enum nk_status status = nk_state_status(root, st);
         if (status != NK_STATUS_CREATED)
-                return nk_error_set(err, EINVAL, "container `%s` is %s, not created", st->id,
+                return nk_error_set(err, 0, "container `%s` is %s, not created", st->id,
                                     nk_status_name(status));
         if (release_init(nk_container_dir_fd(c), st->id, err) < 0)
                 return -1;

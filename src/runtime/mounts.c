@@ -176,7 +176,7 @@ int nk_root_open_parent(int rootfd, const char *path, const char **name, nk_erro
 {
         const char *slash = strrchr(path, '/');
         if (!slash || !slash[1])
-                return nk_error_set(err, EINVAL, "`%s`: not a file path", path);
+                return nk_error_set(err, 0, "`%s`: not a file path", path);
         _cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
         if (!parent)
                 return nk_error_set(err, ENOMEM, "open parent of `%s`", path);
@@ -1176,6 +1176,6 @@ int nk_rop_run_mount(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
         case NK_ROP_CWD:
                 return run_cwd(x, op, err);
         default:
-                return nk_error_set(err, EINVAL, "rootfs op %d is not a mount", (int)op->kind);
+                return nk_error_set(err, 0, "rootfs op %d is not a mount", (int)op->kind);
         }
 }

@@ -125,7 +125,7 @@ static int apply_affinity(const char *list, nk_error **err)
                 } else if (sscanf(tok, "%u", &a) == 1 && a < CPU_SETSIZE) {
                         CPU_SET(a, &set);
                 } else {
-                        return nk_error_set(err, EINVAL, "process.execCPUAffinity: bad CPU list `%s`", list);
+                        return nk_error_set(err, 0, "process.execCPUAffinity: bad CPU list `%s`", list);
                 }
         }
         if (sched_setaffinity(0, sizeof set, &set) < 0)

@@ -235,7 +235,7 @@ static int clone_source(const struct nk_spec *spec, size_t i, bool rec, nk_error
 {
         const struct nk_mount *m = &spec->mounts[i];
         if (!m->source)
-                return nk_error_set(err, EINVAL, "mounts[%zu]: bind mount without source", i);
+                return nk_error_set(err, 0, "mounts[%zu]: bind mount without source", i);
         _cleanup_free_ char *src = bind_source(spec, m->source);
         if (!src)
                 return nk_error_set(err, ENOMEM, "mounts[%zu]", i);
@@ -260,7 +260,7 @@ static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
                 g = spec->gid_mappings, ng = spec->n_gid_mappings;
         }
         if (!nu || !ng)
-                return nk_error_set(err, EINVAL, "mounts[%zu]: idmap without uidMappings and "
+                return nk_error_set(err, 0, "mounts[%zu]: idmap without uidMappings and "
                                     "gidMappings, and no user namespace mappings to use", i);
         _cleanup_close_ int userns = nk_ns_userns_fd(u, nu, g, ng, err);
         if (userns < 0)
@@ -313,7 +313,7 @@ int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, nk_error **err
                 if (!wants_tree(spec, m, &mountinfo))
                         continue;
                 if (!is_bind(m))
-                        return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind "
+                        return nk_error_set(err, 0, "mounts[%zu] on %s: idmap needs a bind "
                                             "mount", i, m->destination ? m->destination : "");
                 if (!*trees) {
                         *trees = malloc(spec->n_mounts * sizeof(**trees));
@@ -376,11 +376,11 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
                 return nk_error_set(err, EPERM, "mounts[%zu]: destination %s is inside /proc, "
                                     "where only %s may be mounted", i, dest, nk_proc_mount_list);
         if ((m->idmap || m->ridmap) && !is_bind(m))
-                return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind mount", i,
+                return nk_error_set(err, 0, "mounts[%zu] on %s: idmap needs a bind mount", i,
                                     dest);
         if (m->idmap || m->ridmap) {
                 if (!opts->mount_trees || opts->mount_trees[i] < 0)
-                        return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmapped mount "
+                        return nk_error_set(err, 0, "mounts[%zu] on %s: idmapped mount "
                                             "not prepared", i, dest);
                 if (plan_bind(plan, spec, m, dest, err) < 0)
                         return -1;
@@ -746,7 +746,7 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                 opts = &no_opts;
         /* Everything below changes the mount namespace it runs in. */
         if (!spec->ns[NK_NS_MOUNT].present)
-                return nk_error_set(err, EINVAL,
+                return nk_error_set(err, 0,
                                     "linux.namespaces: the rootfs setup needs a "
                                     "mount namespace");
         struct nk_rplan plan = {0};

@@ -188,11 +188,11 @@ int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state 
         json_error_t je;
         json_t *o = json_loads(text, 0, &je);
         if (!o)
-                return nk_error_set(err, EINVAL, "%s: corrupt state: %s", path, je.text);
+                return nk_error_set(err, 0, "%s: corrupt state: %s", path, je.text);
         const char *bad = state_shape_error(o, id);
         if (bad) {
                 json_decref(o);
-                return nk_error_set(err, EINVAL, "%s: corrupt state: %s", path, bad);
+                return nk_error_set(err, 0, "%s: corrupt state: %s", path, bad);
         }
         struct nk_state *s = calloc(1, sizeof(*s));
         s->id = dup_str(o, "id");
@@ -209,7 +209,7 @@ int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state 
         json_decref(o);
         if (!s->id || !s->bundle) {
                 nk_state_free(s);
-                return nk_error_set(err, EINVAL, "%s: corrupt state: missing id or bundle", path);
+                return nk_error_set(err, 0, "%s: corrupt state: missing id or bundle", path);
         }
         *out = s;
         return 0;

@@ -27,6 +27,15 @@ int nk_error_set(nk_error **err, int errno_, const char *fmt, ...)
         return -1;
 }
 
+int nk_error_pass(nk_error **err, nk_error *e)
+{
+        if (err && !*err)
+                *err = e;
+        else
+                nk_error_free(e);
+        return -1;
+}
+
 int nk_error_wrap(nk_error **err, const char *fmt, ...)
 {
         if (!err || !*err)

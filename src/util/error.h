@@ -5,12 +5,24 @@
  * on the way up with nk_error_wrap(): the final text reads outermost first,
  * "create container abc: mount proc on /proc: Permission denied".
  * Every function that can fail takes `nk_error **err` last and returns -1
- * (or NULL) after setting it. */
+ * (or NULL) after setting it.
+ *
+ * errno_, one rule: it is the error a system or library call reported
+ * (errno, or its negative return), passed on unchanged. A refusal nook
+ * decides itself (config.json, the command line, a state file, a container
+ * in the wrong status, an internal invariant) carries 0: the message says
+ * why, and no ": Invalid argument" is appended to it. Out of memory is
+ * ENOMEM with the step that needed it ("rootfs plan"); nothing aborts
+ * except the error machinery itself, which has nowhere to report to.
+ *
+ * The first error wins: nk_error_set() leaves an error already set alone,
+ * so a caller may set its own after a callee failed and the callee's (more
+ * precise) one is what the user sees; add context with nk_error_wrap(). */
 #pragma once
 #include <stdarg.h>
 
 typedef struct nk_error {
-        int errno_;  /* 0 when the failure is not a syscall's */
+        int errno_;  /* the failed call's errno; 0 for nook's own refusals */
         char *msg;   /* full text, context first; never NULL */
 } nk_error;
 
@@ -18,6 +30,10 @@ typedef struct nk_error {
 int nk_error_set(nk_error **err, int errno_, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 int nk_error_setv(nk_error **err, int errno_, const char *fmt, va_list ap);
+/* Hand a callee's error `e` (owned) up through err: it becomes *err unless
+ * err is NULL or already holds an error, in which case e is freed. Returns
+ * -1. Use this, never `*err = e`. */
+int nk_error_pass(nk_error **err, nk_error *e);
 /* Prefix the message of an existing error with "context: ". Returns -1. */
 int nk_error_wrap(nk_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The message including strerror(errno_) when it is set. Caller frees. */

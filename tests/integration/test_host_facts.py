@@ -81,3 +81,27 @@ def test_cgroup_hierarchy_overmounted_on_host(runtime, bundle):
         assert roots == [f"/{parent}/{cid}"], mi
     finally:
         os.rmdir(host_parent)
+
+
+def test_validation_errors_carry_no_errno_text(runtime, bundle):
+    """errno rule (src/util/error.h): a refusal nook makes itself ends with
+    what nook says, never with a strerror() text; before, the cgroup checks,
+    the rootfs planner and exec's checks appended ": Invalid argument"
+    while the rest of the validator did not."""
+    cases = [
+        (("linux", "resources"), {"memory": {"limit": "lots"}},
+         "linux.resources.memory.limit: must be an integer"),
+        (("linux", "resources"), {"memory": {"swap": 1 << 30}},
+         "swap: set without memory.limit"),
+    ]
+    for (sect, key), value, needle in cases:
+        cfg = json.loads(json.dumps(bundle.config))
+        (cfg.setdefault(sect, {}) if sect else cfg)[key] = value
+        with open(os.path.join(bundle.path, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        p = runtime.run("create", "--bundle", bundle.path, runtime.new_id(), check=False)
+        lines = p.stderr.splitlines()
+        assert p.returncode != 0 and len(lines) == 1, p.stderr
+        assert needle in lines[0], (needle, lines[0])
+        assert not lines[0].endswith(": Invalid argument"), lines[0]
+        assert not os.listdir(runtime.root) if os.path.isdir(runtime.root) else True

@@ -69,7 +69,7 @@ static bool nk_cg_path_is_clean(const char *path)
 int nk_cgroup_open(const char *path, struct nk_cgroup **out, nk_error **err)
 {
         if (!path || path[0] != '/' || !nk_cg_path_is_clean(path))
-                return nk_error_set(err, EINVAL, "cgroup path `%s`: must be absolute and clean",
+                return nk_error_set(err, 0, "cgroup path `%s`: must be absolute and clean",
                                     path ? path : "(null)");
         _cleanup_(nk_cgroup_freep) struct nk_cgroup *cg = calloc(1, sizeof(*cg));
         if (!cg)
@@ -236,7 +236,7 @@ static int create_hier(struct nk_cgroup *cg, struct nk_cg_hier *h, nk_error **er
                 if (mkdir_walk(cg, h, &e) == 0)
                         break;
                 if (e->errno_ != ENOENT || attempt >= 8) {
-                        *err = e;
+                        nk_error_pass(err, e);
                         return -1;
                 }
                 nk_error_free(e);
@@ -310,7 +310,7 @@ int nk_cgroup_pids(struct nk_cgroup *cg, pid_t **pids, size_t *n, nk_error **err
                                 nk_error_free(e);
                                 continue;
                         }
-                        *err = e;
+                        nk_error_pass(err, e);
                         free(v);
                         return nk_error_wrap(err, "list pids of cgroup %s", cg->path);
                 }

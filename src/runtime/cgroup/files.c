@@ -49,7 +49,7 @@ int nk_cg_read_i64(const char *dir, const char *file, long long *out, nk_error *
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (errno || end == s)
-                return nk_error_set(err, EINVAL, "read `%s/%s`: not a number: %.40s", dir, file,
+                return nk_error_set(err, 0, "read `%s/%s`: not a number: %.40s", dir, file,
                                     s);
         *out = v;
         return 0;

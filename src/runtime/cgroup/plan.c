@@ -254,7 +254,7 @@ static int memory_v2(struct builder *b, json_t *m)
         if (has(m, "swap") && swap != 0) {
                 long long s = nk_cg_swap_v2(limit, swap);
                 if (s == -2)
-                        return nk_error_set(b->err, EINVAL,
+                        return nk_error_set(b->err, 0,
                                             "linux.resources.memory.swap: %lld cannot be "
                                             "expressed on cgroup v2 with memory.limit %lld "
                                             "(swap is the memory+swap total)",
@@ -531,7 +531,7 @@ static int plan_hugetlb(struct builder *b, json_t *arr)
                 unsigned long long bytes;
                 char name[32], file[64];
                 if (nk_cg_page_size(json_string_value(json_object_get(h, "pageSize")), &bytes) < 0)
-                        return nk_error_set(b->err, EINVAL,
+                        return nk_error_set(b->err, 0,
                                             "linux.resources.hugepageLimits[%zu].pageSize: bad "
                                             "size", i);
                 nk_cg_page_name(bytes, name, sizeof(name));
