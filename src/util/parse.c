@@ -1,18 +1,26 @@
 #include "parse.h"
 #include <string.h>
 
-int nk_parse_id(const char *s, uint32_t *out)
+int nk_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
-        uint64_t v = 0;
+        unsigned long long v = 0;
         if (!s || !*s)
                 return -1;
         for (; *s; s++) {
-                if (*s < '0' || *s > '9')
+                unsigned d = (unsigned)(*s - '0');
+                if (*s < '0' || *s > '9' || d > max || v > (max - d) / 10)
                         return -1;
-                v = v * 10 + (uint64_t)(*s - '0');
-                if (v > NK_ID_MAX)
-                        return -1;
+                v = v * 10 + d;
         }
+        *out = v;
+        return 0;
+}
+
+int nk_parse_id(const char *s, uint32_t *out)
+{
+        unsigned long long v;
+        if (nk_parse_uint(s, NK_ID_MAX, &v) < 0)
+                return -1;
         *out = (uint32_t)v;
         return 0;
 }

@@ -14,6 +14,15 @@
  * suffix). 0, or -1 when s is not one. */
 int nk_parse_id(const char *s, uint32_t *out);
 
+/* A decimal number in 0..max: digits only (no sign, space, suffix or
+ * base prefix), overflow checked. 0, or -1 when s is not one (out
+ * untouched). Every number from the command line goes through this or
+ * nk_parse_id, never atoi/strtol without these checks. */
+int nk_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+
+/* --preserve-fds N: at most this many (fds 3..N+2). */
+#define NK_PRESERVE_FDS_MAX 65536
+
 /* The longest container id: it names a directory (state root, image
  * store), so one path component (NAME_MAX). */
 #define NK_CONTAINER_ID_MAX 255

@@ -105,3 +105,28 @@ def test_validation_errors_carry_no_errno_text(runtime, bundle):
         assert needle in lines[0], (needle, lines[0])
         assert not lines[0].endswith(": Invalid argument"), lines[0]
         assert not os.listdir(runtime.root) if os.path.isdir(runtime.root) else True
+
+
+def test_preserve_fds_number_is_checked(runtime, bundle):
+    """--preserve-fds went through atoi() in exec: "3x", "-1" and "abc" ran
+    the process (as 3, -1 and 0). Every command taking it refuses a bad
+    number before anything happens; main reserves fds only for commands
+    flagged to take it (not by command name)."""
+    bundle.args("sleep", "30").write()
+    cid = runtime.new_id()
+    runtime.run("create", "--bundle", bundle.path, cid)
+    try:
+        runtime.run("start", cid)
+        for bad in ("abc", "3x", "-1", "65537", "99999999999999999999999"):
+            p = runtime.run("exec", "--preserve-fds", bad, cid, "true", check=False)
+            assert p.returncode != 0, (bad, p.stdout, p.stderr)
+            assert f"--preserve-fds: bad number `{bad}`" in p.stderr, p.stderr
+            for verb in ("create", "run"):
+                p = runtime.run(verb, "--preserve-fds", bad, "--bundle", bundle.path,
+                                runtime.new_id(), check=False)
+                assert p.returncode != 0 and "--preserve-fds: bad number" in p.stderr, p.stderr
+        p = runtime.run("exec", "--preserve-fds", "0", cid, "true", check=False)
+        assert p.returncode == 0, p.stderr
+    finally:
+        runtime.run("kill", cid, "KILL", check=False)
+        runtime.run("delete", "--force", cid, check=False)

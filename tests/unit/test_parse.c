@@ -117,8 +117,36 @@ static void test_container_ids(void)
         nk_error_free(e);
 }
 
+static void test_uint(void)
+{
+        static const struct {
+                const char *s;
+                unsigned long long max;
+                long long want; /* -1: refused */
+        } cases[] = {
+                {"0", 10, 0}, {"10", 10, 10}, {"11", 10, -1}, {"9", 5, -1}, {"65536", 65536, 65536},
+                {"65537", 65536, -1}, {"18446744073709551615", ~0ULL, -2},
+                {"18446744073709551616", ~0ULL, -1}, {"99999999999999999999999", ~0ULL, -1},
+                {"", 10, -1}, {"-1", 10, -1}, {"+1", 10, -1}, {" 1", 10, -1}, {"1 ", 10, -1},
+                {"3x", 10, -1}, {"0x1", 10, -1},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+                unsigned long long v = 777;
+                int r = nk_parse_uint(cases[i].s, cases[i].max, &v);
+                if (cases[i].want == -1)
+                        CHECK(r < 0 && v == 777);
+                else if (cases[i].want == -2)
+                        CHECK(r == 0 && v == ~0ULL);
+                else
+                        CHECK(r == 0 && v == (unsigned long long)cases[i].want);
+                if ((r == 0) != (cases[i].want != -1))
+                        fprintf(stderr, "  nk_parse_uint(\"%s\") = %d\n", cases[i].s, r);
+        }
+}
+
 int main(void)
 {
+        test_uint();
         test_container_ids();
         test_escape();
         test_ids();
