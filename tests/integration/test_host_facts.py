@@ -130,3 +130,27 @@ def test_preserve_fds_number_is_checked(runtime, bundle):
     finally:
         runtime.run("kill", cid, "KILL", check=False)
         runtime.run("delete", "--force", cid, check=False)
+
+
+def test_engine_settings_come_from_the_command_layer(nook_bin, tmp_path):
+    """The library never reads the environment (src/cmd/engine/common.c
+    reads it and hands nk_engine_set_env a struct); a malformed number there
+    is named instead of silently ignored (was strtoull without checks)."""
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    for sub in ("runtime", "engine", "util"):
+        for dirpath, _dirs, files in os.walk(os.path.join(src, sub)):
+            for name in files:
+                if name.endswith((".c", ".h", ".in")):
+                    with open(os.path.join(dirpath, name)) as f:
+                        for n, line in enumerate(f, 1):
+                            code = line.split("//")[0]
+                            assert "getenv(" not in code or code.lstrip().startswith(("*", "/*")), \
+                                f"{sub}/{name}:{n}: the library reads the environment"
+    store = str(tmp_path / "store")
+    for bad in ("8x", "-1", "0", "99999999999999999999999"):
+        env = dict(os.environ, NOOK_MAX_LAYER_BYTES=bad)
+        p = subprocess.run([nook_bin, "--store", store, "images", "-q"], capture_output=True,
+                           text=True, env=env, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert f"NOOK_MAX_LAYER_BYTES: `{bad}` is not a positive number of bytes" in p.stderr, \
+            p.stderr
