@@ -10,6 +10,7 @@
 #include "../util/cleanup.h"
 #include "../util/fs.h"
 #include "../util/log.h"
+#include "../util/mountinfo.h"
 #include "../util/syscalls.h"
 #include "rootfs_internal.h"
 #include "namespaces.h"
@@ -186,72 +187,7 @@ int nk_root_open_parent(int rootfd, const char *path, const char **name, nk_erro
 
 /* ---- /proc/self/mountinfo ---- */
 
-struct mi_entry {
-        unsigned id;
-        char *root, *mountpoint, *fstype, *superopts;
-};
-
-/* Octal escapes (\040 for a space) back to bytes, in place. */
-static void mi_unescape(char *s)
-{
-        char *o = s;
-        for (; *s; s++) {
-                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-                    s[3] >= '0' && s[3] <= '7') {
-                        *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-                        s += 3;
-                } else {
-                        *o++ = *s;
-                }
-        }
-        *o = '\0';
-}
-
-/* "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue"
- * (proc(5)); modifies line. */
-static int mi_parse_line(char *line, struct mi_entry *e)
-{
-        char *tok[6], *save = NULL;
-        char *t = strtok_r(line, " ", &save);
-        for (int i = 0; i < 6; i++, t = strtok_r(NULL, " ", &save)) {
-                if (!t)
-                        return -1;
-                tok[i] = t;
-        }
-        while (t && !streq(t, "-"))
-                t = strtok_r(NULL, " ", &save);
-        char *fstype = strtok_r(NULL, " ", &save);
-        char *source = strtok_r(NULL, " ", &save);
-        char *superopts = strtok_r(NULL, " ", &save);
-        if (!t || !fstype || !source || !superopts)
-                return -1;
-        e->id = (unsigned)strtoul(tok[0], NULL, 10);
-        e->root = tok[3];
-        e->mountpoint = tok[4];
-        e->fstype = fstype;
-        e->superopts = superopts;
-        mi_unescape(e->root);
-        mi_unescape(e->mountpoint);
-        return 0;
-}
-
-/* Call fn for every well-formed line; stops early when fn returns non-zero. */
-static int mi_foreach(const char *mountinfo, int (*fn)(const struct mi_entry *, void *), void *data)
-{
-        _cleanup_free_ char *copy = strdup(mountinfo ? mountinfo : "");
-        char *save = NULL;
-        if (!copy)
-                return -1;
-        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                struct mi_entry e;
-                int r;
-                if (mi_parse_line(l, &e) == 0 && (r = fn(&e, data)) != 0)
-                        return r;
-        }
-        return 0;
-}
-
-static int mi_below(const struct mi_entry *e, void *data)
+static int mi_below(const struct nk_mountinfo_entry *e, void *data)
 {
         const char *path = data;
         size_t n = strlen(path);
@@ -262,7 +198,7 @@ static int mi_below(const struct mi_entry *e, void *data)
 
 bool nk_mountinfo_has_below(const char *mountinfo, const char *path)
 {
-        return mi_foreach(mountinfo, mi_below, (void *)path) != 0;
+        return nk_mountinfo_foreach(mountinfo, mi_below, (void *)path) != 0;
 }
 
 /* ---- cgroup mounts (planning, pure) ---- */
@@ -520,7 +456,7 @@ struct mount_by_id {
         char *mountpoint;
 };
 
-static int find_mount_id(const struct mi_entry *e, void *data)
+static int find_mount_id(const struct nk_mountinfo_entry *e, void *data)
 {
         struct mount_by_id *m = data;
         if (e->id != m->id)
@@ -538,7 +474,7 @@ static int run_parent_private(const struct nk_rop *op, nk_error **err)
         if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
                 return -1;
         struct mount_by_id m = {.id = (unsigned)stx.stx_mnt_id};
-        mi_foreach(mountinfo, find_mount_id, &m);
+        nk_mountinfo_foreach(mountinfo, find_mount_id, &m);
         _cleanup_free_ char *mp = m.mountpoint;
         if (!mp)
                 return nk_error_set(err, ENOENT, "find the mount holding rootfs `%s`", op->source);
@@ -996,7 +932,7 @@ struct outside {
         size_t n;
 };
 
-static int collect_outside(const struct mi_entry *e, void *data)
+static int collect_outside(const struct nk_mountinfo_entry *e, void *data)
 {
         struct outside *o = data;
         if (streq(e->mountpoint, "/") || path_within(e->mountpoint, o->rootfs) ||
@@ -1032,7 +968,7 @@ static int detach_outside(struct nk_rexec *x, nk_error **err)
         if (nk_read_file("/proc/self/mountinfo", &mi, NULL, err) < 0)
                 return nk_error_wrap(err, "--no-pivot");
         struct outside o = {.rootfs = x->rootfs};
-        int r = mi_foreach(mi, collect_outside, &o);
+        int r = nk_mountinfo_foreach(mi, collect_outside, &o);
         if (r < 0)
                 nk_error_set(err, ENOMEM, "--no-pivot: list host mounts");
         else

@@ -3,6 +3,8 @@
 #include "runtime/container.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/mountinfo.h"
+#include "util/cleanup.h"
 #include <stdlib.h>
 #include "unit.h"
 #include <signal.h>
@@ -144,8 +146,39 @@ static void test_uint(void)
         }
 }
 
+/* The one mountinfo parser (cgroup layout and rootfs code alike). */
+static int collect(const struct nk_mountinfo_entry *e, void *data)
+{
+        char *out = data;
+        size_t n = strlen(out);
+        snprintf(out + n, 1024 - n, "%u/%u %u:%u [%s] [%s] %s %s %s|", e->id, e->parent, e->major,
+                 e->minor, e->root, e->mountpoint, e->fstype, e->source, e->superopts);
+        return 0;
+}
+
+static void test_mountinfo(void)
+{
+        static const char text[] =
+                "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n"
+                "40 30 0:37 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+                /* escaped space and backslash; no optional fields */
+                "41 30 0:38 /a\\040b /x\\134y rw - tmpfs none rw\n"
+                /* malformed: skipped */
+                "garbage\n"
+                "42 30 0:39 / /m rw shared:2\n"
+                "4x 30 0:39 / /m rw - tmpfs none rw\n"
+                "43 30 0:ff / /m rw - tmpfs none rw\n"
+                "99999999999 30 0:1 / /m rw - tmpfs none rw\n";
+        char out[1024] = "";
+        CHECK(nk_mountinfo_foreach(text, collect, out) == 0);
+        CHECK_STR(out, "36/35 98:0 [/mnt1] [/mnt2] ext3 /dev/root rw,errors=continue|"
+                       "40/30 0:37 [/] [/sys/fs/cgroup/unified] cgroup2 cgroup2 rw|"
+                       "41/30 0:38 [/a b] [/x\\y] tmpfs none rw|");
+}
+
 int main(void)
 {
+        test_mountinfo();
         test_uint();
         test_container_ids();
         test_escape();
