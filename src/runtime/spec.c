@@ -62,7 +62,7 @@ static char *msg_value_max(const char *s, size_t max)
         size_t n = strnlen(s, max);
         char *q = malloc(n + 4);
         if (!q)
-                abort();
+                nk_oom();
         for (size_t i = 0; i < n; i++)
                 q[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
         strcpy(q + n, s[n] ? "..." : "");
@@ -124,7 +124,7 @@ static char *json_describe(json_t *v)
                 break;
         }
         if (r < 0 || !s)
-                abort();
+                nk_oom();
         return s;
 }
 
@@ -1298,7 +1298,7 @@ int nk_spec_sysctl_ns(const char *key)
                                            "kernel.shmmni", "kernel.shm_rmid_forced" };
         _cleanup_free_ char *k = strdup(key);
         if (!k)
-                abort();
+                nk_oom();
         for (char *c = k; *c; c++)
                 if (*c == '/')
                         *c = '.';

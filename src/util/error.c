@@ -3,6 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+void nk_oom(void)
+{
+        static const char msg[] = "nook: out of memory\n";
+        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        abort();
+}
 
 int nk_error_setv(nk_error **err, int errno_, const char *fmt, va_list ap)
 {
@@ -10,10 +18,10 @@ int nk_error_setv(nk_error **err, int errno_, const char *fmt, va_list ap)
                 return -1;
         nk_error *e = calloc(1, sizeof(*e));
         if (!e)
-                abort();
+                nk_oom();
         e->errno_ = errno_;
         if (vasprintf(&e->msg, fmt, ap) < 0)
-                abort();
+                nk_oom();
         *err = e;
         return -1;
 }
@@ -44,10 +52,10 @@ int nk_error_wrap(nk_error **err, const char *fmt, ...)
         va_list ap;
         va_start(ap, fmt);
         if (vasprintf(&ctx, fmt, ap) < 0)
-                abort();
+                nk_oom();
         va_end(ap);
         if (asprintf(&joined, "%s: %s", ctx, (*err)->msg) < 0)
-                abort();
+                nk_oom();
         free(ctx);
         free((*err)->msg);
         (*err)->msg = joined;
@@ -62,7 +70,7 @@ char *nk_error_text(const nk_error *e)
         else
                 s = strdup(e->msg);
         if (!s)
-                abort();
+                nk_oom();
         return s;
 }
 

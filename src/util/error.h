@@ -11,9 +11,13 @@
  * (errno, or its negative return), passed on unchanged. A refusal nook
  * decides itself (config.json, the command line, a state file, a container
  * in the wrong status, an internal invariant) carries 0: the message says
- * why, and no ": Invalid argument" is appended to it. Out of memory is
- * ENOMEM with the step that needed it ("rootfs plan"); nothing aborts
- * except the error machinery itself, which has nowhere to report to.
+ * why, and no ": Invalid argument" is appended to it.
+ *
+ * Out of memory, one way: a function that takes err reports ENOMEM through
+ * it, naming the step that needed the memory ("rootfs plan"); a helper with
+ * no error path (text for a message, the cgroup plan builder, this error
+ * machinery itself) calls nk_oom(). Never a bare abort() or a NULL left
+ * unchecked.
  *
  * The first error wins: nk_error_set() leaves an error already set alone,
  * so a caller may set its own after a callee failed and the callee's (more
@@ -25,6 +29,10 @@ typedef struct nk_error {
         int errno_;  /* the failed call's errno; 0 for nook's own refusals */
         char *msg;   /* full text, context first; never NULL */
 } nk_error;
+
+/* Out of memory where there is no error path: "nook: out of memory" on
+ * stderr, then abort(). */
+void nk_oom(void) __attribute__((noreturn));
 
 /* Set *err (if err is not NULL and *err is still unset) and return -1. */
 int nk_error_set(nk_error **err, int errno_, const char *fmt, ...)

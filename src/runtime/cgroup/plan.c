@@ -24,7 +24,7 @@ static char *xvasprintf(const char *fmt, va_list ap)
 {
         char *s = NULL;
         if (vasprintf(&s, fmt, ap) < 0)
-                abort();
+                nk_oom();
         return s;
 }
 
@@ -46,7 +46,7 @@ static struct nk_cg_write *add(struct builder *b, bool v2, const char *ctl, cons
 {
         struct nk_cg_write *nw = realloc(b->p->w, (b->p->n + 1) * sizeof(*nw));
         if (!nw)
-                abort();
+                nk_oom();
         b->p->w = nw;
         struct nk_cg_write *w = &nw[b->p->n++];
         memset(w, 0, sizeof(*w));
@@ -59,7 +59,7 @@ static struct nk_cg_write *add(struct builder *b, bool v2, const char *ctl, cons
         w->file = strdup(file);
         w->json_path = jpath;
         if (!w->controller || !w->file)
-                abort();
+                nk_oom();
         return w;
 }
 
@@ -68,7 +68,7 @@ static void set_alt(struct nk_cg_write *w, const char *file, char *value)
         w->alt_file = strdup(file);
         w->alt_value = value;
         if (!w->alt_file)
-                abort();
+                nk_oom();
 }
 
 static void warn(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,7 +79,7 @@ static void warn(struct builder *b, const char *fmt, ...)
         char *s = xvasprintf(fmt, ap);
         va_end(ap);
         if (nk_strv_push(&b->p->warnings, s) < 0)
-                abort();
+                nk_oom();
         free(s);
 }
 
@@ -608,7 +608,7 @@ static int plan_unified(struct builder *b, json_t *u)
         json_object_foreach(u, k, v) {
                 _cleanup_free_ char *ctl = strndup(k, strcspn(k, "."));
                 if (!ctl)
-                        abort();
+                        nk_oom();
                 bool core = streq(ctl, "cgroup");
                 enum nk_cg_where w = b->where(core ? "cgroup" : ctl, b->ctx);
                 if (b->where("cgroup", b->ctx) != NK_CG_ON_V2)
