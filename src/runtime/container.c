@@ -397,7 +397,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
                 nk_error *e = NULL;
                 pid = nk_clone_vm(&co, init_main, cr, &e);
                 if (pid < 0 && e->errno_ != ENOSYS && e->errno_ != EINVAL) {
-                        *err = e;
+                        nk_error_pass(err, e);
                         return nk_error_wrap(err, "create the container init");
                 }
                 nk_error_free(e);
