@@ -275,7 +275,8 @@ unsigned long long nk_proc_start_time(pid_t pid)
                         return 0;
                 p++;
         }
-        return strtoull(p, NULL, 10);
+        unsigned long long t;
+        return nk_parse_uint_n(p, strcspn(p, " \n"), UINT64_MAX, &t) == 0 ? t : 0;
 }
 
 bool nk_state_pid_alive(const struct nk_state *s)

@@ -1,12 +1,12 @@
 #include "parse.h"
 #include <string.h>
 
-int nk_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+int nk_parse_uint_n(const char *s, size_t len, unsigned long long max, unsigned long long *out)
 {
         unsigned long long v = 0;
-        if (!s || !*s)
+        if (!s || len == 0 || strnlen(s, len) < len)
                 return -1;
-        for (; *s; s++) {
+        for (const char *e = s + len; s < e; s++) {
                 unsigned d = (unsigned)(*s - '0');
                 if (*s < '0' || *s > '9' || d > max || v > (max - d) / 10)
                         return -1;
@@ -14,6 +14,11 @@ int nk_parse_uint(const char *s, unsigned long long max, unsigned long long *out
         }
         *out = v;
         return 0;
+}
+
+int nk_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+        return nk_parse_uint_n(s, s ? strlen(s) : 0, max, out);
 }
 
 int nk_parse_id(const char *s, uint32_t *out)

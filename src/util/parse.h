@@ -1,5 +1,6 @@
 /* nook — strict parsing of numbers and names given on the command line. */
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 #include "error.h"
 
@@ -19,6 +20,9 @@ int nk_parse_id(const char *s, uint32_t *out);
  * untouched). Every number from the command line goes through this or
  * nk_parse_id, never atoi/strtol without these checks. */
 int nk_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+/* The same for the first len bytes of s (a number inside kernel text:
+ * the caller measures the token, e.g. strcspn(s, " \n")). */
+int nk_parse_uint_n(const char *s, size_t len, unsigned long long max, unsigned long long *out);
 
 /* --preserve-fds N: at most this many (fds 3..N+2). */
 #define NK_PRESERVE_FDS_MAX 65536

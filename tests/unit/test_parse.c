@@ -176,8 +176,21 @@ static void test_mountinfo(void)
                        "41/30 0:38 [/a b] [/x\\y] tmpfs none rw|");
 }
 
+static void test_uint_n(void)
+{
+        unsigned long long v = 9;
+        CHECK(nk_parse_uint_n("123 456", 3, 1000, &v) == 0 && v == 123);
+        CHECK(nk_parse_uint_n("123\n", 3, 1000, &v) == 0 && v == 123);
+        v = 9;
+        CHECK(nk_parse_uint_n("12x", 3, 1000, &v) < 0 && v == 9);
+        CHECK(nk_parse_uint_n("12", 3, 1000, &v) < 0 && v == 9); /* shorter than len */
+        CHECK(nk_parse_uint_n("", 0, 1000, &v) < 0 && v == 9);
+        CHECK(nk_parse_uint_n("1001", 4, 1000, &v) < 0 && v == 9);
+}
+
 int main(void)
 {
+        test_uint_n();
         test_mountinfo();
         test_uint();
         test_container_ids();

@@ -1,6 +1,7 @@
 /* Small helpers over cgroupfs files. */
 #include "internal.h"
 #include "../../util/cleanup.h"
+#include "../../util/parse.h"
 #include "../../util/fs.h"
 #include <dirent.h>
 #include <errno.h>
@@ -59,8 +60,12 @@ long long nk_cg_kv_get(const char *text, const char *key)
 {
         size_t kl = strlen(key);
         for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-                if (strncmp(l, key, kl) == 0 && l[kl] == ' ')
-                        return strtoll(l + kl + 1, NULL, 10);
+                if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
+                        const char *v = l + kl + 1;
+                        unsigned long long n;
+                        return nk_parse_uint_n(v, strcspn(v, " \n"), INT64_MAX, &n) == 0
+                                       ? (long long)n : -1;
+                }
         return -1;
 }
 
