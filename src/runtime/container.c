@@ -801,14 +801,14 @@ static int salvage_cgroup_check(const char *path, nk_error **err)
 {
         _cleanup_free_ char *text = NULL;
         if (streq(path, "/") || nk_read_file("/proc/self/cgroup", &text, NULL, err) < 0)
-                return nk_error_set(err, EPERM, "cgroup `%s` is the root or holds nook itself: "
+                return nk_error_set(err, 0, "cgroup `%s` is the root or holds nook itself: "
                                                 "not removing it", path);
         size_t n = strlen(path);
         for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
                 char *own = strchr(l, ':');
                 own = own ? strchr(own + 1, ':') : NULL;
                 if (own && strncmp(own + 1, path, n) == 0 && strchr("/\n", own[1 + n]))
-                        return nk_error_set(err, EPERM, "cgroup `%s` holds nook itself: "
+                        return nk_error_set(err, 0, "cgroup `%s` holds nook itself: "
                                                         "not removing it", path);
         }
         return 0;

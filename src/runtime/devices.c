@@ -127,7 +127,7 @@ int nk_rplan_add_devices(struct nk_rplan *plan, const struct nk_spec *spec,
                                             i, d->path ? d->path : "");
                 if (opts->in_userns && device_type(d->type) != S_IFIFO &&
                     !nk_proc_mount_allowed(d->path))
-                        return nk_error_set(err, EPERM, "linux.devices[%zu]: path %s is inside "
+                        return nk_error_set(err, 0, "linux.devices[%zu]: path %s is inside "
                                             "/proc, where only %s may be mounted", i, d->path,
                                             nk_proc_mount_list);
                 if (add_node(plan, d->path, device_type(d->type), (unsigned)d->major,

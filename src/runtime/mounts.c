@@ -522,7 +522,7 @@ static int check_proc_target(const struct nk_rexec *x, int dst, const char *what
         if (inside && (streq(rel, "/proc") ||
                        (strncmp(rel, "/proc/", 6) == 0 && nk_proc_mount_allowed(rel))))
                 return 0;
-        return nk_error_set(err, EPERM, "%s on %s: it leads to %s inside /proc, where only %s "
+        return nk_error_set(err, 0, "%s on %s: it leads to %s inside /proc, where only %s "
                             "may be mounted", what, op->dest, rel, nk_proc_mount_list);
 }
 
@@ -553,7 +553,7 @@ static int check_proc_itself(struct nk_rexec *x, const struct nk_rop *op, int ds
         if (proc < 0 || fstat(proc, &a) < 0 || fstat(dst, &b) < 0 || a.st_dev != b.st_dev ||
             a.st_ino != b.st_ino)
                 return 0;
-        return nk_error_set(err, EPERM, "%s on %s: it leads to /proc, where only proc may be "
+        return nk_error_set(err, 0, "%s on %s: it leads to /proc, where only proc may be "
                             "mounted", what, op->dest);
 }
 

@@ -373,7 +373,7 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
          * destination really resolved (a symlink in the image may lead
          * into /proc). */
         if (!nk_proc_mount_allowed(dest))
-                return nk_error_set(err, EPERM, "mounts[%zu]: destination %s is inside /proc, "
+                return nk_error_set(err, 0, "mounts[%zu]: destination %s is inside /proc, "
                                     "where only %s may be mounted", i, dest, nk_proc_mount_list);
         if ((m->idmap || m->ridmap) && !is_bind(m))
                 return nk_error_set(err, 0, "mounts[%zu] on %s: idmap needs a bind mount", i,

@@ -9,9 +9,15 @@
  *
  * errno_, one rule: it is the error a system or library call reported
  * (errno, or its negative return), passed on unchanged. A refusal nook
- * decides itself (config.json, the command line, a state file, a container
- * in the wrong status, an internal invariant) carries 0: the message says
- * why, and no ": Invalid argument" is appended to it.
+ * decides itself on its input (config.json, the command line, a state
+ * file, a container in the wrong status, an internal invariant) carries 0:
+ * the message says why, and no ": Invalid argument" is appended to it.
+ * Nook itself never sets EINVAL, ERANGE or EPERM for a value or a policy
+ * it refuses. An errno constant without a failed call names a condition of
+ * the system that callers test or users read as the kernel would put it:
+ * ENOENT (absent), EEXIST, EBUSY (in use), ESRCH (not running), ETIMEDOUT,
+ * EPIPE (the peer is gone), ENOTSUP (the host cannot), EPROTO (a broken
+ * sync message), ENOMEM.
  *
  * Out of memory, one way: a function that takes err reports ENOMEM through
  * it, naming the step that needed the memory ("rootfs plan"); a helper with

@@ -33,7 +33,7 @@ static int check_fields(json_t *obj, const char *where, const struct field *f, s
                                 return nk_error_set(err, 0, "%s.%s: must be an integer",
                                                     where, k);
                         if (json_integer_value(v) < f[i].min || json_integer_value(v) > f[i].max)
-                                return nk_error_set(err, ERANGE,
+                                return nk_error_set(err, 0,
                                                     "%s.%s: %lld out of range [%lld, %lld]",
                                                     where, k, (long long)json_integer_value(v),
                                                     f[i].min, f[i].max);
@@ -111,7 +111,7 @@ static int check_memory(json_t *m, const char *w, nk_error **err)
          * value -1 cast to uint64 that some clients send. */
         json_t *sw = json_object_get(m, "swappiness");
         if (json_is_integer(sw) && json_integer_value(sw) > 100)
-                return nk_error_set(err, ERANGE, "%s.swappiness: %lld out of range [0, 100]", w,
+                return nk_error_set(err, 0, "%s.swappiness: %lld out of range [0, 100]", w,
                                     (long long)json_integer_value(sw));
         long long limit = geti(m, "limit", 0), swap = geti(m, "swap", 0);
         if (limit > 0 && swap > 0 && swap < limit)
@@ -137,10 +137,10 @@ static int check_cpu(json_t *c, const char *w, nk_error **err)
                 return -1;
         long long period = geti(c, "period", 0);
         if (period != 0 && period < 1000)
-                return nk_error_set(err, ERANGE, "%s.period: %lld below 1000 us", w, period);
+                return nk_error_set(err, 0, "%s.period: %lld below 1000 us", w, period);
         long long quota = geti(c, "quota", 0);
         if (quota > 0 && quota < 1000)
-                return nk_error_set(err, ERANGE, "%s.quota: %lld below 1000 us", w, quota);
+                return nk_error_set(err, 0, "%s.quota: %lld below 1000 us", w, quota);
         static const char *const lists[] = {"cpus", "mems"};
         for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
                 json_t *v = json_object_get(c, lists[i]);
@@ -193,7 +193,7 @@ static int check_blkio(json_t *b, const char *w, nk_error **err)
                 return -1;
         long long wt = geti(b, "weight", 0), lw = geti(b, "leafWeight", 0);
         if ((wt && wt < 10) || (lw && lw < 10))
-                return nk_error_set(err, ERANGE, "%s.%s: %lld out of range [10, 1000]", w,
+                return nk_error_set(err, 0, "%s.%s: %lld out of range [10, 1000]", w,
                                     wt && wt < 10 ? "weight" : "leafWeight",
                                     wt && wt < 10 ? wt : lw);
         char sub[256];
