@@ -822,27 +822,11 @@ static int process_scheduler(json_t *obj, const char *where, const struct bigint
         return sched_check(p, sp, policy, err);
 }
 
-/* A cpuset list as in cpuset(7): "0-3,8,10-11". */
+/* A cpuset list as in cpuset(7): "0-3,8,10-11" (util/parse.c, the parser
+ * the init applies it with). */
 static bool cpu_list_valid(const char *s)
 {
-        for (;;) {
-                char *end;
-                if (!isdigit((unsigned char)*s))
-                        return false;
-                unsigned long a = strtoul(s, &end, 10), b = a;
-                if (*end == '-') {
-                        if (!isdigit((unsigned char)end[1]))
-                                return false;
-                        b = strtoul(end + 1, &end, 10);
-                }
-                if (a > b || b > 65535)
-                        return false;
-                if (!*end)
-                        return true;
-                if (*end != ',')
-                        return false;
-                s = end + 1;
-        }
+        return nk_parse_cpu_list(s, NULL) == 0;
 }
 
 static int process_cpu_affinity(json_t *obj, const char *where, struct nk_process *p,

@@ -46,3 +46,43 @@ int nk_container_id_check(const char *id, nk_error **err)
                                             id);
         return 0;
 }
+
+/* One "N" or "A-B" of a CPU list: *end is where it stopped. */
+static int cpu_range(const char *s, unsigned long long *a, unsigned long long *b, const char **end)
+{
+        size_t n = strspn(s, "0123456789");
+        if (nk_parse_uint_n(s, n, CPU_SETSIZE - 1, a) < 0)
+                return -1;
+        s += n;
+        *b = *a;
+        if (*s == '-') {
+                n = strspn(++s, "0123456789");
+                if (nk_parse_uint_n(s, n, CPU_SETSIZE - 1, b) < 0 || *b < *a)
+                        return -1;
+                s += n;
+        }
+        *end = s;
+        return 0;
+}
+
+int nk_parse_cpu_list(const char *s, cpu_set_t *set)
+{
+        cpu_set_t r;
+        CPU_ZERO(&r);
+        if (!s)
+                return -1;
+        for (;;) {
+                unsigned long long a, b;
+                if (cpu_range(s, &a, &b, &s) < 0)
+                        return -1;
+                for (unsigned long long c = a; c <= b; c++)
+                        CPU_SET(c, &r);
+                if (!*s)
+                        break;
+                if (*s++ != ',')
+                        return -1;
+        }
+        if (set)
+                *set = r;
+        return 0;
+}

@@ -1,5 +1,6 @@
 /* nook — strict parsing of numbers and names given on the command line. */
 #pragma once
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "error.h"
@@ -23,6 +24,12 @@ int nk_parse_uint(const char *s, unsigned long long max, unsigned long long *out
 /* The same for the first len bytes of s (a number inside kernel text:
  * the caller measures the token, e.g. strcspn(s, " \n")). */
 int nk_parse_uint_n(const char *s, size_t len, unsigned long long max, unsigned long long *out);
+
+/* A CPU list as in cpuset(7), "0-3,8,10-11", into *set (when set is not
+ * NULL): each number checked, a < b in a range, every CPU below CPU_SETSIZE
+ * (what sched_setaffinity(2) takes through a cpu_set_t). 0 or -1. The one
+ * parser for validating execCPUAffinity and applying it. */
+int nk_parse_cpu_list(const char *s, cpu_set_t *set);
 
 /* --preserve-fds N: at most this many (fds 3..N+2). */
 #define NK_PRESERVE_FDS_MAX 65536

@@ -161,3 +161,20 @@ def test_engine_settings_come_from_the_command_layer(nook_bin, tmp_path):
         assert p.returncode == 0, p.stderr
         assert f"NOOK_MAX_LAYER_BYTES: `{bad}` is not a positive number of bytes" in p.stderr, \
             p.stderr
+
+
+def test_cpu_affinity_one_parser(runtime, bundle):
+    """execCPUAffinity was validated by one parser (CPUs up to 65535) and
+    applied by another (sscanf, CPUs below CPU_SETSIZE): "0-2000" passed
+    validation and was cut to 0-1023 silently, "2000" passed and failed in
+    the init. One parser now: refused at create, naming the JSON path."""
+    for bad in ("2000", "0-2000"):
+        bundle.process["execCPUAffinity"] = {"initial": bad}
+        bundle.args("true").write()
+        p = runtime.run("run", "--bundle", bundle.path, runtime.new_id(), check=False)
+        lines = p.stderr.splitlines()
+        assert p.returncode != 0 and len(lines) == 1, p.stderr
+        assert f'process.execCPUAffinity.initial: invalid CPU list "{bad}"' in lines[0], lines[0]
+    bundle.process["execCPUAffinity"] = {"initial": "0", "final": "0"}
+    out = runtime.output(bundle, "/bin/sh", "-c", "grep Cpus_allowed_list /proc/self/status")
+    assert out.split() == ["Cpus_allowed_list:", "0"], out

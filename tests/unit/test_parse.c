@@ -188,8 +188,24 @@ static void test_uint_n(void)
         CHECK(nk_parse_uint_n("1001", 4, 1000, &v) < 0 && v == 9);
 }
 
+static void test_cpu_list(void)
+{
+        cpu_set_t set;
+        CHECK(nk_parse_cpu_list("0-1,3", &set) == 0 && CPU_COUNT(&set) == 3 &&
+              CPU_ISSET(0, &set) && CPU_ISSET(1, &set) && CPU_ISSET(3, &set));
+        CHECK(nk_parse_cpu_list("1023", &set) == 0 && CPU_ISSET(1023, &set));
+        static const char *const bad[] = {"", "3-1", "1024", "0-1024", "1,", ",1", "1-", "-1",
+                                          "1 ", "a", "1;2", "99999999999999999999", "0x1"};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                CHECK(nk_parse_cpu_list(bad[i], NULL) < 0);
+                if (nk_parse_cpu_list(bad[i], NULL) == 0)
+                        fprintf(stderr, "  accepted CPU list \"%s\"\n", bad[i]);
+        }
+}
+
 int main(void)
 {
+        test_cpu_list();
         test_uint_n();
         test_mountinfo();
         test_uint();
