@@ -5,6 +5,7 @@
 #include "runtime/security.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include <dlfcn.h>
 #include <libgen.h>
 #include <limits.h>
@@ -52,14 +53,15 @@ static const struct nk_command *find_in(const struct nk_command *c, const char *
         return NULL;
 }
 
-static const struct nk_command *find_command(const char *name)
+/* A command of the binary itself: found without loading anything. */
+static const struct nk_command *find_core(const char *name)
 {
         for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
                 const struct nk_command *c = find_in(tables[t], name);
                 if (c)
                         return c;
         }
-        return find_in(engine_commands(), name);
+        return NULL;
 }
 
 static void usage(FILE *f)
@@ -89,15 +91,13 @@ static void version(void)
         printf("nook version %s\nspec: 1.2.0\n", NOOK_VERSION);
 }
 
-/* create, run and exec --preserve-fds N: keep fds 3..N+2 from being taken
- * by anything nook opens (starting with the --log file) before the
- * command has parsed its options; see nk_process_reserve_fds(). */
+/* --preserve-fds N of a command flagged NK_CMD_PRESERVE_FDS: keep fds
+ * 3..N+2 from being taken by anything nook opens (starting with the --log
+ * file) before the command has parsed its options; see
+ * nk_process_reserve_fds(). A bad number is left to the command to refuse. */
 static int reserve_preserved_fds(int argc, char **argv)
 {
-        if (argc < 1 || (!streq(argv[0], "create") && !streq(argv[0], "run") &&
-                         !streq(argv[0], "exec")))
-                return 0;
-        long n = 0;
+        unsigned long long n = 0;
         for (int i = 1; i < argc && !streq(argv[i], "--"); i++) {
                 const char *a = argv[i], *v = NULL;
                 if (a[0] != '-')
@@ -109,8 +109,8 @@ static int reserve_preserved_fds(int argc, char **argv)
                         v = a + 13;
                 else if (a[12] == '\0' && i + 1 < argc)
                         v = argv[i + 1];
-                long k = v ? strtol(v, NULL, 10) : 0;
-                if (k > n && k < 65536)
+                unsigned long long k;
+                if (v && nk_parse_uint(v, NK_PRESERVE_FDS_MAX, &k) == 0 && k > n)
                         n = k;
         }
         nk_error *e = NULL;
@@ -195,7 +195,9 @@ int main(int argc, char **argv)
                 default: usage(stderr); return 1;
                 }
         }
-        if (reserve_preserved_fds(argc - optind, argv + optind) < 0)
+        const struct nk_command *cmd = optind < argc ? find_core(argv[optind]) : NULL;
+        if (cmd && (cmd->flags & NK_CMD_PRESERVE_FDS) &&
+            reserve_preserved_fds(argc - optind, argv + optind) < 0)
                 return 1;
         if (nk_log_init(g.log, streq(g.log_format, "json"), g.debug) < 0) {
                 nk_log(NK_LOG_ERROR, "--log: open `%s`: %s", g.log, strerror(errno));
@@ -207,7 +209,8 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 1;
         }
-        const struct nk_command *cmd = find_command(argv[optind]);
+        if (!cmd)
+                cmd = find_in(engine_commands(), argv[optind]);
         if (!cmd) {
                 nk_log(NK_LOG_ERROR, "unknown command `%s` (see nook --help)", argv[optind]);
                 return 1;
@@ -217,11 +220,10 @@ int main(int argc, char **argv)
         if (nk_cmd_help(sub_argc, sub_argv, cmd->usage, NULL))
                 return 0;
         nk_cmd_getopt_reset();
-        /* Before anything runs in a container: see nk_seal_self_exe().
-         * create and run decide once they know the spec. */
-        if (streq(cmd->name, "create") || streq(cmd->name, "run")) {
+        /* Before anything runs in a container: see nk_seal_self_exe(). */
+        if (cmd->flags & NK_CMD_SELF_EXE_DEFER) {
                 nk_self_exe_defer(argv);
-        } else if (streq(cmd->name, "exec")) {
+        } else if (cmd->flags & NK_CMD_SELF_EXE_SEAL) {
                 nk_error *e = NULL;
                 if (nk_seal_self_exe(argv, &e) < 0)
                         return nk_cmd_fail(e);

@@ -155,11 +155,11 @@ static json_t *read_resources(const char *file, nk_error **err)
         json_error_t je;
         json_t *r = streq(file, "-") ? json_loadf(stdin, 0, &je) : json_load_file(file, 0, &je);
         if (!r)
-                nk_error_set(err, EINVAL, "--resources %s: line %d: %s", file, je.line, je.text);
+                nk_error_set(err, 0, "--resources %s: line %d: %s", file, je.line, je.text);
         else if (!json_is_object(r)) {
                 json_decref(r);
                 r = NULL;
-                nk_error_set(err, EINVAL, "--resources %s: not a JSON object", file);
+                nk_error_set(err, 0, "--resources %s: not a JSON object", file);
         }
         return r;
 }

@@ -17,11 +17,26 @@ struct nk_global {
         bool no_cgroup;          /* --cgroup-manager disabled (crun) */
 };
 
+/* What main does for a command before running it (main knows no command
+ * by name). */
+enum nk_command_flags {
+        /* Takes --preserve-fds N: fds 3..N+2 are reserved before nook opens
+         * anything (the --log file first); see nk_process_reserve_fds(). */
+        NK_CMD_PRESERVE_FDS = 1 << 0,
+        /* Starts a container init: whether /proc/self/exe must be sealed is
+         * decided once the spec is known (nk_self_exe_defer). */
+        NK_CMD_SELF_EXE_DEFER = 1 << 1,
+        /* Puts a process into a running container: seal /proc/self/exe
+         * first (nk_seal_self_exe). */
+        NK_CMD_SELF_EXE_SEAL = 1 << 2,
+};
+
 struct nk_command {
         const char *name;
         int (*run)(const struct nk_global *g, int argc, char **argv);
         const char *usage;      /* "create [options] ID" */
         const char *summary;    /* one line */
+        unsigned flags;         /* enum nk_command_flags */
 };
 
 /* Each table ends with a zeroed entry. */

@@ -105,7 +105,7 @@ static json_t *load_process_file(const char *path, nk_error **err)
         json_error_t je;
         json_t *p = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
         if (!p)
-                nk_error_set(err, EINVAL, "--process `%s`: invalid JSON at line %d column %d: %s",
+                nk_error_set(err, 0, "--process `%s`: invalid JSON at line %d column %d: %s",
                              path, je.line, je.column, je.text);
         return p;
 }
@@ -141,7 +141,15 @@ int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
                 case O_APPARMOR: aa = optarg; break;
                 case O_NNP: nnp = true; break;
                 case 'c': json_array_append_new(caps, json_string(optarg)); break;
-                case O_PRESERVE: o.preserve_fds = atoi(optarg); break;
+                case O_PRESERVE: {
+                        unsigned long long n;
+                        if (nk_parse_uint(optarg, NK_PRESERVE_FDS_MAX, &n) < 0) {
+                                nk_cmd_usage_error("exec", "--preserve-fds: bad number `%s`", optarg);
+                                goto out;
+                        }
+                        o.preserve_fds = (int)n;
+                        break;
+                }
                 case O_IGNORE_PAUSED: o.ignore_paused = true; break;
                 case O_CGROUP: o.cgroup_sub = optarg; break;
                 default: goto out;

@@ -1,5 +1,6 @@
 /* Runtime face: create, start, run, state, kill, delete, list, features. */
 #include "cmd/commands.h"
+#include "util/parse.h"
 #include "runtime/container.h"
 #include "runtime/features.h"
 #include "util/cleanup.h"
@@ -47,9 +48,8 @@ static int parse_create(const char *cmd, const struct nk_global *g, int argc, ch
                 case OPT_NOPIVOT: o->no_pivot = true; break;
                 case OPT_NOKEYRING: o->no_new_keyring = true; break;
                 case OPT_PRESERVE: {
-                        char *end;
-                        long n = strtol(optarg, &end, 10);
-                        if (*end || n < 0 || n > 65536)
+                        unsigned long long n;
+                        if (nk_parse_uint(optarg, NK_PRESERVE_FDS_MAX, &n) < 0)
                                 return nk_cmd_usage_error(cmd, "--preserve-fds: bad number `%s`", optarg);
                         o->preserve_fds = (int)n;
                         break;
@@ -340,11 +340,11 @@ int nk_cmd_exec(const struct nk_global *g, int argc, char **argv);
 const struct nk_command nk_runtime_commands[] = {
         {"create", cmd_create, "create [--bundle DIR] [--console-socket PATH] [--pid-file F] "
                                "[--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
-         "create a container (its process waits for start)"},
+         "create a container (its process waits for start)", NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_DEFER},
         {"start", cmd_start, "start ID", "run the process of a created container"},
         {"run", cmd_run, "run [--bundle DIR] [--detach] [--keep] [--console-socket PATH] "
                          "[--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
-         "create and start a container"},
+         "create and start a container", NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_DEFER},
         {"state", cmd_state, "state ID", "print the OCI state of a container"},
         {"kill", cmd_kill, "kill [--all] [--regex] ID [SIGNAL]", "send a signal (default TERM)"},
         {"delete", cmd_delete, "delete [--force] ID... | delete [--force] --regex RE",
@@ -356,7 +356,7 @@ const struct nk_command nk_runtime_commands[] = {
                               "[--additional-gids GID] [--cap CAP] [--no-new-privs] "
                               "[--apparmor P] [--process-label L] [--preserve-fds N] "
                               "[--ignore-paused] [--cgroup SUB] ID [COMMAND [ARGS...]]",
-         "run a new process in a running container"},
+         "run a new process in a running container", NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_SEAL},
         {"spec", nk_cmd_spec, "spec [--bundle DIR] [--rootless] [--seccomp]", "write a default config.json"},
         {"checkpoint", cmd_unsupported, "checkpoint ID", "not supported (no CRIU)"},
         {"restore", cmd_unsupported, "restore ID", "not supported (no CRIU)"},

@@ -1,4 +1,5 @@
 #include "engine/auth.h"
+#include "engine/engine.h"
 #include "engine/jsonutil.h"
 #include "engine/store.h"
 #include "util/cleanup.h"
@@ -20,16 +21,16 @@ char *nk_base64(const void *data, size_t len)
         return out;
 }
 
-static char *home_path(const char *env, const char *fallback_rel, const char *rel)
+/* base/rel, else $HOME/fallback_rel/rel (no fallback when NULL). */
+static char *home_path(const char *base, const char *fallback_rel, const char *rel)
 {
-        const char *base = getenv(env);
         char *p = NULL;
         if (base && *base) {
                 if (asprintf(&p, "%s/%s", base, rel) < 0)
                         return NULL;
                 return p;
         }
-        const char *home = getenv("HOME");
+        const char *home = nk_engine_get_env()->home;
         if (!fallback_rel || !home || !*home || asprintf(&p, "%s/%s/%s", home, fallback_rel, rel) < 0)
                 return NULL;
         return p;
@@ -40,10 +41,10 @@ static char *write_path(const char *auth_file)
 {
         if (auth_file)
                 return strdup(auth_file);
-        const char *env = getenv("REGISTRY_AUTH_FILE");
-        if (env && *env)
-                return strdup(env);
-        return home_path("XDG_CONFIG_HOME", ".config", "nook/auth.json");
+        const struct nk_engine_env *env = nk_engine_get_env();
+        if (env->auth_file && *env->auth_file)
+                return strdup(env->auth_file);
+        return home_path(env->xdg_config_home, ".config", "nook/auth.json");
 }
 
 /* "https://index.docker.io/v1/" and "host/path" forms name the host. */
@@ -91,12 +92,12 @@ int nk_auth_lookup(const char *auth_file, const char *registry, char **out, nk_e
         *out = NULL;
         if (auth_file)
                 return lookup_in(auth_file, registry, out, err) < 0 ? -1 : 0;
+        const struct nk_engine_env *env = nk_engine_get_env();
         char *paths[] = {
-                getenv("REGISTRY_AUTH_FILE") && *getenv("REGISTRY_AUTH_FILE")
-                        ? strdup(getenv("REGISTRY_AUTH_FILE")) : NULL,
-                home_path("XDG_CONFIG_HOME", ".config", "nook/auth.json"),
-                home_path("XDG_RUNTIME_DIR", NULL, "containers/auth.json"),
-                home_path("DOCKER_CONFIG", ".docker", "config.json"),
+                env->auth_file && *env->auth_file ? strdup(env->auth_file) : NULL,
+                home_path(env->xdg_config_home, ".config", "nook/auth.json"),
+                home_path(env->xdg_runtime_dir, NULL, "containers/auth.json"),
+                home_path(env->docker_config, ".docker", "config.json"),
         };
         int r = 0;
         for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {

@@ -14,6 +14,21 @@
 
 struct nk_store;
 
+/* What the engine takes from the user's environment, handed in by the
+ * command layer (src/cmd/engine/common.c reads the variables); the library
+ * never calls getenv(). Strings: NULL or "" when unset. */
+struct nk_engine_env {
+        const char *insecure_registries; /* "host[:port],...": HTTP or unverified TLS allowed */
+        uint64_t max_layer_bytes;        /* bound on one uncompressed layer; 0: NK_LAYER_MAX_BYTES */
+        bool overlay_no_fd;              /* give overlayfs its dirs by path, not fd (test knob) */
+        const char *auth_file;           /* REGISTRY_AUTH_FILE */
+        const char *home, *xdg_config_home, *xdg_runtime_dir, *docker_config;
+};
+/* Set once before the engine is used; *env must outlive it (not copied). */
+void nk_engine_set_env(const struct nk_engine_env *env);
+/* The settings in force (all unset until nk_engine_set_env). */
+const struct nk_engine_env *nk_engine_get_env(void);
+
 /* Open the store (created when absent; a new store gets the embedded
  * busybox image). */
 int nk_engine_open(const char *root, struct nk_store **out, nk_error **err);

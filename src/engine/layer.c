@@ -1,4 +1,5 @@
 #include "engine/layer.h"
+#include "engine/engine.h"
 #include "engine/jsonutil.h"
 #include "engine/layer_pipe.h"
 #include "util/cleanup.h"
@@ -497,14 +498,8 @@ static uint64_t limit_of(const struct nk_layer_limits *lim)
 {
         if (lim && lim->max_bytes)
                 return lim->max_bytes;
-        const char *env = getenv("NOOK_MAX_LAYER_BYTES");
-        if (env && *env) {
-                char *end;
-                unsigned long long v = strtoull(env, &end, 10);
-                if (*end == '\0' && v > 0)
-                        return v;
-        }
-        return NK_LAYER_MAX_BYTES;
+        uint64_t env = nk_engine_get_env()->max_layer_bytes;
+        return env ? env : NK_LAYER_MAX_BYTES;
 }
 
 static void xt_free(struct xt *x)

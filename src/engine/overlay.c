@@ -1,4 +1,5 @@
 #include "engine/overlay.h"
+#include "engine/engine.h"
 #include "engine/jsonutil.h"
 #include "util/cleanup.h"
 #include "util/syscalls.h"
@@ -59,7 +60,8 @@ static void dir_close(struct dir_arg *d)
 }
 
 /* Cleared when the kernel takes no fds (before 6.13), or by the test knob
- * NOOK_OVERLAY_NO_FD=1 to exercise the path form on newer kernels. */
+ * overlay_no_fd (NOOK_OVERLAY_NO_FD=1) to exercise the path form on newer
+ * kernels. */
 static int fd_params = -1;
 
 static int set_dir(int fsfd, const char *key, const char *path, nk_error **err)
@@ -67,10 +69,8 @@ static int set_dir(int fsfd, const char *key, const char *path, nk_error **err)
         struct dir_arg d;
         if (dir_open(path, &d, err) < 0)
                 return -1;
-        if (fd_params < 0) {
-                const char *no = getenv("NOOK_OVERLAY_NO_FD");
-                fd_params = !(no && streq(no, "1"));
-        }
+        if (fd_params < 0)
+                fd_params = !nk_engine_get_env()->overlay_no_fd;
         int r = fd_params ? nk_fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, d.fd) : -1;
         if (r < 0 && (!fd_params || errno == EINVAL)) {
                 if (fd_params)

@@ -1,4 +1,5 @@
 #include "engine/registry.h"
+#include "engine/engine.h"
 #include "engine/auth.h"
 #include "engine/jsonutil.h"
 #include "engine/ref.h"
@@ -37,11 +38,11 @@ static bool is_loopback(const char *domain)
         return streq(host, "localhost") || streq(host, "::1") || strncmp(host, "127.", 4) == 0;
 }
 
-/* NOOK_INSECURE_REGISTRIES: comma-separated registries (host[:port]) that
- * may use HTTP or unverified TLS. */
+/* insecure_registries (NOOK_INSECURE_REGISTRIES): comma-separated
+ * registries (host[:port]) that may use HTTP or unverified TLS. */
 static bool configured_insecure(const char *domain)
 {
-        const char *list = getenv("NOOK_INSECURE_REGISTRIES");
+        const char *list = nk_engine_get_env()->insecure_registries;
         size_t n = strlen(domain);
         for (const char *p = list; p && *p;) {
                 size_t len = strcspn(p, ", ");

@@ -5,6 +5,7 @@
 #include "engine/overlay.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/parse.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,18 +15,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static bool valid_id(const char *id)
-{
-        size_t n = strlen(id);
-        if (n == 0 || n > 128 || id[0] == '.' || id[0] == '-')
-                return false;
-        for (const char *p = id; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || strchr("_.-", *p)))
-                        return false;
-        return true;
-}
 
 static char *cpath(struct nk_store *s, const char *id, const char *sub)
 {
@@ -135,8 +124,8 @@ static int rootfs_create(struct nk_store *s, const char *image, const char *id,
 int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
                               const char *target, char **rootfs_out, nk_error **err)
 {
-        if (!valid_id(id))
-                return nk_error_set(err, 0, "invalid container id `%s`", id);
+        if (nk_container_id_check(id, err) < 0)
+                return -1;
         _cleanup_free_ char *abs_target = NULL;
         if (target && !(abs_target = realpath(target, NULL)))
                 return nk_error_set(err, errno, "mount point `%s`", target);
@@ -187,8 +176,8 @@ static int unmount_record(struct nk_store *s, const char *id, nk_error **err)
 
 int nk_image_rootfs_remove(const char *store, const char *id, nk_error **err)
 {
-        if (!valid_id(id))
-                return nk_error_set(err, 0, "invalid container id `%s`", id);
+        if (nk_container_id_check(id, err) < 0)
+                return -1;
         struct nk_store *s;
         if (nk_store_open(store, &s, err) < 0)
                 return -1;

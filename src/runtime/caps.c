@@ -85,7 +85,7 @@ char *nk_caps_to_string(uint64_t caps)
 static int fail_cap(nk_error **err, enum nk_cap_set set, uint64_t bad, const char *why)
 {
         char name[48];
-        return nk_error_set(err, EPERM, "process.capabilities.%s: %s %s", set_names[set],
+        return nk_error_set(err, 0, "process.capabilities.%s: %s %s", set_names[set],
                             cap_name(lowest_cap(bad), name, sizeof name), why);
 }
 

@@ -175,7 +175,7 @@ static int check_without_mount_ns(const struct creation *cr, nk_error **err)
                                    ? NULL : needs_mount_ns(cr->spec, buf, sizeof buf);
         if (!what)
                 return 0;
-        return nk_error_set(err, EINVAL,
+        return nk_error_set(err, 0,
                             "%s/config.json: %s: needs a mount namespace, and linux.namespaces "
                             "has none (nook never changes the host's mounts for a container)",
                             cr->bundle, what);
@@ -210,12 +210,12 @@ static int load_bundle(struct creation *cr, nk_error **err)
                 return -1;
         const struct nk_spec *s = cr->spec;
         if (!s->has_process)
-                return nk_error_set(err, EINVAL, "%s/config.json: process: missing, nothing to run",
+                return nk_error_set(err, 0, "%s/config.json: process: missing, nothing to run",
                                     cr->bundle);
         if (check_without_mount_ns(cr, err) < 0)
                 return -1;
         if (s->process.terminal && !o->console_socket && o->detach)
-                return nk_error_set(err, EINVAL,
+                return nk_error_set(err, 0,
                                     "process.terminal is true: --console-socket is required");
         _cleanup_free_ char *root = NULL;
         if (s->root_path[0] == '/')
@@ -257,8 +257,7 @@ static int plan_mounts(struct creation *cr, nk_error **err)
                 return 0;
         struct nk_rootfs_opts ro;
         nk_child_rootfs_opts(cr->spec, cr->o, cr->cgroup_path, cr->mount_trees, &ro);
-        return nk_rootfs_plan(cr->spec, cr->rootfs, &ro, nk_cgroup_mountinfo(cr->cg), &cr->plan,
-                              err);
+        return nk_rootfs_plan(cr->spec, cr->rootfs, &ro, cr->cg, &cr->plan, err);
 }
 
 /* --cgroup-manager disabled: the container stays in our cgroups. Its
@@ -401,7 +400,7 @@ static int spawn_init(struct creation *cr, nk_error **err)
                 nk_error *e = NULL;
                 pid = nk_clone_vm(&co, init_main, cr, &e);
                 if (pid < 0 && e->errno_ != ENOSYS && e->errno_ != EINVAL) {
-                        *err = e;
+                        nk_error_pass(err, e);
                         return nk_error_wrap(err, "create the container init");
                 }
                 nk_error_free(e);
@@ -668,7 +667,7 @@ static int start_locked(struct nk_container *c, nk_error **err)
         const struct nk_state *st = nk_container_state(c);
         enum nk_status status = nk_state_status(root, st);
         if (status != NK_STATUS_CREATED)
-                return nk_error_set(err, EINVAL, "container `%s` is %s, not created", st->id,
+                return nk_error_set(err, 0, "container `%s` is %s, not created", st->id,
                                     nk_status_name(status));
         if (release_init(nk_container_dir_fd(c), st->id, err) < 0)
                 return -1;
@@ -830,14 +829,14 @@ static int salvage_cgroup_check(const char *path, nk_error **err)
 {
         _cleanup_free_ char *text = NULL;
         if (streq(path, "/") || nk_read_file("/proc/self/cgroup", &text, NULL, err) < 0)
-                return nk_error_set(err, EPERM, "cgroup `%s` is the root or holds nook itself: "
+                return nk_error_set(err, 0, "cgroup `%s` is the root or holds nook itself: "
                                                 "not removing it", path);
         size_t n = strlen(path);
         for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
                 char *own = strchr(l, ':');
                 own = own ? strchr(own + 1, ':') : NULL;
                 if (own && strncmp(own + 1, path, n) == 0 && strchr("/\n", own[1 + n]))
-                        return nk_error_set(err, EPERM, "cgroup `%s` holds nook itself: "
+                        return nk_error_set(err, 0, "cgroup `%s` holds nook itself: "
                                                         "not removing it", path);
         }
         return 0;

@@ -121,13 +121,13 @@ int nk_rplan_add_devices(struct nk_rplan *plan, const struct nk_spec *spec,
         for (size_t i = 0; i < spec->n_devices; i++) {
                 const struct nk_device *d = &spec->devices[i];
                 if (!d->path || d->path[0] != '/')
-                        return nk_error_set(err, EINVAL,
+                        return nk_error_set(err, 0,
                                             "linux.devices[%zu]: path `%s` is not "
                                             "absolute",
                                             i, d->path ? d->path : "");
                 if (opts->in_userns && device_type(d->type) != S_IFIFO &&
                     !nk_proc_mount_allowed(d->path))
-                        return nk_error_set(err, EPERM, "linux.devices[%zu]: path %s is inside "
+                        return nk_error_set(err, 0, "linux.devices[%zu]: path %s is inside "
                                             "/proc, where only %s may be mounted", i, d->path,
                                             nk_proc_mount_list);
                 if (add_node(plan, d->path, device_type(d->type), (unsigned)d->major,
@@ -197,6 +197,6 @@ int nk_rop_run_device(struct nk_rexec *x, const struct nk_rop *op, nk_error **er
         case NK_ROP_BIND_DEVICE:
                 return run_bind_device(x, op, err);
         default:
-                return nk_error_set(err, EINVAL, "rootfs op %d is not a device", (int)op->kind);
+                return nk_error_set(err, 0, "rootfs op %d is not a device", (int)op->kind);
         }
 }

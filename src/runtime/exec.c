@@ -122,11 +122,11 @@ static int check_cgroup_sub(const char *sub, nk_error **err)
         while (*p == '/')
                 p++;
         if (!*p)
-                return nk_error_set(err, EINVAL, "--cgroup `%s`: empty sub-cgroup path", sub);
+                return nk_error_set(err, 0, "--cgroup `%s`: empty sub-cgroup path", sub);
         while (*p) {
                 size_t n = strcspn(p, "/");
                 if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-                        return nk_error_set(err, EINVAL,
+                        return nk_error_set(err, 0,
                                             "--cgroup `%s`: must be a path below the container's "
                                             "cgroup, without `.` or `..`", sub);
                 p += n;
@@ -190,9 +190,9 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
                 return -1;
         enum nk_status s = nk_state_status(o->root, x->st);
         if (s == NK_STATUS_PAUSED && !o->ignore_paused)
-                return nk_error_set(err, EINVAL, "container `%s` is paused; resume it first", o->id);
+                return nk_error_set(err, 0, "container `%s` is paused; resume it first", o->id);
         if (s != NK_STATUS_RUNNING && s != NK_STATUS_PAUSED && s != NK_STATUS_CREATED)
-                return nk_error_set(err, EINVAL, "container `%s` is %s: cannot exec", o->id,
+                return nk_error_set(err, 0, "container `%s` is %s: cannot exec", o->id,
                                     nk_status_name(s));
         _cleanup_free_ char *text = json_dumps(x->st->config, JSON_COMPACT);
         if (!text || nk_spec_parse(text, strlen(text), "config.json", &x->spec, err) < 0)
@@ -200,7 +200,7 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
         if (nk_process_parse(o->process, "process", &x->proc, err) < 0)
                 return -1;
         if (x->proc.terminal && !o->console_socket && o->detach)
-                return nk_error_set(err, EINVAL, "--tty with --detach needs --console-socket");
+                return nk_error_set(err, 0, "--tty with --detach needs --console-socket");
         /* Relayed to our terminal: start at its size, before the process
          * can look (the relay only follows later changes). */
         struct winsize ws;
@@ -416,7 +416,7 @@ static pid_t clone_joiner(struct exec_ctx *x, struct nk_clone_opts *co, nk_error
                 if (pid > 0)
                         return pid;
                 if (e->errno_ != ENOSYS && e->errno_ != EINVAL) {
-                        *err = e;
+                        nk_error_pass(err, e);
                         return -1;
                 }
                 nk_error_free(e);

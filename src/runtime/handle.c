@@ -105,7 +105,7 @@ static int set_frozen(struct nk_container *c, bool frozen, nk_error **err)
         enum nk_status s = nk_state_status(c->root, c->st);
         enum nk_status want = frozen ? NK_STATUS_RUNNING : NK_STATUS_PAUSED;
         if (s != want)
-                return nk_error_set(err, EINVAL, "container `%s` is %s, not %s", c->st->id,
+                return nk_error_set(err, 0, "container `%s` is %s, not %s", c->st->id,
                                     nk_status_name(s), nk_status_name(want));
         return nk_cgroup_freeze(cg, frozen, err);
 }
@@ -148,7 +148,7 @@ static int signal_all(struct nk_container *c, int sig, nk_error **err)
                 nk_error_free(e);
                 return r;
         }
-        *err = e;
+        nk_error_pass(err, e);
         return nk_error_wrap(err, "thaw container `%s` after signalling it", c->st->id);
 }
 

@@ -3,6 +3,7 @@
 #include "hostinfo.h"
 #include "cgroup/cgroup.h"
 #include "../util/cleanup.h"
+#include "util/parse.h"
 #include "../util/fs.h"
 #include "../util/syscalls.h"
 #include <dirent.h>
@@ -58,8 +59,10 @@ static json_t *seccomp(void)
 static json_t *userns(void)
 {
         _cleanup_free_ char *max = first_line("/proc/sys/user/max_user_namespaces");
-        return json_pack("{s:b, s:I}", "available", max && atoll(max) > 0, "max",
-                         (json_int_t)(max ? atoll(max) : 0));
+        unsigned long long n = 0;
+        if (max && nk_parse_uint_n(max, strcspn(max, " \n"), INT64_MAX, &n) < 0)
+                n = 0;
+        return json_pack("{s:b, s:I}", "available", n > 0, "max", (json_int_t)n);
 }
 
 /* A syscall exists when it fails with anything but ENOSYS. */

@@ -106,6 +106,11 @@ static const struct mount_opt *mount_opt_find(const char *name)
         return NULL;
 }
 
+const char *nk_mount_option_name(size_t i)
+{
+        return i < ARRAY_SIZE(mount_opts) ? mount_opts[i].name : NULL;
+}
+
 static void mount_opt_apply(struct nk_mount *m, const struct mount_opt *o)
 {
         switch (o->kind) {

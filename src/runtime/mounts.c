@@ -10,9 +10,11 @@
 #include "../util/cleanup.h"
 #include "../util/fs.h"
 #include "../util/log.h"
+#include "../util/mountinfo.h"
 #include "../util/syscalls.h"
 #include "rootfs_internal.h"
 #include "namespaces.h"
+#include "cgroup/cgroup.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -175,7 +177,7 @@ int nk_root_open_parent(int rootfd, const char *path, const char **name, nk_erro
 {
         const char *slash = strrchr(path, '/');
         if (!slash || !slash[1])
-                return nk_error_set(err, EINVAL, "`%s`: not a file path", path);
+                return nk_error_set(err, 0, "`%s`: not a file path", path);
         _cleanup_free_ char *parent = strndup(path, (size_t)(slash - path));
         if (!parent)
                 return nk_error_set(err, ENOMEM, "open parent of `%s`", path);
@@ -185,72 +187,7 @@ int nk_root_open_parent(int rootfd, const char *path, const char **name, nk_erro
 
 /* ---- /proc/self/mountinfo ---- */
 
-struct mi_entry {
-        unsigned id;
-        char *root, *mountpoint, *fstype, *superopts;
-};
-
-/* Octal escapes (\040 for a space) back to bytes, in place. */
-static void mi_unescape(char *s)
-{
-        char *o = s;
-        for (; *s; s++) {
-                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-                    s[3] >= '0' && s[3] <= '7') {
-                        *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-                        s += 3;
-                } else {
-                        *o++ = *s;
-                }
-        }
-        *o = '\0';
-}
-
-/* "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue"
- * (proc(5)); modifies line. */
-static int mi_parse_line(char *line, struct mi_entry *e)
-{
-        char *tok[6], *save = NULL;
-        char *t = strtok_r(line, " ", &save);
-        for (int i = 0; i < 6; i++, t = strtok_r(NULL, " ", &save)) {
-                if (!t)
-                        return -1;
-                tok[i] = t;
-        }
-        while (t && !streq(t, "-"))
-                t = strtok_r(NULL, " ", &save);
-        char *fstype = strtok_r(NULL, " ", &save);
-        char *source = strtok_r(NULL, " ", &save);
-        char *superopts = strtok_r(NULL, " ", &save);
-        if (!t || !fstype || !source || !superopts)
-                return -1;
-        e->id = (unsigned)strtoul(tok[0], NULL, 10);
-        e->root = tok[3];
-        e->mountpoint = tok[4];
-        e->fstype = fstype;
-        e->superopts = superopts;
-        mi_unescape(e->root);
-        mi_unescape(e->mountpoint);
-        return 0;
-}
-
-/* Call fn for every well-formed line; stops early when fn returns non-zero. */
-static int mi_foreach(const char *mountinfo, int (*fn)(const struct mi_entry *, void *), void *data)
-{
-        _cleanup_free_ char *copy = strdup(mountinfo ? mountinfo : "");
-        char *save = NULL;
-        if (!copy)
-                return -1;
-        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                struct mi_entry e;
-                int r;
-                if (mi_parse_line(l, &e) == 0 && (r = fn(&e, data)) != 0)
-                        return r;
-        }
-        return 0;
-}
-
-static int mi_below(const struct mi_entry *e, void *data)
+static int mi_below(const struct nk_mountinfo_entry *e, void *data)
 {
         const char *path = data;
         size_t n = strlen(path);
@@ -261,7 +198,7 @@ static int mi_below(const struct mi_entry *e, void *data)
 
 bool nk_mountinfo_has_below(const char *mountinfo, const char *path)
 {
-        return mi_foreach(mountinfo, mi_below, (void *)path) != 0;
+        return nk_mountinfo_foreach(mountinfo, mi_below, (void *)path) != 0;
 }
 
 /* ---- cgroup mounts (planning, pure) ---- */
@@ -270,79 +207,41 @@ bool nk_mountinfo_has_below(const char *mountinfo, const char *path)
 #define CG_MAX  32
 
 struct cg_hier {
-        char name[64];         /* directory under /sys/fs/cgroup */
-        char root[256];        /* mount root inside the hierarchy */
-        char controllers[256]; /* v1: "cpu,cpuacct" / "name=systemd"; v2: "" */
+        const struct nk_cg_mount *m; /* as the cgroup module parsed it */
+        char name[64];               /* directory under /sys/fs/cgroup */
+        char controllers[256];       /* v1: "cpu,cpuacct" / "name=systemd"; v2: "" */
         bool v2;
 };
 
 struct cg_layout {
-        bool unified; /* cgroup2 on /sys/fs/cgroup itself */
-        char unified_root[256];
+        const struct nk_cg_mount *unified; /* cgroup2 on /sys/fs/cgroup itself */
         struct cg_hier h[CG_MAX];
         size_t n;
 };
 
-static bool is_v1_controller(const char *tok)
+/* The hierarchies to show in the container, from the cgroup module's list:
+ * /sys/fs/cgroup itself (pure v2) or one directory below it each. */
+static void cg_collect(const struct nk_cg_mount *v, size_t nv, struct cg_layout *l)
 {
-        static const char *const names[] = {
-                "cpuset",  "cpu",     "cpuacct", "io",         "blkio",    "memory",
-                "devices", "freezer", "net_cls", "perf_event", "net_prio", "hugetlb",
-                "pids",    "rdma",    "misc",    "debug",
-        };
-        if (strncmp(tok, "name=", 5) == 0)
-                return true;
-        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-                if (streq(tok, names[i]))
-                        return true;
-        return false;
-}
-
-/* The controller list to mount a v1 hierarchy again: superblock options
- * minus flags (rw, xattr, release_agent=...). */
-static void v1_controllers(const char *superopts, char *out, size_t size)
-{
-        char buf[256], *save = NULL;
-        size_t n = 0;
-        snprintf(buf, sizeof(buf), "%s", superopts);
-        out[0] = '\0';
-        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
-                if (is_v1_controller(t))
-                        n += (size_t)snprintf(out + n, n < size ? size - n : 0, "%s%s",
-                                              n ? "," : "", t);
-}
-
-static int cg_collect(const struct mi_entry *e, void *data)
-{
-        struct cg_layout *l = data;
-        bool v2 = streq(e->fstype, "cgroup2");
-        if (!v2 && !streq(e->fstype, "cgroup"))
-                return 0;
-        if (streq(e->mountpoint, CG_BASE)) {
-                l->unified = v2;
-                snprintf(l->unified_root, sizeof(l->unified_root), "%s", e->root);
-                return 0;
+        for (size_t k = 0; k < nv; k++) {
+                const struct nk_cg_mount *e = &v[k];
+                const char *name = e->mount + strlen(CG_BASE "/");
+                if (streq(e->mount, CG_BASE)) {
+                        l->unified = e->v2 ? e : NULL;
+                        continue;
+                }
+                if (strncmp(e->mount, CG_BASE "/", strlen(CG_BASE "/")) != 0 || !*name ||
+                    strchr(name, '/') || strlen(name) >= sizeof(l->h[0].name) || l->n == CG_MAX)
+                        continue;
+                struct cg_hier *h = &l->h[l->n++];
+                *h = (struct cg_hier){.m = e, .v2 = e->v2};
+                snprintf(h->name, sizeof(h->name), "%s", name);
+                size_t n = 0;
+                for (char **c = e->v2 ? NULL : e->controllers; c && *c; c++)
+                        n += (size_t)snprintf(h->controllers + n,
+                                              n < sizeof(h->controllers) ? sizeof(h->controllers) - n : 0,
+                                              "%s%s", n ? "," : "", *c);
         }
-        const char *name = e->mountpoint + strlen(CG_BASE "/");
-        if (strncmp(e->mountpoint, CG_BASE "/", strlen(CG_BASE "/")) != 0 || !*name ||
-            strchr(name, '/') || strlen(name) >= sizeof(l->h[0].name))
-                return 0;
-        size_t i = 0;
-        while (i < l->n && !streq(l->h[i].name, name))
-                i++;
-        if (i == CG_MAX)
-                return 0;
-        struct cg_hier *h = &l->h[i];
-        if (i == l->n)
-                l->n++;
-        snprintf(h->name, sizeof(h->name), "%s", name);
-        snprintf(h->root, sizeof(h->root), "%s", e->root);
-        h->v2 = v2;
-        if (v2)
-                h->controllers[0] = '\0';
-        else
-                v1_controllers(e->superopts, h->controllers, sizeof(h->controllers));
-        return 0;
 }
 
 /* Same set of comma-separated names? */
@@ -387,8 +286,8 @@ static bool self_cgroup_path(const char *self, const struct cg_hier *h, char *ou
         return false;
 }
 
-/* The host directory of the container's cgroup on hierarchy h mounted at
- * `mountpoint`: the cgroup path made relative to the mount's root. */
+/* The host directory of the container's cgroup on hierarchy h: the rule
+ * the cgroup module made the directory with (nk_cg_dir_of). */
 static char *cg_host_dir(const struct cg_hier *h, const char *mountpoint,
                          const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                          nk_error **err)
@@ -400,18 +299,9 @@ static char *cg_host_dir(const struct cg_hier *h, const char *mountpoint,
                              h->v2 ? "the unified hierarchy" : h->controllers);
                 return NULL;
         }
-        if (!path)
-                path = self;
-        size_t rl = strlen(h->root);
-        if (!streq(h->root, "/") && strncmp(path, h->root, rl) == 0 &&
-            (path[rl] == '/' || !path[rl]))
-                path += rl;
-        char *dir = NULL;
-        if (asprintf(&dir, "%s%s%s", mountpoint, path[0] == '/' ? "" : "/",
-                     streq(path, "/") ? "" : path) < 0) {
+        char *dir = nk_cg_dir_of(h->m, path ? path : self);
+        if (!dir)
                 nk_error_set(err, ENOMEM, "rootfs plan");
-                return NULL;
-        }
         return dir;
 }
 
@@ -501,23 +391,34 @@ int nk_rplan_add_cgroup(struct nk_rplan *plan, const struct nk_mount *m, const c
                         const struct nk_rootfs_opts *opts, const struct nk_rootfs_env *env,
                         nk_error **err)
 {
+        struct nk_cg_mount *parsed = NULL;
+        size_t n = env->n_cg_mounts;
+        const struct nk_cg_mount *v = env->cg_mounts;
+        if (!v && env->mountinfo && nk_cg_parse_mountinfo(env->mountinfo, &parsed, &n, err) < 0)
+                return -1;
+        if (!v)
+                v = parsed;
         struct cg_layout l = {0};
-        mi_foreach(env->mountinfo, cg_collect, &l);
+        cg_collect(v, v ? n : 0, &l);
+        int r;
         if (l.unified) {
                 /* Pure v2: the one hierarchy straight on the destination. */
-                struct cg_hier h = {.v2 = true};
-                snprintf(h.root, sizeof(h.root), "%s", l.unified_root);
-                if (plan_hier(plan, m, dest, &h, CG_BASE, opts, env, err) < 0)
-                        return -1;
-                plan->ops[plan->n - 1].propagation = m->propagation;
-                return 0;
+                struct cg_hier h = {.m = l.unified, .v2 = true};
+                r = plan_hier(plan, m, dest, &h, CG_BASE, opts, env, err);
+                if (r == 0)
+                        plan->ops[plan->n - 1].propagation = m->propagation;
+        } else if (l.n == 0) {
+                r = nk_error_set(err, ENOENT,
+                                 "mount cgroup on %s: no cgroup hierarchy under " CG_BASE
+                                 " on the host",
+                                 dest);
+        } else {
+                r = plan_cg_v1(plan, m, dest, &l, opts, env, err);
         }
-        if (l.n == 0)
-                return nk_error_set(err, ENOENT,
-                                    "mount cgroup on %s: no cgroup hierarchy under " CG_BASE
-                                    " on the host",
-                                    dest);
-        return plan_cg_v1(plan, m, dest, &l, opts, env, err);
+        for (size_t i = 0; parsed && i < n; i++)
+                nk_cg_mount_clear(&parsed[i]);
+        free(parsed);
+        return r;
 }
 
 /* ---- running ---- */
@@ -555,7 +456,7 @@ struct mount_by_id {
         char *mountpoint;
 };
 
-static int find_mount_id(const struct mi_entry *e, void *data)
+static int find_mount_id(const struct nk_mountinfo_entry *e, void *data)
 {
         struct mount_by_id *m = data;
         if (e->id != m->id)
@@ -573,7 +474,7 @@ static int run_parent_private(const struct nk_rop *op, nk_error **err)
         if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
                 return -1;
         struct mount_by_id m = {.id = (unsigned)stx.stx_mnt_id};
-        mi_foreach(mountinfo, find_mount_id, &m);
+        nk_mountinfo_foreach(mountinfo, find_mount_id, &m);
         _cleanup_free_ char *mp = m.mountpoint;
         if (!mp)
                 return nk_error_set(err, ENOENT, "find the mount holding rootfs `%s`", op->source);
@@ -621,7 +522,7 @@ static int check_proc_target(const struct nk_rexec *x, int dst, const char *what
         if (inside && (streq(rel, "/proc") ||
                        (strncmp(rel, "/proc/", 6) == 0 && nk_proc_mount_allowed(rel))))
                 return 0;
-        return nk_error_set(err, EPERM, "%s on %s: it leads to %s inside /proc, where only %s "
+        return nk_error_set(err, 0, "%s on %s: it leads to %s inside /proc, where only %s "
                             "may be mounted", what, op->dest, rel, nk_proc_mount_list);
 }
 
@@ -652,7 +553,7 @@ static int check_proc_itself(struct nk_rexec *x, const struct nk_rop *op, int ds
         if (proc < 0 || fstat(proc, &a) < 0 || fstat(dst, &b) < 0 || a.st_dev != b.st_dev ||
             a.st_ino != b.st_ino)
                 return 0;
-        return nk_error_set(err, EPERM, "%s on %s: it leads to /proc, where only proc may be "
+        return nk_error_set(err, 0, "%s on %s: it leads to /proc, where only proc may be "
                             "mounted", what, op->dest);
 }
 
@@ -1032,7 +933,7 @@ struct outside {
         size_t n;
 };
 
-static int collect_outside(const struct mi_entry *e, void *data)
+static int collect_outside(const struct nk_mountinfo_entry *e, void *data)
 {
         struct outside *o = data;
         if (streq(e->mountpoint, "/") || path_within(e->mountpoint, o->rootfs) ||
@@ -1068,7 +969,7 @@ static int detach_outside(struct nk_rexec *x, nk_error **err)
         if (nk_read_file("/proc/self/mountinfo", &mi, NULL, err) < 0)
                 return nk_error_wrap(err, "--no-pivot");
         struct outside o = {.rootfs = x->rootfs};
-        int r = mi_foreach(mi, collect_outside, &o);
+        int r = nk_mountinfo_foreach(mi, collect_outside, &o);
         if (r < 0)
                 nk_error_set(err, ENOMEM, "--no-pivot: list host mounts");
         else
@@ -1212,6 +1113,6 @@ int nk_rop_run_mount(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
         case NK_ROP_CWD:
                 return run_cwd(x, op, err);
         default:
-                return nk_error_set(err, EINVAL, "rootfs op %d is not a mount", (int)op->kind);
+                return nk_error_set(err, 0, "rootfs op %d is not a mount", (int)op->kind);
         }
 }

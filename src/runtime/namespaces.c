@@ -44,7 +44,7 @@ static int check_joined_own(const struct nk_spec *spec, int t, int fd, nk_error 
                                     nk_ns_oci_name(t), spec->ns[t].path);
         if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
                 return 0;
-        return nk_error_set(err, EPERM, "linux.namespaces: %s namespace path `%s` is the host's "
+        return nk_error_set(err, 0, "linux.namespaces: %s namespace path `%s` is the host's "
                                         "own: `%s` would change the host",
                             nk_ns_oci_name(t), spec->ns[t].path, what);
 }

@@ -1,5 +1,6 @@
 #include "process.h"
 #include "util/cleanup.h"
+#include "util/parse.h"
 #include "util/fs.h"
 #include <ctype.h>
 #include <errno.h>
@@ -114,20 +115,8 @@ static int apply_affinity(const char *list, nk_error **err)
         if (!list || !*list)
                 return 0;
         cpu_set_t set;
-        CPU_ZERO(&set);
-        _cleanup_free_ char *copy = strdup(list);
-        char *save = NULL;
-        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                unsigned a, b;
-                if (sscanf(tok, "%u-%u", &a, &b) == 2) {
-                        for (unsigned c = a; c <= b && c < CPU_SETSIZE; c++)
-                                CPU_SET(c, &set);
-                } else if (sscanf(tok, "%u", &a) == 1 && a < CPU_SETSIZE) {
-                        CPU_SET(a, &set);
-                } else {
-                        return nk_error_set(err, EINVAL, "process.execCPUAffinity: bad CPU list `%s`", list);
-                }
-        }
+        if (nk_parse_cpu_list(list, &set) < 0)
+                return nk_error_set(err, 0, "process.execCPUAffinity: bad CPU list `%s`", list);
         if (sched_setaffinity(0, sizeof set, &set) < 0)
                 return nk_error_set(err, errno, "process.execCPUAffinity: set `%s`", list);
         return 0;

@@ -7,6 +7,7 @@
 #include "../util/log.h"
 #include "../util/syscalls.h"
 #include "namespaces.h"
+#include "cgroup/cgroup.h"
 #include "rootfs_internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -234,7 +235,7 @@ static int clone_source(const struct nk_spec *spec, size_t i, bool rec, nk_error
 {
         const struct nk_mount *m = &spec->mounts[i];
         if (!m->source)
-                return nk_error_set(err, EINVAL, "mounts[%zu]: bind mount without source", i);
+                return nk_error_set(err, 0, "mounts[%zu]: bind mount without source", i);
         _cleanup_free_ char *src = bind_source(spec, m->source);
         if (!src)
                 return nk_error_set(err, ENOMEM, "mounts[%zu]", i);
@@ -259,7 +260,7 @@ static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
                 g = spec->gid_mappings, ng = spec->n_gid_mappings;
         }
         if (!nu || !ng)
-                return nk_error_set(err, EINVAL, "mounts[%zu]: idmap without uidMappings and "
+                return nk_error_set(err, 0, "mounts[%zu]: idmap without uidMappings and "
                                     "gidMappings, and no user namespace mappings to use", i);
         _cleanup_close_ int userns = nk_ns_userns_fd(u, nu, g, ng, err);
         if (userns < 0)
@@ -335,7 +336,7 @@ int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, bool **in_init
                 if (k == TREE_NONE)
                         continue;
                 if (!is_bind(m))
-                        return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind "
+                        return nk_error_set(err, 0, "mounts[%zu] on %s: idmap needs a bind "
                                             "mount", i, m->destination ? m->destination : "");
                 if (alloc_trees(spec, trees, in_init) < 0) {
                         nk_error_set(err, ENOMEM, "bind mount sources");
@@ -444,14 +445,14 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
          * destination really resolved (a symlink in the image may lead
          * into /proc). */
         if (!nk_proc_mount_allowed(dest))
-                return nk_error_set(err, EPERM, "mounts[%zu]: destination %s is inside /proc, "
+                return nk_error_set(err, 0, "mounts[%zu]: destination %s is inside /proc, "
                                     "where only %s may be mounted", i, dest, nk_proc_mount_list);
         if ((m->idmap || m->ridmap) && !is_bind(m))
-                return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmap needs a bind mount", i,
+                return nk_error_set(err, 0, "mounts[%zu] on %s: idmap needs a bind mount", i,
                                     dest);
         if (m->idmap || m->ridmap) {
                 if (!opts->mount_trees || opts->mount_trees[i] < 0)
-                        return nk_error_set(err, EINVAL, "mounts[%zu] on %s: idmapped mount "
+                        return nk_error_set(err, 0, "mounts[%zu] on %s: idmapped mount "
                                             "not prepared", i, dest);
                 if (plan_bind(plan, spec, m, dest, err) < 0)
                         return -1;
@@ -770,26 +771,29 @@ static int run_plan(const struct nk_rplan *plan, struct nk_rexec *x,
         return 0;
 }
 
-/* nk_rplan_build() with what it needs of the host besides mountinfo. */
+/* nk_rplan_build() with what it needs of the host besides mountinfo; the
+ * cgroup hierarchies from `cg` when the caller has opened the cgroup. */
 static int plan_into(const struct nk_spec *spec, const char *rootfs,
                      const struct nk_rootfs_opts *opts, const char *mountinfo,
-                     struct nk_rplan *plan, nk_error **err)
+                     const struct nk_cgroup *cg, struct nk_rplan *plan, nk_error **err)
 {
         _cleanup_free_ char *self_cgroup = NULL;
         if (!opts->cgroup_path)
                 (void)nk_read_file("/proc/self/cgroup", &self_cgroup, NULL, NULL);
         struct nk_rootfs_env env = {.mountinfo = mountinfo, .self_cgroup = self_cgroup};
+        if (cg)
+                env.cg_mounts = nk_cgroup_mounts(cg, &env.n_cg_mounts);
         return nk_rplan_build(spec, rootfs, opts, &env, plan, err);
 }
 
 int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
-                   const struct nk_rootfs_opts *opts, const char *mountinfo,
+                   const struct nk_rootfs_opts *opts, const struct nk_cgroup *cg,
                    struct nk_rplan **out, nk_error **err)
 {
         struct nk_rplan *plan = calloc(1, sizeof *plan);
         if (!plan)
                 return nk_error_set(err, ENOMEM, "plan the rootfs");
-        if (plan_into(spec, rootfs, opts, mountinfo, plan, err) < 0) {
+        if (plan_into(spec, rootfs, opts, nk_cgroup_mountinfo(cg), cg, plan, err) < 0) {
                 free(plan);
                 return -1;
         }
@@ -814,12 +818,12 @@ int nk_rootfs_setup_child(const struct nk_spec *spec, const char *rootfs,
                 opts = &no_opts;
         /* Everything below changes the mount namespace it runs in. */
         if (!spec->ns[NK_NS_MOUNT].present)
-                return nk_error_set(err, EINVAL,
+                return nk_error_set(err, 0,
                                     "linux.namespaces: the rootfs setup needs a "
                                     "mount namespace");
         struct nk_rplan plan = {0};
         if (!opts->plan && (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0 ||
-                            plan_into(spec, rootfs, opts, mountinfo, &plan, err) < 0))
+                            plan_into(spec, rootfs, opts, mountinfo, NULL, &plan, err) < 0))
                 return -1;
         const struct nk_rplan *use = opts->plan ? opts->plan : &plan;
 

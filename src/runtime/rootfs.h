@@ -40,10 +40,13 @@ struct nk_rootfs_opts {
 /* The whole sequence of mount operations, planned by the runtime before
  * the clone (a bad mount option fails there, before any process exists;
  * the init inherits the plan and only runs it). `opts` as the init will
- * pass them; `mountinfo`: /proc/self/mountinfo as read just before the
- * clone (a new mount namespace starts as its copy). */
+ * pass them; `cg`: the container's cgroup, opened just before the clone
+ * (a new mount namespace starts as a copy of ours): its cgroup mounts are
+ * planned from the hierarchies it found and the directories it made, so
+ * the container sees the cgroup it was put in. */
+struct nk_cgroup;
 int nk_rootfs_plan(const struct nk_spec *spec, const char *rootfs,
-                   const struct nk_rootfs_opts *opts, const char *mountinfo,
+                   const struct nk_rootfs_opts *opts, const struct nk_cgroup *cg,
                    struct nk_rplan **out, nk_error **err);
 void nk_rootfs_plan_free(struct nk_rplan *plan);
 

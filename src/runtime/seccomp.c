@@ -599,7 +599,7 @@ static int add_by_number(struct build *b, uint32_t act, const char *name, uint32
 {
         const struct scmp_version *v = seccomp_version();
         if (has_args)
-                return nk_error_set(err, EINVAL, "linux.seccomp.syscalls[%zu]: %s is unknown to "
+                return nk_error_set(err, 0, "linux.seccomp.syscalls[%zu]: %s is unknown to "
                                     "libseccomp %u.%u.%u, so nook can only filter it without "
                                     "args", ri, name, v->major, v->minor, v->micro);
         for (size_t i = 0; i < b->n_arch; i++) {
@@ -1044,7 +1044,7 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n, 
                 return nk_error_set(err, errno, "seccomp: fstat");
         size_t len = (size_t)st.st_size;
         if (len == 0 || len % sizeof(struct sock_filter))
-                return nk_error_set(err, EINVAL, "seccomp: bad BPF program size %zu", len);
+                return nk_error_set(err, 0, "seccomp: bad BPF program size %zu", len);
         if (len / sizeof(struct sock_filter) > BPF_INSNS_MAX)
                 return nk_error_set(err, E2BIG, "linux.seccomp: the filter has %zu instructions, "
                                     "the kernel takes at most %d",
@@ -1098,7 +1098,7 @@ static int kernel_flags(json_t *sc, bool notify, unsigned *out, nk_error **err)
                         if (!kernel_has_flags(f | (f == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
                                                            ? SECCOMP_FILTER_FLAG_NEW_LISTENER
                                                            : 0)))
-                                return nk_error_set(err, EINVAL, "linux.seccomp.flags[%zu]: "
+                                return nk_error_set(err, 0, "linux.seccomp.flags[%zu]: "
                                                     "the kernel does not support %s", i,
                                                     json_string_value(v));
                         flags |= f;
@@ -1241,7 +1241,7 @@ static char *listener_payload(const struct nk_seccomp *s, const char *state_json
         json_t *state = state_json ? json_loads(state_json, 0, &je) : json_object();
         if (!state || !json_is_object(state)) {
                 json_decref(state);
-                nk_error_set(err, EINVAL, "seccomp: bad container state for the listener");
+                nk_error_set(err, 0, "seccomp: bad container state for the listener");
                 return NULL;
         }
         json_t *ver = json_object_get(state, "ociVersion"), *pid = json_object_get(state, "pid");
@@ -1400,7 +1400,7 @@ json_t *nk_seccomp_default_profile(uint64_t caps, nk_error **err)
         json_error_t je;
         json_t *doc = json_loads(nk_seccomp_default_json, 0, &je);
         if (!doc) {
-                nk_error_set(err, EINVAL, "default seccomp profile: line %d: %s", je.line, je.text);
+                nk_error_set(err, 0, "default seccomp profile: line %d: %s", je.line, je.text);
                 return NULL;
         }
         json_t *out = resolve_profile(doc, caps, NK_BUILD_MACHINE);

@@ -152,6 +152,6 @@ int nk_self_exe_guard(bool may_hand_over, int *init_fd, nk_error **err)
         if (may_hand_over && (*init_fd = trampoline_fd()) >= 0)
                 return 0;
         if (!deferred_argv)
-                return nk_error_set(err, EINVAL, "re-exec nook: no argv");
+                return nk_error_set(err, 0, "re-exec nook: no argv");
         return nk_seal_self_exe(deferred_argv, err);
 }

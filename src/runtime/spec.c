@@ -62,7 +62,7 @@ static char *msg_value_max(const char *s, size_t max)
         size_t n = strnlen(s, max);
         char *q = malloc(n + 4);
         if (!q)
-                abort();
+                nk_oom();
         for (size_t i = 0; i < n; i++)
                 q[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
         strcpy(q + n, s[n] ? "..." : "");
@@ -124,7 +124,7 @@ static char *json_describe(json_t *v)
                 break;
         }
         if (r < 0 || !s)
-                abort();
+                nk_oom();
         return s;
 }
 
@@ -822,27 +822,11 @@ static int process_scheduler(json_t *obj, const char *where, const struct bigint
         return sched_check(p, sp, policy, err);
 }
 
-/* A cpuset list as in cpuset(7): "0-3,8,10-11". */
+/* A cpuset list as in cpuset(7): "0-3,8,10-11" (util/parse.c, the parser
+ * the init applies it with). */
 static bool cpu_list_valid(const char *s)
 {
-        for (;;) {
-                char *end;
-                if (!isdigit((unsigned char)*s))
-                        return false;
-                unsigned long a = strtoul(s, &end, 10), b = a;
-                if (*end == '-') {
-                        if (!isdigit((unsigned char)end[1]))
-                                return false;
-                        b = strtoul(end + 1, &end, 10);
-                }
-                if (a > b || b > 65535)
-                        return false;
-                if (!*end)
-                        return true;
-                if (*end != ',')
-                        return false;
-                s = end + 1;
-        }
+        return nk_parse_cpu_list(s, NULL) == 0;
 }
 
 static int process_cpu_affinity(json_t *obj, const char *where, struct nk_process *p,
@@ -1298,7 +1282,7 @@ int nk_spec_sysctl_ns(const char *key)
                                            "kernel.shmmni", "kernel.shm_rmid_forced" };
         _cleanup_free_ char *k = strdup(key);
         if (!k)
-                abort();
+                nk_oom();
         for (char *c = k; *c; c++)
                 if (*c == '/')
                         *c = '.';

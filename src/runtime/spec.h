@@ -194,6 +194,9 @@ int nk_rlimit_from_name(const char *name);        /* -1 if unknown */
  * option becomes part of ->data (it is fs-specific). Returns -1 with err on a
  * malformed option. */
 int nk_mount_parse_options(struct nk_mount *m, const char *where, nk_error **err);
+/* The i-th option name nk_mount_parse_options() knows (table order), NULL
+ * past the end: `features` lists exactly these. */
+const char *nk_mount_option_name(size_t i);
 /* The default spec `nook spec` writes (runc-compatible), as a JSON object. */
 json_t *nk_spec_default(bool rootless);
 

@@ -1,5 +1,6 @@
 /* Runtime state: ROOT/<id>/{state.json,lock,cgroup,exec.sock}. */
 #include "state.h"
+#include "util/parse.h"
 #include "cgroup/cgroup.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -22,15 +23,7 @@ const char *nk_status_name(enum nk_status s)
 
 int nk_state_check_id(const char *id, nk_error **err)
 {
-        size_t n = strlen(id);
-        if (n == 0 || n > 1024 || id[0] == '.')
-                return nk_error_set(err, EINVAL, "invalid container id `%s`", id);
-        for (const char *p = id; *p; p++)
-                if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
-                      ('0' <= *p && *p <= '9') || strchr("_.+-", *p)))
-                        return nk_error_set(err, EINVAL,
-                                            "invalid container id `%s`: only [A-Za-z0-9_.+-] allowed", id);
-        return 0;
+        return nk_container_id_check(id, err);
 }
 
 int nk_state_dir(const char *root, const char *id, char **out, nk_error **err)
@@ -195,11 +188,11 @@ int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state 
         json_error_t je;
         json_t *o = json_loads(text, 0, &je);
         if (!o)
-                return nk_error_set(err, EINVAL, "%s: corrupt state: %s", path, je.text);
+                return nk_error_set(err, 0, "%s: corrupt state: %s", path, je.text);
         const char *bad = state_shape_error(o, id);
         if (bad) {
                 json_decref(o);
-                return nk_error_set(err, EINVAL, "%s: corrupt state: %s", path, bad);
+                return nk_error_set(err, 0, "%s: corrupt state: %s", path, bad);
         }
         struct nk_state *s = calloc(1, sizeof(*s));
         s->id = dup_str(o, "id");
@@ -216,7 +209,7 @@ int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state 
         json_decref(o);
         if (!s->id || !s->bundle) {
                 nk_state_free(s);
-                return nk_error_set(err, EINVAL, "%s: corrupt state: missing id or bundle", path);
+                return nk_error_set(err, 0, "%s: corrupt state: missing id or bundle", path);
         }
         *out = s;
         return 0;
@@ -282,7 +275,8 @@ unsigned long long nk_proc_start_time(pid_t pid)
                         return 0;
                 p++;
         }
-        return strtoull(p, NULL, 10);
+        unsigned long long t;
+        return nk_parse_uint_n(p, strcspn(p, " \n"), UINT64_MAX, &t) == 0 ? t : 0;
 }
 
 bool nk_state_pid_alive(const struct nk_state *s)

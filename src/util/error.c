@@ -3,6 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+void nk_oom(void)
+{
+        static const char msg[] = "nook: out of memory\n";
+        (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        abort();
+}
 
 int nk_error_setv(nk_error **err, int errno_, const char *fmt, va_list ap)
 {
@@ -10,10 +18,10 @@ int nk_error_setv(nk_error **err, int errno_, const char *fmt, va_list ap)
                 return -1;
         nk_error *e = calloc(1, sizeof(*e));
         if (!e)
-                abort();
+                nk_oom();
         e->errno_ = errno_;
         if (vasprintf(&e->msg, fmt, ap) < 0)
-                abort();
+                nk_oom();
         *err = e;
         return -1;
 }
@@ -27,6 +35,15 @@ int nk_error_set(nk_error **err, int errno_, const char *fmt, ...)
         return -1;
 }
 
+int nk_error_pass(nk_error **err, nk_error *e)
+{
+        if (err && !*err)
+                *err = e;
+        else
+                nk_error_free(e);
+        return -1;
+}
+
 int nk_error_wrap(nk_error **err, const char *fmt, ...)
 {
         if (!err || !*err)
@@ -35,10 +52,10 @@ int nk_error_wrap(nk_error **err, const char *fmt, ...)
         va_list ap;
         va_start(ap, fmt);
         if (vasprintf(&ctx, fmt, ap) < 0)
-                abort();
+                nk_oom();
         va_end(ap);
         if (asprintf(&joined, "%s: %s", ctx, (*err)->msg) < 0)
-                abort();
+                nk_oom();
         free(ctx);
         free((*err)->msg);
         (*err)->msg = joined;
@@ -53,7 +70,7 @@ char *nk_error_text(const nk_error *e)
         else
                 s = strdup(e->msg);
         if (!s)
-                abort();
+                nk_oom();
         return s;
 }
 

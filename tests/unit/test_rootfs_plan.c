@@ -320,7 +320,7 @@ static void test_devices(void)
         struct nk_spec s2 = {.devices = &rel, .n_devices = 1};
         char *e = NULL;
         CHECK(plan_text(&s2, &opts, hybrid_mountinfo, NULL, &e) == NULL);
-        CHECK_STR(e, "linux.devices[0]: path `dev/x` is not absolute: Invalid argument");
+        CHECK_STR(e, "linux.devices[0]: path `dev/x` is not absolute");
         free(e);
 }
 

@@ -155,7 +155,7 @@ static int write_one(struct nk_cgroup *cg, struct nk_cg_plan *p, size_t i, bool 
                         return nk_error_wrap(err, "linux.resources.%s", w->json_path);
                 return 0;
         }
-        *err = e;
+        nk_error_pass(err, e);
         return nk_error_wrap(err, "linux.resources.%s", w->json_path);
 }
 

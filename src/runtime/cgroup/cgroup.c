@@ -69,7 +69,7 @@ static bool nk_cg_path_is_clean(const char *path)
 int nk_cgroup_open(const char *path, struct nk_cgroup **out, nk_error **err)
 {
         if (!path || path[0] != '/' || !nk_cg_path_is_clean(path))
-                return nk_error_set(err, EINVAL, "cgroup path `%s`: must be absolute and clean",
+                return nk_error_set(err, 0, "cgroup path `%s`: must be absolute and clean",
                                     path ? path : "(null)");
         _cleanup_(nk_cgroup_freep) struct nk_cgroup *cg = calloc(1, sizeof(*cg));
         if (!cg)
@@ -84,7 +84,7 @@ int nk_cgroup_open(const char *path, struct nk_cgroup **out, nk_error **err)
         for (size_t i = 0; i < cg->host.n; i++) {
                 struct nk_cg_hier *h = &cg->h[cg->n];
                 h->mnt = &cg->host.m[i];
-                if (asprintf(&h->dir, "%s%s", h->mnt->mount, streq(path, "/") ? "" : path) < 0)
+                if (!(h->dir = nk_cg_dir_of(h->mnt, path)))
                         return nk_error_set(err, ENOMEM, "open cgroup %s", path);
                 cg->n++;
         }
@@ -204,9 +204,12 @@ static int mkdir_level(struct nk_cg_hier *h, const char *parent, const char *cur
         return ops->init_dir(h->mnt, cur, err);
 }
 
+/* mkdir each level of h->dir below the mount point (h->dir is cg->path
+ * made relative to what the mount shows, nk_cg_dir_of). */
 static int mkdir_walk(struct nk_cgroup *cg, struct nk_cg_hier *h, nk_error **err)
 {
-        _cleanup_free_ char *rel = strdup(cg->path);
+        (void)cg;
+        _cleanup_free_ char *rel = strdup(h->dir + strlen(h->mnt->mount));
         _cleanup_free_ char *cur = strdup(h->mnt->mount);
         char *save = NULL;
         if (!rel || !cur)
@@ -233,7 +236,7 @@ static int create_hier(struct nk_cgroup *cg, struct nk_cg_hier *h, nk_error **er
                 if (mkdir_walk(cg, h, &e) == 0)
                         break;
                 if (e->errno_ != ENOENT || attempt >= 8) {
-                        *err = e;
+                        nk_error_pass(err, e);
                         return -1;
                 }
                 nk_error_free(e);
@@ -307,7 +310,7 @@ int nk_cgroup_pids(struct nk_cgroup *cg, pid_t **pids, size_t *n, nk_error **err
                                 nk_error_free(e);
                                 continue;
                         }
-                        *err = e;
+                        nk_error_pass(err, e);
                         free(v);
                         return nk_error_wrap(err, "list pids of cgroup %s", cg->path);
                 }
@@ -405,6 +408,12 @@ int nk_cgroup_destroy(struct nk_cgroup *cg, nk_error **err)
 const char *nk_cgroup_path(const struct nk_cgroup *cg)
 {
         return cg->path;
+}
+
+const struct nk_cg_mount *nk_cgroup_mounts(const struct nk_cgroup *cg, size_t *n)
+{
+        *n = cg->host.n;
+        return cg->host.m;
 }
 
 const char *nk_cgroup_mountinfo(const struct nk_cgroup *cg)

@@ -84,6 +84,32 @@ json_t *nk_cgroup_host_info(nk_error **err);
 
 void nk_cgroup_free(struct nk_cgroup *cg);
 
+/* ---- the host's hierarchies (layout.c), one parser for every user ---- */
+/* One mounted hierarchy as read from mountinfo (also what the rootfs
+ * planner mounts in the container: src/runtime/mounts.c). */
+struct nk_cg_mount {
+        char *mount;            /* mount point, e.g. /sys/fs/cgroup/memory */
+        char *root;             /* mountinfo root field ("/" normally) */
+        bool v2;
+        char **controllers;     /* v1: from super options, "name=x" kept; v2:
+                                 * cgroup.controllers of the mount root */
+        unsigned dev_major, dev_minor;
+};
+
+/* Parse /proc/self/mountinfo text into the cgroup mounts it lists (pure: v2
+ * controllers are left empty). One entry per hierarchy: a hierarchy mounted
+ * twice is listed once (the first); of mounts stacked on one mount point the
+ * last, visible one. */
+int nk_cg_parse_mountinfo(const char *text, struct nk_cg_mount **out, size_t *n, nk_error **err);
+void nk_cg_mount_clear(struct nk_cg_mount *m);
+/* The directory of cgroup `path` (as /proc/self/cgroup names it, relative
+ * to the hierarchy's root) through mount m, which shows the subtree at
+ * m->root. Caller frees; NULL on ENOMEM. */
+char *nk_cg_dir_of(const struct nk_cg_mount *m, const char *path);
+/* The hierarchies nk_cgroup_open() found (statfs-checked), for mounting
+ * them in the container exactly as the container's cgroup was made. */
+const struct nk_cg_mount *nk_cgroup_mounts(const struct nk_cgroup *cg, size_t *n);
+
 /* Fast entry for a new container init (selfenter.c): clone it into the
  * unified hierarchy with clone3(CLONE_INTO_CGROUP) using nk_cgroup_clone_fd()
  * (v2 and hybrid; -1 when there is none, owned by cg), and let it move

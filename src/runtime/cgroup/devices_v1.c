@@ -21,6 +21,7 @@
  * edits. Pure: unit-tested in tests/unit/test_cgroup.c. */
 #include "internal.h"
 #include "../../util/cleanup.h"
+#include "../../util/parse.h"
 #include "../../util/strv.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,9 +90,14 @@ static void remove_bits(struct nk_cg_dev_state *st, const struct nk_cg_dev_ex *e
                 *old = st->ex[--st->n];
 }
 
+/* A major or minor of devices.list: "*" (any, -1) or a number; -2 for
+ * anything else ("1*2"), and the line is skipped. */
 static long long num_of(const char *s)
 {
-        return streq(s, "*") ? -1 : strtoll(s, NULL, 10);
+        unsigned long long v;
+        if (streq(s, "*"))
+                return -1;
+        return nk_parse_uint(s, 0xffffffffULL, &v) == 0 ? (long long)v : -2;
 }
 
 int nk_cg_dev_state_parse(const char *list, struct nk_cg_dev_state *st)
@@ -112,6 +118,8 @@ int nk_cg_dev_state_parse(const char *list, struct nk_cg_dev_state *st)
                         break;
                 }
                 struct nk_cg_dev_ex e = {type, num_of(ma), num_of(mi), acc_bits(acc)};
+                if (e.major == -2 || e.minor == -2)
+                        continue;
                 if (add_bits(&s, &e) < 0) {
                         nk_cg_dev_state_clear(&s);
                         return -1;

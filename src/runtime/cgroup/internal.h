@@ -12,16 +12,6 @@
 
 #define NK_CG_XATTR_PARENT "trusted.nook.parent"
 
-/* One mounted hierarchy as read from mountinfo. */
-struct nk_cg_mount {
-        char *mount;            /* mount point, e.g. /sys/fs/cgroup/memory */
-        char *root;             /* mountinfo root field ("/" normally) */
-        bool v2;
-        char **controllers;     /* v1: from super options, "name=x" kept; v2:
-                                 * cgroup.controllers of the mount root */
-        unsigned dev_major, dev_minor;
-};
-
 struct nk_cg_host {
         enum nk_cgroup_layout layout;
         struct nk_cg_mount *m;
@@ -46,10 +36,6 @@ struct nk_cgroup {
 };
 
 /* ---- layout.c ---- */
-/* Parse /proc/self/mountinfo text into the cgroup mounts it lists (pure: v2
- * controllers are left empty). One entry per hierarchy: a hierarchy mounted
- * twice is listed once. */
-int nk_cg_parse_mountinfo(const char *text, struct nk_cg_mount **out, size_t *n, nk_error **err);
 /* The layout a set of mounts makes (pure). */
 enum nk_cgroup_layout nk_cg_layout_of(const struct nk_cg_mount *m, size_t n);
 /* Read mountinfo, check each mount with statfs, read v2 controllers. */
@@ -59,7 +45,6 @@ const char *nk_cg_layout_name(enum nk_cgroup_layout l);
 /* The mount holding `controller` ("memory", "name=systemd", ...) or NULL. */
 const struct nk_cg_mount *nk_cg_host_find(const struct nk_cg_host *h, const char *controller);
 const struct nk_cg_mount *nk_cg_host_v2(const struct nk_cg_host *h);
-void nk_cg_mount_clear(struct nk_cg_mount *m);
 
 /* ---- path.c ---- */
 /* Pure path rule: `own` is nook's own cgroup (for relative paths). Returns

@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/fs.h"
+#include "../../util/mountinfo.h"
 #include "../../util/strv.h"
 #include <errno.h>
 #include <linux/magic.h>
@@ -28,25 +29,6 @@ static bool is_v1_controller(const char *opt)
                 if (streq(opt, v1_known[i]))
                         return true;
         return false;
-}
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static char *unescape(const char *s)
-{
-        char *out = malloc(strlen(s) + 1), *o = out;
-        if (!out)
-                return NULL;
-        while (*s) {
-                if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
-                    s[3] >= '0' && s[3] <= '7') {
-                        *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-                        s += 4;
-                } else {
-                        *o++ = *s++;
-                }
-        }
-        *o = '\0';
-        return out;
 }
 
 void nk_cg_mount_clear(struct nk_cg_mount *m)
@@ -74,37 +56,28 @@ static int v1_controllers(const char *superopts, char ***out)
         return 0;
 }
 
-/* Fields: id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
+/* One line of mountinfo (util/mountinfo.c parses it): *is_cgroup when it is
+ * a cgroup or cgroup2 mount, then m filled. -1 only when out of memory. */
 static int parse_line(char *line, struct nk_cg_mount *m, bool *is_cgroup)
 {
-        char *f[6] = {0}, *save = NULL, *t;
-        int i = 0;
+        struct nk_mountinfo_entry e;
         *is_cgroup = false;
-        for (t = strtok_r(line, " ", &save); t && i < 6; t = strtok_r(NULL, " ", &save))
-                f[i++] = t;
-        if (i < 6)
-                return 0;
-        while (t && !streq(t, "-"))
-                t = strtok_r(NULL, " ", &save);
-        char *fstype = strtok_r(NULL, " ", &save);
-        strtok_r(NULL, " ", &save); /* source */
-        char *superopts = strtok_r(NULL, " ", &save);
-        if (!fstype || !superopts)
-                return 0;
-        bool v2 = streq(fstype, "cgroup2");
-        if (!v2 && !streq(fstype, "cgroup"))
-                return 0;
         memset(m, 0, sizeof(*m));
-        if (sscanf(f[2], "%u:%u", &m->dev_major, &m->dev_minor) != 2)
+        if (nk_mountinfo_parse_line(line, &e) < 0)
                 return 0;
+        bool v2 = streq(e.fstype, "cgroup2");
+        if (!v2 && !streq(e.fstype, "cgroup"))
+                return 0;
+        m->dev_major = e.major;
+        m->dev_minor = e.minor;
         m->v2 = v2;
-        m->root = unescape(f[3]);
-        m->mount = unescape(f[4]);
+        m->root = strdup(e.root);
+        m->mount = strdup(e.mountpoint);
         if (!m->root || !m->mount)
                 return -1;
         if (v2)
                 m->controllers = calloc(1, sizeof(char *));
-        else if (v1_controllers(superopts, &m->controllers) < 0)
+        else if (v1_controllers(e.superopts, &m->controllers) < 0)
                 return -1;
         if (!m->controllers)
                 return -1;
@@ -112,12 +85,15 @@ static int parse_line(char *line, struct nk_cg_mount *m, bool *is_cgroup)
         return 0;
 }
 
-static bool seen(const struct nk_cg_mount *v, size_t n, const struct nk_cg_mount *m)
+/* Index of the entry for the same hierarchy (device) or at the same mount
+ * point, or n. */
+static size_t same(const struct nk_cg_mount *v, size_t n, const struct nk_cg_mount *m)
 {
         for (size_t i = 0; i < n; i++)
-                if (v[i].dev_major == m->dev_major && v[i].dev_minor == m->dev_minor)
-                        return true;
-        return false;
+                if ((v[i].dev_major == m->dev_major && v[i].dev_minor == m->dev_minor) ||
+                    streq(v[i].mount, m->mount))
+                        return i;
+        return n;
 }
 
 int nk_cg_parse_mountinfo(const char *text, struct nk_cg_mount **out, size_t *n, nk_error **err)
@@ -137,9 +113,18 @@ int nk_cg_parse_mountinfo(const char *text, struct nk_cg_mount **out, size_t *n,
                 }
                 if (!is_cg)
                         continue;
-                /* A hierarchy bind-mounted again (or a subtree of it) is the
-                 * same hierarchy: the first mount wins. */
-                if (seen(v, cnt, &m)) {
+                /* A hierarchy bind-mounted again elsewhere (or a subtree of
+                 * it) is the same hierarchy: the first mount wins. A mount on
+                 * top of an earlier one at the same mount point hides it
+                 * (mountinfo lists mounts in the order they were attached):
+                 * the later one is what a path under it reaches. */
+                size_t k = same(v, cnt, &m);
+                if (k < cnt && streq(v[k].mount, m.mount)) {
+                        nk_cg_mount_clear(&v[k]);
+                        v[k] = m;
+                        continue;
+                }
+                if (k < cnt) {
                         nk_cg_mount_clear(&m);
                         continue;
                 }
@@ -159,6 +144,19 @@ oom:
                 nk_cg_mount_clear(&v[i]);
         free(v);
         return nk_error_set(err, ENOMEM, "parse mountinfo");
+}
+
+char *nk_cg_dir_of(const struct nk_cg_mount *m, const char *path)
+{
+        size_t rl = strlen(m->root);
+        if (!streq(m->root, "/") && strncmp(path, m->root, rl) == 0 &&
+            (path[rl] == '/' || !path[rl]))
+                path += rl;
+        char *dir = NULL;
+        if (asprintf(&dir, "%s%s%s", m->mount, path[0] == '/' ? "" : "/",
+                     streq(path, "/") || !*path ? "" : path) < 0)
+                return NULL;
+        return dir;
 }
 
 enum nk_cgroup_layout nk_cg_layout_of(const struct nk_cg_mount *m, size_t n)

@@ -24,7 +24,7 @@ static char *xvasprintf(const char *fmt, va_list ap)
 {
         char *s = NULL;
         if (vasprintf(&s, fmt, ap) < 0)
-                abort();
+                nk_oom();
         return s;
 }
 
@@ -46,7 +46,7 @@ static struct nk_cg_write *add(struct builder *b, bool v2, const char *ctl, cons
 {
         struct nk_cg_write *nw = realloc(b->p->w, (b->p->n + 1) * sizeof(*nw));
         if (!nw)
-                abort();
+                nk_oom();
         b->p->w = nw;
         struct nk_cg_write *w = &nw[b->p->n++];
         memset(w, 0, sizeof(*w));
@@ -59,7 +59,7 @@ static struct nk_cg_write *add(struct builder *b, bool v2, const char *ctl, cons
         w->file = strdup(file);
         w->json_path = jpath;
         if (!w->controller || !w->file)
-                abort();
+                nk_oom();
         return w;
 }
 
@@ -68,7 +68,7 @@ static void set_alt(struct nk_cg_write *w, const char *file, char *value)
         w->alt_file = strdup(file);
         w->alt_value = value;
         if (!w->alt_file)
-                abort();
+                nk_oom();
 }
 
 static void warn(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,7 +79,7 @@ static void warn(struct builder *b, const char *fmt, ...)
         char *s = xvasprintf(fmt, ap);
         va_end(ap);
         if (nk_strv_push(&b->p->warnings, s) < 0)
-                abort();
+                nk_oom();
         free(s);
 }
 
@@ -254,7 +254,7 @@ static int memory_v2(struct builder *b, json_t *m)
         if (has(m, "swap") && swap != 0) {
                 long long s = nk_cg_swap_v2(limit, swap);
                 if (s == -2)
-                        return nk_error_set(b->err, EINVAL,
+                        return nk_error_set(b->err, 0,
                                             "linux.resources.memory.swap: %lld cannot be "
                                             "expressed on cgroup v2 with memory.limit %lld "
                                             "(swap is the memory+swap total)",
@@ -531,7 +531,7 @@ static int plan_hugetlb(struct builder *b, json_t *arr)
                 unsigned long long bytes;
                 char name[32], file[64];
                 if (nk_cg_page_size(json_string_value(json_object_get(h, "pageSize")), &bytes) < 0)
-                        return nk_error_set(b->err, EINVAL,
+                        return nk_error_set(b->err, 0,
                                             "linux.resources.hugepageLimits[%zu].pageSize: bad "
                                             "size", i);
                 nk_cg_page_name(bytes, name, sizeof(name));
@@ -608,7 +608,7 @@ static int plan_unified(struct builder *b, json_t *u)
         json_object_foreach(u, k, v) {
                 _cleanup_free_ char *ctl = strndup(k, strcspn(k, "."));
                 if (!ctl)
-                        abort();
+                        nk_oom();
                 bool core = streq(ctl, "cgroup");
                 enum nk_cg_where w = b->where(core ? "cgroup" : ctl, b->ctx);
                 if (b->where("cgroup", b->ctx) != NK_CG_ON_V2)

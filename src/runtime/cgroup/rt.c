@@ -85,7 +85,7 @@ static int raise_parent(const char *mount, const char *dir, unsigned long long n
         bool ours = strlen(dir) > strlen(mount) &&
                     getxattr(dir, NK_CG_XATTR_PARENT, NULL, 0) >= 0;
         if (!ours || v > period)
-                return nk_error_set(err, EINVAL,
+                return nk_error_set(err, 0,
                                     "linux.resources.cpu.realtimeRuntime: %lld needs %lld us of "
                                     "every %lld us in the parent cgroup `%s`, which has "
                                     "cpu.rt_runtime_us %lld%s",
@@ -127,7 +127,7 @@ int nk_cg_rt_budget(struct nk_cgroup *cg, json_t *res, int *lock_fd, nk_error **
         int r = 0;
         for (const char *s = h->dir + ml; (s = strchr(s, '/')) && r == 0; s++) {
                 if (n == 64)
-                        r = nk_error_set(err, EINVAL, "cgroup path `%s`: too deep", cg->path);
+                        r = nk_error_set(err, 0, "cgroup path `%s`: too deep", cg->path);
                 else if (!(anc[n] = strndup(h->dir, (size_t)(s - h->dir))) ||
                          !(name[n] = strndup(s + 1, strcspn(s + 1, "/"))))
                         r = nk_error_set(err, ENOMEM, "cgroup");

@@ -21,7 +21,7 @@ static int check_fields(json_t *obj, const char *where, const struct field *f, s
                         nk_error **err)
 {
         if (!json_is_object(obj))
-                return nk_error_set(err, EINVAL, "%s: must be an object", where);
+                return nk_error_set(err, 0, "%s: must be an object", where);
         for (size_t i = 0; i < n; i++) {
                 json_t *v = json_object_get(obj, f[i].key);
                 if (!v || json_is_null(v))
@@ -30,32 +30,32 @@ static int check_fields(json_t *obj, const char *where, const struct field *f, s
                 switch (f[i].kind) {
                 case 'i':
                         if (!json_is_integer(v))
-                                return nk_error_set(err, EINVAL, "%s.%s: must be an integer",
+                                return nk_error_set(err, 0, "%s.%s: must be an integer",
                                                     where, k);
                         if (json_integer_value(v) < f[i].min || json_integer_value(v) > f[i].max)
-                                return nk_error_set(err, ERANGE,
+                                return nk_error_set(err, 0,
                                                     "%s.%s: %lld out of range [%lld, %lld]",
                                                     where, k, (long long)json_integer_value(v),
                                                     f[i].min, f[i].max);
                         break;
                 case 'b':
                         if (!json_is_boolean(v))
-                                return nk_error_set(err, EINVAL, "%s.%s: must be a boolean",
+                                return nk_error_set(err, 0, "%s.%s: must be a boolean",
                                                     where, k);
                         break;
                 case 's':
                         if (!json_is_string(v))
-                                return nk_error_set(err, EINVAL, "%s.%s: must be a string",
+                                return nk_error_set(err, 0, "%s.%s: must be a string",
                                                     where, k);
                         break;
                 case 'a':
                         if (!json_is_array(v))
-                                return nk_error_set(err, EINVAL, "%s.%s: must be an array",
+                                return nk_error_set(err, 0, "%s.%s: must be an array",
                                                     where, k);
                         break;
                 case 'o':
                         if (!json_is_object(v))
-                                return nk_error_set(err, EINVAL, "%s.%s: must be an object",
+                                return nk_error_set(err, 0, "%s.%s: must be an object",
                                                     where, k);
                         break;
                 }
@@ -111,16 +111,16 @@ static int check_memory(json_t *m, const char *w, nk_error **err)
          * value -1 cast to uint64 that some clients send. */
         json_t *sw = json_object_get(m, "swappiness");
         if (json_is_integer(sw) && json_integer_value(sw) > 100)
-                return nk_error_set(err, ERANGE, "%s.swappiness: %lld out of range [0, 100]", w,
+                return nk_error_set(err, 0, "%s.swappiness: %lld out of range [0, 100]", w,
                                     (long long)json_integer_value(sw));
         long long limit = geti(m, "limit", 0), swap = geti(m, "swap", 0);
         if (limit > 0 && swap > 0 && swap < limit)
-                return nk_error_set(err, EINVAL,
+                return nk_error_set(err, 0,
                                     "%s.swap: %lld is below memory.limit %lld (swap is the "
                                     "memory+swap total)",
                                     w, swap, limit);
         if (swap > 0 && limit == 0)
-                return nk_error_set(err, EINVAL, "%s.swap: set without memory.limit", w);
+                return nk_error_set(err, 0, "%s.swap: set without memory.limit", w);
         return 0;
 }
 
@@ -137,15 +137,15 @@ static int check_cpu(json_t *c, const char *w, nk_error **err)
                 return -1;
         long long period = geti(c, "period", 0);
         if (period != 0 && period < 1000)
-                return nk_error_set(err, ERANGE, "%s.period: %lld below 1000 us", w, period);
+                return nk_error_set(err, 0, "%s.period: %lld below 1000 us", w, period);
         long long quota = geti(c, "quota", 0);
         if (quota > 0 && quota < 1000)
-                return nk_error_set(err, ERANGE, "%s.quota: %lld below 1000 us", w, quota);
+                return nk_error_set(err, 0, "%s.quota: %lld below 1000 us", w, quota);
         static const char *const lists[] = {"cpus", "mems"};
         for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
                 json_t *v = json_object_get(c, lists[i]);
                 if (json_is_string(v) && !cpulist_ok(json_string_value(v)))
-                        return nk_error_set(err, EINVAL, "%s.%s: \"%s\" is not a list like 0-3,5",
+                        return nk_error_set(err, 0, "%s.%s: \"%s\" is not a list like 0-3,5",
                                             w, lists[i], json_string_value(v));
         }
         return 0;
@@ -163,7 +163,7 @@ static int check_each(json_t *arr, const char *w, const struct field *f, size_t 
                         return -1;
                 for (const char *const *r = required; r && *r; r++)
                         if (!json_object_get(el, *r))
-                                return nk_error_set(err, EINVAL, "%s.%s: required", sub, *r);
+                                return nk_error_set(err, 0, "%s.%s: required", sub, *r);
         }
         return 0;
 }
@@ -193,7 +193,7 @@ static int check_blkio(json_t *b, const char *w, nk_error **err)
                 return -1;
         long long wt = geti(b, "weight", 0), lw = geti(b, "leafWeight", 0);
         if ((wt && wt < 10) || (lw && lw < 10))
-                return nk_error_set(err, ERANGE, "%s.%s: %lld out of range [10, 1000]", w,
+                return nk_error_set(err, 0, "%s.%s: %lld out of range [10, 1000]", w,
                                     wt && wt < 10 ? "weight" : "leafWeight",
                                     wt && wt < 10 ? wt : lw);
         char sub[256];
@@ -225,10 +225,10 @@ static int check_devices(json_t *arr, const char *w, nk_error **err)
                 const char *t = json_string_value(json_object_get(d, "type"));
                 const char *a = json_string_value(json_object_get(d, "access"));
                 if (t && !(streq(t, "a") || streq(t, "b") || streq(t, "c")))
-                        return nk_error_set(err, EINVAL, "%s[%zu].type: \"%s\" is not a, b or c",
+                        return nk_error_set(err, 0, "%s[%zu].type: \"%s\" is not a, b or c",
                                             w, i, t);
                 if (a && (a[strspn(a, "rwm")] != '\0'))
-                        return nk_error_set(err, EINVAL,
+                        return nk_error_set(err, 0,
                                             "%s[%zu].access: \"%s\" has letters other than rwm", w,
                                             i, a);
         }
@@ -247,7 +247,7 @@ static int check_hugepages(json_t *arr, const char *w, nk_error **err)
                 unsigned long long b;
                 const char *ps = json_string_value(json_object_get(h, "pageSize"));
                 if (nk_cg_page_size(ps, &b) < 0)
-                        return nk_error_set(err, EINVAL,
+                        return nk_error_set(err, 0,
                                             "%s[%zu].pageSize: \"%s\" is not a size like 2MB", w,
                                             i, ps);
         }
@@ -274,12 +274,12 @@ static int check_rdma(json_t *r, const char *w, nk_error **err)
         const char *dev;
         json_t *v;
         if (!json_is_object(r))
-                return nk_error_set(err, EINVAL, "%s: must be an object", w);
+                return nk_error_set(err, 0, "%s: must be an object", w);
         json_object_foreach(r, dev, v) {
                 char sub[256];
                 snprintf(sub, sizeof(sub), "%s.%s", w, dev);
                 if (dev[0] == '\0' || strpbrk(dev, " \n/="))
-                        return nk_error_set(err, EINVAL, "%s: bad device name", sub);
+                        return nk_error_set(err, 0, "%s: bad device name", sub);
                 if (check_fields(v, sub, f, ARRAY_SIZE(f), err) < 0)
                         return -1;
         }
@@ -293,19 +293,19 @@ static int check_unified(json_t *u, const char *w, nk_error **err)
         const char *k;
         json_t *v;
         if (!json_is_object(u))
-                return nk_error_set(err, EINVAL, "%s: must be an object", w);
+                return nk_error_set(err, 0, "%s: must be an object", w);
         json_object_foreach(u, k, v) {
                 if (!json_is_string(v))
-                        return nk_error_set(err, EINVAL, "%s.%s: value must be a string", w, k);
+                        return nk_error_set(err, 0, "%s.%s: value must be a string", w, k);
                 const char *dot = strchr(k, '.');
                 if (!dot || dot == k || !dot[1] || strchr(k, '/') || strstr(k, ".."))
-                        return nk_error_set(err, EINVAL,
+                        return nk_error_set(err, 0,
                                             "%s: key \"%s\" is not a cgroup file name like "
                                             "memory.high",
                                             w, k);
                 if (streq(k, "cgroup.procs") || streq(k, "cgroup.threads") ||
                     streq(k, "cgroup.kill") || streq(k, "cgroup.subtree_control"))
-                        return nk_error_set(err, EINVAL, "%s: key \"%s\" may not be set", w, k);
+                        return nk_error_set(err, 0, "%s: key \"%s\" may not be set", w, k);
         }
         return 0;
 }
@@ -327,7 +327,7 @@ int nk_cgroup_validate_resources(json_t *res, const char *where, nk_error **err)
         if (!where)
                 where = "linux.resources";
         if (!json_is_object(res))
-                return nk_error_set(err, EINVAL, "%s: must be an object", where);
+                return nk_error_set(err, 0, "%s: must be an object", where);
         char sub[256];
         for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
                 json_t *v = json_object_get(res, parts[i].key);
@@ -336,7 +336,7 @@ int nk_cgroup_validate_resources(json_t *res, const char *where, nk_error **err)
                 snprintf(sub, sizeof(sub), "%s.%s", where, parts[i].key);
                 if ((streq(parts[i].key, "devices") || streq(parts[i].key, "hugepageLimits")) &&
                     !json_is_array(v))
-                        return nk_error_set(err, EINVAL, "%s: must be an array", sub);
+                        return nk_error_set(err, 0, "%s: must be an array", sub);
                 if (parts[i].check(v, sub, err) < 0)
                         return -1;
         }
