@@ -379,14 +379,16 @@ static int make_exec_channels(struct exec_ctx *x, nk_error **err)
         return 0;
 }
 
-/* sync 2: the joiner reports the exec'd process (ours: CLONE_PARENT) and
- * exits. That process runs meanwhile, without waiting for us: its error
- * record may come before the report, which is then read after it, so that
- * the process can be reaped. */
+/* sync 2: the joiner reports the process (ours: CLONE_PARENT) once it
+ * has exec'd or exited, and exits. Its error record, if any, comes before
+ * the report, which is then read after it, so that the process can be
+ * reaped. The report is the last record we read: nothing waits for the
+ * EOF of the process's close-on-exec end, which a container process with
+ * CAP_SYS_PTRACE could take (pidfd_getfd) and hold open. */
 static int take_exec_child(struct exec_ctx *x, pid_t joiner, nk_error **err)
 {
         int r = nk_ns_receive_pid(x->sync_fd, &x->pid, &x->pidfd, err);
-        int code = nk_wait_exit_code(joiner); /* after GO it never waits for anything */
+        int code = nk_wait_exit_code(joiner); /* it reported or failed: it exits now */
         if (r == 0)
                 return 0;
         if (code == 128 + SIGSYS)
@@ -428,9 +430,9 @@ static pid_t clone_joiner(struct exec_ctx *x, struct nk_clone_opts *co, nk_error
         return pid;
 }
 
-/* Spawn the process (through the joiner) and wait until it exec'd: its
- * sync end is close-on-exec, so EOF means success and a record means an
- * error. */
+/* Spawn the process (through the joiner) and wait until it exec'd: the
+ * joiner's report of its pid means success, an error record before it
+ * failure. */
 static int spawn_exec(struct exec_ctx *x, nk_error **err)
 {
         int jpidfd = -1;
@@ -457,7 +459,7 @@ static int spawn_exec(struct exec_ctx *x, nk_error **err)
          * to EOF (at the process's execve) must not wait for us. */
         nk_seccomp_free(x->seccomp);
         x->seccomp = NULL;
-        return nk_sync_expect_eof(x->sync_fd, "exec", err);
+        return 0;
 }
 
 static int write_pid(const char *path, pid_t pid, nk_error **err)

@@ -239,8 +239,14 @@ int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t 
          * whoever ran nook (a CI token, a registry password), not the
          * container's. runc's init is exec'd with an empty one. */
         nk_environ_scrub();
-        struct nk_clone_opts co = {.flags = CLONE_PARENT, .cgroup_fd = -1,
-                                   .death_signal = death_signal};
+        /* Without GO to wait for, we sleep until the new process has
+         * exec'd or exited (CLONE_VFORK, without CLONE_VM: it has its own
+         * memory): its error record, if any, is on sync_fd before our
+         * report, which the parent then takes as "exec'd". No EOF to wait
+         * for: a container process with CAP_SYS_PTRACE can take the
+         * process's end of sync_fd (pidfd_getfd) and hold it open. */
+        struct nk_clone_opts co = {.flags = CLONE_PARENT | (wait_go ? 0 : CLONE_VFORK),
+                                   .cgroup_fd = -1, .death_signal = death_signal};
         pid_t pid = nk_clone(&co, err);
         if (pid < 0)
                 return nk_error_wrap(err, "clone into the container's pid namespace");
@@ -250,7 +256,8 @@ int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t 
                 nk_log_detach();
                 return wait_go ? nk_sync_expect(sync_fd, NK_SYNC_GO, err) : 0;
         }
-        /* We, the one that set it up, only report it and go. */
+        /* We, the one that set it up, only report it and go (without
+         * wait_go: once it exec'd or exited). */
         char text[32];
         snprintf(text, sizeof text, "%d", (int)pid);
         nk_error *e = NULL;

@@ -35,10 +35,12 @@ int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error *
  * closes every fd >= first_fd but `keep`, and clones the process that goes
  * on into it as our parent's child (CLONE_PARENT; `death_signal` as
  * nk_clone's). The caller exits here, after telling the parent the new
- * pid over sync_fd (NK_SYNC_PID); 0 is returned in the
- * new process, with `wait_go` once the parent answered GO (else its first
- * record may reach the parent before NK_SYNC_PID). -1: failed, the caller
- * is still the one process. */
+ * pid over sync_fd (NK_SYNC_PID); 0 is returned in the new process. With
+ * `wait_go` it goes on once the parent answered GO; without, the report
+ * is sent only once the new process has exec'd or exited (CLONE_VFORK),
+ * so any error record it sent before comes first and the report means
+ * "exec'd": the parent reads up to it, never to EOF. -1: failed, the
+ * caller is still the one process. */
 int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t n_keep,
                          int sync_fd, int death_signal, bool wait_go, nk_error **err);
 /* The parent's side: the new process's pid (checked to be our child) and

@@ -17,7 +17,8 @@
  * all zero bytes, i.e. scrubbed by nook before an execve). With a third
  * argument "env" it only reads environments, never attaches; with "fds"
  * it also takes fds 3..63 of each new pid (pidfd_getfd) and holds them
- * until the end (H: how many). Each process attached to and stopped gets
+ * until the end ("held H seqpacket S": how many, how many of them
+ * SOCK_SEQPACKET sockets, as nook's sync socket is). Each process attached to and stopped gets
  * a line "CREDS PID: COMM CapPrm CapEff Seccomp NoNewPrivs" from its
  * /proc/PID/status (COMM "nook": caught before its execve). Stops when
  * STOPFILE exists (or after 600 s). */
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -42,7 +44,7 @@ static unsigned char known[MAX_PID];
 static const char *marker;
 static long seen, attached, injected, blank;
 static int env_only, fds_only;
-static long held;
+static long held, held_seqpacket;
 
 static void steal(int pid, long fdnum)
 {
@@ -164,9 +166,17 @@ static void attack(int pid)
                 return;
         if (fds_only) { /* take its fds 3..63 with pidfd_getfd and keep them */
                 int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-                for (int n = 3; pidfd >= 0 && n < 64; n++)
-                        if (syscall(SYS_pidfd_getfd, pidfd, n, 0) >= 0)
-                                held++;
+                for (int n = 3; pidfd >= 0 && n < 64; n++) {
+                        int fd = (int)syscall(SYS_pidfd_getfd, pidfd, n, 0);
+                        if (fd < 0)
+                                continue;
+                        held++;
+                        int type = 0;
+                        socklen_t len = sizeof type;
+                        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+                            type == SOCK_SEQPACKET)
+                                held_seqpacket++;
+                }
                 if (pidfd >= 0)
                         close(pidfd);
                 return;
@@ -225,7 +235,7 @@ int main(int argc, char **argv)
                 if ((n & 255) == 0 && (access(argv[2], F_OK) == 0 || time(NULL) > end))
                         break;
         }
-        printf("seen %ld attached %ld injected %ld blank %ld held %ld\n", seen, attached, injected,
-               blank, held);
+        printf("seen %ld attached %ld injected %ld blank %ld held %ld seqpacket %ld\n", seen,
+               attached, injected, blank, held, held_seqpacket);
         return 0;
 }

@@ -243,21 +243,21 @@ def test_namespaced_settings_refused_in_the_hosts_own_namespace(runtime, bundle)
         other.wait()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nook waits for EOF on the sync socket to know the exec'd process exec'd; a container "
-    "with CAP_SYS_PTRACE takes the process's end with pidfd_getfd before its execve and "
-    "holds it: `nook exec` never returns. Fix: the joiner clones the process with "
-    "CLONE_VFORK (woken at its execve or exit, after any error record it sent) and sends "
-    "the PID only then; nook reads until that report instead of EOF. A ptrace-stop of the "
-    "process before its execve still stalls exec until released (the capability window)"))
 def test_exec_survives_its_sync_socket_taken(runtime, bundle, tmp_path):
     # pidfd_getfd (CAP_SYS_PTRACE) of the exec'd process before its
-    # execve gives the container nook's end of the sync socket's peer:
-    # held open, nook waited for an EOF that never came.
+    # execve gives the container the process's end of the sync socket:
+    # held open, nook waited for an EOF that never came. Now nook reads
+    # up to the joiner's report, sent once the process exec'd.
     cid, host = start_ptsteal(runtime, bundle, tmp_path, mode="fds")
+    codes = []
     try:
-        for _ in range(100):
-            runtime.run("exec", cid, "true", timeout=20, check=False)
+        for i in range(100):
+            r = runtime.run("exec", cid, "sh", "-c", f"exit {i % 7}", timeout=20, check=False)
+            codes.append(r.returncode)
     finally:
         counts = stop_ptsteal(runtime, bundle, cid, host)
-    assert counts["held"] > 0, counts
+    # Each exec ran to its own exit status, none hung or failed...
+    assert codes == [i % 7 for i in range(100)], codes
+    # ...while the attacker really held the process's sync socket: before
+    # its execve that is its only fd >= 3 (SOCK_SEQPACKET).
+    assert counts["seqpacket"] > 0, counts
