@@ -261,3 +261,32 @@ def test_exec_survives_its_sync_socket_taken(runtime, bundle, tmp_path):
     # ...while the attacker really held the process's sync socket: before
     # its execve that is its only fd >= 3 (SOCK_SEQPACKET).
     assert counts["seqpacket"] > 0, counts
+
+
+def test_sidecar_create_and_start_survive_its_sync_socket_taken(runtime, bundle, tmp_path):
+    # A sidecar's init proper, cloned into the attacker's pid namespace,
+    # holds the sync socket until CREATED: nook takes CREATED as a record,
+    # never the socket's EOF, so holding it stalls nothing.
+    cid, host = start_ptsteal(runtime, bundle, tmp_path, mode="fds")
+    codes = []
+    try:
+        first = runtime.state(cid)["pid"]
+        side = Bundle(str(tmp_path / "sidecar"), copy.deepcopy(bundle.config))
+        os.makedirs(side.path)
+        side.config["root"] = {"path": bundle.rootfs, "readonly": False}
+        side.config["process"].pop("capabilities")
+        side.args("true")
+        for ns in side.linux["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{first}/ns/pid"
+        side.write()
+        for _ in range(40):
+            sid = runtime.new_id()
+            codes.append(runtime.run("create", "--bundle", side.path, sid, check=False,
+                                     timeout=20).returncode)
+            codes.append(runtime.run("start", sid, check=False, timeout=20).returncode)
+            runtime.run("delete", "--force", sid, check=False)
+    finally:
+        counts = stop_ptsteal(runtime, bundle, cid, host)
+    assert codes == [0] * 80, codes
+    assert counts["seqpacket"] > 0, counts
