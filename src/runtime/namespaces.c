@@ -237,7 +237,9 @@ int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t 
                 return nk_error_set(err, errno, "close fds before entering the pid namespace");
         /* /proc/PID/environ of the new process, too: the environment of
          * whoever ran nook (a CI token, a registry password), not the
-         * container's. runc's init is exec'd with an empty one. */
+         * container's. runc's init is exec'd with an empty one. A joiner
+         * made by nk_clone_vm shares nook's memory, so nook's own environ
+         * is gone too when it wakes: nothing after the spawn reads it. */
         nk_environ_scrub();
         /* Without GO to wait for, we sleep until the new process has
          * exec'd or exited (CLONE_VFORK, without CLONE_VM: it has its own
