@@ -8,7 +8,10 @@
 - bundle: a fresh bundle (config.json from `nook spec`, made non-interactive)
   with its own copy of the test rootfs: static busybox + /bin/nktest and every
   other helper in build/tests/helper.
+- wait_for(predicate, timeout, what): poll until predicate() is true; fails
+  the test naming `what` when it never is.
 """
+import copy
 import json
 import os
 import shutil
@@ -21,6 +24,21 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUSYBOX = "/bin/busybox"
+
+
+def wait_for(predicate, timeout, what, interval=0.02):
+    """Poll predicate() until it returns something true and return that;
+    after `timeout` seconds fail the test: "timed out after Ns waiting for
+    <what>" (a callable `what` is asked then, for the last thing seen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            what = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
+        time.sleep(interval)
 
 
 def _nook_bin():
@@ -116,6 +134,19 @@ class Bundle:
             json.dump(self.config, f, indent=2)
         return self
 
+    def sidecar(self, path, pid):
+        """A "pod" sidecar at `path`: this bundle's rootfs and config, no
+        capabilities, running `true` in the pid namespace of `pid`."""
+        side = Bundle(path, copy.deepcopy(self.config))
+        os.makedirs(side.path)
+        side.config["root"] = {"path": self.rootfs, "readonly": False}
+        side.config["process"].pop("capabilities")
+        side.args("true")
+        for ns in side.linux["namespaces"]:
+            if ns["type"] == "pid":
+                ns["path"] = f"/proc/{pid}/ns/pid"
+        return side.write()
+
 
 @pytest.fixture
 def bundle(nook_bin, base_rootfs, tmp_path):
@@ -196,16 +227,15 @@ class Runtime:
         return p.stdout
 
     def wait_status(self, cid, status, timeout=10):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
+        last = [None]
+
+        def reached():
             p = self.run("state", cid, check=False)  # may not exist yet
             if p.returncode == 0:
-                last = json.loads(p.stdout)
-                if last["status"] == status:
-                    return
-            time.sleep(0.02)
-        raise AssertionError(f"{cid} never became {status}: {last}")
+                last[0] = json.loads(p.stdout)
+                return last[0]["status"] == status
+            return False
+        wait_for(reached, timeout, lambda: f"{cid} to become {status} (last state: {last[0]})")
 
     def cleanup_and_check(self):
         leaks = []

@@ -6,17 +6,14 @@ there before execve must therefore hold nothing the container lacks:
 tests/helper/ptsteal.c attaches to each new pid and makes it call
 open_by_handle_at on the root inode of the filesystem the rootfs lives
 on, which only CAP_DAC_READ_SEARCH in the host's user namespace allows."""
-import copy
 import os
 import subprocess
-import time
 import uuid
 
 import pytest
 
-from conftest import Bundle
-
-PTRACE = ["CAP_SYS_PTRACE"]
+from attacker import host_marker, start_attacker, stop_attacker
+from conftest import wait_for
 # The caller's environment (a CI token, say) is nook's, not the container's.
 SECRET_ENV = dict(os.environ, NOOK_ATTACK_TOKEN="host-token")
 
@@ -32,9 +29,7 @@ def fs_root_relative(path):
 
 
 def start_ptsteal(runtime, bundle, tmp_path, mode=""):
-    host = tmp_path / "host"
-    host.mkdir()
-    (host / "marker").write_text("host-secret\n")
+    host = host_marker(tmp_path)
     if os.stat(host).st_dev != os.stat(bundle.rootfs).st_dev:
         pytest.skip("the rootfs and the host marker are on different filesystems")
     with open("/proc/self/mountinfo") as f:
@@ -43,38 +38,11 @@ def start_ptsteal(runtime, bundle, tmp_path, mode=""):
     if fstype != "ext4":
         pytest.skip(f"the attack's file handle is ext4's; / is {fstype}")
     rel = fs_root_relative(host / "marker")
-    bundle.process["capabilities"] = {k: PTRACE for k in (
-        "bounding", "effective", "permitted", "inheritable", "ambient")}
-    bundle.sh(f"ptsteal {rel} /tmp/stop {mode} > /tmp/steal.out 2>&1; "
-              "mv /tmp/steal.out /tmp/steal.done; sleep 60")
-    bundle.write()
-    cid = runtime.new_id()
-    subprocess.run(runtime.cmd("run", "--detach", "--bundle", bundle.path, cid),
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=True, timeout=60)
-    ready = os.path.join(bundle.rootfs, "tmp", "ptsteal.ready")
-    deadline = time.time() + 30
-    while not os.path.exists(ready):
-        assert time.time() < deadline, "ptsteal did not start"
-        time.sleep(0.02)
-    return cid, host
+    return start_attacker(runtime, bundle, "ptsteal", rel, mode), host
 
 
 def stop_ptsteal(runtime, bundle, cid, host):
-    open(os.path.join(bundle.rootfs, "tmp", "stop"), "w").close()
-    done = os.path.join(bundle.rootfs, "tmp", "steal.done")
-    deadline = time.time() + 60
-    while not os.path.exists(done):
-        assert time.time() < deadline, "ptsteal did not finish"
-        time.sleep(0.05)
-    with open(done) as f:
-        out = f.read()
-    runtime.run("delete", "--force", cid)
-    print(out[-2000:])
-    got = [l for l in out.splitlines()
-           if l.split(" ", 1)[0] in ("READ", "CREATED", "ENVIRON")]
-    assert got == [], "\n".join(got[:20])
-    assert sorted(os.listdir(host)) == ["marker"], os.listdir(host)
+    out = stop_attacker(runtime, bundle, cid, host, ("READ", "CREATED", "ENVIRON"))
     last = out.splitlines()[-1].split()
     assert last[0] == "seen", out
     counts = dict(zip(last[::2], map(int, last[1::2])))
@@ -140,15 +108,7 @@ def test_sidecar_init_holds_no_host_capability_when_visible(runtime, bundle, tmp
     counts = {}
     try:
         first = runtime.state(cid)["pid"]
-        side = Bundle(str(tmp_path / "sidecar"), copy.deepcopy(bundle.config))
-        os.makedirs(side.path)
-        side.config["root"] = {"path": bundle.rootfs, "readonly": False}
-        side.config["process"].pop("capabilities")
-        side.args("true")
-        for ns in side.linux["namespaces"]:
-            if ns["type"] == "pid":
-                ns["path"] = f"/proc/{first}/ns/pid"
-        side.write()
+        side = bundle.sidecar(str(tmp_path / "sidecar"), first)
         for _ in range(60):
             sid = runtime.new_id()
             runtime.run("create", "--bundle", side.path, sid, check=False, env=SECRET_ENV)
@@ -230,10 +190,8 @@ def test_namespaced_settings_refused_in_the_hosts_own_namespace(runtime, bundle)
         ns.pop("path", None)
     other = subprocess.Popen(["unshare", "--net", "sleep", "60"])
     try:
-        deadline = time.time() + 10
-        while os.stat(f"/proc/{other.pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino:
-            assert time.time() < deadline, "unshare --net did not run"
-            time.sleep(0.01)
+        wait_for(lambda: os.stat(f"/proc/{other.pid}/ns/net").st_ino
+                 != os.stat("/proc/self/ns/net").st_ino, 10, "unshare --net to run")
         join_ns(bundle, "network", f"/proc/{other.pid}/ns/net")
         bundle.linux["sysctl"] = {"net.ipv4.ip_forward": "1"}
         out = runtime.output(bundle.args("cat", "/proc/sys/net/ipv4/ip_forward").write())
@@ -271,15 +229,7 @@ def test_sidecar_create_and_start_survive_its_sync_socket_taken(runtime, bundle,
     codes = []
     try:
         first = runtime.state(cid)["pid"]
-        side = Bundle(str(tmp_path / "sidecar"), copy.deepcopy(bundle.config))
-        os.makedirs(side.path)
-        side.config["root"] = {"path": bundle.rootfs, "readonly": False}
-        side.config["process"].pop("capabilities")
-        side.args("true")
-        for ns in side.linux["namespaces"]:
-            if ns["type"] == "pid":
-                ns["path"] = f"/proc/{first}/ns/pid"
-        side.write()
+        side = bundle.sidecar(str(tmp_path / "sidecar"), first)
         for _ in range(40):
             sid = runtime.new_id()
             codes.append(runtime.run("create", "--bundle", side.path, sid, check=False,
