@@ -8,13 +8,16 @@
 - bundle: a fresh bundle (config.json from `nook spec`, made non-interactive)
   with its own copy of the test rootfs: static busybox + /bin/nktest and every
   other helper in build/tests/helper.
+- own_pid_namespace(): a pid namespace of the test's own to join, as a pod's.
 - wait_for(predicate, timeout, what): poll until predicate() is true; fails
   the test naming `what` when it never is.
 """
+import contextlib
 import copy
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -107,6 +110,32 @@ def default_config(nook_bin, args=("true",)):
     cfg["root"] = {"path": "rootfs", "readonly": False}
     return cfg
 
+
+
+def _first_child(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return int(f.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def own_pid_namespace():
+    """A pid namespace of the test's own (a pod's) whose pid 1 is a sleep:
+    yields that process's pid, and kills it (it would outlive unshare)
+    and unshare on the way out."""
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "60"])
+    child = None
+    try:
+        child = wait_for(lambda: _first_child(holder.pid), 10,
+                         f"the pid 1 of unshare {holder.pid}'s pid namespace")
+        yield child
+    finally:
+        if child:
+            os.kill(child, signal.SIGKILL)
+        holder.kill()
+        holder.wait()
 
 class Bundle:
     def __init__(self, path, config):

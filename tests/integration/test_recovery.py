@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+from conftest import own_pid_namespace
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOL = os.path.join(os.path.dirname(HERE), "tools", "faultinject.py")
 CG = "/sys/fs/cgroup"
@@ -140,20 +142,8 @@ def test_init_dies_with_create_killed_before_it_recorded_it(runtime, bundle, par
 @pytest.fixture
 def pid_ns_holder():
     """A pid namespace of our own to join (a pod's): its pid 1 is a sleep."""
-    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "60"])
-    child = None
-    deadline = time.time() + 10
-    while child is None and time.time() < deadline:
-        try:
-            with open(f"/proc/{holder.pid}/task/{holder.pid}/children") as f:
-                child = int(f.read().split()[0])
-        except (OSError, IndexError, ValueError):
-            time.sleep(0.02)
-    yield child
-    if child:
-        os.kill(child, 9)
-    holder.kill()
-    holder.wait()
+    with own_pid_namespace() as pid:
+        yield pid
 
 
 @pytest.mark.parametrize("path", ["createContainer hook", "joined pid namespace"])
