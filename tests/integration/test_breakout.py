@@ -255,7 +255,7 @@ def test_cwd_through_proc_self_fd(runtime, bundle, fd):
     if p.returncode == 0:
         assert "(unreachable)" not in p.stdout and "top-is-root: yes" in p.stdout, p.stdout
     else:
-        assert "process.cwd" in p.stderr or "cwd" in p.stderr, p.stderr
+        assert f"process.cwd: open `/proc/self/fd/{fd}` in the rootfs: " in p.stderr, p.stderr
 
 
 def test_exec_cwd_through_proc_self_fd(runtime, bundle):
