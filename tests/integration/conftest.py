@@ -112,6 +112,22 @@ def default_config(nook_bin, args=("true",)):
 
 
 
+def state_logging_hooks(bundle, tmp_path, names):
+    """Make each hook in `names` append "<name> <the state it got on stdin>"
+    to tmp_path/hooks.log; startContainer runs in the container, so the
+    same script sits at the same path in the rootfs, logging there.
+    Returns (the host's log, the rootfs's log path)."""
+    log = tmp_path / "hooks.log"
+    hook = tmp_path / "hook.sh"
+    script = f"#!/bin/sh\nprintf '%s ' \"$1\" >> {log}\ncat >> {log}\necho >> {log}\n"
+    os.makedirs(bundle.rootfs + str(tmp_path), exist_ok=True)
+    for path in (str(hook), bundle.rootfs + str(hook)):
+        with open(path, "w") as f:
+            f.write(script)
+        os.chmod(path, 0o755)
+    bundle.config["hooks"] = {n: [{"path": str(hook), "args": ["hook.sh", n]}] for n in names}
+    return log, bundle.rootfs + str(log)
+
 def _first_child(pid):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:

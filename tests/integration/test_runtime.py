@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import host_ns
+from conftest import host_ns, state_logging_hooks, wait_for
 
 NS_FILES = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
             "cgroup": "cgroup", "user": "user", "time": "time"}
@@ -128,9 +128,8 @@ def test_exec_oom_score_adj_never_through_the_containers_proc(runtime, bundle, t
     cid, pid = _detached(runtime, bundle, "mount -t tmpfs fake /proc && mkdir /proc/self "
                          "&& touch /proc/ready && exec sleep 60")
     try:
-        deadline = time.time() + 10
-        while not os.path.exists(f"/proc/{pid}/root/proc/ready") and time.time() < deadline:
-            time.sleep(0.02)
+        ready = f"/proc/{pid}/root/proc/ready"
+        wait_for(lambda: os.path.exists(ready), 10, f"{ready} (the fake /proc mounted)")
         proc = {"args": ["sleep", "30"], "cwd": "/", "env": ["PATH=/bin"],
                 "user": {"uid": 0, "gid": 0}, "oomScoreAdj": 400}
         pf = tmp_path / "process.json"
@@ -404,21 +403,10 @@ def test_terminal_without_console_socket_detached_is_error(runtime, bundle):
 
 
 def test_hooks_order_and_state(runtime, bundle, tmp_path):
-    log = tmp_path / "hooks.log"
-    hook = tmp_path / "hook.sh"
     # Each hook appends its name and the state it was given on stdin.
-    hook.write_text("#!/bin/sh\nprintf '%s ' \"$1\" >> " + str(log) + "\ncat >> " + str(log) +
-                    "\necho >> " + str(log) + "\n")
-    hook.chmod(0o755)
-    names = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-             "poststop"]
-    bundle.config["hooks"] = {n: [{"path": str(hook), "args": ["hook.sh", n]}] for n in names}
-    # startContainer runs inside the container: give it the hook at the same path.
-    os.makedirs(bundle.rootfs + str(tmp_path), exist_ok=True)
-    in_log = bundle.rootfs + str(log)
-    (bundle.rootfs + str(hook)) and open(bundle.rootfs + str(hook), "w").write(
-        "#!/bin/sh\nprintf '%s ' \"$1\" >> " + str(log) + "\ncat >> " + str(log) + "\necho >> " + str(log) + "\n")
-    os.chmod(bundle.rootfs + str(hook), 0o755)
+    log, in_log = state_logging_hooks(bundle, tmp_path, [
+        "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+        "poststop"])
     bundle.args("true").write()
     cid = runtime.new_id()
     runtime.run("create", "--bundle", bundle.path, cid)
