@@ -7,9 +7,10 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
+
+from conftest import wait_for
 
 from test_runtime import add_userns
 
@@ -159,14 +160,8 @@ def test_exec_paused_is_error_and_ignore_paused_waits(runtime, running):
                          stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:
         # The exec'd process enters the frozen cgroup and freezes there.
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            with open(procs) as f:
-                if len(f.read().split()) == 2:
-                    break
-            time.sleep(0.02)
-        with open(procs) as f:
-            assert len(f.read().split()) == 2
+        wait_for(lambda: len(open(procs).read().split()) == 2, 20,
+                 f"the exec'd process in {procs} beside the init")
         assert e.poll() is None, "exec ran in a frozen cgroup"
         runtime.run("resume", cid)
         assert e.wait(30) == 0

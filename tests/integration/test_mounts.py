@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from conftest import wait_for
+
 
 def parse_mountinfo(text):
     """proc(5) mountinfo -> list of dicts (mount point unescaped)."""
@@ -98,15 +100,6 @@ def start_detached(runtime, bundle, script):
     cid = runtime.new_id()
     runtime.run("run", "--detach", "--bundle", bundle.path, cid)
     return cid, runtime.state(cid)["pid"]
-
-
-def wait_for(pred, what, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"never happened: {what}")
 
 
 def test_default_mounts_and_flags(runtime, bundle):
@@ -344,7 +337,7 @@ def test_propagation_with_host(runtime, bundle, shared_dir, case):
         def ctr_mounts():
             with open(f"/proc/{pid}/mountinfo") as f:
                 return top(parse_mountinfo(f.read()))
-        wait_for(lambda: "/vol/fromctr" in ctr_mounts(), "the container's own mount")
+        wait_for(lambda: "/vol/fromctr" in ctr_mounts(), 10, "the container's own mount")
         sh(f"mount -t tmpfs nook-from-host {shared_dir}/fromhost")
         seen_inside = "/vol/fromhost" in ctr_mounts()
         seen_on_host = f"{shared_dir}/fromctr" in top(host_mountinfo())

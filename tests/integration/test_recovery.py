@@ -7,12 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 
-from conftest import own_pid_namespace
+from conftest import own_pid_namespace, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOOL = os.path.join(os.path.dirname(HERE), "tools", "faultinject.py")
@@ -52,15 +51,6 @@ def alive(pid):
         return False
 
 
-def wait_until(cond, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
-
-
 @pytest.fixture
 def parent_cgroup():
     """An absolute cgroup parent of the test's own; removed afterwards."""
@@ -86,7 +76,8 @@ def listed(runtime):
 
 
 def assert_gone(runtime, cid, cgroup, pids=()):
-    assert wait_until(lambda: not any(alive(p) for p in pids)), f"processes {pids} still alive"
+    wait_for(lambda: not any(alive(p) for p in pids), 5,
+             lambda: f"processes {pids} to die: {[p for p in pids if alive(p)]} alive")
     assert not cgroup_dirs(cgroup), f"cgroups left: {cgroup_dirs(cgroup)}"
     assert not os.path.lexists(os.path.join(runtime.root, cid))
     assert cid not in listed(runtime)
@@ -132,8 +123,8 @@ def test_init_dies_with_create_killed_before_it_recorded_it(runtime, bundle, par
     bundle.linux["cgroupsPath"] = cg
     bundle.write()
     killed_at(runtime, "waitid", 1, "create", "--bundle", bundle.path, cid)
-    assert wait_until(lambda: not procs_in(cg)), \
-        f"the init outlived its killed create: {procs_in(cg)} in {cg}"
+    wait_for(lambda: not procs_in(cg), 5,
+             lambda: f"the init to die with its killed create: {procs_in(cg)} in {cg}")
     assert cid in listed(runtime)
     runtime.run("delete", "--force", cid)
     assert_gone(runtime, cid, cg)
@@ -165,8 +156,8 @@ def test_init_dies_with_create_killed_on_the_fork_path(runtime, bundle, parent_c
                 ns["path"] = f"/proc/{pid_ns_holder}/ns/pid"
     bundle.write()
     killed_at(runtime, "rename", 2, "create", "--bundle", bundle.path, cid)
-    assert wait_until(lambda: not procs_in(cg)), \
-        f"the init outlived its killed create: {procs_in(cg)} in {cg}"
+    wait_for(lambda: not procs_in(cg), 5,
+             lambda: f"the init to die with its killed create: {procs_in(cg)} in {cg}")
     assert cid in listed(runtime)
     runtime.run("delete", "--force", cid)
     assert_gone(runtime, cid, cg)
@@ -364,7 +355,7 @@ def test_salvage_never_destroys_the_root_or_nooks_own_cgroup(runtime, bundle, pa
         p = subprocess.run(["sh", "-c", f'echo $$ > {me}/cgroup.procs && exec {argv}'],
                            capture_output=True, text=True, timeout=30)
     finally:
-        wait_until(lambda: _rmdir(me))
+        wait_for(lambda: _rmdir(me), 5, f"rmdir {me}")
     assert p.returncode != 0 and "not removing it" in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     assert alive(pid)
@@ -392,11 +383,11 @@ def test_cgroup_record_cut_short_is_not_used(runtime, bundle, parent_cgroup):
         if os.path.exists(procs):
             for x in open(procs).read().split():
                 os.kill(int(x), 9)
-    assert wait_until(lambda: not alive(pid))
-    wait_until(lambda: not procs_in(cg))
+    wait_for(lambda: not alive(pid), 5, f"pid {pid} to die")
+    wait_for(lambda: not procs_in(cg), 5, lambda: f"{cg} to be empty: {procs_in(cg)}")
     for h in hierarchies():
         if os.path.isdir(h + cg):
-            wait_until(lambda: _rmdir(h + cg))
+            wait_for(lambda: _rmdir(h + cg), 5, f"rmdir {h + cg}")
     assert not cgroup_dirs(cg)
 
 

@@ -11,9 +11,10 @@ import socket
 import struct
 import subprocess
 import threading
-import time
 
 import pytest
+
+from conftest import wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -263,9 +264,7 @@ def test_exec_notify_listener_answers(runtime, bundle, tmp_path, nnp):
     cid = runtime.new_id()
     detached(runtime, bundle, cid, "run", "--detach")
     try:
-        deadline = time.time() + 10
-        while first.msg is None and time.time() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: first.msg is not None, 10, "the init's notification on the listener")
         first.stop.set()
         first.join(10)
         os.unlink(path)
@@ -663,12 +662,12 @@ def test_notify_listener_answers(runtime, bundle, tmp_path, uid, nnp):
     cid = runtime.new_id()
     detached(runtime, bundle, cid, "run", "--detach")
     pid = runtime.state(cid)["pid"]
-    deadline = time.time() + 20
-    while not os.path.exists(out_path) and time.time() < deadline:
-        time.sleep(0.02)
-    runtime.run("delete", "--force", cid)
-    agent.stop.set()
-    agent.join(10)
+    try:
+        wait_for(lambda: os.path.exists(out_path), 20, out_path)
+    finally:
+        runtime.run("delete", "--force", cid)
+        agent.stop.set()
+        agent.join(10)
     assert agent.error is None, agent.error
     out = open(out_path).read().splitlines()
     assert out[:2] == ["%d: ret=4242" % NR_GETPGID, "%d: EDOM" % NR_GETPGID]
