@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from conftest import wait_for
+
 V2_ONLY = os.environ.get("NOOK_CG_EXPECT") == "v2"
 
 
@@ -83,16 +85,6 @@ def start(runtime, bundle, resources=None, script="sleep 1000", cgroups_path=Non
 def delete(runtime, host, cid, path=None):
     runtime.run("delete", "--force", cid)
     assert_gone(host, path or f"/nook/{cid}")
-
-
-def wait_for(pred, timeout=15, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def usage_ns(host, path):
@@ -407,7 +399,7 @@ def test_pids_limit_stops_fork_bomb(runtime, bundle, host):
               " echo done > /tmp/bomb; exec sleep 1000")
     cid = start(runtime, bundle, {"pids": {"limit": 16}}, script)
     path = f"/nook/{cid}"
-    assert wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/bomb")))
+    wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/bomb")), 15, "/tmp/bomb")
     assert int(read(host, "pids", path, "pids.current")) <= 16
     with open(os.path.join(bundle.rootfs, "tmp/forkerr")) as f:
         assert "fork" in f.read()
@@ -435,7 +427,7 @@ def test_memory_hog_is_oom_killed_and_events_reports_it(runtime, bundle, host):
     try:
         time.sleep(0.5)  # let events register its OOM watch
         open(os.path.join(bundle.rootfs, "tmp/go"), "w").close()
-        assert wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/hog")))
+        wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/hog")), 15, "/tmp/hog")
         with open(os.path.join(bundle.rootfs, "tmp/hog")) as f:
             assert f.read().strip() == "rc=137"  # SIGKILL by the OOM killer
         assert oom_kills(host, path) >= 1
@@ -473,7 +465,7 @@ def test_pause_freezes_until_resume(runtime, bundle, host):
         except (FileNotFoundError, ValueError):
             return 0
 
-    assert wait_for(lambda: count() > 10)
+    wait_for(lambda: count() > 10, 15, "the counter past 10")
     runtime.run("pause", cid)
     assert runtime.state(cid)["status"] == "paused"
     p = runtime.run("pause", cid, check=False)
@@ -483,7 +475,7 @@ def test_pause_freezes_until_resume(runtime, bundle, host):
     assert count() == c0, "a frozen container made progress"
     runtime.run("resume", cid)
     assert runtime.state(cid)["status"] == "running"
-    assert wait_for(lambda: count() > c0)
+    wait_for(lambda: count() > c0, 15, "the counter to go on after resume")
     delete(runtime, host, cid)
 
 
@@ -528,7 +520,7 @@ def test_device_update_never_denies_a_device_that_stays_allowed(runtime, bundle,
         except (FileNotFoundError, ValueError):
             return 0
 
-    assert wait_for(lambda: count() > 100)
+    wait_for(lambda: count() > 100, 15, "the reader past 100")
     # A child cgroup (as a nested runtime would make): v1 refuses to reset
     # ("a") a devices cgroup with children, so the updates must not need one.
     child = None
@@ -544,12 +536,12 @@ def test_device_update_never_denies_a_device_that_stays_allowed(runtime, bundle,
             assert ("c 10:200 r" in lines) == (i % 2 == 0), lines
             assert "c 1:5 rwm" in lines, lines
     # (the file is rewritten all the time: a read may catch it empty)
-    assert wait_for(lambda: count() > c0), "the reader made no progress during the updates"
+    wait_for(lambda: count() > c0, 15, "the reader to make progress during the updates")
     if child:
         assert "c 10:200 r" not in open(os.path.join(child, "devices.list")).read()
         os.rmdir(child)
     open(os.path.join(root, "tmp/stop"), "w").close()
-    assert wait_for(lambda: os.path.exists(os.path.join(root, "tmp/done")))
+    wait_for(lambda: os.path.exists(os.path.join(root, "tmp/done")), 15, "/tmp/done")
     fails = os.path.join(root, "tmp/fail")
     err = open(os.path.join(root, "tmp/err")).read() if os.path.exists(
         os.path.join(root, "tmp/err")) else ""
@@ -607,7 +599,8 @@ def test_ps_and_events_stats(runtime, bundle, host):
     cid = start(runtime, bundle, {"pids": {"limit": 100}}, "sleep 1000 & sleep 1000")
     pid = runtime.state(cid)["pid"]
     pids = wait_for(lambda: len(json.loads(runtime.run("ps", "--format", "json", cid).stdout))
-                    == 2 and json.loads(runtime.run("ps", "--format", "json", cid).stdout))
+                    == 2 and json.loads(runtime.run("ps", "--format", "json", cid).stdout),
+                    15, "two processes in `nook ps`")
     assert pid in pids and len(pids) == 2
     table = runtime.run("ps", cid).stdout
     assert str(pid) in table and "sleep" in table
@@ -643,7 +636,7 @@ def test_events_interval_streams_stats_until_init_exits(runtime, bundle, host, t
         def lines():
             out.seek(0)
             return [json.loads(l) for l in out.read().splitlines() if l.endswith("}")]
-        assert wait_for(lambda: len(lines()) >= 2)
+        wait_for(lambda: len(lines()) >= 2, 15, "two lines of events")
         for e in lines()[:2]:
             assert e["type"] == "stats" and e["id"] == cid
             assert e["data"]["pids"]["limit"] == 30
@@ -675,13 +668,14 @@ def test_kill_all_signals_every_process(runtime, bundle, host):
     cid = start(runtime, bundle, None, script)
     path = f"/nook/{cid}"
     pid = runtime.state(cid)["pid"]
-    assert wait_for(lambda: all(len(p) == 3 for p in procs(host, path).values()))
+    wait_for(lambda: all(len(p) == 3 for p in procs(host, path).values()), 15,
+             lambda: f"three processes on every hierarchy: {procs(host, path)}")
     before = procs(host, path)
     runtime.run("kill", "--all", cid, "TERM")
-    assert wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/w")))
+    wait_for(lambda: os.path.exists(os.path.join(bundle.rootfs, "tmp/w")), 15, "/tmp/w")
     # left: the init (now sleep), alone, on every hierarchy; not frozen
-    assert wait_for(lambda: all(p == [pid] for p in procs(host, path).values())), \
-        (before, procs(host, path))
+    wait_for(lambda: all(p == [pid] for p in procs(host, path).values()), 15,
+             lambda: f"the init alone (before: {before}): {procs(host, path)}")
     assert runtime.state(cid)["status"] == "running"
     ps = json.loads(runtime.run("ps", "--format", "json", cid).stdout)
     assert ps == [pid]
@@ -692,8 +686,9 @@ def test_kill_all_signals_every_process(runtime, bundle, host):
     if is_v1(host, "freezer"):
         assert runtime.state(cid)["status"] == "paused"
         runtime.run("resume", cid)
-    assert wait_for(lambda: all(p == [] for p in procs(host, path).values()))
-    assert wait_for(lambda: runtime.state(cid)["status"] == "stopped")
+    wait_for(lambda: all(p == [] for p in procs(host, path).values()), 15,
+             lambda: f"no process left: {procs(host, path)}")
+    wait_for(lambda: runtime.state(cid)["status"] == "stopped", 15, f"{cid} stopped")
     delete(runtime, host, cid)
 
 
@@ -792,7 +787,8 @@ def test_cgroup_with_processes_is_refused(runtime, bundle, host, tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
-        wait_for(lambda: not open(os.path.join(d, "cgroup.procs")).read().strip())
+        wait_for(lambda: not open(os.path.join(d, "cgroup.procs")).read().strip(), 15,
+                 f"{d} to be empty")
         os.rmdir(d)
 
 
