@@ -98,53 +98,19 @@ void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set, u
         *attr_clr = c;
 }
 
-/* "/a//b/./c/" -> "/a/b/c"; a relative destination is taken from "/". */
-static char *clean_dest(const char *path)
-{
-        char *out = malloc(strlen(path) + 2);
-        if (!out)
-                return NULL;
-        size_t n = 0;
-        for (const char *p = path; *p;) {
-                while (*p == '/')
-                        p++;
-                size_t len = strcspn(p, "/");
-                if (len == 0 || (len == 1 && p[0] == '.')) {
-                        p += len;
-                        continue;
-                }
-                out[n++] = '/';
-                memcpy(out + n, p, len);
-                n += len;
-                p += len;
-        }
-        if (n == 0)
-                out[n++] = '/';
-        out[n] = '\0';
-        return out;
-}
-
-static const char *const proc_mounts_ok[] = {
-        "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
-        "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
-        "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
-};
-
-const char nk_proc_mount_list[] = "/proc/cpuinfo, /proc/diskstats, /proc/meminfo, /proc/stat, "
-                                  "/proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, "
-                                  "/proc/net/dev, /proc/sys/kernel/ns_last_pid";
-
-/* "/a/b/../c" -> "/a/c", never above "/": where a path without symlinks
- * leads, which is how the init finds such a destination (RESOLVE_IN_ROOT;
- * a mount root's `..` goes to the mount point's parent, as here). */
-static void lexical_dotdot(const char *in, char *out)
+/* "/a//b/./c/" -> "/a/b/c" into `out` (room for strlen(in) + 2); a
+ * relative path is taken from "/". With `dotdot`, also "/a/b/../c" ->
+ * "/a/c", never above "/": where a path without symlinks leads, which is
+ * how the init finds such a destination (RESOLVE_IN_ROOT; a mount root's
+ * `..` goes to the mount point's parent, as here). */
+static void squash_path(const char *in, char *out, bool dotdot)
 {
         size_t n = 0;
         for (const char *p = in; *p;) {
                 while (*p == '/')
                         p++;
                 size_t len = strcspn(p, "/");
-                if (len == 2 && p[0] == '.' && p[1] == '.') {
+                if (dotdot && len == 2 && p[0] == '.' && p[1] == '.') {
                         while (n > 0 && out[--n] != '/')
                                 ;
                 } else if (len > 0 && !(len == 1 && p[0] == '.')) {
@@ -159,12 +125,31 @@ static void lexical_dotdot(const char *in, char *out)
         out[n] = '\0';
 }
 
+/* A mount destination squashed, `..` left as written. */
+static char *clean_dest(const char *path)
+{
+        char *out = malloc(strlen(path) + 2);
+        if (out)
+                squash_path(path, out, false);
+        return out;
+}
+
+static const char *const proc_mounts_ok[] = {
+        "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+        "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
+        "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
+};
+
+const char nk_proc_mount_list[] = "/proc/cpuinfo, /proc/diskstats, /proc/meminfo, /proc/stat, "
+                                  "/proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, "
+                                  "/proc/net/dev, /proc/sys/kernel/ns_last_pid";
+
 bool nk_proc_mount_allowed(const char *written)
 {
         char path[4096];
         if (strlen(written) + 2 > sizeof(path))
                 return false;
-        lexical_dotdot(written, path);
+        squash_path(written, path, true);
         if (strncmp(path, "/proc/", strlen("/proc/")) != 0)
                 return true;
         for (size_t i = 0; i < ARRAY_SIZE(proc_mounts_ok); i++)
