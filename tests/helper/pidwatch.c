@@ -22,7 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PID (1 << 22)
+#include "procpids.h"
+
 #define TRIES 4 /* passes a new pid is attacked in */
 
 static unsigned char tries[MAX_PID];
@@ -129,12 +130,8 @@ static void pass(int first, long *seen)
         DIR *d = opendir("/proc");
         if (!d)
                 return;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-                char *end;
-                long pid = strtol(e->d_name, &end, 10);
-                if (*end || pid <= 0 || pid >= MAX_PID || pid == getpid())
-                        continue;
+        long pid;
+        while ((pid = next_pid(d))) {
                 if (first) {
                         tries[pid] = TRIES;
                         continue;

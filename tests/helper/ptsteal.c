@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PID (1 << 22)
+#include "procpids.h"
 
 static unsigned char known[MAX_PID];
 static const char *marker;
@@ -201,11 +201,9 @@ static void pass(int first)
         DIR *d = opendir("/proc");
         if (!d)
                 return;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-                char *end;
-                long pid = strtol(e->d_name, &end, 10);
-                if (*end || pid <= 1 || pid >= MAX_PID || pid == getpid() || known[pid])
+        long pid;
+        while ((pid = next_pid(d))) {
+                if (pid == 1 || known[pid])
                         continue;
                 known[pid] = 1;
                 if (first)
