@@ -271,6 +271,16 @@ class Runtime:
         assert p.returncode == 0, f"exit {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}"
         return p.stdout
 
+    def create_start_delete(self, b):
+        """Run bundle b to its end in steps: create, start, wait until
+        stopped, delete (each step's hooks run)."""
+        cid = self.new_id()
+        self.run("create", "--bundle", b.path, cid)
+        self.run("start", cid)
+        self.wait_status(cid, "stopped")
+        self.run("delete", cid)
+        return cid
+
     def wait_status(self, cid, status, timeout=10):
         last = [None]
 

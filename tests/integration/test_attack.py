@@ -54,19 +54,25 @@ def stop_ptsteal(runtime, bundle, cid, host):
 FILTER = {"defaultAction": "SCMP_ACT_ALLOW",
           "syscalls": [{"names": ["getpgid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 33,
                         "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"}]}]}
+CREDS_CASES = pytest.mark.parametrize(
+    "seccomp,nnp", [(False, True), (True, False), (True, True)],
+    ids=["plain", "filter-without-nnp", "filter-with-nnp"])
 
 
-@pytest.mark.parametrize("seccomp,nnp", [(False, True), (True, False), (True, True)],
-                         ids=["plain", "filter-without-nnp", "filter-with-nnp"])
+def start_ptsteal_under(runtime, bundle, tmp_path, seccomp, nnp):
+    """ptsteal with no_new_privs as `nnp` and, with `seccomp`, FILTER."""
+    bundle.process["noNewPrivileges"] = nnp
+    if seccomp:
+        bundle.linux["seccomp"] = FILTER
+    return start_ptsteal(runtime, bundle, tmp_path)
+
+
+@CREDS_CASES
 def test_exec_process_holds_no_host_capability_when_visible(runtime, bundle, tmp_path,
                                                             seccomp, nnp):
     # Without no_new_privs, loading the filter needs CAP_SYS_ADMIN: nook
     # loads it before the process becomes visible, and drops it.
-    bundle.process["noNewPrivileges"] = nnp
-    if seccomp:
-        bundle.linux["seccomp"] = FILTER
-    cid, host = start_ptsteal(runtime, bundle, tmp_path)
-    counts = {}
+    cid, host = start_ptsteal_under(runtime, bundle, tmp_path, seccomp, nnp)
     try:
         for _ in range(200):
             # the attacker kills what it caught: such an exec fails
@@ -94,18 +100,13 @@ def assert_creds_within(creds, allowed, nnp, filtered):
             assert seccomp == "2", creds
 
 
-@pytest.mark.parametrize("seccomp,nnp", [(False, True), (True, False), (True, True)],
-                         ids=["plain", "filter-without-nnp", "filter-with-nnp"])
+@CREDS_CASES
 def test_sidecar_init_holds_no_host_capability_when_visible(runtime, bundle, tmp_path,
                                                             seccomp, nnp):
     # A "pod": the sidecar joins the attacker's pid namespace; its init
     # proper is cloned there after pivot_root, with its final credentials
     # (and, without no_new_privs, its filter) already.
-    bundle.process["noNewPrivileges"] = nnp
-    if seccomp:
-        bundle.linux["seccomp"] = FILTER
-    cid, host = start_ptsteal(runtime, bundle, tmp_path)
-    counts = {}
+    cid, host = start_ptsteal_under(runtime, bundle, tmp_path, seccomp, nnp)
     try:
         first = runtime.state(cid)["pid"]
         side = bundle.sidecar(str(tmp_path / "sidecar"), first)

@@ -407,12 +407,7 @@ def test_hooks_order_and_state(runtime, bundle, tmp_path):
     log, in_log = state_logging_hooks(bundle, tmp_path, [
         "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
         "poststop"])
-    bundle.args("true").write()
-    cid = runtime.new_id()
-    runtime.run("create", "--bundle", bundle.path, cid)
-    runtime.run("start", cid)
-    runtime.wait_status(cid, "stopped")
-    runtime.run("delete", cid)
+    cid = runtime.create_start_delete(bundle.args("true").write())
     lines = [l for l in log.read_text().splitlines() if l.strip()]
     order = [l.split(" ", 1)[0] for l in lines]
     assert order == ["prestart", "createRuntime", "createContainer", "poststart", "poststop"], order

@@ -19,12 +19,7 @@ def test_hooks_get_whole_state_of_any_size(runtime, bundle, tmp_path, size):
     bundle.config["annotations"] = big
     log, in_log = state_logging_hooks(bundle, tmp_path,
                                       ("createRuntime", "createContainer", "startContainer"))
-    bundle.args("true").write()
-    cid = runtime.new_id()
-    runtime.run("create", "--bundle", bundle.path, cid)
-    runtime.run("start", cid)
-    runtime.wait_status(cid, "stopped")
-    runtime.run("delete", cid)
+    cid = runtime.create_start_delete(bundle.args("true").write())
     states = {}
     for text in (log.read_text(), open(in_log).read()):
         for line in text.splitlines():
