@@ -95,13 +95,31 @@ def killed_at(runtime, syscall, when, *args):
 
 # ---- item 6: kill -9 of create and run ----
 
-def test_create_killed_after_cgroups_is_listed_and_removed(runtime, bundle, parent_cgroup):
-    """Killed on entering clone3: the cgroups exist in every hierarchy, no
-    init yet. Before, `list` did not show it and delete -f removed nothing."""
+def sleeper_in(runtime, bundle, parent_cgroup):
+    """A new id, and bundle set to sleep in a cgroup named after it."""
     cid = runtime.new_id()
     cg = f"{parent_cgroup}/{cid}"
     bundle.args("sleep", "1000")
     bundle.linux["cgroupsPath"] = cg
+    return cid, cg
+
+
+def create_killed_leaves_no_init(runtime, bundle, cid, cg, syscall, nth):
+    """Kill create on entering its nth `syscall`: its init must not live
+    on, the container is still listed, and delete --force removes it all."""
+    bundle.write()
+    killed_at(runtime, syscall, nth, "create", "--bundle", bundle.path, cid)
+    wait_for(lambda: not procs_in(cg), 5,
+             lambda: f"the init to die with its killed create: {procs_in(cg)} in {cg}")
+    assert cid in listed(runtime)
+    runtime.run("delete", "--force", cid)
+    assert_gone(runtime, cid, cg)
+
+
+def test_create_killed_after_cgroups_is_listed_and_removed(runtime, bundle, parent_cgroup):
+    """Killed on entering clone3: the cgroups exist in every hierarchy, no
+    init yet. Before, `list` did not show it and delete -f removed nothing."""
+    cid, cg = sleeper_in(runtime, bundle, parent_cgroup)
     bundle.write()
     killed_at(runtime, "clone3", 1, "create", "--bundle", bundle.path, cid)
     assert cgroup_dirs(cg), "the kill came too early to test anything"
@@ -117,17 +135,8 @@ def test_create_killed_after_cgroups_is_listed_and_removed(runtime, bundle, pare
 def test_init_dies_with_create_killed_before_it_recorded_it(runtime, bundle, parent_cgroup):
     """Killed after the init exec'd nook-init (the waitid that checks it is
     alive) but before state.json: the init must not live on, orphaned."""
-    cid = runtime.new_id()
-    cg = f"{parent_cgroup}/{cid}"
-    bundle.args("sleep", "1000")
-    bundle.linux["cgroupsPath"] = cg
-    bundle.write()
-    killed_at(runtime, "waitid", 1, "create", "--bundle", bundle.path, cid)
-    wait_for(lambda: not procs_in(cg), 5,
-             lambda: f"the init to die with its killed create: {procs_in(cg)} in {cg}")
-    assert cid in listed(runtime)
-    runtime.run("delete", "--force", cid)
-    assert_gone(runtime, cid, cg)
+    cid, cg = sleeper_in(runtime, bundle, parent_cgroup)
+    create_killed_leaves_no_init(runtime, bundle, cid, cg, "waitid", 1)
 
 
 @pytest.fixture
@@ -144,23 +153,14 @@ def test_init_dies_with_create_killed_on_the_fork_path(runtime, bundle, parent_c
     hand-over): a createContainer hook, or a joined pid namespace (the init
     proper is cloned into it late, as create's child). Killed on entering
     the rename of state.json (the second: the first records the cgroup)."""
-    cid = runtime.new_id()
-    cg = f"{parent_cgroup}/{cid}"
-    bundle.args("sleep", "1000")
-    bundle.linux["cgroupsPath"] = cg
+    cid, cg = sleeper_in(runtime, bundle, parent_cgroup)
     if path == "createContainer hook":
         bundle.config["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
     else:
         for ns in bundle.linux["namespaces"]:
             if ns["type"] == "pid":
                 ns["path"] = f"/proc/{pid_ns_holder}/ns/pid"
-    bundle.write()
-    killed_at(runtime, "rename", 2, "create", "--bundle", bundle.path, cid)
-    wait_for(lambda: not procs_in(cg), 5,
-             lambda: f"the init to die with its killed create: {procs_in(cg)} in {cg}")
-    assert cid in listed(runtime)
-    runtime.run("delete", "--force", cid)
-    assert_gone(runtime, cid, cg)
+    create_killed_leaves_no_init(runtime, bundle, cid, cg, "rename", 2)
 
 
 @pytest.mark.parametrize("denied", ["ppoll", "read"])
@@ -183,10 +183,7 @@ def test_filter_refusing_the_life_socket_wait_keeps_nook_as_init(runtime, bundle
 def test_run_killed_while_the_container_runs(runtime, bundle, parent_cgroup):
     """Like runc: the container outlives a killed `run` (it was recorded and
     started); list shows it running and delete -f removes everything."""
-    cid = runtime.new_id()
-    cg = f"{parent_cgroup}/{cid}"
-    bundle.args("sleep", "1000")
-    bundle.linux["cgroupsPath"] = cg
+    cid, cg = sleeper_in(runtime, bundle, parent_cgroup)
     bundle.write()
     p = subprocess.Popen(runtime.cmd("run", "--bundle", bundle.path, cid),
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -205,10 +202,7 @@ def test_run_killed_while_the_container_runs(runtime, bundle, parent_cgroup):
 def test_delete_killed_halfway_is_finished_by_delete_force(runtime, bundle, parent_cgroup):
     """Killed on entering its first unlink (state.json, removed first): the
     cgroups are gone but the entry is not; a second delete -f finishes."""
-    cid = runtime.new_id()
-    cg = f"{parent_cgroup}/{cid}"
-    bundle.args("sleep", "1000")
-    bundle.linux["cgroupsPath"] = cg
+    cid, cg = sleeper_in(runtime, bundle, parent_cgroup)
     bundle.write()
     runtime.run("run", "-d", "--bundle", bundle.path, cid)
     pid = runtime.state(cid)["pid"]
