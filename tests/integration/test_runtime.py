@@ -429,14 +429,21 @@ def test_failing_prestart_hook_tears_down(runtime, bundle, tmp_path):
     assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
-def test_hook_timeout(runtime, bundle):
-    bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "10"],
-                                                 "timeout": 1}]}
+def test_hook_timeout(runtime, bundle, tmp_path):
+    """The hook is killed at its timeout, not waited for (no timing
+    assertion: the hook's own process must be gone when create returns)."""
+    pidfile = tmp_path / "hook.pid"
+    bundle.config["hooks"] = {"createRuntime": [{
+        "path": "/bin/sh", "args": ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"],
+        "timeout": 1}]}
     bundle.args("true").write()
-    t0 = time.time()
-    p = runtime.run("create", "--bundle", bundle.path, runtime.new_id(), check=False)
-    assert p.returncode != 0 and "timed out" in p.stderr
-    assert time.time() - t0 < 8
+    cid = runtime.new_id()
+    p = runtime.run("create", "--bundle", bundle.path, cid, check=False)
+    assert p.returncode != 0 and "timed out" in p.stderr, p.stderr
+    pid = int(pidfile.read_text())
+    # Killed, so gone once reaped (sleep 60 would outlive any wait here).
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 20, f"the timed-out hook {pid} to be gone")
+    assert not os.path.exists(os.path.join(runtime.root, cid))
 
 
 def test_bad_config_names_json_path(runtime, bundle):
