@@ -38,39 +38,19 @@ import sys
 import tempfile
 import time
 
+from toolslib import busybox_rootfs, cgroup_hierarchies, spec_config
+
 CG = "/sys/fs/cgroup"
-BUSYBOX = "/bin/busybox"
-
-
-def hierarchies():
-    """Mount points of every cgroup hierarchy (v1 controllers and v2)."""
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            a = line.split()
-            fstype = a[a.index("-") + 1]
-            if fstype in ("cgroup", "cgroup2") and a[4].startswith(CG):
-                out.append(a[4])
-    return sorted(set(out))
 
 
 def make_bundle(path, cgroup, token, args):
-    rootfs = os.path.join(path, "rootfs")
-    for d in ("bin", "proc", "dev", "sys", "tmp"):
-        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
-    os.chmod(rootfs, 0o755)
-    shutil.copy2(BUSYBOX, os.path.join(rootfs, "bin", "busybox"))
-    for a in ("sh", "true", "sleep"):
-        os.symlink("busybox", os.path.join(rootfs, "bin", a))
+    busybox_rootfs(os.path.join(path, "rootfs"), ("proc", "dev", "sys", "tmp"),
+                   ("sh", "true", "sleep"))
     return write_config(path, cgroup, token, args)
 
 
 def write_config(path, cgroup, token, args):
-    subprocess.run([NOOK, "spec", "--bundle", path], check=True, capture_output=True)
-    with open(os.path.join(path, "config.json")) as f:
-        cfg = json.load(f)
-    cfg["process"]["terminal"] = False
-    cfg["process"]["args"] = args
+    cfg = spec_config(NOOK, args)
     cfg["process"]["env"] = cfg["process"].get("env", []) + [f"NOOK_FI={token}"]
     cfg["linux"]["cgroupsPath"] = cgroup
     with open(os.path.join(path, "config.json"), "w") as f:
@@ -229,7 +209,7 @@ class Injector:
 
     def leaks(self):
         found = []
-        for h in hierarchies():
+        for h in cgroup_hierarchies(CG):
             d = h + self.parent
             if os.path.isdir(d):
                 for base, dirs, _ in os.walk(d):
@@ -281,7 +261,7 @@ class Injector:
     def cleanup_leaks(self):
         """Remove what a leaking try left so the next try starts clean."""
         for _ in range(3):
-            for h in hierarchies():
+            for h in cgroup_hierarchies(CG):
                 d = h + self.parent
                 if not os.path.isdir(d):
                     continue
@@ -327,7 +307,7 @@ class Injector:
 
     def finish(self):
         self.cleanup_leaks()
-        for h in hierarchies():
+        for h in cgroup_hierarchies(CG):
             try:
                 os.rmdir(h + self.parent)
             except OSError:

@@ -37,7 +37,8 @@ import sys
 import tempfile
 import time
 
-BUSYBOX = "/bin/busybox"
+from toolslib import busybox_rootfs, cgroup_hierarchies, spec_config
+
 PR_SET_CHILD_SUBREAPER = 36
 
 # ---- interesting values --------------------------------------------------
@@ -322,12 +323,8 @@ def text_mutation(r, text):
 # ---- the rootfs, the runner, the leak checks -------------------------------
 
 def make_rootfs(dest):
-    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "mnt", "root"):
-        os.makedirs(os.path.join(dest, d), exist_ok=True)
-    os.chmod(dest, 0o755)
-    shutil.copy2(BUSYBOX, os.path.join(dest, "bin", "busybox"))
-    for a in ("true", "false", "sh"):
-        os.symlink("busybox", os.path.join(dest, "bin", a))
+    busybox_rootfs(dest, ("etc", "proc", "sys", "dev", "tmp", "mnt", "root"),
+                   ("true", "false", "sh"))
     with open(os.path.join(dest, "etc", "passwd"), "w") as f:
         f.write("root:x:0:0:root:/root:/bin/sh\n")
     with open(os.path.join(dest, "etc", "group"), "w") as f:
@@ -337,29 +334,10 @@ def make_rootfs(dest):
 
 
 def base_config(nook, parent):
-    d = tempfile.mkdtemp(prefix="nook-fuzz-spec-")
-    try:
-        subprocess.run([nook, "spec", "--bundle", d], check=True)
-        with open(os.path.join(d, "config.json")) as f:
-            cfg = json.load(f)
-    finally:
-        shutil.rmtree(d)
-    cfg["process"]["terminal"] = False
-    cfg["process"]["args"] = ["/bin/true"]
+    cfg = spec_config(nook, ["/bin/true"])
     cfg["root"] = {"path": "rootfs", "readonly": False}
     cfg.setdefault("linux", {})["cgroupsPath"] = parent + "/c"
     return cfg
-
-
-def cgroup_mounts():
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            a = line.split()
-            fstype = a[a.index("-") + 1]
-            if fstype in ("cgroup", "cgroup2"):
-                out.append(a[4])
-    return out
 
 
 def mounts_under(prefixes):
@@ -432,7 +410,7 @@ class Fuzzer:
         os.makedirs(self.bundle)
         make_rootfs(os.path.join(self.bundle, "rootfs"))
         self.base = base_config(self.nook, self.parent)
-        self.cg_mounts = cgroup_mounts()
+        self.cg_mounts = cgroup_hierarchies()
         self.counts = {k: 0 for k in ("tried", "clean errors", "accepted", "crashes", "hangs",
                                       "leaks", "bad errors", "lifecycle")}
         self.findings = []
