@@ -121,6 +121,18 @@ static int reserve_preserved_fds(int argc, char **argv)
         return 0;
 }
 
+/* A global option that takes one of a few words: 0, or an error
+ * printed like every other one (nk_log: one line, the value escaped). */
+static int check_word(const char *opt, const char *v, const char *const *words,
+                      const char *what, const char *choices)
+{
+        for (size_t i = 0; words[i]; i++)
+                if (streq(v, words[i]))
+                        return 0;
+        nk_log(NK_LOG_ERROR, "%s: unknown %s `%s` (%s)", opt, what, v, choices);
+        return -1;
+}
+
 int main(int argc, char **argv)
 {
         struct nk_global g = {
@@ -155,31 +167,26 @@ int main(int argc, char **argv)
                 case OPT_ROOT: g.root = optarg; break;
                 case OPT_LOG: g.log = optarg; break;
                 case OPT_LOG_FORMAT:
-                        if (!streq(optarg, "text") && !streq(optarg, "json")) {
-                                nk_log(NK_LOG_ERROR, "--log-format: unknown format `%s` (text or json)", optarg);
+                        if (check_word("--log-format", optarg, (const char *[]){"text", "json", NULL},
+                                       "format", "text or json") < 0)
                                 return 1;
-                        }
                         g.log_format = optarg;
                         break;
                 case OPT_STORE: g.store = optarg; break;
                 case OPT_SYSTEMD: g.systemd_cgroup = true; g.no_cgroup = false; break;
                 case OPT_CGROUP_MANAGER: /* crun's: the last of these options wins */
-                        if (!streq(optarg, "cgroupfs") && !streq(optarg, "systemd") &&
-                            !streq(optarg, "disabled")) {
-                                fprintf(stderr, "nook: --cgroup-manager: unknown manager `%s` "
-                                                "(cgroupfs, systemd or disabled)\n", optarg);
+                        if (check_word("--cgroup-manager", optarg,
+                                       (const char *[]){"cgroupfs", "systemd", "disabled", NULL},
+                                       "manager", "cgroupfs, systemd or disabled") < 0)
                                 return 1;
-                        }
                         g.systemd_cgroup = streq(optarg, "systemd");
                         g.no_cgroup = streq(optarg, "disabled");
                         break;
                 case OPT_LOG_LEVEL:
-                        if (!streq(optarg, "debug") && !streq(optarg, "warning") &&
-                            !streq(optarg, "error")) {
-                                fprintf(stderr, "nook: --log-level: unknown level `%s` "
-                                                "(debug, warning or error)\n", optarg);
+                        if (check_word("--log-level", optarg,
+                                       (const char *[]){"debug", "warning", "error", NULL},
+                                       "level", "debug, warning or error") < 0)
                                 return 1;
-                        }
                         g.debug = streq(optarg, "debug");
                         errors_only = streq(optarg, "error");
                         break;

@@ -331,6 +331,9 @@ def test_cgroup_manager_disabled_makes_no_cgroup(runtime, bundle):
         runtime.run("delete", "--force", cid)
     p = runtime.run("--cgroup-manager", "cgroupv3", "list", check=False)
     assert p.returncode == 1 and "unknown manager `cgroupv3`" in p.stderr
+    # One line like every other error: the value's newline is escaped.
+    p = runtime.run("--cgroup-manager", "a\nb", "list", check=False)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and "`a\\nb`" in p.stderr, p.stderr
 
 
 def test_cgroup_manager_disabled_cgroup_verbs_say_so(runtime, bundle):
