@@ -3,6 +3,7 @@
 #include "util/parse.h"
 #include "util/fs.h"
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ioprio.h>
@@ -233,12 +234,9 @@ char *nk_passwd_home(char *text, uid_t uid)
                         }
                         *p++ = '\0';
                 }
-                if (n < 6 || !isdigit((unsigned char)f[2][0]))
-                        continue;
-                char *end;
-                errno = 0;
-                unsigned long long v = strtoull(f[2], &end, 10);
-                if (*end || errno || v != (unsigned long long)uid)
+                unsigned long long v;
+                if (n < 6 || nk_parse_uint(f[2], ULLONG_MAX, &v) < 0 ||
+                    v != (unsigned long long)uid)
                         continue;
                 return strdup(*f[5] ? f[5] : "/");
         }
