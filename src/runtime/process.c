@@ -217,6 +217,19 @@ int nk_process_reserve_fds(int n, nk_error **err)
         return 0;
 }
 
+int nk_process_fds_for_exec(int preserve, nk_error **err)
+{
+        unsigned first = 3 + (unsigned)preserve;
+        for (unsigned fd = 3; fd < first; fd++) {
+                int fl = fcntl((int)fd, F_GETFD);
+                if (fl >= 0)
+                        (void)fcntl((int)fd, F_SETFD, fl & ~FD_CLOEXEC);
+        }
+        if (nk_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return nk_error_set(err, errno, "mark fds close-on-exec");
+        return 0;
+}
+
 /* ---- HOME (runc's rule) ---- */
 
 char *nk_passwd_home(char *text, uid_t uid)
