@@ -328,10 +328,8 @@ static json_t *printable(const char *text)
         return json_string(t);
 }
 
-json_t *nk_state_unknown_json(const char *root, const char *id, const char *status,
-                               const char *reason)
+json_t *nk_state_unknown_json(const char *id, const char *status, const char *reason)
 {
-        (void)root;
         json_t *o = json_object();
         json_object_set_new(o, "ociVersion", json_string("1.2.0"));
         json_object_set_new(o, "id", json_string(id));

@@ -71,8 +71,7 @@ json_t *nk_state_to_json(const char *root, const struct nk_state *s);
 /* The state object for an entry whose state.json can't be used: `status`
  * ("unknown", or "creating" while a create holds the lock), pid 0, and
  * `reason` saying what is wrong. */
-json_t *nk_state_unknown_json(const char *root, const char *id, const char *status,
-                               const char *reason);
+json_t *nk_state_unknown_json(const char *id, const char *status, const char *reason);
 void nk_state_free(struct nk_state *s);
 /* /proc/PID/stat field 22, 0 when the process is gone. */
 unsigned long long nk_proc_start_time(pid_t pid);
