@@ -53,12 +53,6 @@ int nk_state_dir_open(const char *root, const char *id, nk_error **err)
         return nk_error_set(err, errno, "open `%s`", dir);
 }
 
-int nk_state_lock(const char *root, const char *id, nk_error **err)
-{
-        _cleanup_close_ int dfd = nk_state_dir_open(root, id, err);
-        return dfd < 0 ? -1 : nk_state_lock_at(dfd, root, id, err);
-}
-
 int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err)
 {
         const char *path = "lock";

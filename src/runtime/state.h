@@ -39,7 +39,6 @@ int nk_state_dir_open(const char *root, const char *id, nk_error **err);
 /* flock(LOCK_EX) ROOT/<id>/lock; returns the fd (close to unlock). The
  * _at forms take ROOT/<id> opened by nk_state_dir_open() (root and id only
  * name it in messages). */
-int nk_state_lock(const char *root, const char *id, nk_error **err);
 int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err);
 /* Whether someone (a create, start or delete) holds the lock right now. */
 bool nk_state_lock_busy(const char *root, const char *id);
