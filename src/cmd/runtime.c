@@ -264,7 +264,7 @@ static json_t *list_entry(const char *root, const char *id)
         else if (errno == ENOENT)
                 return NULL; /* deleted since the directory was read */
         bool creating = e->errno_ == ENOENT && dfd >= 0 && nk_state_lock_busy(root, id);
-        return nk_state_unknown_json(root, id, creating ? "creating" : "unknown", e->msg);
+        return nk_state_unknown_json(id, creating ? "creating" : "unknown", e->msg);
 }
 
 static int cmd_list(const struct nk_global *g, int argc, char **argv)

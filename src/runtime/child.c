@@ -265,15 +265,7 @@ static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
 /* Everything >= 3 + preserve_fds closes at execve; preserved fds stay. */
 static int fds_child(struct nk_child_ctx *c, nk_error **err)
 {
-        unsigned first = 3 + (unsigned)c->opts->preserve_fds;
-        for (unsigned fd = 3; fd < first; fd++) {
-                int fl = fcntl((int)fd, F_GETFD);
-                if (fl >= 0)
-                        (void)fcntl((int)fd, F_SETFD, fl & ~FD_CLOEXEC);
-        }
-        if (nk_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-                return nk_error_set(err, errno, "mark fds close-on-exec");
-        return 0;
+        return nk_process_fds_for_exec(c->opts->preserve_fds, err);
 }
 
 static int enter_cwd_child(struct nk_child_ctx *c, nk_error **err)

@@ -242,19 +242,6 @@ static int enter_root_exec_child(struct exec_ctx *x, nk_error **err)
         return 0;
 }
 
-static int fds_exec_child(int preserve, nk_error **err)
-{
-        unsigned first = 3 + (unsigned)preserve;
-        for (unsigned fd = 3; fd < first; fd++) {
-                int fl = fcntl((int)fd, F_GETFD);
-                if (fl >= 0)
-                        (void)fcntl((int)fd, F_SETFD, fl & ~FD_CLOEXEC);
-        }
-        if (nk_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-                return nk_error_set(err, errno, "mark fds close-on-exec");
-        return 0;
-}
-
 /* The joiner's first steps, in our own mount namespace still: what is
  * written through procfs goes through one the joiner is visible in (the
  * container's shows only its own pid namespace). Both are inherited
@@ -309,7 +296,7 @@ static int exec_child(struct exec_ctx *x, bool filter_left, char **path, nk_erro
          * capabilities (SCHED_DEADLINE needs CAP_SYS_NICE). */
         if ((p->terminal && nk_terminal_take_stdin(err) < 0) ||
             (!nk_process_sched_inherited(p) && nk_process_apply_scheduler(p, err) < 0) ||
-            !(*path = nk_process_find_exec(p, err)) || fds_exec_child(x->o->preserve_fds, err) < 0)
+            !(*path = nk_process_find_exec(p, err)) || nk_process_fds_for_exec(x->o->preserve_fds, err) < 0)
                 return -1;
         if (chdir(p->cwd) < 0)
                 return nk_error_set(err, errno, "cwd `%s`", p->cwd);

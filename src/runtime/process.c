@@ -3,6 +3,7 @@
 #include "util/parse.h"
 #include "util/fs.h"
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/ioprio.h>
@@ -216,6 +217,19 @@ int nk_process_reserve_fds(int n, nk_error **err)
         return 0;
 }
 
+int nk_process_fds_for_exec(int preserve, nk_error **err)
+{
+        unsigned first = 3 + (unsigned)preserve;
+        for (unsigned fd = 3; fd < first; fd++) {
+                int fl = fcntl((int)fd, F_GETFD);
+                if (fl >= 0)
+                        (void)fcntl((int)fd, F_SETFD, fl & ~FD_CLOEXEC);
+        }
+        if (nk_close_range(first, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                return nk_error_set(err, errno, "mark fds close-on-exec");
+        return 0;
+}
+
 /* ---- HOME (runc's rule) ---- */
 
 char *nk_passwd_home(char *text, uid_t uid)
@@ -233,12 +247,9 @@ char *nk_passwd_home(char *text, uid_t uid)
                         }
                         *p++ = '\0';
                 }
-                if (n < 6 || !isdigit((unsigned char)f[2][0]))
-                        continue;
-                char *end;
-                errno = 0;
-                unsigned long long v = strtoull(f[2], &end, 10);
-                if (*end || errno || v != (unsigned long long)uid)
+                unsigned long long v;
+                if (n < 6 || nk_parse_uint(f[2], ULLONG_MAX, &v) < 0 ||
+                    v != (unsigned long long)uid)
                         continue;
                 return strdup(*f[5] ? f[5] : "/");
         }

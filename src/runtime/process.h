@@ -27,6 +27,9 @@ char *nk_process_find_exec(const struct nk_process *p, nk_error **err);
  * cgroup file) and so handed to the container: hold those numbers with
  * /dev/null. Call before opening anything. */
 int nk_process_reserve_fds(int n, nk_error **err);
+/* Just before execve: fds 3..3+preserve-1 stay open across it, everything
+ * from 3+preserve on is marked close-on-exec. */
+int nk_process_fds_for_exec(int preserve, nk_error **err);
 /* The home field of the first passwd line (name:pw:uid:gid:gecos:home:shell)
  * for uid in `text` (modified), "/" for an empty one, NULL without a line;
  * malformed lines are skipped. Pure. */

@@ -53,12 +53,6 @@ int nk_state_dir_open(const char *root, const char *id, nk_error **err)
         return nk_error_set(err, errno, "open `%s`", dir);
 }
 
-int nk_state_lock(const char *root, const char *id, nk_error **err)
-{
-        _cleanup_close_ int dfd = nk_state_dir_open(root, id, err);
-        return dfd < 0 ? -1 : nk_state_lock_at(dfd, root, id, err);
-}
-
 int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err)
 {
         const char *path = "lock";
@@ -328,10 +322,8 @@ static json_t *printable(const char *text)
         return json_string(t);
 }
 
-json_t *nk_state_unknown_json(const char *root, const char *id, const char *status,
-                               const char *reason)
+json_t *nk_state_unknown_json(const char *id, const char *status, const char *reason)
 {
-        (void)root;
         json_t *o = json_object();
         json_object_set_new(o, "ociVersion", json_string("1.2.0"));
         json_object_set_new(o, "id", json_string(id));

@@ -39,7 +39,6 @@ int nk_state_dir_open(const char *root, const char *id, nk_error **err);
 /* flock(LOCK_EX) ROOT/<id>/lock; returns the fd (close to unlock). The
  * _at forms take ROOT/<id> opened by nk_state_dir_open() (root and id only
  * name it in messages). */
-int nk_state_lock(const char *root, const char *id, nk_error **err);
 int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err);
 /* Whether someone (a create, start or delete) holds the lock right now. */
 bool nk_state_lock_busy(const char *root, const char *id);
@@ -71,8 +70,7 @@ json_t *nk_state_to_json(const char *root, const struct nk_state *s);
 /* The state object for an entry whose state.json can't be used: `status`
  * ("unknown", or "creating" while a create holds the lock), pid 0, and
  * `reason` saying what is wrong. */
-json_t *nk_state_unknown_json(const char *root, const char *id, const char *status,
-                               const char *reason);
+json_t *nk_state_unknown_json(const char *id, const char *status, const char *reason);
 void nk_state_free(struct nk_state *s);
 /* /proc/PID/stat field 22, 0 when the process is gone. */
 unsigned long long nk_proc_start_time(pid_t pid);
