@@ -164,10 +164,7 @@ static int early_proc_child(struct nk_child_ctx *c, nk_error **err)
 {
         if (!c->late_pid)
                 return 0;
-        if (nk_process_apply_oom_score_adj(&c->spec->process, err) < 0 ||
-            nk_lsm_apply_exec_labels_child(&c->spec->process, err) < 0)
-                return -1;
-        return 0;
+        return nk_ns_host_proc_steps(&c->spec->process, err);
 }
 
 static int setup_process_child(struct nk_child_ctx *c, nk_error **err);

@@ -12,6 +12,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include "util/proc.h"
 #include "util/syscalls.h"
 #include <errno.h>
@@ -600,7 +601,7 @@ static bool may_hand_over(const struct nk_spec *s)
 static int create_steps(struct creation *cr, nk_error **err)
 {
         nk_debug("create %s: start", cr->o->id);
-        if (nk_state_check_id(cr->o->id, err) < 0 || load_bundle(cr, err) < 0 ||
+        if (nk_container_id_check(cr->o->id, err) < 0 || load_bundle(cr, err) < 0 ||
             nk_self_exe_guard(may_hand_over(cr->spec), &cr->init_fd, err) < 0)
                 return -1;
         nk_debug("create %s: config loaded", cr->o->id);

@@ -242,19 +242,6 @@ static int enter_root_exec_child(struct exec_ctx *x, nk_error **err)
         return 0;
 }
 
-/* The joiner's first steps, in our own mount namespace still: what is
- * written through procfs goes through one the joiner is visible in (the
- * container's shows only its own pid namespace). Both are inherited
- * across fork; oom_score_adj is written before any user namespace is
- * joined, as runc does. */
-static int exec_joiner_host_steps(const struct nk_process *p, nk_error **err)
-{
-        return nk_process_apply_oom_score_adj(p, err) < 0 ||
-                               nk_lsm_apply_exec_labels_child(p, err) < 0
-                       ? -1
-                       : 0;
-}
-
 /* The joiner, inside every namespace but the pid one, with the container's
  * root: every step that needs privilege, so that the process it then
  * clones into the container's pid namespace holds only its final
@@ -324,7 +311,7 @@ __attribute__((noreturn)) static void exec_joiner(void *arg)
         (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         if (nk_cgroup_self_enter(x->cg_fds, x->n_cg_fds, &e) < 0 ||
             (!x->direct && nk_sync_expect(x->child_sync_fd, NK_SYNC_GO, &e) < 0) || /* sync 1 */
-            exec_joiner_host_steps(p, &e) < 0 || join_child(x, &e) < 0 ||
+            nk_ns_host_proc_steps(p, &e) < 0 || join_child(x, &e) < 0 ||
             enter_root_exec_child(x, &e) < 0 || exec_joiner_creds(x, &env, &filter_left, &e) < 0)
                 goto fail;
         const int keep[] = {x->child_sync_fd,

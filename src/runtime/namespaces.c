@@ -1,4 +1,6 @@
 #include "namespaces.h"
+#include "process.h"
+#include "security.h"
 #include "sync.h"
 #include "terminal.h"
 #include "util/log.h"
@@ -218,6 +220,13 @@ int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error *
         if (nk_ns_new(spec, NK_NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
                 return nk_error_set(err, errno, "unshare cgroup namespace");
         if (nk_ns_new(spec, NK_NS_TIME) && setup_timens_child(spec, err) < 0)
+                return -1;
+        return 0;
+}
+
+int nk_ns_host_proc_steps(const struct nk_process *p, nk_error **err)
+{
+        if (nk_process_apply_oom_score_adj(p, err) < 0 || nk_lsm_apply_exec_labels_child(p, err) < 0)
                 return -1;
         return 0;
 }

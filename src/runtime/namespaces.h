@@ -28,6 +28,15 @@ int nk_ns_userns_fd(const struct nk_idmap *uids, size_t n_uids, const struct nk_
  * cgroup and time namespaces. */
 int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error **err);
 
+/* What a process cloned late into a joined pid namespace (exec's, a
+ * sidecar's init) must set through the host's /proc before it joins the
+ * mount namespace, where it is visible (the container's /proc shows only
+ * the container's pid namespace): oom_score_adj and the LSM exec labels,
+ * both inherited across fork. oom_score_adj goes before any user
+ * namespace is joined, as runc does. */
+struct nk_process;
+int nk_ns_host_proc_steps(const struct nk_process *p, nk_error **err);
+
 /* The last step into a container whose processes could watch /proc: the
  * caller holds every namespace but the pid one (so its root and cwd are
  * the container's) and is in nook's own pid namespace, where nothing of

@@ -291,7 +291,7 @@ static char *read_passwd(void)
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
             kernel_state_fs(fd))
                 return NULL;
-        size_t cap = st.st_size > 0 && (size_t)st.st_size < PASSWD_MAX ? (size_t)st.st_size : PASSWD_MAX;
+        size_t cap = (size_t)st.st_size < PASSWD_MAX ? (size_t)st.st_size : PASSWD_MAX;
         char *buf = malloc(cap + 1);
         size_t len = 0;
         while (buf && len < cap) {

@@ -21,14 +21,9 @@ const char *nk_status_name(enum nk_status s)
         return names[s];
 }
 
-int nk_state_check_id(const char *id, nk_error **err)
-{
-        return nk_container_id_check(id, err);
-}
-
 int nk_state_dir(const char *root, const char *id, char **out, nk_error **err)
 {
-        if (nk_state_check_id(id, err) < 0)
+        if (nk_container_id_check(id, err) < 0)
                 return -1;
         if (asprintf(out, "%s/%s", root, id) < 0)
                 return nk_error_set(err, ENOMEM, "state dir");
@@ -201,9 +196,9 @@ int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state 
         s->annotations = json_incref(json_object_get(o, "annotations"));
         s->config = json_incref(json_object_get(o, "config"));
         json_decref(o);
-        if (!s->id || !s->bundle) {
+        if (!s->id || !s->bundle) { /* both checked as strings above: only strdup fails */
                 nk_state_free(s);
-                return nk_error_set(err, 0, "%s: corrupt state: missing id or bundle", path);
+                return nk_error_set(err, ENOMEM, "load state %s", path);
         }
         *out = s;
         return 0;
@@ -233,7 +228,7 @@ int nk_state_list(const char *root, char ***ids, nk_error **err)
                         continue;
                 /* Files and symlinks too: `list` shows them as unknown and
                  * delete --force removes them. */
-                if (nk_state_check_id(de->d_name, NULL) < 0)
+                if (nk_container_id_check(de->d_name, NULL) < 0)
                         continue;
                 v = realloc(v, (n + 2) * sizeof(char *));
                 v[n++] = strdup(de->d_name);

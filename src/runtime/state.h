@@ -29,10 +29,8 @@ enum nk_status { NK_STATUS_CREATING, NK_STATUS_CREATED, NK_STATUS_RUNNING, NK_ST
                  NK_STATUS_STOPPED };
 const char *nk_status_name(enum nk_status s);
 
-/* ROOT/<id> (caller frees). Container IDs are checked: [A-Za-z0-9_.+-], no
- * leading '.', at most 1024 bytes. */
+/* ROOT/<id> (caller frees), the id checked by nk_container_id_check. */
 int nk_state_dir(const char *root, const char *id, char **out, nk_error **err);
-int nk_state_check_id(const char *id, nk_error **err);
 /* ROOT/<id> as an O_PATH directory fd, never through a symlink: ENOENT
  * "does not exist", ELOOP/ENOTDIR when something else stands there. */
 int nk_state_dir_open(const char *root, const char *id, nk_error **err);
