@@ -16,9 +16,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/sched.h>
-#include <stdint.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +95,8 @@ static void cgroups_open(void)
         }
 }
 
-static void mnt(const char *src, const char *dst, const char *type, unsigned long fl, const char *data)
+static void mnt(const char *src, const char *dst, const char *type, unsigned long fl,
+                const char *data)
 {
         if (mount(src, dst, type, fl, data) < 0)
                 die(dst);
@@ -116,13 +117,16 @@ static int child(const char *rootfs, int go)
         mkdir("dev/pts", 0755);
         mkdir("dev/shm", 0755);
         mkdir("dev/mqueue", 0755);
-        mnt("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+        mnt("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620");
         mnt("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
         mnt("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
         mnt("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-        static const struct { const char *p; unsigned maj, min; } devs[] = {
-                {"dev/null", 1, 3}, {"dev/zero", 1, 5}, {"dev/full", 1, 7},
-                {"dev/random", 1, 8}, {"dev/urandom", 1, 9}, {"dev/tty", 5, 0}};
+        static const struct {
+                const char *p;
+                unsigned maj, min;
+        } devs[] = {{"dev/null", 1, 3},   {"dev/zero", 1, 5},    {"dev/full", 1, 7},
+                    {"dev/random", 1, 8}, {"dev/urandom", 1, 9}, {"dev/tty", 5, 0}};
         for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
                 if (mknod(devs[i].p, S_IFCHR | 0666, makedev(devs[i].maj, devs[i].min)) < 0)
                         die(devs[i].p);

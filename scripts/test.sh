@@ -38,6 +38,12 @@ unit() { # build dir, label
         echo "${ok:-0} ${fail:-0}" >"$results/unit-$2.count"
         [ "${fail:-0}" = 0 ] || grep -E 'FAIL|CHECK failed|ERROR' "$results/unit-$2.log" | head -40
 }
+# Formatting is checked, not reviewed: .clang-format is the rule.
+echo "== format"
+if scripts/check-format.sh >"$results/format.log" 2>&1; then echo "1 0" >"$results/format.count"
+else echo "0 1" >"$results/format.count"; fi
+tail -n 40 "$results/format.log"
+
 unit build normal
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 unit build-asan asan
 
@@ -100,7 +106,7 @@ fi
 import glob, os, sys, xml.etree.ElementTree as ET
 res = sys.argv[1]
 passed = failed = skipped = 0
-for f in glob.glob(f"{res}/unit-*.count") + glob.glob(f"{res}/fuzz.count"):
+for f in glob.glob(f"{res}/unit-*.count") + glob.glob(f"{res}/fuzz.count") + glob.glob(f"{res}/format.count"):
     ok, fail = open(f).read().split()
     passed += int(ok); failed += int(fail)
 for name in ("integration.xml", "integration-asan.xml"):

@@ -123,8 +123,8 @@ static int reserve_preserved_fds(int argc, char **argv)
 
 /* A global option that takes one of a few words: 0, or an error
  * printed like every other one (nk_log: one line, the value escaped). */
-static int check_word(const char *opt, const char *v, const char *const *words,
-                      const char *what, const char *choices)
+static int check_word(const char *opt, const char *v, const char *const *words, const char *what,
+                      const char *choices)
 {
         for (size_t i = 0; words[i]; i++)
                 if (streq(v, words[i]))
@@ -140,9 +140,21 @@ int main(int argc, char **argv)
                 .log_format = "text",
                 .store = getenv("NOOK_STORE") ? getenv("NOOK_STORE") : "/var/lib/nook",
         };
-        enum { OPT_ROOT = 256, OPT_LOG, OPT_LOG_FORMAT, OPT_STORE, OPT_SYSTEMD, OPT_DEBUG,
-               OPT_VERSION, OPT_HELP, OPT_CRIU, OPT_ROOTLESS, OPT_CGROUP_MANAGER, OPT_LOG_LEVEL,
-               OPT_USAGE };
+        enum {
+                OPT_ROOT = 256,
+                OPT_LOG,
+                OPT_LOG_FORMAT,
+                OPT_STORE,
+                OPT_SYSTEMD,
+                OPT_DEBUG,
+                OPT_VERSION,
+                OPT_HELP,
+                OPT_CRIU,
+                OPT_ROOTLESS,
+                OPT_CGROUP_MANAGER,
+                OPT_LOG_LEVEL,
+                OPT_USAGE
+        };
         static const struct option opts[] = {
                 {"root", required_argument, NULL, OPT_ROOT},
                 {"log", required_argument, NULL, OPT_LOG},
@@ -164,16 +176,26 @@ int main(int argc, char **argv)
         /* "+": stop at the first non-option, the command name. */
         while ((c = getopt_long_only(argc, argv, "+hvV", opts, NULL)) != -1) {
                 switch (c) {
-                case OPT_ROOT: g.root = optarg; break;
-                case OPT_LOG: g.log = optarg; break;
+                case OPT_ROOT:
+                        g.root = optarg;
+                        break;
+                case OPT_LOG:
+                        g.log = optarg;
+                        break;
                 case OPT_LOG_FORMAT:
-                        if (check_word("--log-format", optarg, (const char *[]){"text", "json", NULL},
-                                       "format", "text or json") < 0)
+                        if (check_word("--log-format", optarg,
+                                       (const char *[]){"text", "json", NULL}, "format",
+                                       "text or json") < 0)
                                 return 1;
                         g.log_format = optarg;
                         break;
-                case OPT_STORE: g.store = optarg; break;
-                case OPT_SYSTEMD: g.systemd_cgroup = true; g.no_cgroup = false; break;
+                case OPT_STORE:
+                        g.store = optarg;
+                        break;
+                case OPT_SYSTEMD:
+                        g.systemd_cgroup = true;
+                        g.no_cgroup = false;
+                        break;
                 case OPT_CGROUP_MANAGER: /* crun's: the last of these options wins */
                         if (check_word("--cgroup-manager", optarg,
                                        (const char *[]){"cgroupfs", "systemd", "disabled", NULL},
@@ -184,22 +206,31 @@ int main(int argc, char **argv)
                         break;
                 case OPT_LOG_LEVEL:
                         if (check_word("--log-level", optarg,
-                                       (const char *[]){"debug", "warning", "error", NULL},
-                                       "level", "debug, warning or error") < 0)
+                                       (const char *[]){"debug", "warning", "error", NULL}, "level",
+                                       "debug, warning or error") < 0)
                                 return 1;
                         g.debug = streq(optarg, "debug");
                         errors_only = streq(optarg, "error");
                         break;
-                case OPT_DEBUG: g.debug = true; break;
+                case OPT_DEBUG:
+                        g.debug = true;
+                        break;
                 case 'v':
                 case 'V':
-                case OPT_VERSION: version(); return 0;
+                case OPT_VERSION:
+                        version();
+                        return 0;
                 case 'h':
                 case OPT_USAGE: /* crun's short usage: ours is short already */
-                case OPT_HELP: usage(stdout); return 0;
+                case OPT_HELP:
+                        usage(stdout);
+                        return 0;
                 case OPT_CRIU:
-                case OPT_ROOTLESS: break; /* accepted for runc compatibility */
-                default: usage(stderr); return 1;
+                case OPT_ROOTLESS:
+                        break; /* accepted for runc compatibility */
+                default:
+                        usage(stderr);
+                        return 1;
                 }
         }
         const struct nk_command *cmd = optind < argc ? find_core(argv[optind]) : NULL;

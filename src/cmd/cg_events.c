@@ -49,8 +49,8 @@ static int stats_once(struct nk_container *c, const char *id)
 
 int nk_cmd_events(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"stats", no_argument, NULL, 's'},
-                                             {"interval", required_argument, NULL, 'i'}, {0}};
+        static const struct option opts[] = {
+                {"stats", no_argument, NULL, 's'}, {"interval", required_argument, NULL, 'i'}, {0}};
         bool once = false;
         long long interval = 5000;
         int c;
@@ -58,8 +58,9 @@ int nk_cmd_events(const struct nk_global *g, int argc, char **argv)
                 if (c == 's')
                         once = true;
                 else if (c == 'i' && (interval = parse_duration_ms(optarg)) <= 0)
-                        return nk_cmd_usage_error("events", "--interval: `%s` is not a "
-                                                            "duration like 5s or 500ms",
+                        return nk_cmd_usage_error("events",
+                                                  "--interval: `%s` is not a "
+                                                  "duration like 5s or 500ms",
                                                   optarg);
                 else if (c != 'i')
                         return 1;

@@ -12,30 +12,32 @@ static void print_table(json_t *o)
         printf("cgroup layout:   %s\n", json_string_value(json_object_get(cg, "layout")));
         size_t i, j;
         json_t *h, *c;
-        json_array_foreach(json_object_get(cg, "hierarchies"), i, h) {
-                printf("  v%lld %-28s", (long long)json_integer_value(json_object_get(h, "version")),
+        json_array_foreach (json_object_get(cg, "hierarchies"), i, h) {
+                printf("  v%lld %-28s",
+                       (long long)json_integer_value(json_object_get(h, "version")),
                        json_string_value(json_object_get(h, "mount")));
-                json_array_foreach(json_object_get(h, "controllers"), j, c)
+                json_array_foreach (json_object_get(h, "controllers"), j, c)
                         printf(" %s", json_string_value(c));
                 printf("\n");
         }
         printf("not mounted:    ");
-        json_array_foreach(json_object_get(cg, "unmounted"), i, c)
+        json_array_foreach (json_object_get(cg, "unmounted"), i, c)
                 printf(" %s", json_string_value(c));
         printf("\nnamespaces:     ");
-        json_array_foreach(json_object_get(o, "namespaces"), i, c)
+        json_array_foreach (json_object_get(o, "namespaces"), i, c)
                 printf(" %s", json_string_value(c));
-        printf("\noverlayfs:       %s\n", json_is_true(json_object_get(o, "overlayfs")) ? "yes" : "no");
+        printf("\noverlayfs:       %s\n",
+               json_is_true(json_object_get(o, "overlayfs")) ? "yes" : "no");
         printf("psi:             %s\n", json_is_true(json_object_get(o, "psi")) ? "yes" : "no");
         printf("seccomp actions:");
-        json_array_foreach(json_object_get(json_object_get(o, "seccomp"), "actions"), i, c)
+        json_array_foreach (json_object_get(json_object_get(o, "seccomp"), "actions"), i, c)
                 printf(" %s", json_string_value(c));
         json_t *un = json_object_get(o, "userNamespaces"), *sc = json_object_get(o, "syscalls");
         printf("\nuser namespaces: %s (max %lld)\n",
                json_is_true(json_object_get(un, "available")) ? "yes" : "no",
                (long long)json_integer_value(json_object_get(un, "max")));
         const char *k;
-        json_object_foreach(sc, k, c)
+        json_object_foreach (sc, k, c)
                 printf("%-16s %s\n", k, json_is_true(c) ? "yes" : "no");
         printf("state root:      %s\n", json_string_value(json_object_get(o, "root")));
         printf("image store:     %s\n", json_string_value(json_object_get(o, "store")));

@@ -18,9 +18,23 @@
 enum {
         O_RESOURCES = 'r',
         O_BLKIO_WEIGHT = 256,
-        O_CPU_PERIOD, O_CPU_QUOTA, O_CPU_BURST, O_CPU_RT_PERIOD, O_CPU_RT_RUNTIME,
-        O_CPU_SHARE, O_CPU_IDLE, O_CPUSET_CPUS, O_CPUSET_MEMS, O_KMEM, O_KMEM_TCP, O_MEMORY,
-        O_MEMORY_RES, O_MEMORY_SWAP, O_PIDS_LIMIT, O_L3, O_MEMBW,
+        O_CPU_PERIOD,
+        O_CPU_QUOTA,
+        O_CPU_BURST,
+        O_CPU_RT_PERIOD,
+        O_CPU_RT_RUNTIME,
+        O_CPU_SHARE,
+        O_CPU_IDLE,
+        O_CPUSET_CPUS,
+        O_CPUSET_MEMS,
+        O_KMEM,
+        O_KMEM_TCP,
+        O_MEMORY,
+        O_MEMORY_RES,
+        O_MEMORY_SWAP,
+        O_PIDS_LIMIT,
+        O_L3,
+        O_MEMBW,
 };
 
 static const struct option opts[] = {
@@ -142,9 +156,8 @@ static int apply_flag(json_t *res, int opt, const char *arg)
                         return json_object_set_new(sec, flag_map[i].key, json_string(arg));
                 int r = flag_map[i].kind == 'b' ? parse_bytes(arg, &v) : parse_int(arg, &v);
                 if (r < 0)
-                        return nk_cmd_usage_error("update", "--%s: `%s` is not a %s",
-                                                  opt_name(opt), arg,
-                                                  flag_map[i].kind == 'b' ? "size" : "number");
+                        return nk_cmd_usage_error("update", "--%s: `%s` is not a %s", opt_name(opt),
+                                                  arg, flag_map[i].kind == 'b' ? "size" : "number");
                 return json_object_set_new(sec, flag_map[i].key, json_integer(v));
         }
         return nk_cmd_usage_error("update", "unsupported option");

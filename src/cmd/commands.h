@@ -3,18 +3,18 @@
  * long flags work too), makes one call into the library, prints, and returns
  * the process exit code. */
 #pragma once
-#include <stdbool.h>
-#include <getopt.h>
 #include "util/error.h"
+#include <getopt.h>
+#include <stdbool.h>
 
 struct nk_global {
-        const char *root;        /* --root, default /run/nook */
-        const char *log;         /* --log FILE */
-        const char *log_format;  /* text|json */
-        const char *store;       /* --store / NOOK_STORE, default /var/lib/nook */
+        const char *root;       /* --root, default /run/nook */
+        const char *log;        /* --log FILE */
+        const char *log_format; /* text|json */
+        const char *store;      /* --store / NOOK_STORE, default /var/lib/nook */
         bool debug;
         bool systemd_cgroup;
-        bool no_cgroup;          /* --cgroup-manager disabled (crun) */
+        bool no_cgroup; /* --cgroup-manager disabled (crun) */
 };
 
 /* What main does for a command before running it (main knows no command
@@ -34,15 +34,15 @@ enum nk_command_flags {
 struct nk_command {
         const char *name;
         int (*run)(const struct nk_global *g, int argc, char **argv);
-        const char *usage;      /* "create [options] ID" */
-        const char *summary;    /* one line */
-        unsigned flags;         /* enum nk_command_flags */
+        const char *usage;   /* "create [options] ID" */
+        const char *summary; /* one line */
+        unsigned flags;      /* enum nk_command_flags */
 };
 
 /* Each table ends with a zeroed entry. */
-extern const struct nk_command nk_runtime_commands[];   /* src/cmd/runtime*.c */
-extern const struct nk_command nk_cgroup_commands[];    /* src/cmd/cgroup_cmds.c */
-extern const struct nk_command nk_engine_commands[];    /* src/cmd/engine/ */
+extern const struct nk_command nk_runtime_commands[]; /* src/cmd/runtime*.c */
+extern const struct nk_command nk_cgroup_commands[];  /* src/cmd/cgroup_cmds.c */
+extern const struct nk_command nk_engine_commands[];  /* src/cmd/engine/ */
 
 /* Print "nook: <error text>" (and log it), free it, return 1. */
 int nk_cmd_fail(nk_error *err);

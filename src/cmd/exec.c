@@ -1,7 +1,7 @@
 /* exec: runc's flags (plus crun's --cgroup) turned into an OCI process
  * object, then one library call. */
-#include "cmd/commands.h"
 #include "runtime/exec.h"
+#include "cmd/commands.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
@@ -11,8 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { O_CONSOLE = 256, O_CWD, O_PIDFILE, O_LABEL, O_APPARMOR, O_NNP, O_PRESERVE,
-       O_IGNORE_PAUSED, O_CGROUP };
+enum {
+        O_CONSOLE = 256,
+        O_CWD,
+        O_PIDFILE,
+        O_LABEL,
+        O_APPARMOR,
+        O_NNP,
+        O_PRESERVE,
+        O_IGNORE_PAUSED,
+        O_CGROUP
+};
 
 static const struct option exec_opts[] = {
         {"console-socket", required_argument, NULL, O_CONSOLE},
@@ -41,7 +50,7 @@ static void env_set(json_t *env, const char *kv)
         size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
         size_t i;
         json_t *v;
-        json_array_foreach(env, i, v) {
+        json_array_foreach (env, i, v) {
                 const char *s = json_string_value(v);
                 if (s && strncmp(s, kv, klen) == 0 && (s[klen] == '=' || s[klen] == '\0')) {
                         json_array_set_new(env, i, json_string(kv));
@@ -91,7 +100,8 @@ static void add_cap(json_t *proc, const char *cap)
         json_t *caps = json_object_get(proc, "capabilities");
         if (!caps)
                 json_object_set_new(proc, "capabilities", caps = json_object());
-        static const char *sets[] = {"bounding", "effective", "permitted", "inheritable", "ambient"};
+        static const char *sets[] = {"bounding", "effective", "permitted", "inheritable",
+                                     "ambient"};
         for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
                 json_t *a = json_object_get(caps, sets[i]);
                 if (!a)
@@ -105,8 +115,8 @@ static json_t *load_process_file(const char *path, nk_error **err)
         json_error_t je;
         json_t *p = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
         if (!p)
-                nk_error_set(err, 0, "--process `%s`: invalid JSON at line %d column %d: %s",
-                             path, je.line, je.column, je.text);
+                nk_error_set(err, 0, "--process `%s`: invalid JSON at line %d column %d: %s", path,
+                             je.line, je.column, je.text);
         return p;
 }
 
@@ -121,38 +131,69 @@ int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
         json_t *proc = NULL;
         while ((c = getopt_long_only(argc, argv, "+e:tu:g:p:dc:", exec_opts, NULL)) != -1) {
                 switch (c) {
-                case O_CONSOLE: o.console_socket = optarg; break;
-                case O_CWD: cwd = optarg; break;
-                case 'e': json_array_append_new(envs, json_string(optarg)); break;
-                case 't': tty = true; break;
-                case 'u': user = optarg; break;
+                case O_CONSOLE:
+                        o.console_socket = optarg;
+                        break;
+                case O_CWD:
+                        cwd = optarg;
+                        break;
+                case 'e':
+                        json_array_append_new(envs, json_string(optarg));
+                        break;
+                case 't':
+                        tty = true;
+                        break;
+                case 'u':
+                        user = optarg;
+                        break;
                 case 'g':
                         if (add_gids(gids, optarg) < 0) {
-                                nk_cmd_usage_error("exec", "--additional-gids: expected "
+                                nk_cmd_usage_error("exec",
+                                                   "--additional-gids: expected "
                                                    "GID[,GID...] with ids in 0..%d, got `%s`",
                                                    NK_ID_MAX, optarg);
                                 goto out;
                         }
                         break;
-                case 'p': process_file = optarg; break;
-                case 'd': o.detach = true; break;
-                case O_PIDFILE: o.pid_file = optarg; break;
-                case O_LABEL: label = optarg; break;
-                case O_APPARMOR: aa = optarg; break;
-                case O_NNP: nnp = true; break;
-                case 'c': json_array_append_new(caps, json_string(optarg)); break;
+                case 'p':
+                        process_file = optarg;
+                        break;
+                case 'd':
+                        o.detach = true;
+                        break;
+                case O_PIDFILE:
+                        o.pid_file = optarg;
+                        break;
+                case O_LABEL:
+                        label = optarg;
+                        break;
+                case O_APPARMOR:
+                        aa = optarg;
+                        break;
+                case O_NNP:
+                        nnp = true;
+                        break;
+                case 'c':
+                        json_array_append_new(caps, json_string(optarg));
+                        break;
                 case O_PRESERVE: {
                         unsigned long long n;
                         if (nk_parse_uint(optarg, NK_PRESERVE_FDS_MAX, &n) < 0) {
-                                nk_cmd_usage_error("exec", "--preserve-fds: bad number `%s`", optarg);
+                                nk_cmd_usage_error("exec", "--preserve-fds: bad number `%s`",
+                                                   optarg);
                                 goto out;
                         }
                         o.preserve_fds = (int)n;
                         break;
                 }
-                case O_IGNORE_PAUSED: o.ignore_paused = true; break;
-                case O_CGROUP: o.cgroup_sub = optarg; break;
-                default: goto out;
+                case O_IGNORE_PAUSED:
+                        o.ignore_paused = true;
+                        break;
+                case O_CGROUP:
+                        o.cgroup_sub = optarg;
+                        break;
+                default:
+                        goto out;
                 }
         }
         if (optind >= argc) {
@@ -186,8 +227,10 @@ int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
                 json_object_set_new(proc, "env", json_array());
         size_t i;
         json_t *v;
-        json_array_foreach(envs, i, v) env_set(json_object_get(proc, "env"), json_string_value(v));
-        json_array_foreach(caps, i, v) add_cap(proc, json_string_value(v));
+        json_array_foreach (envs, i, v)
+                env_set(json_object_get(proc, "env"), json_string_value(v));
+        json_array_foreach (caps, i, v)
+                add_cap(proc, json_string_value(v));
         if (cwd)
                 json_object_set_new(proc, "cwd", json_string(cwd));
         if (user && parse_user(proc, user) < 0) {

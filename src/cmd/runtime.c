@@ -1,9 +1,9 @@
 /* Runtime face: create, start, run, state, kill, delete, list, features. */
 #include "cmd/commands.h"
-#include "util/parse.h"
 #include "runtime/container.h"
 #include "runtime/features.h"
 #include "util/cleanup.h"
+#include "util/parse.h"
 #include "util/strv.h"
 #include <errno.h>
 #include <jansson.h>
@@ -13,8 +13,18 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OPT_BUNDLE = 'b', OPT_CONSOLE = 256, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING,
-       OPT_PRESERVE, OPT_DETACH = 'd', OPT_KEEP = 300, OPT_NOSUBREAPER, OPT_CONFIG = 'f' };
+enum {
+        OPT_BUNDLE = 'b',
+        OPT_CONSOLE = 256,
+        OPT_PIDFILE,
+        OPT_NOPIVOT,
+        OPT_NOKEYRING,
+        OPT_PRESERVE,
+        OPT_DETACH = 'd',
+        OPT_KEEP = 300,
+        OPT_NOSUBREAPER,
+        OPT_CONFIG = 'f'
+};
 
 static const struct option create_opts[] = {
         {"bundle", required_argument, NULL, OPT_BUNDLE},
@@ -34,23 +44,38 @@ static const struct option create_opts[] = {
 static int parse_create(const char *cmd, const struct nk_global *g, int argc, char **argv,
                         bool is_run, struct nk_create_opts *o)
 {
-        *o = (struct nk_create_opts){.root = g->root, .systemd_cgroup = g->systemd_cgroup,
-                                     .no_cgroup = g->no_cgroup, .detach = !is_run};
+        *o = (struct nk_create_opts){.root = g->root,
+                                     .systemd_cgroup = g->systemd_cgroup,
+                                     .no_cgroup = g->no_cgroup,
+                                     .detach = !is_run};
         if (is_run)
                 o->detach = false;
         int c;
         while ((c = getopt_long_only(argc, argv, "+b:df:", create_opts, NULL)) != -1) {
                 switch (c) {
-                case OPT_BUNDLE: o->bundle = optarg; break;
-                case OPT_CONSOLE: o->console_socket = optarg; break;
-                case OPT_CONFIG: o->config = optarg; break;
-                case OPT_PIDFILE: o->pid_file = optarg; break;
-                case OPT_NOPIVOT: o->no_pivot = true; break;
-                case OPT_NOKEYRING: o->no_new_keyring = true; break;
+                case OPT_BUNDLE:
+                        o->bundle = optarg;
+                        break;
+                case OPT_CONSOLE:
+                        o->console_socket = optarg;
+                        break;
+                case OPT_CONFIG:
+                        o->config = optarg;
+                        break;
+                case OPT_PIDFILE:
+                        o->pid_file = optarg;
+                        break;
+                case OPT_NOPIVOT:
+                        o->no_pivot = true;
+                        break;
+                case OPT_NOKEYRING:
+                        o->no_new_keyring = true;
+                        break;
                 case OPT_PRESERVE: {
                         unsigned long long n;
                         if (nk_parse_uint(optarg, NK_PRESERVE_FDS_MAX, &n) < 0)
-                                return nk_cmd_usage_error(cmd, "--preserve-fds: bad number `%s`", optarg);
+                                return nk_cmd_usage_error(cmd, "--preserve-fds: bad number `%s`",
+                                                          optarg);
                         o->preserve_fds = (int)n;
                         break;
                 }
@@ -64,8 +89,10 @@ static int parse_create(const char *cmd, const struct nk_global *g, int argc, ch
                                 return nk_cmd_usage_error(cmd, "unknown option --keep");
                         o->keep = true;
                         break;
-                case OPT_NOSUBREAPER: break;
-                default: return 1;
+                case OPT_NOSUBREAPER:
+                        break;
+                default:
+                        return 1;
                 }
         }
         if (optind + 1 != argc)
@@ -178,8 +205,8 @@ static int ids_matching(const struct nk_global *g, const char *cmd, const char *
 
 static int cmd_kill(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
-                                             {"regex", no_argument, NULL, 'r'}, {0}};
+        static const struct option opts[] = {
+                {"all", no_argument, NULL, 'a'}, {"regex", no_argument, NULL, 'r'}, {0}};
         bool all = false, regex = false;
         int c;
         while ((c = getopt_long_only(argc, argv, "+ar", opts, NULL)) != -1) {
@@ -209,8 +236,8 @@ static int cmd_kill(const struct nk_global *g, int argc, char **argv)
 
 static int cmd_delete(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"force", no_argument, NULL, 'f'},
-                                             {"regex", no_argument, NULL, 'r'}, {0}};
+        static const struct option opts[] = {
+                {"force", no_argument, NULL, 'f'}, {"regex", no_argument, NULL, 'r'}, {0}};
         bool force = false, regex = false;
         int c;
         while ((c = getopt_long_only(argc, argv, "+fr", opts, NULL)) != -1) {
@@ -269,8 +296,8 @@ static json_t *list_entry(const char *root, const char *id)
 
 static int cmd_list(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
-                                             {"quiet", no_argument, NULL, 'q'}, {0}};
+        static const struct option opts[] = {
+                {"format", required_argument, NULL, 'f'}, {"quiet", no_argument, NULL, 'q'}, {0}};
         const char *format = "table";
         bool quiet = false;
         int c;
@@ -338,12 +365,15 @@ int nk_cmd_spec(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_exec(const struct nk_global *g, int argc, char **argv);
 
 const struct nk_command nk_runtime_commands[] = {
-        {"create", cmd_create, "create [--bundle DIR] [--console-socket PATH] [--pid-file F] "
-                               "[--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
-         "create a container (its process waits for start)", NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_DEFER},
+        {"create", cmd_create,
+         "create [--bundle DIR] [--console-socket PATH] [--pid-file F] "
+         "[--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
+         "create a container (its process waits for start)",
+         NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_DEFER},
         {"start", cmd_start, "start ID", "run the process of a created container"},
-        {"run", cmd_run, "run [--bundle DIR] [--detach] [--keep] [--console-socket PATH] "
-                         "[--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
+        {"run", cmd_run,
+         "run [--bundle DIR] [--detach] [--keep] [--console-socket PATH] "
+         "[--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
          "create and start a container", NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_DEFER},
         {"state", cmd_state, "state ID", "print the OCI state of a container"},
         {"kill", cmd_kill, "kill [--all] [--regex] ID [SIGNAL]", "send a signal (default TERM)"},
@@ -351,13 +381,15 @@ const struct nk_command nk_runtime_commands[] = {
          "delete a container"},
         {"list", cmd_list, "list [--format table|json] [--quiet]", "list containers"},
         {"features", cmd_features, "features", "print what this runtime supports (JSON)"},
-        {"exec", nk_cmd_exec, "exec [--process FILE] [--tty] [--console-socket PATH] [--detach] "
-                              "[--pid-file F] [--cwd DIR] [--env K=V] [--user UID[:GID]] "
-                              "[--additional-gids GID] [--cap CAP] [--no-new-privs] "
-                              "[--apparmor P] [--process-label L] [--preserve-fds N] "
-                              "[--ignore-paused] [--cgroup SUB] ID [COMMAND [ARGS...]]",
+        {"exec", nk_cmd_exec,
+         "exec [--process FILE] [--tty] [--console-socket PATH] [--detach] "
+         "[--pid-file F] [--cwd DIR] [--env K=V] [--user UID[:GID]] "
+         "[--additional-gids GID] [--cap CAP] [--no-new-privs] "
+         "[--apparmor P] [--process-label L] [--preserve-fds N] "
+         "[--ignore-paused] [--cgroup SUB] ID [COMMAND [ARGS...]]",
          "run a new process in a running container", NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_SEAL},
-        {"spec", nk_cmd_spec, "spec [--bundle DIR] [--rootless] [--seccomp]", "write a default config.json"},
+        {"spec", nk_cmd_spec, "spec [--bundle DIR] [--rootless] [--seccomp]",
+         "write a default config.json"},
         {"checkpoint", cmd_unsupported, "checkpoint ID", "not supported (no CRIU)"},
         {"restore", cmd_unsupported, "restore ID", "not supported (no CRIU)"},
         {"mounts", cmd_unsupported, "mounts add|remove ID FILE", "not supported"},

@@ -1,6 +1,6 @@
+#include "runtime/spec.h"
 #include "cmd/commands.h"
 #include "runtime/security.h"
-#include "runtime/spec.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include <errno.h>
@@ -13,12 +13,12 @@
  * the spec lists, as linux.seccomp. */
 static int add_default_seccomp(json_t *spec, nk_error **err)
 {
-        json_t *bnd = json_object_get(json_object_get(json_object_get(spec, "process"),
-                                                      "capabilities"), "bounding");
+        json_t *bnd = json_object_get(
+                json_object_get(json_object_get(spec, "process"), "capabilities"), "bounding");
         uint64_t caps = 0;
         size_t i;
         json_t *v;
-        json_array_foreach(bnd, i, v)
+        json_array_foreach (bnd, i, v)
                 if (nk_cap_from_name(json_string_value(v)) >= 0)
                         caps |= 1ULL << nk_cap_from_name(json_string_value(v));
         json_t *prof = nk_seccomp_default_profile(caps, err);
@@ -33,7 +33,8 @@ int nk_cmd_spec(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {{"bundle", required_argument, NULL, 'b'},
                                              {"rootless", no_argument, NULL, 'r'},
-                                             {"seccomp", no_argument, NULL, 's'}, {0}};
+                                             {"seccomp", no_argument, NULL, 's'},
+                                             {0}};
         const char *bundle = ".";
         bool rootless = false, seccomp = false;
         int c;

@@ -31,7 +31,8 @@ static char *home_path(const char *base, const char *fallback_rel, const char *r
                 return p;
         }
         const char *home = nk_engine_get_env()->home;
-        if (!fallback_rel || !home || !*home || asprintf(&p, "%s/%s/%s", home, fallback_rel, rel) < 0)
+        if (!fallback_rel || !home || !*home ||
+            asprintf(&p, "%s/%s/%s", home, fallback_rel, rel) < 0)
                 return NULL;
         return p;
 }
@@ -77,7 +78,7 @@ static int lookup_in(const char *path, const char *registry, char **out, nk_erro
         }
         const char *key;
         json_t *ent;
-        json_object_foreach(json_object_get(doc, "auths"), key, ent) {
+        json_object_foreach (json_object_get(doc, "auths"), key, ent) {
                 const char *auth = json_string_value(json_object_get(ent, "auth"));
                 if (auth && *auth && key_matches(key, registry)) {
                         *out = strdup(auth);
@@ -108,8 +109,7 @@ int nk_auth_lookup(const char *auth_file, const char *registry, char **out, nk_e
         return r < 0 ? -1 : 0;
 }
 
-static int edit_auth_file(const char *path, const char *registry, const char *auth,
-                          nk_error **err)
+static int edit_auth_file(const char *path, const char *registry, const char *auth, nk_error **err)
 {
         _cleanup_jansson_ json_t *doc = NULL;
         nk_error *e = NULL;
@@ -138,8 +138,8 @@ static int edit_auth_file(const char *path, const char *registry, const char *au
                     : nk_error_set(err, ENOMEM, "auth");
 }
 
-int nk_auth_store(const char *auth_file, const char *registry, const char *user,
-                  const char *pass, nk_error **err)
+int nk_auth_store(const char *auth_file, const char *registry, const char *user, const char *pass,
+                  nk_error **err)
 {
         _cleanup_free_ char *path = write_path(auth_file), *up = NULL, *b64 = NULL;
         if (!path)
@@ -211,9 +211,10 @@ int nk_challenge_parse(const char *header, struct nk_challenge *c, nk_error **er
                         free(val);
                         break;
                 }
-                char **slot = !strcasecmp(key, "realm") ? &c->realm :
-                              !strcasecmp(key, "service") ? &c->service :
-                              !strcasecmp(key, "scope") ? &c->scope : NULL;
+                char **slot = !strcasecmp(key, "realm")     ? &c->realm
+                              : !strcasecmp(key, "service") ? &c->service
+                              : !strcasecmp(key, "scope")   ? &c->scope
+                                                            : NULL;
                 if (slot && !*slot)
                         *slot = TAKE_PTR(val);
                 free(key);
@@ -221,8 +222,7 @@ int nk_challenge_parse(const char *header, struct nk_challenge *c, nk_error **er
         }
         if (streq(c->scheme, "bearer") && !c->realm) {
                 nk_challenge_clear(c);
-                return nk_error_set(err, 0, "WWW-Authenticate `%s`: bearer without realm",
-                                    header);
+                return nk_error_set(err, 0, "WWW-Authenticate `%s`: bearer without realm", header);
         }
         return 0;
 }

@@ -17,7 +17,7 @@ extern const char *const nk_busybox_applets[];
 extern const char nk_busybox_start[], nk_busybox_end[];
 
 #define BB_CREATED "2024-01-01T00:00:00Z"
-#define BB_MTIME 1704067200
+#define BB_MTIME   1704067200
 
 bool nk_busybox_available(void)
 {
@@ -65,10 +65,14 @@ static int bb_entries(struct archive *a)
         static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
                                      "nobody:x:65534:65534:nobody:/home:/bin/false\n";
         static const char group[] = "root:x:0:\nnobody:x:65534:\n";
-        static const struct { const char *path; mode_t mode; } dirs[] = {
-                {"bin", 0755}, {"dev", 0755}, {"etc", 0755}, {"home", 0755}, {"proc", 0555},
-                {"root", 0700}, {"sys", 0555}, {"tmp", 01777}, {"usr", 0755},
-                {"usr/bin", 0755}, {"usr/sbin", 0755}, {"var", 0755}, {"var/tmp", 01777},
+        static const struct {
+                const char *path;
+                mode_t mode;
+        } dirs[] = {
+                {"bin", 0755},      {"dev", 0755},     {"etc", 0755},      {"home", 0755},
+                {"proc", 0555},     {"root", 0700},    {"sys", 0555},      {"tmp", 01777},
+                {"usr", 0755},      {"usr/bin", 0755}, {"usr/sbin", 0755}, {"var", 0755},
+                {"var/tmp", 01777},
         };
         int r = 0;
         for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
@@ -106,7 +110,9 @@ static int bb_layer(struct nk_txn *t, struct nk_new_layer *l, nk_error **err)
                 r = -1;
         if (r < 0) {
                 nk_error_set(err, 0, "build busybox layer: %s",
-                             o.err ? o.err->msg : a ? archive_error_string(a) : "out of memory");
+                             o.err ? o.err->msg
+                             : a   ? archive_error_string(a)
+                                   : "out of memory");
                 nk_error_free(o.err);
                 if (a)
                         archive_write_free(a);

@@ -2,5 +2,5 @@
 #include <stdbool.h>
 #include <stddef.h>
 const bool nk_busybox_embedded = false;
-const char *const nk_busybox_applets[] = { NULL };
+const char *const nk_busybox_applets[] = {NULL};
 const char nk_busybox_start[1], nk_busybox_end[1];

@@ -36,7 +36,7 @@ static size_t users_of(json_t *containers, const char *manifest)
 {
         size_t n = 0, i;
         json_t *c;
-        json_array_foreach(containers, i, c) {
+        json_array_foreach (containers, i, c) {
                 const char *m = json_string_value(json_object_get(c, "manifest"));
                 if (m && streq(m, manifest))
                         n++;
@@ -79,7 +79,7 @@ int nk_image_list(struct nk_store *s, struct nk_image_summary **out, size_t *n, 
                 return nk_error_set(err, ENOMEM, "list images");
         const char *key;
         json_t *rec;
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 if (fill_summary(s, key, containers, &v[i], err) < 0) {
                         nk_image_list_free(v, i + 1);
                         return -1;
@@ -96,7 +96,7 @@ static void names_of(json_t *names, const char *manifest, json_t *tags, json_t *
 {
         const char *key;
         json_t *rec;
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 const char *m = json_string_value(json_object_get(rec, "manifest"));
                 if (!m || !streq(m, manifest))
                         continue;
@@ -112,7 +112,7 @@ static void names_of(json_t *names, const char *manifest, json_t *tags, json_t *
                         bool dup = false;
                         size_t i;
                         json_t *d;
-                        json_array_foreach(digests, i, d)
+                        json_array_foreach (digests, i, d)
                                 dup = dup || streq(json_string_value(d), rd);
                         if (!dup)
                                 json_array_append_new(digests, json_string(rd));
@@ -134,18 +134,14 @@ int nk_image_inspect(struct nk_store *s, const char *ref, json_t **out, nk_error
         json_t *root = img.config.root, *tags = json_array(), *digests = json_array();
         json_t *layers = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
         names_of(names, img.manifest_digest, tags, digests);
-        json_t *o = json_pack("{s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:s?,s:O?,s:I,s:{s:s,s:O},s:s,s:O?}",
-                              "Id", img.manifest.config.digest, "RepoTags", tags,
-                              "RepoDigests", digests, "Digest", img.manifest_digest,
-                              "ManifestMediaType", img.manifest.media_type,
-                              "Os", img.config.platform.os,
-                              "Architecture", img.config.platform.arch,
-                              "Created", img.config.created,
-                              "Config", json_object_get(root, "config"),
-                              "Size", (json_int_t)image_size(s, &img),
-                              "RootFS", "Type", "layers", "Layers", layers,
-                              "Store", s->root,
-                              "History", json_object_get(root, "history"));
+        json_t *o = json_pack(
+                "{s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:s?,s:O?,s:I,s:{s:s,s:O},s:s,s:O?}", "Id",
+                img.manifest.config.digest, "RepoTags", tags, "RepoDigests", digests, "Digest",
+                img.manifest_digest, "ManifestMediaType", img.manifest.media_type, "Os",
+                img.config.platform.os, "Architecture", img.config.platform.arch, "Created",
+                img.config.created, "Config", json_object_get(root, "config"), "Size",
+                (json_int_t)image_size(s, &img), "RootFS", "Type", "layers", "Layers", layers,
+                "Store", s->root, "History", json_object_get(root, "history"));
         if (o && img.config.platform.variant[0])
                 json_object_set_new(o, "Variant", json_string(img.config.platform.variant));
         nk_image_clear(&img);

@@ -37,8 +37,7 @@ static uint64_t tree_bytes(int dfd, const char *name, dev_t dev, int depth)
 /* Every entry of dir (blobs/sha256 or layers/) that is a digest: counted,
  * active when a container's image uses it, reclaimable otherwise (what
  * `nook image prune -a` frees). */
-static void count_dir(struct nk_store *s, int dir, bool layers, json_t *used,
-                      struct nk_df_row *row)
+static void count_dir(struct nk_store *s, int dir, bool layers, json_t *used, struct nk_df_row *row)
 {
         int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -94,7 +93,7 @@ static void image_bytes(struct nk_store *s, json_t *layers, struct nk_df_row *ro
 {
         const char *d;
         json_t *active;
-        json_object_foreach(layers, d, active) {
+        json_object_foreach (layers, d, active) {
                 int64_t sz = nk_store_layer_size(s, d);
                 uint64_t bytes = sz > 0 ? (uint64_t)sz : 0;
                 row->size += bytes;
@@ -116,7 +115,7 @@ int nk_store_df(struct nk_store *s, struct nk_store_df *df, nk_error **err)
         const char *key;
         json_t *rec;
         size_t i;
-        json_array_foreach(containers, i, rec) {
+        json_array_foreach (containers, i, rec) {
                 const char *m = json_string_value(json_object_get(rec, "manifest"));
                 const char *id = json_string_value(json_object_get(rec, "id"));
                 df->containers.total++;
@@ -126,12 +125,12 @@ int nk_store_df(struct nk_store *s, struct nk_store_df *df, nk_error **err)
                 if (m)
                         json_object_set_new(manifests, m, json_true());
         }
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 const char *m = json_string_value(json_object_get(rec, "manifest"));
                 if (m && !json_object_get(manifests, m))
                         json_object_set_new(manifests, m, json_false());
         }
-        json_object_foreach(manifests, key, rec) {
+        json_object_foreach (manifests, key, rec) {
                 df->images.total++;
                 df->images.active += json_is_true(rec);
                 add_image(s, key, json_is_true(rec), blobs, layers);

@@ -1,9 +1,9 @@
 /* sha256 content digests ("sha256:<64 hex>") with OpenSSL's EVP interface. */
 #pragma once
+#include "util/error.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "util/error.h"
 
 #define NK_DIGEST_LEN 71 /* "sha256:" + 64 hex */
 

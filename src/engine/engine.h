@@ -5,12 +5,12 @@
  * errors through nk_error. Long operations report progress through a
  * callback so the command layer decides how to show it. */
 #pragma once
+#include "engine/jsonutil.h"
+#include "util/error.h"
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
-#include "engine/jsonutil.h"
-#include "util/error.h"
 
 struct nk_store;
 
@@ -19,9 +19,9 @@ struct nk_store;
  * never calls getenv(). Strings: NULL or "" when unset. */
 struct nk_engine_env {
         const char *insecure_registries; /* "host[:port],...": HTTP or unverified TLS allowed */
-        uint64_t max_layer_bytes;        /* bound on one uncompressed layer; 0: NK_LAYER_MAX_BYTES */
-        bool overlay_no_fd;              /* give overlayfs its dirs by path, not fd (test knob) */
-        const char *auth_file;           /* REGISTRY_AUTH_FILE */
+        uint64_t max_layer_bytes; /* bound on one uncompressed layer; 0: NK_LAYER_MAX_BYTES */
+        bool overlay_no_fd;       /* give overlayfs its dirs by path, not fd (test knob) */
+        const char *auth_file;    /* REGISTRY_AUTH_FILE */
         const char *home, *xdg_config_home, *xdg_runtime_dir, *docker_config;
 };
 /* Set once before the engine is used; *env must outlive it (not copied). */
@@ -45,8 +45,8 @@ static inline void nk_engine_closep(struct nk_store **s)
 
 /* Mount IMAGE's layers read-only under a fresh upper/work for container `id`
  * at <store>/containers/<id>/merged; *rootfs_out is that path. */
-int nk_image_rootfs_create(const char *store, const char *image, const char *id,
-                           char **rootfs_out, nk_error **err);
+int nk_image_rootfs_create(const char *store, const char *image, const char *id, char **rootfs_out,
+                           nk_error **err);
 /* The same with the mount point chosen by the caller (target NULL: default). */
 int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
                               const char *target, char **rootfs_out, nk_error **err);
@@ -59,15 +59,15 @@ int nk_image_umount(const char *store, const char *dir, nk_error **err);
 /* ---- listing and metadata ----------------------------------------------- */
 
 struct nk_image_summary {
-        char *key;              /* store name: docker.io/library/busybox:latest */
-        char *repository;       /* familiar: busybox */
-        char *tag;              /* "latest", or NULL for a digest reference */
-        char *manifest;         /* sha256:... */
-        char *id;               /* config digest */
-        char *created;          /* RFC 3339 from the config, or NULL */
-        int64_t size;           /* bytes of extracted content */
+        char *key;        /* store name: docker.io/library/busybox:latest */
+        char *repository; /* familiar: busybox */
+        char *tag;        /* "latest", or NULL for a digest reference */
+        char *manifest;   /* sha256:... */
+        char *id;         /* config digest */
+        char *created;    /* RFC 3339 from the config, or NULL */
+        int64_t size;     /* bytes of extracted content */
         size_t n_layers;
-        size_t containers;      /* root filesystems using it */
+        size_t containers; /* root filesystems using it */
 };
 int nk_image_list(struct nk_store *s, struct nk_image_summary **out, size_t *n, nk_error **err);
 void nk_image_list_free(struct nk_image_summary *v, size_t n);
@@ -98,34 +98,34 @@ int nk_store_df(struct nk_store *s, struct nk_store_df *df, nk_error **err);
 /* ---- getting images ------------------------------------------------------ */
 
 enum nk_progress_kind {
-        NK_PROGRESS_RESOLVED,   /* msg: manifest digest */
-        NK_PROGRESS_LAYER_START,/* id, total */
-        NK_PROGRESS_LAYER_BYTES,/* id, done, total */
-        NK_PROGRESS_LAYER_DONE, /* id (msg "exists" when skipped) */
-        NK_PROGRESS_EXTRACT,    /* id */
-        NK_PROGRESS_EXTRACTED,  /* id: the layer is ready (from a worker thread,
-                                   never while another callback runs) */
-        NK_PROGRESS_MESSAGE,    /* msg */
+        NK_PROGRESS_RESOLVED,    /* msg: manifest digest */
+        NK_PROGRESS_LAYER_START, /* id, total */
+        NK_PROGRESS_LAYER_BYTES, /* id, done, total */
+        NK_PROGRESS_LAYER_DONE,  /* id (msg "exists" when skipped) */
+        NK_PROGRESS_EXTRACT,     /* id */
+        NK_PROGRESS_EXTRACTED,   /* id: the layer is ready (from a worker thread,
+                                    never while another callback runs) */
+        NK_PROGRESS_MESSAGE,     /* msg */
 };
 struct nk_progress {
         enum nk_progress_kind kind;
-        const char *id;         /* short digest of a layer */
+        const char *id; /* short digest of a layer */
         uint64_t done, total;
         const char *msg;
 };
 typedef void (*nk_progress_fn)(const struct nk_progress *p, void *data);
 
 struct nk_pull_opts {
-        const char *platform;   /* "os/arch[/variant]", NULL: this machine */
-        const char *auth_file;  /* NULL: $REGISTRY_AUTH_FILE, nook's, docker's */
-        bool insecure;          /* allow HTTP / unverified TLS for this registry */
-        int max_parallel;       /* layer downloads at once, 0: default */
+        const char *platform;  /* "os/arch[/variant]", NULL: this machine */
+        const char *auth_file; /* NULL: $REGISTRY_AUTH_FILE, nook's, docker's */
+        bool insecure;         /* allow HTTP / unverified TLS for this registry */
+        int max_parallel;      /* layer downloads at once, 0: default */
         nk_progress_fn progress;
         void *progress_data;
 };
 /* Pull REF; *key_out (may be NULL) is the store name it was saved under. */
-int nk_image_pull(struct nk_store *s, const char *ref, const struct nk_pull_opts *o,
-                  char **key_out, nk_error **err);
+int nk_image_pull(struct nk_store *s, const char *ref, const struct nk_pull_opts *o, char **key_out,
+                  nk_error **err);
 
 /* `nook load -i`: docker-archive, OCI archive or OCI layout directory.
  * *names_out: the store names created. */

@@ -2,8 +2,8 @@
  * tar. Layers are flattened by overlayfs itself: a detached, read-only
  * overlay mount (never attached anywhere) is walked through fds. */
 #include "engine/engine.h"
-#include "engine/layer_pipe.h"
 #include "engine/image.h"
+#include "engine/layer_pipe.h"
 #include "engine/overlay.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -27,8 +27,8 @@ struct exporter {
 
 static int ar_fail(struct exporter *x, const char *path, nk_error **err)
 {
-        return nk_error_set(err, nk_archive_errno(x->a),
-                            "write `%s`: %s", path, archive_error_string(x->a));
+        return nk_error_set(err, nk_archive_errno(x->a), "write `%s`: %s", path,
+                            archive_error_string(x->a));
 }
 
 /* xattrs of an opened file: file capabilities and user.* only. */
@@ -79,8 +79,8 @@ static int emit(struct exporter *x, struct archive_entry *e, int fd, const char 
 
 static int walk(struct exporter *x, int dfd, const char *prefix, int depth, nk_error **err);
 
-static int export_one(struct exporter *x, int dfd, const char *name, const char *path,
-                      int depth, nk_error **err)
+static int export_one(struct exporter *x, int dfd, const char *name, const char *path, int depth,
+                      nk_error **err)
 {
         struct stat st;
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -89,8 +89,9 @@ static int export_one(struct exporter *x, int dfd, const char *name, const char 
                 return 0;
         _cleanup_close_ int fd = -1;
         if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
-                fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-                            (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+                fd = openat(dfd, name,
+                            O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+                                    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
                 if (fd < 0)
                         return nk_error_set(err, errno, "open `%s`", path);
         }
@@ -228,8 +229,8 @@ static int mounted_rootfs(const char *mp)
 static int export_container(struct nk_store *s, const char *id, json_t *rec, int out_fd,
                             nk_error **err)
 {
-        _cleanup_close_ int mfd = mounted_rootfs(json_string_value(json_object_get(rec,
-                                                                                   "mountpoint")));
+        _cleanup_close_ int mfd =
+                mounted_rootfs(json_string_value(json_object_get(rec, "mountpoint")));
         if (mfd < 0) {
                 _cleanup_free_ char *merged = NULL;
                 if (asprintf(&merged, "%s/containers/%s/merged", s->root, id) >= 0)
@@ -268,7 +269,8 @@ int nk_image_export(struct nk_store *s, const char *what, int out_fd, nk_error *
                 return -1;
         if (!strchr(what, '/') && nk_store_read_json(s->containers, name, &rec, NULL) == 0)
                 return export_container(s, what, rec, out_fd, err) < 0
-                               ? nk_error_wrap(err, "export container `%s`", what) : 0;
+                               ? nk_error_wrap(err, "export container `%s`", what)
+                               : 0;
         struct nk_image img;
         if (nk_image_find(s, what, &img, err) < 0)
                 return -1;

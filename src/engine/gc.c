@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 struct marks {
-        json_t *blobs;          /* digest -> true */
-        json_t *layers;         /* diff-id -> true */
+        json_t *blobs;  /* digest -> true */
+        json_t *layers; /* diff-id -> true */
 };
 
 static void mark_manifest(struct nk_store *s, const char *digest, struct marks *m)
@@ -41,12 +41,12 @@ static int mark_all(struct nk_store *s, struct marks *m, nk_error **err)
         const char *key;
         json_t *rec;
         size_t i;
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 const char *man = json_string_value(json_object_get(rec, "manifest"));
                 if (man)
                         mark_manifest(s, man, m);
         }
-        json_array_foreach(containers, i, rec) {
+        json_array_foreach (containers, i, rec) {
                 const char *man = json_string_value(json_object_get(rec, "manifest"));
                 if (man)
                         mark_manifest(s, man, m);
@@ -96,8 +96,7 @@ static int rm_child(struct nk_store *s, const char *dir, const char *name, nk_er
         return nk_rm_rf(path, err);
 }
 
-static int sweep_layers(struct nk_store *s, struct marks *m, struct nk_gc_stats *st,
-                        nk_error **err)
+static int sweep_layers(struct nk_store *s, struct marks *m, struct nk_gc_stats *st, nk_error **err)
 {
         _cleanup_closedir_ DIR *d = opendir_at(s->layers, err);
         if (!d)
@@ -160,8 +159,8 @@ static int rm_cb(json_t *names, void *data, nk_error **err)
 }
 
 /* Names to remove for ref: the name itself, or every name of an id. */
-static int names_to_remove(json_t *names, const struct nk_image *img, const char *ref,
-                           char ***out, nk_error **err)
+static int names_to_remove(json_t *names, const struct nk_image *img, const char *ref, char ***out,
+                           nk_error **err)
 {
         bool by_id = true;
         struct nk_ref r;
@@ -172,7 +171,7 @@ static int names_to_remove(json_t *names, const struct nk_image *img, const char
         }
         const char *key;
         json_t *rec;
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 const char *cfg = json_string_value(json_object_get(rec, "config"));
                 bool hit = by_id ? cfg && streq(cfg, img->manifest.config.digest)
                                  : streq(key, img->key);
@@ -188,12 +187,12 @@ static bool in_use_after(json_t *names, json_t *containers, char **removing, con
         const char *key;
         json_t *rec;
         size_t i;
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 const char *m = json_string_value(json_object_get(rec, "manifest"));
                 if (m && streq(m, manifest) && !nk_strv_contains(removing, key))
                         return false;
         }
-        json_array_foreach(containers, i, rec) {
+        json_array_foreach (containers, i, rec) {
                 const char *m = json_string_value(json_object_get(rec, "manifest"));
                 if (m && streq(m, manifest))
                         return true;
@@ -215,8 +214,10 @@ int nk_image_remove(struct nk_store *s, const char *ref, bool force, char ***rem
             names_to_remove(names, &img, ref, &keys, err) < 0)
                 goto out;
         if (!force && in_use_after(names, containers, keys, img.manifest_digest)) {
-                nk_error_set(err, 0, "image `%s` is used by a container (use -f to remove "
-                             "the name anyway)", ref);
+                nk_error_set(err, 0,
+                             "image `%s` is used by a container (use -f to remove "
+                             "the name anyway)",
+                             ref);
                 goto out;
         }
         struct rm_edit e = {keys};
@@ -236,12 +237,12 @@ static int prune_unused(json_t *names, void *data, nk_error **err)
         json_t *containers = data;
         const char *key;
         json_t *rec, *tmp;
-        json_object_foreach_safe(names, tmp, key, rec) {
+        json_object_foreach_safe (names, tmp, key, rec) {
                 const char *m = json_string_value(json_object_get(rec, "manifest"));
                 size_t i;
                 json_t *c;
                 bool used = false;
-                json_array_foreach(containers, i, c) {
+                json_array_foreach (containers, i, c) {
                         const char *cm = json_string_value(json_object_get(c, "manifest"));
                         used = used || (m && cm && streq(m, cm));
                 }
@@ -265,7 +266,7 @@ int nk_image_prune(struct nk_store *s, bool all, struct nk_gc_stats *st, char **
                 return -1;
         const char *key;
         json_t *rec;
-        json_object_foreach(before, key, rec)
+        json_object_foreach (before, key, rec)
                 if (!json_object_get(after, key) && removed && nk_strv_push(removed, key) < 0)
                         return nk_error_set(err, ENOMEM, "prune");
         if (st)

@@ -1,5 +1,5 @@
-#include "engine/engine.h"
 #include "engine/image.h"
+#include "engine/engine.h"
 #include "engine/ref.h"
 #include "util/cleanup.h"
 #include <errno.h>
@@ -60,8 +60,10 @@ int nk_image_read(struct nk_store *s, const char *manifest_digest, struct nk_ima
         }
         if (img->config.n_diff_ids != img->manifest.n_layers) {
                 nk_image_clear(img);
-                return nk_error_set(err, 0, "image %s: %zu layers but %zu diff_ids in the "
-                                    "config", manifest_digest, img->manifest.n_layers,
+                return nk_error_set(err, 0,
+                                    "image %s: %zu layers but %zu diff_ids in the "
+                                    "config",
+                                    manifest_digest, img->manifest.n_layers,
                                     img->config.n_diff_ids);
         }
         return 0;
@@ -81,7 +83,7 @@ static int find_by_id(json_t *names, const char *ref, char **key_out, nk_error *
         const char *want = strncmp(ref, "sha256:", 7) == 0 ? ref + 7 : ref;
         const char *key, *found = NULL, *found_cfg = NULL;
         json_t *rec;
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 const char *cfg = json_string_value(json_object_get(rec, "config"));
                 const char *man = json_string_value(json_object_get(rec, "manifest"));
                 bool hit = (cfg && strncmp(cfg + 7, want, strlen(want)) == 0) ||
@@ -108,7 +110,7 @@ static const char *find_by_digest(json_t *names, const struct nk_ref *r)
         json_t *rec;
         if (!repo || !r->digest)
                 return NULL;
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 const char *man = json_string_value(json_object_get(rec, "manifest"));
                 if (man && streq(man, r->digest) && strncmp(key, repo, strlen(repo)) == 0 &&
                     (key[strlen(repo)] == ':' || key[strlen(repo)] == '@'))
@@ -124,7 +126,8 @@ static int lookup(json_t *names, const char *ref, char **key_out, nk_error **err
         nk_error *perr = NULL;
         if (nk_ref_parse(ref, &r, &perr) == 0) {
                 _cleanup_free_ char *key = nk_ref_key(&r);
-                const char *hit = key && json_object_get(names, key) ? key : find_by_digest(names, &r);
+                const char *hit =
+                        key && json_object_get(names, key) ? key : find_by_digest(names, &r);
                 *key_out = hit ? strdup(hit) : NULL;
                 nk_ref_clear(&r);
                 if (hit)
@@ -164,8 +167,10 @@ int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_
                         json_t *rec = json_object_get(names, key);
                         const char *man = json_string_value(json_object_get(rec, "manifest"));
                         if (!man)
-                                return nk_error_set(err, 0, "image %s: no manifest in "
-                                                    "its record", key);
+                                return nk_error_set(err, 0,
+                                                    "image %s: no manifest in "
+                                                    "its record",
+                                                    key);
                         if (nk_image_read(s, man, img, err) < 0)
                                 return nk_error_wrap(err, "image %s", key);
                         img->key = TAKE_PTR(key);
@@ -177,16 +182,15 @@ int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_
                 if (nk_busybox_create(s, err) < 0)
                         return -1;
         }
-        return nk_error_set(err, 0, "image `%s` is not in the store (nook pull it first)",
-                            ref);
+        return nk_error_set(err, 0, "image `%s` is not in the store (nook pull it first)", ref);
 }
 
 json_t *nk_image_default_config(const char *cmd)
 {
         struct nk_platform p;
         nk_platform_host(&p);
-        json_t *c = json_pack("{s:s,s:s,s:{s:[s]}}", "architecture", p.arch, "os", p.os,
-                              "config", "Env",
+        json_t *c = json_pack("{s:s,s:s,s:{s:[s]}}", "architecture", p.arch, "os", p.os, "config",
+                              "Env",
                               "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         if (c && p.variant[0])
                 json_object_set_new(c, "variant", json_string(p.variant));
@@ -201,8 +205,8 @@ static json_t *descriptor_json(const char *mt, const char *digest, int64_t size)
                          (json_int_t)size);
 }
 
-static int put_json_blob(struct nk_txn *t, json_t *v, char digest[NK_DIGEST_LEN + 1],
-                         size_t *len, nk_error **err)
+static int put_json_blob(struct nk_txn *t, json_t *v, char digest[NK_DIGEST_LEN + 1], size_t *len,
+                         nk_error **err)
 {
         _cleanup_free_ char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
         if (!text)
@@ -216,17 +220,14 @@ int nk_image_build_from(struct nk_txn *t, const char *config_digest, int64_t con
                         char manifest_out[NK_DIGEST_LEN + 1], nk_error **err)
 {
         json_t *ldesc = json_array();
-        _cleanup_jansson_ json_t *manifest = json_pack("{s:i,s:s,s:o,s:o}", "schemaVersion", 2,
-                                                       "mediaType", NK_MT_OCI_MANIFEST,
-                                                       "config", descriptor_json(NK_MT_OCI_CONFIG,
-                                                                                 config_digest,
-                                                                                 config_size),
-                                                       "layers", ldesc);
+        _cleanup_jansson_ json_t *manifest = json_pack(
+                "{s:i,s:s,s:o,s:o}", "schemaVersion", 2, "mediaType", NK_MT_OCI_MANIFEST, "config",
+                descriptor_json(NK_MT_OCI_CONFIG, config_digest, config_size), "layers", ldesc);
         if (!manifest)
                 return nk_error_set(err, ENOMEM, "build image");
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(ldesc, descriptor_json(layers[i].media_type,
-                                                             layers[i].digest, layers[i].size));
+                json_array_append_new(ldesc, descriptor_json(layers[i].media_type, layers[i].digest,
+                                                             layers[i].size));
         size_t mlen;
         if (put_json_blob(t, manifest, manifest_out, &mlen, err) < 0)
                 return -1;
@@ -236,17 +237,16 @@ int nk_image_build_from(struct nk_txn *t, const char *config_digest, int64_t con
         return key ? nk_txn_set_name(t, key, manifest_out, config_digest, err) : 0;
 }
 
-int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *layers,
-                   size_t n, const char *key, char manifest_out[NK_DIGEST_LEN + 1],
-                   nk_error **err)
+int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *layers, size_t n,
+                   const char *key, char manifest_out[NK_DIGEST_LEN + 1], nk_error **err)
 {
         json_t *ids = json_array();
         if (!ids)
                 return nk_error_set(err, ENOMEM, "build image");
         for (size_t i = 0; i < n; i++)
                 json_array_append_new(ids, json_string(layers[i].diff_id));
-        json_object_set_new(config, "rootfs", json_pack("{s:s,s:o}", "type", "layers",
-                                                        "diff_ids", ids));
+        json_object_set_new(config, "rootfs",
+                            json_pack("{s:s,s:o}", "type", "layers", "diff_ids", ids));
         char cdigest[NK_DIGEST_LEN + 1];
         size_t clen;
         if (put_json_blob(t, config, cdigest, &clen, err) < 0)

@@ -7,11 +7,11 @@
 #include "engine/txn.h"
 
 #define NK_MANIFEST_MAX (4u << 20)
-#define NK_CONFIG_MAX (32u << 20)
-#define NK_BUSYBOX_KEY "docker.io/library/busybox:latest"
+#define NK_CONFIG_MAX   (32u << 20)
+#define NK_BUSYBOX_KEY  "docker.io/library/busybox:latest"
 
 struct nk_image {
-        char *key;              /* the store name matched; NULL when found by id */
+        char *key; /* the store name matched; NULL when found by id */
         char manifest_digest[NK_DIGEST_LEN + 1];
         struct nk_manifest manifest;
         struct nk_config config;
@@ -25,16 +25,15 @@ int nk_image_read(struct nk_store *s, const char *manifest_digest, struct nk_ima
 void nk_image_clear(struct nk_image *img);
 
 struct nk_new_layer {
-        char digest[NK_DIGEST_LEN + 1];         /* the blob */
+        char digest[NK_DIGEST_LEN + 1]; /* the blob */
         char diff_id[NK_DIGEST_LEN + 1];
         const char *media_type;
         int64_t size;
 };
 /* Stage config (rootfs.diff_ids filled in here), an OCI manifest and the
  * layers' extraction; name it key when key is not NULL. */
-int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *layers,
-                   size_t n, const char *key, char manifest_out[NK_DIGEST_LEN + 1],
-                   nk_error **err);
+int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *layers, size_t n,
+                   const char *key, char manifest_out[NK_DIGEST_LEN + 1], nk_error **err);
 /* The same around an already staged config blob. */
 int nk_image_build_from(struct nk_txn *t, const char *config_digest, int64_t config_size,
                         const struct nk_new_layer *layers, size_t n, const char *key,

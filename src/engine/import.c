@@ -53,8 +53,9 @@ static json_t *import_config(void)
         json_t *c = nk_image_default_config(NULL);
         if (c) {
                 json_object_set_new(c, "created", json_string(now));
-                json_object_set_new(c, "history", json_pack("[{s:s,s:s}]", "created", now,
-                                                            "created_by", "nook import"));
+                json_object_set_new(
+                        c, "history",
+                        json_pack("[{s:s,s:s}]", "created", now, "created_by", "nook import"));
         }
         return c;
 }
@@ -65,8 +66,8 @@ int nk_image_import(struct nk_store *s, const char *path, const char *name, char
         _cleanup_free_ char *key = name_key(name, err);
         if (!key)
                 return -1;
-        _cleanup_close_ int fd = streq(path, "-") ? fcntl(0, F_DUPFD_CLOEXEC, 3)
-                                                  : open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd =
+                streq(path, "-") ? fcntl(0, F_DUPFD_CLOEXEC, 3) : open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return nk_error_set(err, errno, "open `%s`", path);
         struct nk_txn *t;

@@ -1,8 +1,8 @@
 /* jansson ownership helper for the engine (error hand-over: nk_error_pass
  * in util/error.h). */
 #pragma once
-#include <jansson.h>
 #include "util/error.h"
+#include <jansson.h>
 
 static inline void nk_json_decrefp(json_t **j)
 {

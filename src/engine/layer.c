@@ -26,10 +26,10 @@ struct dirtime {
 struct xt {
         int root;
         struct archive *tar;
-        const char *name;       /* current entry, as in the archive, for messages */
+        const char *name; /* current entry, as in the archive, for messages */
         char *parent_path;
         int parent_fd;
-        bool parent_stale;      /* a directory was removed: re-walk */
+        bool parent_stale; /* a directory was removed: re-walk */
         struct dirtime *dirs;
         size_t n_dirs, cap_dirs;
         struct nk_layer_stats *st;
@@ -82,8 +82,8 @@ static int walk_dir(struct xt *x, const char *rel, size_t rel_len, bool create, 
                 int nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (nfd < 0 && errno == ENOENT && create) {
                         if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST)
-                                return nk_error_set(err, errno, "entry `%s`: mkdir `%.*s`",
-                                                    x->name, (int)j, rel);
+                                return nk_error_set(err, errno, "entry `%s`: mkdir `%.*s`", x->name,
+                                                    (int)j, rel);
                         nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 }
                 if (nfd < 0) {
@@ -156,8 +156,8 @@ static int make_room(struct xt *x, int pfd, const char *leaf, bool want_dir, boo
                 return 0;
         }
         if (want_dir && S_ISLNK(st.st_mode))
-                return nk_error_set(err, 0,
-                                    "entry `%s`: a directory would replace a symlink", x->name);
+                return nk_error_set(err, 0, "entry `%s`: a directory would replace a symlink",
+                                    x->name);
         if (S_ISDIR(st.st_mode)) {
                 if (unlinkat(pfd, leaf, AT_REMOVEDIR) < 0)
                         return nk_error_set(err, errno, "entry `%s`: replace directory", x->name);
@@ -202,8 +202,10 @@ static int set_xattrs(struct xt *x, struct archive_entry *e, int fd, int pfd, co
 
 static void entry_times(struct archive_entry *e, struct timespec ts[2])
 {
-        ts[0].tv_sec = archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
-        ts[0].tv_nsec = archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e) : archive_entry_mtime_nsec(e);
+        ts[0].tv_sec =
+                archive_entry_atime_is_set(e) ? archive_entry_atime(e) : archive_entry_mtime(e);
+        ts[0].tv_nsec = archive_entry_atime_is_set(e) ? archive_entry_atime_nsec(e)
+                                                      : archive_entry_mtime_nsec(e);
         ts[1].tv_sec = archive_entry_mtime(e);
         ts[1].tv_nsec = archive_entry_mtime_nsec(e);
 }
@@ -257,14 +259,13 @@ static int write_data(struct xt *x, int fd, struct archive_entry *e, nk_error **
         return 0;
 }
 
-static int do_file(struct xt *x, struct archive_entry *e, int pfd, const char *leaf,
-                   nk_error **err)
+static int do_file(struct xt *x, struct archive_entry *e, int pfd, const char *leaf, nk_error **err)
 {
         bool is_dir;
         if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
                 return -1;
-        _cleanup_close_ int fd = openat(pfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                                        O_CLOEXEC, 0600);
+        _cleanup_close_ int fd =
+                openat(pfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return nk_error_set(err, errno, "entry `%s`: create", x->name);
         if (write_data(x, fd, e, err) < 0)
@@ -347,8 +348,7 @@ static int do_symlink(struct xt *x, struct archive_entry *e, int pfd, const char
         return set_meta_at(x, e, pfd, leaf, true, err);
 }
 
-static int do_node(struct xt *x, struct archive_entry *e, int pfd, const char *leaf,
-                   nk_error **err)
+static int do_node(struct xt *x, struct archive_entry *e, int pfd, const char *leaf, nk_error **err)
 {
         bool is_dir;
         if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
@@ -367,13 +367,12 @@ static int do_hardlink(struct xt *x, const char *raw_target, int pfd, const char
         if (nk_tar_clean_path(raw_target, &target, err) < 0)
                 return nk_error_wrap(err, "entry `%s`: hardlink target", x->name);
         if (streq(target, path) || *target == '\0')
-                return nk_error_set(err, 0, "entry `%s`: hardlink to itself or the root",
-                                    x->name);
+                return nk_error_set(err, 0, "entry `%s`: hardlink to itself or the root", x->name);
         const char *slash = strrchr(target, '/');
         const char *tleaf = slash ? slash + 1 : target;
         nk_error *werr = NULL;
-        _cleanup_close_ int tfd = walk_dir(x, target, slash ? (size_t)(slash - target) : 0,
-                                           false, &werr);
+        _cleanup_close_ int tfd =
+                walk_dir(x, target, slash ? (size_t)(slash - target) : 0, false, &werr);
         if (tfd < 0) {
                 bool absent = werr->errno_ == ENOENT;
                 if (!absent) {
@@ -381,8 +380,10 @@ static int do_hardlink(struct xt *x, const char *raw_target, int pfd, const char
                         return nk_error_wrap(err, "hardlink target `%s`", raw_target);
                 }
                 nk_error_free(werr);
-                return nk_error_set(err, 0, "entry `%s`: hardlink target `%s` is not a file in "
-                                    "the layer", x->name, raw_target);
+                return nk_error_set(err, 0,
+                                    "entry `%s`: hardlink target `%s` is not a file in "
+                                    "the layer",
+                                    x->name, raw_target);
         }
         struct stat st;
         if (fstatat(tfd, tleaf, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
@@ -432,8 +433,10 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
         mode_t type = archive_entry_filetype(e);
         if (*path == '\0') {
                 if (hl || type != AE_IFDIR)
-                        return nk_error_set(err, 0, "entry `%s`: the layer root must be a "
-                                            "directory", x->name);
+                        return nk_error_set(err, 0,
+                                            "entry `%s`: the layer root must be a "
+                                            "directory",
+                                            x->name);
                 return do_dir(x, e, path, -1, path, err);
         }
         const char *leaf;
@@ -445,13 +448,18 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
         if (hl)
                 return do_hardlink(x, hl, pfd, leaf, path, err);
         switch (type) {
-        case AE_IFREG: return do_file(x, e, pfd, leaf, err);
-        case AE_IFDIR: return do_dir(x, e, path, pfd, leaf, err);
-        case AE_IFLNK: return do_symlink(x, e, pfd, leaf, err);
+        case AE_IFREG:
+                return do_file(x, e, pfd, leaf, err);
+        case AE_IFDIR:
+                return do_dir(x, e, path, pfd, leaf, err);
+        case AE_IFLNK:
+                return do_symlink(x, e, pfd, leaf, err);
         case AE_IFCHR:
         case AE_IFBLK:
-        case AE_IFIFO: return do_node(x, e, pfd, leaf, err);
-        case AE_IFSOCK: return 0; /* sockets are not archived content */
+        case AE_IFIFO:
+                return do_node(x, e, pfd, leaf, err);
+        case AE_IFSOCK:
+                return 0; /* sockets are not archived content */
         default:
                 return nk_error_set(err, 0, "entry `%s`: unknown file type 0%o", x->name,
                                     (unsigned)type);
@@ -482,8 +490,8 @@ static int extract_loop(struct xt *x, nk_error **err)
                 if (r == ARCHIVE_EOF)
                         return 0;
                 if (r < ARCHIVE_WARN)
-                        return nk_error_set(err, nk_archive_errno(x->tar),
-                                            "read tar: %s", archive_error_string(x->tar));
+                        return nk_error_set(err, nk_archive_errno(x->tar), "read tar: %s",
+                                            archive_error_string(x->tar));
                 x->name = archive_entry_pathname(e);
                 if (!x->name)
                         return nk_error_set(err, 0, "tar entry %llu has no readable name",
@@ -538,8 +546,7 @@ static int run_extract(struct xt *x, struct nk_pipe *p, nk_error **err)
 }
 
 int nk_layer_extract(int blob_fd, int dest_fd, const char *expected_diff_id,
-                     const struct nk_layer_limits *lim, struct nk_layer_stats *st,
-                     nk_error **err)
+                     const struct nk_layer_limits *lim, struct nk_layer_stats *st, nk_error **err)
 {
         struct nk_layer_stats local = {0};
         struct xt x = {.root = dest_fd, .parent_fd = -1, .st = &local};
@@ -553,8 +560,10 @@ int nk_layer_extract(int blob_fd, int dest_fd, const char *expected_diff_id,
                 local.tar_bytes = p->total;
                 nk_sha256_final(&p->h, local.diff_id);
                 if (expected_diff_id && !streq(expected_diff_id, local.diff_id))
-                        r = nk_error_set(err, 0, "uncompressed layer hashes to %s, the image "
-                                         "config says %s", local.diff_id, expected_diff_id);
+                        r = nk_error_set(err, 0,
+                                         "uncompressed layer hashes to %s, the image "
+                                         "config says %s",
+                                         local.diff_id, expected_diff_id);
         }
         xt_free(&x);
         nk_pipe_close(p);

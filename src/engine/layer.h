@@ -10,13 +10,13 @@
  * `.wh.NAME` a 0:0 character device NAME, `.wh..wh..opq` the xattr
  * trusted.overlay.opaque=y on its directory. */
 #pragma once
-#include <stdbool.h>
-#include <stdint.h>
 #include "engine/digest.h"
 #include "util/error.h"
+#include <stdbool.h>
+#include <stdint.h>
 
 struct nk_layer_limits {
-        uint64_t max_bytes;     /* uncompressed tar bytes; 0: the default */
+        uint64_t max_bytes; /* uncompressed tar bytes; 0: the default */
 };
 /* Default bound on a layer's uncompressed size (decompression bombs). The
  * environment variable NOOK_MAX_LAYER_BYTES overrides it. */
@@ -33,8 +33,7 @@ struct nk_layer_stats {
  * blob_fd into the directory dest_fd. When expected_diff_id is not NULL the
  * uncompressed stream must hash to it. */
 int nk_layer_extract(int blob_fd, int dest_fd, const char *expected_diff_id,
-                     const struct nk_layer_limits *lim, struct nk_layer_stats *st,
-                     nk_error **err);
+                     const struct nk_layer_limits *lim, struct nk_layer_stats *st, nk_error **err);
 
 /* Decompress (if compressed) the stream from in_fd, handing the raw bytes to
  * sink. Also hashes them: *digest_out is the diff-id of a layer. */

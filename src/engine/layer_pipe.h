@@ -2,8 +2,8 @@
  * a second libarchive reader (the tar parser) through its read callback, so
  * the diff-id is computed in the same pass as the extraction. */
 #pragma once
-#include <archive.h>
 #include "engine/digest.h"
+#include <archive.h>
 #include <errno.h>
 
 /* libarchive's errno when it is a system error worth showing: format
@@ -21,7 +21,7 @@ struct nk_pipe {
         uint64_t total, limit;
         bool eof;
         int err_errno;
-        char *err_msg;          /* first failure on the raw side */
+        char *err_msg; /* first failure on the raw side */
         char buf[128 * 1024];
 };
 

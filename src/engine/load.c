@@ -3,9 +3,9 @@
  * a staging directory under <store>/tmp, hashed on the way, and moved into
  * blobs/ only for what the images reference. */
 #include "engine/engine.h"
-#include "engine/layer_pipe.h"
 #include "engine/image.h"
 #include "engine/layer.h"
+#include "engine/layer_pipe.h"
 #include "engine/ref.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -23,10 +23,10 @@
 struct load_src {
         struct nk_store *s;
         struct nk_txn *t;
-        int root;               /* layout directory, or the staging directory */
+        int root; /* layout directory, or the staging directory */
         bool from_dir;
-        char tmp_rel[32];       /* staging directory name in tmp/ */
-        json_t *files;          /* archive: path -> {n,digest} | {link} */
+        char tmp_rel[32]; /* staging directory name in tmp/ */
+        json_t *files;    /* archive: path -> {n,digest} | {link} */
         uint64_t n_files;
 };
 
@@ -63,8 +63,8 @@ static int copy_entry(struct load_src *ls, struct archive *a, const char *path, 
 {
         char name[32], digest[NK_DIGEST_LEN + 1];
         snprintf(name, sizeof(name), "%llu", (unsigned long long)ls->n_files++);
-        _cleanup_close_ int fd = openat(ls->root, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                                        0600);
+        _cleanup_close_ int fd =
+                openat(ls->root, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         struct nk_sha256 h;
         if (fd < 0)
                 return nk_error_set(err, errno, "stage `%s`", path);
@@ -231,7 +231,8 @@ static int ls_stage(struct load_src *ls, const char *path, const char *expected,
                 return r < 0 ? nk_error_wrap(err, "`%s`", path) : 0;
         }
         json_t *rec = lookup(ls, path);
-        snprintf(digest, NK_DIGEST_LEN + 1, "%s", json_string_value(json_object_get(rec, "digest")));
+        snprintf(digest, NK_DIGEST_LEN + 1, "%s",
+                 json_string_value(json_object_get(rec, "digest")));
         if (expected && !streq(expected, digest)) {
                 close(fd);
                 return nk_error_set(err, 0, "`%s` hashes to %s, expected %s", path, digest,
@@ -242,13 +243,13 @@ static int ls_stage(struct load_src *ls, const char *path, const char *expected,
                 return 0;
         }
         char *rel = NULL;
-        if (asprintf(&rel, "%s/%s", ls->tmp_rel, json_string_value(json_object_get(rec, "n"))) < 0) {
+        if (asprintf(&rel, "%s/%s", ls->tmp_rel, json_string_value(json_object_get(rec, "n"))) <
+            0) {
                 close(fd);
                 return nk_error_set(err, ENOMEM, "load");
         }
         return nk_txn_stage_file(ls->t, digest, fd, rel, false, err);
 }
-
 
 static const char *layer_media_type(struct load_src *ls, const char *path)
 {
@@ -281,9 +282,9 @@ static int name_image(struct load_src *ls, json_t *tags, const char *name, const
 {
         size_t i, count = 0;
         json_t *tag;
-        json_array_foreach(tags, i, tag) {
-                _cleanup_free_ char *key = json_is_string(tag) ? tag_key(json_string_value(tag), err)
-                                                               : NULL;
+        json_array_foreach (tags, i, tag) {
+                _cleanup_free_ char *key =
+                        json_is_string(tag) ? tag_key(json_string_value(tag), err) : NULL;
                 if (!key || nk_txn_set_name(ls->t, key, manifest, config, err) < 0 ||
                     nk_strv_push(names, key) < 0)
                         return nk_error_set(err, 0, "RepoTags[%zu]: invalid", i);
@@ -297,8 +298,10 @@ static int name_image(struct load_src *ls, json_t *tags, const char *name, const
                 count++;
         }
         if (count == 0)
-                return nk_error_set(err, 0, "image %s has no name in the archive: give one "
-                                    "(nook load -i FILE NAME)", config);
+                return nk_error_set(err, 0,
+                                    "image %s has no name in the archive: give one "
+                                    "(nook load -i FILE NAME)",
+                                    config);
         return 0;
 }
 
@@ -315,8 +318,10 @@ static int docker_layers(struct load_src *ls, json_t *paths, const struct nk_con
                 l->media_type = layer_media_type(ls, lp);
                 snprintf(l->diff_id, sizeof(l->diff_id), "%s", cfg->diff_ids[j]);
                 if (streq(l->media_type, NK_MT_OCI_LAYER) && !streq(l->digest, l->diff_id))
-                        return nk_error_set(err, 0, "layer `%s` hashes to %s, the config says "
-                                            "%s", lp, l->digest, l->diff_id);
+                        return nk_error_set(err, 0,
+                                            "layer `%s` hashes to %s, the config says "
+                                            "%s",
+                                            lp, l->digest, l->diff_id);
         }
         return 0;
 }
@@ -345,10 +350,10 @@ static int load_docker_one(struct load_src *ls, json_t *ent, const char *name, c
                 nk_error_set(err, 0, "manifest.json: %zu Layers but %zu diff_ids in `%s`",
                              json_array_size(paths), cfg.n_diff_ids, cpath);
         else if (docker_layers(ls, paths, &cfg, layers, err) == 0 &&
-                 nk_image_build_from(ls->t, cdigest, csize, layers, cfg.n_diff_ids, NULL,
-                                     manifest, err) == 0)
-                r = name_image(ls, json_object_get(ent, "RepoTags"), name, manifest, cdigest,
-                               names, err);
+                 nk_image_build_from(ls->t, cdigest, csize, layers, cfg.n_diff_ids, NULL, manifest,
+                                     err) == 0)
+                r = name_image(ls, json_object_get(ent, "RepoTags"), name, manifest, cdigest, names,
+                               err);
         free(layers);
         nk_config_clear(&cfg);
         return r;
@@ -366,7 +371,7 @@ static int load_docker(struct load_src *ls, const char *name, char ***names, nk_
                 return nk_error_set(err, 0, "manifest.json: not a JSON array");
         size_t i;
         json_t *ent;
-        json_array_foreach(m, i, ent)
+        json_array_foreach (m, i, ent)
                 if (load_docker_one(ls, ent, json_array_size(m) == 1 ? name : NULL, names, err) < 0)
                         return nk_error_wrap(err, "manifest.json[%zu]", i);
         return 0;
@@ -390,8 +395,8 @@ static int stage_desc(struct load_src *ls, const char *digest, nk_error **err)
         return ls_stage(ls, p, digest, got, &size, err);
 }
 
-static int read_desc(struct load_src *ls, const char *digest, size_t max, char **out,
-                     size_t *len, nk_error **err)
+static int read_desc(struct load_src *ls, const char *digest, size_t max, char **out, size_t *len,
+                     nk_error **err)
 {
         if (stage_desc(ls, digest, err) < 0)
                 return -1;
@@ -404,15 +409,18 @@ static char *oci_key(json_t *desc, const char *name, nk_error **err)
 {
         json_t *ann = json_object_get(desc, "annotations");
         const char *full = json_string_value(json_object_get(ann, "io.containerd.image.name"));
-        const char *ref = json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
+        const char *ref =
+                json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
         if (name)
                 return tag_key(name, err);
         if (full)
                 return tag_key(full, err);
         if (ref && (strchr(ref, ':') || strchr(ref, '/')))
                 return tag_key(ref, err);
-        nk_error_set(err, 0, "image has no full name in the layout (ref.name `%s`): give "
-                     "one (nook load -i FILE NAME)", ref ? ref : "");
+        nk_error_set(err, 0,
+                     "image has no full name in the layout (ref.name `%s`): give "
+                     "one (nook load -i FILE NAME)",
+                     ref ? ref : "");
         return NULL;
 }
 
@@ -430,8 +438,8 @@ static int oci_image(struct load_src *ls, const char *mdigest, const char *key, 
             nk_config_parse(cbody, clen, &c, err) < 0)
                 goto out;
         if (c.n_diff_ids != m.n_layers) {
-                nk_error_set(err, 0, "manifest %s: %zu layers, %zu diff_ids", mdigest,
-                             m.n_layers, c.n_diff_ids);
+                nk_error_set(err, 0, "manifest %s: %zu layers, %zu diff_ids", mdigest, m.n_layers,
+                             c.n_diff_ids);
                 goto out;
         }
         for (size_t i = 0; i < m.n_layers; i++)
@@ -477,7 +485,7 @@ static int load_oci(struct load_src *ls, const char *name, char ***names, nk_err
         _cleanup_jansson_ json_t *doc = json_loadb(body, len, 0, NULL);
         json_t *descs = json_object_get(doc, "manifests"), *d;
         int r = 0;
-        json_array_foreach(descs, i, d) {
+        json_array_foreach (descs, i, d) {
                 char mdigest[NK_DIGEST_LEN + 1];
                 const char *mt = ix.manifests[i].media_type;
                 snprintf(mdigest, sizeof(mdigest), "%s", ix.manifests[i].digest);
@@ -535,7 +543,8 @@ static int load_run(struct load_src *ls, const char *path, const char *name, cha
                 return load_docker(ls, name, names, err);
         if (ls_exists(ls, "index.json"))
                 return load_oci(ls, name, names, err);
-        return nk_error_set(err, 0, "neither a docker archive (manifest.json) nor an OCI "
+        return nk_error_set(err, 0,
+                            "neither a docker archive (manifest.json) nor an OCI "
                             "layout (index.json)");
 }
 

@@ -49,7 +49,7 @@ int nk_doc_kind(json_t *doc, const char *content_type, const char **media_type, 
                 mt = content_type;
         if (!mt)
                 mt = json_is_array(json_object_get(doc, "manifests")) ? NK_MT_OCI_INDEX
-                                                                     : NK_MT_OCI_MANIFEST;
+                                                                      : NK_MT_OCI_MANIFEST;
         *media_type = mt;
         if (is_index_type(mt))
                 return NK_DOC_INDEX;
@@ -134,8 +134,11 @@ void nk_manifest_clear(struct nk_manifest *m)
 bool nk_layer_media_supported(const char *mt)
 {
         static const char *const ok[] = {
-                NK_MT_OCI_LAYER, NK_MT_OCI_LAYER_GZIP, NK_MT_OCI_LAYER_ZSTD,
-                NK_MT_DOCKER_LAYER_GZIP, "application/vnd.docker.image.rootfs.diff.tar",
+                NK_MT_OCI_LAYER,
+                NK_MT_OCI_LAYER_GZIP,
+                NK_MT_OCI_LAYER_ZSTD,
+                NK_MT_DOCKER_LAYER_GZIP,
+                "application/vnd.docker.image.rootfs.diff.tar",
                 "application/vnd.docker.image.rootfs.diff.tar.zstd",
         };
         for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
@@ -148,17 +151,21 @@ static int check_manifest(struct nk_manifest *m, nk_error **err)
 {
         const char *cmt = m->config.media_type;
         if (!streq(cmt, NK_MT_OCI_CONFIG) && !streq(cmt, NK_MT_DOCKER_CONFIG))
-                return nk_error_set(err, 0, "manifest: config.mediaType `%s` is not an "
-                                    "image config", cmt);
+                return nk_error_set(err, 0,
+                                    "manifest: config.mediaType `%s` is not an "
+                                    "image config",
+                                    cmt);
         for (size_t i = 0; i < m->n_layers; i++)
                 if (!nk_layer_media_supported(m->layers[i].media_type))
-                        return nk_error_set(err, 0, "manifest: layers[%zu].mediaType `%s` "
-                                            "is not supported", i, m->layers[i].media_type);
+                        return nk_error_set(err, 0,
+                                            "manifest: layers[%zu].mediaType `%s` "
+                                            "is not supported",
+                                            i, m->layers[i].media_type);
         return 0;
 }
 
-int nk_manifest_parse(const char *body, size_t len, const char *content_type,
-                      struct nk_manifest *m, nk_error **err)
+int nk_manifest_parse(const char *body, size_t len, const char *content_type, struct nk_manifest *m,
+                      nk_error **err)
 {
         _cleanup_jansson_ json_t *doc = load(body, len, "manifest", err);
         const char *mt;
@@ -172,8 +179,8 @@ int nk_manifest_parse(const char *body, size_t len, const char *content_type,
         memset(m, 0, sizeof(*m));
         m->media_type = strdup(mt);
         if (!m->media_type ||
-            parse_descriptor(json_object_get(doc, "config"), &m->config, "manifest: config",
-                             err) < 0 ||
+            parse_descriptor(json_object_get(doc, "config"), &m->config, "manifest: config", err) <
+                    0 ||
             parse_descriptors(json_object_get(doc, "layers"), "manifest: layers", &m->layers,
                               &m->n_layers, err) < 0 ||
             check_manifest(m, err) < 0) {
@@ -206,9 +213,9 @@ int nk_index_parse(const char *body, size_t len, const char *content_type, struc
                 return nk_error_set(err, 0, "expected an image index, got `%s`", mt);
         memset(ix, 0, sizeof(*ix));
         ix->media_type = strdup(mt);
-        if (!ix->media_type || parse_descriptors(json_object_get(doc, "manifests"),
-                                                 "index: manifests", &ix->manifests, &ix->n,
-                                                 err) < 0) {
+        if (!ix->media_type ||
+            parse_descriptors(json_object_get(doc, "manifests"), "index: manifests", &ix->manifests,
+                              &ix->n, err) < 0) {
                 nk_index_clear(ix);
                 return nk_error_set(err, ENOMEM, "index");
         }
@@ -237,8 +244,10 @@ static int config_diff_ids(struct nk_config *c, nk_error **err)
         for (size_t i = 0; i < c->n_diff_ids; i++) {
                 const char *d = json_string_value(json_array_get(ids, i));
                 if (!nk_digest_valid(d))
-                        return nk_error_set(err, 0, "config: rootfs.diff_ids[%zu]: `%s` is "
-                                            "not a sha256 digest", i, d ? d : "(not a string)");
+                        return nk_error_set(err, 0,
+                                            "config: rootfs.diff_ids[%zu]: `%s` is "
+                                            "not a sha256 digest",
+                                            i, d ? d : "(not a string)");
                 if (!(c->diff_ids[i] = strdup(d)))
                         return nk_error_set(err, ENOMEM, "config");
         }
@@ -283,10 +292,12 @@ int nk_platform_parse(const char *s, struct nk_platform *p, nk_error **err)
 
 void nk_platform_host(struct nk_platform *p)
 {
-        static const struct { const char *uname, *arch, *variant; } map[] = {
-                {"x86_64", "amd64", ""},   {"aarch64", "arm64", ""}, {"armv7l", "arm", "v7"},
-                {"armv6l", "arm", "v6"},   {"i686", "386", ""},      {"i386", "386", ""},
-                {"ppc64le", "ppc64le", ""}, {"s390x", "s390x", ""},  {"riscv64", "riscv64", ""},
+        static const struct {
+                const char *uname, *arch, *variant;
+        } map[] = {
+                {"x86_64", "amd64", ""},    {"aarch64", "arm64", ""}, {"armv7l", "arm", "v7"},
+                {"armv6l", "arm", "v6"},    {"i686", "386", ""},      {"i386", "386", ""},
+                {"ppc64le", "ppc64le", ""}, {"s390x", "s390x", ""},   {"riscv64", "riscv64", ""},
         };
         struct utsname u;
         memset(p, 0, sizeof(*p));
@@ -331,7 +342,7 @@ int nk_index_select(const struct nk_index *ix, const struct nk_platform *p, size
                 if (n >= sizeof(avail))
                         break;
         }
-        return nk_error_set(err, 0, "no image for platform %s/%s%s%s (available: %s)",
-                            p->os, p->arch, p->variant[0] ? "/" : "", p->variant,
+        return nk_error_set(err, 0, "no image for platform %s/%s%s%s (available: %s)", p->os,
+                            p->arch, p->variant[0] ? "/" : "", p->variant,
                             avail[0] ? avail : "none");
 }

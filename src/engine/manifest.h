@@ -2,25 +2,25 @@
  * configs: parsing, validation (errors name the JSON path) and platform
  * selection. Pure code. */
 #pragma once
+#include "util/error.h"
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
-#include "util/error.h"
 
-#define NK_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define NK_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define NK_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define NK_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define NK_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define NK_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define NK_MT_OCI_LAYER "application/vnd.oci.image.layer.v1.tar"
-#define NK_MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define NK_MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
+#define NK_MT_OCI_INDEX         "application/vnd.oci.image.index.v1+json"
+#define NK_MT_DOCKER_LIST       "application/vnd.docker.distribution.manifest.list.v2+json"
+#define NK_MT_OCI_MANIFEST      "application/vnd.oci.image.manifest.v1+json"
+#define NK_MT_DOCKER_MANIFEST   "application/vnd.docker.distribution.manifest.v2+json"
+#define NK_MT_OCI_CONFIG        "application/vnd.oci.image.config.v1+json"
+#define NK_MT_DOCKER_CONFIG     "application/vnd.docker.container.image.v1+json"
+#define NK_MT_OCI_LAYER         "application/vnd.oci.image.layer.v1.tar"
+#define NK_MT_OCI_LAYER_GZIP    "application/vnd.oci.image.layer.v1.tar+gzip"
+#define NK_MT_OCI_LAYER_ZSTD    "application/vnd.oci.image.layer.v1.tar+zstd"
 #define NK_MT_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
 /* Every manifest kind we read, for the Accept header. */
-#define NK_MT_ACCEPT NK_MT_OCI_INDEX ", " NK_MT_DOCKER_LIST ", " NK_MT_OCI_MANIFEST ", " \
-        NK_MT_DOCKER_MANIFEST
+#define NK_MT_ACCEPT                                                                               \
+        NK_MT_OCI_INDEX ", " NK_MT_DOCKER_LIST ", " NK_MT_OCI_MANIFEST ", " NK_MT_DOCKER_MANIFEST
 
 enum nk_doc_kind { NK_DOC_UNKNOWN, NK_DOC_INDEX, NK_DOC_MANIFEST };
 
@@ -53,17 +53,16 @@ struct nk_config {
         size_t n_diff_ids;
         struct nk_platform platform;
         char *created;
-        json_t *root;           /* the whole document */
+        json_t *root; /* the whole document */
 };
 
 /* What a document is: from its mediaType field, else the HTTP content type,
  * else its shape. *media_type: the type found (static or pointing into the
  * parsed value: use before json is freed). Schema 1 and unknown types are
  * errors naming the type. */
-int nk_doc_kind(json_t *doc, const char *content_type, const char **media_type,
-                nk_error **err);
-int nk_manifest_parse(const char *body, size_t len, const char *content_type,
-                      struct nk_manifest *m, nk_error **err);
+int nk_doc_kind(json_t *doc, const char *content_type, const char **media_type, nk_error **err);
+int nk_manifest_parse(const char *body, size_t len, const char *content_type, struct nk_manifest *m,
+                      nk_error **err);
 int nk_index_parse(const char *body, size_t len, const char *content_type, struct nk_index *ix,
                    nk_error **err);
 int nk_config_parse(const char *body, size_t len, struct nk_config *c, nk_error **err);

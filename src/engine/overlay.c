@@ -103,8 +103,10 @@ static int set_lower_legacy(int fsfd, char *const *lowers, size_t n, nk_error **
                 strcat(s, d[opened].path);
         }
         if (r == 0 && strlen(s) >= 4000)
-                r = nk_error_set(err, 0, "overlay: %zu layers do not fit in the lowerdir "
-                                 "option on this kernel (needs Linux 6.8 for more)", n);
+                r = nk_error_set(err, 0,
+                                 "overlay: %zu layers do not fit in the lowerdir "
+                                 "option on this kernel (needs Linux 6.8 for more)",
+                                 n);
         if (r == 0 && nk_fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir", s, 0) < 0)
                 r = fs_error(fsfd, errno, "lowerdir", err);
         for (size_t i = 0; d && i < opened; i++)
@@ -139,8 +141,8 @@ int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const ch
                 return nk_error_set(err, errno, "fsopen overlay");
         if (set_lowers(fsfd, lowers, n, err) < 0)
                 return -1;
-        if (upper && (set_dir(fsfd, "upperdir", upper, err) < 0 ||
-                      set_dir(fsfd, "workdir", work, err) < 0))
+        if (upper &&
+            (set_dir(fsfd, "upperdir", upper, err) < 0 || set_dir(fsfd, "workdir", work, err) < 0))
                 return -1;
         /* Lower layers are shared by many mounts: the inode index would tie
          * each lower to the first upper that used it. */

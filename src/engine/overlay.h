@@ -3,8 +3,8 @@
  * option string does not cap the number of layers; older kernels get the
  * classic string, which holds as many layers as fit. */
 #pragma once
-#include <stddef.h>
 #include "util/error.h"
+#include <stddef.h>
 
 /* lowers: top-most first. upper and work may be NULL (read-only overlay,
  * which needs at least two lowers). Returns a detached mount fd (fsmount),

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 void nk_pull_progress(struct puller *p, enum nk_progress_kind k, const char *id, uint64_t done,
-                     uint64_t total, const char *msg)
+                      uint64_t total, const char *msg)
 {
         struct nk_progress ev = {k, id, done, total, msg};
         if (!p->o->progress)
@@ -133,7 +133,6 @@ void nk_pull_queue_layer(struct puller *p, size_t i)
         workq_push(&p->q, p->m.layers[i].digest, p->c.diff_ids[i], extract);
 }
 
-
 /* ---- resolution ------------------------------------------------------- */
 
 static int get_manifest(struct puller *p, const char *ref, struct nk_http_resp *resp,
@@ -210,8 +209,10 @@ static int fetch_config(struct puller *p, nk_error **err)
             nk_config_parse(body, len, &p->c, err) < 0)
                 return nk_error_wrap(err, "config %s", d);
         if (p->c.n_diff_ids != p->m.n_layers)
-                return nk_error_set(err, 0, "image has %zu layers but its config lists %zu "
-                                    "diff_ids", p->m.n_layers, p->c.n_diff_ids);
+                return nk_error_set(err, 0,
+                                    "image has %zu layers but its config lists %zu "
+                                    "diff_ids",
+                                    p->m.n_layers, p->c.n_diff_ids);
         return 0;
 }
 
@@ -248,8 +249,7 @@ static int get_layers(struct puller *p, nk_error **err)
         return 0;
 }
 
-static int pull_run(struct puller *p, const struct nk_ref *ref, const char *key,
-                    nk_error **err)
+static int pull_run(struct puller *p, const struct nk_ref *ref, const char *key, nk_error **err)
 {
         struct nk_platform plat;
         if (p->o->platform ? nk_platform_parse(p->o->platform, &plat, err) < 0
@@ -273,16 +273,16 @@ int nk_image_pull(struct nk_store *s, const char *refstr, const struct nk_pull_o
 {
         struct nk_ref ref;
         static const struct nk_pull_opts defaults = {0};
-        struct puller p = {.s = s, .o = o ? o : &defaults,
-                           .progress_mu = PTHREAD_MUTEX_INITIALIZER};
+        struct puller p = {
+                .s = s, .o = o ? o : &defaults, .progress_mu = PTHREAD_MUTEX_INITIALIZER};
         if (nk_ref_parse(refstr, &ref, err) < 0)
                 return -1;
         _cleanup_free_ char *key = nk_ref_key(&ref);
         int r = -1;
         if (!key)
                 nk_error_set(err, ENOMEM, "pull");
-        else if (nk_registry_open(&p.reg, ref.domain, ref.path, p.o->insecure, p.o->auth_file,
-                                  NULL, err) == 0) {
+        else if (nk_registry_open(&p.reg, ref.domain, ref.path, p.o->insecure, p.o->auth_file, NULL,
+                                  err) == 0) {
                 if (nk_txn_begin(s, &p.t, err) == 0)
                         r = pull_run(&p, &ref, key, err);
                 workq_finish(&p.q, NULL);
@@ -316,8 +316,7 @@ int nk_registry_login(const char *registry, const char *user, const char *passwo
         int r = nk_registry_get(&reg, "/v2/", "application/json", 1 << 20, &resp, err);
         /* A registry that never challenged did not check the password. */
         if (r == 0 && !reg.authz)
-                r = nk_error_set(err, 0, "registry %s does not ask for credentials",
-                                 registry);
+                r = nk_error_set(err, 0, "registry %s does not ask for credentials", registry);
         nk_http_resp_clear(&resp);
         nk_registry_close(&reg);
         if (r < 0)

@@ -1,14 +1,14 @@
 /* Pull internals shared by pull.c (resolution, extraction workers,
  * commit) and pull_fetch.c (parallel blob downloads). */
 #pragma once
-#include <pthread.h>
 #include "engine/engine.h"
 #include "engine/image.h"
 #include "engine/registry.h"
+#include <pthread.h>
 
 struct job {
         const char *digest, *diff_id;
-        bool report;            /* announce NK_PROGRESS_EXTRACTED */
+        bool report; /* announce NK_PROGRESS_EXTRACTED */
 };
 
 /* Layers to extract, consumed by worker threads. */
@@ -18,7 +18,7 @@ struct workq {
         struct job *jobs;
         size_t n, next, cap;
         bool closed;
-        nk_error *err;          /* the first failure */
+        nk_error *err; /* the first failure */
         struct nk_txn *t;
         struct puller *p;
         pthread_t th[4];

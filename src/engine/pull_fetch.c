@@ -12,15 +12,15 @@
 
 struct fetch {
         struct puller *p;
-        size_t idx;                     /* layer index */
+        size_t idx; /* layer index */
         const struct nk_descriptor *d;
-        char id[16];                    /* short hex, for progress */
-        char partial[80];               /* tmp/<hex>.partial */
-        int fd;                         /* the partial, flocked while we write it */
+        char id[16];      /* short hex, for progress */
+        char partial[80]; /* tmp/<hex>.partial */
+        int fd;           /* the partial, flocked while we write it */
         struct nk_sha256 h;
-        uint64_t got, offset;           /* bytes on disk; where this request started */
+        uint64_t got, offset; /* bytes on disk; where this request started */
         bool status_checked, bad_status, retried;
-        bool busy;                      /* another pull holds the partial */
+        bool busy; /* another pull holds the partial */
         CURL *easy;
         struct curl_slist *hdrs;
         char ebuf[CURL_ERROR_SIZE];
@@ -265,8 +265,8 @@ static int fetch_done(struct fetch *f, CURLM *m, CURLcode cc, nk_error **err)
                 return nk_error_set(err, 0, "blob %s: %s", f->d->digest,
                                     f->ebuf[0] ? f->ebuf : curl_easy_strerror(cc));
         if (code < 200 || code >= 300)
-                return nk_error_set(err, 0, "blob %s: HTTP %ld%s",
-                                    f->d->digest, code, code == 404 ? " (missing)" : "");
+                return nk_error_set(err, 0, "blob %s: HTTP %ld%s", f->d->digest, code,
+                                    code == 404 ? " (missing)" : "");
         int r = fetch_complete(f, f->offset > 0 && !f->retried, err);
         if (r <= 0)
                 return r;

@@ -61,8 +61,8 @@ static bool valid_domain(const char *d)
         const char *port = NULL;
         if (d[0] == '[') {
                 const char *end = strchr(d, ']');
-                if (!end || end == d + 1 || strspn(d + 1, "0123456789abcdefABCDEF:") !=
-                                                   (size_t)(end - d - 1))
+                if (!end || end == d + 1 ||
+                    strspn(d + 1, "0123456789abcdefABCDEF:") != (size_t)(end - d - 1))
                         return false;
                 port = end[1] == ':' ? end + 2 : end[1] ? "" : NULL;
         } else {
@@ -135,8 +135,10 @@ static int parse_into(const char *s, char *copy, struct nk_ref *out, nk_error **
         if (at) {
                 *at = '\0';
                 if (!nk_digest_valid(at + 1))
-                        return nk_error_set(err, 0, "reference `%s`: invalid digest `%s` "
-                                            "(want sha256:<64 hex>)", s, at + 1);
+                        return nk_error_set(err, 0,
+                                            "reference `%s`: invalid digest `%s` "
+                                            "(want sha256:<64 hex>)",
+                                            s, at + 1);
                 if (!(out->digest = strdup(at + 1)))
                         return nk_error_set(err, ENOMEM, "reference `%s`", s);
         }
@@ -147,8 +149,10 @@ static int parse_into(const char *s, char *copy, struct nk_ref *out, nk_error **
         if (set_domain_path(out, copy) < 0)
                 return nk_error_set(err, ENOMEM, "reference `%s`", s);
         if (!valid_domain(out->domain) || !valid_path(out->path))
-                return nk_error_set(err, 0, "invalid reference `%s` (repository names are "
-                                    "lowercase: [domain/]name[:tag][@digest])", s);
+                return nk_error_set(err, 0,
+                                    "invalid reference `%s` (repository names are "
+                                    "lowercase: [domain/]name[:tag][@digest])",
+                                    s);
         out->tag = tag ? strdup(tag) : out->digest ? NULL : strdup("latest");
         if (!out->tag && !out->digest)
                 return nk_error_set(err, ENOMEM, "reference `%s`", s);

@@ -5,10 +5,10 @@
 #include "util/error.h"
 
 struct nk_ref {
-        char *domain;   /* "docker.io", "127.0.0.1:5000" */
-        char *path;     /* "library/busybox" */
-        char *tag;      /* NULL when only a digest was given */
-        char *digest;   /* NULL or "sha256:..." */
+        char *domain; /* "docker.io", "127.0.0.1:5000" */
+        char *path;   /* "library/busybox" */
+        char *tag;    /* NULL when only a digest was given */
+        char *digest; /* NULL or "sha256:..." */
 };
 
 int nk_ref_parse(const char *s, struct nk_ref *r, nk_error **err);

@@ -1,6 +1,6 @@
 #include "engine/registry.h"
-#include "engine/engine.h"
 #include "engine/auth.h"
+#include "engine/engine.h"
 #include "engine/jsonutil.h"
 #include "engine/ref.h"
 #include "util/cleanup.h"
@@ -54,8 +54,8 @@ static bool configured_insecure(const char *domain)
         return false;
 }
 
-int nk_registry_open(struct nk_registry *r, const char *domain, const char *repo,
-                     bool insecure, const char *auth_file, const char *basic, nk_error **err)
+int nk_registry_open(struct nk_registry *r, const char *domain, const char *repo, bool insecure,
+                     const char *auth_file, const char *basic, nk_error **err)
 {
         pthread_once(&curl_once, curl_init_once);
         memset(r, 0, sizeof(*r));
@@ -123,7 +123,10 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud)
 {
         struct nk_http_resp *resp = ud;
         size_t n = size * nmemb;
-        static const struct { const char *name; size_t off; } fields[] = {
+        static const struct {
+                const char *name;
+                size_t off;
+        } fields[] = {
                 {"content-type:", offsetof(struct nk_http_resp, content_type)},
                 {"docker-content-digest:", offsetof(struct nk_http_resp, digest)},
                 {"www-authenticate:", offsetof(struct nk_http_resp, www_auth)},
@@ -305,8 +308,7 @@ static int fetch_token(struct nk_registry *r, const struct nk_challenge *ch, cha
         struct nk_http_resp resp = {0};
         int rc = get_once(&tr, url, "application/json", 1 << 20, &resp, err);
         if (rc == 0 && (resp.status < 200 || resp.status >= 300))
-                rc = nk_error_set(err, 0, "token from %s: HTTP %ld%s",
-                                  ch->realm, resp.status,
+                rc = nk_error_set(err, 0, "token from %s: HTTP %ld%s", ch->realm, resp.status,
                                   resp.status == 401 ? " (wrong credentials?)" : "");
         _cleanup_jansson_ json_t *doc = rc == 0 ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
         const char *t = json_string_value(json_object_get(doc, "token"));
@@ -339,8 +341,8 @@ int nk_registry_auth(struct nk_registry *r, const char *www_auth, nk_error **err
                     asprintf(&hdr, "Authorization: Bearer %s", token) < 0)
                         rc = nk_error_set(err, ENOMEM, "auth");
         } else {
-                rc = nk_error_set(err, 0, "registry %s: unsupported auth scheme `%s`",
-                                  r->domain, ch.scheme);
+                rc = nk_error_set(err, 0, "registry %s: unsupported auth scheme `%s`", r->domain,
+                                  ch.scheme);
         }
         nk_challenge_clear(&ch);
         if (rc < 0)

@@ -3,19 +3,19 @@
  * Basic and Bearer-token authentication from WWW-Authenticate challenges,
  * small GETs into memory, and configured handles for blob downloads. */
 #pragma once
+#include "util/error.h"
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include "util/error.h"
 
 struct nk_registry {
-        char *domain;           /* as in the reference: docker.io, 127.0.0.1:5000 */
-        char *host;             /* what to contact: registry-1.docker.io */
-        char *repo;             /* library/busybox */
-        bool insecure;          /* HTTP fallback and unverified TLS allowed */
-        char *base;             /* "https://host" once a request worked */
-        char *basic;            /* base64 user:pass, or NULL */
-        char *authz;            /* "Authorization: ..." header, or NULL */
+        char *domain;  /* as in the reference: docker.io, 127.0.0.1:5000 */
+        char *host;    /* what to contact: registry-1.docker.io */
+        char *repo;    /* library/busybox */
+        bool insecure; /* HTTP fallback and unverified TLS allowed */
+        char *base;    /* "https://host" once a request worked */
+        char *basic;   /* base64 user:pass, or NULL */
+        char *authz;   /* "Authorization: ..." header, or NULL */
 };
 
 struct nk_http_resp {
@@ -23,15 +23,15 @@ struct nk_http_resp {
         char *body;
         size_t len;
         char *content_type;
-        char *digest;           /* Docker-Content-Digest */
+        char *digest; /* Docker-Content-Digest */
         char *www_auth;
 };
 void nk_http_resp_clear(struct nk_http_resp *r);
 
 /* repo may be NULL (login). Credentials come from the auth files unless
  * basic is given (base64 user:pass). */
-int nk_registry_open(struct nk_registry *r, const char *domain, const char *repo,
-                     bool insecure, const char *auth_file, const char *basic, nk_error **err);
+int nk_registry_open(struct nk_registry *r, const char *domain, const char *repo, bool insecure,
+                     const char *auth_file, const char *basic, nk_error **err);
 void nk_registry_close(struct nk_registry *r);
 
 /* GET path (e.g. "/v2/<repo>/manifests/latest"); authenticates and retries

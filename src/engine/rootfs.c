@@ -30,10 +30,9 @@ static int write_record(struct nk_store *s, int cfd, const char *image, const st
         _cleanup_jansson_ json_t *ids = json_array();
         for (size_t i = 0; ids && i < img->config.n_diff_ids; i++)
                 json_array_append_new(ids, json_string(img->config.diff_ids[i]));
-        _cleanup_jansson_ json_t *rec = json_pack("{s:s,s:s,s:s,s:O,s:s?}", "image", image,
-                                                  "manifest", img->manifest_digest, "config",
-                                                  img->manifest.config.digest, "layers", ids,
-                                                  "mountpoint", mountpoint);
+        _cleanup_jansson_ json_t *rec = json_pack(
+                "{s:s,s:s,s:s,s:O,s:s?}", "image", image, "manifest", img->manifest_digest,
+                "config", img->manifest.config.digest, "layers", ids, "mountpoint", mountpoint);
         if (!rec)
                 return nk_error_set(err, ENOMEM, "container record");
         return nk_store_write_json(cfd, "image.json", rec, err);
@@ -75,8 +74,8 @@ static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd,
         char *only_empty[] = {empty, NULL};
         if (n == 0 && mkdirat(cfd, "empty", 0755) < 0) /* an image with no layers */
                 return nk_error_set(err, errno, "create `%s`", empty);
-        _cleanup_close_ int mfd = nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper,
-                                                    work, err);
+        _cleanup_close_ int mfd =
+                nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper, work, err);
         if (mfd < 0 || nk_overlay_attach(mfd, target, err) < 0)
                 return -1;
         return 0;
@@ -85,8 +84,8 @@ static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd,
 static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const char *image,
                         const char *id, const char *target, nk_error **err)
 {
-        _cleanup_close_ int cfd = openat(s->containers, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                         O_CLOEXEC);
+        _cleanup_close_ int cfd =
+                openat(s->containers, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cfd < 0)
                 return nk_error_set(err, errno, "open container directory `%s`", id);
         /* The record goes first: from then on garbage collection keeps the
@@ -101,16 +100,19 @@ static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const ch
         return mount_rootfs(s, img, cfd, id, merged, err);
 }
 
-static int rootfs_create(struct nk_store *s, const char *image, const char *id,
-                         const char *target, nk_error **err)
+static int rootfs_create(struct nk_store *s, const char *image, const char *id, const char *target,
+                         nk_error **err)
 {
         struct nk_image img;
         if (nk_store_lock(s, LOCK_SH, err) < 0 || nk_image_find(s, image, &img, err) < 0)
                 return -1;
         int r = -1;
         if (mkdirat(s->containers, id, 0711) < 0) {
-                nk_error_set(err, errno, errno == EEXIST ? "container `%s` already has a root "
-                             "filesystem" : "create container directory `%s`", id);
+                nk_error_set(err, errno,
+                             errno == EEXIST ? "container `%s` already has a root "
+                                               "filesystem"
+                                             : "create container directory `%s`",
+                             id);
         } else if ((r = rootfs_setup(s, &img, image, id, target, err)) < 0) {
                 _cleanup_free_ char *dir = cpath(s, id, NULL);
                 nk_error *e = NULL;
@@ -146,8 +148,8 @@ int nk_image_rootfs_create_at(const char *store, const char *image, const char *
         return 0;
 }
 
-int nk_image_rootfs_create(const char *store, const char *image, const char *id,
-                           char **rootfs_out, nk_error **err)
+int nk_image_rootfs_create(const char *store, const char *image, const char *id, char **rootfs_out,
+                           nk_error **err)
 {
         return nk_image_rootfs_create_at(store, image, id, NULL, rootfs_out, err);
 }
@@ -168,8 +170,7 @@ static int unmount_record(struct nk_store *s, const char *id, nk_error **err)
                 return nk_error_set(err, ENOMEM, "rootfs");
         /* Detach: a process still inside keeps its view; the upper is
          * deleted only after, and rm_rf does not cross mount points. */
-        if (umount2(merged, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
-            errno != ENOENT)
+        if (umount2(merged, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
                 return nk_error_set(err, errno, "unmount `%s`", merged);
         return 0;
 }
@@ -222,7 +223,6 @@ int nk_image_umount(const char *store, const char *dir, nk_error **err)
         if (asprintf(&cdir, "%s/containers/%s", store, id) < 0)
                 return nk_error_set(err, ENOMEM, "umount");
         if (!nk_path_exists(cdir))
-                return nk_error_set(err, 0, "`%s` is not an image mount of store `%s`", dir,
-                                    store);
+                return nk_error_set(err, 0, "`%s` is not an image mount of store `%s`", dir, store);
         return nk_image_rootfs_remove(store, id, err);
 }

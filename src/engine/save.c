@@ -2,9 +2,9 @@
  * <diff-id>/layer.tar, layers uncompressed as docker writes them) or
  * oci-archive (an OCI image layout: oci-layout, index.json, blobs/). */
 #include "engine/engine.h"
-#include "engine/layer_pipe.h"
 #include "engine/image.h"
 #include "engine/layer.h"
+#include "engine/layer_pipe.h"
 #include "engine/ref.h"
 #include "util/cleanup.h"
 #include <archive.h>
@@ -19,13 +19,13 @@
 struct saver {
         struct nk_store *s;
         struct archive *a;
-        json_t *written;        /* archive paths already written */
+        json_t *written; /* archive paths already written */
 };
 
 static int ar_err(struct saver *sv, const char *path, nk_error **err)
 {
-        return nk_error_set(err, nk_archive_errno(sv->a),
-                            "write `%s`: %s", path, archive_error_string(sv->a));
+        return nk_error_set(err, nk_archive_errno(sv->a), "write `%s`: %s", path,
+                            archive_error_string(sv->a));
 }
 
 static int header(struct saver *sv, const char *path, mode_t mode, int64_t size, nk_error **err)
@@ -50,8 +50,7 @@ static int put_dir(struct saver *sv, const char *path, nk_error **err)
         return header(sv, path, S_IFDIR | 0755, 0, err);
 }
 
-static int put_mem(struct saver *sv, const char *path, const char *data, size_t len,
-                   nk_error **err)
+static int put_mem(struct saver *sv, const char *path, const char *data, size_t len, nk_error **err)
 {
         if (header(sv, path, S_IFREG | 0644, (int64_t)len, err) < 0)
                 return -1;
@@ -128,7 +127,7 @@ static json_t *repo_tags(json_t *names, const struct nk_image *img)
         json_t *tags = json_array();
         const char *key;
         json_t *rec;
-        json_object_foreach(names, key, rec) {
+        json_object_foreach (names, key, rec) {
                 const char *m = json_string_value(json_object_get(rec, "manifest"));
                 if (!m || !streq(m, img->manifest_digest) || strchr(key, '@') ||
                     (img->key && !streq(key, img->key) && !strchr(img->key, '@')))
@@ -174,8 +173,8 @@ static int blob_entry(struct saver *sv, const char *digest, nk_error **err)
         return put_blob(sv, path, digest, err);
 }
 
-static int save_oci_one(struct saver *sv, const struct nk_image *img, json_t *names,
-                        json_t *index, nk_error **err)
+static int save_oci_one(struct saver *sv, const struct nk_image *img, json_t *names, json_t *index,
+                        nk_error **err)
 {
         if (put_dir(sv, "blobs", err) < 0 || put_dir(sv, "blobs/sha256", err) < 0 ||
             blob_entry(sv, img->manifest_digest, err) < 0 ||
@@ -188,28 +187,26 @@ static int save_oci_one(struct saver *sv, const struct nk_image *img, json_t *na
         int64_t size = nk_store_blob_size(sv->s, img->manifest_digest);
         size_t i;
         json_t *t;
-        json_array_foreach(tags, i, t) {
-                json_array_append_new(index, json_pack("{s:s,s:s,s:I,s:{s:s,s:s}}", "mediaType",
-                                                       img->manifest.media_type, "digest",
-                                                       img->manifest_digest, "size",
-                                                       (json_int_t)size, "annotations",
-                                                       "org.opencontainers.image.ref.name",
-                                                       json_string_value(t),
-                                                       "io.containerd.image.name",
-                                                       json_string_value(t)));
+        json_array_foreach (tags, i, t) {
+                json_array_append_new(
+                        index, json_pack("{s:s,s:s,s:I,s:{s:s,s:s}}", "mediaType",
+                                         img->manifest.media_type, "digest", img->manifest_digest,
+                                         "size", (json_int_t)size, "annotations",
+                                         "org.opencontainers.image.ref.name", json_string_value(t),
+                                         "io.containerd.image.name", json_string_value(t)));
         }
         if (json_array_size(tags) == 0)
-                json_array_append_new(index, json_pack("{s:s,s:s,s:I}", "mediaType",
-                                                       img->manifest.media_type, "digest",
-                                                       img->manifest_digest, "size",
-                                                       (json_int_t)size));
+                json_array_append_new(
+                        index, json_pack("{s:s,s:s,s:I}", "mediaType", img->manifest.media_type,
+                                         "digest", img->manifest_digest, "size", (json_int_t)size));
         return 0;
 }
 
 static int put_json(struct saver *sv, const char *path, json_t *v, nk_error **err)
 {
         _cleanup_free_ char *text = json_dumps(v, JSON_COMPACT);
-        return text ? put_mem(sv, path, text, strlen(text), err) : nk_error_set(err, ENOMEM, "save");
+        return text ? put_mem(sv, path, text, strlen(text), err)
+                    : nk_error_set(err, ENOMEM, "save");
 }
 
 static int save_all(struct saver *sv, char *const *refs, enum nk_save_format fmt, nk_error **err)
@@ -217,8 +214,8 @@ static int save_all(struct saver *sv, char *const *refs, enum nk_save_format fmt
         _cleanup_jansson_ json_t *names = NULL, *list = json_array();
         if (nk_store_names_read(sv->s, &names, err) < 0)
                 return -1;
-        if (fmt == NK_SAVE_OCI_ARCHIVE && put_mem(sv, "oci-layout",
-                                                  "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err) < 0)
+        if (fmt == NK_SAVE_OCI_ARCHIVE &&
+            put_mem(sv, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, err) < 0)
                 return -1;
         for (char *const *r = refs; *r; r++) {
                 struct nk_image img;
@@ -232,8 +229,9 @@ static int save_all(struct saver *sv, char *const *refs, enum nk_save_format fmt
         }
         if (fmt == NK_SAVE_DOCKER_ARCHIVE)
                 return put_json(sv, "manifest.json", list, err);
-        _cleanup_jansson_ json_t *index = json_pack("{s:i,s:s,s:O}", "schemaVersion", 2,
-                                                    "mediaType", NK_MT_OCI_INDEX, "manifests", list);
+        _cleanup_jansson_ json_t *index =
+                json_pack("{s:i,s:s,s:O}", "schemaVersion", 2, "mediaType", NK_MT_OCI_INDEX,
+                          "manifests", list);
         return put_json(sv, "index.json", index, err);
 }
 
@@ -241,9 +239,9 @@ int nk_image_save(struct nk_store *s, char *const *refs, enum nk_save_format fmt
                   const char *out_path, nk_error **err)
 {
         bool to_stdout = streq(out_path, "-");
-        _cleanup_close_ int fd = to_stdout ? fcntl(1, F_DUPFD_CLOEXEC, 3)
-                                           : open(out_path, O_WRONLY | O_CREAT | O_TRUNC |
-                                                  O_CLOEXEC, 0644);
+        _cleanup_close_ int fd =
+                to_stdout ? fcntl(1, F_DUPFD_CLOEXEC, 3)
+                          : open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
                 return nk_error_set(err, errno, "open `%s`", out_path);
         struct saver sv = {s, archive_write_new(), json_object()};
@@ -255,7 +253,8 @@ int nk_image_save(struct nk_store *s, char *const *refs, enum nk_save_format fmt
                 if (archive_write_open_fd(sv.a, fd) != ARCHIVE_OK)
                         ar_err(&sv, out_path, err);
                 else if (save_all(&sv, refs, fmt, err) == 0)
-                        r = archive_write_close(sv.a) == ARCHIVE_OK ? 0 : ar_err(&sv, out_path, err);
+                        r = archive_write_close(sv.a) == ARCHIVE_OK ? 0
+                                                                    : ar_err(&sv, out_path, err);
         }
         if (sv.a)
                 archive_write_free(sv.a);

@@ -2,12 +2,12 @@
 #include "engine/digest.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,8 +109,8 @@ int64_t nk_store_blob_size(struct nk_store *s, const char *digest)
         return st.st_size;
 }
 
-int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out,
-                       size_t *len, nk_error **err)
+int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out, size_t *len,
+                       nk_error **err)
 {
         if (!nk_digest_valid(digest))
                 return nk_error_set(err, 0, "invalid digest `%s`", digest);
@@ -128,8 +128,8 @@ int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char 
         if (nk_sha256_of(buf, n, got, err) < 0)
                 return -1;
         if (!streq(got, digest))
-                return nk_error_set(err, 0, "blob %s is corrupt (content hashes to %s)",
-                                    digest, got);
+                return nk_error_set(err, 0, "blob %s is corrupt (content hashes to %s)", digest,
+                                    got);
         *out = TAKE_PTR(buf);
         if (len)
                 *len = n;
@@ -168,8 +168,8 @@ static int write_temp(int dirfd, const char *name, const char *data, size_t len,
                       char tmp_out[NK_TEMP_NAME_MAX], nk_error **err)
 {
         snprintf(tmp_out, NK_TEMP_NAME_MAX, ".%s.tmp.%d", name, (int)getpid());
-        _cleanup_close_ int fd = openat(dirfd, tmp_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-                                        O_NOFOLLOW, 0600);
+        _cleanup_close_ int fd =
+                openat(dirfd, tmp_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return nk_error_set(err, errno, "create `%s`", tmp_out);
         size_t off = 0;
@@ -190,8 +190,7 @@ fail:;
         return nk_error_set(err, e, "write `%s`", name);
 }
 
-int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len,
-                          nk_error **err)
+int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len, nk_error **err)
 {
         char tmp[NK_TEMP_NAME_MAX];
         if (write_temp(dirfd, name, data, len, tmp, err) < 0)
@@ -250,8 +249,7 @@ int nk_store_names_read(struct nk_store *s, json_t **out, nk_error **err)
 int nk_store_names_prepare(struct nk_store *s, nk_names_edit_fn fn, void *data,
                            struct nk_names_update *u, nk_error **err)
 {
-        u->lock_fd = openat(s->dfd, "names.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-                            0600);
+        u->lock_fd = openat(s->dfd, "names.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         u->tmp[0] = '\0';
         if (u->lock_fd < 0)
                 return nk_error_set(err, errno, "open `%s/names.lock`", s->root);
@@ -377,8 +375,8 @@ void nk_store_sweep_staging(struct nk_store *s)
                                                      strlen(staging_prefixes[i])) == 0;
                 if (!staging)
                         continue;
-                _cleanup_close_ int dfd = openat(s->tmp, de->d_name,
-                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_close_ int dfd =
+                        openat(s->tmp, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (dfd < 0 || flock(dfd, LOCK_EX | LOCK_NB) < 0)
                         continue; /* gone, or its owner is alive */
                 _cleanup_free_ char *path = NULL;
@@ -388,4 +386,3 @@ void nk_store_sweep_staging(struct nk_store *s)
                         nk_error_free(e);
         }
 }
-

@@ -13,21 +13,21 @@
  * own directory and overlayfs stacks them, so an extracted layer does not
  * depend on the layers below it. */
 #pragma once
+#include "engine/jsonutil.h"
+#include "util/error.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "engine/jsonutil.h"
-#include "util/error.h"
 
 struct nk_store {
         char *root;
         int dfd;
-        int blobs;      /* blobs/sha256 */
+        int blobs; /* blobs/sha256 */
         int layers;
         int tmp;
         int containers;
         int lock_fd;
-        int lock_mode;  /* 0, LOCK_SH or LOCK_EX */
+        int lock_mode; /* 0, LOCK_SH or LOCK_EX */
 };
 
 /* A directory entry of blobs/sha256 or layers/ as a digest: false when the
@@ -43,8 +43,8 @@ int nk_store_lock(struct nk_store *s, int how, nk_error **err);
 bool nk_store_blob_exists(struct nk_store *s, const char *digest);
 int nk_store_blob_open(struct nk_store *s, const char *digest, nk_error **err);
 /* Read a whole small blob (at most max bytes) and check its digest. */
-int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out,
-                       size_t *len, nk_error **err);
+int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out, size_t *len,
+                       nk_error **err);
 int64_t nk_store_blob_size(struct nk_store *s, const char *digest);
 
 bool nk_store_layer_exists(struct nk_store *s, const char *diff_id);
@@ -89,4 +89,3 @@ int nk_store_mkstaging(struct nk_store *s, const char *prefix, char **name_out, 
 /* Remove staging directories no live process holds (left by a killed
  * pull, load or export). Needs the store lock, shared is enough. */
 void nk_store_sweep_staging(struct nk_store *s);
-

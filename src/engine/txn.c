@@ -179,8 +179,7 @@ int nk_blob_writer_finish(struct nk_txn *t, struct nk_blob_writer *w, const char
         nk_sha256_final(&w->h, d);
         if (expected && !streq(d, expected)) {
                 nk_blob_writer_abort(w);
-                return nk_error_set(err, 0, "blob content hashes to %s, expected %s", d,
-                                    expected);
+                return nk_error_set(err, 0, "blob content hashes to %s, expected %s", d, expected);
         }
         int fd = TAKE_FD(w->fd);
         if (digest_out)
@@ -255,8 +254,8 @@ int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **ou
         if (nk_sha256_of(buf, n, got, err) < 0)
                 return -1;
         if (!streq(got, digest))
-                return nk_error_set(err, 0, "blob %s is corrupt (content hashes to %s)",
-                                    digest, got);
+                return nk_error_set(err, 0, "blob %s is corrupt (content hashes to %s)", digest,
+                                    got);
         *out = TAKE_PTR(buf);
         if (len)
                 *len = n;
@@ -266,11 +265,10 @@ int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **ou
 static int write_layer_info(int dirfd, const char *digest, const struct nk_layer_stats *st,
                             nk_error **err)
 {
-        _cleanup_jansson_ json_t *info = json_pack("{s:s,s:s,s:I,s:I,s:I}", "diff_id",
-                                                   st->diff_id, "blob", digest, "size",
-                                                   (json_int_t)st->content_bytes, "tar_size",
-                                                   (json_int_t)st->tar_bytes, "entries",
-                                                   (json_int_t)st->entries);
+        _cleanup_jansson_ json_t *info =
+                json_pack("{s:s,s:s,s:I,s:I,s:I}", "diff_id", st->diff_id, "blob", digest, "size",
+                          (json_int_t)st->content_bytes, "tar_size", (json_int_t)st->tar_bytes,
+                          "entries", (json_int_t)st->entries);
         if (!info)
                 return nk_error_set(err, ENOMEM, "layer info");
         return nk_store_write_json(dirfd, "info.json", info, err);
@@ -349,11 +347,11 @@ int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_e
         return 0;
 }
 
-int nk_txn_set_name(struct nk_txn *t, const char *name, const char *manifest,
-                    const char *config, nk_error **err)
+int nk_txn_set_name(struct nk_txn *t, const char *name, const char *manifest, const char *config,
+                    nk_error **err)
 {
-        json_t *rec = json_pack("{s:s,s:s,s:I}", "manifest", manifest, "config", config,
-                                "updated", (json_int_t)time(NULL));
+        json_t *rec = json_pack("{s:s,s:s,s:I}", "manifest", manifest, "config", config, "updated",
+                                (json_int_t)time(NULL));
         if (!rec || json_object_set_new(t->names, name, rec) < 0)
                 return nk_error_set(err, ENOMEM, "name %s", name);
         return 0;
@@ -367,8 +365,8 @@ static int commit_blob(struct nk_txn *t, struct nk_staged_blob *b, nk_error **er
                 /* link + unlink, not rename: a concurrent pull may have staged
                  * the same verified file and committed it already. */
                 r = linkat(t->s->tmp, b->tmp_name, t->s->blobs, hex, 0);
-                if (r < 0 && (errno == EEXIST ||
-                              (errno == ENOENT && nk_store_blob_exists(t->s, b->digest))))
+                if (r < 0 &&
+                    (errno == EEXIST || (errno == ENOENT && nk_store_blob_exists(t->s, b->digest))))
                         r = 0;
                 if (r == 0)
                         (void)unlinkat(t->s->tmp, b->tmp_name, 0);

@@ -4,23 +4,23 @@
  * were. Holds the store lock shared from begin to free. Layers may be staged
  * from several threads at once. */
 #pragma once
+#include "engine/digest.h"
+#include "engine/store.h"
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "engine/digest.h"
-#include "engine/store.h"
 
 struct nk_staged_blob {
         char digest[NK_DIGEST_LEN + 1];
-        int fd;                 /* O_TMPFILE, or the named file below */
-        char *tmp_name;         /* name in tmp/, or NULL */
-        bool keep_on_abort;     /* partial downloads stay so a pull can resume */
+        int fd;             /* O_TMPFILE, or the named file below */
+        char *tmp_name;     /* name in tmp/, or NULL */
+        bool keep_on_abort; /* partial downloads stay so a pull can resume */
 };
 
 struct nk_staged_layer {
         char diff_id[NK_DIGEST_LEN + 1];
-        char *tmp_name;         /* directory in tmp/, holds diff/ and info.json */
-        int lock_fd;            /* flock on it: a live transaction owns it */
+        char *tmp_name; /* directory in tmp/, holds diff/ and info.json */
+        int lock_fd;    /* flock on it: a live transaction owns it */
 };
 
 struct nk_txn {
@@ -30,8 +30,8 @@ struct nk_txn {
         size_t n_blobs;
         struct nk_staged_layer *layers;
         size_t n_layers;
-        json_t *names;          /* name -> record, set at commit */
-        bool out_of_space;      /* failed on a full disk: keep no downloads */
+        json_t *names;     /* name -> record, set at commit */
+        bool out_of_space; /* failed on a full disk: keep no downloads */
 };
 
 /* Record why the transaction fails: on ENOSPC/EDQUOT its downloads
@@ -75,6 +75,6 @@ int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **ou
 int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_error **err);
 
 /* Point name at a manifest (and its config) at commit time. */
-int nk_txn_set_name(struct nk_txn *t, const char *name, const char *manifest,
-                    const char *config, nk_error **err);
+int nk_txn_set_name(struct nk_txn *t, const char *name, const char *manifest, const char *config,
+                    nk_error **err);
 int nk_txn_commit(struct nk_txn *t, nk_error **err);

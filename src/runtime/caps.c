@@ -102,7 +102,8 @@ int nk_caps_plan(const struct nk_process *p, bool with_seccomp, uint64_t have, i
                  * runc skips them the same way. */
                 if (all & ~known)
                         nk_warn("process.capabilities: capability %d is unknown to this "
-                                "kernel, ignored", lowest_cap(all & ~known));
+                                "kernel, ignored",
+                                lowest_cap(all & ~known));
                 pl.bounding = p->caps[NK_CAP_BOUNDING] & known;
                 pl.effective = p->caps[NK_CAP_EFFECTIVE] & known;
                 pl.permitted = p->caps[NK_CAP_PERMITTED] & known;
@@ -127,8 +128,8 @@ int nk_caps_plan(const struct nk_process *p, bool with_seccomp, uint64_t have, i
                 /* Debug only: `runc spec` writes ambient without
                  * inheritable, so this is the common case. */
                 nk_debug("process.capabilities.ambient: %s is not both permitted and "
-                         "inheritable, ignored", cap_name(lowest_cap(pl.ambient & ~amb_ok), name,
-                                                          sizeof name));
+                         "inheritable, ignored",
+                         cap_name(lowest_cap(pl.ambient & ~amb_ok), name, sizeof name));
                 pl.ambient &= amb_ok;
         }
         pl.keep_admin = with_seccomp && !p->no_new_privileges &&
@@ -180,7 +181,8 @@ static int switch_user_child(const struct nk_user *u, nk_error **err)
                 if (errno != EPERM)
                         return nk_error_set(err, errno, "process.user.additionalGids: setgroups");
                 if (u->n_additional_gids)
-                        return nk_error_set(err, EPERM, "process.user.additionalGids: setgroups "
+                        return nk_error_set(err, EPERM,
+                                            "process.user.additionalGids: setgroups "
                                             "is denied in this user namespace");
         }
         /* Keep the permitted set across the uid change: capset below then
@@ -241,8 +243,8 @@ static int ambient_child(uint64_t ambient, int last_cap, nk_error **err)
         return 0;
 }
 
-static int apply_caps_child(const struct nk_process *p, bool with_seccomp,
-                            struct nk_caps_plan *pl, int *last, nk_error **err)
+static int apply_caps_child(const struct nk_process *p, bool with_seccomp, struct nk_caps_plan *pl,
+                            int *last, nk_error **err)
 {
         *last = nk_cap_last_cap();
         uint64_t have = 0;

@@ -107,9 +107,9 @@ static int before_pivot_child(void *data, nk_error **err)
 {
         struct nk_child_ctx *c = data;
         /* sync 2/3: the parent runs prestart + createRuntime hooks now. */
-        if (!c->direct && (nk_sync_send(c->sync_fd, NK_SYNC_PRESTART, err) < 0 ||
-                           nk_sync_expect_text(c->sync_fd, NK_SYNC_PRESTART_DONE,
-                                               &c->state_json, err) < 0))
+        if (!c->direct &&
+            (nk_sync_send(c->sync_fd, NK_SYNC_PRESTART, err) < 0 ||
+             nk_sync_expect_text(c->sync_fd, NK_SYNC_PRESTART_DONE, &c->state_json, err) < 0))
                 return -1;
         if (set_names_child(c, err) < 0 || set_sysctl_child(c, err) < 0)
                 return -1;
@@ -212,10 +212,12 @@ static int enter_pid_ns_child(struct nk_child_ctx *c, nk_error **err)
                 return 0;
         c->ns.fd[NK_NS_PID] = -1;
         close(fd);
-        const int keep[] = {c->sync_fd, c->start_fd, c->console_fd, c->init_fd, c->life_fd,
-                            c->seccomp_loaded ? -1 : nk_seccomp_listener_sock(c->seccomp)};
-        if (nk_ns_enter_pid_last(-1, 3 + (unsigned)c->opts->preserve_fds, keep,
-                                 ARRAY_SIZE(keep), c->sync_fd, SIGKILL, true, err) < 0)
+        const int keep[] = {
+                c->sync_fd,    c->start_fd,
+                c->console_fd, c->init_fd,
+                c->life_fd,    c->seccomp_loaded ? -1 : nk_seccomp_listener_sock(c->seccomp)};
+        if (nk_ns_enter_pid_last(-1, 3 + (unsigned)c->opts->preserve_fds, keep, ARRAY_SIZE(keep),
+                                 c->sync_fd, SIGKILL, true, err) < 0)
                 return c->seccomp_loaded ? nk_error_wrap(err, "under linux.seccomp, which nook "
                                                               "loads before this step when "
                                                               "process.noNewPrivileges is false")
@@ -250,8 +252,8 @@ static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
                 return -1;
         if (nk_process_apply_rlimits(p, err) < 0 ||
             (!c->late_pid && nk_process_apply_oom_score_adj(p, err) < 0) ||
-            nk_process_apply_attrs(p, c->spec, !c->late_pid || nk_process_sched_inherited(p),
-                                   err) < 0 ||
+            nk_process_apply_attrs(p, c->spec, !c->late_pid || nk_process_sched_inherited(p), err) <
+                    0 ||
             nk_process_chown_stdio(p, p->terminal, err) < 0 ||
             nk_process_home_env(p, &c->env, err) < 0)
                 return -1;
@@ -268,8 +270,7 @@ static int fds_child(struct nk_child_ctx *c, nk_error **err)
 static int enter_cwd_child(struct nk_child_ctx *c, nk_error **err)
 {
         if (chdir(c->spec->process.cwd) < 0)
-                return nk_error_set(err, errno, "process.cwd: chdir to `%s`",
-                                    c->spec->process.cwd);
+                return nk_error_set(err, errno, "process.cwd: chdir to `%s`", c->spec->process.cwd);
         return 0;
 }
 
@@ -409,19 +410,16 @@ void nk_child_main(struct nk_child_ctx *c)
         nk_debug("init: running");
         if (check_creator_child(c, &e) < 0 ||
             nk_cgroup_self_enter(c->cg_fds, c->n_cg_fds, &e) < 0 ||
-            wait_go_child(c, &e) < 0 ||                            /* sync 1 */
-            early_proc_child(c, &e) < 0 ||
-            nk_ns_join_child(c->spec, &c->ns, &e) < 0 ||
-            setup_rootfs_child(c, &e) < 0 ||                       /* sync 2, 3 */
-            before_pid_ns_child(c, &e) < 0 ||
-            enter_pid_ns_child(c, &e) < 0 ||                       /* sync PID, GO */
+            wait_go_child(c, &e) < 0 || /* sync 1 */
+            early_proc_child(c, &e) < 0 || nk_ns_join_child(c->spec, &c->ns, &e) < 0 ||
+            setup_rootfs_child(c, &e) < 0 ||                                   /* sync 2, 3 */
+            before_pid_ns_child(c, &e) < 0 || enter_pid_ns_child(c, &e) < 0 || /* sync PID, GO */
             setup_console_child(c, &e) < 0 ||
             (!c->late_pid && (setup_process_child(c, &e) < 0 || fds_child(c, &e) < 0 ||
                               nk_security_child_before_start(&c->spec->process, c->seccomp,
                                                              c->state_json, &e) < 0)) ||
-            enter_cwd_child(c, &e) < 0 ||
-            (c->init_fd >= 0 && hand_over_child(c, &e) < 0) ||
-            report_created_child(c, &e) < 0 ||                     /* sync 4 */
+            enter_cwd_child(c, &e) < 0 || (c->init_fd >= 0 && hand_over_child(c, &e) < 0) ||
+            report_created_child(c, &e) < 0 || /* sync 4 */
             wait_start_child(c, &e) < 0 ||
             (!c->seccomp_loaded &&
              nk_security_child_final(&c->spec->process, c->seccomp, c->state_json, &e) < 0))

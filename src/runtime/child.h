@@ -8,7 +8,7 @@
 struct nk_child_ctx {
         const struct nk_spec *spec;
         const struct nk_create_opts *opts;
-        const char *rootfs;          /* absolute host path */
+        const char *rootfs; /* absolute host path */
         const char *cgroup_path;
         const struct nk_rplan *plan; /* the mounts, planned by the parent; or NULL */
         int sync_fd;                 /* our end of the sync socketpair */
@@ -17,21 +17,21 @@ struct nk_child_ctx {
         int console_fd;              /* where the pty master goes, or -1 */
         struct nk_ns_fds ns;         /* joined namespaces */
         struct nk_seccomp *seccomp;
-        const int *cg_fds;           /* see nk_cgroup_self_enter() */
+        const int *cg_fds; /* see nk_cgroup_self_enter() */
         size_t n_cg_fds;
-        const int *mount_trees;      /* see nk_rootfs_bind_trees(), or NULL */
-        const bool *trees_in_init;   /* ditto: their sources come before GO */
-        char *state_json;            /* received at PRESTART_DONE */
-        char *exec_path;             /* args[0] resolved inside the container */
-        char **env;                  /* process.env with HOME (see nk_process_home_env) */
-        int init_fd;                 /* sealed nook-init to hand over to, or -1 */
-        int life_fd;                 /* our end of the creator's life socket: a
-                                        byte once it recorded us, EOF if it died */
-        bool direct;                 /* no syncs before the hand-over: the parent
-                                        sleeps in nk_clone_vm() meanwhile */
-        bool late_pid;               /* a joined pid namespace: the init proper is
-                                        cloned into it after pivot_root */
-        bool seccomp_loaded;         /* the filter is on already (late_pid) */
+        const int *mount_trees;    /* see nk_rootfs_bind_trees(), or NULL */
+        const bool *trees_in_init; /* ditto: their sources come before GO */
+        char *state_json;          /* received at PRESTART_DONE */
+        char *exec_path;           /* args[0] resolved inside the container */
+        char **env;                /* process.env with HOME (see nk_process_home_env) */
+        int init_fd;               /* sealed nook-init to hand over to, or -1 */
+        int life_fd;               /* our end of the creator's life socket: a
+                                      byte once it recorded us, EOF if it died */
+        bool direct;               /* no syncs before the hand-over: the parent
+                                      sleeps in nk_clone_vm() meanwhile */
+        bool late_pid;             /* a joined pid namespace: the init proper is
+                                      cloned into it after pivot_root */
+        bool seccomp_loaded;       /* the filter is on already (late_pid) */
 };
 
 /* The rootfs options the init uses (without its callbacks): the parent

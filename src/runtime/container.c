@@ -38,18 +38,18 @@ struct creation {
         struct nk_spec *spec;
         char *bundle, *rootfs, *dir, *cgroup_path;
         struct nk_cgroup *cg;
-        int *cg_fds;                 /* v1 `tasks` files the init enters by */
+        int *cg_fds; /* v1 `tasks` files the init enters by */
         size_t n_cg_fds;
-        int *mount_trees;            /* idmapped bind mounts, made before the clone */
-        bool *trees_in_init;         /* sources we open in the init's namespace (rootfs.h) */
-        struct nk_rplan *plan;       /* the init's mounts, planned before the clone */
+        int *mount_trees;      /* idmapped bind mounts, made before the clone */
+        bool *trees_in_init;   /* sources we open in the init's namespace (rootfs.h) */
+        struct nk_rplan *plan; /* the init's mounts, planned before the clone */
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
         int dir_fd, lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
-        int init_fd;                 /* sealed nook-init the init hands over to, or -1 */
-        int life_fd, child_life_fd;  /* the life socket: a byte once recorded (child.h) */
-        bool handed_over;            /* ... and so CREATED comes as EOF */
-        bool direct;                 /* the init runs to the hand-over without syncs */
+        int init_fd;                /* sealed nook-init the init hands over to, or -1 */
+        int life_fd, child_life_fd; /* the life socket: a byte once recorded (child.h) */
+        bool handed_over;           /* ... and so CREATED comes as EOF */
+        bool direct;                /* the init runs to the hand-over without syncs */
         pid_t pid;
         int pidfd;
         bool made_dir, made_cgroup;
@@ -57,9 +57,18 @@ struct creation {
 
 static void creation_init(struct creation *cr, const struct nk_create_opts *o)
 {
-        *cr = (struct creation){.o = o, .dir_fd = -1, .lock_fd = -1, .sync_fd = -1, .child_sync_fd = -1, .start_fd = -1,
-                                .console_fd = -1, .console_parent_fd = -1, .pidfd = -1,
-                                .init_fd = -1, .life_fd = -1, .child_life_fd = -1};
+        *cr = (struct creation){.o = o,
+                                .dir_fd = -1,
+                                .lock_fd = -1,
+                                .sync_fd = -1,
+                                .child_sync_fd = -1,
+                                .start_fd = -1,
+                                .console_fd = -1,
+                                .console_parent_fd = -1,
+                                .pidfd = -1,
+                                .init_fd = -1,
+                                .life_fd = -1,
+                                .child_life_fd = -1};
         for (int t = 0; t < NK_NS__COUNT; t++)
                 cr->ns.fd[t] = -1;
 }
@@ -173,7 +182,8 @@ static int check_without_mount_ns(const struct creation *cr, nk_error **err)
 {
         char buf[128];
         const char *what = cr->spec->ns[NK_NS_MOUNT].present
-                                   ? NULL : needs_mount_ns(cr->spec, buf, sizeof buf);
+                                   ? NULL
+                                   : needs_mount_ns(cr->spec, buf, sizeof buf);
         if (!what)
                 return 0;
         return nk_error_set(err, 0,
@@ -271,7 +281,7 @@ static int no_cgroup(struct creation *cr)
         const char *key;
         json_t *v;
         char keys[256] = "";
-        json_object_foreach(res, key, v) {
+        json_object_foreach (res, key, v) {
                 if (streq(key, "devices") || json_is_null(v))
                         continue;
                 size_t n = strlen(keys);
@@ -279,7 +289,8 @@ static int no_cgroup(struct creation *cr)
         }
         if (keys[0])
                 nk_warn("linux.resources (%s): not applied, --cgroup-manager disabled makes "
-                        "no cgroup", keys);
+                        "no cgroup",
+                        keys);
         return 0;
 }
 
@@ -367,14 +378,24 @@ __attribute__((noreturn)) static void init_main(void *p)
 {
         struct creation *cr = p;
         struct nk_child_ctx c = {
-                .spec = cr->spec, .opts = cr->o, .rootfs = cr->rootfs,
-                .cgroup_path = cr->cgroup_path, .sync_fd = cr->child_sync_fd,
-                .start_fd = cr->start_fd, .start_conn = -1,
-                .console_fd = cr->console_fd, .ns = cr->ns, .seccomp = cr->seccomp,
-                .cg_fds = cr->cg_fds, .n_cg_fds = cr->n_cg_fds,
-                .mount_trees = cr->mount_trees, .trees_in_init = cr->trees_in_init,
+                .spec = cr->spec,
+                .opts = cr->o,
+                .rootfs = cr->rootfs,
+                .cgroup_path = cr->cgroup_path,
+                .sync_fd = cr->child_sync_fd,
+                .start_fd = cr->start_fd,
+                .start_conn = -1,
+                .console_fd = cr->console_fd,
+                .ns = cr->ns,
+                .seccomp = cr->seccomp,
+                .cg_fds = cr->cg_fds,
+                .n_cg_fds = cr->n_cg_fds,
+                .mount_trees = cr->mount_trees,
+                .trees_in_init = cr->trees_in_init,
                 .init_fd = cr->init_fd,
-                .plan = cr->plan, .direct = cr->direct, .life_fd = cr->child_life_fd,
+                .plan = cr->plan,
+                .direct = cr->direct,
+                .life_fd = cr->child_life_fd,
         };
         close(cr->sync_fd);
         close(cr->life_fd); /* only the creator may hold it: EOF = it died */
@@ -447,9 +468,14 @@ static char *state_json_text(const char *root, const struct nk_state *st, const 
 static void fill_state(struct creation *cr, struct nk_state *st)
 {
         *st = (struct nk_state){
-                .id = (char *)cr->o->id, .bundle = cr->bundle, .rootfs = cr->rootfs,
-                .pid = cr->pid, .cgroup_path = cr->cgroup_path, .owner = "",
-                .annotations = cr->spec->annotations, .config = cr->spec->json,
+                .id = (char *)cr->o->id,
+                .bundle = cr->bundle,
+                .rootfs = cr->rootfs,
+                .pid = cr->pid,
+                .cgroup_path = cr->cgroup_path,
+                .owner = "",
+                .annotations = cr->spec->annotations,
+                .config = cr->spec->json,
                 .systemd_cgroup = cr->o->systemd_cgroup,
         };
 }
@@ -591,8 +617,8 @@ static int record_created(struct creation *cr, nk_error **err)
  * might stop nook-init's syscalls or has a listener. */
 static bool may_hand_over(const struct nk_spec *s)
 {
-        static const char *const used[] = {"execveat", "accept4", "close", "execve", "write",
-                                           "exit_group", "ppoll", "read", NULL};
+        static const char *const used[] = {"execveat",   "accept4", "close", "execve", "write",
+                                           "exit_group", "ppoll",   "read",  NULL};
         return nk_ns_new(s, NK_NS_PID) && s->n_hooks[NK_HOOK_CREATE_CONTAINER] == 0 &&
                s->n_hooks[NK_HOOK_START_CONTAINER] == 0 && !s->process.apparmor_profile &&
                !s->process.selinux_label && nk_seccomp_allows_plainly(s->seccomp, used);
@@ -614,8 +640,8 @@ static int create_steps(struct creation *cr, nk_error **err)
             make_start_socket(cr, err) < 0 || make_channels(cr, err) < 0)
                 return -1;
         nk_debug("create %s: cloning the init", cr->o->id);
-        if (spawn_init(cr, err) < 0 ||
-            drive_init_parent(cr, err) < 0 || record_created(cr, err) < 0)
+        if (spawn_init(cr, err) < 0 || drive_init_parent(cr, err) < 0 ||
+            record_created(cr, err) < 0)
                 return -1;
         return 0;
 }
@@ -696,15 +722,18 @@ int nk_container_start(const char *root, const char *id, nk_error **err)
         return r < 0 ? nk_error_wrap(err, "start container `%s`", id) : 0;
 }
 
-static const struct { const char *name; int sig; } signals[] = {
-        {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-        {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"IOT", SIGIOT}, {"BUS", SIGBUS},
-        {"FPE", SIGFPE}, {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
-        {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
-        {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT}, {"STOP", SIGSTOP},
-        {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},
-        {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-        {"WINCH", SIGWINCH}, {"IO", SIGIO}, {"POLL", SIGPOLL}, {"PWR", SIGPWR},
+static const struct {
+        const char *name;
+        int sig;
+} signals[] = {
+        {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
+        {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
+        {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
+        {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
+        {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
+        {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
+        {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
+        {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
         {"SYS", SIGSYS},
 };
 
@@ -729,7 +758,8 @@ int nk_signal_parse(const char *s)
                         return -1;
                 errno = 0;
                 long off = *o ? strtol(o, &end, 10) : 0;
-                if ((*o && *end) || errno || off < -(SIGRTMAX - SIGRTMIN) || off > SIGRTMAX - SIGRTMIN)
+                if ((*o && *end) || errno || off < -(SIGRTMAX - SIGRTMIN) ||
+                    off > SIGRTMAX - SIGRTMIN)
                         return -1;
                 int sig = base + (int)off;
                 return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -1;
@@ -781,8 +811,8 @@ static int delete_locked(const char *root, struct nk_state *st, bool force,
         enum nk_status status = nk_state_status(root, st);
         if ((status == NK_STATUS_RUNNING || status == NK_STATUS_PAUSED) && !force)
                 return nk_error_set(err, EBUSY,
-                                    "container `%s` is %s: stop it first or use --force",
-                                    st->id, nk_status_name(status));
+                                    "container `%s` is %s: stop it first or use --force", st->id,
+                                    nk_status_name(status));
         /* The cgroup first: destroy kills every process in it, thawing a
          * paused container (a task frozen by the v1 freezer does not die of
          * SIGKILL until thawed). */
@@ -804,8 +834,7 @@ static int delete_locked(const char *root, struct nk_state *st, bool force,
         /* state.json goes first: a delete killed during the removal leaves
          * the cgroup record, which is all a second delete --force needs. */
         _cleanup_free_ char *dir = NULL, *state = NULL;
-        if (nk_state_dir(root, st->id, &dir, err) < 0 ||
-            asprintf(&state, "%s/state.json", dir) < 0)
+        if (nk_state_dir(root, st->id, &dir, err) < 0 || asprintf(&state, "%s/state.json", dir) < 0)
                 return -1;
         if (unlink(state) < 0 && errno != ENOENT)
                 return nk_error_set(err, errno, "remove `%s`", state);
@@ -830,15 +859,19 @@ static int salvage_cgroup_check(const char *path, nk_error **err)
 {
         _cleanup_free_ char *text = NULL;
         if (streq(path, "/") || nk_read_file("/proc/self/cgroup", &text, NULL, err) < 0)
-                return nk_error_set(err, 0, "cgroup `%s` is the root or holds nook itself: "
-                                                "not removing it", path);
+                return nk_error_set(err, 0,
+                                    "cgroup `%s` is the root or holds nook itself: "
+                                    "not removing it",
+                                    path);
         size_t n = strlen(path);
         for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
                 char *own = strchr(l, ':');
                 own = own ? strchr(own + 1, ':') : NULL;
                 if (own && strncmp(own + 1, path, n) == 0 && strchr("/\n", own[1 + n]))
-                        return nk_error_set(err, 0, "cgroup `%s` holds nook itself: "
-                                                        "not removing it", path);
+                        return nk_error_set(err, 0,
+                                            "cgroup `%s` holds nook itself: "
+                                            "not removing it",
+                                            path);
         }
         return 0;
 }
@@ -848,8 +881,8 @@ static int salvage_cgroup_check(const char *path, nk_error **err)
  * directory belongs: remove what can be found. The cgroup goes first, and
  * with it every process in it; only then the entry (a symlink itself, never
  * what it points to). Without --force only when no process is left. */
-static int salvage_entry(const char *root, const char *id, bool force, int dfd,
-                         const char *why, nk_error **err)
+static int salvage_entry(const char *root, const char *id, bool force, int dfd, const char *why,
+                         nk_error **err)
 {
         bool is_dir = dfd >= 0, recorded;
         _cleanup_free_ char *dir = NULL, *cg_path = salvage_cgroup_path(dfd, id, &recorded);
@@ -876,12 +909,13 @@ static int salvage_entry(const char *root, const char *id, bool force, int dfd,
                 nk_warn("delete %s: %s; removed cgroup %s and the state entry", id, why, cg_path);
         else
                 nk_warn("delete %s: %s; no cgroup path recorded: removed the default %s if it "
-                        "existed, and the state entry", id, why, cg_path);
+                        "existed, and the state entry",
+                        id, why, cg_path);
         return 0;
 }
 
-static int delete_container(const char *root, const char *id, bool force,
-                            struct nk_cgroup *open_cg, nk_error **err)
+static int delete_container(const char *root, const char *id, bool force, struct nk_cgroup *open_cg,
+                            nk_error **err)
 {
         _cleanup_error_ nk_error *e = NULL;
         _cleanup_close_ int dfd = nk_state_dir_open(root, id, &e);
@@ -893,7 +927,8 @@ static int delete_container(const char *root, const char *id, bool force,
         }
         if (dfd < 0) { /* a file or a symlink stands there */
                 int r = force ? salvage_entry(root, id, force, -1, e->msg, err)
-                              : nk_error_set(err, e->errno_, "%s: delete --force removes it", e->msg);
+                              : nk_error_set(err, e->errno_, "%s: delete --force removes it",
+                                             e->msg);
                 return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
         }
         _cleanup_close_ int lock = nk_state_lock_at(dfd, root, id, err);
@@ -931,7 +966,7 @@ static int start_created(struct creation *cr, nk_error **err)
 }
 
 /* Signals a foreground run forwards to the container init. */
-static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
+static const int forwarded[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
                                 SIGTERM, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH};
 
 static int run_foreground(struct creation *cr, int *exit_code, nk_error **err)

@@ -1,25 +1,25 @@
 /* nook — container lifecycle (OCI runtime operations). No printing, no exit. */
 #pragma once
-#include <stdbool.h>
-#include <sys/types.h>
 #include "spec.h"
 #include "state.h"
+#include <stdbool.h>
+#include <sys/types.h>
 
 struct nk_create_opts {
-        const char *root;            /* --root */
+        const char *root; /* --root */
         const char *id;
-        const char *bundle;          /* NULL = cwd */
+        const char *bundle; /* NULL = cwd */
         const char *pid_file;
         const char *console_socket;
         bool no_pivot;
         bool no_new_keyring;
-        int preserve_fds;            /* fds 3 .. 3+N-1 pass to the container */
+        int preserve_fds; /* fds 3 .. 3+N-1 pass to the container */
         bool systemd_cgroup;
-        bool no_cgroup;              /* --cgroup-manager disabled: no cgroup at all */
-        const char *config;          /* --config FILE instead of BUNDLE/config.json */
+        bool no_cgroup;     /* --cgroup-manager disabled: no cgroup at all */
+        const char *config; /* --config FILE instead of BUNDLE/config.json */
         /* for run: */
         bool detach;
-        bool keep;                   /* run: don't delete after exit */
+        bool keep; /* run: don't delete after exit */
 };
 
 /* create: the init waits for `start`. */
@@ -44,8 +44,8 @@ int nk_signal_parse(const char *s);
  * resume, update, pids, stats and watch fail on it with ENOTSUP, saying so. */
 struct nk_container;
 enum { NK_CONTAINER_LOCK = 1 << 0 };
-int nk_container_open(const char *root, const char *id, unsigned flags,
-                      struct nk_container **out, nk_error **err);
+int nk_container_open(const char *root, const char *id, unsigned flags, struct nk_container **out,
+                      nk_error **err);
 void nk_container_close(struct nk_container *c);
 const struct nk_state *nk_container_state(const struct nk_container *c);
 const char *nk_container_root(const struct nk_container *c);
@@ -71,8 +71,8 @@ json_t *nk_container_stats(struct nk_container *c, nk_error **err);
  * cgroup is removed), -1 with err when the watch cannot run. */
 enum nk_event_kind { NK_EVENT_STATS, NK_EVENT_OOM };
 typedef void (*nk_event_fn)(enum nk_event_kind kind, json_t *data, void *arg);
-int nk_container_watch(struct nk_container *c, long long interval_ms, nk_event_fn fn,
-                       void *arg, nk_error **err);
+int nk_container_watch(struct nk_container *c, long long interval_ms, nk_event_fn fn, void *arg,
+                       nk_error **err);
 /* dst.section.key = src.section.key for every key of src: objects merge one
  * level deep, anything else is replaced (update's rule, as runc's). */
 void nk_resources_merge(json_t *dst, json_t *src);

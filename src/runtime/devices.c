@@ -127,9 +127,10 @@ int nk_rplan_add_devices(struct nk_rplan *plan, const struct nk_spec *spec,
                                             i, d->path ? d->path : "");
                 if (opts->in_userns && device_type(d->type) != S_IFIFO &&
                     !nk_proc_mount_allowed(d->path))
-                        return nk_error_set(err, 0, "linux.devices[%zu]: path %s is inside "
-                                            "/proc, where only %s may be mounted", i, d->path,
-                                            nk_proc_mount_list);
+                        return nk_error_set(err, 0,
+                                            "linux.devices[%zu]: path %s is inside "
+                                            "/proc, where only %s may be mounted",
+                                            i, d->path, nk_proc_mount_list);
                 if (add_node(plan, d->path, device_type(d->type), (unsigned)d->major,
                              (unsigned)d->minor, d->has_mode ? d->file_mode : 0666,
                              d->has_uid ? d->uid : 0, d->has_gid ? d->gid : 0, opts->in_userns,

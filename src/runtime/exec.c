@@ -27,8 +27,8 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 json_t *nk_exec_process_from_config(const char *root, const char *id, nk_error **err)
@@ -46,18 +46,18 @@ json_t *nk_exec_process_from_config(const char *root, const char *id, nk_error *
 struct exec_ctx {
         const struct nk_exec_opts *o;
         struct nk_state *st;
-        struct nk_spec *spec;           /* the container's config */
-        struct nk_process proc;         /* what to run */
+        struct nk_spec *spec;   /* the container's config */
+        struct nk_process proc; /* what to run */
         struct nk_seccomp *seccomp;
-        char *state_json;               /* for a seccomp notify listener */
+        char *state_json; /* for a seccomp notify listener */
         struct nk_cgroup *cg;
-        int *cg_fds;                    /* v1 `tasks` files, see selfenter.c */
+        int *cg_fds; /* v1 `tasks` files, see selfenter.c */
         size_t n_cg_fds;
         int ns_fd[NK_NS__COUNT];
-        int root_fd;                    /* the init's root, without a mount namespace */
+        int root_fd; /* the init's root, without a mount namespace */
         int sync_fd, child_sync_fd, console_fd, console_parent_fd, pidfd;
         pid_t pid;
-        bool direct;                    /* the joiner shares our memory (nk_clone_vm) */
+        bool direct; /* the joiner shares our memory (nk_clone_vm) */
 };
 
 static void exec_ctx_free(struct exec_ctx *x)
@@ -65,8 +65,8 @@ static void exec_ctx_free(struct exec_ctx *x)
         for (int t = 0; t < NK_NS__COUNT; t++)
                 if (x->ns_fd[t] >= 0)
                         close(x->ns_fd[t]);
-        int *fds[] = {&x->sync_fd, &x->child_sync_fd, &x->console_fd, &x->console_parent_fd,
-                      &x->pidfd, &x->root_fd};
+        int *fds[] = {&x->sync_fd,           &x->child_sync_fd, &x->console_fd,
+                      &x->console_parent_fd, &x->pidfd,         &x->root_fd};
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
                 if (*fds[i] >= 0)
                         close(*fds[i]);
@@ -93,8 +93,7 @@ static int open_namespaces(struct exec_ctx *x, nk_error **err)
                         return nk_error_set(err, errno, "open `%s`", path);
                 /* Opened, then checked: still our init, not a reused pid. */
                 if (!nk_state_pid_alive(x->st))
-                        return nk_error_set(err, ESRCH, "container `%s` is not running",
-                                            x->o->id);
+                        return nk_error_set(err, ESRCH, "container `%s` is not running", x->o->id);
         }
         for (int t = 0; t < NK_NS__COUNT; t++) {
                 x->ns_fd[t] = -1;
@@ -128,7 +127,8 @@ static int check_cgroup_sub(const char *sub, nk_error **err)
                 if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
                         return nk_error_set(err, 0,
                                             "--cgroup `%s`: must be a path below the container's "
-                                            "cgroup, without `.` or `..`", sub);
+                                            "cgroup, without `.` or `..`",
+                                            sub);
                 p += n;
                 while (*p == '/')
                         p++;
@@ -140,8 +140,9 @@ DEFINE_CLEANUP(nk_cgroup, nk_cgroup_free)
 
 static int sub_cgroup_missing(struct exec_ctx *x, nk_error **err)
 {
-        return nk_error_wrap(err, "--cgroup `%s`: the sub-cgroup must exist below the "
-                                  "container's cgroup `%s` in every hierarchy",
+        return nk_error_wrap(err,
+                             "--cgroup `%s`: the sub-cgroup must exist below the "
+                             "container's cgroup `%s` in every hierarchy",
                              x->o->cgroup_sub, x->st->cgroup_path);
 }
 
@@ -150,8 +151,9 @@ static int open_exec_cgroup(struct exec_ctx *x, nk_error **err)
         const char *sub = x->o->cgroup_sub;
         _cleanup_free_ char *path = NULL;
         if (!x->st->cgroup_path) /* --cgroup-manager disabled */
-                return sub ? nk_error_set(err, ENOTSUP, "--cgroup `%s`: container `%s` has no "
-                                                        "cgroup (--cgroup-manager disabled)",
+                return sub ? nk_error_set(err, ENOTSUP,
+                                          "--cgroup `%s`: container `%s` has no "
+                                          "cgroup (--cgroup-manager disabled)",
                                           sub, x->o->id)
                            : 0;
         if (sub) {
@@ -221,7 +223,7 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
 
 static int join_child(struct exec_ctx *x, nk_error **err)
 {
-        static const enum nk_ns_type order[] = {NK_NS_USER, NK_NS_IPC, NK_NS_UTS, NK_NS_NET,
+        static const enum nk_ns_type order[] = {NK_NS_USER,   NK_NS_IPC,  NK_NS_UTS,  NK_NS_NET,
                                                 NK_NS_CGROUP, NK_NS_TIME, NK_NS_MOUNT};
         for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
                 int fd = x->ns_fd[order[i]];
@@ -253,8 +255,7 @@ static int enter_root_exec_child(struct exec_ctx *x, nk_error **err)
  * CAP_SYS_ADMIN; it moves only the children made afterwards). Without
  * no_new_privs the seccomp filter is loaded here too (that needs
  * CAP_SYS_ADMIN), so the rest of the joiner runs under it. */
-static int exec_joiner_creds(struct exec_ctx *x, char ***env, bool *filter_left,
-                             nk_error **err)
+static int exec_joiner_creds(struct exec_ctx *x, char ***env, bool *filter_left, nk_error **err)
 {
         const struct nk_process *p = &x->proc;
         if (x->ns_fd[NK_NS_PID] >= 0 && setns(x->ns_fd[NK_NS_PID], CLONE_NEWPID) < 0)
@@ -262,8 +263,8 @@ static int exec_joiner_creds(struct exec_ctx *x, char ***env, bool *filter_left,
         if (x->ns_fd[NK_NS_USER] >= 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
                 return nk_error_set(err, errno, "become root in the user namespace");
         if ((p->terminal && nk_terminal_open_stdio(p, x->console_fd, err) < 0) ||
-            nk_process_chown_stdio(p, p->terminal, err) < 0 || nk_process_home_env(p, env, err) < 0 ||
-            nk_process_apply_rlimits(p, err) < 0 ||
+            nk_process_chown_stdio(p, p->terminal, err) < 0 ||
+            nk_process_home_env(p, env, err) < 0 || nk_process_apply_rlimits(p, err) < 0 ||
             nk_process_apply_attrs(p, NULL, nk_process_sched_inherited(p), err) < 0)
                 return -1;
         return nk_security_final_creds(p, x->seccomp, x->state_json, filter_left, err);
@@ -283,7 +284,8 @@ static int exec_child(struct exec_ctx *x, bool filter_left, char **path, nk_erro
          * capabilities (SCHED_DEADLINE needs CAP_SYS_NICE). */
         if ((p->terminal && nk_terminal_take_stdin(err) < 0) ||
             (!nk_process_sched_inherited(p) && nk_process_apply_scheduler(p, err) < 0) ||
-            !(*path = nk_process_find_exec(p, err)) || nk_process_fds_for_exec(x->o->preserve_fds, err) < 0)
+            !(*path = nk_process_find_exec(p, err)) ||
+            nk_process_fds_for_exec(x->o->preserve_fds, err) < 0)
                 return -1;
         if (chdir(p->cwd) < 0)
                 return nk_error_set(err, errno, "cwd `%s`", p->cwd);
@@ -474,8 +476,13 @@ static int exec_foreground(struct exec_ctx *x, int *exit_code, nk_error **err)
 
 int nk_container_exec(const struct nk_exec_opts *o, int *exit_code, nk_error **err)
 {
-        struct exec_ctx x = {.o = o, .sync_fd = -1, .child_sync_fd = -1, .console_fd = -1,
-                             .console_parent_fd = -1, .pidfd = -1, .root_fd = -1};
+        struct exec_ctx x = {.o = o,
+                             .sync_fd = -1,
+                             .child_sync_fd = -1,
+                             .console_fd = -1,
+                             .console_parent_fd = -1,
+                             .pidfd = -1,
+                             .root_fd = -1};
         for (int t = 0; t < NK_NS__COUNT; t++)
                 x.ns_fd[t] = -1;
         *exit_code = 0;

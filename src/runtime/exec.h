@@ -8,7 +8,7 @@
 
 struct nk_exec_opts {
         const char *root, *id;
-        json_t *process;        /* OCI process object (owned by caller) */
+        json_t *process; /* OCI process object (owned by caller) */
         const char *console_socket;
         const char *pid_file;
         const char *cgroup_sub; /* crun --cgroup SUBPATH */

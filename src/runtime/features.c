@@ -66,13 +66,13 @@ static json_t *ns_list(void)
 
 json_t *nk_features(void)
 {
-        json_t *cg = json_pack("{s:b,s:b,s:b,s:b}", "v1", 1, "v2", 1, "systemd", 0,
-                               "systemdUser", 0);
-        json_t *lx = json_pack("{s:o,s:o,s:o,s:o,s:{s:b},s:{s:b},s:{s:b},s:{s:{s:b}}}",
-                               "namespaces", ns_list(), "capabilities", caps_list(), "cgroup", cg,
-                               "seccomp", nk_seccomp_features(), "apparmor", "enabled", 1,
-                               "selinux", "enabled", 1, "intelRdt", "enabled", 0,
-                               "mountExtensions", "idmap", "enabled", 1);
+        json_t *cg =
+                json_pack("{s:b,s:b,s:b,s:b}", "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0);
+        json_t *lx =
+                json_pack("{s:o,s:o,s:o,s:o,s:{s:b},s:{s:b},s:{s:b},s:{s:{s:b}}}", "namespaces",
+                          ns_list(), "capabilities", caps_list(), "cgroup", cg, "seccomp",
+                          nk_seccomp_features(), "apparmor", "enabled", 1, "selinux", "enabled", 1,
+                          "intelRdt", "enabled", 0, "mountExtensions", "idmap", "enabled", 1);
         return json_pack("{s:s,s:s,s:o,s:o,s:o,s:{s:s,s:s}}", "ociVersionMin", "1.0.0",
                          "ociVersionMax", "1.2.0", "hooks", hooks_list(), "mountOptions",
                          mount_options(), "linux", lx, "annotations", "io.github.nook.version",

@@ -2,11 +2,11 @@
  * pause, resume, update, pids, stats, watch. The command
  * layer (src/cmd) opens a handle, calls one verb and prints; it never sees
  * the cgroup module. */
-#include "container.h"
-#include "cgroup/cgroup.h"
 #include "../util/cleanup.h"
 #include "../util/log.h"
 #include "../util/syscalls.h"
+#include "cgroup/cgroup.h"
+#include "container.h"
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,8 +17,8 @@
 
 struct nk_container {
         char *root;
-        int dir_fd;           /* ROOT/<id>, O_PATH, opened without following */
-        int lock_fd;          /* -1 unless opened with NK_CONTAINER_LOCK */
+        int dir_fd;  /* ROOT/<id>, O_PATH, opened without following */
+        int lock_fd; /* -1 unless opened with NK_CONTAINER_LOCK */
         struct nk_state *st;
         struct nk_cgroup *cg; /* opened by the first verb that needs it */
 };
@@ -26,8 +26,8 @@ struct nk_container {
 /* Steps: the state dir (never through a symlink), its lock, state.json read
  * through the same dir fd: lock and state are of one directory, even if
  * ROOT/<id> is swapped meanwhile. */
-int nk_container_open(const char *root, const char *id, unsigned flags,
-                      struct nk_container **out, nk_error **err)
+int nk_container_open(const char *root, const char *id, unsigned flags, struct nk_container **out,
+                      nk_error **err)
 {
         _cleanup_close_ int dfd = nk_state_dir_open(root, id, err);
         if (dfd < 0)
@@ -86,8 +86,10 @@ static struct nk_cgroup *need_cgroup(struct nk_container *c, const char *verb, n
         if (c->cg)
                 return c->cg;
         if (!c->st->cgroup_path) {
-                nk_error_set(err, ENOTSUP, "%s: container `%s` has no cgroup "
-                                           "(--cgroup-manager disabled)", verb, c->st->id);
+                nk_error_set(err, ENOTSUP,
+                             "%s: container `%s` has no cgroup "
+                             "(--cgroup-manager disabled)",
+                             verb, c->st->id);
                 return NULL;
         }
         if (nk_cgroup_open(c->st->cgroup_path, &c->cg, err) < 0)
@@ -187,7 +189,7 @@ void nk_resources_merge(json_t *dst, json_t *src)
 {
         const char *k;
         json_t *v;
-        json_object_foreach(src, k, v) {
+        json_object_foreach (src, k, v) {
                 json_t *d = json_object_get(dst, k);
                 if (json_is_object(v) && json_is_object(d))
                         json_object_update(d, v);
@@ -304,8 +306,8 @@ static bool stats_event(struct nk_container *c, nk_event_fn fn, void *arg)
 }
 
 /* One poll loop over the OOM notification fd and a pidfd of the init. */
-int nk_container_watch(struct nk_container *c, long long interval_ms, nk_event_fn fn,
-                       void *arg, nk_error **err)
+int nk_container_watch(struct nk_container *c, long long interval_ms, nk_event_fn fn, void *arg,
+                       nk_error **err)
 {
         struct nk_cgroup *cg = need_cgroup(c, "events", err);
         if (!cg)

@@ -85,11 +85,11 @@ static int run_one(const struct nk_hook *h, const char *kind, const char *state,
         if (hook_wait(h, pid, pidfd, &status, err) < 0)
                 return nk_error_wrap(err, "%s hook", kind);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-                return nk_error_set(err, 0, "%s hook `%s` could not be executed (exit 127)",
-                                    kind, h->path);
+                return nk_error_set(err, 0, "%s hook `%s` could not be executed (exit 127)", kind,
+                                    h->path);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return nk_error_set(err, 0, "%s hook `%s` failed with exit code %d", kind,
-                                    h->path, nk_exit_code_of(status));
+                return nk_error_set(err, 0, "%s hook `%s` failed with exit code %d", kind, h->path,
+                                    nk_exit_code_of(status));
         return 0;
 }
 

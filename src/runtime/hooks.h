@@ -7,5 +7,4 @@
 int nk_hooks_run(const struct nk_spec *spec, enum nk_hook_kind kind, const char *state_json,
                  nk_error **err);
 /* Run them all, logging failures as warnings (poststart, poststop). */
-void nk_hooks_run_warn(const struct nk_spec *spec, enum nk_hook_kind kind,
-                       const char *state_json);
+void nk_hooks_run_warn(const struct nk_spec *spec, enum nk_hook_kind kind, const char *state_json);

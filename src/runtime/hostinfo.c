@@ -1,11 +1,11 @@
 /* The host as nook sees it (`nook info`). Each fact is read from the
  * kernel (mountinfo, /proc, a probing syscall), not assumed. */
 #include "hostinfo.h"
-#include "cgroup/cgroup.h"
 #include "../util/cleanup.h"
-#include "util/parse.h"
 #include "../util/fs.h"
 #include "../util/syscalls.h"
+#include "cgroup/cgroup.h"
+#include "util/parse.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -90,10 +90,10 @@ json_t *nk_host_info(const char *root, const char *store, nk_error **err)
                 return NULL;
         struct utsname u;
         uname(&u);
-        return json_pack("{s:s, s:o, s:o, s:b, s:b, s:o, s:o, s:o, s:s, s:s}", "kernel",
-                         u.release, "cgroups", cg, "namespaces", namespaces(), "overlayfs",
+        return json_pack("{s:s, s:o, s:o, s:b, s:b, s:o, s:o, s:o, s:s, s:s}", "kernel", u.release,
+                         "cgroups", cg, "namespaces", namespaces(), "overlayfs",
                          has_filesystem("overlay"), "psi", access("/proc/pressure", F_OK) == 0,
-                         "seccomp", seccomp(), "userNamespaces", userns(), "syscalls",
-                         syscalls(), "root", root ? root : "/run/nook", "store",
+                         "seccomp", seccomp(), "userNamespaces", userns(), "syscalls", syscalls(),
+                         "root", root ? root : "/run/nook", "store",
                          store ? store : "/var/lib/nook");
 }

@@ -1,7 +1,7 @@
 /* nook — the host as nook sees it, for `nook info`. No printing. */
 #pragma once
-#include <jansson.h>
 #include "../util/error.h"
+#include <jansson.h>
 
 /* {kernel, cgroups: {layout, hierarchies, unmounted}, namespaces, overlayfs,
  * psi, seccomp: {enabled, actions}, userNamespaces: {available, max},

@@ -27,7 +27,8 @@ bool nk_apparmor_enabled(void)
         if (apparmor_state < 0) {
                 _cleanup_free_ char *s = NULL;
                 apparmor_state = nk_read_file("/sys/module/apparmor/parameters/enabled", &s, NULL,
-                                              NULL) == 0 && s[0] == 'Y';
+                                              NULL) == 0 &&
+                                 s[0] == 'Y';
         }
         return apparmor_state;
 }
@@ -56,13 +57,17 @@ static bool wants_selinux(const struct nk_process *p)
 
 static int check_process(const struct nk_process *p, nk_error **err)
 {
-        if (wants_apparmor(p) && !nk_apparmor_enabled() && strcmp(p->apparmor_profile, "unconfined"))
-                return nk_error_set(err, EOPNOTSUPP, "process.apparmorProfile: \"%s\" requested "
+        if (wants_apparmor(p) && !nk_apparmor_enabled() &&
+            strcmp(p->apparmor_profile, "unconfined"))
+                return nk_error_set(err, EOPNOTSUPP,
+                                    "process.apparmorProfile: \"%s\" requested "
                                     "but AppArmor is not enabled on this host",
                                     p->apparmor_profile);
         if (wants_selinux(p) && !nk_selinux_enabled())
-                return nk_error_set(err, EOPNOTSUPP, "process.selinuxLabel: \"%s\" requested but "
-                                    "SELinux is not enabled on this host", p->selinux_label);
+                return nk_error_set(err, EOPNOTSUPP,
+                                    "process.selinuxLabel: \"%s\" requested but "
+                                    "SELinux is not enabled on this host",
+                                    p->selinux_label);
         return 0;
 }
 
@@ -71,8 +76,10 @@ int nk_lsm_check(const struct nk_spec *s, nk_error **err)
         if (s->has_process && check_process(&s->process, err) < 0)
                 return -1;
         if (s->mount_label && s->mount_label[0] && !nk_selinux_enabled())
-                return nk_error_set(err, EOPNOTSUPP, "linux.mountLabel: \"%s\" requested but "
-                                    "SELinux is not enabled on this host", s->mount_label);
+                return nk_error_set(err, EOPNOTSUPP,
+                                    "linux.mountLabel: \"%s\" requested but "
+                                    "SELinux is not enabled on this host",
+                                    s->mount_label);
         return 0;
 }
 

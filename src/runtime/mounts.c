@@ -12,12 +12,13 @@
 #include "../util/log.h"
 #include "../util/mountinfo.h"
 #include "../util/syscalls.h"
-#include "rootfs_internal.h"
-#include "namespaces.h"
 #include "cgroup/cgroup.h"
+#include "namespaces.h"
+#include "rootfs_internal.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,6 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
-#include <linux/magic.h>
 #include <unistd.h>
 
 /* ---- resolving inside the rootfs ---- */
@@ -130,7 +130,8 @@ static int create_walk(int rootfd, char **buf, bool create_file, int *out, bool 
                         fd = *made ? openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC)
                                    : root_open_raw(rootfd, *buf);
                         if (fd < 0 && errno == ENOENT)
-                                return follow_dangling(cur, buf, comp, end, saved, err) < 0 ? -1 : 1;
+                                return follow_dangling(cur, buf, comp, end, saved, err) < 0 ? -1
+                                                                                            : 1;
                 }
                 if (fd < 0)
                         return nk_error_set(err, errno, "open `%s` in the rootfs", *buf);
@@ -158,8 +159,10 @@ static int root_create(int rootfd, const char *path, bool create_file, bool *mad
                 if (r <= 0)
                         return r < 0 ? -1 : fd;
         }
-        return nk_error_set(err, ELOOP, "create `%s` in the rootfs: more than %d dangling "
-                            "symlinks", path, MAX_LINK_HOPS);
+        return nk_error_set(err, ELOOP,
+                            "create `%s` in the rootfs: more than %d dangling "
+                            "symlinks",
+                            path, MAX_LINK_HOPS);
 }
 
 int nk_root_open(int rootfd, const char *path, bool create, bool create_file, nk_error **err)
@@ -238,9 +241,10 @@ static void cg_collect(const struct nk_cg_mount *v, size_t nv, struct cg_layout 
                 snprintf(h->name, sizeof(h->name), "%s", name);
                 size_t n = 0;
                 for (char **c = e->v2 ? NULL : e->controllers; c && *c; c++)
-                        n += (size_t)snprintf(h->controllers + n,
-                                              n < sizeof(h->controllers) ? sizeof(h->controllers) - n : 0,
-                                              "%s%s", n ? "," : "", *c);
+                        n += (size_t)snprintf(
+                                h->controllers + n,
+                                n < sizeof(h->controllers) ? sizeof(h->controllers) - n : 0, "%s%s",
+                                n ? "," : "", *c);
         }
 }
 
@@ -519,11 +523,13 @@ static int check_proc_target(const struct nk_rexec *x, int dst, const char *what
             (path[rl] == '/' || !path[rl]))
                 rel = path[rl] ? path + rl : "/";
         bool inside = rel != path || streq(x->rootfs, "/");
-        if (inside && (streq(rel, "/proc") ||
-                       (strncmp(rel, "/proc/", 6) == 0 && nk_proc_mount_allowed(rel))))
+        if (inside &&
+            (streq(rel, "/proc") || (strncmp(rel, "/proc/", 6) == 0 && nk_proc_mount_allowed(rel))))
                 return 0;
-        return nk_error_set(err, 0, "%s on %s: it leads to %s inside /proc, where only %s "
-                            "may be mounted", what, op->dest, rel, nk_proc_mount_list);
+        return nk_error_set(err, 0,
+                            "%s on %s: it leads to %s inside /proc, where only %s "
+                            "may be mounted",
+                            what, op->dest, rel, nk_proc_mount_list);
 }
 
 /* Whether op mounts a procfs: proc itself, or a bind of one (runc allows
@@ -543,8 +549,8 @@ static bool op_is_proc(const struct nk_rop *op)
  * readonlyPaths there with nothing to act on. spec.c refuses another type
  * at a written /proc; this catches a symlink leading another destination
  * onto the image's /proc directory or onto a proc already mounted there. */
-static int check_proc_itself(struct nk_rexec *x, const struct nk_rop *op, int dst,
-                             const char *what, nk_error **err)
+static int check_proc_itself(struct nk_rexec *x, const struct nk_rop *op, int dst, const char *what,
+                             nk_error **err)
 {
         struct stat a, b;
         if (op_is_proc(op))
@@ -553,8 +559,10 @@ static int check_proc_itself(struct nk_rexec *x, const struct nk_rop *op, int ds
         if (proc < 0 || fstat(proc, &a) < 0 || fstat(dst, &b) < 0 || a.st_dev != b.st_dev ||
             a.st_ino != b.st_ino)
                 return 0;
-        return nk_error_set(err, 0, "%s on %s: it leads to /proc, where only proc may be "
-                            "mounted", what, op->dest);
+        return nk_error_set(err, 0,
+                            "%s on %s: it leads to /proc, where only proc may be "
+                            "mounted",
+                            what, op->dest);
 }
 
 /* A mount target, resolved and made inside the root like nk_root_open(),
@@ -632,7 +640,8 @@ static int run_bind(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
         _cleanup_close_ int tree = op->tree >= 0 ? fcntl(op->tree, F_DUPFD_CLOEXEC, 3)
                                                  : nk_open_tree(AT_FDCWD, op->source, flags);
         if (tree < 0 && errno == EACCES && x->in_userns)
-                return nk_error_set(err, errno, "%s on %s: the container's root cannot reach "
+                return nk_error_set(err, errno,
+                                    "%s on %s: the container's root cannot reach "
                                     "it, and in a joined user namespace nook cannot open it "
                                     "for the container with the mounts below it locked",
                                     what, op->dest);
@@ -975,8 +984,8 @@ static int detach_outside(struct nk_rexec *x, nk_error **err)
         else
                 qsort(o.v, o.n, sizeof(*o.v), by_length);
         for (size_t i = 0; i < o.n; i++) {
-                if (r == 0 && umount2(o.v[i], MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
-                    errno != ENOENT)
+                if (r == 0 && umount2(o.v[i], MNT_DETACH | UMOUNT_NOFOLLOW) < 0 &&
+                    errno != EINVAL && errno != ENOENT)
                         nk_debug("rootfs: --no-pivot: %s stays: %s", o.v[i], strerror(errno));
                 free(o.v[i]);
         }

@@ -3,23 +3,23 @@
 #include "security.h"
 #include "sync.h"
 #include "terminal.h"
-#include "util/log.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/proc.h"
 #include "util/syscalls.h"
 #include <errno.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,8 +45,9 @@ static int check_joined_own(const struct nk_spec *spec, int t, int fd, nk_error 
                                     nk_ns_oci_name(t), spec->ns[t].path);
         if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
                 return 0;
-        return nk_error_set(err, 0, "linux.namespaces: %s namespace path `%s` is the host's "
-                                        "own: `%s` would change the host",
+        return nk_error_set(err, 0,
+                            "linux.namespaces: %s namespace path `%s` is the host's "
+                            "own: `%s` would change the host",
                             nk_ns_oci_name(t), spec->ns[t].path, what);
 }
 
@@ -127,7 +128,9 @@ int nk_ns_userns_fd(const struct nk_idmap *uids, size_t n_uids, const struct nk_
         /* The namespace exists once clone returns; the child only has to
          * stay alive until its maps are written and its ns file opened. */
         int pidfd = -1;
-        struct nk_clone_opts co = {.flags = CLONE_NEWUSER, .cgroup_fd = -1, .pidfd_out = &pidfd,
+        struct nk_clone_opts co = {.flags = CLONE_NEWUSER,
+                                   .cgroup_fd = -1,
+                                   .pidfd_out = &pidfd,
                                    .death_signal = SIGKILL};
         pid_t pid = nk_clone(&co, err);
         if (pid < 0)
@@ -205,15 +208,15 @@ int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error *
          * to the user namespace we are in now, not to a joined one. */
         if (loopback_up_child(spec, err) < 0)
                 return -1;
-        static const enum nk_ns_type order[] = {NK_NS_USER, NK_NS_IPC, NK_NS_UTS, NK_NS_NET,
+        static const enum nk_ns_type order[] = {NK_NS_USER,   NK_NS_IPC,  NK_NS_UTS,  NK_NS_NET,
                                                 NK_NS_CGROUP, NK_NS_TIME, NK_NS_MOUNT};
         for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
                 enum nk_ns_type t = order[i];
                 if (f->fd[t] < 0)
                         continue;
                 if (setns(f->fd[t], nk_ns_clone_flag(t)) < 0)
-                        return nk_error_set(err, errno, "join %s namespace `%s`",
-                                            nk_ns_oci_name(t), spec->ns[t].path);
+                        return nk_error_set(err, errno, "join %s namespace `%s`", nk_ns_oci_name(t),
+                                            spec->ns[t].path);
                 close(f->fd[t]);
                 f->fd[t] = -1;
         }
@@ -226,13 +229,14 @@ int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error *
 
 int nk_ns_host_proc_steps(const struct nk_process *p, nk_error **err)
 {
-        if (nk_process_apply_oom_score_adj(p, err) < 0 || nk_lsm_apply_exec_labels_child(p, err) < 0)
+        if (nk_process_apply_oom_score_adj(p, err) < 0 ||
+            nk_lsm_apply_exec_labels_child(p, err) < 0)
                 return -1;
         return 0;
 }
 
-int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t n_keep,
-                         int sync_fd, int death_signal, bool wait_go, nk_error **err)
+int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t n_keep, int sync_fd,
+                         int death_signal, bool wait_go, nk_error **err)
 {
         /* setns(CLONE_NEWPID) moves only the children we make from now on. */
         if (pid_fd >= 0 && setns(pid_fd, CLONE_NEWPID) < 0)
@@ -256,7 +260,8 @@ int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t 
          * for: a container process with CAP_SYS_PTRACE can take the
          * process's end of sync_fd (pidfd_getfd) and hold it open. */
         struct nk_clone_opts co = {.flags = CLONE_PARENT | (wait_go ? 0 : CLONE_VFORK),
-                                   .cgroup_fd = -1, .death_signal = death_signal};
+                                   .cgroup_fd = -1,
+                                   .death_signal = death_signal};
         pid_t pid = nk_clone(&co, err);
         if (pid < 0)
                 return nk_error_wrap(err, "clone into the container's pid namespace");
@@ -307,8 +312,9 @@ __attribute__((noreturn)) static void procfs_context_middle(int pid_fd, int sock
             (tmp = nk_fsopen("tmpfs", FSOPEN_CLOEXEC)) < 0 ||
             nk_fsconfig(tmp, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 _exit(1);
-        int mnt = nk_fsmount(tmp, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                       MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        int mnt = nk_fsmount(tmp, FSMOUNT_CLOEXEC,
+                             MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                     MOUNT_ATTR_NOEXEC);
         /* Over "/", then made the root: pivot_root(".", ".") stacks the old
          * root on it, and the lazy detach leaves nothing above the tmpfs
          * for a ".." from /proc/PID/root to reach. */
@@ -352,6 +358,7 @@ int nk_ns_procfs_context(int pid_fd, nk_error **err)
                 fc = -1;
         }
         if (fc < 0)
-                return nk_error_set(err, EPERM, "open a procfs context in the joined pid namespace");
+                return nk_error_set(err, EPERM,
+                                    "open a procfs context in the joined pid namespace");
         return fc;
 }

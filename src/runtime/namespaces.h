@@ -1,13 +1,13 @@
 /* nook — namespaces: which to create at clone, which to join by path, id
  * maps, and the time namespace offsets. */
 #pragma once
+#include "spec.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "spec.h"
 
 struct nk_ns_fds {
-        int fd[NK_NS__COUNT];   /* joined namespaces, opened before clone; -1 = none */
+        int fd[NK_NS__COUNT]; /* joined namespaces, opened before clone; -1 = none */
 };
 
 /* Open every linux.namespaces[].path (errors name the path). */
@@ -50,8 +50,8 @@ int nk_ns_host_proc_steps(const struct nk_process *p, nk_error **err);
  * so any error record it sent before comes first and the report means
  * "exec'd": the parent reads up to it, never to EOF. -1: failed, the
  * caller is still the one process. */
-int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t n_keep,
-                         int sync_fd, int death_signal, bool wait_go, nk_error **err);
+int nk_ns_enter_pid_last(int pid_fd, unsigned first_fd, const int *keep, size_t n_keep, int sync_fd,
+                         int death_signal, bool wait_go, nk_error **err);
 /* The parent's side: the new process's pid (checked to be our child) and
  * a pidfd for it (-1 where the kernel has none). The caller reaps the one
  * that sent it. */

@@ -1,14 +1,14 @@
 #include "process.h"
 #include "util/cleanup.h"
-#include "util/parse.h"
 #include "util/fs.h"
+#include "util/parse.h"
+#include "util/syscalls.h"
 #include <ctype.h>
-#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/ioprio.h>
 #include <linux/magic.h>
-#include "util/syscalls.h"
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,13 +16,13 @@
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define KEYCTL_JOIN_SESSION_KEYRING 1
-#define KEYCTL_SETPERM 5
-#define KEYCTL_DESCRIBE 6
+#define KEYCTL_SETPERM              5
+#define KEYCTL_DESCRIBE             6
 
 int nk_process_apply_rlimits(const struct nk_process *p, nk_error **err)
 {
@@ -60,7 +60,8 @@ int nk_process_apply_oom_score_adj(const struct nk_process *p, nk_error **err)
                 if (e->errno_ == EACCES || e->errno_ == EPERM)
                         return nk_error_set(err, e->errno_,
                                             "process.oomScoreAdj: lowering oom_score_adj to %d "
-                                            "needs CAP_SYS_RESOURCE", p->oom_score_adj);
+                                            "needs CAP_SYS_RESOURCE",
+                                            p->oom_score_adj);
                 return nk_error_set(err, e->errno_, "process.oomScoreAdj: %s", e->msg);
         }
         return 0;
@@ -126,7 +127,10 @@ static int apply_affinity(const char *list, nk_error **err)
 int nk_process_apply_attrs(const struct nk_process *p, const struct nk_spec *spec, bool sched,
                            nk_error **err)
 {
-        if (apply_ioprio(p, err) < 0 || (sched && nk_process_apply_scheduler(p, err) < 0) || apply_affinity(p->exec_cpu_affinity_final ? p->exec_cpu_affinity_final : p->exec_cpu_affinity_initial, err) < 0)
+        if (apply_ioprio(p, err) < 0 || (sched && nk_process_apply_scheduler(p, err) < 0) ||
+            apply_affinity(p->exec_cpu_affinity_final ? p->exec_cpu_affinity_final
+                                                      : p->exec_cpu_affinity_initial,
+                           err) < 0)
                 return -1;
         if (spec && spec->has_personality && personality(spec->personality) < 0)
                 return nk_error_set(err, errno, "linux.personality: set %#lx", spec->personality);
@@ -141,7 +145,9 @@ int nk_process_join_keyring(const char *id, nk_error **err)
         snprintf(name, sizeof name, "_ses.%s", id);
         long key = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
         if (key < 0)
-                return errno == ENOSYS ? 0 : nk_error_set(err, errno, "join session keyring `%s`", name);
+                return errno == ENOSYS
+                               ? 0
+                               : nk_error_set(err, errno, "join session keyring `%s`", name);
         /* Like runc, let the keyring's owner search it too (KEY_USR_SEARCH):
          * the description is "type;uid;gid;perm;name", perm in hex. */
         char desc[1200];
@@ -262,9 +268,10 @@ char *nk_passwd_home(char *text, uid_t uid)
  * is kernel memory), and none of them holds a passwd file. */
 static bool kernel_state_fs(int fd)
 {
-        static const unsigned long magic[] = {PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC,
-                                              TRACEFS_MAGIC, SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC,
-                                              CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC, EFIVARFS_MAGIC};
+        static const unsigned long magic[] = {
+                PROC_SUPER_MAGIC,    SYSFS_MAGIC,      DEBUGFS_MAGIC,
+                TRACEFS_MAGIC,       SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC,
+                CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,     EFIVARFS_MAGIC};
         struct statfs fs;
         if (fstatfs(fd, &fs) < 0)
                 return true;

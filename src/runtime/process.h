@@ -2,8 +2,8 @@
  * before the user switch: rlimits, oom_score_adj, I/O priority, scheduler,
  * personality, umask, session keyring, CPU affinity. */
 #pragma once
-#include <stdbool.h>
 #include "spec.h"
+#include <stdbool.h>
 
 int nk_process_apply_rlimits(const struct nk_process *p, nk_error **err);
 /* ioprio, scheduler (with `sched`), CPU affinity, personality

@@ -6,8 +6,8 @@
 #include "../util/fs.h"
 #include "../util/log.h"
 #include "../util/syscalls.h"
-#include "namespaces.h"
 #include "cgroup/cgroup.h"
+#include "namespaces.h"
 #include "rootfs_internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -135,8 +135,10 @@ static char *clean_dest(const char *path)
 }
 
 static const char *const proc_mounts_ok[] = {
-        "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
-        "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
+        "/proc/cpuinfo", "/proc/diskstats",
+        "/proc/meminfo", "/proc/stat",
+        "/proc/swaps",   "/proc/uptime",
+        "/proc/loadavg", "/proc/slabinfo",
         "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
 };
 
@@ -224,14 +226,14 @@ static int clone_source(const struct nk_spec *spec, size_t i, bool rec, nk_error
         _cleanup_free_ char *src = bind_source(spec, m->source);
         if (!src)
                 return nk_error_set(err, ENOMEM, "mounts[%zu]", i);
-        _cleanup_close_ int tree = nk_open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-                                                                       (rec ? AT_RECURSIVE : 0));
+        _cleanup_close_ int tree = nk_open_tree(
+                AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (rec ? AT_RECURSIVE : 0));
         if (tree < 0)
                 return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, src);
         struct mount_attr a = {.propagation = tree_propagation(spec)};
         if (nk_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
-                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`: set propagation",
-                                    i, src);
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`: set propagation", i,
+                                    src);
         return TAKE_FD(tree);
 }
 
@@ -245,8 +247,10 @@ static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
                 g = spec->gid_mappings, ng = spec->n_gid_mappings;
         }
         if (!nu || !ng)
-                return nk_error_set(err, 0, "mounts[%zu]: idmap without uidMappings and "
-                                    "gidMappings, and no user namespace mappings to use", i);
+                return nk_error_set(err, 0,
+                                    "mounts[%zu]: idmap without uidMappings and "
+                                    "gidMappings, and no user namespace mappings to use",
+                                    i);
         _cleanup_close_ int userns = nk_ns_userns_fd(u, nu, g, ng, err);
         if (userns < 0)
                 return nk_error_wrap(err, "mounts[%zu]", i);
@@ -259,7 +263,8 @@ static int idmapped_tree(const struct nk_spec *spec, size_t i, nk_error **err)
                 int e = errno;
                 return nk_error_set(err, e, "mounts[%zu]: id-map `%s`%s", i, m->source,
                                     e == EINVAL ? " (its filesystem may not support idmapped "
-                                                  "mounts)" : "");
+                                                  "mounts)"
+                                                : "");
         }
         return TAKE_FD(tree);
 }
@@ -294,7 +299,7 @@ static enum tree_kind wants_tree(const struct nk_spec *spec, const struct nk_mou
         if (!nk_mountinfo_has_below(*mountinfo, real))
                 return TREE_HERE;
         return nk_ns_new(spec, NK_NS_USER) && nk_ns_new(spec, NK_NS_MOUNT) ? TREE_IN_INIT
-                                                                          : TREE_NONE;
+                                                                           : TREE_NONE;
 }
 
 static int alloc_trees(const struct nk_spec *spec, int **trees, bool **in_init)
@@ -321,8 +326,10 @@ int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, bool **in_init
                 if (k == TREE_NONE)
                         continue;
                 if (!is_bind(m))
-                        return nk_error_set(err, 0, "mounts[%zu] on %s: idmap needs a bind "
-                                            "mount", i, m->destination ? m->destination : "");
+                        return nk_error_set(err, 0,
+                                            "mounts[%zu] on %s: idmap needs a bind "
+                                            "mount",
+                                            i, m->destination ? m->destination : "");
                 if (alloc_trees(spec, trees, in_init) < 0) {
                         nk_error_set(err, ENOMEM, "bind mount sources");
                         goto fail;
@@ -361,8 +368,10 @@ int nk_rootfs_open_source_in(const struct nk_spec *spec, size_t i, int rootfd, n
                                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
         int fd = nk_openat2(rootfd, src, &how, sizeof how);
         if (fd < 0)
-                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s` in the "
-                                    "container's mount namespace", i, src);
+                return nk_error_set(err, errno,
+                                    "mounts[%zu]: bind source `%s` in the "
+                                    "container's mount namespace",
+                                    i, src);
         return fd;
 }
 
@@ -371,20 +380,23 @@ int nk_rootfs_clone_source_fd(const struct nk_spec *spec, size_t i, int src, int
 {
         const struct nk_mount *m = &spec->mounts[i];
         _cleanup_close_ int tree =
-                nk_open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
-                                              (m->rbind ? AT_RECURSIVE : 0));
+                nk_open_tree(src, "",
+                             OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                                     (m->rbind ? AT_RECURSIVE : 0));
         /* The kernel refuses a non-recursive bind of a source with locked
          * mounts below it: it would uncover what they hide. */
         if (tree < 0 && errno == EINVAL && !m->rbind)
-                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s` has host mounts "
+                return nk_error_set(err, errno,
+                                    "mounts[%zu]: bind source `%s` has host mounts "
                                     "below it, which a user namespace may only bind with "
-                                    "them (rbind)", i, m->source);
+                                    "them (rbind)",
+                                    i, m->source);
         if (tree < 0)
                 return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, m->source);
         struct mount_attr a = {.propagation = tree_propagation(spec)};
         if (nk_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
-                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`: set propagation",
-                                    i, m->source);
+                return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`: set propagation", i,
+                                    m->source);
         if (dup3(tree, slot, O_CLOEXEC) < 0)
                 return nk_error_set(err, errno, "mounts[%zu]: bind source `%s`", i, m->source);
         return 0;
@@ -430,15 +442,18 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
          * destination really resolved (a symlink in the image may lead
          * into /proc). */
         if (!nk_proc_mount_allowed(dest))
-                return nk_error_set(err, 0, "mounts[%zu]: destination %s is inside /proc, "
-                                    "where only %s may be mounted", i, dest, nk_proc_mount_list);
+                return nk_error_set(err, 0,
+                                    "mounts[%zu]: destination %s is inside /proc, "
+                                    "where only %s may be mounted",
+                                    i, dest, nk_proc_mount_list);
         if ((m->idmap || m->ridmap) && !is_bind(m))
-                return nk_error_set(err, 0, "mounts[%zu] on %s: idmap needs a bind mount", i,
-                                    dest);
+                return nk_error_set(err, 0, "mounts[%zu] on %s: idmap needs a bind mount", i, dest);
         if (m->idmap || m->ridmap) {
                 if (!opts->mount_trees || opts->mount_trees[i] < 0)
-                        return nk_error_set(err, 0, "mounts[%zu] on %s: idmapped mount "
-                                            "not prepared", i, dest);
+                        return nk_error_set(err, 0,
+                                            "mounts[%zu] on %s: idmapped mount "
+                                            "not prepared",
+                                            i, dest);
                 if (plan_bind(plan, spec, m, dest, err) < 0)
                         return -1;
                 plan->ops[plan->n - 1].tree = opts->mount_trees[i];

@@ -8,15 +8,15 @@
  * devpts ptmx), pivot_root (or chroot for --no-pivot), maskedPaths,
  * readonlyPaths, root.readonly, rootfsPropagation. */
 #pragma once
-#include <stdbool.h>
 #include "spec.h"
+#include <stdbool.h>
 
 struct nk_rplan;
 
 struct nk_rootfs_opts {
         bool no_pivot;
-        bool in_userns;  /* a new user namespace: devices are bind-mounted from the host */
-        bool new_cgroupns; /* a new cgroup namespace: mount cgroupfs fresh, else bind */
+        bool in_userns;          /* a new user namespace: devices are bind-mounted from the host */
+        bool new_cgroupns;       /* a new cgroup namespace: mount cgroupfs fresh, else bind */
         const char *cgroup_path; /* the container's cgroup (nk_cgroup_path_for) */
         /* Called once all spec mounts and /dev are in place, right before
          * pivot_root (or chroot): the lead runs the prestart/createRuntime
@@ -70,8 +70,7 @@ void nk_rootfs_plan_free(struct nk_rplan *plan);
  * The init attaches them with move_mount. *trees gets spec->n_mounts fds
  * (-1 where nothing is needed), or NULL when no mount needs one; *in_init
  * is NULL with it. */
-int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, bool **in_init,
-                         nk_error **err);
+int nk_rootfs_bind_trees(const struct nk_spec *spec, int **trees, bool **in_init, nk_error **err);
 /* Mount i's bind source opened O_PATH below `rootfd` (the init's root,
  * /proc/PID/root: RESOLVE_IN_ROOT, no magic links), with our credentials. */
 int nk_rootfs_open_source_in(const struct nk_spec *spec, size_t i, int rootfd, nk_error **err);

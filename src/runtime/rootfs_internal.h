@@ -70,7 +70,7 @@ struct nk_cg_mount;
 
 /* What the host looks like, read by the caller so planning stays pure. */
 struct nk_rootfs_env {
-        const char *mountinfo;   /* /proc/self/mountinfo of the new mount namespace */
+        const char *mountinfo; /* /proc/self/mountinfo of the new mount namespace */
         /* The cgroup hierarchies as the cgroup module parsed and checked
          * them (nk_cgroup_mounts), or NULL: then parsed from mountinfo
          * with the same parser (nk_cg_parse_mountinfo). */

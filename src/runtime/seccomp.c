@@ -26,8 +26,8 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 
-#define JP_MAX 256
-#define ERRNO_MAX 4095   /* the kernel clamps SECCOMP_RET_ERRNO data to MAX_ERRNO */
+#define JP_MAX        256
+#define ERRNO_MAX     4095 /* the kernel clamps SECCOMP_RET_ERRNO data to MAX_ERRNO */
 #define BPF_INSNS_MAX 4096
 
 /* The machine nook was built for, in `uname -m` spelling: the default
@@ -55,58 +55,61 @@
 struct nk_seccomp {
         struct sock_filter *prog;
         size_t n_prog;
-        unsigned flags;         /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
-        int listener_sock;      /* connected to listenerPath, or -1 */
+        unsigned flags;    /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
+        int listener_sock; /* connected to listenerPath, or -1 */
         char *listener_path;
-        char *metadata;         /* listenerMetadata, or NULL */
+        char *metadata; /* listenerMetadata, or NULL */
 };
 
 /* ---- names -------------------------------------------------------------- */
 
 static const struct {
         const char *name;
-        uint32_t act;           /* with a zero errno/trace value */
+        uint32_t act; /* with a zero errno/trace value */
 } actions[] = {
-        { "SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD },
-        { "SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD },
-        { "SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS },
-        { "SCMP_ACT_TRAP", SCMP_ACT_TRAP },
-        { "SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0) },
-        { "SCMP_ACT_TRACE", SCMP_ACT_TRACE(0) },
-        { "SCMP_ACT_ALLOW", SCMP_ACT_ALLOW },
-        { "SCMP_ACT_LOG", SCMP_ACT_LOG },
-        { "SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY },
+        {"SCMP_ACT_KILL", SCMP_ACT_KILL_THREAD},
+        {"SCMP_ACT_KILL_THREAD", SCMP_ACT_KILL_THREAD},
+        {"SCMP_ACT_KILL_PROCESS", SCMP_ACT_KILL_PROCESS},
+        {"SCMP_ACT_TRAP", SCMP_ACT_TRAP},
+        {"SCMP_ACT_ERRNO", SCMP_ACT_ERRNO(0)},
+        {"SCMP_ACT_TRACE", SCMP_ACT_TRACE(0)},
+        {"SCMP_ACT_ALLOW", SCMP_ACT_ALLOW},
+        {"SCMP_ACT_LOG", SCMP_ACT_LOG},
+        {"SCMP_ACT_NOTIFY", SCMP_ACT_NOTIFY},
 };
 
 static const struct {
         const char *name;
         enum scmp_compare op;
 } ops[] = {
-        { "SCMP_CMP_NE", SCMP_CMP_NE },       { "SCMP_CMP_LT", SCMP_CMP_LT },
-        { "SCMP_CMP_LE", SCMP_CMP_LE },       { "SCMP_CMP_EQ", SCMP_CMP_EQ },
-        { "SCMP_CMP_GE", SCMP_CMP_GE },       { "SCMP_CMP_GT", SCMP_CMP_GT },
-        { "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
+        {"SCMP_CMP_NE", SCMP_CMP_NE},
+        {"SCMP_CMP_LT", SCMP_CMP_LT},
+        {"SCMP_CMP_LE", SCMP_CMP_LE},
+        {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+        {"SCMP_CMP_GE", SCMP_CMP_GE},
+        {"SCMP_CMP_GT", SCMP_CMP_GT},
+        {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
 };
 
 static const struct {
         const char *name;
         unsigned flag;
 } flag_names[] = {
-        { "SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC },
-        { "SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG },
-        { "SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW },
-        { "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV },
+        {"SECCOMP_FILTER_FLAG_TSYNC", SECCOMP_FILTER_FLAG_TSYNC},
+        {"SECCOMP_FILTER_FLAG_LOG", SECCOMP_FILTER_FLAG_LOG},
+        {"SECCOMP_FILTER_FLAG_SPEC_ALLOW", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
+        {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV},
 };
 
 /* Every architecture the runtime spec names. libseccomp 2.5 resolves most;
  * the others are valid in a profile but skipped when building. */
 static const char *const arch_names[] = {
-        "SCMP_ARCH_X86",       "SCMP_ARCH_X86_64",    "SCMP_ARCH_X32",     "SCMP_ARCH_ARM",
-        "SCMP_ARCH_AARCH64",   "SCMP_ARCH_MIPS",      "SCMP_ARCH_MIPS64",  "SCMP_ARCH_MIPS64N32",
-        "SCMP_ARCH_MIPSEL",    "SCMP_ARCH_MIPSEL64",  "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
-        "SCMP_ARCH_PPC64",     "SCMP_ARCH_PPC64LE",   "SCMP_ARCH_S390",    "SCMP_ARCH_S390X",
-        "SCMP_ARCH_PARISC",    "SCMP_ARCH_PARISC64",  "SCMP_ARCH_RISCV64", "SCMP_ARCH_LOONGARCH64",
-        "SCMP_ARCH_M68K",      "SCMP_ARCH_SH",        "SCMP_ARCH_SHEB",
+        "SCMP_ARCH_X86",     "SCMP_ARCH_X86_64",   "SCMP_ARCH_X32",         "SCMP_ARCH_ARM",
+        "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS",     "SCMP_ARCH_MIPS64",      "SCMP_ARCH_MIPS64N32",
+        "SCMP_ARCH_MIPSEL",  "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+        "SCMP_ARCH_PPC64",   "SCMP_ARCH_PPC64LE",  "SCMP_ARCH_S390",        "SCMP_ARCH_S390X",
+        "SCMP_ARCH_PARISC",  "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64",     "SCMP_ARCH_LOONGARCH64",
+        "SCMP_ARCH_M68K",    "SCMP_ARCH_SH",       "SCMP_ARCH_SHEB",
 };
 
 static int action_index(const char *name)
@@ -218,7 +221,8 @@ static int validate_action(json_t *v, const char *path, int *out, nk_error **err
                 return -1;
         int i = action_index(json_string_value(v));
         if (i < 0)
-                return nk_error_set(err, 0, "%s: unknown action \"%s\"", path, json_string_value(v));
+                return nk_error_set(err, 0, "%s: unknown action \"%s\"", path,
+                                    json_string_value(v));
         *out = i;
         return 0;
 }
@@ -261,7 +265,7 @@ static int validate_names(json_t *names, const char *where, bool notify, nk_erro
                 return nk_error_set(err, 0, "%s.names: must list at least one syscall", where);
         size_t i;
         json_t *n;
-        json_array_foreach(names, i, n) {
+        json_array_foreach (names, i, n) {
                 char np[JP_MAX];
                 jp_idx(np, jp_key(p, where, "names"), i);
                 if (expect_string(n, np, err) < 0)
@@ -274,7 +278,8 @@ static int validate_names(json_t *names, const char *where, bool notify, nk_erro
                 if (notify && streq(json_string_value(n), "sendmsg"))
                         return nk_error_set(err, 0,
                                             "%s: SCMP_ACT_NOTIFY cannot be used for sendmsg "
-                                            "(nook sends the listener fd with it)", np);
+                                            "(nook sends the listener fd with it)",
+                                            np);
         }
         return 0;
 }
@@ -299,7 +304,8 @@ static int validate_rule(json_t *r, const char *where, bool *uses_notify, nk_err
                 if (actions[act].act != SCMP_ACT_ERRNO(0) && actions[act].act != SCMP_ACT_TRACE(0))
                         return nk_error_set(err, 0,
                                             "%s.errnoRet: only valid with SCMP_ACT_ERRNO or "
-                                            "SCMP_ACT_TRACE, not %s", where, actions[act].name);
+                                            "SCMP_ACT_TRACE, not %s",
+                                            where, actions[act].name);
                 if (expect_uint(eret, ERRNO_MAX, jp_key(p, where, "errnoRet"), err) < 0)
                         return -1;
         }
@@ -312,7 +318,7 @@ static int validate_rule(json_t *r, const char *where, bool *uses_notify, nk_err
                 return nk_error_set(err, 0, "%s.args: at most 6 comparisons", where);
         size_t i;
         json_t *a;
-        json_array_foreach(args, i, a) {
+        json_array_foreach (args, i, a) {
                 char ap[JP_MAX];
                 if (validate_arg(a, jp_idx(ap, jp_key(p, where, "args"), i), err) < 0)
                         return -1;
@@ -327,7 +333,7 @@ static int validate_string_list(json_t *list, const char *path, bool (*known)(co
                 return -1;
         size_t i;
         json_t *v;
-        json_array_foreach(list, i, v) {
+        json_array_foreach (list, i, v) {
                 char p[JP_MAX];
                 jp_idx(p, path, i);
                 if (expect_string(v, p, err) < 0)
@@ -360,8 +366,8 @@ static int validate_listener(json_t *sc, const char *where, bool uses_notify, nk
                 return nk_error_set(err, 0, "%s.listenerPath: must be an absolute path, not \"%s\"",
                                     where, json_string_value(path));
         if (strlen(json_string_value(path)) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-                return nk_error_set(err, 0, "%s.listenerPath: longer than a unix socket path may be",
-                                    where);
+                return nk_error_set(
+                        err, 0, "%s.listenerPath: longer than a unix socket path may be", where);
         return 0;
 }
 
@@ -377,14 +383,16 @@ int nk_seccomp_validate(json_t *sc, const char *where, nk_error **err)
         if (validate_action(def, jp_key(p, where, "defaultAction"), &act, err) < 0)
                 return -1;
         if (actions[act].act == SCMP_ACT_NOTIFY)
-                return nk_error_set(err, 0, "%s.defaultAction: SCMP_ACT_NOTIFY cannot be the "
-                                    "default action", where);
+                return nk_error_set(err, 0,
+                                    "%s.defaultAction: SCMP_ACT_NOTIFY cannot be the "
+                                    "default action",
+                                    where);
         json_t *v = get(sc, "defaultErrnoRet");
         if (v && expect_uint(v, ERRNO_MAX, jp_key(p, where, "defaultErrnoRet"), err) < 0)
                 return -1;
         if ((v = get(sc, "architectures")) &&
-            validate_string_list(v, jp_key(p, where, "architectures"), arch_known,
-                                 "architecture", err) < 0)
+            validate_string_list(v, jp_key(p, where, "architectures"), arch_known, "architecture",
+                                 err) < 0)
                 return -1;
         if ((v = get(sc, "flags")) &&
             validate_string_list(v, jp_key(p, where, "flags"), flag_known, "flag", err) < 0)
@@ -395,7 +403,7 @@ int nk_seccomp_validate(json_t *sc, const char *where, nk_error **err)
                         return -1;
                 size_t i;
                 json_t *r;
-                json_array_foreach(v, i, r) {
+                json_array_foreach (v, i, r) {
                         char rp[JP_MAX];
                         if (validate_rule(r, jp_idx(rp, jp_key(p, where, "syscalls"), i),
                                           &uses_notify, err) < 0)
@@ -415,17 +423,35 @@ static const struct {
         const char *name;
         uint32_t nr;
 } newer_syscalls[] = {
-        {"process_madvise", 440},   {"epoll_pwait2", 441},      {"mount_setattr", 442},
-        {"quotactl_fd", 443},       {"landlock_create_ruleset", 444},
-        {"landlock_add_rule", 445}, {"landlock_restrict_self", 446},
-        {"memfd_secret", 447},      {"process_mrelease", 448},  {"futex_waitv", 449},
+        {"process_madvise", 440},
+        {"epoll_pwait2", 441},
+        {"mount_setattr", 442},
+        {"quotactl_fd", 443},
+        {"landlock_create_ruleset", 444},
+        {"landlock_add_rule", 445},
+        {"landlock_restrict_self", 446},
+        {"memfd_secret", 447},
+        {"process_mrelease", 448},
+        {"futex_waitv", 449},
         {"set_mempolicy_home_node", 450},
-        {"cachestat", 451},         {"fchmodat2", 452},         {"map_shadow_stack", 453},
-        {"futex_wake", 454},        {"futex_wait", 455},        {"futex_requeue", 456},
-        {"statmount", 457},         {"listmount", 458},         {"lsm_get_self_attr", 459},
-        {"lsm_set_self_attr", 460}, {"lsm_list_modules", 461},  {"mseal", 462},
-        {"setxattrat", 463},        {"getxattrat", 464},        {"listxattrat", 465},
-        {"removexattrat", 466},     {"open_tree_attr", 467},    {"file_getattr", 468},
+        {"cachestat", 451},
+        {"fchmodat2", 452},
+        {"map_shadow_stack", 453},
+        {"futex_wake", 454},
+        {"futex_wait", 455},
+        {"futex_requeue", 456},
+        {"statmount", 457},
+        {"listmount", 458},
+        {"lsm_get_self_attr", 459},
+        {"lsm_set_self_attr", 460},
+        {"lsm_list_modules", 461},
+        {"mseal", 462},
+        {"setxattrat", 463},
+        {"getxattrat", 464},
+        {"listxattrat", 465},
+        {"removexattrat", 466},
+        {"open_tree_attr", 467},
+        {"file_getattr", 468},
         {"file_setattr", 469},
 };
 
@@ -434,11 +460,11 @@ static const struct {
  * x32 and arm have a private range above the common table; i386 and s390
  * still have the multiplexed socketcall. */
 static const struct arch_nrs {
-        uint32_t token;         /* SCMP_ARCH_* */
-        uint32_t audit;         /* seccomp_data.arch */
-        uint32_t bias;          /* added to a unified syscall number */
-        uint32_t private_base;  /* first number of the private range, or 0 */
-        uint32_t socketcall;    /* its number, or 0 */
+        uint32_t token;        /* SCMP_ARCH_* */
+        uint32_t audit;        /* seccomp_data.arch */
+        uint32_t bias;         /* added to a unified syscall number */
+        uint32_t private_base; /* first number of the private range, or 0 */
+        uint32_t socketcall;   /* its number, or 0 */
 } arch_nrs[] = {
         {SCMP_ARCH_X86_64, AUDIT_ARCH_X86_64, 0, 0, 0},
         {SCMP_ARCH_X32, AUDIT_ARCH_X86_64, 0x40000000, 0x40000200, 0},
@@ -452,32 +478,32 @@ static const struct arch_nrs {
 };
 
 #define X32_SYSCALL_BIT 0x40000000u
-#define EXTRA_MAX 32
+#define EXTRA_MAX       32
 
 /* ---- building the filter ---------------------------------------------- */
 
 /* One architecture of the filter as the prefix sees it. */
 struct arch_state {
         const struct arch_nrs *a;
-        uint32_t max_low;       /* highest number the profile names below private_base */
-        uint32_t max_high;      /* highest in the private range, 0 if none */
+        uint32_t max_low;  /* highest number the profile names below private_base */
+        uint32_t max_high; /* highest in the private range, 0 if none */
         struct {
                 uint32_t nr, act;
-        } extra[EXTRA_MAX];     /* rules for names libseccomp lacks */
+        } extra[EXTRA_MAX]; /* rules for names libseccomp lacks */
         size_t n_extra;
 };
 
 struct build {
         scmp_filter_ctx ctx;
-        uint32_t def;           /* the default action with its errno */
-        bool notify;            /* some rule uses SCMP_ACT_NOTIFY */
+        uint32_t def;                       /* the default action with its errno */
+        bool notify;                        /* some rule uses SCMP_ACT_NOTIFY */
         uint32_t used[ARRAY_SIZE(actions)]; /* kernel actions in use */
         size_t n_used;
         struct arch_state arch[ARRAY_SIZE(arch_nrs)];
         size_t n_arch;
-        bool socket_args;       /* some rule filters socket() by its arguments */
-        bool socketpair_args;   /* and socketpair() */
-        char unknown[512];      /* names nobody here knows, for the warning */
+        bool socket_args;     /* some rule filters socket() by its arguments */
+        bool socketpair_args; /* and socketpair() */
+        char unknown[512];    /* names nobody here knows, for the warning */
 };
 
 static void note_action(struct build *b, uint32_t act)
@@ -513,7 +539,7 @@ static int add_arches(struct build *b, json_t *list, nk_error **err)
 {
         size_t i;
         json_t *v;
-        json_array_foreach(list, i, v) {
+        json_array_foreach (list, i, v) {
                 uint32_t tok = arch_token(json_string_value(v));
                 if (!tok) {
                         nk_debug("seccomp: architecture %s unknown to libseccomp, skipped",
@@ -545,7 +571,7 @@ static void note_arches(struct build *b, json_t *list)
         size_t i;
         json_t *v;
         if (list)
-                json_array_foreach(list, i, v)
+                json_array_foreach (list, i, v)
                         if (arch_token(json_string_value(v)))
                                 note_arch(b, arch_token(json_string_value(v)));
         if (!list || json_array_size(list) == 0)
@@ -576,7 +602,7 @@ static void note_known(struct build *b, const char *name)
                 else if (r == __NR_SCMP_ERROR && table)
                         nr = unified + st->a->bias;
                 else
-                        continue;       /* not a syscall of this architecture */
+                        continue; /* not a syscall of this architecture */
                 if (st->a->private_base && nr >= st->a->private_base)
                         st->max_high = nr > st->max_high ? nr : st->max_high;
                 else
@@ -599,14 +625,18 @@ static int add_by_number(struct build *b, uint32_t act, const char *name, uint32
 {
         const struct scmp_version *v = seccomp_version();
         if (has_args)
-                return nk_error_set(err, 0, "linux.seccomp.syscalls[%zu]: %s is unknown to "
+                return nk_error_set(err, 0,
+                                    "linux.seccomp.syscalls[%zu]: %s is unknown to "
                                     "libseccomp %u.%u.%u, so nook can only filter it without "
-                                    "args", ri, name, v->major, v->minor, v->micro);
+                                    "args",
+                                    ri, name, v->major, v->minor, v->micro);
         for (size_t i = 0; i < b->n_arch; i++) {
                 struct arch_state *st = &b->arch[i];
                 if (st->n_extra == EXTRA_MAX)
-                        return nk_error_set(err, E2BIG, "linux.seccomp.syscalls[%zu]: more than "
-                                            "%d syscalls unknown to libseccomp", ri, EXTRA_MAX);
+                        return nk_error_set(err, E2BIG,
+                                            "linux.seccomp.syscalls[%zu]: more than "
+                                            "%d syscalls unknown to libseccomp",
+                                            ri, EXTRA_MAX);
                 st->extra[st->n_extra].nr = unified + st->a->bias;
                 st->extra[st->n_extra++].act = act;
         }
@@ -640,7 +670,7 @@ static unsigned read_conds(json_t *args, struct scmp_arg_cmp *c)
 {
         size_t i;
         json_t *a;
-        json_array_foreach(args, i, a) {
+        json_array_foreach (args, i, a) {
                 json_t *two = get(a, "valueTwo");
                 c[i] = (struct scmp_arg_cmp){
                         .arg = (unsigned)json_integer_value(get(a, "index")),
@@ -661,7 +691,7 @@ static int add_rule(struct build *b, json_t *r, size_t ri, nk_error **err)
         b->notify |= act == SCMP_ACT_NOTIFY;
         size_t i;
         json_t *name;
-        json_array_foreach(get(r, "names"), i, name) {
+        json_array_foreach (get(r, "names"), i, name) {
                 const char *s = json_string_value(name);
                 int nr = seccomp_syscall_resolve_name(s);
                 uint32_t unified = 0;
@@ -675,9 +705,8 @@ static int add_rule(struct build *b, json_t *r, size_t ri, nk_error **err)
                 /* libseccomp refuses a rule that repeats the default action. */
                 if (act == b->def)
                         continue;
-                if (nr == __NR_SCMP_ERROR
-                            ? add_by_number(b, act, s, unified, n > 0, ri, err) < 0
-                            : add_one(b, act, nr, conds, n, s, ri, err) < 0)
+                if (nr == __NR_SCMP_ERROR ? add_by_number(b, act, s, unified, n > 0, ri, err) < 0
+                                          : add_one(b, act, nr, conds, n, s, ri, err) < 0)
                         return -1;
                 note_action(b, act);
         }
@@ -688,8 +717,8 @@ static bool names_syscall(json_t *rules, const char *sys)
 {
         size_t i, j;
         json_t *r, *n;
-        json_array_foreach(rules, i, r)
-                json_array_foreach(get(r, "names"), j, n)
+        json_array_foreach (rules, i, r)
+                json_array_foreach (get(r, "names"), j, n)
                         if (streq(json_string_value(n), sys))
                                 return true;
         return false;
@@ -703,8 +732,8 @@ static bool plain_action(json_t *rules, const char *sys, bool *named, uint32_t *
         size_t i, j;
         json_t *r, *n;
         *named = false;
-        json_array_foreach(rules, i, r)
-                json_array_foreach(get(r, "names"), j, n) {
+        json_array_foreach (rules, i, r)
+                json_array_foreach (get(r, "names"), j, n) {
                         if (!streq(json_string_value(n), sys))
                                 continue;
                         json_t *args = get(r, "args");
@@ -733,7 +762,8 @@ bool nk_seccomp_allows_plainly(json_t *sc, const char *const *syscalls)
                 if (rules && !plain_action(rules, *syscalls, &named, &act))
                         return false;
                 if (!named && (streq(*syscalls, "execve") || streq(*syscalls, "execveat")) &&
-                    !(rules && (names_syscall(rules, "execve") || names_syscall(rules, "execveat"))))
+                    !(rules &&
+                      (names_syscall(rules, "execve") || names_syscall(rules, "execveat"))))
                         act = SCMP_ACT_ALLOW; /* allow_exec() adds them */
                 if (act != SCMP_ACT_ALLOW && act != SCMP_ACT_LOG)
                         return false;
@@ -781,7 +811,7 @@ static int build_filter(json_t *sc, struct build *b, nk_error **err)
         size_t i;
         json_t *r;
         if (rules)
-                json_array_foreach(rules, i, r)
+                json_array_foreach (rules, i, r)
                         if (add_rule(b, r, i, err) < 0)
                                 goto fail;
         if (allow_exec(b, rules, err) < 0)
@@ -790,7 +820,8 @@ static int build_filter(json_t *sc, struct build *b, nk_error **err)
          * syscall this filter cannot name (a typo, or one newer than nook). */
         if (b->unknown[0])
                 nk_warn("linux.seccomp: left out of the filter, unknown to libseccomp %u.%u.%u "
-                        "and to nook: %s", seccomp_version()->major, seccomp_version()->minor,
+                        "and to nook: %s",
+                        seccomp_version()->major, seccomp_version()->minor,
                         seccomp_version()->micro, b->unknown);
         return 0;
 fail:
@@ -823,15 +854,15 @@ fail:
  * Anything else falls through to libseccomp's program, which starts by
  * checking the architecture again. */
 
-#define PREFIX_MAX 1024
-#define SYS_SOCKET_CALL 1       /* socketcall's call number for socket() */
-#define SYS_SOCKETPAIR_CALL 8   /* and for socketpair() */
+#define PREFIX_MAX          1024
+#define SYS_SOCKET_CALL     1 /* socketcall's call number for socket() */
+#define SYS_SOCKETPAIR_CALL 8 /* and for socketpair() */
 
 enum { L_END, L_X86_64, L_X32, L_ARCH0 };
 
 struct emit {
         struct sock_filter ins[PREFIX_MAX];
-        int target[PREFIX_MAX];         /* label a BPF_JA jumps to, or -1 */
+        int target[PREFIX_MAX]; /* label a BPF_JA jumps to, or -1 */
         size_t label[L_ARCH0 + ARRAY_SIZE(arch_nrs)];
         size_t n;
 };
@@ -1003,8 +1034,10 @@ static int build_prefix(const struct build *b, struct emit *e, nk_error **err)
         }
         e->label[L_END] = e->n;
         if (e->n > PREFIX_MAX)
-                return nk_error_set(err, E2BIG, "linux.seccomp: nook's prefix to the filter "
-                                    "needs %zu instructions, more than %d", e->n, PREFIX_MAX);
+                return nk_error_set(err, E2BIG,
+                                    "linux.seccomp: nook's prefix to the filter "
+                                    "needs %zu instructions, more than %d",
+                                    e->n, PREFIX_MAX);
         for (size_t i = 0; i < e->n; i++)
                 if (e->target[i] >= 0)
                         e->ins[i].k = (uint32_t)(e->label[e->target[i]] - (i + 1));
@@ -1017,8 +1050,10 @@ static int prepend(const struct emit *e, struct sock_filter **prog, size_t *n, n
         if (e->n == 0)
                 return 0;
         if (e->n + *n > BPF_INSNS_MAX)
-                return nk_error_set(err, E2BIG, "linux.seccomp: the filter has %zu instructions, "
-                                    "the kernel takes at most %d", e->n + *n, BPF_INSNS_MAX);
+                return nk_error_set(err, E2BIG,
+                                    "linux.seccomp: the filter has %zu instructions, "
+                                    "the kernel takes at most %d",
+                                    e->n + *n, BPF_INSNS_MAX);
         struct sock_filter *all = malloc((e->n + *n) * sizeof *all);
         if (!all)
                 return nk_error_set(err, ENOMEM, "seccomp");
@@ -1046,7 +1081,8 @@ static int export_bpf(scmp_filter_ctx ctx, struct sock_filter **out, size_t *n, 
         if (len == 0 || len % sizeof(struct sock_filter))
                 return nk_error_set(err, 0, "seccomp: bad BPF program size %zu", len);
         if (len / sizeof(struct sock_filter) > BPF_INSNS_MAX)
-                return nk_error_set(err, E2BIG, "linux.seccomp: the filter has %zu instructions, "
+                return nk_error_set(err, E2BIG,
+                                    "linux.seccomp: the filter has %zu instructions, "
                                     "the kernel takes at most %d",
                                     len / sizeof(struct sock_filter), BPF_INSNS_MAX);
         _cleanup_free_ struct sock_filter *prog = malloc(len);
@@ -1074,8 +1110,10 @@ static int check_actions(const struct build *b, nk_error **err)
                 uint32_t act = b->used[i];
                 if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &act) < 0 &&
                     errno == EOPNOTSUPP)
-                        return nk_error_set(err, errno, "linux.seccomp: the kernel lacks the "
-                                            "seccomp action %#x", act);
+                        return nk_error_set(err, errno,
+                                            "linux.seccomp: the kernel lacks the "
+                                            "seccomp action %#x",
+                                            act);
         }
         return 0;
 }
@@ -1087,7 +1125,7 @@ static int kernel_flags(json_t *sc, bool notify, unsigned *out, nk_error **err)
         size_t i;
         json_t *v;
         if (list)
-                json_array_foreach(list, i, v) {
+                json_array_foreach (list, i, v) {
                         unsigned f = flag_names[flag_index(json_string_value(v))].flag;
                         /* Waiting killably only concerns a listener. */
                         if (f == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV && !notify) {
@@ -1098,9 +1136,10 @@ static int kernel_flags(json_t *sc, bool notify, unsigned *out, nk_error **err)
                         if (!kernel_has_flags(f | (f == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
                                                            ? SECCOMP_FILTER_FLAG_NEW_LISTENER
                                                            : 0)))
-                                return nk_error_set(err, 0, "linux.seccomp.flags[%zu]: "
-                                                    "the kernel does not support %s", i,
-                                                    json_string_value(v));
+                                return nk_error_set(err, 0,
+                                                    "linux.seccomp.flags[%zu]: "
+                                                    "the kernel does not support %s",
+                                                    i, json_string_value(v));
                         flags |= f;
                 }
         /* TSYNC with a listener is only accepted with TSYNC_ESRCH (the
@@ -1119,8 +1158,10 @@ static int connect_listener(const char *path, int *out, nk_error **err)
         if (fd < 0)
                 return nk_error_set(err, errno, "linux.seccomp.listenerPath: socket");
         if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-                return nk_error_set(err, errno, "linux.seccomp.listenerPath: connect to the "
-                                    "seccomp agent at `%s`", path);
+                return nk_error_set(err, errno,
+                                    "linux.seccomp.listenerPath: connect to the "
+                                    "seccomp agent at `%s`",
+                                    path);
         *out = TAKE_FD(fd);
         return 0;
 }
@@ -1261,7 +1302,9 @@ static int send_all(int sock, int fd, const char *buf, size_t len)
                 struct cmsghdr align;
         } u = {0};
         struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = u.buf,
                              .msg_controllen = sizeof u.buf};
         struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
         c->cmsg_level = SOL_SOCKET;
@@ -1295,7 +1338,8 @@ int nk_seccomp_load(struct nk_seccomp *s, const char *state_json, nk_error **err
         long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->flags, &prog);
         if (fd < 0) {
                 if (errno == EACCES)
-                        return nk_error_set(err, errno, "load the seccomp filter: the process "
+                        return nk_error_set(err, errno,
+                                            "load the seccomp filter: the process "
                                             "has neither no_new_privs nor CAP_SYS_ADMIN");
                 return nk_error_set(err, errno, "load the seccomp filter");
         }
@@ -1323,7 +1367,7 @@ static bool list_has(json_t *list, const char *s)
 {
         size_t i;
         json_t *v;
-        json_array_foreach(list, i, v)
+        json_array_foreach (list, i, v)
                 if (json_is_string(v) && streq(json_string_value(v), s))
                         return true;
         return false;
@@ -1335,7 +1379,7 @@ static bool caps_all(json_t *list, uint64_t caps)
 {
         size_t i;
         json_t *v;
-        json_array_foreach(list, i, v) {
+        json_array_foreach (list, i, v) {
                 int c = nk_cap_from_name(json_string_value(v));
                 if (c < 0 || !(caps & (1ULL << c)))
                         return false;
@@ -1347,7 +1391,7 @@ static bool caps_any(json_t *list, uint64_t caps)
 {
         size_t i;
         json_t *v;
-        json_array_foreach(list, i, v) {
+        json_array_foreach (list, i, v) {
                 int c = nk_cap_from_name(json_string_value(v));
                 if (c >= 0 && (caps & (1ULL << c)))
                         return true;
@@ -1382,7 +1426,7 @@ static json_t *resolve_profile(json_t *doc, uint64_t caps, const char *machine)
         json_t *rules = json_array();
         size_t i;
         json_t *r;
-        json_array_foreach(json_object_get(doc, "syscalls"), i, r) {
+        json_array_foreach (json_object_get(doc, "syscalls"), i, r) {
                 if (!rule_applies(r, caps, machine))
                         continue;
                 json_t *copy = json_copy(r);
@@ -1434,6 +1478,6 @@ json_t *nk_seccomp_features(void)
                         json_array_append_new(supported, json_string(flag_names[i].name));
         }
         return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o}", "enabled", 1, "actions", acts,
-                         "operators", opsv, "archs", archs, "knownFlags", known,
-                         "supportedFlags", supported);
+                         "operators", opsv, "archs", archs, "knownFlags", known, "supportedFlags",
+                         supported);
 }

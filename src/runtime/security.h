@@ -18,10 +18,10 @@
  * caps at execve, so it does not survive into the container process.
  * docs/security.md has the full story. */
 #pragma once
+#include "spec.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "spec.h"
 
 struct nk_seccomp;
 

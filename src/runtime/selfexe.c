@@ -54,12 +54,12 @@ static bool exe_protected(void)
 
 static int ro_mount_copy(void)
 {
-        _cleanup_close_ int fd = nk_open_tree(AT_FDCWD, "/proc/self/exe",
-                                              OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        _cleanup_close_ int fd =
+                nk_open_tree(AT_FDCWD, "/proc/self/exe", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (fd < 0)
                 return -1;
-        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                              MOUNT_ATTR_NODEV};
+        struct mount_attr attr = {.attr_set =
+                                          MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV};
         if (nk_mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
                 return -1;
         return TAKE_FD(fd);

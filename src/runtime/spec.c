@@ -5,27 +5,27 @@
  * JSON null counts as absent (Go-written configs emit it for nil slices);
  * unknown fields are ignored as the spec requires. */
 #include "spec.h"
-#include "cgroup/cgroup.h"
-#include "security.h"
 #include "../util/cleanup.h"
 #include "../util/fs.h"
 #include "../util/parse.h"
 #include "../util/strv.h"
 #include "../util/syscalls.h"
+#include "cgroup/cgroup.h"
+#include "security.h"
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/ioprio.h>
 #include <sys/capability.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/mount.h>
 #include <sys/sysmacros.h>
 
-#define JP_MAX 256              /* JSON paths in messages are cut beyond this */
-#define IDMAP_MAX_EXTENTS 340   /* kernel limit per uid_map/gid_map (>= 4.15) */
-#define HOSTNAME_MAX 64         /* sethostname(2): __NEW_UTS_LEN */
+#define JP_MAX            256 /* JSON paths in messages are cut beyond this */
+#define IDMAP_MAX_EXTENTS 340 /* kernel limit per uid_map/gid_map (>= 4.15) */
+#define HOSTNAME_MAX      64  /* sethostname(2): __NEW_UTS_LEN */
 
 /* Integers above INT64_MAX that jansson cannot hold (RLIM_INFINITY written
  * as 18446744073709551615 by podman --ulimit host) are rewritten before
@@ -172,8 +172,7 @@ static int as_bool(json_t *v, const char *p, bool *out, nk_error **err)
         return 0;
 }
 
-static int as_int(json_t *v, const char *p, int64_t min, int64_t max, int64_t *out,
-                  nk_error **err)
+static int as_int(json_t *v, const char *p, int64_t min, int64_t max, int64_t *out, nk_error **err)
 {
         if (!json_is_integer(v))
                 return fail_type(err, p, "integer", v);
@@ -214,8 +213,8 @@ static int as_u64(json_t *v, const char *p, const struct bigints *big, uint64_t 
         for (size_t i = 0; n < 0 && big && i < big->n; i++)
                 wrapped |= big->v[i] == n;
         if (n < 0 && !wrapped)
-                return nk_error_set(err, 0, "%s: value %" PRId64 " out of range 0..%" PRIu64, p,
-                                    n, UINT64_MAX);
+                return nk_error_set(err, 0, "%s: value %" PRId64 " out of range 0..%" PRIu64, p, n,
+                                    UINT64_MAX);
         *out = (uint64_t)n;
         return 0;
 }
@@ -245,16 +244,14 @@ static int as_abs_strv(json_t *v, const char *p, char ***out, nk_error **err)
                 return -1;
         for (size_t i = 0; (*out)[i]; i++)
                 if ((*out)[i][0] != '/')
-                        return fail_value(err, jp_idx(ip, p, i), "not an absolute path",
-                                          (*out)[i]);
+                        return fail_value(err, jp_idx(ip, p, i), "not an absolute path", (*out)[i]);
         return 0;
 }
 
 /* ---- optional members of object `obj` at path `where` -------------------
  * Each returns 1 when read, 0 when absent (out untouched), -1 on error. */
 
-static int opt_string(json_t *obj, const char *where, const char *key, char **out,
-                      nk_error **err)
+static int opt_string(json_t *obj, const char *where, const char *key, char **out, nk_error **err)
 {
         char p[JP_MAX];
         json_t *v = get(obj, key);
@@ -263,8 +260,7 @@ static int opt_string(json_t *obj, const char *where, const char *key, char **ou
         return as_string(v, jp_key(p, where, key), out, err) < 0 ? -1 : 1;
 }
 
-static int req_string(json_t *obj, const char *where, const char *key, char **out,
-                      nk_error **err)
+static int req_string(json_t *obj, const char *where, const char *key, char **out, nk_error **err)
 {
         int r = opt_string(obj, where, key, out, err);
         return r == 0 ? fail_missing(err, where, key) : r;
@@ -289,8 +285,7 @@ static int opt_int(json_t *obj, const char *where, const char *key, int64_t min,
         return as_int(v, jp_key(p, where, key), min, max, out, err) < 0 ? -1 : 1;
 }
 
-static int opt_u32(json_t *obj, const char *where, const char *key, uint32_t *out,
-                   nk_error **err)
+static int opt_u32(json_t *obj, const char *where, const char *key, uint32_t *out, nk_error **err)
 {
         char p[JP_MAX];
         json_t *v = get(obj, key);
@@ -318,8 +313,7 @@ static int opt_u64(json_t *obj, const char *where, const char *key, const struct
         return as_u64(v, jp_key(p, where, key), big, out, err) < 0 ? -1 : 1;
 }
 
-static int opt_strv(json_t *obj, const char *where, const char *key, char ***out,
-                    nk_error **err)
+static int opt_strv(json_t *obj, const char *where, const char *key, char ***out, nk_error **err)
 {
         char p[JP_MAX];
         json_t *v = get(obj, key);
@@ -329,8 +323,8 @@ static int opt_strv(json_t *obj, const char *where, const char *key, char ***out
 }
 
 /* Member that must be an object (or array, with `array`). */
-static int opt_container(json_t *obj, const char *where, const char *key, bool array,
-                         json_t **out, nk_error **err)
+static int opt_container(json_t *obj, const char *where, const char *key, bool array, json_t **out,
+                         nk_error **err)
 {
         char p[JP_MAX];
         json_t *v = get(obj, key);
@@ -343,7 +337,7 @@ static int opt_container(json_t *obj, const char *where, const char *key, bool a
 }
 
 #define opt_object(obj, where, key, out, err) opt_container(obj, where, key, false, out, err)
-#define opt_array(obj, where, key, out, err) opt_container(obj, where, key, true, out, err)
+#define opt_array(obj, where, key, out, err)  opt_container(obj, where, key, true, out, err)
 
 /* Allocate `n` zeroed elements for an array member; NULL when n == 0. */
 static int alloc_items(size_t n, size_t size, void *out, const char *where, nk_error **err)
@@ -361,14 +355,14 @@ static const struct {
         const char *oci, *proc;
         int flag;
 } ns_names[NK_NS__COUNT] = {
-        [NK_NS_MOUNT] = { "mount", "mnt", CLONE_NEWNS },
-        [NK_NS_PID] = { "pid", "pid", CLONE_NEWPID },
-        [NK_NS_NET] = { "network", "net", CLONE_NEWNET },
-        [NK_NS_IPC] = { "ipc", "ipc", CLONE_NEWIPC },
-        [NK_NS_UTS] = { "uts", "uts", CLONE_NEWUTS },
-        [NK_NS_USER] = { "user", "user", CLONE_NEWUSER },
-        [NK_NS_CGROUP] = { "cgroup", "cgroup", CLONE_NEWCGROUP },
-        [NK_NS_TIME] = { "time", "time", CLONE_NEWTIME },
+        [NK_NS_MOUNT] = {"mount", "mnt", CLONE_NEWNS},
+        [NK_NS_PID] = {"pid", "pid", CLONE_NEWPID},
+        [NK_NS_NET] = {"network", "net", CLONE_NEWNET},
+        [NK_NS_IPC] = {"ipc", "ipc", CLONE_NEWIPC},
+        [NK_NS_UTS] = {"uts", "uts", CLONE_NEWUTS},
+        [NK_NS_USER] = {"user", "user", CLONE_NEWUSER},
+        [NK_NS_CGROUP] = {"cgroup", "cgroup", CLONE_NEWCGROUP},
+        [NK_NS_TIME] = {"time", "time", CLONE_NEWTIME},
 };
 
 const char *nk_ns_oci_name(enum nk_ns_type t)
@@ -427,14 +421,14 @@ static const struct {
         const char *name;
         int resource;
 } rlimit_names[] = {
-        { "RLIMIT_CPU", RLIMIT_CPU },         { "RLIMIT_FSIZE", RLIMIT_FSIZE },
-        { "RLIMIT_DATA", RLIMIT_DATA },       { "RLIMIT_STACK", RLIMIT_STACK },
-        { "RLIMIT_CORE", RLIMIT_CORE },       { "RLIMIT_RSS", RLIMIT_RSS },
-        { "RLIMIT_NPROC", RLIMIT_NPROC },     { "RLIMIT_NOFILE", RLIMIT_NOFILE },
-        { "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_AS", RLIMIT_AS },
-        { "RLIMIT_LOCKS", RLIMIT_LOCKS },     { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
-        { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
-        { "RLIMIT_RTPRIO", RLIMIT_RTPRIO },   { "RLIMIT_RTTIME", RLIMIT_RTTIME },
+        {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+        {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+        {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+        {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+        {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+        {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+        {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+        {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
 };
 
 int nk_rlimit_from_name(const char *name)
@@ -459,44 +453,42 @@ static long lookup(const struct name_value *t, size_t n, const char *name)
 }
 
 static const struct name_value sched_policies[] = {
-        { "SCHED_OTHER", SCHED_OTHER }, { "SCHED_FIFO", SCHED_FIFO },
-        { "SCHED_RR", SCHED_RR },       { "SCHED_BATCH", SCHED_BATCH },
-        { "SCHED_ISO", SCHED_ISO },     { "SCHED_IDLE", SCHED_IDLE },
-        { "SCHED_DEADLINE", SCHED_DEADLINE },
+        {"SCHED_OTHER", SCHED_OTHER},       {"SCHED_FIFO", SCHED_FIFO}, {"SCHED_RR", SCHED_RR},
+        {"SCHED_BATCH", SCHED_BATCH},       {"SCHED_ISO", SCHED_ISO},   {"SCHED_IDLE", SCHED_IDLE},
+        {"SCHED_DEADLINE", SCHED_DEADLINE},
 };
 
 static const struct name_value sched_flags[] = {
-        { "SCHED_FLAG_RESET_ON_FORK", SCHED_FLAG_RESET_ON_FORK },
-        { "SCHED_FLAG_RECLAIM", SCHED_FLAG_RECLAIM },
-        { "SCHED_FLAG_DL_OVERRUN", SCHED_FLAG_DL_OVERRUN },
-        { "SCHED_FLAG_KEEP_POLICY", SCHED_FLAG_KEEP_POLICY },
-        { "SCHED_FLAG_KEEP_PARAMS", SCHED_FLAG_KEEP_PARAMS },
-        { "SCHED_FLAG_UTIL_CLAMP_MIN", SCHED_FLAG_UTIL_CLAMP_MIN },
-        { "SCHED_FLAG_UTIL_CLAMP_MAX", SCHED_FLAG_UTIL_CLAMP_MAX },
+        {"SCHED_FLAG_RESET_ON_FORK", SCHED_FLAG_RESET_ON_FORK},
+        {"SCHED_FLAG_RECLAIM", SCHED_FLAG_RECLAIM},
+        {"SCHED_FLAG_DL_OVERRUN", SCHED_FLAG_DL_OVERRUN},
+        {"SCHED_FLAG_KEEP_POLICY", SCHED_FLAG_KEEP_POLICY},
+        {"SCHED_FLAG_KEEP_PARAMS", SCHED_FLAG_KEEP_PARAMS},
+        {"SCHED_FLAG_UTIL_CLAMP_MIN", SCHED_FLAG_UTIL_CLAMP_MIN},
+        {"SCHED_FLAG_UTIL_CLAMP_MAX", SCHED_FLAG_UTIL_CLAMP_MAX},
 };
 
 static const struct name_value ioprio_classes[] = {
-        { "IOPRIO_CLASS_RT", IOPRIO_CLASS_RT },
-        { "IOPRIO_CLASS_BE", IOPRIO_CLASS_BE },
-        { "IOPRIO_CLASS_IDLE", IOPRIO_CLASS_IDLE },
+        {"IOPRIO_CLASS_RT", IOPRIO_CLASS_RT},
+        {"IOPRIO_CLASS_BE", IOPRIO_CLASS_BE},
+        {"IOPRIO_CLASS_IDLE", IOPRIO_CLASS_IDLE},
 };
 
 static const struct name_value propagations[] = {
-        { "shared", MS_SHARED },          { "rshared", MS_SHARED | MS_REC },
-        { "slave", MS_SLAVE },            { "rslave", MS_SLAVE | MS_REC },
-        { "private", MS_PRIVATE },        { "rprivate", MS_PRIVATE | MS_REC },
-        { "unbindable", MS_UNBINDABLE },  { "runbindable", MS_UNBINDABLE | MS_REC },
+        {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+        {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+        {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+        {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
 static const struct name_value personality_domains[] = {
-        { "LINUX", PER_LINUX },
-        { "LINUX32", PER_LINUX32 },
+        {"LINUX", PER_LINUX},
+        {"LINUX32", PER_LINUX32},
 };
 
 /* A string member looked up in a table: 1 found, 0 absent, -1 unknown. */
-static int opt_name(json_t *obj, const char *where, const char *key,
-                    const struct name_value *t, size_t n, const char *what, long *out,
-                    nk_error **err)
+static int opt_name(json_t *obj, const char *where, const char *key, const struct name_value *t,
+                    size_t n, const char *what, long *out, nk_error **err)
 {
         char p[JP_MAX];
         _cleanup_free_ char *s = NULL;
@@ -509,7 +501,6 @@ static int opt_name(json_t *obj, const char *where, const char *key,
         *out = v;
         return 1;
 }
-
 
 typedef int (*item_fn)(json_t *v, const char *p, void *item, const void *ctx, nk_error **err);
 
@@ -680,14 +671,13 @@ static int process_rlimits(json_t *obj, const char *where, const struct bigints 
                         if (p->rlimits[i].resource == p->rlimits[j].resource) {
                                 char rp[JP_MAX], ip[JP_MAX];
                                 jp_key(tp, jp_idx(ip, jp_key(rp, where, "rlimits"), i), "type");
-                                return fail_value(err, tp, "duplicate rlimit",
-                                                  p->rlimits[i].name);
+                                return fail_value(err, tp, "duplicate rlimit", p->rlimits[i].name);
                         }
         return 0;
 }
 
 static const char *const cap_set_names[NK_CAP__COUNT] = {
-        [NK_CAP_BOUNDING] = "bounding",   [NK_CAP_EFFECTIVE] = "effective",
+        [NK_CAP_BOUNDING] = "bounding",       [NK_CAP_EFFECTIVE] = "effective",
         [NK_CAP_INHERITABLE] = "inheritable", [NK_CAP_PERMITTED] = "permitted",
         [NK_CAP_AMBIENT] = "ambient",
 };
@@ -727,8 +717,7 @@ static int process_caps(json_t *obj, const char *where, struct nk_process *p, nk
         return 0;
 }
 
-static int process_io_priority(json_t *obj, const char *where, struct nk_process *p,
-                               nk_error **err)
+static int process_io_priority(json_t *obj, const char *where, struct nk_process *p, nk_error **err)
 {
         char ip[JP_MAX];
         json_t *o = NULL;
@@ -806,7 +795,8 @@ static int process_scheduler(json_t *obj, const char *where, const struct bigint
         long pol = lookup(sched_policies, ARRAY_SIZE(sched_policies), policy);
         if (pol < 0) {
                 char pp[JP_MAX];
-                return fail_value(err, jp_key(pp, sp, "policy"), "unknown scheduler policy", policy);
+                return fail_value(err, jp_key(pp, sp, "policy"), "unknown scheduler policy",
+                                  policy);
         }
         if (opt_int(o, sp, "nice", -20, 19, &nice, err) < 0 ||
             opt_int(o, sp, "priority", INT32_MIN, INT32_MAX, &prio, err) < 0 ||
@@ -853,12 +843,12 @@ static int process_cpu_affinity(json_t *obj, const char *where, struct nk_proces
 static int process_parse(json_t *obj, const char *where, const struct bigints *big,
                          struct nk_process *out, nk_error **err)
 {
-        struct nk_process p = { 0 };
+        struct nk_process p = {0};
         if (!json_is_object(obj))
                 return fail_type(err, where[0] ? where : "top level", "object", obj);
         if (process_basics(obj, where, &p, err) < 0 || process_user(obj, where, &p.user, err) < 0 ||
-            process_rlimits(obj, where, big, &p, err) < 0 || process_caps(obj, where, &p, err) < 0 ||
-            process_io_priority(obj, where, &p, err) < 0 ||
+            process_rlimits(obj, where, big, &p, err) < 0 ||
+            process_caps(obj, where, &p, err) < 0 || process_io_priority(obj, where, &p, err) < 0 ||
             process_scheduler(obj, where, big, &p, err) < 0 ||
             process_cpu_affinity(obj, where, &p, err) < 0) {
                 nk_process_clear(&p);
@@ -877,9 +867,9 @@ int nk_process_parse(json_t *obj, const char *where, struct nk_process *out, nk_
 
 static int parse_idmap(json_t *v, const char *p, void *item, const void *ctx, nk_error **err)
 {
-        static const char *const keys[] = { "containerID", "hostID", "size" };
+        static const char *const keys[] = {"containerID", "hostID", "size"};
         struct nk_idmap *m = item;
-        uint32_t *fields[] = { &m->container_id, &m->host_id, &m->size };
+        uint32_t *fields[] = {&m->container_id, &m->host_id, &m->size};
         char sp[JP_MAX];
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
                 int r = opt_u32(v, p, keys[i], fields[i], err);
@@ -920,7 +910,8 @@ static int parse_idmaps(json_t *obj, const char *where, const char *key, struct 
         for (size_t i = 0; i < *n; i++)
                 for (size_t j = 0; j < i; j++) {
                         const char *side = NULL;
-                        if (ranges_overlap(m[i].container_id, m[i].size, m[j].container_id, m[j].size))
+                        if (ranges_overlap(m[i].container_id, m[i].size, m[j].container_id,
+                                           m[j].size))
                                 side = "containerID";
                         else if (ranges_overlap(m[i].host_id, m[i].size, m[j].host_id, m[j].size))
                                 side = "hostID";
@@ -941,8 +932,8 @@ static int mount_idmaps(json_t *v, const char *p, struct nk_mount *m, nk_error *
         if (!m->n_uid_mappings && !m->n_gid_mappings)
                 return 0;
         if (!m->n_uid_mappings || !m->n_gid_mappings)
-                return nk_error_set(err, 0, "%s: uidMappings and gidMappings must be given together",
-                                    p);
+                return nk_error_set(err, 0,
+                                    "%s: uidMappings and gidMappings must be given together", p);
         /* mappings alone ask for an id-mapped mount, as in runc */
         m->idmap = true;
         return 0;
@@ -1091,7 +1082,8 @@ static int device_mode_owner(json_t *v, const char *p, struct nk_device *d, nk_e
         mode_t want = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
         /* permission bits, optionally with the file type bits of this type */
         if (r > 0 && (mode & S_IFMT) && (mode & S_IFMT) != want)
-                return nk_error_set(err, 0, "%s: file type bits 0%" PRIo64 " do not match type \"%c\"",
+                return nk_error_set(err, 0,
+                                    "%s: file type bits 0%" PRIo64 " do not match type \"%c\"",
                                     jp_key(mp, p, "fileMode"), mode & S_IFMT, d->type);
         d->has_mode = r > 0;
         d->file_mode = (mode_t)(mode & 07777);
@@ -1132,7 +1124,7 @@ static int parse_time_offsets(json_t *l, struct nk_spec *s, nk_error **err)
         int r = opt_object(l, "linux", "timeOffsets", &o, err);
         if (r <= 0)
                 return r;
-        json_object_foreach(o, clock, v) {
+        json_object_foreach (o, clock, v) {
                 char cp[JP_MAX];
                 int64_t secs = 0, ns = 0;
                 jp_key(cp, where, clock);
@@ -1166,7 +1158,7 @@ static int parse_sysctl(json_t *l, struct nk_spec *s, nk_error **err)
                 return r;
         if (alloc_items(json_object_size(o), sizeof(struct nk_sysctl), &s->sysctl, where, err) < 0)
                 return -1;
-        json_object_foreach(o, key, v) {
+        json_object_foreach (o, key, v) {
                 char kp[JP_MAX];
                 struct nk_sysctl *sc = &s->sysctl[i];
                 s->n_sysctl = ++i;
@@ -1236,8 +1228,10 @@ static int parse_linux(json_t *top, struct nk_spec *s, nk_error **err)
         if (r <= 0)
                 return r;
         if (parse_namespaces(l, s, err) < 0 ||
-            parse_idmaps(l, "linux", "uidMappings", &s->uid_mappings, &s->n_uid_mappings, err) < 0 ||
-            parse_idmaps(l, "linux", "gidMappings", &s->gid_mappings, &s->n_gid_mappings, err) < 0 ||
+            parse_idmaps(l, "linux", "uidMappings", &s->uid_mappings, &s->n_uid_mappings, err) <
+                    0 ||
+            parse_idmaps(l, "linux", "gidMappings", &s->gid_mappings, &s->n_gid_mappings, err) <
+                    0 ||
             parse_time_offsets(l, s, err) < 0 ||
             opt_list(l, "linux", "devices", sizeof(struct nk_device), &s->devices, &s->n_devices,
                      parse_device, NULL, err) < 0 ||
@@ -1260,15 +1254,19 @@ static int check_user_ns(const struct nk_spec *s, nk_error **err)
 {
         const struct nk_namespace *u = &s->ns[NK_NS_USER];
         if (!u->present && s->n_uid_mappings)
-                return nk_error_set(err, 0, "linux.uidMappings: no user namespace in linux.namespaces");
+                return nk_error_set(err, 0,
+                                    "linux.uidMappings: no user namespace in linux.namespaces");
         if (!u->present && s->n_gid_mappings)
-                return nk_error_set(err, 0, "linux.gidMappings: no user namespace in linux.namespaces");
+                return nk_error_set(err, 0,
+                                    "linux.gidMappings: no user namespace in linux.namespaces");
         /* a new user namespace is useless (every id is nobody) without maps;
          * a joined one already has them */
         if (u->present && !u->path && !s->n_uid_mappings)
-                return nk_error_set(err, 0, "linux.uidMappings: missing, required by a new user namespace");
+                return nk_error_set(err, 0,
+                                    "linux.uidMappings: missing, required by a new user namespace");
         if (u->present && !u->path && !s->n_gid_mappings)
-                return nk_error_set(err, 0, "linux.gidMappings: missing, required by a new user namespace");
+                return nk_error_set(err, 0,
+                                    "linux.gidMappings: missing, required by a new user namespace");
         return 0;
 }
 
@@ -1277,9 +1275,9 @@ static int check_user_ns(const struct nk_spec *s, nk_error **err)
  * '/' separate components, as in sysctl(8). */
 int nk_spec_sysctl_ns(const char *key)
 {
-        static const char *const ipc[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni",
-                                           "kernel.sem", "kernel.shmall", "kernel.shmmax",
-                                           "kernel.shmmni", "kernel.shm_rmid_forced" };
+        static const char *const ipc[] = {"kernel.msgmax", "kernel.msgmnb",         "kernel.msgmni",
+                                          "kernel.sem",    "kernel.shmall",         "kernel.shmmax",
+                                          "kernel.shmmni", "kernel.shm_rmid_forced"};
         _cleanup_free_ char *k = strdup(key);
         if (!k)
                 nk_oom();
@@ -1311,8 +1309,10 @@ static int check_sysctl(const struct nk_spec *s, nk_error **err)
                         return fail_value(err, "linux.sysctl", "host-wide sysctl not allowed", key);
                 if (!s->ns[t].present) {
                         _cleanup_free_ char *v = msg_value(key);
-                        return nk_error_set(err, 0, "linux.sysctl: no %s namespace in linux.namespaces for \"%s\"",
-                                            nk_ns_oci_name(t), v);
+                        return nk_error_set(
+                                err, 0,
+                                "linux.sysctl: no %s namespace in linux.namespaces for \"%s\"",
+                                nk_ns_oci_name(t), v);
                 }
         }
         return 0;
@@ -1330,9 +1330,11 @@ static int check_cross(const struct nk_spec *s, nk_error **err)
                                   s->domainname);
         /* offsets can only be written before any process joins the namespace */
         if (s->has_time_offsets && !s->ns[NK_NS_TIME].present)
-                return nk_error_set(err, 0, "linux.timeOffsets: no time namespace in linux.namespaces");
+                return nk_error_set(err, 0,
+                                    "linux.timeOffsets: no time namespace in linux.namespaces");
         if (s->has_time_offsets && s->ns[NK_NS_TIME].path)
-                return nk_error_set(err, 0, "linux.timeOffsets: cannot be set on a joined time namespace");
+                return nk_error_set(err, 0,
+                                    "linux.timeOffsets: cannot be set on a joined time namespace");
         return 0;
 }
 
@@ -1384,7 +1386,7 @@ static int parse_names(json_t *top, struct nk_spec *s, nk_error **err)
                 return fail_value(err, "domainname", "longer than 64 bytes", s->domainname);
         if (opt_object(top, "", "annotations", &o, err) < 0)
                 return -1;
-        json_object_foreach(o, k, v) {
+        json_object_foreach (o, k, v) {
                 char kp[JP_MAX];
                 if (!json_is_string(v))
                         return fail_type(err, jp_key(kp, "annotations", k), "string", v);
@@ -1416,7 +1418,8 @@ static int spec_parse_json(struct nk_spec *s, const struct bigints *big, nk_erro
 
 static bool is_number_char(char c)
 {
-        return isdigit((unsigned char)c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+        return isdigit((unsigned char)c) || c == '.' || c == 'e' || c == 'E' || c == '+' ||
+               c == '-';
 }
 
 /* A plain unsigned integer literal at text[i..j) above INT64_MAX: its value. */
@@ -1453,7 +1456,8 @@ static char *rewrite_bigints(const char *text, size_t len, size_t *out_len, stru
                         j++;
                 else if (c == '"')
                         in_str = !in_str;
-                else if (!in_str && isdigit((unsigned char)c) && (i == 0 || !is_number_char(text[i - 1]))) {
+                else if (!in_str && isdigit((unsigned char)c) &&
+                         (i == 0 || !is_number_char(text[i - 1]))) {
                         while (j < len && isdigit((unsigned char)text[j]))
                                 j++;
                         if (big_literal(text, i, j, len, &v)) {
@@ -1553,7 +1557,7 @@ static int json_parse_text(const char *text, size_t len, json_t **out, struct bi
 int nk_spec_parse(const char *text, size_t len, const char *path, struct nk_spec **out,
                   nk_error **err)
 {
-        struct bigints big = { 0 };
+        struct bigints big = {0};
         struct nk_spec *s = calloc(1, sizeof(*s));
         if (!s)
                 return nk_error_set(err, ENOMEM, "%s", path ? path : "config.json");
@@ -1587,7 +1591,7 @@ int nk_spec_load(const char *bundle, struct nk_spec **out, nk_error **err)
 int nk_process_load(const char *path, struct nk_process *out, nk_error **err)
 {
         _cleanup_free_ char *text = NULL;
-        struct bigints big = { 0 };
+        struct bigints big = {0};
         json_t *j = NULL;
         size_t len = 0;
         if (nk_read_file(path, &text, &len, err) < 0)

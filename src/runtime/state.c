@@ -1,9 +1,9 @@
 /* Runtime state: ROOT/<id>/{state.json,lock,cgroup,exec.sock}. */
 #include "state.h"
-#include "util/parse.h"
 #include "cgroup/cgroup.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/parse.h"
 #include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -65,7 +65,8 @@ int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err)
 bool nk_state_lock_busy(const char *root, const char *id)
 {
         _cleanup_close_ int dfd = nk_state_dir_open(root, id, NULL);
-        _cleanup_close_ int fd = dfd < 0 ? -1 : openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd =
+                dfd < 0 ? -1 : openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return false;
         if (flock(fd, LOCK_SH | LOCK_NB) == 0)
@@ -135,8 +136,8 @@ static char *dup_str(json_t *o, const char *key)
  * shape is corrupt, not a container with an id of NULL or a pid of 0. */
 static const char *state_shape_error(json_t *o, const char *id)
 {
-        static const char *const strings[] = {"id", "bundle", "rootfs", "cgroup_path", "created",
-                                              "owner"};
+        static const char *const strings[] = {"id",          "bundle",  "rootfs",
+                                              "cgroup_path", "created", "owner"};
         if (!json_is_object(o))
                 return "not a JSON object";
         for (size_t i = 0; i < ARRAY_SIZE(strings); i++) {
@@ -171,7 +172,8 @@ int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state 
                 if (e->errno_ == ENOENT)
                         return nk_error_set(err, ENOENT,
                                             "container `%s` does not exist: %s is missing (a "
-                                            "create or delete did not finish)", id, path);
+                                            "create or delete did not finish)",
+                                            id, path);
                 return nk_error_set(err, e->errno_, "%s", e->msg);
         }
         json_error_t je;

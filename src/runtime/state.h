@@ -6,27 +6,32 @@
  * must still be alive with the same start time, the exec socket tells
  * created from running, and a frozen cgroup means paused. */
 #pragma once
+#include "../util/error.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
-#include "../util/error.h"
 
 struct nk_state {
         char *id;
-        char *bundle;           /* absolute */
-        char *rootfs;           /* absolute */
-        pid_t pid;              /* container init, host view; 0 when none */
+        char *bundle;                 /* absolute */
+        char *rootfs;                 /* absolute */
+        pid_t pid;                    /* container init, host view; 0 when none */
         unsigned long long pid_start; /* /proc/PID/stat starttime, guards PID reuse */
-        char *cgroup_path;      /* from nk_cgroup_path_for() */
-        char *created;          /* RFC 3339 */
+        char *cgroup_path;            /* from nk_cgroup_path_for() */
+        char *created;                /* RFC 3339 */
         char *owner;
-        json_t *annotations;    /* may be NULL */
-        json_t *config;         /* copy of config.json as loaded (for delete/hooks/ps) */
+        json_t *annotations; /* may be NULL */
+        json_t *config;      /* copy of config.json as loaded (for delete/hooks/ps) */
         bool systemd_cgroup;
 };
 
-enum nk_status { NK_STATUS_CREATING, NK_STATUS_CREATED, NK_STATUS_RUNNING, NK_STATUS_PAUSED,
-                 NK_STATUS_STOPPED };
+enum nk_status {
+        NK_STATUS_CREATING,
+        NK_STATUS_CREATED,
+        NK_STATUS_RUNNING,
+        NK_STATUS_PAUSED,
+        NK_STATUS_STOPPED
+};
 const char *nk_status_name(enum nk_status s);
 
 /* ROOT/<id> (caller frees), the id checked by nk_container_id_check. */

@@ -10,17 +10,27 @@
 static const char *sync_name(int t)
 {
         switch (t) {
-        case NK_SYNC_GO: return "GO";
-        case NK_SYNC_PRESTART: return "PRESTART";
-        case NK_SYNC_PRESTART_DONE: return "PRESTART_DONE";
-        case NK_SYNC_CREATED: return "CREATED";
-        case NK_SYNC_PID: return "PID";
-        case NK_SYNC_ERROR: return "ERROR";
-        default: return "?";
+        case NK_SYNC_GO:
+                return "GO";
+        case NK_SYNC_PRESTART:
+                return "PRESTART";
+        case NK_SYNC_PRESTART_DONE:
+                return "PRESTART_DONE";
+        case NK_SYNC_CREATED:
+                return "CREATED";
+        case NK_SYNC_PID:
+                return "PID";
+        case NK_SYNC_ERROR:
+                return "ERROR";
+        default:
+                return "?";
         }
 }
 
-static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+static size_t min_sz(size_t a, size_t b)
+{
+        return a < b ? a : b;
+}
 
 static ssize_t send_iov(int fd, struct iovec *iov, int n, int flags)
 {
@@ -33,15 +43,14 @@ static ssize_t send_iov(int fd, struct iovec *iov, int n, int flags)
 }
 
 /* The header with the first chunk as one record, then the rest in chunks. */
-static int send_record(int fd, uint32_t type, int errno_, const void *data, size_t len,
-                       int flags)
+static int send_record(int fd, uint32_t type, int errno_, const void *data, size_t len, int flags)
 {
         if (len > NK_SYNC_MAX) {
                 errno = EMSGSIZE;
                 return -1;
         }
-        struct nk_sync_hdr h = {.magic = NK_SYNC_MAGIC, .type = type, .errno_ = errno_,
-                                .len = (uint32_t)len};
+        struct nk_sync_hdr h = {
+                .magic = NK_SYNC_MAGIC, .type = type, .errno_ = errno_, .len = (uint32_t)len};
         size_t first = min_sz(len, NK_SYNC_CHUNK);
         struct iovec iov[2] = {{&h, sizeof h}, {(void *)data, first}};
         if (send_iov(fd, iov, first ? 2 : 1, flags) < 0)
@@ -142,7 +151,9 @@ static int recv_record(int fd, const char *what, struct record *r, nk_error **er
         if (h.len > NK_SYNC_MAX || got > h.len || (got < h.len && got < NK_SYNC_CHUNK))
                 return nk_error_set(err, EPROTO, "sync %s: bad record length %u (%zu in the first)",
                                     what, h.len, got);
-        *r = (struct record){.type = h.type, .errno_ = h.errno_, .len = h.len,
+        *r = (struct record){.type = h.type,
+                             .errno_ = h.errno_,
+                             .len = h.len,
                              .data = malloc((size_t)h.len + 1)};
         if (!r->data)
                 return nk_error_set(err, ENOMEM, "sync %s", what);

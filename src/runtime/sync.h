@@ -10,13 +10,13 @@
 #include <stddef.h>
 
 enum nk_sync {
-        NK_SYNC_GO = 1,          /* parent: id maps written, cgroup entered */
-        NK_SYNC_PRESTART,        /* child: mounts done; run prestart/createRuntime */
-        NK_SYNC_PRESTART_DONE,   /* parent: hooks ran; carry on to pivot_root */
-        NK_SYNC_CREATED,         /* child: set up, about to wait for `start` */
-        NK_SYNC_PID,             /* child: the process that goes on in the container's
-                                    pid namespace is this pid (text); in create it
-                                    waits for GO */
+        NK_SYNC_GO = 1,                     /* parent: id maps written, cgroup entered */
+        NK_SYNC_PRESTART,                   /* child: mounts done; run prestart/createRuntime */
+        NK_SYNC_PRESTART_DONE,              /* parent: hooks ran; carry on to pivot_root */
+        NK_SYNC_CREATED,                    /* child: set up, about to wait for `start` */
+        NK_SYNC_PID,                        /* child: the process that goes on in the container's
+                                               pid namespace is this pid (text); in create it
+                                               waits for GO */
         NK_SYNC_ERROR = NK_SYNC_ERROR_TYPE, /* either side: errno + message, then exit */
 };
 

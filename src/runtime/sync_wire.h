@@ -10,10 +10,10 @@
 #pragma once
 #include <stdint.h>
 
-#define NK_SYNC_MAGIC 0x79736b6eu     /* "nksy" little-endian */
-#define NK_SYNC_CHUNK 32768u          /* payload bytes per record */
+#define NK_SYNC_MAGIC      0x79736b6eu /* "nksy" little-endian */
+#define NK_SYNC_CHUNK      32768u      /* payload bytes per record */
 #define NK_SYNC_ERROR_TYPE 99
-#define NK_SYNC_ERROR_MAX 8192u       /* error text is cut here: one record */
+#define NK_SYNC_ERROR_MAX  8192u /* error text is cut here: one record */
 
 struct nk_sync_hdr {
         uint32_t magic;

@@ -35,7 +35,9 @@ int nk_send_fd(int sock, int fd, const char *name, nk_error **err)
 {
         char cbuf[CMSG_SPACE(sizeof(int))] = {0};
         struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf,
                             .msg_controllen = sizeof cbuf};
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = SOL_SOCKET;
@@ -51,7 +53,9 @@ int nk_recv_fd(int sock, nk_error **err)
 {
         char buf[256], cbuf[CMSG_SPACE(sizeof(int))];
         struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = cbuf,
                             .msg_controllen = sizeof cbuf};
         if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) < 0)
                 return nk_error_set(err, errno, "receive fd");
@@ -207,7 +211,8 @@ int nk_foreground_loop(int master, int pidfd, int sigfd)
                                 if (si.ssi_signo == SIGWINCH && master >= 0)
                                         nk_terminal_sync_size(master);
                                 else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGWINCH)
-                                        (void)nk_pidfd_send_signal(pidfd, (int)si.ssi_signo, NULL, 0);
+                                        (void)nk_pidfd_send_signal(pidfd, (int)si.ssi_signo, NULL,
+                                                                   0);
                         }
                 }
                 if (pf[3].revents & POLLIN) {

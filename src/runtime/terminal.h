@@ -3,8 +3,8 @@
  * master travels over a unix socket with SCM_RIGHTS (--console-socket, as
  * runc does) or to nook itself for a foreground run, which relays it. */
 #pragma once
-#include <stdbool.h>
 #include "spec.h"
+#include <stdbool.h>
 
 /* Child: open a pty, size it, make the slave the controlling tty and
  * stdio, send the master over `sock`. */

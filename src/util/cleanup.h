@@ -1,14 +1,17 @@
 /* Ownership helpers: a null-safe cleanup attribute per owned kind, and
  * explicit transfer with TAKE_PTR / TAKE_FD. */
 #pragma once
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
-#include <dirent.h>
 #include <string.h>
+#include <unistd.h>
 
-static inline void nk_freep(void *p) { free(*(void **)p); }
+static inline void nk_freep(void *p)
+{
+        free(*(void **)p);
+}
 static inline void nk_closep(int *fd)
 {
         if (*fd >= 0) {
@@ -17,8 +20,16 @@ static inline void nk_closep(int *fd)
                 errno = saved;
         }
 }
-static inline void nk_fclosep(FILE **f) { if (*f) fclose(*f); }
-static inline void nk_closedirp(DIR **d) { if (*d) closedir(*d); }
+static inline void nk_fclosep(FILE **f)
+{
+        if (*f)
+                fclose(*f);
+}
+static inline void nk_closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
 static inline void nk_strv_freep(char ***v)
 {
         if (!*v)
@@ -28,12 +39,12 @@ static inline void nk_strv_freep(char ***v)
         free(*v);
 }
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(nk_freep)
-#define _cleanup_close_ _cleanup_(nk_closep)
-#define _cleanup_fclose_ _cleanup_(nk_fclosep)
+#define _cleanup_(f)       __attribute__((cleanup(f)))
+#define _cleanup_free_     _cleanup_(nk_freep)
+#define _cleanup_close_    _cleanup_(nk_closep)
+#define _cleanup_fclose_   _cleanup_(nk_fclosep)
 #define _cleanup_closedir_ _cleanup_(nk_closedirp)
-#define _cleanup_strv_ _cleanup_(nk_strv_freep)
+#define _cleanup_strv_     _cleanup_(nk_strv_freep)
 
 /* For our own structs: DEFINE_CLEANUP(nk_spec, nk_spec_free) gives
  * _cleanup_nk_spec_ calling nk_spec_free(p) when p is not NULL. */
@@ -58,4 +69,4 @@ static inline void nk_strv_freep(char ***v)
         })
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define streq(a, b) (strcmp((a), (b)) == 0)
+#define streq(a, b)   (strcmp((a), (b)) == 0)

@@ -32,8 +32,8 @@
 #include <stdarg.h>
 
 typedef struct nk_error {
-        int errno_;  /* the failed call's errno; 0 for nook's own refusals */
-        char *msg;   /* full text, context first; never NULL */
+        int errno_; /* the failed call's errno; 0 for nook's own refusals */
+        char *msg;  /* full text, context first; never NULL */
 } nk_error;
 
 /* Out of memory where there is no error path: "nook: out of memory" on
@@ -53,5 +53,9 @@ int nk_error_wrap(nk_error **err, const char *fmt, ...) __attribute__((format(pr
 /* The message including strerror(errno_) when it is set. Caller frees. */
 char *nk_error_text(const nk_error *e);
 void nk_error_free(nk_error *e);
-static inline void nk_error_freep(nk_error **e) { if (*e) nk_error_free(*e); }
+static inline void nk_error_freep(nk_error **e)
+{
+        if (*e)
+                nk_error_free(*e);
+}
 #define _cleanup_error_ __attribute__((cleanup(nk_error_freep)))

@@ -5,13 +5,13 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <linux/magic.h>
 #include <unistd.h>
 
 int nk_read_file_at(int dirfd, const char *path, char **out, size_t *len, nk_error **err)
@@ -92,16 +92,20 @@ int nk_proc_open(const char *rel, int flags, nk_error **err)
         if (fstatfs(proc, &sf) < 0 || fstat(proc, &st) < 0)
                 return nk_error_set(err, errno, "stat /proc");
         if (sf.f_type != PROC_SUPER_MAGIC || st.st_ino != PROC_ROOT_INO)
-                return nk_error_set(err, EXDEV, "/proc is not the root of a procfs: "
-                                    "not opening /proc/%s there", rel);
+                return nk_error_set(err, EXDEV,
+                                    "/proc is not the root of a procfs: "
+                                    "not opening /proc/%s there",
+                                    rel);
         struct open_how how = {
                 .flags = (uint64_t)(flags & ~(O_CREAT | O_TMPFILE)) | O_CLOEXEC | O_NOCTTY,
                 .resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS,
         };
         int fd = nk_openat2(proc, rel, &how, sizeof(how));
         if (fd < 0 && errno == EXDEV)
-                return nk_error_set(err, EXDEV, "open /proc/%s: a mount covers it or a "
-                                    "directory on its way, not procfs's own file", rel);
+                return nk_error_set(err, EXDEV,
+                                    "open /proc/%s: a mount covers it or a "
+                                    "directory on its way, not procfs's own file",
+                                    rel);
         if (fd < 0)
                 return nk_error_set(err, errno, "open /proc/%s", rel);
         return fd;
@@ -128,8 +132,8 @@ int nk_write_file(const char *path, const char *data, size_t len, mode_t mode, n
         return 0;
 }
 
-static int write_replace(const char *path, const char *data, size_t len, mode_t mode,
-                         bool durable, nk_error **err)
+static int write_replace(const char *path, const char *data, size_t len, mode_t mode, bool durable,
+                         nk_error **err)
 {
         _cleanup_free_ char *tmp = NULL, *dircopy = strdup(path);
         if (!dircopy || asprintf(&tmp, "%s.tmp.%d", path, (int)getpid()) < 0)

@@ -1,9 +1,9 @@
 /* Small file helpers. All fds O_CLOEXEC. */
 #pragma once
+#include "error.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include "error.h"
 
 /* Read a whole file (NUL-terminated; *len excludes the NUL). */
 int nk_read_file(const char *path, char **out, size_t *len, nk_error **err);

@@ -19,8 +19,8 @@ int nk_log_init(const char *path, bool json, bool debug)
         if (!path || !*path)
                 return 0;
         /* O_NONBLOCK: a FIFO nobody reads fails (ENXIO) instead of hanging. */
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-                      0644);
+        int fd =
+                open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
         if (fd < 0)
                 return -1;
         int fl = fcntl(fd, F_GETFL);
@@ -34,10 +34,16 @@ int nk_log_init(const char *path, bool json, bool debug)
         return 0;
 }
 
-bool nk_log_debug_enabled(void) { return log_debug; }
+bool nk_log_debug_enabled(void)
+{
+        return log_debug;
+}
 
 static bool log_errors_only;
-void nk_log_errors_only(void) { log_errors_only = true; }
+void nk_log_errors_only(void)
+{
+        log_errors_only = true;
+}
 
 static const char *level_name(enum nk_log_level l)
 {
@@ -124,8 +130,8 @@ void nk_log(enum nk_log_level lvl, const char *fmt, ...)
                          tm.tm_sec, ts.tv_nsec);
                 char *line = NULL;
                 if (log_json) {
-                        json_t *o = json_pack("{s:s,s:s,s:s}", "level", level_name(lvl), "msg",
-                                              raw, "time", tbuf);
+                        json_t *o = json_pack("{s:s,s:s,s:s}", "level", level_name(lvl), "msg", raw,
+                                              "time", tbuf);
                         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
                         if (s && asprintf(&line, "%s\n", s) < 0)
                                 line = NULL;

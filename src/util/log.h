@@ -17,5 +17,9 @@ void nk_log_errors_only(void);
 void nk_log_detach(void);
 /* s with control characters shown as \n, \r, \t or \xNN: one line. */
 char *nk_log_escape(const char *s);
-#define nk_debug(...) do { if (nk_log_debug_enabled()) nk_log(NK_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define nk_debug(...)                                                                              \
+        do {                                                                                       \
+                if (nk_log_debug_enabled())                                                        \
+                        nk_log(NK_LOG_DEBUG, __VA_ARGS__);                                         \
+        } while (0)
 #define nk_warn(...) nk_log(NK_LOG_WARN, __VA_ARGS__)

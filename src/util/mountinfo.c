@@ -59,8 +59,11 @@ int nk_mountinfo_parse_line(char *line, struct nk_mountinfo_entry *e)
         char *superopts = strtok_r(NULL, " ", &save);
         if (!t || !fstype || !source || !superopts)
                 return -1;
-        struct nk_mountinfo_entry r = {.root = f[3], .mountpoint = f[4], .opts = f[5],
-                                       .fstype = fstype, .source = source,
+        struct nk_mountinfo_entry r = {.root = f[3],
+                                       .mountpoint = f[4],
+                                       .opts = f[5],
+                                       .fstype = fstype,
+                                       .source = source,
                                        .superopts = superopts};
         if (parse_uint(f[0], &r.id) < 0 || parse_uint(f[1], &r.parent) < 0 ||
             parse_dev(f[2], &r.major, &r.minor) < 0)

@@ -41,9 +41,9 @@ int nk_container_id_check(const char *id, nk_error **err)
         for (const char *p = id; *p; p++)
                 if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
                       ('0' <= *p && *p <= '9') || strchr("_.+-", *p)))
-                        return nk_error_set(err, 0,
-                                            "invalid container id `%s`: only [A-Za-z0-9_.+-] allowed",
-                                            id);
+                        return nk_error_set(
+                                err, 0, "invalid container id `%s`: only [A-Za-z0-9_.+-] allowed",
+                                id);
         return 0;
 }
 

@@ -1,9 +1,9 @@
 /* nook — strict parsing of numbers and names given on the command line. */
 #pragma once
+#include "error.h"
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "error.h"
 
 /* The largest uid or gid nook accepts. (uid_t)-1 means "leave unchanged"
  * to setresuid(2), setresgid(2) and chown(2), and ids with the top bit set

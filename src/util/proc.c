@@ -3,9 +3,9 @@
 #include "fs.h"
 #include "syscalls.h"
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -73,8 +73,7 @@ pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err)
         /* A seccomp filter (a container's, loaded by exec's joiner) may
          * answer clone3 with ENOSYS or, in older profiles, EPERM; with
          * nothing only clone3 can do, clone(2) is tried then too. */
-        if (pid < 0 && (errno == ENOSYS ||
-                        (errno == EPERM && o->cgroup_fd < 0 && !o->pidfd_out))) {
+        if (pid < 0 && (errno == ENOSYS || (errno == EPERM && o->cgroup_fd < 0 && !o->pidfd_out))) {
                 /* Old kernel: plain clone with fork semantics (no stack). */
                 pid = syscall(SYS_clone, (unsigned long)(o->flags | SIGCHLD), NULL, NULL, NULL, 0);
                 if (o->pidfd_out)
@@ -132,7 +131,7 @@ static long clone3_call(struct clone_args *ca, void (*entry)(void *), void *arg)
 /* The child's stack: the container init's path to nook-init used 5 kB of
  * it when measured. Its top is filled in at once: one madvise instead of a
  * page fault for each page the child reaches. */
-#define VM_STACK (256 * 1024)
+#define VM_STACK     (256 * 1024)
 #define VM_STACK_HOT (16 * 1024)
 
 pid_t nk_clone_vm(const struct nk_clone_opts *o, void (*fn)(void *), void *arg, nk_error **err)

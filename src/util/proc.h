@@ -1,15 +1,15 @@
 /* The one place nook creates processes. */
 #pragma once
+#include "error.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "error.h"
 
 struct nk_clone_opts {
-        uint64_t flags;         /* CLONE_NEW* namespaces (CLONE_NEWTIME excluded), CLONE_PARENT */
-        int cgroup_fd;          /* >= 0: clone3(CLONE_INTO_CGROUP) */
-        int *pidfd_out;         /* non-NULL: CLONE_PIDFD, the pidfd is stored here */
-        int death_signal;       /* PR_SET_PDEATHSIG in the child, 0 = none */
+        uint64_t flags;   /* CLONE_NEW* namespaces (CLONE_NEWTIME excluded), CLONE_PARENT */
+        int cgroup_fd;    /* >= 0: clone3(CLONE_INTO_CGROUP) */
+        int *pidfd_out;   /* non-NULL: CLONE_PIDFD, the pidfd is stored here */
+        int death_signal; /* PR_SET_PDEATHSIG in the child, 0 = none */
 };
 
 /* fork-like clone3: returns the child's PID in the parent and 0 in the

@@ -1,7 +1,7 @@
 /* NULL-terminated string vectors. */
 #pragma once
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 size_t nk_strv_len(char *const *v);
 void nk_strv_free(char **v);
 char **nk_strv_dup(char *const *v);

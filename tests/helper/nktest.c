@@ -12,43 +12,59 @@
  *                            and priority, nice, and the session keyring
  *   nktest keyring           print the session keyring's id and description
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/resource.h>
 #include <sys/personality.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sched.h>
 #include <unistd.h>
 
 static const char *errname(int e)
 {
         switch (e) {
-        case EPERM: return "EPERM";
-        case ENOENT: return "ENOENT";
-        case EACCES: return "EACCES";
-        case EROFS: return "EROFS";
-        case EBUSY: return "EBUSY";
-        case EINVAL: return "EINVAL";
-        case ENXIO: return "ENXIO";
-        case ENOTDIR: return "ENOTDIR";
-        case EISDIR: return "EISDIR";
-        case ENOSYS: return "ENOSYS";
-        case ENODEV: return "ENODEV";
-        case ETXTBSY: return "ETXTBSY";
-        case ENETUNREACH: return "ENETUNREACH";
-        case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-        case ECONNREFUSED: return "ECONNREFUSED";
-        default: return "EOTHER";
+        case EPERM:
+                return "EPERM";
+        case ENOENT:
+                return "ENOENT";
+        case EACCES:
+                return "EACCES";
+        case EROFS:
+                return "EROFS";
+        case EBUSY:
+                return "EBUSY";
+        case EINVAL:
+                return "EINVAL";
+        case ENXIO:
+                return "ENXIO";
+        case ENOTDIR:
+                return "ENOTDIR";
+        case EISDIR:
+                return "EISDIR";
+        case ENOSYS:
+                return "ENOSYS";
+        case ENODEV:
+                return "ENODEV";
+        case ETXTBSY:
+                return "ETXTBSY";
+        case ENETUNREACH:
+                return "ENETUNREACH";
+        case EADDRNOTAVAIL:
+                return "EADDRNOTAVAIL";
+        case ECONNREFUSED:
+                return "ECONNREFUSED";
+        default:
+                return "EOTHER";
         }
 }
 
@@ -86,15 +102,18 @@ static int do_fds(void)
 
 static int do_rlimits(void)
 {
-        static const struct { const char *name; int r; } lim[] = {
-                {"RLIMIT_CPU", RLIMIT_CPU}, {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-                {"RLIMIT_DATA", RLIMIT_DATA}, {"RLIMIT_STACK", RLIMIT_STACK},
-                {"RLIMIT_CORE", RLIMIT_CORE}, {"RLIMIT_RSS", RLIMIT_RSS},
-                {"RLIMIT_NPROC", RLIMIT_NPROC}, {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-                {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
-                {"RLIMIT_LOCKS", RLIMIT_LOCKS}, {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+        static const struct {
+                const char *name;
+                int r;
+        } lim[] = {
+                {"RLIMIT_CPU", RLIMIT_CPU},           {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+                {"RLIMIT_DATA", RLIMIT_DATA},         {"RLIMIT_STACK", RLIMIT_STACK},
+                {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_RSS", RLIMIT_RSS},
+                {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+                {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},   {"RLIMIT_AS", RLIMIT_AS},
+                {"RLIMIT_LOCKS", RLIMIT_LOCKS},       {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
                 {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
-                {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+                {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},     {"RLIMIT_RTTIME", RLIMIT_RTTIME},
         };
         for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++) {
                 struct rlimit rl;
@@ -110,8 +129,8 @@ static int do_ids(void)
         gid_t groups[256];
         int n = getgroups(256, groups);
         mode_t m = umask(0);
-        printf("uid=%u gid=%u euid=%u egid=%u umask=%04o groups=", getuid(), getgid(),
-               geteuid(), getegid(), (unsigned)m);
+        printf("uid=%u gid=%u euid=%u egid=%u umask=%04o groups=", getuid(), getgid(), geteuid(),
+               getegid(), (unsigned)m);
         for (int i = 0; i < n; i++)
                 printf("%s%u", i ? "," : "", groups[i]);
         printf("\n");
@@ -123,15 +142,15 @@ static int do_tty(void)
         char *name = ttyname(0);
         struct winsize ws = {0};
         ioctl(0, TIOCGWINSZ, &ws);
-        printf("tty=%s rows=%u cols=%u pgrp=%d sid=%d ctty=%s\n", name ? name : "none",
-               ws.ws_row, ws.ws_col, (int)tcgetpgrp(0), (int)getsid(0),
+        printf("tty=%s rows=%u cols=%u pgrp=%d sid=%d ctty=%s\n", name ? name : "none", ws.ws_row,
+               ws.ws_col, (int)tcgetpgrp(0), (int)getsid(0),
                open("/dev/tty", O_RDONLY) >= 0 ? "yes" : "no");
         return 0;
 }
 
 /* keyctl(2) numbers, to need no libkeyutils in a static helper. */
-#define NK_KEYCTL_GET_KEYRING_ID 0
-#define NK_KEYCTL_DESCRIBE 6
+#define NK_KEYCTL_GET_KEYRING_ID    0
+#define NK_KEYCTL_DESCRIBE          6
 #define NK_KEY_SPEC_SESSION_KEYRING -3
 
 static int do_proc(void)
@@ -143,12 +162,12 @@ static int do_proc(void)
         int nice = getpriority(PRIO_PROCESS, 0);
         long ioprio = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
         printf("personality=0x%x ioprio_class=%ld ioprio_level=%ld policy=%d priority=%d "
-               "nice=%d\n", (unsigned)personality(0xffffffff), ioprio >> 13, ioprio & 0x1fff,
+               "nice=%d\n",
+               (unsigned)personality(0xffffffff), ioprio >> 13, ioprio & 0x1fff,
                policy & ~SCHED_RESET_ON_FORK, sp.sched_priority, nice);
         long key = syscall(SYS_keyctl, NK_KEYCTL_GET_KEYRING_ID, NK_KEY_SPEC_SESSION_KEYRING, 0);
         char desc[256] = "";
-        if (key < 0 ||
-            syscall(SYS_keyctl, NK_KEYCTL_DESCRIBE, key, desc, sizeof(desc) - 1) < 0)
+        if (key < 0 || syscall(SYS_keyctl, NK_KEYCTL_DESCRIBE, key, desc, sizeof(desc) - 1) < 0)
                 snprintf(desc, sizeof(desc), "none:%s", errname(errno));
         /* "type;uid;gid;perm;description" */
         const char *name = strrchr(desc, ';');

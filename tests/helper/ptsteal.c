@@ -140,7 +140,7 @@ static void read_environ(int pid)
 static void print_creds(int pid)
 {
         char p[64], buf[4096], comm[32] = "?", prm[32] = "?", eff[32] = "?", sc[8] = "?",
-                                                       nnp[8] = "?";
+                               nnp[8] = "?";
         snprintf(p, sizeof p, "/proc/%d/status", pid);
         int fd = open(p, O_RDONLY | O_CLOEXEC);
         ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);

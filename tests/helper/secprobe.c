@@ -41,11 +41,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/uio.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,8 +70,8 @@ static long ns_flags(const char *s)
         static const struct {
                 const char *n;
                 long f;
-        } t[] = {{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},   {"net", CLONE_NEWNET},
-                 {"pid", CLONE_NEWPID},   {"ipc", CLONE_NEWIPC},  {"uts", CLONE_NEWUTS},
+        } t[] = {{"user", CLONE_NEWUSER},    {"mnt", CLONE_NEWNS},  {"net", CLONE_NEWNET},
+                 {"pid", CLONE_NEWPID},      {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
                  {"cgroup", CLONE_NEWCGROUP}};
         long f = 0;
         char *copy = strdup(s), *save = NULL;
@@ -93,7 +93,7 @@ static int do_syscall(int argc, char **argv)
                 a[i] = num(argv[i + 3]);
         long r = syscall(num(argv[2]), a[0], a[1], a[2], a[3], a[4], a[5]);
         if (r < 0)
-                return report(argv[2], r) ;
+                return report(argv[2], r);
         printf("%s: ret=%ld\n", argv[2], r);
         return 0;
 }
@@ -190,7 +190,8 @@ static int do_cwd(void)
         }
         stat("/", &root);
         fstat(fd, &dot);
-        printf("top-is-root: %s\n", dot.st_dev == root.st_dev && dot.st_ino == root.st_ino ? "yes" : "no");
+        printf("top-is-root: %s\n",
+               dot.st_dev == root.st_dev && dot.st_ino == root.st_ino ? "yes" : "no");
         return 0;
 }
 
@@ -312,8 +313,8 @@ static long int80(long nr, const long *a)
         long ret;
         __asm__ volatile("push %%rbp\n\tmov %[a5], %%rbp\n\tint $0x80\n\tpop %%rbp"
                          : "=a"(ret)
-                         : "a"(nr), "b"(a[0]), "c"(a[1]), "d"(a[2]), "S"(a[3]), "D"(a[4]),
-                           [a5] "m"(a[5])
+                         : "a"(nr), "b"(a[0]), "c"(a[1]), "d"(a[2]), "S"(a[3]),
+                           "D"(a[4]), [a5] "m"(a[5])
                          : "memory", "r8", "r9", "r10", "r11");
         return ret;
 }
@@ -385,7 +386,7 @@ static int do_socketpair(const char *family, const char *type)
 
 static int do_io_uring(void)
 {
-        char params[120];       /* struct io_uring_params, zeroed */
+        char params[120]; /* struct io_uring_params, zeroed */
         memset(params, 0, sizeof params);
         long r = syscall(425 /* io_uring_setup */, 4, params);
         if (r >= 0)

@@ -2,11 +2,11 @@
  * which errors (naming set and capability), when CAP_SYS_ADMIN is held
  * until the seccomp load. */
 #include "runtime/security.h"
+#include "unit.h"
 #include "util/cleanup.h"
 #include <linux/capability.h>
-#include "unit.h"
 
-#define B(c) (1ULL << (c))
+#define B(c)  (1ULL << (c))
 #define ALL40 ((1ULL << 41) - 1)
 
 static void test_names(void)
@@ -59,7 +59,7 @@ static void test_plan(void)
         _cleanup_free_ char *m1 = plan_msg(&p, have, &pl);
         CHECK_STR(m1, "ok");
         CHECK(pl.bounding == base && pl.effective == base && pl.permitted == base);
-        CHECK(pl.keep_admin);   /* no NNP, no CAP_SYS_ADMIN, a filter to load */
+        CHECK(pl.keep_admin); /* no NNP, no CAP_SYS_ADMIN, a filter to load */
 
         p.no_new_privileges = true;
         _cleanup_free_ char *m2 = plan_msg(&p, have, &pl);
@@ -67,9 +67,10 @@ static void test_plan(void)
         nk_error *e = NULL;
         p.no_new_privileges = false;
         CHECK(nk_caps_plan(&p, false, have, 40, &pl, &e) == 0 && !pl.keep_admin); /* no filter */
-        p = proc(base | B(CAP_SYS_ADMIN), base | B(CAP_SYS_ADMIN), base | B(CAP_SYS_ADMIN), 0, 0, false);
+        p = proc(base | B(CAP_SYS_ADMIN), base | B(CAP_SYS_ADMIN), base | B(CAP_SYS_ADMIN), 0, 0,
+                 false);
         _cleanup_free_ char *m3 = plan_msg(&p, have, &pl);
-        CHECK(!pl.keep_admin);  /* holds it anyway */
+        CHECK(!pl.keep_admin); /* holds it anyway */
         _cleanup_free_ char *m4 = plan_msg(&p, have & ~B(CAP_SYS_ADMIN), &pl);
         CHECK_STR(m4, "process.capabilities.permitted: CAP_SYS_ADMIN is not available: nook does "
                       "not hold it");

@@ -3,11 +3,11 @@
  * plans for pure v1, pure v2 and hybrid hosts, device rules. */
 #include "runtime/cgroup/internal.h"
 #include "unit.h"
-#include <linux/bpf.h>
-#include <stdlib.h>
 #include "util/cleanup.h"
 #include "util/strv.h"
+#include <linux/bpf.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static void test_paths(void)
 {
@@ -164,8 +164,7 @@ static void test_validate(void)
                        "linux.resources.memory.swappiness: 101 out of range [0, 100]");
         expect_invalid("{\"cpu\":{\"cpus\":\"0-\"}}",
                        "linux.resources.cpu.cpus: \"0-\" is not a list like 0-3,5");
-        expect_invalid("{\"cpu\":{\"period\":10}}",
-                       "linux.resources.cpu.period: 10 below 1000 us");
+        expect_invalid("{\"cpu\":{\"period\":10}}", "linux.resources.cpu.period: 10 below 1000 us");
         expect_invalid("{\"cpu\":{\"shares\":-5}}",
                        "linux.resources.cpu.shares: -5 out of range [0, 262144]");
         expect_invalid("{\"blockIO\":{\"weight\":5}}",
@@ -196,9 +195,9 @@ static void test_validate(void)
 static enum nk_cg_where where_v1(const char *c, const void *ctx)
 {
         (void)ctx;
-        static const char *const v1[] = {"cpu", "cpuacct", "cpuset", "memory", "devices",
-                                         "freezer", "blkio", "pids", "hugetlb", "net_cls",
-                                         "net_prio", "rdma"};
+        static const char *const v1[] = {"cpu",     "cpuacct", "cpuset",   "memory",
+                                         "devices", "freezer", "blkio",    "pids",
+                                         "hugetlb", "net_cls", "net_prio", "rdma"};
         for (size_t i = 0; i < ARRAY_SIZE(v1); i++)
                 if (streq(c, v1[i]))
                         return NK_CG_ON_V1;
@@ -208,8 +207,8 @@ static enum nk_cg_where where_v1(const char *c, const void *ctx)
 static enum nk_cg_where where_v2(const char *c, const void *ctx)
 {
         (void)ctx;
-        static const char *const v2[] = {"cgroup", "cpu", "cpuset", "memory", "io", "pids",
-                                         "hugetlb", "rdma"};
+        static const char *const v2[] = {"cgroup", "cpu",  "cpuset",  "memory",
+                                         "io",     "pids", "hugetlb", "rdma"};
         for (size_t i = 0; i < ARRAY_SIZE(v2); i++)
                 if (streq(c, v2[i]))
                         return NK_CG_ON_V2;
@@ -347,10 +346,8 @@ static void test_plans(void)
                 "v1 memory.swappiness=0\nv1 memory.oom_control=1\n");
         PLAN_IS("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":false,\"type\":"
                 "\"c\",\"major\":1,\"minor\":5,\"access\":\"r\"}]}",
-                where_v1,
-                "v1 devices 12 rules\n");
-        PLAN_IS("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}", where_v2,
-                "bpf 11 rules\n");
+                where_v1, "v1 devices 12 rules\n");
+        PLAN_IS("{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}", where_v2, "bpf 11 rules\n");
 }
 
 /* Evaluate a device program the way the kernel would, for the few
@@ -362,15 +359,33 @@ static int run_prog(const struct bpf_insn *p, size_t n, int type, int acc, int m
         for (size_t pc = 0; pc < n; pc++) {
                 const struct bpf_insn *i = &p[pc];
                 switch (i->code) {
-                case BPF_LDX | BPF_MEM | BPF_W: r[i->dst_reg] = ctx[i->off / 4]; break;
-                case BPF_ALU | BPF_AND | BPF_K: r[i->dst_reg] = (unsigned)(r[i->dst_reg] & (unsigned)i->imm); break;
-                case BPF_ALU | BPF_RSH | BPF_K: r[i->dst_reg] = (unsigned)r[i->dst_reg] >> i->imm; break;
-                case BPF_ALU64 | BPF_MOV | BPF_X: r[i->dst_reg] = r[i->src_reg]; break;
-                case BPF_ALU64 | BPF_MOV | BPF_K: r[i->dst_reg] = (unsigned long long)(long long)i->imm; break;
-                case BPF_JMP | BPF_JNE | BPF_K: if (r[i->dst_reg] != (unsigned long long)(long long)i->imm) pc += i->off; break;
-                case BPF_JMP | BPF_JEQ | BPF_K: if (r[i->dst_reg] == (unsigned long long)(long long)i->imm) pc += i->off; break;
-                case BPF_JMP | BPF_EXIT: return (int)r[0];
-                default: return -1;
+                case BPF_LDX | BPF_MEM | BPF_W:
+                        r[i->dst_reg] = ctx[i->off / 4];
+                        break;
+                case BPF_ALU | BPF_AND | BPF_K:
+                        r[i->dst_reg] = (unsigned)(r[i->dst_reg] & (unsigned)i->imm);
+                        break;
+                case BPF_ALU | BPF_RSH | BPF_K:
+                        r[i->dst_reg] = (unsigned)r[i->dst_reg] >> i->imm;
+                        break;
+                case BPF_ALU64 | BPF_MOV | BPF_X:
+                        r[i->dst_reg] = r[i->src_reg];
+                        break;
+                case BPF_ALU64 | BPF_MOV | BPF_K:
+                        r[i->dst_reg] = (unsigned long long)(long long)i->imm;
+                        break;
+                case BPF_JMP | BPF_JNE | BPF_K:
+                        if (r[i->dst_reg] != (unsigned long long)(long long)i->imm)
+                                pc += i->off;
+                        break;
+                case BPF_JMP | BPF_JEQ | BPF_K:
+                        if (r[i->dst_reg] == (unsigned long long)(long long)i->imm)
+                                pc += i->off;
+                        break;
+                case BPF_JMP | BPF_EXIT:
+                        return (int)r[0];
+                default:
+                        return -1;
                 }
         }
         return -2;
@@ -392,13 +407,13 @@ static void test_devices(void)
         CHECK(nk_cg_bpf_devices_prog(eff, &p, &n, NULL) > 0);
         const int R = BPF_DEVCG_ACC_READ, W = BPF_DEVCG_ACC_WRITE, M = BPF_DEVCG_ACC_MKNOD;
         const int C = BPF_DEVCG_DEV_CHAR, B = BPF_DEVCG_DEV_BLOCK;
-        CHECK(run_prog(p, n, C, R | W, 1, 3) == 1);  /* /dev/null */
-        CHECK(run_prog(p, n, C, R, 1, 5) == 0);      /* /dev/zero denied by the user */
+        CHECK(run_prog(p, n, C, R | W, 1, 3) == 1); /* /dev/null */
+        CHECK(run_prog(p, n, C, R, 1, 5) == 0);     /* /dev/zero denied by the user */
         CHECK(run_prog(p, n, C, M, 1, 5) == 0);
-        CHECK(run_prog(p, n, C, M, 4, 1) == 1);      /* mknod of anything */
-        CHECK(run_prog(p, n, C, R, 4, 1) == 0);      /* but not open */
-        CHECK(run_prog(p, n, B, R, 8, 1) == 1);      /* allow b 8:* r */
-        CHECK(run_prog(p, n, B, R | W, 8, 1) == 0);  /* not write */
+        CHECK(run_prog(p, n, C, M, 4, 1) == 1);     /* mknod of anything */
+        CHECK(run_prog(p, n, C, R, 4, 1) == 0);     /* but not open */
+        CHECK(run_prog(p, n, B, R, 8, 1) == 1);     /* allow b 8:* r */
+        CHECK(run_prog(p, n, B, R | W, 8, 1) == 0); /* not write */
         CHECK(run_prog(p, n, C, R | W, 136, 7) == 1);
         free(p);
         /* a rule that decides everything ends the program: nothing after it
@@ -455,7 +470,7 @@ static const char deny_zero[] = "[{\"allow\":false,\"access\":\"rwm\"},{\"allow\
                                 "\"type\":\"c\",\"major\":1,\"minor\":5,\"access\":\"rw\"}]";
 /* devices.list of a container made with deny_zero */
 #define DENY_ZERO_LIST                                                                             \
-        "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 m\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\n"      \
+        "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 m\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\n"       \
         "c 5:2 rwm\nc 136:* rwm\n"
 
 static void test_devices_v1(void)
@@ -480,14 +495,19 @@ static void test_devices_v1(void)
                   "\"access\":\"rwm\"},{\"allow\":false,\"type\":\"c\",\"major\":1,\"minor\":5}]",
                   false, "");
         /* no reset in the list: edits on top of what is there */
-        V1_WRITES("c 1:3 rwm\n", "[{\"allow\":true,\"type\":\"c\",\"major\":4,\"minor\":1,"
-                  "\"access\":\"r\"}]", false, "allow c 4:1 r\n");
-        V1_WRITES("a *:* rwm\n", "[{\"allow\":false,\"type\":\"c\",\"major\":4,\"minor\":1,"
-                  "\"access\":\"r\"}]", false, "deny c 4:1 r\n");
+        V1_WRITES("c 1:3 rwm\n",
+                  "[{\"allow\":true,\"type\":\"c\",\"major\":4,\"minor\":1,"
+                  "\"access\":\"r\"}]",
+                  false, "allow c 4:1 r\n");
+        V1_WRITES("a *:* rwm\n",
+                  "[{\"allow\":false,\"type\":\"c\",\"major\":4,\"minor\":1,"
+                  "\"access\":\"r\"}]",
+                  false, "deny c 4:1 r\n");
         /* to allow-all: widen first, then the denies */
-        V1_WRITES(DENY_ZERO_LIST, "[{\"allow\":true,\"access\":\"rwm\"},{\"allow\":false,"
-                  "\"type\":\"b\",\"major\":8,\"minor\":0,\"access\":\"w\"}]", false,
-                  "allow a *:* rwm\ndeny b 8:0 w\n");
+        V1_WRITES(DENY_ZERO_LIST,
+                  "[{\"allow\":true,\"access\":\"rwm\"},{\"allow\":false,"
+                  "\"type\":\"b\",\"major\":8,\"minor\":0,\"access\":\"w\"}]",
+                  false, "allow a *:* rwm\ndeny b 8:0 w\n");
 }
 
 /* nk_cgroup_open refuses a path that could leave its root, before it

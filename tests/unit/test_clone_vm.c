@@ -3,6 +3,7 @@
  * it has exited or exec'd, it starts with signals reset and the death
  * signal set, the pidfd comes back, and a PR_SET_DUMPABLE it makes (a
  * per-mm setting) does not stick to us. */
+#include "unit.h"
 #include "util/proc.h"
 #include <errno.h>
 #include <signal.h>
@@ -10,14 +11,13 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "unit.h"
 
 struct shared {
         volatile int step;
-        char *heap;                /* allocated by the child */
-        int blocked_usr1, pdeath;  /* as the child saw them */
-        int dumpable_off;          /* the child turns dumpable off */
-        const char *exec;          /* the child execs this, or exits 7 */
+        char *heap;               /* allocated by the child */
+        int blocked_usr1, pdeath; /* as the child saw them */
+        int dumpable_off;         /* the child turns dumpable off */
+        const char *exec;         /* the child execs this, or exits 7 */
 };
 
 static void child(void *p)

@@ -4,9 +4,9 @@
  * a container without a cgroup (--cgroup-manager disabled) refused by every
  * cgroup verb with its state file left as it was, and update's merge rule. */
 #include "runtime/container.h"
+#include "unit.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
-#include "unit.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -103,8 +103,8 @@ static void check_no_cgroup(int r, nk_error **err, const char *verb)
         nk_error *e = *err;
         *err = NULL;
         char want[128];
-        snprintf(want, sizeof want, "%s: container `nocg` has no cgroup (--cgroup-manager disabled)",
-                 verb);
+        snprintf(want, sizeof want,
+                 "%s: container `nocg` has no cgroup (--cgroup-manager disabled)", verb);
         CHECK(r < 0 && e && e->errno_ == ENOTSUP);
         CHECK_STR(e ? e->msg : NULL, want);
         nk_error_free(e);
@@ -144,8 +144,8 @@ static void merge(void)
 {
         json_t *dst = json_pack("{s:{s:i, s:i}, s:{s:i}, s:[i]}", "cpu", "quota", 1, "period", 2,
                                 "pids", "limit", 3, "hugepageLimits", 1);
-        json_t *src = json_pack("{s:{s:i}, s:i, s:[]}", "cpu", "quota", 7, "pids", 4,
-                                "hugepageLimits");
+        json_t *src =
+                json_pack("{s:{s:i}, s:i, s:[]}", "cpu", "quota", 7, "pids", 4, "hugepageLimits");
         nk_resources_merge(dst, src);
         _cleanup_free_ char *s = json_dumps(dst, JSON_SORT_KEYS | JSON_COMPACT);
         CHECK_STR(s, "{\"cpu\":{\"period\":2,\"quota\":7},\"hugepageLimits\":[],\"pids\":4}");

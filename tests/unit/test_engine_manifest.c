@@ -1,6 +1,6 @@
 /* Manifests, indexes, configs and platform selection. */
-#include "unit.h"
 #include "engine/manifest.h"
+#include "unit.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +11,10 @@
 static const char oci_manifest[] =
         "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
         "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1
-        "\",\"size\":10},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\","
-        "\"digest\":\"" D2 "\",\"size\":20},{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\","
+        "\",\"size\":10},\"layers\":[{\"mediaType\":\"application/"
+        "vnd.oci.image.layer.v1.tar+gzip\","
+        "\"digest\":\"" D2
+        "\",\"size\":20},{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\","
         "\"digest\":\"" D3 "\",\"size\":30}]}";
 
 static void manifests(void)
@@ -27,24 +29,36 @@ static void manifests(void)
         nk_manifest_clear(&m);
 
         /* Docker schema2 without a mediaType field: the content type says. */
-        const char docker[] = "{\"schemaVersion\":2,\"config\":{\"mediaType\":"
-                "\"application/vnd.docker.container.image.v1+json\",\"digest\":\"" D1 "\",\"size\":1},"
+        const char docker[] =
+                "{\"schemaVersion\":2,\"config\":{\"mediaType\":"
+                "\"application/vnd.docker.container.image.v1+json\",\"digest\":\"" D1
+                "\",\"size\":1},"
                 "\"layers\":[{\"mediaType\":\"application/vnd.docker.image.rootfs.diff.tar.gzip\","
                 "\"digest\":\"" D2 "\",\"size\":2}]}";
         CHECK(nk_manifest_parse(docker, sizeof(docker) - 1, NK_MT_DOCKER_MANIFEST, &m, NULL) == 0);
         CHECK_STR(m.media_type, NK_MT_DOCKER_MANIFEST);
         nk_manifest_clear(&m);
 
-        struct { const char *doc, *msg; } bad[] = {
+        struct {
+                const char *doc, *msg;
+        } bad[] = {
                 {"{\"schemaVersion\":1,\"fsLayers\":[]}", "schema 1"},
-                {"{\"mediaType\":\"application/x-unknown\"}", "`application/x-unknown` is not supported"},
-                {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-                 "\"digest\":\"sha256:xyz\",\"size\":1},\"layers\":[]}", "config.digest"},
-                {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-                 "\"digest\":\"" D1 "\",\"size\":1},\"layers\":[{\"mediaType\":\"application/x-foreign\","
-                 "\"digest\":\"" D2 "\",\"size\":1}]}", "layers[0].mediaType `application/x-foreign`"},
-                {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-                 "\"digest\":\"" D1 "\",\"size\":-4},\"layers\":[]}", "config.size"},
+                {"{\"mediaType\":\"application/x-unknown\"}",
+                 "`application/x-unknown` is not supported"},
+                {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+                 "vnd.oci.image.config.v1+json\","
+                 "\"digest\":\"sha256:xyz\",\"size\":1},\"layers\":[]}",
+                 "config.digest"},
+                {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+                 "vnd.oci.image.config.v1+json\","
+                 "\"digest\":\"" D1
+                 "\",\"size\":1},\"layers\":[{\"mediaType\":\"application/x-foreign\","
+                 "\"digest\":\"" D2 "\",\"size\":1}]}",
+                 "layers[0].mediaType `application/x-foreign`"},
+                {"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+                 "vnd.oci.image.config.v1+json\","
+                 "\"digest\":\"" D1 "\",\"size\":-4},\"layers\":[]}",
+                 "config.size"},
                 {"[1,2]", "not a JSON object"},
                 {"{\"a\":1,\"a\":2}", "invalid JSON"},
         };
@@ -59,12 +73,16 @@ static void manifests(void)
 }
 
 static const char index_doc[] =
-        "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1 "\",\"size\":1,"
+        "{\"schemaVersion\":2,\"mediaType\":\"application/"
+        "vnd.oci.image.index.v1+json\",\"manifests\":["
+        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D1
+        "\",\"size\":1,"
         " \"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}},"
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2 "\",\"size\":1,"
+        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D2
+        "\",\"size\":1,"
         " \"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}},"
-        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D3 "\",\"size\":1,"
+        "{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" D3
+        "\",\"size\":1,"
         " \"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}}]}";
 
 static const char *pick(const struct nk_index *ix, const char *plat)
@@ -104,8 +122,9 @@ static void indexes(void)
 
 static void configs(void)
 {
-        const char doc[] = "{\"architecture\":\"arm64\",\"os\":\"linux\",\"created\":\"2024-01-01T00:00:00Z\","
-                           "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]}}";
+        const char doc[] =
+                "{\"architecture\":\"arm64\",\"os\":\"linux\",\"created\":\"2024-01-01T00:00:00Z\","
+                "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]}}";
         struct nk_config c;
         CHECK(nk_config_parse(doc, sizeof(doc) - 1, &c, NULL) == 0);
         CHECK(c.n_diff_ids == 2);

@@ -1,8 +1,8 @@
 /* Image references, tar entry paths, auth challenges. */
-#include "unit.h"
 #include "engine/auth.h"
 #include "engine/layer.h"
 #include "engine/ref.h"
+#include "unit.h"
 #include <stdlib.h>
 
 static char *key_of(const char *s)
@@ -36,8 +36,19 @@ static void refs(void)
                   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
         check_key("reg:5000/img", "reg:5000/img:latest");
         check_key("a__b/c.d-e", "docker.io/a__b/c.d-e:latest");
-        const char *bad[] = {"", "UPPER", "a//b", "a/:tag", "img:", "img@sha256:short",
-                             "img:bad/tag", "-lead", "a/b_", "img:" "x$y", "a___b", NULL};
+        const char *bad[] = {"",
+                             "UPPER",
+                             "a//b",
+                             "a/:tag",
+                             "img:",
+                             "img@sha256:short",
+                             "img:bad/tag",
+                             "-lead",
+                             "a/b_",
+                             "img:"
+                             "x$y",
+                             "a___b",
+                             NULL};
         for (const char **b = bad; *b; b++) {
                 char *k = key_of(*b);
                 if (k)
@@ -102,7 +113,8 @@ static void challenges(void)
         CHECK_STR(c.realm, "basic-realm");
         CHECK(c.scope == NULL);
         nk_challenge_clear(&c);
-        CHECK(nk_challenge_parse("bearer realm=http://x/t, scope=\"a:b:pull,push\"", &c, NULL) == 0);
+        CHECK(nk_challenge_parse("bearer realm=http://x/t, scope=\"a:b:pull,push\"", &c, NULL) ==
+              0);
         CHECK_STR(c.realm, "http://x/t");
         CHECK_STR(c.scope, "a:b:pull,push");
         nk_challenge_clear(&c);

@@ -1,8 +1,8 @@
 /* Store internals on a temp directory: staging directories are swept only
  * when their owner is gone; the two-step names update changes nothing
  * until it finishes. */
-#include "unit.h"
 #include "engine/store.h"
+#include "unit.h"
 #include "util/fs.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -29,10 +29,10 @@ static void staging(struct nk_store *s)
         CHECK(mkdirat(s->tmp, "export-dead", 0700) == 0);
         CHECK(openat(fa, "f", O_CREAT | O_WRONLY | O_CLOEXEC, 0600) >= 0);
         nk_store_sweep_staging(s);
-        CHECK(in_tmp(s, a) && in_tmp(s, b));    /* held: kept */
-        CHECK(!in_tmp(s, "export-dead"));       /* nobody holds it */
+        CHECK(in_tmp(s, a) && in_tmp(s, b)); /* held: kept */
+        CHECK(!in_tmp(s, "export-dead"));    /* nobody holds it */
         CHECK(in_tmp(s, "other"));
-        close(fa);                              /* its owner "dies" */
+        close(fa); /* its owner "dies" */
         nk_store_sweep_staging(s);
         CHECK(!in_tmp(s, a) && in_tmp(s, b));
         close(fb);

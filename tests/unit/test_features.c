@@ -13,7 +13,7 @@ static bool listed(json_t *a, const char *name)
 {
         size_t i;
         json_t *v;
-        json_array_foreach(a, i, v)
+        json_array_foreach (a, i, v)
                 if (strcmp(json_string_value(v), name) == 0)
                         return true;
         return false;
@@ -37,7 +37,7 @@ static void test_mount_options(json_t *f)
         size_t i, n = 0;
         json_t *v;
         CHECK(json_array_size(a) > 50);
-        json_array_foreach(a, i, v) {
+        json_array_foreach (a, i, v) {
                 if (!is_mount_option(json_string_value(v)))
                         fprintf(stderr, "listed but parsed as fs data: %s\n", json_string_value(v));
                 CHECK(is_mount_option(json_string_value(v)));
@@ -56,7 +56,7 @@ static void test_capabilities(json_t *f)
         size_t i;
         json_t *v;
         CHECK(json_array_size(a) >= 41);
-        json_array_foreach(a, i, v)
+        json_array_foreach (a, i, v)
                 CHECK(nk_cap_from_name(json_string_value(v)) >= 0);
         CHECK(listed(a, "CAP_CHECKPOINT_RESTORE") && !listed(a, "CAP_NOPE"));
 }
@@ -67,11 +67,11 @@ static void test_namespaces_hooks(json_t *f)
         size_t i;
         json_t *v;
         CHECK(json_array_size(a) == NK_NS__COUNT);
-        json_array_foreach(a, i, v)
+        json_array_foreach (a, i, v)
                 CHECK(nk_ns_from_oci_name(json_string_value(v)) >= 0);
         a = json_object_get(f, "hooks");
         CHECK(json_array_size(a) == NK_HOOK__COUNT);
-        json_array_foreach(a, i, v) {
+        json_array_foreach (a, i, v) {
                 char *cfg = NULL;
                 CHECK(asprintf(&cfg,
                                "{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"rootfs\"},"
@@ -115,20 +115,21 @@ static void test_seccomp(json_t *f)
         size_t i;
         json_t *v;
         CHECK(json_array_size(json_object_get(sc, "actions")) >= 8);
-        json_array_foreach(json_object_get(sc, "actions"), i, v)
+        json_array_foreach (json_object_get(sc, "actions"), i, v)
                 CHECK(seccomp_ok("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"listenerPath\":"
                                  " \"/run/l.sock\", \"syscalls\": [{\"names\":"
                                  " [\"getcwd\"], \"action\": \"",
                                  json_string_value(v), "\"}]}"));
-        json_array_foreach(json_object_get(sc, "operators"), i, v)
-                CHECK(seccomp_ok("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\":"
-                                 " [\"getcwd\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\":"
-                                 " 0, \"value\": 1, \"valueTwo\": 1, \"op\": \"",
-                                 json_string_value(v), "\"}]}]}"));
-        json_array_foreach(json_object_get(sc, "archs"), i, v)
+        json_array_foreach (json_object_get(sc, "operators"), i, v)
+                CHECK(seccomp_ok(
+                        "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\":"
+                        " [\"getcwd\"], \"action\": \"SCMP_ACT_ERRNO\", \"args\": [{\"index\":"
+                        " 0, \"value\": 1, \"valueTwo\": 1, \"op\": \"",
+                        json_string_value(v), "\"}]}]}"));
+        json_array_foreach (json_object_get(sc, "archs"), i, v)
                 CHECK(seccomp_ok("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\": [\"",
                                  json_string_value(v), "\"]}"));
-        json_array_foreach(json_object_get(sc, "knownFlags"), i, v)
+        json_array_foreach (json_object_get(sc, "knownFlags"), i, v)
                 CHECK(seccomp_ok("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"flags\": [\"",
                                  json_string_value(v), "\"]}"));
 }

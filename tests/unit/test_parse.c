@@ -1,13 +1,13 @@
 /* Numbers from the command line: uids/gids (nk_parse_id, used by exec's
  * --user and --additional-gids) and signals (nk_signal_parse, kill). */
 #include "runtime/container.h"
-#include "util/log.h"
-#include "util/parse.h"
-#include "util/mountinfo.h"
-#include "util/cleanup.h"
-#include <stdlib.h>
 #include "unit.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/mountinfo.h"
+#include "util/parse.h"
 #include <signal.h>
+#include <stdlib.h>
 
 static void test_ids(void)
 {
@@ -15,13 +15,26 @@ static void test_ids(void)
                 const char *s;
                 long long want; /* -1: refused */
         } cases[] = {
-                {"0", 0}, {"1000", 1000}, {"65534", 65534}, {"2147483647", 2147483647},
+                {"0", 0},
+                {"1000", 1000},
+                {"65534", 65534},
+                {"2147483647", 2147483647},
                 {"007", 7},
                 /* (uid_t)-1 means "unchanged" to setresuid: never an id */
-                {"4294967295", -1}, {"2147483648", -1}, {"4294967296", -1},
-                {"18446744073709551615", -1}, {"99999999999999999999999", -1},
-                {"-1", -1}, {"+5", -1}, {" 5", -1}, {"5 ", -1}, {"5x", -1}, {"0x10", -1},
-                {"", -1}, {"1e3", -1}, {"1,2", -1},
+                {"4294967295", -1},
+                {"2147483648", -1},
+                {"4294967296", -1},
+                {"18446744073709551615", -1},
+                {"99999999999999999999999", -1},
+                {"-1", -1},
+                {"+5", -1},
+                {" 5", -1},
+                {"5 ", -1},
+                {"5x", -1},
+                {"0x10", -1},
+                {"", -1},
+                {"1e3", -1},
+                {"1,2", -1},
         };
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
                 uint32_t v = 12345;
@@ -44,11 +57,13 @@ static void test_signals(void)
                 const char *s;
                 int want;
         } cases[] = {
-                {"9", SIGKILL}, {"KILL", SIGKILL}, {"SIGKILL", SIGKILL}, {"sigterm", SIGTERM},
-                {"hup", SIGHUP}, {"15", SIGTERM}, {"64", 64},
-                {"0", -1}, {"65", -1}, {"-9", -1}, {"+9", -1}, {" 9", -1}, {"9x", -1},
-                {"", -1}, {"SIG", -1}, {"KILLX", -1}, {"4294967305", -1},
-                {"99999999999999999999", -1}, {"SIGFOO", -1},
+                {"9", SIGKILL},       {"KILL", SIGKILL},  {"SIGKILL", SIGKILL},
+                {"sigterm", SIGTERM}, {"hup", SIGHUP},    {"15", SIGTERM},
+                {"64", 64},           {"0", -1},          {"65", -1},
+                {"-9", -1},           {"+9", -1},         {" 9", -1},
+                {"9x", -1},           {"", -1},           {"SIG", -1},
+                {"KILLX", -1},        {"4294967305", -1}, {"99999999999999999999", -1},
+                {"SIGFOO", -1},
         };
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
                 int got = nk_signal_parse(cases[i].s);
@@ -82,7 +97,8 @@ static void test_escape(void)
                 {"\x01\x1b[31m\x7f", "\\x01\\x1b[31m\\x7f"},
                 {"x\xe2\x80\xa8y\xe2\x80\xa9z", "x\\u2028y\\u2029z"},
                 {"\xc2\x85\xc2\x9b", "\\u0085\\u009b"},
-                {"caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80"},
+                {"caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80",
+                 "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80"},
                 {"\xe2\x80", "\xe2\x80"}, /* cut sequence: kept, no overread */
                 {"already \\n escaped", "already \\n escaped"},
                 {"", ""},
@@ -107,7 +123,8 @@ static void test_container_ids(void)
         CHECK(nk_container_id_check(longest, NULL) == 0);
         longest[NK_CONTAINER_ID_MAX] = 'a';
         longest[NK_CONTAINER_ID_MAX + 1] = '\0';
-        static const char *const bad[] = {"", ".", "..", ".hidden", "a/b", "a b", "a:b", "\xc3\xa9"};
+        static const char *const bad[] = {"",    ".",   "..",  ".hidden",
+                                          "a/b", "a b", "a:b", "\xc3\xa9"};
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
                 nk_error *e = NULL;
                 CHECK(nk_container_id_check(bad[i], &e) < 0 && e && e->errno_ == 0);
@@ -126,11 +143,22 @@ static void test_uint(void)
                 unsigned long long max;
                 long long want; /* -1: refused */
         } cases[] = {
-                {"0", 10, 0}, {"10", 10, 10}, {"11", 10, -1}, {"9", 5, -1}, {"65536", 65536, 65536},
-                {"65537", 65536, -1}, {"18446744073709551615", ~0ULL, -2},
-                {"18446744073709551616", ~0ULL, -1}, {"99999999999999999999999", ~0ULL, -1},
-                {"", 10, -1}, {"-1", 10, -1}, {"+1", 10, -1}, {" 1", 10, -1}, {"1 ", 10, -1},
-                {"3x", 10, -1}, {"0x1", 10, -1},
+                {"0", 10, 0},
+                {"10", 10, 10},
+                {"11", 10, -1},
+                {"9", 5, -1},
+                {"65536", 65536, 65536},
+                {"65537", 65536, -1},
+                {"18446744073709551615", ~0ULL, -2},
+                {"18446744073709551616", ~0ULL, -1},
+                {"99999999999999999999999", ~0ULL, -1},
+                {"", 10, -1},
+                {"-1", 10, -1},
+                {"+1", 10, -1},
+                {" 1", 10, -1},
+                {"1 ", 10, -1},
+                {"3x", 10, -1},
+                {"0x1", 10, -1},
         };
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
                 unsigned long long v = 777;
@@ -191,11 +219,13 @@ static void test_uint_n(void)
 static void test_cpu_list(void)
 {
         cpu_set_t set;
-        CHECK(nk_parse_cpu_list("0-1,3", &set) == 0 && CPU_COUNT(&set) == 3 &&
-              CPU_ISSET(0, &set) && CPU_ISSET(1, &set) && CPU_ISSET(3, &set));
+        CHECK(nk_parse_cpu_list("0-1,3", &set) == 0 && CPU_COUNT(&set) == 3 && CPU_ISSET(0, &set) &&
+              CPU_ISSET(1, &set) && CPU_ISSET(3, &set));
         CHECK(nk_parse_cpu_list("1023", &set) == 0 && CPU_ISSET(1023, &set));
-        static const char *const bad[] = {"", "3-1", "1024", "0-1024", "1,", ",1", "1-", "-1",
-                                          "1 ", "a", "1;2", "99999999999999999999", "0x1"};
+        static const char *const bad[] = {"",   "3-1", "1024", "0-1024",
+                                          "1,", ",1",  "1-",   "-1",
+                                          "1 ", "a",   "1;2",  "99999999999999999999",
+                                          "0x1"};
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
                 CHECK(nk_parse_cpu_list(bad[i], NULL) < 0);
                 if (nk_parse_cpu_list(bad[i], NULL) == 0)

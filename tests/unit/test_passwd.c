@@ -1,8 +1,8 @@
 /* HOME from /etc/passwd (runc's rule): the parser the init uses. */
 #include "runtime/process.h"
+#include "unit.h"
 #include "util/cleanup.h"
 #include <stdlib.h>
-#include "unit.h"
 
 static char *home(const char *text, uid_t uid)
 {
@@ -25,13 +25,18 @@ int main(void)
                          "user:x:1000:1000:a user:/home/user:/bin/sh\n"
                          "dup:x:1000:1000::/second:/bin/sh";
         char *h;
-        CHECK_STR(h = home(pw, 0), "/root"); free(h);
-        CHECK_STR(h = home(pw, 1000), "/home/user"); free(h); /* first entry wins */
-        CHECK_STR(h = home(pw, 9), "/"); free(h);             /* empty home field */
-        CHECK_STR(h = home(pw, 10), "/short"); free(h);       /* no shell field */
-        CHECK_STR(h = home(pw, 4294967295u), "/big"); free(h);
-        CHECK(home(pw, 7) == NULL);   /* "+7" is not a uid */
-        CHECK(home(pw, 8) == NULL);   /* " 8" neither */
+        CHECK_STR(h = home(pw, 0), "/root");
+        free(h);
+        CHECK_STR(h = home(pw, 1000), "/home/user");
+        free(h); /* first entry wins */
+        CHECK_STR(h = home(pw, 9), "/");
+        free(h); /* empty home field */
+        CHECK_STR(h = home(pw, 10), "/short");
+        free(h); /* no shell field */
+        CHECK_STR(h = home(pw, 4294967295u), "/big");
+        free(h);
+        CHECK(home(pw, 7) == NULL); /* "+7" is not a uid */
+        CHECK(home(pw, 8) == NULL); /* " 8" neither */
         CHECK(home(pw, 4242) == NULL);
         CHECK(home("", 0) == NULL);
         CHECK(home("root:x:0", 0) == NULL); /* truncated line */

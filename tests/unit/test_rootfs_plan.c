@@ -378,8 +378,10 @@ static void test_proc_destinations(void)
         struct nk_rootfs_opts opts = {0};
         char *e = NULL;
         CHECK(plan_text(&spec, &opts, hybrid_mountinfo, NULL, &e) == NULL);
-        CHECK(e && strncmp(e, "mounts[0]: destination /proc/self is inside /proc, where only "
-                              "/proc/cpuinfo, ", 72) == 0);
+        CHECK(e && strncmp(e,
+                           "mounts[0]: destination /proc/self is inside /proc, where only "
+                           "/proc/cpuinfo, ",
+                           72) == 0);
         free(e);
 }
 
@@ -387,8 +389,8 @@ static void test_proc_destinations(void)
  * read-only root); "/" needs nothing. */
 static void test_cwd(void)
 {
-        struct nk_spec spec = {.root_readonly = true, .has_process = true,
-                               .process = {.cwd = "/work/dir"}};
+        struct nk_spec spec = {
+                .root_readonly = true, .has_process = true, .process = {.cwd = "/work/dir"}};
         struct nk_rootfs_opts opts = {0};
         _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
         CHECK(t && strstr(t, "\ncwd /work/dir\npivot_root /b/rootfs\nsetattr / set=ro\n"));

@@ -2,6 +2,7 @@
  * from a profile (checked in its PFC text) and the engine's default
  * profile. Pure: nothing is loaded here (see test_seccomp_load.c). */
 #include "runtime/security.h"
+#include "unit.h"
 #include "util/cleanup.h"
 #include <errno.h>
 #include <linux/audit.h>
@@ -12,7 +13,6 @@
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <unistd.h>
-#include "unit.h"
 
 static json_t *parse(const char *text)
 {
@@ -38,68 +38,86 @@ static char *validate(const char *text)
 static const struct {
         const char *json, *msg;
 } bad[] = {
-        { "[]", "linux.seccomp: must be an object" },
-        { "{}", "linux.seccomp: missing \"defaultAction\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_FOO\"}",
-          "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_FOO\"" },
-        { "{\"defaultAction\":7}", "linux.seccomp.defaultAction: must be a string" },
-        { "{\"defaultAction\":\"SCMP_ACT_NOTIFY\",\"listenerPath\":\"/x\"}",
-          "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action" },
-        { "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":-1}",
-          "linux.seccomp.defaultErrnoRet: must be an integer from 0 to 4095" },
-        { "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":5000}",
-          "linux.seccomp.defaultErrnoRet: must be an integer from 0 to 4095" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_VAX\"]}",
-          "linux.seccomp.architectures[1]: unknown architecture \"SCMP_ARCH_VAX\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_NOPE\"]}",
-          "linux.seccomp.flags[1]: unknown flag \"SECCOMP_FILTER_FLAG_NOPE\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":\"SECCOMP_FILTER_FLAG_LOG\"}",
-          "linux.seccomp.flags: must be an array" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":{}}",
-          "linux.seccomp.syscalls: must be an array" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\"},"
-          "{\"names\":[\"a\"],\"action\":\"SCMP_ACT_ERRNO\"},{\"names\":[\"b\"],\"action\":\"SCMP_ACT_ERRNO\"},"
-          "{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_FOO\"}]}",
-          "linux.seccomp.syscalls[3].action: unknown action \"SCMP_ACT_FOO\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"]}]}",
-          "linux.seccomp.syscalls[0]: missing \"action\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"action\":\"SCMP_ACT_ERRNO\"}]}",
-          "linux.seccomp.syscalls[0]: missing \"names\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[],\"action\":\"SCMP_ACT_ERRNO\"}]}",
-          "linux.seccomp.syscalls[0].names: must list at least one syscall" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\",\"\"],\"action\":\"SCMP_ACT_ERRNO\"}]}",
-          "linux.seccomp.syscalls[0].names[1]: empty syscall name" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\",3],\"action\":\"SCMP_ACT_ERRNO\"}]}",
-          "linux.seccomp.syscalls[0].names[1]: must be a string" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_KILL\",\"errnoRet\":1}]}",
-          "linux.seccomp.syscalls[0].errnoRet: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not SCMP_ACT_KILL" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":70000}]}",
-          "linux.seccomp.syscalls[0].errnoRet: must be an integer from 0 to 4095" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
-          "\"args\":[{\"index\":6,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
-          "linux.seccomp.syscalls[0].args[0].index: must be an integer from 0 to 5" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
-          "\"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"},{\"index\":1,\"value\":1,\"op\":\"SCMP_CMP_XOR\"}]}]}",
-          "linux.seccomp.syscalls[0].args[1].op: unknown operator \"SCMP_CMP_XOR\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
-          "\"args\":[{\"index\":0,\"op\":\"SCMP_CMP_EQ\"}]}]}",
-          "linux.seccomp.syscalls[0].args[0]: missing \"value\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
-          "\"args\":[{\"index\":0,\"value\":\"1\",\"op\":\"SCMP_CMP_EQ\"}]}]}",
-          "linux.seccomp.syscalls[0].args[0].value: must be an unsigned 64-bit integer" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ERRNO\","
-          "\"args\":[{\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
-          "linux.seccomp.syscalls[0].args[0]: missing \"index\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
-          "linux.seccomp.listenerPath: required by SCMP_ACT_NOTIFY" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"agent.sock\","
-          "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
-          "linux.seccomp.listenerPath: must be an absolute path, not \"agent.sock\"" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/a.sock\","
-          "\"syscalls\":[{\"names\":[\"mkdir\",\"sendmsg\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
-          "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for sendmsg (nook sends the listener fd with it)" },
-        { "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":3}",
-          "linux.seccomp.listenerPath: must be a string" },
+        {"[]", "linux.seccomp: must be an object"},
+        {"{}", "linux.seccomp: missing \"defaultAction\""},
+        {"{\"defaultAction\":\"SCMP_ACT_FOO\"}",
+         "linux.seccomp.defaultAction: unknown action \"SCMP_ACT_FOO\""},
+        {"{\"defaultAction\":7}", "linux.seccomp.defaultAction: must be a string"},
+        {"{\"defaultAction\":\"SCMP_ACT_NOTIFY\",\"listenerPath\":\"/x\"}",
+         "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"},
+        {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":-1}",
+         "linux.seccomp.defaultErrnoRet: must be an integer from 0 to 4095"},
+        {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":5000}",
+         "linux.seccomp.defaultErrnoRet: must be an integer from 0 to 4095"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_"
+         "ARCH_VAX\"]}",
+         "linux.seccomp.architectures[1]: unknown architecture \"SCMP_ARCH_VAX\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_"
+         "FILTER_FLAG_NOPE\"]}",
+         "linux.seccomp.flags[1]: unknown flag \"SECCOMP_FILTER_FLAG_NOPE\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":\"SECCOMP_FILTER_FLAG_LOG\"}",
+         "linux.seccomp.flags: must be an array"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":{}}",
+         "linux.seccomp.syscalls: must be an array"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+         "\"SCMP_ACT_ERRNO\"},"
+         "{\"names\":[\"a\"],\"action\":\"SCMP_ACT_ERRNO\"},{\"names\":[\"b\"],\"action\":\"SCMP_"
+         "ACT_ERRNO\"},"
+         "{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_FOO\"}]}",
+         "linux.seccomp.syscalls[3].action: unknown action \"SCMP_ACT_FOO\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"]}]}",
+         "linux.seccomp.syscalls[0]: missing \"action\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"action\":\"SCMP_ACT_ERRNO\"}]}",
+         "linux.seccomp.syscalls[0]: missing \"names\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[],\"action\":\"SCMP_ACT_"
+         "ERRNO\"}]}",
+         "linux.seccomp.syscalls[0].names: must list at least one syscall"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\",\"\"],"
+         "\"action\":\"SCMP_ACT_ERRNO\"}]}",
+         "linux.seccomp.syscalls[0].names[1]: empty syscall name"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\",3],\"action\":"
+         "\"SCMP_ACT_ERRNO\"}]}",
+         "linux.seccomp.syscalls[0].names[1]: must be a string"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+         "\"SCMP_ACT_KILL\",\"errnoRet\":1}]}",
+         "linux.seccomp.syscalls[0].errnoRet: only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
+         "not SCMP_ACT_KILL"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+         "\"SCMP_ACT_ERRNO\",\"errnoRet\":70000}]}",
+         "linux.seccomp.syscalls[0].errnoRet: must be an integer from 0 to 4095"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+         "\"SCMP_ACT_ERRNO\","
+         "\"args\":[{\"index\":6,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+         "linux.seccomp.syscalls[0].args[0].index: must be an integer from 0 to 5"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+         "\"SCMP_ACT_ERRNO\","
+         "\"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"},{\"index\":1,\"value\":1,"
+         "\"op\":\"SCMP_CMP_XOR\"}]}]}",
+         "linux.seccomp.syscalls[0].args[1].op: unknown operator \"SCMP_CMP_XOR\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+         "\"SCMP_ACT_ERRNO\","
+         "\"args\":[{\"index\":0,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+         "linux.seccomp.syscalls[0].args[0]: missing \"value\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+         "\"SCMP_ACT_ERRNO\","
+         "\"args\":[{\"index\":0,\"value\":\"1\",\"op\":\"SCMP_CMP_EQ\"}]}]}",
+         "linux.seccomp.syscalls[0].args[0].value: must be an unsigned 64-bit integer"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+         "\"SCMP_ACT_ERRNO\","
+         "\"args\":[{\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+         "linux.seccomp.syscalls[0].args[0]: missing \"index\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":"
+         "\"SCMP_ACT_NOTIFY\"}]}",
+         "linux.seccomp.listenerPath: required by SCMP_ACT_NOTIFY"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"agent.sock\","
+         "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+         "linux.seccomp.listenerPath: must be an absolute path, not \"agent.sock\""},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/a.sock\","
+         "\"syscalls\":[{\"names\":[\"mkdir\",\"sendmsg\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}",
+         "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY cannot be used for sendmsg (nook "
+         "sends the listener fd with it)"},
+        {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":3}",
+         "linux.seccomp.listenerPath: must be a string"},
 };
 
 static const char *const good[] = {
@@ -108,12 +126,16 @@ static const char *const good[] = {
         "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":null,\"architectures\":null}",
         /* a listener path without notify rules is ignored (runc) */
         "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"\"}",
-        "{\"defaultAction\":\"SCMP_ACT_KILL_PROCESS\",\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\","
+        "{\"defaultAction\":\"SCMP_ACT_KILL_PROCESS\",\"architectures\":[\"SCMP_ARCH_X86_64\","
+        "\"SCMP_ARCH_X86\","
         "\"SCMP_ARCH_X32\",\"SCMP_ARCH_LOONGARCH64\"],\"flags\":[\"SECCOMP_FILTER_FLAG_TSYNC\","
-        "\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\",\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"]}",
+        "\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\",\"SECCOMP_FILTER_FLAG_WAIT_"
+        "KILLABLE_RECV\"]}",
         /* value above INT64_MAX as the spec parser stores it */
-        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_TRACE\","
-        "\"errnoRet\":3,\"args\":[{\"index\":5,\"value\":-1,\"valueTwo\":0,\"op\":\"SCMP_CMP_MASKED_EQ\"}]}]}",
+        "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":"
+        "\"SCMP_ACT_TRACE\","
+        "\"errnoRet\":3,\"args\":[{\"index\":5,\"value\":-1,\"valueTwo\":0,\"op\":\"SCMP_CMP_"
+        "MASKED_EQ\"}]}]}",
 };
 
 static void test_validation(void)
@@ -159,20 +181,24 @@ static bool has(const char *text, const char *needle)
 
 static void test_build(void)
 {
-        _cleanup_free_ char *p = pfc(
-                "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
-                "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"
-                "\"syscalls\":["
-                "{\"names\":[\"read\",\"write\",\"no_such_syscall\"],\"action\":\"SCMP_ACT_ALLOW\"},"
-                "{\"names\":[\"getpgid\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":33,"
-                " \"args\":[{\"index\":0,\"value\":255,\"valueTwo\":7,\"op\":\"SCMP_CMP_MASKED_EQ\"}]},"
-                "{\"names\":[\"getpriority\"],\"action\":\"SCMP_ACT_ALLOW\","
-                " \"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_GT\"},{\"index\":1,\"value\":9,\"op\":\"SCMP_CMP_LE\"}]},"
-                "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\","
-                " \"args\":[{\"index\":0,\"value\":0,\"op\":\"SCMP_CMP_EQ\"},{\"index\":0,\"value\":8,\"op\":\"SCMP_CMP_EQ\"}]},"
-                "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_KILL_PROCESS\"},"
-                "{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38},"
-                "{\"names\":[\"socketcall\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+        _cleanup_free_ char *p =
+                pfc("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":38,"
+                    "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"
+                    "\"syscalls\":["
+                    "{\"names\":[\"read\",\"write\",\"no_such_syscall\"],\"action\":\"SCMP_ACT_"
+                    "ALLOW\"},"
+                    "{\"names\":[\"getpgid\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":33,"
+                    " \"args\":[{\"index\":0,\"value\":255,\"valueTwo\":7,\"op\":\"SCMP_CMP_MASKED_"
+                    "EQ\"}]},"
+                    "{\"names\":[\"getpriority\"],\"action\":\"SCMP_ACT_ALLOW\","
+                    " \"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_GT\"},{\"index\":1,"
+                    "\"value\":9,\"op\":\"SCMP_CMP_LE\"}]},"
+                    "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ALLOW\","
+                    " \"args\":[{\"index\":0,\"value\":0,\"op\":\"SCMP_CMP_EQ\"},{\"index\":0,"
+                    "\"value\":8,\"op\":\"SCMP_CMP_EQ\"}]},"
+                    "{\"names\":[\"kill\"],\"action\":\"SCMP_ACT_KILL_PROCESS\"},"
+                    "{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38},"
+                    "{\"names\":[\"socketcall\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
         CHECK(has(p, "filter for arch x86_64"));
         CHECK(has(p, "filter for arch x86 "));
         CHECK(has(p, "action ERRNO(38);"));
@@ -203,14 +229,15 @@ static void test_build(void)
         _cleanup_free_ char *r = pfc("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
                                      "{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\"}]}");
         CHECK(!strstr(r, "\"execve\""));
-        CHECK(has(r, "action ERRNO(1);"));   /* errnoRet defaults to EPERM */
+        CHECK(has(r, "action ERRNO(1);")); /* errnoRet defaults to EPERM */
 }
 
 static void test_prepare(void)
 {
-        json_t *j = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\","
-                          "\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"],"
-                          "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\"}]}");
+        json_t *j = parse(
+                "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\","
+                "\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"],"
+                "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_ERRNO\"}]}");
         struct nk_seccomp *s = NULL;
         nk_error *e = NULL;
         CHECK(nk_seccomp_prepare(j, &s, &e) == 0);
@@ -219,7 +246,8 @@ static void test_prepare(void)
         json_decref(j);
 
         /* the agent must be there before anything starts */
-        j = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/nonexistent/agent.sock\","
+        j = parse("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/nonexistent/"
+                  "agent.sock\","
                   "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}");
         s = NULL;
         CHECK(nk_seccomp_prepare(j, &s, &e) < 0 && !s);
@@ -242,7 +270,7 @@ static void test_default_profile(void)
         _cleanup_free_ char *t = json_dumps(none, JSON_COMPACT);
         CHECK(t && !strstr(t, "includes") && !strstr(t, "archMap") && !strstr(t, "\"mount\""));
         CHECK(t && strstr(t, "\"SCMP_ARCH_X86\""));
-        CHECK(t && strstr(t, "\"errnoRet\":38"));            /* clone3 -> ENOSYS */
+        CHECK(t && strstr(t, "\"errnoRet\":38")); /* clone3 -> ENOSYS */
         struct nk_seccomp *s = NULL;
         CHECK(nk_seccomp_prepare(none, &s, &e) == 0);
         /* seccomp(2) takes at most 4096 instructions */
@@ -324,12 +352,23 @@ static uint32_t run_bpf(const struct sock_filter *f, size_t n, const struct secc
                 case BPF_JMP: {
                         bool t;
                         switch (BPF_OP(i->code)) {
-                        case BPF_JA: pc += i->k; continue;
-                        case BPF_JEQ: t = a == src; break;
-                        case BPF_JGT: t = a > src; break;
-                        case BPF_JGE: t = a >= src; break;
-                        case BPF_JSET: t = (a & src) != 0; break;
-                        default: return 0xdeadbeef;
+                        case BPF_JA:
+                                pc += i->k;
+                                continue;
+                        case BPF_JEQ:
+                                t = a == src;
+                                break;
+                        case BPF_JGT:
+                                t = a > src;
+                                break;
+                        case BPF_JGE:
+                                t = a >= src;
+                                break;
+                        case BPF_JSET:
+                                t = (a & src) != 0;
+                                break;
+                        default:
+                                return 0xdeadbeef;
                         }
                         pc += t ? i->jt : i->jf;
                         break;
@@ -346,11 +385,11 @@ static uint32_t run_bpf(const struct sock_filter *f, size_t n, const struct secc
                         return 0xdeadbeef;
                 }
         }
-        return 0xdeadbeef;      /* fell off the end: the kernel refuses such programs */
+        return 0xdeadbeef; /* fell off the end: the kernel refuses such programs */
 }
 
 #define RET_ERRNO(e) (SECCOMP_RET_ERRNO | (e))
-#define X32 0x40000000u
+#define X32          0x40000000u
 
 static const struct {
         uint32_t arch, nr;
@@ -407,8 +446,8 @@ static void test_default_program(void)
         struct nk_seccomp *s = NULL;
         CHECK(def && nk_seccomp_prepare(def, &s, &e) == 0);
         for (size_t i = 0; s && i < sizeof default_cases / sizeof default_cases[0]; i++) {
-                uint32_t got = verdict(s, default_cases[i].arch, default_cases[i].nr,
-                                       default_cases[i].a0);
+                uint32_t got =
+                        verdict(s, default_cases[i].arch, default_cases[i].nr, default_cases[i].a0);
                 if (got != default_cases[i].want)
                         fprintf(stderr, "%s: got %#x, want %#x\n", default_cases[i].what, got,
                                 default_cases[i].want);
@@ -450,14 +489,14 @@ static void test_default_program(void)
                             "[\"SCMP_ARCH_AARCH64\",\"SCMP_ARCH_ARM\"],\"syscalls\":[{\"names\":"
                             "[\"getpid\",\"read\",\"set_tls\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
         CHECK(nk_seccomp_prepare(arm, &s, &e) == 0);
-        CHECK(verdict(s, AUDIT_ARCH_ARM, 20, 0) == SECCOMP_RET_ALLOW);            /* getpid */
-        CHECK(verdict(s, AUDIT_ARCH_ARM, 0xf0005, 0) == SECCOMP_RET_ALLOW);       /* set_tls */
-        CHECK(verdict(s, AUDIT_ARCH_ARM, 0xf0002, 0) == RET_ERRNO(EPERM));        /* cacheflush */
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 20, 0) == SECCOMP_RET_ALLOW);      /* getpid */
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 0xf0005, 0) == SECCOMP_RET_ALLOW); /* set_tls */
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 0xf0002, 0) == RET_ERRNO(EPERM));  /* cacheflush */
         CHECK(verdict(s, AUDIT_ARCH_ARM, 0xf0006, 0) == RET_ERRNO(ENOSYS));
         CHECK(verdict(s, AUDIT_ARCH_ARM, 0x1000, 0) == RET_ERRNO(ENOSYS));
-        CHECK(verdict(s, AUDIT_ARCH_ARM, 322, 0) == RET_ERRNO(EPERM));           /* openat */
-        CHECK(verdict(s, AUDIT_ARCH_AARCH64, 172, 0) == SECCOMP_RET_ALLOW);       /* getpid */
-        CHECK(verdict(s, AUDIT_ARCH_AARCH64, 98, 0) == RET_ERRNO(EPERM));         /* futex */
+        CHECK(verdict(s, AUDIT_ARCH_ARM, 322, 0) == RET_ERRNO(EPERM));      /* openat */
+        CHECK(verdict(s, AUDIT_ARCH_AARCH64, 172, 0) == SECCOMP_RET_ALLOW); /* getpid */
+        CHECK(verdict(s, AUDIT_ARCH_AARCH64, 98, 0) == RET_ERRNO(EPERM));   /* futex */
         /* execveat (281), added by nook, is the highest aarch64 number */
         CHECK(verdict(s, AUDIT_ARCH_AARCH64, 281, 0) == SECCOMP_RET_ALLOW);
         CHECK(verdict(s, AUDIT_ARCH_AARCH64, 282, 0) == RET_ERRNO(ENOSYS));
@@ -486,23 +525,34 @@ static void test_allows_plainly(void)
         } cases[] = {
                 {"{\"defaultAction\":\"SCMP_ACT_ALLOW\"}", true},
                 {"{\"defaultAction\":\"SCMP_ACT_LOG\"}", true},
-                {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\",\"close\"],"
-                 "\"action\":\"SCMP_ACT_ERRNO\"}]}", false},
+                {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\","
+                 "\"close\"],"
+                 "\"action\":\"SCMP_ACT_ERRNO\"}]}",
+                 false},
                 /* an allow-list naming them all; execve* get added when unnamed */
-                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\",\"close\"],"
-                 "\"action\":\"SCMP_ACT_ALLOW\"}]}", true},
-                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\",\"close\","
-                 "\"execve\"],\"action\":\"SCMP_ACT_ALLOW\"}]}", false}, /* execveat named by none */
+                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\","
+                 "\"close\"],"
+                 "\"action\":\"SCMP_ACT_ALLOW\"}]}",
+                 true},
+                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\","
+                 "\"close\","
+                 "\"execve\"],\"action\":\"SCMP_ACT_ALLOW\"}]}",
+                 false}, /* execveat named by none */
                 {"{\"defaultAction\":\"SCMP_ACT_KILL\",\"syscalls\":[{\"names\":[\"close\"],"
-                 "\"action\":\"SCMP_ACT_ALLOW\"}]}", false},
+                 "\"action\":\"SCMP_ACT_ALLOW\"}]}",
+                 false},
                 /* conditions, or rules that disagree: assume the worst */
-                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\",\"close\"],"
-                 "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,\"value\":3,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+                {"{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"accept4\","
+                 "\"close\"],"
+                 "\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{\"index\":0,\"value\":3,\"op\":\"SCMP_"
+                 "CMP_EQ\"}]}]}",
                  false},
                 {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"close\"],"
-                 "\"action\":\"SCMP_ACT_ALLOW\"},{\"names\":[\"close\"],\"action\":\"SCMP_ACT_TRACE\"}]}",
+                 "\"action\":\"SCMP_ACT_ALLOW\"},{\"names\":[\"close\"],\"action\":\"SCMP_ACT_"
+                 "TRACE\"}]}",
                  false},
-                {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/agent.sock\"}", false},
+                {"{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"/run/agent.sock\"}",
+                 false},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
                 json_t *j = parse(cases[i].json);

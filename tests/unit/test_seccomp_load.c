@@ -4,23 +4,23 @@
  * comparison operator at its boundaries, errno values, the execve rule, the
  * flags, the default profile, and a SCMP_ACT_NOTIFY round trip. */
 #include "runtime/security.h"
+#include "unit.h"
 #include "util/cleanup.h"
 #include <fcntl.h>
-#include <pthread.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/personality.h>
-#include <sys/ptrace.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "unit.h"
 
 #define MAXR 24
 
@@ -137,11 +137,11 @@ static void probe_misc(long *out, int *n)
 /* What a process needs to exit cleanly, also under ASan/UBSan (which map
  * memory, set a signal stack and read /proc at exit). */
 #define RUNTIME_SYSCALLS                                                                           \
-        "\"exit_group\",\"exit\",\"write\",\"read\",\"mmap\",\"munmap\",\"mprotect\","       \
-        "\"madvise\",\"sigaltstack\",\"rt_sigaction\",\"rt_sigprocmask\",\"rt_sigreturn\","     \
-        "\"getpid\",\"gettid\",\"futex\",\"prctl\",\"sched_yield\",\"openat\",\"open\","     \
-        "\"close\",\"readlink\",\"fstat\",\"newfstatat\",\"prlimit64\",\"brk\",\"tgkill\","  \
-        "\"sched_getaffinity\",\"clock_gettime\",\"lseek\",\"pread64\",\"getrandom\","          \
+        "\"exit_group\",\"exit\",\"write\",\"read\",\"mmap\",\"munmap\",\"mprotect\","             \
+        "\"madvise\",\"sigaltstack\",\"rt_sigaction\",\"rt_sigprocmask\",\"rt_sigreturn\","        \
+        "\"getpid\",\"gettid\",\"futex\",\"prctl\",\"sched_yield\",\"openat\",\"open\","           \
+        "\"close\",\"readlink\",\"fstat\",\"newfstatat\",\"prlimit64\",\"brk\",\"tgkill\","        \
+        "\"sched_getaffinity\",\"clock_gettime\",\"lseek\",\"pread64\",\"getrandom\","             \
         "\"arch_prctl\",\"set_tid_address\",\"set_robust_list\",\"rseq\",\"access\""
 
 static void test_errno_and_default(void)
@@ -185,10 +185,13 @@ static void test_execve_rule(void)
         static const char *base = "\"wait4\",\"clone\",\"clone3\"," RUNTIME_SYSCALLS;
         char prof[2048];
         long r[MAXR];
-        snprintf(prof, sizeof prof, "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
-                 "{\"names\":[%s],\"action\":\"SCMP_ACT_ALLOW\"}]}", base);
+        snprintf(prof, sizeof prof,
+                 "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":["
+                 "{\"names\":[%s],\"action\":\"SCMP_ACT_ALLOW\"}]}",
+                 base);
         CHECK(run(prof, probe_exec, r) == 1 && r[0] == 0);
-        snprintf(prof, sizeof prof, "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
+        snprintf(prof, sizeof prof,
+                 "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":["
                  "{\"names\":[\"execve\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":13}]}");
         CHECK(run(prof, probe_exec, r) == 1 && r[0] == 13);
 }
@@ -213,11 +216,12 @@ static void probe_status(long *out, int *n)
 static void test_flags(void)
 {
         long r[MAXR];
-        int n = run("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_TSYNC\","
-                    "\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\","
-                    "\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"],"
-                    "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_LOG\"}]}",
-                    probe_status, r);
+        int n = run(
+                "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_TSYNC\","
+                "\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_SPEC_ALLOW\","
+                "\"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV\"],"
+                "\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_LOG\"}]}",
+                probe_status, r);
         CHECK(n == 2 && r[0] == 2 && r[1] == 1);
 }
 
@@ -327,25 +331,25 @@ static void test_default_profile(void)
         long r[MAXR];
         int n = run(text, probe_default, r);
         CHECK(n == 19);
-        CHECK(r[0] == -EPERM);  /* unshare */
-        CHECK(r[1] == -EPERM);  /* mount */
-        CHECK(r[2] == -EPERM);  /* keyctl */
-        CHECK(r[3] == -EPERM);  /* bpf */
-        CHECK(r[4] == -EPERM);  /* kcmp: needs CAP_SYS_PTRACE */
-        CHECK(r[5] == -EPERM);  /* kexec_load */
-        CHECK(r[6] == -ENOSYS); /* clone3 */
-        CHECK(r[7] == -EPERM);  /* AF_VSOCK */
-        CHECK(r[8] >= 0);       /* AF_UNIX */
-        CHECK(r[9] == -EPERM);  /* personality(PER_BSD) */
-        CHECK(r[10] >= 0);      /* personality query */
-        CHECK(r[11] == 7);      /* fork */
-        CHECK(r[12] == -EPERM); /* clone(CLONE_NEWUSER) */
-        CHECK(r[13] == -EPERM); /* io_uring_setup */
-        CHECK(r[14] == -EPERM); /* AF_VSOCK with a high bit set */
-        CHECK(r[15] == -EPERM); /* AF_ALG */
+        CHECK(r[0] == -EPERM);   /* unshare */
+        CHECK(r[1] == -EPERM);   /* mount */
+        CHECK(r[2] == -EPERM);   /* keyctl */
+        CHECK(r[3] == -EPERM);   /* bpf */
+        CHECK(r[4] == -EPERM);   /* kcmp: needs CAP_SYS_PTRACE */
+        CHECK(r[5] == -EPERM);   /* kexec_load */
+        CHECK(r[6] == -ENOSYS);  /* clone3 */
+        CHECK(r[7] == -EPERM);   /* AF_VSOCK */
+        CHECK(r[8] >= 0);        /* AF_UNIX */
+        CHECK(r[9] == -EPERM);   /* personality(PER_BSD) */
+        CHECK(r[10] >= 0);       /* personality query */
+        CHECK(r[11] == 7);       /* fork */
+        CHECK(r[12] == -EPERM);  /* clone(CLONE_NEWUSER) */
+        CHECK(r[13] == -EPERM);  /* io_uring_setup */
+        CHECK(r[14] == -EPERM);  /* AF_VSOCK with a high bit set */
+        CHECK(r[15] == -EPERM);  /* AF_ALG */
         CHECK(r[16] == -ENOSYS); /* newer than the profile */
-        CHECK(r[17] == 0);      /* mseal(0, 0, 0) reached the kernel */
-        CHECK(r[18] == 0);      /* ptrace */
+        CHECK(r[17] == 0);       /* mseal(0, 0, 0) reached the kernel */
+        CHECK(r[18] == 0);       /* ptrace */
         free(text);
         json_decref(prof);
 }
@@ -365,8 +369,8 @@ static int recv_fd(int sock, char *buf, size_t len, ssize_t *got)
                 struct cmsghdr align;
         } u;
         struct iovec iov = {.iov_base = buf, .iov_len = len - 1};
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-                           .msg_controllen = sizeof u.b};
+        struct msghdr m = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b};
         *got = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
         struct cmsghdr *c = CMSG_FIRSTHDR(&m);
         int fd = -1;
@@ -418,7 +422,8 @@ static void test_notify(void)
                           streq(json_string_value(json_array_get(json_object_get(msg, "fds"), 0)),
                                 "seccompFd") &&
                           json_integer_value(json_object_get(msg, "pid")) == 1234 &&
-                          streq(json_string_value(json_object_get(json_object_get(msg, "state"), "id")),
+                          streq(json_string_value(
+                                        json_object_get(json_object_get(msg, "state"), "id")),
                                 "unit");
                 _exit(ok && answer(nfd) == 0 && answer(nfd) == 0 ? 0 : 1);
         }
@@ -433,7 +438,8 @@ static void test_notify(void)
                 nk_error *e = NULL;
                 prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
                 if (nk_seccomp_prepare(j, &s, &e) < 0 ||
-                    nk_seccomp_load(s, "{\"ociVersion\":\"1.2.0\",\"id\":\"unit\",\"pid\":1234}", &e) < 0) {
+                    nk_seccomp_load(s, "{\"ociVersion\":\"1.2.0\",\"id\":\"unit\",\"pid\":1234}",
+                                    &e) < 0) {
                         fprintf(stderr, "notify: %s\n", e->msg);
                         _exit(1);
                 }
@@ -499,7 +505,8 @@ static void test_wait_killable_recv(void)
                 nk_error *e = NULL;
                 prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
                 if (nk_seccomp_prepare(j, &s, &e) < 0 ||
-                    nk_seccomp_load(s, "{\"ociVersion\":\"1.2.0\",\"id\":\"unit\",\"pid\":1}", &e) < 0) {
+                    nk_seccomp_load(s, "{\"ociVersion\":\"1.2.0\",\"id\":\"unit\",\"pid\":1}", &e) <
+                            0) {
                         fprintf(stderr, "killable: %s\n", e->msg);
                         _exit(1);
                 }

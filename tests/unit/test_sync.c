@@ -2,8 +2,8 @@
  * messages of any size arrive whole, error records carry errno and text,
  * and a truncated, garbage or oversized record is a clean one-line error. */
 #include "runtime/sync.h"
-#include "util/cleanup.h"
 #include "unit.h"
+#include "util/cleanup.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -58,8 +58,9 @@ static void round_trip(size_t len)
 
 static void test_sizes(void)
 {
-        static const size_t sizes[] = {0, 1, 4000, 4001, NK_SYNC_CHUNK - 1, NK_SYNC_CHUNK,
-                                       NK_SYNC_CHUNK + 1, 200 * 1024, 1 << 20};
+        static const size_t sizes[] = {
+                0,          1,      4000, 4001, NK_SYNC_CHUNK - 1, NK_SYNC_CHUNK, NK_SYNC_CHUNK + 1,
+                200 * 1024, 1 << 20};
         for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
                 round_trip(sizes[i]);
 }
@@ -136,8 +137,8 @@ static void test_error_records(void)
 }
 
 /* Feed raw records; the receiver must give a clean, one-line error. */
-static void expect_bad(const char *what, const void *rec, size_t n, const void *more,
-                       size_t more_n, const char *prefix)
+static void expect_bad(const char *what, const void *rec, size_t n, const void *more, size_t more_n,
+                       const char *prefix)
 {
         int sp[2];
         pair(sp);

@@ -19,8 +19,8 @@ static int unit_failures, unit_checks;
                 unit_checks++;                                                                     \
                 if (!_a || !_b || strcmp(_a, _b) != 0) {                                           \
                         unit_failures++;                                                           \
-                        fprintf(stderr, "%s:%d: expected \"%s\"\n          got \"%s\"\n", __FILE__, \
-                                __LINE__, _b ? _b : "(null)", _a ? _a : "(null)");                \
+                        fprintf(stderr, "%s:%d: expected \"%s\"\n          got \"%s\"\n",          \
+                                __FILE__, __LINE__, _b ? _b : "(null)", _a ? _a : "(null)");       \
                 }                                                                                  \
         } while (0)
 #define UNIT_END()                                                                                 \

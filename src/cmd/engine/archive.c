@@ -11,7 +11,9 @@
 int nk_cmd_load(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"input", required_argument, NULL, 'i'}, {"quiet", no_argument, NULL, 'q'}, {0},
+                {"input", required_argument, NULL, 'i'},
+                {"quiet", no_argument, NULL, 'q'},
+                {0},
         };
         const char *input = NULL;
         bool quiet = false;
@@ -44,7 +46,8 @@ int nk_cmd_save(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {
                 {"output", required_argument, NULL, 'o'},
-                {"format", required_argument, NULL, 'F'}, {0},
+                {"format", required_argument, NULL, 'F'},
+                {0},
         };
         const char *out = NULL;
         enum nk_save_format fmt = NK_SAVE_DOCKER_ARCHIVE;
@@ -57,7 +60,7 @@ int nk_cmd_save(const struct nk_global *g, int argc, char **argv)
                                 fmt = NK_SAVE_OCI_ARCHIVE;
                         else if (!streq(optarg, "docker-archive"))
                                 return nk_cmd_usage_error("save", "--format: docker-archive or "
-                                                          "oci-archive");
+                                                                  "oci-archive");
                 } else {
                         return 1;
                 }
@@ -104,7 +107,7 @@ int nk_cmd_export(const struct nk_global *g, int argc, char **argv)
                 return nk_cmd_usage_error("export", "usage: export [-o FILE] CONTAINER|IMAGE");
         if (!out && isatty(1))
                 return nk_cmd_usage_error("export", "refusing to write a tar to a terminal "
-                                          "(use -o FILE)");
+                                                    "(use -o FILE)");
         _cleanup_close_ int fd = out && !streq(out, "-")
                                          ? open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
                                          : fcntl(1, F_DUPFD_CLOEXEC, 3);

@@ -2,9 +2,9 @@
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/parse.h"
-#include <stdlib.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,7 +24,8 @@ __attribute__((constructor)) static void engine_env_from_environ(void)
 {
         struct nk_engine_env *e = &env_settings;
         e->insecure_registries = env_str("NOOK_INSECURE_REGISTRIES");
-        e->overlay_no_fd = env_str("NOOK_OVERLAY_NO_FD") && streq(getenv("NOOK_OVERLAY_NO_FD"), "1");
+        e->overlay_no_fd =
+                env_str("NOOK_OVERLAY_NO_FD") && streq(getenv("NOOK_OVERLAY_NO_FD"), "1");
         e->auth_file = env_str("REGISTRY_AUTH_FILE");
         e->home = env_str("HOME");
         e->xdg_config_home = env_str("XDG_CONFIG_HOME");
@@ -33,7 +34,8 @@ __attribute__((constructor)) static void engine_env_from_environ(void)
         const char *max = env_str("NOOK_MAX_LAYER_BYTES");
         unsigned long long v = 0;
         if (max && (nk_parse_uint(max, UINT64_MAX, &v) < 0 || v == 0))
-                nk_warn("NOOK_MAX_LAYER_BYTES: `%s` is not a positive number of bytes, ignored", max);
+                nk_warn("NOOK_MAX_LAYER_BYTES: `%s` is not a positive number of bytes, ignored",
+                        max);
         e->max_layer_bytes = v;
         nk_engine_set_env(e);
 }
@@ -82,7 +84,10 @@ void nk_cmd_human_age(const char *rfc3339, char *buf, size_t len)
                 return;
         }
         double secs = difftime(time(NULL), timegm(&tm));
-        static const struct { double secs; const char *unit; } steps[] = {
+        static const struct {
+                double secs;
+                const char *unit;
+        } steps[] = {
                 {365 * 86400.0, "year"}, {30 * 86400.0, "month"}, {7 * 86400.0, "week"},
                 {86400.0, "day"},        {3600.0, "hour"},        {60.0, "minute"},
         };

@@ -1,8 +1,8 @@
 /* Shared helpers of the engine commands (src/cmd/engine). */
 #pragma once
-#include <stdint.h>
 #include "cmd/commands.h"
 #include "engine/engine.h"
+#include <stdint.h>
 
 int nk_cmd_images(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_image(const struct nk_global *g, int argc, char **argv);

@@ -25,11 +25,10 @@ static bool matches(const struct nk_image_summary *im, const char *filter)
 
 static json_t *summary_json(const struct nk_image_summary *im)
 {
-        return json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:I,s:I,s:I}", "Name", im->key,
-                         "Repository", im->repository, "Id", im->id, "Digest", im->manifest,
-                         "Tag", im->tag, "Created", im->created, "Size", (json_int_t)im->size,
-                         "Layers", (json_int_t)im->n_layers, "Containers",
-                         (json_int_t)im->containers);
+        return json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:I,s:I,s:I}", "Name", im->key, "Repository",
+                         im->repository, "Id", im->id, "Digest", im->manifest, "Tag", im->tag,
+                         "Created", im->created, "Size", (json_int_t)im->size, "Layers",
+                         (json_int_t)im->n_layers, "Containers", (json_int_t)im->containers);
 }
 
 static void print_row(const struct nk_image_summary *im, const struct list_opts *o)
@@ -62,7 +61,9 @@ static int list_images(const struct nk_global *g, const struct list_opts *o)
         _cleanup_jansson_ json_t *arr = json_array();
         if (!o->json && !o->quiet)
                 printf("%-40s %-12s %s%-*s %-24s %s\n", "REPOSITORY", "TAG",
-                       o->digests ? "DIGEST                                                                  " : "",
+                       o->digests ? "DIGEST                                                        "
+                                    "          "
+                                  : "",
                        o->no_trunc ? 71 : 12, "IMAGE ID", "CREATED", "SIZE");
         for (size_t i = 0; i < n; i++) {
                 if (!matches(&v[i], o->filter))
@@ -79,24 +80,32 @@ static int list_images(const struct nk_global *g, const struct list_opts *o)
 int nk_cmd_images(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"quiet", no_argument, NULL, 'q'}, {"digests", no_argument, NULL, 'd'},
+                {"quiet", no_argument, NULL, 'q'},    {"digests", no_argument, NULL, 'd'},
                 {"no-trunc", no_argument, NULL, 't'}, {"format", required_argument, NULL, 'F'},
-                {"all", no_argument, NULL, 'a'}, {0},
+                {"all", no_argument, NULL, 'a'},      {0},
         };
         struct list_opts o = {0};
         int c;
         while ((c = getopt_long(argc, argv, "qa", opts, NULL)) != -1) {
                 switch (c) {
-                case 'q': o.quiet = true; break;
-                case 'd': o.digests = true; break;
-                case 't': o.no_trunc = true; break;
-                case 'a': break; /* no intermediate images exist here */
+                case 'q':
+                        o.quiet = true;
+                        break;
+                case 'd':
+                        o.digests = true;
+                        break;
+                case 't':
+                        o.no_trunc = true;
+                        break;
+                case 'a':
+                        break; /* no intermediate images exist here */
                 case 'F':
                         if (!streq(optarg, "json") && !streq(optarg, "table"))
                                 return nk_cmd_usage_error("images", "--format: json or table");
                         o.json = streq(optarg, "json");
                         break;
-                default: return 1;
+                default:
+                        return 1;
                 }
         }
         if (argc - optind > 1)
@@ -149,7 +158,9 @@ int nk_cmd_image_umount(const struct nk_global *g, int argc, char **argv)
 int nk_cmd_image_prune(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {
-                {"all", no_argument, NULL, 'a'}, {"force", no_argument, NULL, 'f'}, {0},
+                {"all", no_argument, NULL, 'a'},
+                {"force", no_argument, NULL, 'f'},
+                {0},
         };
         bool all = false;
         int c;
@@ -221,11 +232,11 @@ int nk_cmd_rmi(const struct nk_global *g, int argc, char **argv)
 static void df_row(const char *type, const struct nk_df_row *r, json_t *arr)
 {
         if (arr) {
-                json_array_append_new(arr, json_pack("{s:s,s:I,s:I,s:I,s:I}", "Type", type,
-                                                     "Total", (json_int_t)r->total, "Active",
-                                                     (json_int_t)r->active, "Size",
-                                                     (json_int_t)r->size, "Reclaimable",
-                                                     (json_int_t)r->reclaimable));
+                json_array_append_new(arr,
+                                      json_pack("{s:s,s:I,s:I,s:I,s:I}", "Type", type, "Total",
+                                                (json_int_t)r->total, "Active",
+                                                (json_int_t)r->active, "Size", (json_int_t)r->size,
+                                                "Reclaimable", (json_int_t)r->reclaimable));
                 return;
         }
         char size[32], recl[32];
@@ -290,7 +301,8 @@ static const struct nk_command image_subcommands[] = {
 int nk_cmd_image(const struct nk_global *g, int argc, char **argv)
 {
         if (argc < 2)
-                return nk_cmd_usage_error("image", "subcommand required (ls, inspect, mount, "
+                return nk_cmd_usage_error("image",
+                                          "subcommand required (ls, inspect, mount, "
                                           "umount, prune, rm, tag, pull, load, save, import)");
         for (const struct nk_command *c = image_subcommands; c->name; c++) {
                 if (!streq(c->name, argv[1]))

@@ -50,7 +50,9 @@ static void on_tty(struct display *d, const struct nk_progress *p)
 {
         char text[128], a[32], b[32];
         switch (p->kind) {
-        case NK_PROGRESS_LAYER_START: redraw(d, p->id, "downloading"); break;
+        case NK_PROGRESS_LAYER_START:
+                redraw(d, p->id, "downloading");
+                break;
         case NK_PROGRESS_LAYER_BYTES:
                 if (throttle(d))
                         return;
@@ -62,9 +64,14 @@ static void on_tty(struct display *d, const struct nk_progress *p)
         case NK_PROGRESS_LAYER_DONE:
                 redraw(d, p->id, p->msg ? p->msg : "downloaded");
                 break;
-        case NK_PROGRESS_EXTRACT: redraw(d, p->id, "extracting"); break;
-        case NK_PROGRESS_EXTRACTED: redraw(d, p->id, "pull complete"); break;
-        default: break;
+        case NK_PROGRESS_EXTRACT:
+                redraw(d, p->id, "extracting");
+                break;
+        case NK_PROGRESS_EXTRACTED:
+                redraw(d, p->id, "pull complete");
+                break;
+        default:
+                break;
         }
 }
 
@@ -83,11 +90,20 @@ static void on_progress(const struct nk_progress *p, void *data)
                 return;
         }
         switch (p->kind) {
-        case NK_PROGRESS_LAYER_START: printf("%s: downloading\n", p->id); break;
-        case NK_PROGRESS_LAYER_DONE: printf("%s: %s\n", p->id, p->msg ? p->msg : "downloaded"); break;
-        case NK_PROGRESS_EXTRACT: printf("%s: extracting\n", p->id); break;
-        case NK_PROGRESS_EXTRACTED: printf("%s: pull complete\n", p->id); break;
-        default: return;
+        case NK_PROGRESS_LAYER_START:
+                printf("%s: downloading\n", p->id);
+                break;
+        case NK_PROGRESS_LAYER_DONE:
+                printf("%s: %s\n", p->id, p->msg ? p->msg : "downloaded");
+                break;
+        case NK_PROGRESS_EXTRACT:
+                printf("%s: extracting\n", p->id);
+                break;
+        case NK_PROGRESS_EXTRACTED:
+                printf("%s: pull complete\n", p->id);
+                break;
+        default:
+                return;
         }
         fflush(stdout);
 }
@@ -109,21 +125,29 @@ int nk_cmd_pull(const struct nk_global *g, int argc, char **argv)
                 {"platform", required_argument, NULL, 'P'},
                 {"tls-verify", required_argument, NULL, 'T'},
                 {"authfile", required_argument, NULL, 'A'},
-                {"quiet", no_argument, NULL, 'q'}, {0},
+                {"quiet", no_argument, NULL, 'q'},
+                {0},
         };
         struct nk_pull_opts o = {0};
         struct display d = {.tty = isatty(1)};
         int c;
         while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
                 switch (c) {
-                case 'P': o.platform = optarg; break;
-                case 'A': o.auth_file = optarg; break;
-                case 'q': d.quiet = true; break;
+                case 'P':
+                        o.platform = optarg;
+                        break;
+                case 'A':
+                        o.auth_file = optarg;
+                        break;
+                case 'q':
+                        d.quiet = true;
+                        break;
                 case 'T':
                         if (!parse_tls(optarg, &o.insecure))
                                 return nk_cmd_usage_error("pull", "--tls-verify: true or false");
                         break;
-                default: return 1;
+                default:
+                        return 1;
                 }
         }
         if (optind + 1 != argc)
@@ -161,7 +185,8 @@ int nk_cmd_login(const struct nk_global *g, int argc, char **argv)
                 {"password", required_argument, NULL, 'p'},
                 {"password-stdin", no_argument, NULL, 'S'},
                 {"authfile", required_argument, NULL, 'A'},
-                {"tls-verify", required_argument, NULL, 'T'}, {0},
+                {"tls-verify", required_argument, NULL, 'T'},
+                {0},
         };
         const char *user = NULL, *pass = NULL, *authfile = NULL;
         _cleanup_free_ char *stdin_pass = NULL;
@@ -169,20 +194,29 @@ int nk_cmd_login(const struct nk_global *g, int argc, char **argv)
         int c;
         while ((c = getopt_long(argc, argv, "u:p:", opts, NULL)) != -1) {
                 switch (c) {
-                case 'u': user = optarg; break;
-                case 'p': pass = optarg; break;
-                case 'A': authfile = optarg; break;
-                case 'S': pass = stdin_pass = read_password_stdin(); break;
+                case 'u':
+                        user = optarg;
+                        break;
+                case 'p':
+                        pass = optarg;
+                        break;
+                case 'A':
+                        authfile = optarg;
+                        break;
+                case 'S':
+                        pass = stdin_pass = read_password_stdin();
+                        break;
                 case 'T':
                         if (!parse_tls(optarg, &insecure))
                                 return nk_cmd_usage_error("login", "--tls-verify: true or false");
                         break;
-                default: return 1;
+                default:
+                        return 1;
                 }
         }
         if (optind + 1 != argc || !user || !pass)
                 return nk_cmd_usage_error("login", "usage: login -u USER (-p PASS | "
-                                          "--password-stdin) REGISTRY");
+                                                   "--password-stdin) REGISTRY");
         nk_error *err = NULL;
         if (nk_registry_login(argv[optind], user, pass, authfile, insecure, &err) < 0)
                 return nk_cmd_fail(err);

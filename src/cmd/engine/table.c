@@ -4,10 +4,9 @@
 const struct nk_command nk_engine_commands[] = {
         {"pull", nk_cmd_pull, "pull [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] [-q] REF",
          "pull an image from a registry"},
-        {"images", nk_cmd_images, "images [-q] [--digests] [--no-trunc] [--format json] [REPO[:TAG]]",
-         "list images"},
-        {"image", nk_cmd_image, "image ls|inspect|mount|umount|prune|rm|tag ...",
-         "manage images"},
+        {"images", nk_cmd_images,
+         "images [-q] [--digests] [--no-trunc] [--format json] [REPO[:TAG]]", "list images"},
+        {"image", nk_cmd_image, "image ls|inspect|mount|umount|prune|rm|tag ...", "manage images"},
         {"tag", nk_cmd_tag, "tag SOURCE TARGET", "give an image another name"},
         {"rmi", nk_cmd_rmi, "rmi [-f] IMAGE...", "remove images"},
         {"load", nk_cmd_load, "load -i FILE|DIR|- [NAME]",

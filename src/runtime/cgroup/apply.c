@@ -1,10 +1,10 @@
 /* Applying linux.resources to a container cgroup: build the plan for this
  * host, check every file exists before writing any, write in plan order,
  * and on update put back what was there when the kernel rejects a value. */
-#include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/log.h"
 #include "../../util/strv.h"
+#include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,8 +35,9 @@ static int resolve(struct nk_cgroup *cg, struct nk_cg_write *w, nk_error **err)
 {
         struct nk_cg_hier *h = hier_of(cg, w);
         if (!h)
-                return nk_error_set(err, ENOTSUP, "linux.resources.%s: no hierarchy holds the %s "
-                                                  "controller",
+                return nk_error_set(err, ENOTSUP,
+                                    "linux.resources.%s: no hierarchy holds the %s "
+                                    "controller",
                                     w->json_path, w->controller);
         if (nk_cg_file_exists(h->dir, w->file))
                 return 1;
@@ -170,8 +171,8 @@ static int check_before_update(struct nk_cgroup *cg, json_t *res, nk_error **err
         if (!h)
                 return 0;
         long long usage = 0;
-        if (nk_cg_read_i64(h->dir, h->mnt->v2 ? "memory.current" : "memory.usage_in_bytes",
-                           &usage, err) < 0)
+        if (nk_cg_read_i64(h->dir, h->mnt->v2 ? "memory.current" : "memory.usage_in_bytes", &usage,
+                           err) < 0)
                 return -1;
         if (usage > json_integer_value(lim))
                 return nk_error_set(err, EBUSY,

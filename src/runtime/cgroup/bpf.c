@@ -12,8 +12,8 @@
  * instead of it, so they can only narrow what the container may open. An
  * update attaches the new program before detaching the old one, so there is
  * no moment without a filter. */
-#include "internal.h"
 #include "../../util/cleanup.h"
+#include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -22,16 +22,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), \
-                                               .off = (o), .imm = (i)})
-#define LDX_W(d, s, o) INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
-#define MOV_REG(d, s) INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define MOV_IMM(d, i) INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define AND_IMM(d, i) INSN(BPF_ALU | BPF_AND | BPF_K, d, 0, 0, i)
-#define RSH_IMM(d, i) INSN(BPF_ALU | BPF_RSH | BPF_K, d, 0, 0, i)
+#define INSN(c, d, s, o, i)                                                                        \
+        ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+#define LDX_W(d, s, o)   INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
+#define MOV_REG(d, s)    INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define MOV_IMM(d, i)    INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define AND_IMM(d, i)    INSN(BPF_ALU | BPF_AND | BPF_K, d, 0, 0, i)
+#define RSH_IMM(d, i)    INSN(BPF_ALU | BPF_RSH | BPF_K, d, 0, 0, i)
 #define JNE_IMM(d, i, o) INSN(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, i)
 #define JEQ_IMM(d, i, o) INSN(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, i)
-#define EXIT() INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define EXIT()           INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 /* Registers after the prologue: r2 type, r3 access, r4 major, r5 minor. */
 struct prog {

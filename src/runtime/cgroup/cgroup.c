@@ -1,10 +1,10 @@
 /* Container cgroup lifecycle over every mounted hierarchy: open, create
  * (with parents), enter, kill + destroy, pids, freeze. What differs between
  * v1 and v2 hierarchies lives behind struct nk_cg_ops (v1.c, v2.c). */
-#include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/fs.h"
 #include "../../util/strv.h"
+#include "internal.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -278,8 +278,7 @@ int nk_cgroup_enter(struct nk_cgroup *cg, pid_t pid, nk_error **err)
         snprintf(buf, sizeof(buf), "%d", (int)pid);
         for (size_t i = 0; i < cg->n; i++)
                 if (nk_cg_write(cg->h[i].dir, "cgroup.procs", buf, err) < 0)
-                        return nk_error_wrap(err, "move pid %d into cgroup %s", (int)pid,
-                                             cg->path);
+                        return nk_error_wrap(err, "move pid %d into cgroup %s", (int)pid, cg->path);
         return 0;
 }
 
@@ -390,16 +389,18 @@ int nk_cgroup_destroy(struct nk_cgroup *cg, nk_error **err)
                 return 0;
         }
         if (nk_cg_wait(cg->path, empty_done, cg, DESTROY_TIMEOUT_MS) < 0)
-                return nk_error_set(err, EBUSY, "destroy cgroup %s: processes still alive "
-                                                "after SIGKILL", cg->path);
+                return nk_error_set(err, EBUSY,
+                                    "destroy cgroup %s: processes still alive "
+                                    "after SIGKILL",
+                                    cg->path);
         for (size_t i = 0; i < cg->n; i++) {
                 struct nk_cg_hier *h = &cg->h[i];
                 /* Exiting tasks keep a v1 cgroup busy for a moment after
                  * they left cgroup.procs. */
                 if (nk_cg_wait(h->dir, rmdir_done, NULL, DESTROY_TIMEOUT_MS) < 0 ||
                     nk_path_exists(h->dir))
-                        return nk_error_set(err, errno ? errno : EBUSY, "destroy cgroup: rmdir `%s`",
-                                            h->dir);
+                        return nk_error_set(err, errno ? errno : EBUSY,
+                                            "destroy cgroup: rmdir `%s`", h->dir);
                 remove_parents(h->mnt->mount, h->dir, NULL);
         }
         return 0;
@@ -427,8 +428,9 @@ int nk_cgroup_freeze(struct nk_cgroup *cg, bool frozen, nk_error **err)
 {
         struct nk_cg_hier *h = freezer_hier(cg);
         if (!h)
-                return nk_error_set(err, ENOTSUP, "%s cgroup %s: no freezer on this host "
-                                                  "(neither v1 freezer nor cgroup.freeze)",
+                return nk_error_set(err, ENOTSUP,
+                                    "%s cgroup %s: no freezer on this host "
+                                    "(neither v1 freezer nor cgroup.freeze)",
                                     frozen ? "freeze" : "thaw", cg->path);
         if (nk_cg_ops_of(h->mnt)->freeze(h->dir, frozen, err) < 0)
                 return nk_error_wrap(err, "%s cgroup %s", frozen ? "freeze" : "thaw", cg->path);

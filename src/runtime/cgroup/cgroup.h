@@ -7,10 +7,10 @@
  *
  * Library code: no printing, no exit; errors through nk_error. */
 #pragma once
+#include "../../util/error.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
-#include "../../util/error.h"
 
 enum nk_cgroup_layout { NK_CGROUP_V1, NK_CGROUP_V2, NK_CGROUP_HYBRID };
 
@@ -88,11 +88,11 @@ void nk_cgroup_free(struct nk_cgroup *cg);
 /* One mounted hierarchy as read from mountinfo (also what the rootfs
  * planner mounts in the container: src/runtime/mounts.c). */
 struct nk_cg_mount {
-        char *mount;            /* mount point, e.g. /sys/fs/cgroup/memory */
-        char *root;             /* mountinfo root field ("/" normally) */
+        char *mount; /* mount point, e.g. /sys/fs/cgroup/memory */
+        char *root;  /* mountinfo root field ("/" normally) */
         bool v2;
-        char **controllers;     /* v1: from super options, "name=x" kept; v2:
-                                 * cgroup.controllers of the mount root */
+        char **controllers; /* v1: from super options, "name=x" kept; v2:
+                             * cgroup.controllers of the mount root */
         unsigned dev_major, dev_minor;
 };
 

@@ -19,10 +19,10 @@
  * unknown; then a rule list with a reset is applied as reset + exceptions
  * (which only widens until the denies land) and one without as plain
  * edits. Pure: unit-tested in tests/unit/test_cgroup.c. */
-#include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/parse.h"
 #include "../../util/strv.h"
+#include "internal.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,8 +182,7 @@ static int push_all(char ***out, bool allow, const struct nk_cg_dev_state *st)
 }
 
 /* Both deny-all: grant what is missing, then revoke what is too much. */
-static int diff(const struct nk_cg_dev_state *cur, const struct nk_cg_dev_state *want,
-                char ***out)
+static int diff(const struct nk_cg_dev_state *cur, const struct nk_cg_dev_state *want, char ***out)
 {
         for (size_t i = 0; i < want->n; i++) {
                 const struct nk_cg_dev_ex *w = &want->ex[i], *c = find(cur, w);
@@ -223,7 +222,8 @@ int nk_cg_dev_v1_writes(const struct nk_cg_dev_state *cur, json_t *rules, char *
         size_t reset = 0;
         bool has_reset = false;
         for (size_t i = 0; i < json_array_size(rules); i++) {
-                const char *t = json_string_value(json_object_get(json_array_get(rules, i), "type"));
+                const char *t =
+                        json_string_value(json_object_get(json_array_get(rules, i), "type"));
                 if (!t || !*t || streq(t, "a")) {
                         reset = i;
                         has_reset = true;

@@ -1,8 +1,8 @@
 /* OOM notification: v1 registers an eventfd on memory.oom_control through
  * cgroup.event_control; v2 has memory.events, which the kernel reports as
  * modified (inotify IN_MODIFY) whenever a counter in it moves. */
-#include "internal.h"
 #include "../../util/cleanup.h"
+#include "internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,8 +16,8 @@ long long nk_cgroup_oom_kills(struct nk_cgroup *cg)
 {
         struct nk_cg_hier *h = nk_cg_hier_for(cg, "memory");
         _cleanup_free_ char *s = NULL;
-        if (!h || nk_cg_read(h->dir, h->mnt->v2 ? "memory.events" : "memory.oom_control", &s,
-                             NULL) < 0)
+        if (!h ||
+            nk_cg_read(h->dir, h->mnt->v2 ? "memory.events" : "memory.oom_control", &s, NULL) < 0)
                 return -1;
         return nk_cg_kv_get(s, "oom_kill");
 }

@@ -1,8 +1,8 @@
 /* Small helpers over cgroupfs files. */
-#include "internal.h"
 #include "../../util/cleanup.h"
-#include "../../util/parse.h"
 #include "../../util/fs.h"
+#include "../../util/parse.h"
+#include "internal.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,8 +50,7 @@ int nk_cg_read_i64(const char *dir, const char *file, long long *out, nk_error *
         errno = 0;
         long long v = strtoll(s, &end, 10);
         if (errno || end == s)
-                return nk_error_set(err, 0, "read `%s/%s`: not a number: %.40s", dir, file,
-                                    s);
+                return nk_error_set(err, 0, "read `%s/%s`: not a number: %.40s", dir, file, s);
         *out = v;
         return 0;
 }
@@ -64,7 +63,8 @@ long long nk_cg_kv_get(const char *text, const char *key)
                         const char *v = l + kl + 1;
                         unsigned long long n;
                         return nk_parse_uint_n(v, strcspn(v, " \n"), INT64_MAX, &n) == 0
-                                       ? (long long)n : -1;
+                                       ? (long long)n
+                                       : -1;
                 }
         return -1;
 }

@@ -4,11 +4,11 @@
  * controllers, or a named one such as name=systemd) or the unified v2 one.
  * A container cgroup is the same relative path on every hierarchy. */
 #pragma once
+#include "cgroup.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include "cgroup.h"
 
 #define NK_CG_XATTR_PARENT "trusted.nook.parent"
 
@@ -16,15 +16,15 @@ struct nk_cg_host {
         enum nk_cgroup_layout layout;
         struct nk_cg_mount *m;
         size_t n;
-        char *mountinfo;        /* the /proc/self/mountinfo text it was read from */
+        char *mountinfo; /* the /proc/self/mountinfo text it was read from */
 };
 
 /* One hierarchy of one container cgroup. */
 struct nk_cg_hier {
-        const struct nk_cg_mount *mnt;  /* borrowed from cg->host */
-        char *dir;                      /* mount + path */
-        bool created;                   /* this process made the leaf */
-        char *top_created;              /* topmost parent made by create(), for rollback */
+        const struct nk_cg_mount *mnt; /* borrowed from cg->host */
+        char *dir;                     /* mount + path */
+        bool created;                  /* this process made the leaf */
+        char *top_created;             /* topmost parent made by create(), for rollback */
 };
 
 struct nk_cgroup {
@@ -80,25 +80,25 @@ int nk_cg_collect_pids(const char *dir, pid_t **pids, size_t *n, nk_error **err)
 
 /* ---- validate.c / plan.c: linux.resources ---- */
 struct nk_cg_write {
-        bool v2;                /* on the unified hierarchy */
-        char *controller;       /* where the file lives: "memory", "io", ...;
-                                 * "" for v2 core files */
-        char *file;             /* "memory.max" */
+        bool v2;          /* on the unified hierarchy */
+        char *controller; /* where the file lives: "memory", "io", ...;
+                           * "" for v2 core files */
+        char *file;       /* "memory.max" */
         char *value;
-        char *alt_file;         /* used when `file` is absent (may be NULL) */
+        char *alt_file; /* used when `file` is absent (may be NULL) */
         char *alt_value;
-        const char *json_path;  /* for messages: "memory.limit" */
-        bool optional;          /* absent file: a warning, not an error */
-        bool swap_pair;         /* v1 memory limit: if EINVAL, write the next
-                                 * (memsw) first, then this again */
+        const char *json_path; /* for messages: "memory.limit" */
+        bool optional;         /* absent file: a warning, not an error */
+        bool swap_pair;        /* v1 memory limit: if EINVAL, write the next
+                                * (memsw) first, then this again */
 };
 struct nk_cg_plan {
         struct nk_cg_write *w;
         size_t n;
-        json_t *devices;        /* effective device rules (owned) or NULL */
-        bool devices_v2;        /* as a BPF program, else a v1 transition
-                                 * (devices_v1.c) */
-        char **warnings;        /* NULL-terminated, may be NULL */
+        json_t *devices; /* effective device rules (owned) or NULL */
+        bool devices_v2; /* as a BPF program, else a v1 transition
+                          * (devices_v1.c) */
+        char **warnings; /* NULL-terminated, may be NULL */
 };
 /* Where each controller lives, for planning. */
 enum nk_cg_where { NK_CG_ABSENT = 0, NK_CG_ON_V1, NK_CG_ON_V2 };
@@ -135,8 +135,8 @@ struct nk_cg_dev_ex {
         unsigned acc;           /* 1 r, 2 w, 4 m */
 };
 struct nk_cg_dev_state {
-        bool allow_all;         /* default; exceptions then deny (and are
-                                 * not readable from devices.list) */
+        bool allow_all; /* default; exceptions then deny (and are
+                         * not readable from devices.list) */
         struct nk_cg_dev_ex *ex;
         size_t n;
 };

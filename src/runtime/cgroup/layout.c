@@ -2,11 +2,11 @@
  * holds, and whether that makes a pure v1, pure v2 or hybrid host. Read from
  * /proc/self/mountinfo (what this mount namespace really has) and confirmed
  * with statfs, never guessed from well-known paths. */
-#include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/fs.h"
 #include "../../util/mountinfo.h"
 #include "../../util/strv.h"
+#include "internal.h"
 #include <errno.h>
 #include <linux/magic.h>
 #include <stdio.h>
@@ -17,8 +17,8 @@
 /* v1 super options that are not controllers. Anything with '=' other than
  * name= is an option too (release_agent=...). */
 static const char *const v1_known[] = {
-        "cpuset", "cpu", "cpuacct", "io", "blkio", "memory", "devices", "freezer", "net_cls",
-        "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc", "debug",
+        "cpuset",  "cpu",        "cpuacct",  "io",      "blkio", "memory", "devices", "freezer",
+        "net_cls", "perf_event", "net_prio", "hugetlb", "pids",  "rdma",   "misc",    "debug",
 };
 
 static bool is_v1_controller(const char *opt)
@@ -179,9 +179,12 @@ enum nk_cgroup_layout nk_cg_layout_of(const struct nk_cg_mount *m, size_t n)
 const char *nk_cg_layout_name(enum nk_cgroup_layout l)
 {
         switch (l) {
-        case NK_CGROUP_V1: return "v1";
-        case NK_CGROUP_V2: return "v2";
-        case NK_CGROUP_HYBRID: return "hybrid";
+        case NK_CGROUP_V1:
+                return "v1";
+        case NK_CGROUP_V2:
+                return "v2";
+        case NK_CGROUP_HYBRID:
+                return "hybrid";
         }
         return "?";
 }
@@ -226,8 +229,9 @@ int nk_cg_host_detect(struct nk_cg_host *h, nk_error **err)
         }
         if (k == 0) {
                 free(m);
-                return nk_error_set(err, ENOENT, "detect cgroup layout: no cgroup filesystem "
-                                                 "mounted (see /proc/self/mountinfo)");
+                return nk_error_set(err, ENOENT,
+                                    "detect cgroup layout: no cgroup filesystem "
+                                    "mounted (see /proc/self/mountinfo)");
         }
         h->m = m;
         h->n = k;
@@ -297,13 +301,11 @@ json_t *nk_cgroup_host_info(nk_error **err)
                                                       "mount", h.m[i].mount));
                 }
                 json_array_append_new(hiers, json_pack("{s:s, s:i, s:s, s:o}", "mount",
-                                                       h.m[i].mount, "version",
-                                                       h.m[i].v2 ? 2 : 1, "root", h.m[i].root,
-                                                       "controllers", names));
+                                                       h.m[i].mount, "version", h.m[i].v2 ? 2 : 1,
+                                                       "root", h.m[i].root, "controllers", names));
         }
         json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "layout", nk_cg_layout_name(h.layout),
-                              "hierarchies", hiers, "controllers", ctl, "unmounted",
-                              unmounted(&h));
+                              "hierarchies", hiers, "controllers", ctl, "unmounted", unmounted(&h));
         nk_cg_host_clear(&h);
         return o;
 }

@@ -5,9 +5,9 @@
  *   "slice:prefix:nm" -> runc's systemd form, mapped to the path systemd
  *                        would use: /x.slice/x-y.slice/prefix-nm.scope
  * "." and ".." components are refused so a path never leaves its root. */
-#include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/fs.h"
+#include "internal.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,9 +3,9 @@
  * Pure: the host is described by a `where` callback, so every conversion is
  * unit-tested without a kernel. The conversions are written down in
  * docs/cgroups.md. */
-#include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/strv.h"
+#include "internal.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -154,8 +154,8 @@ int nk_cg_page_size(const char *s, unsigned long long *bytes)
         static const struct {
                 const char *unit;
                 unsigned shift;
-        } units[] = {{"KB", 10}, {"K", 10}, {"MB", 20}, {"M", 20}, {"GB", 30}, {"G", 30},
-                     {"TB", 40}, {"T", 40}, {"B", 0}, {"", 0}};
+        } units[] = {{"KB", 10}, {"K", 10},  {"MB", 20}, {"M", 20}, {"GB", 30},
+                     {"G", 30},  {"TB", 40}, {"T", 40},  {"B", 0},  {"", 0}};
         for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
                 if (strcasecmp(end, units[i].unit) != 0)
                         continue;
@@ -227,11 +227,11 @@ static void memory_v1(struct builder *b, json_t *m)
                 w->swap_pair = has(m, "swap") && swap != 0;
         }
         if (has(m, "swap") && swap != 0)
-                add(b, false, "memory", "memory.memsw.limit_in_bytes", "memory.swap", "%lld",
-                    swap)->optional = true;
+                add(b, false, "memory", "memory.memsw.limit_in_bytes", "memory.swap", "%lld", swap)
+                        ->optional = true;
         if (has(m, "reservation") && geti(m, "reservation") != 0)
-                add(b, false, "memory", "memory.soft_limit_in_bytes", "memory.reservation",
-                    "%lld", geti(m, "reservation"));
+                add(b, false, "memory", "memory.soft_limit_in_bytes", "memory.reservation", "%lld",
+                    geti(m, "reservation"));
         if (has(m, "swappiness"))
                 add(b, false, "memory", "memory.swappiness", "memory.swappiness", "%lld",
                     geti(m, "swappiness"));
@@ -243,7 +243,8 @@ static void memory_v1(struct builder *b, json_t *m)
                         "no longer enforced by Linux (memory.kmem.limit_in_bytes)");
         if (has(m, "kernelTCP") && geti(m, "kernelTCP") != 0)
                 add(b, false, "memory", "memory.kmem.tcp.limit_in_bytes", "memory.kernelTCP",
-                    "%lld", geti(m, "kernelTCP"))->optional = true;
+                    "%lld", geti(m, "kernelTCP"))
+                        ->optional = true;
 }
 
 static int memory_v2(struct builder *b, json_t *m)
@@ -263,22 +264,24 @@ static int memory_v2(struct builder *b, json_t *m)
         }
         if (has(m, "reservation") && geti(m, "reservation") != 0)
                 add_max(b, "memory", "memory.low", "memory.reservation", geti(m, "reservation"));
-        static const char *const nope[] = {"swappiness", "disableOOMKiller", "kernel",
-                                           "kernelTCP"};
+        static const char *const nope[] = {"swappiness", "disableOOMKiller", "kernel", "kernelTCP"};
         for (size_t i = 0; i < ARRAY_SIZE(nope); i++) {
                 json_t *v = json_object_get(m, nope[i]);
                 if (v && !json_is_null(v) && !json_is_false(v) &&
                     !(json_is_integer(v) && json_integer_value(v) == 0))
-                        warn(b, "linux.resources.memory.%s: ignored, cgroup v2 has no "
-                                "equivalent", nope[i]);
+                        warn(b,
+                             "linux.resources.memory.%s: ignored, cgroup v2 has no "
+                             "equivalent",
+                             nope[i]);
         }
         return 0;
 }
 
 static bool memory_set(json_t *m)
 {
-        static const char *const keys[] = {"limit", "reservation", "swap", "swappiness",
-                                           "disableOOMKiller", "kernel", "kernelTCP"};
+        static const char *const keys[] = {"limit",      "reservation",      "swap",
+                                           "swappiness", "disableOOMKiller", "kernel",
+                                           "kernelTCP"};
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
                 if (has(m, keys[i]))
                         return true;
@@ -306,8 +309,7 @@ static void cpu_v1(struct builder *b, json_t *c)
         if (has(c, "shares") && geti(c, "shares") != 0)
                 add(b, false, "cpu", "cpu.shares", "cpu.shares", "%lld", geti(c, "shares"));
         if (has(c, "period") && geti(c, "period") != 0)
-                add(b, false, "cpu", "cpu.cfs_period_us", "cpu.period", "%lld",
-                    geti(c, "period"));
+                add(b, false, "cpu", "cpu.cfs_period_us", "cpu.period", "%lld", geti(c, "period"));
         if (has(c, "quota") && geti(c, "quota") != 0)
                 add(b, false, "cpu", "cpu.cfs_quota_us", "cpu.quota", "%lld", geti(c, "quota"));
         if (has(c, "burst"))
@@ -365,9 +367,8 @@ static int plan_cpuset(struct builder *b, json_t *c)
                 if (w == NK_CG_ABSENT)
                         return -1;
                 snprintf(file, sizeof(file), "cpuset.%s", keys[i]);
-                add(b, w == NK_CG_ON_V2, "cpuset", file, keys[i][0] == 'c' ? "cpu.cpus"
-                                                                           : "cpu.mems",
-                    "%s", v);
+                add(b, w == NK_CG_ON_V2, "cpuset", file,
+                    keys[i][0] == 'c' ? "cpu.cpus" : "cpu.mems", "%s", v);
         }
         return 0;
 }
@@ -376,7 +377,7 @@ static int plan_cpu(struct builder *b, json_t *c)
 {
         if (plan_cpuset(b, c) < 0)
                 return -1;
-        static const char *const keys[] = {"shares", "quota", "period", "burst",
+        static const char *const keys[] = {"shares",          "quota",          "period", "burst",
                                            "realtimeRuntime", "realtimePeriod", "idle"};
         bool any = false;
         for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
@@ -431,10 +432,11 @@ static void blkio_v1(struct builder *b, json_t *io)
                         "blkio.bfq.weight", xasprintf("%lld", geti(io, "weight")));
         if (has(io, "leafWeight") && geti(io, "leafWeight") != 0)
                 add(b, false, "blkio", "blkio.leaf_weight", "blockIO.leafWeight", "%lld",
-                    geti(io, "leafWeight"))->optional = true;
+                    geti(io, "leafWeight"))
+                        ->optional = true;
         size_t i;
         json_t *d;
-        json_array_foreach(json_object_get(io, "weightDevice"), i, d) {
+        json_array_foreach (json_object_get(io, "weightDevice"), i, d) {
                 long long ma = geti(d, "major"), mi = geti(d, "minor");
                 if (has(d, "weight"))
                         set_alt(add(b, false, "blkio", "blkio.weight_device",
@@ -443,15 +445,14 @@ static void blkio_v1(struct builder *b, json_t *io)
                                 "blkio.bfq.weight_device",
                                 xasprintf("%lld:%lld %lld", ma, mi, geti(d, "weight")));
                 if (has(d, "leafWeight"))
-                        add(b, false, "blkio", "blkio.leaf_weight_device",
-                            "blockIO.weightDevice", "%lld:%lld %lld", ma, mi,
-                            geti(d, "leafWeight"))->optional = true;
+                        add(b, false, "blkio", "blkio.leaf_weight_device", "blockIO.weightDevice",
+                            "%lld:%lld %lld", ma, mi, geti(d, "leafWeight"))
+                                ->optional = true;
         }
         for (size_t t = 0; t < ARRAY_SIZE(throttles); t++)
-                json_array_foreach(json_object_get(io, throttles[t].key), i, d)
+                json_array_foreach (json_object_get(io, throttles[t].key), i, d)
                         add(b, false, "blkio", throttles[t].v1file, throttles[t].key,
-                            "%lld:%lld %lld", geti(d, "major"), geti(d, "minor"),
-                            geti(d, "rate"));
+                            "%lld:%lld %lld", geti(d, "major"), geti(d, "minor"), geti(d, "rate"));
 }
 
 /* v2: io.bfq.weight keeps blkio's 1..1000 scale; io.weight (iocost) is
@@ -468,7 +469,7 @@ static void blkio_v2(struct builder *b, json_t *io)
                         "equivalent");
         size_t i;
         json_t *d;
-        json_array_foreach(json_object_get(io, "weightDevice"), i, d) {
+        json_array_foreach (json_object_get(io, "weightDevice"), i, d) {
                 long long ma = geti(d, "major"), mi = geti(d, "minor");
                 unsigned long long w = (unsigned long long)geti(d, "weight");
                 if (has(d, "weight"))
@@ -478,7 +479,7 @@ static void blkio_v2(struct builder *b, json_t *io)
                                 xasprintf("%lld:%lld %llu", ma, mi, nk_cg_blkio_to_io_weight(w)));
         }
         for (size_t t = 0; t < ARRAY_SIZE(throttles); t++)
-                json_array_foreach(json_object_get(io, throttles[t].key), i, d) {
+                json_array_foreach (json_object_get(io, throttles[t].key), i, d) {
                         long long r = geti(d, "rate");
                         _cleanup_free_ char *v = r > 0 ? xasprintf("%lld", r) : strdup("max");
                         add(b, true, "io", "io.max", throttles[t].key, "%lld:%lld %s=%s",
@@ -512,8 +513,9 @@ static int plan_blkio(struct builder *b, json_t *io)
                 blkio_v2(b, io);
                 return 0;
         }
-        return nk_error_set(b->err, ENOTSUP, "linux.resources.blockIO: neither the v1 blkio "
-                                             "nor the v2 io controller is available on this host");
+        return nk_error_set(b->err, ENOTSUP,
+                            "linux.resources.blockIO: neither the v1 blkio "
+                            "nor the v2 io controller is available on this host");
 }
 
 /* ---- hugetlb ---- */
@@ -527,13 +529,14 @@ static int plan_hugetlb(struct builder *b, json_t *arr)
                 return -1;
         size_t i;
         json_t *h;
-        json_array_foreach(arr, i, h) {
+        json_array_foreach (arr, i, h) {
                 unsigned long long bytes;
                 char name[32], file[64];
                 if (nk_cg_page_size(json_string_value(json_object_get(h, "pageSize")), &bytes) < 0)
                         return nk_error_set(b->err, 0,
                                             "linux.resources.hugepageLimits[%zu].pageSize: bad "
-                                            "size", i);
+                                            "size",
+                                            i);
                 nk_cg_page_name(bytes, name, sizeof(name));
                 long long lim = geti(h, "limit");
                 if (w == NK_CG_ON_V1) {
@@ -569,7 +572,7 @@ static int plan_network(struct builder *b, json_t *n)
                 return nk_error_set(b->err, ENOTSUP,
                                     "linux.resources.network.priorities: needs the cgroup v1 "
                                     "net_prio controller, which is not mounted here");
-        json_array_foreach(prios, i, p)
+        json_array_foreach (prios, i, p)
                 add(b, false, "net_prio", "net_prio.ifpriomap", "network.priorities", "%s %lld",
                     json_string_value(json_object_get(p, "name")), geti(p, "priority"));
         return 0;
@@ -584,15 +587,13 @@ static int plan_rdma(struct builder *b, json_t *r)
                 return -1;
         const char *dev;
         json_t *v;
-        json_object_foreach(r, dev, v) {
-                _cleanup_free_ char *h = has(v, "hcaHandles")
-                                                 ? xasprintf(" hca_handle=%lld",
-                                                             geti(v, "hcaHandles"))
-                                                 : strdup("");
-                _cleanup_free_ char *o = has(v, "hcaObjects")
-                                                 ? xasprintf(" hca_object=%lld",
-                                                             geti(v, "hcaObjects"))
-                                                 : strdup("");
+        json_object_foreach (r, dev, v) {
+                _cleanup_free_ char *h =
+                        has(v, "hcaHandles") ? xasprintf(" hca_handle=%lld", geti(v, "hcaHandles"))
+                                             : strdup("");
+                _cleanup_free_ char *o =
+                        has(v, "hcaObjects") ? xasprintf(" hca_object=%lld", geti(v, "hcaObjects"))
+                                             : strdup("");
                 if (*h || *o)
                         add(b, w == NK_CG_ON_V2, "rdma", "rdma.max", "rdma", "%s%s%s", dev, h, o);
         }
@@ -605,7 +606,7 @@ static int plan_unified(struct builder *b, json_t *u)
 {
         const char *k;
         json_t *v;
-        json_object_foreach(u, k, v) {
+        json_object_foreach (u, k, v) {
                 _cleanup_free_ char *ctl = strndup(k, strcspn(k, "."));
                 if (!ctl)
                         nk_oom();
@@ -635,9 +636,9 @@ static const struct {
         long long major, minor;
         const char *access;
 } default_devices[] = {
-        {'c', -1, -1, "m"},  {'b', -1, -1, "m"},  {'c', 1, 3, "rwm"},   {'c', 1, 5, "rwm"},
-        {'c', 1, 7, "rwm"},  {'c', 1, 8, "rwm"},  {'c', 1, 9, "rwm"},   {'c', 5, 0, "rwm"},
-        {'c', 5, 2, "rwm"},  {'c', 136, -1, "rwm"},
+        {'c', -1, -1, "m"}, {'b', -1, -1, "m"},    {'c', 1, 3, "rwm"}, {'c', 1, 5, "rwm"},
+        {'c', 1, 7, "rwm"}, {'c', 1, 8, "rwm"},    {'c', 1, 9, "rwm"}, {'c', 5, 0, "rwm"},
+        {'c', 5, 2, "rwm"}, {'c', 136, -1, "rwm"},
 };
 
 static bool denies_all(json_t *d)
@@ -656,22 +657,21 @@ json_t *nk_cg_devices_effective(json_t *devices)
         json_t *out = json_array();
         size_t i, at = 0;
         json_t *d;
-        json_array_foreach(devices, i, d)
+        json_array_foreach (devices, i, d)
                 if (denies_all(d))
                         at = i + 1;
-        json_array_foreach(devices, i, d) {
+        json_array_foreach (devices, i, d) {
                 if (i == at)
                         break;
                 json_array_append(out, d);
         }
         for (size_t k = 0; k < ARRAY_SIZE(default_devices); k++) {
                 char t[2] = {default_devices[k].type, 0};
-                json_array_append_new(out, json_pack("{s:b, s:s, s:I, s:I, s:s}", "allow", 1,
-                                                     "type", t, "major",
-                                                     (json_int_t)default_devices[k].major,
-                                                     "minor",
-                                                     (json_int_t)default_devices[k].minor,
-                                                     "access", default_devices[k].access));
+                json_array_append_new(out,
+                                      json_pack("{s:b, s:s, s:I, s:I, s:s}", "allow", 1, "type", t,
+                                                "major", (json_int_t)default_devices[k].major,
+                                                "minor", (json_int_t)default_devices[k].minor,
+                                                "access", default_devices[k].access));
         }
         for (i = at; i < json_array_size(devices); i++)
                 json_array_append(out, json_array_get(devices, i));
@@ -694,8 +694,9 @@ static int plan_devices(struct builder *b, json_t *devices)
                 return 0;
         }
         json_decref(rules);
-        return nk_error_set(b->err, ENOTSUP, "linux.resources.devices: no devices controller "
-                                             "(v1) and no cgroup v2 on this host");
+        return nk_error_set(b->err, ENOTSUP,
+                            "linux.resources.devices: no devices controller "
+                            "(v1) and no cgroup v2 on this host");
 }
 
 /* ---- the plan ---- */
@@ -707,14 +708,12 @@ int nk_cg_plan_build(json_t *res, nk_cg_where_fn where, const void *ctx, struct 
         struct builder b = {&p, where, ctx, err};
         if (nk_cgroup_validate_resources(res, "linux.resources", err) < 0)
                 return -1;
-#define SECTION(fn, key)                                                                           \
-        (json_object_get(res, key) ? fn(&b, json_object_get(res, key)) : 0)
+#define SECTION(fn, key) (json_object_get(res, key) ? fn(&b, json_object_get(res, key)) : 0)
         if (res && (SECTION(plan_cpu, "cpu") < 0 || SECTION(plan_memory, "memory") < 0 ||
                     SECTION(plan_pids, "pids") < 0 || SECTION(plan_blkio, "blockIO") < 0 ||
                     SECTION(plan_hugetlb, "hugepageLimits") < 0 ||
                     SECTION(plan_network, "network") < 0 || SECTION(plan_rdma, "rdma") < 0 ||
-                    SECTION(plan_devices, "devices") < 0 ||
-                    SECTION(plan_unified, "unified") < 0)) {
+                    SECTION(plan_devices, "devices") < 0 || SECTION(plan_unified, "unified") < 0)) {
                 nk_cg_plan_clear(&p);
                 return -1;
         }

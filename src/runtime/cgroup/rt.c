@@ -7,20 +7,20 @@
  * each parent nook made, from the top down, to what the level below
  * needs. A parent nook did not make is never changed: when its budget is
  * too small that is an error naming it. */
-#include "internal.h"
 #include "../../util/cleanup.h"
+#include "../../util/fs.h"
+#include "internal.h"
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/xattr.h>
-#include "../../util/fs.h"
 
 #define BW_SHIFT 20 /* the kernel's fixed-point unit for runtime/period shares */
-#define BW_UNIT (1ULL << BW_SHIFT)
+#define BW_UNIT  (1ULL << BW_SHIFT)
 
 /* The kernel's to_ratio(): an unlimited runtime (-1) is the whole CPU. */
 static unsigned long long share(long long period, long long runtime)
@@ -72,8 +72,8 @@ static int siblings_share(const char *dir, const char *skip, unsigned long long 
 }
 
 /* Give `dir` (a parent nook made) at least `need`, or fail naming it. */
-static int raise_parent(const char *mount, const char *dir, unsigned long long need,
-                        long long want, nk_error **err)
+static int raise_parent(const char *mount, const char *dir, unsigned long long need, long long want,
+                        nk_error **err)
 {
         unsigned long long have = 0;
         long long period = 0, runtime = 0;
@@ -82,8 +82,7 @@ static int raise_parent(const char *mount, const char *dir, unsigned long long n
         if (have >= need)
                 return 0;
         long long v = (long long)((need * (unsigned long long)period + BW_UNIT - 1) >> BW_SHIFT);
-        bool ours = strlen(dir) > strlen(mount) &&
-                    getxattr(dir, NK_CG_XATTR_PARENT, NULL, 0) >= 0;
+        bool ours = strlen(dir) > strlen(mount) && getxattr(dir, NK_CG_XATTR_PARENT, NULL, 0) >= 0;
         if (!ours || v > period)
                 return nk_error_set(err, 0,
                                     "linux.resources.cpu.realtimeRuntime: %lld needs %lld us of "
@@ -94,8 +93,9 @@ static int raise_parent(const char *mount, const char *dir, unsigned long long n
         char buf[32];
         snprintf(buf, sizeof buf, "%lld", v);
         if (nk_cg_write(dir, "cpu.rt_runtime_us", buf, err) < 0)
-                return nk_error_wrap(err, "linux.resources.cpu.realtimeRuntime: %lld: raise the "
-                                          "budget of parent cgroup `%s` to %s",
+                return nk_error_wrap(err,
+                                     "linux.resources.cpu.realtimeRuntime: %lld: raise the "
+                                     "budget of parent cgroup `%s` to %s",
                                      want, dir, buf);
         return 0;
 }

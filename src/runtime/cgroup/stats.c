@@ -1,8 +1,8 @@
 /* Container statistics in the shape runc's `events --stats` prints (cpu,
  * memory, pids, blkio, hugetlb, plus PSI pressure where the host has it),
  * read from whichever hierarchy holds each controller. */
-#include "internal.h"
 #include "../../util/cleanup.h"
+#include "internal.h"
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
@@ -120,7 +120,8 @@ static json_t *cpu_stats(struct nk_cgroup *cg)
                                     percpu(acct, "cpuacct.usage_percpu_sys"));
                 json_object_set_new(usage, "percpu_user",
                                     percpu(acct, "cpuacct.usage_percpu_user"));
-                long long u = kv(acct, "cpuacct.stat", "user"), s = kv(acct, "cpuacct.stat", "system");
+                long long u = kv(acct, "cpuacct.stat", "user"),
+                          s = kv(acct, "cpuacct.stat", "system");
                 set_u64(usage, "user", u < 0 ? 0 : (long long)(u * 1000000000ULL / USER_HZ));
                 set_u64(usage, "kernel", s < 0 ? 0 : (long long)(s * 1000000000ULL / USER_HZ));
         } else if (v2) {
@@ -213,8 +214,7 @@ static json_t *pids_stats(struct nk_cgroup *cg)
 
 /* ---- blkio / io ---- */
 
-static void blk_entry(json_t *arr, unsigned ma, unsigned mi, const char *op,
-                      unsigned long long v)
+static void blk_entry(json_t *arr, unsigned ma, unsigned mi, const char *op, unsigned long long v)
 {
         json_array_append_new(arr, json_pack("{s:i, s:i, s:s, s:o}", "major", (int)ma, "minor",
                                              (int)mi, "op", op, "value", u64(v)));

@@ -1,7 +1,7 @@
 /* cgroup v1 hierarchies: one or more controllers per mount. */
-#include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/strv.h"
+#include "internal.h"
 #include <errno.h>
 #include <string.h>
 

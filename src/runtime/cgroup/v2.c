@@ -1,8 +1,8 @@
 /* The unified (v2) hierarchy: controllers are enabled from the parent's
  * cgroup.subtree_control, freezing and killing are core files. */
-#include "internal.h"
 #include "../../util/cleanup.h"
 #include "../../util/strv.h"
+#include "internal.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,8 +2,8 @@
  * cannot work on any host. Host-dependent problems (a controller that is
  * not mounted, a unified key on v1) are found by the plan (plan.c). Errors
  * name the JSON path: "linux.resources.cpu.shares: ...". */
-#include "internal.h"
 #include "../../util/cleanup.h"
+#include "internal.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,8 +13,8 @@
 
 struct field {
         const char *key;
-        char kind;              /* 'i' integer, 'b' bool, 's' string, 'a' array, 'o' object */
-        long long min, max;     /* for integers */
+        char kind;          /* 'i' integer, 'b' bool, 's' string, 'a' array, 'o' object */
+        long long min, max; /* for integers */
 };
 
 static int check_fields(json_t *obj, const char *where, const struct field *f, size_t n,
@@ -30,33 +30,27 @@ static int check_fields(json_t *obj, const char *where, const struct field *f, s
                 switch (f[i].kind) {
                 case 'i':
                         if (!json_is_integer(v))
-                                return nk_error_set(err, 0, "%s.%s: must be an integer",
-                                                    where, k);
+                                return nk_error_set(err, 0, "%s.%s: must be an integer", where, k);
                         if (json_integer_value(v) < f[i].min || json_integer_value(v) > f[i].max)
-                                return nk_error_set(err, 0,
-                                                    "%s.%s: %lld out of range [%lld, %lld]",
+                                return nk_error_set(err, 0, "%s.%s: %lld out of range [%lld, %lld]",
                                                     where, k, (long long)json_integer_value(v),
                                                     f[i].min, f[i].max);
                         break;
                 case 'b':
                         if (!json_is_boolean(v))
-                                return nk_error_set(err, 0, "%s.%s: must be a boolean",
-                                                    where, k);
+                                return nk_error_set(err, 0, "%s.%s: must be a boolean", where, k);
                         break;
                 case 's':
                         if (!json_is_string(v))
-                                return nk_error_set(err, 0, "%s.%s: must be a string",
-                                                    where, k);
+                                return nk_error_set(err, 0, "%s.%s: must be a string", where, k);
                         break;
                 case 'a':
                         if (!json_is_array(v))
-                                return nk_error_set(err, 0, "%s.%s: must be an array",
-                                                    where, k);
+                                return nk_error_set(err, 0, "%s.%s: must be an array", where, k);
                         break;
                 case 'o':
                         if (!json_is_object(v))
-                                return nk_error_set(err, 0, "%s.%s: must be an object",
-                                                    where, k);
+                                return nk_error_set(err, 0, "%s.%s: must be an object", where, k);
                         break;
                 }
         }
@@ -99,10 +93,10 @@ static bool cpulist_ok(const char *s)
 static int check_memory(json_t *m, const char *w, nk_error **err)
 {
         static const struct field f[] = {
-                {"limit", 'i', -1, I64_MAX},       {"reservation", 'i', -1, I64_MAX},
-                {"swap", 'i', -1, I64_MAX},        {"kernel", 'i', -1, I64_MAX},
-                {"kernelTCP", 'i', -1, I64_MAX},   {"swappiness", 'i', 0, I64_MAX},
-                {"disableOOMKiller", 'b', 0, 0},   {"useHierarchy", 'b', 0, 0},
+                {"limit", 'i', -1, I64_MAX},      {"reservation", 'i', -1, I64_MAX},
+                {"swap", 'i', -1, I64_MAX},       {"kernel", 'i', -1, I64_MAX},
+                {"kernelTCP", 'i', -1, I64_MAX},  {"swappiness", 'i', 0, I64_MAX},
+                {"disableOOMKiller", 'b', 0, 0},  {"useHierarchy", 'b', 0, 0},
                 {"checkBeforeUpdate", 'b', 0, 0},
         };
         if (check_fields(m, w, f, ARRAY_SIZE(f), err) < 0)
@@ -127,10 +121,14 @@ static int check_memory(json_t *m, const char *w, nk_error **err)
 static int check_cpu(json_t *c, const char *w, nk_error **err)
 {
         static const struct field f[] = {
-                {"shares", 'i', 0, 262144},        {"quota", 'i', -1, I64_MAX},
-                {"burst", 'i', 0, I64_MAX},        {"period", 'i', 0, 1000000},
-                {"realtimeRuntime", 'i', -1, I64_MAX}, {"realtimePeriod", 'i', 0, I64_MAX},
-                {"cpus", 's', 0, 0},               {"mems", 's', 0, 0},
+                {"shares", 'i', 0, 262144},
+                {"quota", 'i', -1, I64_MAX},
+                {"burst", 'i', 0, I64_MAX},
+                {"period", 'i', 0, 1000000},
+                {"realtimeRuntime", 'i', -1, I64_MAX},
+                {"realtimePeriod", 'i', 0, I64_MAX},
+                {"cpus", 's', 0, 0},
+                {"mems", 's', 0, 0},
                 {"idle", 'i', 0, 1},
         };
         if (check_fields(c, w, f, ARRAY_SIZE(f), err) < 0)
@@ -145,8 +143,8 @@ static int check_cpu(json_t *c, const char *w, nk_error **err)
         for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
                 json_t *v = json_object_get(c, lists[i]);
                 if (json_is_string(v) && !cpulist_ok(json_string_value(v)))
-                        return nk_error_set(err, 0, "%s.%s: \"%s\" is not a list like 0-3,5",
-                                            w, lists[i], json_string_value(v));
+                        return nk_error_set(err, 0, "%s.%s: \"%s\" is not a list like 0-3,5", w,
+                                            lists[i], json_string_value(v));
         }
         return 0;
 }
@@ -156,7 +154,7 @@ static int check_each(json_t *arr, const char *w, const struct field *f, size_t 
 {
         size_t i;
         json_t *el;
-        json_array_foreach(arr, i, el) {
+        json_array_foreach (arr, i, el) {
                 char sub[256];
                 snprintf(sub, sizeof(sub), "%s[%zu]", w, i);
                 if (check_fields(el, sub, f, n, err) < 0)
@@ -172,17 +170,23 @@ static int check_blkio(json_t *b, const char *w, nk_error **err)
 {
         /* 0 means "unset" for weights in runc; the kernel range is 10..1000. */
         static const struct field f[] = {
-                {"weight", 'i', 0, 1000},                 {"leafWeight", 'i', 0, 1000},
-                {"weightDevice", 'a', 0, 0},              {"throttleReadBpsDevice", 'a', 0, 0},
-                {"throttleWriteBpsDevice", 'a', 0, 0},    {"throttleReadIOPSDevice", 'a', 0, 0},
+                {"weight", 'i', 0, 1000},
+                {"leafWeight", 'i', 0, 1000},
+                {"weightDevice", 'a', 0, 0},
+                {"throttleReadBpsDevice", 'a', 0, 0},
+                {"throttleWriteBpsDevice", 'a', 0, 0},
+                {"throttleReadIOPSDevice", 'a', 0, 0},
                 {"throttleWriteIOPSDevice", 'a', 0, 0},
         };
         static const struct field wd[] = {
-                {"major", 'i', 0, UINT32_MAX}, {"minor", 'i', 0, UINT32_MAX},
-                {"weight", 'i', 0, 1000},      {"leafWeight", 'i', 0, 1000},
+                {"major", 'i', 0, UINT32_MAX},
+                {"minor", 'i', 0, UINT32_MAX},
+                {"weight", 'i', 0, 1000},
+                {"leafWeight", 'i', 0, 1000},
         };
         static const struct field td[] = {
-                {"major", 'i', 0, UINT32_MAX}, {"minor", 'i', 0, UINT32_MAX},
+                {"major", 'i', 0, UINT32_MAX},
+                {"minor", 'i', 0, UINT32_MAX},
                 {"rate", 'i', 0, I64_MAX},
         };
         static const char *const dev_req[] = {"major", "minor", NULL};
@@ -198,13 +202,13 @@ static int check_blkio(json_t *b, const char *w, nk_error **err)
                                     wt && wt < 10 ? wt : lw);
         char sub[256];
         snprintf(sub, sizeof(sub), "%s.weightDevice", w);
-        if (check_each(json_object_get(b, "weightDevice"), sub, wd, ARRAY_SIZE(wd), dev_req,
-                       err) < 0)
+        if (check_each(json_object_get(b, "weightDevice"), sub, wd, ARRAY_SIZE(wd), dev_req, err) <
+            0)
                 return -1;
         for (size_t i = 0; i < ARRAY_SIZE(thr); i++) {
                 snprintf(sub, sizeof(sub), "%s.%s", w, thr[i]);
-                if (check_each(json_object_get(b, thr[i]), sub, td, ARRAY_SIZE(td), rate_req,
-                               err) < 0)
+                if (check_each(json_object_get(b, thr[i]), sub, td, ARRAY_SIZE(td), rate_req, err) <
+                    0)
                         return -1;
         }
         return 0;
@@ -213,7 +217,7 @@ static int check_blkio(json_t *b, const char *w, nk_error **err)
 static int check_devices(json_t *arr, const char *w, nk_error **err)
 {
         static const struct field f[] = {
-                {"allow", 'b', 0, 0}, {"type", 's', 0, 0},           {"access", 's', 0, 0},
+                {"allow", 'b', 0, 0},        {"type", 's', 0, 0},         {"access", 's', 0, 0},
                 {"major", 'i', -1, I64_MAX}, {"minor", 'i', -1, I64_MAX},
         };
         static const char *const req[] = {"allow", NULL};
@@ -221,12 +225,12 @@ static int check_devices(json_t *arr, const char *w, nk_error **err)
                 return -1;
         size_t i;
         json_t *d;
-        json_array_foreach(arr, i, d) {
+        json_array_foreach (arr, i, d) {
                 const char *t = json_string_value(json_object_get(d, "type"));
                 const char *a = json_string_value(json_object_get(d, "access"));
                 if (t && !(streq(t, "a") || streq(t, "b") || streq(t, "c")))
-                        return nk_error_set(err, 0, "%s[%zu].type: \"%s\" is not a, b or c",
-                                            w, i, t);
+                        return nk_error_set(err, 0, "%s[%zu].type: \"%s\" is not a, b or c", w, i,
+                                            t);
                 if (a && (a[strspn(a, "rwm")] != '\0'))
                         return nk_error_set(err, 0,
                                             "%s[%zu].access: \"%s\" has letters other than rwm", w,
@@ -243,13 +247,13 @@ static int check_hugepages(json_t *arr, const char *w, nk_error **err)
                 return -1;
         size_t i;
         json_t *h;
-        json_array_foreach(arr, i, h) {
+        json_array_foreach (arr, i, h) {
                 unsigned long long b;
                 const char *ps = json_string_value(json_object_get(h, "pageSize"));
                 if (nk_cg_page_size(ps, &b) < 0)
                         return nk_error_set(err, 0,
-                                            "%s[%zu].pageSize: \"%s\" is not a size like 2MB", w,
-                                            i, ps);
+                                            "%s[%zu].pageSize: \"%s\" is not a size like 2MB", w, i,
+                                            ps);
         }
         return 0;
 }
@@ -275,7 +279,7 @@ static int check_rdma(json_t *r, const char *w, nk_error **err)
         json_t *v;
         if (!json_is_object(r))
                 return nk_error_set(err, 0, "%s: must be an object", w);
-        json_object_foreach(r, dev, v) {
+        json_object_foreach (r, dev, v) {
                 char sub[256];
                 snprintf(sub, sizeof(sub), "%s.%s", w, dev);
                 if (dev[0] == '\0' || strpbrk(dev, " \n/="))
@@ -294,7 +298,7 @@ static int check_unified(json_t *u, const char *w, nk_error **err)
         json_t *v;
         if (!json_is_object(u))
                 return nk_error_set(err, 0, "%s: must be an object", w);
-        json_object_foreach(u, k, v) {
+        json_object_foreach (u, k, v) {
                 if (!json_is_string(v))
                         return nk_error_set(err, 0, "%s.%s: value must be a string", w, k);
                 const char *dot = strchr(k, '.');
@@ -316,10 +320,14 @@ int nk_cgroup_validate_resources(json_t *res, const char *where, nk_error **err)
                 const char *key;
                 int (*check)(json_t *, const char *, nk_error **);
         } parts[] = {
-                {"memory", check_memory},   {"cpu", check_cpu},
-                {"blockIO", check_blkio},   {"devices", check_devices},
-                {"hugepageLimits", check_hugepages}, {"network", check_network},
-                {"rdma", check_rdma},       {"unified", check_unified},
+                {"memory", check_memory},
+                {"cpu", check_cpu},
+                {"blockIO", check_blkio},
+                {"devices", check_devices},
+                {"hugepageLimits", check_hugepages},
+                {"network", check_network},
+                {"rdma", check_rdma},
+                {"unified", check_unified},
         };
         static const struct field pids[] = {{"limit", 'i', -1, I64_MAX}};
         if (!res || json_is_null(res))

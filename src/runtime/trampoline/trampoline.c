@@ -21,13 +21,13 @@
  * (already loaded by the init) must allow; the runtime checks that before
  * choosing this path. Failure record: nook's sync error record
  * (sync_wire.h). */
-#include <asm/unistd.h>
 #include "../sync_wire.h"
+#include <asm/unistd.h>
 #include <stddef.h>
 
 #define SOCK_CLOEXEC_ 02000000
-#define EINTR_ 4
-#define POLLIN_ 1
+#define EINTR_        4
+#define POLLIN_       1
 
 struct pollfd_ {
         int fd;
@@ -51,8 +51,8 @@ __asm__(".text\n.global _start\n_start:\n"
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
 {
         register long x8 __asm__("x8") = n, x0 __asm__("x0") = a, x1 __asm__("x1") = b,
-                      x2 __asm__("x2") = c, x3 __asm__("x3") = d, x4 __asm__("x4") = e,
-                      x5 __asm__("x5") = f;
+                         x2 __asm__("x2") = c, x3 __asm__("x3") = d, x4 __asm__("x4") = e,
+                         x5 __asm__("x5") = f;
         __asm__ volatile("svc 0"
                          : "+r"(x0)
                          : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
@@ -66,8 +66,8 @@ __asm__(".text\n.global _start\n_start:\n"
 #error "nook-init: no syscall glue for this architecture"
 #endif
 
-#define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
-#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define sys1(n, a)          sys6(n, (long)(a), 0, 0, 0, 0, 0)
+#define sys3(n, a, b, c)    sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
 #define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 __attribute__((noreturn)) static void die(int code)
