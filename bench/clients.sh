@@ -12,7 +12,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 top=$PWD
-nook=${NOOK_BIN:-$top/build/nook}
+nook=${NOOK_BIN:-$top/build/nook-oci}  # the runtime clients are pointed at
 runc=$(command -v runc)
 runs=${RUNS:-20}
 for t in hyperfine podman conmon dockerd docker containerd ctr; do

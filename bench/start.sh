@@ -11,7 +11,7 @@
 # The state roots are on /run (tmpfs on most hosts).
 set -eu
 cd "$(dirname "$0")/.."
-nook=${NOOK_BIN:-$PWD/build/nook}
+nook=${NOOK_BIN:-$PWD/build/nook-oci}  # the OCI face: runc's command line
 runs=${RUNS:-100}
 work=$(mktemp -d /run/nook-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -5,6 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 nook=${NOOK_BIN:-$PWD/build/nook}
+oci=$(dirname "$nook")/nook-oci
 b=$(mktemp -d /tmp/nook-demo.XXXXXX)
 cleanup() {
         "$nook" image umount "$b/rootfs" 2>/dev/null || true
@@ -13,8 +14,8 @@ cleanup() {
 trap cleanup EXIT
 mkdir "$b/rootfs"
 "$nook" image mount busybox "$b/rootfs"
-"$nook" spec --bundle "$b"
+"$oci" spec --bundle "$b"
 # Not interactive, a hostname of its own, and a command that reports.
 sed -i 's/"terminal": true/"terminal": false/; s/"hostname": "[^"]*"/"hostname": "nook-demo"/' "$b/config.json"
 sed -i 's#^\( *\)"sh"$#\1"sh", "-c", "echo hostname: $(hostname); echo my pid: $$; echo interfaces: $(ls /sys/class/net); ps"#' "$b/config.json"
-"$nook" run --bundle "$b" "nook-demo-$$"
+"$oci" run --bundle "$b" "nook-demo-$$"

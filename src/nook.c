@@ -1,5 +1,7 @@
 /* nook — OCI container runtime and engine. main: global options and the
- * command table. */
+ * command tables of the two faces, chosen by the name the binary is run as:
+ * `nook` is the engine (Docker's command line), `nook-oci` (a link beside
+ * it; `nook oci CMD` spells it out) the OCI runtime with runc's. */
 #include "cmd/commands.h"
 #include "runtime/process.h"
 #include "runtime/security.h"
@@ -13,10 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct nk_command *const tables[] = {
+enum face { FACE_ENGINE, FACE_OCI };
+
+static const struct nk_command *const oci_tables[] = {
         nk_runtime_commands,
         nk_cgroup_commands,
 };
+
+static const char *face_name(enum face f)
+{
+        return f == FACE_OCI ? "nook-oci" : "nook";
+}
+
+static enum face face_of(const char *argv0)
+{
+        const char *base = strrchr(argv0, '/');
+        base = base ? base + 1 : argv0;
+        return streq(base, "nook-oci") ? FACE_OCI : FACE_ENGINE;
+}
 
 /* The engine commands live in the nook-engine module with the heavy
  * libraries they need; it is loaded only when one of them runs. Looked up
@@ -53,21 +69,31 @@ static const struct nk_command *find_in(const struct nk_command *c, const char *
         return NULL;
 }
 
-/* A command of the binary itself: found without loading anything. */
-static const struct nk_command *find_core(const char *name)
+/* A command of the binary itself, found without loading anything: every
+ * command of the OCI face, and the engine's own core commands. */
+static const struct nk_command *find_core(enum face f, const char *name)
 {
-        for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
-                const struct nk_command *c = find_in(tables[t], name);
+        if (f == FACE_ENGINE)
+                return find_in(nk_engine_core_commands, name);
+        for (size_t t = 0; t < ARRAY_SIZE(oci_tables); t++) {
+                const struct nk_command *c = find_in(oci_tables[t], name);
                 if (c)
                         return c;
         }
         return NULL;
 }
 
-static void usage(FILE *f)
+static void print_table(FILE *f, const struct nk_command *c)
 {
-        fprintf(f, "usage: nook [global options] COMMAND [options] [args]\n\n"
-                   "Global options:\n"
+        for (; c && c->name; c++)
+                if (c->summary)
+                        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+}
+
+static void usage(FILE *f, enum face face)
+{
+        fprintf(f, "usage: %s [global options] COMMAND [options] [args]\n\n", face_name(face));
+        fprintf(f, "Global options:\n"
                    "  --root DIR            runtime state directory (default /run/nook)\n"
                    "  --log FILE            log file (default: stderr)\n"
                    "  --log-format FMT      text or json\n"
@@ -78,12 +104,14 @@ static void usage(FILE *f)
                    "  --debug               debug logging\n"
                    "  --log-level L         debug, warning (the default) or error\n"
                    "  --version, --help\n\nCommands:\n");
-        for (size_t t = 0; t < ARRAY_SIZE(tables); t++)
-                for (const struct nk_command *c = tables[t]; c->name; c++)
-                        fprintf(f, "  %-10s %s\n", c->name, c->summary);
-        fprintf(f, "\nEngine commands:\n");
-        for (const struct nk_command *c = engine_commands(); c && c->name; c++)
-                fprintf(f, "  %-10s %s\n", c->name, c->summary);
+        if (face == FACE_OCI) {
+                for (size_t t = 0; t < ARRAY_SIZE(oci_tables); t++)
+                        print_table(f, oci_tables[t]);
+                return;
+        }
+        print_table(f, nk_engine_core_commands);
+        print_table(f, engine_commands());
+        fprintf(f, "  %-10s %s\n", "oci", "the OCI runtime (runc's commands): as nook-oci");
 }
 
 static void version(void)
@@ -133,13 +161,11 @@ static int check_word(const char *opt, const char *v, const char *const *words, 
         return -1;
 }
 
-int main(int argc, char **argv)
+/* The global options before the command name, into g: 0 to go on, 1 to
+ * exit with *rc (--help, --version, a bad option). */
+static int parse_globals(int argc, char **argv, enum face face, struct nk_global *g,
+                         bool *errors_only, int *rc)
 {
-        struct nk_global g = {
-                .root = "/run/nook",
-                .log_format = "text",
-                .store = getenv("NOOK_STORE") ? getenv("NOOK_STORE") : "/var/lib/nook",
-        };
         enum {
                 OPT_ROOT = 256,
                 OPT_LOG,
@@ -172,68 +198,92 @@ int main(int argc, char **argv)
                 {0},
         };
         int c;
-        bool errors_only = false;
+        *rc = 0;
         /* "+": stop at the first non-option, the command name. */
         while ((c = getopt_long_only(argc, argv, "+hvV", opts, NULL)) != -1) {
                 switch (c) {
                 case OPT_ROOT:
-                        g.root = optarg;
+                        g->root = optarg;
                         break;
                 case OPT_LOG:
-                        g.log = optarg;
+                        g->log = optarg;
                         break;
                 case OPT_LOG_FORMAT:
                         if (check_word("--log-format", optarg,
                                        (const char *[]){"text", "json", NULL}, "format",
                                        "text or json") < 0)
-                                return 1;
-                        g.log_format = optarg;
+                                return *rc = 1;
+                        g->log_format = optarg;
                         break;
                 case OPT_STORE:
-                        g.store = optarg;
+                        g->store = optarg;
                         break;
                 case OPT_SYSTEMD:
-                        g.systemd_cgroup = true;
-                        g.no_cgroup = false;
+                        g->systemd_cgroup = true;
+                        g->no_cgroup = false;
                         break;
                 case OPT_CGROUP_MANAGER: /* crun's: the last of these options wins */
                         if (check_word("--cgroup-manager", optarg,
                                        (const char *[]){"cgroupfs", "systemd", "disabled", NULL},
                                        "manager", "cgroupfs, systemd or disabled") < 0)
-                                return 1;
-                        g.systemd_cgroup = streq(optarg, "systemd");
-                        g.no_cgroup = streq(optarg, "disabled");
+                                return *rc = 1;
+                        g->systemd_cgroup = streq(optarg, "systemd");
+                        g->no_cgroup = streq(optarg, "disabled");
                         break;
                 case OPT_LOG_LEVEL:
                         if (check_word("--log-level", optarg,
                                        (const char *[]){"debug", "warning", "error", NULL}, "level",
                                        "debug, warning or error") < 0)
-                                return 1;
-                        g.debug = streq(optarg, "debug");
-                        errors_only = streq(optarg, "error");
+                                return *rc = 1;
+                        g->debug = streq(optarg, "debug");
+                        *errors_only = streq(optarg, "error");
                         break;
                 case OPT_DEBUG:
-                        g.debug = true;
+                        g->debug = true;
                         break;
                 case 'v':
                 case 'V':
                 case OPT_VERSION:
                         version();
-                        return 0;
+                        return 1;
                 case 'h':
                 case OPT_USAGE: /* crun's short usage: ours is short already */
                 case OPT_HELP:
-                        usage(stdout);
-                        return 0;
+                        usage(stdout, face);
+                        return 1;
                 case OPT_CRIU:
                 case OPT_ROOTLESS:
                         break; /* accepted for runc compatibility */
                 default:
-                        usage(stderr);
+                        usage(stderr, face);
+                        *rc = 1;
                         return 1;
                 }
         }
-        const struct nk_command *cmd = optind < argc ? find_core(argv[optind]) : NULL;
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        struct nk_global g = {
+                .root = "/run/nook",
+                .log_format = "text",
+                .store = getenv("NOOK_STORE") ? getenv("NOOK_STORE") : "/var/lib/nook",
+        };
+        enum face face = face_of(argv[0]);
+        bool errors_only = false;
+        int rc;
+        if (parse_globals(argc, argv, face, &g, &errors_only, &rc))
+                return rc;
+        /* `nook [globals] oci [globals] CMD`: the OCI face spelled out. */
+        if (face == FACE_ENGINE && optind < argc && streq(argv[optind], "oci")) {
+                face = FACE_OCI;
+                optind++;
+                if (parse_globals(argc, argv, face, &g, &errors_only, &rc))
+                        return rc;
+        }
+        nk_cmd_prog = face_name(face);
+        const struct nk_command *cmd = optind < argc ? find_core(face, argv[optind]) : NULL;
         if (cmd && (cmd->flags & NK_CMD_PRESERVE_FDS) &&
             reserve_preserved_fds(argc - optind, argv + optind) < 0)
                 return 1;
@@ -244,13 +294,14 @@ int main(int argc, char **argv)
         if (errors_only)
                 nk_log_errors_only();
         if (optind >= argc) {
-                usage(stderr);
+                usage(stderr, face);
                 return 1;
         }
-        if (!cmd)
+        if (!cmd && face == FACE_ENGINE)
                 cmd = find_in(engine_commands(), argv[optind]);
         if (!cmd) {
-                nk_log(NK_LOG_ERROR, "unknown command `%s` (see nook --help)", argv[optind]);
+                nk_log(NK_LOG_ERROR, "unknown command `%s` (see %s --help)", argv[optind],
+                       face_name(face));
                 return 1;
         }
         int sub_argc = argc - optind;

@@ -42,7 +42,13 @@ struct nk_command {
 /* Each table ends with a zeroed entry. */
 extern const struct nk_command nk_runtime_commands[]; /* src/cmd/runtime*.c */
 extern const struct nk_command nk_cgroup_commands[];  /* src/cmd/cgroup_cmds.c */
-extern const struct nk_command nk_engine_commands[];  /* src/cmd/engine/ */
+extern const struct nk_command nk_engine_commands[];  /* src/cmd/engine/ (the module) */
+/* Engine commands built into the binary itself, found without loading the
+ * module (and its libraries): src/cmd/engine_core.c. */
+extern const struct nk_command nk_engine_core_commands[];
+
+/* The name usage lines give: "nook", or "nook-oci" for the OCI face. */
+extern const char *nk_cmd_prog;
 
 /* Print "nook: <error text>" (and log it), free it, return 1. */
 int nk_cmd_fail(nk_error *err);

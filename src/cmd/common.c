@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *nk_cmd_prog = "nook";
+
 int nk_cmd_fail(nk_error *err)
 {
         if (!err) {
@@ -27,7 +29,7 @@ int nk_cmd_usage_error(const char *cmd, const char *fmt, ...)
                 msg = NULL;
         va_end(ap);
         _cleanup_free_ char *line = msg ? nk_log_escape(msg) : NULL; /* one line */
-        fprintf(stderr, "nook %s: %s\n", cmd, line ? line : "usage error");
+        fprintf(stderr, "%s %s: %s\n", nk_cmd_prog, cmd, line ? line : "usage error");
         free(msg);
         return 1;
 }
@@ -44,7 +46,7 @@ bool nk_cmd_help(int argc, char **argv, const char *usage, const char *help)
                 if (argv[i][0] != '-' && !after_opt)
                         break;
                 if (streq(argv[i], "-h") || streq(argv[i], "--help") || streq(argv[i], "-help")) {
-                        printf("usage: nook %s\n%s", usage, help ? help : "");
+                        printf("usage: %s %s\n%s", nk_cmd_prog, usage, help ? help : "");
                         return true;
                 }
         }

@@ -28,7 +28,11 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 
 
 def nook_bin():
-    return os.environ.get("NOOK_BIN", os.path.join(REPO, "build", "nook"))
+    """The runtime clients are pointed at: nook-oci beside $NOOK_BIN (or
+    build/nook), else $NOOK_BIN as it is (runc, an older build)."""
+    path = os.environ.get("NOOK_BIN", os.path.join(REPO, "build", "nook"))
+    oci = os.path.join(os.path.dirname(path), "nook-oci")
+    return oci if os.path.basename(path) == "nook" and os.path.exists(oci) else path
 
 
 def sh(argv, timeout=60, check=True, **kw):

@@ -1,6 +1,9 @@
 """Shared fixtures for nook's integration tests (run as root, real kernel).
 
-- nook_bin / build_dir: the binary under test ($NOOK_BIN, else <repo>/build/nook)
+- nook_bin / build_dir: the OCI runtime face under test: nook-oci beside
+  $NOOK_BIN (else <repo>/build/nook); a NOOK_BIN without a nook-oci beside
+  it (runc, an older build) is used as it is
+- engine_bin: the engine face, $NOOK_BIN itself
 - runtime: a per-test state root (--root) and a `run(*args)` helper; at teardown
   it force-deletes what the test left and FAILS the test if anything leaked
   (state dirs, cgroups named after the test's containers, mounts under the
@@ -44,13 +47,29 @@ def wait_for(predicate, timeout, what, interval=0.02):
         time.sleep(interval)
 
 
-def _nook_bin():
+def _engine_bin():
     return os.environ.get("NOOK_BIN", os.path.join(REPO, "build", "nook"))
+
+
+def _nook_bin():
+    path = _engine_bin()
+    oci = os.path.join(os.path.dirname(path), "nook-oci")
+    if os.path.basename(path) == "nook" and os.path.exists(oci):
+        return oci
+    return path
 
 
 @pytest.fixture(scope="session")
 def nook_bin():
     path = _nook_bin()
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{path} is not built (meson setup build && ninja -C build)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine_bin():
+    path = _engine_bin()
     if not os.access(path, os.X_OK):
         pytest.fail(f"{path} is not built (meson setup build && ninja -C build)")
     return path

@@ -166,7 +166,7 @@ def copied_runtime(nook_bin, tmp_path):
     """A throwaway copy of nook, so a successful attack damages nothing."""
     d = tmp_path / "bin"
     d.mkdir()
-    copy = str(d / "nook")
+    copy = str(d / os.path.basename(nook_bin))  # nook-oci: the face is the name
     shutil.copy2(nook_bin, copy)
     rt = Runtime(copy, str(tmp_path / "state2"), str(tmp_path))
     yield rt

@@ -139,7 +139,7 @@ def test_preserve_fds_number_is_checked(runtime, bundle):
         runtime.run("delete", "--force", cid, check=False)
 
 
-def test_engine_settings_come_from_the_command_layer(nook_bin, tmp_path):
+def test_engine_settings_come_from_the_command_layer(engine_bin, tmp_path):
     """The library never reads the environment (src/cmd/engine/common.c
     reads it and hands nk_engine_set_env a struct); a malformed number there
     is named instead of silently ignored (was strtoull without checks)."""
@@ -156,7 +156,7 @@ def test_engine_settings_come_from_the_command_layer(nook_bin, tmp_path):
     store = str(tmp_path / "store")
     for bad in ("8x", "-1", "0", "99999999999999999999999"):
         env = dict(os.environ, NOOK_MAX_LAYER_BYTES=bad)
-        p = subprocess.run([nook_bin, "--store", store, "images", "-q"], capture_output=True,
+        p = subprocess.run([engine_bin, "--store", store, "images", "-q"], capture_output=True,
                            text=True, env=env, timeout=60)
         assert p.returncode == 0, p.stderr
         assert f"NOOK_MAX_LAYER_BYTES: `{bad}` is not a positive number of bytes" in p.stderr, \

@@ -465,7 +465,7 @@ def test_runtime_runs_from_image_rootfs(store, nook, runtime, tmp_path):
     from conftest import default_config
     root = mount(store, "busybox", str(tmp_path / "rootfs"))
     try:
-        cfg = default_config(nook, ["/bin/sh", "-c", "head -1 /etc/passwd; echo hi > /tmp/x"])
+        cfg = default_config(runtime.bin, ["/bin/sh", "-c", "head -1 /etc/passwd; echo hi > /tmp/x"])
         cfg["root"] = {"path": root, "readonly": False}
         bundle = tmp_path / "bundle"
         bundle.mkdir()

@@ -532,7 +532,40 @@ def test_version_and_help(nook_bin):
     assert p.returncode == 0 and "nook version" in p.stdout and "spec: 1.2" in p.stdout
     for cmd in ("create", "start", "run", "state", "kill", "delete", "list", "features", "spec"):
         p = subprocess.run([nook_bin, cmd, "--help"], capture_output=True, text=True)
-        assert p.returncode == 0 and p.stdout.startswith("usage: nook " + cmd), cmd
+        assert p.returncode == 0 and p.stdout.startswith("usage: nook-oci " + cmd), cmd
+
+
+def test_two_faces_by_name(nook_bin, engine_bin, runtime, bundle):
+    """`nook` is the engine and `nook-oci` (or `nook oci`) the OCI runtime:
+    each answers only its own commands, and the long spelling takes the
+    global options on either side of `oci`."""
+    assert os.path.basename(nook_bin) == "nook-oci" and os.path.islink(nook_bin)
+    help_oci = subprocess.run([nook_bin, "--help"], capture_output=True, text=True, check=True)
+    help_engine = subprocess.run([engine_bin, "--help"], capture_output=True, text=True,
+                                 check=True)
+    assert help_oci.stdout.startswith("usage: nook-oci ")
+    assert help_engine.stdout.startswith("usage: nook ")
+    oci_cmds = {l.split()[0] for l in help_oci.stdout.split("Commands:")[1].splitlines() if l.strip()}
+    assert {"create", "start", "state", "kill", "delete", "spec", "features"} <= oci_cmds
+    assert "pull" not in oci_cmds and "images" not in oci_cmds
+    assert "oci" in help_engine.stdout.split("Commands:")[1]
+    # A runtime-only command is unknown to the engine face, and the reverse.
+    p = subprocess.run([engine_bin, "spec", "--bundle", "/nonexistent"], capture_output=True,
+                       text=True)
+    assert p.returncode != 0 and "unknown command `spec` (see nook --help)" in p.stderr, p.stderr
+    p = subprocess.run([nook_bin, "pull", "busybox"], capture_output=True, text=True)
+    assert p.returncode != 0 and "unknown command `pull` (see nook-oci --help)" in p.stderr
+    # `nook --root R oci --log L run ...` is nook-oci --root R --log L run.
+    bundle.args("true").write()
+    log = os.path.join(bundle.path, "log.json")
+    cid = runtime.new_id("face")
+    p = subprocess.run([engine_bin, "--root", runtime.root, "oci", "--log", log, "--log-format",
+                        "json", "run", "--bundle", bundle.path, cid], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([engine_bin, "oci", "--root", runtime.root, "state", cid],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "does not exist" in open(log).read() + p.stderr
 
 
 def test_concurrent_create_delete_50(runtime, bundle):

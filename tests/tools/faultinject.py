@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 
-from toolslib import busybox_rootfs, cgroup_hierarchies, spec_config
+from toolslib import busybox_rootfs, cgroup_hierarchies, oci_face, spec_config
 
 CG = "/sys/fs/cgroup"
 
@@ -338,7 +338,7 @@ def main():
     ap.add_argument("--strace", action="store_true", help="kill at a random syscall instead")
     ap.add_argument("--workdir", default="/run" if os.path.isdir("/run") else None)
     a = ap.parse_args()
-    NOOK = os.path.abspath(a.nook)
+    NOOK = oci_face(a.nook)
     if os.geteuid() != 0:
         sys.exit("faultinject: needs root")
     fi = Injector(a)

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from toolslib import busybox_rootfs, cgroup_hierarchies, spec_config
+from toolslib import busybox_rootfs, cgroup_hierarchies, oci_face, spec_config
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -398,7 +398,7 @@ def rm_cgroup_tree(path):
 
 class Fuzzer:
     def __init__(self, args):
-        self.nook = os.path.abspath(args.nook)
+        self.nook = oci_face(args.nook)
         self.timeout = args.timeout
         self.seed = args.seed
         self.out = args.out

@@ -11,6 +11,14 @@ import tempfile
 BUSYBOX = "/bin/busybox"
 
 
+def oci_face(path):
+    """The OCI runtime face of a nook binary: the nook-oci link beside it
+    when there is one; anything else (runc, an older build) as it is."""
+    path = os.path.abspath(path)
+    oci = os.path.join(os.path.dirname(path), "nook-oci")
+    return oci if os.path.basename(path) == "nook" and os.path.exists(oci) else path
+
+
 def cgroup_hierarchies(under=""):
     """Mount points of the cgroup hierarchies (v1 and v2) below `under`,
     each once, sorted."""

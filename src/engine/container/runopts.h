@@ -1,0 +1,86 @@
+/* nook engine — the options of `nook run` / `nook create` (Docker's flags)
+ * and the OCI spec they make with an image's config.
+ *
+ * Two steps, both without side effects, so both are unit tested:
+ *   nk_run_opts_parse()  argv -> struct nk_run_opts (every flag checked:
+ *                        a bad value is one line naming the flag and value);
+ *   nk_run_spec_build()  opts + image config (+ the rootfs, read through a
+ *                        directory fd for /etc/passwd and /etc/group) ->
+ *                        the OCI spec (config.json) the runtime library takes.
+ * The engine (store, names, monitor) sits on top; it never shells out. */
+#pragma once
+#include "util/error.h"
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum nk_restart {
+        NK_RESTART_NO,
+        NK_RESTART_ON_FAILURE,
+        NK_RESTART_ALWAYS,
+        NK_RESTART_UNLESS_STOPPED
+};
+enum nk_pull_policy { NK_PULL_MISSING, NK_PULL_ALWAYS, NK_PULL_NEVER };
+
+/* -v / --mount / --tmpfs, as given (volumes are resolved by the engine). */
+enum nk_mount_kind { NK_MOUNT_BIND, NK_MOUNT_VOLUME, NK_MOUNT_TMPFS };
+struct nk_run_mount {
+        enum nk_mount_kind kind;
+        char *source; /* host path (bind), volume name (NULL: anonymous), NULL (tmpfs) */
+        char *target; /* absolute path in the container */
+        bool readonly;
+        char **options; /* NULL-terminated extra mount options (tmpfs size=, mode=, ...) */
+};
+
+struct nk_run_opts {
+        /* what the engine does */
+        char *name; /* --name, NULL = generated */
+        bool detach, interactive, tty, rm, init;
+        enum nk_restart restart;
+        int restart_max; /* on-failure:N, 0 = unlimited */
+        enum nk_pull_policy pull;
+        char *cidfile;
+        char *stop_signal;    /* NULL = the image's, else SIGTERM */
+        int stop_timeout;     /* seconds, -1 = default (10) */
+        int64_t log_max_size; /* --log-opt max-size, bytes, 0 = unlimited */
+        int log_max_file;     /* --log-opt max-file, default 1 */
+        json_t *labels;       /* object, --label k=v */
+        /* what the container is */
+        char *image;
+        char **cmd;       /* NULL-terminated; NULL = the image's Cmd */
+        char *entrypoint; /* --entrypoint, NULL = the image's; "" clears it */
+        bool entrypoint_set;
+        char **env; /* NULL-terminated KEY=VALUE, -e and --env-file in order */
+        char *workdir, *user, *hostname;
+        bool read_only, privileged, no_new_privileges;
+        struct nk_run_mount *mounts;
+        size_t n_mounts;
+        char **cap_add, **cap_drop; /* NULL-terminated, "CAP_" prefixed, upper case */
+        char *seccomp;              /* --security-opt seccomp=FILE; "unconfined"; NULL = default */
+        char **devices;             /* --device HOST[:CONTAINER[:PERMS]] */
+        json_t *sysctls;            /* object */
+        json_t *rlimits;            /* array of OCI process.rlimits */
+        /* resources, -1 = not given */
+        int64_t memory, memory_swap, shm_size, cpu_shares, pids_limit;
+        int64_t cpu_quota, cpu_period; /* from --cpus */
+        char *cpuset_cpus;
+        /* user namespace: --userns=host|auto, --uidmap/--gidmap C:H:N */
+        char *userns;
+        json_t *uid_mappings, *gid_mappings; /* arrays of OCI LinuxIDMapping */
+};
+
+/* Parse run/create's argv (argv[0] is the command name): options, then
+ * IMAGE, then the command. Returns 0, or -1 with err naming the flag. */
+int nk_run_opts_parse(int argc, char **argv, struct nk_run_opts *o, nk_error **err);
+void nk_run_opts_clear(struct nk_run_opts *o);
+
+/* The OCI spec for a container of image config `image_config` (the image's
+ * whole config document, {"config": {Entrypoint, Cmd, Env, WorkingDir,
+ * User, StopSignal, Volumes, Labels, ...}}) with root.path = rootfs.
+ * rootfs_fd: the container's rootfs (users and groups are looked up in its
+ * /etc/passwd and /etc/group, beneath it). Volumes/binds arrive resolved
+ * in `mounts` (source = host path). *spec_out: a new reference. */
+int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, const char *rootfs,
+                      int rootfs_fd, const struct nk_run_mount *mounts, size_t n_mounts,
+                      json_t **spec_out, nk_error **err);
