@@ -51,7 +51,7 @@ struct nk_run_opts {
         char **cmd;       /* NULL-terminated; NULL = the image's Cmd */
         char *entrypoint; /* --entrypoint, NULL = the image's; "" clears it */
         bool entrypoint_set;
-        char **env; /* NULL-terminated KEY=VALUE, -e and --env-file in order */
+        char **env; /* NULL-terminated KEY=VALUE: --env-file's, then -e's */
         char *workdir, *user, *hostname;
         bool read_only, privileged, no_new_privileges;
         struct nk_run_mount *mounts;
@@ -71,16 +71,34 @@ struct nk_run_opts {
 };
 
 /* Parse run/create's argv (argv[0] is the command name): options, then
- * IMAGE, then the command. Returns 0, or -1 with err naming the flag. */
+ * IMAGE, then the command. Returns 0, or -1 with err naming the flag and
+ * value (*o untouched). Reads the --env-file files, nothing else; their
+ * entries come before -e's, as in Docker. A bare `-e KEY` stays "KEY"
+ * until nk_run_opts_env_from_host() resolves it. */
 int nk_run_opts_parse(int argc, char **argv, struct nk_run_opts *o, nk_error **err);
+/* Free what o holds and reset it to the defaults (safe to call twice). */
 void nk_run_opts_clear(struct nk_run_opts *o);
+/* Bare KEY entries of o->env take their value from host_env (the client's
+ * environment, passed in: the library reads no environment); a KEY unset
+ * there is dropped, as Docker does. */
+int nk_run_opts_env_from_host(struct nk_run_opts *o, char *const *host_env, nk_error **err);
+/* Docker's container name rule: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most
+ * NK_CONTAINER_ID_MAX bytes. */
+bool nk_run_name_valid(const char *name);
+/* Docker's size syntax (RAMInBytes): "512m", "1.5g", "100k", "42b", "7":
+ * binary units b, k, m, g, t, p, any case. 0 or -1. */
+int nk_run_parse_bytes(const char *s, int64_t *out);
 
 /* The OCI spec for a container of image config `image_config` (the image's
  * whole config document, {"config": {Entrypoint, Cmd, Env, WorkingDir,
  * User, StopSignal, Volumes, Labels, ...}}) with root.path = rootfs.
  * rootfs_fd: the container's rootfs (users and groups are looked up in its
  * /etc/passwd and /etc/group, beneath it). Volumes/binds arrive resolved
- * in `mounts` (source = host path). *spec_out: a new reference. */
+ * in `mounts` (source = host path). *spec_out: a new reference.
+ * o->hostname must be set (Docker's default, the id's first 12
+ * characters, is the caller's: this code does not know the id).
+ * Left to the caller too: linux.cgroupsPath, the --init binary (prepended
+ * to process.args), /etc/hosts, /etc/hostname and /etc/resolv.conf. */
 int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, const char *rootfs,
                       int rootfs_fd, const struct nk_run_mount *mounts, size_t n_mounts,
                       json_t **spec_out, nk_error **err);
