@@ -146,11 +146,21 @@ int nk_run_parse_bytes(const char *s, int64_t *out)
         }
         unsigned shift = 0;
         switch (tolower((unsigned char)*p)) {
-        case 'k': shift = 10; break;
-        case 'm': shift = 20; break;
-        case 'g': shift = 30; break;
-        case 't': shift = 40; break;
-        case 'p': shift = 50; break;
+        case 'k':
+                shift = 10;
+                break;
+        case 'm':
+                shift = 20;
+                break;
+        case 'g':
+                shift = 30;
+                break;
+        case 't':
+                shift = 40;
+                break;
+        case 'p':
+                shift = 50;
+                break;
         }
         if (shift) {
                 p++;
@@ -338,7 +348,8 @@ static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v
         case O_RM:
         case O_INIT:
         case O_PRIVILEGED:
-        case O_READ_ONLY: return 0;
+        case O_READ_ONLY:
+                return 0;
         case O_WORKDIR:
                 if (v[0] != '/')
                         return bad(err, f, v, "the working directory must be an absolute path");
@@ -360,12 +371,13 @@ static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v
                 if (klen == 0)
                         return bad(err, f, v, "label name is empty");
                 _cleanup_free_ char *key = strndup(v, klen);
-                if (!key || json_object_set_new(o->labels, key, json_string(v[klen] ? v + klen + 1
-                                                                                   : "")) < 0)
+                if (!key || json_object_set_new(o->labels, key,
+                                                json_string(v[klen] ? v + klen + 1 : "")) < 0)
                         return bad(err, f, v, "label is not UTF-8");
                 return 0;
         }
-        case O_RESTART: return parse_restart(o, v, err);
+        case O_RESTART:
+                return parse_restart(o, v, err);
         case O_STOP_SIGNAL:
                 if (nk_signal_parse(v) < 0)
                         return bad(err, f, v, "not a signal name or number");
@@ -389,7 +401,8 @@ static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v
                 if (!*v)
                         return bad(err, f, v, "empty path");
                 return set_str(&o->cidfile, f, v, err);
-        case O_LOG_OPT: return parse_log_opt(o, v, err);
+        case O_LOG_OPT:
+                return parse_log_opt(o, v, err);
         case O_MEMORY:
                 if (nk_run_parse_bytes(v, &b) < 0)
                         return bad(err, f, v, "not a size (a number and b, k, m or g)");
@@ -432,14 +445,29 @@ static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v
 static void set_bool(struct nk_run_opts *o, enum opt_id id, bool v)
 {
         switch (id) {
-        case O_DETACH: o->detach = v; break;
-        case O_INTERACTIVE: o->interactive = v; break;
-        case O_TTY: o->tty = v; break;
-        case O_RM: o->rm = v; break;
-        case O_INIT: o->init = v; break;
-        case O_PRIVILEGED: o->privileged = v; break;
-        case O_READ_ONLY: o->read_only = v; break;
-        default: break;
+        case O_DETACH:
+                o->detach = v;
+                break;
+        case O_INTERACTIVE:
+                o->interactive = v;
+                break;
+        case O_TTY:
+                o->tty = v;
+                break;
+        case O_RM:
+                o->rm = v;
+                break;
+        case O_INIT:
+                o->init = v;
+                break;
+        case O_PRIVILEGED:
+                o->privileged = v;
+                break;
+        case O_READ_ONLY:
+                o->read_only = v;
+                break;
+        default:
+                break;
         }
 }
 

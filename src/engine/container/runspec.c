@@ -29,9 +29,10 @@
 
 /* Docker's default capability set (moby oci/caps/defaults.go). */
 static const char *const docker_caps[] = {
-        "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER", "CAP_MKNOD",
-        "CAP_NET_RAW", "CAP_SETGID",      "CAP_SETUID",           "CAP_SETFCAP", "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+        "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+        "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+        "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+        "CAP_KILL",    "CAP_AUDIT_WRITE",
 };
 
 /* ---- /etc/passwd and /etc/group inside the rootfs ---------------------- */
@@ -219,7 +220,7 @@ static int push_json_strings(char ***v, const json_t *arr, const char *what, nk_
         json_t *s;
         if (arr && !json_is_array(arr) && !json_is_null(arr))
                 return nk_error_set(err, 0, "image config: %s is not an array", what);
-        json_array_foreach(arr, i, s) {
+        json_array_foreach (arr, i, s) {
                 if (!json_is_string(s))
                         return nk_error_set(err, 0, "image config: %s[%zu] is not a string", what,
                                             i);
@@ -238,8 +239,8 @@ static int build_args(const struct nk_run_opts *o, const json_t *cfg, json_t *pr
         if (o->entrypoint_set) {
                 if (o->entrypoint && *o->entrypoint && nk_strv_push(&args, o->entrypoint) < 0)
                         return nk_error_set(err, ENOMEM, "process args");
-        } else if (push_json_strings(&args, json_object_get(cfg, "Entrypoint"), "Entrypoint",
-                                     err) < 0) {
+        } else if (push_json_strings(&args, json_object_get(cfg, "Entrypoint"), "Entrypoint", err) <
+                   0) {
                 return -1;
         }
         if (o->cmd) {
@@ -264,7 +265,7 @@ static void env_merge(json_t *env, const char *kv)
 {
         size_t klen = strcspn(kv, "="), i;
         json_t *e;
-        json_array_foreach(env, i, e) {
+        json_array_foreach (env, i, e) {
                 const char *s = json_string_value(e);
                 if (strncmp(s, kv, klen) == 0 && s[klen] == '=') {
                         if (kv[klen])
@@ -369,8 +370,7 @@ static json_t *caps_json(uint64_t mask)
         return a;
 }
 
-static int build_caps(const struct nk_run_opts *o, json_t *process, uint64_t *out,
-                      nk_error **err)
+static int build_caps(const struct nk_run_opts *o, json_t *process, uint64_t *out, nk_error **err)
 {
         uint64_t mask = 0;
         if (o->privileged)
@@ -395,11 +395,11 @@ static void drop_option(json_t *mounts, const char *dest, const char *opt)
 {
         size_t i, j;
         json_t *m, *v;
-        json_array_foreach(mounts, i, m) {
+        json_array_foreach (mounts, i, m) {
                 if (!streq(json_string_value(json_object_get(m, "destination")) ?: "", dest))
                         continue;
                 json_t *opts = json_object_get(m, "options");
-                json_array_foreach(opts, j, v) {
+                json_array_foreach (opts, j, v) {
                         if (json_is_string(v) && streq(json_string_value(v), opt)) {
                                 json_array_remove(opts, j);
                                 j--;
@@ -422,14 +422,15 @@ static void make_privileged(json_t *spec, json_t *linux_)
         json_object_set_new(res, "devices", json_pack("[{s:b, s:s}]", "allow", 1, "access", "rwm"));
 }
 
-static int build_seccomp(const struct nk_run_opts *o, json_t *linux_, uint64_t caps,
-                         nk_error **err)
+static int build_seccomp(const struct nk_run_opts *o, json_t *linux_, uint64_t caps, nk_error **err)
 {
         if (o->privileged || (o->seccomp && streq(o->seccomp, "unconfined")))
                 return 0;
         if (o->seccomp)
-                return nk_error_set(err, 0, "--security-opt seccomp=%s: profile files are not "
-                                    "supported yet", o->seccomp);
+                return nk_error_set(err, 0,
+                                    "--security-opt seccomp=%s: profile files are not "
+                                    "supported yet",
+                                    o->seccomp);
         json_t *prof = nk_seccomp_default_profile(caps, err);
         if (!prof)
                 return -1;
@@ -447,12 +448,12 @@ static void build_resources(const struct nk_run_opts *o, json_t *linux_)
         }
         if (o->memory > 0) {
                 /* Docker: no --memory-swap means as much swap as memory */
-                int64_t swap = o->memory_swap > 0 ? o->memory_swap : o->memory_swap == -1
-                                                                             ? 2 * o->memory
-                                                                             : -1;
-                json_object_set_new(res, "memory", json_pack("{s:I, s:I}", "limit",
-                                                             (json_int_t)o->memory, "swap",
-                                                             (json_int_t)swap));
+                int64_t swap = o->memory_swap > 0     ? o->memory_swap
+                               : o->memory_swap == -1 ? 2 * o->memory
+                                                      : -1;
+                json_object_set_new(res, "memory",
+                                    json_pack("{s:I, s:I}", "limit", (json_int_t)o->memory, "swap",
+                                              (json_int_t)swap));
         }
         json_t *cpu = json_object();
         if (o->cpu_shares > 0)
@@ -468,8 +469,8 @@ static void build_resources(const struct nk_run_opts *o, json_t *linux_)
         else
                 json_decref(cpu);
         if (o->pids_limit > 0)
-                json_object_set_new(res, "pids", json_pack("{s:I}", "limit",
-                                                           (json_int_t)o->pids_limit));
+                json_object_set_new(res, "pids",
+                                    json_pack("{s:I}", "limit", (json_int_t)o->pids_limit));
 }
 
 /* ---- mounts ---------------------------------------------------------------- */
@@ -477,20 +478,19 @@ static void build_resources(const struct nk_run_opts *o, json_t *linux_)
 static json_t *mount_json(const struct nk_run_mount *m)
 {
         bool tmpfs = m->kind == NK_MOUNT_TMPFS;
-        json_t *opts = tmpfs ? json_pack("[sss]", "nosuid", "nodev", "noexec")
-                             : json_pack("[s]", "rbind");
+        json_t *opts =
+                tmpfs ? json_pack("[sss]", "nosuid", "nodev", "noexec") : json_pack("[s]", "rbind");
         json_array_append_new(opts, json_string(m->readonly ? "ro" : "rw"));
         for (char **p = m->options; p && *p; p++)
                 json_array_append_new(opts, json_string(*p));
         return json_pack("{s:s, s:s, s:s, s:o}", "destination", m->target, "type",
-                         tmpfs ? "tmpfs" : "bind", "source", tmpfs ? "tmpfs" : m->source,
-                         "options", opts);
+                         tmpfs ? "tmpfs" : "bind", "source", tmpfs ? "tmpfs" : m->source, "options",
+                         opts);
 }
 
 /* A mount at a destination the defaults have (a volume on /dev/shm)
  * takes that one's place; others follow the defaults. */
-static int build_mounts(json_t *spec, const struct nk_run_mount *mounts, size_t n,
-                        nk_error **err)
+static int build_mounts(json_t *spec, const struct nk_run_mount *mounts, size_t n, nk_error **err)
 {
         json_t *list = json_object_get(spec, "mounts");
         for (size_t k = 0; k < n; k++) {
@@ -502,7 +502,7 @@ static int build_mounts(json_t *spec, const struct nk_run_mount *mounts, size_t 
                         return nk_error_set(err, 0, "mount on `%s` has no source", m->target);
                 size_t i;
                 json_t *d;
-                json_array_foreach(list, i, d) {
+                json_array_foreach (list, i, d) {
                         if (streq(json_string_value(json_object_get(d, "destination")) ?: "",
                                   m->target)) {
                                 json_array_remove(list, i);
@@ -531,7 +531,8 @@ int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, c
                       json_t **spec_out, nk_error **err)
 {
         if (!o->hostname)
-                return nk_error_set(err, 0, "run spec: no hostname (the caller sets the id's "
+                return nk_error_set(err, 0,
+                                    "run spec: no hostname (the caller sets the id's "
                                     "first 12 characters)");
         const json_t *cfg = json_object_get(image_config, "config");
         _cleanup_jansson_ json_t *spec = nk_spec_default(false);
@@ -550,8 +551,8 @@ int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, c
         json_object_set_new(process, "noNewPrivileges", json_boolean(o->no_new_privileges));
         if (json_array_size(o->rlimits))
                 json_object_set_new(process, "rlimits", json_deep_copy(o->rlimits));
-        json_object_set_new(spec, "root", json_pack("{s:s, s:b}", "path", rootfs, "readonly",
-                                                    o->read_only));
+        json_object_set_new(spec, "root",
+                            json_pack("{s:s, s:b}", "path", rootfs, "readonly", o->read_only));
         json_object_set_new(spec, "hostname", json_string(o->hostname));
         if (json_object_size(o->labels))
                 json_object_set_new(spec, "annotations", json_deep_copy(o->labels));
