@@ -1399,44 +1399,163 @@ static bool caps_any(json_t *list, uint64_t caps)
         return false;
 }
 
+/* Docker's own profiles name arches in Go's spelling (amd64, arm64). */
+static bool arch_listed(json_t *list, const char *machine)
+{
+        static const char *const go[][2] = {
+                {"x86_64", "amd64"}, {"aarch64", "arm64"}, {"i686", "386"}, {"armv7l", "arm"}};
+        if (list_has(list, machine))
+                return true;
+        for (size_t i = 0; i < ARRAY_SIZE(go); i++)
+                if (streq(go[i][0], machine))
+                        return list_has(list, go[i][1]);
+        return false;
+}
+
 static bool rule_applies(json_t *r, uint64_t caps, const char *machine)
 {
         json_t *inc = json_object_get(r, "includes"), *exc = json_object_get(r, "excludes");
         json_t *v;
         if (inc && (v = json_object_get(inc, "caps")) && !caps_all(v, caps))
                 return false;
-        if (inc && (v = json_object_get(inc, "arches")) && !list_has(v, machine))
+        if (inc && (v = json_object_get(inc, "arches")) && !arch_listed(v, machine))
                 return false;
         if (exc && (v = json_object_get(exc, "caps")) && caps_any(v, caps))
                 return false;
-        if (exc && (v = json_object_get(exc, "arches")) && list_has(v, machine))
+        if (exc && (v = json_object_get(exc, "arches")) && arch_listed(v, machine))
                 return false;
         return true;
 }
 
-static json_t *resolve_profile(json_t *doc, uint64_t caps, const char *machine)
+/* The build machine's native libseccomp architecture in Docker's archMap
+ * array form ({"architecture": "SCMP_ARCH_X86_64", "subArchitectures":
+ * [...]}) is found through nook's own map (object keyed by machine). */
+static const char *native_arch(json_t *own_map, const char *machine)
 {
-        json_t *out = json_object();
-        json_object_set(out, "defaultAction", json_object_get(doc, "defaultAction"));
-        if (json_object_get(doc, "defaultErrnoRet"))
-                json_object_set(out, "defaultErrnoRet", json_object_get(doc, "defaultErrnoRet"));
-        json_t *arches = json_object_get(json_object_get(doc, "archMap"), machine);
+        return json_string_value(json_array_get(json_object_get(own_map, machine), 0));
+}
+
+/* Docker's archMap: an object keyed by `uname -m` spelling (nook's data
+ * file) or an array of {architecture, subArchitectures} (Docker's); the
+ * entry for this build becomes the OCI architectures list. */
+static int resolve_arches(json_t *doc, json_t *out, const char *machine, const char *where,
+                          nk_error **err)
+{
+        json_t *map = json_object_get(doc, "archMap"),
+               *arches = json_object_get(doc, "architectures");
+        if (map && arches && json_array_size(arches))
+                return nk_error_set(err, 0, "%s: both \"architectures\" and \"archMap\"", where);
         if (arches)
-                json_object_set(out, "architectures", arches);
-        json_t *rules = json_array();
+                return json_object_set(out, "architectures", arches);
+        if (!map || json_is_null(map))
+                return 0;
+        if (json_is_object(map)) {
+                json_t *a = json_object_get(map, machine);
+                return a ? json_object_set(out, "architectures", a) : 0;
+        }
+        if (!json_is_array(map))
+                return nk_error_set(err, 0, "%s.archMap: must be an object or an array", where);
+        json_error_t je;
+        json_t *own = json_loads(nk_seccomp_default_json, 0, &je);
+        const char *native = native_arch(json_object_get(own, "archMap"), machine);
+        size_t i;
+        json_t *e;
+        int r = 0;
+        json_array_foreach (map, i, e) {
+                json_t *arch = json_object_get(e, "architecture"),
+                       *subs = json_object_get(e, "subArchitectures");
+                if (!json_is_string(arch) ||
+                    (subs && !json_is_array(subs) && !json_is_null(subs))) {
+                        r = nk_error_set(err, 0,
+                                         "%s.archMap[%zu]: want {\"architecture\": STRING, "
+                                         "\"subArchitectures\": [...]}",
+                                         where, i);
+                        break;
+                }
+                if (!native || !streq(json_string_value(arch), native))
+                        continue;
+                json_t *list = json_pack("[O]", arch);
+                size_t j;
+                json_t *sa;
+                json_array_foreach (subs, j, sa)
+                        json_array_append(list, sa);
+                r = json_object_set_new(out, "architectures", list);
+                break;
+        }
+        json_decref(own);
+        return r;
+}
+
+static json_t *resolve_profile(json_t *doc, uint64_t caps, const char *machine, const char *where,
+                               nk_error **err)
+{
+        static const char *const keep[] = {"defaultAction", "defaultErrnoRet", "flags",
+                                           "listenerPath", "listenerMetadata"};
+        if (!json_is_object(doc)) {
+                nk_error_set(err, 0, "%s: the profile is not a JSON object", where);
+                return NULL;
+        }
+        json_t *out = json_object();
+        for (size_t k = 0; k < ARRAY_SIZE(keep); k++)
+                if (json_object_get(doc, keep[k]))
+                        json_object_set(out, keep[k], json_object_get(doc, keep[k]));
+        if (resolve_arches(doc, out, machine, where, err) < 0) {
+                json_decref(out);
+                return NULL;
+        }
+        json_t *rules = json_array(), *list = json_object_get(doc, "syscalls");
         size_t i;
         json_t *r;
-        json_array_foreach (json_object_get(doc, "syscalls"), i, r) {
+        if (list && !json_is_array(list) && !json_is_null(list)) {
+                nk_error_set(err, 0, "%s.syscalls: must be an array", where);
+                goto fail;
+        }
+        json_array_foreach (list, i, r) {
+                json_t *inc = json_object_get(r, "includes"), *exc = json_object_get(r, "excludes");
+                if (!json_is_object(r) || (inc && !json_is_object(inc)) ||
+                    (exc && !json_is_object(exc))) {
+                        nk_error_set(err, 0,
+                                     "%s.syscalls[%zu]: rule, includes and excludes "
+                                     "must be objects",
+                                     where, i);
+                        goto fail;
+                }
                 if (!rule_applies(r, caps, machine))
                         continue;
                 json_t *copy = json_copy(r);
                 json_object_del(copy, "includes");
                 json_object_del(copy, "excludes");
                 json_object_del(copy, "comment");
+                /* Docker's older spelling: one "name" */
+                json_t *name = json_object_get(copy, "name");
+                if (name) {
+                        if (json_object_get(copy, "names")) {
+                                json_decref(copy);
+                                nk_error_set(err, 0,
+                                             "%s.syscalls[%zu]: both \"name\" and \"names\"", where,
+                                             i);
+                                goto fail;
+                        }
+                        json_object_set_new(copy, "names", json_pack("[O]", name));
+                        json_object_del(copy, "name");
+                }
                 json_array_append_new(rules, copy);
         }
         json_object_set_new(out, "syscalls", rules);
+        if (nk_seccomp_validate(out, where, err) < 0) {
+                json_decref(out);
+                return NULL;
+        }
         return out;
+fail:
+        json_decref(rules);
+        json_decref(out);
+        return NULL;
+}
+
+json_t *nk_seccomp_profile_resolve(json_t *doc, uint64_t caps, const char *where, nk_error **err)
+{
+        return resolve_profile(doc, caps, NK_BUILD_MACHINE, where, err);
 }
 
 json_t *nk_seccomp_default_profile(uint64_t caps, nk_error **err)
@@ -1447,12 +1566,8 @@ json_t *nk_seccomp_default_profile(uint64_t caps, nk_error **err)
                 nk_error_set(err, 0, "default seccomp profile: line %d: %s", je.line, je.text);
                 return NULL;
         }
-        json_t *out = resolve_profile(doc, caps, NK_BUILD_MACHINE);
+        json_t *out = resolve_profile(doc, caps, NK_BUILD_MACHINE, "default seccomp profile", err);
         json_decref(doc);
-        if (nk_seccomp_validate(out, "default seccomp profile", err) < 0) {
-                json_decref(out);
-                return NULL;
-        }
         return out;
 }
 

@@ -62,6 +62,12 @@ int nk_seccomp_listener_sock(const struct nk_seccomp *s);
  * capability appear only when it is present. Returns a new OCI
  * linux.seccomp object. */
 json_t *nk_seccomp_default_profile(uint64_t caps, nk_error **err);
+/* A profile document in Docker's format (archMap, includes/excludes by
+ * caps and arches, "name") or OCI's, resolved the same way for `caps`
+ * and checked with nk_seccomp_validate; errors start with `where` (the
+ * file name). New reference, or NULL. includes.minKernel is not looked
+ * at: a rule for a syscall the kernel lacks changes nothing. */
+json_t *nk_seccomp_profile_resolve(json_t *doc, uint64_t caps, const char *where, nk_error **err);
 /* The raw embedded data file text. */
 const char *nk_seccomp_default_profile_text(void);
 

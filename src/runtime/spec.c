@@ -648,9 +648,16 @@ static int parse_rlimit(json_t *v, const char *p, void *item, const void *ctx, n
         rl->resource = nk_rlimit_from_name(rl->name);
         if (rl->resource < 0)
                 return fail_value(err, jp_key(tp, p, "type"), "unknown rlimit", rl->name);
-        if ((r = opt_u64(v, p, "soft", ctx, &rl->soft, err)) <= 0)
+        /* -1 is RLIM_INFINITY too: a spec built with jansson (the engine's)
+         * cannot write 18446744073709551615 */
+        json_t *sv = get(v, "soft"), *hv = get(v, "hard");
+        if (json_is_integer(sv) && json_integer_value(sv) == -1)
+                rl->soft = RLIM_INFINITY;
+        else if ((r = opt_u64(v, p, "soft", ctx, &rl->soft, err)) <= 0)
                 return r < 0 ? -1 : fail_missing(err, p, "soft");
-        if ((r = opt_u64(v, p, "hard", ctx, &rl->hard, err)) <= 0)
+        if (json_is_integer(hv) && json_integer_value(hv) == -1)
+                rl->hard = RLIM_INFINITY;
+        else if ((r = opt_u64(v, p, "hard", ctx, &rl->hard, err)) <= 0)
                 return r < 0 ? -1 : fail_missing(err, p, "hard");
         if (rl->soft > rl->hard) /* setrlimit(2) fails with EINVAL */
                 return nk_error_set(err, 0, "%s: soft limit %" PRIu64 " above hard limit %" PRIu64,

@@ -333,6 +333,263 @@ static void test_resources(void)
         CHECK(keep.image && streq(keep.image, "untouched") && keep.name == NULL);
 }
 
+/* ---- volumes, mounts, tmpfs ------------------------------------------------ */
+
+static void test_mount_flags(void)
+{
+        struct nk_run_opts o;
+        CHECK(PARSE(&o, "-v", "/srv/data:/data:ro", "-v", "cache:/cache:rw,nocopy", "-v", "/anon",
+                    "--volume=/h:/h2:Z,rslave", "-v", "vol.1_x:/v:z", "img") == 0);
+        CHECK(o.n_mounts == 5);
+        struct nk_run_mount *m = o.mounts;
+        CHECK(m[0].kind == NK_MOUNT_BIND && m[0].readonly);
+        CHECK_STR(m[0].source, "/srv/data");
+        CHECK_STR(m[0].target, "/data");
+        CHECK(m[1].kind == NK_MOUNT_VOLUME && !m[1].readonly && m[1].nocopy);
+        CHECK_STR(m[1].source, "cache");
+        CHECK(m[2].kind == NK_MOUNT_VOLUME && m[2].source == NULL && !m[2].nocopy);
+        CHECK_STR(m[2].target, "/anon");
+        CHECK(m[3].kind == NK_MOUNT_BIND && m[3].options && streq(m[3].options[0], "rslave"));
+        CHECK(m[4].kind == NK_MOUNT_VOLUME && streq(m[4].source, "vol.1_x"));
+        nk_run_opts_clear(&o);
+
+        BAD("--volume", "rel/dir:/x", "-v", "rel/dir:/x", "img");
+        BAD("--volume", "../x:/x", "-v", "../x:/x", "img");
+        BAD("--volume", "a:/x", "-v", "a:/x", "img"); /* Docker: at least 2 characters */
+        BAD("--volume", "v1:rel", "-v", "v1:rel", "img");
+        BAD("--volume", "v1:/", "-v", "v1:/", "img");
+        BAD("--volume", "/a/../b", "-v", "v1:/a/../b", "img");
+        BAD("--volume", "v1:/x:rx", "-v", "v1:/x:rx", "img");
+        BAD("--volume", "v1:/x:ro,rw", "-v", "v1:/x:ro,rw", "img");
+        BAD("--volume", "/h:/x:nocopy", "-v", "/h:/x:nocopy", "img");
+        BAD("--volume", "v1:/x:rshared", "-v", "v1:/x:rshared", "img");
+        BAD("--volume", "a:b:c:d", "-v", "a:b:c:d", "img");
+        BAD("--volume", ":/x", "-v", ":/x", "img");
+        BAD("--volume", "empty", "-v", "", "img");
+        BAD("duplicate mount point", "/x", "-v", "v1:/x", "--tmpfs", "/x", "img");
+
+        CHECK(PARSE(&o, "--mount", "type=bind,source=/srv,target=/srv,readonly", "--mount",
+                    "type=volume,src=data,dst=/data,volume-nocopy", "--mount",
+                    "type=tmpfs,destination=/t,tmpfs-size=64m,tmpfs-mode=1770", "--mount",
+                    "type=volume,target=/anon,ro=false", "--mount",
+                    "type=bind,src=/a,target=/b,bind-propagation=rshared,ro=true", "img") == 0);
+        CHECK(o.n_mounts == 5);
+        m = o.mounts;
+        CHECK(m[0].kind == NK_MOUNT_BIND && m[0].readonly && streq(m[0].source, "/srv"));
+        CHECK(m[1].kind == NK_MOUNT_VOLUME && m[1].nocopy && !m[1].readonly);
+        CHECK(m[2].kind == NK_MOUNT_TMPFS && m[2].source == NULL);
+        CHECK(m[2].options && nk_strv_contains(m[2].options, "size=67108864") &&
+              nk_strv_contains(m[2].options, "mode=1770"));
+        CHECK(m[3].kind == NK_MOUNT_VOLUME && m[3].source == NULL && !m[3].readonly);
+        CHECK(m[4].readonly && nk_strv_contains(m[4].options, "rshared"));
+        nk_run_opts_clear(&o);
+        BAD("--mount", "type=nfs", "--mount", "type=nfs,target=/x", "img");
+        BAD("--mount", "source=/x", "--mount", "source=/x,target=/x", "img");
+        BAD("--mount", "type=bind,target=/x", "--mount", "type=bind,target=/x", "img");
+        BAD("--mount", "src=rel", "--mount", "type=bind,src=rel,target=/x", "img");
+        BAD("--mount", "type=volume,src=v1", "--mount", "type=volume,src=v1", "img");
+        BAD("--mount", "tmpfs-size=lots", "--mount", "type=tmpfs,target=/t,tmpfs-size=lots", "img");
+        BAD("--mount", "tmpfs-mode=999", "--mount", "type=tmpfs,target=/t,tmpfs-mode=999", "img");
+        BAD("--mount", "src=x", "--mount", "type=tmpfs,src=x,target=/t", "img");
+        BAD("--mount", "tmpfs-size=1m", "--mount", "type=volume,target=/t,tmpfs-size=1m", "img");
+        BAD("--mount", "colour=red", "--mount", "type=volume,target=/t,colour=red", "img");
+        BAD("--mount", "readonly=maybe", "--mount", "type=volume,target=/t,readonly=maybe", "img");
+        BAD("--mount", "src=../etc", "--mount", "type=volume,src=../etc,target=/t", "img");
+        BAD("--mount", "bind-propagation=up", "--mount",
+            "type=bind,src=/a,target=/t,bind-propagation=up", "img");
+
+        CHECK(PARSE(&o, "--tmpfs", "/run", "--tmpfs", "/tmp:rw,size=1g,mode=1777,exec,uid=5",
+                    "img") == 0);
+        CHECK(o.n_mounts == 2 && o.mounts[0].kind == NK_MOUNT_TMPFS && !o.mounts[0].options);
+        CHECK(nk_strv_contains(o.mounts[1].options, "size=1073741824") &&
+              nk_strv_contains(o.mounts[1].options, "mode=1777") &&
+              nk_strv_contains(o.mounts[1].options, "exec") &&
+              nk_strv_contains(o.mounts[1].options, "uid=5"));
+        nk_run_opts_clear(&o);
+        BAD("--tmpfs", "rel", "--tmpfs", "rel", "img");
+        BAD("--tmpfs", "/t:size=0", "--tmpfs", "/t:size=0", "img");
+        BAD("--tmpfs", "/t:mode=abc", "--tmpfs", "/t:mode=abc", "img");
+        BAD("--tmpfs", "/t:uid=-1", "--tmpfs", "/t:uid=-1", "img");
+        BAD("--tmpfs", "/t:bogus", "--tmpfs", "/t:bogus", "img");
+        BAD("--tmpfs", "/t:ro,rw", "--tmpfs", "/t:ro,rw", "img");
+}
+
+/* ---- memory-swap, shm, ulimit, caps, security, devices, sysctl, userns --- */
+
+static json_t *find_rlimit(json_t *rl, const char *type)
+{
+        size_t i;
+        json_t *r;
+        json_array_foreach (rl, i, r)
+                if (streq(json_string_value(json_object_get(r, "type")), type))
+                        return r;
+        return NULL;
+}
+
+static void test_more_flags(void)
+{
+        struct nk_run_opts o;
+        /* -1 is unlimited swap, not "not given" (the old sentinel clash) */
+        CHECK(PARSE(&o, "-m", "64m", "--memory-swap", "-1", "img") == 0);
+        CHECK(o.memory_swap == NK_RUN_UNLIMITED);
+        nk_run_opts_clear(&o);
+        CHECK(PARSE(&o, "--memory-swap=-1", "img") == 0 && o.memory_swap == NK_RUN_UNLIMITED);
+        nk_run_opts_clear(&o);
+        CHECK(PARSE(&o, "-m", "64m", "--memory-swap", "128m", "img") == 0);
+        CHECK(o.memory_swap == 128LL << 20);
+        nk_run_opts_clear(&o);
+        CHECK(PARSE(&o, "-m", "64m", "--memory-swap", "0", "img") == 0 && o.memory_swap == -1);
+        nk_run_opts_clear(&o);
+        BAD("--memory-swap", "lots", "--memory-swap", "lots", "img");
+        BAD("--memory-swap", "-2", "--memory-swap=-2", "img");
+        BAD("--memory-swap", "134217728", "--memory-swap", "128m", "img"); /* no --memory */
+        BAD("--memory-swap", "33554432", "-m", "64m", "--memory-swap", "32m", "img");
+
+        CHECK(PARSE(&o, "--shm-size", "1g", "img") == 0 && o.shm_size == 1LL << 30);
+        nk_run_opts_clear(&o);
+        BAD("--shm-size", "0", "--shm-size", "0", "img");
+        BAD("--shm-size", "-1", "--shm-size=-1", "img");
+        BAD("--shm-size", "big", "--shm-size", "big", "img");
+
+        CHECK(PARSE(&o, "--ulimit", "nofile=1024:2048", "--ulimit", "NPROC=50", "--ulimit",
+                    "memlock=-1", "--ulimit", "core=0:-1", "--ulimit", "nofile=10:20", "img") == 0);
+        CHECK(json_array_size(o.rlimits) == 4);
+        json_t *r = find_rlimit(o.rlimits, "RLIMIT_NOFILE");
+        CHECK(json_integer_value(json_object_get(r, "soft")) == 10 &&
+              json_integer_value(json_object_get(r, "hard")) == 20);
+        r = find_rlimit(o.rlimits, "RLIMIT_NPROC");
+        CHECK(json_integer_value(json_object_get(r, "soft")) == 50 &&
+              json_integer_value(json_object_get(r, "hard")) == 50);
+        r = find_rlimit(o.rlimits, "RLIMIT_MEMLOCK");
+        CHECK(json_integer_value(json_object_get(r, "hard")) == -1);
+        nk_run_opts_clear(&o);
+        BAD("--ulimit", "nofiles=1", "--ulimit", "nofiles=1", "img");
+        BAD("--ulimit", "nofile", "--ulimit", "nofile", "img");
+        BAD("--ulimit", "nofile=2:1", "--ulimit", "nofile=2:1", "img");
+        BAD("--ulimit", "nofile=-1:5", "--ulimit", "nofile=-1:5", "img");
+        BAD("--ulimit", "nofile=x", "--ulimit", "nofile=x", "img");
+        BAD("--ulimit", "nofile=1:2:3", "--ulimit", "nofile=1:2:3", "img");
+        BAD("--ulimit", "nofile=-2", "--ulimit", "nofile=-2", "img");
+        BAD("--ulimit", "=5", "--ulimit", "=5", "img");
+
+        CHECK(PARSE(&o, "--cap-add", "sys_admin", "--cap-add=CAP_NET_ADMIN", "--cap-drop", "ALL",
+                    "--cap-drop", "all", "--cap-add", "Sys_Admin", "img") == 0);
+        CHECK(nk_strv_len(o.cap_add) == 2 && nk_strv_contains(o.cap_add, "CAP_SYS_ADMIN") &&
+              nk_strv_contains(o.cap_add, "CAP_NET_ADMIN"));
+        CHECK(nk_strv_len(o.cap_drop) == 1 && streq(o.cap_drop[0], "ALL"));
+        nk_run_opts_clear(&o);
+        BAD("--cap-add", "CAP_FLY", "--cap-add", "CAP_FLY", "img");
+        BAD("--cap-drop", "chownx", "--cap-drop", "chownx", "img");
+        BAD("--cap-add", "CAP_", "--cap-add", "CAP_", "img");
+
+        /* seccomp profiles: Docker's format and OCI's */
+        write_file("docker.json",
+                   "{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"defaultErrnoRet\": 1,"
+                   " \"archMap\": [{\"architecture\": \"SCMP_ARCH_X86_64\", \"subArchitectures\":"
+                   " [\"SCMP_ARCH_X86\", \"SCMP_ARCH_X32\"]}, {\"architecture\":"
+                   " \"SCMP_ARCH_AARCH64\", \"subArchitectures\": [\"SCMP_ARCH_ARM\"]}],"
+                   " \"syscalls\": [{\"names\": [\"read\", \"write\"], \"action\":"
+                   " \"SCMP_ACT_ALLOW\"}, {\"name\": \"mount\", \"action\": \"SCMP_ACT_ALLOW\","
+                   " \"includes\": {\"caps\": [\"CAP_SYS_ADMIN\"]}}, {\"names\": [\"chown\"],"
+                   " \"action\": \"SCMP_ACT_ALLOW\", \"excludes\": {\"caps\": [\"CAP_SYS_ADMIN\"]},"
+                   " \"comment\": \"x\"}]}");
+        write_file("oci.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\":"
+                               " [\"SCMP_ARCH_X86_64\"], \"syscalls\": [{\"names\": [\"swapon\"],"
+                               " \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 1}]}");
+        write_file("badaction.json", "{\"defaultAction\": \"SCMP_ACT_FROWN\", \"syscalls\": []}");
+        write_file("trunc.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"sysc");
+        write_file("noname.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": "
+                                  "[{\"action\": \"SCMP_ACT_ALLOW\"}]}");
+        char arg[400], path[360];
+        snprintf(path, sizeof(path), "%s/docker.json", tmpdir);
+        snprintf(arg, sizeof(arg), "seccomp=%s", path);
+        CHECK(PARSE(&o, "--security-opt", arg, "--security-opt", "no-new-privileges", "img") == 0);
+        CHECK(o.seccomp_profile != NULL && o.no_new_privileges);
+        CHECK_STR(o.seccomp, path);
+        nk_run_opts_clear(&o);
+        CHECK(PARSE(&o, "--security-opt", "seccomp=unconfined", "--security-opt",
+                    "no-new-privileges:false", "img") == 0);
+        CHECK(o.seccomp_profile == NULL && !o.no_new_privileges);
+        CHECK_STR(o.seccomp, "unconfined");
+        nk_run_opts_clear(&o);
+        CHECK(PARSE(&o, "--security-opt", "no-new-privileges=true", "img") == 0 &&
+              o.no_new_privileges);
+        nk_run_opts_clear(&o);
+        const char *bad_files[] = {"badaction.json", "trunc.json", "noname.json", "missing.json"};
+        for (size_t i = 0; i < ARRAY_SIZE(bad_files); i++) {
+                snprintf(path, sizeof(path), "%s/%s", tmpdir, bad_files[i]);
+                snprintf(arg, sizeof(arg), "seccomp=%s", path);
+                BAD("--security-opt", path, "--security-opt", arg, "img");
+        }
+        BAD("--security-opt", "apparmor=x", "--security-opt", "apparmor=x", "img");
+        BAD("--security-opt", "no-new-privileges:maybe", "--security-opt",
+            "no-new-privileges:maybe", "img");
+        BAD("--security-opt", "seccomp=", "--security-opt", "seccomp=", "img");
+
+        /* devices: the host node stat'ed (/dev/null is char 1:3) */
+        CHECK(PARSE(&o, "--device", "/dev/null", "--device", "/dev/zero:/dev/z0:r", "--device",
+                    "/dev/full:rw", "img") == 0);
+        CHECK(json_array_size(o.device_nodes) == 3 && nk_strv_len(o.devices) == 3);
+        json_t *d = json_array_get(o.device_nodes, 0);
+        CHECK_STR(json_string_value(json_object_get(d, "path")), "/dev/null");
+        CHECK_STR(json_string_value(json_object_get(d, "type")), "c");
+        CHECK(json_integer_value(json_object_get(d, "major")) == 1 &&
+              json_integer_value(json_object_get(d, "minor")) == 3);
+        CHECK_STR(json_string_value(json_object_get(d, "access")), "rwm");
+        d = json_array_get(o.device_nodes, 1);
+        CHECK_STR(json_string_value(json_object_get(d, "path")), "/dev/z0");
+        CHECK_STR(json_string_value(json_object_get(d, "access")), "r");
+        CHECK(json_integer_value(json_object_get(d, "minor")) == 5);
+        d = json_array_get(o.device_nodes, 2);
+        CHECK_STR(json_string_value(json_object_get(d, "path")), "/dev/full");
+        CHECK_STR(json_string_value(json_object_get(d, "access")), "rw");
+        nk_run_opts_clear(&o);
+        BAD("--device", "/dev/nope-nook", "--device", "/dev/nope-nook", "img");
+        BAD("--device", "/etc/passwd", "--device", "/etc/passwd", "img");
+        BAD("--device", "/dev", "--device", "/dev", "img");
+        BAD("--device", "dev/null", "--device", "dev/null", "img");
+        BAD("--device", "/dev/null:rel", "--device", "/dev/null:rel", "img");
+        BAD("--device", "/dev/null:/dev/n:rx", "--device", "/dev/null:/dev/n:rx", "img");
+        BAD("--device", "/dev/null:/dev/n:rr", "--device", "/dev/null:/dev/n:rr", "img");
+
+        CHECK(PARSE(&o, "--sysctl", "net.ipv4.ip_forward=1", "--sysctl", "kernel.shmmax=100000",
+                    "--sysctl", "fs.mqueue.msg_max=20", "--sysctl", "kernel.sem=250 32000 32 128",
+                    "--sysctl", "net/ipv4/ping_group_range=0 0", "img") == 0);
+        CHECK(json_object_size(o.sysctls) == 5);
+        CHECK_STR(json_string_value(json_object_get(o.sysctls, "net.ipv4.ping_group_range")),
+                  "0 0");
+        nk_run_opts_clear(&o);
+        BAD("--sysctl", "kernel.hostname=x", "--sysctl", "kernel.hostname=x", "img");
+        BAD("--sysctl", "vm.swappiness=1", "--sysctl", "vm.swappiness=1", "img");
+        BAD("--sysctl", "kernel.shmmaxx=1", "--sysctl", "kernel.shmmaxx=1", "img");
+        BAD("--sysctl", "net.", "--sysctl", "net.=1", "img");
+        BAD("--sysctl", "net.ipv4..x", "--sysctl", "net.ipv4..x=1", "img");
+        BAD("--sysctl", "net.core.somaxconn", "--sysctl", "net.core.somaxconn", "img");
+
+        CHECK(PARSE(&o, "--uidmap", "0:100000:65536", "img") == 0);
+        CHECK(json_array_size(o.uid_mappings) == 1 && json_array_size(o.gid_mappings) == 1);
+        CHECK(json_integer_value(json_object_get(json_array_get(o.gid_mappings, 0), "hostID")) ==
+              100000);
+        nk_run_opts_clear(&o);
+        CHECK(PARSE(&o, "--uidmap", "0:100000:1000", "--uidmap", "1000:1000:1", "--gidmap",
+                    "0:200000:65536", "--userns", "auto", "img") == 0);
+        CHECK(json_array_size(o.uid_mappings) == 2 && json_array_size(o.gid_mappings) == 1);
+        CHECK_STR(o.userns, "auto");
+        nk_run_opts_clear(&o);
+        CHECK(PARSE(&o, "--userns=host", "img") == 0 && streq(o.userns, "host"));
+        nk_run_opts_clear(&o);
+        BAD("--userns", "private", "--userns", "private", "img");
+        BAD("--uidmap", "0:1", "--uidmap", "0:1", "img");
+        BAD("--uidmap", "0:1:0", "--uidmap", "0:1:0", "img");
+        BAD("--uidmap", "0:-1:5", "--uidmap", "0:-1:5", "img");
+        BAD("--uidmap", "4294967295:0:2", "--uidmap", "4294967295:0:2", "img");
+        BAD("--uidmap", "10:5000:10", "--uidmap", "0:100:20", "--uidmap", "10:5000:10", "img");
+        BAD("--gidmap", "0:1:1:1", "--gidmap", "0:1:1:1", "img");
+        BAD("--userns=host", "--uidmap", "--userns=host", "--uidmap", "0:1:1", "img");
+        BAD("--gidmap", "--uidmap", "--gidmap", "0:1:1", "img");
+        BAD("--privileged", "user namespace", "--privileged", "--uidmap", "0:1:1", "img");
+}
+
 /* ---- the spec ----------------------------------------------------------- */
 
 static int rootfs_fd = -1;
@@ -719,6 +976,136 @@ static void test_spec_rest(void)
         nk_run_opts_clear(&o);
 }
 
+static json_t *device_at(json_t *spec, const char *path)
+{
+        size_t i;
+        json_t *d;
+        json_array_foreach (json_object_get(json_object_get(spec, "linux"), "devices"), i, d)
+                if (streq(json_string_value(json_object_get(d, "path")), path))
+                        return d;
+        return NULL;
+}
+
+static bool has_syscall(json_t *spec, const char *name)
+{
+        size_t i;
+        json_t *r;
+        json_array_foreach (
+                json_object_get(json_object_get(json_object_get(spec, "linux"), "seccomp"),
+                                "syscalls"),
+                i, r)
+                if (has_str(json_object_get(r, "names"), name))
+                        return true;
+        return false;
+}
+
+static void test_spec_flags(void)
+{
+        char e[512];
+        const char *img = "{\"config\": {\"Cmd\": [\"sh\"]}}";
+        /* memory-swap: -1 unlimited (OCI -1), a value as given, none = twice memory */
+        json_t *s = SPEC(img, e, "-m", "64m", "--memory-swap", "-1", "img");
+        json_t *mem = json_object_get(json_object_get(json_object_get(s, "linux"), "resources"),
+                                      "memory");
+        CHECK(json_integer_value(json_object_get(mem, "swap")) == -1);
+        json_decref(s);
+        s = SPEC(img, e, "-m", "64m", "--memory-swap", "100m", "img");
+        mem = json_object_get(json_object_get(json_object_get(s, "linux"), "resources"), "memory");
+        CHECK(json_integer_value(json_object_get(mem, "swap")) == 100LL << 20);
+        json_decref(s);
+
+        /* shm-size: the /dev/shm tmpfs gets it, one size= only */
+        s = SPEC(img, e, "--shm-size", "256m", "img");
+        json_t *shm = mount_at(s, "/dev/shm");
+        CHECK(has_str(json_object_get(shm, "options"), "size=268435456"));
+        CHECK(!has_str(json_object_get(shm, "options"), "size=65536k"));
+        json_decref(s);
+
+        /* ulimits, -1 unlimited accepted by the runtime's parser (spec_for) */
+        s = SPEC(img, e, "--ulimit", "nofile=100:200", "--ulimit", "memlock=-1", "img");
+        json_t *rl = json_object_get(json_object_get(s, "process"), "rlimits");
+        CHECK(json_array_size(rl) == 2);
+        CHECK(json_integer_value(json_object_get(find_rlimit(rl, "RLIMIT_MEMLOCK"), "soft")) == -1);
+        json_decref(s);
+
+        /* caps: drop ALL then add one; add ALL */
+        s = SPEC(img, e, "--cap-drop", "ALL", "--cap-add", "net_admin", "img");
+        json_t *caps = json_object_get(json_object_get(s, "process"), "capabilities");
+        CHECK(json_array_size(json_object_get(caps, "bounding")) == 1 &&
+              has_str(json_object_get(caps, "bounding"), "CAP_NET_ADMIN"));
+        json_decref(s);
+        s = SPEC(img, e, "--cap-add", "ALL", "--cap-drop", "mknod", "img");
+        caps = json_object_get(json_object_get(s, "process"), "capabilities");
+        /* Docker: drops first, then adds: ALL wins */
+        CHECK(json_array_size(json_object_get(caps, "bounding")) == (size_t)nk_cap_last_cap() + 1);
+        json_decref(s);
+
+        /* seccomp FILE resolved for the caps: mount only with CAP_SYS_ADMIN,
+         * chown only without; no-new-privileges */
+        char arg[400];
+        snprintf(arg, sizeof(arg), "seccomp=%s/docker.json", tmpdir);
+        s = SPEC(img, e, "--security-opt", arg, "--security-opt", "no-new-privileges", "img");
+        json_t *sc = json_object_get(json_object_get(s, "linux"), "seccomp");
+        CHECK_STR(json_string_value(json_object_get(sc, "defaultAction")), "SCMP_ACT_ERRNO");
+        CHECK(has_syscall(s, "read") && has_syscall(s, "chown") && !has_syscall(s, "mount"));
+#ifdef __x86_64__
+        CHECK(has_str(json_object_get(sc, "architectures"), "SCMP_ARCH_X86_64"));
+        CHECK(has_str(json_object_get(sc, "architectures"), "SCMP_ARCH_X32"));
+        CHECK(!has_str(json_object_get(sc, "architectures"), "SCMP_ARCH_ARM"));
+#endif
+        CHECK(json_is_true(json_object_get(json_object_get(s, "process"), "noNewPrivileges")));
+        json_decref(s);
+        s = SPEC(img, e, "--security-opt", arg, "--cap-add", "SYS_ADMIN", "img");
+        CHECK(has_syscall(s, "mount") && !has_syscall(s, "chown"));
+        json_decref(s);
+        snprintf(arg, sizeof(arg), "seccomp=%s/oci.json", tmpdir);
+        s = SPEC(img, e, "--security-opt", arg, "img");
+        sc = json_object_get(json_object_get(s, "linux"), "seccomp");
+        CHECK_STR(json_string_value(json_object_get(sc, "defaultAction")), "SCMP_ACT_ALLOW");
+        CHECK(has_syscall(s, "swapon"));
+        json_decref(s);
+        s = SPEC(img, e, "--security-opt", "seccomp=unconfined", "img");
+        CHECK(json_object_get(json_object_get(s, "linux"), "seccomp") == NULL);
+        json_decref(s);
+
+        /* devices: node + cgroup allow rule after the default deny */
+        s = SPEC(img, e, "--device", "/dev/zero:/dev/z0:rw", "img");
+        json_t *d = device_at(s, "/dev/z0");
+        CHECK(d != NULL);
+        CHECK_STR(json_string_value(json_object_get(d, "type")), "c");
+        CHECK(json_integer_value(json_object_get(d, "major")) == 1 &&
+              json_integer_value(json_object_get(d, "minor")) == 5);
+        CHECK(json_object_get(d, "access") == NULL && json_object_get(d, "host") == NULL);
+        json_t *rules = json_object_get(json_object_get(json_object_get(s, "linux"), "resources"),
+                                        "devices");
+        json_t *last = json_array_get(rules, json_array_size(rules) - 1);
+        CHECK(json_is_true(json_object_get(last, "allow")));
+        CHECK(json_integer_value(json_object_get(last, "major")) == 1 &&
+              json_integer_value(json_object_get(last, "minor")) == 5);
+        CHECK_STR(json_string_value(json_object_get(last, "access")), "rw");
+        json_decref(s);
+
+        /* sysctls, user namespaces */
+        s = SPEC(img, e, "--sysctl", "net.ipv4.ip_forward=1", "--uidmap", "0:100000:65536", "img");
+        json_t *l = json_object_get(s, "linux");
+        CHECK_STR(json_string_value(
+                          json_object_get(json_object_get(l, "sysctl"), "net.ipv4.ip_forward")),
+                  "1");
+        CHECK(json_array_size(json_object_get(l, "uidMappings")) == 1 &&
+              json_array_size(json_object_get(l, "gidMappings")) == 1);
+        size_t i, n_user = 0;
+        json_t *ns;
+        json_array_foreach (json_object_get(l, "namespaces"), i, ns)
+                n_user += streq(json_string_value(json_object_get(ns, "type")), "user");
+        CHECK(n_user == 1);
+        json_decref(s);
+        s = SPEC(img, e, "--userns", "auto", "img");
+        CHECK(s == NULL && strstr(e, "--userns=auto"));
+        s = SPEC(img, e, "--userns", "host", "img");
+        CHECK(s && !json_object_get(json_object_get(s, "linux"), "uidMappings"));
+        json_decref(s);
+}
+
 int main(void)
 {
         if (!mkdtemp(tmpdir))
@@ -739,6 +1126,9 @@ int main(void)
         test_env_cwd();
         test_users();
         test_spec_rest();
+        test_mount_flags();
+        test_more_flags();
+        test_spec_flags();
 
         close(rootfs_fd);
         CHECK(nk_rm_rf(tmpdir, &err) == 0);

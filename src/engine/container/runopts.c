@@ -10,13 +10,20 @@
  * image is pulled or anything is created. */
 #include "engine/container/runopts.h"
 #include "runtime/container.h"
+#include "runtime/security.h"
+#include "runtime/spec.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/strv.h"
 #include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 enum opt_id {
         O_DETACH,
@@ -45,6 +52,20 @@ enum opt_id {
         O_CPUS,
         O_CPU_SHARES,
         O_CPUSET_CPUS,
+        O_VOLUME,
+        O_MOUNT,
+        O_TMPFS,
+        O_MEMORY_SWAP,
+        O_SHM_SIZE,
+        O_ULIMIT,
+        O_CAP_ADD,
+        O_CAP_DROP,
+        O_SECURITY_OPT,
+        O_DEVICE,
+        O_SYSCTL,
+        O_USERNS,
+        O_UIDMAP,
+        O_GIDMAP,
 };
 
 static const struct opt {
@@ -79,6 +100,20 @@ static const struct opt {
         {"cpus", 0, true, O_CPUS},
         {"cpu-shares", 0, true, O_CPU_SHARES},
         {"cpuset-cpus", 0, true, O_CPUSET_CPUS},
+        {"volume", 'v', true, O_VOLUME},
+        {"mount", 0, true, O_MOUNT},
+        {"tmpfs", 0, true, O_TMPFS},
+        {"memory-swap", 0, true, O_MEMORY_SWAP},
+        {"shm-size", 0, true, O_SHM_SIZE},
+        {"ulimit", 0, true, O_ULIMIT},
+        {"cap-add", 0, true, O_CAP_ADD},
+        {"cap-drop", 0, true, O_CAP_DROP},
+        {"security-opt", 0, true, O_SECURITY_OPT},
+        {"device", 0, true, O_DEVICE},
+        {"sysctl", 0, true, O_SYSCTL},
+        {"userns", 0, true, O_USERNS},
+        {"uidmap", 0, true, O_UIDMAP},
+        {"gidmap", 0, true, O_GIDMAP},
 };
 
 /* A file given to --env-file is read whole; Docker's are a few lines. */
@@ -327,6 +362,577 @@ static int set_str(char **dst, const char *flag, const char *v, nk_error **err)
         return 0;
 }
 
+/* ---- volumes, mounts, tmpfs ------------------------------------------------ */
+
+/* Docker's local volume name rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+, one path
+ * component (no '/', never "." or ".."). */
+bool nk_volume_name_valid(const char *s)
+{
+        size_t n = strlen(s);
+        if (n < 2 || n > 255 || !isalnum((unsigned char)s[0]))
+                return false;
+        for (size_t i = 1; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+                        return false;
+        return true;
+}
+
+static const char *const propagations[] = {"shared",  "slave",  "private",
+                                           "rshared", "rslave", "rprivate"};
+
+static bool is_propagation(const char *s)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(propagations); i++)
+                if (streq(s, propagations[i]))
+                        return true;
+        return false;
+}
+
+static int add_mount(struct nk_run_opts *o, struct nk_run_mount *m, const char *flag,
+                     nk_error **err)
+{
+        for (size_t i = 0; i < o->n_mounts; i++)
+                if (streq(o->mounts[i].target, m->target))
+                        return nk_error_set(err, 0, "--%s: duplicate mount point `%s`", flag,
+                                            m->target);
+        struct nk_run_mount *v = realloc(o->mounts, (o->n_mounts + 1) * sizeof(*v));
+        if (!v)
+                return oom(err, flag);
+        o->mounts = v;
+        o->mounts[o->n_mounts++] = *m;
+        *m = (struct nk_run_mount){0};
+        return 0;
+}
+
+static void mount_clear(struct nk_run_mount *m)
+{
+        free(m->source);
+        free(m->target);
+        nk_strv_free(m->options);
+        *m = (struct nk_run_mount){0};
+}
+
+/* A container path: absolute, not /, no "..": Docker refuses `/` as a
+ * destination; ".." would leave the place it names. */
+static const char *target_problem(const char *t)
+{
+        if (t[0] != '/')
+                return "the mount point must be an absolute path";
+        if (streq(t, "/") || strspn(t, "/") == strlen(t))
+                return "the mount point cannot be /";
+        for (const char *p = t; (p = strstr(p, "..")); p += 2)
+                if (p[-1] == '/' && (p[2] == '/' || !p[2]))
+                        return "the mount point has a `..` component";
+        return NULL;
+}
+
+/* -v SRC:DST[:OPTS], -v DST (anonymous volume). SRC starting with '/' is
+ * a host path, anything else a volume name. OPTS: ro, rw, z, Z (SELinux
+ * relabelling: accepted, nothing to do without SELinux), nocopy and a
+ * propagation mode, comma separated. */
+static int parse_volume(struct nk_run_opts *o, const char *v, nk_error **err)
+{
+        const char *f = "volume";
+        _cleanup_free_ char *copy = strdup(v);
+        if (!copy)
+                return oom(err, f);
+        char *parts[4] = {0};
+        size_t n = 0;
+        for (char *p = copy, *t; n < 4 && (t = strsep(&p, ":"));)
+                parts[n++] = t;
+        if (n > 3)
+                return bad(err, f, v, "want [SOURCE:]TARGET[:OPTIONS]");
+        struct nk_run_mount m = {.kind = NK_MOUNT_VOLUME};
+        const char *src = n >= 2 ? parts[0] : NULL, *dst = n >= 2 ? parts[1] : parts[0];
+        const char *mopts = n == 3 ? parts[2] : NULL;
+        const char *why;
+        if (!*dst || (why = target_problem(dst)))
+                return bad(err, f, v, *dst ? why : "empty mount point");
+        if (src && !*src)
+                return bad(err, f, v, "empty source");
+        if (src && src[0] == '/') {
+                m.kind = NK_MOUNT_BIND;
+        } else if (src && !nk_volume_name_valid(src)) {
+                return bad(err, f, v,
+                           "the volume name must match [a-zA-Z0-9][a-zA-Z0-9_.-]+ (a host "
+                           "directory must be an absolute path)");
+        }
+        bool seen_rw = false, seen_prop = false;
+        for (char *p = (char *)mopts, *t; p && (t = strsep(&p, ","));) {
+                if (streq(t, "ro") || streq(t, "rw")) {
+                        if (seen_rw)
+                                goto bad_opt;
+                        seen_rw = true;
+                        m.readonly = streq(t, "ro");
+                } else if (streq(t, "z") || streq(t, "Z")) {
+                        /* SELinux relabel: no SELinux here, nothing to do */
+                } else if (streq(t, "nocopy") && m.kind == NK_MOUNT_VOLUME) {
+                        m.nocopy = true;
+                } else if (is_propagation(t) && m.kind == NK_MOUNT_BIND && !seen_prop) {
+                        seen_prop = true;
+                        if (nk_strv_push(&m.options, t) < 0) {
+                                mount_clear(&m);
+                                return oom(err, f);
+                        }
+                } else {
+                bad_opt:
+                        mount_clear(&m);
+                        return bad(err, f, v,
+                                   "unknown or repeated mode (ro, rw, z, Z, nocopy, "
+                                   "a propagation for binds)");
+                }
+        }
+        if (!(m.target = strdup(dst)) || (src && !(m.source = strdup(src)))) {
+                mount_clear(&m);
+                return oom(err, f);
+        }
+        int r = add_mount(o, &m, f, err);
+        mount_clear(&m);
+        return r;
+}
+
+/* tmpfs options shared by --tmpfs and --mount's tmpfs-size/tmpfs-mode:
+ * size= (Docker's size syntax, kept in bytes), mode= (octal), uid=,
+ * gid=, nr_inodes= and the plain flags a tmpfs takes. */
+static int tmpfs_opt(struct nk_run_mount *m, const char *t, bool *ro_seen)
+{
+        unsigned long long n;
+        int64_t b;
+        char buf[64];
+        static const char *const flags[] = {
+                "exec",    "noexec",   "suid",        "nosuid",     "dev",      "nodev", "atime",
+                "noatime", "relatime", "strictatime", "nodiratime", "diratime", "sync",  "async"};
+        if (streq(t, "ro") || streq(t, "rw")) {
+                if (*ro_seen)
+                        return -1;
+                *ro_seen = true;
+                m->readonly = streq(t, "ro");
+                return 0;
+        }
+        if (strncmp(t, "size=", 5) == 0) {
+                if (nk_run_parse_bytes(t + 5, &b) < 0 || b == 0)
+                        return -1;
+                snprintf(buf, sizeof(buf), "size=%" PRId64, b);
+                t = buf;
+        } else if (strncmp(t, "mode=", 5) == 0) {
+                char *end;
+                errno = 0;
+                unsigned long mode = strtoul(t + 5, &end, 8);
+                if (!t[5] || *end || errno || mode > 07777 || t[5] == '-' || t[5] == '+')
+                        return -1;
+                snprintf(buf, sizeof(buf), "mode=%lo", mode);
+                t = buf;
+        } else if (strncmp(t, "uid=", 4) == 0 || strncmp(t, "gid=", 4) == 0) {
+                uint32_t id;
+                if (nk_parse_id(t + 4, &id) < 0)
+                        return -1;
+        } else if (strncmp(t, "nr_inodes=", 10) == 0) {
+                if (nk_parse_uint(t + 10, INT64_MAX, &n) < 0)
+                        return -1;
+        } else {
+                bool known = false;
+                for (size_t i = 0; i < ARRAY_SIZE(flags) && !known; i++)
+                        known = streq(t, flags[i]);
+                if (!known)
+                        return -1;
+        }
+        return nk_strv_push(&m->options, t) < 0 ? -2 : 0;
+}
+
+/* --tmpfs PATH[:OPTIONS] */
+static int parse_tmpfs(struct nk_run_opts *o, const char *v, nk_error **err)
+{
+        const char *f = "tmpfs", *why;
+        _cleanup_free_ char *copy = strdup(v);
+        if (!copy)
+                return oom(err, f);
+        char *colon = strchr(copy, ':');
+        if (colon)
+                *colon++ = '\0';
+        if ((why = target_problem(copy)))
+                return bad(err, f, v, why);
+        struct nk_run_mount m = {.kind = NK_MOUNT_TMPFS};
+        bool ro_seen = false;
+        for (char *p = colon, *t; p && (t = strsep(&p, ","));) {
+                int r = tmpfs_opt(&m, t, &ro_seen);
+                if (r < 0) {
+                        mount_clear(&m);
+                        return r == -2 ? oom(err, f) : bad(err, f, v, "bad tmpfs option");
+                }
+        }
+        if (!(m.target = strdup(copy))) {
+                mount_clear(&m);
+                return oom(err, f);
+        }
+        int r = add_mount(o, &m, f, err);
+        mount_clear(&m);
+        return r;
+}
+
+/* --mount type=bind|volume|tmpfs,source=,target=,readonly,... (Docker's
+ * CSV keys: src/source, dst/destination/target, ro/readonly[=BOOL],
+ * volume-nocopy, bind-propagation, tmpfs-size, tmpfs-mode). */
+static int parse_mount(struct nk_run_opts *o, const char *v, nk_error **err)
+{
+        const char *f = "mount", *why = "want type=bind|volume|tmpfs,target=PATH[,...]";
+        _cleanup_free_ char *copy = strdup(v);
+        if (!copy)
+                return oom(err, f);
+        struct nk_run_mount m = {.kind = NK_MOUNT_VOLUME};
+        const char *type = NULL, *src = NULL, *dst = NULL, *prop = NULL;
+        const char *tsize = NULL, *tmode = NULL;
+        bool nocopy = false, ro = false;
+        for (char *p = copy, *t; (t = strsep(&p, ","));) {
+                char *val = strchr(t, '=');
+                if (val)
+                        *val++ = '\0';
+                if (streq(t, "type") && val)
+                        type = val;
+                else if ((streq(t, "source") || streq(t, "src")) && val)
+                        src = val;
+                else if ((streq(t, "target") || streq(t, "destination") || streq(t, "dst")) && val)
+                        dst = val;
+                else if (streq(t, "readonly") || streq(t, "ro") || streq(t, "volume-nocopy")) {
+                        bool b = true;
+                        if (val && !streq(val, "true") && !streq(val, "1") &&
+                            !(b = false, streq(val, "false") || streq(val, "0")))
+                                return bad(err, f, v, "a boolean option wants true or false");
+                        *(streq(t, "volume-nocopy") ? &nocopy : &ro) = b;
+                } else if (streq(t, "bind-propagation") && val && is_propagation(val))
+                        prop = val;
+                else if (streq(t, "tmpfs-size") && val)
+                        tsize = val;
+                else if (streq(t, "tmpfs-mode") && val)
+                        tmode = val;
+                else
+                        return bad(err, f, v, "unknown key or a key without a value");
+        }
+        if (!type || (!streq(type, "bind") && !streq(type, "volume") && !streq(type, "tmpfs")))
+                return bad(err, f, v, why);
+        if (!dst)
+                return bad(err, f, v, "target is required");
+        if ((why = target_problem(dst)))
+                return bad(err, f, v, why);
+        if (streq(type, "bind")) {
+                m.kind = NK_MOUNT_BIND;
+                if (!src || src[0] != '/')
+                        return bad(err, f, v, "a bind mount wants an absolute source");
+                if (nocopy || tsize || tmode)
+                        return bad(err, f, v, "volume and tmpfs options on a bind mount");
+        } else if (streq(type, "volume")) {
+                if (src && !*src)
+                        src = NULL;
+                if (src && !nk_volume_name_valid(src))
+                        return bad(err, f, v,
+                                   "the volume name must match [a-zA-Z0-9][a-zA-Z0-9_.-]+");
+                if (prop || tsize || tmode)
+                        return bad(err, f, v, "bind and tmpfs options on a volume mount");
+        } else {
+                m.kind = NK_MOUNT_TMPFS;
+                if (src && *src)
+                        return bad(err, f, v, "a tmpfs mount takes no source");
+                if (prop || nocopy)
+                        return bad(err, f, v, "bind and volume options on a tmpfs mount");
+                src = NULL;
+        }
+        m.readonly = ro;
+        m.nocopy = nocopy;
+        char buf[64];
+        bool ro_seen = true;
+        if (tsize &&
+            (snprintf(buf, sizeof(buf), "size=%s", tsize), tmpfs_opt(&m, buf, &ro_seen) < 0)) {
+                mount_clear(&m);
+                return bad(err, f, v, "tmpfs-size is not a positive size");
+        }
+        if (tmode &&
+            (snprintf(buf, sizeof(buf), "mode=%s", tmode), tmpfs_opt(&m, buf, &ro_seen) < 0)) {
+                mount_clear(&m);
+                return bad(err, f, v, "tmpfs-mode is not an octal mode");
+        }
+        if ((prop && nk_strv_push(&m.options, prop) < 0) || !(m.target = strdup(dst)) ||
+            (src && !(m.source = strdup(src)))) {
+                mount_clear(&m);
+                return oom(err, f);
+        }
+        int r = add_mount(o, &m, f, err);
+        mount_clear(&m);
+        return r;
+}
+
+/* ---- ulimits, capabilities, security options -------------------------------- */
+
+/* --ulimit NAME=SOFT[:HARD] (Docker's names, without RLIMIT_; -1 is
+ * unlimited). A later one for the same name replaces the earlier. */
+static int parse_ulimit(struct nk_run_opts *o, const char *v, nk_error **err)
+{
+        const char *f = "ulimit";
+        size_t klen = strcspn(v, "=");
+        if (!v[klen] || klen == 0 || klen > 32)
+                return bad(err, f, v, "want NAME=SOFT[:HARD]");
+        char type[48] = "RLIMIT_";
+        for (size_t i = 0; i < klen; i++)
+                type[7 + i] = (char)toupper((unsigned char)v[i]);
+        type[7 + klen] = '\0';
+        if (nk_rlimit_from_name(type) < 0)
+                return bad(err, f, v, "unknown limit name");
+        int64_t lim[2];
+        const char *p = v + klen + 1;
+        for (int k = 0; k < 2; k++) {
+                size_t len = strcspn(p, ":");
+                unsigned long long n;
+                if (len == 2 && strncmp(p, "-1", 2) == 0)
+                        lim[k] = -1;
+                else if (nk_parse_uint_n(p, len, INT64_MAX, &n) < 0)
+                        return bad(err, f, v, "limits are numbers (-1: unlimited)");
+                else
+                        lim[k] = (int64_t)n;
+                if (k == 0 && !p[len]) {
+                        lim[1] = lim[0];
+                        break;
+                }
+                if (k == 1 && p[len])
+                        return bad(err, f, v, "want NAME=SOFT[:HARD]");
+                p += len + 1;
+        }
+        /* unlimited (-1) is the largest value */
+        if (lim[1] != -1 && (lim[0] == -1 || lim[0] > lim[1]))
+                return bad(err, f, v, "the soft limit is above the hard limit");
+        if (!o->rlimits && !(o->rlimits = json_array()))
+                return oom(err, f);
+        size_t i;
+        json_t *r;
+        json_array_foreach (o->rlimits, i, r)
+                if (streq(json_string_value(json_object_get(r, "type")), type)) {
+                        json_array_remove(o->rlimits, i);
+                        break;
+                }
+        json_t *e = json_pack("{s:s, s:I, s:I}", "type", type, "soft", (json_int_t)lim[0], "hard",
+                              (json_int_t)lim[1]);
+        return !e || json_array_append_new(o->rlimits, e) < 0 ? oom(err, f) : 0;
+}
+
+/* --cap-add/--cap-drop NAME: any case, with or without CAP_; ALL. Checked
+ * against the runtime's capability table. */
+static int parse_cap(char ***list, const char *f, const char *v, nk_error **err)
+{
+        char name[64];
+        size_t n = strlen(v);
+        bool prefixed = n >= 4 && strncasecmp(v, "CAP_", 4) == 0;
+        if (n == 0 || n + 5 > sizeof(name))
+                return bad(err, f, v, "unknown capability");
+        snprintf(name, sizeof(name), "%s%s", prefixed ? "" : "CAP_", v);
+        for (char *c = name; *c; c++)
+                *c = (char)toupper((unsigned char)*c);
+        if (!streq(name, "CAP_ALL") && nk_cap_from_name(name) < 0)
+                return bad(err, f, v, "unknown capability");
+        const char *keep = streq(name, "CAP_ALL") ? "ALL" : name;
+        return nk_strv_contains(*list, keep) || nk_strv_push(list, keep) == 0 ? 0 : oom(err, f);
+}
+
+/* Docker/OCI seccomp profiles are a few hundred KiB at most. */
+#define SECCOMP_FILE_MAX (4 << 20)
+
+static int load_seccomp(struct nk_run_opts *o, const char *v, const char *file, nk_error **err)
+{
+        const char *f = "security-opt";
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        nk_error *e = NULL;
+        if (nk_read_file(file, &text, &len, &e) < 0) {
+                _cleanup_free_ char *t = nk_error_text(e);
+                nk_error_free(e);
+                return bad(err, f, v, t ? t : "cannot read the profile");
+        }
+        if (len > SECCOMP_FILE_MAX)
+                return bad(err, f, v, "the profile is larger than 4 MiB");
+        json_error_t je;
+        json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        if (!doc) {
+                char why[300];
+                snprintf(why, sizeof(why), "`%s` line %d: %s", file, je.line, je.text);
+                return bad(err, f, v, why);
+        }
+        /* checked with every capability: rules for any set must be sound */
+        json_t *prof = nk_seccomp_profile_resolve(doc, ~0ULL, file, &e);
+        if (!prof) {
+                json_decref(doc);
+                _cleanup_free_ char *t = nk_error_text(e);
+                nk_error_free(e);
+                return bad(err, f, v, t ? t : "bad profile");
+        }
+        json_decref(prof);
+        json_decref(o->seccomp_profile);
+        o->seccomp_profile = doc;
+        return set_str(&o->seccomp, f, file, err);
+}
+
+/* --security-opt seccomp=FILE|unconfined, no-new-privileges[:BOOL|=BOOL] */
+static int parse_security_opt(struct nk_run_opts *o, const char *v, nk_error **err)
+{
+        const char *f = "security-opt";
+        if (strncmp(v, "seccomp=", 8) == 0 || strncmp(v, "seccomp:", 8) == 0) {
+                const char *p = v + 8;
+                if (!*p)
+                        return bad(err, f, v, "seccomp wants a profile file or unconfined");
+                if (streq(p, "unconfined")) {
+                        json_decref(o->seccomp_profile);
+                        o->seccomp_profile = NULL;
+                        return set_str(&o->seccomp, f, p, err);
+                }
+                return load_seccomp(o, v, p, err);
+        }
+        if (strncmp(v, "no-new-privileges", 17) == 0) {
+                const char *p = v + 17;
+                if (!*p) {
+                        o->no_new_privileges = true;
+                        return 0;
+                }
+                if ((*p == ':' || *p == '=') && (streq(p + 1, "true") || streq(p + 1, "false"))) {
+                        o->no_new_privileges = streq(p + 1, "true");
+                        return 0;
+                }
+                return bad(err, f, v, "no-new-privileges takes true or false");
+        }
+        return bad(err, f, v, "unknown option (seccomp=FILE|unconfined, no-new-privileges)");
+}
+
+/* ---- devices, sysctls, user namespaces ---------------------------------- */
+
+static bool is_perms(const char *s)
+{
+        if (!*s || strlen(s) > 3)
+                return false;
+        for (const char *c = s; *c; c++)
+                if (!strchr("rwm", *c) || strchr(c + 1, *c))
+                        return false;
+        return true;
+}
+
+/* --device HOST[:CONTAINER[:PERMS]] (HOST:PERMS too, as Docker's
+ * ValidateDevice reads a second field that is a permission set). The host
+ * node is stat'ed now: its type and numbers go into the spec. */
+static int parse_device(struct nk_run_opts *o, const char *v, nk_error **err)
+{
+        const char *f = "device";
+        _cleanup_free_ char *copy = strdup(v);
+        if (!copy)
+                return oom(err, f);
+        char *parts[4] = {0};
+        size_t n = 0;
+        for (char *p = copy, *t; n < 4 && (t = strsep(&p, ":"));)
+                parts[n++] = t;
+        if (n > 3)
+                return bad(err, f, v, "want HOST[:CONTAINER[:PERMISSIONS]]");
+        const char *host = parts[0], *ctr = parts[0], *perms = "rwm";
+        if (n == 2 && is_perms(parts[1]))
+                perms = parts[1];
+        else if (n >= 2)
+                ctr = parts[1];
+        if (n == 3)
+                perms = parts[2];
+        if (host[0] != '/')
+                return bad(err, f, v, "the host device must be an absolute path");
+        if (ctr[0] != '/' || target_problem(ctr))
+                return bad(err, f, v, "the container path must be an absolute path");
+        if (!is_perms(perms))
+                return bad(err, f, v, "permissions are a subset of rwm");
+        struct stat st;
+        if (stat(host, &st) < 0) {
+                char why[96];
+                snprintf(why, sizeof(why), "`%s`: %s", host, strerror(errno));
+                return bad(err, f, v, why);
+        }
+        if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+                return bad(err, f, v, "not a character or block device");
+        if (!o->device_nodes && !(o->device_nodes = json_array()))
+                return oom(err, f);
+        json_t *d = json_pack("{s:s, s:s, s:I, s:I, s:i, s:I, s:I, s:s, s:s}", "path", ctr, "type",
+                              S_ISCHR(st.st_mode) ? "c" : "b", "major",
+                              (json_int_t)major(st.st_rdev), "minor", (json_int_t)minor(st.st_rdev),
+                              "fileMode", (int)(st.st_mode & 07777), "uid", (json_int_t)st.st_uid,
+                              "gid", (json_int_t)st.st_gid, "access", perms, "host", host);
+        if (!d || json_array_append_new(o->device_nodes, d) < 0 || nk_strv_push(&o->devices, v) < 0)
+                return oom(err, f);
+        return 0;
+}
+
+/* Docker's namespaced sysctls (opts.ValidateSysctl): the IPC ones and
+ * fs.mqueue.*, net.* (the network namespace's). */
+static bool sysctl_namespaced(const char *k)
+{
+        static const char *const ipc[] = {
+                "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(ipc); i++)
+                if (streq(k, ipc[i]))
+                        return true;
+        return (strncmp(k, "fs.mqueue.", 10) == 0 && k[10]) || (strncmp(k, "net.", 4) == 0 && k[4]);
+}
+
+static int parse_sysctl(struct nk_run_opts *o, const char *v, nk_error **err)
+{
+        const char *f = "sysctl";
+        size_t klen = strcspn(v, "=");
+        if (!v[klen] || klen == 0)
+                return bad(err, f, v, "want NAME=VALUE");
+        _cleanup_free_ char *k = strndup(v, klen);
+        if (!k)
+                return oom(err, f);
+        for (char *c = k; *c; c++)
+                if (*c == '/')
+                        *c = '.';
+        if (strstr(k, "..") || k[klen - 1] == '.')
+                return bad(err, f, v, "not a sysctl name");
+        if (!sysctl_namespaced(k))
+                return bad(err, f, v,
+                           "not a namespaced sysctl (kernel.msg*, kernel.sem, kernel.shm*, "
+                           "fs.mqueue.*, net.*)");
+        if (!o->sysctls && !(o->sysctls = json_object()))
+                return oom(err, f);
+        json_t *val = json_string(v + klen + 1);
+        if (!val)
+                return bad(err, f, v, "the value is not UTF-8");
+        return json_object_set_new(o->sysctls, k, val) < 0 ? oom(err, f) : 0;
+}
+
+/* --uidmap/--gidmap CONTAINER:HOST:SIZE, several allowed; ranges may not
+ * overlap inside the container or on the host, nor wrap past 2^32. */
+static int parse_idmap(json_t **list, const char *f, const char *v, nk_error **err)
+{
+        unsigned long long x[3];
+        const char *p = v;
+        for (int k = 0; k < 3; k++) {
+                size_t len = strcspn(p, ":");
+                if (nk_parse_uint_n(p, len, UINT32_MAX, &x[k]) < 0 || (k < 2) != (p[len] == ':'))
+                        return bad(err, f, v, "want CONTAINER:HOST:SIZE (numbers)");
+                p += len + 1;
+        }
+        if (x[2] == 0)
+                return bad(err, f, v, "the size is 0");
+        if (x[0] + x[2] > 1ULL << 32 || x[1] + x[2] > 1ULL << 32)
+                return bad(err, f, v, "the range goes past 4294967295");
+        if (!*list && !(*list = json_array()))
+                return oom(err, f);
+        if (json_array_size(*list) >= 340) /* the kernel's limit (user_namespaces(7)) */
+                return bad(err, f, v, "more than 340 ranges");
+        size_t i;
+        json_t *m;
+        json_array_foreach (*list, i, m) {
+                unsigned long long c = (unsigned long long)json_integer_value(
+                                           json_object_get(m, "containerID")),
+                                   h = (unsigned long long)json_integer_value(
+                                           json_object_get(m, "hostID")),
+                                   s = (unsigned long long)json_integer_value(
+                                           json_object_get(m, "size"));
+                if ((x[0] < c + s && c < x[0] + x[2]) || (x[1] < h + s && h < x[1] + x[2]))
+                        return bad(err, f, v, "overlaps an earlier range");
+        }
+        json_t *e = json_pack("{s:I, s:I, s:I}", "containerID", (json_int_t)x[0], "hostID",
+                              (json_int_t)x[1], "size", (json_int_t)x[2]);
+        return !e || json_array_append_new(*list, e) < 0 ? oom(err, f) : 0;
+}
+
 static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v, nk_error **err)
 {
         unsigned long long n;
@@ -438,6 +1044,53 @@ static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v
                 if (nk_parse_cpu_list(v, NULL) < 0)
                         return bad(err, f, v, "not a CPU list like 0-3,8");
                 return set_str(&o->cpuset_cpus, f, v, err);
+        case O_VOLUME:
+                return parse_volume(o, v, err);
+        case O_MOUNT:
+                return parse_mount(o, v, err);
+        case O_TMPFS:
+                return parse_tmpfs(o, v, err);
+        case O_MEMORY_SWAP:
+                /* Docker: -1 is unlimited swap, 0 the same as not given */
+                if (streq(v, "-1")) {
+                        o->memory_swap = NK_RUN_UNLIMITED;
+                        return 0;
+                }
+                if (nk_run_parse_bytes(v, &b) < 0)
+                        return bad(err, f, v,
+                                   "not a size (a number and b, k, m or g; -1: unlimited)");
+                o->memory_swap = b ? b : -1;
+                return 0;
+        case O_SHM_SIZE:
+                if (nk_run_parse_bytes(v, &b) < 0 || b == 0)
+                        return bad(err, f, v, "not a positive size (a number and b, k, m or g)");
+                o->shm_size = b;
+                return 0;
+        case O_ULIMIT:
+                return parse_ulimit(o, v, err);
+        case O_CAP_ADD:
+                return parse_cap(&o->cap_add, f, v, err);
+        case O_CAP_DROP:
+                return parse_cap(&o->cap_drop, f, v, err);
+        case O_SECURITY_OPT:
+                return parse_security_opt(o, v, err);
+        case O_DEVICE:
+                return parse_device(o, v, err);
+        case O_SYSCTL:
+                return parse_sysctl(o, v, err);
+        case O_USERNS:
+                if (!streq(v, "host") && !streq(v, "auto") && *v)
+                        return bad(err, f, v, "want host or auto");
+                if (!*v) {
+                        free(o->userns);
+                        o->userns = NULL;
+                        return 0;
+                }
+                return set_str(&o->userns, f, v, err);
+        case O_UIDMAP:
+                return parse_idmap(&o->uid_mappings, f, v, err);
+        case O_GIDMAP:
+                return parse_idmap(&o->gid_mappings, f, v, err);
         }
         return nk_error_set(err, 0, "--%s: not handled", f);
 }
@@ -549,6 +1202,35 @@ static int parse_word(struct nk_run_opts *o, int argc, char **argv, int *i, char
         return 0;
 }
 
+/* Checks across flags (Docker's daemon makes the same). */
+static int finish_checks(struct nk_run_opts *o, nk_error **err)
+{
+        if (o->memory_swap > 0 && o->memory_swap != NK_RUN_UNLIMITED) {
+                char v[32];
+                snprintf(v, sizeof(v), "%" PRId64, o->memory_swap);
+                if (o->memory <= 0)
+                        return bad(err, "memory-swap", v,
+                                   "--memory must be set too (or use --memory-swap -1)");
+                if (o->memory_swap < o->memory)
+                        return bad(err, "memory-swap", v,
+                                   "must be at least --memory (memory plus swap)");
+        }
+        bool maps = o->uid_mappings || o->gid_mappings;
+        if (maps && o->userns && streq(o->userns, "host"))
+                return nk_error_set(err, 0,
+                                    "conflicting options: --userns=host and --uidmap/--gidmap");
+        if (o->gid_mappings && !o->uid_mappings)
+                return nk_error_set(err, 0, "--gidmap needs --uidmap too");
+        /* podman: --uidmap alone maps groups the same way */
+        if (o->uid_mappings && !o->gid_mappings &&
+            !(o->gid_mappings = json_deep_copy(o->uid_mappings)))
+                return oom(err, "gidmap");
+        if (o->privileged && (maps || (o->userns && streq(o->userns, "auto"))))
+                return nk_error_set(err, 0,
+                                    "conflicting options: --privileged and a user namespace");
+        return 0;
+}
+
 static int finish(struct nk_run_opts *o, int argc, char **argv, int i, char **env_files,
                   nk_error **err)
 {
@@ -573,7 +1255,7 @@ static int finish(struct nk_run_opts *o, int argc, char **argv, int i, char **en
         o->env = TAKE_PTR(env);
         if (o->rm && o->restart != NK_RESTART_NO)
                 return nk_error_set(err, 0, "conflicting options: --restart and --rm");
-        return 0;
+        return finish_checks(o, err);
 }
 
 int nk_run_opts_parse(int argc, char **argv, struct nk_run_opts *out, nk_error **err)
@@ -660,5 +1342,7 @@ void nk_run_opts_clear(struct nk_run_opts *o)
         free(o->userns);
         json_decref(o->uid_mappings);
         json_decref(o->gid_mappings);
+        json_decref(o->seccomp_profile);
+        json_decref(o->device_nodes);
         opts_init(o);
 }

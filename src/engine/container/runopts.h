@@ -31,6 +31,7 @@ struct nk_run_mount {
         char *target; /* absolute path in the container */
         bool readonly;
         char **options; /* NULL-terminated extra mount options (tmpfs size=, mode=, ...) */
+        bool nocopy;    /* volume: no copy-up of the image's content (-v NAME:/p:nocopy) */
 };
 
 struct nk_run_opts {
@@ -61,14 +62,27 @@ struct nk_run_opts {
         char **devices;             /* --device HOST[:CONTAINER[:PERMS]] */
         json_t *sysctls;            /* object */
         json_t *rlimits;            /* array of OCI process.rlimits */
-        /* resources, -1 = not given */
+        /* resources, -1 = not given; memory_swap may also be NK_RUN_UNLIMITED
+         * (--memory-swap -1: no swap limit) */
         int64_t memory, memory_swap, shm_size, cpu_shares, pids_limit;
         int64_t cpu_quota, cpu_period; /* from --cpus */
         char *cpuset_cpus;
         /* user namespace: --userns=host|auto, --uidmap/--gidmap C:H:N */
         char *userns;
         json_t *uid_mappings, *gid_mappings; /* arrays of OCI LinuxIDMapping */
+        /* --security-opt seccomp=FILE: the profile document (Docker's or
+         * OCI's format), loaded and checked when parsed; resolved for the
+         * container's capabilities by nk_run_spec_build. NULL otherwise. */
+        json_t *seccomp_profile;
+        /* --device, the host node stat'ed when parsed: array of objects
+         * {path, type, major, minor, fileMode, uid, gid (OCI linux.devices),
+         *  access ("rwm" subset), host (the host path)}. */
+        json_t *device_nodes;
 };
+
+/* o->memory_swap for `--memory-swap -1` (unlimited swap); -1 stays "not
+ * given" (then Docker's default: as much swap as memory). */
+#define NK_RUN_UNLIMITED INT64_MAX
 
 /* Parse run/create's argv (argv[0] is the command name): options, then
  * IMAGE, then the command. Returns 0, or -1 with err naming the flag and
@@ -85,6 +99,9 @@ int nk_run_opts_env_from_host(struct nk_run_opts *o, char *const *host_env, nk_e
 /* Docker's container name rule: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most
  * NK_CONTAINER_ID_MAX bytes. */
 bool nk_run_name_valid(const char *name);
+/* Docker's local volume name rule: [a-zA-Z0-9][a-zA-Z0-9_.-]+, at most
+ * 255 bytes (so never "/", "." or ".."). */
+bool nk_volume_name_valid(const char *name);
 /* Docker's size syntax (RAMInBytes): "512m", "1.5g", "100k", "42b", "7":
  * binary units b, k, m, g, t, p, any case. 0 or -1. */
 int nk_run_parse_bytes(const char *s, int64_t *out);
@@ -99,6 +116,23 @@ int nk_run_parse_bytes(const char *s, int64_t *out);
  * characters, is the caller's: this code does not know the id).
  * Left to the caller too: linux.cgroupsPath, the --init binary (prepended
  * to process.args), /etc/hosts, /etc/hostname and /etc/resolv.conf. */
+/* What nk_run_spec_build adds for the flags of this file besides the
+ * above: --shm-size (the /dev/shm tmpfs size), --ulimit (process.rlimits;
+ * -1 = RLIM_INFINITY, written as -1), --cap-add/--cap-drop, --security-opt
+ * (seccomp profile, noNewPrivileges), --device (linux.devices plus an
+ * allow rule in linux.resources.devices), --sysctl (linux.sysctl),
+ * --userns/--uidmap/--gidmap (a user namespace with those mappings; with
+ * --userns=auto and no --uidmap the caller must fill o->uid_mappings and
+ * o->gid_mappings with a range it allocated, else the build fails).
+ *
+ * Volumes (engine/container/volume.h): before nk_run_spec_build the
+ * engine turns o->mounts (and the image's config Volumes) into host
+ * paths with
+ *     nk_volume_resolve_mounts(store_root, o->mounts, o->n_mounts,
+ *                              image_config, rootfs_fd, in_use, data,
+ *                              &mounts, &n, &created, &err);
+ * and passes `mounts, n` here; `created` names the volumes made for this
+ * container (anonymous ones to remove with `rm -v`/--rm). */
 int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, const char *rootfs,
                       int rootfs_fd, const struct nk_run_mount *mounts, size_t n_mounts,
                       json_t **spec_out, nk_error **err);

@@ -19,6 +19,7 @@
 #include "util/syscalls.h"
 #include <ctype.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/stat.h>
@@ -426,12 +427,10 @@ static int build_seccomp(const struct nk_run_opts *o, json_t *linux_, uint64_t c
 {
         if (o->privileged || (o->seccomp && streq(o->seccomp, "unconfined")))
                 return 0;
-        if (o->seccomp)
-                return nk_error_set(err, 0,
-                                    "--security-opt seccomp=%s: profile files are not "
-                                    "supported yet",
-                                    o->seccomp);
-        json_t *prof = nk_seccomp_default_profile(caps, err);
+        json_t *prof = o->seccomp_profile
+                               ? nk_seccomp_profile_resolve(o->seccomp_profile, caps,
+                                                            o->seccomp ?: "seccomp profile", err)
+                               : nk_seccomp_default_profile(caps, err);
         if (!prof)
                 return -1;
         return json_object_set_new(linux_, "seccomp", prof);
@@ -448,9 +447,9 @@ static void build_resources(const struct nk_run_opts *o, json_t *linux_)
         }
         if (o->memory > 0) {
                 /* Docker: no --memory-swap means as much swap as memory */
-                int64_t swap = o->memory_swap > 0     ? o->memory_swap
-                               : o->memory_swap == -1 ? 2 * o->memory
-                                                      : -1;
+                int64_t swap = o->memory_swap == NK_RUN_UNLIMITED ? -1
+                               : o->memory_swap > 0               ? o->memory_swap
+                                                                  : 2 * o->memory;
                 json_object_set_new(res, "memory",
                                     json_pack("{s:I, s:I}", "limit", (json_int_t)o->memory, "swap",
                                               (json_int_t)swap));
@@ -514,16 +513,86 @@ static int build_mounts(json_t *spec, const struct nk_run_mount *mounts, size_t 
         return 0;
 }
 
-static void build_linux_extra(const struct nk_run_opts *o, json_t *linux_)
+/* --shm-size: the size of the default /dev/shm tmpfs (a volume or tmpfs
+ * given there replaced it already: then nothing to do). */
+static void build_shm(const struct nk_run_opts *o, json_t *spec)
+{
+        if (o->shm_size <= 0)
+                return;
+        size_t i, j;
+        json_t *m, *v;
+        json_array_foreach (json_object_get(spec, "mounts"), i, m) {
+                if (!streq(json_string_value(json_object_get(m, "destination")) ?: "",
+                           "/dev/shm") ||
+                    !streq(json_string_value(json_object_get(m, "type")) ?: "", "tmpfs"))
+                        continue;
+                json_t *opts = json_object_get(m, "options");
+                json_array_foreach (opts, j, v)
+                        if (strncmp(json_string_value(v) ?: "", "size=", 5) == 0) {
+                                json_array_remove(opts, j);
+                                j--;
+                        }
+                char buf[40];
+                snprintf(buf, sizeof(buf), "size=%" PRId64, o->shm_size);
+                json_array_append_new(opts, json_string(buf));
+        }
+}
+
+/* --device: the node in linux.devices and an allow rule for it in the
+ * device cgroup (after the default deny-all, so it wins). */
+static void build_devices(const struct nk_run_opts *o, json_t *linux_)
+{
+        if (!json_array_size(o->device_nodes))
+                return;
+        json_t *devs = json_object_get(linux_, "devices");
+        if (!devs) {
+                devs = json_array();
+                json_object_set_new(linux_, "devices", devs);
+        }
+        json_t *res = json_object_get(linux_, "resources");
+        json_t *rules = json_object_get(res, "devices");
+        if (!rules) {
+                rules = json_array();
+                json_object_set_new(res, "devices", rules);
+        }
+        size_t i, j;
+        json_t *d, *e;
+        json_array_foreach (o->device_nodes, i, d) {
+                const char *path = json_string_value(json_object_get(d, "path"));
+                json_array_foreach (devs, j, e) /* a default one at the same path */
+                        if (streq(json_string_value(json_object_get(e, "path")) ?: "", path)) {
+                                json_array_remove(devs, j);
+                                break;
+                        }
+                json_t *node = json_deep_copy(d);
+                json_object_del(node, "access");
+                json_object_del(node, "host");
+                json_array_append_new(devs, node);
+                json_array_append_new(rules, json_pack("{s:b, s:O, s:O, s:O, s:O}", "allow", 1,
+                                                       "type", json_object_get(d, "type"), "major",
+                                                       json_object_get(d, "major"), "minor",
+                                                       json_object_get(d, "minor"), "access",
+                                                       json_object_get(d, "access")));
+        }
+}
+
+static int build_linux_extra(const struct nk_run_opts *o, json_t *linux_, nk_error **err)
 {
         if (json_object_size(o->sysctls))
                 json_object_set_new(linux_, "sysctl", json_deep_copy(o->sysctls));
-        if (json_array_size(o->uid_mappings) && json_array_size(o->gid_mappings)) {
+        bool host = o->userns && streq(o->userns, "host");
+        if (!host && json_array_size(o->uid_mappings) && json_array_size(o->gid_mappings)) {
                 json_object_set_new(linux_, "uidMappings", json_deep_copy(o->uid_mappings));
                 json_object_set_new(linux_, "gidMappings", json_deep_copy(o->gid_mappings));
                 json_array_append_new(json_object_get(linux_, "namespaces"),
                                       json_pack("{s:s}", "type", "user"));
+        } else if (o->userns && streq(o->userns, "auto")) {
+                return nk_error_set(err, 0,
+                                    "--userns=auto: no id range (the engine allocates one "
+                                    "into uid_mappings/gid_mappings)");
         }
+        build_devices(o, linux_);
+        return 0;
 }
 
 int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, const char *rootfs,
@@ -562,7 +631,9 @@ int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, c
         if (build_seccomp(o, linux_, caps, err) < 0 ||
             build_mounts(spec, mounts, n_mounts, err) < 0)
                 return -1;
-        build_linux_extra(o, linux_);
+        build_shm(o, spec);
+        if (build_linux_extra(o, linux_, err) < 0)
+                return -1;
         *spec_out = TAKE_PTR(spec);
         return 0;
 }
