@@ -98,6 +98,22 @@ def test_rlimits_and_oom_score_adj(runtime, bundle):
     assert out.splitlines()[-1] == "500"
 
 
+def test_rlimit_minus_one_is_unlimited(runtime, bundle):
+    """-1 means RLIM_INFINITY (the engine's jansson-built specs cannot write
+    2^64-1); the process really gets no limit. -2 stays an error."""
+    # limits whose hard value is unlimited on the host: raising one above
+    # the current hard value needs CAP_SYS_RESOURCE, which a sandbox may lack
+    bundle.process["rlimits"] = [{"type": "RLIMIT_STACK", "soft": -1, "hard": -1},
+                                 {"type": "RLIMIT_CORE", "soft": 0, "hard": -1}]
+    out = runtime.output(bundle.sh("nktest rlimits"))
+    lim = {l.split()[0]: l.split()[1:] for l in out.splitlines() if l.startswith("RLIMIT")}
+    inf = str(2**64 - 1)
+    assert lim["RLIMIT_STACK"] == [inf, inf]
+    assert lim["RLIMIT_CORE"] == ["0", inf]
+    bundle.process["rlimits"] = [{"type": "RLIMIT_STACK", "soft": -2, "hard": -1}]
+    r = runtime.run_bundle(bundle)
+    assert r.returncode != 0 and "rlimits[0].soft" in r.stderr
+
 def _detached(runtime, bundle, script):
     bundle.sh(f"exec </dev/null >/dev/null 2>&1; {script}").write()
     cid = runtime.new_id()

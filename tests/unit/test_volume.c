@@ -76,6 +76,12 @@ static void test_crud(void)
         /* idempotent, as Docker's */
         CHECK(nk_volume_create(store, "data", NULL, &created, NULL, &err) == 0 && !created);
         CHECK(nk_volume_create(store, NULL, NULL, &created, &v, &err) == 0 && created);
+        CHECK(!v.anonymous && strlen(v.name) == 64);
+        CHECK(nk_volume_remove(store, v.name, false, NULL, NULL, &err) == 0);
+        nk_volume_clear(&v);
+        labels = json_pack("{s:s}", NK_VOLUME_ANON_LABEL, "");
+        CHECK(nk_volume_create(store, NULL, labels, &created, &v, &err) == 0 && created);
+        json_decref(labels);
         CHECK(v.anonymous && strlen(v.name) == 64);
         char anon[80];
         snprintf(anon, sizeof(anon), "%s", v.name);
@@ -259,6 +265,13 @@ static void test_resolve(void)
               streq(out[3].options[0], "size=1048576"));
         CHECK(n > 5 && streq(out[5].target, "/var/lib/x") && out[5].source &&
               strstr(out[5].source, "/volumes/"));
+        /* the -v /path and image volumes are anonymous, the named ones not */
+        for (size_t i = 0; created && i < 4 && created[i]; i++) {
+                struct nk_volume av;
+                CHECK(nk_volume_inspect(store, created[i], &av, &err) == 0);
+                CHECK(av.anonymous == (i == 1 || i == 3));
+                nk_volume_clear(&av);
+        }
         /* copy-up: content, modes, owners; the symlink copied as a link */
         struct stat st;
         snprintf(p, sizeof(p), "%s/index.html", www);

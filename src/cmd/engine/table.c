@@ -19,6 +19,7 @@ const struct nk_command nk_engine_commands[] = {
         {"login", nk_cmd_login, "login [-u USER] [-p PASS|--password-stdin] REGISTRY",
          "store registry credentials"},
         {"logout", nk_cmd_logout, "logout REGISTRY", "forget registry credentials"},
+        {"volume", nk_cmd_volume, "volume create|ls|inspect|rm|prune ...", "manage volumes"},
         {"system", nk_cmd_system, "system df [--format json]", "store disk usage"},
         {0},
 };

@@ -209,8 +209,7 @@ static int write_new(int dirfd, const char *name, const char *text, nk_error **e
 
 /* Build the volume in a .tmp- directory and rename it into place (the
  * caller holds LOCK_EX and knows the name is free). */
-static int volume_make(struct vdir *d, const char *name, const json_t *labels, bool anonymous,
-                       nk_error **err)
+static int volume_make(struct vdir *d, const char *name, const json_t *labels, nk_error **err)
 {
         char tmp[96], created[40];
         if (random_hex(tmp + 5, 16) < 0)
@@ -224,8 +223,6 @@ static int volume_make(struct vdir *d, const char *name, const json_t *labels, b
         _cleanup_free_ char *text = NULL;
         int r = -1;
         rfc3339_now(created, sizeof(created));
-        if (anonymous && lab)
-                json_object_set_new(lab, NK_VOLUME_ANON_LABEL, json_string(""));
         json_t *meta = lab ? json_pack("{s:s, s:s, s:O, s:s}", "name", name, "created", created,
                                        "labels", lab, "driver", "local")
                            : NULL;
@@ -255,8 +252,7 @@ static int create_locked(struct vdir *d, const char *name, const json_t *labels,
                          struct nk_volume *out, nk_error **err)
 {
         char anon[72];
-        bool anonymous = !name;
-        if (anonymous) {
+        if (!name) {
                 if (random_hex(anon, 32) < 0)
                         return nk_error_set(err, errno, "volume: random name");
                 name = anon;
@@ -277,7 +273,7 @@ static int create_locked(struct vdir *d, const char *name, const json_t *labels,
                 return -1;
         if (created)
                 *created = r == 0;
-        if (r == 0 && volume_make(d, name, labels, anonymous, err) < 0)
+        if (r == 0 && volume_make(d, name, labels, err) < 0)
                 return -1;
         if (r == 0 && volume_read(d, name, &tmp, err) <= 0)
                 return nk_error_set(err, 0, "volume `%s`: gone after creation", name);
@@ -292,7 +288,7 @@ int nk_volume_create(const char *store, const char *name, const json_t *labels, 
                      struct nk_volume *out, nk_error **err)
 {
         struct vdir d;
-        if (vdir_open(store, LOCK_EX, &d, err) < 0)
+        if ((name && check_name(name, err) < 0) || vdir_open(store, LOCK_EX, &d, err) < 0)
                 return -1;
         sweep_staging(&d);
         int r = create_locked(&d, name, labels, created, out, err);
@@ -308,7 +304,7 @@ int nk_volume_inspect(const char *store, const char *name, struct nk_volume *out
         int r = volume_read(&d, name, out, err);
         vdir_close(&d);
         if (r == 0)
-                return nk_error_set(err, ENOENT, "no such volume: %s", name);
+                return nk_error_set(err, 0, "no such volume: %s", name);
         return r < 0 ? -1 : 0;
 }
 
@@ -399,7 +395,7 @@ int nk_volume_remove(const char *store, const char *name, bool missing_ok,
                 if (errno != ENOENT)
                         r = nk_error_set(err, errno, "volume `%s`", name);
                 else if (!missing_ok)
-                        r = nk_error_set(err, ENOENT, "no such volume: %s", name);
+                        r = nk_error_set(err, 0, "no such volume: %s", name);
         } else if (in_use && in_use(name, data)) {
                 r = nk_error_set(err, EBUSY, "volume %s is in use by a container", name);
         } else {
@@ -670,7 +666,9 @@ static int resolve_volume(struct resolve *r, const struct nk_run_mount *in, nk_e
 {
         struct nk_volume v = {0};
         bool created = false;
-        if (create_locked(&r->d, in->source, NULL, &created, &v, err) < 0)
+        _cleanup_json_ json_t *anon =
+                in->source ? NULL : json_pack("{s:s}", NK_VOLUME_ANON_LABEL, "");
+        if (create_locked(&r->d, in->source, anon, &created, &v, err) < 0)
                 return -1;
         int ret = 0;
         struct stat st;

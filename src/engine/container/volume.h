@@ -40,8 +40,9 @@ struct nk_volume {
  * answers); NULL callback: none is in use. */
 typedef bool (*nk_volume_in_use_fn)(const char *name, void *data);
 
-/* Create volume `name` (NULL: an anonymous one, 64 hex digits, labelled
- * NK_VOLUME_ANON_LABEL) with `labels` (object of strings, may be NULL).
+/* Create volume `name` (NULL: a random name of 64 hex digits) with
+ * `labels` (object of strings, may be NULL; NK_VOLUME_ANON_LABEL among
+ * them makes it anonymous, as the run's -v /path volumes are).
  * An existing volume of that name is not an error (Docker's create is
  * idempotent): *created (may be NULL) tells which. out (may be NULL)
  * receives the volume. */
