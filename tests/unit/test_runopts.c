@@ -492,7 +492,11 @@ static void test_more_flags(void)
                    " \"SCMP_ACT_ALLOW\"}, {\"name\": \"mount\", \"action\": \"SCMP_ACT_ALLOW\","
                    " \"includes\": {\"caps\": [\"CAP_SYS_ADMIN\"]}}, {\"names\": [\"chown\"],"
                    " \"action\": \"SCMP_ACT_ALLOW\", \"excludes\": {\"caps\": [\"CAP_SYS_ADMIN\"]},"
-                   " \"comment\": \"x\"}]}");
+                   " \"comment\": \"x\"}, {\"names\": [\"arch_prctl\"], \"action\":"
+                   " \"SCMP_ACT_ALLOW\", \"includes\": {\"arches\": [\"amd64\", \"x32\"]}},"
+                   " {\"names\": [\"s390_pci_mmio_read\"], \"action\": \"SCMP_ACT_ALLOW\","
+                   " \"includes\": {\"arches\": [\"s390x\"]}}, {\"names\": [\"ptrace\"],"
+                   " \"action\": \"SCMP_ACT_ALLOW\", \"includes\": {\"minKernel\": \"4.8\"}}]}");
         write_file("oci.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"architectures\":"
                                " [\"SCMP_ARCH_X86_64\"], \"syscalls\": [{\"names\": [\"swapon\"],"
                                " \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 1}]}");
@@ -1048,7 +1052,9 @@ static void test_spec_flags(void)
         json_t *sc = json_object_get(json_object_get(s, "linux"), "seccomp");
         CHECK_STR(json_string_value(json_object_get(sc, "defaultAction")), "SCMP_ACT_ERRNO");
         CHECK(has_syscall(s, "read") && has_syscall(s, "chown") && !has_syscall(s, "mount"));
+        CHECK(has_syscall(s, "ptrace") && !has_syscall(s, "s390_pci_mmio_read"));
 #ifdef __x86_64__
+        CHECK(has_syscall(s, "arch_prctl")); /* Docker's Go arch name, amd64 */
         CHECK(has_str(json_object_get(sc, "architectures"), "SCMP_ARCH_X86_64"));
         CHECK(has_str(json_object_get(sc, "architectures"), "SCMP_ARCH_X32"));
         CHECK(!has_str(json_object_get(sc, "architectures"), "SCMP_ARCH_ARM"));
