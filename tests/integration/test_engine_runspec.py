@@ -151,3 +151,34 @@ def test_missing_bind_source_makes_nothing(bundle, runspec, build_dir, tmp_path)
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]
     assert f"{tmp_path}/nope" in r.stderr
     assert os.listdir(store / "volumes") == [".lock"]  # "fresh" made, then removed
+
+
+MEMSW = "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"
+
+
+@pytest.mark.skipif(not os.path.exists(MEMSW), reason="no cgroup v1 swap accounting")
+@pytest.mark.parametrize("swap,want", [("-1", 9223372036854771712), ("100m", 100 << 20),
+                                       (None, 128 << 20)])
+def test_memory_swap_in_the_cgroup(runtime, bundle, runspec, swap, want):
+    """--memory-swap -1 is unlimited, not "not given" (then Docker's
+    default: as much swap as memory), as the container's cgroup says."""
+    runspec("-m", "64m", *(["--memory-swap", swap] if swap else []), "img", "/bin/sh", "-c",
+            f"cat /sys/fs/cgroup/memory/memory.limit_in_bytes {MEMSW}")
+    assert [int(x) for x in runtime.output(bundle).split()] == [64 << 20, want]
+
+
+def test_user_namespace(runtime, bundle, runspec):
+    # the mapped root must reach and own the rootfs (as test_runtime's add_userns)
+    d = bundle.rootfs
+    while d not in ("/", "/tmp"):
+        d = os.path.dirname(d)
+        os.chmod(d, os.stat(d).st_mode | 0o111)
+    for root, dirs, files in os.walk(bundle.rootfs):
+        for n in dirs + files:
+            os.lchown(os.path.join(root, n), 100000, 100000)
+    os.chown(bundle.rootfs, 100000, 100000)
+    runspec("--uidmap", "0:100000:65536", "img",
+            "/bin/sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u")
+    out = runtime.output(bundle)
+    assert out.split()[:6] == ["0", "100000", "65536", "0", "100000", "65536"], out
+    assert out.split()[-1] == "0"
