@@ -302,6 +302,16 @@ static void test_resolve(void)
         CHECK(lstat(p, &st) < 0);
         nk_run_mounts_free(out, n);
 
+        /* an empty volume made by `volume create` is seeded too (Docker) */
+        CHECK(nk_volume_create(store, "pre", NULL, NULL, NULL, &err) == 0);
+        struct nk_run_mount pre = {NK_MOUNT_VOLUME, "pre", "/cache", false, NULL, false};
+        CHECK(nk_volume_resolve_mounts(store, &pre, 1, NULL, rfd, &out, &n, &created2, &err) == 0);
+        CHECK(n == 1 && created2 == NULL);
+        snprintf(p, sizeof(p), "%s/volumes/pre/_data/c", store);
+        CHECK(lstat(p, &st) == 0);
+        nk_run_mounts_free(out, n);
+        CHECK(nk_volume_remove(store, "pre", false, NULL, NULL, &err) == 0);
+
         /* an error halfway: what this call made is removed again */
         char vdir[400];
         snprintf(vdir, sizeof(vdir), "%s/volumes", store);

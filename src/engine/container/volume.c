@@ -660,6 +660,25 @@ static int push_mount(struct resolve *r, const struct nk_run_mount *in, const ch
         return 0;
 }
 
+/* Docker copies the image's content into a volume whenever the volume is
+ * empty when mounted (new, or created by `volume create`): an unreadable
+ * directory counts as not empty (nothing is copied). */
+static bool dir_empty(int dfd, const char *path)
+{
+        int fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_closedir_ DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!dir) {
+                if (fd >= 0)
+                        close(fd);
+                return false;
+        }
+        struct dirent *de;
+        while ((de = readdir(dir)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        return false;
+        return true;
+}
+
 /* A volume for a mount: the named one (made when missing) or a new
  * anonymous one; its _data must be a real directory. */
 static int resolve_volume(struct resolve *r, const struct nk_run_mount *in, nk_error **err)
@@ -682,7 +701,7 @@ static int resolve_volume(struct resolve *r, const struct nk_run_mount *in, nk_e
                                    "volume `%s`: %s is not a directory (refusing to "
                                    "follow it)",
                                    v.name, v.mountpoint);
-        else if (created && !in->nocopy && r->rootfs_fd >= 0 &&
+        else if (!in->nocopy && r->rootfs_fd >= 0 && dir_empty(r->d.fd, data) &&
                  copy_up(&r->d, v.name, r->rootfs_fd, in->target, err) < 0)
                 ret = -1;
         else if (push_mount(r, in, v.mountpoint) < 0)

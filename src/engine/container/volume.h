@@ -79,9 +79,10 @@ void nk_volumes_free(struct nk_volume *v, size_t n);
  *   anonymous one (-v /path) always; the source becomes its _data;
  * - the image's config.Volumes not already a mount target become
  *   anonymous volumes;
- * - a volume created here is seeded with what the image has at the target
- *   (Docker's copy-up: files, directories, symlinks, FIFOs with their
- *   modes and owners; device nodes are skipped), read beneath rootfs_fd
+ * - an empty volume (a new one, or one `volume create` made) is seeded
+ *   with what the image has at the target (Docker's copy-up: files,
+ *   directories, symlinks, FIFOs with their modes and owners; no times,
+ *   no xattrs; device nodes and sockets skipped), read beneath rootfs_fd
  *   without following its symlinks out, unless the mount says nocopy.
  *   rootfs_fd < 0: no copy-up.
  * *created: the names of the volumes made here (NULL-terminated, may be
