@@ -129,10 +129,15 @@ int nk_run_parse_bytes(const char *s, int64_t *out);
  * engine turns o->mounts (and the image's config Volumes) into host
  * paths with
  *     nk_volume_resolve_mounts(store_root, o->mounts, o->n_mounts,
- *                              image_config, rootfs_fd, in_use, data,
+ *                              image_config, rootfs_fd,
  *                              &mounts, &n, &created, &err);
- * and passes `mounts, n` here; `created` names the volumes made for this
- * container (anonymous ones to remove with `rm -v`/--rm). */
+ * (rootfs_fd: the container's rootfs, for the copy-up of the image's
+ * content into empty volumes) and passes `mounts, n` here, then frees
+ * them with nk_run_mounts_free(); `created` names the volumes made for
+ * this container (record them: `rm -v` and --rm remove the anonymous
+ * ones, nk_volume_remove). `nook volume rm/prune` ask the container store
+ * which volumes are in use through a nk_volume_in_use_fn: the stub in
+ * src/cmd/engine/volume.c (volume_in_use) is where it plugs in. */
 int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, const char *rootfs,
                       int rootfs_fd, const struct nk_run_mount *mounts, size_t n_mounts,
                       json_t **spec_out, nk_error **err);
