@@ -6,6 +6,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/parse.h"
 #include "util/proc.h"
 #include "util/syscalls.h"
 #include <errno.h>
@@ -24,6 +25,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+int nk_ns_is_ours(enum nk_ns_type t, int fd)
+{
+        char self[64];
+        snprintf(self, sizeof self, "/proc/self/ns/%s", nk_ns_proc_name(t));
+        struct stat a, b;
+        if (fstat(fd, &a) < 0 || stat(self, &b) < 0)
+                return -1;
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* What the spec would write in a joined namespace that turns out to be
  * nook's own (the host's): sysctls of its type, the hostname and
  * domainname. runc refuses the same for the network namespace. */
@@ -37,13 +48,11 @@ static int check_joined_own(const struct nk_spec *spec, int t, int fd, nk_error 
                 what = spec->hostname ? "hostname" : spec->domainname ? "domainname" : NULL;
         if (!what)
                 return 0;
-        char self[64];
-        snprintf(self, sizeof self, "/proc/self/ns/%s", nk_ns_proc_name(t));
-        struct stat a, b;
-        if (fstat(fd, &a) < 0 || stat(self, &b) < 0)
+        int own = nk_ns_is_ours(t, fd);
+        if (own < 0)
                 return nk_error_set(err, errno, "linux.namespaces: %s namespace path `%s`",
                                     nk_ns_oci_name(t), spec->ns[t].path);
-        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        if (!own)
                 return 0;
         return nk_error_set(err, 0,
                             "linux.namespaces: %s namespace path `%s` is the host's "
@@ -199,26 +208,40 @@ static int loopback_up_child(const struct nk_spec *spec, nk_error **err)
         return 0;
 }
 
+/* The user namespace first: it grants the capabilities the other setns
+ * calls are checked against; the mount namespace last: its root and cwd
+ * become ours. The pid namespace is not here: setns(CLONE_NEWPID) moves
+ * only the children made afterwards (nk_ns_enter_pid_last). */
+static const enum nk_ns_type join_order[] = {NK_NS_USER,   NK_NS_IPC,  NK_NS_UTS,  NK_NS_NET,
+                                             NK_NS_CGROUP, NK_NS_TIME, NK_NS_MOUNT};
+
+int nk_ns_join(const struct nk_ns_fds *f, const struct nk_spec *spec, nk_error **err)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
+                enum nk_ns_type t = join_order[i];
+                if (f->fd[t] < 0 || setns(f->fd[t], nk_ns_clone_flag(t)) == 0)
+                        continue;
+                if (spec && spec->ns[t].path)
+                        return nk_error_set(err, errno, "join %s namespace `%s`",
+                                            nk_ns_oci_name(t), spec->ns[t].path);
+                return nk_error_set(err, errno, "join the container's %s namespace",
+                                    nk_ns_oci_name(t));
+        }
+        return 0;
+}
+
 int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error **err)
 {
-        /* The user namespace first: it grants the capabilities the other
-         * setns calls are checked against. The pid namespace was joined by
-         * the parent before clone (setns(CLONE_NEWPID) affects children).
-         * `lo` before any of it: the network namespace made at clone belongs
-         * to the user namespace we are in now, not to a joined one. */
-        if (loopback_up_child(spec, err) < 0)
+        /* `lo` before the joins: the network namespace made at clone
+         * belongs to the user namespace we are in now, not to a joined
+         * one. */
+        if (loopback_up_child(spec, err) < 0 || nk_ns_join(f, spec, err) < 0)
                 return -1;
-        static const enum nk_ns_type order[] = {NK_NS_USER,   NK_NS_IPC,  NK_NS_UTS,  NK_NS_NET,
-                                                NK_NS_CGROUP, NK_NS_TIME, NK_NS_MOUNT};
-        for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
-                enum nk_ns_type t = order[i];
-                if (f->fd[t] < 0)
-                        continue;
-                if (setns(f->fd[t], nk_ns_clone_flag(t)) < 0)
-                        return nk_error_set(err, errno, "join %s namespace `%s`", nk_ns_oci_name(t),
-                                            spec->ns[t].path);
-                close(f->fd[t]);
-                f->fd[t] = -1;
+        for (size_t i = 0; i < ARRAY_SIZE(join_order); i++) {
+                int *fd = &f->fd[join_order[i]];
+                if (*fd >= 0)
+                        close(*fd);
+                *fd = -1;
         }
         if (nk_ns_new(spec, NK_NS_CGROUP) && unshare(CLONE_NEWCGROUP) < 0)
                 return nk_error_set(err, errno, "unshare cgroup namespace");
@@ -288,16 +311,15 @@ int nk_ns_receive_pid(int sync_fd, pid_t *pid, int *pidfd, nk_error **err)
         _cleanup_free_ char *text = NULL;
         if (nk_sync_expect_text(sync_fd, NK_SYNC_PID, &text, err) < 0)
                 return -1;
-        char *end;
-        long n = strtol(text, &end, 10);
-        if (n <= 0 || n > INT32_MAX || *end)
+        unsigned long long n;
+        if (nk_parse_uint(text, INT32_MAX, &n) < 0 || n == 0)
                 return nk_error_set(err, EPROTO, "sync PID: bad message `%.40s`", text);
         /* It must be our child (CLONE_PARENT): anything else is forged. As
          * our child, its pid is not reused before we reap it, so the pidfd
          * opened from it is the process's. */
         siginfo_t si = {0};
         if (waitid(P_PID, (id_t)n, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
-                return nk_error_set(err, errno, "sync PID: pid %ld is not our child", n);
+                return nk_error_set(err, errno, "sync PID: pid %llu is not our child", n);
         *pid = (pid_t)n;
         *pidfd = nk_pidfd_open(*pid, 0); /* -1 on kernels without pidfds */
         return 0;

@@ -24,7 +24,17 @@ int nk_ns_write_idmaps(pid_t pid, const struct nk_spec *spec, nk_error **err);
  * idmapped mounts: made by a short-lived child cloned into it. */
 int nk_ns_userns_fd(const struct nk_idmap *uids, size_t n_uids, const struct nk_idmap *gids,
                     size_t n_gids, nk_error **err);
-/* Child: setns into joined namespaces (user first), then unshare the new
+/* Whether the namespace fd is one of ours (/proc/self/ns/NAME): 1 or 0;
+ * -1 with errno when either can't be looked at. The one test for "a joined
+ * namespace that is the host's" (create refuses to write to it) and "a
+ * namespace the container shares with us" (exec does not join it). */
+int nk_ns_is_ours(enum nk_ns_type t, int fd);
+/* setns into every fd held but the pid one, in the one order (user first,
+ * mount last). Errors name the spec's path when it has one (spec may be
+ * NULL). Writes nothing: the fds stay open. */
+int nk_ns_join(const struct nk_ns_fds *f, const struct nk_spec *spec, nk_error **err);
+/* Child: bring up `lo` of a new network namespace, setns into joined
+ * namespaces (nk_ns_join; their fds closed after), then unshare the new
  * cgroup and time namespaces. */
 int nk_ns_join_child(const struct nk_spec *spec, struct nk_ns_fds *f, nk_error **err);
 
