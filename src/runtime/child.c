@@ -167,37 +167,38 @@ static int early_proc_child(struct nk_child_ctx *c, nk_error **err)
         return nk_ns_host_proc_steps(&c->spec->process, err);
 }
 
-static int setup_process_child(struct nk_child_ctx *c, nk_error **err);
-static int fds_child(struct nk_child_ctx *c, nk_error **err);
-
 /* A joined pid namespace (a pod): we ran in nook's own so far, which no
  * process in the joined one can see, because until pivot_root our root was
  * the host's (a process there with CAP_SYS_PTRACE would have reached it
  * through /proc/PID/root, cwd and fd; non-dumpable does not stop that).
- * Every step that needs privilege is taken here too (the pty, the process
- * attributes, the user switch, capabilities, no_new_privs and, without
- * it, the seccomp filter, as runc loads it before dropping capabilities):
- * CAP_SYS_PTRACE there could make the init call anything its capabilities
- * allow. The pid namespace is joined first (setns needs CAP_SYS_ADMIN). */
+ * Every step that needs privilege is taken here too, as exec's joiner does
+ * (finalize.h): CAP_SYS_PTRACE there could make the init call anything its
+ * capabilities allow. args[0] is resolved first, as root, as the init
+ * does without a joined pid namespace. */
 static int before_pid_ns_child(struct nk_child_ctx *c, nk_error **err)
 {
         const struct nk_process *p = &c->spec->process;
         if (!c->late_pid)
                 return 0;
-        if (setns(c->ns.fd[NK_NS_PID], CLONE_NEWPID) < 0)
-                return nk_error_set(err, errno, "join pid namespace `%s`",
-                                    c->spec->ns[NK_NS_PID].path);
-        if (p->terminal) {
-                if (nk_terminal_open_stdio(p, c->console_fd, err) < 0)
-                        return -1;
-                close(c->console_fd);
-                c->console_fd = -1;
-        }
-        bool filter_left = false;
-        if (setup_process_child(c, err) < 0 || fds_child(c, err) < 0 ||
-            nk_security_final_creds(p, c->seccomp, c->state_json, &filter_left, err) < 0)
+        if (!(c->exec_path = nk_process_find_exec(p, err)))
                 return -1;
-        c->seccomp_loaded = c->seccomp && !filter_left;
+        c->fin = (struct nk_finalize){
+                .p = p,
+                .spec = c->spec,
+                .seccomp = c->seccomp,
+                .state_json = c->state_json,
+                .keyring = c->opts->no_new_keyring ? NULL : c->opts->id,
+                .pid_ns_fd = c->ns.fd[NK_NS_PID],
+                .pid_ns_path = c->spec->ns[NK_NS_PID].path,
+                .console_fd = c->console_fd,
+        };
+        if (nk_finalize_creds(&c->fin, err) < 0)
+                return -1;
+        c->env = c->fin.env;
+        if (c->console_fd >= 0)
+                close(c->console_fd);
+        c->console_fd = -1;
+        c->seccomp_loaded = c->seccomp && !c->fin.filter_left;
         return 0;
 }
 
@@ -212,23 +213,9 @@ static int enter_pid_ns_child(struct nk_child_ctx *c, nk_error **err)
                 return 0;
         c->ns.fd[NK_NS_PID] = -1;
         close(fd);
-        const int keep[] = {
-                c->sync_fd,    c->start_fd,
-                c->console_fd, c->init_fd,
-                c->life_fd,    c->seccomp_loaded ? -1 : nk_seccomp_listener_sock(c->seccomp)};
-        if (nk_ns_enter_pid_last(-1, 3 + (unsigned)c->opts->preserve_fds, keep, ARRAY_SIZE(keep),
-                                 c->sync_fd, SIGKILL, true, err) < 0)
-                return c->seccomp_loaded ? nk_error_wrap(err, "under linux.seccomp, which nook "
-                                                              "loads before this step when "
-                                                              "process.noNewPrivileges is false")
-                                         : -1;
-        /* Born here: a session of our own, the pty as its terminal; a
-         * scheduler policy the fork dropped, with our own capabilities. */
-        const struct nk_process *p = &c->spec->process;
-        if ((p->terminal && nk_terminal_take_stdin(err) < 0) ||
-            (!nk_process_sched_inherited(p) && nk_process_apply_scheduler(p, err) < 0))
-                return -1;
-        return 0;
+        const int keep[] = {c->sync_fd, c->start_fd, c->console_fd, c->init_fd, c->life_fd};
+        return nk_finalize_enter_pid(&c->fin, c->opts->preserve_fds, keep, ARRAY_SIZE(keep),
+                                     c->sync_fd, SIGKILL, true, err);
 }
 
 static int setup_console_child(struct nk_child_ctx *c, nk_error **err)
@@ -242,20 +229,17 @@ static int setup_console_child(struct nk_child_ctx *c, nk_error **err)
         return 0;
 }
 
+/* Without a joined pid namespace: the process's settings as root
+ * (finalize.h), and args[0] resolved. The cwd was made by the rootfs plan
+ * (NK_ROP_CWD), as root and before the root turned read-only (or by
+ * enter_root_child without a mount namespace); it is entered after the
+ * user switch. */
 static int setup_process_child(struct nk_child_ctx *c, nk_error **err)
 {
         const struct nk_process *p = &c->spec->process;
-        /* The cwd was made by the rootfs plan (NK_ROP_CWD), as root and
-         * before the root turned read-only (or by enter_root_child without
-         * a mount namespace); it is entered after the user switch. */
-        if (!c->opts->no_new_keyring && nk_process_join_keyring(c->opts->id, err) < 0)
-                return -1;
-        if (nk_process_apply_rlimits(p, err) < 0 ||
-            (!c->late_pid && nk_process_apply_oom_score_adj(p, err) < 0) ||
-            nk_process_apply_attrs(p, c->spec, !c->late_pid || nk_process_sched_inherited(p), err) <
-                    0 ||
-            nk_process_chown_stdio(p, p->terminal, err) < 0 ||
-            nk_process_home_env(p, &c->env, err) < 0)
+        if (nk_process_apply_oom_score_adj(p, err) < 0 ||
+            nk_finalize_process(p, c->spec, c->opts->no_new_keyring ? NULL : c->opts->id, true,
+                                &c->env, err) < 0)
                 return -1;
         c->exec_path = nk_process_find_exec(p, err);
         return c->exec_path ? 0 : -1;

@@ -1,6 +1,7 @@
 /* nook — the container init between clone and execve. */
 #pragma once
 #include "container.h"
+#include "finalize.h"
 #include "namespaces.h"
 #include "rootfs.h"
 #include "security.h"
@@ -32,6 +33,7 @@ struct nk_child_ctx {
         bool late_pid;             /* a joined pid namespace: the init proper is
                                       cloned into it after pivot_root */
         bool seccomp_loaded;       /* the filter is on already (late_pid) */
+        struct nk_finalize fin;    /* late_pid: the last steps (finalize.h) */
 };
 
 /* The rootfs options the init uses (without its callbacks): the parent

@@ -4,6 +4,7 @@
 #include "cgroup/cgroup.h"
 #include "child.h"
 #include "hooks.h"
+#include "launch.h"
 #include "namespaces.h"
 #include "rootfs.h"
 #include "security.h"
@@ -45,13 +46,12 @@ struct creation {
         struct nk_rplan *plan; /* the init's mounts, planned before the clone */
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
-        int dir_fd, lock_fd, sync_fd, child_sync_fd, start_fd, console_fd, console_parent_fd;
+        int dir_fd, lock_fd, start_fd;
         int init_fd;                /* sealed nook-init the init hands over to, or -1 */
         int life_fd, child_life_fd; /* the life socket: a byte once recorded (child.h) */
         bool handed_over;           /* ... and so CREATED comes as EOF */
-        bool direct;                /* the init runs to the hand-over without syncs */
-        pid_t pid;
-        int pidfd;
+        struct nk_launch l;         /* sync and console channels, the init; l.direct: it
+                                       runs to the hand-over without syncs */
         bool made_dir, made_cgroup;
 };
 
@@ -60,15 +60,11 @@ static void creation_init(struct creation *cr, const struct nk_create_opts *o)
         *cr = (struct creation){.o = o,
                                 .dir_fd = -1,
                                 .lock_fd = -1,
-                                .sync_fd = -1,
-                                .child_sync_fd = -1,
                                 .start_fd = -1,
-                                .console_fd = -1,
-                                .console_parent_fd = -1,
-                                .pidfd = -1,
                                 .init_fd = -1,
                                 .life_fd = -1,
                                 .child_life_fd = -1};
+        nk_launch_init(&cr->l);
         for (int t = 0; t < NK_NS__COUNT; t++)
                 cr->ns.fd[t] = -1;
 }
@@ -83,14 +79,7 @@ static void close_fd(int *fd)
 /* Undo whatever a failed create did, newest first. */
 static void creation_undo(struct creation *cr)
 {
-        if (cr->pid > 0) {
-                if (cr->pidfd >= 0)
-                        nk_pidfd_send_signal(cr->pidfd, SIGKILL, NULL, 0);
-                else
-                        kill(cr->pid, SIGKILL);
-                nk_wait_exit_code(cr->pid);
-                cr->pid = 0;
-        }
+        nk_launch_kill(&cr->l);
         if (cr->made_cgroup && cr->cg) {
                 nk_error *e = NULL;
                 if (nk_cgroup_destroy(cr->cg, &e) < 0)
@@ -105,12 +94,8 @@ static void creation_undo(struct creation *cr)
 
 static void creation_free(struct creation *cr)
 {
-        close_fd(&cr->sync_fd);
-        close_fd(&cr->child_sync_fd);
+        nk_launch_close(&cr->l);
         close_fd(&cr->start_fd);
-        close_fd(&cr->console_fd);
-        close_fd(&cr->console_parent_fd);
-        close_fd(&cr->pidfd);
         close_fd(&cr->lock_fd);
         close_fd(&cr->dir_fd);
         close_fd(&cr->init_fd);
@@ -337,27 +322,13 @@ static int make_start_socket(struct creation *cr, nk_error **err)
 
 static int make_channels(struct creation *cr, nk_error **err)
 {
-        int sp[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-                return nk_error_set(err, errno, "sync socketpair");
-        cr->sync_fd = sp[0];
-        cr->child_sync_fd = sp[1];
+        if (nk_launch_channels(&cr->l, cr->spec->process.terminal, cr->o->console_socket, err) < 0)
+                return -1;
         int lp[2]; /* a socket, not a pipe: a send to a dead init must not SIGPIPE us */
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, lp) < 0)
                 return nk_error_set(err, errno, "life socketpair");
         cr->child_life_fd = lp[0];
         cr->life_fd = lp[1];
-        if (!cr->spec->process.terminal)
-                return 0;
-        if (cr->o->console_socket) {
-                cr->console_fd = nk_unix_connect(cr->o->console_socket, err);
-                return cr->console_fd < 0 ? nk_error_wrap(err, "--console-socket") : 0;
-        }
-        int cp[2]; /* foreground run without a console socket: the master comes to us */
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cp) < 0)
-                return nk_error_set(err, errno, "console socketpair");
-        cr->console_parent_fd = cp[0];
-        cr->console_fd = cp[1];
         return 0;
 }
 
@@ -382,10 +353,10 @@ __attribute__((noreturn)) static void init_main(void *p)
                 .opts = cr->o,
                 .rootfs = cr->rootfs,
                 .cgroup_path = cr->cgroup_path,
-                .sync_fd = cr->child_sync_fd,
+                .sync_fd = cr->l.child_sync_fd,
                 .start_fd = cr->start_fd,
                 .start_conn = -1,
-                .console_fd = cr->console_fd,
+                .console_fd = cr->l.console_fd,
                 .ns = cr->ns,
                 .seccomp = cr->seccomp,
                 .cg_fds = cr->cg_fds,
@@ -394,13 +365,13 @@ __attribute__((noreturn)) static void init_main(void *p)
                 .trees_in_init = cr->trees_in_init,
                 .init_fd = cr->init_fd,
                 .plan = cr->plan,
-                .direct = cr->direct,
+                .direct = cr->l.direct,
                 .life_fd = cr->child_life_fd,
         };
-        close(cr->sync_fd);
+        close(cr->l.sync_fd);
         close(cr->life_fd); /* only the creator may hold it: EOF = it died */
-        if (cr->console_parent_fd >= 0)
-                close(cr->console_parent_fd);
+        if (cr->l.console_parent_fd >= 0)
+                close(cr->l.console_parent_fd);
         if (cr->lock_fd >= 0)
                 close(cr->lock_fd);
         close(cr->dir_fd); /* the host's state dir: nothing of the init's */
@@ -412,36 +383,19 @@ static int spawn_init(struct creation *cr, nk_error **err)
         struct nk_clone_opts co = {
                 .flags = nk_ns_clone_flags(cr->spec),
                 .cgroup_fd = cr->cg ? nk_cgroup_clone_fd(cr->cg) : -1,
-                .pidfd_out = &cr->pidfd,
+                .pidfd_out = &cr->l.pidfd,
                 /* Until it reports CREATED, the init dies with us. */
                 .death_signal = SIGKILL,
         };
-        pid_t pid = -1;
-        cr->direct = may_run_direct(cr);
-        if (cr->direct) {
-                nk_error *e = NULL;
-                pid = nk_clone_vm(&co, init_main, cr, &e);
-                if (pid < 0 && e->errno_ != ENOSYS && e->errno_ != EINVAL) {
-                        nk_error_pass(err, e);
-                        return nk_error_wrap(err, "create the container init");
-                }
-                nk_error_free(e);
-                cr->direct = pid > 0;
-        }
-        if (!cr->direct)
-                pid = nk_clone(&co, err);
+        pid_t pid = nk_launch_clone(&cr->l, &co, init_main, cr, may_run_direct(cr), cr->cg, err);
         if (pid < 0)
                 return nk_error_wrap(err, "create the container init");
-        if (pid == 0)
-                init_main(cr);
-        cr->pid = pid;
+        cr->l.pid = pid;
         cr->handed_over = cr->init_fd >= 0;
         close_fd(&cr->init_fd);
         nk_debug("create %s: init is pid %d%s", cr->o->id, (int)pid,
-                 cr->direct ? ", run direct to nook-init" : "");
-        close_fd(&cr->child_sync_fd);
+                 cr->l.direct ? ", run direct to nook-init" : "");
         close_fd(&cr->child_life_fd);
-        close_fd(&cr->console_fd);
         close_fd(&cr->start_fd);
         nk_ns_close(&cr->ns);
         nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
@@ -449,8 +403,6 @@ static int spawn_init(struct creation *cr, nk_error **err)
         cr->n_cg_fds = 0;
         nk_rootfs_trees_close(cr->mount_trees, cr->spec->n_mounts);
         cr->mount_trees = NULL;
-        if (co.cgroup_fd >= 0 && cr->pidfd < 0) /* clone(2) fallback: no CLONE_INTO_CGROUP */
-                return nk_cgroup_enter(cr->cg, pid, err);
         return 0;
 }
 
@@ -471,7 +423,7 @@ static void fill_state(struct creation *cr, struct nk_state *st)
                 .id = (char *)cr->o->id,
                 .bundle = cr->bundle,
                 .rootfs = cr->rootfs,
-                .pid = cr->pid,
+                .pid = cr->l.pid,
                 .cgroup_path = cr->cgroup_path,
                 .owner = "",
                 .annotations = cr->spec->annotations,
@@ -484,11 +436,12 @@ static void fill_state(struct creation *cr, struct nk_state *st)
  * end, from a live init (an error record instead says why it failed). */
 static int expect_handed_over(struct creation *cr, nk_error **err)
 {
-        if (nk_sync_expect_eof(cr->sync_fd, "CREATED", err) < 0)
+        if (nk_sync_expect_eof(cr->l.sync_fd, "CREATED", err) < 0)
                 return -1;
         siginfo_t si = {0};
-        int r = cr->pidfd >= 0 ? waitid(P_PIDFD, (id_t)cr->pidfd, &si, WEXITED | WNOHANG | WNOWAIT)
-                               : waitid(P_PID, (id_t)cr->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+        int r = cr->l.pidfd >= 0
+                        ? waitid(P_PIDFD, (id_t)cr->l.pidfd, &si, WEXITED | WNOHANG | WNOWAIT)
+                        : waitid(P_PID, (id_t)cr->l.pid, &si, WEXITED | WNOHANG | WNOWAIT);
         if (r < 0 || si.si_pid != 0)
                 return nk_error_set(err, r < 0 ? errno : EPIPE,
                                     "container init exited before sync CREATED");
@@ -503,19 +456,12 @@ static int take_over_init_parent(struct creation *cr, nk_error **err)
 {
         if (!cr->spec->ns[NK_NS_PID].present || !cr->spec->ns[NK_NS_PID].path)
                 return 0;
-        pid_t pid = 0;
-        int pidfd = -1;
-        int r = nk_ns_receive_pid(cr->sync_fd, &pid, &pidfd, err); /* sync PID */
-        if (r < 0)
-                kill(cr->pid, SIGKILL);
-        (void)nk_wait_exit_code(cr->pid);
-        close_fd(&cr->pidfd);
-        cr->pid = pid;
-        cr->pidfd = pidfd;
-        if (r < 0)
+        int code;
+        if (nk_launch_take_pid(&cr->l, cr->l.pid, false, &code, err) < 0) /* sync PID */
                 return -1;
-        nk_debug("create %s: init is pid %d in the joined pid namespace", cr->o->id, (int)pid);
-        return nk_sync_send(cr->sync_fd, NK_SYNC_GO, err); /* sync GO */
+        nk_debug("create %s: init is pid %d in the joined pid namespace", cr->o->id,
+                 (int)cr->l.pid);
+        return nk_sync_send(cr->l.sync_fd, NK_SYNC_GO, err); /* sync GO */
 }
 
 /* Bind sources with host mounts below them, in a new user namespace: opened
@@ -527,7 +473,7 @@ static int send_bind_sources(struct creation *cr, nk_error **err)
         if (!cr->trees_in_init)
                 return 0;
         char path[64];
-        snprintf(path, sizeof path, "/proc/%d/root", (int)cr->pid);
+        snprintf(path, sizeof path, "/proc/%d/root", (int)cr->l.pid);
         _cleanup_close_ int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root < 0)
                 return nk_error_set(err, errno, "open the init's root %s", path);
@@ -535,7 +481,7 @@ static int send_bind_sources(struct creation *cr, nk_error **err)
                 if (!cr->trees_in_init[i])
                         continue;
                 _cleanup_close_ int fd = nk_rootfs_open_source_in(cr->spec, i, root, err);
-                if (fd < 0 || nk_send_fd(cr->sync_fd, fd, "bind source", err) < 0)
+                if (fd < 0 || nk_send_fd(cr->l.sync_fd, fd, "bind source", err) < 0)
                         return -1;
         }
         return 0;
@@ -544,16 +490,16 @@ static int send_bind_sources(struct creation *cr, nk_error **err)
 /* Parent side of the sync sequence, from GO to CREATED. */
 static int drive_init_parent(struct creation *cr, nk_error **err)
 {
-        if (cr->direct) /* it ran to the hand-over while we slept */
+        if (cr->l.direct) /* it ran to the hand-over while we slept */
                 return expect_handed_over(cr, err);
-        if (nk_ns_new(cr->spec, NK_NS_USER) && nk_ns_write_idmaps(cr->pid, cr->spec, err) < 0)
+        if (nk_ns_new(cr->spec, NK_NS_USER) && nk_ns_write_idmaps(cr->l.pid, cr->spec, err) < 0)
                 return -1;
         if (send_bind_sources(cr, err) < 0)
                 return -1;
-        if (nk_sync_send(cr->sync_fd, NK_SYNC_GO, err) < 0) /* sync 1 */
+        if (nk_sync_send(cr->l.sync_fd, NK_SYNC_GO, err) < 0) /* sync 1 */
                 return -1;
         nk_debug("create %s: GO sent", cr->o->id);
-        if (nk_sync_expect(cr->sync_fd, NK_SYNC_PRESTART, err) < 0) /* sync 2 */
+        if (nk_sync_expect(cr->l.sync_fd, NK_SYNC_PRESTART, err) < 0) /* sync 2 */
                 return -1;
         nk_debug("create %s: init mounted the rootfs", cr->o->id);
         struct nk_state st;
@@ -562,42 +508,26 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
         if (nk_hooks_run(cr->spec, NK_HOOK_PRESTART, state, err) < 0 ||
             nk_hooks_run(cr->spec, NK_HOOK_CREATE_RUNTIME, state, err) < 0)
                 return -1;
-        if (nk_sync_send_text(cr->sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0 || /* sync 3 */
+        if (nk_sync_send_text(cr->l.sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0 || /* sync 3 */
             take_over_init_parent(cr, err) < 0)
                 return -1;
         if (cr->handed_over) /* sync 4: the init exec'd nook-init */
                 return expect_handed_over(cr, err);
-        if (nk_sync_expect(cr->sync_fd, NK_SYNC_CREATED, err) < 0) /* sync 4 */
+        if (nk_sync_expect(cr->l.sync_fd, NK_SYNC_CREATED, err) < 0) /* sync 4 */
                 return -1;
         nk_debug("create %s: init is ready to exec", cr->o->id);
         return 0;
-}
-
-static int write_pid_file(const char *path, pid_t pid, nk_error **err)
-{
-        if (!path)
-                return 0;
-        char buf[32];
-        int n = snprintf(buf, sizeof buf, "%d", (int)pid);
-        char abs[PATH_MAX];
-        if (path[0] != '/' && getcwd(abs, sizeof abs)) {
-                _cleanup_free_ char *full = NULL;
-                if (asprintf(&full, "%s/%s", abs, path) < 0)
-                        return nk_error_set(err, ENOMEM, "pid file");
-                return nk_write_file_replace(full, buf, (size_t)n, 0644, err);
-        }
-        return nk_write_file_replace(path, buf, (size_t)n, 0644, err);
 }
 
 static int record_created(struct creation *cr, nk_error **err)
 {
         struct nk_state st;
         fill_state(cr, &st);
-        st.pid_start = nk_proc_start_time(cr->pid);
+        st.pid_start = nk_proc_start_time(cr->l.pid);
         _cleanup_free_ char *created = now_rfc3339();
         st.created = created;
         if (nk_state_save(cr->o->root, &st, err) < 0 ||
-            write_pid_file(cr->o->pid_file, cr->pid, err) < 0)
+            nk_launch_write_pid_file(cr->o->pid_file, cr->l.pid, err) < 0)
                 return -1;
         /* Recorded: the init may outlive us now. One byte, no answer
          * awaited: the init (or nook-init) finds it before the EOF our
@@ -965,35 +895,20 @@ static int start_created(struct creation *cr, nk_error **err)
         return 0;
 }
 
-/* Signals a foreground run forwards to the container init. */
-static const int forwarded[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM,
-                                SIGTERM, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH};
+static int start_foreground(void *arg, nk_error **err)
+{
+        struct creation *cr = arg;
+        if (start_created(cr, err) < 0)
+                return -1;
+        nk_debug("run %s: started", cr->o->id);
+        return 0;
+}
 
 static int run_foreground(struct creation *cr, int *exit_code, nk_error **err)
 {
-        sigset_t set, old;
-        sigemptyset(&set);
-        for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-                sigaddset(&set, forwarded[i]);
-        sigprocmask(SIG_BLOCK, &set, &old);
-        _cleanup_close_ int sigfd = signalfd(-1, &set, SFD_CLOEXEC);
-        _cleanup_close_ int master = -1;
-        int r = 0;
-        if (cr->console_parent_fd >= 0 && (master = nk_recv_fd(cr->console_parent_fd, err)) < 0)
-                r = -1;
-        if (master >= 0)
-                nk_terminal_sync_size(master); /* before the process can look */
-        if (r == 0)
-                r = start_created(cr, err);
-        if (r == 0) {
-                nk_debug("run %s: started", cr->o->id);
-                nk_foreground_loop(master, cr->pidfd, sigfd);
-                *exit_code = nk_wait_exit_code(cr->pid);
-                nk_debug("run %s: exited with %d", cr->o->id, *exit_code);
-                cr->pid = 0;
-        }
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        return r;
+        const struct nk_launch_fg fg = {
+                .sync_size = true, .start = start_foreground, .start_arg = cr};
+        return nk_launch_foreground(&cr->l, &fg, exit_code, err);
 }
 
 int nk_container_run(const struct nk_create_opts *o, int *exit_code, nk_error **err)
@@ -1014,7 +929,7 @@ int nk_container_run(const struct nk_create_opts *o, int *exit_code, nk_error **
                         }
                 }
         }
-        cr.pid = 0;
+        cr.l.pid = 0;
         creation_free(&cr);
         return r;
 }

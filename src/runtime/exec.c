@@ -276,8 +276,8 @@ __attribute__((noreturn)) static void exec_joiner(void *arg)
             (!x->l.direct && nk_sync_expect(sync_fd, NK_SYNC_GO, &e) < 0) || /* sync 1 */
             nk_ns_host_proc_steps(p, &e) < 0 || nk_ns_join(&x->ns, NULL, &e) < 0 ||
             enter_root_exec_child(x, &e) < 0 || nk_finalize_creds(&f, &e) < 0 ||
-            nk_finalize_enter_pid(&f, x->o->preserve_fds, keep, ARRAY_SIZE(keep), sync_fd, 0,
-                                  false, &e) < 0 || /* sync 2 */
+            nk_finalize_enter_pid(&f, x->o->preserve_fds, keep, ARRAY_SIZE(keep), sync_fd, 0, false,
+                                  &e) < 0 || /* sync 2 */
             exec_child(x, f.filter_left, &path, &e) < 0)
                 goto fail;
         execve(path, p->args, f.env);

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-int nk_finalize_process(const struct nk_process *p, const struct nk_spec *spec,
-                        const char *keyring, bool sched, char ***env, nk_error **err)
+int nk_finalize_process(const struct nk_process *p, const struct nk_spec *spec, const char *keyring,
+                        bool sched, char ***env, nk_error **err)
 {
         /* HOME before the rlimits: a low RLIMIT_NOFILE must not keep us
          * from reading the container's /etc/passwd. */
@@ -27,7 +27,9 @@ int nk_finalize_creds(struct nk_finalize *f, nk_error **err)
         const struct nk_process *p = f->p;
         /* First: setns(CLONE_NEWPID) needs CAP_SYS_ADMIN. */
         if (f->pid_ns_fd >= 0 && setns(f->pid_ns_fd, CLONE_NEWPID) < 0)
-                return nk_error_set(err, errno, "join the container's pid namespace");
+                return f->pid_ns_path
+                               ? nk_error_set(err, errno, "join pid namespace `%s`", f->pid_ns_path)
+                               : nk_error_set(err, errno, "join the container's pid namespace");
         if (f->become_root && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
                 return nk_error_set(err, errno, "become root in the user namespace");
         if ((p->terminal && nk_terminal_open_stdio(p, f->console_fd, err) < 0) ||

@@ -28,20 +28,21 @@ struct nk_finalize {
         const struct nk_process *p;
         const struct nk_spec *spec; /* for the attributes (personality); NULL: none */
         struct nk_seccomp *seccomp;
-        const char *state_json; /* for a seccomp listener */
-        const char *keyring;    /* join a session keyring for this id, or NULL */
-        int pid_ns_fd;          /* the pid namespace to enter, or -1 */
-        int console_fd;         /* p->terminal: where the pty master goes */
-        bool become_root;       /* in a joined user namespace: be its root first */
-        char **env;             /* out: process.env with HOME */
-        bool filter_left;       /* out: the filter is the caller's last step */
+        const char *state_json;  /* for a seccomp listener */
+        const char *keyring;     /* join a session keyring for this id, or NULL */
+        int pid_ns_fd;           /* the pid namespace to enter, or -1 */
+        const char *pid_ns_path; /* where it came from, for errors; or NULL */
+        int console_fd;          /* p->terminal: where the pty master goes */
+        bool become_root;        /* in a joined user namespace: be its root first */
+        char **env;              /* out: process.env with HOME */
+        bool filter_left;        /* out: the filter is the caller's last step */
 };
 
 /* The process's own settings as root, before any credential changes:
  * the session keyring, the stdio owner, HOME, rlimits, and the attributes
  * (the scheduler only with `sched`). */
-int nk_finalize_process(const struct nk_process *p, const struct nk_spec *spec,
-                        const char *keyring, bool sched, char ***env, nk_error **err);
+int nk_finalize_process(const struct nk_process *p, const struct nk_spec *spec, const char *keyring,
+                        bool sched, char ***env, nk_error **err);
 
 /* Every step up to the clone into the pid namespace (see above). */
 int nk_finalize_creds(struct nk_finalize *f, nk_error **err);

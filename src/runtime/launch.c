@@ -100,8 +100,8 @@ static pid_t clone_child(struct nk_launch *l, struct nk_clone_opts *co, void (*f
         return pid;
 }
 
-pid_t nk_launch_clone(struct nk_launch *l, struct nk_clone_opts *co, void (*fn)(void *),
-                      void *arg, bool try_direct, struct nk_cgroup *cg, nk_error **err)
+pid_t nk_launch_clone(struct nk_launch *l, struct nk_clone_opts *co, void (*fn)(void *), void *arg,
+                      bool try_direct, struct nk_cgroup *cg, nk_error **err)
 {
         pid_t pid = clone_child(l, co, fn, arg, try_direct, err);
         if (pid < 0)

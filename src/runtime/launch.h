@@ -44,8 +44,8 @@ int nk_launch_channels(struct nk_launch *l, bool terminal, const char *console_s
  * (when co->cgroup_fd says it should have gone there). The pid is
  * returned; l->pid/l->pidfd are the caller's to set (the clone may only be
  * a middle process, nk_launch_take_pid). */
-pid_t nk_launch_clone(struct nk_launch *l, struct nk_clone_opts *co, void (*fn)(void *),
-                      void *arg, bool try_direct, struct nk_cgroup *cg, nk_error **err);
+pid_t nk_launch_clone(struct nk_launch *l, struct nk_clone_opts *co, void (*fn)(void *), void *arg,
+                      bool try_direct, struct nk_cgroup *cg, nk_error **err);
 
 /* The process a middle one cloned into the container's pid namespace
  * (nk_ns_enter_pid_last, sync PID) becomes l->pid, with its pidfd (any

@@ -222,8 +222,8 @@ int nk_ns_join(const struct nk_ns_fds *f, const struct nk_spec *spec, nk_error *
                 if (f->fd[t] < 0 || setns(f->fd[t], nk_ns_clone_flag(t)) == 0)
                         continue;
                 if (spec && spec->ns[t].path)
-                        return nk_error_set(err, errno, "join %s namespace `%s`",
-                                            nk_ns_oci_name(t), spec->ns[t].path);
+                        return nk_error_set(err, errno, "join %s namespace `%s`", nk_ns_oci_name(t),
+                                            spec->ns[t].path);
                 return nk_error_set(err, errno, "join the container's %s namespace",
                                     nk_ns_oci_name(t));
         }
