@@ -1,10 +1,13 @@
 /* The sync protocol (runtime/sync.c) over a real SOCK_SEQPACKET socketpair:
  * messages of any size arrive whole, error records carry errno and text,
  * and a truncated, garbage or oversized record is a clean one-line error. */
+#include "runtime/namespaces.h"
 #include "runtime/sync.h"
 #include "unit.h"
 #include "util/cleanup.h"
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -200,8 +203,63 @@ static void test_bad_records(void)
         expect_bad("empty error", &er, sizeof er, NULL, 0, "unknown error");
 }
 
+/* sync PID (nk_ns_receive_pid): the text sent is taken only as a plain
+ * decimal pid of a child of ours; anything else is a protocol error, never
+ * a pid that strtol would have made of it. */
+static int receive_pid_text(const char *text, pid_t *pid, int *err_no)
+{
+        int sp[2];
+        pair(sp);
+        nk_error *e = NULL;
+        int r = nk_sync_send_text(sp[1], NK_SYNC_PID, text, &e);
+        int pidfd = -1;
+        *pid = 0;
+        if (r == 0)
+                r = nk_ns_receive_pid(sp[0], pid, &pidfd, &e);
+        *err_no = e ? e->errno_ : 0;
+        nk_error_free(e);
+        if (pidfd >= 0)
+                close(pidfd);
+        close(sp[0]);
+        close(sp[1]);
+        return r;
+}
+
+static void test_pid_report(void)
+{
+        pid_t child = fork();
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        char text[64];
+        pid_t got;
+        int en;
+        snprintf(text, sizeof text, "%d", (int)child);
+        CHECK(receive_pid_text(text, &got, &en) == 0 && got == child);
+        static const struct {
+                const char *pre, *suf;
+        } bad[] = {{"+", ""}, {" ", ""}, {"", " "}, {"", "x"}, {"0x", ""}, {"-", ""}};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                snprintf(text, sizeof text, "%s%d%s", bad[i].pre, (int)child, bad[i].suf);
+                int r = receive_pid_text(text, &got, &en);
+                if (r == 0 || got != 0)
+                        fprintf(stderr, "sync PID `%s` taken as %d\n", text, (int)got);
+                CHECK(r < 0 && got == 0);
+        }
+        const char *worse[] = {"", "0", "-1", "2147483648", "99999999999999999999"};
+        for (size_t i = 0; i < sizeof worse / sizeof *worse; i++) {
+                CHECK(receive_pid_text(worse[i], &got, &en) < 0 && en == EPROTO && got == 0);
+        }
+        /* A live process that is not our child: forged. */
+        CHECK(receive_pid_text("1", &got, &en) < 0 && got == 0);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+}
+
 int main(void)
 {
+        test_pid_report();
         test_sizes();
         test_plain_and_text();
         test_error_records();
