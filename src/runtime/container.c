@@ -460,7 +460,7 @@ static int take_over_init_parent(struct creation *cr, nk_error **err)
                 return -1;
         nk_debug("create %s: init is pid %d in the joined pid namespace", cr->o->id,
                  (int)cr->l.pid);
-        return nk_sync_send(cr->l.sync_fd, NK_SYNC_GO, err); /* sync GO */
+        return nk_launch_send(&cr->l, NK_SYNC_GO, NULL, err); /* sync GO */
 }
 
 /* Bind sources with host mounts below them, in a new user namespace: opened
@@ -480,8 +480,10 @@ static int send_bind_sources(struct creation *cr, nk_error **err)
                 if (!cr->trees_in_init[i])
                         continue;
                 _cleanup_close_ int fd = nk_rootfs_open_source_in(cr->spec, i, root, err);
-                if (fd < 0 || nk_send_fd(cr->l.sync_fd, fd, "bind source", err) < 0)
+                if (fd < 0)
                         return -1;
+                if (nk_send_fd(cr->l.sync_fd, fd, "bind source", err) < 0)
+                        return nk_launch_send_failed(&cr->l, err);
         }
         return 0;
 }
@@ -495,7 +497,7 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
                 return -1;
         if (send_bind_sources(cr, err) < 0)
                 return -1;
-        if (nk_sync_send(cr->l.sync_fd, NK_SYNC_GO, err) < 0) /* sync 1 */
+        if (nk_launch_send(&cr->l, NK_SYNC_GO, NULL, err) < 0) /* sync 1 */
                 return -1;
         nk_debug("create %s: GO sent", cr->o->id);
         if (nk_sync_expect(cr->l.sync_fd, NK_SYNC_PRESTART, err) < 0) /* sync 2 */
@@ -507,7 +509,7 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
         if (nk_hooks_run(cr->spec, NK_HOOK_PRESTART, state, err) < 0 ||
             nk_hooks_run(cr->spec, NK_HOOK_CREATE_RUNTIME, state, err) < 0)
                 return -1;
-        if (nk_sync_send_text(cr->l.sync_fd, NK_SYNC_PRESTART_DONE, state, err) < 0 || /* sync 3 */
+        if (nk_launch_send(&cr->l, NK_SYNC_PRESTART_DONE, state, err) < 0 || /* sync 3 */
             take_over_init_parent(cr, err) < 0)
                 return -1;
         if (cr->handed_over) /* sync 4: the init exec'd nook-init */

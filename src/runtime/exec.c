@@ -318,7 +318,7 @@ static int spawn_exec(struct exec_ctx *x, nk_error **err)
                 close(jpidfd);
         if (joiner < 0)
                 return -1;
-        if (!x->l.direct && nk_sync_send(x->l.sync_fd, NK_SYNC_GO, err) < 0) { /* sync 1 */
+        if (!x->l.direct && nk_launch_send(&x->l, NK_SYNC_GO, NULL, err) < 0) { /* sync 1 */
                 kill(joiner, SIGKILL);
                 (void)nk_wait_exit_code(joiner);
                 return -1;

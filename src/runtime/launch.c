@@ -118,6 +118,25 @@ pid_t nk_launch_clone(struct nk_launch *l, struct nk_clone_opts *co, void (*fn)(
         return pid;
 }
 
+int nk_launch_send_failed(struct nk_launch *l, nk_error **err)
+{
+        nk_error *e = NULL;
+        if (*err && ((*err)->errno_ == EPIPE || (*err)->errno_ == ECONNRESET) &&
+            nk_sync_take_error(l->sync_fd, &e) == 1) {
+                nk_error_free(*err);
+                *err = NULL;
+                nk_error_pass(err, e);
+        }
+        return -1;
+}
+
+int nk_launch_send(struct nk_launch *l, enum nk_sync type, const char *text, nk_error **err)
+{
+        if (nk_sync_send_text(l->sync_fd, type, text, err) < 0)
+                return nk_launch_send_failed(l, err);
+        return 0;
+}
+
 int nk_launch_take_pid(struct nk_launch *l, pid_t middle, bool report_follows, int *middle_code,
                        nk_error **err)
 {

@@ -6,6 +6,7 @@
  * signal forwarding and terminal relay. The child's side of the last
  * steps is finalize.h. */
 #pragma once
+#include "sync.h"
 #include "util/error.h"
 #include "util/proc.h"
 #include <stdbool.h>
@@ -46,6 +47,14 @@ int nk_launch_channels(struct nk_launch *l, bool terminal, const char *console_s
  * a middle process, nk_launch_take_pid). */
 pid_t nk_launch_clone(struct nk_launch *l, struct nk_clone_opts *co, void (*fn)(void *), void *arg,
                       bool try_direct, struct nk_cgroup *cg, nk_error **err);
+
+/* A send to the child failed (*err): when it failed because the child is
+ * gone, the error record the child sent before it went replaces *err, so
+ * the user reads why it died rather than "Broken pipe". Returns -1. */
+int nk_launch_send_failed(struct nk_launch *l, nk_error **err);
+/* A sync message to the child (text may be NULL), nk_launch_send_failed
+ * on failure. */
+int nk_launch_send(struct nk_launch *l, enum nk_sync type, const char *text, nk_error **err);
 
 /* The process a middle one cloned into the container's pid namespace
  * (nk_ns_enter_pid_last, sync PID) becomes l->pid, with its pidfd (any

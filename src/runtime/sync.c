@@ -1,6 +1,7 @@
 #include "sync.h"
 #include "util/cleanup.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,15 +90,23 @@ void nk_sync_send_error(int fd, const nk_error *e)
 }
 
 /* One SEQPACKET record into buf: its length, 0 at EOF, -1 with errno. A
- * record larger than buf is an error (EMSGSIZE), never silently cut. */
+ * record larger than buf is an error (EMSGSIZE), never silently cut.
+ * ECONNRESET is read past, once: a peer that exits with our last message
+ * unread in its queue (a child failing before it took GO) leaves that
+ * error on our socket, and the kernel reports it before the records still
+ * queued for us (the child's error record among them), then clears it. */
 static ssize_t recv_one(int fd, void *buf, size_t cap)
 {
         struct iovec iov = {buf, cap};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
         ssize_t n;
-        do
+        bool reset = false;
+        for (;;) {
                 n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
+                if (n >= 0 || (errno != EINTR && (errno != ECONNRESET || reset)))
+                        break;
+                reset = reset || errno == ECONNRESET;
+        }
         if (n > 0 && (mh.msg_flags & MSG_TRUNC)) {
                 errno = EMSGSIZE;
                 return -1;
@@ -208,4 +217,19 @@ int nk_sync_expect_eof(int fd, const char *what, nk_error **err)
                 return n;
         free(r.data);
         return nk_error_set(err, EPROTO, "sync %s: unexpected %s", what, sync_name((int)r.type));
+}
+
+int nk_sync_take_error(int fd, nk_error **out)
+{
+        struct record r = {0};
+        nk_error *e = NULL;
+        int n = recv_record(fd, "ERROR", &r, &e);
+        if (n > 0)
+                free(r.data);
+        if (n < 0 && r.type == NK_SYNC_ERROR) {
+                *out = e;
+                return 1;
+        }
+        nk_error_free(e);
+        return 0;
 }

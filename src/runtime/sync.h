@@ -37,6 +37,10 @@ int nk_sync_send_text(int fd, enum nk_sync type, const char *text, nk_error **er
 /* Receive `want` with its payload, NUL-terminated (*len without the NUL). */
 int nk_sync_expect_data(int fd, enum nk_sync want, char **data, size_t *len, nk_error **err);
 int nk_sync_expect_text(int fd, enum nk_sync want, char **text, nk_error **err);
+/* After a send failed because the other side is gone (EPIPE): the error
+ * record it sent before it went, if any, as *out (1); else 0. Never
+ * blocks on a closed peer. */
+int nk_sync_take_error(int fd, nk_error **out);
 /* Wait for the other side to close its end (its close-on-exec copy goes at
  * execve): 0 on EOF; an error record becomes *err. */
 int nk_sync_expect_eof(int fd, const char *what, nk_error **err);

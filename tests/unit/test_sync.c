@@ -1,6 +1,7 @@
 /* The sync protocol (runtime/sync.c) over a real SOCK_SEQPACKET socketpair:
  * messages of any size arrive whole, error records carry errno and text,
  * and a truncated, garbage or oversized record is a clean one-line error. */
+#include "runtime/launch.h"
 #include "runtime/namespaces.h"
 #include "runtime/sync.h"
 #include "unit.h"
@@ -257,9 +258,62 @@ static void test_pid_report(void)
         waitpid(child, NULL, 0);
 }
 
+/* A child that failed and went before our next send: the send fails
+ * (EPIPE) and the user reads the child's error, not "Broken pipe". */
+static void test_send_to_dead_child(void)
+{
+        for (int with_record = 0; with_record < 2; with_record++) {
+                int sp[2];
+                pair(sp);
+                if (with_record) {
+                        nk_error *c = NULL;
+                        nk_error_set(&c, ENOENT, "mounts[7]: the child's own words");
+                        nk_sync_send_error(sp[1], c);
+                        nk_error_free(c);
+                }
+                close(sp[1]);
+                struct nk_launch l;
+                nk_launch_init(&l);
+                l.sync_fd = sp[0];
+                nk_error *e = NULL;
+                CHECK(nk_launch_send(&l, NK_SYNC_GO, NULL, &e) < 0);
+                if (with_record) {
+                        CHECK(e && e->errno_ == ENOENT);
+                        CHECK_STR(e ? e->msg : NULL, "mounts[7]: the child's own words");
+                } else {
+                        CHECK(e && e->errno_ == EPIPE);
+                }
+                nk_error_free(e);
+                nk_launch_close(&l);
+        }
+}
+
+/* A child that fails before it read our GO exits with GO unread: the
+ * kernel then reports ECONNRESET on our end ahead of the error record the
+ * child queued for us. The record is what we read. */
+static void test_error_after_unread_go(void)
+{
+        int sp[2];
+        pair(sp);
+        nk_error *e = NULL;
+        CHECK(nk_sync_send(sp[0], NK_SYNC_GO, &e) == 0);
+        nk_error *c = NULL;
+        nk_error_set(&c, EXDEV, "mounts[7]: refused before GO");
+        nk_sync_send_error(sp[1], c);
+        nk_error_free(c);
+        close(sp[1]); /* GO unread */
+        CHECK(nk_sync_expect(sp[0], NK_SYNC_PRESTART, &e) < 0);
+        CHECK(e && e->errno_ == EXDEV);
+        CHECK_STR(e ? e->msg : NULL, "mounts[7]: refused before GO");
+        nk_error_free(e);
+        close(sp[0]);
+}
+
 int main(void)
 {
         test_pid_report();
+        test_error_after_unread_go();
+        test_send_to_dead_child();
         test_sizes();
         test_plain_and_text();
         test_error_records();
