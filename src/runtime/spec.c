@@ -402,21 +402,6 @@ const char *nk_hook_kind_name(enum nk_hook_kind k)
         return (unsigned)k < NK_HOOK__COUNT ? hook_names[k] : NULL;
 }
 
-int nk_cap_from_name(const char *name)
-{
-        cap_value_t v;
-        /* runc's spelling only: "CAP_" and upper case. libcap alone would
-         * also take "chown" in any case and bare numbers. */
-        if (strncmp(name, "CAP_", 4) != 0 || !name[4])
-                return -1;
-        for (const char *c = name + 4; *c; c++)
-                if (!isupper((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '_')
-                        return -1;
-        if (cap_from_name(name, &v) < 0 || v < 0 || v > 63)
-                return -1;
-        return v;
-}
-
 static const struct {
         const char *name;
         int resource;
