@@ -9,10 +9,12 @@ is printed with the symbols that tie it together, and the exit status is 1.
     scripts/check-cycles.py [BUILD_DIR]     (default: build)
     scripts/check-cycles.py --self-test     (checks the graph code itself)
 """
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 
 def strongly_connected(graph):
@@ -82,12 +84,15 @@ def symbols(obj):
     return defined, undefined
 
 
-def objects(build):
+TOP = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def objects(build, top):
     """source file (relative to the top of the tree) -> object path, for
     every object compiled from a C or assembly file of src/."""
     with open(os.path.join(build, "compile_commands.json")) as f:
         entries = json.load(f)
-    top = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    top = os.path.realpath(top)
     realbuild = os.path.realpath(build)
     found = {}
     for e in entries:
@@ -102,9 +107,9 @@ def objects(build):
     return found
 
 
-def dependency_graph(build):
-    """file -> {file it uses: sorted symbols}, from the objects of build."""
-    objs = objects(build)
+def dependency_graph(build, top=TOP):
+    """file -> {file it uses: [symbols]}, from the objects of build."""
+    objs = objects(build, top)
     defs, uses = {}, {}
     for src, obj in objs.items():
         if not os.path.exists(obj):
@@ -159,6 +164,35 @@ def self_test():
     chain = {i: {i + 1} for i in range(n)}
     chain[n] = {0}
     expect("long ring", [len(c) for c in cycles(chain)], [n + 1])
+    # The whole way from object files: a seeded cycle of two files (a.c and
+    # b.c call each other), c.c above them, d.c only defining.
+    with tempfile.TemporaryDirectory() as tmp:
+        sources = {
+            "a.c": "int b(void); int d(void); int a(void) { return b() + d(); }",
+            "b.c": "int a(void); int b(void) { return a(); }",
+            "c.c": "int a(void); int c(void) { return a(); }",
+            "d.c": "int d_data = 1; int d(void) { return d_data; }",
+        }
+        os.makedirs(os.path.join(tmp, "src"))
+        os.makedirs(os.path.join(tmp, "build"))
+        entries = []
+        for name, text in sources.items():
+            with open(os.path.join(tmp, "src", name), "w") as f:
+                f.write(text + "\n")
+            obj = name + ".o"
+            subprocess.run(["cc", "-c", "-o", os.path.join(tmp, "build", obj),
+                            os.path.join(tmp, "src", name)], check=True)
+            entries.append({"directory": os.path.join(tmp, "build"), "file": "../src/" + name,
+                            "output": obj})
+        with open(os.path.join(tmp, "build", "compile_commands.json"), "w") as f:
+            json.dump(entries, f)
+        graph = dependency_graph(os.path.join(tmp, "build"), tmp)
+        expect("objects: edges of a.c", sorted(graph["src/a.c"]), ["src/b.c", "src/d.c"])
+        expect("objects: edges of d.c", sorted(graph["src/d.c"]), [])
+        expect("objects: cycles", cycles({n: set(e) for n, e in graph.items()}),
+               [["src/a.c", "src/b.c"]])
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+            expect("objects: report", report(graph), 1)
     print("self-test: ok" if ok else "self-test: FAILED")
     return 0 if ok else 1
 
