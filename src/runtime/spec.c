@@ -1580,22 +1580,6 @@ int nk_spec_load(const char *bundle, struct nk_spec **out, nk_error **err)
         return 0;
 }
 
-int nk_process_load(const char *path, struct nk_process *out, nk_error **err)
-{
-        _cleanup_free_ char *text = NULL;
-        struct bigints big = {0};
-        json_t *j = NULL;
-        size_t len = 0;
-        if (nk_read_file(path, &text, &len, err) < 0)
-                return -1;
-        int r = json_parse_text(text, len, &j, &big, err);
-        if (r == 0)
-                r = process_parse(j, "", &big, out, err);
-        json_decref(j);
-        free(big.v);
-        return r < 0 ? nk_error_wrap(err, "%s", path) : 0;
-}
-
 /* ---- free ------------------------------------------------------------ */
 
 void nk_process_clear(struct nk_process *p)
