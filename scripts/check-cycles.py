@@ -107,9 +107,21 @@ def objects(build, top):
     return found
 
 
-def dependency_graph(build, top=TOP):
+def source_dir(build):
+    """The source tree build was configured from (meson-info), else the
+    tree this script is in."""
+    try:
+        with open(os.path.join(build, "meson-info", "meson-info.json")) as f:
+            return json.load(f)["directories"]["source"]
+    except (OSError, KeyError, ValueError):
+        return TOP
+
+
+def dependency_graph(build, top=None):
     """file -> {file it uses: [symbols]}, from the objects of build."""
-    objs = objects(build, top)
+    objs = objects(build, top or source_dir(build))
+    if not any(src.startswith("src/") for src in objs):
+        sys.exit(f"check-cycles: no object of src/ in {build}/compile_commands.json")
     defs, uses = {}, {}
     for src, obj in objs.items():
         if not os.path.exists(obj):
