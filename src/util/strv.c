@@ -17,6 +17,22 @@ void nk_strv_free(char **v)
         free(v);
 }
 
+char **nk_strv_dup(char *const *v)
+{
+        size_t n = nk_strv_len(v);
+        char **r = calloc(n + 1, sizeof(char *));
+        if (!r)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                r[i] = strdup(v[i]);
+                if (!r[i]) {
+                        nk_strv_free(r);
+                        return NULL;
+                }
+        }
+        return r;
+}
+
 int nk_strv_push(char ***v, const char *s)
 {
         size_t n = nk_strv_len(*v);
