@@ -151,16 +151,8 @@ int nk_blob_writer_write(struct nk_blob_writer *w, const void *buf, size_t len, 
 {
         nk_sha256_update(&w->h, buf, len);
         w->size += len;
-        const char *p = buf;
-        while (len > 0) {
-                ssize_t n = write(w->fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return nk_error_set(err, errno, "write blob");
-                p += n;
-                len -= (size_t)n;
-        }
+        if (nk_write_all(w->fd, buf, len) < 0)
+                return nk_error_set(err, errno, "write blob");
         return 0;
 }
 
