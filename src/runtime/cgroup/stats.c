@@ -147,6 +147,15 @@ static json_t *psi(const char *dir, const char *file)
         return o;
 }
 
+/* o with its "psi" member from `file` when the host has PSI there. */
+static json_t *with_psi(json_t *o, const char *dir, const char *file)
+{
+        json_t *p = psi(dir, file);
+        if (p)
+                json_object_set_new(o, "psi", p);
+        return o;
+}
+
 static const char *dir_of(struct nk_cgroup *cg, const char *controller)
 {
         struct nk_cg_hier *h = nk_cg_hier_for(cg, controller);
@@ -210,10 +219,7 @@ static json_t *cpu_stats(struct nk_cgroup *cg)
                 set_u64(thr, "throttledTime", tt);
         }
         json_t *o = json_pack("{s:o, s:o}", "usage", usage, "throttling", thr);
-        json_t *p = psi(v2, "cpu.pressure");
-        if (p)
-                json_object_set_new(o, "psi", p);
-        return o;
+        return with_psi(o, v2, "cpu.pressure");
 }
 
 /* ---- memory ---- */
@@ -233,6 +239,16 @@ static json_t *mem_entry_v1(const char *dir, const char *prefix)
         return e;
 }
 
+/* memory.stat as "raw", and its page cache line (v1 `cache`, v2 `file`)
+ * as "cache". */
+static void set_raw(json_t *o, const char *dir, const char *cache_key)
+{
+        json_t *raw = kv_object(dir, "memory.stat");
+        json_t *cache = json_object_get(raw, cache_key);
+        json_object_set_new(o, "cache", cache ? json_incref(cache) : json_integer(0));
+        json_object_set_new(o, "raw", raw);
+}
+
 static json_t *memory_stats(struct nk_cgroup *cg)
 {
         struct nk_cg_hier *h = nk_cg_hier_for(cg, "memory");
@@ -242,9 +258,7 @@ static json_t *memory_stats(struct nk_cgroup *cg)
                 json_object_set_new(o, "swap", mem_entry_v1(h->dir, "memory.memsw"));
                 json_object_set_new(o, "kernel", mem_entry_v1(h->dir, "memory.kmem"));
                 json_object_set_new(o, "kernelTCP", mem_entry_v1(h->dir, "memory.kmem.tcp"));
-                json_t *raw = kv_object(h->dir, "memory.stat");
-                json_object_set(o, "cache", json_object_get(raw, "cache") ?: json_integer(0));
-                json_object_set_new(o, "raw", raw);
+                set_raw(o, h->dir, "cache");
         } else if (h) {
                 json_t *u = json_object(), *s = json_object();
                 set_u64(u, "usage", (long long)rd_u64(h->dir, "memory.current"));
@@ -256,14 +270,9 @@ static json_t *memory_stats(struct nk_cgroup *cg)
                 set_u64(s, "failcnt", kv(h->dir, "memory.swap.events", "max"));
                 json_object_set_new(o, "usage", u);
                 json_object_set_new(o, "swap", s);
-                json_t *raw = kv_object(h->dir, "memory.stat");
-                json_object_set(o, "cache", json_object_get(raw, "file") ?: json_integer(0));
-                json_object_set_new(o, "raw", raw);
+                set_raw(o, h->dir, "file");
         }
-        json_t *p = psi(v2_dir(cg), "memory.pressure");
-        if (p)
-                json_object_set_new(o, "psi", p);
-        return o;
+        return with_psi(o, v2_dir(cg), "memory.pressure");
 }
 
 /* ---- pids ---- */
@@ -362,10 +371,7 @@ static json_t *blkio_stats(struct nk_cgroup *cg)
                 json_object_set_new(o, "ioServiceBytesRecursive", b);
                 json_object_set_new(o, "ioServicedRecursive", n);
         }
-        json_t *p = psi(v2_dir(cg), "io.pressure");
-        if (p)
-                json_object_set_new(o, "psi", p);
-        return o;
+        return with_psi(o, v2_dir(cg), "io.pressure");
 }
 
 /* ---- hugetlb: every page size the host has ---- */
