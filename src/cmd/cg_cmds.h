@@ -4,9 +4,6 @@
 #include "cmd/commands.h"
 #include "runtime/container.h"
 
-/* Print o (consumed) as one JSON line, or indented with `pretty`. */
-int nk_cg_cmd_print_json(json_t *o, bool pretty);
-
 int nk_cmd_update(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_events(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_info(const struct nk_global *g, int argc, char **argv);

@@ -34,7 +34,7 @@ static void emit(enum nk_event_kind kind, json_t *data, void *id)
                               (const char *)id);
         if (data)
                 json_object_set(o, "data", data);
-        nk_cg_cmd_print_json(o, false);
+        nk_cmd_json_out(o, false);
 }
 
 static int stats_once(struct nk_container *c, const char *id)

@@ -45,24 +45,18 @@ static void print_table(json_t *o)
 
 int nk_cmd_info(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
-        const char *format = "table";
-        int c;
-        while ((c = getopt_long_only(argc, argv, "+f:", opts, NULL)) != -1) {
-                if (c != 'f')
-                        return 1;
-                format = optarg;
-        }
-        if (!streq(format, "table") && !streq(format, "json"))
-                return nk_cmd_usage_error("info", "--format: `%s` is not table or json", format);
+        bool json = false;
+        int r = nk_cmd_format_option("info", argc, argv, &json);
+        if (r)
+                return r;
         if (optind != argc)
                 return nk_cmd_usage_error("info", "takes no arguments");
         nk_error *err = NULL;
         json_t *o = nk_host_info(g->root, g->store, &err);
         if (!o)
                 return nk_cmd_fail(err);
-        if (streq(format, "json"))
-                return nk_cg_cmd_print_json(o, true);
+        if (json)
+                return nk_cmd_json_out(o, true);
         print_table(o);
         json_decref(o);
         return 0;

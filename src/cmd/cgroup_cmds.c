@@ -8,34 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-int nk_cg_cmd_print_json(json_t *o, bool pretty)
-{
-        char *s = json_dumps(o, pretty ? JSON_INDENT(2) : JSON_COMPACT);
-        json_decref(o);
-        if (!s)
-                return 1;
-        puts(s);
-        fflush(stdout);
-        free(s);
-        return 0;
-}
-
-static int one_id(const char *cmd, int argc, char **argv, const char **id)
-{
-        static const struct option none[] = {{0}};
-        if (getopt_long_only(argc, argv, "+", none, NULL) != -1)
-                return 1;
-        if (optind + 1 != argc)
-                return nk_cmd_usage_error(cmd, "expects exactly one container ID");
-        *id = argv[optind];
-        return 0;
-}
-
 /* pause: running -> paused; resume: paused -> running. */
 static int freeze_cmd(const struct nk_global *g, int argc, char **argv, bool frozen)
 {
         const char *cmd = frozen ? "pause" : "resume", *id = NULL;
-        int r = one_id(cmd, argc, argv, &id);
+        int r = nk_cmd_one_id(cmd, argc, argv, &id);
         if (r)
                 return r;
         nk_error *err = NULL;
@@ -87,16 +64,10 @@ static void proc_row(pid_t pid)
 
 static int cmd_ps(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
-        const char *format = "table";
-        int c;
-        while ((c = getopt_long_only(argc, argv, "+f:", opts, NULL)) != -1) {
-                if (c != 'f')
-                        return 1;
-                format = optarg;
-        }
-        if (!streq(format, "table") && !streq(format, "json"))
-                return nk_cmd_usage_error("ps", "--format: `%s` is not table or json", format);
+        bool json = false;
+        int r = nk_cmd_format_option("ps", argc, argv, &json);
+        if (r)
+                return r;
         if (optind >= argc)
                 return nk_cmd_usage_error("ps", "expects a container ID");
         nk_error *err = NULL;
@@ -105,15 +76,15 @@ static int cmd_ps(const struct nk_global *g, int argc, char **argv)
         size_t n = 0;
         if (nk_container_open(g->root, argv[optind], 0, &ct, &err) < 0)
                 return nk_cmd_fail(err);
-        int r = nk_container_pids(ct, &pids, &n, &err);
+        r = nk_container_pids(ct, &pids, &n, &err);
         nk_container_close(ct);
         if (r < 0)
                 return nk_cmd_fail(err);
-        if (streq(format, "json")) {
+        if (json) {
                 json_t *a = json_array();
                 for (size_t i = 0; i < n; i++)
                         json_array_append_new(a, json_integer(pids[i]));
-                return nk_cg_cmd_print_json(a, false);
+                return nk_cmd_json_out(a, false);
         }
         printf("%-8s %-8s %-8s %-4s %s\n", "UID", "PID", "PPID", "STAT", "CMD");
         for (size_t i = 0; i < n; i++)

@@ -56,5 +56,16 @@ int nk_cmd_fail(nk_error *err);
 int nk_cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* If argv has -h/--help, print "usage: nook <usage>\n<help>" and return true. */
 bool nk_cmd_help(int argc, char **argv, const char *usage, const char *help);
+/* A command taking exactly one container ID and no options: *id, or the
+ * exit code of a usage error. */
+int nk_cmd_one_id(const char *cmd, int argc, char **argv, const char **id);
+/* Parse `--format table|json` (the only option of ps and info): *json is
+ * set for json; 0, or the exit code of a usage error. Positional
+ * arguments start at optind. */
+int nk_cmd_format_option(const char *cmd, int argc, char **argv, bool *json);
+/* Print o (consumed) to stdout as one JSON line, or indented
+ * with `pretty`; 0, or 1 when it cannot be encoded. */
+struct json_t;
+int nk_cmd_json_out(struct json_t *o, bool pretty);
 /* Reset getopt before a command parses its argv. */
 void nk_cmd_getopt_reset(void);

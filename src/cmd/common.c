@@ -1,6 +1,7 @@
 #include "cmd/commands.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,4 +58,43 @@ void nk_cmd_getopt_reset(void)
 {
         optind = 0; /* glibc: 0 also resets its internal state */
         opterr = 1;
+}
+
+int nk_cmd_one_id(const char *cmd, int argc, char **argv, const char **id)
+{
+        static const struct option none[] = {{0}};
+        if (getopt_long_only(argc, argv, "+", none, NULL) != -1)
+                return 1;
+        if (optind + 1 != argc)
+                return nk_cmd_usage_error(cmd, "expects exactly one container ID");
+        *id = argv[optind];
+        return 0;
+}
+
+int nk_cmd_format_option(const char *cmd, int argc, char **argv, bool *json)
+{
+        static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
+        const char *format = "table";
+        int c;
+        while ((c = getopt_long_only(argc, argv, "+f:", opts, NULL)) != -1) {
+                if (c != 'f')
+                        return 1;
+                format = optarg;
+        }
+        if (!streq(format, "table") && !streq(format, "json"))
+                return nk_cmd_usage_error(cmd, "--format: `%s` is not table or json", format);
+        *json = streq(format, "json");
+        return 0;
+}
+
+int nk_cmd_json_out(json_t *o, bool pretty)
+{
+        char *s = json_dumps(o, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+        json_decref(o);
+        if (!s)
+                return 1;
+        puts(s);
+        fflush(stdout);
+        free(s);
+        return 0;
 }

@@ -66,25 +66,15 @@ static DIR *opendir_at(int dfd, nk_error **err)
         return d;
 }
 
-static int sweep_blobs(struct nk_store *s, struct marks *m, struct nk_gc_stats *st, nk_error **err)
+static int drop_blob(struct nk_store *s, const char *name, const char *digest,
+                     struct nk_gc_stats *st, nk_error **err)
 {
-        _cleanup_closedir_ DIR *d = opendir_at(s->blobs, err);
-        if (!d)
-                return -1;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                char digest[80];
-                if (!nk_store_name_digest(de->d_name, digest))
-                        continue;
-                struct stat sb;
-                if (de->d_name[0] == '.' || json_object_get(m->blobs, digest))
-                        continue;
-                if (fstatat(s->blobs, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-                        st->bytes += (uint64_t)sb.st_size;
-                if (unlinkat(s->blobs, de->d_name, 0) < 0)
-                        return nk_error_set(err, errno, "remove blob %s", digest);
-                st->blobs++;
-        }
+        struct stat sb;
+        if (fstatat(s->blobs, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+                st->bytes += (uint64_t)sb.st_size;
+        if (unlinkat(s->blobs, name, 0) < 0)
+                return nk_error_set(err, errno, "remove blob %s", digest);
+        st->blobs++;
         return 0;
 }
 
@@ -96,23 +86,34 @@ static int rm_child(struct nk_store *s, const char *dir, const char *name, nk_er
         return nk_rm_rf(path, err);
 }
 
-static int sweep_layers(struct nk_store *s, struct marks *m, struct nk_gc_stats *st, nk_error **err)
+static int drop_layer(struct nk_store *s, const char *name, const char *digest,
+                      struct nk_gc_stats *st, nk_error **err)
 {
-        _cleanup_closedir_ DIR *d = opendir_at(s->layers, err);
+        int64_t sz = nk_store_layer_size(s, digest);
+        if (rm_child(s, "layers", name, err) < 0)
+                return -1;
+        st->bytes += sz > 0 ? (uint64_t)sz : 0;
+        st->layers++;
+        return 0;
+}
+
+/* drop() every entry of dfd (blobs/ or layers/) named by a digest's hex
+ * that `marked` lacks; other names are not ours to judge. */
+static int sweep(struct nk_store *s, int dfd, json_t *marked,
+                 int (*drop)(struct nk_store *s, const char *name, const char *digest,
+                             struct nk_gc_stats *st, nk_error **err),
+                 struct nk_gc_stats *st, nk_error **err)
+{
+        _cleanup_closedir_ DIR *d = opendir_at(dfd, err);
         if (!d)
                 return -1;
         struct dirent *de;
         while ((de = readdir(d))) {
                 char digest[80];
-                if (!nk_store_name_digest(de->d_name, digest))
+                if (!nk_store_name_digest(de->d_name, digest) || json_object_get(marked, digest))
                         continue;
-                if (de->d_name[0] == '.' || json_object_get(m->layers, digest))
-                        continue;
-                int64_t sz = nk_store_layer_size(s, digest);
-                if (rm_child(s, "layers", de->d_name, err) < 0)
+                if (drop(s, de->d_name, digest, st, err) < 0)
                         return -1;
-                st->bytes += sz > 0 ? (uint64_t)sz : 0;
-                st->layers++;
         }
         return 0;
 }
@@ -138,8 +139,9 @@ int nk_store_gc(struct nk_store *s, struct nk_gc_stats *st, nk_error **err)
         int r = -1;
         if (!m.blobs || !m.layers)
                 nk_error_set(err, ENOMEM, "garbage collection");
-        else if (mark_all(s, &m, err) == 0 && sweep_blobs(s, &m, st, err) == 0 &&
-                 sweep_layers(s, &m, st, err) == 0 && sweep_tmp(s, err) == 0)
+        else if (mark_all(s, &m, err) == 0 &&
+                 sweep(s, s->blobs, m.blobs, drop_blob, st, err) == 0 &&
+                 sweep(s, s->layers, m.layers, drop_layer, st, err) == 0 && sweep_tmp(s, err) == 0)
                 r = 0;
         json_decref(m.blobs);
         json_decref(m.layers);

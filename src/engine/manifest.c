@@ -164,18 +164,31 @@ static int check_manifest(struct nk_manifest *m, nk_error **err)
         return 0;
 }
 
+/* body as a JSON document of kind `want` ("manifest" or "index" is
+ * `what`), *mt its media type (pointing into it); NULL with err. */
+static json_t *load_kind(const char *body, size_t len, const char *content_type,
+                         enum nk_doc_kind want, const char *what, const char **mt, nk_error **err)
+{
+        json_t *doc = load(body, len, what, err);
+        if (!doc)
+                return NULL;
+        int kind = nk_doc_kind(doc, content_type, mt, err);
+        if (kind == (int)want)
+                return doc;
+        if (kind >= 0)
+                nk_error_set(err, 0, "expected an image %s, got `%s`", what, *mt);
+        json_decref(doc);
+        return NULL;
+}
+
 int nk_manifest_parse(const char *body, size_t len, const char *content_type, struct nk_manifest *m,
                       nk_error **err)
 {
-        _cleanup_jansson_ json_t *doc = load(body, len, "manifest", err);
         const char *mt;
+        _cleanup_jansson_ json_t *doc =
+                load_kind(body, len, content_type, NK_DOC_MANIFEST, "manifest", &mt, err);
         if (!doc)
                 return -1;
-        int kind = nk_doc_kind(doc, content_type, &mt, err);
-        if (kind < 0)
-                return -1;
-        if (kind != NK_DOC_MANIFEST)
-                return nk_error_set(err, 0, "expected an image manifest, got `%s`", mt);
         memset(m, 0, sizeof(*m));
         m->media_type = strdup(mt);
         if (!m->media_type ||
@@ -202,15 +215,11 @@ void nk_index_clear(struct nk_index *ix)
 int nk_index_parse(const char *body, size_t len, const char *content_type, struct nk_index *ix,
                    nk_error **err)
 {
-        _cleanup_jansson_ json_t *doc = load(body, len, "index", err);
         const char *mt;
+        _cleanup_jansson_ json_t *doc =
+                load_kind(body, len, content_type, NK_DOC_INDEX, "index", &mt, err);
         if (!doc)
                 return -1;
-        int kind = nk_doc_kind(doc, content_type, &mt, err);
-        if (kind < 0)
-                return -1;
-        if (kind != NK_DOC_INDEX)
-                return nk_error_set(err, 0, "expected an image index, got `%s`", mt);
         memset(ix, 0, sizeof(*ix));
         ix->media_type = strdup(mt);
         if (!ix->media_type ||

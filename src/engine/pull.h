@@ -1,5 +1,6 @@
-/* Pull internals shared by pull.c (resolution, extraction workers,
- * commit) and pull_fetch.c (parallel blob downloads). */
+/* Pull internals shared by pull.c (resolution, commit), pull_fetch.c
+ * (parallel blob downloads) and pull_extract.c (extraction workers,
+ * progress), the last below the other two. */
 #pragma once
 #include "engine/engine.h"
 #include "engine/image.h"
@@ -39,6 +40,11 @@ struct puller {
 
 void nk_pull_progress(struct puller *p, enum nk_progress_kind k, const char *id, uint64_t done,
                       uint64_t total, const char *msg);
+/* Start the extraction workers for at most cap layers of transaction t. */
+int nk_pull_workq_start(struct workq *q, struct nk_txn *t, size_t cap, nk_error **err);
+/* Wait for the workers; returns their first error (into err unless NULL
+ * or already set). */
+int nk_pull_workq_finish(struct workq *q, nk_error **err);
 /* Hand layer i to the extraction workers. */
 void nk_pull_queue_layer(struct puller *p, size_t i);
 bool nk_pull_failed(struct puller *p);

@@ -7,6 +7,7 @@
 #include "engine/layer_pipe.h"
 #include "engine/ref.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -91,16 +92,8 @@ static int put_blob(struct saver *sv, const char *path, const char *digest, nk_e
 
 static int sink_fd(const void *buf, size_t len, void *data, nk_error **err)
 {
-        int fd = *(int *)data;
-        for (const char *p = buf; len > 0;) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return nk_error_set(err, errno, "write");
-                p += n;
-                len -= (size_t)n;
-        }
+        if (nk_write_all(*(int *)data, buf, len) < 0)
+                return nk_error_set(err, errno, "write");
         return 0;
 }
 

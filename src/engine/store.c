@@ -109,21 +109,27 @@ int64_t nk_store_blob_size(struct nk_store *s, const char *digest)
         return st.st_size;
 }
 
-int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out, size_t *len,
-                       nk_error **err)
+int nk_blob_read_fd(int fd, const char *digest, size_t max, char **out, size_t *len, nk_error **err)
 {
-        if (!nk_digest_valid(digest))
-                return nk_error_set(err, 0, "invalid digest `%s`", digest);
-        int64_t size = nk_store_blob_size(s, digest);
-        if (size < 0)
-                return nk_error_set(err, 0, "blob %s is not in the store", digest);
-        if ((uint64_t)size > max)
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return nk_error_set(err, errno, "blob %s", digest);
+        if ((uint64_t)st.st_size > max)
                 return nk_error_set(err, 0, "blob %s: %lld bytes, more than %zu", digest,
-                                    (long long)size, max);
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0;
-        if (nk_read_file_at(s->blobs, nk_digest_hex(digest), &buf, &n, err) < 0)
-                return nk_error_wrap(err, "blob %s", digest);
+                                    (long long)st.st_size, max);
+        size_t n = (size_t)st.st_size;
+        _cleanup_free_ char *buf = malloc(n + 1);
+        if (!buf)
+                return nk_error_set(err, ENOMEM, "blob %s", digest);
+        for (size_t off = 0; off < n;) {
+                ssize_t r = pread(fd, buf + off, n - off, (off_t)off);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        return nk_error_set(err, r < 0 ? errno : EIO, "read blob %s", digest);
+                off += (size_t)r;
+        }
+        buf[n] = '\0';
         char got[NK_DIGEST_LEN + 1];
         if (nk_sha256_of(buf, n, got, err) < 0)
                 return -1;
@@ -134,6 +140,19 @@ int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char 
         if (len)
                 *len = n;
         return 0;
+}
+
+int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out, size_t *len,
+                       nk_error **err)
+{
+        if (!nk_digest_valid(digest))
+                return nk_error_set(err, 0, "invalid digest `%s`", digest);
+        _cleanup_close_ int fd =
+                openat(s->blobs, nk_digest_hex(digest), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return nk_error_set(err, errno == ENOENT ? 0 : errno, "blob %s is not in the store",
+                                    digest);
+        return nk_blob_read_fd(fd, digest, max, out, len, err);
 }
 
 bool nk_store_layer_exists(struct nk_store *s, const char *diff_id)

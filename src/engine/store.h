@@ -42,7 +42,11 @@ int nk_store_lock(struct nk_store *s, int how, nk_error **err);
 
 bool nk_store_blob_exists(struct nk_store *s, const char *digest);
 int nk_store_blob_open(struct nk_store *s, const char *digest, nk_error **err);
-/* Read a whole small blob (at most max bytes) and check its digest. */
+/* Read the blob open at fd whole (at most max bytes) and check that it
+ * hashes to digest; *out is NUL-terminated. */
+int nk_blob_read_fd(int fd, const char *digest, size_t max, char **out, size_t *len,
+                    nk_error **err);
+/* The same for a blob of the store. */
 int nk_store_blob_read(struct nk_store *s, const char *digest, size_t max, char **out, size_t *len,
                        nk_error **err);
 int64_t nk_store_blob_size(struct nk_store *s, const char *digest);

@@ -151,16 +151,8 @@ int nk_blob_writer_write(struct nk_blob_writer *w, const void *buf, size_t len, 
 {
         nk_sha256_update(&w->h, buf, len);
         w->size += len;
-        const char *p = buf;
-        while (len > 0) {
-                ssize_t n = write(w->fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return nk_error_set(err, errno, "write blob");
-                p += n;
-                len -= (size_t)n;
-        }
+        if (nk_write_all(w->fd, buf, len) < 0)
+                return nk_error_set(err, errno, "write blob");
         return 0;
 }
 
@@ -231,35 +223,7 @@ int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **ou
         _cleanup_close_ int fd = nk_txn_blob_open(t, digest, err);
         if (fd < 0)
                 return -1;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return nk_error_set(err, errno, "blob %s", digest);
-        if ((uint64_t)st.st_size > max)
-                return nk_error_set(err, 0, "blob %s: %lld bytes, more than %zu", digest,
-                                    (long long)st.st_size, max);
-        size_t n = (size_t)st.st_size;
-        _cleanup_free_ char *buf = malloc(n + 1);
-        if (!buf)
-                return nk_error_set(err, ENOMEM, "blob %s", digest);
-        for (size_t off = 0; off < n;) {
-                ssize_t r = pread(fd, buf + off, n - off, (off_t)off);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r <= 0)
-                        return nk_error_set(err, r < 0 ? errno : EIO, "read blob %s", digest);
-                off += (size_t)r;
-        }
-        buf[n] = '\0';
-        char got[NK_DIGEST_LEN + 1];
-        if (nk_sha256_of(buf, n, got, err) < 0)
-                return -1;
-        if (!streq(got, digest))
-                return nk_error_set(err, 0, "blob %s is corrupt (content hashes to %s)", digest,
-                                    got);
-        *out = TAKE_PTR(buf);
-        if (len)
-                *len = n;
-        return 0;
+        return nk_blob_read_fd(fd, digest, max, out, len, err);
 }
 
 static int write_layer_info(int dirfd, const char *digest, const struct nk_layer_stats *st,

@@ -124,22 +124,3 @@ int nk_lsm_apply_exec_labels_child(const struct nk_process *p, nk_error **err)
                 return -1;
         return 0;
 }
-
-int nk_lsm_set_keycreate_child(const struct nk_process *p, nk_error **err)
-{
-        if (!wants_selinux(p) || !nk_selinux_enabled())
-                return 0;
-        return write_attr("/proc/thread-self/attr/keycreate", p->selinux_label,
-                          "process.selinuxLabel", err);
-}
-
-char *nk_lsm_mount_data(const char *data, const char *mount_label)
-{
-        char *out = NULL;
-        if (!mount_label || !mount_label[0] || !nk_selinux_enabled())
-                return strdup(data ? data : "");
-        if (asprintf(&out, "%s%scontext=\"%s\"", data ? data : "", data && *data ? "," : "",
-                     mount_label) < 0)
-                return NULL;
-        return out;
-}

@@ -1,7 +1,8 @@
 /* nook — the container's filesystem view: the spec becomes a plan (a flat
  * list of mount/device operations, see rootfs_internal.h) and the container
  * init runs it in one loop. This file builds and prints the plan and runs
- * it; mounts.c and devices.c hold the operations. */
+ * it; mounts.c and devices.c hold the operations, rootfs_plan.c and
+ * rootfs_path.c what all of them share. */
 #include "../util/cleanup.h"
 #include "../util/fs.h"
 #include "../util/log.h"
@@ -20,144 +21,13 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-void nk_rplan_clear(struct nk_rplan *plan)
-{
-        for (size_t i = 0; i < plan->n; i++) {
-                struct nk_rop *op = &plan->ops[i];
-                free(op->dest);
-                free(op->source);
-                free(op->fstype);
-                free(op->data);
-                free(op->fallback);
-        }
-        free(plan->ops);
-        *plan = (struct nk_rplan){0};
-}
-
-static int dup_opt(const char *s, char **out)
-{
-        *out = NULL;
-        if (s && !(*out = strdup(s)))
-                return -1;
-        return 0;
-}
-
-struct nk_rop *nk_rplan_add(struct nk_rplan *plan, enum nk_rop_kind kind, const char *dest,
-                            const char *source, nk_error **err)
-{
-        if (plan->n == plan->cap) {
-                size_t cap = plan->cap ? plan->cap * 2 : 32;
-                struct nk_rop *ops = realloc(plan->ops, cap * sizeof(*ops));
-                if (!ops) {
-                        nk_error_set(err, ENOMEM, "rootfs plan");
-                        return NULL;
-                }
-                plan->ops = ops;
-                plan->cap = cap;
-        }
-        struct nk_rop *op = &plan->ops[plan->n];
-        *op = (struct nk_rop){.kind = kind, .tree = -1};
-        if (dup_opt(dest, &op->dest) < 0 || dup_opt(source, &op->source) < 0) {
-                free(op->dest);
-                nk_error_set(err, ENOMEM, "rootfs plan");
-                return NULL;
-        }
-        plan->n++;
-        return op;
-}
-
-void nk_ms_to_attr(unsigned long set, unsigned long clear, uint64_t *attr_set, uint64_t *attr_clr)
-{
-        static const struct {
-                unsigned long ms;
-                uint64_t attr;
-        } map[] = {
-                {MS_RDONLY, MOUNT_ATTR_RDONLY},         {MS_NOSUID, MOUNT_ATTR_NOSUID},
-                {MS_NODEV, MOUNT_ATTR_NODEV},           {MS_NOEXEC, MOUNT_ATTR_NOEXEC},
-                {MS_NODIRATIME, MOUNT_ATTR_NODIRATIME}, {MS_NOSYMFOLLOW, MOUNT_ATTR_NOSYMFOLLOW},
-        };
-        uint64_t s = 0, c = 0;
-        for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
-                if (set & map[i].ms)
-                        s |= map[i].attr;
-                else if (clear & map[i].ms)
-                        c |= map[i].attr;
-        }
-        /* The atime mode is one value inside MOUNT_ATTR__ATIME: changing it
-         * means clearing the whole field (mount_setattr(2)). */
-        if (set & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME)) {
-                c |= MOUNT_ATTR__ATIME;
-                s |= (set & MS_NOATIME)       ? MOUNT_ATTR_NOATIME
-                     : (set & MS_STRICTATIME) ? MOUNT_ATTR_STRICTATIME
-                                              : MOUNT_ATTR_RELATIME;
-        } else if (clear & (MS_NOATIME | MS_RELATIME)) {
-                c |= MOUNT_ATTR__ATIME;
-                s |= (clear & MS_RELATIME) ? MOUNT_ATTR_STRICTATIME : MOUNT_ATTR_RELATIME;
-        }
-        *attr_set = s;
-        *attr_clr = c;
-}
-
-/* "/a//b/./c/" -> "/a/b/c" into `out` (room for strlen(in) + 2); a
- * relative path is taken from "/". With `dotdot`, also "/a/b/../c" ->
- * "/a/c", never above "/": where a path without symlinks leads, which is
- * how the init finds such a destination (RESOLVE_IN_ROOT; a mount root's
- * `..` goes to the mount point's parent, as here). */
-static void squash_path(const char *in, char *out, bool dotdot)
-{
-        size_t n = 0;
-        for (const char *p = in; *p;) {
-                while (*p == '/')
-                        p++;
-                size_t len = strcspn(p, "/");
-                if (dotdot && len == 2 && p[0] == '.' && p[1] == '.') {
-                        while (n > 0 && out[--n] != '/')
-                                ;
-                } else if (len > 0 && !(len == 1 && p[0] == '.')) {
-                        out[n++] = '/';
-                        memcpy(out + n, p, len);
-                        n += len;
-                }
-                p += len;
-        }
-        if (n == 0)
-                out[n++] = '/';
-        out[n] = '\0';
-}
-
 /* A mount destination squashed, `..` left as written. */
 static char *clean_dest(const char *path)
 {
         char *out = malloc(strlen(path) + 2);
         if (out)
-                squash_path(path, out, false);
+                nk_path_squash(path, out, false);
         return out;
-}
-
-static const char *const proc_mounts_ok[] = {
-        "/proc/cpuinfo", "/proc/diskstats",
-        "/proc/meminfo", "/proc/stat",
-        "/proc/swaps",   "/proc/uptime",
-        "/proc/loadavg", "/proc/slabinfo",
-        "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",
-};
-
-const char nk_proc_mount_list[] = "/proc/cpuinfo, /proc/diskstats, /proc/meminfo, /proc/stat, "
-                                  "/proc/swaps, /proc/uptime, /proc/loadavg, /proc/slabinfo, "
-                                  "/proc/net/dev, /proc/sys/kernel/ns_last_pid";
-
-bool nk_proc_mount_allowed(const char *written)
-{
-        char path[4096];
-        if (strlen(written) + 2 > sizeof(path))
-                return false;
-        squash_path(written, path, true);
-        if (strncmp(path, "/proc/", strlen("/proc/")) != 0)
-                return true;
-        for (size_t i = 0; i < ARRAY_SIZE(proc_mounts_ok); i++)
-                if (streq(path, proc_mounts_ok[i]))
-                        return true;
-        return false;
 }
 
 static char *bind_source(const struct nk_spec *spec, const char *source)
@@ -412,7 +282,7 @@ static int plan_fresh(struct nk_rplan *plan, const struct nk_mount *m, const cha
                 return nk_error_set(err, 0, "mount on %s: no type and not a bind mount", dest);
         struct nk_rop *op =
                 nk_rplan_add(plan, NK_ROP_MOUNT, dest, m->source ? m->source : m->type, err);
-        if (!op || dup_opt(m->type, &op->fstype) < 0 || dup_opt(m->data, &op->data) < 0)
+        if (!op || nk_rop_strdup(m->type, &op->fstype) < 0 || nk_rop_strdup(m->data, &op->data) < 0)
                 return nk_error_set(err, ENOMEM, "rootfs plan");
         op->flags = m->flags & NK_MS_MOUNT_FLAGS;
         op->copyup = m->tmpcopyup;
@@ -422,7 +292,7 @@ static int plan_fresh(struct nk_rplan *plan, const struct nk_mount *m, const cha
         const char *fallback = streq(m->type, "sysfs")    ? "/sys"
                                : streq(m->type, "mqueue") ? "/dev/mqueue"
                                                           : NULL;
-        if (opts->in_userns && fallback && dup_opt(fallback, &op->fallback) < 0)
+        if (opts->in_userns && fallback && nk_rop_strdup(fallback, &op->fallback) < 0)
                 return nk_error_set(err, ENOMEM, "rootfs plan");
         return 0;
 }

@@ -1,7 +1,9 @@
 /* nook — the rootfs setup as a plan: the spec (plus what the host looks
  * like) turns into a flat list of operations, built by pure code that unit
  * tests check and `--debug` prints, then run in one loop by the container
- * init. Private to rootfs.c, mounts.c and devices.c. */
+ * init. Private to the rootfs files: rootfs_plan.c (the list) and
+ * rootfs_path.c (paths inside the root) below mounts.c and devices.c (the
+ * operations) below rootfs.c (planning and the loop). */
 #pragma once
 #include "rootfs.h"
 #include <stdbool.h>
@@ -87,8 +89,14 @@ void nk_rplan_clear(struct nk_rplan *plan);
  * or NULL on ENOMEM (err set). */
 struct nk_rop *nk_rplan_add(struct nk_rplan *plan, enum nk_rop_kind kind, const char *dest,
                             const char *source, nk_error **err);
+/* *out = a copy of s (NULL stays NULL); -1 on ENOMEM, *out then NULL. */
+int nk_rop_strdup(const char *s, char **out);
 /* One line describing the op, e.g. "bind /src on /dst rbind set=ro". Caller frees. */
 char *nk_rop_format(const struct nk_rop *op);
+
+/* "/a//b/./c/" -> "/a/b/c" into `out` (room for strlen(in) + 2); with
+ * `dotdot` also "/a/b/../c" -> "/a/c", never above "/". */
+void nk_path_squash(const char *in, char *out, bool dotdot);
 
 /* Whether `path` (absolute, clean, inside the container) may be a mount
  * destination as far as /proc goes: anything outside /proc, /proc itself,
@@ -130,6 +138,8 @@ struct nk_rexec {
  * components are made as directories, the last one as a directory or, if
  * `create_file`, an empty regular file. */
 int nk_root_open(int rootfd, const char *path, bool create, bool create_file, nk_error **err);
+/* The same lookup, no creating, no error: -1 with errno. */
+int nk_root_open_raw(int rootfd, const char *path);
 /* Open (creating directories) the parent of `path`; *name points into path
  * at the last component. */
 int nk_root_open_parent(int rootfd, const char *path, const char **name, nk_error **err);

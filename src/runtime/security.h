@@ -109,13 +109,6 @@ int nk_lsm_check(const struct nk_spec *s, nk_error **err);
 /* Child: write the exec labels (/proc/thread-self/attr/...) that take effect
  * at execve. */
 int nk_lsm_apply_exec_labels_child(const struct nk_process *p, nk_error **err);
-/* Child, before joining the session keyring: label new keys with the
- * process label (SELinux only; a no-op otherwise). */
-int nk_lsm_set_keycreate_child(const struct nk_process *p, nk_error **err);
-/* Mount data with the SELinux context option added for mount_label (when
- * SELinux is on and the label is set), else a copy of data. NULL data is
- * fine. Caller frees. */
-char *nk_lsm_mount_data(const char *data, const char *mount_label);
 
 /* ---- the runtime binary (selfexe.c) ------------------------------------ */
 

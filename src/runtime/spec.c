@@ -402,21 +402,6 @@ const char *nk_hook_kind_name(enum nk_hook_kind k)
         return (unsigned)k < NK_HOOK__COUNT ? hook_names[k] : NULL;
 }
 
-int nk_cap_from_name(const char *name)
-{
-        cap_value_t v;
-        /* runc's spelling only: "CAP_" and upper case. libcap alone would
-         * also take "chown" in any case and bare numbers. */
-        if (strncmp(name, "CAP_", 4) != 0 || !name[4])
-                return -1;
-        for (const char *c = name + 4; *c; c++)
-                if (!isupper((unsigned char)*c) && !isdigit((unsigned char)*c) && *c != '_')
-                        return -1;
-        if (cap_from_name(name, &v) < 0 || v < 0 || v > 63)
-                return -1;
-        return v;
-}
-
 static const struct {
         const char *name;
         int resource;
@@ -1593,22 +1578,6 @@ int nk_spec_load(const char *bundle, struct nk_spec **out, nk_error **err)
         s->bundle = TAKE_PTR(abs);
         *out = s;
         return 0;
-}
-
-int nk_process_load(const char *path, struct nk_process *out, nk_error **err)
-{
-        _cleanup_free_ char *text = NULL;
-        struct bigints big = {0};
-        json_t *j = NULL;
-        size_t len = 0;
-        if (nk_read_file(path, &text, &len, err) < 0)
-                return -1;
-        int r = json_parse_text(text, len, &j, &big, err);
-        if (r == 0)
-                r = process_parse(j, "", &big, out, err);
-        json_decref(j);
-        free(big.v);
-        return r < 0 ? nk_error_wrap(err, "%s", path) : 0;
 }
 
 /* ---- free ------------------------------------------------------------ */

@@ -193,9 +193,6 @@ int nk_spec_load(const char *bundle, struct nk_spec **out, nk_error **err);
  * path prefix for messages ("process" when NULL, "" for a top-level object).
  * *out is written only on success. */
 int nk_process_parse(json_t *obj, const char *where, struct nk_process *out, nk_error **err);
-/* Read and parse a process.json file (exec --process FILE); messages start
- * with `path`. Accepts uint64 values above INT64_MAX like nk_spec_parse. */
-int nk_process_load(const char *path, struct nk_process *out, nk_error **err);
 void nk_process_clear(struct nk_process *p);
 void nk_spec_free(struct nk_spec *s);
 

@@ -53,8 +53,9 @@ int nk_read_file(const char *path, char **out, size_t *len, nk_error **err)
         return nk_read_file_at(AT_FDCWD, path, out, len, err);
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int nk_write_all(int fd, const void *buf, size_t len)
 {
+        const char *data = buf;
         while (len > 0) {
                 ssize_t w = write(fd, data, len);
                 if (w < 0) {
@@ -73,7 +74,7 @@ int nk_write_file_at(int dirfd, const char *path, const char *data, size_t len, 
         _cleanup_close_ int fd = openat(dirfd, path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return nk_error_set(err, errno, "open `%s`", path);
-        if (write_all(fd, data, len) < 0)
+        if (nk_write_all(fd, data, len) < 0)
                 return nk_error_set(err, errno, "write `%s`", path);
         return 0;
 }
@@ -116,7 +117,7 @@ int nk_proc_write(const char *rel, const char *data, size_t len, nk_error **err)
         _cleanup_close_ int fd = nk_proc_open(rel, O_WRONLY, err);
         if (fd < 0)
                 return -1;
-        if (write_all(fd, data, len) < 0)
+        if (nk_write_all(fd, data, len) < 0)
                 return nk_error_set(err, errno, "write /proc/%s", rel);
         return 0;
 }
@@ -127,7 +128,7 @@ int nk_write_file(const char *path, const char *data, size_t len, mode_t mode, n
                 open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, mode);
         if (fd < 0)
                 return nk_error_set(err, errno, "open `%s`", path);
-        if (write_all(fd, data, len) < 0)
+        if (nk_write_all(fd, data, len) < 0)
                 return nk_error_set(err, errno, "write `%s`", path);
         return 0;
 }
@@ -141,7 +142,7 @@ static int write_replace(const char *path, const char *data, size_t len, mode_t 
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd < 0)
                 return nk_error_set(err, errno, "create `%s`", tmp);
-        if (write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
+        if (nk_write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
                 int e = errno;
                 unlink(tmp);
                 return nk_error_set(err, e, "write `%s`", tmp);

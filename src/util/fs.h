@@ -9,6 +9,8 @@
 int nk_read_file(const char *path, char **out, size_t *len, nk_error **err);
 int nk_read_file_at(int dirfd, const char *path, char **out, size_t *len, nk_error **err);
 /* Write (truncate) a whole file; creates it with `mode` if absent. */
+/* write(2) all of buf, again after EINTR or a short write; -1 with errno. */
+int nk_write_all(int fd, const void *buf, size_t len);
 int nk_write_file(const char *path, const char *data, size_t len, mode_t mode, nk_error **err);
 int nk_write_file_at(int dirfd, const char *path, const char *data, size_t len, nk_error **err);
 /* A file of the procfs this process sees at /proc, `rel` below it

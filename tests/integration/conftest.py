@@ -26,10 +26,15 @@ import tempfile
 import time
 import uuid
 
+import sys
+
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUSYBOX = "/bin/busybox"
+# The test tools' shared pieces (tests/tools/toolslib.py): one `nook spec`
+# reader and one rule for finding the OCI face, for fixtures and tools alike.
+sys.path.insert(0, os.path.join(REPO, "tests", "tools"))
+from toolslib import BUSYBOX, oci_face, spec_config  # noqa: E402
 
 
 def wait_for(predicate, timeout, what, interval=0.02):
@@ -52,11 +57,7 @@ def _engine_bin():
 
 
 def _nook_bin():
-    path = _engine_bin()
-    oci = os.path.join(os.path.dirname(path), "nook-oci")
-    if os.path.basename(path) == "nook" and os.path.exists(oci):
-        return oci
-    return path
+    return oci_face(_engine_bin())
 
 
 @pytest.fixture(scope="session")
@@ -117,15 +118,9 @@ def base_rootfs(build_dir, tmp_path_factory):
 
 
 def default_config(nook_bin, args=("true",)):
-    d = tempfile.mkdtemp(prefix="nook-spec-")
-    try:
-        subprocess.run([nook_bin, "spec", "--bundle", d], check=True)
-        with open(os.path.join(d, "config.json")) as f:
-            cfg = json.load(f)
-    finally:
-        shutil.rmtree(d)
-    cfg["process"]["terminal"] = False
-    cfg["process"]["args"] = list(args)
+    """`nook spec`'s config, non-interactive, running `args` on a writable
+    rootfs/ beside it."""
+    cfg = spec_config(nook_bin, args)
     cfg["root"] = {"path": "rootfs", "readonly": False}
     return cfg
 

@@ -626,6 +626,43 @@ def test_ps_and_events_stats(runtime, bundle, host):
     delete(runtime, host, cid)
 
 
+def test_events_stats_read_the_kernel_files_exactly(runtime, bundle, host):
+    """What `events --stats` reports is what the cgroup files say: every
+    memory.stat key, one per-cpu entry per CPU, each huge page size the
+    host has, PSI totals that only grow, block IO per device line."""
+    cid = start(runtime, bundle, {"pids": {"limit": 50}}, "sleep 1000")
+    path = f"/nook/{cid}"
+    mem_stat = read(host, "memory", path, "memory.stat")
+    psi_before = {}
+    core = cg_dir(host, "core", path)
+    if core and os.path.exists(os.path.join(core, "cpu.pressure")):
+        with open(os.path.join(core, "cpu.pressure")) as f:
+            psi_before = {l.split()[0]: int(l.split()[-1].split("=")[1]) for l in f}
+    d = json.loads(runtime.run("events", "--stats", cid).stdout)["data"]
+    assert set(d["memory"]["raw"]) == {l.split()[0] for l in mem_stat.splitlines()}
+    for k in ("total_cache", "file", "pgfault"):
+        if k in d["memory"]["raw"]:
+            assert isinstance(d["memory"]["raw"][k], int)
+    if is_v1(host, "cpuacct"):
+        cpus = read(host, "cpuacct", path, "cpuacct.usage_percpu").split()
+        assert len(d["cpu"]["usage"]["percpu"]) == len(cpus)
+    if "hugetlb" in host["controllers"]:
+        sizes = set()
+        for e in os.listdir("/sys/kernel/mm/hugepages"):
+            kb = int(e[len("hugepages-"):-len("kB")])
+            sizes.add(f"{kb // 1024}MB" if kb % 1024 == 0 and kb < 1 << 20 else
+                      f"{kb // (1 << 20)}GB" if kb % (1 << 20) == 0 else f"{kb}KB")
+        assert set(d["hugetlb"]) == sizes
+    for kind, total in psi_before.items():
+        psi = d["cpu"]["psi"][kind]
+        assert psi["total"] >= total and isinstance(psi["total"], int)
+        assert all(isinstance(psi[a], float) and 0 <= psi[a] <= 100
+                   for a in ("avg10", "avg60", "avg300")), psi
+    for e in d["blkio"]["ioServiceBytesRecursive"]:
+        assert e["major"] >= 0 and e["minor"] >= 0 and e["op"] and e["value"] >= 0, e
+    delete(runtime, host, cid)
+
+
 def test_events_interval_streams_stats_until_init_exits(runtime, bundle, host, tmp_path):
     cid = start(runtime, bundle, {"pids": {"limit": 30}}, "while [ ! -e /tmp/stop ]; do"
                 " sleep 0.05; done")

@@ -19,23 +19,6 @@
 
 #define DESTROY_TIMEOUT_MS 10000
 
-int nk_cg_wait(const char *dir, int (*done)(const char *dir, const void *arg), const void *arg,
-               int timeout_ms)
-{
-        long waited_us = 0, step_us = 1000;
-        for (;;) {
-                if (done(dir, arg) > 0)
-                        return 0;
-                if (waited_us >= (long)timeout_ms * 1000)
-                        return -1;
-                struct timespec ts = {0, step_us * 1000};
-                nanosleep(&ts, NULL);
-                waited_us += step_us;
-                if (step_us < 50000)
-                        step_us *= 2;
-        }
-}
-
 void nk_cgroup_free(struct nk_cgroup *cg)
 {
         if (!cg)
@@ -90,22 +73,6 @@ int nk_cgroup_open(const char *path, struct nk_cgroup **out, nk_error **err)
         }
         *out = TAKE_PTR(cg);
         return 0;
-}
-
-struct nk_cg_hier *nk_cg_hier_for(struct nk_cgroup *cg, const char *controller)
-{
-        for (size_t i = 0; i < cg->n; i++)
-                if (nk_strv_contains(cg->h[i].mnt->controllers, controller))
-                        return &cg->h[i];
-        return NULL;
-}
-
-struct nk_cg_hier *nk_cg_hier_v2(struct nk_cgroup *cg)
-{
-        for (size_t i = 0; i < cg->n; i++)
-                if (cg->h[i].mnt->v2)
-                        return &cg->h[i];
-        return NULL;
 }
 
 /* ---- removal ---- */

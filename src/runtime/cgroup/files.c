@@ -2,6 +2,7 @@
 #include "../../util/cleanup.h"
 #include "../../util/fs.h"
 #include "../../util/parse.h"
+#include "../../util/strv.h"
 #include "internal.h"
 #include <dirent.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int nk_cg_write(const char *dir, const char *file, const char *value, nk_error **err)
@@ -118,4 +120,39 @@ int nk_cg_collect_pids(const char *dir, pid_t **pids, size_t *n, nk_error **err)
                         return -1;
         }
         return 0;
+}
+
+int nk_cg_wait(const char *dir, int (*done)(const char *dir, const void *arg), const void *arg,
+               int timeout_ms)
+{
+        long waited_us = 0, step_us = 1000;
+        for (;;) {
+                if (done(dir, arg) > 0)
+                        return 0;
+                if (waited_us >= (long)timeout_ms * 1000)
+                        return -1;
+                struct timespec ts = {0, step_us * 1000};
+                nanosleep(&ts, NULL);
+                waited_us += step_us;
+                if (step_us < 50000)
+                        step_us *= 2;
+        }
+}
+
+/* The hierarchy of a container cgroup that holds `controller`, or the
+ * cgroup2 one; NULL when the host has none. */
+struct nk_cg_hier *nk_cg_hier_for(struct nk_cgroup *cg, const char *controller)
+{
+        for (size_t i = 0; i < cg->n; i++)
+                if (nk_strv_contains(cg->h[i].mnt->controllers, controller))
+                        return &cg->h[i];
+        return NULL;
+}
+
+struct nk_cg_hier *nk_cg_hier_v2(struct nk_cgroup *cg)
+{
+        for (size_t i = 0; i < cg->n; i++)
+                if (cg->h[i].mnt->v2)
+                        return &cg->h[i];
+        return NULL;
 }

@@ -145,42 +145,6 @@ long long nk_cg_swap_v2(long long limit, long long swap)
         return swap - limit;
 }
 
-int nk_cg_page_size(const char *s, unsigned long long *bytes)
-{
-        if (!s || *s < '0' || *s > '9')
-                return -1;
-        char *end = NULL;
-        unsigned long long v = strtoull(s, &end, 10);
-        static const struct {
-                const char *unit;
-                unsigned shift;
-        } units[] = {{"KB", 10}, {"K", 10},  {"MB", 20}, {"M", 20}, {"GB", 30},
-                     {"G", 30},  {"TB", 40}, {"T", 40},  {"B", 0},  {"", 0}};
-        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-                if (strcasecmp(end, units[i].unit) != 0)
-                        continue;
-                if (v == 0 || (v << units[i].shift) >> units[i].shift != v)
-                        return -1;
-                v <<= units[i].shift;
-                if (v & (v - 1)) /* page sizes are powers of two */
-                        return -1;
-                *bytes = v;
-                return 0;
-        }
-        return -1;
-}
-
-void nk_cg_page_name(unsigned long long bytes, char *buf, size_t len)
-{
-        static const char *const unit[] = {"B", "KB", "MB", "GB", "TB"};
-        size_t u = 0;
-        while (u + 1 < ARRAY_SIZE(unit) && bytes >= 1024 && bytes % 1024 == 0) {
-                bytes /= 1024;
-                u++;
-        }
-        snprintf(buf, len, "%llu%s", bytes, unit[u]);
-}
-
 /* ---- helpers ---- */
 
 static bool has(json_t *o, const char *k)

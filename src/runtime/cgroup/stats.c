@@ -2,6 +2,7 @@
  * memory, pids, blkio, hugetlb, plus PSI pressure where the host has it),
  * read from whichever hierarchy holds each controller. */
 #include "../../util/cleanup.h"
+#include "../../util/parse.h"
 #include "internal.h"
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +41,66 @@ static void set_u64(json_t *o, const char *k, long long v)
         json_object_set_new(o, k, u64(v < 0 ? 0 : (unsigned long long)v));
 }
 
+/* ---- kernel text: every number through the checked parser ---- */
+
+/* The length of the token at s (up to a space or newline). */
+static size_t token_len(const char *s)
+{
+        return strcspn(s, " \n");
+}
+
+/* The value of `key=VALUE` among the space-separated tokens of line l. */
+static const char *field(const char *l, const char *key)
+{
+        size_t kl = strlen(key);
+        for (const char *t = l; t && *t && *t != '\n';
+             t = strchr(t, ' ') ? strchr(t, ' ') + 1 : NULL)
+                if (strncmp(t, key, kl) == 0 && t[kl] == '=')
+                        return t + kl + 1;
+        return NULL;
+}
+
+static int field_u64(const char *l, const char *key, unsigned long long *v)
+{
+        const char *s = field(l, key);
+        return s ? nk_parse_uint_n(s, token_len(s), UINT64_MAX, v) : -1;
+}
+
+/* A PSI average, "12.34": the whole and fractional digits each checked. */
+static int field_decimal(const char *l, const char *key, double *v)
+{
+        const char *s = field(l, key);
+        unsigned long long whole, frac = 0;
+        size_t n = s ? strcspn(s, ". \n") : 0, m = 0;
+        if (!s || nk_parse_uint_n(s, n, UINT32_MAX, &whole) < 0)
+                return -1;
+        if (s[n] == '.' && ((m = token_len(s + n + 1)) > 9 ||
+                            nk_parse_uint_n(s + n + 1, m, UINT32_MAX, &frac) < 0))
+                return -1;
+        double scale = 1;
+        for (size_t i = 0; i < m; i++)
+                scale *= 10;
+        *v = (double)whole + (double)frac / scale;
+        return 0;
+}
+
+/* "MAJ:MIN" at the start of l; *rest is what follows it. */
+static int take_dev(const char *l, unsigned *ma, unsigned *mi, const char **rest)
+{
+        unsigned long long a, b;
+        size_t n = strcspn(l, ":\n");
+        if (l[n] != ':' || nk_parse_uint_n(l, n, UINT32_MAX, &a) < 0)
+                return -1;
+        const char *m = l + n + 1;
+        size_t k = token_len(m);
+        if (nk_parse_uint_n(m, k, UINT32_MAX, &b) < 0)
+                return -1;
+        *ma = (unsigned)a;
+        *mi = (unsigned)b;
+        *rest = m + k;
+        return 0;
+}
+
 /* All "key value" lines of a file as an object. */
 static json_t *kv_object(const char *dir, const char *file)
 {
@@ -52,8 +113,10 @@ static json_t *kv_object(const char *dir, const char *file)
                 char *sp = strchr(l, ' ');
                 if (!sp)
                         continue;
+                unsigned long long v;
                 *sp = '\0';
-                json_object_set_new(o, l, u64(strtoull(sp + 1, NULL, 10)));
+                if (nk_parse_uint_n(sp + 1, token_len(sp + 1), UINT64_MAX, &v) == 0)
+                        json_object_set_new(o, l, u64(v));
         }
         return o;
 }
@@ -70,13 +133,26 @@ static json_t *psi(const char *dir, const char *file)
                 char kind[8];
                 double a10, a60, a300;
                 unsigned long long total;
-                if (sscanf(l, "%7s avg10=%lf avg60=%lf avg300=%lf total=%llu", kind, &a10, &a60,
-                           &a300, &total) != 5)
+                size_t kn = token_len(l);
+                if (kn == 0 || kn >= sizeof(kind) || field_decimal(l, "avg10", &a10) < 0 ||
+                    field_decimal(l, "avg60", &a60) < 0 || field_decimal(l, "avg300", &a300) < 0 ||
+                    field_u64(l, "total", &total) < 0)
                         continue;
+                memcpy(kind, l, kn);
+                kind[kn] = '\0';
                 json_object_set_new(o, kind,
                                     json_pack("{s:f, s:f, s:f, s:o}", "avg10", a10, "avg60", a60,
                                               "avg300", a300, "total", u64(total)));
         }
+        return o;
+}
+
+/* o with its "psi" member from `file` when the host has PSI there. */
+static json_t *with_psi(json_t *o, const char *dir, const char *file)
+{
+        json_t *p = psi(dir, file);
+        if (p)
+                json_object_set_new(o, "psi", p);
         return o;
 }
 
@@ -100,11 +176,13 @@ static json_t *percpu(const char *dir, const char *file)
         json_t *a = json_array();
         if (!dir || nk_cg_read(dir, file, &s, NULL) < 0)
                 return a;
-        for (char *p = s, *end; *p; p = end) {
-                unsigned long long v = strtoull(p, &end, 10);
-                if (end == p)
+        for (const char *p = s + strspn(s, " \n"); *p; p += strspn(p, " \n")) {
+                unsigned long long v;
+                size_t n = token_len(p);
+                if (nk_parse_uint_n(p, n, UINT64_MAX, &v) < 0)
                         break;
                 json_array_append_new(a, u64(v));
+                p += n;
         }
         return a;
 }
@@ -141,10 +219,7 @@ static json_t *cpu_stats(struct nk_cgroup *cg)
                 set_u64(thr, "throttledTime", tt);
         }
         json_t *o = json_pack("{s:o, s:o}", "usage", usage, "throttling", thr);
-        json_t *p = psi(v2, "cpu.pressure");
-        if (p)
-                json_object_set_new(o, "psi", p);
-        return o;
+        return with_psi(o, v2, "cpu.pressure");
 }
 
 /* ---- memory ---- */
@@ -164,6 +239,16 @@ static json_t *mem_entry_v1(const char *dir, const char *prefix)
         return e;
 }
 
+/* memory.stat as "raw", and its page cache line (v1 `cache`, v2 `file`)
+ * as "cache". */
+static void set_raw(json_t *o, const char *dir, const char *cache_key)
+{
+        json_t *raw = kv_object(dir, "memory.stat");
+        json_t *cache = json_object_get(raw, cache_key);
+        json_object_set_new(o, "cache", cache ? json_incref(cache) : json_integer(0));
+        json_object_set_new(o, "raw", raw);
+}
+
 static json_t *memory_stats(struct nk_cgroup *cg)
 {
         struct nk_cg_hier *h = nk_cg_hier_for(cg, "memory");
@@ -173,9 +258,7 @@ static json_t *memory_stats(struct nk_cgroup *cg)
                 json_object_set_new(o, "swap", mem_entry_v1(h->dir, "memory.memsw"));
                 json_object_set_new(o, "kernel", mem_entry_v1(h->dir, "memory.kmem"));
                 json_object_set_new(o, "kernelTCP", mem_entry_v1(h->dir, "memory.kmem.tcp"));
-                json_t *raw = kv_object(h->dir, "memory.stat");
-                json_object_set(o, "cache", json_object_get(raw, "cache") ?: json_integer(0));
-                json_object_set_new(o, "raw", raw);
+                set_raw(o, h->dir, "cache");
         } else if (h) {
                 json_t *u = json_object(), *s = json_object();
                 set_u64(u, "usage", (long long)rd_u64(h->dir, "memory.current"));
@@ -187,14 +270,9 @@ static json_t *memory_stats(struct nk_cgroup *cg)
                 set_u64(s, "failcnt", kv(h->dir, "memory.swap.events", "max"));
                 json_object_set_new(o, "usage", u);
                 json_object_set_new(o, "swap", s);
-                json_t *raw = kv_object(h->dir, "memory.stat");
-                json_object_set(o, "cache", json_object_get(raw, "file") ?: json_integer(0));
-                json_object_set_new(o, "raw", raw);
+                set_raw(o, h->dir, "file");
         }
-        json_t *p = psi(v2_dir(cg), "memory.pressure");
-        if (p)
-                json_object_set_new(o, "psi", p);
-        return o;
+        return with_psi(o, v2_dir(cg), "memory.pressure");
 }
 
 /* ---- pids ---- */
@@ -232,8 +310,16 @@ static json_t *blk_v1_list(const char *dir, const char *file)
                 unsigned ma, mi;
                 char op[16];
                 unsigned long long v;
-                if (sscanf(l, "%u:%u %15s %llu", &ma, &mi, op, &v) == 4)
-                        blk_entry(a, ma, mi, op, v);
+                const char *p;
+                if (take_dev(l, &ma, &mi, &p) < 0 || *p++ != ' ')
+                        continue; /* "Total N" */
+                size_t n = token_len(p);
+                if (n == 0 || n >= sizeof(op) || p[n] != ' ' ||
+                    nk_parse_uint_n(p + n + 1, token_len(p + n + 1), UINT64_MAX, &v) < 0)
+                        continue;
+                memcpy(op, p, n);
+                op[n] = '\0';
+                blk_entry(a, ma, mi, op, v);
         }
         return a;
 }
@@ -247,17 +333,14 @@ static void blk_v2(const char *dir, json_t *bytes, json_t *ios)
         for (char *l = strtok_r(s, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
                 unsigned ma, mi;
                 unsigned long long rb = 0, wb = 0, ri = 0, wi = 0;
-                if (sscanf(l, "%u:%u", &ma, &mi) != 2)
+                const char *rest;
+                if (take_dev(l, &ma, &mi, &rest) < 0)
                         continue;
-                char *p;
-                if ((p = strstr(l, "rbytes=")))
-                        rb = strtoull(p + 7, NULL, 10);
-                if ((p = strstr(l, "wbytes=")))
-                        wb = strtoull(p + 7, NULL, 10);
-                if ((p = strstr(l, "rios=")))
-                        ri = strtoull(p + 5, NULL, 10);
-                if ((p = strstr(l, "wios=")))
-                        wi = strtoull(p + 5, NULL, 10);
+                /* A key missing (or not a number) leaves its 0. */
+                (void)field_u64(rest, "rbytes", &rb);
+                (void)field_u64(rest, "wbytes", &wb);
+                (void)field_u64(rest, "rios", &ri);
+                (void)field_u64(rest, "wios", &wi);
                 blk_entry(bytes, ma, mi, "Read", rb);
                 blk_entry(bytes, ma, mi, "Write", wb);
                 blk_entry(ios, ma, mi, "Read", ri);
@@ -288,10 +371,7 @@ static json_t *blkio_stats(struct nk_cgroup *cg)
                 json_object_set_new(o, "ioServiceBytesRecursive", b);
                 json_object_set_new(o, "ioServicedRecursive", n);
         }
-        json_t *p = psi(v2_dir(cg), "io.pressure");
-        if (p)
-                json_object_set_new(o, "psi", p);
-        return o;
+        return with_psi(o, v2_dir(cg), "io.pressure");
 }
 
 /* ---- hugetlb: every page size the host has ---- */
@@ -305,7 +385,12 @@ static json_t *hugetlb_stats(struct nk_cgroup *cg)
         while (h && d && (e = readdir(d))) {
                 unsigned long long kb;
                 char name[32], f[96];
-                if (sscanf(e->d_name, "hugepages-%llukB", &kb) != 1)
+                const char *num = e->d_name + strlen("hugepages-");
+                size_t n = strncmp(e->d_name, "hugepages-", strlen("hugepages-")) == 0
+                                   ? strcspn(num, "k")
+                                   : 0;
+                if (n == 0 || !streq(num + n, "kB") ||
+                    nk_parse_uint_n(num, n, UINT64_MAX / 1024, &kb) < 0)
                         continue;
                 nk_cg_page_name(kb * 1024, name, sizeof(name));
                 json_t *s = json_object();
