@@ -269,6 +269,7 @@ int main(int argc, char **argv)
                 .root = "/run/nook",
                 .log_format = "text",
                 .store = getenv("NOOK_STORE") ? getenv("NOOK_STORE") : "/var/lib/nook",
+                .argv = argv,
         };
         enum face face = face_of(argv[0]);
         bool errors_only = false;
@@ -310,9 +311,7 @@ int main(int argc, char **argv)
                 return 0;
         nk_cmd_getopt_reset();
         /* Before anything runs in a container: see nk_seal_self_exe(). */
-        if (cmd->flags & NK_CMD_SELF_EXE_DEFER) {
-                nk_self_exe_defer(argv);
-        } else if (cmd->flags & NK_CMD_SELF_EXE_SEAL) {
+        if (cmd->flags & NK_CMD_SELF_EXE_SEAL) {
                 nk_error *e = NULL;
                 if (nk_seal_self_exe(argv, &e) < 0)
                         return nk_cmd_fail(e);

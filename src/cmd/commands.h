@@ -15,6 +15,7 @@ struct nk_global {
         bool debug;
         bool systemd_cgroup;
         bool no_cgroup; /* --cgroup-manager disabled (crun) */
+        char **argv;    /* main's, whole: for the re-exec of nk_self_exe_guard() */
 };
 
 /* What main does for a command before running it (main knows no command
@@ -23,12 +24,10 @@ enum nk_command_flags {
         /* Takes --preserve-fds N: fds 3..N+2 are reserved before nook opens
          * anything (the --log file first); see nk_process_reserve_fds(). */
         NK_CMD_PRESERVE_FDS = 1 << 0,
-        /* Starts a container init: whether /proc/self/exe must be sealed is
-         * decided once the spec is known (nk_self_exe_defer). */
-        NK_CMD_SELF_EXE_DEFER = 1 << 1,
         /* Puts a process into a running container: seal /proc/self/exe
-         * first (nk_seal_self_exe). */
-        NK_CMD_SELF_EXE_SEAL = 1 << 2,
+         * first (nk_seal_self_exe). create and run decide it themselves,
+         * once the spec is known (nk_self_exe_guard with g->argv). */
+        NK_CMD_SELF_EXE_SEAL = 1 << 1,
 };
 
 struct nk_command {

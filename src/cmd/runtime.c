@@ -2,6 +2,7 @@
 #include "cmd/commands.h"
 #include "runtime/container.h"
 #include "runtime/features.h"
+#include "runtime/security.h"
 #include "util/cleanup.h"
 #include "util/parse.h"
 #include "util/strv.h"
@@ -40,27 +41,34 @@ static const struct option create_opts[] = {
         {0},
 };
 
-/* Shared by create and run: fills *o, returns 0 or an exit code. */
+/* create and run's options: the bundle and its --config, and *o. */
+struct create_args {
+        const char *bundle, *config;
+        struct nk_create_opts o;
+};
+
+/* Shared by create and run: fills *a, returns 0 or an exit code. */
 static int parse_create(const char *cmd, const struct nk_global *g, int argc, char **argv,
-                        bool is_run, struct nk_create_opts *o)
+                        bool is_run, struct create_args *a)
 {
+        struct nk_create_opts *o = &a->o;
+        *a = (struct create_args){0};
         *o = (struct nk_create_opts){.root = g->root,
                                      .systemd_cgroup = g->systemd_cgroup,
                                      .no_cgroup = g->no_cgroup,
+                                     .init_fd = -1,
                                      .detach = !is_run};
-        if (is_run)
-                o->detach = false;
         int c;
         while ((c = getopt_long_only(argc, argv, "+b:df:", create_opts, NULL)) != -1) {
                 switch (c) {
                 case OPT_BUNDLE:
-                        o->bundle = optarg;
+                        a->bundle = optarg;
                         break;
                 case OPT_CONSOLE:
                         o->console_socket = optarg;
                         break;
                 case OPT_CONFIG:
-                        o->config = optarg;
+                        a->config = optarg;
                         break;
                 case OPT_PIDFILE:
                         o->pid_file = optarg;
@@ -101,27 +109,45 @@ static int parse_create(const char *cmd, const struct nk_global *g, int argc, ch
         return 0;
 }
 
-static int cmd_create(const struct nk_global *g, int argc, char **argv)
+/* create and run: the bundle read, nook's binary kept out of the
+ * container's reach (nk_self_exe_guard: nook-init to hand over to, or a
+ * re-exec of the whole command from a sealed copy), then one call. */
+static int create_or_run(const struct nk_global *g, int argc, char **argv, bool is_run)
 {
-        struct nk_create_opts o;
-        int r = parse_create("create", g, argc, argv, false, &o);
+        struct create_args a;
+        int r = parse_create(is_run ? "run" : "create", g, argc, argv, is_run, &a);
         if (r)
                 return r;
         nk_error *err = NULL;
-        return nk_container_create(&o, &err) < 0 ? nk_cmd_fail(err) : 0;
+        struct nk_bundle b = {0};
+        if (nk_container_id_check(a.o.id, &err) < 0 ||
+            nk_bundle_load(a.bundle, a.config, &b, &err) < 0 ||
+            nk_self_exe_guard(g->argv, nk_container_may_hand_over(b.spec), &a.o.init_fd, &err) <
+                    0) {
+                nk_bundle_clear(&b);
+                nk_error_wrap(&err, "create container `%s`", a.o.id);
+                return nk_cmd_fail(err);
+        }
+        a.o.bundle = b.dir;
+        int code = 0;
+        if (is_run)
+                r = nk_container_run(b.spec, b.rootfs, &a.o, &code, &err);
+        else
+                r = nk_container_create(b.spec, b.rootfs, &a.o, &err);
+        if (a.o.init_fd >= 0)
+                close(a.o.init_fd);
+        nk_bundle_clear(&b);
+        return r < 0 ? nk_cmd_fail(err) : code;
+}
+
+static int cmd_create(const struct nk_global *g, int argc, char **argv)
+{
+        return create_or_run(g, argc, argv, false);
 }
 
 static int cmd_run(const struct nk_global *g, int argc, char **argv)
 {
-        struct nk_create_opts o;
-        int r = parse_create("run", g, argc, argv, true, &o);
-        if (r)
-                return r;
-        nk_error *err = NULL;
-        int code = 0;
-        if (nk_container_run(&o, &code, &err) < 0)
-                return nk_cmd_fail(err);
-        return code;
+        return create_or_run(g, argc, argv, true);
 }
 
 /* Commands taking exactly one ID and no options. */
@@ -368,13 +394,12 @@ const struct nk_command nk_runtime_commands[] = {
         {"create", cmd_create,
          "create [--bundle DIR] [--console-socket PATH] [--pid-file F] "
          "[--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
-         "create a container (its process waits for start)",
-         NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_DEFER},
+         "create a container (its process waits for start)", NK_CMD_PRESERVE_FDS},
         {"start", cmd_start, "start ID", "run the process of a created container"},
         {"run", cmd_run,
          "run [--bundle DIR] [--detach] [--keep] [--console-socket PATH] "
          "[--pid-file F] [--no-pivot] [--no-new-keyring] [--preserve-fds N] [--config FILE] ID",
-         "create and start a container", NK_CMD_PRESERVE_FDS | NK_CMD_SELF_EXE_DEFER},
+         "create and start a container", NK_CMD_PRESERVE_FDS},
         {"state", cmd_state, "state ID", "print the OCI state of a container"},
         {"kill", cmd_kill, "kill [--all] [--regex] ID [SIGNAL]", "send a signal (default TERM)"},
         {"delete", cmd_delete, "delete [--force] ID... | delete [--force] --regex RE",

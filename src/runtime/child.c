@@ -58,11 +58,11 @@ static int recv_bind_sources_child(struct nk_child_ctx *c, nk_error **err)
 
 static int wait_go_child(struct nk_child_ctx *c, nk_error **err)
 {
-        if (!c->direct && recv_bind_sources_child(c, err) < 0)
+        if (c->mode != NK_INIT_DIRECT && recv_bind_sources_child(c, err) < 0)
                 return -1;
         /* sync 1: the parent has written our id maps and moved us into the
          * cgroup; nothing namespace-dependent may happen before this. */
-        if (!c->direct && nk_sync_expect(c->sync_fd, NK_SYNC_GO, err) < 0)
+        if (c->mode != NK_INIT_DIRECT && nk_sync_expect(c->sync_fd, NK_SYNC_GO, err) < 0)
                 return -1;
         /* In a new user namespace we start with the mapped ids of our
          * creator; become the namespace's root so files we create in the
@@ -107,7 +107,7 @@ static int before_pivot_child(void *data, nk_error **err)
 {
         struct nk_child_ctx *c = data;
         /* sync 2/3: the parent runs prestart + createRuntime hooks now. */
-        if (!c->direct &&
+        if (c->mode != NK_INIT_DIRECT &&
             (nk_sync_send(c->sync_fd, NK_SYNC_PRESTART, err) < 0 ||
              nk_sync_expect_text(c->sync_fd, NK_SYNC_PRESTART_DONE, &c->state_json, err) < 0))
                 return -1;
@@ -402,7 +402,7 @@ void nk_child_main(struct nk_child_ctx *c)
             (!c->late_pid && (setup_process_child(c, &e) < 0 || fds_child(c, &e) < 0 ||
                               nk_security_child_before_start(&c->spec->process, c->seccomp,
                                                              c->state_json, &e) < 0)) ||
-            enter_cwd_child(c, &e) < 0 || (c->init_fd >= 0 && hand_over_child(c, &e) < 0) ||
+            enter_cwd_child(c, &e) < 0 || (c->mode != NK_INIT_EXEC && hand_over_child(c, &e) < 0) ||
             report_created_child(c, &e) < 0 || /* sync 4 */
             wait_start_child(c, &e) < 0 ||
             (!c->seccomp_loaded &&

@@ -6,6 +6,20 @@
 #include "rootfs.h"
 #include "security.h"
 
+/* How the init gets from clone to the container's process; create
+ * chooses it once (container.c, choose_init_mode). */
+enum nk_init_mode {
+        /* nook's binary is protected already: the init stays nook until
+         * start and execs the process itself. */
+        NK_INIT_EXEC,
+        /* At CREATED the init execs nook-init (init_fd), which waits for
+         * start; the parent drives the syncs on the way as usual. */
+        NK_INIT_HAND_OVER,
+        /* Hand over, and nothing for the parent to do on the way: cloned
+         * vfork-style, no syncs before nook-init (the parent sleeps). */
+        NK_INIT_DIRECT,
+};
+
 struct nk_child_ctx {
         const struct nk_spec *spec;
         const struct nk_create_opts *opts;
@@ -25,15 +39,15 @@ struct nk_child_ctx {
         char *state_json;          /* received at PRESTART_DONE */
         char *exec_path;           /* args[0] resolved inside the container */
         char **env;                /* process.env with HOME (see nk_process_home_env) */
-        int init_fd;               /* sealed nook-init to hand over to, or -1 */
+        int init_fd;               /* sealed nook-init to hand over to (not
+                                      NK_INIT_EXEC), or -1 */
         int life_fd;               /* our end of the creator's life socket: a
                                       byte once it recorded us, EOF if it died */
-        bool direct;               /* no syncs before the hand-over: the parent
-                                      sleeps in nk_clone_vm() meanwhile */
-        bool late_pid;             /* a joined pid namespace: the init proper is
-                                      cloned into it after pivot_root */
-        bool seccomp_loaded;       /* the filter is on already (late_pid) */
-        struct nk_finalize fin;    /* late_pid: the last steps (finalize.h) */
+        enum nk_init_mode mode;
+        bool late_pid;          /* a joined pid namespace: the init proper is
+                                   cloned into it after pivot_root */
+        bool seccomp_loaded;    /* the filter is on already (late_pid) */
+        struct nk_finalize fin; /* late_pid: the last steps (finalize.h) */
 };
 
 /* The rootfs options the init uses (without its callbacks): the parent

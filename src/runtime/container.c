@@ -35,8 +35,8 @@
 /* Everything a create holds until it succeeds or is undone. */
 struct creation {
         const struct nk_create_opts *o;
-        struct nk_spec *spec;
-        char *bundle, *rootfs, *dir, *cgroup_path;
+        const struct nk_spec *spec; /* the caller's */
+        char *rootfs, *dir, *cgroup_path;
         struct nk_cgroup *cg;
         int *cg_fds; /* v1 `tasks` files the init enters by */
         size_t n_cg_fds;
@@ -46,21 +46,23 @@ struct creation {
         struct nk_seccomp *seccomp;
         struct nk_ns_fds ns;
         int dir_fd, lock_fd, start_fd;
-        int init_fd;                /* sealed nook-init the init hands over to, or -1 */
+        int master;                 /* the pty master, when it comes back to us */
         int life_fd, child_life_fd; /* the life socket: a byte once recorded (child.h) */
-        bool handed_over;           /* ... and so CREATED comes as EOF */
-        struct nk_launch l;         /* sync and console channels, the init; l.direct: it
-                                       runs to the hand-over without syncs */
+        enum nk_init_mode mode;
+        bool foreground;    /* a run that waits: the pty master is relayed */
+        struct nk_launch l; /* sync and console channels, the init */
         bool made_dir, made_cgroup;
 };
 
-static void creation_init(struct creation *cr, const struct nk_create_opts *o)
+static void creation_init(struct creation *cr, const struct nk_spec *spec,
+                          const struct nk_create_opts *o)
 {
         *cr = (struct creation){.o = o,
+                                .spec = spec,
+                                .master = -1,
                                 .dir_fd = -1,
                                 .lock_fd = -1,
                                 .start_fd = -1,
-                                .init_fd = -1,
                                 .life_fd = -1,
                                 .child_life_fd = -1};
         nk_launch_init(&cr->l);
@@ -97,19 +99,16 @@ static void creation_free(struct creation *cr)
         close_fd(&cr->start_fd);
         close_fd(&cr->lock_fd);
         close_fd(&cr->dir_fd);
-        close_fd(&cr->init_fd);
+        close_fd(&cr->master);
         close_fd(&cr->life_fd);
         close_fd(&cr->child_life_fd);
         nk_ns_close(&cr->ns);
         nk_seccomp_free(cr->seccomp);
         nk_cgroup_self_enter_close(cr->cg_fds, cr->n_cg_fds);
-        if (cr->spec)
-                nk_rootfs_trees_close(cr->mount_trees, cr->spec->n_mounts);
+        nk_rootfs_trees_close(cr->mount_trees, cr->spec->n_mounts);
         free(cr->trees_in_init);
         nk_cgroup_free(cr->cg);
         nk_rootfs_plan_free(cr->plan);
-        nk_spec_free(cr->spec);
-        free(cr->bundle);
         free(cr->rootfs);
         free(cr->dir);
         free(cr->cgroup_path);
@@ -162,64 +161,39 @@ static const char *needs_mount_ns(const struct nk_spec *s, char *buf, size_t siz
  * runc would mount into the host's table here; we refuse what needs a
  * mount (or a /dev of the container's own) and enter the root by chroot
  * (child.c). */
-static int check_without_mount_ns(const struct creation *cr, nk_error **err)
+static int check_without_mount_ns(const struct nk_spec *s, nk_error **err)
 {
         char buf[128];
-        const char *what = cr->spec->ns[NK_NS_MOUNT].present
-                                   ? NULL
-                                   : needs_mount_ns(cr->spec, buf, sizeof buf);
+        const char *what = s->ns[NK_NS_MOUNT].present ? NULL : needs_mount_ns(s, buf, sizeof buf);
         if (!what)
                 return 0;
         return nk_error_set(err, 0,
-                            "%s/config.json: %s: needs a mount namespace, and linux.namespaces "
+                            "%s: %s: needs a mount namespace, and linux.namespaces "
                             "has none (nook never changes the host's mounts for a container)",
-                            cr->bundle, what);
+                            s->source, what);
 }
 
-/* crun's --config FILE: the config from FILE (relative to our cwd), the
- * bundle (root.path, hooks' view) as usual. */
-static int load_config(struct creation *cr, nk_error **err)
-{
-        if (!cr->o->config)
-                return nk_spec_load(cr->bundle, &cr->spec, err);
-        _cleanup_free_ char *path = realpath(cr->o->config, NULL), *text = NULL;
-        size_t len = 0;
-        if (!path)
-                return nk_error_set(err, errno, "--config `%s`", cr->o->config);
-        if (nk_read_file(path, &text, &len, err) < 0 ||
-            nk_spec_parse(text, len, path, &cr->spec, err) < 0)
-                return -1;
-        free(cr->spec->bundle);
-        cr->spec->bundle = strdup(cr->bundle);
-        return cr->spec->bundle ? 0 : nk_error_set(err, ENOMEM, "bundle");
-}
-
-static int load_bundle(struct creation *cr, nk_error **err)
+/* What create needs of the spec and the options beyond what the spec's
+ * parser checks; then the rootfs, resolved once (the mounts are planned
+ * against mountinfo, which has canonical paths). */
+static int check_create(struct creation *cr, const char *rootfs, nk_error **err)
 {
         const struct nk_create_opts *o = cr->o;
-        char buf[PATH_MAX];
-        if (!realpath(o->bundle ? o->bundle : ".", buf))
-                return nk_error_set(err, errno, "bundle `%s`", o->bundle ? o->bundle : ".");
-        cr->bundle = strdup(buf);
-        if (load_config(cr, err) < 0)
-                return -1;
         const struct nk_spec *s = cr->spec;
-        if (!s->has_process)
-                return nk_error_set(err, 0, "%s/config.json: process: missing, nothing to run",
-                                    cr->bundle);
-        if (check_without_mount_ns(cr, err) < 0)
+        if (nk_container_id_check(o->id, err) < 0)
                 return -1;
-        if (s->process.terminal && !o->console_socket && o->detach)
+        if (!o->bundle || o->bundle[0] != '/')
+                return nk_error_set(err, EINVAL, "bundle `%s`: not an absolute path",
+                                    o->bundle ? o->bundle : "");
+        if (!s->has_process)
+                return nk_error_set(err, 0, "%s: process: missing, nothing to run", s->source);
+        if (check_without_mount_ns(s, err) < 0)
+                return -1;
+        if (s->process.terminal && !o->console_socket && !o->console_master && !cr->foreground)
                 return nk_error_set(err, 0,
                                     "process.terminal is true: --console-socket is required");
-        _cleanup_free_ char *root = NULL;
-        if (s->root_path[0] == '/')
-                root = strdup(s->root_path);
-        else if (asprintf(&root, "%s/%s", cr->bundle, s->root_path) < 0)
-                root = NULL;
-        if (!root || !realpath(root, buf))
-                return nk_error_set(err, errno, "root.path: `%s`", s->root_path);
-        cr->rootfs = strdup(buf);
+        if (!(cr->rootfs = realpath(rootfs, NULL)))
+                return nk_error_set(err, errno, "rootfs `%s`", rootfs);
         return 0;
 }
 
@@ -331,16 +305,46 @@ static int make_channels(struct creation *cr, nk_error **err)
         return 0;
 }
 
-/* Whether the init can run from clone to the hand-over without the
- * parent: nothing for us to do on the way (id maps, prestart and
+/* Whether the init may hand over to nook-init at CREATED, so nook need not
+ * re-exec from a protected copy first. Not when anything could still reach
+ * nook's own code in the container: a joined pid namespace (its processes
+ * see the init), createContainer and startContainer hooks (forked by the
+ * init, exec'd by a path the rootfs controls); nor when exec labels would
+ * land on nook-init, or the seccomp filter, loaded before the hand-over,
+ * might stop nook-init's syscalls or has a listener. */
+bool nk_container_may_hand_over(const struct nk_spec *s)
+{
+        static const char *const used[] = {"execveat",   "accept4", "close", "execve", "write",
+                                           "exit_group", "ppoll",   "read",  NULL};
+        return nk_ns_new(s, NK_NS_PID) && s->n_hooks[NK_HOOK_CREATE_CONTAINER] == 0 &&
+               s->n_hooks[NK_HOOK_START_CONTAINER] == 0 && !s->process.apparmor_profile &&
+               !s->process.selinux_label && nk_seccomp_allows_plainly(s->seccomp, used);
+}
+
+/* The init mode, chosen here only (child.h). Handing over needs the
+ * caller's nook-init and a spec that allows it; else nook's binary must be
+ * out of the container's reach already (CVE-2019-5736, selfexe.c): the
+ * caller re-execs from a sealed copy first, a library never does. Direct
+ * when there is nothing for us to do on the way (id maps, prestart and
  * createRuntime hooks) and nothing the init does that a task sharing our
- * memory may not (setns into a user or time namespace). Then it is cloned
- * vfork-style (nk_clone_vm) and we sleep until it has exec'd nook-init. */
-static bool may_run_direct(const struct creation *cr)
+ * memory may not (setns into a user or time namespace); spawn_init() falls
+ * back to HAND_OVER on a kernel without nk_clone_vm(). */
+static int choose_init_mode(struct creation *cr, nk_error **err)
 {
         const struct nk_spec *s = cr->spec;
-        return cr->init_fd >= 0 && !s->ns[NK_NS_USER].present && !s->ns[NK_NS_TIME].present &&
-               s->n_hooks[NK_HOOK_PRESTART] == 0 && s->n_hooks[NK_HOOK_CREATE_RUNTIME] == 0;
+        if (cr->o->init_fd < 0 || !nk_container_may_hand_over(s)) {
+                cr->mode = NK_INIT_EXEC;
+                if (!nk_self_exe_protected())
+                        return nk_error_set(err, EPERM,
+                                            "nook's binary is writable and this container "
+                                            "cannot hand over to nook-init: re-exec from a "
+                                            "sealed copy first (nk_self_exe_guard)");
+                return 0;
+        }
+        bool direct = !s->ns[NK_NS_USER].present && !s->ns[NK_NS_TIME].present &&
+                      s->n_hooks[NK_HOOK_PRESTART] == 0 && s->n_hooks[NK_HOOK_CREATE_RUNTIME] == 0;
+        cr->mode = direct ? NK_INIT_DIRECT : NK_INIT_HAND_OVER;
+        return 0;
 }
 
 /* The init, in the child of either clone. */
@@ -362,9 +366,9 @@ __attribute__((noreturn)) static void init_main(void *p)
                 .n_cg_fds = cr->n_cg_fds,
                 .mount_trees = cr->mount_trees,
                 .trees_in_init = cr->trees_in_init,
-                .init_fd = cr->init_fd,
+                .init_fd = cr->mode != NK_INIT_EXEC ? cr->o->init_fd : -1,
                 .plan = cr->plan,
-                .direct = cr->l.direct,
+                .mode = cr->mode,
                 .life_fd = cr->child_life_fd,
         };
         close(cr->l.sync_fd);
@@ -386,14 +390,15 @@ static int spawn_init(struct creation *cr, nk_error **err)
                 /* Until it reports CREATED, the init dies with us. */
                 .death_signal = SIGKILL,
         };
-        pid_t pid = nk_launch_clone(&cr->l, &co, init_main, cr, may_run_direct(cr), cr->cg, err);
+        pid_t pid = nk_launch_clone(&cr->l, &co, init_main, cr, cr->mode == NK_INIT_DIRECT, cr->cg,
+                                    err);
         if (pid < 0)
                 return nk_error_wrap(err, "create the container init");
         cr->l.pid = pid;
-        cr->handed_over = cr->init_fd >= 0;
-        close_fd(&cr->init_fd);
+        if (cr->mode == NK_INIT_DIRECT && !cr->l.direct) /* no nk_clone_vm() here */
+                cr->mode = NK_INIT_HAND_OVER;
         nk_debug("create %s: init is pid %d%s", cr->o->id, (int)pid,
-                 cr->l.direct ? ", run direct to nook-init" : "");
+                 cr->mode == NK_INIT_DIRECT ? ", run direct to nook-init" : "");
         close_fd(&cr->child_life_fd);
         close_fd(&cr->start_fd);
         nk_ns_close(&cr->ns);
@@ -420,7 +425,7 @@ static void fill_state(struct creation *cr, struct nk_state *st)
 {
         *st = (struct nk_state){
                 .id = (char *)cr->o->id,
-                .bundle = cr->bundle,
+                .bundle = (char *)cr->o->bundle,
                 .rootfs = cr->rootfs,
                 .pid = cr->l.pid,
                 .cgroup_path = cr->cgroup_path,
@@ -491,7 +496,7 @@ static int send_bind_sources(struct creation *cr, nk_error **err)
 /* Parent side of the sync sequence, from GO to CREATED. */
 static int drive_init_parent(struct creation *cr, nk_error **err)
 {
-        if (cr->l.direct) /* it ran to the hand-over while we slept */
+        if (cr->mode == NK_INIT_DIRECT) /* it ran to the hand-over while we slept */
                 return expect_handed_over(cr, err);
         if (nk_ns_new(cr->spec, NK_NS_USER) && nk_ns_write_idmaps(cr->l.pid, cr->spec, err) < 0)
                 return -1;
@@ -512,7 +517,7 @@ static int drive_init_parent(struct creation *cr, nk_error **err)
         if (nk_launch_send(&cr->l, NK_SYNC_PRESTART_DONE, state, err) < 0 || /* sync 3 */
             take_over_init_parent(cr, err) < 0)
                 return -1;
-        if (cr->handed_over) /* sync 4: the init exec'd nook-init */
+        if (cr->mode == NK_INIT_HAND_OVER) /* sync 4: the init exec'd nook-init */
                 return expect_handed_over(cr, err);
         if (nk_sync_expect(cr->l.sync_fd, NK_SYNC_CREATED, err) < 0) /* sync 4 */
                 return -1;
@@ -539,29 +544,22 @@ static int record_created(struct creation *cr, nk_error **err)
         return 0;
 }
 
-/* Whether the init may hand over to nook-init at CREATED, so nook need not
- * re-exec from a protected copy first. Not when anything could still reach
- * nook's own code in the container: a joined pid namespace (its processes
- * see the init), createContainer and startContainer hooks (forked by the
- * init, exec'd by a path the rootfs controls); nor when exec labels would
- * land on nook-init, or the seccomp filter, loaded before the hand-over,
- * might stop nook-init's syscalls or has a listener. */
-static bool may_hand_over(const struct nk_spec *s)
+/* A pty master that comes back to us (no console socket) for a caller
+ * that asked for it (console_master): received once the init is recorded.
+ * A foreground run leaves it to nk_launch_foreground(), which relays it. */
+static int take_console(struct creation *cr, nk_error **err)
 {
-        static const char *const used[] = {"execveat",   "accept4", "close", "execve", "write",
-                                           "exit_group", "ppoll",   "read",  NULL};
-        return nk_ns_new(s, NK_NS_PID) && s->n_hooks[NK_HOOK_CREATE_CONTAINER] == 0 &&
-               s->n_hooks[NK_HOOK_START_CONTAINER] == 0 && !s->process.apparmor_profile &&
-               !s->process.selinux_label && nk_seccomp_allows_plainly(s->seccomp, used);
+        if (cr->l.console_parent_fd < 0 || cr->foreground)
+                return 0;
+        cr->master = nk_recv_fd(cr->l.console_parent_fd, err);
+        return cr->master < 0 ? nk_error_wrap(err, "receive the pty master") : 0;
 }
 
-static int create_steps(struct creation *cr, nk_error **err)
+static int create_steps(struct creation *cr, const char *rootfs, nk_error **err)
 {
         nk_debug("create %s: start", cr->o->id);
-        if (nk_container_id_check(cr->o->id, err) < 0 || load_bundle(cr, err) < 0 ||
-            nk_self_exe_guard(may_hand_over(cr->spec), &cr->init_fd, err) < 0)
+        if (check_create(cr, rootfs, err) < 0 || choose_init_mode(cr, err) < 0)
                 return -1;
-        nk_debug("create %s: config loaded", cr->o->id);
         if (nk_lsm_check(cr->spec, err) < 0 ||
             nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
             nk_ns_open_joined(cr->spec, &cr->ns, err) < 0 ||
@@ -572,26 +570,29 @@ static int create_steps(struct creation *cr, nk_error **err)
                 return -1;
         nk_debug("create %s: cloning the init", cr->o->id);
         if (spawn_init(cr, err) < 0 || drive_init_parent(cr, err) < 0 ||
-            record_created(cr, err) < 0)
+            record_created(cr, err) < 0 || take_console(cr, err) < 0)
                 return -1;
         return 0;
 }
 
 /* create, keeping what `run` needs (pid, pidfd, pty master) in *cr. */
-static int create_container(struct creation *cr, nk_error **err)
+static int create_container(struct creation *cr, const char *rootfs, nk_error **err)
 {
-        if (create_steps(cr, err) < 0) {
+        if (create_steps(cr, rootfs, err) < 0) {
                 creation_undo(cr);
                 return nk_error_wrap(err, "create container `%s`", cr->o->id);
         }
         return 0;
 }
 
-int nk_container_create(const struct nk_create_opts *o, nk_error **err)
+int nk_container_create(const struct nk_spec *spec, const char *rootfs,
+                        const struct nk_create_opts *o, nk_error **err)
 {
         struct creation cr;
-        creation_init(&cr, o);
-        int r = create_container(&cr, err);
+        creation_init(&cr, spec, o);
+        int r = create_container(&cr, rootfs, err);
+        if (r == 0 && o->console_master)
+                *o->console_master = TAKE_FD(cr.master);
         creation_free(&cr);
         return r;
 }
@@ -912,15 +913,19 @@ static int run_foreground(struct creation *cr, int *exit_code, nk_error **err)
         return nk_launch_foreground(&cr->l, &fg, exit_code, err);
 }
 
-int nk_container_run(const struct nk_create_opts *o, int *exit_code, nk_error **err)
+int nk_container_run(const struct nk_spec *spec, const char *rootfs, const struct nk_create_opts *o,
+                     int *exit_code, nk_error **err)
 {
         struct creation cr;
-        creation_init(&cr, o);
+        creation_init(&cr, spec, o);
+        cr.foreground = !o->detach;
         *exit_code = 0;
-        int r = create_container(&cr, err);
+        int r = create_container(&cr, rootfs, err);
         if (r == 0) {
                 close_fd(&cr.lock_fd); /* let delete/state/kill in meanwhile */
                 r = o->detach ? start_created(&cr, err) : run_foreground(&cr, exit_code, err);
+                if (r == 0 && o->detach && o->console_master)
+                        *o->console_master = TAKE_FD(cr.master);
                 if (r < 0 || (!o->detach && !o->keep)) {
                         nk_error *e = NULL;
                         if (delete_container(o->root, o->id, true, cr.cg, &e) < 0) {

@@ -5,31 +5,62 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* A bundle as runc's create/run take it: BUNDLE/config.json (or crun's
+ * --config FILE, read relative to our cwd) and root.path resolved against
+ * the bundle directory. The engine skips this step: it builds its spec in
+ * memory (nk_spec_from_json) and has a rootfs of its own. */
+struct nk_bundle {
+        char *dir;            /* absolute */
+        char *rootfs;         /* root.path, absolute (resolved by create) */
+        struct nk_spec *spec; /* ->bundle = dir: relative bind sources */
+};
+/* `dir` NULL = the cwd; `config` NULL = DIR/config.json. *out is written
+ * only on success; nk_bundle_clear() frees it. */
+int nk_bundle_load(const char *dir, const char *config, struct nk_bundle *out, nk_error **err);
+void nk_bundle_clear(struct nk_bundle *b);
+
 struct nk_create_opts {
         const char *root; /* --root */
         const char *id;
-        const char *bundle; /* NULL = cwd */
+        /* Recorded in the state as the bundle (hooks and `state` show it):
+         * an absolute path, the bundle dir or the engine's container dir. */
+        const char *bundle;
         const char *pid_file;
+        /* process.terminal: where the pty master goes. A --console-socket
+         * path to connect to; else, with console_master, the master comes
+         * back to the caller (create: in *console_master, the caller's to
+         * close; -1 without a terminal); else a foreground run relays it. */
         const char *console_socket;
+        int *console_master;
+        /* A sealed nook-init from nk_self_exe_guard() for the init to hand
+         * over to (the caller keeps it), or -1: then nook's own binary must
+         * be protected already (nk_seal_self_exe), else create refuses. */
+        int init_fd;
         bool no_pivot;
         bool no_new_keyring;
         int preserve_fds; /* fds 3 .. 3+N-1 pass to the container */
         bool systemd_cgroup;
-        bool no_cgroup;     /* --cgroup-manager disabled: no cgroup at all */
-        const char *config; /* --config FILE instead of BUNDLE/config.json */
+        bool no_cgroup; /* --cgroup-manager disabled: no cgroup at all */
         /* for run: */
         bool detach;
         bool keep; /* run: don't delete after exit */
 };
 
-/* create: the init waits for `start`. */
-int nk_container_create(const struct nk_create_opts *o, nk_error **err);
+/* create: the init waits for `start`. `spec` (borrowed, unchanged) is
+ * what runs; `rootfs` its root (root.path is not looked at): a path
+ * resolved once, here, so the container's root is what it named now. */
+int nk_container_create(const struct nk_spec *spec, const char *rootfs,
+                        const struct nk_create_opts *o, nk_error **err);
+/* Whether the init may exec nook-init at CREATED instead of nook's own
+ * code staying in the container until start (see nk_self_exe_guard()). */
+bool nk_container_may_hand_over(const struct nk_spec *spec);
 /* start: open a locked handle, release the init to exec (through
  * exec.sock in the handle's state dir), run poststart hooks. */
 int nk_container_start(const char *root, const char *id, nk_error **err);
 /* run: create + start; in the foreground wait for the process, forward
  * signals, relay the terminal, delete (unless keep), and set *exit_code. */
-int nk_container_run(const struct nk_create_opts *o, int *exit_code, nk_error **err);
+int nk_container_run(const struct nk_spec *spec, const char *rootfs, const struct nk_create_opts *o,
+                     int *exit_code, nk_error **err);
 /* kill: open a handle, nk_container_signal(), close it. */
 int nk_container_kill(const char *root, const char *id, int sig, bool all, nk_error **err);
 int nk_container_delete(const char *root, const char *id, bool force, nk_error **err);

@@ -112,23 +112,23 @@ int nk_lsm_apply_exec_labels_child(const struct nk_process *p, nk_error **err);
 
 /* ---- the runtime binary (selfexe.c) ------------------------------------ */
 
-/* Commands that start container processes (create, run, exec) call this
- * first: unless /proc/self/exe is already read-only or a sealed memfd, it
- * re-execs nook (same argv and environment) from a read-only detached
- * mount of its binary, or a sealed memfd copy, so a container can never
- * write the host's nook through /proc/PID/exe (CVE-2019-5736). Returns
- * only when nothing was needed (0) or on failure (-1). */
+/* Whether /proc/self/exe is out of a container's reach already: on a
+ * read-only mount, or a memfd sealed against writes. */
+bool nk_self_exe_protected(void);
+/* Commands that put a process into a running container (exec) call this
+ * first, with main's argv: unless nook is protected already, it re-execs
+ * nook (same argv and environment) from a sealed memfd copy of its binary,
+ * or a read-only detached mount of it, so a container can never write the
+ * host's nook through /proc/PID/exe (CVE-2019-5736). Returns only when
+ * nothing was needed (0) or on failure (-1). */
 int nk_seal_self_exe(char **argv, nk_error **err);
-
-/* create and run decide later, once the spec is known: main hands them its
- * argv here instead of calling nk_seal_self_exe(). */
-void nk_self_exe_defer(char **argv);
-/* Before the init is cloned. If nook is protected already: 0, *init_fd -1.
- * Else, if `may_hand_over` (the spec lets the init exec nook-init, see
+/* create and run call this once the spec is known, before
+ * nk_container_create/run. If nook is protected already: 0, *init_fd -1.
+ * Else, if `may_hand_over` (nk_container_may_hand_over(); see
  * src/runtime/trampoline/trampoline.c): 0 and *init_fd a sealed memfd of
- * nook-init. Else re-exec as nk_seal_self_exe() does: returns only on
- * failure. */
-int nk_self_exe_guard(bool may_hand_over, int *init_fd, nk_error **err);
+ * nook-init, for nk_create_opts.init_fd (the caller closes it). Else
+ * re-exec as nk_seal_self_exe() does: returns only on failure. */
+int nk_self_exe_guard(char **argv, bool may_hand_over, int *init_fd, nk_error **err);
 
 /* Whether the profile (NULL: none) lets every one of `syscalls` (a NULL-
  * terminated list) through unconditionally, and has no listener. Errs

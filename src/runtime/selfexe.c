@@ -21,7 +21,9 @@
  * their init hands over to nook-init, a tiny program run from a sealed
  * memfd, before anything of the container can reach it, and nook-init
  * waits for `start` and execs the container's program. See
- * trampoline/trampoline.c and nk_self_exe_guard(). */
+ * trampoline/trampoline.c and nk_self_exe_guard(). Both re-execs are the
+ * command layer's explicit step, with its argv: a library call never
+ * replaces the process under its caller. */
 #include "security.h"
 #include "util/cleanup.h"
 #include "util/syscalls.h"
@@ -42,7 +44,7 @@ extern const size_t nk_trampoline_len;
 #define MFD_EXEC 0x0010U /* Linux 6.3: ask for an executable memfd explicitly */
 #endif
 
-static bool exe_protected(void)
+bool nk_self_exe_protected(void)
 {
         struct statvfs sv;
         if (statvfs("/proc/self/exe", &sv) == 0 && (sv.f_flag & ST_RDONLY))
@@ -104,7 +106,7 @@ static int sealed_memfd_copy(void)
 
 int nk_seal_self_exe(char **argv, nk_error **err)
 {
-        if (exe_protected())
+        if (nk_self_exe_protected())
                 return 0;
         int fd = sealed_memfd_copy();
         if (fd < 0)
@@ -115,13 +117,6 @@ int nk_seal_self_exe(char **argv, nk_error **err)
         int e = errno;
         close(fd);
         return nk_error_set(err, e, "re-exec nook from its read-only copy");
-}
-
-static char **deferred_argv;
-
-void nk_self_exe_defer(char **argv)
-{
-        deferred_argv = argv;
 }
 
 /* nook-init in a sealed memfd; -1 if this build has none or the kernel
@@ -144,14 +139,12 @@ static int trampoline_fd(void)
         return TAKE_FD(fd);
 }
 
-int nk_self_exe_guard(bool may_hand_over, int *init_fd, nk_error **err)
+int nk_self_exe_guard(char **argv, bool may_hand_over, int *init_fd, nk_error **err)
 {
         *init_fd = -1;
-        if (exe_protected())
+        if (nk_self_exe_protected())
                 return 0;
         if (may_hand_over && (*init_fd = trampoline_fd()) >= 0)
                 return 0;
-        if (!deferred_argv)
-                return nk_error_set(err, 0, "re-exec nook: no argv");
-        return nk_seal_self_exe(deferred_argv, err);
+        return nk_seal_self_exe(argv, err);
 }

@@ -1553,6 +1553,10 @@ int nk_spec_parse(const char *text, size_t len, const char *path, struct nk_spec
         struct nk_spec *s = calloc(1, sizeof(*s));
         if (!s)
                 return nk_error_set(err, ENOMEM, "%s", path ? path : "config.json");
+        if (!(s->source = strdup(path ? path : "config.json"))) {
+                free(s);
+                return nk_error_set(err, ENOMEM, "%s", path ? path : "config.json");
+        }
         if (json_parse_text(text, len, &s->json, &big, err) < 0 ||
             spec_parse_json(s, &big, err) < 0) {
                 free(big.v);
@@ -1560,6 +1564,24 @@ int nk_spec_parse(const char *text, size_t len, const char *path, struct nk_spec
                 return nk_error_wrap(err, "%s", path ? path : "config.json");
         }
         free(big.v);
+        *out = s;
+        return 0;
+}
+
+int nk_spec_from_json(json_t *doc, const char *source, struct nk_spec **out, nk_error **err)
+{
+        const struct bigints none = {0}; /* no text: nothing was rewritten */
+        struct nk_spec *s = calloc(1, sizeof(*s));
+        source = source ? source : "spec";
+        if (!s || !(s->source = strdup(source))) {
+                free(s);
+                return nk_error_set(err, ENOMEM, "%s", source);
+        }
+        s->json = json_incref(doc);
+        if (spec_parse_json(s, &none, err) < 0) {
+                nk_spec_free(s);
+                return nk_error_wrap(err, "%s", source);
+        }
         *out = s;
         return 0;
 }
@@ -1636,6 +1658,7 @@ void nk_spec_free(struct nk_spec *s)
                 return;
         free(s->oci_version);
         free(s->bundle);
+        free(s->source);
         free(s->root_path);
         free(s->hostname);
         free(s->domainname);

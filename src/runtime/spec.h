@@ -149,7 +149,8 @@ struct nk_sysctl {
 struct nk_spec {
         json_t *json; /* the whole document (owned) */
         char *oci_version;
-        char *bundle;    /* absolute bundle dir (set by the caller) */
+        char *bundle;    /* absolute bundle dir (set by the caller), or NULL */
+        char *source;    /* where the spec came from, for messages */
         char *root_path; /* root.path as written */
         bool root_readonly;
         char *hostname, *domainname;
@@ -187,6 +188,10 @@ struct nk_spec {
  * two's complement int64: read them with (uint64_t)json_integer_value(). */
 int nk_spec_parse(const char *text, size_t len, const char *path, struct nk_spec **out,
                   nk_error **err);
+/* Parse and validate a spec built in memory (the engine's): the spec
+ * holds a reference to `doc` (not copied: leave it unchanged afterwards).
+ * `source` names it in messages ("spec" when NULL). */
+int nk_spec_from_json(json_t *doc, const char *source, struct nk_spec **out, nk_error **err);
 /* Read BUNDLE/config.json, parse, and set ->bundle to the absolute bundle dir. */
 int nk_spec_load(const char *bundle, struct nk_spec **out, nk_error **err);
 /* Parse a bare OCI "process" object (exec --process FILE). `where` is the JSON
