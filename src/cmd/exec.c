@@ -2,6 +2,7 @@
  * object, then one library call. */
 #include "runtime/exec.h"
 #include "cmd/commands.h"
+#include "runtime/container.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
@@ -123,7 +124,8 @@ static json_t *load_process_file(const char *path, nk_error **err)
 int nk_cmd_exec(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
 {
-        struct nk_exec_opts o = {.root = g->root};
+        struct nk_exec_opts o = {0};
+        struct nk_container *ct = NULL;
         const char *process_file = NULL, *cwd = NULL, *user = NULL, *label = NULL, *aa = NULL;
         json_t *envs = json_array(), *caps = json_array(), *gids = json_array();
         bool tty = false, nnp = false;
@@ -200,16 +202,22 @@ int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
                 nk_cmd_usage_error("exec", "expects a container ID");
                 goto out;
         }
-        o.id = argv[optind];
+        const char *id = argv[optind];
         nk_error *err = NULL;
-        if (process_file) {
-                proc = load_process_file(process_file, &err);
-        } else {
-                if (optind + 1 >= argc) {
-                        nk_cmd_usage_error("exec", "expects a command (or --process FILE)");
-                        goto out;
-                }
-                proc = nk_exec_process_from_config(g->root, o.id, &err);
+        if (!process_file && optind + 1 >= argc) {
+                nk_cmd_usage_error("exec", "expects a command (or --process FILE)");
+                goto out;
+        }
+        if (process_file && !(proc = load_process_file(process_file, &err))) {
+                rc = nk_cmd_fail(err);
+                goto out;
+        }
+        if (nk_container_open(g->root, id, 0, &ct, &err) < 0) {
+                rc = nk_cmd_fail(err);
+                goto out;
+        }
+        if (!process_file) {
+                proc = nk_exec_process_from_config(ct);
                 if (proc) {
                         json_t *args = json_array();
                         for (int i = optind + 1; i < argc; i++)
@@ -252,8 +260,9 @@ int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
                 json_object_set_new(proc, "apparmorProfile", json_string(aa));
         o.process = proc;
         int code = 0;
-        rc = nk_container_exec(&o, &code, &err) < 0 ? nk_cmd_fail(err) : code;
+        rc = nk_container_exec(ct, &o, &code, &err) < 0 ? nk_cmd_fail(err) : code;
 out:
+        nk_container_close(ct);
         json_decref(proc);
         json_decref(envs);
         json_decref(caps);

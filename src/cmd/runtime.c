@@ -190,11 +190,11 @@ static int cmd_state(const struct nk_global *g, int argc, char **argv)
         if (r)
                 return r;
         nk_error *err = NULL;
-        struct nk_state *st = NULL;
-        if (nk_state_load(g->root, id, &st, &err) < 0)
+        struct nk_container *c = NULL;
+        if (nk_container_open(g->root, id, 0, &c, &err) < 0)
                 return nk_cmd_fail(err);
-        json_t *o = nk_state_to_json(g->root, st);
-        nk_state_free(st);
+        json_t *o = nk_container_state_json(c);
+        nk_container_close(c);
         return print_json(o);
 }
 
@@ -298,28 +298,6 @@ static int cmd_delete(const struct nk_global *g, int argc, char **argv)
         return rc;
 }
 
-/* One row of `list`. An entry whose state.json can't be used is shown
- * too (delete --force removes it): status unknown and why, or creating
- * while a create holds its lock and has not written state.json yet. NULL
- * when it is gone meanwhile. */
-static json_t *list_entry(const char *root, const char *id)
-{
-        struct nk_state *st = NULL;
-        _cleanup_error_ nk_error *e = NULL;
-        if (nk_state_load(root, id, &st, &e) == 0) {
-                json_t *o = nk_state_to_json(root, st);
-                nk_state_free(st);
-                return o;
-        }
-        int dfd = nk_state_dir_open(root, id, NULL);
-        if (dfd >= 0)
-                close(dfd);
-        else if (errno == ENOENT)
-                return NULL; /* deleted since the directory was read */
-        bool creating = e->errno_ == ENOENT && dfd >= 0 && nk_state_lock_busy(root, id);
-        return nk_state_unknown_json(id, creating ? "creating" : "unknown", e->msg);
-}
-
 static int cmd_list(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -338,28 +316,26 @@ static int cmd_list(const struct nk_global *g, int argc, char **argv)
         if (!streq(format, "table") && !streq(format, "json"))
                 return nk_cmd_usage_error("list", "--format: `%s` is not table or json", format);
         nk_error *err = NULL;
-        _cleanup_strv_ char **ids = NULL;
-        if (nk_state_list(g->root, &ids, &err) < 0)
+        json_t *arr = nk_container_list(g->root, &err);
+        if (!arr)
                 return nk_cmd_fail(err);
-        json_t *arr = json_array();
         if (!quiet && streq(format, "table"))
                 printf("%-20s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE",
                        "CREATED", "OWNER");
-        for (char **id = ids; *id; id++) {
-                json_t *o = list_entry(g->root, *id);
-                if (!o)
-                        continue;
+        size_t i;
+        json_t *o;
+        json_array_foreach (arr, i, o) {
+                const char *id = json_string_value(json_object_get(o, "id"));
                 const char *reason = json_string_value(json_object_get(o, "reason"));
                 if (quiet)
-                        puts(*id);
+                        puts(id);
                 else if (streq(format, "table"))
-                        printf("%-20s %-8lld %-10s %-40s %-30s %s\n", *id,
+                        printf("%-20s %-8lld %-10s %-40s %-30s %s\n", id,
                                json_integer_value(json_object_get(o, "pid")),
                                json_string_value(json_object_get(o, "status")),
                                reason ? reason : json_string_value(json_object_get(o, "bundle")),
                                json_string_value(json_object_get(o, "created")),
                                json_string_value(json_object_get(o, "owner")));
-                json_array_append_new(arr, o);
         }
         if (!quiet && streq(format, "json"))
                 return print_json(arr);

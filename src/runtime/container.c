@@ -737,7 +737,7 @@ static void run_poststop(const char *root, const struct nk_state *st)
 
 /* `open_cg`: the container's cgroup if the caller has it open already (a
  * foreground run), saving a second look at the host's hierarchies. */
-static int delete_locked(const char *root, struct nk_state *st, bool force,
+static int delete_locked(const char *root, const struct nk_state *st, bool force,
                          struct nk_cgroup *open_cg, nk_error **err)
 {
         enum nk_status status = nk_state_status(root, st);
@@ -846,36 +846,45 @@ static int salvage_entry(const char *root, const char *id, bool force, int dfd, 
         return 0;
 }
 
+/* The entry could not be opened as a container (open_error): absent, or
+ * something else than a state dir stands there. */
+static int delete_unopened(const char *root, const char *id, bool force, nk_error *open_error,
+                           nk_error **err)
+{
+        _cleanup_error_ nk_error *e = open_error;
+        int dfd = -1;
+        if (e->errno_ == ENOENT)
+                return force ? 0 : nk_error_set(err, ENOENT, "container `%s` does not exist", id);
+        bool not_dir = (e->errno_ == ELOOP || e->errno_ == ENOTDIR) &&
+                       (dfd = nk_state_dir_open(root, id, NULL)) < 0;
+        if (dfd >= 0)
+                close(dfd);
+        if (!not_dir) /* the dir is there: its lock failed */
+                return nk_error_pass(err, TAKE_PTR(e));
+        int r = force ? salvage_entry(root, id, force, -1, e->msg, err)
+                      : nk_error_set(err, e->errno_, "%s: delete --force removes it", e->msg);
+        return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
+}
+
+/* Over a locked handle, whatever state the entry is in: a usable state is
+ * deleted, anything else salvaged. */
 static int delete_container(const char *root, const char *id, bool force, struct nk_cgroup *open_cg,
                             nk_error **err)
 {
-        _cleanup_error_ nk_error *e = NULL;
-        _cleanup_close_ int dfd = nk_state_dir_open(root, id, &e);
-        if (dfd < 0 && e->errno_ == ENOENT) {
-                if (force)
-                        return 0;
-                *err = TAKE_PTR(e);
-                return -1;
-        }
-        if (dfd < 0) { /* a file or a symlink stands there */
-                int r = force ? salvage_entry(root, id, force, -1, e->msg, err)
-                              : nk_error_set(err, e->errno_, "%s: delete --force removes it",
-                                             e->msg);
-                return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
-        }
-        _cleanup_close_ int lock = nk_state_lock_at(dfd, root, id, err);
-        if (lock < 0)
-                return -1;
+        struct nk_container *c = NULL;
+        nk_error *e = NULL;
+        if (nk_container_open(root, id, NK_CONTAINER_LOCK | NK_CONTAINER_ANY_STATE, &c, &e) < 0)
+                return delete_unopened(root, id, force, e, err);
+        int r = 0;
         struct stat sb; /* removed by a delete we waited for: gone, nothing to salvage */
-        if (fstat(dfd, &sb) == 0 && sb.st_nlink == 0)
-                return force ? 0 : nk_error_set(err, ENOENT, "container `%s` does not exist", id);
-        struct nk_state *st = NULL;
-        int r;
-        if (nk_state_load_at(dfd, root, id, &st, &e) < 0)
-                r = salvage_entry(root, id, force, dfd, e->msg, err);
+        if (fstat(nk_container_dir_fd(c), &sb) == 0 && sb.st_nlink == 0)
+                r = force ? 0 : nk_error_set(err, ENOENT, "container `%s` does not exist", id);
+        else if (!nk_container_state(c))
+                r = salvage_entry(root, id, force, nk_container_dir_fd(c),
+                                  nk_container_load_error(c)->msg, err);
         else
-                r = delete_locked(root, st, force, open_cg, err);
-        nk_state_free(st);
+                r = delete_locked(root, nk_container_state(c), force, open_cg, err);
+        nk_container_close(c);
         return r < 0 ? nk_error_wrap(err, "delete container `%s`", id) : 0;
 }
 

@@ -74,11 +74,26 @@ int nk_signal_parse(const char *s);
  * A container made with --cgroup-manager disabled has no cgroup: pause,
  * resume, update, pids, stats and watch fail on it with ENOTSUP, saying so. */
 struct nk_container;
-enum { NK_CONTAINER_LOCK = 1 << 0 };
+enum {
+        NK_CONTAINER_LOCK = 1 << 0,
+        /* Open an entry whose state.json is missing or unusable too (a
+         * create or delete cut short, a corrupt file): then
+         * nk_container_state() is NULL and nk_container_load_error() says
+         * why. list and delete take such a handle. */
+        NK_CONTAINER_ANY_STATE = 1 << 1,
+};
 int nk_container_open(const char *root, const char *id, unsigned flags, struct nk_container **out,
                       nk_error **err);
 void nk_container_close(struct nk_container *c);
 const struct nk_state *nk_container_state(const struct nk_container *c);
+const nk_error *nk_container_load_error(const struct nk_container *c);
+/* The OCI state object; for a handle without a usable state.json the
+ * object nk_state_unknown_json() makes: status "creating" while a create
+ * holds the lock and has not written it yet, else "unknown", and why. */
+json_t *nk_container_state_json(const struct nk_container *c);
+/* `list`: the state object of every entry under root, sorted by id; an
+ * entry without a usable state (or not a directory) as unknown. */
+json_t *nk_container_list(const char *root, nk_error **err);
 const char *nk_container_root(const struct nk_container *c);
 /* ROOT/<id> (O_PATH; owned by the handle). */
 int nk_container_dir_fd(const struct nk_container *c);

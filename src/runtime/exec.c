@@ -4,6 +4,7 @@
  * otherwise. */
 #include "exec.h"
 #include "cgroup/cgroup.h"
+#include "container.h"
 #include "finalize.h"
 #include "launch.h"
 #include "namespaces.h"
@@ -27,13 +28,9 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 
-json_t *nk_exec_process_from_config(const char *root, const char *id, nk_error **err)
+json_t *nk_exec_process_from_config(const struct nk_container *c)
 {
-        struct nk_state *st = NULL;
-        if (nk_state_load(root, id, &st, err) < 0)
-                return NULL;
-        json_t *p = json_deep_copy(json_object_get(st->config, "process"));
-        nk_state_free(st);
+        json_t *p = json_deep_copy(json_object_get(nk_container_state(c)->config, "process"));
         if (!p)
                 p = json_pack("{s:[s],s:s}", "args", "sh", "cwd", "/");
         return p;
@@ -41,9 +38,10 @@ json_t *nk_exec_process_from_config(const char *root, const char *id, nk_error *
 
 struct exec_ctx {
         const struct nk_exec_opts *o;
-        struct nk_state *st;
-        struct nk_spec *spec;   /* the container's config */
-        struct nk_process proc; /* what to run */
+        const char *root;
+        const struct nk_state *st; /* the handle's */
+        struct nk_spec *spec;      /* the container's config */
+        struct nk_process proc;    /* what to run */
         struct nk_seccomp *seccomp;
         char *state_json; /* for a seccomp notify listener */
         struct nk_cgroup *cg;
@@ -66,7 +64,6 @@ static void exec_ctx_free(struct exec_ctx *x)
         nk_cgroup_self_enter_close(x->cg_fds, x->n_cg_fds);
         nk_cgroup_free(x->cg);
         nk_spec_free(x->spec);
-        nk_state_free(x->st);
 }
 
 /* Open the init's namespaces that differ from ours: those are the ones
@@ -83,7 +80,7 @@ static int open_namespaces(struct exec_ctx *x, nk_error **err)
                         return nk_error_set(err, errno, "open `%s`", path);
                 /* Opened, then checked: still our init, not a reused pid. */
                 if (!nk_state_pid_alive(x->st))
-                        return nk_error_set(err, ESRCH, "container `%s` is not running", x->o->id);
+                        return nk_error_set(err, ESRCH, "container `%s` is not running", x->st->id);
         }
         for (int t = 0; t < NK_NS__COUNT; t++) {
                 if (!x->spec->ns[t].present)
@@ -144,7 +141,7 @@ static int open_exec_cgroup(struct exec_ctx *x, nk_error **err)
                 return sub ? nk_error_set(err, ENOTSUP,
                                           "--cgroup `%s`: container `%s` has no "
                                           "cgroup (--cgroup-manager disabled)",
-                                          sub, x->o->id)
+                                          sub, x->st->id)
                            : 0;
         if (sub) {
                 if (check_cgroup_sub(sub, err) < 0)
@@ -178,13 +175,11 @@ static int open_exec_cgroup(struct exec_ctx *x, nk_error **err)
 static int load_exec(struct exec_ctx *x, nk_error **err)
 {
         const struct nk_exec_opts *o = x->o;
-        if (nk_state_load(o->root, o->id, &x->st, err) < 0)
-                return -1;
-        enum nk_status s = nk_state_status(o->root, x->st);
+        enum nk_status s = nk_state_status(x->root, x->st);
         if (s == NK_STATUS_PAUSED && !o->ignore_paused)
-                return nk_error_set(err, 0, "container `%s` is paused; resume it first", o->id);
+                return nk_error_set(err, 0, "container `%s` is paused; resume it first", x->st->id);
         if (s != NK_STATUS_RUNNING && s != NK_STATUS_PAUSED && s != NK_STATUS_CREATED)
-                return nk_error_set(err, 0, "container `%s` is %s: cannot exec", o->id,
+                return nk_error_set(err, 0, "container `%s` is %s: cannot exec", x->st->id,
                                     nk_status_name(s));
         _cleanup_free_ char *text = json_dumps(x->st->config, JSON_COMPACT);
         if (!text || nk_spec_parse(text, strlen(text), "config.json", &x->spec, err) < 0)
@@ -203,7 +198,7 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
         }
         if (nk_seccomp_prepare(x->spec->seccomp, &x->seccomp, err) < 0)
                 return -1;
-        json_t *state = nk_state_to_json(o->root, x->st);
+        json_t *state = nk_state_to_json(x->root, x->st);
         x->state_json = json_dumps(state, JSON_COMPACT);
         json_decref(state);
         if (open_exec_cgroup(x, err) < 0)
@@ -332,9 +327,11 @@ static int spawn_exec(struct exec_ctx *x, nk_error **err)
         return 0;
 }
 
-int nk_container_exec(const struct nk_exec_opts *o, int *exit_code, nk_error **err)
+int nk_container_exec(struct nk_container *c, const struct nk_exec_opts *o, int *exit_code,
+                      nk_error **err)
 {
-        struct exec_ctx x = {.o = o, .root_fd = -1};
+        struct exec_ctx x = {
+                .o = o, .root = nk_container_root(c), .st = nk_container_state(c), .root_fd = -1};
         for (int t = 0; t < NK_NS__COUNT; t++)
                 x.ns.fd[t] = -1;
         nk_launch_init(&x.l);
@@ -356,5 +353,5 @@ int nk_container_exec(const struct nk_exec_opts *o, int *exit_code, nk_error **e
         if (r < 0)
                 nk_launch_kill(&x.l);
         exec_ctx_free(&x);
-        return r < 0 ? nk_error_wrap(err, "exec in container `%s`", o->id) : 0;
+        return r < 0 ? nk_error_wrap(err, "exec in container `%s`", x.st->id) : 0;
 }

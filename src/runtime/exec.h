@@ -6,8 +6,9 @@
 
 #include "util/error.h"
 
+struct nk_container;
+
 struct nk_exec_opts {
-        const char *root, *id;
         json_t *process; /* OCI process object (owned by caller) */
         const char *console_socket;
         const char *pid_file;
@@ -19,7 +20,9 @@ struct nk_exec_opts {
 
 /* Builds the process object for `exec ID ARGS...` from the container's
  * config.json process, as runc does. Caller owns the result. */
-json_t *nk_exec_process_from_config(const char *root, const char *id, nk_error **err);
+json_t *nk_exec_process_from_config(const struct nk_container *c);
 
-/* Foreground: waits and sets *exit_code; detached: returns once exec'd. */
-int nk_container_exec(const struct nk_exec_opts *o, int *exit_code, nk_error **err);
+/* A process in the container of the handle `c` (nk_container_open).
+ * Foreground: waits and sets *exit_code; detached: returns once exec'd. */
+int nk_container_exec(struct nk_container *c, const struct nk_exec_opts *o, int *exit_code,
+                      nk_error **err);

@@ -1,9 +1,10 @@
 /* The container handle and the lifecycle verbs over it: signal (kill),
- * pause, resume, update, pids, stats, watch. The command
+ * pause, resume, update, pids, stats, watch; state and list. The command
  * layer (src/cmd) opens a handle, calls one verb and prints; it never sees
  * the cgroup module. */
 #include "../util/cleanup.h"
 #include "../util/log.h"
+#include "../util/strv.h"
 #include "../util/syscalls.h"
 #include "cgroup/cgroup.h"
 #include "container.h"
@@ -19,7 +20,9 @@ struct nk_container {
         char *root;
         int dir_fd;  /* ROOT/<id>, O_PATH, opened without following */
         int lock_fd; /* -1 unless opened with NK_CONTAINER_LOCK */
-        struct nk_state *st;
+        char *id;
+        struct nk_state *st;  /* NULL when state.json could not be used ... */
+        nk_error *load_error; /* ... and why (NK_CONTAINER_ANY_STATE) */
         struct nk_cgroup *cg; /* opened by the first verb that needs it */
 };
 
@@ -36,15 +39,20 @@ int nk_container_open(const char *root, const char *id, unsigned flags, struct n
         if ((flags & NK_CONTAINER_LOCK) && (lock = nk_state_lock_at(dfd, root, id, err)) < 0)
                 return -1;
         struct nk_state *st = NULL;
-        if (nk_state_load_at(dfd, root, id, &st, err) < 0)
-                return -1;
+        nk_error *e = NULL;
+        if (nk_state_load_at(dfd, root, id, &st, &e) < 0 && !(flags & NK_CONTAINER_ANY_STATE))
+                return nk_error_pass(err, e);
         struct nk_container *c = calloc(1, sizeof(*c));
-        if (!c || !(c->root = strdup(root))) {
+        if (!c || !(c->root = strdup(root)) || !(c->id = strdup(id))) {
+                if (c)
+                        free(c->root);
                 free(c);
                 nk_state_free(st);
+                nk_error_free(e);
                 return nk_error_set(err, ENOMEM, "open container `%s`", id);
         }
         c->st = st;
+        c->load_error = e;
         c->dir_fd = TAKE_FD(dfd);
         c->lock_fd = TAKE_FD(lock);
         *out = c;
@@ -57,6 +65,8 @@ void nk_container_close(struct nk_container *c)
                 return;
         nk_cgroup_free(c->cg);
         nk_state_free(c->st);
+        nk_error_free(c->load_error);
+        free(c->id);
         if (c->lock_fd >= 0)
                 close(c->lock_fd); /* unlocks */
         close(c->dir_fd);
@@ -69,9 +79,55 @@ const struct nk_state *nk_container_state(const struct nk_container *c)
         return c->st;
 }
 
+const nk_error *nk_container_load_error(const struct nk_container *c)
+{
+        return c->load_error;
+}
+
 const char *nk_container_root(const struct nk_container *c)
 {
         return c->root;
+}
+
+json_t *nk_container_state_json(const struct nk_container *c)
+{
+        if (c->st)
+                return nk_state_to_json(c->root, c->st);
+        /* A create holds the lock and has not written state.json yet. */
+        bool creating = c->load_error->errno_ == ENOENT && nk_state_lock_busy_at(c->dir_fd);
+        return nk_state_unknown_json(c->id, creating ? "creating" : "unknown", c->load_error->msg);
+}
+
+/* One row of the list: the entry opened once, whatever state it is in. An
+ * entry that is not a state dir (a file or symlink named like an id) is
+ * shown as unknown too; NULL when it is gone since the listing. */
+static json_t *list_entry(const char *root, const char *id)
+{
+        struct nk_container *c = NULL;
+        _cleanup_error_ nk_error *e = NULL;
+        if (nk_container_open(root, id, NK_CONTAINER_ANY_STATE, &c, &e) < 0)
+                return e->errno_ == ENOENT ? NULL : nk_state_unknown_json(id, "unknown", e->msg);
+        json_t *o = nk_container_state_json(c);
+        nk_container_close(c);
+        return o;
+}
+
+json_t *nk_container_list(const char *root, nk_error **err)
+{
+        _cleanup_strv_ char **ids = NULL;
+        if (nk_state_list(root, &ids, err) < 0)
+                return NULL;
+        json_t *arr = json_array();
+        for (char **id = ids; arr && *id; id++) {
+                json_t *o = list_entry(root, *id);
+                if (o && json_array_append_new(arr, o) < 0) {
+                        json_decref(arr);
+                        arr = NULL;
+                }
+        }
+        if (!arr)
+                nk_error_set(err, ENOMEM, "list containers in `%s`", root);
+        return arr;
 }
 
 int nk_container_dir_fd(const struct nk_container *c)

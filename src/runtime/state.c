@@ -62,11 +62,9 @@ int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err)
         return fd;
 }
 
-bool nk_state_lock_busy(const char *root, const char *id)
+bool nk_state_lock_busy_at(int dfd)
 {
-        _cleanup_close_ int dfd = nk_state_dir_open(root, id, NULL);
-        _cleanup_close_ int fd =
-                dfd < 0 ? -1 : openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return false;
         if (flock(fd, LOCK_SH | LOCK_NB) == 0)

@@ -43,8 +43,9 @@ int nk_state_dir_open(const char *root, const char *id, nk_error **err);
  * _at forms take ROOT/<id> opened by nk_state_dir_open() (root and id only
  * name it in messages). */
 int nk_state_lock_at(int dfd, const char *root, const char *id, nk_error **err);
-/* Whether someone (a create, start or delete) holds the lock right now. */
-bool nk_state_lock_busy(const char *root, const char *id);
+/* Whether someone (a create, start or delete) holds the lock of the state
+ * dir `dfd` right now. */
+bool nk_state_lock_busy_at(int dfd);
 /* ROOT/<id>/cgroup: the container's cgroup path, written (atomically)
  * before the cgroups are made, so a create killed at any point, or a
  * state.json gone bad, still leaves delete --force the way to them. */
