@@ -150,43 +150,20 @@ static int cmd_run(const struct nk_global *g, int argc, char **argv)
         return create_or_run(g, argc, argv, true);
 }
 
-/* Commands taking exactly one ID and no options. */
-static int one_id(const char *cmd, int argc, char **argv, const char **id)
-{
-        static const struct option none[] = {{0}};
-        if (getopt_long_only(argc, argv, "+", none, NULL) != -1)
-                return 1;
-        if (optind + 1 != argc)
-                return nk_cmd_usage_error(cmd, "expects exactly one container ID");
-        *id = argv[optind];
-        return 0;
-}
-
 static int cmd_start(const struct nk_global *g, int argc, char **argv)
 {
         const char *id = NULL;
-        int r = one_id("start", argc, argv, &id);
+        int r = nk_cmd_one_id("start", argc, argv, &id);
         if (r)
                 return r;
         nk_error *err = NULL;
         return nk_container_start(g->root, id, &err) < 0 ? nk_cmd_fail(err) : 0;
 }
 
-static int print_json(json_t *o)
-{
-        char *s = json_dumps(o, JSON_INDENT(2));
-        json_decref(o);
-        if (!s)
-                return 1;
-        puts(s);
-        free(s);
-        return 0;
-}
-
 static int cmd_state(const struct nk_global *g, int argc, char **argv)
 {
         const char *id = NULL;
-        int r = one_id("state", argc, argv, &id);
+        int r = nk_cmd_one_id("state", argc, argv, &id);
         if (r)
                 return r;
         nk_error *err = NULL;
@@ -195,7 +172,7 @@ static int cmd_state(const struct nk_global *g, int argc, char **argv)
                 return nk_cmd_fail(err);
         json_t *o = nk_container_state_json(c);
         nk_container_close(c);
-        return print_json(o);
+        return nk_cmd_json_out(o, true);
 }
 
 /* crun's --regex: the ids an extended regular expression matches
@@ -338,14 +315,14 @@ static int cmd_list(const struct nk_global *g, int argc, char **argv)
                                json_string_value(json_object_get(o, "owner")));
         }
         if (!quiet && streq(format, "json"))
-                return print_json(arr);
+                return nk_cmd_json_out(arr, true);
         json_decref(arr);
         return 0;
 }
 
 static int cmd_features(const struct nk_global *g, int argc, char **argv)
 {
-        return print_json(nk_features());
+        return nk_cmd_json_out(nk_features(), true);
 }
 
 /* crun commands nook does not have: say so and why, rather than
