@@ -4,7 +4,11 @@
  * as the bundle. tests/integration/test_library.py drives it.
  *
  *   nk-embed ROOT ID ROOTFS BUNDLE SPEC_JSON run
- *       foreground nk_container_run; prints "exit N"
+ *       foreground nk_container_run; prints "exit N" (and "protected" first
+ *       when it runs from a sealed or read-only copy: the guard's re-exec)
+ *   nk-embed ROOT ID ROOTFS BUNDLE SPEC_JSON unguarded
+ *       the same without nk_self_exe_guard: no nook-init, so the library
+ *       must refuse rather than leave this program's code in the container
  *   nk-embed ROOT ID ROOTFS BUNDLE SPEC_JSON tty
  *       nk_container_create with the pty master coming back to us; prints
  *       the state object (one line), starts the container, copies what the
@@ -96,8 +100,11 @@ int main(int argc, char **argv)
         json_decref(doc);
         struct nk_create_opts o = {
                 .root = argv[1], .id = argv[2], .bundle = argv[4], .init_fd = -1};
-        if (nk_self_exe_guard(argv, nk_container_may_hand_over(spec), &o.init_fd, &e) < 0)
+        if (strcmp(argv[6], "unguarded") != 0 &&
+            nk_self_exe_guard(argv, nk_container_may_hand_over(spec), &o.init_fd, &e) < 0)
                 return fail(e);
+        if (nk_self_exe_protected())
+                printf("protected\n");
         int rc;
         if (strcmp(argv[6], "tty") == 0) {
                 rc = tty(spec, argv[3], &o);

@@ -93,3 +93,32 @@ def test_bad_input_leaves_nothing(embed_bin, runtime, bundle, tmp_path, case):
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert f"create container `{cid}`" in p.stderr and want in p.stderr, p.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_guard_reexecs_where_nook_init_cannot_stand_in(embed_bin, runtime, bundle, tmp_path):
+    """A createContainer hook keeps the init from handing over to nook-init:
+    the guard (the caller's explicit step, with its own argv) re-execs the
+    program from a sealed copy, and the library runs the init as that."""
+    ctr = container_dir(tmp_path)
+    spec = memory_spec(bundle, 'echo "pid=$$" > /ran')
+    spec["hooks"] = {"createContainer": [{"path": "/bin/true"}]}
+    _, p = embed(embed_bin, runtime, bundle.rootfs, ctr, spec, "run")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["protected", "exit", "0"], p.stdout + p.stderr
+    with open(os.path.join(bundle.rootfs, "ran")) as f:
+        assert f.read().strip() == "pid=1"
+
+
+def test_library_never_reexecs_its_caller(embed_bin, runtime, bundle, tmp_path):
+    """Without the guard and without nook-init, create refuses: it neither
+    re-execs the caller's process nor leaves the caller's writable binary
+    waiting inside the container."""
+    ctr = container_dir(tmp_path)
+    spec = memory_spec(bundle, "echo ran > /ran")
+    cid, p = embed(embed_bin, runtime, bundle.rootfs, ctr, spec, "unguarded")
+    assert p.returncode == 1
+    assert "protected" not in p.stdout
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "binary is writable" in p.stderr and "Operation not permitted" in p.stderr, p.stderr
+    assert not os.path.exists(os.path.join(bundle.rootfs, "ran"))
+    assert not os.path.exists(os.path.join(runtime.root, cid))
