@@ -29,7 +29,8 @@ struct nk_create_opts {
         /* process.terminal: where the pty master goes. A --console-socket
          * path to connect to; else, with console_master, the master comes
          * back to the caller (create: in *console_master, the caller's to
-         * close; -1 without a terminal); else a foreground run relays it. */
+         * close; -1 without a terminal; a detached run too); else a
+         * foreground run relays it, and create or a detached run refuse. */
         const char *console_socket;
         int *console_master;
         /* A sealed nook-init from nk_self_exe_guard() for the init to hand
@@ -41,7 +42,7 @@ struct nk_create_opts {
         int preserve_fds; /* fds 3 .. 3+N-1 pass to the container */
         bool systemd_cgroup;
         bool no_cgroup; /* --cgroup-manager disabled: no cgroup at all */
-        /* for run: */
+        /* for run (create ignores them): */
         bool detach;
         bool keep; /* run: don't delete after exit */
 };

@@ -67,7 +67,6 @@ static int tty(const struct nk_spec *spec, const char *rootfs, struct nk_create_
         nk_error *e = NULL;
         int master = -1;
         o->console_master = &master;
-        o->detach = true;
         if (nk_container_create(spec, rootfs, o, &e) < 0)
                 return fail(e);
         if (master < 0) {
