@@ -6,7 +6,7 @@ PKGS="build-essential meson ninja-build pkg-config
  libseccomp-dev libcap-dev libjansson-dev libmnl-dev libnftables-dev libarchive-dev
  libcurl4-openssl-dev libssl-dev busybox-static iproute2"
 # Only for the tests and benchmarks.
-TEST_PKGS="python3 python3-pytest clang clang-format libclang-rt-14-dev hyperfine runc crun docker-registry skopeo python3-cryptography zstd qemu-system-x86 linux-image-amd64 tiny-initramfs podman conmon docker.io containerd umoci"
+TEST_PKGS="python3 nftables python3-pytest clang clang-format libclang-rt-14-dev hyperfine runc crun docker-registry skopeo python3-cryptography zstd qemu-system-x86 linux-image-amd64 tiny-initramfs podman conmon docker.io containerd umoci"
 want="$PKGS"
 [ "${1:-}" = "--test" ] && want="$PKGS $TEST_PKGS"
 missing=""

@@ -20,6 +20,7 @@ const struct nk_command nk_engine_commands[] = {
          "store registry credentials"},
         {"logout", nk_cmd_logout, "logout REGISTRY", "forget registry credentials"},
         {"volume", nk_cmd_volume, "volume create|ls|inspect|rm|prune ...", "manage volumes"},
+        {"network", nk_cmd_network, "network create|ls|inspect|rm|prune ...", "manage networks"},
         {"system", nk_cmd_system, "system df [--format json]", "store disk usage"},
         {0},
 };

@@ -1,0 +1,536 @@
+#include "net/nft.h"
+#include "engine/jsonutil.h"
+#include "util/cleanup.h"
+#include "util/parse.h"
+#include <errno.h>
+#include <jansson.h>
+#include <nftables/libnftables.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct nk_nft {
+        struct nft_ctx *ctx;
+};
+
+/* Made whole in one transaction when absent (`create table` fails if a
+ * concurrent nook made it first, and the whole transaction with it, so the
+ * rules are never added twice). Output-hook DNAT makes published ports
+ * reachable from the host itself; the hairpin rule masquerades a
+ * container's connection to a published port that lands back on a nook
+ * network, so the answer returns through the host. */
+static const char table_def[] =
+        "create table inet nook\n"
+        "table inet nook {\n"
+        "  set links { type ifname; }\n"
+        "  set masq4 { type ipv4_addr; flags interval; }\n"
+        "  set masq6 { type ipv6_addr; flags interval; }\n"
+        "  set internal4 { type ipv4_addr; flags interval; }\n"
+        "  set internal6 { type ipv6_addr; flags interval; }\n"
+        "  map pub4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+        "  map pub4any { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+        "  map pub6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }\n"
+        "  map pub6any { type inet_proto . inet_service : ipv6_addr . inet_service; }\n"
+        "  chain publish {\n"
+        "    dnat ip to ip daddr . meta l4proto . th dport map @pub4\n"
+        "    dnat ip to meta l4proto . th dport map @pub4any\n"
+        "    dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub6\n"
+        "    dnat ip6 to meta l4proto . th dport map @pub6any\n"
+        "  }\n"
+        "  chain prerouting {\n"
+        "    type nat hook prerouting priority dstnat; policy accept;\n"
+        "    fib daddr type local jump publish\n"
+        "  }\n"
+        "  chain output {\n"
+        "    type nat hook output priority -100; policy accept;\n"
+        "    fib daddr type local jump publish\n"
+        "  }\n"
+        "  chain postrouting {\n"
+        "    type nat hook postrouting priority srcnat; policy accept;\n"
+        "    ip saddr @masq4 oifname != @links masquerade\n"
+        "    ip6 saddr @masq6 oifname != @links masquerade\n"
+        "    ct status dnat iifname @links oifname @links masquerade\n"
+        "  }\n"
+        "  chain forward {\n"
+        "    type filter hook forward priority filter; policy accept;\n"
+        "    ip saddr @internal4 oifname != @links drop\n"
+        "    ip daddr @internal4 iifname != @links drop\n"
+        "    ip6 saddr @internal6 oifname != @links drop\n"
+        "    ip6 daddr @internal6 iifname != @links drop\n"
+        "  }\n"
+        "}\n";
+
+int nk_nft_open(struct nk_nft **out, nk_error **err)
+{
+        struct nk_nft *n = calloc(1, sizeof(*n));
+        if (!n)
+                return nk_error_set(err, ENOMEM, "nftables context");
+        n->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (!n->ctx) {
+                free(n);
+                return nk_error_set(err, ENOMEM, "nftables context");
+        }
+        nft_ctx_buffer_output(n->ctx);
+        nft_ctx_buffer_error(n->ctx);
+        *out = n;
+        return 0;
+}
+
+void nk_nft_close(struct nk_nft *n)
+{
+        if (!n)
+                return;
+        nft_ctx_free(n->ctx);
+        free(n);
+}
+
+/* The errno an nftables error text stands for (libnftables gives text). */
+static int text_errno(const char *t)
+{
+        if (strstr(t, "File exists"))
+                return EEXIST;
+        if (strstr(t, "No such file or directory"))
+                return ENOENT;
+        if (strstr(t, "Operation not permitted"))
+                return EPERM;
+        if (strstr(t, "Device or resource busy"))
+                return EBUSY;
+        return 0;
+}
+
+/* Run commands as one transaction. On failure *err says `what` and the
+ * first line of nftables' message. */
+/* libnftables keeps appending to its buffers until they are read: empty
+ * them before a command whose output or error is wanted. */
+static void drain(struct nk_nft *n)
+{
+        (void)nft_ctx_get_output_buffer(n->ctx);
+        (void)nft_ctx_get_error_buffer(n->ctx);
+}
+
+static int run(struct nk_nft *n, const char *cmds, const char *what, nk_error **err)
+{
+        drain(n);
+        if (nft_run_cmd_from_buffer(n->ctx, cmds) == 0)
+                return 0;
+        const char *t = nft_ctx_get_error_buffer(n->ctx);
+        if (!t)
+                t = "";
+        if (strncmp(t, "Error: ", 7) == 0)
+                t += 7;
+        int len = (int)strcspn(t, "\n");
+        int e = text_errno(t);
+        /* "Could not process rule: File exists": the errno says it all. */
+        const char *c = strstr(t, "Could not process rule");
+        if (e && c && c - t < len)
+                return nk_error_set(err, e, "nftables: %s", what);
+        return nk_error_set(err, 0, "nftables: %s: %.*s", what, len, t);
+}
+
+/* Listing one chain (a few rules) says whether the table is there without
+ * printing its sets, which may hold thousands of elements. */
+static bool table_exists(struct nk_nft *n)
+{
+        drain(n);
+        return nft_run_cmd_from_buffer(n->ctx, "list chain inet nook publish") == 0;
+}
+
+static int ensure_table(struct nk_nft *n, nk_error **err)
+{
+        if (table_exists(n))
+                return 0;
+        nk_error *e = NULL;
+        if (run(n, table_def, "create table inet nook", &e) == 0)
+                return 0;
+        /* Someone made it between the two: theirs is the same. */
+        if (table_exists(n)) {
+                nk_error_free(e);
+                return 0;
+        }
+        return nk_error_pass(err, e);
+}
+
+/* A growing command text. */
+struct cmdbuf {
+        char *s;
+        size_t len, cap;
+        bool oom;
+};
+
+static void add(struct cmdbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct cmdbuf *b, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        char *line = NULL;
+        int k = vasprintf(&line, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+                b->oom = true;
+                return;
+        }
+        if (b->len + (size_t)k + 2 > b->cap) {
+                size_t cap = (b->cap + (size_t)k + 2) * 2;
+                char *s = realloc(b->s, cap);
+                if (!s) {
+                        free(line);
+                        b->oom = true;
+                        return;
+                }
+                b->s = s;
+                b->cap = cap;
+        }
+        memcpy(b->s + b->len, line, (size_t)k);
+        b->len += (size_t)k;
+        b->s[b->len++] = '\n';
+        b->s[b->len] = '\0';
+        free(line);
+}
+
+static bool safe_ifname(const char *s)
+{
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+                        return false;
+        return true;
+}
+
+static const char *fam(int family)
+{
+        return family == AF_INET ? "4" : "6";
+}
+
+static void net_cmds(struct cmdbuf *b, const char *verb, const struct nk_nft_net *net)
+{
+        if (net->link)
+                add(b, "%s element inet nook links { \"%s\" }", verb, net->link);
+        for (size_t i = 0; net->internal && i < net->n_subnets; i++) {
+                char c[NK_CIDR_STR_MAX];
+                nk_cidr_format(&net->subnets[i], c);
+                add(b, "%s element inet nook internal%s { %s }", verb,
+                    fam(net->subnets[i].ip.family), c);
+        }
+}
+
+static void ep_cmds(struct cmdbuf *b, const char *verb, const struct nk_nft_endpoint *ep)
+{
+        if (ep->link)
+                add(b, "%s element inet nook links { \"%s\" }", verb, ep->link);
+        for (size_t i = 0; ep->masquerade && i < ep->n_addrs; i++) {
+                char a[NK_IP_STR_MAX];
+                nk_ip_format(&ep->addrs[i], a);
+                add(b, "%s element inet nook masq%s { %s }", verb, fam(ep->addrs[i].family), a);
+        }
+}
+
+/* Add: one transaction. */
+static int apply(struct nk_nft *n, struct cmdbuf *b, const char *what, nk_error **err)
+{
+        _cleanup_free_ char *s = b->s;
+        if (b->oom)
+                return nk_error_set(err, ENOMEM, "nftables: %s", what);
+        if (!s)
+                return 0;
+        if (ensure_table(n, err) < 0)
+                return -1;
+        return run(n, s, what, err);
+}
+
+/* Delete: one transaction; when it fails because some element is already
+ * gone (a half-finished earlier removal), each line on its own, absent
+ * ones skipped. */
+static int remove_all(struct nk_nft *n, struct cmdbuf *b, const char *what, nk_error **err)
+{
+        _cleanup_free_ char *s = b->s;
+        if (b->oom)
+                return nk_error_set(err, ENOMEM, "nftables: %s", what);
+        if (!s || !table_exists(n))
+                return 0; /* no table: nothing of ours is there */
+        nk_error *e = NULL;
+        if (run(n, s, what, &e) == 0)
+                return 0;
+        if (e->errno_ != ENOENT)
+                return nk_error_pass(err, e);
+        nk_error_free(e);
+        for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+                e = NULL;
+                if (run(n, line, what, &e) < 0 && e->errno_ != ENOENT)
+                        return nk_error_pass(err, e);
+                nk_error_free(e);
+        }
+        return 0;
+}
+
+int nk_nft_network_up(struct nk_nft *n, const struct nk_nft_net *net, nk_error **err)
+{
+        if (net->link && !safe_ifname(net->link))
+                return nk_error_set(err, 0, "nftables: bad interface name `%s`", net->link);
+        struct cmdbuf b = {0};
+        net_cmds(&b, "add", net);
+        return apply(n, &b, "add network elements", err);
+}
+
+int nk_nft_network_down(struct nk_nft *n, const struct nk_nft_net *net, nk_error **err)
+{
+        if (net->link && !safe_ifname(net->link))
+                return nk_error_set(err, 0, "nftables: bad interface name `%s`", net->link);
+        struct cmdbuf b = {0};
+        net_cmds(&b, "delete", net);
+        if (remove_all(n, &b, "remove network elements", err) < 0)
+                return -1;
+        return nk_nft_drop_if_empty(n, err);
+}
+
+int nk_nft_attach(struct nk_nft *n, const struct nk_nft_endpoint *ep, nk_error **err)
+{
+        if (ep->link && !safe_ifname(ep->link))
+                return nk_error_set(err, 0, "nftables: bad interface name `%s`", ep->link);
+        struct cmdbuf b = {0};
+        ep_cmds(&b, "add", ep);
+        return apply(n, &b, "add container elements", err);
+}
+
+int nk_nft_detach(struct nk_nft *n, const struct nk_nft_endpoint *ep, nk_error **err)
+{
+        if (ep->link && !safe_ifname(ep->link))
+                return nk_error_set(err, 0, "nftables: bad interface name `%s`", ep->link);
+        struct cmdbuf b = {0};
+        ep_cmds(&b, "delete", ep);
+        return remove_all(n, &b, "remove container elements", err);
+}
+
+static void port_text(const struct nk_port *p, char *buf, size_t len)
+{
+        char h[NK_IP_STR_MAX];
+        if (p->host_ip.family == 0)
+                snprintf(buf, len, "%u/%s", p->host_port, p->proto);
+        else {
+                nk_ip_format(&p->host_ip, h);
+                snprintf(buf, len, p->host_ip.family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", h,
+                         p->host_port, p->proto);
+        }
+}
+
+static void port_cmd(struct cmdbuf *b, const char *verb, const struct nk_port *p, bool with_value)
+{
+        char h[NK_IP_STR_MAX], c[NK_IP_STR_MAX], value[80] = "";
+        int f = p->container_ip.family;
+        nk_ip_format(&p->container_ip, c);
+        if (with_value)
+                snprintf(value, sizeof(value), " : %s . %u", c, p->container_port);
+        if (p->host_ip.family == 0) {
+                add(b, "%s element inet nook pub%sany { %s . %u%s }", verb, fam(f), p->proto,
+                    p->host_port, value);
+                return;
+        }
+        nk_ip_format(&p->host_ip, h);
+        add(b, "%s element inet nook pub%s { %s . %s . %u%s }", verb, fam(f), h, p->proto,
+            p->host_port, value);
+}
+
+static int port_check(const struct nk_port *p, nk_error **err)
+{
+        if (p->container_ip.family != AF_INET && p->container_ip.family != AF_INET6)
+                return nk_error_set(err, 0, "published port: no container address");
+        if (p->host_ip.family && p->host_ip.family != p->container_ip.family)
+                return nk_error_set(
+                        err, 0, "published port: host and container addresses differ in family");
+        if (!streq(p->proto, "tcp") && !streq(p->proto, "udp") && !streq(p->proto, "sctp"))
+                return nk_error_set(err, 0, "published port: protocol `%s` is not tcp, udp or sctp",
+                                    p->proto);
+        if (!p->host_port || !p->container_port)
+                return nk_error_set(err, 0, "published port: port 0");
+        return 0;
+}
+
+int nk_nft_publish(struct nk_nft *n, const struct nk_port *p, nk_error **err)
+{
+        if (port_check(p, err) < 0)
+                return -1;
+        struct cmdbuf b = {0};
+        port_cmd(&b, "create", p, true);
+        char t[80];
+        port_text(p, t, sizeof(t));
+        nk_error *e = NULL;
+        if (apply(n, &b, "publish port", &e) == 0)
+                return 0;
+        if (e->errno_ == EEXIST) {
+                nk_error_free(e);
+                return nk_error_set(err, EEXIST, "port %s is already published", t);
+        }
+        nk_error_pass(err, e);
+        return nk_error_wrap(err, "publish %s", t);
+}
+
+int nk_nft_unpublish(struct nk_nft *n, const struct nk_port *p, nk_error **err)
+{
+        if (port_check(p, err) < 0)
+                return -1;
+        struct cmdbuf b = {0};
+        port_cmd(&b, "delete", p, false);
+        char t[80];
+        port_text(p, t, sizeof(t));
+        if (remove_all(n, &b, "unpublish port", err) < 0)
+                return nk_error_wrap(err, "unpublish %s", t);
+        return 0;
+}
+
+/* The table as nftables' JSON; *out NULL when there is no table. */
+static int list_json(struct nk_nft *n, json_t **out, nk_error **err)
+{
+        drain(n);
+        nft_ctx_output_set_flags(n->ctx, NFT_CTX_OUTPUT_JSON);
+        int rc = nft_run_cmd_from_buffer(n->ctx, "list table inet nook");
+        nft_ctx_output_set_flags(n->ctx, 0);
+        *out = NULL;
+        if (rc != 0)
+                return 0;
+        json_error_t je;
+        json_t *doc = json_loads(nft_ctx_get_output_buffer(n->ctx), 0, &je);
+        if (!json_is_array(json_object_get(doc, "nftables"))) {
+                json_decref(doc);
+                return nk_error_set(err, 0, "nftables: unreadable listing of table inet nook");
+        }
+        *out = doc;
+        return 0;
+}
+
+/* One concatenation element of nftables' JSON as text ("10.0.0.2 . tcp . 80"). */
+static void concat_text(struct cmdbuf *b, json_t *v, char *out, size_t len)
+{
+        json_t *items = json_object_get(v, "concat");
+        size_t i, off = 0;
+        json_t *it;
+        out[0] = '\0';
+        if (!json_is_array(items)) {
+                b->oom = true; /* not a shape this table makes */
+                return;
+        }
+        json_array_foreach (items, i, it) {
+                int k;
+                if (json_is_string(it))
+                        k = snprintf(out + off, len - off, "%s%s", i ? " . " : "",
+                                     json_string_value(it));
+                else if (json_is_integer(it))
+                        k = snprintf(out + off, len - off, "%s%lld", i ? " . " : "",
+                                     (long long)json_integer_value(it));
+                else
+                        k = -1;
+                if (k < 0 || (size_t)k >= len - off) {
+                        b->oom = true;
+                        return;
+                }
+                off += (size_t)k;
+        }
+}
+
+int nk_nft_unpublish_addr(struct nk_nft *n, const struct nk_ip *ip, nk_error **err)
+{
+        _cleanup_jansson_ json_t *doc = NULL;
+        if (list_json(n, &doc, err) < 0)
+                return -1;
+        if (!doc)
+                return 0;
+        char a[NK_IP_STR_MAX];
+        nk_ip_format(ip, a);
+        struct cmdbuf b = {0};
+        size_t i, j;
+        json_t *it, *e;
+        json_array_foreach (json_object_get(doc, "nftables"), i, it) {
+                json_t *map = json_object_get(it, "map");
+                const char *name = json_string_value(json_object_get(map, "name"));
+                if (!name || strncmp(name, "pub", 3) != 0)
+                        continue;
+                json_array_foreach (json_object_get(map, "elem"), j, e) {
+                        /* [key, value]; the value's first part is the address */
+                        json_t *key = json_array_get(e, 0), *val = json_array_get(e, 1);
+                        json_t *vaddr = json_array_get(json_object_get(val, "concat"), 0);
+                        if (!json_is_string(vaddr) || !streq(json_string_value(vaddr), a))
+                                continue;
+                        char k[160];
+                        concat_text(&b, key, k, sizeof(k));
+                        add(&b, "delete element inet nook %s { %s }", name, k);
+                }
+        }
+        return remove_all(n, &b, "unpublish the ports of a container", err);
+}
+
+int nk_nft_drop_if_empty(struct nk_nft *n, nk_error **err)
+{
+        _cleanup_jansson_ json_t *doc = NULL;
+        json_t *items;
+        if (list_json(n, &doc, err) < 0)
+                return -1;
+        if (!doc)
+                return 0; /* absent */
+        items = json_object_get(doc, "nftables");
+        size_t i;
+        json_t *it;
+        json_array_foreach (items, i, it) {
+                json_t *set = json_object_get(it, "set");
+                if (!set)
+                        set = json_object_get(it, "map");
+                json_t *elem = json_object_get(set, "elem");
+                if (json_is_array(elem) && json_array_size(elem) > 0)
+                        return 0; /* still in use */
+        }
+        return run(n, "delete table inet nook", "delete table inet nook", err);
+}
+
+int nk_port_parse(const char *s, struct nk_port *out, nk_error **err)
+{
+        struct nk_port p = {0};
+        char buf[128];
+        if (strlen(s) >= sizeof(buf))
+                return nk_error_set(err, 0, "port mapping `%.40s...` is too long", s);
+        snprintf(buf, sizeof(buf), "%s", s);
+        char *slash = strrchr(buf, '/');
+        snprintf(p.proto, sizeof(p.proto), "tcp");
+        if (slash) {
+                *slash = '\0';
+                if (!streq(slash + 1, "tcp") && !streq(slash + 1, "udp") &&
+                    !streq(slash + 1, "sctp"))
+                        return nk_error_set(
+                                err, 0, "port mapping `%s`: protocol `%s` is not tcp, udp or sctp",
+                                s, slash + 1);
+                snprintf(p.proto, sizeof(p.proto), "%s", slash + 1);
+        }
+        char *ports = buf;
+        if (buf[0] == '[') { /* [v6]:host:ctr */
+                char *end = strchr(buf, ']');
+                if (!end || end[1] != ':')
+                        return nk_error_set(err, 0, "port mapping `%s`: bad [address]", s);
+                *end = '\0';
+                if (nk_ip_parse(buf + 1, &p.host_ip, NULL) < 0 || p.host_ip.family != AF_INET6)
+                        return nk_error_set(err, 0,
+                                            "port mapping `%s`: `%s` is not an IPv6 address", s,
+                                            buf + 1);
+                ports = end + 2;
+        } else {
+                char *first = strchr(buf, ':'), *last = strrchr(buf, ':');
+                if (first && first != last) {
+                        *first = '\0';
+                        if (nk_ip_parse(buf, &p.host_ip, NULL) < 0 || p.host_ip.family != AF_INET)
+                                return nk_error_set(
+                                        err, 0, "port mapping `%s`: `%s` is not an IPv4 address", s,
+                                        buf);
+                        ports = first + 1;
+                }
+        }
+        char *colon = strchr(ports, ':');
+        if (!colon)
+                return nk_error_set(err, 0, "port mapping `%s`: want [IP:]HOST_PORT:CONTAINER_PORT",
+                                    s);
+        *colon = '\0';
+        unsigned long long hp, cp;
+        if (nk_parse_uint(ports, 65535, &hp) < 0 || hp == 0 ||
+            nk_parse_uint(colon + 1, 65535, &cp) < 0 || cp == 0)
+                return nk_error_set(err, 0, "port mapping `%s`: ports are 1 to 65535", s);
+        p.host_port = (uint16_t)hp;
+        p.container_port = (uint16_t)cp;
+        *out = p;
+        return 0;
+}

@@ -1,0 +1,76 @@
+/* nook's nftables rule set, through libnftables (no nft binary).
+ *
+ * Everything lives in one table, `inet nook`; no other table is read,
+ * changed or flushed. Its rules are fixed when the table is made; what
+ * changes with networks, containers and ports are set and map elements:
+ *
+ *   links      ifname                      interfaces of nook's networks
+ *                                          (bridges; host-side veths of
+ *                                          routed networks)
+ *   masq4/6    container addresses         masqueraded when leaving by an
+ *                                          interface not in `links`
+ *   internal4/6 subnets of --internal      forwarded only between `links`
+ *   pub4/6     host addr . proto . port -> container addr . port
+ *   pub4any/6any     proto . port        -> container addr . port
+ *                                          (published on every host address)
+ *
+ * so a lookup costs the same with 10 or 10,000 published ports and the
+ * rule count never grows. Each call is one nftables transaction: it happens
+ * whole or not at all. The table goes when its last element does. */
+#pragma once
+#include "net/ipam.h"
+#include "util/cleanup.h"
+#include "util/error.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nk_nft;
+
+/* Work on the nftables of the caller's network namespace. */
+int nk_nft_open(struct nk_nft **out, nk_error **err);
+void nk_nft_close(struct nk_nft *n);
+DEFINE_CLEANUP(nk_nft, nk_nft_close)
+
+/* A network's part: its bridge (NULL for routed networks) in `links`, its
+ * subnets in `internal*` when internal. */
+struct nk_nft_net {
+        const char *link;
+        bool internal;
+        const struct nk_cidr *subnets;
+        size_t n_subnets;
+};
+int nk_nft_network_up(struct nk_nft *n, const struct nk_nft_net *net, nk_error **err);
+/* Remove the network's elements (absent ones are fine), then the table if
+ * nothing is left in it. */
+int nk_nft_network_down(struct nk_nft *n, const struct nk_nft_net *net, nk_error **err);
+
+/* A container's part: its addresses in masq* (masquerade true), its
+ * host-side link in `links` (routed networks; NULL otherwise). */
+struct nk_nft_endpoint {
+        const char *link;
+        bool masquerade;
+        const struct nk_ip *addrs;
+        size_t n_addrs;
+};
+int nk_nft_attach(struct nk_nft *n, const struct nk_nft_endpoint *ep, nk_error **err);
+int nk_nft_detach(struct nk_nft *n, const struct nk_nft_endpoint *ep, nk_error **err);
+
+/* A published port: [host_ip:]host_port:container_port[/proto]. */
+struct nk_port {
+        struct nk_ip host_ip; /* family 0: every host address */
+        uint16_t host_port;
+        uint16_t container_port;
+        char proto[5]; /* tcp, udp, sctp */
+        struct nk_ip container_ip;
+};
+/* Parse "[ip:]host:container[/proto]" (IPv6 host addresses in brackets);
+ * container_ip is left zero. */
+int nk_port_parse(const char *s, struct nk_port *out, nk_error **err);
+/* Add a mapping; a host address/port/proto already published is refused
+ * naming it. */
+int nk_nft_publish(struct nk_nft *n, const struct nk_port *p, nk_error **err);
+int nk_nft_unpublish(struct nk_nft *n, const struct nk_port *p, nk_error **err);
+/* Unpublish every port that leads to ip (a container going away). */
+int nk_nft_unpublish_addr(struct nk_nft *n, const struct nk_ip *ip, nk_error **err);
+/* Drop the table if every set and map in it is empty (or it is absent). */
+int nk_nft_drop_if_empty(struct nk_nft *n, nk_error **err);
