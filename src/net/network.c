@@ -731,20 +731,20 @@ static unsigned host_len(int family)
  * then on a bridge, or (routed) the gateway address and a host route to
  * each container address on it. */
 static int attach_host(struct nk_rtnl *r, const struct nk_network *n, const struct nk_endpoint *ep,
-                       int netns_fd, nk_error **err)
+                       int netns_fd, bool *made, nk_error **err)
 {
-        struct nk_link l;
-        if (nk_rtnl_veth_add(r, ep->host_link, ep->ifname, netns_fd, n->mtu, err) < 0 ||
+        struct nk_link l = {0};
+        /* bridge: one message (veth, its peer in the container, on the
+         * bridge, up); the kernel makes all of it or none */
+        if (n->link[0] && nk_rtnl_link_get(r, n->link, &l, err) < 0)
+                return -1;
+        if (nk_rtnl_veth_add(r, ep->host_link, ep->ifname, netns_fd, n->mtu, l.index, err) < 0 ||
             nk_rtnl_commit(r, err) < 0)
                 return -1;
-        if (n->link[0]) {
-                if (nk_rtnl_link_get(r, n->link, &l, err) < 0 ||
-                    nk_rtnl_link_up(r, ep->host_link, l.index, err) < 0)
-                        return -1;
-                return nk_rtnl_commit(r, err);
-        }
-        if (nk_rtnl_link_get(r, ep->host_link, &l, err) < 0 ||
-            nk_rtnl_link_up(r, ep->host_link, 0, err) < 0)
+        *made = true;
+        if (n->link[0])
+                return 0;
+        if (nk_rtnl_link_get(r, ep->host_link, &l, err) < 0)
                 return -1;
         for (size_t i = 0; i < ep->n_addrs; i++) {
                 int f = ep->addrs[i].family;
@@ -833,11 +833,20 @@ int nk_network_attach(const char *store, const struct nk_network *n, const char 
                 return nk_error_wrap(err, "connect %s to network %s", id, n->name);
         nk_network_host_link(n, id, ep.host_link);
         snprintf(ep.ifname, sizeof(ep.ifname), "%s", ifname ? ifname : "eth0");
-        if (allocate(d.ipam, n, id, want, &ep, err) < 0 || nk_rtnl_open(-1, &r, err) < 0 ||
-            nk_nft_open(&nft, err) < 0)
+        struct nk_link old;
+        if (nk_rtnl_open(-1, &r, err) < 0) {
+                nk_error_wrap(err, "connect %s to network %s", id, n->name);
+                goto out;
+        }
+        if (nk_rtnl_link_get(r, ep.host_link, &old, NULL) == 0) {
+                /* its address and veth are the existing connection's */
+                nk_error_set(err, EEXIST, "already connected (veth %s exists)", ep.host_link);
+                nk_error_wrap(err, "connect %s to network %s", id, n->name);
+                goto out;
+        }
+        if (allocate(d.ipam, n, id, want, &ep, err) < 0 || nk_nft_open(&nft, err) < 0)
                 goto fail;
-        veth = true;
-        if (attach_host(r, n, &ep, netns_fd, err) < 0 ||
+        if (attach_host(r, n, &ep, netns_fd, &veth, err) < 0 ||
             attach_container(n, &ep, netns_fd, err) < 0)
                 goto fail;
         struct nk_nft_endpoint ne = nft_endpoint(n, &ep);

@@ -168,7 +168,7 @@ int nk_rtnl_bridge_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_err
 }
 
 int nk_rtnl_veth_add(struct nk_rtnl *r, const char *name, const char *peer_name, int peer_netns_fd,
-                     unsigned mtu, nk_error **err)
+                     unsigned mtu, int master, nk_error **err)
 {
         if (check_name(name, err) < 0 || check_name(peer_name, err) < 0)
                 return -1;
@@ -176,10 +176,14 @@ int nk_rtnl_veth_add(struct nk_rtnl *r, const char *name, const char *peer_name,
                                          "create veth %s (peer %s)", name, peer_name);
         if (!nlh)
                 return -1;
-        put_ifinfo(nlh);
+        struct ifinfomsg *ifi = put_ifinfo(nlh);
+        ifi->ifi_flags = IFF_UP; /* applied once the link exists */
+        ifi->ifi_change = IFF_UP;
         mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
         if (mtu)
                 mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+        if (master > 0)
+                mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master);
         struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
         mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
         struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);

@@ -45,9 +45,11 @@ int nk_rtnl_link_get(struct nk_rtnl *r, const char *name, struct nk_link *out, n
 /* Queued changes. mtu 0 leaves the kernel's default. */
 int nk_rtnl_bridge_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_error **err);
 /* A veth pair: `name` here, its peer created directly in the namespace of
- * peer_netns_fd under peer_name (so "eth0" never exists in this one). */
+ * peer_netns_fd under peer_name (so "eth0" never exists in this one). The
+ * same message puts `name` on a bridge (master: an ifindex, 0 for none)
+ * and sets it up, so the host side is one request. */
 int nk_rtnl_veth_add(struct nk_rtnl *r, const char *name, const char *peer_name, int peer_netns_fd,
-                     unsigned mtu, nk_error **err);
+                     unsigned mtu, int master, nk_error **err);
 int nk_rtnl_link_del(struct nk_rtnl *r, const char *name, nk_error **err);
 /* Set a link up, and its master (an ifindex; 0 leaves it). */
 int nk_rtnl_link_up(struct nk_rtnl *r, const char *name, int master, nk_error **err);

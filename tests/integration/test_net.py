@@ -428,6 +428,63 @@ def test_reconcile_frees_dead_containers(host):
     assert host.nft() is None and sorted(host.links()) == ["lo"]
 
 
+def test_parallel_attach_and_table_race(host):
+    """Twelve attaches at once on a routed network (whose table is made by
+    the first attach): distinct addresses, one table, the fixed rule set."""
+    host.sh("echo 1 > /proc/sys/net/ipv4/ip_forward")
+    host.create("--driver", "routed", "--subnet", "10.72.0.0/24", "r")
+    assert host.nft() is None  # nothing to put there yet
+    cs = [host.container() for _ in range(12)]
+    procs = [subprocess.Popen(["ip", "netns", "exec", host.name, host.engine, "--store",
+                               host.store, "network", "_attach", "r", f"p{i}", c.path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, c in enumerate(cs)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 12, [o[1] for o in outs]
+    addrs = [json.loads(o[0])["Addresses"][0]["Address"] for o in outs]
+    assert len(set(addrs)) == 12
+    assert sorted(host.nft()["masq4"]) == sorted(addrs)
+    items = json.loads(host.run("nft", "-j", "list", "ruleset").stdout)["nftables"]
+    assert [i["table"]["name"] for i in items if "table" in i] == ["nook"]
+    assert len([i for i in items if "rule" in i]) == 13  # table_def, once
+    assert ping(cs[0], addrs[11]) and ping(cs[11], addrs[0])
+    # attaching one again is refused and leaves the first connection whole
+    err = host.fail("network", "_attach", "r", "p0", cs[0].path)
+    assert "connect p0 to network r: already connected (veth nkv" in err
+    assert ping(cs[0], addrs[11])
+    assert host.nook("network", "_reconcile", "r").stdout.strip() == "12"
+    host.nook("network", "rm", "r")
+    assert sorted(host.links()) == ["lo"] and host.nft() is None
+
+
+def test_hairpin_to_own_network(host):
+    """A container reaches a port published by its neighbour through the
+    host's address: DNAT back onto the same bridge, masqueraded so the
+    answer comes back through the host."""
+    host.sh("echo 1 > /proc/sys/net/ipv4/ip_forward")
+    host.create("--subnet", "10.73.0.0/24", "n")
+    c1, c2 = host.container(), host.container()
+    host.attach("n", "srv", c1)
+    host.attach("n", "cli", c2)
+    host.nook("network", "_publish", "n", "srv", "10.73.0.1:8080:80")
+    srv = subprocess.Popen(["ip", "netns", "exec", c1.name, BUSYBOX, "nc", "-l", "-p", "80"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: ":0050 " in c1.run("cat", "/proc/net/tcp", "/proc/net/tcp6").stdout, 5,
+                 "nc listening on port 80")
+        c2.run(BUSYBOX, "nc", "-w", "2", "10.73.0.1", "8080", input="hairpin\n")
+        got, _ = srv.communicate(timeout=5)
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.wait()
+    assert got == "hairpin\n"
+    for cid in ("srv", "cli"):
+        host.nook("network", "_detach", "n", cid)
+    host.nook("network", "rm", "n")
+    assert host.nft() is None
+
+
 def test_real_host_untouched():
     """After everything above: nothing of nook's in the real namespace."""
     names = host_links()
