@@ -458,58 +458,70 @@ static void random_id(char out[65])
                 snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
-/* Make the network's kernel objects: bridge with gateway addresses, up;
- * nft elements. Everything made is removed again on failure. */
-static int network_up(const struct nk_network *n, nk_error **err)
-{
+struct nft_net_buf {
         struct nk_cidr subnets[NK_NETWORK_POOLS_MAX];
+        struct nk_nft_net net;
+};
+
+static const struct nk_nft_net *nft_net(const struct nk_network *n, struct nft_net_buf *b)
+{
         for (size_t i = 0; i < n->n_pools; i++)
-                subnets[i] = n->pools[i].subnet;
-        struct nk_nft_net nn = {.link = n->link[0] ? n->link : NULL,
-                                .internal = n->internal,
-                                .subnets = subnets,
-                                .n_subnets = n->n_pools};
-        _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
-        _cleanup_(nk_nft_closep) struct nk_nft *nft = NULL;
+                b->subnets[i] = n->pools[i].subnet;
+        b->net = (struct nk_nft_net){.link = n->link[0] ? n->link : NULL,
+                                     .internal = n->internal,
+                                     .subnets = b->subnets,
+                                     .n_subnets = n->n_pools};
+        return &b->net;
+}
+
+/* Make the network's bridge: gateway addresses, up. Removed again on
+ * failure. */
+static int bridge_up(struct nk_rtnl *r, const struct nk_network *n, nk_error **err)
+{
         struct nk_link l;
-        bool made = false;
-        if (nk_rtnl_open(-1, &r, err) < 0 || nk_nft_open(&nft, err) < 0)
+        if (nk_rtnl_bridge_add(r, n->link, n->mtu, err) < 0 || nk_rtnl_commit(r, err) < 0)
                 return -1;
-        if (n->link[0]) {
-                if (nk_rtnl_bridge_add(r, n->link, n->mtu, err) < 0 || nk_rtnl_commit(r, err) < 0)
-                        return -1;
-                made = true;
-                if (nk_rtnl_link_get(r, n->link, &l, err) < 0)
+        if (nk_rtnl_link_get(r, n->link, &l, err) < 0)
+                goto undo;
+        for (size_t i = 0; i < n->n_pools; i++)
+                if (nk_rtnl_addr_add(r, n->link, l.index, &n->pools[i].gateway,
+                                     n->pools[i].subnet.len, err) < 0)
                         goto undo;
-                for (size_t i = 0; i < n->n_pools; i++)
-                        if (nk_rtnl_addr_add(r, n->link, l.index, &n->pools[i].gateway,
-                                             n->pools[i].subnet.len, err) < 0)
-                                goto undo;
-                if (nk_rtnl_link_up(r, n->link, 0, err) < 0 || nk_rtnl_commit(r, err) < 0)
-                        goto undo;
-        }
-        if (nk_nft_network_up(nft, &nn, err) < 0)
+        if (nk_rtnl_link_up(r, n->link, 0, err) < 0 || nk_rtnl_commit(r, err) < 0)
                 goto undo;
         return 0;
 undo:
         nk_rtnl_discard(r);
-        if (made && nk_rtnl_link_del(r, n->link, NULL) == 0)
+        if (nk_rtnl_link_del(r, n->link, NULL) == 0)
                 (void)nk_rtnl_commit(r, NULL);
         return -1;
 }
 
-static int network_down(const struct nk_network *n, nk_error **err)
+/* The network's kernel objects: bridge, nft elements. */
+static int network_up(const struct nk_network *n, nk_error **err)
 {
-        struct nk_cidr subnets[NK_NETWORK_POOLS_MAX];
-        for (size_t i = 0; i < n->n_pools; i++)
-                subnets[i] = n->pools[i].subnet;
-        struct nk_nft_net nn = {.link = n->link[0] ? n->link : NULL,
-                                .internal = n->internal,
-                                .subnets = subnets,
-                                .n_subnets = n->n_pools};
+        struct nft_net_buf nb;
         _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
         _cleanup_(nk_nft_closep) struct nk_nft *nft = NULL;
-        if (nk_nft_open(&nft, err) < 0 || nk_nft_network_down(nft, &nn, err) < 0)
+        if (nk_rtnl_open(-1, &r, err) < 0 || nk_nft_open(&nft, err) < 0)
+                return -1;
+        if (n->link[0] && bridge_up(r, n, err) < 0)
+                return -1;
+        if (nk_nft_network_up(nft, nft_net(n, &nb), err) < 0) {
+                if (n->link[0] && nk_rtnl_link_del(r, n->link, NULL) == 0)
+                        (void)nk_rtnl_commit(r, NULL);
+                return -1;
+        }
+        return 0;
+}
+
+/* Remove them; what is already gone is fine. */
+static int network_down(const struct nk_network *n, nk_error **err)
+{
+        struct nft_net_buf nb;
+        _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
+        _cleanup_(nk_nft_closep) struct nk_nft *nft = NULL;
+        if (nk_nft_open(&nft, err) < 0 || nk_nft_network_down(nft, nft_net(n, &nb), err) < 0)
                 return -1;
         if (!n->link[0])
                 return 0;
@@ -584,13 +596,15 @@ static int create_locked(const struct net_dirs *d, const struct nk_network_opts 
         if (list_in(d->dir, &t.nets, &t.n_nets, err) < 0 ||
             host_routes(&t.routes, &t.n_routes, err) < 0 || build_network(o, &t, link, n, err) < 0)
                 goto out;
-        if (network_up(n, err) < 0)
-                goto out;
+        /* The record first: a create killed after it leaves a network that
+         * `network rm` removes whole (and attach completes, below). */
         snprintf(file, sizeof(file), "%s.json", n->name);
         rec = nk_network_json(n);
         if (nk_ipam_destroy(d->ipam, n->name, err) < 0 ||
-            nk_store_write_json(d->dir, file, rec, err) < 0) {
-                network_down(n, NULL);
+            nk_store_write_json(d->dir, file, rec, err) < 0)
+                goto out;
+        if (network_up(n, err) < 0) {
+                (void)unlinkat(d->dir, file, 0);
                 goto out;
         }
         *out = TAKE_PTR(n);
@@ -844,13 +858,21 @@ int nk_network_attach(const char *store, const struct nk_network *n, const char 
                 nk_error_wrap(err, "connect %s to network %s", id, n->name);
                 goto out;
         }
+        /* A bridge lost since create (a reboot empties the kernel, not the
+         * store) is made again. */
+        if (n->link[0] && nk_rtnl_link_get(r, n->link, &old, NULL) < 0 &&
+            bridge_up(r, n, err) < 0) {
+                nk_error_wrap(err, "connect %s to network %s", id, n->name);
+                goto out;
+        }
         if (allocate(d.ipam, n, id, want, &ep, err) < 0 || nk_nft_open(&nft, err) < 0)
                 goto fail;
         if (attach_host(r, n, &ep, netns_fd, &veth, err) < 0 ||
             attach_container(n, &ep, netns_fd, err) < 0)
                 goto fail;
         struct nk_nft_endpoint ne = nft_endpoint(n, &ep);
-        if (nk_nft_attach(nft, &ne, err) < 0)
+        struct nft_net_buf nb;
+        if (nk_nft_attach(nft, nft_net(n, &nb), &ne, err) < 0)
                 goto fail;
         if (out)
                 *out = ep;

@@ -284,11 +284,14 @@ int nk_nft_network_down(struct nk_nft *n, const struct nk_nft_net *net, nk_error
         return nk_nft_drop_if_empty(n, err);
 }
 
-int nk_nft_attach(struct nk_nft *n, const struct nk_nft_endpoint *ep, nk_error **err)
+int nk_nft_attach(struct nk_nft *n, const struct nk_nft_net *net, const struct nk_nft_endpoint *ep,
+                  nk_error **err)
 {
-        if (ep->link && !safe_ifname(ep->link))
-                return nk_error_set(err, 0, "nftables: bad interface name `%s`", ep->link);
+        if ((ep->link && !safe_ifname(ep->link)) || (net && net->link && !safe_ifname(net->link)))
+                return nk_error_set(err, 0, "nftables: bad interface name");
         struct cmdbuf b = {0};
+        if (net)
+                net_cmds(&b, "add", net);
         ep_cmds(&b, "add", ep);
         return apply(n, &b, "add container elements", err);
 }

@@ -52,7 +52,11 @@ struct nk_nft_endpoint {
         const struct nk_ip *addrs;
         size_t n_addrs;
 };
-int nk_nft_attach(struct nk_nft *n, const struct nk_nft_endpoint *ep, nk_error **err);
+/* Attach adds the network's own elements (net) again in the same
+ * transaction, so a table lost since (a reboot, someone's flush) is whole
+ * again; net may be NULL. */
+int nk_nft_attach(struct nk_nft *n, const struct nk_nft_net *net, const struct nk_nft_endpoint *ep,
+                  nk_error **err);
 int nk_nft_detach(struct nk_nft *n, const struct nk_nft_endpoint *ep, nk_error **err);
 
 /* A published port: [host_ip:]host_port:container_port[/proto]. */

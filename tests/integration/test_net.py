@@ -485,6 +485,28 @@ def test_hairpin_to_own_network(host):
     assert host.nft() is None
 
 
+def test_kernel_state_lost_is_remade(host):
+    """The store outlives the kernel's objects (a reboot, a create killed
+    after its record): attach makes the bridge and the table's elements
+    again, and rm removes whatever is there."""
+    host.create("--subnet", "10.74.0.0/24", "--opt", "mtu=1300", "n")
+    br = bridge_of(host, "n")
+    c1 = host.container()
+    host.attach("n", "a", c1)
+    host.nook("network", "_detach", "n", "a")
+    host.run("ip", "link", "del", br)
+    host.run("nft", "delete", "table", "inet", "nook")
+    c2 = host.container()
+    host.attach("n", "b", c2)
+    assert host.links()[br]["mtu"] == 1300 and host.addrs(br) == ["10.74.0.1/24"]
+    assert host.nft()["links"] == [br] and host.nft()["masq4"] == ["10.74.0.3"]
+    assert ping(c2, "10.74.0.1")
+    host.nook("network", "_detach", "n", "b")
+    host.run("ip", "link", "del", br)
+    host.nook("network", "rm", "n")  # the bridge already gone: fine
+    assert sorted(host.links()) == ["lo"] and host.nft() is None and host.records() == []
+
+
 def test_real_host_untouched():
     """After everything above: nothing of nook's in the real namespace."""
     names = host_links()
