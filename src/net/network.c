@@ -744,15 +744,13 @@ static unsigned host_len(int family)
 /* The host side: veth (peer straight into the container's namespace),
  * then on a bridge, or (routed) the gateway address and a host route to
  * each container address on it. */
-static int attach_host(struct nk_rtnl *r, const struct nk_network *n, const struct nk_endpoint *ep,
-                       int netns_fd, bool *made, nk_error **err)
+static int attach_host(struct nk_rtnl *r, const struct nk_network *n, int bridge,
+                       const struct nk_endpoint *ep, int netns_fd, bool *made, nk_error **err)
 {
-        struct nk_link l = {0};
+        struct nk_link l;
         /* bridge: one message (veth, its peer in the container, on the
          * bridge, up); the kernel makes all of it or none */
-        if (n->link[0] && nk_rtnl_link_get(r, n->link, &l, err) < 0)
-                return -1;
-        if (nk_rtnl_veth_add(r, ep->host_link, ep->ifname, netns_fd, n->mtu, l.index, err) < 0 ||
+        if (nk_rtnl_veth_add(r, ep->host_link, ep->ifname, netns_fd, n->mtu, bridge, err) < 0 ||
             nk_rtnl_commit(r, err) < 0)
                 return -1;
         *made = true;
@@ -860,14 +858,15 @@ int nk_network_attach(const char *store, const struct nk_network *n, const char 
         }
         /* A bridge lost since create (a reboot empties the kernel, not the
          * store) is made again. */
-        if (n->link[0] && nk_rtnl_link_get(r, n->link, &old, NULL) < 0 &&
-            bridge_up(r, n, err) < 0) {
+        struct nk_link br = {0};
+        if (n->link[0] && nk_rtnl_link_get(r, n->link, &br, NULL) < 0 &&
+            (bridge_up(r, n, err) < 0 || nk_rtnl_link_get(r, n->link, &br, err) < 0)) {
                 nk_error_wrap(err, "connect %s to network %s", id, n->name);
                 goto out;
         }
         if (allocate(d.ipam, n, id, want, &ep, err) < 0 || nk_nft_open(&nft, err) < 0)
                 goto fail;
-        if (attach_host(r, n, &ep, netns_fd, &veth, err) < 0 ||
+        if (attach_host(r, n, br.index, &ep, netns_fd, &veth, err) < 0 ||
             attach_container(n, &ep, netns_fd, err) < 0)
                 goto fail;
         struct nk_nft_endpoint ne = nft_endpoint(n, &ep);

@@ -25,8 +25,8 @@ static const char table_def[] =
         "create table inet nook\n"
         "table inet nook {\n"
         "  set links { type ifname; }\n"
-        "  set masq4 { type ipv4_addr; flags interval; }\n"
-        "  set masq6 { type ipv6_addr; flags interval; }\n"
+        "  set masq4 { type ipv4_addr; }\n"
+        "  set masq6 { type ipv6_addr; }\n"
         "  set internal4 { type ipv4_addr; flags interval; }\n"
         "  set internal6 { type ipv6_addr; flags interval; }\n"
         "  map pub4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }\n"
@@ -121,12 +121,14 @@ static int run(struct nk_nft *n, const char *cmds, const char *what, nk_error **
         if (strncmp(t, "Error: ", 7) == 0)
                 t += 7;
         int len = (int)strcspn(t, "\n");
+        /* "No such file or directory", "Could not process rule: File
+         * exists": the errno says it all */
         int e = text_errno(t);
-        /* "Could not process rule: File exists": the errno says it all. */
-        const char *c = strstr(t, "Could not process rule");
-        if (e && c && c - t < len)
+        if (e && memchr(t, ':', (size_t)len) == NULL)
                 return nk_error_set(err, e, "nftables: %s", what);
-        return nk_error_set(err, 0, "nftables: %s: %.*s", what, len, t);
+        if (e && strncmp(t, "Could not process rule", 22) == 0)
+                return nk_error_set(err, e, "nftables: %s", what);
+        return nk_error_set(err, e, "nftables: %s: %.*s", what, len, t);
 }
 
 /* Listing one chain (a few rules) says whether the table is there without
@@ -139,12 +141,11 @@ static bool table_exists(struct nk_nft *n)
 
 static int ensure_table(struct nk_nft *n, nk_error **err)
 {
-        if (table_exists(n))
-                return 0;
         nk_error *e = NULL;
         if (run(n, table_def, "create table inet nook", &e) == 0)
                 return 0;
-        /* Someone made it between the two: theirs is the same. */
+        /* Someone made it meanwhile (create table fails on an existing
+         * one, and the whole transaction with it): theirs is the same. */
         if (table_exists(n)) {
                 nk_error_free(e);
                 return 0;
@@ -226,7 +227,9 @@ static void ep_cmds(struct cmdbuf *b, const char *verb, const struct nk_nft_endp
         }
 }
 
-/* Add: one transaction. */
+/* Add: one transaction. The table is made only when the transaction
+ * finds it (or one of its sets) missing: checking first would make
+ * libnftables fetch the whole table, elements included, every time. */
 static int apply(struct nk_nft *n, struct cmdbuf *b, const char *what, nk_error **err)
 {
         _cleanup_free_ char *s = b->s;
@@ -234,6 +237,12 @@ static int apply(struct nk_nft *n, struct cmdbuf *b, const char *what, nk_error 
                 return nk_error_set(err, ENOMEM, "nftables: %s", what);
         if (!s)
                 return 0;
+        nk_error *e = NULL;
+        if (run(n, s, what, &e) == 0)
+                return 0;
+        if (e->errno_ != ENOENT)
+                return nk_error_pass(err, e);
+        nk_error_free(e);
         if (ensure_table(n, err) < 0)
                 return -1;
         return run(n, s, what, err);
@@ -247,8 +256,8 @@ static int remove_all(struct nk_nft *n, struct cmdbuf *b, const char *what, nk_e
         _cleanup_free_ char *s = b->s;
         if (b->oom)
                 return nk_error_set(err, ENOMEM, "nftables: %s", what);
-        if (!s || !table_exists(n))
-                return 0; /* no table: nothing of ours is there */
+        if (!s)
+                return 0;
         nk_error *e = NULL;
         if (run(n, s, what, &e) == 0)
                 return 0;
