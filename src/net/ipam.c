@@ -2,6 +2,7 @@
 #include "engine/store.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/strv.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -463,7 +464,15 @@ static int ipam_drop(int dirfd, const char *net, bool (*keep)(const char *owner,
                         k++;
                 }
         }
-        if (k && ipam_file_commit(&f, err) < 0)
+        json_t *ports = json_object_get(f.root, "ports");
+        size_t kp = 0;
+        json_object_foreach_safe (ports, tmp, addr, owner) {
+                if (json_is_string(owner) && keep(json_string_value(owner), data))
+                        continue;
+                json_object_del(ports, addr);
+                kp++;
+        }
+        if ((k || kp) && ipam_file_commit(&f, err) < 0)
                 goto out;
         if (dropped)
                 *dropped = k;
@@ -506,6 +515,102 @@ int nk_ipam_reconcile(int dirfd, const char *net, const char *const *live, size_
         if (ipam_drop(dirfd, net, keep_live, &l, freed, err) < 0)
                 return nk_error_wrap(err, "reconcile IPAM of network %s", net);
         return 0;
+}
+
+static json_t *ports_obj(struct ipam_file *f, nk_error **err)
+{
+        json_t *ports = json_object_get(f->root, "ports");
+        if (!ports) {
+                ports = json_object();
+                if (!ports || json_object_set_new(f->root, "ports", ports) < 0) {
+                        nk_error_set(err, ENOMEM, "IPAM of network %s", f->net);
+                        return NULL;
+                }
+        }
+        if (!json_is_object(ports)) {
+                nk_error_set(err, 0, "IPAM file `%s`: .ports is not an object", f->name);
+                return NULL;
+        }
+        return ports;
+}
+
+int nk_ipam_port_add(int dirfd, const char *net, const char *key, const char *id, const char *what,
+                     nk_error **err)
+{
+        struct ipam_file f;
+        json_t *ports;
+        int rc = -1;
+        if (ipam_file_open(dirfd, net, &f, err) < 0 || !(ports = ports_obj(&f, err)))
+                goto out;
+        json_t *owner = json_object_get(ports, key);
+        if (owner) {
+                nk_error_set(err, EEXIST, "port %s is already published by %s", what,
+                             json_is_string(owner) ? json_string_value(owner) : "?");
+                goto out;
+        }
+        if (json_object_set_new(ports, key, json_string(id)) < 0) {
+                nk_error_set(err, ENOMEM, "IPAM of network %s", net);
+                goto out;
+        }
+        rc = ipam_file_commit(&f, err);
+out:
+        ipam_file_close(&f);
+        return rc;
+}
+
+int nk_ipam_port_del(int dirfd, const char *net, const char *key, const char *id, const char *what,
+                     nk_error **err)
+{
+        struct ipam_file f;
+        json_t *ports;
+        int rc = -1;
+        if (ipam_file_open(dirfd, net, &f, err) < 0 || !(ports = ports_obj(&f, err)))
+                goto out;
+        json_t *owner = json_object_get(ports, key);
+        if (!json_is_string(owner) || !streq(json_string_value(owner), id)) {
+                nk_error_set(err, ENOENT, "port %s is not published by %s", what, id);
+                goto out;
+        }
+        json_object_del(ports, key);
+        rc = ipam_file_commit(&f, err);
+out:
+        ipam_file_close(&f);
+        return rc;
+}
+
+int nk_ipam_ports_of(int dirfd, const char *net, const char *id, char ***out, nk_error **err)
+{
+        struct ipam_file f;
+        json_t *ports;
+        int rc = -1;
+        _cleanup_strv_ char **v = calloc(1, sizeof(char *));
+        size_t k = 0;
+        if (!v) {
+                nk_error_set(err, ENOMEM, "IPAM of network %s", net);
+                return -1;
+        }
+        if (ipam_file_open(dirfd, net, &f, err) < 0 || !(ports = ports_obj(&f, err)))
+                goto out;
+        const char *key;
+        json_t *owner;
+        json_object_foreach (ports, key, owner) {
+                if (!json_is_string(owner) || !streq(json_string_value(owner), id))
+                        continue;
+                char **nv = realloc(v, (k + 2) * sizeof(char *));
+                if (!nv || !(nv[k] = strdup(key))) {
+                        if (nv)
+                                v = nv;
+                        nk_error_set(err, ENOMEM, "IPAM of network %s", net);
+                        goto out;
+                }
+                v = nv;
+                v[++k] = NULL;
+        }
+        *out = TAKE_PTR(v);
+        rc = 0;
+out:
+        ipam_file_close(&f);
+        return rc;
 }
 
 int nk_ipam_count(int dirfd, const char *net, size_t *out, nk_error **err)

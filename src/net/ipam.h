@@ -5,7 +5,8 @@
  * keeps one allocation file per network below a directory:
  *
  *   <dir>/<network>.json   {"pools": {"<subnet>": {"last": IP,
- *                           "addresses": {"<ip>": "<container id>"}}}}
+ *                           "addresses": {"<ip>": "<container id>"}}},
+ *                           "ports": {"<nft element key>": "<container id>"}}
  *   <dir>/<network>.lock   flock(LOCK_EX) around every read-modify-write
  *
  * The file is replaced atomically (temp + fsync + rename), so a kill -9 at
@@ -95,6 +96,17 @@ struct nk_ipam_entry {
 int nk_ipam_entries(int dirfd, const char *net, struct nk_ipam_entry **out, size_t *n,
                     nk_error **err);
 void nk_ipam_entries_free(struct nk_ipam_entry *v, size_t n);
+/* Published ports, recorded by their nftables element key (nft.h
+ * nk_nft_port_key) so that a container's ports are found without listing
+ * the whole map. Add refuses a key already recorded (EEXIST, naming
+ * `what`); release and reconcile drop the ports of the ids they free. */
+int nk_ipam_port_add(int dirfd, const char *net, const char *key, const char *id, const char *what,
+                     nk_error **err);
+/* Drop a key; ENOENT when id does not hold it. */
+int nk_ipam_port_del(int dirfd, const char *net, const char *key, const char *id, const char *what,
+                     nk_error **err);
+/* The keys id holds (a NULL-terminated array, free with nk_strv_free). */
+int nk_ipam_ports_of(int dirfd, const char *net, const char *id, char ***out, nk_error **err);
 /* How many addresses are allocated on the network (0 when no file). */
 int nk_ipam_count(int dirfd, const char *net, size_t *out, nk_error **err);
 /* Remove the network's allocation files. */

@@ -892,17 +892,20 @@ out:
         return rc;
 }
 
-/* Remove what attach made for id, given the addresses it holds. */
-static int detach_one(const struct nk_network *n, const char *id, const struct nk_ip *addrs,
-                      size_t n_addrs, struct nk_nft *nft, struct nk_rtnl *r, nk_error **err)
+/* Remove what attach and publish made for id, given the addresses it
+ * holds: its ports (recorded in the IPAM file), its elements, its veth. */
+static int detach_one(int ipam, const struct nk_network *n, const char *id,
+                      const struct nk_ip *addrs, size_t n_addrs, struct nk_nft *nft,
+                      struct nk_rtnl *r, nk_error **err)
 {
         struct nk_endpoint ep = {.n_addrs = n_addrs};
         memcpy(ep.addrs, addrs, n_addrs * sizeof(*addrs));
         nk_network_host_link(n, id, ep.host_link);
         struct nk_nft_endpoint ne = nft_endpoint(n, &ep);
-        for (size_t i = 0; i < n_addrs; i++)
-                if (nk_nft_unpublish_addr(nft, &addrs[i], err) < 0)
-                        return -1;
+        _cleanup_strv_ char **keys = NULL;
+        if (nk_ipam_ports_of(ipam, n->name, id, &keys, err) < 0 ||
+            nk_nft_delete_keys(nft, keys, err) < 0)
+                return -1;
         if (nk_nft_detach(nft, &ne, err) < 0 || nk_rtnl_link_del(r, ep.host_link, err) < 0)
                 return -1;
         nk_error *e = NULL;
@@ -942,7 +945,7 @@ int nk_network_detach(const char *store, const struct nk_network *n, const char 
                 return nk_error_wrap(err, "disconnect %s from network %s", id, n->name);
         /* The address is freed last, once nothing refers to it. */
         if (addrs_of(d.ipam, n, id, addrs, &k, err) == 0 && nk_rtnl_open(-1, &r, err) == 0 &&
-            nk_nft_open(&nft, err) == 0 && detach_one(n, id, addrs, k, nft, r, err) == 0 &&
+            nk_nft_open(&nft, err) == 0 && detach_one(d.ipam, n, id, addrs, k, nft, r, err) == 0 &&
             nk_ipam_release(d.ipam, n->name, id, err) == 0)
                 rc = 0;
         else
@@ -969,7 +972,7 @@ int nk_network_reconcile(const char *store, const struct nk_network *n, const ch
                 bool alive = false;
                 for (size_t j = 0; j < n_live && !alive; j++)
                         alive = streq(live[j], v[i].id);
-                if (!alive && detach_one(n, v[i].id, &v[i].ip, 1, nft, r, err) < 0)
+                if (!alive && detach_one(d.ipam, n, v[i].id, &v[i].ip, 1, nft, r, err) < 0)
                         goto out;
         }
         if (nk_ipam_reconcile(d.ipam, n->name, live, n_live, freed, err) < 0)
@@ -983,41 +986,91 @@ out:
         return rc;
 }
 
-static int port_addr(const char *store, const struct nk_network *n, const char *id,
-                     struct nk_port *p, nk_error **err)
+/* The container's address of the mapping's family, into p. */
+static int port_addr(int ipam, const struct nk_network *n, const char *id, struct nk_port *p,
+                     nk_error **err)
 {
-        struct net_dirs d;
-        if (dirs_open(store, &d, err) < 0)
-                return -1;
         int want = p->host_ip.family ? p->host_ip.family : AF_INET;
-        int rc = -1;
-        for (size_t i = 0; i < n->n_pools && rc < 0; i++)
+        for (size_t i = 0; i < n->n_pools; i++)
                 if (n->pools[i].subnet.ip.family == want)
-                        rc = nk_ipam_lookup(d.ipam, n->name, &n->pools[i], id, &p->container_ip,
-                                            err);
-        if (rc < 0 && err && !*err)
-                nk_error_set(err, 0, "network %s has no IPv%s subnet", n->name,
-                             want == AF_INET ? "4" : "6");
-        dirs_close(&d);
-        return rc;
+                        return nk_ipam_lookup(ipam, n->name, &n->pools[i], id, &p->container_ip,
+                                              err);
+        return nk_error_set(err, 0, "network %s has no IPv%s subnet", n->name,
+                            want == AF_INET ? "4" : "6");
+}
+
+static void port_what(const struct nk_port *p, char *buf, size_t len)
+{
+        char h[NK_IP_STR_MAX];
+        if (!p->host_ip.family) {
+                snprintf(buf, len, "%u/%s", p->host_port, p->proto);
+                return;
+        }
+        nk_ip_format(&p->host_ip, h);
+        snprintf(buf, len, p->host_ip.family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", h,
+                 p->host_port, p->proto);
 }
 
 int nk_network_publish(const char *store, const struct nk_network *n, const char *id,
                        struct nk_port *p, nk_error **err)
 {
+        struct net_dirs d;
         _cleanup_(nk_nft_closep) struct nk_nft *nft = NULL;
-        if (port_addr(store, n, id, p, err) < 0 || nk_nft_open(&nft, err) < 0 ||
-            nk_nft_publish(nft, p, err) < 0)
+        char key[NK_NFT_KEY_MAX], what[80];
+        int rc = -1;
+        if (dirs_open(store, &d, err) < 0)
                 return nk_error_wrap(err, "publish a port of %s", id);
-        return 0;
+        port_what(p, what, sizeof(what));
+        /* recorded first: a publish killed after it leaves a record whose
+         * element detach deletes, or finds absent */
+        if (port_addr(d.ipam, n, id, p, err) < 0 || nk_nft_open(&nft, err) < 0)
+                goto out;
+        nk_nft_port_key(p, key);
+        if (nk_ipam_port_add(d.ipam, n->name, key, id, what, err) < 0)
+                goto out;
+        if (nk_nft_publish(nft, p, err) < 0) {
+                (void)nk_ipam_port_del(d.ipam, n->name, key, id, what, NULL);
+                goto out;
+        }
+        rc = 0;
+out:
+        dirs_close(&d);
+        if (rc < 0)
+                nk_error_wrap(err, "publish a port of %s", id);
+        return rc;
 }
 
 int nk_network_unpublish(const char *store, const struct nk_network *n, const char *id,
                          struct nk_port *p, nk_error **err)
 {
+        struct net_dirs d;
         _cleanup_(nk_nft_closep) struct nk_nft *nft = NULL;
-        if (port_addr(store, n, id, p, err) < 0 || nk_nft_open(&nft, err) < 0 ||
-            nk_nft_unpublish(nft, p, err) < 0)
+        char key[NK_NFT_KEY_MAX], what[80];
+        char *keys[2] = {key, NULL};
+        _cleanup_strv_ char **mine = NULL;
+        int rc = -1;
+        if (dirs_open(store, &d, err) < 0)
                 return nk_error_wrap(err, "unpublish a port of %s", id);
-        return 0;
+        port_what(p, what, sizeof(what));
+        if (port_addr(d.ipam, n, id, p, err) < 0 || nk_nft_open(&nft, err) < 0)
+                goto out;
+        nk_nft_port_key(p, key);
+        if (nk_ipam_ports_of(d.ipam, n->name, id, &mine, err) < 0)
+                goto out;
+        bool held = false;
+        for (size_t i = 0; mine[i]; i++)
+                held |= streq(mine[i], key);
+        if (!held) {
+                nk_error_set(err, ENOENT, "port %s is not published by %s", what, id);
+                goto out;
+        }
+        if (nk_nft_delete_keys(nft, keys, err) < 0 ||
+            nk_ipam_port_del(d.ipam, n->name, key, id, what, err) < 0)
+                goto out;
+        rc = 0;
+out:
+        dirs_close(&d);
+        if (rc < 0)
+                nk_error_wrap(err, "unpublish a port of %s", id);
+        return rc;
 }

@@ -326,21 +326,41 @@ static void port_text(const struct nk_port *p, char *buf, size_t len)
         }
 }
 
-static void port_cmd(struct cmdbuf *b, const char *verb, const struct nk_port *p, bool with_value)
+void nk_nft_port_key(const struct nk_port *p, char out[NK_NFT_KEY_MAX])
 {
-        char h[NK_IP_STR_MAX], c[NK_IP_STR_MAX], value[80] = "";
-        int f = p->container_ip.family;
-        nk_ip_format(&p->container_ip, c);
-        if (with_value)
-                snprintf(value, sizeof(value), " : %s . %u", c, p->container_port);
+        char h[NK_IP_STR_MAX];
+        const char *f = fam(p->host_ip.family ? p->host_ip.family : p->container_ip.family);
         if (p->host_ip.family == 0) {
-                add(b, "%s element inet nook pub%sany { %s . %u%s }", verb, fam(f), p->proto,
-                    p->host_port, value);
+                snprintf(out, NK_NFT_KEY_MAX, "pub%sany { %s . %u", f, p->proto, p->host_port);
                 return;
         }
         nk_ip_format(&p->host_ip, h);
-        add(b, "%s element inet nook pub%s { %s . %s . %u%s }", verb, fam(f), h, p->proto,
-            p->host_port, value);
+        snprintf(out, NK_NFT_KEY_MAX, "pub%s { %s . %s . %u", f, h, p->proto, p->host_port);
+}
+
+/* The key text lacks the closing brace so that a value can follow. */
+static void port_cmd(struct cmdbuf *b, const char *verb, const struct nk_port *p, bool with_value)
+{
+        char key[NK_NFT_KEY_MAX], c[NK_IP_STR_MAX];
+        nk_nft_port_key(p, key);
+        nk_ip_format(&p->container_ip, c);
+        if (with_value)
+                add(b, "%s element inet nook %s : %s . %u }", verb, key, c, p->container_port);
+        else
+                add(b, "%s element inet nook %s }", verb, key);
+}
+
+int nk_nft_delete_keys(struct nk_nft *n, char *const *keys, nk_error **err)
+{
+        struct cmdbuf b = {0};
+        for (size_t i = 0; keys && keys[i]; i++) {
+                /* keys come from nook's own IPAM file: refuse anything that
+                 * could be more than one element */
+                if (strpbrk(keys[i], ";}\n"))
+                        return nk_error_set(err, 0, "nftables: bad port key `%s`", keys[i]);
+                add(&b, "delete element inet nook %s }", keys[i]);
+        }
+        return remove_all(n, &b, "unpublish ports", err);
 }
 
 static int port_check(const struct nk_port *p, nk_error **err)
@@ -408,66 +428,6 @@ static int list_json(struct nk_nft *n, json_t **out, nk_error **err)
         }
         *out = doc;
         return 0;
-}
-
-/* One concatenation element of nftables' JSON as text ("10.0.0.2 . tcp . 80"). */
-static void concat_text(struct cmdbuf *b, json_t *v, char *out, size_t len)
-{
-        json_t *items = json_object_get(v, "concat");
-        size_t i, off = 0;
-        json_t *it;
-        out[0] = '\0';
-        if (!json_is_array(items)) {
-                b->oom = true; /* not a shape this table makes */
-                return;
-        }
-        json_array_foreach (items, i, it) {
-                int k;
-                if (json_is_string(it))
-                        k = snprintf(out + off, len - off, "%s%s", i ? " . " : "",
-                                     json_string_value(it));
-                else if (json_is_integer(it))
-                        k = snprintf(out + off, len - off, "%s%lld", i ? " . " : "",
-                                     (long long)json_integer_value(it));
-                else
-                        k = -1;
-                if (k < 0 || (size_t)k >= len - off) {
-                        b->oom = true;
-                        return;
-                }
-                off += (size_t)k;
-        }
-}
-
-int nk_nft_unpublish_addr(struct nk_nft *n, const struct nk_ip *ip, nk_error **err)
-{
-        _cleanup_jansson_ json_t *doc = NULL;
-        if (list_json(n, &doc, err) < 0)
-                return -1;
-        if (!doc)
-                return 0;
-        char a[NK_IP_STR_MAX];
-        nk_ip_format(ip, a);
-        struct cmdbuf b = {0};
-        size_t i, j;
-        json_t *it, *e;
-        json_array_foreach (json_object_get(doc, "nftables"), i, it) {
-                json_t *map = json_object_get(it, "map");
-                const char *name = json_string_value(json_object_get(map, "name"));
-                if (!name || strncmp(name, "pub", 3) != 0)
-                        continue;
-                json_array_foreach (json_object_get(map, "elem"), j, e) {
-                        /* [key, value]; the value's first part is the address */
-                        json_t *key = json_array_get(e, 0), *val = json_array_get(e, 1);
-                        json_t *vaddr = json_array_get(json_object_get(val, "concat"), 0);
-                        if (!json_is_string(vaddr) || !streq(json_string_value(vaddr), a))
-                                continue;
-                        char k[160];
-                        concat_text(&b, key, k, sizeof(k));
-                        add(&b, "delete element inet nook %s { %s }", name, k);
-                }
-        }
-        return remove_all(n, &b, "unpublish the ports of a container", err);
 }
 
 int nk_nft_drop_if_empty(struct nk_nft *n, nk_error **err)

@@ -74,7 +74,12 @@ int nk_port_parse(const char *s, struct nk_port *out, nk_error **err);
  * naming it. */
 int nk_nft_publish(struct nk_nft *n, const struct nk_port *p, nk_error **err);
 int nk_nft_unpublish(struct nk_nft *n, const struct nk_port *p, nk_error **err);
-/* Unpublish every port that leads to ip (a container going away). */
-int nk_nft_unpublish_addr(struct nk_nft *n, const struct nk_ip *ip, nk_error **err);
+/* A mapping's element key as text ("pub4any { tcp . 8080"): what the IPAM
+ * file records for each published port. */
+#define NK_NFT_KEY_MAX 96
+void nk_nft_port_key(const struct nk_port *p, char out[NK_NFT_KEY_MAX]);
+/* Delete the elements of these keys (NULL-terminated; absent ones are
+ * fine), in one transaction. */
+int nk_nft_delete_keys(struct nk_nft *n, char *const *keys, nk_error **err);
 /* Drop the table if every set and map in it is empty (or it is absent). */
 int nk_nft_drop_if_empty(struct nk_nft *n, nk_error **err);

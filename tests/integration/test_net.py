@@ -205,9 +205,22 @@ def test_dnat_map_element_to_nc(host):
     host.attach("n1", "web", c1)
     host.nook("network", "_publish", "n1", "web", "8080:80")
     assert host.nft()["pub4any"] == [[{"concat": ["tcp", 8080]}, {"concat": ["10.63.0.2", 80]}]]
-    # the same host port again: refused, naming it
-    assert "port 8080/tcp is already published" in host.fail("network", "_publish", "n1", "web",
-                                                              "8080:81")
+    # the same host port again: refused, naming it; from another network too
+    assert host.fail("network", "_publish", "n1", "web", "8080:81") == (
+        "nook: publish a port of web: port 8080/tcp is already published by web: File exists")
+    host.create("--subnet", "10.163.0.0/24", "n2")
+    other = host.container()
+    host.attach("n2", "other", other)
+    assert "port 8080/tcp is already published" in host.fail("network", "_publish", "n2",
+                                                              "other", "8080:80")
+    assert host.fail("network", "_unpublish", "n1", "other", "8080:80").startswith(
+        "nook: unpublish a port of other: ")
+    assert host.fail("network", "_unpublish", "n1", "web", "8090:80") == (
+        "nook: unpublish a port of web: port 8090/tcp is not published by web: "
+        "No such file or directory")
+    host.nook("network", "_detach", "n2", "other")
+    host.nook("network", "rm", "n2")
+    assert len(host.nft()["pub4any"]) == 1
     # an "outside" machine on a link of the host's
     out = host.container()
     host.run("ip", "link", "add", "uplink", "type", "veth", "peer", "name", "wan", "netns",
