@@ -520,6 +520,79 @@ def test_kernel_state_lost_is_remade(host):
     assert sorted(host.links()) == ["lo"] and host.nft() is None and host.records() == []
 
 
+def _ipam(host, net):
+    try:
+        with open(os.path.join(host.store, "networks", "ipam", f"{net}.json")) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+@pytest.mark.parametrize("stage", ["allocated", "veth", "eth0-address", "port-recorded"])
+def test_kill9_halfway_then_reconcile(host, stage):
+    """attach + publish killed with SIGKILL as soon as it has reached a
+    stage of its work (an address in the IPAM file, the host veth, eth0's
+    address in the container, the port recorded): reconcile with the ids
+    still alive leaves exactly theirs: veths, addresses, masquerade and
+    port elements, and the freed addresses can be had again."""
+    import signal
+    host.create("--subnet", "10.75.0.0/24", "n")
+    br = bridge_of(host, "n")
+    keep = host.container()
+    host.attach("n", "keep", keep)
+    host.nook("network", "_publish", "n", "keep", "6999:80")
+    cs = [host.container() for _ in range(3)]
+    killed = 0
+    for i, c in enumerate(cs):
+        cid = f"k{i}"
+        script = (f"{host.engine} --store {host.store} network _attach n {cid} {c.path} && "
+                  f"{host.engine} --store {host.store} network _publish n {cid} {7000 + i}:80")
+        p = subprocess.Popen(["ip", "netns", "exec", host.name, "sh", "-c", script],
+                             stdout=subprocess.DEVNULL, start_new_session=True)
+
+        def reached():
+            if p.poll() is not None:
+                return True
+            ipam = _ipam(host, "n")
+            owners = [o for pool in ipam.get("pools", {}).values()
+                      for o in pool["addresses"].values()]
+            if stage == "allocated":
+                return cid in owners
+            if stage == "port-recorded":
+                return cid in ipam.get("ports", {}).values()
+            if stage == "veth":
+                return run("ip", "-n", host.name, "-o", "link", "show", "type", "veth",
+                           check=False).stdout.count("nkv") == 2 + i
+            return "10.75.0." in run("ip", "-n", c.name, "-o", "addr", "show",
+                                     check=False).stdout
+        wait_for(reached, 30, f"{cid} reaching {stage}", interval=0.001)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait(timeout=30)
+        killed += p.returncode == -signal.SIGKILL
+    assert killed >= 1, "no command was caught half-way"
+    freed = int(host.nook("network", "_reconcile", "n", "keep").stdout)
+    assert freed >= 1
+    ipam = _ipam(host, "n")
+    assert list(ipam["pools"]["10.75.0.0/24"]["addresses"].items()) == [("10.75.0.2", "keep")]
+    assert list(ipam["ports"].values()) == ["keep"]
+    t = host.nft()
+    assert t["masq4"] == ["10.75.0.2"]
+    assert [e[1]["concat"][0] for e in t["pub4any"]] == ["10.75.0.2"]
+    assert len([n for n in host.links() if n.startswith("nkv")]) == 1
+    assert ["eth0" in c.links() for c in cs] == [False] * 3
+    assert ping(keep, "10.75.0.1")
+    for i, c in enumerate(cs):  # each one again, from scratch
+        host.attach("n", f"k{i}", c)
+        host.nook("network", "_publish", "n", f"k{i}", f"{7000 + i}:80")
+    assert len(host.nft()["pub4any"]) == 4
+    assert host.nook("network", "_reconcile", "n").stdout.strip() == "4"
+    host.nook("network", "rm", "n")
+    assert br not in host.links() and host.nft() is None
+
+
 def test_real_host_untouched():
     """After everything above: nothing of nook's in the real namespace."""
     names = host_links()
