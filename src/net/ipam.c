@@ -203,7 +203,7 @@ static int ip_cmp_q(const void *a, const void *b)
 
 static bool is_taken(const struct nk_ip *sorted, size_t n, const struct nk_ip *ip)
 {
-        return bsearch(ip, sorted, n, sizeof(*sorted), ip_cmp_q) != NULL;
+        return n && bsearch(ip, sorted, n, sizeof(*sorted), ip_cmp_q) != NULL;
 }
 
 int nk_ipam_pick(const struct nk_ipam_pool *p, const struct nk_ip *taken, size_t n,

@@ -141,6 +141,7 @@ static void pool_edges(void)
         struct nk_ip g6 = ip("fd00::1");
         e = NULL;
         CHECK(nk_ipam_pool_init(&p, &s24, NULL, &g6, &e) < 0);
+        CHECK_STR(msg_of(e), "gateway fd00::1 is not inside subnet 10.9.0.0/24");
 }
 
 static void picking(void)
