@@ -317,8 +317,10 @@ static int host_routes(struct nk_cidr **out, size_t *n, nk_error **err)
         struct nk_cidr *v = malloc((n4 + n6 + 1) * sizeof(*v));
         if (!v)
                 return nk_error_set(err, ENOMEM, "read the host's routes");
-        memcpy(v, v4, n4 * sizeof(*v));
-        memcpy(v + n4, v6, n6 * sizeof(*v));
+        if (n4)
+                memcpy(v, v4, n4 * sizeof(*v));
+        if (n6)
+                memcpy(v + n4, v6, n6 * sizeof(*v));
         *out = v;
         *n = n4 + n6;
         return 0;
