@@ -90,6 +90,13 @@ int nk_rtnl_open(int netns_fd, struct nk_rtnl **out, nk_error **err)
                 nk_error_set(err, errno, "bind rtnetlink socket");
                 goto fail;
         }
+        /* Acks carry only the failed message's header, plus the kernel's
+         * own words on what it refused ("MTU greater than device
+         * maximum"), which the error then quotes. Old kernels lack these:
+         * not an error. */
+        int on = 1;
+        (void)mnl_socket_setsockopt(r->nl, NETLINK_CAP_ACK, &on, sizeof(on));
+        (void)mnl_socket_setsockopt(r->nl, NETLINK_EXT_ACK, &on, sizeof(on));
         r->portid = mnl_socket_get_portid(r->nl);
         r->seq = (uint32_t)time(NULL);
         r->batch = mnl_nlmsg_batch_start(r->buf, BATCH_SIZE);
@@ -294,6 +301,26 @@ void nk_rtnl_discard(struct nk_rtnl *r)
         r->n_ops = 0;
 }
 
+/* The kernel's message in an error ack (NETLINK_EXT_ACK), or NULL. */
+static const char *ext_ack_msg(const struct nlmsghdr *h)
+{
+        if (!(h->nlmsg_flags & NLM_F_ACK_TLVS))
+                return NULL;
+        const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+        size_t off = sizeof(*e);
+        if (!(h->nlmsg_flags & NLM_F_CAPPED)) /* the whole request was echoed */
+                off += e->msg.nlmsg_len - sizeof(e->msg);
+        off = MNL_ALIGN(off);
+        const struct nlattr *a;
+        mnl_attr_for_each(a, h, off)
+        {
+                if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
+                    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+                        return mnl_attr_get_str(a);
+        }
+        return NULL;
+}
+
 int nk_rtnl_commit(struct nk_rtnl *r, nk_error **err)
 {
         size_t n = r->n_ops, acked = 0;
@@ -327,9 +354,12 @@ int nk_rtnl_commit(struct nk_rtnl *r, nk_error **err)
                                 continue;
                         acked++;
                         const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-                        if (e->error && rc == 0)
-                                rc = nk_error_set(err, -e->error, "%s",
-                                                  r->ops[h->nlmsg_seq - first]);
+                        if (e->error && rc == 0) {
+                                const char *why = ext_ack_msg(h);
+                                rc = nk_error_set(err, -e->error, "%s%s%s%s",
+                                                  r->ops[h->nlmsg_seq - first], why ? " (" : "",
+                                                  why ? why : "", why ? ")" : "");
+                        }
                 }
         }
         return rc;
