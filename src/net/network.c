@@ -777,9 +777,16 @@ static int attach_container(const struct nk_network *n, const struct nk_endpoint
 {
         _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
         struct nk_link l;
-        bool routed = !n->link[0];
-        if (nk_rtnl_open(netns_fd, &r, err) < 0 || nk_rtnl_link_get(r, ep->ifname, &l, err) < 0 ||
-            nk_rtnl_link_up(r, "lo", 0, err) < 0)
+        bool routed = !n->link[0], has_default[NK_NETWORK_POOLS_MAX] = {false};
+        if (nk_rtnl_open(netns_fd, &r, err) < 0 || nk_rtnl_link_get(r, ep->ifname, &l, err) < 0)
+                return -1;
+        /* On a second network the first one keeps the default route
+         * (Docker's rule). Asked before anything is queued: a request
+         * between queued messages would break the batch's numbering. */
+        for (size_t i = 0; i < ep->n_addrs; i++)
+                if (nk_rtnl_has_default(r, ep->addrs[i].family, &has_default[i], err) < 0)
+                        return -1;
+        if (nk_rtnl_link_up(r, "lo", 0, err) < 0)
                 return -1;
         for (size_t i = 0; i < ep->n_addrs; i++)
                 if (nk_rtnl_addr_add(r, ep->ifname, l.index, &ep->addrs[i], ep->prefix[i], err) < 0)
@@ -790,7 +797,7 @@ static int attach_container(const struct nk_network *n, const struct nk_endpoint
                 struct nk_cidr gw = nk_cidr_of(&ep->gateways[i], host_len(ep->gateways[i].family));
                 if (routed && nk_rtnl_route_add(r, ep->ifname, l.index, &gw, NULL, err) < 0)
                         return -1;
-                if (!n->internal &&
+                if (!n->internal && !has_default[i] &&
                     nk_rtnl_route_add(r, ep->ifname, l.index, NULL, &ep->gateways[i], err) < 0)
                         return -1;
         }

@@ -417,6 +417,10 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
  * end. The kernel's error comes back as -1 with errno set. */
 static int request(struct nk_rtnl *r, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
+        if (r->n_ops) { /* would take a sequence number out of the batch's run */
+                errno = EBUSY;
+                return -1;
+        }
         if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
                 return -1;
         char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -453,6 +457,7 @@ int nk_rtnl_link_get(struct nk_rtnl *r, const char *name, struct nk_link *out, n
 
 struct route_q {
         int family;
+        bool has_default;
         struct nk_cidr *v;
         size_t n, cap;
         bool oom;
@@ -474,8 +479,13 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
         const struct nlattr *tb[RTA_MAX + 1] = {0};
         mnl_attr_parse(nlh, sizeof(*rtm), route_attr, tb);
         uint32_t table = tb[RTA_TABLE] ? mnl_attr_get_u32(tb[RTA_TABLE]) : rtm->rtm_table;
-        if (rtm->rtm_family != q->family || table != RT_TABLE_MAIN ||
-            rtm->rtm_type != RTN_UNICAST || rtm->rtm_dst_len == 0 || !tb[RTA_DST])
+        if (rtm->rtm_family != q->family || table != RT_TABLE_MAIN || rtm->rtm_type != RTN_UNICAST)
+                return MNL_CB_OK;
+        if (rtm->rtm_dst_len == 0) {
+                q->has_default = true;
+                return MNL_CB_OK;
+        }
+        if (!tb[RTA_DST])
                 return MNL_CB_OK;
         size_t alen = q->family == AF_INET ? 4 : 16;
         if (mnl_attr_get_payload_len(tb[RTA_DST]) < alen)
@@ -496,7 +506,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
         return MNL_CB_OK;
 }
 
-int nk_rtnl_routes(struct nk_rtnl *r, int family, struct nk_cidr **out, size_t *n, nk_error **err)
+static int route_dump(struct nk_rtnl *r, struct route_q *q, nk_error **err)
 {
         char buf[256];
         struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -504,13 +514,32 @@ int nk_rtnl_routes(struct nk_rtnl *r, int family, struct nk_cidr **out, size_t *
         nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
         nlh->nlmsg_seq = ++r->seq;
         struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-        rtm->rtm_family = (uint8_t)family;
-        struct route_q q = {.family = family};
-        if (request(r, nlh, route_cb, &q) < 0) {
-                int e = q.oom ? ENOMEM : errno;
-                free(q.v);
-                return nk_error_set(err, e, "list %s routes", family == AF_INET ? "IPv4" : "IPv6");
+        rtm->rtm_family = (uint8_t)q->family;
+        if (request(r, nlh, route_cb, q) < 0) {
+                int e = q->oom ? ENOMEM : errno;
+                free(q->v);
+                q->v = NULL;
+                return nk_error_set(err, e, "list %s routes",
+                                    q->family == AF_INET ? "IPv4" : "IPv6");
         }
+        return 0;
+}
+
+int nk_rtnl_has_default(struct nk_rtnl *r, int family, bool *out, nk_error **err)
+{
+        struct route_q q = {.family = family};
+        if (route_dump(r, &q, err) < 0)
+                return -1;
+        free(q.v);
+        *out = q.has_default;
+        return 0;
+}
+
+int nk_rtnl_routes(struct nk_rtnl *r, int family, struct nk_cidr **out, size_t *n, nk_error **err)
+{
+        struct route_q q = {.family = family};
+        if (route_dump(r, &q, err) < 0)
+                return -1;
         *out = q.v;
         *n = q.n;
         return 0;

@@ -69,3 +69,6 @@ void nk_rtnl_discard(struct nk_rtnl *r);
 /* The destinations of the main table's unicast routes of family (AF_INET,
  * AF_INET6), default routes left out: what a new subnet must not overlap. */
 int nk_rtnl_routes(struct nk_rtnl *r, int family, struct nk_cidr **out, size_t *n, nk_error **err);
+/* Whether the main table has a default route of family (synchronous,
+ * like link_get: the batch must be empty). */
+int nk_rtnl_has_default(struct nk_rtnl *r, int family, bool *out, nk_error **err);

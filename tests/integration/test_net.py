@@ -520,6 +520,30 @@ def test_kernel_state_lost_is_remade(host):
     assert sorted(host.links()) == ["lo"] and host.nft() is None and host.records() == []
 
 
+def test_container_on_two_networks(host):
+    """A second network's interface (eth1) beside eth0: its address and
+    subnet route, the default route left to the first network; detaching
+    one leaves the other whole."""
+    host.create("--subnet", "10.76.0.0/24", "front")
+    host.create("--subnet", "10.77.0.0/24", "back")
+    c, peer = host.container(), host.container()
+    host.attach("front", "app", c)
+    e2 = host.attach("back", "app", c, "if=eth1")
+    host.attach("back", "db", peer)
+    assert e2["Ifname"] == "eth1" and c.addrs("eth1") == ["10.77.0.2/24"]
+    assert c.addrs("eth0") == ["10.76.0.2/24"]
+    assert [r["gateway"] for r in c.routes() if r["dst"] == "default"] == ["10.76.0.1"]
+    assert ping(c, "10.77.0.3") and ping(c, "10.76.0.1")
+    assert sorted(host.nft()["masq4"]) == ["10.76.0.2", "10.77.0.2", "10.77.0.3"]
+    host.nook("network", "_detach", "back", "app")
+    assert "eth1" not in c.links() and c.addrs("eth0") == ["10.76.0.2/24"]
+    assert ping(c, "10.76.0.1") and not ping(c, "10.77.0.3")
+    for net, cid in (("front", "app"), ("back", "db")):
+        host.nook("network", "_detach", net, cid)
+    host.nook("network", "rm", "front", "back")
+    assert sorted(host.links()) == ["lo"] and host.nft() is None
+
+
 def _ipam(host, net):
     try:
         with open(os.path.join(host.store, "networks", "ipam", f"{net}.json")) as f:

@@ -233,11 +233,12 @@ static int get_net(const struct nk_global *g, const char *name, bool make_defaul
         return rc < 0 ? nk_cmd_fail(err) : 0;
 }
 
-/* _attach NETWORK ID NETNS_PATH [IP...]: prints the endpoint as JSON. */
+/* _attach NETWORK ID NETNS_PATH [IP...] [if=NAME]: prints the endpoint as
+ * JSON. */
 static int net_attach(const struct nk_global *g, int argc, char **argv)
 {
         if (argc < 4)
-                return nk_cmd_usage_error("network _attach", "NETWORK ID NETNS [IP...]");
+                return nk_cmd_usage_error("network _attach", "NETWORK ID NETNS [IP...] [if=NAME]");
         _cleanup_(nk_network_freep) struct nk_network *n = NULL;
         if (get_net(g, argv[1], true, &n))
                 return 1;
@@ -247,12 +248,17 @@ static int net_attach(const struct nk_global *g, int argc, char **argv)
                         strerror(errno));
                 return 1;
         }
-        const char *want[8] = {0};
-        for (int i = 4; i < argc && i - 4 < 7; i++)
-                want[i - 4] = argv[i];
+        const char *want[8] = {0}, *ifname = "eth0";
+        size_t k = 0;
+        for (int i = 4; i < argc; i++) {
+                if (strncmp(argv[i], "if=", 3) == 0)
+                        ifname = argv[i] + 3;
+                else if (k < 7)
+                        want[k++] = argv[i];
+        }
         struct nk_endpoint ep;
         nk_error *err = NULL;
-        if (nk_network_attach(g->store, n, argv[2], ns, "eth0", want, &ep, &err) < 0)
+        if (nk_network_attach(g->store, n, argv[2], ns, ifname, want, &ep, &err) < 0)
                 return nk_cmd_fail(err);
         _cleanup_jansson_ json_t *addrs = json_array();
         for (size_t i = 0; i < ep.n_addrs; i++) {
@@ -333,7 +339,7 @@ static const struct nk_command network_subcommands[] = {
         {"rm", net_rm, "network rm NETWORK...", "remove networks"},
         {"remove", net_rm, "network remove NETWORK...", "remove networks"},
         {"prune", net_prune, "network prune [-f]", "remove networks no container uses"},
-        {"_attach", net_attach, "network _attach NETWORK ID NETNS [IP...]", NULL},
+        {"_attach", net_attach, "network _attach NETWORK ID NETNS [IP...] [if=NAME]", NULL},
         {"_detach", net_detach, "network _detach NETWORK ID", NULL},
         {"_publish", net_publish, "network _publish NETWORK ID MAPPING", NULL},
         {"_unpublish", net_unpublish, "network _unpublish NETWORK ID MAPPING", NULL},
