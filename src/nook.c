@@ -94,7 +94,8 @@ static void usage(FILE *f, enum face face)
 {
         fprintf(f, "usage: %s [global options] COMMAND [options] [args]\n\n", face_name(face));
         fprintf(f, "Global options:\n"
-                   "  --root DIR            runtime state directory (default /run/nook)\n"
+                   "  --root DIR            runtime state directory (default /run/nook; the\n"
+                   "                        engine: $NOOK_ROOT or /run/nook-engine)\n"
                    "  --log FILE            log file (default: stderr)\n"
                    "  --log-format FMT      text or json\n"
                    "  --store DIR           image store (default /var/lib/nook, or $NOOK_STORE)\n"
@@ -266,7 +267,7 @@ static int parse_globals(int argc, char **argv, enum face face, struct nk_global
 int main(int argc, char **argv)
 {
         struct nk_global g = {
-                .root = "/run/nook",
+                .root = NULL, /* per face, below */
                 .log_format = "text",
                 .store = getenv("NOOK_STORE") ? getenv("NOOK_STORE") : "/var/lib/nook",
                 .argv = argv,
@@ -284,6 +285,12 @@ int main(int argc, char **argv)
                         return rc;
         }
         nk_cmd_prog = face_name(face);
+        /* The engine keeps its containers' runtime state apart from the OCI
+         * face's (which runc clients share): NOOK_ROOT moves it. */
+        if (!g.root && face == FACE_ENGINE)
+                g.root = getenv("NOOK_ROOT") ? getenv("NOOK_ROOT") : "/run/nook-engine";
+        if (!g.root)
+                g.root = "/run/nook";
         const struct nk_command *cmd = optind < argc ? find_core(face, argv[optind]) : NULL;
         if (cmd && (cmd->flags & NK_CMD_PRESERVE_FDS) &&
             reserve_preserved_fds(argc - optind, argv + optind) < 0)

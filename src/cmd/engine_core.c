@@ -1,7 +1,117 @@
 /* The engine face's commands that live in the binary itself rather than in
  * the nook-engine module: those that must start fast or stay small. */
 #include "cmd/commands.h"
+#include "engine/monitor/monitor.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int restart_policy(const char *v, enum nk_monitor_restart *out)
+{
+        static const char *const names[] = {"no", "on-failure", "always", "unless-stopped"};
+        for (int i = 0; i < 4; i++)
+                if (streq(v, names[i])) {
+                        *out = (enum nk_monitor_restart)i;
+                        return 0;
+                }
+        return -1;
+}
+
+/* `nook monitor [options] ID`: started by run/start/restart (never by a
+ * user, so not listed): see src/engine/monitor/monitor.h. */
+static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
+{
+        enum {
+                O_TTY = 256,
+                O_STDIN,
+                O_RM,
+                O_WAIT,
+                O_RESTART,
+                O_RMAX,
+                O_NAME,
+                O_LSIZE,
+                O_LFILE,
+                O_FD
+        };
+        static const struct option opts[] = {
+                {"tty", no_argument, NULL, O_TTY},
+                {"stdin", no_argument, NULL, O_STDIN},
+                {"rm", no_argument, NULL, O_RM},
+                {"wait-attach", no_argument, NULL, O_WAIT},
+                {"restart", required_argument, NULL, O_RESTART},
+                {"restart-max", required_argument, NULL, O_RMAX},
+                {"name", required_argument, NULL, O_NAME},
+                {"log-max-size", required_argument, NULL, O_LSIZE},
+                {"log-max-file", required_argument, NULL, O_LFILE},
+                {"status-fd", required_argument, NULL, O_FD},
+                {0},
+        };
+        struct nk_monitor_opts o = {.store = g->store,
+                                    .root = g->root,
+                                    .systemd_cgroup = g->systemd_cgroup,
+                                    .no_cgroup = g->no_cgroup,
+                                    .log_max_file = 1,
+                                    .status_fd = -1};
+        unsigned long long v;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+                bool bad = false;
+                switch (c) {
+                case O_TTY:
+                        o.tty = true;
+                        break;
+                case O_STDIN:
+                        o.stdin_open = true;
+                        break;
+                case O_RM:
+                        o.rm = true;
+                        break;
+                case O_WAIT:
+                        o.wait_attach = true;
+                        break;
+                case O_RESTART:
+                        bad = restart_policy(optarg, &o.restart) < 0;
+                        break;
+                case O_NAME:
+                        o.name = optarg;
+                        break;
+                case O_RMAX:
+                case O_LSIZE:
+                case O_LFILE:
+                case O_FD:
+                        bad = nk_parse_uint(optarg, 1ULL << 40, &v) < 0;
+                        if (c == O_RMAX)
+                                o.restart_max = (int)v;
+                        else if (c == O_LSIZE)
+                                o.log_max_size = (int64_t)v;
+                        else if (c == O_LFILE)
+                                o.log_max_file = (int)v;
+                        else
+                                o.status_fd = (int)v;
+                        break;
+                default:
+                        bad = true;
+                }
+                if (bad)
+                        return nk_cmd_usage_error("monitor", "bad option");
+        }
+        if (optind + 1 != argc)
+                return nk_cmd_usage_error("monitor", "expects one container id");
+        o.id = argv[optind];
+        /* Nothing of the starter's: only the status pipe stays open. */
+        int keep[] = {o.status_fd};
+        nk_close_fds_except(3, keep, o.status_fd >= 0 ? 1 : 0);
+        if (chdir("/") < 0)
+                return 125;
+        return nk_monitor_run(&o);
+}
 
 const struct nk_command nk_engine_core_commands[] = {
+        {"monitor", cmd_monitor, "monitor [options] ID", NULL, NK_CMD_SELF_EXE_DEFER},
         {0},
 };

@@ -1,7 +1,34 @@
-/* Engine commands (images, storage). */
-#include "cmd/engine/engine_cmd.h"
+/* Engine commands (containers, images, storage). */
+#include "cmd/engine/ctr_cmd.h"
 
 const struct nk_command nk_engine_commands[] = {
+        {"run", nk_cmd_run, "run [options] IMAGE [COMMAND [ARG...]]",
+         "create and start a container from an image", NK_CMD_SELF_EXE_DEFER},
+        {"create", nk_cmd_create, "create [options] IMAGE [COMMAND [ARG...]]",
+         "create a container (start it with `start`)"},
+        {"start", nk_cmd_start, "start [-a] [-i] CONTAINER...", "start containers",
+         NK_CMD_SELF_EXE_DEFER},
+        {"stop", nk_cmd_stop, "stop [-t SECONDS] CONTAINER...",
+         "stop containers (the stop signal, then SIGKILL)"},
+        {"restart", nk_cmd_restart, "restart [-t SECONDS] CONTAINER...", "restart containers",
+         NK_CMD_SELF_EXE_DEFER},
+        {"kill", nk_cmd_kill, "kill [-s SIGNAL] CONTAINER...", "signal containers (default KILL)"},
+        {"rm", nk_cmd_rm, "rm [-f] CONTAINER...", "remove containers"},
+        {"ps", nk_cmd_ps,
+         "ps [-a] [-q] [--no-trunc] [--format json|table|TEMPLATE] [--filter KEY=VALUE]",
+         "list containers"},
+        {"logs", nk_cmd_logs, "logs [-f] [-t] [--tail N] CONTAINER", "show a container's log"},
+        {"wait", nk_cmd_wait, "wait CONTAINER...", "wait for containers to stop, print exit codes"},
+        {"inspect", nk_cmd_inspect, "inspect [-f TEMPLATE] CONTAINER...",
+         "show containers' details (JSON)"},
+        {"exec", nk_cmd_exec,
+         "exec [-i] [-t] [-d] [-e K=V] [-u UID[:GID]] [-w DIR] CONTAINER CMD...",
+         "run a command in a running container", NK_CMD_SELF_EXE_SEAL},
+        {"pause", nk_cmd_pause, "pause CONTAINER...", "freeze containers"},
+        {"unpause", nk_cmd_unpause, "unpause CONTAINER...", "thaw containers"},
+        {"rename", nk_cmd_rename, "rename CONTAINER NEW_NAME", "rename a container"},
+        {"container", nk_cmd_container, "container prune|ls|rm|inspect|... [options]",
+         "manage containers"},
         {"pull", nk_cmd_pull, "pull [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] [-q] REF",
          "pull an image from a registry"},
         {"images", nk_cmd_images,

@@ -1,0 +1,352 @@
+/* `nook run`, `create`, `start`, `restart`: a container from an image
+ * (options and spec by src/engine/container/runopts.h), its record in the
+ * store, and its monitor. */
+#include "runtime/container.h"
+#include "cmd/engine/ctr_cmd.h"
+#include "engine/container/runopts.h"
+#include "engine/image.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/strv.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *const restart_names[] = {"no", "on-failure", "always", "unless-stopped"};
+
+/* The image, pulled as --pull says. */
+static int find_image(struct nk_store *s, const struct nk_run_opts *o, struct nk_image *img,
+                      nk_error **err)
+{
+        nk_error *miss = NULL;
+        if (o->pull != NK_PULL_ALWAYS && nk_image_find(s, o->image, img, &miss) == 0)
+                return 0;
+        if (o->pull == NK_PULL_NEVER) {
+                nk_error_free(miss);
+                return nk_error_set(err, ENOENT, "image `%s` not found (--pull=never)", o->image);
+        }
+        nk_error_free(miss);
+        struct nk_pull_opts po = {0};
+        _cleanup_free_ char *key = NULL;
+        if (nk_image_pull(s, o->image, &po, &key, err) < 0)
+                return nk_error_wrap(err, "image `%s` not found locally, and pulling it failed",
+                                     o->image);
+        return nk_image_find(s, key, img, err);
+}
+
+/* Named and anonymous volumes: STORE/volumes/<name>/_data. */
+static int resolve_mounts(const char *store, struct nk_run_opts *o, nk_error **err)
+{
+        for (size_t i = 0; i < o->n_mounts; i++) {
+                struct nk_run_mount *m = &o->mounts[i];
+                if (m->kind != NK_MOUNT_VOLUME)
+                        continue;
+                char anon[NK_CTR_ID_LEN + 1];
+                if (!m->source && nk_ctr_new_id(anon, err) < 0)
+                        return -1;
+                char *path = NULL;
+                if (asprintf(&path, "%s/volumes/%s/_data", store, m->source ? m->source : anon) < 0)
+                        return nk_error_set(err, ENOMEM, "volume");
+                if (nk_mkdir_p(path, 0755, err) < 0) {
+                        free(path);
+                        return -1;
+                }
+                free(m->source);
+                m->source = path;
+                m->kind = NK_MOUNT_BIND;
+        }
+        return 0;
+}
+
+static json_t *strv_json(char *const *v)
+{
+        json_t *a = json_array();
+        for (; v && *v; v++)
+                json_array_append_new(a, json_string(*v));
+        return a;
+}
+
+/* container.json: Docker's inspect fields that do not change, and what the
+ * monitor is started with. */
+static json_t *make_record(const char *id, const char *name, const struct nk_run_opts *o,
+                           const struct nk_image *img, json_t *spec)
+{
+        json_t *cfg = json_object_get(img->config.root, "config");
+        json_t *proc = json_object_get(spec, "process");
+        json_t *args = json_object_get(proc, "args");
+        json_t *labels = json_object();
+        json_object_update(labels, json_object_get(cfg, "Labels"));
+        if (o->labels)
+                json_object_update(labels, o->labels);
+        json_t *rest = json_array_size(args) > 1 ? json_array() : json_array();
+        for (size_t i = 1; i < json_array_size(args); i++)
+                json_array_append(rest, json_array_get(args, i));
+        char created[48];
+        nk_ctr_time_text(nk_ctr_now_ns(), created, sizeof created);
+        _cleanup_free_ char *slash_name = NULL;
+        if (asprintf(&slash_name, "/%s", name) < 0)
+                return NULL;
+        const char *stop = o->stop_signal ? o->stop_signal
+                                          : json_string_value(json_object_get(cfg, "StopSignal"));
+        json_t *cmd = o->cmd ? strv_json(o->cmd) : json_incref(json_object_get(cfg, "Cmd"));
+        json_t *ep = o->entrypoint_set
+                             ? (o->entrypoint[0] ? json_pack("[s]", o->entrypoint) : json_array())
+                             : json_incref(json_object_get(cfg, "Entrypoint"));
+        return json_pack(
+                "{s:s,s:s,s:s,s:O,s:o,s:s,s:s,"
+                "s:{s:s,s:s,s:o,s:o,s:O,s:o,s:b,s:b,s:b,s:s,s:s,s:s,s:i},"
+                "s:{s:b,s:{s:s,s:i},s:{s:s,s:{}},s:s,s:I,s:I,s:I,s:b,s:b,s:s},"
+                "s:{s:I,s:i}}",
+                "Id", id, "Name", slash_name, "Created", created, "Path", json_array_get(args, 0),
+                "Args", rest, "Image", img->manifest.config.digest, "ImageName", o->image, "Config",
+                "Hostname", o->hostname ? o->hostname : "", "Image", o->image, "Cmd",
+                cmd ? cmd : json_null(), "Entrypoint", ep ? ep : json_null(), "Env",
+                json_object_get(proc, "env"), "Labels", labels, "Tty", o->tty, "OpenStdin",
+                o->interactive, "AttachStdin", o->interactive && !o->detach, "WorkingDir",
+                json_string_value(json_object_get(proc, "cwd")) ?: "/", "User",
+                o->user ? o->user : "", "StopSignal", stop ? stop : "SIGTERM", "StopTimeout",
+                o->stop_timeout >= 0 ? o->stop_timeout : 10, "HostConfig", "AutoRemove", o->rm,
+                "RestartPolicy", "Name", restart_names[o->restart], "MaximumRetryCount",
+                o->restart_max, "LogConfig", "Type", "k8s-file", "Config", "CgroupParent",
+                nk_ctr_cgroup_parent(), "Memory", (json_int_t)(o->memory > 0 ? o->memory : 0),
+                "PidsLimit", (json_int_t)(o->pids_limit > 0 ? o->pids_limit : 0), "CpuShares",
+                (json_int_t)(o->cpu_shares > 0 ? o->cpu_shares : 0), "Privileged", o->privileged,
+                "ReadonlyRootfs", o->read_only, "NetworkMode", "none", "Nook", "LogMaxSize",
+                (json_int_t)o->log_max_size, "LogMaxFile",
+                o->log_max_file > 0 ? o->log_max_file : 1);
+}
+
+static int write_config(const char *store, const char *id, json_t *spec, nk_error **err)
+{
+        _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
+        _cleanup_free_ char *text = json_dumps(spec, JSON_INDENT(2));
+        if (!dir || !text || asprintf(&path, "%s/config.json", dir) < 0)
+                return nk_error_set(err, ENOMEM, "config.json");
+        return nk_write_file_atomic(path, text, strlen(text), 0600, err);
+}
+
+/* The spec and the record, with the rootfs already mounted. */
+static int fill_container(struct nk_store *s, const char *id, const char *name,
+                          struct nk_run_opts *o, const struct nk_image *img, const char *rootfs,
+                          nk_error **err)
+{
+        const char *store = nk_engine_root(s);
+        _cleanup_close_ int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0)
+                return nk_error_set(err, errno, "open rootfs `%s`", rootfs);
+        char host[13];
+        snprintf(host, sizeof host, "%.12s", id);
+        if (!o->hostname && !(o->hostname = strdup(host)))
+                return nk_error_set(err, ENOMEM, "hostname");
+        _cleanup_jansson_ json_t *spec = NULL;
+        if (nk_run_spec_build(o, img->config.root, rootfs, rfd, o->mounts, o->n_mounts, &spec,
+                              err) < 0)
+                return -1;
+        _cleanup_free_ char *cg = NULL;
+        if (asprintf(&cg, "%s/%s", nk_ctr_cgroup_parent(), id) < 0)
+                return nk_error_set(err, ENOMEM, "cgroup path");
+        json_t *linux_ = json_object_get(spec, "linux");
+        if (!linux_)
+                json_object_set_new(spec, "linux", linux_ = json_object());
+        json_object_set_new(linux_, "cgroupsPath", json_string(cg));
+        _cleanup_jansson_ json_t *rec = make_record(id, name, o, img, spec);
+        if (!rec)
+                return nk_error_set(err, ENOMEM, "container record");
+        if (write_config(store, id, spec, err) < 0)
+                return -1;
+        return nk_ctr_record_save(store, id, rec, err);
+}
+
+/* Name, rootfs, spec, record: all or nothing, under the names lock (so
+ * two creations with one name: one wins, the other leaves nothing). */
+static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[NK_CTR_ID_LEN + 1],
+                            nk_error **err)
+{
+        const char *store = nk_engine_root(s);
+        struct nk_image img = {0};
+        if (find_image(s, o, &img, err) < 0)
+                return -1;
+        char name[160];
+        int r = -1;
+        _cleanup_close_ int lock = -1;
+        if (nk_ctr_new_id(id, err) < 0 || resolve_mounts(store, o, err) < 0 ||
+            (lock = nk_ctr_names_lock(store, err)) < 0)
+                goto out;
+        if (o->name)
+                snprintf(name, sizeof name, "%s", o->name);
+        else if (nk_ctr_name_generate(store, name, sizeof name, err) < 0)
+                goto out;
+        if (nk_ctr_name_reserve(store, name, id, err) < 0)
+                goto out;
+        _cleanup_free_ char *rootfs = NULL;
+        if (nk_image_rootfs_create(store, o->image, id, &rootfs, err) < 0) {
+                nk_ctr_name_release(store, name, id);
+                goto out;
+        }
+        r = fill_container(s, id, name, o, &img, rootfs, err);
+        if (r < 0) {
+                nk_error *e = NULL;
+                if (nk_image_rootfs_remove(store, id, &e) < 0)
+                        nk_error_free(e);
+                nk_ctr_name_release(store, name, id);
+        }
+out:
+        nk_image_clear(&img);
+        return r;
+}
+
+static int write_cidfile(const char *path, const char *id, nk_error **err)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return nk_error_set(err, errno, "--cidfile `%s`", path);
+        bool ok = write(fd, id, strlen(id)) == (ssize_t)strlen(id);
+        close(fd);
+        return ok ? 0 : nk_error_set(err, errno, "--cidfile `%s`", path);
+}
+
+static int run_or_create(const struct nk_global *g, int argc, char **argv, bool run)
+{
+        struct nk_run_opts o;
+        nk_error *e = NULL;
+        if (nk_run_opts_parse(argc, argv, &o, &e) < 0)
+                return nk_ctr_fail(e, 125);
+        int rc = 125;
+        _cleanup_(nk_engine_closep) struct nk_store *s = NULL;
+        char id[NK_CTR_ID_LEN + 1];
+        if (nk_run_opts_env_from_host(&o, environ, &e) < 0 ||
+            nk_engine_open(g->store, &s, &e) < 0 || create_container(s, &o, id, &e) < 0 ||
+            (o.cidfile && write_cidfile(o.cidfile, id, &e) < 0)) {
+                rc = nk_ctr_fail(e, 125);
+                goto out;
+        }
+        if (!run) {
+                printf("%s\n", id);
+                rc = 0;
+                goto out;
+        }
+        json_t *rec = nk_ctr_record(g->store, id, &e);
+        if (!rec) {
+                rc = nk_ctr_fail(e, 125);
+                goto out;
+        }
+        fflush(stdout);
+        bool failed;
+        rc = nk_ctr_start_monitor(g, id, rec, !o.detach, o.interactive && !o.detach, &failed);
+        json_decref(rec);
+        if (failed && o.rm && nk_ctr_force_remove(g, id, &e) < 0)
+                nk_cmd_fail(e);
+        if (rc == 0 && o.detach)
+                printf("%s\n", id);
+out:
+        nk_run_opts_clear(&o);
+        return rc;
+}
+
+int nk_cmd_run(const struct nk_global *g, int argc, char **argv)
+{
+        return run_or_create(g, argc, argv, true);
+}
+
+int nk_cmd_create(const struct nk_global *g, int argc, char **argv)
+{
+        return run_or_create(g, argc, argv, false);
+}
+
+/* A container that does not run: leftovers of a killed monitor go first. */
+static int start_one(const struct nk_global *g, const char *ref, bool attach, bool in)
+{
+        char id[NK_CTR_ID_LEN + 1];
+        nk_error *e = NULL;
+        struct nk_ctr_state st;
+        if (nk_ctr_resolve(g->store, ref, id, &e) < 0 ||
+            nk_ctr_state(g->store, g->root, id, &st, &e) < 0)
+                return nk_ctr_fail(e, 1);
+        if (st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED || st.monitor)
+                return attach ? (nk_log(NK_LOG_ERROR, "container %s is already running", ref), 1)
+                              : 0;
+        if (st.status == NK_CTR_REMOVING) {
+                nk_log(NK_LOG_ERROR, "container %s is being removed", ref);
+                return 1;
+        }
+        if (nk_container_delete(g->root, id, true, &e) < 0)
+                nk_error_free(e);
+        e = NULL;
+        json_t *rec = nk_ctr_record(g->store, id, &e);
+        if (!rec)
+                return nk_ctr_fail(e, 1);
+        bool failed;
+        int rc = nk_ctr_start_monitor(g, id, rec, attach, in, &failed);
+        json_decref(rec);
+        return rc;
+}
+
+int nk_cmd_start(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"attach", no_argument, NULL, 'a'}, {"interactive", no_argument, NULL, 'i'}, {0}};
+        bool attach = false, in = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "+ai", opts, NULL)) != -1) {
+                if (c == 'a')
+                        attach = true;
+                else if (c == 'i')
+                        in = attach = true;
+                else
+                        return nk_cmd_usage_error("start", "unknown option");
+        }
+        if (optind >= argc)
+                return nk_cmd_usage_error("start", "requires at least one container");
+        if (attach && argc - optind > 1)
+                return nk_cmd_usage_error("start", "-a and -i take one container");
+        int rc = 0;
+        for (int i = optind; i < argc; i++) {
+                int r = start_one(g, argv[i], attach, in);
+                if (attach)
+                        return r;
+                if (r == 0)
+                        printf("%s\n", argv[i]);
+                else
+                        rc = r;
+        }
+        return rc;
+}
+
+int nk_cmd_restart(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"time", required_argument, NULL, 't'}, {0}};
+        int timeout = 10, c;
+        while ((c = getopt_long(argc, argv, "+t:", opts, NULL)) != -1) {
+                if (c != 't' || (timeout = atoi(optarg)) < 0)
+                        return nk_cmd_usage_error("restart", "bad option");
+        }
+        if (optind >= argc)
+                return nk_cmd_usage_error("restart", "requires at least one container");
+        int rc = 0;
+        for (int i = optind; i < argc; i++) {
+                char id[NK_CTR_ID_LEN + 1];
+                nk_error *e = NULL;
+                json_t *rec = NULL;
+                if (nk_ctr_resolve(g->store, argv[i], id, &e) < 0 ||
+                    !(rec = nk_ctr_record(g->store, id, &e)) ||
+                    nk_ctr_stop(g, id, rec, timeout, &e) < 0) {
+                        json_decref(rec);
+                        rc = nk_ctr_fail(e, 1);
+                        continue;
+                }
+                json_decref(rec);
+                int r = start_one(g, id, false, false);
+                if (r == 0)
+                        printf("%s\n", argv[i]);
+                else
+                        rc = r;
+        }
+        return rc;
+}

@@ -1,0 +1,51 @@
+/* The container commands of the engine (run, ps, stop, ...): what they
+ * share. */
+#pragma once
+#include "cmd/engine/engine_cmd.h"
+#include "engine/container/ctr.h"
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+int nk_cmd_run(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_create(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_start(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_stop(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_restart(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_kill(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_rm(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_ps(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_logs(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_wait(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_inspect(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_exec(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_pause(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_unpause(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_rename(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_container(const struct nk_global *g, int argc, char **argv);
+
+/* Print "nook: TEXT" for a failed container command and return `code`
+ * (Docker: 125 for run/create's own errors, 1 for the other commands). */
+int nk_ctr_fail(nk_error *e, int code);
+/* container.json of id (a new reference), NULL with err. */
+json_t *nk_ctr_record(const char *store, const char *id, nk_error **err);
+int nk_ctr_record_save(const char *store, const char *id, json_t *rec, nk_error **err);
+/* Start the monitor of a created or exited container; see run. With
+ * attach, relay its stdio here and return the container's exit code;
+ * else return 0 once it runs. A set-up failure (printed) returns the
+ * monitor's code (125-127) with *failed set. */
+int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
+                         bool stdin_open, bool *failed);
+/* Stop: the stop signal, then SIGKILL after `timeout` s; waits for the
+ * monitor to record the exit. */
+int nk_ctr_stop(const struct nk_global *g, const char *id, json_t *rec, int timeout,
+                nk_error **err);
+/* rm -f: kill everything of it and remove all it left anywhere. */
+int nk_ctr_force_remove(const struct nk_global *g, const char *id, nk_error **err);
+/* The Docker-style object `inspect` prints (record + State). */
+json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error **err);
+/* Expand a Go-template subset ({{.A.B}}, {{json .X}}, {{.Names}}) over obj. */
+char *nk_ctr_template(const char *tmpl, json_t *obj);
+/* The cgroup parent the engine puts containers under ($NOOK_CGROUP_PARENT
+ * or /nook), absolute. */
+const char *nk_ctr_cgroup_parent(void);

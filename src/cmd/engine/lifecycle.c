@@ -1,0 +1,285 @@
+/* `nook stop`, `kill`, `rm`, `pause`, `unpause`, `rename`, `wait`,
+ * `container prune`. Docker's exit codes: 1 when one of the containers
+ * failed, each failure on its own line. */
+#include "cmd/engine/ctr_cmd.h"
+#include "runtime/container.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include "util/strv.h"
+#include "util/syscalls.h"
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef int (*one_fn)(const struct nk_global *g, const char *id, const char *ref, void *arg,
+                      nk_error **err);
+
+/* Each REF in turn: resolved, then fn; print REF on success if asked. */
+static int each(const struct nk_global *g, int argc, char **argv, one_fn fn, void *arg, bool echo)
+{
+        int rc = 0;
+        for (int i = optind; i < argc; i++) {
+                char id[NK_CTR_ID_LEN + 1];
+                nk_error *e = NULL;
+                if (nk_ctr_resolve(g->store, argv[i], id, &e) < 0 ||
+                    fn(g, id, argv[i], arg, &e) < 0) {
+                        rc = nk_ctr_fail(e, 1);
+                        continue;
+                }
+                if (echo)
+                        printf("%s\n", argv[i]);
+        }
+        return rc;
+}
+
+static int need_refs(const char *cmd, int argc)
+{
+        return optind >= argc ? nk_cmd_usage_error(cmd, "requires at least one container") : 0;
+}
+
+static int stop_one(const struct nk_global *g, const char *id, const char *ref, void *arg,
+                    nk_error **err)
+{
+        int timeout = *(int *)arg;
+        _cleanup_jansson_ json_t *rec = nk_ctr_record(g->store, id, err);
+        if (!rec)
+                return -1;
+        if (timeout < 0) {
+                json_t *t = json_object_get(json_object_get(rec, "Config"), "StopTimeout");
+                timeout = json_is_integer(t) ? (int)json_integer_value(t) : 10;
+        }
+        return nk_ctr_stop(g, id, rec, timeout, err);
+}
+
+int nk_cmd_stop(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"time", required_argument, NULL, 't'},
+                                             {"timeout", required_argument, NULL, 't'},
+                                             {0}};
+        int timeout = -1, c;
+        unsigned long long v;
+        while ((c = getopt_long(argc, argv, "+t:", opts, NULL)) != -1) {
+                if (c != 't' || nk_parse_uint(optarg, 1 << 30, &v) < 0)
+                        return nk_cmd_usage_error("stop", "-t: a number of seconds");
+                timeout = (int)v;
+        }
+        if (need_refs("stop", argc))
+                return 1;
+        return each(g, argc, argv, stop_one, &timeout, true);
+}
+
+static int kill_one(const struct nk_global *g, const char *id, const char *ref, void *arg,
+                    nk_error **err)
+{
+        struct nk_ctr_state st;
+        if (nk_ctr_state(g->store, g->root, id, &st, err) < 0)
+                return -1;
+        if (st.status != NK_CTR_RUNNING && st.status != NK_CTR_PAUSED)
+                return nk_error_set(err, 0, "cannot kill container %s: it is not running", ref);
+        return nk_container_kill(g->root, id, *(int *)arg, false, err);
+}
+
+int nk_cmd_kill(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"signal", required_argument, NULL, 's'}, {0}};
+        int sig = SIGKILL, c;
+        while ((c = getopt_long(argc, argv, "+s:", opts, NULL)) != -1) {
+                if (c != 's' || (sig = nk_signal_parse(optarg)) <= 0)
+                        return nk_cmd_usage_error("kill", "-s: unknown signal `%s`",
+                                                  c == 's' ? optarg : "?");
+        }
+        if (need_refs("kill", argc))
+                return 1;
+        return each(g, argc, argv, kill_one, &sig, true);
+}
+
+static int rm_one(const struct nk_global *g, const char *id, const char *ref, void *arg,
+                  nk_error **err)
+{
+        bool force = *(bool *)arg;
+        struct nk_ctr_state st;
+        if (nk_ctr_state(g->store, g->root, id, &st, err) < 0)
+                return -1;
+        bool live = st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED ||
+                    st.status == NK_CTR_RESTARTING || st.monitor;
+        if (live && !force)
+                return nk_error_set(err, EBUSY,
+                                    "cannot remove container %s: it is %s: stop it first or "
+                                    "use rm -f",
+                                    ref, nk_ctr_status_name(st.status));
+        return nk_ctr_force_remove(g, id, err);
+}
+
+int nk_cmd_rm(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"force", no_argument, NULL, 'f'}, {"volumes", no_argument, NULL, 'v'}, {0}};
+        bool force = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "+fv", opts, NULL)) != -1) {
+                if (c == 'f')
+                        force = true;
+                else if (c != 'v')
+                        return nk_cmd_usage_error("rm", "unknown option");
+        }
+        if (need_refs("rm", argc))
+                return 1;
+        return each(g, argc, argv, rm_one, &force, true);
+}
+
+static int pause_one(const struct nk_global *g, const char *id, const char *ref, void *arg,
+                     nk_error **err)
+{
+        struct nk_container *c = NULL;
+        if (nk_container_open(g->root, id, NK_CONTAINER_LOCK, &c, err) < 0)
+                return nk_error_wrap(err, "container %s is not running", ref);
+        int r = *(bool *)arg ? nk_container_pause(c, err) : nk_container_resume(c, err);
+        nk_container_close(c);
+        return r;
+}
+
+int nk_cmd_pause(const struct nk_global *g, int argc, char **argv)
+{
+        bool pause = true;
+        optind = 1;
+        if (need_refs("pause", argc))
+                return 1;
+        return each(g, argc, argv, pause_one, &pause, true);
+}
+
+int nk_cmd_unpause(const struct nk_global *g, int argc, char **argv)
+{
+        bool pause = false;
+        optind = 1;
+        if (need_refs("unpause", argc))
+                return 1;
+        return each(g, argc, argv, pause_one, &pause, true);
+}
+
+int nk_cmd_rename(const struct nk_global *g, int argc, char **argv)
+{
+        if (argc != 3)
+                return nk_cmd_usage_error("rename", "expects CONTAINER NEW_NAME");
+        char id[NK_CTR_ID_LEN + 1];
+        nk_error *e = NULL;
+        const char *to = argv[2];
+        if (nk_ctr_resolve(g->store, argv[1], id, &e) < 0)
+                return nk_ctr_fail(e, 1);
+        _cleanup_close_ int lock = nk_ctr_names_lock(g->store, &e);
+        _cleanup_jansson_ json_t *rec = lock < 0 ? NULL : nk_ctr_record(g->store, id, &e);
+        if (!rec || nk_ctr_name_reserve(g->store, to, id, &e) < 0)
+                return nk_ctr_fail(e, 1);
+        _cleanup_free_ char *old = strdup(json_string_value(json_object_get(rec, "Name")) ?: "/");
+        _cleanup_free_ char *slash = NULL;
+        if (asprintf(&slash, "/%s", to) < 0)
+                return 1;
+        json_object_set_new(rec, "Name", json_string(slash));
+        if (nk_ctr_record_save(g->store, id, rec, &e) < 0) {
+                nk_ctr_name_release(g->store, to, id);
+                return nk_ctr_fail(e, 1);
+        }
+        nk_ctr_name_release(g->store, old + 1, id);
+        return 0;
+}
+
+/* Block until the container is not running (no monitor either). */
+static int wait_one(const struct nk_global *g, const char *id, const char *ref, void *arg,
+                    nk_error **err)
+{
+        for (;;) {
+                struct nk_ctr_state st;
+                nk_error *e = NULL;
+                if (nk_ctr_state(g->store, g->root, id, &st, &e) < 0) {
+                        nk_error_free(e); /* removed (--rm) as we waited */
+                        return nk_error_set(err, ENOENT, "no such container: %s", ref);
+                }
+                bool up = st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED ||
+                          st.status == NK_CTR_RESTARTING;
+                if (!up && !st.monitor) {
+                        printf("%d\n", st.exit_code);
+                        fflush(stdout);
+                        return 0;
+                }
+                pid_t pid = st.monitor ? st.monitor : st.pid;
+                int pfd = nk_pidfd_open(pid, 0);
+                struct pollfd p = {.fd = pfd, .events = POLLIN};
+                if (pfd < 0 || poll(&p, 1, 200) < 0)
+                        usleep(50000);
+                if (pfd >= 0)
+                        close(pfd);
+        }
+}
+
+int nk_cmd_wait(const struct nk_global *g, int argc, char **argv)
+{
+        optind = 1;
+        if (need_refs("wait", argc))
+                return 1;
+        return each(g, argc, argv, wait_one, NULL, false);
+}
+
+/* Stopped containers (exited or created, no monitor): removed. */
+static int prune(const struct nk_global *g)
+{
+        _cleanup_strv_ char **ids = NULL;
+        nk_error *e = NULL;
+        if (nk_ctr_list(g->store, &ids, &e) < 0)
+                return nk_ctr_fail(e, 1);
+        printf("Deleted Containers:\n");
+        int rc = 0;
+        for (char **p = ids; *p; p++) {
+                struct nk_ctr_state st;
+                if (nk_ctr_state(g->store, g->root, *p, &st, &e) < 0) {
+                        nk_error_free(e);
+                        e = NULL;
+                        continue;
+                }
+                if (st.monitor || st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED ||
+                    st.status == NK_CTR_RESTARTING)
+                        continue;
+                if (nk_ctr_force_remove(g, *p, &e) < 0)
+                        rc = nk_ctr_fail(e, 1);
+                else
+                        printf("%s\n", *p);
+                e = NULL;
+        }
+        return rc;
+}
+
+int nk_cmd_container(const struct nk_global *g, int argc, char **argv)
+{
+        if (argc < 2)
+                return nk_cmd_usage_error("container", "expects a subcommand");
+        static const struct {
+                const char *name;
+                int (*fn)(const struct nk_global *, int, char **);
+        } subs[] = {
+                {"ls", nk_cmd_ps},           {"list", nk_cmd_ps},
+                {"ps", nk_cmd_ps},           {"rm", nk_cmd_rm},
+                {"stop", nk_cmd_stop},       {"start", nk_cmd_start},
+                {"kill", nk_cmd_kill},       {"inspect", nk_cmd_inspect},
+                {"logs", nk_cmd_logs},       {"wait", nk_cmd_wait},
+                {"run", nk_cmd_run},         {"create", nk_cmd_create},
+                {"restart", nk_cmd_restart}, {"pause", nk_cmd_pause},
+                {"unpause", nk_cmd_unpause}, {"rename", nk_cmd_rename},
+                {"exec", nk_cmd_exec},
+        };
+        if (streq(argv[1], "prune")) {
+                for (int i = 2; i < argc; i++)
+                        if (!streq(argv[i], "-f") && !streq(argv[i], "--force"))
+                                return nk_cmd_usage_error("container prune", "unknown option `%s`",
+                                                          argv[i]);
+                return prune(g);
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
+                if (streq(argv[1], subs[i].name)) {
+                        nk_cmd_getopt_reset();
+                        return subs[i].fn(g, argc - 1, argv + 1);
+                }
+        return nk_cmd_usage_error("container", "unknown subcommand `%s`", argv[1]);
+}

@@ -1,0 +1,93 @@
+/* nook engine — the container store: STORE/containers/<id>/ (id: 64 hex)
+ * holds, besides the rootfs (image.json, upper/, work/, merged/ made by
+ * nk_image_rootfs_create):
+ *   config.json     the OCI spec (root.path absolute: the dir is the bundle)
+ *   container.json  the engine record (id, name, image, created, command,
+ *                   restart policy, labels, log options, ...)
+ *   ctr.log         the log, k8s-file format (see docs/engine.md)
+ *   monitor         "PID STARTTIME\n" of the monitor while it lives
+ *   started         "PID STARTED_NS RESTARTS\n", rewritten at each start
+ *   exit            "CODE FINISHED_NS\n", written atomically at each exit
+ *   stopped         present when the user stopped it (no restart)
+ *   attach          the monitor's unix socket
+ * Names: STORE/container-names/<name>, a symlink to the id, made and
+ * removed under STORE/container-names/.lock. Library code: no printing. */
+#pragma once
+#include "util/error.h"
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define NK_CTR_ID_LEN 64
+
+/* A fresh random id (64 hex digits + NUL). */
+int nk_ctr_new_id(char id[NK_CTR_ID_LEN + 1], nk_error **err);
+bool nk_ctr_id_valid(const char *id);
+/* STORE/containers/<id> (caller frees), NULL on ENOMEM. */
+char *nk_ctr_dir(const char *store, const char *id);
+/* Open STORE/containers/<id> as a directory fd (no symlink followed). */
+int nk_ctr_dir_open(const char *store, const char *id, nk_error **err);
+
+/* The names lock: flock(LOCK_EX) of STORE/container-names/.lock; close the
+ * fd to release it. Creation holds it from the name check until the
+ * container's record is written, so a name link whose container has no
+ * directory is stale (its creator died) once the lock is ours. */
+int nk_ctr_names_lock(const char *store, nk_error **err);
+/* Docker's rule: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 bytes. */
+int nk_ctr_name_check(const char *name, nk_error **err);
+/* Under the lock: name -> id, or EEXIST "the container name `x` is already
+ * in use by container <id>". */
+int nk_ctr_name_reserve(const char *store, const char *name, const char *id, nk_error **err);
+/* Remove the name if it (still) names id. */
+void nk_ctr_name_release(const char *store, const char *name, const char *id);
+/* A name made of two words, free right now (under the lock). */
+int nk_ctr_name_generate(const char *store, char *out, size_t size, nk_error **err);
+
+/* Full id, name, or unique id prefix -> the full id. ENOENT "no such
+ * container: REF"; a prefix matching several is an error naming them. */
+int nk_ctr_resolve(const char *store, const char *ref, char id[NK_CTR_ID_LEN + 1], nk_error **err);
+/* Every container id (sorted by creation: the directory's mtime order is
+ * not kept, so callers sort by the record). Caller frees (strv). */
+int nk_ctr_list(const char *store, char ***ids, nk_error **err);
+
+/* The monitor's small text files (no JSON). */
+int nk_ctr_write_exit(int dfd, int code, int64_t finished_ns, nk_error **err);
+/* 0 and the values, or -1 (absent or unreadable). */
+int nk_ctr_read_exit(int dfd, int *code, int64_t *finished_ns);
+int nk_ctr_write_started(int dfd, pid_t pid, int64_t started_ns, int restarts, nk_error **err);
+int nk_ctr_read_started(int dfd, pid_t *pid, int64_t *started_ns, int *restarts);
+int nk_ctr_write_monitor(int dfd, pid_t pid, nk_error **err);
+/* The monitor's pid while that very process lives, else 0. */
+pid_t nk_ctr_monitor_pid(int dfd);
+int64_t nk_ctr_now_ns(void);
+/* RFC 3339 with nanoseconds, UTC ("" for 0: Docker's 0001-01-01T00:00:00Z). */
+void nk_ctr_time_text(int64_t ns, char *buf, size_t size);
+
+/* The truth about one container, from its files, the monitor's liveness
+ * and the runtime state under `root` (the engine's state dir). */
+enum nk_ctr_status {
+        NK_CTR_CREATED,
+        NK_CTR_RUNNING,
+        NK_CTR_PAUSED,
+        NK_CTR_RESTARTING,
+        NK_CTR_EXITED,
+        NK_CTR_REMOVING, /* half-made or half-removed: no record */
+};
+struct nk_ctr_state {
+        enum nk_ctr_status status;
+        pid_t pid;     /* the init, 0 when not running */
+        pid_t monitor; /* 0 when none lives */
+        int exit_code; /* -1: unknown (its monitor died before recording it) */
+        int64_t started_ns, finished_ns;
+        int restarts;
+};
+const char *nk_ctr_status_name(enum nk_ctr_status s);
+int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_ctr_state *st,
+                 nk_error **err);
+
+/* Remove the container's directory (its rootfs must be unmounted: rm -rf
+ * does not cross mount points) and release its name. */
+int nk_ctr_remove_dir(const char *store, const char *id, const char *name, nk_error **err);
+/* Unmount STORE/containers/<id>/merged (detached); absent or not mounted
+ * is fine. */
+int nk_ctr_unmount_rootfs(const char *store, const char *id, nk_error **err);

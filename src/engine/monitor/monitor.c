@@ -1,0 +1,599 @@
+/* The per-container monitor (see monitor.h): one poll loop over the
+ * container's stdio, the attach socket and its clients, the init's pidfd
+ * and the monitor's own signals. Small on purpose: no JSON in the loop,
+ * buffers on the stack, nothing allocated per event. */
+#include "engine/monitor/monitor.h"
+#include "engine/container/ctr.h"
+#include "engine/monitor/attach.h"
+#include "runtime/container.h"
+#include "runtime/terminal.h"
+#include "util/cleanup.h"
+#include "util/proc.h"
+#include "util/syscalls.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 16
+
+struct mon {
+        const struct nk_monitor_opts *o;
+        int dfd, log_fd, listen_fd, sig_fd, status_fd;
+        int clients[MAX_CLIENTS];
+        int out_fd, err_fd, in_fd; /* the container's stdio, ours ends; -1 closed */
+        pid_t pid;                 /* the init, 0 when none runs */
+        int pidfd;
+        int restarts, last_code;
+        int64_t log_size;
+        int64_t restart_at; /* CLOCK_MONOTONIC ns of a pending restart, 0 none */
+        bool done;
+};
+
+static int64_t mono_ns(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
+static void report(struct mon *m, const char *fmt, ...)
+{
+        if (m->status_fd < 0)
+                return;
+        char line[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t)n > sizeof line - 2)
+                n = sizeof line - 2;
+        for (int i = 0; i < n; i++) /* one line, whatever the error said */
+                if (line[i] == '\n')
+                        line[i] = ' ';
+        line[n++] = '\n';
+        (void)!write(m->status_fd, line, (size_t)n);
+}
+
+/* Docker's exit codes for a failed start: 127 the command is not there,
+ * 126 it cannot be executed, 125 anything else. */
+static int error_code(const char *text)
+{
+        if (!strstr(text, "exec: "))
+                return 125;
+        if (strstr(text, "permission denied") || strstr(text, "is a directory"))
+                return 126;
+        if (strstr(text, "not found") || strstr(text, "no such file"))
+                return 127;
+        return 125;
+}
+
+/* ---- the log (k8s-file: "TIME STREAM F|P TEXT\n") ----------------------- */
+
+static void rotate_log(struct mon *m)
+{
+        int keep = m->o->log_max_file > 1 ? m->o->log_max_file : 1;
+        if (keep == 1) {
+                if (ftruncate(m->log_fd, 0) == 0)
+                        m->log_size = 0;
+                return;
+        }
+        char from[32], to[32];
+        for (int i = keep - 1; i >= 1; i--) {
+                snprintf(from, sizeof from, i == 1 ? "ctr.log" : "ctr.log.%d", i - 1);
+                snprintf(to, sizeof to, "ctr.log.%d", i);
+                (void)renameat(m->dfd, from, m->dfd, to);
+        }
+        int fd = openat(m->dfd, "ctr.log", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                        0640);
+        if (fd >= 0) {
+                close(m->log_fd);
+                m->log_fd = fd;
+                m->log_size = 0;
+        }
+}
+
+static void log_chunk(struct mon *m, const char *stream, const char *buf, size_t n)
+{
+        if (m->log_fd < 0)
+                return;
+        char head[80];
+        nk_ctr_time_text(nk_ctr_now_ns(), head, sizeof head - 16);
+        size_t hl = strlen(head);
+        while (n > 0) {
+                const char *nl = memchr(buf, '\n', n);
+                size_t len = nl ? (size_t)(nl - buf) : n;
+                int k = snprintf(head + hl, sizeof head - hl, " %s %c ", stream, nl ? 'F' : 'P');
+                struct iovec iov[3] = {{head, hl + (size_t)k}, {(void *)buf, len}, {"\n", 1}};
+                ssize_t w = writev(m->log_fd, iov, 3);
+                if (w > 0)
+                        m->log_size += w;
+                buf += len + (nl ? 1 : 0);
+                n -= len + (nl ? 1 : 0);
+        }
+        if (m->o->log_max_size > 0 && m->log_size >= m->o->log_max_size)
+                rotate_log(m);
+}
+
+/* ---- attach clients -------------------------------------------------- */
+
+static void drop_client(struct mon *m, int i)
+{
+        close_fd(&m->clients[i]);
+}
+
+static void broadcast(struct mon *m, int type, const void *data, size_t n)
+{
+        for (int i = 0; i < MAX_CLIENTS; i++)
+                if (m->clients[i] >= 0 && nk_attach_send(m->clients[i], type, data, n) < 0)
+                        drop_client(m, i);
+}
+
+static void accept_client(struct mon *m)
+{
+        int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+                return;
+        /* A client that stops reading must not stall the container's
+         * output for long: after 2 s it is dropped. */
+        struct timeval tv = {.tv_sec = 2};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        for (int i = 0; i < MAX_CLIENTS; i++)
+                if (m->clients[i] < 0) {
+                        m->clients[i] = fd;
+                        return;
+                }
+        close(fd);
+}
+
+static void write_stdin(struct mon *m, const char *buf, size_t n)
+{
+        while (m->in_fd >= 0 && n > 0) {
+                ssize_t w = write(m->in_fd, buf, n);
+                if (w > 0) {
+                        buf += w;
+                        n -= (size_t)w;
+                        continue;
+                }
+                if (w < 0 && errno == EINTR)
+                        continue;
+                struct pollfd p = {.fd = m->in_fd, .events = POLLOUT};
+                if (w < 0 && errno == EAGAIN && poll(&p, 1, 1000) > 0 && !(p.revents & POLLERR))
+                        continue;
+                close_fd(&m->in_fd); /* the container stopped reading it */
+        }
+}
+
+static void client_frame(struct mon *m, int i)
+{
+        char buf[NK_ATTACH_MAX];
+        size_t n = 0;
+        int t = nk_attach_recv(m->clients[i], buf, &n);
+        if (t <= 0) {
+                drop_client(m, i);
+                return;
+        }
+        if (t == NK_ATTACH_STDIN)
+                write_stdin(m, buf, n);
+        else if (t == NK_ATTACH_STDIN_EOF && !m->o->tty)
+                close_fd(&m->in_fd);
+        else if (t == NK_ATTACH_WINSIZE && n == 4 && m->o->tty && m->out_fd >= 0) {
+                struct winsize ws = {.ws_row = (unsigned short)(buf[0] & 0xff) |
+                                               (unsigned short)((buf[1] & 0xff) << 8),
+                                     .ws_col = (unsigned short)(buf[2] & 0xff) |
+                                               (unsigned short)((buf[3] & 0xff) << 8)};
+                ioctl(m->out_fd, TIOCSWINSZ, &ws);
+        } else if (t == NK_ATTACH_SIGNAL && n == 1 && m->pidfd >= 0)
+                (void)nk_pidfd_send_signal(m->pidfd, buf[0], NULL, 0);
+}
+
+/* ---- the container's output ----------------------------------------- */
+
+/* Read once; false when the stream ended (or has nothing more now). */
+static bool pump(struct mon *m, int *fd, bool is_err)
+{
+        char buf[16384];
+        ssize_t n = read(*fd, buf, sizeof buf);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return false;
+        if (n <= 0) { /* EOF, or EIO from a pty whose slave side is gone */
+                close_fd(fd);
+                return false;
+        }
+        log_chunk(m, is_err ? "stderr" : "stdout", buf, (size_t)n);
+        broadcast(m, is_err ? NK_ATTACH_STDERR : NK_ATTACH_STDOUT, buf, (size_t)n);
+        return true;
+}
+
+static void drain(struct mon *m)
+{
+        while (m->out_fd >= 0 && pump(m, &m->out_fd, false))
+                ;
+        while (m->err_fd >= 0 && pump(m, &m->err_fd, true))
+                ;
+}
+
+/* ---- starting the container ----------------------------------------- */
+
+static int set_nonblock(int fd)
+{
+        int fl = fcntl(fd, F_GETFL);
+        return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* The pty master the runtime sends over console.sock. */
+static int receive_master(struct mon *m, int cs, nk_error **err)
+{
+        struct pollfd p = {.fd = cs, .events = POLLIN};
+        if (poll(&p, 1, 10000) <= 0)
+                return nk_error_set(err, ETIMEDOUT, "no terminal from the container");
+        _cleanup_close_ int c = accept4(cs, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+                return nk_error_set(err, errno, "accept the terminal");
+        m->out_fd = nk_recv_fd(c, err);
+        if (m->out_fd < 0)
+                return -1;
+        if (m->o->stdin_open)
+                m->in_fd = fcntl(m->out_fd, F_DUPFD_CLOEXEC, 3);
+        return 0;
+}
+
+/* Create the OCI container with our pipes (or a pty) as its stdio: the
+ * runtime gives the init the creator's fds 0-2. */
+static int create_with_stdio(struct mon *m, nk_error **err)
+{
+        const struct nk_monitor_opts *o = m->o;
+        int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
+        _cleanup_close_ int cs = -1;
+        char cs_path[64], bundle[64];
+        snprintf(cs_path, sizeof cs_path, "/proc/self/fd/%d/console.sock", m->dfd);
+        snprintf(bundle, sizeof bundle, "/proc/self/fd/%d", m->dfd);
+        if (o->tty) {
+                if ((cs = nk_attach_listen(m->dfd, "console.sock", err)) < 0)
+                        return -1;
+        } else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0 ||
+                   (o->stdin_open && pipe2(in, O_CLOEXEC) < 0)) {
+                nk_error_set(err, errno, "stdio pipes");
+                goto fail;
+        }
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (!o->tty) {
+                dup2(in[0] >= 0 ? in[0] : null, 0);
+                dup2(out[1], 1);
+                dup2(er[1], 2);
+        }
+        struct nk_create_opts co = {
+                .root = o->root,
+                .id = o->id,
+                .bundle = bundle,
+                .console_socket = o->tty ? cs_path : NULL,
+                .detach = true,
+                .systemd_cgroup = o->systemd_cgroup,
+                .no_cgroup = o->no_cgroup,
+        };
+        int r = nk_container_create(&co, err);
+        for (int fd = 0; fd < 3; fd++)
+                dup2(null, fd);
+        close(null);
+        if (r < 0)
+                goto fail;
+        if (o->tty) {
+                r = receive_master(m, cs, err);
+                (void)unlinkat(m->dfd, "console.sock", 0);
+                if (r < 0)
+                        return -1;
+        } else {
+                m->out_fd = out[0];
+                m->err_fd = er[0];
+                m->in_fd = in[1];
+                close(out[1]);
+                close(er[1]);
+                close_fd(&in[0]);
+        }
+        set_nonblock(m->out_fd);
+        if (m->err_fd >= 0)
+                set_nonblock(m->err_fd);
+        if (m->in_fd >= 0)
+                set_nonblock(m->in_fd);
+        return 0;
+fail:
+        for (int i = 0; i < 2; i++) {
+                close_fd(&in[i]);
+                close_fd(&out[i]);
+                close_fd(&er[i]);
+        }
+        (void)unlinkat(m->dfd, "console.sock", 0);
+        return -1;
+}
+
+static void delete_oci(struct mon *m)
+{
+        nk_error *e = NULL;
+        if (nk_container_delete(m->o->root, m->o->id, true, &e) < 0)
+                nk_error_free(e); /* absent is fine; a leftover is rm -f's */
+}
+
+/* Wait for the first attach client, or for the starter to be gone (its
+ * end of the status pipe closed: POLLERR on ours). */
+static void wait_first_client(struct mon *m)
+{
+        struct pollfd p[2] = {{.fd = m->listen_fd, .events = POLLIN},
+                              {.fd = m->status_fd, .events = 0}};
+        int64_t until = mono_ns() + 60 * 1000000000LL;
+        while (mono_ns() < until) {
+                int r = poll(p, 2, 1000);
+                if (r < 0 && errno != EINTR)
+                        return;
+                if (r > 0 && (p[0].revents & POLLIN)) {
+                        accept_client(m);
+                        return;
+                }
+                if (r > 0 && (p[1].revents & (POLLERR | POLLHUP)))
+                        return;
+        }
+}
+
+static void close_stdio(struct mon *m)
+{
+        close_fd(&m->out_fd);
+        close_fd(&m->err_fd);
+        close_fd(&m->in_fd);
+}
+
+static int launch(struct mon *m, bool first, nk_error **err)
+{
+        if (create_with_stdio(m, err) < 0)
+                return -1;
+        struct nk_state *st = NULL;
+        if (nk_state_load(m->o->root, m->o->id, &st, err) < 0)
+                goto fail;
+        m->pid = st->pid;
+        nk_state_free(st);
+        m->pidfd = nk_pidfd_open(m->pid, 0);
+        if (m->pidfd < 0) {
+                nk_error_set(err, errno, "pidfd of the container init %d", (int)m->pid);
+                goto fail;
+        }
+        if (first && m->o->wait_attach) {
+                report(m, "created");
+                wait_first_client(m);
+        }
+        if (nk_container_start(m->o->root, m->o->id, err) < 0)
+                goto fail;
+        nk_error *e = NULL;
+        if (nk_ctr_write_started(m->dfd, m->pid, nk_ctr_now_ns(), m->restarts, &e) < 0)
+                nk_error_free(e); /* ps then reads the runtime state */
+        return 0;
+fail:
+        close_fd(&m->pidfd);
+        if (m->pid > 0) {
+                kill(m->pid, SIGKILL);
+                (void)nk_wait_exit_code(m->pid);
+        }
+        m->pid = 0;
+        close_stdio(m);
+        delete_oci(m);
+        return -1;
+}
+
+/* ---- exits, restarts and the end ----------------------------------- */
+
+static bool should_restart(struct mon *m, int code)
+{
+        if (faccessat(m->dfd, "stopped", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                return false;
+        switch (m->o->restart) {
+        case NK_MON_RESTART_ALWAYS:
+        case NK_MON_RESTART_UNLESS_STOPPED:
+                return true;
+        case NK_MON_RESTART_ON_FAILURE:
+                return code != 0 && (m->o->restart_max == 0 || m->restarts < m->o->restart_max);
+        default:
+                return false;
+        }
+}
+
+static void finish(struct mon *m)
+{
+        nk_error *e = NULL;
+        if (m->o->rm) {
+                if (nk_ctr_remove_dir(m->o->store, m->o->id, m->o->name, &e) < 0)
+                        nk_error_free(e);
+        } else {
+                (void)unlinkat(m->dfd, "attach", 0);
+                (void)unlinkat(m->dfd, "monitor", 0);
+        }
+        int32_t code = m->last_code;
+        broadcast(m, NK_ATTACH_EXIT, &code, sizeof code);
+        m->done = true;
+}
+
+static void record_exit(struct mon *m, int code)
+{
+        m->last_code = code;
+        nk_error *e = NULL;
+        if (nk_ctr_write_exit(m->dfd, code, nk_ctr_now_ns(), &e) < 0)
+                nk_error_free(e);
+}
+
+/* Docker's back-off: 100 ms doubling at each restart, at most 30 s. */
+static void schedule_or_finish(struct mon *m, int code)
+{
+        if (!should_restart(m, code)) {
+                finish(m);
+                return;
+        }
+        int shift = m->restarts < 9 ? m->restarts : 9;
+        int64_t delay = (100LL * 1000000) << shift;
+        if (delay > 30LL * 1000000000)
+                delay = 30LL * 1000000000;
+        m->restarts++;
+        m->restart_at = mono_ns() + delay;
+        broadcast(m, NK_ATTACH_RESTART, NULL, 0);
+}
+
+static void on_init_exit(struct mon *m)
+{
+        drain(m);
+        int code = nk_wait_exit_code(m->pid);
+        close_fd(&m->pidfd);
+        m->pid = 0;
+        record_exit(m, code);
+        close_stdio(m);
+        delete_oci(m);
+        schedule_or_finish(m, code);
+}
+
+static void restart_now(struct mon *m)
+{
+        m->restart_at = 0;
+        if (faccessat(m->dfd, "stopped", F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+                finish(m);
+                return;
+        }
+        nk_error *e = NULL;
+        if (launch(m, false, &e) == 0)
+                return;
+        /* Not fatal: the failure goes to the log and counts as an exit. */
+        _cleanup_free_ char *t = nk_error_text(e);
+        nk_error_free(e);
+        if (t)
+                log_chunk(m, "stderr", t, strlen(t));
+        int code = t ? error_code(t) : 125;
+        record_exit(m, code);
+        schedule_or_finish(m, code);
+}
+
+/* SIGTERM/SIGINT to the monitor (`nook stop` of a container waiting to
+ * restart): no more restarts; a running init is the stop command's. */
+static void on_signal(struct mon *m)
+{
+        struct signalfd_siginfo si;
+        if (read(m->sig_fd, &si, sizeof si) != sizeof si)
+                return;
+        if (m->pid == 0 && !m->done)
+                finish(m);
+}
+
+static void loop(struct mon *m)
+{
+        while (!m->done) {
+                struct pollfd pf[5 + MAX_CLIENTS] = {
+                        {.fd = m->listen_fd, .events = POLLIN}, {.fd = m->sig_fd, .events = POLLIN},
+                        {.fd = m->out_fd, .events = POLLIN},    {.fd = m->err_fd, .events = POLLIN},
+                        {.fd = m->pidfd, .events = POLLIN},
+                };
+                for (int i = 0; i < MAX_CLIENTS; i++)
+                        pf[5 + i] = (struct pollfd){.fd = m->clients[i], .events = POLLIN};
+                int timeout = -1;
+                if (m->restart_at) {
+                        int64_t left = (m->restart_at - mono_ns()) / 1000000;
+                        timeout = left < 0 ? 0 : (int)left + 1;
+                }
+                int r = poll(pf, ARRAY_SIZE(pf), timeout);
+                if (r < 0) {
+                        if (errno != EINTR)
+                                usleep(10000); /* never spin, never die */
+                        continue;
+                }
+                if (pf[2].revents && m->out_fd >= 0)
+                        pump(m, &m->out_fd, false);
+                if (pf[3].revents && m->err_fd >= 0)
+                        pump(m, &m->err_fd, true);
+                if (pf[0].revents & POLLIN)
+                        accept_client(m);
+                for (int i = 0; i < MAX_CLIENTS; i++)
+                        if (pf[5 + i].revents && m->clients[i] >= 0)
+                                client_frame(m, i);
+                if (pf[1].revents & POLLIN)
+                        on_signal(m);
+                if (pf[4].revents && m->pidfd >= 0)
+                        on_init_exit(m);
+                if (m->restart_at && mono_ns() >= m->restart_at)
+                        restart_now(m);
+        }
+}
+
+static int setup(struct mon *m, nk_error **err)
+{
+        const struct nk_monitor_opts *o = m->o;
+        m->dfd = nk_ctr_dir_open(o->store, o->id, err);
+        if (m->dfd < 0 || nk_ctr_write_monitor(m->dfd, getpid(), err) < 0)
+                return -1;
+        (void)unlinkat(m->dfd, "stopped", 0);
+        m->log_fd = openat(m->dfd, "ctr.log",
+                           O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+        if (m->log_fd < 0)
+                return nk_error_set(err, errno, "open the container log");
+        struct stat sb;
+        if (fstat(m->log_fd, &sb) == 0)
+                m->log_size = sb.st_size;
+        m->listen_fd = nk_attach_listen(m->dfd, "attach", err);
+        if (m->listen_fd < 0)
+                return -1;
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        m->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        signal(SIGPIPE, SIG_IGN);
+        return launch(m, true, err);
+}
+
+int nk_monitor_run(const struct nk_monitor_opts *o)
+{
+        struct mon m = {.o = o,
+                        .dfd = -1,
+                        .log_fd = -1,
+                        .listen_fd = -1,
+                        .sig_fd = -1,
+                        .status_fd = o->status_fd,
+                        .out_fd = -1,
+                        .err_fd = -1,
+                        .in_fd = -1,
+                        .pidfd = -1};
+        for (int i = 0; i < MAX_CLIENTS; i++)
+                m.clients[i] = -1;
+        nk_error *e = NULL;
+        if (setup(&m, &e) < 0) {
+                _cleanup_free_ char *t = nk_error_text(e);
+                nk_error_free(e);
+                int code = t ? error_code(t) : 125;
+                report(&m, "error %d %s", code, t ? t : "out of memory");
+                if (m.dfd >= 0) {
+                        (void)unlinkat(m.dfd, "attach", 0);
+                        (void)unlinkat(m.dfd, "monitor", 0);
+                }
+                /* Nothing ran: the starter reports and decides (--rm). */
+                return code;
+        }
+        report(&m, "ok %d", (int)m.pid);
+        close_fd(&m.status_fd);
+        loop(&m);
+        return 0;
+}

@@ -1,0 +1,36 @@
+/* nook engine — the per-container monitor (see docs/engine.md).
+ *
+ * Started by `nook run/start` as `nook monitor ...`, exec'd fresh and
+ * detached. Set-up: create the OCI container (the monitor is its init's
+ * parent), own its stdio, listen for attach, start it; a failure there is
+ * reported as one line on the status fd ("error CODE TEXT\n", CODE 125,
+ * 126 or 127) and the monitor exits. Then "ok PID\n" and the loop, which
+ * never ends on a recoverable error: log lines, attach clients, the
+ * init's exit (recorded atomically), the restart policy, --rm. */
+#pragma once
+#include "util/error.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+enum nk_monitor_restart {
+        NK_MON_RESTART_NO,
+        NK_MON_RESTART_ON_FAILURE,
+        NK_MON_RESTART_ALWAYS,
+        NK_MON_RESTART_UNLESS_STOPPED
+};
+
+struct nk_monitor_opts {
+        const char *store, *root, *id;
+        const char *name; /* released with --rm */
+        bool tty, stdin_open, rm;
+        bool wait_attach; /* start only once the first client connected */
+        bool systemd_cgroup, no_cgroup;
+        enum nk_monitor_restart restart;
+        int restart_max;      /* on-failure:N, 0 unlimited */
+        int64_t log_max_size; /* bytes, 0 unlimited */
+        int log_max_file;     /* files kept with rotation, >= 1 */
+        int status_fd;        /* the starter's pipe, -1 none */
+};
+
+/* The monitor's whole life; returns its exit code (0 once its loop ran). */
+int nk_monitor_run(const struct nk_monitor_opts *o);
