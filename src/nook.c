@@ -51,6 +51,10 @@ static const struct nk_command *engine_commands(void)
                 snprintf(path, sizeof path, "%s/nook-engine.so", dirname(exe));
                 h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
         }
+        if (h && !env)
+                /* A command that seals /proc/self/exe (exec) runs again from
+                 * a memfd copy, which has no directory to look beside. */
+                setenv("NOOK_ENGINE_MODULE", path, 1);
         if (!h)
                 h = dlopen(NOOK_ENGINE_DIR "/nook-engine.so", RTLD_NOW | RTLD_GLOBAL);
         if (!h) {

@@ -18,7 +18,7 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_logs(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_wait(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_inspect(const struct nk_global *g, int argc, char **argv);
-int nk_cmd_exec(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_ctr_exec(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_pause(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_unpause(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_rename(const struct nk_global *g, int argc, char **argv);

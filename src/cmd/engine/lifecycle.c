@@ -267,7 +267,7 @@ int nk_cmd_container(const struct nk_global *g, int argc, char **argv)
                 {"run", nk_cmd_run},         {"create", nk_cmd_create},
                 {"restart", nk_cmd_restart}, {"pause", nk_cmd_pause},
                 {"unpause", nk_cmd_unpause}, {"rename", nk_cmd_rename},
-                {"exec", nk_cmd_exec},
+                {"exec", nk_cmd_ctr_exec},
         };
         if (streq(argv[1], "prune")) {
                 for (int i = 2; i < argc; i++)

@@ -480,7 +480,7 @@ int nk_cmd_inspect(const struct nk_global *g, int argc, char **argv)
 
 /* ---- exec ------------------------------------------------------------- */
 
-int nk_cmd_exec(const struct nk_global *g, int argc, char **argv)
+int nk_cmd_ctr_exec(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {{"interactive", no_argument, NULL, 'i'},
                                              {"tty", no_argument, NULL, 't'},
