@@ -176,6 +176,7 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
         char name[160];
         int r = -1;
         _cleanup_close_ int lock = -1;
+        _cleanup_free_ char *rootfs = NULL;
         if (nk_ctr_new_id(id, err) < 0 || resolve_mounts(store, o, err) < 0 ||
             (lock = nk_ctr_names_lock(store, err)) < 0)
                 goto out;
@@ -185,7 +186,6 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
                 goto out;
         if (nk_ctr_name_reserve(store, name, id, err) < 0)
                 goto out;
-        _cleanup_free_ char *rootfs = NULL;
         if (nk_image_rootfs_create(store, o->image, id, &rootfs, err) < 0) {
                 nk_ctr_name_release(store, name, id);
                 goto out;

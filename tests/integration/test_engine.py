@@ -1,0 +1,552 @@
+"""The engine face: `nook run IMAGE` and the container lifecycle, with one
+monitor per running container (src/engine/monitor, docs/engine.md).
+
+Every test has its own store (NOOK_STORE), engine state root (NOOK_ROOT) and
+cgroup parent (NOOK_CGROUP_PARENT); at teardown the `engine` fixture removes
+what the test left with `nook rm -f` and FAILS the test if anything leaked:
+mounts under the store, cgroups under the test's parent, processes (the
+monitors carry the test's root in their argv, the inits live in its
+cgroups), runtime state, container directories or names.
+"""
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import wait_for
+
+CGROUP_BASE = "/sys/fs/cgroup"
+
+
+def _hierarchies():
+    """Every cgroup hierarchy mounted under /sys/fs/cgroup (v1 controllers,
+    the unified one)."""
+    out = []
+    for name in sorted(os.listdir(CGROUP_BASE)):
+        path = os.path.join(CGROUP_BASE, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            out.append(path)
+    return out or [CGROUP_BASE]
+
+
+def _mounts_under(prefix):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
+
+
+def _procs_with(text):
+    """PIDs whose command line mentions text (the monitors: --root ROOT)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append(int(pid))
+    return found
+
+
+class Engine:
+    def __init__(self, bin_, tmp):
+        self.bin = bin_
+        self.tmp = tmp
+        self.store = os.path.join(tmp, "store")
+        self.root = os.path.join(tmp, "root")
+        self.cg_parent = f"/nooktest-{uuid.uuid4().hex[:10]}"
+        self.env = dict(os.environ, NOOK_STORE=self.store, NOOK_ROOT=self.root,
+                        NOOK_CGROUP_PARENT=self.cg_parent)
+
+    def popen(self, *args, **kw):
+        return subprocess.Popen([self.bin, *args], env=self.env, **kw)
+
+    def run(self, *args, check=True, timeout=60, input=None):
+        p = subprocess.run([self.bin, *args], env=self.env, capture_output=True, text=True,
+                           timeout=timeout, input=input)
+        if check and p.returncode != 0:
+            pytest.fail(f"nook {' '.join(args)} exited {p.returncode}: {p.stderr.strip()}",
+                        pytrace=False)
+        return p
+
+    def inspect(self, ref):
+        return json.loads(self.run("inspect", ref).stdout)[0]
+
+    def state(self, ref):
+        return self.inspect(ref)["State"]
+
+    def cdir(self, cid):
+        return os.path.join(self.store, "containers", cid)
+
+    def cgroup_dirs(self):
+        """Directories under the test's cgroup parent, in every hierarchy."""
+        found = []
+        for h in _hierarchies():
+            base = h + self.cg_parent
+            if os.path.isdir(base):
+                found += [os.path.join(base, d) for d in os.listdir(base)
+                          if os.path.isdir(os.path.join(base, d))]
+        return found
+
+    def leaks(self):
+        out = []
+        m = _mounts_under(self.store)
+        if m:
+            out.append(f"mounts {m}")
+        if self.cgroup_dirs():
+            out.append(f"cgroups {self.cgroup_dirs()}")
+        procs = _procs_with(f"--root {self.root} ")
+        for h in _hierarchies():
+            base = h + self.cg_parent
+            for d, _dirs, files in os.walk(base) if os.path.isdir(base) else ():
+                if "cgroup.procs" in files:
+                    with open(os.path.join(d, "cgroup.procs")) as f:
+                        procs += [int(x) for x in f.read().split()]
+        if procs:
+            out.append(f"processes {sorted(set(procs))}")
+        if os.path.isdir(self.root) and os.listdir(self.root):
+            out.append(f"runtime state {os.listdir(self.root)}")
+        cdir = os.path.join(self.store, "containers")
+        if os.path.isdir(cdir) and os.listdir(cdir):
+            out.append(f"containers {os.listdir(cdir)}")
+        ndir = os.path.join(self.store, "container-names")
+        if os.path.isdir(ndir) and set(os.listdir(ndir)) - {".lock"}:
+            out.append(f"names {os.listdir(ndir)}")
+        return out
+
+    def cleanup(self):
+        cdir = os.path.join(self.store, "containers")
+        if os.path.isdir(cdir):
+            for cid in os.listdir(cdir):
+                self.run("rm", "-f", cid, check=False)
+        # A monitor of a --rm container may still be exiting.
+        for _ in range(100):
+            if not _procs_with(f"--root {self.root} "):
+                break
+            time.sleep(0.02)
+
+    def remove_parent(self):
+        for h in _hierarchies():
+            base = h + self.cg_parent
+            if os.path.isdir(base):
+                try:
+                    os.rmdir(base)
+                except OSError:
+                    pass
+
+
+@pytest.fixture
+def engine(engine_bin, tmp_path):
+    e = Engine(engine_bin, str(tmp_path))
+    yield e
+    leaked = e.leaks()
+    e.cleanup()
+    still = e.leaks()
+    e.remove_parent()
+    assert not leaked, "the test left: " + "; ".join(leaked)
+    assert not still, "rm -f did not clean up: " + "; ".join(still)
+
+
+def up_count(engine):
+    return len(engine.run("ps", "-q").stdout.split())
+
+
+# ---- run in the foreground --------------------------------------------------
+
+def test_run_rm_busybox_on_a_fresh_store(engine):
+    p = engine.run("run", "--rm", "busybox", "echo", "hi")
+    assert p.stdout == "hi\n"
+    assert engine.run("ps", "-aq").stdout == ""
+
+
+def test_run_container_sees_its_own_world(engine):
+    """hostname = the id's first 12 characters, pid 1 is the command, only
+    lo in its network namespace, stdout and stderr kept apart, the exit code
+    passed through."""
+    script = ("hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /sys/class/net; "
+              "echo oops >&2; exit 7")
+    p = engine.run("run", "--name", "world", "busybox", "sh", "-c", script, check=False)
+    assert p.returncode == 7, p.stderr
+    lines = p.stdout.splitlines()
+    cid = engine.inspect("world")["Id"]
+    assert lines[0] == cid[:12]
+    assert lines[1].startswith("sh -c hostname")
+    assert lines[2:] == ["lo"]
+    assert p.stderr == "oops\n"
+    st = engine.state("world")
+    assert st["Status"] == "exited" and st["ExitCode"] == 7 and not st["Running"]
+    engine.run("rm", "world")
+
+
+def test_run_stdin_interactive(engine):
+    p = engine.run("run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z; echo end",
+                   input="hello\nworld\n")
+    assert p.stdout == "HELLO\nWORLD\nend\n"
+
+
+def test_run_tty_gives_a_terminal(engine):
+    """-t: the container's stdio is a pty (the monitor holds its master);
+    our terminal relays it."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(engine.bin, [engine.bin, "run", "--rm", "-t", "busybox", "sh", "-c",
+                               "tty; stty size; exit 3"], engine.env)
+    out = b""
+    while True:
+        try:
+            r, _, _ = select.select([fd], [], [], 20)
+            if not r:
+                break
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode()
+    assert os.waitstatus_to_exitcode(status) == 3, text
+    assert re.search(r"/dev/pts/\d+", text), text
+
+
+def test_kill_signals_the_init(engine):
+    engine.run("run", "-d", "--name", "sig", "busybox", "sh", "-c",
+               "trap 'exit 11' USR1; while :; do sleep 0.1; done")
+    time.sleep(0.3)
+    engine.run("kill", "-s", "USR1", "sig")
+    assert engine.run("wait", "sig").stdout == "11\n"
+    p = engine.run("kill", "sig", check=False)
+    assert p.returncode == 1 and "not running" in p.stderr
+    engine.run("start", "sig")
+    engine.run("kill", "sig")  # SIGKILL: 128 + 9
+    assert engine.run("wait", "sig").stdout == "137\n"
+    engine.run("rm", "sig")
+
+
+# ---- detached containers ------------------------------------------------------
+
+def test_detached_lifecycle(engine):
+    cid = engine.run("run", "-d", "--name", "web", "--label", "tier=front", "busybox", "sh",
+                     "-c", "echo started; exec sleep 100").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", cid)
+    wait_for(lambda: "started" in engine.run("logs", "web").stdout, 10, "the log line")
+    rows = [json.loads(line) for line in engine.run("ps", "--format", "json").stdout.splitlines()]
+    assert [(r["ID"], r["Names"], r["State"]) for r in rows] == [(cid[:12], "web", "running")]
+    st = engine.state(cid[:8])  # a unique prefix
+    assert st["Running"] and st["Pid"] > 0
+    # The init really runs `sleep 100`, in a cgroup under the test's parent.
+    with open(f"/proc/{st['Pid']}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"sleep", b"100"]
+    with open(f"/proc/{st['Pid']}/cgroup") as f:
+        assert f"{engine.cg_parent}/{cid}" in f.read()
+    assert engine.run("ps", "--format", "{{.Names}} {{.Labels}}").stdout == "web tier=front\n"
+    engine.run("stop", "-t", "1", "web")
+    st = engine.state("web")
+    assert st["Status"] == "exited" and st["ExitCode"] == 137  # sleep ignores SIGTERM as pid 1
+    assert not os.path.exists(f"/proc/{st['Pid']}") or st["Pid"] == 0
+    assert engine.run("ps", "-q").stdout == ""
+    assert engine.run("ps", "-aq").stdout == cid[:12] + "\n"
+    engine.run("rm", "web")
+    assert not os.path.exists(engine.cdir(cid))
+
+
+def test_stop_with_a_signal_the_process_handles(engine):
+    engine.run("run", "-d", "--name", "t", "busybox", "sh", "-c",
+               "trap 'echo bye; exit 5' TERM; while :; do sleep 0.1; done")
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    engine.run("stop", "t")
+    assert time.monotonic() - t0 < 5
+    assert engine.state("t")["ExitCode"] == 5
+    assert "bye" in engine.run("logs", "t").stdout
+    engine.run("rm", "t")
+
+
+def test_log_is_k8s_file_format(engine):
+    engine.run("run", "--name", "l", "busybox", "sh", "-c",
+               "echo one; echo two >&2; printf partial")
+    cid = engine.inspect("l")["Id"]
+    with open(os.path.join(engine.cdir(cid), "ctr.log")) as f:
+        lines = f.read().splitlines()
+    ts = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
+    out = [x for x in lines if " stdout " in x]
+    assert re.fullmatch(ts + " stdout F one", out[0]), lines
+    assert re.fullmatch(ts + " stdout P partial", out[1]), lines
+    assert [x for x in lines if re.fullmatch(ts + " stderr F two", x)], lines
+    p = engine.run("logs", "l")
+    assert p.stdout == "one\npartial" and p.stderr == "two\n"
+    p = engine.run("logs", "--tail", "2", "l")  # the log's order: one, partial, two
+    assert p.stdout == "partial" and p.stderr == "two\n"
+    assert re.match(ts + " one\n", engine.run("logs", "-t", "l").stdout)
+    engine.run("rm", "l")
+
+
+def test_logs_follow_ends_with_the_container(engine):
+    engine.run("run", "-d", "--name", "f", "busybox", "sh", "-c",
+               "for i in 1 2 3; do echo line$i; sleep 0.2; done")
+    p = engine.run("logs", "-f", "f", timeout=20)
+    assert p.stdout == "line1\nline2\nline3\n"
+    engine.run("rm", "f")
+
+
+def test_wait_prints_the_exit_code(engine):
+    engine.run("run", "-d", "--name", "w", "busybox", "sh", "-c", "sleep 0.3; exit 42")
+    assert engine.run("wait", "w").stdout == "42\n"
+    engine.run("rm", "w")
+
+
+def test_create_then_start_attach(engine):
+    cid = engine.run("create", "--name", "c", "busybox", "sh", "-c", "echo from-start; exit 3"
+                     ).stdout.strip()
+    assert engine.state("c")["Status"] == "created"
+    p = engine.run("start", "-a", "c", check=False)
+    assert p.returncode == 3 and p.stdout == "from-start\n"
+    # start again: it runs again, its log grows
+    engine.run("start", "c")
+    assert engine.run("wait", cid).stdout == "3\n"
+    assert engine.run("logs", "c").stdout == "from-start\nfrom-start\n"
+    engine.run("rm", "c")
+
+
+def test_restart_policy_on_failure(engine):
+    engine.run("run", "-d", "--name", "r", "--restart", "on-failure:2", "busybox", "sh", "-c",
+               "echo try; exit 4")
+    wait_for(lambda: engine.state("r")["Status"] == "exited"
+             and engine.inspect("r")["RestartCount"] == 2, 15, "two restarts")
+    assert engine.run("logs", "r").stdout == "try\ntry\ntry\n"
+    assert engine.state("r")["ExitCode"] == 4
+    engine.run("rm", "r")
+
+
+def test_restart_always_stops_on_stop(engine):
+    engine.run("run", "-d", "--name", "a", "--restart", "always", "busybox", "sh", "-c",
+               "echo x; sleep 0.1")
+    wait_for(lambda: engine.inspect("a")["RestartCount"] >= 2, 15, "restarts")
+    engine.run("stop", "-t", "1", "a")
+    st = engine.state("a")
+    assert st["Status"] == "exited" and not st["MonitorPid"]
+    n = len(engine.run("logs", "a").stdout.split())
+    time.sleep(0.5)
+    assert len(engine.run("logs", "a").stdout.split()) == n  # no more restarts
+    engine.run("rm", "a")
+
+
+def test_rm_running_needs_force(engine):
+    engine.run("run", "-d", "--name", "busy", "busybox", "sleep", "100")
+    p = engine.run("rm", "busy", check=False)
+    assert p.returncode == 1 and "rm -f" in p.stderr
+    assert engine.state("busy")["Running"]
+    engine.run("rm", "-f", "busy")
+    assert engine.run("ps", "-aq").stdout == ""
+
+
+def test_exec_in_a_running_container(engine):
+    engine.run("run", "-d", "--name", "x", "busybox", "sleep", "100")
+    p = engine.run("exec", "-e", "A=b", "-w", "/tmp", "x", "sh", "-c",
+                   "echo $A; pwd; cat /proc/1/cmdline | tr '\\0' ' '; exit 9", check=False)
+    assert p.returncode == 9
+    assert p.stdout == "b\n/tmp\nsleep 100 "
+    p = engine.run("exec", "x", "nosuchcommand", check=False)
+    assert p.returncode == 127 and "nosuchcommand" in p.stderr
+    engine.run("rm", "-f", "x")
+
+
+def test_pause_unpause_and_rm_f_of_a_paused_container(engine):
+    cid = engine.run("run", "-d", "--name", "p", "busybox", "sleep", "100").stdout.strip()
+    engine.run("pause", "p")
+    assert engine.state("p")["Status"] == "paused"
+    assert "(Paused)" in engine.run("ps").stdout
+    engine.run("unpause", "p")
+    assert engine.state("p")["Status"] == "running"
+    engine.run("pause", "p")
+    engine.run("rm", "-f", "p")
+    assert not os.path.exists(engine.cdir(cid))
+
+
+def test_rename_and_lookups(engine):
+    cid = engine.run("create", "--name", "old", "busybox", "true").stdout.strip()
+    engine.run("rename", "old", "new")
+    assert engine.inspect("new")["Name"] == "/new"
+    p = engine.run("inspect", "old", check=False)
+    assert p.returncode == 1 and "no such container: old" in p.stderr
+    assert engine.inspect(cid[:5])["Id"] == cid
+    engine.run("create", "--name", "other", "busybox", "true")
+    p = engine.run("rename", "new", "other", check=False)
+    assert p.returncode == 1 and "already in use" in p.stderr
+    engine.run("rm", "new", "other")
+
+
+def test_ps_filters(engine):
+    engine.run("run", "-d", "--name", "a1", "--label", "k=v", "busybox", "sleep", "100")
+    engine.run("create", "--name", "b1", "busybox", "true")
+    names = lambda *f: sorted(engine.run("ps", "-a", "--format", "{{.Names}}", *f).stdout.split())
+    assert names() == ["a1", "b1"]
+    assert names("--filter", "status=created") == ["b1"]
+    assert names("--filter", "label=k=v") == ["a1"]
+    assert names("--filter", "label=k") == ["a1"]
+    assert names("--filter", "name=b") == ["b1"]
+    assert names("--filter", "ancestor=busybox") == ["a1", "b1"]
+    cid = engine.inspect("a1")["Id"]
+    assert names("--filter", f"id={cid[:6]}") == ["a1"]
+    p = engine.run("ps", "--filter", "bogus=1", check=False)
+    assert p.returncode != 0 and "bogus=1" in p.stderr
+    engine.run("rm", "-f", "a1", "b1")
+
+
+def test_container_prune(engine):
+    engine.run("run", "--name", "done", "busybox", "true")
+    engine.run("create", "--name", "made", "busybox", "true")
+    engine.run("run", "-d", "--name", "live", "busybox", "sleep", "100")
+    engine.run("container", "prune", "-f")
+    assert engine.run("ps", "-a", "--format", "{{.Names}}").stdout == "live\n"
+    engine.run("rm", "-f", "live")
+
+
+def test_memory_limit_in_the_cgroup(engine):
+    engine.run("run", "-d", "--name", "m", "--memory", "64m", "--pids-limit", "50", "busybox",
+               "sleep", "100")
+    pid = engine.state("m")["Pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        paths = dict((l.split(":")[1], l.split(":")[2].strip()) for l in f.read().splitlines())
+    limits = []
+    for ctrl, fname in (("memory", "memory.limit_in_bytes"), ("", "memory.max")):
+        if ctrl in paths:
+            base = f"{CGROUP_BASE}/{ctrl}" if ctrl else f"{CGROUP_BASE}/unified"
+            path = f"{base}{paths[ctrl]}/{fname}"
+            if os.path.exists(path):
+                with open(path) as f:
+                    limits.append(f.read().strip())
+    assert str(64 << 20) in limits, (paths, limits)
+    engine.run("rm", "-f", "m")
+
+
+# ---- bad input ----------------------------------------------------------------
+
+@pytest.mark.parametrize("args,code,text", [
+    (["--bogus", "busybox", "true"], 125, "--bogus"),
+    (["--memory", "lots", "busybox", "true"], 125, "lots"),
+    (["--pull", "never", "nosuchimage:1", "true"], 125, "nosuchimage:1"),
+    (["busybox", "nosuchcommand"], 127, "nosuchcommand"),
+    (["busybox", "/etc/passwd"], 126, "permission denied"),
+    (["--name", "bad/name", "busybox", "true"], 125, "bad/name"),
+])
+def test_run_errors_exit_codes(engine, args, code, text):
+    p = engine.run("run", "--rm", *args, check=False)
+    assert p.returncode == code, p.stderr
+    assert text in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert engine.run("ps", "-aq").stdout == ""  # nothing left (--rm)
+
+
+def test_command_not_found_without_rm_leaves_a_created_container(engine):
+    p = engine.run("run", "--name", "nf", "busybox", "nosuchcommand", check=False)
+    assert p.returncode == 127
+    assert engine.state("nf")["Status"] == "created"
+    engine.run("rm", "nf")
+
+
+# ---- hostile ------------------------------------------------------------------
+
+def test_two_runs_with_one_name_at_once(engine):
+    engine.run("images")  # the store exists before the race
+    procs = [engine.popen("run", "-d", "--name", "same", "busybox", "sleep", "100",
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    res = [p.communicate(timeout=60) + (p.returncode,) for p in procs]
+    codes = sorted(r[2] for r in res)
+    assert codes == [0, 125], res
+    loser = [r for r in res if r[2] == 125][0]
+    assert "already in use" in loser[1]
+    assert len(engine.run("ps", "-aq").stdout.split()) == 1
+    assert len(os.listdir(os.path.join(engine.store, "containers"))) == 1
+    engine.run("rm", "-f", "same")
+
+
+def test_monitor_killed_keeps_the_truth(engine):
+    """kill -9 of the monitor: the container still runs and ps says so; once
+    its init dies too, ps says exited with an unknown code; rm -f cleans."""
+    engine.run("run", "-d", "--name", "k", "busybox", "sleep", "100")
+    st = engine.state("k")
+    os.kill(st["MonitorPid"], signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{st['MonitorPid']}/cmdline")
+             or open(f"/proc/{st['MonitorPid']}/stat").read().split()[2] == "Z", 5, "monitor gone")
+    time.sleep(0.1)
+    now = engine.state("k")
+    assert now["Status"] == "running" and now["Pid"] == st["Pid"] and not now["MonitorPid"]
+    os.kill(st["Pid"], signal.SIGKILL)
+    wait_for(lambda: engine.state("k")["Status"] == "exited", 10, "exited")
+    assert engine.state("k")["ExitCode"] == -1
+    assert "Exited (unknown)" in engine.run("ps", "-a").stdout
+    engine.run("rm", "-f", "k")
+
+
+def test_monitor_killed_then_rm_f(engine):
+    engine.run("run", "-d", "--name", "k2", "busybox", "sleep", "100")
+    st = engine.state("k2")
+    os.kill(st["MonitorPid"], signal.SIGKILL)
+    engine.run("rm", "-f", "k2")
+    assert not os.path.exists(f"/proc/{st['Pid']}/cmdline") or \
+        open(f"/proc/{st['Pid']}/stat").read().split()[2] == "Z"
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1, 0.2, 0.4])
+def test_run_killed_during_start(engine, delay):
+    """kill -9 of `nook run` at some point of its start: whatever it left,
+    ps lists it (or nothing was made) and rm -f removes all of it (the
+    fixture checks)."""
+    engine.run("images")
+    p = engine.popen("run", "--name", "victim", "busybox", "sleep", "100",
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    p.kill()
+    p.wait()
+    time.sleep(0.2)
+    ids = engine.run("ps", "-aq", "--no-trunc").stdout.split()
+    on_disk = os.listdir(os.path.join(engine.store, "containers")) \
+        if os.path.isdir(os.path.join(engine.store, "containers")) else []
+    assert sorted(ids) == sorted(on_disk)
+    for cid in ids:
+        engine.run("rm", "-f", cid)
+
+
+def test_parallel_run_rm_cycles_leave_nothing(engine):
+    engine.run("images")
+    errors = []
+
+    def cycle(i):
+        r = engine.run("run", "-d", "--name", f"par{i}", "busybox", "sleep", "100", check=False)
+        if r.returncode != 0:
+            errors.append(r.stderr)
+            return
+        r = engine.run("rm", "-f", f"par{i}", check=False)
+        if r.returncode != 0:
+            errors.append(r.stderr)
+
+    threads = [threading.Thread(target=cycle, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert engine.run("ps", "-aq").stdout == ""
+
+
+def test_monitor_is_small(engine):
+    engine.run("run", "-d", "--name", "s", "busybox", "sleep", "100")
+    mon = engine.state("s")["MonitorPid"]
+    with open(f"/proc/{mon}/smaps_rollup") as f:
+        pss = int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M).group(1))
+    # One monitor alone pays for every page of nook it touches; with many
+    # they share them (bench/engine.sh measures 20).
+    assert pss < 1024, pss
+    engine.run("rm", "-f", "s")
