@@ -184,13 +184,17 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
                 snprintf(name, sizeof name, "%s", o->name);
         else if (nk_ctr_name_generate(store, name, sizeof name, err) < 0)
                 goto out;
-        if (nk_ctr_name_reserve(store, name, id, err) < 0)
+        /* The name is checked first (no rootfs for a taken one) and taken
+         * once the container's directory exists: a creation killed at any
+         * point leaves no name without a directory that `ps -a` lists and
+         * `rm -f` removes with its names. */
+        if (nk_ctr_name_free(store, name, err) < 0)
                 goto out;
-        if (nk_image_rootfs_create(store, o->image, id, &rootfs, err) < 0) {
-                nk_ctr_name_release(store, name, id);
+        if (nk_image_rootfs_create(store, o->image, id, &rootfs, err) < 0)
                 goto out;
-        }
-        r = fill_container(s, id, name, o, &img, rootfs, err);
+        r = nk_ctr_name_reserve(store, name, id, err);
+        if (r == 0)
+                r = fill_container(s, id, name, o, &img, rootfs, err);
         if (r < 0) {
                 nk_error *e = NULL;
                 if (nk_image_rootfs_remove(store, id, &e) < 0)

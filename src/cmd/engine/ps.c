@@ -70,7 +70,9 @@ static json_t *ps_row(const struct nk_global *g, const char *id, bool no_trunc)
         _cleanup_jansson_ json_t *ins = nk_ctr_inspect_json(g, id, &e);
         if (!ins) {
                 nk_error_free(e);
-                return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{}}", "ID", id, "Names",
+                char sid[NK_CTR_ID_LEN + 1];
+                snprintf(sid, sizeof sid, no_trunc ? "%s" : "%.12s", id);
+                return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{}}", "ID", sid, "Names",
                                  "", "Image", "", "Command", "", "CreatedAt", "", "State",
                                  "removing", "Status", "Removal In Progress", "RunningFor", "",
                                  "Ports", "", "Labels");

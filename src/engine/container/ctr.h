@@ -38,7 +38,10 @@ int nk_ctr_name_check(const char *name, nk_error **err);
 /* Under the lock: name -> id, or EEXIST "the container name `x` is already
  * in use by container <id>". */
 int nk_ctr_name_reserve(const char *store, const char *name, const char *id, nk_error **err);
-/* Remove the name if it (still) names id. */
+/* 0 if name is valid and free (under the lock), else the error reserve
+ * would give. */
+int nk_ctr_name_free(const char *store, const char *name, nk_error **err);
+/* Remove the name if it (still) names id; name NULL: every name of id. */
 void nk_ctr_name_release(const char *store, const char *name, const char *id);
 /* A name made of two words, free right now (under the lock). */
 int nk_ctr_name_generate(const char *store, char *out, size_t size, nk_error **err);

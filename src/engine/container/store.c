@@ -145,9 +145,39 @@ int nk_ctr_name_reserve(const char *store, const char *name, const char *id, nk_
         return nk_error_set(err, EEXIST, "the container name `%s` is already in use", name);
 }
 
+int nk_ctr_name_free(const char *store, const char *name, nk_error **err)
+{
+        if (nk_ctr_name_check(name, err) < 0)
+                return -1;
+        _cleanup_free_ char *old = name_target(store, name);
+        if (old && ctr_exists(store, old))
+                return nk_error_set(err, EEXIST,
+                                    "the container name `%s` is already in use by container "
+                                    "%.12s: remove or rename it first",
+                                    name, old);
+        return 0;
+}
+
+static void release_all(const char *store, const char *id)
+{
+        _cleanup_free_ char *dir = names_path(store, NULL);
+        _cleanup_closedir_ DIR *d = dir ? opendir(dir) : NULL;
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+                char buf[NK_CTR_ID_LEN + 2];
+                ssize_t n = readlinkat(dirfd(d), e->d_name, buf, sizeof buf - 1);
+                if (n == NK_CTR_ID_LEN && strncmp(buf, id, NK_CTR_ID_LEN) == 0)
+                        (void)unlinkat(dirfd(d), e->d_name, 0);
+        }
+}
+
 void nk_ctr_name_release(const char *store, const char *name, const char *id)
 {
-        if (!name || !*name || nk_ctr_name_check(name, NULL) < 0)
+        if (!name) {
+                release_all(store, id);
+                return;
+        }
+        if (!*name || nk_ctr_name_check(name, NULL) < 0)
                 return;
         _cleanup_free_ char *old = name_target(store, name);
         _cleanup_free_ char *p = names_path(store, name);
@@ -448,9 +478,7 @@ int nk_ctr_remove_dir(const char *store, const char *id, const char *name, nk_er
         if (asprintf(&rec, "%s/container.json", dir) >= 0)
                 (void)unlink(rec);
         int r = nk_rm_rf(dir, err);
-        if (name) {
-                _cleanup_close_ int lk = nk_ctr_names_lock(store, NULL);
-                nk_ctr_name_release(store, name, id);
-        }
+        _cleanup_close_ int lk = nk_ctr_names_lock(store, NULL);
+        nk_ctr_name_release(store, name, id);
         return r;
 }
