@@ -6,6 +6,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ static int restart_policy(const char *v, enum nk_monitor_restart *out)
         return -1;
 }
 
+static void reexec_loop(const struct nk_global *g, int argc, char **argv,
+                        const struct nk_monitor_handoff *h);
+
 /* `nook monitor [options] ID`: started by run/start/restart (never by a
  * user, so not listed): see src/engine/monitor/monitor.h. */
 static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
@@ -36,7 +40,8 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
                 O_NAME,
                 O_LSIZE,
                 O_LFILE,
-                O_FD
+                O_FD,
+                O_RESUME
         };
         static const struct option opts[] = {
                 {"tty", no_argument, NULL, O_TTY},
@@ -49,6 +54,7 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
                 {"log-max-size", required_argument, NULL, O_LSIZE},
                 {"log-max-file", required_argument, NULL, O_LFILE},
                 {"status-fd", required_argument, NULL, O_FD},
+                {"resume", required_argument, NULL, O_RESUME},
                 {0},
         };
         struct nk_monitor_opts o = {.store = g->store,
@@ -58,6 +64,7 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
                                     .log_max_file = 1,
                                     .status_fd = -1};
         unsigned long long v;
+        const char *resume = NULL;
         int c;
         while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
                 bool bad = false;
@@ -79,6 +86,9 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
                         break;
                 case O_NAME:
                         o.name = optarg;
+                        break;
+                case O_RESUME:
+                        resume = optarg;
                         break;
                 case O_RMAX:
                 case O_LSIZE:
@@ -103,12 +113,60 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
         if (optind + 1 != argc)
                 return nk_cmd_usage_error("monitor", "expects one container id");
         o.id = argv[optind];
+        struct nk_monitor_handoff h;
+        if (resume) {
+                if (sscanf(resume, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &h.pid, &h.pidfd, &h.out_fd,
+                           &h.err_fd, &h.in_fd, &h.listen_fd, &h.log_fd, &h.dfd, &h.client_fd) != 9)
+                        return nk_cmd_usage_error("monitor", "--resume: `%s`", resume);
+                return nk_monitor_loop(&o, &h);
+        }
         /* Nothing of the starter's: only the status pipe stays open. */
         int keep[] = {o.status_fd};
         nk_close_fds_except(3, keep, o.status_fd >= 0 ? 1 : 0);
         if (chdir("/") < 0)
                 return 125;
-        return nk_monitor_run(&o);
+        int rc = nk_monitor_setup(&o, &h);
+        if (rc != 0)
+                return rc;
+        reexec_loop(g, argc, argv, &h);
+        return nk_monitor_loop(&o, &h); /* the exec failed: loop here */
+}
+
+/* The loop in a fresh image of nook: set-up's heap (the spec, seccomp,
+ * the runtime's state) is gone, and what stays is mostly shared pages. */
+static void reexec_loop(const struct nk_global *g, int argc, char **argv,
+                        const struct nk_monitor_handoff *h)
+{
+        const int fds[] = {h->pidfd,     h->out_fd, h->err_fd, h->in_fd,
+                           h->listen_fd, h->log_fd, h->dfd,    h->client_fd};
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+                if (fds[i] >= 0 && fcntl(fds[i], F_SETFD, 0) < 0)
+                        return;
+        char resume[160];
+        snprintf(resume, sizeof resume, "--resume=%d,%d,%d,%d,%d,%d,%d,%d,%d", h->pid, h->pidfd,
+                 h->out_fd, h->err_fd, h->in_fd, h->listen_fd, h->log_fd, h->dfd, h->client_fd);
+        char *v[64];
+        int n = 0;
+        v[n++] = "nook";
+        v[n++] = "--root";
+        v[n++] = (char *)g->root;
+        v[n++] = "--store";
+        v[n++] = (char *)g->store;
+        if (g->no_cgroup)
+                v[n++] = "--cgroup-manager=disabled";
+        if (g->systemd_cgroup)
+                v[n++] = "--systemd-cgroup";
+        v[n++] = "monitor";
+        for (int i = 1; i < argc - 1 && n < 60; i++)
+                if (strncmp(argv[i], "--status-fd", 11) != 0)
+                        v[n++] = argv[i];
+        v[n++] = resume;
+        v[n++] = argv[argc - 1];
+        v[n] = NULL;
+        execv("/proc/self/exe", v);
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++) /* failed: back as they were */
+                if (fds[i] >= 0)
+                        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 }
 
 const struct nk_command nk_engine_core_commands[] = {

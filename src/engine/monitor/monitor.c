@@ -12,7 +12,6 @@
 #include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -538,6 +537,18 @@ static void loop(struct mon *m)
         }
 }
 
+static void block_signals(struct mon *m)
+{
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        sigprocmask(SIG_BLOCK, &set, NULL);
+        m->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+        signal(SIGPIPE, SIG_IGN);
+}
+
 static int setup(struct mon *m, nk_error **err)
 {
         const struct nk_monitor_opts *o = m->o;
@@ -549,37 +560,33 @@ static int setup(struct mon *m, nk_error **err)
                            O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
         if (m->log_fd < 0)
                 return nk_error_set(err, errno, "open the container log");
-        struct stat sb;
-        if (fstat(m->log_fd, &sb) == 0)
-                m->log_size = sb.st_size;
         m->listen_fd = nk_attach_listen(m->dfd, "attach", err);
         if (m->listen_fd < 0)
                 return -1;
-        sigset_t set;
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGHUP);
-        sigprocmask(SIG_BLOCK, &set, NULL);
-        m->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-        signal(SIGPIPE, SIG_IGN);
+        block_signals(m);
         return launch(m, true, err);
 }
 
-int nk_monitor_run(const struct nk_monitor_opts *o)
+static void mon_init(struct mon *m, const struct nk_monitor_opts *o)
 {
-        struct mon m = {.o = o,
-                        .dfd = -1,
-                        .log_fd = -1,
-                        .listen_fd = -1,
-                        .sig_fd = -1,
-                        .status_fd = o->status_fd,
-                        .out_fd = -1,
-                        .err_fd = -1,
-                        .in_fd = -1,
-                        .pidfd = -1};
+        *m = (struct mon){.o = o,
+                          .dfd = -1,
+                          .log_fd = -1,
+                          .listen_fd = -1,
+                          .sig_fd = -1,
+                          .status_fd = o->status_fd,
+                          .out_fd = -1,
+                          .err_fd = -1,
+                          .in_fd = -1,
+                          .pidfd = -1};
         for (int i = 0; i < MAX_CLIENTS; i++)
-                m.clients[i] = -1;
+                m->clients[i] = -1;
+}
+
+int nk_monitor_setup(const struct nk_monitor_opts *o, struct nk_monitor_handoff *h)
+{
+        struct mon m;
+        mon_init(&m, o);
         nk_error *e = NULL;
         if (setup(&m, &e) < 0) {
                 _cleanup_free_ char *t = nk_error_text(e);
@@ -595,9 +602,39 @@ int nk_monitor_run(const struct nk_monitor_opts *o)
         }
         report(&m, "ok %d", (int)m.pid);
         close_fd(&m.status_fd);
-        /* What set-up allocated (the spec, seccomp, the runtime's state)
-         * goes back: the loop allocates nothing. */
-        malloc_trim(0);
+        close_fd(&m.sig_fd);
+        /* The client that connected for the start (a foreground run) is
+         * handed over too. */
+        *h = (struct nk_monitor_handoff){.pid = m.pid,
+                                         .pidfd = m.pidfd,
+                                         .out_fd = m.out_fd,
+                                         .err_fd = m.err_fd,
+                                         .in_fd = m.in_fd,
+                                         .listen_fd = m.listen_fd,
+                                         .log_fd = m.log_fd,
+                                         .dfd = m.dfd,
+                                         .client_fd = m.clients[0]};
+        return 0;
+}
+
+int nk_monitor_loop(const struct nk_monitor_opts *o, const struct nk_monitor_handoff *h)
+{
+        struct mon m;
+        mon_init(&m, o);
+        m.status_fd = -1;
+        m.pid = h->pid;
+        m.pidfd = h->pidfd;
+        m.out_fd = h->out_fd;
+        m.err_fd = h->err_fd;
+        m.in_fd = h->in_fd;
+        m.listen_fd = h->listen_fd;
+        m.log_fd = h->log_fd;
+        m.dfd = h->dfd;
+        m.clients[0] = h->client_fd;
+        struct stat sb;
+        if (m.log_fd >= 0 && fstat(m.log_fd, &sb) == 0)
+                m.log_size = sb.st_size;
+        block_signals(&m);
         loop(&m);
         return 0;
 }

@@ -32,5 +32,17 @@ struct nk_monitor_opts {
         int status_fd;        /* the starter's pipe, -1 none */
 };
 
-/* The monitor's whole life; returns its exit code (0 once its loop ran). */
-int nk_monitor_run(const struct nk_monitor_opts *o);
+/* What set-up hands to the loop: the loop may run in a fresh image of the
+ * binary (exec'd with these fds kept: the heap set-up grew is gone, and
+ * the init stays our child, exec keeping the PID). */
+struct nk_monitor_handoff {
+        int pid;
+        /* -1 when none; client_fd: the client that connected for the start */
+        int pidfd, out_fd, err_fd, in_fd, listen_fd, log_fd, dfd, client_fd;
+};
+
+/* Set-up: 0 with *h filled (status "ok" reported, status fd closed), or
+ * the exit code (the error reported). */
+int nk_monitor_setup(const struct nk_monitor_opts *o, struct nk_monitor_handoff *h);
+/* The loop, until the container is done for good; returns 0. */
+int nk_monitor_loop(const struct nk_monitor_opts *o, const struct nk_monitor_handoff *h);
