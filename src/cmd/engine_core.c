@@ -1,6 +1,7 @@
 /* The engine face's commands that live in the binary itself rather than in
  * the nook-engine module: those that must start fast or stay small. */
 #include "cmd/commands.h"
+#include "cmd/engine/ctr_cmd.h"
 #include "engine/monitor/monitor.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -170,6 +171,27 @@ static void reexec_loop(const struct nk_global *g, int argc, char **argv,
 }
 
 const struct nk_command nk_engine_core_commands[] = {
+        {"start", nk_cmd_start, "start [-a] [-i] CONTAINER...", "start containers"},
+        {"stop", nk_cmd_stop, "stop [-t SECONDS] CONTAINER...",
+         "stop containers (the stop signal, then SIGKILL)"},
+        {"restart", nk_cmd_restart, "restart [-t SECONDS] CONTAINER...", "restart containers"},
+        {"kill", nk_cmd_kill, "kill [-s SIGNAL] CONTAINER...", "signal containers (default KILL)"},
+        {"rm", nk_cmd_rm, "rm [-f] CONTAINER...", "remove containers"},
+        {"ps", nk_cmd_ps,
+         "ps [-a] [-q] [--no-trunc] [--format json|table|TEMPLATE] [--filter KEY=VALUE]",
+         "list containers"},
+        {"logs", nk_cmd_logs, "logs [-f] [-t] [--tail N] CONTAINER", "show a container's log"},
+        {"wait", nk_cmd_wait, "wait CONTAINER...", "wait for containers to stop, print exit codes"},
+        {"inspect", nk_cmd_inspect, "inspect [-f TEMPLATE] CONTAINER...",
+         "show containers' details (JSON)"},
+        {"exec", nk_cmd_ctr_exec,
+         "exec [-i] [-t] [-d] [-e K=V] [-u UID[:GID]] [-w DIR] CONTAINER CMD...",
+         "run a command in a running container", NK_CMD_SELF_EXE_SEAL},
+        {"pause", nk_cmd_pause, "pause CONTAINER...", "freeze containers"},
+        {"unpause", nk_cmd_unpause, "unpause CONTAINER...", "thaw containers"},
+        {"rename", nk_cmd_rename, "rename CONTAINER NEW_NAME", "rename a container"},
+        {"container", nk_cmd_container, "container prune|ls|rm|inspect|... [options]",
+         "manage containers"},
         {"monitor", cmd_monitor, "monitor [options] ID", NULL, NK_CMD_SELF_EXE_DEFER},
         {0},
 };

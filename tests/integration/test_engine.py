@@ -149,6 +149,12 @@ class Engine:
 def engine(engine_bin, tmp_path):
     e = Engine(engine_bin, str(tmp_path))
     yield e
+    # A monitor may still be finishing (a --rm container's unmount and
+    # removal come after it told `nook run` the exit code): a moment.
+    for _ in range(250):
+        if not _procs_with(f"--root {e.root} "):
+            break
+        time.sleep(0.02)
     leaked = e.leaks()
     e.cleanup()
     still = e.leaks()

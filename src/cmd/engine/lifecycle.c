@@ -1,6 +1,7 @@
-/* `nook stop`, `kill`, `rm`, `pause`, `unpause`, `rename`, `wait`,
- * `container prune`. Docker's exit codes: 1 when one of the containers
- * failed, each failure on its own line. */
+/* `nook start`, `restart`, `stop`, `kill`, `rm`, `pause`, `unpause`,
+ * `rename`, `wait`, `container prune`: in the nook binary itself (no engine
+ * module to load: these start in a few milliseconds). Docker's exit codes: 1 when one of the
+ * containers failed, each failure on its own line. */
 #include "cmd/engine/ctr_cmd.h"
 #include "runtime/container.h"
 #include "util/cleanup.h"
@@ -230,6 +231,7 @@ static int prune(const struct nk_global *g)
         nk_error *e = NULL;
         if (nk_ctr_list(g->store, &ids, &e) < 0)
                 return nk_ctr_fail(e, 1);
+        nk_ctr_sweep_trash(g->store);
         printf("Deleted Containers:\n");
         int rc = 0;
         for (char **p = ids; *p; p++) {
@@ -259,15 +261,11 @@ int nk_cmd_container(const struct nk_global *g, int argc, char **argv)
                 const char *name;
                 int (*fn)(const struct nk_global *, int, char **);
         } subs[] = {
-                {"ls", nk_cmd_ps},           {"list", nk_cmd_ps},
-                {"ps", nk_cmd_ps},           {"rm", nk_cmd_rm},
-                {"stop", nk_cmd_stop},       {"start", nk_cmd_start},
-                {"kill", nk_cmd_kill},       {"inspect", nk_cmd_inspect},
-                {"logs", nk_cmd_logs},       {"wait", nk_cmd_wait},
-                {"run", nk_cmd_run},         {"create", nk_cmd_create},
-                {"restart", nk_cmd_restart}, {"pause", nk_cmd_pause},
-                {"unpause", nk_cmd_unpause}, {"rename", nk_cmd_rename},
-                {"exec", nk_cmd_ctr_exec},
+                {"ls", nk_cmd_ps},           {"list", nk_cmd_ps},         {"ps", nk_cmd_ps},
+                {"rm", nk_cmd_rm},           {"stop", nk_cmd_stop},       {"start", nk_cmd_start},
+                {"kill", nk_cmd_kill},       {"inspect", nk_cmd_inspect}, {"logs", nk_cmd_logs},
+                {"wait", nk_cmd_wait},       {"restart", nk_cmd_restart}, {"pause", nk_cmd_pause},
+                {"unpause", nk_cmd_unpause}, {"rename", nk_cmd_rename},   {"exec", nk_cmd_ctr_exec},
         };
         if (streq(argv[1], "prune")) {
                 for (int i = 2; i < argc; i++)
@@ -282,4 +280,95 @@ int nk_cmd_container(const struct nk_global *g, int argc, char **argv)
                         return subs[i].fn(g, argc - 1, argv + 1);
                 }
         return nk_cmd_usage_error("container", "unknown subcommand `%s`", argv[1]);
+}
+
+/* A container that does not run: leftovers of a killed monitor go first. */
+static int start_one(const struct nk_global *g, const char *ref, bool attach, bool in)
+{
+        char id[NK_CTR_ID_LEN + 1];
+        nk_error *e = NULL;
+        struct nk_ctr_state st;
+        if (nk_ctr_resolve(g->store, ref, id, &e) < 0 ||
+            nk_ctr_state(g->store, g->root, id, &st, &e) < 0)
+                return nk_ctr_fail(e, 1);
+        if (st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED || st.monitor)
+                return attach ? (nk_log(NK_LOG_ERROR, "container %s is already running", ref), 1)
+                              : 0;
+        if (st.status == NK_CTR_REMOVING) {
+                nk_log(NK_LOG_ERROR, "container %s is being removed", ref);
+                return 1;
+        }
+        if (nk_container_delete(g->root, id, true, &e) < 0)
+                nk_error_free(e);
+        e = NULL;
+        json_t *rec = nk_ctr_record(g->store, id, &e);
+        if (!rec)
+                return nk_ctr_fail(e, 1);
+        bool failed;
+        int rc = nk_ctr_start_monitor(g, id, rec, attach, in, &failed);
+        json_decref(rec);
+        return rc;
+}
+
+int nk_cmd_start(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"attach", no_argument, NULL, 'a'}, {"interactive", no_argument, NULL, 'i'}, {0}};
+        bool attach = false, in = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "+ai", opts, NULL)) != -1) {
+                if (c == 'a')
+                        attach = true;
+                else if (c == 'i')
+                        in = attach = true;
+                else
+                        return nk_cmd_usage_error("start", "unknown option");
+        }
+        if (optind >= argc)
+                return nk_cmd_usage_error("start", "requires at least one container");
+        if (attach && argc - optind > 1)
+                return nk_cmd_usage_error("start", "-a and -i take one container");
+        int rc = 0;
+        for (int i = optind; i < argc; i++) {
+                int r = start_one(g, argv[i], attach, in);
+                if (attach)
+                        return r;
+                if (r == 0)
+                        printf("%s\n", argv[i]);
+                else
+                        rc = r;
+        }
+        return rc;
+}
+
+int nk_cmd_restart(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"time", required_argument, NULL, 't'}, {0}};
+        int timeout = 10, c;
+        while ((c = getopt_long(argc, argv, "+t:", opts, NULL)) != -1) {
+                if (c != 't' || (timeout = atoi(optarg)) < 0)
+                        return nk_cmd_usage_error("restart", "bad option");
+        }
+        if (optind >= argc)
+                return nk_cmd_usage_error("restart", "requires at least one container");
+        int rc = 0;
+        for (int i = optind; i < argc; i++) {
+                char id[NK_CTR_ID_LEN + 1];
+                nk_error *e = NULL;
+                json_t *rec = NULL;
+                if (nk_ctr_resolve(g->store, argv[i], id, &e) < 0 ||
+                    !(rec = nk_ctr_record(g->store, id, &e)) ||
+                    nk_ctr_stop(g, id, rec, timeout, &e) < 0) {
+                        json_decref(rec);
+                        rc = nk_ctr_fail(e, 1);
+                        continue;
+                }
+                json_decref(rec);
+                int r = start_one(g, id, false, false);
+                if (r == 0)
+                        printf("%s\n", argv[i]);
+                else
+                        rc = r;
+        }
+        return rc;
 }

@@ -1,5 +1,5 @@
 /* `nook ps`, `logs`, `inspect`, `exec`: reading containers (and entering
- * one). */
+ * one). In the nook binary itself, like lifecycle.c. */
 #include "cmd/engine/ctr_cmd.h"
 #include "runtime/exec.h"
 #include "util/cleanup.h"
@@ -476,7 +476,7 @@ int nk_cmd_inspect(const struct nk_global *g, int argc, char **argv)
                 }
         }
         if (!format)
-                nk_cmd_print_json(all);
+                json_dumpf(all, stdout, JSON_INDENT(4)), putchar('\n');
         return rc;
 }
 

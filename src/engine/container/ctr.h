@@ -88,8 +88,18 @@ const char *nk_ctr_status_name(enum nk_ctr_status s);
 int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_ctr_state *st,
                  nk_error **err);
 
-/* Remove the container's directory (its rootfs must be unmounted: rm -rf
- * does not cross mount points) and release its name. */
+/* Drop the record, move the directory aside to STORE/containers/
+ * .trash-<id> (no longer a container for anyone) and release its names;
+ * *trash_out: what nk_ctr_bury() is left to do. The monitor of a --rm
+ * container tells its clients the container is gone in between: the
+ * unmount waits on the kernel (an RCU grace period, tens of ms here). */
+int nk_ctr_retire(const char *store, const char *id, const char *name, char **trash_out,
+                  nk_error **err);
+/* Unmount TRASH/merged and rm -rf TRASH. */
+int nk_ctr_bury(const char *trash, nk_error **err);
+/* Leftovers of retired containers whose remover died: removed. */
+void nk_ctr_sweep_trash(const char *store);
+/* nk_ctr_retire and nk_ctr_bury. */
 int nk_ctr_remove_dir(const char *store, const char *id, const char *name, nk_error **err);
 /* Unmount STORE/containers/<id>/merged (detached); absent or not mounted
  * is fine. */

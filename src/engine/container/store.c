@@ -452,33 +452,79 @@ int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_
         return 0;
 }
 
+static int unmount_dir(const char *merged, nk_error **err)
+{
+        /* A plain unmount first; detached only when something still uses
+         * it (a process inside keeps its view). */
+        if (umount2(merged, UMOUNT_NOFOLLOW) == 0)
+                return 0;
+        if (errno == EBUSY && umount2(merged, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+                return 0;
+        if (errno != EINVAL && errno != ENOENT)
+                return nk_error_set(err, errno, "unmount `%s`", merged);
+        return 0;
+}
+
 int nk_ctr_unmount_rootfs(const char *store, const char *id, nk_error **err)
 {
         _cleanup_free_ char *dir = nk_ctr_dir(store, id), *merged = NULL;
         if (!dir || asprintf(&merged, "%s/merged", dir) < 0)
                 return nk_error_set(err, ENOMEM, "rootfs");
-        /* Detached: a process still inside keeps its view. */
-        if (umount2(merged, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
-                return nk_error_set(err, errno, "unmount `%s`", merged);
+        return unmount_dir(merged, err);
+}
+
+int nk_ctr_retire(const char *store, const char *id, const char *name, char **trash_out,
+                  nk_error **err)
+{
+        if (!nk_ctr_id_valid(id))
+                return nk_error_set(err, EINVAL, "container id `%s`", id);
+        _cleanup_free_ char *dir = nk_ctr_dir(store, id), *rec = NULL, *trash = NULL;
+        if (!dir || asprintf(&rec, "%s/container.json", dir) < 0 ||
+            asprintf(&trash, "%s/containers/.trash-%s", store, id) < 0)
+                return nk_error_set(err, ENOMEM, "remove");
+        /* The record first: a removal killed halfway is seen as
+         * "removing" and finished by the next rm. */
+        (void)unlink(rec);
+        if (rename(dir, trash) < 0 && errno != ENOENT) {
+                free(trash);
+                trash = TAKE_PTR(dir); /* buried where it is */
+        }
+        _cleanup_close_ int lk = nk_ctr_names_lock(store, NULL);
+        nk_ctr_name_release(store, name, id);
+        *trash_out = TAKE_PTR(trash);
         return 0;
+}
+
+int nk_ctr_bury(const char *trash, nk_error **err)
+{
+        _cleanup_free_ char *merged = NULL;
+        if (asprintf(&merged, "%s/merged", trash) < 0)
+                return nk_error_set(err, ENOMEM, "remove");
+        if (unmount_dir(merged, err) < 0)
+                return -1;
+        return nk_rm_rf(trash, err);
 }
 
 int nk_ctr_remove_dir(const char *store, const char *id, const char *name, nk_error **err)
 {
-        if (!nk_ctr_id_valid(id))
-                return nk_error_set(err, EINVAL, "container id `%s`", id);
-        if (nk_ctr_unmount_rootfs(store, id, err) < 0)
+        _cleanup_free_ char *trash = NULL;
+        if (nk_ctr_retire(store, id, name, &trash, err) < 0)
                 return -1;
-        _cleanup_free_ char *dir = nk_ctr_dir(store, id);
-        if (!dir)
-                return nk_error_set(err, ENOMEM, "remove");
-        /* The record goes first: a removal killed halfway is seen as
-         * "removing" and finished by the next rm. */
-        _cleanup_free_ char *rec = NULL;
-        if (asprintf(&rec, "%s/container.json", dir) >= 0)
-                (void)unlink(rec);
-        int r = nk_rm_rf(dir, err);
-        _cleanup_close_ int lk = nk_ctr_names_lock(store, NULL);
-        nk_ctr_name_release(store, name, id);
-        return r;
+        return nk_ctr_bury(trash, err);
+}
+
+void nk_ctr_sweep_trash(const char *store)
+{
+        _cleanup_free_ char *dir = NULL;
+        if (asprintf(&dir, "%s/containers", store) < 0)
+                return;
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+                _cleanup_free_ char *p = NULL;
+                nk_error *err = NULL;
+                if (strncmp(e->d_name, ".trash-", 7) == 0 &&
+                    asprintf(&p, "%s/%s", dir, e->d_name) >= 0 && nk_rm_rf(p, &err) < 0)
+                        nk_error_free(err);
+        }
 }

@@ -8,6 +8,7 @@
 #include "runtime/container.h"
 #include "runtime/terminal.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/proc.h"
 #include "util/syscalls.h"
 #include <errno.h>
@@ -419,8 +420,9 @@ static bool should_restart(struct mon *m, int code)
 static void finish(struct mon *m)
 {
         nk_error *e = NULL;
+        _cleanup_free_ char *trash = NULL;
         if (m->o->rm) {
-                if (nk_ctr_remove_dir(m->o->store, m->o->id, m->o->name, &e) < 0)
+                if (nk_ctr_retire(m->o->store, m->o->id, m->o->name, &trash, &e) < 0)
                         nk_error_free(e);
         } else {
                 (void)unlinkat(m->dfd, "attach", 0);
@@ -428,6 +430,11 @@ static void finish(struct mon *m)
         }
         int32_t code = m->last_code;
         broadcast(m, NK_ATTACH_EXIT, &code, sizeof code);
+        for (int i = 0; i < MAX_CLIENTS; i++)
+                drop_client(m, i);
+        e = NULL;
+        if (trash && nk_ctr_bury(trash, &e) < 0)
+                nk_error_free(e);
         m->done = true;
 }
 

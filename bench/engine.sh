@@ -1,0 +1,85 @@
+#!/bin/bash
+# The engine: `nook run --rm busybox true` against podman (and docker when
+# its daemon answers), the same busybox image loaded into each, --network
+# none everywhere; then the PSS of nook's monitor and of podman's conmon
+# for N idle detached containers. Prints a table of medians and ratios.
+#
+# Everything lives in a temporary store, state root and podman root of its
+# own, all removed at the end; nothing is pulled (the embedded busybox).
+set -eu
+cd "$(dirname "$0")/.."
+nook=${NOOK_BIN:-$PWD/build/nook}
+runs=${RUNS:-30}
+idle=${IDLE:-20}
+work=$(mktemp -d /run/nook-engine-bench.XXXXXX)
+export NOOK_STORE=$work/store NOOK_ROOT=$work/root NOOK_CGROUP_PARENT=/nook-bench-$$
+pm=(podman --root "$work/podman" --runroot "$work/podman-run" --cgroup-manager cgroupfs)
+cleanup() {
+        "$nook" rm -f $("$nook" ps -aq --no-trunc) >/dev/null 2>&1 || true
+        "${pm[@]}" rm -f -a >/dev/null 2>&1 || true
+        "${pm[@]}" system reset -f >/dev/null 2>&1 || true
+        for d in /sys/fs/cgroup/*/nook-bench-$$ /sys/fs/cgroup/nook-bench-$$; do
+                [ -d "$d" ] && rmdir "$d" 2>/dev/null || true
+        done
+        umount -R "$work/podman" 2>/dev/null || true
+        rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$nook" images >/dev/null # a fresh store gets the embedded busybox
+"$nook" save -o "$work/busybox.tar" busybox
+
+median_ms() { # json from hyperfine -> median in ms
+        /usr/bin/python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$1"
+}
+bench() { # name command...
+        local name=$1; shift
+        hyperfine -N -w 3 -r "$runs" --export-json "$work/$name.json" "$*" >/dev/null 2>&1 &&
+                median_ms "$work/$name.json"
+}
+
+declare -A med
+med[nook]=$(bench nook "$nook run --rm busybox true")
+if "${pm[@]}" load -i "$work/busybox.tar" >/dev/null 2>&1 &&
+   "${pm[@]}" run --rm --network none busybox true >/dev/null 2>&1; then
+        med[podman]=$(bench podman "${pm[*]} run --rm --network none busybox true")
+else
+        med[podman]="n/a"
+fi
+if timeout 5 docker info >/dev/null 2>&1 && docker load -i "$work/busybox.tar" >/dev/null 2>&1; then
+        med[docker]=$(bench docker "docker run --rm --network none busybox true")
+else
+        med[docker]="n/a (no daemon)"
+fi
+
+pss_sum() { # pids... -> total PSS in KiB
+        local t=0 p
+        for p in "$@"; do
+                t=$((t + $(awk '/^Pss:/{print $2}' /proc/$p/smaps_rollup)))
+        done
+        echo $t
+}
+for i in $(seq "$idle"); do "$nook" run -d busybox sleep 600 >/dev/null; done
+mons=$(for id in $("$nook" ps -q --no-trunc); do "$nook" inspect -f '{{.State.MonitorPid}}' "$id"; done)
+t0=$(date +%s%N); "$nook" ps >/dev/null; t1=$(date +%s%N)
+ps_ms=$(( (t1 - t0) / 1000000 ))
+mon_pss=$(( $(pss_sum $mons) / idle ))
+conmon_pss="n/a"
+if [ "${med[podman]}" != "n/a" ]; then
+        for i in $(seq "$idle"); do
+                "${pm[@]}" run -d --network none busybox sleep 600 >/dev/null
+        done
+        cpids=$(pgrep -f "conmon.*$work/podman" || true)
+        [ -n "$cpids" ] && conmon_pss=$(( $(pss_sum $cpids) / $(echo $cpids | wc -w) ))
+fi
+
+ratio() { /usr/bin/python3 -c 'import sys; a,b=sys.argv[1:]; print("%.2fx" % (float(a)/float(b)))' "$1" "$2" 2>/dev/null || echo "-"; }
+printf '%-46s %12s %8s\n' "run --rm busybox true (median of $runs)" "ms" "vs nook"
+printf '%-46s %12s %8s\n' "nook" "${med[nook]}" "1.00x"
+printf '%-46s %12s %8s\n' "podman --network none" "${med[podman]}" "$(ratio "${med[podman]}" "${med[nook]}")"
+printf '%-46s %12s %8s\n' "docker --network none" "${med[docker]}" "$(ratio "${med[docker]}" "${med[nook]}")"
+echo
+printf '%-46s %12s\n' "per idle container ($idle detached sleep)" "PSS KiB"
+printf '%-46s %12s\n' "nook monitor" "$mon_pss"
+printf '%-46s %12s\n' "podman's conmon" "$conmon_pss"
+printf '%-46s %12s\n' "nook ps with $idle running (ms)" "$ps_ms"
