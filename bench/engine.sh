@@ -6,6 +6,9 @@
 #
 # Everything lives in a temporary store, state root and podman root of its
 # own, all removed at the end; nothing is pulled (the embedded busybox).
+# podman runs with runc (Debian's crun refuses this hybrid cgroup layout)
+# and nofile/nproc limits within this shell's hard limits (podman's own
+# defaults exceed them here and runc refuses to set them).
 set -eu
 cd "$(dirname "$0")/.."
 nook=${NOOK_BIN:-$PWD/build/nook}
@@ -13,7 +16,9 @@ runs=${RUNS:-30}
 idle=${IDLE:-20}
 work=$(mktemp -d /run/nook-engine-bench.XXXXXX)
 export NOOK_STORE=$work/store NOOK_ROOT=$work/root NOOK_CGROUP_PARENT=/nook-bench-$$
-pm=(podman --root "$work/podman" --runroot "$work/podman-run" --cgroup-manager cgroupfs)
+pm=(podman --root "$work/podman" --runroot "$work/podman-run" --cgroup-manager cgroupfs
+    --runtime runc)
+pmrun=(run --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 cleanup() {
         "$nook" rm -f $("$nook" ps -aq --no-trunc) >/dev/null 2>&1 || true
         "${pm[@]}" rm -f -a >/dev/null 2>&1 || true
@@ -41,8 +46,8 @@ bench() { # name command...
 declare -A med
 med[nook]=$(bench nook "$nook run --rm busybox true")
 if "${pm[@]}" load -i "$work/busybox.tar" >/dev/null 2>&1 &&
-   "${pm[@]}" run --rm --network none busybox true >/dev/null 2>&1; then
-        med[podman]=$(bench podman "${pm[*]} run --rm --network none busybox true")
+   "${pm[@]}" "${pmrun[@]}" --rm busybox true >/dev/null 2>&1; then
+        med[podman]=$(bench podman "${pm[*]} ${pmrun[*]} --rm busybox true")
 else
         med[podman]="n/a"
 fi
@@ -67,7 +72,7 @@ mon_pss=$(( $(pss_sum $mons) / idle ))
 conmon_pss="n/a"
 if [ "${med[podman]}" != "n/a" ]; then
         for i in $(seq "$idle"); do
-                "${pm[@]}" run -d --network none busybox sleep 600 >/dev/null
+                "${pm[@]}" "${pmrun[@]}" -d busybox sleep 600 >/dev/null
         done
         cpids=$(pgrep -f "conmon.*$work/podman" || true)
         [ -n "$cpids" ] && conmon_pss=$(( $(pss_sum $cpids) / $(echo $cpids | wc -w) ))

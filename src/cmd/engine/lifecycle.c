@@ -10,6 +10,7 @@
 #include "util/strv.h"
 #include "util/syscalls.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -139,9 +140,18 @@ static int pause_one(const struct nk_global *g, const char *id, const char *ref,
         struct nk_container *c = NULL;
         if (nk_container_open(g->root, id, NK_CONTAINER_LOCK, &c, err) < 0)
                 return nk_error_wrap(err, "container %s is not running", ref);
-        int r = *(bool *)arg ? nk_container_pause(c, err) : nk_container_resume(c, err);
+        bool pause = *(bool *)arg;
+        int r = pause ? nk_container_pause(c, err) : nk_container_resume(c, err);
         nk_container_close(c);
-        return r;
+        _cleanup_close_ int dfd = r == 0 ? nk_ctr_dir_open(g->store, id, err) : -1;
+        if (r < 0 || dfd < 0)
+                return -1;
+        /* What ps reads (it parses no runtime state). */
+        if (pause)
+                close(openat(dfd, "paused", O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+        else
+                (void)unlinkat(dfd, "paused", 0);
+        return 0;
 }
 
 int nk_cmd_pause(const struct nk_global *g, int argc, char **argv)

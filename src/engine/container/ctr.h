@@ -6,7 +6,8 @@
  *                   restart policy, labels, log options, ...)
  *   ctr.log         the log, k8s-file format (see docs/engine.md)
  *   monitor         "PID STARTTIME\n" of the monitor while it lives
- *   started         "PID STARTED_NS RESTARTS\n", rewritten at each start
+ *   started         "PID STARTED_NS RESTARTS STARTTIME\n", at each start
+ *   paused          present while `nook pause` has it frozen
  *   exit            "CODE FINISHED_NS\n", written atomically at each exit
  *   stopped         present when the user stopped it (no restart)
  *   attach          the monitor's unix socket
@@ -58,6 +59,7 @@ int nk_ctr_write_exit(int dfd, int code, int64_t finished_ns, nk_error **err);
 /* 0 and the values, or -1 (absent or unreadable). */
 int nk_ctr_read_exit(int dfd, int *code, int64_t *finished_ns);
 int nk_ctr_write_started(int dfd, pid_t pid, int64_t started_ns, int restarts, nk_error **err);
+/* *pid: the init while that very process lives, else 0. */
 int nk_ctr_read_started(int dfd, pid_t *pid, int64_t *started_ns, int *restarts);
 int nk_ctr_write_monitor(int dfd, pid_t pid, nk_error **err);
 /* The monitor's pid while that very process lives, else 0. */
@@ -66,8 +68,9 @@ int64_t nk_ctr_now_ns(void);
 /* RFC 3339 with nanoseconds, UTC ("" for 0: Docker's 0001-01-01T00:00:00Z). */
 void nk_ctr_time_text(int64_t ns, char *buf, size_t size);
 
-/* The truth about one container, from its files, the monitor's liveness
- * and the runtime state under `root` (the engine's state dir). */
+/* The truth about one container, from its files and /proc: the init of
+ * its last start and its monitor, each alive with the start time
+ * recorded (`root`, the engine's runtime state dir, is not read). */
 enum nk_ctr_status {
         NK_CTR_CREATED,
         NK_CTR_RUNNING,

@@ -329,22 +329,33 @@ int nk_ctr_read_exit(int dfd, int *code, int64_t *finished_ns)
 
 int nk_ctr_write_started(int dfd, pid_t pid, int64_t started_ns, int restarts, nk_error **err)
 {
-        char t[96];
-        snprintf(t, sizeof t, "%d %" PRId64 " %d\n", (int)pid, started_ns, restarts);
+        char t[128];
+        snprintf(t, sizeof t, "%d %" PRId64 " %d %llu\n", (int)pid, started_ns, restarts,
+                 nk_proc_start_time(pid));
         return write_small(dfd, "started", t, false, err);
+}
+
+/* The init of the last start while that very process lives, else 0. */
+static pid_t started_alive(int dfd, int64_t *started_ns, int *restarts)
+{
+        char b[128];
+        int p, r;
+        int64_t s;
+        unsigned long long start;
+        if (read_small(dfd, "started", b, sizeof b) < 0 ||
+            sscanf(b, "%d %" SCNd64 " %d %llu", &p, &s, &r, &start) != 4)
+                return -1;
+        *started_ns = s;
+        *restarts = r;
+        return p > 0 && start != 0 && nk_proc_start_time(p) == start ? p : 0;
 }
 
 int nk_ctr_read_started(int dfd, pid_t *pid, int64_t *started_ns, int *restarts)
 {
-        char b[96];
-        int p, r;
-        int64_t s;
-        if (read_small(dfd, "started", b, sizeof b) < 0 ||
-            sscanf(b, "%d %" SCNd64 " %d", &p, &s, &r) != 3)
+        pid_t p = started_alive(dfd, started_ns, restarts);
+        if (p < 0)
                 return -1;
         *pid = p;
-        *started_ns = s;
-        *restarts = r;
         return 0;
 }
 
@@ -395,24 +406,6 @@ const char *nk_ctr_status_name(enum nk_ctr_status s)
         return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "unknown";
 }
 
-/* The runtime's view: running/paused/created with the init pid, or
- * stopped (absent, or its init is gone). */
-static enum nk_status runtime_status(const char *root, const char *id, pid_t *pid)
-{
-        struct nk_state *rs = NULL;
-        nk_error *e = NULL;
-        *pid = 0;
-        if (nk_state_load(root, id, &rs, &e) < 0) {
-                nk_error_free(e);
-                return NK_STATUS_STOPPED;
-        }
-        enum nk_status s = nk_state_status(root, rs);
-        if (s == NK_STATUS_RUNNING || s == NK_STATUS_PAUSED || s == NK_STATUS_CREATED)
-                *pid = rs->pid;
-        nk_state_free(rs);
-        return s;
-}
-
 int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_ctr_state *st,
                  nk_error **err)
 {
@@ -420,20 +413,22 @@ int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_
         if (dfd < 0)
                 return -1;
         *st = (struct nk_ctr_state){.exit_code = 0};
-        pid_t spid = 0;
-        bool started = nk_ctr_read_started(dfd, &spid, &st->started_ns, &st->restarts) == 0;
+        /* The init of the last start, alive with its start time (not a
+         * reused PID): running whoever its parent is now; no runtime state
+         * to parse (ps reads this for every container). */
+        pid_t spid = started_alive(dfd, &st->started_ns, &st->restarts);
+        bool started = spid >= 0;
         bool exited = nk_ctr_read_exit(dfd, &st->exit_code, &st->finished_ns) == 0;
         /* An exit recorded before the last start belongs to an earlier run. */
         if (exited && started && st->finished_ns < st->started_ns)
                 exited = false;
         st->monitor = nk_ctr_monitor_pid(dfd);
-        pid_t pid;
-        enum nk_status rs = runtime_status(root, id, &pid);
         if (faccessat(dfd, "container.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
                 st->status = NK_CTR_REMOVING;
-        else if (rs == NK_STATUS_RUNNING || rs == NK_STATUS_PAUSED) {
-                st->status = rs == NK_STATUS_RUNNING ? NK_CTR_RUNNING : NK_CTR_PAUSED;
-                st->pid = pid;
+        else if (spid > 0) {
+                bool paused = faccessat(dfd, "paused", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+                st->status = paused ? NK_CTR_PAUSED : NK_CTR_RUNNING;
+                st->pid = spid;
         } else if (st->monitor && started)
                 st->status = exited ? NK_CTR_RESTARTING : NK_CTR_RUNNING;
         else if (st->monitor || !started)

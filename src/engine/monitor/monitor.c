@@ -465,6 +465,7 @@ static void schedule_or_finish(struct mon *m, int code)
 static void on_init_exit(struct mon *m)
 {
         drain(m);
+        (void)unlinkat(m->dfd, "paused", 0);
         int code = nk_wait_exit_code(m->pid);
         close_fd(&m->pidfd);
         m->pid = 0;
