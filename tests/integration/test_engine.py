@@ -556,3 +556,47 @@ def test_monitor_is_small(engine):
     # they share them (bench/engine.sh measures 20).
     assert pss < 1024, pss
     engine.run("rm", "-f", "s")
+
+
+def test_restart_command_runs_it_again(engine):
+    engine.run("run", "-d", "--name", "rs", "busybox", "sh", "-c", "echo up; sleep 100")
+    pid1 = engine.state("rs")["Pid"]
+    engine.run("restart", "-t", "1", "rs")
+    st = engine.state("rs")
+    assert st["Running"] and st["Pid"] != pid1
+    wait_for(lambda: engine.run("logs", "rs").stdout == "up\nup\n", 10, "two runs in the log")
+    engine.run("rm", "-f", "rs")
+
+
+def test_log_rotation_by_max_size(engine):
+    engine.run("run", "--name", "rot", "--log-opt", "max-size=2k", "--log-opt", "max-file=2",
+               "busybox", "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done")
+    cdir = engine.cdir(engine.inspect("rot")["Id"])
+    files = sorted(f for f in os.listdir(cdir) if f.startswith("ctr.log"))
+    assert files == ["ctr.log", "ctr.log.1"], files
+    for f in files:
+        assert os.path.getsize(os.path.join(cdir, f)) < 2048 + 200
+    # logs reads the kept files in order: the newest lines, the oldest
+    # gone with the rotation.
+    out = engine.run("logs", "rot").stdout.split()
+    assert out[-1] == "line299" and "line0" not in out
+    first = int(out[0][4:])
+    assert out == [f"line{i}" for i in range(first, 300)]
+    assert engine.run("logs", "--tail", "3", "rot").stdout.split() == [
+        "line297", "line298", "line299"]
+    engine.run("rm", "rot")
+
+
+def test_cidfile_and_signal_forwarding(engine):
+    """--cidfile gets the id; a SIGTERM to `nook run` reaches the
+    container's process (its trap decides the exit code)."""
+    cidfile = os.path.join(engine.tmp, "cid")
+    p = engine.popen("run", "--rm", "--cidfile", cidfile, "busybox", "sh", "-c",
+                     "trap 'echo got-term; exit 21' TERM; echo ready; "
+                     "while :; do sleep 0.1; done", stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline() == "ready\n"
+    with open(cidfile) as f:
+        assert re.fullmatch(r"[0-9a-f]{64}", f.read())
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=20)
+    assert p.returncode == 21 and out == "got-term\n"

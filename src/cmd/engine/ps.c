@@ -414,10 +414,31 @@ int nk_cmd_logs(const struct nk_global *g, int argc, char **argv)
                                    1);
         bool at_start = true;
         off_t off = 0;
-        if (fd >= 0) {
-                long total = count_lines(fd);
-                long skip = o.tail >= 0 && o.tail < total ? total - o.tail : 0;
-                off = show(fd, 0, &o, skip, &at_start);
+        /* The rotated files (--log-opt max-file), oldest first, then ctr.log;
+         * --tail counts over all of them. */
+        int fds[10];
+        size_t n = 0;
+        for (int i = 9; i >= 1; i--) {
+                char name[32];
+                snprintf(name, sizeof name, "ctr.log.%d", i);
+                int r = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (r >= 0)
+                        fds[n++] = r;
+        }
+        if (fd >= 0)
+                fds[n++] = fd;
+        long total = 0;
+        for (size_t i = 0; i < n; i++)
+                total += count_lines(fds[i]);
+        long skip = o.tail >= 0 && o.tail < total ? total - o.tail : 0;
+        for (size_t i = 0; i < n; i++) {
+                long lines = count_lines(fds[i]);
+                off_t end = show(fds[i], 0, &o, skip, &at_start);
+                skip = skip > lines ? skip - lines : 0;
+                if (fds[i] == fd)
+                        off = end;
+                else
+                        close(fds[i]);
         }
         while (o.follow) {
                 struct nk_ctr_state st;

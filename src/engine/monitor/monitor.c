@@ -133,9 +133,9 @@ static void log_chunk(struct mon *m, const char *stream, const char *buf, size_t
                         m->log_size += w;
                 buf += len + (nl ? 1 : 0);
                 n -= len + (nl ? 1 : 0);
+                if (m->o->log_max_size > 0 && m->log_size >= m->o->log_max_size)
+                        rotate_log(m);
         }
-        if (m->o->log_max_size > 0 && m->log_size >= m->o->log_max_size)
-                rotate_log(m);
 }
 
 /* ---- attach clients -------------------------------------------------- */
