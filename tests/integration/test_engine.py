@@ -600,3 +600,18 @@ def test_cidfile_and_signal_forwarding(engine):
     p.send_signal(signal.SIGTERM)
     out, _ = p.communicate(timeout=20)
     assert p.returncode == 21 and out == "got-term\n"
+
+
+def test_etc_files_are_the_containers_own(engine):
+    """/etc/hostname, /etc/hosts and /etc/resolv.conf: files of the
+    container's own (its directory), the image's left as they were."""
+    p = engine.run("run", "--name", "etc", "busybox", "sh", "-c",
+                   "cat /etc/hostname; grep localhost /etc/hosts | head -1; "
+                   "echo changed > /etc/hosts")
+    cid = engine.inspect("etc")["Id"]
+    assert p.stdout.splitlines() == [cid[:12], "127.0.0.1\tlocalhost"]
+    with open(os.path.join(engine.cdir(cid), "hosts")) as f:
+        assert f.read() == "changed\n"
+    p = engine.run("run", "--rm", "busybox", "cat", "/etc/hosts")
+    assert "changed" not in p.stdout and "localhost" in p.stdout
+    engine.run("rm", "etc")

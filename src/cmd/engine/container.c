@@ -134,6 +134,64 @@ static int write_config(const char *store, const char *id, json_t *spec, nk_erro
         return nk_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
+/* Host's resolv.conf without loopback name servers (unreachable from a
+ * network namespace of the container's own), as Docker does. */
+static char *resolv_conf(void)
+{
+        char *text = NULL;
+        size_t len;
+        nk_error *e = NULL;
+        if (nk_read_file("/etc/resolv.conf", &text, &len, &e) < 0) {
+                nk_error_free(e);
+                return strdup("");
+        }
+        char *out = calloc(1, len + 1), *save = NULL;
+        for (char *l = strtok_r(text, "\n", &save); out && l; l = strtok_r(NULL, "\n", &save)) {
+                if (strncmp(l, "nameserver", 10) == 0 &&
+                    (strstr(l, " 127.") || strstr(l, " ::1") || strstr(l, "\t127.")))
+                        continue;
+                strcat(out, l);
+                strcat(out, "\n");
+        }
+        free(text);
+        return out;
+}
+
+/* /etc/hostname, /etc/hosts and /etc/resolv.conf of the container: files
+ * in its directory, bound over the image's (a container's own, as with
+ * Docker; the image is not changed). */
+static int etc_files(const char *store, const char *id, const char *hostname, json_t *spec,
+                     nk_error **err)
+{
+        _cleanup_free_ char *dir = nk_ctr_dir(store, id), *hosts = NULL, *host = NULL;
+        _cleanup_free_ char *resolv = resolv_conf();
+        if (!dir || !resolv ||
+            asprintf(&hosts,
+                     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                     "127.0.1.1\t%s\n",
+                     hostname) < 0 ||
+            asprintf(&host, "%s\n", hostname) < 0)
+                return nk_error_set(err, ENOMEM, "/etc files");
+        const struct {
+                const char *name, *text;
+        } files[] = {{"hostname", host}, {"hosts", hosts}, {"resolv.conf", resolv}};
+        json_t *mounts = json_object_get(spec, "mounts");
+        if (!mounts)
+                json_object_set_new(spec, "mounts", mounts = json_array());
+        for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+                _cleanup_free_ char *path = NULL, *dest = NULL;
+                if (asprintf(&path, "%s/%s", dir, files[i].name) < 0 ||
+                    asprintf(&dest, "/etc/%s", files[i].name) < 0)
+                        return nk_error_set(err, ENOMEM, "/etc files");
+                if (nk_write_file(path, files[i].text, strlen(files[i].text), 0644, err) < 0)
+                        return -1;
+                json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:[ss]}", "destination", dest,
+                                                        "type", "bind", "source", path, "options",
+                                                        "rbind", "rprivate"));
+        }
+        return 0;
+}
+
 /* The spec and the record, with the rootfs already mounted. */
 static int fill_container(struct nk_store *s, const char *id, const char *name,
                           struct nk_run_opts *o, const struct nk_image *img, const char *rootfs,
@@ -158,6 +216,8 @@ static int fill_container(struct nk_store *s, const char *id, const char *name,
         if (!linux_)
                 json_object_set_new(spec, "linux", linux_ = json_object());
         json_object_set_new(linux_, "cgroupsPath", json_string(cg));
+        if (etc_files(store, id, o->hostname, spec, err) < 0)
+                return -1;
         _cleanup_jansson_ json_t *rec = make_record(id, name, o, img, spec);
         if (!rec)
                 return nk_error_set(err, ENOMEM, "container record");
