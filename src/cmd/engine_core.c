@@ -121,6 +121,14 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
                         return nk_cmd_usage_error("monitor", "--resume: `%s`", resume);
                 return nk_monitor_loop(&o, &h);
         }
+        /* Started in a session of its own: fork once more, so the monitor
+         * is not a session leader (it could take a terminal) and its
+         * starter's child exits at once. */
+        pid_t child = fork();
+        if (child < 0)
+                return 125;
+        if (child > 0)
+                _exit(0);
         /* Nothing of the starter's: only the status pipe stays open. */
         int keep[] = {o.status_fd};
         nk_close_fds_except(3, keep, o.status_fd >= 0 ? 1 : 0);

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,8 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 int nk_ctr_fail(nk_error *e, int code)
 {
@@ -138,10 +141,12 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
         return v;
 }
 
-/* Fork, setsid, fork again and exec /proc/self/exe as the monitor: it is
- * nobody's child here, in no terminal's session, and a fresh image (this
- * process may have loaded libcurl). Returns the read end of its status
- * pipe. */
+/* The monitor: /proc/self/exe spawned (vfork-style, posix_spawn: this
+ * process may have mapped the engine module's dozens of libraries, which a
+ * fork would copy the page tables of) in a session of its own; it forks
+ * once more at once (`nook monitor`), so it is nobody's child here and not
+ * a session leader that could take a terminal. A fresh image: nothing of
+ * libcurl or OpenSSL. Returns the read end of its status pipe. */
 static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec, bool wait,
                          bool stdin_open, nk_error **err)
 {
@@ -149,32 +154,28 @@ static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec,
         if (pipe2(p, O_CLOEXEC) < 0)
                 return nk_error_set(err, errno, "status pipe");
         _cleanup_strv_ char **argv = monitor_argv(g, id, rec, wait, stdin_open, p[1]);
-        if (!argv) {
-                close(p[0]);
-                close(p[1]);
-                return nk_error_set(err, ENOMEM, "monitor argv");
-        }
-        pid_t pid = fork();
-        if (pid == 0) {
-                /* child: a new session, then the monitor as its child */
-                setsid();
-                if (fork() != 0)
-                        _exit(0);
-                /* grandchild: the monitor */
-                int null = open("/dev/null", O_RDWR);
-                dup2(null, 0);
-                dup2(null, 1);
-                dup2(null, 2);
-                fcntl(p[1], F_SETFD, 0);
-                execv("/proc/self/exe", argv);
-                _exit(127);
-        }
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t at;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&at);
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+        sigset_t none;
+        sigemptyset(&none);
+        posix_spawnattr_setsigmask(&at, &none);
+        for (int fd = 0; fd < 3; fd++)
+                posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
+        /* dup2 onto itself: the status pipe stays open across the exec */
+        posix_spawn_file_actions_adddup2(&fa, p[1], p[1]);
+        pid_t pid = -1;
+        int r = argv ? posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ) : ENOMEM;
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&at);
         close(p[1]);
-        if (pid < 0) {
+        if (r != 0) {
                 close(p[0]);
-                return nk_error_set(err, errno, "fork the monitor");
+                return nk_error_set(err, r, "start the monitor");
         }
-        (void)nk_wait_exit_code(pid);
+        (void)nk_wait_exit_code(pid); /* it forked the monitor and exited */
         return p[0];
 }
 

@@ -55,7 +55,8 @@ int nk_ctr_resolve(const char *store, const char *ref, char id[NK_CTR_ID_LEN + 1
 int nk_ctr_list(const char *store, char ***ids, nk_error **err);
 
 /* The monitor's small text files (no JSON). */
-int nk_ctr_write_exit(int dfd, int code, int64_t finished_ns, nk_error **err);
+/* sync: fsync before the rename (it must survive a crash). */
+int nk_ctr_write_exit(int dfd, int code, int64_t finished_ns, bool sync, nk_error **err);
 /* 0 and the values, or -1 (absent or unreadable). */
 int nk_ctr_read_exit(int dfd, int *code, int64_t *finished_ns);
 int nk_ctr_write_started(int dfd, pid_t pid, int64_t started_ns, int restarts, nk_error **err);

@@ -308,11 +308,11 @@ static int read_small(int dfd, const char *name, char *buf, size_t size)
         return 0;
 }
 
-int nk_ctr_write_exit(int dfd, int code, int64_t finished_ns, nk_error **err)
+int nk_ctr_write_exit(int dfd, int code, int64_t finished_ns, bool sync, nk_error **err)
 {
         char t[64];
         snprintf(t, sizeof t, "%d %" PRId64 "\n", code, finished_ns);
-        return write_small(dfd, "exit", t, true, err);
+        return write_small(dfd, "exit", t, sync, err);
 }
 
 int nk_ctr_read_exit(int dfd, int *code, int64_t *finished_ns)

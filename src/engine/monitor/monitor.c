@@ -442,7 +442,8 @@ static void record_exit(struct mon *m, int code)
 {
         m->last_code = code;
         nk_error *e = NULL;
-        if (nk_ctr_write_exit(m->dfd, code, nk_ctr_now_ns(), &e) < 0)
+        /* A --rm container's record goes with it: no fsync for it. */
+        if (nk_ctr_write_exit(m->dfd, code, nk_ctr_now_ns(), !m->o->rm, &e) < 0)
                 nk_error_free(e);
 }
 
