@@ -615,3 +615,36 @@ def test_etc_files_are_the_containers_own(engine):
     p = engine.run("run", "--rm", "busybox", "cat", "/etc/hosts")
     assert "changed" not in p.stdout and "localhost" in p.stdout
     engine.run("rm", "etc")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.03, 0.06, 0.1])
+def test_rm_killed_halfway_then_rm_f(engine, delay):
+    """kill -9 of `nook rm -f` at some point: ps shows what is left and a
+    second rm -f finishes the job (the fixture checks nothing leaks)."""
+    cid = engine.run("run", "-d", "--name", "half", "busybox", "sleep", "100").stdout.strip()
+    p = engine.popen("rm", "-f", "half", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    p.kill()
+    p.wait()
+    left = engine.run("ps", "-aq", "--no-trunc").stdout.split()
+    assert left in ([], [cid])
+    if left:
+        engine.run("rm", "-f", cid)
+    assert engine.run("ps", "-aq").stdout == ""
+
+
+def test_inspect_docker_fields(engine):
+    engine.run("create", "--name", "ins", "--label", "a=b", "-e", "X=1", "--restart",
+               "on-failure:3", "busybox", "echo", "hi")
+    i = engine.inspect("ins")
+    assert re.fullmatch(r"[0-9a-f]{64}", i["Id"]) and i["Name"] == "/ins"
+    assert i["Path"] == "echo" and i["Args"] == ["hi"]
+    assert i["Config"]["Image"] == "busybox" and i["Config"]["Cmd"] == ["echo", "hi"]
+    assert "X=1" in i["Config"]["Env"] and i["Config"]["Labels"] == {"a": "b"}
+    assert i["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    st = i["State"]
+    assert st["Status"] == "created" and st["Pid"] == 0 and not st["Running"]
+    assert st["StartedAt"] == "0001-01-01T00:00:00Z"
+    assert engine.run("inspect", "-f", "{{.Config.Image}} {{json .Config.Labels}}",
+                      "ins").stdout == 'busybox {"a":"b"}\n'
+    engine.run("rm", "ins")

@@ -131,6 +131,7 @@ int nk_cmd_rm(const struct nk_global *g, int argc, char **argv)
         }
         if (need_refs("rm", argc))
                 return 1;
+        nk_ctr_sweep_trash(g->store);
         return each(g, argc, argv, rm_one, &force, true);
 }
 

@@ -101,7 +101,8 @@ int nk_ctr_retire(const char *store, const char *id, const char *name, char **tr
                   nk_error **err);
 /* Unmount TRASH/merged and rm -rf TRASH. */
 int nk_ctr_bury(const char *trash, nk_error **err);
-/* Leftovers of retired containers whose remover died: removed. */
+/* Leftovers of retired containers whose remover died: buried (a live
+ * remover doing the same meanwhile is harmless). ps, rm and prune call it. */
 void nk_ctr_sweep_trash(const char *store);
 /* nk_ctr_retire and nk_ctr_bury. */
 int nk_ctr_remove_dir(const char *store, const char *id, const char *name, nk_error **err);

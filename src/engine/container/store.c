@@ -519,7 +519,7 @@ void nk_ctr_sweep_trash(const char *store)
                 _cleanup_free_ char *p = NULL;
                 nk_error *err = NULL;
                 if (strncmp(e->d_name, ".trash-", 7) == 0 &&
-                    asprintf(&p, "%s/%s", dir, e->d_name) >= 0 && nk_rm_rf(p, &err) < 0)
+                    asprintf(&p, "%s/%s", dir, e->d_name) >= 0 && nk_ctr_bury(p, &err) < 0)
                         nk_error_free(err);
         }
 }
