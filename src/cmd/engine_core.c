@@ -24,8 +24,15 @@ static int restart_policy(const char *v, enum nk_monitor_restart *out)
         return -1;
 }
 
+struct fresh_ctx {
+        const struct nk_global *g;
+        int argc;
+        char **argv;
+};
+static int parse_resume(const char *v, struct nk_monitor_handoff *h);
 static void reexec_loop(const struct nk_global *g, int argc, char **argv,
                         const struct nk_monitor_handoff *h);
+static void fresh_loop(const struct nk_monitor_handoff *h, void *arg);
 
 /* `nook monitor [options] ID`: started by run/start/restart (never by a
  * user, so not listed): see src/engine/monitor/monitor.h. */
@@ -115,9 +122,11 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
                 return nk_cmd_usage_error("monitor", "expects one container id");
         o.id = argv[optind];
         struct nk_monitor_handoff h;
+        struct fresh_ctx fc = {g, argc, argv};
+        o.fresh = fresh_loop;
+        o.fresh_arg = &fc;
         if (resume) {
-                if (sscanf(resume, "%d,%d,%d,%d,%d,%d,%d,%d,%d", &h.pid, &h.pidfd, &h.out_fd,
-                           &h.err_fd, &h.in_fd, &h.listen_fd, &h.log_fd, &h.dfd, &h.client_fd) != 9)
+                if (parse_resume(resume, &h) < 0)
                         return nk_cmd_usage_error("monitor", "--resume: `%s`", resume);
                 return nk_monitor_loop(&o, &h);
         }
@@ -141,19 +150,44 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
         return nk_monitor_loop(&o, &h); /* the exec failed: loop here */
 }
 
+/* --resume=PID,RESTARTS,PIDFD,OUT,ERR,IN,LISTEN,LOG,DFD,C0:C1:...:C15 */
+static int parse_resume(const char *v, struct nk_monitor_handoff *h)
+{
+        int off = 0;
+        if (sscanf(v, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%n", &h->pid, &h->restarts, &h->pidfd, &h->out_fd,
+                   &h->err_fd, &h->in_fd, &h->listen_fd, &h->log_fd, &h->dfd, &off) != 9 ||
+            off == 0)
+                return -1;
+        const char *p = v + off;
+        for (int i = 0; i < NK_MONITOR_CLIENTS; i++) {
+                int n = 0;
+                if (sscanf(p, "%d%n", &h->clients[i], &n) != 1)
+                        return -1;
+                p += n;
+                if (*p == ':')
+                        p++;
+        }
+        return *p ? -1 : 0;
+}
+
 /* The loop in a fresh image of nook: set-up's heap (the spec, seccomp,
  * the runtime's state) is gone, and what stays is mostly shared pages. */
 static void reexec_loop(const struct nk_global *g, int argc, char **argv,
                         const struct nk_monitor_handoff *h)
 {
-        const int fds[] = {h->pidfd,     h->out_fd, h->err_fd, h->in_fd,
-                           h->listen_fd, h->log_fd, h->dfd,    h->client_fd};
+        int fds[7 + NK_MONITOR_CLIENTS] = {h->pidfd,     h->out_fd, h->err_fd, h->in_fd,
+                                           h->listen_fd, h->log_fd, h->dfd};
+        memcpy(fds + 7, h->clients, sizeof h->clients);
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
                 if (fds[i] >= 0 && fcntl(fds[i], F_SETFD, 0) < 0)
                         return;
-        char resume[160];
-        snprintf(resume, sizeof resume, "--resume=%d,%d,%d,%d,%d,%d,%d,%d,%d", h->pid, h->pidfd,
-                 h->out_fd, h->err_fd, h->in_fd, h->listen_fd, h->log_fd, h->dfd, h->client_fd);
+        char resume[256];
+        int k = snprintf(resume, sizeof resume, "--resume=%d,%d,%d,%d,%d,%d,%d,%d,%d,", h->pid,
+                         h->restarts, h->pidfd, h->out_fd, h->err_fd, h->in_fd, h->listen_fd,
+                         h->log_fd, h->dfd);
+        for (int i = 0; i < NK_MONITOR_CLIENTS && k > 0 && (size_t)k < sizeof resume; i++)
+                k += snprintf(resume + k, sizeof resume - (size_t)k, "%s%d", i ? ":" : "",
+                              h->clients[i]);
         char *v[64];
         int n = 0;
         v[n++] = "nook";
@@ -167,15 +201,23 @@ static void reexec_loop(const struct nk_global *g, int argc, char **argv,
                 v[n++] = "--systemd-cgroup";
         v[n++] = "monitor";
         for (int i = 1; i < argc - 1 && n < 60; i++)
-                if (strncmp(argv[i], "--status-fd", 11) != 0)
+                if (strncmp(argv[i], "--status-fd", 11) != 0 &&
+                    strncmp(argv[i], "--resume", 8) != 0)
                         v[n++] = argv[i];
         v[n++] = resume;
         v[n++] = argv[argc - 1];
         v[n] = NULL;
-        execv("/proc/self/exe", v);
+        if (k > 0 && (size_t)k < sizeof resume)
+                execv("/proc/self/exe", v);
         for (size_t i = 0; i < ARRAY_SIZE(fds); i++) /* failed: back as they were */
                 if (fds[i] >= 0)
                         fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+}
+
+static void fresh_loop(const struct nk_monitor_handoff *h, void *arg)
+{
+        const struct fresh_ctx *c = arg;
+        reexec_loop(c->g, c->argc, c->argv, h);
 }
 
 const struct nk_command nk_engine_core_commands[] = {

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CLIENTS 16
+#define MAX_CLIENTS NK_MONITOR_CLIENTS
 
 struct mon {
         const struct nk_monitor_opts *o;
@@ -476,6 +476,22 @@ static void on_init_exit(struct mon *m)
         schedule_or_finish(m, code);
 }
 
+static void block_signals(struct mon *m);
+
+static void handoff(const struct mon *m, struct nk_monitor_handoff *h)
+{
+        *h = (struct nk_monitor_handoff){.pid = m->pid,
+                                         .restarts = m->restarts,
+                                         .pidfd = m->pidfd,
+                                         .out_fd = m->out_fd,
+                                         .err_fd = m->err_fd,
+                                         .in_fd = m->in_fd,
+                                         .listen_fd = m->listen_fd,
+                                         .log_fd = m->log_fd,
+                                         .dfd = m->dfd};
+        memcpy(h->clients, m->clients, sizeof h->clients);
+}
+
 static void restart_now(struct mon *m)
 {
         m->restart_at = 0;
@@ -484,8 +500,16 @@ static void restart_now(struct mon *m)
                 return;
         }
         nk_error *e = NULL;
-        if (launch(m, false, &e) == 0)
+        if (launch(m, false, &e) == 0) {
+                if (m->o->fresh) { /* shed what the create allocated */
+                        struct nk_monitor_handoff h;
+                        handoff(m, &h);
+                        close_fd(&m->sig_fd);
+                        m->o->fresh(&h, m->o->fresh_arg);
+                        block_signals(m); /* the exec failed: on as we are */
+                }
                 return;
+        }
         /* Not fatal: the failure goes to the log and counts as an exit. */
         _cleanup_free_ char *t = nk_error_text(e);
         nk_error_free(e);
@@ -614,15 +638,7 @@ int nk_monitor_setup(const struct nk_monitor_opts *o, struct nk_monitor_handoff 
         close_fd(&m.sig_fd);
         /* The client that connected for the start (a foreground run) is
          * handed over too. */
-        *h = (struct nk_monitor_handoff){.pid = m.pid,
-                                         .pidfd = m.pidfd,
-                                         .out_fd = m.out_fd,
-                                         .err_fd = m.err_fd,
-                                         .in_fd = m.in_fd,
-                                         .listen_fd = m.listen_fd,
-                                         .log_fd = m.log_fd,
-                                         .dfd = m.dfd,
-                                         .client_fd = m.clients[0]};
+        handoff(&m, h);
         return 0;
 }
 
@@ -639,7 +655,8 @@ int nk_monitor_loop(const struct nk_monitor_opts *o, const struct nk_monitor_han
         m.listen_fd = h->listen_fd;
         m.log_fd = h->log_fd;
         m.dfd = h->dfd;
-        m.clients[0] = h->client_fd;
+        m.restarts = h->restarts;
+        memcpy(m.clients, h->clients, sizeof m.clients);
         struct stat sb;
         if (m.log_fd >= 0 && fstat(m.log_fd, &sb) == 0)
                 m.log_size = sb.st_size;

@@ -19,6 +19,8 @@ enum nk_monitor_restart {
         NK_MON_RESTART_UNLESS_STOPPED
 };
 
+struct nk_monitor_handoff;
+
 struct nk_monitor_opts {
         const char *store, *root, *id;
         const char *name; /* released with --rm */
@@ -30,15 +32,22 @@ struct nk_monitor_opts {
         int64_t log_max_size; /* bytes, 0 unlimited */
         int log_max_file;     /* files kept with rotation, >= 1 */
         int status_fd;        /* the starter's pipe, -1 none */
+        /* Called by the loop after a restart (which ran the runtime's
+         * create, spec parsing and all, in this process): may exec a fresh
+         * image that goes on with nk_monitor_loop(h); returns if it did
+         * not. NULL: the loop goes on as it is. */
+        void (*fresh)(const struct nk_monitor_handoff *h, void *arg);
+        void *fresh_arg;
 };
 
 /* What set-up hands to the loop: the loop may run in a fresh image of the
  * binary (exec'd with these fds kept: the heap set-up grew is gone, and
  * the init stays our child, exec keeping the PID). */
+#define NK_MONITOR_CLIENTS 16
 struct nk_monitor_handoff {
-        int pid;
-        /* -1 when none; client_fd: the client that connected for the start */
-        int pidfd, out_fd, err_fd, in_fd, listen_fd, log_fd, dfd, client_fd;
+        int pid, restarts;
+        int pidfd, out_fd, err_fd, in_fd, listen_fd, log_fd, dfd; /* -1 when none */
+        int clients[NK_MONITOR_CLIENTS];                          /* attached, -1 free */
 };
 
 /* Set-up: 0 with *h filled (status "ok" reported, status fd closed), or
