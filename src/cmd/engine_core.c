@@ -240,6 +240,8 @@ const struct nk_command nk_engine_core_commands[] = {
         {"pause", nk_cmd_pause, "pause CONTAINER...", "freeze containers"},
         {"unpause", nk_cmd_unpause, "unpause CONTAINER...", "thaw containers"},
         {"rename", nk_cmd_rename, "rename CONTAINER NEW_NAME", "rename a container"},
+        {"attach", nk_cmd_attach, "attach [--no-stdin] CONTAINER",
+         "attach to a running container's stdio (detach: ctrl-p ctrl-q)"},
         {"container", nk_cmd_container, "container prune|ls|rm|inspect|... [options]",
          "manage containers"},
         {"monitor", cmd_monitor, "monitor [options] ID", NULL, NK_CMD_SELF_EXE_DEFER},

@@ -648,3 +648,31 @@ def test_inspect_docker_fields(engine):
     assert engine.run("inspect", "-f", "{{.Config.Image}} {{json .Config.Labels}}",
                       "ins").stdout == 'busybox {"a":"b"}\n'
     engine.run("rm", "ins")
+
+
+def test_attach_and_detach_keys(engine):
+    """attach relays a running container's output and our stdin to it;
+    on a terminal ctrl-p ctrl-q detaches and leaves it running."""
+    engine.run("run", "-d", "-i", "--name", "att", "busybox", "sh", "-c",
+               "echo ready; read l; echo got:$l; sleep 100")
+    p = engine.popen("attach", "att", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p.stdin.write("hello\n")
+    p.stdin.flush()
+    wait_for(lambda: "got:hello" in engine.run("logs", "att").stdout, 10, "the line read")
+    assert p.stdout.readline() == "got:hello\n"
+    p.kill()
+    p.wait()
+    engine.run("rm", "-f", "att")
+    engine.run("run", "-d", "-it", "--name", "tt", "busybox", "sh")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(engine.bin, [engine.bin, "attach", "tt"], engine.env)
+    time.sleep(0.5)
+    os.write(fd, b"echo in-tty\r")
+    time.sleep(0.3)
+    os.write(fd, b"\x10\x11")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert engine.state("tt")["Running"]
+    assert "in-tty" in engine.run("logs", "tt").stdout
+    engine.run("rm", "-f", "tt")

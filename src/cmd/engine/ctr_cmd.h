@@ -36,6 +36,11 @@ int nk_ctr_record_save(const char *store, const char *id, json_t *rec, nk_error 
  * monitor's code (125-127) with *failed set. */
 int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
                          bool stdin_open, bool *failed);
+/* Attach to the running container's monitor: its output here, our stdin
+ * there (unless no_stdin, or it was not made with -i); ctrl-p ctrl-q
+ * detaches from a terminal. Returns its exit code, or 0 once detached. */
+int nk_ctr_attach(const struct nk_global *g, const char *id, json_t *rec, bool no_stdin);
+int nk_cmd_attach(const struct nk_global *g, int argc, char **argv);
 /* Stop: the stop signal, then SIGKILL after `timeout` s; waits for the
  * monitor to record the exit. */
 int nk_ctr_stop(const struct nk_global *g, const char *id, json_t *rec, int timeout,

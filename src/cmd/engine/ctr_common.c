@@ -109,7 +109,8 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
         nk_strv_push(&v, "monitor");
         if (json_is_true(jget(rec, "Config", "Tty")))
                 nk_strv_push(&v, "--tty");
-        if (stdin_open)
+        /* -i: the container's stdin stays open for attach, even detached */
+        if (stdin_open || json_is_true(jget(rec, "Config", "OpenStdin")))
                 nk_strv_push(&v, "--stdin");
         if (json_is_true(jget(rec, "HostConfig", "AutoRemove")))
                 nk_strv_push(&v, "--rm");
@@ -261,8 +262,8 @@ static int relay(const struct nk_global *g, const char *id, int sock, bool tty, 
                 tcsetattr(STDIN_FILENO, TCSANOW, &raw);
                 send_winsize(sock);
         }
-        bool in_open = stdin_open;
-        int code = -2;
+        bool in_open = stdin_open, after_p = false;
+        int code = -2; /* -2: going on, -3: detached */
         char *buf = malloc(NK_ATTACH_MAX);
         while (buf && code == -2) {
                 struct pollfd pf[3] = {{.fd = sock, .events = POLLIN},
@@ -288,6 +289,19 @@ static int relay(const struct nk_global *g, const char *id, int sock, bool tty, 
                 }
                 if (pf[1].revents) {
                         ssize_t n = read(STDIN_FILENO, buf, 4096);
+                        /* Docker's detach keys on a terminal: ctrl-p ctrl-q
+                         * (a ctrl-p alone is held back, then sent). */
+                        for (ssize_t i = 0; tty && i < n && code == -2; i++) {
+                                if (after_p && buf[i] == 0x11)
+                                        code = -3;
+                                else if (after_p)
+                                        (void)nk_attach_send(sock, NK_ATTACH_STDIN, "\x10", 1);
+                                after_p = buf[i] == 0x10;
+                        }
+                        if (code == -3)
+                                break;
+                        if (tty && n > 0 && after_p)
+                                n--; /* held back until the next byte */
                         if (n > 0)
                                 (void)nk_attach_send(sock, NK_ATTACH_STDIN, buf, (size_t)n);
                         else if (n == 0 || errno != EINTR) {
@@ -311,6 +325,8 @@ static int relay(const struct nk_global *g, const char *id, int sock, bool tty, 
         if (raw_mode)
                 tcsetattr(STDIN_FILENO, TCSANOW, &saved);
         sigprocmask(SIG_SETMASK, &old, NULL);
+        if (code == -3)
+                return 0;
         return code == -2 ? recorded_exit(g, id) : code;
 }
 
@@ -323,6 +339,7 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
         if (dfd < 0)
                 return nk_ctr_fail(e, 125);
         (void)unlinkat(dfd, "stopped", 0);
+        (void)unlinkat(dfd, "paused", 0); /* left by a run whose monitor was killed */
         _cleanup_close_ int st = spawn_monitor(g, id, rec, attach, stdin_open, &e);
         if (st < 0)
                 return nk_ctr_fail(e, 125);
@@ -346,6 +363,18 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
                 return 125;
         }
         return relay(g, id, sock, json_is_true(jget(rec, "Config", "Tty")), stdin_open);
+}
+
+int nk_ctr_attach(const struct nk_global *g, const char *id, json_t *rec, bool no_stdin)
+{
+        nk_error *e = NULL;
+        _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, &e);
+        _cleanup_close_ int sock = dfd < 0 ? -1 : nk_attach_connect(dfd, "attach", &e);
+        if (sock < 0)
+                return nk_ctr_fail(e, 1);
+        bool tty = json_is_true(jget(rec, "Config", "Tty"));
+        bool in = !no_stdin && json_is_true(jget(rec, "Config", "OpenStdin"));
+        return relay(g, id, sock, tty, in);
 }
 
 /* ---- stop and forced removal ------------------------------------------ */

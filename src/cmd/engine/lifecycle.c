@@ -383,3 +383,35 @@ int nk_cmd_restart(const struct nk_global *g, int argc, char **argv)
         }
         return rc;
 }
+
+int nk_cmd_attach(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {{"no-stdin", no_argument, NULL, 'n'},
+                                             {"sig-proxy", required_argument, NULL, 'p'},
+                                             {0}};
+        bool no_stdin = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+                if (c == 'n')
+                        no_stdin = true;
+                else if (c != 'p')
+                        return nk_cmd_usage_error("attach", "unknown option");
+        }
+        if (optind + 1 != argc)
+                return nk_cmd_usage_error("attach", "expects one container");
+        char id[NK_CTR_ID_LEN + 1];
+        nk_error *e = NULL;
+        struct nk_ctr_state st;
+        if (nk_ctr_resolve(g->store, argv[optind], id, &e) < 0 ||
+            nk_ctr_state(g->store, g->root, id, &st, &e) < 0)
+                return nk_ctr_fail(e, 1);
+        if (!st.monitor || (st.status != NK_CTR_RUNNING && st.status != NK_CTR_RESTARTING)) {
+                nk_log(NK_LOG_ERROR, "cannot attach to container %s: it is %s%s", argv[optind],
+                       nk_ctr_status_name(st.status), st.monitor ? "" : " (no monitor)");
+                return 1;
+        }
+        _cleanup_jansson_ json_t *rec = nk_ctr_record(g->store, id, &e);
+        if (!rec)
+                return nk_ctr_fail(e, 1);
+        return nk_ctr_attach(g, id, rec, no_stdin);
+}
