@@ -226,7 +226,7 @@ const struct nk_command nk_engine_core_commands[] = {
          "stop containers (the stop signal, then SIGKILL)"},
         {"restart", nk_cmd_restart, "restart [-t SECONDS] CONTAINER...", "restart containers"},
         {"kill", nk_cmd_kill, "kill [-s SIGNAL] CONTAINER...", "signal containers (default KILL)"},
-        {"rm", nk_cmd_rm, "rm [-f] CONTAINER...", "remove containers"},
+        {"rm", nk_cmd_rm, "rm [-f] [-v] CONTAINER...", "remove containers"},
         {"ps", nk_cmd_ps,
          "ps [-a] [-q] [--no-trunc] [--format json|table|TEMPLATE] [--filter KEY=VALUE]",
          "list containers"},

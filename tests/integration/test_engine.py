@@ -6,7 +6,7 @@ cgroup parent (NOOK_CGROUP_PARENT); at teardown the `engine` fixture removes
 what the test left with `nook rm -f` and FAILS the test if anything leaked:
 mounts under the store, cgroups under the test's parent, processes (the
 monitors carry the test's root in their argv, the inits live in its
-cgroups), runtime state, container directories or names.
+cgroups), runtime state, container directories, names or volumes.
 """
 import json
 import os
@@ -119,6 +119,9 @@ class Engine:
         cdir = os.path.join(self.store, "containers")
         if os.path.isdir(cdir) and os.listdir(cdir):
             out.append(f"containers {os.listdir(cdir)}")
+        vdir = os.path.join(self.store, "volumes")
+        if os.path.isdir(vdir) and [v for v in os.listdir(vdir) if not v.startswith(".")]:
+            out.append(f"volumes {os.listdir(vdir)}")
         ndir = os.path.join(self.store, "container-names")
         if os.path.isdir(ndir) and set(os.listdir(ndir)) - {".lock"}:
             out.append(f"names {os.listdir(ndir)}")
@@ -676,3 +679,30 @@ def test_attach_and_detach_keys(engine):
     assert engine.state("tt")["Running"]
     assert "in-tty" in engine.run("logs", "tt").stdout
     engine.run("rm", "-f", "tt")
+
+
+def test_volumes_with_the_container_lifecycle(engine):
+    """-v HOST:/p binds a host directory; a named volume outlives its
+    containers and `volume rm` refuses it while one uses it; anonymous
+    volumes go with --rm and with rm -v."""
+    host_dir = os.path.join(engine.tmp, "shared")
+    os.mkdir(host_dir)
+    with open(os.path.join(host_dir, "in"), "w") as f:
+        f.write("from-host\n")
+    p = engine.run("run", "--rm", "-v", f"{host_dir}:/data", "-v", "keep:/keep", "-v", "/anon",
+                   "busybox", "sh", "-c",
+                   "cat /data/in; echo out > /data/out; echo kept > /keep/f; echo x > /anon/f")
+    assert p.stdout == "from-host\n"
+    with open(os.path.join(host_dir, "out")) as f:
+        assert f.read() == "out\n"
+    vols = lambda: sorted(engine.run("volume", "ls", "-q").stdout.split())
+    assert vols() == ["keep"]  # the anonymous one went with --rm
+    engine.run("run", "-d", "--name", "user", "-v", "keep:/keep", "-v", "/anon2", "busybox",
+               "sh", "-c", "cat /keep/f; sleep 100")
+    wait_for(lambda: engine.run("logs", "user").stdout == "kept\n", 10, "the volume's file")
+    assert len(vols()) == 2
+    p = engine.run("volume", "rm", "keep", check=False)
+    assert p.returncode != 0 and "in use" in p.stderr
+    engine.run("rm", "-f", "-v", "user")
+    assert vols() == ["keep"]
+    engine.run("volume", "rm", "keep")

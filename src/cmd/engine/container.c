@@ -4,6 +4,7 @@
 #include "runtime/container.h"
 #include "cmd/engine/ctr_cmd.h"
 #include "engine/container/runopts.h"
+#include "engine/container/volume.h"
 #include "engine/image.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -39,30 +40,6 @@ static int find_image(struct nk_store *s, const struct nk_run_opts *o, struct nk
                 return nk_error_wrap(err, "image `%s` not found locally, and pulling it failed",
                                      o->image);
         return nk_image_find(s, key, img, err);
-}
-
-/* Named and anonymous volumes: STORE/volumes/<name>/_data. */
-static int resolve_mounts(const char *store, struct nk_run_opts *o, nk_error **err)
-{
-        for (size_t i = 0; i < o->n_mounts; i++) {
-                struct nk_run_mount *m = &o->mounts[i];
-                if (m->kind != NK_MOUNT_VOLUME)
-                        continue;
-                char anon[NK_CTR_ID_LEN + 1];
-                if (!m->source && nk_ctr_new_id(anon, err) < 0)
-                        return -1;
-                char *path = NULL;
-                if (asprintf(&path, "%s/volumes/%s/_data", store, m->source ? m->source : anon) < 0)
-                        return nk_error_set(err, ENOMEM, "volume");
-                if (nk_mkdir_p(path, 0755, err) < 0) {
-                        free(path);
-                        return -1;
-                }
-                free(m->source);
-                m->source = path;
-                m->kind = NK_MOUNT_BIND;
-        }
-        return 0;
 }
 
 static json_t *strv_json(char *const *v)
@@ -192,6 +169,10 @@ static int etc_files(const char *store, const char *id, const char *hostname, js
         return 0;
 }
 
+static int finish_container(const char *store, const char *id, const char *name,
+                            const struct nk_run_opts *o, const struct nk_image *img, json_t *spec,
+                            char **created, nk_error **err);
+
 /* The spec and the record, with the rootfs already mounted. */
 static int fill_container(struct nk_store *s, const char *id, const char *name,
                           struct nk_run_opts *o, const struct nk_image *img, const char *rootfs,
@@ -206,9 +187,63 @@ static int fill_container(struct nk_store *s, const char *id, const char *name,
         if (!o->hostname && !(o->hostname = strdup(host)))
                 return nk_error_set(err, ENOMEM, "hostname");
         _cleanup_jansson_ json_t *spec = NULL;
-        if (nk_run_spec_build(o, img->config.root, rootfs, rfd, o->mounts, o->n_mounts, &spec,
-                              err) < 0)
+        struct nk_run_mount *mounts = NULL;
+        size_t n = 0;
+        _cleanup_strv_ char **created = NULL;
+        if (nk_volume_resolve_mounts(store, o->mounts, o->n_mounts, img->config.root, rfd, &mounts,
+                                     &n, &created, err) < 0)
                 return -1;
+        int r = nk_run_spec_build(o, img->config.root, rootfs, rfd, mounts, n, &spec, err);
+        nk_run_mounts_free(mounts, n);
+        if (r == 0)
+                r = finish_container(store, id, name, o, img, spec, created, err);
+        if (r < 0)
+                for (char **v = created; v && *v; v++) {
+                        nk_error *e = NULL;
+                        if (nk_volume_remove(store, *v, true, NULL, NULL, &e) < 0)
+                                nk_error_free(e);
+                }
+        return r;
+}
+
+/* The volumes a container uses (Nook.Volumes: what `volume rm` asks
+ * about) and the anonymous ones made for it (Nook.AnonVolumes, and the
+ * text file `anon-volumes` its monitor reads for --rm): both go with
+ * --rm and rm -v. */
+static int record_volumes(const char *store, const char *id, const struct nk_run_opts *o,
+                          char **created, json_t *rec, nk_error **err)
+{
+        json_t *all = json_array(), *anon = json_array();
+        json_t *nook = json_object_get(rec, "Nook");
+        json_object_set_new(nook, "Volumes", all);
+        json_object_set_new(nook, "AnonVolumes", anon);
+        _cleanup_strv_ char **named = NULL;
+        for (size_t i = 0; i < o->n_mounts; i++)
+                if (o->mounts[i].kind == NK_MOUNT_VOLUME && o->mounts[i].source &&
+                    !nk_strv_contains(named, o->mounts[i].source)) {
+                        nk_strv_push(&named, o->mounts[i].source);
+                        json_array_append_new(all, json_string(o->mounts[i].source));
+                }
+        _cleanup_free_ char *text = strdup("");
+        for (char **v = created; v && *v && text; v++) {
+                if (nk_strv_contains(named, *v))
+                        continue;
+                json_array_append_new(all, json_string(*v));
+                json_array_append_new(anon, json_string(*v));
+                _cleanup_free_ char *prev = text;
+                if (asprintf(&text, "%s%s\n", prev, *v) < 0)
+                        text = NULL;
+        }
+        _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
+        if (!text || !dir || asprintf(&path, "%s/anon-volumes", dir) < 0)
+                return nk_error_set(err, ENOMEM, "volumes");
+        return nk_write_file(path, text, strlen(text), 0600, err);
+}
+
+static int finish_container(const char *store, const char *id, const char *name,
+                            const struct nk_run_opts *o, const struct nk_image *img, json_t *spec,
+                            char **created, nk_error **err)
+{
         _cleanup_free_ char *cg = NULL;
         if (asprintf(&cg, "%s/%s", nk_ctr_cgroup_parent(), id) < 0)
                 return nk_error_set(err, ENOMEM, "cgroup path");
@@ -218,10 +253,12 @@ static int fill_container(struct nk_store *s, const char *id, const char *name,
         json_object_set_new(linux_, "cgroupsPath", json_string(cg));
         if (etc_files(store, id, o->hostname, spec, err) < 0)
                 return -1;
+
         _cleanup_jansson_ json_t *rec = make_record(id, name, o, img, spec);
         if (!rec)
                 return nk_error_set(err, ENOMEM, "container record");
-        if (write_config(store, id, spec, err) < 0)
+        if (record_volumes(store, id, o, created, rec, err) < 0 ||
+            write_config(store, id, spec, err) < 0)
                 return -1;
         return nk_ctr_record_save(store, id, rec, err);
 }
@@ -239,8 +276,7 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
         int r = -1;
         _cleanup_close_ int lock = -1;
         _cleanup_free_ char *rootfs = NULL;
-        if (nk_ctr_new_id(id, err) < 0 || resolve_mounts(store, o, err) < 0 ||
-            (lock = nk_ctr_names_lock(store, err)) < 0)
+        if (nk_ctr_new_id(id, err) < 0 || (lock = nk_ctr_names_lock(store, err)) < 0)
                 goto out;
         if (o->name)
                 snprintf(name, sizeof name, "%s", o->name);
@@ -307,7 +343,7 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         bool failed;
         rc = nk_ctr_start_monitor(g, id, rec, !o.detach, o.interactive && !o.detach, &failed);
         json_decref(rec);
-        if (failed && o.rm && nk_ctr_force_remove(g, id, &e) < 0)
+        if (failed && o.rm && nk_ctr_force_remove(g, id, true, &e) < 0)
                 nk_cmd_fail(e);
         if (rc == 0 && o.detach)
                 printf("%s\n", id);

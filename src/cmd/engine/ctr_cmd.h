@@ -45,8 +45,9 @@ int nk_cmd_attach(const struct nk_global *g, int argc, char **argv);
  * monitor to record the exit. */
 int nk_ctr_stop(const struct nk_global *g, const char *id, json_t *rec, int timeout,
                 nk_error **err);
-/* rm -f: kill everything of it and remove all it left anywhere. */
-int nk_ctr_force_remove(const struct nk_global *g, const char *id, nk_error **err);
+/* rm -f: kill everything of it and remove all it left anywhere; with
+ * volumes (rm -v) its anonymous volumes too. */
+int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes, nk_error **err);
 /* The Docker-style object `inspect` prints (record + State). */
 json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error **err);
 /* Expand a Go-template subset ({{.A.B}}, {{json .X}}, {{.Names}}) over obj. */

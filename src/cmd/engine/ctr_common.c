@@ -466,7 +466,7 @@ int nk_ctr_stop(const struct nk_global *g, const char *id, json_t *rec, int time
         return 0;
 }
 
-int nk_ctr_force_remove(const struct nk_global *g, const char *id, nk_error **err)
+int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes, nk_error **err)
 {
         _cleanup_free_ char *name = NULL;
         nk_error *e = NULL;
@@ -478,6 +478,7 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, nk_error **er
                 name = strdup(n[0] == '/' ? n + 1 : n);
         json_decref(rec);
         _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, NULL);
+        _cleanup_free_ char *anon = volumes && dfd >= 0 ? nk_ctr_anon_volumes(dfd) : NULL;
         if (dfd >= 0) {
                 close(openat(dfd, "stopped", O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
                 /* The init first (thawed, or a frozen one never dies), then
@@ -504,6 +505,7 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, nk_error **er
                 nk_error_free(*err);
                 *err = NULL;
         }
+        nk_ctr_remove_volumes(g->store, anon);
         return 0;
 }
 

@@ -103,7 +103,8 @@ int nk_cmd_kill(const struct nk_global *g, int argc, char **argv)
 static int rm_one(const struct nk_global *g, const char *id, const char *ref, void *arg,
                   nk_error **err)
 {
-        bool force = *(bool *)arg;
+        const bool *fv = arg; /* force, volumes */
+        bool force = fv[0];
         struct nk_ctr_state st;
         if (nk_ctr_state(g->store, g->root, id, &st, err) < 0)
                 return -1;
@@ -114,25 +115,25 @@ static int rm_one(const struct nk_global *g, const char *id, const char *ref, vo
                                     "cannot remove container %s: it is %s: stop it first or "
                                     "use rm -f",
                                     ref, nk_ctr_status_name(st.status));
-        return nk_ctr_force_remove(g, id, err);
+        return nk_ctr_force_remove(g, id, fv[1], err);
 }
 
 int nk_cmd_rm(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {
                 {"force", no_argument, NULL, 'f'}, {"volumes", no_argument, NULL, 'v'}, {0}};
-        bool force = false;
+        bool fv[2] = {false, false}; /* -f, -v */
         int c;
         while ((c = getopt_long(argc, argv, "+fv", opts, NULL)) != -1) {
-                if (c == 'f')
-                        force = true;
-                else if (c != 'v')
+                if (c == 'f' || c == 'v')
+                        fv[c == 'v'] = true;
+                else
                         return nk_cmd_usage_error("rm", "unknown option");
         }
         if (need_refs("rm", argc))
                 return 1;
         nk_ctr_sweep_trash(g->store);
-        return each(g, argc, argv, rm_one, &force, true);
+        return each(g, argc, argv, rm_one, fv, true);
 }
 
 static int pause_one(const struct nk_global *g, const char *id, const char *ref, void *arg,
@@ -255,7 +256,7 @@ static int prune(const struct nk_global *g)
                 if (st.monitor || st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED ||
                     st.status == NK_CTR_RESTARTING)
                         continue;
-                if (nk_ctr_force_remove(g, *p, &e) < 0)
+                if (nk_ctr_force_remove(g, *p, false, &e) < 0)
                         rc = nk_ctr_fail(e, 1);
                 else
                         printf("%s\n", *p);

@@ -1,18 +1,33 @@
 /* nook volume create|ls|inspect|rm|prune (Docker's `docker volume`). */
 #include "engine/container/volume.h"
-#include "cmd/engine/engine_cmd.h"
+#include "cmd/engine/ctr_cmd.h"
 #include "util/cleanup.h"
 #include "util/strv.h"
 #include <stdio.h>
 #include <string.h>
 
-/* Which volumes a container uses is the container store's answer; until
- * `nook run` records containers (issue 13, the container store), no
- * volume is in use. The store plugs its lookup in here. */
+/* Which volumes a container uses is the container store's answer: the
+ * names in each record's Nook.Volumes (a record being removed is not
+ * listed: its volumes go with it or are free). */
 static bool volume_in_use(const char *name, void *data)
 {
-        (void)name;
-        (void)data;
+        const char *store = data;
+        _cleanup_strv_ char **ids = NULL;
+        nk_error *e = NULL;
+        if (nk_ctr_list(store, &ids, &e) < 0) {
+                nk_error_free(e);
+                return true; /* unknown: never remove what may be used */
+        }
+        for (char **id = ids; *id; id++) {
+                _cleanup_jansson_ json_t *rec = nk_ctr_record(store, *id, &e);
+                nk_error_free(e);
+                e = NULL;
+                size_t i;
+                json_t *v;
+                json_array_foreach (json_object_get(json_object_get(rec, "Nook"), "Volumes"), i, v)
+                        if (json_is_string(v) && streq(json_string_value(v), name))
+                                return true;
+        }
         return false;
 }
 
@@ -120,7 +135,7 @@ static int cmd_ls(const struct nk_global *g, int argc, char **argv)
         if (!quiet && !json)
                 printf("%-10s%s\n", "DRIVER", "VOLUME NAME");
         for (size_t i = 0; i < n; i++) {
-                if (!nk_volume_matches(&v[i], filters, volume_in_use, NULL))
+                if (!nk_volume_matches(&v[i], filters, volume_in_use, (void *)g->store))
                         continue;
                 if (json)
                         json_array_append_new(arr, volume_json(&v[i]));
@@ -173,7 +188,8 @@ static int cmd_rm(const struct nk_global *g, int argc, char **argv)
                 return usage("volume rm", "%s", "VOLUME required");
         for (int i = optind; i < argc; i++) {
                 nk_error *err = NULL;
-                if (nk_volume_remove(g->store, argv[i], force, volume_in_use, NULL, &err) < 0)
+                if (nk_volume_remove(g->store, argv[i], force, volume_in_use, (void *)g->store,
+                                     &err) < 0)
                         rc = nk_cmd_fail(err);
                 else
                         printf("%s\n", argv[i]);
@@ -223,7 +239,8 @@ static int cmd_prune(const struct nk_global *g, int argc, char **argv)
                         return 0;
         }
         _cleanup_strv_ char **removed = NULL;
-        if (nk_volume_prune(g->store, all, filters, volume_in_use, NULL, &removed, &err) < 0)
+        if (nk_volume_prune(g->store, all, filters, volume_in_use, (void *)g->store, &removed,
+                            &err) < 0)
                 return nk_cmd_fail(err);
         if (removed) {
                 printf("Deleted Volumes:\n");

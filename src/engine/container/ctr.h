@@ -104,6 +104,11 @@ int nk_ctr_bury(const char *trash, nk_error **err);
 /* Leftovers of retired containers whose remover died: buried (a live
  * remover doing the same meanwhile is harmless). ps, rm and prune call it. */
 void nk_ctr_sweep_trash(const char *store);
+/* The anonymous volumes made for the container (the text of its
+ * `anon-volumes`, one name a line; NULL when none), and their removal
+ * (names is cut up; absent ones are fine). */
+char *nk_ctr_anon_volumes(int dfd);
+void nk_ctr_remove_volumes(const char *store, char *names);
 /* nk_ctr_retire and nk_ctr_bury. */
 int nk_ctr_remove_dir(const char *store, const char *id, const char *name, nk_error **err);
 /* Unmount STORE/containers/<id>/merged (detached); absent or not mounted

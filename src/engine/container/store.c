@@ -1,6 +1,7 @@
 /* The engine's container store: directories, names, the monitor's small
  * records and the status derived from them (see ctr.h). */
 #include "engine/container/ctr.h"
+#include "engine/container/volume.h"
 #include "runtime/state.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -521,5 +522,28 @@ void nk_ctr_sweep_trash(const char *store)
                 if (strncmp(e->d_name, ".trash-", 7) == 0 &&
                     asprintf(&p, "%s/%s", dir, e->d_name) >= 0 && nk_ctr_bury(p, &err) < 0)
                         nk_error_free(err);
+        }
+}
+
+char *nk_ctr_anon_volumes(int dfd)
+{
+        char *text = NULL;
+        size_t len;
+        nk_error *e = NULL;
+        if (nk_read_file_at(dfd, "anon-volumes", &text, &len, &e) < 0) {
+                nk_error_free(e);
+                return NULL;
+        }
+        return text;
+}
+
+void nk_ctr_remove_volumes(const char *store, char *names)
+{
+        char *save = NULL;
+        for (char *n = names ? strtok_r(names, "\n", &save) : NULL; n;
+             n = strtok_r(NULL, "\n", &save)) {
+                nk_error *e = NULL;
+                if (nk_volume_remove(store, n, true, NULL, NULL, &e) < 0)
+                        nk_error_free(e);
         }
 }

@@ -420,8 +420,9 @@ static bool should_restart(struct mon *m, int code)
 static void finish(struct mon *m)
 {
         nk_error *e = NULL;
-        _cleanup_free_ char *trash = NULL;
+        _cleanup_free_ char *trash = NULL, *volumes = NULL;
         if (m->o->rm) {
+                volumes = nk_ctr_anon_volumes(m->dfd);
                 if (nk_ctr_retire(m->o->store, m->o->id, m->o->name, &trash, &e) < 0)
                         nk_error_free(e);
         } else {
@@ -435,6 +436,7 @@ static void finish(struct mon *m)
         e = NULL;
         if (trash && nk_ctr_bury(trash, &e) < 0)
                 nk_error_free(e);
+        nk_ctr_remove_volumes(m->o->store, volumes); /* --rm: the anonymous ones */
         m->done = true;
 }
 
