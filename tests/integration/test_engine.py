@@ -558,6 +558,14 @@ def test_monitor_is_small(engine):
     # One monitor alone pays for every page of nook it touches; with many
     # they share them (bench/engine.sh measures 20).
     assert pss < 1024, pss
+    # Detached: not our child, in a session of its own that it does not
+    # lead (it could not take a terminal), and its loop a fresh image.
+    with open(f"/proc/{mon}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ppid, sid = int(fields[1]), int(fields[3])
+    assert ppid != os.getpid() and sid != os.getsid(0) and sid != mon
+    with open(f"/proc/{mon}/cmdline", "rb") as f:
+        assert b"--resume=" in f.read()
     engine.run("rm", "-f", "s")
 
 
