@@ -303,9 +303,12 @@ static int start_one(const struct nk_global *g, const char *ref, bool attach, bo
         if (nk_ctr_resolve(g->store, ref, id, &e) < 0 ||
             nk_ctr_state(g->store, g->root, id, &st, &e) < 0)
                 return nk_ctr_fail(e, 1);
-        if (st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED || st.monitor)
-                return attach ? (nk_log(NK_LOG_ERROR, "container %s is already running", ref), 1)
-                              : 0;
+        if (st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED || st.monitor) {
+                if (!attach)
+                        return 0; /* Docker: starting a running container is a no-op */
+                _cleanup_jansson_ json_t *rec = nk_ctr_record(g->store, id, &e);
+                return rec ? nk_ctr_attach(g, id, rec, !in) : nk_ctr_fail(e, 1);
+        }
         if (st.status == NK_CTR_REMOVING) {
                 nk_log(NK_LOG_ERROR, "container %s is being removed", ref);
                 return 1;
