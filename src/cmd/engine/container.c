@@ -320,6 +320,11 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         nk_error *e = NULL;
         if (nk_run_opts_parse(argc, argv, &o, &e) < 0)
                 return nk_ctr_fail(e, 125);
+        if (o.init) { /* no init binary is shipped yet: refused, not ignored */
+                nk_run_opts_clear(&o);
+                nk_log(NK_LOG_ERROR, "--init: not supported yet");
+                return 125;
+        }
         int rc = 125;
         _cleanup_(nk_engine_closep) struct nk_store *s = NULL;
         char id[NK_CTR_ID_LEN + 1];

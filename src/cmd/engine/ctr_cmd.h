@@ -7,6 +7,26 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* run's and create's usage with their options (Docker's). */
+#define NK_RUN_OPTIONS                                                                             \
+        "\n"                                                                                       \
+        "  -d, --detach             run in the background, print the id\n"                         \
+        "  -i, --interactive        keep stdin open   -t, --tty   a terminal\n"                    \
+        "  --rm                     remove it (and its anonymous volumes) when it exits\n"         \
+        "  --name NAME              -e, --env K=V   --env-file FILE   -l, --label K=V\n"           \
+        "  -w, --workdir DIR        -u, --user USER[:GROUP]   -h, --hostname NAME\n"               \
+        "  --entrypoint CMD         --read-only   --privileged\n"                                  \
+        "  -v, --volume SRC:DST[:ro]   --mount type=bind|volume|tmpfs,...   --tmpfs DST\n"         \
+        "  -m, --memory SIZE        --memory-swap SIZE   --cpus N   --cpu-shares N\n"              \
+        "  --cpuset-cpus LIST       --pids-limit N   --shm-size SIZE   --ulimit T=S[:H]\n"         \
+        "  --cap-add CAP            --cap-drop CAP   --security-opt seccomp=FILE|unconfined\n"     \
+        "  --security-opt no-new-privileges   --device HOST[:CTR[:PERMS]]   --sysctl K=V\n"        \
+        "  --userns host|auto       --uidmap C:H:N   --gidmap C:H:N\n"                             \
+        "  --restart no|on-failure[:N]|always|unless-stopped\n"                                    \
+        "  --stop-signal SIG        --stop-timeout S   --pull missing|always|never\n"              \
+        "  --log-opt max-size=SIZE|max-file=N   --cidfile FILE\n"                                  \
+        "Exit codes: 125 nook's error, 126 not executable, 127 not found, else the container's."
+
 int nk_cmd_run(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_create(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_start(const struct nk_global *g, int argc, char **argv);

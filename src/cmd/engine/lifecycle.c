@@ -209,7 +209,7 @@ static int wait_one(const struct nk_global *g, const char *id, const char *ref, 
                 nk_error *e = NULL;
                 if (nk_ctr_state(g->store, g->root, id, &st, &e) < 0) {
                         nk_error_free(e); /* removed (--rm) as we waited */
-                        return nk_error_set(err, ENOENT, "no such container: %s", ref);
+                        return nk_error_set(err, 0, "no such container: %s", ref);
                 }
                 bool up = st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED ||
                           st.status == NK_CTR_RESTARTING;

@@ -2,9 +2,9 @@
 #include "cmd/engine/ctr_cmd.h"
 
 const struct nk_command nk_engine_commands[] = {
-        {"run", nk_cmd_run, "run [options] IMAGE [COMMAND [ARG...]]",
+        {"run", nk_cmd_run, "run [options] IMAGE [COMMAND [ARG...]]" NK_RUN_OPTIONS,
          "create and start a container from an image"},
-        {"create", nk_cmd_create, "create [options] IMAGE [COMMAND [ARG...]]",
+        {"create", nk_cmd_create, "create [options] IMAGE [COMMAND [ARG...]]" NK_RUN_OPTIONS,
          "create a container (start it with `start`)"},
         {"pull", nk_cmd_pull, "pull [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] [-q] REF",
          "pull an image from a registry"},

@@ -270,7 +270,7 @@ int nk_ctr_resolve(const char *store, const char *ref, char id[NK_CTR_ID_LEN + 1
                 found = *p;
         }
         if (!found)
-                return nk_error_set(err, ENOENT, "no such container: %s", ref);
+                return nk_error_set(err, 0, "no such container: %s", ref);
         memcpy(id, found, NK_CTR_ID_LEN + 1);
         return 0;
 }
