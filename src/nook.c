@@ -318,7 +318,7 @@ int main(int argc, char **argv)
         }
         int sub_argc = argc - optind;
         char **sub_argv = argv + optind;
-        if (nk_cmd_help(sub_argc, sub_argv, cmd->usage, NULL))
+        if (nk_cmd_help_flags(sub_argc, sub_argv, cmd->usage, NULL, cmd->flags))
                 return 0;
         nk_cmd_getopt_reset();
         /* Before anything runs in a container: see nk_seal_self_exe(). */

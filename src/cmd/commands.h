@@ -28,6 +28,8 @@ enum nk_command_flags {
          * first (nk_seal_self_exe). create and run decide it themselves,
          * once the spec is known (nk_self_exe_guard with g->argv). */
         NK_CMD_SELF_EXE_SEAL = 1 << 1,
+        /* -h is one of its options (run's --hostname), not help. */
+        NK_CMD_H_IS_OPTION = 1 << 2,
 };
 
 struct nk_command {
@@ -55,6 +57,8 @@ int nk_cmd_fail(nk_error *err);
 int nk_cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* If argv has -h/--help, print "usage: nook <usage>\n<help>" and return true. */
 bool nk_cmd_help(int argc, char **argv, const char *usage, const char *help);
+/* The same with a command's flags (NK_CMD_H_IS_OPTION). */
+bool nk_cmd_help_flags(int argc, char **argv, const char *usage, const char *help, unsigned flags);
 /* A command taking exactly one container ID and no options: *id, or the
  * exit code of a usage error. */
 int nk_cmd_one_id(const char *cmd, int argc, char **argv, const char **id);

@@ -37,6 +37,11 @@ int nk_cmd_usage_error(const char *cmd, const char *fmt, ...)
 
 bool nk_cmd_help(int argc, char **argv, const char *usage, const char *help)
 {
+        return nk_cmd_help_flags(argc, argv, usage, help, 0);
+}
+
+bool nk_cmd_help_flags(int argc, char **argv, const char *usage, const char *help, unsigned flags)
+{
         for (int i = 1; i < argc; i++) {
                 if (streq(argv[i], "--"))
                         break;
@@ -46,7 +51,8 @@ bool nk_cmd_help(int argc, char **argv, const char *usage, const char *help)
                 bool after_opt = i > 1 && argv[i - 1][0] == '-' && !strchr(argv[i - 1], '=');
                 if (argv[i][0] != '-' && !after_opt)
                         break;
-                if (streq(argv[i], "-h") || streq(argv[i], "--help") || streq(argv[i], "-help")) {
+                bool short_h = streq(argv[i], "-h") && !(flags & NK_CMD_H_IS_OPTION);
+                if (short_h || streq(argv[i], "--help") || streq(argv[i], "-help")) {
                         printf("usage: %s %s\n%s", nk_cmd_prog, usage, help ? help : "");
                         return true;
                 }

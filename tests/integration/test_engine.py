@@ -714,3 +714,13 @@ def test_volumes_with_the_container_lifecycle(engine):
     engine.run("rm", "-f", "-v", "user")
     assert vols() == ["keep"]
     engine.run("volume", "rm", "keep")
+
+
+def test_help_and_short_hostname_flag(engine):
+    """Every container command answers --help; run's -h is --hostname."""
+    for cmd in ("run", "create", "start", "stop", "restart", "kill", "rm", "ps", "logs", "wait",
+                "inspect", "exec", "attach", "pause", "unpause", "rename"):
+        p = engine.run(cmd, "--help")
+        assert p.stdout.startswith(f"usage: nook {cmd} "), (cmd, p.stdout)
+    assert "--restart" in engine.run("run", "--help").stdout
+    assert engine.run("run", "--rm", "-h", "myhost", "busybox", "hostname").stdout == "myhost\n"
