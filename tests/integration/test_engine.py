@@ -724,3 +724,19 @@ def test_help_and_short_hostname_flag(engine):
         assert p.stdout.startswith(f"usage: nook {cmd} "), (cmd, p.stdout)
     assert "--restart" in engine.run("run", "--help").stdout
     assert engine.run("run", "--rm", "-h", "myhost", "busybox", "hostname").stdout == "myhost\n"
+
+
+def test_monitor_survives_failed_restarts(engine):
+    """A restart that cannot start (the command deleted itself from the
+    container's filesystem) is logged and counted as an exit (127); the
+    monitor lives on with its back-off, and stop ends it."""
+    engine.run("run", "-d", "--name", "gone", "--restart", "always", "busybox", "sh", "-c",
+               "rm /bin/busybox")
+    wait_for(lambda: engine.inspect("gone")["RestartCount"] >= 3, 20, "failed restarts")
+    st = engine.state("gone")
+    assert st["MonitorPid"] and st["ExitCode"] == 127, st
+    assert "not found" in engine.run("logs", "gone").stderr
+    engine.run("stop", "-t", "1", "gone")
+    st = engine.state("gone")
+    assert st["Status"] == "exited" and not st["MonitorPid"]
+    engine.run("rm", "gone")

@@ -512,11 +512,16 @@ static void restart_now(struct mon *m)
                 }
                 return;
         }
-        /* Not fatal: the failure goes to the log and counts as an exit. */
+        /* Not fatal: the failure goes to the log (one whole line) and
+         * counts as a start that exited at once. */
         _cleanup_free_ char *t = nk_error_text(e);
         nk_error_free(e);
-        if (t)
-                log_chunk(m, "stderr", t, strlen(t));
+        _cleanup_free_ char *line = NULL;
+        if (t && asprintf(&line, "%s\n", t) > 0)
+                log_chunk(m, "stderr", line, strlen(line));
+        nk_error *e2 = NULL;
+        if (nk_ctr_write_started(m->dfd, 0, nk_ctr_now_ns(), m->restarts, &e2) < 0)
+                nk_error_free(e2);
         int code = t ? error_code(t) : 125;
         record_exit(m, code);
         schedule_or_finish(m, code);
