@@ -70,7 +70,8 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
                                     .systemd_cgroup = g->systemd_cgroup,
                                     .no_cgroup = g->no_cgroup,
                                     .log_max_file = 1,
-                                    .status_fd = -1};
+                                    .status_fd = -1,
+                                    .argv = g->argv};
         unsigned long long v;
         const char *resume = NULL;
         int c;
@@ -244,6 +245,6 @@ const struct nk_command nk_engine_core_commands[] = {
          "attach to a running container's stdio (detach: ctrl-p ctrl-q)"},
         {"container", nk_cmd_container, "container prune|ls|rm|inspect|... [options]",
          "manage containers"},
-        {"monitor", cmd_monitor, "monitor [options] ID", NULL, NK_CMD_SELF_EXE_DEFER},
+        {"monitor", cmd_monitor, "monitor [options] ID", NULL},
         {0},
 };

@@ -1,6 +1,7 @@
 /* `nook ps`, `logs`, `inspect`, `exec`: reading containers (and entering
  * one). In the nook binary itself, like lifecycle.c. */
 #include "cmd/engine/ctr_cmd.h"
+#include "runtime/container.h"
 #include "runtime/exec.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -559,9 +560,15 @@ int nk_cmd_ctr_exec(const struct nk_global *g, int argc, char **argv)
                        nk_ctr_status_name(st.status));
                 return 1;
         }
-        _cleanup_jansson_ json_t *proc = nk_exec_process_from_config(g->root, id, &e);
-        if (!proc)
+        struct nk_container *ct = NULL;
+        if (nk_container_open(g->root, id, 0, &ct, &e) < 0)
                 return nk_ctr_fail(e, 126);
+        _cleanup_jansson_ json_t *proc = nk_exec_process_from_config(ct);
+        if (!proc) {
+                nk_container_close(ct);
+                nk_log(NK_LOG_ERROR, "exec in %s: no process in its config", argv[optind]);
+                return 126;
+        }
         json_t *args = json_array();
         for (int i = optind + 1; i < argc; i++)
                 json_array_append_new(args, json_string(argv[i]));
@@ -580,21 +587,23 @@ int nk_cmd_ctr_exec(const struct nk_global *g, int argc, char **argv)
                 if (nk_parse_uint(u, UINT32_MAX - 1, &uid) < 0 ||
                     (colon && nk_parse_uint(colon + 1, UINT32_MAX - 1, &gid) < 0)) {
                         nk_log(NK_LOG_ERROR, "exec -u: `%s`: only numeric UID[:GID] here", user);
+                        nk_container_close(ct);
                         return 125;
                 }
                 json_object_set_new(
                         proc, "user",
                         json_pack("{s:I,s:I}", "uid", (json_int_t)uid, "gid", (json_int_t)gid));
         }
-        struct nk_exec_opts xo = {.root = g->root, .id = id, .process = proc, .detach = detach};
+        struct nk_exec_opts xo = {.process = proc, .detach = detach};
         int code = 0;
-        if (nk_container_exec(&xo, &code, &e) < 0) {
+        int r = nk_container_exec(ct, &xo, &code, &e);
+        nk_container_close(ct);
+        if (r < 0) {
                 _cleanup_free_ char *t = nk_error_text(e);
                 int rc = t && strstr(t, "exec: ") &&
                                          (strstr(t, "not found") || strstr(t, "no such file"))
                                  ? 127
-                         : t && strstr(t, "permission denied") ? 126
-                                                               : 126;
+                                 : 126;
                 return nk_ctr_fail(e, rc);
         }
         return code;

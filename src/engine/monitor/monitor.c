@@ -6,6 +6,7 @@
 #include "engine/container/ctr.h"
 #include "engine/monitor/attach.h"
 #include "runtime/container.h"
+#include "runtime/security.h"
 #include "runtime/terminal.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -245,38 +246,48 @@ static int set_nonblock(int fd)
         return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* The pty master the runtime sends over console.sock. */
-static int receive_master(struct mon *m, int cs, nk_error **err)
+/* nk_container_create with the spec and rootfs of the container
+ * directory, nook-init to hand over to (nk_self_exe_guard: with argv, a
+ * re-exec of the set-up from a sealed copy when it cannot hand over; in
+ * the loop, argv NULL, that case fails the restart instead). */
+static int create_oci(struct mon *m, bool first, int *master, nk_error **err)
 {
-        struct pollfd p = {.fd = cs, .events = POLLIN};
-        if (poll(&p, 1, 10000) <= 0)
-                return nk_error_set(err, ETIMEDOUT, "no terminal from the container");
-        _cleanup_close_ int c = accept4(cs, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
-                return nk_error_set(err, errno, "accept the terminal");
-        m->out_fd = nk_recv_fd(c, err);
-        if (m->out_fd < 0)
+        const struct nk_monitor_opts *o = m->o;
+        _cleanup_free_ char *dir = nk_ctr_dir(o->store, o->id), *rootfs = NULL;
+        if (!dir || asprintf(&rootfs, "%s/merged", dir) < 0)
+                return nk_error_set(err, ENOMEM, "create");
+        struct nk_spec *spec = NULL;
+        if (nk_spec_load(dir, &spec, err) < 0)
                 return -1;
-        if (m->o->stdin_open)
-                m->in_fd = fcntl(m->out_fd, F_DUPFD_CLOEXEC, 3);
-        return 0;
+        int init_fd = -1;
+        int r = nk_self_exe_guard(first ? o->argv : NULL, nk_container_may_hand_over(spec),
+                                  &init_fd, err);
+        struct nk_create_opts co = {
+                .root = o->root,
+                .id = o->id,
+                .bundle = dir,
+                .console_master = o->tty ? master : NULL,
+                .init_fd = init_fd,
+                .systemd_cgroup = o->systemd_cgroup,
+                .no_cgroup = o->no_cgroup,
+        };
+        if (r == 0)
+                r = nk_container_create(spec, rootfs, &co, err);
+        if (init_fd >= 0)
+                close(init_fd);
+        nk_spec_free(spec);
+        return r;
 }
 
-/* Create the OCI container with our pipes (or a pty) as its stdio: the
- * runtime gives the init the creator's fds 0-2. */
-static int create_with_stdio(struct mon *m, nk_error **err)
+/* Create the OCI container with our pipes (or a pty whose master the
+ * runtime hands back) as its stdio: the runtime gives the init the
+ * creator's fds 0-2. */
+static int create_with_stdio(struct mon *m, bool first, nk_error **err)
 {
         const struct nk_monitor_opts *o = m->o;
         int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
-        _cleanup_close_ int cs = -1;
-        char cs_path[64], bundle[64];
-        snprintf(cs_path, sizeof cs_path, "/proc/self/fd/%d/console.sock", m->dfd);
-        snprintf(bundle, sizeof bundle, "/proc/self/fd/%d", m->dfd);
-        if (o->tty) {
-                if ((cs = nk_attach_listen(m->dfd, "console.sock", err)) < 0)
-                        return -1;
-        } else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0 ||
-                   (o->stdin_open && pipe2(in, O_CLOEXEC) < 0)) {
+        if (!o->tty && (pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0 ||
+                        (o->stdin_open && pipe2(in, O_CLOEXEC) < 0))) {
                 nk_error_set(err, errno, "stdio pipes");
                 goto fail;
         }
@@ -286,26 +297,17 @@ static int create_with_stdio(struct mon *m, nk_error **err)
                 dup2(out[1], 1);
                 dup2(er[1], 2);
         }
-        struct nk_create_opts co = {
-                .root = o->root,
-                .id = o->id,
-                .bundle = bundle,
-                .console_socket = o->tty ? cs_path : NULL,
-                .detach = true,
-                .systemd_cgroup = o->systemd_cgroup,
-                .no_cgroup = o->no_cgroup,
-        };
-        int r = nk_container_create(&co, err);
+        int master = -1;
+        int r = create_oci(m, first, &master, err);
         for (int fd = 0; fd < 3; fd++)
                 dup2(null, fd);
         close(null);
         if (r < 0)
                 goto fail;
         if (o->tty) {
-                r = receive_master(m, cs, err);
-                (void)unlinkat(m->dfd, "console.sock", 0);
-                if (r < 0)
-                        return -1;
+                m->out_fd = master;
+                if (o->stdin_open)
+                        m->in_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
         } else {
                 m->out_fd = out[0];
                 m->err_fd = er[0];
@@ -326,7 +328,6 @@ fail:
                 close_fd(&out[i]);
                 close_fd(&er[i]);
         }
-        (void)unlinkat(m->dfd, "console.sock", 0);
         return -1;
 }
 
@@ -366,7 +367,7 @@ static void close_stdio(struct mon *m)
 
 static int launch(struct mon *m, bool first, nk_error **err)
 {
-        if (create_with_stdio(m, err) < 0)
+        if (create_with_stdio(m, first, err) < 0)
                 return -1;
         struct nk_state *st = NULL;
         if (nk_state_load(m->o->root, m->o->id, &st, err) < 0)
