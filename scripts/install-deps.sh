@@ -14,6 +14,7 @@ for p in $want; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends $missing
+        # Another apt on the machine: wait for its lock rather than fail.
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing
 fi
