@@ -138,8 +138,10 @@ static int enter_root_child(struct nk_child_ctx *c, nk_error **err)
         if (before_pivot_child(c, err) < 0) /* sync 2, 3 */
                 return -1;
         _cleanup_close_ int fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fchdir(fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
-                return nk_error_set(err, errno, "root.path: chroot into `%s`", c->rootfs);
+        if (fd < 0)
+                return nk_error_set(err, errno, "root.path: open `%s`", c->rootfs);
+        if (nk_rootfs_chroot_fd(fd, c->rootfs, err) < 0)
+                return nk_error_wrap(err, "root.path");
         return nk_rootfs_make_cwd_child(c->spec->process.cwd, err);
 }
 

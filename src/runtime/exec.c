@@ -9,6 +9,7 @@
 #include "launch.h"
 #include "namespaces.h"
 #include "process.h"
+#include "rootfs.h"
 #include "security.h"
 #include "spec.h"
 #include "state.h"
@@ -211,9 +212,7 @@ static int enter_root_exec_child(struct exec_ctx *x, nk_error **err)
 {
         if (x->root_fd < 0)
                 return 0;
-        if (fchdir(x->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
-                return nk_error_set(err, errno, "enter the container's root");
-        return 0;
+        return nk_rootfs_chroot_fd(x->root_fd, "the container's root", err);
 }
 
 /* The exec'd process, from its clone in the container's pid namespace to

@@ -80,6 +80,12 @@ int nk_rootfs_clone_source_fd(const struct nk_spec *spec, size_t i, int src, int
                               nk_error **err);
 void nk_rootfs_trees_close(int *trees, size_t n);
 
+/* Without a mount namespace of its own: make the directory `dirfd` the
+ * process's root and cwd (fchdir, chroot("."), chdir("/")). Create's init
+ * passes the rootfs it opened, exec's joiner the init's /proc/PID/root;
+ * `what` names it in the error. */
+int nk_rootfs_chroot_fd(int dirfd, const char *what, nk_error **err);
+
 /* Without a mount namespace of its own (no plan runs), after the chroot:
  * make process.cwd inside the current root, as the plan's `cwd` step does
  * (a dangling symlink on the way followed inside it). */

@@ -21,6 +21,15 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+/* ---- entering the root without a mount namespace ---- */
+
+int nk_rootfs_chroot_fd(int dirfd, const char *what, nk_error **err)
+{
+        if (fchdir(dirfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+                return nk_error_set(err, errno, "chroot into %s", what);
+        return 0;
+}
+
 /* ---- written paths ---- */
 
 /* "/a//b/./c/" -> "/a/b/c" into `out` (room for strlen(in) + 2); a
