@@ -3,6 +3,7 @@
 #include "cgroup/cgroup.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/parse.h"
 #include "util/syscalls.h"
 #include <errno.h>
@@ -298,23 +299,11 @@ enum nk_status nk_state_status(const char *root, const struct nk_state *s)
 }
 
 /* A reason quotes what was found (jansson's parse errors quote the bytes
- * near the fault): no control bytes for a terminal, and valid UTF-8 or
- * plain ASCII for JSON. */
+ * near the fault): escaped as an error line is, one line of valid UTF-8. */
 static json_t *printable(const char *text)
 {
-        _cleanup_free_ char *t = strdup(text ? text : "");
-        if (!t)
-                return json_string("");
-        for (char *p = t; *p; p++)
-                if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                        *p = '?';
-        json_t *v = json_string(t);
-        if (v)
-                return v;
-        for (char *p = t; *p; p++)
-                if ((unsigned char)*p >= 0x80)
-                        *p = '?';
-        return json_string(t);
+        _cleanup_free_ char *t = nk_log_escape(text ? text : "");
+        return json_string(t ? t : "");
 }
 
 json_t *nk_state_unknown_json(const char *id, const char *status, const char *reason)

@@ -65,6 +65,23 @@ static size_t control_len(const unsigned char *s)
         return 0;
 }
 
+/* Bytes of the well-formed UTF-8 character at s (not ASCII), or 0: the
+ * shortest form, no surrogate, nothing above U+10FFFF (what jansson and
+ * the JSON readers of a log or a state accept). */
+static size_t utf8_len(const unsigned char *s)
+{
+        size_t n = *s >= 0xf0 && *s <= 0xf4 ? 4 : *s >= 0xe0 ? 3 : *s >= 0xc2 && *s < 0xe0 ? 2 : 0;
+        if (n == 0 || (n == 3 && *s >= 0xf0))
+                return 0;
+        for (size_t i = 1; i < n; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+        if ((n == 3 && *s == 0xe0 && s[1] < 0xa0) || (n == 3 && *s == 0xed && s[1] >= 0xa0) ||
+            (n == 4 && *s == 0xf0 && s[1] < 0x90) || (n == 4 && *s == 0xf4 && s[1] >= 0x90))
+                return 0;
+        return n;
+}
+
 char *nk_log_escape(const char *s)
 {
         /* worst case: every byte becomes \xNN */
@@ -72,14 +89,18 @@ char *nk_log_escape(const char *s)
         if (!o)
                 return NULL;
         for (const unsigned char *c = (const unsigned char *)s; *c;) {
-                size_t n = control_len(c);
-                if (n == 0) {
+                size_t n = control_len(c), u;
+                if (n == 0 && *c < 0x80) {
                         *p++ = (char)*c++;
+                } else if (n == 0 && (u = utf8_len(c)) > 0) {
+                        memcpy(p, c, u);
+                        p += u;
+                        c += u;
                 } else if (n == 1 && (*c == '\n' || *c == '\r' || *c == '\t')) {
                         *p++ = '\\';
                         *p++ = *c == '\n' ? 'n' : *c == '\r' ? 'r' : 't';
                         c++;
-                } else if (n == 1) {
+                } else if (n <= 1) { /* a C0 control, DEL, or a byte not in UTF-8 */
                         p += sprintf(p, "\\x%02x", *c++);
                 } else {
                         unsigned cp = n == 2 ? c[1] : 0x2000u | (c[2] & 0x3fu);
@@ -130,7 +151,11 @@ void nk_log(enum nk_log_level lvl, const char *fmt, ...)
                          tm.tm_sec, ts.tv_nsec);
                 char *line = NULL;
                 if (log_json) {
+                        /* the message as it was, or escaped when it is not UTF-8 */
                         json_t *o = json_pack("{s:s,s:s,s:s}", "level", level_name(lvl), "msg", raw,
+                                              "time", tbuf);
+                        if (!o)
+                                o = json_pack("{s:s,s:s,s:s}", "level", level_name(lvl), "msg", msg,
                                               "time", tbuf);
                         char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
                         if (s && asprintf(&line, "%s\n", s) < 0)

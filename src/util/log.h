@@ -15,7 +15,9 @@ void nk_log_errors_only(void);
 /* In a process that closed the log fd (one about to enter a container):
  * forget it, so nothing is written to whatever reuses its number. */
 void nk_log_detach(void);
-/* s with control characters shown as \n, \r, \t or \xNN: one line. */
+/* s with control characters shown as \n, \r, \t, \xNN or \uNNNN, and
+ * bytes that are not well-formed UTF-8 as \xNN: one line of valid UTF-8,
+ * fit for a terminal, a log line and a JSON string alike. */
 char *nk_log_escape(const char *s);
 #define nk_debug(...)                                                                              \
         do {                                                                                       \

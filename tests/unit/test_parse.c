@@ -1,6 +1,7 @@
 /* Numbers from the command line: uids/gids (nk_parse_id, used by exec's
  * --user and --additional-gids) and signals (nk_signal_parse, kill). */
 #include "runtime/container.h"
+#include "runtime/state.h"
 #include "unit.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -99,7 +100,15 @@ static void test_escape(void)
                 {"\xc2\x85\xc2\x9b", "\\u0085\\u009b"},
                 {"caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80",
                  "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80"},
-                {"\xe2\x80", "\xe2\x80"}, /* cut sequence: kept, no overread */
+                {"\xe2\x80", "\\xe2\\x80"}, /* cut sequence: shown, no overread */
+                /* not UTF-8: a stray byte, overlong, a surrogate, above U+10FFFF */
+                {"a\xff"
+                 "b",
+                 "a\\xffb"},
+                {"\xc0\xaf", "\\xc0\\xaf"},
+                {"\xed\xa0\x80", "\\xed\\xa0\\x80"},
+                {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},
+                {"\xf4\x8f\xbf\xbf\xe0\xa0\x80", "\xf4\x8f\xbf\xbf\xe0\xa0\x80"},
                 {"already \\n escaped", "already \\n escaped"},
                 {"", ""},
         };
@@ -108,6 +117,17 @@ static void test_escape(void)
                 CHECK_STR(got, cases[i].want);
                 free(got);
         }
+}
+
+/* A state that could not be read names why in its `reason`, escaped as
+ * an error line: the bytes that made it unreadable are shown, and the
+ * reason is still a JSON string (jansson refuses text not in UTF-8). */
+static void test_state_reason(void)
+{
+        json_t *o = nk_state_unknown_json("c1", "unknown", "bad byte \x01 then \xff\n");
+        const char *r = json_string_value(json_object_get(o, "reason"));
+        CHECK_STR(r, "bad byte \\x01 then \\xff\\n");
+        json_decref(o);
 }
 
 /* One container id rule for the runtime (state dir) and the engine
@@ -241,6 +261,7 @@ int main(void)
         test_uint();
         test_container_ids();
         test_escape();
+        test_state_reason();
         test_ids();
         test_signals();
         return UNIT_END();
