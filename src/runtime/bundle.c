@@ -48,6 +48,16 @@ int nk_bundle_load(const char *dir, const char *config, struct nk_bundle *out, n
         return 0;
 }
 
+int nk_spec_load(const char *dir, struct nk_spec **out, nk_error **err)
+{
+        struct nk_bundle b;
+        if (nk_bundle_load(dir, NULL, &b, err) < 0)
+                return -1;
+        *out = TAKE_PTR(b.spec);
+        nk_bundle_clear(&b);
+        return 0;
+}
+
 void nk_bundle_clear(struct nk_bundle *b)
 {
         nk_spec_free(b->spec);

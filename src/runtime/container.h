@@ -18,6 +18,9 @@ struct nk_bundle {
  * only on success; nk_bundle_clear() frees it. */
 int nk_bundle_load(const char *dir, const char *config, struct nk_bundle *out, nk_error **err);
 void nk_bundle_clear(struct nk_bundle *b);
+/* Only the spec of the bundle in `dir` (->bundle set to it): for a caller
+ * with a rootfs of its own (the engine's monitor). */
+int nk_spec_load(const char *dir, struct nk_spec **out, nk_error **err);
 
 struct nk_create_opts {
         const char *root; /* --root */

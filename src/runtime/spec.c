@@ -1586,22 +1586,6 @@ int nk_spec_from_json(json_t *doc, const char *source, struct nk_spec **out, nk_
         return 0;
 }
 
-int nk_spec_load(const char *bundle, struct nk_spec **out, nk_error **err)
-{
-        _cleanup_free_ char *abs = realpath(bundle, NULL), *path = NULL, *text = NULL;
-        size_t len = 0;
-        struct nk_spec *s = NULL;
-        if (!abs)
-                return nk_error_set(err, errno, "bundle `%s`", bundle);
-        if (asprintf(&path, "%s/config.json", streq(abs, "/") ? "" : abs) < 0)
-                return nk_error_set(err, ENOMEM, "bundle `%s`", bundle);
-        if (nk_read_file(path, &text, &len, err) < 0 || nk_spec_parse(text, len, path, &s, err) < 0)
-                return -1;
-        s->bundle = TAKE_PTR(abs);
-        *out = s;
-        return 0;
-}
-
 /* ---- free ------------------------------------------------------------ */
 
 void nk_process_clear(struct nk_process *p)

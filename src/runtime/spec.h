@@ -1,6 +1,7 @@
 /* nook — the OCI runtime config (config.json, runtime-spec 1.2) as typed
- * structs. nk_spec_load() parses and validates the whole file before anything
- * touches the system; every error names the JSON path and the bad value:
+ * structs. nk_spec_parse() (nk_bundle_load() reads the file of a bundle)
+ * parses and validates the whole config before anything touches the
+ * system; every error names the JSON path and the bad value:
  *   config.json: linux.namespaces[2].type: unknown namespace "foo"
  * Unknown fields are ignored, as the spec requires.
  *
@@ -192,8 +193,6 @@ int nk_spec_parse(const char *text, size_t len, const char *path, struct nk_spec
  * holds a reference to `doc` (not copied: leave it unchanged afterwards).
  * `source` names it in messages ("spec" when NULL). */
 int nk_spec_from_json(json_t *doc, const char *source, struct nk_spec **out, nk_error **err);
-/* Read BUNDLE/config.json, parse, and set ->bundle to the absolute bundle dir. */
-int nk_spec_load(const char *bundle, struct nk_spec **out, nk_error **err);
 /* Parse a bare OCI "process" object (exec --process FILE). `where` is the JSON
  * path prefix for messages ("process" when NULL, "" for a top-level object).
  * *out is written only on success. */

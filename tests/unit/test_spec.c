@@ -1,6 +1,7 @@
 /* config.json parsing and validation: a full config read into the right
  * struct values, mount options, the default spec, and a table of bad inputs
  * each with the exact one-line error it must give. */
+#include "runtime/container.h"
 #include "runtime/spec.h"
 #include "unit.h"
 #include "util/cleanup.h"
@@ -674,30 +675,39 @@ static void test_default_spec(void)
         }
 }
 
+/* The OCI face's bundle step (nk_bundle_load): DIR/config.json parsed,
+ * the bundle recorded as the absolute dir and root.path resolved against
+ * it; a bad config is named by its path, and nothing is handed back. */
 static void test_load(void)
 {
         char dir[] = "/tmp/nook-test-spec-XXXXXX";
-        _cleanup_free_ char *path = NULL, *want = NULL;
+        _cleanup_free_ char *path = NULL, *want = NULL, *rootfs = NULL;
         nk_error *err = NULL;
-        struct nk_spec *s = NULL;
+        struct nk_bundle b = {0};
         CHECK(mkdtemp(dir) != NULL);
         CHECK(asprintf(&path, "%s/config.json", dir) > 0);
+        CHECK(asprintf(&rootfs, "%s/rootfs", dir) > 0);
         FILE *f = fopen(path, "w");
         CHECK(f != NULL);
         if (!f)
                 return;
         fputs(full_config, f);
         fclose(f);
+        CHECK(nk_bundle_load(dir, NULL, &b, &err) == 0);
+        CHECK_STR(b.dir, dir);
+        CHECK_STR(b.spec ? b.spec->bundle : NULL, dir);
+        CHECK_STR(b.rootfs, rootfs);
+        nk_bundle_clear(&b);
+        struct nk_spec *s = NULL; /* the same read, the spec alone */
         CHECK(nk_spec_load(dir, &s, &err) == 0);
         CHECK_STR(s ? s->bundle : NULL, dir);
         nk_spec_free(s);
-        s = NULL;
         f = fopen(path, "w");
         fputs("{\"ociVersion\": \"1.2.0\", \"root\": {\"path\": \"r\"}, \"linux\": "
               "{\"namespaces\": [{\"type\": \"foo\"}]}}",
               f);
         fclose(f);
-        CHECK(nk_spec_load(dir, &s, &err) < 0 && s == NULL);
+        CHECK(nk_bundle_load(dir, NULL, &b, &err) < 0 && b.spec == NULL && b.dir == NULL);
         CHECK(asprintf(&want, "%s: linux.namespaces[0].type: unknown namespace \"foo\"", path) > 0);
         CHECK_STR(err ? err->msg : NULL, want);
         nk_error_free(err);
