@@ -1336,13 +1336,12 @@ static int check_cross(const struct nk_spec *s, nk_error **err)
  * 1.2 runtime (runtime-spec "Specification version"). */
 static bool version_ok(const char *v)
 {
-        char *end;
         if (v[0] != '1' || v[1] != '.' || !isdigit((unsigned char)v[2]))
                 return false;
-        strtoul(v + 2, &end, 10);
+        const char *end = v + 2 + strspn(v + 2, "0123456789"); /* MINOR */
         if (*end != '.' || !isdigit((unsigned char)end[1]))
                 return false;
-        strtoul(end + 1, &end, 10);
+        end += 1 + strspn(end + 1, "0123456789"); /* PATCH */
         return !*end || *end == '-' || *end == '+';
 }
 

@@ -22,7 +22,12 @@ static uint64_t non_default_signals(void)
         const char *ign = strstr(buf, "\nSigIgn:\t"), *cgt = strstr(buf, "\nSigCgt:\t");
         if (!ign || !cgt)
                 return UINT64_MAX;
-        return strtoull(ign + 9, NULL, 16) | strtoull(cgt + 9, NULL, 16);
+        char *e1, *e2;
+        errno = 0;
+        uint64_t v = strtoull(ign + 9, &e1, 16) | strtoull(cgt + 9, &e2, 16);
+        if (errno || *e1 != '\n' || *e2 != '\n') /* not the kernel's 16 hex digits */
+                return UINT64_MAX;
+        return v;
 }
 
 void nk_reset_signals(void)

@@ -164,6 +164,12 @@ static void test_validate(void)
                        "linux.resources.memory.swappiness: 101 out of range [0, 100]");
         expect_invalid("{\"cpu\":{\"cpus\":\"0-\"}}",
                        "linux.resources.cpu.cpus: \"0-\" is not a list like 0-3,5");
+        /* numbers overflow-checked, not wrapped or cut by strtoul */
+        expect_invalid("{\"cpu\":{\"mems\":\"0-99999999999999999999\"}}",
+                       "linux.resources.cpu.mems: \"0-99999999999999999999\" is not a list like "
+                       "0-3,5");
+        expect_invalid("{\"cpu\":{\"cpus\":\"4294967296\"}}",
+                       "linux.resources.cpu.cpus: \"4294967296\" is not a list like 0-3,5");
         expect_invalid("{\"cpu\":{\"period\":10}}", "linux.resources.cpu.period: 10 below 1000 us");
         expect_invalid("{\"cpu\":{\"shares\":-5}}",
                        "linux.resources.cpu.shares: -5 out of range [0, 262144]");

@@ -97,14 +97,16 @@ int nk_cg_collect_pids(const char *dir, pid_t **pids, size_t *n, nk_error **err)
         _cleanup_free_ char *text = NULL;
         if (nk_cg_read(dir, "cgroup.procs", &text, err) < 0)
                 return -1;
-        for (char *l = text; *l;) {
-                long v = strtol(l, &l, 10);
+        for (const char *l = text; *l;) {
+                size_t len = strspn(l, "0123456789");
+                unsigned long long v;
+                if (nk_parse_uint_n(l, len, INT32_MAX, &v) < 0)
+                        break; /* not a pid: the kernel writes nothing else */
                 if (v > 0 && push_pid(pids, n, (pid_t)v) < 0)
                         return nk_error_set(err, ENOMEM, "list pids of `%s`", dir);
+                l += len;
                 while (*l == '\n' || *l == ' ')
                         l++;
-                if (*l && (*l < '0' || *l > '9'))
-                        break;
         }
         _cleanup_closedir_ DIR *d = opendir(dir);
         if (!d)

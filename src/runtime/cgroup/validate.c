@@ -3,6 +3,7 @@
  * not mounted, a unified key on v1) are found by the plan (plan.c). Errors
  * name the JSON path: "linux.resources.cpu.shares: ...". */
 #include "../../util/cleanup.h"
+#include "../../util/parse.h"
 #include "internal.h"
 #include <errno.h>
 #include <stdint.h>
@@ -20,7 +21,10 @@ int nk_cg_page_size(const char *s, unsigned long long *bytes)
         if (!s || *s < '0' || *s > '9')
                 return -1;
         char *end = NULL;
+        errno = 0;
         unsigned long long v = strtoull(s, &end, 10);
+        if (errno) /* ERANGE: more than 64 bits */
+                return -1;
         static const struct {
                 const char *unit;
                 unsigned shift;
@@ -103,26 +107,28 @@ static long long geti(json_t *o, const char *k, long long dflt)
         return json_is_integer(v) ? (long long)json_integer_value(v) : dflt;
 }
 
+/* One number of a CPU or node list at *s: digits, overflow checked (the
+ * kernel's ids are unsigned ints). Moves *s past it. */
+static bool list_number(const char **s, unsigned long long *out)
+{
+        size_t n = strspn(*s, "0123456789");
+        if (nk_parse_uint_n(*s, n, UINT32_MAX, out) < 0)
+                return false;
+        *s += n;
+        return true;
+}
+
 /* "0-3,5,7-8": what cpuset.cpus / cpuset.mems accept. */
 static bool cpulist_ok(const char *s)
 {
         if (*s == '\0')
                 return true;
         for (;;) {
-                char *end;
-                if (*s < '0' || *s > '9')
+                unsigned long long a, b;
+                if (!list_number(&s, &a))
                         return false;
-                unsigned long a = strtoul(s, &end, 10);
-                s = end;
-                if (*s == '-') {
-                        s++;
-                        if (*s < '0' || *s > '9')
-                                return false;
-                        unsigned long b = strtoul(s, &end, 10);
-                        if (b < a)
-                                return false;
-                        s = end;
-                }
+                if (*s == '-' && (s++, !list_number(&s, &b) || b < a))
+                        return false;
                 if (*s == '\0' || *s == '\n')
                         return true;
                 if (*s++ != ',')
