@@ -130,7 +130,9 @@ static int edit_auth_file(const char *path, const char *registry, const char *au
         else if (json_object_del(auths, registry) < 0)
                 return nk_error_set(err, 0, "not logged in to %s (in `%s`)", registry, path);
         _cleanup_free_ char *dir = strdup(path);
-        if (!dir || nk_mkdir_p(dirname(dir), 0700, err) < 0)
+        if (!dir)
+                return nk_error_set(err, ENOMEM, "save `%s`", path);
+        if (nk_mkdir_p(dirname(dir), 0700, err) < 0)
                 return -1;
         _cleanup_free_ char *text = json_dumps(doc, JSON_INDENT(2));
         /* 0600: the file holds passwords. */

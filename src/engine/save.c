@@ -205,6 +205,8 @@ static int put_json(struct saver *sv, const char *path, json_t *v, nk_error **er
 static int save_all(struct saver *sv, char *const *refs, enum nk_save_format fmt, nk_error **err)
 {
         _cleanup_jansson_ json_t *names = NULL, *list = json_array();
+        if (!list)
+                return nk_error_set(err, ENOMEM, "save images");
         if (nk_store_names_read(sv->s, &names, err) < 0)
                 return -1;
         if (fmt == NK_SAVE_OCI_ARCHIVE &&

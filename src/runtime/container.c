@@ -766,8 +766,10 @@ static int delete_locked(const char *root, const struct nk_state *st, bool force
         /* state.json goes first: a delete killed during the removal leaves
          * the cgroup record, which is all a second delete --force needs. */
         _cleanup_free_ char *dir = NULL, *state = NULL;
-        if (nk_state_dir(root, st->id, &dir, err) < 0 || asprintf(&state, "%s/state.json", dir) < 0)
+        if (nk_state_dir(root, st->id, &dir, err) < 0)
                 return -1;
+        if (asprintf(&state, "%s/state.json", dir) < 0)
+                return nk_error_set(err, ENOMEM, "delete %s", st->id);
         if (unlink(state) < 0 && errno != ENOENT)
                 return nk_error_set(err, errno, "remove `%s`", state);
         if (nk_rm_rf(dir, err) < 0)

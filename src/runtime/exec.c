@@ -182,8 +182,13 @@ static int load_exec(struct exec_ctx *x, nk_error **err)
         if (s != NK_STATUS_RUNNING && s != NK_STATUS_PAUSED && s != NK_STATUS_CREATED)
                 return nk_error_set(err, 0, "container `%s` is %s: cannot exec", x->st->id,
                                     nk_status_name(s));
+        if (!x->st->config)
+                return nk_error_set(err, 0, "container `%s`: its state has no config to exec with",
+                                    x->st->id);
         _cleanup_free_ char *text = json_dumps(x->st->config, JSON_COMPACT);
-        if (!text || nk_spec_parse(text, strlen(text), "config.json", &x->spec, err) < 0)
+        if (!text)
+                return nk_error_set(err, ENOMEM, "exec in `%s`", x->st->id);
+        if (nk_spec_parse(text, strlen(text), "config.json", &x->spec, err) < 0)
                 return -1;
         if (nk_process_parse(o->process, "process", &x->proc, err) < 0)
                 return -1;

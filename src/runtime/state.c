@@ -5,6 +5,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/strv.h"
 #include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -103,20 +104,30 @@ char *nk_state_recorded_cgroup(int dfd)
 
 int nk_state_save(const char *root, const struct nk_state *s, nk_error **err)
 {
-        json_t *o = json_object();
-        json_object_set_new(o, "id", json_string(s->id));
-        json_object_set_new(o, "bundle", json_string(s->bundle));
-        json_object_set_new(o, "rootfs", json_string(s->rootfs));
-        json_object_set_new(o, "pid", json_integer(s->pid));
-        json_object_set_new(o, "pid_start", json_integer((json_int_t)s->pid_start));
-        json_object_set_new(o, "cgroup_path", json_string(s->cgroup_path));
-        json_object_set_new(o, "created", json_string(s->created));
-        json_object_set_new(o, "owner", json_string(s->owner ? s->owner : ""));
-        json_object_set_new(o, "systemd_cgroup", json_boolean(s->systemd_cgroup));
-        if (s->annotations)
-                json_object_set(o, "annotations", s->annotations);
-        if (s->config)
-                json_object_set(o, "config", s->config);
+        /* All or nothing: a field jansson refused (no memory, or a path
+         * that is not UTF-8) fails the save instead of leaving a state
+         * without it, which every later command would call corrupt. */
+        json_t *o = json_pack("{s:s, s:s, s:s*, s:I, s:I, s:s*, s:s*, s:s, s:b}", "id", s->id,
+                              "bundle", s->bundle, "rootfs", s->rootfs, "pid", (json_int_t)s->pid,
+                              "pid_start", (json_int_t)s->pid_start, "cgroup_path", s->cgroup_path,
+                              "created", s->created, "owner", s->owner ? s->owner : "",
+                              "systemd_cgroup", (int)s->systemd_cgroup);
+        if (!o) {
+                const char *bad = !nk_utf8_valid(s->bundle)                ? s->bundle
+                                  : s->rootfs && !nk_utf8_valid(s->rootfs) ? s->rootfs
+                                                                           : NULL;
+                if (bad) {
+                        _cleanup_free_ char *shown = nk_log_escape(bad);
+                        return nk_error_set(err, 0, "save state: `%s` is not UTF-8",
+                                            shown ? shown : "");
+                }
+                return nk_error_set(err, ENOMEM, "save state");
+        }
+        if ((s->annotations && json_object_set(o, "annotations", s->annotations) < 0) ||
+            (s->config && json_object_set(o, "config", s->config) < 0)) {
+                json_decref(o);
+                return nk_error_set(err, ENOMEM, "save state");
+        }
         _cleanup_free_ char *text = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         _cleanup_free_ char *path = NULL;
@@ -125,10 +136,13 @@ int nk_state_save(const char *root, const struct nk_state *s, nk_error **err)
         return nk_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
-static char *dup_str(json_t *o, const char *key)
+/* A string field into *out (NULL when absent); -1 only when the copy
+ * failed (out of memory). */
+static int dup_str(json_t *o, const char *key, char **out)
 {
         const char *v = json_string_value(json_object_get(o, key));
-        return v ? strdup(v) : NULL;
+        *out = v ? strdup(v) : NULL;
+        return v && !*out ? -1 : 0;
 }
 
 /* The fields nook relies on, with their types: a state.json of another
@@ -185,22 +199,20 @@ int nk_state_load_at(int dfd, const char *root, const char *id, struct nk_state 
                 return nk_error_set(err, 0, "%s: corrupt state: %s", path, bad);
         }
         struct nk_state *s = calloc(1, sizeof(*s));
-        s->id = dup_str(o, "id");
-        s->bundle = dup_str(o, "bundle");
-        s->rootfs = dup_str(o, "rootfs");
-        s->cgroup_path = dup_str(o, "cgroup_path");
-        s->created = dup_str(o, "created");
-        s->owner = dup_str(o, "owner");
+        if (!s || dup_str(o, "id", &s->id) < 0 || dup_str(o, "bundle", &s->bundle) < 0 ||
+            dup_str(o, "rootfs", &s->rootfs) < 0 ||
+            dup_str(o, "cgroup_path", &s->cgroup_path) < 0 ||
+            dup_str(o, "created", &s->created) < 0 || dup_str(o, "owner", &s->owner) < 0) {
+                json_decref(o);
+                nk_state_free(s);
+                return nk_error_set(err, ENOMEM, "load state %s", path);
+        }
         s->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
         s->pid_start = (unsigned long long)json_integer_value(json_object_get(o, "pid_start"));
         s->systemd_cgroup = json_is_true(json_object_get(o, "systemd_cgroup"));
         s->annotations = json_incref(json_object_get(o, "annotations"));
         s->config = json_incref(json_object_get(o, "config"));
         json_decref(o);
-        if (!s->id || !s->bundle) { /* both checked as strings above: only strdup fails */
-                nk_state_free(s);
-                return nk_error_set(err, ENOMEM, "load state %s", path);
-        }
         *out = s;
         return 0;
 }
@@ -213,30 +225,24 @@ static int cmp_str(const void *a, const void *b)
 int nk_state_list(const char *root, char ***ids, nk_error **err)
 {
         _cleanup_closedir_ DIR *d = opendir(root);
-        char **v = calloc(1, sizeof(char *));
-        size_t n = 0;
-        if (!d) {
-                if (errno == ENOENT) {
-                        *ids = v;
-                        return 0;
-                }
-                free(v);
+        if (!d && errno != ENOENT)
                 return nk_error_set(err, errno, "open `%s`", root);
-        }
+        _cleanup_strv_ char **v = calloc(1, sizeof(char *)); /* none yet, or no root */
+        if (!v)
+                return nk_error_set(err, ENOMEM, "list `%s`", root);
         struct dirent *de;
-        while ((de = readdir(d))) {
+        while (d && (de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
                 /* Files and symlinks too: `list` shows them as unknown and
                  * delete --force removes them. */
                 if (nk_container_id_check(de->d_name, NULL) < 0)
                         continue;
-                v = realloc(v, (n + 2) * sizeof(char *));
-                v[n++] = strdup(de->d_name);
-                v[n] = NULL;
+                if (nk_strv_push(&v, de->d_name) < 0)
+                        return nk_error_set(err, ENOMEM, "list `%s`", root);
         }
-        qsort(v, n, sizeof(char *), cmp_str);
-        *ids = v;
+        qsort(v, nk_strv_len(v), sizeof(char *), cmp_str);
+        *ids = TAKE_PTR(v);
         return 0;
 }
 

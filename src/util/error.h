@@ -20,10 +20,16 @@
  * sync message), ENOMEM.
  *
  * Out of memory, one way: a function that takes err reports ENOMEM through
- * it, naming the step that needed the memory ("rootfs plan"); a helper with
- * no error path (text for a message, the cgroup plan builder, this error
- * machinery itself) calls nk_oom(). Never a bare abort() or a NULL left
- * unchecked.
+ * it, nk_error_set(err, ENOMEM, "<the step>") ("rootfs plan"), never a
+ * bare -1 that leaves err unset nor errno from a later call; a small
+ * helper without err (a string builder) returns NULL or -1 and its caller,
+ * which has err, sets ENOMEM; a helper with no error path at all (text for
+ * a message, the cgroup plan builder, this error machinery itself) calls
+ * nk_oom(). Every allocation is checked: asprintf < 0, strdup/malloc NULL,
+ * and a jansson constructor's NULL (json_pack, json_dumps, json_object,
+ * json_string: the last also refuses text that is not UTF-8, so a record
+ * built from paths uses json_pack, which fails whole, and says which).
+ * Never a bare abort() or a NULL left unchecked.
  *
  * The first error wins: nk_error_set() leaves an error already set alone,
  * so a caller may set its own after a callee failed and the callee's (more

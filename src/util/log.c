@@ -82,6 +82,17 @@ static size_t utf8_len(const unsigned char *s)
         return n;
 }
 
+bool nk_utf8_valid(const char *s)
+{
+        for (const unsigned char *c = (const unsigned char *)s; *c;) {
+                size_t n = *c < 0x80 ? 1 : utf8_len(c);
+                if (n == 0)
+                        return false;
+                c += n;
+        }
+        return true;
+}
+
 char *nk_log_escape(const char *s)
 {
         /* worst case: every byte becomes \xNN */

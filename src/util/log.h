@@ -19,6 +19,8 @@ void nk_log_detach(void);
  * bytes that are not well-formed UTF-8 as \xNN: one line of valid UTF-8,
  * fit for a terminal, a log line and a JSON string alike. */
 char *nk_log_escape(const char *s);
+/* s is well-formed UTF-8 (what jansson takes as a JSON string). */
+bool nk_utf8_valid(const char *s);
 #define nk_debug(...)                                                                              \
         do {                                                                                       \
                 if (nk_log_debug_enabled())                                                        \

@@ -102,6 +102,26 @@ def test_exec_unknown_container(runtime):
     assert p.returncode != 0 and "does not exist" in p.stderr
 
 
+
+def test_exec_state_without_config_is_one_line(runtime, running):
+    """A state.json without its config (written by hand, or cut by an old
+    version): exec cannot know the container's settings. Before, exec
+    failed with "nook: unknown error" (no error was set); now one line
+    names the container, and nothing ran in it."""
+    cid, pid = running
+    path = os.path.join(runtime.root, cid, "state.json")
+    with open(path) as f:
+        st = json.load(f)
+    del st["config"]
+    with open(path, "w") as f:
+        json.dump(st, f)
+    p = runtime.run("exec", cid, "sh", "-c", "touch /ran", check=False)
+    err = p.stderr.strip()
+    assert p.returncode != 0 and len(err.splitlines()) == 1, err
+    assert cid in err and "config" in err, err
+    assert not os.path.exists(f"/proc/{pid}/root/ran")
+
+
 # ---- namespaces the kernel orders strictly: user and time ------------------
 
 

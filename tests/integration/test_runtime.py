@@ -657,3 +657,37 @@ def test_start_waiting_for_the_lock_starts_the_dir_it_locked(runtime, bundle, tm
             os.rename(held, da)
         runtime.run("delete", "--force", a)
         runtime.run("delete", "--force", b)
+
+
+def test_bundle_path_not_utf8_is_one_line_and_no_state(runtime, bundle):
+    """The state is JSON, which holds only UTF-8: a bundle directory whose
+    name is not (byte 0xff) cannot be recorded. Before, the state was saved
+    without its bundle and every later command called the container
+    corrupt; create now refuses in one line naming the path, and leaves no
+    state and no process."""
+    bad = bundle.path + "-\udcff"  # the byte 0xff (surrogateescape)
+    os.rename(bundle.path, bad)
+    bundle.path, bundle.rootfs = bad, os.path.join(bad, "rootfs")
+    bundle.args("sleep", "60").write()
+    cid = runtime.new_id()
+    p = runtime.run("create", "--bundle", bad, cid, check=False)
+    assert p.returncode != 0, "create recorded a bundle path JSON cannot hold"
+    err = p.stderr.strip()
+    assert len(err.splitlines()) == 1 and "not UTF-8" in err and "\\xff" in err, err
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    assert cid not in runtime.run("list", "-q").stdout.split()
+
+
+def test_log_format_json_keeps_a_message_not_utf8(runtime, tmp_path):
+    """A JSON log line for an error whose text is not UTF-8 (an id with
+    byte 0xff): before, jansson refused the message and the line was
+    dropped; now it is written, the byte shown as \\xff."""
+    log = tmp_path / "log.json"
+    p = subprocess.run(runtime.cmd("--log", str(log), "--log-format", "json", "state",
+                                   "bad\udcffid"), capture_output=True, text=True,
+                       errors="surrogateescape")
+    assert p.returncode != 0
+    lines = log.read_text().splitlines() if log.exists() else []
+    assert lines, "no JSON log line for the error"
+    rec = json.loads(lines[-1])
+    assert rec["level"] == "error" and "bad\\xffid" in rec["msg"], rec
