@@ -13,6 +13,7 @@ import pytest
 from conftest import wait_for
 
 from test_runtime import add_userns
+from test_security import needs_lsm_off
 
 
 @pytest.fixture
@@ -54,10 +55,13 @@ def test_exec_exit_code(runtime, running, code):
 
 def test_exec_flags(runtime, running):
     cid, _ = running
+    # exec's caller holds groups of its own (3, 4): the process has exactly
+    # --additional-gids (before, any list containing 44 passed).
     out = runtime.run("exec", "--user", "1000:1000", "--additional-gids", "44", "--cwd", "/tmp",
-                      "--env", "FOO=bar", cid, "sh", "-c", "nktest ids; pwd; echo $FOO").stdout
+                      "--env", "FOO=bar", cid, "sh", "-c", "nktest ids; pwd; echo $FOO",
+                      preexec_fn=lambda: os.setgroups([3, 4])).stdout
     ids, cwd, foo = out.splitlines()
-    assert "uid=1000 gid=1000" in ids and "44" in ids.split("groups=")[1].split(",")
+    assert "uid=1000 gid=1000" in ids and ids.split("groups=")[1] == "44", ids
     assert cwd == "/tmp" and foo == "bar"
 
 
@@ -260,13 +264,14 @@ def test_exec_gets_container_rlimits_unless_process_says(runtime, bundle, tmp_pa
     ("--process-label", "system_u:system_r:container_t:s0",
      '"system_u:system_r:container_t:s0" requested but SELinux is not enabled'),
 ])
+@needs_lsm_off
 def test_exec_lsm_flags_without_lsm_are_errors(runtime, running, flag, value, msg):
-    # This host has neither LSM (see test_security.test_lsm_host_has_neither).
     cid, _ = running
     p = runtime.run("exec", flag, value, cid, "true", check=False)
     assert p.returncode != 0 and msg in p.stderr, p.stderr
 
 
+@needs_lsm_off
 def test_exec_apparmor_unconfined_accepted(runtime, running):
     cid, _ = running
     assert runtime.run("exec", "--apparmor", "unconfined", cid, "echo", "ok").stdout == "ok\n"

@@ -27,10 +27,28 @@ def test_personality_ioprio_scheduler(runtime, bundle):
     assert f["nice"] == "7"
 
 
-def test_default_process_attributes(runtime, bundle):
-    f = proc_info(runtime, bundle)
-    assert int(f["personality"], 16) == 0
-    assert f["policy"] == "0" and f["nice"] == "0"
+ADDR_NO_RANDOMIZE = 0x0040000
+
+
+def _caller_not_at_defaults():
+    import ctypes
+    os.nice(5)
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    ctypes.CDLL(None, use_errno=True).personality(ADDR_NO_RANDOMIZE)
+
+
+def test_unset_process_attributes_left_as_the_caller_had_them(runtime, bundle):
+    """No linux.personality and no process.scheduler: nook applies nothing
+    (as runc), the container has what its caller had. The caller is not at
+    the defaults (nice 5, SCHED_BATCH, ADDR_NO_RANDOMIZE), so a runtime that
+    applied zeroed settings for the absent fields fails here; before, this
+    test read back the host's defaults, which any runtime or none passes."""
+    bundle.args("nktest", "proc").write()
+    p = runtime.run("run", "--bundle", bundle.path, runtime.new_id(),
+                    preexec_fn=_caller_not_at_defaults)
+    f = dict(kv.split("=", 1) for kv in p.stdout.split())
+    assert int(f["personality"], 16) == ADDR_NO_RANDOMIZE, f
+    assert f["policy"] == "3" and f["nice"] == "5", f  # SCHED_BATCH
 
 
 def test_unknown_scheduler_policy_is_error(runtime, bundle):
