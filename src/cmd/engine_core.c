@@ -245,6 +245,14 @@ const struct nk_command nk_engine_core_commands[] = {
          "attach to a running container's stdio (detach: ctrl-p ctrl-q)"},
         {"container", nk_cmd_container, "container prune|ls|rm|inspect|... [options]",
          "manage containers"},
+        {"top", nk_cmd_top, "top CONTAINER [-o pid,user,time,cmd,...]",
+         "show a container's processes"},
+        {"stats", nk_cmd_stats, "stats [--no-stream] [--format json|table|TEMPLATE] [CONTAINER...]",
+         "show containers' CPU, memory and process counts (default: all running)"},
+        {"update", nk_cmd_ctr_update,
+         "update [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-shares N] "
+         "[--cpuset-cpus LIST] [--pids-limit N] [--restart POLICY] CONTAINER...",
+         "change containers' resource limits and restart policy"},
         {"monitor", cmd_monitor, "monitor [options] ID", NULL},
         {0},
 };

@@ -43,6 +43,10 @@ int nk_cmd_pause(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_unpause(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_rename(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_container(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_top(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_stats(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_diff(const struct nk_global *g, int argc, char **argv);
 
 /* Print "nook: TEXT" for a failed container command and return `code`
  * (Docker: 125 for run/create's own errors, 1 for the other commands). */
@@ -72,6 +76,9 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes,
 json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error **err);
 /* Expand a Go-template subset ({{.A.B}}, {{json .X}}, {{.Names}}) over obj. */
 char *nk_ctr_template(const char *tmpl, json_t *obj);
+/* Docker's tabwriter: lines of tab-separated cells printed with the
+ * columns padded to the widest cell + 3 spaces. */
+void nk_ctr_print_table(char **lines);
 /* The cgroup parent the engine puts containers under ($NOOK_CGROUP_PARENT
  * or /nook), absolute. */
 const char *nk_ctr_cgroup_parent(void);

@@ -178,8 +178,7 @@ static size_t cells(const char *s, size_t n)
         return w;
 }
 
-/* Docker's tabwriter: columns padded to the widest cell + 3 spaces. */
-static void print_table(char **lines)
+void nk_ctr_print_table(char **lines)
 {
         size_t width[32] = {0};
         for (char **l = lines; *l; l++) {
@@ -300,7 +299,7 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
                         printf("%s\n", out ? out : "");
         }
         if (lines)
-                print_table(lines);
+                nk_ctr_print_table(lines);
         return 0;
 }
 

@@ -1,0 +1,246 @@
+"""The engine's observing and tuning commands: `nook top`, `stats`, `update`
+(src/cmd/engine/observe.c), `diff`. Each test checks what is real: the
+container's cgroup files, /proc of its processes, its overlay upper dir.
+The `engine` fixture (engine_util.py) fails a test that leaks anything."""
+import json
+import os
+import pwd
+import re
+import subprocess
+
+from conftest import wait_for
+from engine_util import CGROUP_BASE, engine  # noqa: F401 (engine: the fixture)
+
+
+def cgfile(engine, cid, ctrl, name):
+    """The container's cgroup file `name` of controller ctrl (v1 first, as
+    this host mounts it, else the unified hierarchy)."""
+    for h in (ctrl, f"{ctrl},cpuacct", "unified"):
+        path = f"{CGROUP_BASE}/{h}{engine.cg_parent}/{cid}/{name}"
+        if os.path.exists(path):
+            with open(path) as f:
+                return f.read().strip()
+    raise AssertionError(f"no cgroup file {ctrl}/{name} for {cid[:12]}")
+
+
+def procs_of(engine, cid):
+    return sorted(int(x) for x in cgfile(engine, cid, "pids", "cgroup.procs").split())
+
+
+def cmdlines(engine, cid):
+    out = []
+    for pid in procs_of(engine, cid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                out.append(f.read().replace(b"\0", b" ").decode().strip())
+        except OSError:
+            pass
+    return sorted(out)
+
+
+def run_d(engine, *args):
+    return engine.run("run", "-d", *args).stdout.strip()
+
+
+def table(text):
+    """Rows of a table printed with 3+ spaces between columns."""
+    lines = text.rstrip("\n").split("\n")
+    return [re.split(r"\s{3,}", line.strip()) for line in lines]
+
+
+# ---- top -----------------------------------------------------------------
+
+def test_top_shows_the_processes_of_the_container_cgroup(engine):
+    cid = run_d(engine, "--name", "t", "busybox", "sh", "-c",
+                "sleep 1001 & sleep 1002 & exec sleep 1003")
+    want = ["sleep 1001", "sleep 1002", "sleep 1003"]
+    wait_for(lambda: cmdlines(engine, cid) == want, 10, "the three sleeps")
+    rows = table(engine.run("top", "t").stdout)
+    assert rows[0] == ["PID", "USER", "TIME", "CMD"]
+    pids = sorted(int(r[0]) for r in rows[1:])
+    assert pids == procs_of(engine, cid)
+    cmds = sorted(r[3] for r in rows[1:])
+    assert cmds == ["sleep 1001", "sleep 1002", "sleep 1003"]
+    for r in rows[1:]:
+        with open(f"/proc/{r[0]}/cmdline", "rb") as f:
+            assert f.read().replace(b"\0", b" ").decode().strip() == r[3]
+        assert r[1] == "root" and re.fullmatch(r"\d\d:\d\d:\d\d", r[2])
+    engine.run("rm", "-f", "t")
+
+
+def test_top_user_column_and_ps_fields(engine):
+    """A uid unknown to the host shows as a number (ps does the same); -o
+    chooses the columns, PPID as /proc says."""
+    uid = 4242
+    while True:
+        try:
+            pwd.getpwuid(uid)
+            uid += 1
+        except KeyError:
+            break
+    cid = run_d(engine, "-u", f"{uid}:{uid}", "busybox", "sh", "-c", "sleep 1004 & wait")
+    wait_for(lambda: cmdlines(engine, cid) == ["sh -c sleep 1004 & wait", "sleep 1004"], 10,
+             "sh and its sleep")
+    rows = table(engine.run("top", cid[:12]).stdout)
+    assert {r[1] for r in rows[1:]} == {str(uid)}
+    rows = table(engine.run("top", cid, "-o", "pid,ppid,comm,stat").stdout)
+    assert rows[0] == ["PID", "PPID", "COMMAND", "STAT"]
+    by_comm = {r[2]: r for r in rows[1:]}
+    assert set(by_comm) == {"sh", "sleep"}
+    assert by_comm["sleep"][1] == by_comm["sh"][0]
+    assert by_comm["sleep"][3] == "S"
+    engine.run("rm", "-f", cid)
+
+
+def test_top_refuses_stopped_containers_and_bad_options(engine):
+    engine.run("create", "--name", "c", "busybox", "true")
+    p = engine.run("top", "c", check=False)
+    assert p.returncode == 1 and "container c is not running" in p.stderr
+    p = engine.run("top", "nope", check=False)
+    assert p.returncode == 1 and "no such container: nope" in p.stderr
+    run_d(engine, "--name", "r", "busybox", "sleep", "100")
+    p = engine.run("top", "r", "-o", "pid,bogus", check=False)
+    assert p.returncode != 0 and "bogus" in p.stderr
+    p = engine.run("top", "r", "--sort", check=False)
+    assert p.returncode != 0 and "--sort" in p.stderr
+    engine.run("rm", "-f", "c", "r")
+
+
+# ---- stats ---------------------------------------------------------------
+
+def mib(text):
+    n, unit = re.fullmatch(r"([\d.]+)(B|KiB|MiB|GiB|TiB)", text).groups()
+    return float(n) * {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
+                       "TiB": 1 << 40}[unit] / (1 << 20)
+
+
+def test_stats_no_stream_reads_the_cgroup(engine):
+    """CPU % of a busy loop and of a sleeper, memory held in /dev/shm
+    (charged to the container's cgroup), its limit, its PID count."""
+    busy = run_d(engine, "--name", "busy", "--memory", "64m", "busybox", "sh", "-c",
+                 "head -c 20971520 /dev/zero > /dev/shm/fill; while :; do :; done")
+    idle = run_d(engine, "--name", "idle", "busybox", "sh", "-c", "sleep 1005 & wait")
+    engine.run("create", "--name", "stopped", "busybox", "true")
+    wait_for(lambda: int(cgfile(engine, busy, "memory", "memory.usage_in_bytes")) > 20 << 20,
+             20, "20 MiB charged")
+    p = engine.run("stats", "--no-stream", "--format", "json")
+    rows = {r["Name"]: r for r in map(json.loads, p.stdout.splitlines())}
+    assert set(rows) == {"busy", "idle"}  # default: the running ones
+    b, i = rows["busy"], rows["idle"]
+    assert b["ID"] == busy[:12] and i["ID"] == idle[:12]
+    assert float(b["CPUPerc"].rstrip("%")) > 10
+    assert float(i["CPUPerc"].rstrip("%")) < 5
+    use, lim = b["MemUsage"].split(" / ")
+    assert mib(lim) == 64
+    assert 20 <= mib(use) <= 64
+    assert abs(float(b["MemPerc"].rstrip("%")) - mib(use) * 100 / 64) < 0.1
+    assert b["PIDs"] == str(len(procs_of(engine, busy)))
+    assert i["PIDs"] == "2"
+    # the table and a template, one container named
+    p = engine.run("stats", "--no-stream", "idle")
+    rows = table(p.stdout)
+    assert rows[0] == ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
+    assert len(rows) == 2 and rows[1][0] == idle[:12] and rows[1][5] == "2"
+    p = engine.run("stats", "--no-stream", "--format", "{{.Name}}:{{.PIDs}}", "busy", "idle")
+    assert p.stdout.split() == [f"busy:{b['PIDs']}", "idle:2"]
+    engine.run("rm", "-f", "busy", "idle", "stopped")
+
+
+def test_stats_streams_until_interrupted(engine):
+    run_d(engine, "--name", "s", "busybox", "sleep", "100")
+    p = engine.popen("stats", "--format", "{{.Name}} {{.PIDs}}", "s",
+                     stdout=subprocess.PIPE, text=True)
+    first = p.stdout.readline()
+    second = p.stdout.readline()
+    p.send_signal(2)
+    assert p.wait(timeout=10) == 0
+    assert first == second == "s 1\n"
+    engine.run("rm", "-f", "s")
+
+
+# ---- update --------------------------------------------------------------
+
+LIMITS = ["--memory", "128m", "--memory-swap", "256m", "--cpus", "0.5", "--cpu-shares",
+          "512", "--cpuset-cpus", "0", "--pids-limit", "50"]
+
+
+def assert_limits(engine, cid):
+    assert cgfile(engine, cid, "memory", "memory.limit_in_bytes") == str(128 << 20)
+    assert cgfile(engine, cid, "memory", "memory.memsw.limit_in_bytes") == str(256 << 20)
+    assert cgfile(engine, cid, "cpu", "cpu.cfs_quota_us") == "50000"
+    assert cgfile(engine, cid, "cpu", "cpu.cfs_period_us") == "100000"
+    assert cgfile(engine, cid, "cpu", "cpu.shares") == "512"
+    assert cgfile(engine, cid, "cpuset", "cpuset.cpus") == "0"
+    assert cgfile(engine, cid, "pids", "pids.max") == "50"
+
+
+def test_update_a_running_container_writes_its_cgroup_and_keeps_it(engine):
+    cid = run_d(engine, "--name", "u", "--memory", "64m", "--pids-limit", "20",
+                "busybox", "sleep", "1000")
+    assert cgfile(engine, cid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    p = engine.run("update", *LIMITS, "u")
+    assert p.stdout == "u\n"
+    assert_limits(engine, cid)
+    hc = engine.inspect("u")["HostConfig"]
+    assert (hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["CpuShares"],
+            hc["CpusetCpus"], hc["PidsLimit"]) == (128 << 20, 256 << 20, 500000000, 512,
+                                                    "0", 50)
+    # the next start applies them again (config.json follows)
+    engine.run("restart", "-t", "0", "u")
+    assert engine.state("u")["Running"]
+    assert_limits(engine, cid)
+    # unlimited again: pids 0 -> max; memory alone: swap doubles
+    engine.run("update", "--pids-limit", "0", "--memory", "96m", "u")
+    assert cgfile(engine, cid, "pids", "pids.max") == "max"
+    assert cgfile(engine, cid, "memory", "memory.limit_in_bytes") == str(96 << 20)
+    assert cgfile(engine, cid, "memory", "memory.memsw.limit_in_bytes") == str(192 << 20)
+    assert engine.inspect("u")["HostConfig"]["PidsLimit"] == 0
+    engine.run("rm", "-f", "u")
+
+
+def test_update_a_created_container_applies_at_start(engine):
+    cid = engine.run("create", "--name", "c", "busybox", "sleep", "1000").stdout.strip()
+    engine.run("update", *LIMITS, "c")
+    engine.run("start", "c")
+    assert_limits(engine, cid)
+    engine.run("rm", "-f", "c")
+
+
+def test_update_bad_values_change_nothing(engine):
+    cid = run_d(engine, "--name", "b", "--memory", "64m", "busybox", "sleep", "1000")
+    before = engine.inspect("b")["HostConfig"]
+    with open(f"{engine.cdir(cid)}/config.json") as f:
+        spec = f.read()
+    for args, why in [(["--memory", "12x"], "--memory"),
+                      (["--memory-swap", "32m"], "must be at least --memory"),
+                      (["--cpus", "-1"], "--cpus"),
+                      (["--cpuset-cpus", "0-"], "--cpuset-cpus"),
+                      (["--pids-limit", "ten"], "--pids-limit"),
+                      (["--restart", "sometimes"], "--restart"),
+                      (["--bogus", "1"], "unknown option")]:
+        p = engine.run("update", *args, "b", check=False)
+        assert p.returncode != 0, args
+        assert why in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    p = engine.run("update", "b", check=False)
+    assert p.returncode != 0 and "nothing to update" in p.stderr
+    assert engine.inspect("b")["HostConfig"] == before
+    with open(f"{engine.cdir(cid)}/config.json") as f:
+        assert f.read() == spec
+    assert cgfile(engine, cid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+    engine.run("rm", "-f", "b")
+
+
+def test_update_restart_policy_is_used_by_the_next_start(engine):
+    engine.run("create", "--name", "r", "busybox", "sh", "-c", "exit 3")
+    engine.run("update", "--restart", "on-failure:2", "r")
+    pol = engine.inspect("r")["HostConfig"]["RestartPolicy"]
+    assert pol == {"Name": "on-failure", "MaximumRetryCount": 2}
+    engine.run("start", "r")
+    wait_for(lambda: engine.state("r")["Status"] == "exited" and
+             not engine.state("r")["MonitorPid"], 20, "the restarts to end")
+    ins = engine.inspect("r")
+    assert ins["RestartCount"] == 2 and ins["State"]["ExitCode"] == 3
+    engine.run("run", "-d", "--rm", "--name", "rm", "busybox", "sleep", "100")
+    p = engine.run("update", "--restart", "always", "rm", check=False)
+    assert p.returncode == 1 and "--rm" in p.stderr
+    engine.run("rm", "-f", "r", "rm")
