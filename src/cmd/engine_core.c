@@ -253,6 +253,8 @@ const struct nk_command nk_engine_core_commands[] = {
          "update [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-shares N] "
          "[--cpuset-cpus LIST] [--pids-limit N] [--restart POLICY] CONTAINER...",
          "change containers' resource limits and restart policy"},
+        {"cp", nk_cmd_cp, "cp [-a] CONTAINER:SRC DST | cp [-a] SRC CONTAINER:DST",
+         "copy files between a container and the host (owner, mode, times kept)"},
         {"monitor", cmd_monitor, "monitor [options] ID", NULL},
         {0},
 };

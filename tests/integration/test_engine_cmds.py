@@ -6,6 +6,7 @@ import json
 import os
 import pwd
 import re
+import stat
 import subprocess
 
 from conftest import wait_for
@@ -244,3 +245,91 @@ def test_update_restart_policy_is_used_by_the_next_start(engine):
     p = engine.run("update", "--restart", "always", "rm", check=False)
     assert p.returncode == 1 and "--rm" in p.stderr
     engine.run("rm", "-f", "r", "rm")
+
+
+# ---- cp ------------------------------------------------------------------
+
+SETUP = ("echo ctr-shadow > /etc/shadow; mkdir -p /d/sub; echo hi > /d/sub/f; "
+         "chown 123:456 /d/sub/f; chmod 640 /d/sub/f; touch -d 2001-01-01 /d/sub/f; "
+         "mkfifo /d/fifo; ln -s /etc/shadow /evil; ln -s ../../../../.. /up; "
+         "ln -s ../../../etc /d/etclink; touch /ready; sleep 1000")
+
+
+def host_shadow():
+    with open("/etc/shadow", "rb") as f:
+        return f.read()
+
+
+def test_cp_from_a_container_keeps_owner_mode_times_and_links(engine, tmp_path):
+    cid = run_d(engine, "--name", "c", "busybox", "sh", "-c", SETUP)
+    wait_for(lambda: os.path.exists(f"{engine.cdir(cid)}/upper/ready"), 10, "the set-up")
+    out = tmp_path / "out"
+    out.mkdir()
+    engine.run("cp", "c:/d", str(out))  # an existing directory: out/d
+    f = os.lstat(out / "d/sub/f")
+    assert (f.st_uid, f.st_gid, f.st_mode & 0o7777) == (123, 456, 0o640)
+    orig = os.lstat(f"{engine.cdir(cid)}/upper/d/sub/f")
+    assert orig.st_mtime_ns < 1e18 and f.st_mtime_ns == orig.st_mtime_ns
+    assert (out / "d/sub/f").read_text() == "hi\n"
+    assert os.readlink(out / "d/etclink") == "../../../etc"  # a link, not followed
+    assert stat.S_ISFIFO(os.lstat(out / "d/fifo").st_mode)
+    # contents only, into a new directory
+    engine.run("cp", "c:/d/.", str(tmp_path / "flat"))
+    assert sorted(os.listdir(tmp_path / "flat")) == ["etclink", "fifo", "sub"]
+    # symlinks met on the way are resolved inside the container
+    engine.run("cp", "c:/up/up/etc/shadow", str(tmp_path / "s1"))
+    assert (tmp_path / "s1").read_text() == "ctr-shadow\n"
+    engine.run("cp", "c:/d/etclink/shadow", str(tmp_path / "s2"))
+    assert (tmp_path / "s2").read_text() == "ctr-shadow\n"
+    # the last name a link: the link itself
+    engine.run("cp", "c:/evil", str(tmp_path / "ev"))
+    assert os.readlink(tmp_path / "ev") == "/etc/shadow"
+    # a stopped container: from its rootfs
+    engine.run("stop", "-t", "0", "c")
+    engine.run("cp", "c:/d/sub/f", str(tmp_path / "f2"))
+    assert (tmp_path / "f2").read_text() == "hi\n"
+    p = engine.run("cp", "c:/nope", str(tmp_path / "x"), check=False)
+    assert p.returncode == 1 and "/nope" in p.stderr and not (tmp_path / "x").exists()
+    engine.run("rm", "-f", "c")
+
+
+def test_cp_into_a_container_never_writes_outside_it(engine, tmp_path):
+    cid = run_d(engine, "--name", "c", "busybox", "sh", "-c", SETUP)
+    upper = f"{engine.cdir(cid)}/upper"
+    wait_for(lambda: os.path.exists(f"{upper}/ready"), 10, "the set-up")
+    shadow = host_shadow()
+    src = tmp_path / "hf"
+    src.write_text("from-host\n")
+    os.chmod(src, 0o604)
+    os.chown(src, 321, 654)
+    os.utime(src, (1e9, 1e9))
+    name = f"nook-cp-{cid[:8]}"
+    # through ../../.. links: lands at the container's root
+    engine.run("cp", str(src), f"c:/up/up/{name}")
+    assert not os.path.exists(f"/{name}")
+    st = os.lstat(f"{upper}/{name}")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777, int(st.st_mtime)) == (321, 654, 0o604,
+                                                                             1000000000)
+    # onto a link to /etc/shadow: the container's file, not the host's
+    engine.run("cp", str(src), "c:/evil")
+    assert host_shadow() == shadow
+    assert engine.run("exec", "c", "cat", "/etc/shadow").stdout == "from-host\n"
+    engine.run("cp", str(src), "c:/d/etclink/passwd-copy")
+    assert not os.path.exists("/etc/passwd-copy")
+    assert os.path.exists(f"{upper}/etc/passwd-copy")
+    # a directory, whole; seen by the running container
+    tree = tmp_path / "tree"
+    (tree / "a/b").mkdir(parents=True)
+    (tree / "a/b/x").write_text("x\n")
+    os.symlink("/etc/shadow", tree / "a/link")
+    engine.run("cp", str(tree), "c:/d/")
+    p = engine.run("exec", "c", "sh", "-c", "cat /d/tree/a/b/x; readlink /d/tree/a/link")
+    assert p.stdout == "x\n/etc/shadow\n"
+    # a directory onto a file: refused, nothing made
+    p = engine.run("cp", str(tree), "c:/d/sub/f", check=False)
+    assert p.returncode == 1 and "directory to a file" in p.stderr
+    p = engine.run("cp", str(src), "c:/nope/dir/", check=False)
+    assert p.returncode == 1
+    p = engine.run("cp", str(src), str(tmp_path / "y"), check=False)
+    assert p.returncode != 0 and "CONTAINER:PATH" in p.stderr
+    engine.run("rm", "-f", "c")

@@ -46,6 +46,7 @@ int nk_cmd_container(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_top(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_stats(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_cp(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_diff(const struct nk_global *g, int argc, char **argv);
 
 /* Print "nook: TEXT" for a failed container command and return `code`
