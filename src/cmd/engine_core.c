@@ -255,6 +255,8 @@ const struct nk_command nk_engine_core_commands[] = {
          "change containers' resource limits and restart policy"},
         {"cp", nk_cmd_cp, "cp [-a] CONTAINER:SRC DST | cp [-a] SRC CONTAINER:DST",
          "copy files between a container and the host (owner, mode, times kept)"},
+        {"diff", nk_cmd_diff, "diff CONTAINER",
+         "list the files a container added (A), changed (C) and deleted (D)"},
         {"monitor", cmd_monitor, "monitor [options] ID", NULL},
         {0},
 };

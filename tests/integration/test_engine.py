@@ -579,7 +579,7 @@ def test_help_and_short_hostname_flag(engine):
     """Every container command answers --help; run's -h is --hostname."""
     for cmd in ("run", "create", "start", "stop", "restart", "kill", "rm", "ps", "logs", "wait",
                 "inspect", "exec", "attach", "pause", "unpause", "rename", "top", "stats", "update",
-                "cp"):
+                "cp", "diff"):
         p = engine.run(cmd, "--help")
         assert p.stdout.startswith(f"usage: nook {cmd} "), (cmd, p.stdout)
     assert "--restart" in engine.run("run", "--help").stdout

@@ -333,3 +333,31 @@ def test_cp_into_a_container_never_writes_outside_it(engine, tmp_path):
     p = engine.run("cp", str(src), str(tmp_path / "y"), check=False)
     assert p.returncode != 0 and "CONTAINER:PATH" in p.stderr
     engine.run("rm", "-f", "c")
+
+
+# ---- diff ----------------------------------------------------------------
+
+def test_diff_reads_the_upper_dir_whiteouts_and_opaque_dirs(engine):
+    """A (new), C (changed or holding changes), D (whiteouts; what an opaque
+    directory hides); mount points the engine made (/etc/hosts, a volume's
+    /data) are not the user's changes."""
+    script = ("mkdir /new; echo x > /new/f; echo y >> /etc/passwd; rm /bin/vi; "
+              "rm -rf /var; mkdir -p /var/x; touch /ready; sleep 1000")
+    cid = run_d(engine, "--name", "d", "-v", "/data", "busybox", "sh", "-c", script)
+    upper = f"{engine.cdir(cid)}/upper"
+    wait_for(lambda: os.path.exists(f"{upper}/ready"), 10, "the changes")
+    # what the kernel made of it: a whiteout and an opaque directory
+    st = os.lstat(f"{upper}/bin/vi")
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+    assert os.getxattr(f"{upper}/var", "trusted.overlay.opaque") == b"y"
+    p = engine.run("diff", "d")
+    assert p.stdout.splitlines() == [
+        "C /bin", "D /bin/vi", "C /etc", "C /etc/passwd", "A /new", "A /new/f", "A /ready",
+        "C /var", "D /var/tmp", "A /var/x"]
+    # a fresh container: nothing
+    engine.run("create", "--name", "fresh", "busybox", "true")
+    engine.run("start", "-a", "fresh")
+    assert engine.run("diff", "fresh").stdout == ""
+    p = engine.run("diff", "nope", check=False)
+    assert p.returncode == 1 and "no such container: nope" in p.stderr
+    engine.run("rm", "-f", "-v", "d", "fresh")

@@ -9,14 +9,20 @@
 #include "util/log.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include "util/syscalls.h"
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -700,5 +706,264 @@ int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv)
                 }
                 printf("%s\n", argv[i]);
         }
+        return rc;
+}
+
+/* ---- diff --------------------------------------------------------------- */
+
+struct change {
+        char kind; /* A, C, D */
+        char *path;
+        bool quiet_dir; /* a directory copied up for its children only */
+};
+
+struct diff_ctx {
+        int lowers[128]; /* the image's layers, top-most first */
+        size_t n;
+        char **mounts; /* the spec's mount destinations: not the user's changes */
+        struct change *v;
+        size_t len, cap;
+};
+
+static bool is_whiteout(const struct stat *st)
+{
+        return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+/* rel (no leading slash) in the image: its stat from the top-most layer
+ * holding it, nothing followed. false if absent or whited out. */
+static bool in_image(const struct diff_ctx *c, const char *rel, struct stat *st)
+{
+        _cleanup_free_ char *copy = strdup(rel);
+        if (!copy)
+                return false;
+        char *slash = strrchr(copy, '/');
+        const char *base = slash ? slash + 1 : copy;
+        if (slash)
+                *slash = '\0';
+        for (size_t i = 0; i < c->n; i++) {
+                struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                                       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+                _cleanup_close_ int d =
+                        slash ? nk_openat2(c->lowers[i], copy, &how, sizeof how) : -1;
+                if (fstatat(slash ? d : c->lowers[i], base, st, AT_SYMLINK_NOFOLLOW) == 0)
+                        return !is_whiteout(st);
+        }
+        return false;
+}
+
+static bool under_mount(const struct diff_ctx *c, const char *path)
+{
+        for (char **m = c->mounts; m && *m; m++) {
+                size_t n = strlen(*m);
+                if (strncmp(path, *m, n) == 0 && (path[n] == '\0' || path[n] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+static void add_change(struct diff_ctx *c, char kind, const char *rel, bool quiet_dir)
+{
+        char *path = NULL;
+        if (asprintf(&path, "/%s", rel) < 0)
+                return;
+        if (under_mount(c, path)) {
+                free(path);
+                return;
+        }
+        if (c->len == c->cap) {
+                size_t cap = c->cap ? c->cap * 2 : 64;
+                struct change *v = realloc(c->v, cap * sizeof *v);
+                if (!v) {
+                        free(path);
+                        return;
+                }
+                c->v = v;
+                c->cap = cap;
+        }
+        c->v[c->len++] = (struct change){kind, path, quiet_dir};
+}
+
+static bool opaque(int fd)
+{
+        char v[2] = {0};
+        return (fgetxattr(fd, "trusted.overlay.opaque", v, sizeof v) == 1 ||
+                fgetxattr(fd, "user.overlay.opaque", v, sizeof v) == 1) &&
+               v[0] == 'y';
+}
+
+/* An opaque directory hides what the image had there: each such entry is
+ * deleted unless the upper directory has one of that name. */
+static void opaque_deletions(struct diff_ctx *c, int upper_dir, const char *rel)
+{
+        for (size_t i = 0; i < c->n; i++) {
+                struct open_how how = {.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+                int fd = nk_openat2(c->lowers[i], rel, &how, sizeof how);
+                DIR *d = fd < 0 ? NULL : fdopendir(fd);
+                if (!d) {
+                        if (fd >= 0)
+                                close(fd);
+                        continue;
+                }
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        struct stat st;
+                        if (streq(de->d_name, ".") || streq(de->d_name, "..") ||
+                            fstatat(upper_dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                                continue;
+                        _cleanup_free_ char *p = NULL;
+                        if (asprintf(&p, "%s/%s", rel, de->d_name) < 0)
+                                continue;
+                        bool dup = false;
+                        for (size_t k = 0; k < c->len && !dup; k++)
+                                dup = c->v[k].kind == 'D' && streq(c->v[k].path + 1, p);
+                        if (!dup)
+                                add_change(c, 'D', p, false);
+                }
+                closedir(d);
+        }
+}
+
+static void walk_upper(struct diff_ctx *c, int dir, const char *rel, int depth)
+{
+        int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd < 0 || depth > 512 ? NULL : fdopendir(fd);
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *p = NULL;
+                struct stat st, low;
+                if (asprintf(&p, "%s%s%s", rel, *rel ? "/" : "", de->d_name) < 0 ||
+                    fstatat(dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (is_whiteout(&st)) {
+                        add_change(c, 'D', p, false);
+                        continue;
+                }
+                bool was = in_image(c, p, &low);
+                if (!S_ISDIR(st.st_mode)) {
+                        add_change(c, was ? 'C' : 'A', p, false);
+                        continue;
+                }
+                bool same = was && S_ISDIR(low.st_mode) && low.st_mode == st.st_mode &&
+                            low.st_uid == st.st_uid && low.st_gid == st.st_gid;
+                add_change(c, was ? 'C' : 'A', p, same);
+                _cleanup_close_ int sub =
+                        openat(dir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        continue;
+                if (was && opaque(sub))
+                        opaque_deletions(c, sub, p);
+                walk_upper(c, sub, p, depth + 1);
+        }
+        closedir(d);
+}
+
+static int change_cmp(const void *a, const void *b)
+{
+        return strcmp(((const struct change *)a)->path, ((const struct change *)b)->path);
+}
+
+/* The image's layer directories, top-most first, from image.json. */
+static int open_lowers(const char *store, int cdir, struct diff_ctx *c, nk_error **err)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        if (nk_read_file_at(cdir, "image.json", &text, &len, err) < 0)
+                return -1;
+        _cleanup_jansson_ json_t *img = json_loadb(text, len, 0, NULL);
+        json_t *layers = json_object_get(img, "layers");
+        if (!json_is_array(layers) || json_array_size(layers) > ARRAY_SIZE(c->lowers))
+                return nk_error_set(err, EINVAL, "image.json: no usable `layers`");
+        for (size_t i = json_array_size(layers); i-- > 0;) {
+                const char *d = json_string_value(json_array_get(layers, i));
+                const char *hex = d ? strchr(d, ':') : NULL;
+                if (!hex || strspn(hex + 1, "0123456789abcdef") != strlen(hex + 1) || !hex[1])
+                        return nk_error_set(err, EINVAL, "image.json: layers[%zu]: `%s`", i,
+                                            d ? d : "?");
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/layers/%s/diff", store, hex + 1) < 0)
+                        return nk_error_set(err, ENOMEM, "layers");
+                int fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return nk_error_set(err, errno, "layer `%s`", path);
+                c->lowers[c->n++] = fd;
+        }
+        return 0;
+}
+
+static char **spec_mounts(int cdir)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        nk_error *e = NULL;
+        char **out = NULL;
+        if (nk_read_file_at(cdir, "config.json", &text, &len, &e) < 0) {
+                nk_error_free(e);
+                return NULL;
+        }
+        _cleanup_jansson_ json_t *spec = json_loadb(text, len, 0, NULL);
+        size_t i;
+        json_t *m;
+        json_array_foreach (json_object_get(spec, "mounts"), i, m) {
+                const char *dst = json_string_value(json_object_get(m, "destination"));
+                if (dst && dst[0] == '/')
+                        nk_strv_push(&out, dst);
+        }
+        return out;
+}
+
+int nk_cmd_diff(const struct nk_global *g, int argc, char **argv)
+{
+        optind = 1;
+        if (argc != 2 || argv[1][0] == '-')
+                return nk_cmd_usage_error("diff", "expects one container");
+        char id[NK_CTR_ID_LEN + 1];
+        nk_error *e = NULL;
+        if (nk_ctr_resolve(g->store, argv[1], id, &e) < 0)
+                return nk_ctr_fail(e, 1);
+        _cleanup_close_ int cdir = nk_ctr_dir_open(g->store, id, &e);
+        if (cdir < 0)
+                return nk_ctr_fail(e, 1);
+        struct diff_ctx c = {.n = 0};
+        _cleanup_close_ int upper =
+                openat(cdir, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int rc = 0;
+        if (upper < 0) {
+                nk_error_set(&e, errno, "container %s: its upper directory", argv[1]);
+                rc = nk_ctr_fail(e, 1);
+        } else if (open_lowers(g->store, cdir, &c, &e) < 0) {
+                nk_error_wrap(&e, "container %s", argv[1]);
+                rc = nk_ctr_fail(e, 1);
+        } else {
+                c.mounts = spec_mounts(cdir);
+                walk_upper(&c, upper, "", 0);
+                qsort(c.v, c.len, sizeof *c.v, change_cmp);
+                for (size_t i = 0; i < c.len; i++) {
+                        /* a directory copied up only for what changed below it,
+                         * with nothing left below it (mount points): not shown */
+                        size_t n = strlen(c.v[i].path);
+                        bool below = false;
+                        for (size_t k = i + 1; k < c.len && !below; k++)
+                                below = strncmp(c.v[k].path, c.v[i].path, n) == 0 &&
+                                        c.v[k].path[n] == '/';
+                        if (c.v[i].quiet_dir && !below)
+                                continue;
+                        printf("%c %s\n", c.v[i].kind, c.v[i].path);
+                }
+        }
+        for (size_t i = 0; i < c.len; i++)
+                free(c.v[i].path);
+        free(c.v);
+        nk_strv_free(c.mounts);
+        for (size_t i = 0; i < c.n; i++)
+                close(c.lowers[i]);
         return rc;
 }
