@@ -8,6 +8,8 @@ import pwd
 import re
 import stat
 import subprocess
+import time
+from datetime import datetime, timedelta, timezone
 
 from conftest import wait_for
 from engine_util import CGROUP_BASE, engine  # noqa: F401 (engine: the fixture)
@@ -361,3 +363,33 @@ def test_diff_reads_the_upper_dir_whiteouts_and_opaque_dirs(engine):
     p = engine.run("diff", "nope", check=False)
     assert p.returncode == 1 and "no such container: nope" in p.stderr
     engine.run("rm", "-f", "-v", "d", "fresh")
+
+
+# ---- logs --since/--until ------------------------------------------------
+
+def test_logs_since_until_against_the_log_file_times(engine):
+    cid = run_d(engine, "--name", "l", "busybox", "sh", "-c",
+                "echo one; sleep 1; echo two; sleep 1; echo three")
+    wait_for(lambda: engine.state("l")["Status"] == "exited", 15, "the container to exit")
+    with open(f"{engine.cdir(cid)}/ctr.log") as f:
+        times = [line.split()[0] for line in f]
+    assert len(times) == 3
+    assert engine.run("logs", "--since", times[1], "l").stdout == "two\nthree\n"
+    assert engine.run("logs", "--until", times[1], "l").stdout == "one\ntwo\n"
+    assert engine.run("logs", "--since", times[1], "--until", times[1], "l").stdout == "two\n"
+    # a Unix time, an offset zone
+    t1 = datetime.fromisoformat(times[1][:26] + "+00:00")  # to the microsecond
+    unix = f"{t1.timestamp() - 0.0001:.6f}"
+    assert engine.run("logs", "--since", unix, "l").stdout == "two\nthree\n"
+    shifted = (t1 - timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=2)))
+    shifted = shifted.isoformat()
+    assert shifted.endswith("+02:00")
+    assert engine.run("logs", "--until", shifted, "l").stdout == "one\n"
+    # durations back from now
+    time.sleep(1.1)
+    assert engine.run("logs", "--since", "1s", "l").stdout == ""
+    assert engine.run("logs", "--since", "1h30m", "l").stdout == "one\ntwo\nthree\n"
+    for bad in ("yesterday", "10x", "2026-13-01", "1h-"):
+        p = engine.run("logs", "--since", bad, "l", check=False)
+        assert p.returncode != 0 and f"`{bad}`" in p.stderr
+    engine.run("rm", "l")

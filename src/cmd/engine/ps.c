@@ -307,8 +307,97 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
 
 struct log_opts {
         bool timestamps, follow;
-        long tail; /* -1 all */
+        long tail;            /* -1 all */
+        int64_t since, until; /* ns since the epoch, 0: none */
 };
+
+/* --since/--until: RFC 3339 (2026-12-06T08:00:00[.frac](Z|+01:00), or a
+ * date alone), a Unix time (1765000000[.frac]) or a duration back from now
+ * as Go writes them (10m, 1h30m, 2.5s; ns us ms s m h). */
+static int log_time_arg(const char *s, int64_t now, int64_t *out)
+{
+        size_t n = strlen(s);
+        if (n == 0)
+                return -1;
+        /* a duration */
+        if (!strchr(s, '-') && !strchr(s, ':') && strpbrk(s, "hmsun")) {
+                static const struct {
+                        const char *u;
+                        double ns;
+                } units[] = {{"ns", 1},  {"us", 1e3}, {"ms", 1e6},
+                             {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+                double total = 0;
+                const char *p = s;
+                while (*p) {
+                        char *end;
+                        if (!((*p >= '0' && *p <= '9') || *p == '.'))
+                                return -1;
+                        double v = strtod(p, &end);
+                        if (end == p)
+                                return -1;
+                        p = end;
+                        size_t best = 0, k = 0;
+                        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+                                size_t ul = strlen(units[i].u);
+                                if (strncmp(p, units[i].u, ul) == 0 && ul > best) {
+                                        best = ul;
+                                        k = i;
+                                }
+                        }
+                        if (!best)
+                                return -1;
+                        total += v * units[k].ns;
+                        p += best;
+                }
+                if (total > 1e19)
+                        return -1;
+                *out = now - (int64_t)total;
+                return 0;
+        }
+        /* a Unix time */
+        if (strspn(s, "0123456789.") == n) {
+                char *end;
+                double v = strtod(s, &end);
+                if (*end || v > 1e11)
+                        return -1;
+                *out = (int64_t)(v * 1e9);
+                return 0;
+        }
+        struct tm tm = {0};
+        const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!rest) {
+                memset(&tm, 0, sizeof tm);
+                rest = strptime(s, "%Y-%m-%d", &tm);
+                if (!rest || *rest)
+                        return -1;
+        }
+        int64_t ns = 0;
+        if (*rest == '.') {
+                int digits = 0;
+                for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
+                        if (digits < 9)
+                                ns = ns * 10 + (*rest - '0');
+                if (!digits)
+                        return -1;
+                for (; digits < 9; digits++)
+                        ns *= 10;
+        }
+        int64_t off = 0;
+        if (*rest == 'Z' || *rest == 'z')
+                rest++;
+        else if (*rest == '+' || *rest == '-') {
+                int hh, mm, k = 0;
+                if (sscanf(rest + 1, "%2d:%2d%n", &hh, &mm, &k) != 2 || k != 5 || hh > 23 ||
+                    mm > 59)
+                        return -1;
+                off = (int64_t)(hh * 3600 + mm * 60) * (*rest == '+' ? 1 : -1);
+                rest += 6;
+        }
+        if (*rest)
+                return -1;
+        *out = ((int64_t)timegm(&tm) - off) * 1000000000 + ns;
+        return 0;
+}
 
 /* One k8s-file line: "TIME STREAM F|P TEXT". */
 static void emit(const char *line, size_t n, const struct log_opts *o, bool *at_start)
@@ -317,6 +406,13 @@ static void emit(const char *line, size_t n, const struct log_opts *o, bool *at_
         const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - line)) : NULL;
         if (!sp2 || (size_t)(sp2 - line) + 3 > n)
                 return;
+        if (o->since || o->until) {
+                char t[64];
+                snprintf(t, sizeof t, "%.*s", (int)(sp1 - line), line);
+                int64_t at = parse_time(t);
+                if ((o->since && at < o->since) || (o->until && at > o->until))
+                        return;
+        }
         bool err = strncmp(sp1 + 1, "stderr", 6) == 0;
         bool full = sp2[1] == 'F';
         const char *text = sp2 + 3;
@@ -378,11 +474,14 @@ static long count_lines(int fd)
 
 int nk_cmd_logs(const struct nk_global *g, int argc, char **argv)
 {
-        static const struct option opts[] = {{"follow", no_argument, NULL, 'f'},
-                                             {"timestamps", no_argument, NULL, 't'},
-                                             {"tail", required_argument, NULL, 'n'},
-                                             {0}};
+        static const struct option opts[] = {
+                {"follow", no_argument, NULL, 'f'},      {"timestamps", no_argument, NULL, 't'},
+                {"tail", required_argument, NULL, 'n'},  {"since", required_argument, NULL, 'S'},
+                {"until", required_argument, NULL, 'U'}, {0}};
         struct log_opts o = {.tail = -1};
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
         int c;
         unsigned long long v;
         while ((c = getopt_long(argc, argv, "+ftn:", opts, NULL)) != -1) {
@@ -394,7 +493,14 @@ int nk_cmd_logs(const struct nk_global *g, int argc, char **argv)
                         o.tail = -1;
                 else if (c == 'n' && nk_parse_uint(optarg, 1ULL << 40, &v) == 0)
                         o.tail = (long)v;
-                else
+                else if (c == 'S' || c == 'U') {
+                        if (log_time_arg(optarg, now_ns, c == 'S' ? &o.since : &o.until) < 0)
+                                return nk_cmd_usage_error(
+                                        "logs",
+                                        "--%s: `%s` is not a time (RFC 3339, a Unix time or a "
+                                        "duration like 10m)",
+                                        c == 'S' ? "since" : "until", optarg);
+                } else
                         return nk_cmd_usage_error("logs",
                                                   c == 'n' ? "--tail: `%s` is not a number"
                                                            : "unknown option%s",
@@ -454,6 +560,12 @@ int nk_cmd_logs(const struct nk_global *g, int argc, char **argv)
                 }
                 if (!live)
                         break;
+                if (o.until) { /* nothing later is shown: stop once it passed */
+                        struct timespec t;
+                        clock_gettime(CLOCK_REALTIME, &t);
+                        if ((int64_t)t.tv_sec * 1000000000 + t.tv_nsec > o.until)
+                                break;
+                }
                 usleep(50000);
         }
         if (fd >= 0)
