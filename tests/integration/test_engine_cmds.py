@@ -393,3 +393,37 @@ def test_logs_since_until_against_the_log_file_times(engine):
         p = engine.run("logs", "--since", bad, "l", check=False)
         assert p.returncode != 0 and f"`{bad}`" in p.stderr
     engine.run("rm", "l")
+
+
+# ---- inspect: Mounts -----------------------------------------------------
+
+def test_inspect_mounts_are_what_the_container_has(engine, tmp_path):
+    bind = tmp_path / "bind"
+    bind.mkdir()
+    (bind / "from-host").write_text("h\n")
+    cid = run_d(engine, "--name", "m", "-v", f"{bind}:/b:ro", "-v", "named:/n", "-v", "/anon",
+                "--mount", "type=tmpfs,destination=/t", "busybox", "sh", "-c",
+                "echo n > /n/x; echo a > /anon/y; touch /ready; sleep 1000")
+    wait_for(lambda: os.path.exists(f"{engine.cdir(cid)}/upper/ready"), 10, "the writes")
+    ins = engine.inspect("m")
+    by_dst = {m["Destination"]: m for m in ins["Mounts"]}
+    assert set(by_dst) == {"/b", "/n", "/anon", "/t"}
+    b, n, a, t = by_dst["/b"], by_dst["/n"], by_dst["/anon"], by_dst["/t"]
+    assert (b["Type"], b["Source"], b["RW"]) == ("bind", str(bind), False)
+    assert (n["Type"], n["Name"], n["RW"]) == ("volume", "named", True)
+    assert n["Source"] == f"{engine.store}/volumes/named/_data"
+    assert a["Type"] == "volume" and a["Source"] == f"{engine.store}/volumes/{a['Name']}/_data"
+    assert (t["Type"], t["Source"]) == ("tmpfs", "")
+    # the sources are what the container writes to and reads from
+    with open(os.path.join(n["Source"], "x")) as f:
+        assert f.read() == "n\n"
+    with open(os.path.join(a["Source"], "y")) as f:
+        assert f.read() == "a\n"
+    assert engine.run("exec", "m", "cat", "/b/from-host").stdout == "h\n"
+    # mount flags as RW says, in the container's own mount table
+    pid = ins["State"]["Pid"]
+    with open(f"/proc/{pid}/mountinfo") as f:
+        table = {line.split()[4]: line.split()[5].split(",") for line in f}
+    assert "ro" in table["/b"] and "rw" in table["/n"] and "rw" in table["/t"]
+    engine.run("rm", "-f", "-v", "m")
+    engine.run("volume", "rm", "named")

@@ -171,7 +171,33 @@ static int etc_files(const char *store, const char *id, const char *hostname, js
 
 static int finish_container(const char *store, const char *id, const char *name,
                             const struct nk_run_opts *o, const struct nk_image *img, json_t *spec,
-                            char **created, nk_error **err);
+                            char **created, json_t *mounts, nk_error **err);
+
+/* inspect's Mounts, Docker's shape, from the resolved mounts: a volume's
+ * name is its directory's (STORE/volumes/NAME/_data). */
+static json_t *mounts_json(const struct nk_run_mount *m, size_t n)
+{
+        static const char *const types[] = {"bind", "volume", "tmpfs"};
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < n; i++) {
+                json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:s}", "Type", types[m[i].kind],
+                                      "Source", m[i].source ? m[i].source : "", "Destination",
+                                      m[i].target, "Mode", m[i].kind == NK_MOUNT_VOLUME ? "z" : "",
+                                      "RW", !m[i].readonly, "Propagation",
+                                      m[i].kind == NK_MOUNT_BIND ? "rprivate" : "");
+                if (o && m[i].kind == NK_MOUNT_VOLUME && m[i].source) {
+                        _cleanup_free_ char *dir = strdup(m[i].source);
+                        char *slash = dir ? strrchr(dir, '/') : NULL;
+                        if (slash)
+                                *slash = '\0';
+                        slash = dir ? strrchr(dir, '/') : NULL;
+                        json_object_set_new(o, "Name", json_string(slash ? slash + 1 : ""));
+                        json_object_set_new(o, "Driver", json_string("local"));
+                }
+                json_array_append_new(a, o);
+        }
+        return a;
+}
 
 /* The spec and the record, with the rootfs already mounted. */
 static int fill_container(struct nk_store *s, const char *id, const char *name,
@@ -194,9 +220,10 @@ static int fill_container(struct nk_store *s, const char *id, const char *name,
                                      &n, &created, err) < 0)
                 return -1;
         int r = nk_run_spec_build(o, img->config.root, rootfs, rfd, mounts, n, &spec, err);
+        _cleanup_jansson_ json_t *mj = mounts_json(mounts, n);
         nk_run_mounts_free(mounts, n);
         if (r == 0)
-                r = finish_container(store, id, name, o, img, spec, created, err);
+                r = finish_container(store, id, name, o, img, spec, created, mj, err);
         if (r < 0)
                 for (char **v = created; v && *v; v++) {
                         nk_error *e = NULL;
@@ -242,7 +269,7 @@ static int record_volumes(const char *store, const char *id, const struct nk_run
 
 static int finish_container(const char *store, const char *id, const char *name,
                             const struct nk_run_opts *o, const struct nk_image *img, json_t *spec,
-                            char **created, nk_error **err)
+                            char **created, json_t *mounts, nk_error **err)
 {
         _cleanup_free_ char *cg = NULL;
         if (asprintf(&cg, "%s/%s", nk_ctr_cgroup_parent(), id) < 0)
@@ -257,6 +284,7 @@ static int finish_container(const char *store, const char *id, const char *name,
         _cleanup_jansson_ json_t *rec = make_record(id, name, o, img, spec);
         if (!rec)
                 return nk_error_set(err, ENOMEM, "container record");
+        json_object_set(rec, "Mounts", mounts ? mounts : json_array());
         if (record_volumes(store, id, o, created, rec, err) < 0 ||
             write_config(store, id, spec, err) < 0)
                 return -1;

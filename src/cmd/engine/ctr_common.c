@@ -537,6 +537,8 @@ json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error 
         _cleanup_free_ char *dir = nk_ctr_dir(g->store, id), *log = NULL;
         if (dir && asprintf(&log, "%s/ctr.log", dir) >= 0)
                 json_object_set_new(rec, "LogPath", json_string(log));
+        if (!json_is_array(json_object_get(rec, "Mounts"))) /* made before Mounts was kept */
+                json_object_set_new(rec, "Mounts", json_array());
         json_object_del(rec, "Nook");
         return rec;
 }
