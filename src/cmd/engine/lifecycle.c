@@ -273,11 +273,16 @@ int nk_cmd_container(const struct nk_global *g, int argc, char **argv)
                 const char *name;
                 int (*fn)(const struct nk_global *, int, char **);
         } subs[] = {
-                {"ls", nk_cmd_ps},           {"list", nk_cmd_ps},         {"ps", nk_cmd_ps},
-                {"rm", nk_cmd_rm},           {"stop", nk_cmd_stop},       {"start", nk_cmd_start},
-                {"kill", nk_cmd_kill},       {"inspect", nk_cmd_inspect}, {"logs", nk_cmd_logs},
-                {"wait", nk_cmd_wait},       {"restart", nk_cmd_restart}, {"pause", nk_cmd_pause},
-                {"unpause", nk_cmd_unpause}, {"rename", nk_cmd_rename},   {"exec", nk_cmd_ctr_exec},
+                {"ls", nk_cmd_ps},           {"list", nk_cmd_ps},
+                {"ps", nk_cmd_ps},           {"rm", nk_cmd_rm},
+                {"stop", nk_cmd_stop},       {"start", nk_cmd_start},
+                {"kill", nk_cmd_kill},       {"inspect", nk_cmd_inspect},
+                {"logs", nk_cmd_logs},       {"wait", nk_cmd_wait},
+                {"restart", nk_cmd_restart}, {"pause", nk_cmd_pause},
+                {"unpause", nk_cmd_unpause}, {"rename", nk_cmd_rename},
+                {"exec", nk_cmd_ctr_exec},   {"top", nk_cmd_top},
+                {"stats", nk_cmd_stats},     {"update", nk_cmd_ctr_update},
+                {"cp", nk_cmd_cp},           {"diff", nk_cmd_diff},
         };
         if (streq(argv[1], "prune")) {
                 for (int i = 2; i < argc; i++)
