@@ -95,6 +95,19 @@ def test_top_user_column_and_ps_fields(engine):
     engine.run("rm", "-f", cid)
 
 
+def test_top_command_lines_cannot_forge_rows(engine):
+    """A process chooses its argv: a newline, tab or escape in it stays
+    inside its own row."""
+    cid = run_d(engine, "busybox", "sh", "-c", "sleep 1006 & wait",
+                "x\n999 root 00:00:00 forged\tcell\x1b[2J")
+    wait_for(lambda: len(cmdlines(engine, cid)) == 2, 10, "sh and its sleep")
+    out = engine.run("top", cid).stdout
+    lines = out.rstrip("\n").split("\n")
+    assert len(lines) == 3 and "\x1b" not in out and "\t" not in out
+    assert any(line.endswith("x 999 root 00:00:00 forged cell [2J") for line in lines)
+    engine.run("rm", "-f", cid)
+
+
 def test_top_refuses_stopped_containers_and_bad_options(engine):
     engine.run("create", "--name", "c", "busybox", "true")
     p = engine.run("top", "c", check=False)

@@ -168,11 +168,13 @@ static char *top_cell(const struct pinfo *p, const char *key)
         return r < 0 ? NULL : out;
 }
 
-/* Tab-separated cells: a tab inside a command line would split it. */
+/* Tab-separated cells, one row a line: a tab, newline or other control
+ * character inside a command line (anyone's to choose) would split the
+ * row or drive the terminal. */
 static void untab(char *s)
 {
         for (; s && *s; s++)
-                if (*s == '\t')
+                if ((unsigned char)*s < 0x20 || *s == 0x7f)
                         *s = ' ';
 }
 
