@@ -369,6 +369,11 @@ def test_diff_reads_the_upper_dir_whiteouts_and_opaque_dirs(engine):
     assert p.stdout.splitlines() == [
         "C /bin", "D /bin/vi", "C /etc", "C /etc/passwd", "A /new", "A /new/f", "A /ready",
         "C /var", "D /var/tmp", "A /var/x"]
+    # a name cannot forge lines: control bytes and backslashes escaped
+    engine.run("exec", "d", "sh", "-c", "touch \"/new/a$(printf '\\nD evil')\" '/new/b\\c'")
+    lines = engine.run("diff", "d").stdout.splitlines()
+    assert "A /new/a\\012D evil" in lines and "A /new/b\\134c" in lines
+    assert "D evil" not in lines
     # a fresh container: nothing
     engine.run("create", "--name", "fresh", "busybox", "true")
     engine.run("start", "-a", "fresh")

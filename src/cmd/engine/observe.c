@@ -868,6 +868,20 @@ static void walk_upper(struct diff_ctx *c, int dir, const char *rel, int depth)
         closedir(d);
 }
 
+/* One line a path: a newline or other control byte in a name (the
+ * container's to choose) and the backslash itself as \ooo, as ls -b. */
+static void print_path(const char *p)
+{
+        for (; *p; p++) {
+                unsigned char ch = (unsigned char)*p;
+                if (ch < 0x20 || ch == 0x7f || ch == '\\')
+                        printf("\\%03o", ch);
+                else
+                        putchar(ch);
+        }
+        putchar('\n');
+}
+
 static int change_cmp(const void *a, const void *b)
 {
         return strcmp(((const struct change *)a)->path, ((const struct change *)b)->path);
@@ -958,7 +972,8 @@ int nk_cmd_diff(const struct nk_global *g, int argc, char **argv)
                                         c.v[k].path[n] == '/';
                         if (c.v[i].quiet_dir && !below)
                                 continue;
-                        printf("%c %s\n", c.v[i].kind, c.v[i].path);
+                        printf("%c ", c.v[i].kind);
+                        print_path(c.v[i].path);
                 }
         }
         for (size_t i = 0; i < c.len; i++)
