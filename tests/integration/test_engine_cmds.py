@@ -256,10 +256,19 @@ def test_update_restart_policy_is_used_by_the_next_start(engine):
              not engine.state("r")["MonitorPid"], 20, "the restarts to end")
     ins = engine.inspect("r")
     assert ins["RestartCount"] == 2 and ins["State"]["ExitCode"] == 3
+    # a running container: its monitor follows the new policy at the next exit
+    engine.run("run", "-d", "--name", "live", "busybox", "sh", "-c",
+               "[ -e /once ] && exec sleep 1000; touch /once; sleep 1000")
+    engine.run("update", "--restart", "on-failure", "live")
+    with open(f"{engine.cdir(engine.inspect('live')['Id'])}/restart-policy") as f:
+        assert f.read() == "1 0\n"
+    engine.run("kill", "-s", "KILL", "live")  # exits 137: a failure
+    wait_for(lambda: engine.inspect("live")["RestartCount"] == 1 and
+             engine.state("live")["Running"], 15, "the restart the update asked for")
     engine.run("run", "-d", "--rm", "--name", "rm", "busybox", "sleep", "100")
     p = engine.run("update", "--restart", "always", "rm", check=False)
     assert p.returncode == 1 and "--rm" in p.stderr
-    engine.run("rm", "-f", "r", "rm")
+    engine.run("rm", "-f", "r", "rm", "live")
 
 
 # ---- cp ------------------------------------------------------------------

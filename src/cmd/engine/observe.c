@@ -677,6 +677,7 @@ int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv)
                 if (given[1] && !given[0])
                         o.memory = cur_mem;
                 _cleanup_jansson_ json_t *res = update_resources(&o, given, host);
+                int policy = (int)o.restart, max = o.restart_max;
                 if (restart)
                         json_object_set_new(host, "RestartPolicy",
                                             json_pack("{s:s,s:i}", "Name", restart_names[o.restart],
@@ -703,6 +704,12 @@ int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv)
                 }
                 if ((json_object_size(res) && save_spec_resources(g, id, res, &e) < 0) ||
                     nk_ctr_record_save(g->store, id, rec, &e) < 0) {
+                        rc = nk_ctr_fail(e, 1);
+                        continue;
+                }
+                /* a running monitor reads it at the next exit */
+                _cleanup_close_ int dfd = restart ? nk_ctr_dir_open(g->store, id, &e) : -1;
+                if (restart && (dfd < 0 || nk_ctr_write_restart(dfd, policy, max, &e) < 0)) {
                         rc = nk_ctr_fail(e, 1);
                         continue;
                 }

@@ -11,6 +11,9 @@
  *   exit            "CODE FINISHED_NS\n", written atomically at each exit
  *   stopped         present when the user stopped it (no restart)
  *   attach          the monitor's unix socket
+ *   restart-policy  "POLICY MAX\n" written by `update --restart` (0 no,
+ *                   1 on-failure, 2 always, 3 unless-stopped): the
+ *                   monitor's policy from then on, over its argv's
  * Names: STORE/container-names/<name>, a symlink to the id, made and
  * removed under STORE/container-names/.lock. Library code: no printing. */
 #pragma once
@@ -59,6 +62,9 @@ int nk_ctr_list(const char *store, char ***ids, nk_error **err);
 int nk_ctr_write_exit(int dfd, int code, int64_t finished_ns, bool sync, nk_error **err);
 /* 0 and the values, or -1 (absent or unreadable). */
 int nk_ctr_read_exit(int dfd, int *code, int64_t *finished_ns);
+/* restart-policy: see above; read -1 when absent or malformed. */
+int nk_ctr_write_restart(int dfd, int policy, int max, nk_error **err);
+int nk_ctr_read_restart(int dfd, int *policy, int *max);
 int nk_ctr_write_started(int dfd, pid_t pid, int64_t started_ns, int restarts, nk_error **err);
 /* *pid: the init while that very process lives, else 0. */
 int nk_ctr_read_started(int dfd, pid_t *pid, int64_t *started_ns, int *restarts);

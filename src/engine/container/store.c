@@ -328,6 +328,25 @@ int nk_ctr_read_exit(int dfd, int *code, int64_t *finished_ns)
         return 0;
 }
 
+int nk_ctr_write_restart(int dfd, int policy, int max, nk_error **err)
+{
+        char t[64];
+        snprintf(t, sizeof t, "%d %d\n", policy, max);
+        return write_small(dfd, "restart-policy", t, true, err);
+}
+
+int nk_ctr_read_restart(int dfd, int *policy, int *max)
+{
+        char b[64];
+        int p, m;
+        if (read_small(dfd, "restart-policy", b, sizeof b) < 0 || sscanf(b, "%d %d", &p, &m) != 2 ||
+            p < 0 || p > 3 || m < 0)
+                return -1;
+        *policy = p;
+        *max = m;
+        return 0;
+}
+
 int nk_ctr_write_started(int dfd, pid_t pid, int64_t started_ns, int restarts, nk_error **err)
 {
         char t[128];

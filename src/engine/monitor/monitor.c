@@ -407,12 +407,15 @@ static bool should_restart(struct mon *m, int code)
 {
         if (faccessat(m->dfd, "stopped", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 return false;
-        switch (m->o->restart) {
+        /* `update --restart` since this monitor started: its policy wins */
+        int policy = (int)m->o->restart, max = m->o->restart_max;
+        (void)nk_ctr_read_restart(m->dfd, &policy, &max);
+        switch (policy) {
         case NK_MON_RESTART_ALWAYS:
         case NK_MON_RESTART_UNLESS_STOPPED:
                 return true;
         case NK_MON_RESTART_ON_FAILURE:
-                return code != 0 && (m->o->restart_max == 0 || m->restarts < m->o->restart_max);
+                return code != 0 && (max == 0 || m->restarts < max);
         default:
                 return false;
         }
