@@ -368,7 +368,10 @@ __attribute__((noreturn)) static void init_main(void *p)
                 .trees_in_init = cr->trees_in_init,
                 .init_fd = cr->mode != NK_INIT_EXEC ? cr->o->init_fd : -1,
                 .plan = cr->plan,
-                .mode = cr->mode,
+                /* A direct clone that fell back to fork (l.direct cleared
+                 * before it) is a hand-over: the parent downgrades its own
+                 * copy only after the clone returns. */
+                .mode = cr->mode == NK_INIT_DIRECT && !cr->l.direct ? NK_INIT_HAND_OVER : cr->mode,
                 .life_fd = cr->child_life_fd,
         };
         close(cr->l.sync_fd);
