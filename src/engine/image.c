@@ -49,16 +49,17 @@ int nk_image_read(struct nk_store *s, const char *manifest_digest, struct nk_ima
         const char *cd = img->manifest.config.digest;
         if (nk_store_blob_read(s, cd, NK_CONFIG_MAX, &cbody, &clen, err) < 0 ||
             nk_config_parse(cbody, clen, &img->config, err) < 0) {
+                nk_error_wrap(err, "config %s", cd); /* cd is img's: clear after */
                 nk_image_clear(img);
-                return nk_error_wrap(err, "config %s", cd);
+                return -1;
         }
         if (img->config.n_diff_ids != img->manifest.n_layers) {
+                nk_error_set(err, 0,
+                             "image %s: %zu layers but %zu diff_ids in the "
+                             "config",
+                             manifest_digest, img->manifest.n_layers, img->config.n_diff_ids);
                 nk_image_clear(img);
-                return nk_error_set(err, 0,
-                                    "image %s: %zu layers but %zu diff_ids in the "
-                                    "config",
-                                    manifest_digest, img->manifest.n_layers,
-                                    img->config.n_diff_ids);
+                return -1;
         }
         return 0;
 }
@@ -135,6 +136,16 @@ static int lookup(json_t *names, const char *ref, char **key_out, nk_error **err
                 return nk_error_pass(err, perr);
         }
         return 0;
+}
+
+bool nk_image_named(struct nk_store *s, const char *ref)
+{
+        _cleanup_jansson_ json_t *names = NULL;
+        _cleanup_free_ char *key = NULL;
+        nk_error *e = NULL;
+        int r = nk_store_names_read(s, &names, &e) < 0 ? -1 : lookup(names, ref, &key, &e);
+        nk_error_free(e);
+        return r > 0;
 }
 
 int nk_image_find_local(struct nk_store *s, const char *ref, struct nk_image *img, nk_error **err)

@@ -22,6 +22,8 @@ struct nk_image {
  * it is asked for and missing; nk_image_find_local (nook itself) only looks. */
 int nk_image_find_local(struct nk_store *s, const char *ref, struct nk_image *img, nk_error **err);
 int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_error **err);
+/* Whether ref names an image of the store (readable or not). */
+bool nk_image_named(struct nk_store *s, const char *ref);
 /* Read the manifest and config of a stored manifest digest. */
 int nk_image_read(struct nk_store *s, const char *manifest_digest, struct nk_image *img,
                   nk_error **err);

@@ -47,8 +47,9 @@ int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_
         nk_error *miss = NULL;
         if (nk_image_find_local(s, ref, img, &miss) == 0)
                 return 0;
-        /* The default image comes back without network. */
-        if (!is_busybox_ref(ref) || !nk_busybox_available())
+        /* The default image comes back without network (when it is gone,
+         * not when it is there but unreadable). */
+        if (!is_busybox_ref(ref) || !nk_busybox_available() || nk_image_named(s, ref))
                 return nk_error_pass(err, miss);
         nk_error_free(miss);
         if (nk_busybox_create(s, err) < 0)
@@ -71,6 +72,8 @@ int nk_engine_image_get(struct nk_store *s, const char *ref, bool always, bool n
                 *key_out = key;
                 return 0;
         }
+        if (miss && nk_image_named(s, ref)) /* there, but unreadable: say why */
+                return nk_error_pass(err, miss);
         nk_error_free(miss);
         if (never)
                 return nk_error_set(err, ENOENT, "image `%s` not found (--pull=never)", ref);

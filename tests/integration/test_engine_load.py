@@ -4,6 +4,7 @@ libarchive, OpenSSL); a missing image still gets pulled (the module is
 loaded for that). See src/cmd/engine/container.c find_image().
 
 Run: NOOK_BIN=build/nook /usr/bin/python3 -m pytest tests/integration/test_engine_load.py -q"""
+import json
 import os
 import shutil
 import subprocess
@@ -118,3 +119,17 @@ def test_run_pull_always_goes_to_the_registry(engine, reg):
     assert p.returncode == 125 and "pulling it failed" in p.stderr, p.stderr
     # Without --pull always the local copy runs, registry or not.
     assert engine.run("run", "--rm", ref).stdout == "pulled and ran\n"
+
+
+def test_run_of_a_corrupt_local_image_says_so(engine):
+    """A config blob that no longer parses: nook itself cannot read it, the
+    module's hash check names the blob; nothing is pulled, nothing made."""
+    engine.run("images")
+    with open(os.path.join(engine.store, "repositories.json")) as f:
+        cfg = json.load(f)["docker.io/library/busybox:latest"]["config"]
+    with open(os.path.join(engine.store, "blobs", "sha256", cfg[7:]), "r+b") as f:
+        f.write(b"XXXX")
+    p = engine.run("run", "--rm", "busybox", "true", check=False)
+    assert p.returncode == 125
+    assert f"blob {cfg} is corrupt" in p.stderr and "pull" not in p.stderr, p.stderr
+    assert engine.run("ps", "-aq").stdout == ""
