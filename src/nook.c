@@ -35,16 +35,17 @@ static enum face face_of(const char *argv0)
 }
 
 /* The engine commands live in the nook-engine module with the heavy
- * libraries they need; it is loaded only when one of them runs. Looked up
+ * libraries they need; it is loaded only when one of them runs, or when
+ * run/create (in nook itself) need an image made or pulled. Looked up
  * next to the binary first (a build tree), then in the install dir. */
-static const struct nk_command *engine_commands(void)
+static void *engine_module(void)
 {
-        static const struct nk_command *cached;
-        if (cached)
-                return cached;
+        static void *h;
+        if (h)
+                return h;
         char exe[PATH_MAX], path[PATH_MAX + 32];
         const char *env = getenv("NOOK_ENGINE_MODULE");
-        void *h = env ? dlopen(env, RTLD_NOW | RTLD_GLOBAL) : NULL;
+        h = env ? dlopen(env, RTLD_NOW | RTLD_GLOBAL) : NULL;
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
         if (!h && n > 0) {
                 exe[n] = '\0';
@@ -57,11 +58,25 @@ static const struct nk_command *engine_commands(void)
                 setenv("NOOK_ENGINE_MODULE", path, 1);
         if (!h)
                 h = dlopen(NOOK_ENGINE_DIR "/nook-engine.so", RTLD_NOW | RTLD_GLOBAL);
-        if (!h) {
+        if (!h)
                 fprintf(stderr, "nook: engine module not found (%s)\n", dlerror());
-                return NULL;
-        }
-        cached = dlsym(h, "nk_engine_commands");
+        return h;
+}
+
+void *nk_cmd_engine_symbol(const char *name)
+{
+        void *h = engine_module();
+        void *sym = h ? dlsym(h, name) : NULL;
+        if (h && !sym)
+                fprintf(stderr, "nook: engine module: no `%s`\n", name);
+        return sym;
+}
+
+static const struct nk_command *engine_commands(void)
+{
+        static const struct nk_command *cached;
+        if (!cached)
+                cached = nk_cmd_engine_symbol("nk_engine_commands");
         return cached;
 }
 

@@ -47,6 +47,12 @@ extern const struct nk_command nk_engine_commands[];  /* src/cmd/engine/ (the mo
 /* Engine commands built into the binary itself, found without loading the
  * module (and its libraries): src/cmd/engine_core.c. */
 extern const struct nk_command nk_engine_core_commands[];
+/* A symbol of the engine module, loading it (src/nook.c) on first use;
+ * NULL (and a line on stderr) when the module or the symbol is missing. */
+void *nk_cmd_engine_symbol(const char *name);
+/* The engine's settings from the environment (struct nk_engine_env), read
+ * once: by the module when it loads, and by run/create in nook itself. */
+void nk_cmd_engine_env_init(void);
 
 /* The name usage lines give: "nook", or "nook-oci" for the OCI face. */
 extern const char *nk_cmd_prog;

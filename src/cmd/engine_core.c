@@ -222,6 +222,10 @@ static void fresh_loop(const struct nk_monitor_handoff *h, void *arg)
 }
 
 const struct nk_command nk_engine_core_commands[] = {
+        {"run", nk_cmd_run, "run [options] IMAGE [COMMAND [ARG...]]" NK_RUN_OPTIONS,
+         "create and start a container from an image", NK_CMD_H_IS_OPTION},
+        {"create", nk_cmd_create, "create [options] IMAGE [COMMAND [ARG...]]" NK_RUN_OPTIONS,
+         "create a container (start it with `start`)", NK_CMD_H_IS_OPTION},
         {"start", nk_cmd_start, "start [-a] [-i] CONTAINER...", "start containers"},
         {"stop", nk_cmd_stop, "stop [-t SECONDS] CONTAINER...",
          "stop containers (the stop signal, then SIGKILL)"},

@@ -32,7 +32,19 @@ const struct nk_engine_env *nk_engine_get_env(void);
 /* Open the store (created when absent; a new store gets the embedded
  * busybox image). */
 int nk_engine_open(const char *root, struct nk_store **out, nk_error **err);
+/* The same without making the default image: in nook itself, which has no
+ * libarchive (see nk_engine_image_get). */
+int nk_engine_open_local(const char *root, struct nk_store **out, nk_error **err);
 void nk_engine_close(struct nk_store *s);
+/* For `nook run`/`create` (in nook itself) when the image is not in the
+ * store or --pull=always: the engine module's part, looked up with dlsym
+ * (nk_engine_image_get_fn). Finds ref (making the default busybox image if
+ * that is what is missing) unless always, else pulls it (never: refuses);
+ * *key_out is the store name (or manifest digest) to find it by. */
+int nk_engine_image_get(struct nk_store *s, const char *ref, bool always, bool never,
+                        char **key_out, nk_error **err);
+typedef int (*nk_engine_image_get_fn)(struct nk_store *s, const char *ref, bool always, bool never,
+                                      char **key_out, nk_error **err);
 /* The store's directory. */
 const char *nk_engine_root(const struct nk_store *s);
 static inline void nk_engine_closep(struct nk_store **s)

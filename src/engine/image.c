@@ -1,3 +1,6 @@
+/* Images in the store: opening it, finding and reading an image. In nook
+ * itself (no OpenSSL, libarchive or libcurl): see image_default.c for what
+ * needs the engine module. */
 #include "engine/image.h"
 #include "engine/engine.h"
 #include "engine/ref.h"
@@ -10,18 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-int nk_engine_open(const char *root, struct nk_store **out, nk_error **err)
+int nk_engine_open_local(const char *root, struct nk_store **out, nk_error **err)
 {
-        struct nk_store *s;
-        if (nk_store_open(root, &s, err) < 0)
-                return -1;
-        if (faccessat(s->dfd, "repositories.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-            errno == ENOENT && nk_busybox_available() && nk_busybox_create(s, err) < 0) {
-                nk_store_free(s);
-                return nk_error_wrap(err, "create the default busybox image");
-        }
-        *out = s;
-        return 0;
+        return nk_store_open(root, out, err);
 }
 
 void nk_engine_close(struct nk_store *s)
@@ -55,16 +49,17 @@ int nk_image_read(struct nk_store *s, const char *manifest_digest, struct nk_ima
         const char *cd = img->manifest.config.digest;
         if (nk_store_blob_read(s, cd, NK_CONFIG_MAX, &cbody, &clen, err) < 0 ||
             nk_config_parse(cbody, clen, &img->config, err) < 0) {
+                nk_error_wrap(err, "config %s", cd); /* cd is img's: clear after */
                 nk_image_clear(img);
-                return nk_error_wrap(err, "config %s", cd);
+                return -1;
         }
         if (img->config.n_diff_ids != img->manifest.n_layers) {
+                nk_error_set(err, 0,
+                             "image %s: %zu layers but %zu diff_ids in the "
+                             "config",
+                             manifest_digest, img->manifest.n_layers, img->config.n_diff_ids);
                 nk_image_clear(img);
-                return nk_error_set(err, 0,
-                                    "image %s: %zu layers but %zu diff_ids in the "
-                                    "config",
-                                    manifest_digest, img->manifest.n_layers,
-                                    img->config.n_diff_ids);
+                return -1;
         }
         return 0;
 }
@@ -143,46 +138,36 @@ static int lookup(json_t *names, const char *ref, char **key_out, nk_error **err
         return 0;
 }
 
-static bool is_busybox_ref(const char *ref)
+bool nk_image_named(struct nk_store *s, const char *ref)
 {
-        struct nk_ref r;
-        if (nk_ref_parse(ref, &r, NULL) < 0)
-                return false;
-        _cleanup_free_ char *key = nk_ref_key(&r);
-        nk_ref_clear(&r);
-        return key && streq(key, NK_BUSYBOX_KEY);
+        _cleanup_jansson_ json_t *names = NULL;
+        _cleanup_free_ char *key = NULL;
+        nk_error *e = NULL;
+        int r = nk_store_names_read(s, &names, &e) < 0 ? -1 : lookup(names, ref, &key, &e);
+        nk_error_free(e);
+        return r > 0;
 }
 
-int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_error **err)
+int nk_image_find_local(struct nk_store *s, const char *ref, struct nk_image *img, nk_error **err)
 {
+        _cleanup_jansson_ json_t *names = NULL;
         _cleanup_free_ char *key = NULL;
-        for (int attempt = 0; attempt < 2; attempt++) {
-                _cleanup_jansson_ json_t *names = NULL;
-                if (nk_store_names_read(s, &names, err) < 0)
-                        return -1;
-                int r = lookup(names, ref, &key, err);
-                if (r < 0)
-                        return -1;
-                if (r > 0) {
-                        json_t *rec = json_object_get(names, key);
-                        const char *man = json_string_value(json_object_get(rec, "manifest"));
-                        if (!man)
-                                return nk_error_set(err, 0,
-                                                    "image %s: no manifest in "
-                                                    "its record",
-                                                    key);
-                        if (nk_image_read(s, man, img, err) < 0)
-                                return nk_error_wrap(err, "image %s", key);
-                        img->key = TAKE_PTR(key);
-                        return 0;
-                }
-                /* The default image comes back without network. */
-                if (attempt || !is_busybox_ref(ref) || !nk_busybox_available())
-                        break;
-                if (nk_busybox_create(s, err) < 0)
-                        return -1;
-        }
-        return nk_error_set(err, 0, "image `%s` is not in the store (nook pull it first)", ref);
+        if (nk_store_names_read(s, &names, err) < 0)
+                return -1;
+        int r = lookup(names, ref, &key, err);
+        if (r < 0)
+                return -1;
+        if (r == 0)
+                return nk_error_set(err, 0, "image `%s` is not in the store (nook pull it first)",
+                                    ref);
+        json_t *rec = json_object_get(names, key);
+        const char *man = json_string_value(json_object_get(rec, "manifest"));
+        if (!man)
+                return nk_error_set(err, 0, "image %s: no manifest in its record", key);
+        if (nk_image_read(s, man, img, err) < 0)
+                return nk_error_wrap(err, "image %s", key);
+        img->key = TAKE_PTR(key);
+        return 0;
 }
 
 int nk_store_containers(struct nk_store *s, json_t **out, nk_error **err)

@@ -17,8 +17,13 @@ struct nk_image {
         struct nk_config config;
 };
 
-/* Resolve a name, id (prefix of the config digest) or manifest digest. */
+/* Resolve a name, id (prefix of the config digest) or manifest digest.
+ * nk_image_find (the engine module) makes the default busybox image when
+ * it is asked for and missing; nk_image_find_local (nook itself) only looks. */
+int nk_image_find_local(struct nk_store *s, const char *ref, struct nk_image *img, nk_error **err);
 int nk_image_find(struct nk_store *s, const char *ref, struct nk_image *img, nk_error **err);
+/* Whether ref names an image of the store (readable or not). */
+bool nk_image_named(struct nk_store *s, const char *ref);
 /* Read the manifest and config of a stored manifest digest. */
 int nk_image_read(struct nk_store *s, const char *manifest_digest, struct nk_image *img,
                   nk_error **err);

@@ -1,5 +1,6 @@
 /* Container root filesystems: an overlay of the image's layers (read-only,
- * shared) under a per-container upper and work directory. */
+ * shared) under a per-container upper and work directory. In nook itself:
+ * the image must be in the store already (image_default.c makes it). */
 #include "engine/engine.h"
 #include "engine/image.h"
 #include "engine/overlay.h"
@@ -104,7 +105,7 @@ static int rootfs_create(struct nk_store *s, const char *image, const char *id, 
                          nk_error **err)
 {
         struct nk_image img;
-        if (nk_store_lock(s, LOCK_SH, err) < 0 || nk_image_find(s, image, &img, err) < 0)
+        if (nk_store_lock(s, LOCK_SH, err) < 0 || nk_image_find_local(s, image, &img, err) < 0)
                 return -1;
         int r = -1;
         if (mkdirat(s->containers, id, 0711) < 0) {
@@ -132,7 +133,7 @@ int nk_image_rootfs_create_at(const char *store, const char *image, const char *
         if (target && !(abs_target = realpath(target, NULL)))
                 return nk_error_set(err, errno, "mount point `%s`", target);
         struct nk_store *s;
-        if (nk_engine_open(store, &s, err) < 0)
+        if (nk_engine_open_local(store, &s, err) < 0)
                 return -1;
         int r = rootfs_create(s, image, id, abs_target, err);
         char *out = r == 0 ? (abs_target ? strdup(abs_target) : cpath(s, id, "merged")) : NULL;
@@ -188,41 +189,4 @@ int nk_image_rootfs_remove(const char *store, const char *id, nk_error **err)
                 r = nk_rm_rf(dir, err);
         nk_store_free(s);
         return r < 0 ? nk_error_wrap(err, "remove root filesystem of `%s`", id) : 0;
-}
-
-/* `nook image mount`: the id is derived from the absolute mount point. */
-static int mount_id(const char *dir, char id[32], char **abs_out, nk_error **err)
-{
-        _cleanup_free_ char *abs = realpath(dir, NULL);
-        if (!abs)
-                return nk_error_set(err, errno, "mount point `%s`", dir);
-        char d[NK_DIGEST_LEN + 1];
-        if (nk_sha256_of(abs, strlen(abs), d, err) < 0)
-                return -1;
-        snprintf(id, 32, "mount-%.16s", nk_digest_hex(d));
-        if (abs_out)
-                *abs_out = TAKE_PTR(abs);
-        return 0;
-}
-
-int nk_image_mount(const char *store, const char *image, const char *dir, nk_error **err)
-{
-        char id[32];
-        _cleanup_free_ char *abs = NULL;
-        if (mount_id(dir, id, &abs, err) < 0)
-                return -1;
-        return nk_image_rootfs_create_at(store, image, id, abs, NULL, err);
-}
-
-int nk_image_umount(const char *store, const char *dir, nk_error **err)
-{
-        char id[32];
-        if (mount_id(dir, id, NULL, err) < 0)
-                return -1;
-        _cleanup_free_ char *cdir = NULL;
-        if (asprintf(&cdir, "%s/containers/%s", store, id) < 0)
-                return nk_error_set(err, ENOMEM, "umount");
-        if (!nk_path_exists(cdir))
-                return nk_error_set(err, 0, "`%s` is not an image mount of store `%s`", dir, store);
-        return nk_image_rootfs_remove(store, id, err);
 }

@@ -43,7 +43,15 @@ int nk_store_lock(struct nk_store *s, int how, nk_error **err);
 bool nk_store_blob_exists(struct nk_store *s, const char *digest);
 int nk_store_blob_open(struct nk_store *s, const char *digest, nk_error **err);
 /* Read the blob open at fd whole (at most max bytes) and check that it
- * hashes to digest; *out is NUL-terminated. */
+ * hashes to digest (when nk_store_blob_verify is set); *out is
+ * NUL-terminated. */
+/* The hash check of nk_blob_read_fd, set by digest.c (the engine module,
+ * with OpenSSL). Blobs are verified when written (pull, load, import hash
+ * what they stage), so nook itself, which runs a container of an image
+ * already in the store without loading the module, reads its manifest and
+ * config unchecked: root-owned files that only verified writes made. */
+extern int (*nk_store_blob_verify)(const void *data, size_t len, const char *digest,
+                                   nk_error **err);
 int nk_blob_read_fd(int fd, const char *digest, size_t max, char **out, size_t *len,
                     nk_error **err);
 /* The same for a blob of the store. */

@@ -1,6 +1,6 @@
-/* `nook run`, `create`, `start`, `restart`: a container from an image
- * (options and spec by src/engine/container/runopts.h), its record in the
- * store, and its monitor. */
+/* `nook run`, `create`: a container from an image (options and spec by
+ * src/engine/container/runopts.h), its record in the store, and its
+ * monitor. In nook itself, not the engine module: see find_image(). */
 #include "runtime/container.h"
 #include "cmd/engine/ctr_cmd.h"
 #include "engine/container/runopts.h"
@@ -22,24 +22,25 @@ extern char **environ;
 
 static const char *const restart_names[] = {"no", "on-failure", "always", "unless-stopped"};
 
-/* The image, pulled as --pull says. */
+/* The image, pulled as --pull says. One in the store already is found
+ * here, in nook itself; the engine module (libcurl, libarchive, OpenSSL:
+ * ~35 ms of loading) is loaded only to pull, or to make the default
+ * busybox image again. */
 static int find_image(struct nk_store *s, const struct nk_run_opts *o, struct nk_image *img,
                       nk_error **err)
 {
         nk_error *miss = NULL;
-        if (o->pull != NK_PULL_ALWAYS && nk_image_find(s, o->image, img, &miss) == 0)
+        if (o->pull != NK_PULL_ALWAYS && nk_image_find_local(s, o->image, img, &miss) == 0)
                 return 0;
-        if (o->pull == NK_PULL_NEVER) {
-                nk_error_free(miss);
-                return nk_error_set(err, ENOENT, "image `%s` not found (--pull=never)", o->image);
-        }
         nk_error_free(miss);
-        struct nk_pull_opts po = {0};
+        nk_engine_image_get_fn get = nk_cmd_engine_symbol("nk_engine_image_get");
+        if (!get)
+                return nk_error_set(err, 0, "image `%s`: the engine module is needed to get it",
+                                    o->image);
         _cleanup_free_ char *key = NULL;
-        if (nk_image_pull(s, o->image, &po, &key, err) < 0)
-                return nk_error_wrap(err, "image `%s` not found locally, and pulling it failed",
-                                     o->image);
-        return nk_image_find(s, key, img, err);
+        if (get(s, o->image, o->pull == NK_PULL_ALWAYS, o->pull == NK_PULL_NEVER, &key, err) < 0)
+                return -1;
+        return nk_image_find_local(s, key, img, err);
 }
 
 static json_t *strv_json(char *const *v)
@@ -354,10 +355,11 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
                 return 125;
         }
         int rc = 125;
+        nk_cmd_engine_env_init();
         _cleanup_(nk_engine_closep) struct nk_store *s = NULL;
         char id[NK_CTR_ID_LEN + 1];
         if (nk_run_opts_env_from_host(&o, environ, &e) < 0 ||
-            nk_engine_open(g->store, &s, &e) < 0 || create_container(s, &o, id, &e) < 0 ||
+            nk_engine_open_local(g->store, &s, &e) < 0 || create_container(s, &o, id, &e) < 0 ||
             (o.cidfile && write_cidfile(o.cidfile, id, &e) < 0)) {
                 rc = nk_ctr_fail(e, 125);
                 goto out;

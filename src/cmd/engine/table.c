@@ -2,10 +2,6 @@
 #include "cmd/engine/ctr_cmd.h"
 
 const struct nk_command nk_engine_commands[] = {
-        {"run", nk_cmd_run, "run [options] IMAGE [COMMAND [ARG...]]" NK_RUN_OPTIONS,
-         "create and start a container from an image", NK_CMD_H_IS_OPTION},
-        {"create", nk_cmd_create, "create [options] IMAGE [COMMAND [ARG...]]" NK_RUN_OPTIONS,
-         "create a container (start it with `start`)", NK_CMD_H_IS_OPTION},
         {"pull", nk_cmd_pull, "pull [--platform OS/ARCH[/VARIANT]] [--tls-verify=false] [-q] REF",
          "pull an image from a registry"},
         {"images", nk_cmd_images,
