@@ -1,5 +1,9 @@
 #!/bin/sh
 # Install everything nook needs to build, run and test, from Debian 12's apt.
+#   --test   also the tests' and benchmarks' tools, and the arm64 cross build
+#   --arm64  only the arm64 cross build (cross/aarch64-linux-gnu.ini): the
+#            cross compiler, the :arm64 -dev packages of every library nook
+#            links, and qemu-user to run its unit tests
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential meson ninja-build pkg-config
@@ -7,8 +11,23 @@ PKGS="build-essential meson ninja-build pkg-config
  libcurl4-openssl-dev libssl-dev busybox-static iproute2"
 # Only for the tests and benchmarks.
 TEST_PKGS="python3 nftables python3-pytest clang clang-format libclang-rt-14-dev hyperfine runc crun docker-registry skopeo python3-cryptography zstd qemu-system-x86 linux-image-amd64 tiny-initramfs podman conmon docker.io containerd umoci"
+# The same libraries for arm64 (Debian multiarch). On an arm64 machine a
+# native build needs none of this: PKGS are already arm64 there.
+ARM64_LIBS="libseccomp-dev libcap-dev libjansson-dev libmnl-dev libnftables-dev libarchive-dev
+ libcurl4-openssl-dev libssl-dev"
+ARM64_PKGS="crossbuild-essential-arm64 qemu-user-static"
+for p in $ARM64_LIBS; do ARM64_PKGS="$ARM64_PKGS $p:arm64"; done
 want="$PKGS"
-[ "${1:-}" = "--test" ] && want="$PKGS $TEST_PKGS"
+arm64=0
+case "${1:-}" in
+--test) want="$PKGS $TEST_PKGS"; arm64=1 ;;
+--arm64) arm64=1 ;;
+esac
+[ "$(dpkg --print-architecture)" = amd64 ] || arm64=0
+if [ $arm64 = 1 ]; then
+        want="$want $ARM64_PKGS"
+        dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+fi
 missing=""
 for p in $want; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -541,6 +541,7 @@ static void test_wait_killable_recv(void)
 
 int main(void)
 {
+        unit_require_syscall(SYS_seccomp, "seccomp");
         test_operators();
         test_errno_and_default();
         test_execve_rule();
