@@ -77,6 +77,22 @@ arm64() {
         unit build-arm64 arm64
         grep -h '^SKIP:' build-arm64/meson-logs/testlog.txt | sort | uniq -c
         echo "arm64 build and unit tests: $((SECONDS - t0)) s"
+
+        # The same unit tests (but the engine's) on a real aarch64 kernel,
+        # where what qemu-user skipped runs: tests/vm/arm64/unit.sh.
+        echo "== unit tests (arm64 guest, qemu-system-aarch64)"
+        t0=$SECONDS
+        tests/vm/arm64/unit.sh build-arm64 >"$results/unit-arm64vm.log" 2>&1
+        local rc=$?
+        cat "$results/unit-arm64vm.log"
+        if [ $rc = 125 ]; then
+                echo "arm64 guest: SKIPPED (it could not run, above)"
+                echo "0 0 1" >"$results/unit-arm64vm.count"
+        else
+                awk '/^arm64 guest: [0-9]+ ok/ {ok=$3; fail=$5; skip=$7} END {print ok+0, (fail == "" ? 1 : fail), skip+0}' \
+                        "$results/unit-arm64vm.log" >"$results/unit-arm64vm.count"
+        fi
+        echo "arm64 guest: $((SECONDS - t0)) s"
 }
 arm64
 
