@@ -93,6 +93,17 @@ arm64() {
                         "$results/unit-arm64vm.log" >"$results/unit-arm64vm.count"
         fi
         echo "arm64 guest: $((SECONDS - t0)) s"
+
+        # A first container on that kernel: nook-oci run, seccomp errno.
+        echo "== arm64 guest: nook-oci run"
+        t0=$SECONDS
+        tests/vm/arm64/run-smoke.sh build-arm64 2>&1
+        case $? in
+        0) echo "1 0" >"$results/arm64run.count" ;;
+        125) echo "arm64 run: SKIPPED (it could not run, above)"; echo "0 0 1" >"$results/arm64run.count" ;;
+        *) echo "0 1" >"$results/arm64run.count" ;;
+        esac
+        echo "arm64 run: $((SECONDS - t0)) s"
 }
 arm64
 
@@ -155,7 +166,7 @@ fi
 import glob, os, sys, xml.etree.ElementTree as ET
 res = sys.argv[1]
 passed = failed = skipped = 0
-for f in glob.glob(f"{res}/unit-*.count") + glob.glob(f"{res}/fuzz.count") + glob.glob(f"{res}/format.count") + glob.glob(f"{res}/cycles.count"):
+for f in glob.glob(f"{res}/unit-*.count") + glob.glob(f"{res}/fuzz.count") + glob.glob(f"{res}/format.count") + glob.glob(f"{res}/cycles.count") + glob.glob(f"{res}/arm64run.count"):
     ok, fail, *skip = open(f).read().split()
     passed += int(ok); failed += int(fail); skipped += int(skip[0]) if skip else 0
 for name in ("integration.xml", "integration-asan.xml"):
