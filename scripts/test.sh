@@ -32,10 +32,11 @@ unit() { # build dir, label
         echo "== unit tests ($2)"
         meson test -C "$1" --suite unit --print-errorlogs >"$results/unit-$2.log" 2>&1
         grep -E '^(Ok|Fail|Expected Fail|Unexpected Pass|Skipped|Timeout):' "$results/unit-$2.log"
-        local ok fail
+        local ok fail skip
         ok=$(awk '/^Ok:/{print $2}' "$results/unit-$2.log")
         fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/{s+=$NF} END{print s+0}' "$results/unit-$2.log")
-        echo "${ok:-0} ${fail:-0}" >"$results/unit-$2.count"
+        skip=$(awk '/^Skipped:/{print $2}' "$results/unit-$2.log")
+        echo "${ok:-0} ${fail:-0} ${skip:-0}" >"$results/unit-$2.count"
         [ "${fail:-0}" = 0 ] || grep -E 'FAIL|CHECK failed|ERROR' "$results/unit-$2.log" | head -40
 }
 # Formatting is checked, not reviewed: .clang-format is the rule.
@@ -53,6 +54,58 @@ tail -n 40 "$results/cycles.log"
 
 unit build normal
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 unit build-asan asan
+
+# The arm64 build (cross/aarch64-linux-gnu.ini), its unit tests run by
+# qemu-user; a test needing what the emulator lacks skips with its reason
+# (tests/unit/unit.h). Counted like the other unit runs. Without the cross
+# compiler or qemu-user (scripts/install-deps.sh --arm64) it is one skip.
+arm64() {
+        echo "== arm64 cross build"
+        local t0=$SECONDS
+        if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
+                echo "arm64: SKIPPED: aarch64-linux-gnu-gcc or qemu-aarch64-static not installed" \
+                        "(scripts/install-deps.sh --arm64)"
+                echo "0 0 1" >"$results/unit-arm64.count"
+                return
+        fi
+        if ! build build-arm64 --cross-file cross/aarch64-linux-gnu.ini; then
+                echo "arm64 cross build failed"
+                echo "0 1" >"$results/unit-arm64.count"
+                return
+        fi
+        echo "arm64 build: $((SECONDS - t0)) s"
+        unit build-arm64 arm64
+        grep -h '^SKIP:' build-arm64/meson-logs/testlog.txt | sort | uniq -c
+        echo "arm64 build and unit tests: $((SECONDS - t0)) s"
+
+        # The same unit tests (but the engine's) on a real aarch64 kernel,
+        # where what qemu-user skipped runs: tests/vm/arm64/unit.sh.
+        echo "== unit tests (arm64 guest, qemu-system-aarch64)"
+        t0=$SECONDS
+        tests/vm/arm64/unit.sh build-arm64 >"$results/unit-arm64vm.log" 2>&1
+        local rc=$?
+        cat "$results/unit-arm64vm.log"
+        if [ $rc = 125 ]; then
+                echo "arm64 guest: SKIPPED (it could not run, above)"
+                echo "0 0 1" >"$results/unit-arm64vm.count"
+        else
+                awk '/^arm64 guest: [0-9]+ ok/ {ok=$3; fail=$5; skip=$7} END {print ok+0, (fail == "" ? 1 : fail), skip+0}' \
+                        "$results/unit-arm64vm.log" >"$results/unit-arm64vm.count"
+        fi
+        echo "arm64 guest: $((SECONDS - t0)) s"
+
+        # A first container on that kernel: nook-oci run, seccomp errno.
+        echo "== arm64 guest: nook-oci run"
+        t0=$SECONDS
+        tests/vm/arm64/run-smoke.sh build-arm64 2>&1
+        case $? in
+        0) echo "1 0" >"$results/arm64run.count" ;;
+        125) echo "arm64 run: SKIPPED (it could not run, above)"; echo "0 0 1" >"$results/arm64run.count" ;;
+        *) echo "0 1" >"$results/arm64run.count" ;;
+        esac
+        echo "arm64 run: $((SECONDS - t0)) s"
+}
+arm64
 
 # Fuzz targets (libFuzzer, clang, ASan+UBSan): a short run of each on its
 # seed corpus; new inputs go to a temp dir, the repository's corpus is read
@@ -113,9 +166,9 @@ fi
 import glob, os, sys, xml.etree.ElementTree as ET
 res = sys.argv[1]
 passed = failed = skipped = 0
-for f in glob.glob(f"{res}/unit-*.count") + glob.glob(f"{res}/fuzz.count") + glob.glob(f"{res}/format.count") + glob.glob(f"{res}/cycles.count"):
-    ok, fail = open(f).read().split()
-    passed += int(ok); failed += int(fail)
+for f in glob.glob(f"{res}/unit-*.count") + glob.glob(f"{res}/fuzz.count") + glob.glob(f"{res}/format.count") + glob.glob(f"{res}/cycles.count") + glob.glob(f"{res}/arm64run.count"):
+    ok, fail, *skip = open(f).read().split()
+    passed += int(ok); failed += int(fail); skipped += int(skip[0]) if skip else 0
 for name in ("integration.xml", "integration-asan.xml"):
     try:
         root = ET.parse(f"{res}/{name}").getroot()

@@ -5,6 +5,7 @@
 #include "cmd/commands.h"
 #include "runtime/process.h"
 #include "runtime/security.h"
+#include "util/arch.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/parse.h"
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 enum face { FACE_ENGINE, FACE_OCI };
 
@@ -94,9 +96,15 @@ static void usage(FILE *f, enum face face)
         fprintf(f, "  %-10s %s\n", "oci", "the OCI runtime (runc's commands): as nook-oci");
 }
 
+/* The architecture line: what nook was built for, and the machine it runs
+ * on when uname says otherwise (a 32-bit build, setarch, an emulator). */
 static void version(void)
 {
-        printf("nook version %s\nspec: 1.2.0\n", NOOK_VERSION);
+        printf("nook version %s\nspec: 1.2.0\narch: %s", NOOK_VERSION, NK_BUILD_MACHINE);
+        struct utsname u;
+        if (uname(&u) == 0 && strcmp(u.machine, NK_BUILD_MACHINE) != 0)
+                printf(" (machine %s)", u.machine);
+        printf("\n");
 }
 
 /* --preserve-fds N of a command flagged NK_CMD_PRESERVE_FDS: keep fds

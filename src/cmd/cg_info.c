@@ -9,6 +9,10 @@ static void print_table(json_t *o)
 {
         json_t *cg = json_object_get(o, "cgroups");
         printf("kernel:          %s\n", json_string_value(json_object_get(o, "kernel")));
+        json_t *arch = json_object_get(o, "architecture");
+        printf("architecture:    %s (nook built for %s)\n",
+               json_string_value(json_object_get(arch, "machine")),
+               json_string_value(json_object_get(arch, "build")));
         printf("cgroup layout:   %s\n", json_string_value(json_object_get(cg, "layout")));
         size_t i, j;
         json_t *h, *c;

@@ -5,6 +5,7 @@
 #include "../util/fs.h"
 #include "../util/syscalls.h"
 #include "cgroup/cgroup.h"
+#include "util/arch.h"
 #include "util/parse.h"
 #include <dirent.h>
 #include <errno.h>
@@ -90,10 +91,13 @@ json_t *nk_host_info(const char *root, const char *store, nk_error **err)
                 return NULL;
         struct utsname u;
         uname(&u);
-        return json_pack("{s:s, s:o, s:o, s:b, s:b, s:o, s:o, s:o, s:s, s:s}", "kernel", u.release,
-                         "cgroups", cg, "namespaces", namespaces(), "overlayfs",
-                         has_filesystem("overlay"), "psi", access("/proc/pressure", F_OK) == 0,
-                         "seccomp", seccomp(), "userNamespaces", userns(), "syscalls", syscalls(),
-                         "root", root ? root : "/run/nook", "store",
-                         store ? store : "/var/lib/nook");
+        /* The machine the kernel reports, and the one nook was built for
+         * (what its seccomp profile and image choice follow). */
+        return json_pack("{s:s, s:{s:s, s:s, s:s}, s:o, s:o, s:b, s:b, s:o, s:o, s:o, s:s, s:s}",
+                         "kernel", u.release, "architecture", "machine", u.machine, "build",
+                         NK_BUILD_MACHINE, "oci", NK_BUILD_ARCH, "cgroups", cg, "namespaces",
+                         namespaces(), "overlayfs", has_filesystem("overlay"), "psi",
+                         access("/proc/pressure", F_OK) == 0, "seccomp", seccomp(),
+                         "userNamespaces", userns(), "syscalls", syscalls(), "root",
+                         root ? root : "/run/nook", "store", store ? store : "/var/lib/nook");
 }

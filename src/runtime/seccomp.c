@@ -8,6 +8,7 @@
  * are then one code path with the others, and the child makes exactly one
  * system call instead of running library code after fork. */
 #include "security.h"
+#include "util/arch.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include <ctype.h>
@@ -30,27 +31,10 @@
 #define ERRNO_MAX     4095 /* the kernel clamps SECCOMP_RET_ERRNO data to MAX_ERRNO */
 #define BPF_INSNS_MAX 4096
 
-/* The machine nook was built for, in `uname -m` spelling: the default
- * profile's archMap and its per-arch rules are resolved for it, never for
- * what uname says at run time (under `setarch i686` uname reports i686,
- * and an x86_64 program's arch_prctl would then be refused). */
-#if defined(__x86_64__)
-#define NK_BUILD_MACHINE "x86_64"
-#elif defined(__i386__)
-#define NK_BUILD_MACHINE "i686"
-#elif defined(__aarch64__)
-#define NK_BUILD_MACHINE "aarch64"
-#elif defined(__arm__)
-#define NK_BUILD_MACHINE "armv7l"
-#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define NK_BUILD_MACHINE "ppc64le"
-#elif defined(__s390x__)
-#define NK_BUILD_MACHINE "s390x"
-#elif defined(__riscv) && __riscv_xlen == 64
-#define NK_BUILD_MACHINE "riscv64"
-#else
-#define NK_BUILD_MACHINE "unknown"
-#endif
+/* The default profile's archMap and its per-arch rules are resolved for
+ * the machine nook was built for (NK_BUILD_MACHINE), never for what uname
+ * says at run time (under `setarch i686` uname reports i686, and an x86_64
+ * program's arch_prctl would then be refused). */
 
 struct nk_seccomp {
         struct sock_filter *prog;

@@ -111,7 +111,10 @@ __attribute__((noreturn)) static void vm_child(void *p)
 /* clone3 whose child calls entry(arg) on the stack clone_args names: the
  * child can't return through C frames that are ours. The kernel starts it
  * with sp at stack + stack_size, which we keep 16-byte aligned for the
- * call. */
+ * call. entry and arg travel in callee-saved registers, which the child
+ * starts with as we had them; the frame chain ends at the child's first
+ * frame, and a return from entry traps. */
+#if defined(__x86_64__)
 static long clone3_call(struct clone_args *ca, void (*entry)(void *), void *arg)
 {
         register long rax __asm__("rax") = SYS_clone3;
@@ -132,6 +135,30 @@ static long clone3_call(struct clone_args *ca, void (*entry)(void *), void *arg)
                          : "rcx", "r11", "memory", "cc");
         return rax;
 }
+#elif defined(__aarch64__)
+/* svc preserves every register but x0 (the result); the child's lr and
+ * frame pointer are zeroed so nothing unwinds into our frames. */
+static long clone3_call(struct clone_args *ca, void (*entry)(void *), void *arg)
+{
+        register long x8 __asm__("x8") = SYS_clone3;
+        register long x0 __asm__("x0") = (long)(uintptr_t)ca;
+        register long x1 __asm__("x1") = sizeof *ca;
+        register void (*x19)(void *) __asm__("x19") = entry;
+        register void *x20 __asm__("x20") = arg;
+        __asm__ volatile("svc #0\n\t"
+                         "cbnz x0, 1f\n\t"
+                         "mov x29, xzr\n\t"
+                         "mov x30, xzr\n\t"
+                         "mov x0, x20\n\t"
+                         "blr x19\n\t"
+                         "brk #0x3e8\n"
+                         "1:"
+                         : "+r"(x0)
+                         : "r"(x8), "r"(x1), "r"(x19), "r"(x20)
+                         : "memory", "cc");
+        return x0;
+}
+#endif
 
 /* The child's stack: the container init's path to nook-init used 5 kB of
  * it when measured. Its top is filled in at once: one madvise instead of a

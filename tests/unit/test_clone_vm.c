@@ -49,6 +49,9 @@ static int wait_code(pid_t pid)
 
 int main(void)
 {
+#if NK_HAVE_CLONE_VM
+        unit_require_syscall(SYS_clone3, "clone3");
+#endif
         struct nk_clone_opts o = {.cgroup_fd = -1, .death_signal = SIGKILL};
         struct shared s = {.dumpable_off = 1};
         int pidfd = -1;

@@ -1114,6 +1114,7 @@ static void test_spec_flags(void)
 
 int main(void)
 {
+        unit_require_syscall(SYS_openat2, "openat2"); /* the rootfs lookups */
         if (!mkdtemp(tmpdir))
                 return 1;
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmpdir);

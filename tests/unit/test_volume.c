@@ -339,6 +339,7 @@ static void test_resolve(void)
 
 int main(void)
 {
+        unit_require_syscall(SYS_openat2, "openat2"); /* copy-up from the image */
         if (!mkdtemp(tmpdir))
                 return 1;
         snprintf(store, sizeof(store), "%s/store", tmpdir);
