@@ -183,7 +183,7 @@ static int check_create(struct creation *cr, const char *rootfs, nk_error **err)
         if (nk_container_id_check(o->id, err) < 0)
                 return -1;
         if (!o->bundle || o->bundle[0] != '/')
-                return nk_error_set(err, EINVAL, "bundle `%s`: not an absolute path",
+                return nk_error_set(err, 0, "bundle `%s`: not an absolute path",
                                     o->bundle ? o->bundle : "");
         if (!s->has_process)
                 return nk_error_set(err, 0, "%s: process: missing, nothing to run", s->source);
