@@ -426,6 +426,17 @@ static const char *target_problem(const char *t)
         return NULL;
 }
 
+/* A copy of v cut at its colons into parts (at most 4: n == 4 means "too
+ * many"); the caller frees the copy, NULL when out of memory. */
+static char *split_colons(const char *v, char *parts[4], size_t *n)
+{
+        char *copy = strdup(v);
+        *n = 0;
+        for (char *p = copy, *t; copy && *n < 4 && (t = strsep(&p, ":"));)
+                parts[(*n)++] = t;
+        return copy;
+}
+
 /* -v SRC:DST[:OPTS], -v DST (anonymous volume). SRC starting with '/' is
  * a host path, anything else a volume name. OPTS: ro, rw, z, Z (SELinux
  * relabelling: accepted, nothing to do without SELinux), nocopy and a
@@ -433,13 +444,11 @@ static const char *target_problem(const char *t)
 static int parse_volume(struct nk_run_opts *o, const char *v, nk_error **err)
 {
         const char *f = "volume";
-        _cleanup_free_ char *copy = strdup(v);
+        char *parts[4] = {0};
+        size_t n;
+        _cleanup_free_ char *copy = split_colons(v, parts, &n);
         if (!copy)
                 return oom(err, f);
-        char *parts[4] = {0};
-        size_t n = 0;
-        for (char *p = copy, *t; n < 4 && (t = strsep(&p, ":"));)
-                parts[n++] = t;
         if (n > 3)
                 return bad(err, f, v, "want [SOURCE:]TARGET[:OPTIONS]");
         struct nk_run_mount m = {.kind = NK_MOUNT_VOLUME};
@@ -814,13 +823,11 @@ static bool is_perms(const char *s)
 static int parse_device(struct nk_run_opts *o, const char *v, nk_error **err)
 {
         const char *f = "device";
-        _cleanup_free_ char *copy = strdup(v);
+        char *parts[4] = {0};
+        size_t n;
+        _cleanup_free_ char *copy = split_colons(v, parts, &n);
         if (!copy)
                 return oom(err, f);
-        char *parts[4] = {0};
-        size_t n = 0;
-        for (char *p = copy, *t; n < 4 && (t = strsep(&p, ":"));)
-                parts[n++] = t;
         if (n > 3)
                 return bad(err, f, v, "want HOST[:CONTAINER[:PERMISSIONS]]");
         const char *host = parts[0], *ctr = parts[0], *perms = "rwm";
