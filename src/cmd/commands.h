@@ -50,6 +50,10 @@ extern const struct nk_command nk_engine_core_commands[];
 /* A symbol of the engine module, loading it (src/nook.c) on first use;
  * NULL (and a line on stderr) when the module or the symbol is missing. */
 void *nk_cmd_engine_symbol(const char *name);
+/* The networking module's operations (net/ctrnet.h), loading it on first
+ * use; NULL (and a line on stderr) when it is missing. */
+struct nk_net_ops;
+const struct nk_net_ops *nk_cmd_net_ops(void);
 /* The engine's settings from the environment (struct nk_engine_env), read
  * once: by the module when it loads, and by run/create in nook itself. */
 void nk_cmd_engine_env_init(void);

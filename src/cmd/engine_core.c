@@ -36,6 +36,15 @@ static void fresh_loop(const struct nk_monitor_handoff *h, void *arg);
 
 /* `nook monitor [options] ID`: started by run/start/restart (never by a
  * user, so not listed): see src/engine/monitor/monitor.h. */
+/* The monitor's --rm: the container's networks, through the networking
+ * module (loaded only then, at the monitor's very end). */
+static void monitor_net_down(const char *store, const char *root, const char *id)
+{
+        nk_error *e = NULL;
+        if (nk_ctr_net_teardown(store, root, id, false, &e) < 0)
+                nk_error_free(e); /* rm -f and network prune finish it */
+}
+
 static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
 {
         enum {
@@ -126,6 +135,7 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
         struct fresh_ctx fc = {g, argc, argv};
         o.fresh = fresh_loop;
         o.fresh_arg = &fc;
+        o.net_down = monitor_net_down;
         if (resume) {
                 if (parse_resume(resume, &h) < 0)
                         return nk_cmd_usage_error("monitor", "--resume: `%s`", resume);

@@ -476,6 +476,101 @@ static const struct nk_nft_net *nft_net(const struct nk_network *n, struct nft_n
         return &b->net;
 }
 
+/* ---- host sysctls ----
+ *
+ * A network that is not --internal needs the host to forward (outbound
+ * NAT, hairpin, ports reached from other hosts): nook turns
+ * net.ipv4.ip_forward (and, for an IPv6 network, net.ipv6.conf.all.
+ * forwarding) on when such a network comes up, having written the old
+ * values to STORE/networks/sysctl-saved, and puts them back when the last
+ * such network goes. route_localnet is set on nook's own interfaces only
+ * (ports reached via 127.0.0.1); it goes away with them. */
+
+#define FWD4 "/proc/sys/net/ipv4/ip_forward"
+#define FWD6 "/proc/sys/net/ipv6/conf/all/forwarding"
+
+static int sysctl_get(const char *path, char *buf, size_t len)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t k = fd < 0 ? -1 : read(fd, buf, len - 1);
+        if (k <= 0)
+                return -1;
+        buf[k] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        return 0;
+}
+
+static int sysctl_set(const char *path, const char *v, nk_error **err)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v))
+                return nk_error_set(err, errno, "set sysctl `%s` to %s", path, v);
+        return 0;
+}
+
+/* Forwarding on for n (a network not --internal); the first time, the old
+ * values are saved. */
+static int forward_on(int dir, const struct nk_network *n, nk_error **err)
+{
+        if (n->internal)
+                return 0;
+        char v4[16] = "", v6[16] = "";
+        if (faccessat(dir, "sysctl-saved", F_OK, 0) < 0) {
+                char text[96];
+                (void)sysctl_get(FWD4, v4, sizeof v4);
+                (void)sysctl_get(FWD6, v6, sizeof v6);
+                snprintf(text, sizeof text, "%s\n%s\n", v4[0] ? v4 : "-", v6[0] ? v6 : "-");
+                _cleanup_close_ int fd = openat(dir, "sysctl-saved.tmp",
+                                                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
+                    fsync(fd) < 0 || renameat(dir, "sysctl-saved.tmp", dir, "sysctl-saved") < 0)
+                        return nk_error_set(err, errno, "save the host's forwarding sysctls");
+        }
+        if (sysctl_get(FWD4, v4, sizeof v4) < 0 || !streq(v4, "1"))
+                if (sysctl_set(FWD4, "1", err) < 0)
+                        return -1;
+        if (n->ipv6 && (sysctl_get(FWD6, v6, sizeof v6) < 0 || !streq(v6, "1")))
+                if (sysctl_set(FWD6, "1", err) < 0)
+                        return -1;
+        return 0;
+}
+
+/* After a network went: with no network left that forwards, the saved
+ * values go back. */
+static int forward_restore(int dir, nk_error **err)
+{
+        struct nk_network **v;
+        size_t k;
+        if (list_in(dir, &v, &k, err) < 0)
+                return -1;
+        bool wanted = false;
+        for (size_t i = 0; i < k; i++)
+                wanted |= !v[i]->internal;
+        nk_network_list_free(v, k);
+        char text[96] = "", v4[16] = "", v6[16] = "";
+        _cleanup_close_ int fd = openat(dir, "sysctl-saved", O_RDONLY | O_CLOEXEC);
+        if (wanted || fd < 0)
+                return 0;
+        ssize_t r = read(fd, text, sizeof text - 1);
+        if (r <= 0 || sscanf(text, "%15s %15s", v4, v6) != 2)
+                return nk_error_set(err, 0, "`sysctl-saved`: unreadable");
+        if ((!streq(v4, "-") && sysctl_set(FWD4, v4, err) < 0) ||
+            (!streq(v6, "-") && sysctl_set(FWD6, v6, err) < 0))
+                return -1;
+        if (unlinkat(dir, "sysctl-saved", 0) < 0)
+                return nk_error_set(err, errno, "remove `sysctl-saved`");
+        return 0;
+}
+
+/* route_localnet on one of nook's interfaces: DNAT of 127.0.0.1 to a
+ * container leaves by it (with the 127/8 masquerade rule). */
+static int localnet_on(const char *link, nk_error **err)
+{
+        char path[96];
+        snprintf(path, sizeof path, "/proc/sys/net/ipv4/conf/%s/route_localnet", link);
+        return sysctl_set(path, "1", err);
+}
+
 /* Make the network's bridge: gateway addresses, up. Removed again on
  * failure. */
 static int bridge_up(struct nk_rtnl *r, const struct nk_network *n, nk_error **err)
@@ -489,7 +584,8 @@ static int bridge_up(struct nk_rtnl *r, const struct nk_network *n, nk_error **e
                 if (nk_rtnl_addr_add(r, n->link, l.index, &n->pools[i].gateway,
                                      n->pools[i].subnet.len, err) < 0)
                         goto undo;
-        if (nk_rtnl_link_up(r, n->link, 0, err) < 0 || nk_rtnl_commit(r, err) < 0)
+        if (nk_rtnl_link_up(r, n->link, 0, err) < 0 || nk_rtnl_commit(r, err) < 0 ||
+            localnet_on(n->link, err) < 0)
                 goto undo;
         return 0;
 undo:
@@ -605,7 +701,8 @@ static int create_locked(const struct net_dirs *d, const struct nk_network_opts 
         if (nk_ipam_destroy(d->ipam, n->name, err) < 0 ||
             nk_store_write_json(d->dir, file, rec, err) < 0)
                 goto out;
-        if (network_up(n, err) < 0) {
+        if (network_up(n, err) < 0 || forward_on(d->dir, n, err) < 0) {
+                (void)network_down(n, NULL);
                 (void)unlinkat(d->dir, file, 0);
                 goto out;
         }
@@ -694,6 +791,8 @@ int nk_network_remove(const char *store, const char *name, nk_error **err)
                 goto out;
         }
         (void)fsync(d.dir);
+        if (forward_restore(d.dir, err) < 0)
+                goto out;
         rc = 0;
 out:
         if (lock >= 0)
@@ -758,7 +857,7 @@ static int attach_host(struct nk_rtnl *r, const struct nk_network *n, int bridge
         *made = true;
         if (n->link[0])
                 return 0;
-        if (nk_rtnl_link_get(r, ep->host_link, &l, err) < 0)
+        if (nk_rtnl_link_get(r, ep->host_link, &l, err) < 0 || localnet_on(ep->host_link, err) < 0)
                 return -1;
         for (size_t i = 0; i < ep->n_addrs; i++) {
                 int f = ep->addrs[i].family;
@@ -806,10 +905,13 @@ static int attach_container(const struct nk_network *n, const struct nk_endpoint
 
 static struct nk_nft_endpoint nft_endpoint(const struct nk_network *n, const struct nk_endpoint *ep)
 {
-        return (struct nk_nft_endpoint){.link = n->link[0] ? NULL : ep->host_link,
-                                        .masquerade = !n->internal,
-                                        .addrs = ep->addrs,
-                                        .n_addrs = ep->n_addrs};
+        return (struct nk_nft_endpoint){.link = n->link[0] ? NULL : ep->host_link};
+}
+
+/* nftables is opened only when needed (libnftables is loaded then). */
+static int nft_need(struct nk_nft **nft, nk_error **err)
+{
+        return *nft ? 0 : nk_nft_open(nft, err);
 }
 
 static int allocate(int ipam, const struct nk_network *n, const char *id, const char *const *want,
@@ -868,19 +970,31 @@ int nk_network_attach(const char *store, const struct nk_network *n, const char 
         /* A bridge lost since create (a reboot empties the kernel, not the
          * store) is made again. */
         struct nk_link br = {0};
-        if (n->link[0] && nk_rtnl_link_get(r, n->link, &br, NULL) < 0 &&
-            (bridge_up(r, n, err) < 0 || nk_rtnl_link_get(r, n->link, &br, err) < 0)) {
-                nk_error_wrap(err, "connect %s to network %s", id, n->name);
-                goto out;
+        bool remade = false;
+        if (n->link[0] && nk_rtnl_link_get(r, n->link, &br, NULL) < 0) {
+                if (bridge_up(r, n, err) < 0 || nk_rtnl_link_get(r, n->link, &br, err) < 0) {
+                        nk_error_wrap(err, "connect %s to network %s", id, n->name);
+                        goto out;
+                }
+                remade = true;
+                if (forward_on(d.dir, n, err) < 0) {
+                        nk_error_wrap(err, "connect %s to network %s", id, n->name);
+                        goto out;
+                }
         }
-        if (allocate(d.ipam, n, id, want, &ep, err) < 0 || nk_nft_open(&nft, err) < 0)
+        if (allocate(d.ipam, n, id, want, &ep, err) < 0)
                 goto fail;
         if (attach_host(r, n, br.index, &ep, netns_fd, &veth, err) < 0 ||
             attach_container(n, &ep, netns_fd, err) < 0)
                 goto fail;
+        /* A bridge network's container needs no element (masquerade goes
+         * by subnet); its elements are added again only with a bridge that
+         * had to be made again (a reboot took the table too). A routed
+         * container's host-side veth joins `links`. */
         struct nk_nft_endpoint ne = nft_endpoint(n, &ep);
         struct nft_net_buf nb;
-        if (nk_nft_attach(nft, nft_net(n, &nb), &ne, err) < 0)
+        if ((ne.link || remade) &&
+            (nft_need(&nft, err) < 0 || nk_nft_attach(nft, nft_net(n, &nb), &ne, err) < 0))
                 goto fail;
         if (out)
                 *out = ep;
@@ -904,7 +1018,7 @@ out:
 /* Remove what attach and publish made for id, given the addresses it
  * holds: its ports (recorded in the IPAM file), its elements, its veth. */
 static int detach_one(int ipam, const struct nk_network *n, const char *id,
-                      const struct nk_ip *addrs, size_t n_addrs, struct nk_nft *nft,
+                      const struct nk_ip *addrs, size_t n_addrs, struct nk_nft **nft,
                       struct nk_rtnl *r, nk_error **err)
 {
         struct nk_endpoint ep = {.n_addrs = n_addrs};
@@ -912,10 +1026,14 @@ static int detach_one(int ipam, const struct nk_network *n, const char *id,
         nk_network_host_link(n, id, ep.host_link);
         struct nk_nft_endpoint ne = nft_endpoint(n, &ep);
         _cleanup_strv_ char **keys = NULL;
-        if (nk_ipam_ports_of(ipam, n->name, id, &keys, err) < 0 ||
-            nk_nft_delete_keys(nft, keys, err) < 0)
+        if (nk_ipam_ports_of(ipam, n->name, id, &keys, err) < 0)
                 return -1;
-        if (nk_nft_detach(nft, &ne, err) < 0 || nk_rtnl_link_del(r, ep.host_link, err) < 0)
+        /* no port and no element of its own: no nftables call */
+        if ((keys[0] || ne.link) &&
+            (nft_need(nft, err) < 0 || nk_nft_delete_keys(*nft, keys, err) < 0 ||
+             nk_nft_detach(*nft, &ne, err) < 0))
+                return -1;
+        if (nk_rtnl_link_del(r, ep.host_link, err) < 0)
                 return -1;
         nk_error *e = NULL;
         if (nk_rtnl_commit(r, &e) < 0) {
@@ -954,7 +1072,7 @@ int nk_network_detach(const char *store, const struct nk_network *n, const char 
                 return nk_error_wrap(err, "disconnect %s from network %s", id, n->name);
         /* The address is freed last, once nothing refers to it. */
         if (addrs_of(d.ipam, n, id, addrs, &k, err) == 0 && nk_rtnl_open(-1, &r, err) == 0 &&
-            nk_nft_open(&nft, err) == 0 && detach_one(d.ipam, n, id, addrs, k, nft, r, err) == 0 &&
+            detach_one(d.ipam, n, id, addrs, k, &nft, r, err) == 0 &&
             nk_ipam_release(d.ipam, n->name, id, err) == 0)
                 rc = 0;
         else
@@ -974,14 +1092,13 @@ int nk_network_reconcile(const char *store, const struct nk_network *n, const ch
         int rc = -1;
         if (dirs_open(store, &d, err) < 0)
                 return -1;
-        if (nk_ipam_entries(d.ipam, n->name, &v, &m, err) < 0 || nk_rtnl_open(-1, &r, err) < 0 ||
-            nk_nft_open(&nft, err) < 0)
+        if (nk_ipam_entries(d.ipam, n->name, &v, &m, err) < 0 || nk_rtnl_open(-1, &r, err) < 0)
                 goto out;
         for (size_t i = 0; i < m; i++) {
                 bool alive = false;
                 for (size_t j = 0; j < n_live && !alive; j++)
                         alive = streq(live[j], v[i].id);
-                if (!alive && detach_one(d.ipam, n, v[i].id, &v[i].ip, 1, nft, r, err) < 0)
+                if (!alive && detach_one(d.ipam, n, v[i].id, &v[i].ip, 1, &nft, r, err) < 0)
                         goto out;
         }
         if (nk_ipam_reconcile(d.ipam, n->name, live, n_live, freed, err) < 0)

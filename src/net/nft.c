@@ -2,6 +2,7 @@
 #include "engine/jsonutil.h"
 #include "util/cleanup.h"
 #include "util/parse.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <jansson.h>
 #include <nftables/libnftables.h>
@@ -10,6 +11,57 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+/* libnftables is opened on the first nk_nft_open, not linked: a container
+ * run without published ports never touches nftables, and loading the
+ * library (with libnftnl, libxtables, libgmp) costs 2-8 ms here. */
+static struct {
+        struct nft_ctx *(*ctx_new)(uint32_t);
+        void (*ctx_free)(struct nft_ctx *);
+        int (*buffer_output)(struct nft_ctx *);
+        int (*buffer_error)(struct nft_ctx *);
+        const char *(*get_output)(struct nft_ctx *);
+        const char *(*get_error)(struct nft_ctx *);
+        int (*run_cmd)(struct nft_ctx *, const char *);
+        void (*output_set_flags)(struct nft_ctx *, unsigned int);
+} lib;
+
+static int load_lib(nk_error **err)
+{
+        if (lib.run_cmd)
+                return 0;
+        void *h = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+                return nk_error_set(err, 0, "nftables: cannot load libnftables.so.1 (%s)",
+                                    dlerror());
+        const struct {
+                const char *name;
+                void **slot;
+        } syms[] = {
+                {"nft_ctx_new", (void **)&lib.ctx_new},
+                {"nft_ctx_free", (void **)&lib.ctx_free},
+                {"nft_ctx_buffer_output", (void **)&lib.buffer_output},
+                {"nft_ctx_buffer_error", (void **)&lib.buffer_error},
+                {"nft_ctx_get_output_buffer", (void **)&lib.get_output},
+                {"nft_ctx_get_error_buffer", (void **)&lib.get_error},
+                {"nft_ctx_output_set_flags", (void **)&lib.output_set_flags},
+                {"nft_run_cmd_from_buffer", (void **)&lib.run_cmd}, /* last: the "loaded" mark */
+        };
+        for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++)
+                if (!(*syms[i].slot = dlsym(h, syms[i].name)))
+                        return nk_error_set(err, 0, "nftables: libnftables has no %s",
+                                            syms[i].name);
+        return 0;
+}
+
+#define nft_ctx_new               lib.ctx_new
+#define nft_ctx_free              lib.ctx_free
+#define nft_ctx_buffer_output     lib.buffer_output
+#define nft_ctx_buffer_error      lib.buffer_error
+#define nft_ctx_get_output_buffer lib.get_output
+#define nft_ctx_get_error_buffer  lib.get_error
+#define nft_ctx_output_set_flags  lib.output_set_flags
+#define nft_run_cmd_from_buffer   lib.run_cmd
 
 struct nk_nft {
         struct nft_ctx *ctx;
@@ -25,8 +77,8 @@ static const char table_def[] =
         "create table inet nook\n"
         "table inet nook {\n"
         "  set links { type ifname; }\n"
-        "  set masq4 { type ipv4_addr; }\n"
-        "  set masq6 { type ipv6_addr; }\n"
+        "  set masqnet4 { type ipv4_addr; flags interval; }\n"
+        "  set masqnet6 { type ipv6_addr; flags interval; }\n"
         "  set internal4 { type ipv4_addr; flags interval; }\n"
         "  set internal6 { type ipv6_addr; flags interval; }\n"
         "  map pub4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }\n"
@@ -49,8 +101,9 @@ static const char table_def[] =
         "  }\n"
         "  chain postrouting {\n"
         "    type nat hook postrouting priority srcnat; policy accept;\n"
-        "    ip saddr @masq4 oifname != @links masquerade\n"
-        "    ip6 saddr @masq6 oifname != @links masquerade\n"
+        "    ip saddr @masqnet4 oifname != @links masquerade\n"
+        "    ip6 saddr @masqnet6 oifname != @links masquerade\n"
+        "    ip saddr 127.0.0.0/8 ct status dnat oifname @links masquerade\n"
         "    ct status dnat iifname @links oifname @links masquerade\n"
         "  }\n"
         "  chain forward {\n"
@@ -64,6 +117,8 @@ static const char table_def[] =
 
 int nk_nft_open(struct nk_nft **out, nk_error **err)
 {
+        if (load_lib(err) < 0)
+                return -1;
         struct nk_nft *n = calloc(1, sizeof(*n));
         if (!n)
                 return nk_error_set(err, ENOMEM, "nftables context");
@@ -208,6 +263,14 @@ static void net_cmds(struct cmdbuf *b, const char *verb, const struct nk_nft_net
 {
         if (net->link)
                 add(b, "%s element inet nook links { \"%s\" }", verb, net->link);
+        /* masquerade by subnet, set once per network: attaching a
+         * container needs no nftables call at all */
+        for (size_t i = 0; !net->internal && i < net->n_subnets; i++) {
+                char c[NK_CIDR_STR_MAX];
+                nk_cidr_format(&net->subnets[i], c);
+                add(b, "%s element inet nook masqnet%s { %s }", verb,
+                    fam(net->subnets[i].ip.family), c);
+        }
         for (size_t i = 0; net->internal && i < net->n_subnets; i++) {
                 char c[NK_CIDR_STR_MAX];
                 nk_cidr_format(&net->subnets[i], c);
@@ -220,11 +283,6 @@ static void ep_cmds(struct cmdbuf *b, const char *verb, const struct nk_nft_endp
 {
         if (ep->link)
                 add(b, "%s element inet nook links { \"%s\" }", verb, ep->link);
-        for (size_t i = 0; ep->masquerade && i < ep->n_addrs; i++) {
-                char a[NK_IP_STR_MAX];
-                nk_ip_format(&ep->addrs[i], a);
-                add(b, "%s element inet nook masq%s { %s }", verb, fam(ep->addrs[i].family), a);
-        }
 }
 
 /* Add: one transaction. The table is made only when the transaction

@@ -7,8 +7,10 @@
  *   links      ifname                      interfaces of nook's networks
  *                                          (bridges; host-side veths of
  *                                          routed networks)
- *   masq4/6    container addresses         masqueraded when leaving by an
- *                                          interface not in `links`
+ *   masqnet4/6 subnets of networks that are masqueraded when leaving by an
+ *              not --internal              interface not in `links` (so a
+ *                                          container's attach needs no
+ *                                          nftables call)
  *   internal4/6 subnets of --internal      forwarded only between `links`
  *   pub4/6     host addr . proto . port -> container addr . port
  *   pub4any/6any     proto . port        -> container addr . port
@@ -32,7 +34,7 @@ void nk_nft_close(struct nk_nft *n);
 DEFINE_CLEANUP(nk_nft, nk_nft_close)
 
 /* A network's part: its bridge (NULL for routed networks) in `links`, its
- * subnets in `internal*` when internal. */
+ * subnets in `internal*` when internal, else in `masqnet*`. */
 struct nk_nft_net {
         const char *link;
         bool internal;
@@ -44,13 +46,10 @@ int nk_nft_network_up(struct nk_nft *n, const struct nk_nft_net *net, nk_error *
  * nothing is left in it. */
 int nk_nft_network_down(struct nk_nft *n, const struct nk_nft_net *net, nk_error **err);
 
-/* A container's part: its addresses in masq* (masquerade true), its
- * host-side link in `links` (routed networks; NULL otherwise). */
+/* A container's part: its host-side link in `links` (routed networks;
+ * bridge networks have none). */
 struct nk_nft_endpoint {
         const char *link;
-        bool masquerade;
-        const struct nk_ip *addrs;
-        size_t n_addrs;
 };
 /* Attach adds the network's own elements (net) again in the same
  * transaction, so a table lost since (a reboot, someone's flush) is whole

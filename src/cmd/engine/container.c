@@ -6,12 +6,14 @@
 #include "engine/container/runopts.h"
 #include "engine/container/volume.h"
 #include "engine/image.h"
+#include "net/ctrnet.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/strv.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,9 +98,34 @@ static json_t *make_record(const char *id, const char *name, const struct nk_run
                 nk_ctr_cgroup_parent(), "Memory", (json_int_t)(o->memory > 0 ? o->memory : 0),
                 "PidsLimit", (json_int_t)(o->pids_limit > 0 ? o->pids_limit : 0), "CpuShares",
                 (json_int_t)(o->cpu_shares > 0 ? o->cpu_shares : 0), "Privileged", o->privileged,
-                "ReadonlyRootfs", o->read_only, "NetworkMode", "none", "Nook", "LogMaxSize",
-                (json_int_t)o->log_max_size, "LogMaxFile",
+                "ReadonlyRootfs", o->read_only, "NetworkMode", o->network ? o->network : "bridge",
+                "Nook", "LogMaxSize", (json_int_t)o->log_max_size, "LogMaxFile",
                 o->log_max_file > 0 ? o->log_max_file : 1);
+}
+
+/* What networking adds to the record: Docker's fields for the flags, and
+ * NetworkSettings for none/host/container: (the net module fills it for a
+ * network of nook's). */
+static void record_network(json_t *rec, const struct nk_run_opts *o, const struct nk_image *img)
+{
+        json_t *hc = json_object_get(rec, "HostConfig");
+        json_t *cfg = json_object_get(img->config.root, "config");
+        json_t *exposed = json_object_get(cfg, "ExposedPorts");
+        json_object_set_new(json_object_get(rec, "Config"), "ExposedPorts",
+                            json_is_object(exposed) ? json_deep_copy(exposed) : json_object());
+        const struct {
+                const char *key;
+                char **v;
+        } lists[] = {{"Dns", o->dns},
+                     {"DnsSearch", o->dns_search},
+                     {"DnsOptions", o->dns_options},
+                     {"ExtraHosts", o->add_hosts}};
+        for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+                json_object_set_new(hc, lists[i].key, strv_json(lists[i].v));
+        json_object_set_new(hc, "PublishAllPorts", json_boolean(o->publish_all));
+        json_object_set_new(hc, "PortBindings", json_object());
+        json_object_set_new(rec, "NetworkSettings",
+                            json_pack("{s:{},s:{},s:s}", "Networks", "Ports", "SandboxKey", ""));
 }
 
 static int write_config(const char *store, const char *id, json_t *spec, nk_error **err)
@@ -114,7 +141,56 @@ static int write_config(const char *store, const char *id, json_t *spec, nk_erro
 
 /* Host's resolv.conf without loopback name servers (unreachable from a
  * network namespace of the container's own), as Docker does. */
-static char *resolv_conf(void)
+static char *host_resolv_conf(void);
+
+/* --dns replace the name servers, --dns-search the search list,
+ * --dns-option the options (Docker's rules). */
+static char *resolv_conf(const struct nk_run_opts *o)
+{
+        _cleanup_free_ char *host = host_resolv_conf();
+        if (!host)
+                return NULL;
+        if (!o->dns && !o->dns_search && !o->dns_options)
+                return TAKE_PTR(host);
+        char *out = strdup(""), *save = NULL;
+        for (char *l = strtok_r(host, "\n", &save); out && l; l = strtok_r(NULL, "\n", &save)) {
+                if ((o->dns && strncmp(l, "nameserver", 10) == 0) ||
+                    (o->dns_search &&
+                     (strncmp(l, "search", 6) == 0 || strncmp(l, "domain", 6) == 0)) ||
+                    (o->dns_options && strncmp(l, "options", 7) == 0))
+                        continue;
+                _cleanup_free_ char *prev = out;
+                if (asprintf(&out, "%s%s\n", prev, l) < 0)
+                        out = NULL;
+        }
+        for (char **v = o->dns; out && v && *v; v++) {
+                _cleanup_free_ char *prev = out;
+                if (asprintf(&out, "%snameserver %s\n", prev, *v) < 0)
+                        out = NULL;
+        }
+        const struct {
+                const char *word;
+                char **v;
+        } lines[] = {{"search", o->dns_search}, {"options", o->dns_options}};
+        for (size_t i = 0; out && i < ARRAY_SIZE(lines); i++) {
+                if (!lines[i].v)
+                        continue;
+                _cleanup_free_ char *prev = out;
+                if (asprintf(&out, "%s%s", prev, lines[i].word) < 0)
+                        out = NULL;
+                for (char **v = lines[i].v; out && *v; v++) {
+                        _cleanup_free_ char *p2 = out;
+                        if (asprintf(&out, "%s %s", p2, *v) < 0)
+                                out = NULL;
+                }
+                _cleanup_free_ char *p3 = out;
+                if (out && asprintf(&out, "%s\n", p3) < 0)
+                        out = NULL;
+        }
+        return out;
+}
+
+static char *host_resolv_conf(void)
 {
         char *text = NULL;
         size_t len;
@@ -123,7 +199,7 @@ static char *resolv_conf(void)
                 nk_error_free(e);
                 return strdup("");
         }
-        char *out = calloc(1, len + 1), *save = NULL;
+        char *out = calloc(1, len + 2), *save = NULL;
         for (char *l = strtok_r(text, "\n", &save); out && l; l = strtok_r(NULL, "\n", &save)) {
                 if (strncmp(l, "nameserver", 10) == 0 &&
                     (strstr(l, " 127.") || strstr(l, " ::1") || strstr(l, "\t127.")))
@@ -138,16 +214,24 @@ static char *resolv_conf(void)
 /* /etc/hostname, /etc/hosts and /etc/resolv.conf of the container: files
  * in its directory, bound over the image's (a container's own, as with
  * Docker; the image is not changed). */
-static int etc_files(const char *store, const char *id, const char *hostname, json_t *spec,
+static int etc_files(const char *store, const char *id, const struct nk_run_opts *o, json_t *spec,
                      nk_error **err)
 {
+        const char *hostname = o->hostname;
         _cleanup_free_ char *dir = nk_ctr_dir(store, id), *hosts = NULL, *host = NULL;
-        _cleanup_free_ char *resolv = resolv_conf();
-        if (!dir || !resolv ||
+        _cleanup_free_ char *resolv = resolv_conf(o), *extra = strdup("");
+        for (char **h = o->add_hosts; extra && h && *h; h++) {
+                _cleanup_free_ char *prev = extra;
+                if (asprintf(&extra, "%s%s\n", prev, *h) < 0)
+                        extra = NULL;
+        }
+        /* 127.0.1.1 stands for the container's own address until its
+         * network's setup writes that in (net/ctrnet.c) */
+        if (!dir || !resolv || !extra ||
             asprintf(&hosts,
                      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                     "127.0.1.1\t%s\n",
-                     hostname) < 0 ||
+                     "%s127.0.1.1\t%s\n",
+                     extra, hostname) < 0 ||
             asprintf(&host, "%s\n", hostname) < 0)
                 return nk_error_set(err, ENOMEM, "/etc files");
         const struct {
@@ -172,7 +256,7 @@ static int etc_files(const char *store, const char *id, const char *hostname, js
 
 static int finish_container(const char *store, const char *id, const char *name,
                             const struct nk_run_opts *o, const struct nk_image *img, json_t *spec,
-                            char **created, json_t *mounts, nk_error **err);
+                            char **created, json_t *mounts, const char *netns, nk_error **err);
 
 /* inspect's Mounts, Docker's shape, from the resolved mounts: a volume's
  * name is its directory's (STORE/volumes/NAME/_data). */
@@ -203,7 +287,7 @@ static json_t *mounts_json(const struct nk_run_mount *m, size_t n)
 /* The spec and the record, with the rootfs already mounted. */
 static int fill_container(struct nk_store *s, const char *id, const char *name,
                           struct nk_run_opts *o, const struct nk_image *img, const char *rootfs,
-                          nk_error **err)
+                          const char *netns, nk_error **err)
 {
         const char *store = nk_engine_root(s);
         _cleanup_close_ int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -224,7 +308,7 @@ static int fill_container(struct nk_store *s, const char *id, const char *name,
         _cleanup_jansson_ json_t *mj = mounts_json(mounts, n);
         nk_run_mounts_free(mounts, n);
         if (r == 0)
-                r = finish_container(store, id, name, o, img, spec, created, mj, err);
+                r = finish_container(store, id, name, o, img, spec, created, mj, netns, err);
         if (r < 0)
                 for (char **v = created; v && *v; v++) {
                         nk_error *e = NULL;
@@ -268,9 +352,30 @@ static int record_volumes(const char *store, const char *id, const struct nk_run
         return nk_write_file(path, text, strlen(text), 0600, err);
 }
 
+/* The spec's network namespace: netns NULL keeps a new one of the
+ * runtime's (--network none), "" drops it (--network host), else its path. */
+static void spec_netns(json_t *spec, const char *netns)
+{
+        json_t *nss = json_object_get(json_object_get(spec, "linux"), "namespaces"), *ns;
+        size_t i;
+        if (!netns)
+                return;
+        json_array_foreach (nss, i, ns)
+                if (streq(json_string_value(json_object_get(ns, "type")) ?: "", "network")) {
+                        if (*netns)
+                                json_object_set_new(ns, "path", json_string(netns));
+                        else
+                                json_array_remove(nss, i);
+                        return;
+                }
+        if (*netns)
+                json_array_append_new(nss,
+                                      json_pack("{s:s,s:s}", "type", "network", "path", netns));
+}
+
 static int finish_container(const char *store, const char *id, const char *name,
                             const struct nk_run_opts *o, const struct nk_image *img, json_t *spec,
-                            char **created, json_t *mounts, nk_error **err)
+                            char **created, json_t *mounts, const char *netns, nk_error **err)
 {
         _cleanup_free_ char *cg = NULL;
         if (asprintf(&cg, "%s/%s", nk_ctr_cgroup_parent(), id) < 0)
@@ -279,12 +384,14 @@ static int finish_container(const char *store, const char *id, const char *name,
         if (!linux_)
                 json_object_set_new(spec, "linux", linux_ = json_object());
         json_object_set_new(linux_, "cgroupsPath", json_string(cg));
-        if (etc_files(store, id, o->hostname, spec, err) < 0)
+        spec_netns(spec, netns);
+        if (etc_files(store, id, o, spec, err) < 0)
                 return -1;
 
         _cleanup_jansson_ json_t *rec = make_record(id, name, o, img, spec);
         if (!rec)
                 return nk_error_set(err, ENOMEM, "container record");
+        record_network(rec, o, img);
         json_object_set(rec, "Mounts", mounts ? mounts : json_array());
         if (record_volumes(store, id, o, created, rec, err) < 0 ||
             write_config(store, id, spec, err) < 0)
@@ -295,7 +402,7 @@ static int finish_container(const char *store, const char *id, const char *name,
 /* Name, rootfs, spec, record: all or nothing, under the names lock (so
  * two creations with one name: one wins, the other leaves nothing). */
 static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[NK_CTR_ID_LEN + 1],
-                            nk_error **err)
+                            const struct nk_global *g, const char *netns_of, nk_error **err)
 {
         const char *store = nk_engine_root(s);
         struct nk_image img = {0};
@@ -307,6 +414,13 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
         _cleanup_free_ char *rootfs = NULL;
         if (nk_ctr_new_id(id, err) < 0 || (lock = nk_ctr_names_lock(store, err)) < 0)
                 goto out;
+        /* own: ROOT/netns/<id>, made by the net module once the container's
+         * directory exists */
+        char netns[PATH_MAX];
+        if (netns_of && streq(netns_of, "own"))
+                nk_ctrnet_netns_path(g->root, id, netns, sizeof netns);
+        else
+                snprintf(netns, sizeof netns, "%s", netns_of ? netns_of : "");
         if (o->name)
                 snprintf(name, sizeof name, "%s", o->name);
         else if (nk_ctr_name_generate(store, name, sizeof name, err) < 0)
@@ -321,7 +435,7 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
                 goto out;
         r = nk_ctr_name_reserve(store, name, id, err);
         if (r == 0)
-                r = fill_container(s, id, name, o, &img, rootfs, err);
+                r = fill_container(s, id, name, o, &img, rootfs, netns_of ? netns : NULL, err);
         if (r < 0) {
                 nk_error *e = NULL;
                 if (nk_image_rootfs_remove(store, id, &e) < 0)
@@ -343,6 +457,67 @@ static int write_cidfile(const char *path, const char *id, nk_error **err)
         return ok ? 0 : nk_error_set(err, errno, "--cidfile `%s`", path);
 }
 
+/* --network's namespace: NULL for none (the runtime makes one), "" for
+ * host, "own" for a network of nook's, else the path of container:REF's
+ * (its netns file, or its init's while it runs). */
+static int network_netns(const struct nk_global *g, const struct nk_run_opts *o, char *out,
+                         size_t len, const char **res, nk_error **err)
+{
+        const char *m = o->network;
+        *res = "own";
+        if (m && streq(m, "none"))
+                *res = NULL;
+        else if (m && streq(m, "host"))
+                *res = "";
+        if (!m || strncmp(m, "container:", 10) != 0)
+                return 0;
+        char id[NK_CTR_ID_LEN + 1];
+        struct nk_ctr_state st;
+        if (nk_ctr_resolve(g->store, m + 10, id, err) < 0 ||
+            nk_ctr_state(g->store, g->root, id, &st, err) < 0)
+                return nk_error_wrap(err, "--network %s", m);
+        nk_ctrnet_netns_path(g->root, id, out, len);
+        if (!nk_path_exists(out)) {
+                if (st.status != NK_CTR_RUNNING && st.status != NK_CTR_PAUSED)
+                        return nk_error_set(err, 0, "--network %s: container %.12s is not running",
+                                            m, id);
+                snprintf(out, len, "/proc/%d/ns/net", (int)st.pid);
+        }
+        *res = out;
+        return 0;
+}
+
+static struct nk_ctrnet_req net_request(const struct nk_run_opts *o, const json_t *exposed)
+{
+        return (struct nk_ctrnet_req){.network = o->network,
+                                      .ips = o->ips,
+                                      .aliases = o->aliases,
+                                      .publish = o->publish,
+                                      .publish_all = o->publish_all,
+                                      .exposed = exposed,
+                                      .mac = o->mac,
+                                      .hostname = o->hostname};
+}
+
+/* A network of nook's for the container made: namespace, attach, ports;
+ * the record gets NetworkSettings. */
+static int network_setup(const struct nk_global *g, const struct nk_net_ops *net,
+                         const struct nk_run_opts *o, const char *id, nk_error **err)
+{
+        _cleanup_jansson_ json_t *rec = nk_ctr_record(g->store, id, err);
+        if (!rec)
+                return -1;
+        const char *name = json_string_value(json_object_get(rec, "Name")) ?: "/";
+        const char *host =
+                json_string_value(json_object_get(json_object_get(rec, "Config"), "Hostname"));
+        struct nk_ctrnet_req q =
+                net_request(o, json_object_get(json_object_get(rec, "Config"), "ExposedPorts"));
+        q.hostname = host;
+        if (net->setup(g->store, g->root, id, name + (name[0] == '/'), &q, rec, err) < 0)
+                return -1;
+        return nk_ctr_record_save(g->store, id, rec, err);
+}
+
 static int run_or_create(const struct nk_global *g, int argc, char **argv, bool run)
 {
         struct nk_run_opts o;
@@ -357,10 +532,40 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         int rc = 125;
         nk_cmd_engine_env_init();
         _cleanup_(nk_engine_closep) struct nk_store *s = NULL;
-        char id[NK_CTR_ID_LEN + 1];
+        char id[NK_CTR_ID_LEN + 1], other[PATH_MAX];
+        const char *netns;
+        const struct nk_net_ops *net = NULL;
+        if (network_netns(g, &o, other, sizeof other, &netns, &e) < 0) {
+                rc = nk_ctr_fail(e, 125);
+                goto out;
+        }
+        if (netns && streq(netns, "own")) {
+                /* checked before anything is made: unknown network, bad -p,
+                 * an --ip outside the subnet */
+                struct nk_ctrnet_req q = net_request(&o, NULL);
+                if (!(net = nk_cmd_net_ops())) {
+                        nk_log(NK_LOG_ERROR, "--network: the networking module is missing");
+                        goto out;
+                }
+                if (net->check(g->store, &q, &e) < 0) {
+                        rc = nk_ctr_fail(e, 125);
+                        goto out;
+                }
+        }
         if (nk_run_opts_env_from_host(&o, environ, &e) < 0 ||
-            nk_engine_open_local(g->store, &s, &e) < 0 || create_container(s, &o, id, &e) < 0 ||
-            (o.cidfile && write_cidfile(o.cidfile, id, &e) < 0)) {
+            nk_engine_open_local(g->store, &s, &e) < 0 ||
+            create_container(s, &o, id, g, netns, &e) < 0) {
+                rc = nk_ctr_fail(e, 125);
+                goto out;
+        }
+        if (net && network_setup(g, net, &o, id, &e) < 0) {
+                /* nothing half-made: the container goes, its network with it */
+                rc = nk_ctr_fail(e, 125);
+                if (nk_ctr_force_remove(g, id, true, &e) < 0)
+                        nk_cmd_fail(e);
+                goto out;
+        }
+        if (o.cidfile && write_cidfile(o.cidfile, id, &e) < 0) {
                 rc = nk_ctr_fail(e, 125);
                 goto out;
         }

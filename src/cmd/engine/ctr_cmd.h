@@ -25,6 +25,10 @@
         "  --restart no|on-failure[:N]|always|unless-stopped\n"                                    \
         "  --stop-signal SIG        --stop-timeout S   --pull missing|always|never\n"              \
         "  --log-opt max-size=SIZE|max-file=N   --cidfile FILE\n"                                  \
+        "  --network NAME|bridge|none|host|container:REF   --ip IP   --ip6 IP\n"                   \
+        "  --network-alias NAME     --mac-address MAC   --add-host HOST:IP\n"                      \
+        "  -p, --publish [IP:][HOST[-END]:]PORT[-END][/tcp|udp|sctp]   -P, --publish-all\n"        \
+        "  --dns IP                 --dns-search DOMAIN   --dns-option OPT\n"                      \
         "Exit codes: 125 nook's error, 126 not executable, 127 not found, else the container's."
 
 int nk_cmd_run(const struct nk_global *g, int argc, char **argv);
@@ -73,6 +77,14 @@ int nk_ctr_stop(const struct nk_global *g, const char *id, json_t *rec, int time
 /* rm -f: kill everything of it and remove all it left anywhere; with
  * volumes (rm -v) its anonymous volumes too. */
 int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes, nk_error **err);
+/* A container's networks (net/ctrnet.h), when it has any (its
+ * `networks` file): teardown at rm (reconcile: rm -f's sweep of what
+ * killed commands left on those networks), and at start, made again
+ * where its network namespace is gone (a reboot; rec updated and saved).
+ * Neither loads the networking module for a container without networks. */
+int nk_ctr_net_teardown(const char *store, const char *root, const char *id, bool reconcile,
+                        nk_error **err);
+int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err);
 /* The Docker-style object `inspect` prints (record + State). */
 json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error **err);
 /* Expand a Go-template subset ({{.A.B}}, {{json .X}}, {{.Names}}) over obj. */

@@ -2,6 +2,7 @@
  * the attach relay, stop and forced removal, inspect's object, templates. */
 #include "cmd/engine/ctr_cmd.h"
 #include "engine/monitor/attach.h"
+#include "net/ctrnet.h"
 #include "runtime/container.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -11,6 +12,7 @@
 #include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -20,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -466,6 +469,44 @@ int nk_ctr_stop(const struct nk_global *g, const char *id, json_t *rec, int time
         return 0;
 }
 
+/* ---- networks ---------------------------------------------------------- */
+
+static bool has_networks(const char *store, const char *id)
+{
+        _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
+        return dir && asprintf(&path, "%s/networks", dir) >= 0 && nk_path_exists(path);
+}
+
+int nk_ctr_net_teardown(const char *store, const char *root, const char *id, bool reconcile,
+                        nk_error **err)
+{
+        if (!has_networks(store, id))
+                return 0;
+        const struct nk_net_ops *net = nk_cmd_net_ops();
+        if (!net)
+                return nk_error_set(err, 0, "container %.12s: the networking module is missing",
+                                    id);
+        return net->teardown(store, root, id, reconcile, err);
+}
+
+int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err)
+{
+        char netns[PATH_MAX];
+        struct statfs sf;
+        nk_ctrnet_netns_path(g->root, id, netns, sizeof netns);
+        /* nsfs: the namespace is there (the usual case, no module loaded) */
+        if (!has_networks(g->store, id) ||
+            (statfs(netns, &sf) == 0 && (unsigned long)sf.f_type == 0x6e736673UL))
+                return 0;
+        const struct nk_net_ops *net = nk_cmd_net_ops();
+        if (!net)
+                return nk_error_set(err, 0, "container %.12s: the networking module is missing",
+                                    id);
+        if (net->restore(g->store, g->root, id, rec, err) < 0)
+                return nk_error_wrap(err, "container %.12s: its network", id);
+        return nk_ctr_record_save(g->store, id, rec, err);
+}
+
 int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes, nk_error **err)
 {
         _cleanup_free_ char *name = NULL;
@@ -497,6 +538,15 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes,
         }
         if (nk_container_delete(g->root, id, true, &e) < 0)
                 nk_error_free(e);
+        e = NULL;
+        /* Its networks (and what killed commands left on them) before the
+         * directory that names them goes; a failure is told, the removal
+         * goes on (rm -f always works; network prune finishes). */
+        if (nk_ctr_net_teardown(g->store, g->root, id, true, &e) < 0) {
+                _cleanup_free_ char *t = nk_error_text(e);
+                nk_log(NK_LOG_WARN, "%s", t ? t : "network teardown failed");
+                nk_error_free(e);
+        }
         /* The monitor of a --rm container may have removed it meanwhile. */
         if (nk_ctr_remove_dir(g->store, id, name, err) < 0) {
                 _cleanup_free_ char *dir = nk_ctr_dir(g->store, id);

@@ -324,6 +324,10 @@ static int start_one(const struct nk_global *g, const char *ref, bool attach, bo
         json_t *rec = nk_ctr_record(g->store, id, &e);
         if (!rec)
                 return nk_ctr_fail(e, 1);
+        if (nk_ctr_net_restore(g, id, rec, &e) < 0) {
+                json_decref(rec);
+                return nk_ctr_fail(e, 1);
+        }
         bool failed;
         int rc = nk_ctr_start_monitor(g, id, rec, attach, in, &failed);
         json_decref(rec);

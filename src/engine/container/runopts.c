@@ -16,6 +16,7 @@
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/strv.h"
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -66,6 +67,17 @@ enum opt_id {
         O_USERNS,
         O_UIDMAP,
         O_GIDMAP,
+        O_NETWORK,
+        O_IP,
+        O_IP6,
+        O_ALIAS,
+        O_MAC,
+        O_PUBLISH,
+        O_PUBLISH_ALL,
+        O_ADD_HOST,
+        O_DNS,
+        O_DNS_SEARCH,
+        O_DNS_OPTION,
 };
 
 static const struct opt {
@@ -114,6 +126,20 @@ static const struct opt {
         {"userns", 0, true, O_USERNS},
         {"uidmap", 0, true, O_UIDMAP},
         {"gidmap", 0, true, O_GIDMAP},
+        {"network", 0, true, O_NETWORK},
+        {"net", 0, true, O_NETWORK},
+        {"ip", 0, true, O_IP},
+        {"ip6", 0, true, O_IP6},
+        {"network-alias", 0, true, O_ALIAS},
+        {"net-alias", 0, true, O_ALIAS},
+        {"mac-address", 0, true, O_MAC},
+        {"publish", 'p', true, O_PUBLISH},
+        {"publish-all", 'P', false, O_PUBLISH_ALL},
+        {"add-host", 0, true, O_ADD_HOST},
+        {"dns", 0, true, O_DNS},
+        {"dns-search", 0, true, O_DNS_SEARCH},
+        {"dns-option", 0, true, O_DNS_OPTION},
+        {"dns-opt", 0, true, O_DNS_OPTION},
 };
 
 /* A file given to --env-file is read whole; Docker's are a few lines. */
@@ -940,6 +966,140 @@ static int parse_idmap(json_t **list, const char *f, const char *v, nk_error **e
         return !e || json_array_append_new(*list, e) < 0 ? oom(err, f) : 0;
 }
 
+/* ---- networking ---------------------------------------------------------- */
+
+static bool ip_of(const char *v, int family)
+{
+        unsigned char b[16];
+        return inet_pton(family, v, b) == 1;
+}
+
+static int parse_network(struct nk_run_opts *o, const char *f, const char *v, nk_error **err)
+{
+        if (!*v || (strncmp(v, "container:", 10) == 0 && !v[10]))
+                return bad(err, f, v, "want a network name, bridge, none, host or container:ID");
+        return set_str(&o->network, f, v, err);
+}
+
+static int parse_ip(struct nk_run_opts *o, const char *f, const char *v, int family, nk_error **err)
+{
+        if (!ip_of(v, family))
+                return bad(err, f, v,
+                           family == AF_INET ? "not an IPv4 address" : "not an IPv6 address");
+        return nk_strv_push(&o->ips, v) < 0 ? oom(err, f) : 0;
+}
+
+static int parse_mac(struct nk_run_opts *o, const char *f, const char *v, nk_error **err)
+{
+        unsigned b[6];
+        char end;
+        if (strlen(v) != 17 || sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+                                      &b[4], &b[5], &end) != 6)
+                return bad(err, f, v, "not a MAC address like 02:42:ac:11:00:02");
+        if (b[0] & 1)
+                return bad(err, f, v, "a multicast address");
+        return set_str(&o->mac, f, v, err);
+}
+
+/* HOST:IP (Docker), HOST=IP (podman); IP may be IPv6 (its colons kept). */
+static int parse_add_host(struct nk_run_opts *o, const char *f, const char *v, nk_error **err)
+{
+        const char *sep = strchr(v, '=');
+        if (!sep)
+                sep = strchr(v, ':');
+        if (!sep || sep == v)
+                return bad(err, f, v, "want HOST:IP");
+        const char *ip = sep + 1;
+        char buf[64];
+        if (ip[0] == '[' && strlen(ip) < sizeof buf && ip[strlen(ip) - 1] == ']') {
+                snprintf(buf, sizeof buf, "%.*s", (int)strlen(ip) - 2, ip + 1);
+                ip = buf;
+        }
+        if (!ip_of(ip, AF_INET) && !ip_of(ip, AF_INET6))
+                return bad(err, f, v, "not an IP address after the host name");
+        for (const char *c = v; c < sep; c++)
+                if (isspace((unsigned char)*c))
+                        return bad(err, f, v, "a host name has no blanks");
+        _cleanup_free_ char *line = NULL;
+        if (asprintf(&line, "%s\t%.*s", ip, (int)(sep - v), v) < 0)
+                return oom(err, f);
+        return nk_strv_push(&o->add_hosts, line) < 0 ? oom(err, f) : 0;
+}
+
+static int push_word(char ***list, const char *f, const char *v, nk_error **err)
+{
+        if (!*v || strpbrk(v, " \t\n"))
+                return bad(err, f, v, "want one word");
+        return nk_strv_push(list, v) < 0 ? oom(err, f) : 0;
+}
+
+static int take_net_value(struct nk_run_opts *o, const struct opt *op, const char *v,
+                          nk_error **err)
+{
+        const char *f = op->name;
+        switch (op->id) {
+        case O_NETWORK:
+                return parse_network(o, f, v, err);
+        case O_IP:
+                return parse_ip(o, f, v, AF_INET, err);
+        case O_IP6:
+                return parse_ip(o, f, v, AF_INET6, err);
+        case O_ALIAS:
+                return push_word(&o->aliases, f, v, err);
+        case O_MAC:
+                return parse_mac(o, f, v, err);
+        case O_PUBLISH:
+                return push_word(&o->publish, f, v, err);
+        case O_ADD_HOST:
+                return parse_add_host(o, f, v, err);
+        case O_DNS:
+                if (!ip_of(v, AF_INET) && !ip_of(v, AF_INET6))
+                        return bad(err, f, v, "not an IP address");
+                return nk_strv_push(&o->dns, v) < 0 ? oom(err, f) : 0;
+        case O_DNS_SEARCH:
+                return push_word(&o->dns_search, f, v, err);
+        case O_DNS_OPTION:
+                return push_word(&o->dns_options, f, v, err);
+        default:
+                return nk_error_set(err, 0, "--%s: not handled", f);
+        }
+}
+
+/* --ip and the like need a network of nook's: not none, host or another
+ * container's namespace (Docker's "conflicting options"). */
+static int check_network(const struct nk_run_opts *o, nk_error **err)
+{
+        const char *m = o->network;
+        bool own =
+                !m || !(streq(m, "none") || streq(m, "host") || strncmp(m, "container:", 10) == 0);
+        const char *what = o->ips           ? "--ip"
+                           : o->publish     ? "--publish"
+                           : o->publish_all ? "--publish-all"
+                           : o->aliases     ? "--network-alias"
+                           : o->mac         ? "--mac-address"
+                                            : NULL;
+        if (!own && what)
+                return nk_error_set(err, 0, "conflicting options: %s and --network %s", what, m);
+        if (m && strncmp(m, "container:", 10) == 0 &&
+            (o->dns || o->dns_search || o->dns_options || o->add_hosts))
+                return nk_error_set(err, 0,
+                                    "conflicting options: --dns/--add-host and --network %s", m);
+        if (o->aliases && (!m || streq(m, "bridge")))
+                return nk_error_set(
+                        err, 0,
+                        "--network-alias: only on user-defined networks, not the default bridge");
+        int n4 = 0, n6 = 0;
+        for (char **ip = o->ips; ip && *ip; ip++) {
+                if (strchr(*ip, ':'))
+                        n6++;
+                else
+                        n4++;
+        }
+        if (n4 > 1 || n6 > 1)
+                return nk_error_set(err, 0, "--ip/--ip6: one address of each family at most");
+        return 0;
+}
+
 static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v, nk_error **err)
 {
         unsigned long long n;
@@ -1098,6 +1258,18 @@ static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v
                 return parse_idmap(&o->uid_mappings, f, v, err);
         case O_GIDMAP:
                 return parse_idmap(&o->gid_mappings, f, v, err);
+        case O_NETWORK:
+        case O_IP:
+        case O_IP6:
+        case O_ALIAS:
+        case O_MAC:
+        case O_PUBLISH:
+        case O_PUBLISH_ALL:
+        case O_ADD_HOST:
+        case O_DNS:
+        case O_DNS_SEARCH:
+        case O_DNS_OPTION:
+                return take_net_value(o, op, v, err);
         }
         return nk_error_set(err, 0, "--%s: not handled", f);
 }
@@ -1125,6 +1297,9 @@ static void set_bool(struct nk_run_opts *o, enum opt_id id, bool v)
                 break;
         case O_READ_ONLY:
                 o->read_only = v;
+                break;
+        case O_PUBLISH_ALL:
+                o->publish_all = v;
                 break;
         default:
                 break;
@@ -1235,7 +1410,7 @@ static int finish_checks(struct nk_run_opts *o, nk_error **err)
         if (o->privileged && (maps || (o->userns && streq(o->userns, "auto"))))
                 return nk_error_set(err, 0,
                                     "conflicting options: --privileged and a user namespace");
-        return 0;
+        return check_network(o, err);
 }
 
 static int finish(struct nk_run_opts *o, int argc, char **argv, int i, char **env_files,
@@ -1351,5 +1526,11 @@ void nk_run_opts_clear(struct nk_run_opts *o)
         json_decref(o->gid_mappings);
         json_decref(o->seccomp_profile);
         json_decref(o->device_nodes);
+        free(o->network);
+        free(o->mac);
+        char **lists[] = {o->ips, o->aliases,    o->publish,    o->add_hosts,
+                          o->dns, o->dns_search, o->dns_options};
+        for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
+                nk_strv_free(lists[i]);
         opts_init(o);
 }

@@ -78,6 +78,15 @@ struct nk_run_opts {
          * {path, type, major, minor, fileMode, uid, gid (OCI linux.devices),
          *  access ("rwm" subset), host (the host path)}. */
         json_t *device_nodes;
+        /* networking (the net module, src/net/ctrnet.h, makes it real):
+         * --network NAME|bridge|none|host|container:REF (NULL: the default
+         * network), --ip/--ip6, --network-alias, --mac-address, -p as
+         * given (checked by the net module before anything is made), -P,
+         * --add-host HOST:IP, --dns, --dns-search, --dns-option */
+        char *network;
+        char **ips, **aliases, **publish, **add_hosts, **dns, **dns_search, **dns_options;
+        char *mac;
+        bool publish_all;
 };
 
 /* o->memory_swap for `--memory-swap -1` (unlimited swap); -1 stays "not

@@ -427,6 +427,8 @@ static void finish(struct mon *m)
         _cleanup_free_ char *trash = NULL, *volumes = NULL;
         if (m->o->rm) {
                 volumes = nk_ctr_anon_volumes(m->dfd);
+                if (m->o->net_down)
+                        m->o->net_down(m->o->store, m->o->root, m->o->id);
                 if (nk_ctr_retire(m->o->store, m->o->id, m->o->name, &trash, &e) < 0)
                         nk_error_free(e);
         } else {

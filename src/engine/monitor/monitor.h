@@ -39,6 +39,9 @@ struct nk_monitor_opts {
          * not. NULL: the loop goes on as it is. */
         void (*fresh)(const struct nk_monitor_handoff *h, void *arg);
         void *fresh_arg;
+        /* --rm, done for good: the container's networks go (before its
+         * record and its clients are told), NULL: none. */
+        void (*net_down)(const char *store, const char *root, const char *id);
 };
 
 /* What set-up hands to the loop: the loop may run in a fresh image of the
