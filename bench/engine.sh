@@ -15,6 +15,9 @@ nook=${NOOK_BIN:-$PWD/build/nook}
 runs=${RUNS:-30}
 idle=${IDLE:-20}
 work=$(mktemp -d /run/nook-engine-bench.XXXXXX)
+# --network none for every run (podman and docker are measured with it): no
+# bridge, nftables rule or sysctl of ours on this host
+export NOOK_NETWORK=none
 export NOOK_STORE=$work/store NOOK_ROOT=$work/root NOOK_CGROUP_PARENT=/nook-bench-$$
 pm=(podman --root "$work/podman" --runroot "$work/podman-run" --cgroup-manager cgroupfs
     --runtime runc)

@@ -260,6 +260,10 @@ const struct nk_command nk_engine_core_commands[] = {
          "attach to a running container's stdio (detach: ctrl-p ctrl-q)"},
         {"container", nk_cmd_container, "container prune|ls|rm|inspect|... [options]",
          "manage containers"},
+        {"port", nk_cmd_port,
+         "port CONTAINER [PRIVATE_PORT[/PROTO]] | port add|rm CONTAINER "
+         "[IP:]HOST_PORT:PORT[/PROTO]",
+         "list a container's published ports, or publish/unpublish one live"},
         {"top", nk_cmd_top, "top CONTAINER [-o pid,user,time,cmd,...]",
          "show a container's processes"},
         {"stats", nk_cmd_stats, "stats [--no-stream] [--format json|table|TEMPLATE] [CONTAINER...]",

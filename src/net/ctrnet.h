@@ -72,6 +72,9 @@ struct nk_net_ops {
                           const char *network, nk_error **err);
 };
 
+/* The table itself (what the modules export; nook looks it up by name). */
+extern const struct nk_net_ops nk_net_ops;
+
 /* ROOT/netns/<id>. */
 static inline void nk_ctrnet_netns_path(const char *root, const char *id, char *buf, size_t len)
 {

@@ -30,6 +30,13 @@ import sys
 
 import pytest
 
+# `nook run` joins the default bridge network when given no --network, which
+# would make a bridge, nftables rules and forwarding in the namespace the
+# tests run in (the real host's). Every engine test but the networking ones
+# (test_engine_net.py, which run the engine in a namespace of their own and
+# drop this) gets --network none's behaviour instead.
+os.environ["NOOK_NETWORK"] = "none"
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The test tools' shared pieces (tests/tools/toolslib.py): one `nook spec`
 # reader and one rule for finding the OCI face, for fixtures and tools alike.

@@ -535,6 +535,13 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         char id[NK_CTR_ID_LEN + 1], other[PATH_MAX];
         const char *netns;
         const struct nk_net_ops *net = NULL;
+        /* NOOK_NETWORK: the mode of a run given no --network (dockerd's
+         * --bridge=none is `none`); the default network when unset */
+        const char *dflt = getenv("NOOK_NETWORK");
+        if (!o.network && dflt && *dflt && !(o.network = strdup(dflt))) {
+                nk_log(NK_LOG_ERROR, "out of memory");
+                goto out;
+        }
         if (network_netns(g, &o, other, sizeof other, &netns, &e) < 0) {
                 rc = nk_ctr_fail(e, 125);
                 goto out;

@@ -52,6 +52,9 @@ int nk_cmd_stats(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_cp(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_diff(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_port(const struct nk_global *g, int argc, char **argv);
+/* ps's PORTS text of a record ("0.0.0.0:8080->80/tcp, ..."), malloc'd. */
+char *nk_ctr_ports_text(json_t *rec);
 
 /* Print "nook: TEXT" for a failed container command and return `code`
  * (Docker: 125 for run/create's own errors, 1 for the other commands). */

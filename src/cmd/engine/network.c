@@ -3,10 +3,13 @@
  * _reconcile; the networking tests drive the library through them until
  * `nook run --network/-p` does). */
 #include "net/network.h"
+#include "cmd/engine/ctr_cmd.h"
 #include "cmd/engine/engine_cmd.h"
 #include "engine/jsonutil.h"
+#include "net/ctrnet.h"
 #include "util/cleanup.h"
 #include "util/parse.h"
+#include "util/strv.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -173,11 +176,21 @@ static int net_inspect(const struct nk_global *g, int argc, char **argv)
         return rc;
 }
 
+/* Before rm and prune: what containers killed with their commands left
+ * (addresses, veths, ports, netns files) is freed. */
+static int reconcile(const struct nk_global *g)
+{
+        nk_error *err = NULL;
+        if (nk_net_ops.reconcile_all(g->store, g->root, &err) < 0)
+                return nk_cmd_fail(err);
+        return 0;
+}
+
 static int net_rm(const struct nk_global *g, int argc, char **argv)
 {
         if (argc < 2)
                 return nk_cmd_usage_error("network rm", "NETWORK required");
-        int rc = 0;
+        int rc = reconcile(g);
         for (int i = 1; i < argc; i++) {
                 nk_error *err = NULL;
                 if (nk_network_remove(g->store, argv[i], &err) < 0)
@@ -197,9 +210,9 @@ static int net_prune(const struct nk_global *g, int argc, char **argv)
         struct nk_network **v;
         size_t n;
         nk_error *err = NULL;
+        int rc = reconcile(g);
         if (nk_network_list(g->store, &v, &n, &err) < 0)
                 return nk_cmd_fail(err);
-        int rc = 0;
         bool header = false;
         for (size_t i = 0; i < n; i++) {
                 if (streq(v[i]->name, NK_NETWORK_DEFAULT))
@@ -219,6 +232,62 @@ static int net_prune(const struct nk_global *g, int argc, char **argv)
         }
         nk_network_list_free(v, n);
         return rc;
+}
+
+/* ---- containers: connect, disconnect ---- */
+
+static int net_connect(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"ip", required_argument, NULL, 'i'},
+                {"ip6", required_argument, NULL, '6'},
+                {"alias", required_argument, NULL, 'a'},
+                {0},
+        };
+        _cleanup_strv_ char **ips = NULL, **aliases = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+                if (c == 'i' || c == '6')
+                        nk_strv_push(&ips, optarg);
+                else if (c == 'a')
+                        nk_strv_push(&aliases, optarg);
+                else
+                        return nk_cmd_usage_error("network connect", "unknown option");
+        }
+        if (argc - optind != 2)
+                return nk_cmd_usage_error("network connect",
+                                          "[--ip IP] [--alias NAME] NETWORK CONTAINER");
+        char id[NK_CTR_ID_LEN + 1];
+        nk_error *err = NULL;
+        _cleanup_close_ int lock = -1;
+        _cleanup_jansson_ json_t *rec = NULL;
+        if (nk_ctr_resolve(g->store, argv[optind + 1], id, &err) < 0 ||
+            (lock = nk_ctr_names_lock(g->store, &err)) < 0 ||
+            !(rec = nk_ctr_record(g->store, id, &err)) ||
+            nk_net_ops.connect(g->store, g->root, id, rec, argv[optind], ips, aliases, &err) < 0 ||
+            nk_ctr_record_save(g->store, id, rec, &err) < 0)
+                return nk_cmd_fail(err);
+        return 0;
+}
+
+static int net_disconnect(const struct nk_global *g, int argc, char **argv)
+{
+        int first = 1;
+        if (argc > 1 && (streq(argv[1], "-f") || streq(argv[1], "--force")))
+                first = 2; /* detaching never waits on anything */
+        if (argc - first != 2)
+                return nk_cmd_usage_error("network disconnect", "[-f] NETWORK CONTAINER");
+        char id[NK_CTR_ID_LEN + 1];
+        nk_error *err = NULL;
+        _cleanup_close_ int lock = -1;
+        _cleanup_jansson_ json_t *rec = NULL;
+        if (nk_ctr_resolve(g->store, argv[first + 1], id, &err) < 0 ||
+            (lock = nk_ctr_names_lock(g->store, &err)) < 0 ||
+            !(rec = nk_ctr_record(g->store, id, &err)) ||
+            nk_net_ops.disconnect(g->store, g->root, id, rec, argv[first], &err) < 0 ||
+            nk_ctr_record_save(g->store, id, rec, &err) < 0)
+                return nk_cmd_fail(err);
+        return 0;
 }
 
 /* ---- the engine's calls, for the tests ---- */
@@ -339,6 +408,10 @@ static const struct nk_command network_subcommands[] = {
         {"rm", net_rm, "network rm NETWORK...", "remove networks"},
         {"remove", net_rm, "network remove NETWORK...", "remove networks"},
         {"prune", net_prune, "network prune [-f]", "remove networks no container uses"},
+        {"connect", net_connect, "network connect [--ip IP] [--alias NAME] NETWORK CONTAINER",
+         "connect a container to a network (live: eth1, ...)"},
+        {"disconnect", net_disconnect, "network disconnect [-f] NETWORK CONTAINER",
+         "disconnect a container from a network"},
         {"_attach", net_attach, "network _attach NETWORK ID NETNS [IP...] [if=NAME]", NULL},
         {"_detach", net_detach, "network _detach NETWORK ID", NULL},
         {"_publish", net_publish, "network _publish NETWORK ID MAPPING", NULL},
@@ -350,8 +423,8 @@ static const struct nk_command network_subcommands[] = {
 int nk_cmd_network(const struct nk_global *g, int argc, char **argv)
 {
         if (argc < 2)
-                return nk_cmd_usage_error("network",
-                                          "subcommand required (create, ls, inspect, rm, prune)");
+                return nk_cmd_usage_error("network", "subcommand required (create, ls, inspect, "
+                                                     "rm, prune, connect, disconnect)");
         for (const struct nk_command *c = network_subcommands; c->name; c++) {
                 if (!streq(c->name, argv[1]))
                         continue;

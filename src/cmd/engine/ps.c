@@ -125,14 +125,16 @@ static json_t *ps_row(const struct nk_global *g, const char *id, bool no_trunc)
         snprintf(ago, sizeof ago, "%s ago", d);
         char short_id[NK_CTR_ID_LEN + 1];
         snprintf(short_id, sizeof short_id, no_trunc ? "%s" : "%.12s", id);
-        return json_pack(
-                "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s,s:i}", "ID", short_id, "Names",
-                name + 1, "Image", json_string_value(json_object_get(cfg, "Image")) ?: "",
-                "Command", quoted, "CreatedAt", json_string_value(json_object_get(ins, "Created")),
-                "State", status, "Status", text, "RunningFor", ago, "Ports", "", "LabelsText",
-                labels ? labels : "", "Labels", json_object_get(cfg, "Labels") ?: json_null(),
-                "ImageID", json_string_value(json_object_get(ins, "Image")) ?: "", "Pid",
-                (int)json_integer_value(json_object_get(state, "Pid")));
+        _cleanup_free_ char *ports = nk_ctr_ports_text(ins);
+        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s,s:i}", "ID", short_id,
+                         "Names", name + 1, "Image",
+                         json_string_value(json_object_get(cfg, "Image")) ?: "", "Command", quoted,
+                         "CreatedAt", json_string_value(json_object_get(ins, "Created")), "State",
+                         status, "Status", text, "RunningFor", ago, "Ports", ports ? ports : "",
+                         "LabelsText", labels ? labels : "", "Labels",
+                         json_object_get(cfg, "Labels") ?: json_null(), "ImageID",
+                         json_string_value(json_object_get(ins, "Image")) ?: "", "Pid",
+                         (int)json_integer_value(json_object_get(state, "Pid")));
 }
 
 /* Docker's filters: name (substring), id (prefix), status, label (KEY or
