@@ -823,7 +823,23 @@ static int reconcile_net(const char *store, const struct nk_network *n, char *co
                 }
                 names_close(&m);
         }
-        return nk_network_reconcile(store, n, (const char *const *)live, nk_strv_len(live), &freed,
+        /* an id that is no container id (the hidden _attach's, a tool's)
+         * is not the engine's to judge: kept */
+        _cleanup_strv_ char **keep = nk_strv_dup(live);
+        struct nk_ipam_entry *v = NULL;
+        size_t k = 0;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/networks/ipam", store);
+        _cleanup_close_ int ipam = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ipam >= 0 && nk_ipam_entries(ipam, n->name, &v, &k, err) < 0)
+                return -1;
+        for (size_t i = 0; keep && i < k; i++)
+                if (!nk_ctr_id_valid(v[i].id) && !nk_strv_contains(keep, v[i].id))
+                        nk_strv_push(&keep, v[i].id);
+        nk_ipam_entries_free(v, k);
+        if (!keep)
+                return nk_error_set(err, ENOMEM, "reconcile network %s", n->name);
+        return nk_network_reconcile(store, n, (const char *const *)keep, nk_strv_len(keep), &freed,
                                     err);
 }
 
