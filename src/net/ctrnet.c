@@ -776,12 +776,14 @@ static int op_setup(const char *store, const char *root, const char *id, const c
         return 0;
 }
 
-/* Detach id from n (names first, while its address is still its own). */
-static int detach_net(const char *store, const char *id, const struct nk_network *n, nk_error **err)
+/* Detach id from n (names first, while its address is still its own);
+ * going: its namespace is removed right after (the veth goes with it). */
+static int detach_net(const char *store, const char *id, const struct nk_network *n, bool going,
+                      nk_error **err)
 {
         if (names_leave(store, n, id, err) < 0)
                 return -1;
-        return nk_network_detach(store, n, id, err);
+        return going ? nk_network_release(store, n, id, err) : nk_network_detach(store, n, id, err);
 }
 
 static char **live_ids(const char *store)
@@ -872,7 +874,7 @@ static int op_teardown(const char *store, const char *root, const char *id, bool
                         nk_error_free(e); /* removed since: nothing of it is left */
                         continue;
                 }
-                if (rc == 0 && detach_net(store, id, n, err) < 0)
+                if (rc == 0 && detach_net(store, id, n, true, err) < 0)
                         rc = -1;
                 if (rc == 0 && live && reconcile_net(store, n, live, err) < 0)
                         rc = -1;
@@ -978,7 +980,7 @@ static int op_restore(const char *store, const char *root, const char *id, json_
                 snprintf(ifname, sizeof ifname, "eth%u", (unsigned)(i % 1000));
                 struct nk_endpoint ep;
                 if (nk_network_get(store, nets[i], &n, err) < 0 ||
-                    detach_net(store, id, n, err) < 0) {
+                    detach_net(store, id, n, false, err) < 0) {
                         rc = -1;
                         break;
                 }
@@ -988,7 +990,7 @@ static int op_restore(const char *store, const char *root, const char *id, json_
                                netns, want, aliases, mac && *mac ? mac : NULL, rec, &ep,
                                &miss) < 0) {
                         nk_error_free(miss);
-                        (void)detach_net(store, id, n, NULL);
+                        (void)detach_net(store, id, n, false, NULL);
                         rc = attach_net(store, id, cname + (cname[0] == '/'), i ? NULL : hostname,
                                         n, ifname, netns, NULL, aliases, NULL, rec, &ep, err);
                 }
@@ -1068,7 +1070,7 @@ static int op_connect(const char *store, const char *root, const char *id, json_
                 return -1;
         if (attach_net(store, id, cname + (cname[0] == '/'), NULL, n, ifname, netns, ips, aliases,
                        NULL, rec, &ep, err) < 0) {
-                (void)detach_net(store, id, n, NULL);
+                (void)detach_net(store, id, n, false, NULL);
                 free(nets[nk_strv_len(nets) - 1]);
                 nets[nk_strv_len(nets) - 1] = NULL;
                 (void)write_networks(store, id, nets, NULL);
@@ -1088,7 +1090,7 @@ static int op_disconnect(const char *store, const char *root, const char *id, js
         if (!nk_strv_contains(nets, n->name))
                 return nk_error_set(err, ENOENT, "container %.12s is not on network %s", id,
                                     n->name);
-        if (detach_net(store, id, n, err) < 0)
+        if (detach_net(store, id, n, false, err) < 0)
                 return -1;
         _cleanup_strv_ char **left = NULL;
         for (char **s = nets; *s; s++)

@@ -312,10 +312,26 @@ static int ipam_file_open(int dirfd, const char *net, struct ipam_file *f, nk_er
         return 0;
 }
 
+/* temp + rename, no fsync: a reader (or a crash) sees the old file or
+ * the new one whole, and what the file describes (veths, the addresses on
+ * them, nftables elements) does not survive a reboot either: start makes
+ * it again and reconcile frees the rest. Two fsyncs here cost more than
+ * all the rest of a container's attach on a loaded disk. */
 static int ipam_file_commit(struct ipam_file *f, nk_error **err)
 {
-        if (nk_store_write_json(f->dirfd, f->name, f->root, err) < 0)
-                return nk_error_wrap(err, "save IPAM of network %s", f->net);
+        _cleanup_free_ char *text = json_dumps(f->root, JSON_COMPACT | JSON_SORT_KEYS);
+        char tmp[320];
+        snprintf(tmp, sizeof tmp, ".%s.%d.tmp", f->name, (int)getpid());
+        if (!text)
+                return nk_error_set(err, ENOMEM, "save IPAM of network %s", f->net);
+        _cleanup_close_ int fd =
+                openat(f->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || nk_write_all(fd, text, strlen(text)) < 0 ||
+            renameat(f->dirfd, tmp, f->dirfd, f->name) < 0) {
+                int e = errno;
+                (void)unlinkat(f->dirfd, tmp, 0);
+                return nk_error_set(err, e, "save IPAM of network %s", f->net);
+        }
         return 0;
 }
 

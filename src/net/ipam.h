@@ -9,9 +9,10 @@
  *                           "ports": {"<nft element key>": "<container id>"}}
  *   <dir>/<network>.lock   flock(LOCK_EX) around every read-modify-write
  *
- * The file is replaced atomically (temp + fsync + rename), so a kill -9 at
- * any point leaves the old or the new allocations, never a torn file; an
- * address whose container died with its command is freed by reconcile. */
+ * The file is replaced atomically (temp + rename; no fsync: what it
+ * describes does not outlive a reboot either), so a kill -9 at any point
+ * leaves the old or the new allocations, never a torn file; an address
+ * whose container died with its command is freed by reconcile. */
 #pragma once
 #include "util/error.h"
 #include <stdbool.h>

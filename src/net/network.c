@@ -1019,7 +1019,7 @@ out:
  * holds: its ports (recorded in the IPAM file), its elements, its veth. */
 static int detach_one(int ipam, const struct nk_network *n, const char *id,
                       const struct nk_ip *addrs, size_t n_addrs, struct nk_nft **nft,
-                      struct nk_rtnl *r, nk_error **err)
+                      struct nk_rtnl *r, bool del_link, nk_error **err)
 {
         struct nk_endpoint ep = {.n_addrs = n_addrs};
         memcpy(ep.addrs, addrs, n_addrs * sizeof(*addrs));
@@ -1033,6 +1033,8 @@ static int detach_one(int ipam, const struct nk_network *n, const char *id,
             (nft_need(nft, err) < 0 || nk_nft_delete_keys(*nft, keys, err) < 0 ||
              nk_nft_detach(*nft, &ne, err) < 0))
                 return -1;
+        if (!del_link)
+                return 0;
         if (nk_rtnl_link_del(r, ep.host_link, err) < 0)
                 return -1;
         nk_error *e = NULL;
@@ -1060,7 +1062,8 @@ static int addrs_of(int ipam, const struct nk_network *n, const char *id,
         return 0;
 }
 
-int nk_network_detach(const char *store, const struct nk_network *n, const char *id, nk_error **err)
+static int detach(const char *store, const struct nk_network *n, const char *id, bool del_link,
+                  nk_error **err)
 {
         struct net_dirs d;
         _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
@@ -1072,13 +1075,24 @@ int nk_network_detach(const char *store, const struct nk_network *n, const char 
                 return nk_error_wrap(err, "disconnect %s from network %s", id, n->name);
         /* The address is freed last, once nothing refers to it. */
         if (addrs_of(d.ipam, n, id, addrs, &k, err) == 0 && nk_rtnl_open(-1, &r, err) == 0 &&
-            detach_one(d.ipam, n, id, addrs, k, &nft, r, err) == 0 &&
+            detach_one(d.ipam, n, id, addrs, k, &nft, r, del_link, err) == 0 &&
             nk_ipam_release(d.ipam, n->name, id, err) == 0)
                 rc = 0;
         else
                 nk_error_wrap(err, "disconnect %s from network %s", id, n->name);
         dirs_close(&d);
         return rc;
+}
+
+int nk_network_detach(const char *store, const struct nk_network *n, const char *id, nk_error **err)
+{
+        return detach(store, n, id, true, err);
+}
+
+int nk_network_release(const char *store, const struct nk_network *n, const char *id,
+                       nk_error **err)
+{
+        return detach(store, n, id, false, err);
 }
 
 int nk_network_reconcile(const char *store, const struct nk_network *n, const char *const *live,
@@ -1098,7 +1112,7 @@ int nk_network_reconcile(const char *store, const struct nk_network *n, const ch
                 bool alive = false;
                 for (size_t j = 0; j < n_live && !alive; j++)
                         alive = streq(live[j], v[i].id);
-                if (!alive && detach_one(d.ipam, n, v[i].id, &v[i].ip, 1, &nft, r, err) < 0)
+                if (!alive && detach_one(d.ipam, n, v[i].id, &v[i].ip, 1, &nft, r, true, err) < 0)
                         goto out;
         }
         if (nk_ipam_reconcile(d.ipam, n->name, live, n_live, freed, err) < 0)

@@ -96,6 +96,12 @@ int nk_network_attach(const char *store, const struct nk_network *n, const char 
  * that was never attached). */
 int nk_network_detach(const char *store, const struct nk_network *n, const char *id,
                       nk_error **err);
+/* Detach, but leave the veth to the kernel: for a container whose
+ * network namespace goes right after (its removal takes the pair with it,
+ * asynchronously; deleting the link here would wait for an RCU grace
+ * period, milliseconds on a busy host). */
+int nk_network_release(const char *store, const struct nk_network *n, const char *id,
+                       nk_error **err);
 /* Publish a port (container_ip filled in from the container's address). */
 int nk_network_publish(const char *store, const struct nk_network *n, const char *id,
                        struct nk_port *p, nk_error **err);

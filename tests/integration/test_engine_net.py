@@ -124,6 +124,10 @@ class NetEngine(Engine):
             out.append(f"runtime state {state}")
         if self.ns_mounts():
             out.append(f"mounts {self.ns_mounts()}")
+        for _ in range(50):  # a removed namespace takes its veth a moment later
+            if not self.veths():
+                break
+            time.sleep(0.05)
         if self.veths():
             out.append(f"veths {self.veths()}")
         if self.netns_files():
@@ -198,7 +202,9 @@ def test_default_bridge_address_route_hosts_and_rm(net):
     # outbound NAT by subnet: a rule for the subnet, no element per container
     assert [e["prefix"]["addr"] for e in net.nft()["masqnet4"]] == [subnet.split("/")[0]]
     net.run("rm", "-f", "a")
-    assert net.veths() == [] and net.ipam()[0] == {} and net.netns_files() == []
+    assert net.ipam()[0] == {} and net.netns_files() == []
+    # the veth goes with the namespace (the kernel's cleanup, a moment later)
+    wait_for(lambda: net.veths() == [], 5, "the veth gone")
 
 
 def test_publish_host_loopback_hairpin_and_port(net):
@@ -235,8 +241,9 @@ def test_run_rm_frees_everything(net):
                 "ip -4 -o addr show dev eth0")
     assert re.search(r"inet 172\.\d+\.0\.\d+/16", p.stdout), p.stdout
     # the monitor of a --rm container detached it before run returned
-    assert net.ipam() == ({}, {}) and net.veths() == [] and net.netns_files() == []
+    assert net.ipam() == ({}, {}) and net.netns_files() == []
     assert net.nft()["pub4any"] == []
+    wait_for(lambda: net.veths() == [], 5, "the veth gone")
 
 
 def test_bad_input_leaves_nothing(net):
@@ -281,6 +288,7 @@ def test_names_on_a_user_network_then_network_rm_restores_sysctls(net):
     assert "c1" not in net.exec_sh("c2", "cat /etc/hosts").stdout
     assert net.exec_sh("c2", "ping -c1 -W1 c1", check=False).returncode != 0
     net.run("rm", "-f", "c2", "other")
+    wait_for(lambda: net.veths() == [], 5, "the veths gone")
     net.run("network", "rm", "n1", "bridge")
     # no link, no table, no sysctl change of ours left
     assert sorted(net.links()) == ["lo"]
@@ -409,4 +417,5 @@ def test_kill9_of_run_then_rm_f_and_prune(net):
     assert net.netns_files() == [] and net.ipam("n3")[0] == {}  # rm -f's reconcile
     net.run("network", "prune", "-f")
     assert "n3" not in net.run("network", "ls").stdout
-    assert net.veths() == [] and net.netns_files() == []
+    assert net.netns_files() == []
+    wait_for(lambda: net.veths() == [], 5, "the veths gone")

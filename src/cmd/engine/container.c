@@ -515,7 +515,14 @@ static int network_setup(const struct nk_global *g, const struct nk_net_ops *net
         q.hostname = host;
         if (net->setup(g->store, g->root, id, name + (name[0] == '/'), &q, rec, err) < 0)
                 return -1;
-        return nk_ctr_record_save(g->store, id, rec, err);
+        /* replaced without fsync: the record written before is durable,
+         * and what this adds (addresses, ports) is made again by start
+         * after a crash that lost it */
+        _cleanup_free_ char *dir = nk_ctr_dir(g->store, id), *path = NULL;
+        _cleanup_free_ char *text = json_dumps(rec, JSON_INDENT(2));
+        if (!dir || !text || asprintf(&path, "%s/container.json", dir) < 0)
+                return nk_error_set(err, ENOMEM, "record");
+        return nk_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
 static int run_or_create(const struct nk_global *g, int argc, char **argv, bool run)
