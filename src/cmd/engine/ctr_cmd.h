@@ -25,6 +25,7 @@
         "  --restart no|on-failure[:N]|always|unless-stopped\n"                                    \
         "  --stop-signal SIG        --stop-timeout S   --pull missing|always|never\n"              \
         "  --log-opt max-size=SIZE|max-file=N   --cidfile FILE\n"                                  \
+        "  --init                   a tiny init as PID 1 (signals, zombies)   --init-path FILE\n"  \
         "Exit codes: 125 nook's error, 126 not executable, 127 not found, else the container's."
 
 int nk_cmd_run(const struct nk_global *g, int argc, char **argv);
