@@ -2,13 +2,16 @@
 (src/cmd/engine/observe.c), `diff`. Each test checks what is real: the
 container's cgroup files, /proc of its processes, its overlay upper dir.
 The `engine` fixture (engine_util.py) fails a test that leaks anything."""
+import io
 import json
 import os
 import pwd
 import re
 import stat
 import subprocess
+import tarfile
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from conftest import wait_for
@@ -356,6 +359,111 @@ def test_cp_into_a_container_never_writes_outside_it(engine, tmp_path):
     assert p.returncode == 1
     p = engine.run("cp", str(src), str(tmp_path / "y"), check=False)
     assert p.returncode != 0 and "CONTAINER:PATH" in p.stderr
+    engine.run("rm", "-f", "c")
+
+
+def run_bytes(engine, *args, input=None):
+    return subprocess.run([engine.bin, *args], env=engine.env, capture_output=True,
+                          input=input, timeout=60)
+
+
+def make_tar(entries):
+    """entries: (name, kind, data_or_link), kind one of file, dir, sym, hard."""
+    buf = io.BytesIO()
+    kinds = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE,
+             "hard": tarfile.LNKTYPE}
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, arg in entries:
+            info = tarfile.TarInfo(name)
+            info.type = kinds[kind]
+            info.mode = 0o755 if kind == "dir" else 0o644
+            if kind in ("sym", "hard"):
+                info.linkname = arg
+            data = arg.encode() if kind == "file" else b""
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data) if data else None)
+    return buf.getvalue()
+
+
+def test_cp_tar_streams_out_and_in_keep_what_the_files_are(engine, tmp_path):
+    """`cp C:SRC -` writes a tar of SRC (named by its last component, links
+    as links); `cp - C:DIR` extracts one into a directory of a container."""
+    cid = run_d(engine, "--name", "c", "busybox", "sh", "-c", SETUP)
+    wait_for(lambda: os.path.exists(f"{engine.cdir(cid)}/upper/ready"), 10, "the set-up")
+    p = run_bytes(engine, "cp", "c:/d", "-")
+    assert p.returncode == 0, p.stderr
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as t:
+        members = {m.name: m for m in t.getmembers()}
+        assert sorted(members) == ["d", "d/etclink", "d/fifo", "d/sub", "d/sub/f"]
+        f = members["d/sub/f"]
+        assert (f.uid, f.gid, f.mode, f.size) == (123, 456, 0o640, 3)
+        assert f.mtime == int(os.lstat(f"{engine.cdir(cid)}/upper/d/sub/f").st_mtime)
+        assert t.extractfile(f).read() == b"hi\n"
+        assert members["d/etclink"].issym() and members["d/etclink"].linkname == "../../../etc"
+        assert members["d/fifo"].isfifo()
+    # the last name a link: the link, not /etc/shadow's content
+    p = run_bytes(engine, "cp", "c:/evil", "-")
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as t:
+        [m] = t.getmembers()
+        assert (m.name, m.issym(), m.linkname) == ("evil", True, "/etc/shadow")
+    # contents only
+    p = run_bytes(engine, "cp", "c:/d/.", "-")
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as t:
+        assert sorted(t.getnames()) == ["etclink", "fifo", "sub", "sub/f"]
+    # into a second container, through a link met in DST (resolved inside it)
+    run_d(engine, "--name", "c2", "busybox", "sh", "-c", "ln -s /tmp /tl; exec sleep 1000")
+    wait_for(lambda: engine.run("exec", "c2", "test", "-L", "/tl", check=False).returncode == 0,
+             10, "the link")
+    tar = run_bytes(engine, "cp", "c:/d", "-").stdout
+    p = run_bytes(engine, "cp", "-", "c2:/tl", input=tar)
+    assert p.returncode == 0, p.stderr
+    out = engine.run("exec", "c2", "sh", "-c",
+                     "stat -c '%u %g %a' /tmp/d/sub/f; cat /tmp/d/sub/f; readlink /tmp/d/etclink")
+    assert out.stdout == "123 456 640\nhi\n../../../etc\n"
+    # `-` wants an existing directory
+    p = run_bytes(engine, "cp", "-", "c2:/tmp/d/sub/f", input=tar)
+    assert p.returncode == 1 and b"must be a directory" in p.stderr
+    engine.run("rm", "-f", "c", "c2")
+
+
+def test_cp_tar_stream_into_a_container_stays_inside(engine, tmp_path):
+    """Hostile tars: `..` entries, absolute names, an absolute symlink
+    then an entry through it, a hard link to /etc/shadow. Nothing lands
+    on the host; what is refused is named."""
+    run_d(engine, "--name", "c", "busybox", "sleep", "1000")
+    tag = uuid.uuid4().hex[:8]
+    shadow = host_shadow()
+    bait = tmp_path / "bait"
+    bait.mkdir()
+
+    def put(entries, dst="c:/tmp"):
+        return run_bytes(engine, "cp", "-", dst, input=make_tar(entries))
+
+    p = put([(f"../../../../tmp/esc-{tag}", "file", "x")])
+    assert p.returncode == 1 and b"`..`" in p.stderr and not os.path.exists(f"/tmp/esc-{tag}")
+    # an absolute name is relative to DST
+    assert put([(f"/abs-{tag}", "file", "y")]).returncode == 0
+    assert not os.path.exists(f"/abs-{tag}")
+    assert engine.run("exec", "c", "cat", f"/tmp/abs-{tag}").stdout == "y"
+    # an absolute link to a host directory, then a file through it: refused
+    p = put([("lnk", "sym", str(bait)), ("lnk/owned", "file", "z")])
+    assert p.returncode == 1 and b"lnk" in p.stderr and b"symlink" in p.stderr
+    assert os.listdir(bait) == []
+    assert engine.run("exec", "c", "readlink", "/tmp/lnk").stdout == f"{bait}\n"
+    # a link to /etc/shadow, then a file of that name: the link is replaced
+    assert put([("sh", "sym", "/etc/shadow"), ("sh", "file", "w")]).returncode == 0
+    assert host_shadow() == shadow
+    assert engine.run("exec", "c", "cat", "/tmp/sh").stdout == "w"
+    # a hard link to /etc/shadow: a name inside DST, absent there: refused
+    p = put([("hl", "hard", "/etc/shadow")])
+    assert p.returncode == 1 and host_shadow() == shadow
+    assert engine.run("exec", "c", "test", "-e", "/tmp/hl", check=False).returncode == 1
+    # .wh. names are plain files here, not overlay whiteouts
+    assert put([(".wh.x", "file", "v")]).returncode == 0
+    assert engine.run("exec", "c", "cat", "/tmp/.wh.x").stdout == "v"
+    # the root entry leaves DST's mode alone (/tmp stays 1777)
+    assert put([(".", "dir", None)]).returncode == 0
+    assert engine.run("exec", "c", "stat", "-c", "%a", "/tmp").stdout == "1777\n"
     engine.run("rm", "-f", "c")
 
 
