@@ -64,6 +64,10 @@ int nk_image_rootfs_create_at(const char *store, const char *image, const char *
                               const char *target, char **rootfs_out, nk_error **err);
 /* Unmount and delete the container's upper layer. Absent is fine. */
 int nk_image_rootfs_remove(const char *store, const char *id, nk_error **err);
+/* A container's rootfs mounted at merged/ again if it is not (after a
+ * reboot, or an unmount by hand), from its image.json's layers and its
+ * own upper/ and work/: what `start` does first. Already mounted: 0. */
+int nk_image_rootfs_ensure(const char *store, const char *id, nk_error **err);
 /* `nook image mount/umount`: a rootfs at dir, its id derived from the path. */
 int nk_image_mount(const char *store, const char *image, const char *dir, nk_error **err);
 int nk_image_umount(const char *store, const char *dir, nk_error **err);
