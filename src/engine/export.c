@@ -167,6 +167,10 @@ static int write_tar(int dir_fd, const char *name, int out_fd, nk_error **err)
 out:
         if (x.lr)
                 archive_entry_linkresolver_free(x.lr);
+        /* A failed stream gets no end-of-archive blocks (which free would
+         * write): a reader must not take a cut archive for a whole one. */
+        if (x.a && r < 0)
+                archive_write_fail(x.a);
         if (x.a)
                 archive_write_free(x.a);
         return r;

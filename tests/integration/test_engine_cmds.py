@@ -524,6 +524,14 @@ def test_cp_tar_stream_into_a_container_stays_inside(engine, tmp_path):
     # .wh. names are plain files here, not overlay whiteouts
     assert put([(".wh.x", "file", "v")]).returncode == 0
     assert engine.run("exec", "c", "cat", "/tmp/.wh.x").stdout == "v"
+    # a stream cut short: the entry named, exit 1; not a tar at all: one line
+    cut = make_tar([("big", "file", "b" * 100000)])[:50000]
+    p = run_bytes(engine, "cp", "-", "c:/tmp", input=cut)
+    assert p.returncode == 1 and b"`big`" in p.stderr and p.stderr.count(b"\n") == 1
+    p = run_bytes(engine, "cp", "-", "c:/tmp", input=b"not a tar")
+    assert p.returncode == 1 and p.stderr.count(b"\n") == 1
+    p = run_bytes(engine, "cp", "c:/nope", "-")
+    assert p.returncode == 1 and b"/nope" in p.stderr and p.stdout == b""
     # the root entry leaves DST's mode alone (/tmp stays 1777)
     assert put([(".", "dir", None)]).returncode == 0
     assert engine.run("exec", "c", "stat", "-c", "%a", "/tmp").stdout == "1777\n"

@@ -297,6 +297,11 @@ static int cp_to_stream(const struct nk_global *g, const char *ref, const char *
                 if (dir < 0)
                         nk_error_set(&e, errno, "%s:%s", ref, path);
         }
+        struct stat st; /* before any byte of the stream: a missing SRC is no archive */
+        if (dir >= 0 && name && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                nk_error_set(&e, errno, "%s:%s", ref, path);
+                return nk_ctr_fail(e, 1);
+        }
         if (dir < 0 || out(dir, name, STDOUT_FILENO, &e) < 0)
                 return nk_ctr_fail(e, 1);
         return 0;
