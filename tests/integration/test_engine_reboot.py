@@ -55,6 +55,11 @@ def test_start_after_a_reboot_mounts_the_rootfs_again(engine):
     assert not mounted(merged) and os.listdir(merged) == []
     st = engine.state("rb")
     assert st["Status"] == "exited" and not st["Running"]
+    # cp from it mounts its rootfs again too (the upper dir's file is seen)
+    p = engine.run("cp", "rb:/boots", "-")
+    assert "boots" in p.stdout and "1\n" in p.stdout
+    assert mounted(merged)
+    subprocess.run(["umount", merged], check=True)
     engine.run("start", "rb")
     assert mounted(merged)
     wait_for(lambda: engine.run("exec", "rb", "cat", "/boots", check=False).stdout == "1\n1\n",

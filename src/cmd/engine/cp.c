@@ -257,6 +257,9 @@ static int container_root(const struct nk_global *g, const char *ref, nk_error *
                 }
         }
         if (fd < 0) {
+                /* not running: its rootfs, mounted again if a reboot took it */
+                if (nk_image_rootfs_ensure(g->store, id, err) < 0)
+                        return -1;
                 _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, err);
                 if (dfd < 0)
                         return -1;
