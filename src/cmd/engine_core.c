@@ -272,8 +272,9 @@ const struct nk_command nk_engine_core_commands[] = {
          "update [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-shares N] "
          "[--cpuset-cpus LIST] [--pids-limit N] [--restart POLICY] CONTAINER...",
          "change containers' resource limits and restart policy"},
-        {"cp", nk_cmd_cp, "cp [-a] CONTAINER:SRC DST | cp [-a] SRC CONTAINER:DST",
-         "copy files between a container and the host (owner, mode, times kept)"},
+        {"cp", nk_cmd_cp, "cp [-a] CONTAINER:SRC DST|- | cp [-a] SRC|- CONTAINER:DST",
+         "copy files between a container and the host (owner, mode, times kept); "
+         "`-`: a tar on stdout or stdin"},
         {"diff", nk_cmd_diff, "diff CONTAINER",
          "list the files a container added (A), changed (C) and deleted (D)"},
         {"monitor", cmd_monitor, "monitor [options] ID", NULL},

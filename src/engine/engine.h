@@ -64,6 +64,10 @@ int nk_image_rootfs_create_at(const char *store, const char *image, const char *
                               const char *target, char **rootfs_out, nk_error **err);
 /* Unmount and delete the container's upper layer. Absent is fine. */
 int nk_image_rootfs_remove(const char *store, const char *id, nk_error **err);
+/* A container's rootfs mounted at merged/ again if it is not (after a
+ * reboot, or an unmount by hand), from its image.json's layers and its
+ * own upper/ and work/: what `start` does first. Already mounted: 0. */
+int nk_image_rootfs_ensure(const char *store, const char *id, nk_error **err);
 /* `nook image mount/umount`: a rootfs at dir, its id derived from the path. */
 int nk_image_mount(const char *store, const char *image, const char *dir, nk_error **err);
 int nk_image_umount(const char *store, const char *dir, nk_error **err);
@@ -153,6 +157,17 @@ int nk_image_import(struct nk_store *s, const char *path, const char *name, char
 /* `nook export`: the flattened filesystem of a container (by id) or image,
  * as a tar written to out_fd. */
 int nk_image_export(struct nk_store *s, const char *what, int out_fd, nk_error **err);
+/* `nook cp` with `-`, in the module for libarchive (nook finds them with
+ * dlsym). Out: the tree at dir_fd/name as a tar on out_fd (name NULL:
+ * dir_fd's entries), walked by fds with O_NOFOLLOW, links as links. In:
+ * the (optionally compressed) tar on in_fd extracted below dest_fd the
+ * way a layer is (engine/layer.h: `..` refused, no parent followed
+ * through a symlink, hard links only inside), but `.wh.` names are plain
+ * files and a `./` entry does not change dest_fd's own owner or mode. */
+int nk_engine_cp_tar_out(int dir_fd, const char *name, int out_fd, nk_error **err);
+int nk_engine_cp_tar_in(int in_fd, int dest_fd, nk_error **err);
+typedef int (*nk_engine_cp_tar_out_fn)(int dir_fd, const char *name, int out_fd, nk_error **err);
+typedef int (*nk_engine_cp_tar_in_fn)(int in_fd, int dest_fd, nk_error **err);
 
 /* ---- registry credentials ------------------------------------------------ */
 

@@ -3,6 +3,7 @@
  * overlay mount (never attached anywhere) is walked through fds. */
 #include "engine/engine.h"
 #include "engine/image.h"
+#include "engine/layer.h"
 #include "engine/layer_pipe.h"
 #include "engine/overlay.h"
 #include "util/cleanup.h"
@@ -143,7 +144,9 @@ static int walk(struct exporter *x, int dfd, const char *prefix, int depth, nk_e
         return 0;
 }
 
-static int write_tar(int root_fd, int out_fd, nk_error **err)
+/* The tree at dir_fd/name (name NULL: dir_fd's entries, not itself) as a
+ * tar on out_fd, names relative (name first). */
+static int write_tar(int dir_fd, const char *name, int out_fd, nk_error **err)
 {
         struct exporter x = {archive_write_new(), archive_entry_linkresolver_new()};
         int r = -1;
@@ -157,12 +160,17 @@ static int write_tar(int root_fd, int out_fd, nk_error **err)
                 ar_fail(&x, "output", err);
                 goto out;
         }
-        if (walk(&x, root_fd, "", 0, err) == 0) {
+        if ((name ? export_one(&x, dir_fd, name, name, 0, err) : walk(&x, dir_fd, "", 0, err)) ==
+            0) {
                 r = archive_write_close(x.a) == ARCHIVE_OK ? 0 : ar_fail(&x, "output", err);
         }
 out:
         if (x.lr)
                 archive_entry_linkresolver_free(x.lr);
+        /* A failed stream gets no end-of-archive blocks (which free would
+         * write): a reader must not take a cut archive for a whole one. */
+        if (x.a && r < 0)
+                archive_write_fail(x.a);
         if (x.a)
                 archive_write_free(x.a);
         return r;
@@ -184,7 +192,7 @@ static int export_lowers(struct nk_store *s, char ***lowers, int out_fd, nk_erro
         int r = nk_strv_push(lowers, empty) < 0 ? nk_error_set(err, ENOMEM, "export") : 0;
         _cleanup_close_ int mfd = r < 0 ? -1 : nk_overlay_create(*lowers, n + 1, NULL, NULL, err);
         if (mfd >= 0)
-                r = write_tar(mfd, out_fd, err);
+                r = write_tar(mfd, NULL, out_fd, err);
         else
                 r = -1;
         rmdir(empty);
@@ -237,7 +245,7 @@ static int export_container(struct nk_store *s, const char *id, json_t *rec, int
                         mfd = mounted_rootfs(merged);
         }
         if (mfd >= 0)
-                return write_tar(mfd, out_fd, err);
+                return write_tar(mfd, NULL, out_fd, err);
         const char *man = json_string_value(json_object_get(rec, "manifest"));
         struct nk_image img;
         if (!man || nk_image_read(s, man, &img, err) < 0)
@@ -279,4 +287,15 @@ int nk_image_export(struct nk_store *s, const char *what, int out_fd, nk_error *
         int r = lowers ? export_lowers(s, &lowers, out_fd, err) : -1;
         nk_strv_free(lowers);
         return r < 0 ? nk_error_wrap(err, "export image `%s`", what) : 0;
+}
+
+int nk_engine_cp_tar_out(int dir_fd, const char *name, int out_fd, nk_error **err)
+{
+        return write_tar(dir_fd, name, out_fd, err);
+}
+
+int nk_engine_cp_tar_in(int in_fd, int dest_fd, nk_error **err)
+{
+        struct nk_layer_limits lim = {.plain = true};
+        return nk_layer_extract(in_fd, dest_fd, NULL, &lim, NULL, err);
 }

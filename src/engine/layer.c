@@ -33,6 +33,7 @@ struct xt {
         struct dirtime *dirs;
         size_t n_dirs, cap_dirs;
         struct nk_layer_stats *st;
+        bool plain; /* nk_layer_limits.plain */
 };
 
 int nk_tar_clean_path(const char *name, char **out, nk_error **err)
@@ -437,13 +438,13 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
                                             "entry `%s`: the layer root must be a "
                                             "directory",
                                             x->name);
-                return do_dir(x, e, path, -1, path, err);
+                return x->plain ? 0 : do_dir(x, e, path, -1, path, err);
         }
         const char *leaf;
         int pfd = parent_of(x, path, &leaf, err);
         if (pfd < 0)
                 return -1;
-        if (strncmp(leaf, ".wh.", 4) == 0)
+        if (!x->plain && strncmp(leaf, ".wh.", 4) == 0)
                 return do_whiteout(x, pfd, leaf, err);
         if (hl)
                 return do_hardlink(x, hl, pfd, leaf, path, err);
@@ -549,7 +550,7 @@ int nk_layer_extract(int blob_fd, int dest_fd, const char *expected_diff_id,
                      const struct nk_layer_limits *lim, struct nk_layer_stats *st, nk_error **err)
 {
         struct nk_layer_stats local = {0};
-        struct xt x = {.root = dest_fd, .parent_fd = -1, .st = &local};
+        struct xt x = {.root = dest_fd, .parent_fd = -1, .st = &local, .plain = lim && lim->plain};
         struct nk_pipe *p = malloc(sizeof(*p));
         if (!p)
                 return nk_error_set(err, ENOMEM, "extract layer");

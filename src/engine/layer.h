@@ -17,6 +17,10 @@
 
 struct nk_layer_limits {
         uint64_t max_bytes; /* uncompressed tar bytes; 0: the default */
+        /* A plain tar (`nook cp -`), not a layer: `.wh.` names are ordinary
+         * files, and an entry for the root itself (`./`) leaves the
+         * destination directory's owner, mode and times alone. */
+        bool plain;
 };
 /* Default bound on a layer's uncompressed size (decompression bombs). The
  * environment variable NOOK_MAX_LAYER_BYTES overrides it. */

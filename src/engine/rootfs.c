@@ -59,27 +59,37 @@ static char **lower_paths(struct nk_store *s, const struct nk_image *img, nk_err
         return v;
 }
 
-static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd, const char *id,
-                        const char *target, nk_error **err)
+/* The overlay of lowers (top-most first; none: the container's empty/)
+ * under its upper/ and work/, attached at target. */
+static int overlay_at(struct nk_store *s, char **lowers, const char *id, const char *target,
+                      nk_error **err)
 {
-        _cleanup_strv_ char **lowers = lower_paths(s, img, err);
         _cleanup_free_ char *upper = cpath(s, id, "upper"), *work = cpath(s, id, "work");
         _cleanup_free_ char *empty = cpath(s, id, "empty");
-        if (!lowers || !upper || !work || !empty)
+        if (!upper || !work || !empty)
                 return nk_error_set(err, ENOMEM, "rootfs");
-        if (mkdirat(cfd, "upper", 0755) < 0 || mkdirat(cfd, "work", 0700) < 0)
-                return nk_error_set(err, errno, "create `%s`", upper);
         size_t n = 0;
         while (lowers[n])
                 n++;
         char *only_empty[] = {empty, NULL};
-        if (n == 0 && mkdirat(cfd, "empty", 0755) < 0) /* an image with no layers */
-                return nk_error_set(err, errno, "create `%s`", empty);
         _cleanup_close_ int mfd =
                 nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper, work, err);
         if (mfd < 0 || nk_overlay_attach(mfd, target, err) < 0)
                 return -1;
         return 0;
+}
+
+static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd, const char *id,
+                        const char *target, nk_error **err)
+{
+        _cleanup_strv_ char **lowers = lower_paths(s, img, err);
+        if (!lowers)
+                return -1;
+        if (mkdirat(cfd, "upper", 0755) < 0 || mkdirat(cfd, "work", 0700) < 0)
+                return nk_error_set(err, errno, "create `%s/upper`", id);
+        if (!lowers[0] && mkdirat(cfd, "empty", 0755) < 0) /* an image with no layers */
+                return nk_error_set(err, errno, "create `%s/empty`", id);
+        return overlay_at(s, lowers, id, target, err);
 }
 
 static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const char *image,
@@ -189,4 +199,88 @@ int nk_image_rootfs_remove(const char *store, const char *id, nk_error **err)
                 r = nk_rm_rf(dir, err);
         nk_store_free(s);
         return r < 0 ? nk_error_wrap(err, "remove root filesystem of `%s`", id) : 0;
+}
+
+/* Layer paths of a container's image.json ("layers": diff ids, bottom
+ * first), top-most first: what its rootfs was made of, whatever became of
+ * the image's name since (the record keeps the layers from collection). */
+static char **record_lowers(struct nk_store *s, json_t *rec, const char *id, nk_error **err)
+{
+        json_t *layers = json_object_get(rec, "layers");
+        if (!json_is_array(layers))
+                return nk_error_set(err, 0, "container %s: image.json has no layers", id), NULL;
+        size_t n = json_array_size(layers);
+        _cleanup_strv_ char **v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return nk_error_set(err, ENOMEM, "layers"), NULL;
+        for (size_t i = 0; i < n; i++) {
+                const char *d = json_string_value(json_array_get(layers, n - 1 - i));
+                if (!d || !nk_store_layer_exists(s, d))
+                        return nk_error_set(err, 0,
+                                            "container %s: layer %s is missing from the store", id,
+                                            d ? d : "(not a string)"),
+                               NULL;
+                if (!(v[i] = nk_store_layer_path(s, d)))
+                        return nk_error_set(err, ENOMEM, "layers"), NULL;
+        }
+        return TAKE_PTR(v);
+}
+
+/* merged/ is the overlay when it is another filesystem than its directory. */
+static int rootfs_mounted(int cfd, const char *id, nk_error **err)
+{
+        struct stat dir, m;
+        if (fstat(cfd, &dir) < 0 || fstatat(cfd, "merged", &m, AT_SYMLINK_NOFOLLOW) < 0)
+                return nk_error_set(err, errno, "container %s: `merged`", id);
+        if (!S_ISDIR(m.st_mode))
+                return nk_error_set(err, 0, "container %s: `merged` is not a directory", id);
+        return m.st_dev != dir.st_dev;
+}
+
+static int rootfs_ensure(struct nk_store *s, const char *id, nk_error **err)
+{
+        _cleanup_close_ int cfd =
+                openat(s->containers, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0)
+                return nk_error_set(err, errno, "open container directory `%s`", id);
+        /* Two starts at once: one mounts, the other sees it mounted. */
+        if (nk_flock_wait(cfd, LOCK_EX) < 0)
+                return nk_error_set(err, errno, "lock container directory `%s`", id);
+        char name[512];
+        snprintf(name, sizeof name, "%s/image.json", id);
+        _cleanup_jansson_ json_t *rec = NULL;
+        if (nk_store_read_json(s->containers, name, &rec, err) < 0)
+                return -1;
+        if (json_is_string(json_object_get(rec, "mountpoint")))
+                return 0; /* `nook image mount`'s: not a container of the engine */
+        int r = rootfs_mounted(cfd, id, err);
+        if (r != 0)
+                return r < 0 ? -1 : 0;
+        _cleanup_strv_ char **lowers = record_lowers(s, rec, id, err);
+        _cleanup_free_ char *merged = cpath(s, id, "merged");
+        _cleanup_free_ char *mark = cpath(s, id, "work/work/incompat");
+        if (!lowers || !merged || !mark)
+                return lowers ? nk_error_set(err, ENOMEM, "rootfs") : -1;
+        /* The overlay is `volatile` (nk_overlay_create): its unmount leaves
+         * work/work/incompat/volatile, and overlayfs refuses to mount over
+         * it again (EINVAL) until it is removed, since after a crash the
+         * upper dir may have lost unsynced writes. A container's upper is
+         * scratch space that accepts that risk, as podman's does. */
+        if (nk_rm_rf(mark, err) < 0)
+                return -1;
+        return overlay_at(s, lowers, id, merged, err);
+}
+
+int nk_image_rootfs_ensure(const char *store, const char *id, nk_error **err)
+{
+        if (nk_container_id_check(id, err) < 0)
+                return -1;
+        struct nk_store *s;
+        if (nk_store_open(store, &s, err) < 0)
+                return -1;
+        int r = nk_store_lock(s, LOCK_SH, err);
+        if (r == 0)
+                r = rootfs_ensure(s, id, err);
+        nk_store_free(s);
+        return r < 0 ? nk_error_wrap(err, "mount the root filesystem of `%.12s` again", id) : 0;
 }

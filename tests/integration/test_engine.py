@@ -563,7 +563,9 @@ def test_volumes_with_the_container_lifecycle(engine):
     with open(os.path.join(host_dir, "out")) as f:
         assert f.read() == "out\n"
     vols = lambda: sorted(engine.run("volume", "ls", "-q").stdout.split())
-    assert vols() == ["keep"]  # the anonymous one went with --rm
+    # the anonymous one goes with --rm: the monitor removes it after it
+    # told `nook run` the exit code, so a loaded machine may take a moment
+    wait_for(lambda: vols() == ["keep"], 20, "the --rm container's anonymous volume removed")
     engine.run("run", "-d", "--name", "user", "-v", "keep:/keep", "-v", "/anon2", "busybox",
                "sh", "-c", "cat /keep/f; sleep 100")
     wait_for(lambda: engine.run("logs", "user").stdout == "kept\n", 10, "the volume's file")

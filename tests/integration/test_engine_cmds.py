@@ -2,13 +2,18 @@
 (src/cmd/engine/observe.c), `diff`. Each test checks what is real: the
 container's cgroup files, /proc of its processes, its overlay upper dir.
 The `engine` fixture (engine_util.py) fails a test that leaks anything."""
+import io
 import json
 import os
 import pwd
 import re
 import stat
 import subprocess
+import tarfile
 import time
+import uuid
+
+import pytest
 from datetime import datetime, timedelta, timezone
 
 from conftest import wait_for
@@ -155,11 +160,72 @@ def test_stats_no_stream_reads_the_cgroup(engine):
     # the table and a template, one container named
     p = engine.run("stats", "--no-stream", "idle")
     rows = table(p.stdout)
-    assert rows[0] == ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS"]
-    assert len(rows) == 2 and rows[1][0] == idle[:12] and rows[1][5] == "2"
+    assert rows[0] == ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+                       "BLOCK I/O", "PIDS"]
+    assert len(rows) == 2 and rows[1][0] == idle[:12] and rows[1][7] == "2"
     p = engine.run("stats", "--no-stream", "--format", "{{.Name}}:{{.PIDs}}", "busy", "idle")
     assert p.stdout.split() == [f"busy:{b['PIDs']}", "idle:2"]
     engine.run("rm", "-f", "busy", "idle", "stopped")
+
+
+def decimal(text):
+    """Docker's HumanSize text ("4.19MB", "0B") back to bytes."""
+    n, unit = re.fullmatch(r"([\d.]+)(B|kB|MB|GB|TB)", text).groups()
+    return float(n) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}[unit]
+
+
+def io_of(engine, name):
+    row = json.loads(engine.run("stats", "--no-stream", "--format", "json", name).stdout)
+    rx, tx = (decimal(x) for x in row["NetIO"].split(" / "))
+    rd, wr = (decimal(x) for x in row["BlockIO"].split(" / "))
+    return rx, tx, rd, wr
+
+
+def test_stats_net_io_leaves_out_lo_and_counts_the_other_interfaces(engine):
+    """NET I/O: the container's network namespace, lo excluded (its only
+    interface with --network none: 0B / 0B however busy lo is); an
+    interface of its own (a veth pair the test makes inside its
+    namespace, gone with it) counts both ways."""
+    cid = run_d(engine, "--name", "n", "busybox", "sleep", "1000")
+    pid = engine.state(cid)["Pid"]
+    engine.run("exec", "n", "ping", "-c", "3", "-i", "0.2", "127.0.0.1")
+    with open(f"/proc/{pid}/net/dev") as f:
+        lo = [line for line in f if line.strip().startswith("lo:")][0]
+    assert int(lo.split(":")[1].split()[0]) > 0  # lo did carry the pings
+    assert json.loads(engine.run("stats", "--no-stream", "--format", "json", "n").stdout)[
+        "NetIO"] == "0B / 0B"
+    ns = ["nsenter", f"--net=/proc/{pid}/ns/net"]
+    subprocess.run(ns + ["sh", "-c", "ip link add nka type veth peer name nkb && "
+                         "ip link set nka up && ip link set nkb up"], check=True)
+    send = ("import socket\n"
+            "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n"
+            "s.bind(('nka', 0))\n"
+            "for _ in range(20):\n"
+            "    s.send(b'\\xff' * 6 + b'\\x02\\0\\0\\0\\0\\x01' + b'\\x88\\xb5' + b'x' * 986)\n")
+    subprocess.run(ns + ["/usr/bin/python3", "-c", send], check=True)
+    rx, tx, _, _ = io_of(engine, "n")
+    assert rx >= 20000 and tx >= 20000, (rx, tx)  # nkb received, nka sent
+    engine.run("rm", "-f", "n")
+
+
+def test_stats_block_io_counts_direct_io_of_the_container(engine):
+    """BLOCK I/O: the cgroup's blkio (v1) or io.stat (v2) bytes. O_DIRECT
+    I/O is charged to the cgroup that issues it (buffered writeback is not
+    on v1), so 4 MiB written and read back with it must show."""
+    if os.major(os.stat(engine.tmp).st_dev) == 0:
+        pytest.skip("the store is not on a block device (tmpfs, overlay): no block I/O to see")
+    run_d(engine, "--name", "b", "busybox", "sleep", "1000")
+    _, _, rd0, wr0 = io_of(engine, "b")
+    p = engine.run("exec", "b", "sh", "-c",
+                   "dd if=/dev/zero of=/direct bs=1M count=4 oflag=direct && "
+                   "dd if=/direct of=/dev/null bs=1M iflag=direct", check=False)
+    if p.returncode != 0 and "Invalid argument" in p.stderr:
+        pytest.skip(f"O_DIRECT refused by the store's filesystem: {p.stderr.strip()}")
+    assert p.returncode == 0, p.stderr
+    _, _, rd, wr = io_of(engine, "b")
+    # HumanSize keeps 3 digits: 4 MiB written is at least 4.18MB more
+    assert wr - wr0 >= 4.18e6 and rd - rd0 >= 4.18e6, (rd0, wr0, rd, wr)
+    engine.run("rm", "-f", "b")
 
 
 def test_stats_streams_until_interrupted(engine):
@@ -356,6 +422,119 @@ def test_cp_into_a_container_never_writes_outside_it(engine, tmp_path):
     assert p.returncode == 1
     p = engine.run("cp", str(src), str(tmp_path / "y"), check=False)
     assert p.returncode != 0 and "CONTAINER:PATH" in p.stderr
+    engine.run("rm", "-f", "c")
+
+
+def run_bytes(engine, *args, input=None):
+    return subprocess.run([engine.bin, *args], env=engine.env, capture_output=True,
+                          input=input, timeout=60)
+
+
+def make_tar(entries):
+    """entries: (name, kind, data_or_link), kind one of file, dir, sym, hard."""
+    buf = io.BytesIO()
+    kinds = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE,
+             "hard": tarfile.LNKTYPE}
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, arg in entries:
+            info = tarfile.TarInfo(name)
+            info.type = kinds[kind]
+            info.mode = 0o755 if kind == "dir" else 0o644
+            if kind in ("sym", "hard"):
+                info.linkname = arg
+            data = arg.encode() if kind == "file" else b""
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data) if data else None)
+    return buf.getvalue()
+
+
+def test_cp_tar_streams_out_and_in_keep_what_the_files_are(engine, tmp_path):
+    """`cp C:SRC -` writes a tar of SRC (named by its last component, links
+    as links); `cp - C:DIR` extracts one into a directory of a container."""
+    cid = run_d(engine, "--name", "c", "busybox", "sh", "-c", SETUP)
+    wait_for(lambda: os.path.exists(f"{engine.cdir(cid)}/upper/ready"), 10, "the set-up")
+    p = run_bytes(engine, "cp", "c:/d", "-")
+    assert p.returncode == 0, p.stderr
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as t:
+        members = {m.name: m for m in t.getmembers()}
+        assert sorted(members) == ["d", "d/etclink", "d/fifo", "d/sub", "d/sub/f"]
+        f = members["d/sub/f"]
+        assert (f.uid, f.gid, f.mode, f.size) == (123, 456, 0o640, 3)
+        assert f.mtime == int(os.lstat(f"{engine.cdir(cid)}/upper/d/sub/f").st_mtime)
+        assert t.extractfile(f).read() == b"hi\n"
+        assert members["d/etclink"].issym() and members["d/etclink"].linkname == "../../../etc"
+        assert members["d/fifo"].isfifo()
+    # the last name a link: the link, not /etc/shadow's content
+    p = run_bytes(engine, "cp", "c:/evil", "-")
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as t:
+        [m] = t.getmembers()
+        assert (m.name, m.issym(), m.linkname) == ("evil", True, "/etc/shadow")
+    # contents only
+    p = run_bytes(engine, "cp", "c:/d/.", "-")
+    with tarfile.open(fileobj=io.BytesIO(p.stdout)) as t:
+        assert sorted(t.getnames()) == ["etclink", "fifo", "sub", "sub/f"]
+    # into a second container, through a link met in DST (resolved inside it)
+    run_d(engine, "--name", "c2", "busybox", "sh", "-c", "ln -s /tmp /tl; exec sleep 1000")
+    wait_for(lambda: engine.run("exec", "c2", "test", "-L", "/tl", check=False).returncode == 0,
+             10, "the link")
+    tar = run_bytes(engine, "cp", "c:/d", "-").stdout
+    p = run_bytes(engine, "cp", "-", "c2:/tl", input=tar)
+    assert p.returncode == 0, p.stderr
+    out = engine.run("exec", "c2", "sh", "-c",
+                     "stat -c '%u %g %a' /tmp/d/sub/f; cat /tmp/d/sub/f; readlink /tmp/d/etclink")
+    assert out.stdout == "123 456 640\nhi\n../../../etc\n"
+    # `-` wants an existing directory
+    p = run_bytes(engine, "cp", "-", "c2:/tmp/d/sub/f", input=tar)
+    assert p.returncode == 1 and b"must be a directory" in p.stderr
+    engine.run("rm", "-f", "c", "c2")
+
+
+def test_cp_tar_stream_into_a_container_stays_inside(engine, tmp_path):
+    """Hostile tars: `..` entries, absolute names, an absolute symlink
+    then an entry through it, a hard link to /etc/shadow. Nothing lands
+    on the host; what is refused is named."""
+    run_d(engine, "--name", "c", "busybox", "sleep", "1000")
+    tag = uuid.uuid4().hex[:8]
+    shadow = host_shadow()
+    bait = tmp_path / "bait"
+    bait.mkdir()
+
+    def put(entries, dst="c:/tmp"):
+        return run_bytes(engine, "cp", "-", dst, input=make_tar(entries))
+
+    p = put([(f"../../../../tmp/esc-{tag}", "file", "x")])
+    assert p.returncode == 1 and b"`..`" in p.stderr and not os.path.exists(f"/tmp/esc-{tag}")
+    # an absolute name is relative to DST
+    assert put([(f"/abs-{tag}", "file", "y")]).returncode == 0
+    assert not os.path.exists(f"/abs-{tag}")
+    assert engine.run("exec", "c", "cat", f"/tmp/abs-{tag}").stdout == "y"
+    # an absolute link to a host directory, then a file through it: refused
+    p = put([("lnk", "sym", str(bait)), ("lnk/owned", "file", "z")])
+    assert p.returncode == 1 and b"lnk" in p.stderr and b"symlink" in p.stderr
+    assert os.listdir(bait) == []
+    assert engine.run("exec", "c", "readlink", "/tmp/lnk").stdout == f"{bait}\n"
+    # a link to /etc/shadow, then a file of that name: the link is replaced
+    assert put([("sh", "sym", "/etc/shadow"), ("sh", "file", "w")]).returncode == 0
+    assert host_shadow() == shadow
+    assert engine.run("exec", "c", "cat", "/tmp/sh").stdout == "w"
+    # a hard link to /etc/shadow: a name inside DST, absent there: refused
+    p = put([("hl", "hard", "/etc/shadow")])
+    assert p.returncode == 1 and host_shadow() == shadow
+    assert engine.run("exec", "c", "test", "-e", "/tmp/hl", check=False).returncode == 1
+    # .wh. names are plain files here, not overlay whiteouts
+    assert put([(".wh.x", "file", "v")]).returncode == 0
+    assert engine.run("exec", "c", "cat", "/tmp/.wh.x").stdout == "v"
+    # a stream cut short: the entry named, exit 1; not a tar at all: one line
+    cut = make_tar([("big", "file", "b" * 100000)])[:50000]
+    p = run_bytes(engine, "cp", "-", "c:/tmp", input=cut)
+    assert p.returncode == 1 and b"`big`" in p.stderr and p.stderr.count(b"\n") == 1
+    p = run_bytes(engine, "cp", "-", "c:/tmp", input=b"not a tar")
+    assert p.returncode == 1 and p.stderr.count(b"\n") == 1
+    p = run_bytes(engine, "cp", "c:/nope", "-")
+    assert p.returncode == 1 and b"/nope" in p.stderr and p.stdout == b""
+    # the root entry leaves DST's mode alone (/tmp stays 1777)
+    assert put([(".", "dir", None)]).returncode == 0
+    assert engine.run("exec", "c", "stat", "-c", "%a", "/tmp").stdout == "1777\n"
     engine.run("rm", "-f", "c")
 
 

@@ -79,8 +79,18 @@ def test_exec_detach_pid_file(runtime, running, tmp_path):
     pidfile = tmp_path / "exec.pid"
     runtime.run("exec", "--detach", "--pid-file", str(pidfile), cid, "sleep", "30")
     pid = int(pidfile.read_text())
-    with open(f"/proc/{pid}/cmdline", "rb") as f:
-        assert f.read().split(b"\0")[:2] == [b"sleep", b"30"]
+
+    def cmdline():
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[:2]
+
+    # exec --detach returns once the process is past execve's point of no
+    # return (its CLONE_VFORK parent wakes at the new mm's install), but
+    # the kernel fills the new mm's argument area (what /proc/PID/cmdline
+    # reads) later in the ELF load: under load, a read in between sees an
+    # empty command line. So: bounded wait, then the exact command.
+    wait_for(lambda: cmdline() != [b""], 10, "the exec'd command line")
+    assert cmdline() == [b"sleep", b"30"]
     assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{running[1]}/ns/pid")
     os.kill(pid, 9)
 

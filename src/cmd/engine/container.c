@@ -393,6 +393,9 @@ static int finish_container(const char *store, const char *id, const char *name,
                 return nk_error_set(err, ENOMEM, "container record");
         record_network(rec, o, img);
         json_object_set(rec, "Mounts", mounts ? mounts : json_array());
+        json_object_set_new(json_object_get(rec, "HostConfig"), "Init", json_boolean(o->init));
+        if (o->init && nk_run_spec_add_init(spec, o->init_path, err) < 0)
+                return -1;
         if (record_volumes(store, id, o, created, rec, err) < 0 ||
             write_config(store, id, spec, err) < 0)
                 return -1;
@@ -445,6 +448,24 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
 out:
         nk_image_clear(&img);
         return r;
+}
+
+/* --init's binary: nook-init beside this nook (a build tree), else in
+ * the install's module dir. The one named in an error is the latter. */
+static char *init_binary(void)
+{
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        char *path = NULL;
+        if (n > 0) {
+                exe[n] = '\0';
+                char *slash = strrchr(exe, '/');
+                if (slash && asprintf(&path, "%.*s/nook-init", (int)(slash - exe), exe) >= 0 &&
+                    access(path, X_OK) == 0)
+                        return path;
+                free(path);
+        }
+        return strdup(NOOK_ENGINE_DIR "/nook-init");
 }
 
 static int write_cidfile(const char *path, const char *id, nk_error **err)
@@ -531,12 +552,11 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         nk_error *e = NULL;
         if (nk_run_opts_parse(argc, argv, &o, &e) < 0)
                 return nk_ctr_fail(e, 125);
-        if (o.init) { /* no init binary is shipped yet: refused, not ignored */
-                nk_run_opts_clear(&o);
-                nk_log(NK_LOG_ERROR, "--init: not supported yet");
-                return 125;
-        }
         int rc = 125;
+        if (o.init && !o.init_path && !(o.init_path = init_binary())) {
+                nk_log(NK_LOG_ERROR, "--init: out of memory");
+                goto out;
+        }
         nk_cmd_engine_env_init();
         _cleanup_(nk_engine_closep) struct nk_store *s = NULL;
         char id[NK_CTR_ID_LEN + 1], other[PATH_MAX];

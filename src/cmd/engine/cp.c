@@ -257,6 +257,9 @@ static int container_root(const struct nk_global *g, const char *ref, nk_error *
                 }
         }
         if (fd < 0) {
+                /* not running: its rootfs, mounted again if a reboot took it */
+                if (nk_image_rootfs_ensure(g->store, id, err) < 0)
+                        return -1;
                 _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, err);
                 if (dfd < 0)
                         return -1;
@@ -271,6 +274,69 @@ static int container_root(const struct nk_global *g, const char *ref, nk_error *
         if (fd < 0)
                 return nk_error_set(err, errno, "container %s: its root", ref);
         return fd;
+}
+
+/* `cp CONTAINER:SRC -`: SRC as a tar on stdout, named by its last
+ * component (its entries only for `/` and `DIR/.`). */
+static int cp_to_stream(const struct nk_global *g, const char *ref, const char *path)
+{
+        nk_error *e = NULL;
+        if (!*path)
+                return nk_cmd_usage_error("cp", "empty path");
+        nk_engine_cp_tar_out_fn out = nk_cmd_engine_symbol("nk_engine_cp_tar_out");
+        if (!out)
+                return 1;
+        _cleanup_close_ int root = container_root(g, ref, &e);
+        if (root < 0)
+                return nk_ctr_fail(e, 1);
+        struct side s = {root, true, ref};
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dir = side_parent(&s, path, &name, &e);
+        size_t n = strlen(path);
+        if (dir >= 0 && name && n >= 2 && streq(path + n - 2, "/.")) {
+                close(dir); /* its contents: the directory itself, opened beneath the root */
+                dir = side_open(&s, path, O_RDONLY | O_DIRECTORY);
+                free(TAKE_PTR(name));
+                if (dir < 0)
+                        nk_error_set(&e, errno, "%s:%s", ref, path);
+        }
+        struct stat st; /* before any byte of the stream: a missing SRC is no archive */
+        if (dir >= 0 && name && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                nk_error_set(&e, errno, "%s:%s", ref, path);
+                return nk_ctr_fail(e, 1);
+        }
+        if (dir < 0 || out(dir, name, STDOUT_FILENO, &e) < 0)
+                return nk_ctr_fail(e, 1);
+        return 0;
+}
+
+/* `cp - CONTAINER:DST`: a tar from stdin extracted into DST, an existing
+ * directory of the container (Docker's rule), through the layer
+ * extractor's checks: no `..`, no parent followed through a link, hard
+ * links only to entries inside, so nothing lands outside DST. */
+static int cp_from_stream(const struct nk_global *g, const char *ref, const char *path)
+{
+        nk_error *e = NULL;
+        if (!*path)
+                return nk_cmd_usage_error("cp", "empty path");
+        nk_engine_cp_tar_in_fn in = nk_cmd_engine_symbol("nk_engine_cp_tar_in");
+        if (!in)
+                return 1;
+        _cleanup_close_ int root = container_root(g, ref, &e);
+        if (root < 0)
+                return nk_ctr_fail(e, 1);
+        struct side s = {root, true, ref};
+        _cleanup_close_ int dir = side_open(&s, path, O_RDONLY | O_DIRECTORY);
+        if (dir < 0) {
+                nk_error_set(&e, errno, "%s:%s: the destination of `-` must be a directory", ref,
+                             path);
+                return nk_ctr_fail(e, 1);
+        }
+        if (in(STDIN_FILENO, dir, &e) < 0) {
+                nk_error_wrap(&e, "extract into %s:%s", ref, path);
+                return nk_ctr_fail(e, 1);
+        }
+        return 0;
 }
 
 int nk_cmd_cp(const struct nk_global *g, int argc, char **argv)
@@ -290,8 +356,10 @@ int nk_cmd_cp(const struct nk_global *g, int argc, char **argv)
         if (!sref == !dref)
                 return nk_cmd_usage_error("cp", "one of SRC and DST must be CONTAINER:PATH, "
                                                 "the other a host path");
-        if (streq(spath, "-") || streq(dpath, "-"))
-                return nk_cmd_usage_error("cp", "`-` (a tar stream) is not supported yet");
+        if (!sref && streq(spath, "-"))
+                return cp_from_stream(g, dref, dpath);
+        if (!dref && streq(dpath, "-"))
+                return cp_to_stream(g, sref, spath);
         nk_error *e = NULL;
         struct side src = {AT_FDCWD, false, sref}, dst = {AT_FDCWD, false, dref};
         _cleanup_close_ int croot = container_root(g, sref ? sref : dref, &e);

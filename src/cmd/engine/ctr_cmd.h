@@ -29,6 +29,7 @@
         "  --network-alias NAME     --mac-address MAC   --add-host HOST:IP\n"                      \
         "  -p, --publish [IP:][HOST[-END]:]PORT[-END][/tcp|udp|sctp]   -P, --publish-all\n"        \
         "  --dns IP                 --dns-search DOMAIN   --dns-option OPT\n"                      \
+        "  --init                   a tiny init as PID 1 (signals, zombies)   --init-path FILE\n"  \
         "Exit codes: 125 nook's error, 126 not executable, 127 not found, else the container's."
 
 int nk_cmd_run(const struct nk_global *g, int argc, char **argv);

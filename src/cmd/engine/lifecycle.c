@@ -321,6 +321,9 @@ static int start_one(const struct nk_global *g, const char *ref, bool attach, bo
         if (nk_container_delete(g->root, id, true, &e) < 0)
                 nk_error_free(e);
         e = NULL;
+        /* After a reboot the rootfs is no longer mounted: again, first. */
+        if (nk_image_rootfs_ensure(g->store, id, &e) < 0)
+                return nk_ctr_fail(e, 1);
         json_t *rec = nk_ctr_record(g->store, id, &e);
         if (!rec)
                 return nk_ctr_fail(e, 1);

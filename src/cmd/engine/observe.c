@@ -2,6 +2,7 @@
  * resource use and its limits, through the runtime library's handle. In the
  * nook binary itself (no engine module: they start in milliseconds). */
 #include "cmd/engine/ctr_cmd.h"
+#include "engine/container/iostats.h"
 #include "engine/container/runopts.h"
 #include "runtime/container.h"
 #include "util/cleanup.h"
@@ -275,6 +276,7 @@ struct sample {
         unsigned long long cpu_ns; /* the cgroup's CPU time */
         int64_t at_ns;             /* CLOCK_MONOTONIC when read */
         unsigned long long mem, limit, pids;
+        struct nk_io_totals io;
 };
 
 static unsigned long long ju(json_t *o, const char *a, const char *b, const char *c)
@@ -301,6 +303,7 @@ static void take_sample(const struct nk_global *g, struct sample *s)
         nk_error *e = NULL;
         s->up = false;
         s->cpu_ns = s->mem = s->limit = s->pids = 0;
+        s->io = (struct nk_io_totals){0};
         s->at_ns = mono_ns();
         if (nk_container_open(g->root, s->id, 0, &c, &e) < 0) {
                 nk_error_free(e);
@@ -313,6 +316,13 @@ static void take_sample(const struct nk_global *g, struct sample *s)
                 return;
         }
         s->up = true;
+        nk_blkio_totals(st, &s->io.read, &s->io.write);
+        struct nk_ctr_state cs;
+        if (nk_ctr_state(g->store, g->root, s->id, &cs, &e) < 0 || cs.pid <= 0 ||
+            nk_ctr_net_io(cs.pid, &s->io.rx, &s->io.tx, &e) < 0) {
+                nk_error_free(e); /* it stopped meanwhile: no network figures */
+                e = NULL;
+        }
         s->cpu_ns = ju(st, "cpu", "usage", "total");
         /* Docker's usage: without the page cache that can be dropped */
         unsigned long long usage = ju(st, "memory", "usage", "usage");
@@ -344,6 +354,28 @@ static void bytes_text(unsigned long long v, char *buf, size_t size)
         snprintf(buf, size, "%.4g%s", d, units[u]);
 }
 
+/* Docker's HumanSizeWithPrecision(v, 3): decimal units, as its NET I/O
+ * and BLOCK I/O columns print them. */
+static void decimal_text(unsigned long long v, char *buf, size_t size)
+{
+        static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+        double d = (double)v;
+        size_t u = 0;
+        while (d >= 1000 && u + 1 < ARRAY_SIZE(units)) {
+                d /= 1000;
+                u++;
+        }
+        snprintf(buf, size, "%.3g%s", d, units[u]);
+}
+
+static void pair_text(unsigned long long a, unsigned long long b, char *buf, size_t size)
+{
+        char x[32], y[32];
+        decimal_text(a, x, sizeof x);
+        decimal_text(b, y, sizeof y);
+        snprintf(buf, size, "%s / %s", x, y);
+}
+
 static json_t *stats_row(const struct sample *prev, const struct sample *s)
 {
         double cpu = 0, mem = 0;
@@ -351,18 +383,20 @@ static json_t *stats_row(const struct sample *prev, const struct sample *s)
                 cpu = (double)(s->cpu_ns - prev->cpu_ns) * 100.0 / (double)(s->at_ns - prev->at_ns);
         if (s->limit)
                 mem = (double)s->mem * 100.0 / (double)s->limit;
-        char cpu_t[32], mem_t[32], use[32], lim[32], both[80], pids[32];
+        char cpu_t[32], mem_t[32], use[32], lim[32], both[80], pids[32], net[80], blk[80];
         snprintf(cpu_t, sizeof cpu_t, "%.2f%%", cpu);
         snprintf(mem_t, sizeof mem_t, "%.2f%%", mem);
         bytes_text(s->mem, use, sizeof use);
         bytes_text(s->up ? s->limit : 0, lim, sizeof lim);
         snprintf(both, sizeof both, "%s / %s", use, lim);
         snprintf(pids, sizeof pids, "%llu", s->pids);
+        pair_text(s->io.rx, s->io.tx, net, sizeof net);
+        pair_text(s->io.read, s->io.write, blk, sizeof blk);
         char sid[13];
         snprintf(sid, sizeof sid, "%.12s", s->id);
-        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ID", sid, "Container", sid, "Name",
-                         s->name ? s->name : "", "CPUPerc", cpu_t, "MemUsage", both, "MemPerc",
-                         mem_t, "PIDs", pids);
+        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ID", sid, "Container", sid,
+                         "Name", s->name ? s->name : "", "CPUPerc", cpu_t, "MemUsage", both,
+                         "MemPerc", mem_t, "NetIO", net, "BlockIO", blk, "PIDs", pids);
 }
 
 static volatile sig_atomic_t stats_stop;
@@ -461,7 +495,7 @@ int nk_cmd_stats(const struct nk_global *g, int argc, char **argv)
         bool table = !format || strncmp(format, "table", 5) == 0;
         const char *tmpl = !format || streq(format, "table")
                                    ? "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}"
-                                     "\t{{.PIDs}}"
+                                     "\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
                                    : (table ? format + 5 + strspn(format + 5, " ") : format);
         struct sigaction sa = {.sa_handler = on_stop};
         sigaction(SIGINT, &sa, NULL);
@@ -475,9 +509,10 @@ int nk_cmd_stats(const struct nk_global *g, int argc, char **argv)
                 _cleanup_strv_ char **lines = NULL;
                 if (table) {
                         _cleanup_jansson_ json_t *hdr = json_pack(
-                                "{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ID", "CONTAINER ID", "Container",
-                                "CONTAINER", "Name", "NAME", "CPUPerc", "CPU %", "MemUsage",
-                                "MEM USAGE / LIMIT", "MemPerc", "MEM %", "PIDs", "PIDS");
+                                "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ID", "CONTAINER ID",
+                                "Container", "CONTAINER", "Name", "NAME", "CPUPerc", "CPU %",
+                                "MemUsage", "MEM USAGE / LIMIT", "MemPerc", "MEM %", "NetIO",
+                                "NET I/O", "BlockIO", "BLOCK I/O", "PIDs", "PIDS");
                         _cleanup_free_ char *h = nk_ctr_template(tmpl, hdr);
                         nk_strv_push(&lines, h ? h : "");
                 }

@@ -47,6 +47,7 @@ enum opt_id {
         O_STOP_TIMEOUT,
         O_PULL,
         O_CIDFILE,
+        O_INIT_PATH,
         O_LOG_OPT,
         O_MEMORY,
         O_PIDS_LIMIT,
@@ -106,6 +107,7 @@ static const struct opt {
         {"stop-timeout", 0, true, O_STOP_TIMEOUT},
         {"pull", 0, true, O_PULL},
         {"cidfile", 0, true, O_CIDFILE},
+        {"init-path", 0, true, O_INIT_PATH},
         {"log-opt", 0, true, O_LOG_OPT},
         {"memory", 'm', true, O_MEMORY},
         {"pids-limit", 0, true, O_PIDS_LIMIT},
@@ -1174,6 +1176,10 @@ static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v
                 if (!*v)
                         return bad(err, f, v, "empty path");
                 return set_str(&o->cidfile, f, v, err);
+        case O_INIT_PATH:
+                if (v[0] != '/')
+                        return bad(err, f, v, "the init binary must be an absolute path");
+                return set_str(&o->init_path, f, v, err);
         case O_LOG_OPT:
                 return parse_log_opt(o, v, err);
         case O_MEMORY:
@@ -1504,6 +1510,7 @@ void nk_run_opts_clear(struct nk_run_opts *o)
 {
         free(o->name);
         free(o->cidfile);
+        free(o->init_path);
         free(o->stop_signal);
         json_decref(o->labels);
         free(o->image);

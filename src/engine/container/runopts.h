@@ -42,6 +42,7 @@ struct nk_run_opts {
         int restart_max; /* on-failure:N, 0 = unlimited */
         enum nk_pull_policy pull;
         char *cidfile;
+        char *init_path;      /* --init-path (podman's): the --init binary, NULL = nook's */
         char *stop_signal;    /* NULL = the image's, else SIGTERM */
         int stop_timeout;     /* seconds, -1 = default (10) */
         int64_t log_max_size; /* --log-opt max-size, bytes, 0 = unlimited */
@@ -150,3 +151,13 @@ int nk_run_parse_bytes(const char *s, int64_t *out);
 int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, const char *rootfs,
                       int rootfs_fd, const struct nk_run_mount *mounts, size_t n_mounts,
                       json_t **spec_out, nk_error **err);
+
+/* Where --init's binary is bound in the container (Docker's place for its
+ * own is /sbin/docker-init; /dev is a tmpfs of the container's, so this
+ * leaves nothing in the image or the upper dir). */
+#define NK_RUN_INIT_DEST "/dev/init"
+/* --init: the binary at init_path (host, absolute) bound read-only at
+ * NK_RUN_INIT_DEST and prepended to process.args with "--" (the init then
+ * runs the command as its child). A missing or non-executable binary is
+ * an error naming it; the spec is unchanged then. */
+int nk_run_spec_add_init(json_t *spec, const char *init_path, nk_error **err);

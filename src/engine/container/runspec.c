@@ -637,3 +637,31 @@ int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, c
         *spec_out = TAKE_PTR(spec);
         return 0;
 }
+
+/* ---- --init ------------------------------------------------------------ */
+
+int nk_run_spec_add_init(json_t *spec, const char *init_path, nk_error **err)
+{
+        struct stat st;
+        if (stat(init_path, &st) < 0)
+                return nk_error_set(err, errno, "--init: init binary `%s`", init_path);
+        if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+                return nk_error_set(err, 0, "--init: init binary `%s` is not an executable file",
+                                    init_path);
+        json_t *process = json_object_get(spec, "process");
+        json_t *args = json_object_get(process, "args");
+        json_t *mounts = json_object_get(spec, "mounts");
+        if (!json_is_array(args) || !json_is_array(mounts))
+                return nk_error_set(err, 0, "--init: the spec has no process.args or mounts");
+        if (json_array_insert_new(args, 0, json_string(NK_RUN_INIT_DEST)) < 0 ||
+            json_array_insert_new(args, 1, json_string("--")) < 0)
+                return nk_error_set(err, ENOMEM, "--init");
+        /* Read-only and bound after /dev (a tmpfs of the container's own):
+         * the mount point is a file in that tmpfs, never in the image's
+         * layers or the container's upper dir. */
+        json_t *m = json_pack("{s:s,s:s,s:s,s:[sss]}", "destination", NK_RUN_INIT_DEST, "type",
+                              "bind", "source", init_path, "options", "bind", "ro", "private");
+        if (!m || json_array_append_new(mounts, m) < 0)
+                return nk_error_set(err, ENOMEM, "--init: `%s`", init_path);
+        return 0;
+}
