@@ -1033,17 +1033,20 @@ static int detach_one(int ipam, const struct nk_network *n, const char *id,
             (nft_need(nft, err) < 0 || nk_nft_delete_keys(*nft, keys, err) < 0 ||
              nk_nft_detach(*nft, &ne, err) < 0))
                 return -1;
-        if (!del_link)
-                return 0;
-        if (nk_rtnl_link_del(r, ep.host_link, err) < 0)
-                return -1;
-        nk_error *e = NULL;
-        if (nk_rtnl_commit(r, &e) < 0) {
-                if (e->errno_ != ENODEV && e->errno_ != ENOENT)
-                        return nk_error_pass(err, e);
-                nk_error_free(e); /* gone with its namespace */
+        if (del_link) {
+                if (nk_rtnl_link_del(r, ep.host_link, err) < 0)
+                        return -1;
+                nk_error *e = NULL;
+                if (nk_rtnl_commit(r, &e) < 0) {
+                        if (e->errno_ != ENODEV && e->errno_ != ENOENT)
+                                return nk_error_pass(err, e);
+                        nk_error_free(e); /* gone with its namespace */
+                }
         }
-        return 0;
+        /* A rate limit's ifb lives in this namespace, not the veth's
+         * child: neither the veth's removal nor the container namespace's
+         * takes it (its qdisc and the veth's filter go with the veth). */
+        return nk_tc_forget(r, ep.host_link, err);
 }
 
 /* The addresses id holds, from the IPAM file. */
@@ -1212,5 +1215,21 @@ out:
         dirs_close(&d);
         if (rc < 0)
                 nk_error_wrap(err, "unpublish a port of %s", id);
+        return rc;
+}
+
+int nk_network_rate(const struct nk_network *n, const char *id, const struct nk_tc_rates *want,
+                    struct nk_tc_rates *now, nk_error **err)
+{
+        _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
+        char link[16];
+        nk_network_host_link(n, id, link);
+        int rc = nk_rtnl_open(-1, &r, err);
+        if (rc == 0 && want)
+                rc = nk_tc_set(r, link, want, err);
+        if (rc == 0 && now)
+                rc = nk_tc_get(r, link, now, err);
+        if (rc < 0)
+                nk_error_wrap(err, "rate limits of %s on network %s", id, n->name);
         return rc;
 }

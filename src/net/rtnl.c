@@ -9,6 +9,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,11 +112,8 @@ fail:
         return -1;
 }
 
-/* Start a message in the batch; NULL (err set) when the batch is full. */
-static struct nlmsghdr *msg_start(struct nk_rtnl *r, uint16_t type, uint16_t flags, nk_error **err,
-                                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static struct nlmsghdr *msg_start(struct nk_rtnl *r, uint16_t type, uint16_t flags, nk_error **err,
-                                  const char *fmt, ...)
+static struct nlmsghdr *msg_startv(struct nk_rtnl *r, uint16_t type, uint16_t flags, nk_error **err,
+                                   const char *fmt, va_list ap)
 {
         if (r->n_ops == OPS_MAX || BATCH_SIZE - mnl_nlmsg_batch_size(r->batch) < 1024) {
                 nk_error_set(err, ENOBUFS, "rtnetlink batch full");
@@ -127,9 +125,19 @@ static struct nlmsghdr *msg_start(struct nk_rtnl *r, uint16_t type, uint16_t fla
         nlh->nlmsg_seq = ++r->seq;
         if (r->n_ops == 0)
                 r->first_seq = nlh->nlmsg_seq;
+        vsnprintf(r->ops[r->n_ops], OP_TEXT, fmt, ap);
+        return nlh;
+}
+
+/* Start a message in the batch; NULL (err set) when the batch is full. */
+static struct nlmsghdr *msg_start(struct nk_rtnl *r, uint16_t type, uint16_t flags, nk_error **err,
+                                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static struct nlmsghdr *msg_start(struct nk_rtnl *r, uint16_t type, uint16_t flags, nk_error **err,
+                                  const char *fmt, ...)
+{
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(r->ops[r->n_ops], OP_TEXT, fmt, ap);
+        struct nlmsghdr *nlh = msg_startv(r, type, flags, err, fmt, ap);
         va_end(ap);
         return nlh;
 }
@@ -138,6 +146,21 @@ static void msg_end(struct nk_rtnl *r)
 {
         mnl_nlmsg_batch_next(r->batch);
         r->n_ops++;
+}
+
+struct nlmsghdr *nk_rtnl_msg_start(struct nk_rtnl *r, uint16_t type, uint16_t flags, nk_error **err,
+                                   const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        struct nlmsghdr *nlh = msg_startv(r, type, flags, err, fmt, ap);
+        va_end(ap);
+        return nlh;
+}
+
+void nk_rtnl_msg_end(struct nk_rtnl *r)
+{
+        msg_end(r);
 }
 
 static int check_name(const char *name, nk_error **err)
@@ -203,6 +226,27 @@ int nk_rtnl_veth_add(struct nk_rtnl *r, const char *name, const char *peer_name,
                 mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)peer_netns_fd);
         mnl_attr_nest_end(nlh, peer);
         mnl_attr_nest_end(nlh, data);
+        mnl_attr_nest_end(nlh, li);
+        msg_end(r);
+        return 0;
+}
+
+int nk_rtnl_ifb_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_error **err)
+{
+        if (check_name(name, err) < 0)
+                return -1;
+        struct nlmsghdr *nlh =
+                msg_start(r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, err, "create ifb %s", name);
+        if (!nlh)
+                return -1;
+        struct ifinfomsg *ifi = put_ifinfo(nlh);
+        ifi->ifi_flags = IFF_UP;
+        ifi->ifi_change = IFF_UP;
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+        if (mtu)
+                mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+        struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+        mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "ifb");
         mnl_attr_nest_end(nlh, li);
         msg_end(r);
         return 0;
@@ -543,4 +587,11 @@ int nk_rtnl_routes(struct nk_rtnl *r, int family, struct nk_cidr **out, size_t *
         *out = q.v;
         *n = q.n;
         return 0;
+}
+
+int nk_rtnl_request(struct nk_rtnl *r, struct nlmsghdr *nlh,
+                    int (*cb)(const struct nlmsghdr *nlh, void *data), void *data)
+{
+        nlh->nlmsg_seq = ++r->seq;
+        return request(r, nlh, cb, data);
 }

@@ -50,6 +50,8 @@ int nk_rtnl_bridge_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_err
  * and sets it up, so the host side is one request. */
 int nk_rtnl_veth_add(struct nk_rtnl *r, const char *name, const char *peer_name, int peer_netns_fd,
                      unsigned mtu, int master, nk_error **err);
+/* An ifb device (a queue for traffic redirected to it, net/tc.h), up. */
+int nk_rtnl_ifb_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_error **err);
 int nk_rtnl_link_del(struct nk_rtnl *r, const char *name, nk_error **err);
 /* Set a link up, and its master (an ifindex; 0 leaves it). */
 int nk_rtnl_link_up(struct nk_rtnl *r, const char *name, int master, nk_error **err);
@@ -72,3 +74,18 @@ int nk_rtnl_routes(struct nk_rtnl *r, int family, struct nk_cidr **out, size_t *
 /* Whether the main table has a default route of family (synchronous,
  * like link_get: the batch must be empty). */
 int nk_rtnl_has_default(struct nk_rtnl *r, int family, bool *out, nk_error **err);
+
+/* For messages built elsewhere (net/tc.c builds traffic control ones):
+ * start a queued message, described by fmt for its error ("replace qdisc
+ * tbf on nkv12"), put its headers and attributes with libmnl, end it.
+ * NULL (err set) when the batch is full. */
+struct nlmsghdr;
+struct nlmsghdr *nk_rtnl_msg_start(struct nk_rtnl *r, uint16_t type, uint16_t flags, nk_error **err,
+                                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void nk_rtnl_msg_end(struct nk_rtnl *r);
+/* One synchronous request built by the caller (its sequence number is set
+ * here; ask for NLM_F_ACK or NLM_F_DUMP so that the answer has an end):
+ * cb runs on every answer. The batch must be empty. -1 with errno set
+ * when the kernel refuses. */
+int nk_rtnl_request(struct nk_rtnl *r, struct nlmsghdr *nlh,
+                    int (*cb)(const struct nlmsghdr *nlh, void *data), void *data);

@@ -1,6 +1,6 @@
 /* nook network create|ls|inspect|rm|prune, and the calls the engine will
  * make for a container (hidden: _attach, _detach, _publish, _unpublish,
- * _reconcile; the networking tests drive the library through them until
+ * _reconcile, _rate; the networking tests drive the library through them until
  * `nook run --network/-p` does). */
 #include "net/network.h"
 #include "cmd/engine/ctr_cmd.h"
@@ -397,6 +397,43 @@ static int net_reconcile(const struct nk_global *g, int argc, char **argv)
         return 0;
 }
 
+/* One direction of _rate: "-" leaves it, a rate sets it, 0 or none
+ * removes it. */
+static int rate_arg(const char *what, const char *text, uint64_t *out)
+{
+        nk_error *err = NULL;
+        if (streq(text, "-")) {
+                *out = NK_RATE_KEEP;
+                return 0;
+        }
+        if (nk_rate_parse(text, out, &err) < 0) {
+                nk_error_wrap(&err, "%s", what);
+                return nk_cmd_fail(err);
+        }
+        return 0;
+}
+
+/* _rate NETWORK ID [EGRESS INGRESS]: set the container's limits, then
+ * print what the kernel has, in bits per second (0: none). */
+static int net_rate(const struct nk_global *g, int argc, char **argv)
+{
+        if (argc != 3 && argc != 5)
+                return nk_cmd_usage_error("network _rate", "NETWORK ID [EGRESS INGRESS]");
+        _cleanup_(nk_network_freep) struct nk_network *n = NULL;
+        if (get_net(g, argv[1], false, &n))
+                return 1;
+        struct nk_tc_rates want, now;
+        if (argc == 5 && (rate_arg("egress rate", argv[3], &want.egress) ||
+                          rate_arg("ingress rate", argv[4], &want.ingress)))
+                return 1;
+        nk_error *err = NULL;
+        if (nk_network_rate(n, argv[2], argc == 5 ? &want : NULL, &now, &err) < 0)
+                return nk_cmd_fail(err);
+        printf("{\"EgressRate\":%llu,\"IngressRate\":%llu}\n", (unsigned long long)now.egress,
+               (unsigned long long)now.ingress);
+        return 0;
+}
+
 static const struct nk_command network_subcommands[] = {
         {"create", net_create,
          "network create [--driver bridge|routed] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
@@ -417,6 +454,7 @@ static const struct nk_command network_subcommands[] = {
         {"_publish", net_publish, "network _publish NETWORK ID MAPPING", NULL},
         {"_unpublish", net_unpublish, "network _unpublish NETWORK ID MAPPING", NULL},
         {"_reconcile", net_reconcile, "network _reconcile NETWORK [LIVE_ID...]", NULL},
+        {"_rate", net_rate, "network _rate NETWORK ID [EGRESS INGRESS]", NULL},
         {0},
 };
 
