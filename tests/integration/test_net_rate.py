@@ -1,0 +1,230 @@
+"""Per-container bandwidth limits (src/net/tc.c): tbf at the root of the
+container's host-side veth for what it receives, clsact + u32 + mirred to
+an ifb with its own tbf for what it sends, driven through the hidden
+`nook network _rate NET ID [EGRESS INGRESS]`.
+
+Measured, not inferred: a bulk TCP transfer each way between the test's
+"host" namespace and a "container" namespace, its rate taken by the
+receiver over a window after a warm-up, must be within 25% of the limit.
+
+Safety: as tests/integration/test_net.py, everything happens in network
+namespaces the test makes (one plays the host, with its own store) and
+removes; traffic stays between them; the real host's links are checked
+unchanged.
+
+Run: NOOK_BIN=build/nook /usr/bin/python3 -m pytest -q tests/integration/test_net_rate.py"""
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from test_net import Host, host_links, run
+
+# The receiver prints "ready", then the rate (bit/s) it saw over WINDOW
+# seconds after WARM seconds of warm-up (slow start, the bucket's burst).
+# The sender stops at a byte bound or a time bound, whichever comes first.
+BULK = r"""
+import socket, sys, time
+mode = sys.argv[1]
+if mode == "recv":
+    warm, window = float(sys.argv[3]), float(sys.argv[4])
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[2], 5201)); s.listen(1)
+    print("ready", flush=True)
+    s.settimeout(10)
+    c, _ = s.accept()
+    c.settimeout(5)
+    t0 = time.monotonic(); start = None; n = 0
+    while True:
+        b = c.recv(1 << 16)
+        now = time.monotonic()
+        if not b:
+            break
+        if start is None:
+            if now - t0 >= warm:
+                start = now
+        else:
+            n += len(b)
+            if now - start >= window:
+                break
+    print(int(n * 8 / (now - start)) if start and now > start else 0, flush=True)
+else:
+    addr, secs, limit = sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+    s = socket.create_connection((addr, 5201), timeout=5)
+    buf = b"x" * (1 << 16); end = time.monotonic() + secs; sent = 0
+    try:
+        while time.monotonic() < end and sent < limit:
+            sent += s.send(buf)
+    except OSError:
+        pass
+"""
+WARM, WINDOW = 0.6, 2.0
+
+
+def measure(receiver, recv_addr, sender, rate):
+    """Bits per second a bulk TCP transfer from `sender` to `receiver` (two
+    Netns) reaches; the sender is bounded to four times what `rate` allows
+    in the time it runs."""
+    secs = WARM + WINDOW + 1.5
+    limit = int(rate / 8 * secs * 4)
+    r = subprocess.Popen(["ip", "netns", "exec", receiver.name, sys.executable, "-c", BULK,
+                          "recv", recv_addr, str(WARM), str(WINDOW)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert r.stdout.readline().strip() == "ready", r.stderr.read()
+        sender.run(sys.executable, "-c", BULK, "send", recv_addr, str(secs), str(limit),
+                   timeout=secs + 10)
+        out, errs = r.communicate(timeout=15)
+    finally:
+        if r.poll() is None:
+            r.kill()
+            r.wait()
+    assert r.returncode == 0, errs
+    return int(out.strip())
+
+
+def near(got, want):
+    return abs(got - want) <= 0.25 * want
+
+
+def qdiscs(h, dev):
+    """`tc -j qdisc show dev DEV` in the test's host: {parent or "root": qdisc}."""
+    p = h.run("tc", "-j", "qdisc", "show", "dev", dev, check=False)
+    if p.returncode != 0:
+        return None
+    return {q.get("parent", "root") if not q.get("root") else "root": q
+            for q in json.loads(p.stdout)}
+
+
+def filters(h, dev):
+    return json.loads(h.run("tc", "-j", "filter", "show", "dev", dev, "ingress").stdout or "[]")
+
+
+def rates(h, net, cid, *set_to):
+    return json.loads(h.nook("network", "_rate", net, cid, *set_to).stdout)
+
+
+@pytest.fixture
+def host(engine_bin, tmp_path):
+    before = host_links()
+    h = Host(f"nkr-{uuid.uuid4().hex[:8]}", engine_bin, str(tmp_path / "store"))
+    try:
+        yield h
+    finally:
+        for c in h.containers:
+            c.delete()
+        h.delete()
+        assert host_links() == before, "the real host's links changed"
+
+
+@pytest.fixture
+def attached(host):
+    host.create("--subnet", "10.71.0.0/24", "n1")
+    c = host.container()
+    ep = host.attach("n1", "ctr1", c)
+    veth = ep["HostLink"]
+    ifb = "nki" + veth[3:]
+    return host, c, veth, ifb
+
+
+def test_limits_measured_both_ways_changed_in_place_and_removed(attached):
+    h, c, veth, ifb = attached
+    gw, addr = "10.71.0.1", "10.71.0.2"
+    assert rates(h, "n1", "ctr1") == {"EgressRate": 0, "IngressRate": 0}
+    assert rates(h, "n1", "ctr1", "10mbit", "5mbit") == {"EgressRate": 10_000_000,
+                                                          "IngressRate": 5_000_000}
+    # what the kernel has: tbf at the veth's root, the redirect, the ifb's tbf
+    q = qdiscs(h, veth)
+    assert q["root"]["kind"] == "tbf" and q["root"]["options"]["rate"] == 625000
+    assert q["ffff:fff1"]["kind"] == "clsact"
+    f = [x for x in filters(h, veth) if x.get("options", {}).get("actions")]
+    assert len(f) == 1 and f[0]["kind"] == "u32"
+    act = f[0]["options"]["actions"][0]
+    assert act["kind"] == "mirred" and act["to_dev"] == ifb
+    assert act["mirred_action"] == "redirect"
+    assert qdiscs(h, ifb)["root"]["kind"] == "tbf"
+    assert qdiscs(h, ifb)["root"]["options"]["rate"] == 1250000
+
+    got_in = measure(c, addr, h, 5_000_000)    # host -> container: ingress
+    got_out = measure(h, gw, c, 10_000_000)    # container -> host: egress
+    assert near(got_in, 5_000_000), f"ingress 5mbit measured {got_in} bit/s"
+    assert near(got_out, 10_000_000), f"egress 10mbit measured {got_out} bit/s"
+
+    # a change is made in place: the same qdiscs (handles) with new rates,
+    # so there is no moment without a limit
+    h_root, h_ifb = qdiscs(h, veth)["root"]["handle"], qdiscs(h, ifb)["root"]["handle"]
+    assert rates(h, "n1", "ctr1", "3mbit", "12mbit") == {"EgressRate": 3_000_000,
+                                                          "IngressRate": 12_000_000}
+    assert qdiscs(h, veth)["root"]["handle"] == h_root
+    assert qdiscs(h, ifb)["root"]["handle"] == h_ifb
+    got_in = measure(c, addr, h, 12_000_000)
+    got_out = measure(h, gw, c, 3_000_000)
+    assert near(got_in, 12_000_000), f"ingress 12mbit measured {got_in} bit/s"
+    assert near(got_out, 3_000_000), f"egress 3mbit measured {got_out} bit/s"
+
+    # one direction alone ("-" keeps the other)
+    assert rates(h, "n1", "ctr1", "-", "none") == {"EgressRate": 3_000_000, "IngressRate": 0}
+    assert qdiscs(h, veth)["root"]["kind"] == "noqueue"
+    assert qdiscs(h, ifb)["root"]["handle"] == h_ifb
+    # removed: no tbf, no clsact, no filter, no ifb
+    assert rates(h, "n1", "ctr1", "0", "-") == {"EgressRate": 0, "IngressRate": 0}
+    q = qdiscs(h, veth)
+    assert list(q) == ["root"] and q["root"]["kind"] == "noqueue", q
+    assert filters(h, veth) == []
+    assert ifb not in h.links()
+    # and unlimited again: well above the old limits
+    assert measure(c, addr, h, 1_000_000_000) > 40_000_000
+
+
+def test_detach_and_reconcile_leave_no_ifb(attached):
+    h, c, veth, ifb = attached
+    rates(h, "n1", "ctr1", "20mbit", "20mbit")
+    assert ifb in h.links()
+    h.nook("network", "_detach", "n1", "ctr1")
+    assert veth not in h.links() and ifb not in h.links()
+    # a container whose commands were killed: reconcile frees it all
+    c2 = h.container()
+    e2 = h.attach("n1", "ctr2", c2)
+    rates(h, "n1", "ctr2", "1mbit", "-")
+    ifb2 = "nki" + e2["HostLink"][3:]
+    assert ifb2 in h.links()
+    c2.delete()  # its namespace gone, the veth with it: the ifb stays
+    assert ifb2 in h.links() and e2["HostLink"] not in h.links()
+    assert h.nook("network", "_reconcile", "n1").stdout.strip() == "1"
+    assert sorted(h.links()) == ["lo", h.inspect("n1")["Link"]]
+    h.nook("network", "rm", "n1")
+    assert sorted(h.links()) == ["lo"]
+
+
+def test_bad_values_refused_with_nothing_changed(attached):
+    h, c, veth, ifb = attached
+    rates(h, "n1", "ctr1", "10mbit", "5mbit")
+    before = (qdiscs(h, veth), qdiscs(h, ifb))
+    for bad, why in [("10mbits", "unknown unit `mbits`"), ("-1mbit", "not a number"),
+                     ("1e6", "unknown unit `e6`"), ("", "empty"), ("2tbit", "above"),
+                     ("4bit", "below"), ("0x10", "unknown unit")]:
+        line = h.fail("network", "_rate", "n1", "ctr1", bad, "1mbit")
+        assert f"`{bad}`" in line and why in line, line
+        line = h.fail("network", "_rate", "n1", "ctr1", "1mbit", bad)
+        assert "ingress rate" in line and f"`{bad}`" in line, line
+    assert (qdiscs(h, veth), qdiscs(h, ifb)) == before
+    assert rates(h, "n1", "ctr1") == {"EgressRate": 10_000_000, "IngressRate": 5_000_000}
+    # a container with no veth: the error names the link
+    line = h.fail("network", "_rate", "n1", "ghost", "1mbit", "1mbit")
+    assert "look up link nkv" in line and "No such file" in line
+
+
+def test_squatted_ifb_name_is_not_ours(attached):
+    """A link of another kind under the ifb's name is neither shaped, nor
+    redirected to, nor deleted."""
+    h, c, veth, ifb = attached
+    h.sh(f"ip link add {ifb} type bridge")
+    line = h.fail("network", "_rate", "n1", "ctr1", "1mbit", "-")
+    assert f"link {ifb} exists and is not an ifb (kind `bridge`)" in line
+    assert "clsact" not in json.dumps(qdiscs(h, veth))
+    h.nook("network", "_detach", "n1", "ctr1")
+    assert h.links()[ifb]["linkinfo"]["info_kind"] == "bridge"
+    h.sh(f"ip link del {ifb}")
