@@ -1,7 +1,8 @@
-/* Bandwidth rates (net/tc.h): parsing as tc and Docker write them, the
+/* Bandwidth rates (util/rate.h, net/tc.h): parsing as tc and Docker write them, the
  * shortest spelling back, and the tbf shape chosen for a rate. */
 #include "net/tc.h"
 #include "unit.h"
+#include "util/rate.h"
 
 static uint64_t rate(const char *s)
 {
