@@ -313,8 +313,13 @@ static int egress_on(struct nk_rtnl *r, struct tc_state *s, const char *host_lin
             redirect_add(r, host_link, s->veth.index, s->ifb_name, s->ifb.index, err) < 0)
                 goto fail;
         if (nk_rtnl_commit(r, err) < 0) {
-                /* the clsact may have been made before the filter failed */
-                if (qdisc_del(r, host_link, s->veth.index, TC_H_CLSACT, "clsact", NULL) == 0)
+                /* The clsact may have been made before the filter failed;
+                 * if it was not (an ingress qdisc of someone else's holds
+                 * the same place), that one is left alone. */
+                struct qdisc_q in;
+                if (qdisc_get(r, host_link, s->veth.index, TC_H_CLSACT, &in, NULL) == 0 &&
+                    streq(in.kind, "clsact") &&
+                    qdisc_del(r, host_link, s->veth.index, TC_H_CLSACT, "clsact", NULL) == 0)
                         (void)nk_rtnl_commit(r, NULL);
                 goto fail;
         }

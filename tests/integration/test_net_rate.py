@@ -228,3 +228,17 @@ def test_squatted_ifb_name_is_not_ours(attached):
     h.nook("network", "_detach", "n1", "ctr1")
     assert h.links()[ifb]["linkinfo"]["info_kind"] == "bridge"
     h.sh(f"ip link del {ifb}")
+
+
+def test_foreign_ingress_qdisc_refused_and_kept(attached):
+    """An ingress qdisc someone else put on the veth holds clsact's place:
+    the kernel's refusal is reported with the operation and the interface,
+    that qdisc stays, and the ifb made for the limit is removed again."""
+    h, c, veth, ifb = attached
+    h.run("tc", "qdisc", "add", "dev", veth, "ingress")
+    line = h.fail("network", "_rate", "n1", "ctr1", "1mbit", "-")
+    assert f"add clsact qdisc to {veth} (Exclusivity flag on, cannot modify): File exists" \
+        in line, line
+    assert qdiscs(h, veth)["ffff:fff1"]["kind"] == "ingress"
+    assert ifb not in h.links()
+    h.run("tc", "qdisc", "del", "dev", veth, "ingress")
