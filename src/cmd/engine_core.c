@@ -270,8 +270,9 @@ const struct nk_command nk_engine_core_commands[] = {
          "show containers' CPU, memory and process counts (default: all running)"},
         {"update", nk_cmd_ctr_update,
          "update [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--cpu-shares N] "
-         "[--cpuset-cpus LIST] [--pids-limit N] [--restart POLICY] CONTAINER...",
-         "change containers' resource limits and restart policy"},
+         "[--cpuset-cpus LIST] [--pids-limit N] [--restart POLICY] [--egress-rate RATE] "
+         "[--ingress-rate RATE] CONTAINER...",
+         "change containers' resource limits, bandwidth limits and restart policy"},
         {"cp", nk_cmd_cp, "cp [-a] CONTAINER:SRC DST|- | cp [-a] SRC|- CONTAINER:DST",
          "copy files between a container and the host (owner, mode, times kept); "
          "`-`: a tar on stdout or stdin"},

@@ -693,6 +693,32 @@ static int check_ips(const struct nk_network *n, char *const *ips, nk_error **er
         return 0;
 }
 
+/* ---- bandwidth limits (net/tc.h) ----
+ *
+ * A container's limits hold on each of its interfaces (the host-side veth
+ * of each network it is on); HostConfig.EgressRate/IngressRate keep them
+ * for start after a lost namespace and for network connect. */
+
+static struct nk_tc_rates rates_recorded(json_t *rec)
+{
+        json_t *hc = json_object_get(rec, "HostConfig");
+        json_int_t e = json_integer_value(json_object_get(hc, "EgressRate"));
+        json_int_t i = json_integer_value(json_object_get(hc, "IngressRate"));
+        return (struct nk_tc_rates){.egress = e > 0 ? (uint64_t)e : 0,
+                                    .ingress = i > 0 ? (uint64_t)i : 0};
+}
+
+/* A new interface: the limits asked for, none to remove. */
+static int rates_on(const struct nk_network *n, const char *id, struct nk_tc_rates t,
+                    nk_error **err)
+{
+        if (!t.egress && !t.ingress)
+                return 0;
+        t.egress = t.egress ? t.egress : NK_RATE_KEEP;
+        t.ingress = t.ingress ? t.ingress : NK_RATE_KEEP;
+        return nk_network_rate(n, id, &t, NULL, err);
+}
+
 static int op_check(const char *store, const struct nk_ctrnet_req *q, nk_error **err)
 {
         _cleanup_(nk_network_freep) struct nk_network *n = NULL;
@@ -768,9 +794,10 @@ static int op_setup(const char *store, const char *root, const char *id, const c
         json_t *ports = json_object_get(ns, "Ports");
         json_object_foreach ((json_t *)q->exposed, key, val)
                 json_object_set_new(ports, key, json_null());
+        struct nk_tc_rates t = {.egress = q->egress_rate, .ingress = q->ingress_rate};
         if (attach_net(store, id, name, q->hostname, n, "eth0", netns, q->ips, q->aliases, q->mac,
                        rec, &ep, err) < 0 ||
-            publish_all(store, id, n, v, k, rec, err) < 0)
+            rates_on(n, id, t, err) < 0 || publish_all(store, id, n, v, k, rec, err) < 0)
                 return -1;
         bindings_json(rec, v, k, picked);
         return 0;
@@ -994,6 +1021,8 @@ static int op_restore(const char *store, const char *root, const char *id, json_
                         rc = attach_net(store, id, cname + (cname[0] == '/'), i ? NULL : hostname,
                                         n, ifname, netns, NULL, aliases, NULL, rec, &ep, err);
                 }
+                if (rc == 0)
+                        rc = rates_on(n, id, rates_recorded(rec), err);
                 if (rc == 0 && i == 0) {
                         json_t *ports = obj_child(ns, "Ports");
                         for (size_t p = 0; rc == 0 && p < k; p++) {
@@ -1069,7 +1098,8 @@ static int op_connect(const char *store, const char *root, const char *id, json_
         if (write_networks(store, id, nets, err) < 0)
                 return -1;
         if (attach_net(store, id, cname + (cname[0] == '/'), NULL, n, ifname, netns, ips, aliases,
-                       NULL, rec, &ep, err) < 0) {
+                       NULL, rec, &ep, err) < 0 ||
+            rates_on(n, id, rates_recorded(rec), err) < 0) {
                 (void)detach_net(store, id, n, false, NULL);
                 free(nets[nk_strv_len(nets) - 1]);
                 nets[nk_strv_len(nets) - 1] = NULL;
@@ -1100,6 +1130,30 @@ static int op_disconnect(const char *store, const char *root, const char *id, js
         return write_networks(store, id, left, err);
 }
 
+static int op_rate(const char *store, const char *id, json_t *rec, uint64_t egress,
+                   uint64_t ingress, nk_error **err)
+{
+        _cleanup_strv_ char **nets = read_networks(store, id);
+        if (!nets || !nets[0])
+                return nk_error_set(err, 0,
+                                    "container %.12s is on no network of nook's (--network none, "
+                                    "host or container:): no interface to limit",
+                                    id);
+        struct nk_tc_rates t = {.egress = egress, .ingress = ingress};
+        for (char **s = nets; *s; s++) {
+                _cleanup_(nk_network_freep) struct nk_network *n = NULL;
+                if (nk_network_get(store, *s, &n, err) < 0 ||
+                    nk_network_rate(n, id, &t, NULL, err) < 0)
+                        return -1;
+        }
+        json_t *hc = obj_child(rec, "HostConfig");
+        if (egress != NK_RATE_KEEP)
+                json_object_set_new(hc, "EgressRate", json_integer((json_int_t)egress));
+        if (ingress != NK_RATE_KEEP)
+                json_object_set_new(hc, "IngressRate", json_integer((json_int_t)ingress));
+        return 0;
+}
+
 const struct nk_net_ops nk_net_ops = {
         .check = op_check,
         .setup = op_setup,
@@ -1109,4 +1163,5 @@ const struct nk_net_ops nk_net_ops = {
         .port = op_port,
         .connect = op_connect,
         .disconnect = op_disconnect,
+        .rate = op_rate,
 };

@@ -19,6 +19,7 @@
 #include "util/error.h"
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define NK_NET_OPS_SYMBOL "nk_net_ops"
@@ -33,6 +34,7 @@ struct nk_ctrnet_req {
         const json_t *exposed;
         const char *mac;
         const char *hostname;
+        uint64_t egress_rate, ingress_rate; /* bit/s, 0: none (util/rate.h) */
 };
 
 struct nk_net_ops {
@@ -70,6 +72,12 @@ struct nk_net_ops {
                        const char *network, char *const *ips, char *const *aliases, nk_error **err);
         int (*disconnect)(const char *store, const char *root, const char *id, json_t *rec,
                           const char *network, nk_error **err);
+        /* `nook update --egress-rate/--ingress-rate`: the limits on every
+         * interface of the container's (NK_RATE_KEEP leaves a direction,
+         * 0 removes its limit), changed in place; rec's HostConfig
+         * EgressRate/IngressRate updated. */
+        int (*rate)(const char *store, const char *id, json_t *rec, uint64_t egress,
+                    uint64_t ingress, nk_error **err);
 };
 
 /* The table itself (what the modules export; nook looks it up by name). */

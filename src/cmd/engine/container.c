@@ -123,6 +123,9 @@ static void record_network(json_t *rec, const struct nk_run_opts *o, const struc
         for (size_t i = 0; i < ARRAY_SIZE(lists); i++)
                 json_object_set_new(hc, lists[i].key, strv_json(lists[i].v));
         json_object_set_new(hc, "PublishAllPorts", json_boolean(o->publish_all));
+        /* nook's own (bit/s, 0: none); `nook update` changes them */
+        json_object_set_new(hc, "EgressRate", json_integer((json_int_t)o->egress_rate));
+        json_object_set_new(hc, "IngressRate", json_integer((json_int_t)o->ingress_rate));
         json_object_set_new(hc, "PortBindings", json_object());
         json_object_set_new(rec, "NetworkSettings",
                             json_pack("{s:{},s:{},s:s}", "Networks", "Ports", "SandboxKey", ""));
@@ -517,7 +520,9 @@ static struct nk_ctrnet_req net_request(const struct nk_run_opts *o, const json_
                                       .publish_all = o->publish_all,
                                       .exposed = exposed,
                                       .mac = o->mac,
-                                      .hostname = o->hostname};
+                                      .hostname = o->hostname,
+                                      .egress_rate = o->egress_rate,
+                                      .ingress_rate = o->ingress_rate};
 }
 
 /* A network of nook's for the container made: namespace, attach, ports;

@@ -30,6 +30,8 @@
         "  -p, --publish [IP:][HOST[-END]:]PORT[-END][/tcp|udp|sctp]   -P, --publish-all\n"        \
         "  --dns IP                 --dns-search DOMAIN   --dns-option OPT\n"                      \
         "  --init                   a tiny init as PID 1 (signals, zombies)   --init-path FILE\n"  \
+        "  --egress-rate RATE       --ingress-rate RATE   (10mbit, 500kbps: what it "              \
+        "sends/receives)\n"                                                                        \
         "Exit codes: 125 nook's error, 126 not executable, 127 not found, else the container's."
 
 int nk_cmd_run(const struct nk_global *g, int argc, char **argv);

@@ -1,14 +1,17 @@
 /* `nook top`, `stats`, `update`: a running container's processes, its
  * resource use and its limits, through the runtime library's handle. In the
  * nook binary itself (no engine module: they start in milliseconds). */
+#include "cmd/commands.h"
 #include "cmd/engine/ctr_cmd.h"
 #include "engine/container/iostats.h"
 #include "engine/container/runopts.h"
+#include "net/ctrnet.h"
 #include "runtime/container.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/rate.h"
 #include "util/strv.h"
 #include "util/syscalls.h"
 #include <dirent.h>
@@ -625,6 +628,30 @@ static int save_spec_resources(const struct nk_global *g, const char *id, json_t
         return nk_write_file_atomic(path, text, strlen(text), 0600, err);
 }
 
+/* --egress-rate/--ingress-rate of update: NK_RATE_KEEP when not given. */
+static int rate_flag(const char *flag, const char *v, uint64_t *out)
+{
+        nk_error *e = NULL;
+        *out = NK_RATE_KEEP;
+        if (v && nk_rate_parse(v, out, &e) < 0) {
+                nk_error_wrap(&e, "%s", flag);
+                return nk_ctr_fail(e, 125);
+        }
+        return 0;
+}
+
+/* The limits on the container's interfaces now (the net module), into rec. */
+static int update_rates(const struct nk_global *g, const char *id, json_t *rec, uint64_t egress,
+                        uint64_t ingress, nk_error **err)
+{
+        if (egress == NK_RATE_KEEP && ingress == NK_RATE_KEEP)
+                return 0;
+        const struct nk_net_ops *net = nk_cmd_net_ops();
+        if (!net)
+                return nk_error_set(err, ENOENT, "--egress-rate: the networking module is missing");
+        return net->rate(g->store, id, rec, egress, ingress, err);
+}
+
 int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {{"memory", required_argument, NULL, 'm'},
@@ -634,11 +661,13 @@ int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv)
                                              {"cpuset-cpus", required_argument, NULL, 'S'},
                                              {"pids-limit", required_argument, NULL, 'p'},
                                              {"restart", required_argument, NULL, 'r'},
+                                             {"egress-rate", required_argument, NULL, 'E'},
+                                             {"ingress-rate", required_argument, NULL, 'I'},
                                              {0}};
         static const char keys[] = "msCcSp";
         static const char *const flags[] = {"--memory",     "--memory-swap", "--cpus",
                                             "--cpu-shares", "--cpuset-cpus", "--pids-limit"};
-        const char *val[6] = {0}, *restart = NULL;
+        const char *val[6] = {0}, *restart = NULL, *egress_text = NULL, *ingress_text = NULL;
         bool given[6] = {false};
         int c;
         opterr = 0;
@@ -649,13 +678,21 @@ int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv)
                         val[k - keys] = optarg;
                 } else if (c == 'r')
                         restart = optarg;
+                else if (c == 'E')
+                        egress_text = optarg;
+                else if (c == 'I')
+                        ingress_text = optarg;
                 else
                         return nk_cmd_usage_error("update", "unknown option `%s`",
                                                   argv[optind - 1]);
         }
         if (optind >= argc)
                 return nk_cmd_usage_error("update", "requires at least one container");
-        bool any = restart != NULL;
+        uint64_t egress, ingress;
+        if (rate_flag("--egress-rate", egress_text, &egress) ||
+            rate_flag("--ingress-rate", ingress_text, &ingress))
+                return 125;
+        bool any = restart || egress_text || ingress_text;
         for (int i = 0; i < 6; i++)
                 any |= given[i];
         if (!any)
@@ -736,6 +773,11 @@ int nk_cmd_ctr_update(const struct nk_global *g, int argc, char **argv)
                                 rc = nk_ctr_fail(e, 1);
                                 continue;
                         }
+                }
+                if (update_rates(g, id, rec, egress, ingress, &e) < 0) {
+                        nk_error_wrap(&e, "container %s", argv[i]);
+                        rc = nk_ctr_fail(e, 1);
+                        continue;
                 }
                 if ((json_object_size(res) && save_spec_resources(g, id, res, &e) < 0) ||
                     nk_ctr_record_save(g->store, id, rec, &e) < 0) {

@@ -15,6 +15,7 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
+#include "util/rate.h"
 #include "util/strv.h"
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -79,6 +80,8 @@ enum opt_id {
         O_DNS,
         O_DNS_SEARCH,
         O_DNS_OPTION,
+        O_EGRESS_RATE,
+        O_INGRESS_RATE,
 };
 
 static const struct opt {
@@ -142,6 +145,8 @@ static const struct opt {
         {"dns-search", 0, true, O_DNS_SEARCH},
         {"dns-option", 0, true, O_DNS_OPTION},
         {"dns-opt", 0, true, O_DNS_OPTION},
+        {"egress-rate", 0, true, O_EGRESS_RATE},
+        {"ingress-rate", 0, true, O_INGRESS_RATE},
 };
 
 /* A file given to --env-file is read whole; Docker's are a few lines. */
@@ -1035,6 +1040,19 @@ static int push_word(char ***list, const char *f, const char *v, nk_error **err)
         return nk_strv_push(list, v) < 0 ? oom(err, f) : 0;
 }
 
+/* nk_rate_parse's refusal ("rate `V`: why") in the flags' words. */
+static int parse_rate(uint64_t *out, const char *f, const char *v, nk_error **err)
+{
+        _cleanup_error_ nk_error *e = NULL;
+        if (nk_rate_parse(v, out, &e) == 0)
+                return 0;
+        const char *why = e->msg;
+        size_t n = strlen("rate `") + strlen(v) + strlen("`: ");
+        if (strncmp(why, "rate `", 6) == 0 && strlen(why) > n)
+                why += n;
+        return bad(err, f, v, why);
+}
+
 static int take_net_value(struct nk_run_opts *o, const struct opt *op, const char *v,
                           nk_error **err)
 {
@@ -1062,6 +1080,10 @@ static int take_net_value(struct nk_run_opts *o, const struct opt *op, const cha
                 return push_word(&o->dns_search, f, v, err);
         case O_DNS_OPTION:
                 return push_word(&o->dns_options, f, v, err);
+        case O_EGRESS_RATE:
+                return parse_rate(&o->egress_rate, f, v, err);
+        case O_INGRESS_RATE:
+                return parse_rate(&o->ingress_rate, f, v, err);
         default:
                 return nk_error_set(err, 0, "--%s: not handled", f);
         }
@@ -1074,12 +1096,14 @@ static int check_network(const struct nk_run_opts *o, nk_error **err)
         const char *m = o->network;
         bool own =
                 !m || !(streq(m, "none") || streq(m, "host") || strncmp(m, "container:", 10) == 0);
-        const char *what = o->ips           ? "--ip"
-                           : o->publish     ? "--publish"
-                           : o->publish_all ? "--publish-all"
-                           : o->aliases     ? "--network-alias"
-                           : o->mac         ? "--mac-address"
-                                            : NULL;
+        const char *what = o->ips            ? "--ip"
+                           : o->publish      ? "--publish"
+                           : o->publish_all  ? "--publish-all"
+                           : o->aliases      ? "--network-alias"
+                           : o->mac          ? "--mac-address"
+                           : o->egress_rate  ? "--egress-rate"
+                           : o->ingress_rate ? "--ingress-rate"
+                                             : NULL;
         if (!own && what)
                 return nk_error_set(err, 0, "conflicting options: %s and --network %s", what, m);
         if (m && strncmp(m, "container:", 10) == 0 &&
@@ -1275,6 +1299,8 @@ static int take_value(struct nk_run_opts *o, const struct opt *op, const char *v
         case O_DNS:
         case O_DNS_SEARCH:
         case O_DNS_OPTION:
+        case O_EGRESS_RATE:
+        case O_INGRESS_RATE:
                 return take_net_value(o, op, v, err);
         }
         return nk_error_set(err, 0, "--%s: not handled", f);

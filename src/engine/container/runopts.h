@@ -88,6 +88,9 @@ struct nk_run_opts {
         char **ips, **aliases, **publish, **add_hosts, **dns, **dns_search, **dns_options;
         char *mac;
         bool publish_all;
+        /* --egress-rate, --ingress-rate (util/rate.h): bits per second the
+         * container may send and receive on its networks; 0: no limit */
+        uint64_t egress_rate, ingress_rate;
 };
 
 /* o->memory_swap for `--memory-swap -1` (unlimited swap); -1 stays "not
