@@ -1112,6 +1112,25 @@ static void test_spec_flags(void)
         json_decref(s);
 }
 
+static void test_rate_flags(void)
+{
+        struct nk_run_opts o;
+        CHECK(PARSE(&o, "--egress-rate", "10mbit", "--ingress-rate", "500kbps", "img") == 0);
+        CHECK(o.egress_rate == 10000000 && o.ingress_rate == 4000000);
+        nk_run_opts_clear(&o);
+        CHECK(PARSE(&o, "--egress-rate", "none", "img") == 0);
+        CHECK(o.egress_rate == 0 && o.ingress_rate == 0);
+        nk_run_opts_clear(&o);
+        BAD("--egress-rate", "\"10mbits\"", "--egress-rate", "10mbits", "img");
+        CHECK(strstr(last_err, "unknown unit `mbits`") != NULL);
+        BAD("--ingress-rate", "\"-1\"", "--ingress-rate", "-1", "img");
+        BAD("--ingress-rate", "\"2tbit\"", "--ingress-rate", "2tbit", "img");
+        CHECK(strstr(last_err, "above the largest, 1tbit") != NULL);
+        BAD("--egress-rate", "--network host", "--network", "host", "--egress-rate", "1mbit",
+            "img");
+        CHECK(strstr(last_err, "conflicting options") != NULL);
+}
+
 int main(void)
 {
         unit_require_syscall(SYS_openat2, "openat2"); /* the rootfs lookups */
@@ -1136,6 +1155,7 @@ int main(void)
         test_mount_flags();
         test_more_flags();
         test_spec_flags();
+        test_rate_flags();
 
         close(rootfs_fd);
         CHECK(nk_rm_rf(tmpdir, &err) == 0);
