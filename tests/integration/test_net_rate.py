@@ -319,7 +319,7 @@ def test_engine_run_update_restore_rm(net):
     assert [l for l in net.links() if l.startswith("nki")] == []
 
 
-def test_engine_bad_rates_refused(net):
+def test_engine_refusals_and_run_rm(net):
     line = net.fail("run", "--egress-rate", "5mbitz", "busybox", "true")
     assert line.endswith('invalid argument "5mbitz" for "--egress-rate" flag: unknown unit '
                          '`mbitz` (bit, kbit, mbit, gbit, tbit, bps, kbps, mbps, gbps, tbps, or '
@@ -333,3 +333,9 @@ def test_engine_bad_rates_refused(net):
     assert p.returncode == 1 and "is on no network of nook's" in p.stderr, p.stderr
     assert net.veths() == [] and [l for l in net.links() if l.startswith("nki")] == []
     net.run("rm", "-f", "n")
+    # --rm: the monitor's teardown leaves the veth to the namespace's
+    # removal, and removes the ifb itself
+    p = net.run("run", "--rm", "--egress-rate", "1mbit", "--ingress-rate", "2mbit", "busybox",
+                "sh", "-c", "ip -o link show eth0")
+    assert "eth0" in p.stdout
+    assert [l for l in net.links() if l.startswith("nki")] == []
