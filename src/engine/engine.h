@@ -169,6 +169,49 @@ int nk_engine_cp_tar_in(int in_fd, int dest_fd, nk_error **err);
 typedef int (*nk_engine_cp_tar_out_fn)(int dir_fd, const char *name, int out_fd, nk_error **err);
 typedef int (*nk_engine_cp_tar_in_fn)(int in_fd, int dest_fd, nk_error **err);
 
+/* ---- making images (src/engine/build/) ---------------------------------- */
+
+/* `nook build`: a Containerfile executed against a context directory.
+ * RUN steps run as containers of the runtime library in a private mount
+ * namespace of the calling process (it unshares one), so no mount
+ * outlives it. Progress lines go to `say`, RUN's output to out_fd/err_fd. */
+struct nk_build_opts {
+        const char *context;   /* directory; NULL: none (Containerfile on stdin) */
+        const char *file_text; /* the Containerfile */
+        size_t file_len;
+        const char *file_name; /* for errors */
+        char **tags;           /* names for the result (NULL-terminated), may be NULL */
+        char **build_args;     /* K=V */
+        const char *target;    /* stage to stop at, NULL: the last */
+        bool no_cache;
+        json_t *labels; /* object, added to the result's config */
+        bool network_host;
+        int64_t timestamp;         /* -1: now; else created times and mtimes clamped to it */
+        const char *root;          /* engine runtime state (NOOK_ROOT) */
+        const char *cgroup_parent; /* absolute */
+        int out_fd, err_fd;        /* RUN's stdout and stderr */
+        void (*say)(const char *line, void *data);
+        void *say_data;
+};
+/* *id_out: the image id (config digest). */
+int nk_image_build_file(struct nk_store *s, const struct nk_build_opts *o, char id_out[72],
+                        nk_error **err);
+
+/* `nook commit`: a container's changes (its upper dir) as a new layer on
+ * its image, config changes in Containerfile syntax, a history entry. */
+struct nk_commit_opts {
+        const char *id;      /* full container id */
+        const char *name;    /* NAME[:TAG], NULL: unnamed */
+        const char *message; /* -m */
+        const char *author;  /* -a */
+        char **changes;      /* -c instructions */
+        char **exclude;      /* relative paths of the engine's mount points */
+};
+int nk_image_commit(struct nk_store *s, const struct nk_commit_opts *o, char id_out[72],
+                    nk_error **err);
+/* Drop the build cache (`image prune`); the layers go with the next gc. */
+int nk_build_cache_clear(struct nk_store *s, nk_error **err);
+
 /* ---- registry credentials ------------------------------------------------ */
 
 /* Check the credentials against the registry, then store them. */

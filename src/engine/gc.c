@@ -1,5 +1,6 @@
 /* Removing images and garbage collection. Runs under the exclusive store
  * lock, so no pull, load or container setup is adding content meanwhile. */
+#include "engine/build/cache.h"
 #include "engine/engine.h"
 #include "engine/image.h"
 #include "engine/ref.h"
@@ -33,6 +34,13 @@ static void mark_manifest(struct nk_store *s, const char *digest, struct marks *
         nk_image_clear(&img);
 }
 
+static void mark_cached(const char *blob, const char *diff_id, void *data)
+{
+        struct marks *m = data;
+        json_object_set_new(m->blobs, blob, json_true());
+        json_object_set_new(m->layers, diff_id, json_true());
+}
+
 static int mark_all(struct nk_store *s, struct marks *m, nk_error **err)
 {
         _cleanup_jansson_ json_t *names = NULL, *containers = NULL;
@@ -51,6 +59,8 @@ static int mark_all(struct nk_store *s, struct marks *m, nk_error **err)
                 if (man)
                         mark_manifest(s, man, m);
         }
+        /* the build cache's layers stay until `image prune` drops it */
+        nk_build_cache_mark(s, mark_cached, m);
         return 0;
 }
 
@@ -263,6 +273,8 @@ int nk_image_prune(struct nk_store *s, bool all, struct nk_gc_stats *st, char **
             nk_store_containers(s, &containers, err) < 0)
                 return -1;
         if (all && nk_store_names_edit(s, prune_unused, containers, err) < 0)
+                return -1;
+        if (nk_build_cache_clear(s, err) < 0)
                 return -1;
         if (nk_store_gc(s, &local, err) < 0 || nk_store_names_read(s, &after, err) < 0)
                 return -1;

@@ -43,6 +43,16 @@ int nk_image_build(struct nk_txn *t, json_t *config, const struct nk_new_layer *
 int nk_image_build_from(struct nk_txn *t, const char *config_digest, int64_t config_size,
                         const struct nk_new_layer *layers, size_t n, const char *key,
                         char manifest_out[NK_DIGEST_LEN + 1], nk_error **err);
+/* A layer from an overlay upper directory (layer_diff.c): entries sorted,
+ * whiteouts and opaque directories in the image format, owner, mode,
+ * xattrs (user.*, security.capability); gzip-compressed, staged in t and
+ * extracted like any pulled layer. *entries (may be NULL): tar entries. */
+struct nk_diff_opts {
+        int64_t timestamp; /* clamp mtimes to it (and drop nanoseconds); -1: keep */
+        char **exclude;    /* relative paths left out (mount points the engine made) */
+};
+int nk_layer_from_upper(struct nk_txn *t, int upper_fd, const struct nk_diff_opts *o,
+                        struct nk_new_layer *out, uint64_t *entries, nk_error **err);
 /* A minimal image config for this machine, with PATH set. */
 json_t *nk_image_default_config(const char *cmd);
 

@@ -333,7 +333,7 @@ bool nk_store_name_digest(const char *name, char out[80])
 
 /* ---- staging directories ---------------------------------------------- */
 
-static const char *const staging_prefixes[] = {"layer-", "load-", "export-"};
+static const char *const staging_prefixes[] = {"layer-", "load-", "export-", "build-"};
 
 int nk_store_mkstaging(struct nk_store *s, const char *prefix, char **name_out, nk_error **err)
 {

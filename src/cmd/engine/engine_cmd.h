@@ -22,6 +22,8 @@ int nk_cmd_import(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_export(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_volume(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_network(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_build(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_commit(const struct nk_global *g, int argc, char **argv);
 
 /* Open the --store, reporting failure; NULL on error (already printed). */
 struct nk_store *nk_cmd_store(const struct nk_global *g);

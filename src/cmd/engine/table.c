@@ -14,6 +14,12 @@ const struct nk_command nk_engine_commands[] = {
         {"save", nk_cmd_save, "save [--format docker-archive|oci-archive] -o FILE IMAGE...",
          "save images to an archive"},
         {"import", nk_cmd_import, "import TARBALL|- NAME", "create an image from a rootfs tarball"},
+        {"build", nk_cmd_build,
+         "build [-t NAME[:TAG]]... [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache] "
+         "CONTEXT|-",
+         "build an image from a Containerfile"},
+        {"commit", nk_cmd_commit, "commit [-m MSG] [-c INSTR]... CONTAINER [NAME[:TAG]]",
+         "make an image of a container's changes"},
         {"export", nk_cmd_export, "export [-o FILE] CONTAINER|IMAGE",
          "write the flattened filesystem as a tar"},
         {"login", nk_cmd_login, "login [-u USER] [-p PASS|--password-stdin] REGISTRY",

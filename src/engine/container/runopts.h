@@ -151,6 +151,9 @@ int nk_run_parse_bytes(const char *s, int64_t *out);
  * ones, nk_volume_remove). `nook volume rm/prune` ask the container store
  * which volumes are in use through a nk_volume_in_use_fn: the stub in
  * src/cmd/engine/volume.c (volume_in_use) is where it plugs in. */
+/* Docker's user spec ("user[:group]", names or numbers) to ids, names
+ * looked up in the rootfs' /etc/passwd and /etc/group (beneath it). */
+int nk_run_user_ids(const char *spec, int rootfs_fd, uint32_t *uid, uint32_t *gid, nk_error **err);
 int nk_run_spec_build(const struct nk_run_opts *o, const json_t *image_config, const char *rootfs,
                       int rootfs_fd, const struct nk_run_mount *mounts, size_t n_mounts,
                       json_t **spec_out, nk_error **err);

@@ -213,6 +213,18 @@ static int resolve_user(const char *spec, int rootfs_fd, struct user_ids *ids, n
         return 0;
 }
 
+int nk_run_user_ids(const char *spec, int rootfs_fd, uint32_t *uid, uint32_t *gid, nk_error **err)
+{
+        struct user_ids ids = {0};
+        int r = resolve_user(spec, rootfs_fd, &ids, err);
+        json_decref(ids.sgids);
+        if (r == 0) {
+                *uid = ids.uid;
+                *gid = ids.gid;
+        }
+        return r;
+}
+
 /* ---- process ------------------------------------------------------------ */
 
 static int push_json_strings(char ***v, const json_t *arr, const char *what, nk_error **err)

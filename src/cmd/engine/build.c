@@ -1,0 +1,298 @@
+/* `nook build` and `nook commit`: options, one call into the library
+ * (src/engine/build/), the result's id on stdout. */
+#include "cmd/engine/ctr_cmd.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/strv.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void say_line(const char *line, void *data)
+{
+        (void)data;
+        fprintf(stderr, "%s\n", line);
+}
+
+static int read_all_fd(int fd, char **out, size_t *len)
+{
+        size_t cap = 4096, n = 0;
+        char *b = malloc(cap);
+        for (;;) {
+                if (!b)
+                        return -1;
+                if (n == cap) {
+                        char *nb = realloc(b, cap *= 2);
+                        if (!nb) {
+                                free(b);
+                                return -1;
+                        }
+                        b = nb;
+                }
+                ssize_t r = read(fd, b + n, cap - n);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0) {
+                        free(b);
+                        return -1;
+                }
+                if (r == 0)
+                        break;
+                n += (size_t)r;
+        }
+        *out = b;
+        *len = n;
+        return 0;
+}
+
+/* The Containerfile: -f FILE (relative to the cwd), else Containerfile
+ * or Dockerfile in the context; with context `-`, stdin. */
+static int read_containerfile(const char *file, const char *context, char **text, size_t *len,
+                              char **name)
+{
+        nk_error *e = NULL;
+        if (!context && !file) {
+                *name = strdup("<stdin>");
+                return read_all_fd(0, text, len) < 0 || !*name ? -1 : 0;
+        }
+        if (file) {
+                *name = strdup(file);
+                if (streq(file, "-"))
+                        return read_all_fd(0, text, len) < 0 || !*name ? -1 : 0;
+                if (nk_read_file(file, text, len, &e) == 0)
+                        return 0;
+                nk_cmd_fail(e);
+                return 1;
+        }
+        static const char *const names[] = {"Containerfile", "Dockerfile"};
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/%s", context, names[i]) < 0)
+                        return -1;
+                if (nk_read_file(p, text, len, &e) == 0) {
+                        *name = strdup(names[i]);
+                        return 0;
+                }
+                nk_error_free(e);
+                e = NULL;
+        }
+        fprintf(stderr, "nook: no Containerfile or Dockerfile in `%s` (use -f FILE)\n", context);
+        return 1;
+}
+
+/* --build-arg KEY alone takes KEY's value from our environment. */
+static int add_build_arg(char ***v, const char *a)
+{
+        if (strchr(a, '='))
+                return nk_strv_push(v, a);
+        const char *val = getenv(a);
+        if (!val)
+                return 0;
+        _cleanup_free_ char *kv = NULL;
+        return asprintf(&kv, "%s=%s", a, val) < 0 ? -1 : nk_strv_push(v, kv);
+}
+
+static int parse_timestamp(const char *s, int64_t *out)
+{
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (!*s || *end || errno || v < 0)
+                return -1;
+        *out = v;
+        return 0;
+}
+
+#define BUILD_USAGE                                                                                \
+        "build [-t NAME[:TAG]]... [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache]\n"     \
+        "      [--label K=V] [--network none|host] [--timestamp N] [-q] CONTEXT|-"
+#define BUILD_HELP                                                                                 \
+        "Build an image from a Containerfile (or Dockerfile) in CONTEXT.\n"                        \
+        "  -t, --tag NAME[:TAG]   name the result (repeatable)\n"                                  \
+        "  -f, --file FILE        the Containerfile (default CONTEXT/Containerfile|Dockerfile)\n"  \
+        "  --build-arg K=V        a value for ARG K (K alone: from the environment)\n"             \
+        "  --target STAGE         build up to that stage\n"                                        \
+        "  --no-cache             run every step again\n"                                          \
+        "  --label K=V            a label on the result\n"                                         \
+        "  --network none|host    RUN's network (default none)\n"                                  \
+        "  --timestamp N          created times N and file mtimes at most N (Unix time;\n"         \
+        "                         default $SOURCE_DATE_EPOCH)\n"                                   \
+        "  -q, --quiet            print only the image id\n"
+
+struct build_args {
+        struct nk_build_opts o;
+        const char *file;
+        bool quiet;
+        char **tags, **args;
+};
+
+enum { OPT_BUILD_ARG = 256, OPT_TARGET, OPT_NO_CACHE, OPT_LABEL, OPT_NETWORK, OPT_TIMESTAMP };
+
+static int build_option(struct build_args *a, int c, const char *arg)
+{
+        switch (c) {
+        case 't':
+                return nk_strv_push(&a->tags, arg) < 0 ? -1 : 0;
+        case 'f':
+                a->file = arg;
+                return 0;
+        case 'q':
+                a->quiet = true;
+                return 0;
+        case OPT_BUILD_ARG:
+                return add_build_arg(&a->args, arg) < 0 ? -1 : 0;
+        case OPT_TARGET:
+                a->o.target = arg;
+                return 0;
+        case OPT_NO_CACHE:
+                a->o.no_cache = true;
+                return 0;
+        case OPT_LABEL: {
+                const char *eq = strchr(arg, '=');
+                _cleanup_free_ char *k = strndup(arg, eq ? (size_t)(eq - arg) : strlen(arg));
+                if (!k || !*k)
+                        return nk_cmd_usage_error("build", "--label `%s`: expected K=V", arg);
+                json_object_set_new(a->o.labels, k, json_string(eq ? eq + 1 : ""));
+                return 0;
+        }
+        case OPT_NETWORK:
+                if (!streq(arg, "none") && !streq(arg, "host"))
+                        return nk_cmd_usage_error("build", "--network `%s`: none or host", arg);
+                a->o.network_host = streq(arg, "host");
+                return 0;
+        case OPT_TIMESTAMP:
+                if (parse_timestamp(arg, &a->o.timestamp) < 0)
+                        return nk_cmd_usage_error("build", "--timestamp `%s`: not a Unix time",
+                                                  arg);
+                return 0;
+        default:
+                return 1;
+        }
+}
+
+static int build_parse(struct build_args *a, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"tag", required_argument, NULL, 't'},
+                {"file", required_argument, NULL, 'f'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
+                {"target", required_argument, NULL, OPT_TARGET},
+                {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+                {"label", required_argument, NULL, OPT_LABEL},
+                {"network", required_argument, NULL, OPT_NETWORK},
+                {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
+                {0},
+        };
+        const char *sde = getenv("SOURCE_DATE_EPOCH");
+        a->o.timestamp = -1;
+        if (sde && *sde && parse_timestamp(sde, &a->o.timestamp) < 0)
+                return nk_cmd_usage_error("build", "SOURCE_DATE_EPOCH `%s`: not a Unix time", sde);
+        int c;
+        while ((c = getopt_long(argc, argv, "t:f:q", opts, NULL)) != -1) {
+                int r = build_option(a, c, optarg);
+                if (r)
+                        return r;
+        }
+        if (optind + 1 != argc)
+                return nk_cmd_usage_error("build", "expects one CONTEXT (a directory, or -)");
+        return 0;
+}
+
+int nk_cmd_build(const struct nk_global *g, int argc, char **argv)
+{
+        if (nk_cmd_help(argc, argv, BUILD_USAGE, BUILD_HELP))
+                return 0;
+        struct build_args a = {.o.labels = json_object()};
+        _cleanup_free_ char *text = NULL, *name = NULL, *ctx = NULL;
+        int rc = build_parse(&a, argc, argv);
+        if (rc == 0 && !streq(argv[optind], "-") && !(ctx = realpath(argv[optind], NULL)))
+                rc = nk_cmd_usage_error("build", "context `%s`: %s", argv[optind], strerror(errno));
+        if (rc == 0)
+                rc = read_containerfile(a.file, ctx, &text, &a.o.file_len, &name);
+        if (rc < 0)
+                rc = nk_cmd_usage_error("build", "cannot read the Containerfile");
+        _cleanup_(nk_engine_closep) struct nk_store *s = rc == 0 ? nk_cmd_store(g) : NULL;
+        if (rc == 0 && s) {
+                a.o.context = ctx;
+                a.o.file_text = text;
+                a.o.file_name = name;
+                a.o.tags = a.tags;
+                a.o.build_args = a.args;
+                a.o.root = g->root;
+                a.o.cgroup_parent = nk_ctr_cgroup_parent();
+                a.o.out_fd = a.quiet ? 2 : 1;
+                a.o.err_fd = 2;
+                a.o.say = a.quiet ? NULL : say_line;
+                char id[72];
+                nk_error *err = NULL;
+                fflush(stdout);
+                if (nk_image_build_file(s, &a.o, id, &err) < 0) {
+                        rc = nk_cmd_store_fail(s, err);
+                } else {
+                        if (!a.quiet)
+                                for (char **t = a.tags; t && *t; t++)
+                                        fprintf(stderr, "Successfully tagged %s\n", *t);
+                        printf("%s\n", id + 7);
+                }
+        } else if (rc == 0) {
+                rc = 1;
+        }
+        nk_strv_free(a.tags);
+        nk_strv_free(a.args);
+        json_decref(a.o.labels);
+        return rc;
+}
+
+#define COMMIT_USAGE "commit [-m MSG] [-a AUTHOR] [-c INSTR]... CONTAINER [NAME[:TAG]]"
+#define COMMIT_HELP                                                                                \
+        "Make an image of a container's changes (a new layer on its image).\n"                     \
+        "  -m, --message MSG      the history entry's comment\n"                                   \
+        "  -a, --author AUTHOR    the image's author\n"                                            \
+        "  -c, --change INSTR     CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR,\n"   \
+        "                         ... applied to the config (repeatable)\n"
+
+int nk_cmd_commit(const struct nk_global *g, int argc, char **argv)
+{
+        if (nk_cmd_help(argc, argv, COMMIT_USAGE, COMMIT_HELP))
+                return 0;
+        static const struct option opts[] = {{"message", required_argument, NULL, 'm'},
+                                             {"author", required_argument, NULL, 'a'},
+                                             {"change", required_argument, NULL, 'c'},
+                                             {0}};
+        struct nk_commit_opts o = {0};
+        _cleanup_strv_ char **changes = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "m:a:c:", opts, NULL)) != -1) {
+                if (c == 'm')
+                        o.message = optarg;
+                else if (c == 'a')
+                        o.author = optarg;
+                else if (c == 'c' && nk_strv_push(&changes, optarg) < 0)
+                        return 1;
+                else if (c != 'c')
+                        return 1;
+        }
+        if (optind >= argc || argc - optind > 2)
+                return nk_cmd_usage_error("commit", "usage: " COMMIT_USAGE);
+        char id[NK_CTR_ID_LEN + 1], image[72];
+        nk_error *err = NULL;
+        if (nk_ctr_resolve(g->store, argv[optind], id, &err) < 0)
+                return nk_cmd_fail(err);
+        o.id = id;
+        o.name = optind + 1 < argc ? argv[optind + 1] : NULL;
+        o.changes = changes;
+        _cleanup_(nk_engine_closep) struct nk_store *s = nk_cmd_store(g);
+        if (!s)
+                return 1;
+        if (nk_image_commit(s, &o, image, &err) < 0)
+                return nk_cmd_store_fail(s, err);
+        printf("%s\n", image + 7);
+        return 0;
+}

@@ -1,0 +1,762 @@
+/* `nook build`: a Containerfile's stages executed in order. Each stage
+ * keeps an image config document, its layers and a cache chain (a hash
+ * over the base and every instruction so far, with what each one read);
+ * a step whose key is in the build cache reuses what it made before, so
+ * an unchanged rebuild runs nothing and makes the same image. */
+#include "engine/build/build.h"
+#include "engine/build/cache.h"
+#include "engine/ref.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/strv.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <time.h>
+#include <unistd.h>
+
+struct stage {
+        char *name; /* AS name, or NULL */
+        json_t *config;
+        struct nk_new_layer *layers;
+        size_t n;
+        char chain[NK_DIGEST_LEN + 1];
+        json_t *args; /* ARGs in scope: name -> string or null */
+        bool cmd_set;
+};
+
+struct build {
+        struct nk_store *s;
+        const struct nk_build_opts *o;
+        struct nk_containerfile cf;
+        json_t *global_args; /* ARGs before the first FROM */
+        json_t *build_args;  /* --build-arg */
+        struct stage *stages;
+        size_t n_stages;
+        json_t *cache, *fresh; /* read at start; new entries to write */
+        int ctx_fd;
+        char **ignore;
+        size_t step, n_steps;
+        int64_t now;
+};
+
+static void say(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct build *b, const char *fmt, ...)
+{
+        if (!b->o->say)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        char *line = NULL;
+        if (vasprintf(&line, fmt, ap) >= 0) {
+                b->o->say(line, b->o->say_data);
+                free(line);
+        }
+        va_end(ap);
+}
+
+static void stage_clear(struct stage *st)
+{
+        free(st->name);
+        json_decref(st->config);
+        json_decref(st->args);
+        free(st->layers);
+        memset(st, 0, sizeof(*st));
+}
+
+/* chain = sha256(chain "\n" part "\n" part ...) */
+static int chain_step(char chain[NK_DIGEST_LEN + 1], const char *const *parts, nk_error **err)
+{
+        struct nk_sha256 h;
+        if (nk_sha256_init(&h, err) < 0)
+                return -1;
+        nk_sha256_update(&h, chain, strlen(chain));
+        for (; *parts; parts++) {
+                nk_sha256_update(&h, "\n", 1);
+                nk_sha256_update(&h, *parts, strlen(*parts));
+        }
+        nk_sha256_final(&h, chain);
+        return 0;
+}
+
+static json_t *layer_json(const struct nk_new_layer *l)
+{
+        return json_pack("{s:s,s:s,s:I,s:s}", "digest", l->digest, "diff_id", l->diff_id, "size",
+                         (json_int_t)l->size, "mediaType", l->media_type);
+}
+
+static int push_layer(struct stage *st, const struct nk_new_layer *l, nk_error **err)
+{
+        struct nk_new_layer *v = realloc(st->layers, (st->n + 1) * sizeof(*v));
+        if (!v)
+                return nk_error_set(err, ENOMEM, "layers");
+        st->layers = v;
+        v[st->n++] = *l;
+        return 0;
+}
+
+/* A cache entry still usable: its layer (if any) is in the store. */
+static json_t *cache_lookup(struct build *b, const char *key)
+{
+        if (b->o->no_cache)
+                return NULL;
+        json_t *e = json_object_get(b->fresh, key);
+        if (!e)
+                e = json_object_get(b->cache, key);
+        json_t *l = json_object_get(e, "layer");
+        if (!e || !json_is_string(json_object_get(e, "created")))
+                return NULL;
+        if (l && (!nk_store_layer_exists(b->s, json_string_value(json_object_get(l, "diff_id"))) ||
+                  !nk_store_blob_exists(b->s, json_string_value(json_object_get(l, "digest")))))
+                return NULL;
+        return e;
+}
+
+/* The OCI name of a layer's type (a Docker image's layers go into an OCI
+ * manifest). */
+static const char *media_type_static(const char *mt)
+{
+        if (mt && strstr(mt, "zstd"))
+                return NK_MT_OCI_LAYER_ZSTD;
+        if (mt && !strstr(mt, "gzip") && (streq(mt, NK_MT_OCI_LAYER) || strstr(mt, "diff.tar")))
+                return NK_MT_OCI_LAYER;
+        return NK_MT_OCI_LAYER_GZIP;
+}
+
+static int layer_from_json(json_t *l, struct nk_new_layer *out)
+{
+        const char *d = json_string_value(json_object_get(l, "digest"));
+        const char *id = json_string_value(json_object_get(l, "diff_id"));
+        if (!d || !id || strlen(d) > NK_DIGEST_LEN || strlen(id) > NK_DIGEST_LEN)
+                return -1;
+        snprintf(out->digest, sizeof out->digest, "%s", d);
+        snprintf(out->diff_id, sizeof out->diff_id, "%s", id);
+        out->size = json_integer_value(json_object_get(l, "size"));
+        out->media_type = media_type_static(json_string_value(json_object_get(l, "mediaType")));
+        return 0;
+}
+
+static void created_text(struct build *b, char *buf, size_t n)
+{
+        nk_bf_time_text(b->o->timestamp >= 0 ? b->o->timestamp : b->now, buf, n);
+}
+
+/* ---- steps that make layers ------------------------------------------------ */
+
+static int stage_diff_ids(struct stage *st, char ***out, nk_error **err)
+{
+        char **v = calloc(st->n + 1, sizeof(char *));
+        for (size_t i = 0; v && i < st->n; i++)
+                v[i] = strdup(st->layers[i].diff_id);
+        if (!v)
+                return nk_error_set(err, ENOMEM, "layers");
+        *out = v;
+        return 0;
+}
+
+/* After a layer step: the layer (if any) on the stage, history, cache. */
+static int finish_layer_step(struct build *b, struct stage *st, const struct nk_bf_instr *in,
+                             const char *key, json_t *hit, const struct nk_new_layer *made,
+                             bool got, nk_error **err)
+{
+        struct nk_new_layer l;
+        char created[40];
+        if (hit) {
+                snprintf(created, sizeof created, "%s",
+                         json_string_value(json_object_get(hit, "created")));
+                json_t *lj = json_object_get(hit, "layer");
+                got = lj != NULL;
+                if (got && layer_from_json(lj, &l) < 0)
+                        return nk_error_set(err, 0, "build cache entry %s is damaged", key);
+                say(b, "--> Using cache %.19s", got ? l.diff_id + 7 : key + 7);
+        } else {
+                created_text(b, created, sizeof created);
+                if (got)
+                        l = *made;
+                json_t *e = json_pack("{s:s}", "created", created);
+                if (got)
+                        json_object_set_new(e, "layer", layer_json(&l));
+                json_object_set_new(b->fresh, key, e);
+                if (nk_build_cache_add(b->s, b->fresh, err) < 0)
+                        return -1;
+                say(b, "--> %.12s", got ? l.diff_id + 7 : "(no changes)");
+        }
+        if (got && push_layer(st, &l, err) < 0)
+                return -1;
+        nk_bf_history_add(st->config, created, in->text, NULL, !got);
+        snprintf(st->chain, sizeof st->chain, "%s", key);
+        return 0;
+}
+
+static char **extra_env(struct stage *st)
+{
+        char **v = NULL;
+        const char *k;
+        json_t *val;
+        json_object_foreach (st->args, k, val) {
+                _cleanup_free_ char *kv = NULL;
+                if (json_is_string(val) && asprintf(&kv, "%s=%s", k, json_string_value(val)) >= 0)
+                        nk_strv_push(&v, kv);
+        }
+        return v;
+}
+
+static int do_run(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
+{
+        json_t *cfg = json_object_get(st->config, "config");
+        _cleanup_jansson_ json_t *argv = NULL;
+        if (in->exec_form) {
+                argv = json_array();
+                for (char **a = in->argv; *a; a++)
+                        json_array_append_new(argv, json_string(*a));
+        } else {
+                json_t *sh = json_object_get(cfg, "Shell");
+                argv = json_is_array(sh) && json_array_size(sh)
+                               ? json_deep_copy(sh)
+                               : json_pack("[ss]", "/bin/sh", "-c");
+                json_array_append_new(argv, json_string(in->rest));
+        }
+        _cleanup_strv_ char **env = extra_env(st), **args = NULL;
+        size_t i;
+        json_t *a;
+        json_array_foreach (argv, i, a)
+                nk_strv_push(&args, json_string_value(a));
+        _cleanup_free_ char *argv_text = json_dumps(argv, JSON_COMPACT);
+        _cleanup_jansson_ json_t *envj = json_array();
+        for (char **e = env; e && *e; e++)
+                json_array_append_new(envj, json_string(*e));
+        _cleanup_free_ char *env_text = json_dumps(envj, JSON_COMPACT);
+        char key[NK_DIGEST_LEN + 1];
+        snprintf(key, sizeof key, "%s", st->chain);
+        const char *parts[] = {"RUN", argv_text ?: "", env_text ?: "",
+                               b->o->network_host ? "host" : "none", NULL};
+        if (chain_step(key, parts, err) < 0)
+                return -1;
+        json_t *hit = cache_lookup(b, key);
+        struct nk_new_layer made;
+        bool got = false;
+        if (!hit) {
+                _cleanup_strv_ char **ids = NULL;
+                struct nk_bf_run r = {.s = b->s,
+                                      .o = b->o,
+                                      .config = st->config,
+                                      .argv = args,
+                                      .extra_env = env,
+                                      .n_layers = st->n};
+                if (stage_diff_ids(st, &ids, err) < 0)
+                        return -1;
+                r.diff_ids = ids;
+                if (nk_bf_run_step(&r, &made, &got, err) < 0)
+                        return -1;
+        }
+        return finish_layer_step(b, st, in, key, hit, &made, got, err);
+}
+
+/* ---- COPY / ADD ------------------------------------------------------------- */
+
+static struct stage *find_stage(struct build *b, const char *name)
+{
+        char *end;
+        long idx = strtol(name, &end, 10);
+        if (*name && !*end && idx >= 0 && (size_t)idx < b->n_stages)
+                return &b->stages[idx];
+        for (size_t i = 0; i < b->n_stages; i++)
+                if (b->stages[i].name && strcasecmp(b->stages[i].name, name) == 0)
+                        return &b->stages[i];
+        return NULL;
+}
+
+static int parse_chmod(const char *s, int *out)
+{
+        char *end;
+        long m = strtol(s, &end, 8);
+        if (!*s || *end || m < 0 || m > 07777)
+                return -1;
+        *out = (int)m;
+        return 0;
+}
+
+struct copy_src {
+        struct nk_bf_mount m; /* another stage's or an image's rootfs */
+        char chain[NK_DIGEST_LEN + 1];
+};
+
+/* --from: a stage (its chain identifies its content) or an image. */
+static int mount_from(struct build *b, const char *from, struct copy_src *cs, nk_error **err)
+{
+        struct stage *src = find_stage(b, from);
+        if (src) {
+                _cleanup_strv_ char **ids = NULL;
+                snprintf(cs->chain, sizeof cs->chain, "%s", src->chain);
+                return stage_diff_ids(src, &ids, err) < 0
+                               ? -1
+                               : nk_bf_mount(b->s, ids, src->n, &cs->m, err);
+        }
+        _cleanup_free_ char *key = NULL;
+        struct nk_image img = {0};
+        if (nk_engine_image_get(b->s, from, false, false, &key, err) < 0 ||
+            nk_image_find(b->s, key, &img, err) < 0)
+                return nk_error_wrap(err, "--from=%s", from);
+        snprintf(cs->chain, sizeof cs->chain, "%s", img.manifest_digest);
+        int r = nk_bf_mount(b->s, img.config.diff_ids, img.config.n_diff_ids, &cs->m, err);
+        nk_image_clear(&img);
+        return r;
+}
+
+static int copy_args(struct build *b, struct stage *st, const struct nk_bf_instr *in,
+                     struct nk_bf_copy *c, char ***words, nk_error **err)
+{
+        struct nk_bf_vars vars = {json_object_get(json_object_get(st->config, "config"), "Env"),
+                                  st->args};
+        if (in->exec_form)
+                *words = nk_strv_dup(in->argv);
+        else if (nk_bf_words(in->rest, b->cf.escape, true, false, nk_bf_vars_lookup, &vars, words,
+                             err) < 0)
+                return -1;
+        size_t n = nk_strv_len(*words);
+        if (n < 2)
+                return nk_error_set(err, 0, "%s:%u: %s needs a source and a destination",
+                                    b->cf.file, in->line, nk_bf_kind_name(in->kind));
+        c->dest = (*words)[n - 1]; /* the caller's to free */
+        (*words)[n - 1] = NULL;
+        c->sources = *words;
+        for (char **s = *words; *s; s++)
+                if (strstr(*s, "://"))
+                        return nk_error_set(err, 0,
+                                            "%s:%u: ADD of a URL (`%s`) is not supported: "
+                                            "fetch it in a RUN step",
+                                            b->cf.file, in->line, *s);
+        const char *chmod = nk_bf_flag(in->flags, "chmod");
+        c->chmod = -1;
+        if (chmod && parse_chmod(chmod, &c->chmod) < 0)
+                return nk_error_set(err, 0, "%s:%u: --chmod=%s: not an octal mode", b->cf.file,
+                                    in->line, chmod);
+        c->chown = nk_bf_flag(in->flags, "chown");
+        return 0;
+}
+
+static int do_copy(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
+{
+        struct nk_bf_copy c = {.s = b->s,
+                               .o = b->o,
+                               .add = in->kind == NK_BF_ADD,
+                               .instr = in->text,
+                               .n_layers = st->n};
+        _cleanup_strv_ char **words = NULL, **ids = NULL;
+        if (copy_args(b, st, in, &c, &words, err) < 0) {
+                free((char *)c.dest);
+                return nk_error_wrap(err, "%s:%u", b->cf.file, in->line);
+        }
+        const char *from = nk_bf_flag(in->flags, "from");
+        struct copy_src cs = {.m = {.lock_fd = -1, .root_fd = -1, .upper_fd = -1}};
+        char content[NK_DIGEST_LEN + 1] = "";
+        int r = 0;
+        if (from) {
+                r = mount_from(b, from, &cs, err);
+                c.src_root = cs.m.root_fd;
+                snprintf(content, sizeof content, "%s", cs.chain);
+        } else if (b->ctx_fd < 0) {
+                r = nk_error_set(err, 0, "%s:%u: %s needs a build context (not `-`)", b->cf.file,
+                                 in->line, nk_bf_kind_name(in->kind));
+        } else {
+                c.src_root = b->ctx_fd;
+                c.from_context = true;
+                c.ignore = b->ignore;
+        }
+        json_t *cfg = json_object_get(st->config, "config");
+        c.workdir = json_string_value(json_object_get(cfg, "WorkingDir"));
+        if (r == 0 && !from)
+                r = nk_bf_copy_hash(&c, content, err);
+        char key[NK_DIGEST_LEN + 1];
+        snprintf(key, sizeof key, "%s", st->chain);
+        json_t *hit = NULL;
+        struct nk_new_layer made;
+        bool got = false;
+        if (r == 0) {
+                const char *parts[] = {nk_bf_kind_name(in->kind), in->text, content,
+                                       c.workdir ? c.workdir : "/", NULL};
+                r = chain_step(key, parts, err);
+                hit = r == 0 ? cache_lookup(b, key) : NULL;
+        }
+        if (r == 0 && !hit) {
+                r = stage_diff_ids(st, &ids, err);
+                c.diff_ids = ids;
+                if (r == 0)
+                        r = nk_bf_copy_step(&c, &made, &got, err);
+        }
+        free((char *)c.dest);
+        if (from)
+                nk_bf_unmount(&cs.m);
+        if (r < 0)
+                return -1;
+        return finish_layer_step(b, st, in, key, hit, &made, got, err);
+}
+
+/* ---- config steps, ARG, FROM ------------------------------------------------ */
+
+static int do_config(struct build *b, struct stage *st, const struct nk_bf_instr *in,
+                     nk_error **err)
+{
+        json_t *cfg = json_object_get(st->config, "config");
+        struct nk_bf_vars vars = {json_object_get(cfg, "Env"), st->args};
+        /* vars.env is the Env array the instruction may replace: expand
+         * from a copy so ENV a=1 b=$a sees the old a, as Docker does */
+        _cleanup_jansson_ json_t *env = json_deep_copy(vars.env);
+        vars.env = env;
+        if (nk_bf_apply_config(st->config, in, b->cf.escape, &vars, &st->cmd_set, err) < 0)
+                return nk_error_wrap(err, "%s", b->cf.file);
+        _cleanup_free_ char *after =
+                json_dumps(json_object_get(st->config, "config"), JSON_COMPACT | JSON_SORT_KEYS);
+        char key[NK_DIGEST_LEN + 1];
+        snprintf(key, sizeof key, "%s", st->chain);
+        const char *parts[] = {"CONFIG", in->text, after ? after : "", NULL};
+        if (chain_step(key, parts, err) < 0)
+                return -1;
+        json_t *hit = cache_lookup(b, key);
+        char created[40];
+        if (hit) {
+                snprintf(created, sizeof created, "%s",
+                         json_string_value(json_object_get(hit, "created")));
+        } else {
+                created_text(b, created, sizeof created);
+                json_object_set_new(b->fresh, key, json_pack("{s:s}", "created", created));
+        }
+        nk_bf_history_add(st->config, created, in->text, NULL, true);
+        snprintf(st->chain, sizeof st->chain, "%s", key);
+        return 0;
+}
+
+/* ARG NAME[=default]: --build-arg wins, then the default, then a global
+ * ARG of that name (redeclared in the stage). */
+static int do_arg(struct build *b, json_t *scope, struct stage *st, const struct nk_bf_instr *in,
+                  nk_error **err)
+{
+        struct nk_bf_vars vars = {
+                st ? json_object_get(json_object_get(st->config, "config"), "Env") : NULL, scope};
+        _cleanup_strv_ char **w = NULL;
+        if (nk_bf_words(in->rest, b->cf.escape, true, false, nk_bf_vars_lookup, &vars, &w, err) < 0)
+                return nk_error_wrap(err, "%s:%u", b->cf.file, in->line);
+        for (char **p = w; *p; p++) {
+                char *eq = strchr(*p, '=');
+                if (eq)
+                        *eq = '\0';
+                if (!**p)
+                        return nk_error_set(err, 0, "%s:%u: ARG: an empty name", b->cf.file,
+                                            in->line);
+                json_t *v = json_object_get(b->build_args, *p);
+                if (!v && eq)
+                        v = json_string(eq + 1);
+                else if (!v && st)
+                        v = json_incref(json_object_get(b->global_args, *p));
+                else
+                        v = json_incref(v);
+                json_object_set_new(scope, *p, v ? v : json_null());
+                if (st) {
+                        _cleanup_free_ char *kv = NULL;
+                        if (asprintf(&kv, "%s=%s", *p, json_string_value(v) ?: "") < 0)
+                                return nk_error_set(err, ENOMEM, "ARG");
+                        const char *parts[] = {"ARG", kv, NULL};
+                        if (chain_step(st->chain, parts, err) < 0)
+                                return -1;
+                }
+        }
+        return 0;
+}
+
+static json_t *scratch_config(void)
+{
+        struct nk_platform p;
+        nk_platform_host(&p);
+        return json_pack("{s:s,s:s,s:{}}", "architecture", p.arch, "os", p.os, "config");
+}
+
+static int from_image(struct build *b, struct stage *st, const char *ref, nk_error **err)
+{
+        _cleanup_free_ char *key = NULL;
+        struct nk_image img = {0};
+        if (nk_engine_image_get(b->s, ref, false, false, &key, err) < 0 ||
+            nk_image_find(b->s, key, &img, err) < 0)
+                return -1;
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < img.manifest.n_layers; i++) {
+                struct nk_new_layer l = {.size = img.manifest.layers[i].size};
+                snprintf(l.digest, sizeof l.digest, "%s", img.manifest.layers[i].digest);
+                snprintf(l.diff_id, sizeof l.diff_id, "%s", img.config.diff_ids[i]);
+                l.media_type = media_type_static(img.manifest.layers[i].media_type);
+                r = push_layer(st, &l, err);
+        }
+        st->config = json_deep_copy(img.config.root);
+        json_object_del(st->config, "rootfs");
+        snprintf(st->chain, sizeof st->chain, "%s", img.manifest_digest);
+        nk_image_clear(&img);
+        return r;
+}
+
+static int do_from(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
+{
+        struct nk_bf_vars vars = {NULL, b->global_args};
+        _cleanup_strv_ char **w = NULL;
+        if (nk_bf_words(in->rest, b->cf.escape, true, false, nk_bf_vars_lookup, &vars, &w, err) < 0)
+                return nk_error_wrap(err, "%s:%u", b->cf.file, in->line);
+        size_t n = nk_strv_len(w);
+        if (!(n == 1 || (n == 3 && strcasecmp(w[1], "AS") == 0)))
+                return nk_error_set(err, 0, "%s:%u: FROM takes IMAGE [AS NAME]", b->cf.file,
+                                    in->line);
+        if (n == 3 && !(st->name = strdup(w[2])))
+                return nk_error_set(err, ENOMEM, "FROM");
+        st->args = json_object();
+        struct stage *prev = find_stage(b, w[0]);
+        int r = 0;
+        if (prev && prev != st && prev->config) {
+                st->config = json_deep_copy(prev->config);
+                st->layers = malloc((prev->n + 1) * sizeof(*st->layers));
+                if (!st->layers)
+                        return nk_error_set(err, ENOMEM, "FROM");
+                memcpy(st->layers, prev->layers, prev->n * sizeof(*st->layers));
+                st->n = prev->n;
+                snprintf(st->chain, sizeof st->chain, "%s", prev->chain);
+        } else if (streq(w[0], "scratch")) {
+                st->config = scratch_config();
+                snprintf(st->chain, sizeof st->chain, "scratch");
+        } else {
+                r = from_image(b, st, w[0], err);
+        }
+        if (r < 0)
+                return nk_error_wrap(err, "%s:%u: FROM %s", b->cf.file, in->line, w[0]);
+        if (!json_is_object(json_object_get(st->config, "config")))
+                json_object_set_new(st->config, "config", json_object());
+        const char *parts[] = {"FROM", NULL};
+        return chain_step(st->chain, parts, err);
+}
+
+/* ---- the whole build ----------------------------------------------------------- */
+
+static int step(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
+{
+        b->step++;
+        say(b, "STEP %zu/%zu: %s", b->step, b->n_steps, in->text + strspn(in->text, " \t"));
+        switch (in->kind) {
+        case NK_BF_FROM:
+                return do_from(b, st, in, err);
+        case NK_BF_ARG:
+                return do_arg(b, st->args, st, in, err);
+        case NK_BF_RUN:
+                return do_run(b, st, in, err) < 0
+                               ? nk_error_wrap(err, "%s:%u: RUN", b->cf.file, in->line)
+                               : 0;
+        case NK_BF_COPY:
+        case NK_BF_ADD:
+                return do_copy(b, st, in, err);
+        default:
+                return do_config(b, st, in, err);
+        }
+}
+
+static size_t target_end(struct build *b, nk_error **err)
+{
+        if (!b->o->target)
+                return b->cf.n;
+        /* the instruction after the target stage's last one */
+        bool in_target = false;
+        for (size_t i = 0; i < b->cf.n; i++) {
+                const struct nk_bf_instr *in = &b->cf.v[i];
+                if (in->kind != NK_BF_FROM)
+                        continue;
+                if (in_target)
+                        return i;
+                _cleanup_strv_ char **w = NULL;
+                if (nk_bf_words(in->rest, b->cf.escape, false, false, NULL, NULL, &w, NULL) == 0 &&
+                    nk_strv_len(w) == 3 && strcasecmp(w[2], b->o->target) == 0)
+                        in_target = true;
+        }
+        if (in_target)
+                return b->cf.n;
+        nk_error_set(err, 0, "--target %s: no stage of that name in %s", b->o->target, b->cf.file);
+        return 0;
+}
+
+static int run_all(struct build *b, size_t end, struct stage **last, nk_error **err)
+{
+        size_t n_from = 0;
+        for (size_t i = 0; i < end; i++)
+                n_from += b->cf.v[i].kind == NK_BF_FROM;
+        b->stages = calloc(n_from + 1, sizeof(*b->stages));
+        if (!b->stages)
+                return nk_error_set(err, ENOMEM, "build");
+        b->n_steps = end;
+        struct stage *st = NULL;
+        for (size_t i = 0; i < end; i++) {
+                const struct nk_bf_instr *in = &b->cf.v[i];
+                if (!st && in->kind == NK_BF_ARG) {
+                        b->step++;
+                        say(b, "STEP %zu/%zu: %s", b->step, b->n_steps, in->text);
+                        if (do_arg(b, b->global_args, NULL, in, err) < 0)
+                                return -1;
+                        continue;
+                }
+                if (in->kind == NK_BF_FROM)
+                        st = &b->stages[b->n_stages++];
+                if (step(b, st, in, err) < 0)
+                        return -1;
+        }
+        *last = st;
+        return nk_build_cache_add(b->s, b->fresh, err);
+}
+
+static char *name_key(const char *name, nk_error **err)
+{
+        struct nk_ref r;
+        if (nk_ref_parse(name, &r, err) < 0)
+                return NULL;
+        char *key = r.digest ? NULL : nk_ref_key(&r);
+        if (r.digest)
+                nk_error_set(err, 0, "tag `%s`: a digest cannot name a new image", name);
+        else if (!key)
+                nk_error_set(err, ENOMEM, "tag %s", name);
+        nk_ref_clear(&r);
+        return key;
+}
+
+/* The last stage's config and layers as an image, named by every tag. */
+static int commit_image(struct build *b, struct stage *st, char **keys, char id_out[72],
+                        nk_error **err)
+{
+        json_t *cfg = json_object_get(st->config, "config");
+        if (b->o->labels && json_object_size(b->o->labels)) {
+                json_t *labels = json_object_get(cfg, "Labels");
+                if (!json_is_object(labels))
+                        json_object_set_new(cfg, "Labels", labels = json_object());
+                json_object_update(labels, b->o->labels);
+        }
+        json_t *hist = json_object_get(st->config, "history");
+        json_t *lastc = json_object_get(json_array_get(hist, json_array_size(hist) - 1), "created");
+        char now[40];
+        created_text(b, now, sizeof now);
+        json_object_set_new(st->config, "created", json_string(json_string_value(lastc) ?: now));
+        json_t *ids = json_array();
+        for (size_t i = 0; i < st->n; i++)
+                json_array_append_new(ids, json_string(st->layers[i].diff_id));
+        json_object_set_new(st->config, "rootfs",
+                            json_pack("{s:s,s:o}", "type", "layers", "diff_ids", ids));
+        _cleanup_free_ char *text = json_dumps(st->config, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text)
+                return nk_error_set(err, ENOMEM, "config");
+        struct nk_txn *t;
+        if (nk_txn_begin(b->s, &t, err) < 0)
+                return -1;
+        char cdigest[NK_DIGEST_LEN + 1], manifest[NK_DIGEST_LEN + 1];
+        int r = nk_txn_put_blob(t, text, strlen(text), NULL, cdigest, err);
+        if (r == 0)
+                r = nk_image_build_from(t, cdigest, (int64_t)strlen(text), st->layers, st->n,
+                                        keys ? keys[0] : NULL, manifest, err);
+        for (char **k = keys; r == 0 && k && *k; k++)
+                r = nk_txn_set_name(t, *k, manifest, cdigest, err);
+        _cleanup_free_ char *fallback = keys || r < 0 ? NULL : nk_bf_unnamed_key(cdigest);
+        if (r == 0 && !keys)
+                r = fallback ? nk_txn_set_name(t, fallback, manifest, cdigest, err)
+                             : nk_error_set(err, ENOMEM, "build");
+        if (r == 0)
+                r = nk_txn_commit(t, err);
+        nk_txn_free(t);
+        if (r == 0)
+                snprintf(id_out, 72, "%s", cdigest);
+        return r;
+}
+
+static int open_context(struct build *b, nk_error **err)
+{
+        b->ctx_fd = -1;
+        if (!b->o->context)
+                return 0;
+        b->ctx_fd = open(b->o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (b->ctx_fd < 0)
+                return nk_error_set(err, errno, "build context `%s`", b->o->context);
+        static const char *const names[] = {".containerignore", ".dockerignore"};
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                _cleanup_free_ char *text = NULL;
+                size_t len;
+                nk_error *e = NULL;
+                if (nk_read_file_at(b->ctx_fd, names[i], &text, &len, &e) < 0) {
+                        nk_error_free(e);
+                        continue;
+                }
+                return nk_bf_ignore_parse(text, len, &b->ignore, err);
+        }
+        return 0;
+}
+
+static int build_args(struct build *b, nk_error **err)
+{
+        b->build_args = json_object();
+        for (char **a = b->o->build_args; a && *a; a++) {
+                const char *eq = strchr(*a, '=');
+                if (!eq || eq == *a)
+                        return nk_error_set(err, 0, "--build-arg `%s`: expected KEY=VALUE", *a);
+                _cleanup_free_ char *k = strndup(*a, (size_t)(eq - *a));
+                json_object_set_new(b->build_args, k, json_string(eq + 1));
+        }
+        return 0;
+}
+
+/* RUN's overlay mounts are made in a mount namespace of this process's
+ * own, so none can outlive it (a kill -9 included). */
+static int private_mounts(nk_error **err)
+{
+        if (unshare(CLONE_NEWNS) < 0)
+                return nk_error_set(err, errno, "unshare a mount namespace for the build");
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return nk_error_set(err, errno, "make the build's mounts private");
+        return 0;
+}
+
+static int build_main(struct build *b, char id_out[72], nk_error **err)
+{
+        _cleanup_strv_ char **keys = NULL;
+        for (char **t = b->o->tags; t && *t; t++) {
+                _cleanup_free_ char *k = name_key(*t, err);
+                if (!k || nk_strv_push(&keys, k) < 0)
+                        return nk_error_wrap(err, "-t %s", *t);
+        }
+        if (nk_containerfile_parse(b->o->file_text, b->o->file_len, b->o->file_name, &b->cf, err) <
+                    0 ||
+            build_args(b, err) < 0 || open_context(b, err) < 0)
+                return -1;
+        size_t end = target_end(b, err);
+        if (end == 0 || nk_store_lock(b->s, LOCK_SH, err) < 0 || private_mounts(err) < 0)
+                return -1;
+        b->cache = nk_build_cache_read(b->s);
+        struct stage *last = NULL;
+        if (run_all(b, end, &last, err) < 0)
+                return -1;
+        if (keys)
+                say(b, "COMMIT %s", b->o->tags[0]);
+        return commit_image(b, last, keys, id_out, err);
+}
+
+int nk_image_build_file(struct nk_store *s, const struct nk_build_opts *o, char id_out[72],
+                        nk_error **err)
+{
+        struct build b = {.s = s, .o = o, .ctx_fd = -1, .now = (int64_t)time(NULL)};
+        b.global_args = json_object();
+        b.fresh = json_object();
+        int r = build_main(&b, id_out, err);
+        for (size_t i = 0; i < b.n_stages; i++)
+                stage_clear(&b.stages[i]);
+        free(b.stages);
+        nk_containerfile_clear(&b.cf);
+        json_decref(b.global_args);
+        json_decref(b.build_args);
+        json_decref(b.cache);
+        json_decref(b.fresh);
+        nk_strv_free(b.ignore);
+        if (b.ctx_fd >= 0)
+                close(b.ctx_fd);
+        return r;
+}
