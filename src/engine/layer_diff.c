@@ -275,6 +275,8 @@ static int open_archive(struct diff *d, nk_error **err)
         if (!d->a)
                 return nk_error_set(err, ENOMEM, "layer");
         archive_write_set_format_pax_restricted(d->a);
+        /* names are bytes: a file name need not be UTF-8 in any locale */
+        archive_write_set_format_option(d->a, "pax", "hdrcharset", "BINARY");
         archive_write_set_bytes_in_last_block(d->a, 1);
         if (archive_write_open(d->a, d, NULL, tar_write, NULL) != ARCHIVE_OK)
                 return nk_error_set(err, 0, "layer: %s", archive_error_string(d->a));

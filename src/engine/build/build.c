@@ -724,9 +724,10 @@ static int build_main(struct build *b, char id_out[72], nk_error **err)
                 if (!k || nk_strv_push(&keys, k) < 0)
                         return nk_error_wrap(err, "-t %s", *t);
         }
-        if (nk_containerfile_parse(b->o->file_text, b->o->file_len, b->o->file_name, &b->cf, err) <
+        if (build_args(b, err) < 0 ||
+            nk_containerfile_parse(b->o->file_text, b->o->file_len, b->o->file_name, &b->cf, err) <
                     0 ||
-            build_args(b, err) < 0 || open_context(b, err) < 0)
+            open_context(b, err) < 0)
                 return -1;
         size_t end = target_end(b, err);
         if (end == 0 || nk_store_lock(b->s, LOCK_SH, err) < 0 || private_mounts(err) < 0)

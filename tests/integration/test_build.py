@@ -1,0 +1,313 @@
+"""nook build and nook commit against the real kernel: images made from a
+Containerfile (every instruction, several stages) and from a container's
+changes, run and checked from inside; the build cache; failing steps that
+must leave nothing behind. The `engine` fixture (engine_util.py) gives a
+store, runtime root and cgroup parent of the test's own and fails a test
+that leaks mounts, cgroups, processes or containers."""
+import gzip
+import io
+import json
+import os
+import tarfile
+import time
+
+import pytest
+
+from engine_util import engine  # noqa: F401 (the fixture)
+
+MULTI = r"""# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM ${BASE} AS builder
+ARG VERSION=1.0
+RUN mkdir -p /out && echo "built $VERSION" > /out/version \
+    && echo data > /out/data
+# a comment inside the file
+FROM $BASE
+LABEL org.example.name="demo app" version=2
+ENV APP_HOME=/srv/app PATH=/srv/app/bin:$PATH
+WORKDIR $APP_HOME
+COPY --from=builder /out/version ./
+COPY --chown=nobody:nobody --chmod=640 src/*.txt data/
+COPY . /ctx/
+ADD files.tar.gz /opt/
+RUN echo "appuser:x:1234:1234::/srv/app:/bin/sh" >> /etc/passwd && chown 1234 /srv/app \
+ && rm /etc/group
+USER appuser
+EXPOSE 8080 9090/udp
+VOLUME ["/srv/data"]
+STOPSIGNAL SIGINT
+SHELL ["/bin/sh", "-c"]
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD test -f /srv/app/version
+ONBUILD RUN echo child
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /srv/app/version"]
+"""
+
+
+def make_context(path):
+    os.makedirs(path / "src")
+    os.makedirs(path / "ignored")
+    (path / "src" / "one.txt").write_text("one\n")
+    (path / "src" / "two.txt").write_text("two\n")
+    (path / "src" / "skip.log").write_text("skip\n")
+    (path / "ignored" / "secret").write_text("secret\n")
+    (path / ".dockerignore").write_text("# not this\nignored\n**/*.log\n!keep.log\n")
+    (path / "keep.log").write_text("kept\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        data = b"intar\n"
+        info = tarfile.TarInfo("inner/f")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    (path / "files.tar.gz").write_bytes(buf.getvalue())
+    (path / "Containerfile").write_text(MULTI)
+
+
+def layer_dirs(engine):
+    d = os.path.join(engine.store, "layers")
+    return set(os.listdir(d)) if os.path.isdir(d) else set()
+
+
+def build(engine, *args, check=True):
+    return engine.run("build", *args, check=check, timeout=120)
+
+
+def run_in(engine, image, script):
+    return engine.run("run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script).stdout
+
+
+def config_of(engine, image):
+    return json.loads(engine.run("image", "inspect", image).stdout)[0]["Config"]
+
+
+def test_multistage_build_with_every_instruction(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    make_context(ctx)
+    p = build(engine, "-t", "demo:1", "-t", "demo:latest", "--build-arg", "VERSION=2.5",
+              "--label", "from.cli=yes", str(ctx))
+    assert "STEP 1/22: ARG BASE=busybox" in p.stderr
+    assert "STEP 4/22: RUN mkdir -p /out" in p.stderr
+    image_id = p.stdout.strip()
+    # the entrypoint and cmd as the image says
+    assert engine.run("run", "--rm", "demo:1").stdout == "built 2.5\n"
+    out = run_in(engine, "demo:latest",
+                 "id -u; pwd; echo $PATH; echo $APP_HOME; stat -c '%u:%g %a' data/one.txt;"
+                 "stat -c %s data/two.txt; cat /opt/inner/f; ls -a /ctx | tr '\\n' ' '; echo;"
+                 "ls /etc/group 2>&1; stat -c %u /srv/app")
+    lines = out.splitlines()
+    assert lines[0] == "1234"
+    assert lines[1] == "/srv/app"
+    assert lines[2].startswith("/srv/app/bin:/usr/local/sbin:")
+    assert lines[3] == "/srv/app"
+    assert lines[4] == "65534:65534 640"
+    assert lines[5] == "4"
+    assert lines[6] == "intar"
+    # .dockerignore: ignored/ and *.log gone, the exception kept
+    ctx_files = lines[7].split()
+    assert "ignored" not in ctx_files and "keep.log" in ctx_files and "src" in ctx_files
+    assert "skip.log" not in run_in(engine, "demo:1", "ls /ctx/src")
+    assert "No such file" in lines[8]
+    assert lines[9] == "1234"
+    cfg = config_of(engine, "demo:1")
+    assert cfg["User"] == "appuser" and cfg["WorkingDir"] == "/srv/app"
+    assert cfg["Entrypoint"] == ["/bin/sh", "-c"] and cfg["Cmd"] == ["cat /srv/app/version"]
+    assert cfg["Labels"] == {"org.example.name": "demo app", "version": "2", "from.cli": "yes"}
+    assert set(cfg["ExposedPorts"]) == {"8080/tcp", "9090/udp"}
+    assert list(cfg["Volumes"]) == ["/srv/data"]
+    assert cfg["StopSignal"] == "SIGINT"
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "test -f /srv/app/version"],
+                                  "Interval": 30_000_000_000, "Timeout": 5_000_000_000,
+                                  "Retries": 3}
+    assert cfg["OnBuild"] == ["RUN echo child"]
+    assert cfg["Shell"] == ["/bin/sh", "-c"]
+    assert image_id.startswith(engine.run("images", "-q", "demo:1").stdout.strip())
+
+
+def test_unchanged_rebuild_is_all_cache_and_one_changed_file_rebuilds_from_there(engine,
+                                                                                  tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    for i in range(3):
+        (ctx / f"f{i}").write_text(f"content {i}\n")
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nRUN echo a > /a\nCOPY f0 /f0\nRUN echo b > /b\nCOPY f1 /f1\n"
+        "ENV X=1\nRUN cat /f1 > /c\nCOPY f2 /f2\nWORKDIR /w\nCMD [\"cat\", \"/c\"]\n")
+    first = build(engine, "-t", "cached", str(ctx))
+    layers = layer_dirs(engine)
+    start = time.monotonic()
+    again = build(engine, "-t", "cached", str(ctx))
+    took = time.monotonic() - start
+    assert again.stdout == first.stdout, "same steps, same image id"
+    assert layer_dirs(engine) == layers, "no new layer"
+    assert again.stderr.count("Using cache") == 6
+    assert took < 1.0, f"an all-cache rebuild of 10 steps took {took:.2f}s"
+    # f1 changes: the steps before COPY f1 come from the cache, it and
+    # every layer after are made again
+    (ctx / "f1").write_text("changed\n")
+    changed = build(engine, "-t", "cached", str(ctx))
+    assert changed.stdout != first.stdout
+    steps = changed.stderr.split("STEP ")
+    cached = [s.split(":")[0] for s in steps if "Using cache" in s]
+    assert cached == ["2/10", "3/10", "4/10"]
+    # COPY f1 and RUN cat /f1 make new layers; COPY f2 was run again but
+    # made the very same layer as before (same content, same tar)
+    assert len(layer_dirs(engine) - layers) == 2
+    assert changed.stderr.count("--> ") - changed.stderr.count("--> Using cache") == 3
+    assert engine.run("run", "--rm", "cached").stdout == "changed\n"
+    # --no-cache runs everything again (RUN steps print no cache line)
+    nc = build(engine, "--no-cache", "-t", "cached", str(ctx))
+    assert "Using cache" not in nc.stderr
+
+
+def test_timestamp_makes_the_build_reproducible(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f").write_text("x\n")
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nCOPY f /f\nRUN mkdir /d && echo $RANDOM > /d/r && rm /bin/vi\n")
+    a = build(engine, "--no-cache", "--timestamp", "0", "-t", "r", str(ctx)).stdout
+    # a different RANDOM: a different layer. Without RANDOM both equal:
+    (ctx / "Containerfile").write_text("FROM busybox\nCOPY f /f\nRUN mkdir /d && rm /bin/vi\n")
+    b = build(engine, "--no-cache", "--timestamp", "0", "-t", "r", str(ctx)).stdout
+    time.sleep(1.1)
+    c = build(engine, "--no-cache", "--timestamp", "0", "-t", "r", str(ctx)).stdout
+    assert b == c and a != b
+    hist = json.loads(engine.run("image", "inspect", "r").stdout)[0]
+    assert hist["Created"].startswith("1970-01-01T00:00:00")
+
+
+def test_failing_run_leaves_nothing(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nRUN echo ok > /ok\nRUN echo before-failing; touch /x; exit 7\n"
+        "RUN echo never\n")
+    build(engine, "-t", "warm", str(tmp_path / "ctx"), check=False)  # busybox made, cache warm
+    blobs = set(os.listdir(os.path.join(engine.store, "blobs", "sha256")))
+    layers = layer_dirs(engine)
+    p = build(engine, "-t", "broken", str(ctx), check=False)
+    assert p.returncode != 0
+    assert "before-failing" in p.stdout
+    assert "Containerfile:3: RUN: the command exited with code 7" in p.stderr
+    assert "never" not in p.stdout
+    assert "broken" not in engine.run("images").stdout
+    assert set(os.listdir(os.path.join(engine.store, "blobs", "sha256"))) == blobs
+    assert layer_dirs(engine) == layers
+    assert os.listdir(os.path.join(engine.store, "tmp")) == []
+    # mounts, cgroups, runtime state, containers: the fixture checks them
+
+
+def tar_names(engine, diff_or_blob):
+    with open(os.path.join(engine.store, "blobs", "sha256", diff_or_blob), "rb") as f:
+        data = gzip.decompress(f.read())
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return t.getnames()
+
+
+HOSTILE = r"""FROM busybox
+RUN mkdir -p /h && cd /h && touch "$(printf 'new\nline')" "$(printf 'bad\377byte')" \
+    "with space" -- "-dash" && D=$(printf 'd%.0s' $(seq 1 120)) && E=$(printf 'e%.0s' $(seq 1 120)) \
+    && mkdir -p "$D/$E" && touch "$D/$E/f" && ln -s /etc/passwd link && ln /bin/busybox hard \
+    && mkfifo fifo && rm /etc/passwd && rm -rf /usr && mkdir /usr && touch /usr/only \
+    && setfattr -n user.k -v v /h/with\ space 2>/dev/null; true
+"""
+
+
+def test_layer_from_changes_round_trip_hostile_names_whiteouts_opaque(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(HOSTILE)
+    build(engine, "-t", "hostile", str(ctx))
+    out = engine.run("run", "--rm", "hostile", "sh", "-c",
+                     "cd /h && find . -print0 | od -v -An -c | tr -d ' \\n'; echo;"
+                     "ls /usr; ls /etc/passwd 2>&1; readlink /h/link; stat -c '%h %F' /h/hard /h/fifo"
+                     ).stdout.splitlines()
+    names = out[0]
+    for want in ["new\\nline", "bad377byte", "withspace", "-dash", "e" * 120 + "/f"]:
+        assert want in names, want
+    assert out[1] == "only", "the opaque /usr hides the image's /usr"
+    assert "No such file" in out[2], "the whiteout deletes /etc/passwd"
+    assert out[3] == "/etc/passwd"
+    assert out[4] == "2 regular file" and out[5] == "1 fifo"
+    # the layer in the image format: a .wh. entry and an opaque marker, sorted
+    info = json.loads(engine.run("image", "inspect", "hostile").stdout)[0]
+    diff_ids = info["RootFS"]["Layers"]
+    manifest = json.load(open(os.path.join(engine.store, "repositories.json")))
+    man = manifest["docker.io/library/hostile:latest"]["manifest"]
+    m = json.load(open(os.path.join(engine.store, "blobs", "sha256", man[7:])))
+    assert m["layers"][-1]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    names = tar_names(engine, m["layers"][-1]["digest"][7:])
+    assert "etc/.wh.passwd" in names and "usr/.wh..wh..opq" in names
+    assert names.index("usr") < names.index("usr/.wh..wh..opq") < names.index("usr/only")
+    assert len(diff_ids) == 2
+
+
+def test_a_file_named_like_a_whiteout_is_refused(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN touch /tmp/.wh.sneaky\n")
+    p = build(engine, "-t", "wh", str(ctx), check=False)
+    assert p.returncode != 0 and "`tmp/.wh.sneaky`" in p.stderr
+    assert os.listdir(os.path.join(engine.store, "tmp")) == []
+
+
+def test_commit_a_container_change_and_delete(engine):
+    cid = engine.run("run", "-d", "busybox", "sh", "-c",
+                     "echo new > /newfile; rm /etc/group; mkdir -p /d/e; sleep 60").stdout.strip()
+    for _ in range(100):
+        if engine.run("exec", cid, "ls", "/d/e", check=False).returncode == 0:
+            break
+        time.sleep(0.05)
+    image = engine.run("commit", "-m", "my change", "-c", 'CMD ["cat", "/newfile"]',
+                       "-c", "ENV FOO=bar", "-c", "WORKDIR /d", cid, "committed:v1").stdout.strip()
+    engine.run("rm", "-f", cid)
+    assert engine.run("run", "--rm", "committed:v1").stdout == "new\n"
+    out = engine.run("run", "--rm", "committed:v1", "sh", "-c",
+                     "echo $FOO; pwd; ls /etc/group 2>&1; ls -d /d/e").stdout.splitlines()
+    assert out[0] == "bar" and out[1] == "/d" and "No such file" in out[2] and out[3] == "/d/e"
+    info = json.loads(engine.run("image", "inspect", "committed:v1").stdout)[0]
+    assert info["Id"].endswith(image) or image in info["Id"]
+    assert {"comment": "my change", "created_by": "nook commit"}.items() <= \
+        info["History"][-1].items()
+    # the engine's own mount points (/etc/hosts, ...) are not in the layer
+    repos = json.load(open(os.path.join(engine.store, "repositories.json")))
+    man = repos["docker.io/library/committed:v1"]["manifest"]
+    m = json.load(open(os.path.join(engine.store, "blobs", "sha256", man[7:])))
+    names = tar_names(engine, m["layers"][-1]["digest"][7:])
+    assert "newfile" in names and "etc/.wh.group" in names
+    assert not [n for n in names if n in ("etc/hosts", "etc/hostname", "etc/resolv.conf")]
+
+
+def test_bad_input_is_one_line_naming_the_cause(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    cases = [
+        ("FROM busybox\nFROB x\n", "Containerfile:2: unknown instruction `FROB`"),
+        ("RUN true\n", "Containerfile:1: RUN before the first FROM"),
+        ("# only a comment\n", "Containerfile: no FROM instruction"),
+        ("FROM busybox\nCOPY ../etc/passwd /x\n", "`../etc/passwd` is outside the build context"),
+        ("FROM busybox\nADD http://127.0.0.1:1/x /x\n", "ADD of a URL"),
+        ("FROM busybox\nCOPY nothing-here /x\n", "nothing-here"),
+        ("FROM busybox\nENV A=\"unterminated\n", "unterminated double quote"),
+        ("FROM busybox\nSHELL sh -c\n", "Containerfile:2: SHELL takes a JSON array"),
+    ]
+    for text, want in cases:
+        (ctx / "Containerfile").write_text(text)
+        p = build(engine, "-t", "bad", str(ctx), check=False)
+        assert p.returncode != 0, text
+        assert want in p.stderr, (text, p.stderr)
+    assert "bad" not in engine.run("images").stdout
+    p = build(engine, "--build-arg", "=x", str(ctx), check=False)
+    assert p.returncode != 0 and "--build-arg `=x`" in p.stderr
+    p = build(engine, "--target", "nope", str(ctx), check=False)
+    (ctx / "Containerfile").write_text("FROM busybox AS a\n")
+    p = build(engine, "--target", "nope", str(ctx), check=False)
+    assert p.returncode != 0 and "--target nope" in p.stderr
+    assert os.listdir(os.path.join(engine.store, "tmp")) == []
+
+
+def test_containerfile_on_stdin_and_target_stage(engine, tmp_path):
+    text = "FROM busybox AS one\nRUN echo one > /which\nFROM busybox\nRUN echo two > /which\n"
+    p = engine.run("build", "-t", "st", "--target", "one", "-", input=text)
+    assert "STEP 3/" not in p.stderr.replace("STEP 3/2", "")
+    assert engine.run("run", "--rm", "st", "cat", "/which").stdout == "one\n"
