@@ -121,12 +121,12 @@ fuzz() {
         local opts=(-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false)
         if [ -d build-fuzz ]; then meson setup --reconfigure build-fuzz "${opts[@]}" >/dev/null
         else CC=clang meson setup build-fuzz "${opts[@]}" >/dev/null; fi
-        if ! ninja -C build-fuzz tests/fuzz/fuzz_spec tests/fuzz/fuzz_tar tests/fuzz/fuzz_manifest tests/fuzz/fuzz_net >/dev/null; then
+        if ! ninja -C build-fuzz tests/fuzz/fuzz_spec tests/fuzz/fuzz_tar tests/fuzz/fuzz_manifest tests/fuzz/fuzz_net tests/fuzz/fuzz_containerfile >/dev/null; then
                 echo "fuzz build failed"
                 echo "0 1" >"$results/fuzz.count"
                 return
         fi
-        for t in spec tar manifest net; do
+        for t in spec tar manifest net containerfile; do
                 local new="$results/fuzz-$t" before
                 mkdir -p "$new"
                 before=$(ls -d /tmp/nook-fuzz-* 2>/dev/null)
