@@ -311,3 +311,22 @@ def test_containerfile_on_stdin_and_target_stage(engine, tmp_path):
     p = engine.run("build", "-t", "st", "--target", "one", "-", input=text)
     assert "STEP 3/" not in p.stderr.replace("STEP 3/2", "")
     assert engine.run("run", "--rm", "st", "cat", "/which").stdout == "one\n"
+
+
+def test_kill_9_mid_run_is_cleaned_up_by_the_next_build(engine, tmp_path):
+    import subprocess
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN echo started; sleep 60\n")
+    p = engine.popen("build", "-t", "killed", str(ctx), stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL)
+    assert p.stdout.readline() == b"started\n"
+    p.kill()
+    p.wait()
+    p.stdout.close()
+    assert [d for d in os.listdir(engine.root) if d.startswith("nook-build-")]
+    assert engine.cgroup_dirs(), "the orphaned RUN container is still there"
+    engine.run("build", "-q", "-", input="FROM busybox\nRUN true\n")
+    assert os.listdir(engine.root) == []
+    assert engine.cgroup_dirs() == []
+    assert os.listdir(os.path.join(engine.store, "tmp")) == []

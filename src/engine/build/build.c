@@ -732,6 +732,7 @@ static int build_main(struct build *b, char id_out[72], nk_error **err)
         size_t end = target_end(b, err);
         if (end == 0 || nk_store_lock(b->s, LOCK_SH, err) < 0 || private_mounts(err) < 0)
                 return -1;
+        nk_bf_sweep_containers(b->s, b->o->root);
         b->cache = nk_build_cache_read(b->s);
         struct stage *last = NULL;
         if (run_all(b, end, &last, err) < 0)

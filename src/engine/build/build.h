@@ -47,6 +47,9 @@ struct nk_bf_run {
 int nk_bf_run_step(const struct nk_bf_run *r, struct nk_new_layer *out, bool *got_layer,
                    nk_error **err);
 
+/* Delete the build containers under root whose build was killed. */
+void nk_bf_sweep_containers(struct nk_store *s, const char *root);
+
 /* COPY/ADD: sources (from the context, or another stage's layers) copied
  * into dest within the rootfs of diff_ids; a new layer. */
 struct nk_bf_copy {

@@ -190,17 +190,10 @@ static int make_spec(const struct nk_bf_run *r, const struct nk_bf_mount *m, con
 static int run_container(const struct nk_bf_run *r, const struct nk_bf_mount *m, int *code,
                          nk_error **err)
 {
-        char id[64];
-        unsigned char rnd[8];
-        int ufd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (ufd < 0 || read(ufd, rnd, sizeof rnd) != sizeof rnd) {
-                if (ufd >= 0)
-                        close(ufd);
-                return nk_error_set(err, errno, "random id");
-        }
-        close(ufd);
-        snprintf(id, sizeof id, "nook-build-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-                 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        /* named after the staging dir: its flock tells a later build
+         * whether the container's builder still lives */
+        char id[128];
+        snprintf(id, sizeof id, "nook-%s", strrchr(m->dir, '/') + 1);
         struct nk_spec *spec = NULL;
         if (make_spec(r, m, id, &spec, err) < 0)
                 return -1;
@@ -235,6 +228,35 @@ static int run_container(const struct nk_bf_run *r, const struct nk_bf_mount *m,
                 close(init_fd);
         nk_spec_free(spec);
         return rc;
+}
+
+/* A container `nook-build-X` whose staging dir tmp/build-X is gone or
+ * not locked lost its builder (a kill -9): kill and delete it. */
+static bool orphaned(struct nk_store *s, const char *staging)
+{
+        _cleanup_close_ int fd =
+                openat(s->tmp, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+void nk_bf_sweep_containers(struct nk_store *s, const char *root)
+{
+        int fd = root ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (strncmp(de->d_name, "nook-build-", 11) != 0 || !orphaned(s, de->d_name + 5))
+                        continue;
+                nk_error *e = NULL;
+                if (nk_container_delete(root, de->d_name, true, &e) < 0)
+                        nk_error_free(e);
+        }
+        closedir(d);
 }
 
 int nk_bf_run_step(const struct nk_bf_run *r, struct nk_new_layer *out, bool *got_layer,
