@@ -121,6 +121,13 @@ def test_multistage_build_with_every_instruction(engine, tmp_path):
     assert cfg["OnBuild"] == ["RUN echo child"]
     assert cfg["Shell"] == ["/bin/sh", "-c"]
     assert image_id.startswith(engine.run("images", "-q", "demo:1").stdout.strip())
+    # one history entry per layer (buildah refuses a base image without),
+    # the config-only steps marked empty
+    info = json.loads(engine.run("image", "inspect", "demo:1").stdout)[0]
+    made = [h for h in info["History"] if not h.get("empty_layer")]
+    assert len(made) == len(info["RootFS"]["Layers"]) == 5
+    assert made[0]["created_by"] == "nook: embedded busybox"
+    assert [h["created_by"] for h in info["History"]][-1] == 'CMD ["cat /srv/app/version"]'
 
 
 def test_unchanged_rebuild_is_all_cache_and_one_changed_file_rebuilds_from_there(engine,

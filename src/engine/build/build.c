@@ -494,6 +494,7 @@ static int from_image(struct build *b, struct stage *st, const char *ref, nk_err
         }
         st->config = json_deep_copy(img.config.root);
         json_object_del(st->config, "rootfs");
+        nk_bf_history_fit(st->config, st->n);
         snprintf(st->chain, sizeof st->chain, "%s", img.manifest_digest);
         nk_image_clear(&img);
         return r;

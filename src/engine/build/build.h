@@ -27,6 +27,10 @@ int nk_bf_apply_config(json_t *doc, const struct nk_bf_instr *in, char escape,
 bool nk_bf_is_config(enum nk_bf_kind k);
 /* "2026-12-06T10:00:00Z" for a Unix time. */
 void nk_bf_time_text(int64_t t, char *buf, size_t size);
+/* Make doc's history account for its n_layers layers (one entry without
+ * empty_layer per layer, as Docker and buildah expect of a base image);
+ * a history that does not is replaced by one entry per layer. */
+void nk_bf_history_fit(json_t *doc, size_t n_layers);
 /* Append a history entry to doc. */
 void nk_bf_history_add(json_t *doc, const char *created, const char *created_by,
                        const char *comment, bool empty_layer);

@@ -163,6 +163,7 @@ static int commit_main(struct commit *c, char id_out[72], nk_error **err)
                 return nk_error_wrap(err, "container %s: its image", o->id);
         c->config = json_deep_copy(c->img.config.root);
         json_object_del(c->config, "rootfs");
+        nk_bf_history_fit(c->config, c->img.config.n_diff_ids);
         if (!json_is_object(json_object_get(c->config, "config")))
                 json_object_set_new(c->config, "config", json_object());
         for (char **ch = o->changes; ch && *ch; ch++)

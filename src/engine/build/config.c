@@ -367,3 +367,21 @@ char *nk_bf_unnamed_key(const char *config_digest)
                 return NULL;
         return k;
 }
+
+void nk_bf_history_fit(json_t *doc, size_t n_layers)
+{
+        json_t *h = json_object_get(doc, "history");
+        size_t i, non_empty = 0;
+        json_t *e;
+        json_array_foreach (h, i, e)
+                non_empty += !json_is_true(json_object_get(e, "empty_layer"));
+        if (json_is_array(h) && non_empty == n_layers)
+                return;
+        const char *created = json_string_value(json_object_get(doc, "created"));
+        json_t *fresh = json_array();
+        for (i = 0; i < n_layers; i++)
+                json_array_append_new(fresh, json_pack("{s:s,s:s}", "created",
+                                                       created ? created : "1970-01-01T00:00:00Z",
+                                                       "created_by", "(layer of the base image)"));
+        json_object_set_new(doc, "history", fresh);
+}
