@@ -125,7 +125,7 @@ def test_multistage_build_with_every_instruction(engine, tmp_path):
     # the config-only steps marked empty
     info = json.loads(engine.run("image", "inspect", "demo:1").stdout)[0]
     made = [h for h in info["History"] if not h.get("empty_layer")]
-    assert len(made) == len(info["RootFS"]["Layers"]) == 5
+    assert len(made) == len(info["RootFS"]["Layers"]) == 6
     assert made[0]["created_by"] == "nook: embedded busybox"
     assert [h["created_by"] for h in info["History"]][-1] == 'CMD ["cat /srv/app/version"]'
 
