@@ -136,8 +136,13 @@ def test_unchanged_rebuild_is_all_cache_and_one_changed_file_rebuilds_from_there
     ctx.mkdir()
     for i in range(3):
         (ctx / f"f{i}").write_text(f"content {i}\n")
+    # a directory of many entries: its content hash must not depend on
+    # the order readdir gives them
+    (ctx / "d").mkdir()
+    for i in range(100):
+        (ctx / "d" / f"e{i}").write_text(f"{i}\n")
     (ctx / "Containerfile").write_text(
-        "FROM busybox\nRUN echo a > /a\nCOPY f0 /f0\nRUN echo b > /b\nCOPY f1 /f1\n"
+        "FROM busybox\nRUN echo a > /a\nCOPY d/ /d/\nRUN echo b > /b\nCOPY f1 /f1\n"
         "ENV X=1\nRUN cat /f1 > /c\nCOPY f2 /f2\nWORKDIR /w\nCMD [\"cat\", \"/c\"]\n")
     first = build(engine, "-t", "cached", str(ctx))
     layers = layer_dirs(engine)

@@ -212,6 +212,11 @@ static void hash_str(struct hashing *hs, const char *s)
 static int hash_tree(struct hashing *hs, int dfd, const char *name, const char *rel,
                      nk_error **err);
 
+static int cmp_names(const void *a, const void *b)
+{
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int hash_dir(struct hashing *hs, int fd, const char *rel, nk_error **err)
 {
         int d2 = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -229,7 +234,7 @@ static int hash_dir(struct hashing *hs, int fd, const char *rel, nk_error **err)
         closedir(d);
         size_t n = nk_strv_len(names);
         if (n)
-                qsort(names, n, sizeof(char *), (int (*)(const void *, const void *))strcmp);
+                qsort(names, n, sizeof(char *), cmp_names);
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *sub = NULL;
                 if (asprintf(&sub, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0)
