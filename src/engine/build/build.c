@@ -625,6 +625,29 @@ static char *name_key(const char *name, nk_error **err)
         return key;
 }
 
+/* Every tag names this very config already (and so its manifest: the
+ * same config lists the same layers). */
+static bool already_named(struct build *b, const char *config_text, char **keys, char id_out[72])
+{
+        char cdigest[NK_DIGEST_LEN + 1];
+        _cleanup_jansson_ json_t *names = NULL;
+        nk_error *e = NULL;
+        if (!keys || nk_sha256_of(config_text, strlen(config_text), cdigest, &e) < 0 ||
+            nk_store_names_read(b->s, &names, &e) < 0) {
+                nk_error_free(e);
+                return false;
+        }
+        for (char **k = keys; *k; k++) {
+                json_t *rec = json_object_get(names, *k);
+                const char *c = json_string_value(json_object_get(rec, "config"));
+                const char *m = json_string_value(json_object_get(rec, "manifest"));
+                if (!c || !streq(c, cdigest) || !m || !nk_store_blob_exists(b->s, m))
+                        return false;
+        }
+        snprintf(id_out, 72, "%s", cdigest);
+        return true;
+}
+
 /* The last stage's config and layers as an image, named by every tag. */
 static int commit_image(struct build *b, struct stage *st, char **keys, char id_out[72],
                         nk_error **err)
@@ -649,6 +672,8 @@ static int commit_image(struct build *b, struct stage *st, char **keys, char id_
         _cleanup_free_ char *text = json_dumps(st->config, JSON_COMPACT | JSON_SORT_KEYS);
         if (!text)
                 return nk_error_set(err, ENOMEM, "config");
+        if (already_named(b, text, keys, id_out))
+                return 0; /* an unchanged rebuild: nothing to write, no sync */
         struct nk_txn *t;
         if (nk_txn_begin(b->s, &t, err) < 0)
                 return -1;
