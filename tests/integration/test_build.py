@@ -302,6 +302,8 @@ def test_bad_input_is_one_line_naming_the_cause(engine, tmp_path):
         ("FROM busybox\nCOPY nothing-here /x\n", "nothing-here"),
         ("FROM busybox\nENV A=\"unterminated\n", "unterminated double quote"),
         ("FROM busybox\nSHELL sh -c\n", "Containerfile:2: SHELL takes a JSON array"),
+        ("FROM busybox\nRUN --mount=type=cache,target=/x true\n",
+         "Containerfile:2: RUN: option `--mount` is not supported"),
     ]
     for text, want in cases:
         (ctx / "Containerfile").write_text(text)
@@ -342,3 +344,16 @@ def test_kill_9_mid_run_is_cleaned_up_by_the_next_build(engine, tmp_path):
     assert os.listdir(engine.root) == []
     assert engine.cgroup_dirs() == []
     assert os.listdir(os.path.join(engine.store, "tmp")) == []
+
+
+def test_stage_from_stage_scratch_and_copy_from_an_image(engine, tmp_path):
+    text = ("FROM busybox AS one\nRUN echo one > /which\n"
+            "FROM one AS derived\nRUN cat /which /which > /copy\n"
+            "FROM scratch\nCOPY --from=derived /copy /copy\n"
+            "COPY --from=busybox /bin/busybox /bin/busybox\n"
+            "CMD [\"/bin/busybox\", \"cat\", \"/copy\"]\n")
+    engine.run("build", "-t", "fromscratch", "-", input=text)
+    assert engine.run("run", "--rm", "fromscratch").stdout == "one\none\n"
+    info = json.loads(engine.run("image", "inspect", "fromscratch").stdout)[0]
+    assert len(info["RootFS"]["Layers"]) == 2
+    assert "Env" not in info["Config"]

@@ -539,10 +539,38 @@ static int do_from(struct build *b, struct stage *st, const struct nk_bf_instr *
 
 /* ---- the whole build ----------------------------------------------------------- */
 
+/* The options each instruction takes here; any other is refused, not
+ * ignored. */
+static int check_flags(struct build *b, const struct nk_bf_instr *in, nk_error **err)
+{
+        static const char *const copy[] = {"from", "chown", "chmod", "link", NULL};
+        static const char *const add[] = {"chown", "chmod", "link", NULL};
+        static const char *const hc[] = {"interval",       "timeout", "start-period",
+                                         "start-interval", "retries", NULL};
+        static const char *const none[] = {NULL};
+        const char *const *ok = in->kind == NK_BF_COPY          ? copy
+                                : in->kind == NK_BF_ADD         ? add
+                                : in->kind == NK_BF_HEALTHCHECK ? hc
+                                                                : none;
+        for (char **f = in->flags; f && *f; f++) {
+                size_t n = strcspn(*f, "=");
+                bool known = false;
+                for (const char *const *k = ok; *k && !known; k++)
+                        known = strlen(*k) == n && strncmp(*f, *k, n) == 0;
+                if (!known)
+                        return nk_error_set(err, 0, "%s:%u: %s: option `--%.*s` is not supported",
+                                            b->cf.file, in->line, nk_bf_kind_name(in->kind), (int)n,
+                                            *f);
+        }
+        return 0;
+}
+
 static int step(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
 {
         b->step++;
         say(b, "STEP %zu/%zu: %s", b->step, b->n_steps, in->text + strspn(in->text, " \t"));
+        if (check_flags(b, in, err) < 0)
+                return -1;
         switch (in->kind) {
         case NK_BF_FROM:
                 return do_from(b, st, in, err);
