@@ -145,8 +145,8 @@ int nk_busybox_create(struct nk_store *s, nk_error **err)
          * base image whose history does not account for its layers */
         else if (json_object_set_new(config, "created", json_string(BB_CREATED)) == 0 &&
                  json_object_set_new(config, "history",
-                                     json_pack("[{s:s,s:s}]", "created", BB_CREATED,
-                                               "created_by", "nook: embedded busybox")) == 0 &&
+                                     json_pack("[{s:s,s:s}]", "created", BB_CREATED, "created_by",
+                                               "nook: embedded busybox")) == 0 &&
                  bb_layer(t, &l, err) == 0 &&
                  nk_image_build(t, config, &l, 1, NK_BUSYBOX_KEY, manifest, err) == 0)
                 r = nk_txn_commit(t, err);
