@@ -106,6 +106,9 @@ def test_multistage_build_with_every_instruction(engine, tmp_path):
     ctx_files = lines[7].split()
     assert "ignored" not in ctx_files and "keep.log" in ctx_files and "src" in ctx_files
     assert "skip.log" not in run_in(engine, "demo:1", "ls /ctx/src")
+    (ctx / "Containerfile").write_text("FROM busybox\nCOPY ignored/secret /s\n")
+    p = build(engine, str(ctx), check=False)
+    assert p.returncode != 0 and "`ignored/secret` is excluded by .dockerignore" in p.stderr
     assert "No such file" in lines[8]
     assert lines[9] == "1234"
     cfg = config_of(engine, "demo:1")

@@ -153,6 +153,11 @@ static int expand_sources(const struct nk_bf_copy *c, const char *root_path, cha
                         return nk_error_set(err, 0, "%s: `%s` is outside the build context",
                                             c->instr, *s);
                 }
+                if (!has_glob(rel) && c->from_context && *rel && nk_bf_ignored(c->ignore, rel)) {
+                        nk_strv_free(v);
+                        return nk_error_set(err, 0, "%s: `%s` is excluded by .dockerignore",
+                                            c->instr, *s);
+                }
                 if (!has_glob(rel)) {
                         nk_strv_push(&v, rel);
                         continue;
