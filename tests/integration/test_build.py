@@ -360,3 +360,20 @@ def test_stage_from_stage_scratch_and_copy_from_an_image(engine, tmp_path):
     info = json.loads(engine.run("image", "inspect", "fromscratch").stdout)[0]
     assert len(info["RootFS"]["Layers"]) == 2
     assert "Env" not in info["Config"]
+
+
+def test_cache_outlives_rmi_and_goes_with_prune(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN echo x > /x\n")
+    first = build(engine, "-t", "c1", str(ctx)).stdout
+    made = layer_dirs(engine)
+    engine.run("rmi", "c1")
+    assert layer_dirs(engine) == made, "the cache keeps its layers"
+    again = build(engine, "-t", "c1", str(ctx))
+    assert again.stdout == first and "Using cache" in again.stderr
+    engine.run("rmi", "c1")
+    engine.run("image", "prune", "-a", "-f", check=False)
+    assert not os.path.exists(os.path.join(engine.store, "build-cache.json"))
+    assert len(layer_dirs(engine)) < len(made)
+    assert "Using cache" not in build(engine, "-t", "c1", str(ctx)).stderr
