@@ -275,6 +275,9 @@ def test_commit_a_container_change_and_delete(engine):
         time.sleep(0.05)
     image = engine.run("commit", "-m", "my change", "-c", 'CMD ["cat", "/newfile"]',
                        "-c", "ENV FOO=bar", "-c", "WORKDIR /d", cid, "committed:v1").stdout.strip()
+    # frozen during the commit, running again after it
+    assert engine.state(cid)["Status"] == "running"
+    assert engine.run("exec", cid, "true", check=False).returncode == 0
     engine.run("rm", "-f", cid)
     assert engine.run("run", "--rm", "committed:v1").stdout == "new\n"
     out = engine.run("run", "--rm", "committed:v1", "sh", "-c",

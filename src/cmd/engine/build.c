@@ -1,6 +1,7 @@
 /* `nook build` and `nook commit`: options, one call into the library
  * (src/engine/build/), the result's id on stdout. */
 #include "cmd/engine/ctr_cmd.h"
+#include "runtime/container.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/strv.h"
@@ -250,11 +251,29 @@ int nk_cmd_build(const struct nk_global *g, int argc, char **argv)
         return rc;
 }
 
+/* The running container id, paused; NULL when it does not run. */
+static struct nk_container *freeze(const struct nk_global *g, const char *id)
+{
+        struct nk_ctr_state st;
+        struct nk_container *c = NULL;
+        nk_error *e = NULL;
+        if (nk_ctr_state(g->store, g->root, id, &st, &e) < 0 || st.status != NK_CTR_RUNNING ||
+            nk_container_open(g->root, id, NK_CONTAINER_LOCK, &c, &e) < 0 ||
+            nk_container_pause(c, &e) < 0) {
+                nk_error_free(e);
+                if (c)
+                        nk_container_close(c);
+                return NULL;
+        }
+        return c;
+}
+
 #define COMMIT_USAGE "commit [-m MSG] [-a AUTHOR] [-c INSTR]... CONTAINER [NAME[:TAG]]"
 #define COMMIT_HELP                                                                                \
         "Make an image of a container's changes (a new layer on its image).\n"                     \
         "  -m, --message MSG      the history entry's comment\n"                                   \
         "  -a, --author AUTHOR    the image's author\n"                                            \
+        "  --pause=false          do not freeze a running container meanwhile\n"                   \
         "  -c, --change INSTR     CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR,\n"   \
         "                         ... applied to the config (repeatable)\n"
 
@@ -265,18 +284,24 @@ int nk_cmd_commit(const struct nk_global *g, int argc, char **argv)
         static const struct option opts[] = {{"message", required_argument, NULL, 'm'},
                                              {"author", required_argument, NULL, 'a'},
                                              {"change", required_argument, NULL, 'c'},
+                                             {"pause", optional_argument, NULL, 'p'},
                                              {0}};
+        bool pause = true;
         struct nk_commit_opts o = {0};
         _cleanup_strv_ char **changes = NULL;
         int c;
-        while ((c = getopt_long(argc, argv, "m:a:c:", opts, NULL)) != -1) {
-                if (c == 'm')
+        while ((c = getopt_long(argc, argv, "m:a:c:p", opts, NULL)) != -1) {
+                if (c == 'p' && optarg && !streq(optarg, "true") && !streq(optarg, "false"))
+                        return nk_cmd_usage_error("commit", "--pause=%s: true or false", optarg);
+                if (c == 'p')
+                        pause = !optarg || streq(optarg, "true");
+                else if (c == 'm')
                         o.message = optarg;
                 else if (c == 'a')
                         o.author = optarg;
                 else if (c == 'c' && nk_strv_push(&changes, optarg) < 0)
                         return 1;
-                else if (c != 'c')
+                else if (c != 'c' && c != 'p')
                         return 1;
         }
         if (optind >= argc || argc - optind > 2)
@@ -291,7 +316,17 @@ int nk_cmd_commit(const struct nk_global *g, int argc, char **argv)
         _cleanup_(nk_engine_closep) struct nk_store *s = nk_cmd_store(g);
         if (!s)
                 return 1;
-        if (nk_image_commit(s, &o, image, &err) < 0)
+        /* a running container is frozen meanwhile (Docker's default), so
+         * its upper dir is read at rest */
+        struct nk_container *frozen = pause ? freeze(g, id) : NULL;
+        int r = nk_image_commit(s, &o, image, &err);
+        if (frozen) {
+                nk_error *e = NULL;
+                if (nk_container_resume(frozen, &e) < 0)
+                        nk_cmd_fail(e);
+                nk_container_close(frozen);
+        }
+        if (r < 0)
                 return nk_cmd_store_fail(s, err);
         printf("%s\n", image + 7);
         return 0;
