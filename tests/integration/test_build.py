@@ -311,6 +311,11 @@ def test_bad_input_is_one_line_naming_the_cause(engine, tmp_path):
         ("FROM busybox\nRUN --mount=type=cache,target=/x true\n",
          "Containerfile:2: RUN: option `--mount` is not supported"),
     ]
+    # a link in the context resolves inside the context, never to the host
+    os.symlink("/etc/passwd", ctx / "escape")
+    os.symlink("../../../../../../etc", ctx / "up")
+    cases += [("FROM busybox\nCOPY escape /x\n", "source `escape`: No such file"),
+              ("FROM busybox\nCOPY up/passwd /x\n", "source `up/passwd`: No such file")]
     for text, want in cases:
         (ctx / "Containerfile").write_text(text)
         p = build(engine, "-t", "bad", str(ctx), check=False)
@@ -380,3 +385,14 @@ def test_cache_outlives_rmi_and_goes_with_prune(engine, tmp_path):
     assert not os.path.exists(os.path.join(engine.store, "build-cache.json"))
     assert len(layer_dirs(engine)) < len(made)
     assert "Using cache" not in build(engine, "-t", "c1", str(ctx)).stderr
+
+
+def test_run_has_no_network_unless_host_is_asked(engine, tmp_path):
+    text = "FROM busybox\nRUN ls /sys/class/net | tr '\\n' ' ' > /nets\n"
+    engine.run("build", "-t", "net:none", "-", input=text)
+    assert engine.run("run", "--rm", "net:none", "cat", "/nets").stdout.split() == ["lo"]
+    engine.run("build", "--network", "host", "-t", "net:host", "-", input=text)
+    host = sorted(os.listdir("/sys/class/net"))
+    assert sorted(engine.run("run", "--rm", "net:host", "cat", "/nets").stdout.split()) == host
+    p = engine.run("build", "--network", "bridge", "-", input=text, check=False)
+    assert p.returncode != 0 and "--network `bridge`: none or host" in p.stderr
