@@ -2,6 +2,7 @@
 #include "engine/engine.h"
 #include "engine/jsonutil.h"
 #include "engine/layer_pipe.h"
+#include "engine/tarsplit.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include <archive.h>
@@ -33,7 +34,8 @@ struct xt {
         struct dirtime *dirs;
         size_t n_dirs, cap_dirs;
         struct nk_layer_stats *st;
-        bool plain; /* nk_layer_limits.plain */
+        bool plain;                 /* nk_layer_limits.plain */
+        struct nk_split_rec *split; /* or NULL */
 };
 
 int nk_tar_clean_path(const char *name, char **out, nk_error **err)
@@ -159,6 +161,10 @@ static int make_room(struct xt *x, int pfd, const char *leaf, bool want_dir, boo
         if (want_dir && S_ISLNK(st.st_mode))
                 return nk_error_set(err, 0, "entry `%s`: a directory would replace a symlink",
                                     x->name);
+        /* The replaced file's content is gone: the tar cannot be rebuilt
+         * from the layer. */
+        if (x->split)
+                nk_split_rec_invalid(x->split, "an entry replaces another");
         if (S_ISDIR(st.st_mode)) {
                 if (unlinkat(pfd, leaf, AT_REMOVEDIR) < 0)
                         return nk_error_set(err, errno, "entry `%s`: replace directory", x->name);
@@ -260,7 +266,8 @@ static int write_data(struct xt *x, int fd, struct archive_entry *e, nk_error **
         return 0;
 }
 
-static int do_file(struct xt *x, struct archive_entry *e, int pfd, const char *leaf, nk_error **err)
+static int do_file(struct xt *x, struct archive_entry *e, const char *path, int pfd,
+                   const char *leaf, nk_error **err)
 {
         bool is_dir;
         if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
@@ -271,6 +278,10 @@ static int do_file(struct xt *x, struct archive_entry *e, int pfd, const char *l
                 return nk_error_set(err, errno, "entry `%s`: create", x->name);
         if (write_data(x, fd, e, err) < 0)
                 return -1;
+        if (x->split && archive_entry_sparse_count(e) > 0)
+                nk_split_rec_invalid(x->split, "sparse file");
+        else if (x->split && archive_entry_size(e) > 0)
+                nk_split_rec_file(x->split, path, (uint64_t)archive_entry_size(e));
         return set_meta_fd(x, e, fd, pfd, leaf, true, err);
 }
 
@@ -450,7 +461,7 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
                 return do_hardlink(x, hl, pfd, leaf, path, err);
         switch (type) {
         case AE_IFREG:
-                return do_file(x, e, pfd, leaf, err);
+                return do_file(x, e, path, pfd, leaf, err);
         case AE_IFDIR:
                 return do_dir(x, e, path, pfd, leaf, err);
         case AE_IFLNK:
@@ -549,12 +560,24 @@ static int run_extract(struct xt *x, struct nk_pipe *p, nk_error **err)
 int nk_layer_extract(int blob_fd, int dest_fd, const char *expected_diff_id,
                      const struct nk_layer_limits *lim, struct nk_layer_stats *st, nk_error **err)
 {
+        return nk_layer_extract_rec(blob_fd, dest_fd, expected_diff_id, lim, NULL, st, err);
+}
+
+int nk_layer_extract_rec(int blob_fd, int dest_fd, const char *expected_diff_id,
+                         const struct nk_layer_limits *lim, struct nk_split_rec *rec,
+                         struct nk_layer_stats *st, nk_error **err)
+{
         struct nk_layer_stats local = {0};
-        struct xt x = {.root = dest_fd, .parent_fd = -1, .st = &local, .plain = lim && lim->plain};
+        struct xt x = {.root = dest_fd,
+                       .parent_fd = -1,
+                       .st = &local,
+                       .plain = lim && lim->plain,
+                       .split = rec};
         struct nk_pipe *p = malloc(sizeof(*p));
         if (!p)
                 return nk_error_set(err, ENOMEM, "extract layer");
         int r = nk_pipe_open(p, blob_fd, limit_of(lim), err);
+        p->split = rec;
         if (r == 0)
                 r = run_extract(&x, p, err);
         if (r == 0) {

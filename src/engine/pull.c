@@ -122,7 +122,10 @@ static int get_layers(struct puller *p, nk_error **err)
         for (size_t i = 0; i < n; i++) {
                 char id[16];
                 snprintf(id, sizeof(id), "%.12s", nk_digest_hex(p->m.layers[i].digest));
-                if (nk_pull_blob_ready(p, &p->m.layers[i])) {
+                /* An extracted layer needs no blob: the store may not keep
+                 * it (tarsplit.h). */
+                if (nk_store_layer_exists(p->s, p->c.diff_ids[i]) ||
+                    nk_pull_blob_ready(p, &p->m.layers[i])) {
                         nk_pull_progress(p, NK_PROGRESS_LAYER_DONE, id, 0, 0, "already exists");
                         nk_pull_queue_layer(p, i);
                 } else {

@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "engine/image.h"
 #include "engine/layer.h"
+#include "engine/layer_blob.h"
 #include "engine/ref.h"
 #include "engine/registry.h"
 #include "util/cleanup.h"
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -214,19 +216,110 @@ static int put_manifest(struct pusher *p, const char *tag, const char *body, siz
         return r;
 }
 
+/* Cancel an upload session we will not use (best effort). */
+static void upload_cancel(struct pusher *p, const char *location)
+{
+        struct nk_http_resp resp;
+        nk_error *e = NULL;
+        if (nk_registry_request(&p->reg, "DELETE", location, NULL, &resp, &e) == 0)
+                nk_http_resp_clear(&resp);
+        nk_error_free(e);
+}
+
+/* A layer whose blob the store did not keep (tarsplit.h). The registry
+ * may have the original (HEAD) or another repository of it may (mount);
+ * else a gzip blob made from the layer goes instead, and *new_digest and
+ * *new_size say so (the manifest is rewritten; the config, and so the
+ * image id, stay). */
+static int push_rebuilt_layer(struct pusher *p, const struct nk_descriptor *d, const char *diff_id,
+                              char **new_digest, int64_t *new_size, nk_error **err)
+{
+        if (!nk_layer_rebuildable(p->s, diff_id))
+                return nk_error_set(err, 0, "layer %s: its blob %s is not in the store", diff_id,
+                                    d->digest);
+        int have = blob_exists(p, d->digest, err);
+        if (have < 0)
+                return -1;
+        if (have) {
+                progress(p, NK_PROGRESS_LAYER_DONE, d->digest, 0, 0, "already exists");
+                return 0;
+        }
+        const char *from = json_string_value(json_object_get(p->mount_from, d->digest));
+        if (from) {
+                _cleanup_free_ char *location = NULL;
+                int r = upload_start(p, d->digest, from, &location, err);
+                if (r < 0)
+                        return -1;
+                if (r == 1) {
+                        char msg[600];
+                        snprintf(msg, sizeof(msg), "mounted from %s", from);
+                        progress(p, NK_PROGRESS_LAYER_DONE, d->digest, 0, 0, msg);
+                        return 0;
+                }
+                upload_cancel(p, location);
+        }
+        char digest[NK_DIGEST_LEN + 1];
+        int64_t size;
+        if (nk_layer_gzip_known(p->s, diff_id, digest, &size) &&
+            blob_exists(p, digest, NULL) == 1) {
+                progress(p, NK_PROGRESS_LAYER_DONE, digest, 0, 0, "already exists");
+        } else {
+                _cleanup_close_ int fd = nk_layer_make_gzip(p->s, diff_id, digest, &size, err);
+                if (fd < 0 || push_blob(p, digest, fd, (uint64_t)size, err) < 0)
+                        return -1;
+        }
+        if (!(*new_digest = strdup(digest)))
+                return nk_error_set(err, ENOMEM, "push");
+        *new_size = size;
+        return 0;
+}
+
+static int push_layers(struct pusher *p, const struct nk_image *img, char **digests, int64_t *sizes,
+                       bool *rewritten, nk_error **err)
+{
+        for (size_t i = 0; i < img->manifest.n_layers; i++) {
+                const struct nk_descriptor *d = &img->manifest.layers[i];
+                int r = nk_store_blob_exists(p->s, d->digest)
+                                ? push_store_blob(p, d->digest, err)
+                                : push_rebuilt_layer(p, d, img->config.diff_ids[i], &digests[i],
+                                                     &sizes[i], err);
+                if (r < 0)
+                        return nk_error_wrap(err, "layer %zu", i + 1);
+                *rewritten = *rewritten || digests[i];
+        }
+        return 0;
+}
+
 static int push_image(struct pusher *p, const struct nk_image *img, const char *tag,
                       char digest[NK_DIGEST_LEN + 1], nk_error **err)
 {
-        for (size_t i = 0; i < img->manifest.n_layers; i++)
-                if (push_store_blob(p, img->manifest.layers[i].digest, err) < 0)
-                        return -1;
-        if (push_store_blob(p, img->manifest.config.digest, err) < 0)
-                return -1;
+        size_t n = img->manifest.n_layers;
+        char **digests = calloc(n + 1, sizeof(char *));
+        int64_t *sizes = calloc(n + 1, sizeof(int64_t));
         _cleanup_free_ char *body = NULL;
         size_t len;
-        if (nk_store_blob_read(p->s, img->manifest_digest, NK_MANIFEST_MAX, &body, &len, err) < 0)
-                return -1;
-        return put_manifest(p, tag, body, len, img->manifest.media_type, digest, err);
+        bool rewritten = false;
+        int r = -1;
+        if (!digests || !sizes)
+                nk_error_set(err, ENOMEM, "push");
+        else if (push_layers(p, img, digests, sizes, &rewritten, err) == 0 &&
+                 push_store_blob(p, img->manifest.config.digest, err) == 0 &&
+                 nk_store_blob_read(p->s, img->manifest_digest, NK_MANIFEST_MAX, &body, &len,
+                                    err) == 0) {
+                char *nb = NULL;
+                size_t nlen = 0;
+                if (!rewritten ||
+                    nk_manifest_replace_layers(body, len, digests, sizes, &nb, &nlen, err) == 0) {
+                        r = put_manifest(p, tag, nb ? nb : body, nb ? nlen : len,
+                                         img->manifest.media_type, digest, err);
+                        free(nb);
+                }
+        }
+        for (size_t i = 0; digests && i < n; i++)
+                free(digests[i]);
+        free(digests);
+        free(sizes);
+        return r;
 }
 
 /* The destination: DEST, or the name IMAGE was found by. */
@@ -267,6 +360,9 @@ int nk_image_push(struct nk_store *s, const char *image, const char *dest,
         if (dest_ref(&img, image, dest, &r, err) < 0)
                 goto out;
         p.dest_domain = r.domain;
+        /* Shared store lock: garbage collection keeps the layers read. */
+        if (nk_store_lock(s, LOCK_SH, err) < 0)
+                goto out;
         if (find_mount_sources(&p, r.path, err) < 0 ||
             nk_registry_open(&p.reg, r.domain, r.path, p.o->insecure, p.o->auth_file, NULL, err) <
                     0)
