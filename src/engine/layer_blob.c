@@ -46,6 +46,33 @@ int nk_layer_rebuild(struct nk_store *s, const char *diff_id, nk_bytes_sink sink
         return nk_split_assemble(dfd, diff_id, sink, data, err);
 }
 
+struct tar_out {
+        int fd;
+        uint64_t size;
+};
+
+static int tar_sink(const void *buf, size_t len, void *data, nk_error **err)
+{
+        struct tar_out *t = data;
+        if (nk_write_all(t->fd, buf, len) < 0)
+                return nk_error_set(err, errno, "write layer tar");
+        t->size += len;
+        return 0;
+}
+
+int nk_layer_make_tar(struct nk_store *s, const char *diff_id, int64_t *size, nk_error **err)
+{
+        struct tar_out t = {openat(s->tmp, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600), 0};
+        if (t.fd < 0)
+                return nk_error_set(err, errno, "temporary file in `%s/tmp`", s->root);
+        if (nk_layer_rebuild(s, diff_id, tar_sink, &t, err) < 0) {
+                close(t.fd);
+                return -1;
+        }
+        *size = (int64_t)t.size;
+        return t.fd;
+}
+
 struct gz_out {
         z_stream z;
         int fd;

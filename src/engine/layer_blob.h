@@ -16,6 +16,9 @@ int64_t nk_layer_tar_size(struct nk_store *s, const char *diff_id);
 /* Stream the layer's tar (checked against diff_id) to sink. */
 int nk_layer_rebuild(struct nk_store *s, const char *diff_id, nk_bytes_sink sink, void *data,
                      nk_error **err);
+/* The uncompressed tar into an unnamed file of tmp/ (an uncompressed
+ * layer's blob: its digest is the diff-id); returns its fd. */
+int nk_layer_make_tar(struct nk_store *s, const char *diff_id, int64_t *size, nk_error **err);
 /* Make the gzip blob into an unnamed file of tmp/; returns its fd. */
 int nk_layer_make_gzip(struct nk_store *s, const char *diff_id, char digest[NK_DIGEST_LEN + 1],
                        int64_t *size, nk_error **err);

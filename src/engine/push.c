@@ -258,6 +258,12 @@ static int push_rebuilt_layer(struct pusher *p, const struct nk_descriptor *d, c
                 }
                 upload_cancel(p, location);
         }
+        if (streq(d->digest, diff_id)) {
+                /* An uncompressed layer: the rebuilt tar is the blob itself. */
+                int64_t tsize;
+                _cleanup_close_ int fd = nk_layer_make_tar(p->s, diff_id, &tsize, err);
+                return fd < 0 ? -1 : push_blob(p, d->digest, fd, (uint64_t)tsize, err);
+        }
         char digest[NK_DIGEST_LEN + 1];
         int64_t size;
         if (nk_layer_gzip_known(p->s, diff_id, digest, &size) &&
@@ -322,16 +328,23 @@ static int push_image(struct pusher *p, const struct nk_image *img, const char *
         return r;
 }
 
-/* The destination: DEST, or the name IMAGE was found by. */
+/* The destination: DEST, or the name IMAGE is (not an id: an image found
+ * by id has no name to push to, even when it has names). */
 static int dest_ref(const struct nk_image *img, const char *image, const char *dest,
                     struct nk_ref *r, nk_error **err)
 {
-        const char *d = dest ? dest : img->key;
-        if (!d || strchr(d, '@'))
+        bool named = false;
+        if (!dest && img->key && nk_ref_parse(image, r, NULL) == 0) {
+                _cleanup_free_ char *key = nk_ref_key(r);
+                named = key && streq(key, img->key);
+                nk_ref_clear(r);
+        }
+        if (!dest && !named)
                 return nk_error_set(err, 0,
                                     "push `%s`: name a destination (REGISTRY/REPO[:TAG]); an "
                                     "image id or digest reference has no tag to push to",
                                     image);
+        const char *d = dest ? dest : img->key;
         if (nk_ref_parse(d, r, err) < 0)
                 return -1;
         if (r->digest) {

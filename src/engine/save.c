@@ -200,13 +200,24 @@ static int oci_layers(struct saver *sv, const struct nk_image *img, char **diges
                         continue;
                 }
                 char nd[NK_DIGEST_LEN + 1], path[100];
+                const char *diff = img->config.diff_ids[i];
+                /* An uncompressed layer's blob is its rebuilt tar. */
+                bool plain = streq(d, diff);
+                if (plain)
+                        snprintf(nd, sizeof(nd), "%s", d);
+                snprintf(path, sizeof(path), "blobs/sha256/%s", nk_digest_hex(d));
+                if (plain && json_object_get(sv->written, path))
+                        continue;
                 _cleanup_close_ int fd =
-                        nk_layer_make_gzip(sv->s, img->config.diff_ids[i], nd, &sizes[i], err);
+                        plain ? nk_layer_make_tar(sv->s, diff, &sizes[i], err)
+                              : nk_layer_make_gzip(sv->s, diff, nd, &sizes[i], err);
                 if (fd < 0)
-                        return nk_error_wrap(err, "layer %s", img->config.diff_ids[i]);
+                        return nk_error_wrap(err, "layer %s", diff);
                 snprintf(path, sizeof(path), "blobs/sha256/%s", nk_digest_hex(nd));
                 if (!json_object_get(sv->written, path) && put_fd(sv, path, fd, err) < 0)
                         return -1;
+                if (plain)
+                        continue;
                 if (!(digests[i] = strdup(nd)))
                         return nk_error_set(err, ENOMEM, "save");
                 *rewritten = true;
