@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -335,7 +336,10 @@ int nk_image_save(struct nk_store *s, char *const *refs, enum nk_save_format fmt
                 return nk_error_set(err, errno, "open `%s`", out_path);
         struct saver sv = {s, archive_write_new(), json_object()};
         int r = -1;
-        if (!sv.a || !sv.written) {
+        /* Shared store lock: garbage collection keeps the layers read. */
+        if (nk_store_lock(s, LOCK_SH, err) < 0) {
+                /* wrapped below */
+        } else if (!sv.a || !sv.written) {
                 nk_error_set(err, ENOMEM, "save");
         } else {
                 archive_write_set_format_pax_restricted(sv.a);
