@@ -355,6 +355,12 @@ def test_history_and_inspect_fields(store, tmp_path):
     assert c["ExposedPorts"] is None
     assert img["RepoTags"] == ["docker.io/library/img:1"] and img["Size"] == 10000
     assert img["Architecture"] == "amd64" and img["Os"] == "linux"
+    # Docker's templates: inspect -f and history --format.
+    out = store.run("image", "inspect", "-f", "{{.Id}} {{.Config.User}} {{json .Config.Labels}}",
+                    "img:1").out
+    assert out == f'{img["Id"]} 1000 {{"k": "v"}}\n' or out == f'{img["Id"]} 1000 {{"k":"v"}}\n'
+    out = store.run("history", "--format", "{{.CreatedBy}}", "img:1").out
+    assert out.splitlines() == [h["created_by"] for h in reversed(cfg["history"])]
     p = store.run("history", "nosuch:1", check=False)
     assert p.returncode != 0 and "nosuch" in p.err
 

@@ -1,4 +1,5 @@
 /* nook images, image ..., tag, rmi, system df */
+#include "cmd/engine/ctr_cmd.h"
 #include "cmd/engine/engine_cmd.h"
 #include "util/cleanup.h"
 #include "util/strv.h"
@@ -117,27 +118,51 @@ int nk_cmd_images(const struct nk_global *g, int argc, char **argv)
 
 int nk_cmd_image_inspect(const struct nk_global *g, int argc, char **argv)
 {
-        if (argc < 2)
+        static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
+        const char *format = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
+                if (c != 'f')
+                        return 1;
+                format = optarg;
+        }
+        if (optind >= argc)
                 return nk_cmd_usage_error("image inspect", "IMAGE required");
         _cleanup_(nk_engine_closep) struct nk_store *s = nk_cmd_store(g);
         if (!s)
                 return 1;
         _cleanup_jansson_ json_t *arr = json_array();
         int rc = 0;
-        for (int i = 1; i < argc; i++) {
+        for (int i = optind; i < argc; i++) {
                 json_t *one;
                 nk_error *err = NULL;
-                if (nk_image_inspect(s, argv[i], &one, &err) < 0)
+                if (nk_image_inspect(s, argv[i], &one, &err) < 0) {
                         rc = nk_cmd_fail(err);
-                else
+                } else if (format) {
+                        /* Docker's -f: a template over each image ({{.Id}}). */
+                        _cleanup_free_ char *t = nk_ctr_template(format, one);
+                        printf("%s\n", t ? t : "");
+                        json_decref(one);
+                } else {
                         json_array_append_new(arr, one);
+                }
         }
-        nk_cmd_print_json(arr);
+        if (!format)
+                nk_cmd_print_json(arr);
         return rc;
 }
 
-static void history_print(json_t *rows, bool no_trunc, bool quiet)
+static void history_print(json_t *rows, bool no_trunc, bool quiet, const char *tmpl)
 {
+        if (tmpl) {
+                size_t i;
+                json_t *r;
+                json_array_foreach (rows, i, r) {
+                        _cleanup_free_ char *t = nk_ctr_template(tmpl, r);
+                        printf("%s\n", t ? t : "");
+                }
+                return;
+        }
         if (!quiet)
                 printf("%-*s %-20s %-45s %-10s %s\n", no_trunc ? 71 : 12, "IMAGE", "CREATED",
                        "CREATED BY", "SIZE", "COMMENT");
@@ -178,6 +203,7 @@ int nk_cmd_image_history(const struct nk_global *g, int argc, char **argv)
                 {0},
         };
         bool no_trunc = false, quiet = false, json = false;
+        const char *tmpl = NULL;
         int c;
         while ((c = getopt_long(argc, argv, "qH", opts, NULL)) != -1) {
                 switch (c) {
@@ -190,8 +216,11 @@ int nk_cmd_image_history(const struct nk_global *g, int argc, char **argv)
                 case 'H':
                         break; /* sizes and times are always human */
                 case 'F':
-                        if (!streq(optarg, "json") && !streq(optarg, "table"))
-                                return nk_cmd_usage_error("history", "--format: json or table");
+                        if (strstr(optarg, "{{"))
+                                tmpl = optarg;
+                        else if (!streq(optarg, "json") && !streq(optarg, "table"))
+                                return nk_cmd_usage_error("history", "--format: json, table or "
+                                                                     "a template ({{.CreatedBy}})");
                         json = streq(optarg, "json");
                         break;
                 default:
@@ -210,7 +239,7 @@ int nk_cmd_image_history(const struct nk_global *g, int argc, char **argv)
                 return nk_cmd_fail(err);
         if (json)
                 return nk_cmd_print_json(rows);
-        history_print(rows, no_trunc, quiet);
+        history_print(rows, no_trunc, quiet, tmpl);
         return 0;
 }
 
@@ -406,7 +435,8 @@ int nk_cmd_system(const struct nk_global *g, int argc, char **argv)
 static const struct nk_command image_subcommands[] = {
         {"ls", nk_cmd_images, "image ls", "list images"},
         {"list", nk_cmd_images, "image list", "list images"},
-        {"inspect", nk_cmd_image_inspect, "image inspect IMAGE...", "show image metadata"},
+        {"inspect", nk_cmd_image_inspect, "image inspect [-f TEMPLATE] IMAGE...",
+         "show image metadata"},
         {"history", nk_cmd_image_history, "image history [--no-trunc] [-q] [--format json] IMAGE",
          "show the steps that made an image"},
         {"push", nk_cmd_push, "image push [--tls-verify=false] [--authfile F] IMAGE [DEST]",
