@@ -148,8 +148,12 @@ int nk_busybox_create(struct nk_store *s, nk_error **err)
                                      json_pack("[{s:s,s:s}]", "created", BB_CREATED, "created_by",
                                                "nook: embedded busybox")) == 0 &&
                  bb_layer(t, &l, err) == 0 &&
-                 nk_image_build(t, config, &l, 1, NK_BUSYBOX_KEY, manifest, err) == 0)
+                 nk_image_build(t, config, &l, 1, NK_BUSYBOX_KEY, manifest, err) == 0) {
+                /* `image prune -a` keeps it: see prune_unused(). */
+                json_object_set_new(json_object_get(t->names, NK_BUSYBOX_KEY), "embedded",
+                                    json_true());
                 r = nk_txn_commit(t, err);
+        }
         nk_txn_free(t);
         return r < 0 ? nk_error_wrap(err, "embedded busybox image") : 0;
 }

@@ -121,6 +121,31 @@ static void names_of(json_t *names, const char *manifest, json_t *tags, json_t *
         }
 }
 
+/* The image config's "config" with the keys Docker's inspect always shows
+ * (null or "" when the image does not set them), so `.Config.Entrypoint`
+ * and friends are there to read. */
+static json_t *inspect_config(json_t *root)
+{
+        json_t *src = json_object_get(root, "config");
+        json_t *c = json_is_object(src) ? json_deep_copy(src) : json_object();
+        static const char *const nulls[] = {"Env",     "Cmd",    "Entrypoint", "ExposedPorts",
+                                            "Volumes", "Labels", "OnBuild"};
+        static const char *const strings[] = {"WorkingDir", "User"};
+        for (size_t i = 0; c && i < ARRAY_SIZE(nulls); i++)
+                if (!json_object_get(c, nulls[i]))
+                        json_object_set_new(c, nulls[i], json_null());
+        for (size_t i = 0; c && i < ARRAY_SIZE(strings); i++)
+                if (!json_object_get(c, strings[i]))
+                        json_object_set_new(c, strings[i], json_string(""));
+        return c;
+}
+
+static const char *config_string(json_t *root, const char *key)
+{
+        const char *v = json_string_value(json_object_get(root, key));
+        return v ? v : "";
+}
+
 int nk_image_inspect(struct nk_store *s, const char *ref, json_t **out, nk_error **err)
 {
         struct nk_image img;
@@ -134,20 +159,78 @@ int nk_image_inspect(struct nk_store *s, const char *ref, json_t **out, nk_error
         json_t *root = img.config.root, *tags = json_array(), *digests = json_array();
         json_t *layers = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
         names_of(names, img.manifest_digest, tags, digests);
+        json_int_t size = (json_int_t)image_size(s, &img);
         json_t *o = json_pack(
-                "{s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:s?,s:O?,s:I,s:{s:s,s:O},s:s,s:O?}", "Id",
-                img.manifest.config.digest, "RepoTags", tags, "RepoDigests", digests, "Digest",
+                "{s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:s,s:s,s:s?,s:s,s:s,s:o,s:I,s:I,s:{s:s,s:O},s:s,"
+                "s:O?}",
+                "Id", img.manifest.config.digest, "RepoTags", tags, "RepoDigests", digests,
+                "Parent", "", "Comment", config_string(root, "comment"), "Digest",
                 img.manifest_digest, "ManifestMediaType", img.manifest.media_type, "Os",
                 img.config.platform.os, "Architecture", img.config.platform.arch, "Created",
-                img.config.created, "Config", json_object_get(root, "config"), "Size",
-                (json_int_t)image_size(s, &img), "RootFS", "Type", "layers", "Layers", layers,
-                "Store", s->root, "History", json_object_get(root, "history"));
+                img.config.created, "Author", config_string(root, "author"), "DockerVersion",
+                config_string(root, "docker_version"), "Config", inspect_config(root), "Size", size,
+                "VirtualSize", size, "RootFS", "Type", "layers", "Layers", layers, "Store", s->root,
+                "History", json_object_get(root, "history"));
         if (o && img.config.platform.variant[0])
                 json_object_set_new(o, "Variant", json_string(img.config.platform.variant));
         nk_image_clear(&img);
         if (!o)
                 return nk_error_set(err, ENOMEM, "inspect %s", ref);
         *out = o;
+        return 0;
+}
+
+/* One history row; layer < 0 for an entry that made no layer. */
+static json_t *history_row(struct nk_store *s, const struct nk_image *img, json_t *h, long layer)
+{
+        const char *diff = layer >= 0 ? img->config.diff_ids[layer] : NULL;
+        int64_t size = diff ? nk_store_layer_size(s, diff) : 0;
+        const char *created =
+                h ? json_string_value(json_object_get(h, "created")) : img->config.created;
+        return json_pack("{s:s?,s:s,s:s,s:I,s:s,s:b,s:s?}", "Created", created, "CreatedBy",
+                         config_string(h, "created_by"), "Comment", config_string(h, "comment"),
+                         "Size", (json_int_t)(size > 0 ? size : 0), "Author",
+                         config_string(h, "author"), "EmptyLayer", layer < 0, "DiffID", diff);
+}
+
+/* Oldest first: the config's history entries, each that is not an
+ * empty_layer taking the next diff-id; layers beyond the history (or
+ * an image without one) get a row of their own. */
+static int history_rows(struct nk_store *s, const struct nk_image *img, json_t *rows)
+{
+        json_t *hist = json_object_get(img->config.root, "history"), *h;
+        size_t next = 0, i;
+        json_array_foreach (hist, i, h) {
+                bool empty = json_is_true(json_object_get(h, "empty_layer")) ||
+                             next >= img->config.n_diff_ids;
+                if (json_array_append_new(rows, history_row(s, img, h, empty ? -1 : (long)next)) <
+                    0)
+                        return -1;
+                next += !empty;
+        }
+        for (; next < img->config.n_diff_ids; next++)
+                if (json_array_append_new(rows, history_row(s, img, NULL, (long)next)) < 0)
+                        return -1;
+        return 0;
+}
+
+int nk_image_history(struct nk_store *s, const char *ref, json_t **out, nk_error **err)
+{
+        struct nk_image img;
+        if (nk_image_find(s, ref, &img, err) < 0)
+                return -1;
+        _cleanup_jansson_ json_t *rows = json_array(), *newest = json_array();
+        int r = rows && newest && history_rows(s, &img, rows) == 0 ? 0 : -1;
+        /* Newest first, as docker shows it; the newest row carries the id. */
+        for (size_t i = json_array_size(rows); r == 0 && i-- > 0;)
+                r = json_array_append(newest, json_array_get(rows, i));
+        if (r == 0 && json_array_size(newest) > 0)
+                json_object_set_new(json_array_get(newest, 0), "ID",
+                                    json_string(img.manifest.config.digest));
+        nk_image_clear(&img);
+        if (r < 0)
+                return nk_error_set(err, ENOMEM, "history of %s", ref);
+        *out = TAKE_PTR(newest);
         return 0;
 }
 

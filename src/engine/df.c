@@ -34,9 +34,20 @@ static uint64_t tree_bytes(int dfd, const char *name, dev_t dev, int depth)
         return total;
 }
 
+/* How an image's content counts: a container uses it, it belongs to the
+ * embedded default image (which `image prune -a` keeps), or neither
+ * (reclaimable). The strongest use wins. */
+enum { USE_NONE, USE_KEPT, USE_ACTIVE };
+
+static void mark(json_t *map, const char *digest, int use)
+{
+        if (json_integer_value(json_object_get(map, digest)) < use || !json_object_get(map, digest))
+                json_object_set_new(map, digest, json_integer(use));
+}
+
 /* Every entry of dir (blobs/sha256 or layers/) that is a digest: counted,
- * active when a container's image uses it, reclaimable otherwise (what
- * `nook image prune -a` frees). */
+ * active when a container's image uses it, reclaimable when nothing keeps
+ * it (what `nook image prune -a` frees). */
 static void count_dir(struct nk_store *s, int dir, bool layers, json_t *used, struct nk_df_row *row)
 {
         int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -60,30 +71,26 @@ static void count_dir(struct nk_store *s, int dir, bool layers, json_t *used, st
                 }
                 row->total++;
                 row->size += bytes;
-                if (json_is_true(json_object_get(used, digest)))
+                json_int_t use = json_integer_value(json_object_get(used, digest));
+                if (use == USE_ACTIVE)
                         row->active++;
-                else
+                else if (use == USE_NONE)
                         row->reclaimable += bytes;
         }
 }
 
-/* Mark the image's blobs and layers (true: a container uses them). */
-static void add_image(struct nk_store *s, const char *manifest, bool active, json_t *blobs,
+/* Mark the image's blobs and layers with use. */
+static void add_image(struct nk_store *s, const char *manifest, int use, json_t *blobs,
                       json_t *layers)
 {
         struct nk_image img;
         if (nk_image_read(s, manifest, &img, NULL) < 0)
                 return;
-        const char *own[] = {manifest, img.manifest.config.digest};
-        for (size_t i = 0; i < 2; i++)
-                if (active || !json_object_get(blobs, own[i]))
-                        json_object_set_new(blobs, own[i], json_boolean(active));
+        mark(blobs, manifest, use);
+        mark(blobs, img.manifest.config.digest, use);
         for (size_t i = 0; i < img.manifest.n_layers; i++) {
-                const char *b = img.manifest.layers[i].digest, *d = img.config.diff_ids[i];
-                if (active || !json_object_get(blobs, b))
-                        json_object_set_new(blobs, b, json_boolean(active));
-                if (active || !json_object_get(layers, d))
-                        json_object_set_new(layers, d, json_boolean(active));
+                mark(blobs, img.manifest.layers[i].digest, use);
+                mark(layers, img.config.diff_ids[i], use);
         }
         nk_image_clear(&img);
 }
@@ -97,7 +104,7 @@ static void image_bytes(struct nk_store *s, json_t *layers, struct nk_df_row *ro
                 int64_t sz = nk_store_layer_size(s, d);
                 uint64_t bytes = sz > 0 ? (uint64_t)sz : 0;
                 row->size += bytes;
-                if (!json_is_true(active))
+                if (json_integer_value(active) == USE_NONE)
                         row->reclaimable += bytes;
         }
 }
@@ -123,17 +130,19 @@ int nk_store_df(struct nk_store *s, struct nk_store_df *df, nk_error **err)
                 if (id)
                         df->containers.size += tree_bytes(s->containers, id, 0, 0);
                 if (m)
-                        json_object_set_new(manifests, m, json_true());
+                        mark(manifests, m, USE_ACTIVE);
         }
         json_object_foreach (names, key, rec) {
                 const char *m = json_string_value(json_object_get(rec, "manifest"));
-                if (m && !json_object_get(manifests, m))
-                        json_object_set_new(manifests, m, json_false());
+                bool kept = json_is_true(json_object_get(rec, "embedded"));
+                if (m)
+                        mark(manifests, m, kept ? USE_KEPT : USE_NONE);
         }
         json_object_foreach (manifests, key, rec) {
+                int use = (int)json_integer_value(rec);
                 df->images.total++;
-                df->images.active += json_is_true(rec);
-                add_image(s, key, json_is_true(rec), blobs, layers);
+                df->images.active += use == USE_ACTIVE;
+                add_image(s, key, use, blobs, layers);
         }
         image_bytes(s, layers, &df->images);
         count_dir(s, s->layers, true, layers, &df->layers);

@@ -89,17 +89,26 @@ int nk_image_list(struct nk_store *s, struct nk_image_summary **out, size_t *n, 
 void nk_image_list_free(struct nk_image_summary *v, size_t n);
 /* docker-inspect-like JSON array entry for one image. */
 int nk_image_inspect(struct nk_store *s, const char *ref, json_t **out, nk_error **err);
+/* `image history`: rows newest first, {ID (newest row only), Created,
+ * CreatedBy, Comment, Author, Size (bytes of its extracted layer, 0 for
+ * an empty_layer step), EmptyLayer, DiffID}. */
+int nk_image_history(struct nk_store *s, const char *ref, json_t **out, nk_error **err);
 int nk_image_tag(struct nk_store *s, const char *src, const char *dst, nk_error **err);
 /* Remove a name (or, given an id, every name of that image). Refuses while
- * a container uses the image unless force. Frees what nothing uses. */
-int nk_image_remove(struct nk_store *s, const char *ref, bool force, char ***removed,
+ * a container uses the image unless NK_RMI_FORCE, and an id with several
+ * names unless NK_RMI_FORCE or NK_RMI_ALL_NAMES (Docker's and podman's
+ * rule). Frees what nothing uses. */
+enum { NK_RMI_FORCE = 1, NK_RMI_ALL_NAMES = 2 };
+int nk_image_remove(struct nk_store *s, const char *ref, unsigned flags, char ***removed,
                     nk_error **err);
+/* The names nk_image_remove(ref) would remove. */
+int nk_image_remove_names(struct nk_store *s, const char *ref, char ***keys, nk_error **err);
 
 struct nk_gc_stats {
         uint64_t blobs, layers, bytes; /* removed */
 };
 /* Remove unreferenced blobs, layers and staging leftovers; with all, also
- * every image no container uses. */
+ * every image no container uses (but the embedded default image). */
 int nk_image_prune(struct nk_store *s, bool all, struct nk_gc_stats *st, char ***removed,
                    nk_error **err);
 
@@ -142,6 +151,19 @@ struct nk_pull_opts {
 /* Pull REF; *key_out (may be NULL) is the store name it was saved under. */
 int nk_image_pull(struct nk_store *s, const char *ref, const struct nk_pull_opts *o, char **key_out,
                   nk_error **err);
+
+struct nk_push_opts {
+        const char *auth_file; /* as for pull */
+        bool insecure;
+        uint64_t chunk_size; /* bytes per PATCH, 0: 16 MiB */
+        nk_progress_fn progress;
+        void *progress_data;
+};
+/* Push IMAGE (a name, id or digest reference of the store) to dest
+ * ("registry/repo[:tag]"; NULL: the name IMAGE was found by). *digest_out
+ * (may be NULL) is the manifest digest the registry now holds. */
+int nk_image_push(struct nk_store *s, const char *image, const char *dest,
+                  const struct nk_push_opts *o, char **digest_out, nk_error **err);
 
 /* `nook load -i`: docker-archive, OCI archive or OCI layout directory.
  * *names_out: the store names created. */

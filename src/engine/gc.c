@@ -212,9 +212,23 @@ static bool in_use_after(json_t *names, json_t *containers, char **removing, con
         return false;
 }
 
-int nk_image_remove(struct nk_store *s, const char *ref, bool force, char ***removed,
+int nk_image_remove_names(struct nk_store *s, const char *ref, char ***keys, nk_error **err)
+{
+        struct nk_image img;
+        _cleanup_jansson_ json_t *names = NULL;
+        if (nk_image_find(s, ref, &img, err) < 0)
+                return -1;
+        int r = nk_store_names_read(s, &names, err) < 0
+                        ? -1
+                        : names_to_remove(names, &img, ref, keys, err);
+        nk_image_clear(&img);
+        return r;
+}
+
+int nk_image_remove(struct nk_store *s, const char *ref, unsigned flags, char ***removed,
                     nk_error **err)
 {
+        bool force = flags & NK_RMI_FORCE;
         struct nk_image img;
         _cleanup_jansson_ json_t *names = NULL, *containers = NULL;
         _cleanup_strv_ char **keys = NULL;
@@ -225,6 +239,13 @@ int nk_image_remove(struct nk_store *s, const char *ref, bool force, char ***rem
             nk_store_containers(s, &containers, err) < 0 ||
             names_to_remove(names, &img, ref, &keys, err) < 0)
                 goto out;
+        if (!(flags & (NK_RMI_FORCE | NK_RMI_ALL_NAMES)) && nk_strv_len(keys) > 1) {
+                nk_error_set(err, 0,
+                             "image `%s` has %zu names (%s, ...): removing it by id removes "
+                             "them all; use -f",
+                             ref, nk_strv_len(keys), keys[0]);
+                goto out;
+        }
         if (!force && in_use_after(names, containers, keys, img.manifest_digest)) {
                 nk_error_set(err, 0,
                              "image `%s` is used by a container (use -f to remove "
@@ -258,7 +279,9 @@ static int prune_unused(json_t *names, void *data, nk_error **err)
                         const char *cm = json_string_value(json_object_get(c, "manifest"));
                         used = used || (m && cm && streq(m, cm));
                 }
-                if (!used)
+                /* The embedded default image is never pruned: `rmi busybox`
+                 * removes it explicitly (and using the name makes it again). */
+                if (!used && !json_is_true(json_object_get(rec, "embedded")))
                         json_object_del(names, key);
         }
         return 0;

@@ -2,6 +2,7 @@
 #include "engine/engine.h"
 #include "engine/jsonutil.h"
 #include "engine/layer_pipe.h"
+#include "engine/tarsplit.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include <archive.h>
@@ -19,21 +20,35 @@
 struct dirtime {
         char *path;
         struct timespec ts[2];
+        bool gone; /* the directory was replaced by a later entry */
 };
 
-/* One extraction. The parent-directory cache keeps the fd of the last
- * parent used: tar streams list a directory's entries together. */
+/* The open directories from the layer root down to the last parent used:
+ * tar streams list a tree depth first, so the next entry's parent is
+ * almost always on this path or one level below it, and reaching it costs
+ * at most one openat (a new directory is pushed as it is made: none). */
+#define STACK_MAX 64
+struct dstack {
+        char path[PATH_MAX];    /* "a/b/c": the deepest directory */
+        size_t ends[STACK_MAX]; /* path length up to component i */
+        int fds[STACK_MAX];
+        size_t depth;
+};
+
+/* One extraction. */
 struct xt {
         int root;
         struct archive *tar;
         const char *name; /* current entry, as in the archive, for messages */
-        char *parent_path;
-        int parent_fd;
-        bool parent_stale; /* a directory was removed: re-walk */
+        struct dstack *stack;
+        int deep_fd;      /* a parent below STACK_MAX levels (borrowed like the stack's) */
+        bool stack_stale; /* a directory was removed: forget the stack */
+        const char *path; /* current entry, cleaned */
         struct dirtime *dirs;
         size_t n_dirs, cap_dirs;
         struct nk_layer_stats *st;
-        bool plain; /* nk_layer_limits.plain */
+        bool plain;                 /* nk_layer_limits.plain */
+        struct nk_split_rec *split; /* or NULL */
 };
 
 int nk_tar_clean_path(const char *name, char **out, nk_error **err)
@@ -63,8 +78,38 @@ int nk_tar_clean_path(const char *name, char **out, nk_error **err)
         return 0;
 }
 
+/* Open directory rel[from..len) below dfd one component at a time, never
+ * following a symlink, making missing ones. */
+static int open_component(struct xt *x, int dfd, const char *comp, const char *rel, size_t j,
+                          bool create, nk_error **err);
+static int walk_below(struct xt *x, int dfd, const char *rel, size_t from, size_t len,
+                      nk_error **err)
+{
+        _cleanup_close_ int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return nk_error_set(err, errno, "entry `%s`: dup", x->name);
+        size_t i = from;
+        while (i < len) {
+                size_t j = i;
+                while (j < len && rel[j] != '/')
+                        j++;
+                char comp[NAME_MAX + 1];
+                if (j - i > NAME_MAX)
+                        return nk_error_set(err, ENAMETOOLONG, "entry `%s`", x->name);
+                memcpy(comp, rel + i, j - i);
+                comp[j - i] = '\0';
+                int nfd = open_component(x, fd, comp, rel, j, true, err);
+                if (nfd < 0)
+                        return -1;
+                close(fd);
+                fd = nfd;
+                i = j + 1;
+        }
+        return TAKE_FD(fd);
+}
+
 /* Open directory `rel` below root one component at a time, never following
- * a symlink; missing components are created (mode 0755) when create is set. */
+ * a symlink (hardlink targets: nothing is created). */
 static int walk_dir(struct xt *x, const char *rel, size_t rel_len, bool create, nk_error **err)
 {
         _cleanup_close_ int fd = fcntl(x->root, F_DUPFD_CLOEXEC, 3);
@@ -80,23 +125,9 @@ static int walk_dir(struct xt *x, const char *rel, size_t rel_len, bool create, 
                         return nk_error_set(err, ENAMETOOLONG, "entry `%s`", x->name);
                 memcpy(comp, rel + i, j - i);
                 comp[j - i] = '\0';
-                int nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (nfd < 0 && errno == ENOENT && create) {
-                        if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST)
-                                return nk_error_set(err, errno, "entry `%s`: mkdir `%.*s`", x->name,
-                                                    (int)j, rel);
-                        nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                }
-                if (nfd < 0) {
-                        int e = errno;
-                        struct stat st;
-                        if (fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
-                                return nk_error_set(err, 0,
-                                                    "entry `%s`: parent `%.*s` is a symlink",
-                                                    x->name, (int)j, rel);
-                        return nk_error_set(err, e, "entry `%s`: open parent `%.*s`", x->name,
-                                            (int)j, rel);
-                }
+                int nfd = open_component(x, fd, comp, rel, j, create, err);
+                if (nfd < 0)
+                        return -1;
                 close(fd);
                 fd = nfd;
                 i = j + 1;
@@ -104,38 +135,124 @@ static int walk_dir(struct xt *x, const char *rel, size_t rel_len, bool create, 
         return TAKE_FD(fd);
 }
 
-static void parent_forget(struct xt *x)
+static void stack_pop_to(struct xt *x, size_t depth)
 {
-        free(x->parent_path);
-        x->parent_path = NULL;
-        if (x->parent_fd >= 0)
-                close(x->parent_fd);
-        x->parent_fd = -1;
-        x->parent_stale = false;
+        while (x->stack->depth > depth)
+                close(x->stack->fds[--x->stack->depth]);
+        x->stack->path[depth ? x->stack->ends[depth - 1] : 0] = '\0';
 }
 
-/* The (cached, borrowed) fd of path's parent directory; *leaf points into path. */
+static void parent_forget(struct xt *x)
+{
+        stack_pop_to(x, 0);
+        if (x->deep_fd >= 0)
+                close(x->deep_fd);
+        x->deep_fd = -1;
+}
+
+static int stack_top(struct xt *x)
+{
+        return x->stack->depth ? x->stack->fds[x->stack->depth - 1] : x->root;
+}
+
+/* Push directory fd (taken), one component below the top: comp. */
+static void stack_push(struct xt *x, int fd, const char *comp, size_t len)
+{
+        struct dstack *st = x->stack;
+        size_t at = st->depth ? st->ends[st->depth - 1] : 0;
+        size_t need = at + (st->depth ? 1 : 0) + len;
+        if (st->depth == STACK_MAX || need >= sizeof(st->path)) {
+                close(fd);
+                return;
+        }
+        if (st->depth)
+                st->path[at++] = '/';
+        memcpy(st->path + at, comp, len);
+        st->path[need] = '\0';
+        st->ends[st->depth] = need;
+        st->fds[st->depth++] = fd;
+}
+
+/* Open (creating when missing, mode 0755) directory comp below dfd,
+ * never following a symlink. rel[0..j) names it, for messages. */
+static int open_component(struct xt *x, int dfd, const char *comp, const char *rel, size_t j,
+                          bool create, nk_error **err)
+{
+        int nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (nfd < 0 && errno == ENOENT && create) {
+                if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST)
+                        return nk_error_set(err, errno, "entry `%s`: mkdir `%.*s`", x->name, (int)j,
+                                            rel);
+                nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (nfd < 0) {
+                int e = errno;
+                struct stat st;
+                if (fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                        return nk_error_set(err, 0, "entry `%s`: parent `%.*s` is a symlink",
+                                            x->name, (int)j, rel);
+                return nk_error_set(err, e, "entry `%s`: open parent `%.*s`", x->name, (int)j, rel);
+        }
+        return nfd;
+}
+
+/* How many of the stack's directories are a prefix of rel[0..len). */
+static size_t stack_common(struct xt *x, const char *rel, size_t len)
+{
+        struct dstack *st = x->stack;
+        size_t k = 0;
+        while (k < st->depth) {
+                size_t e = st->ends[k];
+                if (e > len || memcmp(st->path, rel, e) != 0 || (e < len && rel[e] != '/'))
+                        break;
+                k++;
+        }
+        return k;
+}
+
+/* The (borrowed) fd of directory rel[0..len) below the layer root, made
+ * when missing; *leaf points into path. */
 static int parent_of(struct xt *x, const char *path, const char **leaf, nk_error **err)
 {
         const char *slash = strrchr(path, '/');
         size_t plen = slash ? (size_t)(slash - path) : 0;
         *leaf = slash ? slash + 1 : path;
-        if (x->parent_stale)
+        if (x->stack_stale) {
                 parent_forget(x);
-        if (x->parent_path && strlen(x->parent_path) == plen &&
-            strncmp(x->parent_path, path, plen) == 0)
-                return x->parent_fd;
-        int fd = walk_dir(x, path, plen, true, err);
-        if (fd < 0)
-                return -1;
-        free(x->parent_path);
-        if (x->parent_fd >= 0)
-                close(x->parent_fd);
-        x->parent_path = strndup(path, plen);
-        x->parent_fd = fd;
-        if (!x->parent_path)
-                return nk_error_set(err, ENOMEM, "entry `%s`", x->name);
-        return fd;
+                x->stack_stale = false;
+        }
+        size_t k = stack_common(x, path, plen);
+        stack_pop_to(x, k);
+        size_t i = k ? x->stack->ends[k - 1] + 1 : 0;
+        while (i < plen) {
+                size_t j = i;
+                while (j < plen && path[j] != '/')
+                        j++;
+                char comp[NAME_MAX + 1];
+                if (j - i > NAME_MAX)
+                        return nk_error_set(err, ENAMETOOLONG, "entry `%s`", x->name);
+                memcpy(comp, path + i, j - i);
+                comp[j - i] = '\0';
+                int nfd = open_component(x, stack_top(x), comp, path, j, true, err);
+                if (nfd < 0)
+                        return -1;
+                if (x->stack->depth < STACK_MAX) {
+                        stack_push(x, nfd, comp, j - i);
+                } else {
+                        /* Deeper than the stack: walk on from its top. */
+                        if (x->deep_fd >= 0)
+                                close(x->deep_fd);
+                        x->deep_fd = nfd;
+                        int fd = walk_below(x, nfd, path, j + 1, plen, err);
+                        if (fd < 0)
+                                return -1;
+                        close(x->deep_fd);
+                        x->deep_fd = fd;
+                        return fd;
+                }
+                i = j + 1;
+        }
+        return stack_top(x);
 }
 
 /* Clear the way for a new entry at pfd/leaf. Tar semantics: a later entry
@@ -159,10 +276,18 @@ static int make_room(struct xt *x, int pfd, const char *leaf, bool want_dir, boo
         if (want_dir && S_ISLNK(st.st_mode))
                 return nk_error_set(err, 0, "entry `%s`: a directory would replace a symlink",
                                     x->name);
+        /* The replaced file's content is gone: the tar cannot be rebuilt
+         * from the layer. */
+        if (x->split)
+                nk_split_rec_invalid(x->split, "an entry replaces another");
         if (S_ISDIR(st.st_mode)) {
                 if (unlinkat(pfd, leaf, AT_REMOVEDIR) < 0)
                         return nk_error_set(err, errno, "entry `%s`: replace directory", x->name);
-                x->parent_stale = true;
+                /* pfd may be on the stack: the caller still uses it. */
+                x->stack_stale = true;
+                for (size_t i = 0; i < x->n_dirs; i++)
+                        if (streq(x->dirs[i].path, x->path))
+                                x->dirs[i].gone = true;
                 return 0;
         }
         if (unlinkat(pfd, leaf, 0) < 0)
@@ -260,17 +385,27 @@ static int write_data(struct xt *x, int fd, struct archive_entry *e, nk_error **
         return 0;
 }
 
-static int do_file(struct xt *x, struct archive_entry *e, int pfd, const char *leaf, nk_error **err)
+static int do_file(struct xt *x, struct archive_entry *e, const char *path, int pfd,
+                   const char *leaf, nk_error **err)
 {
+        /* Create first: only when the name is taken (rare: tar streams
+         * seldom repeat a path) does make_room look at what is there. */
+        const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
         bool is_dir;
-        if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
-                return -1;
-        _cleanup_close_ int fd =
-                openat(pfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        _cleanup_close_ int fd = openat(pfd, leaf, flags, 0600);
+        if (fd < 0 && errno == EEXIST) {
+                if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
+                        return -1;
+                fd = openat(pfd, leaf, flags, 0600);
+        }
         if (fd < 0)
                 return nk_error_set(err, errno, "entry `%s`: create", x->name);
         if (write_data(x, fd, e, err) < 0)
                 return -1;
+        if (x->split && archive_entry_sparse_count(e) > 0)
+                nk_split_rec_invalid(x->split, "sparse file");
+        else if (x->split && archive_entry_size(e) > 0)
+                nk_split_rec_file(x->split, path, (uint64_t)archive_entry_size(e));
         return set_meta_fd(x, e, fd, pfd, leaf, true, err);
 }
 
@@ -301,17 +436,25 @@ static int do_dir(struct xt *x, struct archive_entry *e, const char *path, int p
         if (*path == '\0') {
                 fd = fcntl(x->root, F_DUPFD_CLOEXEC, 3);
         } else {
-                if (make_room(x, pfd, leaf, true, &is_dir, err) < 0)
-                        return -1;
-                if (!is_dir && mkdirat(pfd, leaf, 0700) < 0)
+                int r = mkdirat(pfd, leaf, 0700);
+                if (r < 0 && errno == EEXIST) {
+                        if (make_room(x, pfd, leaf, true, &is_dir, err) < 0)
+                                return -1;
+                        r = is_dir ? 0 : mkdirat(pfd, leaf, 0700);
+                }
+                if (r < 0)
                         return nk_error_set(err, errno, "entry `%s`: mkdir", x->name);
                 fd = openat(pfd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
         if (fd < 0)
                 return nk_error_set(err, errno, "entry `%s`: open directory", x->name);
-        if (set_meta_fd(x, e, fd, pfd, leaf, false, err) < 0)
+        if (set_meta_fd(x, e, fd, pfd, leaf, false, err) < 0 ||
+            remember_dir_times(x, path, e, err) < 0)
                 return -1;
-        return remember_dir_times(x, path, e, err);
+        /* Its entries most likely come next: keep it open as their parent. */
+        if (*path && pfd == stack_top(x) && !x->stack_stale && x->stack->depth < STACK_MAX)
+                stack_push(x, TAKE_FD(fd), leaf, strlen(leaf));
+        return 0;
 }
 
 /* Metadata of a node we cannot open for writing (symlink, device, fifo). */
@@ -342,9 +485,13 @@ static int do_symlink(struct xt *x, struct archive_entry *e, int pfd, const char
         bool is_dir;
         if (!target || !*target)
                 return nk_error_set(err, 0, "entry `%s`: symlink without target", x->name);
-        if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
-                return -1;
-        if (symlinkat(target, pfd, leaf) < 0)
+        int r = symlinkat(target, pfd, leaf);
+        if (r < 0 && errno == EEXIST) {
+                if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
+                        return -1;
+                r = symlinkat(target, pfd, leaf);
+        }
+        if (r < 0)
                 return nk_error_set(err, errno, "entry `%s`: symlink", x->name);
         return set_meta_at(x, e, pfd, leaf, true, err);
 }
@@ -352,11 +499,15 @@ static int do_symlink(struct xt *x, struct archive_entry *e, int pfd, const char
 static int do_node(struct xt *x, struct archive_entry *e, int pfd, const char *leaf, nk_error **err)
 {
         bool is_dir;
-        if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
-                return -1;
         mode_t type = archive_entry_filetype(e);
         dev_t dev = type == AE_IFIFO ? 0 : archive_entry_rdev(e);
-        if (mknodat(pfd, leaf, type | 0600, dev) < 0)
+        int r = mknodat(pfd, leaf, type | 0600, dev);
+        if (r < 0 && errno == EEXIST) {
+                if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
+                        return -1;
+                r = mknodat(pfd, leaf, type | 0600, dev);
+        }
+        if (r < 0)
                 return nk_error_set(err, errno, "entry `%s`: mknod", x->name);
         return set_meta_at(x, e, pfd, leaf, false, err);
 }
@@ -392,11 +543,15 @@ static int do_hardlink(struct xt *x, const char *raw_target, int pfd, const char
                                     "entry `%s`: hardlink target `%s` is not a file in the layer",
                                     x->name, raw_target);
         bool is_dir;
-        if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
-                return -1;
         /* linkat without AT_SYMLINK_FOLLOW links a symlink itself, never
          * what it points to. */
-        if (linkat(tfd, tleaf, pfd, leaf, 0) < 0)
+        int r = linkat(tfd, tleaf, pfd, leaf, 0);
+        if (r < 0 && errno == EEXIST) {
+                if (make_room(x, pfd, leaf, false, &is_dir, err) < 0)
+                        return -1;
+                r = linkat(tfd, tleaf, pfd, leaf, 0);
+        }
+        if (r < 0)
                 return nk_error_set(err, errno, "entry `%s`: hardlink to `%s`", x->name,
                                     raw_target);
         return 0;
@@ -430,6 +585,7 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
         _cleanup_free_ char *path = NULL;
         if (nk_tar_clean_path(x->name, &path, err) < 0)
                 return -1;
+        x->path = path;
         const char *hl = archive_entry_hardlink(e);
         mode_t type = archive_entry_filetype(e);
         if (*path == '\0') {
@@ -450,7 +606,7 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
                 return do_hardlink(x, hl, pfd, leaf, path, err);
         switch (type) {
         case AE_IFREG:
-                return do_file(x, e, pfd, leaf, err);
+                return do_file(x, e, path, pfd, leaf, err);
         case AE_IFDIR:
                 return do_dir(x, e, path, pfd, leaf, err);
         case AE_IFLNK:
@@ -467,17 +623,25 @@ static int extract_entry(struct xt *x, struct archive_entry *e, nk_error **err)
         }
 }
 
-/* Directory times last: creating entries inside a directory changes them. */
+/* Directory times last: creating entries inside a directory changes them.
+ * Deepest first (the reverse of the stream), through the stack. */
 static int apply_dir_times(struct xt *x, nk_error **err)
 {
-        parent_forget(x);
         for (size_t i = x->n_dirs; i-- > 0;) {
                 struct dirtime *d = &x->dirs[i];
+                if (d->gone)
+                        continue;
                 x->name = d->path;
-                _cleanup_close_ int fd = walk_dir(x, d->path, strlen(d->path), false, err);
-                if (fd < 0)
+                if (*d->path == '\0') {
+                        if (futimens(x->root, d->ts) < 0)
+                                return nk_error_set(err, errno, "layer root: set times");
+                        continue;
+                }
+                const char *leaf;
+                int pfd = parent_of(x, d->path, &leaf, err);
+                if (pfd < 0)
                         return -1;
-                if (futimens(fd, d->ts) < 0)
+                if (utimensat(pfd, leaf, d->ts, AT_SYMLINK_NOFOLLOW) < 0)
                         return nk_error_set(err, errno, "entry `%s`: set times", d->path);
         }
         return 0;
@@ -513,7 +677,9 @@ static uint64_t limit_of(const struct nk_layer_limits *lim)
 
 static void xt_free(struct xt *x)
 {
-        parent_forget(x);
+        if (x->stack)
+                parent_forget(x);
+        free(x->stack);
         for (size_t i = 0; i < x->n_dirs; i++)
                 free(x->dirs[i].path);
         free(x->dirs);
@@ -549,12 +715,28 @@ static int run_extract(struct xt *x, struct nk_pipe *p, nk_error **err)
 int nk_layer_extract(int blob_fd, int dest_fd, const char *expected_diff_id,
                      const struct nk_layer_limits *lim, struct nk_layer_stats *st, nk_error **err)
 {
+        return nk_layer_extract_rec(blob_fd, dest_fd, expected_diff_id, lim, NULL, st, err);
+}
+
+int nk_layer_extract_rec(int blob_fd, int dest_fd, const char *expected_diff_id,
+                         const struct nk_layer_limits *lim, struct nk_split_rec *rec,
+                         struct nk_layer_stats *st, nk_error **err)
+{
         struct nk_layer_stats local = {0};
-        struct xt x = {.root = dest_fd, .parent_fd = -1, .st = &local, .plain = lim && lim->plain};
-        struct nk_pipe *p = malloc(sizeof(*p));
-        if (!p)
+        struct xt x = {.root = dest_fd,
+                       .deep_fd = -1,
+                       .st = &local,
+                       .plain = lim && lim->plain,
+                       .split = rec};
+        if (!(x.stack = calloc(1, sizeof(*x.stack))))
                 return nk_error_set(err, ENOMEM, "extract layer");
+        struct nk_pipe *p = malloc(sizeof(*p));
+        if (!p) {
+                free(x.stack);
+                return nk_error_set(err, ENOMEM, "extract layer");
+        }
         int r = nk_pipe_open(p, blob_fd, limit_of(lim), err);
+        p->split = rec;
         if (r == 0)
                 r = run_extract(&x, p, err);
         if (r == 0) {

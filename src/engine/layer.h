@@ -39,6 +39,12 @@ struct nk_layer_stats {
 int nk_layer_extract(int blob_fd, int dest_fd, const char *expected_diff_id,
                      const struct nk_layer_limits *lim, struct nk_layer_stats *st, nk_error **err);
 
+/* The same, recording the tar's headers into rec (tarsplit.h) on the way. */
+struct nk_split_rec;
+int nk_layer_extract_rec(int blob_fd, int dest_fd, const char *expected_diff_id,
+                         const struct nk_layer_limits *lim, struct nk_split_rec *rec,
+                         struct nk_layer_stats *st, nk_error **err);
+
 /* Decompress (if compressed) the stream from in_fd, handing the raw bytes to
  * sink. Also hashes them: *digest_out is the diff-id of a layer. */
 typedef int (*nk_bytes_sink)(const void *buf, size_t len, void *data, nk_error **err);

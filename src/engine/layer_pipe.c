@@ -1,4 +1,5 @@
 #include "engine/layer_pipe.h"
+#include "engine/tarsplit.h"
 #include "util/cleanup.h"
 #include <errno.h>
 #include <stdio.h>
@@ -69,6 +70,8 @@ ssize_t nk_pipe_next(struct nk_pipe *p)
                 return -1;
         }
         nk_sha256_update(&p->h, p->buf, (size_t)n);
+        if (p->split)
+                nk_split_rec_feed(p->split, p->buf, (size_t)n);
         return n;
 }
 

@@ -15,8 +15,10 @@ static inline int nk_archive_errno(struct archive *a)
         return e > 0 && e != EILSEQ ? e : 0;
 }
 
+struct nk_split_rec;
 struct nk_pipe {
         struct archive *raw;
+        struct nk_split_rec *split; /* sees every uncompressed byte, or NULL */
         struct nk_sha256 h;
         uint64_t total, limit;
         bool eof;

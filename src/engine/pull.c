@@ -8,6 +8,7 @@
  * tmp/<hex>.blob; the transaction moves them into blobs/ at commit. */
 #include "engine/pull.h"
 #include "engine/auth.h"
+#include "engine/layer_blob.h"
 #include "engine/ref.h"
 #include "util/cleanup.h"
 #include <errno.h>
@@ -122,7 +123,11 @@ static int get_layers(struct puller *p, nk_error **err)
         for (size_t i = 0; i < n; i++) {
                 char id[16];
                 snprintf(id, sizeof(id), "%.12s", nk_digest_hex(p->m.layers[i].digest));
-                if (nk_pull_blob_ready(p, &p->m.layers[i])) {
+                /* An extracted layer with a tar-split needs no blob (the
+                 * store does not keep it); one without (a store from
+                 * before) still wants this image's blob for save/push. */
+                if (nk_layer_rebuildable(p->s, p->c.diff_ids[i]) ||
+                    nk_pull_blob_ready(p, &p->m.layers[i])) {
                         nk_pull_progress(p, NK_PROGRESS_LAYER_DONE, id, 0, 0, "already exists");
                         nk_pull_queue_layer(p, i);
                 } else {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -23,6 +24,7 @@ void nk_http_resp_clear(struct nk_http_resp *r)
         free(r->content_type);
         free(r->digest);
         free(r->www_auth);
+        free(r->location);
         memset(r, 0, sizeof(*r));
 }
 
@@ -130,6 +132,7 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud)
                 {"content-type:", offsetof(struct nk_http_resp, content_type)},
                 {"docker-content-digest:", offsetof(struct nk_http_resp, digest)},
                 {"www-authenticate:", offsetof(struct nk_http_resp, www_auth)},
+                {"location:", offsetof(struct nk_http_resp, location)},
         };
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
                 size_t fl = strlen(fields[i].name);
@@ -368,4 +371,139 @@ CURL *nk_registry_easy(struct nk_registry *r, const char *path, struct curl_slis
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
         return c;
+}
+
+/* ---- requests with a body (push) ---------------------------------------- */
+
+static size_t body_read_cb(char *buf, size_t size, size_t nmemb, void *ud)
+{
+        struct nk_http_body *b = ud;
+        size_t want = size * nmemb;
+        if ((uint64_t)want > b->len - b->pos)
+                want = (size_t)(b->len - b->pos);
+        if (want == 0)
+                return 0;
+        if (b->mem) {
+                memcpy(buf, b->mem + b->pos, want);
+        } else {
+                ssize_t n;
+                do
+                        n = pread(b->fd, buf, want, (off_t)(b->off + b->pos));
+                while (n < 0 && errno == EINTR);
+                if (n <= 0) {
+                        if (!b->err)
+                                nk_error_set(&b->err, n < 0 ? errno : 0,
+                                             "read upload data at %llu: %s",
+                                             (unsigned long long)(b->off + b->pos),
+                                             n < 0 ? "error" : "file shorter than expected");
+                        return CURL_READFUNC_ABORT;
+                }
+                want = (size_t)n;
+        }
+        b->pos += want;
+        return want;
+}
+
+static size_t discard_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+        struct sink *s = ud;
+        size_t n = size * nmemb;
+        /* Keep the start of an error body for the message. */
+        if (s->resp->len < 8192)
+                body_cb(data, 1, n < 8192 - s->resp->len ? n : 8192 - s->resp->len, ud);
+        return n;
+}
+
+static int request_once(struct nk_registry *r, const char *method, const char *url,
+                        struct nk_http_body *body, struct nk_http_resp *resp, nk_error **err)
+{
+        CURL *c = curl_easy_init();
+        if (!c)
+                return nk_error_set(err, ENOMEM, "curl");
+        struct sink s = {resp, 8192, false};
+        char line[256];
+        bool own = r->base && strncmp(url, r->base, strlen(r->base)) == 0 &&
+                   (url[strlen(r->base)] == '/' || url[strlen(r->base)] == '\0');
+        struct curl_slist *h = own ? auth_headers(r, NULL) : NULL;
+        h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
+        char ebuf[CURL_ERROR_SIZE] = "";
+        common_opts(r, c);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+        if (streq(method, "HEAD")) {
+                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        } else {
+                static struct nk_http_body empty = {.fd = -1};
+                struct nk_http_body *b = body ? body : &empty;
+                b->pos = 0;
+                curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+                curl_easy_setopt(c, CURLOPT_READFUNCTION, body_read_cb);
+                curl_easy_setopt(c, CURLOPT_READDATA, b);
+                curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)b->len);
+                snprintf(line, sizeof(line), "Content-Type: %s",
+                         b->content_type ? b->content_type : "application/octet-stream");
+                h = curl_slist_append(h, line);
+                if (b->content_range) {
+                        snprintf(line, sizeof(line), "Content-Range: %s", b->content_range);
+                        h = curl_slist_append(h, line);
+                }
+        }
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        CURLcode cc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        curl_easy_cleanup(c);
+        curl_slist_free_all(h);
+        if (body && body->err) {
+                nk_error_pass(err, body->err);
+                body->err = NULL;
+                return -1;
+        }
+        if (cc != CURLE_OK)
+                return nk_error_set(err, 0, "%s %s: %s", method, url,
+                                    ebuf[0] ? ebuf : curl_easy_strerror(cc));
+        return 0;
+}
+
+int nk_registry_request(struct nk_registry *r, const char *method, const char *target,
+                        struct nk_http_body *body, struct nk_http_resp *resp, nk_error **err)
+{
+        if (!r->base) {
+                /* The first request picks the scheme (and answers a first
+                 * challenge): a ping, as docker does. */
+                struct nk_http_resp ping;
+                if (nk_registry_get(r, "/v2/", "application/json", 1 << 20, &ping, err) < 0)
+                        return -1;
+                nk_http_resp_clear(&ping);
+        }
+        _cleanup_free_ char *url = NULL;
+        if (strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0)
+                url = strdup(target);
+        else if (asprintf(&url, "%s%s", r->base, target) < 0)
+                url = NULL;
+        if (!url)
+                return nk_error_set(err, ENOMEM, "registry request");
+        memset(resp, 0, sizeof(*resp));
+        for (int attempt = 0;; attempt++) {
+                nk_http_resp_clear(resp);
+                if (request_once(r, method, url, body, resp, err) < 0)
+                        return -1;
+                if (resp->status != 401 || attempt > 0 || !resp->www_auth)
+                        return 0;
+                if (nk_registry_auth(r, resp->www_auth, err) < 0)
+                        return -1;
+        }
+}
+
+char *nk_registry_status_text(const struct nk_http_resp *resp)
+{
+        _cleanup_free_ char *text = nk_registry_error_text(resp->body, resp->len);
+        char *s = NULL;
+        if (asprintf(&s, "HTTP %ld%s%s", resp->status, text ? ": " : "", text ? text : "") < 0)
+                return NULL;
+        return s;
 }

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct nk_registry {
         char *domain;  /* as in the reference: docker.io, 127.0.0.1:5000 */
@@ -25,6 +26,7 @@ struct nk_http_resp {
         char *content_type;
         char *digest; /* Docker-Content-Digest */
         char *www_auth;
+        char *location; /* Location (upload sessions) */
 };
 void nk_http_resp_clear(struct nk_http_resp *r);
 
@@ -39,6 +41,27 @@ void nk_registry_close(struct nk_registry *r);
  * the status and the registry's error message. */
 int nk_registry_get(struct nk_registry *r, const char *path, const char *accept, size_t max,
                     struct nk_http_resp *resp, nk_error **err);
+/* What a PUT, PATCH or POST sends: len bytes of mem, or of fd from off
+ * (read with pread, so a request retried after a 401 sends them again). */
+struct nk_http_body {
+        const char *mem;
+        int fd;
+        uint64_t off, len;
+        const char *content_type;  /* NULL: application/octet-stream */
+        const char *content_range; /* "start-end", PATCH only */
+        uint64_t pos;              /* internal */
+        nk_error *err;             /* internal: a failed read */
+};
+/* A request (method "HEAD", "PUT", "PATCH", "POST", "DELETE") to target,
+ * a path below the registry or an absolute URL (an upload's Location),
+ * authenticating and retrying on 401 like nk_registry_get. The
+ * Authorization header goes only to the registry's own base URL. Any
+ * HTTP status is returned in resp (no error for non-2xx): the caller
+ * knows which it expects. body may be NULL. */
+int nk_registry_request(struct nk_registry *r, const char *method, const char *target,
+                        struct nk_http_body *body, struct nk_http_resp *resp, nk_error **err);
+/* "HTTP <status>[: <registry error>]" for messages; caller frees. */
+char *nk_registry_status_text(const struct nk_http_resp *resp);
 /* Obtain credentials for a 401 challenge (a token, or Basic). */
 int nk_registry_auth(struct nk_registry *r, const char *www_auth, nk_error **err);
 /* An easy handle for GET base+path with auth, TLS and redirect settings

@@ -4,6 +4,7 @@
 #include "engine/engine.h"
 #include "engine/image.h"
 #include "engine/layer.h"
+#include "engine/layer_blob.h"
 #include "engine/layer_pipe.h"
 #include "engine/ref.h"
 #include "util/cleanup.h"
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,12 +99,31 @@ static int sink_fd(const void *buf, size_t len, void *data, nk_error **err)
         return 0;
 }
 
-/* docker-archive wants the uncompressed tar: decompress into a temporary
- * file first, the tar header needs the size. */
-static int put_layer_tar(struct saver *sv, const char *path, const char *digest, nk_error **err)
+static int sink_archive(const void *buf, size_t len, void *data, nk_error **err)
+{
+        struct saver *sv = data;
+        if (archive_write_data(sv->a, buf, len) != (la_ssize_t)len)
+                return nk_error_set(err, nk_archive_errno(sv->a), "write: %s",
+                                    archive_error_string(sv->a));
+        return 0;
+}
+
+/* docker-archive wants the uncompressed tar: rebuilt from the layer when it
+ * has a tar-split (its size is known), else decompressed from the blob
+ * into a temporary file first, as the tar header needs the size. */
+static int put_layer_tar(struct saver *sv, const char *path, const char *digest,
+                         const char *diff_id, nk_error **err)
 {
         if (json_object_get(sv->written, path))
                 return 0;
+        int64_t tar_size =
+                nk_layer_rebuildable(sv->s, diff_id) ? nk_layer_tar_size(sv->s, diff_id) : -1;
+        if (tar_size >= 0) {
+                if (header(sv, path, S_IFREG | 0644, tar_size, err) < 0 ||
+                    nk_layer_rebuild(sv->s, diff_id, sink_archive, sv, err) < 0)
+                        return nk_error_wrap(err, "`%s`", path);
+                return 0;
+        }
         _cleanup_close_ int in = nk_store_blob_open(sv->s, digest, err);
         if (in < 0)
                 return -1;
@@ -153,7 +174,8 @@ static int save_docker_one(struct saver *sv, const struct nk_image *img, json_t 
                 snprintf(lpath, sizeof(lpath), "%s/layer.tar", hex);
                 json_array_append_new(layers, json_string(lpath));
                 if (put_dir(sv, ldir, err) < 0 ||
-                    put_layer_tar(sv, lpath, img->manifest.layers[i].digest, err) < 0)
+                    put_layer_tar(sv, lpath, img->manifest.layers[i].digest,
+                                  img->config.diff_ids[i], err) < 0)
                         return -1;
         }
         return 0;
@@ -166,32 +188,105 @@ static int blob_entry(struct saver *sv, const char *digest, nk_error **err)
         return put_blob(sv, path, digest, err);
 }
 
+/* Layers whose blob the store did not keep go as gzip blobs made from the
+ * layer (the same ones push sends), in a rewritten manifest. */
+static int oci_layers(struct saver *sv, const struct nk_image *img, char **digests, int64_t *sizes,
+                      bool *rewritten, nk_error **err)
+{
+        for (size_t i = 0; i < img->manifest.n_layers; i++) {
+                const char *d = img->manifest.layers[i].digest;
+                if (nk_store_blob_exists(sv->s, d)) {
+                        if (blob_entry(sv, d, err) < 0)
+                                return -1;
+                        continue;
+                }
+                char nd[NK_DIGEST_LEN + 1], path[100];
+                const char *diff = img->config.diff_ids[i];
+                /* An uncompressed layer's blob is its rebuilt tar. */
+                bool plain = streq(d, diff);
+                if (plain)
+                        snprintf(nd, sizeof(nd), "%s", d);
+                snprintf(path, sizeof(path), "blobs/sha256/%s", nk_digest_hex(d));
+                if (plain && json_object_get(sv->written, path))
+                        continue;
+                _cleanup_close_ int fd =
+                        plain ? nk_layer_make_tar(sv->s, diff, &sizes[i], err)
+                              : nk_layer_make_gzip(sv->s, diff, nd, &sizes[i], err);
+                if (fd < 0)
+                        return nk_error_wrap(err, "layer %s", diff);
+                snprintf(path, sizeof(path), "blobs/sha256/%s", nk_digest_hex(nd));
+                if (!json_object_get(sv->written, path) && put_fd(sv, path, fd, err) < 0)
+                        return -1;
+                if (plain)
+                        continue;
+                if (!(digests[i] = strdup(nd)))
+                        return nk_error_set(err, ENOMEM, "save");
+                *rewritten = true;
+        }
+        return 0;
+}
+
+/* The manifest to write: the stored one, or its rewrite; its digest. */
+static int oci_manifest(struct saver *sv, const struct nk_image *img, nk_error **err,
+                        char digest[NK_DIGEST_LEN + 1], int64_t *size)
+{
+        size_t n = img->manifest.n_layers;
+        char **digests = calloc(n + 1, sizeof(char *));
+        int64_t *sizes = calloc(n + 1, sizeof(int64_t));
+        bool rewritten = false;
+        int r = -1;
+        if (!digests || !sizes) {
+                nk_error_set(err, ENOMEM, "save");
+        } else if (oci_layers(sv, img, digests, sizes, &rewritten, err) == 0) {
+                _cleanup_free_ char *body = NULL, *nb = NULL;
+                size_t len, nlen;
+                char path[100];
+                if (!rewritten) {
+                        snprintf(digest, NK_DIGEST_LEN + 1, "%s", img->manifest_digest);
+                        *size = nk_store_blob_size(sv->s, img->manifest_digest);
+                        r = blob_entry(sv, img->manifest_digest, err);
+                } else if (nk_store_blob_read(sv->s, img->manifest_digest, NK_MANIFEST_MAX, &body,
+                                              &len, err) == 0 &&
+                           nk_manifest_replace_layers(body, len, digests, sizes, &nb, &nlen, err) ==
+                                   0 &&
+                           nk_sha256_of(nb, nlen, digest, err) == 0) {
+                        snprintf(path, sizeof(path), "blobs/sha256/%s", nk_digest_hex(digest));
+                        *size = (int64_t)nlen;
+                        r = json_object_get(sv->written, path) ? 0
+                                                               : put_mem(sv, path, nb, nlen, err);
+                }
+        }
+        for (size_t i = 0; digests && i < n; i++)
+                free(digests[i]);
+        free(digests);
+        free(sizes);
+        return r;
+}
+
 static int save_oci_one(struct saver *sv, const struct nk_image *img, json_t *names, json_t *index,
                         nk_error **err)
 {
+        char mdigest[NK_DIGEST_LEN + 1];
+        int64_t size;
         if (put_dir(sv, "blobs", err) < 0 || put_dir(sv, "blobs/sha256", err) < 0 ||
-            blob_entry(sv, img->manifest_digest, err) < 0 ||
-            blob_entry(sv, img->manifest.config.digest, err) < 0)
+            blob_entry(sv, img->manifest.config.digest, err) < 0 ||
+            oci_manifest(sv, img, err, mdigest, &size) < 0)
                 return -1;
-        for (size_t i = 0; i < img->manifest.n_layers; i++)
-                if (blob_entry(sv, img->manifest.layers[i].digest, err) < 0)
-                        return -1;
         _cleanup_jansson_ json_t *tags = repo_tags(names, img);
-        int64_t size = nk_store_blob_size(sv->s, img->manifest_digest);
         size_t i;
         json_t *t;
         json_array_foreach (tags, i, t) {
                 json_array_append_new(
                         index, json_pack("{s:s,s:s,s:I,s:{s:s,s:s}}", "mediaType",
-                                         img->manifest.media_type, "digest", img->manifest_digest,
-                                         "size", (json_int_t)size, "annotations",
+                                         img->manifest.media_type, "digest", mdigest, "size",
+                                         (json_int_t)size, "annotations",
                                          "org.opencontainers.image.ref.name", json_string_value(t),
                                          "io.containerd.image.name", json_string_value(t)));
         }
         if (json_array_size(tags) == 0)
-                json_array_append_new(
-                        index, json_pack("{s:s,s:s,s:I}", "mediaType", img->manifest.media_type,
-                                         "digest", img->manifest_digest, "size", (json_int_t)size));
+                json_array_append_new(index, json_pack("{s:s,s:s,s:I}", "mediaType",
+                                                       img->manifest.media_type, "digest", mdigest,
+                                                       "size", (json_int_t)size));
         return 0;
 }
 
@@ -241,7 +336,10 @@ int nk_image_save(struct nk_store *s, char *const *refs, enum nk_save_format fmt
                 return nk_error_set(err, errno, "open `%s`", out_path);
         struct saver sv = {s, archive_write_new(), json_object()};
         int r = -1;
-        if (!sv.a || !sv.written) {
+        /* Shared store lock: garbage collection keeps the layers read. */
+        if (nk_store_lock(s, LOCK_SH, err) < 0) {
+                /* wrapped below */
+        } else if (!sv.a || !sv.written) {
                 nk_error_set(err, ENOMEM, "save");
         } else {
                 archive_write_set_format_pax_restricted(sv.a);

@@ -1,5 +1,6 @@
 #include "engine/txn.h"
 #include "engine/layer.h"
+#include "engine/tarsplit.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include <errno.h>
@@ -17,7 +18,9 @@ int nk_txn_begin(struct nk_store *s, struct nk_txn **out, nk_error **err)
                 return -1;
         nk_store_sweep_staging(s); /* what killed transactions left */
         struct nk_txn *t = calloc(1, sizeof(*t));
-        if (!t || !(t->names = json_object())) {
+        if (!t || !(t->names = json_object()) || !(t->layer_blobs = json_object())) {
+                if (t)
+                        json_decref(t->names);
                 free(t);
                 return nk_error_set(err, ENOMEM, "begin store transaction");
         }
@@ -65,6 +68,7 @@ void nk_txn_free(struct nk_txn *t)
                 return;
         staged_clear(t, true);
         json_decref(t->names);
+        json_decref(t->layer_blobs);
         pthread_mutex_destroy(&t->mu);
         free(t);
 }
@@ -227,12 +231,12 @@ int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **ou
 }
 
 static int write_layer_info(int dirfd, const char *digest, const struct nk_layer_stats *st,
-                            nk_error **err)
+                            bool split, nk_error **err)
 {
-        _cleanup_jansson_ json_t *info =
-                json_pack("{s:s,s:s,s:I,s:I,s:I}", "diff_id", st->diff_id, "blob", digest, "size",
-                          (json_int_t)st->content_bytes, "tar_size", (json_int_t)st->tar_bytes,
-                          "entries", (json_int_t)st->entries);
+        _cleanup_jansson_ json_t *info = json_pack(
+                "{s:s,s:s,s:I,s:I,s:I,s:b}", "diff_id", st->diff_id, "blob", digest, "size",
+                (json_int_t)st->content_bytes, "tar_size", (json_int_t)st->tar_bytes, "entries",
+                (json_int_t)st->entries, "split", split);
         if (!info)
                 return nk_error_set(err, ENOMEM, "layer info");
         return nk_store_write_json(dirfd, "info.json", info, err);
@@ -251,8 +255,9 @@ static bool layer_present(struct nk_txn *t, const char *diff_id)
 /* Extract into tmp/<name>/diff; the directory is removed on failure. On
  * success *lock_out holds the directory's flock (see nk_store_mkstaging). */
 static int extract_to_tmp(struct nk_txn *t, const char *digest, const char *diff_id,
-                          char **name_out, int *lock_out, nk_error **err)
+                          char **name_out, int *lock_out, bool *split, nk_error **err)
 {
+        struct nk_split_rec *rec = NULL;
         char prefix[32];
         _cleanup_free_ char *name = NULL;
         snprintf(prefix, sizeof(prefix), "layer-%.12s-", nk_digest_hex(diff_id));
@@ -268,11 +273,15 @@ static int extract_to_tmp(struct nk_txn *t, const char *digest, const char *diff
                 goto out;
         }
         if ((blob = nk_txn_blob_open(t, digest, err)) < 0 ||
-            nk_layer_extract(blob, diff, diff_id, NULL, &st, err) < 0 ||
-            write_layer_info(dfd, digest, &st, err) < 0)
+            nk_split_rec_open(dfd, &rec, err) < 0 ||
+            nk_layer_extract_rec(blob, diff, diff_id, NULL, rec, &st, err) < 0)
+                goto out;
+        int fr = nk_split_rec_finish(TAKE_PTR(rec), dfd, split, err);
+        if (fr < 0 || write_layer_info(dfd, digest, &st, *split, err) < 0)
                 goto out;
         r = 0;
 out:
+        nk_split_rec_abort(rec, dfd);
         if (r < 0) {
                 tmp_remove(t->s, name);
                 return -1;
@@ -286,11 +295,17 @@ int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_e
 {
         if (!nk_digest_valid(diff_id))
                 return nk_error_set(err, 0, "invalid diff-id `%s`", diff_id);
+        pthread_mutex_lock(&t->mu);
+        int jr = json_object_set_new(t->layer_blobs, digest, json_string(diff_id));
+        pthread_mutex_unlock(&t->mu);
+        if (jr < 0)
+                return nk_error_set(err, ENOMEM, "stage layer %s", diff_id);
         if (layer_present(t, diff_id))
                 return 0;
         char *name = NULL;
         int lock = -1;
-        if (extract_to_tmp(t, digest, diff_id, &name, &lock, err) < 0)
+        bool split = false;
+        if (extract_to_tmp(t, digest, diff_id, &name, &lock, &split, err) < 0)
                 return nk_error_wrap(err, "layer %s", digest);
         pthread_mutex_lock(&t->mu);
         struct nk_staged_layer *nl = realloc(t->layers, (t->n_layers + 1) * sizeof(*nl));
@@ -300,6 +315,7 @@ int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_e
                 memcpy(nl->diff_id, diff_id, sizeof(nl->diff_id));
                 nl->tmp_name = name;
                 nl->lock_fd = lock;
+                nl->split = split;
         }
         pthread_mutex_unlock(&t->mu);
         if (!nl) {
@@ -321,10 +337,32 @@ int nk_txn_set_name(struct nk_txn *t, const char *name, const char *manifest, co
         return 0;
 }
 
+/* A layer blob whose layer (staged here or stored) has a tar-split: the
+ * layer's files and that record rebuild its tar, so it is not kept. */
+static bool blob_rebuildable(struct nk_txn *t, const char *digest)
+{
+        const char *diff = json_string_value(json_object_get(t->layer_blobs, digest));
+        if (!diff)
+                return false;
+        for (size_t i = 0; i < t->n_layers; i++)
+                if (streq(t->layers[i].diff_id, diff))
+                        return t->layers[i].split;
+        char rel[NK_DIGEST_LEN + 64];
+        snprintf(rel, sizeof(rel), "%s/%s", nk_digest_hex(diff), NK_SPLIT_FILE);
+        return faccessat(t->s->layers, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 static int commit_blob(struct nk_txn *t, struct nk_staged_blob *b, nk_error **err)
 {
         const char *hex = nk_digest_hex(b->digest);
         int r;
+        if (blob_rebuildable(t, b->digest)) {
+                if (b->tmp_name)
+                        (void)unlinkat(t->s->tmp, b->tmp_name, 0);
+                free(b->tmp_name);
+                b->tmp_name = NULL;
+                return 0;
+        }
         if (b->tmp_name) {
                 /* link + unlink, not rename: a concurrent pull may have staged
                  * the same verified file and committed it already. */

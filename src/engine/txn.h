@@ -19,6 +19,7 @@ struct nk_staged_blob {
 
 struct nk_staged_layer {
         char diff_id[NK_DIGEST_LEN + 1];
+        bool split;     /* has a usable tar-split: its blob need not be kept */
         char *tmp_name; /* directory in tmp/, holds diff/ and info.json */
         int lock_fd;    /* flock on it: a live transaction owns it */
 };
@@ -30,8 +31,9 @@ struct nk_txn {
         size_t n_blobs;
         struct nk_staged_layer *layers;
         size_t n_layers;
-        json_t *names;     /* name -> record, set at commit */
-        bool out_of_space; /* failed on a full disk: keep no downloads */
+        json_t *names;       /* name -> record, set at commit */
+        json_t *layer_blobs; /* blob digest -> diff-id of every nk_txn_layer */
+        bool out_of_space;   /* failed on a full disk: keep no downloads */
 };
 
 /* Record why the transaction fails: on ENOSPC/EDQUOT its downloads
@@ -71,7 +73,10 @@ int nk_txn_blob_read(struct nk_txn *t, const char *digest, size_t max, char **ou
                      nk_error **err);
 
 /* Make sure the layer with this diff-id is extracted (stored or staged),
- * extracting blob `digest` when it is not. Thread-safe. */
+ * extracting blob `digest` when it is not. Thread-safe. The extraction
+ * records the tar's headers (tarsplit.h); when that worked, the commit
+ * does not keep the blob: save and push rebuild the layer from the
+ * extracted files (docs/images.md, "Store cost"). */
 int nk_txn_layer(struct nk_txn *t, const char *digest, const char *diff_id, nk_error **err);
 
 /* Point name at a manifest (and its config) at commit time. */

@@ -402,7 +402,21 @@ def test_tag_rmi_prune_df(store, tmp_path):
     p = store.run("rmi", store.inspect("c:1")["Id"][7:19])
     assert "docker.io/library/c:1" in p.out
     assert not os.path.exists(store.layer_dir(base.diff_id))
-    store.run("image", "prune", "-a")
+    # prune -a asks first: without a terminal it needs -f, and removes nothing.
+    store.run("tag", "busybox", "d:1")
+    held = store_snapshot(store.path)
+    p = store.run("image", "prune", "-a", check=False)
+    assert p.returncode != 0 and "-f" in p.err, p.err
+    assert store_snapshot(store.path) == held
+    # The embedded default image is kept (its other name is not).
+    p = store.run("image", "prune", "-a", "-f")
+    assert "docker.io/library/d:1" in p.out and "busybox" not in p.out
+    assert [i["Name"] for i in store.images()] == ["docker.io/library/busybox:latest"]
+    bb = store.inspect("busybox")
+    assert sorted(os.listdir(os.path.join(store.path, "blobs", "sha256"))) == sorted(
+        [bb["Id"][7:], bb["Digest"][7:]])
+    assert os.listdir(os.path.join(store.path, "layers")) == [bb["RootFS"]["Layers"][0][7:]]
+    store.run("rmi", "busybox")
     assert store.images() == []
     assert os.listdir(os.path.join(store.path, "blobs", "sha256")) == []
     assert os.listdir(os.path.join(store.path, "layers")) == []
@@ -587,6 +601,8 @@ def image_content(store, ref):
     with open(os.path.join(store.path, "blobs", "sha256", info["Digest"][7:])) as f:
         manifest = json.load(f)
     blobs = {info["Digest"], info["Id"]} | {l["digest"] for l in manifest["layers"]}
+    # Layer blobs a tar-split rebuilds are not kept.
+    blobs = {b for b in blobs if os.path.exists(os.path.join(store.path, "blobs", "sha256", b[7:]))}
     return blobs, set(info["RootFS"]["Layers"])
 
 
@@ -611,6 +627,8 @@ def test_system_df_matches_disk_and_prune(store, tmp_path):
     with open(os.path.join(root, "written"), "wb") as f:
         f.write(b"w" * 7000)
     used_blobs, used_layers = image_content(store, "a:1")
+    bb_blobs, bb_layers = image_content(store, "busybox")
+    bb_layer = store.inspect("busybox")["RootFS"]["Layers"][0]
     blobs, layers = disk_usage(store.path)
     df = df_rows(store)
     assert df["Images"]["Total"] == 3 and df["Images"]["Active"] == 1  # a, c, busybox
@@ -618,32 +636,39 @@ def test_system_df_matches_disk_and_prune(store, tmp_path):
     assert df["Layers"]["Total"] == len(layers) == 5  # busybox, base, mid, other, stray
     assert df["Layers"]["Active"] == len(used_layers) == 2
     assert df["Layers"]["Size"] == sum(layers.values())
-    assert df["Layers"]["Reclaimable"] == sum(v for k, v in layers.items() if k not in used_layers)
+    assert df["Layers"]["Reclaimable"] == sum(v for k, v in layers.items()
+                                              if k not in used_layers and k != bb_layer)
     assert df["Blobs"]["Total"] == len(blobs)
     assert df["Blobs"]["Active"] == len(used_blobs)
     assert df["Blobs"]["Size"] == sum(blobs.values())
-    reclaim_blobs = sum(v for k, v in blobs.items() if k not in used_blobs)
+    reclaim_blobs = sum(v for k, v in blobs.items() if k not in used_blobs | bb_blobs)
     assert df["Blobs"]["Reclaimable"] == reclaim_blobs
     named_layers = sum(v for k, v in layers.items() if k != stray.diff_id)
     assert df["Images"]["Size"] == named_layers
-    assert df["Images"]["Reclaimable"] == named_layers - sum(layers[d] for d in used_layers)
+    # The embedded default image is never pruned: not reclaimable.
+    assert df["Images"]["Reclaimable"] == named_layers - sum(layers[d] for d in used_layers) - \
+        layers[bb_layer]
 
     # `prune -a` frees exactly what df called reclaimable.
-    store.run("image", "prune", "-a")
+    store.run("image", "prune", "-a", "-f")
     blobs2, layers2 = disk_usage(store.path)
-    assert set(blobs2) == used_blobs and set(layers2) == used_layers
+    assert set(blobs2) == used_blobs | bb_blobs and set(layers2) == used_layers | bb_layers
     freed = (sum(blobs.values()) - sum(blobs2.values())) + (sum(layers.values()) -
                                                             sum(layers2.values()))
     assert freed == df["Layers"]["Reclaimable"] + df["Blobs"]["Reclaimable"]
     df = df_rows(store)
-    assert (df["Images"]["Total"], df["Images"]["Active"]) == (1, 1)
+    assert (df["Images"]["Total"], df["Images"]["Active"]) == (2, 1)
     for t in ("Images", "Layers", "Blobs"):
         assert df[t]["Reclaimable"] == 0, df
     umount(store, root)
     df = df_rows(store)
     assert df["Containers"]["Total"] == 0 and df["Containers"]["Size"] == 0
-    assert df["Layers"]["Reclaimable"] == df["Layers"]["Size"] > 0
-    store.run("image", "prune", "-a")
+    assert df["Layers"]["Reclaimable"] == df["Layers"]["Size"] - layers[bb_layer] > 0
+    store.run("image", "prune", "-a", "-f")
+    df = df_rows(store)
+    assert df["Images"]["Total"] == df["Layers"]["Total"] == 1, df
+    assert all(df[t]["Reclaimable"] == 0 for t in df), df
+    store.run("rmi", "busybox")
     df = df_rows(store)
     assert all(df[t]["Total"] == 0 and df[t]["Size"] == 0 for t in df), df
 

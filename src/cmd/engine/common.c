@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Run when the engine module is loaded, before any engine command, after
  * main has set up logging. */
@@ -74,6 +75,18 @@ void nk_cmd_human_age(const char *rfc3339, char *buf, size_t len)
                 }
         }
         snprintf(buf, len, "Less than a minute ago");
+}
+
+int nk_cmd_confirm(const char *question)
+{
+        if (!isatty(STDIN_FILENO))
+                return -1;
+        char line[16] = "";
+        fprintf(stderr, "%s [y/N] ", question);
+        fflush(stderr);
+        if (!fgets(line, sizeof(line), stdin))
+                return 0;
+        return line[0] == 'y' || line[0] == 'Y';
 }
 
 int nk_cmd_print_json(json_t *v)

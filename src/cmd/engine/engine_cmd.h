@@ -11,6 +11,8 @@ int nk_cmd_rmi(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_image_inspect(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_image_mount(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_image_umount(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_image_history(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_push(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_image_prune(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_system(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_pull(const struct nk_global *g, int argc, char **argv);
@@ -34,5 +36,9 @@ int nk_cmd_store_fail(const struct nk_store *s, nk_error *err);
 void nk_cmd_human_size(uint64_t bytes, char *buf, size_t len);
 /* "3 days ago" from an RFC 3339 time, "N/A" when unparsable. */
 void nk_cmd_human_age(const char *rfc3339, char *buf, size_t len);
+/* Ask question on the terminal ("[y/N]" appended): 1 yes, 0 no. When
+ * stdin is not a terminal nothing is asked: -1, and the caller refuses
+ * with a message naming -f. */
+int nk_cmd_confirm(const char *question);
 /* Print a JSON value (indented) on stdout. */
 int nk_cmd_print_json(json_t *v);

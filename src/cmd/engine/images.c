@@ -1,9 +1,11 @@
 /* nook images, image ..., tag, rmi, system df */
+#include "cmd/engine/ctr_cmd.h"
 #include "cmd/engine/engine_cmd.h"
 #include "util/cleanup.h"
 #include "util/strv.h"
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 struct list_opts {
         bool quiet, digests, no_trunc, json;
@@ -116,23 +118,129 @@ int nk_cmd_images(const struct nk_global *g, int argc, char **argv)
 
 int nk_cmd_image_inspect(const struct nk_global *g, int argc, char **argv)
 {
-        if (argc < 2)
+        static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
+        const char *format = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
+                if (c != 'f')
+                        return 1;
+                format = optarg;
+        }
+        if (optind >= argc)
                 return nk_cmd_usage_error("image inspect", "IMAGE required");
         _cleanup_(nk_engine_closep) struct nk_store *s = nk_cmd_store(g);
         if (!s)
                 return 1;
         _cleanup_jansson_ json_t *arr = json_array();
         int rc = 0;
-        for (int i = 1; i < argc; i++) {
+        for (int i = optind; i < argc; i++) {
                 json_t *one;
                 nk_error *err = NULL;
-                if (nk_image_inspect(s, argv[i], &one, &err) < 0)
+                if (nk_image_inspect(s, argv[i], &one, &err) < 0) {
                         rc = nk_cmd_fail(err);
-                else
+                } else if (format) {
+                        /* Docker's -f: a template over each image ({{.Id}}). */
+                        _cleanup_free_ char *t = nk_ctr_template(format, one);
+                        printf("%s\n", t ? t : "");
+                        json_decref(one);
+                } else {
                         json_array_append_new(arr, one);
+                }
         }
-        nk_cmd_print_json(arr);
+        if (!format)
+                nk_cmd_print_json(arr);
         return rc;
+}
+
+static void history_print(json_t *rows, bool no_trunc, bool quiet, const char *tmpl)
+{
+        if (tmpl) {
+                size_t i;
+                json_t *r;
+                json_array_foreach (rows, i, r) {
+                        _cleanup_free_ char *t = nk_ctr_template(tmpl, r);
+                        printf("%s\n", t ? t : "");
+                }
+                return;
+        }
+        if (!quiet)
+                printf("%-*s %-20s %-45s %-10s %s\n", no_trunc ? 71 : 12, "IMAGE", "CREATED",
+                       "CREATED BY", "SIZE", "COMMENT");
+        size_t i;
+        json_t *r;
+        json_array_foreach (rows, i, r) {
+                const char *id = json_string_value(json_object_get(r, "ID"));
+                char idbuf[80], age[64], size[32], by[64];
+                if (id)
+                        snprintf(idbuf, sizeof(idbuf), "%s", no_trunc ? id : id + 7);
+                else
+                        snprintf(idbuf, sizeof(idbuf), "<missing>");
+                if (quiet) {
+                        printf("%.*s\n", no_trunc ? 71 : 12, idbuf);
+                        continue;
+                }
+                const char *cb = json_string_value(json_object_get(r, "CreatedBy"));
+                nk_cmd_human_age(json_string_value(json_object_get(r, "Created")), age,
+                                 sizeof(age));
+                nk_cmd_human_size((uint64_t)json_integer_value(json_object_get(r, "Size")), size,
+                                  sizeof(size));
+                /* docker cuts CREATED BY at 45 columns, the last one an ellipsis */
+                if (!no_trunc && strlen(cb) > 45)
+                        snprintf(by, sizeof(by), "%.44s\u2026", cb);
+                printf("%-*.*s %-20s %-45s %-10s %s\n", no_trunc ? 71 : 12, no_trunc ? 71 : 12,
+                       idbuf, age, no_trunc || strlen(cb) <= 45 ? cb : by, size,
+                       json_string_value(json_object_get(r, "Comment")));
+        }
+}
+
+int nk_cmd_image_history(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"no-trunc", no_argument, NULL, 't'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"format", required_argument, NULL, 'F'},
+                {"human", optional_argument, NULL, 'H'},
+                {0},
+        };
+        bool no_trunc = false, quiet = false, json = false;
+        const char *tmpl = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "qH", opts, NULL)) != -1) {
+                switch (c) {
+                case 't':
+                        no_trunc = true;
+                        break;
+                case 'q':
+                        quiet = true;
+                        break;
+                case 'H':
+                        break; /* sizes and times are always human */
+                case 'F':
+                        if (strstr(optarg, "{{"))
+                                tmpl = optarg;
+                        else if (!streq(optarg, "json") && !streq(optarg, "table"))
+                                return nk_cmd_usage_error("history", "--format: json, table or "
+                                                                     "a template ({{.CreatedBy}})");
+                        json = streq(optarg, "json");
+                        break;
+                default:
+                        return 1;
+                }
+        }
+        if (argc - optind != 1)
+                return nk_cmd_usage_error("history", "usage: history [--no-trunc] [-q] "
+                                                     "[--format json] IMAGE");
+        _cleanup_(nk_engine_closep) struct nk_store *s = nk_cmd_store(g);
+        _cleanup_jansson_ json_t *rows = NULL;
+        nk_error *err = NULL;
+        if (!s)
+                return 1;
+        if (nk_image_history(s, argv[optind], &rows, &err) < 0)
+                return nk_cmd_fail(err);
+        if (json)
+                return nk_cmd_print_json(rows);
+        history_print(rows, no_trunc, quiet, tmpl);
+        return 0;
 }
 
 int nk_cmd_image_mount(const struct nk_global *g, int argc, char **argv)
@@ -162,13 +270,29 @@ int nk_cmd_image_prune(const struct nk_global *g, int argc, char **argv)
                 {"force", no_argument, NULL, 'f'},
                 {0},
         };
-        bool all = false;
+        bool all = false, force = false;
         int c;
         while ((c = getopt_long(argc, argv, "af", opts, NULL)) != -1) {
                 if (c == 'a')
                         all = true;
-                else if (c != 'f')
+                else if (c == 'f')
+                        force = true;
+                else
                         return 1;
+        }
+        if (optind < argc)
+                return nk_cmd_usage_error("image prune", "unexpected argument `%s`", argv[optind]);
+        /* Only -a removes images (the rest is unreferenced data): ask. */
+        if (all && !force) {
+                int yes = nk_cmd_confirm("WARNING! This will remove all images without at least "
+                                         "one container associated to them.\nAre you sure you "
+                                         "want to continue?");
+                if (yes < 0)
+                        return nk_cmd_usage_error("image prune",
+                                                  "-a removes every image no container uses: "
+                                                  "add -f (stdin is not a terminal to ask)");
+                if (!yes)
+                        return 0;
         }
         _cleanup_(nk_engine_closep) struct nk_store *s = nk_cmd_store(g);
         _cleanup_strv_ char **removed = NULL;
@@ -200,6 +324,28 @@ int nk_cmd_tag(const struct nk_global *g, int argc, char **argv)
         return 0;
 }
 
+/* An id naming an image with several names removes them all: ask on a
+ * terminal (yes: NK_RMI_ALL_NAMES), else let nk_image_remove refuse. -1:
+ * answered no. */
+static int rmi_confirm_names(struct nk_store *s, const char *ref, unsigned *flags)
+{
+        _cleanup_strv_ char **keys = NULL;
+        nk_error *err = NULL;
+        if (nk_image_remove_names(s, ref, &keys, &err) < 0) {
+                nk_error_free(err);
+                return 0; /* nk_image_remove reports it */
+        }
+        if (nk_strv_len(keys) < 2 || !isatty(STDIN_FILENO))
+                return 0;
+        fprintf(stderr, "Image %s has %zu names:\n", ref, nk_strv_len(keys));
+        for (char **k = keys; *k; k++)
+                fprintf(stderr, "  %s\n", *k);
+        if (nk_cmd_confirm("Remove them all?") != 1)
+                return -1;
+        *flags |= NK_RMI_ALL_NAMES;
+        return 0;
+}
+
 int nk_cmd_rmi(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {{"force", no_argument, NULL, 'f'}, {0}};
@@ -219,7 +365,12 @@ int nk_cmd_rmi(const struct nk_global *g, int argc, char **argv)
         for (int i = optind; i < argc; i++) {
                 _cleanup_strv_ char **removed = NULL;
                 nk_error *err = NULL;
-                if (nk_image_remove(s, argv[i], force, &removed, &err) < 0) {
+                unsigned flags = force ? NK_RMI_FORCE : 0;
+                if (!force && rmi_confirm_names(s, argv[i], &flags) < 0) {
+                        rc = 1;
+                        continue;
+                }
+                if (nk_image_remove(s, argv[i], flags, &removed, &err) < 0) {
                         rc = nk_cmd_fail(err);
                         continue;
                 }
@@ -284,11 +435,16 @@ int nk_cmd_system(const struct nk_global *g, int argc, char **argv)
 static const struct nk_command image_subcommands[] = {
         {"ls", nk_cmd_images, "image ls", "list images"},
         {"list", nk_cmd_images, "image list", "list images"},
-        {"inspect", nk_cmd_image_inspect, "image inspect IMAGE...", "show image metadata"},
+        {"inspect", nk_cmd_image_inspect, "image inspect [-f TEMPLATE] IMAGE...",
+         "show image metadata"},
+        {"history", nk_cmd_image_history, "image history [--no-trunc] [-q] [--format json] IMAGE",
+         "show the steps that made an image"},
+        {"push", nk_cmd_push, "image push [--tls-verify=false] [--authfile F] IMAGE [DEST]",
+         "push an image to a registry"},
         {"mount", nk_cmd_image_mount, "image mount IMAGE DIR", "mount an image rootfs on DIR"},
         {"umount", nk_cmd_image_umount, "image umount DIR", "undo image mount"},
         {"unmount", nk_cmd_image_umount, "image unmount DIR", "undo image mount"},
-        {"prune", nk_cmd_image_prune, "image prune [-a]", "remove unused data"},
+        {"prune", nk_cmd_image_prune, "image prune [-a [-f]]", "remove unused data"},
         {"rm", nk_cmd_rmi, "image rm [-f] IMAGE...", "remove images"},
         {"tag", nk_cmd_tag, "image tag SOURCE TARGET", "name an image"},
         {"pull", nk_cmd_pull, "image pull REF", "pull an image"},
@@ -302,8 +458,9 @@ int nk_cmd_image(const struct nk_global *g, int argc, char **argv)
 {
         if (argc < 2)
                 return nk_cmd_usage_error("image",
-                                          "subcommand required (ls, inspect, mount, "
-                                          "umount, prune, rm, tag, pull, load, save, import)");
+                                          "subcommand required (ls, inspect, history, mount, "
+                                          "umount, prune, rm, tag, pull, push, load, save, "
+                                          "import)");
         for (const struct nk_command *c = image_subcommands; c->name; c++) {
                 if (!streq(c->name, argv[1]))
                         continue;

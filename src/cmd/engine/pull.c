@@ -1,7 +1,9 @@
 /* nook pull (with a progress display), login, logout */
 #include "cmd/engine/engine_cmd.h"
 #include "util/cleanup.h"
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -162,6 +164,77 @@ int nk_cmd_pull(const struct nk_global *g, int argc, char **argv)
         if (nk_image_pull(s, argv[optind], &o, &key, &err) < 0)
                 return nk_cmd_store_fail(s, err);
         printf("%s\n", key);
+        return 0;
+}
+
+/* Plain lines per blob: "<id>: pushed", "already exists", "mounted from R". */
+static void on_push_progress(const struct nk_progress *p, void *data)
+{
+        const bool *quiet = data;
+        if (*quiet)
+                return;
+        if (p->kind == NK_PROGRESS_LAYER_START)
+                printf("%s: pushing\n", p->id);
+        else if (p->kind == NK_PROGRESS_LAYER_DONE)
+                printf("%s: %s\n", p->id, p->msg ? p->msg : "pushed");
+        else
+                return;
+        fflush(stdout);
+}
+
+int nk_cmd_push(const struct nk_global *g, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                {"tls-verify", required_argument, NULL, 'T'},
+                {"authfile", required_argument, NULL, 'A'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"chunk-size", required_argument, NULL, 'C'},
+                {0},
+        };
+        struct nk_push_opts o = {0};
+        bool quiet = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
+                switch (c) {
+                case 'A':
+                        o.auth_file = optarg;
+                        break;
+                case 'q':
+                        quiet = true;
+                        break;
+                case 'C': {
+                        char *end;
+                        errno = 0;
+                        unsigned long long v = strtoull(optarg, &end, 10);
+                        if (errno || *end || v == 0 || optarg[0] == '-')
+                                return nk_cmd_usage_error("push",
+                                                          "--chunk-size: bytes > 0, not "
+                                                          "`%s`",
+                                                          optarg);
+                        o.chunk_size = v;
+                        break;
+                }
+                case 'T':
+                        if (!parse_tls(optarg, &o.insecure))
+                                return nk_cmd_usage_error("push", "--tls-verify: true or false");
+                        break;
+                default:
+                        return 1;
+                }
+        }
+        if (argc - optind < 1 || argc - optind > 2)
+                return nk_cmd_usage_error("push", "usage: push [options] IMAGE [DEST]");
+        o.progress = on_push_progress;
+        o.progress_data = &quiet;
+        _cleanup_(nk_engine_closep) struct nk_store *s = nk_cmd_store(g);
+        _cleanup_free_ char *digest = NULL;
+        nk_error *err = NULL;
+        if (!s)
+                return 1;
+        if (nk_image_push(s, argv[optind], argc - optind == 2 ? argv[optind + 1] : NULL, &o,
+                          &digest, &err) < 0)
+                return nk_cmd_fail(err);
+        printf(quiet ? "%s\n" : "Digest: %s\n", digest);
         return 0;
 }
 
