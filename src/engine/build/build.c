@@ -5,6 +5,7 @@
  * an unchanged rebuild runs nothing and makes the same image. */
 #include "engine/build/build.h"
 #include "engine/build/cache.h"
+#include "engine/layer_blob.h"
 #include "engine/ref.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -113,8 +114,12 @@ static json_t *cache_lookup(struct build *b, const char *key)
         json_t *l = json_object_get(e, "layer");
         if (!e || !json_is_string(json_object_get(e, "created")))
                 return NULL;
-        if (l && (!nk_store_layer_exists(b->s, json_string_value(json_object_get(l, "diff_id"))) ||
-                  !nk_store_blob_exists(b->s, json_string_value(json_object_get(l, "digest")))))
+        /* The compressed blob may be gone once a tar-split can make it
+         * again (layer_blob.h): the unpacked layer is what a step needs. */
+        const char *diff_id = json_string_value(json_object_get(l, "diff_id"));
+        if (l && (!nk_store_layer_exists(b->s, diff_id) ||
+                  (!nk_store_blob_exists(b->s, json_string_value(json_object_get(l, "digest"))) &&
+                   !nk_layer_rebuildable(b->s, diff_id))))
                 return NULL;
         return e;
 }
