@@ -76,12 +76,7 @@ static int netns_make(const char *root, const char *id, char *path, size_t len, 
 
 static void netns_remove(const char *root, const char *id)
 {
-        char path[PATH_MAX];
-        nk_ctrnet_netns_path(root, id, path, sizeof path);
-        /* detached: a process still in it (exec, a stuck init) keeps it */
-        while (umount2(path, MNT_DETACH) == 0)
-                ;
-        (void)unlink(path);
+        nk_ctrnet_netns_drop(root, id);
 }
 
 /* ---- `networks` in the container's directory ------------------------------ */
@@ -888,9 +883,10 @@ static void sweep_netns(const char *store, const char *root)
         }
 }
 
-static int op_teardown(const char *store, const char *root, const char *id, bool reconcile,
+static int op_teardown(const char *store, const char *root, const char *id, unsigned flags,
                        nk_error **err)
 {
+        bool reconcile = flags & NK_CTRNET_RECONCILE;
         _cleanup_strv_ char **nets = read_networks(store, id);
         _cleanup_strv_ char **live = reconcile ? live_ids(store) : NULL;
         int rc = 0;
@@ -906,7 +902,8 @@ static int op_teardown(const char *store, const char *root, const char *id, bool
                 if (rc == 0 && live && reconcile_net(store, n, live, err) < 0)
                         rc = -1;
         }
-        netns_remove(root, id);
+        if (!(flags & NK_CTRNET_KEEP_NETNS))
+                netns_remove(root, id);
         if (rc == 0) {
                 _cleanup_free_ char *path = ctr_file(store, id, "networks");
                 if (path)
