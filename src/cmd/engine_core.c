@@ -3,6 +3,7 @@
 #include "cmd/commands.h"
 #include "cmd/engine/ctr_cmd.h"
 #include "engine/monitor/monitor.h"
+#include "net/ctrnet.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -37,11 +38,12 @@ static void fresh_loop(const struct nk_monitor_handoff *h, void *arg);
 /* `nook monitor [options] ID`: started by run/start/restart (never by a
  * user, so not listed): see src/engine/monitor/monitor.h. */
 /* The monitor's --rm: the container's networks, through the networking
- * module (loaded only then, at the monitor's very end). */
+ * module (loaded only then, at the monitor's very end); the netns file
+ * goes later (monitor.c, after the exit code is told). */
 static void monitor_net_down(const char *store, const char *root, const char *id)
 {
         nk_error *e = NULL;
-        if (nk_ctr_net_teardown(store, root, id, false, &e) < 0)
+        if (nk_ctr_net_teardown(store, root, id, NK_CTRNET_KEEP_NETNS, &e) < 0)
                 nk_error_free(e); /* rm -f and network prune finish it */
 }
 

@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 #define NK_NET_OPS_SYMBOL "nk_net_ops"
 
@@ -48,10 +50,14 @@ struct nk_net_ops {
          * the container (teardown with it). */
         int (*setup)(const char *store, const char *root, const char *id, const char *name,
                      const struct nk_ctrnet_req *q, json_t *rec, nk_error **err);
-        /* Undo everything of id's (absent parts are fine). reconcile: also
-         * free what containers without a directory left on the same
-         * networks, and netns files without a container (rm -f). */
-        int (*teardown)(const char *store, const char *root, const char *id, bool reconcile,
+        /* Undo everything of id's (absent parts are fine); flags:
+         * NK_CTRNET_RECONCILE (rm -f) also frees what containers without a
+         * directory left on the same networks, and netns files without a
+         * container; NK_CTRNET_KEEP_NETNS leaves the netns file to the
+         * caller's nk_ctrnet_netns_drop (its unmount waits for an RCU grace
+         * period: the monitor of a --rm container does it once `nook run`
+         * has its exit code). */
+        int (*teardown)(const char *store, const char *root, const char *id, unsigned flags,
                         nk_error **err);
         /* start: the netns file gone (a reboot)? Made again and the
          * networks of rec's NetworkSettings attached again with the same
@@ -83,8 +89,23 @@ struct nk_net_ops {
 /* The table itself (what the modules export; nook looks it up by name). */
 extern const struct nk_net_ops nk_net_ops;
 
+#define NK_CTRNET_RECONCILE  1u
+#define NK_CTRNET_KEEP_NETNS 2u
+
 /* ROOT/netns/<id>. */
 static inline void nk_ctrnet_netns_path(const char *root, const char *id, char *buf, size_t len)
 {
         snprintf(buf, len, "%s/netns/%s", root, id);
+}
+
+/* Unmount (detached: a process still in it keeps it) and remove id's netns
+ * file; absent is fine. The kernel takes the namespace, and the veths in
+ * it, once nothing holds it. */
+static inline void nk_ctrnet_netns_drop(const char *root, const char *id)
+{
+        char path[4096];
+        nk_ctrnet_netns_path(root, id, path, sizeof path);
+        while (umount2(path, MNT_DETACH) == 0)
+                ;
+        (void)unlink(path);
 }

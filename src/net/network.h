@@ -18,9 +18,11 @@
  *                                            veth, frees the address)
  *   nk_network_reconcile(..., live ids)      after a crash: frees what
  *                                            containers that are gone held
- * The host needs IPv4 forwarding on for traffic between a routed network's
- * containers and for ports reached from other hosts; nook leaves sysctls
- * alone, so the engine (or the administrator) turns it on. */
+ * A network that is not --internal turns the host's forwarding on when it
+ * comes up (the old values saved in STORE/networks/sysctl-saved) and the
+ * last one to go puts them back; route_localnet is set on nook's own links
+ * (docs/network.md, "Host sysctls"). The engine's side, a container's
+ * networks from run to rm, is net/ctrnet.h. */
 #pragma once
 #include "net/ipam.h"
 #include "net/nft.h"

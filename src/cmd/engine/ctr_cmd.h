@@ -84,11 +84,11 @@ int nk_ctr_stop(const struct nk_global *g, const char *id, json_t *rec, int time
  * volumes (rm -v) its anonymous volumes too. */
 int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes, nk_error **err);
 /* A container's networks (net/ctrnet.h), when it has any (its
- * `networks` file): teardown at rm (reconcile: rm -f's sweep of what
- * killed commands left on those networks), and at start, made again
+ * `networks` file): teardown at rm (flags: NK_CTRNET_*, net/ctrnet.h),
+ * and at start, made again
  * where its network namespace is gone (a reboot; rec updated and saved).
  * Neither loads the networking module for a container without networks. */
-int nk_ctr_net_teardown(const char *store, const char *root, const char *id, bool reconcile,
+int nk_ctr_net_teardown(const char *store, const char *root, const char *id, unsigned flags,
                         nk_error **err);
 int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err);
 /* The Docker-style object `inspect` prints (record + State). */

@@ -477,7 +477,7 @@ static bool has_networks(const char *store, const char *id)
         return dir && asprintf(&path, "%s/networks", dir) >= 0 && nk_path_exists(path);
 }
 
-int nk_ctr_net_teardown(const char *store, const char *root, const char *id, bool reconcile,
+int nk_ctr_net_teardown(const char *store, const char *root, const char *id, unsigned flags,
                         nk_error **err)
 {
         if (!has_networks(store, id))
@@ -486,7 +486,7 @@ int nk_ctr_net_teardown(const char *store, const char *root, const char *id, boo
         if (!net)
                 return nk_error_set(err, 0, "container %.12s: the networking module is missing",
                                     id);
-        return net->teardown(store, root, id, reconcile, err);
+        return net->teardown(store, root, id, flags, err);
 }
 
 int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err)
@@ -542,7 +542,7 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes,
         /* Its networks (and what killed commands left on them) before the
          * directory that names them goes; a failure is told, the removal
          * goes on (rm -f always works; network prune finishes). */
-        if (nk_ctr_net_teardown(g->store, g->root, id, true, &e) < 0) {
+        if (nk_ctr_net_teardown(g->store, g->root, id, NK_CTRNET_RECONCILE, &e) < 0) {
                 _cleanup_free_ char *t = nk_error_text(e);
                 nk_log(NK_LOG_WARN, "%s", t ? t : "network teardown failed");
                 nk_error_free(e);

@@ -5,6 +5,7 @@
 #include "engine/monitor/monitor.h"
 #include "engine/container/ctr.h"
 #include "engine/monitor/attach.h"
+#include "net/ctrnet.h"
 #include "runtime/container.h"
 #include "runtime/security.h"
 #include "runtime/terminal.h"
@@ -442,6 +443,9 @@ static void finish(struct mon *m)
         e = NULL;
         if (trash && nk_ctr_bury(trash, &e) < 0)
                 nk_error_free(e);
+        /* like the rootfs: its unmount waits for an RCU grace period */
+        if (m->o->rm && m->o->net_down)
+                nk_ctrnet_netns_drop(m->o->root, m->o->id);
         nk_ctr_remove_volumes(m->o->store, volumes); /* --rm: the anonymous ones */
         m->done = true;
 }
