@@ -11,13 +11,13 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential meson ninja-build pkg-config
  libseccomp-dev libcap-dev libjansson-dev libmnl-dev libnftables-dev libarchive-dev
- libcurl4-openssl-dev libssl-dev busybox-static iproute2"
+ libcurl4-openssl-dev libssl-dev zlib1g-dev busybox-static iproute2"
 # Only for the tests and benchmarks.
 TEST_PKGS="python3 nftables python3-pytest clang clang-format libclang-rt-14-dev hyperfine runc crun docker-registry skopeo python3-cryptography zstd qemu-system-x86 linux-image-amd64 tiny-initramfs podman conmon docker.io containerd umoci"
 # The same libraries for arm64 (Debian multiarch). On an arm64 machine a
 # native build needs none of this: PKGS are already arm64 there.
 ARM64_LIBS="libseccomp-dev libcap-dev libjansson-dev libmnl-dev libnftables-dev libarchive-dev
- libcurl4-openssl-dev libssl-dev"
+ libcurl4-openssl-dev libssl-dev zlib1g-dev"
 ARM64_PKGS="crossbuild-essential-arm64 qemu-user-static qemu-system-arm cpio"
 for p in $ARM64_LIBS; do ARM64_PKGS="$ARM64_PKGS $p:arm64"; done
 want="$PKGS"

@@ -95,7 +95,8 @@ static void q_push(struct nk_split_rec *r, struct item it)
 {
         if (r->q_n == r->q_cap) {
                 /* compact, then grow */
-                memmove(r->q, r->q + r->q_head, (r->q_n - r->q_head) * sizeof(*r->q));
+                if (r->q_head) /* never with an empty (NULL) queue */
+                        memmove(r->q, r->q + r->q_head, (r->q_n - r->q_head) * sizeof(*r->q));
                 r->q_n -= r->q_head;
                 r->q_head = 0;
                 if (r->q_n == r->q_cap) {
