@@ -176,8 +176,10 @@ int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const ch
                 return nk_error_set(err, ENOMEM, "overlay");
         int r = 0;
         for (; r == 0 && opened < total; opened++)
-                r = dir_open(opened < n ? lowers[opened] : opened == n ? upper : work, &d[opened],
-                             err);
+                r = dir_open(opened < n    ? lowers[opened]
+                             : opened == n ? upper
+                                           : work,
+                             &d[opened], err);
         if (r == 0)
                 r = configure(fsfd, d, n, upper != NULL, err);
         dirs_close(d, opened);
