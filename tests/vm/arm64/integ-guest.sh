@@ -1,5 +1,7 @@
-# integ-guest.sh DIR BUILD: run by tests/vm/arm64/integ.sh in the arm64
-# guest (boot.sh: busybox sh, pure cgroup v2, cwd the worktree under /host).
+# integ-guest.sh DIR BUILD [UNIT_DIR]: run by tests/vm/arm64/integ.sh in
+# the arm64 guest (boot.sh: busybox sh, pure cgroup v2, cwd the worktree
+# under /host). UNIT_DIR: static unit tests to run first, as unit.sh's
+# init.c does (each from /tmp/unit, 120 s at most, `UNIT name status`).
 # DIR holds the rootfs and one bundle (b/NAME/config.json) per check group;
 # BUILD the cross-built nook. Each check prints `ok NAME` or
 # `FAIL NAME: why`; `time GROUP S` lines give each group's guest seconds.
@@ -27,6 +29,21 @@ lap() { # group
         echo "time $1 $(awk -v a="$t0" -v b="$t" 'BEGIN {printf "%.1f", b - a}') s"
         t0=$t
 }
+
+if [ -n "${3:-}" ]; then
+        mkdir -p /tmp/unit
+        echo "UNIT-START"
+        for t in "$3"/test_*; do
+                n=${t##*/}
+                (cd /tmp/unit && exec timeout 120 "$t") >/tmp/unit/$n.log 2>&1 </dev/null
+                st=$?
+                echo "UNIT $n $st"
+                # What a failed or skipped test said.
+                [ $st = 0 ] || grep -E 'CHECK failed|expected|got|^SKIP' /tmp/unit/$n.log | head -n 20
+        done
+        echo "UNIT-END"
+        lap unit-tests
+fi
 
 # The rootfs, writable (containers write under /dev/shm only), and the
 # directory the mounts check binds read-only.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/vm/arm64/integ.sh [BUILD_DIR]: the runtime's core integration
+# tests/vm/arm64/integ.sh [--unit] [BUILD_DIR]: the runtime's core integration
 # subset on a real aarch64 kernel (boot.sh's guest: Debian's arm64 kernel,
 # pure cgroup v2), with the cross-built nook (default build-arm64).
 # Here, on the host: a busybox rootfs with the arm64 test helpers
@@ -9,8 +9,13 @@
 # integ-guest.sh runs the checks, each printing `ok NAME` or `FAIL NAME: why`.
 # Prints those lines and "arm64 integ: N ok, N failed"; exit 0 if all
 # passed, 1 if one failed or the run did not finish, 125 if it could not run.
+# --unit: the same boot first runs the unit tests unit.sh builds (one boot
+# instead of two; scripts/test.sh does this), with unit.sh's output lines
+# and its "arm64 guest: N ok, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/../../.."
+unit=""
+[ "${1:-}" = --unit ] && unit=1 && shift
 build=${1:-build-arm64}
 die() { echo "arm64 integ: $*" >&2; exit 125; }
 busybox=${NOOK_VM_ARM64_BUSYBOX:-/var/cache/nook/arm64/busybox}
@@ -150,13 +155,34 @@ idx = json.dumps({"schemaVersion": 2, "mediaType": MT_OCI_INDEX, "manifests": en
 put("manifests", "1", idx)
 PY
 mkdir -p "$work/share" && echo shared >"$work/share/file"
-echo "== arm64 guest: integration checks ($(tr '\n' ' ' <"$work/syscalls"))"
-NOOK_VM_TIMES=1 tests/vm/arm64/boot.sh --timeout "${NOOK_VM_ARM64_TIMEOUT:-600}" -- \
-        tests/vm/arm64/integ-guest.sh "/host$work" "$build" >"$work/out.log" 2>"$work/err.log"
+guest_unit=""
+if [ -n "$unit" ]; then
+        mkdir "$work/t"
+        NOOK_VM_ARM64_UNIT_ONLY_BUILD=$work/t tests/vm/arm64/unit.sh "$build" >"$work/unit-build.log" ||
+                { cat "$work/unit-build.log"; echo "arm64 integ: building the unit tests failed"; exit 1; }
+        guest_unit=/host$work/t
+fi
+echo "== arm64 guest: ${unit:+unit tests and }integration checks ($(tr '\n' ' ' <"$work/syscalls"))"
+NOOK_VM_TIMES=1 tests/vm/arm64/boot.sh --timeout "${NOOK_VM_ARM64_TIMEOUT:-900}" -- \
+        tests/vm/arm64/integ-guest.sh "/host$work" "$build" $guest_unit >"$work/out.log" 2>"$work/err.log"
 rc=$?
 cat "$work/out.log"
 cat "$work/err.log" >&2
 [ $rc = 125 ] && exit 125
+status=0
+if [ -n "$unit" ]; then
+        # Counted as unit.sh counts: 0 ok, 77 skipped, anything else failed.
+        uok=0 ufail=0 uskip=$(grep -c 'not run here' "$work/unit-build.log")
+        grep 'not run here' "$work/unit-build.log"
+        while read -r _ name st; do
+                case $st in 0) uok=$((uok + 1)) ;; 77) uskip=$((uskip + 1)) ;; *) ufail=$((ufail + 1)) ;; esac
+        done < <(grep '^UNIT test_' "$work/out.log")
+        if ! grep -q '^UNIT-END' "$work/out.log"; then
+                echo "arm64 guest: the unit tests did not finish"; ufail=$((ufail + 1))
+        fi
+        echo "arm64 guest: $uok ok, $ufail failed, $uskip skipped"
+        [ "$ufail" = 0 ] || status=1
+fi
 ok=$(grep -c '^ok ' "$work/out.log")
 failed=$(grep -c '^FAIL ' "$work/out.log")
 if ! grep -q '^integ: done' "$work/out.log"; then
@@ -164,4 +190,5 @@ if ! grep -q '^integ: done' "$work/out.log"; then
         failed=$((failed + 1))
 fi
 echo "arm64 integ: $ok ok, $failed failed"
-[ "$failed" = 0 ]
+[ "$failed" = 0 ] && exit $status
+exit 1
