@@ -23,7 +23,6 @@
 # /var/cache/nook/arm64/{vmlinuz,busybox,modules}; NOOK_VM_TIMES=1 prints
 # the guest's uptime at SCRIPT's start and end to stderr.
 set -u
-cd "$(dirname "$0")/../../.." && top=$PWD && cd "$OLDPWD" || exit 125
 cache=/var/cache/nook/arm64
 kernel=${NOOK_VM_ARM64_KERNEL:-$cache/vmlinuz}
 busybox=${NOOK_VM_ARM64_BUSYBOX:-$cache/busybox}

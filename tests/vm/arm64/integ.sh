@@ -13,7 +13,7 @@
 # instead of two; scripts/test.sh does this), with unit.sh's output lines
 # and its "arm64 guest: N ok, N failed, N skipped".
 set -u
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/../../.." || exit 125
 unit=""
 [ "${1:-}" = --unit ] && unit=1 && shift
 build=${1:-build-arm64}
@@ -174,7 +174,7 @@ if [ -n "$unit" ]; then
         # Counted as unit.sh counts: 0 ok, 77 skipped, anything else failed.
         uok=0 ufail=0 uskip=$(grep -c 'not run here' "$work/unit-build.log")
         grep 'not run here' "$work/unit-build.log"
-        while read -r _ name st; do
+        while read -r _ _ st; do
                 case $st in 0) uok=$((uok + 1)) ;; 77) uskip=$((uskip + 1)) ;; *) ufail=$((ufail + 1)) ;; esac
         done < <(grep '^UNIT test_' "$work/out.log")
         if ! grep -q '^UNIT-END' "$work/out.log"; then
