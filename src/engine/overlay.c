@@ -37,7 +37,8 @@ static void fs_log_drain(int fsfd)
 /* fsconfig copies at most 256 bytes of a string value, and a store's
  * layer paths can be longer. So every directory is opened and handed over
  * as an fd (Linux 6.13+), or else as the short path of that fd,
- * "/proc/self/fd/N", which the kernel resolves at fsconfig time. */
+ * "/proc/self/fd/N". The fds stay open until the mount is created: before
+ * Linux 6.5 the kernel resolves those paths only then (see is_legacy). */
 struct dir_arg {
         int fd;
         char path[32];
@@ -52,11 +53,22 @@ static int dir_open(const char *path, struct dir_arg *d, nk_error **err)
         return 0;
 }
 
-static void dir_close(struct dir_arg *d)
+/* Before Linux 6.5 overlayfs takes its options the legacy way: fsconfig
+ * only collects "key=value" strings, any key accepted (so `lowerdir+`
+ * would be taken, then refused at create), and the whole string is parsed
+ * at FSCONFIG_CMD_CREATE. fsconfig refuses an fd there with EOPNOTSUPP
+ * whatever the key; a newer overlay answers EINVAL to an unknown key.
+ * Learnt once, from a key no kernel knows. */
+static int legacy_ctx = -1;
+
+static bool is_legacy(int fsfd)
 {
-        if (d->fd >= 0)
-                close(d->fd);
-        d->fd = -1;
+        if (legacy_ctx < 0) {
+                legacy_ctx = nk_fsconfig(fsfd, FSCONFIG_SET_FD, "nook-probe", NULL, fsfd) < 0 &&
+                             errno == EOPNOTSUPP;
+                fs_log_drain(fsfd);
+        }
+        return legacy_ctx;
 }
 
 /* Cleared when the kernel takes no fds (before 6.13), or by the test knob
@@ -64,85 +76,77 @@ static void dir_close(struct dir_arg *d)
  * kernels. */
 static int fd_params = -1;
 
-static int set_dir(int fsfd, const char *key, const char *path, nk_error **err)
+static int set_dir(int fsfd, const char *key, const struct dir_arg *d, nk_error **err)
 {
-        struct dir_arg d;
-        if (dir_open(path, &d, err) < 0)
-                return -1;
         if (fd_params < 0)
-                fd_params = !nk_engine_get_env()->overlay_no_fd;
-        int r = fd_params ? nk_fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, d.fd) : -1;
+                fd_params = !nk_engine_get_env()->overlay_no_fd && !is_legacy(fsfd);
+        int r = fd_params ? nk_fsconfig(fsfd, FSCONFIG_SET_FD, key, NULL, d->fd) : -1;
         if (r < 0 && (!fd_params || errno == EINVAL)) {
                 if (fd_params)
                         fs_log_drain(fsfd);
-                r = nk_fsconfig(fsfd, FSCONFIG_SET_STRING, key, d.path, 0);
+                r = nk_fsconfig(fsfd, FSCONFIG_SET_STRING, key, d->path, 0);
                 if (r == 0)
                         fd_params = 0;
         }
-        int e = errno;
-        dir_close(&d);
         if (r < 0)
-                return fs_error(fsfd, e, key, err);
+                return fs_error(fsfd, errno, key, err);
         return 0;
 }
 
 /* Pre-6.8 kernels: one "lowerdir=a:b:c" string, limited to a page. */
-static int set_lower_legacy(int fsfd, char *const *lowers, size_t n, nk_error **err)
+static int set_lower_legacy(int fsfd, const struct dir_arg *d, size_t n, nk_error **err)
 {
-        struct dir_arg *d = calloc(n + 1, sizeof(*d));
         _cleanup_free_ char *s = calloc(n + 1, sizeof(d->path) + 1);
-        int r = d && s ? 0 : nk_error_set(err, ENOMEM, "overlay");
-        size_t opened = 0;
-        for (; r == 0 && opened < n; opened++) {
-                if (dir_open(lowers[opened], &d[opened], err) < 0) {
-                        r = -1;
-                        break;
-                }
-                if (opened)
+        if (!s)
+                return nk_error_set(err, ENOMEM, "overlay");
+        for (size_t i = 0; i < n; i++) {
+                if (i)
                         strcat(s, ":");
-                strcat(s, d[opened].path);
+                strcat(s, d[i].path);
         }
-        if (r == 0 && strlen(s) >= 4000)
-                r = nk_error_set(err, 0,
-                                 "overlay: %zu layers do not fit in the lowerdir "
-                                 "option on this kernel (needs Linux 6.8 for more)",
-                                 n);
-        if (r == 0 && nk_fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir", s, 0) < 0)
-                r = fs_error(fsfd, errno, "lowerdir", err);
-        for (size_t i = 0; d && i < opened; i++)
-                dir_close(&d[i]);
-        free(d);
-        return r;
+        if (strlen(s) >= 4000)
+                return nk_error_set(err, 0,
+                                    "overlay: %zu layers do not fit in the lowerdir "
+                                    "option on this kernel (needs Linux 6.8 for more)",
+                                    n);
+        if (nk_fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir", s, 0) < 0)
+                return fs_error(fsfd, errno, "lowerdir", err);
+        return 0;
 }
 
-static int set_lowers(int fsfd, char *const *lowers, size_t n, nk_error **err)
+static int set_lowers(int fsfd, const struct dir_arg *d, size_t n, nk_error **err)
 {
+        if (is_legacy(fsfd))
+                return set_lower_legacy(fsfd, d, n, err);
         for (size_t i = 0; i < n; i++) {
                 nk_error *e = NULL;
-                if (set_dir(fsfd, "lowerdir+", lowers[i], &e) == 0)
+                if (set_dir(fsfd, "lowerdir+", &d[i], &e) == 0)
                         continue;
                 if (i == 0 && e->errno_ == EINVAL) {
                         nk_error_free(e);
                         fs_log_drain(fsfd);
-                        return set_lower_legacy(fsfd, lowers, n, err);
+                        return set_lower_legacy(fsfd, d, n, err);
                 }
                 return nk_error_pass(err, e);
         }
         return 0;
 }
 
-int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const char *work,
-                      nk_error **err)
+static void dirs_close(struct dir_arg *d, size_t n)
 {
-        if (n == 0)
-                return nk_error_set(err, 0, "overlay: no lower layer");
-        _cleanup_close_ int fsfd = nk_fsopen("overlay", FSOPEN_CLOEXEC);
-        if (fsfd < 0)
-                return nk_error_set(err, errno, "fsopen overlay");
-        if (set_lowers(fsfd, lowers, n, err) < 0)
+        for (size_t i = 0; d && i < n; i++)
+                if (d[i].fd >= 0)
+                        close(d[i].fd);
+        free(d);
+}
+
+/* The lowers, then upper and work: d[n], d[n + 1]. */
+static int configure(int fsfd, const struct dir_arg *d, size_t n, bool upper, nk_error **err)
+{
+        if (set_lowers(fsfd, d, n, err) < 0)
                 return -1;
-        if (upper &&
-            (set_dir(fsfd, "upperdir", upper, err) < 0 || set_dir(fsfd, "workdir", work, err) < 0))
+        if (upper && (set_dir(fsfd, "upperdir", &d[n], err) < 0 ||
+                      set_dir(fsfd, "workdir", &d[n + 1], err) < 0))
                 return -1;
         /* Lower layers are shared by many mounts: the inode index would tie
          * each lower to the first upper that used it. */
@@ -155,6 +159,32 @@ int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const ch
                 (void)nk_fsconfig(fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
         if (nk_fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 return fs_error(fsfd, errno, "create", err);
+        return 0;
+}
+
+int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const char *work,
+                      nk_error **err)
+{
+        if (n == 0)
+                return nk_error_set(err, 0, "overlay: no lower layer");
+        _cleanup_close_ int fsfd = nk_fsopen("overlay", FSOPEN_CLOEXEC);
+        if (fsfd < 0)
+                return nk_error_set(err, errno, "fsopen overlay");
+        size_t total = n + (upper ? 2 : 0), opened = 0;
+        struct dir_arg *d = calloc(total, sizeof(*d));
+        if (!d)
+                return nk_error_set(err, ENOMEM, "overlay");
+        int r = 0;
+        for (; r == 0 && opened < total; opened++)
+                r = dir_open(opened < n    ? lowers[opened]
+                             : opened == n ? upper
+                                           : work,
+                             &d[opened], err);
+        if (r == 0)
+                r = configure(fsfd, d, n, upper != NULL, err);
+        dirs_close(d, opened);
+        if (r < 0)
+                return -1;
         int mfd = nk_fsmount(fsfd, FSMOUNT_CLOEXEC, upper ? 0 : MOUNT_ATTR_RDONLY);
         if (mfd < 0)
                 return nk_error_set(err, errno, "fsmount overlay");

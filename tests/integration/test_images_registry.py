@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from images_util import (FakeRegistry, Layer, OCILayout, Registry, Store, TokenServer,
+from images_util import (MT_OCI_INDEX, MT_OCI_MANIFEST, FakeRegistry, Layer,
+                         OCILayout, Registry, Store, TokenServer,
                          assert_store_consistent, cleanup_store, image_config, mounts_under,
                          nook_path, sha256, store_snapshot, temp_store)
 
@@ -159,6 +160,48 @@ def test_multi_arch_index(store, reg, nook, tmp_path):
         assert store_snapshot(arm.path) == before
     finally:
         cleanup_store(nook, arm.path)
+
+
+def test_multi_arch_index_arm64_variant(fake, nook, tmp_path):
+    """An index whose arm64 entry leaves out its variant, after an arm/v7
+    one: the image-index spec's arm64 variant is v8, so linux/arm64/v8
+    finds it (and linux/arm64 too), arm/v7 is never taken for arm64, and
+    this amd64 host's default is the amd64 entry. The arm64 build's own
+    default is checked on a real arm64 kernel (tests/vm/arm64/integ.sh:
+    pull-arm64-default) and in its unit tests (test_engine_manifest)."""
+    entries = []
+    for arch, variant in (("amd64", None), ("arm", "v7"), ("arm64", None)):
+        layer = Layer([("file", "arch", f"{arch}{variant or ''}")])
+        cfg = image_config([layer], arch=arch, variant=variant)
+        body = fake.add_image(f"{arch}{variant or ''}", [layer], cfg)
+        plat = {"os": "linux", "architecture": arch}
+        if variant:
+            plat["variant"] = variant
+        entries.append({"mediaType": MT_OCI_MANIFEST, "digest": sha256(body),
+                        "size": len(body), "platform": plat})
+    idx = json.dumps({"schemaVersion": 2, "mediaType": MT_OCI_INDEX,
+                      "manifests": entries}).encode()
+    fake.add_manifest("multi", idx, MT_OCI_INDEX)
+    ref = f"{fake.host}/d/idx:multi"
+    cases = [("linux/arm64/v8", 2), ("linux/arm64", 2), ("linux/arm/v7", 1)]
+    if os.uname().machine == "x86_64":
+        cases.append((None, 0))
+    for n, (platform, want) in enumerate(cases):
+        s = Store(nook, str(tmp_path / f"st{n}"))
+        try:
+            p = pull(s, ref, *(["--platform", platform] if platform else []))
+            assert f"Digest: {entries[want]['digest']}" in p.out, (platform, p.out)
+            assert s.inspect(ref)["Architecture"] == entries[want]["platform"]["architecture"]
+            assert_store_consistent(s.path)
+        finally:
+            cleanup_store(nook, s.path)
+    s = Store(nook, str(tmp_path / "v6"))
+    try:
+        p = pull(s, ref, "--platform", "linux/arm/v6", check=False)
+        assert p.returncode != 0
+        assert "no image for platform linux/arm/v6 (available: linux/amd64, linux/arm/v7, linux/arm64)" in p.err
+    finally:
+        cleanup_store(nook, s.path)
 
 
 def test_fifty_layers_and_whiteouts(store, reg, tmp_path):

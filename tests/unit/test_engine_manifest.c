@@ -120,6 +120,28 @@ static void indexes(void)
         CHECK(p.arch[0] != '\0');
 }
 
+/* This build's machine picks its own entry of an index that lists amd64
+ * first and arm/v7 before arm64: the arm64 build (run by qemu-user or on
+ * the arm64 guest's kernel) takes the arm64 image, not the first or the
+ * 32-bit arm one. uname(2) answers for the machine the binary runs on. */
+static void host_platform(void)
+{
+        struct nk_index ix;
+        struct nk_platform p;
+        size_t i = 99;
+        CHECK(nk_index_parse(index_doc, sizeof(index_doc) - 1, NULL, &ix, NULL) == 0);
+        nk_platform_host(&p);
+        CHECK(nk_index_select(&ix, &p, &i, NULL) == 0);
+#if defined(__aarch64__)
+        CHECK_STR(p.arch, "arm64");
+        CHECK_STR(ix.manifests[i].digest, D3);
+#elif defined(__x86_64__)
+        CHECK_STR(p.arch, "amd64");
+        CHECK_STR(ix.manifests[i].digest, D1);
+#endif
+        nk_index_clear(&ix);
+}
+
 static void configs(void)
 {
         const char doc[] =
@@ -143,6 +165,7 @@ int main(void)
 {
         manifests();
         indexes();
+        host_platform();
         configs();
         return UNIT_END();
 }

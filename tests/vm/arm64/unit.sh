@@ -11,6 +11,8 @@
 # qemu-user (counted as skipped).
 # Prints "UNIT name status" per test and "arm64 guest: N ok, N failed, N
 # skipped"; exit 0 if none failed, 1 if some did, 125 if it could not run.
+# NOOK_VM_ARM64_UNIT_ONLY_BUILD=DIR: only build the tests into DIR (and say
+# which are not run here), for integ.sh, which runs them in its own boot.
 # NOOK_VM_ARM64_KERNEL, NOOK_VM_ARM64_BUSYBOX: the kernel Image and an
 # arm64 busybox (default: what scripts/install-deps.sh --arm64 unpacked to
 # /var/cache/nook/arm64).
@@ -51,6 +53,10 @@ for src in tests/unit/test_*.c; do
                 notrun=$((notrun + 1))
         fi
 done
+if [ -n "${NOOK_VM_ARM64_UNIT_ONLY_BUILD:-}" ]; then
+        cp "$work"/root/t/* "$NOOK_VM_ARM64_UNIT_ONLY_BUILD/" || die "copy the tests"
+        exit 0
+fi
 (cd "$work/root" && find . | cpio -o -H newc 2>/dev/null | gzip -1 >"$work/initrd.gz") || die "cpio"
 # panic=-1 and -no-reboot: a crashed guest ends qemu instead of hanging.
 timeout "${NOOK_VM_ARM64_TIMEOUT:-600}" qemu-system-aarch64 -M virt -cpu max -m 2048 -smp 2 \
