@@ -35,8 +35,10 @@ static void reexec_loop(const struct nk_global *g, int argc, char **argv,
                         const struct nk_monitor_handoff *h);
 static void fresh_loop(const struct nk_monitor_handoff *h, void *arg);
 
-/* `nook monitor [options] ID`: started by run/start/restart (never by a
- * user, so not listed): see src/engine/monitor/monitor.h. */
+/* How long the loop stays in set-up's image (see fresh_delay_ms): past
+ * the life of a short command, well before anyone measures idle monitors. */
+#define FRESH_DELAY_MS 300
+
 /* The monitor's --rm: the container's networks, through the networking
  * module (loaded only then, at the monitor's very end); the netns file
  * goes later (monitor.c, after the exit code is told). */
@@ -47,7 +49,10 @@ static void monitor_net_down(const char *store, const char *root, const char *id
                 nk_error_free(e); /* rm -f and network prune finish it */
 }
 
-static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
+/* `nook monitor [options] ID`: started by run/start/restart (never by a
+ * user, so not listed): see src/engine/monitor/monitor.h. `forked`: the
+ * starter forked us already (nk_cmd_monitor_forked), no fork here. */
+static int monitor_main(const struct nk_global *g, int argc, char **argv, bool forked)
 {
         enum {
                 O_TTY = 256,
@@ -146,7 +151,7 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
         /* Started in a session of its own: fork once more, so the monitor
          * is not a session leader (it could take a terminal) and its
          * starter's child exits at once. */
-        pid_t child = fork();
+        pid_t child = forked ? 0 : fork();
         if (child < 0)
                 return 125;
         if (child > 0)
@@ -159,8 +164,27 @@ static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
         int rc = nk_monitor_setup(&o, &h);
         if (rc != 0)
                 return rc;
-        reexec_loop(g, argc, argv, &h);
-        return nk_monitor_loop(&o, &h); /* the exec failed: loop here */
+        o.fresh_delay_ms = FRESH_DELAY_MS;
+        return nk_monitor_loop(&o, &h);
+}
+
+static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
+{
+        return monitor_main(g, argc, argv, false);
+}
+
+int nk_cmd_monitor_forked(const struct nk_global *g, char **argv)
+{
+        int argc = 0, at = -1;
+        for (; argv[argc]; argc++)
+                if (at < 0 && streq(argv[argc], "monitor"))
+                        at = argc;
+        if (at < 0)
+                return 125;
+        struct nk_global mg = *g;
+        mg.argv = argv; /* what nk_self_exe_guard would exec again */
+        nk_cmd_getopt_reset();
+        return monitor_main(&mg, argc - at, argv + at, true);
 }
 
 /* --resume=PID,RESTARTS,PIDFD,OUT,ERR,IN,LISTEN,LOG,DFD,C0:C1:...:C15 */

@@ -65,12 +65,19 @@ int nk_ctr_fail(nk_error *e, int code);
 /* container.json of id (a new reference), NULL with err. */
 json_t *nk_ctr_record(const char *store, const char *id, nk_error **err);
 int nk_ctr_record_save(const char *store, const char *id, json_t *rec, nk_error **err);
+/* The same, fsynced only if `durable`. */
+int nk_ctr_record_write(const char *store, const char *id, json_t *rec, bool durable,
+                        nk_error **err);
 /* Start the monitor of a created or exited container; see run. With
  * attach, relay its stdio here and return the container's exit code;
  * else return 0 once it runs. A set-up failure (printed) returns the
  * monitor's code (125-127) with *failed set. */
 int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
                          bool stdin_open, bool *failed);
+/* The monitor in a process the starter forked (rather than a fresh
+ * `nook ... monitor ...` exec'd): argv is that command line, whole and
+ * NULL-terminated. Returns the monitor's exit code (src/cmd/engine_core.c). */
+int nk_cmd_monitor_forked(const struct nk_global *g, char **argv);
 /* Attach to the running container's monitor: its output here, our stdin
  * there (unless no_stdin, or it was not made with -i); ctrl-p ctrl-q
  * detaches from a terminal. Returns its exit code, or 0 once detached. */

@@ -59,13 +59,20 @@ json_t *nk_ctr_record(const char *store, const char *id, nk_error **err)
         return rec;
 }
 
-int nk_ctr_record_save(const char *store, const char *id, json_t *rec, nk_error **err)
+int nk_ctr_record_write(const char *store, const char *id, json_t *rec, bool durable,
+                        nk_error **err)
 {
         _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
         _cleanup_free_ char *text = json_dumps(rec, JSON_INDENT(2));
         if (!dir || !text || asprintf(&path, "%s/container.json", dir) < 0)
                 return nk_error_set(err, ENOMEM, "record");
-        return nk_write_file_atomic(path, text, strlen(text), 0600, err);
+        return durable ? nk_write_file_atomic(path, text, strlen(text), 0600, err)
+                       : nk_write_file_replace(path, text, strlen(text), 0600, err);
+}
+
+int nk_ctr_record_save(const char *store, const char *id, json_t *rec, nk_error **err)
+{
+        return nk_ctr_record_write(store, id, rec, true, err);
 }
 
 /* ---- the monitor -------------------------------------------------------- */
@@ -145,12 +152,47 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
         return v;
 }
 
+/* The monitor forked from here, as `nook monitor` would start if exec'd
+ * (the process that forked it is a fresh `nook` without the engine module
+ * either): a child in a session of its own forks the monitor and exits,
+ * so the monitor is nobody's child here and not a session leader that
+ * could take a terminal. Only the status pipe stays open (monitor_main
+ * closes the rest); the log file (--log) is let go first, its number
+ * soon someone else's. No exec: ~10 ms less before the container starts.
+ * The loop goes on in a fresh image later (FRESH_DELAY_MS). */
+static int fork_monitor(const struct nk_global *g, char **argv, int status_fd, nk_error **err)
+{
+        struct nk_clone_opts co = {.cgroup_fd = -1};
+        pid_t pid = nk_clone(&co, err); /* handlers default, mask empty */
+        if (pid < 0)
+                return -1;
+        if (pid == 0) { /* the starter's child: a session, then the monitor */
+                if (setsid() < 0)
+                        _exit(125);
+                pid_t mon = nk_clone(&co, NULL);
+                if (mon != 0)
+                        _exit(mon < 0 ? 125 : 0);
+                /* the monitor */
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                for (int fd = 0; fd < 3 && null >= 0; fd++)
+                        dup2(null, fd);
+                nk_log_detach();
+                /* kept across the exec of nk_self_exe_guard, as spawned */
+                (void)fcntl(status_fd, F_SETFD, 0);
+                _exit(nk_cmd_monitor_forked(g, argv));
+        }
+        (void)nk_wait_exit_code(pid); /* it forked the monitor and exited */
+        return 0;
+}
+
 /* The monitor: /proc/self/exe spawned (vfork-style, posix_spawn: this
- * process may have mapped the engine module's dozens of libraries, which a
- * fork would copy the page tables of) in a session of its own; it forks
- * once more at once (`nook monitor`), so it is nobody's child here and not
- * a session leader that could take a terminal. A fresh image: nothing of
- * libcurl or OpenSSL. Returns the read end of its status pipe. */
+ * process has mapped the engine module's dozens of libraries, which a
+ * fork would copy the page tables of, and they may run threads) in a
+ * session of its own; it forks once more at once (`nook monitor`), so it
+ * is nobody's child here and not a session leader that could take a
+ * terminal. A fresh image: nothing of libcurl or OpenSSL. Without the
+ * module loaded, forked (fork_monitor). Returns the read end of its
+ * status pipe. */
 static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec, bool wait,
                          bool stdin_open, nk_error **err)
 {
@@ -158,6 +200,15 @@ static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec,
         if (pipe2(p, O_CLOEXEC) < 0)
                 return nk_error_set(err, errno, "status pipe");
         _cleanup_strv_ char **argv = monitor_argv(g, id, rec, wait, stdin_open, p[1]);
+        if (argv && !nk_cmd_engine_loaded()) {
+                int r = fork_monitor(g, argv, p[1], err);
+                close(p[1]);
+                if (r < 0) {
+                        close(p[0]);
+                        return -1;
+                }
+                return p[0];
+        }
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t at;
         posix_spawn_file_actions_init(&fa);
