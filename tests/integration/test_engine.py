@@ -412,6 +412,13 @@ def test_parallel_run_rm_cycles_leave_nothing(engine):
 def test_monitor_is_small(engine):
     engine.run("run", "-d", "--name", "s", "busybox", "sleep", "100")
     mon = engine.state("s")["MonitorPid"]
+
+    def resumed():
+        with open(f"/proc/{mon}/cmdline", "rb") as f:
+            return b"--resume=" in f.read()
+    # The loop starts in set-up's image (a container done at once costs
+    # no exec) and goes on in a fresh one 300 ms later, same PID.
+    wait_for(resumed, 5, "the monitor's loop in a fresh image")
     with open(f"/proc/{mon}/smaps_rollup") as f:
         pss = int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M).group(1))
     # One monitor alone pays for every page of nook it touches; with many
@@ -423,9 +430,40 @@ def test_monitor_is_small(engine):
         fields = f.read().rsplit(")", 1)[1].split()
     ppid, sid = int(fields[1]), int(fields[3])
     assert ppid != os.getpid() and sid != os.getsid(0) and sid != mon
-    with open(f"/proc/{mon}/cmdline", "rb") as f:
-        assert b"--resume=" in f.read()
     engine.run("rm", "-f", "s")
+
+
+def test_monitor_holds_none_of_its_starters_fds(engine, tmp_path):
+    """run forks the monitor (no exec): it must drop every fd the run
+    process had, the --log file and an fd the caller passed included,
+    and keep the status pipe only until the container runs."""
+    log = tmp_path / "nook.log"
+    r, w = os.pipe()
+    try:
+        p = subprocess.run([engine.bin, "--log", str(log), "run", "-d", "--name", "fds",
+                            "busybox", "sleep", "100"], env=engine.env, capture_output=True,
+                           text=True, pass_fds=(r, w), timeout=60)
+        assert p.returncode == 0, p.stderr
+        mon = engine.state("fds")["MonitorPid"]
+        caller_pipe = os.readlink(f"/proc/self/fd/{r}")
+        for _ in range(2):  # in set-up's image, then in the fresh one
+            held = {}
+            for fd in os.listdir(f"/proc/{mon}/fd"):
+                try:
+                    held[int(fd)] = os.readlink(f"/proc/{mon}/fd/{fd}")
+                except FileNotFoundError:
+                    pass
+            assert held[0] == held[1] == held[2] == "/dev/null"
+            assert str(log) not in held.values() and caller_pipe not in held.values()
+            # ctr.log, the attach socket, the container dir, the init's
+            # pidfd and output pipes, a signalfd: nothing else
+            assert len(held) <= 3 + 7, held
+            wait_for(lambda: b"--resume=" in open(f"/proc/{mon}/cmdline", "rb").read(), 5,
+                     "the fresh image")
+    finally:
+        os.close(r)
+        os.close(w)
+    engine.run("rm", "-f", "fds")
 
 
 def test_restart_command_runs_it_again(engine):
