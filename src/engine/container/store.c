@@ -414,9 +414,9 @@ void nk_ctr_time_text(int64_t ns, char *buf, size_t size)
         time_t s = (time_t)(ns / 1000000000);
         struct tm tm;
         gmtime_r(&s, &tm);
-        char d[32];
-        strftime(d, sizeof d, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf, size, "%s.%09dZ", d, (int)(ns % 1000000000));
+        /* not strftime: it reads the time zone file again at each call */
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ns % 1000000000));
 }
 
 const char *nk_ctr_status_name(enum nk_ctr_status s)
@@ -432,18 +432,34 @@ int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_
         _cleanup_close_ int dfd = nk_ctr_dir_open(store, id, err);
         if (dfd < 0)
                 return -1;
+        nk_ctr_state_at(dfd, 0, st);
+        return 0;
+}
+
+void nk_ctr_state_at(int dfd, unsigned flags, struct nk_ctr_state *st)
+{
         *st = (struct nk_ctr_state){.exit_code = 0};
         /* The init of the last start, alive with its start time (not a
          * reused PID): running whoever its parent is now; no runtime state
          * to parse (ps reads this for every container). */
         pid_t spid = started_alive(dfd, &st->started_ns, &st->restarts);
         bool started = spid >= 0;
+        bool record = (flags & NK_CTR_STATE_HAVE_RECORD) ||
+                      faccessat(dfd, "container.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+        if ((flags & NK_CTR_STATE_BRIEF) && spid > 0 && record) {
+                /* Running: an exit recorded is an earlier run's (it comes
+                 * after a start), the monitor is not looked for. */
+                bool paused = faccessat(dfd, "paused", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+                st->status = paused ? NK_CTR_PAUSED : NK_CTR_RUNNING;
+                st->pid = spid;
+                return;
+        }
         bool exited = nk_ctr_read_exit(dfd, &st->exit_code, &st->finished_ns) == 0;
         /* An exit recorded before the last start belongs to an earlier run. */
         if (exited && started && st->finished_ns < st->started_ns)
                 exited = false;
         st->monitor = nk_ctr_monitor_pid(dfd);
-        if (faccessat(dfd, "container.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+        if (!record)
                 st->status = NK_CTR_REMOVING;
         else if (spid > 0) {
                 bool paused = faccessat(dfd, "paused", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
@@ -464,7 +480,6 @@ int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_
                 st->exit_code = 0;
                 st->finished_ns = 0;
         }
-        return 0;
 }
 
 static int unmount_dir(const char *merged, nk_error **err)
