@@ -98,6 +98,9 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes,
 int nk_ctr_net_teardown(const char *store, const char *root, const char *id, unsigned flags,
                         nk_error **err);
 int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err);
+/* Its first step alone: marked stopped (no restart), thawed, every
+ * process of its cgroup SIGKILLed; nothing waited for. */
+void nk_ctr_kill_for_removal(const struct nk_global *g, const char *id);
 /* The Docker-style object `inspect` prints (record + State). */
 json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error **err);
 /* Expand a Go-template subset ({{.A.B}}, {{json .X}}, {{.Names}}) over obj. */

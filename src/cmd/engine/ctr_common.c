@@ -558,6 +558,17 @@ int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, n
         return nk_ctr_record_save(g->store, id, rec, err);
 }
 
+void nk_ctr_kill_for_removal(const struct nk_global *g, const char *id)
+{
+        _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, NULL);
+        if (dfd < 0)
+                return;
+        /* No restart: the monitor looks for this file. */
+        close(openat(dfd, "stopped", O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+        thaw(g, id);
+        kill_init(g, id, SIGKILL, true);
+}
+
 int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes, nk_error **err)
 {
         _cleanup_free_ char *name = NULL;
@@ -572,12 +583,10 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes,
         _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, NULL);
         _cleanup_free_ char *anon = volumes && dfd >= 0 ? nk_ctr_anon_volumes(dfd) : NULL;
         if (dfd >= 0) {
-                close(openat(dfd, "stopped", O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
                 /* The init first (thawed, or a frozen one never dies), then
                  * the monitor sees it exit and ends; one killed or hung is
                  * killed here. */
-                thaw(g, id);
-                kill_init(g, id, SIGKILL, true);
+                nk_ctr_kill_for_removal(g, id);
                 pid_t mon = nk_ctr_monitor_pid(dfd);
                 if (mon && !wait_pid_gone(mon, 5000)) {
                         mon = nk_ctr_monitor_pid(dfd);

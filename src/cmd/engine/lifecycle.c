@@ -133,6 +133,14 @@ int nk_cmd_rm(const struct nk_global *g, int argc, char **argv)
         if (need_refs("rm", argc))
                 return 1;
         nk_ctr_sweep_trash(g->store);
+        /* Several at once: every init is killed first, so their monitors
+         * record the exits and delete the runtime state side by side
+         * while the removals below go one by one. */
+        for (int i = optind; fv[0] && argc - optind > 1 && i < argc; i++) {
+                char id[NK_CTR_ID_LEN + 1];
+                if (nk_ctr_resolve(g->store, argv[i], id, NULL) == 0)
+                        nk_ctr_kill_for_removal(g, id);
+        }
         return each(g, argc, argv, rm_one, fv, true);
 }
 
