@@ -388,8 +388,13 @@ def test_run_killed_during_start(engine, delay):
 
 
 def test_parallel_run_rm_cycles_leave_nothing(engine):
+    """50 `run -d` / `rm -f` cycles at once, with `ps -a` (which sweeps
+    what removals leave) running all along: every cycle succeeds, and
+    the fixture finds no mount, cgroup, process, runtime state, container
+    directory, name or volume left."""
     engine.run("images")
     errors = []
+    done = threading.Event()
 
     def cycle(i):
         r = engine.run("run", "-d", "--name", f"par{i}", "busybox", "sleep", "100", check=False)
@@ -400,13 +405,27 @@ def test_parallel_run_rm_cycles_leave_nothing(engine):
         if r.returncode != 0:
             errors.append(r.stderr)
 
-    threads = [threading.Thread(target=cycle, args=(i,)) for i in range(20)]
+    def lister():
+        while not done.is_set():
+            r = engine.run("ps", "-a", check=False)
+            if r.returncode != 0:
+                errors.append(r.stderr)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=cycle, args=(i,)) for i in range(50)]
+    ps = threading.Thread(target=lister)
+    ps.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    done.set()
+    ps.join()
+    print(f"50 parallel run -d / rm -f cycles: {time.monotonic() - t0:.1f} s")
     assert not errors
     assert engine.run("ps", "-aq").stdout == ""
+    names = os.path.join(engine.store, "container-names")
+    assert set(os.listdir(names)) <= {".lock"}
 
 
 def test_monitor_is_small(engine):
