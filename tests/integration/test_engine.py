@@ -367,6 +367,29 @@ def test_monitor_killed_then_rm_f(engine):
         open(f"/proc/{st['Pid']}/stat").read().split()[2] == "Z"
 
 
+def test_rm_monitor_killed_after_retiring_ps_sweeps(engine):
+    """A --rm monitor deletes the runtime state (cgroups, state dir) only
+    after telling the exit code, the container already retired (record
+    gone, directory moved to the trash, name released). Killed -9 in
+    between, it leaves exactly that: the next ps deletes the runtime
+    state and buries the rest."""
+    cid = engine.run("run", "-d", "--rm", "--name", "ret", "busybox", "sleep",
+                     "100").stdout.strip()
+    st = engine.state("ret")
+    os.kill(st["MonitorPid"], signal.SIGKILL)
+    os.kill(st["Pid"], signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{st['MonitorPid']}/cmdline"), 5, "monitor gone")
+    # what the monitor's retire did (nk_ctr_retire), as it did it
+    os.unlink(os.path.join(engine.cdir(cid), "container.json"))
+    os.rename(engine.cdir(cid), os.path.join(engine.store, "containers", ".trash-" + cid))
+    os.unlink(os.path.join(engine.store, "container-names", "ret"))
+    assert os.path.isdir(os.path.join(engine.root, cid)) and engine.cgroup_dirs()
+    assert engine.run("ps", "-a").stdout.count("\n") == 1  # the header alone
+    assert not os.path.exists(os.path.join(engine.root, cid))
+    assert not engine.cgroup_dirs()
+    assert os.listdir(os.path.join(engine.store, "containers")) == []
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1, 0.2, 0.4])
 def test_run_killed_during_start(engine, delay):
     """kill -9 of `nook run` at some point of its start: whatever it left,

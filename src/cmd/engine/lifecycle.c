@@ -132,7 +132,7 @@ int nk_cmd_rm(const struct nk_global *g, int argc, char **argv)
         }
         if (need_refs("rm", argc))
                 return 1;
-        nk_ctr_sweep_trash(g->store);
+        nk_ctr_sweep_trash(g->store, g->root);
         /* Several at once: every init is killed first, so their monitors
          * record the exits and delete the runtime state side by side
          * while the removals below go one by one. */
@@ -251,7 +251,7 @@ static int prune(const struct nk_global *g)
         nk_error *e = NULL;
         if (nk_ctr_list(g->store, &ids, &e) < 0)
                 return nk_ctr_fail(e, 1);
-        nk_ctr_sweep_trash(g->store);
+        nk_ctr_sweep_trash(g->store, g->root);
         printf("Deleted Containers:\n");
         int rc = 0;
         for (char **p = ids; *p; p++) {

@@ -288,7 +288,7 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
                 return nk_cmd_usage_error("ps", "takes no arguments");
         _cleanup_strv_ char **ids = NULL;
         nk_error *e = NULL;
-        nk_ctr_sweep_trash(g->store); /* what a killed rm left */
+        nk_ctr_sweep_trash(g->store, g->root); /* what a killed rm left */
         if (nk_ctr_list(g->store, &ids, &e) < 0)
                 return nk_ctr_fail(e, 1);
         bool json = format && streq(format, "json");

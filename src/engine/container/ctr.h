@@ -116,9 +116,10 @@ int nk_ctr_retire(const char *store, const char *id, const char *name, char **tr
                   nk_error **err);
 /* Unmount TRASH/merged and rm -rf TRASH. */
 int nk_ctr_bury(const char *trash, nk_error **err);
-/* Leftovers of retired containers whose remover died: buried (a live
+/* Leftovers of retired containers whose remover died: their runtime
+ * state under `root` (NULL: not looked at) deleted, then buried (a live
  * remover doing the same meanwhile is harmless). ps, rm and prune call it. */
-void nk_ctr_sweep_trash(const char *store);
+void nk_ctr_sweep_trash(const char *store, const char *root);
 /* The anonymous volumes made for the container (the text of its
  * `anon-volumes`, one name a line; NULL when none), and their removal
  * (names is cut up; absent ones are fine). */

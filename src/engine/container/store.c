@@ -2,6 +2,7 @@
  * records and the status derived from them (see ctr.h). */
 #include "engine/container/ctr.h"
 #include "engine/container/volume.h"
+#include "runtime/container.h"
 #include "runtime/state.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -543,7 +544,7 @@ int nk_ctr_remove_dir(const char *store, const char *id, const char *name, nk_er
         return nk_ctr_bury(trash, err);
 }
 
-void nk_ctr_sweep_trash(const char *store)
+void nk_ctr_sweep_trash(const char *store, const char *root)
 {
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s/containers", store) < 0)
@@ -553,8 +554,18 @@ void nk_ctr_sweep_trash(const char *store)
         while (d && (e = readdir(d))) {
                 _cleanup_free_ char *p = NULL;
                 nk_error *err = NULL;
-                if (strncmp(e->d_name, ".trash-", 7) == 0 &&
-                    asprintf(&p, "%s/%s", dir, e->d_name) >= 0 && nk_ctr_bury(p, &err) < 0)
+                if (strncmp(e->d_name, ".trash-", 7) != 0 ||
+                    asprintf(&p, "%s/%s", dir, e->d_name) < 0)
+                        continue;
+                /* Its init is gone (retired after its exit, or removed
+                 * after a kill); its runtime state may be left (a --rm
+                 * monitor killed before deleting it). */
+                if (root && nk_ctr_id_valid(e->d_name + 7) &&
+                    nk_container_delete(root, e->d_name + 7, true, &err) < 0) {
+                        nk_error_free(err);
+                        err = NULL;
+                }
+                if (nk_ctr_bury(p, &err) < 0)
                         nk_error_free(err);
         }
 }

@@ -443,6 +443,8 @@ static void finish(struct mon *m)
         broadcast(m, NK_ATTACH_EXIT, &code, sizeof code);
         for (int i = 0; i < MAX_CLIENTS; i++)
                 drop_client(m, i);
+        if (m->o->rm)
+                delete_oci(m); /* see on_init_exit() */
         e = NULL;
         if (trash && nk_ctr_bury(trash, &e) < 0)
                 nk_error_free(e);
@@ -469,6 +471,8 @@ static void schedule_or_finish(struct mon *m, int code)
                 finish(m);
                 return;
         }
+        if (m->o->rm) /* restarted after all (update --restart): a new create */
+                delete_oci(m);
         int shift = m->restarts < 9 ? m->restarts : 9;
         int64_t delay = (100LL * 1000000) << shift;
         if (delay > 30LL * 1000000000)
@@ -487,7 +491,14 @@ static void on_init_exit(struct mon *m)
         m->pid = 0;
         record_exit(m, code);
         close_stdio(m);
-        delete_oci(m);
+        /* Without --rm the exit code a client gets means the container
+         * can be started again: its runtime state is gone by then. A --rm
+         * container's goes after the exit code is told (finish): retired
+         * first, it has no name or record anybody could start or remove,
+         * and a monitor killed in between leaves it to the sweep of the
+         * trash (nk_ctr_sweep_trash). */
+        if (!m->o->rm)
+                delete_oci(m);
         schedule_or_finish(m, code);
 }
 
