@@ -152,6 +152,8 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
         return v;
 }
 
+static void monitor_net_down(const char *store, const char *root, const char *id);
+
 /* The monitor forked from here, as `nook monitor` would start if exec'd
  * (the process that forked it is a fresh `nook` without the engine module
  * either): a child in a session of its own forks the monitor and exits,
@@ -179,7 +181,7 @@ static int fork_monitor(const struct nk_global *g, char **argv, int status_fd, n
                 nk_log_detach();
                 /* kept across the exec of nk_self_exe_guard, as spawned */
                 (void)fcntl(status_fd, F_SETFD, 0);
-                _exit(nk_cmd_monitor_forked(g, argv));
+                _exit(nk_cmd_monitor_forked(g, argv, monitor_net_down));
         }
         (void)nk_wait_exit_code(pid); /* it forked the monitor and exited */
         return 0;
@@ -538,6 +540,15 @@ int nk_ctr_net_teardown(const char *store, const char *root, const char *id, uns
                 return nk_error_set(err, 0, "container %.12s: the networking module is missing",
                                     id);
         return net->teardown(store, root, id, flags, err);
+}
+
+/* The monitor's --rm: the container's networks (the networking module
+ * loaded only then, at the monitor's very end). */
+static void monitor_net_down(const char *store, const char *root, const char *id)
+{
+        nk_error *e = NULL;
+        if (nk_ctr_net_teardown(store, root, id, false, &e) < 0)
+                nk_error_free(e); /* rm -f and network prune finish it */
 }
 
 int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err)
