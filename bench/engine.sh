@@ -96,18 +96,17 @@ echo
 printf '%-46s %12s\n' "per idle container ($idle detached sleep)" "PSS KiB"
 printf '%-46s %12s\n' "nook monitor" "$mon_pss"
 printf '%-46s %12s\n' "podman's conmon" "$conmon_pss"
-printf '%-46s %12s\n' "nook ps with $idle running (ms)" "$ps_ms"
 printf '%-46s %12s\n' "nook ps with $idle running (median ms)" "$ps_ms"
 
 [ "$scale" -gt 0 ] || exit 0
 "$nook" rm -f $("$nook" ps -aq --no-trunc) >/dev/null 2>&1 || true
 "${pm[@]}" rm -f -a >/dev/null 2>&1 || true
 # What a container leaves while it lives, and must not after: mounts under
-# the bench's directory, cgroups under its parent, processes naming its
+# nook's store, cgroups under its parent, processes naming its
 # state root (monitors) or in its cgroups, runtime state dirs, containers.
 leftovers() {
         local mounts cgroups procs states ctrs
-        mounts=$(awk -v w="$work" 'index($5, w) == 1' /proc/self/mountinfo | wc -l)
+        mounts=$(awk -v w="$NOOK_STORE/" 'index($5, w) == 1' /proc/self/mountinfo | wc -l)
         cgroups=$(find /sys/fs/cgroup/*/nook-bench-$$ /sys/fs/cgroup/nook-bench-$$ -mindepth 1 \
                 -maxdepth 1 -type d 2>/dev/null | wc -l)
         procs=$( (grep -l -- "--root $NOOK_ROOT " /proc/[0-9]*/cmdline 2>/dev/null
@@ -117,10 +116,8 @@ leftovers() {
         echo "mounts $mounts, cgroups $cgroups, processes $procs, state dirs $states, containers $ctrs"
 }
 before=$(leftovers)
-net=()
-"$nook" run --help 2>&1 | grep -q -- '--network' && net=(--network none)
 t0=$(date +%s%N)
-seq "$scale" | xargs -P "$scale_jobs" -I{} "$nook" run -d "${net[@]}" busybox sleep 3600 \
+seq "$scale" | xargs -P "$scale_jobs" -I{} "$nook" run -d --network none busybox sleep 3600 \
         >/dev/null 2>"$work/scale.err" || true
 t1=$(date +%s%N)
 running=$("$nook" ps -q | wc -l)
