@@ -54,10 +54,6 @@ void *nk_cmd_engine_symbol(const char *name);
  * use; NULL (and a line on stderr) when it is missing. */
 struct nk_net_ops;
 const struct nk_net_ops *nk_cmd_net_ops(void);
-/* Whether this process has loaded the engine module (and its libraries,
- * which may have started threads): then nothing is forked from it that
- * lives on, such as a monitor. */
-bool nk_cmd_engine_loaded(void);
 /* The engine's settings from the environment (struct nk_engine_env), read
  * once: by the module when it loads, and by run/create in nook itself. */
 void nk_cmd_engine_env_init(void);

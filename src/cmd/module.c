@@ -40,13 +40,6 @@ static void *load_module(const char *file, const char *env_name)
         return h;
 }
 
-static bool loaded;
-
-bool nk_cmd_engine_loaded(void)
-{
-        return loaded;
-}
-
 static void *engine_module(void)
 {
         static void *h;
@@ -76,7 +69,6 @@ const struct nk_net_ops *nk_cmd_net_ops(void)
 void *nk_cmd_engine_symbol(const char *name)
 {
         void *h = engine_module();
-        loaded |= h != NULL;
         void *sym = h ? dlsym(h, name) : NULL;
         if (h && !sym)
                 fprintf(stderr, "nook: engine module: no `%s`\n", name);

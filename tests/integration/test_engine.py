@@ -476,9 +476,10 @@ def test_monitor_is_small(engine):
 
 
 def test_monitor_holds_none_of_its_starters_fds(engine, tmp_path):
-    """run forks the monitor (no exec): it must drop every fd the run
-    process had, the --log file and an fd the caller passed included,
-    and keep the status pipe only until the container runs."""
+    """The monitor drops every fd of the process that started it, the
+    --log file and an fd the caller passed included, and keeps the status
+    pipe only until the container runs: in set-up's image and in the
+    fresh one."""
     log = tmp_path / "nook.log"
     r, w = os.pipe()
     try:

@@ -74,17 +74,11 @@ int nk_ctr_record_write(const char *store, const char *id, json_t *rec, bool dur
  * monitor's code (125-127) with *failed set. */
 int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
                          bool stdin_open, bool *failed);
-/* `nook monitor [options] ID` (argv from "monitor" on); `forked`: its
- * starter forked it already, no fork here; net_down: the --rm teardown of
- * its networks (nk_ctr_net_teardown). The monitor's exit code
- * (src/cmd/engine/monitor_cmd.c). */
-int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv, bool forked,
+/* `nook monitor [options] ID` (argv from "monitor" on); net_down: the
+ * --rm teardown of its networks (nk_ctr_net_teardown). The monitor's exit
+ * code (src/cmd/engine/monitor_cmd.c). */
+int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                         void (*net_down)(const char *store, const char *root, const char *id));
-/* The monitor in a process the starter forked (rather than a fresh
- * `nook ... monitor ...` exec'd): argv is that command line, whole and
- * NULL-terminated. */
-int nk_cmd_monitor_forked(const struct nk_global *g, char **argv,
-                          void (*net_down)(const char *store, const char *root, const char *id));
 /* Attach to the running container's monitor: its output here, our stdin
  * there (unless no_stdin, or it was not made with -i); ctrl-p ctrl-q
  * detaches from a terminal. Returns its exit code, or 0 once detached. */

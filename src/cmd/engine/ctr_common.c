@@ -152,49 +152,16 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
         return v;
 }
 
-static void monitor_net_down(const char *store, const char *root, const char *id);
-
-/* The monitor forked from here, as `nook monitor` would start if exec'd
- * (the process that forked it is a fresh `nook` without the engine module
- * either): a child in a session of its own forks the monitor and exits,
- * so the monitor is nobody's child here and not a session leader that
- * could take a terminal. Only the status pipe stays open (monitor_main
- * closes the rest); the log file (--log) is let go first, its number
- * soon someone else's. No exec: ~10 ms less before the container starts.
- * The loop goes on in a fresh image later (FRESH_DELAY_MS). */
-static int fork_monitor(const struct nk_global *g, char **argv, int status_fd, nk_error **err)
-{
-        struct nk_clone_opts co = {.cgroup_fd = -1};
-        pid_t pid = nk_clone(&co, err); /* handlers default, mask empty */
-        if (pid < 0)
-                return -1;
-        if (pid == 0) { /* the starter's child: a session, then the monitor */
-                if (setsid() < 0)
-                        _exit(125);
-                pid_t mon = nk_clone(&co, NULL);
-                if (mon != 0)
-                        _exit(mon < 0 ? 125 : 0);
-                /* the monitor */
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                for (int fd = 0; fd < 3 && null >= 0; fd++)
-                        dup2(null, fd);
-                nk_log_detach();
-                /* kept across the exec of nk_self_exe_guard, as spawned */
-                (void)fcntl(status_fd, F_SETFD, 0);
-                _exit(nk_cmd_monitor_forked(g, argv, monitor_net_down));
-        }
-        (void)nk_wait_exit_code(pid); /* it forked the monitor and exited */
-        return 0;
-}
-
 /* The monitor: /proc/self/exe spawned (vfork-style, posix_spawn: this
- * process has mapped the engine module's dozens of libraries, which a
- * fork would copy the page tables of, and they may run threads) in a
- * session of its own; it forks once more at once (`nook monitor`), so it
- * is nobody's child here and not a session leader that could take a
- * terminal. A fresh image: nothing of libcurl or OpenSSL. Without the
- * module loaded, forked (fork_monitor). Returns the read end of its
- * status pipe. */
+ * process may have mapped the engine module's dozens of libraries, which a
+ * fork would copy the page tables of) in a session of its own; it forks
+ * once more at once (`nook monitor`), so it is nobody's child here and not
+ * a session leader that could take a terminal. A fresh image: nothing of
+ * libcurl or OpenSSL, and a command line that says what it is (tools and
+ * tests find monitors by `--root ROOT` in it). Forking it from here was
+ * tried: ~15 ms earlier on a quiet machine, nothing measurable under
+ * load, and for its first moments a monitor that looks like `nook run`.
+ * Returns the read end of its status pipe. */
 static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec, bool wait,
                          bool stdin_open, nk_error **err)
 {
@@ -202,15 +169,6 @@ static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec,
         if (pipe2(p, O_CLOEXEC) < 0)
                 return nk_error_set(err, errno, "status pipe");
         _cleanup_strv_ char **argv = monitor_argv(g, id, rec, wait, stdin_open, p[1]);
-        if (argv && !nk_cmd_engine_loaded()) {
-                int r = fork_monitor(g, argv, p[1], err);
-                close(p[1]);
-                if (r < 0) {
-                        close(p[0]);
-                        return -1;
-                }
-                return p[0];
-        }
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t at;
         posix_spawn_file_actions_init(&fa);
@@ -540,15 +498,6 @@ int nk_ctr_net_teardown(const char *store, const char *root, const char *id, uns
                 return nk_error_set(err, 0, "container %.12s: the networking module is missing",
                                     id);
         return net->teardown(store, root, id, flags, err);
-}
-
-/* The monitor's --rm: the container's networks (the networking module
- * loaded only then, at the monitor's very end). */
-static void monitor_net_down(const char *store, const char *root, const char *id)
-{
-        nk_error *e = NULL;
-        if (nk_ctr_net_teardown(store, root, id, false, &e) < 0)
-                nk_error_free(e); /* rm -f and network prune finish it */
 }
 
 int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err)

@@ -1,8 +1,6 @@
 /* `nook monitor [options] ID`, the per-container monitor's command line
  * (src/engine/monitor/ is the monitor): started by run/start/restart,
- * never by a user, so not listed. In a file of its own: `nook` reaches it
- * from the command table (engine_core.c) and run/start's fork from
- * ctr_common.c, neither of which it needs. */
+ * never by a user, so not listed. */
 #include "cmd/commands.h"
 #include "cmd/engine/ctr_cmd.h"
 #include "engine/monitor/monitor.h"
@@ -40,7 +38,7 @@ static void fresh_loop(const struct nk_monitor_handoff *h, void *arg);
  * the life of a short command, well before anyone measures idle monitors. */
 #define FRESH_DELAY_MS 300
 
-int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv, bool forked,
+int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                         void (*net_down)(const char *store, const char *root, const char *id))
 {
         enum {
@@ -140,7 +138,7 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv, bool f
         /* Started in a session of its own: fork once more, so the monitor
          * is not a session leader (it could take a terminal) and its
          * starter's child exits at once. */
-        pid_t child = forked ? 0 : fork();
+        pid_t child = fork();
         if (child < 0)
                 return 125;
         if (child > 0)
@@ -225,19 +223,4 @@ static void fresh_loop(const struct nk_monitor_handoff *h, void *arg)
 {
         const struct fresh_ctx *c = arg;
         reexec_loop(c->g, c->argc, c->argv, h);
-}
-
-int nk_cmd_monitor_forked(const struct nk_global *g, char **argv,
-                          void (*net_down)(const char *store, const char *root, const char *id))
-{
-        int argc = 0, at = -1;
-        for (; argv[argc]; argc++)
-                if (at < 0 && streq(argv[argc], "monitor"))
-                        at = argc;
-        if (at < 0)
-                return 125;
-        struct nk_global mg = *g;
-        mg.argv = argv; /* what nk_self_exe_guard would exec again */
-        nk_cmd_getopt_reset();
-        return nk_cmd_monitor_main(&mg, argc - at, argv + at, true, net_down);
 }
