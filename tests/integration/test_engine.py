@@ -606,6 +606,10 @@ def test_attach_and_detach_keys(engine):
     on a terminal ctrl-p ctrl-q detaches and leaves it running."""
     engine.run("run", "-d", "-i", "--name", "att", "busybox", "sh", "-c",
                "echo ready; read l; echo got:$l; sleep 100")
+    # "ready" before attaching: an attach that comes first rightly gets it
+    # (the monitor's loop reads the output at once; under load the shell
+    # may print it after attach connected)
+    wait_for(lambda: "ready" in engine.run("logs", "att").stdout, 10, "ready")
     p = engine.popen("attach", "att", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     p.stdin.write("hello\n")
     p.stdin.flush()
