@@ -2,7 +2,11 @@
 # The engine: `nook run --rm busybox true` against podman (and docker when
 # its daemon answers), the same busybox image loaded into each, --network
 # none everywhere; then the PSS of nook's monitor and of podman's conmon
-# for N idle detached containers. Prints a table of medians and ratios.
+# for IDLE (100) idle detached containers and `nook ps` with them running;
+# then SCALE (1000; 0 skips it) detached `sleep` containers started
+# SCALE_JOBS (8) at a time, all checked running, all removed, and the
+# mounts, cgroups, processes and state dirs counted before and after.
+# Prints a table of medians and ratios.
 #
 # Everything lives in a temporary store, state root and podman root of its
 # own, all removed at the end; nothing is pulled (the embedded busybox).
@@ -13,7 +17,9 @@ set -eu
 cd "$(dirname "$0")/.."
 nook=${NOOK_BIN:-$PWD/build/nook}
 runs=${RUNS:-30}
-idle=${IDLE:-20}
+idle=${IDLE:-100}
+scale=${SCALE:-1000}
+scale_jobs=${SCALE_JOBS:-8}
 work=$(mktemp -d /run/nook-engine-bench.XXXXXX)
 # --network none for every run (podman and docker are measured with it): no
 # bridge, nftables rule or sysctl of ours on this host
@@ -69,8 +75,8 @@ pss_sum() { # pids... -> total PSS in KiB
 }
 for i in $(seq "$idle"); do "$nook" run -d busybox sleep 600 >/dev/null; done
 mons=$(for id in $("$nook" ps -q --no-trunc); do "$nook" inspect -f '{{.State.MonitorPid}}' "$id"; done)
-t0=$(date +%s%N); "$nook" ps >/dev/null; t1=$(date +%s%N)
-ps_ms=$(( (t1 - t0) / 1000000 ))
+hyperfine -N -w 3 -r 20 --export-json "$work/ps.json" "$nook ps" >/dev/null 2>&1 &&
+        ps_ms=$(median_ms "$work/ps.json") || ps_ms="n/a"
 mon_pss=$(( $(pss_sum $mons) / idle ))
 conmon_pss="n/a"
 if [ "${med[podman]}" != "n/a" ]; then
@@ -90,4 +96,52 @@ echo
 printf '%-46s %12s\n' "per idle container ($idle detached sleep)" "PSS KiB"
 printf '%-46s %12s\n' "nook monitor" "$mon_pss"
 printf '%-46s %12s\n' "podman's conmon" "$conmon_pss"
-printf '%-46s %12s\n' "nook ps with $idle running (ms)" "$ps_ms"
+printf '%-46s %12s\n' "nook ps with $idle running (median ms)" "$ps_ms"
+
+[ "$scale" -gt 0 ] || exit 0
+"$nook" rm -f $("$nook" ps -aq --no-trunc) >/dev/null 2>&1 || true
+"${pm[@]}" rm -f -a >/dev/null 2>&1 || true
+# What a container leaves while it lives, and must not after: mounts under
+# nook's store, cgroups under its parent, processes naming its
+# state root (monitors) or in its cgroups, runtime state dirs, containers.
+leftovers() {
+        local mounts cgroups procs states ctrs
+        mounts=$(awk -v w="$NOOK_STORE/" 'index($5, w) == 1' /proc/self/mountinfo | wc -l)
+        cgroups=$(find /sys/fs/cgroup/*/nook-bench-$$ /sys/fs/cgroup/nook-bench-$$ -mindepth 1 \
+                -maxdepth 1 -type d 2>/dev/null | wc -l)
+        procs=$( (grep -l -- "--root $NOOK_ROOT " /proc/[0-9]*/cmdline 2>/dev/null
+                  cat /sys/fs/cgroup/*/nook-bench-$$/*/cgroup.procs 2>/dev/null) | sort -u | wc -l)
+        states=$(find "$NOOK_ROOT" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+        ctrs=$(find "$NOOK_STORE/containers" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+        echo "mounts $mounts, cgroups $cgroups, processes $procs, state dirs $states, containers $ctrs"
+}
+before=$(leftovers)
+t0=$(date +%s%N)
+seq "$scale" | xargs -P "$scale_jobs" -I{} "$nook" run -d --network none busybox sleep 3600 \
+        >/dev/null 2>"$work/scale.err" || true
+t1=$(date +%s%N)
+running=$("$nook" ps -q | wc -l)
+during=$(leftovers)
+hyperfine -N -w 1 -r 5 --export-json "$work/ps1k.json" "$nook ps" >/dev/null 2>&1 &&
+        ps1k=$(median_ms "$work/ps1k.json") || ps1k="n/a"
+mons=$(cat "$NOOK_STORE"/containers/*/monitor 2>/dev/null | cut -d' ' -f1)
+mon1k=$(( $(pss_sum $mons) / $(echo $mons | wc -w) ))
+t2=$(date +%s%N)
+"$nook" rm -f $("$nook" ps -aq --no-trunc) >/dev/null 2>>"$work/scale.err" || true
+for i in $(seq 250); do # the last monitors finishing their removal
+        grep -lq -- "--root $NOOK_ROOT " /proc/[0-9]*/cmdline 2>/dev/null || break
+        sleep 0.02
+done
+t3=$(date +%s%N)
+echo
+printf '%-46s %12s\n' "$scale detached sleep containers (jobs $scale_jobs)" ""
+printf '%-46s %12s\n' "started in (s)" "$(( (t1 - t0) / 1000000 / 1000 )).$(( (t1 - t0) / 100000000 % 10 ))"
+printf '%-46s %12s\n' "running after" "$running"
+printf '%-46s %12s\n' "nook ps with them (median ms)" "$ps1k"
+printf '%-46s %12s\n' "nook monitor PSS each (KiB)" "$mon1k"
+printf '%-46s %12s\n' "all removed in (s, one rm -f)" "$(( (t3 - t2) / 1000000 / 1000 )).$(( (t3 - t2) / 100000000 % 10 ))"
+echo "before:  $before"
+echo "running: $during"
+echo "after:   $(leftovers)"
+[ -s "$work/scale.err" ] && { echo "errors (first 5):"; sort "$work/scale.err" | uniq -c | head -5; }
+echo "limits: nofile $(ulimit -Sn)/$(ulimit -Hn), nproc $(ulimit -u), pid_max $(cat /proc/sys/kernel/pid_max), processes now $(ls -d /proc/[0-9]* | wc -l)"

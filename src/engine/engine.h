@@ -56,9 +56,11 @@ static inline void nk_engine_closep(struct nk_store **s)
 /* ---- root filesystems (for the runtime) -------------------------------- */
 
 /* Mount IMAGE's layers read-only under a fresh upper/work for container `id`
- * at <store>/containers/<id>/merged; *rootfs_out is that path. */
-int nk_image_rootfs_create(const char *store, const char *image, const char *id, char **rootfs_out,
-                           nk_error **err);
+ * at <store>/containers/<id>/merged; *rootfs_out is that path. Its record
+ * (image.json: the layers it uses) is fsynced if `durable`; a --rm
+ * container's need not outlive a crash. */
+int nk_image_rootfs_create(const char *store, const char *image, const char *id, bool durable,
+                           char **rootfs_out, nk_error **err);
 /* The same with the mount point chosen by the caller (target NULL: default). */
 int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
                               const char *target, char **rootfs_out, nk_error **err);

@@ -26,7 +26,7 @@ static char *cpath(struct nk_store *s, const char *id, const char *sub)
 }
 
 static int write_record(struct nk_store *s, int cfd, const char *image, const struct nk_image *img,
-                        const char *mountpoint, nk_error **err)
+                        const char *mountpoint, bool durable, nk_error **err)
 {
         _cleanup_jansson_ json_t *ids = json_array();
         for (size_t i = 0; ids && i < img->config.n_diff_ids; i++)
@@ -36,7 +36,8 @@ static int write_record(struct nk_store *s, int cfd, const char *image, const st
                 "config", img->manifest.config.digest, "layers", ids, "mountpoint", mountpoint);
         if (!rec)
                 return nk_error_set(err, ENOMEM, "container record");
-        return nk_store_write_json(cfd, "image.json", rec, err);
+        return durable ? nk_store_write_json(cfd, "image.json", rec, err)
+                       : nk_store_replace_json(cfd, "image.json", rec, err);
 }
 
 /* Layer paths, top-most first, as overlayfs wants them. */
@@ -93,7 +94,7 @@ static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd,
 }
 
 static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const char *image,
-                        const char *id, const char *target, nk_error **err)
+                        const char *id, const char *target, bool durable, nk_error **err)
 {
         _cleanup_close_ int cfd =
                 openat(s->containers, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -101,7 +102,7 @@ static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const ch
                 return nk_error_set(err, errno, "open container directory `%s`", id);
         /* The record goes first: from then on garbage collection keeps the
          * image's layers even if its name is removed. */
-        if (write_record(s, cfd, image, img, target, err) < 0)
+        if (write_record(s, cfd, image, img, target, durable, err) < 0)
                 return -1;
         if (!target && mkdirat(cfd, "merged", 0755) < 0)
                 return nk_error_set(err, errno, "create `%s/merged`", id);
@@ -112,7 +113,7 @@ static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const ch
 }
 
 static int rootfs_create(struct nk_store *s, const char *image, const char *id, const char *target,
-                         nk_error **err)
+                         bool durable, nk_error **err)
 {
         struct nk_image img;
         if (nk_store_lock(s, LOCK_SH, err) < 0 || nk_image_find_local(s, image, &img, err) < 0)
@@ -124,7 +125,7 @@ static int rootfs_create(struct nk_store *s, const char *image, const char *id, 
                                                "filesystem"
                                              : "create container directory `%s`",
                              id);
-        } else if ((r = rootfs_setup(s, &img, image, id, target, err)) < 0) {
+        } else if ((r = rootfs_setup(s, &img, image, id, target, durable, err)) < 0) {
                 _cleanup_free_ char *dir = cpath(s, id, NULL);
                 nk_error *e = NULL;
                 if (dir && nk_rm_rf(dir, &e) < 0)
@@ -134,8 +135,8 @@ static int rootfs_create(struct nk_store *s, const char *image, const char *id, 
         return r;
 }
 
-int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
-                              const char *target, char **rootfs_out, nk_error **err)
+static int create_at(const char *store, const char *image, const char *id, const char *target,
+                     bool durable, char **rootfs_out, nk_error **err)
 {
         if (nk_container_id_check(id, err) < 0)
                 return -1;
@@ -145,7 +146,7 @@ int nk_image_rootfs_create_at(const char *store, const char *image, const char *
         struct nk_store *s;
         if (nk_engine_open_local(store, &s, err) < 0)
                 return -1;
-        int r = rootfs_create(s, image, id, abs_target, err);
+        int r = rootfs_create(s, image, id, abs_target, durable, err);
         char *out = r == 0 ? (abs_target ? strdup(abs_target) : cpath(s, id, "merged")) : NULL;
         nk_store_free(s);
         if (r < 0)
@@ -159,10 +160,16 @@ int nk_image_rootfs_create_at(const char *store, const char *image, const char *
         return 0;
 }
 
-int nk_image_rootfs_create(const char *store, const char *image, const char *id, char **rootfs_out,
-                           nk_error **err)
+int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
+                              const char *target, char **rootfs_out, nk_error **err)
 {
-        return nk_image_rootfs_create_at(store, image, id, NULL, rootfs_out, err);
+        return create_at(store, image, id, target, true, rootfs_out, err);
+}
+
+int nk_image_rootfs_create(const char *store, const char *image, const char *id, bool durable,
+                           char **rootfs_out, nk_error **err)
+{
+        return create_at(store, image, id, NULL, durable, rootfs_out, err);
 }
 
 static int unmount_record(struct nk_store *s, const char *id, nk_error **err)

@@ -180,8 +180,9 @@ int64_t nk_store_layer_size(struct nk_store *s, const char *diff_id)
         return json_is_integer(size) ? json_integer_value(size) : -1;
 }
 
-/* Write data to a new temp file below dirfd and fsync it; *tmp_out names it. */
-static int write_temp(int dirfd, const char *name, const char *data, size_t len,
+/* Write data to a new temp file below dirfd and fsync it (if durable);
+ * *tmp_out names it. */
+static int write_temp(int dirfd, const char *name, const char *data, size_t len, bool durable,
                       char tmp_out[NK_TEMP_NAME_MAX], nk_error **err)
 {
         snprintf(tmp_out, NK_TEMP_NAME_MAX, ".%s.tmp.%d", name, (int)getpid());
@@ -198,7 +199,7 @@ static int write_temp(int dirfd, const char *name, const char *data, size_t len,
                         goto fail;
                 off += (size_t)w;
         }
-        if (fsync(fd) < 0)
+        if (durable && fsync(fd) < 0)
                 goto fail;
         return 0;
 fail:;
@@ -207,26 +208,43 @@ fail:;
         return nk_error_set(err, e, "write `%s`", name);
 }
 
-int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len, nk_error **err)
+static int write_replace(int dirfd, const char *name, const char *data, size_t len, bool durable,
+                         nk_error **err)
 {
         char tmp[NK_TEMP_NAME_MAX];
-        if (write_temp(dirfd, name, data, len, tmp, err) < 0)
+        if (write_temp(dirfd, name, data, len, durable, tmp, err) < 0)
                 return -1;
         if (renameat(dirfd, tmp, dirfd, name) < 0) {
                 int e = errno;
                 unlinkat(dirfd, tmp, 0);
                 return nk_error_set(err, e, "write `%s`", name);
         }
-        (void)fsync(dirfd);
+        if (durable)
+                (void)fsync(dirfd);
         return 0;
 }
 
-int nk_store_write_json(int dirfd, const char *name, json_t *v, nk_error **err)
+int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t len, nk_error **err)
+{
+        return write_replace(dirfd, name, data, len, true, err);
+}
+
+static int write_json(int dirfd, const char *name, json_t *v, bool durable, nk_error **err)
 {
         _cleanup_free_ char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
         if (!text)
                 return nk_error_set(err, ENOMEM, "encode `%s`", name);
-        return nk_store_write_atomic(dirfd, name, text, strlen(text), err);
+        return write_replace(dirfd, name, text, strlen(text), durable, err);
+}
+
+int nk_store_write_json(int dirfd, const char *name, json_t *v, nk_error **err)
+{
+        return write_json(dirfd, name, v, true, err);
+}
+
+int nk_store_replace_json(int dirfd, const char *name, json_t *v, nk_error **err)
+{
+        return write_json(dirfd, name, v, false, err);
 }
 
 int nk_store_read_json(int dirfd, const char *name, json_t **out, nk_error **err)
@@ -283,7 +301,7 @@ int nk_store_names_prepare(struct nk_store *s, nk_names_edit_fn fn, void *data,
         if (r == 0 && !(text = json_dumps(names, JSON_COMPACT | JSON_SORT_KEYS)))
                 r = nk_error_set(err, ENOMEM, "encode `repositories.json`");
         if (r == 0)
-                r = write_temp(s->dfd, "repositories.json", text, strlen(text), u->tmp, err);
+                r = write_temp(s->dfd, "repositories.json", text, strlen(text), true, u->tmp, err);
         if (r < 0) {
                 u->tmp[0] = '\0';
                 nk_store_names_cancel(s, u);

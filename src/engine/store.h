@@ -91,6 +91,9 @@ int nk_store_write_atomic(int dirfd, const char *name, const char *data, size_t 
                           nk_error **err);
 /* Write a JSON value (compact) atomically. */
 int nk_store_write_json(int dirfd, const char *name, json_t *v, nk_error **err);
+/* The same, atomic (old or new) but not durable: no fsync, for what a
+ * crash may lose (a --rm container's records). */
+int nk_store_replace_json(int dirfd, const char *name, json_t *v, nk_error **err);
 /* Load a JSON file below dirfd. */
 int nk_store_read_json(int dirfd, const char *name, json_t **out, nk_error **err);
 

@@ -564,7 +564,8 @@ static int create_steps(struct creation *cr, const char *rootfs, nk_error **err)
         if (check_create(cr, rootfs, err) < 0 || choose_init_mode(cr, err) < 0)
                 return -1;
         if (nk_lsm_check(cr->spec, err) < 0 ||
-            nk_seccomp_prepare(cr->spec->seccomp, &cr->seccomp, err) < 0 ||
+            nk_seccomp_prepare_cached(cr->spec->seccomp, cr->o->seccomp_cache, &cr->seccomp, err) <
+                    0 ||
             nk_ns_open_joined(cr->spec, &cr->ns, err) < 0 ||
             nk_rootfs_bind_trees(cr->spec, &cr->mount_trees, &cr->trees_in_init, err) < 0)
                 return -1;

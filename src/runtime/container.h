@@ -45,6 +45,9 @@ struct nk_create_opts {
         int preserve_fds; /* fds 3 .. 3+N-1 pass to the container */
         bool systemd_cgroup;
         bool no_cgroup; /* --cgroup-manager disabled: no cgroup at all */
+        /* Where built seccomp programs are kept (nk_seccomp_prepare_cached),
+         * or NULL: built each time. */
+        const char *seccomp_cache;
         /* for run (create ignores them): */
         bool detach;
         bool keep; /* run: don't delete after exit */

@@ -7,6 +7,7 @@
  * kernel flags libseccomp 2.5 cannot set (WAIT_KILLABLE_RECV, TSYNC_ESRCH)
  * are then one code path with the others, and the child makes exactly one
  * system call instead of running library code after fork. */
+#include "seccomp_cache.h"
 #include "security.h"
 #include "util/arch.h"
 #include "util/cleanup.h"
@@ -490,6 +491,8 @@ struct build {
         char unknown[512];    /* names nobody here knows, for the warning */
 };
 
+_Static_assert(ARRAY_SIZE(actions) <= NK_SECCOMP_CACHE_ACTIONS, "the cache keeps every action");
+
 static void note_action(struct build *b, uint32_t act)
 {
         uint32_t base = act & SECCOMP_RET_ACTION_FULL;
@@ -774,6 +777,17 @@ static int allow_exec(struct build *b, json_t *rules, nk_error **err)
         return 0;
 }
 
+/* Not silently: a name neither libseccomp nor nook knows is a syscall
+ * this filter cannot name (a typo, or one newer than nook). */
+static void warn_unknown(const char *names)
+{
+        if (names[0])
+                nk_warn("linux.seccomp: left out of the filter, unknown to libseccomp %u.%u.%u "
+                        "and to nook: %s",
+                        seccomp_version()->major, seccomp_version()->minor,
+                        seccomp_version()->micro, names);
+}
+
 static int build_filter(json_t *sc, struct build *b, nk_error **err)
 {
         *b = (struct build){0};
@@ -800,13 +814,7 @@ static int build_filter(json_t *sc, struct build *b, nk_error **err)
                                 goto fail;
         if (allow_exec(b, rules, err) < 0)
                 goto fail;
-        /* Not silently: a name neither libseccomp nor nook knows is a
-         * syscall this filter cannot name (a typo, or one newer than nook). */
-        if (b->unknown[0])
-                nk_warn("linux.seccomp: left out of the filter, unknown to libseccomp %u.%u.%u "
-                        "and to nook: %s",
-                        seccomp_version()->major, seccomp_version()->minor,
-                        seccomp_version()->micro, b->unknown);
+        warn_unknown(b->unknown);
         return 0;
 fail:
         free_build(b);
@@ -1088,10 +1096,10 @@ static bool kernel_has_flags(unsigned flags)
         return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL) < 0 && errno == EFAULT;
 }
 
-static int check_actions(const struct build *b, nk_error **err)
+static int check_actions(const uint32_t *used, size_t n_used, nk_error **err)
 {
-        for (size_t i = 0; i < b->n_used; i++) {
-                uint32_t act = b->used[i];
+        for (size_t i = 0; i < n_used; i++) {
+                uint32_t act = used[i];
                 if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &act) < 0 &&
                     errno == EOPNOTSUPP)
                         return nk_error_set(err, errno,
@@ -1186,29 +1194,70 @@ static int prepare_listener(json_t *sc, struct nk_seccomp *s, nk_error **err)
         return connect_listener(path, &s->listener_sock, err);
 }
 
-int nk_seccomp_prepare(json_t *sc, struct nk_seccomp **out, nk_error **err)
+/* libseccomp's program with nook's prefix, and what the checks at each
+ * use need to know of the profile. */
+static int build_program(json_t *sc, struct nk_seccomp_built *out, nk_error **err)
+{
+        struct build b;
+        if (build_filter(sc, &b, err) < 0)
+                return -1;
+        *out = (struct nk_seccomp_built){.notify = b.notify, .n_used = b.n_used};
+        memcpy(out->used, b.used, b.n_used * sizeof b.used[0]);
+        snprintf(out->unknown, sizeof out->unknown, "%s", b.unknown);
+        _cleanup_free_ struct emit *e = malloc(sizeof *e);
+        int r = e ? build_prefix(&b, e, err) : nk_error_set(err, ENOMEM, "seccomp");
+        if (r == 0)
+                r = export_bpf(b.ctx, &out->prog, &out->n_prog, err);
+        if (r == 0)
+                r = prepend(e, &out->prog, &out->n_prog, err);
+        free_build(&b);
+        if (r < 0) {
+                free(out->prog);
+                out->prog = NULL;
+        }
+        return r;
+}
+
+/* The program for `sc`: from the cache when this binary built it before
+ * (the profile's canonical text is the key), else built and kept there. */
+static int get_program(json_t *sc, const char *cache_dir, struct nk_seccomp_built *out,
+                       nk_error **err)
+{
+        _cleanup_free_ char *key =
+                cache_dir ? json_dumps(sc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+        if (key && nk_seccomp_cache_get(cache_dir, key, strlen(key), out)) {
+                nk_debug("seccomp: program from the cache in %s", cache_dir);
+                warn_unknown(out->unknown);
+                return 0;
+        }
+        if (build_program(sc, out, err) < 0)
+                return -1;
+        if (key)
+                nk_seccomp_cache_put(cache_dir, key, strlen(key), out);
+        return 0;
+}
+
+int nk_seccomp_prepare_cached(json_t *sc, const char *cache_dir, struct nk_seccomp **out,
+                              nk_error **err)
 {
         if (!sc) {
                 *out = NULL;
                 return 0;
         }
-        struct build b;
-        if (build_filter(sc, &b, err) < 0)
+        struct nk_seccomp_built b;
+        if (get_program(sc, cache_dir, &b, err) < 0)
                 return -1;
         _cleanup_(nk_seccomp_freep) struct nk_seccomp *s = calloc(1, sizeof *s);
         if (!s) {
-                free_build(&b);
+                free(b.prog);
                 return nk_error_set(err, ENOMEM, "seccomp");
         }
         s->listener_sock = -1;
-        _cleanup_free_ struct emit *e = malloc(sizeof *e);
-        int r = e ? build_prefix(&b, e, err) : nk_error_set(err, ENOMEM, "seccomp");
-        if (r == 0)
-                r = export_bpf(b.ctx, &s->prog, &s->n_prog, err);
-        if (r == 0)
-                r = prepend(e, &s->prog, &s->n_prog, err);
-        free_build(&b);
-        if (r < 0 || check_actions(&b, err) < 0 || kernel_flags(sc, b.notify, &s->flags, err) < 0)
+        s->prog = b.prog;
+        s->n_prog = b.n_prog;
+        /* The kernel's side is asked at each use: it may have changed. */
+        if (check_actions(b.used, b.n_used, err) < 0 ||
+            kernel_flags(sc, b.notify, &s->flags, err) < 0)
                 return -1;
         if (b.notify && prepare_listener(sc, s, err) < 0)
                 return -1;
@@ -1216,6 +1265,11 @@ int nk_seccomp_prepare(json_t *sc, struct nk_seccomp **out, nk_error **err)
                  b.notify ? ", with a listener" : "");
         *out = TAKE_PTR(s);
         return 0;
+}
+
+int nk_seccomp_prepare(json_t *sc, struct nk_seccomp **out, nk_error **err)
+{
+        return nk_seccomp_prepare_cached(sc, NULL, out, err);
 }
 
 /* nook's prefix in words, as comments ahead of libseccomp's PFC. */

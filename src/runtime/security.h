@@ -35,6 +35,12 @@ int nk_seccomp_validate(json_t *seccomp, const char *where, nk_error **err);
  * *out = NULL. The connected socket is O_CLOEXEC; the parent frees its copy
  * with nk_seccomp_free() after clone. */
 int nk_seccomp_prepare(json_t *seccomp, struct nk_seccomp **out, nk_error **err);
+/* The same, with built programs kept in `cache_dir` (made 0700 if
+ * missing; NULL: no cache) and taken from there when this binary built
+ * the very same profile before: libseccomp's build of the default
+ * profile costs more CPU than the rest of a container's creation. */
+int nk_seccomp_prepare_cached(json_t *seccomp, const char *cache_dir, struct nk_seccomp **out,
+                              nk_error **err);
 void nk_seccomp_free(struct nk_seccomp *s);
 /* Number of BPF instructions (for --debug and tests). */
 size_t nk_seccomp_insn_count(const struct nk_seccomp *s);

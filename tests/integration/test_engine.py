@@ -367,6 +367,29 @@ def test_monitor_killed_then_rm_f(engine):
         open(f"/proc/{st['Pid']}/stat").read().split()[2] == "Z"
 
 
+def test_rm_monitor_killed_after_retiring_ps_sweeps(engine):
+    """A --rm monitor deletes the runtime state (cgroups, state dir) only
+    after telling the exit code, the container already retired (record
+    gone, directory moved to the trash, name released). Killed -9 in
+    between, it leaves exactly that: the next ps deletes the runtime
+    state and buries the rest."""
+    cid = engine.run("run", "-d", "--rm", "--name", "ret", "busybox", "sleep",
+                     "100").stdout.strip()
+    st = engine.state("ret")
+    os.kill(st["MonitorPid"], signal.SIGKILL)
+    os.kill(st["Pid"], signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{st['MonitorPid']}/cmdline"), 5, "monitor gone")
+    # what the monitor's retire did (nk_ctr_retire), as it did it
+    os.unlink(os.path.join(engine.cdir(cid), "container.json"))
+    os.rename(engine.cdir(cid), os.path.join(engine.store, "containers", ".trash-" + cid))
+    os.unlink(os.path.join(engine.store, "container-names", "ret"))
+    assert os.path.isdir(os.path.join(engine.root, cid)) and engine.cgroup_dirs()
+    assert engine.run("ps", "-a").stdout.count("\n") == 1  # the header alone
+    assert not os.path.exists(os.path.join(engine.root, cid))
+    assert not engine.cgroup_dirs()
+    assert os.listdir(os.path.join(engine.store, "containers")) == []
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1, 0.2, 0.4])
 def test_run_killed_during_start(engine, delay):
     """kill -9 of `nook run` at some point of its start: whatever it left,
@@ -388,8 +411,13 @@ def test_run_killed_during_start(engine, delay):
 
 
 def test_parallel_run_rm_cycles_leave_nothing(engine):
+    """50 `run -d` / `rm -f` cycles at once, with `ps -a` (which sweeps
+    what removals leave) running all along: every cycle succeeds, and
+    the fixture finds no mount, cgroup, process, runtime state, container
+    directory, name or volume left."""
     engine.run("images")
     errors = []
+    done = threading.Event()
 
     def cycle(i):
         r = engine.run("run", "-d", "--name", f"par{i}", "busybox", "sleep", "100", check=False)
@@ -400,18 +428,39 @@ def test_parallel_run_rm_cycles_leave_nothing(engine):
         if r.returncode != 0:
             errors.append(r.stderr)
 
-    threads = [threading.Thread(target=cycle, args=(i,)) for i in range(20)]
+    def lister():
+        while not done.is_set():
+            r = engine.run("ps", "-a", check=False)
+            if r.returncode != 0:
+                errors.append(r.stderr)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=cycle, args=(i,)) for i in range(50)]
+    ps = threading.Thread(target=lister)
+    ps.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    done.set()
+    ps.join()
+    print(f"50 parallel run -d / rm -f cycles: {time.monotonic() - t0:.1f} s")
     assert not errors
     assert engine.run("ps", "-aq").stdout == ""
+    names = os.path.join(engine.store, "container-names")
+    assert set(os.listdir(names)) <= {".lock"}
 
 
 def test_monitor_is_small(engine):
     engine.run("run", "-d", "--name", "s", "busybox", "sleep", "100")
     mon = engine.state("s")["MonitorPid"]
+
+    def resumed():
+        with open(f"/proc/{mon}/cmdline", "rb") as f:
+            return b"--resume=" in f.read()
+    # The loop starts in set-up's image (a container done at once costs
+    # no exec) and goes on in a fresh one 300 ms later, same PID.
+    wait_for(resumed, 5, "the monitor's loop in a fresh image")
     with open(f"/proc/{mon}/smaps_rollup") as f:
         pss = int(re.search(r"^Pss:\s+(\d+) kB", f.read(), re.M).group(1))
     # One monitor alone pays for every page of nook it touches; with many
@@ -423,9 +472,41 @@ def test_monitor_is_small(engine):
         fields = f.read().rsplit(")", 1)[1].split()
     ppid, sid = int(fields[1]), int(fields[3])
     assert ppid != os.getpid() and sid != os.getsid(0) and sid != mon
-    with open(f"/proc/{mon}/cmdline", "rb") as f:
-        assert b"--resume=" in f.read()
     engine.run("rm", "-f", "s")
+
+
+def test_monitor_holds_none_of_its_starters_fds(engine, tmp_path):
+    """The monitor drops every fd of the process that started it, the
+    --log file and an fd the caller passed included, and keeps the status
+    pipe only until the container runs: in set-up's image and in the
+    fresh one."""
+    log = tmp_path / "nook.log"
+    r, w = os.pipe()
+    try:
+        p = subprocess.run([engine.bin, "--log", str(log), "run", "-d", "--name", "fds",
+                            "busybox", "sleep", "100"], env=engine.env, capture_output=True,
+                           text=True, pass_fds=(r, w), timeout=60)
+        assert p.returncode == 0, p.stderr
+        mon = engine.state("fds")["MonitorPid"]
+        caller_pipe = os.readlink(f"/proc/self/fd/{r}")
+        for _ in range(2):  # in set-up's image, then in the fresh one
+            held = {}
+            for fd in os.listdir(f"/proc/{mon}/fd"):
+                try:
+                    held[int(fd)] = os.readlink(f"/proc/{mon}/fd/{fd}")
+                except FileNotFoundError:
+                    pass
+            assert held[0] == held[1] == held[2] == "/dev/null"
+            assert str(log) not in held.values() and caller_pipe not in held.values()
+            # ctr.log, the attach socket, the container dir, the init's
+            # pidfd and output pipes, a signalfd: nothing else
+            assert len(held) <= 3 + 7, held
+            wait_for(lambda: b"--resume=" in open(f"/proc/{mon}/cmdline", "rb").read(), 5,
+                     "the fresh image")
+    finally:
+        os.close(r)
+        os.close(w)
+    engine.run("rm", "-f", "fds")
 
 
 def test_restart_command_runs_it_again(engine):
@@ -525,6 +606,10 @@ def test_attach_and_detach_keys(engine):
     on a terminal ctrl-p ctrl-q detaches and leaves it running."""
     engine.run("run", "-d", "-i", "--name", "att", "busybox", "sh", "-c",
                "echo ready; read l; echo got:$l; sleep 100")
+    # "ready" before attaching: an attach that comes first rightly gets it
+    # (the monitor's loop reads the output at once; under load the shell
+    # may print it after attach connected)
+    wait_for(lambda: "ready" in engine.run("logs", "att").stdout, 10, "ready")
     p = engine.popen("attach", "att", stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     p.stdin.write("hello\n")
     p.stdin.flush()

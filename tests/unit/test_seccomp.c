@@ -1,10 +1,13 @@
 /* linux.seccomp validation (exact messages), the filter libseccomp builds
  * from a profile (checked in its PFC text) and the engine's default
  * profile. Pure: nothing is loaded here (see test_seccomp_load.c). */
+#include "runtime/seccomp_cache.h"
 #include "runtime/security.h"
 #include "unit.h"
 #include "util/cleanup.h"
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static json_t *parse(const char *text)
@@ -616,6 +620,136 @@ static void test_features(void)
         json_decref(f);
 }
 
+/* ---- the cache of built programs ------------------------------------------ */
+
+static bool same_program(const struct nk_seccomp *a, const struct nk_seccomp *b)
+{
+        return a && b && nk_seccomp_insn_count(a) == nk_seccomp_insn_count(b) &&
+               memcmp(nk_seccomp_program(a), nk_seccomp_program(b),
+                      nk_seccomp_insn_count(a) * sizeof(struct sock_filter)) == 0;
+}
+
+/* The one entry in `dir` (its path in buf), or false. */
+static bool only_entry(const char *dir, char *buf, size_t size)
+{
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        int n = 0;
+        while (d && (de = readdir(d)))
+                if (de->d_name[0] != '.' && ++n == 1)
+                        snprintf(buf, size, "%s/%s", dir, de->d_name);
+        if (d)
+                closedir(d);
+        return n == 1;
+}
+
+static struct nk_seccomp *prepare_in(json_t *j, const char *dir)
+{
+        struct nk_seccomp *s = NULL;
+        nk_error *e = NULL;
+        if (nk_seccomp_prepare_cached(j, dir, &s, &e) < 0) {
+                fprintf(stderr, "prepare: %s\n", e ? e->msg : "?");
+                nk_error_free(e);
+        }
+        return s;
+}
+
+static void test_cache(void)
+{
+        char dir[] = "/tmp/nook-unit-seccomp.XXXXXX", cache[64], entry[512];
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(cache, sizeof cache, "%s/cache", dir);
+        nk_error *e = NULL;
+        json_t *def = nk_seccomp_default_profile(0, &e);
+        struct nk_seccomp *plain = NULL;
+        CHECK(def && nk_seccomp_prepare(def, &plain, &e) == 0);
+
+        /* a miss builds the program and keeps it, in a directory of ours */
+        struct nk_seccomp *s = prepare_in(def, cache);
+        CHECK(same_program(s, plain));
+        nk_seccomp_free(s);
+        struct stat st;
+        CHECK(stat(cache, &st) == 0 && (st.st_mode & 0777) == 0700);
+        CHECK(only_entry(cache, entry, sizeof entry));
+        CHECK(stat(entry, &st) == 0 && (st.st_mode & 0777) == 0600);
+
+        /* a hit is what the entry holds: put a made-up program under the
+         * profile's canonical text, keys in another order give it too */
+        struct sock_filter fake[2] = {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),
+                                      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+        struct nk_seccomp_built b = {
+                .prog = fake, .n_prog = 2, .n_used = 1, .used = {SECCOMP_RET_ALLOW}};
+        json_t *j1 = parse("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":"
+                           "[\"getpid\"],\"action\":\"SCMP_ACT_ALLOW\"}]}");
+        json_t *j2 = parse("{\"syscalls\":[{\"action\":\"SCMP_ACT_ALLOW\",\"names\":"
+                           "[\"getpid\"]}],\"defaultAction\":\"SCMP_ACT_ERRNO\"}");
+        _cleanup_free_ char *key = json_dumps(j1, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        nk_seccomp_cache_put(cache, key, strlen(key), &b);
+        s = prepare_in(j2, cache);
+        CHECK(s && nk_seccomp_insn_count(s) == 2 &&
+              memcmp(nk_seccomp_program(s), fake, sizeof fake) == 0);
+        nk_seccomp_free(s);
+        /* ... and never for another profile */
+        s = prepare_in(def, cache);
+        CHECK(same_program(s, plain));
+        nk_seccomp_free(s);
+
+        /* a torn or altered entry is built again (and rewritten) */
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", cache);
+        CHECK(system(cmd) == 0);
+        s = prepare_in(def, cache);
+        nk_seccomp_free(s);
+        CHECK(only_entry(cache, entry, sizeof entry));
+        struct stat before;
+        CHECK(stat(entry, &before) == 0);
+        int fd = open(entry, O_RDWR);
+        char byte = 0;
+        CHECK(fd >= 0 && pread(fd, &byte, 1, before.st_size - 3) == 1);
+        byte ^= 0x40; /* the program's last instruction */
+        CHECK(pwrite(fd, &byte, 1, before.st_size - 3) == 1);
+        s = prepare_in(def, cache);
+        CHECK(same_program(s, plain));
+        nk_seccomp_free(s);
+        CHECK(fd >= 0 && ftruncate(fd, before.st_size / 2) == 0);
+        s = prepare_in(def, cache);
+        CHECK(same_program(s, plain));
+        nk_seccomp_free(s);
+        if (fd >= 0)
+                close(fd);
+        CHECK(stat(entry, &st) == 0 && st.st_size == before.st_size); /* written again */
+
+        /* an entry others may write is not taken */
+        nk_seccomp_cache_put(cache, key, strlen(key), &b);
+        s = prepare_in(j1, cache);
+        CHECK(s && nk_seccomp_insn_count(s) == 2);
+        nk_seccomp_free(s);
+        char fake_entry[512] = "";
+        DIR *d = opendir(cache);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                if (de->d_name[0] != '.' && strcmp(entry + strlen(cache) + 1, de->d_name) != 0)
+                        snprintf(fake_entry, sizeof fake_entry, "%s/%s", cache, de->d_name);
+        if (d)
+                closedir(d);
+        CHECK(fake_entry[0] && chmod(fake_entry, 0620) == 0);
+        s = prepare_in(j1, cache);
+        CHECK(s && nk_seccomp_insn_count(s) > 2);
+        nk_seccomp_free(s);
+        CHECK(chmod(cache, 0770) == 0); /* a directory others may write: no cache at all */
+        nk_seccomp_cache_put(cache, key, strlen(key), &b);
+        s = prepare_in(j1, cache);
+        CHECK(s && nk_seccomp_insn_count(s) > 2);
+        nk_seccomp_free(s);
+
+        json_decref(j1);
+        json_decref(j2);
+        json_decref(def);
+        nk_seccomp_free(plain);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
         /* libseccomp asks the kernel which actions it may use */
@@ -625,6 +759,7 @@ int main(void)
         test_prepare();
         test_default_profile();
         test_default_program();
+        test_cache();
         test_allows_plainly();
         test_features();
         return UNIT_END();

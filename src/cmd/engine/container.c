@@ -402,7 +402,10 @@ static int finish_container(const char *store, const char *id, const char *name,
         if (record_volumes(store, id, o, created, rec, err) < 0 ||
             write_config(store, id, spec, err) < 0)
                 return -1;
-        return nk_ctr_record_save(store, id, rec, err);
+        /* A --rm container's record goes with it, crash or not: no fsync
+         * (after a crash an empty or missing record shows as `removing`,
+         * which rm -f finishes). */
+        return nk_ctr_record_write(store, id, rec, !o->rm, err);
 }
 
 /* Name, rootfs, spec, record: all or nothing, under the names lock (so
@@ -437,7 +440,7 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
          * `rm -f` removes with its names. */
         if (nk_ctr_name_free(store, name, err) < 0)
                 goto out;
-        if (nk_image_rootfs_create(store, o->image, id, &rootfs, err) < 0)
+        if (nk_image_rootfs_create(store, o->image, id, !o->rm, &rootfs, err) < 0)
                 goto out;
         r = nk_ctr_name_reserve(store, name, id, err);
         if (r == 0)

@@ -65,12 +65,20 @@ int nk_ctr_fail(nk_error *e, int code);
 /* container.json of id (a new reference), NULL with err. */
 json_t *nk_ctr_record(const char *store, const char *id, nk_error **err);
 int nk_ctr_record_save(const char *store, const char *id, json_t *rec, nk_error **err);
+/* The same, fsynced only if `durable`. */
+int nk_ctr_record_write(const char *store, const char *id, json_t *rec, bool durable,
+                        nk_error **err);
 /* Start the monitor of a created or exited container; see run. With
  * attach, relay its stdio here and return the container's exit code;
  * else return 0 once it runs. A set-up failure (printed) returns the
  * monitor's code (125-127) with *failed set. */
 int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
                          bool stdin_open, bool *failed);
+/* `nook monitor [options] ID` (argv from "monitor" on); net_down: the
+ * --rm teardown of its networks (nk_ctr_net_teardown). The monitor's exit
+ * code (src/cmd/engine/monitor_cmd.c). */
+int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
+                        void (*net_down)(const char *store, const char *root, const char *id));
 /* Attach to the running container's monitor: its output here, our stdin
  * there (unless no_stdin, or it was not made with -i); ctrl-p ctrl-q
  * detaches from a terminal. Returns its exit code, or 0 once detached. */
@@ -91,6 +99,9 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes,
 int nk_ctr_net_teardown(const char *store, const char *root, const char *id, unsigned flags,
                         nk_error **err);
 int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err);
+/* Its first step alone: marked stopped (no restart), thawed, every
+ * process of its cgroup SIGKILLed; nothing waited for. */
+void nk_ctr_kill_for_removal(const struct nk_global *g, const char *id);
 /* The Docker-style object `inspect` prints (record + State). */
 json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error **err);
 /* Expand a Go-template subset ({{.A.B}}, {{json .X}}, {{.Names}}) over obj. */

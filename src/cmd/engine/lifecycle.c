@@ -118,6 +118,44 @@ static int rm_one(const struct nk_global *g, const char *id, const char *ref, vo
         return nk_ctr_force_remove(g, id, fv[1], err);
 }
 
+/* rm -f of several: every one resolved, then every init killed, so their
+ * monitors record the exits and delete the runtime state side by side
+ * while the removals go one by one. One with --rm may be gone by then,
+ * removed by its monitor: removed all the same. */
+static int rm_many(const struct nk_global *g, int n, char **refs, bool volumes)
+{
+        char(*ids)[NK_CTR_ID_LEN + 1] = calloc((size_t)n, sizeof *ids);
+        bool *found = calloc((size_t)n, sizeof *found);
+        int rc = 0;
+        if (!ids || !found) {
+                free(ids);
+                free(found);
+                nk_log(NK_LOG_ERROR, "rm: out of memory");
+                return 1;
+        }
+        for (int i = 0; i < n; i++) {
+                nk_error *e = NULL;
+                found[i] = nk_ctr_resolve(g->store, refs[i], ids[i], &e) == 0;
+                if (!found[i])
+                        rc = nk_ctr_fail(e, 1);
+        }
+        for (int i = 0; i < n; i++)
+                if (found[i])
+                        nk_ctr_kill_for_removal(g, ids[i]);
+        for (int i = 0; i < n; i++) {
+                nk_error *e = NULL;
+                if (!found[i])
+                        continue;
+                if (nk_ctr_force_remove(g, ids[i], volumes, &e) < 0)
+                        rc = nk_ctr_fail(e, 1);
+                else
+                        printf("%s\n", refs[i]);
+        }
+        free(ids);
+        free(found);
+        return rc;
+}
+
 int nk_cmd_rm(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -132,8 +170,10 @@ int nk_cmd_rm(const struct nk_global *g, int argc, char **argv)
         }
         if (need_refs("rm", argc))
                 return 1;
-        nk_ctr_sweep_trash(g->store);
-        return each(g, argc, argv, rm_one, fv, true);
+        nk_ctr_sweep_trash(g->store, g->root);
+        if (!fv[0] || argc - optind < 2)
+                return each(g, argc, argv, rm_one, fv, true);
+        return rm_many(g, argc - optind, argv + optind, fv[1]);
 }
 
 static int pause_one(const struct nk_global *g, const char *id, const char *ref, void *arg,
@@ -243,7 +283,7 @@ static int prune(const struct nk_global *g)
         nk_error *e = NULL;
         if (nk_ctr_list(g->store, &ids, &e) < 0)
                 return nk_ctr_fail(e, 1);
-        nk_ctr_sweep_trash(g->store);
+        nk_ctr_sweep_trash(g->store, g->root);
         printf("Deleted Containers:\n");
         int rc = 0;
         for (char **p = ids; *p; p++) {

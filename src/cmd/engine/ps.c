@@ -4,6 +4,7 @@
 #include "runtime/container.h"
 #include "runtime/exec.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "util/strv.h"
@@ -38,6 +39,19 @@ static void human_duration(int64_t ns, char *buf, size_t size)
                 snprintf(buf, size, "%lld days", (long long)(s / 86400));
 }
 
+/* Seconds since the epoch of a UTC date and time (proleptic Gregorian):
+ * timegm() would read the time zone file again at each call, once per
+ * container in ps. */
+static int64_t utc_seconds(const struct tm *tm)
+{
+        int64_t y = (int64_t)tm->tm_year + 1900, m = tm->tm_mon + 1;
+        y -= m <= 2;
+        int64_t era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
+        int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + tm->tm_mday - 1;
+        int64_t days = era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+        return days * 86400 + tm->tm_hour * 3600 + tm->tm_min * 60 + tm->tm_sec;
+}
+
 static int64_t parse_time(const char *t)
 {
         struct tm tm = {0};
@@ -47,7 +61,7 @@ static int64_t parse_time(const char *t)
         long ns = 0;
         if (*rest == '.')
                 ns = strtol(rest + 1, NULL, 10);
-        return (int64_t)timegm(&tm) * 1000000000 + ns;
+        return utc_seconds(&tm) * 1000000000 + ns;
 }
 
 static char *labels_text(json_t *labels)
@@ -64,46 +78,61 @@ static char *labels_text(json_t *labels)
         return out;
 }
 
-/* One `ps` row: Docker's --format fields. */
+/* A row for a directory without a readable record: a creation or a
+ * removal cut short. */
+static json_t *removing_row(const char *id, bool no_trunc)
+{
+        char sid[NK_CTR_ID_LEN + 1];
+        snprintf(sid, sizeof sid, no_trunc ? "%s" : "%.12s", id);
+        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{}}", "ID", sid, "Names", "",
+                         "Image", "", "Command", "", "CreatedAt", "", "State", "removing", "Status",
+                         "Removal In Progress", "RunningFor", "", "Ports", "", "Labels");
+}
+
+/* STATUS: "Up 5 seconds", "Exited (0) 2 minutes ago", ... */
+static void status_text(const struct nk_ctr_state *st, int64_t now, char *text, size_t size)
+{
+        char d[48];
+        if (st->status == NK_CTR_RUNNING || st->status == NK_CTR_PAUSED) {
+                human_duration(now - st->started_ns, d, sizeof d);
+                snprintf(text, size, "Up %s%s", d, st->status == NK_CTR_PAUSED ? " (Paused)" : "");
+        } else if (st->status == NK_CTR_EXITED || st->status == NK_CTR_RESTARTING) {
+                human_duration(st->finished_ns > 0 ? now - st->finished_ns : 0, d, sizeof d);
+                if (st->finished_ns > 0)
+                        snprintf(text, size, "%s (%d) %s ago",
+                                 st->status == NK_CTR_EXITED ? "Exited" : "Restarting",
+                                 st->exit_code, d);
+                else
+                        snprintf(text, size, "Exited (unknown)");
+        } else {
+                snprintf(text, size, "Created");
+        }
+}
+
+/* One `ps` row: Docker's --format fields, from the record and the state
+ * (what inspect shows, read with one directory fd and no more than ps
+ * needs: it does this for every container). */
 static json_t *ps_row(const struct nk_global *g, const char *id, bool no_trunc)
 {
-        nk_error *e = NULL;
-        _cleanup_jansson_ json_t *ins = nk_ctr_inspect_json(g, id, &e);
-        if (!ins) {
-                nk_error_free(e);
-                char sid[NK_CTR_ID_LEN + 1];
-                snprintf(sid, sizeof sid, no_trunc ? "%s" : "%.12s", id);
-                return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{}}", "ID", sid, "Names",
-                                 "", "Image", "", "Command", "", "CreatedAt", "", "State",
-                                 "removing", "Status", "Removal In Progress", "RunningFor", "",
-                                 "Ports", "", "Labels");
-        }
-        json_t *state = json_object_get(ins, "State");
-        const char *status = json_string_value(json_object_get(state, "Status"));
+        _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, NULL);
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        json_error_t je;
+        _cleanup_jansson_ json_t *rec =
+                dfd >= 0 && nk_read_file_at(dfd, "container.json", &text, &len, NULL) == 0
+                        ? json_loadb(text, len, 0, &je)
+                        : NULL;
+        if (!json_is_object(rec))
+                return removing_row(id, no_trunc);
+        struct nk_ctr_state st;
+        nk_ctr_state_at(dfd, NK_CTR_STATE_HAVE_RECORD | NK_CTR_STATE_BRIEF, &st);
         int64_t now = nk_ctr_now_ns();
-        char text[96], d[48];
-        int code = (int)json_integer_value(json_object_get(state, "ExitCode"));
-        if (streq(status, "running") || streq(status, "paused")) {
-                human_duration(
-                        now - parse_time(json_string_value(json_object_get(state, "StartedAt"))), d,
-                        sizeof d);
-                snprintf(text, sizeof text, "Up %s%s", d,
-                         streq(status, "paused") ? " (Paused)" : "");
-        } else if (streq(status, "exited") || streq(status, "restarting")) {
-                int64_t fin = parse_time(json_string_value(json_object_get(state, "FinishedAt")));
-                human_duration(fin > 0 ? now - fin : 0, d, sizeof d);
-                if (fin > 0)
-                        snprintf(text, sizeof text, "%s (%d) %s ago",
-                                 streq(status, "exited") ? "Exited" : "Restarting", code, d);
-                else
-                        snprintf(text, sizeof text, "Exited (unknown)");
-        } else {
-                snprintf(text, sizeof text, "Created");
-        }
+        char status[96], d[48];
+        status_text(&st, now, status, sizeof status);
         /* COMMAND: the args, quoted and cut as Docker does. */
         _cleanup_free_ char *cmd = NULL;
-        json_t *args = json_object_get(ins, "Args");
-        cmd = strdup(json_string_value(json_object_get(ins, "Path")) ?: "");
+        json_t *args = json_object_get(rec, "Args");
+        cmd = strdup(json_string_value(json_object_get(rec, "Path")) ?: "");
         size_t i;
         json_t *a;
         json_array_foreach (args, i, a) {
@@ -116,25 +145,24 @@ static json_t *ps_row(const struct nk_global *g, const char *id, bool no_trunc)
                 snprintf(quoted, sizeof quoted, "\"%.19s…\"", cmd);
         else
                 snprintf(quoted, sizeof quoted, "\"%.60s\"", cmd ? cmd : "");
-        const char *name = json_string_value(json_object_get(ins, "Name")) ?: "/";
-        json_t *cfg = json_object_get(ins, "Config");
+        const char *name = json_string_value(json_object_get(rec, "Name")) ?: "/";
+        json_t *cfg = json_object_get(rec, "Config");
         _cleanup_free_ char *labels = labels_text(json_object_get(cfg, "Labels"));
-        human_duration(now - parse_time(json_string_value(json_object_get(ins, "Created"))), d,
-                       sizeof d);
+        const char *created = json_string_value(json_object_get(rec, "Created")) ?: "";
+        human_duration(now - parse_time(created), d, sizeof d);
         char ago[64];
         snprintf(ago, sizeof ago, "%s ago", d);
         char short_id[NK_CTR_ID_LEN + 1];
         snprintf(short_id, sizeof short_id, no_trunc ? "%s" : "%.12s", id);
-        _cleanup_free_ char *ports = nk_ctr_ports_text(ins);
-        return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s,s:i}", "ID", short_id,
-                         "Names", name + 1, "Image",
-                         json_string_value(json_object_get(cfg, "Image")) ?: "", "Command", quoted,
-                         "CreatedAt", json_string_value(json_object_get(ins, "Created")), "State",
-                         status, "Status", text, "RunningFor", ago, "Ports", ports ? ports : "",
-                         "LabelsText", labels ? labels : "", "Labels",
-                         json_object_get(cfg, "Labels") ?: json_null(), "ImageID",
-                         json_string_value(json_object_get(ins, "Image")) ?: "", "Pid",
-                         (int)json_integer_value(json_object_get(state, "Pid")));
+        _cleanup_free_ char *ports = nk_ctr_ports_text(rec);
+        return json_pack(
+                "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:O,s:s,s:i}", "ID", short_id, "Names",
+                name[0] == '/' ? name + 1 : name, "Image",
+                json_string_value(json_object_get(cfg, "Image")) ?: "", "Command", quoted,
+                "CreatedAt", created, "State", nk_ctr_status_name(st.status), "Status", status,
+                "RunningFor", ago, "Ports", ports ? ports : "", "LabelsText", labels ? labels : "",
+                "Labels", json_object_get(cfg, "Labels") ?: json_null(), "ImageID",
+                json_string_value(json_object_get(rec, "Image")) ?: "", "Pid", (int)st.pid);
 }
 
 /* Docker's filters: name (substring), id (prefix), status, label (KEY or
@@ -260,7 +288,7 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
                 return nk_cmd_usage_error("ps", "takes no arguments");
         _cleanup_strv_ char **ids = NULL;
         nk_error *e = NULL;
-        nk_ctr_sweep_trash(g->store); /* what a killed rm left */
+        nk_ctr_sweep_trash(g->store, g->root); /* what a killed rm left */
         if (nk_ctr_list(g->store, &ids, &e) < 0)
                 return nk_ctr_fail(e, 1);
         bool json = format && streq(format, "json");

@@ -97,6 +97,15 @@ struct nk_ctr_state {
 const char *nk_ctr_status_name(enum nk_ctr_status s);
 int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_ctr_state *st,
                  nk_error **err);
+enum {
+        /* the caller read container.json already: not removing */
+        NK_CTR_STATE_HAVE_RECORD = 1 << 0,
+        /* what ps shows: for a running init, no monitor lookup (st->monitor
+         * stays 0) and no exit record read */
+        NK_CTR_STATE_BRIEF = 1 << 1,
+};
+/* The same on the container's directory fd. */
+void nk_ctr_state_at(int dfd, unsigned flags, struct nk_ctr_state *st);
 
 /* Drop the record, move the directory aside to STORE/containers/
  * .trash-<id> (no longer a container for anyone) and release its names;
@@ -107,9 +116,10 @@ int nk_ctr_retire(const char *store, const char *id, const char *name, char **tr
                   nk_error **err);
 /* Unmount TRASH/merged and rm -rf TRASH. */
 int nk_ctr_bury(const char *trash, nk_error **err);
-/* Leftovers of retired containers whose remover died: buried (a live
+/* Leftovers of retired containers whose remover died: their runtime
+ * state under `root` (NULL: not looked at) deleted, then buried (a live
  * remover doing the same meanwhile is harmless). ps, rm and prune call it. */
-void nk_ctr_sweep_trash(const char *store);
+void nk_ctr_sweep_trash(const char *store, const char *root);
 /* The anonymous volumes made for the container (the text of its
  * `anon-volumes`, one name a line; NULL when none), and their removal
  * (names is cut up; absent ones are fine). */

@@ -2,6 +2,7 @@
  * records and the status derived from them (see ctr.h). */
 #include "engine/container/ctr.h"
 #include "engine/container/volume.h"
+#include "runtime/container.h"
 #include "runtime/state.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
@@ -414,9 +415,9 @@ void nk_ctr_time_text(int64_t ns, char *buf, size_t size)
         time_t s = (time_t)(ns / 1000000000);
         struct tm tm;
         gmtime_r(&s, &tm);
-        char d[32];
-        strftime(d, sizeof d, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf, size, "%s.%09dZ", d, (int)(ns % 1000000000));
+        /* not strftime: it reads the time zone file again at each call */
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ns % 1000000000));
 }
 
 const char *nk_ctr_status_name(enum nk_ctr_status s)
@@ -432,18 +433,34 @@ int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_
         _cleanup_close_ int dfd = nk_ctr_dir_open(store, id, err);
         if (dfd < 0)
                 return -1;
+        nk_ctr_state_at(dfd, 0, st);
+        return 0;
+}
+
+void nk_ctr_state_at(int dfd, unsigned flags, struct nk_ctr_state *st)
+{
         *st = (struct nk_ctr_state){.exit_code = 0};
         /* The init of the last start, alive with its start time (not a
          * reused PID): running whoever its parent is now; no runtime state
          * to parse (ps reads this for every container). */
         pid_t spid = started_alive(dfd, &st->started_ns, &st->restarts);
         bool started = spid >= 0;
+        bool record = (flags & NK_CTR_STATE_HAVE_RECORD) ||
+                      faccessat(dfd, "container.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+        if ((flags & NK_CTR_STATE_BRIEF) && spid > 0 && record) {
+                /* Running: an exit recorded is an earlier run's (it comes
+                 * after a start), the monitor is not looked for. */
+                bool paused = faccessat(dfd, "paused", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+                st->status = paused ? NK_CTR_PAUSED : NK_CTR_RUNNING;
+                st->pid = spid;
+                return;
+        }
         bool exited = nk_ctr_read_exit(dfd, &st->exit_code, &st->finished_ns) == 0;
         /* An exit recorded before the last start belongs to an earlier run. */
         if (exited && started && st->finished_ns < st->started_ns)
                 exited = false;
         st->monitor = nk_ctr_monitor_pid(dfd);
-        if (faccessat(dfd, "container.json", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+        if (!record)
                 st->status = NK_CTR_REMOVING;
         else if (spid > 0) {
                 bool paused = faccessat(dfd, "paused", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
@@ -464,7 +481,6 @@ int nk_ctr_state(const char *store, const char *root, const char *id, struct nk_
                 st->exit_code = 0;
                 st->finished_ns = 0;
         }
-        return 0;
 }
 
 static int unmount_dir(const char *merged, nk_error **err)
@@ -528,7 +544,7 @@ int nk_ctr_remove_dir(const char *store, const char *id, const char *name, nk_er
         return nk_ctr_bury(trash, err);
 }
 
-void nk_ctr_sweep_trash(const char *store)
+void nk_ctr_sweep_trash(const char *store, const char *root)
 {
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s/containers", store) < 0)
@@ -538,8 +554,18 @@ void nk_ctr_sweep_trash(const char *store)
         while (d && (e = readdir(d))) {
                 _cleanup_free_ char *p = NULL;
                 nk_error *err = NULL;
-                if (strncmp(e->d_name, ".trash-", 7) == 0 &&
-                    asprintf(&p, "%s/%s", dir, e->d_name) >= 0 && nk_ctr_bury(p, &err) < 0)
+                if (strncmp(e->d_name, ".trash-", 7) != 0 ||
+                    asprintf(&p, "%s/%s", dir, e->d_name) < 0)
+                        continue;
+                /* Its init is gone (retired after its exit, or removed
+                 * after a kill); its runtime state may be left (a --rm
+                 * monitor killed before deleting it). */
+                if (root && nk_ctr_id_valid(e->d_name + 7) &&
+                    nk_container_delete(root, e->d_name + 7, true, &err) < 0) {
+                        nk_error_free(err);
+                        err = NULL;
+                }
+                if (nk_ctr_bury(p, &err) < 0)
                         nk_error_free(err);
         }
 }

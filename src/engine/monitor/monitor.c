@@ -43,6 +43,7 @@ struct mon {
         int restarts, last_code;
         int64_t log_size;
         int64_t restart_at; /* CLOCK_MONOTONIC ns of a pending restart, 0 none */
+        int64_t fresh_at;   /* ... of the move to a fresh image (fresh_delay_ms), 0 none */
         bool done;
 };
 
@@ -254,8 +255,9 @@ static int set_nonblock(int fd)
 static int create_oci(struct mon *m, bool first, int *master, nk_error **err)
 {
         const struct nk_monitor_opts *o = m->o;
-        _cleanup_free_ char *dir = nk_ctr_dir(o->store, o->id), *rootfs = NULL;
-        if (!dir || asprintf(&rootfs, "%s/merged", dir) < 0)
+        _cleanup_free_ char *dir = nk_ctr_dir(o->store, o->id), *rootfs = NULL, *cache = NULL;
+        if (!dir || asprintf(&rootfs, "%s/merged", dir) < 0 ||
+            asprintf(&cache, "%s/seccomp-cache", o->store) < 0)
                 return nk_error_set(err, ENOMEM, "create");
         struct nk_spec *spec = NULL;
         if (nk_spec_load(dir, &spec, err) < 0)
@@ -271,6 +273,7 @@ static int create_oci(struct mon *m, bool first, int *master, nk_error **err)
                 .init_fd = init_fd,
                 .systemd_cgroup = o->systemd_cgroup,
                 .no_cgroup = o->no_cgroup,
+                .seccomp_cache = cache,
         };
         if (r == 0)
                 r = nk_container_create(spec, rootfs, &co, err);
@@ -440,6 +443,8 @@ static void finish(struct mon *m)
         broadcast(m, NK_ATTACH_EXIT, &code, sizeof code);
         for (int i = 0; i < MAX_CLIENTS; i++)
                 drop_client(m, i);
+        if (m->o->rm)
+                delete_oci(m); /* see on_init_exit() */
         e = NULL;
         if (trash && nk_ctr_bury(trash, &e) < 0)
                 nk_error_free(e);
@@ -466,6 +471,8 @@ static void schedule_or_finish(struct mon *m, int code)
                 finish(m);
                 return;
         }
+        if (m->o->rm) /* restarted after all (update --restart): a new create */
+                delete_oci(m);
         int shift = m->restarts < 9 ? m->restarts : 9;
         int64_t delay = (100LL * 1000000) << shift;
         if (delay > 30LL * 1000000000)
@@ -484,7 +491,14 @@ static void on_init_exit(struct mon *m)
         m->pid = 0;
         record_exit(m, code);
         close_stdio(m);
-        delete_oci(m);
+        /* Without --rm the exit code a client gets means the container
+         * can be started again: its runtime state is gone by then. A --rm
+         * container's goes after the exit code is told (finish): retired
+         * first, it has no name or record anybody could start or remove,
+         * and a monitor killed in between leaves it to the sweep of the
+         * trash (nk_ctr_sweep_trash). */
+        if (!m->o->rm)
+                delete_oci(m);
         schedule_or_finish(m, code);
 }
 
@@ -504,6 +518,20 @@ static void handoff(const struct mon *m, struct nk_monitor_handoff *h)
         memcpy(h->clients, m->clients, sizeof h->clients);
 }
 
+/* Go on in a fresh image of the binary (o->fresh), without the heap a
+ * create grew; returns only if that failed. */
+static void go_fresh(struct mon *m)
+{
+        m->fresh_at = 0;
+        if (!m->o->fresh)
+                return;
+        struct nk_monitor_handoff h;
+        handoff(m, &h);
+        close_fd(&m->sig_fd);
+        m->o->fresh(&h, m->o->fresh_arg);
+        block_signals(m); /* the exec failed: on as we are */
+}
+
 static void restart_now(struct mon *m)
 {
         m->restart_at = 0;
@@ -513,13 +541,7 @@ static void restart_now(struct mon *m)
         }
         nk_error *e = NULL;
         if (launch(m, false, &e) == 0) {
-                if (m->o->fresh) { /* shed what the create allocated */
-                        struct nk_monitor_handoff h;
-                        handoff(m, &h);
-                        close_fd(&m->sig_fd);
-                        m->o->fresh(&h, m->o->fresh_arg);
-                        block_signals(m); /* the exec failed: on as we are */
-                }
+                go_fresh(m); /* shed what the create allocated */
                 return;
         }
         /* Not fatal: the failure goes to the log (one whole line) and
@@ -558,9 +580,12 @@ static void loop(struct mon *m)
                 };
                 for (int i = 0; i < MAX_CLIENTS; i++)
                         pf[5 + i] = (struct pollfd){.fd = m->clients[i], .events = POLLIN};
+                int64_t due = m->restart_at;
+                if (m->fresh_at && (!due || m->fresh_at < due))
+                        due = m->fresh_at;
                 int timeout = -1;
-                if (m->restart_at) {
-                        int64_t left = (m->restart_at - mono_ns()) / 1000000;
+                if (due) {
+                        int64_t left = (due - mono_ns()) / 1000000;
                         timeout = left < 0 ? 0 : (int)left + 1;
                 }
                 int r = poll(pf, ARRAY_SIZE(pf), timeout);
@@ -584,6 +609,10 @@ static void loop(struct mon *m)
                         on_init_exit(m);
                 if (m->restart_at && mono_ns() >= m->restart_at)
                         restart_now(m);
+                /* Only with the init running: a restart pending goes fresh
+                 * after its create anyway. */
+                if (m->fresh_at && !m->done && mono_ns() >= m->fresh_at)
+                        m->pid > 0 ? go_fresh(m) : (void)(m->fresh_at = 0);
         }
 }
 
@@ -677,6 +706,8 @@ int nk_monitor_loop(const struct nk_monitor_opts *o, const struct nk_monitor_han
         struct stat sb;
         if (m.log_fd >= 0 && fstat(m.log_fd, &sb) == 0)
                 m.log_size = sb.st_size;
+        if (o->fresh_delay_ms > 0)
+                m.fresh_at = mono_ns() + (int64_t)o->fresh_delay_ms * 1000000;
         block_signals(&m);
         loop(&m);
         return 0;

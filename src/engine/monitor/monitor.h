@@ -42,6 +42,10 @@ struct nk_monitor_opts {
         /* --rm, done for good: the container's networks go (before its
          * record and its clients are told), NULL: none. */
         void (*net_down)(const char *store, const char *root, const char *id);
+        /* > 0: the loop calls fresh() once the init has run this long (a
+         * loop still in set-up's image; a container done sooner, such as
+         * `run --rm IMAGE true`, costs no exec at all). */
+        int fresh_delay_ms;
 };
 
 /* What set-up hands to the loop: the loop may run in a fresh image of the

@@ -49,7 +49,8 @@ int nk_cgroup_destroy(struct nk_cgroup *cg, nk_error **err);
 
 /* The path nk_cgroup_open() was given, cleaned. */
 const char *nk_cgroup_path(const struct nk_cgroup *cg);
-/* The /proc/self/mountinfo text nk_cgroup_open() read the layout from. */
+/* The lines of /proc/self/mountinfo nk_cgroup_open() read the layout from
+ * (cgroup and cgroup2 mounts only). */
 const char *nk_cgroup_mountinfo(const struct nk_cgroup *cg);
 
 /* For kill --all and ps: the PIDs in the cgroup (host view). */

@@ -16,7 +16,7 @@ struct nk_cg_host {
         enum nk_cgroup_layout layout;
         struct nk_cg_mount *m;
         size_t n;
-        char *mountinfo; /* the /proc/self/mountinfo text it was read from */
+        char *mountinfo; /* the cgroup mounts' lines of /proc/self/mountinfo */
 };
 
 /* One hierarchy of one container cgroup. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 
 /* v1 super options that are not controllers. Anything with '=' other than
@@ -211,12 +212,65 @@ static bool magic_ok(const struct nk_cg_mount *m)
         return m->v2 ? sf.f_type == CGROUP2_SUPER_MAGIC : sf.f_type == CGROUP_SUPER_MAGIC;
 }
 
+/* Only the lines of cgroup and cgroup2 mounts (in mountinfo, " - " ends
+ * the optional fields and is followed by the filesystem type; a path
+ * shows a space as \040). */
+static char *cgroup_lines(const char *text)
+{
+        char *out = malloc(strlen(text) + 1), *o = out;
+        for (const char *l = text; out && *l;) {
+                const char *end = strchr(l, '\n');
+                size_t len = end ? (size_t)(end - l) + 1 : strlen(l);
+                const char *sep = memmem(l, len, " - cgroup", 9);
+                if (sep && (sep[9] == ' ' || (sep[9] == '2' && sep[10] == ' '))) {
+                        memcpy(o, l, len);
+                        o += len;
+                }
+                l += len;
+        }
+        if (out)
+                *o = '\0';
+        return out;
+}
+
+/* The cgroup mounts of /proc/self/mountinfo, read once per process and
+ * mount namespace: mountinfo lists every mount, and with a thousand
+ * containers that is a thousand overlays the kernel formats anew at each
+ * read (~400 KB, ~100 reads), while rm, kill and create open a cgroup
+ * several times each. Whether each mount point still is a cgroup
+ * filesystem is checked at every use (magic_ok); a long-lived process
+ * that creates again (the monitor's restarts) does it in a fresh image. */
+static int cgroup_mountinfo(char **out, nk_error **err)
+{
+        static char *cached;
+        static struct stat cached_ns;
+        struct stat ns;
+        bool ns_ok = stat("/proc/self/ns/mnt", &ns) == 0;
+        if (cached && ns_ok && ns.st_ino == cached_ns.st_ino && ns.st_dev == cached_ns.st_dev) {
+                *out = strdup(cached);
+                return *out ? 0 : nk_error_set(err, ENOMEM, "detect cgroup layout");
+        }
+        _cleanup_free_ char *text = NULL;
+        if (nk_read_file("/proc/self/mountinfo", &text, NULL, err) < 0)
+                return -1;
+        char *lines = cgroup_lines(text);
+        if (!lines)
+                return nk_error_set(err, ENOMEM, "detect cgroup layout");
+        if (ns_ok) {
+                free(cached);
+                cached = strdup(lines);
+                cached_ns = ns;
+        }
+        *out = lines;
+        return 0;
+}
+
 int nk_cg_host_detect(struct nk_cg_host *h, nk_error **err)
 {
         _cleanup_free_ char *text = NULL;
         struct nk_cg_mount *m = NULL;
         size_t n = 0, k = 0;
-        if (nk_read_file("/proc/self/mountinfo", &text, NULL, err) < 0)
+        if (cgroup_mountinfo(&text, err) < 0)
                 return nk_error_wrap(err, "detect cgroup layout");
         if (nk_cg_parse_mountinfo(text, &m, &n, err) < 0)
                 return -1;
