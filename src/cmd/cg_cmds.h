@@ -7,3 +7,6 @@
 int nk_cmd_update(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_events(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_info(const struct nk_global *g, int argc, char **argv);
+/* The table `info` prints of nk_host_info()'s object (the engine's info
+ * prints its counts first). */
+void nk_cmd_info_print(json_t *o);

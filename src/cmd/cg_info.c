@@ -5,7 +5,7 @@
 #include "util/cleanup.h"
 #include <stdio.h>
 
-static void print_table(json_t *o)
+void nk_cmd_info_print(json_t *o)
 {
         json_t *cg = json_object_get(o, "cgroups");
         printf("kernel:          %s\n", json_string_value(json_object_get(o, "kernel")));
@@ -61,7 +61,7 @@ int nk_cmd_info(const struct nk_global *g, int argc, char **argv)
                 return nk_cmd_fail(err);
         if (json)
                 return nk_cmd_json_out(o, true);
-        print_table(o);
+        nk_cmd_info_print(o);
         json_decref(o);
         return 0;
 }

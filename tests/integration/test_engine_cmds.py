@@ -633,3 +633,35 @@ def test_inspect_mounts_are_what_the_container_has(engine, tmp_path):
     assert "ro" in table["/b"] and "rw" in table["/n"] and "rw" in table["/t"]
     engine.run("rm", "-f", "-v", "m")
     engine.run("volume", "rm", "named")
+
+
+def test_info_and_version_report_counts_and_architecture(engine):
+    """`nook info` counts what the store really holds (a running, a
+    paused and an exited container; images by id) and both commands name
+    the machine's architecture, as uname and the ELF header of nook say."""
+    import platform
+    up = engine.run("run", "-d", "busybox", "sleep", "60").stdout.strip()
+    frozen = engine.run("run", "-d", "busybox", "sleep", "60").stdout.strip()
+    engine.run("pause", frozen)
+    done = engine.run("run", "-d", "busybox", "true").stdout.strip()
+    engine.run("wait", done)
+    engine.run("tag", "busybox", "another:name")  # same id: still one image
+    o = json.loads(engine.run("info", "--format", "json").stdout)
+    assert o["containers"] == {"total": 3, "running": 1, "paused": 1, "stopped": 1}
+    assert o["images"] == 1
+    assert o["architecture"]["machine"] == platform.machine()
+    with open(engine.bin, "rb") as f:
+        elf_machine = int.from_bytes(f.read(20)[18:20], "little")
+    built = {62: ("x86_64", "amd64"), 183: ("aarch64", "arm64")}[elf_machine]
+    assert o["architecture"]["build"] == built[0]
+    table = engine.run("info").stdout
+    assert "containers:      3 (running 1, paused 1, stopped 1)" in table
+    assert f"architecture:    {platform.machine()}" in table
+    v = json.loads(engine.run("version", "--format", "json").stdout)
+    assert v["Arch"] == built[1] and v["Os"] == "linux" and v["Machine"] == platform.machine()
+    assert f"OS/Arch:        linux/{built[1]}" in engine.run("version").stdout
+    p = engine.run("version", "extra", check=False)
+    assert p.returncode != 0 and p.stderr.count("\n") == 1 and "no arguments" in p.stderr
+    engine.run("unpause", frozen)
+    engine.run("rm", "-f", up, frozen, done)
+    engine.run("rmi", "another:name")

@@ -15,6 +15,8 @@ int nk_cmd_image_history(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_push(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_image_prune(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_system(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_engine_info(const struct nk_global *g, int argc, char **argv);
+int nk_cmd_engine_version(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_pull(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_login(const struct nk_global *g, int argc, char **argv);
 int nk_cmd_logout(const struct nk_global *g, int argc, char **argv);

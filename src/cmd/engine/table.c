@@ -32,6 +32,10 @@ const struct nk_command nk_engine_commands[] = {
         {"logout", nk_cmd_logout, "logout REGISTRY", "forget registry credentials"},
         {"volume", nk_cmd_volume, "volume create|ls|inspect|rm|prune ...", "manage volumes"},
         {"network", nk_cmd_network, "network create|ls|inspect|rm|prune ...", "manage networks"},
+        {"info", nk_cmd_engine_info, "info [--format table|json]",
+         "containers, images, the host and its architecture as nook sees them"},
+        {"version", nk_cmd_engine_version, "version [--format json]",
+         "nook's version, the OS/architecture it was built for, the kernel"},
         {"system", nk_cmd_system, "system df [--format json]", "store disk usage"},
         {0},
 };
