@@ -400,3 +400,75 @@ def test_run_has_no_network_unless_host_is_asked(engine, tmp_path):
     assert sorted(engine.run("run", "--rm", "net:host", "cat", "/nets").stdout.split()) == host
     p = engine.run("build", "--network", "bridge", "-", input=text, check=False)
     assert p.returncode != 0 and "--network `bridge`: none or host" in p.stderr
+
+
+def test_onbuild_triggers_run_after_from_and_are_not_inherited(engine, tmp_path):
+    engine.run("build", "-t", "ob:base", "-", input="FROM busybox\n"
+               "ONBUILD RUN echo triggered > /trig\nONBUILD ENV FROM_TRIGGER=1\n")
+    p = engine.run("build", "-t", "ob:child", "-",
+                   input="FROM ob:base\nRUN cat /trig > /seen && echo $FROM_TRIGGER >> /seen\n")
+    assert "ONBUILD RUN echo triggered" in p.stderr
+    assert run_in(engine, "ob:child", "cat /seen") == "triggered\n1\n"
+    assert config_of(engine, "ob:child").get("OnBuild") in (None, [])
+    # a grandchild: the child has no triggers left
+    engine.run("build", "-t", "ob:grand", "-", input="FROM ob:child\nRUN rm /trig\n")
+    assert "No such file" in engine.run("run", "--rm", "ob:grand", "cat", "/trig",
+                                        check=False).stderr
+    engine.run("build", "-t", "ob:bad", "-", input="FROM busybox\nONBUILD RUN exit 3\n")
+    p = engine.run("build", "-", input="FROM ob:bad\n", check=False)
+    assert p.returncode != 0 and "ONBUILD RUN exit 3" in p.stderr and "code 3" in p.stderr
+
+
+def all_layer_bytes(engine, image, tmp_path):
+    """Every file name and byte of every layer of `nook save`."""
+    out = tmp_path / "save.tar"
+    engine.run("save", "-o", str(out), image)
+    names, data = [], b""
+    with tarfile.open(out) as outer:
+        for m in outer.getmembers():
+            if not m.isfile():
+                continue
+            blob = outer.extractfile(m).read()
+            try:
+                inner = tarfile.open(fileobj=io.BytesIO(blob))
+                for im in inner.getmembers():
+                    names.append(im.name)
+                    if im.isfile():
+                        data += inner.extractfile(im).read()
+            except tarfile.TarError:
+                data += blob
+    return names, data
+
+
+def test_secret_is_seen_by_its_run_only_and_never_in_a_layer(engine, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t-value-42\n")
+    text = ("FROM busybox\n"
+            "RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /len\n"
+            "RUN --mount=type=secret,id=tok,target=/etc/tok.conf grep -c s3cr3t /etc/tok.conf"
+            " > /count\n"
+            "RUN ls /run/secrets /etc/tok.conf > /after 2>&1 || true\n")
+    engine.run("build", "-t", "sec:1", "--secret", f"id=tok,src={secret}", "-", input=text)
+    # readable during its RUN (the RUN wrote what it read), gone afterwards
+    assert run_in(engine, "sec:1", "cat /len /count").split() == ["16", "1"]
+    assert "No such file" in run_in(engine, "sec:1", "cat /after")
+    names, data = all_layer_bytes(engine, "sec:1", tmp_path)
+    assert b"s3cr3t" not in data and data.count(b"16\n") == 1
+    # ... nor the secret's mount point
+    assert not [n for n in names if "run/secrets" in n or n.endswith("tok.conf")], names
+    # a changed secret does not change the cache key: the rebuild is all cache
+    secret.write_text("other\n")
+    p = engine.run("build", "-t", "sec:2", "--secret", f"id=tok,src={secret}", "-", input=text)
+    assert p.stdout == engine.run("build", "-q", "--secret", f"id=tok,src={secret}", "-",
+                                  input=text).stdout
+    assert run_in(engine, "sec:2", "cat /len").strip() == "16"
+    # without --secret: an optional secret is absent, a required one an error
+    p = engine.run("build", "-", input="FROM busybox\nRUN --mount=type=secret,id=tok,required"
+                   " cat /run/secrets/tok\n", check=False)
+    assert p.returncode != 0 and "<stdin>:2: RUN" in p.stderr and "no --secret id=tok" in p.stderr
+    p = engine.run("build", "-", input="FROM busybox\nRUN --mount=type=tmpfs,target=/x true\n",
+                   check=False)
+    assert p.returncode != 0 and "<stdin>:2: RUN" in p.stderr and "type=tmpfs" in p.stderr
+    p = engine.run("build", "--secret", f"id=x,src={tmp_path}/nope", "-", input="FROM busybox\n",
+                   check=False)
+    assert p.returncode != 0 and "--secret" in p.stderr and "nope" in p.stderr

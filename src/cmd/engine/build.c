@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -99,6 +100,41 @@ static int add_build_arg(char ***v, const char *a)
         return asprintf(&kv, "%s=%s", a, val) < 0 ? -1 : nk_strv_push(v, kv);
 }
 
+/* --secret id=ID,src=FILE (or source=): "ID=/absolute/FILE", the file
+ * readable now. */
+static int add_secret(char ***v, const char *arg)
+{
+        _cleanup_free_ char *copy = strdup(arg);
+        const char *id = NULL, *src = NULL;
+        char *save = NULL;
+        if (!copy)
+                return -1;
+        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(kv, '=');
+                if (!eq)
+                        return nk_cmd_usage_error("build", "--secret `%s`: `%s` is not K=V", arg,
+                                                  kv);
+                *eq = '\0';
+                if (streq(kv, "id"))
+                        id = eq + 1;
+                else if (streq(kv, "src") || streq(kv, "source"))
+                        src = eq + 1;
+                else if (!streq(kv, "type") || !streq(eq + 1, "file"))
+                        return nk_cmd_usage_error("build", "--secret `%s`: `%s` is not supported",
+                                                  arg, kv);
+        }
+        if (!id || !*id || strchr(id, '/') || strchr(id, '=') || !src || !*src)
+                return nk_cmd_usage_error("build", "--secret `%s`: expected id=NAME,src=FILE", arg);
+        _cleanup_free_ char *abs = realpath(src, NULL);
+        _cleanup_close_ int fd = abs ? open(abs, O_RDONLY | O_CLOEXEC) : -1;
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return nk_cmd_usage_error("build", "--secret `%s`: `%s`: %s", arg, src,
+                                          fd < 0 ? strerror(errno) : "not a regular file");
+        _cleanup_free_ char *kv = NULL;
+        return asprintf(&kv, "%s=%s", id, abs) < 0 ? -1 : nk_strv_push(v, kv) < 0 ? -1 : 0;
+}
+
 static int parse_timestamp(const char *s, int64_t *out)
 {
         char *end;
@@ -112,6 +148,7 @@ static int parse_timestamp(const char *s, int64_t *out)
 
 #define BUILD_USAGE                                                                                \
         "build [-t NAME[:TAG]]... [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache]\n"     \
+        "      [--pull] [--platform OS/ARCH] [--secret id=ID,src=FILE]\n"                          \
         "      [--label K=V] [--network none|host] [--timestamp N] [-q] CONTEXT|-"
 #define BUILD_HELP                                                                                 \
         "Build an image from a Containerfile (or Dockerfile) in CONTEXT.\n"                        \
@@ -120,7 +157,10 @@ static int parse_timestamp(const char *s, int64_t *out)
         "  --build-arg K=V        a value for ARG K (K alone: from the environment)\n"             \
         "  --target STAGE         build up to that stage\n"                                        \
         "  --no-cache             run every step again\n"                                          \
+        "  --pull                 pull FROM images even when the store has them\n"                 \
+        "  --platform OS/ARCH     FROM images for that platform (RUN only for this machine's)\n"   \
         "  --label K=V            a label on the result\n"                                         \
+        "  --secret id=ID,src=FILE  FILE for RUN --mount=type=secret,id=ID (never in a layer)\n"   \
         "  --network none|host    RUN's network (default none)\n"                                  \
         "  --timestamp N          created times N and file mtimes at most N (Unix time;\n"         \
         "                         default $SOURCE_DATE_EPOCH)\n"                                   \
@@ -133,7 +173,17 @@ struct build_args {
         char **tags, **args;
 };
 
-enum { OPT_BUILD_ARG = 256, OPT_TARGET, OPT_NO_CACHE, OPT_LABEL, OPT_NETWORK, OPT_TIMESTAMP };
+enum {
+        OPT_BUILD_ARG = 256,
+        OPT_TARGET,
+        OPT_NO_CACHE,
+        OPT_LABEL,
+        OPT_NETWORK,
+        OPT_TIMESTAMP,
+        OPT_PULL,
+        OPT_PLATFORM,
+        OPT_SECRET,
+};
 
 static int build_option(struct build_args *a, int c, const char *arg)
 {
@@ -154,6 +204,14 @@ static int build_option(struct build_args *a, int c, const char *arg)
         case OPT_NO_CACHE:
                 a->o.no_cache = true;
                 return 0;
+        case OPT_PULL:
+                a->o.pull = true;
+                return 0;
+        case OPT_PLATFORM:
+                a->o.platform = arg;
+                return 0;
+        case OPT_SECRET:
+                return add_secret(&a->o.secrets, arg);
         case OPT_LABEL: {
                 const char *eq = strchr(arg, '=');
                 _cleanup_free_ char *k = strndup(arg, eq ? (size_t)(eq - arg) : strlen(arg));
@@ -186,6 +244,9 @@ static int build_parse(struct build_args *a, int argc, char **argv)
                 {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
                 {"target", required_argument, NULL, OPT_TARGET},
                 {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+                {"pull", no_argument, NULL, OPT_PULL},
+                {"platform", required_argument, NULL, OPT_PLATFORM},
+                {"secret", required_argument, NULL, OPT_SECRET},
                 {"label", required_argument, NULL, OPT_LABEL},
                 {"network", required_argument, NULL, OPT_NETWORK},
                 {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
@@ -247,6 +308,7 @@ int nk_cmd_build(const struct nk_global *g, int argc, char **argv)
         }
         nk_strv_free(a.tags);
         nk_strv_free(a.args);
+        nk_strv_free(a.o.secrets);
         json_decref(a.o.labels);
         return rc;
 }

@@ -213,9 +213,99 @@ static char **extra_env(struct stage *st)
         return v;
 }
 
+/* RUN needs a root filesystem this machine can execute: no emulation. */
+static int check_runnable(json_t *doc, nk_error **err)
+{
+        struct nk_platform host;
+        nk_platform_host(&host);
+        const char *os = json_string_value(json_object_get(doc, "os"));
+        const char *arch = json_string_value(json_object_get(doc, "architecture"));
+        if ((os && !streq(os, host.os)) || (arch && !streq(arch, host.arch)))
+                return nk_error_set(err, 0,
+                                    "the stage is for %s/%s and this machine runs %s/%s "
+                                    "(no emulation)",
+                                    os ? os : host.os, arch ? arch : host.arch, host.os, host.arch);
+        return 0;
+}
+
+/* The file --secret gave for id, or NULL. */
+static const char *secret_file(struct build *b, const char *id)
+{
+        size_t n = strlen(id);
+        for (char **s = b->o->secrets; s && *s; s++)
+                if (strncmp(*s, id, n) == 0 && (*s)[n] == '=')
+                        return *s + n + 1;
+        return NULL;
+}
+
+static void secrets_free(struct nk_bf_secret *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].src);
+                free(v[i].target);
+        }
+        free(v);
+}
+
+/* One --mount=type=secret,id=ID[,target=PATH][,required=BOOL]: appended
+ * to *v (a missing optional secret adds nothing). Other types refused. */
+static int parse_mount(struct build *b, const char *spec, struct nk_bf_secret **v, size_t *n,
+                       nk_error **err)
+{
+        _cleanup_free_ char *copy = strdup(spec);
+        const char *type = NULL, *id = NULL, *target = NULL;
+        bool required = false;
+        if (!copy)
+                return nk_error_set(err, ENOMEM, "--mount");
+        char *save = NULL;
+        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(kv, '=');
+                const char *val = eq ? eq + 1 : "true";
+                if (eq)
+                        *eq = '\0';
+                if (streq(kv, "type"))
+                        type = val;
+                else if (streq(kv, "id"))
+                        id = val;
+                else if (streq(kv, "target") || streq(kv, "dst") || streq(kv, "destination"))
+                        target = val;
+                else if (streq(kv, "required"))
+                        required = streq(val, "true") || streq(val, "1");
+                else
+                        return nk_error_set(err, 0, "--mount=%s: `%s` is not supported", spec, kv);
+        }
+        if (!type || !streq(type, "secret"))
+                return nk_error_set(err, 0,
+                                    "--mount=%s: type=%s is not supported (only type=secret)", spec,
+                                    type ? type : "(none)");
+        if (!id || !*id || strchr(id, '/') || streq(id, ".") || streq(id, ".."))
+                return nk_error_set(err, 0, "--mount=%s: a secret needs id=NAME", spec);
+        if (target && *target != '/')
+                return nk_error_set(err, 0, "--mount=%s: target must be absolute", spec);
+        const char *src = secret_file(b, id);
+        if (!src)
+                return required ? nk_error_set(err, 0, "--mount=%s: no --secret id=%s given", spec,
+                                               id)
+                                : 0;
+        struct nk_bf_secret *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+        if (!nv)
+                return nk_error_set(err, ENOMEM, "--mount");
+        *v = nv;
+        nv[*n].src = strdup(src);
+        nv[*n].target = NULL;
+        if (target)
+                nv[*n].target = strdup(target);
+        else if (asprintf(&nv[*n].target, "/run/secrets/%s", id) < 0)
+                nv[*n].target = NULL;
+        (*n)++;
+        return nv[*n - 1].src && nv[*n - 1].target ? 0 : nk_error_set(err, ENOMEM, "--mount");
+}
+
 static int do_run(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
 {
         json_t *cfg = json_object_get(st->config, "config");
+        if (check_runnable(st->config, err) < 0)
+                return -1;
         _cleanup_jansson_ json_t *argv = NULL;
         if (in->exec_form) {
                 argv = json_array();
@@ -240,27 +330,50 @@ static int do_run(struct build *b, struct stage *st, const struct nk_bf_instr *i
         _cleanup_free_ char *env_text = json_dumps(envj, JSON_COMPACT);
         char key[NK_DIGEST_LEN + 1];
         snprintf(key, sizeof key, "%s", st->chain);
-        const char *parts[] = {"RUN", argv_text ?: "", env_text ?: "",
-                               b->o->network_host ? "host" : "none", NULL};
-        if (chain_step(key, parts, err) < 0)
-                return -1;
-        json_t *hit = cache_lookup(b, key);
+        /* the cache key names the secrets mounted, never their content */
+        struct nk_bf_secret *secrets = NULL;
+        size_t n_secrets = 0;
+        _cleanup_free_ char *mounts_text = NULL;
+        for (char **f = in->flags; f && *f; f++) {
+                if (strncmp(*f, "mount=", 6) != 0)
+                        continue;
+                if (parse_mount(b, *f + 6, &secrets, &n_secrets, err) < 0) {
+                        secrets_free(secrets, n_secrets);
+                        return -1;
+                }
+                char *t = NULL;
+                if (asprintf(&t, "%s%s;", mounts_text ? mounts_text : "", *f + 6) < 0) {
+                        secrets_free(secrets, n_secrets);
+                        return nk_error_set(err, ENOMEM, "RUN");
+                }
+                free(mounts_text);
+                mounts_text = t;
+        }
+        const char *parts[] = {"RUN",          argv_text ?: "",
+                               env_text ?: "", b->o->network_host ? "host" : "none",
+                               mounts_text,    NULL};
+        int rc = chain_step(key, parts, err);
+        json_t *hit = rc == 0 ? cache_lookup(b, key) : NULL;
         struct nk_new_layer made;
         bool got = false;
-        if (!hit) {
+        if (rc == 0 && !hit) {
                 _cleanup_strv_ char **ids = NULL;
                 struct nk_bf_run r = {.s = b->s,
                                       .o = b->o,
                                       .config = st->config,
                                       .argv = args,
                                       .extra_env = env,
-                                      .n_layers = st->n};
-                if (stage_diff_ids(st, &ids, err) < 0)
-                        return -1;
+                                      .n_layers = st->n,
+                                      .secrets = secrets,
+                                      .n_secrets = n_secrets};
+                rc = stage_diff_ids(st, &ids, err);
                 r.diff_ids = ids;
-                if (nk_bf_run_step(&r, &made, &got, err) < 0)
-                        return -1;
+                if (rc == 0)
+                        rc = nk_bf_run_step(&r, &made, &got, err);
         }
+        secrets_free(secrets, n_secrets);
+        if (rc < 0)
+                return -1;
         return finish_layer_step(b, st, in, key, hit, &made, got, err);
 }
 
@@ -475,20 +588,72 @@ static int do_arg(struct build *b, json_t *scope, struct stage *st, const struct
         return 0;
 }
 
-static json_t *scratch_config(void)
+/* The platform FROM asks for: --platform, else this machine's. */
+static int want_platform(struct build *b, struct nk_platform *p, nk_error **err)
 {
-        struct nk_platform p;
-        nk_platform_host(&p);
-        return json_pack("{s:s,s:s,s:{}}", "architecture", p.arch, "os", p.os, "config");
+        if (!b->o->platform) {
+                nk_platform_host(p);
+                return 0;
+        }
+        return nk_platform_parse(b->o->platform, p, err) < 0 ? nk_error_wrap(err, "--platform") : 0;
+}
+
+static json_t *scratch_config(const struct nk_platform *p)
+{
+        json_t *c = json_pack("{s:s,s:s,s:{}}", "architecture", p->arch, "os", p->os, "config");
+        if (c && p->variant[0])
+                json_object_set_new(c, "variant", json_string(p->variant));
+        return c;
+}
+
+static bool platform_is(const struct nk_platform *have, const struct nk_platform *want)
+{
+        return streq(have->os, want->os) && streq(have->arch, want->arch) &&
+               (!want->variant[0] || streq(have->variant, want->variant));
+}
+
+/* The image FROM names: the store's copy, unless --pull, or --platform
+ * asks for another platform than the copy's; then a pull of that
+ * platform (of a multi-arch index: its entry). */
+static int find_base(struct build *b, const char *ref, struct nk_image *img, nk_error **err)
+{
+        if (!b->o->pull && !b->o->platform) {
+                _cleanup_free_ char *key = NULL;
+                return nk_engine_image_get(b->s, ref, false, false, &key, err) < 0
+                               ? -1
+                               : nk_image_find(b->s, key, img, err);
+        }
+        struct nk_platform want;
+        if (want_platform(b, &want, err) < 0)
+                return -1;
+        nk_error *miss = NULL;
+        if (!b->o->pull && nk_image_find(b->s, ref, img, &miss) == 0) {
+                if (platform_is(&img->config.platform, &want))
+                        return 0;
+        }
+        nk_image_clear(img);
+        nk_error_free(miss);
+        struct nk_pull_opts po = {.platform = b->o->platform};
+        _cleanup_free_ char *key = NULL;
+        say(b, "pulling %s%s%s", ref, b->o->platform ? " for " : "",
+            b->o->platform ? b->o->platform : "");
+        if (nk_image_pull(b->s, ref, &po, &key, err) < 0 ||
+            nk_image_find(b->s, key ? key : ref, img, err) < 0)
+                return -1;
+        if (!platform_is(&img->config.platform, &want))
+                return nk_error_set(err, 0, "the image is for %s/%s, not %s/%s",
+                                    img->config.platform.os, img->config.platform.arch, want.os,
+                                    want.arch);
+        return 0;
 }
 
 static int from_image(struct build *b, struct stage *st, const char *ref, nk_error **err)
 {
-        _cleanup_free_ char *key = NULL;
         struct nk_image img = {0};
-        if (nk_engine_image_get(b->s, ref, false, false, &key, err) < 0 ||
-            nk_image_find(b->s, key, &img, err) < 0)
+        if (find_base(b, ref, &img, err) < 0) {
+                nk_image_clear(&img);
                 return -1;
+        }
         int r = 0;
         for (size_t i = 0; r == 0 && i < img.manifest.n_layers; i++) {
                 struct nk_new_layer l = {.size = img.manifest.layers[i].size};
@@ -529,7 +694,10 @@ static int do_from(struct build *b, struct stage *st, const struct nk_bf_instr *
                 st->n = prev->n;
                 snprintf(st->chain, sizeof st->chain, "%s", prev->chain);
         } else if (streq(w[0], "scratch")) {
-                st->config = scratch_config();
+                struct nk_platform p;
+                if (want_platform(b, &p, err) < 0)
+                        return -1;
+                st->config = scratch_config(&p);
                 snprintf(st->chain, sizeof st->chain, "scratch");
         } else {
                 r = from_image(b, st, w[0], err);
@@ -544,18 +712,65 @@ static int do_from(struct build *b, struct stage *st, const struct nk_bf_instr *
 
 /* ---- the whole build ----------------------------------------------------------- */
 
+static int exec_instr(struct build *b, struct stage *st, const struct nk_bf_instr *in,
+                      nk_error **err);
+
+/* ONBUILD: the base's triggers run right after its FROM, in order, as if
+ * written there (Docker's semantics); the new image does not inherit
+ * them. A trigger is parsed as one instruction of a file of its own. */
+static int run_triggers(struct build *b, struct stage *st, nk_error **err)
+{
+        json_t *cfg = json_object_get(st->config, "config");
+        _cleanup_jansson_ json_t *ob = json_incref(json_object_get(cfg, "OnBuild"));
+        json_object_del(cfg, "OnBuild");
+        if (!json_is_array(ob))
+                return 0;
+        size_t i;
+        json_t *t;
+        json_array_foreach (ob, i, t) {
+                const char *text = json_string_value(t);
+                if (!text)
+                        return nk_error_set(err, 0, "the base's OnBuild[%zu] is not a string", i);
+                say(b, "ONBUILD %s", text);
+                _cleanup_free_ char *file = NULL, *name = NULL;
+                if (asprintf(&file, "FROM scratch\n%s\n", text) < 0 ||
+                    asprintf(&name, "%s: the base's ONBUILD %s", b->cf.file, text) < 0)
+                        return nk_error_set(err, ENOMEM, "ONBUILD");
+                struct nk_containerfile one = {0};
+                if (nk_containerfile_parse(file, strlen(file), name, &one, err) < 0)
+                        return -1;
+                int r = 0;
+                if (one.n != 2)
+                        r = nk_error_set(err, 0, "%s: not one instruction", name);
+                else if (one.v[1].kind == NK_BF_FROM || one.v[1].kind == NK_BF_ONBUILD ||
+                         one.v[1].kind == NK_BF_MAINTAINER)
+                        r = nk_error_set(err, 0, "%s: not allowed as a trigger", name);
+                char *saved = b->cf.file;
+                b->cf.file = name;
+                if (r == 0)
+                        r = exec_instr(b, st, &one.v[1], err);
+                b->cf.file = saved;
+                nk_containerfile_clear(&one);
+                if (r < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 /* The options each instruction takes here; any other is refused, not
  * ignored. */
 static int check_flags(struct build *b, const struct nk_bf_instr *in, nk_error **err)
 {
         static const char *const copy[] = {"from", "chown", "chmod", "link", NULL};
         static const char *const add[] = {"chown", "chmod", "link", NULL};
+        static const char *const run[] = {"mount", NULL};
         static const char *const hc[] = {"interval",       "timeout", "start-period",
                                          "start-interval", "retries", NULL};
         static const char *const none[] = {NULL};
         const char *const *ok = in->kind == NK_BF_COPY          ? copy
                                 : in->kind == NK_BF_ADD         ? add
                                 : in->kind == NK_BF_HEALTHCHECK ? hc
+                                : in->kind == NK_BF_RUN         ? run
                                                                 : none;
         for (char **f = in->flags; f && *f; f++) {
                 size_t n = strcspn(*f, "=");
@@ -570,15 +785,14 @@ static int check_flags(struct build *b, const struct nk_bf_instr *in, nk_error *
         return 0;
 }
 
-static int step(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
+static int exec_instr(struct build *b, struct stage *st, const struct nk_bf_instr *in,
+                      nk_error **err)
 {
-        b->step++;
-        say(b, "STEP %zu/%zu: %s", b->step, b->n_steps, in->text + strspn(in->text, " \t"));
         if (check_flags(b, in, err) < 0)
                 return -1;
         switch (in->kind) {
         case NK_BF_FROM:
-                return do_from(b, st, in, err);
+                return do_from(b, st, in, err) < 0 ? -1 : run_triggers(b, st, err);
         case NK_BF_ARG:
                 return do_arg(b, st->args, st, in, err);
         case NK_BF_RUN:
@@ -591,6 +805,13 @@ static int step(struct build *b, struct stage *st, const struct nk_bf_instr *in,
         default:
                 return do_config(b, st, in, err);
         }
+}
+
+static int step(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
+{
+        b->step++;
+        say(b, "STEP %zu/%zu: %s", b->step, b->n_steps, in->text + strspn(in->text, " \t"));
+        return exec_instr(b, st, in, err);
 }
 
 static size_t target_end(struct build *b, nk_error **err)

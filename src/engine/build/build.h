@@ -39,6 +39,12 @@ void nk_bf_history_add(json_t *doc, const char *created, const char *created_by,
  * config) with the config's env, user and workdir; the changes as a new
  * layer (*got_layer false when it changed nothing). Exit code != 0 is an
  * error naming it. */
+/* RUN --mount=type=secret: a file bound read-only at target for one RUN;
+ * neither it nor the mount point it needed stays in the layer. */
+struct nk_bf_secret {
+        char *src;    /* the file on the host */
+        char *target; /* absolute, in the container */
+};
 struct nk_bf_run {
         struct nk_store *s;
         const struct nk_build_opts *o;
@@ -47,6 +53,8 @@ struct nk_bf_run {
         char **extra_env;      /* build args in scope, K=V */
         char *const *diff_ids; /* the rootfs, bottom first */
         size_t n_layers;
+        const struct nk_bf_secret *secrets;
+        size_t n_secrets;
 };
 int nk_bf_run_step(const struct nk_bf_run *r, struct nk_new_layer *out, bool *got_layer,
                    nk_error **err);
