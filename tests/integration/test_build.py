@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import os
+import re
 import tarfile
 import time
 
@@ -445,7 +446,7 @@ def test_secret_is_seen_by_its_run_only_and_never_in_a_layer(engine, tmp_path):
     secret.write_text("s3cr3t-value-42\n")
     text = ("FROM busybox\n"
             "RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /len\n"
-            "RUN --mount=type=secret,id=tok,target=/etc/tok.conf grep -c s3cr3t /etc/tok.conf"
+            "RUN --mount=type=secret,id=tok,target=/etc/tok.conf wc -l < /etc/tok.conf"
             " > /count\n"
             "RUN ls /run/secrets /etc/tok.conf > /after 2>&1 || true\n")
     engine.run("build", "-t", "sec:1", "--secret", f"id=tok,src={secret}", "-", input=text)
@@ -472,3 +473,61 @@ def test_secret_is_seen_by_its_run_only_and_never_in_a_layer(engine, tmp_path):
     p = engine.run("build", "--secret", f"id=x,src={tmp_path}/nope", "-", input="FROM busybox\n",
                    check=False)
     assert p.returncode != 0 and "--secret" in p.stderr and "nope" in p.stderr
+
+
+@pytest.fixture
+def reg(tmp_path):
+    from images_util import Registry
+    r = Registry(str(tmp_path / "reg"))
+    yield r
+    r.close()
+
+
+def push_base(reg, tmp_path, tag, plats):
+    """An index of one image per (arch, content of /plat) pushed as base:TAG."""
+    from images_util import Layer, OCILayout
+    lay = OCILayout(str(tmp_path / f"layout-{tag}"))
+    entries = [(lay.image([Layer([("file", "plat", text)])], arch=arch), ("linux", arch))
+               for arch, text in plats]
+    lay.tag(lay.index(entries), tag)
+    reg.push(lay.path, tag, f"base:{tag}", all_=True)
+    return f"{reg.host}/base:{tag}"
+
+
+def test_pull_and_platform_choose_the_from_image(engine, reg, tmp_path):
+    ref = push_base(reg, tmp_path, "v1", [("amd64", "amd64-v1"), ("arm64", "arm64-v1")])
+    copy = f"FROM {ref} AS base\nFROM scratch\nCOPY --from=base /plat /plat\n"
+
+    def plat(image):
+        data = all_layer_bytes(engine, image, tmp_path)[1]
+        return set(re.findall(rb"a[a-z]*64-v[0-9]", data))
+
+    engine.run("build", "-t", "p:1", "-", input=copy)
+    assert plat("p:1") == {b"amd64-v1"}
+    # a new v1 in the registry: the store's copy serves until --pull
+    push_base(reg, tmp_path, "v1", [("amd64", "amd64-v2")])
+    engine.run("build", "-t", "p:2", "-", input=copy)
+    assert plat("p:2") == {b"amd64-v1"}
+    p = engine.run("build", "--pull", "-t", "p:3", "-", input=copy)
+    assert "pulling " + ref in p.stderr
+    assert plat("p:3") == {b"amd64-v2"}
+    # another platform of the index: recorded in the result's config
+    ref = push_base(reg, tmp_path, "multi", [("amd64", "amd64"), ("arm64", "arm64")])
+    engine.run("build", "--platform", "linux/arm64", "-t", "p:arm", "-",
+               input=f"FROM {ref}\nLABEL a=b\n")
+    info = json.loads(engine.run("image", "inspect", "p:arm").stdout)[0]
+    assert info["Architecture"] == "arm64" and info["Os"] == "linux"
+    names, data = all_layer_bytes(engine, "p:arm", tmp_path)
+    assert b"arm64" in data and b"amd64" not in data.replace(b'"amd64"', b"")
+    # which this machine cannot RUN: one line, file:line
+    p = engine.run("build", "--platform", "linux/arm64", "-", check=False,
+                   input=f"FROM {ref}\nRUN true\n")
+    assert p.returncode != 0
+    err = [l for l in p.stderr.splitlines() if not l.startswith(("STEP", "pulling"))]
+    assert len(err) == 1 and "<stdin>:2: RUN" in err[0] and "linux/arm64" in err[0], p.stderr
+    engine.run("build", "--platform", "linux/arm64", "-t", "p:scratch", "-",
+               input="FROM scratch\nLABEL a=b\n")
+    assert json.loads(engine.run("image", "inspect", "p:scratch").stdout)[0]["Architecture"] \
+        == "arm64"
+    p = engine.run("build", "--platform", "arm64", "-", input="FROM scratch\n", check=False)
+    assert p.returncode != 0 and "--platform" in p.stderr and "os/arch" in p.stderr
