@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import subprocess
 import tarfile
 import time
 
@@ -531,3 +532,41 @@ def test_pull_and_platform_choose_the_from_image(engine, reg, tmp_path):
         == "arm64"
     p = engine.run("build", "--platform", "arm64", "-", input="FROM scratch\n", check=False)
     assert p.returncode != 0 and "--platform" in p.stderr and "os/arch" in p.stderr
+
+
+def test_progress_on_a_tty_is_one_redrawn_line_per_step(engine, tmp_path):
+    import pty
+    import select
+    text = b"FROM busybox\nRUN sleep 0.4; echo out-of-run\nENV A=1\n"
+    master, slave = pty.openpty()
+    p = engine.popen("build", "-t", "tty:1", "-", stdin=subprocess.PIPE, stdout=slave,
+                     stderr=slave)
+    os.close(slave)
+    p.stdin.write(text)
+    p.stdin.close()
+    out = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 30)
+        try:
+            chunk = os.read(master, 65536) if r else b""
+        except OSError:  # EIO: the other side closed
+            chunk = b""
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert p.wait(timeout=30) == 0, out
+    text = out.decode(errors="replace")
+    # each step's line ends with its time; the RUN's was redrawn while it ran
+    done = re.findall(r"\r\x1b\[K(STEP \d/3: [^\r\n]*?) done (\d+\.\d)s\r?\n", text)
+    assert [d[0] for d in done] == ["STEP 1/3: FROM busybox",
+                                    "STEP 2/3: RUN sleep 0.4; echo out-of-run",
+                                    "STEP 3/3: ENV A=1"], text
+    assert float(done[1][1]) >= 0.4
+    redraws = re.findall(r"\r\x1b\[KSTEP 2/3: RUN sleep 0.4; echo out-of-run \d+\.\ds", text)
+    assert len(redraws) >= 3, text
+    assert "out-of-run" in text.replace("RUN sleep 0.4; echo out-of-run", "")
+    # not a terminal: plain lines
+    p = engine.run("build", "-", input=text and "FROM busybox\nENV A=1\n")
+    assert "\x1b" not in p.stderr and p.stderr.splitlines()[:2] == ["STEP 1/2: FROM busybox",
+                                                                   "STEP 2/2: ENV A=1"]

@@ -8,10 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -20,6 +23,95 @@ static void say_line(const char *line, void *data)
 {
         (void)data;
         fprintf(stderr, "%s\n", line);
+}
+
+/* On a terminal: one line per step, redrawn with its elapsed time while
+ * it runs (a thread ticks every 100 ms) and left with the final time when
+ * the next step starts. A RUN's output goes to the terminal between. */
+struct tty_progress {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        pthread_t thread;
+        char *line; /* the step running, NULL: none */
+        struct timespec start;
+        unsigned width;
+        bool stop;
+};
+
+static double since(const struct timespec *t)
+{
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* "\r", erase the line, the step cut to the width, its time. Locked. */
+static void tty_draw(struct tty_progress *t, bool done)
+{
+        if (!t->line)
+                return;
+        char tail[32];
+        snprintf(tail, sizeof tail, " %s%.1fs", done ? "done " : "", since(&t->start));
+        size_t room = t->width > strlen(tail) + 1 ? t->width - strlen(tail) - 1 : 20;
+        size_t n = strcspn(t->line, "\n");
+        fprintf(stderr, "\r\033[K%.*s%s%s", (int)(n < room ? n : room), t->line,
+                n < room ? "" : "...", tail);
+        if (done)
+                fputc('\n', stderr);
+        fflush(stderr);
+}
+
+static void say_tty(const char *line, void *data)
+{
+        struct tty_progress *t = data;
+        pthread_mutex_lock(&t->mu);
+        tty_draw(t, true);
+        free(t->line);
+        t->line = strdup(line);
+        clock_gettime(CLOCK_MONOTONIC, &t->start);
+        tty_draw(t, false);
+        pthread_mutex_unlock(&t->mu);
+}
+
+static void *tty_tick(void *data)
+{
+        struct tty_progress *t = data;
+        pthread_mutex_lock(&t->mu);
+        while (!t->stop) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 100 * 1000 * 1000;
+                if (until.tv_nsec >= 1000000000) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&t->cv, &t->mu, &until);
+                if (!t->stop)
+                        tty_draw(t, false);
+        }
+        tty_draw(t, true);
+        free(t->line);
+        t->line = NULL;
+        pthread_mutex_unlock(&t->mu);
+        return NULL;
+}
+
+static bool tty_start(struct tty_progress *t)
+{
+        struct winsize ws;
+        pthread_mutex_init(&t->mu, NULL);
+        pthread_cond_init(&t->cv, NULL);
+        t->width = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
+        return pthread_create(&t->thread, NULL, tty_tick, t) == 0;
+}
+
+static void tty_stop(struct tty_progress *t)
+{
+        pthread_mutex_lock(&t->mu);
+        t->stop = true;
+        pthread_cond_signal(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+        pthread_join(t->thread, NULL);
 }
 
 static int read_all_fd(int fd, char **out, size_t *len)
@@ -292,10 +384,19 @@ int nk_cmd_build(const struct nk_global *g, int argc, char **argv)
                 a.o.out_fd = a.quiet ? 2 : 1;
                 a.o.err_fd = 2;
                 a.o.say = a.quiet ? NULL : say_line;
+                struct tty_progress tty = {0};
+                bool on_tty = !a.quiet && isatty(2) && tty_start(&tty);
+                if (on_tty) {
+                        a.o.say = say_tty;
+                        a.o.say_data = &tty;
+                }
                 char id[72];
                 nk_error *err = NULL;
                 fflush(stdout);
-                if (nk_image_build_file(s, &a.o, id, &err) < 0) {
+                int br = nk_image_build_file(s, &a.o, id, &err);
+                if (on_tty)
+                        tty_stop(&tty);
+                if (br < 0) {
                         rc = nk_cmd_store_fail(s, err);
                 } else {
                         if (!a.quiet)
