@@ -570,3 +570,26 @@ def test_progress_on_a_tty_is_one_redrawn_line_per_step(engine, tmp_path):
     p = engine.run("build", "-", input=text and "FROM busybox\nENV A=1\n")
     assert "\x1b" not in p.stderr and p.stderr.splitlines()[:2] == ["STEP 1/2: FROM busybox",
                                                                    "STEP 2/2: ENV A=1"]
+
+
+def test_copy_globs_match_dotfiles_and_keep_hardlinks(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    (ctx / "d").mkdir(parents=True)
+    (ctx / ".hidden").write_text("h\n")
+    (ctx / "d" / ".dot").write_text("dot\n")
+    (ctx / "d" / "plain").write_text("p\n")
+    (ctx / "d" / "a").write_text("linked\n")
+    os.link(ctx / "d" / "a", ctx / "d" / "b")
+    os.link(ctx / "d" / "a", ctx / "d" / ".c")
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nCOPY * /all/\nCOPY d/.* /dots/\nCOPY d /links/\n")
+    engine.run("build", "-t", "glob:1", str(ctx))
+    out = run_in(engine, "glob:1", "ls -A /all | tr '\\n' ' '; echo; ls -A /dots | tr '\\n' ' ';"
+                 "echo; stat -c '%i %h %n' /links/a /links/b /links/.c /links/plain")
+    lines = out.splitlines()
+    # as Docker: a directory matched gives its contents
+    assert set(lines[0].split()) == {".hidden", "Containerfile", ".c", ".dot", "a", "b", "plain"}
+    assert lines[1].split() == [".c", ".dot"]
+    inodes = [l.split() for l in lines[2:]]
+    assert inodes[0][0] == inodes[1][0] == inodes[2][0] and inodes[0][1] == "3"
+    assert inodes[3][1] == "1" and inodes[3][0] != inodes[0][0]
