@@ -593,3 +593,50 @@ def test_copy_globs_match_dotfiles_and_keep_hardlinks(engine, tmp_path):
     inodes = [l.split() for l in lines[2:]]
     assert inodes[0][0] == inodes[1][0] == inodes[2][0] and inodes[0][1] == "3"
     assert inodes[3][1] == "1" and inodes[3][0] != inodes[0][0]
+
+
+def test_add_of_a_url_needs_the_host_network_and_checks_the_checksum(engine, tmp_path):
+    import hashlib
+    import http.server
+    import threading
+    served = tmp_path / "www"
+    served.mkdir()
+    body = b"fetched over http\n"
+    (served / "file.txt").write_bytes(body)
+
+    class H(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(served), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/file.txt"
+        good = "sha256:" + hashlib.sha256(body).hexdigest()
+        text = f"FROM busybox\nADD --checksum={good} {url} /dl/\nADD {url} /named\n"
+        p = engine.run("build", "-", input=text, check=False)
+        assert p.returncode != 0 and "<stdin>:2: ADD of a URL" in p.stderr \
+            and "--network host" in p.stderr
+        engine.run("build", "--network", "host", "-t", "url:1", "-", input=text)
+        out = run_in(engine, "url:1", "cat /dl/file.txt /named; stat -c %a /named")
+        assert out == body.decode() * 2 + "600\n"
+        bad = "sha256:" + "0" * 64
+        p = engine.run("build", "--network", "host", "-", check=False,
+                       input=f"FROM busybox\nADD --checksum={bad} {url} /x\n")
+        assert p.returncode != 0 and "<stdin>:2" in p.stderr and bad in p.stderr \
+            and good in p.stderr
+        p = engine.run("build", "--network", "host", "-", check=False,
+                       input=f"FROM busybox\nADD {url[:-4]}nope /x\n")
+        assert p.returncode != 0 and "<stdin>:2" in p.stderr and "404" in p.stderr
+        # the cache key is what came: a changed file is fetched and added again
+        (served / "file.txt").write_bytes(b"changed\n")
+        engine.run("build", "--network", "host", "-t", "url:2", "-",
+                   input=f"FROM busybox\nADD {url} /named\n")
+        assert run_in(engine, "url:2", "cat /named") == "changed\n"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert not [n for n in os.listdir(os.path.join(engine.store, "tmp")) if "addurl" in n]

@@ -445,18 +445,102 @@ static int copy_args(struct build *b, struct stage *st, const struct nk_bf_instr
         c->dest = (*words)[n - 1]; /* the caller's to free */
         (*words)[n - 1] = NULL;
         c->sources = *words;
-        for (char **s = *words; *s; s++)
-                if (strstr(*s, "://"))
+        size_t urls = 0;
+        for (char **s = *words; *s; s++) {
+                if (!strstr(*s, "://"))
+                        continue;
+                urls++;
+                if (in->kind == NK_BF_COPY)
                         return nk_error_set(err, 0,
-                                            "%s:%u: ADD of a URL (`%s`) is not supported: "
-                                            "fetch it in a RUN step",
+                                            "%s:%u: COPY cannot fetch a URL (`%s`): use ADD",
                                             b->cf.file, in->line, *s);
+                if (strncmp(*s, "http://", 7) != 0 && strncmp(*s, "https://", 8) != 0)
+                        return nk_error_set(err, 0, "%s:%u: ADD %s: only http and https URLs",
+                                            b->cf.file, in->line, *s);
+                if (!b->o->network_host)
+                        return nk_error_set(err, 0,
+                                            "%s:%u: ADD of a URL (`%s`) needs --network host "
+                                            "(the build's network is none)",
+                                            b->cf.file, in->line, *s);
+        }
+        if (urls && urls != n - 1)
+                return nk_error_set(err, 0, "%s:%u: ADD mixes URLs and local sources", b->cf.file,
+                                    in->line);
+        const char *sum = nk_bf_flag(in->flags, "checksum");
+        if (sum && (!urls || strncmp(sum, "sha256:", 7) != 0 || strlen(sum) != 71 ||
+                    strspn(sum + 7, "0123456789abcdef") != 64))
+                return nk_error_set(err, 0,
+                                    "%s:%u: --checksum=%s: expected sha256:<64 hex> on an ADD of "
+                                    "a URL",
+                                    b->cf.file, in->line, sum);
         const char *chmod = nk_bf_flag(in->flags, "chmod");
         c->chmod = -1;
         if (chmod && parse_chmod(chmod, &c->chmod) < 0)
                 return nk_error_set(err, 0, "%s:%u: --chmod=%s: not an octal mode", b->cf.file,
                                     in->line, chmod);
         c->chown = nk_bf_flag(in->flags, "chown");
+        return 0;
+}
+
+/* ADD URL...: the files fetched into a staging dir of their own, which
+ * then serves as the source (their names the URLs' last components);
+ * *content the digests of what came, for the cache key. */
+struct fetched {
+        int lock_fd, dir_fd;
+        char *dir;
+        char **names;
+};
+
+static void fetched_clear(struct fetched *f)
+{
+        if (f->dir_fd >= 0)
+                close(f->dir_fd);
+        if (f->dir) {
+                nk_error *e = NULL;
+                if (nk_rm_rf(f->dir, &e) < 0)
+                        nk_error_free(e);
+        }
+        if (f->lock_fd >= 0)
+                close(f->lock_fd);
+        free(f->dir);
+        nk_strv_free(f->names);
+}
+
+static int fetch_urls(struct build *b, const struct nk_bf_instr *in, char **urls, struct fetched *f,
+                      char content[NK_DIGEST_LEN + 1], nk_error **err)
+{
+        char *name = NULL;
+        f->lock_fd = nk_store_mkstaging(b->s, "addurl-", &name, err);
+        if (f->lock_fd < 0)
+                return -1;
+        int r = asprintf(&f->dir, "%s/tmp/%s", b->s->root, name);
+        free(name);
+        if (r < 0) {
+                f->dir = NULL;
+                return nk_error_set(err, ENOMEM, "ADD");
+        }
+        f->dir_fd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (f->dir_fd < 0)
+                return nk_error_set(err, errno, "open `%s`", f->dir);
+        snprintf(content, NK_DIGEST_LEN + 1, "url");
+        for (char **u = urls; *u; u++) {
+                size_t plen = strcspn(*u, "?#");
+                const char *slash = memrchr(*u, '/', plen);
+                _cleanup_free_ char *base = strndup(slash + 1, plen - (size_t)(slash + 1 - *u));
+                if (!base)
+                        return nk_error_set(err, ENOMEM, "ADD");
+                if (!*base || streq(base, ".") || streq(base, "..") || strchr(base, '/'))
+                        return nk_error_set(err, 0, "ADD %s: the URL names no file", *u);
+                say(b, "fetching %s", *u);
+                char digest[NK_DIGEST_LEN + 1];
+                if (nk_bf_fetch_url(*u, f->dir_fd, base, nk_bf_flag(in->flags, "checksum"), digest,
+                                    err) < 0 ||
+                    nk_strv_push(&f->names, base) < 0)
+                        return -1;
+                const char *parts[] = {*u, digest, NULL};
+                if (chain_step(content, parts, err) < 0)
+                        return -1;
+        }
         return 0;
 }
 
@@ -475,8 +559,17 @@ static int do_copy(struct build *b, struct stage *st, const struct nk_bf_instr *
         const char *from = nk_bf_flag(in->flags, "from");
         struct copy_src cs = {.m = {.lock_fd = -1, .root_fd = -1, .upper_fd = -1}};
         char content[NK_DIGEST_LEN + 1] = "";
+        struct fetched f = {.lock_fd = -1, .dir_fd = -1};
+        bool url = in->kind == NK_BF_ADD && strstr(c.sources[0], "://");
         int r = 0;
-        if (from) {
+        if (url) {
+                r = fetch_urls(b, in, c.sources, &f, content, err);
+                if (r < 0)
+                        nk_error_wrap(err, "%s:%u", b->cf.file, in->line);
+                c.src_root = f.dir_fd;
+                c.sources = f.names;
+                c.add = false; /* a fetched archive is not extracted (Docker) */
+        } else if (from) {
                 r = mount_from(b, from, &cs, err);
                 c.src_root = cs.m.root_fd;
                 snprintf(content, sizeof content, "%s", cs.chain);
@@ -490,7 +583,7 @@ static int do_copy(struct build *b, struct stage *st, const struct nk_bf_instr *
         }
         json_t *cfg = json_object_get(st->config, "config");
         c.workdir = json_string_value(json_object_get(cfg, "WorkingDir"));
-        if (r == 0 && !from)
+        if (r == 0 && !from && !url)
                 r = nk_bf_copy_hash(&c, content, err);
         char key[NK_DIGEST_LEN + 1];
         snprintf(key, sizeof key, "%s", st->chain);
@@ -512,6 +605,7 @@ static int do_copy(struct build *b, struct stage *st, const struct nk_bf_instr *
         free((char *)c.dest);
         if (from)
                 nk_bf_unmount(&cs.m);
+        fetched_clear(&f);
         if (r < 0)
                 return -1;
         return finish_layer_step(b, st, in, key, hit, &made, got, err);
@@ -762,7 +856,7 @@ static int run_triggers(struct build *b, struct stage *st, nk_error **err)
 static int check_flags(struct build *b, const struct nk_bf_instr *in, nk_error **err)
 {
         static const char *const copy[] = {"from", "chown", "chmod", "link", NULL};
-        static const char *const add[] = {"chown", "chmod", "link", NULL};
+        static const char *const add[] = {"chown", "chmod", "link", "checksum", NULL};
         static const char *const run[] = {"mount", NULL};
         static const char *const hc[] = {"interval",       "timeout", "start-period",
                                          "start-interval", "retries", NULL};

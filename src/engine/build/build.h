@@ -86,6 +86,11 @@ int nk_bf_copy_hash(const struct nk_bf_copy *c, char out[NK_DIGEST_LEN + 1], nk_
 int nk_bf_copy_step(const struct nk_bf_copy *c, struct nk_new_layer *out, bool *got_layer,
                     nk_error **err);
 
+/* ADD URL: fetch url into dfd/name (mode 0600, the server's mtime);
+ * *digest_out is its sha256, which must equal checksum when given. */
+int nk_bf_fetch_url(const char *url, int dfd, const char *name, const char *checksum,
+                    char digest_out[NK_DIGEST_LEN + 1], nk_error **err);
+
 /* .dockerignore: patterns (comments and blanks dropped, `!` exceptions
  * kept), and whether a relative path is excluded (the last matching
  * pattern decides; a pattern also matches everything below a match). */
