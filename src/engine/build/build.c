@@ -812,7 +812,7 @@ static int exec_instr(struct build *b, struct stage *st, const struct nk_bf_inst
 /* ONBUILD: the base's triggers run right after its FROM, in order, as if
  * written there (Docker's semantics); the new image does not inherit
  * them. A trigger is parsed as one instruction of a file of its own. */
-static int run_triggers(struct build *b, struct stage *st, nk_error **err)
+static int run_triggers(struct build *b, struct stage *st, unsigned line, nk_error **err)
 {
         json_t *cfg = json_object_get(st->config, "config");
         _cleanup_jansson_ json_t *ob = json_incref(json_object_get(cfg, "OnBuild"));
@@ -824,26 +824,25 @@ static int run_triggers(struct build *b, struct stage *st, nk_error **err)
         json_array_foreach (ob, i, t) {
                 const char *text = json_string_value(t);
                 if (!text)
-                        return nk_error_set(err, 0, "the base's OnBuild[%zu] is not a string", i);
+                        return nk_error_set(err, 0, "%s:%u: the base's OnBuild[%zu] is not text",
+                                            b->cf.file, line, i);
                 say(b, "ONBUILD %s", text);
-                _cleanup_free_ char *file = NULL, *name = NULL;
-                if (asprintf(&file, "FROM scratch\n%s\n", text) < 0 ||
-                    asprintf(&name, "%s: the base's ONBUILD %s", b->cf.file, text) < 0)
+                _cleanup_free_ char *file = NULL;
+                if (asprintf(&file, "FROM scratch\n%s\n", text) < 0)
                         return nk_error_set(err, ENOMEM, "ONBUILD");
                 struct nk_containerfile one = {0};
-                if (nk_containerfile_parse(file, strlen(file), name, &one, err) < 0)
-                        return -1;
+                if (nk_containerfile_parse(file, strlen(file), b->cf.file, &one, err) < 0)
+                        return nk_error_wrap(err, "%s:%u: the base's ONBUILD %s", b->cf.file, line,
+                                             text);
                 int r = 0;
-                if (one.n != 2)
-                        r = nk_error_set(err, 0, "%s: not one instruction", name);
-                else if (one.v[1].kind == NK_BF_FROM || one.v[1].kind == NK_BF_ONBUILD ||
-                         one.v[1].kind == NK_BF_MAINTAINER)
-                        r = nk_error_set(err, 0, "%s: not allowed as a trigger", name);
-                char *saved = b->cf.file;
-                b->cf.file = name;
-                if (r == 0)
-                        r = exec_instr(b, st, &one.v[1], err);
-                b->cf.file = saved;
+                if (one.n != 2 || one.v[1].kind == NK_BF_FROM || one.v[1].kind == NK_BF_ONBUILD ||
+                    one.v[1].kind == NK_BF_MAINTAINER)
+                        r = nk_error_set(err, 0, "%s:%u: the base's ONBUILD %s: not a trigger",
+                                         b->cf.file, line, text);
+                /* errors name the FROM's line: the trigger runs there */
+                one.v[1].line = line;
+                if (r == 0 && exec_instr(b, st, &one.v[1], err) < 0)
+                        r = nk_error_wrap(err, "the base's ONBUILD");
                 nk_containerfile_clear(&one);
                 if (r < 0)
                         return -1;
@@ -886,7 +885,7 @@ static int exec_instr(struct build *b, struct stage *st, const struct nk_bf_inst
                 return -1;
         switch (in->kind) {
         case NK_BF_FROM:
-                return do_from(b, st, in, err) < 0 ? -1 : run_triggers(b, st, err);
+                return do_from(b, st, in, err) < 0 ? -1 : run_triggers(b, st, in->line, err);
         case NK_BF_ARG:
                 return do_arg(b, st->args, st, in, err);
         case NK_BF_RUN:
