@@ -643,3 +643,32 @@ def test_add_of_a_url_needs_the_host_network_and_checks_the_checksum(engine, tmp
         srv.shutdown()
         srv.server_close()
     assert not [n for n in os.listdir(os.path.join(engine.store, "tmp")) if "addurl" in n]
+
+
+def test_run_mount_bind_of_the_context(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    (ctx / "sub").mkdir(parents=True)
+    (ctx / "sub" / "run.sh").write_text("cat /m/data; touch /m/new 2>/dev/null || echo ro\n")
+    (ctx / "sub" / "data").write_text("v1\n")
+    text = ("FROM busybox\n"
+            "RUN --mount=type=bind,source=sub,target=/m sh /m/run.sh > /out\n"
+            "RUN --mount=type=bind,source=esc,target=/up ls /up > /up.txt\n")
+    (ctx / "Containerfile").write_text(text)
+    os.symlink("/", ctx / "esc")
+    engine.run("build", "-t", "bind:1", str(ctx))
+    assert run_in(engine, "bind:1", "cat /out; ls -d /m 2>&1; true") == "v1\nro\n" \
+        "ls: /m: No such file or directory\n"
+    # a link to / resolves inside the context, not to the host's /
+    assert sorted(run_in(engine, "bind:1", "cat /up.txt").split()) == ["Containerfile", "esc",
+                                                                       "sub"]
+    # the bound content is in the cache key
+    (ctx / "sub" / "data").write_text("v2\n")
+    engine.run("build", "-t", "bind:2", str(ctx))
+    assert run_in(engine, "bind:2", "cat /out") == "v2\nro\n"
+    p = engine.run("build", "-", check=False,
+                   input="FROM busybox\nRUN --mount=type=bind,target=/m true\n")
+    assert p.returncode != 0 and "<stdin>:2: RUN" in p.stderr and "build context" in p.stderr
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN --mount=type=bind,source=..,target=/m "
+                                       "true\n")
+    p = engine.run("build", str(ctx), check=False)
+    assert p.returncode != 0 and "Containerfile:2: RUN" in p.stderr and "outside" in p.stderr

@@ -10,8 +10,10 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/strv.h"
+#include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -247,14 +249,51 @@ static void secrets_free(struct nk_bf_secret *v, size_t n)
         free(v);
 }
 
-/* One --mount=type=secret,id=ID[,target=PATH][,required=BOOL]: appended
- * to *v (a missing optional secret adds nothing). Other types refused. */
+/* type=bind: source (default the context's top) resolved beneath the
+ * context, bound read-only; *key_part the content hash of what it holds
+ * (as COPY's), for the cache key. */
+static int bind_source(struct build *b, const char *spec, const char *source, char **abs,
+                       char key_part[NK_DIGEST_LEN + 1], nk_error **err)
+{
+        if (b->ctx_fd < 0)
+                return nk_error_set(err, 0, "--mount=%s: a bind needs a build context", spec);
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int fd = nk_openat2(b->ctx_fd, source, &how, sizeof how);
+        if (fd < 0)
+                return nk_error_set(err, errno, "--mount=%s: source `%s`", spec, source);
+        char p[64], t[PATH_MAX];
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(p, t, sizeof t - 1);
+        if (n < 0)
+                return nk_error_set(err, errno, "--mount=%s: source `%s`", spec, source);
+        t[n] = '\0';
+        char *srcs[] = {(char *)source, NULL};
+        struct nk_bf_copy c = {.s = b->s,
+                               .o = b->o,
+                               .src_root = b->ctx_fd,
+                               .from_context = true,
+                               .ignore = b->ignore,
+                               .sources = srcs,
+                               .dest = "/",
+                               .chmod = -1,
+                               .instr = spec};
+        if (nk_bf_copy_hash(&c, key_part, err) < 0)
+                return -1;
+        return (*abs = strdup(t)) ? 0 : nk_error_set(err, ENOMEM, "--mount");
+}
+
+/* One --mount=type=secret,id=ID[,target=PATH][,required=BOOL] or
+ * type=bind,target=PATH[,source=PATH][,ro]: appended to *v (a missing
+ * optional secret adds nothing); *key_part what the cache key takes from
+ * it. Other types refused. */
 static int parse_mount(struct build *b, const char *spec, struct nk_bf_secret **v, size_t *n,
-                       nk_error **err)
+                       char key_part[NK_DIGEST_LEN + 1], nk_error **err)
 {
         _cleanup_free_ char *copy = strdup(spec);
-        const char *type = NULL, *id = NULL, *target = NULL;
+        const char *type = NULL, *id = NULL, *target = NULL, *source = NULL;
         bool required = false;
+        key_part[0] = '\0';
         if (!copy)
                 return nk_error_set(err, ENOMEM, "--mount");
         char *save = NULL;
@@ -271,13 +310,35 @@ static int parse_mount(struct build *b, const char *spec, struct nk_bf_secret **
                         target = val;
                 else if (streq(kv, "required"))
                         required = streq(val, "true") || streq(val, "1");
-                else
+                else if (streq(kv, "source") || streq(kv, "src"))
+                        source = val;
+                else if (!((streq(kv, "ro") || streq(kv, "readonly")) && streq(val, "true")))
                         return nk_error_set(err, 0, "--mount=%s: `%s` is not supported", spec, kv);
         }
-        if (!type || !streq(type, "secret"))
+        bool bind = type && streq(type, "bind");
+        if (!type || (!streq(type, "secret") && !bind))
                 return nk_error_set(err, 0,
-                                    "--mount=%s: type=%s is not supported (only type=secret)", spec,
-                                    type ? type : "(none)");
+                                    "--mount=%s: type=%s is not supported (only secret and bind)",
+                                    spec, type ? type : "(none)");
+        if (bind && (!target || *target != '/'))
+                return nk_error_set(err, 0, "--mount=%s: a bind needs an absolute target=", spec);
+        if (bind) {
+                char *abs = NULL;
+                if (bind_source(b, spec, source ? source : ".", &abs, key_part, err) < 0)
+                        return -1;
+                struct nk_bf_secret *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+                char *tgt = strdup(target);
+                if (!nv || !tgt) {
+                        free(abs);
+                        free(tgt);
+                        if (nv)
+                                *v = nv;
+                        return nk_error_set(err, ENOMEM, "--mount");
+                }
+                *v = nv;
+                nv[(*n)++] = (struct nk_bf_secret){.src = abs, .target = tgt, .exec = true};
+                return 0;
+        }
         if (!id || !*id || strchr(id, '/') || streq(id, ".") || streq(id, ".."))
                 return nk_error_set(err, 0, "--mount=%s: a secret needs id=NAME", spec);
         if (target && *target != '/')
@@ -337,12 +398,13 @@ static int do_run(struct build *b, struct stage *st, const struct nk_bf_instr *i
         for (char **f = in->flags; f && *f; f++) {
                 if (strncmp(*f, "mount=", 6) != 0)
                         continue;
-                if (parse_mount(b, *f + 6, &secrets, &n_secrets, err) < 0) {
+                char part[NK_DIGEST_LEN + 1];
+                if (parse_mount(b, *f + 6, &secrets, &n_secrets, part, err) < 0) {
                         secrets_free(secrets, n_secrets);
                         return -1;
                 }
                 char *t = NULL;
-                if (asprintf(&t, "%s%s;", mounts_text ? mounts_text : "", *f + 6) < 0) {
+                if (asprintf(&t, "%s%s %s;", mounts_text ? mounts_text : "", *f + 6, part) < 0) {
                         secrets_free(secrets, n_secrets);
                         return nk_error_set(err, ENOMEM, "RUN");
                 }

@@ -39,11 +39,13 @@ void nk_bf_history_add(json_t *doc, const char *created, const char *created_by,
  * config) with the config's env, user and workdir; the changes as a new
  * layer (*got_layer false when it changed nothing). Exit code != 0 is an
  * error naming it. */
-/* RUN --mount=type=secret: a file bound read-only at target for one RUN;
- * neither it nor the mount point it needed stays in the layer. */
+/* RUN --mount=type=secret|bind: a file or directory bound read-only at
+ * target for one RUN; neither it nor the mount point it needed stays in
+ * the layer. */
 struct nk_bf_secret {
         char *src;    /* the file on the host */
         char *target; /* absolute, in the container */
+        bool exec;    /* a bind of the context (not a secret): no noexec */
 };
 struct nk_bf_run {
         struct nk_store *s;

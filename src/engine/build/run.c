@@ -184,11 +184,11 @@ static int make_spec(const struct nk_bf_run *r, const struct nk_bf_mount *m, con
                 drop_netns(spec);
         json_t *mounts = json_object_get(spec, "mounts");
         for (size_t i = 0; i < r->n_secrets; i++)
-                json_array_append_new(mounts,
-                                      json_pack("{s:s,s:s,s:s,s:[sssss]}", "destination",
-                                                r->secrets[i].target, "type", "bind", "source",
-                                                r->secrets[i].src, "options", "rbind", "ro",
-                                                "nosuid", "nodev", "noexec"));
+                json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:[sssss]}", "destination",
+                                                        r->secrets[i].target, "type", "bind",
+                                                        "source", r->secrets[i].src, "options",
+                                                        "rbind", "ro", "nosuid", "nodev",
+                                                        r->secrets[i].exec ? "exec" : "noexec"));
         return nk_spec_from_json(spec, "build step", out, err);
 }
 
