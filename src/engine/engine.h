@@ -210,6 +210,9 @@ struct nk_build_opts {
         bool no_cache;
         json_t *labels; /* object, added to the result's config */
         bool network_host;
+        bool pull;                 /* pull every FROM image, even one in the store */
+        const char *platform;      /* "os/arch[/variant]" of FROM images, NULL: this machine */
+        char **secrets;            /* --secret: "ID=FILE" (absolute), RUN --mount=type=secret */
         int64_t timestamp;         /* -1: now; else created times and mtimes clamped to it */
         const char *root;          /* engine runtime state (NOOK_ROOT) */
         const char *cgroup_parent; /* absolute */

@@ -8,6 +8,8 @@ import gzip
 import io
 import json
 import os
+import re
+import subprocess
 import tarfile
 import time
 
@@ -313,7 +315,9 @@ def test_bad_input_is_one_line_naming_the_cause(engine, tmp_path):
         ("FROM busybox\nENV A=\"unterminated\n", "unterminated double quote"),
         ("FROM busybox\nSHELL sh -c\n", "Containerfile:2: SHELL takes a JSON array"),
         ("FROM busybox\nRUN --mount=type=cache,target=/x true\n",
-         "Containerfile:2: RUN: option `--mount` is not supported"),
+         "Containerfile:2: RUN: --mount=type=cache,target=/x: type=cache is not supported"),
+        ("FROM busybox\nRUN --network=none true\n",
+         "Containerfile:2: RUN: option `--network` is not supported"),
     ]
     # a link in the context resolves inside the context, never to the host
     os.symlink("/etc/passwd", ctx / "escape")
@@ -400,3 +404,271 @@ def test_run_has_no_network_unless_host_is_asked(engine, tmp_path):
     assert sorted(engine.run("run", "--rm", "net:host", "cat", "/nets").stdout.split()) == host
     p = engine.run("build", "--network", "bridge", "-", input=text, check=False)
     assert p.returncode != 0 and "--network `bridge`: none or host" in p.stderr
+
+
+def test_onbuild_triggers_run_after_from_and_are_not_inherited(engine, tmp_path):
+    engine.run("build", "-t", "ob:base", "-", input="FROM busybox\n"
+               "ONBUILD RUN echo triggered > /trig\nONBUILD ENV FROM_TRIGGER=1\n")
+    p = engine.run("build", "-t", "ob:child", "-",
+                   input="FROM ob:base\nRUN cat /trig > /seen && echo $FROM_TRIGGER >> /seen\n")
+    assert "ONBUILD RUN echo triggered" in p.stderr
+    assert run_in(engine, "ob:child", "cat /seen") == "triggered\n1\n"
+    assert config_of(engine, "ob:child").get("OnBuild") in (None, [])
+    # a grandchild: the child has no triggers left
+    engine.run("build", "-t", "ob:grand", "-", input="FROM ob:child\nRUN rm /trig\n")
+    assert "No such file" in engine.run("run", "--rm", "ob:grand", "cat", "/trig",
+                                        check=False).stderr
+    engine.run("build", "-t", "ob:bad", "-", input="FROM busybox\nONBUILD RUN exit 3\n")
+    p = engine.run("build", "-", input="FROM ob:bad\n", check=False)
+    assert p.returncode != 0 and "the base's ONBUILD: <stdin>:1: RUN" in p.stderr \
+        and "code 3" in p.stderr
+
+
+def all_layer_bytes(engine, image, tmp_path):
+    """Every file name and byte of every layer of `nook save`."""
+    out = tmp_path / "save.tar"
+    engine.run("save", "-o", str(out), image)
+    names, data = [], b""
+    with tarfile.open(out) as outer:
+        for m in outer.getmembers():
+            if not m.isfile():
+                continue
+            blob = outer.extractfile(m).read()
+            try:
+                inner = tarfile.open(fileobj=io.BytesIO(blob))
+                for im in inner.getmembers():
+                    names.append(im.name)
+                    if im.isfile():
+                        data += inner.extractfile(im).read()
+            except tarfile.TarError:
+                data += blob
+    return names, data
+
+
+def test_secret_is_seen_by_its_run_only_and_never_in_a_layer(engine, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t-value-42\n")
+    text = ("FROM busybox\n"
+            "RUN --mount=type=secret,id=tok wc -c < /run/secrets/tok > /len\n"
+            "RUN --mount=type=secret,id=tok,target=/etc/tok.conf wc -l < /etc/tok.conf"
+            " > /count\n"
+            "RUN ls /run/secrets /etc/tok.conf > /after 2>&1 || true\n")
+    engine.run("build", "-t", "sec:1", "--secret", f"id=tok,src={secret}", "-", input=text)
+    # readable during its RUN (the RUN wrote what it read), gone afterwards
+    assert run_in(engine, "sec:1", "cat /len /count").split() == ["16", "1"]
+    assert "No such file" in run_in(engine, "sec:1", "cat /after")
+    names, data = all_layer_bytes(engine, "sec:1", tmp_path)
+    assert b"s3cr3t" not in data and data.count(b"16\n") == 1
+    # ... nor the secret's mount point
+    assert not [n for n in names if "run/secrets" in n or n.endswith("tok.conf")], names
+    # a changed secret does not change the cache key: the rebuild is all cache
+    secret.write_text("other\n")
+    p = engine.run("build", "-t", "sec:2", "--secret", f"id=tok,src={secret}", "-", input=text)
+    assert p.stdout == engine.run("build", "-q", "--secret", f"id=tok,src={secret}", "-",
+                                  input=text).stdout
+    assert run_in(engine, "sec:2", "cat /len").strip() == "16"
+    # without --secret: an optional secret is absent, a required one an error
+    p = engine.run("build", "-", input="FROM busybox\nRUN --mount=type=secret,id=tok,required"
+                   " cat /run/secrets/tok\n", check=False)
+    assert p.returncode != 0 and "<stdin>:2: RUN" in p.stderr and "no --secret id=tok" in p.stderr
+    p = engine.run("build", "-", input="FROM busybox\nRUN --mount=type=tmpfs,target=/x true\n",
+                   check=False)
+    assert p.returncode != 0 and "<stdin>:2: RUN" in p.stderr and "type=tmpfs" in p.stderr
+    p = engine.run("build", "--secret", f"id=x,src={tmp_path}/nope", "-", input="FROM busybox\n",
+                   check=False)
+    assert p.returncode != 0 and "--secret" in p.stderr and "nope" in p.stderr
+
+
+@pytest.fixture
+def reg(tmp_path):
+    from images_util import Registry
+    r = Registry(str(tmp_path / "reg"))
+    yield r
+    r.close()
+
+
+def push_base(reg, tmp_path, tag, plats):
+    """An index of one image per (arch, content of /plat) pushed as base:TAG."""
+    from images_util import Layer, OCILayout
+    lay = OCILayout(str(tmp_path / f"layout-{tag}"))
+    entries = [(lay.image([Layer([("file", "plat", text)])], arch=arch), ("linux", arch))
+               for arch, text in plats]
+    lay.tag(lay.index(entries), tag)
+    reg.push(lay.path, tag, f"base:{tag}", all_=True)
+    return f"{reg.host}/base:{tag}"
+
+
+def test_pull_and_platform_choose_the_from_image(engine, reg, tmp_path):
+    ref = push_base(reg, tmp_path, "v1", [("amd64", "amd64-v1"), ("arm64", "arm64-v1")])
+    copy = f"FROM {ref} AS base\nFROM scratch\nCOPY --from=base /plat /plat\n"
+
+    def plat(image):
+        data = all_layer_bytes(engine, image, tmp_path)[1]
+        return set(re.findall(rb"a[a-z]*64-v[0-9]", data))
+
+    engine.run("build", "-t", "p:1", "-", input=copy)
+    assert plat("p:1") == {b"amd64-v1"}
+    # a new v1 in the registry: the store's copy serves until --pull
+    push_base(reg, tmp_path, "v1", [("amd64", "amd64-v2")])
+    engine.run("build", "-t", "p:2", "-", input=copy)
+    assert plat("p:2") == {b"amd64-v1"}
+    p = engine.run("build", "--pull", "-t", "p:3", "-", input=copy)
+    assert "pulling " + ref in p.stderr
+    assert plat("p:3") == {b"amd64-v2"}
+    # another platform of the index: recorded in the result's config
+    ref = push_base(reg, tmp_path, "multi", [("amd64", "amd64"), ("arm64", "arm64")])
+    engine.run("build", "--platform", "linux/arm64", "-t", "p:arm", "-",
+               input=f"FROM {ref}\nLABEL a=b\n")
+    info = json.loads(engine.run("image", "inspect", "p:arm").stdout)[0]
+    assert info["Architecture"] == "arm64" and info["Os"] == "linux"
+    names, data = all_layer_bytes(engine, "p:arm", tmp_path)
+    assert b"arm64" in data and b"amd64" not in data.replace(b'"amd64"', b"")
+    # which this machine cannot RUN: one line, file:line
+    p = engine.run("build", "--platform", "linux/arm64", "-", check=False,
+                   input=f"FROM {ref}\nRUN true\n")
+    assert p.returncode != 0
+    err = [l for l in p.stderr.splitlines() if not l.startswith(("STEP", "pulling"))]
+    assert len(err) == 1 and "<stdin>:2: RUN" in err[0] and "linux/arm64" in err[0], p.stderr
+    engine.run("build", "--platform", "linux/arm64", "-t", "p:scratch", "-",
+               input="FROM scratch\nLABEL a=b\n")
+    assert json.loads(engine.run("image", "inspect", "p:scratch").stdout)[0]["Architecture"] \
+        == "arm64"
+    p = engine.run("build", "--platform", "arm64", "-", input="FROM scratch\n", check=False)
+    assert p.returncode != 0 and "--platform" in p.stderr and "os/arch" in p.stderr
+
+
+def test_progress_on_a_tty_is_one_redrawn_line_per_step(engine, tmp_path):
+    import pty
+    import select
+    text = b"FROM busybox\nRUN sleep 0.4; echo out-of-run\nENV A=1\n"
+    master, slave = pty.openpty()
+    p = engine.popen("build", "-t", "tty:1", "-", stdin=subprocess.PIPE, stdout=slave,
+                     stderr=slave)
+    os.close(slave)
+    p.stdin.write(text)
+    p.stdin.close()
+    out = b""
+    while True:
+        r, _, _ = select.select([master], [], [], 30)
+        try:
+            chunk = os.read(master, 65536) if r else b""
+        except OSError:  # EIO: the other side closed
+            chunk = b""
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert p.wait(timeout=30) == 0, out
+    text = out.decode(errors="replace")
+    # each step's line ends with its time; the RUN's was redrawn while it ran
+    done = re.findall(r"\r\x1b\[K(STEP \d/3: [^\r\n]*?) done (\d+\.\d)s\r?\n", text)
+    assert [d[0] for d in done] == ["STEP 1/3: FROM busybox",
+                                    "STEP 2/3: RUN sleep 0.4; echo out-of-run",
+                                    "STEP 3/3: ENV A=1"], text
+    assert float(done[1][1]) >= 0.4
+    redraws = re.findall(r"\r\x1b\[KSTEP 2/3: RUN sleep 0.4; echo out-of-run \d+\.\ds", text)
+    assert len(redraws) >= 3, text
+    assert "out-of-run" in text.replace("RUN sleep 0.4; echo out-of-run", "")
+    # not a terminal: plain lines
+    p = engine.run("build", "-", input=text and "FROM busybox\nENV A=1\n")
+    assert "\x1b" not in p.stderr and p.stderr.splitlines()[:2] == ["STEP 1/2: FROM busybox",
+                                                                   "STEP 2/2: ENV A=1"]
+
+
+def test_copy_globs_match_dotfiles_and_keep_hardlinks(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    (ctx / "d").mkdir(parents=True)
+    (ctx / ".hidden").write_text("h\n")
+    (ctx / "d" / ".dot").write_text("dot\n")
+    (ctx / "d" / "plain").write_text("p\n")
+    (ctx / "d" / "a").write_text("linked\n")
+    os.link(ctx / "d" / "a", ctx / "d" / "b")
+    os.link(ctx / "d" / "a", ctx / "d" / ".c")
+    (ctx / "Containerfile").write_text(
+        "FROM busybox\nCOPY * /all/\nCOPY d/.* /dots/\nCOPY d /links/\n")
+    engine.run("build", "-t", "glob:1", str(ctx))
+    out = run_in(engine, "glob:1", "ls -A /all | tr '\\n' ' '; echo; ls -A /dots | tr '\\n' ' ';"
+                 "echo; stat -c '%i %h %n' /links/a /links/b /links/.c /links/plain")
+    lines = out.splitlines()
+    # as Docker: a directory matched gives its contents
+    assert set(lines[0].split()) == {".hidden", "Containerfile", ".c", ".dot", "a", "b", "plain"}
+    assert lines[1].split() == [".c", ".dot"]
+    inodes = [l.split() for l in lines[2:]]
+    assert inodes[0][0] == inodes[1][0] == inodes[2][0] and inodes[0][1] == "3"
+    assert inodes[3][1] == "1" and inodes[3][0] != inodes[0][0]
+
+
+def test_add_of_a_url_needs_the_host_network_and_checks_the_checksum(engine, tmp_path):
+    import hashlib
+    import http.server
+    import threading
+    served = tmp_path / "www"
+    served.mkdir()
+    body = b"fetched over http\n"
+    (served / "file.txt").write_bytes(body)
+
+    class H(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(served), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/file.txt"
+        good = "sha256:" + hashlib.sha256(body).hexdigest()
+        text = f"FROM busybox\nADD --checksum={good} {url} /dl/\nADD {url} /named\n"
+        p = engine.run("build", "-", input=text, check=False)
+        assert p.returncode != 0 and "<stdin>:2: ADD of a URL" in p.stderr \
+            and "--network host" in p.stderr
+        engine.run("build", "--network", "host", "-t", "url:1", "-", input=text)
+        out = run_in(engine, "url:1", "cat /dl/file.txt /named; stat -c %a /named")
+        assert out == body.decode() * 2 + "600\n"
+        bad = "sha256:" + "0" * 64
+        p = engine.run("build", "--network", "host", "-", check=False,
+                       input=f"FROM busybox\nADD --checksum={bad} {url} /x\n")
+        assert p.returncode != 0 and "<stdin>:2" in p.stderr and bad in p.stderr \
+            and good in p.stderr
+        p = engine.run("build", "--network", "host", "-", check=False,
+                       input=f"FROM busybox\nADD {url[:-4]}nope /x\n")
+        assert p.returncode != 0 and "<stdin>:2" in p.stderr and "404" in p.stderr
+        # the cache key is what came: a changed file is fetched and added again
+        (served / "file.txt").write_bytes(b"changed\n")
+        engine.run("build", "--network", "host", "-t", "url:2", "-",
+                   input=f"FROM busybox\nADD {url} /named\n")
+        assert run_in(engine, "url:2", "cat /named") == "changed\n"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert not [n for n in os.listdir(os.path.join(engine.store, "tmp")) if "addurl" in n]
+
+
+def test_run_mount_bind_of_the_context(engine, tmp_path):
+    ctx = tmp_path / "ctx"
+    (ctx / "sub").mkdir(parents=True)
+    (ctx / "sub" / "run.sh").write_text("cat /m/data; touch /m/new 2>/dev/null || echo ro\n")
+    (ctx / "sub" / "data").write_text("v1\n")
+    text = ("FROM busybox\n"
+            "RUN --mount=type=bind,source=sub,target=/m sh /m/run.sh > /out\n"
+            "RUN --mount=type=bind,source=esc,target=/up ls /up > /up.txt\n")
+    (ctx / "Containerfile").write_text(text)
+    os.symlink("/", ctx / "esc")
+    engine.run("build", "-t", "bind:1", str(ctx))
+    assert run_in(engine, "bind:1", "cat /out; ls -d /m 2>&1; true") == "v1\nro\n" \
+        "ls: /m: No such file or directory\n"
+    # a link to / resolves inside the context, not to the host's /
+    assert sorted(run_in(engine, "bind:1", "cat /up.txt").split()) == ["Containerfile", "esc",
+                                                                       "sub"]
+    # the bound content is in the cache key
+    (ctx / "sub" / "data").write_text("v2\n")
+    engine.run("build", "-t", "bind:2", str(ctx))
+    assert run_in(engine, "bind:2", "cat /out") == "v2\nro\n"
+    p = engine.run("build", "-", check=False,
+                   input="FROM busybox\nRUN --mount=type=bind,target=/m true\n")
+    assert p.returncode != 0 and "<stdin>:2: RUN" in p.stderr and "build context" in p.stderr
+    (ctx / "Containerfile").write_text("FROM busybox\nRUN --mount=type=bind,source=..,target=/m "
+                                       "true\n")
+    p = engine.run("build", str(ctx), check=False)
+    assert p.returncode != 0 and "Containerfile:2: RUN" in p.stderr and "outside" in p.stderr

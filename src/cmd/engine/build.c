@@ -8,9 +8,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -19,6 +23,95 @@ static void say_line(const char *line, void *data)
 {
         (void)data;
         fprintf(stderr, "%s\n", line);
+}
+
+/* On a terminal: one line per step, redrawn with its elapsed time while
+ * it runs (a thread ticks every 100 ms) and left with the final time when
+ * the next step starts. A RUN's output goes to the terminal between. */
+struct tty_progress {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        pthread_t thread;
+        char *line; /* the step running, NULL: none */
+        struct timespec start;
+        unsigned width;
+        bool stop;
+};
+
+static double since(const struct timespec *t)
+{
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* "\r", erase the line, the step cut to the width, its time. Locked. */
+static void tty_draw(struct tty_progress *t, bool done)
+{
+        if (!t->line)
+                return;
+        char tail[32];
+        snprintf(tail, sizeof tail, " %s%.1fs", done ? "done " : "", since(&t->start));
+        size_t room = t->width > strlen(tail) + 1 ? t->width - strlen(tail) - 1 : 20;
+        size_t n = strcspn(t->line, "\n");
+        fprintf(stderr, "\r\033[K%.*s%s%s", (int)(n < room ? n : room), t->line,
+                n < room ? "" : "...", tail);
+        if (done)
+                fputc('\n', stderr);
+        fflush(stderr);
+}
+
+static void say_tty(const char *line, void *data)
+{
+        struct tty_progress *t = data;
+        pthread_mutex_lock(&t->mu);
+        tty_draw(t, true);
+        free(t->line);
+        t->line = strdup(line);
+        clock_gettime(CLOCK_MONOTONIC, &t->start);
+        tty_draw(t, false);
+        pthread_mutex_unlock(&t->mu);
+}
+
+static void *tty_tick(void *data)
+{
+        struct tty_progress *t = data;
+        pthread_mutex_lock(&t->mu);
+        while (!t->stop) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += 100 * 1000 * 1000;
+                if (until.tv_nsec >= 1000000000) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&t->cv, &t->mu, &until);
+                if (!t->stop)
+                        tty_draw(t, false);
+        }
+        tty_draw(t, true);
+        free(t->line);
+        t->line = NULL;
+        pthread_mutex_unlock(&t->mu);
+        return NULL;
+}
+
+static bool tty_start(struct tty_progress *t)
+{
+        struct winsize ws;
+        pthread_mutex_init(&t->mu, NULL);
+        pthread_cond_init(&t->cv, NULL);
+        t->width = ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
+        return pthread_create(&t->thread, NULL, tty_tick, t) == 0;
+}
+
+static void tty_stop(struct tty_progress *t)
+{
+        pthread_mutex_lock(&t->mu);
+        t->stop = true;
+        pthread_cond_signal(&t->cv);
+        pthread_mutex_unlock(&t->mu);
+        pthread_join(t->thread, NULL);
 }
 
 static int read_all_fd(int fd, char **out, size_t *len)
@@ -99,6 +192,41 @@ static int add_build_arg(char ***v, const char *a)
         return asprintf(&kv, "%s=%s", a, val) < 0 ? -1 : nk_strv_push(v, kv);
 }
 
+/* --secret id=ID,src=FILE (or source=): "ID=/absolute/FILE", the file
+ * readable now. */
+static int add_secret(char ***v, const char *arg)
+{
+        _cleanup_free_ char *copy = strdup(arg);
+        const char *id = NULL, *src = NULL;
+        char *save = NULL;
+        if (!copy)
+                return -1;
+        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(kv, '=');
+                if (!eq)
+                        return nk_cmd_usage_error("build", "--secret `%s`: `%s` is not K=V", arg,
+                                                  kv);
+                *eq = '\0';
+                if (streq(kv, "id"))
+                        id = eq + 1;
+                else if (streq(kv, "src") || streq(kv, "source"))
+                        src = eq + 1;
+                else if (!streq(kv, "type") || !streq(eq + 1, "file"))
+                        return nk_cmd_usage_error("build", "--secret `%s`: `%s` is not supported",
+                                                  arg, kv);
+        }
+        if (!id || !*id || strchr(id, '/') || strchr(id, '=') || !src || !*src)
+                return nk_cmd_usage_error("build", "--secret `%s`: expected id=NAME,src=FILE", arg);
+        _cleanup_free_ char *abs = realpath(src, NULL);
+        _cleanup_close_ int fd = abs ? open(abs, O_RDONLY | O_CLOEXEC) : -1;
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return nk_cmd_usage_error("build", "--secret `%s`: `%s`: %s", arg, src,
+                                          fd < 0 ? strerror(errno) : "not a regular file");
+        _cleanup_free_ char *kv = NULL;
+        return asprintf(&kv, "%s=%s", id, abs) < 0 ? -1 : nk_strv_push(v, kv) < 0 ? -1 : 0;
+}
+
 static int parse_timestamp(const char *s, int64_t *out)
 {
         char *end;
@@ -112,6 +240,7 @@ static int parse_timestamp(const char *s, int64_t *out)
 
 #define BUILD_USAGE                                                                                \
         "build [-t NAME[:TAG]]... [-f FILE] [--build-arg K=V] [--target STAGE] [--no-cache]\n"     \
+        "      [--pull] [--platform OS/ARCH] [--secret id=ID,src=FILE]\n"                          \
         "      [--label K=V] [--network none|host] [--timestamp N] [-q] CONTEXT|-"
 #define BUILD_HELP                                                                                 \
         "Build an image from a Containerfile (or Dockerfile) in CONTEXT.\n"                        \
@@ -120,7 +249,10 @@ static int parse_timestamp(const char *s, int64_t *out)
         "  --build-arg K=V        a value for ARG K (K alone: from the environment)\n"             \
         "  --target STAGE         build up to that stage\n"                                        \
         "  --no-cache             run every step again\n"                                          \
+        "  --pull                 pull FROM images even when the store has them\n"                 \
+        "  --platform OS/ARCH     FROM images for that platform (RUN only for this machine's)\n"   \
         "  --label K=V            a label on the result\n"                                         \
+        "  --secret id=ID,src=FILE  FILE for RUN --mount=type=secret,id=ID (never in a layer)\n"   \
         "  --network none|host    RUN's network (default none)\n"                                  \
         "  --timestamp N          created times N and file mtimes at most N (Unix time;\n"         \
         "                         default $SOURCE_DATE_EPOCH)\n"                                   \
@@ -133,7 +265,17 @@ struct build_args {
         char **tags, **args;
 };
 
-enum { OPT_BUILD_ARG = 256, OPT_TARGET, OPT_NO_CACHE, OPT_LABEL, OPT_NETWORK, OPT_TIMESTAMP };
+enum {
+        OPT_BUILD_ARG = 256,
+        OPT_TARGET,
+        OPT_NO_CACHE,
+        OPT_LABEL,
+        OPT_NETWORK,
+        OPT_TIMESTAMP,
+        OPT_PULL,
+        OPT_PLATFORM,
+        OPT_SECRET,
+};
 
 static int build_option(struct build_args *a, int c, const char *arg)
 {
@@ -154,6 +296,14 @@ static int build_option(struct build_args *a, int c, const char *arg)
         case OPT_NO_CACHE:
                 a->o.no_cache = true;
                 return 0;
+        case OPT_PULL:
+                a->o.pull = true;
+                return 0;
+        case OPT_PLATFORM:
+                a->o.platform = arg;
+                return 0;
+        case OPT_SECRET:
+                return add_secret(&a->o.secrets, arg);
         case OPT_LABEL: {
                 const char *eq = strchr(arg, '=');
                 _cleanup_free_ char *k = strndup(arg, eq ? (size_t)(eq - arg) : strlen(arg));
@@ -186,6 +336,9 @@ static int build_parse(struct build_args *a, int argc, char **argv)
                 {"build-arg", required_argument, NULL, OPT_BUILD_ARG},
                 {"target", required_argument, NULL, OPT_TARGET},
                 {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+                {"pull", no_argument, NULL, OPT_PULL},
+                {"platform", required_argument, NULL, OPT_PLATFORM},
+                {"secret", required_argument, NULL, OPT_SECRET},
                 {"label", required_argument, NULL, OPT_LABEL},
                 {"network", required_argument, NULL, OPT_NETWORK},
                 {"timestamp", required_argument, NULL, OPT_TIMESTAMP},
@@ -231,10 +384,19 @@ int nk_cmd_build(const struct nk_global *g, int argc, char **argv)
                 a.o.out_fd = a.quiet ? 2 : 1;
                 a.o.err_fd = 2;
                 a.o.say = a.quiet ? NULL : say_line;
+                struct tty_progress tty = {0};
+                bool on_tty = !a.quiet && isatty(2) && tty_start(&tty);
+                if (on_tty) {
+                        a.o.say = say_tty;
+                        a.o.say_data = &tty;
+                }
                 char id[72];
                 nk_error *err = NULL;
                 fflush(stdout);
-                if (nk_image_build_file(s, &a.o, id, &err) < 0) {
+                int br = nk_image_build_file(s, &a.o, id, &err);
+                if (on_tty)
+                        tty_stop(&tty);
+                if (br < 0) {
                         rc = nk_cmd_store_fail(s, err);
                 } else {
                         if (!a.quiet)
@@ -247,6 +409,7 @@ int nk_cmd_build(const struct nk_global *g, int argc, char **argv)
         }
         nk_strv_free(a.tags);
         nk_strv_free(a.args);
+        nk_strv_free(a.o.secrets);
         json_decref(a.o.labels);
         return rc;
 }

@@ -10,8 +10,10 @@
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/strv.h"
+#include "util/syscalls.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -213,9 +215,158 @@ static char **extra_env(struct stage *st)
         return v;
 }
 
+/* RUN needs a root filesystem this machine can execute: no emulation. */
+static int check_runnable(json_t *doc, nk_error **err)
+{
+        struct nk_platform host;
+        nk_platform_host(&host);
+        const char *os = json_string_value(json_object_get(doc, "os"));
+        const char *arch = json_string_value(json_object_get(doc, "architecture"));
+        if ((os && !streq(os, host.os)) || (arch && !streq(arch, host.arch)))
+                return nk_error_set(err, 0,
+                                    "the stage is for %s/%s and this machine runs %s/%s "
+                                    "(no emulation)",
+                                    os ? os : host.os, arch ? arch : host.arch, host.os, host.arch);
+        return 0;
+}
+
+/* The file --secret gave for id, or NULL. */
+static const char *secret_file(struct build *b, const char *id)
+{
+        size_t n = strlen(id);
+        for (char **s = b->o->secrets; s && *s; s++)
+                if (strncmp(*s, id, n) == 0 && (*s)[n] == '=')
+                        return *s + n + 1;
+        return NULL;
+}
+
+static void secrets_free(struct nk_bf_secret *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].src);
+                free(v[i].target);
+        }
+        free(v);
+}
+
+/* type=bind: source (default the context's top) resolved beneath the
+ * context, bound read-only; *key_part the content hash of what it holds
+ * (as COPY's), for the cache key. */
+static int bind_source(struct build *b, const char *spec, const char *source, char **abs,
+                       char key_part[NK_DIGEST_LEN + 1], nk_error **err)
+{
+        if (b->ctx_fd < 0)
+                return nk_error_set(err, 0, "--mount=%s: a bind needs a build context", spec);
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int fd = nk_openat2(b->ctx_fd, source, &how, sizeof how);
+        if (fd < 0)
+                return nk_error_set(err, errno, "--mount=%s: source `%s`", spec, source);
+        char p[64], t[PATH_MAX];
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(p, t, sizeof t - 1);
+        if (n < 0)
+                return nk_error_set(err, errno, "--mount=%s: source `%s`", spec, source);
+        t[n] = '\0';
+        char *srcs[] = {(char *)source, NULL};
+        struct nk_bf_copy c = {.s = b->s,
+                               .o = b->o,
+                               .src_root = b->ctx_fd,
+                               .from_context = true,
+                               .ignore = b->ignore,
+                               .sources = srcs,
+                               .dest = "/",
+                               .chmod = -1,
+                               .instr = spec};
+        if (nk_bf_copy_hash(&c, key_part, err) < 0)
+                return -1;
+        return (*abs = strdup(t)) ? 0 : nk_error_set(err, ENOMEM, "--mount");
+}
+
+/* One --mount=type=secret,id=ID[,target=PATH][,required=BOOL] or
+ * type=bind,target=PATH[,source=PATH][,ro]: appended to *v (a missing
+ * optional secret adds nothing); *key_part what the cache key takes from
+ * it. Other types refused. */
+static int parse_mount(struct build *b, const char *spec, struct nk_bf_secret **v, size_t *n,
+                       char key_part[NK_DIGEST_LEN + 1], nk_error **err)
+{
+        _cleanup_free_ char *copy = strdup(spec);
+        const char *type = NULL, *id = NULL, *target = NULL, *source = NULL;
+        bool required = false;
+        key_part[0] = '\0';
+        if (!copy)
+                return nk_error_set(err, ENOMEM, "--mount");
+        char *save = NULL;
+        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(kv, '=');
+                const char *val = eq ? eq + 1 : "true";
+                if (eq)
+                        *eq = '\0';
+                if (streq(kv, "type"))
+                        type = val;
+                else if (streq(kv, "id"))
+                        id = val;
+                else if (streq(kv, "target") || streq(kv, "dst") || streq(kv, "destination"))
+                        target = val;
+                else if (streq(kv, "required"))
+                        required = streq(val, "true") || streq(val, "1");
+                else if (streq(kv, "source") || streq(kv, "src"))
+                        source = val;
+                else if (!((streq(kv, "ro") || streq(kv, "readonly")) && streq(val, "true")))
+                        return nk_error_set(err, 0, "--mount=%s: `%s` is not supported", spec, kv);
+        }
+        bool bind = type && streq(type, "bind");
+        if (!type || (!streq(type, "secret") && !bind))
+                return nk_error_set(err, 0,
+                                    "--mount=%s: type=%s is not supported (only secret and bind)",
+                                    spec, type ? type : "(none)");
+        if (bind && (!target || *target != '/'))
+                return nk_error_set(err, 0, "--mount=%s: a bind needs an absolute target=", spec);
+        if (bind) {
+                char *abs = NULL;
+                if (bind_source(b, spec, source ? source : ".", &abs, key_part, err) < 0)
+                        return -1;
+                struct nk_bf_secret *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+                char *tgt = strdup(target);
+                if (!nv || !tgt) {
+                        free(abs);
+                        free(tgt);
+                        if (nv)
+                                *v = nv;
+                        return nk_error_set(err, ENOMEM, "--mount");
+                }
+                *v = nv;
+                nv[(*n)++] = (struct nk_bf_secret){.src = abs, .target = tgt, .exec = true};
+                return 0;
+        }
+        if (!id || !*id || strchr(id, '/') || streq(id, ".") || streq(id, ".."))
+                return nk_error_set(err, 0, "--mount=%s: a secret needs id=NAME", spec);
+        if (target && *target != '/')
+                return nk_error_set(err, 0, "--mount=%s: target must be absolute", spec);
+        const char *src = secret_file(b, id);
+        if (!src)
+                return required ? nk_error_set(err, 0, "--mount=%s: no --secret id=%s given", spec,
+                                               id)
+                                : 0;
+        struct nk_bf_secret *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+        if (!nv)
+                return nk_error_set(err, ENOMEM, "--mount");
+        *v = nv;
+        nv[*n].src = strdup(src);
+        nv[*n].target = NULL;
+        if (target)
+                nv[*n].target = strdup(target);
+        else if (asprintf(&nv[*n].target, "/run/secrets/%s", id) < 0)
+                nv[*n].target = NULL;
+        (*n)++;
+        return nv[*n - 1].src && nv[*n - 1].target ? 0 : nk_error_set(err, ENOMEM, "--mount");
+}
+
 static int do_run(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
 {
         json_t *cfg = json_object_get(st->config, "config");
+        if (check_runnable(st->config, err) < 0)
+                return -1;
         _cleanup_jansson_ json_t *argv = NULL;
         if (in->exec_form) {
                 argv = json_array();
@@ -240,27 +391,51 @@ static int do_run(struct build *b, struct stage *st, const struct nk_bf_instr *i
         _cleanup_free_ char *env_text = json_dumps(envj, JSON_COMPACT);
         char key[NK_DIGEST_LEN + 1];
         snprintf(key, sizeof key, "%s", st->chain);
-        const char *parts[] = {"RUN", argv_text ?: "", env_text ?: "",
-                               b->o->network_host ? "host" : "none", NULL};
-        if (chain_step(key, parts, err) < 0)
-                return -1;
-        json_t *hit = cache_lookup(b, key);
+        /* the cache key names the secrets mounted, never their content */
+        struct nk_bf_secret *secrets = NULL;
+        size_t n_secrets = 0;
+        _cleanup_free_ char *mounts_text = NULL;
+        for (char **f = in->flags; f && *f; f++) {
+                if (strncmp(*f, "mount=", 6) != 0)
+                        continue;
+                char part[NK_DIGEST_LEN + 1];
+                if (parse_mount(b, *f + 6, &secrets, &n_secrets, part, err) < 0) {
+                        secrets_free(secrets, n_secrets);
+                        return -1;
+                }
+                char *t = NULL;
+                if (asprintf(&t, "%s%s %s;", mounts_text ? mounts_text : "", *f + 6, part) < 0) {
+                        secrets_free(secrets, n_secrets);
+                        return nk_error_set(err, ENOMEM, "RUN");
+                }
+                free(mounts_text);
+                mounts_text = t;
+        }
+        const char *parts[] = {"RUN",          argv_text ?: "",
+                               env_text ?: "", b->o->network_host ? "host" : "none",
+                               mounts_text,    NULL};
+        int rc = chain_step(key, parts, err);
+        json_t *hit = rc == 0 ? cache_lookup(b, key) : NULL;
         struct nk_new_layer made;
         bool got = false;
-        if (!hit) {
+        if (rc == 0 && !hit) {
                 _cleanup_strv_ char **ids = NULL;
                 struct nk_bf_run r = {.s = b->s,
                                       .o = b->o,
                                       .config = st->config,
                                       .argv = args,
                                       .extra_env = env,
-                                      .n_layers = st->n};
-                if (stage_diff_ids(st, &ids, err) < 0)
-                        return -1;
+                                      .n_layers = st->n,
+                                      .secrets = secrets,
+                                      .n_secrets = n_secrets};
+                rc = stage_diff_ids(st, &ids, err);
                 r.diff_ids = ids;
-                if (nk_bf_run_step(&r, &made, &got, err) < 0)
-                        return -1;
+                if (rc == 0)
+                        rc = nk_bf_run_step(&r, &made, &got, err);
         }
+        secrets_free(secrets, n_secrets);
+        if (rc < 0)
+                return -1;
         return finish_layer_step(b, st, in, key, hit, &made, got, err);
 }
 
@@ -332,18 +507,102 @@ static int copy_args(struct build *b, struct stage *st, const struct nk_bf_instr
         c->dest = (*words)[n - 1]; /* the caller's to free */
         (*words)[n - 1] = NULL;
         c->sources = *words;
-        for (char **s = *words; *s; s++)
-                if (strstr(*s, "://"))
+        size_t urls = 0;
+        for (char **s = *words; *s; s++) {
+                if (!strstr(*s, "://"))
+                        continue;
+                urls++;
+                if (in->kind == NK_BF_COPY)
                         return nk_error_set(err, 0,
-                                            "%s:%u: ADD of a URL (`%s`) is not supported: "
-                                            "fetch it in a RUN step",
+                                            "%s:%u: COPY cannot fetch a URL (`%s`): use ADD",
                                             b->cf.file, in->line, *s);
+                if (strncmp(*s, "http://", 7) != 0 && strncmp(*s, "https://", 8) != 0)
+                        return nk_error_set(err, 0, "%s:%u: ADD %s: only http and https URLs",
+                                            b->cf.file, in->line, *s);
+                if (!b->o->network_host)
+                        return nk_error_set(err, 0,
+                                            "%s:%u: ADD of a URL (`%s`) needs --network host "
+                                            "(the build's network is none)",
+                                            b->cf.file, in->line, *s);
+        }
+        if (urls && urls != n - 1)
+                return nk_error_set(err, 0, "%s:%u: ADD mixes URLs and local sources", b->cf.file,
+                                    in->line);
+        const char *sum = nk_bf_flag(in->flags, "checksum");
+        if (sum && (!urls || strncmp(sum, "sha256:", 7) != 0 || strlen(sum) != 71 ||
+                    strspn(sum + 7, "0123456789abcdef") != 64))
+                return nk_error_set(err, 0,
+                                    "%s:%u: --checksum=%s: expected sha256:<64 hex> on an ADD of "
+                                    "a URL",
+                                    b->cf.file, in->line, sum);
         const char *chmod = nk_bf_flag(in->flags, "chmod");
         c->chmod = -1;
         if (chmod && parse_chmod(chmod, &c->chmod) < 0)
                 return nk_error_set(err, 0, "%s:%u: --chmod=%s: not an octal mode", b->cf.file,
                                     in->line, chmod);
         c->chown = nk_bf_flag(in->flags, "chown");
+        return 0;
+}
+
+/* ADD URL...: the files fetched into a staging dir of their own, which
+ * then serves as the source (their names the URLs' last components);
+ * *content the digests of what came, for the cache key. */
+struct fetched {
+        int lock_fd, dir_fd;
+        char *dir;
+        char **names;
+};
+
+static void fetched_clear(struct fetched *f)
+{
+        if (f->dir_fd >= 0)
+                close(f->dir_fd);
+        if (f->dir) {
+                nk_error *e = NULL;
+                if (nk_rm_rf(f->dir, &e) < 0)
+                        nk_error_free(e);
+        }
+        if (f->lock_fd >= 0)
+                close(f->lock_fd);
+        free(f->dir);
+        nk_strv_free(f->names);
+}
+
+static int fetch_urls(struct build *b, const struct nk_bf_instr *in, char **urls, struct fetched *f,
+                      char content[NK_DIGEST_LEN + 1], nk_error **err)
+{
+        char *name = NULL;
+        f->lock_fd = nk_store_mkstaging(b->s, "addurl-", &name, err);
+        if (f->lock_fd < 0)
+                return -1;
+        int r = asprintf(&f->dir, "%s/tmp/%s", b->s->root, name);
+        free(name);
+        if (r < 0) {
+                f->dir = NULL;
+                return nk_error_set(err, ENOMEM, "ADD");
+        }
+        f->dir_fd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (f->dir_fd < 0)
+                return nk_error_set(err, errno, "open `%s`", f->dir);
+        snprintf(content, NK_DIGEST_LEN + 1, "url");
+        for (char **u = urls; *u; u++) {
+                size_t plen = strcspn(*u, "?#");
+                const char *slash = memrchr(*u, '/', plen);
+                _cleanup_free_ char *base = strndup(slash + 1, plen - (size_t)(slash + 1 - *u));
+                if (!base)
+                        return nk_error_set(err, ENOMEM, "ADD");
+                if (!*base || streq(base, ".") || streq(base, "..") || strchr(base, '/'))
+                        return nk_error_set(err, 0, "ADD %s: the URL names no file", *u);
+                say(b, "fetching %s", *u);
+                char digest[NK_DIGEST_LEN + 1];
+                if (nk_bf_fetch_url(*u, f->dir_fd, base, nk_bf_flag(in->flags, "checksum"), digest,
+                                    err) < 0 ||
+                    nk_strv_push(&f->names, base) < 0)
+                        return -1;
+                const char *parts[] = {*u, digest, NULL};
+                if (chain_step(content, parts, err) < 0)
+                        return -1;
+        }
         return 0;
 }
 
@@ -362,8 +621,17 @@ static int do_copy(struct build *b, struct stage *st, const struct nk_bf_instr *
         const char *from = nk_bf_flag(in->flags, "from");
         struct copy_src cs = {.m = {.lock_fd = -1, .root_fd = -1, .upper_fd = -1}};
         char content[NK_DIGEST_LEN + 1] = "";
+        struct fetched f = {.lock_fd = -1, .dir_fd = -1};
+        bool url = in->kind == NK_BF_ADD && strstr(c.sources[0], "://");
         int r = 0;
-        if (from) {
+        if (url) {
+                r = fetch_urls(b, in, c.sources, &f, content, err);
+                if (r < 0)
+                        nk_error_wrap(err, "%s:%u", b->cf.file, in->line);
+                c.src_root = f.dir_fd;
+                c.sources = f.names;
+                c.add = false; /* a fetched archive is not extracted (Docker) */
+        } else if (from) {
                 r = mount_from(b, from, &cs, err);
                 c.src_root = cs.m.root_fd;
                 snprintf(content, sizeof content, "%s", cs.chain);
@@ -377,7 +645,7 @@ static int do_copy(struct build *b, struct stage *st, const struct nk_bf_instr *
         }
         json_t *cfg = json_object_get(st->config, "config");
         c.workdir = json_string_value(json_object_get(cfg, "WorkingDir"));
-        if (r == 0 && !from)
+        if (r == 0 && !from && !url)
                 r = nk_bf_copy_hash(&c, content, err);
         char key[NK_DIGEST_LEN + 1];
         snprintf(key, sizeof key, "%s", st->chain);
@@ -399,6 +667,7 @@ static int do_copy(struct build *b, struct stage *st, const struct nk_bf_instr *
         free((char *)c.dest);
         if (from)
                 nk_bf_unmount(&cs.m);
+        fetched_clear(&f);
         if (r < 0)
                 return -1;
         return finish_layer_step(b, st, in, key, hit, &made, got, err);
@@ -475,20 +744,72 @@ static int do_arg(struct build *b, json_t *scope, struct stage *st, const struct
         return 0;
 }
 
-static json_t *scratch_config(void)
+/* The platform FROM asks for: --platform, else this machine's. */
+static int want_platform(struct build *b, struct nk_platform *p, nk_error **err)
 {
-        struct nk_platform p;
-        nk_platform_host(&p);
-        return json_pack("{s:s,s:s,s:{}}", "architecture", p.arch, "os", p.os, "config");
+        if (!b->o->platform) {
+                nk_platform_host(p);
+                return 0;
+        }
+        return nk_platform_parse(b->o->platform, p, err) < 0 ? nk_error_wrap(err, "--platform") : 0;
+}
+
+static json_t *scratch_config(const struct nk_platform *p)
+{
+        json_t *c = json_pack("{s:s,s:s,s:{}}", "architecture", p->arch, "os", p->os, "config");
+        if (c && p->variant[0])
+                json_object_set_new(c, "variant", json_string(p->variant));
+        return c;
+}
+
+static bool platform_is(const struct nk_platform *have, const struct nk_platform *want)
+{
+        return streq(have->os, want->os) && streq(have->arch, want->arch) &&
+               (!want->variant[0] || streq(have->variant, want->variant));
+}
+
+/* The image FROM names: the store's copy, unless --pull, or --platform
+ * asks for another platform than the copy's; then a pull of that
+ * platform (of a multi-arch index: its entry). */
+static int find_base(struct build *b, const char *ref, struct nk_image *img, nk_error **err)
+{
+        if (!b->o->pull && !b->o->platform) {
+                _cleanup_free_ char *key = NULL;
+                return nk_engine_image_get(b->s, ref, false, false, &key, err) < 0
+                               ? -1
+                               : nk_image_find(b->s, key, img, err);
+        }
+        struct nk_platform want;
+        if (want_platform(b, &want, err) < 0)
+                return -1;
+        nk_error *miss = NULL;
+        if (!b->o->pull && nk_image_find(b->s, ref, img, &miss) == 0) {
+                if (platform_is(&img->config.platform, &want))
+                        return 0;
+        }
+        nk_image_clear(img);
+        nk_error_free(miss);
+        struct nk_pull_opts po = {.platform = b->o->platform};
+        _cleanup_free_ char *key = NULL;
+        say(b, "pulling %s%s%s", ref, b->o->platform ? " for " : "",
+            b->o->platform ? b->o->platform : "");
+        if (nk_image_pull(b->s, ref, &po, &key, err) < 0 ||
+            nk_image_find(b->s, key ? key : ref, img, err) < 0)
+                return -1;
+        if (!platform_is(&img->config.platform, &want))
+                return nk_error_set(err, 0, "the image is for %s/%s, not %s/%s",
+                                    img->config.platform.os, img->config.platform.arch, want.os,
+                                    want.arch);
+        return 0;
 }
 
 static int from_image(struct build *b, struct stage *st, const char *ref, nk_error **err)
 {
-        _cleanup_free_ char *key = NULL;
         struct nk_image img = {0};
-        if (nk_engine_image_get(b->s, ref, false, false, &key, err) < 0 ||
-            nk_image_find(b->s, key, &img, err) < 0)
+        if (find_base(b, ref, &img, err) < 0) {
+                nk_image_clear(&img);
                 return -1;
+        }
         int r = 0;
         for (size_t i = 0; r == 0 && i < img.manifest.n_layers; i++) {
                 struct nk_new_layer l = {.size = img.manifest.layers[i].size};
@@ -529,7 +850,10 @@ static int do_from(struct build *b, struct stage *st, const struct nk_bf_instr *
                 st->n = prev->n;
                 snprintf(st->chain, sizeof st->chain, "%s", prev->chain);
         } else if (streq(w[0], "scratch")) {
-                st->config = scratch_config();
+                struct nk_platform p;
+                if (want_platform(b, &p, err) < 0)
+                        return -1;
+                st->config = scratch_config(&p);
                 snprintf(st->chain, sizeof st->chain, "scratch");
         } else {
                 r = from_image(b, st, w[0], err);
@@ -544,18 +868,64 @@ static int do_from(struct build *b, struct stage *st, const struct nk_bf_instr *
 
 /* ---- the whole build ----------------------------------------------------------- */
 
+static int exec_instr(struct build *b, struct stage *st, const struct nk_bf_instr *in,
+                      nk_error **err);
+
+/* ONBUILD: the base's triggers run right after its FROM, in order, as if
+ * written there (Docker's semantics); the new image does not inherit
+ * them. A trigger is parsed as one instruction of a file of its own. */
+static int run_triggers(struct build *b, struct stage *st, unsigned line, nk_error **err)
+{
+        json_t *cfg = json_object_get(st->config, "config");
+        _cleanup_jansson_ json_t *ob = json_incref(json_object_get(cfg, "OnBuild"));
+        json_object_del(cfg, "OnBuild");
+        if (!json_is_array(ob))
+                return 0;
+        size_t i;
+        json_t *t;
+        json_array_foreach (ob, i, t) {
+                const char *text = json_string_value(t);
+                if (!text)
+                        return nk_error_set(err, 0, "%s:%u: the base's OnBuild[%zu] is not text",
+                                            b->cf.file, line, i);
+                say(b, "ONBUILD %s", text);
+                _cleanup_free_ char *file = NULL;
+                if (asprintf(&file, "FROM scratch\n%s\n", text) < 0)
+                        return nk_error_set(err, ENOMEM, "ONBUILD");
+                struct nk_containerfile one = {0};
+                if (nk_containerfile_parse(file, strlen(file), b->cf.file, &one, err) < 0)
+                        return nk_error_wrap(err, "%s:%u: the base's ONBUILD %s", b->cf.file, line,
+                                             text);
+                int r = 0;
+                if (one.n != 2 || one.v[1].kind == NK_BF_FROM || one.v[1].kind == NK_BF_ONBUILD ||
+                    one.v[1].kind == NK_BF_MAINTAINER)
+                        r = nk_error_set(err, 0, "%s:%u: the base's ONBUILD %s: not a trigger",
+                                         b->cf.file, line, text);
+                /* errors name the FROM's line: the trigger runs there */
+                one.v[1].line = line;
+                if (r == 0 && exec_instr(b, st, &one.v[1], err) < 0)
+                        r = nk_error_wrap(err, "the base's ONBUILD");
+                nk_containerfile_clear(&one);
+                if (r < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 /* The options each instruction takes here; any other is refused, not
  * ignored. */
 static int check_flags(struct build *b, const struct nk_bf_instr *in, nk_error **err)
 {
         static const char *const copy[] = {"from", "chown", "chmod", "link", NULL};
-        static const char *const add[] = {"chown", "chmod", "link", NULL};
+        static const char *const add[] = {"chown", "chmod", "link", "checksum", NULL};
+        static const char *const run[] = {"mount", NULL};
         static const char *const hc[] = {"interval",       "timeout", "start-period",
                                          "start-interval", "retries", NULL};
         static const char *const none[] = {NULL};
         const char *const *ok = in->kind == NK_BF_COPY          ? copy
                                 : in->kind == NK_BF_ADD         ? add
                                 : in->kind == NK_BF_HEALTHCHECK ? hc
+                                : in->kind == NK_BF_RUN         ? run
                                                                 : none;
         for (char **f = in->flags; f && *f; f++) {
                 size_t n = strcspn(*f, "=");
@@ -570,15 +940,14 @@ static int check_flags(struct build *b, const struct nk_bf_instr *in, nk_error *
         return 0;
 }
 
-static int step(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
+static int exec_instr(struct build *b, struct stage *st, const struct nk_bf_instr *in,
+                      nk_error **err)
 {
-        b->step++;
-        say(b, "STEP %zu/%zu: %s", b->step, b->n_steps, in->text + strspn(in->text, " \t"));
         if (check_flags(b, in, err) < 0)
                 return -1;
         switch (in->kind) {
         case NK_BF_FROM:
-                return do_from(b, st, in, err);
+                return do_from(b, st, in, err) < 0 ? -1 : run_triggers(b, st, in->line, err);
         case NK_BF_ARG:
                 return do_arg(b, st->args, st, in, err);
         case NK_BF_RUN:
@@ -591,6 +960,13 @@ static int step(struct build *b, struct stage *st, const struct nk_bf_instr *in,
         default:
                 return do_config(b, st, in, err);
         }
+}
+
+static int step(struct build *b, struct stage *st, const struct nk_bf_instr *in, nk_error **err)
+{
+        b->step++;
+        say(b, "STEP %zu/%zu: %s", b->step, b->n_steps, in->text + strspn(in->text, " \t"));
+        return exec_instr(b, st, in, err);
 }
 
 static size_t target_end(struct build *b, nk_error **err)

@@ -39,6 +39,14 @@ void nk_bf_history_add(json_t *doc, const char *created, const char *created_by,
  * config) with the config's env, user and workdir; the changes as a new
  * layer (*got_layer false when it changed nothing). Exit code != 0 is an
  * error naming it. */
+/* RUN --mount=type=secret|bind: a file or directory bound read-only at
+ * target for one RUN; neither it nor the mount point it needed stays in
+ * the layer. */
+struct nk_bf_secret {
+        char *src;    /* the file on the host */
+        char *target; /* absolute, in the container */
+        bool exec;    /* a bind of the context (not a secret): no noexec */
+};
 struct nk_bf_run {
         struct nk_store *s;
         const struct nk_build_opts *o;
@@ -47,6 +55,8 @@ struct nk_bf_run {
         char **extra_env;      /* build args in scope, K=V */
         char *const *diff_ids; /* the rootfs, bottom first */
         size_t n_layers;
+        const struct nk_bf_secret *secrets;
+        size_t n_secrets;
 };
 int nk_bf_run_step(const struct nk_bf_run *r, struct nk_new_layer *out, bool *got_layer,
                    nk_error **err);
@@ -77,6 +87,11 @@ struct nk_bf_copy {
 int nk_bf_copy_hash(const struct nk_bf_copy *c, char out[NK_DIGEST_LEN + 1], nk_error **err);
 int nk_bf_copy_step(const struct nk_bf_copy *c, struct nk_new_layer *out, bool *got_layer,
                     nk_error **err);
+
+/* ADD URL: fetch url into dfd/name (mode 0600, the server's mtime);
+ * *digest_out is its sha256, which must equal checksum when given. */
+int nk_bf_fetch_url(const char *url, int dfd, const char *name, const char *checksum,
+                    char digest_out[NK_DIGEST_LEN + 1], nk_error **err);
 
 /* .dockerignore: patterns (comments and blanks dropped, `!` exceptions
  * kept), and whether a relative path is excluded (the last matching

@@ -166,11 +166,18 @@ static int expand_sources(const struct nk_bf_copy *c, const char *root_path, cha
                 if (asprintf(&pat, "%s/%s", root_path, rel) < 0)
                         return nk_error_set(err, ENOMEM, "COPY");
                 glob_t g;
-                int gr = glob(pat, 0, NULL, &g);
+                /* as Docker's (Go's) matching: `*` matches a leading dot too,
+                 * but never . or .. */
+                int gr = glob(pat, GLOB_PERIOD, NULL, &g);
                 size_t skip = strlen(root_path) + 1;
-                for (size_t i = 0; gr == 0 && i < g.gl_pathc; i++)
+                for (size_t i = 0; gr == 0 && i < g.gl_pathc; i++) {
+                        const char *base = strrchr(g.gl_pathv[i], '/');
+                        base = base ? base + 1 : g.gl_pathv[i];
+                        if (streq(base, ".") || streq(base, ".."))
+                                continue;
                         if (!c->from_context || !nk_bf_ignored(c->ignore, g.gl_pathv[i] + skip))
                                 nk_strv_push(&v, g.gl_pathv[i] + skip);
+                }
                 if (gr == 0)
                         globfree(&g);
         }
@@ -301,11 +308,58 @@ int nk_bf_copy_hash(const struct nk_bf_copy *c, char out[NK_DIGEST_LEN + 1], nk_
 
 /* ---- the copy ------------------------------------------------------------ */
 
+/* A source file with several links, copied once: its copy's fd. */
+struct copied_link {
+        dev_t dev;
+        ino_t ino;
+        int fd; /* O_PATH on the copy */
+};
+
 struct copying {
         const struct nk_bf_copy *c;
         bool chown;
         uint32_t uid, gid;
+        struct copied_link *links; /* hardlinks stay hardlinks within a COPY */
+        size_t n_links;
 };
+
+static void copying_clear(struct copying *cp)
+{
+        for (size_t i = 0; i < cp->n_links; i++)
+                close(cp->links[i].fd);
+        free(cp->links);
+        cp->links = NULL;
+        cp->n_links = 0;
+}
+
+/* Another name of a file already copied: a link to the copy (1), else 0. */
+static int link_copied(struct copying *cp, const struct stat *st, int ddfd, const char *dname,
+                       const char *rel, nk_error **err)
+{
+        for (size_t i = 0; st->st_nlink > 1 && i < cp->n_links; i++) {
+                if (cp->links[i].dev != st->st_dev || cp->links[i].ino != st->st_ino)
+                        continue;
+                char p[64];
+                snprintf(p, sizeof p, "/proc/self/fd/%d", cp->links[i].fd);
+                if (linkat(AT_FDCWD, p, ddfd, dname, AT_SYMLINK_FOLLOW) < 0)
+                        return nk_error_set(err, errno, "link `%s`", rel);
+                return 1;
+        }
+        return 0;
+}
+
+static void remember_copy(struct copying *cp, const struct stat *st, int ddfd, const char *dname)
+{
+        if (st->st_nlink < 2)
+                return;
+        struct copied_link *v = realloc(cp->links, (cp->n_links + 1) * sizeof(*v));
+        if (!v)
+                return; /* copied, not linked: still correct content */
+        cp->links = v;
+        int fd = openat(ddfd, dname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0)
+                v[cp->n_links++] = (struct copied_link){st->st_dev, st->st_ino, fd};
+}
 
 /* Make the directory `path` (absolute in the rootfs) and open it; every
  * component resolved beneath the root. */
@@ -438,10 +492,16 @@ static int copy_tree(struct copying *cp, int sdfd, const char *sname, int ddfd, 
                 if (copy_dir_contents(cp, s, d, rel, err) < 0)
                         return -1;
         } else if (S_ISREG(st.st_mode)) {
+                int linked = link_copied(cp, &st, ddfd, dname, rel, err);
+                if (linked)
+                        return linked < 0 ? -1 : 0;
                 _cleanup_close_ int s =
                         reopen(sdfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-                if (s < 0 || copy_file(s, ddfd, dname, rel, err) < 0)
+                if (s < 0 || copy_file(s, ddfd, dname, rel, err) < 0 ||
+                    set_meta(cp, ddfd, dname, &st, rel, err) < 0)
                         return s < 0 ? nk_error_set(err, errno, "open `%s`", rel) : -1;
+                remember_copy(cp, &st, ddfd, dname);
+                return 0;
         } else if (S_ISLNK(st.st_mode)) {
                 char t[PATH_MAX];
                 ssize_t n = readlinkat(sdfd, sname, t, sizeof t - 1);
@@ -583,6 +643,7 @@ int nk_bf_copy_step(const struct nk_bf_copy *c, struct nk_new_layer *out, bool *
                 return -1;
         struct copying cp = {.c = c};
         int rc = copy_all(&cp, &m, err);
+        copying_clear(&cp);
         if (rc == 0) {
                 umount2(m.root, MNT_DETACH | UMOUNT_NOFOLLOW);
                 *got_layer = !nk_bf_upper_empty(m.upper_fd);

@@ -182,6 +182,13 @@ static int make_spec(const struct nk_bf_run *r, const struct nk_bf_mount *m, con
         json_object_set_new(linux_, "cgroupsPath", json_string(cg));
         if (r->o->network_host)
                 drop_netns(spec);
+        json_t *mounts = json_object_get(spec, "mounts");
+        for (size_t i = 0; i < r->n_secrets; i++)
+                json_array_append_new(mounts, json_pack("{s:s,s:s,s:s,s:[sssss]}", "destination",
+                                                        r->secrets[i].target, "type", "bind",
+                                                        "source", r->secrets[i].src, "options",
+                                                        "rbind", "ro", "nosuid", "nodev",
+                                                        r->secrets[i].exec ? "exec" : "noexec"));
         return nk_spec_from_json(spec, "build step", out, err);
 }
 
@@ -259,12 +266,60 @@ void nk_bf_sweep_containers(struct nk_store *s, const char *root)
         closedir(d);
 }
 
+/* How much of a secret's target path (its components, from the top)
+ * exists in the rootfs before the RUN. */
+static size_t existing_depth(int root_fd, const char *target)
+{
+        _cleanup_free_ char *p = strdup(target + strspn(target, "/"));
+        size_t depth = 0;
+        for (char *c = p; c && *c;) {
+                char *slash = strchr(c, '/');
+                if (slash)
+                        *slash = '\0';
+                struct stat st;
+                if (fstatat(root_fd, p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        break;
+                depth++;
+                if (!slash)
+                        break;
+                *slash = '/';
+                c = slash + 1;
+        }
+        return depth;
+}
+
+/* Take out of the upper dir the mount point a secret needed: the target
+ * when the RUN made it (an empty file or dir), then every parent left
+ * empty (made for it, or copied up by overlayfs to hold it). What the
+ * command itself wrote there stays. */
+static void drop_mount_point(int upper_fd, const char *target, size_t existed)
+{
+        _cleanup_free_ char *p = strdup(target + strspn(target, "/"));
+        if (!p)
+                return;
+        size_t depth = 1;
+        for (char *c = p; (c = strchr(c, '/')); c++)
+                depth++;
+        struct stat st;
+        if (existed < depth && fstatat(upper_fd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            ((S_ISREG(st.st_mode) && st.st_size == 0) || S_ISDIR(st.st_mode)))
+                (void)unlinkat(upper_fd, p, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+        for (char *slash; (slash = strrchr(p, '/'));) {
+                *slash = '\0';
+                if (unlinkat(upper_fd, p, AT_REMOVEDIR) < 0)
+                        break;
+        }
+}
+
 int nk_bf_run_step(const struct nk_bf_run *r, struct nk_new_layer *out, bool *got_layer,
                    nk_error **err)
 {
         struct nk_bf_mount m;
         if (nk_bf_mount(r->s, r->diff_ids, r->n_layers, &m, err) < 0)
                 return -1;
+        size_t existed[r->n_secrets + 1];
+        for (size_t i = 0; i < r->n_secrets; i++)
+                existed[i] = existing_depth(m.root_fd, r->secrets[i].target);
         int code = 0;
         int rc = run_container(r, &m, &code, err);
         if (rc == 0 && code != 0)
@@ -272,6 +327,8 @@ int nk_bf_run_step(const struct nk_bf_run *r, struct nk_new_layer *out, bool *go
         if (rc == 0) {
                 /* unmounted first: the upper is read as it is at rest */
                 umount2(m.root, MNT_DETACH | UMOUNT_NOFOLLOW);
+                for (size_t i = r->n_secrets; i-- > 0;)
+                        drop_mount_point(m.upper_fd, r->secrets[i].target, existed[i]);
                 *got_layer = !nk_bf_upper_empty(m.upper_fd);
         }
         if (rc == 0 && *got_layer) {
