@@ -45,20 +45,28 @@ static double since(const struct timespec *t)
         return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* "\r", erase the line, the step cut to the width, its time. Locked. */
+/* "\r", erase the line, the step cut to the width, its time. Locked.
+ * One write(2) of a stack buffer: the ticking thread takes no stdio or
+ * malloc lock, which a RUN's container, cloned from the main thread
+ * meanwhile (a raw clone runs no atfork handler), could inherit held. */
 static void tty_draw(struct tty_progress *t, bool done)
 {
         if (!t->line)
                 return;
-        char tail[32];
+        char tail[32], buf[1024];
         snprintf(tail, sizeof tail, " %s%.1fs", done ? "done " : "", since(&t->start));
         size_t room = t->width > strlen(tail) + 1 ? t->width - strlen(tail) - 1 : 20;
         size_t n = strcspn(t->line, "\n");
-        fprintf(stderr, "\r\033[K%.*s%s%s", (int)(n < room ? n : room), t->line,
-                n < room ? "" : "...", tail);
-        if (done)
-                fputc('\n', stderr);
-        fflush(stderr);
+        int len = snprintf(buf, sizeof buf, "\r\033[K%.*s%s%s%s", (int)(n < room ? n : room),
+                           t->line, n < room ? "" : "...", tail, done ? "\n" : "");
+        if (len > (int)sizeof buf - 1)
+                len = (int)sizeof buf - 1;
+        for (int off = 0; len > 0 && off < len;) {
+                ssize_t w = write(STDERR_FILENO, buf + off, (size_t)(len - off));
+                if (w <= 0)
+                        break;
+                off += (int)w;
+        }
 }
 
 static void say_tty(const char *line, void *data)
