@@ -698,6 +698,12 @@ static void bindings_json(json_t *rec, const struct nk_port *v, size_t k, const 
 
 static int check_ips(const struct nk_network *n, char *const *ips, nk_error **err)
 {
+        /* as Docker: the default network's addresses are IPAM's alone */
+        if (ips && ips[0] && !user_defined(n))
+                return nk_error_set(err, 0,
+                                    "--ip %s: a chosen address is only for user-defined "
+                                    "networks, not %s",
+                                    ips[0], n->name);
         for (char *const *s = ips; s && *s; s++) {
                 struct nk_ip ip;
                 if (nk_ip_parse(*s, &ip, err) < 0)

@@ -248,14 +248,18 @@ def test_run_rm_frees_everything(net):
 
 
 def test_bad_input_leaves_nothing(net):
-    net.run("run", "-d", "--name", "a", "--ip", "172.17.0.50", "-p", "8080:80", "busybox",
-            "sleep", "100")
-    before = (net.veths(), net.ipam(), net.nft(), net.netns_files())
+    net.run("network", "create", "--subnet", "10.89.0.0/24", "u1")
+    net.run("run", "-d", "--name", "a", "--network", "u1", "--ip", "10.89.0.50", "-p",
+            "8080:80", "busybox", "sleep", "100")
+    net.run("run", "-d", "--name", "b", "busybox", "sleep", "100")  # the default network
+    before = (net.veths(), net.ipam(), net.ipam("u1"), net.nft(), net.netns_files())
     refused = {
         ("--network", "nope"): "network nope not found",
-        ("--ip", "10.1.1.1"): "--ip 10.1.1.1 is not in network bridge",
-        ("--ip", "172.17.0.50"): "172.17.0.50 is already in use",
-        ("-p", "8080:80"): "port 8080/tcp is already published",
+        ("--ip", "10.1.1.1"): "--ip 10.1.1.1: a chosen address is only for user-defined "
+                              "networks, not bridge",
+        ("--network", "u1", "--ip", "10.1.1.1"): "--ip 10.1.1.1 is not in network u1",
+        ("--network", "u1", "--ip", "10.89.0.50"): "10.89.0.50 is already in use",
+        ("--network", "u1", "-p", "8080:80"): "port 8080/tcp is already published",
         ("-p", "80000:80"): "host port `80000`",
         ("-p", "1-3:1-2"): "ranges differ",
         ("--network", "none", "--ip", "172.17.0.9"): "conflicting options: --ip and --network none",
@@ -266,9 +270,10 @@ def test_bad_input_leaves_nothing(net):
     for args, text in refused.items():
         line = net.fail("run", "--rm", *args, "busybox", "true")
         assert text in line, (args, line)
-    assert (net.veths(), net.ipam(), net.nft(), net.netns_files()) == before
-    assert len(os.listdir(os.path.join(net.store, "containers"))) == 1
-    net.run("rm", "-f", "a")
+    assert (net.veths(), net.ipam(), net.ipam("u1"), net.nft(), net.netns_files()) == before
+    assert len(os.listdir(os.path.join(net.store, "containers"))) == 2
+    net.run("rm", "-f", "a", "b")
+    net.run("network", "rm", "u1")
 
 
 def test_names_on_a_user_network_then_network_rm_restores_sysctls(net):
