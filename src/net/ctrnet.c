@@ -738,14 +738,14 @@ static struct nk_tc_rates rates_recorded(json_t *rec)
 }
 
 /* A new interface: the limits asked for, none to remove. */
-static int rates_on(const struct nk_network *n, const char *id, struct nk_tc_rates t,
-                    nk_error **err)
+static int rates_on(const struct nk_network *n, const char *id, const char *netns,
+                    struct nk_tc_rates t, nk_error **err)
 {
         if (!t.egress && !t.ingress)
                 return 0;
         t.egress = t.egress ? t.egress : NK_RATE_KEEP;
         t.ingress = t.ingress ? t.ingress : NK_RATE_KEEP;
-        return nk_network_rate(n, id, &t, NULL, err);
+        return nk_network_rate(n, id, netns, &t, NULL, err);
 }
 
 static int op_check(const char *store, const struct nk_ctrnet_req *q, nk_error **err)
@@ -826,7 +826,7 @@ static int op_setup(const char *store, const char *root, const char *id, const c
         struct nk_tc_rates t = {.egress = q->egress_rate, .ingress = q->ingress_rate};
         if (attach_net(store, id, name, q->hostname, n, "eth0", netns, q->ips, q->aliases, q->mac,
                        rec, &ep, err) < 0 ||
-            rates_on(n, id, t, err) < 0 || publish_all(store, id, n, v, k, rec, err) < 0)
+            rates_on(n, id, netns, t, err) < 0 || publish_all(store, id, n, v, k, rec, err) < 0)
                 return -1;
         bindings_json(rec, v, k, picked);
         return 0;
@@ -1053,7 +1053,7 @@ static int op_restore(const char *store, const char *root, const char *id, json_
                                         n, ifname, netns, NULL, aliases, NULL, rec, &ep, err);
                 }
                 if (rc == 0)
-                        rc = rates_on(n, id, rates_recorded(rec), err);
+                        rc = rates_on(n, id, netns, rates_recorded(rec), err);
                 if (rc == 0 && i == 0) {
                         json_t *ports = obj_child(ns, "Ports");
                         for (size_t p = 0; rc == 0 && p < k; p++) {
@@ -1130,7 +1130,7 @@ static int op_connect(const char *store, const char *root, const char *id, json_
                 return -1;
         if (attach_net(store, id, cname + (cname[0] == '/'), NULL, n, ifname, netns, ips, aliases,
                        NULL, rec, &ep, err) < 0 ||
-            rates_on(n, id, rates_recorded(rec), err) < 0) {
+            rates_on(n, id, netns, rates_recorded(rec), err) < 0) {
                 (void)detach_net(store, id, n, false, NULL);
                 free(nets[nk_strv_len(nets) - 1]);
                 nets[nk_strv_len(nets) - 1] = NULL;
@@ -1171,10 +1171,12 @@ static int op_rate(const char *store, const char *id, json_t *rec, uint64_t egre
                                     "host or container:): no interface to limit",
                                     id);
         struct nk_tc_rates t = {.egress = egress, .ingress = ingress};
+        const char *netns = json_string_value(
+                json_object_get(json_object_get(rec, "NetworkSettings"), "SandboxKey"));
         for (char **s = nets; *s; s++) {
                 _cleanup_(nk_network_freep) struct nk_network *n = NULL;
                 if (nk_network_get(store, *s, &n, err) < 0 ||
-                    nk_network_rate(n, id, &t, NULL, err) < 0)
+                    nk_network_rate(n, id, netns, &t, NULL, err) < 0)
                         return -1;
         }
         json_t *hc = obj_child(rec, "HostConfig");

@@ -1043,10 +1043,7 @@ static int detach_one(int ipam, const struct nk_network *n, const char *id,
                         nk_error_free(e); /* gone with its namespace */
                 }
         }
-        /* A rate limit's ifb lives in this namespace, not the veth's
-         * child: neither the veth's removal nor the container namespace's
-         * takes it (its qdisc and the veth's filter go with the veth). */
-        return nk_tc_forget(r, ep.host_link, err);
+        return 0; /* the rate limits' qdiscs went with the veth pair */
 }
 
 /* The addresses id holds, from the IPAM file. */
@@ -1218,17 +1215,23 @@ out:
         return rc;
 }
 
-int nk_network_rate(const struct nk_network *n, const char *id, const struct nk_tc_rates *want,
-                    struct nk_tc_rates *now, nk_error **err)
+int nk_network_rate(const struct nk_network *n, const char *id, const char *netns,
+                    const struct nk_tc_rates *want, struct nk_tc_rates *now, nk_error **err)
 {
         _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
+        _cleanup_(nk_rtnl_closep) struct nk_rtnl *c = NULL;
         char link[16];
         nk_network_host_link(n, id, link);
         int rc = nk_rtnl_open(-1, &r, err);
+        if (rc == 0 && netns) {
+                _cleanup_close_ int fd = open(netns, O_RDONLY | O_CLOEXEC);
+                rc = fd < 0 ? nk_error_set(err, errno, "open `%s`", netns)
+                            : nk_rtnl_open(fd, &c, err);
+        }
         if (rc == 0 && want)
-                rc = nk_tc_set(r, link, want, err);
+                rc = nk_tc_set(r, c, link, want, err);
         if (rc == 0 && now)
-                rc = nk_tc_get(r, link, now, err);
+                rc = nk_tc_get(r, c, link, now, err);
         if (rc < 0)
                 nk_error_wrap(err, "rate limits of %s on network %s", id, n->name);
         return rc;

@@ -116,9 +116,10 @@ int nk_network_reconcile(const char *store, const struct nk_network *n, const ch
                          size_t n_live, size_t *freed, nk_error **err);
 /* The host-side veth name of container id on network n (15 characters). */
 void nk_network_host_link(const struct nk_network *n, const char *id, char out[16]);
-/* Bandwidth limits of container id on network n (net/tc.h), on its
- * host-side veth: set or change them (want; NK_RATE_KEEP leaves a
- * direction, 0 removes its limit), then read what the kernel has (now).
- * Either may be NULL. detach removes them with the veth. */
-int nk_network_rate(const struct nk_network *n, const char *id, const struct nk_tc_rates *want,
-                    struct nk_tc_rates *now, nk_error **err);
+/* Bandwidth limits of container id on network n (net/tc.h), on its veth
+ * pair (netns: the path of the container's network namespace, for the
+ * egress side; NULL: egress is neither set nor read): set or change them
+ * (want; NK_RATE_KEEP leaves a direction, 0 removes its limit), then read
+ * what the kernel has (now). Either may be NULL. They go with the veth. */
+int nk_network_rate(const struct nk_network *n, const char *id, const char *netns,
+                    const struct nk_tc_rates *want, struct nk_tc_rates *now, nk_error **err);

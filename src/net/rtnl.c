@@ -231,27 +231,6 @@ int nk_rtnl_veth_add(struct nk_rtnl *r, const char *name, const char *peer_name,
         return 0;
 }
 
-int nk_rtnl_ifb_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_error **err)
-{
-        if (check_name(name, err) < 0)
-                return -1;
-        struct nlmsghdr *nlh =
-                msg_start(r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, err, "create ifb %s", name);
-        if (!nlh)
-                return -1;
-        struct ifinfomsg *ifi = put_ifinfo(nlh);
-        ifi->ifi_flags = IFF_UP;
-        ifi->ifi_change = IFF_UP;
-        mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-        if (mtu)
-                mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
-        struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-        mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "ifb");
-        mnl_attr_nest_end(nlh, li);
-        msg_end(r);
-        return 0;
-}
-
 int nk_rtnl_link_del(struct nk_rtnl *r, const char *name, nk_error **err)
 {
         if (check_name(name, err) < 0)
@@ -445,6 +424,8 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
                 l.mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
         if (tb[IFLA_MASTER])
                 l.master = (int)mnl_attr_get_u32(tb[IFLA_MASTER]);
+        if (tb[IFLA_LINK])
+                l.peer = (int)mnl_attr_get_u32(tb[IFLA_LINK]);
         if (tb[IFLA_LINKINFO]) {
                 const struct nlattr *info[IFLA_INFO_MAX + 1] = {0};
                 mnl_attr_parse_nested(tb[IFLA_LINKINFO], info_attr, info);

@@ -36,6 +36,7 @@ struct nk_link {
         unsigned mtu;
         bool up;
         int master;    /* 0 when none */
+        int peer;      /* IFLA_LINK: a veth's peer's ifindex (in its namespace), or 0 */
         char kind[16]; /* "bridge", "veth", "" */
 };
 /* Look a link up by name (synchronous; the batch must be empty). ENOENT
@@ -50,8 +51,6 @@ int nk_rtnl_bridge_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_err
  * and sets it up, so the host side is one request. */
 int nk_rtnl_veth_add(struct nk_rtnl *r, const char *name, const char *peer_name, int peer_netns_fd,
                      unsigned mtu, int master, nk_error **err);
-/* An ifb device (a queue for traffic redirected to it, net/tc.h), up. */
-int nk_rtnl_ifb_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_error **err);
 int nk_rtnl_link_del(struct nk_rtnl *r, const char *name, nk_error **err);
 /* Set a link up, and its master (an ifindex; 0 leaves it). */
 int nk_rtnl_link_up(struct nk_rtnl *r, const char *name, int master, nk_error **err);

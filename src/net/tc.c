@@ -7,7 +7,6 @@
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
-#include <linux/tc_act/tc_mirred.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,13 +38,6 @@ void nk_tbf_for(uint64_t bits, unsigned mtu, struct nk_tbf *out)
         out->bytes_per_sec = bps;
         out->burst = (uint32_t)burst;
         out->limit = (uint32_t)(burst + queue);
-}
-
-void nk_tc_ifb_name(const char *host_link, char out[16])
-{
-        size_t n = strlen(host_link);
-        /* nkv + 12 digits: keep the digits; any other name its last 12 */
-        snprintf(out, 16, "nki%s", n > 12 ? host_link + n - 12 : host_link);
 }
 
 /* ---- what is on a link ---- */
@@ -132,49 +124,39 @@ static int qdisc_get(struct nk_rtnl *r, const char *ifname, int ifindex, uint32_
         return 0;
 }
 
-/* What is there now: the veth, its root and ingress qdiscs, the ifb. */
+/* What is there now: the host-side veth and its root qdisc; the peer
+ * (the container's side, by the veth's IFLA_LINK) and its root qdisc when
+ * a handle on the container's namespace is given. */
 struct tc_state {
-        struct nk_link veth, ifb;
-        bool has_ifb, has_clsact;
-        char ifb_name[16];
-        struct qdisc_q root, ifb_root;
+        struct nk_link veth;
+        char peer_name[40]; /* for errors: "the peer of nkv..." */
+        struct qdisc_q root, peer_root;
 };
 
-static int state_get(struct nk_rtnl *r, const char *host_link, struct tc_state *s, nk_error **err)
+static int state_get(struct nk_rtnl *host, struct nk_rtnl *ctr, const char *host_link,
+                     struct tc_state *s, nk_error **err)
 {
         *s = (struct tc_state){0};
-        nk_tc_ifb_name(host_link, s->ifb_name);
-        struct qdisc_q in;
-        if (nk_rtnl_link_get(r, host_link, &s->veth, err) < 0 ||
-            qdisc_get(r, host_link, s->veth.index, TC_H_ROOT, &s->root, err) < 0 ||
-            qdisc_get(r, host_link, s->veth.index, TC_H_CLSACT, &in, err) < 0)
+        if (nk_rtnl_link_get(host, host_link, &s->veth, err) < 0 ||
+            qdisc_get(host, host_link, s->veth.index, TC_H_ROOT, &s->root, err) < 0)
                 return -1;
-        s->has_clsact = streq(in.kind, "clsact");
-        nk_error *e = NULL;
-        if (nk_rtnl_link_get(r, s->ifb_name, &s->ifb, &e) < 0) {
-                if (e->errno_ != ENOENT)
-                        return nk_error_pass(err, e);
-                nk_error_free(e);
+        snprintf(s->peer_name, sizeof s->peer_name, "the peer of %s", host_link);
+        if (!ctr)
                 return 0;
-        }
-        /* a link of another kind under the ifb's name is not ours to
-         * shape or to delete */
-        if (!streq(s->ifb.kind, "ifb"))
-                return nk_error_set(err, EEXIST, "link %s exists and is not an ifb (kind `%s`)",
-                                    s->ifb_name, s->ifb.kind);
-        s->has_ifb = true;
-        return qdisc_get(r, s->ifb_name, s->ifb.index, TC_H_ROOT, &s->ifb_root, err);
+        if (!streq(s->veth.kind, "veth") || s->veth.peer <= 0)
+                return nk_error_set(err, ENODEV, "link %s is not a veth with a peer (kind `%s`)",
+                                    host_link, s->veth.kind);
+        return qdisc_get(ctr, s->peer_name, s->veth.peer, TC_H_ROOT, &s->peer_root, err);
 }
 
-int nk_tc_get(struct nk_rtnl *r, const char *host_link, struct nk_tc_rates *out, nk_error **err)
+int nk_tc_get(struct nk_rtnl *host, struct nk_rtnl *ctr, const char *host_link,
+              struct nk_tc_rates *out, nk_error **err)
 {
         struct tc_state s;
-        if (state_get(r, host_link, &s, err) < 0)
+        if (state_get(host, ctr, host_link, &s, err) < 0)
                 return -1;
         out->ingress = streq(s.root.kind, "tbf") ? s.root.bits : 0;
-        /* the ifb shapes only what the filter in clsact sends it */
-        out->egress =
-                s.has_clsact && s.has_ifb && streq(s.ifb_root.kind, "tbf") ? s.ifb_root.bits : 0;
+        out->egress = streq(s.peer_root.kind, "tbf") ? s.peer_root.bits : 0;
         return 0;
 }
 
@@ -223,149 +205,35 @@ static int qdisc_del(struct nk_rtnl *r, const char *ifname, int ifindex, uint32_
         return 0;
 }
 
-static int clsact_add(struct nk_rtnl *r, const char *ifname, int ifindex, nk_error **err)
-{
-        struct nlmsghdr *nlh = nk_rtnl_msg_start(r, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, err,
-                                                 "add clsact qdisc to %s", ifname);
-        if (!nlh)
-                return -1;
-        put_tcmsg(nlh, ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0));
-        mnl_attr_put_strz(nlh, TCA_KIND, "clsact");
-        nk_rtnl_msg_end(r);
-        return 0;
-}
-
-/* In ifname's clsact ingress hook: u32 matching every packet (one key,
- * mask 0), action mirred: redirect to the ifb's egress, where its tbf
- * queues it. */
-static int redirect_add(struct nk_rtnl *r, const char *ifname, int ifindex, const char *ifb,
-                        int ifb_index, nk_error **err)
-{
-        struct nlmsghdr *nlh = nk_rtnl_msg_start(r, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, err,
-                                                 "add filter redirecting %s to %s", ifname, ifb);
-        if (!nlh)
-                return -1;
-        struct tcmsg *t = put_tcmsg(nlh, ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), 0);
-        t->tcm_info = TC_H_MAKE(1U << 16, htons(ETH_P_ALL)); /* prio 1, every protocol */
-        mnl_attr_put_strz(nlh, TCA_KIND, "u32");
-        struct nlattr *opts = mnl_attr_nest_start(nlh, TCA_OPTIONS);
-        struct {
-                struct tc_u32_sel sel;
-                struct tc_u32_key key;
-        } sel = {.sel = {.flags = TC_U32_TERMINAL, .nkeys = 1}};
-        mnl_attr_put(nlh, TCA_U32_SEL, sizeof(sel), &sel);
-        struct nlattr *acts = mnl_attr_nest_start(nlh, TCA_U32_ACT);
-        struct nlattr *act = mnl_attr_nest_start(nlh, 1); /* the first action */
-        mnl_attr_put_strz(nlh, TCA_ACT_KIND, "mirred");
-        struct nlattr *aopts = mnl_attr_nest_start(nlh, TCA_ACT_OPTIONS);
-        struct tc_mirred m = {.action = TC_ACT_STOLEN,
-                              .eaction = TCA_EGRESS_REDIR,
-                              .ifindex = (uint32_t)ifb_index};
-        mnl_attr_put(nlh, TCA_MIRRED_PARMS, sizeof(m), &m);
-        mnl_attr_nest_end(nlh, aopts);
-        mnl_attr_nest_end(nlh, act);
-        mnl_attr_nest_end(nlh, acts);
-        mnl_attr_nest_end(nlh, opts);
-        nk_rtnl_msg_end(r);
-        return 0;
-}
-
-static int set_ingress(struct nk_rtnl *r, const struct tc_state *s, const char *host_link,
-                       uint64_t bits, nk_error **err)
+/* One direction: a tbf at the root of (r, ifindex), changed in place, or
+ * none (a root qdisc of another kind is not ours and is left). */
+static int set_root(struct nk_rtnl *r, const char *ifname, int ifindex, const char *root_kind,
+                    uint64_t bits, unsigned mtu, nk_error **err)
 {
         if (bits)
-                return tbf_replace(r, host_link, s->veth.index, bits, s->veth.mtu, err) < 0
-                               ? -1
-                               : nk_rtnl_commit(r, err);
-        if (!streq(s->root.kind, "tbf"))
+                return tbf_replace(r, ifname, ifindex, bits, mtu, err) < 0 ? -1
+                                                                           : nk_rtnl_commit(r, err);
+        if (!streq(root_kind, "tbf"))
                 return 0;
-        return qdisc_del(r, host_link, s->veth.index, TC_H_ROOT, "tbf", err) < 0
-                       ? -1
-                       : nk_rtnl_commit(r, err);
+        return qdisc_del(r, ifname, ifindex, TC_H_ROOT, "tbf", err) < 0 ? -1
+                                                                        : nk_rtnl_commit(r, err);
 }
 
-static int del_link(struct nk_rtnl *r, const char *name, nk_error **err)
-{
-        return nk_rtnl_link_del(r, name, err) < 0 ? -1 : nk_rtnl_commit(r, err);
-}
-
-static int egress_on(struct nk_rtnl *r, struct tc_state *s, const char *host_link, uint64_t bits,
-                     nk_error **err)
-{
-        bool made = false;
-        if (!s->has_ifb) {
-                if (nk_rtnl_ifb_add(r, s->ifb_name, s->veth.mtu, err) < 0 ||
-                    nk_rtnl_commit(r, err) < 0 ||
-                    nk_rtnl_link_get(r, s->ifb_name, &s->ifb, err) < 0)
-                        goto fail;
-                made = true;
-        }
-        /* The shaper before the redirect that feeds it: traffic never
-         * goes through an ifb without its limit. */
-        if (tbf_replace(r, s->ifb_name, s->ifb.index, bits, s->veth.mtu, err) < 0 ||
-            nk_rtnl_commit(r, err) < 0)
-                goto fail;
-        if (s->has_clsact)
-                return 0;
-        /* clsact and its filter in one send: the kernel runs both before
-         * the call returns, so no kill leaves one without the other */
-        if (clsact_add(r, host_link, s->veth.index, err) < 0 ||
-            redirect_add(r, host_link, s->veth.index, s->ifb_name, s->ifb.index, err) < 0)
-                goto fail;
-        if (nk_rtnl_commit(r, err) < 0) {
-                /* The clsact may have been made before the filter failed;
-                 * if it was not (an ingress qdisc of someone else's holds
-                 * the same place), that one is left alone. */
-                struct qdisc_q in;
-                if (qdisc_get(r, host_link, s->veth.index, TC_H_CLSACT, &in, NULL) == 0 &&
-                    streq(in.kind, "clsact") &&
-                    qdisc_del(r, host_link, s->veth.index, TC_H_CLSACT, "clsact", NULL) == 0)
-                        (void)nk_rtnl_commit(r, NULL);
-                goto fail;
-        }
-        return 0;
-fail:
-        nk_rtnl_discard(r);
-        if (made)
-                (void)del_link(r, s->ifb_name, NULL);
-        return -1;
-}
-
-static int egress_off(struct nk_rtnl *r, const struct tc_state *s, const char *host_link,
-                      nk_error **err)
-{
-        /* The redirect first: with the ifb gone first, it would drop all. */
-        if (s->has_clsact &&
-            (qdisc_del(r, host_link, s->veth.index, TC_H_CLSACT, "clsact", err) < 0 ||
-             nk_rtnl_commit(r, err) < 0))
-                return -1;
-        return s->has_ifb ? del_link(r, s->ifb_name, err) : 0;
-}
-
-int nk_tc_set(struct nk_rtnl *r, const char *host_link, const struct nk_tc_rates *want,
-              nk_error **err)
+int nk_tc_set(struct nk_rtnl *host, struct nk_rtnl *ctr, const char *host_link,
+              const struct nk_tc_rates *want, nk_error **err)
 {
         struct tc_state s;
-        int rc = state_get(r, host_link, &s, err);
+        if (want->egress != NK_RATE_KEEP && !ctr)
+                return nk_error_set(err, ENOENT,
+                                    "egress rate on %s: the container's network namespace is "
+                                    "not known",
+                                    host_link);
+        int rc = state_get(host, want->egress != NK_RATE_KEEP ? ctr : NULL, host_link, &s, err);
         if (rc == 0 && want->ingress != NK_RATE_KEEP)
-                rc = set_ingress(r, &s, host_link, want->ingress, err);
+                rc = set_root(host, host_link, s.veth.index, s.root.kind, want->ingress, s.veth.mtu,
+                              err);
         if (rc == 0 && want->egress != NK_RATE_KEEP)
-                rc = want->egress ? egress_on(r, &s, host_link, want->egress, err)
-                                  : egress_off(r, &s, host_link, err);
+                rc = set_root(ctr, s.peer_name, s.veth.peer, s.peer_root.kind, want->egress,
+                              s.veth.mtu, err);
         return rc;
-}
-
-int nk_tc_forget(struct nk_rtnl *r, const char *host_link, nk_error **err)
-{
-        char ifb[16];
-        struct nk_link l;
-        nk_error *e = NULL;
-        nk_tc_ifb_name(host_link, ifb);
-        if (nk_rtnl_link_get(r, ifb, &l, &e) < 0) {
-                if (e->errno_ != ENOENT)
-                        return nk_error_pass(err, e);
-                nk_error_free(e);
-                return 0;
-        }
-        return streq(l.kind, "ifb") ? del_link(r, ifb, err) : 0;
 }

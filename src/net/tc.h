@@ -1,16 +1,19 @@
-/* Per-container bandwidth limits: traffic control over rtnetlink, on the
- * container's host-side veth, where the container (no CAP_NET_ADMIN in the
- * host's namespace) cannot undo them.
+/* Per-container bandwidth limits: a tbf qdisc at the root of each side
+ * of the container's veth pair, over rtnetlink.
  *
- * What the container receives leaves the host through the veth: a tbf
- * qdisc at its root shapes it (ingress rate). What the container sends
- * arrives on the veth: a u32 filter that matches everything in the veth's
- * clsact ingress hook redirects it (mirred) to an ifb device of its own,
- * `nki<same 12 digits>`, whose root tbf shapes it before the ifb hands it
- * back to the veth's receive path (egress rate). Shaping, not policing:
- * a queue paces TCP to the rate where a policer's drops make it saw-tooth
- * (and this kernel has no act_police nor cls_matchall). docs/network.md,
- * "Rate limits", has the measurements.
+ * What the container receives leaves the host through the host-side veth:
+ * the tbf at its root shapes it (ingress rate). What the container sends
+ * leaves through its own side (eth0): the tbf at that one's root, set from
+ * the engine through a netlink socket opened in the container's namespace,
+ * shapes it (egress rate). Shaping, not policing: a queue paces TCP to the
+ * rate where a policer's drops make it saw-tooth.
+ *
+ * No ifb: the first ifb made on a host loads the ifb module, whose
+ * numifbs=2 default makes ifb0 and ifb1 in the initial namespace, on the
+ * real host, whatever namespace asked. A container without CAP_NET_ADMIN
+ * (the default) cannot touch the qdisc on its eth0; one given NET_ADMIN
+ * can remove or change its own egress limit (never the ingress one, which
+ * is on the host's side). docs/network.md, "Rate limits".
  *
  * A change of rate is one RTM_NEWQDISC with NLM_F_REPLACE on the tbf in
  * place: the kernel swaps its parameters under the qdisc's lock, so there
@@ -36,15 +39,12 @@ struct nk_tc_rates {
         uint64_t ingress; /* what it receives */
 };
 
-/* The ifb that queues host_link's incoming traffic ("nkv..." -> "nki..."). */
-void nk_tc_ifb_name(const char *host_link, char out[16]);
-/* The limits now on host_link, read from the kernel (0: none). r: a handle
- * on the host's namespace with an empty batch. */
-int nk_tc_get(struct nk_rtnl *r, const char *host_link, struct nk_tc_rates *out, nk_error **err);
+/* The limits now on host_link (ingress) and its peer (egress), read from
+ * the kernel (0: none). host: a handle on the host's namespace, ctr: on
+ * the container's (NULL: its egress reads 0), both with empty batches. */
+int nk_tc_get(struct nk_rtnl *host, struct nk_rtnl *ctr, const char *host_link,
+              struct nk_tc_rates *out, nk_error **err);
 /* Set, change (in place) or remove (0) the limits; a direction given as
- * NK_RATE_KEEP is left as it is. */
-int nk_tc_set(struct nk_rtnl *r, const char *host_link, const struct nk_tc_rates *want,
-              nk_error **err);
-/* What outlives the veth: its ifb. Fine when there is none. For detach,
- * after the veth is gone (its qdiscs and filter went with it). */
-int nk_tc_forget(struct nk_rtnl *r, const char *host_link, nk_error **err);
+ * NK_RATE_KEEP is left as it is. An egress rate needs ctr. */
+int nk_tc_set(struct nk_rtnl *host, struct nk_rtnl *ctr, const char *host_link,
+              const struct nk_tc_rates *want, nk_error **err);

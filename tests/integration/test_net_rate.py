@@ -1,7 +1,8 @@
 """Per-container bandwidth limits (src/net/tc.c): tbf at the root of the
-container's host-side veth for what it receives, clsact + u32 + mirred to
-an ifb with its own tbf for what it sends, driven through the hidden
-`nook network _rate NET ID [EGRESS INGRESS]`.
+container's host-side veth for what it receives, tbf at the root of its
+eth0 (set from the host through a socket in its namespace) for what it
+sends, driven through the hidden `nook network _rate NET ID NETNS [EGRESS
+INGRESS]`. No ifb: its module makes ifb0/ifb1 on the real host.
 
 Measured, not inferred: a bulk TCP transfer each way between the test's
 "host" namespace and a "container" namespace, its rate taken by the
@@ -106,13 +107,23 @@ def filters(h, dev):
 
 
 def rates(h, net, cid, *set_to):
-    return json.loads(h.nook("network", "_rate", net, cid, *set_to).stdout)
+    return json.loads(h.nook("network", "_rate", net, cid, h.netns_of[cid], *set_to).stdout)
+
+
+def no_ifb(*nss):
+    """No link of kind ifb in any of these namespaces."""
+    for ns in nss:
+        links = json.loads(ns.run("ip", "-d", "-j", "link").stdout)
+        assert not [l["ifname"] for l in links
+                    if l.get("linkinfo", {}).get("info_kind") == "ifb"
+                    or l["ifname"].startswith(("ifb", "nki"))], links
 
 
 @pytest.fixture
 def host(engine_bin, tmp_path):
     before = host_links()
     h = Host(f"nkr-{uuid.uuid4().hex[:8]}", engine_bin, str(tmp_path / "store"))
+    h.netns_of = {}
     try:
         yield h
     finally:
@@ -120,6 +131,7 @@ def host(engine_bin, tmp_path):
             c.delete()
         h.delete()
         assert host_links() == before, "the real host's links changed"
+        assert not [n for n in host_links() if n.startswith(("ifb", "nki"))]
 
 
 @pytest.fixture
@@ -127,28 +139,23 @@ def attached(host):
     host.create("--subnet", "10.71.0.0/24", "n1")
     c = host.container()
     ep = host.attach("n1", "ctr1", c)
-    veth = ep["HostLink"]
-    ifb = "nki" + veth[3:]
-    return host, c, veth, ifb
+    host.netns_of["ctr1"] = host.netns_of["ghost"] = c.path
+    return host, c, ep["HostLink"]
 
 
 def test_limits_measured_both_ways_changed_in_place_and_removed(attached):
-    h, c, veth, ifb = attached
+    h, c, veth = attached
     gw, addr = "10.71.0.1", "10.71.0.2"
     assert rates(h, "n1", "ctr1") == {"EgressRate": 0, "IngressRate": 0}
     assert rates(h, "n1", "ctr1", "10mbit", "5mbit") == {"EgressRate": 10_000_000,
                                                           "IngressRate": 5_000_000}
-    # what the kernel has: tbf at the veth's root, the redirect, the ifb's tbf
+    # what the kernel has: a tbf at the root of each side of the pair
     q = qdiscs(h, veth)
-    assert q["root"]["kind"] == "tbf" and q["root"]["options"]["rate"] == 625000
-    assert q["ffff:fff1"]["kind"] == "clsact"
-    f = [x for x in filters(h, veth) if x.get("options", {}).get("actions")]
-    assert len(f) == 1 and f[0]["kind"] == "u32"
-    act = f[0]["options"]["actions"][0]
-    assert act["kind"] == "mirred" and act["to_dev"] == ifb
-    assert act["mirred_action"] == "redirect"
-    assert qdiscs(h, ifb)["root"]["kind"] == "tbf"
-    assert qdiscs(h, ifb)["root"]["options"]["rate"] == 1250000
+    assert list(q) == ["root"] and q["root"]["kind"] == "tbf", q
+    assert q["root"]["options"]["rate"] == 625000
+    assert qdiscs(c, "eth0")["root"]["kind"] == "tbf"
+    assert qdiscs(c, "eth0")["root"]["options"]["rate"] == 1250000
+    no_ifb(h, c)
 
     got_in = measure(c, addr, h, 5_000_000)    # host -> container: ingress
     got_out = measure(h, gw, c, 10_000_000)    # container -> host: egress
@@ -157,11 +164,11 @@ def test_limits_measured_both_ways_changed_in_place_and_removed(attached):
 
     # a change is made in place: the same qdiscs (handles) with new rates,
     # so there is no moment without a limit
-    h_root, h_ifb = qdiscs(h, veth)["root"]["handle"], qdiscs(h, ifb)["root"]["handle"]
+    h_root, h_eth0 = qdiscs(h, veth)["root"]["handle"], qdiscs(c, "eth0")["root"]["handle"]
     assert rates(h, "n1", "ctr1", "3mbit", "12mbit") == {"EgressRate": 3_000_000,
                                                           "IngressRate": 12_000_000}
     assert qdiscs(h, veth)["root"]["handle"] == h_root
-    assert qdiscs(h, ifb)["root"]["handle"] == h_ifb
+    assert qdiscs(c, "eth0")["root"]["handle"] == h_eth0
     got_in = measure(c, addr, h, 12_000_000)
     got_out = measure(h, gw, c, 3_000_000)
     assert near(got_in, 12_000_000), f"ingress 12mbit measured {got_in} bit/s"
@@ -170,29 +177,27 @@ def test_limits_measured_both_ways_changed_in_place_and_removed(attached):
     # one direction alone ("-" keeps the other)
     assert rates(h, "n1", "ctr1", "-", "none") == {"EgressRate": 3_000_000, "IngressRate": 0}
     assert qdiscs(h, veth)["root"]["kind"] == "noqueue"
-    assert qdiscs(h, ifb)["root"]["handle"] == h_ifb
-    # removed: no tbf, no clsact, no filter, no ifb
+    assert qdiscs(c, "eth0")["root"]["handle"] == h_eth0
+    # removed: no tbf on either side
     assert rates(h, "n1", "ctr1", "0", "-") == {"EgressRate": 0, "IngressRate": 0}
-    q = qdiscs(h, veth)
-    assert list(q) == ["root"] and q["root"]["kind"] == "noqueue", q
-    assert filters(h, veth) == []
-    assert ifb not in h.links()
+    assert qdiscs(h, veth)["root"]["kind"] == "noqueue"
+    assert qdiscs(c, "eth0")["root"]["kind"] == "noqueue"
+    no_ifb(h, c)
 
 
-def test_detach_and_reconcile_leave_no_ifb(attached):
-    h, c, veth, ifb = attached
+def test_detach_and_reconcile_leave_nothing(attached):
+    h, c, veth = attached
     rates(h, "n1", "ctr1", "20mbit", "20mbit")
-    assert ifb in h.links()
     h.nook("network", "_detach", "n1", "ctr1")
-    assert veth not in h.links() and ifb not in h.links()
+    assert sorted(h.links()) == ["lo", h.inspect("n1")["Link"]]
+    assert "tbf" not in json.dumps(qdiscs(c, "lo"))
     # a container whose commands were killed: reconcile frees it all
     c2 = h.container()
     e2 = h.attach("n1", "ctr2", c2)
+    h.netns_of["ctr2"] = c2.path
     rates(h, "n1", "ctr2", "1mbit", "-")
-    ifb2 = "nki" + e2["HostLink"][3:]
-    assert ifb2 in h.links()
-    c2.delete()  # its namespace gone, the veth with it: the ifb stays
-    assert ifb2 in h.links() and e2["HostLink"] not in h.links()
+    c2.delete()  # its namespace gone, the veth and both qdiscs with it
+    assert e2["HostLink"] not in h.links()
     assert h.nook("network", "_reconcile", "n1").stdout.strip() == "1"
     assert sorted(h.links()) == ["lo", h.inspect("n1")["Link"]]
     h.nook("network", "rm", "n1")
@@ -200,48 +205,25 @@ def test_detach_and_reconcile_leave_no_ifb(attached):
 
 
 def test_bad_values_refused_with_nothing_changed(attached):
-    h, c, veth, ifb = attached
+    h, c, veth = attached
     rates(h, "n1", "ctr1", "10mbit", "5mbit")
-    before = (qdiscs(h, veth), qdiscs(h, ifb))
+    before = (qdiscs(h, veth), qdiscs(c, "eth0"))
     for bad, why in [("10mbits", "unknown unit `mbits`"), ("-1mbit", "not a number"),
                      ("1e6", "unknown unit `e6`"), ("", "empty"), ("2tbit", "above"),
                      ("4bit", "below"), ("0x10", "unknown unit")]:
-        line = h.fail("network", "_rate", "n1", "ctr1", bad, "1mbit")
+        line = h.fail("network", "_rate", "n1", "ctr1", c.path, bad, "1mbit")
         assert f"`{bad}`" in line and why in line, line
-        line = h.fail("network", "_rate", "n1", "ctr1", "1mbit", bad)
+        line = h.fail("network", "_rate", "n1", "ctr1", c.path, "1mbit", bad)
         assert "ingress rate" in line and f"`{bad}`" in line, line
-    assert (qdiscs(h, veth), qdiscs(h, ifb)) == before
+    assert (qdiscs(h, veth), qdiscs(c, "eth0")) == before
     assert rates(h, "n1", "ctr1") == {"EgressRate": 10_000_000, "IngressRate": 5_000_000}
     # a container with no veth: the error names the link
-    line = h.fail("network", "_rate", "n1", "ghost", "1mbit", "1mbit")
+    line = h.fail("network", "_rate", "n1", "ghost", c.path, "1mbit", "1mbit")
     assert "look up link nkv" in line and "No such file" in line
-
-
-def test_squatted_ifb_name_is_not_ours(attached):
-    """A link of another kind under the ifb's name is neither shaped, nor
-    redirected to, nor deleted."""
-    h, c, veth, ifb = attached
-    h.sh(f"ip link add {ifb} type bridge")
-    line = h.fail("network", "_rate", "n1", "ctr1", "1mbit", "-")
-    assert f"link {ifb} exists and is not an ifb (kind `bridge`)" in line
-    assert "clsact" not in json.dumps(qdiscs(h, veth))
-    h.nook("network", "_detach", "n1", "ctr1")
-    assert h.links()[ifb]["linkinfo"]["info_kind"] == "bridge"
-    h.sh(f"ip link del {ifb}")
-
-
-def test_foreign_ingress_qdisc_refused_and_kept(attached):
-    """An ingress qdisc someone else put on the veth holds clsact's place:
-    the kernel's refusal is reported with the operation and the interface,
-    that qdisc stays, and the ifb made for the limit is removed again."""
-    h, c, veth, ifb = attached
-    h.run("tc", "qdisc", "add", "dev", veth, "ingress")
-    line = h.fail("network", "_rate", "n1", "ctr1", "1mbit", "-")
-    assert f"add clsact qdisc to {veth} (Exclusivity flag on, cannot modify): File exists" \
-        in line, line
-    assert qdiscs(h, veth)["ffff:fff1"]["kind"] == "ingress"
-    assert ifb not in h.links()
-    h.run("tc", "qdisc", "del", "dev", veth, "ingress")
+    # a namespace that is not there: the error names the path
+    line = h.fail("network", "_rate", "n1", "ctr1", "/nonexistent/ns", "1mbit", "1mbit")
+    assert "open `/nonexistent/ns`" in line, line
+    assert (qdiscs(h, veth), qdiscs(c, "eth0")) == before
 
 
 # ---- the engine: nook run/update --egress-rate/--ingress-rate ----
@@ -251,6 +233,14 @@ from test_engine_net import HOST_IP, net  # noqa: E402,F401  (the fixture)
 
 def tc_root(net, dev):
     out = json.loads(net.sh(f"tc -j qdisc show dev {dev} root").stdout or "[]")
+    return out[0] if out else {}
+
+
+def eth0_root(net, cid):
+    """The root qdisc of eth0 in the container's namespace."""
+    netns = os.path.join(net.root, "netns", cid)
+    out = json.loads(net.sh(f"nsenter --net={netns} tc -j qdisc show dev eth0 root").stdout
+                     or "[]")
     return out[0] if out else {}
 
 
@@ -280,18 +270,21 @@ def test_engine_run_update_restore_rm(net):
     assert ins["HostConfig"]["EgressRate"] == 10_000_000
     assert ins["HostConfig"]["IngressRate"] == 5_000_000
     veth = ins["NetworkSettings"]["Networks"]["bridge"]["EndpointID"]
-    ifb = "nki" + veth[3:]
     assert tc_root(net, veth)["kind"] == "tbf" and tc_root(net, veth)["options"]["rate"] == 625000
-    assert tc_root(net, ifb)["options"]["rate"] == 1_250_000
+    assert eth0_root(net, cid)["options"]["rate"] == 1_250_000
+    # the container (no CAP_NET_ADMIN) cannot lift its own egress limit
+    p = net.exec_sh("a", "tc qdisc del dev eth0 root 2>&1 || ip link set eth0 txqueuelen 5 2>&1; "
+                    "echo rc=$?", check=False)
+    assert eth0_root(net, cid)["options"]["rate"] == 1_250_000, p.stdout
     got = measure_out(net, "a", 10_000_000)
     assert near(got, 10_000_000), f"egress 10mbit measured {got} bit/s"
 
     # live change: the same qdisc, a new rate; the other direction removed
-    handle = tc_root(net, ifb)["handle"]
+    handle = eth0_root(net, cid)["handle"]
     assert net.run("update", "--egress-rate", "3mbit", "--ingress-rate", "none",
                    "a").stdout.strip() == "a"
-    assert tc_root(net, ifb)["handle"] == handle
-    assert tc_root(net, ifb)["options"]["rate"] == 375_000
+    assert eth0_root(net, cid)["handle"] == handle
+    assert eth0_root(net, cid)["options"]["rate"] == 375_000
     assert tc_root(net, veth)["kind"] == "noqueue"
     hc = net.inspect("a")["HostConfig"]
     assert (hc["EgressRate"], hc["IngressRate"]) == (3_000_000, 0)
@@ -301,7 +294,7 @@ def test_engine_run_update_restore_rm(net):
     # refused: one line naming the value, nothing changed
     p = net.run("update", "--egress-rate", "3mbits", "a", check=False)
     assert p.returncode == 125 and "--egress-rate: rate `3mbits`: unknown unit" in p.stderr
-    assert tc_root(net, ifb)["options"]["rate"] == 375_000
+    assert eth0_root(net, cid)["options"]["rate"] == 375_000
 
     # as after a reboot (namespace and veth gone): start makes it all again,
     # the limits from the record
@@ -311,12 +304,11 @@ def test_engine_run_update_restore_rm(net):
     wait_for(lambda: veth not in net.links(), 5, "the veth gone with its namespace")
     net.run("start", "a")
     veth = net.inspect("a")["NetworkSettings"]["Networks"]["bridge"]["EndpointID"]
-    assert tc_root(net, "nki" + veth[3:])["options"]["rate"] == 375_000
+    assert eth0_root(net, cid)["options"]["rate"] == 375_000
     assert tc_root(net, veth)["kind"] == "noqueue"
-    assert [l for l in net.links() if l.startswith("nki")] == ["nki" + veth[3:]]
+    assert [l for l in net.links() if l.startswith(("nki", "ifb"))] == []
 
     net.run("rm", "-f", "a")
-    assert [l for l in net.links() if l.startswith("nki")] == []
 
 
 def test_engine_refusals_and_run_rm(net):
@@ -331,11 +323,10 @@ def test_engine_refusals_and_run_rm(net):
     net.run("run", "-d", "--name", "n", "--network", "none", "busybox", "sleep", "100")
     p = net.run("update", "--ingress-rate", "1mbit", "n", check=False)
     assert p.returncode == 1 and "is on no network of nook's" in p.stderr, p.stderr
-    assert net.veths() == [] and [l for l in net.links() if l.startswith("nki")] == []
+    assert net.veths() == [] and [l for l in net.links() if l.startswith(("nki", "ifb"))] == []
     net.run("rm", "-f", "n")
-    # --rm: the monitor's teardown leaves the veth to the namespace's
-    # removal, and removes the ifb itself
+    # --rm: the qdiscs go with the veth pair and its namespace
     p = net.run("run", "--rm", "--egress-rate", "1mbit", "--ingress-rate", "2mbit", "busybox",
                 "sh", "-c", "ip -o link show eth0")
-    assert "eth0" in p.stdout
-    assert [l for l in net.links() if l.startswith("nki")] == []
+    assert "eth0" in p.stdout and "tbf" in p.stdout
+    assert [l for l in net.links() if l.startswith(("nki", "ifb"))] == []

@@ -136,17 +136,6 @@ static void test_tbf_shape(void)
         CHECK(t.bytes_per_sec == 1 && t.limit > t.burst);
 }
 
-static void test_ifb_name(void)
-{
-        char out[16];
-        nk_tc_ifb_name("nkv0123456789ab", out);
-        CHECK_STR(out, "nki0123456789ab");
-        nk_tc_ifb_name("veth0", out);
-        CHECK_STR(out, "nkiveth0");
-        nk_tc_ifb_name("averylongname15", out);
-        CHECK(strlen(out) == 15);
-}
-
 int main(void)
 {
         test_units();
@@ -154,6 +143,5 @@ int main(void)
         test_refused();
         test_format();
         test_tbf_shape();
-        test_ifb_name();
         return UNIT_END();
 }

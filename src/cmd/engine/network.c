@@ -413,21 +413,21 @@ static int rate_arg(const char *what, const char *text, uint64_t *out)
         return 0;
 }
 
-/* _rate NETWORK ID [EGRESS INGRESS]: set the container's limits, then
- * print what the kernel has, in bits per second (0: none). */
+/* _rate NETWORK ID NETNS [EGRESS INGRESS]: set the container's limits,
+ * then print what the kernel has, in bits per second (0: none). */
 static int net_rate(const struct nk_global *g, int argc, char **argv)
 {
-        if (argc != 3 && argc != 5)
-                return nk_cmd_usage_error("network _rate", "NETWORK ID [EGRESS INGRESS]");
+        if (argc != 4 && argc != 6)
+                return nk_cmd_usage_error("network _rate", "NETWORK ID NETNS [EGRESS INGRESS]");
         _cleanup_(nk_network_freep) struct nk_network *n = NULL;
         if (get_net(g, argv[1], false, &n))
                 return 1;
         struct nk_tc_rates want, now;
-        if (argc == 5 && (rate_arg("egress rate", argv[3], &want.egress) ||
-                          rate_arg("ingress rate", argv[4], &want.ingress)))
+        if (argc == 6 && (rate_arg("egress rate", argv[4], &want.egress) ||
+                          rate_arg("ingress rate", argv[5], &want.ingress)))
                 return 1;
         nk_error *err = NULL;
-        if (nk_network_rate(n, argv[2], argc == 5 ? &want : NULL, &now, &err) < 0)
+        if (nk_network_rate(n, argv[2], argv[3], argc == 6 ? &want : NULL, &now, &err) < 0)
                 return nk_cmd_fail(err);
         printf("{\"EgressRate\":%llu,\"IngressRate\":%llu}\n", (unsigned long long)now.egress,
                (unsigned long long)now.ingress);
@@ -454,7 +454,7 @@ static const struct nk_command network_subcommands[] = {
         {"_publish", net_publish, "network _publish NETWORK ID MAPPING", NULL},
         {"_unpublish", net_unpublish, "network _unpublish NETWORK ID MAPPING", NULL},
         {"_reconcile", net_reconcile, "network _reconcile NETWORK [LIVE_ID...]", NULL},
-        {"_rate", net_rate, "network _rate NETWORK ID [EGRESS INGRESS]", NULL},
+        {"_rate", net_rate, "network _rate NETWORK ID NETNS [EGRESS INGRESS]", NULL},
         {0},
 };
 
