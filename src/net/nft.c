@@ -72,7 +72,15 @@ struct nk_nft {
  * rules are never added twice). Output-hook DNAT makes published ports
  * reachable from the host itself; the hairpin rule masquerades a
  * container's connection to a published port that lands back on a nook
- * network, so the answer returns through the host. */
+ * network, so the answer returns through the host.
+ *
+ * Isolation between networks, as Docker's: a packet forwarded from one
+ * nook network's subnet to another's is dropped unless a published port
+ * led it there (ct status dnat). Two sets say it for every network with
+ * one element each: nets (every subnet) and samenet (subnet . subnet of
+ * one network); routed networks forward between their own members, which
+ * samenet lets through. Bridged traffic inside a network never reaches
+ * the forward hook. */
 static const char table_def[] =
         "create table inet nook\n"
         "table inet nook {\n"
@@ -81,6 +89,10 @@ static const char table_def[] =
         "  set masqnet6 { type ipv6_addr; flags interval; }\n"
         "  set internal4 { type ipv4_addr; flags interval; }\n"
         "  set internal6 { type ipv6_addr; flags interval; }\n"
+        "  set nets4 { type ipv4_addr; flags interval; }\n"
+        "  set nets6 { type ipv6_addr; flags interval; }\n"
+        "  set samenet4 { type ipv4_addr . ipv4_addr; flags interval; }\n"
+        "  set samenet6 { type ipv6_addr . ipv6_addr; flags interval; }\n"
         "  map pub4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }\n"
         "  map pub4any { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
         "  map pub6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }\n"
@@ -112,6 +124,10 @@ static const char table_def[] =
         "    ip daddr @internal4 iifname != @links drop\n"
         "    ip6 saddr @internal6 oifname != @links drop\n"
         "    ip6 daddr @internal6 iifname != @links drop\n"
+        "    ip saddr @nets4 ip daddr @nets4 ct status & dnat == 0 "
+        "ip saddr . ip daddr != @samenet4 drop\n"
+        "    ip6 saddr @nets6 ip6 daddr @nets6 ct status & dnat == 0 "
+        "ip6 saddr . ip6 daddr != @samenet6 drop\n"
         "  }\n"
         "}\n";
 
@@ -276,6 +292,19 @@ static void net_cmds(struct cmdbuf *b, const char *verb, const struct nk_nft_net
                 nk_cidr_format(&net->subnets[i], c);
                 add(b, "%s element inet nook internal%s { %s }", verb,
                     fam(net->subnets[i].ip.family), c);
+        }
+        /* isolation: every subnet, and every pair of one network's own */
+        for (size_t i = 0; i < net->n_subnets; i++) {
+                char c[NK_CIDR_STR_MAX], d[NK_CIDR_STR_MAX];
+                int f = net->subnets[i].ip.family;
+                nk_cidr_format(&net->subnets[i], c);
+                add(b, "%s element inet nook nets%s { %s }", verb, fam(f), c);
+                for (size_t j = 0; j < net->n_subnets; j++) {
+                        if (net->subnets[j].ip.family != f)
+                                continue;
+                        nk_cidr_format(&net->subnets[j], d);
+                        add(b, "%s element inet nook samenet%s { %s . %s }", verb, fam(f), c, d);
+                }
         }
 }
 

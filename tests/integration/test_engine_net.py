@@ -427,3 +427,44 @@ def test_kill9_of_run_then_rm_f_and_prune(net):
     assert "n3" not in net.run("network", "ls").stdout
     assert net.netns_files() == []
     wait_for(lambda: net.veths() == [], 5, "the veths gone")
+
+
+def test_networks_are_isolated_from_each_other(net):
+    """As Docker: no forwarding between two nook networks (bridge or
+    routed), in either direction; inside a network, and through a published
+    port, traffic passes."""
+    net.run("network", "create", "--subnet", "10.91.0.0/24", "n1")
+    net.run("network", "create", "--subnet", "10.92.0.0/24", "n2")
+    net.run("network", "create", "--driver", "routed", "--subnet", "10.93.0.0/24", "r1")
+    for name, nw, extra in [("a1", "n1", []), ("a2", "n1", []), ("r1", "r1", []),
+                            ("r2", "r1", []), ("b1", "n2", ["-p", "8091:80"]),
+                            ("s1", "r1", ["-p", "8093:80"])]:
+        net.run("run", "-d", "--name", name, "--network", nw, *extra, "busybox", "sh", "-c",
+                HTTPD)
+    ip = {c: addr_of(net, c).split("/")[0] for c in ("a1", "a2", "r1", "r2", "b1", "s1")}
+    wait_for(lambda: net.http(HOST_IP, 8091).startswith("hello"), 5, "httpd b1 via its port")
+
+    def reach(src, dst):
+        return net.http(ip[dst], 80, where=src).startswith("hello")
+
+    def ping(src, dst):
+        return net.exec_sh(src, f"ping -c 1 -W 1 {ip[dst]}", check=False).returncode == 0
+
+    # within a network: bridge and routed
+    assert reach("a1", "a2") and ping("a2", "a1")
+    assert reach("r1", "r2") and ping("r2", "r1") and reach("r1", "s1")
+    # across networks, both ways, bridge-bridge and bridge-routed
+    for src, dst in [("a1", "b1"), ("b1", "a1"), ("a1", "r1"), ("r1", "a1"), ("b1", "s1"),
+                     ("s1", "b1")]:
+        assert not ping(src, dst), f"{src} pinged {dst} across networks"
+        assert not reach(src, dst), f"{src} reached {dst}:80 across networks"
+    # published ports stay reachable from other networks, through the host
+    assert net.http(HOST_IP, 8091, where="a1").startswith("hello")
+    assert net.http(HOST_IP, 8093, where="a1").startswith("hello")
+    assert net.http(HOST_IP, 8091, where="r1").startswith("hello")
+    # the rule set does not grow per network: one element per subnet
+    t = net.nft()
+    assert len(t["nets4"]) == 3 and len(t["samenet4"]) == 3
+    net.run("rm", "-f", "a1", "a2", "r1", "r2", "b1", "s1")
+    net.run("network", "rm", "n1", "n2", "r1")
+    assert net.nft() is None
