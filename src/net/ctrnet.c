@@ -406,15 +406,32 @@ static void names_each(const char *text, const char *self,
 struct join_ctx {
         const char *store, *mine; /* mine: the newcomer's lines */
         char *theirs;             /* the members' lines, for the newcomer */
+        size_t len, cap;
+        bool oom;
 };
 
 static void join_one(const char *id, const char *line, size_t len, void *arg)
 {
         struct join_ctx *c = arg;
         (void)hosts_append(c->store, id, c->mine);
-        _cleanup_free_ char *prev = c->theirs;
-        if (!prev || asprintf(&c->theirs, "%s%.*s\n", prev, (int)len, line) < 0)
-                c->theirs = NULL;
+        /* a growing buffer: appending with asprintf copied the whole text
+         * for each member, O(n^2) bytes per join */
+        if (c->oom)
+                return;
+        if (c->len + len + 2 > c->cap) {
+                size_t cap = (c->len + len + 2) * 2;
+                char *p = realloc(c->theirs, cap);
+                if (!p) {
+                        c->oom = true;
+                        return;
+                }
+                c->theirs = p;
+                c->cap = cap;
+        }
+        memcpy(c->theirs + c->len, line, len);
+        c->len += len;
+        c->theirs[c->len++] = '\n';
+        c->theirs[c->len] = '\0';
 }
 
 /* id joins n's names: its lines in every member's hosts file, theirs in
@@ -453,11 +470,11 @@ static int names_join(const char *store, const struct nk_network *n, const char 
                 nk_error_set(err, ENOMEM, "names");
                 goto out;
         }
-        struct join_ctx c = {.store = store, .mine = mine, .theirs = strdup("")};
+        struct join_ctx c = {.store = store, .mine = mine};
         names_each(others, id, join_one, &c);
-        if (!c.theirs)
+        if (c.oom)
                 nk_error_set(err, ENOMEM, "names");
-        else if (*c.theirs && hosts_append(store, id, c.theirs) < 0)
+        else if (c.len && hosts_append(store, id, c.theirs) < 0)
                 nk_error_set(err, errno, "add the names of network %s to its /etc/hosts", n->name);
         else
                 rc = names_write(&m, rec, err);
