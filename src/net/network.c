@@ -851,7 +851,10 @@ static int attach_host(struct nk_rtnl *r, const struct nk_network *n, int bridge
         struct nk_link l;
         /* bridge: one message (veth, its peer in the container, on the
          * bridge, up); the kernel makes all of it or none */
+        /* IPv4 only: no link-local address on the host side (the peer
+         * is down, so no carrier yet: nothing was generated) */
         if (nk_rtnl_veth_add(r, ep->host_link, ep->ifname, netns_fd, n->mtu, bridge, err) < 0 ||
+            (!n->ipv6 && nk_rtnl_link_no_ipv6ll(r, ep->host_link, err) < 0) ||
             nk_rtnl_commit(r, err) < 0)
                 return -1;
         *made = true;
@@ -890,7 +893,8 @@ static int attach_container(const struct nk_network *n, const struct nk_endpoint
         for (size_t i = 0; i < ep->n_addrs; i++)
                 if (nk_rtnl_addr_add(r, ep->ifname, l.index, &ep->addrs[i], ep->prefix[i], err) < 0)
                         return -1;
-        if (nk_rtnl_link_up(r, ep->ifname, 0, err) < 0)
+        if ((!n->ipv6 && nk_rtnl_link_no_ipv6ll(r, ep->ifname, err) < 0) ||
+            nk_rtnl_link_up(r, ep->ifname, 0, err) < 0)
                 return -1;
         for (size_t i = 0; i < ep->n_addrs; i++) {
                 struct nk_cidr gw = nk_cidr_of(&ep->gateways[i], host_len(ep->gateways[i].family));

@@ -261,6 +261,25 @@ int nk_rtnl_link_up(struct nk_rtnl *r, const char *name, int master, nk_error **
         return 0;
 }
 
+int nk_rtnl_link_no_ipv6ll(struct nk_rtnl *r, const char *name, nk_error **err)
+{
+        if (check_name(name, err) < 0)
+                return -1;
+        struct nlmsghdr *nlh =
+                msg_start(r, RTM_NEWLINK, 0, err, "set IPv6 address generation of %s", name);
+        if (!nlh)
+                return -1;
+        put_ifinfo(nlh);
+        mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+        struct nlattr *spec = mnl_attr_nest_start(nlh, IFLA_AF_SPEC);
+        struct nlattr *in6 = mnl_attr_nest_start(nlh, AF_INET6);
+        mnl_attr_put_u8(nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+        mnl_attr_nest_end(nlh, in6);
+        mnl_attr_nest_end(nlh, spec);
+        msg_end(r);
+        return 0;
+}
+
 static size_t ip_len(const struct nk_ip *ip)
 {
         return ip->family == AF_INET ? 4 : 16;

@@ -51,6 +51,10 @@ int nk_rtnl_bridge_add(struct nk_rtnl *r, const char *name, unsigned mtu, nk_err
  * and sets it up, so the host side is one request. */
 int nk_rtnl_veth_add(struct nk_rtnl *r, const char *name, const char *peer_name, int peer_netns_fd,
                      unsigned mtu, int master, nk_error **err);
+/* No IPv6 link-local address (IFLA_INET6_ADDR_GEN_MODE none), hence no
+ * duplicate address detection, router solicitation or MLD reports on it:
+ * for a link of an IPv4-only network, queued before it has a carrier. */
+int nk_rtnl_link_no_ipv6ll(struct nk_rtnl *r, const char *name, nk_error **err);
 int nk_rtnl_link_del(struct nk_rtnl *r, const char *name, nk_error **err);
 /* Set a link up, and its master (an ifindex; 0 leaves it). */
 int nk_rtnl_link_up(struct nk_rtnl *r, const char *name, int master, nk_error **err);

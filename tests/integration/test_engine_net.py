@@ -190,6 +190,10 @@ def test_default_bridge_address_route_hosts_and_rm(net):
     assert f"default via {gw} dev eth0" in routes, routes
     mac = net.exec_sh("a", "cat /sys/class/net/eth0/address").stdout.strip()
     assert mac == ep["MacAddress"]
+    # an IPv4-only network: no IPv6 link-local address (nor its DAD) on
+    # either side of the veth
+    assert "fe80" not in net.exec_sh("a", "ip -6 addr show dev eth0").stdout
+    assert "fe80" not in net.sh(f"ip -6 addr show dev {ep['EndpointID']}").stdout
     hosts = net.exec_sh("a", "cat /etc/hosts").stdout
     assert f"{ep['IPAddress']}\t{cid[:12]}" in hosts, hosts
     # what the host keeps: the veth on the bridge, the address in IPAM
