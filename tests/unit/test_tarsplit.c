@@ -150,6 +150,8 @@ static void roundtrip(int dir, const unsigned char *tar, size_t len, size_t chun
 
 int main(void)
 {
+        /* replay opens each layer file with openat2 (RESOLVE_BENEATH) */
+        unit_require_syscall(SYS_openat2, "openat2");
         char tmpl[] = "/tmp/nk-tarsplit-XXXXXX";
         CHECK(mkdtemp(tmpl) != NULL);
         int dir = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
