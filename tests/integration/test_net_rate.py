@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -197,6 +198,11 @@ def test_detach_and_reconcile_leave_nothing(attached):
     h.netns_of["ctr2"] = c2.path
     rates(h, "n1", "ctr2", "1mbit", "-")
     c2.delete()  # its namespace gone, the veth and both qdiscs with it
+    # the kernel tears a namespace down in a work queue, after the last
+    # reference went: the veth goes a moment later, not at once
+    deadline = time.monotonic() + 10
+    while e2["HostLink"] in h.links() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert e2["HostLink"] not in h.links()
     assert h.nook("network", "_reconcile", "n1").stdout.strip() == "1"
     assert sorted(h.links()) == ["lo", h.inspect("n1")["Link"]]
