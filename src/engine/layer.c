@@ -78,11 +78,12 @@ int nk_tar_clean_path(const char *name, char **out, nk_error **err)
         return 0;
 }
 
-/* Open directory rel[from..len) below dfd one component at a time, never
- * following a symlink, making missing ones. */
 static int open_component(struct xt *x, int dfd, const char *comp, const char *rel, size_t j,
                           bool create, nk_error **err);
-static int walk_below(struct xt *x, int dfd, const char *rel, size_t from, size_t len,
+
+/* Open directory rel[from..len) below dfd one component at a time, never
+ * following a symlink, making missing ones when `create`. */
+static int walk_below(struct xt *x, int dfd, const char *rel, size_t from, size_t len, bool create,
                       nk_error **err)
 {
         _cleanup_close_ int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
@@ -98,7 +99,7 @@ static int walk_below(struct xt *x, int dfd, const char *rel, size_t from, size_
                         return nk_error_set(err, ENAMETOOLONG, "entry `%s`", x->name);
                 memcpy(comp, rel + i, j - i);
                 comp[j - i] = '\0';
-                int nfd = open_component(x, fd, comp, rel, j, true, err);
+                int nfd = open_component(x, fd, comp, rel, j, create, err);
                 if (nfd < 0)
                         return -1;
                 close(fd);
@@ -112,27 +113,7 @@ static int walk_below(struct xt *x, int dfd, const char *rel, size_t from, size_
  * a symlink (hardlink targets: nothing is created). */
 static int walk_dir(struct xt *x, const char *rel, size_t rel_len, bool create, nk_error **err)
 {
-        _cleanup_close_ int fd = fcntl(x->root, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return nk_error_set(err, errno, "entry `%s`: dup", x->name);
-        size_t i = 0;
-        while (i < rel_len) {
-                size_t j = i;
-                while (j < rel_len && rel[j] != '/')
-                        j++;
-                char comp[NAME_MAX + 1];
-                if (j - i > NAME_MAX)
-                        return nk_error_set(err, ENAMETOOLONG, "entry `%s`", x->name);
-                memcpy(comp, rel + i, j - i);
-                comp[j - i] = '\0';
-                int nfd = open_component(x, fd, comp, rel, j, create, err);
-                if (nfd < 0)
-                        return -1;
-                close(fd);
-                fd = nfd;
-                i = j + 1;
-        }
-        return TAKE_FD(fd);
+        return walk_below(x, x->root, rel, 0, rel_len, create, err);
 }
 
 static void stack_pop_to(struct xt *x, size_t depth)
@@ -243,7 +224,7 @@ static int parent_of(struct xt *x, const char *path, const char **leaf, nk_error
                         if (x->deep_fd >= 0)
                                 close(x->deep_fd);
                         x->deep_fd = nfd;
-                        int fd = walk_below(x, nfd, path, j + 1, plen, err);
+                        int fd = walk_below(x, nfd, path, j + 1, plen, true, err);
                         if (fd < 0)
                                 return -1;
                         close(x->deep_fd);
