@@ -229,7 +229,8 @@ static int cmp_names(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int hash_dir(struct hashing *hs, int fd, const char *rel, nk_error **err)
+/* The names in directory fd, but . and .. (*out NULL when empty). */
+static int dir_names(int fd, const char *rel, char ***out, nk_error **err)
 {
         int d2 = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
@@ -238,12 +239,21 @@ static int hash_dir(struct hashing *hs, int fd, const char *rel, nk_error **err)
                         close(d2);
                 return nk_error_set(err, errno, "read `%s`", rel);
         }
-        _cleanup_strv_ char **names = NULL;
+        char **names = NULL;
         struct dirent *de;
         while ((de = readdir(d)))
                 if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
                         nk_strv_push(&names, de->d_name);
         closedir(d);
+        *out = names;
+        return 0;
+}
+
+static int hash_dir(struct hashing *hs, int fd, const char *rel, nk_error **err)
+{
+        _cleanup_strv_ char **names = NULL;
+        if (dir_names(fd, rel, &names, err) < 0)
+                return -1;
         size_t n = nk_strv_len(names);
         if (n)
                 qsort(names, n, sizeof(char *), cmp_names);
@@ -430,19 +440,9 @@ static int copy_tree(struct copying *cp, int sdfd, const char *sname, int ddfd, 
 
 static int copy_dir_contents(struct copying *cp, int sfd, int dfd, const char *rel, nk_error **err)
 {
-        int d2 = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
-        if (!d) {
-                if (d2 >= 0)
-                        close(d2);
-                return nk_error_set(err, errno, "read `%s`", rel);
-        }
         _cleanup_strv_ char **names = NULL;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        nk_strv_push(&names, de->d_name);
-        closedir(d);
+        if (dir_names(sfd, rel, &names, err) < 0)
+                return -1;
         for (char **n = names; n && *n; n++) {
                 _cleanup_free_ char *sub = NULL;
                 if (asprintf(&sub, "%s%s%s", rel, *rel ? "/" : "", *n) < 0)
