@@ -114,6 +114,11 @@ int nk_bf_mount(struct nk_store *s, char *const *diff_ids, size_t n, struct nk_b
 void nk_bf_unmount(struct nk_bf_mount *m);
 /* Whether the upper dir holds anything. */
 bool nk_bf_upper_empty(int upper_fd);
+/* The step's layer from m's upper dir (the overlay already unmounted), in
+ * a transaction of its own: *got_layer false and nothing made when the
+ * step changed no file. */
+int nk_bf_step_layer(struct nk_store *s, struct nk_bf_mount *m, int64_t timestamp, bool *got_layer,
+                     struct nk_new_layer *out, nk_error **err);
 /* The name of an image made without one (build without -t, commit
  * without NAME): "localhost/<12 hex of its id>:latest", so that it can be
  * used (by name or id) and is removed with rmi like any other. */

@@ -646,18 +646,7 @@ int nk_bf_copy_step(const struct nk_bf_copy *c, struct nk_new_layer *out, bool *
         copying_clear(&cp);
         if (rc == 0) {
                 umount2(m.root, MNT_DETACH | UMOUNT_NOFOLLOW);
-                *got_layer = !nk_bf_upper_empty(m.upper_fd);
-        }
-        if (rc == 0 && *got_layer) {
-                struct nk_txn *t;
-                struct nk_diff_opts d = {.timestamp = c->o->timestamp};
-                rc = nk_txn_begin(c->s, &t, err);
-                if (rc == 0) {
-                        rc = nk_layer_from_upper(t, m.upper_fd, &d, out, NULL, err);
-                        if (rc == 0)
-                                rc = nk_txn_commit(t, err);
-                        nk_txn_free(t);
-                }
+                rc = nk_bf_step_layer(c->s, &m, c->o->timestamp, got_layer, out, err);
         }
         nk_bf_unmount(&m);
         return rc;

@@ -128,6 +128,23 @@ bool nk_bf_upper_empty(int upper_fd)
         return empty;
 }
 
+int nk_bf_step_layer(struct nk_store *s, struct nk_bf_mount *m, int64_t timestamp, bool *got_layer,
+                     struct nk_new_layer *out, nk_error **err)
+{
+        *got_layer = !nk_bf_upper_empty(m->upper_fd);
+        if (!*got_layer)
+                return 0;
+        struct nk_txn *t;
+        struct nk_diff_opts d = {.timestamp = timestamp};
+        if (nk_txn_begin(s, &t, err) < 0)
+                return -1;
+        int rc = nk_layer_from_upper(t, m->upper_fd, &d, out, NULL, err);
+        if (rc == 0)
+                rc = nk_txn_commit(t, err);
+        nk_txn_free(t);
+        return rc;
+}
+
 /* run's options for a build container: the config's env (and the build
  * args), user, workdir; no entrypoint; the argv given. */
 static int run_opts(const struct nk_bf_run *r, struct nk_run_opts *ro, nk_error **err)
@@ -329,18 +346,7 @@ int nk_bf_run_step(const struct nk_bf_run *r, struct nk_new_layer *out, bool *go
                 umount2(m.root, MNT_DETACH | UMOUNT_NOFOLLOW);
                 for (size_t i = r->n_secrets; i-- > 0;)
                         drop_mount_point(m.upper_fd, r->secrets[i].target, existed[i]);
-                *got_layer = !nk_bf_upper_empty(m.upper_fd);
-        }
-        if (rc == 0 && *got_layer) {
-                struct nk_txn *t;
-                struct nk_diff_opts d = {.timestamp = r->o->timestamp};
-                rc = nk_txn_begin(r->s, &t, err);
-                if (rc == 0) {
-                        rc = nk_layer_from_upper(t, m.upper_fd, &d, out, NULL, err);
-                        if (rc == 0)
-                                rc = nk_txn_commit(t, err);
-                        nk_txn_free(t);
-                }
+                rc = nk_bf_step_layer(r->s, &m, r->o->timestamp, got_layer, out, err);
         }
         nk_bf_unmount(&m);
         return rc;
