@@ -251,6 +251,26 @@ static int parse_globals(int argc, char **argv, enum face face, struct nk_global
         return 0;
 }
 
+/* `nook container X ...` is `nook X ...` for what Docker groups under
+ * `container` (ls and list are ps): the same usage, --help and self-exe
+ * seal as the short spelling. `container prune` has no short one. */
+static bool container_alias(char **sub)
+{
+        static const char *const names[] = {
+                "attach", "commit", "cp",    "create", "diff",    "exec",    "export", "inspect",
+                "kill",   "logs",   "pause", "port",   "rename",  "restart", "rm",     "run",
+                "start",  "stats",  "stop",  "top",    "unpause", "update",  "wait",   "ps",
+        };
+        if (streq(*sub, "ls") || streq(*sub, "list")) {
+                *sub = (char *)"ps";
+                return true;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+                if (streq(*sub, names[i]))
+                        return true;
+        return false;
+}
+
 int main(int argc, char **argv)
 {
         struct nk_global g = {
@@ -278,6 +298,9 @@ int main(int argc, char **argv)
                 g.root = getenv("NOOK_ROOT") ? getenv("NOOK_ROOT") : "/run/nook-engine";
         if (!g.root)
                 g.root = "/run/nook";
+        if (face == FACE_ENGINE && optind + 1 < argc && streq(argv[optind], "container") &&
+            container_alias(&argv[optind + 1]))
+                optind++;
         const struct nk_command *cmd = optind < argc ? find_core(face, argv[optind]) : NULL;
         if (cmd && (cmd->flags & NK_CMD_PRESERVE_FDS) &&
             reserve_preserved_fds(argc - optind, argv + optind) < 0)

@@ -276,7 +276,7 @@ def test_container_prune(engine):
     engine.run("create", "--name", "made", "busybox", "true")
     engine.run("run", "-d", "--name", "live", "busybox", "sleep", "100")
     engine.run("container", "prune", "-f")
-    assert engine.run("ps", "-a", "--format", "{{.Names}}").stdout == "live\n"
+    assert engine.run("container", "ls", "-a", "--format", "{{.Names}}").stdout == "live\n"
     engine.run("rm", "-f", "live")
 
 
@@ -670,6 +670,13 @@ def test_help_and_short_hostname_flag(engine):
         p = engine.run(cmd, "--help")
         assert p.stdout.startswith(f"usage: nook {cmd} "), (cmd, p.stdout)
     assert "--restart" in engine.run("run", "--help").stdout
+    # Docker's `container` group: the same commands, the same help
+    for sub, cmd in (("ls", "ps"), ("list", "ps"), ("rm", "rm"), ("exec", "exec"),
+                     ("inspect", "inspect"), ("prune", "container prune")):
+        p = engine.run("container", sub, "--help")
+        assert p.stdout.startswith(f"usage: nook {cmd} "), (sub, p.stdout)
+    p = engine.run("container", "bogus", check=False)
+    assert p.returncode == 1 and "bogus" in p.stderr
     assert engine.run("run", "--rm", "-h", "myhost", "busybox", "hostname").stdout == "myhost\n"
 
 

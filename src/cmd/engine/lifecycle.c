@@ -305,38 +305,26 @@ static int prune(const struct nk_global *g)
         return rc;
 }
 
+#define PRUNE_USAGE "container prune [-f]"
+#define PRUNE_HELP                                                                                 \
+        "Remove every container that is not running (created or exited).\n"                        \
+        "  -f, --force   accepted (nook never asks for confirmation)\n"
+
+/* What `container` does not hand on to a command of its own (nook.c maps
+ * `container ls|rm|...`): prune. */
 int nk_cmd_container(const struct nk_global *g, int argc, char **argv)
 {
         if (argc < 2)
                 return nk_cmd_usage_error("container", "expects a subcommand");
-        static const struct {
-                const char *name;
-                int (*fn)(const struct nk_global *, int, char **);
-        } subs[] = {
-                {"ls", nk_cmd_ps},           {"list", nk_cmd_ps},
-                {"ps", nk_cmd_ps},           {"rm", nk_cmd_rm},
-                {"stop", nk_cmd_stop},       {"start", nk_cmd_start},
-                {"kill", nk_cmd_kill},       {"inspect", nk_cmd_inspect},
-                {"logs", nk_cmd_logs},       {"wait", nk_cmd_wait},
-                {"restart", nk_cmd_restart}, {"pause", nk_cmd_pause},
-                {"unpause", nk_cmd_unpause}, {"rename", nk_cmd_rename},
-                {"exec", nk_cmd_ctr_exec},   {"top", nk_cmd_top},
-                {"stats", nk_cmd_stats},     {"update", nk_cmd_ctr_update},
-                {"cp", nk_cmd_cp},           {"diff", nk_cmd_diff},
-        };
-        if (streq(argv[1], "prune")) {
-                for (int i = 2; i < argc; i++)
-                        if (!streq(argv[i], "-f") && !streq(argv[i], "--force"))
-                                return nk_cmd_usage_error("container prune", "unknown option `%s`",
-                                                          argv[i]);
-                return prune(g);
-        }
-        for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
-                if (streq(argv[1], subs[i].name)) {
-                        nk_cmd_getopt_reset();
-                        return subs[i].fn(g, argc - 1, argv + 1);
-                }
-        return nk_cmd_usage_error("container", "unknown subcommand `%s`", argv[1]);
+        if (!streq(argv[1], "prune"))
+                return nk_cmd_usage_error("container", "unknown subcommand `%s`", argv[1]);
+        if (nk_cmd_help(argc - 1, argv + 1, PRUNE_USAGE, PRUNE_HELP))
+                return 0;
+        for (int i = 2; i < argc; i++)
+                if (!streq(argv[i], "-f") && !streq(argv[i], "--force"))
+                        return nk_cmd_usage_error("container prune", "unknown option `%s`",
+                                                  argv[i]);
+        return prune(g);
 }
 
 /* A container that does not run: leftovers of a killed monitor go first. */
