@@ -107,7 +107,7 @@ arm64
 # seed corpus; new inputs go to a temp dir, the repository's corpus is read
 # only. A crash fails the target and leaves the reproducer in the log.
 fuzz() {
-        echo "== fuzz smoke (${NOOK_FUZZ_SECONDS:-15}s per target)"
+        echo "== fuzz smoke (${NOOK_FUZZ_SECONDS:-12}s per target)"
         local ok=0 fail=0
         if ! command -v clang >/dev/null; then
                 echo "clang not installed: fuzz targets not built"
@@ -117,17 +117,17 @@ fuzz() {
         local opts=(-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false)
         if [ -d build-fuzz ]; then meson setup --reconfigure build-fuzz "${opts[@]}" >/dev/null
         else CC=clang meson setup build-fuzz "${opts[@]}" >/dev/null; fi
-        if ! ninja -C build-fuzz tests/fuzz/fuzz_spec tests/fuzz/fuzz_tar tests/fuzz/fuzz_manifest tests/fuzz/fuzz_net tests/fuzz/fuzz_containerfile >/dev/null; then
+        if ! ninja -C build-fuzz tests/fuzz/fuzz_spec tests/fuzz/fuzz_tar tests/fuzz/fuzz_manifest tests/fuzz/fuzz_net tests/fuzz/fuzz_containerfile tests/fuzz/fuzz_tmpl >/dev/null; then
                 echo "fuzz build failed"
                 echo "0 1" >"$results/fuzz.count"
                 return
         fi
-        for t in spec tar manifest net containerfile; do
+        for t in spec tar manifest net containerfile tmpl; do
                 local new="$results/fuzz-$t" before
                 mkdir -p "$new"
                 before=$(ls -d /tmp/nook-fuzz-* 2>/dev/null)
                 # A target's scratch directories must go with it.
-                if (cd "$new" && "$top/build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="${NOOK_FUZZ_SECONDS:-15}" \
+                if (cd "$new" && "$top/build-fuzz/tests/fuzz/fuzz_$t" -max_total_time="${NOOK_FUZZ_SECONDS:-12}" \
                         -rss_limit_mb=2048 "$new" "$top/tests/fuzz/corpus/$t") >"$results/fuzz-$t.log" 2>&1 &&
                    [ "$(ls -d /tmp/nook-fuzz-* 2>/dev/null)" = "$before" ]; then
                         ok=$((ok + 1)); echo "fuzz_$t: ok ($(grep -c . "$results/fuzz-$t.log") log lines)"

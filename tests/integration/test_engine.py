@@ -9,6 +9,7 @@ monitors carry the test's root in their argv, the inits live in its
 cgroups), runtime state, container directories, names or volumes.
 """
 import json
+import tempfile
 import os
 import pty
 import re
@@ -126,6 +127,37 @@ def test_detached_lifecycle(engine):
     assert engine.run("ps", "-aq").stdout == cid[:12] + "\n"
     engine.run("rm", "web")
     assert not os.path.exists(engine.cdir(cid))
+
+
+def test_format_templates(engine):
+    """--format takes the Go templates scripts use, over what the container
+    really has: range over the mounts it was given, its labels in key
+    order, its pid; a broken template is one line and exit 1."""
+    vol = tempfile.mkdtemp(dir=engine.tmp)
+    engine.run("run", "-d", "--name", "f", "-l", "b=2", "-l", "a=1", "-v", f"{vol}:/hv:ro",
+               "-v", "fdata:/data", "busybox", "sleep", "100")
+    pid = engine.state("f")["Pid"]
+    out = engine.run("inspect", "-f", "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}",
+                     "f").stdout
+    assert out == "bind:/hv volume:/data \n"
+    with open(f"/proc/{pid}/mountinfo") as m:  # what the container sees matches
+        seen = {l.split()[4] for l in m}
+    assert {"/hv", "/data"} <= seen
+    out = engine.run("inspect", "-f", "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}},{{end}}"
+                     "{{if .State.Running}} up {{.State.Pid}}{{end}}", "f").stdout
+    assert out == f"a=1,b=2, up {pid}\n"
+    out = engine.run("container", "ls", "--format", "table {{.Names}}\\t{{upper .State}}").stdout
+    assert out.split("\n")[:2] == ["NAMES   STATE", "f       RUNNING"], out
+    assert engine.run("ps", "--format", "{{len .Labels}}").stdout == "7\n"  # a=1,b=2
+    assert engine.run("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == [
+        "busybox:latest"]
+    for cmd in (("inspect", "-f", "{{range .Mounts}}"), ("ps", "--format", "{{.Names"),
+                ("images", "--format", "{{nofunc}}"), ("inspect", "-f", "{{index .Mounts 7}}")):
+        p = engine.run(*cmd, *(["f"] if cmd[0] == "inspect" else []), check=False)
+        assert p.returncode == 1 and p.stdout == "" and len(p.stderr.splitlines()) == 1, p
+        assert "template" in p.stderr, p.stderr
+    engine.run("rm", "-f", "-v", "f")
+    engine.run("volume", "rm", "fdata")
 
 
 def test_stop_with_a_signal_the_process_handles(engine):

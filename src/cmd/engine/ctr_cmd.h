@@ -104,8 +104,9 @@ int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, n
 void nk_ctr_kill_for_removal(const struct nk_global *g, const char *id);
 /* The Docker-style object `inspect` prints (record + State). */
 json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error **err);
-/* Expand a Go-template subset ({{.A.B}}, {{json .X}}, {{.Names}}) over obj. */
-char *nk_ctr_template(const char *tmpl, json_t *obj);
+/* --format's Go template (engine/gotmpl.h) run over obj; NULL and one line
+ * on stderr naming cmd when the template is wrong or fails on obj. */
+char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj);
 /* Docker's tabwriter: lines of tab-separated cells printed with the
  * columns padded to the widest cell + 3 spaces. */
 void nk_ctr_print_table(char **lines);

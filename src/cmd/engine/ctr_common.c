@@ -1,6 +1,7 @@
 /* What the container commands share: the record, the monitor's start and
  * the attach relay, stop and forced removal, inspect's object, templates. */
 #include "cmd/engine/ctr_cmd.h"
+#include "engine/gotmpl.h"
 #include "engine/monitor/attach.h"
 #include "net/ctrnet.h"
 #include "runtime/container.h"
@@ -615,100 +616,27 @@ json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error 
 
 /* ---- templates ------------------------------------------------------------ */
 
-static char *value_text(json_t *v)
+char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj)
 {
-        if (json_is_string(v))
-                return strdup(json_string_value(v));
-        if (json_is_null(v) || !v)
-                return strdup("<no value>");
-        if (json_is_object(v)) { /* Go prints maps as map[k:v ...] */
-                char *out = strdup("map[");
-                const char *k;
-                json_t *x;
-                bool first = true;
-                json_object_foreach (v, k, x) {
-                        _cleanup_free_ char *t = value_text(x), *prev = out;
-                        if (asprintf(&out, "%s%s%s:%s", prev, first ? "" : " ", k, t) < 0)
-                                return NULL;
-                        first = false;
+        /* Docker reads \t and \n in a format as a tab and a newline. */
+        _cleanup_free_ char *text = strdup(tmpl);
+        for (char *t = text; t && (t = strchr(t, '\\'));) {
+                if (t[1] != 't' && t[1] != 'n') {
+                        t++;
+                        continue;
                 }
-                _cleanup_free_ char *prev = out;
-                return asprintf(&out, "%s]", prev) < 0 ? NULL : out;
-        }
-        if (json_is_array(v)) {
-                char *out = strdup("[");
-                size_t i;
-                json_t *x;
-                json_array_foreach (v, i, x) {
-                        _cleanup_free_ char *t = value_text(x), *prev = out;
-                        if (asprintf(&out, "%s%s%s", prev, i ? " " : "", t) < 0)
-                                return NULL;
-                }
-                _cleanup_free_ char *prev = out;
-                return asprintf(&out, "%s]", prev) < 0 ? NULL : out;
-        }
-        return json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-}
-
-static json_t *lookup(json_t *obj, const char *path)
-{
-        /* ".A.B" or "." */
-        json_t *v = obj;
-        const char *p = path;
-        while (v && *p == '.' && p[1]) {
-                p++;
-                size_t n = strcspn(p, ".");
-                char key[128];
-                if (n >= sizeof key)
-                        return NULL;
-                memcpy(key, p, n);
-                key[n] = '\0';
-                v = json_object_get(v, key);
-                p += n;
-        }
-        return v;
-}
-
-char *nk_ctr_template(const char *tmpl, json_t *obj)
-{
-        char *out = strdup("");
-        const char *p = tmpl;
-        while (out && *p) {
-                const char *open = strstr(p, "{{");
-                const char *close = open ? strstr(open, "}}") : NULL;
-                size_t lit = open && close ? (size_t)(open - p) : strlen(p);
-                _cleanup_free_ char *piece = NULL, *prev = out;
-                if (!open || !close) {
-                        if (asprintf(&out, "%s%s", prev, p) < 0)
-                                out = NULL;
-                        break;
-                }
-                char expr[256];
-                size_t n = (size_t)(close - open - 2);
-                snprintf(expr, sizeof expr, "%.*s", (int)(n < sizeof expr ? n : sizeof expr - 1),
-                         open + 2);
-                char *e = expr;
-                while (*e == ' ')
-                        e++;
-                char *end = e + strlen(e);
-                while (end > e && end[-1] == ' ')
-                        *--end = '\0';
-                if (strncmp(e, "json ", 5) == 0) {
-                        json_t *v = lookup(obj, e + 5 + strspn(e + 5, " "));
-                        piece = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT) : strdup("null");
-                } else if (e[0] == '.') {
-                        piece = value_text(lookup(obj, e));
-                } else {
-                        piece = strdup("");
-                }
-                if (asprintf(&out, "%s%.*s%s", prev, (int)lit, p, piece ? piece : "") < 0)
-                        out = NULL;
-                p = close + 2;
-        }
-        /* Docker's table format takes \t for tabs. */
-        for (char *t = out; t && (t = strstr(t, "\\t"));) {
-                *t = '\t';
+                *t = t[1] == 't' ? '\t' : '\n';
                 memmove(t + 1, t + 2, strlen(t + 2) + 1);
+                t++;
+        }
+        nk_error *e = NULL;
+        struct nk_tmpl *t = text ? nk_tmpl_parse(text, &e) : NULL;
+        char *out = t ? nk_tmpl_exec(t, obj, &e) : NULL;
+        nk_tmpl_free(t);
+        if (!out) {
+                _cleanup_free_ char *msg = e ? nk_error_text(e) : NULL;
+                nk_cmd_usage_error(cmd, "--format: %s", msg ? msg : "out of memory");
+                nk_error_free(e);
         }
         return out;
 }

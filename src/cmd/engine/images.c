@@ -10,6 +10,7 @@
 struct list_opts {
         bool quiet, digests, no_trunc, json;
         const char *filter;
+        const char *tmpl; /* --format TEMPLATE or "table TEMPLATE" */
 };
 
 static bool matches(const struct nk_image_summary *im, const char *filter)
@@ -50,6 +51,52 @@ static void print_row(const struct nk_image_summary *im, const struct list_opts 
                o->no_trunc ? im->id : id, age, size);
 }
 
+/* Docker's fields for `images --format TEMPLATE`. */
+static json_t *template_row(const struct nk_image_summary *im, const struct list_opts *o)
+{
+        char size[32], age[64];
+        nk_cmd_human_size((uint64_t)im->size, size, sizeof(size));
+        nk_cmd_human_age(im->created, age, sizeof(age));
+        return json_pack("{s:s%,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "ID",
+                         o->no_trunc ? im->id : im->id + 7,
+                         (size_t)(o->no_trunc ? strlen(im->id) : 12), "Repository", im->repository,
+                         "Tag", im->tag ? im->tag : "<none>", "Digest", im->manifest,
+                         "CreatedSince", age, "CreatedAt", im->created ? im->created : "", "Size",
+                         size, "Containers", (json_int_t)im->containers);
+}
+
+static int list_templated(struct nk_image_summary *v, size_t n, const struct list_opts *o)
+{
+        bool table = strncmp(o->tmpl, "table", 5) == 0;
+        const char *tmpl = table ? o->tmpl + 5 + strspn(o->tmpl + 5, " ") : o->tmpl;
+        _cleanup_strv_ char **lines = NULL;
+        if (table) {
+                _cleanup_jansson_ json_t *hdr = json_pack(
+                        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ID", "IMAGE ID", "Repository",
+                        "REPOSITORY", "Tag", "TAG", "Digest", "DIGEST", "CreatedSince", "CREATED",
+                        "CreatedAt", "CREATED AT", "Size", "SIZE", "Containers", "CONTAINERS");
+                _cleanup_free_ char *h = nk_ctr_template("images", tmpl, hdr);
+                if (!h)
+                        return 1;
+                nk_strv_push(&lines, h);
+        }
+        for (size_t i = 0; i < n; i++) {
+                if (!matches(&v[i], o->filter))
+                        continue;
+                _cleanup_jansson_ json_t *row = template_row(&v[i], o);
+                _cleanup_free_ char *out = row ? nk_ctr_template("images", tmpl, row) : NULL;
+                if (!out)
+                        return 1;
+                if (table)
+                        nk_strv_push(&lines, out);
+                else
+                        printf("%s\n", out);
+        }
+        if (lines)
+                nk_ctr_print_table(lines);
+        return 0;
+}
+
 static int list_images(const struct nk_global *g, const struct list_opts *o)
 {
         _cleanup_(nk_engine_closep) struct nk_store *s = nk_cmd_store(g);
@@ -60,6 +107,11 @@ static int list_images(const struct nk_global *g, const struct list_opts *o)
                 return 1;
         if (nk_image_list(s, &v, &n, &err) < 0)
                 return nk_cmd_fail(err);
+        if (o->tmpl && !o->quiet) {
+                int rc = list_templated(v, n, o);
+                nk_image_list_free(v, n);
+                return rc;
+        }
         _cleanup_jansson_ json_t *arr = json_array();
         if (!o->json && !o->quiet)
                 printf("%-40s %-12s %s%-*s %-24s %s\n", "REPOSITORY", "TAG",
@@ -102,9 +154,8 @@ int nk_cmd_images(const struct nk_global *g, int argc, char **argv)
                 case 'a':
                         break; /* no intermediate images exist here */
                 case 'F':
-                        if (!streq(optarg, "json") && !streq(optarg, "table"))
-                                return nk_cmd_usage_error("images", "--format: json or table");
                         o.json = streq(optarg, "json");
+                        o.tmpl = o.json || streq(optarg, "table") ? NULL : optarg;
                         break;
                 default:
                         return 1;
@@ -140,9 +191,11 @@ int nk_cmd_image_inspect(const struct nk_global *g, int argc, char **argv)
                         rc = nk_cmd_fail(err);
                 } else if (format) {
                         /* Docker's -f: a template over each image ({{.Id}}). */
-                        _cleanup_free_ char *t = nk_ctr_template(format, one);
-                        printf("%s\n", t ? t : "");
+                        _cleanup_free_ char *t = nk_ctr_template("image inspect", format, one);
                         json_decref(one);
+                        if (!t)
+                                return 1;
+                        printf("%s\n", t);
                 } else {
                         json_array_append_new(arr, one);
                 }
@@ -158,8 +211,10 @@ static void history_print(json_t *rows, bool no_trunc, bool quiet, const char *t
                 size_t i;
                 json_t *r;
                 json_array_foreach (rows, i, r) {
-                        _cleanup_free_ char *t = nk_ctr_template(tmpl, r);
-                        printf("%s\n", t ? t : "");
+                        _cleanup_free_ char *t = nk_ctr_template("history", tmpl, r);
+                        if (!t)
+                                return;
+                        printf("%s\n", t);
                 }
                 return;
         }

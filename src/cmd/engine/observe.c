@@ -516,23 +516,33 @@ int nk_cmd_stats(const struct nk_global *g, int argc, char **argv)
                                 "Container", "CONTAINER", "Name", "NAME", "CPUPerc", "CPU %",
                                 "MemUsage", "MEM USAGE / LIMIT", "MemPerc", "MEM %", "NetIO",
                                 "NET I/O", "BlockIO", "BLOCK I/O", "PIDs", "PIDS");
-                        _cleanup_free_ char *h = nk_ctr_template(tmpl, hdr);
-                        nk_strv_push(&lines, h ? h : "");
+                        _cleanup_free_ char *h = nk_ctr_template("stats", tmpl, hdr);
+                        if (!h) {
+                                rc = 1;
+                                break;
+                        }
+                        nk_strv_push(&lines, h);
                 }
                 for (size_t i = 0; i < n; i++) {
                         take_sample(g, &cur[i]);
                         _cleanup_jansson_ json_t *row = stats_row(&prev[i], &cur[i]);
                         _cleanup_free_ char *out =
                                 json ? json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)
-                                     : nk_ctr_template(tmpl, row);
+                                     : nk_ctr_template("stats", tmpl, row);
+                        if (!out) {
+                                rc = 1;
+                                break;
+                        }
                         if (table)
-                                nk_strv_push(&lines, out ? out : "");
+                                nk_strv_push(&lines, out);
                         else
-                                printf("%s\n", out ? out : "");
+                                printf("%s\n", out);
                         prev[i].cpu_ns = cur[i].cpu_ns;
                         prev[i].at_ns = cur[i].at_ns;
                         prev[i].up = cur[i].up;
                 }
+                if (rc)
+                        break;
                 if (clear)
                         printf("\033[2J\033[H");
                 if (lines)
@@ -545,7 +555,7 @@ int nk_cmd_stats(const struct nk_global *g, int argc, char **argv)
                 free(prev[i].name);
         free(prev);
         free(cur);
-        return 0;
+        return rc;
 }
 
 /* ---- update ------------------------------------------------------------- */

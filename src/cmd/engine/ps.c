@@ -305,8 +305,10 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
                         "Names", "NAMES", "Image", "IMAGE", "Command", "COMMAND", "CreatedAt",
                         "CREATED AT", "State", "STATE", "Status", "STATUS", "RunningFor", "CREATED",
                         "Ports", "PORTS", "Labels", "LABELS", "Pid", "PID");
-                _cleanup_free_ char *h = nk_ctr_template(tmpl, hdr);
-                nk_strv_push(&lines, h ? h : "");
+                _cleanup_free_ char *h = nk_ctr_template("ps", tmpl, hdr);
+                if (!h)
+                        return 1;
+                nk_strv_push(&lines, h);
         }
         for (char **p = ids; *p; p++) {
                 _cleanup_jansson_ json_t *row = ps_row(g, *p, no_trunc);
@@ -322,11 +324,13 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
                 json_object_set(row, "Labels", json_object_get(row, "LabelsText"));
                 json_object_del(row, "LabelsText");
                 _cleanup_free_ char *out = json ? json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)
-                                                : nk_ctr_template(tmpl, row);
+                                                : nk_ctr_template("ps", tmpl, row);
+                if (!out)
+                        return 1;
                 if (table)
-                        nk_strv_push(&lines, out ? out : "");
+                        nk_strv_push(&lines, out);
                 else
-                        printf("%s\n", out ? out : "");
+                        printf("%s\n", out);
         }
         if (lines)
                 nk_ctr_print_table(lines);
@@ -632,9 +636,11 @@ int nk_cmd_inspect(const struct nk_global *g, int argc, char **argv)
                         continue;
                 }
                 if (format) {
-                        _cleanup_free_ char *t = nk_ctr_template(format, obj);
-                        printf("%s\n", t ? t : "");
+                        _cleanup_free_ char *t = nk_ctr_template("inspect", format, obj);
                         json_decref(obj);
+                        if (!t)
+                                return 1;
+                        printf("%s\n", t);
                 } else {
                         json_array_append_new(all, obj);
                 }
