@@ -55,21 +55,36 @@ static inline void nk_engine_closep(struct nk_store **s)
 
 /* ---- root filesystems (for the runtime) -------------------------------- */
 
-/* Mount IMAGE's layers read-only under a fresh upper/work for container `id`
- * at <store>/containers/<id>/merged; *rootfs_out is that path. Its record
- * (image.json: the layers it uses) is fsynced if `durable`; a --rm
- * container's need not outlive a crash. */
+/* Container `id`'s root filesystem: IMAGE's layers read-only under a
+ * fresh upper/ and work/ in <store>/containers/<id>/, the overlay as a
+ * detached mount (fsmount; attached nowhere: the runtime attaches it in
+ * the container's own mount namespace, nk_create_opts.rootfs_mount_fd) in
+ * *mnt_out, and the empty directory merged/ made for root.path,
+ * *rootfs_out. *lock_out: the container's rootfs lock
+ * (nk_image_rootfs_lock), held; NULL: released. Its record (image.json:
+ * the layers it uses) is fsynced if `durable`; a --rm container's need
+ * not outlive a crash. */
 int nk_image_rootfs_create(const char *store, const char *image, const char *id, bool durable,
-                           char **rootfs_out, nk_error **err);
-/* The same with the mount point chosen by the caller (target NULL: default). */
+                           char **rootfs_out, int *mnt_out, int *lock_out, nk_error **err);
+/* `nook image mount`: the overlay attached at target (in our namespace). */
 int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
                               const char *target, char **rootfs_out, nk_error **err);
-/* Unmount and delete the container's upper layer. Absent is fine. */
+/* Unmount (a mount point's, or an older nook's merged/) and delete the
+ * container's upper layer. Absent is fine. */
 int nk_image_rootfs_remove(const char *store, const char *id, nk_error **err);
-/* A container's rootfs mounted at merged/ again if it is not (after a
- * reboot, or an unmount by hand), from its image.json's layers and its
- * own upper/ and work/: what `start` does first. Already mounted: 0. */
-int nk_image_rootfs_ensure(const char *store, const char *id, nk_error **err);
+/* The rootfs lock: flock(LOCK_EX) of <store>/containers/<id> (waiting, or
+ * EWOULDBLOCK), the fd returned; closing it releases the lock. Whoever
+ * makes an overlay of a container's upper holds it from before it looks
+ * whether the container runs until the overlay is attached in the
+ * container (or closed): overlayfs with index=off lets a second overlay
+ * share an upper in use, with undefined results. */
+int nk_image_rootfs_lock(const char *store, const char *id, bool wait, nk_error **err);
+/* A container's overlay made again from its image.json's layers and its
+ * own upper/ and work/, as a detached mount fd (start and restart hand it
+ * to the runtime; cp of a stopped container works in it). The caller holds
+ * the rootfs lock and knows the container does not run. An older nook's
+ * merged/ still mounted on the host is unmounted first. */
+int nk_image_rootfs_open(const char *store, const char *id, nk_error **err);
 /* `nook image mount/umount`: a rootfs at dir, its id derived from the path. */
 int nk_image_mount(const char *store, const char *image, const char *dir, nk_error **err);
 int nk_image_umount(const char *store, const char *dir, nk_error **err);

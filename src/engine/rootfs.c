@@ -61,9 +61,8 @@ static char **lower_paths(struct nk_store *s, const struct nk_image *img, nk_err
 }
 
 /* The overlay of lowers (top-most first; none: the container's empty/)
- * under its upper/ and work/, attached at target. */
-static int overlay_at(struct nk_store *s, char **lowers, const char *id, const char *target,
-                      nk_error **err)
+ * under its upper/ and work/, as a detached mount (attached nowhere). */
+static int overlay_make(struct nk_store *s, char **lowers, const char *id, nk_error **err)
 {
         _cleanup_free_ char *upper = cpath(s, id, "upper"), *work = cpath(s, id, "work");
         _cleanup_free_ char *empty = cpath(s, id, "empty");
@@ -73,15 +72,13 @@ static int overlay_at(struct nk_store *s, char **lowers, const char *id, const c
         while (lowers[n])
                 n++;
         char *only_empty[] = {empty, NULL};
-        _cleanup_close_ int mfd =
-                nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper, work, err);
-        if (mfd < 0 || nk_overlay_attach(mfd, target, err) < 0)
-                return -1;
-        return 0;
+        return nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper, work, err);
 }
 
+/* target NULL: the detached mount in *mnt_out, else attached at target
+ * (`nook image mount`). */
 static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd, const char *id,
-                        const char *target, nk_error **err)
+                        const char *target, int *mnt_out, nk_error **err)
 {
         _cleanup_strv_ char **lowers = lower_paths(s, img, err);
         if (!lowers)
@@ -90,30 +87,43 @@ static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd,
                 return nk_error_set(err, errno, "create `%s/upper`", id);
         if (!lowers[0] && mkdirat(cfd, "empty", 0755) < 0) /* an image with no layers */
                 return nk_error_set(err, errno, "create `%s/empty`", id);
-        return overlay_at(s, lowers, id, target, err);
+        _cleanup_close_ int mfd = overlay_make(s, lowers, id, err);
+        if (mfd < 0 || (target && nk_overlay_attach(mfd, target, err) < 0))
+                return -1;
+        if (!target)
+                *mnt_out = TAKE_FD(mfd);
+        return 0;
 }
 
+/* The container's directory is its rootfs lock (see nk_image_rootfs_lock):
+ * taken at once, nobody knows the id yet. */
 static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const char *image,
-                        const char *id, const char *target, bool durable, nk_error **err)
+                        const char *id, const char *target, bool durable, int *mnt_out,
+                        int *lock_out, nk_error **err)
 {
         _cleanup_close_ int cfd =
                 openat(s->containers, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cfd < 0)
                 return nk_error_set(err, errno, "open container directory `%s`", id);
+        if (!target && flock(cfd, LOCK_EX | LOCK_NB) < 0)
+                return nk_error_set(err, errno, "lock container directory `%s`", id);
         /* The record goes first: from then on garbage collection keeps the
          * image's layers even if its name is removed. */
         if (write_record(s, cfd, image, img, target, durable, err) < 0)
                 return -1;
+        /* merged/ stays an empty directory on the host: the root.path the
+         * runtime attaches the overlay on, in the container's namespace. */
         if (!target && mkdirat(cfd, "merged", 0755) < 0)
                 return nk_error_set(err, errno, "create `%s/merged`", id);
-        _cleanup_free_ char *merged = target ? strdup(target) : cpath(s, id, "merged");
-        if (!merged)
-                return nk_error_set(err, ENOMEM, "rootfs");
-        return mount_rootfs(s, img, cfd, id, merged, err);
+        if (mount_rootfs(s, img, cfd, id, target, mnt_out, err) < 0)
+                return -1;
+        if (lock_out)
+                *lock_out = TAKE_FD(cfd);
+        return 0;
 }
 
 static int rootfs_create(struct nk_store *s, const char *image, const char *id, const char *target,
-                         bool durable, nk_error **err)
+                         bool durable, int *mnt_out, int *lock_out, nk_error **err)
 {
         struct nk_image img;
         if (nk_store_lock(s, LOCK_SH, err) < 0 || nk_image_find_local(s, image, &img, err) < 0)
@@ -125,7 +135,8 @@ static int rootfs_create(struct nk_store *s, const char *image, const char *id, 
                                                "filesystem"
                                              : "create container directory `%s`",
                              id);
-        } else if ((r = rootfs_setup(s, &img, image, id, target, durable, err)) < 0) {
+        } else if ((r = rootfs_setup(s, &img, image, id, target, durable, mnt_out, lock_out, err)) <
+                   0) {
                 _cleanup_free_ char *dir = cpath(s, id, NULL);
                 nk_error *e = NULL;
                 if (dir && nk_rm_rf(dir, &e) < 0)
@@ -136,7 +147,7 @@ static int rootfs_create(struct nk_store *s, const char *image, const char *id, 
 }
 
 static int create_at(const char *store, const char *image, const char *id, const char *target,
-                     bool durable, char **rootfs_out, nk_error **err)
+                     bool durable, char **rootfs_out, int *mnt_out, int *lock_out, nk_error **err)
 {
         if (nk_container_id_check(id, err) < 0)
                 return -1;
@@ -146,30 +157,42 @@ static int create_at(const char *store, const char *image, const char *id, const
         struct nk_store *s;
         if (nk_engine_open_local(store, &s, err) < 0)
                 return -1;
-        int r = rootfs_create(s, image, id, abs_target, durable, err);
+        int mfd = -1, lock = -1;
+        int r = rootfs_create(s, image, id, abs_target, durable, &mfd, &lock, err);
         char *out = r == 0 ? (abs_target ? strdup(abs_target) : cpath(s, id, "merged")) : NULL;
         nk_store_free(s);
         if (r < 0)
                 return nk_error_wrap(err, "root filesystem for `%s` from `%s`", id, image);
-        if (!out)
+        if (!out) {
+                nk_closep(&mfd);
+                nk_closep(&lock);
                 return nk_error_set(err, ENOMEM, "rootfs");
+        }
         if (rootfs_out)
                 *rootfs_out = out;
         else
                 free(out);
+        if (mnt_out)
+                *mnt_out = mfd;
+        else
+                nk_closep(&mfd);
+        if (lock_out)
+                *lock_out = lock;
+        else
+                nk_closep(&lock);
         return 0;
 }
 
 int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
                               const char *target, char **rootfs_out, nk_error **err)
 {
-        return create_at(store, image, id, target, true, rootfs_out, err);
+        return create_at(store, image, id, target, true, rootfs_out, NULL, NULL, err);
 }
 
 int nk_image_rootfs_create(const char *store, const char *image, const char *id, bool durable,
-                           char **rootfs_out, nk_error **err)
+                           char **rootfs_out, int *mnt_out, int *lock_out, nk_error **err)
 {
-        return create_at(store, image, id, NULL, durable, rootfs_out, err);
+        return create_at(store, image, id, NULL, durable, rootfs_out, mnt_out, lock_out, err);
 }
 
 static int unmount_record(struct nk_store *s, const char *id, nk_error **err)
@@ -233,7 +256,8 @@ static char **record_lowers(struct nk_store *s, json_t *rec, const char *id, nk_
         return TAKE_PTR(v);
 }
 
-/* merged/ is the overlay when it is another filesystem than its directory. */
+/* merged/ is an overlay mounted on the host when it is another
+ * filesystem than its directory: one an older nook mounted there. */
 static int rootfs_mounted(int cfd, const char *id, nk_error **err)
 {
         struct stat dir, m;
@@ -244,41 +268,58 @@ static int rootfs_mounted(int cfd, const char *id, nk_error **err)
         return m.st_dev != dir.st_dev;
 }
 
-static int rootfs_ensure(struct nk_store *s, const char *id, nk_error **err)
+int nk_image_rootfs_lock(const char *store, const char *id, bool wait, nk_error **err)
+{
+        if (nk_container_id_check(id, err) < 0)
+                return -1;
+        _cleanup_free_ char *dir = NULL;
+        if (asprintf(&dir, "%s/containers/%s", store, id) < 0)
+                return nk_error_set(err, ENOMEM, "rootfs");
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return nk_error_set(err, errno, "open container directory `%s`", dir);
+        if ((wait ? nk_flock_wait(fd, LOCK_EX) : flock(fd, LOCK_EX | LOCK_NB)) < 0)
+                return nk_error_set(err, errno, "lock container directory `%s`", dir);
+        return TAKE_FD(fd);
+}
+
+static int rootfs_open(struct nk_store *s, const char *id, nk_error **err)
 {
         _cleanup_close_ int cfd =
                 openat(s->containers, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cfd < 0)
                 return nk_error_set(err, errno, "open container directory `%s`", id);
-        /* Two starts at once: one mounts, the other sees it mounted. */
-        if (nk_flock_wait(cfd, LOCK_EX) < 0)
-                return nk_error_set(err, errno, "lock container directory `%s`", id);
         char name[512];
         snprintf(name, sizeof name, "%s/image.json", id);
         _cleanup_jansson_ json_t *rec = NULL;
         if (nk_store_read_json(s->containers, name, &rec, err) < 0)
                 return -1;
         if (json_is_string(json_object_get(rec, "mountpoint")))
-                return 0; /* `nook image mount`'s: not a container of the engine */
-        int r = rootfs_mounted(cfd, id, err);
-        if (r != 0)
-                return r < 0 ? -1 : 0;
+                return nk_error_set(err, 0, "`%s` is an image mount, not a container", id);
         _cleanup_strv_ char **lowers = record_lowers(s, rec, id, err);
         _cleanup_free_ char *merged = cpath(s, id, "merged");
         _cleanup_free_ char *mark = cpath(s, id, "work/work/incompat");
         if (!lowers || !merged || !mark)
                 return lowers ? nk_error_set(err, ENOMEM, "rootfs") : -1;
-        /* The overlay is `volatile` (nk_overlay_create): its unmount leaves
+        /* A container of an older nook, its overlay still on the host: it
+         * does not run (the caller checked, under the lock), so that
+         * mount has no user left that a detach would surprise. */
+        int r = rootfs_mounted(cfd, id, err);
+        if (r < 0)
+                return -1;
+        if (r > 0 && umount2(merged, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL)
+                return nk_error_set(err, errno, "unmount `%s`", merged);
+        /* The overlay is `volatile` (nk_overlay_create): its end leaves
          * work/work/incompat/volatile, and overlayfs refuses to mount over
          * it again (EINVAL) until it is removed, since after a crash the
          * upper dir may have lost unsynced writes. A container's upper is
          * scratch space that accepts that risk, as podman's does. */
         if (nk_rm_rf(mark, err) < 0)
                 return -1;
-        return overlay_at(s, lowers, id, merged, err);
+        return overlay_make(s, lowers, id, err);
 }
 
-int nk_image_rootfs_ensure(const char *store, const char *id, nk_error **err)
+int nk_image_rootfs_open(const char *store, const char *id, nk_error **err)
 {
         if (nk_container_id_check(id, err) < 0)
                 return -1;
@@ -287,7 +328,7 @@ int nk_image_rootfs_ensure(const char *store, const char *id, nk_error **err)
                 return -1;
         int r = nk_store_lock(s, LOCK_SH, err);
         if (r == 0)
-                r = rootfs_ensure(s, id, err);
+                r = rootfs_open(s, id, err);
         nk_store_free(s);
-        return r < 0 ? nk_error_wrap(err, "mount the root filesystem of `%.12s` again", id) : 0;
+        return r < 0 ? nk_error_wrap(err, "root filesystem of `%.12s`", id) : r;
 }

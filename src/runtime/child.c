@@ -126,6 +126,7 @@ void nk_child_rootfs_opts(const struct nk_spec *spec, const struct nk_create_opt
                 .new_cgroupns = nk_ns_new(spec, NK_NS_CGROUP),
                 .cgroup_path = cgroup_path,
                 .mount_trees = mount_trees,
+                .rootfs_mount_fd = o->rootfs_mount_fd,
         };
 }
 

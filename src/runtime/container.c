@@ -189,6 +189,11 @@ static int check_create(struct creation *cr, const char *rootfs, nk_error **err)
                 return nk_error_set(err, 0, "%s: process: missing, nothing to run", s->source);
         if (check_without_mount_ns(s, err) < 0)
                 return -1;
+        if (o->rootfs_mount_fd > 0 && !nk_ns_new(s, NK_NS_MOUNT))
+                return nk_error_set(err, 0,
+                                    "%s: a root filesystem given as a mount needs a new mount "
+                                    "namespace in linux.namespaces",
+                                    s->source);
         if (s->process.terminal && !o->console_socket && !o->console_master && !cr->foreground)
                 return nk_error_set(err, 0,
                                     "process.terminal is true: --console-socket is required");

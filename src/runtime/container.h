@@ -48,6 +48,13 @@ struct nk_create_opts {
         /* Where built seccomp programs are kept (nk_seccomp_prepare_cached),
          * or NULL: built each time. */
         const char *seccomp_cache;
+        /* > 0: the root filesystem as a detached mount (fsmount or
+         * open_tree OPEN_TREE_CLONE, close-on-exec; the caller keeps it):
+         * the init attaches it on `rootfs` in its new mount namespace, so
+         * the caller's mount table never holds it and it goes with that
+         * namespace. Needs a new mount namespace. 0: none (`rootfs` is
+         * bound on itself as it is). */
+        int rootfs_mount_fd;
         /* for run (create ignores them): */
         bool detach;
         bool keep; /* run: don't delete after exit */

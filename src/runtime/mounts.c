@@ -280,35 +280,39 @@ static int run_propagation(const struct nk_rop *op, nk_error **err)
         return 0;
 }
 
-struct mount_by_id {
-        unsigned id;
-        char *mountpoint;
-};
-
-static int find_mount_id(const struct nk_mountinfo_entry *e, void *data)
+/* The root of the mount holding `path`, opened O_PATH: walking up while
+ * ".." is on the same mount (statx STATX_MNT_ID); ".." of a mount's root
+ * is on the mount below it, and "/" is its own "..". A few statx calls
+ * where reading mountinfo would cost as much as the host has mounts. */
+static int open_mount_root(const char *path, nk_error **err)
 {
-        struct mount_by_id *m = data;
-        if (e->id != m->id)
-                return 0;
-        m->mountpoint = strdup(e->mountpoint);
-        return 1;
+        _cleanup_close_ int cur = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        struct statx a, b;
+        if (cur < 0 || statx(cur, "", AT_EMPTY_PATH, STATX_MNT_ID | STATX_INO, &a) < 0)
+                return nk_error_set(err, errno, "stat rootfs `%s`", path);
+        for (int depth = 0; depth < 4096; depth++) {
+                _cleanup_close_ int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (up < 0 || statx(up, "", AT_EMPTY_PATH, STATX_MNT_ID | STATX_INO, &b) < 0)
+                        return nk_error_set(err, errno, "find the mount holding rootfs `%s`", path);
+                bool top = b.stx_ino == a.stx_ino && b.stx_dev_major == a.stx_dev_major &&
+                           b.stx_dev_minor == a.stx_dev_minor && b.stx_mnt_id == a.stx_mnt_id;
+                if (top || b.stx_mnt_id != a.stx_mnt_id)
+                        return TAKE_FD(cur);
+                close(cur);
+                cur = TAKE_FD(up);
+                a = b;
+        }
+        return nk_error_set(err, ELOOP, "find the mount holding rootfs `%s`", path);
 }
 
 static int run_parent_private(const struct nk_rop *op, nk_error **err)
 {
-        struct statx stx;
-        if (statx(AT_FDCWD, op->source, 0, STATX_MNT_ID, &stx) < 0)
-                return nk_error_set(err, errno, "stat rootfs `%s`", op->source);
-        _cleanup_free_ char *mountinfo = NULL;
-        if (nk_read_file("/proc/self/mountinfo", &mountinfo, NULL, err) < 0)
+        _cleanup_close_ int root = open_mount_root(op->source, err);
+        if (root < 0)
                 return -1;
-        struct mount_by_id m = {.id = (unsigned)stx.stx_mnt_id};
-        nk_mountinfo_foreach(mountinfo, find_mount_id, &m);
-        _cleanup_free_ char *mp = m.mountpoint;
-        if (!mp)
-                return nk_error_set(err, ENOENT, "find the mount holding rootfs `%s`", op->source);
-        if (mount(NULL, mp, NULL, MS_PRIVATE, NULL) < 0)
-                return nk_error_set(err, errno, "make %s (parent of the rootfs) private", mp);
+        if (set_propagation(root, MS_PRIVATE) < 0)
+                return nk_error_set(err, errno, "make the mount holding rootfs `%s` private",
+                                    op->source);
         return 0;
 }
 
@@ -318,6 +322,26 @@ static int run_bind_rootfs(struct nk_rexec *x, const struct nk_rop *op, nk_error
                 return nk_error_set(err, errno, "bind rootfs %s on itself", op->source);
         /* Opened after the bind: lookups from an fd of the directory below
          * the new mount would not enter it. */
+        x->rootfd = open(op->source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (x->rootfd < 0)
+                return nk_error_set(err, errno, "open rootfs %s", op->source);
+        return 0;
+}
+
+/* The rootfs directory gets the caller's overlay (a detached mount from
+ * fsmount): move_mount into this, the container's own, namespace. The fd
+ * is ours (a copy of the creator's table) and goes once attached: the
+ * container's processes never hold it (it is close-on-exec anyway). */
+static int run_attach_rootfs(struct nk_rexec *x, const struct nk_rop *op, nk_error **err)
+{
+        _cleanup_close_ int dir = open(op->source, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir < 0)
+                return nk_error_set(err, errno, "open rootfs %s", op->source);
+        if (nk_move_mount(op->tree, "", dir, "",
+                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return nk_error_set(err, errno, "attach the root filesystem on %s", op->source);
+        close(op->tree);
+        /* Opened after the attach, as after the bind below. */
         x->rootfd = open(op->source, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (x->rootfd < 0)
                 return nk_error_set(err, errno, "open rootfs %s", op->source);
@@ -837,6 +861,8 @@ int nk_rop_run_mount(struct nk_rexec *x, const struct nk_rop *op, nk_error **err
                 return run_parent_private(op, err);
         case NK_ROP_BIND_ROOTFS:
                 return run_bind_rootfs(x, op, err);
+        case NK_ROP_ATTACH_ROOTFS:
+                return run_attach_rootfs(x, op, err);
         case NK_ROP_BIND:
                 return run_bind(x, op, err);
         case NK_ROP_MOUNT:

@@ -347,7 +347,7 @@ static int plan_spec_mount(struct nk_rplan *plan, const struct nk_spec *spec, si
  * that type waits for the end. A shared tree needs the rootfs's parent
  * mount private: pivot_root(2) refuses a new root whose parent is shared. */
 static int plan_prepare(struct nk_rplan *plan, const struct nk_spec *spec, const char *rootfs,
-                        nk_error **err)
+                        const struct nk_rootfs_opts *opts, nk_error **err)
 {
         unsigned long p = spec->rootfs_propagation;
         if (!(p & NK_MS_PROPAGATION) || (p & MS_UNBINDABLE))
@@ -358,7 +358,18 @@ static int plan_prepare(struct nk_rplan *plan, const struct nk_spec *spec, const
         op->propagation = p;
         if ((p & MS_SHARED) && !nk_rplan_add(plan, NK_ROP_PARENT_PRIVATE, NULL, rootfs, err))
                 return -1;
-        return nk_rplan_add(plan, NK_ROP_BIND_ROOTFS, NULL, rootfs, err) ? 0 : -1;
+        if (opts->rootfs_mount_fd <= 0)
+                return nk_rplan_add(plan, NK_ROP_BIND_ROOTFS, NULL, rootfs, err) ? 0 : -1;
+        /* The caller's detached overlay becomes the root here, in the
+         * container's own mount namespace: the host's table never holds
+         * it, and it goes when this namespace does. Already a mount, so
+         * pivot_root takes it as it is. After the parent went private: a
+         * mount attached below a shared one would propagate to the host. */
+        op = nk_rplan_add(plan, NK_ROP_ATTACH_ROOTFS, NULL, rootfs, err);
+        if (!op)
+                return -1;
+        op->tree = opts->rootfs_mount_fd;
+        return 0;
 }
 
 static int plan_paths(struct nk_rplan *plan, enum nk_rop_kind kind, char *const *paths,
@@ -426,7 +437,7 @@ int nk_rplan_build(const struct nk_spec *spec, const char *rootfs,
                    struct nk_rplan *plan, nk_error **err)
 {
         struct nk_rplan p = {0};
-        int r = plan_prepare(&p, spec, rootfs, err);
+        int r = plan_prepare(&p, spec, rootfs, opts, err);
         for (size_t i = 0; r == 0 && i < spec->n_mounts; i++)
                 r = plan_spec_mount(&p, spec, i, opts, env, err);
         if (r == 0)
@@ -531,6 +542,7 @@ static void put_op(FILE *f, const struct nk_rop *op)
                 [NK_ROP_PROPAGATION] = "propagation",
                 [NK_ROP_PARENT_PRIVATE] = "parent-private",
                 [NK_ROP_BIND_ROOTFS] = "bind-rootfs",
+                [NK_ROP_ATTACH_ROOTFS] = "attach-rootfs",
                 [NK_ROP_BIND] = "bind",
                 [NK_ROP_MOUNT] = "mount",
                 [NK_ROP_SETATTR] = "setattr",

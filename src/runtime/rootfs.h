@@ -2,7 +2,8 @@
  * namespace by the container init (child) before the user switch.
  *
  * nk_rootfs_setup_child() does, in order: make / private-recursive (or the
- * rootfsPropagation type), bind the rootfs on itself, every spec mount in
+ * rootfsPropagation type), bind the rootfs on itself (or attach the
+ * caller's detached rootfs mount on it), every spec mount in
  * order with destinations resolved inside the rootfs (never following a
  * symlink out of it), /dev (default devices, spec devices, /dev symlinks,
  * devpts ptmx), pivot_root (or chroot for --no-pivot), maskedPaths,
@@ -35,6 +36,11 @@ struct nk_rootfs_opts {
          * option) instead of the mounter's: the init sets up the rootfs
          * outside a joined pid namespace. */
         int proc_pidns_fd;
+        /* > 0: the container's root filesystem as a detached mount
+         * (nk_create_opts.rootfs_mount_fd), attached on the rootfs
+         * directory in the new mount namespace instead of binding that
+         * directory on itself. */
+        int rootfs_mount_fd;
 };
 
 /* The whole sequence of mount operations, planned by the runtime before

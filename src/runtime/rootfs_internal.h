@@ -24,6 +24,7 @@ enum nk_rop_kind {
         NK_ROP_PROPAGATION,    /* mount("", "/", propagation): the whole new mount ns */
         NK_ROP_PARENT_PRIVATE, /* the mount holding the rootfs becomes private */
         NK_ROP_BIND_ROOTFS,    /* bind the rootfs on itself (pivot_root needs a mount) */
+        NK_ROP_ATTACH_ROOTFS,  /* move_mount the caller's detached rootfs (`tree`) on it */
         NK_ROP_BIND,           /* bind host `source` on `dest` */
         NK_ROP_MOUNT,          /* a fresh `fstype` filesystem on `dest` */
         NK_ROP_SETATTR,        /* change flags/propagation of the mount at `dest` */
@@ -49,6 +50,7 @@ struct nk_rop {
         unsigned long propagation;     /* MS_SHARED|MS_SLAVE|... (| MS_REC), 0 = keep */
         bool recursive;                /* BIND: rbind */
         int tree;                      /* BIND: a prepared detached tree (idmapped), or -1;
+                                          ATTACH_ROOTFS: the rootfs mount;
                                           not owned by the plan */
         bool copy_symlink;             /* BIND: a symlink source is copied, not followed */
         bool copyup;                   /* MOUNT: copy what the directory held into the new fs */

@@ -354,6 +354,34 @@ static void test_root_options(void)
         CHECK(strstr(t, "setattr") == NULL);
 }
 
+/* A root filesystem given as a detached mount is attached on the rootfs
+ * directory where the bind of it on itself would be, after its parent
+ * went private (a shared parent would propagate it to the host). */
+static void test_rootfs_mount(void)
+{
+        struct nk_spec spec = {.rootfs_propagation = MS_SHARED | MS_REC};
+        struct nk_rootfs_opts opts = {.rootfs_mount_fd = 9};
+        _cleanup_free_ char *t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
+        static const char head[] = "propagation / propagation=rshared\n"
+                                   "parent-private /b/rootfs\n"
+                                   "attach-rootfs /b/rootfs\n";
+        CHECK(t && strncmp(t, head, strlen(head)) == 0);
+        CHECK(t && strstr(t, "bind-rootfs") == NULL && strstr(t, "\npivot_root /b/rootfs\n"));
+
+        struct nk_rootfs_env env = {.mountinfo = hybrid_mountinfo};
+        struct nk_rplan plan = {0};
+        nk_error *err = NULL;
+        spec.rootfs_propagation = 0;
+        CHECK(nk_rplan_build(&spec, "/b/rootfs", &opts, &env, &plan, &err) == 0);
+        CHECK(plan.n > 1 && plan.ops[1].kind == NK_ROP_ATTACH_ROOTFS && plan.ops[1].tree == 9);
+        nk_rplan_clear(&plan);
+
+        opts.rootfs_mount_fd = 0; /* none: bound on itself as before */
+        free(t);
+        t = plan_text(&spec, &opts, hybrid_mountinfo, NULL, NULL);
+        CHECK(t && strstr(t, "\nbind-rootfs /b/rootfs\n") && !strstr(t, "attach-rootfs"));
+}
+
 /* Inside /proc only runc's list may be a destination; /proc itself and
  * look-alikes outside it are not this check's business. */
 static void test_proc_destinations(void)
@@ -435,6 +463,7 @@ int main(void)
         test_userns();
         test_devices();
         test_root_options();
+        test_rootfs_mount();
         test_ms_to_attr();
         test_proc_destinations();
         test_cwd();

@@ -287,15 +287,14 @@ static json_t *mounts_json(const struct nk_run_mount *m, size_t n)
         return a;
 }
 
-/* The spec and the record, with the rootfs already mounted. */
+/* The spec and the record, with the rootfs made: `rootfs` its root.path,
+ * rfd the overlay (a detached mount) that users and volumes are looked up
+ * in. */
 static int fill_container(struct nk_store *s, const char *id, const char *name,
                           struct nk_run_opts *o, const struct nk_image *img, const char *rootfs,
-                          const char *netns, nk_error **err)
+                          int rfd, const char *netns, nk_error **err)
 {
         const char *store = nk_engine_root(s);
-        _cleanup_close_ int rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (rfd < 0)
-                return nk_error_set(err, errno, "open rootfs `%s`", rootfs);
         char host[13];
         snprintf(host, sizeof host, "%.12s", id);
         if (!o->hostname && !(o->hostname = strdup(host)))
@@ -409,9 +408,11 @@ static int finish_container(const char *store, const char *id, const char *name,
 }
 
 /* Name, rootfs, spec, record: all or nothing, under the names lock (so
- * two creations with one name: one wins, the other leaves nothing). */
+ * two creations with one name: one wins, the other leaves nothing).
+ * *mnt: the overlay, a detached mount; *rootfs_lock: its lock, held. */
 static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[NK_CTR_ID_LEN + 1],
-                            const struct nk_global *g, const char *netns_of, nk_error **err)
+                            const struct nk_global *g, const char *netns_of, int *mnt,
+                            int *rootfs_lock, nk_error **err)
 {
         const char *store = nk_engine_root(s);
         struct nk_image img = {0};
@@ -440,13 +441,16 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
          * `rm -f` removes with its names. */
         if (nk_ctr_name_free(store, name, err) < 0)
                 goto out;
-        if (nk_image_rootfs_create(store, o->image, id, !o->rm, &rootfs, err) < 0)
+        if (nk_image_rootfs_create(store, o->image, id, !o->rm, &rootfs, mnt, rootfs_lock, err) < 0)
                 goto out;
         r = nk_ctr_name_reserve(store, name, id, err);
         if (r == 0)
-                r = fill_container(s, id, name, o, &img, rootfs, netns_of ? netns : NULL, err);
+                r = fill_container(s, id, name, o, &img, rootfs, *mnt, netns_of ? netns : NULL,
+                                   err);
         if (r < 0) {
                 nk_error *e = NULL;
+                close(TAKE_FD(*mnt)); /* the overlay goes before its upper */
+                close(TAKE_FD(*rootfs_lock));
                 if (nk_image_rootfs_remove(store, id, &e) < 0)
                         nk_error_free(e);
                 nk_ctr_name_release(store, name, id);
@@ -568,6 +572,9 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         nk_cmd_engine_env_init();
         _cleanup_(nk_engine_closep) struct nk_store *s = NULL;
         char id[NK_CTR_ID_LEN + 1], other[PATH_MAX];
+        /* the rootfs: its overlay (attached nowhere until the container's
+         * init does) and its lock, held until the monitor has it */
+        _cleanup_close_ int mnt = -1, lock = -1;
         const char *netns;
         const struct nk_net_ops *net = NULL;
         /* NOOK_NETWORK: the mode of a run given no --network (dockerd's
@@ -596,13 +603,15 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         }
         if (nk_run_opts_env_from_host(&o, environ, &e) < 0 ||
             nk_engine_open_local(g->store, &s, &e) < 0 ||
-            create_container(s, &o, id, g, netns, &e) < 0) {
+            create_container(s, &o, id, g, netns, &mnt, &lock, &e) < 0) {
                 rc = nk_ctr_fail(e, 125);
                 goto out;
         }
         if (net && network_setup(g, net, &o, id, &e) < 0) {
                 /* nothing half-made: the container goes, its network with it */
                 rc = nk_ctr_fail(e, 125);
+                close(TAKE_FD(mnt));
+                close(TAKE_FD(lock));
                 if (nk_ctr_force_remove(g, id, true, &e) < 0)
                         nk_cmd_fail(e);
                 goto out;
@@ -623,7 +632,8 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         }
         fflush(stdout);
         bool failed;
-        rc = nk_ctr_start_monitor(g, id, rec, !o.detach, o.interactive && !o.detach, &failed);
+        rc = nk_ctr_start_monitor(g, id, rec, !o.detach, o.interactive && !o.detach, &mnt, &lock,
+                                  &failed);
         json_decref(rec);
         if (failed && o.rm && nk_ctr_force_remove(g, id, true, &e) < 0)
                 nk_cmd_fail(e);

@@ -3,8 +3,8 @@
  * are copied whole; symlinks are copied as links, never followed.
  *
  * No escape from the container: its side is a directory fd on its root
- * (/proc/PID/root of a running one, so its volumes are seen; else the
- * rootfs mounted at merged/), every path given is resolved with openat2
+ * (/proc/PID/root of a running one, so its volumes are seen; else its
+ * overlay as a detached mount made for the copy), every path given is resolved with openat2
  * RESOLVE_IN_ROOT (a symlink to /etc/shadow or ../../.. stays inside it),
  * and below that every step is one name opened with O_NOFOLLOW relative to
  * the fd of its directory: a container swapping a directory for a link
@@ -230,9 +230,32 @@ static char *split_ref(const char *arg, const char **path)
         return strndup(arg, (size_t)(colon - arg));
 }
 
-/* The container's root: /proc/PID/root while it runs (its mounts seen),
- * else merged/. */
-static int container_root(const struct nk_global *g, const char *ref, nk_error **err)
+/* The root of a running container's init, /proc/PID/root (its volumes
+ * seen), if that very init still runs once it is open (its pid could have
+ * been reused); else -1. */
+static int running_root(const struct nk_global *g, const char *id, const struct nk_ctr_state *st)
+{
+        if (st->pid <= 0)
+                return -1;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/root", (int)st->pid);
+        int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        struct nk_ctr_state again;
+        nk_error *e = NULL;
+        if (fd >= 0 && (nk_ctr_state(g->store, g->root, id, &again, &e) < 0 ||
+                        again.pid != st->pid || again.started_ns != st->started_ns)) {
+                nk_error_free(e);
+                close(fd);
+                fd = -1;
+        }
+        return fd;
+}
+
+/* The container's root: its init's while it runs; else its overlay made
+ * here as a detached mount (attached nowhere: a cp killed halfway leaves
+ * no mount), under the rootfs lock (*lock, held until the copy is done)
+ * so that no start makes another overlay on the same upper meanwhile. */
+static int container_root(const struct nk_global *g, const char *ref, int *lock, nk_error **err)
 {
         char id[NK_CTR_ID_LEN + 1];
         struct nk_ctr_state st;
@@ -241,39 +264,23 @@ static int container_root(const struct nk_global *g, const char *ref, nk_error *
                 return -1;
         if (st.status == NK_CTR_REMOVING)
                 return nk_error_set(err, 0, "container %s is being removed", ref);
-        char path[64];
-        int fd = -1;
-        if (st.pid > 0) {
-                snprintf(path, sizeof path, "/proc/%d/root", (int)st.pid);
-                fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                /* the same init still? (its pid could have been reused) */
-                struct nk_ctr_state again;
-                nk_error *e = NULL;
-                if (fd >= 0 &&
-                    (nk_ctr_state(g->store, g->root, id, &again, &e) < 0 || again.pid != st.pid)) {
-                        nk_error_free(e);
-                        close(fd);
-                        fd = -1;
-                }
+        int fd = running_root(g, id, &st);
+        if (fd >= 0)
+                return fd;
+        if ((*lock = nk_image_rootfs_lock(g->store, id, true, err)) < 0 ||
+            nk_ctr_state(g->store, g->root, id, &st, err) < 0)
+                return -1;
+        if (st.status == NK_CTR_REMOVING)
+                return nk_error_set(err, 0, "container %s is being removed", ref);
+        if ((fd = running_root(g, id, &st)) >= 0) { /* started meanwhile */
+                close(TAKE_FD(*lock));
+                return fd;
         }
-        if (fd < 0) {
-                /* not running: its rootfs, mounted again if a reboot took it */
-                if (nk_image_rootfs_ensure(g->store, id, err) < 0)
-                        return -1;
-                _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, err);
-                if (dfd < 0)
-                        return -1;
-                fd = openat(dfd, "merged", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                struct stat a, b;
-                /* merged/ must be the overlay, not the empty directory under it */
-                if (fd >= 0 && (fstat(fd, &a) < 0 || fstat(dfd, &b) < 0 || a.st_dev == b.st_dev)) {
-                        close(fd);
-                        return nk_error_set(err, 0, "container %s: its rootfs is not mounted", ref);
-                }
-        }
-        if (fd < 0)
-                return nk_error_set(err, errno, "container %s: its root", ref);
-        return fd;
+        if (st.pid > 0)
+                return nk_error_set(err, 0, "container %s: the root of its init %d", ref,
+                                    (int)st.pid);
+        fd = nk_image_rootfs_open(g->store, id, err);
+        return fd < 0 ? nk_error_wrap(err, "container %s", ref) : fd;
 }
 
 /* `cp CONTAINER:SRC -`: SRC as a tar on stdout, named by its last
@@ -286,7 +293,8 @@ static int cp_to_stream(const struct nk_global *g, const char *ref, const char *
         nk_engine_cp_tar_out_fn out = nk_cmd_engine_symbol("nk_engine_cp_tar_out");
         if (!out)
                 return 1;
-        _cleanup_close_ int root = container_root(g, ref, &e);
+        _cleanup_close_ int lock = -1;
+        _cleanup_close_ int root = container_root(g, ref, &lock, &e);
         if (root < 0)
                 return nk_ctr_fail(e, 1);
         struct side s = {root, true, ref};
@@ -322,7 +330,8 @@ static int cp_from_stream(const struct nk_global *g, const char *ref, const char
         nk_engine_cp_tar_in_fn in = nk_cmd_engine_symbol("nk_engine_cp_tar_in");
         if (!in)
                 return 1;
-        _cleanup_close_ int root = container_root(g, ref, &e);
+        _cleanup_close_ int lock = -1;
+        _cleanup_close_ int root = container_root(g, ref, &lock, &e);
         if (root < 0)
                 return nk_ctr_fail(e, 1);
         struct side s = {root, true, ref};
@@ -362,7 +371,8 @@ int nk_cmd_cp(const struct nk_global *g, int argc, char **argv)
                 return cp_to_stream(g, sref, spath);
         nk_error *e = NULL;
         struct side src = {AT_FDCWD, false, sref}, dst = {AT_FDCWD, false, dref};
-        _cleanup_close_ int croot = container_root(g, sref ? sref : dref, &e);
+        _cleanup_close_ int lock = -1;
+        _cleanup_close_ int croot = container_root(g, sref ? sref : dref, &lock, &e);
         if (croot < 0)
                 return nk_ctr_fail(e, 1);
         if (sref)

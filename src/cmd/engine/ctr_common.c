@@ -104,7 +104,7 @@ static json_t *jget(json_t *o, const char *a, const char *b)
 
 /* argv of `nook [globals] monitor [options] ID`. */
 static char **monitor_argv(const struct nk_global *g, const char *id, json_t *rec, bool wait,
-                           bool stdin_open, int status_fd)
+                           bool stdin_open, int status_fd, int rootfs_fd)
 {
         char **v = NULL;
         char buf[64];
@@ -144,6 +144,10 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
         nk_strv_push(&v, buf);
         snprintf(buf, sizeof buf, "--status-fd=%d", status_fd);
         nk_strv_push(&v, buf);
+        if (rootfs_fd >= 0) {
+                snprintf(buf, sizeof buf, "--rootfs-fd=%d", rootfs_fd);
+                nk_strv_push(&v, buf);
+        }
         const char *name = json_string_value(json_object_get(rec, "Name"));
         if (name && *name) {
                 nk_strv_push(&v, "--name");
@@ -164,12 +168,12 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
  * load, and for its first moments a monitor that looks like `nook run`.
  * Returns the read end of its status pipe. */
 static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec, bool wait,
-                         bool stdin_open, nk_error **err)
+                         bool stdin_open, int rootfs, nk_error **err)
 {
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return nk_error_set(err, errno, "status pipe");
-        _cleanup_strv_ char **argv = monitor_argv(g, id, rec, wait, stdin_open, p[1]);
+        _cleanup_strv_ char **argv = monitor_argv(g, id, rec, wait, stdin_open, p[1], rootfs);
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t at;
         posix_spawn_file_actions_init(&fa);
@@ -182,6 +186,10 @@ static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec,
                 posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
         /* dup2 onto itself: the status pipe stays open across the exec */
         posix_spawn_file_actions_adddup2(&fa, p[1], p[1]);
+        /* the same for the rootfs mount, the monitor's only (it passes it
+         * to the runtime's init, which attaches it, and closes it) */
+        if (rootfs >= 0)
+                posix_spawn_file_actions_adddup2(&fa, rootfs, rootfs);
         pid_t pid = -1;
         int r = argv ? posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ) : ENOMEM;
         posix_spawn_file_actions_destroy(&fa);
@@ -346,16 +354,21 @@ static int relay(const struct nk_global *g, const char *id, int sock, bool tty, 
 }
 
 int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
-                         bool stdin_open, bool *failed)
+                         bool stdin_open, int *rootfs, int *lock, bool *failed)
 {
         *failed = true;
         nk_error *e = NULL;
+        _cleanup_close_ int mnt = TAKE_FD(*rootfs), locked = TAKE_FD(*lock);
         _cleanup_close_ int dfd = nk_ctr_dir_open(g->store, id, &e);
         if (dfd < 0)
                 return nk_ctr_fail(e, 125);
         (void)unlinkat(dfd, "stopped", 0);
         (void)unlinkat(dfd, "paused", 0); /* left by a run whose monitor was killed */
-        _cleanup_close_ int st = spawn_monitor(g, id, rec, attach, stdin_open, &e);
+        _cleanup_close_ int st = spawn_monitor(g, id, rec, attach, stdin_open, mnt, &e);
+        /* The monitor's copy is the overlay's only one now: the container
+         * ends it, not a relay of ours that outlives it. */
+        if (mnt >= 0)
+                close(TAKE_FD(mnt));
         if (st < 0)
                 return nk_ctr_fail(e, 125);
         char line[1100];
@@ -368,6 +381,8 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
                         nk_error_free(e);
                 read_status(st, line, sizeof line);
         }
+        if (locked >= 0) /* it runs (its init is recorded), or never will */
+                close(TAKE_FD(locked));
         if (strncmp(line, "ok ", 3) != 0)
                 return status_error(line);
         *failed = false;

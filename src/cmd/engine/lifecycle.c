@@ -333,10 +333,15 @@ static int start_one(const struct nk_global *g, const char *ref, bool attach, bo
         char id[NK_CTR_ID_LEN + 1];
         nk_error *e = NULL;
         struct nk_ctr_state st;
+        /* The rootfs lock first: a start or a `cp` to the stopped
+         * container at the same time waits, then finds the truth. */
+        _cleanup_close_ int lock = -1, mnt = -1;
         if (nk_ctr_resolve(g->store, ref, id, &e) < 0 ||
+            (lock = nk_image_rootfs_lock(g->store, id, true, &e)) < 0 ||
             nk_ctr_state(g->store, g->root, id, &st, &e) < 0)
                 return nk_ctr_fail(e, 1);
         if (st.status == NK_CTR_RUNNING || st.status == NK_CTR_PAUSED || st.monitor) {
+                close(TAKE_FD(lock));
                 if (!attach)
                         return 0; /* Docker: starting a running container is a no-op */
                 _cleanup_jansson_ json_t *rec = nk_ctr_record(g->store, id, &e);
@@ -349,8 +354,9 @@ static int start_one(const struct nk_global *g, const char *ref, bool attach, bo
         if (nk_container_delete(g->root, id, true, &e) < 0)
                 nk_error_free(e);
         e = NULL;
-        /* After a reboot the rootfs is no longer mounted: again, first. */
-        if (nk_image_rootfs_ensure(g->store, id, &e) < 0)
+        /* Its overlay, made anew at each start: the last one went with the
+         * container's mount namespace. */
+        if ((mnt = nk_image_rootfs_open(g->store, id, &e)) < 0)
                 return nk_ctr_fail(e, 1);
         json_t *rec = nk_ctr_record(g->store, id, &e);
         if (!rec)
@@ -360,7 +366,7 @@ static int start_one(const struct nk_global *g, const char *ref, bool attach, bo
                 return nk_ctr_fail(e, 1);
         }
         bool failed;
-        int rc = nk_ctr_start_monitor(g, id, rec, attach, in, &failed);
+        int rc = nk_ctr_start_monitor(g, id, rec, attach, in, &mnt, &lock, &failed);
         json_decref(rec);
         return rc;
 }

@@ -52,6 +52,7 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                 O_LSIZE,
                 O_LFILE,
                 O_FD,
+                O_ROOTFS,
                 O_RESUME
         };
         static const struct option opts[] = {
@@ -65,6 +66,7 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                 {"log-max-size", required_argument, NULL, O_LSIZE},
                 {"log-max-file", required_argument, NULL, O_LFILE},
                 {"status-fd", required_argument, NULL, O_FD},
+                {"rootfs-fd", required_argument, NULL, O_ROOTFS},
                 {"resume", required_argument, NULL, O_RESUME},
                 {0},
         };
@@ -74,6 +76,7 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                                     .no_cgroup = g->no_cgroup,
                                     .log_max_file = 1,
                                     .status_fd = -1,
+                                    .rootfs_fd = -1,
                                     .argv = g->argv};
         unsigned long long v;
         const char *resume = NULL;
@@ -106,6 +109,7 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                 case O_LSIZE:
                 case O_LFILE:
                 case O_FD:
+                case O_ROOTFS:
                         bad = nk_parse_uint(optarg, 1ULL << 40, &v) < 0;
                         if (c == O_RMAX)
                                 o.restart_max = (int)v;
@@ -113,8 +117,10 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                                 o.log_max_size = (int64_t)v;
                         else if (c == O_LFILE)
                                 o.log_max_file = (int)v;
-                        else
+                        else if (c == O_FD)
                                 o.status_fd = (int)v;
+                        else
+                                o.rootfs_fd = (int)v;
                         break;
                 default:
                         bad = true;
@@ -143,9 +149,16 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                 return 125;
         if (child > 0)
                 _exit(0);
-        /* Nothing of the starter's: only the status pipe stays open. */
-        int keep[] = {o.status_fd};
-        nk_close_fds_except(3, keep, o.status_fd >= 0 ? 1 : 0);
+        /* Nothing of the starter's: only the status pipe and the rootfs
+         * mount stay open, the latter close-on-exec (monitor.c). */
+        int keep[2], n = 0;
+        if (o.status_fd >= 0)
+                keep[n++] = o.status_fd;
+        if (o.rootfs_fd >= 0)
+                keep[n++] = o.rootfs_fd;
+        nk_close_fds_except(3, keep, (size_t)n);
+        if (o.rootfs_fd >= 0 && fcntl(o.rootfs_fd, F_SETFD, FD_CLOEXEC) < 0)
+                o.rootfs_fd = -1; /* not an fd after all: made in set-up instead */
         if (chdir("/") < 0)
                 return 125;
         int rc = nk_monitor_setup(&o, &h);
@@ -207,6 +220,7 @@ static void reexec_loop(const struct nk_global *g, int argc, char **argv,
         v[n++] = "monitor";
         for (int i = 1; i < argc - 1 && n < 60; i++)
                 if (strncmp(argv[i], "--status-fd", 11) != 0 &&
+                    strncmp(argv[i], "--rootfs-fd", 11) != 0 &&
                     strncmp(argv[i], "--resume", 8) != 0)
                         v[n++] = argv[i];
         v[n++] = resume;

@@ -4,6 +4,7 @@
  * buffers on the stack, nothing allocated per event. */
 #include "engine/monitor/monitor.h"
 #include "engine/container/ctr.h"
+#include "engine/engine.h"
 #include "engine/monitor/attach.h"
 #include "net/ctrnet.h"
 #include "runtime/container.h"
@@ -40,6 +41,7 @@ struct mon {
         int out_fd, err_fd, in_fd; /* the container's stdio, ours ends; -1 closed */
         pid_t pid;                 /* the init, 0 when none runs */
         int pidfd;
+        int rootfs_fd; /* the starter's overlay for the first create, -1 once used */
         int restarts, last_code;
         int64_t log_size;
         int64_t restart_at; /* CLOCK_MONOTONIC ns of a pending restart, 0 none */
@@ -248,10 +250,27 @@ static int set_nonblock(int fd)
         return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* nk_container_create with the spec and rootfs of the container
- * directory, nook-init to hand over to (nk_self_exe_guard: with argv, a
- * re-exec of the set-up from a sealed copy when it cannot hand over; in
- * the loop, argv NULL, that case fails the restart instead). */
+/* nk_self_exe_guard: with argv, a re-exec of the set-up from a sealed
+ * copy when it cannot hand over (in the loop, argv NULL, that case fails
+ * the restart instead). The starter's rootfs mount, named by
+ * --rootfs-fd in argv, must survive that exec. */
+static int guard_self(struct mon *m, bool first, const struct nk_spec *spec, int mnt, int *init_fd,
+                      nk_error **err)
+{
+        bool keep = first && m->o->argv && mnt == m->o->rootfs_fd;
+        if (keep)
+                (void)fcntl(mnt, F_SETFD, 0);
+        int r = nk_self_exe_guard(first ? m->o->argv : NULL, nk_container_may_hand_over(spec),
+                                  init_fd, err);
+        if (keep)
+                (void)fcntl(mnt, F_SETFD, FD_CLOEXEC);
+        return r;
+}
+
+/* nk_container_create with the spec of the container directory, its
+ * overlay (the starter's the first time, else made now: the last one
+ * went with the container's mount namespace) attached on merged/ by the
+ * init in its own namespace, and nook-init to hand over to. */
 static int create_oci(struct mon *m, bool first, int *master, nk_error **err)
 {
         const struct nk_monitor_opts *o = m->o;
@@ -259,12 +278,14 @@ static int create_oci(struct mon *m, bool first, int *master, nk_error **err)
         if (!dir || asprintf(&rootfs, "%s/merged", dir) < 0 ||
             asprintf(&cache, "%s/seccomp-cache", o->store) < 0)
                 return nk_error_set(err, ENOMEM, "create");
+        _cleanup_close_ int mnt = first ? TAKE_FD(m->rootfs_fd) : -1;
+        if (mnt < 0 && (mnt = nk_image_rootfs_open(o->store, o->id, err)) < 0)
+                return -1;
         struct nk_spec *spec = NULL;
         if (nk_spec_load(dir, &spec, err) < 0)
                 return -1;
         int init_fd = -1;
-        int r = nk_self_exe_guard(first ? o->argv : NULL, nk_container_may_hand_over(spec),
-                                  &init_fd, err);
+        int r = guard_self(m, first, spec, mnt, &init_fd, err);
         struct nk_create_opts co = {
                 .root = o->root,
                 .id = o->id,
@@ -274,6 +295,7 @@ static int create_oci(struct mon *m, bool first, int *master, nk_error **err)
                 .systemd_cgroup = o->systemd_cgroup,
                 .no_cgroup = o->no_cgroup,
                 .seccomp_cache = cache,
+                .rootfs_mount_fd = mnt,
         };
         if (r == 0)
                 r = nk_container_create(spec, rootfs, &co, err);
@@ -532,6 +554,21 @@ static void go_fresh(struct mon *m)
         block_signals(m); /* the exec failed: on as we are */
 }
 
+/* The rootfs lock for a restart, which makes a new overlay: -1 and the
+ * restart put off a little while a `cp` into the stopped container holds
+ * it (never waiting in the loop); -1 too when there is no lock to take
+ * (the directory went: the launch fails and says so). */
+static int restart_lock(struct mon *m, bool *busy)
+{
+        nk_error *e = NULL;
+        int fd = nk_image_rootfs_lock(m->o->store, m->o->id, false, &e);
+        *busy = fd < 0 && e && e->errno_ == EWOULDBLOCK;
+        nk_error_free(e);
+        if (*busy)
+                m->restart_at = mono_ns() + 100LL * 1000000;
+        return fd;
+}
+
 static void restart_now(struct mon *m)
 {
         m->restart_at = 0;
@@ -539,8 +576,15 @@ static void restart_now(struct mon *m)
                 finish(m);
                 return;
         }
+        bool busy;
+        _cleanup_close_ int lock = restart_lock(m, &busy);
+        if (busy)
+                return;
         nk_error *e = NULL;
-        if (launch(m, false, &e) == 0) {
+        int r = launch(m, false, &e);
+        if (lock >= 0) /* running: a `cp` now finds its init's root */
+                close(TAKE_FD(lock));
+        if (r == 0) {
                 go_fresh(m); /* shed what the create allocated */
                 return;
         }
@@ -654,6 +698,7 @@ static void mon_init(struct mon *m, const struct nk_monitor_opts *o)
                           .listen_fd = -1,
                           .sig_fd = -1,
                           .status_fd = o->status_fd,
+                          .rootfs_fd = o->rootfs_fd,
                           .out_fd = -1,
                           .err_fd = -1,
                           .in_fd = -1,
@@ -693,6 +738,7 @@ int nk_monitor_loop(const struct nk_monitor_opts *o, const struct nk_monitor_han
         struct mon m;
         mon_init(&m, o);
         m.status_fd = -1;
+        m.rootfs_fd = -1;
         m.pid = h->pid;
         m.pidfd = h->pidfd;
         m.out_fd = h->out_fd;

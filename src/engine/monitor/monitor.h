@@ -32,7 +32,10 @@ struct nk_monitor_opts {
         int64_t log_max_size; /* bytes, 0 unlimited */
         int log_max_file;     /* files kept with rotation, >= 1 */
         int status_fd;        /* the starter's pipe, -1 none */
-        char **argv;          /* the whole command line (nk_self_exe_guard's re-exec) */
+        /* The rootfs overlay the starter made (a detached mount), for the
+         * first create; -1: made here, as for every restart. */
+        int rootfs_fd;
+        char **argv; /* the whole command line (nk_self_exe_guard's re-exec) */
         /* Called by the loop after a restart (which ran the runtime's
          * create, spec parsing and all, in this process): may exec a fresh
          * image that goes on with nk_monitor_loop(h); returns if it did
