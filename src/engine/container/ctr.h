@@ -1,6 +1,7 @@
 /* nook engine — the container store: STORE/containers/<id>/ (id: 64 hex)
  * holds, besides the rootfs (image.json, upper/, work/, merged/ made by
- * nk_image_rootfs_create):
+ * nk_image_rootfs_create; merged/ is empty on the host, the overlay is
+ * attached on it only in the container's mount namespace):
  *   config.json     the OCI spec (root.path absolute: the dir is the bundle)
  *   container.json  the engine record (id, name, image, created, command,
  *                   restart policy, labels, log options, ...)
@@ -114,7 +115,8 @@ void nk_ctr_state_at(int dfd, unsigned flags, struct nk_ctr_state *st);
  * unmount waits on the kernel (an RCU grace period, tens of ms here). */
 int nk_ctr_retire(const char *store, const char *id, const char *name, char **trash_out,
                   nk_error **err);
-/* Unmount TRASH/merged and rm -rf TRASH. */
+/* Unmount TRASH/merged (an older nook's overlay, if still mounted) and
+ * rm -rf TRASH. */
 int nk_ctr_bury(const char *trash, nk_error **err);
 /* Leftovers of retired containers whose remover died: their runtime
  * state under `root` (NULL: not looked at) deleted, then buried (a live
