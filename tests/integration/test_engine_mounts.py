@@ -215,3 +215,20 @@ def test_container_of_an_older_nook_still_mounted_on_the_host(engine, then):
         assert fstype == "overlay"
     engine.run("rm", "-f", cid)
     assert host_lines_with(engine.store) == []
+
+
+def test_user_namespace_container_attaches_in_its_own_namespace(engine):
+    """With a user namespace the container's mount namespace is owned by
+    it; the overlay (made in ours) is attached there all the same. An
+    identity map: this test is about where the overlay lives, not about
+    ids (the image's files are the host's root's)."""
+    cid = run_d(engine, "--uidmap", "0:0:65536", "--gidmap", "0:0:65536", "busybox", "sh", "-c",
+                "touch /written && exec sleep 3600")
+    wait_file(engine, cid, "/written")
+    assert engine.run("exec", cid, "cat", "/proc/self/uid_map").stdout.split() == \
+        ["0", "0", "65536"]
+    fstype, opts = root_entry(engine.run("exec", cid, "cat", "/proc/self/mountinfo").stdout)
+    assert fstype == "overlay" and f"upperdir={engine.cdir(cid)}/upper" in opts
+    assert host_lines_with(engine.store) == []
+    assert os.path.exists(os.path.join(engine.cdir(cid), "upper", "written"))
+    engine.run("rm", "-f", cid)
