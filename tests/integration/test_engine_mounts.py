@@ -7,6 +7,7 @@ cp, export, diff and commit must work on running and stopped containers
 alike, and no kill -9 may leave a mount behind. The `engine` fixture
 (engine_util.py) fails a test that leaks anything."""
 import ctypes
+import fcntl
 import io
 import os
 import shutil
@@ -231,4 +232,24 @@ def test_user_namespace_container_attaches_in_its_own_namespace(engine):
     assert fstype == "overlay" and f"upperdir={engine.cdir(cid)}/upper" in opts
     assert host_lines_with(engine.store) == []
     assert os.path.exists(os.path.join(engine.cdir(cid), "upper", "written"))
+    engine.run("rm", "-f", cid)
+
+
+def test_restart_waits_while_the_rootfs_lock_is_held(engine):
+    """Whoever works in a stopped container's overlay (cp) holds the rootfs
+    lock; the monitor's restart, which makes a new overlay on the same
+    upper, waits for it (without blocking its loop) and then goes on."""
+    cid = run_d(engine, "--restart", "always", "busybox", "sh", "-c", "sleep 0.3; exit 1")
+    fd = os.open(engine.cdir(cid), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        n0 = engine.inspect(cid)["RestartCount"]
+        time.sleep(1.5)  # the init exited meanwhile; its restart is held back
+        st = engine.inspect(cid)
+        assert not st["State"]["Running"] and st["RestartCount"] <= n0 + 1, st["State"]
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    wait_for(lambda: engine.state(cid)["Running"], 10, "the restart once the lock is free")
+    assert host_lines_with(engine.store) == []
     engine.run("rm", "-f", cid)
