@@ -63,9 +63,13 @@ static inline void nk_engine_closep(struct nk_store **s)
  * *rootfs_out. *lock_out: the container's rootfs lock
  * (nk_image_rootfs_lock), held; NULL: released. Its record (image.json:
  * the layers it uses) is fsynced if `durable`; a --rm container's need
- * not outlive a crash. */
-int nk_image_rootfs_create(const char *store, const char *image, const char *id, bool durable,
-                           char **rootfs_out, int *mnt_out, int *lock_out, nk_error **err);
+ * not outlive a crash. idmaps (else NULL): {"uidMappings", "gidMappings"}
+ * in OCI's form, for a user-namespaced container: its layers are
+ * idmapped and upper/ belongs to its root (kept in image.json, so every
+ * later overlay of it is made the same way). */
+int nk_image_rootfs_create(const char *store, const char *image, const char *id, json_t *idmaps,
+                           bool durable, char **rootfs_out, int *mnt_out, int *lock_out,
+                           nk_error **err);
 /* `nook image mount`: the overlay attached at target (in our namespace). */
 int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
                               const char *target, char **rootfs_out, nk_error **err);

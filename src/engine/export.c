@@ -190,7 +190,8 @@ static int export_lowers(struct nk_store *s, char ***lowers, int out_fd, nk_erro
         }
         size_t n = nk_strv_len(*lowers);
         int r = nk_strv_push(lowers, empty) < 0 ? nk_error_set(err, ENOMEM, "export") : 0;
-        _cleanup_close_ int mfd = r < 0 ? -1 : nk_overlay_create(*lowers, n + 1, NULL, NULL, err);
+        _cleanup_close_ int mfd =
+                r < 0 ? -1 : nk_overlay_create(*lowers, n + 1, NULL, NULL, -1, err);
         if (mfd >= 0)
                 r = write_tar(mfd, NULL, out_fd, err);
         else

@@ -41,12 +41,30 @@ static void fs_log_drain(int fsfd)
  * Linux 6.5 the kernel resolves those paths only then (see is_legacy). */
 struct dir_arg {
         int fd;
+        int tree; /* an idmapped layer's detached mount, else -1 */
         char path[32];
 };
 
-static int dir_open(const char *path, struct dir_arg *d, nk_error **err)
+/* userns >= 0: the directory through an idmapped clone of it (a detached
+ * mount that shows its owners shifted by userns's maps), as a lower of a
+ * user-namespaced container: its root then owns the image's files.
+ * overlayfs takes idmapped layers since Linux 5.19; it can't be idmapped
+ * itself. The clone's fd stays open until the overlay exists: closing it
+ * dissolves the clone, which overlayfs then refuses to take as a layer
+ * ("failed to clone lowerpath"). */
+static int dir_open(const char *path, int userns, struct dir_arg *d, nk_error **err)
 {
-        d->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        d->tree = -1;
+        if (userns >= 0) {
+                d->fd = -1;
+                d->tree = nk_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (__u64)userns};
+                if (d->tree < 0 || nk_mount_setattr(d->tree, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+                        return nk_error_set(err, errno, "overlay: idmapped layer `%s`", path);
+                d->fd = openat(d->tree, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        } else {
+                d->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        }
         if (d->fd < 0)
                 return nk_error_set(err, errno, "overlay: open `%s`", path);
         snprintf(d->path, sizeof(d->path), "/proc/self/fd/%d", d->fd);
@@ -134,9 +152,12 @@ static int set_lowers(int fsfd, const struct dir_arg *d, size_t n, nk_error **er
 
 static void dirs_close(struct dir_arg *d, size_t n)
 {
-        for (size_t i = 0; d && i < n; i++)
+        for (size_t i = 0; d && i < n; i++) {
                 if (d[i].fd >= 0)
                         close(d[i].fd);
+                if (d[i].tree >= 0)
+                        close(d[i].tree);
+        }
         free(d);
 }
 
@@ -163,7 +184,7 @@ static int configure(int fsfd, const struct dir_arg *d, size_t n, bool upper, nk
 }
 
 int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const char *work,
-                      nk_error **err)
+                      int userns, nk_error **err)
 {
         if (n == 0)
                 return nk_error_set(err, 0, "overlay: no lower layer");
@@ -179,7 +200,7 @@ int nk_overlay_create(char *const *lowers, size_t n, const char *upper, const ch
                 r = dir_open(opened < n    ? lowers[opened]
                              : opened == n ? upper
                                            : work,
-                             &d[opened], err);
+                             opened < n ? userns : -1, &d[opened], err);
         if (r == 0)
                 r = configure(fsfd, d, n, upper != NULL, err);
         dirs_close(d, opened);

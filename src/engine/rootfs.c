@@ -4,6 +4,7 @@
 #include "engine/engine.h"
 #include "engine/image.h"
 #include "engine/overlay.h"
+#include "runtime/namespaces.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/parse.h"
@@ -26,14 +27,15 @@ static char *cpath(struct nk_store *s, const char *id, const char *sub)
 }
 
 static int write_record(struct nk_store *s, int cfd, const char *image, const struct nk_image *img,
-                        const char *mountpoint, bool durable, nk_error **err)
+                        const char *mountpoint, json_t *idmaps, bool durable, nk_error **err)
 {
         _cleanup_jansson_ json_t *ids = json_array();
         for (size_t i = 0; ids && i < img->config.n_diff_ids; i++)
                 json_array_append_new(ids, json_string(img->config.diff_ids[i]));
-        _cleanup_jansson_ json_t *rec = json_pack(
-                "{s:s,s:s,s:s,s:O,s:s?}", "image", image, "manifest", img->manifest_digest,
-                "config", img->manifest.config.digest, "layers", ids, "mountpoint", mountpoint);
+        _cleanup_jansson_ json_t *rec =
+                json_pack("{s:s,s:s,s:s,s:O,s:s?,s:O?}", "image", image, "manifest",
+                          img->manifest_digest, "config", img->manifest.config.digest, "layers",
+                          ids, "mountpoint", mountpoint, "idmaps", idmaps);
         if (!rec)
                 return nk_error_set(err, ENOMEM, "container record");
         return durable ? nk_store_write_json(cfd, "image.json", rec, err)
@@ -60,9 +62,59 @@ static char **lower_paths(struct nk_store *s, const struct nk_image *img, nk_err
         return v;
 }
 
+/* OCI's [{containerID, hostID, size}] as the runtime's maps; NULL (and
+ * *n 0) for none or a malformed list (runopts made it, so never here). */
+static struct nk_idmap *maps_of(json_t *list, size_t *n)
+{
+        *n = json_array_size(list);
+        struct nk_idmap *m = *n ? calloc(*n, sizeof(*m)) : NULL;
+        for (size_t i = 0; m && i < *n; i++) {
+                json_t *e = json_array_get(list, i);
+                m[i] = (struct nk_idmap){
+                        (uint32_t)json_integer_value(json_object_get(e, "containerID")),
+                        (uint32_t)json_integer_value(json_object_get(e, "hostID")),
+                        (uint32_t)json_integer_value(json_object_get(e, "size"))};
+        }
+        if (!m)
+                *n = 0;
+        return m;
+}
+
+/* A user namespace with a container's maps ({"uidMappings", "gidMappings"}
+ * of image.json), for its idmapped layers: -1 without error when it has
+ * none. */
+static int idmap_userns(json_t *idmaps, nk_error **err)
+{
+        size_t nu, ng;
+        _cleanup_free_ struct nk_idmap *u = maps_of(json_object_get(idmaps, "uidMappings"), &nu);
+        _cleanup_free_ struct nk_idmap *g = maps_of(json_object_get(idmaps, "gidMappings"), &ng);
+        if (!nu || !ng)
+                return idmaps ? nk_error_set(err, EINVAL, "rootfs: idmaps without uid and gid maps")
+                              : -1;
+        return nk_ns_userns_fd(u, nu, g, ng, err);
+}
+
+/* The host id the container's 0 maps to; -1 when 0 is not mapped. */
+static long long host_root(json_t *list)
+{
+        size_t i;
+        json_t *e;
+        json_array_foreach (list, i, e) {
+                json_int_t c = json_integer_value(json_object_get(e, "containerID"));
+                json_int_t h = json_integer_value(json_object_get(e, "hostID"));
+                if (c == 0 && json_integer_value(json_object_get(e, "size")) > 0)
+                        return h;
+        }
+        return -1;
+}
+
 /* The overlay of lowers (top-most first; none: the container's empty/)
- * under its upper/ and work/, as a detached mount (attached nowhere). */
-static int overlay_make(struct nk_store *s, char **lowers, const char *id, nk_error **err)
+ * under its upper/ and work/, as a detached mount (attached nowhere).
+ * With idmaps the lowers are idmapped (the container's root owns what the
+ * image's root owns); the files it writes land in upper/ with its host
+ * ids, as they would with no overlay at all. */
+static int overlay_make(struct nk_store *s, char **lowers, const char *id, json_t *idmaps,
+                        nk_error **err)
 {
         _cleanup_free_ char *upper = cpath(s, id, "upper"), *work = cpath(s, id, "work");
         _cleanup_free_ char *empty = cpath(s, id, "empty");
@@ -72,13 +124,17 @@ static int overlay_make(struct nk_store *s, char **lowers, const char *id, nk_er
         while (lowers[n])
                 n++;
         char *only_empty[] = {empty, NULL};
-        return nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper, work, err);
+        nk_error *e = NULL;
+        _cleanup_close_ int userns = idmap_userns(idmaps, &e);
+        if (userns < 0 && e)
+                return nk_error_pass(err, e);
+        return nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper, work, userns, err);
 }
 
 /* target NULL: the detached mount in *mnt_out, else attached at target
  * (`nook image mount`). */
 static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd, const char *id,
-                        const char *target, int *mnt_out, nk_error **err)
+                        const char *target, json_t *idmaps, int *mnt_out, nk_error **err)
 {
         _cleanup_strv_ char **lowers = lower_paths(s, img, err);
         if (!lowers)
@@ -87,7 +143,13 @@ static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd,
                 return nk_error_set(err, errno, "create `%s/upper`", id);
         if (!lowers[0] && mkdirat(cfd, "empty", 0755) < 0) /* an image with no layers */
                 return nk_error_set(err, errno, "create `%s/empty`", id);
-        _cleanup_close_ int mfd = overlay_make(s, lowers, id, err);
+        /* The root directory of the container is upper's: its root's. */
+        long long uid = host_root(json_object_get(idmaps, "uidMappings"));
+        long long gid = host_root(json_object_get(idmaps, "gidMappings"));
+        if ((uid >= 0 || gid >= 0) &&
+            fchownat(cfd, "upper", (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return nk_error_set(err, errno, "chown `%s/upper` to the container's root", id);
+        _cleanup_close_ int mfd = overlay_make(s, lowers, id, idmaps, err);
         if (mfd < 0 || (target && nk_overlay_attach(mfd, target, err) < 0))
                 return -1;
         if (!target)
@@ -98,8 +160,8 @@ static int mount_rootfs(struct nk_store *s, const struct nk_image *img, int cfd,
 /* The container's directory is its rootfs lock (see nk_image_rootfs_lock):
  * taken at once, nobody knows the id yet. */
 static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const char *image,
-                        const char *id, const char *target, bool durable, int *mnt_out,
-                        int *lock_out, nk_error **err)
+                        const char *id, const char *target, json_t *idmaps, bool durable,
+                        int *mnt_out, int *lock_out, nk_error **err)
 {
         _cleanup_close_ int cfd =
                 openat(s->containers, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -109,13 +171,13 @@ static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const ch
                 return nk_error_set(err, errno, "lock container directory `%s`", id);
         /* The record goes first: from then on garbage collection keeps the
          * image's layers even if its name is removed. */
-        if (write_record(s, cfd, image, img, target, durable, err) < 0)
+        if (write_record(s, cfd, image, img, target, idmaps, durable, err) < 0)
                 return -1;
         /* merged/ stays an empty directory on the host: the root.path the
          * runtime attaches the overlay on, in the container's namespace. */
         if (!target && mkdirat(cfd, "merged", 0755) < 0)
                 return nk_error_set(err, errno, "create `%s/merged`", id);
-        if (mount_rootfs(s, img, cfd, id, target, mnt_out, err) < 0)
+        if (mount_rootfs(s, img, cfd, id, target, idmaps, mnt_out, err) < 0)
                 return -1;
         if (lock_out)
                 *lock_out = TAKE_FD(cfd);
@@ -123,7 +185,7 @@ static int rootfs_setup(struct nk_store *s, const struct nk_image *img, const ch
 }
 
 static int rootfs_create(struct nk_store *s, const char *image, const char *id, const char *target,
-                         bool durable, int *mnt_out, int *lock_out, nk_error **err)
+                         json_t *idmaps, bool durable, int *mnt_out, int *lock_out, nk_error **err)
 {
         struct nk_image img;
         if (nk_store_lock(s, LOCK_SH, err) < 0 || nk_image_find_local(s, image, &img, err) < 0)
@@ -135,8 +197,8 @@ static int rootfs_create(struct nk_store *s, const char *image, const char *id, 
                                                "filesystem"
                                              : "create container directory `%s`",
                              id);
-        } else if ((r = rootfs_setup(s, &img, image, id, target, durable, mnt_out, lock_out, err)) <
-                   0) {
+        } else if ((r = rootfs_setup(s, &img, image, id, target, idmaps, durable, mnt_out, lock_out,
+                                     err)) < 0) {
                 _cleanup_free_ char *dir = cpath(s, id, NULL);
                 nk_error *e = NULL;
                 if (dir && nk_rm_rf(dir, &e) < 0)
@@ -147,7 +209,8 @@ static int rootfs_create(struct nk_store *s, const char *image, const char *id, 
 }
 
 static int create_at(const char *store, const char *image, const char *id, const char *target,
-                     bool durable, char **rootfs_out, int *mnt_out, int *lock_out, nk_error **err)
+                     json_t *idmaps, bool durable, char **rootfs_out, int *mnt_out, int *lock_out,
+                     nk_error **err)
 {
         if (nk_container_id_check(id, err) < 0)
                 return -1;
@@ -158,7 +221,7 @@ static int create_at(const char *store, const char *image, const char *id, const
         if (nk_engine_open_local(store, &s, err) < 0)
                 return -1;
         int mfd = -1, lock = -1;
-        int r = rootfs_create(s, image, id, abs_target, durable, &mfd, &lock, err);
+        int r = rootfs_create(s, image, id, abs_target, idmaps, durable, &mfd, &lock, err);
         char *out = r == 0 ? (abs_target ? strdup(abs_target) : cpath(s, id, "merged")) : NULL;
         nk_store_free(s);
         if (r < 0)
@@ -186,13 +249,15 @@ static int create_at(const char *store, const char *image, const char *id, const
 int nk_image_rootfs_create_at(const char *store, const char *image, const char *id,
                               const char *target, char **rootfs_out, nk_error **err)
 {
-        return create_at(store, image, id, target, true, rootfs_out, NULL, NULL, err);
+        return create_at(store, image, id, target, NULL, true, rootfs_out, NULL, NULL, err);
 }
 
-int nk_image_rootfs_create(const char *store, const char *image, const char *id, bool durable,
-                           char **rootfs_out, int *mnt_out, int *lock_out, nk_error **err)
+int nk_image_rootfs_create(const char *store, const char *image, const char *id, json_t *idmaps,
+                           bool durable, char **rootfs_out, int *mnt_out, int *lock_out,
+                           nk_error **err)
 {
-        return create_at(store, image, id, NULL, durable, rootfs_out, mnt_out, lock_out, err);
+        return create_at(store, image, id, NULL, idmaps, durable, rootfs_out, mnt_out, lock_out,
+                         err);
 }
 
 static int unmount_record(struct nk_store *s, const char *id, nk_error **err)
@@ -316,7 +381,7 @@ static int rootfs_open(struct nk_store *s, const char *id, nk_error **err)
          * scratch space that accepts that risk, as podman's does. */
         if (nk_rm_rf(mark, err) < 0)
                 return -1;
-        return overlay_make(s, lowers, id, err);
+        return overlay_make(s, lowers, id, json_object_get(rec, "idmaps"), err);
 }
 
 int nk_image_rootfs_open(const char *store, const char *id, nk_error **err)

@@ -303,6 +303,48 @@ def test_ps_filters(engine):
     engine.run("rm", "-f", "a1", "b1")
 
 
+def test_user_namespace_owns_its_rootfs_and_volumes(engine):
+    """--uidmap: the image's layers are idmapped (the container's root owns
+    what root owns in the image), and what it writes lands on the host
+    with its host ids: upper/, copy-ups, a volume made for it, its /etc
+    files. A file the map does not reach shows as nobody's and stays
+    out of reach, as the kernel wants."""
+    engine.run("run", "--name", "base", "busybox", "sh", "-c",
+               "touch /far && chown 5000:5000 /far")
+    engine.run("commit", "base", "farimg")
+    engine.run("rm", "base")
+    # the test's tmp dir is 0700: the mapped root could not reach the store
+    p = engine.run("run", "--rm", "--uidmap", "0:100000:1000", "farimg", "true", check=False)
+    assert p.returncode == 125 and "can't reach its root filesystem" in p.stderr, p.stderr
+    assert len(p.stderr.splitlines()) == 1 and os.listdir(engine.cdir("")) == []
+    d = engine.store
+    while d not in ("/", "/tmp"):
+        os.chmod(d, os.stat(d).st_mode | 0o111)
+        d = os.path.dirname(d)
+    p = engine.run("run", "--name", "u", "--uidmap", "0:100000:1000", "-v", "uvol:/data",
+                   "farimg", "sh", "-c",
+                   "cat /proc/self/uid_map; id -u; stat -c '%u %g' / /bin/busybox /far; "
+                   "touch /new /data/f && echo 1.2.3.4 x >> /etc/hosts && "
+                   "echo y >> /etc/passwd && echo wrote; echo z >> /far || echo far-refused")
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["0", "100000", "1000"]
+    assert lines[1:5] == ["0", "0 0", "0 0", "65534 65534"], p.stdout
+    assert lines[5:] == ["wrote", "far-refused"], p.stdout + p.stderr
+    cid = engine.inspect("u")["Id"]
+    upper = os.path.join(engine.cdir(cid), "upper")
+    for path in ("", "new", "etc/passwd"):
+        st = os.lstat(os.path.join(upper, path))
+        assert (st.st_uid, st.st_gid) == (100000, 100000), path
+    vol = os.path.join(engine.store, "volumes", "uvol", "_data")
+    assert (os.lstat(os.path.join(vol, "f")).st_uid, os.lstat(vol).st_uid) == (100000, 100000)
+    assert os.lstat(os.path.join(engine.cdir(cid), "hosts")).st_uid == 100000
+    # a later start makes its overlay the same way (from image.json)
+    engine.run("start", "-a", "u")
+    engine.run("rm", "-v", "u")
+    engine.run("volume", "rm", "uvol")
+    engine.run("rmi", "farimg")
+
+
 def test_container_prune(engine):
     engine.run("run", "--name", "done", "busybox", "true")
     engine.run("create", "--name", "made", "busybox", "true")

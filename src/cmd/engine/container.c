@@ -13,6 +13,7 @@
 #include "util/strv.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,111 @@ static void spec_netns(json_t *spec, const char *netns)
                                       json_pack("{s:s,s:s}", "type", "network", "path", netns));
 }
 
+/* ---- user namespaces: what the engine makes belongs to the container's root */
+
+/* The id the host sees for the container's id c under an OCI map list;
+ * -1 when c is not mapped. */
+static long long host_id(json_t *maps, long long c)
+{
+        size_t i;
+        json_t *e;
+        json_array_foreach (maps, i, e) {
+                json_int_t from = json_integer_value(json_object_get(e, "containerID"));
+                json_int_t size = json_integer_value(json_object_get(e, "size"));
+                if (c >= from && c - from < size)
+                        return json_integer_value(json_object_get(e, "hostID")) + (c - from);
+        }
+        return -1;
+}
+
+/* A user-namespaced container's maps, as runspec puts them in its spec
+ * (a new copy), or NULL. */
+static json_t *run_idmaps(const struct nk_run_opts *o)
+{
+        if ((o->userns && streq(o->userns, "host")) || !json_array_size(o->uid_mappings) ||
+            !json_array_size(o->gid_mappings))
+                return NULL;
+        return json_pack("{s:O,s:O}", "uidMappings", o->uid_mappings, "gidMappings",
+                         o->gid_mappings);
+}
+
+/* The container's init, in its user namespace, resolves its root.path
+ * (STORE/containers/ID/merged) as its host ids: every directory above must
+ * let it through. /var/lib is 0755 and the store 0711; a store under a
+ * 0700 home is not, and would fail deep in the runtime. */
+static int userns_reachable(const char *store, json_t *idmaps, nk_error **err)
+{
+        long long uid = host_id(json_object_get(idmaps, "uidMappings"), 0);
+        long long gid = host_id(json_object_get(idmaps, "gidMappings"), 0);
+        char path[PATH_MAX];
+        if (!realpath(store, path))
+                return nk_error_set(err, errno, "store `%s`", store);
+        for (;;) { /* the store, then each directory above it */
+                struct stat st;
+                if (stat(path, &st) < 0)
+                        return nk_error_set(err, errno, "`%s`", path);
+                bool x = (st.st_mode & S_IXOTH) || (st.st_uid == uid && (st.st_mode & S_IXUSR)) ||
+                         (st.st_gid == gid && (st.st_mode & S_IXGRP));
+                if (!x)
+                        return nk_error_set(err, EACCES,
+                                            "--uidmap: the container's root (host uid %lld) can't "
+                                            "reach its root filesystem: `%s` has mode %o (others "
+                                            "need x, as on /var/lib)",
+                                            uid, path, st.st_mode & 07777);
+                if (streq(path, "/"))
+                        return 0;
+                char *slash = strrchr(path, '/');
+                slash[slash == path] = '\0';
+        }
+}
+
+static json_t *shift_uids, *shift_gids; /* nftw passes no context */
+
+static int shift_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        long long u = host_id(shift_uids, st->st_uid), g = host_id(shift_gids, st->st_gid);
+        if ((u < 0 && g < 0) || flag == FTW_NS)
+                return 0; /* unmapped: it stays the host's */
+        return lchown(path, (uid_t)u, (gid_t)g) < 0 ? errno : 0;
+}
+
+/* The files a user-namespaced container gets from the engine (its /etc
+ * files, the volumes made for it now, image content copied in) are shifted
+ * to its host ids, so its root owns what root owns in the image: Docker's
+ * userns-remap, podman's --uidmap. Trees of our own making, walked without
+ * following symlinks. */
+static int userns_owned(const char *store, const char *id, json_t *spec, char **created,
+                        nk_error **err)
+{
+        json_t *linux_ = json_object_get(spec, "linux");
+        json_t *u = json_object_get(linux_, "uidMappings"),
+               *g = json_object_get(linux_, "gidMappings");
+        if (!json_array_size(u) || !json_array_size(g))
+                return 0;
+        shift_uids = u;
+        shift_gids = g;
+        _cleanup_free_ char *dir = nk_ctr_dir(store, id);
+        static const char *const etc[] = {"hostname", "hosts", "resolv.conf"};
+        for (size_t i = 0; dir && i < ARRAY_SIZE(etc); i++) {
+                char path[PATH_MAX];
+                struct stat st;
+                snprintf(path, sizeof path, "%s/%s", dir, etc[i]);
+                int r = lstat(path, &st) < 0 ? errno : shift_one(path, &st, FTW_F, NULL);
+                if (r)
+                        return nk_error_set(err, r, "give `%s` to the container's root", path);
+        }
+        for (char **v = created; v && *v; v++) {
+                _cleanup_free_ char *data = NULL;
+                if (asprintf(&data, "%s/volumes/%s/_data", store, *v) < 0)
+                        return nk_error_set(err, ENOMEM, "volume");
+                int r = nftw(data, shift_one, 16, FTW_PHYS);
+                if (r)
+                        return nk_error_set(err, r > 0 ? r : errno,
+                                            "give volume `%s` to the container's root", *v);
+        }
+        return dir ? 0 : nk_error_set(err, ENOMEM, "container directory");
+}
+
 static int finish_container(const char *store, const char *id, const char *name,
                             const struct nk_run_opts *o, const struct nk_image *img, json_t *spec,
                             char **created, json_t *mounts, const char *netns, nk_error **err)
@@ -387,7 +493,8 @@ static int finish_container(const char *store, const char *id, const char *name,
                 json_object_set_new(spec, "linux", linux_ = json_object());
         json_object_set_new(linux_, "cgroupsPath", json_string(cg));
         spec_netns(spec, netns);
-        if (etc_files(store, id, o, spec, err) < 0)
+        if (etc_files(store, id, o, spec, err) < 0 ||
+            userns_owned(store, id, spec, created, err) < 0)
                 return -1;
 
         _cleanup_jansson_ json_t *rec = make_record(id, name, o, img, spec);
@@ -422,6 +529,7 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
         int r = -1;
         _cleanup_close_ int lock = -1;
         _cleanup_free_ char *rootfs = NULL;
+        _cleanup_jansson_ json_t *idmaps = NULL;
         if (nk_ctr_new_id(id, err) < 0 || (lock = nk_ctr_names_lock(store, err)) < 0)
                 goto out;
         /* own: ROOT/netns/<id>, made by the net module once the container's
@@ -441,7 +549,11 @@ static int create_container(struct nk_store *s, struct nk_run_opts *o, char id[N
          * `rm -f` removes with its names. */
         if (nk_ctr_name_free(store, name, err) < 0)
                 goto out;
-        if (nk_image_rootfs_create(store, o->image, id, !o->rm, &rootfs, mnt, rootfs_lock, err) < 0)
+        idmaps = run_idmaps(o);
+        if (idmaps && userns_reachable(store, idmaps, err) < 0)
+                goto out;
+        if (nk_image_rootfs_create(store, o->image, id, idmaps, !o->rm, &rootfs, mnt, rootfs_lock,
+                                   err) < 0)
                 goto out;
         r = nk_ctr_name_reserve(store, name, id, err);
         if (r == 0)

@@ -73,7 +73,7 @@ static int mount_in(struct nk_store *s, char *const *diff_ids, size_t n, struct 
                 return -1;
         char *only_empty[] = {empty, NULL};
         _cleanup_close_ int mfd =
-                nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper, work, err);
+                nk_overlay_create(n ? lowers : only_empty, n ? n : 1, upper, work, -1, err);
         if (mfd < 0)
                 return -1;
         if (nk_overlay_attach(mfd, m->root, err) < 0) {
