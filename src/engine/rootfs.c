@@ -85,12 +85,13 @@ static struct nk_idmap *maps_of(json_t *list, size_t *n)
  * none. */
 static int idmap_userns(json_t *idmaps, nk_error **err)
 {
+        if (!json_is_object(idmaps)) /* absent, or null in image.json */
+                return -1;
         size_t nu, ng;
         _cleanup_free_ struct nk_idmap *u = maps_of(json_object_get(idmaps, "uidMappings"), &nu);
         _cleanup_free_ struct nk_idmap *g = maps_of(json_object_get(idmaps, "gidMappings"), &ng);
         if (!nu || !ng)
-                return idmaps ? nk_error_set(err, EINVAL, "rootfs: idmaps without uid and gid maps")
-                              : -1;
+                return nk_error_set(err, EINVAL, "rootfs: idmaps without uid and gid maps");
         return nk_ns_userns_fd(u, nu, g, ng, err);
 }
 
