@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 64 /* nested blocks and parentheses: a bound for hostile text */
+#define MAX_DEPTH 64      /* nested blocks and parentheses: a bound for hostile text */
+#define MAX_STEPS 1000000 /* nodes run per template: far more than a table of rows needs */
 
 /* ---- the tree ------------------------------------------------------------ */
 
@@ -137,6 +138,7 @@ struct state {
         size_t nvars, cap;
         nk_error **err;
         bool failed;
+        unsigned long steps; /* nodes run: a bound on {{range 1000000000}} */
 };
 
 /* The run stops: the first error is the one reported. */
@@ -1426,6 +1428,10 @@ static int exec_range(struct state *st, const struct node *n, json_t *v)
 
 static int exec_node(struct state *st, const struct node *n, json_t *dot)
 {
+        if (++st->steps > MAX_STEPS) {
+                fail(st, "the template runs too long (nested ranges?)");
+                return -1;
+        }
         if (n->kind == N_TEXT) {
                 fputs(n->text, st->out);
                 return 0;

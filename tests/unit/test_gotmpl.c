@@ -145,6 +145,7 @@ static void test_errors(void)
                 {"{{end x}}", "after end"},
                 {"{{if 1}}{{else x}}{{end}}", "after else"},
                 {"{{@}}", "unexpected token"},
+                {"{{range 10000}}{{range 10000}}x{{end}}{{end}}", "runs too long"},
         };
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
                 _cleanup_free_ char *err = NULL;
