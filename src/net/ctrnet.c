@@ -296,6 +296,8 @@ static char *names_read(const struct names *m)
         return text;
 }
 
+/* Swapped in unsynced (nk_swap_in_at): the lines of running members,
+ * which a reboot ends; start joins again. */
 static int names_write(const struct names *m, const char *text, nk_error **err)
 {
         char tmp[96];
@@ -303,7 +305,7 @@ static int names_write(const struct names *m, const char *text, nk_error **err)
         _cleanup_close_ int fd =
                 openat(m->dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0 || nk_write_all(fd, text, strlen(text)) < 0 ||
-            renameat(m->dir, tmp, m->dir, m->file) < 0)
+            nk_swap_in_at(m->dir, tmp, m->file) < 0)
                 return nk_error_set(err, errno, "write the names of network %s", m->file);
         return 0;
 }
