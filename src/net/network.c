@@ -1078,7 +1078,9 @@ static int detach(const char *store, const struct nk_network *n, const char *id,
         if (dirs_open(store, &d, err) < 0)
                 return nk_error_wrap(err, "disconnect %s from network %s", id, n->name);
         /* The address is freed last, once nothing refers to it. */
-        if (addrs_of(d.ipam, n, id, addrs, &k, err) == 0 && nk_rtnl_open(-1, &r, err) == 0 &&
+        /* no netlink socket when the link is left to the namespace's end */
+        if (addrs_of(d.ipam, n, id, addrs, &k, err) == 0 &&
+            (!del_link || nk_rtnl_open(-1, &r, err) == 0) &&
             detach_one(d.ipam, n, id, addrs, k, &nft, r, del_link, err) == 0 &&
             nk_ipam_release(d.ipam, n->name, id, err) == 0)
                 rc = 0;
