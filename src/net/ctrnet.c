@@ -793,7 +793,10 @@ static int attach_net(const char *store, const char *id, const char *name, const
                 return -1;
         if (mac && mac_set(fd, ifname, mac, err) < 0)
                 return -1;
-        mac_get(fd, ifname, got);
+        if (mac) /* as the kernel took it */
+                mac_get(fd, ifname, got);
+        else
+                snprintf(got, sizeof got, "%s", ep->mac);
         if ((hostname && hosts_own(store, id, hostname, ep, err) < 0) ||
             names_join(store, n, id, name, aliases, ep, err) < 0)
                 return -1;
