@@ -26,7 +26,7 @@ static void monitor_net_down(const char *store, const char *root, const char *id
 
 static int cmd_monitor(const struct nk_global *g, int argc, char **argv)
 {
-        return nk_cmd_monitor_main(g, argc, argv, monitor_net_down);
+        return nk_cmd_monitor_main(g, argc, argv, monitor_net_down, nk_ctr_net_preload);
 }
 
 const struct nk_command nk_engine_core_commands[] = {

@@ -296,6 +296,8 @@ static char *names_read(const struct names *m)
         return text;
 }
 
+/* Swapped in unsynced (nk_swap_in_at): the lines of running members,
+ * which a reboot ends; start joins again. */
 static int names_write(const struct names *m, const char *text, nk_error **err)
 {
         char tmp[96];
@@ -303,7 +305,7 @@ static int names_write(const struct names *m, const char *text, nk_error **err)
         _cleanup_close_ int fd =
                 openat(m->dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0 || nk_write_all(fd, text, strlen(text)) < 0 ||
-            renameat(m->dir, tmp, m->dir, m->file) < 0)
+            nk_swap_in_at(m->dir, tmp, m->file) < 0)
                 return nk_error_set(err, errno, "write the names of network %s", m->file);
         return 0;
 }
@@ -791,7 +793,10 @@ static int attach_net(const char *store, const char *id, const char *name, const
                 return -1;
         if (mac && mac_set(fd, ifname, mac, err) < 0)
                 return -1;
-        mac_get(fd, ifname, got);
+        if (mac) /* as the kernel took it */
+                mac_get(fd, ifname, got);
+        else
+                snprintf(got, sizeof got, "%s", ep->mac);
         if ((hostname && hosts_own(store, id, hostname, ep, err) < 0) ||
             names_join(store, n, id, name, aliases, ep, err) < 0)
                 return -1;

@@ -1,5 +1,4 @@
 #include "net/ipam.h"
-#include "engine/store.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 #include "util/strv.h"
@@ -296,13 +295,24 @@ static int ipam_file_open(int dirfd, const char *net, struct ipam_file *f, nk_er
                 return nk_error_set(err, errno, "open IPAM lock `%s`", lock);
         if (nk_flock_wait(f->lock_fd, LOCK_EX) < 0)
                 return nk_error_set(err, errno, "lock IPAM of network %s", net);
+        /* absent, or empty after a power loss (ipam_file_commit): none */
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
         nk_error *e = NULL;
-        if (nk_store_read_json(dirfd, f->name, &f->root, &e) < 0) {
+        if (nk_read_file_at(dirfd, f->name, &text, &len, &e) < 0) {
                 if (e->errno_ != ENOENT) {
                         nk_error_pass(err, e);
                         return nk_error_wrap(err, "IPAM of network %s", net);
                 }
                 nk_error_free(e);
+                len = 0;
+        }
+        if (len) {
+                json_error_t je;
+                if (!(f->root = json_loadb(text, len, 0, &je)))
+                        return nk_error_set(err, 0, "IPAM of network %s: parse `%s`: line %d: %s",
+                                            net, f->name, je.line, je.text);
+        } else {
                 f->root = json_pack("{s:{}}", "pools");
                 if (!f->root)
                         return nk_error_set(err, ENOMEM, "IPAM of network %s", net);
@@ -312,11 +322,13 @@ static int ipam_file_open(int dirfd, const char *net, struct ipam_file *f, nk_er
         return 0;
 }
 
-/* temp + rename, no fsync: a reader (or a crash) sees the old file or
- * the new one whole, and what the file describes (veths, the addresses on
- * them, nftables elements) does not survive a reboot either: start makes
- * it again and reconcile frees the rest. Two fsyncs here cost more than
- * all the rest of a container's attach on a loaded disk. */
+/* temp + swap (nk_swap_in_at), no fsync: a reader (or a kill -9) sees
+ * the old file or the new one whole, and what the file describes (veths,
+ * the addresses on them, nftables elements) does not survive a reboot
+ * either: start makes it again and reconcile frees the rest, so a file a
+ * power loss left empty reads as no allocations. Two fsyncs here cost
+ * more than all the rest of a container's attach on a loaded disk, and a
+ * rename over the file cost 0.5 ms (ext4 writes the new data back first). */
 static int ipam_file_commit(struct ipam_file *f, nk_error **err)
 {
         _cleanup_free_ char *text = json_dumps(f->root, JSON_COMPACT | JSON_SORT_KEYS);
@@ -327,7 +339,7 @@ static int ipam_file_commit(struct ipam_file *f, nk_error **err)
         _cleanup_close_ int fd =
                 openat(f->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0 || nk_write_all(fd, text, strlen(text)) < 0 ||
-            renameat(f->dirfd, tmp, f->dirfd, f->name) < 0) {
+            nk_swap_in_at(f->dirfd, tmp, f->name) < 0) {
                 int e = errno;
                 (void)unlinkat(f->dirfd, tmp, 0);
                 return nk_error_set(err, e, "save IPAM of network %s", f->net);

@@ -874,7 +874,7 @@ static int attach_host(struct nk_rtnl *r, const struct nk_network *n, int bridge
 }
 
 /* The container side, in one batch: lo and eth0 up, addresses, routes. */
-static int attach_container(const struct nk_network *n, const struct nk_endpoint *ep, int netns_fd,
+static int attach_container(const struct nk_network *n, struct nk_endpoint *ep, int netns_fd,
                             nk_error **err)
 {
         _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
@@ -882,10 +882,13 @@ static int attach_container(const struct nk_network *n, const struct nk_endpoint
         bool routed = !n->link[0], has_default[NK_NETWORK_POOLS_MAX] = {false};
         if (nk_rtnl_open(netns_fd, &r, err) < 0 || nk_rtnl_link_get(r, ep->ifname, &l, err) < 0)
                 return -1;
+        snprintf(ep->mac, sizeof ep->mac, "%s", l.mac);
         /* On a second network the first one keeps the default route
-         * (Docker's rule). Asked before anything is queued: a request
-         * between queued messages would break the batch's numbering. */
-        for (size_t i = 0; i < ep->n_addrs; i++)
+         * (Docker's rule); eth0 is the first one, in a namespace made for
+         * it, so nothing is asked. Asked before anything is queued: a
+         * request between queued messages would break the batch's
+         * numbering. */
+        for (size_t i = 0; !streq(ep->ifname, "eth0") && i < ep->n_addrs; i++)
                 if (nk_rtnl_has_default(r, ep->addrs[i].family, &has_default[i], err) < 0)
                         return -1;
         if (nk_rtnl_link_up(r, "lo", 0, err) < 0)
@@ -1019,14 +1022,12 @@ out:
         return rc;
 }
 
-/* Remove what attach and publish made for id, given the addresses it
- * holds: its ports (recorded in the IPAM file), its elements, its veth. */
-static int detach_one(int ipam, const struct nk_network *n, const char *id,
-                      const struct nk_ip *addrs, size_t n_addrs, struct nk_nft **nft,
+/* Remove what attach and publish made for id: its ports (recorded in the
+ * IPAM file), its elements, its veth. */
+static int detach_one(int ipam, const struct nk_network *n, const char *id, struct nk_nft **nft,
                       struct nk_rtnl *r, bool del_link, nk_error **err)
 {
-        struct nk_endpoint ep = {.n_addrs = n_addrs};
-        memcpy(ep.addrs, addrs, n_addrs * sizeof(*addrs));
+        struct nk_endpoint ep = {0};
         nk_network_host_link(n, id, ep.host_link);
         struct nk_nft_endpoint ne = nft_endpoint(n, &ep);
         _cleanup_strv_ char **keys = NULL;
@@ -1050,36 +1051,19 @@ static int detach_one(int ipam, const struct nk_network *n, const char *id,
         return 0; /* the rate limits' qdiscs went with the veth pair */
 }
 
-/* The addresses id holds, from the IPAM file. */
-static int addrs_of(int ipam, const struct nk_network *n, const char *id,
-                    struct nk_ip out[NK_NETWORK_POOLS_MAX], size_t *k, nk_error **err)
-{
-        struct nk_ipam_entry *v;
-        size_t m;
-        *k = 0;
-        if (nk_ipam_entries(ipam, n->name, &v, &m, err) < 0)
-                return -1;
-        for (size_t i = 0; i < m; i++)
-                if (streq(v[i].id, id) && *k < NK_NETWORK_POOLS_MAX)
-                        out[(*k)++] = v[i].ip;
-        nk_ipam_entries_free(v, m);
-        return 0;
-}
-
 static int detach(const char *store, const struct nk_network *n, const char *id, bool del_link,
                   nk_error **err)
 {
         struct net_dirs d;
         _cleanup_(nk_rtnl_closep) struct nk_rtnl *r = NULL;
         _cleanup_(nk_nft_closep) struct nk_nft *nft = NULL;
-        struct nk_ip addrs[NK_NETWORK_POOLS_MAX];
-        size_t k;
         int rc = -1;
         if (dirs_open(store, &d, err) < 0)
                 return nk_error_wrap(err, "disconnect %s from network %s", id, n->name);
-        /* The address is freed last, once nothing refers to it. */
-        if (addrs_of(d.ipam, n, id, addrs, &k, err) == 0 && nk_rtnl_open(-1, &r, err) == 0 &&
-            detach_one(d.ipam, n, id, addrs, k, &nft, r, del_link, err) == 0 &&
+        /* The address is freed last, once nothing refers to it; no
+         * netlink socket when the link is left to the namespace's end. */
+        if ((!del_link || nk_rtnl_open(-1, &r, err) == 0) &&
+            detach_one(d.ipam, n, id, &nft, r, del_link, err) == 0 &&
             nk_ipam_release(d.ipam, n->name, id, err) == 0)
                 rc = 0;
         else
@@ -1116,7 +1100,7 @@ int nk_network_reconcile(const char *store, const struct nk_network *n, const ch
                 bool alive = false;
                 for (size_t j = 0; j < n_live && !alive; j++)
                         alive = streq(live[j], v[i].id);
-                if (!alive && detach_one(d.ipam, n, v[i].id, &v[i].ip, 1, &nft, r, true, err) < 0)
+                if (!alive && detach_one(d.ipam, n, v[i].id, &nft, r, true, err) < 0)
                         goto out;
         }
         if (nk_ipam_reconcile(d.ipam, n->name, live, n_live, freed, err) < 0)

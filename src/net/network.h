@@ -83,6 +83,7 @@ json_t *nk_network_json(const struct nk_network *n);
 struct nk_endpoint {
         char host_link[16]; /* host-side veth */
         char ifname[16];    /* in the container: "eth0" */
+        char mac[18];       /* ifname's, as the kernel made it */
         struct nk_ip addrs[NK_NETWORK_POOLS_MAX];
         unsigned prefix[NK_NETWORK_POOLS_MAX];
         struct nk_ip gateways[NK_NETWORK_POOLS_MAX];

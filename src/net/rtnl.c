@@ -445,6 +445,11 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
                 l.master = (int)mnl_attr_get_u32(tb[IFLA_MASTER]);
         if (tb[IFLA_LINK])
                 l.peer = (int)mnl_attr_get_u32(tb[IFLA_LINK]);
+        if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == 6) {
+                const unsigned char *a = mnl_attr_get_payload(tb[IFLA_ADDRESS]);
+                snprintf(l.mac, sizeof l.mac, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1], a[2],
+                         a[3], a[4], a[5]);
+        }
         if (tb[IFLA_LINKINFO]) {
                 const struct nlattr *info[IFLA_INFO_MAX + 1] = {0};
                 mnl_attr_parse_nested(tb[IFLA_LINKINFO], info_attr, info);

@@ -38,6 +38,7 @@ struct nk_link {
         int master;    /* 0 when none */
         int peer;      /* IFLA_LINK: a veth's peer's ifindex (in its namespace), or 0 */
         char kind[16]; /* "bridge", "veth", "" */
+        char mac[18];  /* "aa:bb:cc:dd:ee:ff" (IFLA_ADDRESS), "" when none */
 };
 /* Look a link up by name (synchronous; the batch must be empty). ENOENT
  * when there is none. */

@@ -172,6 +172,17 @@ int nk_write_file_replace(const char *path, const char *data, size_t len, mode_t
         return write_replace(path, data, len, mode, false, err);
 }
 
+int nk_swap_in_at(int dirfd, const char *tmp, const char *name)
+{
+        if (renameat2(dirfd, tmp, dirfd, name, RENAME_EXCHANGE) == 0) {
+                (void)unlinkat(dirfd, tmp, 0);
+                return 0;
+        }
+        if (errno != ENOENT && errno != EINVAL)
+                return -1;
+        return renameat(dirfd, tmp, dirfd, name);
+}
+
 int nk_mkdir_p(const char *path, mode_t mode, nk_error **err)
 {
         _cleanup_free_ char *p = strdup(path);

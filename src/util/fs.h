@@ -29,6 +29,16 @@ int nk_write_file_atomic(const char *path, const char *data, size_t len, mode_t 
  * (runtime state, pid files): readers still never see a partial file. */
 int nk_write_file_replace(const char *path, const char *data, size_t len, mode_t mode,
                           nk_error **err);
+/* Put tmp (a file written in dirfd, not synced) in name's place: swapped
+ * with name (renameat2 RENAME_EXCHANGE), then tmp, the old content now,
+ * unlinked; a plain rename when name is absent or the file system cannot
+ * swap. Readers see the old or the new file whole, as with rename(2), but
+ * ext4 does not first write the new data back (auto_da_alloc does that on
+ * a rename over an existing file: 0.5 ms and more per call here). After a
+ * power loss the file may come back empty: only for state that means
+ * nothing after a reboot, whose readers take an empty file for none.
+ * -1 with errno set. */
+int nk_swap_in_at(int dirfd, const char *tmp, const char *name);
 /* mkdir -p; existing directories are fine. */
 int nk_mkdir_p(const char *path, mode_t mode, nk_error **err);
 /* rm -rf, not crossing mount points; absent is fine. */

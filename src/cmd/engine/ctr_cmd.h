@@ -78,10 +78,12 @@ int nk_ctr_record_write(const char *store, const char *id, json_t *rec, bool dur
 int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
                          bool stdin_open, int *rootfs, int *lock, bool *failed);
 /* `nook monitor [options] ID` (argv from "monitor" on); net_down: the
- * --rm teardown of its networks (nk_ctr_net_teardown). The monitor's exit
- * code (src/cmd/engine/monitor_cmd.c). */
+ * --rm teardown of its networks (nk_ctr_net_teardown), net_warm what
+ * loads its code early (nk_ctr_net_preload). The monitor's exit code
+ * (src/cmd/engine/monitor_cmd.c). */
 int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
-                        void (*net_down)(const char *store, const char *root, const char *id));
+                        void (*net_down)(const char *store, const char *root, const char *id),
+                        void (*net_warm)(const char *store, const char *id));
 /* Attach to the running container's monitor: its output here, our stdin
  * there (unless no_stdin, or it was not made with -i); ctrl-p ctrl-q
  * detaches from a terminal. Returns its exit code, or 0 once detached. */
@@ -102,6 +104,9 @@ int nk_ctr_force_remove(const struct nk_global *g, const char *id, bool volumes,
 int nk_ctr_net_teardown(const char *store, const char *root, const char *id, unsigned flags,
                         nk_error **err);
 int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err);
+/* The networking module loaded now if the container has networks (the
+ * monitor of a --rm one, while it runs: its teardown then has it). */
+void nk_ctr_net_preload(const char *store, const char *id);
 /* Its first step alone: marked stopped (no restart), thawed, every
  * process of its cgroup SIGKILLed; nothing waited for. */
 void nk_ctr_kill_for_removal(const struct nk_global *g, const char *id);

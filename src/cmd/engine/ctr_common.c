@@ -516,6 +516,12 @@ int nk_ctr_net_teardown(const char *store, const char *root, const char *id, uns
         return net->teardown(store, root, id, flags, err);
 }
 
+void nk_ctr_net_preload(const char *store, const char *id)
+{
+        if (has_networks(store, id))
+                (void)nk_cmd_net_ops();
+}
+
 int nk_ctr_net_restore(const struct nk_global *g, const char *id, json_t *rec, nk_error **err)
 {
         char netns[PATH_MAX];

@@ -39,7 +39,8 @@ static void fresh_loop(const struct nk_monitor_handoff *h, void *arg);
 #define FRESH_DELAY_MS 300
 
 int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
-                        void (*net_down)(const char *store, const char *root, const char *id))
+                        void (*net_down)(const char *store, const char *root, const char *id),
+                        void (*net_warm)(const char *store, const char *id))
 {
         enum {
                 O_TTY = 256,
@@ -136,6 +137,7 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
         o.fresh = fresh_loop;
         o.fresh_arg = &fc;
         o.net_down = net_down;
+        o.net_warm = net_warm;
         if (resume) {
                 if (parse_resume(resume, &h) < 0)
                         return nk_cmd_usage_error("monitor", "--resume: `%s`", resume);

@@ -727,6 +727,8 @@ int nk_monitor_setup(const struct nk_monitor_opts *o, struct nk_monitor_handoff 
         report(&m, "ok %d", (int)m.pid);
         close_fd(&m.status_fd);
         close_fd(&m.sig_fd);
+        if (o->rm && o->net_down && o->net_warm)
+                o->net_warm(o->store, o->id);
         /* The client that connected for the start (a foreground run) is
          * handed over too. */
         handoff(&m, h);

@@ -45,6 +45,11 @@ struct nk_monitor_opts {
         /* --rm, done for good: the container's networks go (before its
          * record and its clients are told), NULL: none. */
         void (*net_down)(const char *store, const char *root, const char *id);
+        /* --rm with net_down, once the init runs: loads what net_down
+         * needs (the networking module) while the container runs rather
+         * than after it exited, when `nook run` waits for the exit code.
+         * NULL: nothing. */
+        void (*net_warm)(const char *store, const char *id);
         /* > 0: the loop calls fresh() once the init has run this long (a
          * loop still in set-up's image; a container done sooner, such as
          * `run --rm IMAGE true`, costs no exec at all). */
