@@ -349,8 +349,12 @@ static int record_volumes(const char *store, const char *id, const struct nk_run
                 if (asprintf(&text, "%s%s\n", prev, *v) < 0)
                         text = NULL;
         }
+        if (!text)
+                return nk_error_set(err, ENOMEM, "volumes");
+        if (!*text) /* none: no file (an inode less per container; absent reads as none) */
+                return 0;
         _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
-        if (!text || !dir || asprintf(&path, "%s/anon-volumes", dir) < 0)
+        if (!dir || asprintf(&path, "%s/anon-volumes", dir) < 0)
                 return nk_error_set(err, ENOMEM, "volumes");
         return nk_write_file(path, text, strlen(text), 0600, err);
 }
