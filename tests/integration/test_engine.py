@@ -441,6 +441,51 @@ def test_monitor_killed_then_rm_f(engine):
         open(f"/proc/{st['Pid']}/stat").read().split()[2] == "Z"
 
 
+def _gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_monitor_killed_during_setup(engine):
+    """Set-up runs in a child of the monitor (it hands the fds over and
+    exits). kill -9 of the monitor while that child still works: the child
+    dies with it (PDEATHSIG), nothing is left running, ps -a still answers
+    and rm -f cleans up (the fixture checks mounts, cgroups, state)."""
+    names = os.path.join(engine.store, "container-names")
+    hit = 0
+    for i in range(5):
+        p = engine.popen("run", "-d", "--name", f"ks{i}", "busybox", "sleep", "100",
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        killed = None
+        deadline = time.monotonic() + 20
+        while p.poll() is None and time.monotonic() < deadline and not killed:
+            try:
+                cid = os.readlink(os.path.join(names, f"ks{i}"))
+                with open(os.path.join(engine.cdir(cid), "monitor")) as f:
+                    mon = int(f.read().split()[0])
+                with open(f"/proc/{mon}/task/{mon}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except (OSError, ValueError, IndexError):
+                continue
+            with open(f"/proc/{mon}/cmdline", "rb") as f:
+                assert b"monitor" in f.read()
+            os.kill(mon, signal.SIGKILL)
+            killed = (mon, kids)
+        p.communicate(timeout=60)
+        if killed:
+            hit += 1
+            mon, kids = killed
+            wait_for(lambda: _gone(mon) and all(_gone(k) for k in kids), 10,
+                     "the monitor and its set-up child gone")
+        assert f"ks{i}" in engine.run("ps", "-a", "--format", "{{.Names}}").stdout
+        engine.run("rm", "-f", f"ks{i}")
+        assert engine.run("ps", "-aq").stdout == ""
+    print(f"monitor killed during set-up {hit} times of 5")
+
+
 def test_rm_monitor_killed_after_retiring_ps_sweeps(engine):
     """A --rm monitor deletes the runtime state (cgroups, state dir) only
     after telling the exit code, the container already retired (record
@@ -530,8 +575,10 @@ def test_monitor_is_small(engine):
     st = engine.state("s")
     mon = st["MonitorPid"]
     # Set-up ran in a child of the monitor that exited: the loop is the
-    # image the monitor's exec made (no --resume exec), and the init,
-    # orphaned, is the monitor's child (a subreaper).
+    # image the monitor's exec made (no --resume exec, even once the
+    # container has run a while), and the init, orphaned, is the
+    # monitor's child (a subreaper).
+    time.sleep(0.5)
     with open(f"/proc/{mon}/cmdline", "rb") as f:
         assert b"--resume=" not in f.read()
     with open(f"/proc/{st['Pid']}/stat") as f:
