@@ -121,9 +121,23 @@ static void rotate_log(struct mon *m)
         }
 }
 
+/* ctr.log is made by the first output: a container that prints nothing
+ * (most detached ones) costs no file (`logs` reads an absent log as
+ * empty). Appending: a restart goes on after the last run's lines. */
+static bool open_log(struct mon *m)
+{
+        if (m->log_fd >= 0)
+                return true;
+        m->log_fd = openat(m->dfd, "ctr.log",
+                           O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+        struct stat sb;
+        m->log_size = m->log_fd >= 0 && fstat(m->log_fd, &sb) == 0 ? sb.st_size : 0;
+        return m->log_fd >= 0;
+}
+
 static void log_chunk(struct mon *m, const char *stream, const char *buf, size_t n)
 {
-        if (m->log_fd < 0)
+        if (!open_log(m))
                 return;
         char head[80];
         nk_ctr_time_text(nk_ctr_now_ns(), head, sizeof head - 16);
@@ -673,10 +687,6 @@ static int setup(struct mon *m, nk_error **err)
         if (m->dfd < 0 || nk_ctr_write_monitor(m->dfd, self, err) < 0)
                 return -1;
         (void)unlinkat(m->dfd, "stopped", 0);
-        m->log_fd = openat(m->dfd, "ctr.log",
-                           O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-        if (m->log_fd < 0)
-                return nk_error_set(err, errno, "open the container log");
         m->listen_fd = nk_attach_listen(m->dfd, "attach", err);
         if (m->listen_fd < 0)
                 return -1;
