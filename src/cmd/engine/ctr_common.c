@@ -631,7 +631,7 @@ json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error 
 
 /* ---- templates ------------------------------------------------------------ */
 
-char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj)
+struct nk_tmpl *nk_ctr_template_parse(const char *cmd, const char *tmpl)
 {
         /* Docker reads \t and \n in a format as a tab and a newline. */
         _cleanup_free_ char *text = strdup(tmpl);
@@ -646,12 +646,30 @@ char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj)
         }
         nk_error *e = NULL;
         struct nk_tmpl *t = text ? nk_tmpl_parse(text, &e) : NULL;
-        char *out = t ? nk_tmpl_exec(t, obj, &e) : NULL;
-        nk_tmpl_free(t);
+        if (!t) {
+                _cleanup_free_ char *msg = e ? nk_error_text(e) : NULL;
+                nk_cmd_usage_error(cmd, "--format: %s", msg ? msg : "out of memory");
+                nk_error_free(e);
+        }
+        return t;
+}
+
+char *nk_ctr_template_exec(const char *cmd, const struct nk_tmpl *t, json_t *obj)
+{
+        nk_error *e = NULL;
+        char *out = nk_tmpl_exec(t, obj, &e);
         if (!out) {
                 _cleanup_free_ char *msg = e ? nk_error_text(e) : NULL;
                 nk_cmd_usage_error(cmd, "--format: %s", msg ? msg : "out of memory");
                 nk_error_free(e);
         }
+        return out;
+}
+
+char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj)
+{
+        struct nk_tmpl *t = nk_ctr_template_parse(cmd, tmpl);
+        char *out = t ? nk_ctr_template_exec(cmd, t, obj) : NULL;
+        nk_tmpl_free(t);
         return out;
 }
