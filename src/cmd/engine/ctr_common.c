@@ -64,7 +64,7 @@ int nk_ctr_record_write(const char *store, const char *id, json_t *rec, bool dur
                         nk_error **err)
 {
         _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
-        _cleanup_free_ char *text = json_dumps(rec, JSON_INDENT(2));
+        _cleanup_free_ char *text = json_dumps(rec, JSON_COMPACT);
         if (!dir || !text || asprintf(&path, "%s/container.json", dir) < 0)
                 return nk_error_set(err, ENOMEM, "record");
         return durable ? nk_write_file_atomic(path, text, strlen(text), 0600, err)
