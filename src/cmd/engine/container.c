@@ -135,7 +135,7 @@ static void record_network(json_t *rec, const struct nk_run_opts *o, const struc
 static int write_config(const char *store, const char *id, json_t *spec, nk_error **err)
 {
         _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
-        _cleanup_free_ char *text = json_dumps(spec, JSON_INDENT(2));
+        _cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
         if (!dir || !text || asprintf(&path, "%s/config.json", dir) < 0)
                 return nk_error_set(err, ENOMEM, "config.json");
         /* No fsync: the spec is made again from the record by nothing, but
@@ -349,8 +349,12 @@ static int record_volumes(const char *store, const char *id, const struct nk_run
                 if (asprintf(&text, "%s%s\n", prev, *v) < 0)
                         text = NULL;
         }
+        if (!text)
+                return nk_error_set(err, ENOMEM, "volumes");
+        if (!*text) /* none: no file (an inode less per container; absent reads as none) */
+                return 0;
         _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
-        if (!text || !dir || asprintf(&path, "%s/anon-volumes", dir) < 0)
+        if (!dir || asprintf(&path, "%s/anon-volumes", dir) < 0)
                 return nk_error_set(err, ENOMEM, "volumes");
         return nk_write_file(path, text, strlen(text), 0600, err);
 }
@@ -664,7 +668,7 @@ static int network_setup(const struct nk_global *g, const struct nk_net_ops *net
          * and what this adds (addresses, ports) is made again by start
          * after a crash that lost it */
         _cleanup_free_ char *dir = nk_ctr_dir(g->store, id), *path = NULL;
-        _cleanup_free_ char *text = json_dumps(rec, JSON_INDENT(2));
+        _cleanup_free_ char *text = json_dumps(rec, JSON_COMPACT);
         if (!dir || !text || asprintf(&path, "%s/container.json", dir) < 0)
                 return nk_error_set(err, ENOMEM, "record");
         return nk_write_file_replace(path, text, strlen(text), 0600, err);

@@ -115,6 +115,11 @@ json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error 
 /* --format's Go template (engine/gotmpl.h) run over obj; NULL and one line
  * on stderr naming cmd when the template is wrong or fails on obj. */
 char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj);
+/* The same in two steps, for a listing: parse once, run for each row
+ * (NULL: the error is printed as nk_ctr_template does). */
+struct nk_tmpl;
+struct nk_tmpl *nk_ctr_template_parse(const char *cmd, const char *tmpl);
+char *nk_ctr_template_exec(const char *cmd, const struct nk_tmpl *t, json_t *obj);
 /* Docker's tabwriter: lines of tab-separated cells printed with the
  * columns padded to the widest cell + 3 spaces. */
 void nk_ctr_print_table(char **lines);

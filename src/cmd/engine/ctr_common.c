@@ -64,7 +64,7 @@ int nk_ctr_record_write(const char *store, const char *id, json_t *rec, bool dur
                         nk_error **err)
 {
         _cleanup_free_ char *dir = nk_ctr_dir(store, id), *path = NULL;
-        _cleanup_free_ char *text = json_dumps(rec, JSON_INDENT(2));
+        _cleanup_free_ char *text = json_dumps(rec, JSON_COMPACT);
         if (!dir || !text || asprintf(&path, "%s/container.json", dir) < 0)
                 return nk_error_set(err, ENOMEM, "record");
         return durable ? nk_write_file_atomic(path, text, strlen(text), 0600, err)
@@ -637,7 +637,7 @@ json_t *nk_ctr_inspect_json(const struct nk_global *g, const char *id, nk_error 
 
 /* ---- templates ------------------------------------------------------------ */
 
-char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj)
+struct nk_tmpl *nk_ctr_template_parse(const char *cmd, const char *tmpl)
 {
         /* Docker reads \t and \n in a format as a tab and a newline. */
         _cleanup_free_ char *text = strdup(tmpl);
@@ -652,12 +652,30 @@ char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj)
         }
         nk_error *e = NULL;
         struct nk_tmpl *t = text ? nk_tmpl_parse(text, &e) : NULL;
-        char *out = t ? nk_tmpl_exec(t, obj, &e) : NULL;
-        nk_tmpl_free(t);
+        if (!t) {
+                _cleanup_free_ char *msg = e ? nk_error_text(e) : NULL;
+                nk_cmd_usage_error(cmd, "--format: %s", msg ? msg : "out of memory");
+                nk_error_free(e);
+        }
+        return t;
+}
+
+char *nk_ctr_template_exec(const char *cmd, const struct nk_tmpl *t, json_t *obj)
+{
+        nk_error *e = NULL;
+        char *out = nk_tmpl_exec(t, obj, &e);
         if (!out) {
                 _cleanup_free_ char *msg = e ? nk_error_text(e) : NULL;
                 nk_cmd_usage_error(cmd, "--format: %s", msg ? msg : "out of memory");
                 nk_error_free(e);
         }
+        return out;
+}
+
+char *nk_ctr_template(const char *cmd, const char *tmpl, json_t *obj)
+{
+        struct nk_tmpl *t = nk_ctr_template_parse(cmd, tmpl);
+        char *out = t ? nk_ctr_template_exec(cmd, t, obj) : NULL;
+        nk_tmpl_free(t);
         return out;
 }

@@ -34,10 +34,6 @@ static void reexec_loop(const struct nk_global *g, int argc, char **argv,
                         const struct nk_monitor_handoff *h);
 static void fresh_loop(const struct nk_monitor_handoff *h, void *arg);
 
-/* How long the loop stays in set-up's image (see fresh_delay_ms): past
- * the life of a short command, well before anyone measures idle monitors. */
-#define FRESH_DELAY_MS 300
-
 int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                         void (*net_down)(const char *store, const char *root, const char *id),
                         void (*net_warm)(const char *store, const char *id))
@@ -163,10 +159,12 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                 o.rootfs_fd = -1; /* not an fd after all: made in set-up instead */
         if (chdir("/") < 0)
                 return 125;
-        int rc = nk_monitor_setup(&o, &h);
+        /* Set-up in a child: this process stays the small image exec
+         * made, with no second exec to shed the spec, seccomp and the
+         * runtime's heap (a restart still sheds its own: o.fresh). */
+        int rc = nk_monitor_setup_apart(&o, &h);
         if (rc != 0)
                 return rc;
-        o.fresh_delay_ms = FRESH_DELAY_MS;
         return nk_monitor_loop(&o, &h);
 }
 

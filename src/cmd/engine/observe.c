@@ -632,7 +632,7 @@ static int save_spec_resources(const struct nk_global *g, const char *id, json_t
                 json_object_set_new(linux_, "resources", cur);
         }
         nk_resources_merge(cur, res);
-        _cleanup_free_ char *text = json_dumps(spec, JSON_INDENT(2));
+        _cleanup_free_ char *text = json_dumps(spec, JSON_COMPACT);
         if (!text)
                 return nk_error_set(err, ENOMEM, "config.json");
         return nk_write_file_atomic(path, text, strlen(text), 0600, err);

@@ -1,6 +1,7 @@
 /* `nook ps`, `logs`, `inspect`, `exec`: reading containers (and entering
  * one). In the nook binary itself, like lifecycle.c. */
 #include "cmd/engine/ctr_cmd.h"
+#include "engine/gotmpl.h"
 #include "runtime/container.h"
 #include "runtime/exec.h"
 #include "util/cleanup.h"
@@ -236,6 +237,11 @@ void nk_ctr_print_table(char **lines)
         }
 }
 
+static void tmpl_freep(struct nk_tmpl **t)
+{
+        nk_tmpl_free(*t);
+}
+
 static const char *const ps_filter_keys[] = {"name", "id", "status", "label", "ancestor", NULL};
 
 int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
@@ -299,13 +305,16 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
                           "\t{{.Ports}}\t{{.Names}}"
                         : (table ? format + 5 + strspn(format + 5, " ") : format);
         _cleanup_strv_ char **lines = NULL;
+        _cleanup_(tmpl_freep) struct nk_tmpl *pt = NULL;
         if (table && !quiet) {
                 _cleanup_jansson_ json_t *hdr = json_pack(
                         "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ID", "CONTAINER ID",
                         "Names", "NAMES", "Image", "IMAGE", "Command", "COMMAND", "CreatedAt",
                         "CREATED AT", "State", "STATE", "Status", "STATUS", "RunningFor", "CREATED",
                         "Ports", "PORTS", "Labels", "LABELS", "Pid", "PID");
-                _cleanup_free_ char *h = nk_ctr_template("ps", tmpl, hdr);
+                if (!pt && !(pt = nk_ctr_template_parse("ps", tmpl)))
+                        return 1;
+                _cleanup_free_ char *h = nk_ctr_template_exec("ps", pt, hdr);
                 if (!h)
                         return 1;
                 nk_strv_push(&lines, h);
@@ -323,8 +332,13 @@ int nk_cmd_ps(const struct nk_global *g, int argc, char **argv)
                 /* {{.Labels}} prints Docker's k=v,k=v. */
                 json_object_set(row, "Labels", json_object_get(row, "LabelsText"));
                 json_object_del(row, "LabelsText");
+                /* the template read once (at its first use, as before),
+                 * run for each row: parsing it again per row was a good
+                 * part of ps with a thousand containers */
+                if (!json && !pt && !(pt = nk_ctr_template_parse("ps", tmpl)))
+                        return 1;
                 _cleanup_free_ char *out = json ? json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS)
-                                                : nk_ctr_template("ps", tmpl, row);
+                                                : nk_ctr_template_exec("ps", pt, row);
                 if (!out)
                         return 1;
                 if (table)

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,7 +46,6 @@ struct mon {
         int restarts, last_code;
         int64_t log_size;
         int64_t restart_at; /* CLOCK_MONOTONIC ns of a pending restart, 0 none */
-        int64_t fresh_at;   /* ... of the move to a fresh image (fresh_delay_ms), 0 none */
         bool done;
 };
 
@@ -121,9 +121,23 @@ static void rotate_log(struct mon *m)
         }
 }
 
+/* ctr.log is made by the first output: a container that prints nothing
+ * (most detached ones) costs no file (`logs` reads an absent log as
+ * empty). Appending: a restart goes on after the last run's lines. */
+static bool open_log(struct mon *m)
+{
+        if (m->log_fd >= 0)
+                return true;
+        m->log_fd = openat(m->dfd, "ctr.log",
+                           O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+        struct stat sb;
+        m->log_size = m->log_fd >= 0 && fstat(m->log_fd, &sb) == 0 ? sb.st_size : 0;
+        return m->log_fd >= 0;
+}
+
 static void log_chunk(struct mon *m, const char *stream, const char *buf, size_t n)
 {
-        if (m->log_fd < 0)
+        if (!open_log(m))
                 return;
         char head[80];
         nk_ctr_time_text(nk_ctr_now_ns(), head, sizeof head - 16);
@@ -544,7 +558,6 @@ static void handoff(const struct mon *m, struct nk_monitor_handoff *h)
  * create grew; returns only if that failed. */
 static void go_fresh(struct mon *m)
 {
-        m->fresh_at = 0;
         if (!m->o->fresh)
                 return;
         struct nk_monitor_handoff h;
@@ -625,8 +638,6 @@ static void loop(struct mon *m)
                 for (int i = 0; i < MAX_CLIENTS; i++)
                         pf[5 + i] = (struct pollfd){.fd = m->clients[i], .events = POLLIN};
                 int64_t due = m->restart_at;
-                if (m->fresh_at && (!due || m->fresh_at < due))
-                        due = m->fresh_at;
                 int timeout = -1;
                 if (due) {
                         int64_t left = (due - mono_ns()) / 1000000;
@@ -653,10 +664,6 @@ static void loop(struct mon *m)
                         on_init_exit(m);
                 if (m->restart_at && mono_ns() >= m->restart_at)
                         restart_now(m);
-                /* Only with the init running: a restart pending goes fresh
-                 * after its create anyway. */
-                if (m->fresh_at && !m->done && mono_ns() >= m->fresh_at)
-                        m->pid > 0 ? go_fresh(m) : (void)(m->fresh_at = 0);
         }
 }
 
@@ -676,13 +683,10 @@ static int setup(struct mon *m, nk_error **err)
 {
         const struct nk_monitor_opts *o = m->o;
         m->dfd = nk_ctr_dir_open(o->store, o->id, err);
-        if (m->dfd < 0 || nk_ctr_write_monitor(m->dfd, getpid(), err) < 0)
+        pid_t self = o->record_pid > 0 ? o->record_pid : getpid();
+        if (m->dfd < 0 || nk_ctr_write_monitor(m->dfd, self, err) < 0)
                 return -1;
         (void)unlinkat(m->dfd, "stopped", 0);
-        m->log_fd = openat(m->dfd, "ctr.log",
-                           O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-        if (m->log_fd < 0)
-                return nk_error_set(err, errno, "open the container log");
         m->listen_fd = nk_attach_listen(m->dfd, "attach", err);
         if (m->listen_fd < 0)
                 return -1;
@@ -727,11 +731,136 @@ int nk_monitor_setup(const struct nk_monitor_opts *o, struct nk_monitor_handoff 
         report(&m, "ok %d", (int)m.pid);
         close_fd(&m.status_fd);
         close_fd(&m.sig_fd);
-        if (o->rm && o->net_down && o->net_warm)
-                o->net_warm(o->store, o->id);
         /* The client that connected for the start (a foreground run) is
          * handed over too. */
         handoff(&m, h);
+        return 0;
+}
+
+/* ---- set-up apart: the handoff over a socket pair ------------------ */
+
+#define HANDOFF_FDS (7 + MAX_CLIENTS)
+
+static void handoff_fds(struct nk_monitor_handoff *h, int *v[HANDOFF_FDS])
+{
+        int *f[7] = {&h->pidfd,     &h->out_fd, &h->err_fd, &h->in_fd,
+                     &h->listen_fd, &h->log_fd, &h->dfd};
+        memcpy(v, f, sizeof f);
+        for (int i = 0; i < MAX_CLIENTS; i++)
+                v[7 + i] = &h->clients[i];
+}
+
+/* The struct as it is (its fd numbers only say which are there) and the
+ * fds that are, in that order, with SCM_RIGHTS. */
+static int send_handoff(int sock, const struct nk_monitor_handoff *h)
+{
+        struct nk_monitor_handoff copy = *h;
+        int *v[HANDOFF_FDS], fds[HANDOFF_FDS];
+        size_t n = 0;
+        handoff_fds(&copy, v);
+        for (int i = 0; i < HANDOFF_FDS; i++)
+                if (*v[i] >= 0)
+                        fds[n++] = *v[i];
+        union {
+                char buf[CMSG_SPACE(sizeof fds)];
+                struct cmsghdr align;
+        } u = {0};
+        struct iovec iov = {.iov_base = &copy, .iov_len = sizeof copy};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (n > 0) {
+                mh.msg_control = u.buf;
+                mh.msg_controllen = CMSG_SPACE(n * sizeof(int));
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(n * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+        }
+        return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof copy ? 0 : -1;
+}
+
+static int recv_handoff(int sock, struct nk_monitor_handoff *h)
+{
+        struct nk_monitor_handoff got;
+        union {
+                char buf[CMSG_SPACE(HANDOFF_FDS * sizeof(int))];
+                struct cmsghdr align;
+        } u;
+        struct iovec iov = {.iov_base = &got, .iov_len = sizeof got};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof u.buf};
+        ssize_t r;
+        while ((r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+                ;
+        struct cmsghdr *c = r > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+        size_t n = c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS
+                           ? (c->cmsg_len - CMSG_LEN(0)) / sizeof(int)
+                           : 0;
+        int fds[HANDOFF_FDS], *v[HANDOFF_FDS];
+        if (n > 0)
+                memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+        handoff_fds(&got, v);
+        size_t k = 0;
+        for (int i = 0; i < HANDOFF_FDS; i++)
+                if (*v[i] >= 0)
+                        *v[i] = k < n ? fds[k++] : -1;
+        if (r != (ssize_t)sizeof got || k != n || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+                for (size_t i = 0; i < n; i++)
+                        close(fds[i]);
+                return -1;
+        }
+        *h = got;
+        return 0;
+}
+
+int nk_monitor_setup_apart(const struct nk_monitor_opts *o, struct nk_monitor_handoff *h)
+{
+        struct mon m;
+        mon_init(&m, o);
+        int sp[2];
+        pid_t self = getpid();
+        /* The init is set-up's child: once set-up exits, ours. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 ||
+            socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+                report(&m, "error 125 monitor: %s", strerror(errno));
+                return 125;
+        }
+        pid_t child = fork();
+        if (child < 0) {
+                report(&m, "error 125 monitor: fork: %s", strerror(errno));
+                close(sp[0]);
+                close(sp[1]);
+                return 125;
+        }
+        if (child == 0) {
+                /* set-up's process: dies with the monitor (as set-up in
+                 * the monitor itself would), hands over and exits */
+                close(sp[0]);
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != self)
+                        _exit(125);
+                struct nk_monitor_opts co = *o;
+                co.record_pid = self;
+                struct nk_monitor_handoff ch;
+                int rc = nk_monitor_setup(&co, &ch);
+                if (rc == 0 && send_handoff(sp[1], &ch) < 0)
+                        rc = 125;
+                _exit(rc);
+        }
+        close(sp[1]);
+        close_fd(&m.status_fd); /* set-up reports */
+        if (o->rootfs_fd >= 0)  /* set-up's: held here, it would keep the overlay alive */
+                close(o->rootfs_fd);
+        int r = recv_handoff(sp[0], h);
+        close(sp[0]);
+        int code = nk_wait_exit_code(child);
+        if (r < 0)
+                return code ? code : 125;
+        /* In the monitor, not in set-up's process that exits. */
+        if (o->rm && o->net_down && o->net_warm)
+                o->net_warm(o->store, o->id);
         return 0;
 }
 
@@ -754,8 +883,6 @@ int nk_monitor_loop(const struct nk_monitor_opts *o, const struct nk_monitor_han
         struct stat sb;
         if (m.log_fd >= 0 && fstat(m.log_fd, &sb) == 0)
                 m.log_size = sb.st_size;
-        if (o->fresh_delay_ms > 0)
-                m.fresh_at = mono_ns() + (int64_t)o->fresh_delay_ms * 1000000;
         block_signals(&m);
         loop(&m);
         return 0;

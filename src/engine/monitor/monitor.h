@@ -1,8 +1,9 @@
 /* nook engine — the per-container monitor (see docs/engine.md).
  *
  * Started by `nook run/start` as `nook monitor ...`, exec'd fresh and
- * detached. Set-up: create the OCI container (the monitor is its init's
- * parent), own its stdio, listen for attach, start it; a failure there is
+ * detached. Set-up (in a child of the monitor, or in the monitor itself
+ * for a restart): create the OCI container (the monitor ends up its
+ * init's parent), own its stdio, listen for attach, start it; a failure there is
  * reported as one line on the status fd ("error CODE TEXT\n", CODE 125,
  * 126 or 127) and the monitor exits. Then "ok PID\n" and the loop, which
  * never ends on a recoverable error: log lines, attach clients, the
@@ -32,6 +33,7 @@ struct nk_monitor_opts {
         int64_t log_max_size; /* bytes, 0 unlimited */
         int log_max_file;     /* files kept with rotation, >= 1 */
         int status_fd;        /* the starter's pipe, -1 none */
+        int record_pid;       /* the pid set-up writes to `monitor`, 0: its own */
         /* The rootfs overlay the starter made (a detached mount), for the
          * first create; -1: made here, as for every restart. */
         int rootfs_fd;
@@ -50,15 +52,12 @@ struct nk_monitor_opts {
          * than after it exited, when `nook run` waits for the exit code.
          * NULL: nothing. */
         void (*net_warm)(const char *store, const char *id);
-        /* > 0: the loop calls fresh() once the init has run this long (a
-         * loop still in set-up's image; a container done sooner, such as
-         * `run --rm IMAGE true`, costs no exec at all). */
-        int fresh_delay_ms;
 };
 
-/* What set-up hands to the loop: the loop may run in a fresh image of the
- * binary (exec'd with these fds kept: the heap set-up grew is gone, and
- * the init stays our child, exec keeping the PID). */
+/* What set-up hands to the loop: over a socket from set-up's process
+ * (nk_monitor_setup_apart), or to a fresh image of the binary after a
+ * restart (exec'd with these fds kept: the heap the create grew is gone,
+ * and the init stays our child, exec keeping the PID). */
 #define NK_MONITOR_CLIENTS 16
 struct nk_monitor_handoff {
         int pid, restarts;
@@ -69,5 +68,10 @@ struct nk_monitor_handoff {
 /* Set-up: 0 with *h filled (status "ok" reported, status fd closed), or
  * the exit code (the error reported). */
 int nk_monitor_setup(const struct nk_monitor_opts *o, struct nk_monitor_handoff *h);
+/* The same set-up in a child process that hands its result over and
+ * exits: the caller (a child subreaper from then on, so the init becomes
+ * its child) keeps the small image it had, with no exec to shed what
+ * set-up grew. Returns as nk_monitor_setup. */
+int nk_monitor_setup_apart(const struct nk_monitor_opts *o, struct nk_monitor_handoff *h);
 /* The loop, until the container is done for good; returns 0. */
 int nk_monitor_loop(const struct nk_monitor_opts *o, const struct nk_monitor_handoff *h);

@@ -154,9 +154,11 @@ static int mkdir_level(struct nk_cg_hier *h, const char *parent, const char *cur
                        nk_error **err)
 {
         const struct nk_cg_ops *ops = nk_cg_ops_of(h->mnt);
+        bool made_parent = false;
         if (ops->before_child(parent, err) < 0)
                 return -1;
         if (mkdir(cur, 0755) == 0) {
+                made_parent = !leaf;
                 if (leaf) {
                         h->created = true;
                 } else {
@@ -168,7 +170,7 @@ static int mkdir_level(struct nk_cg_hier *h, const char *parent, const char *cur
         } else if (errno != EEXIST) {
                 return nk_error_set(err, errno, "mkdir `%s`", cur);
         }
-        return ops->init_dir(h->mnt, cur, err);
+        return ops->init_dir(h->mnt, cur, made_parent, err);
 }
 
 /* mkdir each level of h->dir below the mount point (h->dir is cg->path

@@ -170,8 +170,10 @@ struct nk_cg_ops {
         /* Before making a child under `parent` (v2: enable the controllers
          * it offers in its subtree_control). */
         int (*before_child)(const char *parent, nk_error **err);
-        /* After `dir` exists (v1 cpuset: copy cpus/mems from the parent). */
-        int (*init_dir)(const struct nk_cg_mount *m, const char *dir, nk_error **err);
+        /* After `dir` exists (v1 cpuset: copy cpus/mems from the parent;
+         * made_parent: a parent level this create just made). */
+        int (*init_dir)(const struct nk_cg_mount *m, const char *dir, bool made_parent,
+                        nk_error **err);
         int (*freeze)(const char *dir, bool frozen, nk_error **err);
         /* 1 frozen, 0 not, -1 unknown */
         int (*is_frozen)(const char *dir);

@@ -37,13 +37,20 @@ static int copy_if_empty(const char *dir, const char *file, nk_error **err)
         return nk_cg_write(dir, file, parent, err);
 }
 
-static int v1_init_dir(const struct nk_cg_mount *m, const char *dir, nk_error **err)
+/* made_parent: a parent level (/nook) this create made. With
+ * cgroup.clone_children the kernel gives each new child its parent's cpus
+ * and mems at mkdir, so the containers below skip reading both levels and
+ * writing their own (and the scheduling domains rebuilt at each write). */
+static int v1_init_dir(const struct nk_cg_mount *m, const char *dir, bool made_parent,
+                       nk_error **err)
 {
         if (!nk_strv_contains(m->controllers, "cpuset"))
                 return 0;
         if (copy_if_empty(dir, "cpuset.cpus", err) < 0 ||
             copy_if_empty(dir, "cpuset.mems", err) < 0)
                 return -1;
+        if (made_parent)
+                (void)nk_cg_write(dir, "cgroup.clone_children", "1", NULL); /* only a saving */
         return 0;
 }
 

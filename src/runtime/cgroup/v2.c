@@ -42,10 +42,12 @@ static int v2_before_child(const char *parent, nk_error **err)
         return 0;
 }
 
-static int v2_init_dir(const struct nk_cg_mount *m, const char *dir, nk_error **err)
+static int v2_init_dir(const struct nk_cg_mount *m, const char *dir, bool made_parent,
+                       nk_error **err)
 {
         (void)m;
         (void)dir;
+        (void)made_parent;
         (void)err;
         return 0;
 }
