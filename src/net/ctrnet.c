@@ -817,6 +817,20 @@ static int publish_all(const char *store, const char *id, const struct nk_networ
         return 0;
 }
 
+static int op_prepare(const char *store, const char *root, const char *id,
+                      const struct nk_ctrnet_req *q, nk_error **err)
+{
+        _cleanup_(nk_network_freep) struct nk_network *n = NULL;
+        char netns[PATH_MAX];
+        if (get_net(store, q->network, &n, err) < 0)
+                return -1;
+        char *const list[] = {n->name, NULL};
+        return write_networks(store, id, list, err) < 0 ||
+                               netns_make(root, id, netns, sizeof netns, err) < 0
+                       ? -1
+                       : 0;
+}
+
 static int op_setup(const char *store, const char *root, const char *id, const char *name,
                     const struct nk_ctrnet_req *q, json_t *rec, nk_error **err)
 {
@@ -1211,6 +1225,7 @@ static int op_rate(const char *store, const char *id, json_t *rec, uint64_t egre
 
 const struct nk_net_ops nk_net_ops = {
         .check = op_check,
+        .prepare = op_prepare,
         .setup = op_setup,
         .teardown = op_teardown,
         .restore = op_restore,

@@ -43,6 +43,11 @@ struct nk_net_ops {
         /* Before anything is made: the network exists (the default one is
          * made on first use), -p parses, --ip fits the network. */
         int (*check)(const char *store, const struct nk_ctrnet_req *q, nk_error **err);
+        /* Before the container is made (it joins the file): id's networks
+         * recorded (teardown's list) and its netns file; setup later
+         * attaches into that file while the container is being created. */
+        int (*prepare)(const char *store, const char *root, const char *id,
+                       const struct nk_ctrnet_req *q, nk_error **err);
         /* The netns file, attach, publish, /etc/hosts (the container's
          * `hosts`, rewritten in place: it is bind-mounted). Fills rec's
          * NetworkSettings (Networks, Ports, SandboxKey) and HostConfig.

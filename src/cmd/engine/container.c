@@ -674,6 +674,34 @@ static int network_setup(const struct nk_global *g, const struct nk_net_ops *net
         return nk_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
+/* run's gate (nk_ctr_start_monitor): the network is attached while the
+ * monitor creates the container, which waits for it to start. */
+struct net_gate {
+        const struct nk_global *g;
+        const struct nk_net_ops *net;
+        const struct nk_run_opts *o;
+        const char *id;
+        bool failed;
+};
+
+static int gate_network(void *arg, nk_error **err)
+{
+        struct net_gate *ng = arg;
+        ng->failed = network_setup(ng->g, ng->net, ng->o, ng->id, err) < 0;
+        return ng->failed ? -1 : 0;
+}
+
+/* Before the container is made, for a network of nook's: `run` readies
+ * only the netns file it joins (the rest at the gate), `create` all. */
+static int network_first(const struct nk_global *g, const struct nk_net_ops *net,
+                         const struct nk_run_opts *o, const char *id, bool run, nk_error **err)
+{
+        if (!run)
+                return network_setup(g, net, o, id, err);
+        struct nk_ctrnet_req q = net_request(o, NULL);
+        return net->prepare(g->store, g->root, id, &q, err);
+}
+
 static int run_or_create(const struct nk_global *g, int argc, char **argv, bool run)
 {
         struct nk_run_opts o;
@@ -723,7 +751,7 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
                 rc = nk_ctr_fail(e, 125);
                 goto out;
         }
-        if (net && network_setup(g, net, &o, id, &e) < 0) {
+        if (net && network_first(g, net, &o, id, run, &e) < 0) {
                 /* nothing half-made: the container goes, its network with it */
                 rc = nk_ctr_fail(e, 125);
                 close(TAKE_FD(mnt));
@@ -748,10 +776,13 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         }
         fflush(stdout);
         bool failed;
-        rc = nk_ctr_start_monitor(g, id, rec, !o.detach, o.interactive && !o.detach, &mnt, &lock,
-                                  &failed);
+        struct net_gate ng = {g, net, &o, id, false};
+        struct nk_ctr_gate gate = {gate_network, &ng};
+        rc = nk_ctr_start_monitor(g, id, rec, !o.detach, o.interactive && !o.detach,
+                                  net ? &gate : NULL, &mnt, &lock, &failed);
         json_decref(rec);
-        if (failed && o.rm && nk_ctr_force_remove(g, id, true, &e) < 0)
+        /* a network that failed: nothing half-made, as for create */
+        if (failed && (o.rm || ng.failed) && nk_ctr_force_remove(g, id, true, &e) < 0)
                 nk_cmd_fail(e);
         if (rc == 0 && o.detach)
                 printf("%s\n", id);

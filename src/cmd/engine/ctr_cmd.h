@@ -68,15 +68,24 @@ int nk_ctr_record_save(const char *store, const char *id, json_t *rec, nk_error 
 /* The same, fsynced only if `durable`. */
 int nk_ctr_record_write(const char *store, const char *id, json_t *rec, bool durable,
                         nk_error **err);
+/* Work done between the container's creation and its start (the monitor
+ * waits for it): `run` readies the network there. */
+struct nk_ctr_gate {
+        int (*fn)(void *arg, nk_error **err);
+        void *arg;
+};
 /* Start the monitor of a created or exited container; see run. With
  * attach, relay its stdio here and return the container's exit code;
  * else return 0 once it runs. A set-up failure (printed) returns the
- * monitor's code (125-127) with *failed set. Takes *rootfs (the detached
- * overlay, nk_image_rootfs_create/open: handed to the monitor, closed
- * here once it has it) and *lock (the rootfs lock, released once the
- * monitor reported: the container runs, or failed); both set to -1. */
+ * monitor's code (125-127) with *failed set; so does a gate (NULL: none)
+ * whose fn failed, the creation then undone by the monitor. Takes *rootfs
+ * (the detached overlay, nk_image_rootfs_create/open: handed to the
+ * monitor, closed here once it has it) and *lock (the rootfs lock,
+ * released once the monitor reported: the container runs, or failed);
+ * both set to -1. */
 int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
-                         bool stdin_open, int *rootfs, int *lock, bool *failed);
+                         bool stdin_open, const struct nk_ctr_gate *gate, int *rootfs, int *lock,
+                         bool *failed);
 /* `nook monitor [options] ID` (argv from "monitor" on); net_down: the
  * --rm teardown of its networks (nk_ctr_net_teardown), net_warm what
  * loads its code early (nk_ctr_net_preload). The monitor's exit code

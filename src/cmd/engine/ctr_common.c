@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -104,7 +105,7 @@ static json_t *jget(json_t *o, const char *a, const char *b)
 
 /* argv of `nook [globals] monitor [options] ID`. */
 static char **monitor_argv(const struct nk_global *g, const char *id, json_t *rec, bool wait,
-                           bool stdin_open, int status_fd, int rootfs_fd)
+                           bool gate, bool stdin_open, int status_fd, int rootfs_fd)
 {
         char **v = NULL;
         char buf[64];
@@ -127,6 +128,8 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
                 nk_strv_push(&v, "--rm");
         if (wait)
                 nk_strv_push(&v, "--wait-attach");
+        if (gate)
+                nk_strv_push(&v, "--gate");
         const char *policy = jstr(rec, "HostConfig.RestartPolicy.Name");
         if (policy && *policy) {
                 snprintf(buf, sizeof buf, "--restart=%s", policy);
@@ -167,13 +170,15 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
  * tried: ~15 ms earlier on a quiet machine, nothing measurable under
  * load, and for its first moments a monitor that looks like `nook run`.
  * Returns the read end of its status pipe. */
+/* The status channel is a socket: lines from the monitor, and the gate's
+ * "g" to it. */
 static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec, bool wait,
-                         bool stdin_open, int rootfs, nk_error **err)
+                         bool gate, bool stdin_open, int rootfs, nk_error **err)
 {
         int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return nk_error_set(err, errno, "status pipe");
-        _cleanup_strv_ char **argv = monitor_argv(g, id, rec, wait, stdin_open, p[1], rootfs);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
+                return nk_error_set(err, errno, "status socket");
+        _cleanup_strv_ char **argv = monitor_argv(g, id, rec, wait, gate, stdin_open, p[1], rootfs);
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t at;
         posix_spawn_file_actions_init(&fa);
@@ -354,7 +359,8 @@ static int relay(const struct nk_global *g, const char *id, int sock, bool tty, 
 }
 
 int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec, bool attach,
-                         bool stdin_open, int *rootfs, int *lock, bool *failed)
+                         bool stdin_open, const struct nk_ctr_gate *gate, int *rootfs, int *lock,
+                         bool *failed)
 {
         *failed = true;
         nk_error *e = NULL;
@@ -364,7 +370,8 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
                 return nk_ctr_fail(e, 125);
         (void)unlinkat(dfd, "stopped", 0);
         (void)unlinkat(dfd, "paused", 0); /* left by a run whose monitor was killed */
-        _cleanup_close_ int st = spawn_monitor(g, id, rec, attach, stdin_open, mnt, &e);
+        _cleanup_close_ int st =
+                spawn_monitor(g, id, rec, attach, gate != NULL, stdin_open, mnt, &e);
         /* The monitor's copy is the overlay's only one now: the container
          * ends it, not a relay of ours that outlives it. */
         if (mnt >= 0)
@@ -374,11 +381,19 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
         char line[1100];
         read_status(st, line, sizeof line);
         _cleanup_close_ int sock = -1;
-        if (attach && streq(line, "created")) {
+        if ((attach || gate) && streq(line, "created")) {
                 /* Connected before it starts: not a byte of output is lost. */
-                sock = nk_attach_connect(dfd, "attach", &e);
-                if (sock < 0)
+                if (attach && (sock = nk_attach_connect(dfd, "attach", &e)) < 0) {
                         nk_error_free(e);
+                        e = NULL;
+                }
+                /* The gate's work while the monitor waits; failed, the
+                 * socket closes unopened and the monitor undoes the create */
+                if (gate && (gate->fn(gate->arg, &e) < 0 || write(st, "g", 1) != 1)) {
+                        if (locked >= 0)
+                                close(TAKE_FD(locked));
+                        return nk_ctr_fail(e, 125);
+                }
                 read_status(st, line, sizeof line);
         }
         if (locked >= 0) /* it runs (its init is recorded), or never will */

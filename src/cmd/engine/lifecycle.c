@@ -366,7 +366,7 @@ static int start_one(const struct nk_global *g, const char *ref, bool attach, bo
                 return nk_ctr_fail(e, 1);
         }
         bool failed;
-        int rc = nk_ctr_start_monitor(g, id, rec, attach, in, &mnt, &lock, &failed);
+        int rc = nk_ctr_start_monitor(g, id, rec, attach, in, NULL, &mnt, &lock, &failed);
         json_decref(rec);
         return rc;
 }

@@ -50,13 +50,15 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                 O_LFILE,
                 O_FD,
                 O_ROOTFS,
-                O_RESUME
+                O_RESUME,
+                O_GATE
         };
         static const struct option opts[] = {
                 {"tty", no_argument, NULL, O_TTY},
                 {"stdin", no_argument, NULL, O_STDIN},
                 {"rm", no_argument, NULL, O_RM},
                 {"wait-attach", no_argument, NULL, O_WAIT},
+                {"gate", no_argument, NULL, O_GATE},
                 {"restart", required_argument, NULL, O_RESTART},
                 {"restart-max", required_argument, NULL, O_RMAX},
                 {"name", required_argument, NULL, O_NAME},
@@ -92,6 +94,9 @@ int nk_cmd_monitor_main(const struct nk_global *g, int argc, char **argv,
                         break;
                 case O_WAIT:
                         o.wait_attach = true;
+                        break;
+                case O_GATE:
+                        o.gate = true;
                         break;
                 case O_RESTART:
                         bad = restart_policy(optarg, &o.restart) < 0;

@@ -398,6 +398,17 @@ static void wait_first_client(struct mon *m)
         }
 }
 
+/* The starter's "g" on the status socket; false when it closed it first
+ * (it failed, or was killed). */
+static bool gate_opened(struct mon *m)
+{
+        char c = 0;
+        ssize_t r;
+        while ((r = read(m->status_fd, &c, 1)) < 0 && errno == EINTR)
+                ;
+        return r == 1 && c == 'g';
+}
+
 static void close_stdio(struct mon *m)
 {
         close_fd(&m->out_fd);
@@ -419,9 +430,14 @@ static int launch(struct mon *m, bool first, nk_error **err)
                 nk_error_set(err, errno, "pidfd of the container init %d", (int)m->pid);
                 goto fail;
         }
-        if (first && m->o->wait_attach) {
+        if (first && (m->o->wait_attach || m->o->gate)) {
                 report(m, "created");
-                wait_first_client(m);
+                if (m->o->gate && !gate_opened(m)) {
+                        nk_error_set(err, 0, "the starter went away before the start");
+                        goto fail;
+                }
+                if (m->o->wait_attach)
+                        wait_first_client(m);
         }
         if (nk_container_start(m->o->root, m->o->id, err) < 0)
                 goto fail;

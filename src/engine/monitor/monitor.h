@@ -27,6 +27,10 @@ struct nk_monitor_opts {
         const char *name; /* released with --rm */
         bool tty, stdin_open, rm;
         bool wait_attach; /* start only once the first client connected */
+        /* start only once the starter sends "g" on status_fd (a socket):
+         * `nook run` readies the container's network meanwhile; the
+         * starter gone without it, the creation is undone */
+        bool gate;
         bool systemd_cgroup, no_cgroup;
         enum nk_monitor_restart restart;
         int restart_max;      /* on-failure:N, 0 unlimited */
