@@ -28,51 +28,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#ifndef NSFS_MAGIC
-#define NSFS_MAGIC 0x6e736673
-#endif
-
 /* ---- the netns file ---------------------------------------------------- */
-
-static bool is_netns(const char *path)
-{
-        struct statfs s;
-        return statfs(path, &s) == 0 && (unsigned long)s.f_type == (unsigned long)NSFS_MAGIC;
-}
-
-/* A new network namespace bound at ROOT/netns/<id>: this (single-threaded)
- * process enters a fresh one, binds it, and goes back; the bind keeps it
- * alive without any process in it. An existing one is kept. */
-static int netns_make(const char *root, const char *id, char *path, size_t len, nk_error **err)
-{
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s/netns", root);
-        nk_ctrnet_netns_path(root, id, path, len);
-        if (is_netns(path))
-                return 0;
-        if (nk_mkdir_p(dir, 0711, err) < 0)
-                return -1;
-        int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0444);
-        if (fd < 0)
-                return nk_error_set(err, errno, "create `%s`", path);
-        close(fd);
-        _cleanup_close_ int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (self < 0)
-                return nk_error_set(err, errno, "open our network namespace");
-        if (unshare(CLONE_NEWNET) < 0) {
-                int e = errno;
-                unlink(path);
-                return nk_error_set(err, e, "new network namespace");
-        }
-        int rc = mount("/proc/thread-self/ns/net", path, NULL, MS_BIND, NULL), e = errno;
-        if (setns(self, CLONE_NEWNET) < 0) /* cannot happen: it was ours */
-                return nk_error_set(err, errno, "back to our network namespace");
-        if (rc < 0) {
-                unlink(path);
-                return nk_error_set(err, e, "bind the network namespace at `%s`", path);
-        }
-        return 0;
-}
 
 static void netns_remove(const char *root, const char *id)
 {
@@ -817,20 +773,6 @@ static int publish_all(const char *store, const char *id, const struct nk_networ
         return 0;
 }
 
-static int op_prepare(const char *store, const char *root, const char *id,
-                      const struct nk_ctrnet_req *q, nk_error **err)
-{
-        _cleanup_(nk_network_freep) struct nk_network *n = NULL;
-        char netns[PATH_MAX];
-        if (get_net(store, q->network, &n, err) < 0)
-                return -1;
-        char *const list[] = {n->name, NULL};
-        return write_networks(store, id, list, err) < 0 ||
-                               netns_make(root, id, netns, sizeof netns, err) < 0
-                       ? -1
-                       : 0;
-}
-
 static int op_setup(const char *store, const char *root, const char *id, const char *name,
                     const struct nk_ctrnet_req *q, json_t *rec, nk_error **err)
 {
@@ -848,7 +790,7 @@ static int op_setup(const char *store, const char *root, const char *id, const c
                 picked[i] = v[i].host_port == 0;
         /* `networks` first: a setup cut short is undone by teardown */
         if (!picked || write_networks(store, id, list, err) < 0 ||
-            netns_make(root, id, netns, sizeof netns, err) < 0)
+            nk_ctrnet_netns_make(root, id, netns, sizeof netns, err) < 0)
                 return -1;
         json_t *ns = obj_child(rec, "NetworkSettings");
         json_object_set_new(ns, "SandboxKey", json_string(netns));
@@ -1040,12 +982,12 @@ static int op_restore(const char *store, const char *root, const char *id, json_
         char netns[PATH_MAX];
         nk_ctrnet_netns_path(root, id, netns, sizeof netns);
         _cleanup_strv_ char **nets = read_networks(store, id);
-        if (!nets || !nets[0] || is_netns(netns))
+        if (!nets || !nets[0] || nk_ctrnet_is_netns(netns))
                 return 0;
         _cleanup_free_ struct nk_port *v = NULL;
         size_t k = 0;
         recorded_ports(rec, &v, &k);
-        if (netns_make(root, id, netns, sizeof netns, err) < 0)
+        if (nk_ctrnet_netns_make(root, id, netns, sizeof netns, err) < 0)
                 return -1;
         json_t *ns = obj_child(rec, "NetworkSettings");
         json_t *old = json_deep_copy(obj_child(ns, "Networks"));
@@ -1143,7 +1085,7 @@ static int op_connect(const char *store, const char *root, const char *id, json_
         _cleanup_strv_ char **nets = read_networks(store, id);
         char netns[PATH_MAX], ifname[16];
         nk_ctrnet_netns_path(root, id, netns, sizeof netns);
-        if (!nets || !nets[0] || !is_netns(netns))
+        if (!nets || !nets[0] || !nk_ctrnet_is_netns(netns))
                 return nk_error_set(err, 0,
                                     "container %.12s has no network namespace of nook's "
                                     "(--network none, host or container:)",
@@ -1225,7 +1167,6 @@ static int op_rate(const char *store, const char *id, json_t *rec, uint64_t egre
 
 const struct nk_net_ops nk_net_ops = {
         .check = op_check,
-        .prepare = op_prepare,
         .setup = op_setup,
         .teardown = op_teardown,
         .restore = op_restore,

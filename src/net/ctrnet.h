@@ -43,11 +43,6 @@ struct nk_net_ops {
         /* Before anything is made: the network exists (the default one is
          * made on first use), -p parses, --ip fits the network. */
         int (*check)(const char *store, const struct nk_ctrnet_req *q, nk_error **err);
-        /* Before the container is made (it joins the file): id's networks
-         * recorded (teardown's list) and its netns file; setup later
-         * attaches into that file while the container is being created. */
-        int (*prepare)(const char *store, const char *root, const char *id,
-                       const struct nk_ctrnet_req *q, nk_error **err);
         /* The netns file, attach, publish, /etc/hosts (the container's
          * `hosts`, rewritten in place: it is bind-mounted). Fills rec's
          * NetworkSettings (Networks, Ports, SandboxKey) and HostConfig.
@@ -102,6 +97,12 @@ static inline void nk_ctrnet_netns_path(const char *root, const char *id, char *
 {
         snprintf(buf, len, "%s/netns/%s", root, id);
 }
+
+/* Whether path is a bound namespace (nsfs). */
+bool nk_ctrnet_is_netns(const char *path);
+/* A new network namespace bound at ROOT/netns/<id> (path: that name);
+ * an existing one is kept. src/net/netns.c, in nook itself. */
+int nk_ctrnet_netns_make(const char *root, const char *id, char *path, size_t len, nk_error **err);
 
 /* Unmount (detached: a process still in it keeps it) and remove id's netns
  * file; absent is fine. The kernel takes the namespace, and the veths in

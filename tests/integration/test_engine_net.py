@@ -274,11 +274,14 @@ def test_bad_input_leaves_nothing(net):
     for args, text in refused.items():
         line = net.fail("run", "--rm", *args, "busybox", "true")
         assert text in line, (args, line)
+        # each leaves nothing itself (a later rm -f would sweep a netns file)
+        assert net.netns_files() == before[-1], args
     # refused at the gate (the port is published while the monitor has the
     # container created, not started): the creation is undone, -d or not
     for mode in ("-d", "-i"):
         line = net.fail("run", mode, "--network", "u1", "-p", "8080:80", "busybox", "true")
         assert "port 8080/tcp is already published" in line, line
+        assert net.netns_files() == before[-1], mode
     assert (net.veths(), net.ipam(), net.ipam("u1"), net.nft(), net.netns_files()) == before
     assert len(os.listdir(os.path.join(net.store, "containers"))) == 2
     net.run("rm", "-f", "a", "b")

@@ -674,11 +674,12 @@ static int network_setup(const struct nk_global *g, const struct nk_net_ops *net
         return nk_write_file_replace(path, text, strlen(text), 0600, err);
 }
 
-/* run's gate (nk_ctr_start_monitor): the network is attached while the
- * monitor creates the container, which waits for it to start. */
+/* run's gate (nk_ctr_start_monitor): the networking module is loaded,
+ * the request checked and the network attached (into the netns file made
+ * before the container) while the monitor creates the container, which
+ * starts once this is done. A failure undoes the creation. */
 struct net_gate {
         const struct nk_global *g;
-        const struct nk_net_ops *net;
         const struct nk_run_opts *o;
         const char *id;
         bool failed;
@@ -687,19 +688,27 @@ struct net_gate {
 static int gate_network(void *arg, nk_error **err)
 {
         struct net_gate *ng = arg;
-        ng->failed = network_setup(ng->g, ng->net, ng->o, ng->id, err) < 0;
-        return ng->failed ? -1 : 0;
+        const struct nk_net_ops *net = nk_cmd_net_ops();
+        struct nk_ctrnet_req q = net_request(ng->o, NULL);
+        ng->failed = true;
+        if (!net)
+                return nk_error_set(err, 0, "--network: the networking module is missing");
+        if (net->check(ng->g->store, &q, err) < 0 ||
+            network_setup(ng->g, net, ng->o, ng->id, err) < 0)
+                return -1;
+        ng->failed = false;
+        return 0;
 }
 
-/* Before the container is made, for a network of nook's: `run` readies
- * only the netns file it joins (the rest at the gate), `create` all. */
+/* Before the container is made, for a network of nook's: `run` makes only
+ * the netns file it joins (the rest at the gate), `create` all. */
 static int network_first(const struct nk_global *g, const struct nk_net_ops *net,
                          const struct nk_run_opts *o, const char *id, bool run, nk_error **err)
 {
-        if (!run)
-                return network_setup(g, net, o, id, err);
-        struct nk_ctrnet_req q = net_request(o, NULL);
-        return net->prepare(g->store, g->root, id, &q, err);
+        char path[PATH_MAX];
+        if (run)
+                return nk_ctrnet_netns_make(g->root, id, path, sizeof path, err);
+        return network_setup(g, net, o, id, err);
 }
 
 static int run_or_create(const struct nk_global *g, int argc, char **argv, bool run)
@@ -732,9 +741,11 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
                 rc = nk_ctr_fail(e, 125);
                 goto out;
         }
-        if (netns && streq(netns, "own")) {
+        bool own = netns && streq(netns, "own");
+        if (own && !run) {
                 /* checked before anything is made: unknown network, bad -p,
-                 * an --ip outside the subnet */
+                 * an --ip outside the subnet (run: at its gate, the
+                 * creation then undone) */
                 struct nk_ctrnet_req q = net_request(&o, NULL);
                 if (!(net = nk_cmd_net_ops())) {
                         nk_log(NK_LOG_ERROR, "--network: the networking module is missing");
@@ -751,7 +762,7 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
                 rc = nk_ctr_fail(e, 125);
                 goto out;
         }
-        if (net && network_first(g, net, &o, id, run, &e) < 0) {
+        if (own && network_first(g, net, &o, id, run, &e) < 0) {
                 /* nothing half-made: the container goes, its network with it */
                 rc = nk_ctr_fail(e, 125);
                 close(TAKE_FD(mnt));
@@ -776,10 +787,10 @@ static int run_or_create(const struct nk_global *g, int argc, char **argv, bool 
         }
         fflush(stdout);
         bool failed;
-        struct net_gate ng = {g, net, &o, id, false};
+        struct net_gate ng = {g, &o, id, false};
         struct nk_ctr_gate gate = {gate_network, &ng};
         rc = nk_ctr_start_monitor(g, id, rec, !o.detach, o.interactive && !o.detach,
-                                  net ? &gate : NULL, &mnt, &lock, &failed);
+                                  own ? &gate : NULL, &mnt, &lock, &failed);
         json_decref(rec);
         /* a network that failed: nothing half-made, as for create */
         if (failed && (o.rm || ng.failed) && nk_ctr_force_remove(g, id, true, &e) < 0)

@@ -378,6 +378,14 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
                 close(TAKE_FD(mnt));
         if (st < 0)
                 return nk_ctr_fail(e, 125);
+        /* The gate's work while the monitor creates the container (it
+         * waits for the "g" before the start); failed, the socket closes
+         * unopened and the monitor undoes the creation. */
+        if (gate && gate->fn(gate->arg, &e) < 0) {
+                if (locked >= 0)
+                        close(TAKE_FD(locked));
+                return nk_ctr_fail(e, 125);
+        }
         char line[1100];
         read_status(st, line, sizeof line);
         _cleanup_close_ int sock = -1;
@@ -387,13 +395,9 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
                         nk_error_free(e);
                         e = NULL;
                 }
-                /* The gate's work while the monitor waits; failed, the
-                 * socket closes unopened and the monitor undoes the create */
-                if (gate && (gate->fn(gate->arg, &e) < 0 || write(st, "g", 1) != 1)) {
-                        if (locked >= 0)
-                                close(TAKE_FD(locked));
-                        return nk_ctr_fail(e, 125);
-                }
+                /* a monitor gone meanwhile: the read below says so */
+                if (gate)
+                        (void)!write(st, "g", 1);
                 read_status(st, line, sizeof line);
         }
         if (locked >= 0) /* it runs (its init is recorded), or never will */
@@ -522,8 +526,13 @@ static bool has_networks(const char *store, const char *id)
 int nk_ctr_net_teardown(const char *store, const char *root, const char *id, unsigned flags,
                         nk_error **err)
 {
-        if (!has_networks(store, id))
+        if (!has_networks(store, id)) {
+                /* a netns file made before its networks were (run, whose
+                 * gate failed): nothing else to undo */
+                if (!(flags & NK_CTRNET_KEEP_NETNS))
+                        nk_ctrnet_netns_drop(root, id);
                 return 0;
+        }
         const struct nk_net_ops *net = nk_cmd_net_ops();
         if (!net)
                 return nk_error_set(err, 0, "container %.12s: the networking module is missing",
