@@ -382,6 +382,15 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
          * waits for the "g" before the start); failed, the socket closes
          * unopened and the monitor undoes the creation. */
         if (gate && gate->fn(gate->arg, &e) < 0) {
+                /* No "g": the monitor undoes what it made. Its end of the
+                 * socket closes when it and its set-up are done, and only
+                 * then may the caller remove the rest (a container being
+                 * created still holds the netns and its veth). */
+                (void)shutdown(st, SHUT_WR);
+                char rest[1100];
+                do
+                        read_status(st, rest, sizeof rest);
+                while (*rest);
                 if (locked >= 0)
                         close(TAKE_FD(locked));
                 return nk_ctr_fail(e, 125);
