@@ -169,9 +169,8 @@ static char **monitor_argv(const struct nk_global *g, const char *id, json_t *re
  * tests find monitors by `--root ROOT` in it). Forking it from here was
  * tried: ~15 ms earlier on a quiet machine, nothing measurable under
  * load, and for its first moments a monitor that looks like `nook run`.
- * Returns the read end of its status pipe. */
-/* The status channel is a socket: lines from the monitor, and the gate's
- * "g" to it. */
+ * Returns our end of its status socket: lines from the monitor, and the
+ * gate's "g" to it. */
 static int spawn_monitor(const struct nk_global *g, const char *id, json_t *rec, bool wait,
                          bool gate, bool stdin_open, int rootfs, nk_error **err)
 {
@@ -379,8 +378,7 @@ int nk_ctr_start_monitor(const struct nk_global *g, const char *id, json_t *rec,
         if (st < 0)
                 return nk_ctr_fail(e, 125);
         /* The gate's work while the monitor creates the container (it
-         * waits for the "g" before the start); failed, the socket closes
-         * unopened and the monitor undoes the creation. */
+         * waits for the "g" before the start). */
         if (gate && gate->fn(gate->arg, &e) < 0) {
                 /* No "g": the monitor undoes what it made. Its end of the
                  * socket closes when it and its set-up are done, and only
