@@ -6,6 +6,7 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sched.h>
@@ -333,6 +334,26 @@ int nk_rtnl_route_add(struct nk_rtnl *r, const char *ifname, int ifindex, const 
         if (gw)
                 mnl_attr_put(nlh, RTA_GATEWAY, ip_len(gw), gw->a);
         mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+        msg_end(r);
+        return 0;
+}
+
+int nk_rtnl_neigh_add(struct nk_rtnl *r, const char *ifname, int ifindex, const struct nk_ip *ip,
+                      const unsigned char mac[6], nk_error **err)
+{
+        char a[NK_IP_STR_MAX];
+        nk_ip_format(ip, a);
+        struct nlmsghdr *nlh = msg_start(r, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, err,
+                                         "add neighbour %s on %s", a, ifname);
+        if (!nlh)
+                return -1;
+        struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+        nd->ndm_family = (uint8_t)ip->family;
+        nd->ndm_ifindex = ifindex;
+        nd->ndm_state = NUD_PERMANENT;
+        nd->ndm_type = RTN_UNICAST;
+        mnl_attr_put(nlh, NDA_DST, ip_len(ip), ip->a);
+        mnl_attr_put(nlh, NDA_LLADDR, 6, mac);
         msg_end(r);
         return 0;
 }

@@ -66,6 +66,11 @@ int nk_rtnl_addr_add(struct nk_rtnl *r, const char *ifname, int ifindex, const s
 /* A route to dst (NULL: the default route) via gw (NULL: on the link). */
 int nk_rtnl_route_add(struct nk_rtnl *r, const char *ifname, int ifindex, const struct nk_cidr *dst,
                       const struct nk_ip *gw, nk_error **err);
+/* A permanent neighbour entry: ip is at mac on the link. Not resolved,
+ * never expired, and (Linux 4.19+) not counted against the table's
+ * gc_thresh limits. */
+int nk_rtnl_neigh_add(struct nk_rtnl *r, const char *ifname, int ifindex, const struct nk_ip *ip,
+                      const unsigned char mac[6], nk_error **err);
 /* Send the queued changes and wait for every answer. The queue is empty
  * afterwards, whatever the outcome. */
 int nk_rtnl_commit(struct nk_rtnl *r, nk_error **err);
