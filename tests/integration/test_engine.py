@@ -151,6 +151,11 @@ def test_format_templates(engine):
     assert engine.run("ps", "--format", "{{len .Labels}}").stdout == "7\n"  # a=1,b=2
     assert engine.run("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == [
         "busybox:latest"]
+    assert engine.run("volume", "ls", "--format", "{{.Name}} {{.Driver}}").stdout == \
+        "fdata local\n"
+    mp = engine.run("volume", "inspect", "-f", "{{.Mountpoint}}", "fdata").stdout.strip()
+    assert mp == os.path.join(engine.store, "volumes", "fdata", "_data")
+    assert any(l.split()[4] == "/data" for l in open(f"/proc/{pid}/mountinfo"))
     for cmd in (("inspect", "-f", "{{range .Mounts}}"), ("ps", "--format", "{{.Names"),
                 ("images", "--format", "{{nofunc}}"), ("inspect", "-f", "{{index .Mounts 7}}")):
         p = engine.run(*cmd, *(["f"] if cmd[0] == "inspect" else []), check=False)

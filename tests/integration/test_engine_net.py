@@ -483,6 +483,11 @@ def test_networks_are_isolated_from_each_other(net):
     assert net.http(HOST_IP, 8091, where="a1").startswith("hello")
     assert net.http(HOST_IP, 8093, where="a1").startswith("hello")
     assert net.http(HOST_IP, 8091, where="r1").startswith("hello")
+    # --format templates over networks (Docker's ls fields and inspect's)
+    names = net.run("network", "ls", "--format", "{{.Name}}:{{.Driver}}").stdout.split()
+    assert {"n1:bridge", "n2:bridge", "r1:routed"} <= set(names), names
+    assert net.run("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}",
+                   "r1").stdout == "10.93.0.0/24\n"
     # the rule set does not grow per network: one element per subnet
     t = net.nft()
     assert len(t["nets4"]) == 3 and len(t["samenet4"]) == 3

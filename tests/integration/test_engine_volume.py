@@ -200,7 +200,9 @@ def test_bad_flags(vol):
                          (("create", "-o", "type=tmpfs", "v1"), "type=tmpfs"),
                          (("create", "--label", "=x", "v1"), "=x"),
                          (("create", "v1", "v2"), "v2"),
-                         (("ls", "--format", "yaml"), "yaml"),
+                         # a template (Docker's: `yaml` alone is text printed per volume)
+                         (("ls", "--format", "{{.Name"), "{{.Name"),
+                         (("inspect", "-f", "{{nofunc}}", "xx"), "\"nofunc\" not defined"),
                          (("rm",), "VOLUME"),
                          (("inspect",), "VOLUME")):
         r = vol(*args, check=False)

@@ -132,6 +132,10 @@ char *nk_ctr_template_exec(const char *cmd, const struct nk_tmpl *t, json_t *obj
 /* Docker's tabwriter: lines of tab-separated cells printed with the
  * columns padded to the widest cell + 3 spaces. */
 void nk_ctr_print_table(char **lines);
+/* `--format TEMPLATE` or `table TEMPLATE` over rows (a JSON array of
+ * objects): a line each, or a header made from hdr (field: column name)
+ * and Docker's padded columns. 1 after a template error (printed). */
+int nk_ctr_print_templated(const char *cmd, const char *format, json_t *hdr, json_t *rows);
 /* The cgroup parent the engine puts containers under ($NOOK_CGROUP_PARENT
  * or /nook), absolute. */
 const char *nk_ctr_cgroup_parent(void);

@@ -67,34 +67,15 @@ static json_t *template_row(const struct nk_image_summary *im, const struct list
 
 static int list_templated(struct nk_image_summary *v, size_t n, const struct list_opts *o)
 {
-        bool table = strncmp(o->tmpl, "table", 5) == 0;
-        const char *tmpl = table ? o->tmpl + 5 + strspn(o->tmpl + 5, " ") : o->tmpl;
-        _cleanup_strv_ char **lines = NULL;
-        if (table) {
-                _cleanup_jansson_ json_t *hdr = json_pack(
-                        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ID", "IMAGE ID", "Repository",
-                        "REPOSITORY", "Tag", "TAG", "Digest", "DIGEST", "CreatedSince", "CREATED",
-                        "CreatedAt", "CREATED AT", "Size", "SIZE", "Containers", "CONTAINERS");
-                _cleanup_free_ char *h = nk_ctr_template("images", tmpl, hdr);
-                if (!h)
-                        return 1;
-                nk_strv_push(&lines, h);
-        }
-        for (size_t i = 0; i < n; i++) {
-                if (!matches(&v[i], o->filter))
-                        continue;
-                _cleanup_jansson_ json_t *row = template_row(&v[i], o);
-                _cleanup_free_ char *out = row ? nk_ctr_template("images", tmpl, row) : NULL;
-                if (!out)
-                        return 1;
-                if (table)
-                        nk_strv_push(&lines, out);
-                else
-                        printf("%s\n", out);
-        }
-        if (lines)
-                nk_ctr_print_table(lines);
-        return 0;
+        _cleanup_jansson_ json_t *hdr =
+                json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "ID", "IMAGE ID", "Repository",
+                          "REPOSITORY", "Tag", "TAG", "Digest", "DIGEST", "CreatedSince", "CREATED",
+                          "CreatedAt", "CREATED AT", "Size", "SIZE", "Containers", "CONTAINERS");
+        _cleanup_jansson_ json_t *rows = json_array();
+        for (size_t i = 0; rows && i < n; i++)
+                if (matches(&v[i], o->filter))
+                        json_array_append_new(rows, template_row(&v[i], o));
+        return nk_ctr_print_templated("images", o->tmpl, hdr, rows);
 }
 
 static int list_images(const struct nk_global *g, const struct list_opts *o)

@@ -119,19 +119,21 @@ static int net_ls(const struct nk_global *g, int argc, char **argv)
                 {0},
         };
         bool quiet = false, json = false, no_trunc = false;
+        const char *tmpl = NULL; /* --format TEMPLATE, `table TEMPLATE` */
         int c;
         while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
                 if (c == 'q')
                         quiet = true;
                 else if (c == 't')
                         no_trunc = true;
-                else if (c == 'F' && (streq(optarg, "json") || streq(optarg, "table")))
+                else if (c == 'F') {
                         json = streq(optarg, "json");
-                else if (c == 'F')
-                        return nk_cmd_usage_error("network ls", "--format: json or table");
-                else
+                        tmpl = json || streq(optarg, "table") ? NULL : optarg;
+                } else {
                         return 1;
+                }
         }
+        json = json || (tmpl && !quiet);
         if (optind != argc)
                 return nk_cmd_usage_error("network ls", "no arguments");
         struct nk_network **v;
@@ -146,25 +148,43 @@ static int net_ls(const struct nk_global *g, int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
                 char s[NK_CIDR_STR_MAX];
                 nk_cidr_format(&v[i]->pools[0].subnet, s);
-                if (json)
-                        json_array_append_new(arr, nk_network_json(v[i]));
-                else if (quiet)
+                if (json) {
+                        json_t *o = nk_network_json(v[i]);
+                        if (tmpl) /* Docker's ls fields beside inspect's */
+                                json_object_set_new(o, "ID",
+                                                    json_stringn(v[i]->id, no_trunc ? 64 : 12));
+                        json_array_append_new(arr, o);
+                } else if (quiet)
                         printf("%.*s\n", no_trunc ? 64 : 12, v[i]->id);
                 else
                         printf("%-*.*s %-20s %-8s %s\n", no_trunc ? 64 : 12, no_trunc ? 64 : 12,
                                v[i]->id, v[i]->name, v[i]->driver, s);
         }
         nk_network_list_free(v, n);
+        if (tmpl && !quiet) {
+                _cleanup_jansson_ json_t *hdr = json_pack(
+                        "{s:s,s:s,s:s,s:s,s:s,s:s}", "ID", "NETWORK ID", "Name", "NAME", "Driver",
+                        "DRIVER", "Scope", "SCOPE", "Internal", "INTERNAL", "Labels", "LABELS");
+                return nk_ctr_print_templated("network ls", tmpl, hdr, arr);
+        }
         return json ? nk_cmd_print_json(arr) : 0;
 }
 
 static int net_inspect(const struct nk_global *g, int argc, char **argv)
 {
-        if (argc < 2)
+        static const struct option opts[] = {{"format", required_argument, NULL, 'f'}, {0}};
+        const char *tmpl = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
+                if (c != 'f')
+                        return 1;
+                tmpl = streq(optarg, "json") ? NULL : optarg;
+        }
+        if (optind >= argc)
                 return nk_cmd_usage_error("network inspect", "NETWORK required");
         _cleanup_jansson_ json_t *arr = json_array();
         int rc = 0;
-        for (int i = 1; i < argc; i++) {
+        for (int i = optind; i < argc; i++) {
                 _cleanup_(nk_network_freep) struct nk_network *n = NULL;
                 nk_error *err = NULL;
                 if (nk_network_get(g->store, argv[i], &n, &err) < 0)
@@ -172,6 +192,8 @@ static int net_inspect(const struct nk_global *g, int argc, char **argv)
                 else
                         json_array_append_new(arr, nk_network_json(n));
         }
+        if (tmpl) /* Docker's -f: a template over each network */
+                return nk_ctr_print_templated("network inspect", tmpl, NULL, arr) ? 1 : rc;
         nk_cmd_print_json(arr);
         return rc;
 }
@@ -439,9 +461,10 @@ static const struct nk_command network_subcommands[] = {
          "network create [--driver bridge|routed] [--subnet CIDR] [--gateway IP] [--ip-range CIDR] "
          "[--internal] [--label K=V] [--opt mtu=N] [--ipv6] NAME",
          "create a network"},
-        {"ls", net_ls, "network ls [-q] [--no-trunc] [--format json]", "list networks"},
-        {"list", net_ls, "network list [-q] [--format json]", "list networks"},
-        {"inspect", net_inspect, "network inspect NETWORK...", "show networks"},
+        {"ls", net_ls, "network ls [-q] [--no-trunc] [--format json|table|TEMPLATE]",
+         "list networks"},
+        {"list", net_ls, "network list [-q] [--format json|table|TEMPLATE]", "list networks"},
+        {"inspect", net_inspect, "network inspect [-f json|TEMPLATE] NETWORK...", "show networks"},
         {"rm", net_rm, "network rm NETWORK...", "remove networks"},
         {"remove", net_rm, "network remove NETWORK...", "remove networks"},
         {"prune", net_prune, "network prune [-f]", "remove networks no container uses"},

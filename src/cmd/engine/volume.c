@@ -102,6 +102,7 @@ static int cmd_ls(const struct nk_global *g, int argc, char **argv)
                 {0},
         };
         bool quiet = false, json = false;
+        const char *tmpl = NULL; /* --format TEMPLATE, `table TEMPLATE` */
         _cleanup_strv_ char **filters = NULL;
         int c;
         while ((c = getopt_long(argc, argv, "qf:", opts, NULL)) != -1) {
@@ -110,9 +111,8 @@ static int cmd_ls(const struct nk_global *g, int argc, char **argv)
                         quiet = true;
                         break;
                 case 'F':
-                        if (!streq(optarg, "json") && !streq(optarg, "table"))
-                                return usage("volume ls", "--format `%s`: json or table", optarg);
                         json = streq(optarg, "json");
+                        tmpl = json || streq(optarg, "table") ? NULL : optarg;
                         break;
                 case 'f':
                         if (nk_strv_push(&filters, optarg) < 0)
@@ -132,6 +132,7 @@ static int cmd_ls(const struct nk_global *g, int argc, char **argv)
         if (nk_volume_list(g->store, &v, &n, &err) < 0)
                 return nk_cmd_fail(err);
         _cleanup_(json_decrefp) json_t *arr = json_array();
+        json = json || (tmpl && !quiet);
         if (!quiet && !json)
                 printf("%-10s%s\n", "DRIVER", "VOLUME NAME");
         for (size_t i = 0; i < n; i++) {
@@ -145,6 +146,13 @@ static int cmd_ls(const struct nk_global *g, int argc, char **argv)
                         printf("%-10s%s\n", "local", v[i].name);
         }
         nk_volumes_free(v, n);
+        if (tmpl && !quiet) {
+                _cleanup_(json_decrefp) json_t *hdr =
+                        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "Name", "VOLUME NAME", "Driver",
+                                  "DRIVER", "Mountpoint", "MOUNTPOINT", "Scope", "SCOPE", "Labels",
+                                  "LABELS", "CreatedAt", "CREATED");
+                return nk_ctr_print_templated("volume ls", tmpl, hdr, arr);
+        }
         return json ? nk_cmd_print_json(arr) : 0;
 }
 
@@ -152,10 +160,11 @@ static int cmd_inspect(const struct nk_global *g, int argc, char **argv)
 {
         static const struct option opts[] = {{"format", required_argument, NULL, 'F'}, {0}};
         int c, rc = 0;
+        const char *tmpl = NULL;
         while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
-                if ((c != 'F' && c != 'f') || !streq(optarg, "json"))
-                        return c == '?' ? 1
-                                        : usage("volume inspect", "--format `%s`: json", optarg);
+                if (c != 'F' && c != 'f')
+                        return 1;
+                tmpl = streq(optarg, "json") ? NULL : optarg;
         }
         if (optind >= argc)
                 return usage("volume inspect", "%s", "VOLUME required");
@@ -170,6 +179,8 @@ static int cmd_inspect(const struct nk_global *g, int argc, char **argv)
                 json_array_append_new(arr, volume_json(&v));
                 nk_volume_clear(&v);
         }
+        if (tmpl) /* Docker's -f: a template over each volume */
+                return nk_ctr_print_templated("volume inspect", tmpl, NULL, arr) ? 1 : rc;
         nk_cmd_print_json(arr);
         return rc;
 }
@@ -275,9 +286,9 @@ static const struct {
         const char *usage, *help;
 } subcommands[] = {
         {"create", cmd_create, "volume create [-l KEY=VALUE]... [NAME]", create_help},
-        {"ls", cmd_ls, "volume ls [-q] [--format json|table] [-f KEY=VALUE]...", ls_help},
+        {"ls", cmd_ls, "volume ls [-q] [--format json|table|TEMPLATE] [-f KEY=VALUE]...", ls_help},
         {"list", cmd_ls, "volume list [-q] [--format json|table] [-f KEY=VALUE]...", ls_help},
-        {"inspect", cmd_inspect, "volume inspect VOLUME...", inspect_help},
+        {"inspect", cmd_inspect, "volume inspect [-f json|TEMPLATE] VOLUME...", inspect_help},
         {"rm", cmd_rm, "volume rm [-f] VOLUME...", rm_help},
         {"remove", cmd_rm, "volume remove [-f] VOLUME...", rm_help},
         {"prune", cmd_prune, "volume prune [-a] [-f] [--filter KEY=VALUE]...", prune_help},
