@@ -209,6 +209,38 @@ static size_t cells(const char *s, size_t n)
         return w;
 }
 
+int nk_ctr_print_templated(const char *cmd, const char *format, json_t *hdr, json_t *rows)
+{
+        bool table = strncmp(format, "table", 5) == 0;
+        const char *tmpl = table ? format + 5 + strspn(format + 5, " ") : format;
+        struct nk_tmpl *t = nk_ctr_template_parse(cmd, tmpl);
+        _cleanup_strv_ char **lines = NULL;
+        if (!t)
+                return 1;
+        char *h = table ? nk_ctr_template_exec(cmd, t, hdr) : NULL;
+        int rc = table && !h;
+        if (h)
+                nk_strv_push(&lines, h);
+        free(h);
+        size_t i;
+        json_t *row;
+        json_array_foreach (rows, i, row) {
+                _cleanup_free_ char *out = rc ? NULL : nk_ctr_template_exec(cmd, t, row);
+                if (!out) {
+                        rc = 1;
+                        break;
+                }
+                if (table)
+                        nk_strv_push(&lines, out);
+                else
+                        printf("%s\n", out);
+        }
+        nk_tmpl_free(t);
+        if (lines && !rc)
+                nk_ctr_print_table(lines);
+        return rc;
+}
+
 void nk_ctr_print_table(char **lines)
 {
         size_t width[32] = {0};
