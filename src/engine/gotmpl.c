@@ -1206,6 +1206,14 @@ static struct node *parse_list(struct parser *ps, struct scan *sc, enum term *te
         return head;
 }
 
+/* A failure's error to the caller: e, or out of memory when none was set. */
+static void hand_over(nk_error **err, nk_error *e)
+{
+        if (!e)
+                nk_error_set(&e, 0, "template: out of memory");
+        nk_error_pass(err, e);
+}
+
 struct nk_tmpl *nk_tmpl_parse(const char *text, nk_error **err)
 {
         nk_error *e = NULL;
@@ -1226,12 +1234,7 @@ struct nk_tmpl *nk_tmpl_parse(const char *text, nk_error **err)
 fail:
         free(sc.v);
         nk_tmpl_free(tp);
-        if (!e)
-                nk_error_set(&e, 0, "template: out of memory");
-        if (err)
-                *err = e;
-        else
-                nk_error_free(e);
+        hand_over(err, e);
         return NULL;
 }
 
@@ -1497,12 +1500,7 @@ char *nk_tmpl_exec(const struct nk_tmpl *t, json_t *dot, nk_error **err)
                 r = nk_error_set(&e, 0, "template: out of memory");
         if (r < 0 || st.failed) {
                 free(s);
-                if (!e)
-                        nk_error_set(&e, 0, "template: out of memory");
-                if (err)
-                        *err = e;
-                else
-                        nk_error_free(e);
+                hand_over(err, e);
                 return NULL;
         }
         return s;
